@@ -1,0 +1,77 @@
+# meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
+CC      ?= cc
+PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+           -MMD -MP -Iengine $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
+BUILD   ?= build
+BIN     ?= bin
+
+ENGINE_SRC := $(sort $(wildcard engine/*.c))
+FRONT_SRC  := $(sort $(wildcard cli/*.c repl/*.c auditor/*.c server/*.c))
+TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+FRONT_OBJ  := $(FRONT_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB        := $(BUILD)/libmeshpol.a
+
+.PHONY: all deps test check demo bench clean format unit e2e policy-test
+all: $(BIN)/meshpol $(BIN)/libmeshpol.a
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/libmeshpol.a: $(LIB)
+	@mkdir -p $(BIN)
+	cp $< $@
+
+$(BIN)/meshpol: $(FRONT_OBJ) $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $(FRONT_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+# The whole suite: unit tests, then end-to-end tests; tests/run.sh prints "N passed, M failed".
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) ./tests/run.sh
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build tree.
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-san BIN=build-san/bin \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  all build-san/tests-stamp
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  BUILD=build-san BIN=build-san/bin ./tests/run.sh
+
+build-san/tests-stamp: $(TEST_BIN)
+	@touch $@
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./scripts/demo.sh
+
+bench: deps
+	@./scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C bench
+
+format:
+	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h cli/*.h repl/*.h auditor/*.h server/*.h tests/unit/*.h bench/*.c)
+
+clean:
+	rm -rf build build-san bin bench/out
+
+-include $(ENGINE_OBJ:.o=.d) $(FRONT_OBJ:.o=.d) $(TEST_BIN:=.d)

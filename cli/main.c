@@ -1,0 +1,96 @@
+/* main.c: `meshpol` entry point: one table of verbs, checked in one place, each handing over
+ * to its front-end. Verb reference: docs/cli.md. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MESHPOL_VERSION "0.1.0"
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("meshpol %s\n", MESHPOL_VERSION);
+	return MP_EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const mp_verb verbs[] = {
+    {"compile", mp_cmd_compile, 1, -1, "compile [-o OUT.mpm] [--max-file-size BYTES] SOURCE...",
+     "compile YAML files or directories into a model"},
+    {"version", cmd_version, 0, 0, "version", "print the version"},
+    {"help", cmd_help, 0, 1, "help [VERB]", "list the verbs, or explain one"},
+};
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+const mp_verb *mp_cli_verb(const char *name)
+{
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+int mp_cli_usage_error(const mp_verb *v, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "meshpol %s: ", v->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: meshpol %s\n", v->usage);
+	return MP_EXIT_USAGE;
+}
+
+int mp_cli_check_arity(const mp_verb *v, int npos)
+{
+	if (npos < v->min_args)
+		return mp_cli_usage_error(v, "missing argument");
+	if (v->max_args >= 0 && npos > v->max_args)
+		return mp_cli_usage_error(v, "too many arguments");
+	return MP_EXIT_OK;
+}
+
+static void list_verbs(FILE *f)
+{
+	fprintf(f, "usage: meshpol VERB [ARGS]\n\nverbs:\n");
+	for (size_t i = 0; i < NVERBS; i++)
+		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		list_verbs(stdout);
+		return MP_EXIT_OK;
+	}
+	const mp_verb *v = mp_cli_verb(argv[1]);
+	if (!v) {
+		fprintf(stderr, "meshpol help: no verb '%s'\n", argv[1]);
+		return MP_EXIT_USAGE;
+	}
+	printf("usage: meshpol %s\n%s\n", v->usage, v->summary);
+	return MP_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		list_verbs(stderr);
+		return MP_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return cmd_version(0, NULL);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(1, argv + 1);
+	const mp_verb *v = mp_cli_verb(argv[1]);
+	if (!v) {
+		fprintf(stderr, "meshpol: unknown verb '%s'\n", argv[1]);
+		list_verbs(stderr);
+		return MP_EXIT_USAGE;
+	}
+	return v->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,42 @@
+/* compile.h: YAML sources -> compiled mesh model. Native format: docs/mesh-format.md.
+ * Every problem is collected as a diagnostic with file:line:col; see diag.h. */
+#ifndef MP_COMPILE_H
+#define MP_COMPILE_H
+
+#include "diag.h"
+#include "model.h"
+
+#include <stddef.h>
+#include <yaml.h>
+
+#define MP_COMPILE_MAX_FILE (64u << 20) /* default cap on one YAML file's size */
+
+typedef struct {
+	size_t max_file_bytes; /* 0: MP_COMPILE_MAX_FILE */
+} mp_compile_opts;
+
+/* Compiles files and directories (recursively: *.yaml and *.yml, in sorted order, skipping
+ * names that start with '.'). Returns a finished model, or NULL when any error was reported
+ * into d (all of them, not just the first). opts may be NULL. The caller owns the model. */
+mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_opts *opts,
+                     mp_diags *d);
+
+/* MODEL as the CLI takes it: a compiled .mpm file (recognised by its magic) or YAML sources (a
+ * file or a directory). NULL with diagnostics in d. */
+mp_model *mp_model_open(const char *path, mp_diags *d);
+
+/* As mp_compile, for one in-memory document stream named name (used by tests and importers). */
+mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d);
+
+/* Loads the first YAML document of the file at path (at most max bytes) with the compiler's
+ * limits (nesting depth, anchors). Returns 1 with *doc (delete it with yaml_document_delete),
+ * 0 when the file holds no document, -1 after reporting an error into d. */
+int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_diags *d);
+
+/* Parses "250ms", "2s", "1.5m", "1h" into milliseconds. 0, or -1 when malformed or too large. */
+int mp_parse_duration(const char *s, uint32_t *ms);
+/* Parses an RFC 3339 time ("2026-12-01T00:00:00Z", "...+02:00") or a date ("2026-12-01")
+ * into Unix seconds. 0 or -1. */
+int mp_parse_time(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,96 @@
+/* diag.c: collecting and printing diagnostics (see diag.h). */
+#include "diag.h"
+#include "alloc.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen)
+{
+	size_t o = 0;
+	if (buflen < 8) {
+		if (buflen)
+			buf[0] = '\0';
+		return buf;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (o + 8 >= buflen) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+void mp_diags_add(mp_diags *d, mp_diag_level level, const char *file, uint32_t line, uint32_t col,
+                  const char *fmt, ...)
+{
+	char raw[1024], clean[1200];
+	va_list ap;
+	if (level == MP_DIAG_ERROR)
+		d->errors++;
+	if (d->n >= MP_DIAGS_MAX) {
+		d->dropped++;
+		return;
+	}
+	if (d->n == d->cap) {
+		uint32_t ncap = d->cap ? d->cap * 2 : 16;
+		mp_diag *nv = mp_realloc(d->v, ncap * sizeof(*nv));
+		if (!nv) {
+			d->dropped++;
+			return;
+		}
+		d->v = nv;
+		d->cap = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	mp_diag_quote(raw, strlen(raw), clean, sizeof(clean));
+	mp_diag *g = &d->v[d->n];
+	g->file = file ? mp_strdup(file) : NULL;
+	g->msg = mp_strdup(clean);
+	g->line = line;
+	g->col = col;
+	g->level = level;
+	if ((file && !g->file) || !g->msg) {
+		mp_free(g->file);
+		mp_free(g->msg);
+		d->dropped++;
+		return;
+	}
+	d->n++;
+}
+
+void mp_diags_print(const mp_diags *d, FILE *f)
+{
+	for (uint32_t i = 0; i < d->n; i++) {
+		const mp_diag *g = &d->v[i];
+		const char *lvl = g->level == MP_DIAG_NOTE ? "note: " : "";
+		if (g->file && g->line)
+			fprintf(f, "%s:%u:%u: %s%s\n", g->file, g->line, g->col, lvl, g->msg);
+		else if (g->file)
+			fprintf(f, "%s: %s%s\n", g->file, lvl, g->msg);
+		else
+			fprintf(f, "%s%s\n", lvl, g->msg);
+	}
+	if (d->dropped)
+		fprintf(f, "(%u more diagnostics not shown)\n", d->dropped);
+}
+
+void mp_diags_free(mp_diags *d)
+{
+	for (uint32_t i = 0; i < d->n; i++) {
+		mp_free(d->v[i].file);
+		mp_free(d->v[i].msg);
+	}
+	mp_free(d->v);
+	memset(d, 0, sizeof(*d));
+}

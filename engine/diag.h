@@ -1,0 +1,40 @@
+/* diag.h: diagnostics: "file:line:col: message" errors and notes, collected so that a run
+ * reports every problem rather than the first. One emitter for every front-end. */
+#ifndef MP_DIAG_H
+#define MP_DIAG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { MP_DIAG_ERROR = 0, MP_DIAG_NOTE = 1 } mp_diag_level;
+
+typedef struct {
+	char *file;         /* owned; NULL when the problem has no file */
+	uint32_t line, col; /* 1-based; 0 when unknown */
+	mp_diag_level level;
+	char *msg; /* owned; control characters already escaped */
+} mp_diag;
+
+/* A list of diagnostics; owns its entries. Zero-initialise, then mp_diags_free. */
+typedef struct {
+	mp_diag *v;
+	uint32_t n, cap;
+	uint32_t errors;  /* entries at MP_DIAG_ERROR */
+	uint32_t dropped; /* entries not kept after MP_DIAGS_MAX, or lost to out-of-memory */
+} mp_diags;
+
+#define MP_DIAGS_MAX 10000
+
+void mp_diags_add(mp_diags *d, mp_diag_level level, const char *file, uint32_t line, uint32_t col,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define mp_diags_error(d, file, line, col, ...)                                                    \
+	mp_diags_add(d, MP_DIAG_ERROR, file, line, col, __VA_ARGS__)
+/* Prints each as "file:line:col: message" ("note: " before notes), then a count if dropped. */
+void mp_diags_print(const mp_diags *d, FILE *f);
+void mp_diags_free(mp_diags *d);
+
+/* Copies at most max bytes of s into buf, quoting it for a message: control and non-ASCII bytes
+ * become \xNN and a cut value ends in "...". Returns buf. */
+const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen);
+
+#endif

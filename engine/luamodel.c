@@ -1,0 +1,663 @@
+/* luamodel.c: the read-only Lua view of a compiled model (see luamodel.h).
+ * Elements are small userdata (model, kind, id) whose fields are computed on access;
+ * collections (mesh.services, mesh.routes, ...) index by name, SPIFFE ID, host or position. */
+#include "luamodel.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#define ELEMENT_MT    "meshpol.element"
+#define COLLECTION_MT "meshpol.collection"
+#define MESH_MT       "meshpol.mesh"
+
+typedef struct {
+	const mp_model *m;
+	uint32_t kind;
+	mp_id id;
+} element;
+
+typedef struct {
+	const mp_model *m;
+	uint32_t kind;
+} collection;
+
+static const char *const kind_names[MP_LK_COUNT] = {
+    "Cluster", "Jurisdiction", "Namespace", "Service", "Route", "External", "Certificate",
+};
+static const char *const mtls_names[] = {"", "STRICT", "PERMISSIVE", "DISABLE"};
+
+static uint32_t kind_count(const mp_model *m, uint32_t kind)
+{
+	mp_model_view v = mp_model_get_view(m);
+	const uint32_t counts[MP_LK_COUNT] = {v.nclusters, v.njurisdictions, v.nnamespaces,
+	                                      v.nservices, v.nroutes,        v.nexternals,
+	                                      v.ncerts};
+	return counts[kind];
+}
+
+void mp_lmodel_push_element(lua_State *L, const mp_model *m, mp_lkind kind, mp_id id)
+{
+	if (id == MP_NONE) {
+		lua_pushnil(L);
+		return;
+	}
+	element *e = lua_newuserdatauv(L, sizeof(*e), 0);
+	*e = (element){m, (uint32_t)kind, id};
+	luaL_setmetatable(L, ELEMENT_MT);
+}
+
+mp_id mp_lmodel_to_element(lua_State *L, int idx, mp_lkind kind)
+{
+	element *e = luaL_testudata(L, idx, ELEMENT_MT);
+	return e && e->kind == (uint32_t)kind ? e->id : MP_NONE;
+}
+
+static void push_str(lua_State *L, const mp_model *m, mp_str s)
+{
+	lua_pushlstring(L, mp_model_str(m, s), mp_model_str_len(m, s));
+}
+
+/* A string field that is absent (id 0) reads as nil. */
+static void push_opt_str(lua_State *L, const mp_model *m, mp_str s)
+{
+	if (s)
+		push_str(L, m, s);
+	else
+		lua_pushnil(L);
+}
+
+static void push_loc(lua_State *L, const mp_model *m, mp_loc loc)
+{
+	lua_pushfstring(L, "%s:%d", mp_model_str(m, loc.file), (int)loc.line);
+}
+
+static void push_str_array(lua_State *L, const mp_model *m, mp_span sp)
+{
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, (int)sp.n, 0);
+	for (uint32_t i = 0; i < sp.n; i++) {
+		push_str(L, m, v.u32[sp.off + i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+static void push_labels(lua_State *L, const mp_model *m, mp_span sp)
+{
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, 0, (int)sp.n);
+	for (uint32_t i = 0; i < sp.n; i++) {
+		push_str(L, m, v.labels[sp.off + i].key);
+		push_str(L, m, v.labels[sp.off + i].value);
+		lua_rawset(L, -3);
+	}
+}
+
+static void push_ports(lua_State *L, const mp_model *m, mp_span sp)
+{
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, (int)sp.n, 0);
+	for (uint32_t i = 0; i < sp.n; i++) {
+		const mp_port *p = &v.ports[sp.off + i];
+		lua_createtable(L, 0, 3);
+		lua_pushinteger(L, p->port);
+		lua_setfield(L, -2, "port");
+		push_str(L, m, p->protocol);
+		lua_setfield(L, -2, "protocol");
+		push_opt_str(L, m, p->name);
+		lua_setfield(L, -2, "name");
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
+{
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, (int)sp.n, 0);
+	for (uint32_t i = 0; i < sp.n; i++) {
+		const mp_target *t = &v.targets[sp.off + i];
+		lua_createtable(L, 0, 4);
+		if (t->kind == MP_TARGET_SERVICE) {
+			mp_lmodel_push_element(L, m, MP_LK_SERVICE, t->id);
+			lua_setfield(L, -2, "service");
+		} else {
+			mp_lmodel_push_element(L, m, MP_LK_EXTERNAL, t->id);
+			lua_setfield(L, -2, "external");
+		}
+		mp_lmodel_push_element(L, m, MP_LK_CLUSTER, t->cluster);
+		lua_setfield(L, -2, "cluster");
+		lua_pushinteger(L, t->weight);
+		lua_setfield(L, -2, "weight");
+		push_loc(L, m, t->loc);
+		lua_setfield(L, -2, "loc");
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+/* The regions a service runs in (one per cluster, without repeats). */
+static void push_service_regions(lua_State *L, const mp_model *m, const mp_service *s, int jur)
+{
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, (int)s->clusters.n, 0);
+	int n = 0;
+	for (uint32_t i = 0; i < s->clusters.n; i++) {
+		mp_str region = v.clusters[v.u32[s->clusters.off + i]].region;
+		mp_str value = region;
+		if (jur) {
+			mp_id j = mp_model_jurisdiction_of_region(m, region);
+			if (j == MP_NONE)
+				continue;
+			value = v.jurisdictions[j].name;
+		}
+		int seen = 0;
+		for (int k = 1; k <= n && !seen; k++) {
+			lua_rawgeti(L, -1, k);
+			seen = !strcmp(lua_tostring(L, -1), mp_model_str(m, value));
+			lua_pop(L, 1);
+		}
+		if (!seen) {
+			push_str(L, m, value);
+			lua_rawseti(L, -2, ++n);
+		}
+	}
+}
+
+static void push_edges(lua_State *L, const mp_model *m, const mp_edge *e, uint32_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	int k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i && e[i].route == e[i - 1].route)
+			continue; /* one entry per route */
+		mp_lmodel_push_element(L, m, MP_LK_ROUTE, e[i].route);
+		lua_rawseti(L, -2, ++k);
+	}
+}
+
+static int service_field(lua_State *L, const element *e, const char *k)
+{
+	const mp_model *m = e->m;
+	mp_model_view v = mp_model_get_view(m);
+	const mp_service *s = &v.services[e->id];
+	if (!strcmp(k, "name"))
+		push_str(L, m, s->name);
+	else if (!strcmp(k, "namespace"))
+		push_str(L, m, v.namespaces[s->ns].name);
+	else if (!strcmp(k, "ref"))
+		lua_pushfstring(L, "%s/%s", mp_model_str(m, v.namespaces[s->ns].name),
+		                mp_model_str(m, s->name));
+	else if (!strcmp(k, "identity"))
+		push_opt_str(L, m, s->identity);
+	else if (!strcmp(k, "owner"))
+		push_opt_str(L, m, s->owner);
+	else if (!strcmp(k, "mtls"))
+		s->mtls ? (void)lua_pushstring(L, mtls_names[s->mtls]) : lua_pushnil(L);
+	else if (!strcmp(k, "labels"))
+		push_labels(L, m, s->labels);
+	else if (!strcmp(k, "ports"))
+		push_ports(L, m, s->ports);
+	else if (!strcmp(k, "data"))
+		push_str_array(L, m, s->data);
+	else if (!strcmp(k, "regions"))
+		push_service_regions(L, m, s, 0);
+	else if (!strcmp(k, "jurisdictions"))
+		push_service_regions(L, m, s, 1);
+	else if (!strcmp(k, "clusters")) {
+		lua_createtable(L, (int)s->clusters.n, 0);
+		for (uint32_t i = 0; i < s->clusters.n; i++) {
+			mp_lmodel_push_element(L, m, MP_LK_CLUSTER, v.u32[s->clusters.off + i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+	} else
+		return 0;
+	return 1;
+}
+
+static int route_field(lua_State *L, const element *e, const char *k)
+{
+	const mp_model *m = e->m;
+	const mp_route *r = &mp_model_get_view(m).routes[e->id];
+	static const char *const path_kinds[] = {"any", "exact", "prefix", "regex"};
+	if (!strcmp(k, "name"))
+		push_str(L, m, r->name);
+	else if (!strcmp(k, "source"))
+		mp_lmodel_push_element(L, m, MP_LK_SERVICE, r->source);
+	else if (!strcmp(k, "destinations"))
+		push_targets(L, m, r->dests);
+	else if (!strcmp(k, "mirrors"))
+		push_targets(L, m, r->mirrors);
+	else if (!strcmp(k, "failover"))
+		push_targets(L, m, r->failover);
+	else if (!strcmp(k, "timeout_ms"))
+		r->timeout_ms ? lua_pushinteger(L, r->timeout_ms) : lua_pushnil(L);
+	else if (!strcmp(k, "retries")) {
+		if (!r->retry_attempts) {
+			lua_pushnil(L);
+		} else {
+			lua_createtable(L, 0, 2);
+			lua_pushinteger(L, r->retry_attempts);
+			lua_setfield(L, -2, "attempts");
+			if (r->per_try_timeout_ms) {
+				lua_pushinteger(L, r->per_try_timeout_ms);
+				lua_setfield(L, -2, "per_try_timeout_ms");
+			}
+		}
+	} else if (!strcmp(k, "match")) {
+		lua_createtable(L, 0, 4);
+		lua_createtable(L, 0, 0);
+		static const char *const methods[] = {
+		    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+		for (int i = 0, n = 0; i < 9; i++)
+			if (r->match.methods & (1u << i)) {
+				lua_pushstring(L, methods[i]);
+				lua_rawseti(L, -2, ++n);
+			}
+		lua_setfield(L, -2, "methods");
+		lua_pushstring(L, path_kinds[r->match.path_kind & 3]);
+		lua_setfield(L, -2, "path_kind");
+		push_opt_str(L, m, r->match.path);
+		lua_setfield(L, -2, "path");
+		push_labels(L, m, r->match.headers);
+		lua_setfield(L, -2, "headers");
+	} else
+		return 0;
+	return 1;
+}
+
+static int element_field(lua_State *L, const element *e, const char *k)
+{
+	const mp_model *m = e->m;
+	mp_model_view v = mp_model_get_view(m);
+	if (!strcmp(k, "kind")) {
+		lua_pushstring(L, kind_names[e->kind]);
+		return 1;
+	}
+	if (!strcmp(k, "id")) {
+		lua_pushinteger(L, e->id);
+		return 1;
+	}
+	switch (e->kind) {
+	case MP_LK_CLUSTER: {
+		const mp_cluster *c = &v.clusters[e->id];
+		mp_id j = mp_model_jurisdiction_of_region(m, c->region);
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, c->loc), 1;
+		if (!strcmp(k, "name"))
+			return push_str(L, m, c->name), 1;
+		if (!strcmp(k, "provider"))
+			return push_str(L, m, c->provider), 1;
+		if (!strcmp(k, "region"))
+			return push_str(L, m, c->region), 1;
+		if (!strcmp(k, "zone"))
+			return push_opt_str(L, m, c->zone), 1;
+		if (!strcmp(k, "network"))
+			return push_opt_str(L, m, c->network), 1;
+		if (!strcmp(k, "jurisdiction"))
+			return j == MP_NONE ? lua_pushnil(L)
+			                    : push_str(L, m, v.jurisdictions[j].name),
+			       1;
+		return 0;
+	}
+	case MP_LK_JURISDICTION: {
+		const mp_jurisdiction *j = &v.jurisdictions[e->id];
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, j->loc), 1;
+		if (!strcmp(k, "name"))
+			return push_str(L, m, j->name), 1;
+		if (!strcmp(k, "regions"))
+			return push_str_array(L, m, j->regions), 1;
+		return 0;
+	}
+	case MP_LK_NAMESPACE: {
+		const mp_namespace *n = &v.namespaces[e->id];
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, n->loc), 1;
+		if (!strcmp(k, "name"))
+			return push_str(L, m, n->name), 1;
+		if (!strcmp(k, "labels"))
+			return push_labels(L, m, n->labels), 1;
+		if (!strcmp(k, "data"))
+			return push_str_array(L, m, n->data), 1;
+		return 0;
+	}
+	case MP_LK_SERVICE:
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, v.services[e->id].loc), 1;
+		return service_field(L, e, k);
+	case MP_LK_ROUTE:
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, v.routes[e->id].loc), 1;
+		return route_field(L, e, k);
+	case MP_LK_EXTERNAL: {
+		const mp_external *x = &v.externals[e->id];
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, x->loc), 1;
+		if (!strcmp(k, "name"))
+			return push_str(L, m, x->name), 1;
+		if (!strcmp(k, "host"))
+			return push_str(L, m, x->host), 1;
+		if (!strcmp(k, "region"))
+			return push_opt_str(L, m, x->region), 1;
+		if (!strcmp(k, "jurisdiction"))
+			return x->jurisdiction == MP_NONE
+			           ? lua_pushnil(L)
+			           : push_str(L, m, v.jurisdictions[x->jurisdiction].name),
+			       1;
+		if (!strcmp(k, "ports"))
+			return push_ports(L, m, x->ports), 1;
+		return 0;
+	}
+	case MP_LK_CERT: {
+		const mp_certificate *c = &v.certs[e->id];
+		if (!strcmp(k, "loc"))
+			return push_loc(L, m, c->loc), 1;
+		if (!strcmp(k, "name"))
+			return push_str(L, m, c->name), 1;
+		if (!strcmp(k, "subject"))
+			return push_opt_str(L, m, c->subject), 1;
+		if (!strcmp(k, "identity"))
+			return push_opt_str(L, m, c->identity), 1;
+		if (!strcmp(k, "pem"))
+			return push_opt_str(L, m, c->pem_path), 1;
+		if (!strcmp(k, "not_after"))
+			return c->not_after == INT64_MIN
+			           ? lua_pushnil(L)
+			           : lua_pushinteger(L, (lua_Integer)c->not_after),
+			       1;
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static int element_index(lua_State *L)
+{
+	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
+	const char *k = luaL_checkstring(L, 2);
+	if (element_field(L, e, k))
+		return 1;
+	if (k[0] == '_' && k[1] == '_')
+		return 0;
+	/* methods live in the metatable */
+	luaL_getmetatable(L, ELEMENT_MT);
+	lua_getfield(L, -1, k);
+	return 1;
+}
+
+static int read_only(lua_State *L)
+{
+	return luaL_error(L, "the mesh model is read-only (attempt to set '%s')",
+	                  luaL_tolstring(L, 2, NULL));
+}
+
+static int element_eq(lua_State *L)
+{
+	element *a = luaL_testudata(L, 1, ELEMENT_MT), *b = luaL_testudata(L, 2, ELEMENT_MT);
+	lua_pushboolean(L, a && b && a->kind == b->kind && a->id == b->id && a->m == b->m);
+	return 1;
+}
+
+static int element_tostring(lua_State *L)
+{
+	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
+	if (e->kind == MP_LK_SERVICE) {
+		service_field(L, e, "ref");
+		lua_pushfstring(L, "Service %s", lua_tostring(L, -1));
+	} else {
+		element_field(L, e, "name");
+		lua_pushfstring(L, "%s %s", kind_names[e->kind], lua_tostring(L, -1));
+	}
+	return 1;
+}
+
+/* svc:has_data("pii") */
+static int element_has_data(lua_State *L)
+{
+	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
+	const char *cls = luaL_checkstring(L, 2);
+	int found = 0;
+	if (e->kind == MP_LK_SERVICE) {
+		mp_model_view v = mp_model_get_view(e->m);
+		const mp_service *s = &v.services[e->id];
+		for (uint32_t i = 0; i < s->data.n && !found; i++)
+			found = !strcmp(mp_model_str(e->m, v.u32[s->data.off + i]), cls);
+	}
+	lua_pushboolean(L, found);
+	return 1;
+}
+
+/* --- collections --- */
+
+/* Finds an element of a collection by key: a position (1-based), or a name; services also by
+ * "namespace/name" and SPIFFE ID, externals also by host. */
+static mp_id collection_find(lua_State *L, const collection *c, int key)
+{
+	const mp_model *m = c->m;
+	if (lua_type(L, key) == LUA_TNUMBER) {
+		lua_Integer i = lua_tointeger(L, key);
+		return i >= 1 && i <= kind_count(m, c->kind) ? (mp_id)(i - 1) : MP_NONE;
+	}
+	if (lua_type(L, key) != LUA_TSTRING)
+		return MP_NONE;
+	const char *k = lua_tostring(L, key);
+	switch (c->kind) {
+	case MP_LK_CLUSTER:
+		return mp_model_find_cluster(m, k);
+	case MP_LK_JURISDICTION:
+		return mp_model_find_jurisdiction(m, k);
+	case MP_LK_NAMESPACE:
+		return mp_model_find_namespace(m, k);
+	case MP_LK_SERVICE:
+		return strncmp(k, "spiffe://", 9) ? mp_model_find_service(m, k)
+		                                  : mp_model_find_service_by_identity(m, k);
+	case MP_LK_EXTERNAL:
+		return mp_model_find_external(m, k);
+	default: { /* routes and certificates: by name, a scan (small, audit-time only) */
+		mp_model_view v = mp_model_get_view(m);
+		uint32_t n = kind_count(m, c->kind);
+		for (uint32_t i = 0; i < n; i++) {
+			mp_str name = c->kind == MP_LK_ROUTE ? v.routes[i].name : v.certs[i].name;
+			if (!strcmp(mp_model_str(m, name), k))
+				return i;
+		}
+		return MP_NONE;
+	}
+	}
+}
+
+static int collection_index(lua_State *L)
+{
+	collection *c = luaL_checkudata(L, 1, COLLECTION_MT);
+	mp_lmodel_push_element(L, c->m, c->kind, collection_find(L, c, 2));
+	return 1;
+}
+
+static int collection_len(lua_State *L)
+{
+	collection *c = luaL_checkudata(L, 1, COLLECTION_MT);
+	lua_pushinteger(L, kind_count(c->m, c->kind));
+	return 1;
+}
+
+/* Iteration yields position, element: for i, svc in pairs(mesh.services) (or ipairs). */
+static int collection_next(lua_State *L)
+{
+	collection *c = luaL_checkudata(L, 1, COLLECTION_MT);
+	lua_Integer i = lua_isnil(L, 2) ? 0 : luaL_checkinteger(L, 2);
+	if (i < 0 || i >= kind_count(c->m, c->kind))
+		return 0;
+	lua_pushinteger(L, i + 1);
+	mp_lmodel_push_element(L, c->m, c->kind, (mp_id)i);
+	return 2;
+}
+
+static int collection_pairs(lua_State *L)
+{
+	luaL_checkudata(L, 1, COLLECTION_MT);
+	lua_pushcfunction(L, collection_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+static void push_collection(lua_State *L, const mp_model *m, uint32_t kind)
+{
+	collection *c = lua_newuserdatauv(L, sizeof(*c), 0);
+	*c = (collection){m, kind};
+	luaL_setmetatable(L, COLLECTION_MT);
+}
+
+/* --- mesh --- */
+
+static const mp_model *check_mesh(lua_State *L, int idx)
+{
+	return *(const mp_model **)luaL_checkudata(L, idx, MESH_MT);
+}
+
+static mp_id arg_service(lua_State *L, const mp_model *m, int idx)
+{
+	mp_id id = mp_lmodel_to_element(L, idx, MP_LK_SERVICE);
+	if (id == MP_NONE && lua_type(L, idx) == LUA_TSTRING) {
+		const char *k = lua_tostring(L, idx);
+		id = strncmp(k, "spiffe://", 9) ? mp_model_find_service(m, k)
+		                                : mp_model_find_service_by_identity(m, k);
+	}
+	if (id == MP_NONE)
+		luaL_argerror(L, idx, "expected a service or a service reference");
+	return id;
+}
+
+/* mesh:routes_from(svc): routes whose source is svc (routes from any caller not included). */
+static int mesh_routes_from(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	const mp_edge *e;
+	uint32_t n = mp_model_edges_from(m, arg_service(L, m, 2), &e);
+	push_edges(L, m, e, n);
+	return 1;
+}
+
+/* mesh:routes_to(svc): routes with svc among their destinations, mirrors or failover. */
+static int mesh_routes_to(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	const mp_edge *e;
+	uint32_t n = mp_model_edges_to(m, arg_service(L, m, 2), &e);
+	lua_createtable(L, (int)n, 0);
+	int k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		int dup = 0;
+		for (uint32_t j = 0; j < i && !dup; j++)
+			dup = e[j].route == e[i].route;
+		if (!dup) {
+			mp_lmodel_push_element(L, m, MP_LK_ROUTE, e[i].route);
+			lua_rawseti(L, -2, ++k);
+		}
+	}
+	return 1;
+}
+
+/* mesh:service(ref): by "name", "namespace/name" or SPIFFE ID; nil when absent. */
+static int mesh_service(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	const char *k = luaL_checkstring(L, 2);
+	mp_lmodel_push_element(L, m, MP_LK_SERVICE,
+	                       strncmp(k, "spiffe://", 9)
+	                           ? mp_model_find_service(m, k)
+	                           : mp_model_find_service_by_identity(m, k));
+	return 1;
+}
+
+/* mesh:jurisdiction_of(region): the jurisdiction's name, or nil. */
+static int mesh_jurisdiction_of(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	size_t len;
+	const char *region = luaL_checklstring(L, 2, &len);
+	mp_str s = mp_model_find_str(m, region, len);
+	mp_id j = s == MP_NONE ? MP_NONE : mp_model_jurisdiction_of_region(m, s);
+	mp_lmodel_push_element(L, m, MP_LK_JURISDICTION, j);
+	return 1;
+}
+
+static int mesh_index(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	const char *k = luaL_checkstring(L, 2);
+	static const char *const colls[MP_LK_COUNT] = {
+	    "clusters", "jurisdictions", "namespaces",   "services",
+	    "routes",   "externals",     "certificates",
+	};
+	for (uint32_t i = 0; i < MP_LK_COUNT; i++)
+		if (!strcmp(k, colls[i])) {
+			push_collection(L, m, i);
+			return 1;
+		}
+	if (!strcmp(k, "sha256")) {
+		lua_pushstring(L, mp_model_sha256(m));
+		return 1;
+	}
+	if (k[0] == '_' && k[1] == '_')
+		return 0;
+	luaL_getmetatable(L, MESH_MT);
+	lua_getfield(L, -1, k);
+	return 1;
+}
+
+static int mesh_tostring(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	mp_model_view v = mp_model_get_view(m);
+	lua_pushfstring(L, "mesh (%d services, %d routes; sha256 %s)", (int)v.nservices,
+	                (int)v.nroutes, mp_model_sha256(m));
+	return 1;
+}
+
+static void make_metatables(lua_State *L)
+{
+	static const luaL_Reg element_mt[] = {
+	    {"__index", element_index},       {"__newindex", read_only},      {"__eq", element_eq},
+	    {"__tostring", element_tostring}, {"has_data", element_has_data}, {NULL, NULL},
+	};
+	static const luaL_Reg collection_mt[] = {
+	    {"__index", collection_index},
+	    {"__newindex", read_only},
+	    {"__len", collection_len},
+	    {"__pairs", collection_pairs},
+	    {NULL, NULL},
+	};
+	static const luaL_Reg mesh_mt[] = {
+	    {"__index", mesh_index},
+	    {"__newindex", read_only},
+	    {"__tostring", mesh_tostring},
+	    {"routes_from", mesh_routes_from},
+	    {"routes_to", mesh_routes_to},
+	    {"service", mesh_service},
+	    {"jurisdiction_of", mesh_jurisdiction_of},
+	    {NULL, NULL},
+	};
+	if (luaL_newmetatable(L, ELEMENT_MT)) {
+		luaL_setfuncs(L, element_mt, 0);
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+	}
+	if (luaL_newmetatable(L, COLLECTION_MT)) {
+		luaL_setfuncs(L, collection_mt, 0);
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+	}
+	if (luaL_newmetatable(L, MESH_MT)) {
+		luaL_setfuncs(L, mesh_mt, 0);
+		lua_pushliteral(L, "locked");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 3);
+}
+
+void mp_lmodel_push(lua_State *L, const mp_model *m)
+{
+	make_metatables(L);
+	const mp_model **u = lua_newuserdatauv(L, sizeof(*u), 0);
+	*u = m;
+	luaL_setmetatable(L, MESH_MT);
+}

@@ -1,0 +1,671 @@
+/* model.c: the compiled mesh model: string interning, element arrays, indexes, content hash.
+ * The .mpm reader and writer live in mpm.c. Design notes: docs/architecture.md ("The model"). */
+#include "model.h"
+#include "alloc.h"
+#include "model_int.h"
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+_Static_assert(sizeof(mp_certificate) == 40, "mp_certificate must have no padding");
+_Static_assert(sizeof(mp_service) % 4 == 0, "u32-only struct");
+
+/* Grows a vector so that it holds at least need elements. 0 or -1. */
+int mp_vec_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need)
+{
+	if (need <= *cap)
+		return 0;
+	if (need > UINT32_MAX - 1)
+		return -1;
+	uint64_t ncap = *cap ? *cap : 16;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > UINT32_MAX - 1)
+		ncap = UINT32_MAX - 1;
+	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
+	if (!nv)
+		return -1;
+	*v = nv;
+	*cap = (uint32_t)ncap;
+	return 0;
+}
+
+/* Appends n elements of elsize bytes; returns the offset of the first, or MP_NONE. */
+static uint32_t vec_push(void **v, uint32_t *len, uint32_t *cap, size_t elsize, const void *src,
+                         uint32_t n)
+{
+	if (mp_vec_reserve(v, cap, elsize, (uint64_t)*len + n) < 0)
+		return MP_NONE;
+	uint32_t off = *len;
+	if (n)
+		memcpy((char *)*v + (size_t)off * elsize, src, (size_t)n * elsize);
+	*len += n;
+	return off;
+}
+
+#define PUSH(vec, src, count)                                                                      \
+	vec_push((void **)&(vec).v, &(vec).n, &(vec).cap, sizeof(*(vec).v), src, count)
+
+static uint32_t hash_bytes(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+mp_model *mp_model_new(void)
+{
+	mp_model *m = mp_calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	if (mp_model_intern(m, "", 0) != 0) {
+		mp_model_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void csr_free(mp_csr *c)
+{
+	mp_free(c->off);
+	mp_free(c->val);
+	c->off = NULL;
+	c->val = NULL;
+}
+
+static void free_indexes(mp_model *m)
+{
+	csr_free(&m->by_name);
+	csr_free(&m->by_identity);
+	csr_free(&m->by_namespace);
+	csr_free(&m->by_cluster);
+	csr_free(&m->edges_from);
+	csr_free(&m->edges_to);
+	csr_free(&m->ns_by_name);
+	csr_free(&m->cluster_by_name);
+	csr_free(&m->jur_by_name);
+	csr_free(&m->jur_by_region);
+	csr_free(&m->ext_by_key);
+	mp_free(m->edges_any.v);
+	m->edges_any.v = NULL;
+	m->edges_any.n = m->edges_any.cap = 0;
+}
+
+void mp_model_free(mp_model *m)
+{
+	if (!m)
+		return;
+	free_indexes(m);
+	mp_free(m->blob.v);
+	mp_free(m->str_off.v);
+	mp_free(m->str_hash.v);
+	mp_free(m->table);
+	mp_free(m->clusters.v);
+	mp_free(m->jurisdictions.v);
+	mp_free(m->namespaces.v);
+	mp_free(m->services.v);
+	mp_free(m->routes.v);
+	mp_free(m->externals.v);
+	mp_free(m->certs.v);
+	mp_free(m->u32.v);
+	mp_free(m->labels.v);
+	mp_free(m->ports.v);
+	mp_free(m->targets.v);
+	mp_free(m);
+}
+
+/* The interning table is open addressing over string ids; it is rebuilt when 3/4 full. */
+static int table_insert(mp_model *m, mp_str id)
+{
+	uint32_t mask = m->table_cap - 1;
+	uint32_t i = m->str_hash.v[id] & mask;
+	while (m->table[i] != MP_NONE)
+		i = (i + 1) & mask;
+	m->table[i] = id;
+	return 0;
+}
+
+static int table_grow(mp_model *m)
+{
+	uint32_t ncap = m->table_cap ? m->table_cap * 2 : 64;
+	uint32_t *nt = mp_malloc((size_t)ncap * sizeof(*nt));
+	if (!nt)
+		return -1;
+	memset(nt, 0xff, (size_t)ncap * sizeof(*nt));
+	mp_free(m->table);
+	m->table = nt;
+	m->table_cap = ncap;
+	for (uint32_t id = 0; id < m->str_hash.n; id++)
+		table_insert(m, id);
+	return 0;
+}
+
+static mp_str table_find(const mp_model *m, const char *s, size_t len, uint32_t h)
+{
+	if (!m->table_cap)
+		return MP_NONE;
+	uint32_t mask = m->table_cap - 1;
+	for (uint32_t i = h & mask; m->table[i] != MP_NONE; i = (i + 1) & mask) {
+		mp_str id = m->table[i];
+		if (m->str_hash.v[id] == h && mp_model_str_len(m, id) == len &&
+		    memcmp(m->blob.v + m->str_off.v[id], s, len) == 0)
+			return id;
+	}
+	return MP_NONE;
+}
+
+mp_str mp_model_find_str(const mp_model *m, const char *s, size_t len)
+{
+	return table_find(m, s, len, hash_bytes(s, len));
+}
+
+/* Adds a string to the blob and hash arrays without looking it up first (used by load). */
+int mp_model_append_str(mp_model *m, const char *s, size_t len, uint32_t h)
+{
+	if (len > UINT32_MAX / 2 || (uint64_t)m->blob.n + len + 1 > UINT32_MAX - 1)
+		return -1;
+	if (m->str_off.n == 0 && PUSH(m->str_off, &(uint32_t){0}, 1) == MP_NONE)
+		return -1;
+	if (PUSH(m->blob, s, (uint32_t)len) == MP_NONE || PUSH(m->blob, "", 1) == MP_NONE)
+		return -1;
+	if (PUSH(m->str_hash, &h, 1) == MP_NONE)
+		return -1;
+	if (PUSH(m->str_off, &m->blob.n, 1) == MP_NONE) {
+		m->str_hash.n--;
+		return -1;
+	}
+	return 0;
+}
+
+mp_str mp_model_intern(mp_model *m, const char *s, size_t len)
+{
+	uint32_t h = hash_bytes(s, len);
+	mp_str id = table_find(m, s, len, h);
+	if (id != MP_NONE)
+		return id;
+	if ((uint64_t)(m->str_hash.n + 1) * 4 > (uint64_t)m->table_cap * 3 && table_grow(m) < 0)
+		return MP_NONE;
+	id = m->str_hash.n;
+	if (mp_model_append_str(m, s, len, h) < 0)
+		return MP_NONE;
+	table_insert(m, id);
+	return id;
+}
+
+int mp_model_rehash(mp_model *m)
+{
+	for (uint32_t id = 0; id < m->str_hash.n; id++)
+		m->str_hash.v[id] =
+		    hash_bytes(m->blob.v + m->str_off.v[id], mp_model_str_len(m, id));
+	mp_free(m->table);
+	m->table = NULL;
+	m->table_cap = 0;
+	uint32_t cap = 64;
+	while ((uint64_t)cap * 3 < (uint64_t)m->str_hash.n * 4 + 4)
+		cap *= 2;
+	m->table_cap = cap / 2; /* table_grow doubles it */
+	return table_grow(m);
+}
+
+const char *mp_model_str(const mp_model *m, mp_str id)
+{
+	if (id >= m->str_hash.n)
+		return "";
+	return m->blob.v + m->str_off.v[id];
+}
+
+uint32_t mp_model_str_len(const mp_model *m, mp_str id)
+{
+	if (id >= m->str_hash.n)
+		return 0;
+	return m->str_off.v[id + 1] - m->str_off.v[id] - 1;
+}
+
+uint32_t mp_model_nstrings(const mp_model *m)
+{
+	return m->str_hash.n;
+}
+
+#define ADDER(fn, T, field)                                                                        \
+	mp_id fn(mp_model *m, const T *e)                                                          \
+	{                                                                                          \
+		return PUSH(m->field, e, 1);                                                       \
+	}
+ADDER(mp_model_add_cluster, mp_cluster, clusters)
+ADDER(mp_model_add_jurisdiction, mp_jurisdiction, jurisdictions)
+ADDER(mp_model_add_namespace, mp_namespace, namespaces)
+ADDER(mp_model_add_service, mp_service, services)
+ADDER(mp_model_add_route, mp_route, routes)
+ADDER(mp_model_add_external, mp_external, externals)
+
+mp_id mp_model_add_cert(mp_model *m, const mp_certificate *c)
+{
+	mp_certificate copy;
+	memset(&copy, 0, sizeof(copy)); /* no padding today; keep the hash stable if that changes */
+	copy = *c;
+	return PUSH(m->certs, &copy, 1);
+}
+
+uint32_t mp_model_push_u32(mp_model *m, const uint32_t *v, uint32_t n)
+{
+	return PUSH(m->u32, v, n);
+}
+uint32_t mp_model_push_labels(mp_model *m, const mp_label *v, uint32_t n)
+{
+	return PUSH(m->labels, v, n);
+}
+uint32_t mp_model_push_ports(mp_model *m, const mp_port *v, uint32_t n)
+{
+	return PUSH(m->ports, v, n);
+}
+uint32_t mp_model_push_targets(mp_model *m, const mp_target *v, uint32_t n)
+{
+	return PUSH(m->targets, v, n);
+}
+
+mp_service *mp_model_service_mut(mp_model *m, mp_id id)
+{
+	return id < m->services.n ? &m->services.v[id] : NULL;
+}
+
+mp_route *mp_model_route_mut(mp_model *m, mp_id id)
+{
+	return id < m->routes.n ? &m->routes.v[id] : NULL;
+}
+
+mp_model_view mp_model_get_view(const mp_model *m)
+{
+	mp_model_view v = {
+	    .nclusters = m->clusters.n,
+	    .njurisdictions = m->jurisdictions.n,
+	    .nnamespaces = m->namespaces.n,
+	    .nservices = m->services.n,
+	    .nroutes = m->routes.n,
+	    .nexternals = m->externals.n,
+	    .ncerts = m->certs.n,
+	    .clusters = m->clusters.v,
+	    .jurisdictions = m->jurisdictions.v,
+	    .namespaces = m->namespaces.v,
+	    .services = m->services.v,
+	    .routes = m->routes.v,
+	    .externals = m->externals.v,
+	    .certs = m->certs.v,
+	    .u32 = m->u32.v,
+	    .labels = m->labels.v,
+	    .ports = m->ports.v,
+	    .targets = m->targets.v,
+	};
+	return v;
+}
+
+/* --- indexes --- */
+
+/* A (key, value) pair list being collected for a CSR index. */
+typedef struct {
+	uint32_t *keys;
+	char *vals;
+	uint32_t n, cap;
+	size_t elsize;
+} pairs;
+
+static int pairs_add(pairs *p, uint32_t key, const void *val)
+{
+	if (p->n == p->cap) {
+		uint32_t ncap = p->cap ? p->cap * 2 : 64;
+		uint32_t *nk = mp_realloc(p->keys, (size_t)ncap * sizeof(*nk));
+		if (!nk)
+			return -1;
+		p->keys = nk;
+		char *nv = mp_realloc(p->vals, (size_t)ncap * p->elsize);
+		if (!nv)
+			return -1;
+		p->vals = nv;
+		p->cap = ncap;
+	}
+	p->keys[p->n] = key;
+	memcpy(p->vals + (size_t)p->n * p->elsize, val, p->elsize);
+	p->n++;
+	return 0;
+}
+
+/* Counting sort of the pairs into c; stable, so values keep their insertion order. */
+static int csr_build(mp_csr *c, uint32_t nkeys, pairs *p)
+{
+	int rc = -1;
+	c->elsize = p->elsize;
+	c->nkeys = nkeys;
+	c->off = mp_calloc((size_t)nkeys + 1, sizeof(uint32_t));
+	c->val = mp_malloc((size_t)p->n * p->elsize);
+	if (!c->off || !c->val)
+		goto out;
+	for (uint32_t i = 0; i < p->n; i++)
+		c->off[p->keys[i] + 1]++;
+	for (uint32_t k = 0; k < nkeys; k++)
+		c->off[k + 1] += c->off[k];
+	uint32_t *fill = mp_malloc(((size_t)nkeys + 1) * sizeof(uint32_t));
+	if (!fill)
+		goto out;
+	memcpy(fill, c->off, ((size_t)nkeys + 1) * sizeof(uint32_t));
+	for (uint32_t i = 0; i < p->n; i++)
+		memcpy(c->val + (size_t)fill[p->keys[i]]++ * p->elsize,
+		       p->vals + (size_t)i * p->elsize, p->elsize);
+	mp_free(fill);
+	rc = 0;
+out:
+	mp_free(p->keys);
+	mp_free(p->vals);
+	memset(p, 0, sizeof(*p));
+	return rc;
+}
+
+static uint32_t csr_get(const mp_csr *c, uint32_t key, const void **vals)
+{
+	if (!c->off || key >= c->nkeys) {
+		*vals = NULL;
+		return 0;
+	}
+	*vals = c->val + (size_t)c->off[key] * c->elsize;
+	return c->off[key + 1] - c->off[key];
+}
+
+static uint32_t csr_first(const mp_csr *c, uint32_t key)
+{
+	const void *v;
+	if (csr_get(c, key, &v) == 0)
+		return MP_NONE;
+	uint32_t id;
+	memcpy(&id, v, sizeof(id));
+	return id;
+}
+
+/* Indexes n elements of stride bytes by the u32 key at key_off in each: key -> element ids. */
+static int index_by_field(mp_csr *c, uint32_t nkeys, const void *arr, uint32_t n, size_t stride,
+                          size_t key_off)
+{
+	pairs p = {.elsize = sizeof(uint32_t)};
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t key;
+		memcpy(&key, (const char *)arr + (size_t)i * stride + key_off, sizeof(key));
+		if (pairs_add(&p, key, &i) < 0) {
+			mp_free(p.keys);
+			mp_free(p.vals);
+			return -1;
+		}
+	}
+	return csr_build(c, nkeys, &p);
+}
+
+#define INDEX(csr_, arr, field, nkeys)                                                             \
+	index_by_field(&m->csr_, nkeys, m->arr.v, m->arr.n, sizeof(*m->arr.v),                     \
+	               offsetof(__typeof__(*m->arr.v), field))
+
+static int build_edges(mp_model *m)
+{
+	pairs from = {.elsize = sizeof(mp_edge)}, to = {.elsize = sizeof(mp_edge)};
+	for (uint32_t r = 0; r < m->routes.n; r++) {
+		const mp_route *rt = &m->routes.v[r];
+		const mp_span spans[3] = {rt->dests, rt->mirrors, rt->failover};
+		for (int s = 0; s < 3; s++) {
+			for (uint32_t t = spans[s].off; t < spans[s].off + spans[s].n; t++) {
+				mp_edge e = {r, t};
+				if (rt->source == MP_NONE) {
+					if (PUSH(m->edges_any, &e, 1) == MP_NONE)
+						goto fail;
+				} else if (pairs_add(&from, rt->source, &e) < 0) {
+					goto fail;
+				}
+				const mp_target *tg = &m->targets.v[t];
+				if (tg->kind == MP_TARGET_SERVICE && pairs_add(&to, tg->id, &e) < 0)
+					goto fail;
+			}
+		}
+	}
+	if (csr_build(&m->edges_from, m->services.n, &from) < 0)
+		goto fail;
+	if (csr_build(&m->edges_to, m->services.n, &to) < 0)
+		goto fail;
+	return 0;
+fail:
+	mp_free(from.keys);
+	mp_free(from.vals);
+	mp_free(to.keys);
+	mp_free(to.vals);
+	return -1;
+}
+
+int mp_model_build_indexes(mp_model *m)
+{
+	uint32_t nstr = m->str_hash.n;
+	free_indexes(m);
+	if (INDEX(by_name, services, name, nstr) < 0 ||
+	    INDEX(by_identity, services, identity, nstr) < 0 ||
+	    INDEX(by_namespace, services, ns, m->namespaces.n) < 0 ||
+	    INDEX(ns_by_name, namespaces, name, nstr) < 0 ||
+	    INDEX(cluster_by_name, clusters, name, nstr) < 0 ||
+	    INDEX(jur_by_name, jurisdictions, name, nstr) < 0)
+		goto fail;
+	{
+		pairs cl = {.elsize = 4}, reg = {.elsize = 4}, ext = {.elsize = 4};
+		int bad = 0;
+		for (uint32_t i = 0; i < m->services.n && !bad; i++) {
+			const mp_service *s = &m->services.v[i];
+			for (uint32_t k = 0; k < s->clusters.n && !bad; k++)
+				bad |= pairs_add(&cl, m->u32.v[s->clusters.off + k], &i);
+		}
+		for (uint32_t j = 0; j < m->jurisdictions.n && !bad; j++) {
+			const mp_jurisdiction *jd = &m->jurisdictions.v[j];
+			for (uint32_t k = 0; k < jd->regions.n && !bad; k++)
+				bad |= pairs_add(&reg, m->u32.v[jd->regions.off + k], &j);
+		}
+		for (uint32_t e = 0; e < m->externals.n && !bad; e++) {
+			bad |= pairs_add(&ext, m->externals.v[e].name, &e);
+			if (!bad && m->externals.v[e].host != m->externals.v[e].name)
+				bad |= pairs_add(&ext, m->externals.v[e].host, &e);
+		}
+		if (bad) {
+			pairs *all[3] = {&cl, &reg, &ext};
+			for (int i = 0; i < 3; i++) {
+				mp_free(all[i]->keys);
+				mp_free(all[i]->vals);
+			}
+			goto fail;
+		}
+		int r2 = csr_build(&m->by_cluster, m->clusters.n, &cl);
+		int r3 = csr_build(&m->jur_by_region, nstr, &reg);
+		int r4 = csr_build(&m->ext_by_key, nstr, &ext);
+		if (r2 < 0 || r3 < 0 || r4 < 0)
+			goto fail;
+	}
+	if (build_edges(m) < 0)
+		goto fail;
+	return 0;
+fail:
+	free_indexes(m);
+	return -1;
+}
+
+/* The content hash covers exactly the bytes mp_model_save writes after the header. */
+static int sha_sink(void *ctx, const void *p, size_t n)
+{
+	return EVP_DigestUpdate((EVP_MD_CTX *)ctx, p, n) == 1 ? 0 : -1;
+}
+
+int mp_model_hash(const mp_model *m, unsigned char out[32])
+{
+	int rc = -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	if (mp_model_serialize(m, sha_sink, ctx) < 0)
+		goto out;
+	if (EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		goto out;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+void mp_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int mp_model_finish(mp_model *m)
+{
+	unsigned char digest[32];
+	if (mp_model_build_indexes(m) < 0 || mp_model_hash(m, digest) < 0)
+		return -1;
+	memcpy(m->digest, digest, 32);
+	mp_hex(digest, 32, m->sha256);
+	return 0;
+}
+
+const char *mp_model_sha256(const mp_model *m)
+{
+	return m->sha256;
+}
+
+/* --- lookups --- */
+
+uint32_t mp_model_services_named(const mp_model *m, const char *name, const mp_id **ids)
+{
+	mp_str s = mp_model_find_str(m, name, strlen(name));
+	*ids = NULL;
+	if (s == MP_NONE)
+		return 0;
+	return csr_get(&m->by_name, s, (const void **)ids);
+}
+
+uint32_t mp_model_services_in_namespace(const mp_model *m, mp_id ns, const mp_id **ids)
+{
+	return csr_get(&m->by_namespace, ns, (const void **)ids);
+}
+
+uint32_t mp_model_services_in_cluster(const mp_model *m, mp_id cluster, const mp_id **ids)
+{
+	return csr_get(&m->by_cluster, cluster, (const void **)ids);
+}
+
+uint32_t mp_model_edges_from(const mp_model *m, mp_id svc, const mp_edge **edges)
+{
+	return csr_get(&m->edges_from, svc, (const void **)edges);
+}
+
+uint32_t mp_model_edges_to(const mp_model *m, mp_id svc, const mp_edge **edges)
+{
+	return csr_get(&m->edges_to, svc, (const void **)edges);
+}
+
+uint32_t mp_model_edges_any(const mp_model *m, const mp_edge **edges)
+{
+	*edges = m->edges_any.v;
+	return m->edges_any.n;
+}
+
+static uint32_t find_by_str(const mp_model *m, const mp_csr *c, const char *s)
+{
+	mp_str id = mp_model_find_str(m, s, strlen(s));
+	return id == MP_NONE ? MP_NONE : csr_first(c, id);
+}
+
+mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id)
+{
+	if (!*spiffe_id)
+		return MP_NONE;
+	return find_by_str(m, &m->by_identity, spiffe_id);
+}
+
+mp_id mp_model_find_namespace(const mp_model *m, const char *name)
+{
+	return find_by_str(m, &m->ns_by_name, name);
+}
+
+mp_id mp_model_find_cluster(const mp_model *m, const char *name)
+{
+	return find_by_str(m, &m->cluster_by_name, name);
+}
+
+mp_id mp_model_find_jurisdiction(const mp_model *m, const char *name)
+{
+	return find_by_str(m, &m->jur_by_name, name);
+}
+
+mp_id mp_model_find_external(const mp_model *m, const char *name_or_host)
+{
+	mp_id e = find_by_str(m, &m->ext_by_key, name_or_host);
+	if (e != MP_NONE)
+		return e;
+	/* Hosts are case-insensitive (RFC 4343). */
+	for (uint32_t i = 0; i < m->externals.n; i++)
+		if (strcasecmp(mp_model_str(m, m->externals.v[i].host), name_or_host) == 0)
+			return i;
+	return MP_NONE;
+}
+
+mp_id mp_model_jurisdiction_of_region(const mp_model *m, mp_str region)
+{
+	return csr_first(&m->jur_by_region, region);
+}
+
+mp_id mp_model_find_service_ns(const mp_model *m, const char *ns, const char *name)
+{
+	const mp_id *ids;
+	mp_id nsid = mp_model_find_namespace(m, ns);
+	uint32_t n = mp_model_services_named(m, name, &ids);
+	for (uint32_t i = 0; i < n && nsid != MP_NONE; i++)
+		if (m->services.v[ids[i]].ns == nsid)
+			return ids[i];
+	return MP_NONE;
+}
+
+mp_id mp_model_find_service(const mp_model *m, const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	if (slash) {
+		char ns[256];
+		size_t len = (size_t)(slash - ref);
+		if (len >= sizeof(ns))
+			return MP_NONE;
+		memcpy(ns, ref, len);
+		ns[len] = '\0';
+		return mp_model_find_service_ns(m, ns, slash + 1);
+	}
+	const mp_id *ids;
+	return mp_model_services_named(m, ref, &ids) == 1 ? ids[0] : MP_NONE;
+}
+
+const char *mp_model_loc_str(const mp_model *m, mp_loc loc, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u", mp_model_str(m, loc.file), loc.line);
+	return buf;
+}
+
+uint32_t mp_method_bit(const char *name)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} methods[] = {
+	    {"GET", MP_METHOD_GET},         {"HEAD", MP_METHOD_HEAD},
+	    {"POST", MP_METHOD_POST},       {"PUT", MP_METHOD_PUT},
+	    {"DELETE", MP_METHOD_DELETE},   {"PATCH", MP_METHOD_PATCH},
+	    {"OPTIONS", MP_METHOD_OPTIONS}, {"CONNECT", MP_METHOD_CONNECT},
+	    {"TRACE", MP_METHOD_TRACE},
+	};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcasecmp(methods[i].name, name) == 0)
+			return methods[i].bit;
+	return 0;
+}

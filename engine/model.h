@@ -1,0 +1,244 @@
+/* model.h: the compiled mesh model: interned strings, dense ids, indexes, source locations.
+ * Design notes: docs/architecture.md ("The model"); file format: docs/mpm-format.md.
+ *
+ * Ownership: an mp_model owns every array it points at. It is built by mp_compile (compile.h)
+ * or read by mp_model_load, and is immutable once mp_model_finish has run; after that any
+ * number of threads may read it. mp_model_free releases it and everything in it; pointers
+ * returned by the accessors below are valid until then.
+ *
+ * Invariants:
+ *  1. String id 0 is the empty string; MP_NONE (UINT32_MAX) marks "no element".
+ *  2. Every id stored in an element is < the count of its kind, or MP_NONE where allowed.
+ *  3. Every (off, n) pair lies inside its pool.
+ *  4. Indexes (by name, identity, namespace, cluster; edges) are derived data: they are rebuilt
+ *     by mp_model_finish and never saved.
+ */
+#ifndef MP_MODEL_H
+#define MP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MP_NONE UINT32_MAX
+
+typedef uint32_t mp_id;  /* dense element id, per kind */
+typedef uint32_t mp_str; /* interned string id */
+
+/* Where an element came from: interned file name, 1-based line and column. */
+typedef struct {
+	mp_str file;
+	uint32_t line, col;
+} mp_loc;
+
+/* A slice of one of the model's pools. */
+typedef struct {
+	uint32_t off, n;
+} mp_span;
+
+typedef struct {
+	mp_str key, value;
+} mp_label;
+
+typedef struct {
+	uint32_t port;
+	mp_str protocol; /* lower case: http, http2, grpc, tcp, tls, https */
+	mp_str name;
+} mp_port;
+
+typedef enum { MP_MTLS_UNSET = 0, MP_MTLS_STRICT, MP_MTLS_PERMISSIVE, MP_MTLS_DISABLE } mp_mtls;
+
+typedef struct {
+	mp_str name, provider, region, zone, network;
+	mp_loc loc;
+} mp_cluster;
+
+typedef struct {
+	mp_str name;
+	mp_span regions; /* u32 pool: string ids of region names */
+	mp_loc loc;
+} mp_jurisdiction;
+
+typedef struct {
+	mp_str name;
+	mp_span labels; /* label pool */
+	mp_span data;   /* u32 pool: data classes handled by every service in the namespace */
+	mp_loc loc;
+} mp_namespace;
+
+typedef struct {
+	mp_str name;
+	mp_id ns;        /* namespace id */
+	mp_str identity; /* SPIFFE ID, or 0 */
+	mp_str owner;
+	uint32_t mtls;    /* mp_mtls */
+	mp_span clusters; /* u32 pool: cluster ids (at least one) */
+	mp_span labels;   /* label pool */
+	mp_span ports;    /* port pool */
+	mp_span data; /* u32 pool: data-class string ids (own and the namespace's, deduplicated) */
+	mp_loc loc;
+} mp_service;
+
+typedef struct {
+	mp_str name;
+	mp_str host;
+	mp_str region;      /* 0 when only a jurisdiction is known */
+	mp_id jurisdiction; /* MP_NONE when not given */
+	mp_span ports;
+	mp_loc loc;
+} mp_external;
+
+typedef enum { MP_TARGET_SERVICE = 0, MP_TARGET_EXTERNAL = 1 } mp_target_kind;
+
+/* One end of a route: a service (optionally pinned to one of its clusters) or an external host.
+ * Unresolved references never reach a model: compile reports them as errors. */
+typedef struct {
+	uint32_t kind;   /* mp_target_kind */
+	mp_id id;        /* service or external id */
+	mp_id cluster;   /* MP_NONE: any cluster of the service */
+	uint32_t weight; /* percent; 0 for mirrors and failover targets */
+	mp_loc loc;
+} mp_target;
+
+typedef enum {
+	MP_PATH_ANY = 0,
+	MP_PATH_EXACT,
+	MP_PATH_PREFIX,
+	MP_PATH_REGEX,
+} mp_path_kind;
+
+typedef struct {
+	uint32_t methods; /* MP_METHOD_* bitmask; 0 = any */
+	uint32_t path_kind;
+	mp_str path;
+	mp_span headers; /* label pool: header name (lower case) -> exact value */
+} mp_match;
+
+typedef struct {
+	mp_str name;
+	mp_id source; /* service id; MP_NONE: any caller */
+	mp_match match;
+	mp_span dests;           /* target pool: weighted destinations */
+	mp_span mirrors;         /* target pool */
+	mp_span failover;        /* target pool, in priority order */
+	uint32_t timeout_ms;     /* 0: none */
+	uint32_t retry_attempts; /* 0: none */
+	uint32_t per_try_timeout_ms;
+	mp_loc loc;
+} mp_route;
+
+typedef struct {
+	int64_t not_after; /* Unix seconds; INT64_MIN when unknown */
+	mp_str name, subject, identity;
+	mp_str pem_path;   /* resolved against the YAML file's directory; or 0 */
+	uint32_t from_pem; /* 1 when not_after, subject or identity were read from pem_path */
+	mp_loc loc;
+} mp_certificate;
+
+/* HTTP methods as bits; mp_method_bit("GET") -> MP_METHOD_GET, 0 for an unknown name. */
+enum {
+	MP_METHOD_GET = 1u << 0,
+	MP_METHOD_HEAD = 1u << 1,
+	MP_METHOD_POST = 1u << 2,
+	MP_METHOD_PUT = 1u << 3,
+	MP_METHOD_DELETE = 1u << 4,
+	MP_METHOD_PATCH = 1u << 5,
+	MP_METHOD_OPTIONS = 1u << 6,
+	MP_METHOD_CONNECT = 1u << 7,
+	MP_METHOD_TRACE = 1u << 8,
+};
+uint32_t mp_method_bit(const char *name);
+
+/* An edge of the service graph: route r's target t (t indexes m->targets). */
+typedef struct {
+	mp_id route;
+	uint32_t target;
+} mp_edge;
+
+typedef struct mp_model mp_model;
+
+/* Element counts and arrays: read-only views for engine code. */
+typedef struct {
+	uint32_t nclusters, njurisdictions, nnamespaces, nservices, nroutes, nexternals, ncerts;
+	const mp_cluster *clusters;
+	const mp_jurisdiction *jurisdictions;
+	const mp_namespace *namespaces;
+	const mp_service *services;
+	const mp_route *routes;
+	const mp_external *externals;
+	const mp_certificate *certs;
+	const uint32_t *u32;      /* pool of ids and string ids */
+	const mp_label *labels;   /* pool */
+	const mp_port *ports;     /* pool */
+	const mp_target *targets; /* pool */
+} mp_model_view;
+
+/* --- building (used by compile.c and importers) --- */
+mp_model *mp_model_new(void);
+/* Interns s (len bytes); returns its id, or MP_NONE when out of memory. */
+mp_str mp_model_intern(mp_model *m, const char *s, size_t len);
+/* Appends to a kind's array; returns the new element's id or MP_NONE when out of memory.
+ * The element is copied. */
+mp_id mp_model_add_cluster(mp_model *m, const mp_cluster *c);
+mp_id mp_model_add_jurisdiction(mp_model *m, const mp_jurisdiction *j);
+mp_id mp_model_add_namespace(mp_model *m, const mp_namespace *n);
+mp_id mp_model_add_service(mp_model *m, const mp_service *s);
+mp_id mp_model_add_route(mp_model *m, const mp_route *r);
+mp_id mp_model_add_external(mp_model *m, const mp_external *e);
+mp_id mp_model_add_cert(mp_model *m, const mp_certificate *c);
+/* Pool appends: return the offset of the first appended item, or MP_NONE when out of memory. */
+uint32_t mp_model_push_u32(mp_model *m, const uint32_t *v, uint32_t n);
+uint32_t mp_model_push_labels(mp_model *m, const mp_label *v, uint32_t n);
+uint32_t mp_model_push_ports(mp_model *m, const mp_port *v, uint32_t n);
+uint32_t mp_model_push_targets(mp_model *m, const mp_target *v, uint32_t n);
+/* Mutable access while building (invalid after the next add of the same kind). */
+mp_service *mp_model_service_mut(mp_model *m, mp_id id);
+mp_route *mp_model_route_mut(mp_model *m, mp_id id);
+/* Builds the indexes and the content hash; the model is read-only afterwards. 0 or -1 (OOM). */
+int mp_model_finish(mp_model *m);
+
+/* --- reading --- */
+void mp_model_free(mp_model *m); /* NULL is fine */
+mp_model_view mp_model_get_view(const mp_model *m);
+const char *mp_model_str(const mp_model *m, mp_str id); /* NUL-terminated; "" for 0 */
+uint32_t mp_model_str_len(const mp_model *m, mp_str id);
+uint32_t mp_model_nstrings(const mp_model *m);
+/* Looks a string up without interning it: its id, or MP_NONE if the model never saw it. */
+mp_str mp_model_find_str(const mp_model *m, const char *s, size_t len);
+/* "sha256 hex" of the model content (64 chars + NUL), set by mp_model_finish or load. */
+const char *mp_model_sha256(const mp_model *m);
+
+/* Lookups. Each returns the number of matches and points *ids at them (valid until free). */
+uint32_t mp_model_services_named(const mp_model *m, const char *name, const mp_id **ids);
+uint32_t mp_model_services_in_namespace(const mp_model *m, mp_id ns, const mp_id **ids);
+uint32_t mp_model_services_in_cluster(const mp_model *m, mp_id cluster, const mp_id **ids);
+/* Edges out of a service (routes whose source it is, every target) and into it (targets naming
+ * it). Routes with no source are "from any caller" and appear in mp_model_edges_any. */
+uint32_t mp_model_edges_from(const mp_model *m, mp_id svc, const mp_edge **edges);
+uint32_t mp_model_edges_to(const mp_model *m, mp_id svc, const mp_edge **edges);
+uint32_t mp_model_edges_any(const mp_model *m, const mp_edge **edges);
+
+mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id);
+/* "name" (unique across namespaces) or "namespace/name"; MP_NONE when absent or ambiguous. */
+mp_id mp_model_find_service(const mp_model *m, const char *ref);
+mp_id mp_model_find_service_ns(const mp_model *m, const char *ns, const char *name);
+mp_id mp_model_find_namespace(const mp_model *m, const char *name);
+mp_id mp_model_find_cluster(const mp_model *m, const char *name);
+mp_id mp_model_find_jurisdiction(const mp_model *m, const char *name);
+mp_id mp_model_find_external(const mp_model *m, const char *name_or_host);
+/* The jurisdiction whose regions include region, or MP_NONE. */
+mp_id mp_model_jurisdiction_of_region(const mp_model *m, mp_str region);
+
+/* --- files (.mpm) --- */
+/* Writes the model to path. 0, or -1 with a message in err. */
+int mp_model_save(const mp_model *m, const char *path, char *err, size_t errlen);
+/* Reads a model; NULL with a message in err (truncated, corrupted, wrong version, ...). */
+mp_model *mp_model_load(const char *path, char *err, size_t errlen);
+/* As mp_model_load, from memory (the bytes are copied). */
+mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errlen);
+/* Does the file start with the .mpm magic? */
+int mp_model_is_mpm_file(const char *path);
+
+/* Locations as "file:line" into buf; returns buf. */
+const char *mp_model_loc_str(const mp_model *m, mp_loc loc, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,65 @@
+/* model_int.h: the inside of mp_model, shared by model.c and mpm.c only. */
+#ifndef MP_MODEL_INT_H
+#define MP_MODEL_INT_H
+
+#include "model.h"
+
+#define MP_VEC(T)                                                                                  \
+	struct {                                                                                   \
+		T *v;                                                                              \
+		uint32_t n, cap;                                                                   \
+	}
+
+/* A compressed-row index: the values for key k are val[off[k] .. off[k+1]). */
+typedef struct {
+	uint32_t *off; /* nkeys + 1 entries */
+	char *val;     /* elements of elsize bytes */
+	uint32_t nkeys;
+	size_t elsize;
+} mp_csr;
+
+struct mp_model {
+	/* Strings: string i is blob[str_off[i] .. str_off[i+1]-1), NUL-terminated in blob. */
+	MP_VEC(char) blob;
+	MP_VEC(uint32_t) str_off; /* nstrings + 1 entries once a string exists */
+	MP_VEC(uint32_t) str_hash;
+	uint32_t *table; /* open-addressing interning table of string ids, MP_NONE = empty */
+	uint32_t table_cap;
+
+	MP_VEC(mp_cluster) clusters;
+	MP_VEC(mp_jurisdiction) jurisdictions;
+	MP_VEC(mp_namespace) namespaces;
+	MP_VEC(mp_service) services;
+	MP_VEC(mp_route) routes;
+	MP_VEC(mp_external) externals;
+	MP_VEC(mp_certificate) certs;
+	MP_VEC(uint32_t) u32;
+	MP_VEC(mp_label) labels;
+	MP_VEC(mp_port) ports;
+	MP_VEC(mp_target) targets;
+
+	/* Derived indexes (mp_model_build_indexes). */
+	mp_csr by_name, by_identity;                     /* string id -> service ids */
+	mp_csr by_namespace, by_cluster;                 /* namespace / cluster id -> service ids */
+	mp_csr edges_from, edges_to;                     /* service id -> mp_edge */
+	MP_VEC(mp_edge) edges_any;                       /* edges of routes without a source */
+	mp_csr ns_by_name, cluster_by_name, jur_by_name; /* string id -> id */
+	mp_csr jur_by_region;                            /* region string id -> jurisdiction ids */
+	mp_csr ext_by_key;                               /* name or host string id -> external id */
+
+	unsigned char digest[32];
+	char sha256[65];
+};
+
+int mp_vec_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need);
+int mp_model_append_str(mp_model *m, const char *s, size_t len, uint32_t h);
+int mp_model_rehash(mp_model *m);
+int mp_model_build_indexes(mp_model *m);
+int mp_model_hash(const mp_model *m, unsigned char out[32]);
+void mp_hex(const unsigned char *in, size_t n, char *out);
+
+/* Writes the model's content, section by section, to sink; mpm.c. */
+typedef int (*mp_sink_fn)(void *ctx, const void *p, size_t n);
+int mp_model_serialize(const mp_model *m, mp_sink_fn sink, void *ctx);
+
+#endif

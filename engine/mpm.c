@@ -1,0 +1,390 @@
+/* mpm.c: the .mpm file: a compiled model on disk, read back without parsing YAML.
+ * Layout and versioning: docs/mpm-format.md. */
+#include "alloc.h"
+#include "model_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MPM_VERSION 1
+#define MPM_ENDIAN  0x01020304u
+#define MPM_HEADER  56
+
+static const unsigned char mpm_magic[8] = {0x89, 'M', 'P', 'M', '\r', '\n', 0x1a, '\n'};
+
+enum {
+	SEC_BLOB = 1,
+	SEC_STR_OFF,
+	SEC_CLUSTERS,
+	SEC_JURISDICTIONS,
+	SEC_NAMESPACES,
+	SEC_SERVICES,
+	SEC_ROUTES,
+	SEC_EXTERNALS,
+	SEC_CERTS,
+	SEC_U32,
+	SEC_LABELS,
+	SEC_PORTS,
+	SEC_TARGETS,
+	SEC_COUNT = SEC_TARGETS
+};
+
+/* The sections of a model in file order: where each vector lives and its element size. */
+typedef struct {
+	void **v;
+	uint32_t *n, *cap;
+	size_t elsize;
+	const char *what;
+} section;
+
+#define SEC(field, what)                                                                           \
+	{                                                                                          \
+		(void **)&m->field.v, &m->field.n, &m->field.cap, sizeof(*m->field.v), what        \
+	}
+
+static void sections_of(mp_model *m, section out[SEC_COUNT])
+{
+	section s[SEC_COUNT] = {
+	    SEC(blob, "string data"),      SEC(str_off, "string offsets"),
+	    SEC(clusters, "clusters"),     SEC(jurisdictions, "jurisdictions"),
+	    SEC(namespaces, "namespaces"), SEC(services, "services"),
+	    SEC(routes, "routes"),         SEC(externals, "externals"),
+	    SEC(certs, "certificates"),    SEC(u32, "id pool"),
+	    SEC(labels, "label pool"),     SEC(ports, "port pool"),
+	    SEC(targets, "target pool"),
+	};
+	memcpy(out, s, sizeof(s));
+}
+
+int mp_model_serialize(const mp_model *m, mp_sink_fn sink, void *ctx)
+{
+	section s[SEC_COUNT];
+	sections_of((mp_model *)m, s);
+	for (uint32_t i = 0; i < SEC_COUNT; i++) {
+		uint32_t head[4] = {i + 1, (uint32_t)s[i].elsize, *s[i].n, 0};
+		if (sink(ctx, head, sizeof(head)) < 0)
+			return -1;
+		if (*s[i].n && sink(ctx, *s[i].v, (size_t)*s[i].n * s[i].elsize) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int file_sink(void *ctx, const void *p, size_t n)
+{
+	return fwrite(p, 1, n, (FILE *)ctx) == n ? 0 : -1;
+}
+
+static int count_sink(void *ctx, const void *p, size_t n)
+{
+	(void)p;
+	*(uint64_t *)ctx += n;
+	return 0;
+}
+
+int mp_model_save(const mp_model *m, const char *path, char *err, size_t errlen)
+{
+	uint64_t len = 0;
+	mp_model_serialize(m, count_sink, &len);
+	unsigned char head[MPM_HEADER] = {0};
+	uint32_t version = MPM_VERSION, endian = MPM_ENDIAN;
+	memcpy(head, mpm_magic, 8);
+	memcpy(head + 8, &version, 4);
+	memcpy(head + 12, &endian, 4);
+	memcpy(head + 16, &len, 8);
+	memcpy(head + 24, m->digest, 32);
+
+	/* Write beside the target and rename, so a reader never sees half a model. */
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		goto fail_errno;
+	if (fwrite(head, 1, sizeof(head), f) != sizeof(head) ||
+	    mp_model_serialize(m, file_sink, f) < 0 || fflush(f) != 0) {
+		fclose(f);
+		goto fail_unlink;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		goto fail_unlink;
+	return 0;
+fail_unlink:
+	snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+	remove(tmp);
+	return -1;
+fail_errno:
+	snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+	return -1;
+}
+
+int mp_model_is_mpm_file(const char *path)
+{
+	unsigned char head[8];
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	size_t got = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	return got == sizeof(head) && memcmp(head, mpm_magic, 8) == 0;
+}
+
+/* --- loading --- */
+
+typedef struct {
+	char *err;
+	size_t errlen;
+} errbuf;
+
+static int fail(errbuf *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->err, e->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Invariants 1-3 of model.h, checked on every element, so that a file whose hash matches but
+ * whose content is crafted still cannot make a lookup read out of bounds. */
+static int validate(const mp_model *m, errbuf *e)
+{
+	uint32_t nstr = m->str_off.n ? m->str_off.n - 1 : 0;
+	if (nstr == 0 || m->str_off.v[0] != 0 || m->str_off.v[nstr] != m->blob.n)
+		return fail(e, "string table is inconsistent");
+	for (uint32_t i = 0; i < nstr; i++) {
+		uint32_t a = m->str_off.v[i], b = m->str_off.v[i + 1];
+		if (b <= a || b > m->blob.n || m->blob.v[b - 1] != '\0' ||
+		    memchr(m->blob.v + a, '\0', b - a - 1))
+			return fail(e, "string %u is malformed", i);
+	}
+#define STR(x)                                                                                     \
+	if ((x) >= nstr)                                                                           \
+		return fail(e, "%s %u: string id out of range", what, i);
+#define ID(x, count, allow_none)                                                                   \
+	if ((x) >= (count) && !((allow_none) && (x) == MP_NONE))                                   \
+		return fail(e, "%s %u: reference out of range", what, i);
+#define SPAN(s, pool)                                                                              \
+	if ((uint64_t)(s).off + (s).n > m->pool.n)                                                 \
+		return fail(e, "%s %u: span outside the %s pool", what, i, #pool);
+#define LOC(l) STR((l).file)
+	const char *what = "cluster";
+	for (uint32_t i = 0; i < m->clusters.n; i++) {
+		const mp_cluster *c = &m->clusters.v[i];
+		STR(c->name)
+		STR(c->provider) STR(c->region) STR(c->zone) STR(c->network) LOC(c->loc)
+	}
+	what = "jurisdiction";
+	for (uint32_t i = 0; i < m->jurisdictions.n; i++) {
+		const mp_jurisdiction *j = &m->jurisdictions.v[i];
+		STR(j->name)
+		SPAN(j->regions, u32) LOC(j->loc) for (uint32_t k = 0; k < j->regions.n; k++)
+		    STR(m->u32.v[j->regions.off + k])
+	}
+	what = "namespace";
+	for (uint32_t i = 0; i < m->namespaces.n; i++) {
+		const mp_namespace *n = &m->namespaces.v[i];
+		STR(n->name) SPAN(n->labels, labels) SPAN(n->data, u32) LOC(n->loc)
+	}
+	what = "service";
+	for (uint32_t i = 0; i < m->services.n; i++) {
+		const mp_service *s = &m->services.v[i];
+		STR(s->name)
+		STR(s->identity) STR(s->owner) LOC(s->loc) ID(s->ns, m->namespaces.n, 0)
+		    SPAN(s->clusters, u32) SPAN(s->labels, labels) SPAN(s->ports, ports)
+		        SPAN(s->data, u32) for (uint32_t k = 0; k < s->clusters.n; k++)
+		            ID(m->u32.v[s->clusters.off + k], m->clusters.n,
+		               0) for (uint32_t k = 0; k < s->data.n; k++)
+		                STR(m->u32.v[s->data.off + k])
+	}
+	what = "external";
+	for (uint32_t i = 0; i < m->externals.n; i++) {
+		const mp_external *x = &m->externals.v[i];
+		STR(x->name)
+		STR(x->host) STR(x->region) LOC(x->loc) ID(x->jurisdiction, m->jurisdictions.n, 1)
+		    SPAN(x->ports, ports)
+	}
+	what = "route";
+	for (uint32_t i = 0; i < m->routes.n; i++) {
+		const mp_route *r = &m->routes.v[i];
+		STR(r->name)
+		STR(r->match.path) LOC(r->loc) ID(r->source, m->services.n, 1)
+		    SPAN(r->match.headers, labels) SPAN(r->dests, targets) SPAN(r->mirrors, targets)
+		        SPAN(r->failover, targets)
+	}
+	what = "certificate";
+	for (uint32_t i = 0; i < m->certs.n; i++) {
+		const mp_certificate *c = &m->certs.v[i];
+		STR(c->name) STR(c->subject) STR(c->identity) STR(c->pem_path) LOC(c->loc)
+	}
+	what = "label";
+	for (uint32_t i = 0; i < m->labels.n; i++) {
+		STR(m->labels.v[i].key) STR(m->labels.v[i].value)
+	}
+	what = "port";
+	for (uint32_t i = 0; i < m->ports.n; i++) {
+		STR(m->ports.v[i].protocol) STR(m->ports.v[i].name)
+	}
+	what = "target";
+	for (uint32_t i = 0; i < m->targets.n; i++) {
+		const mp_target *t = &m->targets.v[i];
+		if (t->kind == MP_TARGET_SERVICE) {
+			ID(t->id, m->services.n, 0) ID(t->cluster, m->clusters.n, 1)
+		} else if (t->kind == MP_TARGET_EXTERNAL) {
+			ID(t->id, m->externals.n, 0)
+		} else {
+			return fail(e, "target %u: unknown kind %u", i, t->kind);
+		}
+		LOC(t->loc)
+	}
+#undef STR
+#undef ID
+#undef SPAN
+#undef LOC
+	return 0;
+}
+
+mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	const unsigned char *p = data;
+	mp_model *m = NULL;
+	if (len < MPM_HEADER) {
+		fail(&e, "truncated: %zu bytes, shorter than the %d-byte header", len, MPM_HEADER);
+		goto fail;
+	}
+	if (memcmp(p, mpm_magic, 8) != 0) {
+		fail(&e, "not a compiled meshpol model (bad magic)");
+		goto fail;
+	}
+	uint32_t version, endian;
+	uint64_t plen;
+	memcpy(&version, p + 8, 4);
+	memcpy(&endian, p + 12, 4);
+	memcpy(&plen, p + 16, 8);
+	if (version != MPM_VERSION) {
+		fail(&e,
+		     "unsupported model format version %u (this meshpol reads version %d; "
+		     "recompile the model)",
+		     version, MPM_VERSION);
+		goto fail;
+	}
+	if (endian != MPM_ENDIAN) {
+		fail(&e, "model was written on a machine of the other byte order; recompile it");
+		goto fail;
+	}
+	if (plen != len - MPM_HEADER) {
+		fail(&e, "truncated or padded: header says %llu content bytes, file has %zu",
+		     (unsigned long long)plen, len - MPM_HEADER);
+		goto fail;
+	}
+	unsigned char want[32];
+	memcpy(want, p + 24, 32);
+
+	if (!(m = mp_calloc(1, sizeof(*m)))) {
+		fail(&e, "out of memory");
+		goto fail;
+	}
+	section s[SEC_COUNT];
+	sections_of(m, s);
+	size_t pos = MPM_HEADER;
+	for (uint32_t i = 0; i < SEC_COUNT; i++) {
+		uint32_t head[4];
+		if (len - pos < sizeof(head)) {
+			fail(&e, "corrupted: section %s is cut short", s[i].what);
+			goto fail;
+		}
+		memcpy(head, p + pos, sizeof(head));
+		pos += sizeof(head);
+		if (head[0] != i + 1 || head[1] != s[i].elsize || head[3] != 0) {
+			fail(&e, "corrupted: bad header for section %s", s[i].what);
+			goto fail;
+		}
+		uint64_t bytes = (uint64_t)head[2] * s[i].elsize;
+		if (head[2] == UINT32_MAX || bytes > len - pos) {
+			fail(&e, "corrupted: section %s runs past the end of the file", s[i].what);
+			goto fail;
+		}
+		if (mp_vec_reserve(s[i].v, s[i].cap, s[i].elsize, head[2] ? head[2] : 1) < 0) {
+			fail(&e, "out of memory");
+			goto fail;
+		}
+		memcpy(*s[i].v, p + pos, (size_t)bytes);
+		*s[i].n = head[2];
+		pos += (size_t)bytes;
+	}
+	if (pos != len) {
+		fail(&e, "corrupted: %zu bytes after the last section", len - pos);
+		goto fail;
+	}
+	unsigned char got[32];
+	if (mp_model_hash(m, got) < 0) {
+		fail(&e, "cannot compute SHA-256");
+		goto fail;
+	}
+	if (memcmp(got, want, 32) != 0) {
+		fail(&e, "corrupted: content SHA-256 does not match the header");
+		goto fail;
+	}
+	if (validate(m, &e) < 0)
+		goto fail;
+	m->str_hash.n = 0;
+	if (mp_vec_reserve((void **)&m->str_hash.v, &m->str_hash.cap, 4, m->str_off.n) < 0) {
+		fail(&e, "out of memory");
+		goto fail;
+	}
+	m->str_hash.n = m->str_off.n - 1;
+	if (mp_model_rehash(m) < 0 || mp_model_build_indexes(m) < 0) {
+		fail(&e, "out of memory");
+		goto fail;
+	}
+	memcpy(m->digest, got, 32);
+	mp_hex(got, 32, m->sha256);
+	return m;
+fail:
+	mp_model_free(m);
+	return NULL;
+}
+
+mp_model *mp_model_load(const char *path, char *err, size_t errlen)
+{
+	char inner[512];
+	mp_model *m = NULL;
+	char *buf = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 16, len = 0;
+	buf = mp_malloc(cap);
+	while (buf) {
+		len += fread(buf + len, 1, cap - len, f);
+		if (len < cap)
+			break;
+		char *nb = cap < ((size_t)1 << 40) ? mp_realloc(buf, cap * 2) : NULL;
+		if (!nb) {
+			mp_free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = nb;
+		cap *= 2;
+	}
+	if (!buf || ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		         buf ? strerror(errno) : "out of memory");
+		goto out;
+	}
+	m = mp_model_load_mem(buf, len, inner, sizeof(inner));
+	if (!m)
+		snprintf(err, errlen, "%s: %s", path, inner);
+out:
+	mp_free(buf);
+	fclose(f);
+	return m;
+}

@@ -1,0 +1,817 @@
+/* sandbox.c: Lua states for policy code (allow-listed libraries, text chunks, memory cap,
+ * instruction budget). The contract is in sandbox.h and DESIGN.md rule 2; the design notes,
+ * invariants and the life of a call are below. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* open, read, stat, O_CLOEXEC: the Makefile sets it too */
+#endif
+#include "sandbox.h"
+
+#include "alloc.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * Invariants:
+ *  1. Policy code runs only inside mp_sandbox_pcall (mp_sandbox_run calls it). The count hook is
+ *     installed exactly while a call runs (depth > 0) and removed when the top-level one returns.
+ *  2. The memory cap is enforced exactly while protected code runs in the sandbox (`capped`):
+ *     state creation, mp_sandbox_load, mp_sandbox_pcall. Host code outside those is never
+ *     refused an allocation, so its unprotected lua_* calls cannot reach the panic function
+ *     because of the cap. mem_used may therefore exceed mem_limit; growth is then refused.
+ *  3. The real library tables are reachable only from C: policy code sees read-only proxies
+ *     whose metatables are protected, and the string metatable is protected too.
+ *  4. No finalizer written in Lua can exist: setmetatable refuses a metatable with a __gc field
+ *     (Lua marks an object for finalization only when its metatable is set), so garbage
+ *     collection in host code and lua_close never run policy code outside the budget.
+ *  5. The interrupt flag is a lock-free atomic, the only field touched asynchronously.
+ *  6. No Lua function runs inside budget_hook's dynamic extent, where Lua disables hooks: the
+ *     errors it raises reach no message handler written in Lua (xpcall's is guarded, the host's
+ *     calls use none). C functions given to policies must not call lua_pcall with a message
+ *     handler written in Lua either.
+ *
+ * The life of a top-level call (one made while no call runs):
+ *
+ *    IDLE --mp_sandbox_pcall: budget reset, hook every min(left, HOOK_STEP)--> RUNNING
+ *    RUNNING --budget_hook: budget spent or interrupt set: trip()--> TRIPPED
+ *    TRIPPED --budget_hook, re-armed for every instruction: raises again--> TRIPPED
+ *    RUNNING, TRIPPED --lua_pcall returns to mp_sandbox_pcall: hook removed--> IDLE
+ *
+ * In TRIPPED a pcall in Lua may catch the error, but the very next instruction raises it again,
+ * so only the host's lua_pcall ends the call (as Redis's script_lua.c does).
+ */
+
+#if ATOMIC_INT_LOCK_FREE != 2
+#error "mp_sandbox_interrupt needs a lock-free atomic int to be async-signal-safe"
+#endif
+
+enum {
+	HOOK_STEP = 1000,      /* instructions between hook calls: interrupt latency, accuracy */
+	MODULE_NAME_MAX = 128, /* bytes in a require name */
+	MODULE_FILE_MAX = 16 << 20 /* bytes in a stdlib module file */
+};
+
+enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED };
+
+struct mp_sandbox {
+	lua_State *L;
+	size_t mem_limit;
+	size_t mem_used;
+	int capped;                       /* enforce mem_limit now (invariant 2) */
+	int depth;                        /* mp_sandbox_pcall calls running, nested ones included */
+	uint64_t instr_budget;            /* per top-level call */
+	uint64_t budget_left;             /* in the running top-level call */
+	int hook_step;                    /* the count the hook is armed with */
+	enum stop stop;                   /* why the running call must end, once tripped */
+	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
+	char *stdlib_dir;                 /* NULL: require finds nothing */
+	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
+};
+
+static char loading_sentinel; /* its address marks a module being loaded */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static mp_sandbox *sandbox_of(lua_State *L)
+{
+	void *ud;
+
+	lua_getallocf(L, &ud);
+	return ud;
+}
+
+/* --- memory --- */
+
+/* lua_Alloc: the engine allocator plus accounting and the cap. Shrinking never fails. */
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	mp_sandbox *sb = ud;
+	size_t old = ptr ? osize : 0; /* for a new block osize is a type tag */
+	void *p;
+
+	if (nsize == 0) {
+		mp_free(ptr);
+		sb->mem_used -= old;
+		return NULL;
+	}
+	if (nsize > old && sb->capped &&
+	    (sb->mem_used > sb->mem_limit || nsize - old > sb->mem_limit - sb->mem_used))
+		return NULL;
+	p = mp_realloc(ptr, nsize);
+	if (!p) {
+		if (nsize > old)
+			return NULL;
+		p = ptr; /* a shrink that failed: the old block is big enough */
+	}
+	sb->mem_used = sb->mem_used - old + nsize;
+	return p;
+}
+
+static int sandbox_panic(lua_State *L)
+{
+	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+
+	fprintf(stderr, "meshpol: unprotected error in a Lua sandbox: %s\n", msg);
+	return 0; /* Lua aborts */
+}
+
+/* --- the instruction budget --- */
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+static int next_step(const mp_sandbox *sb)
+{
+	return sb->budget_left < HOOK_STEP ? (int)sb->budget_left : HOOK_STEP;
+}
+
+/* Records where the call stopped and re-arms the hook for every instruction. */
+static void trip(lua_State *L, mp_sandbox *sb, enum stop why)
+{
+	lua_Debug d;
+
+	sb->stop = why;
+	sb->stop_where[0] = '\0';
+	if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
+		snprintf(sb->stop_where, sizeof sb->stop_where, "%s:%d: ", d.short_src,
+		         d.currentline);
+	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static const char *stop_message(enum stop why)
+{
+	return why == STOP_TIMEOUT ? "instruction budget exceeded" : "interrupted";
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+	mp_sandbox *sb = sandbox_of(L);
+
+	(void)ar;
+	if (sb->stop == STOP_NONE) {
+		if (atomic_load_explicit(&sb->interrupt, memory_order_relaxed)) {
+			trip(L, sb, STOP_INTERRUPTED);
+		} else {
+			sb->budget_left -= (uint64_t)sb->hook_step;
+			if (sb->budget_left == 0) {
+				trip(L, sb, STOP_TIMEOUT);
+			} else {
+				if (next_step(sb) != sb->hook_step) {
+					sb->hook_step = next_step(sb);
+					lua_sethook(L, budget_hook, LUA_MASKCOUNT, sb->hook_step);
+				}
+				return;
+			}
+		}
+	}
+	lua_pushfstring(L, "%s%s", sb->stop_where, stop_message(sb->stop));
+	lua_error(L);
+}
+
+/* --- errors --- */
+
+/* Copies the error object at the top of the stack into err without calling anything that can
+ * raise an error (this runs outside protected mode). */
+static void copy_error(lua_State *L, char *err, size_t errlen)
+{
+	switch (lua_type(L, -1)) {
+	case LUA_TSTRING:
+		set_err(err, errlen, "%s", lua_tostring(L, -1));
+		break;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, -1))
+			set_err(err, errlen, LUA_INTEGER_FMT, lua_tointeger(L, -1));
+		else
+			set_err(err, errlen, LUA_NUMBER_FMT, lua_tonumber(L, -1));
+		break;
+	default:
+		set_err(err, errlen, "(error object is a %s value)", luaL_typename(L, -1));
+		break;
+	}
+}
+
+/* Pushes "chunk:line: " for the innermost Lua function on the call stack, or "". */
+static void push_where(lua_State *L)
+{
+	lua_Debug d;
+	int level;
+
+	for (level = 1; lua_getstack(L, level, &d); level++) {
+		lua_getinfo(L, "Sl", &d);
+		if (d.currentline > 0) {
+			lua_pushfstring(L, "%s:%d: ", d.short_src, d.currentline);
+			return;
+		}
+	}
+	lua_pushliteral(L, "");
+}
+
+/* Untrusted text (a module name) made fit for an error message: printable, at most 60 bytes. */
+static const char *printable(const char *s, size_t len, char *buf, size_t buflen)
+{
+	size_t i, n = len < buflen - 4 ? len : buflen - 4;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\'') ? s[i] : '?';
+	if (n < len) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* --- read-only tables --- */
+
+static int ro_newindex(lua_State *L)
+{
+	const char *name = lua_tostring(L, lua_upvalueindex(1));
+	size_t keylen;
+	const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &keylen) : NULL;
+
+	push_where(L);
+	if (key && keylen <= 64)
+		lua_pushfstring(L, "attempt to modify read-only table '%s' (key '%s')", name, key);
+	else
+		lua_pushfstring(L, "attempt to modify read-only table '%s'", name);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
+static int ro_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+/* The iterator __pairs returns; the real table stays an upvalue, out of policy code's reach. */
+static int ro_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 2);
+	return lua_next(L, -2) ? 2 : 0;
+}
+
+static int ro_pairs(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushcclosure(L, ro_next, 1);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
+{
+	idx = lua_absindex(L, idx);
+	assert(lua_type(L, idx) == LUA_TTABLE);
+	lua_createtable(L, 0, 0); /* the proxy */
+	lua_createtable(L, 0, 5); /* its metatable */
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__index");
+	lua_pushstring(L, name ? name : "?");
+	lua_pushcclosure(L, ro_newindex, 1);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushvalue(L, idx);
+	lua_pushcclosure(L, ro_len, 1);
+	lua_setfield(L, -2, "__len");
+	lua_pushvalue(L, idx);
+	lua_pushcclosure(L, ro_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushliteral(L, "read-only");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+}
+
+/* If the table at idx is a read-only proxy, pushes its __newindex and returns 1. */
+static int push_readonly_newindex(lua_State *L, int idx)
+{
+	if (!lua_getmetatable(L, idx))
+		return 0;
+	lua_pushliteral(L, "__newindex");
+	lua_rawget(L, -2);
+	lua_remove(L, -2);
+	if (lua_tocfunction(L, -1) == ro_newindex)
+		return 1;
+	lua_pop(L, 1);
+	return 0;
+}
+
+void mp_sandbox_push_env(lua_State *L)
+{
+	lua_createtable(L, 0, 0);
+	lua_createtable(L, 0, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+}
+
+/* --- the base library, narrowed --- */
+
+/* load(chunk [, chunkname [, mode [, env]]]): upvalue 1 is the original load. The mode is always
+ * "t"; without env the chunk gets the sandbox globals. */
+static int sandbox_load(lua_State *L)
+{
+	int has_env = !lua_isnone(L, 4);
+
+	lua_settop(L, 4);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushliteral(L, "t");
+	if (has_env)
+		lua_pushvalue(L, 4);
+	else
+		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+	lua_call(L, 4, LUA_MULTRET);
+	return lua_gettop(L) - 4;
+}
+
+/* setmetatable(t, mt): upvalue 1 is the original; refuses __gc (invariant 4). */
+static int sandbox_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L,
+			                  "setmetatable: __gc metamethods are not allowed in the "
+			                  "sandbox");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
+/* rawset(t, k, v): upvalue 1 is the original; a read-only proxy raises its usual error. */
+static int sandbox_rawset(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 3);
+	if (push_readonly_newindex(L, 1)) {
+		lua_insert(L, 1);
+		lua_call(L, 3, 0); /* raises */
+		return 0;
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 3, 1);
+	return 1;
+}
+
+/* The message handler sandbox_xpcall installs around the policy's handler (upvalue 1). An error
+ * raised by budget_hook reaches the message handler while Lua still has hooks disabled (the hook
+ * has not returned), so a policy handler run then would run without budget (invariant 6). Once
+ * the call has tripped, the error object passes through untouched instead. */
+static int guarded_msgh(lua_State *L)
+{
+	if (sandbox_of(L)->stop != STOP_NONE)
+		return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
+/* xpcall(f, msgh, ...), as the base library's but with msgh guarded. No continuation is needed:
+ * policy code has no coroutines to yield from. */
+static int sandbox_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L), status;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, guarded_msgh, 1);
+	lua_replace(L, 2);
+	lua_pushboolean(L, 1); /* the first result if f succeeds */
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2); /* true and f go below f's arguments */
+	status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
+	if (status != LUA_OK) {
+		lua_pushboolean(L, 0);
+		lua_pushvalue(L, -2);
+		return 2;
+	}
+	return lua_gettop(L) - 2;
+}
+
+/* collectgarbage("count") only: a policy must not drive the collector (a full collection per
+ * instruction would slip past the budget, which counts VM instructions only). */
+static int sandbox_collectgarbage(lua_State *L)
+{
+	const char *opt = luaL_optstring(L, 1, "collect");
+
+	if (strcmp(opt, "count") != 0)
+		return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox",
+		                  opt);
+	lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT) +
+	                      (lua_Number)lua_gc(L, LUA_GCCOUNTB) / 1024.0);
+	return 1;
+}
+
+/* --- require --- */
+
+/* Checks ^[a-z_][a-z0-9_.]*$ with no empty component and writes the relative path (dots as
+ * slashes) to out, which holds MODULE_NAME_MAX + 1 bytes. 0 if the name is not valid. */
+static int module_relpath(const char *name, size_t len, char *out)
+{
+	size_t i;
+
+	if (len == 0 || len > MODULE_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+		if ((c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9'))
+			out[i] = c;
+		else if (c == '.' && i > 0 && name[i - 1] != '.' && i + 1 < len)
+			out[i] = '/';
+		else
+			return 0;
+	}
+	out[len] = '\0';
+	return 1;
+}
+
+/* Reads a regular file into a new userdata (pushed) and sets *len. Returns 0 and pushes
+ * nothing if there is no such file. No Lua call happens while the descriptor is open. */
+static int push_module_file(lua_State *L, const char *path, size_t *len)
+{
+	struct stat st;
+	size_t size, got = 0;
+	ssize_t n = 0;
+	char *buf;
+	int fd;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_size > MODULE_FILE_MAX)
+		return luaL_error(L, "module file '%s' is larger than %d bytes", path,
+		                  MODULE_FILE_MAX);
+	size = (size_t)st.st_size;
+	buf = lua_newuserdatauv(L, size + 1, 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	while (got < size + 1) {
+		n = read(fd, buf + got, size + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (n < 0)
+		return luaL_error(L, "cannot read module file '%s'", path);
+	if (got > size)
+		return luaL_error(L, "module file '%s' changed while being read", path);
+	*len = got;
+	return 1;
+}
+
+static int sandbox_require(lua_State *L)
+{
+	mp_sandbox *sb = sandbox_of(L);
+	char rel[MODULE_NAME_MAX + 1], shown[64];
+	size_t len, size = 0;
+	const char *name = luaL_checklstring(L, 1, &len);
+	const char *path;
+
+	printable(name, len, shown, sizeof shown);
+	lua_settop(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, MP_SANDBOX_LOADED_KEY); /* 2: the cache */
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, 2) != LUA_TNIL) {
+		if (lua_touserdata(L, -1) == &loading_sentinel)
+			return luaL_error(L, "module '%s' requires itself while loading", shown);
+		return 1;
+	}
+	lua_pop(L, 1);
+	if (!module_relpath(name, len, rel))
+		return luaL_error(L, "module '%s' not found in stdlib (not a valid module name)",
+		                  shown);
+	if (!sb->stdlib_dir)
+		return luaL_error(L, "module '%s' not found in stdlib (no stdlib directory)",
+		                  shown);
+	path = lua_pushfstring(L, "%s/%s.lua", sb->stdlib_dir, rel); /* 3 */
+	if (!push_module_file(L, path, &size))                       /* 4: the text */
+		return luaL_error(L, "module '%s' not found in stdlib", shown);
+	lua_pushfstring(L, "@%s", path); /* 5 */
+	switch (luaL_loadbufferx(L, lua_touserdata(L, 4), size, lua_tostring(L, 5), "t")) {
+	case LUA_OK:
+		break;
+	case LUA_ERRMEM:
+		return lua_error(L); /* stays a memory error */
+	default:
+		return luaL_error(L, "error loading module '%s': %s", shown, lua_tostring(L, -1));
+	}
+	lua_replace(L, 4); /* 4: the chunk; the text is garbage now */
+	lua_settop(L, 4);
+	lua_pushvalue(L, 1);
+	lua_pushlightuserdata(L, &loading_sentinel);
+	lua_rawset(L, 2);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 3);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) { /* forget the sentinel, then re-raise */
+		lua_pushvalue(L, 1);
+		lua_pushnil(L);
+		lua_rawset(L, 2);
+		return lua_error(L);
+	}
+	if (lua_isnil(L, -1)) {
+		lua_pushboolean(L, 1);
+	} else if (lua_type(L, -1) == LUA_TTABLE) {
+		mp_sandbox_push_readonly(L, -1, shown);
+	} else {
+		lua_pushvalue(L, -1);
+	}
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, 2);
+	return 1;
+}
+
+/* --- building the state --- */
+
+/* Replaces the global `name` with a C closure over its original value. */
+static void wrap_global(lua_State *L, int g, const char *name, lua_CFunction f)
+{
+	lua_getfield(L, g, name);
+	lua_pushcclosure(L, f, 1);
+	lua_setfield(L, g, name);
+}
+
+/* Opens a library, keeps only the names in keep (all if NULL), drops those in drop, and sets a
+ * read-only proxy of it as global `name`. */
+static void open_library(lua_State *L, int g, const char *name, lua_CFunction open,
+                         const char *const *keep, const char *const *drop)
+{
+	lua_pushcfunction(L, open);
+	lua_call(L, 0, 1);
+	if (keep) {
+		lua_createtable(L, 0, 4);
+		for (; *keep; keep++) {
+			lua_getfield(L, -2, *keep);
+			lua_setfield(L, -2, *keep);
+		}
+		lua_remove(L, -2);
+	}
+	for (; drop && *drop; drop++) {
+		lua_pushnil(L);
+		lua_setfield(L, -2, *drop);
+	}
+	mp_sandbox_push_readonly(L, -1, name);
+	lua_setfield(L, g, name);
+	lua_pop(L, 1);
+}
+
+static int open_sandbox(lua_State *L)
+{
+	static const char *const string_drop[] = {"dump", NULL};
+	static const char *const os_keep[] = {"clock", "date", "time", NULL};
+	int g;
+
+	lua_pushcfunction(L, luaopen_base); /* fills the global table and returns it */
+	lua_call(L, 0, 1);
+	g = lua_gettop(L);
+	lua_pushnil(L);
+	lua_setfield(L, g, "dofile");
+	lua_pushnil(L);
+	lua_setfield(L, g, "loadfile");
+	wrap_global(L, g, "load", sandbox_load);
+	wrap_global(L, g, "setmetatable", sandbox_setmetatable);
+	wrap_global(L, g, "rawset", sandbox_rawset);
+	lua_pushcfunction(L, sandbox_xpcall);
+	lua_setfield(L, g, "xpcall");
+	lua_pushcfunction(L, sandbox_collectgarbage);
+	lua_setfield(L, g, "collectgarbage");
+	lua_pushcfunction(L, sandbox_require);
+	lua_setfield(L, g, "require");
+
+	open_library(L, g, "string", luaopen_string, NULL, string_drop);
+	open_library(L, g, "table", luaopen_table, NULL, NULL);
+	open_library(L, g, "math", luaopen_math, NULL, NULL);
+	open_library(L, g, "utf8", luaopen_utf8, NULL, NULL);
+	open_library(L, g, "os", luaopen_os, os_keep, NULL);
+
+	/* The string metatable's __index is the real string table: hide it (invariant 3). */
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushliteral(L, "string");
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
+
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, MP_SANDBOX_LOADED_KEY);
+	return 0;
+}
+
+mp_sandbox *mp_sandbox_new(const mp_sandbox_opts *opts, char *err, size_t errlen)
+{
+	mp_sandbox *sb = mp_calloc(1, sizeof *sb);
+
+	if (!sb) {
+		set_err(err, errlen, "cannot create a sandbox: out of memory");
+		goto fail;
+	}
+	sb->mem_limit = opts && opts->mem_limit ? opts->mem_limit : MP_SANDBOX_DEFAULT_MEM_LIMIT;
+	sb->instr_budget =
+	    opts && opts->instr_budget ? opts->instr_budget : MP_SANDBOX_DEFAULT_INSTR_BUDGET;
+	atomic_init(&sb->interrupt, 0);
+	if (opts && opts->stdlib_dir && !(sb->stdlib_dir = mp_strdup(opts->stdlib_dir))) {
+		set_err(err, errlen, "cannot create a sandbox: out of memory");
+		goto fail;
+	}
+	sb->capped = 1;
+	sb->L = lua_newstate(sandbox_alloc, sb);
+	if (!sb->L) {
+		set_err(err, errlen, "cannot create a Lua state: out of memory (limit %zu bytes)",
+		        sb->mem_limit);
+		goto fail;
+	}
+	lua_atpanic(sb->L, sandbox_panic);
+	lua_pushcfunction(sb->L, open_sandbox);
+	switch (lua_pcall(sb->L, 0, 0, 0)) {
+	case LUA_OK:
+		break;
+	case LUA_ERRMEM:
+		set_err(err, errlen, "cannot set up the sandbox: out of memory (limit %zu bytes)",
+		        sb->mem_limit);
+		goto fail;
+	default:
+		copy_error(sb->L, err, errlen);
+		goto fail;
+	}
+	sb->capped = 0;
+	return sb;
+fail:
+	mp_sandbox_free(sb);
+	return NULL;
+}
+
+void mp_sandbox_free(mp_sandbox *sb)
+{
+	if (!sb)
+		return;
+	assert(sb->depth == 0);
+	if (sb->L) {
+		sb->capped = 0;
+		lua_close(sb->L);
+	}
+	mp_free(sb->stdlib_dir);
+	mp_free(sb);
+}
+
+lua_State *mp_sandbox_lua(mp_sandbox *sb)
+{
+	return sb->L;
+}
+
+size_t mp_sandbox_mem_used(const mp_sandbox *sb)
+{
+	return sb->mem_used;
+}
+
+void mp_sandbox_interrupt(mp_sandbox *sb)
+{
+	if (sb)
+		atomic_store_explicit(&sb->interrupt, 1, memory_order_relaxed);
+}
+
+const char *mp_sandbox_status_name(int status)
+{
+	switch (status) {
+	case MP_SANDBOX_OK:
+		return "ok";
+	case MP_SANDBOX_ERROR:
+		return "error";
+	case MP_SANDBOX_TIMEOUT:
+		return "timeout";
+	case MP_SANDBOX_NOMEM:
+		return "nomem";
+	case MP_SANDBOX_INTERRUPTED:
+		return "interrupted";
+	default:
+		return "unknown";
+	}
+}
+
+/* --- running code --- */
+
+int mp_sandbox_load(mp_sandbox *sb, const char *code, size_t len, const char *chunkname, char *err,
+                    size_t errlen)
+{
+	lua_State *L = sb->L;
+	char name[256];
+	size_t namelen = strlen(chunkname);
+	int saved = sb->capped, status;
+	const char *msg;
+
+	assert(code || len == 0);
+	snprintf(name, sizeof name, "@%s", chunkname);
+	sb->capped = 1;
+	status = luaL_loadbufferx(L, code ? code : "", len, name, "t");
+	sb->capped = saved;
+	if (status == LUA_OK)
+		return MP_SANDBOX_OK;
+	if (status == LUA_ERRMEM) {
+		set_err(err, errlen, "%s: not enough memory (limit %zu bytes)", chunkname,
+		        sb->mem_limit);
+		lua_pop(L, 1);
+		return MP_SANDBOX_NOMEM;
+	}
+	/* Syntax errors name the chunk already; a refused binary chunk does not. */
+	msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "cannot load chunk";
+	if (strncmp(msg, chunkname, namelen) == 0 || strncmp(msg, "...", 3) == 0)
+		set_err(err, errlen, "%s", msg);
+	else
+		set_err(err, errlen, "%s: %s", chunkname, msg);
+	lua_pop(L, 1);
+	return MP_SANDBOX_ERROR;
+}
+
+int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chunkname,
+                   int nresults, char *err, size_t errlen)
+{
+	int rc = mp_sandbox_load(sb, code, len, chunkname, err, errlen);
+
+	if (rc != MP_SANDBOX_OK)
+		return rc;
+	rc = mp_sandbox_pcall(sb, 0, nresults, err, errlen);
+	if (rc == MP_SANDBOX_NOMEM) /* a memory error carries no position: name the chunk */
+		set_err(err, errlen, "%s: not enough memory (limit %zu bytes)", chunkname,
+		        sb->mem_limit);
+	return rc;
+}
+
+int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t errlen)
+{
+	lua_State *L = sb->L;
+	int top_level = sb->depth == 0, saved_capped = sb->capped, status, rc;
+
+	assert(nargs >= 0 && lua_gettop(L) > nargs);
+	if (top_level) {
+		if (atomic_exchange(&sb->interrupt, 0)) {
+			lua_pop(L, nargs + 1);
+			set_err(err, errlen, "interrupted");
+			return MP_SANDBOX_INTERRUPTED;
+		}
+		sb->stop = STOP_NONE;
+		sb->budget_left = sb->instr_budget;
+		sb->hook_step = next_step(sb);
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, sb->hook_step);
+	}
+	sb->depth++;
+	sb->capped = 1;
+	status = lua_pcall(L, nargs, nresults, 0);
+	sb->capped = saved_capped;
+	sb->depth--;
+
+	if (status == LUA_OK) {
+		rc = MP_SANDBOX_OK;
+	} else if (sb->stop == STOP_TIMEOUT) {
+		rc = MP_SANDBOX_TIMEOUT;
+		set_err(err, errlen, "%s%s (budget %llu instructions)", sb->stop_where,
+		        stop_message(sb->stop), (unsigned long long)sb->instr_budget);
+	} else if (sb->stop == STOP_INTERRUPTED) {
+		rc = MP_SANDBOX_INTERRUPTED;
+		set_err(err, errlen, "%s%s", sb->stop_where, stop_message(sb->stop));
+	} else if (status == LUA_ERRMEM) {
+		rc = MP_SANDBOX_NOMEM;
+		set_err(err, errlen, "not enough memory (limit %zu bytes)", sb->mem_limit);
+	} else {
+		rc = MP_SANDBOX_ERROR;
+		copy_error(L, err, errlen);
+	}
+	if (status != LUA_OK)
+		lua_pop(L, 1);
+	if (top_level) {
+		lua_sethook(L, NULL, 0, 0);
+		sb->stop = STOP_NONE;
+		atomic_store(&sb->interrupt, 0);
+		if (rc == MP_SANDBOX_NOMEM)
+			lua_gc(L, LUA_GCCOLLECT); /* give the next call its headroom back */
+	}
+	return rc;
+}

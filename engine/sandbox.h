@@ -1,0 +1,124 @@
+/* sandbox.h: Lua 5.4 states that run policy code: allow-listed libraries, text-only chunks, a
+ * memory cap and an instruction budget. Design: DESIGN.md rule 2 and the notes atop sandbox.c. */
+#ifndef MP_SANDBOX_H
+#define MP_SANDBOX_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Ownership and threading, stated once:
+ * - An mp_sandbox owns its lua_State, a copy of the stdlib directory name and nothing else.
+ *   mp_sandbox_free() closes the state; every pointer obtained from the sandbox (the
+ *   lua_State, values on its stack) is invalid afterwards.
+ * - A sandbox is used by one thread at a time. The one exception is mp_sandbox_interrupt(),
+ *   which any thread or a signal handler may call while another thread runs the sandbox.
+ * - err/errlen arguments are caller-owned buffers; when err is non-NULL and errlen > 0 they are
+ *   always NUL-terminated on return (truncated if need be). err may be NULL.
+ *
+ * What policy code sees (the allow-list):
+ *   base   without dofile, loadfile; load forces mode "t" and uses the sandbox globals unless
+ *          an env is passed; setmetatable refuses metatables with a __gc field; rawset refuses
+ *          read-only tables; collectgarbage accepts only "count"; xpcall skips its message
+ *          handler once the call has run out of budget or been interrupted
+ *   string without string.dump      table, math, utf8: whole
+ *   os     only time, date, clock   require: stdlib modules only (see below)
+ *   absent: io, package, debug, coroutine, dofile, loadfile, string.dump
+ * The library tables (string, table, math, os, utf8) are read-only proxies, as are tables
+ * returned by stdlib modules; the string metatable is hidden (getmetatable("") returns a
+ * string), so no policy can change what another policy's library calls do. The global table
+ * stays writable and is shared by everything run in the sandbox: a policy may rebind a global
+ * (even `string`) for the others. mp_sandbox_push_env gives each policy its own environment so
+ * that such writes stay its own; that guards against accidents, not malice (load() without an
+ * env still reaches the shared globals). What no policy can reach is the libraries themselves.
+ *
+ * require(name): name must match ^[a-z_][a-z0-9_.]*$ (no empty component, at most 128 bytes);
+ * dots map to '/', and STDLIB_DIR/<name>.lua is loaded as text into the sandbox globals, run
+ * once, and cached. Any other name, or a missing file, raises "module 'name' not found in
+ * stdlib". The host may preload modules by storing values in the registry table
+ * MP_SANDBOX_LOADED_KEY (name -> value); require returns those as they are.
+ */
+
+/* Result of the calls below. Every failure is negative, so `if (rc < 0)` checks for any. */
+enum mp_sandbox_status {
+	MP_SANDBOX_OK = 0,
+	MP_SANDBOX_ERROR = -1,       /* syntax or runtime error (the message says where) */
+	MP_SANDBOX_TIMEOUT = -2,     /* the instruction budget of the call ran out */
+	MP_SANDBOX_NOMEM = -3,       /* an allocation would have passed the memory limit */
+	MP_SANDBOX_INTERRUPTED = -4, /* mp_sandbox_interrupt() stopped the call */
+};
+
+#define MP_SANDBOX_DEFAULT_MEM_LIMIT    ((size_t)64 << 20)       /* 64 MiB */
+#define MP_SANDBOX_DEFAULT_INSTR_BUDGET ((uint64_t)100000000u)   /* VM instructions per call */
+#define MP_SANDBOX_LOADED_KEY           "meshpol.sandbox.loaded" /* registry: require's cache */
+
+typedef struct mp_sandbox mp_sandbox;
+
+typedef struct mp_sandbox_opts {
+	size_t mem_limit;      /* bytes the whole state may use; 0 = MP_SANDBOX_DEFAULT_MEM_LIMIT */
+	uint64_t instr_budget; /* VM instructions per top-level call; 0 = the default */
+	const char *stdlib_dir; /* copied; NULL = require finds no module at all */
+} mp_sandbox_opts;
+
+/* A new sandbox, or NULL with a message in err. opts may be NULL (all defaults). */
+mp_sandbox *mp_sandbox_new(const mp_sandbox_opts *opts, char *err, size_t errlen);
+
+/* Closes the state and frees the sandbox. NULL is a no-op. Must not be called while a call is
+ * running in the sandbox (from inside a C function that policy code called). */
+void mp_sandbox_free(mp_sandbox *sb);
+
+/* The sandbox's state, valid until mp_sandbox_free(). The host may push values, read results
+ * and register C functions with it, but must not close it, change its allocator, hook or panic
+ * function, and must run policy code only through mp_sandbox_pcall/run: a direct lua_call or
+ * lua_pcall runs without budget and without memory cap. A C function given to policy code may
+ * call back into Lua with mp_sandbox_pcall (it shares the running call's budget) or lua_pcall
+ * without a message handler, never with a message handler written in Lua: when the budget
+ * trips, that handler would run with hooks off, so without budget. */
+lua_State *mp_sandbox_lua(mp_sandbox *sb);
+
+/* Compiles code (len bytes, text only: a binary chunk is refused) as a chunk named chunkname
+ * (e.g. "policies/x.lua"; error messages read "policies/x.lua:LINE: message") and pushes the
+ * function. On failure pushes nothing and returns MP_SANDBOX_ERROR or MP_SANDBOX_NOMEM. The
+ * function's _ENV is the sandbox globals; replace upvalue 1 to give it another environment. */
+int mp_sandbox_load(mp_sandbox *sb, const char *code, size_t len, const char *chunkname, char *err,
+                    size_t errlen);
+
+/* mp_sandbox_load, then mp_sandbox_pcall with no arguments. On success leaves nresults values
+ * (LUA_MULTRET: all) on the stack; on failure leaves the stack as it was. */
+int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chunkname,
+                   int nresults, char *err, size_t errlen);
+
+/* Calls the function below the nargs arguments on top of the stack, like lua_pcall, under the
+ * instruction budget and the memory cap. Pops the function and the arguments; on success pushes
+ * nresults values, on failure pushes nothing and describes the failure in err. A call made
+ * while no other call runs ("top-level") starts with the full budget; a call made from C code
+ * that policy code called shares the budget of the call around it. A timeout or interrupt
+ * cannot be caught by pcall/xpcall in Lua: once tripped, the hook raises again at every
+ * instruction until the top-level call returns. */
+int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
+
+/* Asks the running call to stop with MP_SANDBOX_INTERRUPTED; if no call is running, the next
+ * top-level call fails at once with MP_SANDBOX_INTERRUPTED. A top-level call consumes the request
+ * when it returns. Async-signal-safe and thread-safe (it only sets a lock-free atomic flag). */
+void mp_sandbox_interrupt(mp_sandbox *sb);
+
+/* Bytes the state holds right now (Lua's own accounting). */
+size_t mp_sandbox_mem_used(const mp_sandbox *sb);
+
+/* "ok", "error", "timeout", "nomem", "interrupted" (or "unknown"). Static strings. */
+const char *mp_sandbox_status_name(int status);
+
+/* Pushes a read-only proxy of the table at idx: reads, #, pairs and ipairs see the table;
+ * assignment (and rawset from policy code) raises "attempt to modify read-only table 'name'";
+ * the proxy's metatable is protected. Shallow: nested tables stay as they are. next() and
+ * rawget() on the proxy see an empty table. name is copied. Can raise a memory error ([-0,+1,m]):
+ * call it where an error is caught or while no call runs (no memory cap applies then). */
+void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
+
+/* Pushes a fresh environment table whose reads fall through to the sandbox globals and whose
+ * writes stay in it (see above), for upvalue 1 of a function from mp_sandbox_load.
+ * [-0,+1,m], like mp_sandbox_push_readonly. */
+void mp_sandbox_push_env(lua_State *L);
+
+#endif

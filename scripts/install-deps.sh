@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages meshpol needs to build and test, or prints the command to.
+# Run by `make demo` and `make test`; safe to run again (it only installs what is missing).
+set -eu
+
+# Build: compiler, pkg-config and the libraries in docs/architecture.md.
+# Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
+# python3 (workload generators), jq (end-to-end assertions).
+# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
+PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
+libevent-dev libjansson-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+if [ "${1:-}" = "--bench" ]; then
+	PACKAGES="$PACKAGES wrk hyperfine nodejs"
+fi
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "install-deps: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+	echo "install-deps: missing Debian packages:$missing" >&2
+	echo "install-deps: run: sudo apt-get install -y$missing" >&2
+	exit 1
+fi

@@ -1,0 +1,38 @@
+# tests/e2e/lib.sh: helpers for end-to-end scripts. Each check prints "ok - NAME" or
+# "not ok - NAME" followed by "# " lines of detail; tests/run.sh counts them.
+set -u
+MESHPOL=${MESHPOL:-$PWD/bin/meshpol}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+E2E_FAILED=0
+
+ok() { echo "ok - $1"; }
+not_ok() {
+	echo "not ok - $1"
+	shift
+	[ $# -eq 0 ] || printf '# %s\n' "$@"
+	E2E_FAILED=1
+}
+
+# run_cmd: runs "$@", keeping stdout in $OUT, stderr in $ERR and the exit code in $RC.
+run_cmd() {
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	OUT=$(cat "$TMP/out")
+	ERR=$(cat "$TMP/err")
+}
+
+# expect_rc NAME CODE CMD...: the command exits with CODE.
+expect_rc() {
+	local name=$1 want=$2
+	shift 2
+	run_cmd "$@"
+	if [ "$RC" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $RC, want $want" "stdout: ${OUT:0:400}" "stderr: ${ERR:0:400}"; fi
+}
+
+# expect_out NAME REGEX: the last run_cmd's stdout+stderr matches the extended REGEX.
+expect_out() {
+	if printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for: $2" "stdout: ${OUT:0:600}" "stderr: ${ERR:0:600}"; fi
+}
+
+e2e_done() { exit $E2E_FAILED; }

@@ -1,0 +1,292 @@
+/* test_model.c: engine/model.c and engine/mpm.c: lookups, indexes, the .mpm round trip,
+ * corrupted files, and out-of-memory at every allocation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "compile.h"
+#include "model.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char small_mesh[] =
+    "kind: Cluster\nname: eu1\nprovider: aws\nregion: eu-west-1\n"
+    "---\nkind: Cluster\nname: us1\nprovider: gcp\nregion: us-east1\n"
+    "---\nkind: Jurisdiction\nname: EU\nregions: [eu-west-1, eu-central-1]\n"
+    "---\nkind: Jurisdiction\nname: US\nregions: [us-east1]\n"
+    "---\nkind: Namespace\nname: shop\ndata: [telemetry]\n"
+    "---\nkind: Service\nname: web\nnamespace: shop\ncluster: eu1\n"
+    "identity: spiffe://acme.io/ns/shop/sa/web\n"
+    "---\nkind: Service\nname: api\nnamespace: shop\nclusters: [eu1, us1]\n"
+    "identity: spiffe://acme.io/ns/shop/sa/api\ndata: [pii]\nmtls: strict\n"
+    "ports: [{port: 8080, protocol: HTTP, name: http}]\n"
+    "---\nkind: Service\nname: api\nnamespace: admin\ncluster: us1\n"
+    "---\nkind: External\nname: stripe\nhost: API.Stripe.com\nregion: us-east1\n"
+    "---\nkind: Route\nname: web-api\nsource: web\n"
+    "destinations: [{service: shop/api, weight: 90}, {service: shop/api, cluster: us1, weight: "
+    "10}]\n"
+    "failover: [shop/api@us1]\ntimeout: 1.5s\nretries: {attempts: 2, per_try_timeout: 250ms}\n"
+    "match: {methods: [GET, POST], path: {prefix: /v1/}, headers: {x-tenant: eu}}\n"
+    "---\nkind: Route\nname: any-stripe\ndestination: api.stripe.com\n"
+    "---\nkind: Certificate\nname: web-cert\nnot_after: 2027-01-31T12:00:00+01:00\n";
+
+static mp_model *compile_small(void)
+{
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	if (!m)
+		mp_diags_print(&d, stderr);
+	mp_diags_free(&d);
+	return m;
+}
+
+static void test_lookups(void **state)
+{
+	(void)state;
+	mp_model *m = compile_small();
+	assert_non_null(m);
+	mp_model_view v = mp_model_get_view(m);
+	assert_int_equal(v.nclusters, 2);
+	assert_int_equal(v.nservices, 3);
+	assert_int_equal(v.nnamespaces, 2); /* admin is implicit */
+	assert_int_equal(v.nroutes, 2);
+
+	const mp_id *ids;
+	assert_int_equal(mp_model_services_named(m, "api", &ids), 2);
+	assert_int_equal(mp_model_find_service(m, "api"), MP_NONE); /* ambiguous */
+	mp_id api = mp_model_find_service(m, "shop/api");
+	mp_id web = mp_model_find_service(m, "web");
+	assert_int_not_equal(api, MP_NONE);
+	assert_int_equal(mp_model_find_service_by_identity(m, "spiffe://acme.io/ns/shop/sa/api"),
+	                 api);
+	assert_int_equal(mp_model_find_service_by_identity(m, "spiffe://nope"), MP_NONE);
+	assert_string_equal(mp_model_str(m, v.services[api].name), "api");
+	assert_int_equal(v.services[api].mtls, MP_MTLS_STRICT);
+	assert_int_equal(v.ports[v.services[api].ports.off].port, 8080);
+	assert_string_equal(mp_model_str(m, v.ports[v.services[api].ports.off].protocol), "http");
+	/* data classes: own first, then the namespace's */
+	assert_int_equal(v.services[api].data.n, 2);
+	assert_string_equal(mp_model_str(m, v.u32[v.services[api].data.off]), "pii");
+	assert_string_equal(mp_model_str(m, v.u32[v.services[api].data.off + 1]), "telemetry");
+
+	mp_id shop = mp_model_find_namespace(m, "shop");
+	assert_int_equal(mp_model_services_in_namespace(m, shop, &ids), 2);
+	mp_id us1 = mp_model_find_cluster(m, "us1");
+	assert_int_equal(mp_model_services_in_cluster(m, us1, &ids), 2);
+
+	const mp_edge *e;
+	assert_int_equal(mp_model_edges_from(m, web, &e), 3); /* two weighted + one failover */
+	assert_int_equal(mp_model_edges_to(m, api, &e), 3);
+	assert_int_equal(v.targets[e[1].target].cluster, us1);
+	assert_int_equal(v.targets[e[1].target].weight, 10);
+	assert_int_equal(mp_model_edges_any(m, &e), 1);
+	assert_int_equal(v.targets[e[0].target].kind, MP_TARGET_EXTERNAL);
+
+	const mp_route *r = &v.routes[0];
+	assert_int_equal(r->timeout_ms, 1500);
+	assert_int_equal(r->retry_attempts, 2);
+	assert_int_equal(r->per_try_timeout_ms, 250);
+	assert_int_equal(r->match.methods, MP_METHOD_GET | MP_METHOD_POST);
+	assert_int_equal(r->match.path_kind, MP_PATH_PREFIX);
+	assert_int_equal(r->loc.line, 48);
+
+	mp_id stripe = mp_model_find_external(m, "api.stripe.com");
+	assert_int_equal(stripe, 0);
+	assert_int_equal(v.externals[stripe].jurisdiction, mp_model_find_jurisdiction(m, "US"));
+	mp_str region = mp_model_find_str(m, "eu-central-1", 12);
+	assert_int_equal(mp_model_jurisdiction_of_region(m, region),
+	                 mp_model_find_jurisdiction(m, "EU"));
+	assert_true(v.certs[0].not_after == 1801393200); /* 2027-01-31T11:00:00Z */
+	mp_model_free(m);
+}
+
+static char *tmpfile_path(const char *tag)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "/tmp/meshpol-test-%d-%s.mpm", (int)getpid(), tag);
+	return path;
+}
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	unsigned char *buf = malloc(*len + 1);
+	assert_int_equal(fread(buf, 1, *len, f), *len);
+	fclose(f);
+	return buf;
+}
+
+static void test_roundtrip_example(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	const char *src = "examples/acme";
+	mp_model *m = mp_compile(&src, 1, NULL, &d);
+	mp_diags_print(&d, stderr);
+	mp_diags_free(&d);
+	assert_non_null(m);
+	char err[512];
+	char *path = tmpfile_path("rt");
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	assert_true(mp_model_is_mpm_file(path));
+	mp_model *l = mp_model_load(path, err, sizeof(err));
+	assert_non_null(l);
+	assert_string_equal(mp_model_sha256(m), mp_model_sha256(l));
+	mp_model_view a = mp_model_get_view(m), b = mp_model_get_view(l);
+	assert_int_equal(a.nservices, b.nservices);
+	assert_int_equal(a.nroutes, b.nroutes);
+	for (uint32_t i = 0; i < a.nservices; i++) {
+		const char *id = mp_model_str(m, a.services[i].identity);
+		if (*id)
+			assert_int_equal(mp_model_find_service_by_identity(l, id), i);
+		const mp_edge *e1, *e2;
+		uint32_t n1 = mp_model_edges_from(m, i, &e1), n2 = mp_model_edges_from(l, i, &e2);
+		assert_int_equal(n1, n2);
+		if (n1)
+			assert_memory_equal(e1, e2, n1 * sizeof(*e1));
+		n1 = mp_model_edges_to(m, i, &e1);
+		n2 = mp_model_edges_to(l, i, &e2);
+		assert_int_equal(n1, n2);
+	}
+	/* saving the loaded model gives the same bytes */
+	char *path2 = strdup(tmpfile_path("rt2"));
+	assert_int_equal(mp_model_save(l, path2, err, sizeof(err)), 0);
+	size_t l1, l2;
+	unsigned char *b1 = read_all(path, &l1), *b2 = read_all(path2, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(b1, b2, l1);
+	free(b1);
+	free(b2);
+	unlink(path);
+	unlink(path2);
+	free(path2);
+	mp_model_free(m);
+	mp_model_free(l);
+}
+
+/* Loads bytes and expects failure with msg in the error. */
+static void expect_load_error(const unsigned char *buf, size_t len, const char *msg)
+{
+	char err[512] = "";
+	mp_model *m = mp_model_load_mem(buf, len, err, sizeof(err));
+	if (m || !strstr(err, msg))
+		fail_msg("want error containing '%s', got %s '%s'", msg, m ? "a model" : "error",
+		         err);
+}
+
+static void rehash(unsigned char *buf, size_t len)
+{
+	unsigned int n;
+	EVP_Digest(buf + 56, len - 56, buf + 24, &n, EVP_sha256(), NULL);
+}
+
+static void test_corrupted(void **state)
+{
+	(void)state;
+	mp_model *m = compile_small();
+	char err[512];
+	char *path = tmpfile_path("bad");
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	mp_model_free(m);
+	size_t len;
+	unsigned char *good = read_all(path, &len);
+	unlink(path);
+	unsigned char *buf = malloc(len);
+
+	expect_load_error(good, 0, "truncated");
+	expect_load_error(good, 40, "truncated");
+	expect_load_error(good, len - 1, "truncated");
+	memcpy(buf, good, len);
+	buf[0] = 'X';
+	expect_load_error(buf, len, "bad magic");
+	memcpy(buf, good, len);
+	buf[8] = 99;
+	expect_load_error(buf, len, "version 99");
+	memcpy(buf, good, len);
+	buf[len / 2] ^= 0x40;
+	expect_load_error(buf, len, "SHA-256");
+	/* a hash that matches but a section header that lies about its size */
+	memcpy(buf, good, len);
+	uint32_t huge = 0x7fffffff;
+	memcpy(buf + 56 + 8, &huge, 4);
+	rehash(buf, len);
+	expect_load_error(buf, len, "runs past the end");
+	/* a crafted file with a valid hash and an out-of-range id must be refused, not read */
+	memcpy(buf, good, len);
+	unsigned char *p = buf + 56;
+	uint32_t head[4];
+	for (int sec = 1; sec < 6; sec++) { /* skip to the services section */
+		memcpy(head, p, 16);
+		p += 16 + (size_t)head[1] * head[2];
+	}
+	memcpy(head, p, 16);
+	assert_int_equal(head[0], 6);
+	uint32_t bad_ns = 12345;
+	memcpy(p + 16 + offsetof(mp_service, ns), &bad_ns, 4);
+	rehash(buf, len);
+	expect_load_error(buf, len, "service 0: reference out of range");
+
+	char msg[600];
+	assert_null(mp_model_load("/nonexistent/x.mpm", msg, sizeof(msg)));
+	assert_non_null(strstr(msg, "No such file"));
+	free(buf);
+	free(good);
+}
+
+/* Every allocation of a compile, failing in turn: NULL and a message, never a crash or leak. */
+static void test_out_of_memory(void **state)
+{
+	(void)state;
+	int failures = 0;
+	for (long n = 0;; n++) {
+		mp_diags d = {0};
+		mp_alloc_fail_after(n);
+		mp_model *m =
+		    mp_compile_string("small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+		mp_alloc_fail_after(-1);
+		mp_diags_free(&d);
+		if (m) {
+			mp_model_free(m);
+			break;
+		}
+		failures++;
+		assert_true(n < 100000);
+	}
+	assert_true(failures > 50);
+}
+
+static void test_empty_model(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("empty.yaml", "", 0, &d);
+	assert_non_null(m);
+	assert_int_equal(mp_model_get_view(m).nservices, 0);
+	assert_int_equal(mp_model_find_service(m, "x"), MP_NONE);
+	const mp_edge *e;
+	assert_int_equal(mp_model_edges_from(m, 0, &e), 0);
+	mp_model_free(m);
+	mp_diags_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_lookups),     cmocka_unit_test(test_roundtrip_example),
+	    cmocka_unit_test(test_corrupted),   cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_empty_model),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,791 @@
+/* test_sandbox.c: unit tests for engine/sandbox.c. Every escape, bomb and runaway loop must fail
+ * with a clear error, the process must stay up, and the same sandbox must then run `return 1+1`. */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* mkdtemp, setitimer, sigaction: the Makefile sets it too */
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define CHUNK "policies/t.lua"
+
+/* Budgets: SMALL stops a runaway loop fast; BIG lets a memory bomb reach the memory cap first. */
+#define SMALL_BUDGET ((uint64_t)2000000)
+#define BIG_BUDGET   ((uint64_t)2000000000)
+#define SMALL_MEM    ((size_t)16 << 20)
+
+static mp_sandbox *new_sandbox(size_t mem_limit, uint64_t budget, const char *stdlib_dir)
+{
+	mp_sandbox_opts o = {
+	    .mem_limit = mem_limit, .instr_budget = budget, .stdlib_dir = stdlib_dir};
+	char err[256] = "";
+	mp_sandbox *sb = mp_sandbox_new(&o, err, sizeof err);
+
+	if (!sb)
+		fail_msg("mp_sandbox_new: %s", err);
+	return sb;
+}
+
+static int run(mp_sandbox *sb, const char *code, int nresults, char *err, size_t errlen)
+{
+	return mp_sandbox_run(sb, code, strlen(code), CHUNK, nresults, err, errlen);
+}
+
+/* The sandbox survived: the stack is clean and the next evaluation works normally. */
+static void assert_still_works(mp_sandbox *sb)
+{
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[256] = "";
+
+	assert_int_equal(lua_gettop(L), 0);
+	if (run(sb, "return 1+1", 1, err, sizeof err) != MP_SANDBOX_OK)
+		fail_msg("follow-up `return 1+1` failed: %s", err);
+	assert_int_equal(lua_tointeger(L, -1), 2);
+	lua_pop(L, 1);
+}
+
+/* Runs code that must fail with `want`, each needle found in the message. */
+static void expect_failure(mp_sandbox *sb, const char *code, int want, const char *const *needles)
+{
+	char err[512] = "";
+	int rc = run(sb, code, 0, err, sizeof err);
+
+	if (rc != want)
+		fail_msg("%s\n  returned %s, want %s; message: %s", code,
+		         mp_sandbox_status_name(rc), mp_sandbox_status_name(want), err);
+	for (; *needles; needles++)
+		if (!strstr(err, *needles))
+			fail_msg("%s\n  message \"%s\" lacks \"%s\"", code, err, *needles);
+	assert_still_works(sb);
+}
+
+/* Runs code that must succeed and return true. */
+static void expect_true(mp_sandbox *sb, const char *code)
+{
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[512] = "";
+
+	if (run(sb, code, 1, err, sizeof err) != MP_SANDBOX_OK)
+		fail_msg("%s\n  failed: %s", code, err);
+	if (!lua_toboolean(L, -1))
+		fail_msg("%s\n  returned %s", code, luaL_typename(L, -1));
+	lua_pop(L, 1);
+	assert_int_equal(lua_gettop(L), 0);
+}
+
+/* --- data-driven: what a policy tries, what it gets --- */
+
+struct refusal {
+	const char *name;
+	const char *code;
+	int want;
+	const char *needles[4]; /* NULL-terminated */
+	size_t mem_limit;       /* 0: default */
+	uint64_t budget;        /* 0: SMALL_BUDGET */
+};
+
+/* REFUSE runs with the default memory limit and SMALL_BUDGET; BOMB with SMALL_MEM, BIG_BUDGET. */
+/* clang-format off */
+#define REFUSE(name, code, want, ...) {name, code, want, {__VA_ARGS__, NULL}, 0, 0}
+#define BOMB(name, code, want, ...)   {name, code, want, {__VA_ARGS__, NULL}, SMALL_MEM, BIG_BUDGET}
+/* clang-format on */
+
+static const struct refusal refusals[] = {
+    /* escapes */
+    REFUSE("os_execute", "os.execute('echo pwned')", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to call a nil value (field 'execute')"),
+    REFUSE("os_getenv", "return os.getenv('HOME')", MP_SANDBOX_ERROR, CHUNK ":1:", "'getenv'"),
+    REFUSE("os_exit", "os.exit(1)", MP_SANDBOX_ERROR, CHUNK ":1:", "'exit'"),
+    REFUSE("io_open", "local f = io.open('/etc/passwd')", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to index a nil value (global 'io')"),
+    REFUSE("io_via_require", "local io = require('io')", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "module 'io' not found in stdlib"),
+    REFUSE("os_via_require", "local os = require('os')", MP_SANDBOX_ERROR,
+           "module 'os' not found in stdlib"),
+    REFUSE("require_path", "require('../../etc/passwd')", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "module '../../etc/passwd' not found in stdlib"),
+    REFUSE("require_absolute", "require('/etc/passwd')", MP_SANDBOX_ERROR,
+           "module '/etc/passwd' not found in stdlib"),
+    REFUSE("require_debug", "require('debug')", MP_SANDBOX_ERROR, "module 'debug' not found"),
+    REFUSE("require_not_string", "require({})", MP_SANDBOX_ERROR, "bad argument #1 to 'require'"),
+    REFUSE("package_loadlib", "package.loadlib('libc.so.6', 'system')", MP_SANDBOX_ERROR,
+           "global 'package'"),
+    REFUSE("debug_library", "debug.sethook()", MP_SANDBOX_ERROR, "global 'debug'"),
+    REFUSE("string_dump", "return string.dump(function() end)", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to call a nil value (field 'dump')"),
+    REFUSE("string_dump_method", "return ('x').dump(print)", MP_SANDBOX_ERROR, "'dump'"),
+    REFUSE("dofile", "dofile('/etc/passwd')", MP_SANDBOX_ERROR, CHUNK ":1:", "global 'dofile'"),
+    REFUSE("loadfile", "loadfile('/etc/passwd')", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "global 'loadfile'"),
+    REFUSE("collectgarbage_collect", "collectgarbage()", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "option 'collect' is not allowed"),
+    REFUSE("collectgarbage_stop", "collectgarbage('stop')", MP_SANDBOX_ERROR,
+           "option 'stop' is not allowed"),
+    REFUSE("gc_finalizer", "setmetatable({}, {__gc = function() while true do end end})",
+           MP_SANDBOX_ERROR, CHUNK ":1:", "__gc metamethods are not allowed"),
+    /* tampering with what other policies share */
+    REFUSE("assign_library_field", "string.rep = function() return 'evil' end", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to modify read-only table 'string' (key 'rep')"),
+    REFUSE("remove_library_field", "\n\nos.time = nil", MP_SANDBOX_ERROR,
+           CHUNK ":3:", "read-only table 'os'"),
+    REFUSE("rawset_library_field", "rawset(math, 'floor', print)", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "read-only table 'math'"),
+    REFUSE("table_insert_library", "table.insert(utf8, 1)", MP_SANDBOX_ERROR,
+           "read-only table 'utf8'"),
+    REFUSE("replace_library_metatable", "setmetatable(table, {})", MP_SANDBOX_ERROR,
+           "cannot change a protected metatable"),
+    REFUSE("string_metatable", "getmetatable('').__index.rep = nil", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to index a nil value"),
+    /* memory bombs */
+    REFUSE("string_rep_bomb", "local s = string.rep('x', 1 << 30)", MP_SANDBOX_NOMEM,
+           CHUNK ": not enough memory (limit 67108864 bytes)"),
+    REFUSE("string_rep_bomb_in_pcall", "assert(pcall(string.rep, 'x', 1 << 30))", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "not enough memory"),
+    BOMB("table_growth_bomb", "local t, i = {}, 0\nwhile true do i = i + 1; t[i] = i end",
+         MP_SANDBOX_NOMEM, "not enough memory", "16777216 bytes"),
+    BOMB("string_doubling_bomb", "local s = 'x'\nwhile true do s = s .. s end", MP_SANDBOX_NOMEM,
+         "not enough memory"),
+    BOMB("table_of_strings_bomb",
+         "local t = {}\nfor i = 1, math.maxinteger do t[#t + 1] = ('x'):rep(100) .. i end",
+         MP_SANDBOX_NOMEM, "not enough memory"),
+    /* runaway loops */
+    REFUSE("infinite_loop", "while true do end", MP_SANDBOX_TIMEOUT,
+           CHUNK ":1:", "instruction budget exceeded", "2000000 instructions"),
+    REFUSE("infinite_recursion_tail", "local function f() return f() end\nreturn f()",
+           MP_SANDBOX_TIMEOUT, CHUNK ":1:", "instruction budget exceeded"),
+    REFUSE("loop_inside_pcall", "pcall(function() while true do end end)", MP_SANDBOX_TIMEOUT,
+           CHUNK ":1:", "instruction budget exceeded"),
+    REFUSE("pcall_swallowing_loop", "while true do pcall(function() while true do end end) end",
+           MP_SANDBOX_TIMEOUT, "instruction budget exceeded"),
+    REFUSE("pcall_swallowing_loop_checked",
+           "local n = 0\nwhile true do\n  local ok = pcall(function() while true do end end)\n"
+           "  if not ok then n = n + 1 end\nend",
+           MP_SANDBOX_TIMEOUT, CHUNK ":", "instruction budget exceeded"),
+    REFUSE("xpcall_looping_handler",
+           "while true do xpcall(function() while true do end end, function() while true do end "
+           "end) end",
+           MP_SANDBOX_TIMEOUT, "instruction budget exceeded"),
+    REFUSE("loop_in_loaded_chunk", "while true do pcall(load('while true do end')) end",
+           MP_SANDBOX_TIMEOUT, "instruction budget exceeded"),
+    REFUSE("loop_in_tostring",
+           "return tostring(setmetatable({}, {__tostring = function() while true do end end}))",
+           MP_SANDBOX_TIMEOUT, "instruction budget exceeded"),
+    REFUSE("loop_in_close",
+           "do local x <close> = setmetatable({}, {__close = function() while true do end end})\n"
+           "error('first') end",
+           MP_SANDBOX_TIMEOUT, CHUNK ":1:", "instruction budget exceeded"),
+    /* policy errors, including inside callbacks run by C library functions */
+    REFUSE("error_in_sort_callback",
+           "local t = {3, 1, 2}\ntable.sort(t, function(a, b)\n  error('bad compare')\nend)",
+           MP_SANDBOX_ERROR, CHUNK ":3: bad compare"),
+    REFUSE("error_in_gsub_callback",
+           "return (string.gsub('abc', '%w', function(c)\n  return c.x.y\nend))", MP_SANDBOX_ERROR,
+           CHUNK ":2:", "attempt to index a nil value (field 'x')"),
+    REFUSE("syntax_error", "local x = = 1", MP_SANDBOX_ERROR, CHUNK ":1:", "near '='"),
+    REFUSE("error_table_object", "error({code = 7})", MP_SANDBOX_ERROR,
+           "(error object is a table value)"),
+    REFUSE("error_number_object", "error(42)", MP_SANDBOX_ERROR, "42"),
+    REFUSE("binary_via_load_mode_b", "assert(load('\\27Lua', 'x', 'b'))", MP_SANDBOX_ERROR,
+           CHUNK ":1:", "attempt to load a binary chunk (mode is 't')"),
+};
+
+static void test_refusal(void **state)
+{
+	const struct refusal *c = *state;
+	mp_sandbox *sb = new_sandbox(c->mem_limit, c->budget ? c->budget : SMALL_BUDGET, NULL);
+
+	expect_failure(sb, c->code, c->want, c->needles);
+	mp_sandbox_free(sb);
+}
+
+/* --- absent and narrowed libraries --- */
+
+static void test_allow_list(void **state)
+{
+	static const char *const absent[] = {
+	    "dofile",    "loadfile",    "io",        "package",    "debug",
+	    "coroutine", "string.dump", "('').dump", "os.execute", "os.exit",
+	    "os.getenv", "os.remove",   "os.rename", "os.tmpname", "os.setlocale",
+	};
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	char code[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof absent / sizeof *absent; i++) {
+		snprintf(code, sizeof code, "return %s == nil", absent[i]);
+		expect_true(sb, code);
+	}
+	expect_true(sb, "return type(os.time()) == 'number' and type(os.clock()) == 'number'");
+	expect_true(sb, "return os.date('!%Y-%m-%d', 0) == '1970-01-01'");
+	expect_true(sb, "return type(collectgarbage('count')) == 'number'");
+	expect_true(sb, "return math.floor(2.5) == 2 and utf8.char(72, 105) == 'Hi'");
+	expect_true(sb, "return table.concat({'a', 'b'}, ',') == 'a,b'");
+	expect_true(sb, "return ('%d-%s'):format(7, 'x') == '7-x' and string.upper('a') == 'A'");
+	expect_true(sb, "return getmetatable('') == 'string'");
+	expect_true(sb, "return _VERSION == 'Lua 5.4'");
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* Proxies read like the libraries they stand for, and tampering changes nothing. */
+static void test_readonly_libraries(void **state)
+{
+	static const char *const needles[] = {"read-only table 'string'", NULL};
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+
+	(void)state;
+	expect_true(sb, "local n = 0\nfor k, v in pairs(math) do n = n + 1 end\n"
+	                "return n > 20 and math.pi > 3");
+	expect_true(sb, "return type(string) == 'table' and getmetatable(string) == 'read-only'");
+	expect_failure(sb, "string.rep = nil", MP_SANDBOX_ERROR, needles);
+	expect_failure(sb, "rawset(string, 'rep', print)", MP_SANDBOX_ERROR, needles);
+	expect_failure(sb,
+	               "pcall(function() string.format = nil end)\n"
+	               "string.upper = function() return 'evil' end",
+	               MP_SANDBOX_ERROR, needles);
+	/* the globals themselves stay writable, and rebinding one does not touch the library
+	 * behind the string metatable */
+	expect_true(sb, "MY_RULES = {1, 2, 3}\nreturn #MY_RULES == 3");
+	expect_true(sb, "return MY_RULES[3] == 3");
+	expect_true(sb, "string = {rep = function() return 'evil' end}\n"
+	                "return ('x'):rep(3) == 'xxx'");
+	mp_sandbox_free(sb);
+
+	/* a read-only proxy made by the host */
+	sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	static const char *const cfg_needles[] = {CHUNK ":1:", "read-only table 'config'", NULL};
+	lua_createtable(L, 3, 1);
+	for (int i = 1; i <= 3; i++) {
+		lua_pushinteger(L, i * 10);
+		lua_rawseti(L, -2, i);
+	}
+	lua_pushliteral(L, "prod");
+	lua_setfield(L, -2, "env");
+	mp_sandbox_push_readonly(L, -1, "config");
+	lua_setglobal(L, "config");
+	lua_pop(L, 1);
+	expect_true(sb, "local s = 0\nfor _, v in ipairs(config) do s = s + v end\n"
+	                "return s == 60 and #config == 3 and config.env == 'prod'");
+	expect_true(sb, "local n = 0\nfor k in pairs(config) do n = n + 1 end\nreturn n == 4");
+	expect_true(sb, "return next(config) == nil and rawget(config, 'env') == nil");
+	expect_true(sb, "return table.concat(config, ',') == '10,20,30'");
+	expect_failure(sb, "config.env = 'dev'", MP_SANDBOX_ERROR, cfg_needles);
+	expect_failure(sb, "config[1] = 0", MP_SANDBOX_ERROR, cfg_needles);
+	expect_failure(sb, "table.remove(config)", MP_SANDBOX_ERROR, cfg_needles + 1);
+	expect_true(sb, "return config.env == 'prod' and config[1] == 10");
+	mp_sandbox_free(sb);
+}
+
+/* load: text only whatever the mode argument says; the env is explicit. */
+static void test_load(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+
+	(void)state;
+	expect_true(sb, "return load('return 6 * 7', 'c', 'b')() == 42");
+	expect_true(sb, "load('X_FROM_LOAD = 5')()\nreturn X_FROM_LOAD == 5");
+	expect_true(sb, "local env = {}\nload('y = 6', 'c', 't', env)()\n"
+	                "return env.y == 6 and y == nil");
+	expect_true(sb, "local parts, i = {'return ', '1 + ', '2'}, 0\n"
+	                "local f = load(function() i = i + 1; return parts[i] end)\n"
+	                "return f() == 3");
+	expect_true(sb, "local f, e = load('return +')\nreturn f == nil and e:find('near') ~= nil");
+	mp_sandbox_free(sb);
+}
+
+/* --- binary chunks --- */
+
+struct bytes {
+	char data[4096];
+	size_t len;
+};
+
+static int collect_bytes(lua_State *L, const void *p, size_t n, void *ud)
+{
+	struct bytes *b = ud;
+
+	(void)L;
+	if (n > sizeof b->data - b->len)
+		return 1;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Compiles src in a plain, unsandboxed state and dumps it. */
+static void dump_chunk(const char *src, struct bytes *out)
+{
+	lua_State *P = luaL_newstate();
+
+	assert_non_null(P);
+	out->len = 0;
+	assert_int_equal(luaL_loadstring(P, src), LUA_OK);
+	assert_int_equal(lua_dump(P, collect_bytes, out, 0), 0);
+	lua_close(P);
+	assert_true(out->len > 4 && memcmp(out->data, LUA_SIGNATURE, 4) == 0);
+}
+
+static void test_binary_chunk(void **state)
+{
+	static const char *const via_load[] = {CHUNK ":", "binary chunk", "mode is 't'", NULL};
+	static const char *const via_reader[] = {"binary chunk", NULL};
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	struct bytes bin;
+	char err[256] = "";
+
+	(void)state;
+	dump_chunk("return 'escaped'", &bin);
+	lua_pushlstring(L, bin.data, bin.len);
+	lua_setglobal(L, "BIN");
+
+	expect_failure(sb, "local f, e = load(BIN)\nassert(f, e)", MP_SANDBOX_ERROR, via_load);
+	expect_failure(sb, "assert(load(BIN, 'bin', 'b'))", MP_SANDBOX_ERROR, via_load);
+	expect_failure(sb, "assert(load(BIN, 'bin', 'bt', {}))", MP_SANDBOX_ERROR, via_load);
+	expect_failure(sb,
+	               "local done\n"
+	               "assert(load(function() if done then return nil end done = true "
+	               "return BIN end))",
+	               MP_SANDBOX_ERROR, via_reader);
+
+	/* the host API refuses binary chunks too */
+	assert_int_equal(
+	    mp_sandbox_run(sb, bin.data, bin.len, "policies/bin.lua", 0, err, sizeof err),
+	    MP_SANDBOX_ERROR);
+	assert_non_null(strstr(err, "policies/bin.lua"));
+	assert_non_null(strstr(err, "binary chunk"));
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* --- require --- */
+
+struct stdlib_file {
+	const char *path;
+	const char *text;
+};
+
+static const struct stdlib_file stdlib_files[] = {
+    {"mylib.lua", "LOADS = (LOADS or 0) + 1\nlocal M = {answer = 42}\n"
+                  "function M.twice(x) return 2 * x end\nreturn M\n"},
+    {"net/ip.lua", "return {family = function() return 'inet' end}\n"},
+    {"broken.lua", "local M = {}\nerror('broken on purpose')\nreturn M\n"},
+    {"selfreq.lua", "return require('selfreq')\n"},
+    {"bad_syntax.lua", "return {\n"},
+    {"nothing.lua", "NOTHING_LOADED = true\n"},
+    {"uses_string.lua", "return {shout = function(s) return s:upper() .. '!' end}\n"},
+};
+
+static void write_file(const char *dir, const char *rel, const char *data, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void remove_file(const char *dir, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	unlink(path);
+}
+
+static void test_require(void **state)
+{
+	static const char *const ro[] = {CHUNK ":1:", "read-only table 'mylib'", NULL};
+	static const char *const broken[] = {"broken.lua:2: broken on purpose", NULL};
+	static const char *const self[] = {"module 'selfreq' requires itself", NULL};
+	static const char *const syntax[] = {"error loading module 'bad_syntax'",
+	                                     "bad_syntax.lua:", NULL};
+	static const char *const missing[] = {CHUNK ":1:", "module 'missing' not found in stdlib",
+	                                      NULL};
+	static const char *const binary[] = {"error loading module 'bin'", "binary chunk", NULL};
+	static const char *const bad_names[] = {
+	    "../../etc/passwd",
+	    "os",
+	    "io",
+	    "debug",
+	    "string",
+	    "net..ip",
+	    "net.",
+	    ".net",
+	    "Mylib",
+	    "9x",
+	    "a-b",
+	    "mylib.lua",
+	    "",
+	    "net/ip",
+	};
+	char dir[] = "/tmp/meshpol-test-sandbox-XXXXXX", sub[600], code[256], msg[256];
+	const char *needles[2] = {msg, NULL};
+	struct bytes bin;
+	mp_sandbox *sb;
+	lua_State *L;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof sub, "%s/net", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	for (i = 0; i < sizeof stdlib_files / sizeof *stdlib_files; i++)
+		write_file(dir, stdlib_files[i].path, stdlib_files[i].text,
+		           strlen(stdlib_files[i].text));
+	dump_chunk("return {}", &bin);
+	write_file(dir, "bin.lua", bin.data, bin.len);
+
+	sb = new_sandbox(0, SMALL_BUDGET, dir);
+	L = mp_sandbox_lua(sb);
+	expect_true(sb, "local m = require('mylib')\n"
+	                "return m.answer == 42 and m.twice(21) == 42\n"
+	                "  and rawequal(m, require('mylib')) and LOADS == 1");
+	expect_true(sb, "return require('net.ip').family() == 'inet'");
+	expect_true(sb, "return require('nothing') == true and NOTHING_LOADED == true");
+	expect_true(sb, "return require('uses_string').shout('deny') == 'DENY!'");
+	expect_failure(sb, "require('mylib').answer = 0", MP_SANDBOX_ERROR, ro);
+	expect_true(sb, "return require('mylib').answer == 42 and LOADS == 1");
+	/* a module that fails is not cached as loaded, and fails the same way again */
+	expect_failure(sb, "require('broken')", MP_SANDBOX_ERROR, broken);
+	expect_failure(sb, "require('broken')", MP_SANDBOX_ERROR, broken);
+	expect_failure(sb, "require('selfreq')", MP_SANDBOX_ERROR, self);
+	expect_failure(sb, "require('bad_syntax')", MP_SANDBOX_ERROR, syntax);
+	expect_failure(sb, "require('bin')", MP_SANDBOX_ERROR, binary);
+	expect_failure(sb, "require('missing')", MP_SANDBOX_ERROR, missing);
+	for (i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+		snprintf(code, sizeof code, "require('%s')", bad_names[i]);
+		snprintf(msg, sizeof msg, "module '%s' not found in stdlib", bad_names[i]);
+		expect_failure(sb, code, MP_SANDBOX_ERROR, needles);
+	}
+	/* a module the host preloads */
+	lua_getfield(L, LUA_REGISTRYINDEX, MP_SANDBOX_LOADED_KEY);
+	lua_pushinteger(L, 7);
+	lua_setfield(L, -2, "host.answer");
+	lua_pop(L, 1);
+	expect_true(sb, "return require('host.answer') == 7");
+	mp_sandbox_free(sb);
+
+	/* no stdlib directory: nothing resolves */
+	sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	snprintf(msg, sizeof msg, "module 'mylib' not found in stdlib");
+	expect_failure(sb, "require('mylib')", MP_SANDBOX_ERROR, needles);
+	mp_sandbox_free(sb);
+
+	for (i = 0; i < sizeof stdlib_files / sizeof *stdlib_files; i++)
+		remove_file(dir, stdlib_files[i].path);
+	remove_file(dir, "bin.lua");
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* --- the budget --- */
+
+/* Each top-level call gets the whole budget again. */
+static void test_budget_resets_per_call(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, 1000000, NULL);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 10; i++) /* 10 x ~300k instructions, each call within 1M */
+		expect_true(sb, "for i = 1, 300000 do end\nreturn true");
+	mp_sandbox_free(sb);
+}
+
+static int last_nested_rc;
+
+/* host_call(f): runs f through mp_sandbox_pcall and swallows any failure, as careless host code
+ * might. Upvalue 1: the sandbox. */
+static int host_call(lua_State *L)
+{
+	mp_sandbox *sb = lua_touserdata(L, lua_upvalueindex(1));
+	char err[256];
+
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_pushvalue(L, 1);
+	last_nested_rc = mp_sandbox_pcall(sb, 0, 0, err, sizeof err);
+	lua_pushboolean(L, last_nested_rc == MP_SANDBOX_OK);
+	return 1;
+}
+
+static void test_nested_calls(void **state)
+{
+	static const char *const timeout[] = {"instruction budget exceeded", NULL};
+	mp_sandbox *sb = new_sandbox(0, 1000000, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+
+	(void)state;
+	lua_pushlightuserdata(L, sb);
+	lua_pushcclosure(L, host_call, 1);
+	lua_setglobal(L, "host_call");
+	expect_true(sb, "return host_call(function() return 1 end)");
+	/* a timeout in a nested call still ends the top-level call */
+	last_nested_rc = MP_SANDBOX_OK;
+	expect_failure(sb, "while true do host_call(function() while true do end end) end",
+	               MP_SANDBOX_TIMEOUT, timeout);
+	assert_int_equal(last_nested_rc, MP_SANDBOX_TIMEOUT);
+	/* nested calls share the budget of the top-level call: 10 x 300k > 1M */
+	expect_failure(sb,
+	               "for i = 1, 10 do host_call(function() for j = 1, 300000 do end end) end",
+	               MP_SANDBOX_TIMEOUT, timeout);
+	mp_sandbox_free(sb);
+}
+
+/* mp_sandbox_pcall on a function the host holds, as the decision path will call `when`. */
+static void test_pcall_function(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(run(sb,
+	                     "function when(req) return req.method == 'GET' end\n"
+	                     "function spin() while true do end end\n"
+	                     "function fail(x)\n  return x.missing.field\nend",
+	                     0, err, sizeof err),
+	                 MP_SANDBOX_OK);
+	lua_getglobal(L, "when");
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "GET");
+	lua_setfield(L, -2, "method");
+	assert_int_equal(mp_sandbox_pcall(sb, 1, 1, err, sizeof err), MP_SANDBOX_OK);
+	assert_true(lua_toboolean(L, -1));
+	lua_pop(L, 1);
+
+	lua_getglobal(L, "spin");
+	assert_int_equal(mp_sandbox_pcall(sb, 0, 1, err, sizeof err), MP_SANDBOX_TIMEOUT);
+	assert_non_null(strstr(err, CHUNK ":2: instruction budget exceeded"));
+	assert_int_equal(lua_gettop(L), 0);
+
+	lua_getglobal(L, "fail");
+	lua_newtable(L);
+	assert_int_equal(mp_sandbox_pcall(sb, 1, 1, err, sizeof err), MP_SANDBOX_ERROR);
+	assert_non_null(strstr(err, CHUNK ":4: attempt to index a nil value (field 'missing')"));
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* --- interrupts --- */
+
+static mp_sandbox *volatile alarm_target;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	mp_sandbox_interrupt(alarm_target);
+}
+
+/* Interrupts sb from a SIGALRM handler after usec microseconds, as the REPL does on Ctrl-C. */
+static void interrupt_after(mp_sandbox *sb, long usec)
+{
+	struct sigaction sa;
+	struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = usec}};
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	alarm_target = sb;
+	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+static void test_interrupt_from_signal(void **state)
+{
+	static const char *const where[] = {CHUNK ":1: interrupted", NULL};
+	static const char *const any[] = {"interrupted", NULL};
+	/* the budget is a safety net only: TIMEOUT instead of INTERRUPTED fails the test */
+	mp_sandbox *sb = new_sandbox(0, BIG_BUDGET * 5, NULL);
+
+	(void)state;
+	interrupt_after(sb, 50000);
+	expect_failure(sb, "while true do end", MP_SANDBOX_INTERRUPTED, where);
+	interrupt_after(sb, 50000);
+	expect_failure(sb, "while true do pcall(function() while true do end end) end",
+	               MP_SANDBOX_INTERRUPTED, any);
+	signal(SIGALRM, SIG_DFL);
+	mp_sandbox_free(sb);
+}
+
+static void test_interrupt_pending(void **state)
+{
+	static const char *const any[] = {"interrupted", NULL};
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+
+	(void)state;
+	/* requested while idle: the next call stops at once, and the request is consumed */
+	mp_sandbox_interrupt(sb);
+	expect_failure(sb, "return 1", MP_SANDBOX_INTERRUPTED, any);
+	mp_sandbox_interrupt(NULL); /* harmless */
+	mp_sandbox_free(sb);
+}
+
+/* --- memory --- */
+
+static void test_memory_accounting(void **state)
+{
+	mp_sandbox *sb = new_sandbox(SMALL_MEM, BIG_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	size_t before = mp_sandbox_mem_used(sb);
+	char err[256] = "";
+
+	(void)state;
+	assert_true(before > 0 && before < SMALL_MEM);
+	expect_true(sb, "KEEP = ('x'):rep(1 << 20)\nreturn #KEEP == 1 << 20");
+	assert_true(mp_sandbox_mem_used(sb) > before + (1 << 20));
+	/* a bomb stopped at the cap leaves the state under it */
+	assert_int_equal(
+	    run(sb, "local t = {} while true do t[#t + 1] = {} end", 0, err, sizeof err),
+	    MP_SANDBOX_NOMEM);
+	assert_true(mp_sandbox_mem_used(sb) <= SMALL_MEM);
+	assert_int_equal(lua_gettop(L), 0);
+	expect_true(sb, "KEEP = nil\nreturn collectgarbage('count') < 16 * 1024");
+	mp_sandbox_free(sb);
+}
+
+static void test_new_limits(void **state)
+{
+	mp_sandbox_opts tiny = {.mem_limit = 4096};
+	char err[256] = "";
+	mp_sandbox *sb;
+
+	(void)state;
+	assert_null(mp_sandbox_new(&tiny, err, sizeof err));
+	assert_non_null(strstr(err, "memory"));
+	sb = mp_sandbox_new(NULL, NULL, 0); /* all defaults, no error buffer */
+	assert_non_null(sb);
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+	mp_sandbox_free(NULL);
+}
+
+/* Injected allocation failures: creation fails cleanly at every step (ASan checks for leaks),
+ * and a call hit by one reports NOMEM and leaves the sandbox usable. */
+static void test_allocation_failures(void **state)
+{
+	mp_sandbox *sb = NULL;
+	char err[256];
+	long n;
+	int rc;
+
+	(void)state;
+	for (n = 0; !sb; n++) {
+		err[0] = '\0';
+		mp_alloc_fail_after(n);
+		sb = mp_sandbox_new(NULL, err, sizeof err);
+		mp_alloc_fail_after(-1);
+		if (!sb)
+			assert_true(strlen(err) > 0);
+		assert_true(n < 100000);
+	}
+	for (n = 0; n < 200; n += 7) {
+		mp_alloc_fail_after(n);
+		rc = run(sb,
+		         "local t = {}\nfor i = 1, 100 do t[i] = tostring(i) .. 'x' end\n"
+		         "return #t",
+		         0, err, sizeof err);
+		mp_alloc_fail_after(-1);
+		assert_true(rc == MP_SANDBOX_OK || rc == MP_SANDBOX_NOMEM);
+		if (rc == MP_SANDBOX_NOMEM)
+			assert_non_null(strstr(err, "not enough memory"));
+		assert_still_works(sb);
+	}
+	mp_sandbox_free(sb);
+}
+
+/* --- environments --- */
+
+static void test_push_env(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	const char *code = "LOCAL_RULE = 1\nstring = nil\nreturn math.max(1, 2)";
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(mp_sandbox_load(sb, code, strlen(code), CHUNK, err, sizeof err),
+	                 MP_SANDBOX_OK);
+	mp_sandbox_push_env(L);
+	assert_non_null(lua_setupvalue(L, -2, 1));
+	assert_int_equal(mp_sandbox_pcall(sb, 0, 1, err, sizeof err), MP_SANDBOX_OK);
+	assert_int_equal(lua_tointeger(L, -1), 2);
+	lua_pop(L, 1);
+	/* what the policy wrote stayed in its environment */
+	expect_true(sb, "return LOCAL_RULE == nil and type(string) == 'table'");
+	mp_sandbox_free(sb);
+}
+
+/* If a stop mechanism breaks, the runaway loops above really are infinite: fail instead of
+ * hanging once the binary has used WATCHDOG_SECONDS of CPU (the suite needs well under one). */
+#define WATCHDOG_SECONDS 30
+
+static void on_watchdog(int sig)
+{
+	static const char msg[] = "test_sandbox: watchdog: a runaway loop was not stopped (see the "
+	                          "last [ RUN ] line)\n";
+	(void)sig;
+	(void)!write(2, msg, sizeof msg - 1);
+	_exit(1);
+}
+
+static void arm_watchdog(void)
+{
+	struct itimerval it = {.it_value = {.tv_sec = WATCHDOG_SECONDS}};
+
+	signal(SIGVTALRM, on_watchdog);
+	setitimer(ITIMER_VIRTUAL, &it, NULL);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_allow_list),
+	    cmocka_unit_test(test_readonly_libraries),
+	    cmocka_unit_test(test_load),
+	    cmocka_unit_test(test_binary_chunk),
+	    cmocka_unit_test(test_require),
+	    cmocka_unit_test(test_budget_resets_per_call),
+	    cmocka_unit_test(test_nested_calls),
+	    cmocka_unit_test(test_pcall_function),
+	    cmocka_unit_test(test_interrupt_from_signal),
+	    cmocka_unit_test(test_interrupt_pending),
+	    cmocka_unit_test(test_memory_accounting),
+	    cmocka_unit_test(test_new_limits),
+	    cmocka_unit_test(test_allocation_failures),
+	    cmocka_unit_test(test_push_env),
+	};
+	enum { NFIXED = sizeof fixed / sizeof *fixed, NREF = sizeof refusals / sizeof *refusals };
+	struct CMUnitTest tests[NFIXED + NREF];
+	size_t i;
+
+	setvbuf(stdout, NULL, _IONBF, 0); /* progress survives the watchdog's _exit */
+	arm_watchdog();
+	memcpy(tests, fixed, sizeof fixed);
+	for (i = 0; i < NREF; i++)
+		tests[NFIXED + i] = (struct CMUnitTest){.name = refusals[i].name,
+		                                        .test_func = test_refusal,
+		                                        .initial_state = (void *)&refusals[i]};
+	return _cmocka_run_group_tests("sandbox", tests, NFIXED + NREF, NULL, NULL);
+}
