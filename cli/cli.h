@@ -27,5 +27,8 @@ int mp_cli_check_arity(const mp_verb *v, int npos);
 const mp_verb *mp_cli_verb(const char *name);
 
 int mp_cmd_compile(int argc, char **argv);
+int mp_cmd_decide(int argc, char **argv);
+int mp_cmd_check(int argc, char **argv);
+int mp_cmd_test(int argc, char **argv);
 
 #endif

@@ -21,6 +21,12 @@ static int cmd_help(int argc, char **argv);
 static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1, "compile [-o OUT.mpm] [--max-file-size BYTES] SOURCE...",
      "compile YAML files or directories into a model"},
+    {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",
+     "lint a policy bundle: syntax, metadata, references"},
+    {"test", mp_cmd_test, 1, 1, "test [-v] [--run PATTERN] POLICY_DIR",
+     "run a bundle's policy tests; the last line is \"N passed, M failed\""},
+    {"decide", mp_cmd_decide, 0, 1, "decide -m MODEL [-p POLICY_DIR] [--explain] [INPUT.json|-]",
+     "decide one request; prints the decision as JSON (exit 0 allow, 1 deny)"},
     {"version", cmd_version, 0, 0, "version", "print the version"},
     {"help", cmd_help, 0, 1, "help [VERB]", "list the verbs, or explain one"},
 };

@@ -74,8 +74,10 @@ void mp_diags_print(const mp_diags *d, FILE *f)
 	for (uint32_t i = 0; i < d->n; i++) {
 		const mp_diag *g = &d->v[i];
 		const char *lvl = g->level == MP_DIAG_NOTE ? "note: " : "";
-		if (g->file && g->line)
+		if (g->file && g->line && g->col)
 			fprintf(f, "%s:%u:%u: %s%s\n", g->file, g->line, g->col, lvl, g->msg);
+		else if (g->file && g->line)
+			fprintf(f, "%s:%u: %s%s\n", g->file, g->line, lvl, g->msg);
 		else if (g->file)
 			fprintf(f, "%s: %s%s\n", g->file, lvl, g->msg);
 		else

@@ -1,0 +1,668 @@
+/* decide.c: the decision engine. A request resolves against the model once; the candidate
+ * rules come from the bundle's index by destination; matching is structural (no Lua) except
+ * for a rule's `when`, which runs in the evaluator's sandbox under an instruction budget and
+ * fails closed. Semantics: docs/policy-language.md ("Decisions"). */
+#include "decide.h"
+#include "luajson.h"
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+	const mp_request *r;
+	const mp_model *m;
+	mp_id src_svc, src_ns, dst_svc, dst_ext;
+	size_t principal_len, path_len;
+	uint32_t method_bit;
+	/* the `req` table for `when` functions: built on first use, at this stack index */
+	lua_State *L;
+	int req_idx;
+} resolved;
+
+const char *mp_effect_name(uint32_t effect)
+{
+	static const char *const names[] = {"allowed", "forbidden", "not_permitted"};
+	return effect < 3 ? names[effect] : "?";
+}
+
+/* --- reading the input --- */
+
+static int get_string(json_t *obj, const char *parent, const char *key, const char **out, char *err,
+                      size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "%s.%s: must be a string", parent, key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int get_object(json_t *obj, const char *key, json_t **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "%s: must be an object", key);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen)
+{
+	json_t *src, *dst, *req, *hdrs;
+	memset(r, 0, sizeof(*r));
+	if (!json_is_object(input)) {
+		snprintf(err, errlen, "the decision input must be a JSON object");
+		return -1;
+	}
+	if (get_object(input, "source", &src, err, errlen) < 0 ||
+	    get_object(input, "destination", &dst, err, errlen) < 0 ||
+	    get_object(input, "request", &req, err, errlen) < 0 ||
+	    get_object(input, "context", &r->context, err, errlen) < 0)
+		return -1;
+	if (!dst) {
+		snprintf(err, errlen, "destination: missing (destination.service is required)");
+		return -1;
+	}
+	if (get_string(dst, "destination", "service", &r->dst_service, err, errlen) < 0 ||
+	    get_string(dst, "destination", "namespace", &r->dst_namespace, err, errlen) < 0)
+		return -1;
+	if (!r->dst_service || !*r->dst_service) {
+		snprintf(err, errlen, "destination.service: missing");
+		return -1;
+	}
+	json_t *port = json_object_get(dst, "port");
+	if (port && !json_is_null(port)) {
+		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+		    json_integer_value(port) > 65535) {
+			snprintf(err, errlen, "destination.port: must be an integer 1..65535");
+			return -1;
+		}
+		r->port = (uint32_t)json_integer_value(port);
+	}
+	if (src && (get_string(src, "source", "principal", &r->principal, err, errlen) < 0 ||
+	            get_string(src, "source", "namespace", &r->src_namespace, err, errlen) < 0 ||
+	            get_string(src, "source", "service", &r->src_service, err, errlen) < 0 ||
+	            get_string(src, "source", "ip", &r->src_ip, err, errlen) < 0))
+		return -1;
+	if (req && (get_string(req, "request", "method", &r->method, err, errlen) < 0 ||
+	            get_string(req, "request", "path", &r->path, err, errlen) < 0))
+		return -1;
+	if (req && get_object(req, "headers", &hdrs, err, errlen) < 0) {
+		snprintf(err, errlen, "request.headers: must be an object");
+		return -1;
+	}
+	if (req && hdrs) {
+		const char *k;
+		json_t *v;
+		r->headers = hbuf;
+		json_object_foreach(hdrs, k, v)
+		{
+			if (!json_is_string(v)) {
+				snprintf(err, errlen, "request.headers.%s: must be a string", k);
+				return -1;
+			}
+			if (r->nheaders == MP_REQUEST_MAX_HEADERS) {
+				snprintf(err, errlen, "request.headers: more than %d headers",
+				         MP_REQUEST_MAX_HEADERS);
+				return -1;
+			}
+			hbuf[r->nheaders].name = k;
+			hbuf[r->nheaders++].value = json_string_value(v);
+		}
+	}
+	return 0;
+}
+
+/* --- resolving --- */
+
+/* The namespace of a SPIFFE ID of the form spiffe://DOMAIN/ns/NS/sa/SA. */
+static mp_id namespace_of_spiffe(const mp_model *m, const char *p)
+{
+	const char *ns = p ? strstr(p, "/ns/") : NULL;
+	if (!ns)
+		return MP_NONE;
+	ns += 4;
+	const char *end = strchr(ns, '/');
+	size_t len = end ? (size_t)(end - ns) : strlen(ns);
+	mp_str s = mp_model_find_str(m, ns, len);
+	if (s == MP_NONE)
+		return MP_NONE;
+	char buf[256];
+	if (len >= sizeof(buf))
+		return MP_NONE;
+	memcpy(buf, ns, len);
+	buf[len] = '\0';
+	return mp_model_find_namespace(m, buf);
+}
+
+static void resolve(resolved *q, const mp_model *m, const mp_request *r)
+{
+	mp_model_view v = mp_model_get_view(m);
+	memset(q, 0, sizeof(*q));
+	q->r = r;
+	q->m = m;
+	q->src_svc = q->src_ns = q->dst_svc = q->dst_ext = MP_NONE;
+	if (r->principal) {
+		q->principal_len = strlen(r->principal);
+		q->src_svc = mp_model_find_service_by_identity(m, r->principal);
+	}
+	if (q->src_svc == MP_NONE && r->src_service)
+		q->src_svc = r->src_namespace
+		                 ? mp_model_find_service_ns(m, r->src_namespace, r->src_service)
+		                 : mp_model_find_service(m, r->src_service);
+	if (q->src_svc != MP_NONE)
+		q->src_ns = v.services[q->src_svc].ns;
+	else if (r->src_namespace)
+		q->src_ns = mp_model_find_namespace(m, r->src_namespace);
+	else
+		q->src_ns = namespace_of_spiffe(m, r->principal);
+	q->dst_svc = r->dst_namespace
+	                 ? mp_model_find_service_ns(m, r->dst_namespace, r->dst_service)
+	                 : mp_model_find_service(m, r->dst_service);
+	if (q->dst_svc == MP_NONE)
+		q->dst_ext = mp_model_find_external(m, r->dst_service);
+	q->method_bit = r->method ? mp_method_bit(r->method) : 0;
+	if (r->path) {
+		const char *qm = strpbrk(r->path, "?#");
+		q->path_len = qm ? (size_t)(qm - r->path) : strlen(r->path);
+	}
+}
+
+/* --- structural matching: NULL when the rule matches, else why not --- */
+
+static int has_label(const mp_model *m, mp_id svc, const mp_kv *kv)
+{
+	mp_model_view v = mp_model_get_view(m);
+	const mp_service *s = &v.services[svc];
+	for (uint32_t i = 0; i < s->labels.n; i++) {
+		const mp_label *l = &v.labels[s->labels.off + i];
+		if (!strcmp(mp_model_str(m, l->key), kv->key) &&
+		    !strcmp(mp_model_str(m, l->value), kv->value))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *match_source(const mp_source *s, const resolved *q)
+{
+	const mp_request *r = q->r;
+	if (s->any)
+		return NULL;
+	if (s->authenticated && !r->principal)
+		return "the caller has no principal";
+	if (s->nprincipals) {
+		uint32_t i;
+		for (i = 0; i < s->nprincipals; i++)
+			if (mp_pattern_match(&s->principals[i], r->principal, q->principal_len))
+				break;
+		if (i == s->nprincipals)
+			return r->principal ? "the caller's principal matches none of the rule's"
+			                    : "the caller has no principal";
+	}
+	if (s->nnamespaces) {
+		uint32_t i;
+		for (i = 0; i < s->nnamespaces && s->namespaces[i] != q->src_ns; i++)
+			;
+		if (i == s->nnamespaces)
+			return "the caller's namespace is not one of the rule's";
+	}
+	if (s->nservices) {
+		uint32_t i;
+		for (i = 0; i < s->nservices && s->services[i] != q->src_svc; i++)
+			;
+		if (i == s->nservices)
+			return "the caller is not one of the rule's services";
+	}
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		if (q->src_svc == MP_NONE || !has_label(q->m, q->src_svc, &s->labels[i]))
+			return "the caller lacks a label the rule requires";
+	return NULL;
+}
+
+static const char *match_request(const mp_rule *rule, const resolved *q)
+{
+	const mp_request *r = q->r;
+	const char *why = match_source(&rule->from, q);
+	if (why)
+		return why;
+	if (rule->methods && !(rule->methods & q->method_bit))
+		return r->method ? "the method is not one of the rule's"
+		                 : "the request has no method";
+	if (rule->npaths) {
+		uint32_t i;
+		for (i = 0; i < rule->npaths; i++)
+			if (mp_pattern_match(&rule->paths[i], r->path, q->path_len))
+				break;
+		if (i == rule->npaths)
+			return r->path ? "the path matches none of the rule's patterns"
+			               : "the request has no path";
+	}
+	if (rule->nports) {
+		uint32_t i;
+		for (i = 0; i < rule->nports && rule->ports[i] != r->port; i++)
+			;
+		if (i == rule->nports)
+			return "the port is not one of the rule's";
+	}
+	for (uint32_t i = 0; i < rule->nheaders; i++) {
+		const mp_header_match *h = &rule->headers[i];
+		uint32_t k;
+		for (k = 0; k < r->nheaders; k++)
+			if (!strcasecmp(r->headers[k].name, h->name) &&
+			    mp_pattern_match(&h->value, r->headers[k].value,
+			                     strlen(r->headers[k].value)))
+				break;
+		if (k == r->nheaders)
+			return "a header the rule requires is missing or different";
+	}
+	return NULL;
+}
+
+/* Is the service (or external) outside every one of the jurisdictions? Unknown counts as out. */
+static int outside(const mp_model *m, mp_id svc, mp_id ext, const mp_rule *rule)
+{
+	mp_model_view v = mp_model_get_view(m);
+	if (svc != MP_NONE) {
+		const mp_service *s = &v.services[svc];
+		for (uint32_t i = 0; i < s->clusters.n; i++) {
+			mp_id j = mp_model_jurisdiction_of_region(
+			    m, v.clusters[v.u32[s->clusters.off + i]].region);
+			uint32_t k;
+			for (k = 0; k < rule->njurisdictions && rule->jurisdictions[k] != j; k++)
+				;
+			if (j == MP_NONE || k == rule->njurisdictions)
+				return 1;
+		}
+		return 0;
+	}
+	if (ext != MP_NONE) {
+		mp_id j = v.externals[ext].jurisdiction;
+		for (uint32_t k = 0; k < rule->njurisdictions; k++)
+			if (rule->jurisdictions[k] == j)
+				return 0;
+	}
+	return 1;
+}
+
+static int handles(const mp_model *m, mp_id svc, mp_str cls)
+{
+	if (svc == MP_NONE || cls == MP_NONE)
+		return 0;
+	mp_model_view v = mp_model_get_view(m);
+	const mp_service *s = &v.services[svc];
+	for (uint32_t i = 0; i < s->data.n; i++)
+		if (v.u32[s->data.off + i] == cls)
+			return 1;
+	return 0;
+}
+
+/* Residency and traffic rules: NULL when the rule forbids the request (it "matches"). */
+static const char *match_global(const mp_rule *rule, const resolved *q)
+{
+	const mp_model *m = q->m;
+	mp_model_view v = mp_model_get_view(m);
+	switch (rule->type) {
+	case MP_RULE_RESIDENCY:
+		for (uint32_t i = 0; i < rule->ndata; i++) {
+			mp_str cls = rule->data_ids[i];
+			if (handles(m, q->dst_svc, cls) && outside(m, q->src_svc, MP_NONE, rule))
+				return NULL;
+			if (handles(m, q->src_svc, cls) && outside(m, q->dst_svc, q->dst_ext, rule))
+				return NULL;
+		}
+		return "no side handles the data class with the other side outside the "
+		       "jurisdiction";
+	case MP_RULE_REQUIRE_MTLS:
+		if (q->dst_svc != MP_NONE && v.services[q->dst_svc].mtls == MP_MTLS_STRICT &&
+		    !q->r->principal)
+			return NULL;
+		return "the destination is not STRICT or the caller has a principal";
+	case MP_RULE_DECLARED_ROUTES: {
+		if (q->src_svc == MP_NONE || q->dst_svc == MP_NONE)
+			return "the caller or the destination is not a service of the model";
+		const char *why = match_source(&rule->from, q);
+		if (why)
+			return why;
+		const mp_edge *e;
+		uint32_t n = mp_model_edges_from(m, q->src_svc, &e);
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint32_t i = 0; i < n; i++) {
+				const mp_target *t = &v.targets[e[i].target];
+				if (t->kind == MP_TARGET_SERVICE && t->id == q->dst_svc)
+					return "the model declares a route for it";
+			}
+			n = mp_model_edges_any(m, &e);
+		}
+		return NULL;
+	}
+	}
+	return "not a request rule";
+}
+
+/* --- `when` functions --- */
+
+static void push_str_or_nil(lua_State *L, const char *s)
+{
+	if (s)
+		lua_pushstring(L, s);
+	else
+		lua_pushnil(L);
+}
+
+/* Builds the `req` table (runs protected: it allocates in the capped state). */
+static int build_req(lua_State *L)
+{
+	const resolved *q = lua_touserdata(L, 1);
+	const mp_request *r = q->r;
+	mp_model_view v = mp_model_get_view(q->m);
+	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 4);
+	push_str_or_nil(L, r->principal);
+	lua_setfield(L, -2, "principal");
+	push_str_or_nil(L, q->src_ns != MP_NONE ? mp_model_str(q->m, v.namespaces[q->src_ns].name)
+	                                        : r->src_namespace);
+	lua_setfield(L, -2, "namespace");
+	push_str_or_nil(L, q->src_svc != MP_NONE ? mp_model_str(q->m, v.services[q->src_svc].name)
+	                                         : r->src_service);
+	lua_setfield(L, -2, "service");
+	push_str_or_nil(L, r->src_ip);
+	lua_setfield(L, -2, "ip");
+	lua_setfield(L, -2, "source");
+	lua_createtable(L, 0, 3);
+	lua_pushstring(L, r->dst_service);
+	lua_setfield(L, -2, "service");
+	push_str_or_nil(L, q->dst_svc != MP_NONE
+	                       ? mp_model_str(q->m, v.namespaces[v.services[q->dst_svc].ns].name)
+	                       : r->dst_namespace);
+	lua_setfield(L, -2, "namespace");
+	if (r->port) {
+		lua_pushinteger(L, r->port);
+		lua_setfield(L, -2, "port");
+	}
+	lua_setfield(L, -2, "destination");
+	lua_createtable(L, 0, 3);
+	push_str_or_nil(L, r->method);
+	lua_setfield(L, -2, "method");
+	push_str_or_nil(L, r->path);
+	lua_setfield(L, -2, "path");
+	lua_createtable(L, 0, (int)r->nheaders);
+	for (uint32_t i = 0; i < r->nheaders; i++) {
+		luaL_Buffer b;
+		luaL_buffinit(L, &b);
+		for (const char *p = r->headers[i].name; *p; p++)
+			luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+		luaL_pushresult(&b);
+		lua_pushstring(L, r->headers[i].value);
+		lua_rawset(L, -3);
+	}
+	lua_setfield(L, -2, "headers");
+	lua_setfield(L, -2, "request");
+	if (r->context)
+		mp_luajson_push(L, r->context);
+	else
+		lua_createtable(L, 0, 0);
+	lua_setfield(L, -2, "context");
+	return 1;
+}
+
+static const char *add_text(mp_decision *d, const char *fmt, const char *a, const char *b)
+{
+	char *p = d->text + d->text_used;
+	size_t left = sizeof(d->text) - d->text_used;
+	if (left < 2)
+		return "(message dropped)";
+	int n = snprintf(p, left, fmt, a, b);
+	d->text_used += (n < 0 ? 0 : (size_t)n >= left ? left - 1 : (size_t)n) + 1;
+	if (d->text_used > sizeof(d->text))
+		d->text_used = sizeof(d->text);
+	return p;
+}
+
+/* 1: the `when` holds, 0: it does not, -1: it failed (message in *msg). */
+static int run_when(mp_evaluator *ev, const mp_rule *rule, resolved *q, mp_decision *d,
+                    const char **msg)
+{
+	char err[400];
+	mp_sandbox *sb = mp_evaluator_sandbox(ev, err, sizeof(err));
+	mp_evaluator_stats_of(ev)->when_calls++;
+	if (!sb)
+		goto fail;
+	lua_State *L = mp_sandbox_lua(sb);
+	if (!q->req_idx) {
+		lua_pushcfunction(L, build_req);
+		lua_pushlightuserdata(L, q);
+		if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
+			goto fail;
+		q->L = L;
+		q->req_idx = lua_gettop(L);
+	}
+	if (mp_evaluator_push_fn(ev, "whens", rule->when, err, sizeof(err)) < 0)
+		goto fail;
+	lua_pushvalue(L, q->req_idx);
+	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
+		goto fail;
+	int ok = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return ok;
+fail:
+	mp_evaluator_stats_of(ev)->when_errors++;
+	*msg = add_text(d, "when failed: %s%s", err, "");
+	return -1;
+}
+
+/* --- deciding --- */
+
+static void add_reason(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
+                       int advisory)
+{
+	if (advisory) {
+		if (d->nadvisories < sizeof(d->advisories) / sizeof(d->advisories[0]))
+			d->advisories[d->nadvisories++] = (mp_reason){rule, kind, message};
+		return;
+	}
+	if (d->nreasons == MP_MAX_REASONS) {
+		d->dropped++;
+		return;
+	}
+	d->reasons[d->nreasons++] = (mp_reason){rule, kind, message};
+}
+
+static const char *type_name(uint32_t t)
+{
+	static const char *const names[] = {"allow", "deny", "residency", "require_mtls",
+	                                    "declared_routes_only"};
+	return t < 5 ? names[t] : "?";
+}
+
+static void explain_rule(json_t *explain, const mp_bundle *b, const mp_rule *rule, int matched,
+                         const char *why)
+{
+	if (!explain)
+		return;
+	const mp_policy *p = &b->policies[rule->policy];
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "policy", p->name, "version",
+	                      p->version ? p->version : "", "rule", rule->name, "type",
+	                      type_name(rule->type), "source", rule->loc ? rule->loc : "",
+	                      "matched", matched);
+	if (o && rule->via)
+		json_object_set_new(o, "via", json_string(rule->via));
+	if (o && why)
+		json_object_set_new(o, "why", json_string(why));
+	if (o)
+		json_array_append_new(explain, o);
+}
+
+void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *explain)
+{
+	const mp_engine *e = mp_evaluator_engine(ev);
+	const mp_bundle *b = e->bundle;
+	resolved q;
+	int any_allow = 0, any_deny = 0;
+	memset(d, 0, offsetof(mp_decision, text));
+	d->text_used = 0;
+	resolve(&q, e->model, r);
+	d->src_svc = q.src_svc;
+	d->dst_svc = q.dst_svc;
+	d->dst_ext = q.dst_ext;
+	mp_evaluator_stats_of(ev)->decisions++;
+
+	if (q.dst_svc == MP_NONE && q.dst_ext == MP_NONE) {
+		add_reason(d, MP_NONE, MP_REASON_DENY,
+		           add_text(d,
+		                    "destination '%s' is not a service or external of the model%s",
+		                    r->dst_service, ""),
+		           0);
+		d->effect = MP_EFFECT_NOT_PERMITTED;
+		goto out;
+	}
+	if (b) {
+		const uint32_t *cand;
+		uint32_t n;
+		if (q.dst_svc != MP_NONE) {
+			cand = b->svc_rules + b->svc_off[q.dst_svc];
+			n = b->svc_off[q.dst_svc + 1] - b->svc_off[q.dst_svc];
+		} else {
+			cand = b->ext_rules + b->ext_off[q.dst_ext];
+			n = b->ext_off[q.dst_ext + 1] - b->ext_off[q.dst_ext];
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint32_t i = 0; i < n; i++) {
+				const mp_rule *rule = &b->rules[cand[i]];
+				const char *why =
+				    pass == 0 ? match_request(rule, &q) : match_global(rule, &q);
+				const char *msg = rule->message;
+				int advisory =
+				    b->policies[rule->policy].enforcement == MP_ENF_ADVISORY;
+				uint32_t kind =
+				    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
+				if (!why && rule->when) {
+					int w = run_when(ev, rule, &q, d, &msg);
+					if (w == 0)
+						why = "its when function returned false";
+					else if (w < 0)
+						kind = MP_REASON_ERROR; /* fail closed */
+				}
+				explain_rule(explain, b, rule, !why,
+				             why                       ? why
+				             : kind == MP_REASON_ERROR ? msg
+				                                       : NULL);
+				if (why)
+					continue;
+				if (kind == MP_REASON_ALLOW) {
+					if (advisory)
+						continue;
+					any_allow = 1;
+				} else if (!advisory || kind == MP_REASON_ERROR) {
+					any_deny = 1;
+				}
+				add_reason(d, cand[i], kind, msg,
+				           advisory && kind != MP_REASON_ERROR);
+			}
+			cand = b->global_rules;
+			n = b->nglobal;
+		}
+	}
+	if (any_deny) {
+		/* a forbidden request cites its denials only */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < d->nreasons; i++)
+			if (d->reasons[i].kind != MP_REASON_ALLOW)
+				d->reasons[k++] = d->reasons[i];
+		d->nreasons = k;
+		d->effect = MP_EFFECT_FORBIDDEN;
+	} else if (any_allow) {
+		d->effect = MP_EFFECT_ALLOWED;
+	} else if (b && b->default_decision == MP_DEFAULT_ALLOW) {
+		d->effect = MP_EFFECT_ALLOWED;
+	} else {
+		d->effect = MP_EFFECT_NOT_PERMITTED;
+	}
+out:
+	d->allow = d->effect == MP_EFFECT_ALLOWED;
+	if (q.req_idx)
+		lua_settop(q.L, q.req_idx - 1);
+}
+
+/* --- output --- */
+
+void mp_uuid(char out[37])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		memset(b, 0, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
+}
+
+static json_t *reason_json(const mp_bundle *b, const mp_reason *r)
+{
+	static const char *const kinds[] = {"allow", "deny", "error"};
+	if (r->rule == MP_NONE || !b)
+		return json_pack("{s:s, s:s, s:s, s:s}", "policy", "meshpol", "rule", "engine",
+		                 "effect", kinds[r->kind], "message", r->message ? r->message : "");
+	const mp_rule *rule = &b->rules[r->rule];
+	const mp_policy *p = &b->policies[rule->policy];
+	char msg[600];
+	const char *m = r->message;
+	if (!m) {
+		snprintf(msg, sizeof(msg), "%s by %s '%s'",
+		         r->kind == MP_REASON_ALLOW ? "allowed" : "denied", type_name(rule->type),
+		         rule->name);
+		m = msg;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "policy", p->name, "version",
+	                      p->version ? p->version : "", "rule", rule->name, "effect",
+	                      kinds[r->kind], "message", m, "source", rule->loc ? rule->loc : "");
+	if (o && rule->via)
+		json_object_set_new(o, "via", json_string(rule->via));
+	return o;
+}
+
+json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *id)
+{
+	char uuid[37];
+	const mp_bundle *b = e->bundle;
+	if (!id) {
+		mp_uuid(uuid);
+		id = uuid;
+	}
+	json_t *reasons = json_array();
+	for (uint32_t i = 0; i < d->nreasons; i++)
+		json_array_append_new(reasons, reason_json(b, &d->reasons[i]));
+	json_t *o = json_pack("{s:s, s:b, s:s, s:o}", "decision_id", id, "allow", d->allow,
+	                      "effect", mp_effect_name(d->effect), "reasons", reasons);
+	if (!o)
+		return NULL;
+	if (d->dropped)
+		json_object_set_new(o, "reasons_dropped", json_integer(d->dropped));
+	if (d->nadvisories) {
+		json_t *adv = json_array();
+		for (uint32_t i = 0; i < d->nadvisories; i++)
+			json_array_append_new(adv, reason_json(b, &d->advisories[i]));
+		json_object_set_new(o, "advisories", adv);
+	}
+	json_object_set_new(o, "bundle",
+	                    b ? json_pack("{s:s, s:s, s:s}", "name", b->name ? b->name : "",
+	                                  "revision", b->revision ? b->revision : "", "sha256",
+	                                  b->sha256)
+	                      : json_null());
+	json_object_set_new(o, "model", json_pack("{s:s}", "sha256", mp_model_sha256(e->model)));
+	return o;
+}

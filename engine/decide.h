@@ -1,0 +1,72 @@
+/* decide.h: one request -> one decision with reasons. Combination rule, effects and the JSON
+ * shapes: docs/policy-language.md ("Decisions") and docs/decision-api.md. */
+#ifndef MP_DECIDE_H
+#define MP_DECIDE_H
+
+#include "engine.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct {
+	const char *name, *value;
+} mp_header;
+
+/* A request, as the decision input describes it. Every string is borrowed and may be NULL
+ * (absent) except dst_service. */
+typedef struct {
+	const char *principal, *src_namespace, *src_service, *src_ip;
+	const char *dst_service, *dst_namespace;
+	uint32_t port; /* 0: unknown */
+	const char *method, *path;
+	const mp_header *headers;
+	uint32_t nheaders;
+	json_t *context; /* borrowed; the input's "context" object, for `when` functions */
+} mp_request;
+
+#define MP_REQUEST_MAX_HEADERS 64
+
+/* Reads a decision input object. Strings point into input, which must outlive r; headers go
+ * into hbuf (MP_REQUEST_MAX_HEADERS entries). 0, or -1 with the offending field named in err
+ * ("destination.service: missing", "request.headers.x: must be a string"). */
+int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen);
+
+typedef enum { MP_EFFECT_ALLOWED = 0, MP_EFFECT_FORBIDDEN, MP_EFFECT_NOT_PERMITTED } mp_effect;
+typedef enum { MP_REASON_ALLOW = 0, MP_REASON_DENY, MP_REASON_ERROR } mp_reason_kind;
+
+typedef struct {
+	uint32_t rule; /* index into the bundle's rules, or MP_NONE for the engine's own reasons */
+	uint32_t kind; /* mp_reason_kind */
+	const char *message; /* borrowed from the bundle, or from the decision's text buffer */
+} mp_reason;
+
+#define MP_MAX_REASONS 32
+
+/* A decision. Self-contained: messages point into the bundle or into `text`. */
+typedef struct {
+	uint32_t effect; /* mp_effect */
+	int allow;
+	mp_reason reasons[MP_MAX_REASONS];
+	uint32_t nreasons, dropped;
+	mp_reason advisories[8]; /* deny rules of advisory policies that matched */
+	uint32_t nadvisories;
+	mp_id src_svc, dst_svc, dst_ext; /* what the request resolved to, MP_NONE when unknown */
+	char text[512];                  /* messages made at decision time (errors) */
+	size_t text_used;
+} mp_decision;
+
+/* Decides r against the evaluator's snapshot. Never fails: problems (an unknown destination, a
+ * `when` that errors) become deny reasons. When explain is a JSON array, one object per rule
+ * considered is appended: {policy, version, rule, type, loc, matched, why}. */
+void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *out, json_t *explain);
+
+const char *mp_effect_name(uint32_t effect);
+
+/* The decision output object of DESIGN.md: decision_id, allow, effect, reasons, advisories,
+ * bundle {name, revision, sha256}, model {sha256}. id may be NULL (a fresh UUID is made). */
+json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *id);
+
+/* A random UUID (version 4) as 36 characters and a NUL. */
+void mp_uuid(char out[37]);
+
+#endif

@@ -1,0 +1,61 @@
+/* engine.h: engine snapshots (one model + one bundle, immutable, reference-counted) and
+ * evaluators (one Lua state per thread for a snapshot's `when` and `check` functions).
+ * Design: docs/architecture.md ("Snapshots").
+ *
+ * Lifecycle of a snapshot:
+ *   mp_engine_new (refs = 1) --mp_engine_retain--> refs + 1
+ *   --mp_engine_release--> refs - 1; at 0 the bundle, then the model, are freed.
+ * An evaluator retains its snapshot for its whole life, so work in flight on an old snapshot
+ * finishes on it after a reload swapped in a new one.
+ */
+#ifndef MP_ENGINE_H
+#define MP_ENGINE_H
+
+#include "diag.h"
+#include "model.h"
+#include "policy.h"
+
+#include <lua.h>
+#include <stdatomic.h>
+
+typedef struct mp_engine {
+	atomic_int refs;
+	mp_model *model;   /* owned */
+	mp_bundle *bundle; /* owned; NULL: no bundle (decisions use the default deny) */
+} mp_engine;
+
+/* Takes ownership of m and b (b may be NULL). NULL when out of memory (m and b are freed). */
+mp_engine *mp_engine_new(mp_model *m, mp_bundle *b);
+mp_engine *mp_engine_retain(mp_engine *e);
+void mp_engine_release(mp_engine *e); /* NULL is fine */
+
+/* Builds a snapshot from a MODEL argument (.mpm or YAML) and an optional bundle directory.
+ * NULL with every error in d. */
+mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d);
+
+typedef struct mp_evaluator mp_evaluator;
+
+typedef struct {
+	uint64_t when_budget; /* instructions per `when` call; 0: 1,000,000 */
+	size_t mem_limit;     /* bytes for the Lua state; 0: the sandbox default */
+} mp_evaluator_opts;
+
+/* An evaluator for one thread. Its Lua state is created on first need (a bundle with no `when`
+ * and no `check` never creates one). Retains e. NULL with errors in d. */
+mp_evaluator *mp_evaluator_new(mp_engine *e, const mp_evaluator_opts *opts, mp_diags *d);
+void mp_evaluator_free(mp_evaluator *ev); /* releases its snapshot */
+mp_engine *mp_evaluator_engine(const mp_evaluator *ev);
+
+/* The evaluator's sandbox with the bundle loaded, `mesh` set, and the DSL's state table in the
+ * registry; NULL with a message in err if it cannot be built. */
+struct mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen);
+/* Pushes the function at index i (1-based) of the state's `whens` (which = "whens") or `runs`. */
+int mp_evaluator_push_fn(mp_evaluator *ev, const char *which, int32_t i, char *err, size_t errlen);
+
+/* Counters (per evaluator; front-ends add them up). */
+typedef struct {
+	uint64_t decisions, when_calls, when_errors;
+} mp_evaluator_stats;
+mp_evaluator_stats *mp_evaluator_stats_of(mp_evaluator *ev);
+
+#endif

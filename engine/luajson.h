@@ -1,0 +1,15 @@
+/* luajson.h: JSON values (jansson) to Lua values and back, for decision inputs, decisions and
+ * test expectations. Both directions cap nesting at 32 levels. */
+#ifndef MP_LUAJSON_H
+#define MP_LUAJSON_H
+
+#include <jansson.h>
+#include <lua.h>
+
+/* Pushes j as a Lua value (objects and arrays become tables; null becomes nil). [-0,+1,m] */
+void mp_luajson_push(lua_State *L, json_t *j);
+/* The Lua value at idx as new JSON: tables with keys 1..n become arrays, other tables objects
+ * (non-string keys are skipped); functions and userdata become null. NULL when out of memory. */
+json_t *mp_luajson_from(lua_State *L, int idx);
+
+#endif

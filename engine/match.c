@@ -1,0 +1,115 @@
+/* match.c: pattern matching for rules (see match.h). No allocation, no backtracking: templates
+ * walk the path segment by segment. */
+#include "match.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int mp_pattern_compile(mp_pattern *p, const char *s, int allow_template, char *err, size_t errlen)
+{
+	size_t n = strlen(s);
+	p->text = s;
+	p->len = (uint32_t)n;
+	if (allow_template && strchr(s, '{')) {
+		const char *q = s;
+		while ((q = strchr(q, '{'))) {
+			int two = !strncmp(q, "{**}", 4), one = !strncmp(q, "{*}", 3);
+			if (!one && !two) {
+				snprintf(err, errlen,
+				         "path template '%s': only {*} and {**} are allowed", s);
+				return -1;
+			}
+			if ((q != s && q[-1] != '/') || (q[two ? 4 : 3] && q[two ? 4 : 3] != '/')) {
+				snprintf(err, errlen,
+				         "path template '%s': {*} and {**} must be whole segments",
+				         s);
+				return -1;
+			}
+			if (two && q[4]) {
+				snprintf(err, errlen,
+				         "path template '%s': {**} must be the last segment", s);
+				return -1;
+			}
+			q += two ? 4 : 3;
+		}
+		p->kind = MP_PAT_TEMPLATE;
+		return 0;
+	}
+	if (n == 1 && s[0] == '*') {
+		p->kind = MP_PAT_ANY;
+	} else if (n > 1 && s[n - 1] == '*') {
+		p->kind = MP_PAT_PREFIX;
+		p->len = (uint32_t)(n - 1);
+	} else if (n > 1 && s[0] == '*') {
+		p->kind = MP_PAT_SUFFIX;
+		p->text = s + 1;
+		p->len = (uint32_t)(n - 1);
+	} else {
+		p->kind = MP_PAT_EXACT;
+	}
+	return 0;
+}
+
+/* Matches a path against a template: literal segments compare exactly, {*} takes one non-empty
+ * segment, a final {**} takes the rest (zero or more segments). */
+static int match_template(const char *t, const char *v, size_t vlen)
+{
+	const char *end = v + vlen;
+	for (;;) {
+		if (!strcmp(t, "{**}"))
+			return 1;
+		if (!strncmp(t, "{*}", 3)) {
+			const char *seg = v;
+			while (v < end && *v != '/')
+				v++;
+			if (v == seg)
+				return 0;
+			t += 3;
+		} else if (*t && *t != '{') {
+			if (v == end || *v != *t)
+				return 0;
+			t++, v++;
+			continue;
+		}
+		if (!*t)
+			return v == end;
+	}
+}
+
+int mp_pattern_match(const mp_pattern *p, const char *value, size_t len)
+{
+	if (!value)
+		return 0;
+	switch (p->kind) {
+	case MP_PAT_ANY:
+		return 1;
+	case MP_PAT_EXACT:
+		return len == p->len && !memcmp(value, p->text, len);
+	case MP_PAT_PREFIX:
+		return len >= p->len && !memcmp(value, p->text, p->len);
+	case MP_PAT_SUFFIX:
+		return len >= p->len && !memcmp(value + len - p->len, p->text, p->len);
+	case MP_PAT_TEMPLATE:
+		return match_template(p->text, value, len);
+	}
+	return 0;
+}
+
+int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len)
+{
+	if (!value)
+		return 0;
+	switch (p->kind) {
+	case MP_PAT_ANY:
+		return 1;
+	case MP_PAT_EXACT:
+		return len == p->len && !strncasecmp(value, p->text, len);
+	case MP_PAT_PREFIX:
+		return len >= p->len && !strncasecmp(value, p->text, p->len);
+	case MP_PAT_SUFFIX:
+		return len >= p->len && !strncasecmp(value + len - p->len, p->text, p->len);
+	default:
+		return mp_pattern_match(p, value, len);
+	}
+}

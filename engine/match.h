@@ -1,0 +1,32 @@
+/* match.h: the patterns rules use for principals, paths and header values.
+ * Semantics: docs/policy-language.md ("Patterns"). Patterns are compiled once at load time. */
+#ifndef MP_MATCH_H
+#define MP_MATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+	MP_PAT_EXACT = 0,
+	MP_PAT_PREFIX,   /* "x*" */
+	MP_PAT_SUFFIX,   /* "*x" */
+	MP_PAT_ANY,      /* "*": anything present */
+	MP_PAT_TEMPLATE, /* a path with {*} (one segment) or a final {**} (any rest) */
+} mp_pat_kind;
+
+/* A compiled pattern; text is borrowed from whoever compiled it (the bundle). */
+typedef struct {
+	uint32_t kind;
+	uint32_t len; /* of text: the literal part for prefix and suffix */
+	const char *text;
+} mp_pattern;
+
+/* Compiles s. Templates are recognised only when allow_template is set (paths). Returns 0, or
+ * -1 with a message in err for a malformed template ({**} not last, a brace not closed). */
+int mp_pattern_compile(mp_pattern *p, const char *s, int allow_template, char *err, size_t errlen);
+/* Does value (len bytes) match? A NULL value (absent) matches nothing, not even "*". */
+int mp_pattern_match(const mp_pattern *p, const char *value, size_t len);
+/* Case-insensitive exact / prefix / suffix / any (hosts and header names). */
+int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len);
+
+#endif

@@ -1,0 +1,167 @@
+/* policy.h: a policy bundle, loaded and compiled against a model: metadata, versions, and the
+ * rules as C data with indexes by destination. Language: docs/policy-language.md; design:
+ * docs/architecture.md ("Policies").
+ *
+ * Ownership: an mp_bundle owns everything it points at (one arena) and borrows the model it was
+ * compiled against, which must outlive it (the engine snapshot owns both). Immutable after
+ * mp_bundle_load returns; any number of threads may read it.
+ */
+#ifndef MP_POLICY_H
+#define MP_POLICY_H
+
+#include "diag.h"
+#include "match.h"
+#include "model.h"
+
+#include <lua.h>
+#include <stdint.h>
+
+typedef enum { MP_ENF_ADVISORY = 0, MP_ENF_SOFT, MP_ENF_HARD } mp_enforcement;
+typedef enum {
+	MP_SEV_INFO = 0,
+	MP_SEV_LOW,
+	MP_SEV_MEDIUM,
+	MP_SEV_HIGH,
+	MP_SEV_CRITICAL
+} mp_severity;
+
+typedef struct {
+	const char *name, *version, *kind, *description, *file, *loc;
+	uint32_t enforcement; /* mp_enforcement */
+	uint32_t severity;    /* mp_severity */
+	const char **controls;
+	uint32_t ncontrols;
+	uint32_t enabled; /* listed by the manifest (or the manifest lists none) */
+} mp_policy;
+
+typedef enum {
+	MP_RULE_ALLOW = 0,
+	MP_RULE_DENY,
+	MP_RULE_RESIDENCY,
+	MP_RULE_REQUIRE_MTLS,
+	MP_RULE_DECLARED_ROUTES,
+} mp_rule_type;
+
+typedef struct {
+	const char *name; /* lower case */
+	mp_pattern value;
+} mp_header_match;
+
+typedef struct {
+	const char *key, *value;
+} mp_kv;
+
+/* Who a rule applies to on the calling side. Every non-empty list must match (any element). */
+typedef struct {
+	uint32_t any;           /* no constraint at all */
+	uint32_t authenticated; /* a principal is required */
+	mp_pattern *principals;
+	uint32_t nprincipals;
+	mp_id *namespaces; /* model namespace ids */
+	uint32_t nnamespaces;
+	mp_id *services; /* model service ids */
+	uint32_t nservices;
+	mp_kv *labels;
+	uint32_t nlabels;
+} mp_source;
+
+typedef struct {
+	uint32_t type;   /* mp_rule_type */
+	uint32_t policy; /* index into bundle->policies */
+	const char *name, *message, *loc;
+	const char *via; /* for role grants: "role R (bind at FILE:LINE)"; else NULL */
+	int32_t when;    /* index (1-based) into the Lua state's `whens`, or 0 */
+	mp_source from;
+	uint32_t methods; /* MP_METHOD_* mask; 0 = any */
+	mp_pattern *paths;
+	uint32_t npaths;
+	uint32_t *ports;
+	uint32_t nports;
+	mp_header_match *headers;
+	uint32_t nheaders;
+	/* residency */
+	const char **data;
+	mp_str *data_ids; /* the classes as model strings; MP_NONE when no service has the class */
+	uint32_t ndata;
+	mp_id *jurisdictions;
+	uint32_t njurisdictions;
+	/* destination, as written (for explanations and the auditor) */
+	const char *dest_text;
+	uint32_t dest_any; /* "*" with no namespace or label constraint: externals too */
+} mp_rule;
+
+typedef struct {
+	const char *name, *description, *loc;
+	uint32_t policy;
+	uint32_t severity;
+	int32_t run; /* index (1-based) into the Lua state's `runs` */
+} mp_check;
+
+typedef enum { MP_DEFAULT_DENY = 0, MP_DEFAULT_ALLOW = 1 } mp_default;
+
+/* One file of the bundle, kept so that every Lua state runs exactly what was hashed. */
+typedef struct {
+	const char *path; /* as found: DIR/relative */
+	const char *rel;  /* relative to the bundle directory */
+	const char *text;
+	size_t len;
+	uint32_t is_test;
+} mp_bundle_file;
+
+typedef struct mp_bundle mp_bundle;
+struct mp_bundle {
+	const mp_model *model; /* borrowed */
+	const char *dir, *name, *revision;
+	const char *model_hint; /* the manifest's `model`, resolved against dir; or NULL */
+	char sha256[65];
+	uint32_t default_decision; /* mp_default */
+	const char **mask;
+	uint32_t nmask;
+
+	mp_policy *policies;
+	uint32_t npolicies;
+	mp_rule *rules;
+	uint32_t nrules;
+	mp_check *checks;
+	uint32_t nchecks;
+	mp_bundle_file *files; /* policy files first (in load order), then tests */
+	uint32_t nfiles, npolicy_files;
+	uint32_t nwhens, nruns;
+
+	/* Indexes: the allow/deny rules that can apply to a destination, in rule order. */
+	uint32_t *svc_off; /* nservices + 1 */
+	uint32_t *svc_rules;
+	uint32_t *ext_off; /* nexternals + 1 */
+	uint32_t *ext_rules;
+	uint32_t *global_rules; /* residency and traffic rules: checked on every request */
+	uint32_t nglobal;
+
+	struct mp_arena *arena;
+};
+
+/* Loads the bundle in dir and compiles it against m. stdlib_dir is where `require` finds the
+ * DSL (mp_stdlib_dir() by default). NULL with every error in d. */
+mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
+void mp_bundle_free(mp_bundle *b); /* NULL is fine */
+
+/* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
+ * is given), resolved against dir, into buf. 0, or -1 when the manifest names none. */
+int mp_bundle_model_hint(const char *dir, char *buf, size_t len);
+
+/* The stdlib directory: $MESHPOL_STDLIB, else ../stdlib beside the executable, else "stdlib". */
+const char *mp_stdlib_dir(void);
+
+const char *mp_enforcement_name(uint32_t e);
+const char *mp_severity_name(uint32_t s);
+
+/* Runs the bundle's policy files in a fresh environment of the sandbox's state L (which must
+ * have the host module preloaded, see mp_bundle_prepare_state) and leaves the DSL's state table
+ * (policies, rules, whens, runs, ...) on the stack. Errors go to d with file:line. Used by
+ * mp_bundle_load and by every evaluator, so each Lua state holds the same `whens` in the same
+ * order. Returns 0, or -1 when a file failed. */
+struct mp_sandbox;
+int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, mp_diags *d);
+/* Preloads the host module (meshpol.host: where(level)) into a sandbox. */
+void mp_bundle_prepare_state(struct mp_sandbox *sb);
+
+#endif

@@ -1,0 +1,443 @@
+/* ptest.c: running policy tests (see ptest.h). Each test file runs in its own sandbox with
+ * model/test/expect_allow/expect_deny/decide as globals; expectations call the decision engine
+ * of the snapshot (model + bundle) the file names, shared between files naming the same model. */
+#include "ptest.h"
+#include "alloc.h"
+#include "decide.h"
+#include "files.h"
+#include "luajson.h"
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <limits.h>
+#include <string.h>
+
+#define MAX_ENGINES 16
+
+typedef struct {
+	char model[PATH_MAX];
+	mp_engine *engine;
+	mp_evaluator *ev;
+} cached;
+
+typedef struct {
+	const char *dir;
+	const mp_ptest_opts *o;
+	cached engines[MAX_ENGINES];
+	int nengines;
+	char model[PATH_MAX]; /* named by the running file's `model`, or "" */
+	mp_evaluator *ev;     /* the running file's evaluator, once resolved */
+	const mp_model *m;
+} ptest;
+
+static ptest *ctx_of(lua_State *L)
+{
+	return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* "file:line" of the test code calling a C function. */
+static const char *caller(lua_State *L)
+{
+	lua_Debug ar;
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+		return lua_pushfstring(
+		    L, "%s:%d", ar.source[0] == '@' ? ar.source + 1 : ar.short_src, ar.currentline);
+	return lua_pushliteral(L, "?");
+}
+
+static int l_model(lua_State *L)
+{
+	ptest *t = ctx_of(L);
+	const char *path = luaL_checkstring(L, 1);
+	if (path[0] == '/')
+		snprintf(t->model, sizeof(t->model), "%s", path);
+	else
+		snprintf(t->model, sizeof(t->model), "%s/%s", t->dir, path);
+	return 0;
+}
+
+/* test "name" (function() ... end), or test("name", function() ... end) */
+static int l_test_register(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
+	lua_createtable(L, 0, 3);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_setfield(L, -2, "name");
+	lua_pushvalue(L, lua_upvalueindex(2));
+	lua_setfield(L, -2, "loc");
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "fn");
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	return 0;
+}
+
+static int l_test(lua_State *L)
+{
+	int direct = lua_isfunction(L, 2);
+	luaL_checkstring(L, 1);
+	lua_settop(L, 2);
+	lua_pushvalue(L, 1);
+	caller(L);
+	lua_pushcclosure(L, l_test_register, 2);
+	if (direct) {
+		lua_pushvalue(L, 2);
+		lua_call(L, 1, 0);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *opt_field(lua_State *L, int t, const char *k)
+{
+	lua_getfield(L, t, k);
+	const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	lua_pop(L, 1); /* the string stays alive: the table holds it */
+	return s;
+}
+
+/* Builds a request from an expectation table; raises for a test author's mistakes. The
+ * `input` form is converted to JSON and parsed as the decision API would. */
+static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_header *hbuf,
+                          json_t **holder)
+{
+	mp_model_view v = mp_model_get_view(t->m);
+	char err[512];
+	memset(r, 0, sizeof(*r));
+	*holder = NULL;
+	lua_getfield(L, tbl, "input");
+	if (lua_istable(L, -1)) {
+		json_t *j = mp_luajson_from(L, -1);
+		lua_pop(L, 1);
+		if (!j || mp_request_from_json(j, r, hbuf, err, sizeof(err)) < 0) {
+			json_decref(j);
+			luaL_error(L, "input: %s", j ? err : "out of memory");
+		}
+		*holder = j;
+		return;
+	}
+	lua_pop(L, 1);
+	const char *from = opt_field(L, tbl, "from");
+	if (from && !strncmp(from, "spiffe://", 9)) {
+		r->principal = from;
+	} else if (from) {
+		mp_id s = mp_model_find_service(t->m, from);
+		if (s == MP_NONE)
+			luaL_error(
+			    L, "from: no service '%s' in the model (give a SPIFFE ID or a service)",
+			    from);
+		if (v.services[s].identity)
+			r->principal = mp_model_str(t->m, v.services[s].identity);
+		r->src_service = mp_model_str(t->m, v.services[s].name);
+		r->src_namespace = mp_model_str(t->m, v.namespaces[v.services[s].ns].name);
+	}
+	r->dst_service = opt_field(L, tbl, "to");
+	if (!r->dst_service)
+		luaL_error(L, "'to' is required (a service reference or an external host)");
+	if (mp_model_find_service(t->m, r->dst_service) == MP_NONE &&
+	    mp_model_find_external(t->m, r->dst_service) == MP_NONE)
+		luaL_error(L, "to: no service or external '%s' in the model", r->dst_service);
+	r->method = opt_field(L, tbl, "method");
+	r->path = opt_field(L, tbl, "path");
+	r->src_ip = opt_field(L, tbl, "ip");
+	lua_getfield(L, tbl, "port");
+	r->port = lua_isinteger(L, -1) ? (uint32_t)lua_tointeger(L, -1) : 0;
+	lua_pop(L, 1);
+	lua_getfield(L, tbl, "headers");
+	if (lua_istable(L, -1)) {
+		r->headers = hbuf;
+		lua_pushnil(L);
+		while (lua_next(L, -2) && r->nheaders < MP_REQUEST_MAX_HEADERS) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+				hbuf[r->nheaders].name = lua_tostring(L, -2);
+				hbuf[r->nheaders++].value = lua_tostring(L, -1);
+			}
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+static void need_engine(lua_State *L, ptest *t)
+{
+	if (!t->ev)
+		luaL_error(
+		    L,
+		    "no model: call model \"PATH\" at the top of the test file, or set 'model' in "
+		    "bundle.yaml");
+}
+
+/* Appends the decision's reasons, one per line, to the buffer at the top of the stack. */
+static void add_reasons(luaL_Buffer *b, const mp_engine *e, const mp_decision *dec)
+{
+	const mp_bundle *bd = e->bundle;
+	for (uint32_t i = 0; i < dec->nreasons; i++) {
+		const mp_reason *r = &dec->reasons[i];
+		char line[1024];
+		const char *kind = r->kind == MP_REASON_ALLOW  ? "allow"
+		                   : r->kind == MP_REASON_DENY ? "deny"
+		                                               : "error";
+		if (r->rule == MP_NONE || !bd) {
+			snprintf(line, sizeof(line), "\n      reason: %s: %s", kind,
+			         r->message ? r->message : "");
+		} else {
+			const mp_rule *rule = &bd->rules[r->rule];
+			snprintf(line, sizeof(line), "\n      reason: %s %s %s rule '%s' at %s%s%s",
+			         kind, bd->policies[rule->policy].name,
+			         bd->policies[rule->policy].version, rule->name, rule->loc,
+			         r->message ? ": " : "", r->message ? r->message : "");
+		}
+		luaL_addstring(b, line);
+	}
+	if (!dec->nreasons)
+		luaL_addstring(b, "\n      reason: none (no rule matched)");
+}
+
+static int has_reason(const mp_engine *e, const mp_decision *dec, const char *rule,
+                      const char *policy)
+{
+	const mp_bundle *b = e->bundle;
+	for (uint32_t i = 0; b && i < dec->nreasons; i++) {
+		const mp_reason *r = &dec->reasons[i];
+		if (r->rule == MP_NONE)
+			continue;
+		const mp_rule *ru = &b->rules[r->rule];
+		if ((!rule || !strcmp(ru->name, rule)) &&
+		    (!policy || !strcmp(b->policies[ru->policy].name, policy)))
+			return 1;
+	}
+	return 0;
+}
+
+static int expect(lua_State *L, int want_allow)
+{
+	ptest *t = ctx_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	need_engine(L, t);
+	const char *where = caller(L);
+	mp_request req;
+	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
+	json_t *holder;
+	build_request(L, t, 1, &req, hbuf, &holder);
+	const char *rule = opt_field(L, 1, "rule"), *policy = opt_field(L, 1, "policy");
+	const char *effect = opt_field(L, 1, "effect");
+	mp_decision dec;
+	mp_decide(t->ev, &req, &dec, NULL);
+	json_decref(holder);
+	mp_engine *e = mp_evaluator_engine(t->ev);
+	int ok = dec.allow == want_allow;
+	if (ok && effect && strcmp(effect, mp_effect_name(dec.effect)))
+		ok = 0;
+	if (ok && (rule || policy) && !has_reason(e, &dec, rule, policy))
+		ok = 0;
+	if (ok)
+		return 0;
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, where);
+	luaL_addstring(&b, want_allow ? ": expected allow" : ": expected deny");
+	if (effect || rule || policy) {
+		luaL_addstring(&b, " (");
+		if (effect)
+			luaL_addstring(&b, effect);
+		if (policy) {
+			luaL_addstring(&b, effect ? ", policy " : "policy ");
+			luaL_addstring(&b, policy);
+		}
+		if (rule) {
+			luaL_addstring(&b, effect || policy ? ", rule " : "rule ");
+			luaL_addstring(&b, rule);
+		}
+		luaL_addstring(&b, ")");
+	}
+	luaL_addstring(&b, ", got ");
+	luaL_addstring(&b, mp_effect_name(dec.effect));
+	add_reasons(&b, e, &dec);
+	luaL_pushresult(&b);
+	lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
+	lua_insert(L, -2);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	return 0;
+}
+
+static int l_expect_allow(lua_State *L)
+{
+	return expect(L, 1);
+}
+static int l_expect_deny(lua_State *L)
+{
+	return expect(L, 0);
+}
+
+static int l_decide(lua_State *L)
+{
+	ptest *t = ctx_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	need_engine(L, t);
+	mp_request req;
+	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
+	json_t *holder;
+	build_request(L, t, 1, &req, hbuf, &holder);
+	mp_decision dec;
+	mp_decide(t->ev, &req, &dec, NULL);
+	json_decref(holder);
+	json_t *j = mp_decision_json(mp_evaluator_engine(t->ev), &dec, "test");
+	lua_pushnil(L); /* a slot: if pushing raises, j leaks only on out-of-memory */
+	mp_luajson_push(L, j);
+	json_decref(j);
+	return 1;
+}
+
+/* The snapshot for the running file, from the cache or built now. NULL after printing why. */
+static mp_evaluator *evaluator_for(ptest *t, const char *file)
+{
+	char hint[PATH_MAX];
+	const char *model = t->model[0] ? t->model : NULL;
+	if (!model && mp_bundle_model_hint(t->dir, hint, sizeof(hint)) == 0)
+		model = hint;
+	if (!model) {
+		fprintf(t->o->out,
+		        "FAIL %s: no model: call model \"PATH\" in the file or set 'model' in "
+		        "bundle.yaml\n",
+		        file);
+		return NULL;
+	}
+	for (int i = 0; i < t->nengines; i++)
+		if (!strcmp(t->engines[i].model, model))
+			return t->engines[i].ev;
+	if (t->nengines == MAX_ENGINES) {
+		fprintf(t->o->out, "FAIL %s: more than %d different models\n", file, MAX_ENGINES);
+		return NULL;
+	}
+	mp_diags d = {0};
+	mp_engine *e = mp_engine_open(model, t->dir, &d);
+	mp_evaluator *ev = e ? mp_evaluator_new(e, NULL, &d) : NULL;
+	if (!ev) {
+		fprintf(t->o->out, "FAIL %s: the bundle or its model does not load:\n", file);
+		mp_diags_print(&d, t->o->out);
+		mp_engine_release(e);
+		mp_diags_free(&d);
+		return NULL;
+	}
+	mp_diags_free(&d);
+	cached *c = &t->engines[t->nengines++];
+	snprintf(c->model, sizeof(c->model), "%s", model);
+	c->engine = e;
+	c->ev = ev;
+	return ev;
+}
+
+static void run_file(ptest *t, const char *path, mp_ptest_result *res)
+{
+	char err[2048];
+	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
+	mp_sandbox *sb = mp_sandbox_new(&so, err, sizeof(err));
+	if (!sb) {
+		fprintf(t->o->out, "FAIL %s: %s\n", path, err);
+		res->failed++;
+		return;
+	}
+	lua_State *L = mp_sandbox_lua(sb);
+	char *text;
+	size_t len;
+	mp_diags d = {0};
+	t->model[0] = '\0';
+	t->ev = NULL;
+	static const luaL_Reg fns[] = {
+	    {"model", l_model},
+	    {"test", l_test},
+	    {"expect_allow", l_expect_allow},
+	    {"expect_deny", l_expect_deny},
+	    {"decide", l_decide},
+	    {NULL, NULL},
+	};
+	lua_pushglobaltable(L);
+	lua_pushlightuserdata(L, t);
+	luaL_setfuncs(L, fns, 1);
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
+	if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
+		mp_diags_print(&d, t->o->out);
+		res->failed++;
+		goto out;
+	}
+	int rc = mp_sandbox_run(sb, text, len, path, 0, err, sizeof(err));
+	mp_free(text);
+	if (rc < 0) {
+		fprintf(t->o->out, "FAIL %s: %s\n", path, err);
+		res->failed++;
+		goto out;
+	}
+	lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
+	int tests = lua_gettop(L);
+	lua_Unsigned n = lua_rawlen(L, tests);
+	if (!n)
+		goto out;
+	if (!(t->ev = evaluator_for(t, path))) {
+		res->failed += (unsigned)n;
+		goto out;
+	}
+	t->m = mp_evaluator_engine(t->ev)->model;
+	for (lua_Unsigned i = 1; i <= n; i++) {
+		lua_rawgeti(L, tests, (lua_Integer)i);
+		int test = lua_gettop(L);
+		lua_getfield(L, test, "name");
+		const char *name = lua_tostring(L, -1);
+		if (t->o->run && !strstr(name, t->o->run)) {
+			lua_settop(L, tests);
+			continue;
+		}
+		lua_newtable(L);
+		lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
+		lua_getfield(L, test, "fn");
+		rc = mp_sandbox_pcall(sb, 0, 0, err, sizeof(err));
+		lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
+		lua_Unsigned nf = lua_rawlen(L, -1);
+		if (rc == 0 && nf == 0) {
+			res->passed++;
+			if (t->o->verbose)
+				fprintf(t->o->out, "ok   %s: %s\n", path, name);
+		} else {
+			res->failed++;
+			lua_getfield(L, test, "loc");
+			fprintf(t->o->out, "FAIL %s: %s\n", lua_tostring(L, -1), name);
+			lua_pop(L, 1);
+			for (lua_Unsigned k = 1; k <= nf; k++) {
+				lua_rawgeti(L, -1, (lua_Integer)k);
+				fprintf(t->o->out, "  %s\n", lua_tostring(L, -1));
+				lua_pop(L, 1);
+			}
+			if (rc < 0)
+				fprintf(t->o->out, "  error: %s\n", err);
+		}
+		lua_settop(L, tests);
+	}
+out:
+	mp_diags_free(&d);
+	mp_sandbox_free(sb);
+}
+
+int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, mp_diags *d)
+{
+	static const char *const suffix[] = {"_test.lua", NULL};
+	mp_pathlist files = {0};
+	ptest t = {.dir = dir, .o = o};
+	memset(res, 0, sizeof(*res));
+	if (mp_files_walk(dir, suffix, &files, d) < 0 || files.n == 0) {
+		if (!d->errors)
+			mp_diags_error(d, dir, 0, 0, "no test files (*_test.lua)");
+		mp_pathlist_free(&files);
+		return -1;
+	}
+	for (uint32_t i = 0; i < files.n; i++) {
+		run_file(&t, files.v[i], res);
+		res->files++;
+	}
+	for (int i = 0; i < t.nengines; i++) {
+		mp_evaluator_free(t.engines[i].ev);
+		mp_engine_release(t.engines[i].engine);
+	}
+	mp_pathlist_free(&files);
+	return 0;
+}

@@ -1,0 +1,277 @@
+/* test_decide.c: engine/decide.c against the bundle in tests/data/bundles/unit: one row per
+ * matching form and per step of the combination rule (request, expected effect, deciding rule),
+ * then input parsing, explanations, fail-closed `when` functions and the JSON output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "decide.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DIR "tests/data/bundles/unit"
+
+typedef struct {
+	mp_engine *e;
+	mp_evaluator *ev;
+} fixture;
+
+static int setup(void **state)
+{
+	static fixture f;
+	mp_diags d = {0};
+	setenv("MESHPOL_STDLIB", "stdlib", 1);
+	f.e = mp_engine_open(DIR "/mesh.yaml", DIR, &d);
+	mp_diags_print(&d, stderr);
+	mp_diags_free(&d);
+	if (!f.e)
+		return -1;
+	f.ev = mp_evaluator_new(f.e, NULL, &d);
+	*state = &f;
+	return f.ev ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	mp_evaluator_free(f->ev);
+	mp_engine_release(f->e);
+	return 0;
+}
+
+typedef struct {
+	const char *name;
+	const char *principal, *dst, *method, *path;
+	uint32_t port;
+	const char *header, *value; /* one header, or NULL */
+	const char *effect;         /* expected effect */
+	const char *rule;           /* a rule that must be among the reasons, or NULL */
+} row;
+
+#define P(x) "spiffe://t/ns/" x
+static const row rows[] = {
+    {"exact principal, method, exact path", P("shop/sa/web"), "billing/pay", "POST", "/v1/charge",
+     0, NULL, NULL, "allowed", "web-charges"},
+    {"prefix path", P("shop/sa/web"), "billing/pay", "POST", "/v1/refund/42", 0, NULL, NULL,
+     "allowed", "web-charges"},
+    {"query string ignored", P("shop/sa/web"), "billing/pay", "POST", "/v1/charge?x=1", 0, NULL,
+     NULL, "allowed", "web-charges"},
+    {"wrong method", P("shop/sa/web"), "billing/pay", "DELETE", "/v1/charge", 0, NULL, NULL,
+     "not_permitted", NULL},
+    {"wrong principal", P("shop/sa/us-api"), "billing/pay", "POST", "/v1/charge", 0, NULL, NULL,
+     "forbidden", "pii-eu"}, /* us-api is outside the EU: residency forbids */
+    {"template {*}", P("shop/sa/web"), "billing/pay", "GET", "/v1/charges/ch_1/items", 0, NULL,
+     NULL, "allowed", "templates"},
+    {"template {*} is one segment", P("shop/sa/web"), "billing/pay", "GET", "/v1/charges/a/b/items",
+     0, NULL, NULL, "not_permitted", NULL},
+    {"template {**}", P("shop/sa/web"), "billing/pay", "GET", "/files/a/b/c", 0, NULL, NULL,
+     "allowed", "templates"},
+    {"suffix path and suffix principal", P("monitoring/sa/prom"), "billing/pay", "GET",
+     "/stats.json", 0, NULL, NULL, "allowed", "suffix"},
+    {"port listed", P("sandbox/sa/echo"), "shop/web", "GET", "/", 8080, NULL, NULL, "allowed",
+     "ports"},
+    {"port not listed", P("sandbox/sa/echo"), "shop/web", "POST", "/", 9090, NULL, NULL,
+     "not_permitted", NULL},
+    {"principal * needs a principal", NULL, "shop/web", "GET", "/", 8080, NULL, NULL,
+     "not_permitted", NULL},
+    {"header prefix, name case-insensitive", NULL, "shop/web", "PUT", "/", 0, "x-tenant", "eu-west",
+     "allowed", "headers"},
+    {"header mismatch", NULL, "shop/web", "PUT", "/", 0, "x-tenant", "us", "not_permitted", NULL},
+    {"labels on both sides", P("shop/sa/web"), "shop/web", "PATCH", "/", 0, NULL, NULL, "allowed",
+     "labels"},
+    {"deny wins over allow", P("sandbox/sa/echo"), "billing/pay", "GET", "/x.json", 0, NULL, NULL,
+     "forbidden", "no-sandbox"},
+    {"role via binding", P("sandbox/sa/echo"), "shop/web", "GET", "/r/1", 0, NULL, NULL, "allowed",
+     "reader"},
+    {"role path mismatch", P("sandbox/sa/echo"), "shop/web", "GET", "/w/1", 0, NULL, NULL,
+     "not_permitted", NULL},
+    {"when true", NULL, "shop/web", "DELETE", "/", 0, "x-ok", "yes", "allowed", "when-true"},
+    {"when false", NULL, "shop/web", "DELETE", "/", 0, "x-ok", "no", "not_permitted", NULL},
+    {"when error fails closed", NULL, "shop/web", "OPTIONS", "/", 0, NULL, NULL, "forbidden",
+     "when-error"},
+    {"when timeout fails closed", NULL, "shop/web", "TRACE", "/", 0, NULL, NULL, "forbidden",
+     "when-loop"},
+    {"residency: pii to the US by a multi-region caller", P("shop/sa/multi"), "billing/pay", "GET",
+     "/x.json", 0, NULL, NULL, "forbidden", "pii-eu"},
+    {"residency: pii service to a US external", P("billing/sa/pay"), "api.stripe.com", "POST", "/",
+     0, NULL, NULL, "forbidden", "pii-eu"},
+    {"egress to an EU external is not a residency leak", P("billing/sa/pay"), "mail.example.eu",
+     "POST", "/", 0, NULL, NULL, "not_permitted", NULL},
+    {"require_mtls: plaintext to STRICT", NULL, "billing/pay", "GET", "/x.json", 0, NULL, NULL,
+     "forbidden", "strict"},
+    {"unknown destination", P("shop/sa/web"), "nowhere", "GET", "/", 0, NULL, NULL, "not_permitted",
+     NULL},
+    {"unknown caller namespace from SPIFFE", "spiffe://t/ns/sandbox/sa/ghost", "billing/pay", "GET",
+     "/x.json", 0, NULL, NULL, "forbidden", "no-sandbox"},
+};
+
+static int has_rule(const mp_engine *e, const mp_decision *d, const char *rule)
+{
+	for (uint32_t i = 0; i < d->nreasons; i++)
+		if (d->reasons[i].rule != MP_NONE &&
+		    !strcmp(e->bundle->rules[d->reasons[i].rule].name, rule))
+			return 1;
+	return 0;
+}
+
+static void test_table(void **state)
+{
+	fixture *f = *state;
+	int failures = 0;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const row *t = &rows[i];
+		mp_header h = {t->header, t->value};
+		mp_request r = {.principal = t->principal,
+		                .dst_service = t->dst,
+		                .method = t->method,
+		                .path = t->path,
+		                .port = t->port,
+		                .headers = t->header ? &h : NULL,
+		                .nheaders = t->header ? 1 : 0};
+		mp_decision d;
+		mp_decide(f->ev, &r, &d, NULL);
+		const char *got = mp_effect_name(d.effect);
+		if (strcmp(got, t->effect) || (t->rule && !has_rule(f->e, &d, t->rule)) ||
+		    d.allow != !strcmp(t->effect, "allowed")) {
+			json_t *j = mp_decision_json(f->e, &d, "x");
+			char *s = json_dumps(j, JSON_COMPACT);
+			print_error("row '%s': want %s (%s), got %s: %s\n", t->name, t->effect,
+			            t->rule ? t->rule : "-", got, s);
+			free(s);
+			json_decref(j);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	/* two failed `when` calls, counted */
+	assert_true(mp_evaluator_stats_of(f->ev)->when_errors >= 2);
+}
+
+static void test_advisory(void **state)
+{
+	fixture *f = *state;
+	/* web -> web has no declared route: the advisory policy reports it but does not decide */
+	mp_request r = {.principal = P("shop/sa/web"), .dst_service = "shop/web", .port = 8080};
+	mp_decision d;
+	mp_decide(f->ev, &r, &d, NULL);
+	assert_string_equal(mp_effect_name(d.effect), "allowed");
+	assert_int_equal(d.nadvisories, 1);
+	json_t *j = mp_decision_json(f->e, &d, NULL);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(j, "advisories"), 0), "rule")),
+	                    "declared");
+	assert_int_equal(strlen(json_string_value(json_object_get(j, "decision_id"))), 36);
+	json_decref(j);
+	/* web -> pay is declared: no advisory */
+	r.dst_service = "billing/pay";
+	mp_decide(f->ev, &r, &d, NULL);
+	assert_int_equal(d.nadvisories, 0);
+}
+
+static void test_output_json(void **state)
+{
+	fixture *f = *state;
+	mp_request r = {.principal = P("sandbox/sa/echo"),
+	                .dst_service = "billing/pay",
+	                .method = "POST",
+	                .path = "/v1/charge"};
+	mp_decision d;
+	json_t *explain = json_array();
+	mp_decide(f->ev, &r, &d, explain);
+	json_t *j = mp_decision_json(f->e, &d, "id-1");
+	assert_false(json_is_true(json_object_get(j, "allow")));
+	assert_string_equal(json_string_value(json_object_get(j, "effect")), "forbidden");
+	json_t *r0 = json_array_get(json_object_get(j, "reasons"), 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "policy")), "t.rbac");
+	assert_string_equal(json_string_value(json_object_get(r0, "version")), "1.0.0");
+	assert_string_equal(json_string_value(json_object_get(r0, "rule")), "no-sandbox");
+	assert_string_equal(json_string_value(json_object_get(r0, "effect")), "deny");
+	assert_string_equal(json_string_value(json_object_get(r0, "message")),
+	                    "sandbox may not call billing");
+	assert_string_equal(json_string_value(json_object_get(r0, "source")), DIR "/rbac.lua:17");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "bundle"), "revision")), "7");
+	assert_int_equal(
+	    strlen(json_string_value(json_object_get(json_object_get(j, "model"), "sha256"))), 64);
+	/* the explanation lists every rule considered, with why it did not match */
+	size_t i;
+	json_t *x;
+	int saw_web = 0;
+	json_array_foreach(explain, i, x)
+	{
+		if (!strcmp(json_string_value(json_object_get(x, "rule")), "web-charges")) {
+			saw_web = 1;
+			assert_false(json_is_true(json_object_get(x, "matched")));
+			assert_non_null(
+			    strstr(json_string_value(json_object_get(x, "why")), "principal"));
+		}
+	}
+	assert_true(saw_web);
+	assert_true(json_array_size(explain) >= 5);
+	json_decref(explain);
+	json_decref(j);
+}
+
+typedef struct {
+	const char *json, *err;
+} input_case;
+
+static void test_input_errors(void **state)
+{
+	(void)state;
+	static const input_case cases[] = {
+	    {"[]", "must be a JSON object"},
+	    {"{}", "destination: missing"},
+	    {"{\"destination\": {}}", "destination.service: missing"},
+	    {"{\"destination\": {\"service\": 5}}", "destination.service: must be a string"},
+	    {"{\"destination\": {\"service\": \"a\", \"port\": 70000}}", "destination.port"},
+	    {"{\"destination\": {\"service\": \"a\"}, \"source\": 1}", "source: must be an object"},
+	    {"{\"destination\": {\"service\": \"a\"}, \"request\": {\"headers\": {\"x\": 1}}}",
+	     "request.headers.x: must be a string"},
+	    {"{\"destination\": {\"service\": \"a\"}, \"source\": {\"principal\": []}}",
+	     "source.principal: must be a string"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t je;
+		json_t *j = json_loads(cases[i].json, 0, &je);
+		assert_non_null(j);
+		mp_request r;
+		mp_header h[MP_REQUEST_MAX_HEADERS];
+		char err[256] = "";
+		int rc = mp_request_from_json(j, &r, h, err, sizeof(err));
+		if (rc == 0 || !strstr(err, cases[i].err))
+			fail_msg("%s: want '%s', got rc %d '%s'", cases[i].json, cases[i].err, rc,
+			         err);
+		json_decref(j);
+	}
+	json_error_t je;
+	json_t *j = json_loads(
+	    "{\"source\": {\"principal\": \"p\", \"namespace\": \"n\"}, \"destination\": "
+	    "{\"service\": \"s\", \"port\": 80}, \"request\": {\"method\": \"GET\", "
+	    "\"path\": \"/\", \"headers\": {\"a\": \"b\"}}, \"context\": {\"k\": 1}}",
+	    0, &je);
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	char err[256];
+	assert_int_equal(mp_request_from_json(j, &r, h, err, sizeof(err)), 0);
+	assert_string_equal(r.principal, "p");
+	assert_int_equal(r.port, 80);
+	assert_int_equal(r.nheaders, 1);
+	assert_non_null(r.context);
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_advisory),
+	    cmocka_unit_test(test_output_json),
+	    cmocka_unit_test(test_input_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,94 @@
+/* test_match.c: engine/match.c: every pattern form, as a table of pattern, value, expected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "match.h"
+
+#include <string.h>
+
+typedef struct {
+	const char *pattern, *value;
+	int path, want;
+} row;
+
+static const row rows[] = {
+    {"spiffe://a/ns/x/sa/y", "spiffe://a/ns/x/sa/y", 0, 1},
+    {"spiffe://a/ns/x/sa/y", "spiffe://a/ns/x/sa/yy", 0, 0},
+    {"spiffe://a/ns/x/*", "spiffe://a/ns/x/sa/y", 0, 1},
+    {"spiffe://a/ns/x/*", "spiffe://a/ns/z/sa/y", 0, 0},
+    {"*/sa/y", "spiffe://a/ns/x/sa/y", 0, 1},
+    {"*/sa/y", "spiffe://a/ns/x/sa/yz", 0, 0},
+    {"*", "", 0, 1},
+    {"*", "anything", 0, 1},
+    {"/v1/charge", "/v1/charge", 1, 1},
+    {"/v1/charge", "/v1/charge/", 1, 0},
+    {"/v1/*", "/v1/", 1, 1},
+    {"/v1/*", "/v2/", 1, 0},
+    {"*.json", "/a/b.json", 1, 1},
+    {"/a/{*}/c", "/a/b/c", 1, 1},
+    {"/a/{*}/c", "/a//c", 1, 0},
+    {"/a/{*}/c", "/a/b/x/c", 1, 0},
+    {"/a/{*}", "/a/b", 1, 1},
+    {"/a/{*}", "/a/b/", 1, 0},
+    {"/a/{**}", "/a/", 1, 1},
+    {"/a/{**}", "/a/b/c/d", 1, 1},
+    {"/a/{**}", "/b/c", 1, 0},
+    {"/{*}/x/{**}", "/v1/x/y/z", 1, 1},
+    {"/{*}/x/{**}", "/v1/y/z", 1, 0},
+    {"/a/{*}", "/a/{*}", 0, 1}, /* not a path: braces are literal */
+};
+
+static void test_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mp_pattern p;
+		char err[128];
+		assert_int_equal(
+		    mp_pattern_compile(&p, rows[i].pattern, rows[i].path, err, sizeof(err)), 0);
+		int got = mp_pattern_match(&p, rows[i].value, strlen(rows[i].value));
+		if (got != rows[i].want)
+			fail_msg("'%s' vs '%s': got %d", rows[i].pattern, rows[i].value, got);
+	}
+}
+
+static void test_absent_and_case(void **state)
+{
+	(void)state;
+	mp_pattern p;
+	char err[128];
+	mp_pattern_compile(&p, "*", 0, err, sizeof(err));
+	assert_false(mp_pattern_match(&p, NULL, 0)); /* "*" needs a value */
+	mp_pattern_compile(&p, "API.Stripe.com", 0, err, sizeof(err));
+	assert_true(mp_pattern_match_nocase(&p, "api.stripe.COM", 14));
+	assert_false(mp_pattern_match(&p, "api.stripe.COM", 14));
+	mp_pattern_compile(&p, "*.EU", 0, err, sizeof(err));
+	assert_true(mp_pattern_match_nocase(&p, "mail.eu", 7));
+}
+
+static void test_bad_templates(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"/a/{**}/b", "/a/{x}", "/a/b{*}", "/a/{*}b", "/a/{**"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mp_pattern p;
+		char err[128] = "";
+		if (mp_pattern_compile(&p, bad[i], 1, err, sizeof(err)) == 0)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_non_null(strstr(err, bad[i]));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_absent_and_case),
+	    cmocka_unit_test(test_bad_templates),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
