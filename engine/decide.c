@@ -12,10 +12,17 @@
 #include <string.h>
 #include <strings.h>
 
+#define MAX_PATH 2048
+
 typedef struct {
 	const mp_request *r;
 	const mp_model *m;
 	mp_id src_svc, src_ns, dst_svc, dst_ext;
+	mp_id src_cluster, dst_cluster;       /* MP_NONE: any of the service's clusters */
+	int src_cluster_bad, dst_cluster_bad; /* a cluster was named that the service is not in */
+	const char *path;                     /* normalised; NULL when absent or too long */
+	int path_too_long;
+	char path_buf[MAX_PATH];
 	size_t principal_len, path_len;
 	uint32_t method_bit;
 	/* the `req` table for `when` functions: built on first use, at this stack index */
@@ -78,7 +85,8 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 		return -1;
 	}
 	if (get_string(dst, "destination", "service", &r->dst_service, err, errlen) < 0 ||
-	    get_string(dst, "destination", "namespace", &r->dst_namespace, err, errlen) < 0)
+	    get_string(dst, "destination", "namespace", &r->dst_namespace, err, errlen) < 0 ||
+	    get_string(dst, "destination", "cluster", &r->dst_cluster, err, errlen) < 0)
 		return -1;
 	if (!r->dst_service || !*r->dst_service) {
 		snprintf(err, errlen, "destination.service: missing");
@@ -96,7 +104,8 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 	if (src && (get_string(src, "source", "principal", &r->principal, err, errlen) < 0 ||
 	            get_string(src, "source", "namespace", &r->src_namespace, err, errlen) < 0 ||
 	            get_string(src, "source", "service", &r->src_service, err, errlen) < 0 ||
-	            get_string(src, "source", "ip", &r->src_ip, err, errlen) < 0))
+	            get_string(src, "source", "ip", &r->src_ip, err, errlen) < 0 ||
+	            get_string(src, "source", "cluster", &r->src_cluster, err, errlen) < 0))
 		return -1;
 	if (req && (get_string(req, "request", "method", &r->method, err, errlen) < 0 ||
 	            get_string(req, "request", "path", &r->path, err, errlen) < 0))
@@ -149,6 +158,74 @@ static mp_id namespace_of_spiffe(const mp_model *m, const char *p)
 	return mp_model_find_namespace(m, buf);
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+/* Normalises a request path as proxies do before routing (RFC 3986 section 6.2.2): decodes
+ * percent-encoded unreserved characters (so %2e%2e is ..), merges repeated slashes and removes
+ * dot segments. Stops at '?' or '#'. Returns the length, or -1 when it does not fit. Without
+ * this, /cart/../debug would match a /cart/{**} grant and miss a deny on /debug/. */
+static long normalize_path(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (const char *p = in; *p && *p != '?' && *p != '#'; p++) {
+		char ch = *p;
+		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+			char d = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+			if ((d >= 'A' && d <= 'Z') || (d >= 'a' && d <= 'z') ||
+			    (d >= '0' && d <= '9') || d == '-' || d == '.' || d == '_' ||
+			    d == '~') {
+				ch = d;
+				p += 2;
+			}
+		}
+		if (ch == '/' && o > 0 && out[o - 1] == '/')
+			continue; /* merge slashes */
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = ch;
+		/* a segment just completed: "/." or "/.." followed by '/' or the end */
+		char next = p[1];
+		int end = !next || next == '/' || next == '?' || next == '#';
+		if (!end)
+			continue;
+		if (o >= 2 && out[o - 1] == '.' && out[o - 2] == '/') {
+			o -= 1; /* "/." -> "/" */
+		} else if (o >= 3 && out[o - 1] == '.' && out[o - 2] == '.' && out[o - 3] == '/') {
+			o -= 3; /* drop "/..", then the segment before it */
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o == 0)
+				out[o++] = '/';
+		}
+	}
+	/* "/a/." and "/a/.." left a trailing slash to keep; strip a lone dot segment result */
+	out[o] = '\0';
+	return (long)o;
+}
+
+/* The cluster a request names for a service: its id when the service runs there; *bad when a
+ * name was given that is not one of the service's clusters. */
+static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int *bad)
+{
+	*bad = 0;
+	if (!name || svc == MP_NONE)
+		return MP_NONE;
+	mp_model_view v = mp_model_get_view(m);
+	mp_id c = mp_model_find_cluster(m, name);
+	const mp_service *s = &v.services[svc];
+	for (uint32_t i = 0; c != MP_NONE && i < s->clusters.n; i++)
+		if (v.u32[s->clusters.off + i] == c)
+			return c;
+	*bad = 1;
+	return MP_NONE;
+}
+
 static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 {
 	mp_model_view v = mp_model_get_view(m);
@@ -175,10 +252,17 @@ static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 	                 : mp_model_find_service(m, r->dst_service);
 	if (q->dst_svc == MP_NONE)
 		q->dst_ext = mp_model_find_external(m, r->dst_service);
+	q->src_cluster = resolve_cluster(m, q->src_svc, r->src_cluster, &q->src_cluster_bad);
+	q->dst_cluster = resolve_cluster(m, q->dst_svc, r->dst_cluster, &q->dst_cluster_bad);
 	q->method_bit = r->method ? mp_method_bit(r->method) : 0;
 	if (r->path) {
-		const char *qm = strpbrk(r->path, "?#");
-		q->path_len = qm ? (size_t)(qm - r->path) : strlen(r->path);
+		long n = normalize_path(r->path, q->path_buf, sizeof(q->path_buf));
+		if (n < 0) {
+			q->path_too_long = 1;
+		} else {
+			q->path = q->path_buf;
+			q->path_len = (size_t)n;
+		}
 	}
 }
 
@@ -245,10 +329,10 @@ static const char *match_request(const mp_rule *rule, const resolved *q)
 	if (rule->npaths) {
 		uint32_t i;
 		for (i = 0; i < rule->npaths; i++)
-			if (mp_pattern_match(&rule->paths[i], r->path, q->path_len))
+			if (mp_pattern_match(&rule->paths[i], q->path, q->path_len))
 				break;
 		if (i == rule->npaths)
-			return r->path ? "the path matches none of the rule's patterns"
+			return q->path ? "the path matches none of the rule's patterns"
 			               : "the request has no path";
 	}
 	if (rule->nports) {
@@ -272,15 +356,21 @@ static const char *match_request(const mp_rule *rule, const resolved *q)
 	return NULL;
 }
 
-/* Is the service (or external) outside every one of the jurisdictions? Unknown counts as out. */
-static int outside(const mp_model *m, mp_id svc, mp_id ext, const mp_rule *rule)
+/* Is the service (or external) outside the jurisdictions? A service counts as outside when any
+ * of its clusters is, unless the request named the cluster. Unknown counts as outside. */
+static int outside(const mp_model *m, mp_id svc, mp_id cluster, int cluster_bad, mp_id ext,
+                   const mp_rule *rule)
 {
 	mp_model_view v = mp_model_get_view(m);
+	if (cluster_bad)
+		return 1;
 	if (svc != MP_NONE) {
 		const mp_service *s = &v.services[svc];
 		for (uint32_t i = 0; i < s->clusters.n; i++) {
-			mp_id j = mp_model_jurisdiction_of_region(
-			    m, v.clusters[v.u32[s->clusters.off + i]].region);
+			mp_id cl = v.u32[s->clusters.off + i];
+			if (cluster != MP_NONE && cl != cluster)
+				continue;
+			mp_id j = mp_model_jurisdiction_of_region(m, v.clusters[cl].region);
 			uint32_t k;
 			for (k = 0; k < rule->njurisdictions && rule->jurisdictions[k] != j; k++)
 				;
@@ -319,9 +409,13 @@ static const char *match_global(const mp_rule *rule, const resolved *q)
 	case MP_RULE_RESIDENCY:
 		for (uint32_t i = 0; i < rule->ndata; i++) {
 			mp_str cls = rule->data_ids[i];
-			if (handles(m, q->dst_svc, cls) && outside(m, q->src_svc, MP_NONE, rule))
+			if (handles(m, q->dst_svc, cls) &&
+			    outside(m, q->src_svc, q->src_cluster, q->src_cluster_bad, MP_NONE,
+			            rule))
 				return NULL;
-			if (handles(m, q->src_svc, cls) && outside(m, q->dst_svc, q->dst_ext, rule))
+			if (handles(m, q->src_svc, cls) &&
+			    outside(m, q->dst_svc, q->dst_cluster, q->dst_cluster_bad, q->dst_ext,
+			            rule))
 				return NULL;
 		}
 		return "no side handles the data class with the other side outside the "
@@ -397,7 +491,7 @@ static int build_req(lua_State *L)
 	lua_createtable(L, 0, 3);
 	push_str_or_nil(L, r->method);
 	lua_setfield(L, -2, "method");
-	push_str_or_nil(L, r->path);
+	push_str_or_nil(L, q->path);
 	lua_setfield(L, -2, "path");
 	lua_createtable(L, 0, (int)r->nheaders);
 	for (uint32_t i = 0; i < r->nheaders; i++) {
@@ -527,6 +621,12 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 		                    r->dst_service, ""),
 		           0);
 		d->effect = MP_EFFECT_NOT_PERMITTED;
+		goto out;
+	}
+	if (q.path_too_long) { /* fail closed: no rule can be checked against it */
+		add_reason(d, MP_NONE, MP_REASON_DENY, "the request path is longer than 2047 bytes",
+		           0);
+		d->effect = MP_EFFECT_FORBIDDEN;
 		goto out;
 	}
 	if (b) {

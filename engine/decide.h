@@ -15,8 +15,8 @@ typedef struct {
 /* A request, as the decision input describes it. Every string is borrowed and may be NULL
  * (absent) except dst_service. */
 typedef struct {
-	const char *principal, *src_namespace, *src_service, *src_ip;
-	const char *dst_service, *dst_namespace;
+	const char *principal, *src_namespace, *src_service, *src_ip, *src_cluster;
+	const char *dst_service, *dst_namespace, *dst_cluster;
 	uint32_t port; /* 0: unknown */
 	const char *method, *path;
 	const mp_header *headers;

@@ -824,39 +824,63 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	return bad ? -1 : 0;
 }
 
-/* The destination fields: service (and externals), namespace, labels. Records the service and
- * external ids the rule applies to for the index. */
+/* The destination fields: service, namespace and labels select services; external selects
+ * external hosts (egress). Records the ids the rule applies to, for the index. */
 static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const char *loc,
                             const char *what)
 {
 	const mp_model *m = c->b->model;
 	mp_model_view v = mp_model_get_view(m);
-	const char **svc_refs, **ns_names;
-	uint32_t nsvc, nns;
+	const char **svc_refs, **ns_names, **ext_names;
+	uint32_t nsvc, nns, next_names;
 	mp_kv *labels;
 	uint32_t nlabels;
 	int bad = 0;
 	bad |= string_list(c, spec, "service", &svc_refs, &nsvc, loc, what) < 0;
 	bad |= string_list(c, spec, "namespace", &ns_names, &nns, loc, what) < 0;
 	bad |= kv_table(c, spec, "labels", &labels, &nlabels, loc, what) < 0;
+	bad |= string_list(c, spec, "external", &ext_names, &next_names, loc, what) < 0;
 	if (bad)
 		return -1;
-	if (!nsvc && !nns && !nlabels) {
-		loc_error(c->d, loc, "%s: needs a destination: 'service', 'namespace' or 'labels'",
+	if (!nsvc && !nns && !nlabels && !next_names) {
+		loc_error(c->d, loc,
+		          "%s: needs a destination: 'service', 'namespace', 'labels' or 'external'",
 		          what);
 		return -1;
 	}
-	int any_service = 0;
+	int any_service = 0, any_external = 0;
 	for (uint32_t i = 0; i < nsvc; i++)
 		any_service |= !strcmp(svc_refs[i], "*");
-	mp_id *ids = NULL, *exts = NULL, *nsids = NULL;
-	uint32_t nids = 0, nexts = 0;
+	mp_id *ids = NULL, *nsids = NULL;
+	uint32_t nids = 0;
 	if (nsvc && !any_service &&
-	    resolve_services(c, svc_refs, nsvc, &ids, &nids, &exts, &nexts, loc, what, "service") <
-	        0)
+	    resolve_services(c, svc_refs, nsvc, &ids, &nids, NULL, NULL, loc, what, "service") < 0)
 		return -1;
 	if (nns && resolve_namespaces(c, ns_names, nns, &nsids, loc, what, "namespace") < 0)
 		return -1;
+	mp_id *exts = alloc_or_raise(c, (v.nexternals + next_names + 1) * sizeof(mp_id));
+	uint32_t nexts = 0;
+	for (uint32_t i = 0; i < next_names; i++) {
+		if (!strcmp(ext_names[i], "*")) {
+			any_external = 1;
+			continue;
+		}
+		exts[nexts] = mp_model_find_external(m, ext_names[i]);
+		if (exts[nexts] == MP_NONE) {
+			loc_error(
+			    c->d, loc,
+			    "%s: 'external' names '%s', which is not an external of the model",
+			    what, ext_names[i]);
+			bad = 1;
+			continue;
+		}
+		nexts++;
+	}
+	if (bad)
+		return -1;
+	if (any_external)
+		for (nexts = 0; nexts < v.nexternals; nexts++)
+			exts[nexts] = nexts;
 	char text[512] = "";
 	for (uint32_t i = 0; i < nsvc; i++)
 		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", i ? "," : "",
@@ -864,22 +888,22 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	for (uint32_t i = 0; i < nns; i++)
 		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%snamespace %s",
 		         text[0] ? "," : "", ns_names[i]);
+	for (uint32_t i = 0; i < next_names; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%sexternal %s",
+		         text[0] ? "," : "", ext_names[i]);
 	r->dest_text = arena_str(c->b, text[0] ? text : "labels");
 	r->dest_any = any_service && !nns && !nlabels;
 
-	/* candidates: the named services, else every service of the named namespaces, else all */
-	mp_id *cand;
-	uint32_t ncand = 0;
-	if (nsvc && !any_service) {
-		cand = ids;
-		ncand = nids;
-	} else {
+	/* services: the named ones, else every service of the named namespaces (or all), filtered
+	 * by namespace and labels; none when only externals were named */
+	mp_id *cand = ids;
+	uint32_t ncand = nids, nout = 0;
+	if (any_service || (!nsvc && (nns || nlabels))) {
 		cand = alloc_or_raise(c, (v.nservices + 1) * sizeof(mp_id));
-		for (uint32_t s = 0; s < v.nservices; s++)
-			cand[ncand++] = s;
+		for (ncand = 0; ncand < v.nservices; ncand++)
+			cand[ncand] = ncand;
 	}
 	mp_id *out = alloc_or_raise(c, (ncand + 1) * sizeof(mp_id));
-	uint32_t nout = 0;
 	for (uint32_t i = 0; i < ncand; i++) {
 		const mp_service *s = &v.services[cand[i]];
 		int ok = !nns;
@@ -899,13 +923,8 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	}
 	c->dst_svcs[idx] = out;
 	c->ndst_svcs[idx] = nout;
-	if (r->dest_any) { /* "*" alone: every external too */
-		exts = alloc_or_raise(c, (v.nexternals + 1) * sizeof(mp_id));
-		for (nexts = 0; nexts < v.nexternals; nexts++)
-			exts[nexts] = nexts;
-	}
 	c->dst_exts[idx] = exts;
-	c->ndst_exts[idx] = nns || nlabels ? 0 : nexts;
+	c->ndst_exts[idx] = nexts;
 	return 0;
 }
 
@@ -1036,9 +1055,9 @@ static void drop_rule(cctx *c)
 
 static void compile_rules(cctx *c, int state)
 {
-	static const char *const request_fields[] = {"service", "namespace", "labels", "from",
-	                                             "methods", "paths",     "ports",  "headers",
-	                                             "when",    "message",   NULL};
+	static const char *const request_fields[] = {"service", "namespace", "labels",  "external",
+	                                             "from",    "methods",   "paths",   "ports",
+	                                             "headers", "when",      "message", NULL};
 	static const char *const residency_fields[] = {"data", "stay_in", "message", NULL};
 	static const char *const mtls_fields[] = {"message", NULL};
 	static const char *const routes_fields[] = {"from", "message", NULL};
@@ -1133,9 +1152,9 @@ static void compile_rules(cctx *c, int state)
  * the binding's source. */
 static void compile_roles(cctx *c, int state)
 {
-	static const char *const entry_fields[] = {"service", "namespace", "labels",  "methods",
-	                                           "paths",   "ports",     "headers", "when",
-	                                           "message", NULL};
+	static const char *const entry_fields[] = {"service", "namespace", "labels", "external",
+	                                           "methods", "paths",     "ports",  "headers",
+	                                           "when",    "message",   NULL};
 	static const char *const bind_fields[] = {"principals", "namespaces",    "services",
 	                                          "labels",     "authenticated", NULL};
 	lua_State *L = c->L;
@@ -1195,6 +1214,25 @@ static void compile_roles(cctx *c, int state)
 			char via[600];
 			snprintf(via, sizeof(via), "role %s (bind at %s)", role, bloc);
 			const char *via_s = arena_str(b, via);
+			/* a binding's keys are alternatives: each grants the role on its own */
+			mp_source alts[5];
+			int nalts = 0;
+			if (src.nprincipals)
+				alts[nalts++] = (mp_source){.principals = src.principals,
+				                            .nprincipals = src.nprincipals};
+			if (src.nnamespaces)
+				alts[nalts++] = (mp_source){.namespaces = src.namespaces,
+				                            .nnamespaces = src.nnamespaces};
+			if (src.nservices)
+				alts[nalts++] = (mp_source){.services = src.services,
+				                            .nservices = src.nservices};
+			if (src.nlabels)
+				alts[nalts++] =
+				    (mp_source){.labels = src.labels, .nlabels = src.nlabels};
+			if (src.authenticated && !nalts)
+				alts[nalts++] = (mp_source){.authenticated = 1};
+			for (int a = 0; a < nalts; a++)
+				alts[a].authenticated = src.authenticated;
 			rawfield(L, rdecl, "entries");
 			int entries = lua_gettop(L);
 			lua_Unsigned ne = lua_rawlen(L, entries);
@@ -1208,18 +1246,21 @@ static void compile_roles(cctx *c, int state)
 				int espec = lua_gettop(L);
 				char ewhat[300];
 				snprintf(ewhat, sizeof(ewhat), "role '%s' entry %d", role, (int)e);
-				uint32_t idx = b->nrules;
-				mp_rule *r =
-				    new_rule(c, MP_RULE_ALLOW, policy, arena_str(b, role), eloc);
-				r->via = via_s;
-				r->when = when;
-				r->from = src;
-				r->message = opt_message(c, espec, eloc, ewhat);
 				int ebad = check_fields(c, espec, entry_fields, eloc, ewhat) < 0;
-				ebad |= read_destination(c, espec, r, idx, eloc, ewhat) < 0;
-				ebad |= read_match(c, espec, r, eloc, ewhat) < 0;
-				if (ebad || policy >= b->npolicies || !b->policies[policy].enabled)
-					drop_rule(c);
+				for (int a = 0; a < nalts && !ebad; a++) {
+					uint32_t idx = b->nrules;
+					mp_rule *r = new_rule(c, MP_RULE_ALLOW, policy,
+					                      arena_str(b, role), eloc);
+					r->via = via_s;
+					r->when = when;
+					r->from = alts[a];
+					r->message = opt_message(c, espec, eloc, ewhat);
+					ebad |= read_destination(c, espec, r, idx, eloc, ewhat) < 0;
+					ebad |= read_match(c, espec, r, eloc, ewhat) < 0;
+					if (ebad || policy >= b->npolicies ||
+					    !b->policies[policy].enabled)
+						drop_rule(c);
+				}
 				lua_settop(L, entries);
 			}
 			lua_settop(L, rdecl - 1);
@@ -1313,7 +1354,7 @@ static uint32_t count_rules(lua_State *L, int state)
 		lua_pop(L, 2);
 	}
 	lua_pop(L, 2);
-	return n + (uint32_t)(entries * nb);
+	return n + (uint32_t)(entries * nb * 5); /* a binding has at most 5 alternatives */
 }
 
 /* Builds the destination indexes from the per-rule destination lists. */

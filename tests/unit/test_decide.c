@@ -38,6 +38,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
+	if (!f)
+		return 0;
 	mp_evaluator_free(f->ev);
 	mp_engine_release(f->e);
 	return 0;
@@ -50,9 +52,14 @@ typedef struct {
 	const char *header, *value; /* one header, or NULL */
 	const char *effect;         /* expected effect */
 	const char *rule;           /* a rule that must be among the reasons, or NULL */
+	const char *src_cluster;    /* source.cluster, or NULL */
 } row;
 
+/* Rows leave trailing fields out when they are NULL. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define P(x) "spiffe://t/ns/" x
+
 static const row rows[] = {
     {"exact principal, method, exact path", P("shop/sa/web"), "billing/pay", "POST", "/v1/charge",
      0, NULL, NULL, "allowed", "web-charges"},
@@ -100,11 +107,33 @@ static const row rows[] = {
     {"residency: pii service to a US external", P("billing/sa/pay"), "api.stripe.com", "POST", "/",
      0, NULL, NULL, "forbidden", "pii-eu"},
     {"egress to an EU external is not a residency leak", P("billing/sa/pay"), "mail.example.eu",
-     "POST", "/", 0, NULL, NULL, "not_permitted", NULL},
+     "POST", "/", 0, NULL, NULL, "allowed", "egress"},
+    {"service \"*\" reaches every service", P("shop/sa/web"), "monitoring/prom", "GET", "/healthz",
+     0, NULL, NULL, "allowed", "health"},
+    {"service \"*\" does not reach externals", P("shop/sa/web"), "mail.example.eu", "GET",
+     "/healthz", 0, NULL, NULL, "not_permitted", NULL},
+    {"a binding's keys are alternatives", P("monitoring/sa/prom"), "shop/web", "GET", "/r/1", 0,
+     NULL, NULL, "allowed", "reader"},
     {"require_mtls: plaintext to STRICT", NULL, "billing/pay", "GET", "/x.json", 0, NULL, NULL,
      "forbidden", "strict"},
     {"unknown destination", P("shop/sa/web"), "nowhere", "GET", "/", 0, NULL, NULL, "not_permitted",
      NULL},
+    {"path: dot segments are removed", NULL, "shop/web", "GET", "/pub/../admin/x", 0, NULL, NULL,
+     "forbidden", "no-admin"},
+    {"path: encoded dots are decoded", NULL, "shop/web", "GET", "/pub/%2e%2E/admin/x", 0, NULL,
+     NULL, "forbidden", "no-admin"},
+    {"path: slashes are merged", NULL, "shop/web", "GET", "//admin//x", 0, NULL, NULL, "forbidden",
+     "no-admin"},
+    {"path: dot segment kept inside", NULL, "shop/web", "GET", "/pub/./a/b", 0, NULL, NULL,
+     "allowed", "public"},
+    {"path: .. above the root stays at the root", NULL, "shop/web", "GET", "/pub/../../../admin", 0,
+     NULL, NULL, "forbidden", "no-admin"},
+    {"residency: the named cluster narrows a multi-region caller", P("shop/sa/multi"),
+     "billing/pay", "GET", "/v1/charges/c/items", 0, NULL, NULL, "allowed", "templates", "eu1"},
+    {"residency: a named cluster outside the jurisdiction", P("shop/sa/multi"), "billing/pay",
+     "GET", "/v1/charges/c/items", 0, NULL, NULL, "forbidden", "pii-eu", "us1"},
+    {"residency: a cluster the caller does not run in", P("shop/sa/multi"), "billing/pay", "GET",
+     "/v1/charges/c/items", 0, NULL, NULL, "forbidden", "pii-eu", "nowhere"},
     {"unknown caller namespace from SPIFFE", "spiffe://t/ns/sandbox/sa/ghost", "billing/pay", "GET",
      "/x.json", 0, NULL, NULL, "forbidden", "no-sandbox"},
 };
@@ -126,6 +155,7 @@ static void test_table(void **state)
 		const row *t = &rows[i];
 		mp_header h = {t->header, t->value};
 		mp_request r = {.principal = t->principal,
+		                .src_cluster = t->src_cluster,
 		                .dst_service = t->dst,
 		                .method = t->method,
 		                .path = t->path,
@@ -149,6 +179,22 @@ static void test_table(void **state)
 	assert_int_equal(failures, 0);
 	/* two failed `when` calls, counted */
 	assert_true(mp_evaluator_stats_of(f->ev)->when_errors >= 2);
+}
+
+/* A path too long to normalise is refused, not waved through. */
+static void test_long_path(void **state)
+{
+	fixture *f = *state;
+	char *path = malloc(5000);
+	memset(path, 'a', 4999);
+	path[0] = '/';
+	path[4999] = '\0';
+	mp_request r = {.dst_service = "shop/web", .method = "GET", .path = path};
+	mp_decision d;
+	mp_decide(f->ev, &r, &d, NULL);
+	assert_int_equal(d.effect, MP_EFFECT_FORBIDDEN);
+	assert_int_equal(d.reasons[0].rule, MP_NONE);
+	free(path);
 }
 
 static void test_advisory(void **state)
@@ -268,9 +314,9 @@ static void test_input_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),
-	    cmocka_unit_test(test_advisory),
-	    cmocka_unit_test(test_output_json),
+	    cmocka_unit_test(test_table),        cmocka_unit_test(test_long_path),
+
+	    cmocka_unit_test(test_advisory),     cmocka_unit_test(test_output_json),
 	    cmocka_unit_test(test_input_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

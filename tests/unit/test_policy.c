@@ -103,14 +103,13 @@ static const load_case cases[] = {
     {HEAD "policy \"q\" { version = \"1.0.0\", kind = \"rbac\" }\n",
      "a.lua:2: policy 'q': a file declares one policy (already 'p')"},
     {HEAD "allow \"x\" { service = \"shop/wbe\" }\n",
-     "a.lua:2: allow 'x': 'service' names 'shop/wbe', which is not a service or external of the "
-     "model"},
+     "a.lua:2: allow 'x': 'service' names 'shop/wbe', which is not a service of the model"},
     {HEAD "deny \"x\" { namespace = \"shopp\" }\n",
      "a.lua:2: deny 'x': 'namespace' names namespace 'shopp', which the model does not have"},
     {HEAD "allow \"x\" { service = \"shop/web\", from = { services = { \"ghost\" } } }\n",
      "a.lua:2: allow 'x': 'services' names 'ghost', which is not a service of the model"},
     {HEAD "allow \"x\" { methods = { \"GET\" } }\n",
-     "a.lua:2: allow 'x': needs a destination: 'service', 'namespace' or 'labels'"},
+     "a.lua:2: allow 'x': needs a destination: 'service', 'namespace', 'labels' or 'external'"},
     {HEAD "allow \"x\" { service = \"*\", methods = { \"FETCH\" } }\n",
      "a.lua:2: allow 'x': unknown HTTP method 'FETCH'"},
     {HEAD "allow \"x\" { service = \"*\", paths = { \"/a/{**}/b\" } }\n",
@@ -121,6 +120,9 @@ static const load_case cases[] = {
      "a.lua:2: allow 'x': unknown field 'form'"},
     {HEAD "allow \"x\" { service = \"*\" }\nallow \"x\" { service = \"*\" }\n",
      "a.lua:3: allow 'x': policy 'p' already has a rule named 'x'"},
+    {HEAD "allow \"x\" { external = \"api.strype.com\" }\n",
+     "a.lua:2: allow 'x': 'external' names 'api.strype.com', which is not an external of the "
+     "model"},
     {HEAD "bind \"ghost\" { principals = { \"spiffe://a\" } }\n",
      "a.lua:2: bind 'ghost': no role named 'ghost' in the bundle"},
     {HEAD "role \"r\" { allow { service = \"*\" } }\nbind \"r\" {}\n",
@@ -238,9 +240,9 @@ static void test_compiled(void **state)
 	/* the index: web gets both of its grants and the deny; pay gets its two and the deny */
 	mp_id web = mp_model_find_service(model, "shop/web");
 	assert_int_equal(b->svc_off[web + 1] - b->svc_off[web], 3);
-	/* "*" alone reaches externals too */
+	/* service = "*" selects services only; externals are selected with `external` */
 	mp_id stripe = mp_model_find_external(model, "api.stripe.com");
-	assert_int_equal(b->ext_off[stripe + 1] - b->ext_off[stripe], 1);
+	assert_int_equal(b->ext_off[stripe + 1] - b->ext_off[stripe], 0);
 	char sha[65];
 	memcpy(sha, b->sha256, 65);
 	mp_bundle_free(b);

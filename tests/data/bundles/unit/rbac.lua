@@ -13,7 +13,7 @@ allow "suffix" { service = "billing/pay", paths = { "*.json" }, from = { princip
 allow "ports" { service = "shop/web", ports = { 8080 }, from = { principals = { "*" } } }
 allow "headers" { service = "shop/web", methods = { "PUT" }, headers = { ["X-Tenant"] = "eu-*" } }
 allow "labels" { labels = { tier = "front" }, methods = { "PATCH" }, from = { labels = { tier = "front" } } }
-allow "egress" { service = "api.stripe.com", from = { services = { "billing/pay" } } }
+allow "egress" { external = { "api.stripe.com", "mail.example.eu" }, from = { services = { "billing/pay" } } }
 deny "no-sandbox" { service = "*", namespace = "billing", from = { namespaces = { "sandbox" } },
                     message = "sandbox may not call billing" }
 allow "when-true" { service = "shop/web", methods = { "DELETE" },
@@ -22,4 +22,7 @@ allow "when-error" { service = "shop/web", methods = { "OPTIONS" }, when = funct
 allow "when-loop" { service = "shop/web", methods = { "TRACE" }, when = function(req) while true do end end }
 
 role "reader" { allow { service = "shop/web", methods = { "GET" }, paths = { "/r/*" } } }
-bind "reader" { services = { "sandbox/echo" } }
+bind "reader" { services = { "sandbox/echo" }, principals = { "*/sa/prom" } } -- either one
+allow "health" { service = "*", methods = { "GET" }, paths = { "/healthz" } }
+deny "no-admin" { service = "shop/web", paths = { "/admin", "/admin/*" } }
+allow "public" { service = "shop/web", methods = { "GET" }, paths = { "/pub/{**}" } }
