@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MESHPOL_VERSION "0.1.0"
+#include "version.h"
 
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	printf("meshpol %s\n", MESHPOL_VERSION);
+		printf("meshpol %s\n", MP_VERSION);
+
 	return MP_EXIT_OK;
 }
 
@@ -27,7 +28,16 @@ static const mp_verb verbs[] = {
      "run a bundle's policy tests; the last line is \"N passed, M failed\""},
     {"decide", mp_cmd_decide, 0, 1, "decide -m MODEL [-p POLICY_DIR] [--explain] [INPUT.json|-]",
      "decide one request; prints the decision as JSON (exit 0 allow, 1 deny)"},
-    {"version", cmd_version, 0, 0, "version", "print the version"},
+    {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem]",
+     "check a trail's hash chain and seals (exit 0 intact, 1 tampered)"},
+    {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
+     "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
+        {"audit", mp_cmd_audit, 0, 0,
+     "audit -m MODEL -p POLICY_DIR [--format text|json|junit|sarif|markdown] [-o FILE] "
+     "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
+     "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
+    {"version", cmd_version
+, 0, 0, "version", "print the version"},
     {"help", cmd_help, 0, 1, "help [VERB]", "list the verbs, or explain one"},
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -766,3 +766,97 @@ json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *i
 	json_object_set_new(o, "model", json_pack("{s:s}", "sha256", mp_model_sha256(e->model)));
 	return o;
 }
+
+/* --- routes as a whole --- */
+
+/* Can a path the route admits match the pattern? The route's path is exact, a prefix, or any
+ * (regex routes count as any: too wide to reason about). */
+static int path_compatible(const mp_pattern *p, uint32_t kind, const char *path, size_t len)
+{
+	if (p->kind == MP_PAT_ANY || kind == MP_PATH_ANY || kind == MP_PATH_REGEX)
+		return 1;
+	if (kind == MP_PATH_EXACT)
+		return mp_pattern_match(p, path, len);
+	/* a prefix route: some path under it matches when the pattern accepts the prefix, or the
+	 * pattern's literal part starts with the prefix */
+	if (mp_pattern_match(p, path, len))
+		return 1;
+	size_t lit = p->kind == MP_PAT_TEMPLATE ? strcspn(p->text, "{") : p->len;
+	return p->kind != MP_PAT_SUFFIX && lit >= len && !memcmp(p->text, path, len);
+}
+
+/* Does the rule's request matching cover every request of the route? */
+static int covers_route(const mp_rule *r, const mp_route *rt)
+{
+	if (r->when || r->nports || r->nheaders)
+		return 0;
+	if (r->methods && (!rt->match.methods || (rt->match.methods & ~r->methods)))
+		return 0;
+	for (uint32_t i = 0; i < r->npaths; i++)
+		if (r->paths[i].kind == MP_PAT_ANY)
+			return 1;
+	return r->npaths == 0;
+}
+
+/* Can the rule match some request of the route? */
+static int overlaps_route(const mp_model *m, const mp_rule *r, const mp_route *rt)
+{
+	if (r->methods && rt->match.methods && !(r->methods & rt->match.methods))
+		return 0;
+	if (!r->npaths)
+		return 1;
+	const char *path = mp_model_str(m, rt->match.path);
+	for (uint32_t i = 0; i < r->npaths; i++)
+		if (path_compatible(&r->paths[i], rt->match.path_kind, path, strlen(path)))
+			return 1;
+	return 0;
+}
+
+mp_route_verdict mp_decide_route(const mp_engine *e, mp_id route, uint32_t target, uint32_t *rule)
+{
+	const mp_model *m = e->model;
+	const mp_bundle *b = e->bundle;
+	mp_model_view v = mp_model_get_view(m);
+	const mp_route *rt = &v.routes[route];
+	const mp_target *t = &v.targets[target];
+	const mp_service *src = &v.services[rt->source];
+	mp_request r = {.principal = src->identity ? mp_model_str(m, src->identity) : NULL,
+	                .dst_service = ""};
+	resolved q;
+	resolve(&q, m, &r);
+	q.src_svc = rt->source;
+	q.src_ns = src->ns;
+	q.dst_svc = t->kind == MP_TARGET_SERVICE ? t->id : MP_NONE;
+	q.dst_ext = t->kind == MP_TARGET_EXTERNAL ? t->id : MP_NONE;
+	*rule = MP_NONE;
+	if (!b)
+		return MP_ROUTE_NOT_PERMITTED;
+	const uint32_t *cand = q.dst_svc != MP_NONE ? b->svc_rules + b->svc_off[q.dst_svc]
+	                                            : b->ext_rules + b->ext_off[q.dst_ext];
+	uint32_t n = q.dst_svc != MP_NONE ? b->svc_off[q.dst_svc + 1] - b->svc_off[q.dst_svc]
+	                                  : b->ext_off[q.dst_ext + 1] - b->ext_off[q.dst_ext];
+	int allowed = b->default_decision == MP_DEFAULT_ALLOW;
+	for (uint32_t i = 0; i < n; i++) {
+		const mp_rule *x = &b->rules[cand[i]];
+		if (b->policies[x->policy].enforcement == MP_ENF_ADVISORY ||
+		    match_source(&x->from, &q))
+			continue;
+		if (x->type == MP_RULE_DENY && covers_route(x, rt)) {
+			*rule = cand[i];
+			return MP_ROUTE_FORBIDDEN;
+		}
+		if (x->type == MP_RULE_ALLOW && overlaps_route(m, x, rt))
+			allowed = 1;
+	}
+	for (uint32_t i = 0; i < b->nglobal; i++) {
+		const mp_rule *x = &b->rules[b->global_rules[i]];
+		if (b->policies[x->policy].enforcement == MP_ENF_ADVISORY ||
+		    x->type == MP_RULE_RESIDENCY || x->type == MP_RULE_DECLARED_ROUTES)
+			continue;
+		if (!match_global(x, &q)) { /* require_mtls: a caller without identity */
+			*rule = b->global_rules[i];
+			return MP_ROUTE_FORBIDDEN;
+		}
+	}
+	return allowed ? MP_ROUTE_ALLOWED : MP_ROUTE_NOT_PERMITTED;
+}

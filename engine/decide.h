@@ -62,6 +62,16 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *out, json_t *
 
 const char *mp_effect_name(uint32_t effect);
 
+/* What the policies say about a declared route as a whole (for the auditor), from the route's
+ * source service to one of its targets, for every request the route's match admits:
+ * MP_ROUTE_ALLOWED when some allow rule can permit some of them, MP_ROUTE_FORBIDDEN when a deny
+ * or traffic rule forbids all of them (*rule is set), MP_ROUTE_NOT_PERMITTED when no allow rule
+ * can permit any. Rules with a `when` count as possibly matching, so they never make a route
+ * forbidden; residency is left to the auditor's path analysis. */
+typedef enum { MP_ROUTE_ALLOWED = 0, MP_ROUTE_FORBIDDEN, MP_ROUTE_NOT_PERMITTED } mp_route_verdict;
+mp_route_verdict mp_decide_route(const mp_engine *e, mp_id route, uint32_t target, uint32_t *rule);
+
+
 /* The decision output object of DESIGN.md: decision_id, allow, effect, reasons, advisories,
  * bundle {name, revision, sha256}, model {sha256}. id may be NULL (a fresh UUID is made). */
 json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *id);

@@ -2,6 +2,7 @@
  * Elements are small userdata (model, kind, id) whose fields are computed on access;
  * collections (mesh.services, mesh.routes, ...) index by name, SPIFFE ID, host or position. */
 #include "luamodel.h"
+#include "graph.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -568,6 +569,106 @@ static int mesh_service(lua_State *L)
 	return 1;
 }
 
+/* Cycles are collected in two passes (count, then copy into a userdata) so that no Lua call
+ * that can raise happens while mp_graph_cycles holds its buffers. */
+typedef struct {
+	uint32_t ncycles, total;
+	uint32_t *lens; /* NULL in the counting pass */
+	mp_id *svcs;
+	uint32_t *routes;
+} cycles_ctx;
+
+static int collect_cycle(void *vctx, const mp_id *svcs, const mp_edge *edges, uint32_t n)
+{
+	cycles_ctx *c = vctx;
+	if (c->lens) {
+		c->lens[c->ncycles] = n;
+		for (uint32_t i = 0; i < n; i++) {
+			c->svcs[c->total + i] = svcs[i];
+			c->routes[c->total + i] = edges[i].route;
+		}
+	}
+	c->ncycles++;
+	c->total += n;
+	return 0;
+}
+
+/* mesh:cycles(): every routing cycle, one per strongly connected component, as
+ * { services = {...}, routes = {...} } where routes[i] leaves services[i]. */
+static int mesh_cycles(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	cycles_ctx c = {0};
+	if (mp_graph_cycles(m, collect_cycle, &c) < 0)
+		return luaL_error(L, "out of memory finding cycles");
+	size_t bytes = (size_t)(c.ncycles + 1) * 4 + (size_t)(c.total + 1) * 8;
+	unsigned char *buf = lua_newuserdatauv(L, bytes, 0);
+	cycles_ctx fill = {0, 0, (uint32_t *)buf, (mp_id *)(buf + (c.ncycles + 1) * 4),
+	                   (uint32_t *)(buf + (c.ncycles + 1) * 4 + (size_t)(c.total + 1) * 4)};
+	if (mp_graph_cycles(m, collect_cycle, &fill) < 0)
+		return luaL_error(L, "out of memory finding cycles");
+	lua_createtable(L, (int)fill.ncycles, 0);
+	for (uint32_t i = 0, at = 0; i < fill.ncycles; at += fill.lens[i], i++) {
+		lua_createtable(L, 0, 2);
+		lua_createtable(L, (int)fill.lens[i], 0);
+		for (uint32_t k = 0; k < fill.lens[i]; k++) {
+			mp_lmodel_push_element(L, m, MP_LK_SERVICE, fill.svcs[at + k]);
+			lua_rawseti(L, -2, k + 1);
+		}
+		lua_setfield(L, -2, "services");
+		lua_createtable(L, (int)fill.lens[i], 0);
+		for (uint32_t k = 0; k < fill.lens[i]; k++) {
+			mp_lmodel_push_element(L, m, MP_LK_ROUTE, fill.routes[at + k]);
+			lua_rawseti(L, -2, k + 1);
+		}
+		lua_setfield(L, -2, "routes");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+/* mesh:path(a, b): the routes of a shortest path from service a to service b, or nil. */
+static int mesh_path(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	mp_id a = arg_service(L, m, 2), b = arg_service(L, m, 3);
+	mp_model_view v = mp_model_get_view(m);
+	mp_edge *edges = lua_newuserdatauv(L, (v.nservices + 1) * sizeof(mp_edge), 0);
+	long n = mp_graph_path(m, a, b, edges, v.nservices);
+	if (n < 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, (int)n, 0);
+	for (long i = 0; i < n; i++) {
+		mp_lmodel_push_element(L, m, MP_LK_ROUTE, edges[i].route);
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+/* mesh:reachable(svc): every service reachable from svc through routes (svc itself first). */
+static int mesh_reachable(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	mp_id a = arg_service(L, m, 2);
+	mp_model_view v = mp_model_get_view(m);
+	unsigned char *seen = lua_newuserdatauv(L, v.nservices + 1, 0);
+	memset(seen, 0, v.nservices + 1);
+	if (mp_graph_reachable(m, a, seen) < 0)
+		return luaL_error(L, "out of memory");
+	lua_newtable(L);
+	int k = 0;
+	mp_lmodel_push_element(L, m, MP_LK_SERVICE, a);
+	lua_rawseti(L, -2, ++k);
+	for (mp_id s = 0; s < v.nservices; s++)
+		if (seen[s] && s != a) {
+			mp_lmodel_push_element(L, m, MP_LK_SERVICE, s);
+			lua_rawseti(L, -2, ++k);
+		}
+	return 1;
+}
+
 /* mesh:jurisdiction_of(region): the jurisdiction's name, or nil. */
 static int mesh_jurisdiction_of(lua_State *L)
 {
@@ -634,6 +735,9 @@ static void make_metatables(lua_State *L)
 	    {"routes_to", mesh_routes_to},
 	    {"service", mesh_service},
 	    {"jurisdiction_of", mesh_jurisdiction_of},
+	    {"cycles", mesh_cycles},
+	    {"path", mesh_path},
+	    {"reachable", mesh_reachable},
 	    {NULL, NULL},
 	};
 	if (luaL_newmetatable(L, ELEMENT_MT)) {

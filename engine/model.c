@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "model_int.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -463,6 +464,10 @@ int mp_model_build_indexes(mp_model *m)
 			for (uint32_t k = 0; k < jd->regions.n && !bad; k++)
 				bad |= pairs_add(&reg, m->u32.v[jd->regions.off + k], &j);
 		}
+		m->ext_mixed_case = 0;
+		for (uint32_t e = 0; e < m->externals.n; e++)
+			for (const char *h = mp_model_str(m, m->externals.v[e].host); *h; h++)
+				m->ext_mixed_case |= *h >= 'A' && *h <= 'Z';
 		for (uint32_t e = 0; e < m->externals.n && !bad; e++) {
 			bad |= pairs_add(&ext, m->externals.v[e].name, &e);
 			if (!bad && m->externals.v[e].host != m->externals.v[e].name)
@@ -605,10 +610,23 @@ mp_id mp_model_find_jurisdiction(const mp_model *m, const char *name)
 mp_id mp_model_find_external(const mp_model *m, const char *name_or_host)
 {
 	mp_id e = find_by_str(m, &m->ext_by_key, name_or_host);
-	if (e != MP_NONE)
+	if (e != MP_NONE || !*name_or_host)
 		return e;
-	/* Hosts are case-insensitive (RFC 4343). */
-	for (uint32_t i = 0; i < m->externals.n; i++)
+	/* Hosts are case-insensitive (RFC 4343): try the lower-case spelling, and scan only when
+	 * the model itself spells a host with capitals (rare; keeps unknown hosts O(1)). */
+	char lower[256];
+	size_t n = strlen(name_or_host);
+	int upper = 0;
+	for (size_t i = 0; i < n && i < sizeof(lower); i++) {
+		lower[i] = (char)tolower((unsigned char)name_or_host[i]);
+		upper |= lower[i] != name_or_host[i];
+	}
+	if (upper && n < sizeof(lower)) {
+		lower[n] = '\0';
+		if ((e = find_by_str(m, &m->ext_by_key, lower)) != MP_NONE)
+			return e;
+	}
+	for (uint32_t i = 0; m->ext_mixed_case && i < m->externals.n; i++)
 		if (strcasecmp(mp_model_str(m, m->externals.v[i].host), name_or_host) == 0)
 			return i;
 	return MP_NONE;

@@ -45,7 +45,9 @@ struct mp_model {
 	MP_VEC(mp_edge) edges_any;                       /* edges of routes without a source */
 	mp_csr ns_by_name, cluster_by_name, jur_by_name; /* string id -> id */
 	mp_csr jur_by_region;                            /* region string id -> jurisdiction ids */
-	mp_csr ext_by_key;                               /* name or host string id -> external id */
+		mp_csr ext_by_key;                   /* name or host string id -> external id */
+	int ext_mixed_case;                  /* some host has capitals: lookups must scan */
+
 
 	unsigned char digest[32];
 	char sha256[65];

@@ -1163,11 +1163,15 @@ static void compile_roles(cctx *c, int state)
 	int roles = lua_gettop(L);
 	rawfield(L, state, "binds");
 	int binds = lua_gettop(L);
-	lua_Unsigned nroles = lua_rawlen(L, roles), nbinds = lua_rawlen(L, binds);
+		lua_Unsigned nroles = lua_rawlen(L, roles), nbinds = lua_rawlen(L, binds);
+	b->roles = alloc_or_raise(c, (nroles + 1) * sizeof(mp_role));
 	for (lua_Unsigned i = 1; i <= nroles; i++) { /* duplicate role names */
 		lua_rawgeti(L, roles, (lua_Integer)i);
 		const char *name = rawstring(c, lua_gettop(L), "name");
 		const char *loc = rawstring(c, lua_gettop(L), "loc");
+		rawfield(L, lua_gettop(L), "policy");
+		b->roles[b->nroles++] = (mp_role){name, loc, (uint32_t)lua_tointeger(L, -1) - 1, 0};
+		lua_pop(L, 1);
 		for (lua_Unsigned j = 1; j < i; j++) {
 			lua_rawgeti(L, roles, (lua_Integer)j);
 			const char *other = rawstring(c, lua_gettop(L), "name");
@@ -1207,8 +1211,10 @@ static void compile_roles(cctx *c, int state)
 				lua_pop(L, 1);
 				continue;
 			}
-			found = 1;
+						found = 1;
+			b->roles[k - 1].nbinds++;
 			rawfield(L, rdecl, "policy");
+
 			uint32_t policy = (uint32_t)lua_tointeger(L, -1) - 1;
 			lua_pop(L, 1);
 			char via[600];
@@ -1251,7 +1257,9 @@ static void compile_roles(cctx *c, int state)
 					uint32_t idx = b->nrules;
 					mp_rule *r = new_rule(c, MP_RULE_ALLOW, policy,
 					                      arena_str(b, role), eloc);
-					r->via = via_s;
+										r->via = via_s;
+					r->bind_loc = bloc;
+
 					r->when = when;
 					r->from = alts[a];
 					r->message = opt_message(c, espec, eloc, ewhat);

@@ -69,7 +69,8 @@ typedef struct {
 	uint32_t type;   /* mp_rule_type */
 	uint32_t policy; /* index into bundle->policies */
 	const char *name, *message, *loc;
-	const char *via; /* for role grants: "role R (bind at FILE:LINE)"; else NULL */
+		const char *via;  /* for role grants: "role R (bind at FILE:LINE)"; else NULL */
+	const char *bind_loc; /* for role grants: the binding's FILE:LINE */
 	int32_t when;    /* index (1-based) into the Lua state's `whens`, or 0 */
 	mp_source from;
 	uint32_t methods; /* MP_METHOD_* mask; 0 = any */
@@ -97,6 +98,13 @@ typedef struct {
 	int32_t run; /* index (1-based) into the Lua state's `runs` */
 } mp_check;
 
+/* A role as declared, for the auditor (its grants are rules with `via` set). */
+typedef struct {
+	const char *name, *loc;
+	uint32_t policy;
+	uint32_t nbinds; /* bindings naming it */
+} mp_role;
+
 typedef enum { MP_DEFAULT_DENY = 0, MP_DEFAULT_ALLOW = 1 } mp_default;
 
 /* One file of the bundle, kept so that every Lua state runs exactly what was hashed. */
@@ -122,8 +130,11 @@ struct mp_bundle {
 	uint32_t npolicies;
 	mp_rule *rules;
 	uint32_t nrules;
-	mp_check *checks;
+		mp_check *checks;
 	uint32_t nchecks;
+	mp_role *roles;
+	uint32_t nroles;
+
 	mp_bundle_file *files; /* policy files first (in load order), then tests */
 	uint32_t nfiles, npolicy_files;
 	uint32_t nwhens, nruns;

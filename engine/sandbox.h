@@ -33,6 +33,27 @@
  * that such writes stay its own; that guards against accidents, not malice (load() without an
  * env still reaches the shared globals). What no policy can reach is the libraries themselves.
  *
+ * Pattern matching: Lua's matcher runs in C and backtracks, beyond the instruction budget's
+ * sight (string.find(("a"):rep(600), ".-.-.-b") would run for 40 s). So string.find, match,
+ * gmatch and gsub, as functions or as methods of strings, first bound the matcher's steps in the
+ * worst case for this pattern and this subject length, and raise "string.find: pattern too
+ * complex for a subject of N bytes (worst case W matcher steps, limit L)" when the bound passes
+ * MP_SANDBOX_PATTERN_LIMIT. Otherwise they are the originals (same arguments, results, errors).
+ * Plain finds (plain = true, or no special character) search in linear time and are never
+ * refused. The bound (the notes in sandbox.c) grows like n^(d+1) for a subject of n bytes, d the
+ * quantifiers (* + - ?, and %b, %1) that can backtrack into the rest of the pattern, one fewer
+ * when '^' anchors it; a quantifier cannot when what follows it always matches (a trailing
+ * "%d+", "(.-)%s*$") or cannot start with a byte it takes ("%w+=", "[^,]*,").
+ *
+ * The trade-off, at the limit chosen: every pattern gets some size, and realistic ones
+ * get kilobytes: "^%s*(.-)%s*$" (trim), "(%w+)=(%w+)" in gmatch, "[^,]+" in gsub up to about
+ * 7 KB; find, match and gsub of "%d+", "%s+", "^/v1/(%w+)" and gmatch of "%S+" or "[^,]+" up to
+ * the memory cap (linear); but ".-.-.-b" only up to about 80 bytes, and "(.-)%1" about 10 KB.
+ * A single quantifier that can backtrack is quadratic in Lua's matcher whatever the limit
+ * ("a*b" against a run of a's), so large subjects want anchors, sets that exclude what follows,
+ * or plain finds. Each call is bounded, not the calls together: a loop of calls just under the
+ * limit spends C time the budget counts as a few instructions per call.
+ *
  * require(name): name must match ^[a-z_][a-z0-9_.]*$ (no empty component, at most 128 bytes);
  * dots map to '/', and STDLIB_DIR/<name>.lua is loaded as text into the sandbox globals, run
  * once, and cached. Any other name, or a missing file, raises "module 'name' not found in
@@ -52,6 +73,9 @@ enum mp_sandbox_status {
 #define MP_SANDBOX_DEFAULT_MEM_LIMIT    ((size_t)64 << 20)       /* 64 MiB */
 #define MP_SANDBOX_DEFAULT_INSTR_BUDGET ((uint64_t)100000000u)   /* VM instructions per call */
 #define MP_SANDBOX_LOADED_KEY           "meshpol.sandbox.loaded" /* registry: require's cache */
+/* Matcher steps a string.find, match, gmatch or gsub may take in the worst case (see above); a
+ * step is one byte tested against a class, about 5 ns: the limit is about half a second. */
+#define MP_SANDBOX_PATTERN_LIMIT 1e8
 
 typedef struct mp_sandbox mp_sandbox;
 

@@ -6,7 +6,7 @@
 -- also runs in the EU and the US); see policies/README.md.
 
 policy "rbac.banking" {
-  version = "1.1.0",
+  version = "1.2.0",
   kind = "rbac",
   enforcement = "hard",
   severity = "high",
@@ -53,4 +53,11 @@ deny "statements-are-immutable" {
   service = "banking-uk/statements",
   methods = { "PUT", "PATCH", "DELETE" },
   message = "issued statements are never changed or deleted (FCA record keeping)",
+}
+
+-- Open banking calls the partner bank's API (route open-banking-bank-api).
+allow "bank-api-egress" {
+  external = "api.northbridge-bank.co.uk",
+  from = { principals = { "spiffe://acme.io/ns/banking-uk/sa/open-banking" } },
+  message = "open banking calls Northbridge Bank",
 }

@@ -5,7 +5,7 @@
 -- pci.cardholder adds the card-data deny rules on top of these grants.
 
 policy "rbac.billing" {
-  version = "2.3.0",
+  version = "2.4.0",
   kind = "rbac",
   enforcement = "hard",
   severity = "critical",
@@ -93,4 +93,19 @@ allow "us-storefront-checkout" {
   paths = { "/checkout", "/checkout/{**}" },
   from = { principals = { NS .. "shop-us/sa/storefront" } },
   message = "the US storefront pays through Stripe",
+}
+
+-- Egress to the payment providers (routes stripe-adapter-stripe, payments-psp). External hosts
+-- are granted by name: a mesh-wide `service = "*"` never reaches them.
+allow "stripe-egress" {
+  external = "api.stripe.com",
+  methods = { "POST", "GET" },
+  from = { principals = { NS .. "billing/sa/stripe-adapter" } },
+  message = "the Stripe adapter calls Stripe",
+}
+allow "adyen-egress" {
+  external = "checkout-live.adyen.com",
+  methods = { "POST" },
+  from = { principals = { PAYMENTS } },
+  message = "payments calls Adyen",
 }

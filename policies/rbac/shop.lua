@@ -6,7 +6,7 @@
 -- teams' services are granted by those teams' policies (rbac.identity, rbac.billing, ...).
 
 policy "rbac.shop" {
-  version = "1.4.0",
+  version = "1.5.0",
   kind = "rbac",
   enforcement = "hard",
   severity = "high",
@@ -73,4 +73,13 @@ deny "no-debug-endpoints" {
   namespace = { "shop", "shop-us" },
   paths = { "/debug", "/debug/*" },
   message = "debug endpoints of shop services are not reachable through the mesh",
+}
+
+-- Order confirmation e-mails leave through Brevo (route notifications-email).
+allow "brevo-egress" {
+  external = "api.brevo.com",
+  methods = { "POST" },
+  paths = { "/v3/smtp/email" },
+  from = { principals = { "spiffe://acme.io/ns/shop/sa/notifications" } },
+  message = "notifications sends e-mail through Brevo",
 }

@@ -51,11 +51,14 @@ test "UK personal data does not go to an EU external" (function()
                 path = "/v2/verifications", rule = "uk-pii-stays-in-uk", effect = "forbidden" }
 end)
 
-test "hosts inside the jurisdiction are not forbidden (nothing grants egress: not_permitted)" (
-function()
-  expect_deny { from = OPEN_BANKING, to = "api.northbridge-bank.co.uk", method = "GET",
-                path = "/open-banking/v3.1/aisp/accounts", effect = "not_permitted" }
-  expect_deny { from = "shop/notifications", to = "api.brevo.com", method = "POST",
+test "egress to hosts inside the jurisdiction is not a residency matter" (function()
+  -- rbac grants these; residency has nothing against them
+  expect_allow { from = OPEN_BANKING, to = "api.northbridge-bank.co.uk", method = "GET",
+                 path = "/open-banking/v3.1/aisp/accounts" }
+  expect_allow { from = "shop/notifications", to = "api.brevo.com", method = "POST",
+                 path = "/v3/smtp/email" }
+  -- and nothing grants other callers egress
+  expect_deny { from = "shop/cart", to = "api.brevo.com", method = "POST",
                 path = "/v3/smtp/email", effect = "not_permitted" }
 end)
 

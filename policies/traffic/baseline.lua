@@ -6,7 +6,7 @@
 -- handle data, certificate expiry.
 
 policy "traffic.baseline" {
-  version = "1.5.0",
+  version = "2.0.0",
   kind = "traffic",
   enforcement = "hard",
   severity = "high",
@@ -18,14 +18,6 @@ policy "traffic.baseline" {
 
 require_mtls "no-plaintext-to-strict" {
   message = "a STRICT service accepts only mTLS callers with a principal",
-}
-
--- Namespaces holding card data, identities and UK banking data, and the EU shop: their
--- services call only what routes.yaml declares a route to (the route's source, or a route
--- without a source). shop-us is not listed yet: its route declarations are being written.
-declared_routes_only "declared-routes-only" {
-  from = { namespaces = { "shop", "billing", "identity", "banking-uk" } },
-  message = "this namespace calls only destinations the mesh declares a route to",
 }
 
 ---------------------------------------------------------------------------------------------
@@ -61,112 +53,26 @@ check "routing-loop" {
   description = "no service reaches itself again by following routes (destinations, "
     .. "failover, mirrors)",
   run = function(mesh, report)
-    -- The service graph: one edge per route target that is a service. Routes without a
-    -- source apply to every caller and are left out (they would make every target a loop).
-    local services = mesh.services
-    local n = #services
-    local out = {} -- service id -> list of { to = id, route = Route }
-    for i = 1, n do
-      local svc = services[i]
-      local edges = {}
-      for _, r in ipairs(mesh:routes_from(svc)) do
-        each_target(r, function(t)
-          if t.service then edges[#edges + 1] = { to = t.service.id, route = r } end
-        end)
+    -- mesh:cycles() finds one cycle per strongly connected component, in C (linear time).
+    -- Routes without a source apply to every caller and are not edges of the graph.
+    for _, cycle in ipairs(mesh:cycles()) do
+      local parts, related = { cycle.services[1].ref }, {}
+      for i, r in ipairs(cycle.routes) do
+        local nxt = cycle.services[i % #cycle.services + 1]
+        parts[#parts + 1] = string.format("%s (%s)", nxt.ref, r.name)
+        related[#related + 1] = { loc = r.loc, message = "hop " .. i .. ": route " .. r.name }
       end
-      out[svc.id] = edges
-    end
-
-    -- Strongly connected components (Tarjan, iterative: a long chain of routes must not
-    -- exhaust the Lua stack).
-    local index, low, onstack, stack, sccs = {}, {}, {}, {}, {}
-    local counter = 0
-    for i = 1, n do
-      local root = services[i].id
-      if index[root] == nil then
-        index[root], low[root], counter = counter, counter, counter + 1
-        stack[#stack + 1], onstack[root] = root, true
-        local work = { { v = root, e = 1 } }
-        while #work > 0 do
-          local top = work[#work]
-          local v = top.v
-          local edges = out[v]
-          if top.e <= #edges then
-            local w = edges[top.e].to
-            top.e = top.e + 1
-            if index[w] == nil then
-              index[w], low[w], counter = counter, counter, counter + 1
-              stack[#stack + 1], onstack[w] = w, true
-              work[#work + 1] = { v = w, e = 1 }
-            elseif onstack[w] and index[w] < low[v] then
-              low[v] = index[w]
-            end
-          else
-            work[#work] = nil
-            if #work > 0 then
-              local u = work[#work].v
-              if low[v] < low[u] then low[u] = low[v] end
-            end
-            if low[v] == index[v] then
-              local comp = {}
-              repeat
-                local w = table.remove(stack)
-                onstack[w] = nil
-                comp[#comp + 1] = w
-              until w == v
-              sccs[#sccs + 1] = comp
-            end
-          end
-        end
-      end
-    end
-
-    -- One finding per loop (component): the cycle through the component's first route in
-    -- file order, found by a breadth-first search back to that route's source.
-    for _, comp in ipairs(sccs) do
-      local inside = {}
-      for _, id in ipairs(comp) do inside[id] = true end
-      local first, first_from -- the edge inside the component with the lowest route id
-      for _, id in ipairs(comp) do
-        for _, e in ipairs(out[id]) do
-          if inside[e.to] and (first == nil or e.route.id < first.route.id) then
-            first, first_from = e, id
-          end
-        end
-      end
-      if first then -- nil: a single service that does not route to itself
-        local prev = { [first.to] = false } -- id -> edge that reached it
-        local queue, head = { first.to }, 1
-        while head <= #queue and prev[first_from] == nil do
-          local v = queue[head]
-          head = head + 1
-          for _, e in ipairs(out[v]) do
-            if inside[e.to] and prev[e.to] == nil then
-              prev[e.to] = { from = v, edge = e }
-              queue[#queue + 1] = e.to
-            end
-          end
-        end
-        local path = {} -- edges from first.to back to first_from, in order
-        local v = first_from
-        while v ~= first.to do
-          local p = prev[v]
-          table.insert(path, 1, p.edge)
-          v = p.from
-        end
-        table.insert(path, 1, first)
-        local parts, names = { services[first_from + 1].ref }, {}
-        for _, e in ipairs(path) do
-          parts[#parts + 1] = string.format("%s (%s)", services[e.to + 1].ref, e.route.name)
-          names[#names + 1] = e.route.name
-        end
-        report {
-          subject = first.route.name,
-          message = string.format("routing loop through %d route%s: %s", #path,
-                                  #path == 1 and "" or "s", table.concat(parts, " -> ")),
-          loc = first.route.loc,
-        }
-      end
+      local path = {}
+      for _, svc in ipairs(cycle.services) do path[#path + 1] = svc.ref end
+      path[#path + 1] = cycle.services[1].ref
+      report {
+        subject = cycle.routes[1].name,
+        message = string.format("routing loop through %d route%s: %s", #cycle.routes,
+                                #cycle.routes == 1 and "" or "s", table.concat(parts, " -> ")),
+        loc = cycle.routes[1].loc,
+        path = path,
+        related = related,
+      }
     end
   end,
 }

@@ -116,6 +116,23 @@ static void test_routes(void **state)
 	check(f, "return #mesh.sha256 == 64");
 }
 
+static void test_graph(void **state)
+{
+	fixture *f = *state;
+	/* the planted loop of examples/acme: products -> inventory -> search -> products */
+	check(f, "local cs = mesh:cycles() return #cs == 1 and #cs[1].services == 3 and "
+	         "#cs[1].routes == 3 and cs[1].routes[1].source == cs[1].services[1]");
+	check(f,
+	      "local seen = {} for _, s in ipairs(mesh:cycles()[1].services) do seen[s.ref] = true "
+	      "end return seen['catalog/products'] and seen['catalog/inventory'] and "
+	      "seen['catalog/search']");
+	check(f, "local p = mesh:path('catalog/products', 'catalog/search') return #p == 2 and "
+	         "p[1].name == 'products-inventory'");
+	check(f, "return mesh:path('catalog/search', 'billing/payments') == nil");
+	check(f, "local r = mesh:reachable('catalog/products') return #r == 3 and r[1].ref == "
+	         "'catalog/products'");
+}
+
 static void test_read_only(void **state)
 {
 	fixture *f = *state;
@@ -138,6 +155,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_services),
 	    cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_graph),
+
 	    cmocka_unit_test(test_read_only),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,190 @@
+/* audit_cmd.c: `meshpol audit`: the whole-model audit (engine/audit.c), written in one of the
+ * report formats (engine/report.c) and, with --trail, appended to a compliance trail
+ * (engine/trail.c). Reference: docs/cli.md. */
+#include "audit.h"
+#include "cli.h"
+#include "report.h"
+#include "trail.h"
+#include "version.h"
+
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Progress on a terminal only: a line on stderr, redrawn in place. */
+static void show_progress(void *ctx, const char *step, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	fprintf(stderr, "\r\033[Kaudit: %llu/%llu %.40s", (unsigned long long)done,
+	        (unsigned long long)(total > done ? total : done), step);
+	fflush(stderr);
+}
+
+/* Appends the run to the trail: start, one record per finding, end, seal. */
+static int write_trail(const char *path, const char *key, json_t *audit, char *err, size_t errlen)
+{
+	int rc = -1;
+	mp_trail *t = mp_trail_open(path, key, err, errlen);
+	if (!t)
+		return -1;
+	char host[256] = "?";
+	gethostname(host, sizeof(host) - 1);
+	struct passwd *pw = getpwuid(getuid());
+	json_t *versions = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(audit, "policies"), i, p) json_array_append_new(
+	    versions, json_pack("{s:O, s:O}", "name", json_object_get(p, "name"), "version",
+	                        json_object_get(p, "version")));
+	json_t *start = json_pack(
+	    "{s:O, s:O, s:O, s:o, s:s, s:s, s:O}", "tool", json_object_get(audit, "tool"), "bundle",
+	    json_object_get(audit, "bundle"), "model", json_object_get(audit, "model"), "policies",
+	    versions, "user", pw ? pw->pw_name : "?", "host", host, "audit_time",
+	    json_object_get(audit, "time"));
+	if (!start || mp_trail_append(t, "start", start, err, errlen) < 0)
+		goto out;
+	json_t *f;
+	json_array_foreach(json_object_get(audit, "findings"), i,
+	                   f) if (mp_trail_append_nosync(t, "finding", f, err, errlen) <
+	                          0) goto out;
+	json_array_foreach(json_object_get(audit, "errors"), i,
+	                   f) if (mp_trail_append_nosync(t, "error", f, err, errlen) < 0) goto out;
+	json_t *end = json_pack("{s:O, s:O, s:O}", "counts", json_object_get(audit, "counts"),
+	                        "result", json_object_get(audit, "result"), "fail_on",
+	                        json_object_get(audit, "fail_on"));
+	int bad = !end || mp_trail_append(t, "end", end, err, errlen) < 0;
+	json_decref(end);
+	if (bad || mp_trail_seal(t, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(start);
+	mp_trail_close(t);
+	return rc;
+}
+
+int mp_cmd_audit(int argc, char **argv)
+{
+	const mp_verb *v = mp_cli_verb("audit");
+	static const struct option opts[] = {
+	    {"model", required_argument, NULL, 'm'},
+	    {"policies", required_argument, NULL, 'p'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"fail-on", required_argument, NULL, 'F'},
+	    {"trail", required_argument, NULL, 't'},
+	    {"sign-key", required_argument, NULL, 'k'},
+	    {"policy", required_argument, NULL, 'P'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
+	const char *trail = NULL, *key = NULL;
+	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:p:f:o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'p':
+			policies = optarg;
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 't':
+			trail = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'P':
+			ao.only_policy = optarg;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "advisory"))
+				ao.fail_on = MP_ENF_ADVISORY;
+			else if (!strcmp(optarg, "soft"))
+				ao.fail_on = MP_ENF_SOFT;
+			else if (!strcmp(optarg, "hard"))
+				ao.fail_on = MP_ENF_HARD;
+			else
+				return mp_cli_usage_error(
+				    v, "--fail-on takes advisory, soft or hard, not '%s'", optarg);
+			break;
+		default:
+			return mp_cli_usage_error(v, "unknown option");
+		}
+	}
+	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+		return rc;
+	if (!model || !policies)
+		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required");
+	if (!mp_report_format_known(format))
+		return mp_cli_usage_error(
+		    v, "unknown format '%s' (text, json, junit, sarif, markdown)", format);
+	if (key && !trail)
+		return mp_cli_usage_error(v, "--sign-key needs --trail");
+
+	rc = MP_EXIT_USAGE;
+	mp_diags d = {0};
+	mp_evaluator *ev = NULL;
+	json_t *audit = NULL;
+	FILE *out = stdout;
+	char err[1024];
+	mp_engine *e = mp_engine_open(model, policies, &d);
+	mp_diags_print(&d, stderr);
+	/* checks walk the whole model: give them far more room than a per-request `when` */
+	mp_evaluator_opts eo = {.when_budget = 4000000000ull};
+	if (!e || !(ev = mp_evaluator_new(e, &eo, &d)))
+		goto out;
+	ao.sources = (const char *const *)&model;
+	ao.nsources = 1;
+	if (isatty(STDERR_FILENO)) {
+		ao.progress = show_progress;
+	}
+	audit = mp_audit_run(ev, &ao);
+	if (ao.progress)
+		fprintf(stderr, "\r\033[K");
+	if (!audit) {
+		fprintf(stderr, "meshpol audit: out of memory\n");
+		goto out;
+	}
+	if (out_path && !(out = fopen(out_path, "w"))) {
+		perror(out_path);
+		goto out;
+	}
+	int color =
+	    !out_path && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && !strcmp(format, "text");
+	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
+		goto out;
+	}
+	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
+		goto out;
+	}
+	if (json_array_size(json_object_get(audit, "errors")))
+		rc = MP_EXIT_RUNTIME;
+	else if (!strcmp(json_string_value(json_object_get(audit, "result")), "fail"))
+		rc = MP_EXIT_FAIL;
+	else
+		rc = MP_EXIT_OK;
+out:
+	if (out && out != stdout && fclose(out) != 0 && rc != MP_EXIT_USAGE) {
+		perror(out_path);
+		rc = MP_EXIT_USAGE;
+	}
+	json_decref(audit);
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+	return rc;
+}

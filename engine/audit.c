@@ -1,0 +1,808 @@
+/* audit.c: the auditor's engine (see audit.h): policy `check` functions in the sandbox, then the
+ * built-in analyses in C: residency paths (an undirected search from the services that handle a
+ * class, through services that do not, to anything outside the jurisdiction), RBAC hygiene, and
+ * every declared route decided against the policies. Output shape: docs/audit-format.md. */
+#include "audit.h"
+#include "alloc.h"
+#include "decide.h"
+#include "sandbox.h"
+#include "version.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_FINDINGS_PER_RULE 10000
+#define MAX_PATH_HOPS         64
+
+typedef struct {
+	mp_evaluator *ev;
+	const mp_engine *e;
+	const mp_model *m;
+	const mp_bundle *b;
+	const mp_audit_opts *o;
+	json_t *rules, *rule_index, *findings, *errors;
+	uint64_t done, total;
+} audit;
+
+static void progress(audit *a, const char *step)
+{
+	a->done++;
+	if (a->o->progress)
+		a->o->progress(a->o->progress_ctx, step, a->done, a->total);
+}
+
+/* --- locations --- */
+
+static json_t *loc_model(const mp_model *m, mp_loc loc)
+{
+	return json_pack("{s:s, s:i}", "file", mp_model_str(m, loc.file), "line",
+	                 (json_int_t)loc.line);
+}
+
+/* "file:line" -> {"file", "line"}; NULL for NULL or a string without a line. */
+static json_t *loc_text(const char *s)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL;
+	if (!colon || !colon[1])
+		return NULL;
+	char *end;
+	long line = strtol(colon + 1, &end, 10);
+	if (*end || line <= 0)
+		return NULL;
+	return json_pack("{s:s%, s:i}", "file", s, (size_t)(colon - s), "line", (json_int_t)line);
+}
+
+/* --- rules and findings --- */
+
+static const char *policy_name(const audit *a, uint32_t p)
+{
+	return p == MP_NONE ? MP_AUDIT_POLICY : a->b->policies[p].name;
+}
+
+/* The entry of rule (policy, name) in the report's rule list, added on first use. */
+static json_t *rule_entry(audit *a, uint32_t policy, const char *name, const char *type,
+                          uint32_t severity, const char *description, const char *loc)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "%s/%s", policy_name(a, policy), name);
+	json_t *idx = json_object_get(a->rule_index, key);
+	if (idx)
+		return json_array_get(a->rules, (size_t)json_integer_value(idx));
+	const mp_policy *p = policy == MP_NONE ? NULL : &a->b->policies[policy];
+	json_t *controls = json_array();
+	for (uint32_t i = 0; p && i < p->ncontrols; i++)
+		json_array_append_new(controls, json_string(p->controls[i]));
+	json_t *r =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i}", "policy",
+	              policy_name(a, policy), "version", p && p->version ? p->version : MP_VERSION,
+	              "rule", name, "type", type, "severity", mp_severity_name(severity),
+	              "enforcement", mp_enforcement_name(p ? p->enforcement : MP_ENF_SOFT),
+	              "controls", controls, "status", "pass", "findings", (json_int_t)0);
+	if (!r)
+		return NULL;
+	if (description)
+		json_object_set_new(r, "description", json_string(description));
+	json_t *l = loc_text(loc);
+	if (l)
+		json_object_set_new(r, "location", l);
+	json_object_set_new(a->rule_index, key,
+	                    json_integer((json_int_t)json_array_size(a->rules)));
+	json_array_append_new(a->rules, r);
+	return r;
+}
+
+static const char *str_of(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Adds a finding of rule; steals location, path and related (each may be NULL). */
+static void add_finding(audit *a, json_t *rule, const char *subject, const char *message,
+                        json_t *location, json_t *path, json_t *related)
+{
+	json_int_t n = json_integer_value(json_object_get(rule, "findings"));
+	json_object_set_new(rule, "findings", json_integer(n + 1));
+	json_object_set_new(rule, "status", json_string("fail"));
+	if (n >= MAX_FINDINGS_PER_RULE) {
+		json_decref(location);
+		json_decref(path);
+		json_decref(related);
+		return;
+	}
+	json_t *f = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "policy", str_of(rule, "policy"), "version",
+	    str_of(rule, "version"), "rule", str_of(rule, "rule"), "severity",
+	    str_of(rule, "severity"), "enforcement", str_of(rule, "enforcement"), "controls",
+	    json_object_get(rule, "controls"), "subject", subject, "message", message);
+	if (!f) {
+		json_decref(location);
+		json_decref(path);
+		json_decref(related);
+		return;
+	}
+	if (location)
+		json_object_set_new(f, "location", location);
+	json_t *rl = json_object_get(rule, "location");
+	if (rl)
+		json_object_set(f, "rule_location", rl);
+	if (path)
+		json_object_set_new(f, "path", path);
+	if (related)
+		json_object_set_new(f, "related", related);
+	json_array_append_new(a->findings, f);
+}
+
+static void add_error(audit *a, json_t *rule, const char *message)
+{
+	json_object_set_new(rule, "status", json_string("error"));
+	json_t *e = json_pack("{s:s, s:s, s:s}", "policy", str_of(rule, "policy"), "rule",
+	                      str_of(rule, "rule"), "message", message);
+	json_t *l = loc_text(message);
+	if (e && l)
+		json_object_set_new(e, "location", l);
+	else
+		json_decref(l);
+	if (e)
+		json_array_append_new(a->errors, e);
+}
+
+/* --- policy checks in Lua --- */
+
+/* The upvalue of `report`: live only while its check runs, so a `report` kept by policy code
+ * and called later raises instead of touching a finished audit. */
+typedef struct {
+	audit *a;
+	json_t *rule;
+} report_slot;
+
+/* The text of the value at idx for a finding: strings as they are, elements by tostring. */
+static const char *text_at(lua_State *L, int idx)
+{
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	return luaL_tolstring(L, idx, NULL); /* pushes the string; it stays on the stack */
+}
+
+/* A location from a value: "file:line", or an element's loc. Pushes one string or nil. */
+static const char *loc_at(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		lua_pushvalue(L, idx);
+		return lua_tostring(L, -1);
+	}
+	if (lua_type(L, idx) == LUA_TUSERDATA || lua_type(L, idx) == LUA_TTABLE) {
+		lua_getfield(L, idx, "loc");
+		if (lua_type(L, -1) == LUA_TSTRING)
+			return lua_tostring(L, -1);
+		return NULL;
+	}
+	lua_pushnil(L);
+	return NULL;
+}
+
+/* report { subject = ..., message = ..., loc = ..., path = {...}, related = {...} } */
+static int l_report(lua_State *L)
+{
+	report_slot *slot = lua_touserdata(L, lua_upvalueindex(1));
+	if (!slot->a)
+		return luaL_error(L, "report called after its check returned");
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_getfield(L, 1, "subject"); /* 2 */
+	lua_getfield(L, 1, "message"); /* 3 */
+	lua_getfield(L, 1, "loc");     /* 4 */
+	lua_getfield(L, 1, "path");    /* 5 */
+	lua_getfield(L, 1, "related"); /* 6 */
+	const char *subject = text_at(L, 2);
+	if (!subject) {
+		lua_pushliteral(L, "");
+		subject = "";
+	}
+	if (lua_type(L, 3) != LUA_TSTRING)
+		return luaL_error(L, "report: 'message' must be a string");
+	const char *message = lua_tostring(L, 3);
+	const char *loc = loc_at(L, lua_isnil(L, 4) ? 2 : 4);
+	/* path and related: read every string first, then build JSON with no Lua call between */
+	int first_path = lua_gettop(L) + 1;
+	lua_Integer npath = lua_istable(L, 5) ? (lua_Integer)lua_rawlen(L, 5) : 0;
+	if (npath > MAX_PATH_HOPS)
+		npath = MAX_PATH_HOPS;
+	for (lua_Integer i = 1; i <= npath; i++) {
+		lua_rawgeti(L, 5, i);
+		lua_Integer at = lua_gettop(L);
+		text_at(L, (int)at);
+		lua_remove(L, (int)at);
+	}
+	int first_rel = lua_gettop(L) + 1;
+	lua_Integer nrel = lua_istable(L, 6) ? (lua_Integer)lua_rawlen(L, 6) : 0;
+	if (nrel > MAX_PATH_HOPS)
+		nrel = MAX_PATH_HOPS;
+	for (lua_Integer i = 1; i <= nrel; i++) {
+		lua_rawgeti(L, 6, i);
+		int at = lua_gettop(L);
+		loc_at(L, at);
+		if (lua_istable(L, at))
+			lua_getfield(L, at, "message");
+		else
+			lua_pushnil(L);
+		lua_remove(L, at);
+	}
+	json_t *path = npath ? json_array() : NULL;
+	for (lua_Integer i = 0; i < npath; i++)
+		json_array_append_new(path, json_string(lua_tostring(L, first_path + (int)i)));
+	json_t *related = nrel ? json_array() : NULL;
+	for (lua_Integer i = 0; i < nrel; i++) {
+		json_t *l = loc_text(lua_tostring(L, first_rel + 2 * (int)i));
+		const char *msg = lua_tostring(L, first_rel + 2 * (int)i + 1);
+		if (l && msg)
+			json_object_set_new(l, "message", json_string(msg));
+		if (l)
+			json_array_append_new(related, l);
+	}
+	add_finding(slot->a, slot->rule, subject, message, loc_text(loc), path, related);
+	return 0;
+}
+
+static void run_checks(audit *a)
+{
+	char err[1024];
+	mp_sandbox *sb = mp_evaluator_sandbox(a->ev, err, sizeof(err));
+	for (uint32_t i = 0; i < a->b->nchecks; i++) {
+		const mp_check *k = &a->b->checks[i];
+		if (a->o->only_policy && strcmp(a->b->policies[k->policy].name, a->o->only_policy))
+			continue;
+		json_t *rule =
+		    rule_entry(a, k->policy, k->name, "check", k->severity, k->description, k->loc);
+		if (!sb) {
+			add_error(a, rule, err);
+			continue;
+		}
+		lua_State *L = mp_sandbox_lua(sb);
+		int top = lua_gettop(L);
+		if (mp_evaluator_push_fn(a->ev, "runs", k->run, err, sizeof(err)) < 0) {
+			add_error(a, rule, err);
+			continue;
+		}
+		lua_getglobal(L, "mesh");
+		report_slot *slot = lua_newuserdatauv(L, sizeof(*slot), 0);
+		*slot = (report_slot){a, rule};
+		lua_pushvalue(L, -1);
+		lua_insert(L, top + 1); /* keep the slot below the call so it outlives it */
+		lua_pushcclosure(L, l_report, 1);
+		if (mp_sandbox_pcall(sb, 2, 0, err, sizeof(err)) < 0)
+			add_error(a, rule, err);
+		slot->a = NULL;
+		lua_settop(L, top);
+		progress(a, k->name);
+	}
+}
+
+/* --- residency paths --- */
+
+enum { N_CLASS = 1, N_TRANSIT, N_OUTSIDE, N_INSIDE_EXT };
+
+typedef struct {
+	mp_edge edge;
+	int reverse; /* the hop runs against the route (the next node calls this one) */
+} hop;
+
+static int region_inside(const mp_model *m, mp_str region, const mp_rule *r)
+{
+	mp_id j = mp_model_jurisdiction_of_region(m, region);
+	for (uint32_t k = 0; j != MP_NONE && k < r->njurisdictions; k++)
+		if (r->jurisdictions[k] == j)
+			return 1;
+	return 0;
+}
+
+/* The first region of a service outside the rule's jurisdictions, or MP_NONE. */
+static mp_str service_outside(const mp_model *m, mp_id s, const mp_rule *r)
+{
+	mp_model_view v = mp_model_get_view(m);
+	const mp_service *sv = &v.services[s];
+	for (uint32_t i = 0; i < sv->clusters.n; i++) {
+		mp_str region = v.clusters[v.u32[sv->clusters.off + i]].region;
+		if (!region_inside(m, region, r))
+			return region;
+	}
+	return MP_NONE;
+}
+
+static int handles_class(const mp_model *m, mp_id s, mp_str cls)
+{
+	mp_model_view v = mp_model_get_view(m);
+	const mp_service *sv = &v.services[s];
+	for (uint32_t i = 0; i < sv->data.n; i++)
+		if (v.u32[sv->data.off + i] == cls)
+			return 1;
+	return 0;
+}
+
+static const char *target_kind(const mp_route *r, uint32_t t)
+{
+	if (t >= r->failover.off && t < r->failover.off + r->failover.n)
+		return "failover";
+	if (t >= r->mirrors.off && t < r->mirrors.off + r->mirrors.n)
+		return "mirror";
+	return "destination";
+}
+
+/* "svc" or "svc@cluster" or an external's host, for subjects and paths. */
+static void end_text(const mp_model *m, const mp_target *t, char *buf, size_t len)
+{
+	mp_model_view v = mp_model_get_view(m);
+	if (t->kind == MP_TARGET_EXTERNAL) {
+		snprintf(buf, len, "%s", mp_model_str(m, v.externals[t->id].host));
+		return;
+	}
+	const mp_service *s = &v.services[t->id];
+	snprintf(buf, len, "%s/%s%s%s", mp_model_str(m, v.namespaces[s->ns].name),
+	         mp_model_str(m, s->name), t->cluster != MP_NONE ? "@" : "",
+	         t->cluster != MP_NONE ? mp_model_str(m, v.clusters[t->cluster].name) : "");
+}
+
+static void svc_text(const mp_model *m, mp_id s, char *buf, size_t len)
+{
+	mp_model_view v = mp_model_get_view(m);
+	snprintf(buf, len, "%s/%s", mp_model_str(m, v.namespaces[v.services[s].ns].name),
+	         mp_model_str(m, v.services[s].name));
+}
+
+/* Reports the leak that crosses at edge e, reached from the origin through parent hops. */
+static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *cls, mp_id from,
+                        const hop *h, const hop *parent, const mp_id *origin, const char *where)
+{
+	const mp_model *m = a->m;
+	mp_model_view v = mp_model_get_view(m);
+	hop chain[MAX_PATH_HOPS];
+	int n = 0;
+	chain[n++] = *h;
+	for (mp_id cur = from; cur != origin[from] && n < MAX_PATH_HOPS;) {
+		chain[n++] = parent[cur];
+		const mp_route *r = &v.routes[parent[cur].edge.route];
+		const mp_target *t = &v.targets[parent[cur].edge.target];
+		cur = parent[cur].reverse ? t->id : r->source;
+	}
+	json_t *path = json_array(), *related = json_array();
+	char buf[600], subject[2048] = "", hoptext[700];
+	svc_text(m, origin[from], buf, sizeof(buf));
+	json_array_append_new(path, json_string(buf));
+	snprintf(subject, sizeof(subject), "%s", buf);
+	for (int i = n - 1; i >= 0; i--) {
+		const mp_route *r = &v.routes[chain[i].edge.route];
+		const mp_target *t = &v.targets[chain[i].edge.target];
+		if (chain[i].reverse)
+			svc_text(m, r->source, buf, sizeof(buf));
+		else
+			end_text(m, t, buf, sizeof(buf));
+		json_array_append_new(path, json_string(buf));
+		snprintf(hoptext, sizeof(hoptext), " %s %s", chain[i].reverse ? "<-" : "->", buf);
+		strncat(subject, hoptext, sizeof(subject) - strlen(subject) - 1);
+		json_t *l = loc_model(m, r->loc);
+		snprintf(hoptext, sizeof(hoptext), "route %s (%s%s)", mp_model_str(m, r->name),
+		         target_kind(r, chain[i].edge.target),
+		         chain[i].reverse ? ", called from outside" : "");
+		json_object_set_new(l, "message", json_string(hoptext));
+		json_array_append_new(related, l);
+	}
+	const mp_route *last = &v.routes[h->edge.route];
+	char msg[1200];
+	snprintf(
+	    msg, sizeof(msg), "%s data can leave %s: %s through route %s (%s)%s; %s (rule %s)", cls,
+	    rr->njurisdictions ? mp_model_str(m, v.jurisdictions[rr->jurisdictions[0]].name) : "?",
+	    where, mp_model_str(m, last->name), target_kind(last, h->edge.target),
+	    n > 1 ? ", several hops from where it is handled" : "",
+	    rr->message ? rr->message : "data must stay in its jurisdiction", rr->name);
+	add_finding(a, rule, subject, msg, loc_model(m, last->loc), path, related);
+}
+
+static void residency_class(audit *a, const mp_rule *rr, json_t *rule, mp_str cls,
+                            const char *cname)
+{
+	const mp_model *m = a->m;
+	mp_model_view v = mp_model_get_view(m);
+	uint32_t n = v.nservices;
+	unsigned char *kind = mp_calloc(n + 1, 1);
+	unsigned char *seen = mp_calloc(n + 1, 1);
+	mp_id *origin = mp_malloc((n + 1) * sizeof(mp_id));
+	hop *parent = mp_malloc((n + 1) * sizeof(hop));
+	mp_id *queue = mp_malloc((n + 1) * sizeof(mp_id));
+	unsigned char *reported = mp_calloc(v.nroutes + 1, 1);
+	if (!kind || !seen || !origin || !parent || !queue || !reported)
+		goto out;
+	uint32_t head = 0, tail = 0;
+	char buf[600], where[900];
+	for (mp_id s = 0; s < n; s++) {
+		mp_str out_region = service_outside(m, s, rr);
+		if (handles_class(m, s, cls)) {
+			kind[s] = N_CLASS;
+			if (out_region != MP_NONE) { /* handled outside to begin with */
+				svc_text(m, s, buf, sizeof(buf));
+				snprintf(where, sizeof(where),
+				         "%s handles %s data and runs in %s, outside the "
+				         "jurisdiction (rule %s)",
+				         buf, cname, mp_model_str(m, out_region), rr->name);
+				add_finding(a, rule, buf, where, loc_model(m, v.services[s].loc),
+				            NULL, NULL);
+				continue;
+			}
+			seen[s] = 1;
+			origin[s] = s;
+			queue[tail++] = s;
+		} else {
+			kind[s] = out_region != MP_NONE ? N_OUTSIDE : N_TRANSIT;
+		}
+	}
+	while (head < tail) {
+		mp_id u = queue[head++];
+		const mp_edge *e;
+		uint32_t ne = mp_model_edges_from(m, u, &e);
+		for (int dir = 0; dir < 2; dir++) {
+			for (uint32_t i = 0; i < ne; i++) {
+				const mp_target *t = &v.targets[e[i].target];
+				const mp_route *r = &v.routes[e[i].route];
+				hop h = {e[i], dir};
+				mp_id other = dir ? r->source : t->id;
+				int leaves;
+				if (dir) { /* another service calls u: its kind decides */
+					if (other == MP_NONE)
+						continue; /* any caller: reported by the route check
+						           */
+					leaves = kind[other] == N_OUTSIDE;
+				} else if (t->kind == MP_TARGET_EXTERNAL) {
+					mp_id j = v.externals[t->id].jurisdiction;
+					leaves = 1;
+					for (uint32_t k = 0; j != MP_NONE && k < rr->njurisdictions;
+					     k++)
+						leaves &= rr->jurisdictions[k] != j;
+				} else if (t->cluster !=
+				           MP_NONE) { /* pinned: that cluster's region */
+					leaves =
+					    !region_inside(m, v.clusters[t->cluster].region, rr);
+				} else {
+					leaves = kind[other] == N_OUTSIDE;
+				}
+				if (leaves) {
+					uint32_t idx = e[i].route;
+					if (reported[idx] & (1 << dir))
+						continue;
+					reported[idx] |= (unsigned char)(1 << dir);
+					if (dir) {
+						svc_text(m, other, buf, sizeof(buf));
+						snprintf(where, sizeof(where),
+						         "%s (outside) calls it", buf);
+					} else {
+						end_text(m, t, buf, sizeof(buf));
+						snprintf(where, sizeof(where),
+						         "it reaches %s, outside the jurisdiction",
+						         buf);
+					}
+					report_leak(a, rule, rr, cname, u, &h, parent, origin,
+					            where);
+					continue;
+				}
+				if (other == MP_NONE || t->kind == MP_TARGET_EXTERNAL ||
+				    seen[other] || kind[other] != N_TRANSIT)
+					continue;
+				seen[other] = 1;
+				origin[other] = origin[u];
+				parent[other] = h;
+				queue[tail++] = other;
+			}
+			ne = mp_model_edges_to(m, u, &e);
+		}
+	}
+out:
+	mp_free(kind);
+	mp_free(seen);
+	mp_free(origin);
+	mp_free(parent);
+	mp_free(queue);
+	mp_free(reported);
+}
+
+static void run_residency(audit *a)
+{
+	for (uint32_t i = 0; i < a->b->nrules; i++) {
+		const mp_rule *r = &a->b->rules[i];
+		if (r->type != MP_RULE_RESIDENCY ||
+		    (a->o->only_policy &&
+		     strcmp(a->b->policies[r->policy].name, a->o->only_policy)))
+			continue;
+		json_t *rule = rule_entry(a, r->policy, r->name, "residency",
+		                          a->b->policies[r->policy].severity, r->message, r->loc);
+		for (uint32_t k = 0; k < r->ndata; k++)
+			if (r->data_ids[k] != MP_NONE)
+				residency_class(a, r, rule, r->data_ids[k], r->data[k]);
+		progress(a, r->name);
+	}
+}
+
+/* --- RBAC hygiene --- */
+
+static int is_wildcard_source(const mp_source *s)
+{
+	if (s->any || (s->authenticated && !s->nprincipals && !s->nnamespaces && !s->nservices &&
+	               !s->nlabels))
+		return 1;
+	for (uint32_t i = 0; i < s->nprincipals; i++)
+		if (s->principals[i].kind == MP_PAT_ANY)
+			return 1;
+	return 0;
+}
+
+static int is_wildcard_path(const mp_rule *r)
+{
+	if (!r->npaths)
+		return 1;
+	for (uint32_t i = 0; i < r->npaths; i++)
+		if (r->paths[i].kind == MP_PAT_ANY ||
+		    (r->paths[i].kind == MP_PAT_PREFIX && r->paths[i].len <= 1))
+			return 1;
+	return 0;
+}
+
+static void run_rbac(audit *a)
+{
+	const mp_model *m = a->m;
+	const mp_bundle *b = a->b;
+	mp_model_view v = mp_model_get_view(m);
+	char subject[700], msg[1200], buf[600];
+	for (uint32_t i = 0; i < b->nrules; i++) {
+		const mp_rule *r = &b->rules[i];
+		if (r->type != MP_RULE_ALLOW ||
+		    (a->o->only_policy && strcmp(b->policies[r->policy].name, a->o->only_policy)))
+			continue;
+		json_t *rule = rule_entry(a, r->policy, r->name, r->via ? "role" : "allow",
+		                          b->policies[r->policy].severity, NULL,
+		                          r->via ? r->bind_loc : r->loc);
+		/* over-broad: a wildcard caller or path on a service that handles a data class */
+		int wide_src = is_wildcard_source(&r->from),
+		    wide_path = is_wildcard_path(r) && !r->methods && !r->nports;
+
+		if (wide_src || wide_path) {
+			uint32_t nsens = 0;
+			mp_id first = MP_NONE;
+			for (mp_id s = 0; s < v.nservices; s++) {
+				uint32_t k;
+				for (k = b->svc_off[s];
+				     k < b->svc_off[s + 1] && b->svc_rules[k] != i; k++)
+					;
+				if (k == b->svc_off[s + 1] || !v.services[s].data.n)
+					continue;
+				if (first == MP_NONE)
+					first = s;
+				nsens++;
+			}
+			if (first != MP_NONE) {
+				svc_text(m, first, buf, sizeof(buf));
+				snprintf(subject, sizeof(subject), "%s %s on %s%s",
+				         r->via ? "role" : "rule", r->name, buf,
+				         nsens > 1 ? " and other data services" : "");
+				snprintf(msg, sizeof(msg),
+				         "over-broad grant: %s%s%s on %u service%s that handle%s "
+				         "data classes",
+				         wide_src ? "any caller" : "",
+				         wide_src && wide_path ? ", " : "",
+				         wide_path ? "any method and path" : "", nsens,
+				         nsens == 1 ? "" : "s", nsens == 1 ? "s" : "");
+				add_finding(a, rule, subject, msg,
+				            loc_model(m, v.services[first].loc), NULL, NULL);
+			}
+		}
+		/* principals that no service of the model has */
+		for (uint32_t k = 0; k < r->from.nprincipals; k++) {
+			const mp_pattern *p = &r->from.principals[k];
+			if (p->kind == MP_PAT_ANY)
+				continue;
+			int hit = 0;
+			for (mp_id s = 0; s < v.nservices && !hit; s++) {
+				const char *id = mp_model_str(m, v.services[s].identity);
+				hit = *id && mp_pattern_match(p, id, strlen(id));
+			}
+			if (hit)
+				continue;
+			/* a role's entries share the binding: report it once */
+			int dup = 0;
+			for (uint32_t j = 0; j < i && r->via && !dup; j++)
+				dup = b->rules[j].via == r->via &&
+				      b->rules[j].from.principals == r->from.principals;
+			if (dup)
+				continue;
+			snprintf(subject, sizeof(subject), "%s %s",
+			         r->via ? "binding of role" : "rule", r->name);
+			snprintf(msg, sizeof(msg),
+			         "principal '%s%s%s' matches no identity of the model",
+			         p->kind == MP_PAT_SUFFIX ? "*" : "",
+			         p->kind == MP_PAT_SUFFIX ? p->text : r->from.principals[k].text,
+			         p->kind == MP_PAT_PREFIX ? "*" : "");
+			add_finding(a, rule, subject, msg, loc_text(r->via ? r->bind_loc : r->loc),
+			            NULL, NULL);
+		}
+	}
+	for (uint32_t i = 0; i < b->nroles; i++) {
+		const mp_role *role = &b->roles[i];
+		if (role->policy >= b->npolicies || !b->policies[role->policy].enabled ||
+		    (a->o->only_policy &&
+		     strcmp(b->policies[role->policy].name, a->o->only_policy)))
+			continue;
+		json_t *rule = rule_entry(a, role->policy, role->name, "role",
+		                          b->policies[role->policy].severity, NULL, role->loc);
+		if (role->nbinds)
+			continue;
+		snprintf(subject, sizeof(subject), "role %s", role->name);
+		add_finding(a, rule, subject, "no binding grants this role to anyone",
+		            loc_text(role->loc), NULL, NULL);
+	}
+	progress(a, "rbac");
+}
+
+/* --- declared routes against the policies --- */
+
+static void run_routes(audit *a)
+{
+	const mp_model *m = a->m;
+	const mp_bundle *b = a->b;
+	mp_model_view v = mp_model_get_view(m);
+	json_t *not_permitted =
+	    a->o->only_policy
+	        ? NULL
+	        : rule_entry(a, MP_NONE, "route-not-permitted", "builtin", MP_SEV_MEDIUM,
+	                     "every declared route is allowed by some rule", NULL);
+	char subject[2048], msg[1200], buf[600], dst[600];
+	for (mp_id ri = 0; ri < v.nroutes; ri++) {
+		const mp_route *r = &v.routes[ri];
+		if (r->source == MP_NONE)
+			continue;
+		const mp_span spans[3] = {r->dests, r->mirrors, r->failover};
+		for (int sp = 0; sp < 3; sp++) {
+			for (uint32_t t = spans[sp].off; t < spans[sp].off + spans[sp].n; t++) {
+				uint32_t ruleidx;
+				mp_route_verdict verdict = mp_decide_route(a->e, ri, t, &ruleidx);
+				if (verdict == MP_ROUTE_ALLOWED)
+					continue;
+				const mp_rule *deciding =
+				    ruleidx == MP_NONE ? NULL : &b->rules[ruleidx];
+				if (a->o->only_policy &&
+				    (!deciding ||
+				     strcmp(b->policies[deciding->policy].name, a->o->only_policy)))
+					continue;
+				svc_text(m, r->source, buf, sizeof(buf));
+				end_text(m, &v.targets[t], dst, sizeof(dst));
+				snprintf(subject, sizeof(subject), "route %s: %s -> %s",
+				         mp_model_str(m, r->name), buf, dst);
+				json_t *rule = not_permitted;
+				if (deciding) {
+					rule = rule_entry(
+					    a, deciding->policy, deciding->name,
+					    deciding->type == MP_RULE_DENY ? "deny" : "traffic",
+					    b->policies[deciding->policy].severity,
+					    deciding->message, deciding->loc);
+					snprintf(msg, sizeof(msg),
+					         "the configuration sends this traffic (%s) and "
+					         "the policies forbid "
+					         "all of it (%s %s)",
+					         target_kind(r, t),
+					         b->policies[deciding->policy].name,
+					         deciding->name);
+				} else {
+					snprintf(msg, sizeof(msg),
+					         "the configuration sends this traffic (%s) and no "
+					         "rule allows any of it",
+					         target_kind(r, t));
+				}
+				if (rule)
+					add_finding(a, rule, subject, msg, loc_model(m, r->loc),
+					            NULL, NULL);
+			}
+		}
+		if (ri % 1000 == 999)
+			progress(a, "routes");
+	}
+	progress(a, "routes");
+}
+
+/* --- the result --- */
+
+static int rank_of(const char *name, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	return -1;
+}
+
+static void summarise(audit *a, json_t *out)
+{
+	static const char *const sev[] = {"info", "low", "medium", "high", "critical"};
+	static const char *const enf[] = {"advisory", "soft", "hard"};
+	json_int_t by_sev[5] = {0}, by_enf[3] = {0}, failed = 0;
+	size_t i;
+	json_t *f;
+	int fail = 0;
+	json_array_foreach(a->findings, i, f)
+	{
+		int s = rank_of(str_of(f, "severity"), sev, 5),
+		    e = rank_of(str_of(f, "enforcement"), enf, 3);
+		if (s >= 0)
+			by_sev[s]++;
+		if (e >= 0)
+			by_enf[e]++;
+		if (e >= (int)a->o->fail_on)
+			fail = 1;
+	}
+	json_array_foreach(a->rules, i, f) failed += !strcmp(str_of(f, "status"), "pass") ? 0 : 1;
+	json_object_set_new(
+	    out, "counts",
+	    json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I}",
+	              "findings", (json_int_t)json_array_size(a->findings), "by_severity",
+	              "critical", by_sev[4], "high", by_sev[3], "medium", by_sev[2], "low",
+	              by_sev[1], "info", by_sev[0], "by_enforcement", "hard", by_enf[2], "soft",
+	              by_enf[1], "advisory", by_enf[0], "rules",
+	              (json_int_t)json_array_size(a->rules), "rules_failed", failed, "errors",
+	              (json_int_t)json_array_size(a->errors)));
+	json_object_set_new(out, "fail_on", json_string(mp_enforcement_name(a->o->fail_on)));
+	json_object_set_new(out, "result", json_string(fail ? "fail" : "pass"));
+}
+
+json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
+{
+	const mp_engine *e = mp_evaluator_engine(ev);
+	audit a = {.ev = ev, .e = e, .m = e->model, .b = e->bundle, .o = o};
+	json_t *out = NULL;
+	if (!a.b)
+		return NULL;
+	a.rules = json_array();
+	a.rule_index = json_object();
+	a.findings = json_array();
+	a.errors = json_array();
+	mp_model_view v = mp_model_get_view(a.m);
+	a.total = a.b->nchecks + a.b->nrules + 2 + v.nroutes / 1000;
+	run_checks(&a);
+	run_residency(&a);
+	run_rbac(&a);
+	run_routes(&a);
+
+	char when[32];
+	time_t now = o->now ? (time_t)o->now : time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *policies = json_array();
+	for (uint32_t i = 0; i < a.b->npolicies; i++) {
+		const mp_policy *p = &a.b->policies[i];
+		if (!p->enabled || (o->only_policy && strcmp(p->name, o->only_policy)))
+			continue;
+		json_t *controls = json_array();
+		for (uint32_t k = 0; k < p->ncontrols; k++)
+			json_array_append_new(controls, json_string(p->controls[k]));
+		json_t *po = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "name", p->name, "version",
+		    p->version ? p->version : "", "kind", p->kind ? p->kind : "", "enforcement",
+		    mp_enforcement_name(p->enforcement), "severity", mp_severity_name(p->severity),
+		    "controls", controls, "file", p->file ? p->file : "");
+		if (po && p->description)
+			json_object_set_new(po, "description", json_string(p->description));
+		json_array_append_new(policies, po);
+	}
+	json_t *sources = json_array();
+	for (uint32_t i = 0; i < o->nsources; i++)
+		json_array_append_new(sources, json_string(o->sources[i]));
+	out = json_pack(
+	    "{s:{s:s, s:s}, s:s, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:o}, s:o, s:O, s:O, s:O}", "tool",
+	    "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", "name",
+	    a.b->name ? a.b->name : "", "revision", a.b->revision ? a.b->revision : "", "sha256",
+	    a.b->sha256, "dir", a.b->dir, "model", "sha256", mp_model_sha256(a.m), "sources",
+	    sources, "policies", policies, "rules", a.rules, "findings", a.findings, "errors",
+	    a.errors);
+	if (out)
+		summarise(&a, out);
+	json_decref(a.rules);
+	json_decref(a.rule_index);
+	json_decref(a.findings);
+	json_decref(a.errors);
+	return out;
+}

@@ -1,0 +1,32 @@
+/* audit.h: whole-model checks -> findings. Runs every policy's `check` functions in the sandbox
+ * and the engine's own analyses of the compiled rules (residency paths, over-broad grants,
+ * bindings to unknown identities, unbound roles, declared routes the policies deny), and
+ * returns the audit as one JSON object (docs/audit-format.md), which the report writers
+ * (report.h) and the trail consume. */
+#ifndef MP_AUDIT_H
+#define MP_AUDIT_H
+
+#include "engine.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct {
+	uint32_t fail_on; /* mp_enforcement: findings at or above it make the result "fail" */
+	int64_t now;      /* Unix seconds for the report's time; 0: the clock */
+	const char *const *sources; /* the model's sources as given, for the report */
+	uint32_t nsources;
+	const char *only_policy; /* audit one policy only; NULL: all */
+	/* Called between steps (never from inside Lua); total may grow as steps are discovered. */
+	void (*progress)(void *ctx, const char *step, uint64_t done, uint64_t total);
+	void *progress_ctx;
+} mp_audit_opts;
+
+/* Runs the audit on the evaluator's snapshot (which needs a bundle). Never stops at a failing
+ * check: its error goes to "errors" and the rest still runs. NULL only when out of memory. */
+json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
+
+/* The name of a built-in analysis's pseudo-policy in findings ("meshpol.audit"). */
+#define MP_AUDIT_POLICY "meshpol.audit"
+
+#endif

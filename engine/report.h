@@ -1,0 +1,64 @@
+/* report.h: audit report writers (text, json, junit, sarif, markdown), shared by `meshpol audit`
+ * and the shell's `:audit`. The input is the audit result object of the audit engine; the
+ * decisions each format makes are written down below, next to the API.
+ *
+ * Reading the audit. "policies", "rules", "findings" and "errors" must be arrays of objects,
+ * "counts" an object, "fail_on" one of advisory|soft|hard and "result" pass|fail; anything else
+ * is refused with a message (a report that silently shows no findings would be worse). Every
+ * other field is read leniently: a missing string prints as empty or "-", a missing number as 0.
+ * Ranks: severity critical > high > medium > low > info > anything else (listed last);
+ * enforcement hard > soft > advisory, an unknown enforcement counts as hard (fails closed).
+ * A rule carries the controls of its rules[] entry, else those of its policy; a finding is
+ * attributed to its own "controls", else to its rule's.
+ *
+ * Untrusted text (subjects, messages, names, paths) never reaches the output raw: text escapes
+ * C0/C1 control characters as \xNN / \u00NN (no terminal escape can pass); XML escapes & < > " '
+ * and replaces characters XML 1.0 forbids with the same visible \xNN; markdown backslash-escapes
+ * the punctuation that would open inline syntax (\ ` * _ [ ] < | ~ & $) and turns newlines in
+ * table cells and list items into <br>. Bytes that are not UTF-8 become U+FFFD. json and sarif
+ * keep the text as data: JSON escapes every control character, and readers render it.
+ *
+ * text      for a terminal: header (bundle, revision, 12 hex digits of the model hash, time);
+ *           findings most severe first (audit order within a severity); errors; one summary
+ *           line from "counts", PASS/FAIL as the audit's "result". ANSI colours only if asked.
+ * json      the audit object itself, indent 2, keys sorted (byte-stable whatever built it).
+ * junit     testsuites > testsuite per policy > testcase per rule, with only the attributes
+ *           of the Jenkins xunit junit-10.xsd (no time: nothing was timed). A rule that errored
+ *           is counted in errors (not also in failures) and carries <error> plus a <failure>
+ *           per finding it made before; a rule with findings counts in failures. Policies and
+ *           rules named only by findings or errors get a suite / testcase too; an error naming
+ *           no rule is the testcase "(policy)".
+ * sarif     2.1.0, one run. driver.rules: one reportingDescriptor per rule ("policy/rule"),
+ *           defaultConfiguration.level from its severity, properties {severity, enforcement,
+ *           controls, policy, tags ["security", kind], security-severity (GitHub's ranking,
+ *           omitted for info)}. level: error critical/high, warning medium and unknown, note
+ *           low/info. partialFingerprints."meshpolFinding/v1": SHA-256 of policy, rule and
+ *           subject (length-prefixed), so code hosts follow a finding across line moves. Paths
+ *           become relative URI references (percent-encoded, no uriBaseId). Errors are
+ *           invocation notifications; executionSuccessful is false when there are any.
+ *           No informationUri or helpUri: there is nothing honest to point at yet.
+ * markdown  a compliance report: summary table, policies, controls, findings by severity,
+ *           errors. A control FAILs when a finding attributed to it has an enforcement at or
+ *           above fail_on; otherwise ERROR when a rule carrying it errored (not fully
+ *           evaluated is not a pass), NOT TESTED when no rule of the audit carries it (a
+ *           policy names it but has no rule in the audit), else PASS. Controls sort
+ *           naturally (A.9 before A.13).
+ */
+#ifndef MP_REPORT_H
+#define MP_REPORT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* 1 if format names a writer (text, json, junit, sarif, markdown), else 0 (NULL gives 0). */
+int mp_report_format_known(const char *format);
+
+/* Writes audit (borrowed, not modified) to out in format; color != 0 adds ANSI colours to the
+ * text format (ignored by the others). 0 on success; -1 with a message in err for an unknown
+ * format, an audit not of the contract's shape, out of memory, or a write error (out is flushed
+ * and checked). After -1, out may hold part of a report. */
+int mp_report_write(json_t *audit, const char *format, FILE *out, int color, char *err,
+                    size_t errlen);
+
+#endif

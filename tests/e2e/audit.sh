@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tests/e2e/audit.sh: `meshpol audit` end to end: each built-in check finds its problem in a
+# model made for it and stays silent on a clean one; the example mesh's planted problems are
+# found at their file:line; every output format is valid; exit codes; the trail verifies and
+# tampering is caught.
+. "$(dirname "$0")/lib.sh"
+export MESHPOL_STDLIB="$PWD/stdlib"
+D=tests/data/audit
+
+# A bundle of the reference bundle's generic policies, for the small models.
+mkdir -p "$TMP/generic/traffic" "$TMP/generic/residency"
+cp policies/traffic/baseline.lua "$TMP/generic/traffic/"
+cp policies/residency/gdpr.lua "$TMP/generic/residency/"
+printf 'name: generic\nrevision: "1"\n' > "$TMP/generic/bundle.yaml"
+
+audit_json() { # MODEL_DIR BUNDLE -> $TMP/a.json, $RC
+	"$MESHPOL" audit -m "$1" -p "$2" --format json -o "$TMP/a.json" 2>"$TMP/err"
+	RC=$?
+}
+has_finding() { # NAME RULE FILE_REGEX
+	if jq -e --arg r "$2" --arg f "$3" '[.findings[] | select(.rule == $r and ((.location.file + ":" + (.location.line|tostring)) | test($f)))] | length > 0' "$TMP/a.json" >/dev/null; then
+		ok "$1"
+	else
+		not_ok "$1" "$(jq -c '[.findings[] | {rule, subject, location}]' "$TMP/a.json" | head -c 800)" "$(cat "$TMP/err")"
+	fi
+}
+
+# the clean model's one route, granted, so that it has no finding of any kind
+cp -r "$TMP/generic" "$TMP/clean-bundle"
+printf 'policy "grants" { version = "1.0.0", kind = "rbac" }\nallow "a-b" { service = "n/b", from = { services = { "n/a" } } }\n' > "$TMP/clean-bundle/grants.lua"
+audit_json $D/clean "$TMP/clean-bundle"
+[ "$RC" -eq 0 ] && ok "clean model exits 0" || not_ok "clean model exits 0" "rc $RC" "$(cat "$TMP/err")"
+jq -e '.findings == [] and .result == "pass" and .errors == []' "$TMP/a.json" >/dev/null && ok "clean model: no findings" || not_ok "clean model: no findings" "$(jq -c '.findings' "$TMP/a.json" | head -c 600)"
+
+audit_json $D/loop "$TMP/generic"
+has_finding "routing loop found" routing-loop 'loop/mesh.yaml:[0-9]+$'
+jq -e '[.findings[] | select(.rule == "routing-loop")][0] | (.path | length) == 4 and (.related | length) == 3' "$TMP/a.json" >/dev/null && ok "loop reports the whole cycle" || not_ok "loop reports the whole cycle"
+[ "$RC" -eq 1 ] && ok "findings at fail-on hard exit 1" || not_ok "findings exit 1" "rc $RC"
+
+audit_json $D/weights "$TMP/generic"
+has_finding "weights not summing to 100" weights-sum-to-100 'weights/mesh.yaml:[0-9]+$'
+audit_json $D/timeout "$TMP/generic"
+has_finding "cross-region route without timeout" cross-region-timeout 'timeout/mesh.yaml:[0-9]+$'
+audit_json $D/retries "$TMP/generic"
+has_finding "retries without per-try timeout" retries-bounded 'retries/mesh.yaml:[0-9]+$'
+jq -e '[.findings[] | select(.rule == "retries-bounded")] | length == 2' "$TMP/a.json" >/dev/null && ok "retries above the bound" || not_ok "retries above the bound"
+audit_json $D/mtls "$TMP/generic"
+has_finding "data service without STRICT mTLS" mtls-strict-for-data 'mtls/mesh.yaml:1$'
+
+# certificates relative to today
+mkdir -p "$TMP/certs"
+cp $D/base.yaml "$TMP/certs/"
+cat > "$TMP/certs/mesh.yaml" <<CERTS
+kind: Certificate
+name: old
+not_after: $(date -u -d '-3 days' +%Y-%m-%d)
+---
+kind: Certificate
+name: soon
+not_after: $(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
+---
+kind: Certificate
+name: later
+not_after: $(date -u -d '+200 days' +%Y-%m-%d)
+---
+kind: Certificate
+name: from-pem
+pem: $PWD/examples/acme/certs/payments.pem
+CERTS
+audit_json "$TMP/certs" "$TMP/generic"
+has_finding "expired certificate" certificate-expired 'certs/mesh.yaml:1$'
+has_finding "certificate expiring soon" certificate-expiring-soon 'certs/mesh.yaml:5$'
+jq -e '[.findings[] | select(.subject == "later" or .subject == "from-pem")] | length == 0' "$TMP/a.json" >/dev/null && ok "valid certificates (one read from PEM) are silent" || not_ok "valid certificates are silent" "$(jq -c '.findings' "$TMP/a.json" | head -c 600)"
+
+audit_json $D/residency "$TMP/generic"
+jq -e '[.findings[] | select(.rule == "pii-stays-in-eu" and .subject == "n/p -> n/x" and (.message | test("failover")))] | length == 1' "$TMP/a.json" >/dev/null && ok "residency leak through failover" || not_ok "residency leak through failover" "$(jq -c '[.findings[] | .subject + " | " + .message]' "$TMP/a.json")"
+jq -e '[.findings[] | select(.rule == "pii-stays-in-eu") | .subject] | (index("n/p -> n/t -> n/x") != null) and (index("n/p -> n/x") != null) and (index("n/p -> api.crm.example.com") != null)' "$TMP/a.json" >/dev/null && ok "residency: failover, multi-hop and egress paths" || not_ok "residency paths" "$(jq -c '[.findings[].subject]' "$TMP/a.json")"
+jq -e '[.findings[] | select(.rule == "pii-stays-in-eu" and .subject == "n/p <- n/o")] | length == 1' "$TMP/a.json" >/dev/null && ok "residency: a caller outside reads the data (the reply leaves)" || not_ok "inbound leak" "$(jq -c '[.findings[].subject]' "$TMP/a.json")"
+jq -e '[.findings[] | select(.rule == "pii-stays-in-eu")] | length == 4' "$TMP/a.json" >/dev/null && ok "residency: nothing else reported" || not_ok "residency count" "$(jq -c '[.findings[] | select(.rule == "pii-stays-in-eu") | .subject]' "$TMP/a.json")"
+
+audit_json $D/rbac $D/rbac-bundle
+has_finding "over-broad grant" too-broad 'rbac/mesh.yaml:[0-9]+$'
+has_finding "unbound role" ghost-role 'rbac.lua:3$'
+has_finding "binding to an unknown identity" reader 'rbac.lua:5$'
+has_finding "declared route the policies forbid" no-web-to-api 'rbac/mesh.yaml:[0-9]+$'
+has_finding "declared route nothing allows" route-not-permitted 'rbac/mesh.yaml:[0-9]+$'
+jq -e '[.findings[] | select(.rule == "route-not-permitted") | .subject] == ["route api-web: shop/api -> shop/web"]' "$TMP/a.json" >/dev/null && ok "only the unallowed route is reported" || not_ok "only the unallowed route" "$(jq -c '[.findings[]|.subject]' "$TMP/a.json")"
+
+# a check that errors: exit 3, and everything else is still reported
+audit_json $D/rbac $D/broken-bundle
+[ "$RC" -eq 3 ] && ok "a failing check exits 3" || not_ok "a failing check exits 3" "rc $RC"
+jq -e '(.errors | length) == 1 and (.errors[0].message | test("broken_check.lua:2:")) and ([.findings[] | select(.rule == "fine")] | length) == 1' "$TMP/a.json" >/dev/null && ok "the error is reported with file:line and the other check still runs" || not_ok "error reported" "$(jq -c '.errors' "$TMP/a.json")"
+
+# --fail-on
+expect_rc "fail-on advisory: findings fail" 1 "$MESHPOL" audit -m $D/weights -p "$TMP/generic" --fail-on advisory
+mkdir -p "$TMP/soft/traffic" && sed 's/enforcement = "hard"/enforcement = "soft"/' policies/traffic/baseline.lua > "$TMP/soft/traffic/baseline.lua"
+printf 'name: soft\nrevision: "1"\n' > "$TMP/soft/bundle.yaml"
+expect_rc "soft findings pass fail-on hard" 0 "$MESHPOL" audit -m $D/weights -p "$TMP/soft"
+expect_rc "soft findings fail fail-on soft" 1 "$MESHPOL" audit -m $D/weights -p "$TMP/soft" --fail-on soft
+expect_rc "bad fail-on is a usage error" 2 "$MESHPOL" audit -m $D/weights -p "$TMP/soft" --fail-on never
+expect_rc "bad format is a usage error" 2 "$MESHPOL" audit -m $D/weights -p "$TMP/soft" --format pdf
+expect_rc "a broken bundle exits 2" 2 "$MESHPOL" audit -m $D/weights -p tests/data/bundles/unit
+
+# the example mesh: every planted problem, at its location
+audit_json examples/acme policies
+[ "$RC" -eq 1 ] && ok "acme audit exits 1" || not_ok "acme audit exits 1" "rc $RC" "$(cat "$TMP/err")"
+[ ! -s "$TMP/err" ] && ok "no progress output when stderr is not a terminal" || not_ok "no progress when piped" "$(cat "$TMP/err")"
+has_finding "acme: routing loop" routing-loop 'examples/acme/routes.yaml:228$'
+has_finding "acme: residency leak through failover" pii-stays-in-eu 'examples/acme/routes.yaml:217$'
+has_finding "acme: multi-hop residency leak" pii-stays-in-eu 'examples/acme/routes.yaml:96$'
+has_finding "acme: UK data to an EU-only external" uk-pii-stays-in-uk 'examples/acme/routes.yaml:271$'
+has_finding "acme: certificate expiring soon" certificate-expiring-soon 'examples/acme/certificates.yaml:19$'
+has_finding "acme: expired certificate" certificate-expired 'examples/acme/certificates.yaml:32$'
+has_finding "acme: over-broad grant" payments-any-caller 'examples/acme/services/billing.yaml:[0-9]+$'
+has_finding "acme: weights" weights-sum-to-100 'examples/acme/routes.yaml:5$'
+has_finding "acme: cross-region without timeout" cross-region-timeout 'examples/acme/routes.yaml:278$'
+has_finding "acme: retries without per-try timeout" retries-bounded 'examples/acme/routes.yaml:201$'
+has_finding "acme: mTLS disabled" mtls-strict-for-data 'examples/acme/services/billing.yaml:42$'
+has_finding "acme: route the policies do not allow" route-not-permitted 'examples/acme/routes.yaml:234$'
+jq -e '[.findings[] | select(.policy != "meshpol.audit") | has("policy") and has("version") and has("rule") and has("severity") and has("enforcement") and has("controls") and has("subject") and has("message") and has("rule_location")] | all' "$TMP/a.json" >/dev/null && ok "every finding has all its fields" || not_ok "finding fields"
+
+# every format, parsed by a real parser
+for f in text json junit sarif markdown; do
+	"$MESHPOL" audit -m examples/acme -p policies --format $f -o "$TMP/report.$f"
+	[ -s "$TMP/report.$f" ] && ok "format $f written" || not_ok "format $f written"
+done
+jq -e '.findings | length > 0' "$TMP/report.json" >/dev/null && ok "json parses" || not_ok "json parses"
+xmllint --noout "$TMP/report.junit" 2>"$TMP/xerr" && ok "junit is well-formed XML" || not_ok "junit XML" "$(cat "$TMP/xerr")"
+[ "$(xmllint --xpath 'count(//testcase)' "$TMP/report.junit")" -eq "$(jq '.rules | length' "$TMP/report.json")" ] && ok "junit: one testcase per rule" || not_ok "junit testcases"
+[ "$(xmllint --xpath 'count(//failure)' "$TMP/report.junit")" -eq "$(jq '.findings | length' "$TMP/report.json")" ] && ok "junit: one failure per finding" || not_ok "junit failures"
+jq -e '.version == "2.1.0" and (.runs[0].results | length) > 0 and ([.runs[0].results[] | .locations[0].physicalLocation.region.startLine] | all(. > 0)) and ([.runs[0].results[].ruleId] | all(test("/")))' "$TMP/report.sarif" >/dev/null && ok "sarif 2.1.0 with file:line" || not_ok "sarif"
+grep -q '^## Controls' "$TMP/report.markdown" && grep -Eq 'PCI-DSS-7.1.*(PASS|FAIL)' "$TMP/report.markdown" && ok "markdown: controls with pass/fail" || not_ok "markdown controls"
+grep -q "$(jq -r .bundle.revision "$TMP/report.json")" "$TMP/report.markdown" && ok "markdown: bundle revision" || not_ok "markdown revision"
+! grep -q $'\033' "$TMP/report.text" && ok "text to a file has no colour" || not_ok "text colour"
+grep -Eq '^(CRITICAL|HIGH) ' "$TMP/report.text" && ok "text grouped by severity" || not_ok "text severity"
+
+# the trail: two runs chained, signed, verified; tampering is caught and named
+"$MESHPOL" keygen -o "$TMP/key.pem" >/dev/null
+"$MESHPOL" audit -m examples/acme -p policies --trail "$TMP/trail.jsonl" --sign-key "$TMP/key.pem" >/dev/null
+"$MESHPOL" audit -m $D/clean -p "$TMP/generic" --trail "$TMP/trail.jsonl" --sign-key "$TMP/key.pem" >/dev/null
+expect_rc "trail of two runs verifies" 0 "$MESHPOL" verify "$TMP/trail.jsonl" --pubkey "$TMP/key.pub.pem"
+expect_out "verify counts runs and signatures" 'intact: [0-9]+ records in 2 runs, 2 seals \(2 signatures verified\)'
+n_find=$(jq '.findings | length' "$TMP/report.json")
+[ "$(sed -n '1,/"type":"end"/p' "$TMP/trail.jsonl" | grep -c '"type":"finding"')" -eq "$n_find" ] && ok "one trail record per finding" || not_ok "trail finding records"
+head -1 "$TMP/trail.jsonl" | jq -e '.type == "start" and .seq == 1 and (.bundle.sha256|length) == 64 and (.model.sha256|length) == 64 and (.policies|length) > 0 and has("user")' >/dev/null && ok "start record cites bundle, model and policy versions" || not_ok "start record"
+cp "$TMP/trail.jsonl" "$TMP/t1"; sed -i '4s/"message":"/"message":"X/' "$TMP/t1"
+cmp -s "$TMP/trail.jsonl" "$TMP/t1" && not_ok "tampering fixture changed nothing"
+expect_rc "a changed byte is caught" 1 "$MESHPOL" verify "$TMP/t1" --pubkey "$TMP/key.pub.pem"
+expect_out "the altered record is named" 'line 4 \(seq 4\)'
+sed '6d' "$TMP/trail.jsonl" > "$TMP/t2"
+expect_rc "a deleted record is caught" 1 "$MESHPOL" verify "$TMP/t2" --pubkey "$TMP/key.pub.pem"
+expect_out "the gap is named" 'line 6'
+awk 'NR==7{l=$0; next} NR==8{print; print l; next} {print}' "$TMP/trail.jsonl" > "$TMP/t3"
+expect_rc "a swapped pair is caught" 1 "$MESHPOL" verify "$TMP/t3" --pubkey "$TMP/key.pub.pem"
+"$MESHPOL" keygen -o "$TMP/other.pem" >/dev/null
+expect_rc "another key does not verify the seals" 1 "$MESHPOL" verify "$TMP/trail.jsonl" --pubkey "$TMP/other.pub.pem"
+expect_out "the seal is named" 'seal'
+cp "$TMP/trail.jsonl" "$TMP/t4"; printf '{"seq":' >> "$TMP/t4"
+expect_rc "appending to a torn trail is refused" 2 "$MESHPOL" audit -m $D/clean -p "$TMP/generic" --trail "$TMP/t4" --sign-key "$TMP/key.pem"
+e2e_done
