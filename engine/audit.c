@@ -158,12 +158,15 @@ typedef struct {
 	json_t *rule;
 } report_slot;
 
-/* The text of the value at idx for a finding: strings as they are, elements by tostring. */
+/* The text of the value at idx for a finding: strings as they are, elements by tostring, nil as
+ * "". Always pushes the string, which stays on the stack (keeping it alive). */
 static const char *text_at(lua_State *L, int idx)
 {
-	if (lua_isnoneornil(L, idx))
-		return NULL;
-	return luaL_tolstring(L, idx, NULL); /* pushes the string; it stays on the stack */
+	if (lua_isnoneornil(L, idx)) {
+		lua_pushliteral(L, "");
+		return lua_tostring(L, -1);
+	}
+	return luaL_tolstring(L, idx, NULL);
 }
 
 /* A location from a value: "file:line", or an element's loc. Pushes one string or nil. */
@@ -196,11 +199,8 @@ static int l_report(lua_State *L)
 	lua_getfield(L, 1, "loc");     /* 4 */
 	lua_getfield(L, 1, "path");    /* 5 */
 	lua_getfield(L, 1, "related"); /* 6 */
-	const char *subject = text_at(L, 2);
-	if (!subject) {
-		lua_pushliteral(L, "");
-		subject = "";
-	}
+		const char *subject = text_at(L, 2);
+
 	if (lua_type(L, 3) != LUA_TSTRING)
 		return luaL_error(L, "report: 'message' must be a string");
 	const char *message = lua_tostring(L, 3);

@@ -77,7 +77,11 @@ static int match_template(const char *t, const char *v, size_t vlen)
 	}
 }
 
-int mp_pattern_match(const mp_pattern *p, const char *value, size_t len)
+static int cmp_case(const char *a, const char *b, size_t n) { return memcmp(a, b, n); }
+static int cmp_nocase(const char *a, const char *b, size_t n) { return strncasecmp(a, b, n); }
+
+static int match(const mp_pattern *p, const char *value, size_t len,
+		 int (*cmp)(const char *, const char *, size_t))
 {
 	if (!value)
 		return 0;
@@ -85,31 +89,24 @@ int mp_pattern_match(const mp_pattern *p, const char *value, size_t len)
 	case MP_PAT_ANY:
 		return 1;
 	case MP_PAT_EXACT:
-		return len == p->len && !memcmp(value, p->text, len);
+		return len == p->len && !cmp(value, p->text, len);
 	case MP_PAT_PREFIX:
-		return len >= p->len && !memcmp(value, p->text, p->len);
+		return len >= p->len && !cmp(value, p->text, p->len);
 	case MP_PAT_SUFFIX:
-		return len >= p->len && !memcmp(value + len - p->len, p->text, p->len);
-	case MP_PAT_TEMPLATE:
+		return len >= p->len && !cmp(value + len - p->len, p->text, p->len);
+	case MP_PAT_TEMPLATE: /* paths only: always case-sensitive */
 		return match_template(p->text, value, len);
 	}
 	return 0;
 }
 
+int mp_pattern_match(const mp_pattern *p, const char *value, size_t len)
+{
+	return match(p, value, len, cmp_case);
+}
+
 int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len)
 {
-	if (!value)
-		return 0;
-	switch (p->kind) {
-	case MP_PAT_ANY:
-		return 1;
-	case MP_PAT_EXACT:
-		return len == p->len && !strncasecmp(value, p->text, len);
-	case MP_PAT_PREFIX:
-		return len >= p->len && !strncasecmp(value, p->text, p->len);
-	case MP_PAT_SUFFIX:
-		return len >= p->len && !strncasecmp(value + len - p->len, p->text, p->len);
-	default:
-		return mp_pattern_match(p, value, len);
-	}
+	return match(p, value, len, cmp_nocase);
 }
+

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "compile.h"
+#include "testutil.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,17 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Formats diagnostics one per line, as `meshpol compile` prints them. */
-static char *diags_text(const mp_diags *d)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	mp_diags_print(d, f);
-	fclose(f);
-	return buf;
-}
 
 /* Runs every "== FILE exit N" block of tests/data/bad/EXPECTED from inside that directory. */
 static void test_fixtures(void **state)

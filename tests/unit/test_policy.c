@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "compile.h"
+#include "testutil.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -67,16 +68,6 @@ static void remove_bundle(const char *dir)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
-}
-
-static char *diags_text(const mp_diags *d)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	mp_diags_print(d, f);
-	fclose(f);
-	return buf;
 }
 
 #define HEAD "policy \"p\" { version = \"1.0.0\", kind = \"rbac\" }\n"
