@@ -22,12 +22,13 @@ typedef struct {
 	int src_cluster_bad, dst_cluster_bad; /* a cluster was named that the service is not in */
 	const char *path;                     /* normalised; NULL when absent or too long */
 	int path_too_long;
-	char path_buf[MAX_PATH];
 	size_t principal_len, path_len;
+	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
 	/* the `req` table for `when` functions: built on first use, at this stack index */
 	lua_State *L;
 	int req_idx;
+	char path_buf[MAX_PATH]; /* last: resolve() clears everything before it */
 } resolved;
 
 const char *mp_effect_name(uint32_t effect)
@@ -229,13 +230,17 @@ static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int
 static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 {
 	mp_model_view v = mp_model_get_view(m);
-	memset(q, 0, sizeof(*q));
+	/* every field but path_buf (2 KiB, written only when there is a path) */
+	memset(q, 0, offsetof(resolved, path_buf));
 	q->r = r;
 	q->m = m;
 	q->src_svc = q->src_ns = q->dst_svc = q->dst_ext = MP_NONE;
+	q->principal_id = MP_NONE;
 	if (r->principal) {
 		q->principal_len = strlen(r->principal);
-		q->src_svc = mp_model_find_service_by_identity(m, r->principal);
+		q->principal_id = mp_model_find_str(m, r->principal, q->principal_len);
+		if (q->principal_id != MP_NONE)
+			q->src_svc = mp_model_find_service_by_identity_id(m, q->principal_id);
 	}
 	if (q->src_svc == MP_NONE && r->src_service)
 		q->src_svc = r->src_namespace
@@ -290,9 +295,15 @@ static const char *match_source(const mp_source *s, const resolved *q)
 		return "the caller has no principal";
 	if (s->nprincipals) {
 		uint32_t i;
-		for (i = 0; i < s->nprincipals; i++)
-			if (mp_pattern_match(&s->principals[i], r->principal, q->principal_len))
+		for (i = 0; i < s->nprincipals; i++) {
+			const mp_pattern *p = &s->principals[i];
+			if (p->id != MP_NONE) { /* exact, interned: the ids decide */
+				if (p->id == q->principal_id)
+					break;
+			} else if (mp_pattern_match(p, r->principal, q->principal_len)) {
 				break;
+			}
+		}
 		if (i == s->nprincipals)
 			return r->principal ? "the caller's principal matches none of the rule's"
 			                    : "the caller has no principal";
@@ -606,8 +617,9 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	const mp_bundle *b = e->bundle;
 	resolved q;
 	int any_allow = 0, any_deny = 0;
-	memset(d, 0, offsetof(mp_decision, text));
+	d->nreasons = d->dropped = d->nadvisories = 0; /* the arrays are written before read */
 	d->text_used = 0;
+
 	resolve(&q, e->model, r);
 	d->src_svc = q.src_svc;
 	d->dst_svc = q.dst_svc;

@@ -11,6 +11,7 @@ int mp_pattern_compile(mp_pattern *p, const char *s, int allow_template, char *e
 	size_t n = strlen(s);
 	p->text = s;
 	p->len = (uint32_t)n;
+	p->id = UINT32_MAX;
 	if (allow_template && strchr(s, '{')) {
 		const char *q = s;
 		while ((q = strchr(q, '{'))) {
@@ -77,11 +78,17 @@ static int match_template(const char *t, const char *v, size_t vlen)
 	}
 }
 
-static int cmp_case(const char *a, const char *b, size_t n) { return memcmp(a, b, n); }
-static int cmp_nocase(const char *a, const char *b, size_t n) { return strncasecmp(a, b, n); }
+static int cmp_case(const char *a, const char *b, size_t n)
+{
+	return memcmp(a, b, n);
+}
+static int cmp_nocase(const char *a, const char *b, size_t n)
+{
+	return strncasecmp(a, b, n);
+}
 
 static int match(const mp_pattern *p, const char *value, size_t len,
-		 int (*cmp)(const char *, const char *, size_t))
+                 int (*cmp)(const char *, const char *, size_t))
 {
 	if (!value)
 		return 0;
@@ -109,4 +116,3 @@ int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len)
 {
 	return match(p, value, len, cmp_nocase);
 }
-

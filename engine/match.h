@@ -19,6 +19,8 @@ typedef struct {
 	uint32_t kind;
 	uint32_t len; /* of text: the literal part for prefix and suffix */
 	const char *text;
+	uint32_t id; /* exact patterns whose owner interned the text (principals): its string id,
+	              * or UINT32_MAX; lets a decision compare ids instead of bytes */
 } mp_pattern;
 
 /* Compiles s. Templates are recognised only when allow_template is set (paths). Returns 0, or

@@ -585,6 +585,11 @@ static uint32_t find_by_str(const mp_model *m, const mp_csr *c, const char *s)
 	return id == MP_NONE ? MP_NONE : csr_first(c, id);
 }
 
+mp_id mp_model_find_service_by_identity_id(const mp_model *m, mp_str id)
+{
+	return id ? csr_first(&m->by_identity, id) : MP_NONE;
+}
+
 mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id)
 {
 	if (!*spiffe_id)
@@ -672,6 +677,26 @@ const char *mp_model_loc_str(const mp_model *m, mp_loc loc, char *buf, size_t le
 
 uint32_t mp_method_bit(const char *name)
 {
+	/* the usual spelling first: one switch, no loop (this runs once per decision) */
+	switch (name[0]) {
+	case 'G':
+		if (!strcmp(name, "GET"))
+			return MP_METHOD_GET;
+		break;
+	case 'P':
+		if (!strcmp(name, "POST"))
+			return MP_METHOD_POST;
+		if (!strcmp(name, "PUT"))
+			return MP_METHOD_PUT;
+		if (!strcmp(name, "PATCH"))
+			return MP_METHOD_PATCH;
+		break;
+	case 'D':
+		if (!strcmp(name, "DELETE"))
+			return MP_METHOD_DELETE;
+		break;
+	}
+
 	static const struct {
 		const char *name;
 		uint32_t bit;

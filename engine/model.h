@@ -218,6 +218,9 @@ uint32_t mp_model_edges_to(const mp_model *m, mp_id svc, const mp_edge **edges);
 uint32_t mp_model_edges_any(const mp_model *m, const mp_edge **edges);
 
 mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id);
+/* The same for an identity already looked up as a string id (mp_model_find_str). */
+mp_id mp_model_find_service_by_identity_id(const mp_model *m, mp_str id);
+
 /* "name" (unique across namespaces) or "namespace/name"; MP_NONE when absent or ambiguous. */
 mp_id mp_model_find_service(const mp_model *m, const char *ref);
 mp_id mp_model_find_service_ns(const mp_model *m, const char *ns, const char *name);

@@ -51,44 +51,43 @@ typedef struct {
 	const char *key, *value;
 } mp_kv;
 
-/* Who a rule applies to on the calling side. Every non-empty list must match (any element). */
+/* Who a rule applies to on the calling side. Every non-empty list must match (any element).
+ * Counts first: a decision usually reads only them and the first pointer it needs. */
 typedef struct {
-	uint32_t any;           /* no constraint at all */
-	uint32_t authenticated; /* a principal is required */
-	mp_pattern *principals;
-	uint32_t nprincipals;
-	mp_id *namespaces; /* model namespace ids */
-	uint32_t nnamespaces;
-	mp_id *services; /* model service ids */
-	uint32_t nservices;
+	uint8_t any;           /* no constraint at all */
+	uint8_t authenticated; /* a principal is required */
+	uint32_t nprincipals, nnamespaces, nservices, nlabels;
+
+	mp_pattern *principals; /* exact ones carry the model string id of their text */
+	mp_id *namespaces;      /* model namespace ids */
+	mp_id *services;        /* model service ids */
 	mp_kv *labels;
-	uint32_t nlabels;
 } mp_source;
 
+/* A compiled rule. The fields a decision reads come first (about one cache line with `from`);
+ * names and texts for reasons, explanations and the auditor follow. */
 typedef struct {
-	uint32_t type;   /* mp_rule_type */
-	uint32_t policy; /* index into bundle->policies */
-	const char *name, *message, *loc;
-		const char *via;  /* for role grants: "role R (bind at FILE:LINE)"; else NULL */
-	const char *bind_loc; /* for role grants: the binding's FILE:LINE */
-	int32_t when;    /* index (1-based) into the Lua state's `whens`, or 0 */
-	mp_source from;
+	uint8_t type;     /* mp_rule_type */
+	uint8_t dest_any; /* "*" with no namespace or label constraint */
+	uint16_t nheaders;
+	uint32_t policy;  /* index into bundle->policies */
 	uint32_t methods; /* MP_METHOD_* mask; 0 = any */
+	int32_t when;     /* index (1-based) into the Lua state's `whens`, or 0 */
+	uint32_t npaths, nports;
+	mp_source from;
 	mp_pattern *paths;
-	uint32_t npaths;
 	uint32_t *ports;
-	uint32_t nports;
 	mp_header_match *headers;
-	uint32_t nheaders;
 	/* residency */
+	uint32_t ndata, njurisdictions;
 	const char **data;
 	mp_str *data_ids; /* the classes as model strings; MP_NONE when no service has the class */
-	uint32_t ndata;
 	mp_id *jurisdictions;
-	uint32_t njurisdictions;
-	/* destination, as written (for explanations and the auditor) */
-	const char *dest_text;
-	uint32_t dest_any; /* "*" with no namespace or label constraint: externals too */
+	/* cold: for reasons, explanations and the auditor */
+	const char *name, *message, *loc;
+	const char *via;       /* for role grants: "role R (bind at FILE:LINE)"; else NULL */
+	const char *bind_loc;  /* for role grants: the binding's FILE:LINE */
+	const char *dest_text; /* the destination as written */
 } mp_rule;
 
 typedef struct {
@@ -130,7 +129,7 @@ struct mp_bundle {
 	uint32_t npolicies;
 	mp_rule *rules;
 	uint32_t nrules;
-		mp_check *checks;
+	mp_check *checks;
 	uint32_t nchecks;
 	mp_role *roles;
 	uint32_t nroles;
