@@ -199,7 +199,7 @@ static int l_report(lua_State *L)
 	lua_getfield(L, 1, "loc");     /* 4 */
 	lua_getfield(L, 1, "path");    /* 5 */
 	lua_getfield(L, 1, "related"); /* 6 */
-		const char *subject = text_at(L, 2);
+	const char *subject = text_at(L, 2);
 
 	if (lua_type(L, 3) != LUA_TSTRING)
 		return luaL_error(L, "report: 'message' must be a string");
@@ -359,6 +359,11 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 	mp_model_view v = mp_model_get_view(m);
 	hop chain[MAX_PATH_HOPS];
 	int n = 0;
+	if (json_integer_value(json_object_get(rule, "findings")) >= MAX_FINDINGS_PER_RULE) {
+		add_finding(a, rule, "", "", NULL, NULL, NULL); /* counted, not listed */
+		return;
+	}
+
 	chain[n++] = *h;
 	for (mp_id cur = from; cur != origin[from] && n < MAX_PATH_HOPS;) {
 		chain[n++] = parent[cur];
@@ -545,12 +550,65 @@ static int is_wildcard_path(const mp_rule *r)
 	return 0;
 }
 
+/* A set of pointers (open addressing), to report each shared binding once. */
+typedef struct {
+	const void **v;
+	uint32_t cap;
+} ptrset;
+
+static int ptrset_add(ptrset *s, const void *p)
+{
+	uint32_t i = (uint32_t)(((uintptr_t)p >> 4) * 2654435761u) & (s->cap - 1);
+	while (s->v[i]) {
+		if (s->v[i] == p)
+			return 0;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->v[i] = p;
+	return 1;
+}
+
+/* Does any service identity match the principal pattern? Exact patterns are a lookup. */
+static int identity_exists(const mp_model *m, const mp_pattern *p)
+{
+	if (p->kind == MP_PAT_EXACT)
+		return p->id != MP_NONE &&
+		       mp_model_find_service_by_identity_id(m, p->id) != MP_NONE;
+	mp_model_view v = mp_model_get_view(m);
+	for (mp_id s = 0; s < v.nservices; s++) {
+		mp_str id = v.services[s].identity;
+		if (id && mp_pattern_match(p, mp_model_str(m, id), mp_model_str_len(m, id)))
+			return 1;
+	}
+	return 0;
+}
+
 static void run_rbac(audit *a)
 {
 	const mp_model *m = a->m;
 	const mp_bundle *b = a->b;
 	mp_model_view v = mp_model_get_view(m);
 	char subject[700], msg[1200], buf[600];
+	/* rule -> the services it applies to: the bundle's index, inverted once */
+	uint32_t nent = b->svc_off[v.nservices];
+	uint32_t *roff = mp_calloc(b->nrules + 2, sizeof(uint32_t));
+	mp_id *rsvc = mp_malloc((nent + 1) * sizeof(mp_id));
+	uint32_t *fill = mp_malloc((b->nrules + 1) * sizeof(uint32_t));
+	ptrset reported = {NULL, 64};
+	while (reported.cap < 2 * b->nrules + 2)
+		reported.cap *= 2;
+	reported.v = mp_calloc(reported.cap, sizeof(void *));
+
+	if (!roff || !rsvc || !fill || !reported.v)
+		goto out;
+	for (uint32_t k = 0; k < nent; k++)
+		roff[b->svc_rules[k] + 1]++;
+	for (uint32_t r = 0; r < b->nrules; r++)
+		roff[r + 1] += roff[r];
+	memcpy(fill, roff, b->nrules * sizeof(uint32_t));
+	for (mp_id s = 0; s < v.nservices; s++)
+		for (uint32_t k = b->svc_off[s]; k < b->svc_off[s + 1]; k++)
+			rsvc[fill[b->svc_rules[k]]++] = s;
 	for (uint32_t i = 0; i < b->nrules; i++) {
 		const mp_rule *r = &b->rules[i];
 		if (r->type != MP_RULE_ALLOW ||
@@ -562,19 +620,14 @@ static void run_rbac(audit *a)
 		/* over-broad: a wildcard caller or path on a service that handles a data class */
 		int wide_src = is_wildcard_source(&r->from),
 		    wide_path = is_wildcard_path(r) && !r->methods && !r->nports;
-
 		if (wide_src || wide_path) {
 			uint32_t nsens = 0;
 			mp_id first = MP_NONE;
-			for (mp_id s = 0; s < v.nservices; s++) {
-				uint32_t k;
-				for (k = b->svc_off[s];
-				     k < b->svc_off[s + 1] && b->svc_rules[k] != i; k++)
-					;
-				if (k == b->svc_off[s + 1] || !v.services[s].data.n)
+			for (uint32_t k = roff[i]; k < roff[i + 1]; k++) {
+				if (!v.services[rsvc[k]].data.n)
 					continue;
 				if (first == MP_NONE)
-					first = s;
+					first = rsvc[k];
 				nsens++;
 			}
 			if (first != MP_NONE) {
@@ -593,31 +646,18 @@ static void run_rbac(audit *a)
 				            loc_model(m, v.services[first].loc), NULL, NULL);
 			}
 		}
-		/* principals that no service of the model has */
+		/* principals that no service of the model has; a role's entries share their
+		 * binding's principals: report each binding once */
 		for (uint32_t k = 0; k < r->from.nprincipals; k++) {
 			const mp_pattern *p = &r->from.principals[k];
-			if (p->kind == MP_PAT_ANY)
-				continue;
-			int hit = 0;
-			for (mp_id s = 0; s < v.nservices && !hit; s++) {
-				const char *id = mp_model_str(m, v.services[s].identity);
-				hit = *id && mp_pattern_match(p, id, strlen(id));
-			}
-			if (hit)
-				continue;
-			/* a role's entries share the binding: report it once */
-			int dup = 0;
-			for (uint32_t j = 0; j < i && r->via && !dup; j++)
-				dup = b->rules[j].via == r->via &&
-				      b->rules[j].from.principals == r->from.principals;
-			if (dup)
+			if (p->kind == MP_PAT_ANY || identity_exists(m, p) ||
+			    !ptrset_add(&reported, p))
 				continue;
 			snprintf(subject, sizeof(subject), "%s %s",
 			         r->via ? "binding of role" : "rule", r->name);
 			snprintf(msg, sizeof(msg),
-			         "principal '%s%s%s' matches no identity of the model",
-			         p->kind == MP_PAT_SUFFIX ? "*" : "",
-			         p->kind == MP_PAT_SUFFIX ? p->text : r->from.principals[k].text,
+			         "principal '%s%.*s%s' matches no identity of the model",
+			         p->kind == MP_PAT_SUFFIX ? "*" : "", (int)p->len, p->text,
 			         p->kind == MP_PAT_PREFIX ? "*" : "");
 			add_finding(a, rule, subject, msg, loc_text(r->via ? r->bind_loc : r->loc),
 			            NULL, NULL);
@@ -637,6 +677,11 @@ static void run_rbac(audit *a)
 		add_finding(a, rule, subject, "no binding grants this role to anyone",
 		            loc_text(role->loc), NULL, NULL);
 	}
+out:
+	mp_free(roff);
+	mp_free(rsvc);
+	mp_free(fill);
+	mp_free(reported.v);
 	progress(a, "rbac");
 }
 

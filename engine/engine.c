@@ -122,7 +122,16 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 			         d.n ? d.v[0].msg : "the bundle did not load in the evaluator");
 			goto fail;
 		}
+		/* Keep only the functions decisions and audits call: the declarations themselves
+		 * were compiled into C once, and a smaller heap makes every collection cheaper. */
+		lua_createtable(L, 0, 2);
+		lua_getfield(L, -2, "whens");
+		lua_setfield(L, -2, "whens");
+		lua_getfield(L, -2, "runs");
+		lua_setfield(L, -2, "runs");
 		lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+		lua_pop(L, 1);
+		mp_bundle_release_declarations(sb);
 	}
 	mp_diags_free(&d);
 	ev->sb = sb;

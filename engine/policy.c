@@ -1558,3 +1558,17 @@ fail:
 	mp_bundle_free(b);
 	return NULL;
 }
+
+void mp_bundle_release_declarations(mp_sandbox *sb)
+{
+	char err[256];
+	lua_State *L = mp_sandbox_lua(sb);
+	lua_getfield(L, LUA_REGISTRYINDEX, DSL_KEY);
+	if (lua_istable(L, -1)) {
+		lua_getfield(L, -1, "reset");
+		if (mp_sandbox_pcall(sb, 0, 0, err, sizeof(err)) < 0)
+			lua_settop(L, lua_gettop(L)); /* nothing to undo: the old state stays */
+	}
+	lua_pop(L, 1);
+	lua_gc(L, LUA_GCCOLLECT);
+}

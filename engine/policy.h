@@ -171,7 +171,11 @@ const char *mp_severity_name(uint32_t s);
  * order. Returns 0, or -1 when a file failed. */
 struct mp_sandbox;
 int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, mp_diags *d);
-/* Preloads the host module (meshpol.host: where(level)) into a sandbox. */
+/* Drops the DSL's record of the declarations in a state that ran the files (the caller has kept
+ * what it needs) and collects the garbage. */
+void mp_bundle_release_declarations(struct mp_sandbox *sb);
+/* Preloads the host module
+ (meshpol.host: where(level)) into a sandbox. */
 void mp_bundle_prepare_state(struct mp_sandbox *sb);
 
 #endif

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# audit_bench.sh: `meshpol audit` of a generated mesh against a bundle built from the reference
+# policies, and the audit's peak RSS. Target (the design brief's "Performance targets"): audit of
+# 10,000 services and 100,000 routes with the reference bundle < 2 s, growing linearly.
+#
+# For each size (services; routes = services x ROUTES_PER_SERVICE) it
+#   - generates a mesh with gen_mesh.py into out/audit-mesh-N (not out/mesh-N: the compile
+#     benchmark uses other routes per service there) and compiles it once to out/audit-mesh-N.mpm;
+#   - assembles the bundle out/audit-bundle-N with gen_audit_bundle.py: bundle.yaml, the
+#     reference traffic/baseline.lua without its acme-only declared_routes_only rule,
+#     residency/gdpr.lua, and generated rbac/<ns>.lua files granting every declared route but
+#     ~1% (every UNGRANTED_EVERY-th), left ungranted so that route-not-permitted has findings;
+#   - runs each command once untimed (warm cache, check it succeeds; the audit's JSON report goes
+#     to out/audit-N.json, where the findings are counted), then REPS alternating timed runs of
+#         bin/meshpol audit -m out/audit-mesh-N.mpm -p out/audit-bundle-N --format json -o /dev/null
+#         bin/meshpol check -m out/audit-mesh-N.mpm out/audit-bundle-N     (baseline: load only)
+#     through out/timecmd (wall time in us, peak RSS from wait4),
+# and prints medians and a PASS/FAIL per target. The audit exits 1 (findings): that is success
+# here; 0 is accepted too, 2 or 3 (usage/input or policy runtime error) are failures.
+#
+# Environment: SIZES ("1000 10000"), REPS (5), ROUTES_PER_SERVICE (10), SEED (42),
+#              UNGRANTED_EVERY (100), MESHPOL (bin/meshpol of this checkout).
+# Exit: 0 whether or not the targets are met (benchmarks report, they do not gate); 1 if a
+# command failed or bin/meshpol is missing.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+OUT=$HERE/out
+MESHPOL=${MESHPOL:-$ROOT/bin/meshpol}
+SIZES=${SIZES:-1000 10000}
+REPS=${REPS:-5}
+ROUTES_PER_SERVICE=${ROUTES_PER_SERVICE:-10}
+SEED=${SEED:-42}
+UNGRANTED_EVERY=${UNGRANTED_EVERY:-100}
+TIMECMD=$OUT/timecmd
+TARGET_S=2
+TARGET_SIZE=10000
+GROWTH_FROM=1000
+GROWTH_TO=10000
+GROWTH_MAX=12
+RESULTS=$OUT/audit-results.txt
+
+failed=0
+fail() {
+	echo "audit_bench: $*" >&2
+	failed=1
+}
+
+if [ ! -x "$TIMECMD" ]; then
+	make --no-print-directory -C "$HERE" out/timecmd >&2 || {
+		echo "audit_bench: cannot build $TIMECMD (make -C bench tools)" >&2
+		exit 1
+	}
+fi
+if [ ! -x "$MESHPOL" ]; then
+	echo "audit_bench: $MESHPOL not found or not executable: build it first (\`make\` at the" \
+		"top, or \`make bench\`, which builds it)" >&2
+	exit 1
+fi
+
+# median FILE: the median of the numbers in FILE, one a line.
+median() {
+	sort -g "$1" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]
+		else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# max FILE: the largest number in FILE.
+max() { sort -g "$1" | tail -n 1; }
+# kb_to_mb KB: decimal megabytes (10^6 bytes), one decimal.
+kb_to_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
+
+# timed NAME LOG MAXRC CMD...: one run of CMD through timecmd; an exit code above MAXRC is a
+# failure. Appends its time and peak RSS to $RUN/NAME.s and $RUN/NAME.kb; on failure prints
+# LOG's tail and returns non-zero.
+timed() {
+	local name=$1 log=$2 maxrc=$3 rc
+	shift 3
+	"$TIMECMD" -o "$RUN/last" "$@" >"$log" 2>&1
+	rc=$?
+	if [ "$rc" -gt "$maxrc" ]; then
+		echo "audit_bench: failed (exit $rc): $*" >&2
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return 1
+	fi
+	read -r secs kb <"$RUN/last"
+	echo "$secs" >>"$RUN/$name.s"
+	echo "$kb" >>"$RUN/$name.kb"
+}
+
+mkdir -p "$OUT"
+RUN=$(mktemp -d "$OUT/run.XXXXXX")
+trap 'rm -rf "$RUN"' EXIT
+
+rows=()
+declare -A audit_med=()
+for n in $SIZES; do
+	dir=$OUT/audit-mesh-$n
+	mpm=$OUT/audit-mesh-$n.mpm
+	bundle=$OUT/audit-bundle-$n
+	report=$OUT/audit-$n.json
+	log=$OUT/audit-$n.log
+	rm -f "$RUN"/*.s "$RUN"/*.kb "$mpm" "$report"
+	if ! python3 "$HERE/gen_mesh.py" --services "$n" --routes-per-service "$ROUTES_PER_SERVICE" \
+		--seed "$SEED" "$dir"; then
+		fail "gen_mesh.py failed for $n services"
+		continue
+	fi
+	if ! "$MESHPOL" compile -o "$mpm" "$dir" >"$log" 2>&1; then
+		fail "meshpol compile failed on $dir; its output ($log):"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		continue
+	fi
+	if ! python3 "$HERE/gen_audit_bundle.py" --mesh "$dir" --ungranted-every "$UNGRANTED_EVERY" \
+		"$bundle"; then
+		fail "gen_audit_bundle.py failed for $n services"
+		continue
+	fi
+	# Untimed runs: the bundle must load, and the audit must produce a report.
+	if ! "$MESHPOL" check -m "$mpm" "$bundle" >"$log" 2>&1; then
+		fail "meshpol check failed on $bundle; its output ($log):"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		continue
+	fi
+	"$MESHPOL" audit -m "$mpm" -p "$bundle" --format json -o "$report" >>"$log" 2>&1
+	rc=$?
+	if [ "$rc" -gt 1 ]; then
+		fail "meshpol audit failed on $bundle (exit $rc); its output ($log):"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		continue
+	fi
+	# From the report: rules; findings (each rule's count: the report lists at most 10,000 per
+	# rule, counts.findings counts the listed ones); listed; route-not-permitted; audit errors.
+	read -r rules findings listed not_permitted errors < <(python3 - "$report" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+total = sum(r["findings"] for r in d["rules"])
+np = sum(r["findings"] for r in d["rules"] if r["rule"] == "route-not-permitted")
+print(d["counts"]["rules"], total, d["counts"]["findings"], np, d["counts"]["errors"])
+EOF
+	) || {
+		fail "cannot read $report"
+		continue
+	}
+	[ "$errors" -eq 0 ] || fail "the audit of $n services reported $errors errors (see $report)"
+
+	echo "audit_bench: $n services: $REPS alternating runs..." >&2
+	ok=1
+	for ((r = 1; r <= REPS; r++)); do
+		timed audit "$RUN/audit.log" 1 "$MESHPOL" audit -m "$mpm" -p "$bundle" --format json \
+			-o /dev/null || { ok=0; break; }
+		timed check "$RUN/check.log" 0 "$MESHPOL" check -m "$mpm" "$bundle" || { ok=0; break; }
+	done
+	if [ "$ok" -eq 0 ]; then
+		failed=1
+		continue
+	fi
+	a_s=$(median "$RUN/audit.s")
+	c_s=$(median "$RUN/check.s")
+	audit_med[$n]=$a_s
+	rows+=("$(printf '%8s %7s %6s %8s %7s %8s | %9s %9s %9s | %8s %8s' \
+		"$n" "$((n * ROUTES_PER_SERVICE))" "$rules" "$findings" "$listed" "$not_permitted" \
+		"$a_s" "$c_s" "$(awk -v a="$a_s" -v c="$c_s" 'BEGIN { printf "%.6f", a - c }')" \
+		"$(kb_to_mb "$(max "$RUN/audit.kb")")" "$(kb_to_mb "$(max "$RUN/check.kb")")")")
+done
+
+if [ -n "${audit_med[$TARGET_SIZE]:-}" ]; then
+	t=${audit_med[$TARGET_SIZE]}
+	target_line="target < $TARGET_S s at 10,000 services: $(awk -v t="$t" -v m="$TARGET_S" \
+		'BEGIN { print (t < m) ? "PASS" : "FAIL" }') ($(printf '%.2f' "$t") s)"
+else
+	target_line="target < $TARGET_S s at 10,000 services: n/a (SIZES has no $TARGET_SIZE)"
+fi
+if [ -n "${audit_med[$GROWTH_FROM]:-}" ] && [ -n "${audit_med[$GROWTH_TO]:-}" ]; then
+	g=$(awk -v a="${audit_med[$GROWTH_FROM]}" -v b="${audit_med[$GROWTH_TO]}" \
+		'BEGIN { printf "%.1f", b / a }')
+	growth_line="growth 1k -> 10k: $g x (linear would be ~10x; PASS when <= ${GROWTH_MAX}x): $(awk \
+		-v g="$g" -v m="$GROWTH_MAX" 'BEGIN { print (g <= m) ? "PASS" : "FAIL" }')"
+else
+	growth_line="growth 1k -> 10k: n/a (SIZES needs $GROWTH_FROM and $GROWTH_TO)"
+fi
+
+{
+	echo
+	echo "audit benchmark: meshpol audit vs meshpol check (load only), median of $REPS alternating runs"
+	echo "host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "meshpol: $MESHPOL; $ROUTES_PER_SERVICE routes per service, every ${UNGRANTED_EVERY}th route with a source ungranted"
+	echo
+	printf '%8s %7s %6s %8s %7s %8s | %9s %9s %9s | %8s %8s\n' \
+		services routes rules findings listed not_perm audit_s check_s audit-chk audit_MB check_MB
+	for row in "${rows[@]}"; do echo "$row"; done
+	echo
+	echo "$target_line"
+	echo "$growth_line"
+	echo
+	echo "audit_s, check_s: median wall time from fork to exit of \`meshpol audit ... --format json"
+	echo "  -o /dev/null\` and of \`meshpol check -m MODEL BUNDLE\` (loads the .mpm and the bundle, no"
+	echo "  audit). audit-chk = audit_s - check_s: the audit's own steps (Lua checks, residency,"
+	echo "  rbac hygiene, routes) and the JSON report writer."
+	echo "rules, findings, listed, not_perm: from the untimed run's report (out/audit-N.json): rules"
+	echo "  in the report; findings, the sum of the rules' counts; listed, those in the findings list"
+	echo "  (at most 10,000 per rule); not_perm, route-not-permitted's (the routes left ungranted)."
+	echo "audit_MB, check_MB: peak resident set (ru_maxrss, max over the runs), in 10^6 bytes."
+} | tee "$RESULTS"
+[ "$failed" -eq 0 ] || echo "audit_bench: some commands failed (see above)" >&2
+exit "$failed"
