@@ -105,7 +105,11 @@ expect_rc "a broken bundle exits 2" 2 "$MESHPOL" audit -m $D/weights -p tests/da
 audit_json examples/acme policies
 [ "$RC" -eq 1 ] && ok "acme audit exits 1" || not_ok "acme audit exits 1" "rc $RC" "$(cat "$TMP/err")"
 [ ! -s "$TMP/err" ] && ok "no progress output when stderr is not a terminal" || not_ok "no progress when piped" "$(cat "$TMP/err")"
+# on a terminal (script(1) gives the audit one), progress is drawn on stderr
+script -qec "\"$MESHPOL\" audit -m examples/acme -p policies -o \"$TMP/tty-report.txt\"" /dev/null > "$TMP/tty.out" 2>&1
+grep -q 'audit: [0-9]*/[0-9]* ' "$TMP/tty.out" && ok "progress shown on a terminal" || not_ok "progress on a terminal" "$(head -c 300 "$TMP/tty.out")"
 has_finding "acme: routing loop" routing-loop 'examples/acme/routes.yaml:228$'
+
 has_finding "acme: residency leak through failover" pii-stays-in-eu 'examples/acme/routes.yaml:217$'
 has_finding "acme: multi-hop residency leak" pii-stays-in-eu 'examples/acme/routes.yaml:96$'
 has_finding "acme: UK data to an EU-only external" uk-pii-stays-in-uk 'examples/acme/routes.yaml:271$'
