@@ -574,9 +574,10 @@ static int sandbox_require(lua_State *L)
  * N = n + 1 the positions in it. The bound is the least of two:
  *
  * crude: every quantifier may try every length, so an item costs a + b * (the rest), with
- *   class*, class+, class-: a = N * class, b = N;  class?: b = 2;  %b, %1: a = N;  others b = 1.
- *   One attempt costs at most C = the whole tree; N attempts (2N for gmatch and gsub, which may
- *   retry a position after an empty match) at most N * C. One pass, no memory.
+ *   class*, class+, class-: a = N * (class + 1), b = N;  class?: b = 2;  %b, %1: a = N;  others
+ *   b = 1. One attempt costs at most C = the whole tree; N attempts at most N * C (gmatch and
+ *   gsub: 3N * C, as each position may fail once and match twice, the second time rejected as
+ *   an empty match where the last one ended). One pass, no memory.
  *
  * precise: walking the items from the end, for the rest R of the pattern after each item:
  *   fail(R)     the most a failing attempt of R takes,
@@ -976,8 +977,7 @@ static struct pattern_rest quantified(enum item_kind kind, const charset *x, dou
 			q.fail = cost_mul(positions, cost_add(cx, rf));
 			q.succ = cost_add(q.fail, rs);
 		} else {
-			q.fail = disjoint ? cost_add(cost_mul(positions, cost_add(cx, sh)), rf)
-			                  : 0;
+			q.fail = disjoint ? cost_add(cost_mul(positions, cost_add(cx, sh)), rf) : 0;
 			q.succ = cost_add(cx, rs);
 			*per_byte = cx > *per_byte ? cx : *per_byte;
 		}
@@ -987,8 +987,7 @@ static struct pattern_rest quantified(enum item_kind kind, const charset *x, dou
 			q.fail = cost_mul(positions, cost_add(cx, rf));
 			q.succ = cost_add(q.fail, rs);
 		} else {
-			q.fail = disjoint ? cost_add(cost_mul(positions, cost_add(cx, sh)), rf)
-			                  : 0;
+			q.fail = disjoint ? cost_add(cost_mul(positions, cost_add(cx, sh)), rf) : 0;
 			q.succ = cost_add(1, rs);
 			k = disjoint ? cost_add(cx, sh) : 0;
 			*per_byte = k > *per_byte ? k : *per_byte;
@@ -1006,6 +1005,9 @@ static struct pattern_rest quantified(enum item_kind kind, const charset *x, dou
 		q.always = q.end_ok = 0;
 		q.shallow = cx;
 		q.first = *x;
+		/* ".+" before what succeeds at the end fails only at the end */
+		if (r->end_ok && cs_all_bytes(x))
+			q.fail = cx;
 	} else {
 		q.always = r->always ||
 		           (kind != ITEM_OPTIONAL && r->end_ok && cs_all_bytes(x)); /* .* .- */
@@ -1153,18 +1155,22 @@ static void check_pattern(lua_State *L, const char *fn, const char *p, size_t lp
 	lua_error(L);
 }
 
-/* Calls upvalue 1, the original, with all the arguments; returns all its results. */
+/* Runs upvalue 1, the original (a C function without upvalues), in this very call frame: it
+ * sees the same arguments and returns its results, and its errors name the caller and the line
+ * as if policy code had called it (luaL_where(L, 1) would name this C function after a
+ * lua_call). Memory errors, errors from gsub's callbacks and budget trips pass through as they
+ * are. */
 static int call_original(lua_State *L)
 {
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+
+	assert(original);
+	return original(L);
 }
 
-/* Each wrapper checks its arguments as the original does, in the same order, so a bad argument
- * gets the same message (naming this function as the caller named it); the original, called
- * from C, then finds nothing wrong with them. */
+/* Each wrapper checks its arguments as the original then does, in the same order and with the
+ * same calls (so with the same messages, and with numbers coerced to strings in place, as the
+ * original would). */
 
 /* string.find(s, pattern [, init [, plain]]) */
 static int sandbox_find(lua_State *L)
@@ -1233,10 +1239,9 @@ static int sandbox_gsub(lua_State *L)
 	p = luaL_checklstring(L, 2, &lp);
 	tr = lua_type(L, 3);
 	(void)luaL_optinteger(L, 4, 0);
-	luaL_argexpected(L,
-	                 tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION ||
-	                     tr == LUA_TTABLE,
-	                 3, "string/function/table");
+	luaL_argexpected(
+	    L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
+	    "string/function/table");
 	check_pattern(L, "string.gsub", p, lp, ls, 1, ATTEMPT_EVERYWHERE);
 	return call_original(L);
 }
@@ -1256,6 +1261,7 @@ static void guard_patterns(lua_State *L, int idx)
 	idx = lua_absindex(L, idx);
 	for (i = 0; i < sizeof wrap / sizeof *wrap; i++) {
 		lua_getfield(L, idx, wrap[i].name);
+		assert(lua_tocfunction(L, -1) && !lua_getupvalue(L, -1, 1)); /* call_original */
 		lua_pushcclosure(L, wrap[i].wrapper, 1);
 		lua_setfield(L, idx, wrap[i].name);
 	}

@@ -35,24 +35,27 @@
  *
  * Pattern matching: Lua's matcher runs in C and backtracks, beyond the instruction budget's
  * sight (string.find(("a"):rep(600), ".-.-.-b") would run for 40 s). So string.find, match,
- * gmatch and gsub, as functions or as methods of strings, first bound the matcher's steps in the
- * worst case for this pattern and this subject length, and raise "string.find: pattern too
- * complex for a subject of N bytes (worst case W matcher steps, limit L)" when the bound passes
- * MP_SANDBOX_PATTERN_LIMIT. Otherwise they are the originals (same arguments, results, errors).
- * Plain finds (plain = true, or no special character) search in linear time and are never
- * refused. The bound (the notes in sandbox.c) grows like n^(d+1) for a subject of n bytes, d the
- * quantifiers (* + - ?, and %b, %1) that can backtrack into the rest of the pattern, one fewer
- * when '^' anchors it; a quantifier cannot when what follows it always matches (a trailing
- * "%d+", "(.-)%s*$") or cannot start with a byte it takes ("%w+=", "[^,]*,").
+ * gmatch and gsub, as functions or as methods of strings, first bound the steps the matcher can
+ * take on this pattern for any subject of this length, and raise "string.find: pattern too
+ * complex for a subject of N bytes (worst case W matcher steps, limit L)", an ordinary error,
+ * when the bound passes MP_SANDBOX_PATTERN_LIMIT. Otherwise they are the originals: same
+ * arguments, results and errors. Plain finds (plain = true, or no special character) search in
+ * linear time and are never refused. The bound (the notes in sandbox.c) multiplies about n for
+ * each quantifier, %b or back-reference that the rest of the pattern can backtrack into, and n
+ * more for the start positions of an unanchored pattern ('^' never anchors in gmatch); a
+ * quantifier followed by what always matches (a trailing "%d+") or by what cannot begin with a
+ * byte it takes ("%w+=", "[^,]*,") costs one scan instead.
  *
- * The trade-off, at the limit chosen: every pattern gets some size, and realistic ones
- * get kilobytes: "^%s*(.-)%s*$" (trim), "(%w+)=(%w+)" in gmatch, "[^,]+" in gsub up to about
- * 7 KB; find, match and gsub of "%d+", "%s+", "^/v1/(%w+)" and gmatch of "%S+" or "[^,]+" up to
- * the memory cap (linear); but ".-.-.-b" only up to about 80 bytes, and "(.-)%1" about 10 KB.
- * A single quantifier that can backtrack is quadratic in Lua's matcher whatever the limit
- * ("a*b" against a run of a's), so large subjects want anchors, sets that exclude what follows,
- * or plain finds. Each call is bounded, not the calls together: a loop of calls just under the
- * limit spends C time the budget counts as a few instructions per call.
+ * The trade-off, at a limit of at most about 0.4 s of matching: a pattern is refused on any
+ * subject long enough for its worst case, even one that would match at once. Patterns that
+ * cannot backtrack are linear and get megabytes (find, match, gsub: 10 MB and more):
+ * "%d+", "[^,]+" (in gmatch too: 3 MB), "^/v1/(%w+)", "^([^:]+):(%d+)$", "^Bearer%s+(.+)$".
+ * One level of backtracking is quadratic in Lua's matcher and gets 3.5 to 10 KB: "a*b",
+ * "[^/]+$", "%b()", "^%s*(.-)%s*$" (5.7 KB), "(%w+)=(%w+)" (4.9 KB), "([^&=]+)=([^&]*)" in
+ * gmatch (3.5 KB). Two levels get hundreds of bytes ("(.-)%1": 460), three tens (".-.-.-b":
+ * 74). Large subjects want anchors, sets that exclude what follows, or plain finds. Each call is
+ * bounded, not the calls together: a loop of calls just under the limit spends C time that the
+ * budget counts as a few instructions a call.
  *
  * require(name): name must match ^[a-z_][a-z0-9_.]*$ (no empty component, at most 128 bytes);
  * dots map to '/', and STDLIB_DIR/<name>.lua is loaded as text into the sandbox globals, run
@@ -73,8 +76,9 @@ enum mp_sandbox_status {
 #define MP_SANDBOX_DEFAULT_MEM_LIMIT    ((size_t)64 << 20)       /* 64 MiB */
 #define MP_SANDBOX_DEFAULT_INSTR_BUDGET ((uint64_t)100000000u)   /* VM instructions per call */
 #define MP_SANDBOX_LOADED_KEY           "meshpol.sandbox.loaded" /* registry: require's cache */
-/* Matcher steps a string.find, match, gmatch or gsub may take in the worst case (see above); a
- * step is one byte tested against a class, about 5 ns: the limit is about half a second. */
+/* Matcher steps a string.find, match, gmatch or gsub may take in the worst case (see above). A
+ * step (one match() call, one byte tested against a class, scanned by %b or compared by %1) took
+ * 2 to 4 ns in Lua 5.4 on the machines measured, so the limit is at most about 0.4 s. */
 #define MP_SANDBOX_PATTERN_LIMIT 1e8
 
 typedef struct mp_sandbox mp_sandbox;

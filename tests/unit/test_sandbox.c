@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK "policies/t.lua"
@@ -203,6 +204,37 @@ static const struct refusal refusals[] = {
     REFUSE("error_number_object", "error(42)", MP_SANDBOX_ERROR, "42"),
     REFUSE("binary_via_load_mode_b", "assert(load('\\27Lua', 'x', 'b'))", MP_SANDBOX_ERROR,
            CHUNK ":1:", "attempt to load a binary chunk (mode is 't')"),
+    /* pattern matching, which runs in C: each of these would run for 40 s or (much) more */
+    REFUSE("pattern_find", "return string.find(string.rep('a', 600), '.-.-.-b')", MP_SANDBOX_ERROR,
+           CHUNK ":1: string.find: pattern too complex for a subject of 600 bytes", "limit 1e+08"),
+    REFUSE("pattern_find_method", "local s = ('a'):rep(600)\nreturn s:find('.-.-.-b')",
+           MP_SANDBOX_ERROR, CHUNK ":2: string.find: pattern too complex"),
+    REFUSE("pattern_find_init", "return ('a'):rep(1000):find('.-.-.-b', 401)", MP_SANDBOX_ERROR,
+           "string.find: pattern too complex for a subject of 600 bytes"),
+    REFUSE("pattern_match", "return ('a'):rep(600):match('(.-)(.-)(.-)b')", MP_SANDBOX_ERROR,
+           "string.match: pattern too complex for a subject of 600 bytes"),
+    REFUSE("pattern_match_anchored", "return ('a'):rep(5000):match('^.-.-.-b')", MP_SANDBOX_ERROR,
+           "string.match: pattern too complex for a subject of 5000 bytes"),
+    REFUSE("pattern_gmatch", "for x in ('a'):rep(600):gmatch('.-.-.-b') do end", MP_SANDBOX_ERROR,
+           CHUNK ":1: string.gmatch: pattern too complex for a subject of 600 bytes"),
+    REFUSE("pattern_gsub", "return (('a'):rep(600):gsub('.-.-.-b', ''))", MP_SANDBOX_ERROR,
+           CHUNK ":1: string.gsub: pattern too complex for a subject of 600 bytes"),
+    REFUSE("pattern_gsub_function",
+           "local s = ('a'):rep(600)\nreturn s:gsub('(.-)(.-)(.-)b', function() end)",
+           MP_SANDBOX_ERROR, CHUNK ":2: string.gsub: pattern too complex"),
+    REFUSE("pattern_classes", "return ('ab'):rep(2000):find('[ab]*[ab]*c')", MP_SANDBOX_ERROR,
+           "string.find: pattern too complex for a subject of 4000 bytes"),
+    REFUSE("pattern_optionals", "return ('a'):rep(40):find(('a?'):rep(40) .. ('a'):rep(40) .. 'b')",
+           MP_SANDBOX_ERROR, "string.find: pattern too complex for a subject of 40 bytes"),
+    REFUSE("pattern_balance", "return ('('):rep(1 << 20):find('%b()')", MP_SANDBOX_ERROR,
+           "string.find: pattern too complex for a subject of 1048576 bytes"),
+    REFUSE("pattern_quadratic_megabyte", "return (('1'):rep(1 << 20) .. 'x'):match('%d+$')",
+           MP_SANDBOX_ERROR, "string.match: pattern too complex for a subject of 1048577 bytes"),
+    REFUSE("pattern_trim_past_limit",
+           "return ('a' .. (' '):rep(20000) .. 'b'):match('^%s*(.-)%s*$')", MP_SANDBOX_ERROR,
+           "string.match: pattern too complex for a subject of 20002 bytes"),
+    REFUSE("pattern_in_pcall", "assert(pcall(string.find, ('a'):rep(600), '.-.-.-b'))",
+           MP_SANDBOX_ERROR, CHUNK ":1: string.find: pattern too complex"),
 };
 
 static void test_refusal(void **state)
@@ -737,6 +769,161 @@ static void test_push_env(void **state)
 	mp_sandbox_free(sb);
 }
 
+/* --- pattern matching --- */
+
+/* Serializes the results of pcall(f): "boolean:true|integer:5|string:x" (in both states). */
+#define PACK_PRELUDE                                                                               \
+	"local function pack(...)\n"                                                               \
+	"  local t = {}\n"                                                                         \
+	"  for i = 1, select('#', ...) do local v = select(i, ...)\n"                              \
+	"    t[i] = (math.type(v) or type(v)) .. ':' .. tostring(v) end\n"                         \
+	"  return table.concat(t, '|')\n"                                                          \
+	"end\n"
+
+/* Code run both in the sandbox and in a plain Lua state; the results, errors included, must be
+ * the same: the wrappers change nothing but the refusals. */
+static const char *const pattern_cases[] = {
+    /* find: plain, captures, init, limits */
+    "return string.find('hello world', 'o w')",
+    "return string.find('hello world', '(o)(r)')",
+    "return string.find('hello world', 'o', 6)",
+    "return ('hello world'):find('l+', -4)",
+    "return ('hello world'):find('l', -100)",
+    "return string.find('a.b*c', '.b*', 1, true)",
+    "return string.find('a+b', '+', 1, true), ('x^y'):find('^', 1, true)",
+    "return string.find('a.b*c', '.b*', 1, false)",
+    "return string.find('abc', 'b', 10)",
+    "return string.find('abc', '', 4), string.find('abc', '', 5), string.find('', '')",
+    "return string.find('a\\0b', '\\0', 1, true), string.find('a\\0b', '%z')",
+    "return string.find('abc', 'c', 3, nil, 'extra')",
+    /* match: anchors, captures, classes, %b, %f */
+    "return string.match('  key = value  ', '^%s*(%S+)%s*=%s*(.-)%s*$')",
+    "return string.match('2024-01-15', '^(%d+)-(%d+)-(%d+)$')",
+    "return string.match('x2024-01-15', '^(%d+)')",
+    "return string.match('hello', '()ll()')",
+    "return string.match('hello', 'x')",
+    "return ('  trim me  '):match('^%s*(.-)%s*$')",
+    "return string.match('THE (quick) fox', '%((%a+)%)')",
+    "return string.match('f(a(b)c)d', '%b()')",
+    "return string.match('THE (quick) fox', '%f[%a]%a+', 5)",
+    "return string.match('key=val', '(%w+)=(%w+)$')",
+    "return string.match('abcabc', '(abc)%1')",
+    "return string.match('/v1/orders/42', '^/v1/(%w+)/(%d+)$')",
+    /* gsub: string, function, table, count, empty matches, anchor */
+    "return string.gsub('hello world', 'o', '0')",
+    "return string.gsub('hello world', '(%w+)', '<%1>')",
+    "return string.gsub('hello world', '%w+', function(w) return w:upper() end)",
+    "return string.gsub('$name is $age', '%$(%w+)', {name = 'bob', age = 42})",
+    "return string.gsub('abc', '%w', '%0%0', 2)",
+    "return string.gsub('abc', '', '-')",
+    "return string.gsub('hello', '^h', 'H'), string.gsub('hhh', '^h', 'H')",
+    "return string.gsub('a,b,,c', '[^,]*', '[%0]')",
+    /* gmatch: loops, init, '^' is no anchor, the iterator after the end */
+    "local t = {}\n"
+    "for k, v in string.gmatch('a=1, b=2, c=3', '(%w+)=(%w+)') do t[#t + 1] = k .. v end\n"
+    "return table.concat(t, ' ')",
+    "local t = {}\nfor w in ('one two three'):gmatch('%a+', 5) do t[#t + 1] = w end\n"
+    "return table.concat(t, ',')",
+    "local t = {}\nfor w in ('a^b^c'):gmatch('^%a') do t[#t + 1] = w end\n"
+    "return table.concat(t, ',')",
+    "local it = ('ab'):gmatch('.')\nreturn it(), it(), it(), it()",
+    "local n = 0\nfor a, b in ('x1y22z'):gmatch('()%d+()') do n = n + a * b end\nreturn n",
+    /* numbers are coerced, as by the originals */
+    "return string.find(123456, 34), string.find('x1.5y', 1.5), string.gsub(1000, 0, 1)",
+    "return string.match(3.25, '%d+$'), (7):rep(3)",
+    /* argument errors and malformed patterns: the same messages */
+    "return string.find(nil, 'x')",
+    "return ('x'):find({})",
+    "return ('x'):match()",
+    "return string.find('x', 'x', 'bad')",
+    "return string.gmatch('x', 'x', {})",
+    "return string.gsub('x', 'x')",
+    "return string.gsub('x', 'x', true)",
+    "return string.gsub('x', 'x', 'y', 'z')",
+    "return string.match('x', '[a')",
+    "return string.find('x', 'x%')",
+    "return string.match('x', '%f')",
+    "return string.match('x', '%b(')",
+    "return string.match('x', '(x')",
+    "return string.match('x', 'x)')",
+    "return string.gsub('x', 'x', '%2')",
+    "return string.gsub('x', 'x', {x = {}})",
+    "return string.find('x', '%1')",
+    /* large subjects with linear patterns */
+    "local s = ('x'):rep(1 << 20) .. '12345'\nreturn s:find('%d+'), s:match('(%d+)')",
+    "local s = ('ab1 '):rep(1 << 18)\nreturn #s, select(2, s:gsub('%d+', '')), "
+    "select(2, s:gsub('%s+', ' '))",
+    "local s = ('k=v,'):rep(1 << 16)\nlocal n = 0\n"
+    "for k, v in s:gmatch('([^,=]+)=?([^,]*)') do n = n + 1 end\nreturn n",
+    /* quadratic patterns on a few KB */
+    "local s = ('key=value&'):rep(300)\nlocal n = 0\n"
+    "for k, v in s:gmatch('([^&=]+)=([^&]*)') do n = n + #k + #v end\nreturn n",
+    "local s = ('a.b*c'):rep(1 << 18) .. '[x]'\nreturn s:find('[x]', 1, true)",
+    "local s = ('a'):rep(1 << 15)\nreturn s:find(('a'):rep(1 << 14) .. 'b', 1, true), "
+    "s:find(('a'):rep(1 << 14)), s:find(('a'):rep(1 << 15), 2, true)",
+    "local s = ' ' .. ('a'):rep(4000) .. ' '\nreturn #s:match('^%s*(.-)%s*$')",
+    "local s = ('a'):rep(4000)\nlocal n = 0\nfor k, v in s:gmatch('(%w+)=(%w+)') do n = n + 1 end\n"
+    "return n",
+    "local s = ('a'):rep(4000) .. 'b'\nreturn s:find('a*b'), s:find('[^/]+$')",
+};
+
+/* Runs code in the sandbox and in plain Lua and compares what pcall returns. */
+static void test_pattern_results(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, BIG_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb), *plain = luaL_newstate();
+	char code[2048], err[512] = "";
+	size_t i;
+
+	(void)state;
+	assert_non_null(plain);
+	luaL_openlibs(plain);
+	for (i = 0; i < sizeof pattern_cases / sizeof *pattern_cases; i++) {
+		snprintf(code, sizeof code, PACK_PRELUDE "return pack(pcall(function()\n%s\nend))",
+		         pattern_cases[i]);
+		if (run(sb, code, 1, err, sizeof err) != MP_SANDBOX_OK)
+			fail_msg("%s\n  failed in the sandbox: %s", pattern_cases[i], err);
+		if (luaL_loadbuffer(plain, code, strlen(code), "@" CHUNK) != LUA_OK ||
+		    lua_pcall(plain, 0, 1, 0) != LUA_OK)
+			fail_msg("%s\n  failed in plain Lua: %s", pattern_cases[i],
+			         lua_tostring(plain, -1));
+		if (strcmp(lua_tostring(L, -1), lua_tostring(plain, -1)) != 0)
+			fail_msg("%s\n  sandbox:   %s\n  plain Lua: %s", pattern_cases[i],
+			         lua_tostring(L, -1), lua_tostring(plain, -1));
+		lua_pop(L, 1);
+		lua_pop(plain, 1);
+	}
+	lua_close(plain);
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* A refused pattern costs the analysis, not the matching: far below a second, and an ordinary
+ * error that pcall catches, after which the same sandbox matches normally. Plain finds are
+ * linear (stock Lua's take O(n * m): minutes for the one below). */
+static void test_pattern_refusal_is_fast(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	clock_t start = clock();
+
+	(void)state;
+	expect_true(sb, "local s = ('a'):rep(1 << 22)\n"
+	                "return s:find(('a'):rep(1 << 21) .. 'b', 1, true) == nil and\n"
+	                "  s:find(('a'):rep(1 << 21) .. 'b') == nil and s:find(s, 1, true) == 1");
+	expect_true(sb, "local s = ('a'):rep(600)\n"
+	                "local ok, err = pcall(s.find, s, '.-.-.-b')\n"
+	                "local ok2, err2 = pcall(string.gsub, s:rep(1000), '(.-)(.-)%1', '')\n"
+	                "return not ok and err:find('pattern too complex', 1, true) ~= nil and\n"
+	                "  not ok2 and err2:find('600000 bytes', 1, true) ~= nil and\n"
+	                "  s:find('a-b') == nil and #s:match('^(.-)a$') == 599");
+	assert_true((double)(clock() - start) / CLOCKS_PER_SEC < 0.5);
+	/* the string metatable reaches the same wrappers as the string table */
+	expect_true(sb, "return string.find == ('').find and string.gsub == ('').gsub and\n"
+	                "  string.match == ('').match and string.gmatch == ('').gmatch");
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
 /* If a stop mechanism breaks, the runaway loops above really are infinite: fail instead of
  * hanging once the binary has used WATCHDOG_SECONDS of CPU (the suite needs well under one). */
 #define WATCHDOG_SECONDS 30
@@ -775,6 +962,8 @@ int main(void)
 	    cmocka_unit_test(test_new_limits),
 	    cmocka_unit_test(test_allocation_failures),
 	    cmocka_unit_test(test_push_env),
+	    cmocka_unit_test(test_pattern_results),
+	    cmocka_unit_test(test_pattern_refusal_is_fast),
 	};
 	enum { NFIXED = sizeof fixed / sizeof *fixed, NREF = sizeof refusals / sizeof *refusals };
 	struct CMUnitTest tests[NFIXED + NREF];
