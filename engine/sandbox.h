@@ -3,6 +3,8 @@
 #ifndef MP_SANDBOX_H
 #define MP_SANDBOX_H
 
+#include "patcost.h"
+
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,7 +81,7 @@ enum mp_sandbox_status {
 /* Matcher steps a string.find, match, gmatch or gsub may take in the worst case (see above). A
  * step (one match() call, one byte tested against a class, scanned by %b or compared by %1) took
  * 2 to 4 ns in Lua 5.4 on the machines measured, so the limit is at most about 0.4 s. */
-#define MP_SANDBOX_PATTERN_LIMIT 1e8
+#define MP_SANDBOX_PATTERN_LIMIT MP_PATCOST_LIMIT
 
 typedef struct mp_sandbox mp_sandbox;
 
