@@ -12,7 +12,7 @@ static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-		printf("meshpol %s\n", MP_VERSION);
+	printf("meshpol %s\n", MP_VERSION);
 
 	return MP_EXIT_OK;
 }
@@ -32,12 +32,13 @@ static const mp_verb verbs[] = {
      "check a trail's hash chain and seals (exit 0 intact, 1 tampered)"},
     {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
-        {"audit", mp_cmd_audit, 0, 0,
+    {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL -p POLICY_DIR [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
-    {"version", cmd_version
-, 0, 0, "version", "print the version"},
+    {"repl", mp_cmd_repl, 0, 0, "repl [-m MODEL] [-p POLICY_DIR]",
+     "the interactive shell: decide, explain, try rules in Lua (docs/repl.md)"},
+    {"version", cmd_version, 0, 0, "version", "print the version"},
     {"help", cmd_help, 0, 1, "help [VERB]", "list the verbs, or explain one"},
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tests/e2e/repl.sh: `meshpol repl` driven through stdin, as scripts use it: each session
+# tests/data/repl/NAME.txt runs through the shell and its output (stdout and stderr together)
+# must equal NAME.expected, after hashes and times are masked. The sessions use the lab mesh
+# and bundle beside them, except acceptance.txt: the example mesh and bundle of the README.
+#
+# After a deliberate change of output: REPL_UPDATE=1 bash tests/e2e/repl.sh rewrites the
+# .expected files; read the diff before committing it.
+. "$(dirname "$0")/lib.sh"
+export MESHPOL_STDLIB="$PWD/stdlib" NO_COLOR=1 SOURCE_DATE_EPOCH=1764115200
+D=tests/data/repl
+LAB=(-m "$D/mesh" -p "$D/bundle")
+
+# Masks what changes from run to run or with the engine's file formats: hashes and timings.
+normalize() {
+	sed -E -e 's/sha256 [0-9a-f]{12,64}/sha256 <sha>/g' \
+		-e 's/"sha256": "[0-9a-f]{64}"/"sha256": "<sha>"/g' \
+		-e 's/sha256 = "[0-9a-f]{64}"/sha256 = "<sha>"/g' \
+		-e 's/model [0-9a-f]{12}  /model <sha>  /g' \
+		-e 's/\(([a-z]+) in [0-9.]+ (us|ms|s)\)/(\1 in <time>)/g' \
+		-e "s#$TMP#<tmp>#g"
+}
+
+# session NAME RC [ARGS...]: runs $D/NAME.txt through `meshpol repl ARGS`; the output must
+# match $D/NAME.expected and the exit code RC.
+session() {
+	local name=$1 want=$2
+	shift 2
+	"$MESHPOL" repl "$@" <"$D/$name.txt" >"$TMP/$name.raw" 2>&1
+	local rc=$?
+	normalize <"$TMP/$name.raw" >"$TMP/$name.out"
+	if [ -n "${REPL_UPDATE:-}" ]; then
+		cp "$TMP/$name.out" "$D/$name.expected"
+	fi
+	if diff -u "$D/$name.expected" "$TMP/$name.out" >"$TMP/$name.diff"; then
+		ok "session $name: output as expected"
+	else
+		not_ok "session $name: output as expected" "$(head -60 "$TMP/$name.diff")"
+	fi
+	if [ "$rc" -eq "$want" ]; then
+		ok "session $name: exit $want"
+	else
+		not_ok "session $name: exit $want" "exit $rc"
+	fi
+}
+
+session decide 1 "${LAB[@]}"       # compact and JSON requests, every effect, input errors
+session why 1 "${LAB[@]}"          # explanations: not permitted, forbidden, a role, a when
+session lua 1 "${LAB[@]}"          # values, tables, multi-line chunks, errors with position
+session shell_rules 1 "${LAB[@]}"  # rules defined in the shell, then decided against
+session acceptance 0               # the README's story: why denied, fix the rule, decided again
+session commands 1 "${LAB[@]}"     # every other command, and arity errors
+session clean 0 "${LAB[@]}"        # a script where nothing fails exits 0
+
+# The model comes from the bundle's manifest when -m is not given.
+run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"
+[ "$RC" -eq 0 ] && ok "the manifest names the model" || not_ok "the manifest names the model" "$OUT" "$ERR"
+expect_out "manifest model: decided" '^ALLOW allowed: shop/checkout -> billing/payments'
+
+# A script whose model or bundle does not load stops at once with exit 2.
+run_cmd sh -c "echo '1' | \"$MESHPOL\" repl -m $D/nosuch -p $D/bundle"
+[ "$RC" -eq 2 ] && ok "a model that does not load: exit 2" || not_ok "a model that does not load: exit 2" "exit $RC"
+expect_out "the model's error is shown" "$D/nosuch"
+expect_rc "a stray argument is a usage error" 2 "$MESHPOL" repl "${LAB[@]}" extra
+expect_out "usage line" 'usage: meshpol repl \[-m MODEL\] \[-p POLICY_DIR\]'
+
+# A bundle that does not load is refused and the previous one kept.
+cp -r "$D/bundle" "$TMP/broken"
+printf 'allow "x" { service = "shop/nope" }\n' >>"$TMP/broken/shop.lua"
+run_cmd sh -c "printf ':load $TMP/broken\n:policies\n' | \"$MESHPOL\" repl ${LAB[*]}"
+expect_out "broken bundle: the error names file:line" "$TMP/broken/shop.lua:[0-9]+: allow 'x'"
+expect_out "broken bundle: the previous one is kept" ':load: 1 error; kept the previous snapshot'
+expect_out "broken bundle: still the old one" 'bundle lab 3, default deny'
+
+# A session can be saved as a policy file, which then loads as part of a bundle.
+cp -r "$D/bundle" "$TMP/grown"
+run_cmd sh -c "printf 'allow \"web-scores\" { service = \"ml/scorer\", from = { services = { \"shop/web\" } } }\n:session save $TMP/grown/shell.lua\n' | \"$MESHPOL\" repl ${LAB[*]}"
+[ "$RC" -eq 0 ] && ok "session saved" || not_ok "session saved" "$OUT" "$ERR"
+expect_rc "the saved session checks as part of the bundle" 0 "$MESHPOL" check -m "$D/mesh" "$TMP/grown"
+run_cmd sh -c "echo ':decide web -> scorer POST /score' | \"$MESHPOL\" repl -m $D/mesh -p $TMP/grown"
+expect_out "the saved rule decides" "allow shell 0.0.0 rule 'web-scores' at $TMP/grown/shell.lua:2"
+
+# A bundle that has a shell.lua of its own: the session's file gets another name.
+run_cmd sh -c "printf 'deny \"d\" { service = \"ml/scorer\" }\n:decide web -> scorer GET /\n' | \"$MESHPOL\" repl -m $D/mesh -p $TMP/grown"
+expect_out "a bundle's own shell.lua is kept apart" "deny shell-session 0.0.0 rule 'd' at shell-session.lua:2"
+
+# Lua that never ends is stopped by Ctrl-C, not by a budget: a script can run long loops.
+run_cmd sh -c "echo 'n = 0 for i = 1, 3e6 do n = n + 1 end return n' | \"$MESHPOL\" repl ${LAB[*]}"
+expect_out "no instruction budget in the shell" '^3000000$'
+
+e2e_done
