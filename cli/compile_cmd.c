@@ -1,4 +1,5 @@
-/* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file. */
+/* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file.
+ * Kubernetes and Istio resources are imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 
@@ -7,17 +8,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_CLUSTER_DIRS 64
+
 int mp_cmd_compile(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("compile");
 	static const struct option opts[] = {
 	    {"output", required_argument, NULL, 'o'},
 	    {"max-file-size", required_argument, NULL, 'M'},
+	    {"trust-domain", required_argument, NULL, 'T'},
+	    {"root-namespace", required_argument, NULL, 'R'},
+	    {"cluster", required_argument, NULL, 'C'},
+	    {"cloud", required_argument, NULL, 'P'},
+	    {"region", required_argument, NULL, 'G'},
+	    {"zone", required_argument, NULL, 'Z'},
+	    {"cluster-dir", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
+	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
+	const char *sources[4096];
+	uint32_t ndirs = 0;
+	char *dirbuf[MAX_CLUSTER_DIRS];
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -34,6 +48,38 @@ int mp_cmd_compile(int argc, char **argv)
 			copts.max_file_bytes = (size_t)n;
 			break;
 		}
+		case 'T':
+			copts.trust_domain = optarg;
+			break;
+		case 'R':
+			copts.root_namespace = optarg;
+			break;
+		case 'C':
+			copts.cluster = optarg;
+			break;
+		case 'P':
+			copts.cloud = optarg;
+			break;
+		case 'G':
+			copts.region = optarg;
+			break;
+		case 'Z':
+			copts.zone = optarg;
+			break;
+		case 'D': {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1])
+				return mp_cli_usage_error(
+				    v, "--cluster-dir wants NAME=DIR, not '%s'", optarg);
+			if (ndirs == MAX_CLUSTER_DIRS)
+				return mp_cli_usage_error(v, "more than %d --cluster-dir options",
+				                          MAX_CLUSTER_DIRS);
+			dirs[ndirs].name = optarg;
+			dirs[ndirs].dir = eq + 1;
+			dirbuf[ndirs] = optarg; /* NAME ends at '=': cut it there below */
+			ndirs++;
+			break;
+		}
 		case 'h':
 			printf("usage: meshpol %s\n", v->usage);
 			return MP_EXIT_OK;
@@ -41,12 +87,23 @@ int mp_cmd_compile(int argc, char **argv)
 			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
-	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+	if ((copts.cloud || copts.region || copts.zone) && !copts.cluster)
+		return mp_cli_usage_error(v,
+		                          "--cloud, --region and --zone describe --cluster NAME");
+	if (!ndirs && (rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
+	uint32_t nsrc = 0;
+	for (uint32_t i = 0; i < ndirs; i++) {
+		*strchr(dirbuf[i], '=') = '\0';
+		sources[nsrc++] = dirs[i].dir;
+	}
+	for (int i = optind; i < argc && nsrc < sizeof(sources) / sizeof(sources[0]); i++)
+		sources[nsrc++] = argv[i];
+	copts.cluster_dirs = dirs;
+	copts.ncluster_dirs = ndirs;
 
 	mp_diags d = {0};
-	mp_model *m =
-	    mp_compile((const char *const *)argv + optind, (size_t)(argc - optind), &copts, &d);
+	mp_model *m = mp_compile(sources, nsrc, &copts, &d);
 	mp_diags_print(&d, stderr);
 	if (!m) {
 		fprintf(stderr, "meshpol compile: %u error%s\n", d.errors,
@@ -65,11 +122,22 @@ int mp_cmd_compile(int argc, char **argv)
 		}
 	}
 	mp_model_view mv = mp_model_get_view(m);
+	char imported[200] = "";
+	if (mv.nworkloads || mv.nresources) {
+		uint32_t npolicies = 0;
+		for (uint32_t i = 0; i < mv.nresources; i++)
+			npolicies +=
+			    !strcmp(mp_model_str(m, mv.resources[i].kind), "AuthorizationPolicy");
+		snprintf(imported, sizeof(imported),
+		         ", %u workloads, %u authorization policies, %u import findings",
+		         mv.nworkloads, npolicies, mv.nfindings);
+	}
 	printf(
 	    "%u clusters, %u jurisdictions, %u namespaces, %u services, %u routes, %u externals, "
-	    "%u certificates; sha256 %s%s%s\n",
+	    "%u certificates%s; sha256 %s%s%s\n",
 	    mv.nclusters, mv.njurisdictions, mv.nnamespaces, mv.nservices, mv.nroutes,
-	    mv.nexternals, mv.ncerts, mp_model_sha256(m), out ? " -> " : "", out ? out : "");
+	    mv.nexternals, mv.ncerts, imported, mp_model_sha256(m), out ? " -> " : "",
+	    out ? out : "");
 out:
 	mp_model_free(m);
 	return rc;

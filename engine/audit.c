@@ -394,13 +394,20 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 		json_array_append_new(related, l);
 	}
 	const mp_route *last = &v.routes[h->edge.route];
-	char msg[1200];
+	const mp_target *lt = &v.targets[h->edge.target];
+	char msg[1600];
 	snprintf(
-	    msg, sizeof(msg), "%s data can leave %s: %s through route %s (%s)%s; %s (rule %s)", cls,
+	    msg, sizeof(msg), "%s data can leave %s: %s through route %s (%s)%s; %s (rule %s)%s",
+	    cls,
 	    rr->njurisdictions ? mp_model_str(m, v.jurisdictions[rr->jurisdictions[0]].name) : "?",
 	    where, mp_model_str(m, last->name), target_kind(last, h->edge.target),
 	    n > 1 ? ", several hops from where it is handled" : "",
-	    rr->message ? rr->message : "data must stay in its jurisdiction", rr->name);
+	    rr->message ? rr->message : "data must stay in its jurisdiction", rr->name,
+	    lt->flags & (MP_TARGET_F_LOCALITY_REORDER | MP_TARGET_F_LOCALITY_FAILOVER)
+	        ? ". Istio locality failover and failoverPriority only reorder endpoints: they "
+	          "keep no traffic in a region unless localityLbSetting.distribute (or a deny) "
+	          "excludes the other regions"
+	        : "");
 	add_finding(a, rule, subject, msg, loc_model(m, last->loc), path, related);
 }
 
@@ -793,6 +800,48 @@ static void summarise(audit *a, json_t *out)
 	json_object_set_new(out, "result", json_string(fail ? "fail" : "pass"));
 }
 
+/* --- validation findings from the import (docs/import.md, "Findings") --- */
+
+static void run_import(audit *a)
+{
+	static const struct {
+		const char *severity, *enforcement;
+	} levels[] = {{"high", "hard"}, {"medium", "soft"}, {"info", "advisory"}};
+	const mp_model *m = a->m;
+	mp_model_view v = mp_model_get_view(m);
+	if (!v.nfindings || (a->o->only_policy && strcmp(a->o->only_policy, MP_IMPORT_POLICY)))
+		return;
+	for (uint32_t i = 0; i < v.nfindings; i++) {
+		const mp_import_finding *f = &v.findings[i];
+		const char *code = mp_model_str(m, f->code);
+		uint32_t lvl = f->level < 3 ? f->level : 2;
+		char key[300];
+		snprintf(key, sizeof(key), "%s/%s", MP_IMPORT_POLICY, code);
+		json_t *idx = json_object_get(a->rule_index, key), *rule;
+		if (idx) {
+			rule = json_array_get(a->rules, (size_t)json_integer_value(idx));
+		} else {
+			rule = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:s, s:i}", "policy",
+			                 MP_IMPORT_POLICY, "version", MP_VERSION, "rule", code,
+			                 "type", "import", "severity", levels[lvl].severity,
+			                 "enforcement", levels[lvl].enforcement, "controls",
+			                 "status", "pass", "findings", (json_int_t)0);
+			if (!rule)
+				continue;
+			json_object_set_new(
+			    rule, "description",
+			    json_string("validation of the imported Kubernetes and Istio "
+			                "resources (named after Istio's analyzer message)"));
+			json_object_set_new(a->rule_index, key,
+			                    json_integer((json_int_t)json_array_size(a->rules)));
+			json_array_append_new(a->rules, rule);
+		}
+		add_finding(a, rule, mp_model_str(m, f->subject), mp_model_str(m, f->text),
+		            loc_model(m, f->loc), NULL, NULL);
+	}
+	progress(a, "import");
+}
+
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
@@ -805,11 +854,12 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	a.findings = json_array();
 	a.errors = json_array();
 	mp_model_view v = mp_model_get_view(a.m);
-	a.total = a.b->nchecks + a.b->nrules + 2 + v.nroutes / 1000;
+	a.total = a.b->nchecks + a.b->nrules + 2 + v.nroutes / 1000 + (v.nfindings > 0);
 	run_checks(&a);
 	run_residency(&a);
 	run_rbac(&a);
 	run_routes(&a);
+	run_import(&a);
 
 	char when[32];
 	time_t now = o->now ? (time_t)o->now : time(NULL);

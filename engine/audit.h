@@ -28,5 +28,8 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
 
 /* The name of a built-in analysis's pseudo-policy in findings ("meshpol.audit"). */
 #define MP_AUDIT_POLICY "meshpol.audit"
+/* The pseudo-policy of the importer's validation findings; their rule is the Istio analyzer
+ * code (docs/import.md, "Findings"). */
+#define MP_IMPORT_POLICY "meshpol.import"
 
 #endif

@@ -5,6 +5,7 @@
 #include "compile.h"
 #include "alloc.h"
 #include "files.h"
+#include "import.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -214,6 +215,11 @@ typedef struct {
 	VEC(rservice) services;
 	VEC(rroute) routes;
 	VEC(rexternal) externals;
+	/* Kubernetes and Istio documents (import.h), created on the first one */
+	mp_import *im;
+	mp_import_host host;
+	const mp_compile_opts *opts;
+	const char *path; /* the file being read */
 } compiler;
 
 static int grow(void **v, uint32_t *cap, size_t elsize, uint32_t n)
@@ -818,12 +824,17 @@ static void finish_jurisdiction(compiler *c, void *raw, const yaml_node_t *node,
 	for (uint32_t i = 0; i < r->regions.n; i++) {
 		rstr *reg = &c->strs.v[r->regions.off + i];
 		mapent *e = map_find(&c->names, K_REGION, reg->s, 0);
+		if (e && e->id == id) { /* this jurisdiction, not yet added: name it from r */
+			errorf(c, reg->loc, "%s: region '%s' is listed twice", what, S(c, reg->s));
+			return;
+		}
 		if (e) {
 			errorf(c, reg->loc, "%s: region '%s' is already in Jurisdiction '%s'", what,
 			       S(c, reg->s),
 			       S(c, mp_model_get_view(c->m).jurisdictions[e->id].name));
 			return;
 		}
+
 		if (map_put(&c->names, K_REGION, reg->s, 0, id, reg->loc) < 0)
 			c->oom = 1;
 	}
@@ -993,14 +1004,17 @@ static const schema kinds[] = {
     SCHEMA("Certificate", rcert, cert_fields, finish_cert),
 };
 
-static void decode_document(compiler *c, const yaml_node_t *root)
+static mp_import *importer(compiler *c);
+
+/* Decodes one document; returns 1 when the importer kept it (the caller must not delete it). */
+static int decode_document(compiler *c, const yaml_node_t *root)
 {
 	if (is_null(root))
-		return; /* an empty document */
+		return 0; /* an empty document */
 	if (root->type != YAML_MAPPING_NODE) {
 		errorf(c, loc_of(c, root), "a document must be a mapping with a 'kind', not %s",
 		       node_kind(root));
-		return;
+		return 0;
 	}
 	const yaml_node_t *kind = NULL, *name = NULL, *api = NULL;
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1018,14 +1032,21 @@ static void decode_document(compiler *c, const yaml_node_t *root)
 	}
 	if (!kind) {
 		errorf(c, loc_of(c, root), "document has no 'kind'");
-		return;
+		return 0;
 	}
+	/* Another apiVersion is Kubernetes' or Istio's (import.h), except another version of
+	 * meshpol.io and a core-group version Kubernetes does not have: a mistake */
 	if (api && strcmp(scalar(api), "meshpol.io/v1")) {
-		char q[80];
-		errorf(c, loc_of(c, api),
-		       "unsupported apiVersion '%s' (native documents use meshpol.io/v1)",
-		       mp_diag_quote(scalar(api), api->data.scalar.length, q, sizeof(q)));
-		return;
+		const char *av = scalar(api);
+		if (!strncmp(av, "meshpol.io/", 11) || (!strchr(av, '/') && strcmp(av, "v1"))) {
+			char q[80];
+			errorf(c, loc_of(c, api),
+			       "unsupported apiVersion '%s' (native documents use meshpol.io/v1)",
+			       mp_diag_quote(av, api->data.scalar.length, q, sizeof(q)));
+			return 0;
+		}
+		mp_import *im = importer(c);
+		return im ? mp_import_document(im, c->doc, c->file_id, c->path) : 0;
 	}
 	const schema *sch = NULL;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -1038,7 +1059,7 @@ static void decode_document(compiler *c, const yaml_node_t *root)
 		    "unknown kind '%s' (expected Cluster, Jurisdiction, Namespace, Service, Route, "
 		    "External or Certificate)",
 		    mp_diag_quote(scalar(kind), kind->data.scalar.length, q, sizeof(q)));
-		return;
+		return 0;
 	}
 	char what[200], q[120];
 	if (name && !is_null(name))
@@ -1057,8 +1078,50 @@ static void decode_document(compiler *c, const yaml_node_t *root)
 	} raw;
 	memset(&raw, 0, sizeof(raw));
 	if (decode_mapping(c, root, sch, &raw, what) < 0)
-		return;
+		return 0;
 	sch->finish(c, &raw, root, what);
+	return 0;
+}
+
+/* --- the importer's view of the compiler (import.h) --- */
+
+static uint32_t host_kind(int kind)
+{
+	switch (kind) {
+	case MP_IMPORT_CLUSTER:
+		return K_CLUSTER;
+	case MP_IMPORT_NAMESPACE:
+		return K_NAMESPACE;
+	case MP_IMPORT_SERVICE:
+		return K_SERVICE;
+	case MP_IMPORT_EXTERNAL:
+		return K_EXTERNAL;
+	default:
+		return K_ROUTE;
+	}
+}
+
+static mp_id host_lookup(void *ctx, int kind, uint32_t a, uint32_t b)
+{
+	compiler *c = ctx;
+	mapent *e = map_find(&c->names, host_kind(kind), a, b);
+	return e ? e->id : MP_NONE;
+}
+
+static int host_declare(void *ctx, int kind, uint32_t a, uint32_t b, mp_id id, mp_loc loc,
+                        const char *what)
+{
+	return declare(ctx, host_kind(kind), a, b, id, loc, what);
+}
+
+static mp_import *importer(compiler *c)
+{
+	if (!c->im && !c->oom) {
+		c->host = (mp_import_host){c, host_lookup, host_declare};
+		if (!(c->im = mp_import_new(c->m, c->d, c->opts, &c->host)))
+			c->oom = 1;
+	}
+	return c->im;
 }
 
 /* --- pass 2: references --- */
@@ -1188,7 +1251,7 @@ static int resolve_target(compiler *c, const rtarget *t, mp_target *out, const c
 {
 	int amb = 0;
 	const char *ref = S(c, t->ref);
-	*out = (mp_target){MP_TARGET_SERVICE, MP_NONE, MP_NONE, t->weight, t->loc};
+	*out = (mp_target){MP_TARGET_SERVICE, MP_NONE, MP_NONE, t->weight, t->loc, 0, 0};
 	if (t->hint != 2)
 		out->id = find_service(c, t->ref, &amb);
 	if (out->id == MP_NONE && t->hint != 1 && !amb) {
@@ -1610,6 +1673,7 @@ static void compile_buffer(compiler *c, const char *name, const char *buf, size_
 {
 	yaml_parser_t parser;
 	c->file = name;
+	c->path = name;
 	c->file_id = intern(c, name, strlen(name));
 	const char *slash = strrchr(name, '/');
 	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);
@@ -1622,10 +1686,10 @@ static void compile_buffer(compiler *c, const char *name, const char *buf, size_
 	while (!c->oom && load_document(c, &parser, &doc, buf, len) == 1) {
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
 		c->doc = &doc;
-		if (root)
-			decode_document(c, root);
+		int kept = root && decode_document(c, root);
 		c->doc = NULL;
-		yaml_document_delete(&doc);
+		if (!kept)
+			yaml_document_delete(&doc);
 	}
 	yaml_parser_delete(&parser);
 }
@@ -1648,11 +1712,19 @@ static void compiler_free(compiler *c)
 	mp_free(c->services.v);
 	mp_free(c->routes.v);
 	mp_free(c->externals.v);
+	mp_import_free(c->im);
 }
 
-/* Pass 2 and the finished model; NULL if anything was reported. */
+/* Pass 2 and the finished model; NULL if anything was reported. Imported documents join in
+ * four steps (import.h): their clusters and namespaces before native services resolve (so
+ * native services may use them), their services after (so duplicates are found either way),
+ * their routes last (so they see every service and external). */
 static mp_model *finish(compiler *c)
 {
+	if (c->im && !c->oom) {
+		mp_import_places(c->im);
+		mp_import_namespaces(c->im);
+	}
 	if (!c->oom) {
 		resolve_services(c);
 		resolve_externals(c);
@@ -1660,8 +1732,16 @@ static mp_model *finish(compiler *c)
 	/* Routes resolve through the model's own lookups, so index what exists so far. */
 	if (!c->oom && mp_model_finish(c->m) < 0)
 		c->oom = 1;
+	if (c->im && !c->oom) {
+		mp_import_elements(c->im);
+		c->oom |= mp_import_failed(c->im) || mp_model_finish(c->m) < 0;
+	}
 	if (!c->oom)
 		resolve_routes(c);
+	if (c->im && !c->oom) {
+		mp_import_routes(c->im);
+		c->oom |= mp_import_failed(c->im);
+	}
 	if (!c->oom && mp_model_finish(c->m) < 0)
 		c->oom = 1;
 	if (c->oom)
@@ -1680,7 +1760,7 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 {
 	static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 	size_t max = opts && opts->max_file_bytes ? opts->max_file_bytes : MP_COMPILE_MAX_FILE;
-	compiler c = {.d = d};
+	compiler c = {.d = d, .opts = opts};
 	mp_pathlist files = {0};
 	if (!(c.m = mp_model_new())) {
 		mp_diags_error(d, NULL, 0, 0, "out of memory");

@@ -11,8 +11,22 @@
 
 #define MP_COMPILE_MAX_FILE (64u << 20) /* default cap on one YAML file's size */
 
+/* A directory whose Kubernetes and Istio documents belong to one cluster (--cluster-dir). */
+typedef struct {
+	const char *name, *dir;
+} mp_cluster_dir;
+
 typedef struct {
 	size_t max_file_bytes; /* 0: MP_COMPILE_MAX_FILE */
+	/* Imports (docs/import.md). Every field may be NULL / 0. */
+	const char *trust_domain;   /* of imported identities; NULL: cluster.local */
+	const char *root_namespace; /* Istio's root namespace; NULL: istio-system */
+	const char *cluster;        /* the cluster imported documents belong to (--cluster) */
+	const char *cloud, *region,
+	    *zone; /* that cluster's, when no Cluster document declares it */
+	const mp_cluster_dir *cluster_dirs; /* one cluster per directory; the directories must
+	                                     * also be among the sources */
+	uint32_t ncluster_dirs;
 } mp_compile_opts;
 
 /* Compiles files and directories (recursively: *.yaml and *.yml, in sorted order, skipping

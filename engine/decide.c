@@ -3,6 +3,8 @@
  * for a rule's `when`, which runs in the evaluator's sandbox under an instruction budget and
  * fails closed. Semantics: docs/policy-language.md ("Decisions"). */
 #include "decide.h"
+#include "authz.h"
+#include "diag.h"
 #include "luajson.h"
 #include "sandbox.h"
 
@@ -87,7 +89,9 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 	}
 	if (get_string(dst, "destination", "service", &r->dst_service, err, errlen) < 0 ||
 	    get_string(dst, "destination", "namespace", &r->dst_namespace, err, errlen) < 0 ||
-	    get_string(dst, "destination", "cluster", &r->dst_cluster, err, errlen) < 0)
+	    get_string(dst, "destination", "cluster", &r->dst_cluster, err, errlen) < 0 ||
+	    get_string(dst, "destination", "ip", &r->dst_ip, err, errlen) < 0 ||
+	    get_string(dst, "destination", "workload", &r->dst_workload, err, errlen) < 0)
 		return -1;
 	if (!r->dst_service || !*r->dst_service) {
 		snprintf(err, errlen, "destination.service: missing");
@@ -106,11 +110,18 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 	            get_string(src, "source", "namespace", &r->src_namespace, err, errlen) < 0 ||
 	            get_string(src, "source", "service", &r->src_service, err, errlen) < 0 ||
 	            get_string(src, "source", "ip", &r->src_ip, err, errlen) < 0 ||
+	            get_string(src, "source", "remote_ip", &r->src_remote_ip, err, errlen) < 0 ||
 	            get_string(src, "source", "cluster", &r->src_cluster, err, errlen) < 0))
 		return -1;
 	if (req && (get_string(req, "request", "method", &r->method, err, errlen) < 0 ||
-	            get_string(req, "request", "path", &r->path, err, errlen) < 0))
+	            get_string(req, "request", "path", &r->path, err, errlen) < 0 ||
+	            get_string(req, "request", "host", &r->host, err, errlen) < 0 ||
+	            get_string(req, "request", "sni", &r->sni, err, errlen) < 0))
 		return -1;
+	if (req && get_object(req, "auth", &r->auth, err, errlen) < 0) {
+		snprintf(err, errlen, "request.auth: must be an object");
+		return -1;
+	}
 	if (req && get_object(req, "headers", &hdrs, err, errlen) < 0) {
 		snprintf(err, errlen, "request.headers: must be an object");
 		return -1;
@@ -122,7 +133,10 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 		json_object_foreach(hdrs, k, v)
 		{
 			if (!json_is_string(v)) {
-				snprintf(err, errlen, "request.headers.%s: must be a string", k);
+				char q[96]; /* a header name is the client's text: escape it */
+				snprintf(err, errlen, "request.headers.%s: must be a string",
+				         mp_diag_quote(k, strlen(k), q, sizeof(q)));
+
 				return -1;
 			}
 			if (r->nheaders == MP_REQUEST_MAX_HEADERS) {
@@ -524,16 +538,35 @@ static int build_req(lua_State *L)
 	return 1;
 }
 
+/* Formats a message made at decision time into the decision's text buffer. The arguments can
+ * carry a client's text (a destination name, a `when` error quoting the request), so control
+ * characters are escaped, and a cut never splits a UTF-8 sequence (JSON needs it whole). */
 static const char *add_text(mp_decision *d, const char *fmt, const char *a, const char *b)
 {
+	char raw[512], clean[sizeof(d->text)];
 	char *p = d->text + d->text_used;
 	size_t left = sizeof(d->text) - d->text_used;
 	if (left < 2)
 		return "(message dropped)";
-	int n = snprintf(p, left, fmt, a, b);
-	d->text_used += (n < 0 ? 0 : (size_t)n >= left ? left - 1 : (size_t)n) + 1;
-	if (d->text_used > sizeof(d->text))
-		d->text_used = sizeof(d->text);
+	int n = snprintf(raw, sizeof(raw), fmt, a, b);
+	mp_diag_quote(raw,
+	              n < 0                     ? 0
+	              : (size_t)n < sizeof(raw) ? (size_t)n
+	                                        : sizeof(raw) - 1,
+	              clean, left < sizeof(clean) ? left : sizeof(clean));
+	size_t len = strlen(clean);
+	if (len > 0) {
+		size_t i = len - 1;
+		while (i > 0 && ((unsigned char)clean[i] & 0xc0) == 0x80)
+			i--;
+		unsigned char lead = (unsigned char)clean[i];
+		size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+		if (len - i < need)
+			len = i;
+	}
+	memcpy(p, clean, len);
+	p[len] = '\0';
+	d->text_used += len + 1;
 	return p;
 }
 
@@ -571,19 +604,28 @@ fail:
 
 /* --- deciding --- */
 
-static void add_reason(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
-                       int advisory)
+static void add_reason_authz(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
+                             int advisory, mp_reason_authz az)
 {
 	if (advisory) {
-		if (d->nadvisories < sizeof(d->advisories) / sizeof(d->advisories[0]))
+		if (d->nadvisories < sizeof(d->advisories) / sizeof(d->advisories[0])) {
+			d->advisory_authz[d->nadvisories] = az;
 			d->advisories[d->nadvisories++] = (mp_reason){rule, kind, message};
+		}
 		return;
 	}
 	if (d->nreasons == MP_MAX_REASONS) {
 		d->dropped++;
 		return;
 	}
+	d->reason_authz[d->nreasons] = az;
 	d->reasons[d->nreasons++] = (mp_reason){rule, kind, message};
+}
+
+static void add_reason(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
+                       int advisory)
+{
+	add_reason_authz(d, rule, kind, message, advisory, (mp_reason_authz){0, -1, 0});
 }
 
 static const char *type_name(uint32_t t)
@@ -611,12 +653,49 @@ static void explain_rule(json_t *explain, const mp_bundle *b, const mp_rule *rul
 		json_array_append_new(explain, o);
 }
 
+/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
+static int imported(const mp_model *m)
+{
+	mp_model_view v = mp_model_get_view(m);
+	return v.nworkloads || v.nresources;
+}
+
+/* The imported AuthorizationPolicies' verdict (authz.h), their reasons added to d. How it
+ * combines with the bundle: docs/import.md ("Combining with a bundle"). */
+static uint32_t decide_authz(const mp_engine *e, const resolved *q, mp_decision *d, json_t *explain)
+{
+	mp_authz_result az;
+	if (!mp_authz_count(e->authz) || q->dst_svc == MP_NONE)
+		return MP_AUTHZ_ABSTAIN;
+	mp_model_view v = mp_model_get_view(q->m);
+	mp_authz_request aq = {q->r, q->dst_svc, q->dst_cluster, 0};
+	/* a caller named by service presents its identity, as Istio's automatic mTLS does,
+	 * unless the destination does not accept mTLS */
+	if (!q->r->principal && q->src_svc != MP_NONE &&
+	    v.services[q->dst_svc].mtls != MP_MTLS_DISABLE)
+		aq.src_identity = v.services[q->src_svc].identity;
+	mp_authz_decide(e->authz, &aq, &az, explain);
+	for (uint32_t i = 0; i < az.nhits + az.naudits; i++) {
+		const mp_authz_hit *h = i < az.nhits ? &az.hits[i] : &az.audits[i - az.nhits];
+		uint32_t kind = h->kind == MP_AUTHZ_HIT_ALLOW   ? MP_REASON_ALLOW
+		                : h->kind == MP_AUTHZ_HIT_AUDIT ? MP_REASON_AUDIT
+		                                                : MP_REASON_DENY;
+		const char *msg = mp_authz_hit_message(e->authz, h);
+		if (az.mixed && h->workload != MP_NONE) /* only some workloads decided so */
+			msg = add_text(d, "%s (workload %s)", msg,
+			               mp_model_str(q->m, v.workloads[h->workload].name));
+		add_reason_authz(d, MP_NONE, kind, msg, kind == MP_REASON_AUDIT,
+		                 (mp_reason_authz){h->policy + 1, h->rule, h->kind});
+	}
+	return az.verdict;
+}
+
 void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *explain)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
 	const mp_bundle *b = e->bundle;
 	resolved q;
-	int any_allow = 0, any_deny = 0;
+	int any_allow = 0, any_deny = 0, governs = 0;
 	d->nreasons = d->dropped = d->nadvisories = 0; /* the arrays are written before read */
 	d->text_used = 0;
 
@@ -661,6 +740,7 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 				    b->policies[rule->policy].enforcement == MP_ENF_ADVISORY;
 				uint32_t kind =
 				    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
+				governs |= kind == MP_REASON_ALLOW && !advisory;
 				if (!why && rule->when) {
 					int w = run_when(ev, rule, &q, d, &msg);
 					if (w == 0)
@@ -688,17 +768,39 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 			n = b->nglobal;
 		}
 	}
-	if (any_deny) {
-		/* a forbidden request cites its denials only */
+	uint32_t istio = decide_authz(e, &q, d, explain);
+	if (any_deny || istio == MP_AUTHZ_DENY || istio == MP_AUTHZ_NOT_PERMITTED) {
+		/* a denied request cites its denials only */
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < d->nreasons; i++)
-			if (d->reasons[i].kind != MP_REASON_ALLOW)
+			if (d->reasons[i].kind != MP_REASON_ALLOW) {
+				d->reason_authz[k] = d->reason_authz[i];
 				d->reasons[k++] = d->reasons[i];
+			}
 		d->nreasons = k;
-		d->effect = MP_EFFECT_FORBIDDEN;
+		d->effect = any_deny || istio == MP_AUTHZ_DENY ? MP_EFFECT_FORBIDDEN
+		                                               : MP_EFFECT_NOT_PERMITTED;
 	} else if (any_allow) {
 		d->effect = MP_EFFECT_ALLOWED;
+	} else if (istio == MP_AUTHZ_ALLOW && governs && b->default_decision != MP_DEFAULT_ALLOW) {
+		/* both have a say: the bundle's allow rules for the destination must allow it too
+		 */
+		d->nreasons = 0;
+		add_reason(
+		    d, MP_NONE, MP_REASON_DENY,
+		    "an AuthorizationPolicy allows the request but the bundle, which has allow "
+		    "rules for this destination, allows none of it",
+		    0);
+		d->effect = MP_EFFECT_NOT_PERMITTED;
+	} else if (istio == MP_AUTHZ_ALLOW) {
+		d->effect = MP_EFFECT_ALLOWED;
 	} else if (b && b->default_decision == MP_DEFAULT_ALLOW) {
+		d->effect = MP_EFFECT_ALLOWED;
+	} else if (!b && istio == MP_AUTHZ_ABSTAIN && imported(e->model)) {
+		add_reason(d, MP_NONE, MP_REASON_ALLOW,
+		           "no ALLOW AuthorizationPolicy applies to the destination: Istio allows "
+		           "the request",
+		           0);
 		d->effect = MP_EFFECT_ALLOWED;
 	} else {
 		d->effect = MP_EFFECT_NOT_PERMITTED;
@@ -723,27 +825,57 @@ void mp_uuid(char out[37])
 	         b[13], b[14], b[15]);
 }
 
-static json_t *reason_json(const mp_bundle *b, const mp_reason *r)
+void mp_decision_reason(const mp_engine *e, const mp_decision *d, int advisory, uint32_t i,
+                        mp_reason_text *out, char *buf, size_t len)
 {
-	static const char *const kinds[] = {"allow", "deny", "error"};
-	if (r->rule == MP_NONE || !b)
-		return json_pack("{s:s, s:s, s:s, s:s}", "policy", "meshpol", "rule", "engine",
-		                 "effect", kinds[r->kind], "message", r->message ? r->message : "");
+	static const char *const kinds[] = {"allow", "deny", "error", "audit"};
+	const mp_reason *r = advisory ? &d->advisories[i] : &d->reasons[i];
+	const mp_reason_authz *az = advisory ? &d->advisory_authz[i] : &d->reason_authz[i];
+	const mp_bundle *b = e->bundle;
+	memset(out, 0, sizeof(*out));
+	out->effect = r->kind < 4 ? kinds[r->kind] : "?";
+	out->message = r->message ? r->message : "";
+	if (az->policy && e->authz) { /* an imported AuthorizationPolicy */
+		mp_authz_hit h = {az->policy - 1, az->rule, az->kind, MP_NONE};
+		out->policy = mp_authz_policy_title(e->authz, h.policy);
+		out->version = mp_authz_policy_version(e->authz, h.policy);
+		out->rule = mp_authz_hit_rule(e->authz, &h);
+		out->source = mp_authz_hit_loc(e->authz, &h);
+		return;
+	}
+	if (r->rule == MP_NONE || !b) {
+		out->policy = "meshpol";
+		out->rule = "engine";
+		return;
+	}
 	const mp_rule *rule = &b->rules[r->rule];
 	const mp_policy *p = &b->policies[rule->policy];
-	char msg[600];
-	const char *m = r->message;
-	if (!m) {
-		snprintf(msg, sizeof(msg), "%s by %s '%s'",
+	if (!r->message) {
+		snprintf(buf, len, "%s by %s '%s'",
 		         r->kind == MP_REASON_ALLOW ? "allowed" : "denied", type_name(rule->type),
 		         rule->name);
-		m = msg;
+		out->message = buf;
 	}
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "policy", p->name, "version",
-	                      p->version ? p->version : "", "rule", rule->name, "effect",
-	                      kinds[r->kind], "message", m, "source", rule->loc ? rule->loc : "");
-	if (o && rule->via)
-		json_object_set_new(o, "via", json_string(rule->via));
+	out->policy = p->name;
+	out->version = p->version ? p->version : "";
+	out->rule = rule->name;
+	out->source = rule->loc ? rule->loc : "";
+	out->via = rule->via;
+}
+
+static json_t *reason_json(const mp_engine *e, const mp_decision *d, int advisory, uint32_t i)
+{
+	char buf[600];
+	mp_reason_text t;
+	mp_decision_reason(e, d, advisory, i, &t, buf, sizeof(buf));
+	if (!t.source) /* the engine's own */
+		return json_pack("{s:s, s:s, s:s, s:s}", "policy", t.policy, "rule", t.rule,
+		                 "effect", t.effect, "message", t.message);
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "policy", t.policy, "version", t.version,
+	              "rule", t.rule, "effect", t.effect, "message", t.message, "source", t.source);
+	if (o && t.via)
+		json_object_set_new(o, "via", json_string(t.via));
 	return o;
 }
 
@@ -757,7 +889,7 @@ json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *i
 	}
 	json_t *reasons = json_array();
 	for (uint32_t i = 0; i < d->nreasons; i++)
-		json_array_append_new(reasons, reason_json(b, &d->reasons[i]));
+		json_array_append_new(reasons, reason_json(e, d, 0, i));
 	json_t *o = json_pack("{s:s, s:b, s:s, s:o}", "decision_id", id, "allow", d->allow,
 	                      "effect", mp_effect_name(d->effect), "reasons", reasons);
 	if (!o)
@@ -767,7 +899,7 @@ json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *i
 	if (d->nadvisories) {
 		json_t *adv = json_array();
 		for (uint32_t i = 0; i < d->nadvisories; i++)
-			json_array_append_new(adv, reason_json(b, &d->advisories[i]));
+			json_array_append_new(adv, reason_json(e, d, 1, i));
 		json_object_set_new(o, "advisories", adv);
 	}
 	json_object_set_new(o, "bundle",

@@ -22,6 +22,11 @@ typedef struct {
 	const mp_header *headers;
 	uint32_t nheaders;
 	json_t *context; /* borrowed; the input's "context" object, for `when` functions */
+	/* for imported AuthorizationPolicies (docs/import.md): source.remote_ip, destination.ip,
+	 * destination.workload, request.host, request.sni and request.auth (an object: principal,
+	 * audiences, presenter, claims) */
+	const char *src_remote_ip, *dst_ip, *dst_workload, *host, *sni;
+	json_t *auth; /* borrowed */
 } mp_request;
 
 #define MP_REQUEST_MAX_HEADERS 64
@@ -32,13 +37,27 @@ typedef struct {
 int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen);
 
 typedef enum { MP_EFFECT_ALLOWED = 0, MP_EFFECT_FORBIDDEN, MP_EFFECT_NOT_PERMITTED } mp_effect;
-typedef enum { MP_REASON_ALLOW = 0, MP_REASON_DENY, MP_REASON_ERROR } mp_reason_kind;
+typedef enum {
+	MP_REASON_ALLOW = 0,
+	MP_REASON_DENY,
+	MP_REASON_ERROR,
+	MP_REASON_AUDIT, /* an AUDIT AuthorizationPolicy matched (advisories only) */
+} mp_reason_kind;
 
 typedef struct {
 	uint32_t rule; /* index into the bundle's rules, or MP_NONE for the engine's own reasons */
 	uint32_t kind; /* mp_reason_kind */
 	const char *message; /* borrowed from the bundle, or from the decision's text buffer */
 } mp_reason;
+
+/* The imported AuthorizationPolicy a reason cites (docs/import.md), beside each reason of a
+ * decision: policy is 1 + its index in the engine's authz (authz.h), or 0 for reasons of the
+ * bundle or the engine; rule is the matching rule or -1; kind an mp_authz_hit_kind. */
+typedef struct {
+	uint32_t policy;
+	int32_t rule;
+	uint32_t kind;
+} mp_reason_authz;
 
 #define MP_MAX_REASONS 32
 
@@ -53,7 +72,18 @@ typedef struct {
 	mp_id src_svc, dst_svc, dst_ext; /* what the request resolved to, MP_NONE when unknown */
 	char text[512];                  /* messages made at decision time (errors) */
 	size_t text_used;
+	mp_reason_authz reason_authz[MP_MAX_REASONS]; /* beside reasons[i] */
+	mp_reason_authz advisory_authz[8];            /* beside advisories[i] */
 } mp_decision;
+
+/* A reason as the decision output shows it, whoever made it (a bundle rule, an imported
+ * AuthorizationPolicy, the engine): front-ends that print reasons their own way read them
+ * here. Strings are borrowed from the engine or d, or written into buf; via may be NULL. */
+typedef struct {
+	const char *policy, *version, *rule, *effect, *message, *source, *via;
+} mp_reason_text;
+void mp_decision_reason(const mp_engine *e, const mp_decision *d, int advisory, uint32_t i,
+                        mp_reason_text *out, char *buf, size_t len);
 
 /* Decides r against the evaluator's snapshot. Never fails: problems (an unknown destination, a
  * `when` that errors) become deny reasons. When explain is a JSON array, one object per rule
@@ -70,7 +100,6 @@ const char *mp_effect_name(uint32_t effect);
  * forbidden; residency is left to the auditor's path analysis. */
 typedef enum { MP_ROUTE_ALLOWED = 0, MP_ROUTE_FORBIDDEN, MP_ROUTE_NOT_PERMITTED } mp_route_verdict;
 mp_route_verdict mp_decide_route(const mp_engine *e, mp_id route, uint32_t target, uint32_t *rule);
-
 
 /* The decision output object of DESIGN.md: decision_id, allow, effect, reasons, advisories,
  * bundle {name, revision, sha256}, model {sha256}. id may be NULL (a fresh UUID is made). */

@@ -16,7 +16,14 @@ const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (o + 8 >= buflen) {
+			/* never end inside a UTF-8 sequence: drop its start too */
+			size_t k = o;
+			while (k > 0 && ((unsigned char)buf[k - 1] & 0xc0) == 0x80)
+				k--;
+			if (k > 0 && (unsigned char)buf[k - 1] >= 0xc0)
+				o = k - 1;
 			memcpy(buf + o, "...", 3);
+
 			o += 3;
 			break;
 		}

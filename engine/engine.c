@@ -1,6 +1,7 @@
 /* engine.c: snapshots and per-thread evaluators (see engine.h). */
 #include "engine.h"
 #include "alloc.h"
+#include "authz.h"
 #include "compile.h"
 #include "luamodel.h"
 #include "sandbox.h"
@@ -11,10 +12,16 @@
 
 #define STATE_KEY "meshpol.bundle.state" /* registry: the DSL state table of the bundle */
 
-mp_engine *mp_engine_new(mp_model *m, mp_bundle *b)
+/* The snapshot; the policies' compile error (or "out of memory") into d when d is given. */
+static mp_engine *engine_new(mp_model *m, mp_bundle *b, mp_diags *d)
 {
+	char err[1024] = "out of memory";
 	mp_engine *e = mp_calloc(1, sizeof(*e));
-	if (!e) {
+	mp_authz *az = e ? mp_authz_compile(m, err, sizeof(err)) : NULL;
+	if (!e || !az) {
+		if (d)
+			mp_diags_error(d, NULL, 0, 0, "%s", err);
+		mp_free(e);
 		mp_bundle_free(b);
 		mp_model_free(m);
 		return NULL;
@@ -22,7 +29,13 @@ mp_engine *mp_engine_new(mp_model *m, mp_bundle *b)
 	atomic_init(&e->refs, 1);
 	e->model = m;
 	e->bundle = b;
+	e->authz = az;
 	return e;
+}
+
+mp_engine *mp_engine_new(mp_model *m, mp_bundle *b)
+{
+	return engine_new(m, b, NULL);
 }
 
 mp_engine *mp_engine_retain(mp_engine *e)
@@ -36,6 +49,7 @@ void mp_engine_release(mp_engine *e)
 	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	mp_bundle_free(e->bundle); /* borrows the model: free it first */
+	mp_authz_free(e->authz);   /* so does this */
 	mp_model_free(e->model);
 	mp_free(e);
 }
@@ -50,10 +64,7 @@ mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_dia
 		mp_model_free(m);
 		return NULL;
 	}
-	mp_engine *e = mp_engine_new(m, b);
-	if (!e)
-		mp_diags_error(d, NULL, 0, 0, "out of memory");
-	return e;
+	return engine_new(m, b, d);
 }
 
 struct mp_evaluator {

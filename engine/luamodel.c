@@ -3,6 +3,7 @@
  * collections (mesh.services, mesh.routes, ...) index by name, SPIFFE ID, host or position. */
 #include "luamodel.h"
 #include "graph.h"
+#include "luajson.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -130,6 +131,14 @@ static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
 		lua_setfield(L, -2, "weight");
 		push_loc(L, m, t->loc);
 		lua_setfield(L, -2, "loc");
+		push_opt_str(L, m, t->subset); /* imported routes: docs/import.md */
+		lua_setfield(L, -2, "subset");
+		if (t->flags) {
+			lua_pushstring(L, t->flags & MP_TARGET_F_LOCALITY_DISTRIBUTE ? "distribute"
+			                  : t->flags & MP_TARGET_F_LOCALITY_FAILOVER ? "failover"
+			                                                             : "reorder");
+			lua_setfield(L, -2, "locality");
+		}
 		lua_rawseti(L, -2, i + 1);
 	}
 }
@@ -230,7 +239,21 @@ static int route_field(lua_State *L, const element *e, const char *k)
 		push_targets(L, m, r->failover);
 	else if (!strcmp(k, "timeout_ms"))
 		r->timeout_ms ? lua_pushinteger(L, r->timeout_ms) : lua_pushnil(L);
-	else if (!strcmp(k, "retries")) {
+	else if (!strcmp(k, "fault")) { /* imported routes: docs/import.md */
+		if (!r->fault_delay_permille && !r->fault_abort_permille) {
+			lua_pushnil(L);
+		} else {
+			lua_createtable(L, 0, 4);
+			lua_pushinteger(L, r->fault_delay_ms);
+			lua_setfield(L, -2, "delay_ms");
+			lua_pushnumber(L, r->fault_delay_permille / 10.0);
+			lua_setfield(L, -2, "delay_percent");
+			lua_pushinteger(L, r->fault_abort_status);
+			lua_setfield(L, -2, "abort_status");
+			lua_pushnumber(L, r->fault_abort_permille / 10.0);
+			lua_setfield(L, -2, "abort_percent");
+		}
+	} else if (!strcmp(k, "retries")) {
 		if (!r->retry_attempts) {
 			lua_pushnil(L);
 		} else {
@@ -714,6 +737,125 @@ static int mesh_tostring(lua_State *L)
 	return 1;
 }
 
+/* --- imported configuration (docs/import.md, "Lua") --- */
+
+static const char *const level_names[] = {"error", "warning", "info"};
+
+/* mesh:workloads([svc]): every imported workload, or those of one service. */
+static int mesh_workloads(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	mp_model_view v = mp_model_get_view(m);
+	const mp_id *ids = NULL;
+	uint32_t n = v.nworkloads;
+	if (!lua_isnoneornil(L, 2))
+		n = mp_model_workloads_of_service(m, arg_service(L, m, 2), &ids);
+	lua_createtable(L, (int)n, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		const mp_workload *w = &v.workloads[ids ? ids[i] : i];
+		lua_createtable(L, 0, 9);
+		push_str(L, m, w->name);
+		lua_setfield(L, -2, "name");
+		push_str(L, m, w->kind);
+		lua_setfield(L, -2, "kind");
+		push_str(L, m, v.namespaces[w->ns].name);
+		lua_setfield(L, -2, "namespace");
+		mp_lmodel_push_element(L, m, MP_LK_CLUSTER, w->cluster);
+		lua_setfield(L, -2, "cluster");
+		push_opt_str(L, m, w->identity);
+		lua_setfield(L, -2, "identity");
+		push_labels(L, m, w->labels);
+		lua_setfield(L, -2, "labels");
+		w->mtls ? (void)lua_pushstring(L, mtls_names[w->mtls]) : lua_pushnil(L);
+		lua_setfield(L, -2, "mtls");
+		lua_createtable(L, (int)w->services.n, 0);
+		for (uint32_t k = 0; k < w->services.n; k++) {
+			mp_lmodel_push_element(L, m, MP_LK_SERVICE, v.u32[w->services.off + k]);
+			lua_rawseti(L, -2, k + 1);
+		}
+		lua_setfield(L, -2, "services");
+		push_loc(L, m, w->loc);
+		lua_setfield(L, -2, "loc");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+/* Pushes the JSON text as a Lua value; the json_t is freed before an error can be raised. */
+static int push_json_protected(lua_State *L)
+{
+	mp_luajson_push(L, lua_touserdata(L, 1));
+	return 1;
+}
+
+static void push_json_text(lua_State *L, const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	lua_pushcfunction(L, push_json_protected);
+	lua_pushlightuserdata(L, j);
+	int rc = j ? lua_pcall(L, 1, 1, 0) : (lua_pop(L, 2), lua_pushnil(L), LUA_OK);
+	json_decref(j);
+	if (rc != LUA_OK)
+		lua_error(L);
+}
+
+/* mesh:resources([kind]): the imported Istio resources (of one kind), spec as a table. */
+static int mesh_resources(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	const char *kind = luaL_optstring(L, 2, NULL);
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, 0, 0);
+	for (uint32_t i = 0, n = 0; i < v.nresources; i++) {
+		const mp_resource *r = &v.resources[i];
+		if (kind && strcmp(kind, mp_model_str(m, r->kind)))
+			continue;
+		lua_createtable(L, 0, 8);
+		push_str(L, m, r->kind);
+		lua_setfield(L, -2, "kind");
+		push_str(L, m, r->api);
+		lua_setfield(L, -2, "api_version");
+		push_str(L, m, r->ns);
+		lua_setfield(L, -2, "namespace");
+		push_str(L, m, r->name);
+		lua_setfield(L, -2, "name");
+		push_opt_str(L, m, r->version);
+		lua_setfield(L, -2, "version");
+		mp_lmodel_push_element(L, m, MP_LK_CLUSTER, r->cluster);
+		lua_setfield(L, -2, "cluster");
+		push_json_text(L, mp_model_str(m, r->spec));
+		lua_setfield(L, -2, "spec");
+		push_loc(L, m, r->loc);
+		lua_setfield(L, -2, "loc");
+		lua_rawseti(L, -2, (lua_Integer)++n);
+	}
+	return 1;
+}
+
+/* mesh:import_findings(): what the importer found (docs/import.md, "Findings"). */
+static int mesh_import_findings(lua_State *L)
+{
+	const mp_model *m = check_mesh(L, 1);
+	mp_model_view v = mp_model_get_view(m);
+	lua_createtable(L, (int)v.nfindings, 0);
+	for (uint32_t i = 0; i < v.nfindings; i++) {
+		const mp_import_finding *f = &v.findings[i];
+		lua_createtable(L, 0, 5);
+		push_str(L, m, f->code);
+		lua_setfield(L, -2, "code");
+		lua_pushstring(L, level_names[f->level < 3 ? f->level : 2]);
+		lua_setfield(L, -2, "level");
+		push_str(L, m, f->subject);
+		lua_setfield(L, -2, "subject");
+		push_str(L, m, f->text);
+		lua_setfield(L, -2, "message");
+		push_loc(L, m, f->loc);
+		lua_setfield(L, -2, "loc");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
 static void make_metatables(lua_State *L)
 {
 	static const luaL_Reg element_mt[] = {
@@ -738,6 +880,9 @@ static void make_metatables(lua_State *L)
 	    {"cycles", mesh_cycles},
 	    {"path", mesh_path},
 	    {"reachable", mesh_reachable},
+	    {"workloads", mesh_workloads},
+	    {"resources", mesh_resources},
+	    {"import_findings", mesh_import_findings},
 	    {NULL, NULL},
 	};
 	if (luaL_newmetatable(L, ELEMENT_MT)) {

@@ -93,6 +93,8 @@ static void free_indexes(mp_model *m)
 	csr_free(&m->jur_by_name);
 	csr_free(&m->jur_by_region);
 	csr_free(&m->ext_by_key);
+	csr_free(&m->workloads_of);
+	csr_free(&m->wl_by_identity);
 	mp_free(m->edges_any.v);
 	m->edges_any.v = NULL;
 	m->edges_any.n = m->edges_any.cap = 0;
@@ -118,6 +120,9 @@ void mp_model_free(mp_model *m)
 	mp_free(m->labels.v);
 	mp_free(m->ports.v);
 	mp_free(m->targets.v);
+	mp_free(m->workloads.v);
+	mp_free(m->resources.v);
+	mp_free(m->findings.v);
 	mp_free(m);
 }
 
@@ -244,6 +249,9 @@ ADDER(mp_model_add_namespace, mp_namespace, namespaces)
 ADDER(mp_model_add_service, mp_service, services)
 ADDER(mp_model_add_route, mp_route, routes)
 ADDER(mp_model_add_external, mp_external, externals)
+ADDER(mp_model_add_workload, mp_workload, workloads)
+ADDER(mp_model_add_resource, mp_resource, resources)
+ADDER(mp_model_add_finding, mp_import_finding, findings)
 
 mp_id mp_model_add_cert(mp_model *m, const mp_certificate *c)
 {
@@ -280,6 +288,16 @@ mp_route *mp_model_route_mut(mp_model *m, mp_id id)
 	return id < m->routes.n ? &m->routes.v[id] : NULL;
 }
 
+mp_namespace *mp_model_namespace_mut(mp_model *m, mp_id id)
+{
+	return id < m->namespaces.n ? &m->namespaces.v[id] : NULL;
+}
+
+mp_cluster *mp_model_cluster_mut(mp_model *m, mp_id id)
+{
+	return id < m->clusters.n ? &m->clusters.v[id] : NULL;
+}
+
 mp_model_view mp_model_get_view(const mp_model *m)
 {
 	mp_model_view v = {
@@ -301,6 +319,12 @@ mp_model_view mp_model_get_view(const mp_model *m)
 	    .labels = m->labels.v,
 	    .ports = m->ports.v,
 	    .targets = m->targets.v,
+	    .nworkloads = m->workloads.n,
+	    .nresources = m->resources.n,
+	    .nfindings = m->findings.n,
+	    .workloads = m->workloads.v,
+	    .resources = m->resources.v,
+	    .findings = m->findings.v,
 	};
 	return v;
 }
@@ -440,6 +464,29 @@ fail:
 	return -1;
 }
 
+/* Imported workloads: service -> workloads, identity -> workloads. */
+static int build_workload_indexes(mp_model *m)
+{
+	pairs of = {.elsize = 4}, ident = {.elsize = 4};
+	for (uint32_t w = 0; w < m->workloads.n; w++) {
+		const mp_workload *wl = &m->workloads.v[w];
+		for (uint32_t k = 0; k < wl->services.n; k++)
+			if (pairs_add(&of, m->u32.v[wl->services.off + k], &w) < 0)
+				goto fail;
+		if (wl->identity && pairs_add(&ident, wl->identity, &w) < 0)
+			goto fail;
+	}
+	int r1 = csr_build(&m->workloads_of, m->services.n, &of);
+	int r2 = csr_build(&m->wl_by_identity, m->str_hash.n, &ident);
+	return r1 < 0 || r2 < 0 ? -1 : 0;
+fail:
+	mp_free(of.keys);
+	mp_free(of.vals);
+	mp_free(ident.keys);
+	mp_free(ident.vals);
+	return -1;
+}
+
 int mp_model_build_indexes(mp_model *m)
 {
 	uint32_t nstr = m->str_hash.n;
@@ -487,7 +534,7 @@ int mp_model_build_indexes(mp_model *m)
 		if (r2 < 0 || r3 < 0 || r4 < 0)
 			goto fail;
 	}
-	if (build_edges(m) < 0)
+	if (build_edges(m) < 0 || build_workload_indexes(m) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -587,14 +634,33 @@ static uint32_t find_by_str(const mp_model *m, const mp_csr *c, const char *s)
 
 mp_id mp_model_find_service_by_identity_id(const mp_model *m, mp_str id)
 {
-	return id ? csr_first(&m->by_identity, id) : MP_NONE;
+	if (!id)
+		return MP_NONE;
+	mp_id s = csr_first(&m->by_identity, id);
+	if (s != MP_NONE || !m->workloads.n)
+		return s;
+	/* an imported service whose workloads run as several service accounts */
+	const uint32_t *ws;
+	uint32_t n = csr_get(&m->wl_by_identity, id, (const void **)&ws);
+	for (uint32_t i = 0; i < n; i++) {
+		const mp_workload *w = &m->workloads.v[ws[i]];
+		if (w->services.n)
+			return m->u32.v[w->services.off];
+	}
+	return MP_NONE;
+}
+
+uint32_t mp_model_workloads_of_service(const mp_model *m, mp_id svc, const mp_id **ids)
+{
+	return csr_get(&m->workloads_of, svc, (const void **)ids);
 }
 
 mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id)
 {
 	if (!*spiffe_id)
 		return MP_NONE;
-	return find_by_str(m, &m->by_identity, spiffe_id);
+	mp_str id = mp_model_find_str(m, spiffe_id, strlen(spiffe_id));
+	return id == MP_NONE ? MP_NONE : mp_model_find_service_by_identity_id(m, id);
 }
 
 mp_id mp_model_find_namespace(const mp_model *m, const char *name)

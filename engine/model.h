@@ -97,7 +97,21 @@ typedef struct {
 	mp_id cluster;   /* MP_NONE: any cluster of the service */
 	uint32_t weight; /* percent; 0 for mirrors and failover targets */
 	mp_loc loc;
+	mp_str subset;  /* imported routes: the DestinationRule subset, or 0 */
+	uint32_t flags; /* MP_TARGET_F_* */
 } mp_target;
+
+/* Target flags (imported routes; docs/import.md, "Residency"). */
+enum {
+	/* Istio locality load balancing only reorders endpoints for this target (failover or
+	 * failoverPriority without a distribute that excludes other regions): every region the
+	 * service runs in stays reachable */
+	MP_TARGET_F_LOCALITY_REORDER = 1u << 0,
+	/* a failover target made from a DestinationRule's localityLbSetting.failover */
+	MP_TARGET_F_LOCALITY_FAILOVER = 1u << 1,
+	/* pinned to a cluster by localityLbSetting.distribute */
+	MP_TARGET_F_LOCALITY_DISTRIBUTE = 1u << 2,
+};
 
 typedef enum {
 	MP_PATH_ANY = 0,
@@ -124,7 +138,50 @@ typedef struct {
 	uint32_t retry_attempts; /* 0: none */
 	uint32_t per_try_timeout_ms;
 	mp_loc loc;
+	/* fault injection (imported VirtualServices); percentages in tenths of a percent */
+	uint32_t fault_delay_ms, fault_delay_permille;
+	uint32_t fault_abort_status, fault_abort_permille;
 } mp_route;
+
+/* A Kubernetes workload (Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod) from an import.
+ * Services without workloads (native ones) act as their own workload for authorization. */
+typedef struct {
+	mp_str name;
+	mp_str kind;      /* "Deployment", ... */
+	mp_id ns;         /* namespace id */
+	mp_id cluster;    /* cluster id */
+	mp_str identity;  /* SPIFFE ID of its service account */
+	mp_span labels;   /* label pool: the pod labels */
+	mp_span services; /* u32 pool: ids of the services whose selector matches it */
+	uint32_t mtls;    /* mp_mtls: its PeerAuthentication mode, MP_MTLS_UNSET when none */
+	mp_loc loc;
+} mp_workload;
+
+/* An imported Istio (or mesh) resource, kept as written: its spec as compact JSON with sorted
+ * keys. AuthorizationPolicies are compiled from it (authz.h); policies see every kind. */
+typedef struct {
+	mp_str kind; /* "AuthorizationPolicy", "VirtualService", ..., "MeshConfig" */
+	mp_str api;  /* apiVersion as written */
+	mp_str ns, name;
+	mp_str version; /* metadata.generation or resourceVersion, or 0 */
+	mp_str spec;    /* compact JSON */
+	mp_id cluster;  /* the cluster whose configuration it is, or MP_NONE (mesh-wide) */
+	uint32_t flags; /* MP_RESOURCE_* */
+	mp_span lines;  /* u32 pool: AuthorizationPolicy: the line of each rules[i] */
+	mp_loc loc;
+} mp_resource;
+
+enum { MP_RESOURCE_DRY_RUN = 1u << 0 }; /* annotation istio.io/dry-run: "true" */
+
+/* A problem the importer found, named after Istio's analyzer message (docs/import.md). */
+typedef enum { MP_FINDING_ERROR = 0, MP_FINDING_WARNING, MP_FINDING_INFO } mp_finding_level;
+typedef struct {
+	mp_str code;    /* e.g. "ReferencedResourceNotFound" */
+	uint32_t level; /* mp_finding_level */
+	mp_str subject; /* e.g. "VirtualService default/reviews" */
+	mp_str text;
+	mp_loc loc;
+} mp_import_finding;
 
 typedef struct {
 	int64_t not_after; /* Unix seconds; INT64_MIN when unknown */
@@ -159,6 +216,7 @@ typedef struct mp_model mp_model;
 /* Element counts and arrays: read-only views for engine code. */
 typedef struct {
 	uint32_t nclusters, njurisdictions, nnamespaces, nservices, nroutes, nexternals, ncerts;
+	uint32_t nworkloads, nresources, nfindings;
 	const mp_cluster *clusters;
 	const mp_jurisdiction *jurisdictions;
 	const mp_namespace *namespaces;
@@ -170,6 +228,9 @@ typedef struct {
 	const mp_label *labels;   /* pool */
 	const mp_port *ports;     /* pool */
 	const mp_target *targets; /* pool */
+	const mp_workload *workloads;
+	const mp_resource *resources;
+	const mp_import_finding *findings;
 } mp_model_view;
 
 /* --- building (used by compile.c and importers) --- */
@@ -185,6 +246,9 @@ mp_id mp_model_add_service(mp_model *m, const mp_service *s);
 mp_id mp_model_add_route(mp_model *m, const mp_route *r);
 mp_id mp_model_add_external(mp_model *m, const mp_external *e);
 mp_id mp_model_add_cert(mp_model *m, const mp_certificate *c);
+mp_id mp_model_add_workload(mp_model *m, const mp_workload *w);
+mp_id mp_model_add_resource(mp_model *m, const mp_resource *r);
+mp_id mp_model_add_finding(mp_model *m, const mp_import_finding *f);
 /* Pool appends: return the offset of the first appended item, or MP_NONE when out of memory. */
 uint32_t mp_model_push_u32(mp_model *m, const uint32_t *v, uint32_t n);
 uint32_t mp_model_push_labels(mp_model *m, const mp_label *v, uint32_t n);
@@ -193,6 +257,8 @@ uint32_t mp_model_push_targets(mp_model *m, const mp_target *v, uint32_t n);
 /* Mutable access while building (invalid after the next add of the same kind). */
 mp_service *mp_model_service_mut(mp_model *m, mp_id id);
 mp_route *mp_model_route_mut(mp_model *m, mp_id id);
+mp_namespace *mp_model_namespace_mut(mp_model *m, mp_id id);
+mp_cluster *mp_model_cluster_mut(mp_model *m, mp_id id);
 /* Builds the indexes and the content hash; the model is read-only afterwards. 0 or -1 (OOM). */
 int mp_model_finish(mp_model *m);
 
@@ -216,7 +282,12 @@ uint32_t mp_model_services_in_cluster(const mp_model *m, mp_id cluster, const mp
 uint32_t mp_model_edges_from(const mp_model *m, mp_id svc, const mp_edge **edges);
 uint32_t mp_model_edges_to(const mp_model *m, mp_id svc, const mp_edge **edges);
 uint32_t mp_model_edges_any(const mp_model *m, const mp_edge **edges);
+/* The workloads behind a service (imported models), in workload order. */
+uint32_t mp_model_workloads_of_service(const mp_model *m, mp_id svc, const mp_id **ids);
 
+/* The service with that SPIFFE identity; in imported models also the first service of a
+ * workload running as it (a service whose workloads use several service accounts has no
+ * identity of its own). */
 mp_id mp_model_find_service_by_identity(const mp_model *m, const char *spiffe_id);
 /* The same for an identity already looked up as a string id (mp_model_find_str). */
 mp_id mp_model_find_service_by_identity_id(const mp_model *m, mp_str id);

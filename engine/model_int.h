@@ -37,6 +37,9 @@ struct mp_model {
 	MP_VEC(mp_label) labels;
 	MP_VEC(mp_port) ports;
 	MP_VEC(mp_target) targets;
+	MP_VEC(mp_workload) workloads;
+	MP_VEC(mp_resource) resources;
+	MP_VEC(mp_import_finding) findings;
 
 	/* Derived indexes (mp_model_build_indexes). */
 	mp_csr by_name, by_identity;                     /* string id -> service ids */
@@ -45,9 +48,10 @@ struct mp_model {
 	MP_VEC(mp_edge) edges_any;                       /* edges of routes without a source */
 	mp_csr ns_by_name, cluster_by_name, jur_by_name; /* string id -> id */
 	mp_csr jur_by_region;                            /* region string id -> jurisdiction ids */
-		mp_csr ext_by_key;                   /* name or host string id -> external id */
-	int ext_mixed_case;                  /* some host has capitals: lookups must scan */
-
+	mp_csr ext_by_key;                               /* name or host string id -> external id */
+	int ext_mixed_case;    /* some host has capitals: lookups must scan */
+	mp_csr workloads_of;   /* service id -> workload ids */
+	mp_csr wl_by_identity; /* identity string id -> workload ids */
 
 	unsigned char digest[32];
 	char sha256[65];

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MPM_VERSION 1
+#define MPM_VERSION 2
 #define MPM_ENDIAN  0x01020304u
 #define MPM_HEADER  56
 
@@ -28,7 +28,10 @@ enum {
 	SEC_LABELS,
 	SEC_PORTS,
 	SEC_TARGETS,
-	SEC_COUNT = SEC_TARGETS
+	SEC_WORKLOADS,
+	SEC_RESOURCES,
+	SEC_FINDINGS,
+	SEC_COUNT = SEC_FINDINGS
 };
 
 /* The sections of a model in file order: where each vector lives and its element size. */
@@ -53,7 +56,8 @@ static void sections_of(mp_model *m, section out[SEC_COUNT])
 	    SEC(routes, "routes"),         SEC(externals, "externals"),
 	    SEC(certs, "certificates"),    SEC(u32, "id pool"),
 	    SEC(labels, "label pool"),     SEC(ports, "port pool"),
-	    SEC(targets, "target pool"),
+	    SEC(targets, "target pool"),   SEC(workloads, "workloads"),
+	    SEC(resources, "resources"),   SEC(findings, "import findings"),
 	};
 	memcpy(out, s, sizeof(s));
 }
@@ -182,7 +186,8 @@ static int validate(const mp_model *m, errbuf *e)
 	for (uint32_t i = 0; i < m->jurisdictions.n; i++) {
 		const mp_jurisdiction *j = &m->jurisdictions.v[i];
 		STR(j->name)
-		SPAN(j->regions, u32) LOC(j->loc) for (uint32_t k = 0; k < j->regions.n; k++)
+		SPAN(j->regions, u32)
+		LOC(j->loc) for (uint32_t k = 0; k < j->regions.n; k++)
 		    STR(m->u32.v[j->regions.off + k])
 	}
 	what = "namespace";
@@ -194,8 +199,9 @@ static int validate(const mp_model *m, errbuf *e)
 	for (uint32_t i = 0; i < m->services.n; i++) {
 		const mp_service *s = &m->services.v[i];
 		STR(s->name)
-		STR(s->identity) STR(s->owner) LOC(s->loc) ID(s->ns, m->namespaces.n, 0)
-		    SPAN(s->clusters, u32) SPAN(s->labels, labels) SPAN(s->ports, ports)
+		STR(s->identity)
+		STR(s->owner) LOC(s->loc) ID(s->ns, m->namespaces.n, 0) SPAN(s->clusters, u32)
+		    SPAN(s->labels, labels) SPAN(s->ports, ports)
 		        SPAN(s->data, u32) for (uint32_t k = 0; k < s->clusters.n; k++)
 		            ID(m->u32.v[s->clusters.off + k], m->clusters.n,
 		               0) for (uint32_t k = 0; k < s->data.n; k++)
@@ -205,16 +211,17 @@ static int validate(const mp_model *m, errbuf *e)
 	for (uint32_t i = 0; i < m->externals.n; i++) {
 		const mp_external *x = &m->externals.v[i];
 		STR(x->name)
-		STR(x->host) STR(x->region) LOC(x->loc) ID(x->jurisdiction, m->jurisdictions.n, 1)
+		STR(x->host)
+		STR(x->region) LOC(x->loc) ID(x->jurisdiction, m->jurisdictions.n, 1)
 		    SPAN(x->ports, ports)
 	}
 	what = "route";
 	for (uint32_t i = 0; i < m->routes.n; i++) {
 		const mp_route *r = &m->routes.v[i];
 		STR(r->name)
-		STR(r->match.path) LOC(r->loc) ID(r->source, m->services.n, 1)
-		    SPAN(r->match.headers, labels) SPAN(r->dests, targets) SPAN(r->mirrors, targets)
-		        SPAN(r->failover, targets)
+		STR(r->match.path)
+		LOC(r->loc) ID(r->source, m->services.n, 1) SPAN(r->match.headers, labels)
+		    SPAN(r->dests, targets) SPAN(r->mirrors, targets) SPAN(r->failover, targets)
 	}
 	what = "certificate";
 	for (uint32_t i = 0; i < m->certs.n; i++) {
@@ -239,7 +246,47 @@ static int validate(const mp_model *m, errbuf *e)
 		} else {
 			return fail(e, "target %u: unknown kind %u", i, t->kind);
 		}
-		LOC(t->loc)
+		STR(t->subset) LOC(t->loc)
+	}
+	what = "workload";
+	for (uint32_t i = 0; i < m->workloads.n; i++) {
+		const mp_workload *w = &m->workloads.v[i];
+		STR(w->name)
+		STR(w->kind)
+		STR(w->identity)
+		LOC(w->loc)
+		ID(w->ns, m->namespaces.n, 0)
+		ID(w->cluster, m->clusters.n, 0)
+		SPAN(w->labels, labels)
+		SPAN(w->services, u32)
+		for (uint32_t k = 0; k < w->services.n; k++) {
+			ID(m->u32.v[w->services.off + k], m->services.n, 0)
+		}
+		if (w->mtls > MP_MTLS_DISABLE)
+			return fail(e, "workload %u: unknown mTLS mode %u", i, w->mtls);
+	}
+	what = "resource";
+	for (uint32_t i = 0; i < m->resources.n; i++) {
+		const mp_resource *r = &m->resources.v[i];
+		STR(r->kind)
+		STR(r->api)
+		STR(r->ns)
+		STR(r->name)
+		STR(r->version)
+		STR(r->spec)
+		LOC(r->loc)
+		ID(r->cluster, m->clusters.n, 1)
+		SPAN(r->lines, u32)
+	}
+	what = "import finding";
+	for (uint32_t i = 0; i < m->findings.n; i++) {
+		const mp_import_finding *f = &m->findings.v[i];
+		STR(f->code)
+		STR(f->subject)
+		STR(f->text)
+		LOC(f->loc)
+		if (f->level > MP_FINDING_INFO)
+			return fail(e, "import finding %u: unknown level %u", i, f->level);
 	}
 #undef STR
 #undef ID

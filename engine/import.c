@@ -1,0 +1,927 @@
+/* import.c: the importer's frame: taking foreign documents in pass 1 (by apiVersion group and
+ * kind), placing them in clusters, dropping replaced duplicates, the YAML helpers the kinds
+ * share, findings, and the resources every Istio document leaves in the model. The kinds live
+ * in import_k8s.c and import_istio.c. Mapping and decisions: docs/import.md. */
+#include "alloc.h"
+#include "import_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *const mp_import_kind_names[IK_COUNT] = {
+    "Namespace",  "Service",        "ServiceAccount",     "Node",
+    "Deployment", "StatefulSet",    "DaemonSet",          "ReplicaSet",
+    "Pod",        "VirtualService", "DestinationRule",    "ServiceEntry",
+    "Gateway",    "Sidecar",        "PeerAuthentication", "AuthorizationPolicy",
+};
+
+/* Which apiVersions carry which kinds: group, versions (space-separated), kinds. */
+static const struct {
+	const char *group, *versions;
+	ikind first, last;
+} groups[] = {
+    {"", " v1 ", IK_NAMESPACE, IK_NODE},
+    {"", " v1 ", IK_POD, IK_POD},
+    {"apps", " v1 ", IK_DEPLOYMENT, IK_REPLICASET},
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", IK_VIRTUALSERVICE, IK_SIDECAR},
+    {"security.istio.io", " v1 v1beta1 v1alpha3 ", IK_PEERAUTHENTICATION, IK_AUTHORIZATIONPOLICY},
+};
+
+static int is_cluster_scoped(uint32_t k)
+{
+	return k == IK_NAMESPACE || k == IK_NODE;
+}
+
+static int is_istio(uint32_t k)
+{
+	return k >= IK_VIRTUALSERVICE;
+}
+
+mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_compile_opts *opts,
+                         const mp_import_host *host)
+{
+	mp_import *im = mp_calloc(1, sizeof(*im));
+	if (!im)
+		return NULL;
+	im->m = m;
+	im->d = d;
+	im->o = opts;
+	im->host = host;
+	const char *td = opts && opts->trust_domain ? opts->trust_domain : "cluster.local";
+	im->td = im_intern(im, td);
+	im->rootns = opts && opts->root_namespace ? opts->root_namespace : "istio-system";
+	im->first_service = MP_NONE;
+	return im;
+}
+
+void mp_import_free(mp_import *im)
+{
+	if (!im)
+		return;
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		yaml_document_delete(&im->docs[i].doc);
+	mp_free(im->docs);
+	mp_free(im->wl);
+	mp_free(im->gw_svc);
+	mp_free(im->se_hosts);
+	mp_free(im);
+}
+
+int mp_import_failed(const mp_import *im)
+{
+	return im && im->oom;
+}
+
+/* --- YAML helpers --- */
+
+yaml_node_t *im_node(idoc *dc, int id)
+{
+	return yaml_document_get_node(&dc->doc, id);
+}
+
+const char *im_scalar(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_SCALAR_NODE || im_is_null(n))
+		return NULL;
+	return (const char *)n->data.scalar.value;
+}
+
+int im_is_null(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	const char *s = (const char *)n->data.scalar.value;
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+	       !strcmp(s, "NULL");
+}
+
+const char *im_kind_of(const yaml_node_t *n)
+{
+	if (!n || im_is_null(n))
+		return "null";
+	return n->type == YAML_SCALAR_NODE     ? "a scalar"
+	       : n->type == YAML_SEQUENCE_NODE ? "a list"
+	       : n->type == YAML_MAPPING_NODE  ? "a mapping"
+	                                       : "nothing";
+}
+
+yaml_node_t *im_get(idoc *dc, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *k, *v;
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	IM_MAP_FOREACH(dc, map, k, v)
+	{
+		if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return v;
+	}
+	return NULL;
+}
+
+mp_loc im_loc(const idoc *dc, const yaml_node_t *n)
+{
+	if (!n)
+		return dc->loc;
+	return (mp_loc){dc->file, (uint32_t)n->start_mark.line + 1,
+	                (uint32_t)n->start_mark.column + 1};
+}
+
+mp_str im_intern(mp_import *im, const char *s)
+{
+	mp_str id = mp_model_intern(im->m, s, strlen(s));
+	if (id == MP_NONE) {
+		im->oom = 1;
+		return 0;
+	}
+	return id;
+}
+
+const char *im_str_of(const mp_import *im, mp_str s)
+{
+	return mp_model_str(im->m, s);
+}
+
+const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
+{
+	if (is_cluster_scoped(dc->kind))
+		snprintf(buf, len, "%s %s", mp_import_kind_names[dc->kind],
+		         im_str_of(im, dc->name));
+	else
+		snprintf(buf, len, "%s %s/%s", mp_import_kind_names[dc->kind],
+		         im_str_of(im, dc->ns), im_str_of(im, dc->name));
+	return buf;
+}
+
+static void vdiag(mp_import *im, mp_diag_level lvl, idoc *dc, const yaml_node_t *n, const char *fmt,
+                  va_list ap)
+{
+	char msg[900], title[400];
+	mp_loc l = im_loc(dc, n);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (dc->name)
+		mp_diags_add(im->d, lvl, im_str_of(im, l.file), l.line, l.col, "%s: %s",
+		             im_title(im, dc, title, sizeof(title)), msg);
+	else
+		mp_diags_add(im->d, lvl, im_str_of(im, l.file), l.line, l.col, "%s", msg);
+}
+
+int im_error(mp_import *im, idoc *dc, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(im, MP_DIAG_ERROR, dc, n, fmt, ap);
+	va_end(ap);
+	dc->bad = 1;
+	return -1;
+}
+
+void im_note(mp_import *im, idoc *dc, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(im, MP_DIAG_NOTE, dc, n, fmt, ap);
+	va_end(ap);
+}
+
+int im_str(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int required,
+           const char **out)
+{
+	yaml_node_t *v = im_get(dc, map, key);
+	*out = NULL;
+	if (!v || im_is_null(v)) {
+		if (required)
+			return im_error(im, dc, map, "missing required field '%s'", key);
+		return 0;
+	}
+	if (v->type != YAML_SCALAR_NODE)
+		return im_error(im, dc, v, "'%s' must be a string, not %s", key, im_kind_of(v));
+	*out = (const char *)v->data.scalar.value;
+	return 0;
+}
+
+int im_u32(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t lo, uint32_t hi,
+           uint32_t *out, int *set)
+{
+	yaml_node_t *v = im_get(dc, map, key);
+	*set = 0;
+	if (!v || im_is_null(v))
+		return 0;
+	const char *s = v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "";
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (v->type != YAML_SCALAR_NODE || !isdigit((unsigned char)*s) || *end || errno)
+		return im_error(im, dc, v, "'%s' must be an integer, not %s%s%s", key,
+		                v->type == YAML_SCALAR_NODE ? "'" : im_kind_of(v),
+		                v->type == YAML_SCALAR_NODE ? s : "",
+		                v->type == YAML_SCALAR_NODE ? "'" : "");
+	if (n < lo || n > hi)
+		return im_error(im, dc, v, "'%s' is %llu, outside %u..%u", key, n, lo, hi);
+	*out = (uint32_t)n;
+	*set = 1;
+	return 0;
+}
+
+static int typed(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int required,
+                 yaml_node_t **out, yaml_node_type_t type, const char *what)
+{
+	yaml_node_t *v = im_get(dc, map, key);
+	*out = NULL;
+	if (!v || im_is_null(v)) {
+		if (required)
+			return im_error(im, dc, map, "missing required field '%s'", key);
+		return 0;
+	}
+	if (v->type != type)
+		return im_error(im, dc, v, "'%s' must be %s, not %s", key, what, im_kind_of(v));
+	*out = v;
+	return 0;
+}
+
+int im_seq(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int required,
+           yaml_node_t **out)
+{
+	return typed(im, dc, map, key, required, out, YAML_SEQUENCE_NODE, "a list");
+}
+
+int im_map(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int required,
+           yaml_node_t **out)
+{
+	return typed(im, dc, map, key, required, out, YAML_MAPPING_NODE, "a mapping");
+}
+
+int im_strs(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int required,
+            const char **out, uint32_t max, uint32_t *n)
+{
+	yaml_node_t *v = im_get(dc, map, key), *item;
+	*n = 0;
+	if (!v || im_is_null(v)) {
+		if (required)
+			return im_error(im, dc, map, "missing required field '%s'", key);
+		return 0;
+	}
+	if (v->type == YAML_SCALAR_NODE) {
+		out[(*n)++] = (const char *)v->data.scalar.value;
+		return 0;
+	}
+	if (v->type != YAML_SEQUENCE_NODE)
+		return im_error(im, dc, v, "'%s' must be a list of strings, not %s", key,
+		                im_kind_of(v));
+	IM_SEQ_FOREACH(dc, v, item)
+	{
+		if (item->type != YAML_SCALAR_NODE || im_is_null(item))
+			return im_error(im, dc, item, "items of '%s' must be strings, not %s", key,
+			                im_kind_of(item));
+		if (*n == max)
+			return im_error(im, dc, item, "'%s' has more than %u items", key, max);
+		out[(*n)++] = (const char *)item->data.scalar.value;
+	}
+	return 0;
+}
+
+int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowed, const char *what)
+{
+	yaml_node_t *k, *v;
+	int bad = 0;
+	if (!map)
+		return 0;
+	if (map->type != YAML_MAPPING_NODE)
+		return im_error(im, dc, map, "%s must be a mapping, not %s", what, im_kind_of(map));
+	IM_MAP_FOREACH(dc, map, k, v)
+	{
+		const char *key = im_scalar(k);
+		size_t i;
+		for (i = 0; key && allowed[i] && strcmp(allowed[i], key); i++)
+			;
+		if (!key || !allowed[i]) {
+			char q[80];
+			bad = im_error(im, dc, k, "%s: unknown field '%s'", what,
+			               key ? mp_diag_quote(key, strlen(key), q, sizeof(q)) : "?");
+		}
+	}
+	return bad;
+}
+
+int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set)
+{
+	const char *s;
+	*set = 0;
+	if (im_str(im, dc, map, key, 0, &s) < 0)
+		return -1;
+	if (!s)
+		return 0;
+	if (mp_parse_duration(s, ms) < 0)
+		return im_error(im, dc, im_get(dc, map, key),
+		                "'%s' must be a duration such as 250ms, 1.5s or 1m, not '%s'", key,
+		                s);
+	*set = 1;
+	return 0;
+}
+
+int im_labels(mp_import *im, idoc *dc, yaml_node_t *labels, mp_span *out)
+{
+	yaml_node_t *k, *v;
+	*out = (mp_span){0, 0};
+	if (!labels || im_is_null(labels))
+		return 0;
+	if (labels->type != YAML_MAPPING_NODE)
+		return im_error(im, dc, labels, "labels must be a mapping of strings, not %s",
+		                im_kind_of(labels));
+	IM_MAP_FOREACH(dc, labels, k, v)
+	{
+		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+			return im_error(im, dc, k, "labels must map strings to strings");
+		mp_label l = {im_intern(im, (const char *)k->data.scalar.value),
+		              im_intern(im, (const char *)v->data.scalar.value)};
+		uint32_t off = mp_model_push_labels(im->m, &l, 1);
+		if (off == MP_NONE) {
+			im->oom = 1;
+			return -1;
+		}
+		if (!out->n)
+			out->off = off;
+		out->n++;
+	}
+	return 0;
+}
+
+const char *im_meta_value(idoc *dc, yaml_node_t *meta, const char *key)
+{
+	const char *v = im_scalar(im_get(dc, im_get(dc, meta, "labels"), key));
+	if (!v)
+		v = im_scalar(im_get(dc, im_get(dc, meta, "annotations"), key));
+	return v;
+}
+
+/* A plain scalar's JSON type: YAML 1.2 core schema (null, booleans, decimal numbers). */
+static json_t *scalar_json(const yaml_node_t *n)
+{
+	const char *s = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return json_stringn(s, len);
+	if (im_is_null(n))
+		return json_null();
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		return json_true();
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return json_false();
+	const char *p = s + (*s == '-' || *s == '+');
+	if (isdigit((unsigned char)*p)) {
+		char *end;
+		errno = 0;
+		long long i = strtoll(s, &end, 10);
+		if (!*end && !errno)
+			return json_integer(i);
+		double d = strtod(s, &end);
+		if (!*end && strspn(p, "0123456789.eE+-") == strlen(p))
+			return json_real(d);
+	}
+	return json_stringn(s, len);
+}
+
+json_t *im_json(idoc *dc, yaml_node_t *n)
+{
+	yaml_node_t *k, *v, *item;
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return scalar_json(n);
+	case YAML_SEQUENCE_NODE: {
+		json_t *a = json_array();
+		IM_SEQ_FOREACH(dc, n, item)
+		{
+			json_array_append_new(a, im_json(dc, item));
+		}
+		return a;
+	}
+	case YAML_MAPPING_NODE: {
+		json_t *o = json_object();
+		IM_MAP_FOREACH(dc, n, k, v)
+		{
+			if (k->type == YAML_SCALAR_NODE)
+				json_object_setn_new(o, (const char *)k->data.scalar.value,
+				                     k->data.scalar.length, im_json(dc, v));
+		}
+		return o;
+	}
+	default:
+		return json_null();
+	}
+}
+
+yaml_node_t *im_path(idoc *dc, yaml_node_t *n, const char *path)
+{
+	char seg[256];
+	while (n && *path) {
+		size_t len = strcspn(path, "/");
+		snprintf(seg, sizeof(seg), "%.*s", (int)len, path);
+		path += len + (path[len] == '/');
+		yaml_node_t *next = NULL;
+		if (n->type == YAML_MAPPING_NODE) {
+			next = im_get(dc, n, seg);
+		} else if (n->type == YAML_SEQUENCE_NODE) {
+			long i = strtol(seg, NULL, 10);
+			yaml_node_item_t *items = n->data.sequence.items.start;
+			if (i >= 0 && i < n->data.sequence.items.top - items)
+				next = im_node(dc, items[i]);
+		}
+		if (!next)
+			break;
+		n = next;
+	}
+	return n;
+}
+
+/* --- model helpers --- */
+
+void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, const char *subject,
+                const char *fmt, ...)
+{
+	char text[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	mp_import_finding f = {im_intern(im, code), level, im_intern(im, subject),
+	                       im_intern(im, text), loc};
+	if (mp_model_add_finding(im->m, &f) == MP_NONE)
+		im->oom = 1;
+}
+
+mp_id im_namespace(mp_import *im, mp_str name, mp_loc loc)
+{
+	mp_id ns = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, name, 0);
+	if (ns != MP_NONE)
+		return ns;
+	mp_namespace n = {name, {0, 0}, {0, 0}, loc};
+	ns = mp_model_add_namespace(im->m, &n);
+	if (ns == MP_NONE || im->host->declare(im->host->ctx, MP_IMPORT_NAMESPACE, name, 0, ns, loc,
+	                                       "Namespace") < 0) {
+		im->oom |= ns == MP_NONE;
+		return MP_NONE;
+	}
+	return ns;
+}
+
+int im_selector_matches(mp_import *im, idoc *dc, yaml_node_t *sel, const iworkload *w)
+{
+	yaml_node_t *k, *v;
+	mp_model_view mv = mp_model_get_view(im->m);
+	if (!sel || sel->type != YAML_MAPPING_NODE)
+		return 1;
+	IM_MAP_FOREACH(dc, sel, k, v)
+	{
+		const char *key = im_scalar(k), *val = im_scalar(v);
+		uint32_t i;
+		for (i = 0; key && val && i < w->labels.n; i++) {
+			const mp_label *l = &mv.labels[w->labels.off + i];
+			if (!strcmp(im_str_of(im, l->key), key) &&
+			    !strcmp(im_str_of(im, l->value), val))
+				break;
+		}
+		if (!key || !val || i == w->labels.n)
+			return 0;
+	}
+	return 1;
+}
+
+uint32_t im_mtls_mode(const char *s)
+{
+	static const char *const modes[] = {"", "STRICT", "PERMISSIVE", "DISABLE"};
+	for (uint32_t i = 1; s && i < 4; i++)
+		if (!strcasecmp(s, modes[i]))
+			return i;
+	return MP_MTLS_UNSET;
+}
+
+uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max)
+{
+	char buf[256];
+	while (value && *value) {
+		size_t len = strcspn(value, ",.; ");
+		if (len && len < sizeof(buf) && n < max) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)len, value);
+			mp_str s = im_intern(im, buf);
+			uint32_t i;
+			for (i = 0; i < n && out[i] != s; i++)
+				;
+			if (i == n)
+				out[n++] = s;
+		}
+		value += len + (value[len] != '\0');
+	}
+	return n;
+}
+
+/* --- pass 1 --- */
+
+static const char *api_group(const char *api, char *group, size_t len, const char **version)
+{
+	const char *slash = strrchr(api, '/');
+	if (!slash) {
+		snprintf(group, len, "%s", "");
+		*version = api;
+	} else {
+		snprintf(group, len, "%.*s", (int)(slash - api), api);
+		*version = slash + 1;
+	}
+	return group;
+}
+
+/* The cluster a file belongs to by --cluster-dir: the longest matching directory. */
+static const char *cluster_of_path(const mp_compile_opts *o, const char *path)
+{
+	const char *best = NULL;
+	size_t bestlen = 0;
+	for (uint32_t i = 0; o && i < o->ncluster_dirs; i++) {
+		const char *dir = o->cluster_dirs[i].dir;
+		size_t n = strlen(dir);
+		while (n > 1 && dir[n - 1] == '/')
+			n--;
+		if (!strncmp(path, dir, n) && (path[n] == '/' || !path[n]) && n >= bestlen) {
+			best = o->cluster_dirs[i].name;
+			bestlen = n;
+		}
+	}
+	return best;
+}
+
+int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
+{
+	idoc dc;
+	memset(&dc, 0, sizeof(dc));
+	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
+	dc.file = file;
+	dc.root = yaml_document_get_root_node(&dc.doc);
+	dc.loc = im_loc(&dc, dc.root);
+	dc.ns_id = MP_NONE;
+	dc.cluster = MP_NONE;
+	const char *api = im_scalar(im_get(&dc, dc.root, "apiVersion"));
+	const char *kind = im_scalar(im_get(&dc, dc.root, "kind"));
+	char group[256];
+	const char *version;
+	if (!api || !kind)
+		return 0; /* compile.c checked both */
+	api_group(api, group, sizeof(group), &version);
+	int known_group = 0;
+	const char *versions = NULL; /* of a known group whose version is not */
+	uint32_t ik = IK_COUNT;
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]) && ik == IK_COUNT; g++) {
+		char v[64];
+		snprintf(v, sizeof(v), " %s ", version);
+		if (strcmp(groups[g].group, group))
+			continue;
+		if (!strstr(groups[g].versions, v)) {
+			versions = groups[g].versions;
+			continue;
+		}
+		known_group = 1;
+		for (uint32_t k = groups[g].first; k <= groups[g].last; k++)
+			if (!strcmp(mp_import_kind_names[k], kind))
+				ik = k;
+	}
+	if (ik == IK_COUNT && versions && !known_group) {
+		char q[80];
+		im_note(im, &dc, im_get(&dc, dc.root, "apiVersion"),
+		        "skipped %s (apiVersion %s): meshpol imports versions%sof this group",
+		        mp_diag_quote(kind, strlen(kind), q, sizeof(q)), api, versions);
+		return 0;
+	}
+	if (ik == IK_COUNT) {
+		char q1[80], q2[80];
+		im_note(im, &dc, im_get(&dc, dc.root, "kind"),
+		        "skipped %s '%s' (apiVersion %s): %s",
+		        known_group ? "kind" : "document of kind",
+		        mp_diag_quote(kind, strlen(kind), q1, sizeof(q1)),
+		        mp_diag_quote(api, strlen(api), q2, sizeof(q2)),
+		        known_group ? "meshpol does not import this kind"
+		                    : "meshpol imports Kubernetes (v1, apps/v1) and Istio "
+		                      "(networking.istio.io, security.istio.io) resources");
+		return 0;
+	}
+	dc.kind = ik;
+	dc.api = im_intern(im, api);
+	yaml_node_t *meta = im_get(&dc, dc.root, "metadata");
+	if (!meta || meta->type != YAML_MAPPING_NODE) {
+		im_error(im, &dc, meta ? meta : dc.root, "%s: 'metadata' must be a mapping%s", kind,
+		         meta ? "" : " (it is missing)");
+		return 0;
+	}
+	dc.meta = meta;
+	const char *name, *ns;
+	if (im_str(im, &dc, meta, "name", 1, &name) < 0 ||
+	    im_str(im, &dc, meta, "namespace", 0, &ns) < 0)
+		return 0;
+	dc.name = im_intern(im, name);
+	dc.ns = is_cluster_scoped(ik) ? 0 : im_intern(im, ns ? ns : "default");
+	yaml_node_t *spec = im_get(&dc, dc.root, "spec");
+	if (spec && !im_is_null(spec) && spec->type != YAML_MAPPING_NODE) {
+		im_error(im, &dc, spec, "'spec' must be a mapping, not %s", im_kind_of(spec));
+		return 0;
+	}
+	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
+	const char *cl = cluster_of_path(im->o, path);
+	dc.cluster_name = cl ? im_intern(im, cl) : 0;
+	if (im->ndocs == im->cap) {
+		uint32_t ncap = im->cap ? im->cap * 2 : 32;
+		idoc *nv = mp_realloc(im->docs, ncap * sizeof(*nv));
+		if (!nv) {
+			im->oom = 1;
+			return 0;
+		}
+		im->docs = nv;
+		im->cap = ncap;
+	}
+	im->docs[im->ndocs++] = dc;
+	return 1;
+}
+
+/* --- pass 2: places --- */
+
+static mp_id implicit_cluster(mp_import *im, const char *name, const char *provider,
+                              const char *region, const char *zone, mp_loc loc)
+{
+	mp_str n = im_intern(im, name);
+	mp_id id = im->host->lookup(im->host->ctx, MP_IMPORT_CLUSTER, n, 0);
+	if (id != MP_NONE)
+		return id;
+	mp_cluster c = {n,
+	                im_intern(im, provider ? provider : "unknown"),
+	                im_intern(im, region ? region : ""),
+	                im_intern(im, zone ? zone : ""),
+	                0,
+	                loc};
+	id = mp_model_add_cluster(im->m, &c);
+	if (id == MP_NONE) {
+		im->oom = 1;
+		return MP_NONE;
+	}
+	im->host->declare(im->host->ctx, MP_IMPORT_CLUSTER, n, 0, id, loc, "Cluster");
+	return id;
+}
+
+/* The directory part of a path ("" for none). */
+static size_t dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+/* The native Cluster declared alone in the document's directory or the nearest parent. */
+static mp_id cluster_by_directory(mp_import *im, const char *path)
+{
+	mp_model_view v = mp_model_get_view(im->m);
+	size_t best = 0;
+	mp_id found = MP_NONE;
+	int ambiguous = 0;
+	for (uint32_t c = 0; c < v.nclusters; c++) {
+		const char *cf = im_str_of(im, v.clusters[c].loc.file);
+		size_t n = dir_len(cf);
+		if (!n || strncmp(path, cf, n) || path[n] != '/')
+			continue;
+		if (n > best) {
+			best = n;
+			found = c;
+			ambiguous = 0;
+		} else if (n == best && strcmp(im_str_of(im, v.clusters[found].name),
+		                               im_str_of(im, v.clusters[c].name))) {
+			ambiguous = 1;
+		}
+	}
+	return ambiguous ? MP_NONE : found;
+}
+
+static void place(mp_import *im)
+{
+	const mp_compile_opts *o = im->o;
+	mp_model_view v = mp_model_get_view(im->m);
+	uint32_t native = v.nclusters;
+	mp_id fallback = MP_NONE, last = MP_NONE;
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
+		idoc *dc = &im->docs[i];
+		const char *path = im_str_of(im, dc->file);
+		mp_id c = MP_NONE;
+		if (dc->cluster_name) {
+			c = implicit_cluster(im, im_str_of(im, dc->cluster_name), NULL, NULL, NULL,
+			                     dc->loc);
+		} else if ((c = cluster_by_directory(im, path)) != MP_NONE) {
+		} else if (o && o->cluster) {
+			c = implicit_cluster(im, o->cluster, o->cloud, o->region, o->zone, dc->loc);
+		} else if (native == 1) {
+			c = 0;
+		} else if (native == 0) {
+			if (fallback == MP_NONE)
+				fallback = implicit_cluster(im, "kubernetes", o ? o->cloud : NULL,
+				                            o ? o->region : NULL,
+				                            o ? o->zone : NULL, dc->loc);
+			c = fallback;
+		} else {
+			im_error(
+			    im, dc, dc->root,
+			    "which cluster is this in? The sources declare %u Clusters: give "
+			    "--cluster NAME, --cluster-dir NAME=DIR, or put a Cluster document in "
+			    "its directory",
+			    native);
+			continue;
+		}
+		dc->cluster = c;
+		if (last != MP_NONE && c != last)
+			im->multi_cluster = 1;
+		last = c;
+	}
+	if (o && o->cluster && (o->cloud || o->region)) {
+		mp_id c = im->host->lookup(im->host->ctx, MP_IMPORT_CLUSTER,
+		                           im_intern(im, o->cluster), 0);
+		if (c != MP_NONE && c < native)
+			mp_diags_add(im->d, MP_DIAG_NOTE, NULL, 0, 0,
+			             "--cloud/--region ignored: a Cluster document declares '%s'",
+			             o->cluster);
+	}
+}
+
+/* Node topology labels: the region and zone of clusters that do not declare them. */
+static void node_topology(mp_import *im)
+{
+	mp_model_view v = mp_model_get_view(im->m);
+	for (mp_id c = 0; c < v.nclusters; c++) {
+		const char *region = NULL, *zone = NULL;
+		int mixed_region = 0, mixed_zone = 0;
+		idoc *first = NULL;
+		for (uint32_t i = 0; i < im->ndocs; i++) {
+			idoc *dc = &im->docs[i];
+			if (dc->kind != IK_NODE || dc->cluster != c || dc->dead)
+				continue;
+			const char *r =
+			    im_meta_value(dc, dc->meta, "topology.kubernetes.io/region");
+			const char *z = im_meta_value(dc, dc->meta, "topology.kubernetes.io/zone");
+			if (!r)
+				r = im_meta_value(dc, dc->meta,
+				                  "failure-domain.beta.kubernetes.io/region");
+			if (!z)
+				z = im_meta_value(dc, dc->meta,
+				                  "failure-domain.beta.kubernetes.io/zone");
+			if (!first)
+				first = dc;
+			if (r && region && strcmp(r, region))
+				mixed_region = 1;
+			if (z && zone && strcmp(z, zone))
+				mixed_zone = 1;
+			if (r && !region)
+				region = r;
+			if (z && !zone)
+				zone = z;
+		}
+		if (!first)
+			continue;
+		mp_cluster *cl = mp_model_cluster_mut(im->m, c);
+		const char *have = im_str_of(im, cl->region);
+		if (mixed_region) {
+			im_note(
+			    im, first, first->meta,
+			    "the Nodes of cluster '%s' are in several regions; the cluster keeps "
+			    "region '%s'",
+			    im_str_of(im, cl->name), *have ? have : "(unknown)");
+		} else if (region && !*have) {
+			cl->region = im_intern(im, region);
+		} else if (region && strcmp(have, region)) {
+			im_note(im, first, first->meta,
+			        "Node region '%s' differs from cluster '%s' region '%s' (the "
+			        "Cluster wins)",
+			        region, im_str_of(im, cl->name), have);
+		}
+		if (zone && !mixed_zone && !*im_str_of(im, cl->zone))
+			cl->zone = im_intern(im, zone);
+	}
+}
+
+/* kubectl apply semantics: a later document with the same cluster, kind, namespace and name
+ * replaces an earlier one. */
+static void drop_replaced(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs; i++) {
+		idoc *a = &im->docs[i];
+		for (uint32_t j = i + 1; j < im->ndocs && !a->dead; j++) {
+			idoc *b = &im->docs[j];
+			if (a->kind != b->kind || a->ns != b->ns || a->name != b->name ||
+			    a->cluster != b->cluster)
+				continue;
+			char where[600];
+			a->dead = 1;
+			im_note(im, b, b->root,
+			        "replaces the one at %s (a later document wins, as with "
+			        "kubectl apply)",
+			        mp_model_loc_str(im->m, a->loc, where, sizeof(where)));
+		}
+	}
+}
+
+void mp_import_places(mp_import *im)
+{
+	place(im);
+	drop_replaced(im);
+	node_topology(im);
+}
+
+void mp_import_namespaces(mp_import *im)
+{
+	mp_import_k8s_namespaces(im);
+}
+
+void mp_import_elements(mp_import *im)
+{
+	im->gw_svc = mp_malloc((im->ndocs + 1) * sizeof(mp_id));
+	if (!im->gw_svc) {
+		im->oom = 1;
+		return;
+	}
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		im->gw_svc[i] = MP_NONE;
+	mp_import_k8s_workloads(im);
+	mp_import_istio_peer_auth(im);
+	mp_import_k8s_services(im);
+	mp_import_istio_elements(im);
+	mp_import_k8s_finish(im);
+}
+
+/* --- resources --- */
+
+static void add_resource(mp_import *im, idoc *dc)
+{
+	json_t *spec = dc->spec ? im_json(dc, dc->spec) : json_object();
+	mp_span lines = {0, 0};
+	if (!spec) {
+		im->oom = 1;
+		return;
+	}
+	if (dc->kind == IK_AUTHORIZATIONPOLICY &&
+	    mp_import_istio_check_authz(im, dc, spec, &lines) < 0) {
+		json_decref(spec);
+		return;
+	}
+	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(spec);
+	if (!text) {
+		im->oom = 1;
+		return;
+	}
+	char ver[64] = "";
+	yaml_node_t *gen = im_get(dc, dc->meta, "generation");
+	const char *rv = im_scalar(im_get(dc, dc->meta, "resourceVersion"));
+	if (im_scalar(gen))
+		snprintf(ver, sizeof(ver), "%s", im_scalar(gen));
+	else if (rv)
+		snprintf(ver, sizeof(ver), "%s", rv);
+	const char *dry =
+	    im_scalar(im_get(dc, im_get(dc, dc->meta, "annotations"), "istio.io/dry-run"));
+	mp_resource r = {.kind = im_intern(im, mp_import_kind_names[dc->kind]),
+	                 .api = dc->api,
+	                 .ns = dc->ns,
+	                 .name = dc->name,
+	                 .version = im_intern(im, ver),
+	                 .spec = im_intern(im, text),
+	                 .cluster = im->multi_cluster ? dc->cluster : MP_NONE,
+	                 .flags = dry && !strcasecmp(dry, "true") ? MP_RESOURCE_DRY_RUN : 0,
+	                 .lines = lines,
+	                 .loc = dc->loc};
+	free(text);
+	if (mp_model_add_resource(im->m, &r) == MP_NONE)
+		im->oom = 1;
+}
+
+static void add_mesh_config(mp_import *im)
+{
+	json_t *j = json_pack("{s:s, s:s}", "rootNamespace", im->rootns, "trustDomain",
+	                      im_str_of(im, im->td));
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	if (!text) {
+		im->oom = 1;
+		return;
+	}
+	mp_resource r = {.kind = im_intern(im, "MeshConfig"),
+	                 .api = im_intern(im, "meshpol.io/v1"),
+	                 .ns = im_intern(im, im->rootns),
+	                 .name = im_intern(im, "mesh"),
+	                 .spec = im_intern(im, text),
+	                 .cluster = MP_NONE,
+	                 .loc = im->ndocs ? im->docs[0].loc : (mp_loc){0, 0, 0}};
+	free(text);
+	if (mp_model_add_resource(im->m, &r) == MP_NONE)
+		im->oom = 1;
+}
+
+void mp_import_routes(mp_import *im)
+{
+	mp_import_istio_routes(im);
+	mp_import_istio_findings(im);
+	add_mesh_config(im);
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++)
+		if (is_istio(im->docs[i].kind) && !im->docs[i].dead &&
+		    im->docs[i].cluster != MP_NONE)
+			add_resource(im, &im->docs[i]);
+}

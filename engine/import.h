@@ -1,0 +1,59 @@
+/* import.h: Kubernetes and Istio documents -> model elements, for the compiler (compile.c).
+ * A document whose apiVersion is not meshpol.io/v1 is handed to the importer in pass 1; the
+ * importer keeps its YAML until pass 2 and turns everything into clusters, namespaces,
+ * services, workloads, externals, routes, resources and findings. Mapping and decisions:
+ * docs/import.md. Internal to the engine.
+ *
+ * Pass 2 runs in four steps, interleaved with the native compiler's own:
+ *   mp_import_places      clusters of imported documents (before native services resolve)
+ *   mp_import_namespaces  Kubernetes Namespaces (before native services resolve)
+ *   mp_import_elements    services, workloads, externals (after native services and externals;
+ *                         the model is finished, so its lookups work)
+ *   mp_import_routes      routes, resources, findings (after native routes)
+ */
+#ifndef MP_IMPORT_H
+#define MP_IMPORT_H
+
+#include "compile.h"
+
+#include <yaml.h>
+
+typedef struct mp_import mp_import;
+
+/* Names the importer declares and looks up in the compiler's table of names (duplicates are
+ * reported the same way for native and imported elements). */
+enum {
+	MP_IMPORT_CLUSTER = 1,
+	MP_IMPORT_NAMESPACE,
+	MP_IMPORT_SERVICE,
+	MP_IMPORT_EXTERNAL,
+	MP_IMPORT_ROUTE
+};
+
+typedef struct {
+	void *ctx;
+	/* The id of a declared element (kind, a, b as the compiler keys them: a service is
+	 * (namespace id, name)), or MP_NONE. */
+	mp_id (*lookup)(void *ctx, int kind, uint32_t a, uint32_t b);
+	/* Declares an element; reports a duplicate (and returns -1) when the name is taken. */
+	int (*declare)(void *ctx, int kind, uint32_t a, uint32_t b, mp_id id, mp_loc loc,
+	               const char *what);
+} mp_import_host;
+
+/* opts may be NULL; it and host must outlive the importer. */
+mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_compile_opts *opts,
+                         const mp_import_host *host);
+void mp_import_free(mp_import *im); /* NULL is fine; frees every YAML document it kept */
+
+/* Pass 1: a document with a foreign apiVersion. Returns 1 when the importer kept the document
+ * (the caller must not delete it); 0 when it was skipped with a note (unknown kind or group)
+ * or refused with an error. file is the interned file name; path the file's path. */
+int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
+
+void mp_import_places(mp_import *im);
+void mp_import_namespaces(mp_import *im);
+void mp_import_elements(mp_import *im);
+void mp_import_routes(mp_import *im);
+int mp_import_failed(const mp_import *im); /* out of memory */
+
+#endif

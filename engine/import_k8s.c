@@ -1,0 +1,426 @@
+/* import_k8s.c: Kubernetes resources -> namespaces, workloads and services. A Service in
+ * namespace ns becomes the meshpol service ns/name, in every cluster that has it; its identity
+ * is the SPIFFE ID of the service account its selected workloads run as. Data classes, owner
+ * and mTLS facts come from meshpol.io/ labels and annotations. Mapping: docs/import.md. */
+#include "alloc.h"
+#include "import_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_DATA 128
+
+static int live(const idoc *dc)
+{
+	return !dc->dead && !dc->bad && dc->cluster != MP_NONE;
+}
+
+/* --- namespaces --- */
+
+void mp_import_k8s_namespaces(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
+		idoc *dc = &im->docs[i];
+		if (dc->kind != IK_NAMESPACE || !live(dc))
+			continue;
+		mp_id have = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, dc->name, 0);
+		int ours = 0;
+		for (uint32_t k = 0; k < i && have != MP_NONE && !ours; k++)
+			ours = im->docs[k].kind == IK_NAMESPACE && im->docs[k].name == dc->name &&
+			       !im->docs[k].dead;
+		if (ours) /* the same namespace in another cluster: the first one describes it */
+			continue;
+		mp_span labels;
+		yaml_node_t *ann;
+		if (im_labels(im, dc, im_get(dc, dc->meta, "labels"), &labels) < 0 ||
+		    im_map(im, dc, dc->meta, "annotations", 0, &ann) < 0)
+			continue;
+		mp_str data[MAX_DATA];
+		uint32_t nd = im_data_classes(
+		    im, im_meta_value(dc, dc->meta, "meshpol.io/data-classes"), data, 0, MAX_DATA);
+		mp_namespace n = {dc->name, labels, {0, 0}, dc->loc};
+		if (nd && (n.data.off = mp_model_push_u32(im->m, data, nd)) == MP_NONE) {
+			im->oom = 1;
+			return;
+		}
+		n.data.n = nd;
+		mp_id id = mp_model_get_view(im->m).nnamespaces;
+		char what[300];
+		snprintf(what, sizeof(what), "Namespace '%s'", im_str_of(im, dc->name));
+		if (im->host->declare(im->host->ctx, MP_IMPORT_NAMESPACE, dc->name, 0, id, dc->loc,
+		                      what) < 0)
+			continue;
+		if (mp_model_add_namespace(im->m, &n) == MP_NONE)
+			im->oom = 1;
+	}
+}
+
+/* --- workloads --- */
+
+static int owned(idoc *dc, yaml_node_t *meta)
+{
+	yaml_node_t *refs = im_get(dc, meta, "ownerReferences");
+	return refs && refs->type == YAML_SEQUENCE_NODE &&
+	       refs->data.sequence.items.top > refs->data.sequence.items.start;
+}
+
+static int is_workload(uint32_t k)
+{
+	return k == IK_DEPLOYMENT || k == IK_STATEFULSET || k == IK_DAEMONSET ||
+	       k == IK_REPLICASET || k == IK_POD;
+}
+
+static void add_workload(mp_import *im, uint32_t doc)
+{
+	idoc *dc = &im->docs[doc];
+	yaml_node_t *tmeta = dc->meta, *podspec = dc->spec, *tmpl = NULL, *ann;
+	if (dc->kind != IK_POD) {
+		if (!dc->spec) {
+			im_error(im, dc, dc->root, "missing required field 'spec'");
+			return;
+		}
+		if (im_map(im, dc, dc->spec, "template", 1, &tmpl) < 0 ||
+		    im_map(im, dc, tmpl, "metadata", 0, &tmeta) < 0 ||
+		    im_map(im, dc, tmpl, "spec", 0, &podspec) < 0)
+			return;
+	}
+	const char *sa = NULL, *sa2 = NULL;
+	mp_span labels = {0, 0};
+	if (podspec && (im_str(im, dc, podspec, "serviceAccountName", 0, &sa) < 0 ||
+	                im_str(im, dc, podspec, "serviceAccount", 0, &sa2) < 0))
+		return;
+	if (tmeta && (im_labels(im, dc, im_get(dc, tmeta, "labels"), &labels) < 0 ||
+	              im_map(im, dc, tmeta, "annotations", 0, &ann) < 0))
+		return;
+	if (im_map(im, dc, dc->meta, "annotations", 0, &ann) < 0)
+		return;
+	mp_id ns = im_namespace(im, dc->ns, dc->loc);
+	if (ns == MP_NONE)
+		return;
+	char ident[1024];
+	snprintf(ident, sizeof(ident), "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td),
+	         im_str_of(im, dc->ns),
+	         sa    ? sa
+	         : sa2 ? sa2
+	               : "default");
+	if (im->nwl % 64 == 0) {
+		iworkload *nv = mp_realloc(im->wl, (im->nwl + 64) * sizeof(*nv));
+		if (!nv) {
+			im->oom = 1;
+			return;
+		}
+		im->wl = nv;
+	}
+	iworkload *w = &im->wl[im->nwl++];
+	memset(w, 0, sizeof(*w));
+	w->doc = doc;
+	w->ns = ns;
+	w->cluster = dc->cluster;
+	w->name = dc->name;
+	w->kind = im_intern(im, mp_import_kind_names[dc->kind]);
+	w->identity = im_intern(im, ident);
+	w->labels = labels;
+	w->annotations = tmeta ? im_get(dc, tmeta, "annotations") : NULL;
+	w->annotations2 = tmeta != dc->meta ? im_get(dc, dc->meta, "annotations") : NULL;
+	w->mtls_doc = UINT32_MAX;
+}
+
+void mp_import_k8s_workloads(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
+		idoc *dc = &im->docs[i];
+		if (!is_workload(dc->kind) || !live(dc))
+			continue;
+		/* a Pod or ReplicaSet a controller owns: its owner is the workload */
+		if ((dc->kind == IK_POD || dc->kind == IK_REPLICASET) && owned(dc, dc->meta))
+			continue;
+		add_workload(im, i);
+	}
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) /* namespaces of the rest */
+		if (live(&im->docs[i]) && im->docs[i].ns)
+			im->docs[i].ns_id = im_namespace(im, im->docs[i].ns, im->docs[i].loc);
+}
+
+/* A meshpol.io/ value from a workload: the pod template's annotations, labels, then the
+ * object's annotations. */
+static const char *wl_value(mp_import *im, const iworkload *w, const char *key)
+{
+	idoc *dc = &im->docs[w->doc];
+	const char *v = im_scalar(im_get(dc, w->annotations, key));
+	mp_model_view mv = mp_model_get_view(im->m);
+	for (uint32_t i = 0; !v && i < w->labels.n; i++)
+		if (!strcmp(im_str_of(im, mv.labels[w->labels.off + i].key), key))
+			v = im_str_of(im, mv.labels[w->labels.off + i].value);
+	if (!v)
+		v = im_scalar(im_get(dc, w->annotations2, key));
+	return v;
+}
+
+/* --- services --- */
+
+/* Istio's protocol selection from a port's name or appProtocol, in meshpol's terms. */
+static const char *port_protocol(const char *name, const char *app, int *conventional)
+{
+	static const struct {
+		const char *prefix, *proto;
+	} table[] = {
+	    {"http2", "http2"}, {"https", "https"}, {"http", "http"}, {"grpc-web", "grpc"},
+	    {"grpc", "grpc"},   {"tls", "tls"},     {"tcp", "tcp"},   {"mongo", "tcp"},
+	    {"mysql", "tcp"},   {"redis", "tcp"},   {"udp", "tcp"},   {"h2c", "http2"},
+	};
+	const char *s = app ? app : name;
+	*conventional = 1;
+	for (size_t i = 0; s && i < sizeof(table) / sizeof(table[0]); i++) {
+		size_t n = strlen(table[i].prefix);
+		if (!strncasecmp(s, table[i].prefix, n) && (!s[n] || s[n] == '-'))
+			return table[i].proto;
+	}
+	if (app && !strncasecmp(app, "kubernetes.io/h2c", 17))
+		return "http2";
+	*conventional = 0;
+	return "tcp";
+}
+
+static int add_ports(mp_import *im, idoc *dc, mp_port *ports, uint32_t *n, uint32_t max)
+{
+	yaml_node_t *seq, *item;
+	if (im_seq(im, dc, dc->spec, "ports", 0, &seq) < 0)
+		return -1;
+	if (!seq)
+		return 0;
+	IM_SEQ_FOREACH(dc, seq, item)
+	{
+		uint32_t port;
+		int set;
+		const char *name, *app, *proto;
+		if (item->type != YAML_MAPPING_NODE)
+			return im_error(im, dc, item, "a port must be a mapping, not %s",
+			                im_kind_of(item));
+		if (im_u32(im, dc, item, "port", 1, 65535, &port, &set) < 0 ||
+		    im_str(im, dc, item, "name", 0, &name) < 0 ||
+		    im_str(im, dc, item, "appProtocol", 0, &app) < 0 ||
+		    im_str(im, dc, item, "protocol", 0, &proto) < 0)
+			return -1;
+		if (!set)
+			return im_error(im, dc, item, "missing required field 'port'");
+		uint32_t k;
+		for (k = 0; k < *n && ports[k].port != port; k++)
+			;
+		if (k < *n || *n == max)
+			continue;
+		int conventional;
+		const char *p = port_protocol(name, app, &conventional);
+		if (proto && !strcasecmp(proto, "UDP"))
+			p = "tcp";
+		if (!conventional && !app) {
+			char title[400];
+			im_finding(
+			    im, "PortNameIsNotUnderNamingConvention", MP_FINDING_INFO,
+			    im_loc(dc, item), im_title(im, dc, title, sizeof(title)),
+			    "Port name %s (port: %u) doesn't follow the naming convention of "
+			    "Istio port; meshpol treats it as tcp.",
+			    name ? name : "(none)", port);
+		}
+		ports[(*n)++] = (mp_port){port, im_intern(im, p), name ? im_intern(im, name) : 0};
+	}
+	return 0;
+}
+
+/* The mTLS mode a service gets from its workloads: the weakest (a caller may reach any of
+ * them); a workload without a PeerAuthentication counts as Istio's default, PERMISSIVE. */
+static uint32_t weakest(uint32_t a, uint32_t b)
+{
+	static const int rank[] = {2, 3, 2, 1}; /* UNSET, STRICT, PERMISSIVE, DISABLE */
+	if (a == MP_NONE)
+		return b;
+	return rank[b] < rank[a] ? b : a;
+}
+
+static void external_name(mp_import *im, idoc *dc)
+{
+	const char *host;
+	char name[600], what[700];
+	if (im_str(im, dc, dc->spec, "externalName", 1, &host) < 0)
+		return;
+	snprintf(name, sizeof(name), "%s/%s", im_str_of(im, dc->ns), im_str_of(im, dc->name));
+	snprintf(what, sizeof(what), "External '%s'", name);
+	mp_str n = im_intern(im, name);
+	mp_external e = {n, im_intern(im, host), 0, MP_NONE, {0, 0}, dc->loc};
+	mp_id id = mp_model_get_view(im->m).nexternals;
+	if (im->host->declare(im->host->ctx, MP_IMPORT_EXTERNAL, n, 0, id, dc->loc, what) == 0 &&
+	    mp_model_add_external(im->m, &e) == MP_NONE)
+		im->oom = 1;
+}
+
+static void add_service(mp_import *im, uint32_t first)
+{
+	idoc *dc0 = &im->docs[first];
+	mp_model_view mv = mp_model_get_view(im->m);
+	mp_port ports[64];
+	uint32_t nports = 0, clusters[64], ncl = 0, nwl = 0;
+	mp_str data[MAX_DATA], identity = 0;
+	uint32_t nd = 0, pa = MP_NONE;
+	int several_ids = 0, any_pa = 0;
+	const char *owner = NULL, *mtls_fact = NULL;
+	mp_id sid = mv.nservices, ns = dc0->ns_id;
+	if (ns == MP_NONE)
+		return;
+	for (uint32_t i = first; i < im->ndocs; i++) {
+		idoc *dc = &im->docs[i];
+		if (dc->kind != IK_SERVICE || !live(dc) || dc->ns != dc0->ns ||
+		    dc->name != dc0->name)
+			continue;
+		if (i > first)
+			dc->dead = 2; /* folded into this service */
+		const char *type;
+		yaml_node_t *sel;
+		if (!dc->spec) {
+			im_error(im, dc, dc->root, "missing required field 'spec'");
+			continue;
+		}
+		if (im_str(im, dc, dc->spec, "type", 0, &type) < 0 ||
+		    im_map(im, dc, dc->spec, "selector", 0, &sel) < 0 ||
+		    add_ports(im, dc, ports, &nports, 64) < 0)
+			continue;
+		uint32_t k;
+		for (k = 0; k < ncl && clusters[k] != dc->cluster; k++)
+			;
+		if (k == ncl && ncl < 64)
+			clusters[ncl++] = dc->cluster;
+		nd = im_data_classes(im, im_meta_value(dc, dc->meta, "meshpol.io/data-classes"),
+		                     data, nd, MAX_DATA);
+		if (!owner)
+			owner = im_meta_value(dc, dc->meta, "meshpol.io/owner");
+		if (!mtls_fact)
+			mtls_fact = im_meta_value(dc, dc->meta, "meshpol.io/mtls");
+		if (!sel || sel->type != YAML_MAPPING_NODE ||
+		    sel->data.mapping.pairs.top == sel->data.mapping.pairs.start)
+			continue; /* no selector: endpoints are managed by hand; no workloads */
+		for (uint32_t w = 0; w < im->nwl; w++) {
+			iworkload *wl = &im->wl[w];
+			if (wl->ns != ns || wl->cluster != dc->cluster ||
+			    !im_selector_matches(im, dc, sel, wl))
+				continue;
+			if (wl->nsvc < 16)
+				wl->svc[wl->nsvc++] = sid;
+			nwl++;
+			if (identity && wl->identity != identity)
+				several_ids = 1;
+			identity = wl->identity;
+			nd = im_data_classes(im, wl_value(im, wl, "meshpol.io/data-classes"), data,
+			                     nd, MAX_DATA);
+			if (!owner)
+				owner = wl_value(im, wl, "meshpol.io/owner");
+			if (!mtls_fact)
+				mtls_fact = wl_value(im, wl, "meshpol.io/mtls");
+			pa = weakest(pa, wl->mtls);
+			any_pa |= wl->mtls_doc != UINT32_MAX;
+		}
+	}
+	if (!ncl)
+		return;
+	char title[400];
+	if (several_ids) {
+		im_finding(im, "MultipleServiceAccounts", MP_FINDING_INFO, dc0->loc,
+		           im_title(im, dc0, title, sizeof(title)),
+		           "the workloads of Service %s/%s run as several service accounts: the "
+		           "service has no single identity; each caller principal resolves to it "
+		           "through its workload",
+		           im_str_of(im, dc0->ns), im_str_of(im, dc0->name));
+		identity = 0;
+	}
+	/* the namespace's data classes, as for native services */
+	const mp_namespace *nsp = &mp_model_get_view(im->m).namespaces[ns];
+	for (uint32_t k = 0; k < nsp->data.n && nd < MAX_DATA; k++) {
+		mp_str d = mp_model_get_view(im->m).u32[nsp->data.off + k];
+		uint32_t j;
+		for (j = 0; j < nd && data[j] != d; j++)
+			;
+		if (j == nd)
+			data[nd++] = d;
+	}
+	/* PeerAuthentication first; without workloads, the namespace's or the mesh's; then the
+	 * meshpol.io/mtls fact (meshes without Istio) */
+	uint32_t mtls = MP_MTLS_UNSET;
+	if (any_pa)
+		mtls = pa;
+	else if (!nwl && (mtls = mp_import_istio_ns_mtls(im, ns, clusters[0])) != MP_MTLS_UNSET)
+		;
+	else if (mtls_fact)
+		mtls = im_mtls_mode(mtls_fact);
+	mp_span labels;
+	if (im_labels(im, dc0, im_get(dc0, dc0->meta, "labels"), &labels) < 0)
+		return;
+	mp_service s = {.name = dc0->name,
+	                .ns = ns,
+	                .identity = identity,
+	                .owner = owner ? im_intern(im, owner) : 0,
+	                .mtls = mtls,
+	                .labels = labels,
+	                .loc = dc0->loc};
+	s.clusters = (mp_span){mp_model_push_u32(im->m, clusters, ncl), ncl};
+	s.ports = (mp_span){nports ? mp_model_push_ports(im->m, ports, nports) : 0, nports};
+	s.data = (mp_span){nd ? mp_model_push_u32(im->m, data, nd) : 0, nd};
+	if (s.clusters.off == MP_NONE || s.ports.off == MP_NONE || s.data.off == MP_NONE) {
+		im->oom = 1;
+		return;
+	}
+	char what[600];
+	snprintf(what, sizeof(what), "Service '%s/%s'", im_str_of(im, dc0->ns),
+	         im_str_of(im, dc0->name));
+	if (im->host->declare(im->host->ctx, MP_IMPORT_SERVICE, ns, dc0->name, sid, dc0->loc,
+	                      what) < 0) {
+		for (uint32_t w = 0; w < im->nwl; w++) /* forget the matches made above */
+			if (im->wl[w].nsvc && im->wl[w].svc[im->wl[w].nsvc - 1] == sid)
+				im->wl[w].nsvc--;
+		return;
+	}
+	if (mp_model_add_service(im->m, &s) == MP_NONE) {
+		im->oom = 1;
+		return;
+	}
+	if (im->first_service == MP_NONE)
+		im->first_service = sid;
+}
+
+void mp_import_k8s_services(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
+		idoc *dc = &im->docs[i];
+		if (dc->kind != IK_SERVICE || !live(dc))
+			continue;
+		const char *type = NULL;
+		if (dc->spec && im_str(im, dc, dc->spec, "type", 0, &type) < 0)
+			continue;
+		if (type && !strcmp(type, "ExternalName"))
+			external_name(im, dc);
+		else
+			add_service(im, i);
+	}
+}
+
+/* --- the workloads into the model --- */
+
+void mp_import_k8s_finish(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->nwl && !im->oom; i++) {
+		iworkload *w = &im->wl[i];
+		mp_workload out = {.name = w->name,
+		                   .kind = w->kind,
+		                   .ns = w->ns,
+		                   .cluster = w->cluster,
+		                   .identity = w->identity,
+		                   .labels = w->labels,
+		                   .services = {0, w->nsvc},
+		                   .mtls = w->mtls,
+		                   .loc = im->docs[w->doc].loc};
+		if (w->nsvc &&
+		    (out.services.off = mp_model_push_u32(im->m, w->svc, w->nsvc)) == MP_NONE) {
+			im->oom = 1;
+			return;
+		}
+		if (mp_model_add_workload(im->m, &out) == MP_NONE)
+			im->oom = 1;
+	}
+}

@@ -1,0 +1,285 @@
+/* test_authz.c: engine/authz.c, Istio AuthorizationPolicy semantics, through mp_decide. The
+ * table is data: tests/data/import/authz/cases.json (scenario files + request + expected
+ * effect and deciding policy and rule, with why Istio decides so), one cmocka test per case.
+ * Then the spec checker's errors and where they point, and path normalisation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "authz.h"
+#include "compile.h"
+#include "decide.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIR "tests/data/import/authz"
+
+static json_t *table;
+
+/* One engine per (scenario, bundle), built on first use. */
+typedef struct {
+	char key[128];
+	mp_engine *e;
+	mp_evaluator *ev;
+} cached;
+
+static cached engines[32];
+static int nengines;
+
+static mp_evaluator *engine_for(const char *scenario, const char *bundle)
+{
+	char key[128];
+	snprintf(key, sizeof(key), "%s+%s", scenario, bundle ? bundle : "");
+	for (int i = 0; i < nengines; i++)
+		if (!strcmp(engines[i].key, key))
+			return engines[i].ev;
+	json_t *files = json_object_get(json_object_get(table, "scenarios"), scenario);
+	const char *paths[8];
+	char bufs[8][256];
+	size_t n = 0, i;
+	json_t *f;
+	json_array_foreach(files, i, f)
+	{
+		snprintf(bufs[n], sizeof(bufs[n]), "%s/%s", DIR, json_string_value(f));
+		paths[n] = bufs[n];
+		n++;
+	}
+	mp_diags d = {0};
+	mp_model *m = mp_compile(paths, n, NULL, &d);
+	mp_diags_print(&d, stderr);
+	if (!m) {
+		mp_diags_free(&d);
+		return NULL;
+	}
+	mp_bundle *b = NULL;
+	char bdir[256];
+	if (bundle) {
+		snprintf(bdir, sizeof(bdir), "%s/%s", DIR, bundle);
+		b = mp_bundle_load(bdir, m, "stdlib", &d);
+		mp_diags_print(&d, stderr);
+		if (!b) {
+			mp_model_free(m);
+			mp_diags_free(&d);
+			return NULL;
+		}
+	}
+	cached *c = &engines[nengines++];
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	c->e = mp_engine_new(m, b);
+	c->ev = c->e ? mp_evaluator_new(c->e, NULL, &d) : NULL;
+	mp_diags_free(&d);
+	return c->ev;
+}
+
+static int has_reason(json_t *list, const char *policy, const char *rule)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(list, i, r)
+	{
+		if (!strcmp(json_string_value(json_object_get(r, "policy")), policy) &&
+		    (!rule || !strcmp(json_string_value(json_object_get(r, "rule")), rule)))
+			return 1;
+	}
+	return 0;
+}
+
+static void run_case(void **state)
+{
+	json_t *c = *state;
+	const char *scenario = json_string_value(json_object_get(c, "scenario"));
+	const char *bundle = json_string_value(json_object_get(c, "bundle"));
+	const char *expect = json_string_value(json_object_get(c, "expect"));
+	const char *policy = json_string_value(json_object_get(c, "policy"));
+	const char *rule = json_string_value(json_object_get(c, "rule"));
+	const char *advisory = json_string_value(json_object_get(c, "advisory"));
+	mp_evaluator *ev = engine_for(scenario, bundle);
+	assert_non_null(ev);
+	mp_request req;
+	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
+	char err[256];
+	assert_int_equal(
+	    mp_request_from_json(json_object_get(c, "input"), &req, hbuf, err, sizeof(err)), 0);
+	mp_decision d;
+	json_t *explain = json_array();
+	mp_decide(ev, &req, &d, explain);
+	json_t *out = mp_decision_json(mp_evaluator_engine(ev), &d, "test");
+	int ok = !strcmp(mp_effect_name(d.effect), expect) &&
+	         (!policy || has_reason(json_object_get(out, "reasons"), policy, rule)) &&
+	         (!advisory || has_reason(json_object_get(out, "advisories"), advisory, NULL));
+	if (!ok) {
+		char *text = json_dumps(out, JSON_INDENT(1));
+		char *why = json_dumps(explain, JSON_INDENT(1));
+		fprintf(stderr, "case '%s': want %s by %s %s%s%s\ngot %s\nexplain %s\n",
+		        json_string_value(json_object_get(c, "name")), expect,
+		        policy ? policy : "-", rule ? rule : "", advisory ? " with advisory " : "",
+		        advisory ? advisory : "", text, why);
+		free(text);
+		free(why);
+	}
+	json_decref(out);
+	json_decref(explain);
+	assert_true(ok);
+}
+
+/* --- the spec checker: each bad spec, its message and where it points --- */
+
+typedef struct {
+	const char *spec, *path, *message;
+} bad_spec;
+
+static const bad_spec bad_specs[] = {
+    {"{\"action\": \"PERMIT\"}", "action", "action must be ALLOW, DENY, AUDIT or CUSTOM"},
+    {"{\"rules\": [{\"from\": [{\"source\": {\"ipBlocks\": [\"1.2.3.4/40\"]}}]}]}",
+     "rules/0/from/0/source/ipBlocks/0", "is not an IP address or CIDR block"},
+    {"{\"rules\": [{\"to\": [{\"operation\": {\"ports\": [\"http\"]}}]}]}",
+     "rules/0/to/0/operation/ports/0", "is not a port number"},
+    {"{\"rules\": [{\"to\": [{\"operation\": {\"paths\": [\"/{**}/a/{*}\"]}}]}]}",
+     "rules/0/to/0/operation/paths/0", "{**} must be the last operator"},
+    {"{\"rules\": [{\"to\": [{\"operation\": {\"paths\": [\"/a/{*}.txt\"]}}]}]}",
+     "rules/0/to/0/operation/paths/0", "no other characters are allowed"},
+    {"{\"rules\": [{\"to\": [{\"operation\": {\"paths\": [\"/*/a/{*}\"]}}]}]}",
+     "rules/0/to/0/operation/paths/0", "outside of a {*} or {**} operator"},
+    {"{\"rules\": [{\"to\": [{\"operation\": {\"verbs\": [\"GET\"]}}]}]}",
+     "rules/0/to/0/operation/verbs", "unknown field 'verbs'"},
+    {"{\"rules\": [{\"when\": [{\"key\": \"request.cookie\", \"values\": [\"x\"]}]}]}",
+     "rules/0/when/0/key", "unknown condition key 'request.cookie'"},
+    {"{\"rules\": [{\"when\": [{\"key\": \"source.ip\"}]}]}", "rules/0/when/0",
+     "at least one of values or notValues"},
+    {"{\"rules\": [{\"from\": [{}]}]}", "rules/0/from/0", "'source' is required"},
+    {"{\"action\": \"CUSTOM\", \"rules\": [{}]}", "action", "needs 'provider'"},
+    {"{\"provider\": {\"name\": \"x\"}}", "provider", "only valid with action CUSTOM"},
+    {"{\"selector\": {\"matchLabels\": {}}, \"targetRef\": {\"kind\": \"Gateway\", \"name\": "
+     "\"g\"}}",
+     "selector", "at most one of selector and targetRef"},
+    {"{\"rules\": [{\"from\": [{\"source\": {\"serviceAccounts\": [\"a/b/c\"]}}]}]}",
+     "rules/0/from/0/source/serviceAccounts/0", "is not a service account"},
+    {"{\"rules\": [{\"from\": [{\"source\": {\"principals\": \"x\"}}]}]}",
+     "rules/0/from/0/source/principals", "must be a list of strings"},
+};
+
+static void test_bad_specs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_specs) / sizeof(bad_specs[0]); i++) {
+		json_t *spec = json_loads(bad_specs[i].spec, 0, NULL);
+		char err[256], path[256];
+		assert_non_null(spec);
+		int rc = mp_authz_check_spec(spec, err, sizeof(err), path, sizeof(path));
+		if (rc == 0 || strcmp(path, bad_specs[i].path) ||
+		    !strstr(err, bad_specs[i].message))
+			fprintf(stderr, "spec %s: rc %d, path '%s', error '%s'\n",
+			        bad_specs[i].spec, rc, path, err);
+		assert_int_equal(rc, -1);
+		assert_string_equal(path, bad_specs[i].path);
+		assert_non_null(strstr(err, bad_specs[i].message));
+		json_decref(spec);
+	}
+}
+
+static void test_good_specs(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+	    "{}",
+	    "{\"rules\": [{}]}",
+	    "{\"action\": \"AUDIT\", \"rules\": [{\"to\": [{\"operation\": {\"ports\": [80]}}]}]}",
+	    "{\"rules\": [{\"to\": [{\"operation\": {\"paths\": [\"/{**}/path/template\", "
+	    "\"/a/{*}/b/{**}\", \"/x/{*}\"]}}]}]}",
+	    "{\"targetRefs\": [{\"kind\": \"Service\", \"group\": \"\", \"name\": \"s\"}]}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json_t *spec = json_loads(good[i], 0, NULL);
+		char err[256], path[256];
+		int rc = mp_authz_check_spec(spec, err, sizeof(err), path, sizeof(path));
+		if (rc)
+			fprintf(stderr, "spec %s: %s at %s\n", good[i], err, path);
+		assert_int_equal(rc, 0);
+		json_decref(spec);
+	}
+}
+
+static void test_normalize(void **state)
+{
+	(void)state;
+	static const char *const rows[][2] = {
+	    {"/a/b", "/a/b"},      {"/a/./b", "/a/b"}, {"/a/../b", "/b"},
+	    {"/%61/b", "/a/b"},    {"/a//b", "/a//b"}, {"/a/b?x=/..", "/a/b"},
+	    {"/a/%2e%2e/b", "/b"}, {"/..", "/"},       {"/a/%2F", "/a/%2F"},
+	    {"/a/b/..", "/a/"},    {"/a/.", "/a/"},    {"/../c", "/c"},
+	    {"/a/b/../c", "/a/c"}, {"/.", "/"},        {"/a/..?q", "/"},
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_true(mp_authz_normalize_path(rows[i][0], out, sizeof(out)) >= 0);
+		assert_string_equal(out, rows[i][1]);
+	}
+	assert_int_equal(mp_authz_normalize_path("/aaaaaaaaaa", out, 4), -1);
+}
+
+/* A model whose stored policy was altered after the fact is refused at snapshot load. */
+static void test_crafted_policy(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	const char *src = DIR "/base.yaml";
+	mp_model *m = mp_compile(&src, 1, NULL, &d);
+	assert_non_null(m);
+	mp_resource r = {.kind = mp_model_intern(m, "AuthorizationPolicy", 19),
+	                 .ns = mp_model_intern(m, "foo", 3),
+	                 .name = mp_model_intern(m, "x", 1),
+	                 .spec = mp_model_intern(m, "{\"action\": 7}", 13),
+	                 .cluster = MP_NONE};
+	assert_int_not_equal(mp_model_add_resource(m, &r), MP_NONE);
+	assert_int_equal(mp_model_finish(m), 0);
+	char err[512];
+	mp_authz *a = mp_authz_compile(m, err, sizeof(err));
+	assert_null(a);
+	assert_non_null(strstr(err, "AuthorizationPolicy foo/x: action must be"));
+	assert_null(mp_engine_new(m, NULL)); /* frees m */
+	mp_diags_free(&d);
+}
+
+static int teardown_all(void **state)
+{
+	(void)state;
+	for (int i = 0; i < nengines; i++) {
+		mp_evaluator_free(engines[i].ev);
+		mp_engine_release(engines[i].e);
+	}
+	json_decref(table);
+	return 0;
+}
+
+int main(void)
+{
+	json_error_t je;
+	setenv("MESHPOL_STDLIB", "stdlib", 1);
+	table = json_load_file(DIR "/cases.json", 0, &je);
+	if (!table) {
+		fprintf(stderr, "%s/cases.json:%d:%d: %s\n", DIR, je.line, je.column, je.text);
+		return 1;
+	}
+	json_t *cases = json_object_get(table, "cases");
+	size_t n = json_array_size(cases), i;
+	struct CMUnitTest *tests = calloc(n + 4, sizeof(*tests));
+	json_t *c;
+	json_array_foreach(cases, i, c)
+	{
+		tests[i].name = json_string_value(json_object_get(c, "name"));
+		tests[i].test_func = run_case;
+		tests[i].initial_state = c;
+	}
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_specs);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_good_specs);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_normalize);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crafted_policy);
+	int rc = _cmocka_run_group_tests("authz", tests, n, NULL, teardown_all);
+	free(tests);
+	return rc;
+}
