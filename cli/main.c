@@ -38,6 +38,13 @@ static const mp_verb verbs[] = {
      "audit -m MODEL -p POLICY_DIR [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
+    {"serve", mp_cmd_serve, 0, 0,
+     "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "
+     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
+     "PEM [--client-ca PEM]] [--admin-listen ADDR:PORT] [--admin-token TOKEN] [--watch] "
+     "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
+     "[--max-connections N] [--drain-timeout SEC]",
+     "the decision API over HTTP for proxies and apps (docs/server.md)"},
     {"repl", mp_cmd_repl, 0, 0, "repl [-m MODEL] [-p POLICY_DIR]",
      "the interactive shell: decide, explain, try rules in Lua (docs/repl.md)"},
     {"version", cmd_version, 0, 0, "version", "print the version"},

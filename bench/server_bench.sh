@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# server_bench.sh: the decision API under load. wrk with keep-alive on loopback against
+# `meshpol serve` (the reference bundle and examples/acme) and, in the same run, against nginx
+# serving `return 200`: requests/s, p50 and p99, the ratio to nginx, with and without
+# --decision-log, and the server's peak RSS (VmHWM). Targets: the design brief's "Performance
+# targets" (>= 50% of nginx's requests/s; p99 < 1 ms).
+#
+# Every meshpol run is paired with an nginx run just before it, and "vs nginx" is the median of
+# those pairs' ratios: on a shared machine the load changes from minute to minute, and a ratio of
+# two runs seconds apart is steadier than a ratio of two medians. Each other figure is the median
+# of REPS rounds.
+#   POST /v1/decide             body examples/requests/allow-checkout-charge.json (wrk Lua)
+#   GET  /v1/check/...          Host: payments.billing:8080, x-forwarded-client-cert (checkout)
+#   GET  /v1/check/... (no when) catalog products from the ingress gateway: rules without a
+#                               `when`, so no Lua per request
+#
+# Throughput is measured with CONNS connections; latency also at LAT_CONNS (few connections:
+# the round trip itself rather than the queue in front of it; wrk measures a closed loop).
+#
+# Environment: DURATION (4 s per run), CONNS (16), LAT_CONNS (2), THREADS (1 wrk thread),
+#              WORKERS (nproc, for both servers), REPS (3), MESHPOL (bin/meshpol),
+#              NGINX (/usr/sbin/nginx).
+# Output: the table on stdout and in out/server-results.txt; the servers' stderr in
+# out/server-plain.log and out/server-logged.log. Exit 0 whether or not the targets
+# are met (benchmarks report, they do not gate); 1 if a tool is missing or a server failed.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+OUT=$HERE/out
+MESHPOL=${MESHPOL:-$ROOT/bin/meshpol}
+NGINX=${NGINX:-/usr/sbin/nginx}
+DURATION=${DURATION:-4}
+CONNS=${CONNS:-16}
+LAT_CONNS=${LAT_CONNS:-2}
+THREADS=${THREADS:-1}
+WORKERS=${WORKERS:-$(nproc)}
+REPS=${REPS:-3}
+RESULTS=$OUT/server-results.txt
+export MESHPOL_STDLIB=$ROOT/stdlib
+
+for tool in wrk python3 "$NGINX" "$MESHPOL"; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "server_bench: $tool not found (scripts/install-deps.sh --bench; \`make\` for bin/meshpol)" >&2
+		exit 1
+	fi
+done
+mkdir -p "$OUT"
+WORK=$(mktemp -d "$OUT/server.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_http() { # URL: up to 10 s
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- the servers ---------------------------------------------------------------------------
+NPORT=$(free_port)
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+cat >"$WORK/nginx.conf" <<CONF
+$user
+worker_processes $WORKERS;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $WORK/body; proxy_temp_path $WORK/proxy; fastcgi_temp_path $WORK/fcgi;
+  uwsgi_temp_path $WORK/uwsgi; scgi_temp_path $WORK/scgi;
+  server { listen 127.0.0.1:$NPORT; location / { return 200 "ok\n"; } }
+}
+CONF
+"$NGINX" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+PIDS+=($!)
+
+PLAIN=$(free_port)
+"$MESHPOL" serve -m "$ROOT/examples/acme" -p "$ROOT/policies" --listen "127.0.0.1:$PLAIN" \
+	--workers "$WORKERS" >"$OUT/server-plain.log" 2>&1 &
+PLAIN_PID=$!
+PIDS+=($PLAIN_PID)
+LOGGED=$(free_port)
+"$MESHPOL" serve -m "$ROOT/examples/acme" -p "$ROOT/policies" --listen "127.0.0.1:$LOGGED" \
+	--workers "$WORKERS" --decision-log "$WORK/decisions.jsonl" >"$OUT/server-logged.log" 2>&1 &
+LOGGED_PID=$!
+PIDS+=($LOGGED_PID)
+for url in "http://127.0.0.1:$NPORT/" "http://127.0.0.1:$PLAIN/health" "http://127.0.0.1:$LOGGED/health"; do
+	wait_http "$url" || {
+		echo "server_bench: $url did not come up" >&2
+		cat "$OUT"/server-*.log "$WORK/nginx.out" >&2
+		exit 1
+	}
+done
+
+# --- the runs ------------------------------------------------------------------------------
+cat >"$WORK/decide.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("$ROOT/examples/requests/allow-checkout-charge.json", "r"))
+wrk.body = f:read("*a")
+f:close()
+LUA
+XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
+GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
+
+# run KEY ARGS...: one wrk run; appends "rps p50_us p99_us" to $WORK/KEY.
+to_us() { # wrk's "373.00us", "1.78ms", "2.00s"
+	awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+	                        else if (v ~ /s$/) print n * 1000000; else print n }'
+}
+run() {
+	local key=$1 out conns=$CONNS
+	shift
+	case $key in lat-*) conns=$LAT_CONNS ;; esac
+	case $key in *nginx) ;; *) # the paired nginx run
+		out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" "http://127.0.0.1:$NPORT/" 2>&1)
+		echo "$out" | awk '/^Requests\/sec:/ { print $2 }' >>"$WORK/$key.nginx" ;;
+	esac
+	out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" 2>&1)
+	local rps p50 p99 non2xx
+	rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+	p50=$(to_us "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
+	p99=$(to_us "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
+	non2xx=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
+	if [ -z "$rps" ] || [ -n "$non2xx" ]; then
+		echo "server_bench: $key: wrk failed or got errors:" >&2
+		echo "$out" >&2
+	fi
+	echo "${rps:-0} ${p50:-0} ${p99:-0}" >>"$WORK/$key"
+	if [ -f "$WORK/$key.nginx" ]; then # the ratio to the paired nginx run
+		awk -v a="${rps:-0}" 'END { print (a / $1) }' "$WORK/$key.nginx" >>"$WORK/$key.ratio"
+	fi
+}
+runs() { # PORT PREFIX
+	run "$2-decide" -s "$WORK/decide.lua" "http://127.0.0.1:$1/v1/decide"
+	run "$2-check" -H 'Host: payments.billing:8080' -H "x-forwarded-client-cert: $XFCC" \
+		"http://127.0.0.1:$1/v1/check/v1/charges/ch_42"
+	run "$2-nowhen" -H 'Host: products.catalog:8080' -H "x-forwarded-client-cert: $GATEWAY" \
+		"http://127.0.0.1:$1/v1/check/api/catalog/products/sku-4711"
+}
+echo "server_bench: $REPS rounds of ${DURATION}s runs, wrk -t$THREADS -c$CONNS, $WORKERS workers each" >&2
+for r in $(seq 1 "$REPS"); do
+	echo "server_bench: round $r/$REPS" >&2
+	run nginx "http://127.0.0.1:$NPORT/"
+	runs "$PLAIN" plain
+	runs "$LOGGED" logged
+	run lat-nginx "http://127.0.0.1:$NPORT/"
+	run lat-plain-decide -s "$WORK/decide.lua" "http://127.0.0.1:$PLAIN/v1/decide"
+	run lat-plain-check -H 'Host: payments.billing:8080' -H "x-forwarded-client-cert: $XFCC" \
+		"http://127.0.0.1:$PLAIN/v1/check/v1/charges/ch_42"
+done
+
+# both servers must have lived through every run (their stderr is in out/server-*.log)
+for pid in $PLAIN_PID $LOGGED_PID; do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "server_bench: a meshpol server died during the runs; the figures are void:" >&2
+		tail -5 "$OUT"/server-*.log >&2
+		exit 1
+	fi
+done
+# every run must have been decided correctly: check one of each
+for port in $PLAIN $LOGGED; do
+	a=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H 'Host: payments.billing:8080' \
+		-H "x-forwarded-client-cert: $XFCC" "http://127.0.0.1:$port/v1/check/v1/charges/ch_42")
+	[ "$a" = 200 ] || echo "server_bench: the benchmarked check was not allowed ($a)" >&2
+done
+hwm() { awk '/^VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status"; }
+rss_plain=$(hwm "$PLAIN_PID")
+rss_logged=$(hwm "$LOGGED_PID")
+decisions=$(curl -s --max-time 5 "http://127.0.0.1:$LOGGED/metrics" | awk '/^meshpol_decisions_total/ { s += $2 } END { print s }')
+dropped=$(curl -s --max-time 5 "http://127.0.0.1:$LOGGED/metrics" | awk '$1 == "meshpol_decision_log_dropped_total" { print $2 }')
+kill -TERM "$LOGGED_PID"
+wait "$LOGGED_PID"
+verify=$("$MESHPOL" verify "$WORK/decisions.jsonl" 2>&1 | sed 's|^.*/decisions.jsonl: ||')
+logged=$(grep -c '"type":"decision"' "$WORK/decisions.jsonl")
+
+# --- the table -----------------------------------------------------------------------------
+median() { # FILE COLUMN
+	awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u }'; }
+{
+	echo "meshpol serve vs nginx \`return 200\`: wrk -t$THREADS -c$CONNS, ${DURATION}s x $REPS rounds (medians), $WORKERS workers each, $(nproc) CPUs"
+	echo
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx"
+	printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------"
+	row() { # KEY LABEL LOG
+		local rps p50 p99 ratio=1
+		rps=$(median "$WORK/$1" 1)
+		p50=$(median "$WORK/$1" 2)
+		p99=$(median "$WORK/$1" 3)
+		[ -f "$WORK/$1.ratio" ] && ratio=$(median "$WORK/$1.ratio" 1)
+		printf '| %-40s | %-3s | %9.0f | %8s | %8s | %7.0f%% |\n' "$2" "$3" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" \
+			"$(awk -v r="$ratio" 'BEGIN { print 100 * r }')"
+	}
+	row nginx "nginx return 200" "-"
+	row plain-decide "POST /v1/decide" off
+	row plain-check "GET /v1/check/ (Host + XFCC)" off
+	row plain-nowhen "GET /v1/check/ (rules without when)" off
+	row logged-decide "POST /v1/decide" on
+	row logged-check "GET /v1/check/ (Host + XFCC)" on
+	row logged-nowhen "GET /v1/check/ (rules without when)" on
+	echo
+	echo "latency with $LAT_CONNS connections (wrk -c$LAT_CONNS):"
+	echo
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx"
+	printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------"
+	row lat-nginx "nginx return 200" "-"
+	row lat-plain-decide "POST /v1/decide" off
+	row lat-plain-check "GET /v1/check/ (Host + XFCC)" off
+	echo
+	echo "peak RSS (VmHWM): $rss_plain without the log, $rss_logged with it"
+	echo "decision log: $logged records for $decisions decisions, ${dropped:-0} dropped; $verify"
+	for key in decide check; do
+		ratio=$(median "$WORK/plain-$key.ratio" 1)
+		p99=$(median "$WORK/lat-plain-$key" 3)
+		p99c=$(median "$WORK/plain-$key" 3)
+		awk -v k="$key" -v r="$ratio" -v p="$p99" -v q="$p99c" -v c="$CONNS" -v l="$LAT_CONNS" 'BEGIN {
+			printf "target %s: >= 50%% of nginx req/s: %s (%.0f%%); p99 < 1 ms: %s (%d us at -c%d; %d us at -c%d)\n", k,
+			       (r >= 0.5 ? "PASS" : "FAIL"), 100 * r, (p < 1000 ? "PASS" : "FAIL"), p, l, q, c }'
+	done
+} | tee "$RESULTS"

@@ -1,0 +1,208 @@
+/* serve_cmd.c: `meshpol serve`: reads the options into a server configuration and runs the
+ * decision API (server/). Reference: docs/server.md. */
+#include "../server/server.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A count or size: digits with an optional k/K (x1024) or m/M (x1024^2) suffix, in [lo, hi]. */
+static int parse_num(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno)
+		return -1;
+	if (*end == 'k' || *end == 'K') {
+		v *= 1024;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (*end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum {
+	O_LISTEN = 256,
+	O_WORKERS,
+	O_LOG,
+	O_LOG_MODE,
+	O_LOG_QUEUE,
+	O_SIGN_KEY,
+	O_TLS_CERT,
+	O_TLS_KEY,
+	O_CLIENT_CA,
+	O_ADMIN_LISTEN,
+	O_ADMIN_TOKEN,
+	O_WATCH,
+	O_DEST_HEADER,
+	O_MAX_BODY,
+	O_MAX_HEADER,
+	O_READ_TIMEOUT,
+	O_MAX_CONNS,
+	O_DRAIN_TIMEOUT,
+};
+
+/* Numeric options: where each goes and its bounds, checked in one place. */
+static const struct {
+	int opt;
+	const char *name;
+	long long lo, hi;
+} numeric[] = {
+    {O_WORKERS, "--workers", 1, 256},
+    {O_LOG_QUEUE, "--log-queue", 1, 10000000},
+    {O_MAX_BODY, "--max-body", 64, 1LL << 30},
+    {O_MAX_HEADER, "--max-header", 1024, 16LL << 20},
+    {O_READ_TIMEOUT, "--read-timeout", 1, 3600},
+    {O_MAX_CONNS, "--max-connections", 1, 1000000},
+    {O_DRAIN_TIMEOUT, "--drain-timeout", 0, 3600},
+};
+
+int mp_cmd_serve(int argc, char **argv)
+{
+	const mp_verb *v = mp_cli_verb("serve");
+	static const struct option opts[] = {
+	    {"model", required_argument, NULL, 'm'},
+	    {"policies", required_argument, NULL, 'p'},
+	    {"listen", required_argument, NULL, O_LISTEN},
+	    {"workers", required_argument, NULL, O_WORKERS},
+	    {"decision-log", required_argument, NULL, O_LOG},
+	    {"log-mode", required_argument, NULL, O_LOG_MODE},
+	    {"log-queue", required_argument, NULL, O_LOG_QUEUE},
+	    {"sign-key", required_argument, NULL, O_SIGN_KEY},
+	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+	    {"tls-key", required_argument, NULL, O_TLS_KEY},
+	    {"client-ca", required_argument, NULL, O_CLIENT_CA},
+	    {"admin-listen", required_argument, NULL, O_ADMIN_LISTEN},
+	    {"admin-token", required_argument, NULL, O_ADMIN_TOKEN},
+	    {"watch", no_argument, NULL, O_WATCH},
+	    {"destination-header", required_argument, NULL, O_DEST_HEADER},
+	    {"max-body", required_argument, NULL, O_MAX_BODY},
+	    {"max-header", required_argument, NULL, O_MAX_HEADER},
+	    {"read-timeout", required_argument, NULL, O_READ_TIMEOUT},
+	    {"max-connections", required_argument, NULL, O_MAX_CONNS},
+	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+	    {NULL, 0, NULL, 0},
+	};
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	mp_server_config cfg = {
+	    .listen = "127.0.0.1:8181",
+	    .workers = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1,
+	    .log_queue = 16384,
+	    .watch_debounce_ms = 200,
+	    .max_body = 1 << 20,
+	    .max_header = 32 << 10,
+	    .read_timeout = 10,
+	    .max_connections = 4096,
+	    .drain_timeout = -1,
+	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
+	};
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
+		long long n = 0;
+		for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
+			if (numeric[i].opt == c &&
+			    parse_num(optarg, numeric[i].lo, numeric[i].hi, &n) < 0)
+				return mp_cli_usage_error(
+				    v, "%s takes a number from %lld to %lld, not '%s'",
+				    numeric[i].name, numeric[i].lo, numeric[i].hi, optarg);
+		switch (c) {
+		case 'm':
+			cfg.model = optarg;
+			break;
+		case 'p':
+			cfg.bundle = optarg;
+			break;
+		case O_LISTEN:
+			cfg.listen = optarg;
+			break;
+		case O_WORKERS:
+			cfg.workers = (int)n;
+			break;
+		case O_LOG:
+			cfg.decision_log = optarg;
+			break;
+		case O_LOG_MODE:
+			if (!strcmp(optarg, "drop"))
+				cfg.log_drop = 1;
+			else if (!strcmp(optarg, "no-drop"))
+				cfg.log_drop = 0;
+			else
+				return mp_cli_usage_error(
+				    v, "--log-mode takes no-drop or drop, not '%s'", optarg);
+			break;
+		case O_LOG_QUEUE:
+			cfg.log_queue = (size_t)n;
+			break;
+		case O_SIGN_KEY:
+			cfg.sign_key = optarg;
+			break;
+		case O_TLS_CERT:
+			cfg.tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			cfg.tls_key = optarg;
+			break;
+		case O_CLIENT_CA:
+			cfg.client_ca = optarg;
+			break;
+		case O_ADMIN_LISTEN:
+			cfg.admin_listen = optarg;
+			break;
+		case O_ADMIN_TOKEN:
+			cfg.admin_token = optarg;
+			break;
+		case O_WATCH:
+			cfg.watch = 1;
+			break;
+		case O_DEST_HEADER:
+			cfg.destination_header = optarg;
+			break;
+		case O_MAX_BODY:
+			cfg.max_body = (size_t)n;
+			break;
+		case O_MAX_HEADER:
+			cfg.max_header = (size_t)n;
+			break;
+		case O_READ_TIMEOUT:
+			cfg.read_timeout = (int)n;
+			break;
+		case O_MAX_CONNS:
+			cfg.max_connections = (int)n;
+			break;
+		case O_DRAIN_TIMEOUT:
+			cfg.drain_timeout = (int)n;
+			break;
+		default:
+			return mp_cli_usage_error(v, "unknown option");
+		}
+	}
+	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+		return rc;
+	if (!cfg.model || !cfg.bundle)
+		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required");
+	if (!cfg.tls_cert != !cfg.tls_key)
+		return mp_cli_usage_error(v, "--tls-cert and --tls-key go together");
+	if (cfg.client_ca && !cfg.tls_cert)
+		return mp_cli_usage_error(v, "--client-ca needs --tls-cert and --tls-key");
+	if (cfg.sign_key && !cfg.decision_log)
+		return mp_cli_usage_error(v, "--sign-key needs --decision-log");
+	if (cfg.admin_token && !*cfg.admin_token)
+		return mp_cli_usage_error(v, "--admin-token is empty");
+	if (cfg.destination_header && !*cfg.destination_header)
+		return mp_cli_usage_error(v, "--destination-header is empty");
+	if (cfg.drain_timeout < 0)
+		cfg.drain_timeout = cfg.read_timeout;
+	return mp_server_run(&cfg);
+}

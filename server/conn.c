@@ -1,0 +1,302 @@
+/* conn.c: a worker's open connections: tracking from accept to close, --max-connections,
+ * the whole-request deadline of --read-timeout, and closing idle connections on shutdown.
+ * Design: docs/server.md ("Limits"); the state lives in mp_conn (server_int.h).
+ *
+ * libevent 2.1's evhttp says nothing when it accepts a connection, only when it frees one (a
+ * connection's close callback), and the callback can only be set with the connection object,
+ * which a request handler sees but an idle or half-sent connection never reaches. So:
+ *   1. evhttp asks mp_conn_bevcb for each accepted connection's bufferevent; it makes one, takes
+ *      an extra reference (so the bufferevent outlives anything that happens next) and queues it
+ *      for the worker's gate event;
+ *   2. evhttp then makes the connection object and installs its own bufferevent callbacks, whose
+ *      argument is that object; the gate (mp_conn_gate, later in the same loop iteration, before
+ *      any byte is read) finds it there, counts the connection against --max-connections, sets
+ *      the close callback and starts the deadline, then drops its extra reference;
+ *   3. the close callback (on_close) is the only place a connection's mp_conn is freed.
+ * Step 2 relies on evhttp passing the connection as the bufferevent callbacks' argument, true of
+ * every libevent 2.x; the gate checks it (the connection's bufferevent must be this one) and
+ * otherwise leaves the connection untracked. */
+#include "conn.h"
+#include "alloc.h"
+#include "reload.h"
+#include "server_int.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+/* --- the table: open addressing on the connection pointer, backward-shift deletion --- */
+
+static size_t slot_of(const mp_conn_table *t, const void *evcon)
+{
+	uintptr_t h = (uintptr_t)evcon;
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 20) & (t->cap - 1);
+}
+
+static int table_grow(mp_conn_table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 64;
+	mp_conn **old = t->slots;
+	size_t oldcap = t->cap;
+	mp_conn **slots = mp_calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -1;
+	t->slots = slots;
+	t->cap = cap;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i])
+			continue;
+		size_t s = slot_of(t, old[i]->evcon);
+		while (slots[s])
+			s = (s + 1) & (cap - 1);
+		slots[s] = old[i];
+	}
+	mp_free(old);
+	return 0;
+}
+
+static int table_put(mp_conn_table *t, mp_conn *c)
+{
+	if ((t->n + 1) * 2 > t->cap && table_grow(t) < 0)
+		return -1;
+	size_t s = slot_of(t, c->evcon);
+	while (t->slots[s])
+		s = (s + 1) & (t->cap - 1);
+	t->slots[s] = c;
+	t->n++;
+	return 0;
+}
+
+mp_conn *mp_conn_find(mp_worker *w, struct evhttp_connection *evcon)
+{
+	mp_conn_table *t = &w->conns;
+	if (!t->cap)
+		return NULL;
+	for (size_t s = slot_of(t, evcon); t->slots[s]; s = (s + 1) & (t->cap - 1))
+		if (t->slots[s]->evcon == evcon)
+			return t->slots[s];
+	return NULL;
+}
+
+static void table_del(mp_conn_table *t, mp_conn *c)
+{
+	size_t s = slot_of(t, c->evcon);
+	while (t->slots[s] != c) {
+		if (!t->slots[s])
+			return;
+		s = (s + 1) & (t->cap - 1);
+	}
+	t->slots[s] = NULL;
+	t->n--;
+	/* shift later entries of the run back so lookups never stop early */
+	for (size_t j = (s + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
+		size_t home = slot_of(t, t->slots[j]->evcon);
+		/* move j to s when home is not cyclically within (s, j] */
+		int between = s <= j ? (home > s && home <= j) : (home > s || home <= j);
+		if (!between) {
+			t->slots[s] = t->slots[j];
+			t->slots[j] = NULL;
+			s = j;
+		}
+	}
+}
+
+/* --- accept, close, deadline --- */
+
+static struct bufferevent *new_bev(mp_worker *w, struct event_base *base, SSL_CTX *tls)
+{
+	struct bufferevent *bev;
+	if (tls) {
+		SSL *ssl = SSL_new(tls);
+		if (!ssl) /* evhttp makes a plain one: the TLS client fails its handshake */
+			return NULL;
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!bev)
+		return NULL;
+	if (w->naccepted == w->accepted_cap) {
+		size_t cap = w->accepted_cap ? w->accepted_cap * 2 : 16;
+		struct bufferevent **a = mp_realloc(w->accepted, cap * sizeof(*a));
+		if (!a)
+			return bev; /* untracked, but served */
+		w->accepted = a;
+		w->accepted_cap = cap;
+	}
+	bufferevent_incref(bev);
+	w->accepted[w->naccepted++] = bev;
+	event_active(w->gate_ev, EV_READ, 0);
+	return bev;
+}
+
+struct bufferevent *mp_conn_bevcb(struct event_base *base, void *arg)
+{
+	mp_worker *w = arg;
+	return new_bev(w, base, w->srv->tls);
+}
+
+struct bufferevent *mp_conn_bevcb_plain(struct event_base *base, void *arg)
+{
+	return new_bev(arg, base, NULL);
+}
+
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+	mp_conn *c = arg;
+	mp_worker *w = c->w;
+	(void)evcon;
+	table_del(&w->conns, c);
+	if (c->job)
+		mp_reload_detach(c->job);
+	event_free(c->deadline);
+	mp_free(c->peer_uri);
+	mp_free(c);
+	atomic_fetch_sub(&w->srv->conns_open, 1);
+}
+
+static void on_deadline(int fd, short what, void *arg)
+{
+	mp_conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->job) { /* a reload is answering it: wait */
+		event_add(c->deadline, c->w->deadline_tv);
+		return;
+	}
+	if (c->busy)
+		mp_metrics_add(&c->w->metrics.conns_timed_out, 1);
+	evhttp_connection_free(c->evcon); /* calls on_close */
+}
+
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	mp_conn *c = arg;
+	(void)buf;
+	if (info->n_added)
+		c->busy = 1;
+}
+
+/* Refuses a connection over --max-connections: a 503 on a plain connection (TLS has not even
+ * started, so a TLS client just sees the connection close). */
+static void refuse(mp_worker *w, struct bufferevent *bev, struct evhttp_connection *evcon)
+{
+	static const char reply[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	                            "Content-Type: application/json\r\n"
+	                            "Content-Length: 38\r\n"
+	                            "Connection: close\r\n\r\n"
+	                            "{\"error\": \"too many open connections\"}";
+	if (!w->srv->tls || evhttp_connection_get_server(evcon) == w->admin_http) {
+		int fd = bufferevent_getfd(bev);
+		if (fd >= 0) /* a failure means the client is gone already: nothing to tell it */
+			(void)send(fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	mp_metrics_add(&w->metrics.conns_rejected, 1);
+	mp_metrics_status(&w->metrics, 503);
+	evhttp_connection_free(evcon);
+}
+
+static void track(mp_worker *w, struct bufferevent *bev)
+{
+	bufferevent_data_cb rd;
+	bufferevent_event_cb ev;
+	void *arg = NULL;
+	bufferevent_getcb(bev, &rd, NULL, &ev, &arg);
+	struct evhttp_connection *evcon = arg;
+	if (!rd || !evcon || evhttp_connection_get_bufferevent(evcon) != bev)
+		return; /* evhttp freed it already (out of memory), or libevent changed */
+	mp_metrics_add(&w->metrics.conns_accepted, 1);
+	int open = atomic_fetch_add(&w->srv->conns_open, 1) + 1;
+	mp_conn *c = NULL;
+	if (open > w->srv->cfg->max_connections || w->draining)
+		goto refused;
+	if (!(c = mp_calloc(1, sizeof(*c))))
+		goto refused;
+	c->evcon = evcon;
+	c->bev = bev;
+	c->w = w;
+	c->listener = evhttp_connection_get_server(evcon) == w->admin_http ? MP_LISTENER_ADMIN
+	                                                                   : MP_LISTENER_MAIN;
+	if (!(c->deadline = evtimer_new(w->base, on_deadline, c)) || table_put(&w->conns, c) < 0)
+		goto refused;
+	evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
+	evhttp_connection_set_closecb(evcon, on_close, c);
+	event_add(c->deadline, w->deadline_tv);
+	return;
+refused:
+	if (c) {
+		if (c->deadline)
+			event_free(c->deadline);
+		mp_free(c);
+	}
+	atomic_fetch_sub(&w->srv->conns_open, 1);
+	refuse(w, bev, evcon);
+}
+
+void mp_conn_gate(int fd, short what, void *arg)
+{
+	mp_worker *w = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < w->naccepted; i++) {
+		struct bufferevent *bev = w->accepted[i];
+		track(w, bev);
+		bufferevent_decref(bev);
+	}
+	w->naccepted = 0;
+}
+
+void mp_conn_replied(mp_conn *c)
+{
+	c->requests++;
+	c->busy = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+	event_add(c->deadline, c->w->deadline_tv);
+}
+
+/* Idle: no request in progress, nothing left to send, and nothing waiting in the socket. */
+static int idle(mp_conn *c)
+{
+	if (c->busy || c->job || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	int fd = bufferevent_getfd(c->bev), pending = 0;
+	if (fd >= 0 && ioctl(fd, FIONREAD, &pending) == 0 && pending > 0)
+		return 0;
+	return 1;
+}
+
+size_t mp_conn_close_idle(mp_worker *w)
+{
+	mp_conn_table *t = &w->conns;
+	/* collect first: closing edits the table */
+	mp_conn **close = t->n ? mp_malloc(t->n * sizeof(*close)) : NULL;
+	size_t n = 0;
+	for (size_t i = 0; close && i < t->cap; i++)
+		if (t->slots[i] && idle(t->slots[i]))
+			close[n++] = t->slots[i];
+	for (size_t i = 0; i < n; i++)
+		evhttp_connection_free(close[i]->evcon);
+	mp_free(close);
+	return t->n;
+}
+
+void mp_conn_table_free(mp_worker *w)
+{
+	/* evhttp_free has closed every connection (their close callbacks emptied the table) */
+	for (size_t i = 0; i < w->naccepted; i++)
+		bufferevent_decref(w->accepted[i]);
+	w->naccepted = 0;
+	mp_free(w->accepted);
+	w->accepted = NULL;
+	mp_free(w->conns.slots);
+	w->conns.slots = NULL;
+	w->conns.cap = w->conns.n = 0;
+}

@@ -1,0 +1,20 @@
+/* conn.h: a worker's connections: tracking, --max-connections, the whole-request deadline
+ * and closing idle ones on shutdown (conn.c). */
+#ifndef MP_CONN_H
+#define MP_CONN_H
+
+#include "server_int.h"
+
+/* evhttp's bufferevent callbacks: the main listener's (TLS when configured), the admin's. */
+struct bufferevent *mp_conn_bevcb(struct event_base *base, void *worker);
+struct bufferevent *mp_conn_bevcb_plain(struct event_base *base, void *worker);
+void mp_conn_gate(int fd, short what, void *worker);
+mp_conn *mp_conn_find(mp_worker *w, struct evhttp_connection *evcon);
+/* After a reply: the connection is idle unless bytes of the next request already arrived;
+ * the deadline starts again. */
+void mp_conn_replied(mp_conn *c);
+/* Closes every idle connection (drain); returns how many are still open. */
+size_t mp_conn_close_idle(mp_worker *w);
+void mp_conn_table_free(mp_worker *w);
+
+#endif

@@ -1,0 +1,75 @@
+/* http.h: the decision API's routes (one table, checked in one place: DESIGN.md rule 6) and
+ * the one way replies and errors are written. Endpoints: docs/server.md ("Endpoints"). */
+#ifndef MP_HTTP_H
+#define MP_HTTP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "server_int.h"
+
+struct evhttp_request;
+struct evbuffer;
+
+/* Where a route is served. */
+enum {
+	MP_ROUTE_MAIN = 1,   /* the main listener */
+	MP_ROUTE_BOTH = 3,   /* the main and the admin listener */
+	MP_ROUTE_RELOAD = 4, /* the admin listener; without one, the main listener when a token is
+	                        set; else nowhere */
+};
+
+/* What the dispatcher does with the body before the handler sees it. */
+enum { MP_BODY_NONE = 0, MP_BODY_JSON = 1 };
+
+/* How the route's path matches the request's. */
+enum {
+	MP_MATCH_EXACT = 0,   /* the path itself */
+	MP_MATCH_SUBTREE = 1, /* the path, or the path followed by "/" and anything */
+	MP_MATCH_UNDER = 2,   /* the path followed by at least one more byte (path ends in "/") */
+};
+
+typedef struct mp_http_ctx mp_http_ctx;
+
+typedef struct {
+	const char *path;
+	uint8_t match;    /* MP_MATCH_* */
+	uint16_t methods; /* EVHTTP_REQ_* mask; every method when 0 */
+	uint8_t where;    /* MP_ROUTE_* */
+	uint8_t body;     /* MP_BODY_* */
+	uint8_t admin;    /* needs `Authorization: Bearer TOKEN` when --admin-token is set */
+	void (*handler)(mp_http_ctx *x);
+	const char *summary;
+} mp_http_route;
+
+/* What a handler gets. Everything is valid for the handler's call only. */
+struct mp_http_ctx {
+	mp_worker *w;
+	struct evhttp_request *req;
+	mp_conn *conn; /* NULL when the connection could not be tracked */
+	const mp_http_route *route;
+	const char *path; /* the request's path, as sent (no query) */
+	const char *rest; /* what follows the route's path (SUBTREE and UNDER routes) */
+	json_t *body;     /* MP_BODY_JSON: the parsed body (the dispatcher frees it) */
+	uint64_t t0;      /* when the handler was entered (mp_server_now_ns) */
+};
+
+/* The generic callback of the main and admin evhttp objects; arg is the worker. */
+void mp_http_dispatch(struct evhttp_request *req, void *worker);
+
+/* Replies with o as compact JSON (o is borrowed). */
+void mp_http_reply_json(mp_worker *w, struct evhttp_request *req, int code, json_t *o);
+/* Replies with {"error": message}; message is ours (callers quote untrusted text with
+ * mp_diag_quote). */
+void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 400 {"error": message, "field": field} for a missing or mistyped field. */
+void mp_http_bad_field(mp_worker *w, struct evhttp_request *req, const char *message);
+/* Replies with len bytes of JSON (copied). */
+void mp_http_reply_bytes(mp_worker *w, struct evhttp_request *req, int code, const char *json,
+                         size_t len);
+/* Replies with the buffer's bytes (emptied) and the content type given. */
+void mp_http_reply_buffer(mp_worker *w, struct evhttp_request *req, int code,
+                          const char *content_type, struct evbuffer *body);
+
+#endif

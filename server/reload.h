@@ -1,0 +1,28 @@
+/* reload.h: the current snapshot, reloading it (SIGHUP, /v1/reload, --watch) and what /health
+ * says about it (reload.c). */
+#ifndef MP_RELOAD_H
+#define MP_RELOAD_H
+
+#include "server_int.h"
+
+/* A retained reference to the current snapshot (never NULL once the server started). */
+mp_engine *mp_reload_acquire(mp_server *srv);
+/* Builds a snapshot from the configured model and bundle, validates it and swaps it in.
+ * trigger: "signal", "api", "watch". Returns the outcome as a JSON object (new reference):
+ * {"status": "reloaded"|"unchanged"|"failed", ...}. Control thread only. */
+json_t *mp_reload_run(mp_server *srv, const char *trigger);
+/* The /health reply: status, snapshot, reloads, the last failure with its errors. */
+json_t *mp_reload_health(mp_server *srv, int *ready);
+/* /v1/reload: queue a reload for the control thread; it answers req on the worker's thread. */
+void mp_reload_request(mp_server *srv, mp_worker *w, mp_conn *c, struct evhttp_request *req);
+/* Control thread: runs queued reload requests (jobs_ev's callback). */
+void mp_reload_jobs_cb(int fd, short what, void *srv);
+/* Answers every queued request with 503 (shutdown); control thread. */
+void mp_reload_cancel_jobs(mp_server *srv);
+/* Frees jobs left after the workers stopped (their requests are gone). */
+void mp_reload_drop_jobs(mp_server *srv);
+/* A connection with a pending reply closed: the reply goes nowhere. */
+void mp_reload_detach(mp_reload_job *job);
+void mp_reload_free_status(mp_server *srv);
+
+#endif

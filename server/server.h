@@ -1,0 +1,39 @@
+/* server.h: `meshpol serve`, the decision API over HTTP: its configuration and its one entry
+ * point. User guide: docs/server.md; threads, snapshots and shutdown: server.c's header. */
+#ifndef MP_SERVER_H
+#define MP_SERVER_H
+
+#include <stddef.h>
+
+/* What `meshpol serve` was asked to do. Every string is borrowed (argv) for the whole run. */
+typedef struct {
+	const char *model;  /* -m: .mpm or YAML sources */
+	const char *bundle; /* -p: the policy bundle directory */
+	const char *listen; /* ADDR:PORT */
+	int workers;        /* worker threads, >= 1 */
+
+	const char *decision_log; /* NULL: no decision log */
+	const char *sign_key;     /* Ed25519 key for the log's seals, or NULL */
+	int log_drop;             /* 1: drop records when the queue is full; 0: block */
+	size_t log_queue;         /* queue capacity in records */
+
+	const char *tls_cert, *tls_key, *client_ca; /* NULL: plain HTTP / no client certs */
+
+	const char *admin_listen; /* ADDR:PORT of the admin listener, or NULL */
+	const char *admin_token;  /* Bearer token for /v1/reload, or NULL */
+	int watch;                /* reload when the model or bundle changes on disk */
+	unsigned watch_debounce_ms;
+
+	const char *destination_header; /* NULL: the destination comes from Host */
+	size_t max_body, max_header;    /* bytes */
+	int read_timeout;               /* seconds for a whole request to arrive */
+	int max_connections;            /* open connections, all workers together */
+	int drain_timeout;              /* seconds SIGTERM waits for requests in flight */
+} mp_server_config;
+
+/* Runs the server until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean
+ * shutdown, 1 when the server failed while running, 2 when it could not start (bad model or
+ * bundle, address in use, unreadable certificate, ...), with the reason on stderr. */
+int mp_server_run(const mp_server_config *cfg);
+
+#endif
