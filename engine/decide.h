@@ -1,5 +1,5 @@
 /* decide.h: one request -> one decision with reasons. Combination rule, effects and the JSON
- * shapes: docs/policy-language.md ("Decisions") and docs/decision-api.md. */
+ * shapes: docs/policy-language.md ("Decisions"), docs/cli.md ("decide") and docs/server.md. */
 #ifndef MP_DECIDE_H
 #define MP_DECIDE_H
 
