@@ -75,3 +75,38 @@ clean:
 	rm -rf build build-san bin bench/out
 
 -include $(ENGINE_OBJ:.o=.d) $(FRONT_OBJ:.o=.d) $(TEST_BIN:=.d)
+
+# --- Fuzzing (docs/testing.md, "Fuzzing"): `make fuzz` builds the libFuzzer harnesses of
+# tests/fuzz/ with clang against the engine compiled with the same sanitizers into build-fuzz/,
+# then runs each for FUZZ_SECONDS (the slow policy harness for a third of that). Not part of
+# `make test`, which only replays the committed corpora (tests/e2e/fuzz_replay.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= compile mpm decide trail policy
+FUZZ_BUILD   := build-fuzz
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L \
+                -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP -Iengine \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+.PHONY: fuzz fuzz-build
+fuzz: deps
+	@./scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory all fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) BIN=$(BIN) \
+	  ./tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+.SECONDARY: $(FUZZ_OBJ)
+
+$(FUZZ_BUILD)/engine/%.o: engine/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -o $@ $< \
+	  $(FUZZ_OBJ) $(LDLIBS)
+
+-include $(FUZZ_OBJ:.o=.d)

@@ -37,4 +37,8 @@ void mp_diags_free(mp_diags *d);
  * become \xNN and a cut value ends in "...". Returns buf. */
 const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen);
 
+/* Is s (len bytes) well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF)? JSON output needs it: text that is not is refused where it enters. */
+int mp_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -187,8 +187,8 @@ static int validate(const mp_model *m, errbuf *e)
 		const mp_jurisdiction *j = &m->jurisdictions.v[i];
 		STR(j->name)
 		SPAN(j->regions, u32)
-		LOC(j->loc) for (uint32_t k = 0; k < j->regions.n; k++)
-		    STR(m->u32.v[j->regions.off + k])
+		LOC(j->loc)
+		for (uint32_t k = 0; k < j->regions.n; k++) STR(m->u32.v[j->regions.off + k])
 	}
 	what = "namespace";
 	for (uint32_t i = 0; i < m->namespaces.n; i++) {
@@ -200,8 +200,9 @@ static int validate(const mp_model *m, errbuf *e)
 		const mp_service *s = &m->services.v[i];
 		STR(s->name)
 		STR(s->identity)
-		STR(s->owner) LOC(s->loc) ID(s->ns, m->namespaces.n, 0) SPAN(s->clusters, u32)
-		    SPAN(s->labels, labels) SPAN(s->ports, ports)
+		STR(s->owner)
+		LOC(s->loc) ID(s->ns, m->namespaces.n, 0) ID(s->mtls, MP_MTLS_DISABLE + 1, 0)
+		    SPAN(s->clusters, u32) SPAN(s->labels, labels) SPAN(s->ports, ports)
 		        SPAN(s->data, u32) for (uint32_t k = 0; k < s->clusters.n; k++)
 		            ID(m->u32.v[s->clusters.off + k], m->clusters.n,
 		               0) for (uint32_t k = 0; k < s->data.n; k++)
@@ -212,15 +213,16 @@ static int validate(const mp_model *m, errbuf *e)
 		const mp_external *x = &m->externals.v[i];
 		STR(x->name)
 		STR(x->host)
-		STR(x->region) LOC(x->loc) ID(x->jurisdiction, m->jurisdictions.n, 1)
-		    SPAN(x->ports, ports)
+		STR(x->region)
+		LOC(x->loc) ID(x->jurisdiction, m->jurisdictions.n, 1) SPAN(x->ports, ports)
 	}
 	what = "route";
 	for (uint32_t i = 0; i < m->routes.n; i++) {
 		const mp_route *r = &m->routes.v[i];
 		STR(r->name)
 		STR(r->match.path)
-		LOC(r->loc) ID(r->source, m->services.n, 1) SPAN(r->match.headers, labels)
+		LOC(r->loc)
+		ID(r->source, m->services.n, 1) SPAN(r->match.headers, labels)
 		    SPAN(r->dests, targets) SPAN(r->mirrors, targets) SPAN(r->failover, targets)
 	}
 	what = "certificate";
@@ -242,7 +244,7 @@ static int validate(const mp_model *m, errbuf *e)
 		if (t->kind == MP_TARGET_SERVICE) {
 			ID(t->id, m->services.n, 0) ID(t->cluster, m->clusters.n, 1)
 		} else if (t->kind == MP_TARGET_EXTERNAL) {
-			ID(t->id, m->externals.n, 0)
+			ID(t->id, m->externals.n, 0) ID(t->cluster, m->clusters.n, 1)
 		} else {
 			return fail(e, "target %u: unknown kind %u", i, t->kind);
 		}

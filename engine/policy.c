@@ -1482,6 +1482,38 @@ static void build_index(cctx *c)
 	cluster_rules(c);
 }
 
+/* Names and messages end up in JSON (decisions, audits, trails), which needs UTF-8: a bundle
+ * whose texts are not is refused here, where the error can name the declaration. */
+static void check_texts(cctx *c)
+{
+	const mp_bundle *b = c->b;
+	for (uint32_t i = 0; i < b->npolicies; i++) {
+		const mp_policy *p = &b->policies[i];
+		const char *t[] = {p->name, p->version, p->kind, p->description};
+		for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++)
+			if (t[k] && !mp_utf8_valid(t[k], strlen(t[k])))
+				loc_error(c->d, p->loc,
+				          "policy: the name, version, kind or description is not "
+				          "valid UTF-8");
+		for (uint32_t k = 0; k < p->ncontrols; k++)
+			if (!mp_utf8_valid(p->controls[k], strlen(p->controls[k])))
+				loc_error(c->d, p->loc, "policy: a control is not valid UTF-8");
+	}
+	for (uint32_t i = 0; i < b->nrules; i++) {
+		const mp_rule *r = &b->rules[i];
+		if ((r->name && !mp_utf8_valid(r->name, strlen(r->name))) ||
+		    (r->message && !mp_utf8_valid(r->message, strlen(r->message))))
+			loc_error(c->d, r->loc, "rule: the name or message is not valid UTF-8");
+	}
+	for (uint32_t i = 0; i < b->nchecks; i++) {
+		const mp_check *k = &b->checks[i];
+		if ((k->name && !mp_utf8_valid(k->name, strlen(k->name))) ||
+		    (k->description && !mp_utf8_valid(k->description, strlen(k->description))))
+			loc_error(c->d, k->loc,
+			          "check: the name or description is not valid UTF-8");
+	}
+}
+
 static int compile_state(lua_State *L)
 {
 	cctx *c = lua_touserdata(L, lua_upvalueindex(1));
@@ -1503,7 +1535,9 @@ static int compile_state(lua_State *L)
 	rawfield(L, state, "runs");
 	c->b->nruns = (uint32_t)lua_rawlen(L, -1);
 	lua_pop(L, 2);
+	check_texts(c);
 	build_index(c);
+
 	return 0;
 }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tests/e2e/fuzz_replay.sh: replays the committed fuzz corpora (tests/fuzz/corpus/<harness>/:
+# seeds and the reproducers of bugs fuzzing found) once through each harness, without libFuzzer:
+# each harness is linked with tests/fuzz/replay_main.c against $BUILD/libmeshpol.a, with the
+# sanitizers when that library has them (`make check`). One check per harness: every input runs
+# to its end. Fuzzing itself is `make fuzz` (docs/testing.md, "Fuzzing").
+. "$(dirname "$0")/lib.sh"
+BUILD=${BUILD:-build}
+CC=${CC:-gcc}
+LIB=$BUILD/libmeshpol.a
+PKGS="lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl"
+
+if [ ! -f "$LIB" ]; then
+	not_ok "fuzz replay: $LIB exists" "build it first (make all)"
+	e2e_done
+fi
+flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -Wall -Wextra -Werror
+	-Iengine -Itests/fuzz "-DFUZZ_ROOT=\"$PWD\"")
+# shellcheck disable=SC2207
+flags+=($(pkg-config --cflags $PKGS))
+# shellcheck disable=SC2207
+libs=($(pkg-config --libs $PKGS) -lreadline -lpthread -lm)
+if nm "$LIB" 2>/dev/null | grep -q __asan_report; then
+	flags+=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+fi
+
+for src in tests/fuzz/fuzz_*.c; do
+	name=$(basename "$src" .c)
+	h=${name#fuzz_}
+	bin=$BUILD/tests/fuzzreplay_$h
+	corpus=tests/fuzz/corpus/$name
+	mkdir -p "$BUILD/tests"
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$LIB" -nt "$bin" ] ||
+		[ tests/fuzz/replay_main.c -nt "$bin" ] || [ tests/fuzz/fuzzutil.h -nt "$bin" ]; then
+		if ! "$CC" "${flags[@]}" -o "$bin" tests/fuzz/replay_main.c "$src" "$LIB" "${libs[@]}" \
+			>"$TMP/cc" 2>&1; then
+			not_ok "fuzz replay $name: builds" "$(head -20 "$TMP/cc")"
+			continue
+		fi
+	fi
+	if [ ! -d "$corpus" ]; then
+		not_ok "fuzz replay $name: corpus $corpus exists"
+		continue
+	fi
+	timeout 300 "$bin" "$corpus" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		ok "fuzz replay $name: $(tail -1 "$TMP/out")"
+	else
+		last=$(grep '^replay: ' "$TMP/err" | tail -1)
+		mapfile -t why < <(grep -v '^replay: ' "$TMP/err" |
+			grep -E 'ERROR|SUMMARY|runtime error|^ *#[0-9] |: ' | head -12)
+		[ "$rc" -eq 124 ] && why+=("timed out after 300 s")
+		not_ok "fuzz replay $name (exit $rc)" "failed on ${last#replay: }" "${why[@]}"
+	fi
+done
+e2e_done

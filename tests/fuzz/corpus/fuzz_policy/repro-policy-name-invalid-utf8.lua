@@ -1,0 +1,2 @@
+policy "t.tra›™" { version = "1.0.0", kind = "traffic" }
+require_mtls "strict" {}
