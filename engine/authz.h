@@ -105,10 +105,4 @@ const char *mp_authz_hit_rule(const mp_authz *a, const mp_authz_hit *h);
 const char *mp_authz_hit_loc(const mp_authz *a, const mp_authz_hit *h);
 const char *mp_authz_hit_message(const mp_authz *a, const mp_authz_hit *h);
 
-/* Istio's request-path normalisation for authorization (Envoy's normalize_path, the "BASE"
- * option): percent-encoded unreserved characters decoded, dot segments removed, repeated
- * slashes kept; the query and fragment dropped. Returns the length, or -1 when it does not fit
- * in cap bytes. */
-long mp_authz_normalize_path(const char *in, char *out, size_t cap);
-
 #endif

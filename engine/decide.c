@@ -173,57 +173,6 @@ static mp_id namespace_of_spiffe(const mp_model *m, const char *p)
 	return mp_model_find_namespace(m, buf);
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
-
-/* Normalises a request path as proxies do before routing (RFC 3986 section 6.2.2): decodes
- * percent-encoded unreserved characters (so %2e%2e is ..), merges repeated slashes and removes
- * dot segments. Stops at '?' or '#'. Returns the length, or -1 when it does not fit. Without
- * this, /cart/../debug would match a /cart/{**} grant and miss a deny on /debug/. */
-static long normalize_path(const char *in, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (const char *p = in; *p && *p != '?' && *p != '#'; p++) {
-		char ch = *p;
-		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-			char d = (char)(hexval(p[1]) * 16 + hexval(p[2]));
-			if ((d >= 'A' && d <= 'Z') || (d >= 'a' && d <= 'z') ||
-			    (d >= '0' && d <= '9') || d == '-' || d == '.' || d == '_' ||
-			    d == '~') {
-				ch = d;
-				p += 2;
-			}
-		}
-		if (ch == '/' && o > 0 && out[o - 1] == '/')
-			continue; /* merge slashes */
-		if (o + 1 >= cap)
-			return -1;
-		out[o++] = ch;
-		/* a segment just completed: "/." or "/.." followed by '/' or the end */
-		char next = p[1];
-		int end = !next || next == '/' || next == '?' || next == '#';
-		if (!end)
-			continue;
-		if (o >= 2 && out[o - 1] == '.' && out[o - 2] == '/') {
-			o -= 1; /* "/." -> "/" */
-		} else if (o >= 3 && out[o - 1] == '.' && out[o - 2] == '.' && out[o - 3] == '/') {
-			o -= 3; /* drop "/..", then the segment before it */
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o == 0)
-				out[o++] = '/';
-		}
-	}
-	/* "/a/." and "/a/.." left a trailing slash to keep; strip a lone dot segment result */
-	out[o] = '\0';
-	return (long)o;
-}
-
 /* The cluster a request names for a service: its id when the service runs there; *bad when a
  * name was given that is not one of the service's clusters. */
 static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int *bad)
@@ -275,7 +224,7 @@ static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 	q->dst_cluster = resolve_cluster(m, q->dst_svc, r->dst_cluster, &q->dst_cluster_bad);
 	q->method_bit = r->method ? mp_method_bit(r->method) : 0;
 	if (r->path) {
-		long n = normalize_path(r->path, q->path_buf, sizeof(q->path_buf));
+		long n = mp_path_normalize(r->path, q->path_buf, sizeof(q->path_buf), 1);
 		if (n < 0) {
 			q->path_too_long = 1;
 		} else {

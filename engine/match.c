@@ -116,3 +116,54 @@ int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len)
 {
 	return match(p, value, len, cmp_nocase);
 }
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
+{
+	size_t o = 0;
+	for (const char *p = in; *p && *p != '?' && *p != '#'; p++) {
+		char ch = *p;
+		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+			char d = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+			if ((d >= 'A' && d <= 'Z') || (d >= 'a' && d <= 'z') ||
+			    (d >= '0' && d <= '9') || d == '-' || d == '.' || d == '_' ||
+			    d == '~') {
+				ch = d;
+				p += 2;
+			}
+		}
+		if (merge_slashes && ch == '/' && o > 0 && out[o - 1] == '/')
+			continue;
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = ch;
+		char next = p[1];
+		int end = !next || next == '?' || next == '#';
+		if (!end && next != '/')
+			continue;
+		/* a segment just ended: drop "." and ".." segments (RFC 3986 section 5.2.4); a path
+		 * that ends in one keeps its trailing slash */
+		if (o >= 2 && out[o - 1] == '.' && out[o - 2] == '/') {
+			o -= 2;
+		} else if (o >= 3 && out[o - 1] == '.' && out[o - 2] == '.' && out[o - 3] == '/') {
+			o -= 3;
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			continue;
+		}
+		if (end)
+			out[o++] = '/';
+	}
+	out[o] = '\0';
+	return (long)o;
+}

@@ -12,6 +12,7 @@
 #include "authz.h"
 #include "compile.h"
 #include "decide.h"
+#include "match.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,10 +217,10 @@ static void test_normalize(void **state)
 	};
 	char out[64];
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		assert_true(mp_authz_normalize_path(rows[i][0], out, sizeof(out)) >= 0);
+		assert_true(mp_path_normalize(rows[i][0], out, sizeof(out), 0) >= 0);
 		assert_string_equal(out, rows[i][1]);
 	}
-	assert_int_equal(mp_authz_normalize_path("/aaaaaaaaaa", out, 4), -1);
+	assert_int_equal(mp_path_normalize("/aaaaaaaaaa", out, 4, 0), -1);
 }
 
 /* A model whose stored policy was altered after the fact is refused at snapshot load. */

@@ -83,12 +83,43 @@ static void test_bad_templates(void **state)
 	}
 }
 
+/* Normalisation, with and without merging slashes (the engine merges; Istio's BASE does not). */
+static void test_normalize(void **state)
+{
+	(void)state;
+	static const char *const rows[][3] = {
+	    /* input, merged, not merged */
+	    {"/a/b", "/a/b", "/a/b"},
+	    {"/a/../b", "/b", "/b"},
+	    {"/a/./b/", "/a/b/", "/a/b/"},
+	    {"/a/%2e%2E/b", "/b", "/b"},
+	    {"//admin//x", "/admin/x", "//admin//x"},
+	    {"/a/..", "/", "/"},
+	    {"/a/.", "/a/", "/a/"},
+	    {"/../../x", "/x", "/x"},
+	    {"/%41%7e%2F?q=1", "/A~%2F", "/A~%2F"},
+	    {"/x#frag", "/x", "/x"},
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (int merge = 1; merge >= 0; merge--) {
+			assert_true(mp_path_normalize(rows[i][0], out, sizeof(out), merge) >= 0);
+			if (strcmp(out, rows[i][merge ? 1 : 2]))
+				fail_msg("'%s' (merge %d): got '%s', want '%s'", rows[i][0], merge, out,
+					 rows[i][merge ? 1 : 2]);
+		}
+	}
+	assert_int_equal(mp_path_normalize("/aaaaaaaaaa", out, 4, 1), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_absent_and_case),
 	    cmocka_unit_test(test_bad_templates),
+	    cmocka_unit_test(test_normalize),
+
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
