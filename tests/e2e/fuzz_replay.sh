@@ -3,7 +3,8 @@
 # seeds and the reproducers of bugs fuzzing found) once through each harness, without libFuzzer:
 # each harness is linked with tests/fuzz/replay_main.c against $BUILD/libmeshpol.a, with the
 # sanitizers when that library has them (`make check`). One check per harness: every input runs
-# to its end. Fuzzing itself is `make fuzz` (docs/testing.md, "Fuzzing").
+# to its end, each in its own process; a failure names every input that failed and why.
+# Fuzzing itself is `make fuzz` (docs/testing.md, "Fuzzing").
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 CC=${CC:-gcc}
@@ -34,7 +35,8 @@ for src in tests/fuzz/fuzz_*.c; do
 		[ tests/fuzz/replay_main.c -nt "$bin" ] || [ tests/fuzz/fuzzutil.h -nt "$bin" ]; then
 		if ! "$CC" "${flags[@]}" -o "$bin" tests/fuzz/replay_main.c "$src" "$LIB" "${libs[@]}" \
 			>"$TMP/cc" 2>&1; then
-			not_ok "fuzz replay $name: builds" "$(head -20 "$TMP/cc")"
+			mapfile -t why < <(head -20 "$TMP/cc")
+			not_ok "fuzz replay $name: builds" "${why[@]}"
 			continue
 		fi
 	fi
@@ -42,16 +44,26 @@ for src in tests/fuzz/fuzz_*.c; do
 		not_ok "fuzz replay $name: corpus $corpus exists"
 		continue
 	fi
-	timeout 300 "$bin" "$corpus" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		ok "fuzz replay $name: $(tail -1 "$TMP/out")"
+	# one process per input, so that one crash does not hide the inputs after it
+	n=0
+	failed=()
+	why=()
+	for input in "$corpus"/*; do
+		[ -f "$input" ] || continue
+		n=$((n + 1))
+		# in a subshell: a crash is reported below, not by bash ("Segmentation fault")
+		(timeout 120 "$bin" "$input" >"$TMP/out" 2>"$TMP/err"; exit $?) 2>/dev/null
+		rc=$?
+		[ "$rc" -eq 0 ] && continue
+		failed+=("$(basename "$input")")
+		why+=("${input}: exit $rc$([ "$rc" -eq 124 ] && echo ' (timed out)')")
+		mapfile -t -O "${#why[@]}" why < <(grep -v '^replay: ' "$TMP/err" |
+			grep -E 'ERROR|SUMMARY|runtime error|^ *#[0-3] |: ' | head -6)
+	done
+	if [ ${#failed[@]} -eq 0 ]; then
+		ok "fuzz replay $name: $n inputs"
 	else
-		last=$(grep '^replay: ' "$TMP/err" | tail -1)
-		mapfile -t why < <(grep -v '^replay: ' "$TMP/err" |
-			grep -E 'ERROR|SUMMARY|runtime error|^ *#[0-9] |: ' | head -12)
-		[ "$rc" -eq 124 ] && why+=("timed out after 300 s")
-		not_ok "fuzz replay $name (exit $rc)" "failed on ${last#replay: }" "${why[@]}"
+		not_ok "fuzz replay $name: ${#failed[@]} of $n inputs fail: ${failed[*]}" "${why[@]}"
 	fi
 done
 e2e_done

@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	mp_request r;
 	mp_header headers[MP_REQUEST_MAX_HEADERS];
-	char err[512];
+	char err[512] = "";
 	if (mp_request_from_json(input, &r, headers, err, sizeof(err)) < 0) {
 		check_message("the refusal's message", err);
 		json_decref(input);

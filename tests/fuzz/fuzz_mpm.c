@@ -175,7 +175,7 @@ static void decide_on(mp_model *m)
 
 static void load(const uint8_t *data, size_t size)
 {
-	char err[512];
+	char err[512] = "";
 	mp_model *m = mp_model_load_mem(data, size, err, sizeof(err));
 	if (!m && !err[0]) {
 		fprintf(stderr, "load failed without a message\n");

@@ -51,18 +51,20 @@ for h in "$@"; do
 	seeds=("tests/fuzz/corpus/$name")
 	[ -d "$FUZZ_BUILD/seeds/$name" ] && seeds+=("$FUZZ_BUILD/seeds/$name")
 	log=$FUZZ_BUILD/$name.log
+	before=$(find "$art" -type f | sort)
 	echo "fuzz: $name for ${secs}s (log: $log)"
 	# shellcheck disable=SC2086
 	"$exe" "${opts[@]}" $FUZZ_FLAGS -max_total_time="$secs" -artifact_prefix="$art/" \
 		"$work" "${seeds[@]}" >"$log" 2>&1
 	rc=$?
 	execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+	[ -n "$execs" ] || execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#') # -fork
 	cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
 	what=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^ ]+( [^ ]+)?|runtime error: .*|ALARM: .*' "$log" | head -1)
-	artifact=$(grep -o "Test unit written to .*" "$log" | tail -1 | sed 's/Test unit written to //')
-	if [ "$rc" -ne 0 ] || [ -n "$artifact" ]; then
+	new=$(comm -13 <(echo "$before") <(find "$art" -type f | sort) | grep -v '^$')
+	if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
 		found=1
-		summary+=("$name: FOUND ${what:-exit $rc} after ${execs:-?} runs, ${cov:-no coverage line}; input: ${artifact:-none}")
+		summary+=("$name: FOUND ${what:-exit $rc} after ${execs:-?} runs, ${cov:-no coverage line}; inputs: $(echo "$new" | head -3 | tr '\n' ' ')$([ "$(echo "$new" | wc -l)" -gt 3 ] && echo "(and $(($(echo "$new" | wc -l) - 3)) more)")")
 	else
 		summary+=("$name: ${execs:-?} runs in ${secs}s, ${cov:-no coverage line}, nothing found")
 	fi
