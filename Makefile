@@ -78,11 +78,13 @@ clean:
 
 # --- Fuzzing (docs/testing.md, "Fuzzing"): `make fuzz` builds the libFuzzer harnesses of
 # tests/fuzz/ with clang against the engine compiled with the same sanitizers into build-fuzz/,
-# then runs each for FUZZ_SECONDS (the slow policy harness for a third of that). Not part of
-# `make test`, which only replays the committed corpora (tests/e2e/fuzz_replay.sh).
+# then runs each for FUZZ_SECONDS (the slow policy harness for a third of that), one at a time;
+# FUZZ_FLAGS go to libFuzzer. Not part of `make test`, which only replays the committed corpora
+# (tests/e2e/fuzz_replay.sh).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= compile mpm decide trail policy
+FUZZ_FLAGS   ?=
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L \
@@ -94,7 +96,7 @@ FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz: deps
 	@./scripts/install-deps.sh --fuzz
 	@$(MAKE) --no-print-directory all fuzz-build
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) BIN=$(BIN) \
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) BIN=$(BIN) FUZZ_FLAGS="$(FUZZ_FLAGS)" \
 	  ./tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

@@ -27,10 +27,17 @@ const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen)
 			o += 3;
 			break;
 		}
-		if (c < 0x20 || c == 0x7f)
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (c < 0x20 || c == 0x7f ||
+		    (c >= 0x80 &&
+		     (n > len - i || o + n + 8 >= buflen || !mp_utf8_valid(s + i, n)))) {
+			/* control bytes, and bytes that are not whole UTF-8, are shown escaped */
 			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", c);
-		else
-			buf[o++] = (char)c;
+		} else {
+			memcpy(buf + o, s + i, n); /* a whole character */
+			o += n;
+			i += n - 1;
+		}
 	}
 	buf[o] = '\0';
 	return buf;

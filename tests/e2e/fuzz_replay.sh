@@ -9,7 +9,7 @@
 BUILD=${BUILD:-build}
 CC=${CC:-gcc}
 LIB=$BUILD/libmeshpol.a
-PKGS="lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl"
+PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl) # as the Makefile
 
 if [ ! -f "$LIB" ]; then
 	not_ok "fuzz replay: $LIB exists" "build it first (make all)"
@@ -17,12 +17,11 @@ if [ ! -f "$LIB" ]; then
 fi
 flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -Wall -Wextra -Werror
 	-Iengine -Itests/fuzz "-DFUZZ_ROOT=\"$PWD\"")
-# shellcheck disable=SC2207
-flags+=($(pkg-config --cflags $PKGS))
-# shellcheck disable=SC2207
-libs=($(pkg-config --libs $PKGS) -lreadline -lpthread -lm)
-if nm "$LIB" 2>/dev/null | grep -q __asan_report; then
-	flags+=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+read -ra more <<<"$(pkg-config --cflags "${PKGS[@]}")"
+flags+=("${more[@]}")
+read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lreadline -lpthread -lm"
+if nm "$LIB" 2>/dev/null | grep -q __asan_report; then # built by `make check`
+	flags+=("-fsanitize=address,undefined" -fno-omit-frame-pointer -fno-sanitize-recover=all)
 fi
 
 for src in tests/fuzz/fuzz_*.c; do
@@ -52,7 +51,7 @@ for src in tests/fuzz/fuzz_*.c; do
 		[ -f "$input" ] || continue
 		n=$((n + 1))
 		# in a subshell: a crash is reported below, not by bash ("Segmentation fault")
-		(timeout 120 "$bin" "$input" >"$TMP/out" 2>"$TMP/err"; exit $?) 2>/dev/null
+		(TMPDIR=$TMP timeout 120 "$bin" "$input" >"$TMP/out" 2>"$TMP/err"; exit $?) 2>/dev/null
 		rc=$?
 		[ "$rc" -eq 0 ] && continue
 		failed+=("$(basename "$input")")

@@ -114,7 +114,7 @@ cat tests/data/import/mesh/*.yaml >"$C/fuzz_compile/seed-import-mesh.yaml"
 cat tests/data/import/authz/{base,order,dryrun,root}.yaml >"$C/fuzz_compile/seed-import-authz.yaml"
 copy fuzz_compile import-findings.yaml tests/data/import/findings/all.yaml
 for d in loop residency; do
-	for f in tests/data/audit/$d/*.yaml; do
+	for f in "tests/data/audit/$d"/*.yaml; do
 		printf -- '---\n'
 		cat "$f"
 	done >"$C/fuzz_compile/seed-audit-$d.yaml"

@@ -4,7 +4,8 @@
 # then prints one line per harness: executions, coverage, and what it found. Usage:
 #   tests/fuzz/run.sh [compile|mpm|decide|trail|policy ...]
 # New interesting inputs go to $FUZZ_BUILD/corpus/<harness>/ (not committed); crashes, leaks and
-# timeouts to $FUZZ_BUILD/artifacts/<harness>/. Extra libFuzzer flags: FUZZ_FLAGS="-jobs=..."
+# timeouts to $FUZZ_BUILD/artifacts/<harness>/. Extra libFuzzer flags: FUZZ_FLAGS, e.g.
+# "-fork=1 -ignore_crashes=1" to go on past a known crash.
 # Exit status 1 when any harness found something. docs/testing.md, "Fuzzing".
 set -u
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
@@ -20,10 +21,15 @@ if [ -x "$BIN/meshpol" ]; then
 fi
 
 # fuzz_trail, fuzz_policy and fuzz_compile write a file per input (fuzz_trail also fsyncs): on a
-# tmpfs that costs nothing
+# tmpfs that costs nothing. One directory for the whole run, removed at the end, so that a
+# harness that crashed leaves nothing behind.
+base=${TMPDIR:-/tmp}
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
+	base=/dev/shm
 fi
+TMPDIR=$(mktemp -d "$base/meshpol-fuzz-run.XXXXXX") || exit 2
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 summary=()
@@ -62,6 +68,8 @@ for h in "$@"; do
 	cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
 	what=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^ ]+( [^ ]+)?|runtime error: .*|ALARM: .*' "$log" | head -1)
 	new=$(comm -13 <(echo "$before") <(find "$art" -type f | sort) | grep -v '^$')
+	# an input found again has the same name (its SHA-1): the log names it
+	[ -n "$new" ] || new=$(grep -o "Test unit written to .*" "$log" | sed 's/Test unit written to //')
 	if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
 		found=1
 		summary+=("$name: FOUND ${what:-exit $rc} after ${execs:-?} runs, ${cov:-no coverage line}; inputs: $(echo "$new" | head -3 | tr '\n' ' ')$([ "$(echo "$new" | wc -l)" -gt 3 ] && echo "(and $(($(echo "$new" | wc -l) - 3)) more)")")
