@@ -659,8 +659,9 @@ static int sandbox_find(lua_State *L)
 	return call_original(L);
 }
 
-/* string.match(s, pattern [, init]) */
-static int sandbox_match(lua_State *L)
+/* match and gmatch take (s, pattern [, init]) and differ only in how the matcher starts. */
+static int guard_from_init(lua_State *L, const char *fn, int can_anchor,
+                           enum mp_patcost_attempts how)
 {
 	size_t ls, lp;
 	const char *p;
@@ -670,24 +671,21 @@ static int sandbox_match(lua_State *L)
 	p = luaL_checklstring(L, 2, &lp);
 	init = start_offset(luaL_optinteger(L, 3, 1), ls);
 	if (init <= ls)
-		check_pattern(L, "string.match", p, lp, ls - init, 1, MP_ATTEMPT_UNTIL_MATCH);
+		check_pattern(L, fn, p, lp, ls - init, can_anchor, how);
 	return call_original(L);
+}
+
+/* string.match(s, pattern [, init]) */
+static int sandbox_match(lua_State *L)
+{
+	return guard_from_init(L, "string.match", 1, MP_ATTEMPT_UNTIL_MATCH);
 }
 
 /* string.gmatch(s, pattern [, init]): the bound covers every call of the iterator it returns
  * until that returns nil ('^' anchors nothing in gmatch). */
 static int sandbox_gmatch(lua_State *L)
 {
-	size_t ls, lp;
-	const char *p;
-	size_t init;
-
-	luaL_checklstring(L, 1, &ls);
-	p = luaL_checklstring(L, 2, &lp);
-	init = start_offset(luaL_optinteger(L, 3, 1), ls);
-	if (init <= ls)
-		check_pattern(L, "string.gmatch", p, lp, ls - init, 0, MP_ATTEMPT_EVERYWHERE);
-	return call_original(L);
+	return guard_from_init(L, "string.gmatch", 0, MP_ATTEMPT_EVERYWHERE);
 }
 
 /* string.gsub(s, pattern, repl [, n]) */
