@@ -27,9 +27,6 @@ typedef struct {
 	size_t principal_len, path_len;
 	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
-	/* the `req` table for `when` functions: built on first use, at this stack index */
-	lua_State *L;
-	int req_idx;
 	char path_buf[MAX_PATH]; /* last: resolve() clears everything before it */
 } resolved;
 
@@ -431,7 +428,30 @@ static void push_str_or_nil(lua_State *L, const char *s)
 		lua_pushnil(L);
 }
 
-/* Builds the `req` table (runs protected: it allocates in the capped state). */
+/* Replaces the table at idx, and every table it holds, by read-only proxies (sandbox.h), so
+ * that no `when` can change what the next one sees. The tables are fresh, built for this call:
+ * rawset on them is safe. */
+static void freeze(lua_State *L, int idx, const char *name)
+{
+	idx = lua_absindex(L, idx);
+	luaL_checkstack(L, 6, "req");
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_istable(L, -1)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			freeze(L, -1, name);
+			lua_rawset(L, idx);
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	mp_sandbox_push_readonly(L, idx, name);
+	lua_replace(L, idx);
+}
+
+/* Builds a fresh, read-only `req` table for one `when` call (runs protected: it allocates in
+ * the capped state). */
 static int build_req(lua_State *L)
 {
 	const resolved *q = lua_touserdata(L, 1);
@@ -484,6 +504,7 @@ static int build_req(lua_State *L)
 	else
 		lua_createtable(L, 0, 0);
 	lua_setfield(L, -2, "context");
+	freeze(L, -1, "req");
 	return 1;
 }
 
@@ -529,17 +550,15 @@ static int run_when(mp_evaluator *ev, const mp_rule *rule, resolved *q, mp_decis
 	if (!sb)
 		goto fail;
 	lua_State *L = mp_sandbox_lua(sb);
-	if (!q->req_idx) {
-		lua_pushcfunction(L, build_req);
-		lua_pushlightuserdata(L, q);
-		if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
-			goto fail;
-		q->L = L;
-		q->req_idx = lua_gettop(L);
-	}
 	if (mp_evaluator_push_fn(ev, "whens", rule->when, err, sizeof(err)) < 0)
 		goto fail;
-	lua_pushvalue(L, q->req_idx);
+	/* each call gets its own request: what one `when` does cannot reach another's */
+	lua_pushcfunction(L, build_req);
+	lua_pushlightuserdata(L, q);
+	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0) {
+		lua_pop(L, 1);
+		goto fail;
+	}
 	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
 		goto fail;
 	int ok = lua_toboolean(L, -1);
@@ -639,12 +658,66 @@ static uint32_t decide_authz(const mp_engine *e, const resolved *q, mp_decision 
 	return az.verdict;
 }
 
+/* What the enforcing rules said. */
+typedef struct {
+	int any_allow, any_deny, governs;
+} verdict;
+
+/* Evaluates the rules that can apply to the request: the enforcing ones (advisory = 0) into v,
+ * or the advisory ones (advisory = 1), which only add advisories, their failures included. */
+static void decide_rules(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_decision *d,
+                         json_t *explain, int advisory, verdict *v)
+{
+	const uint32_t *cand;
+	uint32_t n;
+	if (q->dst_svc != MP_NONE) {
+		cand = b->svc_rules + b->svc_off[q->dst_svc];
+		n = b->svc_off[q->dst_svc + 1] - b->svc_off[q->dst_svc];
+	} else {
+		cand = b->ext_rules + b->ext_off[q->dst_ext];
+		n = b->ext_off[q->dst_ext + 1] - b->ext_off[q->dst_ext];
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < n; i++) {
+			const mp_rule *rule = &b->rules[cand[i]];
+			if ((b->policies[rule->policy].enforcement == MP_ENF_ADVISORY) != advisory)
+				continue;
+			const char *why =
+			    pass == 0 ? match_request(rule, q) : match_global(rule, q);
+			const char *msg = rule->message;
+			uint32_t kind =
+			    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
+			v->governs |= kind == MP_REASON_ALLOW && !advisory;
+			if (!why && rule->when) {
+				int w = run_when(ev, rule, q, d, &msg);
+				if (w == 0)
+					why = "its when function returned false";
+				else if (w < 0)
+					kind = MP_REASON_ERROR; /* fail closed, when it enforces */
+			}
+			explain_rule(explain, b, rule, !why,
+			             why                       ? why
+			             : kind == MP_REASON_ERROR ? msg
+			                                       : NULL);
+			if (why || (advisory && kind == MP_REASON_ALLOW))
+				continue;
+			if (!advisory && kind == MP_REASON_ALLOW)
+				v->any_allow = 1;
+			else if (!advisory)
+				v->any_deny = 1;
+			add_reason(d, cand[i], kind, msg, advisory);
+		}
+		cand = b->global_rules;
+		n = b->nglobal;
+	}
+}
+
 void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *explain)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
 	const mp_bundle *b = e->bundle;
 	resolved q;
-	int any_allow = 0, any_deny = 0, governs = 0;
+	verdict v = {0};
 	d->nreasons = d->dropped = d->nadvisories = 0; /* the arrays are written before read */
 	d->text_used = 0;
 
@@ -669,55 +742,10 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 		d->effect = MP_EFFECT_FORBIDDEN;
 		goto out;
 	}
-	if (b) {
-		const uint32_t *cand;
-		uint32_t n;
-		if (q.dst_svc != MP_NONE) {
-			cand = b->svc_rules + b->svc_off[q.dst_svc];
-			n = b->svc_off[q.dst_svc + 1] - b->svc_off[q.dst_svc];
-		} else {
-			cand = b->ext_rules + b->ext_off[q.dst_ext];
-			n = b->ext_off[q.dst_ext + 1] - b->ext_off[q.dst_ext];
-		}
-		for (int pass = 0; pass < 2; pass++) {
-			for (uint32_t i = 0; i < n; i++) {
-				const mp_rule *rule = &b->rules[cand[i]];
-				const char *why =
-				    pass == 0 ? match_request(rule, &q) : match_global(rule, &q);
-				const char *msg = rule->message;
-				int advisory =
-				    b->policies[rule->policy].enforcement == MP_ENF_ADVISORY;
-				uint32_t kind =
-				    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
-				governs |= kind == MP_REASON_ALLOW && !advisory;
-				if (!why && rule->when) {
-					int w = run_when(ev, rule, &q, d, &msg);
-					if (w == 0)
-						why = "its when function returned false";
-					else if (w < 0)
-						kind = MP_REASON_ERROR; /* fail closed */
-				}
-				explain_rule(explain, b, rule, !why,
-				             why                       ? why
-				             : kind == MP_REASON_ERROR ? msg
-				                                       : NULL);
-				if (why)
-					continue;
-				if (kind == MP_REASON_ALLOW) {
-					if (advisory)
-						continue;
-					any_allow = 1;
-				} else if (!advisory || kind == MP_REASON_ERROR) {
-					any_deny = 1;
-				}
-				add_reason(d, cand[i], kind, msg,
-				           advisory && kind != MP_REASON_ERROR);
-			}
-			cand = b->global_rules;
-			n = b->nglobal;
-		}
-	}
+	if (b)
+		decide_rules(ev, b, &q, d, explain, 0, &v);
 	uint32_t istio = decide_authz(e, &q, d, explain);
+	int any_allow = v.any_allow, any_deny = v.any_deny, governs = v.governs;
 	if (any_deny || istio == MP_AUTHZ_DENY || istio == MP_AUTHZ_NOT_PERMITTED) {
 		/* a denied request cites its denials only */
 		uint32_t k = 0;
@@ -754,10 +782,12 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	} else {
 		d->effect = MP_EFFECT_NOT_PERMITTED;
 	}
+	/* advisory policies run once the decision is made, so nothing they do (fail included)
+	 * can change it */
+	if (b)
+		decide_rules(ev, b, &q, d, explain, 1, &v);
 out:
 	d->allow = d->effect == MP_EFFECT_ALLOWED;
-	if (q.req_idx)
-		lua_settop(q.L, q.req_idx - 1);
 }
 
 /* --- output --- */

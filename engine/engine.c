@@ -12,6 +12,33 @@
 
 #define STATE_KEY "meshpol.bundle.state" /* registry: the DSL state table of the bundle */
 
+/* Does any compiled rule or check call a Lua function? */
+static int uses_lua(const mp_bundle *b)
+{
+	for (uint32_t i = 1; i <= b->nwhens; i++)
+		if (b->when_ids[i].key)
+			return 1;
+	for (uint32_t i = 1; i <= b->nruns; i++)
+		if (b->run_ids[i].key)
+			return 1;
+	return 0;
+}
+
+/* Runs the bundle again in a state of its own and binds its functions, as every evaluator will:
+ * a bundle whose declarations differ between runs is refused here, at load, rather than failing
+ * (closed) at its first `when`. */
+static int verify_binding(mp_engine *e, char *err, size_t errlen)
+{
+	mp_diags d = {0};
+	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	int rc = ev && mp_evaluator_sandbox(ev, err, errlen) ? 0 : -1;
+	if (!ev)
+		snprintf(err, errlen, "out of memory");
+	mp_evaluator_free(ev);
+	mp_diags_free(&d);
+	return rc;
+}
+
 /* The snapshot; the policies' compile error (or "out of memory") into d when d is given. */
 static mp_engine *engine_new(mp_model *m, mp_bundle *b, mp_diags *d)
 {
@@ -30,6 +57,12 @@ static mp_engine *engine_new(mp_model *m, mp_bundle *b, mp_diags *d)
 	e->model = m;
 	e->bundle = b;
 	e->authz = az;
+	if (b && uses_lua(b) && verify_binding(e, err, sizeof(err)) < 0) {
+		if (d)
+			mp_diags_error(d, b->dir, 0, 0, "%s", err);
+		mp_engine_release(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -133,15 +166,12 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 			         d.n ? d.v[0].msg : "the bundle did not load in the evaluator");
 			goto fail;
 		}
-		/* Keep only the functions decisions and audits call: the declarations themselves
-		 * were compiled into C once, and a smaller heap makes every collection cheaper. */
-		lua_createtable(L, 0, 2);
-		lua_getfield(L, -2, "whens");
-		lua_setfield(L, -2, "whens");
-		lua_getfield(L, -2, "runs");
-		lua_setfield(L, -2, "runs");
+		/* Keep only the functions decisions and audits call, bound to the compiled rules by
+		 * their declarations' identity: the declarations themselves were compiled into C
+		 * once, and a smaller heap makes every collection cheaper. */
+		if (mp_bundle_bind(sb, ev->engine->bundle, ev->failed, sizeof(ev->failed)) < 0)
+			goto fail;
 		lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
-		lua_pop(L, 1);
 		mp_bundle_release_declarations(sb);
 	}
 	mp_diags_free(&d);

@@ -58,9 +58,17 @@ void mp_luajson_push(lua_State *L, json_t *j)
 	push(L, j, 0);
 }
 
-static json_t *from(lua_State *L, int idx, int depth)
+/* One conversion: a table may be reached twice (t[1] = t[2] = u) and each path counts, so the
+ * count bounds the work on aliased tables, which depth alone would let grow as 2^32. */
+typedef struct {
+	size_t values;
+} fctx;
+
+static json_t *from(lua_State *L, fctx *c, int idx, int depth)
 {
 	idx = lua_absindex(L, idx);
+	if (++c->values > MP_LUAJSON_MAX_VALUES)
+		return NULL;
 	switch (lua_type(L, idx)) {
 	case LUA_TSTRING: {
 		size_t len;
@@ -79,12 +87,18 @@ static json_t *from(lua_State *L, int idx, int depth)
 	}
 	if (depth >= MAX_DEPTH)
 		return json_null();
+	if (!lua_checkstack(L, 3)) /* each level holds a key and a value */
+		return NULL;
+	json_t *v = NULL;
 	lua_Unsigned n = lua_rawlen(L, idx);
 	if (n > 0) {
 		json_t *a = json_array();
 		for (lua_Unsigned i = 1; a && i <= n; i++) {
 			lua_rawgeti(L, idx, (lua_Integer)i);
-			json_array_append_new(a, from(L, -1, depth + 1));
+			if (!(v = from(L, c, -1, depth + 1)) || json_array_append_new(a, v) < 0) {
+				json_decref(a);
+				a = NULL;
+			}
 			lua_pop(L, 1);
 		}
 		return a;
@@ -92,8 +106,17 @@ static json_t *from(lua_State *L, int idx, int depth)
 	json_t *o = json_object();
 	lua_pushnil(L);
 	while (o && lua_next(L, idx)) {
-		if (lua_type(L, -2) == LUA_TSTRING)
-			json_object_set_new(o, lua_tostring(L, -2), from(L, -1, depth + 1));
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 1);
+			continue;
+		}
+		if (!(v = from(L, c, -1, depth + 1))) {
+			json_decref(o);
+			o = NULL;
+			lua_pop(L, 2); /* the key and value: the traversal stops */
+			break;
+		}
+		json_object_set_new(o, lua_tostring(L, -2), v);
 		lua_pop(L, 1);
 	}
 	return o;
@@ -101,5 +124,6 @@ static json_t *from(lua_State *L, int idx, int depth)
 
 json_t *mp_luajson_from(lua_State *L, int idx)
 {
-	return from(L, idx, 0);
+	fctx c = {0};
+	return from(L, &c, idx, 0);
 }

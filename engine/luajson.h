@@ -8,8 +8,12 @@
 
 /* Pushes j as a Lua value (objects and arrays become tables; null becomes nil). [-0,+1,m] */
 void mp_luajson_push(lua_State *L, json_t *j);
+/* Values one conversion from Lua visits at most, each path to a shared table counted. */
+#define MP_LUAJSON_MAX_VALUES 100000
+
 /* The Lua value at idx as new JSON: tables with keys 1..n become arrays, other tables objects
- * (non-string keys are skipped); functions and userdata become null. NULL when out of memory. */
+ * (non-string keys are skipped); functions and userdata become null. Raw reads only: no
+ * metamethod runs. NULL when out of memory or past MP_LUAJSON_MAX_VALUES. */
 json_t *mp_luajson_from(lua_State *L, int idx);
 
 #endif

@@ -4,9 +4,11 @@
 #include "policy.h"
 #include "alloc.h"
 #include "compile.h"
+#include "decl.h"
 #include "files.h"
 #include "sandbox.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -493,6 +495,8 @@ typedef struct {
 	uint32_t nenabled;
 	uint32_t rules_cap;
 	uint32_t *names, names_cap; /* seen_rule's hash set of rule indexes */
+	int state;                  /* stack index of the DSL's state table */
+	int keys;                   /* stack index: declaration key -> true, to refuse duplicates */
 
 	/* per rule under construction: its destinations */
 	mp_id **dst_svcs;
@@ -523,6 +527,84 @@ static const char *rawstring(cctx *c, int t, const char *name)
 		s = arena_str(c->b, lua_tostring(c->L, -1));
 	lua_pop(c->L, 1);
 	return s;
+}
+
+/* --- declaration identity (decl.h): what binds a `when` or `run` to its rule in every state --- */
+
+/* Pushes the key of a declaration: what it is and its names, never its position in the
+ * declaration order (which, for rules declared in a loop over pairs(), differs between states).
+ * kind is "rule", "entry" (of a role) or "check"; decl is the DSL's record at that index; entry
+ * is the entry's position in its role (for "entry"). */
+static void push_decl_key(lua_State *L, int state, const char *kind, int decl, lua_Integer entry)
+{
+	int top = lua_gettop(L);
+	lua_pushstring(L, "name");
+	lua_rawget(L, decl);
+	const char *name = lua_tostring(L, -1);
+	if (!strcmp(kind, "entry")) {
+		lua_pushfstring(L, "entry %I of role \"%s\"", entry, name ? name : "?");
+	} else {
+		const char *pname = NULL;
+		lua_pushstring(L, "policies");
+		lua_rawget(L, state);
+		lua_pushstring(L, "policy");
+		lua_rawget(L, decl);
+		if (lua_istable(L, -2) && lua_isinteger(L, -1) &&
+		    lua_rawgeti(L, -2, lua_tointeger(L, -1)) == LUA_TTABLE) {
+			lua_pushstring(L, "name");
+			lua_rawget(L, -2);
+			pname = lua_tostring(L, -1);
+		}
+		lua_pushfstring(L, "%s \"%s\" of policy \"%s\"", kind, name ? name : "?",
+		                pname ? pname : "?");
+	}
+	lua_replace(L, top + 1);
+	lua_settop(L, top + 1);
+}
+
+/* The digest of a declaration: its spec (every field, with what its functions capture) and
+ * the function the DSL recorded for it (which the spec may no longer hold). */
+static void decl_digest(lua_State *L, int spec, int fn, unsigned char out[MP_DECL_DIGEST_LEN])
+{
+	lua_createtable(L, 2, 0);
+	lua_pushvalue(L, spec);
+	lua_rawseti(L, -2, 1);
+	lua_pushvalue(L, fn);
+	lua_rawseti(L, -2, 2);
+	mp_decl_digest(L, -1, out);
+	lua_pop(L, 1);
+}
+
+/* Records the identity of function i of the state's list ("whens" or "runs") for the declaration
+ * decl with spec at spec. Several rules may share one function (a role entry, once per binding);
+ * it is recorded once. */
+static void record_decl(cctx *c, const char *list, mp_decl_id *ids, uint32_t nids, int32_t i,
+                        const char *kind, int decl, int spec, lua_Integer entry, const char *loc)
+{
+	lua_State *L = c->L;
+	if (i <= 0 || (uint32_t)i > nids || ids[i].key)
+		return;
+	push_decl_key(L, c->state, kind, decl, entry);
+	const char *key = lua_tostring(L, -1);
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, c->keys) != LUA_TNIL) {
+		loc_error(c->d, loc, "%s is declared twice", key);
+		lua_pop(L, 2);
+		return;
+	}
+	lua_pop(L, 1);
+	lua_pushvalue(L, -1);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, c->keys);
+	ids[i].key = arena_str(c->b, key);
+	ids[i].loc = loc;
+	if (!ids[i].key)
+		luaL_error(L, "out of memory compiling the bundle");
+	lua_pushstring(L, list);
+	lua_rawget(L, c->state);
+	lua_rawgeti(L, -1, i);
+	decl_digest(L, spec, lua_gettop(L), ids[i].digest);
+	lua_pop(L, 3);
 }
 
 /* Checks that every key of the table at t is one of fields (NULL-terminated). */
@@ -1127,6 +1209,7 @@ static void compile_rules(cctx *c, int state)
 		uint32_t idx = b->nrules;
 		mp_rule *r = new_rule(c, (uint32_t)t, policy, name, loc);
 		r->when = when;
+		record_decl(c, "whens", b->when_ids, b->nwhens, when, "rule", decl, spec, 0, loc);
 		int bad = 0;
 		r->message = opt_message(c, spec, loc, what);
 		switch (t) {
@@ -1284,6 +1367,9 @@ static void compile_roles(cctx *c, int state)
 				char ewhat[300];
 				snprintf(ewhat, sizeof(ewhat), "role '%s' entry %d", role, (int)e);
 				int ebad = check_fields(c, espec, entry_fields, eloc, ewhat) < 0;
+				if (!ebad)
+					record_decl(c, "whens", b->when_ids, b->nwhens, when,
+					            "entry", rdecl, espec, (lua_Integer)e, eloc);
 				for (int a = 0; a < nalts && !ebad; a++) {
 					uint32_t idx = b->nrules;
 					mp_rule *r = new_rule(c, MP_RULE_ALLOW, policy,
@@ -1335,6 +1421,19 @@ static void compile_checks(cctx *c, int state)
 		char what[300];
 		snprintf(what, sizeof(what), "check '%s'", k->name);
 		int bad = check_fields(c, spec, fields, k->loc, what) < 0;
+		for (uint32_t j = 0; j < b->nchecks && k->name; j++)
+			if (b->checks[j].policy == k->policy && b->checks[j].name &&
+			    !strcmp(b->checks[j].name, k->name)) {
+				loc_error(
+				    c->d, k->loc,
+				    "%s: policy '%s' already has a check named '%s' (at %s)", what,
+				    k->policy < b->npolicies ? b->policies[k->policy].name : "?",
+				    k->name, b->checks[j].loc);
+				bad = 1;
+			}
+		if (!bad)
+			record_decl(c, "runs", b->run_ids, b->nruns, k->run, "check", decl, spec, 0,
+			            k->loc);
 		if (!k->run) {
 			loc_error(c->d, k->loc, "%s: needs 'run = function(mesh, report) ... end'",
 			          what);
@@ -1519,6 +1618,16 @@ static int compile_state(lua_State *L)
 	cctx *c = lua_touserdata(L, lua_upvalueindex(1));
 	int state = 1;
 	c->L = L;
+	c->state = state;
+	lua_newtable(L);
+	c->keys = lua_gettop(L);
+	rawfield(L, state, "whens");
+	c->b->nwhens = (uint32_t)lua_rawlen(L, -1);
+	rawfield(L, state, "runs");
+	c->b->nruns = (uint32_t)lua_rawlen(L, -1);
+	lua_pop(L, 2);
+	c->b->when_ids = alloc_or_raise(c, (c->b->nwhens + 1) * sizeof(mp_decl_id));
+	c->b->run_ids = alloc_or_raise(c, (c->b->nruns + 1) * sizeof(mp_decl_id));
 	c->rules_cap = count_rules(L, state);
 	c->b->rules = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_rule));
 	c->dst_svcs = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_id *));
@@ -1530,11 +1639,6 @@ static int compile_state(lua_State *L)
 	compile_rules(c, state);
 	compile_roles(c, state);
 	compile_checks(c, state);
-	rawfield(L, state, "whens");
-	c->b->nwhens = (uint32_t)lua_rawlen(L, -1);
-	rawfield(L, state, "runs");
-	c->b->nruns = (uint32_t)lua_rawlen(L, -1);
-	lua_pop(L, 2);
 	check_texts(c);
 	build_index(c);
 
@@ -1591,6 +1695,132 @@ fail:
 	mp_sandbox_free(sb);
 	mp_bundle_free(b);
 	return NULL;
+}
+
+/* --- binding another state's functions to the compiled rules (mp_bundle_bind) --- */
+
+/* map[key] = {spec, fns[i]} for a declaration (decl: the record that names it) with a function. */
+static void collect_decl(lua_State *L, int state, int map, int decl, int spec, int fns,
+                         lua_Integer i, const char *kind, lua_Integer entry)
+{
+	if (i <= 0)
+		return;
+	push_decl_key(L, state, kind, decl, entry);
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, map) != LUA_TNIL)
+		luaL_error(L, "%s is declared twice", lua_tostring(L, -2));
+	lua_pop(L, 1);
+	lua_createtable(L, 2, 0);
+	lua_pushvalue(L, spec);
+	lua_rawseti(L, -2, 1);
+	lua_rawgeti(L, fns, i);
+	lua_rawseti(L, -2, 2);
+	lua_rawset(L, map);
+}
+
+/* Every declaration with a function, by key. Leaves the map on the stack. */
+static void collect_decls(lua_State *L, int state)
+{
+	lua_newtable(L);
+	int map = lua_gettop(L);
+	static const struct {
+		const char *list, *fns, *index, *kind;
+	} lists[] = {{"rules", "whens", "when_index", "rule"},
+	             {"checks", "runs", "run_index", "check"}};
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		lua_pushstring(L, lists[l].list);
+		lua_rawget(L, state);
+		int list = lua_gettop(L);
+		lua_pushstring(L, lists[l].fns);
+		lua_rawget(L, state);
+		int fns = lua_gettop(L);
+		for (lua_Integer i = 1; lua_rawgeti(L, list, i) == LUA_TTABLE; i++) {
+			int decl = lua_gettop(L);
+			lua_pushstring(L, "spec");
+			lua_rawget(L, decl);
+			lua_pushstring(L, lists[l].index);
+			lua_rawget(L, decl);
+			collect_decl(L, state, map, decl, decl + 1, fns, lua_tointeger(L, -1),
+			             lists[l].kind, 0);
+			lua_settop(L, fns);
+		}
+		lua_settop(L, map);
+	}
+	lua_pushstring(L, "roles");
+	lua_rawget(L, state);
+	int roles = lua_gettop(L);
+	lua_pushstring(L, "whens");
+	lua_rawget(L, state);
+	int whens = lua_gettop(L);
+	for (lua_Integer i = 1; lua_rawgeti(L, roles, i) == LUA_TTABLE; i++) {
+		int role = lua_gettop(L);
+		lua_pushstring(L, "entries");
+		lua_rawget(L, role);
+		int entries = lua_gettop(L);
+		for (lua_Integer e = 1; lua_rawgeti(L, entries, e) == LUA_TTABLE; e++) {
+			int ent = lua_gettop(L);
+			lua_pushstring(L, "spec");
+			lua_rawget(L, ent);
+			lua_pushstring(L, "when_index");
+			lua_rawget(L, ent);
+			/* an entry's key names its role and its place in it */
+			collect_decl(L, state, map, role, ent + 1, whens, lua_tointeger(L, -1),
+			             "entry", e);
+			lua_settop(L, entries);
+		}
+		lua_settop(L, whens);
+	}
+	lua_settop(L, map);
+}
+
+/* Runs protected: upvalue 1 is the bundle, argument 1 the DSL's state table. */
+static int bind_state(lua_State *L)
+{
+	const mp_bundle *b = lua_touserdata(L, lua_upvalueindex(1));
+	static const char *const names[] = {"whens", "runs"};
+	collect_decls(L, 1);
+	int map = lua_gettop(L);
+	lua_createtable(L, 0, 2);
+	for (int w = 0; w < 2; w++) {
+		const mp_decl_id *ids = w == 0 ? b->when_ids : b->run_ids;
+		uint32_t n = w == 0 ? b->nwhens : b->nruns;
+		lua_createtable(L, (int)n, 0);
+		for (uint32_t i = 1; ids && i <= n; i++) {
+			unsigned char d[MP_DECL_DIGEST_LEN];
+			if (!ids[i].key)
+				continue;
+			if (lua_getfield(L, map, ids[i].key) != LUA_TTABLE)
+				luaL_error(L,
+				           "%s: %s is not declared when the bundle runs again: its "
+				           "declarations "
+				           "depend on something that changes between runs",
+				           ids[i].loc ? ids[i].loc : "?", ids[i].key);
+			mp_decl_digest(L, -1, d);
+			if (memcmp(d, ids[i].digest, sizeof(d)))
+				luaL_error(L,
+				           "%s: %s declares something else when the bundle runs "
+				           "again (its "
+				           "declaration depends on the order of pairs(), the time "
+				           "or another "
+				           "value that changes between runs)",
+				           ids[i].loc ? ids[i].loc : "?", ids[i].key);
+			lua_rawgeti(L, -1, 2);
+			lua_rawseti(L, -3, (lua_Integer)i);
+			lua_pop(L, 1);
+		}
+		lua_setfield(L, -2, names[w]);
+	}
+	return 1;
+}
+
+int mp_bundle_bind(mp_sandbox *sb, const mp_bundle *b, char *err, size_t errlen)
+{
+	lua_State *L = mp_sandbox_lua(sb);
+	assert(lua_istable(L, -1));
+	lua_pushlightuserdata(L, (void *)b);
+	lua_pushcclosure(L, bind_state, 1);
+	lua_insert(L, -2);
+	return mp_sandbox_pcall(sb, 1, 1, err, errlen) < 0 ? -1 : 0;
 }
 
 void mp_bundle_release_declarations(mp_sandbox *sb)

@@ -9,6 +9,7 @@
 #ifndef MP_POLICY_H
 #define MP_POLICY_H
 
+#include "decl.h"
 #include "diag.h"
 #include "match.h"
 #include "model.h"
@@ -137,6 +138,9 @@ struct mp_bundle {
 	mp_bundle_file *files; /* policy files first (in load order), then tests */
 	uint32_t nfiles, npolicy_files;
 	uint32_t nwhens, nruns;
+	/* [1..nwhens], [1..nruns]: who declared each function a compiled rule or check calls, as
+	 * the loading state saw it; every other state binds its functions by these (decl.h) */
+	mp_decl_id *when_ids, *run_ids;
 
 	/* Indexes: the allow/deny rules that can apply to a destination, in rule order. */
 	uint32_t *svc_off; /* nservices + 1 */
@@ -167,10 +171,18 @@ const char *mp_severity_name(uint32_t s);
 /* Runs the bundle's policy files in a fresh environment of the sandbox's state L (which must
  * have the host module preloaded, see mp_bundle_prepare_state) and leaves the DSL's state table
  * (policies, rules, whens, runs, ...) on the stack. Errors go to d with file:line. Used by
- * mp_bundle_load and by every evaluator, so each Lua state holds the same `whens` in the same
- * order. Returns 0, or -1 when a file failed. */
+ * mp_bundle_load and by every evaluator (which then binds its functions with mp_bundle_bind).
+ * Returns 0, or -1 when a file failed. */
 struct mp_sandbox;
 int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, mp_diags *d);
+/* Binds the functions of a state that ran the files (the DSL's state table on top of its stack,
+ * as mp_bundle_run_files leaves it) to the bundle's rules and checks: each `when` and `run` is
+ * found by its declaration's key and must have the digest the loading state recorded, or the
+ * state is refused (a declaration that depends on pairs() order, the time or anything else that
+ * varies between runs). On success replaces the state table with {whens = ..., runs = ...}
+ * indexed as the compiled rules' `when` and checks' `run`, and returns 0; else pops it, writes
+ * why into err and returns -1. */
+int mp_bundle_bind(struct mp_sandbox *sb, const mp_bundle *b, char *err, size_t errlen);
 /* Drops the DSL's record of the declarations in a state that ran the files (the caller has kept
  * what it needs) and collects the garbage. */
 void mp_bundle_release_declarations(struct mp_sandbox *sb);

@@ -88,12 +88,17 @@ static int l_test(lua_State *L)
 	return 1;
 }
 
+/* t[k] if it is a string, else NULL. Metamethods run (a test may take defaults from an
+ * __index), so nothing says the table holds what they return: the value stays on the stack,
+ * which keeps it alive until the C function calling this returns. */
 static const char *opt_field(lua_State *L, int t, const char *k)
 {
+	luaL_checkstack(L, 2, "test expectation");
 	lua_getfield(L, t, k);
-	const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-	lua_pop(L, 1); /* the string stays alive: the table holds it */
-	return s;
+	if (lua_type(L, -1) == LUA_TSTRING)
+		return lua_tostring(L, -1);
+	lua_pop(L, 1);
+	return NULL;
 }
 
 /* Builds a request from an expectation table; raises for a test author's mistakes. The
@@ -111,7 +116,10 @@ static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_hea
 		lua_pop(L, 1);
 		if (!j || mp_request_from_json(j, r, hbuf, err, sizeof(err)) < 0) {
 			json_decref(j);
-			luaL_error(L, "input: %s", j ? err : "out of memory");
+			luaL_error(L, "input: %s",
+			           j ? err
+			             : "not convertible to JSON (out of memory, or more than "
+			               "100000 values counting each path to a shared table)");
 		}
 		*holder = j;
 		return;
@@ -143,19 +151,23 @@ static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_hea
 	lua_getfield(L, tbl, "port");
 	r->port = lua_isinteger(L, -1) ? (uint32_t)lua_tointeger(L, -1) : 0;
 	lua_pop(L, 1);
+	/* the headers table stays on the stack: it holds the strings hbuf points at (an __index
+	 * may have made it just now) */
+	luaL_checkstack(L, 3, "test expectation");
 	lua_getfield(L, tbl, "headers");
 	if (lua_istable(L, -1)) {
 		r->headers = hbuf;
 		lua_pushnil(L);
-		while (lua_next(L, -2) && r->nheaders < MP_REQUEST_MAX_HEADERS) {
+		while (r->nheaders < MP_REQUEST_MAX_HEADERS && lua_next(L, -2)) {
 			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
 				hbuf[r->nheaders].name = lua_tostring(L, -2);
 				hbuf[r->nheaders++].value = lua_tostring(L, -1);
 			}
 			lua_pop(L, 1);
 		}
+		if (r->nheaders == MP_REQUEST_MAX_HEADERS)
+			lua_pop(L, 1); /* the key of a traversal stopped early */
 	}
-	lua_pop(L, 1);
 }
 
 static void need_engine(lua_State *L, ptest *t)
@@ -218,9 +230,10 @@ static int expect(lua_State *L, int want_allow)
 	mp_request req;
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
 	json_t *holder;
-	build_request(L, t, 1, &req, hbuf, &holder);
+	/* read before the request: a metamethod that raises must not leak its JSON */
 	const char *rule = opt_field(L, 1, "rule"), *policy = opt_field(L, 1, "policy");
 	const char *effect = opt_field(L, 1, "effect");
+	build_request(L, t, 1, &req, hbuf, &holder);
 	mp_decision dec;
 	mp_decide(t->ev, &req, &dec, NULL);
 	json_decref(holder);

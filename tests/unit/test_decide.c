@@ -311,13 +311,111 @@ static void test_input_errors(void **state)
 	json_decref(j);
 }
 
+/* --- evaluation integrity: the bundles of tests/data/integrity (tests/e2e/integrity.sh runs
+ * them through every front-end) --- */
+
+#define INTEGRITY "tests/data/integrity/"
+
+static mp_engine *open_integrity(const char *bundle, mp_diags *d)
+{
+	return mp_engine_open(DIR "/mesh.yaml", bundle, d);
+}
+
+static const char *first_rule(const mp_engine *e, const mp_decision *d)
+{
+	return d->nreasons && d->reasons[0].rule != MP_NONE
+	           ? e->bundle->rules[d->reasons[0].rule].name
+	           : "";
+}
+
+/* Rules declared over pairs(): each evaluator's state visits the keys in another order, and
+ * every one binds the deny's `when` to the deny. */
+static void test_pairs_binding(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_engine *e = open_integrity(INTEGRITY "pairs", &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(e);
+	mp_request r = {.src_service = "web",
+	                .src_namespace = "shop",
+	                .dst_service = "shop/web",
+	                .method = "GET",
+	                .path = "/"};
+	for (int i = 0; i < 16; i++) {
+		mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+		assert_non_null(ev);
+		mp_decision dec;
+		mp_decide(ev, &r, &dec, NULL);
+		assert_string_equal(mp_effect_name(dec.effect), "forbidden");
+		assert_string_equal(first_rule(e, &dec), "deny-k17");
+		mp_evaluator_free(ev);
+	}
+	mp_engine_release(e);
+	mp_diags_free(&d);
+}
+
+/* A declaration whose content depends on the iteration order is refused at load. */
+static void test_varying_declaration_refused(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_engine *e = open_integrity(INTEGRITY "counter", &d);
+	assert_null(e);
+	assert_true(d.n >= 1);
+	assert_non_null(strstr(d.v[0].msg, "declares something else when the bundle runs again"));
+	mp_diags_free(&d);
+}
+
+/* What one `when` does to its req reaches no other; advisory failures never deny. */
+static void test_req_isolation_and_advisory_errors(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_engine *e = open_integrity(INTEGRITY "sharedreq", &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(e);
+	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	mp_request r = {.src_service = "web",
+	                .src_namespace = "shop",
+	                .dst_service = "billing/pay",
+	                .method = "GET",
+	                .path = "/"};
+	mp_decision dec;
+	for (int i = 0; i < 3; i++) { /* and again: nothing stays behind in the state */
+		mp_decide(ev, &r, &dec, NULL);
+		assert_string_equal(mp_effect_name(dec.effect), "forbidden");
+		assert_string_equal(first_rule(e, &dec), "no-shop-to-billing");
+	}
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+
+	e = open_integrity(INTEGRITY "adverr", &d);
+	assert_non_null(e);
+	ev = mp_evaluator_new(e, NULL, &d);
+	r.dst_service = "shop/web";
+	mp_decide(ev, &r, &dec, NULL);
+	assert_string_equal(mp_effect_name(dec.effect), "allowed");
+	assert_int_equal(dec.nadvisories, 2);
+	assert_int_equal(dec.advisories[0].kind, MP_REASON_ERROR);
+	assert_int_equal(dec.advisories[1].kind, MP_REASON_ERROR);
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),        cmocka_unit_test(test_long_path),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_long_path),
 
-	    cmocka_unit_test(test_advisory),     cmocka_unit_test(test_output_json),
+	    cmocka_unit_test(test_advisory),
+	    cmocka_unit_test(test_output_json),
 	    cmocka_unit_test(test_input_errors),
+	    cmocka_unit_test(test_pairs_binding),
+	    cmocka_unit_test(test_varying_declaration_refused),
+	    cmocka_unit_test(test_req_isolation_and_advisory_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
