@@ -18,6 +18,7 @@ static int cmd_version(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
+int mp_cmd_trail(int argc, char **argv); /* cli/trail_cmds.c; belongs in cli.h */
 
 static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
@@ -30,8 +31,11 @@ static const mp_verb verbs[] = {
      "run a bundle's policy tests; the last line is \"N passed, M failed\""},
     {"decide", mp_cmd_decide, 0, 1, "decide -m MODEL [-p POLICY_DIR] [--explain] [INPUT.json|-]",
      "decide one request; prints the decision as JSON (exit 0 allow, 1 deny)"},
-    {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem]",
+    {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem] [--head SHA256] [--runs N]",
      "check a trail's hash chain and seals (exit 0 intact, 1 tampered)"},
+    {"trail", mp_cmd_trail, 1, -1,
+     "trail head TRAIL [--pubkey PUB.pem] | trail adopt TRAIL [--sign-key KEY.pem]",
+     "print a trail's head for verify --head; seal records found unsealed, on purpose"},
     {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
     {"audit", mp_cmd_audit, 0, 0,

@@ -1,35 +1,93 @@
-/* trail_cmds.c: `meshpol verify` (check a trail's hash chain and seals) and `meshpol keygen`
- * (an Ed25519 key pair for signing seals). Reference: docs/cli.md, docs/trail-format.md. */
+/* trail_cmds.c: `meshpol verify` (check a trail's hash chain and seals, and a head or run count
+ * kept elsewhere), `meshpol trail head|adopt` (record a trail's head; seal records found unsealed,
+ * on purpose) and `meshpol keygen` (an Ed25519 key pair for signing seals). Reference:
+ * docs/cli.md, docs/trail-format.md. */
 #include "cli.h"
+#include "diag.h"
 #include "trail.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/* --runs: a whole number from 1, digits only (no sign, no spaces, no 0x). */
+static int parse_runs(const char *s, uint64_t *out)
+{
+	uint64_t n = 0;
+	if (!*s)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	*out = n;
+	return n ? 0 : -1;
+}
+
+/* Checks --head before the trail is read, so a malformed value is a usage error (exit 2). */
+static int check_head_arg(const mp_verb *v, const char *head)
+{
+	size_t n = strlen(head), hex = 0;
+	char q[96];
+	if (mp_trail_is_hash(head))
+		return MP_EXIT_OK;
+	if (!n)
+		return mp_cli_usage_error(v, "--head is empty; give the 64 hex digits of a head "
+		                             "(meshpol trail head prints it)");
+	for (const char *p = head; *p; p++)
+		hex += (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+		       (*p >= 'A' && *p <= 'F');
+	if (n == 64 && hex == n)
+		return mp_cli_usage_error(v, "--head must be in lower case, as trails and meshpol "
+		                             "trail head write hashes");
+	return mp_cli_usage_error(v, "--head takes a SHA-256 in 64 lower-case hex digits, not '%s'",
+	                          mp_diag_quote(head, n, q, sizeof(q)));
+}
 
 int mp_cmd_verify(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("verify");
 	static const struct option opts[] = {
 	    {"pubkey", required_argument, NULL, 'k'},
+	    {"head", required_argument, NULL, 'H'},
+	    {"runs", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *pubkey = NULL;
-	char err[512];
+	mp_trail_verify_opts o = {0};
+	char err[512], q[64];
 	mp_trail_report rep;
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'k')
-			pubkey = optarg;
-		else
+		if (c == 'k') {
+			o.pubkey_path = optarg;
+		} else if (c == 'H') {
+			if ((rc = check_head_arg(v, optarg)) != MP_EXIT_OK)
+				return rc;
+			o.head = optarg;
+		} else if (c == 'r') {
+			if (parse_runs(optarg, &o.min_runs) < 0)
+				return mp_cli_usage_error(
+				    v, "--runs takes a whole number of runs from 1, not '%s'",
+				    mp_diag_quote(optarg, strlen(optarg), q, sizeof(q)));
+		} else {
 			return mp_cli_usage_error(v, "unknown option");
+		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
 	const char *path = argv[optind];
-	rc = mp_trail_verify(path, pubkey, &rep, err, sizeof(err));
+	rc = mp_trail_verify_with(path, &o, &rep, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "meshpol verify: %s\n", err);
 		return MP_EXIT_USAGE;
@@ -40,18 +98,159 @@ int mp_cmd_verify(int argc, char **argv)
 	}
 	printf("%s: intact: %" PRIu64 " record%s in %" PRIu64 " run%s, %" PRIu64 " seal%s (%" PRIu64
 	       " signature%s verified)\n",
-	       path, rep.records, rep.records == 1 ? "" : "s", rep.runs, rep.runs == 1 ? "" : "s",
-	       rep.seals, rep.seals == 1 ? "" : "s", rep.verified_signatures,
-	       rep.verified_signatures == 1 ? "" : "s");
-	if (!pubkey && rep.signed_seals)
+	       path, rep.records, plural(rep.records), rep.runs, plural(rep.runs), rep.seals,
+	       plural(rep.seals), rep.verified_signatures, plural(rep.verified_signatures));
+	if (o.head && rep.head_line == 0)
+		printf("%s: head: the given head is an empty trail's (64 zeros); %" PRIu64
+		       " record%s follow%s it\n",
+		       path, rep.after_head, plural(rep.after_head),
+		       rep.after_head == 1 ? "s" : "");
+	else if (o.head && rep.after_head == 0)
+		printf("%s: head: the last record (line %" PRIu64 ") has the given hash\n", path,
+		       rep.head_line);
+	else if (o.head)
+		printf("%s: head: line %" PRIu64 " has the given hash; %" PRIu64
+		       " record%s follow%s it\n",
+		       path, rep.head_line, rep.after_head, plural(rep.after_head),
+		       rep.after_head == 1 ? "s" : "");
+	if (!o.pubkey_path && rep.signed_seals)
 		printf("%s: note: %" PRIu64
 		       " signed seal%s present but not checked (give --pubkey; "
 		       "key_id %s)\n",
-		       path, rep.signed_seals, rep.signed_seals == 1 ? "" : "s", rep.key_id);
+		       path, rep.signed_seals, plural(rep.signed_seals), rep.key_id);
 	if (rep.unsealed)
 		printf("%s: note: %" PRIu64 " record%s after the last seal %s not sealed\n", path,
-		       rep.unsealed, rep.unsealed == 1 ? "" : "s",
-		       rep.unsealed == 1 ? "is" : "are");
+		       rep.unsealed, plural(rep.unsealed), rep.unsealed == 1 ? "is" : "are");
+	if (rep.adopting_seals)
+		printf("%s: note: %" PRIu64 " seal%s adopted %" PRIu64
+		       " record%s found unsealed (the first at line %" PRIu64
+		       "): sealed on purpose, not written by the run that sealed them\n",
+		       path, rep.adopting_seals, plural(rep.adopting_seals), rep.adopted,
+		       plural(rep.adopted), rep.first_adopting_line);
+	if (!rep.records)
+		printf(
+		    "%s: note: the trail is empty (nothing to check; a trail cut to nothing looks "
+		    "the same: --pubkey, --head or --runs refuse it)\n",
+		    path);
+	return MP_EXIT_OK;
+}
+
+/* ---- meshpol trail SUBCOMMAND: one row per subcommand, checked like the verbs ---- */
+
+/* Prints the trail's head as the arguments that check it again: `--head HASH --runs N`. */
+static int trail_head(int argc, char **argv);
+/* Seals the records after the last seal, marking the seal as adopting them. */
+static int trail_adopt(int argc, char **argv);
+
+static const mp_verb subcommands[] = {
+    {"trail head", trail_head, 1, 1, "trail head TRAIL [--pubkey PUB.pem]",
+     "print the trail's head as \"--head SHA256 --runs N\", for verify to check later"},
+    {"trail adopt", trail_adopt, 1, 1, "trail adopt TRAIL [--sign-key KEY.pem]",
+     "seal the records after the last seal, the seal saying that it adopted them"},
+};
+#define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+int mp_cmd_trail(int argc, char **argv)
+{
+	const mp_verb *v = mp_cli_verb("trail");
+	if (argc < 2 || argv[1][0] == '-')
+		return mp_cli_usage_error(v, "missing subcommand (head or adopt)");
+	for (size_t i = 0; i < NSUBCOMMANDS; i++)
+		if (!strcmp(subcommands[i].name + strlen("trail "), argv[1]))
+			return subcommands[i].run(argc - 1, argv + 1);
+	return mp_cli_usage_error(v, "unknown subcommand '%.40s' (head or adopt)", argv[1]);
+}
+
+static int trail_head(int argc, char **argv)
+{
+	const mp_verb *v = &subcommands[0];
+	static const struct option opts[] = {
+	    {"pubkey", required_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
+	};
+	mp_trail_verify_opts o = {0};
+	mp_trail_report rep;
+	char err[512];
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'k')
+			o.pubkey_path = optarg;
+		else
+			return mp_cli_usage_error(v, "unknown option");
+	}
+	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+		return rc;
+	const char *path = argv[optind];
+	rc = mp_trail_verify_with(path, &o, &rep, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "meshpol %s: %s\n", v->name, err);
+		return MP_EXIT_USAGE;
+	}
+	/* stdout is for a script to keep: a head is printed only for a trail that verifies */
+	if (rc > 0) {
+		fprintf(stderr, "meshpol %s: %s: TAMPERED: %s\n", v->name, path, rep.message);
+		return MP_EXIT_FAIL;
+	}
+	if (!rep.records) {
+		fprintf(stderr, "meshpol %s: %s: the trail is empty: it has no head to record\n",
+		        v->name, path);
+		return MP_EXIT_FAIL;
+	}
+	if (rep.runs)
+		printf("--head %s --runs %" PRIu64 "\n", rep.last_hash, rep.runs);
+	else
+		printf("--head %s\n", rep.last_hash);
+	return MP_EXIT_OK;
+}
+
+static int trail_adopt(int argc, char **argv)
+{
+	const mp_verb *v = &subcommands[1];
+	static const struct option opts[] = {
+	    {"sign-key", required_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *key = NULL;
+	char err[1024];
+	struct stat st;
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'k')
+			key = optarg;
+		else
+			return mp_cli_usage_error(v, "unknown option");
+	}
+	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+		return rc;
+	const char *path = argv[optind];
+	/* adopting never starts a trail: opening would create a missing file */
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "meshpol %s: %s: %s\n", v->name, path, strerror(errno));
+		return MP_EXIT_USAGE;
+	}
+	mp_trail *t = mp_trail_open_flags(path, key, MP_TRAIL_ADOPT_UNSEALED, err, sizeof(err));
+	if (!t) {
+		fprintf(stderr, "meshpol %s: %s\n", v->name, err);
+		return MP_EXIT_USAGE;
+	}
+	uint64_t n = mp_trail_unsealed(t), last = mp_trail_seq(t);
+	if (!n) {
+		printf("%s: nothing to adopt: %s\n", path,
+		       last ? "the trail ends in a seal" : "the trail is empty");
+		mp_trail_close(t);
+		return MP_EXIT_OK;
+	}
+	if (mp_trail_seal(t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol %s: %s\n", v->name, err);
+		mp_trail_close(t);
+		return MP_EXIT_FAIL;
+	}
+	printf("%s: adopted %" PRIu64 " unsealed record%s (lines %" PRIu64 "-%" PRIu64
+	       "): sealed %s at line %" PRIu64 "\n",
+	       path, n, plural(n), last - n + 1, last, key ? "and signed" : "unsigned", last + 1);
+	mp_trail_close(t);
 	return MP_EXIT_OK;
 }
 

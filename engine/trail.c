@@ -76,6 +76,20 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
+int mp_trail_is_hash(const char *s)
+{
+	return is_hex64(s);
+}
+
+static void from_hex(const char *hex, unsigned char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex[2 * i], lo = hex[2 * i + 1];
+		out[i] = (unsigned char)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) |
+		                         (lo <= '9' ? lo - '0' : lo - 'a' + 10));
+	}
+}
+
 /* ---- SHA-256 of a line: one fetched digest and one reused context per user ---- */
 
 typedef struct {
@@ -270,13 +284,16 @@ int mp_trail_key_id(const char *pem_path, char out[65], char *err, size_t errlen
 }
 
 /* The message a seal signs: it binds the seal's own seq, time and count to the chain head, and
- * names its purpose so a signature made for anything else never passes for a seal. */
+ * names its purpose so a signature made for anything else never passes for a seal. A seal that
+ * adopted records (adopted > 0) signs that too, so the mark cannot be stripped. */
 static int seal_message(char *out, size_t len, uint64_t seq, const char *time, uint64_t records,
-                        const char *head)
+                        const char *head, uint64_t adopted)
 {
 	int n =
 	    snprintf(out, len, SEAL_DOMAIN " seq=%" PRIu64 " time=%s records=%" PRIu64 " head=%s",
 	             seq, time, records, head);
+	if (n > 0 && (size_t)n < len && adopted)
+		n += snprintf(out + n, len - (size_t)n, " adopted=%" PRIu64, adopted);
 	return n > 0 && (size_t)n < len ? n : -1;
 }
 
@@ -419,7 +436,10 @@ typedef struct {
 	unsigned char last_hash[HASH_LEN];
 	uint64_t last_seq;
 	int last_is_seal;
-	uint64_t since_seal; /* records after the last seal, seals not counted */
+	uint64_t since_seal;     /* records after the last seal, seals not counted */
+	uint64_t last_seal_line; /* 0 before the first seal */
+	int want_head;           /* look for a record whose hash is head */
+	unsigned char head[HASH_LEN];
 } scan;
 
 static void bad(scan *s, uint64_t line, uint64_t seq, int is_seal, const char *fmt, ...)
@@ -479,15 +499,18 @@ static uint64_t find_seq_ahead(scan *s, uint64_t want)
 	return 0;
 }
 
-/* The checks of a seal record at line ln whose prev already matched the chain. */
+/* The checks of a seal record at line ln whose prev already matched the chain. *adopted: the
+ * seal's "adopted" count, 0 when it has none. */
 static void check_seal(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char *time,
-                       const char *prev)
+                       const char *prev, uint64_t *adopted)
 {
 	mp_trail_report *r = s->rep;
 	char q[64];
 	const char *head = json_string_value(json_object_get(j, "head"));
 	json_t *records = json_object_get(j, "records");
+	json_t *jadopted = json_object_get(j, "adopted");
 	const char *alg = json_string_value(json_object_get(j, "alg"));
+	*adopted = 0;
 	if (!head || strcmp(head, prev) != 0) {
 		bad(s, ln, seq, 1,
 		    "head does not match the chain (the previous record's hash is %.16s...)", prev);
@@ -500,6 +523,14 @@ static void check_seal(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char
 		    r->seals ? "the previous seal" : "the start of the file");
 		return;
 	}
+	if (jadopted && (!json_is_integer(jadopted) || json_integer_value(jadopted) < 1 ||
+	                 (uint64_t)json_integer_value(jadopted) > s->since_seal)) {
+		bad(s, ln, seq, 1, "adopted is not a count from 1 to records (%" PRIu64 ")",
+		    s->since_seal);
+		return;
+	}
+	if (jadopted)
+		*adopted = (uint64_t)json_integer_value(jadopted);
 	if (!alg) {
 		bad(s, ln, seq, 1, "no alg");
 		return;
@@ -541,7 +572,7 @@ static void check_seal(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char
 			    key_id);
 		return;
 	}
-	int n = seal_message(msg, sizeof(msg), seq, time, s->since_seal, head);
+	int n = seal_message(msg, sizeof(msg), seq, time, s->since_seal, head, *adopted);
 	if (n < 0 || !verify_message(s->key, msg, (size_t)n, sig)) {
 		int other = strcmp(key_id, s->key_id) != 0;
 		if (s->for_open)
@@ -672,17 +703,28 @@ static int check_line(scan *s, const char *line, size_t len, int nl, char *err, 
 		goto out;
 	}
 	if (is_seal) {
-		check_seal(s, j, ln, seq, time, prev);
+		uint64_t adopted;
+		check_seal(s, j, ln, seq, time, prev, &adopted);
 		if (r->bad_line)
 			goto out;
+		if (adopted && !r->adopting_seals++)
+			r->first_adopting_line = ln;
+		r->adopted += adopted;
 		r->seals++;
+		r->first_unsealed_line = 0;
 		s->since_seal = 0;
+		s->last_seal_line = ln;
 	} else {
-		s->since_seal++;
+		if (!s->since_seal++)
+			r->first_unsealed_line = ln;
 	}
 	if (!strcmp(type, "start"))
 		r->runs++;
 	r->records++;
+	if (s->want_head && !r->head_found && !memcmp(hash, s->head, HASH_LEN)) {
+		r->head_found = 1;
+		r->head_line = ln;
+	}
 	memcpy(s->last_hash, hash, HASH_LEN);
 	s->last_seq = seq;
 	s->last_is_seal = is_seal;
@@ -709,6 +751,70 @@ static int scan_run(scan *s, char *err, size_t errlen)
 	if (rc < 0)
 		return -1;
 	s->rep->unsealed = s->since_seal;
+	if (s->last_seq == 0)
+		memcpy(s->rep->last_hash, zero_hex, HEX_LEN + 1);
+	else
+		to_hex(s->last_hash, HASH_LEN, s->rep->last_hash);
+	if (s->rep->head_found)
+		s->rep->after_head = s->rep->records - s->rep->head_line;
+	return 0;
+}
+
+/* A failure of the trail as a whole, not of one line: reported just past the last record. */
+static void bad_whole(scan *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bad_whole(scan *s, const char *fmt, ...)
+{
+	mp_trail_report *r = s->rep;
+	va_list ap;
+	r->bad_line = r->records + 1;
+	r->bad_seq = 0;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+	snprintf(r->message, sizeof(r->message), "%s", r->reason);
+}
+
+/* The checks of a whole trail whose every line passed: with a key it must end in a seal, and it
+ * must hold the recorded head and runs. 0 intact, 1 not (s->rep says why). */
+static int check_whole(scan *s, const mp_trail_verify_opts *o)
+{
+	mp_trail_report *r = s->rep;
+	if (s->key && r->records == 0) {
+		bad_whole(s, "the trail is empty, but a signed trail holds at least one seal "
+		             "(was it truncated?)");
+		return 1;
+	}
+	if (s->key && r->unsealed) {
+		if (r->seals)
+			bad(s, r->first_unsealed_line, r->first_unsealed_line, 0,
+			    "not sealed: %" PRIu64 " record%s after the last seal (line %" PRIu64
+			    ") %s covered by no signature (added by hand, or a run that did not "
+			    "seal)",
+			    r->unsealed, r->unsealed == 1 ? "" : "s", s->last_seal_line,
+			    r->unsealed == 1 ? "is" : "are");
+		else
+			bad(s, r->first_unsealed_line, r->first_unsealed_line, 0,
+			    "not sealed: %" PRIu64
+			    " record%s and no seal, but a signed trail ends in a "
+			    "signed seal (written by hand, or a run that did not seal)",
+			    r->unsealed, r->unsealed == 1 ? "" : "s");
+		return 1;
+	}
+	if (o->head && !r->head_found) {
+		bad_whole(s,
+		          "head %s is not in the trail: it was truncated or rewritten (it now has "
+		          "%" PRIu64 " record%s, head %s)",
+		          o->head, r->records, r->records == 1 ? "" : "s", r->last_hash);
+		return 1;
+	}
+	if (o->min_runs && r->runs < o->min_runs) {
+		bad_whole(
+		    s,
+		    "%" PRIu64 " run%s, but at least %" PRIu64
+		    " expected: whole runs are missing (the trail was truncated or rewritten)",
+		    r->runs, r->runs == 1 ? "" : "s", o->min_runs);
+		return 1;
+	}
 	return 0;
 }
 
@@ -735,13 +841,25 @@ static void scan_free(scan *s)
 int mp_trail_verify(const char *path, const char *pubkey_path, mp_trail_report *rep, char *err,
                     size_t errlen)
 {
+	mp_trail_verify_opts o = {.pubkey_path = pubkey_path};
+	return mp_trail_verify_with(path, &o, rep, err, errlen);
+}
+
+int mp_trail_verify_with(const char *path, const mp_trail_verify_opts *o, mp_trail_report *rep,
+                         char *err, size_t errlen)
+{
 	EVP_PKEY *key = NULL;
 	scan s = {0};
 	struct stat st;
-	char why[256];
+	char why[256], q[96];
 	int rc = -1, fd = -1;
 	memset(rep, 0, sizeof(*rep));
-	if (pubkey_path && !(key = load_key(pubkey_path, 0, err, errlen)))
+	if (o->head && !is_hex64(o->head)) {
+		errf(err, errlen, "head '%s' is not a SHA-256 in 64 lower-case hex digits",
+		     mp_diag_quote(o->head, strlen(o->head), q, sizeof(q)));
+		goto out;
+	}
+	if (o->pubkey_path && !(key = load_key(o->pubkey_path, 0, err, errlen)))
 		goto out;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
 		errf(err, errlen, "%s: %s", path, strerror(errno));
@@ -755,9 +873,17 @@ int mp_trail_verify(const char *path, const char *pubkey_path, mp_trail_report *
 		errf(err, errlen, "%s: %s", path, ssl_reason(why, sizeof(why)));
 		goto out;
 	}
+	if (o->head) {
+		s.want_head = 1;
+		from_hex(o->head, s.head, HASH_LEN);
+		/* 64 zeros: the head of an empty trail, which every trail extends */
+		rep->head_found = !strcmp(o->head, zero_hex);
+	}
 	rc = scan_run(&s, why, sizeof(why));
 	if (rc < 0)
 		errf(err, errlen, "%s: %s", path, why);
+	if (rc == 0)
+		rc = check_whole(&s, o);
 out:
 	scan_free(&s);
 	if (fd >= 0)
@@ -777,6 +903,7 @@ struct mp_trail {
 	unsigned char head[HASH_LEN]; /* hash of the last record; all zero bytes before the first */
 	uint64_t seq;                 /* of the last record; 0 for an empty trail */
 	uint64_t since_seal;          /* records after the last seal, seals not counted */
+	uint64_t adopted;             /* of those, found at open (MP_TRAIL_ADOPT_UNSEALED) */
 	uint64_t size;                /* the file's length after the last complete record */
 	int broken;                   /* a failed write could not be undone: no more writes */
 	int dir_unsynced;             /* created by open: fsync the directory once */
@@ -784,6 +911,12 @@ struct mp_trail {
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
+{
+	return mp_trail_open_flags(path, sign_key_path, 0, err, errlen);
+}
+
+mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsigned flags,
+                              char *err, size_t errlen)
 {
 	mp_trail *t = mp_calloc(1, sizeof(*t));
 	mp_trail_report rep;
@@ -839,9 +972,29 @@ mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, 
 		     rep.message);
 		goto fail;
 	}
+	/* Anyone can chain records; only a seal says who vouches for them. */
+	if (rep.unsealed && !(flags & MP_TRAIL_ADOPT_UNSEALED)) {
+		char after[64];
+		if (rep.seals)
+			snprintf(after, sizeof(after), "after the last seal (line %" PRIu64 ")",
+			         s.last_seal_line);
+		else
+			snprintf(after, sizeof(after), "and no seal");
+		errf(err, errlen,
+		     "%s: refusing to extend a trail whose tail is not sealed: %" PRIu64
+		     " record%s %s, from line %" PRIu64 " (seq %" PRIu64
+		     "); a new seal would vouch for records this writer did not write (inspect "
+		     "them, "
+		     "then seal them on purpose with meshpol trail adopt, or start a new trail "
+		     "file)",
+		     path, rep.unsealed, rep.unsealed == 1 ? "" : "s", after,
+		     rep.first_unsealed_line, rep.first_unsealed_line);
+		goto fail;
+	}
 	t->seq = s.last_seq;
 	memcpy(t->head, s.last_hash, HASH_LEN);
 	t->since_seal = s.since_seal;
+	t->adopted = s.since_seal;
 	t->size = s.rd.offset;
 	scan_free(&s);
 	return t;
@@ -868,6 +1021,11 @@ void mp_trail_close(mp_trail *t)
 uint64_t mp_trail_seq(const mp_trail *t)
 {
 	return t->seq;
+}
+
+uint64_t mp_trail_unsealed(const mp_trail *t)
+{
+	return t->since_seal;
 }
 
 void mp_trail_head(const mp_trail *t, char out[65])
@@ -1086,10 +1244,12 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen)
 	mp_trail_head(t, head);
 	c = json_pack("{s:s, s:I, s:s}", "head", head, "records", (json_int_t)t->since_seal, "alg",
 	              t->key ? "ed25519" : "none");
-	if (!c)
+	if (!c || (t->adopted &&
+	           json_object_set_new(c, "adopted", json_integer((json_int_t)t->adopted)) < 0))
 		goto oom;
 	if (t->key) {
-		int n = seal_message(msg, sizeof(msg), t->seq + 1, time, t->since_seal, head);
+		int n = seal_message(msg, sizeof(msg), t->seq + 1, time, t->since_seal, head,
+		                     t->adopted);
 		if (n < 0 || sign_message(t->key, msg, (size_t)n, sig) < 0) {
 			errf(err, errlen, "%s: signing the seal failed", t->path);
 			goto fail;
@@ -1104,6 +1264,7 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen)
 	if (write_record(t, "seal", time, t->content.p, t->content.len, err, errlen) < 0)
 		goto fail;
 	t->since_seal = 0;
+	t->adopted = 0;
 	json_decref(c);
 	return mp_trail_sync(t, err, errlen);
 oom:

@@ -9,7 +9,8 @@
  * Lifecycle of a writer:
  *   mp_trail_open -> (mp_trail_append | mp_trail_append_nosync ... mp_trail_sync
  *                     | mp_trail_seal)* -> mp_trail_close
- * A run normally writes "start", its records, "end", then mp_trail_seal. Closing does not seal.
+ * A run normally writes "start", its records, "end", then mp_trail_seal. Closing does not seal,
+ * and the next mp_trail_open refuses a trail left without its seal (MP_TRAIL_ADOPT_UNSEALED).
  * After a write that failed and could not be undone, every later append or seal fails; close the
  * trail (the file on disk ends at the last complete record, or is torn and verify says so).
  */
@@ -29,13 +30,26 @@ typedef struct mp_trail mp_trail;
  * existing file is read once, in full: its whole chain is verified, and the last record's seq and
  * hash are kept, so appending never reads the file again. Refuses (NULL, and err says why, naming
  * the line) a trail whose chain is broken or whose last line is torn (no newline), a trail another
- * process holds open for appending (an exclusive flock, held until close), and a trail whose seals
- * would disagree with the new ones: with a key, every earlier signed seal must verify with it and
- * none may be unsigned; without one, no earlier seal may be signed. That keeps every trail
- * verifiable with one public key.
+ * process holds open for appending (an exclusive flock, held until close), a trail whose seals
+ * would disagree with the new ones (with a key, every earlier signed seal must verify with it and
+ * none may be unsigned; without one, no earlier seal may be signed: that keeps every trail
+ * verifiable with one public key), and a trail with records after its last seal (or records and
+ * no seal): anyone can chain records, so this writer's next seal would vouch for records it did
+ * not write. A trail is extended only where it ends in a seal, or is empty.
  * sign_key_path: the path of an Ed25519 private key PEM (as written by mp_trail_keygen), or NULL
  * for unsigned seals ("alg": "none"). Encrypted keys are refused. */
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen);
+
+/* Flags for mp_trail_open_flags. */
+enum {
+	/* Accept records after the last seal instead of refusing them: the next seal covers them
+	 * and says so ("adopted": how many, also in the signed message), and verify reports it.
+	 * For an operator who has looked at them (a run that died before its seal). */
+	MP_TRAIL_ADOPT_UNSEALED = 1u << 0,
+};
+/* mp_trail_open with flags (0: the same as mp_trail_open). */
+mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsigned flags,
+                              char *err, size_t errlen);
 
 /* Appends one record {"seq", "time", "type", "prev", ...content} with one write(2) of the whole
  * line, then fsyncs. type: 1-64 characters of [a-z0-9_.-], and not "seal" (mp_trail_seal writes
@@ -68,6 +82,9 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen);
 /* The last record's seq (0 for an empty trail) and hex hash (64 zeros for an empty trail). */
 uint64_t mp_trail_seq(const mp_trail *t);
 void mp_trail_head(const mp_trail *t, char out[65]);
+/* Records after the last seal, seals not counted: 0 right after a seal, and after opening unless
+ * the trail was opened with MP_TRAIL_ADOPT_UNSEALED. */
+uint64_t mp_trail_unsealed(const mp_trail *t);
 
 /* Closes the file and frees t (NULL is fine). Does not seal and does not fsync. */
 void mp_trail_close(mp_trail *t);
@@ -80,8 +97,18 @@ typedef struct {
 	uint64_t signed_seals;        /* seals with "alg": "ed25519" */
 	uint64_t verified_signatures; /* signatures checked and valid (0 without a public key) */
 	uint64_t unsealed;            /* records after the last seal */
+	uint64_t first_unsealed_line; /* the first of them, 0 if none */
+	uint64_t adopting_seals;      /* seals with "adopted" (mp_trail_open_flags) */
+	uint64_t adopted;             /* records those seals adopted */
+	uint64_t first_adopting_line; /* the first such seal, 0 if none */
 	char key_id[65];              /* key_id of the first signed seal, "" if none */
-	/* On failure: the first bad record. */
+	char last_hash[65];           /* the head: hash of the last record read, 64 zeros if none */
+	/* With mp_trail_verify_opts.head, when found: the record that has it (0 for 64 zeros, the
+	 * head of an empty trail) and how many records follow it. */
+	int head_found;
+	uint64_t head_line, after_head;
+	/* On failure: the first bad record. For the checks of the whole trail (head, runs) the
+	 * line after the last, and message does not start with "line". */
 	uint64_t bad_line; /* 1-based line number, 0 when intact */
 	uint64_t bad_seq;  /* its seq, 0 when unknown (not JSON, no seq) */
 	char reason[384]; /* what is wrong, e.g. "seq 5 expected, found 6 (a record was removed)" */
@@ -91,10 +118,26 @@ typedef struct {
 /* Verifies the trail at path: every line is a JSON object with seq 1, 2, 3, ... and prev the
  * SHA-256 of the line before it (64 zeros for the first), every seal's head and record count match
  * the chain, and, with pubkey_path (a PEM public key), every seal is signed and its signature
- * verifies. Without a public key, signed seals are counted but not checked. Returns 0 intact,
- * 1 tampered (rep says where and why), -1 when the trail or the key cannot be read (err). */
+ * verifies, and the trail is not empty and ends in a seal (a signed trail has no unsigned tail).
+ * Without a public key, signed seals are counted but not checked. Returns 0 intact, 1 tampered
+ * (rep says where and why), -1 when the trail or the key cannot be read (err). */
 int mp_trail_verify(const char *path, const char *pubkey_path, mp_trail_report *rep, char *err,
                     size_t errlen);
+
+/* What a verifier can check beyond the chain, with values its owner kept outside the trail. */
+typedef struct {
+	const char *pubkey_path; /* as for mp_trail_verify; NULL: signatures not checked */
+	/* A head recorded earlier (mp_trail_report.last_hash, `meshpol trail head`): some record
+	 * must have this hash, which proves it and every record before it unchanged. 64 lower-case
+	 * hex digits; NULL: no check. Not found: tampered ("truncated or rewritten"). */
+	const char *head;
+	uint64_t min_runs; /* at least this many "start" records; 0: no check */
+} mp_trail_verify_opts;
+/* mp_trail_verify with the checks of opts; -1 and err also for a malformed opts->head. */
+int mp_trail_verify_with(const char *path, const mp_trail_verify_opts *opts, mp_trail_report *rep,
+                         char *err, size_t errlen);
+/* 1 when s is 64 lower-case hex digits, the form of every hash in a trail; else 0. */
+int mp_trail_is_hash(const char *s);
 
 /* Writes a new Ed25519 key pair: the private key PEM at path (mode 0600) and the public key PEM
  * at mp_trail_pubkey_path(path) (mode 0644). Refuses to overwrite either file; on failure leaves

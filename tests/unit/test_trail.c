@@ -1,5 +1,6 @@
 /* test_trail.c: engine/trail.c: records chained across runs, seals signed and verified, every
- * kind of tampering named at the right line, refusals to extend a broken trail, keys. */
+ * kind of tampering named at the right line, refusals to extend a broken or unsealed trail,
+ * adopting unsealed records on purpose, heads and run counts kept elsewhere, keys. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +184,40 @@ static void sha256_hex(const char *s, size_t n, char out[65])
 	assert_int_equal(EVP_Digest(s, n, d, &dn, EVP_sha256(), NULL), 1);
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Appends n records chained by hand, as anyone can without a key: the attack a seal must not
+ * launder. */
+static void forge_records(lines *l, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char prev[65], rec[256];
+		sha256_hex(l->v[l->n - 1], strlen(l->v[l->n - 1]), prev);
+		snprintf(rec, sizeof(rec),
+		         "{\"seq\":%zu,\"time\":\"2026-11-27T09:00:0%d.000Z\",\"type\":\"%s\","
+		         "\"prev\":\"%s\",\"result\":\"pass\"}",
+		         l->n + 1, i, i == 0 ? "start" : "end", prev);
+		l->v = realloc(l->v, (l->n + 1) * sizeof(char *));
+		l->v[l->n++] = strdup(rec);
+	}
+}
+
+/* Copies src to path with n forged records appended. */
+static void write_forged(const char *src, const char *path, int n)
+{
+	lines l = read_lines(src);
+	forge_records(&l, n);
+	write_lines(path, &l);
+	lines_free(&l);
+}
+
+static void verify_opts_ok(const char *path, const mp_trail_verify_opts *o, mp_trail_report *rep,
+                           int want)
+{
+	char err[512] = "";
+	int rc = mp_trail_verify_with(path, o, rep, err, sizeof(err));
+	if (rc != want)
+		fail_msg("verify %s: rc %d, want %d (%s%s)", path, rc, want, err, rep->message);
 }
 
 /* ---- the happy path ---- */
@@ -378,6 +413,46 @@ static void crlf(lines *l)
 	}
 }
 /* The forged trail (sealed with key 2), its seals claiming key 1's key_id. */
+static void forge_two(lines *l)
+{
+	forge_records(l, 2);
+}
+static void forge_one(lines *l)
+{
+	forge_records(l, 1);
+}
+/* The last run and its seal removed: a shorter trail that still ends in a good seal. */
+static void drop_last_run(lines *l)
+{
+	for (size_t i = 6; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 6;
+}
+static void drop_last_seal(lines *l)
+{
+	free(l->v[--l->n]);
+}
+static void drop_all_seals(lines *l)
+{
+	free(l->v[11]);
+	l->n = 11;
+	free(l->v[5]);
+	memmove(l->v + 5, l->v + 6, (l->n - 6) * sizeof(char *));
+	l->n--;
+	/* rechain by hand from line 6 on: what anyone can do without a key */
+	for (size_t i = 5; i < l->n; i++) {
+		char prev[65], seq[32], *p;
+		sha256_hex(l->v[i - 1], strlen(l->v[i - 1]), prev);
+		p = strstr(l->v[i], "\"prev\":\"") + 8;
+		memcpy(p, prev, 64);
+		snprintf(seq, sizeof(seq), "{\"seq\":%zu,", i + 1);
+		p = strchr(l->v[i], ',');
+		char *r = malloc(strlen(seq) + strlen(p + 1) + 1);
+		sprintf(r, "%s%s", seq, p + 1);
+		free(l->v[i]);
+		l->v[i] = r;
+	}
+}
 static void claim_key1(lines *l)
 {
 	char id1[65], id2[65], err[256];
@@ -441,6 +516,22 @@ static const tamper_case cases[] = {
     {"forged seals are fine without a key", &forged_src, NULL, 0, NULL, 0, 0, 0, ""},
     {"unsigned seals while a key is given", &unsigned_src, NULL, 0, &pub1_path, 1, 6, 6,
      "unsigned seal while a public key was given"},
+    {"records chained by hand after the last signed seal, with the key", &signed_src, forge_two, 0,
+     &pub1_path, 1, 13, 13,
+     "not sealed: 2 records after the last seal (line 12) are covered by no signature (added "
+     "by hand, or a run that did not seal)"},
+    {"one record chained by hand after the last signed seal, with the key", &signed_src, forge_one,
+     0, &pub1_path, 1, 13, 13,
+     "not sealed: 1 record after the last seal (line 12) is covered by no signature"},
+    {"records chained by hand after the last seal, without a key (a note only)", &signed_src,
+     forge_two, 0, NULL, 0, 0, 0, ""},
+    {"the last seal cut off, with the key", &signed_src, drop_last_seal, 0, &pub1_path, 1, 7, 7,
+     "not sealed: 5 records after the last seal (line 6)"},
+    {"every seal removed and the chain redone, with the key", &signed_src, drop_all_seals, 0,
+     &pub1_path, 1, 1, 1,
+     "not sealed: 10 records and no seal, but a signed trail ends in a signed seal"},
+    {"the last run and its seal removed (needs a head or a run count)", &signed_src, drop_last_run,
+     0, &pub1_path, 0, 0, 0, ""},
 };
 
 static void test_tampering(void **state)
@@ -593,6 +684,239 @@ static void test_second_writer_refused(void **state)
 	unlink(path);
 }
 
+/* ---- the tail after the last seal: refused, or adopted on purpose ---- */
+
+static void test_refuse_unsealed_tail(void **state)
+{
+	(void)state;
+	char path[192], err[512];
+	mp_trail_report rep;
+	tmp_path(path, sizeof(path), "unsealed.jsonl");
+
+	/* records chained by hand after a signed seal: a signed writer must not seal them */
+	write_forged(signed_trail, path, 2);
+	expect_open_refused(
+	    path, key1,
+	    "unsealed.jsonl: refusing to extend a trail whose tail is not sealed: 2 "
+	    "records after the last seal (line 12), from line 13 (seq 13); a new "
+	    "seal would vouch for records this writer did not write (inspect them, "
+	    "then seal them on purpose with meshpol trail adopt, or start a new "
+	    "trail file)");
+	assert_int_equal(verify(path, pub1, &rep), 1);
+	assert_int_equal(rep.bad_line, 13);
+	assert_int_equal(rep.unsealed, 2);
+	assert_int_equal(rep.first_unsealed_line, 13);
+
+	/* the same for an unsigned trail and an unsigned writer */
+	write_forged(unsigned_trail, path, 1);
+	expect_open_refused(path, NULL,
+	                    "not sealed: 1 record after the last seal (line 12), from line 13 "
+	                    "(seq 13)");
+
+	/* a run that died before its seal, and a trail that never had one */
+	mp_trail *t = mp_trail_open(path, NULL, err, sizeof(err));
+	assert_null(t);
+	unlink(path);
+	t = mp_trail_open(path, key1, err, sizeof(err));
+	assert_non_null(t);
+	append_ok(t, "start", NULL, 1);
+	append_ok(t, "finding", NULL, 1);
+	mp_trail_close(t);
+	expect_open_refused(path, key1, "2 records and no seal, from line 1 (seq 1)");
+	assert_int_equal(verify(path, pub1, &rep), 1);
+	assert_string_equal(rep.message, "line 1 (seq 1): not sealed: 2 records and no seal, but a "
+	                                 "signed trail ends in a signed seal (written by hand, or "
+	                                 "a run that did not seal)");
+	assert_int_equal(verify(path, NULL, &rep), 0); /* the chain alone is fine */
+	assert_int_equal(rep.unsealed, 2);
+	unlink(path);
+}
+
+static void test_adopt_unsealed(void **state)
+{
+	(void)state;
+	char path[192], err[512];
+	mp_trail_report rep;
+	tmp_path(path, sizeof(path), "adopt.jsonl");
+	write_forged(signed_trail, path, 2);
+
+	/* adopting is explicit, and the seal says so */
+	mp_trail *t = mp_trail_open_flags(path, key1, MP_TRAIL_ADOPT_UNSEALED, err, sizeof(err));
+	if (!t)
+		fail_msg("adopt: %s", err);
+	assert_int_equal(mp_trail_unsealed(t), 2);
+	append_ok(t, "note", NULL, 1); /* a record of its own: records 3, adopted 2 */
+	assert_int_equal(mp_trail_seal(t, err, sizeof(err)), 0);
+	assert_int_equal(mp_trail_unsealed(t), 0);
+	append_ok(t, "start", NULL, 1);
+	assert_int_equal(mp_trail_seal(t, err, sizeof(err)), 0); /* adopts nothing more */
+	mp_trail_close(t);
+	lines l = read_lines(path);
+	assert_int_equal(l.n, 18);
+	assert_non_null(strstr(l.v[15], "\"adopted\":2,\"alg\":\"ed25519\""));
+	assert_non_null(strstr(l.v[15], "\"records\":3,"));
+	assert_null(strstr(l.v[17], "adopted"));
+
+	assert_int_equal(verify(path, pub1, &rep), 0);
+	assert_int_equal(rep.adopting_seals, 1);
+	assert_int_equal(rep.adopted, 2);
+	assert_int_equal(rep.first_adopting_line, 16);
+	assert_int_equal(rep.verified_signatures, 4);
+
+	/* the signature covers the mark: stripping it, or changing it, is caught */
+	lines m = read_lines(path);
+	edit_line(&m, 16, "\"adopted\":2,", "");
+	write_lines(path, &m);
+	lines_free(&m);
+	assert_int_equal(verify(path, pub1, &rep), 1);
+	assert_int_equal(rep.bad_line, 16);
+	assert_non_null(strstr(rep.reason, "signature does not verify with the given public key"));
+	write_lines(path, &l);
+	m = read_lines(path);
+	edit_line(&m, 16, "\"adopted\":2,", "\"adopted\":4,");
+	write_lines(path, &m);
+	lines_free(&m);
+	assert_int_equal(verify(path, NULL, &rep), 1);
+	assert_string_equal(rep.reason, "adopted is not a count from 1 to records (3)");
+	lines_free(&l);
+
+	/* with the flag, a sealed trail adopts nothing and its seal has no mark */
+	write_file(path, "", 0);
+	write_run(path, NULL);
+	t = mp_trail_open_flags(path, NULL, MP_TRAIL_ADOPT_UNSEALED, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(mp_trail_unsealed(t), 0);
+	append_ok(t, "start", NULL, 1);
+	assert_int_equal(mp_trail_seal(t, err, sizeof(err)), 0);
+	mp_trail_close(t);
+	assert_int_equal(verify(path, NULL, &rep), 0);
+	assert_int_equal(rep.adopting_seals, 0);
+	unlink(path);
+}
+
+/* ---- a head and a run count kept outside the trail ---- */
+
+static void test_verify_head_and_runs(void **state)
+{
+	(void)state;
+	char path[192], head[65], first_run[65], upper[65], err[512];
+	mp_trail_report rep;
+	mp_trail_verify_opts o = {.pubkey_path = pub1};
+	tmp_path(path, sizeof(path), "head.jsonl");
+
+	/* the head is the hash of the last record: what the writer says, and verify */
+	mp_trail *t = mp_trail_open(signed_trail, key1, err, sizeof(err));
+	assert_non_null(t);
+	mp_trail_head(t, head);
+	mp_trail_close(t);
+	assert_int_equal(verify(signed_trail, pub1, &rep), 0);
+	assert_string_equal(rep.last_hash, head);
+	lines l = read_lines(signed_trail);
+	sha256_hex(l.v[5], strlen(l.v[5]), first_run);
+	lines_free(&l);
+
+	o.head = head;
+	o.min_runs = 2;
+	verify_opts_ok(signed_trail, &o, &rep, 0);
+	assert_true(rep.head_found);
+	assert_int_equal(rep.head_line, 12);
+	assert_int_equal(rep.after_head, 0);
+	o.head = first_run; /* recorded after the first run: the trail grew since */
+	verify_opts_ok(signed_trail, &o, &rep, 0);
+	assert_int_equal(rep.head_line, 6);
+	assert_int_equal(rep.after_head, 6);
+	o.head = "0000000000000000000000000000000000000000000000000000000000000000";
+	verify_opts_ok(signed_trail, &o, &rep, 0); /* the empty trail's head: everything follows */
+	assert_int_equal(rep.head_line, 0);
+	assert_int_equal(rep.after_head, 12);
+
+	/* the last run and its seal removed: still a good signed trail, but not the one recorded */
+	lines cut = read_lines(signed_trail);
+	drop_last_run(&cut);
+	write_lines(path, &cut);
+	lines_free(&cut);
+	o.head = NULL;
+	o.min_runs = 0;
+	verify_opts_ok(path, &o, &rep, 0);
+	o.head = head;
+	verify_opts_ok(path, &o, &rep, 1);
+	assert_int_equal(rep.bad_line, 7);
+	char want[480];
+	snprintf(want, sizeof(want),
+	         "head %s is not in the trail: it was truncated or rewritten (it now has 6 "
+	         "records, head %s)",
+	         head, first_run);
+	assert_string_equal(rep.message, want);
+	o.head = NULL;
+	o.min_runs = 2;
+	verify_opts_ok(path, &o, &rep, 1);
+	assert_string_equal(rep.message, "1 run, but at least 2 expected: whole runs are missing "
+	                                 "(the trail was truncated or rewritten)");
+	o.min_runs = 1;
+	verify_opts_ok(path, &o, &rep, 0);
+	o.min_runs = 3;
+	verify_opts_ok(signed_trail, &o, &rep, 1);
+
+	/* rewritten: the same shape, another chain */
+	o.pubkey_path = NULL;
+	o.min_runs = 0;
+	o.head = head;
+	verify_opts_ok(forged_trail, &o, &rep, 1);
+	assert_non_null(strstr(rep.message, "is not in the trail: it was truncated or rewritten"));
+
+	/* a break in the chain is reported before the head is looked for */
+	lines bad = read_lines(signed_trail);
+	change_byte(&bad);
+	write_lines(path, &bad);
+	lines_free(&bad);
+	verify_opts_ok(path, &o, &rep, 1);
+	assert_int_equal(rep.bad_line, 3);
+
+	/* a malformed head is an input error */
+	for (int i = 0; i < 64; i++)
+		upper[i] = (char)(head[i] >= 'a' ? head[i] - 'a' + 'A' : head[i]);
+	upper[64] = '\0';
+	const char *malformed[] = {"", "abc", upper,
+	                           "e1cfd53a2b8abe548a55e5da2ff6c69ebd3af48812d3"
+	                           "43132f47b0ef5cb3c835a"};
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		o.head = malformed[i];
+		assert_int_equal(mp_trail_verify_with(signed_trail, &o, &rep, err, sizeof(err)),
+		                 -1);
+		assert_non_null(strstr(err, "is not a SHA-256 in 64 lower-case hex digits"));
+	}
+	assert_true(mp_trail_is_hash(head));
+	assert_false(mp_trail_is_hash(upper));
+	unlink(path);
+}
+
+/* An empty file is a chain of no records: fine for the chain alone, not for a signed trail. */
+static void test_empty_trail(void **state)
+{
+	(void)state;
+	char path[192];
+	mp_trail_report rep;
+	mp_trail_verify_opts o = {0};
+	tmp_path(path, sizeof(path), "empty.jsonl");
+	write_file(path, "", 0);
+	assert_int_equal(verify(path, NULL, &rep), 0);
+	assert_string_equal(rep.last_hash,
+	                    "0000000000000000000000000000000000000000000000000000000000000000");
+	assert_int_equal(verify(path, pub1, &rep), 1);
+	assert_int_equal(rep.bad_line, 1);
+	assert_string_equal(rep.message,
+	                    "the trail is empty, but a signed trail holds at least one "
+	                    "seal (was it truncated?)");
+	o.min_runs = 1;
+	verify_opts_ok(path, &o, &rep, 1);
+	o.min_runs = 0;
+	o.head = "0000000000000000000000000000000000000000000000000000000000000000";
+	verify_opts_ok(path, &o, &rep, 0); /* an empty trail is its own head */
+	o.head = "e1cfd53a2b8abe548a55e5da2ff6c69ebd3af48812d343132f47b0ef5cb3c835";
+	verify_opts_ok(path, &o, &rep, 1);
+	unlink(path);
+}
+
 /* ---- what append refuses ---- */
 
 static void test_bad_records(void **state)
@@ -726,8 +1050,10 @@ static void test_out_of_memory(void **state)
 	mp_trail_report rep;
 	int failures = 0;
 	tmp_path(path, sizeof(path), "oom.jsonl");
-	write_file(path, "", 0);
 	for (long n = 0;; n++) {
+		/* a run cut short leaves records without their seal, which the next open refuses
+		 * (test_refuse_unsealed_tail): each attempt starts from an empty trail */
+		write_file(path, "", 0);
 		err[0] = '\0';
 		mp_alloc_fail_after(n);
 		int ok = 0;
@@ -741,9 +1067,11 @@ static void test_out_of_memory(void **state)
 			mp_trail_close(t);
 		}
 		mp_alloc_fail_after(-1);
-		assert_int_equal(verify(path, pub1, &rep), 0);
-		if (ok)
+		assert_int_equal(verify(path, NULL, &rep), 0);
+		if (ok) {
+			assert_int_equal(verify(path, pub1, &rep), 0);
 			break;
+		}
 		assert_true(err[0] != '\0');
 		failures++;
 		assert_true(n < 1000);
@@ -895,6 +1223,10 @@ int main(void)
 	    cmocka_unit_test(test_refuse_broken_trail),
 	    cmocka_unit_test(test_refuse_mismatched_keys),
 	    cmocka_unit_test(test_second_writer_refused),
+	    cmocka_unit_test(test_refuse_unsealed_tail),
+	    cmocka_unit_test(test_adopt_unsealed),
+	    cmocka_unit_test(test_verify_head_and_runs),
+	    cmocka_unit_test(test_empty_trail),
 	    cmocka_unit_test(test_bad_records),
 	    cmocka_unit_test(test_encoded_append),
 	    cmocka_unit_test(test_failed_write_rolls_back),
