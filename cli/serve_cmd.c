@@ -51,6 +51,8 @@ enum {
 	O_READ_TIMEOUT,
 	O_MAX_CONNS,
 	O_DRAIN_TIMEOUT,
+	O_REQUEST_TIMEOUT,
+	O_WHEN_BUDGET,
 };
 
 /* Numeric options: where each goes and its bounds, checked in one place. */
@@ -66,6 +68,8 @@ static const struct {
     {O_READ_TIMEOUT, "--read-timeout", 1, 3600},
     {O_MAX_CONNS, "--max-connections", 1, 1000000},
     {O_DRAIN_TIMEOUT, "--drain-timeout", 0, 3600},
+    {O_REQUEST_TIMEOUT, "--request-timeout", 1, 3600},
+    {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
 };
 
 int mp_cmd_serve(int argc, char **argv)
@@ -92,6 +96,8 @@ int mp_cmd_serve(int argc, char **argv)
 	    {"read-timeout", required_argument, NULL, O_READ_TIMEOUT},
 	    {"max-connections", required_argument, NULL, O_MAX_CONNS},
 	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+	    {"request-timeout", required_argument, NULL, O_REQUEST_TIMEOUT},
+	    {"when-budget", required_argument, NULL, O_WHEN_BUDGET},
 	    {NULL, 0, NULL, 0},
 	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -105,6 +111,7 @@ int mp_cmd_serve(int argc, char **argv)
 	    .read_timeout = 10,
 	    .max_connections = 4096,
 	    .drain_timeout = -1,
+	    .request_timeout = 5,
 	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
 	};
 	int c, rc;
@@ -183,6 +190,12 @@ int mp_cmd_serve(int argc, char **argv)
 			break;
 		case O_DRAIN_TIMEOUT:
 			cfg.drain_timeout = (int)n;
+			break;
+		case O_REQUEST_TIMEOUT:
+			cfg.request_timeout = (int)n;
+			break;
+		case O_WHEN_BUDGET:
+			cfg.when_budget = (unsigned long long)n;
 			break;
 		default:
 			return mp_cli_usage_error(v, "unknown option");

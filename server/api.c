@@ -1,9 +1,11 @@
 /* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/data, /health,
  * /metrics, /v1/reload. The dispatcher (http.c) has already checked the route, the method, the
- * token and parsed the JSON body. Every decision, from any endpoint, goes through decide_one:
- * metrics, the decision id and the decision log happen there. Reference: docs/server.md. */
+ * token and parsed the JSON body. Every decision, from any endpoint, goes through decide_one
+ * (the decision id, its log record, the watchdog's guard) and answer (the reply: at once, or in
+ * no-drop mode once the record is written, or failed closed). Reference: docs/server.md. */
 #include "api.h"
 #include "alloc.h"
+#include "conn.h"
 #include "decide.h"
 #include "encode.h"
 #include "proxyreq.h"
@@ -12,6 +14,8 @@
 #include "worker.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -23,7 +27,13 @@ typedef struct {
 	mp_decision dec;
 	mp_engine *engine; /* the snapshot it was made against (the worker's; borrowed) */
 	char id[37];
+	char *record; /* its log record's content (mp_malloc; answer takes it), NULL: none */
+	size_t record_len;
+	int record_failed; /* there is a log, but the record could not be encoded */
 } decided;
+
+/* decide_one's results */
+enum { DECIDED = 0, NO_EVALUATOR = -1, ABANDONED = -2 };
 
 /* A random (version 4) UUID, as mp_uuid makes, from the worker's pool of random bytes. */
 static void new_id(mp_worker *w, char out[37])
@@ -51,10 +61,10 @@ static void new_id(mp_worker *w, char out[37])
 	memset(b, 0, 16); /* an id is never drawn twice */
 }
 
-/* Appends the decision record to the log: {"decision", "endpoint", "input", "latency_ns"},
- * written in the trail's own form (keys sorted, ASCII) without a jansson tree for the
- * decision. in: the input (taken over; masked here). */
-static void log_decision(mp_worker *w, const decided *d, json_t *in, int endpoint, uint64_t ns)
+/* The decision's log record: {"decision", "endpoint", "input", "latency_ns"}, written in the
+ * trail's own form (keys sorted, ASCII) without a jansson tree for the decision, into d->record.
+ * in: the input (taken over; masked here). */
+static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 {
 	static const char *const names[] = {"/v1/decide", "/v1/check", "/v1/data"};
 	mp_encode_buf b;
@@ -91,31 +101,51 @@ static void log_decision(mp_worker *w, const decided *d, json_t *in, int endpoin
 	free(text);
 	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu}", (unsigned long long)ns);
 	mp_encode_raw(&b, num, (size_t)n);
-	if (b.oom) {
+	if (b.oom || !b.heap) {
 		mp_encode_free(&b);
-		mp_declog_submit_text(w->srv->log, "decision", NULL, 0); /* counted as an error */
+		d->record_failed = 1; /* submitted as NULL: refused, counted as an error */
 		return;
 	}
-	mp_declog_submit_text(w->srv->log, "decision", b.p, b.len);
+	d->record = b.p;
+	d->record_len = b.len;
 }
 
-/* Decides r with this worker's evaluator (or takes the forced decision fixed) and logs it.
- * input: the decision input to log (borrowed, masked in place); NULL: build_input(arg) makes
- * it, only when there is a log. Returns 0, or -1 when no evaluator could be made (out of
- * memory): the caller answers 500. */
+/* The fd of the request's connection, for the watchdog's fail-closed reply. */
+static int request_fd(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	return bev ? (int)bufferevent_getfd(bev) : -1;
+}
+
+/* Decides r with this worker's evaluator (or takes the forced decision fixed), under the
+ * watchdog's guard, and encodes its log record. input: the decision input to log (borrowed,
+ * masked in place); NULL: build_input(arg) makes it, only when there is a log. Returns DECIDED;
+ * NO_EVALUATOR when none could be made (out of memory: the caller answers 500); ABANDONED when
+ * the watchdog gave up on this worker meanwhile (it answered the client: the caller returns at
+ * once, touching nothing). */
 static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fixed, json_t *input,
                       json_t *(*build_input)(const void *), const void *arg, int endpoint,
                       decided *d)
 {
 	mp_worker *w = x->w;
 	mp_evaluator *ev = mp_worker_evaluator(w);
+	d->record = NULL;
+	d->record_len = 0;
+	d->record_failed = 0;
 	if (!ev)
-		return -1;
+		return NO_EVALUATOR;
 	uint64_t t0 = mp_server_now_ns();
-	if (fixed)
+	if (fixed) {
 		d->dec = *fixed;
-	else
+	} else {
+		if (mp_worker_guard_enter(w, request_fd(x->req), endpoint) < 0)
+			return ABANDONED;
+		mp_worker_publish_sandbox(w, ev);
 		mp_decide(ev, r, &d->dec, NULL);
+		if (mp_worker_guard_leave(w) < 0)
+			return ABANDONED;
+	}
 	uint64_t t1 = mp_server_now_ns();
 	mp_evaluator_stats *st = mp_evaluator_stats_of(ev);
 	if (st->when_calls != w->when_calls_seen || st->when_errors != w->when_errors_seen) {
@@ -127,9 +157,172 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 	d->engine = mp_evaluator_engine(ev);
 	new_id(w, d->id);
 	if (w->srv->log)
-		log_decision(w, d, input ? json_incref(input) : build_input(arg), endpoint,
-		             t1 - t0);
-	return 0;
+		encode_record(d, input ? json_incref(input) : build_input(arg), endpoint, t1 - t0);
+	return DECIDED;
+}
+
+/* The reply to a decision that was not decided or not logged: never an allow, whatever the
+ * client reads (the status, `allow`, `result`). /v1/check says 403, which every proxy takes as
+ * a denial even with failure_mode_allow; the others 503, which says it was not a decision. */
+int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t outlen, int *code)
+{
+	mp_encode_buf b;
+	mp_encode_init(&b, out, outlen);
+	const char *head = endpoint == MP_EP_DATA ? "{\"result\":false" : "{\"allow\":false";
+	mp_encode_raw(&b, head, strlen(head));
+	mp_encode_raw(&b, ",\"error\":", 9);
+	mp_encode_string(&b, why);
+	mp_encode_raw(&b, "}", 1);
+	*code = endpoint == MP_EP_CHECK ? 403 : 503;
+	int n = b.heap || b.oom ? -1 : (int)b.len;
+	mp_encode_free(&b);
+	return n;
+}
+
+static void reply_fail_closed(mp_worker *w, struct evhttp_request *req, int endpoint,
+                              const char *why)
+{
+	char body[512];
+	int code;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evhttp_remove_header(evhttp_request_get_output_headers(req), "x-meshpol-decision-id");
+	int n = mp_api_fail_closed_body(endpoint, why, body, sizeof(body), &code);
+	if (n < 0)
+		n = mp_api_fail_closed_body(endpoint, "decision log unavailable", body,
+		                            sizeof(body), &code);
+	mp_metrics_add(&w->metrics.failed_closed, 1);
+	mp_http_reply_bytes(w, req, code, body, (size_t)n);
+}
+
+/* The writer dealt with a pending reply's record (writer thread): hand it to its worker. */
+static void pending_done(mp_declog_waiter *wt, int ok, const char *why)
+{
+	mp_pending *p = (mp_pending *)wt;
+	mp_worker *w = p->w;
+	p->ok = ok;
+	if (!ok)
+		snprintf(p->why, sizeof(p->why), "%s", why ? why : "decision log unavailable");
+	pthread_mutex_lock(&w->done_lock);
+	int first = w->done == NULL;
+	p->next = w->done;
+	w->done = p;
+	pthread_mutex_unlock(&w->done_lock);
+	if (first)
+		event_active(w->done_ev, EV_READ, 0);
+}
+
+void mp_api_send_logged(int fd, short what, void *arg)
+{
+	mp_worker *w = arg;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->done_lock);
+	mp_pending *p = w->done, *fifo = NULL;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->done_lock);
+	while (p) { /* oldest first */
+		mp_pending *next = p->next;
+		p->next = fifo;
+		fifo = p;
+		p = next;
+	}
+	for (p = fifo; p; p = fifo) {
+		fifo = p->next;
+		if (p->req) {
+			if (p->conn)
+				p->conn->pending = NULL;
+			if (p->ok) {
+				mp_http_reply_buffer(w, p->req, p->code, "application/json", NULL);
+				mp_metrics_decision(&w->metrics, p->endpoint, p->effect,
+				                    mp_server_now_ns() - p->t0);
+			} else {
+				reply_fail_closed(w, p->req, p->endpoint, p->why);
+			}
+			if (p->conn)
+				mp_conn_replied(p->conn);
+		}
+		mp_free(p);
+	}
+}
+
+void mp_api_drop_logged(mp_worker *w)
+{
+	pthread_mutex_lock(&w->done_lock);
+	mp_pending *p = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->done_lock);
+	while (p) {
+		mp_pending *next = p->next;
+		mp_free(p);
+		p = next;
+	}
+}
+
+void mp_api_detach_pending(mp_pending *p)
+{
+	p->conn = NULL;
+	p->req = NULL; /* evhttp frees it with the connection */
+}
+
+/* Sends the decision's reply, whose body is in body (len bytes) and whose headers are set:
+ * without a log or in drop mode at once (the record queued or dropped); in no-drop mode once its
+ * record is written (x->deferred), or failed closed when it cannot be. */
+static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const char *body, size_t len)
+{
+	mp_worker *w = x->w;
+	mp_declog *log = w->srv->log;
+	char why[300];
+	if (!log) {
+		mp_http_reply_bytes(w, x->req, code, body, len);
+		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
+		                    mp_server_now_ns() - x->t0);
+		return;
+	}
+	if (w->srv->cfg->log_drop) {
+		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
+		d->record = NULL;
+		mp_http_reply_bytes(w, x->req, code, body, len);
+		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
+		                    mp_server_now_ns() - x->t0);
+		return;
+	}
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	mp_pending *p = bev ? mp_calloc(1, sizeof(*p)) : NULL;
+	if (!p) {
+		mp_free(d->record);
+		d->record = NULL;
+		reply_fail_closed(w, x->req, endpoint,
+		                  "decision log unavailable: cannot wait for the record (out of "
+		                  "memory)");
+		return;
+	}
+	*p = (mp_pending){.waiter.done = pending_done,
+	                  .w = w,
+	                  .conn = x->conn,
+	                  .req = x->req,
+	                  .code = code,
+	                  .endpoint = endpoint,
+	                  .effect = d->dec.effect,
+	                  .t0 = x->t0};
+	evbuffer_add(evhttp_request_get_output_buffer(x->req), body, len);
+	/* stop reading until the reply is sent: nothing the client sends can reach evhttp's
+	 * parser or free the connection under the pending reply (as reload.c does) */
+	bufferevent_disable(bev, EV_READ);
+	if (x->conn)
+		x->conn->pending = p;
+	x->deferred = 1;
+	int rc = mp_declog_submit_text(log, "decision", d->record, d->record_len, &p->waiter, why,
+	                               sizeof(why));
+	d->record = NULL;
+	if (rc == MP_DECLOG_QUEUED)
+		return; /* p is the writer's now: touch nothing of it */
+	if (x->conn)
+		x->conn->pending = NULL;
+	x->deferred = 0;
+	mp_free(p);
+	reply_fail_closed(w, x->req, endpoint, why);
 }
 
 /* Appends the decision output object: encode.c's writer, or jansson's for the reasons it does
@@ -151,15 +344,28 @@ static void put_decision(mp_encode_buf *b, const decided *d)
 }
 
 /* Replies with the decision (as /v1/decide and /v1/check answer it) and counts it. */
-static void reply_decision(mp_http_ctx *x, int code, int endpoint, const decided *d)
+static void reply_decision(mp_http_ctx *x, int code, int endpoint, decided *d)
 {
 	char storage[4096];
 	mp_encode_buf b;
 	mp_encode_init(&b, storage, sizeof(storage));
 	put_decision(&b, d);
-	mp_http_reply_bytes(x->w, x->req, b.oom ? 500 : code, b.p, b.len);
+	if (b.oom) {
+		mp_free(d->record); /* not answered: not logged */
+		mp_http_error(x->w, x->req, 500, "cannot write the reply (out of memory)");
+	} else {
+		answer(x, code, endpoint, d, b.p, b.len);
+	}
 	mp_encode_free(&b);
-	mp_metrics_decision(&x->w->metrics, endpoint, d->dec.effect, mp_server_now_ns() - x->t0);
+}
+
+/* decide_one failed: answers (or, abandoned, leaves the request to the watchdog's reply). */
+static void not_decided(mp_http_ctx *x, int rc)
+{
+	if (rc == NO_EVALUATOR)
+		mp_http_error(x->w, x->req, 500, "no evaluator (out of memory)");
+	else
+		x->abandoned = 1;
 }
 
 /* The TLS peer's URI SAN, looked up once per connection (NULL without mTLS). */
@@ -203,8 +409,9 @@ void mp_api_decide(mp_http_ctx *x)
 		mp_http_bad_field(x->w, x->req, err);
 		return;
 	}
-	if (decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, &d) < 0) {
-		mp_http_error(x->w, x->req, 500, "no evaluator (out of memory)");
+	int rc = decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, &d);
+	if (rc != DECIDED) {
+		not_decided(x, rc);
 		return;
 	}
 	reply_decision(x, 200, MP_EP_DECIDE, &d);
@@ -230,8 +437,9 @@ void mp_api_data(mp_http_ctx *x)
 		mp_http_bad_field(x->w, x->req, msg);
 		return;
 	}
-	if (decide_one(x, &r, NULL, input, NULL, NULL, MP_EP_DATA, &d) < 0) {
-		mp_http_error(x->w, x->req, 500, "no evaluator (out of memory)");
+	int rc = decide_one(x, &r, NULL, input, NULL, NULL, MP_EP_DATA, &d);
+	if (rc != DECIDED) {
+		not_decided(x, rc);
 		return;
 	}
 	/* the document asked for: .../decision is the whole decision, anything else allow */
@@ -251,9 +459,13 @@ void mp_api_data(mp_http_ctx *x)
 	else
 		mp_encode_raw(&b, "false", 5);
 	mp_encode_raw(&b, "}", 1);
-	mp_http_reply_bytes(x->w, x->req, b.oom ? 500 : 200, b.p, b.len);
+	if (b.oom) {
+		mp_free(d.record);
+		mp_http_error(x->w, x->req, 500, "cannot write the reply (out of memory)");
+	} else {
+		answer(x, 200, MP_EP_DATA, &d, b.p, b.len);
+	}
 	mp_encode_free(&b);
-	mp_metrics_decision(&x->w->metrics, MP_EP_DATA, d.dec.effect, mp_server_now_ns() - x->t0);
 }
 
 static json_t *proxy_input(const void *p)
@@ -308,9 +520,10 @@ void mp_api_check(mp_http_ctx *x)
 		                               "(64): nothing was decided"};
 		fixed.nreasons = 1;
 	}
-	if (decide_one(x, &p.r, p.too_many_headers ? &fixed : NULL, NULL, proxy_input, &p,
-	               MP_EP_CHECK, &d) < 0) {
-		mp_http_error(w, x->req, 500, "no evaluator (out of memory)");
+	int rc = decide_one(x, &p.r, p.too_many_headers ? &fixed : NULL, NULL, proxy_input, &p,
+	                    MP_EP_CHECK, &d);
+	if (rc != DECIDED) {
+		not_decided(x, rc);
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(x->req), "x-meshpol-decision-id", d.id);

@@ -18,6 +18,7 @@
  * otherwise leaves the connection untracked. */
 #include "conn.h"
 #include "alloc.h"
+#include "api.h"
 #include "reload.h"
 #include "server_int.h"
 
@@ -158,10 +159,13 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 	table_del(&w->conns, c);
 	if (c->job)
 		mp_reload_detach(c->job);
+	if (c->pending)
+		mp_api_detach_pending(c->pending);
 	event_free(c->deadline);
 	mp_free(c->peer_uri);
 	mp_free(c);
-	atomic_fetch_sub(&w->srv->conns_open, 1);
+	if (!w->abandoned) /* the watchdog took an abandoned worker's connections off the count */
+		atomic_fetch_sub(&w->srv->conns_open, 1);
 }
 
 static void on_deadline(int fd, short what, void *arg)
@@ -169,7 +173,7 @@ static void on_deadline(int fd, short what, void *arg)
 	mp_conn *c = arg;
 	(void)fd;
 	(void)what;
-	if (c->job) { /* a reload is answering it: wait */
+	if (c->job || c->pending) { /* a reload or the decision log is answering it: wait */
 		event_add(c->deadline, c->w->deadline_tv);
 		return;
 	}
@@ -265,7 +269,8 @@ void mp_conn_replied(mp_conn *c)
 /* Idle: no request in progress, nothing left to send, and nothing waiting in the socket. */
 static int idle(mp_conn *c)
 {
-	if (c->busy || c->job || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+	if (c->busy || c->job || c->pending ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return 0;
 	int fd = bufferevent_getfd(c->bev), pending = 0;
 	if (fd >= 0 && ioctl(fd, FIONREAD, &pending) == 0 && pending > 0)

@@ -1,6 +1,13 @@
 /* declog.c: the decision log's bounded queue and writer thread (see declog.h). The queue is a
  * ring of encoded records under one mutex and two condition variables; the writer takes
- * everything queued at once, so a burst costs one lock round-trip and one fsync. */
+ * everything queued at once, so a burst costs one lock round-trip and one fsync.
+ *
+ * No-drop mode answers a decision only once its record is written: each record carries a
+ * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
+ * wait for the disk). The writer does not linger for a batch to gather in this mode, and writes
+ * what is queued before it fsyncs: it fsyncs when the queue runs dry, or SYNC_NS after the last
+ * fsync under load. Drop mode's replies never wait, so its writer lets a batch gather for up to
+ * LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "trail.h"
@@ -12,17 +19,22 @@
 #include <strings.h>
 #include <time.h>
 
-#define LINGER_NS 1000000 /* the longest a record waits for others to share its fsync */
+/* drop mode: the longest a record waits for others to share its fsync */
+#define LINGER_NS 1000000
+/* no-drop mode under load: the longest written records go without an fsync */
+#define SYNC_NS   5000000
 #define BATCH_MIN 64
 
 typedef struct {
 	const char *type; /* a string literal */
 	char *text;       /* from mp_trail_content_encode; mp_free */
 	size_t len;
+	mp_declog_waiter *wt; /* NULL: nobody waits */
 } record;
 
 struct mp_declog {
 	mp_trail *trail; /* the writer thread's, until it exits */
+	char *path;
 	pthread_t writer;
 	pthread_mutex_t lock;
 	pthread_cond_t not_empty, not_full;
@@ -31,23 +43,163 @@ struct mp_declog {
 	size_t cap, head, count;
 	size_t batch_min; /* a batch this big ends the writer's wait for more */
 	int stop;
+	int finished; /* the writer is gone: submits are refused */
 	int drop;
-	_Atomic uint64_t queued, written, dropped, errors;
-	char first_error[256]; /* the first write error, reported once on stderr and at close */
-	int write_failed;
+	/* under lock: the state (declog.h) and why */
+	int unavailable, failing, retry;
+	time_t failed_at;
+	char error[256];       /* the last failure, without the path: "write: File too large" */
+	char first_error[300]; /* the first failure, with the path: reported at close */
+	uint64_t failed_since, refused_since; /* since the log was last available: the gap */
+	uint64_t unsynced, synced_ns;         /* the writer's: written since the last fsync, when */
+	_Atomic uint64_t queued, written, written_decisions, failed, refused, dropped, errors, gaps;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "decision log unavailable: <the error>" for a waiter or a caller. */
+static void why_unavailable(mp_declog *l, char *why, size_t whylen)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "decision log unavailable: %s",
+		         l->finished ? "the server is shutting down" : l->error);
+}
+
+/* Records err as the log's failure (writer thread; takes the lock). err names the file; the
+ * reason kept for replies does not (clients need not learn server paths). */
+static void note_failure(mp_declog *l, const char *err)
+{
+	size_t n = strlen(l->path);
+	const char *bare =
+	    !strncmp(err, l->path, n) && !strncmp(err + n, ": ", 2) ? err + n + 2 : err;
+	pthread_mutex_lock(&l->lock);
+	if (!l->first_error[0]) {
+		snprintf(l->first_error, sizeof(l->first_error), "%s", err);
+		fprintf(stderr, "meshpol serve: decision log: %s%s\n", err,
+		        l->drop ? " (drop mode: decisions go on, unlogged)"
+		                : ": refusing decisions (fail closed) until a reload retries it");
+	}
+	snprintf(l->error, sizeof(l->error), "%s", bare);
+	if (!l->failing || (!l->drop && !l->unavailable))
+		l->failed_at = time(NULL);
+	l->failing = 1;
+	if (!l->drop)
+		l->unavailable = 1;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* An unavailable log comes back when a "gap" record, saying what is missing, can be written. */
+static void try_gap(mp_declog *l)
+{
+	char err[300];
+	pthread_mutex_lock(&l->lock);
+	json_t *gap =
+	    json_pack("{s:s, s:I, s:I}", "error", l->error, "failed", (json_int_t)l->failed_since,
+	              "refused", (json_int_t)l->refused_since);
+	pthread_mutex_unlock(&l->lock);
+	if (!gap)
+		return;
+	int rc = mp_trail_append_nosync(l->trail, "gap", gap, err, sizeof(err));
+	if (rc == 0)
+		rc = mp_trail_sync(l->trail, err, sizeof(err));
+	json_decref(gap);
+	if (rc < 0) {
+		atomic_fetch_add(&l->errors, 1);
+		note_failure(l, err);
+		return;
+	}
+	atomic_fetch_add(&l->gaps, 1);
+	pthread_mutex_lock(&l->lock);
+	l->unavailable = l->failing = 0;
+	l->failed_since = l->refused_since = 0;
+	pthread_mutex_unlock(&l->lock);
+	fprintf(stderr, "meshpol serve: decision log: writable again (a gap record says what is "
+	                "missing)\n");
+}
+
+/* Writes one batch (writer thread, without the lock). */
+static void write_batch(mp_declog *l, size_t n)
+{
+	char err[300], why[300];
+	uint64_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		record *r = &l->batch[i];
+		pthread_mutex_lock(&l->lock);
+		int refuse = l->unavailable;
+		if (refuse) {
+			l->refused_since++;
+			why_unavailable(l, why, sizeof(why));
+		}
+		pthread_mutex_unlock(&l->lock);
+		int written = 0;
+		if (refuse) {
+			atomic_fetch_add(&l->refused, 1);
+		} else if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
+		                                   sizeof(err)) == 0) {
+			written = 1;
+			ok++;
+			atomic_fetch_add(&l->written, 1);
+			if (!strcmp(r->type, "decision"))
+				atomic_fetch_add(&l->written_decisions, 1);
+			if (l->drop && l->failing) {
+				pthread_mutex_lock(&l->lock);
+				l->failing = 0;
+				pthread_mutex_unlock(&l->lock);
+			}
+		} else {
+			atomic_fetch_add(&l->failed, 1);
+			atomic_fetch_add(&l->errors, 1);
+			note_failure(l, err);
+			pthread_mutex_lock(&l->lock);
+			l->failed_since++;
+			why_unavailable(l, why, sizeof(why));
+			pthread_mutex_unlock(&l->lock);
+		}
+		mp_free(r->text);
+		if (r->wt)
+			r->wt->done(r->wt, written,
+			            written ? NULL : why); /* the waiter is theirs now */
+	}
+	l->unsynced += ok;
+}
+
+/* fsyncs what was written (writer thread, without the lock). The replies went out already:
+ * this is about a crash or power cut, not about them. */
+static void sync_written(mp_declog *l)
+{
+	char err[300];
+	l->unsynced = 0;
+	l->synced_ns = now_ns();
+	if (mp_trail_sync(l->trail, err, sizeof(err)) < 0) {
+		atomic_fetch_add(&l->errors, 1);
+		note_failure(l, err);
+	}
+}
 
 static void *writer_main(void *arg)
 {
 	mp_declog *l = arg;
-	char err[256];
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (l->count == 0 && !l->stop)
+		while (l->count == 0 && !l->stop && !l->retry)
 			pthread_cond_wait(&l->not_empty, &l->lock);
+		if (l->retry) {
+			l->retry = 0;
+			if (l->unavailable) {
+				pthread_mutex_unlock(&l->lock);
+				try_gap(l);
+				pthread_mutex_lock(&l->lock);
+			}
+			continue;
+		}
 		if (l->count == 0)
 			break; /* stopped and drained */
-		if (l->count < l->batch_min && !l->stop) {
+		if (l->drop && l->count < l->batch_min && !l->stop) {
 			/* let a batch gather for a moment: one wake-up and one fsync serve many
 			 * records instead of one each */
 			struct timespec until;
@@ -68,31 +220,21 @@ static void *writer_main(void *arg)
 		l->count = 0;
 		pthread_cond_broadcast(&l->not_full);
 		pthread_mutex_unlock(&l->lock);
-
-		uint64_t ok = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (mp_trail_append_encoded(l->trail, l->batch[i].type, l->batch[i].text,
-			                            l->batch[i].len, err, sizeof(err)) == 0) {
-				ok++;
-			} else {
-				atomic_fetch_add(&l->errors, 1);
-				if (!l->write_failed) {
-					l->write_failed = 1;
-					snprintf(l->first_error, sizeof(l->first_error), "%s", err);
-					fprintf(stderr, "meshpol serve: decision log: %s\n", err);
-				}
-			}
-			mp_free(l->batch[i].text);
-		}
-		if (ok && mp_trail_sync(l->trail, err, sizeof(err)) < 0 && !l->write_failed) {
-			l->write_failed = 1;
-			snprintf(l->first_error, sizeof(l->first_error), "%s", err);
-			fprintf(stderr, "meshpol serve: decision log: %s\n", err);
-		}
-		atomic_fetch_add(&l->written, ok);
+		write_batch(l, n);
 		pthread_mutex_lock(&l->lock);
+		/* with requests waiting for their writes, write them first: an fsync waits for
+		 * the disk, and they would wait for it too. Sync when the queue runs dry, and at
+		 * least every SYNC_NS under load. */
+		if (l->unsynced &&
+		    (l->drop || l->count == 0 || l->stop || now_ns() - l->synced_ns >= SYNC_NS)) {
+			pthread_mutex_unlock(&l->lock);
+			sync_written(l);
+			pthread_mutex_lock(&l->lock);
+		}
 	}
 	pthread_mutex_unlock(&l->lock);
+	if (l->unsynced)
+		sync_written(l);
 	return NULL;
 }
 
@@ -107,7 +249,8 @@ mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacit
 	l->drop = drop;
 	l->ring = mp_calloc(capacity, sizeof(record));
 	l->batch = mp_calloc(capacity, sizeof(record));
-	if (!l->ring || !l->batch)
+	l->path = mp_strdup(path);
+	if (!l->ring || !l->batch || !l->path)
 		goto oom;
 	if (!(l->trail = mp_trail_open(path, sign_key, err, errlen)))
 		goto fail;
@@ -131,30 +274,42 @@ fail:
 		mp_trail_close(l->trail);
 		mp_free(l->ring);
 		mp_free(l->batch);
+		mp_free(l->path);
 		mp_free(l);
 	}
 	return NULL;
 }
 
 /* Queues text (mp_malloc'd; owned from here on). */
-static int enqueue(mp_declog *l, const char *type, char *text, size_t len)
+static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_declog_waiter *wt,
+                   char *why, size_t whylen)
 {
 	pthread_mutex_lock(&l->lock);
-	while (l->count == l->cap && !l->drop)
+	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished)
 		pthread_cond_wait(&l->not_full, &l->lock); /* backpressure */
+	if (l->finished || (!l->drop && l->unavailable)) {
+		why_unavailable(l, why, whylen);
+		l->refused_since += !l->finished;
+		pthread_mutex_unlock(&l->lock);
+		mp_free(text);
+		atomic_fetch_add(&l->refused, 1);
+		return MP_DECLOG_REFUSED;
+	}
 	if (l->count == l->cap) {
 		pthread_mutex_unlock(&l->lock);
 		mp_free(text);
 		atomic_fetch_add(&l->dropped, 1);
-		return 1;
+		return MP_DECLOG_DROPPED;
 	}
-	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len};
+	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt};
 	l->count++;
-	if (l->count == 1 || l->count == l->batch_min)
+	/* a waiting request wants the writer now; otherwise wake it for a batch's first record
+	 * and when the batch is big enough to stop lingering */
+	if (!l->drop || l->count == 1 || l->count == l->batch_min)
 		pthread_cond_signal(&l->not_empty);
 	pthread_mutex_unlock(&l->lock);
 	atomic_fetch_add(&l->queued, 1);
-	return 0;
+	return MP_DECLOG_QUEUED;
 }
 
 int mp_declog_submit(mp_declog *l, const char *type, json_t *content)
@@ -164,37 +319,60 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content)
 	char *text = mp_trail_content_encode(content, &len, err, sizeof(err));
 	if (!text) {
 		atomic_fetch_add(&l->errors, 1);
-		return -1;
+		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len);
+	return enqueue(l, type, text, len, NULL, NULL, 0);
 }
 
-int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len)
+int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
+                          mp_declog_waiter *wt, char *why, size_t whylen)
 {
 	if (!text || len < 2 || text[0] != '{' || text[len - 1] != '}') {
 		mp_free(text);
 		atomic_fetch_add(&l->errors, 1);
-		return -1;
+		if (why && whylen)
+			snprintf(why, whylen,
+			         "decision log unavailable: the record could not be "
+			         "encoded (out of memory)");
+		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len);
+	return enqueue(l, type, text, len, wt, why, whylen);
+}
+
+void mp_declog_retry(mp_declog *l)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->unavailable && !l->finished) {
+		l->retry = 1;
+		pthread_cond_signal(&l->not_empty);
+	}
+	pthread_mutex_unlock(&l->lock);
 }
 
 void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s)
 {
 	pthread_mutex_lock(&l->lock);
 	s->depth = l->count;
+	s->unavailable = l->unavailable;
+	s->failing = l->failing;
+	s->failed_at = l->failed_at;
+	snprintf(s->error, sizeof(s->error), "%s", l->error);
 	pthread_mutex_unlock(&l->lock);
 	s->capacity = l->cap;
 	s->queued = atomic_load(&l->queued);
 	s->written = atomic_load(&l->written);
+	s->written_decisions = atomic_load(&l->written_decisions);
+	s->failed = atomic_load(&l->failed);
+	s->refused = atomic_load(&l->refused);
 	s->dropped = atomic_load(&l->dropped);
 	s->errors = atomic_load(&l->errors);
+	s->gaps = atomic_load(&l->gaps);
 	s->drop_mode = l->drop;
 }
 
-int mp_declog_close(mp_declog *l, json_t *end, char *err, size_t errlen)
+int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen)
 {
-	if (!l)
+	if (!l || l->finished)
 		return 0;
 	int rc = 0;
 	pthread_mutex_lock(&l->lock);
@@ -203,21 +381,40 @@ int mp_declog_close(mp_declog *l, json_t *end, char *err, size_t errlen)
 	pthread_mutex_unlock(&l->lock);
 	pthread_join(l->writer, NULL);
 	/* the writer has exited: the trail is ours again */
-	if (l->write_failed) {
+	pthread_mutex_lock(&l->lock);
+	l->finished = 1;
+	pthread_cond_broadcast(&l->not_full); /* a submitter waiting for room is refused */
+	pthread_mutex_unlock(&l->lock);
+	if (l->first_error[0]) {
 		snprintf(err, errlen, "%s", l->first_error);
 		rc = -1;
 	}
-	if (mp_trail_append_nosync(l->trail, "end", end, err, errlen) < 0 ||
-	    mp_trail_seal(l->trail, err, errlen) < 0)
+	char e2[300];
+	if (mp_trail_append_nosync(l->trail, "end", end, e2, sizeof(e2)) < 0 ||
+	    mp_trail_seal(l->trail, e2, sizeof(e2)) < 0) {
+		if (rc == 0)
+			snprintf(err, errlen, "%s", e2);
+		else
+			fprintf(stderr, "meshpol serve: decision log: %s\n", e2);
 		rc = -1;
+	}
 	mp_trail_close(l->trail);
+	l->trail = NULL;
+	return rc;
+}
+
+void mp_declog_free(mp_declog *l)
+{
+	if (!l)
+		return;
+	mp_trail_close(l->trail); /* only if never finished */
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->not_empty);
 	pthread_cond_destroy(&l->not_full);
 	mp_free(l->ring);
 	mp_free(l->batch);
+	mp_free(l->path);
 	mp_free(l);
-	return rc;
 }
 
 /* --- masking --- */

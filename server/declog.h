@@ -1,23 +1,42 @@
 /* declog.h: the decision log: every decision as a "decision" record of a hash-chained trail
- * (engine/trail.h), written by one writer thread fed through a bounded queue. Format and modes:
- * docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
+ * (engine/trail.h), written by one writer thread fed through a bounded queue. Format, modes and
+ * guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
  *
- * Threads: request threads call mp_declog_submit (it encodes the record on the caller's thread,
- * the costly part); the writer thread owns the mp_trail, appends each queued record and fsyncs
- * once per batch. The control thread opens and closes the log.
+ * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part);
+ * the writer thread owns the mp_trail, appends each queued record and fsyncs once per batch. The
+ * control thread opens, retries and closes the log.
  *
  * Lifecycle: mp_declog_open (writes "start", starts the writer) -> mp_declog_submit* ->
- * mp_declog_close (drains the queue, writes "end", seals, closes the file, frees the log). */
+ * mp_declog_finish (drains the queue, writes "end", seals, closes the file) -> mp_declog_free.
+ *
+ * States of a no-drop log (drop mode never leaves "available"):
+ *   available --a write or fsync fails (writer)--> unavailable: every record queued or submitted
+ *       from then on is refused without a write attempt, so the file keeps a complete prefix
+ *   unavailable --mp_declog_retry, then a "gap" record written (writer)--> available
+ */
 #ifndef MP_DECLOG_H
 #define MP_DECLOG_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "policy.h"
 
 typedef struct mp_declog mp_declog;
+
+/* A request waiting for its record to be written (no-drop mode). done is called exactly once,
+ * on the writer thread, after the record's write(2) returned (ok = 1), or when it failed or was
+ * refused (ok = 0, why: "decision log unavailable: ..."); the waiter is the caller's again from
+ * that call on. done must not block. */
+typedef struct mp_declog_waiter mp_declog_waiter;
+struct mp_declog_waiter {
+	void (*done)(mp_declog_waiter *wt, int ok, const char *why);
+};
+
+/* mp_declog_submit's results. */
+enum { MP_DECLOG_QUEUED = 0, MP_DECLOG_DROPPED = 1, MP_DECLOG_REFUSED = -1 };
 
 /* Opens (or continues) the trail at path, appends start (a JSON object, borrowed) and starts the
  * writer thread. drop: 0 no-drop (a full queue blocks submitters), 1 drop (a full queue drops the
@@ -26,25 +45,50 @@ mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacit
                           json_t *start, char *err, size_t errlen);
 
 /* Queues one record of the given type ("decision", "reload"; a string literal) with content
- * (borrowed). Returns 0 queued, 1 dropped (drop mode, queue full), -1 when it could not be encoded
- * (counted as an error). In no-drop mode it waits while the queue is full. Any thread. */
+ * (borrowed), nobody waiting for it. Returns MP_DECLOG_QUEUED, MP_DECLOG_DROPPED (drop mode,
+ * queue full) or MP_DECLOG_REFUSED (not encoded: counted as an error; or the log is unavailable
+ * or finished: counted as refused). In no-drop mode it waits while the queue is full. Any
+ * thread. */
 int mp_declog_submit(mp_declog *l, const char *type, json_t *content);
 
 /* The same with the content already encoded as mp_trail_content_encode would (a compact JSON
- * object, keys sorted, ASCII only): text is mp_malloc'd and taken over, whatever happens. */
-int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len);
+ * object, keys sorted, ASCII only): text is mp_malloc'd and taken over, whatever happens. wt:
+ * NULL, or (no-drop mode only) called when the record is written or refused, as
+ * mp_declog_waiter says; never called when this returns MP_DECLOG_REFUSED, which puts the reason
+ * in why (why may be NULL). */
+int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
+                          mp_declog_waiter *wt, char *why, size_t whylen);
+
+/* The writer retries an unavailable log: it writes a "gap" record {"error", "failed",
+ * "refused"} and, if that succeeds, takes records again. Any thread; no-op when available. */
+void mp_declog_retry(mp_declog *l);
 
 typedef struct {
 	uint64_t depth, capacity; /* records queued now, and the most that fit */
-	uint64_t queued, written, dropped, errors;
+	uint64_t queued;          /* records accepted into the queue */
+	uint64_t written; /* records whose write(2) succeeded ("start" and "end" excluded) */
+	uint64_t written_decisions; /* of which "decision" records */
+	uint64_t failed;            /* records whose write failed */
+	uint64_t refused;           /* records not written because the log was unavailable */
+	uint64_t dropped;           /* drop mode: records dropped because the queue was full */
+	uint64_t errors; /* records that could not be encoded, plus failed writes/fsyncs */
+	uint64_t gaps;   /* "gap" records written (the log came back) */
 	int drop_mode;
+	int unavailable;  /* no-drop: refusing records since a write failed */
+	int failing;      /* the last write or fsync failed (either mode) */
+	time_t failed_at; /* when the log last became unavailable or failing; 0: never */
+	char error[256];  /* the last write error, "" if none: "write: No space left ..." */
 } mp_declog_stats;
 void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s);
 
-/* Stops the writer after it has written everything queued, appends end (borrowed; may be NULL),
- * seals, closes the trail and frees l. 0, or -1 and err when a write or the seal failed. No
- * submitter may still be running. NULL is fine. */
-int mp_declog_close(mp_declog *l, json_t *end, char *err, size_t errlen);
+/* Stops the writer after it has dealt with everything queued (written, or refused when
+ * unavailable), appends end (borrowed; may be NULL), seals and closes the trail. Later submits
+ * are refused; l stays allocated (so a thread the server gave up on cannot touch freed memory)
+ * until mp_declog_free. 0, or -1 and err when a write or the seal failed or an earlier write
+ * had failed. NULL is fine. */
+int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen);
+/* Frees a finished log; no submitter may still be running. NULL is fine. */
+void mp_declog_free(mp_declog *l);
 
 /* Replaces, in a decision input, every field the bundle's mask names with "[masked]". A mask
  * entry is a dotted path ("request.headers.authorization"); names under "headers" match

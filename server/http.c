@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
@@ -252,8 +253,15 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 		}
 	}
 	x.route->handler(&x);
+	if (x.abandoned) {
+		/* the control thread answered this request and has a replacement serving: leave
+		 * everything as it is and stop (worker.c) */
+		json_decref(x.body);
+		event_base_loopbreak(w->base);
+		return;
+	}
 done:
 	json_decref(x.body);
-	if (x.conn && !x.conn->job)
+	if (x.conn && !x.conn->job && !x.deferred)
 		mp_conn_replied(x.conn);
 }

@@ -52,6 +52,8 @@ struct mp_http_ctx {
 	const char *rest; /* what follows the route's path (SUBTREE and UNDER routes) */
 	json_t *body;     /* MP_BODY_JSON: the parsed body (the dispatcher frees it) */
 	uint64_t t0;      /* when the handler was entered (mp_server_now_ns) */
+	int deferred;     /* the handler left the reply to another thread's hand-back */
+	int abandoned;    /* the watchdog gave up on this worker during the handler */
 };
 
 /* The generic callback of the main and admin evhttp objects; arg is the worker. */

@@ -45,18 +45,24 @@ void mp_metrics_status(mp_metrics *m, int code)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* The sum of one counter over every worker: field0 is the counter in worker 0's set. */
-static uint64_t sum_at(const mp_server *srv, const _Atomic uint64_t *field0)
+static const mp_metrics layout; /* where each counter is in a set */
+
+static uint64_t load_at(const mp_worker *w, size_t off)
 {
-	size_t off = (size_t)((const char *)field0 - (const char *)&srv->workers[0].metrics);
-	uint64_t s = 0;
-	for (int i = 0; i < srv->nworkers; i++) {
-		const char *m = (const char *)&srv->workers[i].metrics;
-		s += LOAD(*(const _Atomic uint64_t *)(m + off));
-	}
+	return LOAD(*(const _Atomic uint64_t *)((const char *)&w->metrics + off));
+}
+
+/* The sum of one counter over every worker and the admin listener's set: field is the
+ * counter in `layout`. (A replaced worker's counts went on in its replacement's.) */
+static uint64_t sum_at(mp_server *srv, const _Atomic uint64_t *field)
+{
+	size_t off = (size_t)((const char *)field - (const char *)&layout);
+	uint64_t s = srv->admin ? load_at(srv->admin, off) : 0;
+	for (int i = 0; i < srv->nworkers; i++)
+		s += load_at(mp_server_worker(srv, i), off);
 	return s;
 }
-#define SUM(srv, field) sum_at(srv, &(srv)->workers[0].metrics.field)
+#define SUM(srv, field) sum_at(srv, &layout.field)
 
 static void header(struct evbuffer *o, const char *name, const char *type, const char *help)
 {
@@ -133,6 +139,26 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 	       "Faults: an evaluator for a new snapshot could not be made (out of memory).");
 	evbuffer_add_printf(o, "meshpol_errors_total %" PRIu64 "\n", SUM(srv, evaluator_errors));
 
+	header(o, "meshpol_decisions_failed_closed_total", "counter",
+	       "Requests answered fail-closed (never allowed) instead of with their decision: the "
+	       "decision log could not take the record, or the watchdog gave up on the worker.");
+	evbuffer_add_printf(o,
+	                    "meshpol_decisions_failed_closed_total{reason=\"decision_log\"} "
+	                    "%" PRIu64 "\n",
+	                    SUM(srv, failed_closed));
+	evbuffer_add_printf(o,
+	                    "meshpol_decisions_failed_closed_total{reason=\"watchdog\"} "
+	                    "%" PRIu64 "\n",
+	                    LOAD(srv->watchdog_failed_closed));
+	header(o, "meshpol_watchdog_interrupts_total", "counter",
+	       "Requests whose Lua the watchdog interrupted after --request-timeout.");
+	evbuffer_add_printf(o, "meshpol_watchdog_interrupts_total %" PRIu64 "\n",
+	                    LOAD(srv->watchdog_interrupts));
+	header(o, "meshpol_watchdog_workers_replaced_total", "counter",
+	       "Workers the watchdog gave up on and replaced (stuck past the grace period).");
+	evbuffer_add_printf(o, "meshpol_watchdog_workers_replaced_total %" PRIu64 "\n",
+	                    LOAD(srv->watchdog_replaced));
+
 	header(o, "meshpol_when_calls_total", "counter", "Calls of rules' `when` functions.");
 	evbuffer_add_printf(o, "meshpol_when_calls_total %" PRIu64 "\n", SUM(srv, when_calls));
 	header(o, "meshpol_when_errors_total", "counter",
@@ -207,8 +233,21 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 		evbuffer_add_printf(o, "meshpol_decision_log_dropped_total %" PRIu64 "\n",
 		                    s.dropped);
 		header(o, "meshpol_decision_log_errors_total", "counter",
-		       "Records that could not be encoded or written.");
+		       "Records that could not be encoded or written, and failed fsyncs.");
 		evbuffer_add_printf(o, "meshpol_decision_log_errors_total %" PRIu64 "\n", s.errors);
+		header(o, "meshpol_decision_log_failed_total", "counter",
+		       "Records whose write failed (disk full, file too large, I/O error).");
+		evbuffer_add_printf(o, "meshpol_decision_log_failed_total %" PRIu64 "\n", s.failed);
+		header(o, "meshpol_decision_log_refused_total", "counter",
+		       "Records not written because the log was unavailable after a failed write "
+		       "(no-drop mode: their requests failed closed).");
+		evbuffer_add_printf(o, "meshpol_decision_log_refused_total %" PRIu64 "\n",
+		                    s.refused);
+		header(
+		    o, "meshpol_decision_log_available", "gauge",
+		    "1 while the log takes records; 0 after a failed write (no-drop mode) until a "
+		    "reload retries it.");
+		evbuffer_add_printf(o, "meshpol_decision_log_available %d\n", !s.unavailable);
 	}
 
 	header(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -31,6 +31,7 @@ typedef struct {
 	_Atomic uint64_t when_calls, when_errors;
 	_Atomic uint64_t conns_accepted, conns_rejected, conns_timed_out;
 	_Atomic uint64_t evaluator_errors; /* a new snapshot's evaluator could not be made */
+	_Atomic uint64_t failed_closed;    /* decisions answered fail-closed: not logged */
 } mp_metrics;
 
 /* Adds n to a counter the calling thread owns. */

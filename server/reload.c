@@ -1,16 +1,20 @@
 /* reload.c: the current snapshot, reloading it, and what /health says about it. Design:
  * docs/server.md ("Reload"); the snapshot's lifecycle: engine/engine.h.
  *
- * A reload runs on the control thread, off every request path: it builds a whole new snapshot
- * from the model and bundle on disk (mp_engine_open), checks that an evaluator can run its
- * `when` and `check` functions, and only then swaps the current pointer. Workers notice the
- * change with one atomic load per request (and are nudged to switch at once); requests already
- * deciding finish on the old snapshot, which is freed when its last evaluator lets go. A failed
- * reload changes nothing but /health, the metrics and stderr.
+ * A reload is built off every request path and off the control thread, on a thread of its own
+ * (build_main): it reads the model and bundle from disk (mp_engine_open), which may block (a
+ * FIFO, a hung network file system) and checks that an evaluator can run its `when` and `check`
+ * functions, which may run long. The control thread keeps serving signals, the watchdog and the
+ * admin listener meanwhile; when the build is done it commits (mp_reload_built_cb): swaps the
+ * current pointer, or records the failure. One build runs at a time; triggers meanwhile ask for one
+ * more after it. Workers notice the change with one atomic load per request (and are nudged to
+ * switch at once); requests already deciding finish on the old snapshot, which is freed when its
+ * last evaluator lets go. A failed reload changes nothing but /health, the metrics and stderr. A
+ * build still running at shutdown is left behind (server.c exits without waiting for it).
  *
  * /v1/reload is answered asynchronously: the worker queues a job and returns to its loop; the
- * control thread reloads (one reload serves every job queued meanwhile) and hands each job back
- * to its worker's event base, which sends the reply. The job keeps its connection open (see
+ * next build serves every job queued before it started, and each job is handed back to its
+ * worker's event base, which sends the reply. The job keeps its connection open (see
  * mp_conn.job); a request whose reply is pending is a POST, so evhttp has stopped reading it
  * and cannot free it under us. */
 #include "reload.h"
@@ -26,6 +30,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One build: made and committed by the control thread, run by its own thread, which touches
+ * only the fields marked so. */
+struct mp_reload_run {
+	mp_server *srv;
+	pthread_t thread;
+	char trigger[16];
+	mp_reload_job *jobs; /* the /v1/reload requests it answers */
+	/* the build thread's */
+	mp_engine *e; /* NULL: refused, errors in d */
+	mp_diags d;
+	uint64_t took_us;
+	atomic_int done;
+};
 
 struct mp_reload_job {
 	mp_worker *w;
@@ -107,28 +125,42 @@ static int validate(mp_engine *e, mp_diags *d)
 	return rc;
 }
 
-json_t *mp_reload_run(mp_server *srv, const char *trigger)
+static void *build_main(void *arg)
 {
-	const mp_server_config *cfg = srv->cfg;
-	mp_diags d = {0};
+	mp_reload_run *run = arg;
+	const mp_server_config *cfg = run->srv->cfg;
 	uint64_t t0 = mp_server_now_ns();
-	json_t *out;
-	mp_engine *e = mp_engine_open(cfg->model, cfg->bundle, &d);
-	if (e && validate(e, &d) < 0) {
-		mp_engine_release(e);
-		e = NULL;
+	run->e = mp_engine_open(cfg->model, cfg->bundle, &run->d);
+	if (run->e && validate(run->e, &run->d) < 0) {
+		mp_engine_release(run->e);
+		run->e = NULL;
 	}
-	json_int_t us = (json_int_t)((mp_server_now_ns() - t0) / 1000);
+	run->took_us = (mp_server_now_ns() - t0) / 1000;
+	atomic_store(&run->done, 1);
+	event_active(run->srv->reload_done_ev, EV_READ, 0);
+	return NULL;
+}
+
+/* The build's outcome, made the server's: the swap, or the failure recorded. Returns what
+ * /v1/reload answers (a new reference). */
+static json_t *commit(mp_server *srv, mp_reload_run *run)
+{
+	const char *trigger = run->trigger;
+	json_int_t us = (json_int_t)run->took_us;
 	time_t now = time(NULL);
+	json_t *out;
+	mp_engine *e = run->e;
+	run->e = NULL;
 	if (!e) {
-		if (!d.errors)
-			mp_diags_error(&d, NULL, 0, 0, "the snapshot could not be built");
+		mp_diags *d = &run->d;
+		if (!d->errors)
+			mp_diags_error(d, NULL, 0, 0, "the snapshot could not be built");
 		fprintf(stderr,
 		        "meshpol serve: reload (%s) refused, still serving the previous "
 		        "snapshot:\n",
 		        trigger);
-		mp_diags_print(&d, stderr);
-		json_t *errors = diags_json(&d);
+		mp_diags_print(d, stderr);
+		json_t *errors = diags_json(d);
 		char *text = json_dumps(errors, JSON_COMPACT);
 		pthread_mutex_lock(&srv->status_lock);
 		srv->status.failed++;
@@ -137,12 +169,9 @@ json_t *mp_reload_run(mp_server *srv, const char *trigger)
 		free(srv->status.last_errors);
 		srv->status.last_errors = text;
 		pthread_mutex_unlock(&srv->status_lock);
-		out = json_pack("{s:s, s:o, s:I}", "status", "failed", "errors", errors, "took_us",
-		                us);
-		mp_diags_free(&d);
-		return out;
+		return json_pack("{s:s, s:o, s:I}", "status", "failed", "errors", errors, "took_us",
+		                 us);
 	}
-	mp_diags_free(&d);
 
 	mp_engine *old = mp_reload_acquire(srv);
 	int same = same_snapshot(old, e);
@@ -167,9 +196,11 @@ json_t *mp_reload_run(mp_server *srv, const char *trigger)
 	old = atomic_exchange(&srv->current, e);
 	pthread_mutex_unlock(&srv->snap_lock);
 	mp_engine_release(old); /* freed when the last worker moves off it */
-	for (int i = 0; i < srv->nworkers; i++)
-		if (srv->workers[i].refresh_ev)
-			event_active(srv->workers[i].refresh_ev, EV_READ, 0);
+	for (int i = 0; i < srv->nworkers; i++) {
+		mp_worker *w = mp_server_worker(srv, i);
+		if (w && w->refresh_ev)
+			event_active(w->refresh_ev, EV_READ, 0);
+	}
 	pthread_mutex_lock(&srv->status_lock);
 	srv->status.ok++;
 	srv->status.last_attempt = srv->status.loaded_at = now;
@@ -190,6 +221,88 @@ json_t *mp_reload_run(mp_server *srv, const char *trigger)
 	json_object_set_new(out, "status", json_string("reloaded"));
 	json_object_set_new(out, "took_us", json_integer(us));
 	return out;
+}
+
+static mp_reload_job *take_jobs(mp_server *srv);
+static void finish(mp_reload_job *jobs, json_t *result, int code);
+
+static void free_run(mp_reload_run *run)
+{
+	mp_engine_release(run->e);
+	mp_diags_free(&run->d);
+	mp_free(run);
+}
+
+void mp_reload_start(mp_server *srv, const char *trigger)
+{
+	if (atomic_load(&srv->stopping))
+		return;
+	/* every reload also retries a decision log that a write error made unavailable */
+	if (srv->log)
+		mp_declog_retry(srv->log);
+	if (srv->reload_running) {
+		srv->reload_again = 1;
+		snprintf(srv->reload_again_trigger, sizeof(srv->reload_again_trigger), "%s",
+		         trigger);
+		return;
+	}
+	mp_reload_run *run = mp_calloc(1, sizeof(*run));
+	if (!run) {
+		json_t *r = json_pack("{s:s}", "error", "cannot reload (out of memory)");
+		finish(take_jobs(srv), r, 500);
+		json_decref(r);
+		return;
+	}
+	run->srv = srv;
+	snprintf(run->trigger, sizeof(run->trigger), "%s", trigger);
+	run->jobs = take_jobs(srv); /* queued before the files are read: this build answers them */
+	/* joined by mp_reload_built_cb, or left behind at exit when it never finishes */
+	if (mp_server_spawn(&run->thread, build_main, run) != 0) {
+		json_t *r = json_pack("{s:s}", "error", "cannot start a reload thread");
+		finish(run->jobs, r, 500);
+		json_decref(r);
+		free_run(run);
+		return;
+	}
+	srv->reload_running = run;
+}
+
+void mp_reload_built_cb(int fd, short what, void *arg)
+{
+	mp_server *srv = arg;
+	mp_reload_run *run = srv->reload_running;
+	(void)fd;
+	(void)what;
+	if (!run || !atomic_load(&run->done))
+		return;
+	pthread_join(run->thread, NULL);
+	srv->reload_running = NULL;
+	if (!atomic_load(&srv->stopping)) {
+		json_t *result = commit(srv, run);
+		const char *status = json_string_value(json_object_get(result, "status"));
+		finish(run->jobs, result, status && !strcmp(status, "failed") ? 422 : 200);
+		json_decref(result);
+	}
+	free_run(run);
+	if (srv->reload_again) { /* a trigger (or a /v1/reload job) came during the build */
+		srv->reload_again = 0;
+		mp_reload_start(srv,
+		                srv->reload_again_trigger[0] ? srv->reload_again_trigger : "api");
+		srv->reload_again_trigger[0] = '\0';
+	}
+}
+
+int mp_reload_finish_at_exit(mp_server *srv)
+{
+	mp_reload_run *run = srv->reload_running;
+	if (!run)
+		return 0;
+	if (!atomic_load(&run->done))
+		return -1; /* still reading: leave it */
+	pthread_join(run->thread, NULL);
+	srv->reload_running = NULL;
+	free_run(run);
+	return 0;
 }
 
 json_t *mp_reload_health(mp_server *srv, int *ready)
@@ -230,6 +343,80 @@ json_t *mp_reload_health(mp_server *srv, int *ready)
 		json_object_set_new(r, "last_failure", json_null());
 	}
 	json_object_set_new(o, "reloads", r);
+
+	/* what stops the server from answering as it should: the reasons for a status that is
+	 * not "ok" */
+	json_t *problems = json_array();
+	int unavailable = !*ready, degraded = 0;
+	if (srv->log) {
+		mp_declog_stats ls;
+		mp_declog_get_stats(srv->log, &ls);
+		json_t *dl = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "status",
+		                       ls.unavailable ? "unavailable"
+		                       : ls.failing   ? "failing"
+		                                      : "ok",
+		                       "mode", ls.drop_mode ? "drop" : "no-drop", "written",
+		                       (json_int_t)ls.written, "failed", (json_int_t)ls.failed,
+		                       "refused", (json_int_t)ls.refused, "dropped",
+		                       (json_int_t)ls.dropped, "errors", (json_int_t)ls.errors);
+		if (ls.error[0]) {
+			json_t *err = json_string(ls.error);
+			json_object_set_new(dl, "last_error",
+			                    err ? err : json_string("(not UTF-8)"));
+			iso_time(ls.failed_at, at);
+			json_object_set_new(dl, "failed_at", json_string(at));
+		}
+		json_object_set_new(o, "decision_log", dl);
+		if (ls.unavailable || ls.failing) {
+			char msg[320];
+			snprintf(msg, sizeof(msg), "decision log %s: %s",
+			         ls.unavailable ? "unavailable (decisions fail closed)"
+			                        : "failing (drop mode: decisions unlogged)",
+			         ls.error);
+			json_t *m = json_string(msg);
+			json_array_append_new(problems,
+			                      m ? m : json_string("decision log failing"));
+			unavailable |= ls.unavailable;
+			degraded |= !ls.unavailable;
+		}
+	}
+	uint64_t now = mp_server_now_ns(),
+	         limit = (uint64_t)srv->cfg->request_timeout * 1000000000u;
+	json_t *stuck = json_array();
+	for (int i = 0; i < srv->nworkers; i++) {
+		mp_worker *w = mp_server_worker(srv, i);
+		uint64_t g = atomic_load(&w->guard), since = atomic_load(&w->guard_since_ns);
+		if ((g & 3) == MP_GUARD_BUSY && now > since && now - since > limit)
+			json_array_append_new(stuck,
+			                      json_pack("{s:i, s:f}", "worker", i, "busy_seconds",
+			                                (double)(now - since) / 1e9));
+	}
+	size_t nstuck = json_array_size(stuck);
+	json_object_set_new(o, "watchdog",
+	                    json_pack("{s:i, s:o, s:I, s:I, s:I}", "request_timeout",
+	                              srv->cfg->request_timeout, "stuck", stuck, "interrupted",
+	                              (json_int_t)atomic_load(&srv->watchdog_interrupts),
+	                              "replaced", (json_int_t)atomic_load(&srv->watchdog_replaced),
+	                              "failed_closed",
+	                              (json_int_t)atomic_load(&srv->watchdog_failed_closed)));
+	if (nstuck) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%zu of %d workers stuck past --request-timeout", nstuck,
+		         srv->nworkers);
+		json_array_append_new(problems, json_string(msg));
+		if ((int)nstuck == srv->nworkers)
+			unavailable = 1;
+		else
+			degraded = 1;
+	}
+	if (*ready && (unavailable || degraded))
+		json_object_set_new(o, "status",
+		                    json_string(unavailable ? "unavailable" : "degraded"));
+	if (json_array_size(problems))
+		json_object_set_new(o, "problems", problems);
+	else
+		json_decref(problems);
+	*ready = *ready && !unavailable;
 	return o;
 }
 
@@ -315,13 +502,11 @@ void mp_reload_jobs_cb(int fd, short what, void *arg)
 	mp_server *srv = arg;
 	(void)fd;
 	(void)what;
-	mp_reload_job *jobs = take_jobs(srv);
-	if (!jobs)
-		return;
-	json_t *result = mp_reload_run(srv, "api");
-	const char *status = json_string_value(json_object_get(result, "status"));
-	finish(jobs, result, status && !strcmp(status, "failed") ? 422 : 200);
-	json_decref(result);
+	pthread_mutex_lock(&srv->jobs_lock);
+	int any = srv->jobs != NULL;
+	pthread_mutex_unlock(&srv->jobs_lock);
+	if (any)
+		mp_reload_start(srv, "api");
 }
 
 void mp_reload_cancel_jobs(mp_server *srv)
@@ -331,6 +516,10 @@ void mp_reload_cancel_jobs(mp_server *srv)
 	pthread_mutex_unlock(&srv->jobs_lock);
 	json_t *result = json_pack("{s:s}", "error", "the server is shutting down");
 	finish(take_jobs(srv), result, 503);
+	if (srv->reload_running) {
+		finish(srv->reload_running->jobs, result, 503);
+		srv->reload_running->jobs = NULL;
+	}
 	json_decref(result);
 }
 

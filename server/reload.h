@@ -7,10 +7,16 @@
 
 /* A retained reference to the current snapshot (never NULL once the server started). */
 mp_engine *mp_reload_acquire(mp_server *srv);
-/* Builds a snapshot from the configured model and bundle, validates it and swaps it in.
- * trigger: "signal", "api", "watch". Returns the outcome as a JSON object (new reference):
- * {"status": "reloaded"|"unchanged"|"failed", ...}. Control thread only. */
-json_t *mp_reload_run(mp_server *srv, const char *trigger);
+/* Starts building a snapshot from the configured model and bundle on a thread of its own; the
+ * control thread swaps it in when it is done and valid (mp_reload_built_cb). trigger: "signal",
+ * "api", "watch". A build already running: one more runs after it. Also retries an unavailable
+ * decision log. Control thread only. */
+void mp_reload_start(mp_server *srv, const char *trigger);
+/* reload_done_ev's callback (control thread): commits the finished build and answers its
+ * /v1/reload requests with {"status": "reloaded"|"unchanged"|"failed", ...}. */
+void mp_reload_built_cb(int fd, short what, void *srv);
+/* At exit: frees a finished build; -1 when one is still running (left behind). */
+int mp_reload_finish_at_exit(mp_server *srv);
 /* The /health reply: status, snapshot, reloads, the last failure with its errors. */
 json_t *mp_reload_health(mp_server *srv, int *ready);
 /* /v1/reload: queue a reload for the control thread; it answers req on the worker's thread. */

@@ -4,26 +4,39 @@
  * (--watch), declog.c (decision log), metrics.c, tls.c.
  *
  * Threads:
- *   - the main thread runs the control event base: SIGHUP, SIGTERM and SIGINT, --watch, and
- *     the reloads /v1/reload asks for; every reload runs here, never on a request path;
+ *   - the main thread runs the control event base: SIGHUP, SIGTERM and SIGINT, --watch, the
+ *     watchdog's timer, the admin listener (--admin-listen: /health, /metrics, /v1/reload) and
+ *     the commit of reloads; it never runs policy code and never reads the model or bundle, so
+ *     nothing a policy or a file does can keep it from a signal;
  *   - N worker threads, each with its own event base, evhttp and evaluator (so its own Lua
- *     state), all accepting on one listening socket (each its own dup of it); worker 0 also
- *     serves the admin listener;
+ *     state), all accepting on one listening socket (each its own dup of it);
+ *   - a reload's build, on a thread of its own while it runs (reload.c);
  *   - with --decision-log, one writer thread owning the trail (declog.c).
  * Shared between them: the current snapshot (mp_server.current, one atomic pointer; see
- * reload.c), the metrics (per worker, relaxed atomics), the decision log's queue.
+ * reload.c), the worker slots (atomic pointers), the metrics (per worker, relaxed atomics), the
+ * decision log's queue.
+ *
+ * The watchdog (on_watchdog, every 100 ms): a worker whose guarded section (a decision's Lua, or
+ * building a Lua state; worker.h) has run past --request-timeout gets its Lua state interrupted
+ * (mp_sandbox_interrupt); one still there WATCHDOG_GRACE_S later (stuck in C, where the
+ * interrupt is not seen) is abandoned: its request is answered failed closed, its connections
+ * are shut down, and a new worker takes its slot. The old thread is never joined; if it ever
+ * returns it leaves its loop without touching anything shared.
  *
  * Invariants:
  *   1. A snapshot is freed only when no worker's evaluator holds it: each evaluator retains
  *      its snapshot, and a worker takes its reference under snap_lock, which the swap takes.
- *   2. Every decision made is in the decision log before its reply is sent (no-drop mode), or
- *      counted as dropped (drop mode).
+ *   2. No-drop mode: a decision is answered only after its record's write(2) succeeded; when
+ *      it cannot be written the request is answered failed closed (never allowed). Drop mode:
+ *      a decision is answered once its record is queued, or counted as dropped.
  *   3. On SIGTERM: no new connection is accepted; every request whose bytes arrived is
  *      answered (with Connection: close) unless --drain-timeout passes first; then the log is
- *      drained, an "end" record written and the trail sealed; exit 0.
+ *      drained, an "end" record written and the trail sealed; exit 0. Threads still running
+ *      then (a stuck worker, a blocked reload) are left behind: exit (1) without joining them.
  */
 #include "alloc.h"
 #include "reload.h"
+#include "sandbox.h"
 #include "server_int.h"
 #include "tls.h"
 #include "trail.h"
@@ -43,6 +56,25 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define WATCHDOG_TICK_US 100000 /* how often the watchdog looks */
+#define WATCHDOG_GRACE_S 1      /* after the interrupt, before a worker is given up on */
+#define DRAIN_MARGIN_US  300000 /* after --drain-timeout, for workers to leave their loops */
+
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
+
+int mp_server_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t block, old;
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&block, stop_signals[i]);
+	/* threads never see the signals: the control thread's loop handles them */
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
 
 uint64_t mp_server_now_ns(void)
 {
@@ -133,12 +165,121 @@ static json_t *snapshot_record(mp_server *srv)
 	return o;
 }
 
+void mp_server_worker_exited(mp_server *srv)
+{
+	if (srv->exited_ev)
+		event_active(srv->exited_ev, EV_READ, 0);
+}
+
+/* Draining: the control loop ends when every worker and the admin set are done (or at the
+ * drain deadline, on_drain_deadline). */
+static void on_exited(int fd, short what, void *arg)
+{
+	mp_server *srv = arg;
+	(void)fd;
+	(void)what;
+	if (!atomic_load(&srv->stopping))
+		return; /* an abandoned worker that came back: nothing waits for it */
+	for (int i = 0; i < srv->nworkers; i++)
+		if (!atomic_load(&mp_server_worker(srv, i)->exited))
+			return;
+	if (srv->admin && !atomic_load(&srv->admin->exited))
+		return;
+	event_base_loopbreak(srv->control);
+}
+
+static void on_drain_deadline(int fd, short what, void *arg)
+{
+	mp_server *srv = arg;
+	(void)fd;
+	(void)what;
+	fprintf(stderr, "meshpol serve: --drain-timeout passed with work still running\n");
+	event_base_loopbreak(srv->control);
+}
+
+/* Gives up on the worker in slot i, whose guard still reads guard, and starts another there. */
+static void replace_worker(mp_server *srv, int i, uint64_t guard, double busy_s)
+{
+	char why[200], err[256];
+	mp_worker *old = mp_server_worker(srv, i), *w = mp_calloc(1, sizeof(*w));
+	if (!w)
+		return; /* try again at the next tick */
+	snprintf(why, sizeof(why),
+	         "the decision did not finish within --request-timeout (%ds) and its worker was "
+	         "replaced",
+	         srv->cfg->request_timeout);
+	if (mp_worker_abandon(old, guard, why) < 0) {
+		mp_free(w);
+		return;
+	}
+	/* the counts go on in the replacement: a counter never goes backwards */
+	const _Atomic uint64_t *from = (const _Atomic uint64_t *)&old->metrics;
+	_Atomic uint64_t *to = (_Atomic uint64_t *)&w->metrics;
+	for (size_t k = 0; k < sizeof(mp_metrics) / sizeof(uint64_t); k++)
+		atomic_store(&to[k], atomic_load(&from[k]));
+	w->srv = srv;
+	w->id = i;
+	if (mp_worker_start(w, err, sizeof(err)) < 0) {
+		fprintf(stderr,
+		        "meshpol serve: worker %d: stuck for %.1f s, given up on; no "
+		        "replacement: %s\n",
+		        i, busy_s, err);
+		/* the slot keeps the abandoned worker: one worker fewer from now on */
+		mp_worker_free(w);
+		mp_free(w);
+		return;
+	}
+	atomic_store(&srv->workers[i], w);
+	old->next_abandoned = srv->abandoned; /* freed at exit, if its thread ever returns */
+	srv->abandoned = old;
+	atomic_fetch_add(&srv->watchdog_replaced, 1);
+	fprintf(stderr,
+	        "meshpol serve: worker %d: stuck for %.1f s (not even the interrupt stopped it): "
+	        "its request was answered failed closed, its connections closed, and a new "
+	        "worker serves in its place\n",
+	        i, busy_s);
+}
+
+static void on_watchdog(int fd, short what, void *arg)
+{
+	mp_server *srv = arg;
+	(void)fd;
+	(void)what;
+	uint64_t now = mp_server_now_ns(),
+	         limit = (uint64_t)srv->cfg->request_timeout * 1000000000u,
+	         grace = (uint64_t)WATCHDOG_GRACE_S * 1000000000u;
+	for (int i = 0; i < srv->nworkers; i++) {
+		mp_worker *w = mp_server_worker(srv, i);
+		uint64_t g = atomic_load(&w->guard);
+		if ((g & 3) != MP_GUARD_BUSY)
+			continue;
+		uint64_t since = atomic_load(&w->guard_since_ns);
+		uint64_t age = now > since ? now - since : 0;
+		if (age <= limit)
+			continue;
+		if (w->interrupted_seq != g >> 2) {
+			w->interrupted_seq = g >> 2;
+			pthread_mutex_lock(&w->sb_lock);
+			if (w->sb)
+				mp_sandbox_interrupt(w->sb);
+			pthread_mutex_unlock(&w->sb_lock);
+			atomic_fetch_add(&srv->watchdog_interrupts, 1);
+			fprintf(stderr,
+			        "meshpol serve: worker %d: a request ran past --request-timeout "
+			        "(%ds): interrupting its Lua\n",
+			        i, srv->cfg->request_timeout);
+		} else if (age > limit + grace && !atomic_load(&srv->stopping)) {
+			replace_worker(srv, i, g, (double)age / 1e9);
+		}
+	}
+}
+
 static void on_signal(int sig, short what, void *arg)
 {
 	mp_server *srv = arg;
 	(void)what;
 	if (sig == SIGHUP) {
-		json_decref(mp_reload_run(srv, "signal"));
+		mp_reload_start(srv, "signal");
 		return;
 	}
 	if (atomic_exchange(&srv->stopping, 1))
@@ -146,13 +287,24 @@ static void on_signal(int sig, short what, void *arg)
 	fprintf(stderr, "meshpol serve: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	mp_reload_cancel_jobs(srv);
 	for (int i = 0; i < srv->nworkers; i++)
-		mp_worker_stop(&srv->workers[i]);
-	event_base_loopbreak(srv->control);
+		mp_worker_stop(mp_server_worker(srv, i));
+	if (srv->admin)
+		mp_worker_stop(srv->admin);
+	/* no replacement will need them: close them, so new connections are refused */
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->admin_fd >= 0)
+		close(srv->admin_fd);
+	srv->listen_fd = srv->admin_fd = -1;
+	struct timeval tv = {srv->cfg->drain_timeout, DRAIN_MARGIN_US};
+	if (!srv->drain_ev || event_add(srv->drain_ev, &tv) < 0)
+		event_base_loopbreak(srv->control);
+	on_exited(-1, 0, srv);
 }
 
 static void on_watch(void *arg)
 {
-	json_decref(mp_reload_run(arg, "watch"));
+	mp_reload_start(arg, "watch");
 }
 
 /* The first snapshot: like a reload, but there is nothing to fall back on. */
@@ -181,6 +333,57 @@ static int first_snapshot(mp_server *srv)
 	return 0;
 }
 
+/* After the control loop: joins every worker thread that left its loop, and marks those that
+ * did not (stuck, or abandoned and still stuck) so they never touch the log. Returns how many
+ * threads are left behind, the reload's build included. */
+static int join_threads(mp_server *srv)
+{
+	int left = 0;
+	for (int i = 0; i < srv->nworkers; i++) {
+		mp_worker *w = mp_server_worker(srv, i);
+		if (!w->started)
+			continue;
+		if (atomic_load(&w->exited)) {
+			pthread_join(w->thread, NULL);
+			w->started = 0;
+		} else {
+			mp_worker_abandon(w, UINT64_MAX, NULL);
+			left++;
+		}
+	}
+	for (mp_worker *w = srv->abandoned; w; w = w->next_abandoned) {
+		if (w->started && atomic_load(&w->exited)) {
+			pthread_join(w->thread, NULL);
+			w->started = 0;
+		}
+		left += w->started;
+	}
+	if (mp_reload_finish_at_exit(srv) < 0)
+		left++;
+	return left;
+}
+
+/* The "end" record: what this run decided and what of it the log holds (docs/server.md). */
+static json_t *end_record(mp_server *srv)
+{
+	uint64_t decisions = 0, failed_closed = atomic_load(&srv->watchdog_failed_closed);
+	for (int i = 0; i < srv->nworkers; i++) {
+		mp_worker *w = mp_server_worker(srv, i);
+		for (int e = 0; e < MP_EP_COUNT; e++)
+			for (int f = 0; f < 3; f++)
+				decisions += atomic_load(&w->metrics.decisions[e][f]);
+		failed_closed += atomic_load(&w->metrics.failed_closed);
+	}
+	mp_declog_stats s;
+	mp_declog_get_stats(srv->log, &s);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "decisions",
+	                 (json_int_t)decisions, "decision_records", (json_int_t)s.written_decisions,
+	                 "records", (json_int_t)s.written, "failed", (json_int_t)s.failed,
+	                 "refused", (json_int_t)s.refused, "dropped", (json_int_t)s.dropped,
+	                 "errors", (json_int_t)s.errors, "failed_closed",
+	                 (json_int_t)failed_closed);
+}
+
 int mp_server_run(const mp_server_config *given)
 {
 	mp_server_config cfg = *given;
@@ -188,15 +391,16 @@ int mp_server_run(const mp_server_config *given)
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	mp_watch *watch = NULL;
 	char err[512];
-	int rc = 2;
-	uint64_t decisions = 0;
-	sigset_t block, old;
+	int rc = 2, left = 0;
+	sigset_t block;
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&block, stop_signals[i]);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (ulimit -f) must make the decision log's write fail with EFBIG, which
+	 * the log handles, not kill the server */
+	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGHUP,
 	       SIG_IGN); /* a reload asked for before the control loop runs: nothing to do */
 	evthread_use_pthreads();
@@ -233,8 +437,14 @@ int mp_server_run(const mp_server_config *given)
 		}
 	}
 
+	static const struct timeval tick = {0, WATCHDOG_TICK_US};
 	if (!(srv.control = event_base_new()) ||
 	    !(srv.jobs_ev = event_new(srv.control, -1, 0, mp_reload_jobs_cb, &srv)) ||
+	    !(srv.reload_done_ev = event_new(srv.control, -1, 0, mp_reload_built_cb, &srv)) ||
+	    !(srv.exited_ev = event_new(srv.control, -1, 0, on_exited, &srv)) ||
+	    !(srv.drain_ev = evtimer_new(srv.control, on_drain_deadline, &srv)) ||
+	    !(srv.watchdog_ev = event_new(srv.control, -1, EV_PERSIST, on_watchdog, &srv)) ||
+	    event_add(srv.watchdog_ev, &tick) < 0 ||
 	    !(sig_term = evsignal_new(srv.control, SIGTERM, on_signal, &srv)) ||
 	    !(sig_int = evsignal_new(srv.control, SIGINT, on_signal, &srv)) ||
 	    !(sig_hup = evsignal_new(srv.control, SIGHUP, on_signal, &srv)) ||
@@ -252,26 +462,39 @@ int mp_server_run(const mp_server_config *given)
 		}
 	}
 
-	/* workers never see the signals: the control thread's loop handles them */
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	srv.workers = mp_calloc((size_t)cfg.workers, sizeof(mp_worker));
-	srv.nworkers = srv.workers ? cfg.workers : 0;
+	/* every slot filled before the first worker runs: a worker's /metrics reads them all */
+	srv.workers = mp_calloc((size_t)cfg.workers, sizeof(*srv.workers));
 	int started = srv.workers != NULL;
+	for (int i = 0; started && i < cfg.workers; i++) {
+		mp_worker *w = mp_calloc(1, sizeof(*w));
+		if (!w) {
+			started = 0;
+			break;
+		}
+		w->srv = &srv;
+		w->id = i;
+		atomic_store(&srv.workers[i], w);
+		srv.nworkers = i + 1;
+	}
 	for (int i = 0; started && i < srv.nworkers; i++) {
-		srv.workers[i].srv = &srv;
-		srv.workers[i].id = i;
-		if (mp_worker_start(&srv.workers[i], err, sizeof(err)) < 0) {
+		if (mp_worker_start(mp_server_worker(&srv, i), err, sizeof(err)) < 0) {
 			fprintf(stderr, "meshpol serve: worker %d: %s\n", i, err);
 			started = 0;
 		}
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	/* the workers hold their own copies of the listening sockets */
-	close(srv.listen_fd);
-	srv.listen_fd = -1;
-	if (srv.admin_fd >= 0) {
-		close(srv.admin_fd);
-		srv.admin_fd = -1;
+	if (started && srv.admin_fd >= 0) {
+		/* the admin listener on the control thread: /health, /metrics and /v1/reload
+		 * answer whatever the workers are doing */
+		if (!(srv.admin = mp_calloc(1, sizeof(*srv.admin)))) {
+			started = 0;
+		} else {
+			srv.admin->srv = &srv;
+			srv.admin->id = -1;
+			if (mp_worker_start_admin(srv.admin, err, sizeof(err)) < 0) {
+				fprintf(stderr, "meshpol serve: admin listener: %s\n", err);
+				started = 0;
+			}
+		}
 	}
 
 	if (started) {
@@ -289,36 +512,43 @@ int mp_server_run(const mp_server_config *given)
 		event_base_dispatch(srv.control);
 		rc = 0;
 	} else {
-		rc = 2; /* could not start */
+		/* could not start: nothing is in flight, so the workers leave their loops at once
+		 */
 		atomic_store(&srv.stopping, 1);
 		mp_reload_cancel_jobs(&srv);
 		for (int i = 0; i < srv.nworkers; i++)
-			mp_worker_stop(&srv.workers[i]);
+			mp_worker_stop(mp_server_worker(&srv, i));
+		for (int i = 0; i < srv.nworkers; i++) {
+			mp_worker *w = mp_server_worker(&srv, i);
+			if (w->started)
+				pthread_join(w->thread, NULL);
+			w->started = 0;
+		}
 	}
 
-	for (int i = 0; i < srv.nworkers; i++)
-		if (srv.workers[i].started)
-			pthread_join(srv.workers[i].thread, NULL);
+	left = join_threads(&srv);
 	mp_reload_drop_jobs(&srv);
-	for (int i = 0; i < srv.nworkers; i++)
-		for (int e = 0; e < MP_EP_COUNT; e++)
-			for (int f = 0; f < 3; f++)
-				decisions += atomic_load(&srv.workers[i].metrics.decisions[e][f]);
-	for (int i = 0; i < srv.nworkers; i++)
-		mp_worker_free(&srv.workers[i]);
 out:
 	if (srv.log) {
-		mp_declog_stats s;
-		mp_declog_get_stats(srv.log, &s);
-		json_t *end = json_pack("{s:I, s:I, s:I, s:I}", "decisions", (json_int_t)decisions,
-		                        "records", (json_int_t)s.queued, "dropped",
-		                        (json_int_t)s.dropped, "errors", (json_int_t)s.errors);
-		if (mp_declog_close(srv.log, end, err, sizeof(err)) < 0) {
+		json_t *end = srv.workers ? end_record(&srv) : NULL;
+		/* the writer answers every reply still waiting for its record before it stops */
+		if (mp_declog_finish(srv.log, end, err, sizeof(err)) < 0) {
 			fprintf(stderr, "meshpol serve: decision log: %s\n", err);
 			if (rc == 0)
 				rc = 1;
 		}
 		json_decref(end);
+	}
+	if (left) {
+		/* a thread that never returns holds what it was using: nothing can be freed, so
+		 * exit without waiting (the log is sealed, stderr flushed) */
+		fprintf(
+		    stderr,
+		    "meshpol serve: %d thread%s still running (a worker stuck in a decision, or a "
+		    "reload blocked reading a file): exiting without %s\n",
+		    left, left == 1 ? "" : "s", left == 1 ? "it" : "them");
+		fflush(stderr);
+		_exit(1);
 	}
 	mp_watch_free(watch);
 	/* already stopping: a second SIGTERM or SIGINT must not kill the process halfway through
@@ -335,8 +565,33 @@ out:
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+	/* after the log: a reply waiting for its record points into its worker */
+	for (int i = 0; i < srv.nworkers; i++) {
+		mp_worker *w = mp_server_worker(&srv, i);
+		mp_worker_free(w);
+		mp_free(w);
+	}
+	while (srv.abandoned) {
+		mp_worker *w = srv.abandoned;
+		srv.abandoned = w->next_abandoned;
+		mp_worker_free(w);
+		mp_free(w);
+	}
+	if (srv.admin) {
+		mp_worker_free(srv.admin);
+		mp_free(srv.admin);
+	}
+	mp_declog_free(srv.log);
 	if (srv.jobs_ev)
 		event_free(srv.jobs_ev);
+	if (srv.reload_done_ev)
+		event_free(srv.reload_done_ev);
+	if (srv.exited_ev)
+		event_free(srv.exited_ev);
+	if (srv.drain_ev)
+		event_free(srv.drain_ev);
+	if (srv.watchdog_ev)
+		event_free(srv.watchdog_ev);
 	if (srv.control)
 		event_base_free(srv.control);
 	mp_free(srv.workers);

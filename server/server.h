@@ -29,6 +29,9 @@ typedef struct {
 	int read_timeout;               /* seconds for a whole request to arrive */
 	int max_connections;            /* open connections, all workers together */
 	int drain_timeout;              /* seconds SIGTERM waits for requests in flight */
+	int request_timeout;            /* seconds a decision's Lua may run before the watchdog
+	                                   interrupts it (and gives up on its worker 1 s later) */
+	unsigned long long when_budget; /* Lua instructions per `when` call; 0: the engine's */
 } mp_server_config;
 
 /* Runs the server until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean

@@ -1,25 +1,46 @@
 /* worker.c: a worker thread: its event base, its evhttp (accepting on the shared listening
- * socket), its evaluator, and its part of a graceful shutdown. Design: server.c's header.
+ * socket), its evaluator, the watchdog's guard around its Lua, and its part of a graceful
+ * shutdown; also the control thread's listener set for --admin-listen, which is a worker
+ * without a thread. Design: server.c's header.
  *
  * Lifecycle of a worker (control thread -> worker thread):
- *   mp_worker_start: base, evhttp, evaluator, thread running event_base_dispatch
+ *   mp_worker_start: base, evhttp, evaluator, thread running event_base_dispatch (which first
+ *       builds the Lua state, on_refresh)
  *   --event_active(refresh_ev)--> on_refresh: switch to the new snapshot now (after a reload)
  *   --mp_worker_stop--> on_stop: stop accepting, answer what is in flight with
  *       "Connection: close", close idle connections every 20 ms (on_sweep) until none is left
  *       or --drain-timeout passed, then leave the loop
+ *   --mp_worker_abandon (watchdog: a guarded section overran)--> abandoned: the control thread
+ *       answered its stuck request, shut its connections down and started a replacement; if
+ *       the section ever returns, the thread leaves its loop at once and touches nothing shared
  *   mp_worker_free (after the thread is joined): close what is left, free everything. */
 #include "worker.h"
 #include "alloc.h"
+#include "api.h"
 #include "conn.h"
 #include "http.h"
 #include "reload.h"
+#include "sandbox.h"
 #include "server_int.h"
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#define GUARD(seq, state) ((uint64_t)(seq) << 2 | (uint64_t)(state))
+
+/* Says which Lua state the watchdog may interrupt. */
+static void set_sandbox(mp_worker *w, struct mp_sandbox *sb, mp_evaluator *of)
+{
+	pthread_mutex_lock(&w->sb_lock);
+	w->sb = sb;
+	pthread_mutex_unlock(&w->sb_lock);
+	w->sb_ev = of;
+}
 
 mp_evaluator *mp_worker_evaluator(mp_worker *w)
 {
@@ -30,19 +51,55 @@ mp_evaluator *mp_worker_evaluator(mp_worker *w)
 	 * pointer really is a different snapshot */
 	mp_engine *e = mp_reload_acquire(srv);
 	mp_diags d = {0};
-	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	mp_evaluator_opts opts = {.when_budget = srv->cfg->when_budget};
+	mp_evaluator *ev = mp_evaluator_new(e, &opts, &d);
 	mp_diags_free(&d);
 	if (!ev) {
 		mp_engine_release(e);
 		mp_metrics_add(&w->metrics.evaluator_errors, 1);
 		return w->ev; /* keep deciding on the previous snapshot; retry next request */
 	}
-	mp_evaluator_free(w->ev); /* releases the previous snapshot */
-	mp_engine_release(e);     /* ev holds its own reference */
+	set_sandbox(w, NULL, NULL); /* before the state it names is freed */
+	mp_evaluator_free(w->ev);   /* releases the previous snapshot */
+	mp_engine_release(e);       /* ev holds its own reference */
 	w->ev = ev;
 	w->engine = e;
 	w->when_calls_seen = w->when_errors_seen = 0;
 	return ev;
+}
+
+void mp_worker_publish_sandbox(mp_worker *w, mp_evaluator *ev)
+{
+	char err[256];
+	const mp_bundle *b = w->engine ? w->engine->bundle : NULL;
+	if (w->sb_ev == ev || !b || !(b->nwhens || b->nruns))
+		return;
+	/* builds it if need be (running the bundle: inside the caller's guard) */
+	set_sandbox(w, mp_evaluator_sandbox(ev, err, sizeof(err)), ev);
+}
+
+int mp_worker_guard_enter(mp_worker *w, int fd, int endpoint)
+{
+	uint64_t idle = GUARD(w->guard_seq, MP_GUARD_IDLE);
+	w->guard_fd = fd;
+	w->guard_endpoint = endpoint;
+	w->guard_tls = w->srv->tls != NULL;
+	atomic_store(&w->guard_since_ns, mp_server_now_ns());
+	w->guard_seq++;
+	return atomic_compare_exchange_strong(&w->guard, &idle, GUARD(w->guard_seq, MP_GUARD_BUSY))
+	           ? 0
+	           : -1;
+}
+
+int mp_worker_guard_leave(mp_worker *w)
+{
+	uint64_t busy = GUARD(w->guard_seq, MP_GUARD_BUSY);
+	if (atomic_compare_exchange_strong(&w->guard, &busy, GUARD(w->guard_seq, MP_GUARD_IDLE)))
+		return 0;
+	/* abandoned: wait until the control thread is done with our connections */
+	pthread_mutex_lock(&w->abandon_lock);
+	pthread_mutex_unlock(&w->abandon_lock);
+	return -1;
 }
 
 /* After a reload: switch now, and build the Lua state for `when` functions before the first
@@ -50,12 +107,30 @@ mp_evaluator *mp_worker_evaluator(mp_worker *w)
 static void on_refresh(int fd, short what, void *arg)
 {
 	mp_worker *w = arg;
-	char err[256];
 	(void)fd;
 	(void)what;
 	mp_evaluator *ev = mp_worker_evaluator(w);
-	if (ev && w->engine->bundle && w->engine->bundle->nwhens)
-		mp_evaluator_sandbox(ev, err, sizeof(err)); /* a failure is reported per `when` */
+	if (!ev)
+		return;
+	if (mp_worker_guard_enter(w, -1, -1) < 0) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	mp_worker_publish_sandbox(w, ev); /* a failure is reported per `when` */
+	if (mp_worker_guard_leave(w) < 0)
+		event_base_loopbreak(w->base);
+}
+
+/* The drain is over: a worker thread leaves its loop; the control thread's set tells it. */
+static void drained(mp_worker *w)
+{
+	if (w->on_control) {
+		event_del(w->sweep_ev);
+		atomic_store(&w->exited, 1);
+		mp_server_worker_exited(w->srv);
+	} else {
+		event_base_loopbreak(w->base);
+	}
 }
 
 static void on_sweep(int fd, short what, void *arg)
@@ -68,7 +143,7 @@ static void on_sweep(int fd, short what, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (left == 0 || now.tv_sec > w->drain_until.tv_sec ||
 	    (now.tv_sec == w->drain_until.tv_sec && now.tv_nsec >= w->drain_until.tv_nsec))
-		event_base_loopbreak(w->base);
+		drained(w);
 }
 
 static void on_stop(int fd, short what, void *arg)
@@ -95,6 +170,15 @@ static void *worker_main(void *arg)
 {
 	mp_worker *w = arg;
 	event_base_dispatch(w->base);
+	if (w->abandoned) {
+		/* nobody serves our connections any more; what else we hold is freed at exit */
+		set_sandbox(w, NULL, NULL);
+		mp_evaluator_free(w->ev);
+		w->ev = NULL;
+		w->engine = NULL;
+	}
+	atomic_store(&w->exited, 1);
+	mp_server_worker_exited(w->srv);
 	return NULL;
 }
 
@@ -130,10 +214,32 @@ static struct evhttp *new_http(mp_worker *w, int fd, int admin, struct evhttp_bo
 	return http;
 }
 
+/* What every worker has, thread or not: events, locks and the deadline's common timeout. */
+static int worker_events(mp_worker *w, char *err, size_t errlen)
+{
+	const struct timeval read_tv = {w->srv->cfg->read_timeout, 0};
+	pthread_mutex_init(&w->done_lock, NULL);
+	pthread_mutex_init(&w->sb_lock, NULL);
+	pthread_mutex_init(&w->abandon_lock, NULL);
+	w->locks = 1;
+	w->guard_fd = -1;
+	w->gate_ev = event_new(w->base, -1, 0, mp_conn_gate, w);
+	w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+	w->refresh_ev = event_new(w->base, -1, 0, on_refresh, w);
+	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+	w->done_ev = event_new(w->base, -1, 0, mp_api_send_logged, w);
+	w->deadline_tv = event_base_init_common_timeout(w->base, &read_tv);
+	if (!w->gate_ev || !w->stop_ev || !w->refresh_ev || !w->sweep_ev || !w->done_ev ||
+	    !w->deadline_tv) {
+		snprintf(err, errlen, "cannot make the worker's events (out of memory)");
+		return -1;
+	}
+	return 0;
+}
+
 int mp_worker_start(mp_worker *w, char *err, size_t errlen)
 {
 	mp_server *srv = w->srv;
-	const struct timeval read_tv = {srv->cfg->read_timeout, 0};
 	/* evhttp enables and disables a connection's events several times per request: batch
 	 * those epoll_ctl calls into one per loop iteration */
 	struct event_config *ec = event_config_new();
@@ -146,26 +252,17 @@ int mp_worker_start(mp_worker *w, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot make an event base");
 		return -1;
 	}
-	w->gate_ev = event_new(w->base, -1, 0, mp_conn_gate, w);
-	w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
-	w->refresh_ev = event_new(w->base, -1, 0, on_refresh, w);
-	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
-	w->deadline_tv = event_base_init_common_timeout(w->base, &read_tv);
-	if (!w->gate_ev || !w->stop_ev || !w->refresh_ev || !w->sweep_ev || !w->deadline_tv) {
-		snprintf(err, errlen, "cannot make the worker's events (out of memory)");
+	if (worker_events(w, err, errlen) < 0)
 		return -1;
-	}
 	if (!(w->http = new_http(w, srv->listen_fd, 0, &w->bound, err, errlen)))
-		return -1;
-	if (w->id == 0 && srv->admin_fd >= 0 &&
-	    !(w->admin_http = new_http(w, srv->admin_fd, 1, &w->admin_bound, err, errlen)))
 		return -1;
 	if (!mp_worker_evaluator(w)) {
 		snprintf(err, errlen, "cannot make an evaluator (out of memory)");
 		return -1;
 	}
-	on_refresh(-1, 0, w);
-	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+	/* the Lua state is built on the worker's thread, under its guard, as the loop starts */
+	event_active(w->refresh_ev, EV_READ, 0);
+	if (mp_server_spawn(&w->thread, worker_main, w) != 0) {
 		snprintf(err, errlen, "cannot start a worker thread");
 		return -1;
 	}
@@ -173,10 +270,78 @@ int mp_worker_start(mp_worker *w, char *err, size_t errlen)
 	return 0;
 }
 
+int mp_worker_start_admin(mp_worker *w, char *err, size_t errlen)
+{
+	w->base = w->srv->control;
+	w->on_control = 1;
+	if (worker_events(w, err, errlen) < 0)
+		return -1;
+	if (!(w->admin_http = new_http(w, w->srv->admin_fd, 1, &w->admin_bound, err, errlen)))
+		return -1;
+	return 0;
+}
+
 void mp_worker_stop(mp_worker *w)
 {
 	if (w->stop_ev)
 		event_active(w->stop_ev, EV_READ, 0);
+}
+
+/* The answer to a request the watchdog gave up on: fail closed (api.c's body), and the
+ * connection shut down. Over TLS no plain bytes can be written: the client sees the close. */
+static void answer_stuck(mp_worker *w, const char *why)
+{
+	char body[512], reply[800];
+	int code;
+	if (w->guard_fd < 0)
+		return;
+	int n = w->guard_endpoint >= 0 && !w->guard_tls
+	            ? mp_api_fail_closed_body(w->guard_endpoint, why, body, sizeof(body), &code)
+	            : -1;
+	if (n >= 0) {
+		int len =
+		    snprintf(reply, sizeof(reply),
+		             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		             "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+		             code, code == 403 ? "Forbidden" : "Service Unavailable", n, body);
+		if (len > 0 && (size_t)len < sizeof(reply))
+			/* a failure: the client is gone, nothing to tell it */
+			(void)send(w->guard_fd, reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	atomic_fetch_add(&w->srv->watchdog_failed_closed, 1);
+}
+
+int mp_worker_abandon(mp_worker *w, uint64_t guard, const char *why)
+{
+	if (guard == UINT64_MAX) {
+		/* at exit: it must never touch the log or a metric again, wherever it is; its
+		 * connections go with the process */
+		atomic_store(&w->guard, GUARD(0, MP_GUARD_ABANDONED));
+		return 0;
+	}
+	pthread_mutex_lock(&w->abandon_lock);
+	if (!atomic_compare_exchange_strong(&w->guard, &guard,
+	                                    (guard & ~(uint64_t)3) | MP_GUARD_ABANDONED)) {
+		pthread_mutex_unlock(&w->abandon_lock); /* it finished meanwhile */
+		return -1;
+	}
+	/* The worker is inside a guarded section and waits for this lock before it touches
+	 * anything: its connections are ours to end. shutdown, not close: the fds stay its own,
+	 * so none is reused under it. */
+	answer_stuck(w, why);
+	for (size_t i = 0; i < w->conns.cap; i++) {
+		mp_conn *c = w->conns.slots[i];
+		int fd = c ? (int)bufferevent_getfd(c->bev) : -1;
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
+	}
+	if (w->guard_fd >= 0)
+		shutdown(w->guard_fd, SHUT_RDWR); /* in case it is untracked */
+	atomic_fetch_sub(&w->srv->conns_open, (int)w->conns.n);
+	w->abandoned = 1;
+	pthread_mutex_unlock(&w->abandon_lock);
+	event_base_loopbreak(w->base); /* if it ever gets back to its loop */
+	return 0;
 }
 
 void mp_worker_free(mp_worker *w)
@@ -195,8 +360,17 @@ void mp_worker_free(mp_worker *w)
 		event_free(w->refresh_ev);
 	if (w->sweep_ev)
 		event_free(w->sweep_ev);
+	if (w->done_ev)
+		event_free(w->done_ev);
+	mp_api_drop_logged(w);
+	set_sandbox(w, NULL, NULL);
 	mp_evaluator_free(w->ev);
-	if (w->base)
+	if (w->base && !w->on_control)
 		event_base_free(w->base);
+	if (w->locks) {
+		pthread_mutex_destroy(&w->done_lock);
+		pthread_mutex_destroy(&w->sb_lock);
+		pthread_mutex_destroy(&w->abandon_lock);
+	}
 	memset(w, 0, sizeof(*w));
 }

@@ -76,6 +76,7 @@ expect_stop() {
 check() {
 	local name=$1 want=$2 code
 	shift 2
+	rm -f "$TMP/body" "$TMP/hdrs" # a request that gets no reply must not read the last one's
 	code=$("${CURL[@]}" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}' "$@")
 	BODY=$(cat "$TMP/body" 2>/dev/null)
 	HDRS=$(cat "$TMP/hdrs" 2>/dev/null)
