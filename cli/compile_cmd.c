@@ -23,6 +23,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"region", required_argument, NULL, 'G'},
 	    {"zone", required_argument, NULL, 'Z'},
 	    {"cluster-dir", required_argument, NULL, 'D'},
+	    {"follow-symlinks", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -80,6 +81,9 @@ int mp_cmd_compile(int argc, char **argv)
 			ndirs++;
 			break;
 		}
+		case 'L':
+			copts.follow_symlinks = 1;
+			break;
 		case 'h':
 			printf("usage: meshpol %s\n", v->usage);
 			return MP_EXIT_OK;

@@ -18,11 +18,11 @@ static int cmd_version(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
-int mp_cmd_trail(int argc, char **argv); /* cli/trail_cmds.c; belongs in cli.h */
 
 static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
-     "compile [-o OUT.mpm] [--max-file-size BYTES] [--trust-domain TD] [--root-namespace NS] "
+     "compile [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
+     "[--root-namespace NS] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",

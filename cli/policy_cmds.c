@@ -7,13 +7,19 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Reads the decision input: a file, or stdin for "-" or no argument. JSON errors name
- * file:line:col. */
+ * file:line:col. A pipe is read (`<(...)`); a directory is named as one. */
 static json_t *read_input(const char *path)
 {
 	json_error_t e;
+	struct stat st;
 	int stdin_input = !path || !strcmp(path, "-");
+	if (!stdin_input && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "%s: is a directory, not a JSON file\n", path);
+		return NULL;
+	}
 	json_t *j = stdin_input ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &e)
 	                        : json_load_file(path, JSON_REJECT_DUPLICATES, &e);
 	if (!j)
@@ -92,6 +98,19 @@ static const char *bundle_model(const char *model, const char *dir, char *buf, s
 	return mp_bundle_model_hint(dir, buf, len) == 0 ? buf : NULL;
 }
 
+/* Budget units for people: 950, 12.5k, 3.1M, 100M. */
+static const char *units_text(uint64_t u, char *buf, size_t len)
+{
+	double v = (double)u;
+	const char *unit = u >= 1000000 ? "M" : u >= 10000 ? "k" : "";
+	double scaled = *unit == 'M' ? v / 1e6 : *unit == 'k' ? v / 1e3 : v;
+	if (!*unit || scaled == (double)(uint64_t)scaled)
+		snprintf(buf, len, "%.0f%s", scaled, unit);
+	else
+		snprintf(buf, len, "%.1f%s", scaled, unit);
+	return buf;
+}
+
 int mp_cmd_check(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("check");
@@ -128,6 +147,18 @@ int mp_cmd_check(int argc, char **argv)
 	const mp_bundle *b = e->bundle;
 	printf("%s: ok: %u policies, %u rules, %u checks; revision %s; sha256 %s\n", dir,
 	       b->npolicies, b->nrules, b->nchecks, b->revision, b->sha256);
+	const mp_bundle_file *heaviest = NULL;
+	for (uint32_t i = 0; i < b->npolicy_files; i++)
+		if (!heaviest || b->files[i].load_units > heaviest->load_units)
+			heaviest = &b->files[i];
+	if (heaviest) {
+		char used[32], load[32], when[32];
+		printf("%s: load: %s of %s instructions (the heaviest of %u files; a `when` call "
+		       "may use %s)\n",
+		       heaviest->path, units_text(heaviest->load_units, used, sizeof(used)),
+		       units_text(MP_BUNDLE_LOAD_BUDGET, load, sizeof(load)), b->npolicy_files,
+		       units_text(MP_WHEN_BUDGET, when, sizeof(when)));
+	}
 	mp_engine_release(e);
 	mp_diags_free(&d);
 	return MP_EXIT_OK;

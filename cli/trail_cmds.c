@@ -121,6 +121,18 @@ int mp_cmd_verify(int argc, char **argv)
 	if (rep.unsealed)
 		printf("%s: note: %" PRIu64 " record%s after the last seal %s not sealed\n", path,
 		       rep.unsealed, plural(rep.unsealed), rep.unsealed == 1 ? "is" : "are");
+	if (rep.unlogged || rep.gaps)
+		printf("%s: note: decision log: %" PRIu64
+		       " decision%s answered closed and not logged "
+		       "while the log could not be written (%" PRIu64 " gap record%s, the first at "
+		       "line %" PRIu64 "; end records from line %" PRIu64 ")\n",
+		       path, rep.unlogged, plural(rep.unlogged), rep.gaps, plural(rep.gaps),
+		       rep.first_gap_line, rep.first_short_end_line);
+	if (rep.dropped)
+		printf("%s: note: decision log: %" PRIu64
+		       " decision%s answered but dropped from the "
+		       "log (drop mode; the first end record saying so is at line %" PRIu64 ")\n",
+		       path, rep.dropped, plural(rep.dropped), rep.first_short_end_line);
 	if (rep.adopting_seals)
 		printf("%s: note: %" PRIu64 " seal%s adopted %" PRIu64
 		       " record%s found unsealed (the first at line %" PRIu64

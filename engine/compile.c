@@ -219,7 +219,8 @@ typedef struct {
 	mp_import *im;
 	mp_import_host host;
 	const mp_compile_opts *opts;
-	const char *path; /* the file being read */
+	const char *path;      /* the file being read */
+	uint64_t alias_growth; /* bytes the aliases of that file added so far (load_document) */
 } compiler;
 
 static int grow(void **v, uint32_t *cap, size_t elsize, uint32_t n)
@@ -1372,13 +1373,21 @@ static void read_pem(compiler *c, rcert *r, mp_certificate *out, const char *wha
 		snprintf(path, sizeof(path), "%s", rel);
 	else
 		snprintf(path, sizeof(path), "%s/%s", c->dir, rel);
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		errorf(c, r->pem.loc, "%s: cannot read PEM '%s': %s", what, path, strerror(errno));
+	char *text;
+	size_t len;
+	size_t max =
+	    c->opts && c->opts->max_file_bytes ? c->opts->max_file_bytes : MP_COMPILE_MAX_FILE;
+	mp_diags rd = {0}; /* the reason only: the message below names the certificate */
+	if (mp_files_read(path, max, &text, &len, &rd) < 0) {
+		errorf(c, r->pem.loc, "%s: PEM '%s': %s", what, path,
+		       rd.n ? rd.v[0].msg : "out of memory");
+		mp_diags_free(&rd);
 		return;
 	}
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
+	BIO *in = BIO_new_mem_buf(text, (int)len);
+	x = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
+	BIO_free(in);
+	mp_free(text);
 	if (!x) {
 		errorf(c, r->pem.loc, "%s: '%s' holds no PEM certificate", what, path);
 		return;
@@ -1519,10 +1528,21 @@ static void yaml_error(compiler *c, yaml_parser_t *p, const char *buf, size_t le
 /* Builds one document from parser events, as yaml_parser_load does, but refusing nesting deeper
  * than MAX_YAML_DEPTH: libyaml's scanner does work proportional to the depth for every token,
  * so unbounded nesting would take quadratic time. Anchors are registered when their node ends,
- * so an alias can never form a cycle. Returns 1 with a document, 0 at the end of the stream,
- * -1 after reporting an error (the parser cannot go on after one). */
-#define MAX_YAML_DEPTH 64
-#define MAX_ANCHORS    1000
+ * so an alias can never form a cycle.
+ *
+ * An alias shares its anchor's node, but every reader of the document (the decoder, the
+ * importers' YAML->JSON) walks it once per use, so ten aliases to ten aliases... grow the work
+ * tenfold per level (billion laughs). So each node's expanded size is kept: its source bytes,
+ * plus what the aliases inside it add (an alias adds its anchor's expanded size less its own
+ * bytes). The aliases of one file may add at most ALIAS_GROWTH_FACTOR times the file's size,
+ * or ALIAS_GROWTH_MIN bytes when that is more, counted across its documents; and an alias may
+ * not nest its anchor deeper than MAX_YAML_DEPTH. A node is at least a byte, so this bounds
+ * the nodes as well as the text of the expanded file. Returns 1 with a document, 0 at the end
+ * of the stream, -1 after reporting an error (the parser cannot go on after one). */
+#define MAX_YAML_DEPTH      64
+#define MAX_ANCHORS         1000
+#define ALIAS_GROWTH_FACTOR 10
+#define ALIAS_GROWTH_MIN    (1u << 20)
 
 static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, const char *buf,
                          size_t len)
@@ -1530,12 +1550,19 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 	struct {
 		int id, key; /* key: a mapping's pending key node, 0 when none */
 		char *anchor;
+		size_t start;    /* source offset of the collection */
+		uint64_t growth; /* what aliases inside it add */
+		int height;      /* collections nested in it, aliases expanded */
 	} stack[MAX_YAML_DEPTH];
 	struct {
 		char *name;
-		int id;
+		int id, height;
+		uint64_t size; /* expanded */
 	} anchors[MAX_ANCHORS];
 	int depth = 0, nanchors = 0, rc = -1, started = 0;
+	uint64_t limit = ALIAS_GROWTH_FACTOR * (uint64_t)len;
+	if (limit < ALIAS_GROWTH_MIN)
+		limit = ALIAS_GROWTH_MIN;
 	yaml_event_t ev;
 	memset(doc, 0, sizeof(*doc));
 	for (;;) {
@@ -1547,6 +1574,8 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 		              (uint32_t)ev.start_mark.column + 1};
 		int id = 0; /* a node completed by this event */
 		char *anchor = NULL;
+		uint64_t size = ev.end_mark.index - ev.start_mark.index, growth = 0;
+		int height = 0; /* of the completed node */
 		switch (ev.type) {
 		case YAML_STREAM_START_EVENT:
 			break;
@@ -1576,6 +1605,26 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 				goto fail_event;
 			}
 			id = anchors[i].id;
+			height = anchors[i].height;
+			growth = anchors[i].size > size ? anchors[i].size - size : 0;
+			if (depth + height > MAX_YAML_DEPTH) {
+				errorf(c, loc,
+				       "YAML: alias '*%s' nests its anchor deeper than %d levels",
+				       (char *)ev.data.alias.anchor, MAX_YAML_DEPTH);
+				goto fail_event;
+			}
+			if (growth > limit - c->alias_growth) {
+				errorf(
+				    c, loc,
+				    "YAML: alias '*%s' passes the alias expansion limit: the "
+				    "aliases "
+				    "of this file may add at most %llu bytes to it (%d times its "
+				    "size, or %u MiB if more)",
+				    (char *)ev.data.alias.anchor, (unsigned long long)limit,
+				    ALIAS_GROWTH_FACTOR, ALIAS_GROWTH_MIN >> 20);
+				goto fail_event;
+			}
+			c->alias_growth += growth;
 			break;
 		}
 		case YAML_SCALAR_EVENT:
@@ -1608,6 +1657,9 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 				goto oom;
 			stack[depth].id = nid;
 			stack[depth].key = 0;
+			stack[depth].start = ev.start_mark.index;
+			stack[depth].growth = 0;
+			stack[depth].height = 0;
 			depth++;
 			break;
 		}
@@ -1616,6 +1668,9 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 			depth--;
 			id = stack[depth].id;
 			anchor = stack[depth].anchor; /* owned: freed below after registering */
+			growth = stack[depth].growth;
+			size = ev.end_mark.index - stack[depth].start + growth;
+			height = stack[depth].height + 1;
 			break;
 		default:
 			break;
@@ -1634,10 +1689,15 @@ static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, co
 			    ev.type == YAML_SCALAR_EVENT ? mp_strdup(anchor) : anchor;
 			if (!anchors[nanchors].name)
 				goto oom;
+			anchors[nanchors].height = height;
+			anchors[nanchors].size = size;
 			anchors[nanchors++].id = id;
 		}
 		if (id && depth > 0) {
 			int parent = stack[depth - 1].id;
+			stack[depth - 1].growth += growth;
+			if (stack[depth - 1].height < height)
+				stack[depth - 1].height = height;
 			yaml_node_t *pn = yaml_document_get_node(doc, parent);
 			int ok = 1;
 			if (pn->type == YAML_SEQUENCE_NODE)
@@ -1674,6 +1734,7 @@ static void compile_buffer(compiler *c, const char *name, const char *buf, size_
 	yaml_parser_t parser;
 	c->file = name;
 	c->path = name;
+	c->alias_growth = 0;
 	c->file_id = intern(c, name, strlen(name));
 	const char *slash = strrchr(name, '/');
 	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);
@@ -1760,6 +1821,8 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 {
 	static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 	size_t max = opts && opts->max_file_bytes ? opts->max_file_bytes : MP_COMPILE_MAX_FILE;
+	mp_walk_opts wo = {opts && opts->follow_symlinks,
+	                   "meshpol compile --follow-symlinks reads it"};
 	compiler c = {.d = d, .opts = opts};
 	mp_pathlist files = {0};
 	if (!(c.m = mp_model_new())) {
@@ -1774,7 +1837,7 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 			mp_diags_error(d, paths[i], 0, 0, "%s", strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
 			uint32_t before = files.n;
-			c.oom |= mp_files_walk(paths[i], yaml_suffixes, &files, d) < 0;
+			c.oom |= mp_files_walk_opts(paths[i], yaml_suffixes, &wo, &files, d) < 0;
 			if (files.n == before)
 				mp_diags_error(d, paths[i], 0, 0,
 				               "no .yaml or .yml files in this directory");
@@ -1801,7 +1864,8 @@ mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_d
 
 mp_model *mp_model_open(const char *path, mp_diags *d)
 {
-	if (mp_model_is_mpm_file(path)) {
+	/* by name as well as by magic, so that an empty or cut .mpm is an error, not YAML */
+	if (mp_has_suffix(path, ".mpm") || mp_model_is_mpm_file(path)) {
 		char err[1024];
 		mp_model *m = mp_model_load(path, err, sizeof(err));
 		if (!m)
@@ -1818,7 +1882,11 @@ int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_dia
 	int rc = -1;
 	yaml_parser_t parser;
 	compiler c = {.d = d};
-	if (mp_files_read(path, max, &buf, &len, d) < 0)
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (mp_files_check_inside(slash == path ? "/" : dir, path, NULL, d) < 0 ||
+	    mp_files_read(path, max, &buf, &len, d) < 0)
 		return -1;
 	if (!(c.m = mp_model_new()) || !yaml_parser_initialize(&parser)) {
 		mp_diags_error(d, path, 0, 0, "out of memory");

@@ -18,6 +18,7 @@ typedef struct {
 
 typedef struct {
 	size_t max_file_bytes; /* 0: MP_COMPILE_MAX_FILE */
+	int follow_symlinks;   /* read symbolic links out of a source directory (files.h) */
 	/* Imports (docs/import.md). Every field may be NULL / 0. */
 	const char *trust_domain;   /* of imported identities; NULL: cluster.local */
 	const char *root_namespace; /* Istio's root namespace; NULL: istio-system */
@@ -43,8 +44,10 @@ mp_model *mp_model_open(const char *path, mp_diags *d);
 mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d);
 
 /* Loads the first YAML document of the file at path (at most max bytes) with the compiler's
- * limits (nesting depth, anchors). Returns 1 with *doc (delete it with yaml_document_delete),
- * 0 when the file holds no document, -1 after reporting an error into d. */
+ * limits (nesting depth, anchors, aliases). The file belongs to its directory (a bundle's
+ * manifest): a symbolic link out of that directory is refused, as in a walk. Returns 1 with *doc
+ * (delete it with yaml_document_delete), 0 when the file holds no document, -1 after reporting an
+ * error into d. */
 int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_diags *d);
 
 /* Parses "250ms", "2s", "1.5m", "1h" into milliseconds. 0, or -1 when malformed or too large. */

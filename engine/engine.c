@@ -119,7 +119,7 @@ mp_evaluator *mp_evaluator_new(mp_engine *e, const mp_evaluator_opts *opts, mp_d
 	if (opts)
 		ev->opts = *opts;
 	if (!ev->opts.when_budget)
-		ev->opts.when_budget = 1000000;
+		ev->opts.when_budget = MP_WHEN_BUDGET;
 	return ev;
 }
 
@@ -150,8 +150,10 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 		return NULL;
 	}
 	mp_diags d = {0};
+	/* The files load under the load budget, as in mp_bundle_load, so that every front-end
+	 * accepts the same bundles; the `when` and `run` calls get theirs after. */
 	mp_sandbox_opts o = {.mem_limit = ev->opts.mem_limit,
-	                     .instr_budget = ev->opts.when_budget,
+	                     .instr_budget = MP_BUNDLE_LOAD_BUDGET,
 	                     .stdlib_dir = mp_stdlib_dir()};
 	mp_sandbox *sb = mp_sandbox_new(&o, ev->failed, sizeof(ev->failed));
 	if (!sb)
@@ -161,7 +163,8 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 	lua_setglobal(L, "mesh");
 	if (ev->engine->bundle) {
 		mp_bundle_prepare_state(sb);
-		if (mp_bundle_run_files(sb, ev->engine->bundle, &d) < 0 || !lua_istable(L, -1)) {
+		if (mp_bundle_run_files(sb, ev->engine->bundle, NULL, &d) < 0 ||
+		    !lua_istable(L, -1)) {
 			snprintf(ev->failed, sizeof(ev->failed), "%s",
 			         d.n ? d.v[0].msg : "the bundle did not load in the evaluator");
 			goto fail;
@@ -174,6 +177,7 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 		lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
 		mp_bundle_release_declarations(sb);
 	}
+	mp_sandbox_set_budget(sb, ev->opts.when_budget);
 	mp_diags_free(&d);
 	ev->sb = sb;
 	return sb;

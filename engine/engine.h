@@ -37,8 +37,12 @@ mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_dia
 
 typedef struct mp_evaluator mp_evaluator;
 
+/* Budget units a `when` call may take unless the front-end says otherwise (serve
+ * --when-budget); loading takes MP_BUNDLE_LOAD_BUDGET a file. */
+#define MP_WHEN_BUDGET ((uint64_t)1000000u)
+
 typedef struct {
-	uint64_t when_budget; /* instructions per `when` call; 0: 1,000,000 */
+	uint64_t when_budget; /* instructions per `when` call; 0: MP_WHEN_BUDGET */
 	size_t mem_limit;     /* bytes for the Lua state; 0: the sandbox default */
 } mp_evaluator_opts;
 

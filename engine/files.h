@@ -1,5 +1,6 @@
 /* files.h: finding and reading the files of a mesh or a bundle: sorted directory walks and
- * whole-file reads with a size cap, each problem reported as a diagnostic naming the path. */
+ * whole-file reads with a size cap, each problem reported as a diagnostic naming the path.
+ * The rules (regular files only, symbolic links kept inside the tree): docs/mesh-format.md. */
 #ifndef MP_FILES_H
 #define MP_FILES_H
 
@@ -7,6 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 /* A list of paths; owns the strings. Zero-initialise, then mp_pathlist_free. */
 typedef struct {
@@ -14,19 +17,51 @@ typedef struct {
 	uint32_t n, cap;
 } mp_pathlist;
 
+/* What a walk does with a symbolic link that leads outside the directory it walks (the tree
+ * the user named). Zero-initialised, or NULL where one is taken: refuse it. */
+typedef struct {
+	int follow_symlinks;     /* 1: read it like a file of the tree */
+	const char *follow_hint; /* else appended to the refusal, e.g. "--follow-symlinks reads
+	                          * it"; NULL: nothing */
+} mp_walk_opts;
+
 /* Appends to out the regular files under dir (recursively, at most 32 levels) whose names end
  * in one of suffixes (a NULL-terminated list), in sorted order. Names starting with '.' are
- * skipped and symbolic links to directories are not followed. Unreadable directories are
- * reported into d. Returns -1 when out of memory, else 0. */
+ * skipped and symbolic links to directories are not followed. Nothing is opened but
+ * directories: an entry with a wanted name that is not a regular file (a FIFO, a device, a
+ * socket, a dangling link) or that is a symbolic link out of dir (unless o allows it) is
+ * reported into d and left out. Unreadable directories are reported too. o may be NULL.
+ * Returns -1 when out of memory, else 0. */
+int mp_files_walk_opts(const char *dir, const char *const *suffixes, const mp_walk_opts *o,
+                       mp_pathlist *out, mp_diags *d);
+/* mp_files_walk_opts with o NULL. */
 int mp_files_walk(const char *dir, const char *const *suffixes, mp_pathlist *out, mp_diags *d);
 /* Appends a copy of path; -1 when out of memory. */
 int mp_pathlist_add(mp_pathlist *l, const char *path);
 void mp_pathlist_free(mp_pathlist *l);
 
-/* Reads the whole regular file at path, refusing one over max bytes. On success *buf holds
- * *len bytes plus a NUL (the caller frees it with mp_free) and 0 is returned; otherwise -1 and
- * the reason in d. */
+/* Is path a symbolic link that leads outside dir, which o does not allow? Then reports it into
+ * d (naming path and dir, never what the link leads to) and returns -1; else 0. */
+int mp_files_check_inside(const char *dir, const char *path, const mp_walk_opts *o, mp_diags *d);
+
+/* Opens path for reading if it is a regular file, without blocking on a FIFO and without
+ * opening a device. Returns a descriptor (close-on-exec, blocking; the caller closes it) with
+ * its status in *st, or -1 with the reason in why ("is a FIFO, not a regular file", or
+ * strerror's text). */
+int mp_files_open(const char *path, struct stat *st, char *why, size_t whylen);
+
+/* Reads from fd until len bytes or the end of the file, retrying interrupted reads. Returns the
+ * bytes read (fewer than len at the end of the file), or -1 with errno set. */
+ssize_t mp_files_read_fd(int fd, void *buf, size_t len);
+
+/* Reads the whole regular file at path (as mp_files_open), refusing one over max bytes. On
+ * success *buf holds *len bytes plus a NUL (the caller frees it with mp_free) and 0 is
+ * returned; otherwise -1 and the reason in d. */
 int mp_files_read(const char *path, size_t max, char **buf, size_t *len, mp_diags *d);
+
+/* "a FIFO", "a directory", "a device", "a socket", "a symbolic link", "a regular file" or
+ * "an unknown kind of file", for messages. */
+const char *mp_files_kind(mode_t mode);
 
 /* Does name end in suffix? */
 int mp_has_suffix(const char *name, const char *suffix);

@@ -1,12 +1,15 @@
 /* mpm.c: the .mpm file: a compiled model on disk, read back without parsing YAML.
  * Layout and versioning: docs/mpm-format.md. */
 #include "alloc.h"
+#include "files.h"
 #include "model_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MPM_VERSION 2
 #define MPM_ENDIAN  0x01020304u
@@ -129,12 +132,14 @@ fail_errno:
 int mp_model_is_mpm_file(const char *path)
 {
 	unsigned char head[8];
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	struct stat st;
+	char why[256];
+	int fd = mp_files_open(path, &st, why, sizeof(why)); /* a FIFO would block fopen */
+	if (fd < 0)
 		return 0;
-	size_t got = fread(head, 1, sizeof(head), f);
-	fclose(f);
-	return got == sizeof(head) && memcmp(head, mpm_magic, 8) == 0;
+	ssize_t got = mp_files_read_fd(fd, head, sizeof(head));
+	close(fd);
+	return got == (ssize_t)sizeof(head) && memcmp(head, mpm_magic, 8) == 0;
 }
 
 /* --- loading --- */
@@ -188,7 +193,8 @@ static int validate(const mp_model *m, errbuf *e)
 		STR(j->name)
 		SPAN(j->regions, u32)
 		LOC(j->loc)
-		for (uint32_t k = 0; k < j->regions.n; k++) STR(m->u32.v[j->regions.off + k])
+		for (uint32_t k = 0; k < j->regions.n; k++)
+			STR(m->u32.v[j->regions.off + k])
 	}
 	what = "namespace";
 	for (uint32_t i = 0; i < m->namespaces.n; i++) {
@@ -201,8 +207,10 @@ static int validate(const mp_model *m, errbuf *e)
 		STR(s->name)
 		STR(s->identity)
 		STR(s->owner)
-		LOC(s->loc) ID(s->ns, m->namespaces.n, 0) ID(s->mtls, MP_MTLS_DISABLE + 1, 0)
-		    SPAN(s->clusters, u32) SPAN(s->labels, labels) SPAN(s->ports, ports)
+		LOC(s->loc)
+		ID(s->ns, m->namespaces.n, 0)
+		ID(s->mtls, MP_MTLS_DISABLE + 1, 0) SPAN(s->clusters, u32) SPAN(s->labels, labels)
+		    SPAN(s->ports, ports)
 		        SPAN(s->data, u32) for (uint32_t k = 0; k < s->clusters.n; k++)
 		            ID(m->u32.v[s->clusters.off + k], m->clusters.n,
 		               0) for (uint32_t k = 0; k < s->data.n; k++)
@@ -222,8 +230,9 @@ static int validate(const mp_model *m, errbuf *e)
 		STR(r->name)
 		STR(r->match.path)
 		LOC(r->loc)
-		ID(r->source, m->services.n, 1) SPAN(r->match.headers, labels)
-		    SPAN(r->dests, targets) SPAN(r->mirrors, targets) SPAN(r->failover, targets)
+		ID(r->source, m->services.n, 1)
+		SPAN(r->match.headers, labels)
+		SPAN(r->dests, targets) SPAN(r->mirrors, targets) SPAN(r->failover, targets)
 	}
 	what = "certificate";
 	for (uint32_t i = 0; i < m->certs.n; i++) {
@@ -302,8 +311,12 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 	errbuf e = {err, errlen};
 	const unsigned char *p = data;
 	mp_model *m = NULL;
+	if (len == 0) {
+		fail(&e, "is empty (a compiled model is at least its %d-byte header)", MPM_HEADER);
+		goto fail;
+	}
 	if (len < MPM_HEADER) {
-		fail(&e, "truncated: %zu bytes, shorter than the %d-byte header", len, MPM_HEADER);
+		fail(&e, "truncated at byte %zu, inside the %d-byte header", len, MPM_HEADER);
 		goto fail;
 	}
 	if (memcmp(p, mpm_magic, 8) != 0) {
@@ -326,9 +339,14 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 		fail(&e, "model was written on a machine of the other byte order; recompile it");
 		goto fail;
 	}
-	if (plen != len - MPM_HEADER) {
-		fail(&e, "truncated or padded: header says %llu content bytes, file has %zu",
-		     (unsigned long long)plen, len - MPM_HEADER);
+	if (plen > len - MPM_HEADER) {
+		fail(&e, "truncated at byte %zu: the header says the file has %llu bytes", len,
+		     (unsigned long long)plen + MPM_HEADER);
+		goto fail;
+	}
+	if (plen < len - MPM_HEADER) {
+		fail(&e, "padded: %zu bytes, but the header says the file has %llu", len,
+		     (unsigned long long)plen + MPM_HEADER);
 		goto fail;
 	}
 	unsigned char want[32];
@@ -403,37 +421,17 @@ mp_model *mp_model_load(const char *path, char *err, size_t errlen)
 {
 	char inner[512];
 	mp_model *m = NULL;
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	char *buf;
+	size_t len;
+	mp_diags d = {0};
+	if (mp_files_read(path, SIZE_MAX - 1, &buf, &len, &d) < 0) {
+		snprintf(err, errlen, "%s: %s", path, d.n ? d.v[0].msg : "out of memory");
+		mp_diags_free(&d);
 		return NULL;
-	}
-	size_t cap = 1 << 16, len = 0;
-	buf = mp_malloc(cap);
-	while (buf) {
-		len += fread(buf + len, 1, cap - len, f);
-		if (len < cap)
-			break;
-		char *nb = cap < ((size_t)1 << 40) ? mp_realloc(buf, cap * 2) : NULL;
-		if (!nb) {
-			mp_free(buf);
-			buf = NULL;
-			break;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	if (!buf || ferror(f)) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         buf ? strerror(errno) : "out of memory");
-		goto out;
 	}
 	m = mp_model_load_mem(buf, len, inner, sizeof(inner));
 	if (!m)
 		snprintf(err, errlen, "%s: %s", path, inner);
-out:
 	mp_free(buf);
-	fclose(f);
 	return m;
 }

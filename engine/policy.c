@@ -441,7 +441,7 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 	return 0;
 }
 
-int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, mp_diags *d)
+int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d)
 {
 	lua_State *L = mp_sandbox_lua(sb);
 	char err[2048];
@@ -474,10 +474,13 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, mp_diags *d)
 			continue;
 		}
 		lua_setupvalue(L, fn, 1); /* the file's _ENV is its own environment */
+		uint64_t installed = mp_sandbox_instructions_used(sb);
 		if (mp_sandbox_pcall(sb, 0, 0, err, sizeof(err)) < 0) {
 			lua_error_diag(d, err);
 			failed = 1;
 		}
+		if (units)
+			units[i] = installed + mp_sandbox_instructions_used(sb);
 		lua_settop(L, dsl);
 	}
 	lua_getfield(L, dsl, "state");
@@ -1649,6 +1652,7 @@ mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib
 {
 	mp_bundle *b = mp_calloc(1, sizeof(*b));
 	mp_sandbox *sb = NULL;
+	uint64_t *units = NULL; /* load cost of each policy file */
 	uint32_t errors = d->errors;
 	char path[PATH_MAX], err[1024];
 	cctx c = {.d = d};
@@ -1671,13 +1675,21 @@ mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib
 	if (!b->npolicy_files)
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
 
-	mp_sandbox_opts opts = {.stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
+	mp_sandbox_opts opts = {.instr_budget = MP_BUNDLE_LOAD_BUDGET,
+	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
 	if (!(sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
 		mp_diags_error(d, dir, 0, 0, "%s", err);
 		goto fail;
 	}
 	mp_bundle_prepare_state(sb);
-	if (mp_bundle_run_files(sb, b, d) < 0 && lua_gettop(mp_sandbox_lua(sb)) == 0)
+	if (b->npolicy_files && !(units = mp_calloc(b->npolicy_files, sizeof(*units)))) {
+		mp_diags_error(d, dir, 0, 0, "out of memory");
+		goto fail;
+	}
+	int ran = mp_bundle_run_files(sb, b, units, d);
+	for (uint32_t i = 0; i < b->npolicy_files; i++)
+		b->files[i].load_units = units[i];
+	if (ran < 0 && lua_gettop(mp_sandbox_lua(sb)) == 0)
 		goto fail;
 	lua_State *L = mp_sandbox_lua(sb);
 	if (!lua_istable(L, -1))
@@ -1689,9 +1701,11 @@ mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib
 		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
 	if (d->errors > errors)
 		goto fail;
+	mp_free(units);
 	mp_sandbox_free(sb);
 	return b;
 fail:
+	mp_free(units);
 	mp_sandbox_free(sb);
 	mp_bundle_free(b);
 	return NULL;

@@ -17,6 +17,10 @@
 #include <lua.h>
 #include <stdint.h>
 
+/* Budget units each policy file's top-level code may take when a bundle loads, in every
+ * front-end (`check` reports each file's share); a `when` call has its own, smaller budget. */
+#define MP_BUNDLE_LOAD_BUDGET ((uint64_t)100000000u)
+
 typedef enum { MP_ENF_ADVISORY = 0, MP_ENF_SOFT, MP_ENF_HARD } mp_enforcement;
 typedef enum {
 	MP_SEV_INFO = 0,
@@ -114,6 +118,7 @@ typedef struct {
 	const char *text;
 	size_t len;
 	uint32_t is_test;
+	uint64_t load_units; /* budget units its top-level code took at load (policy files) */
 } mp_bundle_file;
 
 typedef struct mp_bundle mp_bundle;
@@ -172,9 +177,11 @@ const char *mp_severity_name(uint32_t s);
  * have the host module preloaded, see mp_bundle_prepare_state) and leaves the DSL's state table
  * (policies, rules, whens, runs, ...) on the stack. Errors go to d with file:line. Used by
  * mp_bundle_load and by every evaluator (which then binds its functions with mp_bundle_bind).
- * Returns 0, or -1 when a file failed. */
+ * Each file is one top-level call under the sandbox's budget (the load budget,
+ * MP_BUNDLE_LOAD_BUDGET, wherever a bundle is loaded); when units is not NULL, units[i] gets
+ * what the i-th policy file took. Returns 0, or -1 when a file failed. */
 struct mp_sandbox;
-int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, mp_diags *d);
+int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d);
 /* Binds the functions of a state that ran the files (the DSL's state table on top of its stack,
  * as mp_bundle_run_files leaves it) to the bundle's rules and checks: each `when` and `run` is
  * found by its declaration's key and must have the digest the loading state recorded, or the

@@ -10,6 +10,8 @@
 #include "sandbox.h"
 
 #include "alloc.h"
+#include "files.h"
+#include "luacost.h"
 #include "patcost.h"
 
 #include <assert.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -46,16 +49,26 @@
  *  7. Lua's pattern matcher, which runs in C outside the budget, only runs when a bound on its
  *     steps is under MP_SANDBOX_PATTERN_LIMIT: string.find, match, gmatch and gsub are wrappers
  *     (see "pattern matching under a cost cap"), the originals are their upvalues only.
+ *  8. Every C function of the allow-list pays its cost (luacost.c) from the budget before it
+ *     runs: policy code reaches only the costed wrappers (see "C functions under the budget"),
+ *     the originals are their upvalues only. Memory taken while a call runs is charged too.
+ *  9. budget_left is the budget not yet committed: the hook's armed step is paid when armed, so
+ *     budget_left never underflows and a charge that passes it is refused whole. The units a
+ *     call has used are instr_budget - budget_left, at most HOOK_STEP above the truth.
  *
  * The life of a top-level call (one made while no call runs):
  *
- *    IDLE --mp_sandbox_pcall: budget reset, hook every min(left, HOOK_STEP)--> RUNNING
- *    RUNNING --budget_hook: budget spent or interrupt set: trip()--> TRIPPED
+ *    IDLE --mp_sandbox_pcall: budget reset, clock read, hook every min(left, HOOK_STEP)--> RUNNING
+ *    RUNNING --budget_hook: budget spent, deadline passed or interrupt set: trip()--> TRIPPED
+ *    RUNNING --charge(): a C function's cost passes the budget: trip(), raise--> TRIPPED
+ *    RUNNING --sandbox_alloc: memory's cost passes the budget: stop_call()--> TRIPPED
  *    TRIPPED --budget_hook, re-armed for every instruction: raises again--> TRIPPED
+ *    TRIPPED --charge(): raises again--> TRIPPED
  *    RUNNING, TRIPPED --lua_pcall returns to mp_sandbox_pcall: hook removed--> IDLE
  *
- * In TRIPPED a pcall in Lua may catch the error, but the very next instruction raises it again,
- * so only the host's lua_pcall ends the call (as Redis's script_lua.c does).
+ * In TRIPPED a pcall in Lua may catch the error, but the very next instruction (or costed C
+ * function) raises it again, so only the host's lua_pcall ends the call (as Redis's
+ * script_lua.c does).
  */
 
 #if ATOMIC_INT_LOCK_FREE != 2
@@ -64,11 +77,12 @@
 
 enum {
 	HOOK_STEP = 1000,      /* instructions between hook calls: interrupt latency, accuracy */
+	CLOCK_STEP = 16000,    /* units between clock reads (about 0.1 ms): deadline latency */
 	MODULE_NAME_MAX = 128, /* bytes in a require name */
 	MODULE_FILE_MAX = 16 << 20 /* bytes in a stdlib module file */
 };
 
-enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED };
+enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED, STOP_DEADLINE };
 
 struct mp_sandbox {
 	lua_State *L;
@@ -77,12 +91,20 @@ struct mp_sandbox {
 	int capped;                       /* enforce mem_limit now (invariant 2) */
 	int depth;                        /* mp_sandbox_pcall calls running, nested ones included */
 	uint64_t instr_budget;            /* per top-level call */
-	uint64_t budget_left;             /* in the running top-level call */
+	uint64_t budget_left;             /* not yet committed in this call (invariant 9) */
+	uint64_t total_used;              /* units of the top-level calls that have returned */
+	uint64_t last_used;               /* units of the last top-level call that returned */
 	int hook_step;                    /* the count the hook is armed with */
+	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
+	uint64_t started_ns, ended_ns;    /* monotonic clock at the last top-level call's ends */
+	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
+	int64_t clock_credit;             /* units to spend before the clock is read again */
 	enum stop stop;                   /* why the running call must end, once tripped */
+	int located;                      /* stop_where is filled in */
 	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
 	char *stdlib_dir;                 /* NULL: require finds nothing */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
+	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
 
 static char loading_sentinel; /* its address marks a module being loaded */
@@ -108,7 +130,34 @@ static mp_sandbox *sandbox_of(lua_State *L)
 
 /* --- memory --- */
 
-/* lua_Alloc: the engine allocator plus accounting and the cap. Shrinking never fails. */
+static void stop_call(mp_sandbox *sb, enum stop why);
+
+/* While a call runs, memory taken costs budget (luacost.c): this is what bounds the VM's own
+ * copying (`..` on long strings), the growth of tables and the collector's work, and the
+ * results of C functions. It is charged before the block is filled but never refused for it:
+ * an allocation the budget cannot pay still succeeds, and the call stops at its next instruction
+ * or costed call (so at most one C call's work, under the memory cap, runs past the budget).
+ * Refusing it would make Lua collect and retry, and report a memory error. */
+static void charge_alloc(mp_sandbox *sb, size_t grow, int new_block)
+{
+	uint64_t units;
+
+	if (sb->depth == 0 || sb->stop != STOP_NONE)
+		return;
+	units = mp_luacost_units(mp_luacost_alloc(grow, new_block));
+	if (units <= sb->budget_left) {
+		sb->budget_left -= units;
+		return;
+	}
+	snprintf(sb->stop_detail, sizeof sb->stop_detail,
+	         ": memory (%zu bytes) would cost %llu units, %llu left", grow,
+	         (unsigned long long)units, (unsigned long long)sb->budget_left);
+	sb->budget_left = 0;
+	stop_call(sb, STOP_TIMEOUT);
+}
+
+/* lua_Alloc: the engine allocator plus accounting, the cap and the budget's charge. Shrinking
+ * never fails. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	mp_sandbox *sb = ud;
@@ -130,6 +179,8 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		p = ptr; /* a shrink that failed: the old block is big enough */
 	}
 	sb->mem_used = sb->mem_used - old + nsize;
+	if (nsize > old)
+		charge_alloc(sb, nsize - old, ptr == NULL);
 	return p;
 }
 
@@ -141,31 +192,107 @@ static int sandbox_panic(lua_State *L)
 	return 0; /* Lua aborts */
 }
 
-/* --- the instruction budget --- */
+/* --- the instruction budget and the deadline --- */
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
-static int next_step(const mp_sandbox *sb)
+static uint64_t now_ns(void)
 {
-	return sb->budget_left < HOOK_STEP ? (int)sb->budget_left : HOOK_STEP;
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Records where the call stopped and re-arms the hook for every instruction. */
-static void trip(lua_State *L, mp_sandbox *sb, enum stop why)
+/* The deadline of a top-level call in ns, 0 for none: as set, or derived from the budget (see
+ * sandbox.h). */
+static uint64_t deadline_ns(const mp_sandbox *sb)
 {
-	lua_Debug d;
+	uint64_t ns;
 
+	if (sb->deadline_ms == MP_SANDBOX_NO_DEADLINE)
+		return 0;
+	if (sb->deadline_ms)
+		return (uint64_t)sb->deadline_ms * 1000000u;
+	if (sb->instr_budget > UINT64_MAX / 2 / MP_SANDBOX_DEADLINE_NS_PER_UNIT)
+		return 0; /* a budget too big to run out, as the REPL's: no deadline either */
+	ns = sb->instr_budget * MP_SANDBOX_DEADLINE_NS_PER_UNIT;
+	return ns < (uint64_t)MP_SANDBOX_MIN_DEADLINE_MS * 1000000u
+	           ? (uint64_t)MP_SANDBOX_MIN_DEADLINE_MS * 1000000u
+	           : ns;
+}
+
+/* Arms the hook for the next step and pays for it (invariant 9). */
+static void arm_step(lua_State *L, mp_sandbox *sb)
+{
+	int step = sb->budget_left < HOOK_STEP ? (int)sb->budget_left : HOOK_STEP;
+
+	sb->budget_left -= (uint64_t)step;
+	if (step != sb->hook_step) {
+		sb->hook_step = step;
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, step);
+	}
+}
+
+/* Marks the running call as stopped and re-arms the hook for every instruction, so that the
+ * next one raises. Touches no Lua stack: the allocator calls it too. */
+static void stop_call(mp_sandbox *sb, enum stop why)
+{
 	sb->stop = why;
+	sb->located = 0;
 	sb->stop_where[0] = '\0';
-	if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
-		snprintf(sb->stop_where, sizeof sb->stop_where, "%s:%d: ", d.short_src,
-		         d.currentline);
-	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	sb->hook_step = 1;
+	lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static void trip(mp_sandbox *sb, enum stop why)
+{
+	if (why != STOP_TIMEOUT)
+		sb->stop_detail[0] = '\0';
+	stop_call(sb, why);
 }
 
 static const char *stop_message(enum stop why)
 {
-	return why == STOP_TIMEOUT ? "instruction budget exceeded" : "interrupted";
+	switch (why) {
+	case STOP_TIMEOUT:
+		return "instruction budget exceeded";
+	case STOP_DEADLINE:
+		return "deadline exceeded";
+	default:
+		return "interrupted";
+	}
+}
+
+/* Raises the stop's error, first recording "chunk:line: " of the innermost Lua function (from
+ * the hook, level 0 is that function; from a costed C function, its caller). */
+static int raise_stop(lua_State *L, mp_sandbox *sb)
+{
+	lua_Debug d;
+	int level;
+
+	if (!sb->located) {
+		sb->located = 1;
+		for (level = 0; lua_getstack(L, level, &d); level++) {
+			if (lua_getinfo(L, "Sl", &d) && d.currentline > 0) {
+				snprintf(sb->stop_where, sizeof sb->stop_where,
+				         "%s:%d: ", d.short_src, d.currentline);
+				break;
+			}
+		}
+	}
+	lua_pushfstring(L, "%s%s%s", sb->stop_where, stop_message(sb->stop), sb->stop_detail);
+	return lua_error(L);
+}
+
+/* Spends units of clock credit; reads the clock when it runs out. 1 if the deadline passed. */
+static int deadline_passed(mp_sandbox *sb, uint64_t units)
+{
+	sb->clock_credit -= units > CLOCK_STEP ? CLOCK_STEP : (int64_t)units;
+	if (sb->clock_credit > 0)
+		return 0;
+	sb->clock_credit = CLOCK_STEP;
+	return sb->deadline_at && now_ns() >= sb->deadline_at;
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
@@ -175,22 +302,46 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	(void)ar;
 	if (sb->stop == STOP_NONE) {
 		if (atomic_load_explicit(&sb->interrupt, memory_order_relaxed)) {
-			trip(L, sb, STOP_INTERRUPTED);
+			trip(sb, STOP_INTERRUPTED);
+		} else if (sb->budget_left == 0) {
+			sb->stop_detail[0] = '\0';
+			trip(sb, STOP_TIMEOUT);
+		} else if (deadline_passed(sb, (uint64_t)sb->hook_step)) {
+			trip(sb, STOP_DEADLINE);
 		} else {
-			sb->budget_left -= (uint64_t)sb->hook_step;
-			if (sb->budget_left == 0) {
-				trip(L, sb, STOP_TIMEOUT);
-			} else {
-				if (next_step(sb) != sb->hook_step) {
-					sb->hook_step = next_step(sb);
-					lua_sethook(L, budget_hook, LUA_MASKCOUNT, sb->hook_step);
-				}
-				return;
-			}
+			arm_step(L, sb);
+			return;
 		}
 	}
-	lua_pushfstring(L, "%s%s", sb->stop_where, stop_message(sb->stop));
-	lua_error(L);
+	raise_stop(L, sb);
+}
+
+/* Pays cost units from the running call's budget before lib.fn (lib NULL: a global) does its
+ * work, or stops the call
+ * and raises, as the hook does, if the budget cannot pay (or the call had stopped already, or
+ * the deadline passed). Outside any call (host code calling a library function) it is free. */
+static void charge(lua_State *L, double cost, const char *lib, const char *fn)
+{
+	mp_sandbox *sb = sandbox_of(L);
+	uint64_t units;
+
+	if (sb->depth == 0)
+		return;
+	if (sb->stop != STOP_NONE)
+		raise_stop(L, sb);
+	units = mp_luacost_units(cost);
+	if (units > sb->budget_left) {
+		snprintf(sb->stop_detail, sizeof sb->stop_detail,
+		         ": %s%s%s would cost %.3g units, %llu left", lib ? lib : "",
+		         lib ? "." : "", fn, cost, (unsigned long long)sb->budget_left);
+		trip(sb, STOP_TIMEOUT);
+		raise_stop(L, sb);
+	}
+	sb->budget_left -= units;
+	if (deadline_passed(sb, units)) {
+		trip(sb, STOP_DEADLINE);
+		raise_stop(L, sb);
+	}
 }
 
 /* --- errors --- */
@@ -334,23 +485,41 @@ void mp_sandbox_push_env(lua_State *L)
 
 /* --- the base library, narrowed --- */
 
-/* load(chunk [, chunkname [, mode [, env]]]): upvalue 1 is the original load. The mode is always
- * "t"; without env the chunk gets the sandbox globals. */
+/* The reader load is given for a function chunk: calls the policy's reader (upvalue 1) and pays
+ * for each piece it returns before the compiler reads it. */
+static int charged_reader(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_call(L, 0, 1);
+	if (lua_type(L, -1) == LUA_TSTRING)
+		charge(L, mp_luacost_load(lua_rawlen(L, -1)), NULL, "load");
+	return 1;
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]): upvalue 1 is the original load, run in this frame
+ * (so its messages name the policy's line). The mode is always "t"; without env the chunk gets
+ * the sandbox globals. Compiling is paid per byte of source, before it starts. */
 static int sandbox_load(lua_State *L)
 {
+	lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
 	int has_env = !lua_isnone(L, 4);
 
+	assert(original);
+	if (lua_type(L, 1) == LUA_TSTRING)
+		charge(L, mp_luacost_load(lua_rawlen(L, 1)), NULL, "load");
 	lua_settop(L, 4);
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_pushvalue(L, 1);
-	lua_pushvalue(L, 2);
+	if (lua_type(L, 1) == LUA_TFUNCTION) {
+		lua_pushvalue(L, 1);
+		lua_pushcclosure(L, charged_reader, 1);
+		lua_replace(L, 1);
+	}
 	lua_pushliteral(L, "t");
-	if (has_env)
-		lua_pushvalue(L, 4);
-	else
+	lua_replace(L, 3);
+	if (!has_env) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-	lua_call(L, 4, LUA_MULTRET);
-	return lua_gettop(L) - 4;
+		lua_replace(L, 4);
+	}
+	return original(L);
 }
 
 /* setmetatable(t, mt): upvalue 1 is the original; refuses __gc (invariant 4). */
@@ -464,9 +633,9 @@ static int module_relpath(const char *name, size_t len, char *out)
 static int push_module_file(lua_State *L, const char *path, size_t *len)
 {
 	struct stat st;
-	size_t size, got = 0;
-	ssize_t n = 0;
-	char *buf;
+	size_t size;
+	ssize_t got;
+	char *buf, why[256];
 	int fd;
 
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -476,25 +645,18 @@ static int push_module_file(lua_State *L, const char *path, size_t *len)
 		                  MODULE_FILE_MAX);
 	size = (size_t)st.st_size;
 	buf = lua_newuserdatauv(L, size + 1, 0);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = mp_files_open(path, &st, why, sizeof why); /* replaced by a FIFO since the stat */
 	if (fd < 0) {
 		lua_pop(L, 1);
 		return 0;
 	}
-	while (got < size + 1) {
-		n = read(fd, buf + got, size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	got = mp_files_read_fd(fd, buf, size + 1); /* one byte more: did it grow? */
 	close(fd);
-	if (n < 0)
+	if (got < 0)
 		return luaL_error(L, "cannot read module file '%s'", path);
-	if (got > size)
+	if ((size_t)got > size)
 		return luaL_error(L, "module file '%s' changed while being read", path);
-	*len = got;
+	*len = (size_t)got;
 	return 1;
 }
 
@@ -525,6 +687,7 @@ static int sandbox_require(lua_State *L)
 	path = lua_pushfstring(L, "%s/%s.lua", sb->stdlib_dir, rel); /* 3 */
 	if (!push_module_file(L, path, &size))                       /* 4: the text */
 		return luaL_error(L, "module '%s' not found in stdlib", shown);
+	charge(L, mp_luacost_load(size), NULL, "require");
 	lua_pushfstring(L, "@%s", path); /* 5 */
 	switch (luaL_loadbufferx(L, lua_touserdata(L, 4), size, lua_tostring(L, 5), "t")) {
 	case LUA_OK:
@@ -646,6 +809,7 @@ static int sandbox_find(lua_State *L)
 	if (init > ls) /* nothing to find: the original says so */
 		return call_original(L);
 	if (lua_toboolean(L, 4) || !has_specials(p, lp)) { /* a plain search */
+		charge(L, mp_luacost_scan(ls - init + lp), "string", "find");
 		hit = memmem(s + init, ls - init, p, lp);
 		if (!hit) {
 			luaL_pushfail(L);
@@ -656,6 +820,7 @@ static int sandbox_find(lua_State *L)
 		return 2;
 	}
 	check_pattern(L, "string.find", p, lp, ls - init, 1, MP_ATTEMPT_UNTIL_MATCH);
+	charge(L, mp_luacost_scan(ls - init), "string", "find");
 	return call_original(L);
 }
 
@@ -670,8 +835,10 @@ static int guard_from_init(lua_State *L, const char *fn, int can_anchor,
 	luaL_checklstring(L, 1, &ls);
 	p = luaL_checklstring(L, 2, &lp);
 	init = start_offset(luaL_optinteger(L, 3, 1), ls);
-	if (init <= ls)
+	if (init <= ls) {
 		check_pattern(L, fn, p, lp, ls - init, can_anchor, how);
+		charge(L, mp_luacost_scan(ls - init), NULL, fn);
+	}
 	return call_original(L);
 }
 
@@ -703,6 +870,7 @@ static int sandbox_gsub(lua_State *L)
 	    L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
 	    "string/function/table");
 	check_pattern(L, "string.gsub", p, lp, ls, 1, MP_ATTEMPT_EVERYWHERE);
+	charge(L, mp_luacost_scan(ls), "string", "gsub");
 	return call_original(L);
 }
 
@@ -724,6 +892,43 @@ static void guard_patterns(lua_State *L, int idx)
 		assert(lua_tocfunction(L, -1) && !lua_getupvalue(L, -1, 1)); /* call_original */
 		lua_pushcclosure(L, wrap[i].wrapper, 1);
 		lua_setfield(L, idx, wrap[i].name);
+	}
+}
+
+/* --- C functions under the budget (the costs: luacost.c) --- */
+
+/* A costed library function: upvalue 1 is the original (a C function without upvalues),
+ * upvalue 2 its row in mp_luacost_rows. Pays the row's cost, then runs the original in this
+ * frame, as call_original does (so its errors and results are the original's). */
+static int costed_call(lua_State *L)
+{
+	const mp_luacost_row *row = lua_touserdata(L, lua_upvalueindex(2));
+	const mp_sandbox *sb = sandbox_of(L);
+
+	if (row->result && sb->capped &&
+	    row->result(L) >
+	        (double)(sb->mem_limit -
+	                 (sb->mem_used < sb->mem_limit ? sb->mem_used : sb->mem_limit)))
+		return call_original(L); /* fails allocating its result, before any work */
+	charge(L, mp_luacost_of(L, row), strcmp(row->lib, "_G") ? row->lib : NULL, row->name);
+	return call_original(L);
+}
+
+/* Replaces each function of the table at idx that has a row for lib with its costed closure
+ * (invariant 8). */
+static void guard_costs(lua_State *L, int idx, const char *lib)
+{
+	const mp_luacost_row *row;
+
+	idx = lua_absindex(L, idx);
+	for (row = mp_luacost_rows; row->lib; row++) {
+		if (strcmp(row->lib, lib) != 0)
+			continue;
+		lua_getfield(L, idx, row->name);
+		assert(lua_tocfunction(L, -1) && !lua_getupvalue(L, -1, 1)); /* call_original */
+		lua_pushlightuserdata(L, (void *)row);
+		lua_pushcclosure(L, costed_call, 2);
+		lua_setfield(L, idx, row->name);
 	}
 }
 
@@ -756,6 +961,7 @@ static void open_library(lua_State *L, int g, const char *name, lua_CFunction op
 		lua_pushnil(L);
 		lua_setfield(L, -2, *drop);
 	}
+	guard_costs(L, -1, name);
 	mp_sandbox_push_readonly(L, -1, name);
 	lua_setfield(L, g, name);
 	lua_pop(L, 1);
@@ -770,6 +976,7 @@ static int open_sandbox(lua_State *L)
 	lua_pushcfunction(L, luaopen_base); /* fills the global table and returns it */
 	lua_call(L, 0, 1);
 	g = lua_gettop(L);
+	guard_costs(L, g, "_G");
 	lua_pushnil(L);
 	lua_setfield(L, g, "dofile");
 	lua_pushnil(L);
@@ -794,6 +1001,7 @@ static int open_sandbox(lua_State *L)
 	 * guard its pattern functions, which string.x and ("").x both reach (invariant 7). */
 	lua_pushliteral(L, "");
 	lua_getmetatable(L, -1);
+	guard_costs(L, -1, "string.mt");
 	lua_pushliteral(L, "string");
 	lua_setfield(L, -2, "__metatable");
 	lua_getfield(L, -1, "__index");
@@ -816,6 +1024,8 @@ mp_sandbox *mp_sandbox_new(const mp_sandbox_opts *opts, char *err, size_t errlen
 	sb->mem_limit = opts && opts->mem_limit ? opts->mem_limit : MP_SANDBOX_DEFAULT_MEM_LIMIT;
 	sb->instr_budget =
 	    opts && opts->instr_budget ? opts->instr_budget : MP_SANDBOX_DEFAULT_INSTR_BUDGET;
+	sb->deadline_ms = opts ? opts->deadline_ms : 0;
+	sb->budget_left = sb->instr_budget; /* nothing used yet */
 	atomic_init(&sb->interrupt, 0);
 	if (opts && opts->stdlib_dir && !(sb->stdlib_dir = mp_strdup(opts->stdlib_dir))) {
 		set_err(err, errlen, "cannot create a sandbox: out of memory");
@@ -877,6 +1087,54 @@ void mp_sandbox_interrupt(mp_sandbox *sb)
 		atomic_store_explicit(&sb->interrupt, 1, memory_order_relaxed);
 }
 
+uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb)
+{
+	return sb->depth ? sb->instr_budget - sb->budget_left : sb->last_used;
+}
+
+uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb)
+{
+	return sb->total_used + (sb->depth ? sb->instr_budget - sb->budget_left : 0);
+}
+
+uint64_t mp_sandbox_instr_budget(const mp_sandbox *sb)
+{
+	return sb->instr_budget;
+}
+
+uint64_t mp_sandbox_set_budget(mp_sandbox *sb, uint64_t units)
+{
+	uint64_t before = sb->instr_budget;
+
+	assert(sb->depth == 0);
+	sb->instr_budget = units ? units : MP_SANDBOX_DEFAULT_INSTR_BUDGET;
+	return before;
+}
+
+uint32_t mp_sandbox_set_deadline(mp_sandbox *sb, uint32_t ms)
+{
+	uint32_t before = sb->deadline_ms;
+
+	sb->deadline_ms = ms;
+	return before;
+}
+
+uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb)
+{
+	uint64_t ns = deadline_ns(sb);
+
+	if (!ns || ns / 1000000u >= MP_SANDBOX_NO_DEADLINE)
+		return MP_SANDBOX_NO_DEADLINE;
+	return (uint32_t)(ns / 1000000u);
+}
+
+uint64_t mp_sandbox_elapsed_us(const mp_sandbox *sb)
+{
+	if (!sb->started_ns)
+		return 0;
+	return ((sb->ended_ns ? sb->ended_ns : now_ns()) - sb->started_ns) / 1000u;
+}
+
 const char *mp_sandbox_status_name(int status)
 {
 	switch (status) {
@@ -890,6 +1148,8 @@ const char *mp_sandbox_status_name(int status)
 		return "nomem";
 	case MP_SANDBOX_INTERRUPTED:
 		return "interrupted";
+	case MP_SANDBOX_DEADLINE:
+		return "deadline";
 	default:
 		return "unknown";
 	}
@@ -955,10 +1215,17 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 			set_err(err, errlen, "interrupted");
 			return MP_SANDBOX_INTERRUPTED;
 		}
+		uint64_t ns = deadline_ns(sb);
+
 		sb->stop = STOP_NONE;
+		sb->stop_detail[0] = '\0';
 		sb->budget_left = sb->instr_budget;
-		sb->hook_step = next_step(sb);
-		lua_sethook(L, budget_hook, LUA_MASKCOUNT, sb->hook_step);
+		sb->hook_step = 0; /* arm_step sets the hook */
+		arm_step(L, sb);
+		sb->started_ns = now_ns();
+		sb->ended_ns = 0;
+		sb->deadline_at = ns ? sb->started_ns + ns : 0;
+		sb->clock_credit = CLOCK_STEP;
 	}
 	sb->depth++;
 	sb->capped = 1;
@@ -970,8 +1237,13 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		rc = MP_SANDBOX_OK;
 	} else if (sb->stop == STOP_TIMEOUT) {
 		rc = MP_SANDBOX_TIMEOUT;
-		set_err(err, errlen, "%s%s (budget %llu instructions)", sb->stop_where,
-		        stop_message(sb->stop), (unsigned long long)sb->instr_budget);
+		set_err(err, errlen, "%s%s%s (budget %llu instructions)", sb->stop_where,
+		        stop_message(sb->stop), sb->stop_detail,
+		        (unsigned long long)sb->instr_budget);
+	} else if (sb->stop == STOP_DEADLINE) {
+		rc = MP_SANDBOX_DEADLINE;
+		set_err(err, errlen, "%s%s (deadline %llu ms)", sb->stop_where,
+		        stop_message(sb->stop), (unsigned long long)(deadline_ns(sb) / 1000000u));
 	} else if (sb->stop == STOP_INTERRUPTED) {
 		rc = MP_SANDBOX_INTERRUPTED;
 		set_err(err, errlen, "%s%s", sb->stop_where, stop_message(sb->stop));
@@ -986,6 +1258,9 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		lua_pop(L, 1);
 	if (top_level) {
 		lua_sethook(L, NULL, 0, 0);
+		sb->ended_ns = now_ns();
+		sb->last_used = sb->instr_budget - sb->budget_left;
+		sb->total_used += sb->last_used;
 		sb->stop = STOP_NONE;
 		atomic_store(&sb->interrupt, 0);
 		if (rc == MP_SANDBOX_NOMEM)

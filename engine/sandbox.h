@@ -1,5 +1,6 @@
 /* sandbox.h: Lua 5.4 states that run policy code: allow-listed libraries, text-only chunks, a
- * memory cap and an instruction budget. Design: DESIGN.md rule 2 and the notes atop sandbox.c. */
+ * memory cap, an instruction budget that C functions pay into, and a deadline. Design: DESIGN.md
+ * rule 2, the notes atop sandbox.c and docs/architecture.md ("The sandbox"). */
 #ifndef MP_SANDBOX_H
 #define MP_SANDBOX_H
 
@@ -56,8 +57,63 @@
  * "[^/]+$", "%b()", "^%s*(.-)%s*$" (5.7 KB), "(%w+)=(%w+)" (4.9 KB), "([^&=]+)=([^&]*)" in
  * gmatch (3.5 KB). Two levels get hundreds of bytes ("(.-)%1": 460), three tens (".-.-.-b":
  * 74). Large subjects want anchors, sets that exclude what follows, or plain finds. Each call is
- * bounded, not the calls together: a loop of calls just under the limit spends C time that the
- * budget counts as a few instructions a call.
+ * bounded by the limit and charged its subject's length (below), but not its worst case: a loop
+ * of calls just under the limit spends C time the budget counts at a unit a few bytes; the
+ * deadline bounds that. (Charging the worst case would cost "([^&=]+)=([^&]*)" on a 1 KB query
+ * string 8e6 units, eight `when` budgets.)
+ *
+ * The budget and C functions (the table: luacost.c): the budget is in units of one VM
+ * instruction, counted by a hook, and C code does work the hook cannot see (string.rep("", 1e15)
+ * or table.move({}, 1, 1e15, 2, {}) is one instruction and runs for days). So every C function
+ * of the allow-list first pays a cost computed from its arguments, and when the budget left
+ * cannot pay it the call stops with MP_SANDBOX_TIMEOUT, "instruction budget exceeded:
+ * table.move would cost 4e+15 units, N left", before any of the work, and as uncatchable by
+ * pcall as the hook's timeout. Wrong arguments cost nothing: the original raises its usual
+ * error. Results, errors and messages are otherwise the originals'. Bytes are charged at a
+ * ratio per kind of work: COPY 32 bytes a unit (memcpy), SCAN 8 (a C loop over bytes), DECODE
+ * 2 (utf8, %q, digits in a base):
+ *
+ *   string.rep(s, n, sep)       n/2 (n with a sep: a piece is a memcpy however short) + the
+ *                               result COPY; a result that cannot fit under the memory cap
+ *                               is the memory error it always was, charged nothing
+ *   string.sub                  the result COPY
+ *   string.upper, lower, reverse  the string SCAN
+ *   string.byte                 1 a value; utf8.codepoint 1 a value + its bytes DECODE
+ *   string.char, utf8.char, assert, warn, math.max, math.min  1 an argument
+ *   select(n, ...)              1 a value returned
+ *   string.format               8 a byte of format + string arguments COPY (DECODE with %q)
+ *   string.pack                 the sizes in the format DECODE, 16 an option + strings COPY
+ *   string.unpack, packsize     1 a byte of format + the data DECODE; the format SCAN
+ *   string.find, match, gmatch, gsub  the subject SCAN (and the pattern limit above)
+ *   table.concat                4 an element + the separator COPY
+ *   table.insert, remove        4 an element moved (a __len runs once more, for the charge)
+ *   table.move, table.pack      4 an element; table.unpack 1 a value
+ *   table.sort                  8 n*log2(n) (a Lua comparator is counted by the hook besides)
+ *   utf8.len                    the bytes DECODE; utf8.offset the string SCAN
+ *   tonumber                    the string SCAN (DECODE with a base)
+ *   print                       the strings COPY + 1 an argument; rawequal: equal lengths COPY
+ *   load, require               1 a byte of source (a reader function's pieces as they come)
+ *   os.date                     8 a byte of format
+ *   a string where a number is expected (math.*, string arithmetic "10" + 1, positions): its
+ *   length SCAN; everything else (type, next, rawget, tostring, pcall, ...): nothing more
+ *   memory taken while a call runs: 1 a new block + 1 a 16 bytes
+ *
+ * The memory charge covers what the VM copies in one instruction (`..` of long strings), the
+ * growth of tables, the collector and every result; it is charged when taken, before it is
+ * filled, and never refused: a call it leaves without budget stops at its next instruction or
+ * costed call. A unit is about 7 ns of work on the machine measured (VM instructions took 5 to
+ * 11 ns there; each ratio is the measured ns a byte or element over that, rounded to err on the
+ * side of charging more; method: docs/architecture.md). Not charged, because no C function of
+ * the allow-list does it: the VM's comparison of two long strings of one length (==, <, a table
+ * key), its copies of varargs, and next() from a key followed by many empty slots; each is
+ * bounded by the memory cap per instruction, and together by the deadline.
+ *
+ * The deadline: each top-level call also has a wall-clock deadline (deadline_ms; 0 derives it:
+ * 50 ns a unit of budget, at least MP_SANDBOX_MIN_DEADLINE_MS, none for a budget too big to run
+ * out such as UINT64_MAX; MP_SANDBOX_NO_DEADLINE: none). The hook and the charges read the
+ * monotonic clock every 16,000 units (about 0.1 ms); once it has passed, the call fails with
+ * MP_SANDBOX_DEADLINE, "deadline exceeded", uncatchable like a timeout. It is the last line,
+ * for work the cost model misses; with the cost model right, the budget trips first.
  *
  * require(name): name must match ^[a-z_][a-z0-9_.]*$ (no empty component, at most 128 bytes);
  * dots map to '/', and STDLIB_DIR/<name>.lua is loaded as text into the sandbox globals, run
@@ -73,6 +129,7 @@ enum mp_sandbox_status {
 	MP_SANDBOX_TIMEOUT = -2,     /* the instruction budget of the call ran out */
 	MP_SANDBOX_NOMEM = -3,       /* an allocation would have passed the memory limit */
 	MP_SANDBOX_INTERRUPTED = -4, /* mp_sandbox_interrupt() stopped the call */
+	MP_SANDBOX_DEADLINE = -5,    /* the wall-clock deadline of the call passed */
 };
 
 #define MP_SANDBOX_DEFAULT_MEM_LIMIT    ((size_t)64 << 20)       /* 64 MiB */
@@ -82,12 +139,18 @@ enum mp_sandbox_status {
  * step (one match() call, one byte tested against a class, scanned by %b or compared by %1) took
  * 2 to 4 ns in Lua 5.4 on the machines measured, so the limit is at most about 0.4 s. */
 #define MP_SANDBOX_PATTERN_LIMIT MP_PATCOST_LIMIT
+/* The deadline (see above): none at all; the least derived one; ns a budget unit may take. */
+#define MP_SANDBOX_NO_DEADLINE          UINT32_MAX
+#define MP_SANDBOX_MIN_DEADLINE_MS      1000u
+#define MP_SANDBOX_DEADLINE_NS_PER_UNIT 50u
 
 typedef struct mp_sandbox mp_sandbox;
 
 typedef struct mp_sandbox_opts {
 	size_t mem_limit;      /* bytes the whole state may use; 0 = MP_SANDBOX_DEFAULT_MEM_LIMIT */
-	uint64_t instr_budget; /* VM instructions per top-level call; 0 = the default */
+	uint64_t instr_budget; /* budget units per top-level call; 0 = the default */
+	uint32_t deadline_ms;  /* wall-clock ms per top-level call; 0 = derived from the budget,
+	                          MP_SANDBOX_NO_DEADLINE = none */
 	const char *stdlib_dir; /* copied; NULL = require finds no module at all */
 } mp_sandbox_opts;
 
@@ -120,12 +183,13 @@ int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chu
                    int nresults, char *err, size_t errlen);
 
 /* Calls the function below the nargs arguments on top of the stack, like lua_pcall, under the
- * instruction budget and the memory cap. Pops the function and the arguments; on success pushes
- * nresults values, on failure pushes nothing and describes the failure in err. A call made
- * while no other call runs ("top-level") starts with the full budget; a call made from C code
- * that policy code called shares the budget of the call around it. A timeout or interrupt
- * cannot be caught by pcall/xpcall in Lua: once tripped, the hook raises again at every
- * instruction until the top-level call returns. */
+ * instruction budget, the deadline and the memory cap. Pops the function and the arguments; on
+ * success pushes nresults values, on failure pushes nothing and describes the failure in err. A
+ * call made while no other call runs ("top-level") starts with the full budget and its own
+ * deadline; a call made from C code that policy code called shares the budget and deadline of the
+ * call around it. A timeout (the instruction budget or a C function's charge), deadline or
+ * interrupt cannot be caught by pcall/xpcall in Lua: once tripped, the hook raises again at every
+ * instruction, and every costed C function at once, until the top-level call returns. */
 int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
 
 /* Asks the running call to stop with MP_SANDBOX_INTERRUPTED; if no call is running, the next
@@ -136,7 +200,39 @@ void mp_sandbox_interrupt(mp_sandbox *sb);
 /* Bytes the state holds right now (Lua's own accounting). */
 size_t mp_sandbox_mem_used(const mp_sandbox *sb);
 
-/* "ok", "error", "timeout", "nomem", "interrupted" (or "unknown"). Static strings. */
+/* Accounting, for reports such as `meshpol check`'s load-time cost. All are cheap reads.
+ * instructions_used: budget units (VM instructions plus the charges of C functions and memory)
+ *   the running top-level call has used so far, or the last one used once it has returned (0
+ *   before the first). Counted in hook steps, so at most HOOK_STEP (1,000) above the truth; a
+ *   call that failed with MP_SANDBOX_TIMEOUT used at least budget - 1,000 or was refused a
+ *   charge that would have passed the budget (its message says which function and how much).
+ *   Nested calls are part of the top-level call's count.
+ * instructions_total: the same summed over every top-level call since mp_sandbox_new, the
+ *   running one included.
+ * instr_budget: the budget each top-level call gets (after the default).
+ * deadline_ms: the deadline each top-level call gets (after deriving it), or
+ *   MP_SANDBOX_NO_DEADLINE.
+ * elapsed_us: wall-clock time of the running top-level call so far, or of the last one. */
+uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb);
+uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb);
+uint64_t mp_sandbox_instr_budget(const mp_sandbox *sb);
+uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb);
+uint64_t mp_sandbox_elapsed_us(const mp_sandbox *sb);
+
+/* Sets the budget of the top-level calls started from now on (0: the default) and returns the
+ * previous one. Called between calls, never from inside one: a bundle's files load under the
+ * load budget, then its `when` functions run under theirs in the same state. A derived deadline
+ * follows the budget. */
+uint64_t mp_sandbox_set_budget(mp_sandbox *sb, uint64_t units);
+
+/* Sets the deadline of the top-level calls started from now on, as deadline_ms in the options
+ * (0: derived, MP_SANDBOX_NO_DEADLINE: none), and returns the previous setting so that a caller
+ * can restore it. A call already running keeps its deadline. E.g. a server gives the `when`
+ * functions of a request the time the request has left. */
+uint32_t mp_sandbox_set_deadline(mp_sandbox *sb, uint32_t ms);
+
+/* "ok", "error", "timeout", "nomem", "interrupted", "deadline" (or "unknown"). Static
+ * strings. */
 const char *mp_sandbox_status_name(int status);
 
 /* Pushes a read-only proxy of the table at idx: reads, #, pairs and ipairs see the table;

@@ -440,6 +440,8 @@ typedef struct {
 	uint64_t last_seal_line; /* 0 before the first seal */
 	int want_head;           /* look for a record whose hash is head */
 	unsigned char head[HASH_LEN];
+	uint64_t run_decisions; /* "decision" records since the last "start" */
+	int run_drop;           /* that start record says "mode": "drop" (a decision log's) */
 } scan;
 
 static void bad(scan *s, uint64_t line, uint64_t seq, int is_seal, const char *fmt, ...)
@@ -496,6 +498,59 @@ static uint64_t find_seq_ahead(scan *s, uint64_t want)
 		if (hit)
 			return s->rd.line_no;
 	}
+	return 0;
+}
+
+/* A count field of a decision log's gap or end record: 0 when absent (an audit's end record
+ * has none), -1 when present but not a count. */
+static int64_t count_field(json_t *j, const char *name)
+{
+	json_t *v = json_object_get(j, name);
+	if (!v)
+		return 0;
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+}
+
+/* What a decision log's "gap" and "end" records say is missing (docs/trail-format.md, "Decision
+ * logs"), and whether an end record's count of decision records is the run's: a run that says
+ * it wrote more or fewer than it holds was cut or padded, whatever its chain says. Returns -1
+ * after bad(). */
+static int account_run(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char *type)
+{
+	mp_trail_report *r = s->rep;
+	int64_t failed = count_field(j, "failed"), refused = count_field(j, "refused"),
+	        dropped = count_field(j, "dropped");
+	if (failed < 0 || refused < 0 || dropped < 0) {
+		bad(s, ln, seq, 0, "%s record: failed, refused and dropped must be counts", type);
+		return -1;
+	}
+	if (!strcmp(type, "gap")) {
+		if (!r->gaps++)
+			r->first_gap_line = ln;
+		return 0;
+	}
+	json_t *jrecords = json_object_get(j, "decision_records");
+	if (!jrecords)
+		return 0; /* not a decision log's run */
+	if (!json_is_integer(jrecords) || json_integer_value(jrecords) < 0) {
+		bad(s, ln, seq, 0, "end record: decision_records must be a count");
+		return -1;
+	}
+	if ((uint64_t)json_integer_value(jrecords) != s->run_decisions) {
+		bad(s, ln, seq, 0,
+		    "end record says the run wrote %" PRIu64 " decision records, but the run holds "
+		    "%" PRIu64,
+		    (uint64_t)json_integer_value(jrecords), s->run_decisions);
+		return -1;
+	}
+	/* No-drop mode answers a decision only once its record is written: what failed or was
+	 * refused was answered closed. Drop mode answers first: all of it was answered. */
+	uint64_t lost = (uint64_t)failed + (uint64_t)refused;
+	r->logged_runs++;
+	r->unlogged += s->run_drop ? 0 : lost;
+	r->dropped += (uint64_t)dropped + (s->run_drop ? lost : 0);
+	if ((failed || refused || dropped) && !r->first_short_end_line)
+		r->first_short_end_line = ln;
 	return 0;
 }
 
@@ -718,8 +773,17 @@ static int check_line(scan *s, const char *line, size_t len, int nl, char *err, 
 		if (!s->since_seal++)
 			r->first_unsealed_line = ln;
 	}
-	if (!strcmp(type, "start"))
+	if (!strcmp(type, "start")) {
 		r->runs++;
+		s->run_decisions = 0;
+		const char *mode = json_string_value(json_object_get(j, "mode"));
+		s->run_drop = mode && !strcmp(mode, "drop");
+	} else if (!strcmp(type, "decision")) {
+		s->run_decisions++;
+	} else if (!strcmp(type, "gap") || !strcmp(type, "end")) {
+		if (account_run(s, j, ln, seq, type) < 0)
+			goto out;
+	}
 	r->records++;
 	if (s->want_head && !r->head_found && !memcmp(hash, s->head, HASH_LEN)) {
 		r->head_found = 1;

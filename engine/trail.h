@@ -101,8 +101,16 @@ typedef struct {
 	uint64_t adopting_seals;      /* seals with "adopted" (mp_trail_open_flags) */
 	uint64_t adopted;             /* records those seals adopted */
 	uint64_t first_adopting_line; /* the first such seal, 0 if none */
-	char key_id[65];              /* key_id of the first signed seal, "" if none */
-	char last_hash[65];           /* the head: hash of the last record read, 64 zeros if none */
+	/* Decision logs (`meshpol serve --decision-log`): runs whose end record counts their
+	 * decision records (each checked against the records the run holds), "gap" records, and
+	 * what the end records say was not logged: decisions answered closed because the log could
+	 * not take them (failed + refused; never allowed unlogged), and decisions answered but
+	 * dropped (drop mode). first_*_line: the first gap record, the first end record that
+	 * reports a loss; 0 if none. */
+	uint64_t logged_runs, gaps, unlogged, dropped;
+	uint64_t first_gap_line, first_short_end_line;
+	char key_id[65];    /* key_id of the first signed seal, "" if none */
+	char last_hash[65]; /* the head: hash of the last record read, 64 zeros if none */
 	/* With mp_trail_verify_opts.head, when found: the record that has it (0 for 64 zeros, the
 	 * head of an empty trail) and how many records follow it. */
 	int head_found;

@@ -38,4 +38,72 @@ expect_rc "random bytes exit 2" 2 "$MESHPOL" compile "$TMP/random.yaml"
 expect_out "random bytes explained" 'random.yaml:[0-9]+:[0-9]+: YAML:'
 expect_rc "small file limit" 2 "$MESHPOL" compile --max-file-size 10 examples/acme/clusters.yaml
 expect_out "limit explained" 'over the 10-byte limit'
+
+# --- hostile files: every case must end promptly (timeout 10 turns a hang into a failure) ---
+expect_rc "billion laughs exits 2" 2 timeout 10 "$MESHPOL" compile tests/data/bad/billion-laughs.yaml
+expect_out "billion laughs: the alias that passes the limit" "billion-laughs.yaml:11:8: YAML: alias '\*e' passes the alias expansion limit"
+
+mkdir "$TMP/mesh" "$TMP/bundle"
+cp examples/acme/clusters.yaml "$TMP/mesh/"
+mkfifo "$TMP/mesh/pipe.yaml"
+expect_rc "FIFO in a mesh directory exits 2" 2 timeout 10 "$MESHPOL" compile "$TMP/mesh"
+expect_out "FIFO named" "^$TMP/mesh/pipe.yaml: is a FIFO, not a regular file$"
+expect_rc "FIFO as a source exits 2" 2 timeout 10 "$MESHPOL" compile "$TMP/mesh/pipe.yaml"
+expect_out "FIFO source named" "^$TMP/mesh/pipe.yaml: is a FIFO, not a regular file$"
+expect_rc "FIFO as the model of decide exits 2" 2 timeout 10 "$MESHPOL" decide -m "$TMP/mesh/pipe.yaml" examples/requests/allow-checkout-charge.json
+expect_out "FIFO model named" "^$TMP/mesh/pipe.yaml: is a FIFO, not a regular file$"
+rm "$TMP/mesh/pipe.yaml"
+
+cp tests/data/bundles/unit/*.lua tests/data/bundles/unit/bundle.yaml "$TMP/bundle/"
+expect_rc "bundle copy checks" 0 "$MESHPOL" check -m tests/data/bundles/unit/mesh.yaml "$TMP/bundle"
+mkfifo "$TMP/bundle/pipe.lua"
+expect_rc "FIFO in a bundle exits 2" 2 timeout 10 "$MESHPOL" check -m tests/data/bundles/unit/mesh.yaml "$TMP/bundle"
+expect_out "bundle FIFO named" "^$TMP/bundle/pipe.lua: is a FIFO, not a regular file$"
+rm "$TMP/bundle/pipe.lua"
+
+# symbolic links out of the tree: the secret lives outside the source tree and outside $TMP/mesh
+SECRET=$(mktemp -d)
+trap 'rm -rf "$TMP" "$SECRET"' EXIT
+printf 'kind: SECRETTOKEN8c1f\n' >"$SECRET/secret.yaml"
+printf 'SECRETTOKEN8c1f SECRETTOKEN8c1f\n' >"$SECRET/secret.lua"
+ln -s "$SECRET/secret.yaml" "$TMP/mesh/stolen.yaml"
+expect_rc "link out of a mesh directory exits 2" 2 timeout 10 "$MESHPOL" compile "$TMP/mesh"
+expect_out "link refused" "^$TMP/mesh/stolen.yaml: symbolic link to a file outside $TMP/mesh, not read \(meshpol compile --follow-symlinks reads it\)$"
+if printf '%s\n%s\n' "$OUT" "$ERR" | grep -q SECRETTOKEN; then not_ok "secret not quoted (mesh)" "$ERR"; else ok "secret not quoted (mesh)"; fi
+expect_rc "meshpol compile --follow-symlinks reads it" 2 timeout 10 "$MESHPOL" compile --follow-symlinks "$TMP/mesh"
+expect_out "--follow-symlinks: the file was read" "^$TMP/mesh/stolen.yaml:1:7: unknown kind 'SECRETTOKEN8c1f'"
+rm "$TMP/mesh/stolen.yaml"
+ln -s ../mesh/clusters.yaml "$TMP/mesh/again.yml"
+ln -s clusters.yaml "$TMP/mesh/same.yml"
+expect_rc "link inside the tree is read" 2 "$MESHPOL" compile "$TMP/mesh"
+expect_out "link inside the tree: its clusters are duplicates" 'same.yml:[0-9]+:[0-9]+: duplicate Cluster'
+rm "$TMP/mesh/again.yml" "$TMP/mesh/same.yml"
+ln -s "$SECRET/secret.lua" "$TMP/bundle/stolen.lua"
+expect_rc "link out of a bundle exits 2" 2 timeout 10 "$MESHPOL" check -m tests/data/bundles/unit/mesh.yaml "$TMP/bundle"
+expect_out "bundle link refused" "^$TMP/bundle/stolen.lua: symbolic link to a file outside $TMP/bundle, not read$"
+if printf '%s\n%s\n' "$OUT" "$ERR" | grep -q SECRETTOKEN; then not_ok "secret not quoted (bundle)" "$ERR"; else ok "secret not quoted (bundle)"; fi
+rm "$TMP/bundle/stolen.lua"
+mv "$TMP/bundle/bundle.yaml" "$SECRET/bundle.yaml"
+printf 'SECRETTOKEN8c1f: 1\n' >>"$SECRET/bundle.yaml"
+ln -s "$SECRET/bundle.yaml" "$TMP/bundle/bundle.yaml"
+expect_rc "manifest linked out of a bundle exits 2" 2 timeout 10 "$MESHPOL" check -m tests/data/bundles/unit/mesh.yaml "$TMP/bundle"
+expect_out "manifest link refused" "^$TMP/bundle/bundle.yaml: symbolic link to a file outside $TMP/bundle, not read$"
+if printf '%s\n%s\n' "$OUT" "$ERR" | grep -q SECRETTOKEN; then not_ok "secret not quoted (manifest)" "$ERR"; else ok "secret not quoted (manifest)"; fi
+
+# models: an empty or cut .mpm is an error, not an empty model
+REQ=examples/requests/allow-checkout-charge.json
+"$MESHPOL" compile -o "$TMP/acme.mpm" examples/acme >/dev/null
+: >"$TMP/empty.mpm"
+expect_rc "empty .mpm exits 2" 2 "$MESHPOL" decide -m "$TMP/empty.mpm" "$REQ"
+expect_out "empty .mpm named" "^$TMP/empty.mpm: is empty \(a compiled model is at least its 56-byte header\)$"
+head -c 5 "$TMP/acme.mpm" >"$TMP/five.mpm"
+expect_rc "5-byte .mpm exits 2" 2 "$MESHPOL" decide -m "$TMP/five.mpm" "$REQ"
+expect_out "5-byte .mpm: truncated" "^$TMP/five.mpm: truncated at byte 5, inside the 56-byte header$"
+head -c 1000 "$TMP/acme.mpm" >"$TMP/cut.mpm"
+expect_rc "cut .mpm exits 2" 2 "$MESHPOL" decide -m "$TMP/cut.mpm" "$REQ"
+expect_out "cut .mpm: truncated" "^$TMP/cut.mpm: truncated at byte 1000: the header says the file has $(wc -c <"$TMP/acme.mpm") bytes$"
+
+# a directory where a file is expected
+expect_rc "directory as decide input exits 2" 2 timeout 10 "$MESHPOL" decide -m examples/acme "$TMP"
+expect_out "directory input named" "^$TMP: is a directory, not a JSON file$"
 e2e_done

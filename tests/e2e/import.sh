@@ -106,4 +106,10 @@ expect_rc "audit the corpus: import errors fail it" 1 "$MESHPOL" audit -m "$TMP/
 expect_out "ReferencedResourceNotFound, hard" 'HIGH +meshpol.import/ReferencedResourceNotFound'
 expect_rc "--policy meshpol.import" 1 "$MESHPOL" audit -m "$TMP/corpus.mpm" -p tests/data/import/corpus-bundle --policy meshpol.import --format json
 expect_out "only import findings" '"findings": 4,'
+
+# --- aliases: reuse imports; billion laughs fails at once (timeout 10 turns a hang into a failure) ---
+expect_rc "anchors reused in Kubernetes and Istio documents" 0 timeout 10 "$MESHPOL" compile "$D/aliases/reuse.yaml"
+expect_out "reuse: counts" '^1 clusters, 0 jurisdictions, 1 namespaces, 1 services, 3 routes, 0 externals, 0 certificates, 1 workloads,'
+expect_rc "billion laughs in a VirtualService exits 2" 2 timeout 10 "$MESHPOL" compile "$D/aliases/billion-laughs.yaml"
+expect_out "billion laughs: the alias that passes the limit" "^$D/aliases/billion-laughs.yaml:16:16: YAML: alias '\\*e' passes the alias expansion limit: the aliases of this file may add at most 1048576 bytes to it \\(10 times its size, or 1 MiB if more\\)$"
 e2e_done

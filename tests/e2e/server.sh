@@ -22,7 +22,7 @@ busy=$(free_port)
 python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(5)" &
 holder=$!
 sleep 0.3
-expect_rc "an address in use: serve exits 2" 2 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --listen "127.0.0.1:$busy"
+expect_rc "an address in use: serve exits 2" 2 timeout 10 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --listen "127.0.0.1:$busy"
 expect_out "address in use explained" "cannot listen: 127.0.0.1:$busy: Address already in use"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null

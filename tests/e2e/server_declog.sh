@@ -97,6 +97,30 @@ echo "$gap" | jq -e '.failed >= 1 and .refused >= 1 and (.error | test("File too
 	ok "the retry's gap record says what is missing before it" || not_ok "gap record" "$gap"
 run_cmd "$MESHPOL" verify "$TMP/full.jsonl"
 printf '%s' "$OUT" | grep -q TAMPERED && not_ok "verify: the chain is intact" "$OUT" || ok "verify: the chain is intact"
+closed=$(echo "$end" | jq '.failed + .refused')
+expect_out "verify reports the gap: what was answered closed, unlogged" \
+	"^$TMP/full.jsonl: note: decision log: $closed decisions? answered closed and not logged while the log could not be written \\(1 gap record, the first at line [0-9]+; end records from line [0-9]+\\)$"
+# The end record's count of decision records must be the run's: remove one decision record and
+# rebuild the chain by hand (an unsigned log can be rewritten; the count still catches a cut run).
+python3 - "$TMP/full.jsonl" "$TMP/cut.jsonl" <<'PY'
+import hashlib, json, sys
+lines = open(sys.argv[1], 'rb').read().splitlines()
+recs = [json.loads(l) for l in lines]
+first = next(i for i, r in enumerate(recs) if r['type'] == 'decision')
+del recs[first]
+out, prev = [], '0' * 64
+for seq, r in enumerate(recs, 1):
+    r['seq'], r['prev'] = seq, prev
+    if r['type'] == 'seal':
+        r['head'], r['records'] = prev, seq - 1
+    line = json.dumps(r, separators=(',', ':')).encode()
+    out.append(line)
+    prev = hashlib.sha256(line).hexdigest()
+open(sys.argv[2], 'wb').write(b'\n'.join(out) + b'\n')
+PY
+expect_rc "verify: a run missing a decision record is tampered" 1 "$MESHPOL" verify "$TMP/cut.jsonl"
+expect_out "verify names the end record and both counts" \
+	"TAMPERED: line [0-9]+ \\(seq [0-9]+\\): end record says the run wrote $ok200 decision records, but the run holds $((ok200 - 1))$"
 
 # --- drop mode: decisions go on, losses counted ----------------------------------------------
 MESHPOL=$TMP/limited start_server drop -m "$UNIT/mesh.yaml" -p "$UNIT" --workers 2 --log-mode drop \
@@ -112,4 +136,8 @@ stop_server drop
 end=$(jq -c 'select(.type == "end")' "$TMP/drop.jsonl")
 echo "$end" | jq -e '.decisions == 40 and .decision_records < 40 and .failed + .decision_records == 40' >/dev/null &&
 	ok "drop mode: the end record shows the decisions unlogged" || not_ok "drop mode end record" "$end"
+lost=$(echo "$end" | jq '.failed + .refused + .dropped')
+expect_rc "drop mode: verify says intact" 0 "$MESHPOL" verify "$TMP/drop.jsonl"
+expect_out "drop mode: verify reports the decisions answered but not logged" \
+	"^$TMP/drop.jsonl: note: decision log: $lost decisions? answered but dropped from the log \\(drop mode; the first end record saying so is at line [0-9]+\\)$"
 e2e_done

@@ -1,6 +1,7 @@
 /* test_compile.c: engine/compile.c: the bad-input fixtures of tests/data/bad (exact
  * file:line:col diagnostics from its EXPECTED file), inline error cases, hostile inputs
- * (deep nesting, binary, huge, empty directory) and the duration and time parsers. */
+ * (deep nesting, binary, huge, empty directory, billion laughs, FIFOs, symbolic links out of
+ * the tree) and the duration and time parsers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,12 +126,19 @@ static const error_case error_cases[] = {
      "x.yaml:3:12: Certificate 'c': 'not_after' must be an RFC 3339 time such as "
      "2027-01-31T00:00:00Z or a date, not '2026-02-30'"},
     {"kind: Certificate\nname: c\npem: /nonexistent.pem\n",
-     "x.yaml:3:6: Certificate 'c': cannot read PEM '/nonexistent.pem': No such file or directory"},
+     "x.yaml:3:6: Certificate 'c': PEM '/nonexistent.pem': cannot read: No such file or "
+     "directory"},
+    {"kind: Certificate\nname: c\npem: /\n",
+     "x.yaml:3:6: Certificate 'c': PEM '/': is a directory, not a regular file"},
     {"kind: \"Serv\\x01ce\"\n",
      "x.yaml:1:7: unknown kind 'Serv\\x01ce' (expected Cluster, Jurisdiction, Namespace, Service, "
      "Route, External or Certificate)"},
     {"kind: Cluster\nname: *a\n", "x.yaml:2:7: YAML: alias '*a' names no anchor defined before it"},
     {"kind: &k [*k]\n", "x.yaml:1:11: YAML: alias '*k' names no anchor defined before it"},
+    /* an alias may not nest its anchor past the depth a document may have */
+    {"a: &a [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]"
+     "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\nb: [[[[[*a]]]]]\n",
+     "x.yaml:2:9: YAML: alias '*a' nests its anchor deeper than 64 levels"},
     {"a: b\n\xff\n",
      "x.yaml:2:1: YAML: invalid leading UTF-8 octet (byte 5; is this a text file?)"},
 };
@@ -222,6 +230,184 @@ static void test_anchors(void **state)
 	assert_int_equal(v.targets[v.routes[0].failover.off + 1].id, 0);
 	mp_model_free(m);
 	mp_diags_free(&d);
+}
+
+/* A Service whose data list holds one 1000-byte string and n aliases of it (each adds 1003
+ * bytes: the anchored scalar's text, less the alias's two), after pad bytes of comment. */
+static char *aliased_service(int n, size_t pad, size_t *len)
+{
+	char *y = malloc(pad + 1100 + 4 * (size_t)n + 256);
+	size_t o = (size_t)sprintf(y, "#");
+	memset(y + o, '.', pad);
+	o += pad;
+	o += (size_t)sprintf(y + o, "\n" CL SV "data: [&s \"");
+	memset(y + o, 'x', 1000);
+	o += 1000;
+	y[o++] = '"';
+	for (int i = 0; i < n; i++)
+		o += (size_t)sprintf(y + o, ", *s");
+	o += (size_t)sprintf(y + o, "]\n");
+	*len = o;
+	return y;
+}
+
+/* Aliases: reuse compiles; what the aliases of a file add is capped at 10 times its size or
+ * 1 MiB, refused at the alias that passes it, counted across the file's documents. */
+static void test_alias_limit(void **state)
+{
+	(void)state;
+	size_t len;
+	char *y = aliased_service(1000, 0, &len); /* 1,003,000 bytes: under 1 MiB */
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("x.yaml", y, len, &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(m);
+	mp_model_free(m);
+	free(y);
+
+	y = aliased_service(1100, 0, &len);
+	assert_null(mp_compile_string("x.yaml", y, len, &d));
+	assert_int_equal(d.errors, 1);
+	/* the 1046th alias passes 1 MiB: column 7 + 1005 for "data: [&s "x..."", 4 per ", *s" */
+	assert_string_equal(d.v[0].file, "x.yaml");
+	assert_int_equal(d.v[0].line, 11);
+	assert_int_equal(d.v[0].col, 1012 + 4 * 1045 + 3);
+	assert_string_equal(
+	    d.v[0].msg, "YAML: alias '*s' passes the alias expansion limit: the aliases of this "
+	                "file may add at most 1048576 bytes to it (10 times its size, or 1 MiB "
+	                "if more)");
+	mp_diags_free(&d);
+	free(y);
+
+	/* a file of 200 KB may add 2 MB */
+	y = aliased_service(1100, 200000, &len);
+	assert_non_null(m = mp_compile_string("x.yaml", y, len, &d));
+	mp_model_free(m);
+	mp_diags_free(&d);
+	free(y);
+
+	/* two documents of 600 aliases each: the second passes the file's limit */
+	size_t l1, l2;
+	char *a = aliased_service(600, 0, &l1), *b = aliased_service(600, 0, &l2);
+	char *two = malloc(l1 + l2 + 8);
+	sprintf(two, "%s---\n%s", a, b);
+	assert_null(mp_compile_string("x.yaml", two, strlen(two), &d));
+	uint32_t limit_errors = 0;
+	for (uint32_t i = 0; i < d.n; i++)
+		if (strstr(d.v[i].msg, "passes the alias expansion limit")) {
+			assert_true(d.v[i].line > 11); /* in the second document */
+			limit_errors++;
+		}
+	assert_int_equal(limit_errors, 1);
+	mp_diags_free(&d);
+	free(two);
+	free(a);
+	free(b);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Only regular files are read: a FIFO is refused without opening it for reading (which would
+ * wait for a writer), a symbolic link out of the directory is refused without reading what it
+ * leads to, unless the options allow it. */
+static void test_file_kinds(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/meshpol-kinds-XXXXXX", secret_dir[] = "/tmp/meshpol-secret-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(secret_dir));
+	char path[512], secret[512], fifo[512];
+	mp_diags d = {0};
+	const char *p = dir;
+	snprintf(path, sizeof(path), "%s/clusters.yaml", dir);
+	write_file(path, CL);
+	snprintf(secret, sizeof(secret), "%s/secret.yaml", secret_dir);
+	write_file(secret, "kind: SECRETTOKEN1234\n"); /* an unknown kind, quoted if it is read */
+
+	/* a FIFO in the directory, and named as a source */
+	snprintf(fifo, sizeof(fifo), "%s/pipe.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_null(mp_compile(&p, 1, NULL, &d));
+	assert_int_equal(d.errors, 1);
+	assert_string_equal(d.v[0].file, fifo);
+	assert_string_equal(d.v[0].msg, "is a FIFO, not a regular file");
+	mp_diags_free(&d);
+	const char *fp = fifo;
+	assert_null(mp_compile(&fp, 1, NULL, &d));
+	assert_string_equal(d.v[0].msg, "is a FIFO, not a regular file");
+	mp_diags_free(&d);
+	/* as a certificate's PEM */
+	char yaml[1024];
+	snprintf(yaml, sizeof(yaml), CL "kind: Certificate\nname: c\npem: %s\n", fifo);
+	assert_null(mp_compile_string("x.yaml", yaml, strlen(yaml), &d));
+	assert_non_null(strstr(d.v[0].msg, "is a FIFO, not a regular file"));
+	mp_diags_free(&d);
+	unlink(fifo);
+
+	/* a link out of the tree: refused, the secret never quoted; allowed by the option */
+	snprintf(path, sizeof(path), "%s/stolen.yaml", dir);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_null(mp_compile(&p, 1, NULL, &d));
+	assert_int_equal(d.errors, 1);
+	assert_string_equal(d.v[0].file, path);
+	char want[600];
+	snprintf(want, sizeof(want),
+	         "symbolic link to a file outside %s, not read (meshpol compile --follow-symlinks "
+	         "reads it)",
+	         dir);
+	assert_string_equal(d.v[0].msg, want);
+	char *t = diags_text(&d);
+	assert_null(strstr(t, "SECRETTOKEN"));
+	free(t);
+	mp_diags_free(&d);
+	mp_compile_opts follow = {.follow_symlinks = 1};
+	assert_null(mp_compile(&p, 1, &follow, &d));
+	assert_non_null(strstr(d.v[0].file, "stolen.yaml"));
+	assert_non_null(strstr(d.v[0].msg, "unknown kind 'SECRETTOKEN1234'"));
+	mp_diags_free(&d);
+	unlink(path);
+
+	/* a link inside the tree is read; a dangling one is reported */
+	snprintf(path, sizeof(path), "%s/inner", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/inner/more.txt", dir);
+	write_file(path, "kind: Cluster\nname: c2\nprovider: gcp\nregion: r2\n");
+	snprintf(path, sizeof(path), "%s/more.yaml", dir);
+	assert_int_equal(symlink("inner/more.txt", path), 0);
+	mp_model *m = mp_compile(&p, 1, NULL, &d);
+	assert_non_null(m);
+	assert_int_equal(mp_model_get_view(m).nclusters, 2);
+	mp_model_free(m);
+	mp_diags_free(&d);
+	snprintf(path, sizeof(path), "%s/gone.yaml", dir);
+	assert_int_equal(symlink("nowhere.yaml", path), 0);
+	assert_null(mp_compile(&p, 1, NULL, &d));
+	assert_string_equal(d.v[0].msg, "cannot read: No such file or directory");
+	mp_diags_free(&d);
+	unlink(path);
+
+	/* a lone file (a bundle's manifest) keeps to its directory */
+	yaml_document_t doc;
+	snprintf(path, sizeof(path), "%s/bundle.yaml", dir);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_int_equal(mp_yaml_load_file(path, 1 << 20, &doc, &d), -1);
+	assert_non_null(strstr(d.v[0].msg, "symbolic link to a file outside"));
+	assert_null(strstr(d.v[0].msg, "SECRETTOKEN"));
+	mp_diags_free(&d);
+	unlink(path);
+	assert_int_equal(mp_yaml_load_file(dir, 1 << 20, &doc, &d), -1);
+	assert_string_equal(d.v[0].msg, "is a directory, not a regular file");
+	mp_diags_free(&d);
+
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, secret_dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void test_files_and_dirs(void **state)
@@ -324,7 +510,8 @@ int main(void)
 	    cmocka_unit_test(test_fixtures),       cmocka_unit_test(test_error_cases),
 	    cmocka_unit_test(test_reports_all),    cmocka_unit_test(test_deep_nesting),
 	    cmocka_unit_test(test_files_and_dirs), cmocka_unit_test(test_durations_and_times),
-	    cmocka_unit_test(test_anchors),
+	    cmocka_unit_test(test_anchors),        cmocka_unit_test(test_alias_limit),
+	    cmocka_unit_test(test_file_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

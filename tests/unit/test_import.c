@@ -679,6 +679,40 @@ static void test_errors(void **state)
 	}
 }
 
+/* The importer turns specs into JSON, walking every alias: anchors that people reuse import as
+ * written out, and billion laughs is refused at the alias that passes the expansion limit
+ * (compile.c), before any JSON is made. */
+static void test_aliases(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	const char *p = DATA "/aliases/reuse.yaml";
+	mp_model *m = compile_paths(&p, 1, NULL, &d);
+	assert_non_null(m);
+	mp_model_view v = mp_model_get_view(m);
+	assert_int_equal(v.nworkloads, 1);
+	assert_int_equal(v.workloads[0].labels.n, 2); /* the anchored labels */
+	assert_int_equal(v.nroutes, 3);               /* three rules, one aliased destination */
+	assert_int_equal(count_kind(m, "VirtualService"), 1);
+	for (uint32_t i = 0; i < v.nresources; i++) /* aliases expanded in the stored spec */
+		if (!strcmp(mp_model_str(m, v.resources[i].kind), "VirtualService"))
+			assert_non_null(strstr(mp_model_str(m, v.resources[i].spec),
+			                       "{\"x-region\":{\"exact\":\"eu\"}}"));
+	mp_model_free(m);
+	mp_diags_free(&d);
+
+	p = DATA "/aliases/billion-laughs.yaml";
+	assert_null(mp_compile(&p, 1, NULL, &d));
+	assert_int_equal(d.errors, 1);
+	char *t = diags_text(&d);
+	assert_string_equal(t, DATA
+	                    "/aliases/billion-laughs.yaml:16:16: YAML: alias '*e' passes "
+	                    "the alias expansion limit: the aliases of this file may add at "
+	                    "most 1048576 bytes to it (10 times its size, or 1 MiB if more)\n");
+	free(t);
+	mp_diags_free(&d);
+}
+
 static void test_notes_and_duplicates(void **state)
 {
 	(void)state;
@@ -958,6 +992,7 @@ int main(void)
 	    cmocka_unit_test(test_istio),
 	    cmocka_unit_test(test_findings),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_notes_and_duplicates),
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_multi_cluster),

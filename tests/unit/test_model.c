@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char small_mesh[] =
@@ -205,9 +206,12 @@ static void test_corrupted(void **state)
 	unlink(path);
 	unsigned char *buf = malloc(len);
 
-	expect_load_error(good, 0, "truncated");
-	expect_load_error(good, 40, "truncated");
-	expect_load_error(good, len - 1, "truncated");
+	expect_load_error(good, 0, "is empty (a compiled model is at least its 56-byte header)");
+	expect_load_error(good, 40, "truncated at byte 40, inside the 56-byte header");
+	char want[200];
+	snprintf(want, sizeof(want),
+	         "truncated at byte %zu: the header says the file has %zu bytes", len - 1, len);
+	expect_load_error(good, len - 1, want);
 	memcpy(buf, good, len);
 	buf[0] = 'X';
 	expect_load_error(buf, len, "bad magic");
@@ -240,9 +244,76 @@ static void test_corrupted(void **state)
 
 	char msg[600];
 	assert_null(mp_model_load("/nonexistent/x.mpm", msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "No such file"));
+	assert_string_equal(msg, "/nonexistent/x.mpm: cannot read: No such file or directory");
 	free(buf);
 	free(good);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+/* MODEL as the CLI opens it: an empty or cut .mpm is an error, never an empty model read as
+ * YAML; a FIFO or a directory named .mpm is refused without blocking. */
+static void test_mpm_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/meshpol-mpm-XXXXXX", path[512], want[700];
+	assert_non_null(mkdtemp(dir));
+	mp_model *m = compile_small();
+	char err[512];
+	snprintf(path, sizeof(path), "%s/good.mpm", dir);
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	mp_model_free(m);
+	size_t len;
+	unsigned char *good = read_all(path, &len);
+	static const struct {
+		const char *name;
+		size_t keep; /* bytes of the good file; SIZE_MAX: all but one */
+		const char *msg;
+	} cut[] = {
+	    {"empty.mpm", 0, "is empty (a compiled model is at least its 56-byte header)"},
+	    {"five.mpm", 5, "truncated at byte 5, inside the 56-byte header"},
+	    {"cut.mpm", SIZE_MAX, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		size_t keep = cut[i].keep == SIZE_MAX ? len - 1 : cut[i].keep;
+		snprintf(path, sizeof(path), "%s/%s", dir, cut[i].name);
+		write_bytes(path, good, keep);
+		if (cut[i].msg)
+			snprintf(want, sizeof(want), "%s: %s", path, cut[i].msg);
+		else
+			snprintf(
+			    want, sizeof(want),
+			    "%s: truncated at byte %zu: the header says the file has %zu bytes",
+			    path, keep, len);
+		mp_diags d = {0};
+		assert_null(mp_model_open(path, &d));
+		assert_int_equal(d.errors, 1);
+		assert_string_equal(d.v[0].msg, want);
+		mp_diags_free(&d);
+	}
+	snprintf(path, sizeof(path), "%s/pipe.mpm", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	mp_diags d = {0};
+	assert_null(mp_model_open(path, &d));
+	snprintf(want, sizeof(want), "%s: is a FIFO, not a regular file", path);
+	assert_string_equal(d.v[0].msg, want);
+	mp_diags_free(&d);
+	assert_false(mp_model_is_mpm_file(path));
+	snprintf(path, sizeof(path), "%s/dir.mpm", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_null(mp_model_load(path, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: is a directory, not a regular file", path);
+	assert_string_equal(err, want);
+	free(good);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* Every allocation of a compile, failing in turn: NULL and a message, never a crash or leak. */
@@ -286,7 +357,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_lookups),     cmocka_unit_test(test_roundtrip_example),
 	    cmocka_unit_test(test_corrupted),   cmocka_unit_test(test_out_of_memory),
-	    cmocka_unit_test(test_empty_model),
+	    cmocka_unit_test(test_empty_model), cmocka_unit_test(test_mpm_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,16 +96,20 @@ struct refusal {
 	const char *name;
 	const char *code;
 	int want;
-	const char *needles[4]; /* NULL-terminated */
+	const char *needles[6]; /* NULL-terminated */
 	size_t mem_limit;       /* 0: default */
 	uint64_t budget;        /* 0: SMALL_BUDGET */
 };
 
-/* REFUSE runs with the default memory limit and SMALL_BUDGET; BOMB with SMALL_MEM, BIG_BUDGET. */
+/* REFUSE runs with the default memory limit and SMALL_BUDGET; BOMB with SMALL_MEM, BIG_BUDGET;
+ * COSTLY (C work the budget must pay for: it times out) with the default memory and a budget. */
 /* clang-format off */
 #define REFUSE(name, code, want, ...) {name, code, want, {__VA_ARGS__, NULL}, 0, 0}
 #define BOMB(name, code, want, ...)   {name, code, want, {__VA_ARGS__, NULL}, SMALL_MEM, BIG_BUDGET}
+#define COSTLY(name, code, budget, ...) \
+	{name, code, MP_SANDBOX_TIMEOUT, {"instruction budget exceeded", __VA_ARGS__, NULL}, 0, budget}
 /* clang-format on */
+#define ONE_MILLION ((uint64_t)1000000)
 
 static const struct refusal refusals[] = {
     /* escapes */
@@ -235,6 +239,71 @@ static const struct refusal refusals[] = {
            "string.match: pattern too complex for a subject of 20002 bytes"),
     REFUSE("pattern_in_pcall", "assert(pcall(string.find, ('a'):rep(600), '.-.-.-b'))",
            MP_SANDBOX_ERROR, CHUNK ":1: string.find: pattern too complex"),
+    /* C work, charged before it runs: each of these ran for days, or 100 to 1000 times past the
+     * budget, or (the loops of 100 or 1000 calls) finished well within it */
+    COSTLY("rep_empty_1e15", "local s = string.rep('', 1e15)", SMALL_BUDGET,
+           CHUNK ":1:", "string.rep would cost 5e+14 units", "2000000 instructions"),
+    COSTLY("rep_sep_1e15", "local s = (''):rep(1e15, '')", SMALL_BUDGET, "string.rep"),
+    /* under a cap it fits, the budget refuses it before a byte is taken (under a cap it does
+     * not fit, it stays a memory error: string_rep_bomb) */
+    {"rep_1e9_under_a_big_cap",
+     "local s = string.rep('x', 1e9)",
+     MP_SANDBOX_TIMEOUT,
+     {"instruction budget exceeded", "string.rep would cost", NULL},
+     (size_t)2 << 30,
+     ONE_MILLION},
+    COSTLY("table_move_1e15", "table.move({}, 1, 1e15, 2, {})", SMALL_BUDGET,
+           CHUNK ":1:", "table.move would cost 4e+15 units"),
+    COSTLY("table_move_maxinteger", "table.move({}, 1, math.maxinteger, 1, {})", SMALL_BUDGET,
+           "table.move would cost"),
+    COSTLY("table_insert_lying_len",
+           "local t = setmetatable({}, {__len = function() return 1e15 end})\n"
+           "table.insert(t, 1, 'x')",
+           SMALL_BUDGET, CHUNK ":2:", "table.insert would cost"),
+    COSTLY("upper_loop", "local s = ('x'):rep(100000)\nfor i = 1, 1000 do local u = s:upper() end",
+           ONE_MILLION, CHUNK ":2:"),
+    COSTLY("load_loop", "local src = ('x = 1\\n'):rep(100000)\nfor i = 1, 100 do load(src) end",
+           ONE_MILLION, CHUNK ":2:", "load would cost 6e+05 units"),
+    COSTLY("load_reader_loop",
+           "local piece = ('x = 1\\n'):rep(10000)\n"
+           "for i = 1, 1000 do\n  local n = 0\n"
+           "  load(function() n = n + 1 if n <= 10 then return piece end end)\nend",
+           ONE_MILLION, "load would cost"),
+    COSTLY("table_concat_loop",
+           "local t = {}\nfor i = 1, 100000 do t[i] = '' end\n"
+           "for i = 1, 100 do table.concat(t) end",
+           SMALL_BUDGET, CHUNK ":3:", "table.concat would cost"),
+    COSTLY("table_sort", "local t = {}\nfor i = 1, 100000 do t[i] = -i end\ntable.sort(t)",
+           SMALL_BUDGET, CHUNK ":3:", "table.sort would cost"),
+    COSTLY("format_loop",
+           "local t = {}\nfor i = 1, 100 do t[i] = i end\nlocal f = ('%99d'):rep(100)\n"
+           "for i = 1, 10000 do local s = f:format(table.unpack(t)) end",
+           SMALL_BUDGET, CHUNK ":4:"),
+    COSTLY("string_arithmetic_loop",
+           "local s = ('1'):rep(1000000)\nfor i = 1, 100 do local x = s + 0 end", SMALL_BUDGET,
+           "string.mt.__add would cost"),
+    COSTLY("tonumber_loop", "local s = ('1'):rep(1000000)\nfor i = 1, 100 do tonumber(s) end",
+           SMALL_BUDGET, "tonumber would cost"),
+    COSTLY("utf8_len_loop", "local s = ('\xc3\xa4'):rep(500000)\nfor i = 1, 100 do utf8.len(s) end",
+           SMALL_BUDGET, "utf8.len would cost"),
+    COSTLY("byte_unpack_loop",
+           "local s = ('x'):rep(100000)\nfor i = 1, 100 do select('#', s:byte(1, -1)) end",
+           SMALL_BUDGET, "string.byte would cost"),
+    COSTLY("concat_operator_loop",
+           "local s = ('x'):rep(1 << 20)\nfor i = 1, 1000 do local t = s .. 'y' end", ONE_MILLION,
+           CHUNK ":2:", "memory"),
+    /* and no pcall swallows a charge that the budget cannot pay */
+    COSTLY("pcall_rep", "local ok = pcall(string.rep, '', 1e15)\nreturn 'swallowed'", SMALL_BUDGET,
+           "string.rep would cost"),
+    COSTLY("pcall_move_loop", "while true do pcall(table.move, {}, 1, 1e15, 2, {}) end",
+           SMALL_BUDGET, "table.move would cost"),
+    COSTLY("xpcall_load_loop",
+           "local src = ('x = 1\\n'):rep(1000000)\n"
+           "while true do xpcall(load, function() return 'handled' end, src) end",
+           SMALL_BUDGET, "load would cost"),
+    COSTLY("load_reader_in_load",
+           "local ok, e = load(function() return ('x'):rep(2500000) end)\nreturn e", SMALL_BUDGET,
+           "load would cost"),
 };
 
 static void test_refusal(void **state)
@@ -903,7 +972,8 @@ static void test_pattern_results(void **state)
  * linear (stock Lua's take O(n * m): minutes for the one below). */
 static void test_pattern_refusal_is_fast(void **state)
 {
-	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	/* the strings of megabytes below cost millions of units (string.rep, plain finds) */
+	mp_sandbox *sb = new_sandbox(0, BIG_BUDGET, NULL);
 	clock_t start = clock();
 
 	(void)state;
@@ -920,6 +990,295 @@ static void test_pattern_refusal_is_fast(void **state)
 	/* the string metatable reaches the same wrappers as the string table */
 	expect_true(sb, "return string.find == ('').find and string.gsub == ('').gsub and\n"
 	                "  string.match == ('').match and string.gmatch == ('').gmatch");
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* --- C functions and memory under the budget --- */
+
+/* Library calls that the cost model wraps: the same results and errors as in plain Lua. */
+static const char *const library_cases[] = {
+    "return string.byte('hello', 1, -1)",
+    "return ('abc'):byte(10), string.byte('abc', -1), string.byte('')",
+    "return string.char(72, 105), utf8.char(72, 228, 8364), string.char()",
+    "return string.format('%5.2f|%-5d|%s|%q|%x', 3.14159, 42, 'x', 'a\\nb', 255)",
+    "return string.format('%99d', 1):len(), string.format('%s %s', 1, true)",
+    "return string.format('%99999d', 1)",
+    "return string.format('%d', 'x')",
+    "return ('Hello'):upper(), ('Hello'):lower(), ('Hello'):reverse(), ('Hello'):len()",
+    "return ('ab'):rep(3, ','), ('ab'):rep(0), ('ab'):rep(-1), (''):rep(5), ('x'):rep(2, '')",
+    "return string.rep('x', 'y')",
+    "return string.rep('x', 1e10, 'y')",
+    "return ('hello'):sub(2, -2), ('hello'):sub(-3), ('hello'):sub(10), ('hello'):sub(0), "
+    "('hello'):sub(2, 1), ('hello'):sub(-100, 100)",
+    "return ('hello'):sub('2', '3'), ('hello'):sub(1.0)",
+    "return string.pack('i4s1', 7, 'ab'):byte(1, -1)",
+    "return string.unpack('i4', string.pack('i4', 7)), string.packsize('i4i8')",
+    "return string.pack('c3', 'abcd')",
+    "return #string.pack('c100', 'x'), string.unpack('z', 'ab\\0c')",
+    "return table.concat({1, 2, 3}, ', ', 2, 3), table.concat({}, 'x'), table.concat({'a'}, 'x', "
+    "1, 1)",
+    "local t = {1, 2, 3}\ntable.insert(t, 1, 0)\ntable.insert(t, 9)\nreturn table.concat(t, ',')",
+    "local t = {1, 2, 3}\nreturn table.remove(t, 1), table.remove(t), #t, table.remove({})",
+    "return table.concat(table.move({1, 2, 3}, 1, 3, 2), ',')",
+    "return table.concat(table.move({1, 2, 3}, 2, 3, 1, {9, 9, 9}), ',')",
+    "return table.unpack({1, 2, 3}, 2), table.unpack({1, 2}, 3)",
+    "local t = table.pack(1, nil, 3)\nreturn t.n, t[3]",
+    "local t = {5, 2, 8, 1}\ntable.sort(t)\nlocal a = table.concat(t, ',')\n"
+    "table.sort(t, function(x, y) return x > y end)\nreturn a, table.concat(t, ',')",
+    "local t = setmetatable({}, {__len = function() return 3 end, __index = function(_, i) "
+    "return i * 10 end})\nreturn table.concat(t, ','), table.unpack(t)",
+    "return table.insert({}, 1, 2, 3)",
+    "return table.insert({}, 5, 2)",
+    "return table.concat({{}})",
+    "return table.move({}, 1, math.maxinteger, 2)",
+    "return table.sort({3, 1, 2}, 7)",
+    "return table.concat(7)",
+    "return utf8.len('h\\xc3\\xa4ll\\xe2\\x82\\xac'), utf8.codepoint('h\\xc3\\xa4', 1, -1)",
+    "return utf8.offset('h\\xc3\\xa4ll', 3), utf8.len('\\xff'), utf8.len('abc', 5)",
+    "local n = 0\nfor p, c in utf8.codes('h\\xc3\\xa4') do n = n + p * c end\nreturn n",
+    "return select('#', 1, 2, 3), select(2, 'a', 'b', 'c'), select(-1, 'a', 'b')",
+    "return select(0, 1)",
+    "return select('2', 'a', 'b'), select('#')",
+    "return tonumber('0x10'), tonumber('10', 2), tonumber('z', 36), tonumber(' 12 '), "
+    "tonumber('x'), tonumber('8', 8)",
+    "return tonumber(), tonumber('1', 99)",
+    "return tostring(12), tostring(nil), tostring(1.5), type(tostring({}))",
+    "return math.max(3, '7', 1), math.floor('2.5'), math.abs(-3), math.type(1), "
+    "math.tointeger('8'), math.fmod(7, '3'), math.min(2)",
+    "return math.max()",
+    "return math.floor({})",
+    "return '10' + 1, '3' * '4', -'2', '7' // 2, '2' ^ 2, '7' % 3, '1' - 1, '9' / 3",
+    "return 'x' + 1",
+    "return rawequal('abc', 'abc'), rawequal('a', 'b'), rawlen({1, 2}), rawget({5}, 1)",
+    "return os.date('!%Y-%m', 0), type(os.time()), os.time({year = 2020, month = 1, day = 1, "
+    "hour = 12}) > 0",
+    "return assert(1, 'm', 3)",
+    "return assert(false, 'my message')",
+    "return load('return 1 + 1')(), load(function() return nil end) ~= nil",
+    "local p, i = {'return ', '40 ', '+ 2'}, 0\n"
+    "return load(function() i = i + 1 return p[i] end)()",
+    "return load(function() return {} end)",
+    "return load(function() error('reader failed') end)",
+    "return #string.rep('ab', 1000, ',')",
+};
+
+/* Runs each case in the sandbox and in plain Lua and compares what pcall returns. */
+static void compare_with_plain_lua(const char *const *cases, size_t n)
+{
+	mp_sandbox *sb = new_sandbox(0, BIG_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb), *plain = luaL_newstate();
+	char code[2048], err[512] = "";
+	size_t i;
+
+	assert_non_null(plain);
+	luaL_openlibs(plain);
+	for (i = 0; i < n; i++) {
+		snprintf(code, sizeof code, PACK_PRELUDE "return pack(pcall(function()\n%s\nend))",
+		         cases[i]);
+		if (run(sb, code, 1, err, sizeof err) != MP_SANDBOX_OK)
+			fail_msg("%s\n  failed in the sandbox: %s", cases[i], err);
+		if (luaL_loadbuffer(plain, code, strlen(code), "@" CHUNK) != LUA_OK ||
+		    lua_pcall(plain, 0, 1, 0) != LUA_OK)
+			fail_msg("%s\n  failed in plain Lua: %s", cases[i],
+			         lua_tostring(plain, -1));
+		if (strcmp(lua_tostring(L, -1), lua_tostring(plain, -1)) != 0)
+			fail_msg("%s\n  sandbox:   %s\n  plain Lua: %s", cases[i],
+			         lua_tostring(L, -1), lua_tostring(plain, -1));
+		lua_pop(L, 1);
+		lua_pop(plain, 1);
+	}
+	lua_close(plain);
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+static void test_library_results(void **state)
+{
+	(void)state;
+	compare_with_plain_lua(library_cases, sizeof library_cases / sizeof *library_cases);
+}
+
+/* Runs code that must time out, then returns the global N (how far it got). */
+static lua_Integer iterations_before_timeout(uint64_t budget, const char *code)
+{
+	mp_sandbox *sb = new_sandbox(0, budget, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[512] = "";
+	lua_Integer n;
+	int rc = run(sb, code, 0, err, sizeof err);
+
+	if (rc != MP_SANDBOX_TIMEOUT)
+		fail_msg("%s\n  returned %s: %s", code, mp_sandbox_status_name(rc), err);
+	lua_getglobal(L, "N");
+	n = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	mp_sandbox_free(sb);
+	return n;
+}
+
+/* The budget counts what C functions and the VM's copies do: the iterations a 1M budget allows
+ * match the cost model (stock Lua ran each loop about 250,000 times). */
+static void test_c_work_is_counted(void **state)
+{
+	static const struct {
+		const char *code;
+		lua_Integer least, most;
+	} loops[] = {
+	    /* 100 KB upper: 12.5k units of scan, 6.3k of memory */
+	    {"local s = ('x'):rep(100000)\nN = 0\nwhile true do local u = s:upper(); N = N + 1 end",
+	     30, 60},
+	    /* 1 MB `..`: 65.5k units of memory */
+	    {"local s = ('x'):rep(1 << 20)\nN = 0\nwhile true do local t = s .. 'y'; N = N + 1 end",
+	     3, 8},
+	    /* 60 KB of source: 60k units */
+	    {"local src = ('x = 1\\n'):rep(10000)\nN = 0\nwhile true do load(src); N = N + 1 end",
+	     8, 17},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof loops / sizeof *loops; i++) {
+		lua_Integer n = iterations_before_timeout(ONE_MILLION, loops[i].code);
+		if (n < loops[i].least || n > loops[i].most)
+			fail_msg("%s\n  ran %lld times, want %lld to %lld", loops[i].code,
+			         (long long)n, (long long)loops[i].least, (long long)loops[i].most);
+	}
+}
+
+/* --- the deadline --- */
+
+static mp_sandbox *new_sandbox_deadline(uint64_t budget, uint32_t deadline_ms)
+{
+	mp_sandbox_opts o = {.instr_budget = budget, .deadline_ms = deadline_ms};
+	char err[256] = "";
+	mp_sandbox *sb = mp_sandbox_new(&o, err, sizeof err);
+
+	if (!sb)
+		fail_msg("mp_sandbox_new: %s", err);
+	return sb;
+}
+
+/* Under a budget that cannot run out, only the deadline stops these, and no pcall catches it. */
+static void test_deadline(void **state)
+{
+	static const char *const where[] = {CHUNK ":1: deadline exceeded", "(deadline 1 ms)", NULL};
+	static const char *const any[] = {"deadline exceeded", NULL};
+	mp_sandbox *sb = new_sandbox_deadline(UINT64_MAX / 4, 1);
+
+	(void)state;
+	assert_int_equal(mp_sandbox_deadline_ms(sb), 1);
+	expect_failure(sb, "while true do end", MP_SANDBOX_DEADLINE, where);
+	expect_failure(sb, "while true do pcall(function() while true do end end) end",
+	               MP_SANDBOX_DEADLINE, any);
+	expect_failure(sb,
+	               "while true do xpcall(function() while true do end end, "
+	               "function() while true do end end) end",
+	               MP_SANDBOX_DEADLINE, any);
+	/* the budget still counts: a short call is not stopped */
+	expect_true(sb, "for i = 1, 1000 do end\nreturn true");
+	assert_string_equal(mp_sandbox_status_name(MP_SANDBOX_DEADLINE), "deadline");
+	/* the per-call setting: the previous one comes back to be restored */
+	assert_int_equal(mp_sandbox_set_deadline(sb, 20), 1);
+	assert_int_equal(mp_sandbox_deadline_ms(sb), 20);
+	/* what the cost model does not see (the VM compares long strings of one length byte by
+	 * byte, in one instruction): the deadline stops it */
+	expect_failure(sb,
+	               "local a, b = ('x'):rep(1 << 22), ('x'):rep((1 << 22) - 1) .. 'x'\n"
+	               "while true do local same = a == b end",
+	               MP_SANDBOX_DEADLINE, any);
+	assert_int_equal(mp_sandbox_set_deadline(sb, MP_SANDBOX_NO_DEADLINE), 20);
+	assert_int_equal(mp_sandbox_deadline_ms(sb), MP_SANDBOX_NO_DEADLINE);
+	mp_sandbox_free(sb);
+}
+
+/* The default deadline follows the budget, from a floor of MP_SANDBOX_MIN_DEADLINE_MS, and a
+ * budget that cannot run out has none. */
+static void test_deadline_defaults(void **state)
+{
+	static const struct {
+		uint64_t budget;
+		uint32_t deadline_ms, want;
+	} cases[] = {
+	    {0, 0, 5000}, /* the default budget, 1e8 units at 50 ns */
+	    {ONE_MILLION, 0, MP_SANDBOX_MIN_DEADLINE_MS},
+	    {(uint64_t)1e9, 0, 50000},
+	    {UINT64_MAX, 0, MP_SANDBOX_NO_DEADLINE},
+	    {ONE_MILLION, 250, 250},
+	    {ONE_MILLION, MP_SANDBOX_NO_DEADLINE, MP_SANDBOX_NO_DEADLINE},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+		mp_sandbox *sb = new_sandbox_deadline(cases[i].budget, cases[i].deadline_ms);
+		assert_int_equal(mp_sandbox_deadline_ms(sb), cases[i].want);
+		mp_sandbox_free(sb);
+	}
+}
+
+/* --- accounting --- */
+
+static void test_accounting(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[256] = "";
+	uint64_t loop, total;
+
+	(void)state;
+	assert_int_equal(mp_sandbox_instr_budget(sb), SMALL_BUDGET);
+	assert_int_equal(mp_sandbox_instructions_used(sb), 0);
+	assert_int_equal(mp_sandbox_instructions_total(sb), 0);
+	/* a loop of 300,000 iterations: 300,001 FORLOOPs and a few more, in steps of 1,000 */
+	expect_true(sb, "for i = 1, 300000 do end\nreturn true");
+	loop = mp_sandbox_instructions_used(sb);
+	assert_true(loop >= 300000 && loop <= 302000);
+	/* C work counts: 1e6 pieces of string.rep at 2 a unit, and nothing else to speak of */
+	expect_true(sb, "return #string.rep('', 1000000) == 0");
+	assert_true(mp_sandbox_instructions_used(sb) >= 500000);
+	assert_true(mp_sandbox_instructions_used(sb) <= 502000);
+	total = mp_sandbox_instructions_total(sb);
+	assert_true(total >= loop + 500000);
+	/* a refused charge is not spent; the call fails with its cost in the message */
+	assert_int_equal(run(sb, "return string.rep('', 1e15)", 0, err, sizeof err),
+	                 MP_SANDBOX_TIMEOUT);
+	assert_non_null(strstr(err, "string.rep would cost 5e+14 units"));
+	assert_true(mp_sandbox_instructions_used(sb) < 2000);
+	assert_true(mp_sandbox_elapsed_us(sb) < 10000000);
+	/* outside any call, host code calls library functions without budget */
+	lua_getglobal(L, "string");
+	lua_getfield(L, -1, "rep");
+	lua_pushliteral(L, "x");
+	lua_pushinteger(L, 10);
+	lua_call(L, 2, 1);
+	assert_int_equal(lua_rawlen(L, -1), 10);
+	lua_pop(L, 2);
+	assert_still_works(sb);
+	mp_sandbox_free(sb);
+}
+
+/* A bundle's files load under one budget and its `when` functions run under another, in the
+ * same state: the budget changes between calls, and what the last call used stays readable. */
+static void test_set_budget(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, 0, NULL);
+	char err[256] = "";
+	uint64_t used;
+
+	(void)state;
+	assert_int_equal(mp_sandbox_instr_budget(sb), MP_SANDBOX_DEFAULT_INSTR_BUDGET);
+	expect_true(sb, "for i = 1, 1500000 do end\nreturn true"); /* past 1M, well under 100M */
+	used = mp_sandbox_instructions_used(sb);
+	assert_true(used >= 1500000 && used <= 1502000);
+	assert_int_equal(mp_sandbox_set_budget(sb, 1000000), MP_SANDBOX_DEFAULT_INSTR_BUDGET);
+	assert_int_equal(mp_sandbox_instructions_used(sb), used); /* the last call's, unchanged */
+	assert_int_equal(mp_sandbox_instr_budget(sb), 1000000);
+	assert_int_equal(run(sb, "for i = 1, 1500000 do end", 0, err, sizeof err),
+	                 MP_SANDBOX_TIMEOUT);
+	assert_non_null(strstr(err, "budget 1000000 instructions"));
+	assert_int_equal(mp_sandbox_set_budget(sb, 0), 1000000); /* 0: the default again */
+	expect_true(sb, "for i = 1, 1500000 do end\nreturn true");
 	assert_still_works(sb);
 	mp_sandbox_free(sb);
 }
@@ -948,6 +1307,7 @@ static void arm_watchdog(void)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_set_budget),
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_readonly_libraries),
 	    cmocka_unit_test(test_load),
@@ -964,6 +1324,11 @@ int main(void)
 	    cmocka_unit_test(test_push_env),
 	    cmocka_unit_test(test_pattern_results),
 	    cmocka_unit_test(test_pattern_refusal_is_fast),
+	    cmocka_unit_test(test_library_results),
+	    cmocka_unit_test(test_c_work_is_counted),
+	    cmocka_unit_test(test_deadline),
+	    cmocka_unit_test(test_deadline_defaults),
+	    cmocka_unit_test(test_accounting),
 	};
 	enum { NFIXED = sizeof fixed / sizeof *fixed, NREF = sizeof refusals / sizeof *refusals };
 	struct CMUnitTest tests[NFIXED + NREF];
