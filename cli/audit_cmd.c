@@ -3,6 +3,8 @@
  * (engine/trail.c). Reference: docs/cli.md. */
 #include "audit.h"
 #include "cli.h"
+#include "diag.h"
+#include "files.h"
 #include "report.h"
 #include "trail.h"
 #include "version.h"
@@ -66,6 +68,46 @@ out:
 	return rc;
 }
 
+/* --policy NAME must name a policy the audit would run: an enabled policy of the bundle, or
+ * the import's findings (MP_IMPORT_POLICY). Anything else would audit nothing and pass, so it
+ * is a usage error naming the nearest name. */
+static int check_only_policy(const mp_verb *v, const mp_bundle *b, const char *dir,
+                             const char *name)
+{
+	const char **names = calloc((size_t)b->npolicies + 2, sizeof(*names));
+	char q[96], hint[400];
+	uint32_t n = 0;
+	int rc = MP_EXIT_USAGE;
+	if (!names) {
+		fprintf(stderr, "meshpol audit: out of memory\n");
+		return MP_EXIT_USAGE;
+	}
+	for (uint32_t i = 0; i < b->npolicies; i++) {
+		if (!strcmp(b->policies[i].name, name)) {
+			rc = b->policies[i].enabled
+			         ? MP_EXIT_OK
+			         : mp_cli_usage_error(v,
+			                              "--policy '%s': the manifest of %s does not "
+			                              "enable it, so the audit would not run it",
+			                              name, dir);
+			goto out;
+		}
+		if (b->policies[i].enabled)
+			names[n++] = b->policies[i].name;
+	}
+	if (!strcmp(name, MP_IMPORT_POLICY)) {
+		rc = MP_EXIT_OK;
+		goto out;
+	}
+	names[n++] = MP_IMPORT_POLICY;
+	rc = mp_cli_usage_error(v, "--policy '%s': no such policy in %s (%s)",
+	                        mp_diag_quote(name, strlen(name), q, sizeof(q)), dir,
+	                        mp_diag_hint(name, names, hint, sizeof(hint)));
+out:
+	free(names);
+	return rc;
+}
+
 int mp_cmd_audit(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("audit");
@@ -80,12 +122,16 @@ int mp_cmd_audit(int argc, char **argv)
 	    {"policy", required_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char shortopts[] = "m:p:f:o:";
 	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
 	const char *trail = NULL, *key = NULL;
 	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:f:o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		switch (c) {
 		case 'm':
 			model = optarg;
@@ -133,14 +179,26 @@ int mp_cmd_audit(int argc, char **argv)
 	if (key && !trail)
 		return mp_cli_usage_error(v, "--sign-key needs --trail");
 
+	/* Every failure below is exit 2: 1 means findings and 3 a failed check, so a report or a
+	 * trail that cannot be written is neither. The output is opened first, so that a bad -o
+	 * is said before the audit runs; it replaces nothing until the commit. */
 	rc = MP_EXIT_USAGE;
 	mp_diags d = {0};
 	mp_evaluator *ev = NULL;
+	mp_engine *e = NULL;
 	json_t *audit = NULL;
-	FILE *out = stdout;
+	mp_out *o = NULL;
 	char err[1024];
-	mp_engine *e = mp_engine_open(model, policies, &d);
+	if (!(o = mp_out_open(out_path ? out_path : "-", 0666, 0, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
+		goto out;
+	}
+	FILE *out = mp_out_file(o);
+	e = mp_engine_open(model, policies, &d);
 	mp_diags_print(&d, stderr);
+	if (e && e->bundle && ao.only_policy &&
+	    check_only_policy(v, e->bundle, policies, ao.only_policy))
+		goto out;
 	/* checks walk the whole model: give them far more room than a per-request `when` */
 	mp_evaluator_opts eo = {.when_budget = 4000000000ull};
 	if (!e || !(ev = mp_evaluator_new(e, &eo, &d)))
@@ -157,13 +215,15 @@ int mp_cmd_audit(int argc, char **argv)
 		fprintf(stderr, "meshpol audit: out of memory\n");
 		goto out;
 	}
-	if (out_path && !(out = fopen(out_path, "w"))) {
-		perror(out_path);
+	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+	            !strcmp(format, "text");
+	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
-	int color =
-	    !out_path && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && !strcmp(format, "text");
-	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+	int committed = mp_out_commit(o, err, sizeof(err));
+	o = NULL; /* freed by the commit, whatever its result */
+	if (committed < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
@@ -178,10 +238,7 @@ int mp_cmd_audit(int argc, char **argv)
 	else
 		rc = MP_EXIT_OK;
 out:
-	if (out && out != stdout && fclose(out) != 0 && rc != MP_EXIT_USAGE) {
-		perror(out_path);
-		rc = MP_EXIT_USAGE;
-	}
+	mp_out_discard(o);
 	json_decref(audit);
 	mp_evaluator_free(ev);
 	mp_engine_release(e);

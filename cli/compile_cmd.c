@@ -1,8 +1,11 @@
-/* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file.
- * Kubernetes and Istio resources are imported from the same sources (docs/import.md). */
+/* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
+ * (written as every output is: engine/files.h). Kubernetes and Istio resources are imported
+ * from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
+#include "files.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +27,21 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"zone", required_argument, NULL, 'Z'},
 	    {"cluster-dir", required_argument, NULL, 'D'},
 	    {"follow-symlinks", no_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char shortopts[] = "o:";
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
 	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
 	const char *sources[4096];
 	uint32_t ndirs = 0;
-	char *dirbuf[MAX_CLUSTER_DIRS];
+	char *dirbuf[MAX_CLUSTER_DIRS], err[1024];
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (c != 'D' && mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -84,9 +90,6 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'L':
 			copts.follow_symlinks = 1;
 			break;
-		case 'h':
-			printf("usage: meshpol %s\n", v->usage);
-			return MP_EXIT_OK;
 		default:
 			return mp_cli_usage_error(v, "unknown option");
 		}
@@ -106,25 +109,40 @@ int mp_cmd_compile(int argc, char **argv)
 	copts.cluster_dirs = dirs;
 	copts.ncluster_dirs = ndirs;
 
+	/* The output first: a path that cannot be written is the user's to fix (exit 2), and is
+	 * better said before a long compile than after. Nothing replaces it until the commit. */
 	mp_diags d = {0};
-	mp_model *m = mp_compile(sources, nsrc, &copts, &d);
+	mp_model *m = NULL;
+	mp_out *o = NULL;
+	FILE *summary = stdout;
+	rc = MP_EXIT_USAGE;
+	if (out && !(o = mp_out_open(out, 0666, 0, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol compile: %s\n", err);
+		goto out;
+	}
+	if (o && mp_out_file(o) == stdout)
+		summary = stderr; /* stdout carries the model */
+	m = mp_compile(sources, nsrc, &copts, &d);
 	mp_diags_print(&d, stderr);
 	if (!m) {
 		fprintf(stderr, "meshpol compile: %u error%s\n", d.errors,
 		        d.errors == 1 ? "" : "s");
-		mp_diags_free(&d);
-		return MP_EXIT_USAGE;
+		goto out;
 	}
-	mp_diags_free(&d);
-	rc = MP_EXIT_OK;
-	if (out) {
-		char err[1024];
-		if (mp_model_save(m, out, err, sizeof(err)) < 0) {
+	rc = MP_EXIT_FAIL;
+	if (o && mp_model_write(m, mp_out_file(o)) < 0) {
+		fprintf(stderr, "meshpol compile: %s: cannot write: %s\n", out, strerror(errno));
+		goto out;
+	}
+	if (o) {
+		int committed = mp_out_commit(o, err, sizeof(err));
+		o = NULL; /* freed by the commit, whatever its result */
+		if (committed < 0) {
 			fprintf(stderr, "meshpol compile: %s\n", err);
-			rc = MP_EXIT_FAIL;
 			goto out;
 		}
 	}
+	rc = MP_EXIT_OK;
 	mp_model_view mv = mp_model_get_view(m);
 	char imported[200] = "";
 	if (mv.nworkloads || mv.nresources) {
@@ -136,13 +154,15 @@ int mp_cmd_compile(int argc, char **argv)
 		         ", %u workloads, %u authorization policies, %u import findings",
 		         mv.nworkloads, npolicies, mv.nfindings);
 	}
-	printf(
-	    "%u clusters, %u jurisdictions, %u namespaces, %u services, %u routes, %u externals, "
-	    "%u certificates%s; sha256 %s%s%s\n",
-	    mv.nclusters, mv.njurisdictions, mv.nnamespaces, mv.nservices, mv.nroutes,
-	    mv.nexternals, mv.ncerts, imported, mp_model_sha256(m), out ? " -> " : "",
-	    out ? out : "");
+	fprintf(summary,
+	        "%u clusters, %u jurisdictions, %u namespaces, %u services, %u routes, %u "
+	        "externals, %u certificates%s; sha256 %s%s%s\n",
+	        mv.nclusters, mv.njurisdictions, mv.nnamespaces, mv.nservices, mv.nroutes,
+	        mv.nexternals, mv.ncerts, imported, mp_model_sha256(m), out ? " -> " : "",
+	        out ? out : "");
 out:
+	mp_out_discard(o);
 	mp_model_free(m);
+	mp_diags_free(&d);
 	return rc;
 }

@@ -6,14 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "diag.h"
 #include "version.h"
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
 	(void)argv;
+	if (argc > 1)
+		return mp_cli_check_arity(mp_cli_verb("version"), argc - 1);
 	printf("meshpol %s\n", MP_VERSION);
-
 	return MP_EXIT_OK;
 }
 
@@ -47,7 +48,9 @@ static const mp_verb verbs[] = {
      "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
      "PEM [--client-ca PEM]] [--admin-listen ADDR:PORT] [--admin-token TOKEN] [--watch] "
      "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
-     "[--max-connections N] [--drain-timeout SEC]",
+     "[--max-connections N] [--drain-timeout SEC] [--request-timeout SEC] [--when-budget N] "
+     "[--trusted-proxy CIDR]... [--deny-body minimal|full] [--escaped-slashes "
+     "reject|keep|unescape] [--path-params reject|strip|keep]",
      "the decision API over HTTP for proxies and apps (docs/server.md)"},
     {"repl", mp_cmd_repl, 0, 0, "repl [-m MODEL] [-p POLICY_DIR]",
      "the interactive shell: decide, explain, try rules in Lua (docs/repl.md)"},
@@ -84,6 +87,64 @@ int mp_cli_check_arity(const mp_verb *v, int npos)
 	return MP_EXIT_OK;
 }
 
+/* How the user spells option c: "-m/--model", "--format" or "-v"; NULL for no option. */
+static const char *option_name(int c, const char *shortopts, const struct option *longopts,
+                               int *takes_value, char *buf, size_t len)
+{
+	const char *s = c > 0 && c < 128 && c != ':' && shortopts ? strchr(shortopts, c) : NULL;
+	const struct option *l = NULL;
+	for (const struct option *o = longopts; o && o->name; o++)
+		if (!o->flag && o->val == c) {
+			l = o;
+			break;
+		}
+	if (!s && !l)
+		return NULL;
+	*takes_value = (s && s[1] == ':') || (l && l->has_arg == required_argument);
+	if (s && l)
+		snprintf(buf, len, "-%c/--%s", c, l->name);
+	else if (s)
+		snprintf(buf, len, "-%c", c);
+	else
+		snprintf(buf, len, "--%s", l->name);
+	return buf;
+}
+
+int mp_cli_once(const mp_verb *v, mp_cli_seen *seen, int c, const char *shortopts,
+                const struct option *longopts)
+{
+	char name[80], first[64], again[64];
+	int takes_value = 0;
+	if (c < 0 || c >= MP_CLI_MAX_OPT ||
+	    !option_name(c, shortopts, longopts, &takes_value, name, sizeof(name)) || !takes_value)
+		return MP_EXIT_OK;
+	if (!seen->seen[c]) {
+		seen->seen[c] = 1;
+		seen->value[c] = optarg;
+		return MP_EXIT_OK;
+	}
+	const char *a = seen->value[c] ? seen->value[c] : "", *b = optarg ? optarg : "";
+	return mp_cli_usage_error(v, "%s given twice ('%s', then '%s'); give it once", name,
+	                          mp_diag_quote(a, strlen(a), first, sizeof(first)),
+	                          mp_diag_quote(b, strlen(b), again, sizeof(again)));
+}
+
+/* Does the verb's argument list ask for help (--help or -h before any "--")? */
+static int asks_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+/* `meshpol help VERB`, `meshpol VERB --help`: the usage line and the summary, exit 0. */
+static int print_usage(const mp_verb *v)
+{
+	printf("usage: meshpol %s\n%s\n", v->usage, v->summary);
+	return MP_EXIT_OK;
+}
+
 static void list_verbs(FILE *f)
 {
 	fprintf(f, "usage: meshpol VERB [ARGS]\n\nverbs:\n");
@@ -93,6 +154,9 @@ static void list_verbs(FILE *f)
 
 static int cmd_help(int argc, char **argv)
 {
+	int rc = mp_cli_check_arity(mp_cli_verb("help"), argc - 1);
+	if (rc != MP_EXIT_OK)
+		return rc;
 	if (argc < 2) {
 		list_verbs(stdout);
 		return MP_EXIT_OK;
@@ -102,8 +166,7 @@ static int cmd_help(int argc, char **argv)
 		fprintf(stderr, "meshpol help: no verb '%s'\n", argv[1]);
 		return MP_EXIT_USAGE;
 	}
-	printf("usage: meshpol %s\n%s\n", v->usage, v->summary);
-	return MP_EXIT_OK;
+	return print_usage(v);
 }
 
 int main(int argc, char **argv)
@@ -122,5 +185,7 @@ int main(int argc, char **argv)
 		list_verbs(stderr);
 		return MP_EXIT_USAGE;
 	}
+	if (asks_help(argc - 1, argv + 1))
+		return print_usage(v);
 	return v->run(argc - 1, argv + 1);
 }

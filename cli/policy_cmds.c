@@ -37,10 +37,14 @@ int mp_cmd_decide(int argc, char **argv)
 	    {"explain", no_argument, NULL, 'e'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char shortopts[] = "m:p:";
 	const char *model = NULL, *policies = NULL;
+	mp_cli_seen seen = {0};
 	int explain = 0, c, rc = MP_EXIT_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
 		else if (c == 'p')
@@ -120,9 +124,12 @@ int mp_cmd_check(int argc, char **argv)
 	};
 	const char *model = NULL;
 	char hint[PATH_MAX];
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "m:", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
 		else

@@ -16,9 +16,12 @@ int mp_cmd_repl(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	mp_repl_opts o = {0};
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "m:p:", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'm')
 			o.model = optarg;
 		else if (c == 'p')

@@ -53,6 +53,10 @@ enum {
 	O_DRAIN_TIMEOUT,
 	O_REQUEST_TIMEOUT,
 	O_WHEN_BUDGET,
+	O_TRUSTED_PROXY,
+	O_DENY_BODY,
+	O_ESCAPED_SLASHES,
+	O_PATH_PARAMS,
 };
 
 /* Numeric options: where each goes and its bounds, checked in one place. */
@@ -71,6 +75,39 @@ static const struct {
     {O_REQUEST_TIMEOUT, "--request-timeout", 1, 3600},
     {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
 };
+
+/* Options that take one of a few words: the words, in the order of the values they stand for,
+ * checked in one place. */
+static const struct {
+	int opt;
+	const char *name;
+	const char *words[4]; /* NULL-terminated; words[i] sets the value i */
+} choices[] = {
+    {O_LOG_MODE, "--log-mode", {"no-drop", "drop", NULL}},
+    {O_DENY_BODY, "--deny-body", {"minimal", "full", NULL}},
+    {O_ESCAPED_SLASHES, "--escaped-slashes", {"reject", "keep", "unescape", NULL}},
+    {O_PATH_PARAMS, "--path-params", {"reject", "strip", "keep", NULL}},
+};
+
+/* The value of a choice option's word, or -1 (after the usage error) when it is none of them. */
+static int parse_choice(const mp_verb *v, int opt, const char *word)
+{
+	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
+		if (choices[i].opt != opt)
+			continue;
+		char list[96] = "";
+		for (int k = 0; choices[i].words[k]; k++) {
+			if (!strcmp(word, choices[i].words[k]))
+				return k;
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			         k ? (choices[i].words[k + 1] ? ", " : " or ") : "",
+			         choices[i].words[k]);
+		}
+		mp_cli_usage_error(v, "%s takes %s, not '%s'", choices[i].name, list, word);
+		return -1;
+	}
+	return -1;
+}
 
 int mp_cmd_serve(int argc, char **argv)
 {
@@ -98,6 +135,10 @@ int mp_cmd_serve(int argc, char **argv)
 	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
 	    {"request-timeout", required_argument, NULL, O_REQUEST_TIMEOUT},
 	    {"when-budget", required_argument, NULL, O_WHEN_BUDGET},
+	    {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
+	    {"deny-body", required_argument, NULL, O_DENY_BODY},
+	    {"escaped-slashes", required_argument, NULL, O_ESCAPED_SLASHES},
+	    {"path-params", required_argument, NULL, O_PATH_PARAMS},
 	    {NULL, 0, NULL, 0},
 	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -114,16 +155,22 @@ int mp_cmd_serve(int argc, char **argv)
 	    .request_timeout = 5,
 	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
 	};
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
 		long long n = 0;
+		if (c != O_TRUSTED_PROXY && mp_cli_once(v, &seen, c, "m:p:", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE; /* --trusted-proxy is the one that repeats */
 		for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
 			if (numeric[i].opt == c &&
 			    parse_num(optarg, numeric[i].lo, numeric[i].hi, &n) < 0)
 				return mp_cli_usage_error(
 				    v, "%s takes a number from %lld to %lld, not '%s'",
 				    numeric[i].name, numeric[i].lo, numeric[i].hi, optarg);
+		for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+			if (choices[i].opt == c && (n = parse_choice(v, c, optarg)) < 0)
+				return MP_EXIT_USAGE;
 		switch (c) {
 		case 'm':
 			cfg.model = optarg;
@@ -141,13 +188,7 @@ int mp_cmd_serve(int argc, char **argv)
 			cfg.decision_log = optarg;
 			break;
 		case O_LOG_MODE:
-			if (!strcmp(optarg, "drop"))
-				cfg.log_drop = 1;
-			else if (!strcmp(optarg, "no-drop"))
-				cfg.log_drop = 0;
-			else
-				return mp_cli_usage_error(
-				    v, "--log-mode takes no-drop or drop, not '%s'", optarg);
+			cfg.log_drop = (int)n;
 			break;
 		case O_LOG_QUEUE:
 			cfg.log_queue = (size_t)n;
@@ -196,6 +237,27 @@ int mp_cmd_serve(int argc, char **argv)
 			break;
 		case O_WHEN_BUDGET:
 			cfg.when_budget = (unsigned long long)n;
+			break;
+		case O_TRUSTED_PROXY:
+			if (cfg.ntrusted == MP_SERVER_MAX_TRUSTED)
+				return mp_cli_usage_error(v, "--trusted-proxy: at most %d ranges",
+				                          MP_SERVER_MAX_TRUSTED);
+			if (mp_server_parse_cidr(optarg, &cfg.trusted[cfg.ntrusted]) < 0)
+				return mp_cli_usage_error(
+				    v,
+				    "--trusted-proxy takes an address or CIDR range "
+				    "(127.0.0.1, 10.0.0.0/8, ::1/128), not '%s'",
+				    optarg);
+			cfg.ntrusted++;
+			break;
+		case O_DENY_BODY:
+			cfg.deny_body_full = (int)n;
+			break;
+		case O_ESCAPED_SLASHES:
+			cfg.escaped_slashes = (int)n;
+			break;
+		case O_PATH_PARAMS:
+			cfg.path_params = (int)n;
 			break;
 		default:
 			return mp_cli_usage_error(v, "unknown option");

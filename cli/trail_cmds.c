@@ -4,6 +4,7 @@
  * docs/cli.md, docs/trail-format.md. */
 #include "cli.h"
 #include "diag.h"
+#include "files.h"
 #include "trail.h"
 
 #include <errno.h>
@@ -66,9 +67,12 @@ int mp_cmd_verify(int argc, char **argv)
 	mp_trail_verify_opts o = {0};
 	char err[512], q[64];
 	mp_trail_report rep;
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'k') {
 			o.pubkey_path = optarg;
 		} else if (c == 'H') {
@@ -183,9 +187,12 @@ static int trail_head(int argc, char **argv)
 	mp_trail_verify_opts o = {0};
 	mp_trail_report rep;
 	char err[512];
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'k')
 			o.pubkey_path = optarg;
 		else
@@ -226,9 +233,12 @@ static int trail_adopt(int argc, char **argv)
 	const char *key = NULL;
 	char err[1024];
 	struct stat st;
+	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'k')
 			key = optarg;
 		else
@@ -275,9 +285,13 @@ int mp_cmd_keygen(int argc, char **argv)
 	};
 	const char *out = NULL;
 	char err[512], pub[PATH_MAX], key_id[65];
+	mp_cli_seen seen = {0};
+	mp_out *priv_out = NULL, *pub_out = NULL;
 	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		if (mp_cli_once(v, &seen, c, "o:", opts) != MP_EXIT_OK)
+			return MP_EXIT_USAGE;
 		if (c == 'o')
 			out = optarg;
 		else
@@ -287,14 +301,28 @@ int mp_cmd_keygen(int argc, char **argv)
 		return rc;
 	if (!out)
 		return mp_cli_usage_error(v, "-o KEY.pem is required");
+	if (!strcmp(out, "-"))
+		return mp_cli_usage_error(v, "-o takes a file name: a key pair is two files");
 	if (mp_trail_pubkey_path(out, pub, sizeof(pub)) < 0)
 		return mp_cli_usage_error(v, "%s: path too long", out);
-	if (mp_trail_keygen(out, err, sizeof(err)) < 0 ||
-	    mp_trail_key_id(pub, key_id, err, sizeof(err)) < 0) {
-		fprintf(stderr, "meshpol keygen: %s\n", err);
-		return MP_EXIT_FAIL;
-	}
+	/* As mp_trail_keygen, in two steps: a path that cannot be created (it exists, its
+	 * directory does not) is an input error, exit 2; a failure after that is exit 1. Keys are
+	 * never overwritten (MP_OUT_NEW), and a failure leaves neither file behind. */
+	rc = MP_EXIT_USAGE;
+	if (!(priv_out = mp_out_open(out, 0600, MP_OUT_NEW, err, sizeof(err))) ||
+	    !(pub_out = mp_out_open(pub, 0644, MP_OUT_NEW, err, sizeof(err))))
+		goto fail;
+	rc = MP_EXIT_FAIL;
+	int made = mp_trail_keygen_into(priv_out, out, pub_out, err, sizeof(err));
+	priv_out = pub_out = NULL; /* consumed */
+	if (made < 0 || mp_trail_key_id(pub, key_id, err, sizeof(err)) < 0)
+		goto fail;
 	printf("%s: private key (keep it secret; mode 0600)\n%s: public key, key_id %s\n", out, pub,
 	       key_id);
 	return MP_EXIT_OK;
+fail:
+	fprintf(stderr, "meshpol keygen: %s\n", err);
+	mp_out_discard(priv_out);
+	mp_out_discard(pub_out);
+	return rc;
 }

@@ -221,6 +221,7 @@ typedef struct {
 	const mp_compile_opts *opts;
 	const char *path;      /* the file being read */
 	uint64_t alias_growth; /* bytes the aliases of that file added so far (load_document) */
+	uint32_t root_len;     /* bytes of path that are its source root (mp_source_name) */
 } compiler;
 
 static int grow(void **v, uint32_t *cap, size_t elsize, uint32_t n)
@@ -310,13 +311,15 @@ static const char *node_kind(const yaml_node_t *n)
 
 typedef enum {
 	T_STR,      /* rstr */
-	T_STRLIST,  /* rspan into c->strs; a single scalar counts as a one-item list */
+	T_STRLIST,  /* rspan into c->strs; a list of scalars (a lone scalar is an error) */
+	T_STRONE,   /* rspan into c->strs: one scalar, as a one-item list (a service's cluster) */
 	T_LABELS,   /* rspan into the model's label pool; mapping of scalars */
 	T_PORTS,    /* rspan into the model's port pool */
 	T_U32,      /* ru32, within [min, max] */
 	T_MTLS,     /* ru32 mp_mtls */
 	T_DURATION, /* ru32 milliseconds */
-	T_TARGETS,  /* rspan into c->targets; a single target counts as a one-item list */
+	T_TARGET,   /* rspan into c->targets: one target (a scalar or a mapping), not a list */
+	T_TARGETS,  /* rspan into c->targets: a list of targets */
 	T_METHODS,  /* ru32 bitmask */
 	T_TIME,     /* rtime */
 	T_SUB,      /* a nested mapping decoded with sub; the rsub at set_off records it */
@@ -366,19 +369,24 @@ struct schema {
 static int decode_mapping(compiler *c, const yaml_node_t *node, const schema *sch, void *raw,
                           const char *what);
 
+/* A list of strings (one: a single string instead) into c->strs. */
 static int decode_strlist(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
-                          const char *fname)
+                          const char *fname, int one)
 {
 	out->off = c->strs.n;
-	if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+	if (one && n->type == YAML_SCALAR_NODE && !is_null(n)) {
 		rstr s = {intern(c, scalar(n), n->data.scalar.length), loc_of(c, n), 1};
 		APPEND(c, c->strs, s);
 		out->n = 1;
 		return 0;
 	}
-	if (n->type != YAML_SEQUENCE_NODE) {
-		errorf(c, loc_of(c, n), "%s: '%s' must be a list of strings, not %s", what, fname,
-		       node_kind(n));
+	if (one || n->type != YAML_SEQUENCE_NODE) {
+		char q[80];
+		int sc = n->type == YAML_SCALAR_NODE && !is_null(n);
+		errorf(c, loc_of(c, n), "%s: '%s' must be %s, not %s%s%s%s", what, fname,
+		       one ? "a string" : "a list of strings", sc ? "the scalar '" : node_kind(n),
+		       sc ? mp_diag_quote(scalar(n), n->data.scalar.length, q, sizeof(q)) : "",
+		       sc ? "'" : "", sc ? " (write [...] for a list, even of one)" : "");
 		return -1;
 	}
 	int bad = 0;
@@ -435,7 +443,7 @@ static int decode_labels(compiler *c, const yaml_node_t *n, rspan *out, const ch
 	return bad ? -1 : 0;
 }
 
-static const char *const protocols[] = {"http", "http2", "grpc", "https", "tls", "tcp"};
+static const char *const protocols[] = {"http", "http2", "grpc", "https", "tls", "tcp", NULL};
 
 static const field port_fields[] = {
     FR(rport, port, T_U32, 1, 1, 65535),
@@ -473,14 +481,12 @@ static int decode_ports(compiler *c, const yaml_node_t *n, rspan *out, const cha
 			for (i = 0; i < len && i < sizeof(lower) - 1; i++)
 				lower[i] = (char)tolower((unsigned char)s[i]);
 			lower[i] = '\0';
-			for (size_t k = 0; k < sizeof(protocols) / sizeof(*protocols); k++)
+			for (size_t k = 0; protocols[k]; k++)
 				known |= len < sizeof(lower) && !strcmp(lower, protocols[k]);
 			if (!known) {
-				errorf(
-				    c, rp.protocol.loc,
-				    "%s: unknown protocol '%s' (expected http, http2, grpc, https, "
-				    "tls or tcp)",
-				    what, s);
+				char hint[120];
+				errorf(c, rp.protocol.loc, "%s: unknown protocol '%s' (%s)", what,
+				       s, mp_diag_hint(s, protocols, hint, sizeof(hint)));
 				bad = 1;
 				continue;
 			}
@@ -552,10 +558,24 @@ static int decode_target(compiler *c, const yaml_node_t *n, const char *what)
 	return 0;
 }
 
-static int decode_targets(compiler *c, const yaml_node_t *n, rspan *out, const char *what)
+/* A list of targets, or (one) a single target, into c->targets. */
+static int decode_targets(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
+                          const char *fname, int one)
 {
 	out->off = c->targets.n;
 	int bad = 0;
+	if (one == (n->type == YAML_SEQUENCE_NODE)) {
+		char q[80];
+		int sc = n->type == YAML_SCALAR_NODE && !is_null(n);
+		errorf(c, loc_of(c, n), "%s: '%s' must be %s, not %s%s%s%s", what, fname,
+		       one ? "one target (a string or a mapping)" : "a list of targets",
+		       sc ? "the scalar '" : node_kind(n),
+		       sc ? mp_diag_quote(scalar(n), n->data.scalar.length, q, sizeof(q)) : "",
+		       sc ? "'" : "",
+		       one ? " (the plural field takes several)"
+		           : " (write [...] for a list, even of one)");
+		return -1;
+	}
 	if (n->type == YAML_SEQUENCE_NODE) {
 		for (yaml_node_item_t *it = n->data.sequence.items.start;
 		     it < n->data.sequence.items.top; it++)
@@ -609,7 +629,8 @@ static int decode_value(compiler *c, const yaml_node_t *v, const field *f, void 
 		break;
 	}
 	case T_STRLIST:
-		rc = decode_strlist(c, v, dst, what, f->name);
+	case T_STRONE:
+		rc = decode_strlist(c, v, dst, what, f->name, f->type == T_STRONE);
 		break;
 	case T_LABELS:
 		rc = decode_labels(c, v, dst, what, f->name);
@@ -617,22 +638,26 @@ static int decode_value(compiler *c, const yaml_node_t *v, const field *f, void 
 	case T_PORTS:
 		rc = decode_ports(c, v, dst, what, f->name);
 		break;
+	case T_TARGET:
 	case T_TARGETS:
-		rc = decode_targets(c, v, dst, what);
+		rc = decode_targets(c, v, dst, what, f->name, f->type == T_TARGET);
 		break;
 	case T_U32:
 		rc = decode_u32(c, v, f, dst, what);
 		break;
 	case T_MTLS: {
-		static const char *const modes[] = {"", "STRICT", "PERMISSIVE", "DISABLE"};
+		/* Istio's spelling, exactly (in mp_mtls order, from 1) */
+		static const char *const modes[] = {"STRICT", "PERMISSIVE", "DISABLE", NULL};
 		ru32 *o = dst;
-		for (uint32_t i = 1; s && i < 4; i++)
-			if (!strcasecmp(s, modes[i]))
-				o->v = i;
+		for (uint32_t i = 0; s && modes[i]; i++)
+			if (!strcmp(s, modes[i]))
+				o->v = i + 1;
 		if (!o->v) {
+			const char *near = s ? mp_diag_nearest(s, modes) : NULL;
 			errorf(c, loc,
-			       "%s: 'mtls' must be STRICT, PERMISSIVE or DISABLE, not %s%s%s", what,
-			       s ? "'" : node_kind(v), s ? s : "", s ? "'" : "");
+			       "%s: 'mtls' must be STRICT, PERMISSIVE or DISABLE, not %s%s%s%s%s%s",
+			       what, s ? "'" : node_kind(v), s ? s : "", s ? "'" : "",
+			       near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 			return -1;
 		}
 		break;
@@ -651,7 +676,7 @@ static int decode_value(compiler *c, const yaml_node_t *v, const field *f, void 
 		rspan tmp;
 		ru32 *o = dst;
 		uint32_t mark = c->strs.n;
-		if (decode_strlist(c, v, &tmp, what, f->name) < 0)
+		if (decode_strlist(c, v, &tmp, what, f->name, 0) < 0)
 			return -1;
 		for (uint32_t i = tmp.off; i < tmp.off + tmp.n; i++) {
 			uint32_t bit = mp_method_bit(S(c, c->strs.v[i].s));
@@ -689,8 +714,10 @@ static int decode_value(compiler *c, const yaml_node_t *v, const field *f, void 
 		((rstr *)dst)->loc = loc, ((rstr *)dst)->set = 1;
 		break;
 	case T_STRLIST:
+	case T_STRONE:
 	case T_LABELS:
 	case T_PORTS:
+	case T_TARGET:
 	case T_TARGETS:
 		((rspan *)dst)->loc = loc, ((rspan *)dst)->set = 1;
 		break;
@@ -739,9 +766,15 @@ static int decode_mapping(compiler *c, const yaml_node_t *node, const schema *sc
 		for (i = 0; i < sch->nfields && strcmp(sch->fields[i].name, key); i++)
 			;
 		if (i == sch->nfields) {
-			char q[80];
-			errorf(c, loc_of(c, k), "%s: unknown field '%s'", what,
-			       mp_diag_quote(key, k->data.scalar.length, q, sizeof(q)));
+			char q[80], hint[300];
+			const char *names[33];
+			for (i = 0; i < sch->nfields && i + 1 < sizeof(names) / sizeof(names[0]);
+			     i++)
+				names[i] = sch->fields[i].name;
+			names[i] = NULL;
+			errorf(c, loc_of(c, k), "%s: unknown field '%s' (%s)", what,
+			       mp_diag_quote(key, k->data.scalar.length, q, sizeof(q)),
+			       mp_diag_hint(key, names, hint, sizeof(hint)));
 			bad = 1;
 			continue;
 		}
@@ -948,11 +981,11 @@ static const field namespace_fields[] = {
     F(rnamespace, data, T_STRLIST, 0),
 };
 static const field service_fields[] = {
-    F(rservice, name, T_STR, 1),        FN(rservice, "namespace", ns, T_STR, 1),
-    F(rservice, cluster, T_STRLIST, 0), F(rservice, clusters, T_STRLIST, 0),
-    F(rservice, identity, T_STR, 0),    F(rservice, labels, T_LABELS, 0),
-    F(rservice, ports, T_PORTS, 0),     F(rservice, data, T_STRLIST, 0),
-    F(rservice, owner, T_STR, 0),       F(rservice, mtls, T_MTLS, 0),
+    F(rservice, name, T_STR, 1),       FN(rservice, "namespace", ns, T_STR, 1),
+    F(rservice, cluster, T_STRONE, 0), F(rservice, clusters, T_STRLIST, 0),
+    F(rservice, identity, T_STR, 0),   F(rservice, labels, T_LABELS, 0),
+    F(rservice, ports, T_PORTS, 0),    F(rservice, data, T_STRLIST, 0),
+    F(rservice, owner, T_STR, 0),      F(rservice, mtls, T_MTLS, 0),
 };
 static const field path_fields[] = {
     F(rpath, exact, T_STR, 0),
@@ -974,12 +1007,12 @@ static const schema retries_schema = SCHEMA("retries", rretries, retries_fields,
 static const field route_fields[] = {
     F(rroute, name, T_STR, 1),
     F(rroute, source, T_STR, 0),
-    FN(rroute, "destination", dest, T_TARGETS, 0),
+    FN(rroute, "destination", dest, T_TARGET, 0),
     FN(rroute, "destinations", dests, T_TARGETS, 0),
     FSUB(rroute, "match", match, match_schema, match_set),
     F(rroute, timeout, T_DURATION, 0),
     FSUB(rroute, "retries", retries, retries_schema, retries_set),
-    F(rroute, mirror, T_TARGETS, 0),
+    F(rroute, mirror, T_TARGET, 0),
     F(rroute, mirrors, T_TARGETS, 0),
     F(rroute, failover, T_TARGETS, 0),
 };
@@ -1054,12 +1087,14 @@ static int decode_document(compiler *c, const yaml_node_t *root)
 		if (!strcmp(kinds[i].kind, scalar(kind)))
 			sch = &kinds[i];
 	if (!sch) {
-		char q[80];
-		errorf(
-		    c, loc_of(c, kind),
-		    "unknown kind '%s' (expected Cluster, Jurisdiction, Namespace, Service, Route, "
-		    "External or Certificate)",
-		    mp_diag_quote(scalar(kind), kind->data.scalar.length, q, sizeof(q)));
+		char q[80], hint[200];
+		const char *names[sizeof(kinds) / sizeof(kinds[0]) + 1];
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			names[i] = kinds[i].kind;
+		names[sizeof(kinds) / sizeof(kinds[0])] = NULL;
+		errorf(c, loc_of(c, kind), "unknown kind '%s' (%s)",
+		       mp_diag_quote(scalar(kind), kind->data.scalar.length, q, sizeof(q)),
+		       mp_diag_hint(scalar(kind), names, hint, sizeof(hint)));
 		return 0;
 	}
 	char what[200], q[120];
@@ -1393,6 +1428,11 @@ static void read_pem(compiler *c, rcert *r, mp_certificate *out, const char *wha
 		return;
 	}
 	out->pem_path = intern(c, path, strlen(path));
+	/* a PEM path read relative to the YAML file begins with that file's source root (rel may
+	 * have moved with the string data: only path and c->path are read here) */
+	if (c->root_len && out->pem_path != MP_NONE && !strncmp(path, c->path, c->root_len) &&
+	    mp_model_add_source(c->m, out->pem_path, c->root_len) < 0)
+		c->oom = 1;
 	struct tm tm;
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
 		int64_t t = (int64_t)timegm(&tm);
@@ -1736,6 +1776,9 @@ static void compile_buffer(compiler *c, const char *name, const char *buf, size_
 	c->path = name;
 	c->alias_growth = 0;
 	c->file_id = intern(c, name, strlen(name));
+	if (c->root_len && c->file_id != MP_NONE &&
+	    mp_model_add_source(c->m, c->file_id, c->root_len) < 0)
+		c->oom = 1;
 	const char *slash = strrchr(name, '/');
 	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);
 	if (!yaml_parser_initialize(&parser)) {
@@ -1816,6 +1859,17 @@ static mp_model *finish(compiler *c)
 	return m;
 }
 
+/* The source root of the files a SOURCE argument gives (model.h, mp_source_name): all of a
+ * directory's path and the '/' the walk adds after it, or a single file's directory. */
+static uint32_t source_root_len(const char *source, int is_dir)
+{
+	size_t n = strlen(source);
+	const char *slash = strrchr(source, '/');
+	if (is_dir)
+		return (uint32_t)(n && source[n - 1] == '/' ? n : n + 1);
+	return slash ? (uint32_t)(slash - source + 1) : 0;
+}
+
 mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_opts *opts,
                      mp_diags *d)
 {
@@ -1825,15 +1879,23 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 	                   "meshpol compile --follow-symlinks reads it"};
 	compiler c = {.d = d, .opts = opts};
 	mp_pathlist files = {0};
-	if (!(c.m = mp_model_new())) {
+	/* per SOURCE argument: the files it gave end at ends[i], under a root of roots[i] bytes */
+	uint32_t *ends = mp_calloc(npaths ? npaths : 1, sizeof(*ends));
+	uint32_t *roots = mp_calloc(npaths ? npaths : 1, sizeof(*roots));
+	if (!(c.m = mp_model_new()) || !ends || !roots) {
 		mp_diags_error(d, NULL, 0, 0, "out of memory");
+		mp_model_free(c.m);
+		mp_free(ends);
+		mp_free(roots);
 		return NULL;
 	}
 	if (!npaths)
 		mp_diags_error(d, NULL, 0, 0, "no sources given");
 	for (size_t i = 0; i < npaths && !c.oom; i++) {
 		struct stat st;
-		if (stat(paths[i], &st) < 0) {
+		int found = stat(paths[i], &st) == 0;
+		roots[i] = source_root_len(paths[i], found && S_ISDIR(st.st_mode));
+		if (!found) {
 			mp_diags_error(d, paths[i], 0, 0, "%s", strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
 			uint32_t before = files.n;
@@ -1844,16 +1906,23 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 		} else {
 			c.oom |= mp_pathlist_add(&files, paths[i]) < 0;
 		}
+		ends[i] = files.n;
 	}
-	for (uint32_t i = 0; i < files.n && !c.oom; i++)
+	for (uint32_t i = 0, arg = 0; i < files.n && !c.oom; i++) {
+		while (arg < npaths && i >= ends[arg])
+			arg++;
+		c.root_len = arg < npaths ? roots[arg] : 0;
 		compile_file(&c, files.v[i], max);
+	}
 	mp_pathlist_free(&files);
+	mp_free(ends);
+	mp_free(roots);
 	return finish(&c);
 }
 
 mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d)
 {
-	compiler c = {.d = d};
+	compiler c = {.d = d, .root_len = source_root_len(name, 0)};
 	if (!(c.m = mp_model_new())) {
 		mp_diags_error(d, NULL, 0, 0, "out of memory");
 		return NULL;

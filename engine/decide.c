@@ -36,116 +36,309 @@ const char *mp_effect_name(uint32_t effect)
 	return effect < 3 ? names[effect] : "?";
 }
 
-/* --- reading the input --- */
+/* --- reading the input: one table per object of the decision input, checked in one place
+ * (read_object). The shape: docs/cli.md ("decide"); an unknown key anywhere but inside the
+ * free-form objects (context, request.headers, request.auth.claims, source.labels) is an error
+ * that names its path and the nearest valid key. --- */
 
-static int get_string(json_t *obj, const char *parent, const char *key, const char **out, char *err,
-                      size_t errlen)
+typedef enum {
+	IN_STRING,  /* const char * in the request */
+	IN_PORT,    /* uint32_t: an integer 1..65535 */
+	IN_BOOL,    /* int: true or false */
+	IN_STRINGS, /* a string or a list of strings (request.auth.audiences) */
+	IN_STRMAP,  /* json_t *: an object of strings (source.labels) */
+	IN_HEADERS, /* an object of strings, into the request's headers */
+	IN_ANY,     /* json_t *: an object holding anything (context, request.auth.claims) */
+	IN_OBJECT,  /* an object read with its own table; json_t * kept when it has a field */
+} in_type;
+
+#define IN_NONE ((size_t)-1) /* a key that is checked but has no field of its own */
+
+typedef struct in_key in_key;
+struct in_key {
+	const char *name;
+	in_type type;
+	size_t off;         /* into mp_request, or IN_NONE */
+	const in_key *keys; /* IN_OBJECT: its table, ended by a NULL name */
+};
+
+#define REQ(member) offsetof(mp_request, member)
+
+static const in_key auth_keys[] = {
+    {"principal", IN_STRING, IN_NONE, NULL},
+    {"audiences", IN_STRINGS, IN_NONE, NULL},
+    {"presenter", IN_STRING, IN_NONE, NULL},
+    {"claims", IN_ANY, IN_NONE, NULL},
+    {NULL, 0, 0, NULL},
+};
+static const in_key source_keys[] = {
+    {"principal", IN_STRING, REQ(principal), NULL},
+    {"namespace", IN_STRING, REQ(src_namespace), NULL},
+    {"service", IN_STRING, REQ(src_service), NULL},
+    {"ip", IN_STRING, REQ(src_ip), NULL},
+    {"remote_ip", IN_STRING, REQ(src_remote_ip), NULL},
+    {"cluster", IN_STRING, REQ(src_cluster), NULL},
+    {"labels", IN_STRMAP, REQ(src_labels), NULL},
+    {NULL, 0, 0, NULL},
+};
+static const in_key destination_keys[] = {
+    {"service", IN_STRING, REQ(dst_service), NULL},
+    {"namespace", IN_STRING, REQ(dst_namespace), NULL},
+    {"port", IN_PORT, REQ(port), NULL},
+    {"cluster", IN_STRING, REQ(dst_cluster), NULL},
+    {"ip", IN_STRING, REQ(dst_ip), NULL},
+    {"workload", IN_STRING, REQ(dst_workload), NULL},
+    {"external", IN_BOOL, REQ(dst_external), NULL},
+    {NULL, 0, 0, NULL},
+};
+static const in_key request_keys[] = {
+    {"method", IN_STRING, REQ(method), NULL},
+    {"path", IN_STRING, REQ(path), NULL},
+    {"headers", IN_HEADERS, IN_NONE, NULL},
+    {"host", IN_STRING, REQ(host), NULL},
+    {"sni", IN_STRING, REQ(sni), NULL},
+    {"auth", IN_OBJECT, REQ(auth), auth_keys},
+    {NULL, 0, 0, NULL},
+};
+static const in_key input_keys[] = {
+    {"source", IN_OBJECT, IN_NONE, source_keys},
+    {"destination", IN_OBJECT, IN_NONE, destination_keys},
+    {"request", IN_OBJECT, IN_NONE, request_keys},
+    {"context", IN_ANY, REQ(context), NULL},
+    {NULL, 0, 0, NULL},
+};
+
+static const in_key *find_key(const in_key *keys, const char *name)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "%s.%s: must be a string", parent, key);
+	for (; keys->name; keys++)
+		if (!strcmp(keys->name, name))
+			return keys;
+	return NULL;
+}
+
+/* "path: unknown key (did you mean 'x'?)" for a key of the client's (quoted: it is its text). */
+static void unknown_key(const in_key *keys, const char *parent, const char *key, char *err,
+                        size_t errlen)
+{
+	const char *names[16];
+	size_t n = 0;
+	char q[96], hint[256];
+	for (; keys->name && n + 1 < sizeof(names) / sizeof(names[0]); keys++)
+		names[n++] = keys->name;
+	names[n] = NULL;
+	snprintf(err, errlen, "%s%s%s: unknown key (%s)", parent, *parent ? "." : "",
+	         mp_diag_quote(key, strlen(key), q, sizeof(q)),
+	         mp_diag_hint(key, names, hint, sizeof(hint)));
+}
+
+/* Every member of the object v must be a string: "path.NAME: must be a string" if not. */
+static int check_strings(json_t *v, const char *path, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *m;
+	json_object_foreach(v, k, m)
+	{
+		if (!json_is_string(m))
+			goto fail;
+	}
+	return 0;
+fail:;
+	char q[96]; /* a name is the client's text: escape it */
+	snprintf(err, errlen, "%s.%s: must be a string", path,
+	         mp_diag_quote(k, strlen(k), q, sizeof(q)));
+	return -1;
+}
+
+static int read_headers(json_t *v, mp_request *r, mp_header *hbuf, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *m;
+	if (check_strings(v, "request.headers", err, errlen) < 0)
+		return -1;
+	if (json_object_size(v) > MP_REQUEST_MAX_HEADERS) {
+		snprintf(err, errlen, "request.headers: more than %d headers",
+		         MP_REQUEST_MAX_HEADERS);
 		return -1;
 	}
-	*out = json_string_value(v);
+	r->headers = hbuf;
+	json_object_foreach(v, k, m)
+	{
+		hbuf[r->nheaders].name = k;
+		hbuf[r->nheaders++].value = json_string_value(m);
+	}
 	return 0;
 }
 
-static int get_object(json_t *obj, const char *key, json_t **out, char *err, size_t errlen)
+static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_request *r,
+                       mp_header *hbuf, char *err, size_t errlen);
+
+/* One value of the input at path, whose key is key; null counts as absent. */
+static int read_value(json_t *v, const in_key *key, const char *path, mp_request *r,
+                      mp_header *hbuf, char *err, size_t errlen)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = NULL;
-	if (!v || json_is_null(v))
+	char *field = key->off == IN_NONE ? NULL : (char *)r + key->off;
+	const char *want = NULL;
+	if (json_is_null(v))
 		return 0;
-	if (!json_is_object(v)) {
-		snprintf(err, errlen, "%s: must be an object", key);
-		return -1;
+	switch (key->type) {
+	case IN_STRING:
+		if (!json_is_string(v))
+			want = "must be a string";
+		else if (field)
+			*(const char **)field = json_string_value(v);
+		break;
+	case IN_PORT:
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 65535)
+			want = "must be an integer 1..65535";
+		else if (field)
+			*(uint32_t *)field = (uint32_t)json_integer_value(v);
+		break;
+	case IN_BOOL:
+		if (!json_is_boolean(v))
+			want = "must be true or false";
+		else if (field)
+			*(int *)field = json_is_true(v);
+		break;
+	case IN_STRINGS: {
+		size_t i, n = json_is_array(v) ? json_array_size(v) : 0;
+		for (i = 0; i < n && json_is_string(json_array_get(v, i)); i++)
+			;
+		if (json_is_array(v) ? i < n : !json_is_string(v))
+			want = "must be a string or a list of strings";
+		break;
 	}
-	*out = v;
+	case IN_STRMAP:
+		if (!json_is_object(v))
+			want = "must be an object of strings";
+		else if (check_strings(v, path, err, errlen) < 0)
+			goto fail;
+		else if (field)
+			*(json_t **)field = v;
+		break;
+	case IN_HEADERS:
+		if (!json_is_object(v))
+			want = "must be an object";
+		else if (read_headers(v, r, hbuf, err, errlen) < 0)
+			goto fail;
+		break;
+	case IN_ANY:
+		if (!json_is_object(v))
+			want = "must be an object";
+		else if (field)
+			*(json_t **)field = v;
+		break;
+	case IN_OBJECT:
+		if (!json_is_object(v))
+			want = "must be an object";
+		else if (read_object(v, key->keys, path, r, hbuf, err, errlen) < 0)
+			goto fail;
+		else if (field)
+			*(json_t **)field = v;
+		break;
+	}
+	if (want) {
+		snprintf(err, errlen, "%s: %s", path, want);
+		goto fail;
+	}
 	return 0;
+fail:
+	return -1;
+}
+
+/* Reads every member of obj through keys; parent is obj's path ("" at the top). */
+static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_request *r,
+                       mp_header *hbuf, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(obj, k, v)
+	{
+		const in_key *key = find_key(keys, k);
+		char path[64];
+		if (!key) {
+			unknown_key(keys, parent, k, err, errlen);
+			goto fail;
+		}
+		snprintf(path, sizeof(path), "%s%s%s", parent, *parent ? "." : "", key->name);
+		if (read_value(v, key, path, r, hbuf, err, errlen) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	return -1;
 }
 
 int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen)
 {
-	json_t *src, *dst, *req, *hdrs;
 	memset(r, 0, sizeof(*r));
 	if (!json_is_object(input)) {
 		snprintf(err, errlen, "the decision input must be a JSON object");
-		return -1;
+		goto fail;
 	}
-	if (get_object(input, "source", &src, err, errlen) < 0 ||
-	    get_object(input, "destination", &dst, err, errlen) < 0 ||
-	    get_object(input, "request", &req, err, errlen) < 0 ||
-	    get_object(input, "context", &r->context, err, errlen) < 0)
-		return -1;
-	if (!dst) {
+	if (read_object(input, input_keys, "", r, hbuf, err, errlen) < 0)
+		goto fail;
+	if (!json_is_object(json_object_get(input, "destination"))) {
 		snprintf(err, errlen, "destination: missing (destination.service is required)");
-		return -1;
+		goto fail;
 	}
-	if (get_string(dst, "destination", "service", &r->dst_service, err, errlen) < 0 ||
-	    get_string(dst, "destination", "namespace", &r->dst_namespace, err, errlen) < 0 ||
-	    get_string(dst, "destination", "cluster", &r->dst_cluster, err, errlen) < 0 ||
-	    get_string(dst, "destination", "ip", &r->dst_ip, err, errlen) < 0 ||
-	    get_string(dst, "destination", "workload", &r->dst_workload, err, errlen) < 0)
-		return -1;
 	if (!r->dst_service || !*r->dst_service) {
 		snprintf(err, errlen, "destination.service: missing");
-		return -1;
-	}
-	json_t *port = json_object_get(dst, "port");
-	if (port && !json_is_null(port)) {
-		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-		    json_integer_value(port) > 65535) {
-			snprintf(err, errlen, "destination.port: must be an integer 1..65535");
-			return -1;
-		}
-		r->port = (uint32_t)json_integer_value(port);
-	}
-	if (src && (get_string(src, "source", "principal", &r->principal, err, errlen) < 0 ||
-	            get_string(src, "source", "namespace", &r->src_namespace, err, errlen) < 0 ||
-	            get_string(src, "source", "service", &r->src_service, err, errlen) < 0 ||
-	            get_string(src, "source", "ip", &r->src_ip, err, errlen) < 0 ||
-	            get_string(src, "source", "remote_ip", &r->src_remote_ip, err, errlen) < 0 ||
-	            get_string(src, "source", "cluster", &r->src_cluster, err, errlen) < 0))
-		return -1;
-	if (req && (get_string(req, "request", "method", &r->method, err, errlen) < 0 ||
-	            get_string(req, "request", "path", &r->path, err, errlen) < 0 ||
-	            get_string(req, "request", "host", &r->host, err, errlen) < 0 ||
-	            get_string(req, "request", "sni", &r->sni, err, errlen) < 0))
-		return -1;
-	if (req && get_object(req, "auth", &r->auth, err, errlen) < 0) {
-		snprintf(err, errlen, "request.auth: must be an object");
-		return -1;
-	}
-	if (req && get_object(req, "headers", &hdrs, err, errlen) < 0) {
-		snprintf(err, errlen, "request.headers: must be an object");
-		return -1;
-	}
-	if (req && hdrs) {
-		const char *k;
-		json_t *v;
-		r->headers = hbuf;
-		json_object_foreach(hdrs, k, v)
-		{
-			if (!json_is_string(v)) {
-				char q[96]; /* a header name is the client's text: escape it */
-				snprintf(err, errlen, "request.headers.%s: must be a string",
-				         mp_diag_quote(k, strlen(k), q, sizeof(q)));
-
-				return -1;
-			}
-			if (r->nheaders == MP_REQUEST_MAX_HEADERS) {
-				snprintf(err, errlen, "request.headers: more than %d headers",
-				         MP_REQUEST_MAX_HEADERS);
-				return -1;
-			}
-			hbuf[r->nheaders].name = k;
-			hbuf[r->nheaders++].value = json_string_value(v);
-		}
+		goto fail;
 	}
 	return 0;
+fail:
+	memset(r, 0, sizeof(*r));
+	return -1;
+}
+
+int mp_request_field_check(const char *path, char *err, size_t errlen)
+{
+	const in_key *keys = input_keys;
+	char parent[64] = "", seg[64];
+	const char *p = path;
+	size_t len = strlen(path);
+	if (!len || path[0] == '.' || path[len - 1] == '.' || strstr(path, "..")) {
+		snprintf(err, errlen, "'%s' is not a dotted path into the decision input", path);
+		goto fail;
+	}
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		if (n >= sizeof(seg)) {
+			snprintf(err, errlen, "'%.*s...' is longer than any key", 32, p);
+			goto fail;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		const in_key *key = find_key(keys, seg);
+		if (!key) {
+			unknown_key(keys, parent, seg, err, errlen);
+			goto fail;
+		}
+		snprintf(parent + strlen(parent), sizeof(parent) - strlen(parent), "%s%s",
+		         parent[0] ? "." : "", key->name);
+		if (!dot)
+			return 0;
+		p = dot + 1;
+		if (key->type == IN_OBJECT) {
+			keys = key->keys;
+		} else if (key->type == IN_ANY) { /* anything below */
+			return 0;
+		} else if (key->type == IN_STRMAP || key->type == IN_HEADERS) {
+			if (!strchr(p, '.')) /* one name below */
+				return 0;
+			snprintf(err, errlen, "%s: holds names one level deep (%s.NAME)", parent,
+			         parent);
+			goto fail;
+		} else {
+			snprintf(err, errlen, "%s: is a value, not an object: nothing is below it",
+			         parent);
+			goto fail;
+		}
+	}
+fail:
+	return -1;
 }
 
 /* --- resolving --- */

@@ -27,14 +27,24 @@ typedef struct {
 	 * audiences, presenter, claims) */
 	const char *src_remote_ip, *dst_ip, *dst_workload, *host, *sni;
 	json_t *auth; /* borrowed */
+	/* accepted and checked, for later work (docs/cli.md, "decide"): source.labels (an object
+	 * of strings, borrowed) and destination.external (1 when true) */
+	json_t *src_labels;
+	int dst_external;
 } mp_request;
 
 #define MP_REQUEST_MAX_HEADERS 64
 
 /* Reads a decision input object. Strings point into input, which must outlive r; headers go
- * into hbuf (MP_REQUEST_MAX_HEADERS entries). 0, or -1 with the offending field named in err
- * ("destination.service: missing", "request.headers.x: must be a string"). */
+ * into hbuf (MP_REQUEST_MAX_HEADERS entries). 0, or -1 with the offending field named first in
+ * err ("destination.service: missing", "request.headers.x: must be a string", "request.methd:
+ * unknown key (did you mean 'method'?)"): every key is checked against the input's tables,
+ * except inside context, request.headers, request.auth.claims and source.labels. */
 int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen);
+
+/* Is path (dotted, as bundle.yaml's `mask` gives it: "request.headers.authorization") a field
+ * the decision input can hold? 0, or -1 with why in err, in mp_request_from_json's words. */
+int mp_request_field_check(const char *path, char *err, size_t errlen);
 
 typedef enum { MP_EFFECT_ALLOWED = 0, MP_EFFECT_FORBIDDEN, MP_EFFECT_NOT_PERMITTED } mp_effect;
 typedef enum {

@@ -141,3 +141,85 @@ int mp_utf8_valid(const char *s, size_t len)
 	}
 	return 1;
 }
+
+/* --- nearest names: what an unknown key or value most likely misspells --- */
+
+#define NEAREST_MAX 64
+
+static unsigned char fold(char c)
+{
+	return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* The optimal string alignment distance between a and b (each at most NEAREST_MAX bytes),
+ * ignoring ASCII case: three rows of the usual table. */
+static size_t osa_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t rows[3][NEAREST_MAX + 1];
+	size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = fold(a[i - 1]) != fold(b[j - 1]);
+			size_t d = prev[j] + 1; /* deletion */
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1; /* insertion */
+			if (prev[j - 1] + cost < d)
+				d = prev[j - 1] + cost; /* substitution */
+			if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+			    fold(a[i - 2]) == fold(b[j - 1]) && prev2[j - 2] + 1 < d)
+				d = prev2[j - 2] + 1; /* two neighbours swapped */
+			cur[j] = d;
+		}
+		size_t *t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb];
+}
+
+const char *mp_diag_nearest(const char *s, const char *const *names)
+{
+	size_t ls = strlen(s), best_d = (ls > 3 ? ls : 3) / 3 + 1;
+	const char *best = NULL;
+	if (ls > NEAREST_MAX)
+		return NULL;
+	for (const char *const *n = names; *n; n++) {
+		size_t ln = strlen(*n);
+		size_t gap = ln > ls ? ln - ls : ls - ln;
+		if (ln > NEAREST_MAX || gap >= best_d) /* the distance is at least the gap */
+			continue;
+		size_t d = osa_distance(s, ls, *n, ln);
+		if (d < best_d) {
+			best_d = d;
+			best = *n;
+		}
+	}
+	return best;
+}
+
+const char *mp_diag_hint(const char *s, const char *const *names, char *buf, size_t len)
+{
+	const char *near = mp_diag_nearest(s, names);
+	size_t n = 0, count = 0;
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	if (near) {
+		snprintf(buf, len, "did you mean '%s'?", near);
+		return buf;
+	}
+	while (names[count])
+		count++;
+	n = (size_t)snprintf(buf, len, "expected ");
+	for (size_t i = 0; i < count && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s",
+		                      i == 0           ? ""
+		                      : i + 1 == count ? " or "
+		                                       : ", ",
+		                      names[i]);
+	return buf;
+}

@@ -37,6 +37,18 @@ void mp_diags_free(mp_diags *d);
  * become \xNN and a cut value ends in "...". Returns buf. */
 const char *mp_diag_quote(const char *s, size_t len, char *buf, size_t buflen);
 
+/* The name of names (NULL-terminated) that s most likely misspells, or NULL when none is close:
+ * the nearest by optimal string alignment distance (insertions, deletions, substitutions and
+ * swaps of two neighbours; ASCII case ignored, so "strict" finds "STRICT"), when that distance
+ * is at most max(strlen(s), 3) / 3. Ties go to the earlier name; an s or a name over 64 bytes
+ * is never matched. Every "unknown key" and "unknown value" error names its suggestion so. */
+const char *mp_diag_nearest(const char *s, const char *const *names);
+
+/* The parenthesised part of an error about s, an unknown name that should be one of names:
+ * "did you mean 'X'?" when mp_diag_nearest finds X, else "expected A, B or C". Written into buf
+ * (cut to fit); returns buf. */
+const char *mp_diag_hint(const char *s, const char *const *names, char *buf, size_t len);
+
 /* Is s (len bytes) well-formed UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF)? JSON output needs it: text that is not is refused where it enters. */
 int mp_utf8_valid(const char *s, size_t len);

@@ -1,6 +1,7 @@
 /* files.h: finding and reading the files of a mesh or a bundle: sorted directory walks and
- * whole-file reads with a size cap, each problem reported as a diagnostic naming the path.
- * The rules (regular files only, symbolic links kept inside the tree): docs/mesh-format.md. */
+ * whole-file reads with a size cap, each problem reported as a diagnostic naming the path; and
+ * writing outputs without destroying what they replace. The rules (regular files only, symbolic
+ * links kept inside the tree): docs/mesh-format.md; outputs: docs/cli.md ("Outputs"). */
 #ifndef MP_FILES_H
 #define MP_FILES_H
 
@@ -8,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -65,5 +67,52 @@ const char *mp_files_kind(mode_t mode);
 
 /* Does name end in suffix? */
 int mp_has_suffix(const char *name, const char *suffix);
+
+/* ---- outputs: every file meshpol writes (compile -o, audit -o, keygen) ----
+ *
+ * An output never destroys what it replaces (docs/cli.md, "Outputs"). By what path names:
+ *   "-", /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: that descriptor of the process,
+ *     written as it is (like a shell redirection; nothing is created or renamed);
+ *   a regular file or nothing: a temporary file in the same directory, fsynced and renamed over
+ *     the target by mp_out_commit, so a reader sees the old file or the new one, never half of
+ *     one; an existing file keeps its mode and, where permitted, its owner and group (not its
+ *     other hard links, ACLs or extended attributes: the target is a new file);
+ *   a symbolic link: followed, however many; the file it leads to is replaced, the link stays;
+ *   a character device (/dev/null, a terminal): opened for writing and written directly, never
+ *     created, truncated or renamed over;
+ *   a FIFO: the same, once a reader has opened it. It is opened without blocking, retried for
+ *     at most MP_OUT_FIFO_WAIT_MS, then refused ("no reader"), so a FIFO nobody reads cannot
+ *     hang the run; once open, writes block while the reader reads, as a pipe does;
+ *   a directory, a block device or a socket: refused, naming it.
+ * Lifetime: mp_out_open, writes to mp_out_file, then exactly one of mp_out_commit (keep) or
+ * mp_out_discard (leave the target as it was), either of which frees the output. */
+typedef struct mp_out mp_out;
+
+#define MP_OUT_FIFO_WAIT_MS 5000
+
+enum {
+	/* A new file only: a path that exists in any form (even a dangling symbolic link) is
+	 * refused ("already exists; refusing to overwrite it"), and no descriptor name is taken.
+	 * The file is created in place (O_EXCL) with the mode given, and removed by
+	 * mp_out_discard. For keys, which are never overwritten. */
+	MP_OUT_NEW = 1,
+};
+
+/* Opens path for writing as described above. mode: the permissions of a new file (the umask
+ * applies); flags: 0 or MP_OUT_NEW. Returns NULL with "PATH: reason" in err when path cannot be
+ * written (a missing directory, a directory, a FIFO without a reader, no permission, ...):
+ * the path the caller was given is at fault, which the CLI reports as an input error. */
+mp_out *mp_out_open(const char *path, mode_t mode, int flags, char *err, size_t errlen);
+/* The stream to write to; valid until mp_out_commit or mp_out_discard. */
+FILE *mp_out_file(const mp_out *o);
+/* Finishes and frees o: flushes; for a file, fsyncs it, renames the temporary over the target
+ * and fsyncs the directory. 0, or -1 with "PATH: reason" in err when the data could not be
+ * written (a full disk, an I/O error, a target changed meanwhile into something not a regular
+ * file); a replaced file is then as it was. */
+int mp_out_commit(mp_out *o, char *err, size_t errlen);
+/* Abandons and frees o: removes the temporary file (or the file MP_OUT_NEW made); a target
+ * replaced atomically is left as it was. What was written to a descriptor, device or FIFO
+ * cannot be taken back. NULL is fine. */
+void mp_out_discard(mp_out *o);
 
 #endif

@@ -300,8 +300,11 @@ int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowe
 			;
 		if (!key || !allowed[i]) {
 			char q[80];
-			bad = im_error(im, dc, k, "%s: unknown field '%s'", what,
-			               key ? mp_diag_quote(key, strlen(key), q, sizeof(q)) : "?");
+			const char *near = key ? mp_diag_nearest(key, allowed) : NULL;
+			bad = im_error(im, dc, k, "%s: unknown field '%s'%s%s%s", what,
+			               key ? mp_diag_quote(key, strlen(key), q, sizeof(q)) : "?",
+			               near ? " (did you mean '" : "", near ? near : "",
+			               near ? "'?)" : "");
 		}
 	}
 	return bad;

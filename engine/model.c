@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "model_int.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stddef.h>
@@ -123,6 +124,7 @@ void mp_model_free(mp_model *m)
 	mp_free(m->workloads.v);
 	mp_free(m->resources.v);
 	mp_free(m->findings.v);
+	mp_free(m->sources.v);
 	mp_free(m);
 }
 
@@ -252,6 +254,13 @@ ADDER(mp_model_add_external, mp_external, externals)
 ADDER(mp_model_add_workload, mp_workload, workloads)
 ADDER(mp_model_add_resource, mp_resource, resources)
 ADDER(mp_model_add_finding, mp_import_finding, findings)
+
+int mp_model_add_source(mp_model *m, mp_str name, uint32_t root_len)
+{
+	mp_source_name sn = {name, root_len};
+	assert(name < m->str_hash.n && root_len <= mp_model_str_len(m, name));
+	return PUSH(m->sources, &sn, 1) == MP_NONE ? -1 : 0;
+}
 
 mp_id mp_model_add_cert(mp_model *m, const mp_certificate *c)
 {
@@ -542,7 +551,8 @@ fail:
 	return -1;
 }
 
-/* The content hash covers exactly the bytes mp_model_save writes after the header. */
+/* The model's hash covers the content with each source file's name relative to its source
+ * root (mp_model_serialize_hashed; docs/mpm-format.md, "The model's hash"). */
 static int sha_sink(void *ctx, const void *p, size_t n)
 {
 	return EVP_DigestUpdate((EVP_MD_CTX *)ctx, p, n) == 1 ? 0 : -1;
@@ -554,7 +564,7 @@ int mp_model_hash(const mp_model *m, unsigned char out[32])
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		goto out;
-	if (mp_model_serialize(m, sha_sink, ctx) < 0)
+	if (mp_model_serialize_hashed(m, sha_sink, ctx) < 0)
 		goto out;
 	if (EVP_DigestFinal_ex(ctx, out, NULL) != 1)
 		goto out;

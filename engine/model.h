@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MP_NONE UINT32_MAX
 
@@ -29,6 +30,16 @@ typedef struct {
 	mp_str file;
 	uint32_t line, col;
 } mp_loc;
+
+/* A file name the model holds (a location's file, a certificate's PEM) and how much of it is
+ * the source root it was found under: the SOURCE argument of a directory (its path and a '/'),
+ * or a single file's directory. The model's hash covers the name without that prefix, so the
+ * same sources hash the same from any working directory or copy (docs/mpm-format.md, "The
+ * model's hash"); messages show the whole name, a path the user can open. */
+typedef struct {
+	mp_str name;
+	uint32_t root_len; /* bytes of name that are the root; at most its length */
+} mp_source_name;
 
 /* A slice of one of the model's pools. */
 typedef struct {
@@ -259,6 +270,9 @@ mp_service *mp_model_service_mut(mp_model *m, mp_id id);
 mp_route *mp_model_route_mut(mp_model *m, mp_id id);
 mp_namespace *mp_model_namespace_mut(mp_model *m, mp_id id);
 mp_cluster *mp_model_cluster_mut(mp_model *m, mp_id id);
+/* Records that the string name (a path) begins with root_len bytes of source root, which the
+ * model's hash leaves out; a name recorded twice keeps its first root. 0 or -1 (OOM). */
+int mp_model_add_source(mp_model *m, mp_str name, uint32_t root_len);
 /* Builds the indexes and the content hash; the model is read-only afterwards. 0 or -1 (OOM). */
 int mp_model_finish(mp_model *m);
 
@@ -270,7 +284,8 @@ uint32_t mp_model_str_len(const mp_model *m, mp_str id);
 uint32_t mp_model_nstrings(const mp_model *m);
 /* Looks a string up without interning it: its id, or MP_NONE if the model never saw it. */
 mp_str mp_model_find_str(const mp_model *m, const char *s, size_t len);
-/* "sha256 hex" of the model content (64 chars + NUL), set by mp_model_finish or load. */
+/* "sha256 hex" of the model content (64 chars + NUL), set by mp_model_finish or load: the
+ * model's hash, independent of how the sources' paths were spelled (mp_source_name). */
 const char *mp_model_sha256(const mp_model *m);
 
 /* Lookups. Each returns the number of matches and points *ids at them (valid until free). */
@@ -303,8 +318,12 @@ mp_id mp_model_find_external(const mp_model *m, const char *name_or_host);
 mp_id mp_model_jurisdiction_of_region(const mp_model *m, mp_str region);
 
 /* --- files (.mpm) --- */
-/* Writes the model to path. 0, or -1 with a message in err. */
+/* Writes the model to path as an output (files.h: a file is replaced atomically, a device or
+ * FIFO written in place). 0, or -1 with a message in err. */
 int mp_model_save(const mp_model *m, const char *path, char *err, size_t errlen);
+/* Writes the model's .mpm bytes to f (an mp_out's stream, for callers that open the output
+ * themselves). 0, or -1 with errno. */
+int mp_model_write(const mp_model *m, FILE *f);
 /* Reads a model; NULL with a message in err (truncated, corrupted, wrong version, ...). */
 mp_model *mp_model_load(const char *path, char *err, size_t errlen);
 /* As mp_model_load, from memory (the bytes are copied). */

@@ -40,6 +40,7 @@ struct mp_model {
 	MP_VEC(mp_workload) workloads;
 	MP_VEC(mp_resource) resources;
 	MP_VEC(mp_import_finding) findings;
+	MP_VEC(mp_source_name) sources; /* file names and their roots: left out of the hash */
 
 	/* Derived indexes (mp_model_build_indexes). */
 	mp_csr by_name, by_identity;                     /* string id -> service ids */
@@ -67,5 +68,9 @@ void mp_hex(const unsigned char *in, size_t n, char *out);
 /* Writes the model's content, section by section, to sink; mpm.c. */
 typedef int (*mp_sink_fn)(void *ctx, const void *p, size_t n);
 int mp_model_serialize(const mp_model *m, mp_sink_fn sink, void *ctx);
+/* Writes what the model's hash covers to sink: the content as mp_model_serialize writes it,
+ * but with each source name (model.h, mp_source_name) without its root in the string data and
+ * offsets, and without the source names section. mpm.c; 0, or -1 (OOM or the sink's -1). */
+int mp_model_serialize_hashed(const mp_model *m, mp_sink_fn sink, void *ctx);
 
 #endif

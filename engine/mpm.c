@@ -5,13 +5,14 @@
 #include "model_int.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MPM_VERSION 2
+#define MPM_VERSION 3
 #define MPM_ENDIAN  0x01020304u
 #define MPM_HEADER  56
 
@@ -34,7 +35,8 @@ enum {
 	SEC_WORKLOADS,
 	SEC_RESOURCES,
 	SEC_FINDINGS,
-	SEC_COUNT = SEC_FINDINGS
+	SEC_SOURCES, /* version 3: outside the model's hash (model.h, mp_source_name) */
+	SEC_COUNT = SEC_SOURCES
 };
 
 /* The sections of a model in file order: where each vector lives and its element size. */
@@ -61,6 +63,7 @@ static void sections_of(mp_model *m, section out[SEC_COUNT])
 	    SEC(labels, "label pool"),     SEC(ports, "port pool"),
 	    SEC(targets, "target pool"),   SEC(workloads, "workloads"),
 	    SEC(resources, "resources"),   SEC(findings, "import findings"),
+	    SEC(sources, "source names"),
 	};
 	memcpy(out, s, sizeof(s));
 }
@@ -79,54 +82,125 @@ int mp_model_serialize(const mp_model *m, mp_sink_fn sink, void *ctx)
 	return 0;
 }
 
+/* Source names are left out of the hash with their roots (docs/mpm-format.md, "The model's
+ * hash"): the string data goes to the sink in runs between the roots it skips, the offsets
+ * shifted by what was skipped before each string. */
+int mp_model_serialize_hashed(const mp_model *m, mp_sink_fn sink, void *ctx)
+{
+	section s[SEC_COUNT];
+	uint32_t nstr = m->str_off.n ? m->str_off.n - 1 : 0, skipped = 0;
+	uint32_t *skip = NULL; /* per string: the bytes of root left out */
+	const uint32_t *off = m->str_off.v;
+	int rc = -1;
+	sections_of((mp_model *)m, s);
+	if (m->sources.n && nstr) {
+		if (!(skip = mp_calloc(nstr, sizeof(*skip))))
+			return -1;
+		for (uint32_t i = m->sources.n; i-- > 0;) { /* backwards: the first record wins */
+			const mp_source_name *sn = &m->sources.v[i];
+			uint32_t len = sn->name < nstr ? off[sn->name + 1] - off[sn->name] - 1 : 0;
+			if (sn->name < nstr)
+				skip[sn->name] = sn->root_len < len ? sn->root_len : len;
+		}
+		for (uint32_t k = 0; k < nstr; k++)
+			skipped += skip[k];
+	}
+	for (uint32_t i = 0; i < SEC_COUNT; i++) {
+		uint32_t tag = i + 1, count = *s[i].n;
+		if (tag == SEC_SOURCES)
+			continue;
+		if (tag == SEC_BLOB)
+			count -= skipped;
+		uint32_t head[4] = {tag, (uint32_t)s[i].elsize, count, 0};
+		if (sink(ctx, head, sizeof(head)) < 0)
+			goto out;
+		if (!skip || (tag != SEC_BLOB && tag != SEC_STR_OFF)) {
+			if (count && sink(ctx, *s[i].v, (size_t)count * s[i].elsize) < 0)
+				goto out;
+		} else if (tag == SEC_BLOB) {
+			uint32_t from = 0; /* the next byte not yet written */
+			for (uint32_t k = 0; k < nstr; k++) {
+				if (!skip[k])
+					continue;
+				if (off[k] > from && sink(ctx, m->blob.v + from, off[k] - from) < 0)
+					goto out;
+				from = off[k] + skip[k];
+			}
+			if (m->blob.n > from && sink(ctx, m->blob.v + from, m->blob.n - from) < 0)
+				goto out;
+		} else {
+			uint32_t buf[256], nb = 0, shift = 0;
+			for (uint32_t k = 0; k <= nstr; k++) {
+				buf[nb++] = off[k] - shift;
+				shift += k < nstr ? skip[k] : 0;
+				if (nb == 256 || k == nstr) {
+					if (sink(ctx, buf, nb * sizeof(buf[0])) < 0)
+						goto out;
+					nb = 0;
+				}
+			}
+		}
+	}
+	rc = 0;
+out:
+	mp_free(skip);
+	return rc;
+}
+
 static int file_sink(void *ctx, const void *p, size_t n)
 {
 	return fwrite(p, 1, n, (FILE *)ctx) == n ? 0 : -1;
 }
 
-static int count_sink(void *ctx, const void *p, size_t n)
+/* The length and SHA-256 of the content, for the header. */
+typedef struct {
+	EVP_MD_CTX *sha;
+	uint64_t len;
+} content_sum;
+
+static int sum_sink(void *ctx, const void *p, size_t n)
 {
-	(void)p;
-	*(uint64_t *)ctx += n;
-	return 0;
+	content_sum *c = ctx;
+	c->len += n;
+	return EVP_DigestUpdate(c->sha, p, n) == 1 ? 0 : -1;
+}
+
+int mp_model_write(const mp_model *m, FILE *f)
+{
+	unsigned char head[MPM_HEADER] = {0};
+	uint32_t version = MPM_VERSION, endian = MPM_ENDIAN;
+	content_sum sum = {EVP_MD_CTX_new(), 0};
+	int rc = -1;
+	if (!sum.sha || EVP_DigestInit_ex(sum.sha, EVP_sha256(), NULL) != 1 ||
+	    mp_model_serialize(m, sum_sink, &sum) < 0 ||
+	    EVP_DigestFinal_ex(sum.sha, head + 24, NULL) != 1) {
+		errno = ENOMEM;
+		goto out;
+	}
+	memcpy(head, mpm_magic, 8);
+	memcpy(head + 8, &version, 4);
+	memcpy(head + 12, &endian, 4);
+	memcpy(head + 16, &sum.len, 8);
+	if (fwrite(head, 1, sizeof(head), f) != sizeof(head) ||
+	    mp_model_serialize(m, file_sink, f) < 0)
+		goto out;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(sum.sha);
+	return rc;
 }
 
 int mp_model_save(const mp_model *m, const char *path, char *err, size_t errlen)
 {
-	uint64_t len = 0;
-	mp_model_serialize(m, count_sink, &len);
-	unsigned char head[MPM_HEADER] = {0};
-	uint32_t version = MPM_VERSION, endian = MPM_ENDIAN;
-	memcpy(head, mpm_magic, 8);
-	memcpy(head + 8, &version, 4);
-	memcpy(head + 12, &endian, 4);
-	memcpy(head + 16, &len, 8);
-	memcpy(head + 24, m->digest, 32);
-
-	/* Write beside the target and rename, so a reader never sees half a model. */
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
+	mp_out *o = mp_out_open(path, 0666, 0, err, errlen);
+	if (!o)
+		return -1;
+	if (mp_model_write(m, mp_out_file(o)) < 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		mp_out_discard(o);
 		return -1;
 	}
-	FILE *f = fopen(tmp, "wb");
-	if (!f)
-		goto fail_errno;
-	if (fwrite(head, 1, sizeof(head), f) != sizeof(head) ||
-	    mp_model_serialize(m, file_sink, f) < 0 || fflush(f) != 0) {
-		fclose(f);
-		goto fail_unlink;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		goto fail_unlink;
-	return 0;
-fail_unlink:
-	snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-	remove(tmp);
-	return -1;
-fail_errno:
-	snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-	return -1;
+	return mp_out_commit(o, err, errlen);
 }
 
 int mp_model_is_mpm_file(const char *path)
@@ -209,12 +283,17 @@ static int validate(const mp_model *m, errbuf *e)
 		STR(s->owner)
 		LOC(s->loc)
 		ID(s->ns, m->namespaces.n, 0)
-		ID(s->mtls, MP_MTLS_DISABLE + 1, 0) SPAN(s->clusters, u32) SPAN(s->labels, labels)
-		    SPAN(s->ports, ports)
-		        SPAN(s->data, u32) for (uint32_t k = 0; k < s->clusters.n; k++)
-		            ID(m->u32.v[s->clusters.off + k], m->clusters.n,
-		               0) for (uint32_t k = 0; k < s->data.n; k++)
-		                STR(m->u32.v[s->data.off + k])
+		ID(s->mtls, MP_MTLS_DISABLE + 1, 0)
+		/* clang-format off: the checks are statements without a semicolon */
+		SPAN(s->clusters, u32)
+		SPAN(s->labels, labels)
+		SPAN(s->ports, ports)
+		SPAN(s->data, u32)
+		for (uint32_t k = 0; k < s->clusters.n; k++)
+			ID(m->u32.v[s->clusters.off + k], m->clusters.n, 0)
+		for (uint32_t k = 0; k < s->data.n; k++)
+			STR(m->u32.v[s->data.off + k])
+		/* clang-format on */
 	}
 	what = "external";
 	for (uint32_t i = 0; i < m->externals.n; i++) {
@@ -298,6 +377,13 @@ static int validate(const mp_model *m, errbuf *e)
 		LOC(f->loc)
 		if (f->level > MP_FINDING_INFO)
 			return fail(e, "import finding %u: unknown level %u", i, f->level);
+	}
+	what = "source name";
+	for (uint32_t i = 0; i < m->sources.n; i++) {
+		const mp_source_name *sn = &m->sources.v[i];
+		STR(sn->name)
+		if (sn->root_len > m->str_off.v[sn->name + 1] - m->str_off.v[sn->name] - 1)
+			return fail(e, "source name %u: its root is longer than the name", i);
 	}
 #undef STR
 #undef ID
@@ -389,7 +475,7 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 		goto fail;
 	}
 	unsigned char got[32];
-	if (mp_model_hash(m, got) < 0) {
+	if (EVP_Digest(p + MPM_HEADER, (size_t)plen, got, NULL, EVP_sha256(), NULL) != 1) {
 		fail(&e, "cannot compute SHA-256");
 		goto fail;
 	}
@@ -399,6 +485,10 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 	}
 	if (validate(m, &e) < 0)
 		goto fail;
+	if (mp_model_hash(m, got) < 0) { /* the model's hash: what decisions cite */
+		fail(&e, "out of memory");
+		goto fail;
+	}
 	m->str_hash.n = 0;
 	if (mp_vec_reserve((void **)&m->str_hash.v, &m->str_hash.cap, 4, m->str_off.n) < 0) {
 		fail(&e, "out of memory");

@@ -4,6 +4,7 @@
 #include "policy.h"
 #include "alloc.h"
 #include "compile.h"
+#include "decide.h"
 #include "decl.h"
 #include "files.h"
 #include "sandbox.h"
@@ -87,9 +88,10 @@ void mp_bundle_free(mp_bundle *b)
 
 /* --- names --- */
 
-static const char *const enforcement_names[] = {"advisory", "soft", "hard"};
-static const char *const severity_names[] = {"info", "low", "medium", "high", "critical"};
-static const char *const kind_names[] = {"rbac", "traffic", "residency", "custom"};
+/* NULL-terminated, for mp_diag_hint */
+static const char *const enforcement_names[] = {"advisory", "soft", "hard", NULL};
+static const char *const severity_names[] = {"info", "low", "medium", "high", "critical", NULL};
+static const char *const kind_names[] = {"rbac", "traffic", "residency", "custom", NULL};
 
 const char *mp_enforcement_name(uint32_t e)
 {
@@ -178,6 +180,10 @@ static void lua_error_diag(mp_diags *d, const char *msg)
 
 /* --- the manifest --- */
 
+/* The fields of bundle.yaml (docs/policy-language.md, "bundle.yaml"). */
+static const char *const manifest_fields[] = {"name",     "revision", "default", "model",
+                                              "policies", "mask",     NULL};
+
 static int load_manifest(mp_bundle *b, const char *path, const char **enabled_out[],
                          uint32_t *nenabled, mp_diags *d)
 {
@@ -247,7 +253,17 @@ static int load_manifest(mp_bundle *b, const char *path, const char **enabled_ou
 					               "items of '%s' must be strings", key);
 					continue;
 				}
-				arr[k2++] = arena_str(b, (const char *)item->data.scalar.value);
+				const char *text = (const char *)item->data.scalar.value;
+				char err[300];
+				/* a misspelt mask would log what it was meant to hide */
+				if (!strcmp(key, "mask") &&
+				    mp_request_field_check(text, err, sizeof(err)) < 0) {
+					mp_diags_error(d, path, (unsigned)item->start_mark.line + 1,
+					               (unsigned)item->start_mark.column + 1,
+					               "'mask': %s", err);
+					continue;
+				}
+				arr[k2++] = arena_str(b, text);
 			}
 			if (!strcmp(key, "mask")) {
 				b->mask = arr;
@@ -257,11 +273,11 @@ static int load_manifest(mp_bundle *b, const char *path, const char **enabled_ou
 				*nenabled = k2;
 			}
 		} else {
+			char hint[200];
 			mp_diags_error(d, path, (unsigned)k->start_mark.line + 1,
 			               (unsigned)k->start_mark.column + 1,
-			               "unknown field '%s' (expected name, revision, default, "
-			               "model, policies, mask)",
-			               key);
+			               "unknown field '%s' (%s)", key,
+			               mp_diag_hint(key, manifest_fields, hint, sizeof(hint)));
 		}
 	}
 	if (!seen_name)
@@ -610,76 +626,121 @@ static void record_decl(cctx *c, const char *list, mp_decl_id *ids, uint32_t nid
 	lua_pop(L, 3);
 }
 
-/* Checks that every key of the table at t is one of fields (NULL-terminated). */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int known_field(const char *const *fields, const char *k)
+{
+	for (const char *const *f = fields; *f; f++)
+		if (!strcmp(*f, k))
+			return 1;
+	return 0;
+}
+
+/* Checks that every key of the table at t is one of fields (NULL-terminated): one error per
+ * unknown key, naming the nearest field, in sorted order (the order of a table's keys changes
+ * from one state to the next), and one for keys that are not strings. */
 static int check_fields(cctx *c, int t, const char *const *fields, const char *loc,
                         const char *what)
 {
 	lua_State *L = c->L;
-	int bad = 0;
+	uint32_t nunknown = 0, unnamed = 0;
+	char hint[512];
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
 		lua_pop(L, 1);
 		const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-		int ok = 0;
-		for (const char *const *f = fields; k && *f; f++)
-			ok |= !strcmp(*f, k);
-		if (!ok) {
-			char expected[512] = "";
-			for (const char *const *f = fields; *f; f++)
-				snprintf(expected + strlen(expected),
-				         sizeof(expected) - strlen(expected), "%s%s",
-				         f == fields ? "" : ", ", *f);
-			if (k)
-				loc_error(c->d, loc, "%s: unknown field '%s' (expected %s)", what,
-				          k, expected);
-			else
-				loc_error(c->d, loc, "%s: fields must be named (expected %s)", what,
-				          expected);
-			bad = 1;
+		nunknown += k && !known_field(fields, k);
+		unnamed += !k;
+	}
+	if (unnamed)
+		loc_error(c->d, loc, "%s: fields must be named (%s)", what,
+		          mp_diag_hint("", fields, hint, sizeof(hint)));
+	if (!nunknown)
+		return unnamed ? -1 : 0;
+	const char **unknown = alloc_or_raise(c, nunknown * sizeof(char *));
+	uint32_t n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		if (k && !known_field(fields, k) && n < nunknown) {
+			size_t len = strlen(k) + 1;
+			char *copy = alloc_or_raise(c, len);
+			unknown[n++] = memcpy(copy, k, len);
 		}
 	}
-	return bad ? -1 : 0;
+	qsort(unknown, n, sizeof(unknown[0]), cmp_str);
+	for (uint32_t i = 0; i < n; i++)
+		loc_error(c->d, loc, "%s: unknown field '%s' (%s)", what, unknown[i],
+		          mp_diag_hint(unknown[i], fields, hint, sizeof(hint)));
+	return -1;
 }
 
-/* Reads a string or a list of strings at t[name] into an arena array. -1 on a type error. */
-static int string_list(cctx *c, int t, const char *name, const char ***out, uint32_t *n,
-                       const char *loc, const char *what)
+/* Does the table on top of the stack hold exactly the keys 1..len (raw)? */
+static int is_list(lua_State *L, lua_Unsigned len)
+{
+	lua_Unsigned count = 0;
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		count++;
+		lua_pop(L, 1);
+	}
+	return count == len;
+}
+
+/* Reads a list of strings at t[name] into an arena array; one string counts as a list of one
+ * when scalar_ok (the fields with singular names: service, namespace, external, data, stay_in).
+ * -1 on a type error. */
+static int string_list(cctx *c, int t, const char *name, int scalar_ok, const char ***out,
+                       uint32_t *n, const char *loc, const char *what)
 {
 	lua_State *L = c->L;
 	int type = rawfield(L, t, name);
 	*out = NULL;
 	*n = 0;
-	if (type == LUA_TNIL) {
-		lua_pop(L, 1);
-		return 0;
-	}
-	if (type == LUA_TSTRING) {
+	if (type == LUA_TSTRING && scalar_ok) {
 		*out = alloc_or_raise(c, sizeof(char *));
-		(*out)[0] = arena_str(c->b, lua_tostring(L, -1));
-		*n = 1;
-		lua_pop(L, 1);
-		return 0;
-	}
-	if (type != LUA_TTABLE) {
-		loc_error(c->d, loc, "%s: '%s' must be a string or a list of strings, not a %s",
-		          what, name, lua_typename(L, type));
-		lua_pop(L, 1);
-		return -1;
-	}
-	lua_Unsigned len = lua_rawlen(L, -1);
-	*out = alloc_or_raise(c, (len + 1) * sizeof(char *));
-	for (lua_Unsigned i = 1; i <= len; i++) {
-		if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
-			loc_error(c->d, loc, "%s: item %d of '%s' must be a string", what, (int)i,
-			          name);
-			lua_pop(L, 2);
-			return -1;
-		}
 		(*out)[(*n)++] = arena_str(c->b, lua_tostring(L, -1));
-		lua_pop(L, 1);
+	} else if (type == LUA_TSTRING) {
+		loc_error(
+		    c->d, loc,
+		    "%s: '%s' must be a list of strings, not a string (write %s = { \"%s\" })",
+		    what, name, name, lua_tostring(L, -1));
+		goto fail;
+	} else if (type == LUA_TTABLE) {
+		lua_Unsigned len = lua_rawlen(L, -1);
+		if (!is_list(L, len)) {
+			loc_error(c->d, loc,
+			          "%s: '%s' must be a list { ... }, not a table with other keys",
+			          what, name);
+			goto fail;
+		}
+		*out = alloc_or_raise(c, (len + 1) * sizeof(char *));
+		for (lua_Unsigned i = 1; i <= len; i++) {
+			if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
+				loc_error(c->d, loc, "%s: item %d of '%s' must be a string", what,
+				          (int)i, name);
+				lua_pop(L, 1);
+				goto fail;
+			}
+			(*out)[(*n)++] = arena_str(c->b, lua_tostring(L, -1));
+			lua_pop(L, 1);
+		}
+	} else if (type != LUA_TNIL) {
+		loc_error(c->d, loc, "%s: '%s' must be %s, not a %s", what, name,
+		          scalar_ok ? "a string or a list of strings" : "a list of strings",
+		          lua_typename(L, type));
+		goto fail;
 	}
 	lua_pop(L, 1);
 	return 0;
+fail:
+	lua_pop(L, 1);
+	*n = 0;
+	return -1;
 }
 
 static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, const char *loc,
@@ -727,7 +788,7 @@ static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **ou
 {
 	const char **items;
 	char err[256];
-	if (string_list(c, t, name, &items, n, loc, what) < 0)
+	if (string_list(c, t, name, 0, &items, n, loc, what) < 0)
 		return -1;
 	*out = *n ? alloc_or_raise(c, *n * sizeof(mp_pattern)) : NULL;
 	for (uint32_t i = 0; i < *n; i++) {
@@ -803,21 +864,27 @@ static int read_source(cctx *c, int t, mp_source *src, const char *loc, const ch
 	uint32_t n;
 	int bad = 0;
 	bad |= patterns(c, t, "principals", 0, &src->principals, &src->nprincipals, loc, what) < 0;
-	if (string_list(c, t, "namespaces", &names, &n, loc, what) < 0)
+	if (string_list(c, t, "namespaces", 0, &names, &n, loc, what) < 0)
 		bad = 1;
 	else if (n &&
 	         resolve_namespaces(c, names, n, &src->namespaces, loc, what, "namespaces") == 0)
 		src->nnamespaces = n;
 	else if (n)
 		bad = 1;
-	if (string_list(c, t, "services", &names, &n, loc, what) < 0)
+	if (string_list(c, t, "services", 0, &names, &n, loc, what) < 0)
 		bad = 1;
 	else if (n)
 		bad |= resolve_services(c, names, n, &src->services, &src->nservices, NULL, NULL,
 		                        loc, what, "services") < 0;
 	bad |= kv_table(c, t, "labels", &src->labels, &src->nlabels, loc, what) < 0;
-	if (rawfield(c->L, t, "authenticated") == LUA_TBOOLEAN)
+	int type = rawfield(c->L, t, "authenticated");
+	if (type == LUA_TBOOLEAN) {
 		src->authenticated = (uint32_t)lua_toboolean(c->L, -1);
+	} else if (type != LUA_TNIL) {
+		loc_error(c->d, loc, "%s: 'authenticated' must be true or false, not a %s", what,
+		          lua_typename(c->L, type));
+		bad = 1;
+	}
 	lua_pop(c->L, 1);
 	return bad ? -1 : 0;
 }
@@ -856,7 +923,7 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	const char **items;
 	uint32_t n;
 	int bad = 0;
-	if (string_list(c, spec, "methods", &items, &n, loc, what) < 0)
+	if (string_list(c, spec, "methods", 0, &items, &n, loc, what) < 0)
 		bad = 1;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t bit = mp_method_bit(items[i]);
@@ -868,14 +935,15 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	}
 	bad |= patterns(c, spec, "paths", 1, &r->paths, &r->npaths, loc, what) < 0;
 	int type = rawfield(L, spec, "ports");
-	if (type == LUA_TNUMBER || type == LUA_TTABLE) {
-		lua_Unsigned len = type == LUA_TTABLE ? lua_rawlen(L, -1) : 1;
+	if (type == LUA_TTABLE && !is_list(L, lua_rawlen(L, -1))) {
+		loc_error(c->d, loc,
+		          "%s: 'ports' must be a list { ... }, not a table with other keys", what);
+		bad = 1;
+	} else if (type == LUA_TTABLE) {
+		lua_Unsigned len = lua_rawlen(L, -1);
 		r->ports = alloc_or_raise(c, (len + 1) * sizeof(uint32_t));
 		for (lua_Unsigned i = 1; i <= len; i++) {
-			if (type == LUA_TTABLE)
-				lua_rawgeti(L, -1, (lua_Integer)i);
-			else
-				lua_pushvalue(L, -1);
+			lua_rawgeti(L, -1, (lua_Integer)i);
 			lua_Integer p = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
 			lua_pop(L, 1);
 			if (p < 1 || p > 65535) {
@@ -887,7 +955,8 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 			r->ports[r->nports++] = (uint32_t)p;
 		}
 	} else if (type != LUA_TNIL) {
-		loc_error(c->d, loc, "%s: 'ports' must be a port or a list of ports", what);
+		loc_error(c->d, loc, "%s: 'ports' must be a list of ports ({ 8080 }), not a %s",
+		          what, lua_typename(L, type));
 		bad = 1;
 	}
 	lua_pop(L, 1);
@@ -928,10 +997,10 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	mp_kv *labels;
 	uint32_t nlabels;
 	int bad = 0;
-	bad |= string_list(c, spec, "service", &svc_refs, &nsvc, loc, what) < 0;
-	bad |= string_list(c, spec, "namespace", &ns_names, &nns, loc, what) < 0;
+	bad |= string_list(c, spec, "service", 1, &svc_refs, &nsvc, loc, what) < 0;
+	bad |= string_list(c, spec, "namespace", 1, &ns_names, &nns, loc, what) < 0;
 	bad |= kv_table(c, spec, "labels", &labels, &nlabels, loc, what) < 0;
-	bad |= string_list(c, spec, "external", &ext_names, &next_names, loc, what) < 0;
+	bad |= string_list(c, spec, "external", 1, &ext_names, &next_names, loc, what) < 0;
 	if (bad)
 		return -1;
 	if (!nsvc && !nns && !nlabels && !next_names) {
@@ -1032,6 +1101,53 @@ static const char *opt_message(cctx *c, int spec, const char *loc, const char *w
 	return s;
 }
 
+static int absent(cctx *c, int spec, const char *name)
+{
+	int type = rawfield(c->L, spec, name);
+	lua_pop(c->L, 1);
+	return type == LUA_TNIL;
+}
+
+/* spec[name] as an arena string; NULL when absent, or (after an error) not a string. */
+static const char *spec_string(cctx *c, int spec, const char *name, const char *loc,
+                               const char *what)
+{
+	int type = rawfield(c->L, spec, name);
+	const char *s = NULL;
+	if (type == LUA_TSTRING)
+		s = arena_str(c->b, lua_tostring(c->L, -1));
+	else if (type != LUA_TNIL)
+		loc_error(c->d, loc, "%s: '%s' must be a string, not a %s", what, name,
+		          lua_typename(c->L, type));
+	lua_pop(c->L, 1);
+	return s;
+}
+
+/* spec[name], one of names (NULL-terminated): its index; dflt when absent; -1 after an error
+ * that lists the names and the nearest one. */
+static int spec_enum(cctx *c, int spec, const char *name, const char *const *names, int dflt,
+                     const char *loc, const char *what)
+{
+	const char *s = spec_string(c, spec, name, loc, what);
+	if (!s)
+		return absent(c, spec, name) ? dflt : -1;
+	char list[200] = "", hint[200] = "";
+	for (int i = 0; names[i]; i++) {
+		if (!strcmp(names[i], s))
+			return i;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+		         i == 0         ? ""
+		         : names[i + 1] ? ", "
+		                        : " or ",
+		         names[i]);
+	}
+	const char *near = mp_diag_nearest(s, names);
+	if (near)
+		snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+	loc_error(c->d, loc, "%s: %s '%s' is not %s%s", what, name, s, list, hint);
+	return -1;
+}
+
 static int semver_ok(const char *v)
 {
 	const char *p = v;
@@ -1076,35 +1192,26 @@ static void compile_policies(cctx *c, int state)
 		rawfield(L, decl, "spec");
 		int spec = lua_gettop(L);
 		check_fields(c, spec, fields, p->loc, what);
-		p->version = rawstring(c, spec, "version");
-		if (!p->version)
+		p->version = spec_string(c, spec, "version", p->loc, what);
+		if (!p->version && absent(c, spec, "version"))
 			loc_error(c->d, p->loc, "%s: missing required field 'version'", what);
-		else if (!semver_ok(p->version))
+		else if (p->version && !semver_ok(p->version))
 			loc_error(c->d, p->loc,
 			          "%s: version '%s' is not a semantic version (MAJOR.MINOR.PATCH)",
 			          what, p->version);
-		p->kind = rawstring(c, spec, "kind");
-		if (!p->kind)
+		p->kind = spec_string(c, spec, "kind", p->loc, what);
+		if (!p->kind && absent(c, spec, "kind"))
 			loc_error(c->d, p->loc, "%s: missing required field 'kind'", what);
-		else if (lookup_name(kind_names, 4, p->kind) < 0)
-			loc_error(c->d, p->loc,
-			          "%s: kind '%s' is not rbac, traffic, residency or custom", what,
-			          p->kind);
-		const char *e = rawstring(c, spec, "enforcement");
-		int ei = e ? lookup_name(enforcement_names, 3, e) : MP_ENF_HARD;
-		if (ei < 0)
-			loc_error(c->d, p->loc,
-			          "%s: enforcement '%s' is not advisory, soft or hard", what, e);
+		else if (p->kind)
+			spec_enum(c, spec, "kind", kind_names, 0, p->loc, what);
+		int ei =
+		    spec_enum(c, spec, "enforcement", enforcement_names, MP_ENF_HARD, p->loc, what);
 		p->enforcement = ei < 0 ? MP_ENF_HARD : (uint32_t)ei;
-		const char *s = rawstring(c, spec, "severity");
-		int si = s ? lookup_name(severity_names, 5, s) : MP_SEV_MEDIUM;
-		if (si < 0)
-			loc_error(c->d, p->loc,
-			          "%s: severity '%s' is not info, low, medium, high or critical",
-			          what, s);
+		int si =
+		    spec_enum(c, spec, "severity", severity_names, MP_SEV_MEDIUM, p->loc, what);
 		p->severity = si < 0 ? MP_SEV_MEDIUM : (uint32_t)si;
-		string_list(c, spec, "controls", &p->controls, &p->ncontrols, p->loc, what);
-		p->description = rawstring(c, spec, "description");
+		string_list(c, spec, "controls", 0, &p->controls, &p->ncontrols, p->loc, what);
+		p->description = spec_string(c, spec, "description", p->loc, what);
 		p->enabled = c->nenabled == 0;
 		for (uint32_t k = 0; k < c->nenabled; k++)
 			p->enabled |= !strcmp(c->enabled[k], p->name);
@@ -1227,8 +1334,8 @@ static void compile_rules(cctx *c, int state)
 			const char **jur;
 			uint32_t nj;
 			bad |= check_fields(c, spec, residency_fields, loc, what) < 0;
-			bad |= string_list(c, spec, "data", &r->data, &r->ndata, loc, what) < 0;
-			bad |= string_list(c, spec, "stay_in", &jur, &nj, loc, what) < 0;
+			bad |= string_list(c, spec, "data", 1, &r->data, &r->ndata, loc, what) < 0;
+			bad |= string_list(c, spec, "stay_in", 1, &jur, &nj, loc, what) < 0;
 			if (!bad && (!r->ndata || !nj)) {
 				loc_error(c->d, loc, "%s: needs 'data' and 'stay_in'", what);
 				bad = 1;
@@ -1442,15 +1549,9 @@ static void compile_checks(cctx *c, int state)
 			          what);
 			bad = 1;
 		}
-		k->description = rawstring(c, spec, "description");
-		const char *s = rawstring(c, spec, "severity");
-		int si = s ? lookup_name(severity_names, 5, s) : -1;
-		if (s && si < 0) {
-			loc_error(c->d, k->loc,
-			          "%s: severity '%s' is not info, low, medium, high or critical",
-			          what, s);
-			bad = 1;
-		}
+		k->description = spec_string(c, spec, "description", k->loc, what);
+		int si = spec_enum(c, spec, "severity", severity_names, -2, k->loc, what);
+		bad |= si == -1;
 		if (k->policy < b->npolicies) {
 			k->severity = si >= 0 ? (uint32_t)si : b->policies[k->policy].severity;
 			if (!bad && b->policies[k->policy].enabled)

@@ -4,12 +4,14 @@
 #include "ptest.h"
 #include "alloc.h"
 #include "decide.h"
+#include "diag.h"
 #include "files.h"
 #include "luajson.h"
 #include "sandbox.h"
 
 #include <lauxlib.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ENGINES 16
@@ -88,15 +90,101 @@ static int l_test(lua_State *L)
 	return 1;
 }
 
-/* t[k] if it is a string, else NULL. Metamethods run (a test may take defaults from an
- * __index), so nothing says the table holds what they return: the value stays on the stack,
- * which keeps it alive until the C function calling this returns. */
+#define MAX_UNKNOWN 8 /* unknown keys named in one error */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+uint32_t mp_ptest_check_keys(lua_State *L, int idx, const char *const *names, const char *what)
+{
+	const char *unknown[MAX_UNKNOWN];
+	size_t nunknown = 0, more = 0;
+	const char *bad_type = NULL;
+	uint32_t seen = 0;
+	idx = lua_absindex(L, idx);
+	luaL_checkstack(L, 6, "table keys");
+	lua_newtable(L); /* keeps the unknown keys alive until the error is made */
+	int keep = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			bad_type = luaL_typename(L, -1);
+			continue;
+		}
+		const char *k = lua_tostring(L, -1);
+		size_t i;
+		for (i = 0; names[i] && strcmp(k, names[i]); i++)
+			;
+		if (names[i]) {
+			seen |= i < 32 ? 1u << i : 0;
+		} else if (nunknown < MAX_UNKNOWN) {
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, keep, (lua_Integer)nunknown + 1);
+			unknown[nunknown++] = k;
+		} else {
+			more++;
+		}
+	}
+	if (bad_type)
+		luaL_error(L, "%s: fields must be named, not a %s key", what, bad_type);
+	if (nunknown) {
+		/* sorted: the order of a table's keys changes from one state to the next */
+		luaL_Buffer b;
+		qsort(unknown, nunknown, sizeof(unknown[0]), cmp_str);
+		luaL_buffinit(L, &b);
+		luaL_addstring(&b, what);
+		luaL_addstring(&b, nunknown + more > 1 ? ": unknown keys " : ": unknown key ");
+		for (size_t i = 0; i < nunknown; i++) {
+			char q[96], hint[300], one[420];
+			snprintf(one, sizeof(one), "%s'%s' (%s)", i ? ", " : "",
+			         mp_diag_quote(unknown[i], strlen(unknown[i]), q, sizeof(q)),
+			         mp_diag_hint(unknown[i], names, hint, sizeof(hint)));
+			luaL_addstring(&b, one);
+		}
+		if (more)
+			luaL_addstring(&b, " and more");
+		luaL_pushresult(&b);
+		luaL_error(L, "%s", lua_tostring(L, -1));
+	}
+	lua_pop(L, 1);
+	return seen;
+}
+
+/* The keys of the tables that expect_allow, expect_deny and decide take (docs/policy-language.md,
+ * "Tests"): the request's own (from .. ip), input (a whole decision input, which replaces them),
+ * then the expectation's; decide takes the request's and input. */
+static const char *const expect_keys[] = {"from", "to",    "method", "path",   "port",   "headers",
+                                          "ip",   "input", "rule",   "policy", "effect", NULL};
+static const char *const decide_keys[] = {"from",    "to", "method", "path", "port",
+                                          "headers", "ip", "input",  NULL};
+#define REQUEST_KEYS 0x7fu /* the bits of from .. ip */
+#define INPUT_KEY    0x80u
+
+/* Checks an expectation's keys: known, and not both input and the request's own. */
+static void check_keys(lua_State *L, int tbl, const char *const *names, const char *what)
+{
+	uint32_t seen = mp_ptest_check_keys(L, tbl, names, what);
+	if ((seen & INPUT_KEY) && (seen & REQUEST_KEYS))
+		luaL_error(L,
+		           "%s: 'input' is a whole decision input: give either it or from, to, "
+		           "method, path, port, headers and ip",
+		           what);
+}
+
+/* t[k] if it is a string, else NULL; raises for any other type. Metamethods run (a test may take
+ * defaults from an __index), so nothing says the table holds what they return: the value stays
+ * on the stack, which keeps it alive until the C function calling this returns. */
 static const char *opt_field(lua_State *L, int t, const char *k)
 {
 	luaL_checkstack(L, 2, "test expectation");
-	lua_getfield(L, t, k);
-	if (lua_type(L, -1) == LUA_TSTRING)
+	int type = lua_getfield(L, t, k);
+	if (type == LUA_TSTRING)
 		return lua_tostring(L, -1);
+	if (type != LUA_TNIL)
+		luaL_error(L, "'%s' must be a string, not a %s", k, lua_typename(L, type));
 	lua_pop(L, 1);
 	return NULL;
 }
@@ -110,8 +198,8 @@ static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_hea
 	char err[512];
 	memset(r, 0, sizeof(*r));
 	*holder = NULL;
-	lua_getfield(L, tbl, "input");
-	if (lua_istable(L, -1)) {
+	int type = lua_getfield(L, tbl, "input");
+	if (type == LUA_TTABLE) {
 		json_t *j = mp_luajson_from(L, -1);
 		lua_pop(L, 1);
 		if (!j || mp_request_from_json(j, r, hbuf, err, sizeof(err)) < 0) {
@@ -124,6 +212,9 @@ static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_hea
 		*holder = j;
 		return;
 	}
+	if (type != LUA_TNIL)
+		luaL_error(L, "'input' must be a table (a decision input), not a %s",
+		           lua_typename(L, type));
 	lua_pop(L, 1);
 	const char *from = opt_field(L, tbl, "from");
 	if (from && !strncmp(from, "spiffe://", 9)) {
@@ -148,25 +239,36 @@ static void build_request(lua_State *L, ptest *t, int tbl, mp_request *r, mp_hea
 	r->method = opt_field(L, tbl, "method");
 	r->path = opt_field(L, tbl, "path");
 	r->src_ip = opt_field(L, tbl, "ip");
-	lua_getfield(L, tbl, "port");
-	r->port = lua_isinteger(L, -1) ? (uint32_t)lua_tointeger(L, -1) : 0;
+	type = lua_getfield(L, tbl, "port");
+	if (type != LUA_TNIL) {
+		lua_Integer port = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+		if (port < 1 || port > 65535)
+			luaL_error(L, "'port' must be an integer 1..65535, not %s%s",
+			           type == LUA_TNUMBER ? "" : "a ",
+			           type == LUA_TNUMBER ? lua_tostring(L, -1)
+			                               : lua_typename(L, type));
+		r->port = (uint32_t)port;
+	}
 	lua_pop(L, 1);
 	/* the headers table stays on the stack: it holds the strings hbuf points at (an __index
 	 * may have made it just now) */
 	luaL_checkstack(L, 3, "test expectation");
-	lua_getfield(L, tbl, "headers");
-	if (lua_istable(L, -1)) {
+	type = lua_getfield(L, tbl, "headers");
+	if (type == LUA_TTABLE) {
 		r->headers = hbuf;
 		lua_pushnil(L);
-		while (r->nheaders < MP_REQUEST_MAX_HEADERS && lua_next(L, -2)) {
-			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-				hbuf[r->nheaders].name = lua_tostring(L, -2);
-				hbuf[r->nheaders++].value = lua_tostring(L, -1);
-			}
+		while (lua_next(L, -2)) {
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "'headers' must map header names to strings");
+			if (r->nheaders == MP_REQUEST_MAX_HEADERS)
+				luaL_error(L, "'headers': more than %d headers",
+				           MP_REQUEST_MAX_HEADERS);
+			hbuf[r->nheaders].name = lua_tostring(L, -2);
+			hbuf[r->nheaders++].value = lua_tostring(L, -1);
 			lua_pop(L, 1);
 		}
-		if (r->nheaders == MP_REQUEST_MAX_HEADERS)
-			lua_pop(L, 1); /* the key of a traversal stopped early */
+	} else if (type != LUA_TNIL) {
+		luaL_error(L, "'headers' must be a table, not a %s", lua_typename(L, type));
 	}
 }
 
@@ -221,11 +323,17 @@ static int has_reason(const mp_engine *e, const mp_decision *dec, const char *ru
 	return 0;
 }
 
+/* The effects each expectation can meet: expect_deny's, then expect_allow's. */
+static const char *const deny_effects[] = {"forbidden", "not_permitted", NULL};
+static const char *const allow_effects[] = {"allowed", NULL};
+
 static int expect(lua_State *L, int want_allow)
 {
 	ptest *t = ctx_of(L);
+	const char *what = want_allow ? "expect_allow" : "expect_deny";
 	luaL_checktype(L, 1, LUA_TTABLE);
 	need_engine(L, t);
+	check_keys(L, 1, expect_keys, what);
 	const char *where = caller(L);
 	mp_request req;
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
@@ -233,6 +341,17 @@ static int expect(lua_State *L, int want_allow)
 	/* read before the request: a metamethod that raises must not leak its JSON */
 	const char *rule = opt_field(L, 1, "rule"), *policy = opt_field(L, 1, "policy");
 	const char *effect = opt_field(L, 1, "effect");
+	const char *const *effects = want_allow ? allow_effects : deny_effects;
+	size_t k;
+	for (k = 0; effect && effects[k] && strcmp(effect, effects[k]); k++)
+		;
+	if (effect && !effects[k]) {
+		char q[96], hint[200];
+		luaL_error(L, "%s: effect '%s' is not %s (%s)", what,
+		           mp_diag_quote(effect, strlen(effect), q, sizeof(q)),
+		           want_allow ? "allowed" : "forbidden or not_permitted",
+		           mp_diag_hint(effect, effects, hint, sizeof(hint)));
+	}
 	build_request(L, t, 1, &req, hbuf, &holder);
 	mp_decision dec;
 	mp_decide(t->ev, &req, &dec, NULL);
@@ -287,6 +406,7 @@ static int l_decide(lua_State *L)
 	ptest *t = ctx_of(L);
 	luaL_checktype(L, 1, LUA_TTABLE);
 	need_engine(L, t);
+	check_keys(L, 1, decide_keys, "decide");
 	mp_request req;
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
 	json_t *holder;

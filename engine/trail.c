@@ -4,6 +4,7 @@
 #include "trail.h"
 #include "alloc.h"
 #include "diag.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1349,81 +1350,70 @@ int mp_trail_pubkey_path(const char *key_path, char *out, size_t outlen)
 	return w > 0 && (size_t)w < outlen ? 0 : -1;
 }
 
-/* Writes k's private (or public) PEM to fd and fsyncs it. */
-static int write_pem(int fd, EVP_PKEY *k, int private)
+/* Writes k's private (or public) PEM to f. */
+static int write_pem(FILE *f, EVP_PKEY *k, int private)
 {
 	char *data;
 	BIO *bio = BIO_new(BIO_s_mem());
 	int ok = bio && (private ? PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL)
 	                         : PEM_write_bio_PUBKEY(bio, k)) == 1;
 	long n = ok ? BIO_get_mem_data(bio, &data) : 0;
-	for (long off = 0; ok && off < n;) {
-		ssize_t w = write(fd, data + off, (size_t)(n - off));
-		if (w < 0 && errno == EINTR)
-			continue;
-		ok = w > 0;
-		off += w > 0 ? w : 0;
-	}
-	ok = ok && fsync(fd) == 0;
+	ok = ok && n > 0 && fwrite(data, 1, (size_t)n, f) == (size_t)n;
 	BIO_free(bio);
 	return ok ? 0 : -1;
 }
 
-static int create_exclusive(const char *path, mode_t mode, char *err, size_t errlen)
+int mp_trail_keygen_into(mp_out *priv, const char *priv_path, mp_out *pub, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0 && errno == EEXIST)
-		errf(err, errlen, "%s: already exists; refusing to overwrite it", path);
-	else if (fd < 0)
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-	return fd;
-}
-
-int mp_trail_keygen(const char *path, char *err, size_t errlen)
-{
-	char pub[PATH_MAX], why[256];
-	EVP_PKEY *k = NULL;
-	int priv_fd = -1, pub_fd = -1, made_priv = 0, made_pub = 0;
-	if (mp_trail_pubkey_path(path, pub, sizeof(pub)) < 0) {
-		errf(err, errlen, "%s: path too long", path);
-		goto fail;
-	}
-	if (!(k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"))) {
+	char why[256];
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (!k) {
 		errf(err, errlen, "Ed25519 key generation failed: %s",
 		     ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
-	if ((priv_fd = create_exclusive(path, 0600, err, errlen)) < 0)
-		goto fail;
-	made_priv = 1;
-	if ((pub_fd = create_exclusive(pub, 0644, err, errlen)) < 0)
-		goto fail;
-	made_pub = 1;
 	errno = 0;
-	if (write_pem(priv_fd, k, 1) < 0 || write_pem(pub_fd, k, 0) < 0) {
-		errf(err, errlen, "%s: write: %s", path, errno ? strerror(errno) : "OpenSSL error");
+	if (write_pem(mp_out_file(priv), k, 1) < 0 || write_pem(mp_out_file(pub), k, 0) < 0) {
+		errf(err, errlen, "%s: cannot write the key pair: %s", priv_path,
+		     errno ? strerror(errno) : "OpenSSL error");
 		ERR_clear_error();
 		goto fail;
 	}
-	int closed = close(priv_fd) == 0;
-	closed = (close(pub_fd) == 0) && closed;
-	priv_fd = pub_fd = -1;
-	if (!closed) {
-		errf(err, errlen, "%s: close: %s", path, strerror(errno));
+	EVP_PKEY_free(k);
+	k = NULL;
+	int committed = mp_out_commit(priv, err, errlen);
+	priv = NULL; /* freed by the commit, whatever its result */
+	if (committed < 0)
+		goto fail;
+	committed = mp_out_commit(pub, err, errlen);
+	pub = NULL;
+	if (committed < 0) {
+		unlink(priv_path);
 		goto fail;
 	}
-	EVP_PKEY_free(k);
 	return 0;
 fail:
-	/* Only the files made here are removed: an existing one is never touched. */
-	if (priv_fd >= 0)
-		close(priv_fd);
-	if (pub_fd >= 0)
-		close(pub_fd);
-	if (made_priv)
-		unlink(path);
-	if (made_pub)
-		unlink(pub);
 	EVP_PKEY_free(k);
+	mp_out_discard(priv);
+	mp_out_discard(pub);
+	return -1;
+}
+
+int mp_trail_keygen(const char *path, char *err, size_t errlen)
+{
+	char pub[PATH_MAX];
+	mp_out *priv_out = NULL, *pub_out = NULL;
+	if (mp_trail_pubkey_path(path, pub, sizeof(pub)) < 0) {
+		errf(err, errlen, "%s: path too long", path);
+		goto fail;
+	}
+	/* MP_OUT_NEW: only the files made here are removed on failure, never an existing one */
+	if (!(priv_out = mp_out_open(path, 0600, MP_OUT_NEW, err, errlen)) ||
+	    !(pub_out = mp_out_open(pub, 0644, MP_OUT_NEW, err, errlen)))
+		goto fail;
+	return mp_trail_keygen_into(priv_out, path, pub_out, err, errlen);
+fail:
+	mp_out_discard(priv_out);
+	mp_out_discard(pub_out);
 	return -1;
 }

@@ -17,6 +17,8 @@
 #ifndef MP_TRAIL_H
 #define MP_TRAIL_H
 
+#include "files.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,9 +150,15 @@ int mp_trail_verify_with(const char *path, const mp_trail_verify_opts *opts, mp_
 int mp_trail_is_hash(const char *s);
 
 /* Writes a new Ed25519 key pair: the private key PEM at path (mode 0600) and the public key PEM
- * at mp_trail_pubkey_path(path) (mode 0644). Refuses to overwrite either file; on failure leaves
- * neither behind. 0 or -1 and err. */
+ * at mp_trail_pubkey_path(path) (mode 0644), each an output made with MP_OUT_NEW (files.h).
+ * Refuses to overwrite either file; on failure leaves neither behind. 0 or -1 and err. */
 int mp_trail_keygen(const char *path, char *err, size_t errlen);
+/* mp_trail_keygen into two outputs the caller opened with MP_OUT_NEW (so that it can tell a path
+ * that cannot be created from a failure after): the private key PEM into priv, whose path is
+ * priv_path, the public key PEM into pub. Consumes both: commits both, or discards both and
+ * removes priv_path if it was committed already, so no half pair is left. 0 or -1 and err. */
+int mp_trail_keygen_into(mp_out *priv, const char *priv_path, mp_out *pub, char *err,
+                         size_t errlen);
 /* The public key's path for a private key's: a trailing ".pem" becomes ".pub.pem", else
  * ".pub.pem" is added. -1 when out is too small. */
 int mp_trail_pubkey_path(const char *key_path, char *out, size_t outlen);

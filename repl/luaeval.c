@@ -6,6 +6,7 @@
 #include "luajson.h"
 #include "luamodel.h"
 #include "policy.h"
+#include "ptest.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -499,9 +500,26 @@ static void copy_field(lua_State *L, int t, const char *from, json_t *obj, const
 	lua_pop(L, 1);
 }
 
+/* The keys of decide's table (docs/repl.md): the test runner's request keys (from .. ip), input
+ * (a whole decision input, which replaces them) and explain. */
+static const char *const decide_keys[] = {"from",    "to", "method", "path",    "port",
+                                          "headers", "ip", "input",  "explain", NULL};
+#define REQUEST_KEYS 0x7fu /* the bits of from .. ip */
+#define INPUT_KEY    0x80u
+
+/* Raises for a key of the table at idx that decide does not take, naming the nearest one. */
+static void check_decide_keys(lua_State *L, int idx)
+{
+	uint32_t seen = mp_ptest_check_keys(L, idx, decide_keys, "decide");
+	if ((seen & INPUT_KEY) && (seen & REQUEST_KEYS))
+		luaL_error(L, "decide: 'input' is a whole decision input: give either it or from, "
+		              "to, method, path, port, headers and ip");
+}
+
 /* Builds the decision input from the test-style table at idx into *box (see docs/repl.md). */
 static void input_from_table(lua_State *L, int idx, const mp_model *m, json_t **box)
 {
+	check_decide_keys(L, idx);
 	if (lua_getfield(L, idx, "input") == LUA_TTABLE) {
 		*box = mp_luajson_from(L, -1);
 		lua_pop(L, 1);
@@ -566,14 +584,18 @@ static void input_from_table(lua_State *L, int idx, const mp_model *m, json_t **
 		json_object_set_new(dst, "port", json_integer(lua_tointeger(L, -1)));
 	}
 	lua_pop(L, 1);
-	if (lua_getfield(L, idx, "headers") == LUA_TTABLE) {
+	int type = lua_getfield(L, idx, "headers");
+	if (type == LUA_TTABLE) {
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
-			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)
-				json_object_set_new(hdrs, lua_tostring(L, -2),
-				                    json_string(lua_tostring(L, -1)));
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "decide: 'headers' must map header names to strings");
+			json_object_set_new(hdrs, lua_tostring(L, -2),
+			                    json_string(lua_tostring(L, -1)));
 			lua_pop(L, 1);
 		}
+	} else if (type != LUA_TNIL) {
+		luaL_error(L, "decide: 'headers' must be a table");
 	}
 	lua_pop(L, 1);
 }

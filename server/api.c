@@ -1,6 +1,7 @@
-/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/data, /health,
- * /metrics, /v1/reload. The dispatcher (http.c) has already checked the route, the method, the
- * token and parsed the JSON body. Every decision, from any endpoint, goes through decide_one
+/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/nginx/check, /v1/data,
+ * /health, /metrics, /v1/reload. The dispatcher (http.c) has already checked the route, the
+ * method, the token and parsed the JSON body. Every decision, from any endpoint, goes through
+ * decide_one
  * (the decision id, its log record, the watchdog's guard) and answer (the reply: at once, or in
  * no-drop mode once the record is written, or failed closed). Reference: docs/server.md. */
 #include "api.h"
@@ -66,7 +67,8 @@ static void new_id(mp_worker *w, char out[37])
  * in: the input (taken over; masked here). */
 static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 {
-	static const char *const names[] = {"/v1/decide", "/v1/check", "/v1/data"};
+	static const char *const names[MP_EP_COUNT] = {"/v1/decide", "/v1/check", "/v1/data",
+	                                               "/v1/nginx/check"};
 	mp_encode_buf b;
 	char num[40];
 	mp_encode_init(&b, NULL, 0);
@@ -162,8 +164,9 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 }
 
 /* The reply to a decision that was not decided or not logged: never an allow, whatever the
- * client reads (the status, `allow`, `result`). /v1/check says 403, which every proxy takes as
- * a denial even with failure_mode_allow; the others 503, which says it was not a decision. */
+ * client reads (the status, `allow`, `result`). The proxies' endpoints say 403, which every
+ * proxy takes as a denial (Envoy even with failure_mode_allow; nginx turns a 5xx into a 500);
+ * the others 503, which says it was not a decision. */
 int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t outlen, int *code)
 {
 	mp_encode_buf b;
@@ -173,7 +176,7 @@ int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t out
 	mp_encode_raw(&b, ",\"error\":", 9);
 	mp_encode_string(&b, why);
 	mp_encode_raw(&b, "}", 1);
-	*code = endpoint == MP_EP_CHECK ? 403 : 503;
+	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX ? 403 : 503;
 	int n = b.heap || b.oom ? -1 : (int)b.len;
 	mp_encode_free(&b);
 	return n;
@@ -192,6 +195,8 @@ static void reply_fail_closed(mp_worker *w, struct evhttp_request *req, int endp
 		n = mp_api_fail_closed_body(endpoint, "decision log unavailable", body,
 		                            sizeof(body), &code);
 	mp_metrics_add(&w->metrics.failed_closed, 1);
+	if (endpoint == MP_EP_NGINX) /* nginx passes no body on: the reason goes in a header */
+		mp_http_set_error_header(req, why);
 	mp_http_reply_bytes(w, req, code, body, (size_t)n);
 }
 
@@ -473,61 +478,130 @@ static json_t *proxy_input(const void *p)
 	return mp_proxyreq_input(p);
 }
 
-void mp_api_check(mp_http_ctx *x)
+/* May this peer forward identities (--trusted-proxy)? Looked up once per connection. */
+static int peer_trusted(mp_http_ctx *x)
+{
+	const mp_server_config *cfg = x->w->srv->cfg;
+	if (cfg->ntrusted == 0)
+		return 1;
+	if (x->conn) {
+		if (!x->conn->trust_checked) {
+			x->conn->trusted =
+			    mp_conn_peer_in(x->conn->bev, cfg->trusted, cfg->ntrusted);
+			x->conn->trust_checked = 1;
+		}
+		return x->conn->trusted;
+	}
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	return bev && mp_conn_peer_in(bev, cfg->trusted, cfg->ntrusted);
+}
+
+/* A proxy's reply body: {"allow", "decision_id"}, or with --deny-body full a denial's whole
+ * decision. Reasons name policies, rules, files and hashes: a proxy hands a denial's body to
+ * the client (Envoy does), and the decision log has them. */
+static void reply_to_proxy(mp_http_ctx *x, int endpoint, decided *d)
+{
+	if (!d->dec.allow && x->w->srv->cfg->deny_body_full) {
+		reply_decision(x, 403, endpoint, d);
+		return;
+	}
+	char body[96];
+	int n = snprintf(body, sizeof(body), "{\"allow\":%s,\"decision_id\":\"%s\"}",
+	                 d->dec.allow ? "true" : "false", d->id);
+	answer(x, d->dec.allow ? 200 : 403, endpoint, d, body, (size_t)n);
+}
+
+/* Nothing can be decided: on Envoy's door the status that says why (400 naming the field for
+ * what the proxy sent, 500 for a fault; Envoy denies either), on nginx's 403 with the reason in
+ * x-meshpol-error (nginx passes no body on, and turns anything but 2xx, 401 and 403 into a 500
+ * for its client). */
+static void cannot_decide(mp_http_ctx *x, int door, int code, const char *why)
+{
+	if (door == MP_DOOR_NGINX)
+		mp_http_cannot_decide(x->w, x->req, why);
+	else if (code == 400)
+		mp_http_bad_field(x->w, x->req, why);
+	else
+		mp_http_error(x->w, x->req, code, "%s", why);
+}
+
+/* A proxy's question through one of the front doors (proxyreq.h): read, decide, reply. */
+static void proxy_check(mp_http_ctx *x, int door)
 {
 	static const char *const method_names[] = {"GET",     "POST",  "HEAD",    "PUT",  "DELETE",
 	                                           "OPTIONS", "TRACE", "CONNECT", "PATCH"};
 	mp_worker *w = x->w;
+	const mp_server_config *cfg = w->srv->cfg;
+	int endpoint = door == MP_DOOR_NGINX ? MP_EP_NGINX : MP_EP_CHECK;
 	mp_proxyreq p;
 	char err[512];
 	decided d;
 	int cmd = (int)evhttp_request_get_command(x->req), bit = 0;
 	while (bit < 9 && !(cmd & (1 << bit)))
 		bit++;
-	/* the original path: what follows /v1/check in the request target, query included */
-	const char *target = evhttp_request_get_uri(x->req);
-	const char *at = strstr(target, "/v1/check");
-	const char *path = at ? at + strlen("/v1/check") : x->rest;
+	/* Envoy's path: what follows /v1/check in the request target (an absolute-form target:
+	 * in its path), query included */
+	const char *target = evhttp_request_get_uri(x->req), *path = NULL;
 	char root[2048];
-	if (*path != '/') { /* "" or "?query" */
-		snprintf(root, sizeof(root), "/%s", path);
-		path = root;
+	if (door == MP_DOOR_ENVOY) {
+		path = target[0] == '/' ? target + strlen("/v1/check") : x->rest;
+		if (*path != '/') { /* "" or "?query" */
+			snprintf(root, sizeof(root), "/%s", path);
+			path = root;
+		}
 	}
 	mp_engine *e = mp_worker_evaluator(w) ? w->engine : NULL;
 	if (!e) {
-		mp_http_error(w, x->req, 500, "no evaluator (out of memory)");
+		cannot_decide(x, door, 500, "no evaluator (out of memory)");
 		return;
 	}
 	mp_proxyreq_in in = {
+	    .door = door,
 	    .headers = evhttp_request_get_input_headers(x->req),
 	    .method = bit < 9 ? method_names[bit] : "GET",
 	    .path = path,
-	    .destination_header = w->srv->cfg->destination_header,
-	    .peer_uri = peer_uri(x),
+	    .destination_header = cfg->destination_header,
+	    .peer_uri = door == MP_DOOR_ENVOY ? peer_uri(x) : NULL,
+	    .peer_trusted = peer_trusted(x),
+	    .escaped_slashes = cfg->escaped_slashes,
+	    .path_params = cfg->path_params,
 	    .model = e->model,
 	};
 	if (mp_proxyreq_read(&p, &in, err, sizeof(err)) < 0) {
-		mp_http_bad_field(w, x->req, err);
+		cannot_decide(x, door, 400, err);
 		return;
 	}
 	mp_decision fixed;
-	if (p.too_many_headers) { /* a header past the limit could be one a deny rule needs */
+	if (p.refused) { /* decided as a denial that says why, and logged */
 		memset(&fixed, 0, sizeof(fixed));
 		fixed.effect = MP_EFFECT_FORBIDDEN;
 		fixed.src_svc = fixed.dst_svc = fixed.dst_ext = MP_NONE;
-		fixed.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY,
-		                               "the request has more headers than the engine reads "
-		                               "(64): nothing was decided"};
+		fixed.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY, p.refused};
 		fixed.nreasons = 1;
 	}
-	int rc = decide_one(x, &p.r, p.too_many_headers ? &fixed : NULL, NULL, proxy_input, &p,
-	                    MP_EP_CHECK, &d);
+	int rc =
+	    decide_one(x, &p.r, p.refused ? &fixed : NULL, NULL, proxy_input, &p, endpoint, &d);
+	if (rc == NO_EVALUATOR) {
+		cannot_decide(x, door, 500, "no evaluator (out of memory)");
+		return;
+	}
 	if (rc != DECIDED) {
 		not_decided(x, rc);
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(x->req), "x-meshpol-decision-id", d.id);
-	reply_decision(x, d.dec.allow ? 200 : 403, MP_EP_CHECK, &d);
+	reply_to_proxy(x, endpoint, &d);
+}
+
+void mp_api_check(mp_http_ctx *x)
+{
+	proxy_check(x, MP_DOOR_ENVOY);
+}
+
+void mp_api_nginx_check(mp_http_ctx *x)
+{
+	proxy_check(x, MP_DOOR_NGINX);
 }
 
 void mp_api_health(mp_http_ctx *x)

@@ -27,6 +27,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -182,12 +183,39 @@ static void on_deadline(int fd, short what, void *arg)
 	evhttp_connection_free(c->evcon); /* calls on_close */
 }
 
+/* The most a connection's input buffer holds: one request of the largest size allowed (the
+ * parser's header limit and --max-body: libevent needs a whole Content-Length body in this
+ * buffer) and one read more. Reading stops there until the requests are answered. */
+static size_t read_limit(const mp_server_config *cfg)
+{
+	return cfg->max_header * 2 + 8192 + cfg->max_body + 4096;
+}
+
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	mp_conn *c = arg;
 	(void)buf;
 	if (info->n_added)
 		c->busy = 1;
+	if (info->n_deleted && c->held) { /* evhttp took up the next request: read on */
+		c->held = 0;
+		bufferevent_setwatermark(c->bev, EV_READ, 0, read_limit(c->w->srv->cfg));
+	}
+}
+
+void mp_conn_hold_reads(mp_conn *c, struct bufferevent *bev)
+{
+	bufferevent_disable(bev, EV_READ);
+	size_t left = c ? evbuffer_get_length(bufferevent_get_input(bev)) : 0;
+	if (left == 0)
+		return;
+	/* Requests already read wait behind this one. evhttp reads again once this reply is
+	 * written and takes them up a loop iteration later; a read in between could see the
+	 * client's half-close, which evhttp takes for the end of the connection, dropping them
+	 * unanswered. So reading stays suspended (a read watermark at what is buffered) until
+	 * evhttp has started on the next one (on_input). */
+	c->held = 1;
+	bufferevent_setwatermark(bev, EV_READ, 0, left);
 }
 
 /* Refuses a connection over --max-connections: a 503 on a plain connection (TLS has not even
@@ -233,6 +261,7 @@ static void track(mp_worker *w, struct bufferevent *bev)
 	if (!(c->deadline = evtimer_new(w->base, on_deadline, c)) || table_put(&w->conns, c) < 0)
 		goto refused;
 	evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, read_limit(w->srv->cfg));
 	evhttp_connection_set_closecb(evcon, on_close, c);
 	event_add(c->deadline, w->deadline_tv);
 	return;
@@ -257,6 +286,37 @@ void mp_conn_gate(int fd, short what, void *arg)
 		bufferevent_decref(bev);
 	}
 	w->naccepted = 0;
+}
+
+int mp_conn_peer_in(struct bufferevent *bev, const mp_server_cidr *ranges, int n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = (int)bufferevent_getfd(bev), family;
+	const unsigned char *a;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		family = AF_INET;
+		a = (const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr;
+	} else {
+		return 0; /* a Unix socket: no address to compare */
+	}
+	for (int i = 0; i < n; i++) {
+		const mp_server_cidr *r = &ranges[i];
+		int bits = r->bits, k = 0;
+		if (r->family != family)
+			continue;
+		for (; bits >= 8 && a[k] == r->addr[k]; k++, bits -= 8)
+			;
+		if (bits < 8 && (bits == 0 || ((a[k] ^ r->addr[k]) & (0xff00 >> bits) & 0xff) == 0))
+			return 1;
+	}
+	return 0;
 }
 
 void mp_conn_replied(mp_conn *c)

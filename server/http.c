@@ -23,18 +23,23 @@
 #define POST EVHTTP_REQ_POST
 #define GET  (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
 
+#define STATUS MP_ERRORS_STATUS
+#define DENY   MP_ERRORS_DENY
+
 static const mp_http_route routes[] = {
-    {"/v1/decide", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, mp_api_decide,
+    {"/v1/decide", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, STATUS, mp_api_decide,
      "a decision for the input in the body"},
-    {"/v1/check", MP_MATCH_SUBTREE, 0, MP_ROUTE_MAIN, MP_BODY_NONE, 0, mp_api_check,
-     "Envoy ext_authz / nginx auth_request: 200 allow, 403 deny"},
-    {"/v1/data/", MP_MATCH_UNDER, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, mp_api_data,
+    {"/v1/check", MP_MATCH_SUBTREE, 0, MP_ROUTE_MAIN, MP_BODY_NONE, 0, STATUS, mp_api_check,
+     "Envoy ext_authz (HTTP service): 200 allow, 403 deny"},
+    {"/v1/nginx/check", MP_MATCH_EXACT, 0, MP_ROUTE_MAIN, MP_BODY_NONE, 0, DENY, mp_api_nginx_check,
+     "nginx auth_request: 200 allow, 403 deny or cannot decide"},
+    {"/v1/data/", MP_MATCH_UNDER, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, STATUS, mp_api_data,
      "OPA's data API: {\"input\": ...} -> {\"result\": ...}"},
-    {"/health", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, mp_api_health,
+    {"/health", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, STATUS, mp_api_health,
      "ready (200) when a snapshot is loaded; reload status"},
-    {"/metrics", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, mp_api_metrics,
+    {"/metrics", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, STATUS, mp_api_metrics,
      "Prometheus text format"},
-    {"/v1/reload", MP_MATCH_EXACT, POST, MP_ROUTE_RELOAD, MP_BODY_NONE, 1, mp_api_reload,
+    {"/v1/reload", MP_MATCH_EXACT, POST, MP_ROUTE_RELOAD, MP_BODY_NONE, 1, STATUS, mp_api_reload,
      "reload the model and bundle from disk"},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -67,7 +72,7 @@ void mp_http_reply_buffer(mp_worker *w, struct evhttp_request *req, int code,
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	evhttp_add_header(out, "Content-Type", content_type);
-	if (w->draining)
+	if (w->draining && !evhttp_find_header(out, "Connection"))
 		evhttp_add_header(out, "Connection", "close");
 	mp_metrics_status(&w->metrics, code);
 	evhttp_send_reply(req, code, reason_of(code), body);
@@ -107,6 +112,27 @@ void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const cha
 	if (code == 400)
 		mp_metrics_add(&w->metrics.bad_requests, 1);
 	mp_http_reply_json(w, req, code, o);
+	json_decref(o);
+}
+
+void mp_http_set_error_header(struct evhttp_request *req, const char *why)
+{
+	char clean[512];
+	size_t n = 0;
+	for (; why[n] && n < sizeof(clean) - 1; n++)
+		clean[n] = why[n] >= 0x20 && why[n] < 0x7f ? why[n] : '?';
+	clean[n] = '\0';
+	evhttp_add_header(evhttp_request_get_output_headers(req), "x-meshpol-error", clean);
+}
+
+void mp_http_cannot_decide(mp_worker *w, struct evhttp_request *req, const char *why)
+{
+	json_t *o = json_pack("{s:b, s:s}", "allow", 0, "error", why);
+	if (!o)
+		o = json_pack("{s:b, s:s}", "allow", 0, "error", "(unprintable error message)");
+	mp_http_set_error_header(req, why);
+	mp_metrics_add(&w->metrics.bad_requests, 1);
+	mp_http_reply_json(w, req, 403, o);
 	json_decref(o);
 }
 
@@ -179,6 +205,54 @@ static int token_ok(const char *header, const char *token)
 	return strlen(header) == n && CRYPTO_memcmp(header, token, n) == 0;
 }
 
+/* How a request's body is delimited, which libevent leaves partly to us: it reads the first
+ * Content-Length and ignores the others, and from 2.2 on reads no body at all for a method other
+ * than POST, PUT and PATCH, whose body bytes would then be parsed as the next request. NULL when
+ * the framing is unambiguous, else why the request is a 400 (after which the connection closes:
+ * whatever follows cannot be told apart from a smuggled request). *close_after is set when the
+ * request may be answered but the connection must close after it (a body libevent did not
+ * read). */
+static const char *framing_problem(struct evhttp_request *req, int *close_after)
+{
+	const char *cl = NULL, *te = NULL;
+	int ncl = 0, nte = 0;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+	{
+		if (!strcasecmp(kv->key, "Content-Length")) {
+			char *end;
+			if (cl && (strtoull(cl, NULL, 10) != strtoull(kv->value, &end, 10) ||
+			           end == kv->value || *end))
+				return "Content-Length: given twice with different values";
+			cl = kv->value;
+			ncl++;
+		} else if (!strcasecmp(kv->key, "Transfer-Encoding")) {
+			te = kv->value;
+			nte++;
+		}
+	}
+	if (te && (nte > 1 || strcasecmp(te, "chunked") != 0))
+		return "Transfer-Encoding: only one, and only chunked, is accepted";
+	if (te && ncl)
+		return "Content-Length: not allowed with Transfer-Encoding";
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	int has_body = te || (cl && strtoull(cl, NULL, 10) > 0);
+	if (has_body && m != EVHTTP_REQ_POST && m != EVHTTP_REQ_PUT && m != EVHTTP_REQ_PATCH)
+		*close_after = 1;
+	return NULL;
+}
+
+/* The dispatcher refuses a request before its handler runs: with the status that says why, or
+ * on a route whose refusals must read as denials (nginx's), 403 with x-meshpol-error. */
+static void refuse(mp_worker *w, struct evhttp_request *req, const mp_http_route *r, int code,
+                   const char *why)
+{
+	if (r && r->errors == MP_ERRORS_DENY)
+		mp_http_cannot_decide(w, req, why);
+	else
+		mp_http_error(w, req, code, "%s", why);
+}
+
 /* The request line and headers, as evhttp counts them. */
 static size_t header_bytes(struct evhttp_request *req)
 {
@@ -204,17 +278,33 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 	x.path = uri ? evhttp_uri_get_path(uri) : NULL;
 	if (!x.path || !*x.path)
 		x.path = "/";
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char why[160];
+	int close_after = 0;
+	const char *problem = framing_problem(req, &close_after);
 
-	if (header_bytes(req) > srv->cfg->max_header) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		mp_http_error(w, req, 431, "the request's headers are larger than %zu bytes",
-		              srv->cfg->max_header);
-		goto done;
-	}
+	/* Backpressure: read nothing more from this connection until this request's reply has
+	 * been written out (evhttp reads again once it has), so a client that sends and never
+	 * reads holds one reply, and a half-close is not seen before the requests already read
+	 * are answered. */
+	mp_conn_hold_reads(x.conn, evhttp_connection_get_bufferevent(evcon));
 	for (size_t i = 0; i < NROUTES && !x.route; i++)
 		if (route_matches(&routes[i], x.path, &x.rest) &&
 		    route_available(&routes[i], srv, listener))
 			x.route = &routes[i];
+	int too_big = header_bytes(req) > srv->cfg->max_header;
+	if (close_after || problem || too_big)
+		evhttp_add_header(out, "Connection", "close");
+	if (too_big) {
+		snprintf(why, sizeof(why), "the request's headers are larger than %zu bytes",
+		         srv->cfg->max_header);
+		refuse(w, req, x.route, 431, why);
+		goto done;
+	}
+	if (problem) {
+		refuse(w, req, x.route, 400, problem);
+		goto done;
+	}
 	if (!x.route) {
 		char q[160];
 		mp_http_error(w, req, 404, "no endpoint %s (see docs/server.md)",

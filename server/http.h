@@ -29,6 +29,14 @@ enum {
 	MP_MATCH_UNDER = 2,   /* the path followed by at least one more byte (path ends in "/") */
 };
 
+/* How the dispatcher answers a request it refuses (too large, badly framed) before the
+ * handler runs. */
+enum {
+	MP_ERRORS_STATUS = 0, /* the status that says whose fault it was, {"error": ...} */
+	MP_ERRORS_DENY = 1,   /* 403 with the reason in x-meshpol-error: nginx's auth_request, which
+	                         turns any other status into a 500 for its client */
+};
+
 typedef struct mp_http_ctx mp_http_ctx;
 
 typedef struct {
@@ -38,6 +46,7 @@ typedef struct {
 	uint8_t where;    /* MP_ROUTE_* */
 	uint8_t body;     /* MP_BODY_* */
 	uint8_t admin;    /* needs `Authorization: Bearer TOKEN` when --admin-token is set */
+	uint8_t errors;   /* MP_ERRORS_* */
 	void (*handler)(mp_http_ctx *x);
 	const char *summary;
 } mp_http_route;
@@ -67,6 +76,11 @@ void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const cha
     __attribute__((format(printf, 4, 5)));
 /* 400 {"error": message, "field": field} for a missing or mistyped field. */
 void mp_http_bad_field(mp_worker *w, struct evhttp_request *req, const char *message);
+/* Sets x-meshpol-error: why on the reply (bytes a header cannot carry become '?'). */
+void mp_http_set_error_header(struct evhttp_request *req, const char *why);
+/* Nothing can be decided, on an endpoint whose every refusal must read as a denial (nginx's):
+ * 403, x-meshpol-error: why, and {"allow": false, "error": why}. */
+void mp_http_cannot_decide(mp_worker *w, struct evhttp_request *req, const char *why);
 /* Replies with len bytes of JSON (copied). */
 void mp_http_reply_bytes(mp_worker *w, struct evhttp_request *req, int code, const char *json,
                          size_t len);

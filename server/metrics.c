@@ -22,7 +22,7 @@ static const char *const bucket_le[MP_METRICS_NBUCKETS] = {
 };
 static const int status_codes[MP_METRICS_NSTATUS - 1] = {200, 400, 401, 403, 404,
                                                          405, 413, 422, 500, 503};
-static const char *const endpoint_names[MP_EP_COUNT] = {"decide", "check", "data"};
+static const char *const endpoint_names[MP_EP_COUNT] = {"decide", "check", "data", "nginx"};
 
 void mp_metrics_decision(mp_metrics *m, int endpoint, uint32_t effect, uint64_t ns)
 {

@@ -14,7 +14,7 @@ struct evbuffer;
 struct mp_server;
 
 /* The endpoints that make decisions. */
-enum { MP_EP_DECIDE = 0, MP_EP_CHECK, MP_EP_DATA, MP_EP_COUNT };
+enum { MP_EP_DECIDE = 0, MP_EP_CHECK, MP_EP_DATA, MP_EP_NGINX, MP_EP_COUNT };
 
 /* Upper bounds of the latency histogram, in nanoseconds (the last bucket is +Inf). */
 #define MP_METRICS_NBUCKETS 14

@@ -1,6 +1,11 @@
-/* proxyreq.c: reading a /v1/check call's decision input from the headers a proxy sends (see
- * proxyreq.h; rules in docs/server.md, "/v1/check"). */
+/* proxyreq.c: reading a proxy's question from the HTTP request it sends, through Envoy's front
+ * door (/v1/check) or nginx's (/v1/nginx/check); see proxyreq.h. What each door reads, and from
+ * where: docs/server.md ("What a caller can claim", "Paths"). */
 #include "proxyreq.h"
+#include "alloc.h"
+#include "diag.h"
+#include "server.h"
+#include "tls.h"
 
 #include <ctype.h>
 #include <event2/http.h>
@@ -182,8 +187,90 @@ int mp_proxyreq_parse_host(mp_proxyreq *p, const char *value, const mp_model *m)
 	return 0;
 }
 
+/* --- the path --- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mp_proxyreq_path(const char *target, int escaped_slashes, int params, char *out, size_t outlen,
+                     char *why, size_t whylen)
+{
+	static const char *const slashes_word[] = {"reject", "keep", "unescape"};
+	size_t o = 0, rest;
+	const char *p = target;
+	int in_params = 0; /* stripping a ';' parameter up to the next '/' */
+	for (; *p && *p != '?'; p++) {
+		char ch = *p;
+		int slash = 0, nul = 0; /* an escaped slash or backslash: %2F, %5C or '\' */
+		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+			int d = hexval(p[1]) * 16 + hexval(p[2]);
+			nul = d == 0;
+			slash = d == '/' || d == '\\';
+		} else {
+			slash = ch == '\\';
+		}
+		if (nul) {
+			snprintf(why, whylen, "the path has an encoded NUL (%%00)");
+			goto fail;
+		}
+		if (ch == '#') {
+			snprintf(why, whylen,
+			         "the path has a '#' (a request target carries no fragment)");
+			goto fail;
+		}
+		if (slash && escaped_slashes == MP_SLASHES_REJECT) {
+			snprintf(
+			    why, whylen,
+			    "the path has an escaped slash or a backslash (%.*s), which backends "
+			    "read differently: refused (--escaped-slashes %s)",
+			    ch == '%' ? 3 : 1, p, slashes_word[escaped_slashes]);
+			goto fail;
+		}
+		if (ch == ';' && params == MP_PARAMS_REJECT) {
+			snprintf(why, whylen,
+			         "the path has a ';' parameter, which some backends strip before "
+			         "routing: "
+			         "refused (--path-params reject)");
+			goto fail;
+		}
+		if (ch == ';' && params == MP_PARAMS_STRIP) {
+			in_params = 1;
+			continue;
+		}
+		if (slash && escaped_slashes == MP_SLASHES_UNESCAPE) {
+			ch = '/';
+			if (*p == '%')
+				p += 2;
+		}
+		if (in_params && ch != '/')
+			continue; /* an escape's other two bytes are skipped the same way */
+		in_params = 0;
+		if (o + 1 >= outlen)
+			goto too_long;
+		out[o++] = ch;
+	}
+	rest = strlen(p); /* the query, as it is */
+	if (o + rest + 1 > outlen)
+		goto too_long;
+	memcpy(out + o, p, rest + 1);
+	return 0;
+too_long:
+	snprintf(why, whylen, "the request target is longer than %zu bytes", outlen - 1);
+fail:
+	return -1;
+}
+
 /* --- the whole request --- */
 
+/* The last value of a header (names compared without case), or NULL. */
 static const char *find(struct evkeyvalq *h, const char *name)
 {
 	const char *last = NULL;
@@ -213,62 +300,112 @@ static void copy_ip(char *out, size_t outlen, const char *v)
 	out[n] = '\0';
 }
 
-int mp_proxyreq_read(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+/* The headers nginx's door reads into fields of their own: not request headers of the
+ * decision (the caller's certificate alone is a kilobyte per log record). */
+static int nginx_plumbing(const char *name)
 {
-	mp_request *r = &p->r;
-	memset(r, 0, sizeof(*r));
-	p->too_many_headers = 0;
-	p->principal_source = NULL;
-	p->svc[0] = p->ns[0] = p->host[0] = p->principal[0] = p->ip[0] = '\0';
+	static const char *const names[] = {"x-original-method", "x-original-uri", "x-real-ip",
+	                                    "x-client-cert", "x-client-verify"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(name, names[i]))
+			return 1;
+	return 0;
+}
 
-	/* method and path */
-	const char *m = find(in->headers, "X-Original-Method");
-	if (!m)
-		m = in->method;
-	size_t mlen = strlen(m);
-	if (mlen == 0 || mlen >= sizeof(p->method)) {
-		snprintf(err, errlen, "X-Original-Method: not an HTTP method");
-		return -1;
+static int read_method(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
+	const char *m = in->method;
+	size_t mlen;
+	int ok;
+	if (in->door == MP_DOOR_NGINX && !(m = find(in->headers, "X-Original-Method"))) {
+		snprintf(err, errlen,
+		         "request.method: missing (no X-Original-Method header: see the nginx "
+		         "configuration in docs/server.md)");
+		goto fail;
 	}
-	for (size_t i = 0; i < mlen; i++) {
-		if (!isalpha((unsigned char)m[i]) && m[i] != '-' && m[i] != '_') {
-			snprintf(err, errlen, "X-Original-Method: not an HTTP method");
-			return -1;
-		}
+	mlen = strlen(m);
+	ok = mlen > 0 && mlen < sizeof(p->method);
+	for (size_t i = 0; ok && i < mlen; i++) {
+		ok = isalpha((unsigned char)m[i]) || m[i] == '-' || m[i] == '_';
 		p->method[i] = (char)toupper((unsigned char)m[i]);
 	}
-	p->method[mlen] = '\0';
-	r->method = p->method;
-	const char *uri = find(in->headers, "X-Original-URI");
-	r->path = uri && *uri ? uri : in->path;
-
-	/* destination */
-	const char *dname = in->destination_header ? in->destination_header : "Host";
-	const char *dest = find(in->headers, dname);
-	if (!dest && in->destination_header) {
-		dname = "Host";
-		dest = find(in->headers, "Host");
+	if (!ok) {
+		snprintf(err, errlen, "request.method: the %s is not an HTTP method",
+		         in->door == MP_DOOR_NGINX ? "X-Original-Method header"
+		                                   : "request's method");
+		goto fail;
 	}
+	p->method[mlen] = '\0';
+	p->r.method = p->method;
+	return 0;
+fail:
+	return -1;
+}
+
+/* The request target: Envoy's what follows /v1/check, nginx's X-Original-URI ($request_uri,
+ * which is the absolute form when the client sent one). The front door's options apply. */
+static int read_path(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
+	const char *t = in->path;
+	if (in->door == MP_DOOR_NGINX) {
+		if (!(t = find(in->headers, "X-Original-URI")) || !*t) {
+			snprintf(err, errlen,
+			         "request.path: missing (no X-Original-URI header: see the nginx "
+			         "configuration in docs/server.md)");
+			goto fail;
+		}
+		if (!strncasecmp(t, "http://", 7) || !strncasecmp(t, "https://", 8)) {
+			t = strstr(t, "://") + 3;
+			t += strcspn(t, "/?");
+		}
+		if (*t != '/') {
+			snprintf(err, errlen,
+			         "request.path: the X-Original-URI header is not a path");
+			goto fail;
+		}
+	}
+	if (mp_proxyreq_path(t, in->escaped_slashes, in->path_params, p->target, sizeof(p->target),
+	                     p->refused_buf, sizeof(p->refused_buf)) < 0) {
+		p->refused = p->refused_buf;
+		snprintf(p->target, sizeof(p->target), "%s", t); /* as asked, for the log */
+	}
+	p->r.path = p->target;
+	return 0;
+fail:
+	return -1;
+}
+
+static int read_destination(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
+	const char *dname =
+	    in->door == MP_DOOR_ENVOY && in->destination_header ? in->destination_header : "Host";
+	const char *dest = find(in->headers, dname);
 	if (!dest) {
-		snprintf(err, errlen, "destination.service: missing (no %s header)",
-		         in->destination_header ? in->destination_header : "Host");
-		return -1;
+		snprintf(err, errlen, "destination.service: missing (no %s header)", dname);
+		goto fail;
 	}
 	if (mp_proxyreq_parse_host(p, dest, in->model) < 0) {
 		snprintf(err, errlen, "destination.service: the %s header is not a host[:port]",
 		         dname);
-		return -1;
+		goto fail;
 	}
+	return 0;
+fail:
+	return -1;
+}
 
-	/* the caller: the verified TLS peer; through a proxy that peer, XFCC's last element */
+/* The caller, through Envoy's door: the verified TLS peer; through a proxy that is that peer,
+ * the last element of x-forwarded-client-cert (which Envoy sets). */
+static int envoy_caller(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
 	char xuri[2049], xby[2049];
-	const char *xfcc = find(in->headers, "x-forwarded-client-cert");
+	const char *xfcc = in->peer_trusted ? find(in->headers, "x-forwarded-client-cert") : NULL;
+	const char *principal = NULL;
 	xuri[0] = xby[0] = '\0';
 	if (xfcc && mp_proxyreq_xfcc(xfcc, xuri, sizeof(xuri), xby, sizeof(xby)) < 0) {
 		snprintf(err, errlen, "source.principal: x-forwarded-client-cert is malformed");
 		return -1;
 	}
-	const char *principal = NULL;
 	if (in->peer_uri) {
 		/* a forwarded identity counts only when the peer is the proxy that wrote it */
 		if (xuri[0] && !strcmp(xby, in->peer_uri)) {
@@ -284,30 +421,94 @@ int mp_proxyreq_read(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t
 	}
 	if (principal) {
 		snprintf(p->principal, sizeof(p->principal), "%s", principal);
-		r->principal = p->principal;
+		p->r.principal = p->principal;
 	}
-	const char *ip = find(in->headers, "X-Real-IP");
-	if (ip) {
-		copy_ip(p->ip, sizeof(p->ip), ip);
-	} else if ((ip = find(in->headers, "X-Forwarded-For"))) {
-		const char *last = strrchr(ip, ',');
-		copy_ip(p->ip, sizeof(p->ip), last ? last + 1 : ip);
+	const char *xff = in->peer_trusted ? find(in->headers, "X-Forwarded-For") : NULL;
+	if (xff) { /* the last address: the one Envoy appended (use_remote_address) */
+		const char *last = strrchr(xff, ',');
+		copy_ip(p->ip, sizeof(p->ip), last ? last + 1 : xff);
 	}
-	if (p->ip[0])
-		r->src_ip = p->ip;
+	return 0;
+}
 
-	/* every header, for rules that match headers and for `when` */
+/* The caller, through nginx's door: the client certificate nginx verified, which the
+ * configuration passes as X-Client-Cert ($ssl_client_escaped_cert) with X-Client-Verify
+ * ($ssl_client_verify). Never x-forwarded-client-cert: nginx passes the client's own. */
+static int nginx_caller(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
+	const char *cert = in->peer_trusted ? find(in->headers, "X-Client-Cert") : NULL;
+	const char *verify = in->peer_trusted ? find(in->headers, "X-Client-Verify") : NULL;
+	if (cert && *cert && verify && !strcmp(verify, "SUCCESS")) {
+		int malformed = 0;
+		char *uri = mp_tls_escaped_pem_uri(cert, &malformed);
+		if (malformed) {
+			snprintf(
+			    err, errlen,
+			    "source.principal: the X-Client-Cert header is not a URL-escaped PEM "
+			    "certificate");
+			return -1;
+		}
+		if (uri) {
+			snprintf(p->principal, sizeof(p->principal), "%s", uri);
+			p->r.principal = p->principal;
+			p->principal_source = "client-cert";
+		}
+		mp_free(uri);
+	}
+	const char *ip = in->peer_trusted ? find(in->headers, "X-Real-IP") : NULL;
+	if (ip)
+		copy_ip(p->ip, sizeof(p->ip), ip);
+	return 0;
+}
+
+/* Every header, for rules that match headers and for `when`: a name given twice (which
+ * value would the backend read?) or more headers than the engine reads leave nothing to
+ * decide on. */
+static void read_headers(mp_proxyreq *p, const mp_proxyreq_in *in)
+{
+	mp_request *r = &p->r;
 	struct evkeyval *kv;
 	r->headers = p->headers;
 	TAILQ_FOREACH(kv, in->headers, next)
 	{
+		if (in->door == MP_DOOR_NGINX && nginx_plumbing(kv->key))
+			continue;
+		for (uint32_t i = 0; i < r->nheaders && !p->refused; i++) {
+			if (strcasecmp(r->headers[i].name, kv->key) != 0)
+				continue;
+			char q[80];
+			snprintf(
+			    p->refused_buf, sizeof(p->refused_buf),
+			    "the request has the header %s more than once: nothing was decided",
+			    mp_diag_quote(kv->key, strlen(kv->key), q, 64));
+			p->refused = p->refused_buf;
+		}
 		if (r->nheaders == MP_REQUEST_MAX_HEADERS) {
-			p->too_many_headers = 1;
+			if (!p->refused)
+				p->refused =
+				    "the request has more headers than the engine reads (64): "
+				    "nothing was decided";
 			break;
 		}
 		p->headers[r->nheaders].name = kv->key;
 		p->headers[r->nheaders++].value = kv->value;
 	}
+}
+
+int mp_proxyreq_read(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
+{
+	memset(&p->r, 0, sizeof(p->r));
+	p->refused = NULL;
+	p->principal_source = NULL;
+	p->svc[0] = p->ns[0] = p->host[0] = p->principal[0] = p->ip[0] = '\0';
+	int (*read_caller)(mp_proxyreq *, const mp_proxyreq_in *, char *, size_t) =
+	    in->door == MP_DOOR_NGINX ? nginx_caller : envoy_caller;
+	if (read_method(p, in, err, errlen) < 0 || read_path(p, in, err, errlen) < 0 ||
+	    read_destination(p, in, err, errlen) < 0 || read_caller(p, in, err, errlen) < 0)
+		return -1;
+	if (p->ip[0])
+		p->r.src_ip = p->ip;
+	read_headers(p, in);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* server.c: `meshpol serve`: start-up, the control thread and shutdown. User guide:
- * docs/server.md. The modules: http.c (routes), api.c (handlers), proxyreq.c (/v1/check
- * input), worker.c (threads), conn.c (connections, limits), reload.c (snapshots), watch.c
- * (--watch), declog.c (decision log), metrics.c, tls.c.
+ * docs/server.md. The modules: http.c (routes), api.c (handlers), proxyreq.c (the proxies'
+ * questions, through their front doors), worker.c (threads), conn.c (connections, limits),
+ * reload.c (snapshots), watch.c (--watch), declog.c (decision log), metrics.c, tls.c.
  *
  * Threads:
  *   - the main thread runs the control event base: SIGHUP, SIGTERM and SIGINT, --watch, the
@@ -44,6 +44,7 @@
 #include "watch.h"
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -81,6 +82,34 @@ uint64_t mp_server_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int mp_server_parse_cidr(const char *text, mp_server_cidr *out)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+	if (n == 0 || n >= sizeof(addr))
+		return -1;
+	memcpy(addr, text, n);
+	addr[n] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, addr, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return -1;
+	int max = out->family == AF_INET ? 32 : 128;
+	out->bits = max;
+	if (slash) {
+		char *end;
+		long bits = strtol(slash + 1, &end, 10);
+		if (end == slash + 1 || *end || bits < 0 || bits > max)
+			return -1;
+		out->bits = (int)bits;
+	}
+	return 0;
 }
 
 /* A listening socket on ADDR:PORT ([v6]:PORT; an empty ADDR is every address). */

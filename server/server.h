@@ -5,6 +5,24 @@
 
 #include <stddef.h>
 
+/* An address range (--trusted-proxy): IPv4 addresses are compared as IPv4 (an IPv4-mapped
+ * IPv6 peer included), IPv6 as IPv6. */
+typedef struct {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int bits; /* prefix length */
+} mp_server_cidr;
+
+/* Parses "ADDR" or "ADDR/BITS" (IPv4 or IPv6) into out. 0, or -1 when it is not one. */
+int mp_server_parse_cidr(const char *text, mp_server_cidr *out);
+
+/* What the front doors do with a path before the engine normalises it (docs/server.md,
+ * "Paths"): %2F, %5C and a raw backslash; ';' path parameters. */
+enum { MP_SLASHES_REJECT = 0, MP_SLASHES_KEEP, MP_SLASHES_UNESCAPE };
+enum { MP_PARAMS_REJECT = 0, MP_PARAMS_STRIP, MP_PARAMS_KEEP };
+
+#define MP_SERVER_MAX_TRUSTED 32
+
 /* What `meshpol serve` was asked to do. Every string is borrowed (argv) for the whole run. */
 typedef struct {
 	const char *model;  /* -m: .mpm or YAML sources */
@@ -32,6 +50,14 @@ typedef struct {
 	int request_timeout;            /* seconds a decision's Lua may run before the watchdog
 	                                   interrupts it (and gives up on its worker 1 s later) */
 	unsigned long long when_budget; /* Lua instructions per `when` call; 0: the engine's */
+
+	/* The front doors (docs/server.md, "What a caller can claim") */
+	mp_server_cidr trusted[MP_SERVER_MAX_TRUSTED]; /* --trusted-proxy: the peers whose identity
+	                                                  headers count; none: every peer */
+	int ntrusted;
+	int deny_body_full;  /* --deny-body full: a proxy's 403 carries the whole decision */
+	int escaped_slashes; /* MP_SLASHES_*: %2F, %5C and '\' in a proxy's path */
+	int path_params;     /* MP_PARAMS_*: ';' in a proxy's path */
 } mp_server_config;
 
 /* Runs the server until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean

@@ -42,11 +42,15 @@ struct mp_conn {
 	struct event *deadline; /* the whole-request deadline (--read-timeout) */
 	int listener;           /* MP_LISTENER_* */
 	int busy;               /* bytes of a request arrived and no reply was sent since */
+	int held;               /* reading is suspended until evhttp takes up a buffered request
+	                           (mp_conn_hold_reads) */
 	mp_reload_job *job;     /* a reply another thread will send; the conn is never closed
 	                           by the server while this is set */
 	mp_pending *pending;    /* a decision whose reply waits for its log record; likewise */
 	int peer_checked;       /* peer_uri was looked up */
 	char *peer_uri;         /* the TLS peer's URI SAN (mp_malloc), or NULL */
+	int trust_checked;      /* trusted was looked up */
+	int trusted;            /* the peer is inside --trusted-proxy (or there is none) */
 	uint64_t requests;
 };
 

@@ -6,6 +6,7 @@
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,14 +63,10 @@ fail:
 	return NULL;
 }
 
-char *mp_tls_peer_uri(struct bufferevent *bev)
+/* The first URI SAN of cert (mp_malloc), or NULL when it has none that is printable ASCII of
+ * at most 2048 bytes. */
+static char *cert_uri(X509 *cert)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK)
-		return NULL;
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	if (!cert)
-		return NULL;
 	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	char *uri = NULL;
 	for (int i = 0; names && !uri && i < sk_GENERAL_NAME_num(names); i++) {
@@ -86,5 +83,54 @@ char *mp_tls_peer_uri(struct bufferevent *bev)
 			uri = mp_strndup((const char *)p, (size_t)len);
 	}
 	GENERAL_NAMES_free(names);
+	return uri;
+}
+
+char *mp_tls_peer_uri(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK)
+		return NULL;
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	return cert ? cert_uri(cert) : NULL;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+char *mp_tls_escaped_pem_uri(const char *escaped, int *malformed)
+{
+	size_t n = strlen(escaped), o = 0;
+	char *pem = n <= MP_TLS_MAX_ESCAPED_PEM ? mp_malloc(n + 1) : NULL;
+	BIO *bio = NULL;
+	X509 *cert = NULL;
+	char *uri = NULL;
+	*malformed = 1;
+	if (!pem)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		if (escaped[i] == '%' && hexval(escaped[i + 1]) >= 0 &&
+		    hexval(escaped[i + 2]) >= 0) {
+			pem[o++] = (char)(hexval(escaped[i + 1]) * 16 + hexval(escaped[i + 2]));
+			i += 2;
+		} else {
+			pem[o++] = escaped[i];
+		}
+	}
+	if (!(bio = BIO_new_mem_buf(pem, (int)o)) ||
+	    !(cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+		goto done;
+	*malformed = 0;
+	uri = cert_uri(cert);
+done:
+	ERR_clear_error();
+	X509_free(cert);
+	BIO_free(bio);
+	mp_free(pem);
 	return uri;
 }

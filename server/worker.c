@@ -291,7 +291,7 @@ void mp_worker_stop(mp_worker *w)
  * connection shut down. Over TLS no plain bytes can be written: the client sees the close. */
 static void answer_stuck(mp_worker *w, const char *why)
 {
-	char body[512], reply[800];
+	char body[512], reply[1024];
 	int code;
 	if (w->guard_fd < 0)
 		return;
@@ -299,11 +299,14 @@ static void answer_stuck(mp_worker *w, const char *why)
 	            ? mp_api_fail_closed_body(w->guard_endpoint, why, body, sizeof(body), &code)
 	            : -1;
 	if (n >= 0) {
-		int len =
-		    snprintf(reply, sizeof(reply),
-		             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-		             "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-		             code, code == 403 ? "Forbidden" : "Service Unavailable", n, body);
+		/* nginx passes no body on: its endpoint gets the reason in a header too */
+		int len = snprintf(reply, sizeof(reply),
+		                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s%s%s"
+		                   "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+		                   code, code == 403 ? "Forbidden" : "Service Unavailable",
+		                   w->guard_endpoint == MP_EP_NGINX ? "x-meshpol-error: " : "",
+		                   w->guard_endpoint == MP_EP_NGINX ? why : "",
+		                   w->guard_endpoint == MP_EP_NGINX ? "\r\n" : "", n, body);
 		if (len > 0 && (size_t)len < sizeof(reply))
 			/* a failure: the client is gone, nothing to tell it */
 			(void)send(w->guard_fd, reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);

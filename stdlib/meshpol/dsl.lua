@@ -105,10 +105,14 @@ function M.install(env, file)
         entries[#entries + 1] = { spec = e.spec, loc = e.loc, when_index = e.when_index }
       end
     end
+    -- sorted: the order of pairs() changes from one state to the next
+    local unknown = {}
     for k in pairs(spec) do
-      if type(k) ~= "number" then
-        fail(loc, "role '" .. name .. "': unknown field '" .. tostring(k) .. "' (a role holds allow { ... } entries)")
-      end
+      if type(k) ~= "number" then unknown[#unknown + 1] = tostring(k) end
+    end
+    table.sort(unknown)
+    for _, k in ipairs(unknown) do
+      fail(loc, "role '" .. name .. "': unknown field '" .. k .. "' (a role holds allow { ... } entries)")
     end
     push(M.state.roles, { name = name, entries = entries, loc = loc, policy = ctx.policy })
   end)

@@ -11,6 +11,27 @@ expect_rc "compile -o writes a model" 0 "$MESHPOL" compile -o "$TMP/acme.mpm" ex
 expect_out "summary names the output" "sha256 $hash -> $TMP/acme.mpm"
 [ -s "$TMP/acme.mpm" ] && ok "mpm file exists" || not_ok "mpm file exists"
 
+# The model's hash covers the content and each file's name relative to its SOURCE argument
+# (docs/mpm-format.md, "The model's hash"): one hash however the path is spelled, from any
+# working directory, and for a copy elsewhere; the paths shown to users stay the ones given.
+hash_of() { "$MESHPOL" compile "$@" 2>&1 | sed -n 's/.*; sha256 \([0-9a-f]\{64\}\).*/\1/p'; }
+cp -r examples/acme "$TMP/copy"
+spellings="$(hash_of examples/acme) $(hash_of ./examples/acme) $(hash_of "$PWD/examples/acme") $(hash_of "$PWD/examples/acme/") $(cd "$TMP" && hash_of copy) $(cd "$TMP/copy" && hash_of .)"
+[ "$(echo "$spellings" | tr ' ' '\n' | sort -u)" = "$hash" ] && ok "one hash: relative, ./, absolute, trailing /, a copy, ." || not_ok "one hash however the sources are spelled" "$spellings" "want $hash"
+"$MESHPOL" compile -o "$TMP/copy.mpm" "$TMP/copy" >/dev/null
+run_cmd "$MESHPOL" decide -m "$TMP/copy.mpm" examples/requests/allow-checkout-charge.json
+[ "$(echo "$OUT" | jq -r .model.sha256)" = "$hash" ] && ok "decisions cite the same hash from a copy's .mpm" || not_ok "decisions cite the same hash from a copy's .mpm" "$OUT"
+[ "$(hash_of examples/acme/clusters.yaml)" = "$(cd examples/acme && hash_of clusters.yaml)" ] && ok "a single file hashes by its base name" || not_ok "a single file hashes by its base name"
+mv "$TMP/copy/routes.yaml" "$TMP/copy/routes-renamed.yaml"
+[ "$(hash_of "$TMP/copy")" != "$hash" ] && ok "a renamed file changes the hash" || not_ok "a renamed file changes the hash"
+mv "$TMP/copy/routes-renamed.yaml" "$TMP/copy/routes.yaml"
+printf '# a comment\n' >>"$TMP/copy/routes.yaml"
+[ "$(hash_of "$TMP/copy")" = "$hash" ] && ok "a comment is not the model: same hash" || not_ok "a comment is not the model: same hash"
+printf -- '---\nkind: Namespace\nname: one-more\n' >>"$TMP/copy/namespaces.yaml"
+[ "$(hash_of "$TMP/copy")" != "$hash" ] && ok "changed content changes the hash" || not_ok "changed content changes the hash"
+run_cmd "$MESHPOL" audit -m "$TMP/copy" -p policies --format json
+echo "$OUT" | jq -e --arg d "$TMP/copy/" '[.findings[].location.file | select(startswith($d) | not)] == [] and (.findings | length) > 0' >/dev/null && ok "findings name the files as given" || not_ok "findings name the files as given" "$(echo "$OUT" | jq -c '[.findings[].location.file] | unique' | head -c 400)"
+
 expect_rc "several sources" 0 "$MESHPOL" compile examples/acme/clusters.yaml examples/acme/jurisdictions.yaml
 expect_out "several sources counted" '^5 clusters, 3 jurisdictions, 0 namespaces'
 
@@ -19,6 +40,16 @@ expect_out "every error is reported" 'multiple-errors.yaml:15:10: .*timeout'
 expect_out "second error" 'multiple-errors.yaml:17:1: .*namespace'
 expect_out "third error" "multiple-errors.yaml:21:7: unknown kind 'Gateway'"
 expect_out "error count" 'meshpol compile: 3 errors'
+
+# Strict shapes and values (issue 11)
+expect_rc "a scalar for a list exits 2" 2 "$MESHPOL" compile tests/data/bad/scalar-data.yaml
+expect_out "data: pii named at line:col" "scalar-data.yaml:15:7: Service 'payments': 'data' must be a list of strings, not the scalar 'pii'"
+expect_rc "a scalar failover exits 2" 2 "$MESHPOL" compile tests/data/bad/scalar-failover.yaml
+expect_out "failover: s named at line:col" "scalar-failover.yaml:15:11: Route 'to-payments': 'failover' must be a list of targets"
+expect_rc "mtls: strict exits 2" 2 "$MESHPOL" compile tests/data/bad/lowercase-mtls.yaml
+expect_out "mtls: strict gets the spelling" "lowercase-mtls.yaml:11:7: .*not 'strict' \\(did you mean 'STRICT'\\?\\)"
+expect_rc "misspelt fields exit 2" 2 "$MESHPOL" compile tests/data/bad/unknown-field-nested.yaml
+expect_out "nested field gets the nearest name" "unknown-field-nested.yaml:18:3: Route 'to-payments': unknown field 'methds' \\(did you mean 'methods'\\?\\)"
 
 expect_rc "missing source exits 2" 2 "$MESHPOL" compile /nonexistent
 expect_out "missing source named" '/nonexistent: No such file or directory'

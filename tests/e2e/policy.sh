@@ -71,4 +71,47 @@ echo '{"destination": {"service": "shop/cart", "port": "80"}}' > "$TMP/port.json
 expect_rc "wrong type exits 2" 2 "$MESHPOL" decide -m examples/acme -p policies "$TMP/port.json"
 expect_out "wrong field named" 'destination.port: must be an integer'
 expect_rc "decide needs -m" 2 "$MESHPOL" decide -p policies examples/requests/allow-checkout-charge.json
+
+# Strict inputs (issue 11): a misspelt key is an error naming its path and the nearest key, never
+# ignored (which let a DELETE through a DELETE deny).
+mkdir "$TMP/nodelete"
+printf 'name: nodelete\nrevision: "1"\ndefault: allow\n' > "$TMP/nodelete/bundle.yaml"
+printf 'policy "p" { version = "1.0.0", kind = "rbac" }\ndeny "no-delete" { service = "*", methods = { "DELETE" } }\n' > "$TMP/nodelete/p.lua"
+echo '{"destination": {"service": "shop/web"}, "request": {"method": "DELETE"}}' > "$TMP/delete.json"
+expect_rc "spelt right, the DELETE deny applies" 1 "$MESHPOL" decide -m "$UNIT/mesh.yaml" -p "$TMP/nodelete" "$TMP/delete.json"
+echo '{"destination": {"service": "shop/web"}, "request": {"methd": "DELETE"}}' > "$TMP/methd.json"
+expect_rc "request.methd is refused, not allowed" 2 "$MESHPOL" decide -m "$UNIT/mesh.yaml" -p "$TMP/nodelete" "$TMP/methd.json"
+expect_out "request.methd named with the nearest key" "request.methd: unknown key \\(did you mean 'method'\\?\\)"
+echo '{"destination": {"service": "shop/web"}, "requst": {"method": "DELETE"}}' > "$TMP/requst.json"
+expect_rc "requst is refused, not allowed" 2 "$MESHPOL" decide -m "$UNIT/mesh.yaml" -p "$TMP/nodelete" "$TMP/requst.json"
+expect_out "requst named with the nearest key" "requst: unknown key \\(did you mean 'request'\\?\\)"
+echo '{"destination": {"service": "shop/web", "external": false, "cluster": "eu1"}, "source": {"labels": {"app": "x"}, "cluster": "eu1"}, "request": {"method": "DELETE"}}' > "$TMP/reserved.json"
+expect_rc "the reserved keys are accepted" 1 "$MESHPOL" decide -m "$UNIT/mesh.yaml" -p "$TMP/nodelete" "$TMP/reserved.json"
+
+# ... and in the tables of `meshpol test`
+cp -r "$UNIT" "$TMP/typos"
+cat > "$TMP/typos/typo_test.lua" <<'LUA'
+test "a misspelt method (passed without testing DELETE)" (function()
+  expect_deny { from = "shop/web", to = "shop/web", methd = "DELETE" }
+end)
+test "misspelt rule and effect" (function()
+  expect_deny { from = "sandbox/echo", to = "billing/pay", method = "POST", rul = "no-sandbox", efect = "forbidden" }
+end)
+test "a port by name" (function()
+  expect_allow { from = "shop/web", to = "shop/web", port = "http" }
+end)
+LUA
+expect_rc "misspelt expectations fail the run" 1 "$MESHPOL" test "$TMP/typos"
+expect_out "methd named at file:line" "$TMP/typos/typo_test.lua:2: expect_deny: unknown key 'methd' \\(did you mean 'method'\\?\\)"
+expect_out "rul and efect named at file:line, sorted" "$TMP/typos/typo_test.lua:5: expect_deny: unknown keys 'efect' \\(did you mean 'effect'\\?\\), 'rul' \\(did you mean 'rule'\\?\\)"
+expect_out "port by name refused" "$TMP/typos/typo_test.lua:8: 'port' must be an integer 1..65535, not a string"
+expect_out "typos closing line" '^3 passed, 3 failed$'
+
+# ... and in declarations: a string where a list is expected, a misspelt field
+cp -r "$UNIT" "$TMP/dsl"
+printf 'policy "s" { version = "1.0.0", kind = "rbac", controls = "SOC2" }\nallow "x" { service = "*", methods = "GET" }\ndeny "y" { service = "*", methds = { "GET" } }\n' > "$TMP/dsl/strict.lua"
+expect_rc "check refuses loose declarations" 2 "$MESHPOL" check "$TMP/dsl"
+expect_out "controls must be a list" "$TMP/dsl/strict.lua:1: policy 's': 'controls' must be a list of strings, not a string"
+expect_out "methods must be a list" "$TMP/dsl/strict.lua:2: allow 'x': 'methods' must be a list of strings, not a string"
+expect_out "misspelt field named" "$TMP/dsl/strict.lua:3: deny 'y': unknown field 'methds' \\(did you mean 'methods'\\?\\)"
 e2e_done

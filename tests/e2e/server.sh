@@ -19,11 +19,20 @@ echo 'allow "x" { service = "shop/nope" }' >>"$TMP/broken/rbac.lua"
 expect_rc "a broken bundle: serve exits 2" 2 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$TMP/broken" --listen 127.0.0.1:1
 expect_out "with the bundle's error at file:line" "$TMP/broken/rbac.lua:[0-9]+: allow 'x'"
 busy=$(free_port)
-python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(5)" &
+python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(10)" &
 holder=$!
-sleep 0.3
+for i in $(seq 1 50); do # until the port is taken (python starts slowly on a busy machine)
+	python3 -c "import socket; socket.create_connection(('127.0.0.1', $busy), timeout=1)" 2>/dev/null && break
+	sleep 0.1
+done
 expect_rc "an address in use: serve exits 2" 2 timeout 10 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --listen "127.0.0.1:$busy"
 expect_out "address in use explained" "cannot listen: 127.0.0.1:$busy: Address already in use"
+expect_rc "serve rejects an unknown --deny-body" 2 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --deny-body some
+expect_out "... listing the choices" "--deny-body takes minimal or full, not 'some'"
+expect_rc "serve rejects an unknown --escaped-slashes" 2 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --escaped-slashes drop
+expect_out "... listing the choices" "--escaped-slashes takes reject, keep or unescape, not 'drop'"
+expect_rc "serve rejects an unknown --path-params" 2 "$MESHPOL" serve -m "$UNIT/mesh.yaml" -p "$UNIT" --path-params x
+expect_out "... listing the choices" "--path-params takes reject, strip or keep, not 'x'"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
@@ -71,25 +80,32 @@ check "data: /v1/data/ with no path is 404" 404 -X POST --data "$input" "$BASE/v
 check "check: checkout POST /v1/charge to payments is 200" 200 -X POST "$BASE/v1/check/v1/charge" \
 	-H 'Host: payments.billing:8080' \
 	-H 'x-forwarded-client-cert: By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
-jq_ok "check: 200 carries the decision" '.allow == true and .effect == "allowed"'
+jq_ok "check: 200 carries {allow, decision_id}" '.allow == true and (.decision_id | length) == 36 and keys == ["allow", "decision_id"]'
 id=$(printf '%s' "$HDRS" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-meshpol-decision-id" { print $2 }')
 [ "$id" = "$(printf '%s' "$BODY" | jq -r .decision_id)" ] && ok "check: x-meshpol-decision-id header = decision_id" || not_ok "check: decision id header" "$HDRS"
 check "check: the sandbox is 403" 403 -X POST "$BASE/v1/check/v1/charge" -H 'Host: payments.billing.svc.cluster.local' \
 	-H 'x-forwarded-client-cert: By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/sandbox/sa/echo'
-jq_ok "check: 403 body names the rule" '.allow == false and .reasons[0].rule == "no-sandbox-to-card-data"'
+jq_ok "check: the 403 body is minimal" 'keys == ["allow", "decision_id"] and .allow == false'
+logged "check: the decision log names the rule" "$(printf '%s' "$BODY" | jq -r .decision_id)" \
+	'.endpoint == "/v1/check" and .decision.reasons[0].rule == "no-sandbox-to-card-data"'
 printf '%s' "$HDRS" | grep -qi '^x-meshpol-decision-id: ' && ok "check: 403 has x-meshpol-decision-id too" || not_ok "check: 403 decision id" "$HDRS"
 check "check: the LAST XFCC element is the caller" 200 -X POST "$BASE/v1/check/v1/charge" -H 'Host: payments.billing' \
 	-H 'x-forwarded-client-cert: By=spiffe://a;URI=spiffe://acme.io/ns/sandbox/sa/echo,By=spiffe://acme.io/ns/billing/sa/payments;Subject="CN=x,O=y;z";URI=spiffe://acme.io/ns/shop/sa/checkout'
 check "check: XFCC with quoted values and escapes, first URI of the element" 200 -X POST "$BASE/v1/check/v1/charge" -H 'Host: payments.billing' \
 	-H 'x-forwarded-client-cert: By=spiffe://a;URI=spiffe://x,  By="spiffe://b";Subject="CN=\"q\",O=,;";URI="spiffe://acme.io/ns/shop/sa/checkout";URI=spiffe://acme.io/ns/sandbox/sa/echo'
-check "check: nginx style (X-Original-Method and X-Original-URI)" 200 "$BASE/v1/check" -H 'Host: payments.billing' \
-	-H 'X-Original-Method: POST' -H 'X-Original-URI: /v1/charge?x=1' \
-	-H 'x-forwarded-client-cert: By=spiffe://b;URI=spiffe://acme.io/ns/shop/sa/checkout'
-check "check: X-Original-Method decides (a DELETE from the storefront)" 403 "$BASE/v1/check" -H 'Host: payments.billing' \
-	-H 'X-Original-Method: DELETE' -H 'X-Original-URI: /v1/charge' \
-	-H 'x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/storefront'
+check "check: X-Original-URI is not read on Envoy's door (the canary's refund stays denied)" 403 -X POST "$BASE/v1/check/v1/refunds" \
+	-H 'Host: payments.billing' -H 'X-Original-URI: /v1/charge' -H 'x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/checkout-v2'
+check "check: nor X-Original-Method (the edge may not write to the catalog)" 403 -X DELETE "$BASE/v1/check/api/catalog/1" \
+	-H 'Host: products.catalog' -H 'X-Original-Method: GET' -H 'x-forwarded-client-cert: URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
+check "nginx door: a charge from a caller without a certificate (XFCC is never read there)" 403 "$BASE/v1/nginx/check" \
+	-H 'Host: payments.billing' -H 'X-Original-Method: POST' -H 'X-Original-URI: /v1/charge?x=1' -H 'X-Real-IP: 10.0.0.1' \
+	-H 'x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/checkout'
+logged "nginx door: method, URI and address from its headers, no caller" "$(printf '%s' "$BODY" | jq -r .decision_id)" \
+	'.endpoint == "/v1/nginx/check" and .input.request.method == "POST" and .input.request.path == "/v1/charge?x=1" and
+	 .input.source.ip == "10.0.0.1" and (.input.source | has("principal") | not) and (.input.request.headers | has("x-original-uri") | not)'
 check "check: no identity, unknown destination: 403" 403 "$BASE/v1/check/" -H 'Host: nowhere.example.com'
-jq_ok "check: the reason names the unknown host" '.effect == "not_permitted" and (.reasons[0].message | test("nowhere.example.com"))'
+logged "check: the reason names the unknown host" "$(printf '%s' "$BODY" | jq -r .decision_id)" \
+	'.decision.effect == "not_permitted" and (.decision.reasons[0].message | test("nowhere.example.com"))'
 check "check: a malformed XFCC is 400" 400 "$BASE/v1/check/x" -H 'Host: payments.billing' -H 'x-forwarded-client-cert: By=x;URI="unterminated'
 jq_ok "check: 400 names the field" '.field == "source.principal"'
 check "check: a bad port in Host is 400" 400 "$BASE/v1/check/x" -H 'Host: payments.billing:99999'
@@ -98,7 +114,8 @@ many=()
 for i in $(seq 1 70); do many+=(-H "x-h$i: v"); done
 check "check: more than 64 headers is a 403, never an allow" 403 -X POST "$BASE/v1/check/v1/charge" -H 'Host: payments.billing' \
 	-H 'x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/checkout' "${many[@]}"
-jq_ok "check: the reason says why" '.reasons[0].rule == "engine" and (.reasons[0].message | test("64"))'
+logged "check: the reason says why" "$(printf '%s' "$BODY" | jq -r .decision_id)" \
+	'.decision.reasons[0].rule == "engine" and (.decision.reasons[0].message | test("64"))'
 
 # errors: JSON with line and column, the missing field named, 404, 405
 check "decide: invalid JSON is 400" 400 -X POST --data $'{"destination": {"service": "a"},\n "source": {"principal": }}' "$BASE/v1/decide"
@@ -366,7 +383,7 @@ mkcert server 'DNS:localhost,IP:127.0.0.1' && mkcert web "URI:$WEB_ID" && mkcert
 T=(--cacert "$pki/ca.pem")
 PORT=$(free_port)
 "$MESHPOL" serve --listen "127.0.0.1:$PORT" -m "$UNIT/mesh.yaml" -p "$UNIT" --workers 2 --tls-cert "$pki/server.pem" \
-	--tls-key "$pki/server.key" --client-ca "$pki/ca.pem" --destination-header X-Dest \
+	--tls-key "$pki/server.key" --client-ca "$pki/ca.pem" --destination-header X-Dest --deny-body full \
 	--decision-log "$TMP/tls.jsonl" >"$TMP/tls.log" 2>&1 &
 SRV_PID=$!
 SERVER_PIDS+=("$SRV_PID")
@@ -384,7 +401,7 @@ check "mTLS: a forged XFCC does not override the certificate" 200 "${T[@]}" --ce
 	-X POST "$S/v1/check/v1/charge" -H 'X-Dest: pay.billing' -H 'x-forwarded-client-cert: By=spiffe://x;URI=spiffe://t/ns/sandbox/sa/echo'
 check "mTLS: XFCC written by the peer itself (By = its SAN) names the caller" 403 "${T[@]}" --cert "$pki/proxy.pem" --key "$pki/proxy.key" \
 	-X POST "$S/v1/check/v1/charge" -H 'X-Dest: pay.billing' -H 'x-forwarded-client-cert: By=spiffe://t/ns/shop/sa/proxy;URI=spiffe://t/ns/sandbox/sa/echo'
-jq_ok "mTLS: and the sandbox is denied by its rule" '.reasons[0].rule == "no-sandbox"'
+jq_ok "mTLS: and the sandbox is denied by its rule (--deny-body full)" '.reasons[0].rule == "no-sandbox"'
 check "--destination-header: the header names the destination" 403 "${T[@]}" --cert "$pki/web.pem" --key "$pki/web.key" \
 	-X POST "$S/v1/check/v1/charge" -H 'X-Dest: web.shop' -H 'Host: pay.billing'
 check "mTLS: /v1/decide" 200 "${T[@]}" --cert "$pki/web.pem" --key "$pki/web.key" -X POST \

@@ -88,6 +88,14 @@ jq_ok() {
 	if printf '%s' "$BODY" | jq -e "$2" >/dev/null 2>&1; then ok "$1"; else not_ok "$1" "jq: $2" "body: ${BODY:0:600}"; fi
 }
 
+# logged NAME ID FILTER: the record of decision ID in the decision log ($DECLOG, else
+# $TMP/decisions.jsonl) satisfies the jq FILTER.
+logged() {
+	local rec
+	rec=$(grep -F "\"decision_id\":\"$2\"" "${DECLOG:-$TMP/decisions.jsonl}" | head -1)
+	if [ -n "$2" ] && printf '%s' "$rec" | jq -e "$3" >/dev/null 2>&1; then ok "$1"; else not_ok "$1" "jq: $3" "record: ${rec:0:600}"; fi
+}
+
 # metric NAME: the value of a metric line (exact name with labels) from $BASE/metrics.
 metric() {
 	"${CURL[@]}" "${METRICS_URL:-$BASE}/metrics" | awk -v m="$1" '$1 == m { print $2 }'
@@ -162,3 +170,105 @@ for t in threads: t.join()
 if trace: trace.close()
 print(json.dumps(total))
 PY
+
+# doc_block NAME: prints the fenced block of docs/server.md that follows the line
+# "<!-- meshpol-config: NAME ...": the proxy configurations the tests run are the documented ones.
+doc_block() {
+	awk -v name="$1" '
+		index($0, "<!-- meshpol-config: " name " ") == 1 { found = 1; next }
+		found == 1 && /^```/ { found = 2; next }
+		found == 2 && /^```/ { exit }
+		found == 2 { print }' docs/server.md
+}
+
+# pki_init DIR: a throwaway CA (DIR/ca.pem, DIR/ca.key) and a server certificate for 127.0.0.1
+# (DIR/server.pem, .key); pki_cert DIR NAME SAN: a client certificate DIR/NAME.pem (.key)
+# signed by that CA, with subjectAltName SAN ("URI:spiffe://..."). 0 on success.
+pki_cert() {
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/$2.key" -out "$1/$2.csr" \
+		-subj "/CN=$2" 2>/dev/null &&
+		printf 'subjectAltName=%s\n' "$3" >"$1/$2.ext" &&
+		openssl x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -out "$1/$2.pem" \
+			-days 1 -extfile "$1/$2.ext" 2>/dev/null
+}
+pki_init() {
+	mkdir -p "$1" &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" -out "$1/ca.pem" \
+			-days 1 -subj /CN=meshpol-test-ca 2>/dev/null &&
+		pki_cert "$1" server 'DNS:localhost,IP:127.0.0.1'
+}
+
+# nginx_conf OUT MP_PORT UPSTREAM_PORT PKI NAME:PORT...: writes an nginx configuration to OUT
+# from the documented block (doc_block nginx): meshpol's address, one server block per NAME:PORT
+# (its server_name and listen port), the test's certificates, and a trivial upstream that answers
+# "upstream <uri>". Fails (1, with the reason on stderr) when the block no longer has a line the
+# substitution needs, so the documentation cannot drift from what is tested.
+nginx_conf() {
+	local out=$1 mp=$2 up=$3 pki=$4
+	shift 4
+	mkdir -p "$TMP/ngx"
+	doc_block nginx >"$TMP/nginx-doc.conf"
+	python3 - "$TMP/nginx-doc.conf" "$out" "$mp" "$up" "$pki" "$TMP/ngx" "$(id -u)" "$@" <<'PY'
+import re, sys
+doc, out, mp, up, pki, run, uid, servers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8:]
+text = open(doc).read()
+def sub(t, old, new):
+    if t.count(old) != 1:
+        sys.exit("docs/server.md's nginx block: expected one %r, found %d" % (old, t.count(old)))
+    return t.replace(old, new)
+text = sub(text, "server 127.0.0.1:8181;", "server 127.0.0.1:%s;" % mp)
+start = text.index("\nserver {") + 1
+depth, i = 0, start
+while True:
+    if text[i] == "{": depth += 1
+    if text[i] == "}":
+        depth -= 1
+        if depth == 0: break
+    i += 1
+upstreams, block = text[:start], text[start:i + 1]
+for old, new in (("/etc/nginx/tls/server.pem", pki + "/server.pem"), ("/etc/nginx/tls/server.key", pki + "/server.key"),
+                 ("/etc/nginx/tls/mesh-ca.pem", pki + "/ca.pem"), ("http://backend;", "http://127.0.0.1:%s;" % up)):
+    block = sub(block, old, new)
+blocks = []
+for s in servers:
+    name, port = s.split(":")
+    b = sub(block, "listen 443 ssl;", "listen 127.0.0.1:%s ssl;" % port)
+    blocks.append(sub(b, "server_name payments.billing;", "server_name %s;" % name))
+conf = """%s
+worker_processes 1;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+events { worker_connections 128; }
+http {
+  access_log %s/access.log;
+  client_body_temp_path %s/body;
+  proxy_temp_path %s/proxy;
+  fastcgi_temp_path %s/fastcgi;
+  uwsgi_temp_path %s/uwsgi;
+  scgi_temp_path %s/scgi;
+  server { listen 127.0.0.1:%s; location / { return 200 "upstream $request_uri\\n"; } }
+%s
+%s
+}
+""" % ("user root;" if uid == "0" else "", run, run, run, run, run, run, run, run, up, upstreams, "\n".join(blocks))
+open(out, "w").write(conf)
+PY
+}
+
+# start_nginx CONF: checks and starts nginx (in the foreground of a background job) with CONF;
+# sets NGINX_PID. Returns 1, with nginx's complaint as "not ok", when it does not start.
+start_nginx() {
+	local i
+	"$NGINX" -t -c "$1" -g 'daemon off;' >"$TMP/ngx/t.out" 2>&1 ||
+		{ not_ok "nginx accepts the configuration" "$(cat "$TMP/ngx/t.out")"; return 1; }
+	"$NGINX" -c "$1" -g 'daemon off;' >"$TMP/ngx/out" 2>&1 &
+	NGINX_PID=$!
+	SERVER_PIDS+=("$NGINX_PID")
+	for i in $(seq 1 50); do
+		[ -s "$TMP/ngx/nginx.pid" ] && return 0
+		sleep 0.1
+	done
+	not_ok "nginx starts" "$(cat "$TMP/ngx/out" "$TMP/ngx/error.log" 2>/dev/null | head -20)"
+	return 1
+}
+NGINX=${NGINX:-/usr/sbin/nginx}

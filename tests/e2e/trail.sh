@@ -13,12 +13,16 @@ expect_out "keygen names both files" "^$TMP/k.pub.pem: public key, key_id [0-9a-
 grep -q 'BEGIN PRIVATE KEY' "$TMP/k.pem" && ok "private key is PEM" || not_ok "private key is PEM"
 openssl pkey -pubin -in "$TMP/k.pub.pem" -noout -text 2>/dev/null | grep -q ED25519 && ok "public key is Ed25519" || not_ok "public key is Ed25519"
 sum=$(md5sum "$TMP/k.pem")
-expect_rc "keygen refuses to overwrite" 1 "$MESHPOL" keygen -o "$TMP/k.pem"
+expect_rc "keygen refuses to overwrite (an input error)" 2 "$MESHPOL" keygen -o "$TMP/k.pem"
 expect_out "refusal explained" "$TMP/k.pem: already exists; refusing to overwrite it"
 [ "$(md5sum "$TMP/k.pem")" = "$sum" ] && ok "existing key untouched" || not_ok "existing key untouched"
 expect_rc "keygen without -o" 2 "$MESHPOL" keygen
 expect_out "keygen usage" 'usage: meshpol keygen -o KEY.pem'
-expect_rc "keygen into a missing directory" 1 "$MESHPOL" keygen -o "$TMP/nodir/k.pem"
+expect_rc "keygen into a missing directory (an input error)" 2 "$MESHPOL" keygen -o "$TMP/nodir/k.pem"
+expect_out "the missing directory explained" "^meshpol keygen: $TMP/nodir/k.pem: No such file or directory$"
+ln -s "$TMP/elsewhere.pem" "$TMP/dangling.pem"
+expect_rc "keygen refuses a dangling link" 2 "$MESHPOL" keygen -o "$TMP/dangling.pem"
+[ ! -e "$TMP/elsewhere.pem" ] && [ ! -e "$TMP/dangling.pub.pem" ] && ok "nothing made through the link" || not_ok "nothing made through the link"
 
 # verify: the intact trail, with and without its public key
 expect_rc "intact trail verifies" 0 "$MESHPOL" verify "$D/intact.jsonl" --pubkey "$D/key.pub.pem"

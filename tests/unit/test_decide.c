@@ -311,6 +311,185 @@ static void test_input_errors(void **state)
 	json_decref(j);
 }
 
+/* Strict input (issue 11): an unknown key at any level is refused with its path and the
+ * nearest valid key; each row is one input and the start of the error it must give. */
+static void test_input_unknown_keys(void **state)
+{
+	(void)state;
+#define D "\"destination\": {\"service\": \"a\"}"
+	static const input_case cases[] = {
+	    {"{" D ", \"request\": {\"methd\": \"DELETE\"}}",
+	     "request.methd: unknown key (did you mean 'method'?)"},
+	    {"{" D ", \"requst\": {\"method\": \"DELETE\"}}",
+	     "requst: unknown key (did you mean 'request'?)"},
+	    {"{\"destination\": {\"servce\": \"a\"}}",
+	     "destination.servce: unknown key (did you mean 'service'?)"},
+	    {"{" D ", \"source\": {\"principle\": \"spiffe://x\"}}",
+	     "source.principle: unknown key (did you mean 'principal'?)"},
+	    {"{" D ", \"request\": {\"auth\": {\"claim\": {}}}}",
+	     "request.auth.claim: unknown key (did you mean 'claims'?)"},
+	    {"{" D ", \"request\": {\"verb\": \"GET\"}}",
+	     "request.verb: unknown key (expected method, path, headers, host, sni or auth)"},
+	    {"{" D ", \"xyzzy\": 1}",
+	     "xyzzy: unknown key (expected source, destination, request or context)"},
+	    /* the client's text is quoted */
+	    {"{" D ", \"request\": {\"m\\u0001\": 1}}", "request.m\\x01: unknown key"},
+	    /* types of the reserved keys */
+	    {"{\"destination\": {\"service\": \"a\", \"external\": \"yes\"}}",
+	     "destination.external: must be true or false"},
+	    {"{" D ", \"source\": {\"labels\": {\"app\": 1}}}",
+	     "source.labels.app: must be a string"},
+	    {"{" D ", \"source\": {\"labels\": [\"app\"]}}",
+	     "source.labels: must be an object of strings"},
+	    {"{" D ", \"source\": {\"cluster\": 1}}", "source.cluster: must be a string"},
+	    {"{" D ", \"request\": {\"auth\": {\"audiences\": [1]}}}",
+	     "request.auth.audiences: must be a string or a list of strings"},
+	    {"{" D ", \"request\": {\"auth\": {\"principal\": 5}}}",
+	     "request.auth.principal: must be a string"},
+	    {"{" D ", \"context\": []}", "context: must be an object"},
+	    {"{\"destination\": {\"service\": \"a\", \"port\": \"http\"}}",
+	     "destination.port: must be an integer 1..65535"},
+	};
+#undef D
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t je;
+		json_t *j = json_loads(cases[i].json, 0, &je);
+		assert_non_null(j);
+		mp_request r;
+		mp_header h[MP_REQUEST_MAX_HEADERS];
+		char err[256] = "";
+		int rc = mp_request_from_json(j, &r, h, err, sizeof(err));
+		if (rc == 0 || strncmp(err, cases[i].err, strlen(cases[i].err)))
+			fail_msg("%s: want '%s', got rc %d '%s'", cases[i].json, cases[i].err, rc,
+			         err);
+		json_decref(j);
+	}
+}
+
+/* Every key the input may hold is accepted, the reserved ones included, and the free-form
+ * objects take any key. */
+static void test_input_every_key(void **state)
+{
+	(void)state;
+	json_error_t je;
+	json_t *j = json_loads(
+	    "{\"source\": {\"principal\": \"p\", \"namespace\": \"n\", \"service\": \"s\", \"ip\": "
+	    "\"10.0.0.1\", \"remote_ip\": \"203.0.113.7\", \"cluster\": \"eu1\", \"labels\": "
+	    "{\"app\": \"web\"}},"
+	    " \"destination\": {\"service\": \"d\", \"namespace\": \"m\", \"port\": 80, "
+	    "\"cluster\": "
+	    "\"us1\", \"ip\": \"10.0.0.2\", \"workload\": \"w\", \"external\": true},"
+	    " \"request\": {\"method\": \"GET\", \"path\": \"/\", \"headers\": {\"X-Any\": \"b\"}, "
+	    "\"host\": \"h\", \"sni\": \"s\", \"auth\": {\"principal\": \"a\", \"audiences\": "
+	    "\"x\", "
+	    "\"presenter\": \"p\", \"claims\": {\"any\": {\"deep\": [1]}}}},"
+	    " \"context\": {\"whatever\": {\"nested\": true}}}",
+	    0, &je);
+	assert_non_null(j);
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	char err[256] = "";
+	if (mp_request_from_json(j, &r, h, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_string_equal(r.src_cluster, "eu1");
+	assert_string_equal(r.dst_cluster, "us1");
+	assert_string_equal(r.src_remote_ip, "203.0.113.7");
+	assert_string_equal(r.dst_workload, "w");
+	assert_string_equal(r.host, "h");
+	assert_int_equal(r.dst_external, 1);
+	assert_non_null(r.src_labels);
+	assert_non_null(r.auth);
+	assert_non_null(r.context);
+	assert_int_equal(r.nheaders, 1);
+	json_decref(j);
+	/* null counts as absent, everywhere */
+	j = json_loads("{\"source\": null, \"destination\": {\"service\": \"d\", \"port\": null, "
+	               "\"external\": null}, \"request\": {\"auth\": null}}",
+	               0, &je);
+	assert_int_equal(mp_request_from_json(j, &r, h, err, sizeof(err)), 0);
+	assert_int_equal(r.port, 0);
+	assert_int_equal(r.dst_external, 0);
+	json_decref(j);
+}
+
+/* The reproduction: a misspelt key used to be ignored, so the deny it was meant to meet did not
+ * apply and the request was allowed. Now the input is refused. */
+static void test_typo_no_longer_allows(void **state)
+{
+	fixture *f = *state;
+	static const char *const inputs[] = {
+	    "{\"source\": {\"principal\": \"spiffe://t/ns/shop/sa/web\"}, \"destination\": "
+	    "{\"service\": \"shop/web\", \"port\": 8080}, \"request\": {\"pth\": \"/admin\"}}",
+	    "{\"source\": {\"principal\": \"spiffe://t/ns/shop/sa/web\"}, \"destination\": "
+	    "{\"service\": \"shop/web\", \"port\": 8080}, \"requst\": {\"path\": \"/admin\"}}",
+	};
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		json_error_t je;
+		json_t *j = json_loads(inputs[i], 0, &je);
+		mp_request r;
+		mp_header h[MP_REQUEST_MAX_HEADERS];
+		char err[256] = "";
+		int rc = mp_request_from_json(j, &r, h, err, sizeof(err));
+		if (rc == 0) {
+			mp_decision dec;
+			mp_decide(f->ev, &r, &dec, NULL);
+			fail_msg("%s: accepted, and decided %s", inputs[i],
+			         mp_effect_name(dec.effect));
+		}
+		assert_non_null(strstr(err, "unknown key (did you mean '"));
+		json_decref(j);
+	}
+	/* spelt right, the deny applies */
+	json_error_t je;
+	json_t *j = json_loads(
+	    "{\"source\": {\"principal\": \"spiffe://t/ns/shop/sa/web\"}, \"destination\": "
+	    "{\"service\": \"shop/web\", \"port\": 8080}, \"request\": {\"path\": \"/admin\"}}",
+	    0, &je);
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	char err[256];
+	assert_int_equal(mp_request_from_json(j, &r, h, err, sizeof(err)), 0);
+	mp_decision dec;
+	mp_decide(f->ev, &r, &dec, NULL);
+	assert_string_equal(mp_effect_name(dec.effect), "forbidden");
+	json_decref(j);
+}
+
+/* bundle.yaml's mask paths are checked against the same tables. */
+static void test_field_check(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path, *err; /* err NULL: valid */
+	} cases[] = {
+	    {"request.headers.authorization", NULL},
+	    {"request.headers.Cookie", NULL},
+	    {"request", NULL},
+	    {"context.token", NULL},
+	    {"context.a.b.c", NULL},
+	    {"source.labels.app", NULL},
+	    {"request.auth.claims.sub", NULL},
+	    {"destination.external", NULL},
+	    {"request.header.authorization",
+	     "request.header: unknown key (did you mean 'headers'?)"},
+	    {"reqest.path", "reqest: unknown key (did you mean 'request'?)"},
+	    {"request.method.x", "request.method: is a value"},
+	    {"request.headers.a.b", "request.headers: holds names one level deep"},
+	    {"request.headers.", "'request.headers.' is not a dotted path"},
+	    {"context.", "'context.' is not a dotted path"},
+	    {"", "'' is not a dotted path"},
+	    {"request..path", "'request..path' is not a dotted path"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+		int rc = mp_request_field_check(cases[i].path, err, sizeof(err));
+		if (cases[i].err ? rc == 0 || strncmp(err, cases[i].err, strlen(cases[i].err))
+		                 : rc != 0)
+			fail_msg("'%s': want %s, got rc %d '%s'", cases[i].path,
+			         cases[i].err ? cases[i].err : "valid", rc, err);
+	}
+}
+
 /* --- evaluation integrity: the bundles of tests/data/integrity (tests/e2e/integrity.sh runs
  * them through every front-end) --- */
 
@@ -413,6 +592,10 @@ int main(void)
 	    cmocka_unit_test(test_advisory),
 	    cmocka_unit_test(test_output_json),
 	    cmocka_unit_test(test_input_errors),
+	    cmocka_unit_test(test_input_unknown_keys),
+	    cmocka_unit_test(test_input_every_key),
+	    cmocka_unit_test(test_typo_no_longer_allows),
+	    cmocka_unit_test(test_field_check),
 	    cmocka_unit_test(test_pairs_binding),
 	    cmocka_unit_test(test_varying_declaration_refused),
 	    cmocka_unit_test(test_req_isolation_and_advisory_errors),

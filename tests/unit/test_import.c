@@ -629,7 +629,10 @@ static const struct {
      "t.yaml:6:32: Deployment default/d: 'serviceAccountName' must be a string, not a list"},
     {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  "
      "hosts: [a]\n  htp: []\n",
-     "t.yaml:6:3: VirtualService default/v: spec: unknown field 'htp'"},
+     "t.yaml:6:3: VirtualService default/v: spec: unknown field 'htp' (did you mean 'http'?)"},
+    {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  "
+     "hosts: [a]\n  zzz: []\n",
+     "t.yaml:6:3: VirtualService default/v: spec: unknown field 'zzz'\n"},
     {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  "
      "hosts: [a]\n  http:\n  - timeout: soon\n    route: [{destination: {host: a}}]\n",
      "t.yaml:7:14: VirtualService default/v: 'timeout' must be a duration"},

@@ -27,7 +27,7 @@ static const char small_mesh[] =
     "---\nkind: Service\nname: web\nnamespace: shop\ncluster: eu1\n"
     "identity: spiffe://acme.io/ns/shop/sa/web\n"
     "---\nkind: Service\nname: api\nnamespace: shop\nclusters: [eu1, us1]\n"
-    "identity: spiffe://acme.io/ns/shop/sa/api\ndata: [pii]\nmtls: strict\n"
+    "identity: spiffe://acme.io/ns/shop/sa/api\ndata: [pii]\nmtls: STRICT\n"
     "ports: [{port: 8080, protocol: HTTP, name: http}]\n"
     "---\nkind: Service\nname: api\nnamespace: admin\ncluster: us1\n"
     "---\nkind: External\nname: stripe\nhost: API.Stripe.com\nregion: us-east1\n"
@@ -352,12 +352,208 @@ static void test_empty_model(void **state)
 	mp_diags_free(&d);
 }
 
+/* The model's hash leaves out the source root of every file name (model.h, mp_source_name):
+ * the same sources hash the same however their paths are spelled, from any working directory;
+ * the names kept for messages are the paths as given. */
+static void write_text(const char *path, const char *text)
+{
+	write_bytes(path, text, strlen(text));
+}
+
+static char *hash_of_dir(const char *dir, char *out)
+{
+	mp_diags d = {0};
+	mp_model *m = mp_compile(&dir, 1, NULL, &d);
+	if (!m)
+		mp_diags_print(&d, stderr);
+	mp_diags_free(&d);
+	assert_non_null(m);
+	strcpy(out, mp_model_sha256(m));
+	mp_model_free(m);
+	return out;
+}
+
+static void test_hash_ignores_path_spelling(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/meshpol-hash-XXXXXX", path[600], cwd[4096], want[65], got[65];
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(path, sizeof(path), "%s/mesh", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/mesh/sub", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/mesh/a.yaml", dir);
+	write_text(path, "kind: Namespace\nname: shop\n");
+	snprintf(path, sizeof(path), "%s/mesh/sub/b.yaml", dir);
+	write_text(path, "kind: Cluster\nname: eu1\nprovider: aws\nregion: eu-west-1\n");
+
+	snprintf(path, sizeof(path), "%s/mesh", dir);
+	hash_of_dir(path, want);
+	snprintf(path, sizeof(path), "%s/mesh/", dir);
+	assert_string_equal(hash_of_dir(path, got), want);
+	snprintf(path, sizeof(path), "%s/./mesh", dir);
+	assert_string_equal(hash_of_dir(path, got), want);
+	assert_int_equal(chdir(dir), 0);
+	assert_string_equal(hash_of_dir("mesh", got), want);
+	assert_string_equal(hash_of_dir("./mesh//", got), want);
+	assert_int_equal(chdir("mesh"), 0);
+	assert_string_equal(hash_of_dir(".", got), want);
+	assert_int_equal(chdir(cwd), 0);
+
+	/* the names relative to the root are covered: a file moved in the tree is another model */
+	char from[600], to[600];
+	snprintf(from, sizeof(from), "%s/mesh/sub/b.yaml", dir);
+	snprintf(to, sizeof(to), "%s/mesh/b.yaml", dir);
+	assert_int_equal(rename(from, to), 0);
+	snprintf(path, sizeof(path), "%s/mesh", dir);
+	assert_string_not_equal(hash_of_dir(path, got), want);
+
+	/* a single file by its base name; what messages show is the path as given */
+	mp_diags d = {0};
+	mp_model *a = mp_compile_string("small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	mp_model *b =
+	    mp_compile_string("/somewhere/else/small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	mp_model *c = mp_compile_string("other.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_string_equal(mp_model_sha256(a), mp_model_sha256(b));
+	assert_string_not_equal(mp_model_sha256(a), mp_model_sha256(c));
+	char loc[300];
+	mp_model_view v = mp_model_get_view(b);
+	assert_string_equal(mp_model_loc_str(b, v.services[0].loc, loc, sizeof(loc)),
+	                    "/somewhere/else/small.yaml:23");
+	mp_model_free(a);
+	mp_model_free(b);
+	mp_model_free(c);
+	mp_diags_free(&d);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The .mpm keeps the source names (outside the hash): a loaded model has the hash and the
+ * messages' paths of the compiled one; a root longer than its name is refused. */
+static void test_mpm_source_names(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_model *m =
+	    mp_compile_string("some/dir/small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	mp_model *plain = mp_compile_string("small.yaml", small_mesh, sizeof(small_mesh) - 1, &d);
+	assert_non_null(m);
+	assert_non_null(plain);
+	assert_string_equal(mp_model_sha256(m), mp_model_sha256(plain));
+	char err[512], loc[300];
+	char *path = tmpfile_path("src");
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	size_t len;
+	unsigned char *good = read_all(path, &len);
+	mp_model *l = mp_model_load_mem(good, len, err, sizeof(err));
+	assert_non_null(l);
+	assert_string_equal(mp_model_sha256(l), mp_model_sha256(m));
+	mp_model_view v = mp_model_get_view(l);
+	assert_string_equal(mp_model_loc_str(l, v.services[0].loc, loc, sizeof(loc)),
+	                    "some/dir/small.yaml:23");
+	mp_model_free(l);
+
+	/* the last section holds one source name: {name, root_len = strlen("some/dir/")} */
+	uint32_t head[4], rec[2];
+	memcpy(head, good + len - 24, 16);
+	memcpy(rec, good + len - 8, 8);
+	assert_int_equal(head[0], 17);
+	assert_int_equal(head[2], 1);
+	assert_int_equal(rec[1], 9);
+	unsigned char *buf = malloc(len);
+	memcpy(buf, good, len);
+	rec[1] = 200;
+	memcpy(buf + len - 8, rec, 8);
+	rehash(buf, len);
+	expect_load_error(buf, len, "source name 0: its root is longer than the name");
+	/* the root is what the hash leaves out: another root, another hash */
+	rec[1] = 0;
+	memcpy(buf + len - 8, rec, 8);
+	rehash(buf, len);
+	l = mp_model_load_mem(buf, len, err, sizeof(err));
+	assert_non_null(l);
+	assert_string_not_equal(mp_model_sha256(l), mp_model_sha256(m));
+	mp_model_free(l);
+	/* a file of the previous format is refused with a request to recompile */
+	memcpy(buf, good, len);
+	buf[8] = 2;
+	expect_load_error(buf, len,
+	                  "unsupported model format version 2 (this meshpol reads "
+	                  "version 3; recompile the model)");
+	free(buf);
+	free(good);
+	unlink(path);
+	mp_model_free(m);
+	mp_model_free(plain);
+	mp_diags_free(&d);
+
+	/* every allocation of a compile with roots, failing in turn */
+	for (long n = 0;; n++) {
+		mp_diags dd = {0};
+		mp_alloc_fail_after(n);
+		mp_model *x =
+		    mp_compile_string("a/small.yaml", small_mesh, sizeof(small_mesh) - 1, &dd);
+		mp_alloc_fail_after(-1);
+		mp_diags_free(&dd);
+		if (x) {
+			mp_model_free(x);
+			break;
+		}
+		assert_true(n < 100000);
+	}
+}
+
+/* mp_model_save writes as every output does (files.h): a symbolic link's target is replaced
+ * and the link kept, an existing file keeps its mode, a directory is refused by name. */
+static void test_mpm_save_outputs(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/meshpol-out-XXXXXX", path[600], link[600], want[700], err[700];
+	struct stat st;
+	assert_non_null(mkdtemp(dir));
+	mp_model *m = compile_small();
+	snprintf(path, sizeof(path), "%s/target.mpm", dir);
+	snprintf(link, sizeof(link), "%s/link.mpm", dir);
+	write_text(path, "old");
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(symlink("target.mpm", link), 0);
+	assert_int_equal(mp_model_save(m, link, err, sizeof(err)), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(mp_model_is_mpm_file(path));
+	assert_int_equal(mp_model_save(m, dir, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: is a directory", dir);
+	assert_string_equal(err, want);
+	snprintf(path, sizeof(path), "%s/no/such/dir.mpm", dir);
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+	         "%s: cannot create a file in %s/no/such: No such file or directory", path, dir);
+	assert_string_equal(err, want);
+	mp_model_free(m);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_lookups),     cmocka_unit_test(test_roundtrip_example),
-	    cmocka_unit_test(test_corrupted),   cmocka_unit_test(test_out_of_memory),
-	    cmocka_unit_test(test_empty_model), cmocka_unit_test(test_mpm_files),
+	    cmocka_unit_test(test_lookups),
+	    cmocka_unit_test(test_roundtrip_example),
+	    cmocka_unit_test(test_corrupted),
+	    cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_empty_model),
+	    cmocka_unit_test(test_mpm_files),
+	    cmocka_unit_test(test_hash_ignores_path_spelling),
+	    cmocka_unit_test(test_mpm_source_names),
+	    cmocka_unit_test(test_mpm_save_outputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,9 @@
 #include <cmocka.h>
 
 #include "compile.h"
-#include "testutil.h"
 #include "policy.h"
+#include "ptest.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,8 @@ static void remove_bundle(const char *dir)
 
 typedef struct {
 	const char *text; /* the file a.lua */
-	const char *want; /* a diagnostic that must be printed, after "DIR/" */
+	const char *want; /* diagnostics printed in this order: the first after "DIR/", later
+	                   * ones with "DIR/" written out */
 } load_case;
 
 static const load_case cases[] = {
@@ -118,6 +120,9 @@ static const load_case cases[] = {
      "a.lua:2: bind 'ghost': no role named 'ghost' in the bundle"},
     {HEAD "role \"r\" { allow { service = \"*\" } }\nbind \"r\" {}\n",
      "a.lua:3: bind 'r': binds nobody"},
+    {HEAD "role \"r\" { allow { service = \"*\" }, zz = 1, aa = 2 }\n",
+     "a.lua:2: role 'r': unknown field 'aa' (a role holds allow { ... } entries)\n"
+     "DIR/a.lua:2: role 'r': unknown field 'zz' (a role holds allow { ... } entries)\n"},
     {HEAD "role \"r\" { deny { service = \"*\" } }\n",
      "a.lua:2: role 'r': entry 1 must be allow { ... }"},
     {HEAD "residency \"x\" { data = \"pii\", stay_in = \"Mars\" }\n",
@@ -128,6 +133,69 @@ static const load_case cases[] = {
      "a.lua:2: check 'c': needs 'run = function(mesh, report) ... end'"},
     {HEAD "allow(42)\n", "a.lua:2: allow: expected a name in quotes"},
     {HEAD "while true do end\n", "a.lua:2: instruction budget exceeded"},
+    /* strict declarations (issue 11): misspelt fields name the nearest one, every declaration */
+    {HEAD "allow \"x\" { service = \"*\", methds = { \"GET\" } }\n",
+     "a.lua:2: allow 'x': unknown field 'methds' (did you mean 'methods'?)"},
+    {HEAD "deny \"x\" { service = \"*\", form = { namespaces = { \"sandbox\" } } }\n",
+     "a.lua:2: deny 'x': unknown field 'form' (did you mean 'from'?)"},
+    {HEAD "deny \"x\" { service = \"*\", from = { namespace = { \"sandbox\" } } }\n",
+     "a.lua:2: deny 'x': from: unknown field 'namespace' (did you mean 'namespaces'?)"},
+    {HEAD "deny \"x\" { service = \"*\", colour = \"red\" }\n",
+     "a.lua:2: deny 'x': unknown field 'colour' (expected service, namespace, labels, external, "
+     "from, methods, paths, ports, headers, when or message)"},
+    {"policy \"p\" { version = \"1.0.0\", kind = \"rbac\", enforcment = \"soft\" }\n",
+     "a.lua:1: policy 'p': unknown field 'enforcment' (did you mean 'enforcement'?)"},
+    {HEAD "role \"r\" { allow { service = \"*\", mesage = \"m\" } }\nbind \"r\" { "
+          "namespaces = { \"shop\" } }\n",
+     "a.lua:2: role 'r' entry 1: unknown field 'mesage' (did you mean 'message'?)"},
+    {HEAD "role \"r\" { allow { service = \"*\" } }\nbind \"r\" { principal = { \"x\" } }\n",
+     "a.lua:3: bind 'r': unknown field 'principal' (did you mean 'principals'?)"},
+    {HEAD "residency \"x\" { data = \"pii\", stay_inn = \"EU\" }\n",
+     "a.lua:2: residency 'x': unknown field 'stay_inn' (did you mean 'stay_in'?)"},
+    {HEAD "require_mtls \"x\" { mesage = \"m\" }\n",
+     "a.lua:2: require_mtls 'x': unknown field 'mesage' (did you mean 'message'?)"},
+    {HEAD "declared_routes_only \"x\" { frm = {} }\n",
+     "a.lua:2: declared_routes_only 'x': unknown field 'frm' (did you mean 'from'?)"},
+    {HEAD "check \"c\" { run = function() end, severty = \"high\" }\n",
+     "a.lua:2: check 'c': unknown field 'severty' (did you mean 'severity'?)"},
+    /* a string where a list is expected */
+    {HEAD "allow \"x\" { service = \"*\", methods = \"GET\" }\n",
+     "a.lua:2: allow 'x': 'methods' must be a list of strings, not a string (write methods = { "
+     "\"GET\" })"},
+    {"policy \"p\" { version = \"1.0.0\", kind = \"rbac\", controls = \"SOC2\" }\n",
+     "a.lua:1: policy 'p': 'controls' must be a list of strings, not a string"},
+    {HEAD "allow \"x\" { service = \"*\", paths = \"/v1\" }\n",
+     "a.lua:2: allow 'x': 'paths' must be a list of strings, not a string"},
+    {HEAD "allow \"x\" { service = \"*\", ports = 8080 }\n",
+     "a.lua:2: allow 'x': 'ports' must be a list of ports ({ 8080 }), not a number"},
+    {HEAD "allow \"x\" { service = \"*\", from = { principals = \"spiffe://x\" } }\n",
+     "a.lua:2: allow 'x': 'principals' must be a list of strings, not a string"},
+    {HEAD "role \"r\" { allow { service = \"*\" } }\nbind \"r\" { namespaces = \"shop\" }\n",
+     "a.lua:3: bind 'r': 'namespaces' must be a list of strings, not a string"},
+    {HEAD "allow \"x\" { service = \"*\", methods = { get = \"GET\" } }\n",
+     "a.lua:2: allow 'x': 'methods' must be a list { ... }, not a table with other keys"},
+    {HEAD "allow \"x\" { service = \"*\", ports = { http = 80 } }\n",
+     "a.lua:2: allow 'x': 'ports' must be a list { ... }, not a table with other keys"},
+    /* wrong types and enum values */
+    {HEAD "allow \"x\" { service = \"*\", from = { authenticated = \"yes\" } }\n",
+     "a.lua:2: allow 'x': 'authenticated' must be true or false, not a string"},
+    {"policy \"p\" { version = 1, kind = \"rbac\" }\n",
+     "a.lua:1: policy 'p': 'version' must be a string, not a number"},
+    {"policy \"p\" { version = \"1.0.0\", kind = \"rbac\", description = 5 }\n",
+     "a.lua:1: policy 'p': 'description' must be a string, not a number"},
+    {"policy \"p\" { version = \"1.0.0\", kind = \"rbca\" }\n",
+     "a.lua:1: policy 'p': kind 'rbca' is not rbac, traffic, residency or custom (did you mean "
+     "'rbac'?)"},
+    {"policy \"p\" { version = \"1.0.0\", kind = \"rbac\", severity = \"hihg\" }\n",
+     "a.lua:1: policy 'p': severity 'hihg' is not info, low, medium, high or critical (did you "
+     "mean 'high'?)"},
+    {HEAD "allow \"x\" { service = \"*\", zz = 1, methds = {}, aa = 2 }\n",
+     "a.lua:2: allow 'x': unknown field 'aa' (expected service, namespace, labels, external, from, "
+     "methods, paths, ports, headers, when or message)\n"
+     "DIR/a.lua:2: allow 'x': unknown field 'methds' (did you mean 'methods'?)\n"
+     "DIR/a.lua:2: allow 'x': unknown field 'zz' (expected"},
+    {HEAD "check \"c\" { run = function() end, severity = \"urgent\" }\n",
+     "a.lua:2: check 'c': severity 'urgent' is not info, low, medium, high or critical\n"},
 };
 
 static void test_load_errors(void **state)
@@ -139,8 +207,18 @@ static void test_load_errors(void **state)
 		mp_diags d = {0};
 		mp_bundle *b = mp_bundle_load(dir, model, NULL, &d);
 		char *got = diags_text(&d);
-		char want[600];
-		snprintf(want, sizeof(want), "%s/%s", dir, cases[i].want);
+		char want[1200];
+		/* the first diagnostic's directory is implied; later ones write it as DIR */
+		size_t n = (size_t)snprintf(want, sizeof(want), "%s/", dir);
+		for (const char *p = cases[i].want; *p && n + 64 < sizeof(want); p++) {
+			if (!strncmp(p, "DIR/", 4)) {
+				n += (size_t)snprintf(want + n, sizeof(want) - n, "%s", dir);
+				p += 2;
+			} else {
+				want[n++] = *p;
+			}
+		}
+		want[n] = '\0';
 		if (b || !strstr(got, want)) {
 			print_error("case %zu: want '%s' in:\n%s\n", i, want, got);
 			failures++;
@@ -162,7 +240,16 @@ static void test_manifest_errors(void **state)
 	    {"revision: r\n", "bundle.yaml:1:1: missing required field 'name'"},
 	    {"name: n\nrevision: r\ndefault: maybe\n",
 	     "bundle.yaml:3:10: 'default' must be deny or allow"},
-	    {"name: n\nrevision: r\ncolour: blue\n", "bundle.yaml:3:1: unknown field 'colour'"},
+	    {"name: n\nrevision: r\ncolour: blue\n",
+	     "bundle.yaml:3:1: unknown field 'colour' (expected name, revision, default, model, "
+	     "policies or mask)"},
+	    {"name: n\nrevison: r\n", "bundle.yaml:2:1: unknown field 'revison' (did you mean "
+	                              "'revision'?)"},
+	    /* a misspelt mask would log what it was meant to hide */
+	    {"name: n\nrevision: r\nmask: [request.headers.cookie, request.header.authorization]\n",
+	     "bundle.yaml:3:32: 'mask': request.header: unknown key (did you mean 'headers'?)"},
+	    {"name: n\nrevision: r\nmask: [request.method.x]\n",
+	     "bundle.yaml:3:8: 'mask': request.method: is a value, not an object"},
 	    {"name: n\nrevision: r\npolicies: [ghost]\n",
 	     "'policies' lists 'ghost', which no file declares"},
 	    {"name: [n\n", "bundle.yaml:2:1: YAML:"},
@@ -255,13 +342,130 @@ static void test_compiled(void **state)
 	remove_bundle(dir);
 }
 
+/* --- the test runner (engine/ptest.c): strict expectation tables --- */
+
+/* Runs `meshpol test` on a bundle of one policy file and one test file; returns the output and
+ * the result. */
+static char *run_bundle_tests(const char *tests, mp_ptest_result *res)
+{
+	char cwd[512], manifest[700];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(manifest, sizeof(manifest),
+	         "name: t\nrevision: r1\nmodel: %s/tests/data/bundles/unit/mesh.yaml\n", cwd);
+	char *dir =
+	    write_bundle(manifest, "a.lua",
+	                 HEAD "deny \"no-delete\" { service = \"*\", methods = { \"DELETE\" "
+	                      "} }\nallow \"any\" { service = \"*\" }\n",
+	                 "a_test.lua", tests, NULL);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	mp_ptest_opts o = {.out = f};
+	mp_diags d = {0};
+	assert_int_equal(mp_ptest_run(dir, &o, res, &d), 0);
+	fclose(f);
+	mp_diags_free(&d);
+	remove_bundle(dir);
+	return out;
+}
+
+/* Each expectation below passed before issue 11 (the misspelt or mistyped key was ignored);
+ * now each is an error naming the key, the test's file:line and the nearest valid key. */
+static void test_expectations_strict(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *test, *want;
+	} cases[] = {
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", methd = \"DELETE\" }",
+	     "a_test.lua:2: expect_allow: unknown key 'methd' (did you mean 'method'?)"},
+	    {"expect_deny { from = \"shop/web\", to = \"shop/web\", method = \"DELETE\", rul = "
+	     "\"no-delete\" }",
+	     "a_test.lua:2: expect_deny: unknown key 'rul' (did you mean 'rule'?)"},
+	    {"expect_deny { from = \"shop/web\", to = \"shop/web\", method = \"DELETE\", efect = "
+	     "\"not_permitted\" }",
+	     "a_test.lua:2: expect_deny: unknown key 'efect' (did you mean 'effect'?)"},
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", port = \"http\" }",
+	     "a_test.lua:2: 'port' must be an integer 1..65535, not a string"},
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", port = 70000 }",
+	     "a_test.lua:2: 'port' must be an integer 1..65535, not 70000"},
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", method = 5 }",
+	     "a_test.lua:2: 'method' must be a string, not a number"},
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", headers = { a = 1 } }",
+	     "a_test.lua:2: 'headers' must map header names to strings"},
+	    {"expect_deny { from = \"shop/web\", to = \"shop/web\", method = \"DELETE\", effect = "
+	     "\"forbiden\" }",
+	     "a_test.lua:2: expect_deny: effect 'forbiden' is not forbidden or not_permitted (did "
+	     "you mean 'forbidden'?)"},
+	    {"expect_allow { from = \"shop/web\", to = \"shop/web\", effect = \"forbidden\" }",
+	     "a_test.lua:2: expect_allow: effect 'forbidden' is not allowed (expected allowed)"},
+	    {"expect_allow { input = { destination = { service = \"shop/web\" }, request = { methd "
+	     "= \"DELETE\" } } }",
+	     "a_test.lua:2: input: request.methd: unknown key (did you mean 'method'?)"},
+	    {"expect_allow { input = { destination = { service = \"shop/web\" } }, method = "
+	     "\"DELETE\" }",
+	     "a_test.lua:2: expect_allow: 'input' is a whole decision input: give either it or "
+	     "from"},
+	    {"local d = decide { from = \"shop/web\", to = \"shop/web\", rule = \"any\" }",
+	     "a_test.lua:2: decide: unknown key 'rule' (expected from, to, method, path, port, "
+	     "headers, ip or input)"},
+	    {"expect_allow { \"shop/web\" }",
+	     "a_test.lua:2: expect_allow: fields must be named, not a number key"},
+	    /* several: every one, in sorted order (the order of pairs() varies between states) */
+	    {"expect_deny { to = \"shop/web\", zz = 1, rul = \"x\", efect = \"forbidden\", mthod = "
+	     "\"DELETE\" }",
+	     "a_test.lua:2: expect_deny: unknown keys 'efect' (did you mean 'effect'?), 'mthod' "
+	     "(did "
+	     "you mean 'method'?), 'rul' (did you mean 'rule'?), 'zz' (expected from, to, method, "
+	     "path, port, headers, ip, input, rule, policy or effect)"},
+	};
+	int failures = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[600];
+		snprintf(text, sizeof(text), "test \"t\" (function()\n  %s\nend)\n", cases[i].test);
+		mp_ptest_result res;
+		char *out = run_bundle_tests(text, &res);
+		if (res.failed != 1 || res.passed != 0 || !strstr(out, cases[i].want)) {
+			print_error("case %zu: %u passed, %u failed; want '%s' in:\n%s\n", i,
+			            res.passed, res.failed, cases[i].want, out);
+			failures++;
+		}
+		free(out);
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* What the tables may hold still works: every key, a table whose fields come from __index. */
+static void test_expectations_valid(void **state)
+{
+	(void)state;
+	mp_ptest_result res;
+	char *out = run_bundle_tests(
+	    "test \"all keys\" (function()\n"
+	    "  expect_deny { from = \"shop/web\", to = \"shop/web\", method = \"DELETE\", path = "
+	    "\"/x\", port = 8080, headers = { [\"x-a\"] = \"b\" }, ip = \"10.0.0.1\", rule = "
+	    "\"no-delete\", policy = \"p\", effect = \"forbidden\" }\n"
+	    "  expect_allow { from = \"shop/web\", to = \"shop/web\", effect = \"allowed\" }\n"
+	    "  expect_deny { input = { destination = { service = \"shop/web\" }, request = { "
+	    "method = "
+	    "\"DELETE\" } }, rule = \"no-delete\" }\n"
+	    "  local d = decide { from = \"shop/web\", to = \"shop/web\", method = \"GET\" }\n"
+	    "  assert(d.effect == \"allowed\")\n"
+	    "  expect_deny(setmetatable({}, { __index = { from = \"shop/web\", to = \"shop/web\", "
+	    "method = \"DELETE\" } }))\n"
+	    "end)\n",
+	    &res);
+	if (res.passed != 1 || res.failed != 0)
+		fail_msg("%u passed, %u failed:\n%s", res.passed, res.failed, out);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_load_errors),
-	    cmocka_unit_test(test_manifest_errors),
-	    cmocka_unit_test(test_all_errors),
-	    cmocka_unit_test(test_compiled),
+	    cmocka_unit_test(test_load_errors),         cmocka_unit_test(test_manifest_errors),
+	    cmocka_unit_test(test_all_errors),          cmocka_unit_test(test_compiled),
+	    cmocka_unit_test(test_expectations_strict), cmocka_unit_test(test_expectations_valid),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
