@@ -68,13 +68,14 @@ out:
 	return rc;
 }
 
-/* --policy NAME must name a policy the audit would run: an enabled policy of the bundle, or
- * the import's findings (MP_IMPORT_POLICY). Anything else would audit nothing and pass, so it
- * is a usage error naming the nearest name. */
+/* --policy NAME must name a policy the audit would run: an enabled policy of the bundle (b,
+ * NULL without -p), or the import's findings (MP_IMPORT_POLICY). Anything else would audit
+ * nothing and pass, so it is a usage error naming the nearest name. */
 static int check_only_policy(const mp_verb *v, const mp_bundle *b, const char *dir,
                              const char *name)
 {
-	const char **names = calloc((size_t)b->npolicies + 2, sizeof(*names));
+	uint32_t np = b ? b->npolicies : 0;
+	const char **names = calloc((size_t)np + 2, sizeof(*names));
 	char q[96], hint[400];
 	uint32_t n = 0;
 	int rc = MP_EXIT_USAGE;
@@ -82,7 +83,7 @@ static int check_only_policy(const mp_verb *v, const mp_bundle *b, const char *d
 		fprintf(stderr, "meshpol audit: out of memory\n");
 		return MP_EXIT_USAGE;
 	}
-	for (uint32_t i = 0; i < b->npolicies; i++) {
+	for (uint32_t i = 0; i < np; i++) {
 		if (!strcmp(b->policies[i].name, name)) {
 			rc = b->policies[i].enabled
 			         ? MP_EXIT_OK
@@ -100,8 +101,9 @@ static int check_only_policy(const mp_verb *v, const mp_bundle *b, const char *d
 		goto out;
 	}
 	names[n++] = MP_IMPORT_POLICY;
-	rc = mp_cli_usage_error(v, "--policy '%s': no such policy in %s (%s)",
-	                        mp_diag_quote(name, strlen(name), q, sizeof(q)), dir,
+	rc = mp_cli_usage_error(v, "--policy '%s': no such policy %s%s (%s)",
+	                        mp_diag_quote(name, strlen(name), q, sizeof(q)),
+	                        b ? "in " : "without -p POLICY_DIR", b ? dir : "",
 	                        mp_diag_hint(name, names, hint, sizeof(hint)));
 out:
 	free(names);
@@ -171,8 +173,8 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
-	if (!model || !policies)
-		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required");
+	if (!model)
+		return mp_cli_usage_error(v, "-m MODEL is required");
 	if (!mp_report_format_known(format))
 		return mp_cli_usage_error(
 		    v, "unknown format '%s' (text, json, junit, sarif, markdown)", format);
@@ -194,10 +196,10 @@ int mp_cmd_audit(int argc, char **argv)
 		goto out;
 	}
 	FILE *out = mp_out_file(o);
+	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
 	e = mp_engine_open(model, policies, &d);
 	mp_diags_print(&d, stderr);
-	if (e && e->bundle && ao.only_policy &&
-	    check_only_policy(v, e->bundle, policies, ao.only_policy))
+	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))
 		goto out;
 	/* checks walk the whole model: give them far more room than a per-request `when` */
 	mp_evaluator_opts eo = {.when_budget = 4000000000ull};

@@ -40,7 +40,7 @@ static const mp_verb verbs[] = {
     {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
     {"audit", mp_cmd_audit, 0, 0,
-     "audit -m MODEL -p POLICY_DIR [--format text|json|junit|sarif|markdown] [-o FILE] "
+     "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
     {"serve", mp_cmd_serve, 0, 0,

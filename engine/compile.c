@@ -1,158 +1,19 @@
-/* compile.c: native YAML documents -> mesh model, in two passes.
- * Pass 1 decodes each document through its kind's field table (declarative, below) into raw
- * elements and frees the YAML at once; pass 2 resolves references, checks duplicates and adds
- * everything to the model in source order. Format: docs/mesh-format.md. */
-#include "compile.h"
+/* compile.c: YAML sources -> mesh model: finding the files, reading each as a stream of
+ * documents (yamlload.c), handing each document to the native format (compile_native.c) or to
+ * the importer of its apiVersion (import.h), and running pass 2 in the order both need. Also
+ * the table of names they share. Design: docs/architecture.md ("Compiling"). */
 #include "alloc.h"
+#include "compile_int.h"
 #include "files.h"
-#include "import.h"
+#include "yamlload.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <yaml.h>
 
-#define VEC(T)                                                                                     \
-	struct {                                                                                   \
-		T *v;                                                                              \
-		uint32_t n, cap;                                                                   \
-	}
-
-/* --- raw values: what pass 1 records, with the location of each for pass 2's errors --- */
-
-typedef struct {
-	mp_str s;
-	mp_loc loc;
-	int set;
-} rstr;
-
-typedef struct {
-	uint32_t v;
-	mp_loc loc;
-	int set;
-} ru32;
-
-typedef struct {
-	uint32_t off, n; /* into a pool: c->strs, c->targets, or the model's labels or ports */
-	mp_loc loc;
-	int set;
-} rspan;
-
-typedef struct {
-	int64_t v;
-	mp_loc loc;
-	int set;
-} rtime;
-
-typedef struct {
-	rstr service, external, cluster;
-	ru32 weight;
-} rtarget_fields;
-
-typedef struct {
-	mp_str ref; /* service reference or external name/host */
-	int hint;   /* 0: either, 1: service, 2: external */
-	mp_str cluster;
-	uint32_t weight;
-	int has_weight;
-	mp_loc loc;
-} rtarget;
-
-typedef struct {
-	rstr exact, prefix, regex;
-} rpath;
-
-/* Set when a nested mapping (T_SUB) was present, with its location. */
-typedef struct {
-	int set;
-	mp_loc loc;
-} rsub;
-
-typedef struct {
-	ru32 methods;
-	rpath path;
-	rsub path_set;
-	rspan headers;
-} rmatch;
-
-typedef struct {
-	ru32 attempts, per_try;
-} rretries;
-
-typedef struct {
-	ru32 port;
-	rstr protocol, name;
-} rport;
-
-typedef struct {
-	rstr name, provider, region, zone, network;
-} rcluster;
-typedef struct {
-	rstr name;
-	rspan regions;
-} rjurisdiction;
-typedef struct {
-	rstr name;
-	rspan labels, data;
-} rnamespace;
-typedef struct {
-	rstr name, ns, identity, owner;
-	ru32 mtls;
-	rspan cluster, clusters, labels, ports, data;
-	mp_loc loc;
-} rservice;
-typedef struct {
-	rstr name, source;
-	rspan dest, dests, mirror, mirrors, failover;
-	rmatch match;
-	rsub match_set;
-	ru32 timeout;
-	rretries retries;
-	rsub retries_set;
-	mp_loc loc;
-} rroute;
-typedef struct {
-	rstr name, host, region, jurisdiction;
-	rspan ports;
-	mp_loc loc;
-} rexternal;
-typedef struct {
-	rstr name, subject, identity, pem;
-	rtime not_after;
-} rcert;
-
-/* --- a small map for duplicate checks and pass-2 lookups: (kind, a, b) -> (id, loc) --- */
-
-enum {
-	K_CLUSTER = 1,
-	K_JURISDICTION,
-	K_NAMESPACE,
-	K_SERVICE,
-	K_ROUTE,
-	K_EXTERNAL,
-	K_CERT,
-	K_IDENTITY,
-	K_REGION
-};
-
-typedef struct {
-	uint32_t kind, a, b, id;
-	mp_loc loc;
-} mapent;
-
-typedef struct {
-	mapent *v;
-	uint32_t n, cap; /* cap is a power of two; kind 0 marks an empty slot */
-} keymap;
+/* --- the table of names --- */
 
 static uint32_t map_hash(uint32_t kind, uint32_t a, uint32_t b)
 {
@@ -161,7 +22,7 @@ static uint32_t map_hash(uint32_t kind, uint32_t a, uint32_t b)
 	return (uint32_t)(h ^ (h >> 29));
 }
 
-static mapent *map_find(const keymap *km, uint32_t kind, uint32_t a, uint32_t b)
+mapent *cc_map_find(const keymap *km, uint32_t kind, uint32_t a, uint32_t b)
 {
 	if (!km->cap)
 		return NULL;
@@ -174,7 +35,7 @@ static mapent *map_find(const keymap *km, uint32_t kind, uint32_t a, uint32_t b)
 	}
 }
 
-static int map_put(keymap *km, uint32_t kind, uint32_t a, uint32_t b, uint32_t id, mp_loc loc)
+int cc_map_put(keymap *km, uint32_t kind, uint32_t a, uint32_t b, uint32_t id, mp_loc loc)
 {
 	if ((km->n + 1) * 4 > km->cap * 3) {
 		uint32_t ncap = km->cap ? km->cap * 2 : 256;
@@ -184,8 +45,8 @@ static int map_put(keymap *km, uint32_t kind, uint32_t a, uint32_t b, uint32_t i
 		keymap grown = {nv, 0, ncap};
 		for (uint32_t i = 0; i < km->cap; i++)
 			if (km->v[i].kind)
-				map_put(&grown, km->v[i].kind, km->v[i].a, km->v[i].b, km->v[i].id,
-				        km->v[i].loc);
+				cc_map_put(&grown, km->v[i].kind, km->v[i].a, km->v[i].b,
+				           km->v[i].id, km->v[i].loc);
 		mp_free(km->v);
 		*km = grown;
 	}
@@ -197,61 +58,9 @@ static int map_put(keymap *km, uint32_t kind, uint32_t a, uint32_t b, uint32_t i
 	return 0;
 }
 
-/* --- the compiler --- */
+/* --- what both formats use --- */
 
-typedef struct {
-	mp_model *m;
-	mp_diags *d;
-	keymap names;
-	int oom;
-	/* the document being decoded */
-	yaml_document_t *doc;
-	const char *file;
-	mp_str file_id;
-	char dir[PATH_MAX]; /* the file's directory, for relative PEM paths */
-	/* pass-1 pools and raw elements */
-	VEC(rstr) strs;
-	VEC(rtarget) targets;
-	VEC(rservice) services;
-	VEC(rroute) routes;
-	VEC(rexternal) externals;
-	/* Kubernetes and Istio documents (import.h), created on the first one */
-	mp_import *im;
-	mp_import_host host;
-	const mp_compile_opts *opts;
-	const char *path;      /* the file being read */
-	uint64_t alias_growth; /* bytes the aliases of that file added so far (load_document) */
-	uint32_t root_len;     /* bytes of path that are its source root (mp_source_name) */
-} compiler;
-
-static int grow(void **v, uint32_t *cap, size_t elsize, uint32_t n)
-{
-	if (n < *cap)
-		return 0;
-	uint32_t ncap = *cap ? *cap * 2 : 32;
-	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
-	if (!nv)
-		return -1;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
-/* Appends one element to a compiler vector; returns its index, or MP_NONE (and marks oom). */
-#define APPEND(c, vec, val)                                                                        \
-	(grow((void **)&(vec).v, &(vec).cap, sizeof(*(vec).v), (vec).n) < 0                        \
-	     ? ((c)->oom = 1, MP_NONE)                                                             \
-	     : ((vec).v[(vec).n] = (val), (vec).n++))
-
-static mp_loc loc_of(compiler *c, const yaml_node_t *n)
-{
-	return (mp_loc){c->file_id, (uint32_t)n->start_mark.line + 1,
-	                (uint32_t)n->start_mark.column + 1};
-}
-
-static void errorf(compiler *c, mp_loc loc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errorf(compiler *c, mp_loc loc, const char *fmt, ...)
+void cc_errorf(compiler *c, mp_loc loc, const char *fmt, ...)
 {
 	char msg[900];
 	va_list ap;
@@ -261,12 +70,12 @@ static void errorf(compiler *c, mp_loc loc, const char *fmt, ...)
 	mp_diags_error(c->d, mp_model_str(c->m, loc.file), loc.line, loc.col, "%s", msg);
 }
 
-static const char *S(compiler *c, mp_str s)
+const char *cc_str(compiler *c, mp_str s)
 {
 	return mp_model_str(c->m, s);
 }
 
-static mp_str intern(compiler *c, const char *s, size_t len)
+mp_str cc_intern(compiler *c, const char *s, size_t len)
 {
 	mp_str id = mp_model_intern(c->m, s, len);
 	if (id == MP_NONE) {
@@ -276,846 +85,20 @@ static mp_str intern(compiler *c, const char *s, size_t len)
 	return id;
 }
 
-static const char *scalar(const yaml_node_t *n)
+int cc_declare(compiler *c, uint32_t kind, uint32_t a, uint32_t b, uint32_t id, mp_loc loc,
+               const char *what)
 {
-	return (const char *)n->data.scalar.value;
-}
-
-/* A plain "null", "~" or empty scalar: YAML's null. */
-static int is_null(const yaml_node_t *n)
-{
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	const char *s = scalar(n);
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-	       !strcmp(s, "NULL");
-}
-
-static const char *node_kind(const yaml_node_t *n)
-{
-	if (is_null(n))
-		return "null";
-	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		return "a scalar";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	default:
-		return "nothing";
-	}
-}
-
-/* --- field tables --- */
-
-typedef enum {
-	T_STR,      /* rstr */
-	T_STRLIST,  /* rspan into c->strs; a list of scalars (a lone scalar is an error) */
-	T_STRONE,   /* rspan into c->strs: one scalar, as a one-item list (a service's cluster) */
-	T_LABELS,   /* rspan into the model's label pool; mapping of scalars */
-	T_PORTS,    /* rspan into the model's port pool */
-	T_U32,      /* ru32, within [min, max] */
-	T_MTLS,     /* ru32 mp_mtls */
-	T_DURATION, /* ru32 milliseconds */
-	T_TARGET,   /* rspan into c->targets: one target (a scalar or a mapping), not a list */
-	T_TARGETS,  /* rspan into c->targets: a list of targets */
-	T_METHODS,  /* ru32 bitmask */
-	T_TIME,     /* rtime */
-	T_SUB,      /* a nested mapping decoded with sub; the rsub at set_off records it */
-} ftype;
-
-typedef struct schema schema;
-typedef struct {
-	const char *name;
-	ftype type;
-	int required;
-	size_t off;
-	uint32_t min, max;
-	const schema *sub;
-	size_t set_off;
-} field;
-
-struct schema {
-	const char *kind;
-	const field *fields;
-	size_t nfields;
-	size_t size;
-	/* Runs after the fields decode, with the element's mapping node. */
-	void (*finish)(compiler *c, void *raw, const yaml_node_t *node, const char *what);
-};
-
-#define F(st, fname, type, req)                                                                    \
-	{                                                                                          \
-#fname, type, req, offsetof(st, fname), 0, 0, NULL, 0                              \
-	}
-#define FN(st, key, member, type, req)                                                             \
-	{                                                                                          \
-		key, type, req, offsetof(st, member), 0, 0, NULL, 0                                \
-	}
-#define FR(st, fname, type, req, lo, hi)                                                           \
-	{                                                                                          \
-#fname, type, req, offsetof(st, fname), lo, hi, NULL, 0                            \
-	}
-#define FSUB(st, key, member, sch, flag)                                                           \
-	{                                                                                          \
-		key, T_SUB, 0, offsetof(st, member), 0, 0, &sch, offsetof(st, flag)                \
-	}
-#define SCHEMA(name, st, tbl, fin)                                                                 \
-	{                                                                                          \
-		name, tbl, sizeof(tbl) / sizeof(tbl[0]), sizeof(st), fin                           \
-	}
-
-static int decode_mapping(compiler *c, const yaml_node_t *node, const schema *sch, void *raw,
-                          const char *what);
-
-/* A list of strings (one: a single string instead) into c->strs. */
-static int decode_strlist(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
-                          const char *fname, int one)
-{
-	out->off = c->strs.n;
-	if (one && n->type == YAML_SCALAR_NODE && !is_null(n)) {
-		rstr s = {intern(c, scalar(n), n->data.scalar.length), loc_of(c, n), 1};
-		APPEND(c, c->strs, s);
-		out->n = 1;
-		return 0;
-	}
-	if (one || n->type != YAML_SEQUENCE_NODE) {
-		char q[80];
-		int sc = n->type == YAML_SCALAR_NODE && !is_null(n);
-		errorf(c, loc_of(c, n), "%s: '%s' must be %s, not %s%s%s%s", what, fname,
-		       one ? "a string" : "a list of strings", sc ? "the scalar '" : node_kind(n),
-		       sc ? mp_diag_quote(scalar(n), n->data.scalar.length, q, sizeof(q)) : "",
-		       sc ? "'" : "", sc ? " (write [...] for a list, even of one)" : "");
-		return -1;
-	}
-	int bad = 0;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-		if (item->type != YAML_SCALAR_NODE || is_null(item)) {
-			errorf(c, loc_of(c, item), "%s: items of '%s' must be strings, not %s",
-			       what, fname, node_kind(item));
-			bad = 1;
-			continue;
-		}
-		rstr s = {intern(c, scalar(item), item->data.scalar.length), loc_of(c, item), 1};
-		APPEND(c, c->strs, s);
-	}
-	out->n = c->strs.n - out->off;
-	return bad ? -1 : 0;
-}
-
-static int decode_labels(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
-                         const char *fname)
-{
-	if (n->type != YAML_MAPPING_NODE) {
-		errorf(c, loc_of(c, n), "%s: '%s' must be a mapping of strings, not %s", what,
-		       fname, node_kind(n));
-		return -1;
-	}
-	int bad = 0;
-	out->off = MP_NONE;
-	out->n = 0;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
-			errorf(c, loc_of(c, k->type != YAML_SCALAR_NODE ? k : v),
-			       "%s: '%s' must map strings to strings", what, fname);
-			bad = 1;
-			continue;
-		}
-		mp_label l = {intern(c, scalar(k), k->data.scalar.length),
-		              intern(c, scalar(v), v->data.scalar.length)};
-		uint32_t off = mp_model_push_labels(c->m, &l, 1);
-		if (off == MP_NONE) {
-			c->oom = 1;
-			return -1;
-		}
-		if (out->off == MP_NONE)
-			out->off = off;
-		out->n++;
-	}
-	if (out->off == MP_NONE)
-		out->off = 0;
-	return bad ? -1 : 0;
-}
-
-static const char *const protocols[] = {"http", "http2", "grpc", "https", "tls", "tcp", NULL};
-
-static const field port_fields[] = {
-    FR(rport, port, T_U32, 1, 1, 65535),
-    F(rport, protocol, T_STR, 0),
-    F(rport, name, T_STR, 0),
-};
-static const schema port_schema = SCHEMA("port", rport, port_fields, NULL);
-
-static int decode_ports(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
-                        const char *fname)
-{
-	if (n->type != YAML_SEQUENCE_NODE) {
-		errorf(c, loc_of(c, n), "%s: '%s' must be a list of ports, not %s", what, fname,
-		       node_kind(n));
-		return -1;
-	}
-	int bad = 0;
-	out->off = 0;
-	out->n = 0;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-		rport rp;
-		memset(&rp, 0, sizeof(rp));
-		if (decode_mapping(c, item, &port_schema, &rp, what) < 0) {
-			bad = 1;
-			continue;
-		}
-		mp_port p = {rp.port.v, intern(c, "tcp", 3), rp.name.s};
-		if (rp.protocol.set) {
-			char lower[16];
-			const char *s = S(c, rp.protocol.s);
-			size_t i, len = strlen(s);
-			int known = 0;
-			for (i = 0; i < len && i < sizeof(lower) - 1; i++)
-				lower[i] = (char)tolower((unsigned char)s[i]);
-			lower[i] = '\0';
-			for (size_t k = 0; protocols[k]; k++)
-				known |= len < sizeof(lower) && !strcmp(lower, protocols[k]);
-			if (!known) {
-				char hint[120];
-				errorf(c, rp.protocol.loc, "%s: unknown protocol '%s' (%s)", what,
-				       s, mp_diag_hint(s, protocols, hint, sizeof(hint)));
-				bad = 1;
-				continue;
-			}
-			p.protocol = intern(c, lower, strlen(lower));
-		}
-		uint32_t off = mp_model_push_ports(c->m, &p, 1);
-		if (off == MP_NONE) {
-			c->oom = 1;
-			return -1;
-		}
-		if (!out->n)
-			out->off = off;
-		out->n++;
-	}
-	return bad ? -1 : 0;
-}
-
-static const field target_fields[] = {
-    F(rtarget_fields, service, T_STR, 0),
-    F(rtarget_fields, external, T_STR, 0),
-    F(rtarget_fields, cluster, T_STR, 0),
-    FR(rtarget_fields, weight, T_U32, 0, 0, 100),
-};
-static const schema target_schema = SCHEMA("target", rtarget_fields, target_fields, NULL);
-
-static int decode_target(compiler *c, const yaml_node_t *n, const char *what)
-{
-	rtarget t = {.loc = loc_of(c, n)};
-	if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
-		const char *s = scalar(n);
-		const char *at = strchr(s, '@');
-		size_t len = at ? (size_t)(at - s) : n->data.scalar.length;
-		if (!len || (at && !at[1])) {
-			errorf(c, t.loc, "%s: malformed target '%s' (expected REF or REF@cluster)",
-			       what, s);
-			return -1;
-		}
-		t.ref = intern(c, s, len);
-		if (at) {
-			t.cluster = intern(c, at + 1, strlen(at + 1));
-			t.hint = 1;
-		}
-	} else if (n->type == YAML_MAPPING_NODE) {
-		rtarget_fields f;
-		memset(&f, 0, sizeof(f));
-		if (decode_mapping(c, n, &target_schema, &f, what) < 0)
-			return -1;
-		if (f.service.set == f.external.set) {
-			errorf(c, t.loc,
-			       "%s: a target needs exactly one of 'service' or 'external'", what);
-			return -1;
-		}
-		if (f.external.set && f.cluster.set) {
-			errorf(c, f.cluster.loc, "%s: 'cluster' applies to services, not externals",
-			       what);
-			return -1;
-		}
-		t.ref = f.service.set ? f.service.s : f.external.s;
-		t.hint = f.service.set ? 1 : 2;
-		t.cluster = f.cluster.set ? f.cluster.s : 0;
-		t.weight = f.weight.v;
-		t.has_weight = f.weight.set;
-	} else {
-		errorf(c, t.loc, "%s: a target must be a string or a mapping, not %s", what,
-		       node_kind(n));
-		return -1;
-	}
-	APPEND(c, c->targets, t);
-	return 0;
-}
-
-/* A list of targets, or (one) a single target, into c->targets. */
-static int decode_targets(compiler *c, const yaml_node_t *n, rspan *out, const char *what,
-                          const char *fname, int one)
-{
-	out->off = c->targets.n;
-	int bad = 0;
-	if (one == (n->type == YAML_SEQUENCE_NODE)) {
-		char q[80];
-		int sc = n->type == YAML_SCALAR_NODE && !is_null(n);
-		errorf(c, loc_of(c, n), "%s: '%s' must be %s, not %s%s%s%s", what, fname,
-		       one ? "one target (a string or a mapping)" : "a list of targets",
-		       sc ? "the scalar '" : node_kind(n),
-		       sc ? mp_diag_quote(scalar(n), n->data.scalar.length, q, sizeof(q)) : "",
-		       sc ? "'" : "",
-		       one ? " (the plural field takes several)"
-		           : " (write [...] for a list, even of one)");
-		return -1;
-	}
-	if (n->type == YAML_SEQUENCE_NODE) {
-		for (yaml_node_item_t *it = n->data.sequence.items.start;
-		     it < n->data.sequence.items.top; it++)
-			bad |= decode_target(c, yaml_document_get_node(c->doc, *it), what) < 0;
-	} else {
-		bad = decode_target(c, n, what) < 0;
-	}
-	out->n = c->targets.n - out->off;
-	return bad ? -1 : 0;
-}
-
-static int decode_u32(compiler *c, const yaml_node_t *n, const field *f, ru32 *out,
-                      const char *what)
-{
-	const char *s = n->type == YAML_SCALAR_NODE ? scalar(n) : "";
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (n->type != YAML_SCALAR_NODE || !isdigit((unsigned char)*s) || *end || errno) {
-		errorf(c, loc_of(c, n), "%s: '%s' must be an integer, not %s%s%s", what, f->name,
-		       n->type == YAML_SCALAR_NODE ? "'" : node_kind(n),
-		       n->type == YAML_SCALAR_NODE ? s : "",
-		       n->type == YAML_SCALAR_NODE ? "'" : "");
-		return -1;
-	}
-	uint32_t max = f->max ? f->max : UINT32_MAX;
-	if (v < f->min || v > max) {
-		errorf(c, loc_of(c, n), "%s: '%s' is %llu, outside %u..%u", what, f->name, v,
-		       f->min, max);
-		return -1;
-	}
-	out->v = (uint32_t)v;
-	return 0;
-}
-
-static int decode_value(compiler *c, const yaml_node_t *v, const field *f, void *dst,
-                        const char *what)
-{
-	mp_loc loc = loc_of(c, v);
-	const char *s = v->type == YAML_SCALAR_NODE ? scalar(v) : NULL;
-	int rc = 0;
-	switch (f->type) {
-	case T_STR: {
-		rstr *o = dst;
-		if (!s || is_null(v)) {
-			errorf(c, loc, "%s: '%s' must be a string, not %s", what, f->name,
-			       node_kind(v));
-			return -1;
-		}
-		o->s = intern(c, s, v->data.scalar.length);
-		break;
-	}
-	case T_STRLIST:
-	case T_STRONE:
-		rc = decode_strlist(c, v, dst, what, f->name, f->type == T_STRONE);
-		break;
-	case T_LABELS:
-		rc = decode_labels(c, v, dst, what, f->name);
-		break;
-	case T_PORTS:
-		rc = decode_ports(c, v, dst, what, f->name);
-		break;
-	case T_TARGET:
-	case T_TARGETS:
-		rc = decode_targets(c, v, dst, what, f->name, f->type == T_TARGET);
-		break;
-	case T_U32:
-		rc = decode_u32(c, v, f, dst, what);
-		break;
-	case T_MTLS: {
-		/* Istio's spelling, exactly (in mp_mtls order, from 1) */
-		static const char *const modes[] = {"STRICT", "PERMISSIVE", "DISABLE", NULL};
-		ru32 *o = dst;
-		for (uint32_t i = 0; s && modes[i]; i++)
-			if (!strcmp(s, modes[i]))
-				o->v = i + 1;
-		if (!o->v) {
-			const char *near = s ? mp_diag_nearest(s, modes) : NULL;
-			errorf(c, loc,
-			       "%s: 'mtls' must be STRICT, PERMISSIVE or DISABLE, not %s%s%s%s%s%s",
-			       what, s ? "'" : node_kind(v), s ? s : "", s ? "'" : "",
-			       near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-			return -1;
-		}
-		break;
-	}
-	case T_DURATION: {
-		ru32 *o = dst;
-		if (!s || mp_parse_duration(s, &o->v) < 0) {
-			errorf(c, loc,
-			       "%s: '%s' must be a duration such as 250ms, 2s or 1m, not %s%s%s",
-			       what, f->name, s ? "'" : node_kind(v), s ? s : "", s ? "'" : "");
-			return -1;
-		}
-		break;
-	}
-	case T_METHODS: {
-		rspan tmp;
-		ru32 *o = dst;
-		uint32_t mark = c->strs.n;
-		if (decode_strlist(c, v, &tmp, what, f->name, 0) < 0)
-			return -1;
-		for (uint32_t i = tmp.off; i < tmp.off + tmp.n; i++) {
-			uint32_t bit = mp_method_bit(S(c, c->strs.v[i].s));
-			if (!bit) {
-				errorf(c, c->strs.v[i].loc, "%s: unknown HTTP method '%s'", what,
-				       S(c, c->strs.v[i].s));
-				rc = -1;
-			}
-			o->v |= bit;
-		}
-		c->strs.n = mark; /* the names were only needed for the mask */
-		break;
-	}
-	case T_TIME: {
-		rtime *o = dst;
-		if (!s || mp_parse_time(s, &o->v) < 0) {
-			errorf(
-			    c, loc,
-			    "%s: '%s' must be an RFC 3339 time such as 2027-01-31T00:00:00Z or a "
-			    "date, not %s%s%s",
-			    what, f->name, s ? "'" : node_kind(v), s ? s : "", s ? "'" : "");
-			return -1;
-		}
-		break;
-	}
-	case T_SUB:
-		rc = decode_mapping(c, v, f->sub, dst, what);
-		break;
-	}
-	if (rc < 0)
-		return -1;
-	/* every raw type starts with its payload and keeps loc and set at a fixed place */
-	switch (f->type) {
-	case T_STR:
-		((rstr *)dst)->loc = loc, ((rstr *)dst)->set = 1;
-		break;
-	case T_STRLIST:
-	case T_STRONE:
-	case T_LABELS:
-	case T_PORTS:
-	case T_TARGET:
-	case T_TARGETS:
-		((rspan *)dst)->loc = loc, ((rspan *)dst)->set = 1;
-		break;
-	case T_U32:
-	case T_MTLS:
-	case T_DURATION:
-	case T_METHODS:
-		((ru32 *)dst)->loc = loc, ((ru32 *)dst)->set = 1;
-		break;
-	case T_TIME:
-		((rtime *)dst)->loc = loc, ((rtime *)dst)->set = 1;
-		break;
-	case T_SUB:
-		break;
-	}
-	return 0;
-}
-
-/* Decodes a mapping through a field table: unknown keys, repeated keys, wrong types and
- * missing required fields are each an error at the offending node. -1 if any. */
-static int decode_mapping(compiler *c, const yaml_node_t *node, const schema *sch, void *raw,
-                          const char *what)
-{
-	if (node->type != YAML_MAPPING_NODE) {
-		errorf(c, loc_of(c, node), "%s: a %s must be a mapping, not %s", what, sch->kind,
-		       node_kind(node));
-		return -1;
-	}
-	int bad = 0;
-	unsigned char seen[32] = {0};
-	for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		if (k->type != YAML_SCALAR_NODE) {
-			errorf(c, loc_of(c, k), "%s: keys must be strings", what);
-			bad = 1;
-			continue;
-		}
-		const char *key = scalar(k);
-		if (!strcmp(key, "kind") || !strcmp(key, "apiVersion")) {
-			if (sch->finish) /* element level: handled by the kind dispatch */
-				continue;
-		}
-		size_t i;
-		for (i = 0; i < sch->nfields && strcmp(sch->fields[i].name, key); i++)
-			;
-		if (i == sch->nfields) {
-			char q[80], hint[300];
-			const char *names[33];
-			for (i = 0; i < sch->nfields && i + 1 < sizeof(names) / sizeof(names[0]);
-			     i++)
-				names[i] = sch->fields[i].name;
-			names[i] = NULL;
-			errorf(c, loc_of(c, k), "%s: unknown field '%s' (%s)", what,
-			       mp_diag_quote(key, k->data.scalar.length, q, sizeof(q)),
-			       mp_diag_hint(key, names, hint, sizeof(hint)));
-			bad = 1;
-			continue;
-		}
-		if (seen[i]) {
-			errorf(c, loc_of(c, k), "%s: field '%s' given twice", what, key);
-			bad = 1;
-			continue;
-		}
-		seen[i] = 1;
-		const field *f = &sch->fields[i];
-		if (f->type == T_SUB)
-			*(rsub *)((char *)raw + f->set_off) = (rsub){1, loc_of(c, v)};
-		if (decode_value(c, v, f, (char *)raw + f->off, what) < 0)
-			bad = 1;
-	}
-	for (size_t i = 0; i < sch->nfields; i++)
-		if (sch->fields[i].required && !seen[i]) {
-			errorf(c, loc_of(c, node), "%s: missing required field '%s'", what,
-			       sch->fields[i].name);
-			bad = 1;
-		}
-	return bad ? -1 : 0;
-}
-
-/* --- kinds --- */
-
-static int declare(compiler *c, uint32_t kind, uint32_t a, uint32_t b, uint32_t id, mp_loc loc,
-                   const char *what)
-{
-	mapent *e = map_find(&c->names, kind, a, b);
+	mapent *e = cc_map_find(&c->names, kind, a, b);
 	if (e) {
 		char where[600];
-		errorf(c, loc, "duplicate %s (first at %s)", what,
-		       mp_model_loc_str(c->m, e->loc, where, sizeof(where)));
+		cc_errorf(c, loc, "duplicate %s (first at %s)", what,
+		          mp_model_loc_str(c->m, e->loc, where, sizeof(where)));
 		return -1;
 	}
-	if (map_put(&c->names, kind, a, b, id, loc) < 0) {
+	if (cc_map_put(&c->names, kind, a, b, id, loc) < 0) {
 		c->oom = 1;
 		return -1;
 	}
-	return 0;
-}
-
-static void finish_cluster(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rcluster *r = raw;
-	mp_cluster cl = {r->name.s, r->provider.s, r->region.s,
-	                 r->zone.s, r->network.s,  loc_of(c, node)};
-	if (declare(c, K_CLUSTER, r->name.s, 0, mp_model_get_view(c->m).nclusters, r->name.loc,
-	            what) == 0 &&
-	    mp_model_add_cluster(c->m, &cl) == MP_NONE)
-		c->oom = 1;
-}
-
-static uint32_t push_strs(compiler *c, rspan sp)
-{
-	uint32_t first = MP_NONE;
-	for (uint32_t i = 0; i < sp.n; i++) {
-		uint32_t off = mp_model_push_u32(c->m, &c->strs.v[sp.off + i].s, 1);
-		if (off == MP_NONE) {
-			c->oom = 1;
-			return 0;
-		}
-		if (first == MP_NONE)
-			first = off;
-	}
-	return first == MP_NONE ? 0 : first;
-}
-
-static void finish_jurisdiction(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rjurisdiction *r = raw;
-	mp_jurisdiction j = {r->name.s, {0, 0}, loc_of(c, node)};
-	mp_id id = mp_model_get_view(c->m).njurisdictions;
-	if (!r->regions.n) {
-		errorf(c, r->regions.loc, "%s: 'regions' must not be empty", what);
-		return;
-	}
-	if (declare(c, K_JURISDICTION, r->name.s, 0, id, r->name.loc, what) < 0)
-		return;
-	for (uint32_t i = 0; i < r->regions.n; i++) {
-		rstr *reg = &c->strs.v[r->regions.off + i];
-		mapent *e = map_find(&c->names, K_REGION, reg->s, 0);
-		if (e && e->id == id) { /* this jurisdiction, not yet added: name it from r */
-			errorf(c, reg->loc, "%s: region '%s' is listed twice", what, S(c, reg->s));
-			return;
-		}
-		if (e) {
-			errorf(c, reg->loc, "%s: region '%s' is already in Jurisdiction '%s'", what,
-			       S(c, reg->s),
-			       S(c, mp_model_get_view(c->m).jurisdictions[e->id].name));
-			return;
-		}
-
-		if (map_put(&c->names, K_REGION, reg->s, 0, id, reg->loc) < 0)
-			c->oom = 1;
-	}
-	j.regions = (mp_span){push_strs(c, r->regions), r->regions.n};
-	if (mp_model_add_jurisdiction(c->m, &j) == MP_NONE)
-		c->oom = 1;
-}
-
-static void finish_namespace(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rnamespace *r = raw;
-	mp_namespace ns = {r->name.s, {r->labels.off, r->labels.n}, {0, 0}, loc_of(c, node)};
-	if (declare(c, K_NAMESPACE, r->name.s, 0, mp_model_get_view(c->m).nnamespaces, r->name.loc,
-	            what) < 0)
-		return;
-	ns.data = (mp_span){push_strs(c, r->data), r->data.n};
-	if (mp_model_add_namespace(c->m, &ns) == MP_NONE)
-		c->oom = 1;
-}
-
-static void finish_service(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rservice *r = raw;
-	r->loc = loc_of(c, node);
-	if (r->cluster.set == r->clusters.set) {
-		errorf(c, r->loc, "%s: needs exactly one of 'cluster' or 'clusters'", what);
-		return;
-	}
-	if (r->identity.set && strncmp(S(c, r->identity.s), "spiffe://", 9)) {
-		errorf(c, r->identity.loc,
-		       "%s: 'identity' must be a SPIFFE ID (spiffe://...), not '%s'", what,
-		       S(c, r->identity.s));
-		return;
-	}
-	if (r->clusters.set && !r->clusters.n) {
-		errorf(c, r->clusters.loc, "%s: 'clusters' must not be empty", what);
-		return;
-	}
-	APPEND(c, c->services, *r);
-}
-
-static void finish_route(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rroute *r = raw;
-	r->loc = loc_of(c, node);
-	if (r->dest.set == r->dests.set) {
-		errorf(c, r->loc, "%s: needs exactly one of 'destination' or 'destinations'", what);
-		return;
-	}
-	if (r->mirror.set && r->mirrors.set) {
-		errorf(c, r->mirrors.loc, "%s: give 'mirror' or 'mirrors', not both", what);
-		return;
-	}
-	if (r->match.path_set.set) {
-		int n =
-		    r->match.path.exact.set + r->match.path.prefix.set + r->match.path.regex.set;
-		if (n != 1) {
-			errorf(c, r->match.path_set.loc,
-			       "%s: 'path' needs exactly one of 'exact', 'prefix' or 'regex'",
-			       what);
-			return;
-		}
-	}
-	APPEND(c, c->routes, *r);
-}
-
-static void finish_external(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rexternal *r = raw;
-	(void)what;
-	r->loc = loc_of(c, node);
-	APPEND(c, c->externals, *r);
-}
-
-static void read_pem(compiler *c, rcert *r, mp_certificate *out, const char *what);
-
-static void finish_cert(compiler *c, void *raw, const yaml_node_t *node, const char *what)
-{
-	rcert *r = raw;
-	mp_certificate cert = {.not_after = INT64_MIN,
-	                       .name = r->name.s,
-	                       .subject = r->subject.s,
-	                       .identity = r->identity.s,
-	                       .loc = loc_of(c, node)};
-	if (!r->not_after.set && !r->pem.set) {
-		errorf(c, cert.loc, "%s: needs 'not_after' or 'pem'", what);
-		return;
-	}
-	if (r->not_after.set)
-		cert.not_after = r->not_after.v;
-	if (r->pem.set)
-		read_pem(c, r, &cert, what);
-	if (declare(c, K_CERT, r->name.s, 0, mp_model_get_view(c->m).ncerts, r->name.loc, what) ==
-	        0 &&
-	    mp_model_add_cert(c->m, &cert) == MP_NONE)
-		c->oom = 1;
-}
-
-static const field cluster_fields[] = {
-    F(rcluster, name, T_STR, 1), F(rcluster, provider, T_STR, 1), F(rcluster, region, T_STR, 1),
-    F(rcluster, zone, T_STR, 0), F(rcluster, network, T_STR, 0),
-};
-static const field jurisdiction_fields[] = {
-    F(rjurisdiction, name, T_STR, 1),
-    F(rjurisdiction, regions, T_STRLIST, 1),
-};
-static const field namespace_fields[] = {
-    F(rnamespace, name, T_STR, 1),
-    F(rnamespace, labels, T_LABELS, 0),
-    F(rnamespace, data, T_STRLIST, 0),
-};
-static const field service_fields[] = {
-    F(rservice, name, T_STR, 1),       FN(rservice, "namespace", ns, T_STR, 1),
-    F(rservice, cluster, T_STRONE, 0), F(rservice, clusters, T_STRLIST, 0),
-    F(rservice, identity, T_STR, 0),   F(rservice, labels, T_LABELS, 0),
-    F(rservice, ports, T_PORTS, 0),    F(rservice, data, T_STRLIST, 0),
-    F(rservice, owner, T_STR, 0),      F(rservice, mtls, T_MTLS, 0),
-};
-static const field path_fields[] = {
-    F(rpath, exact, T_STR, 0),
-    F(rpath, prefix, T_STR, 0),
-    F(rpath, regex, T_STR, 0),
-};
-static const schema path_schema = SCHEMA("path", rpath, path_fields, NULL);
-static const field match_fields[] = {
-    F(rmatch, methods, T_METHODS, 0),
-    FSUB(rmatch, "path", path, path_schema, path_set),
-    F(rmatch, headers, T_LABELS, 0),
-};
-static const schema match_schema = SCHEMA("match", rmatch, match_fields, NULL);
-static const field retries_fields[] = {
-    F(rretries, attempts, T_U32, 1),
-    FN(rretries, "per_try_timeout", per_try, T_DURATION, 0),
-};
-static const schema retries_schema = SCHEMA("retries", rretries, retries_fields, NULL);
-static const field route_fields[] = {
-    F(rroute, name, T_STR, 1),
-    F(rroute, source, T_STR, 0),
-    FN(rroute, "destination", dest, T_TARGET, 0),
-    FN(rroute, "destinations", dests, T_TARGETS, 0),
-    FSUB(rroute, "match", match, match_schema, match_set),
-    F(rroute, timeout, T_DURATION, 0),
-    FSUB(rroute, "retries", retries, retries_schema, retries_set),
-    F(rroute, mirror, T_TARGET, 0),
-    F(rroute, mirrors, T_TARGETS, 0),
-    F(rroute, failover, T_TARGETS, 0),
-};
-static const field external_fields[] = {
-    F(rexternal, name, T_STR, 1),    F(rexternal, host, T_STR, 1),
-    F(rexternal, region, T_STR, 0),  F(rexternal, jurisdiction, T_STR, 0),
-    F(rexternal, ports, T_PORTS, 0),
-};
-static const field cert_fields[] = {
-    F(rcert, name, T_STR, 1),     F(rcert, subject, T_STR, 0),
-    F(rcert, identity, T_STR, 0), FN(rcert, "not_after", not_after, T_TIME, 0),
-    F(rcert, pem, T_STR, 0),
-};
-
-/* The native kinds: one row each, checked in one place (decode_document). */
-static const schema kinds[] = {
-    SCHEMA("Cluster", rcluster, cluster_fields, finish_cluster),
-    SCHEMA("Jurisdiction", rjurisdiction, jurisdiction_fields, finish_jurisdiction),
-    SCHEMA("Namespace", rnamespace, namespace_fields, finish_namespace),
-    SCHEMA("Service", rservice, service_fields, finish_service),
-    SCHEMA("Route", rroute, route_fields, finish_route),
-    SCHEMA("External", rexternal, external_fields, finish_external),
-    SCHEMA("Certificate", rcert, cert_fields, finish_cert),
-};
-
-static mp_import *importer(compiler *c);
-
-/* Decodes one document; returns 1 when the importer kept it (the caller must not delete it). */
-static int decode_document(compiler *c, const yaml_node_t *root)
-{
-	if (is_null(root))
-		return 0; /* an empty document */
-	if (root->type != YAML_MAPPING_NODE) {
-		errorf(c, loc_of(c, root), "a document must be a mapping with a 'kind', not %s",
-		       node_kind(root));
-		return 0;
-	}
-	const yaml_node_t *kind = NULL, *name = NULL, *api = NULL;
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-			continue;
-		if (!strcmp(scalar(k), "kind"))
-			kind = v;
-		else if (!strcmp(scalar(k), "name") && !name)
-			name = v;
-		else if (!strcmp(scalar(k), "apiVersion"))
-			api = v;
-	}
-	if (!kind) {
-		errorf(c, loc_of(c, root), "document has no 'kind'");
-		return 0;
-	}
-	/* Another apiVersion is Kubernetes' or Istio's (import.h), except another version of
-	 * meshpol.io and a core-group version Kubernetes does not have: a mistake */
-	if (api && strcmp(scalar(api), "meshpol.io/v1")) {
-		const char *av = scalar(api);
-		if (!strncmp(av, "meshpol.io/", 11) || (!strchr(av, '/') && strcmp(av, "v1"))) {
-			char q[80];
-			errorf(c, loc_of(c, api),
-			       "unsupported apiVersion '%s' (native documents use meshpol.io/v1)",
-			       mp_diag_quote(av, api->data.scalar.length, q, sizeof(q)));
-			return 0;
-		}
-		mp_import *im = importer(c);
-		return im ? mp_import_document(im, c->doc, c->file_id, c->path) : 0;
-	}
-	const schema *sch = NULL;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(kinds[i].kind, scalar(kind)))
-			sch = &kinds[i];
-	if (!sch) {
-		char q[80], hint[200];
-		const char *names[sizeof(kinds) / sizeof(kinds[0]) + 1];
-		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-			names[i] = kinds[i].kind;
-		names[sizeof(kinds) / sizeof(kinds[0])] = NULL;
-		errorf(c, loc_of(c, kind), "unknown kind '%s' (%s)",
-		       mp_diag_quote(scalar(kind), kind->data.scalar.length, q, sizeof(q)),
-		       mp_diag_hint(scalar(kind), names, hint, sizeof(hint)));
-		return 0;
-	}
-	char what[200], q[120];
-	if (name && !is_null(name))
-		snprintf(what, sizeof(what), "%s '%s'", sch->kind,
-		         mp_diag_quote(scalar(name), name->data.scalar.length, q, sizeof(q)));
-	else
-		snprintf(what, sizeof(what), "%s", sch->kind);
-	union {
-		rcluster a;
-		rjurisdiction b;
-		rnamespace n;
-		rservice s;
-		rroute r;
-		rexternal e;
-		rcert t;
-	} raw;
-	memset(&raw, 0, sizeof(raw));
-	if (decode_mapping(c, root, sch, &raw, what) < 0)
-		return 0;
-	sch->finish(c, &raw, root, what);
 	return 0;
 }
 
@@ -1140,662 +123,83 @@ static uint32_t host_kind(int kind)
 static mp_id host_lookup(void *ctx, int kind, uint32_t a, uint32_t b)
 {
 	compiler *c = ctx;
-	mapent *e = map_find(&c->names, host_kind(kind), a, b);
+	mapent *e = cc_map_find(&c->names, host_kind(kind), a, b);
 	return e ? e->id : MP_NONE;
 }
 
 static int host_declare(void *ctx, int kind, uint32_t a, uint32_t b, mp_id id, mp_loc loc,
                         const char *what)
 {
-	return declare(ctx, host_kind(kind), a, b, id, loc, what);
+	return cc_declare(ctx, host_kind(kind), a, b, id, loc, what);
 }
 
+/* The importer's options, from the compiler's. 0, or -1 when out of memory. */
+static int import_opts(compiler *c)
+{
+	const mp_compile_opts *o = c->opts;
+	if (o->ncluster_dirs &&
+	    !(c->import_dirs = mp_calloc(o->ncluster_dirs, sizeof(*c->import_dirs))))
+		return -1;
+	for (uint32_t i = 0; i < o->ncluster_dirs; i++)
+		c->import_dirs[i] =
+		    (mp_import_dir){o->cluster_dirs[i].name, o->cluster_dirs[i].dir};
+	c->import_opts = (mp_import_opts){.trust_domain = o->trust_domain,
+	                                  .root_namespace = o->root_namespace,
+	                                  .cluster = o->cluster,
+	                                  .cloud = o->cloud,
+	                                  .region = o->region,
+	                                  .zone = o->zone,
+	                                  .cluster_dirs = c->import_dirs,
+	                                  .ncluster_dirs = o->ncluster_dirs};
+	return 0;
+}
+
+/* The importer, created on the first document of another apiVersion. */
 static mp_import *importer(compiler *c)
 {
 	if (!c->im && !c->oom) {
 		c->host = (mp_import_host){c, host_lookup, host_declare};
-		if (!(c->im = mp_import_new(c->m, c->d, c->opts, &c->host)))
+		if ((c->opts && import_opts(c) < 0) ||
+		    !(c->im =
+		          mp_import_new(c->m, c->d, c->opts ? &c->import_opts : NULL, &c->host)))
 			c->oom = 1;
 	}
 	return c->im;
 }
 
-/* --- pass 2: references --- */
+/* --- sources and passes --- */
 
-static mp_id lookup(compiler *c, uint32_t kind, mp_str name)
-{
-	mapent *e = map_find(&c->names, kind, name, 0);
-	return e ? e->id : MP_NONE;
-}
-
-static void resolve_services(compiler *c)
-{
-	for (uint32_t i = 0; i < c->services.n && !c->oom; i++) {
-		rservice *r = &c->services.v[i];
-		char what[300];
-		snprintf(what, sizeof(what), "Service '%s/%s'", S(c, r->ns.s), S(c, r->name.s));
-		mp_id ns = lookup(c, K_NAMESPACE, r->ns.s);
-		if (ns == MP_NONE) { /* implicit namespace */
-			mp_namespace n = {r->ns.s, {0, 0}, {0, 0}, r->ns.loc};
-			ns = mp_model_add_namespace(c->m, &n);
-			if (ns == MP_NONE ||
-			    map_put(&c->names, K_NAMESPACE, r->ns.s, 0, ns, r->ns.loc) < 0) {
-				c->oom = 1;
-				return;
-			}
-		}
-		int bad = 0;
-		rspan cl = r->cluster.set ? r->cluster : r->clusters;
-		uint32_t ids[64], n = 0;
-		for (uint32_t k = 0; k < cl.n; k++) {
-			rstr *name = &c->strs.v[cl.off + k];
-			mp_id id = lookup(c, K_CLUSTER, name->s);
-			if (id == MP_NONE) {
-				errorf(c, name->loc, "%s: no Cluster '%s'", what, S(c, name->s));
-				bad = 1;
-			} else if (n < 64) {
-				ids[n++] = id;
-			}
-		}
-		if (cl.n > 64) {
-			errorf(c, cl.loc, "%s: more than 64 clusters", what);
-			bad = 1;
-		}
-		if (bad || declare(c, K_SERVICE, ns, r->name.s, mp_model_get_view(c->m).nservices,
-		                   r->name.loc, what) < 0)
-			continue;
-		char ident[400];
-		snprintf(ident, sizeof(ident), "identity '%s'", S(c, r->identity.s));
-		if (r->identity.set &&
-		    declare(c, K_IDENTITY, r->identity.s, 0, 0, r->identity.loc, ident) < 0)
-			continue;
-		mp_service s = {.name = r->name.s,
-		                .ns = ns,
-		                .identity = r->identity.s,
-		                .owner = r->owner.s,
-		                .mtls = r->mtls.v,
-		                .labels = {r->labels.off, r->labels.n},
-		                .ports = {r->ports.off, r->ports.n},
-		                .loc = r->loc};
-		s.clusters = (mp_span){mp_model_push_u32(c->m, ids, n), n};
-		/* data classes: the service's own, then its namespace's, without repeats */
-		const mp_namespace *nsp = &mp_model_get_view(c->m).namespaces[ns];
-		uint32_t data[128], nd = 0;
-		for (uint32_t k = 0; k < r->data.n + nsp->data.n && nd < 128; k++) {
-			mp_str d = k < r->data.n
-			               ? c->strs.v[r->data.off + k].s
-			               : mp_model_get_view(c->m).u32[nsp->data.off + k - r->data.n];
-			uint32_t j;
-			for (j = 0; j < nd && data[j] != d; j++)
-				;
-			if (j == nd)
-				data[nd++] = d;
-		}
-		s.data = (mp_span){nd ? mp_model_push_u32(c->m, data, nd) : 0, nd};
-		if (s.clusters.off == MP_NONE || s.data.off == MP_NONE ||
-		    mp_model_add_service(c->m, &s) == MP_NONE)
-			c->oom = 1;
-	}
-}
-
-static void resolve_externals(compiler *c)
-{
-	for (uint32_t i = 0; i < c->externals.n && !c->oom; i++) {
-		rexternal *r = &c->externals.v[i];
-		char what[300];
-		snprintf(what, sizeof(what), "External '%s'", S(c, r->name.s));
-		mp_external e = {
-		    r->name.s, r->host.s, r->region.s, MP_NONE, {r->ports.off, r->ports.n}, r->loc};
-		mp_id by_region = r->region.set ? lookup(c, K_REGION, r->region.s) : MP_NONE;
-		if (r->jurisdiction.set) {
-			e.jurisdiction = lookup(c, K_JURISDICTION, r->jurisdiction.s);
-			if (e.jurisdiction == MP_NONE) {
-				errorf(c, r->jurisdiction.loc, "%s: no Jurisdiction '%s'", what,
-				       S(c, r->jurisdiction.s));
-				continue;
-			}
-			if (by_region != MP_NONE && by_region != e.jurisdiction) {
-				errorf(c, r->region.loc,
-				       "%s: region '%s' is in Jurisdiction '%s', not '%s'", what,
-				       S(c, r->region.s),
-				       S(c, mp_model_get_view(c->m).jurisdictions[by_region].name),
-				       S(c, r->jurisdiction.s));
-				continue;
-			}
-		} else {
-			e.jurisdiction = by_region;
-		}
-		if (declare(c, K_EXTERNAL, r->name.s, 0, mp_model_get_view(c->m).nexternals,
-		            r->name.loc, what) < 0)
-			continue;
-		if (mp_model_add_external(c->m, &e) == MP_NONE)
-			c->oom = 1;
-	}
-}
-
-/* Resolves a service reference for an error-friendly answer: MP_NONE with *ambiguous set when
- * several namespaces have a service of that name. */
-static mp_id find_service(compiler *c, mp_str ref, int *ambiguous)
-{
-	const mp_id *ids;
-	const char *s = S(c, ref);
-	*ambiguous = !strchr(s, '/') && mp_model_services_named(c->m, s, &ids) > 1;
-	return mp_model_find_service(c->m, s);
-}
-
-static int resolve_target(compiler *c, const rtarget *t, mp_target *out, const char *what)
-{
-	int amb = 0;
-	const char *ref = S(c, t->ref);
-	*out = (mp_target){MP_TARGET_SERVICE, MP_NONE, MP_NONE, t->weight, t->loc, 0, 0};
-	if (t->hint != 2)
-		out->id = find_service(c, t->ref, &amb);
-	if (out->id == MP_NONE && t->hint != 1 && !amb) {
-		out->kind = MP_TARGET_EXTERNAL;
-		out->id = mp_model_find_external(c->m, ref);
-	}
-	if (out->id == MP_NONE) {
-		if (amb)
-			errorf(c, t->loc,
-			       "%s: service '%s' is ambiguous (several namespaces have it); write "
-			       "namespace/name",
-			       what, ref);
-		else
-			errorf(c, t->loc, "%s: no %s '%s'", what,
-			       t->hint == 1   ? "service"
-			       : t->hint == 2 ? "external"
-			                      : "service or external",
-			       ref);
-		return -1;
-	}
-	if (t->cluster) {
-		mp_model_view v = mp_model_get_view(c->m);
-		mp_id cl = lookup(c, K_CLUSTER, t->cluster);
-		const mp_service *s = &v.services[out->id];
-		uint32_t k;
-		for (k = 0; cl != MP_NONE && k < s->clusters.n && v.u32[s->clusters.off + k] != cl;
-		     k++)
-			;
-		if (cl == MP_NONE || k == s->clusters.n) {
-			errorf(c, t->loc, "%s: service '%s' does not run in cluster '%s'", what,
-			       ref, S(c, t->cluster));
-			return -1;
-		}
-		out->cluster = cl;
-	}
-	return 0;
-}
-
-static int resolve_targets(compiler *c, rspan sp, int weighted, mp_span *out, const char *what)
-{
-	mp_target ts[256];
-	int bad = 0;
-	if (sp.n > 256) {
-		errorf(c, sp.loc, "%s: more than 256 targets", what);
-		return -1;
-	}
-	for (uint32_t i = 0; i < sp.n; i++) {
-		const rtarget *t = &c->targets.v[sp.off + i];
-		bad |= resolve_target(c, t, &ts[i], what) < 0;
-		if (!weighted)
-			ts[i].weight = 0;
-		else if (!t->has_weight)
-			ts[i].weight = sp.n == 1 ? 100 : 0;
-	}
-	if (bad)
-		return -1;
-	out->n = sp.n;
-	out->off = sp.n ? mp_model_push_targets(c->m, ts, sp.n) : 0;
-	if (out->off == MP_NONE) {
-		c->oom = 1;
-		return -1;
-	}
-	return 0;
-}
-
-static void resolve_routes(compiler *c)
-{
-	for (uint32_t i = 0; i < c->routes.n && !c->oom; i++) {
-		rroute *r = &c->routes.v[i];
-		char what[300];
-		snprintf(what, sizeof(what), "Route '%s'", S(c, r->name.s));
-		mp_route rt = {.name = r->name.s,
-		               .source = MP_NONE,
-		               .timeout_ms = r->timeout.v,
-		               .retry_attempts = r->retries.attempts.v,
-		               .per_try_timeout_ms = r->retries.per_try.v,
-		               .loc = r->loc};
-		int bad = 0, amb = 0;
-		if (r->source.set) {
-			rt.source = find_service(c, r->source.s, &amb);
-			if (rt.source == MP_NONE) {
-				errorf(c, r->source.loc,
-				       amb ? "%s: source '%s' is ambiguous; write namespace/name"
-				           : "%s: no service '%s'",
-				       what, S(c, r->source.s));
-				bad = 1;
-			}
-		}
-		const rpath *p = &r->match.path;
-		rt.match.methods = r->match.methods.v;
-		rt.match.headers = (mp_span){r->match.headers.off, r->match.headers.n};
-		if (p->exact.set)
-			rt.match.path_kind = MP_PATH_EXACT, rt.match.path = p->exact.s;
-		else if (p->prefix.set)
-			rt.match.path_kind = MP_PATH_PREFIX, rt.match.path = p->prefix.s;
-		else if (p->regex.set)
-			rt.match.path_kind = MP_PATH_REGEX, rt.match.path = p->regex.s;
-		bad |= resolve_targets(c, r->dest.set ? r->dest : r->dests, 1, &rt.dests, what) < 0;
-		bad |= resolve_targets(c, r->mirror.set ? r->mirror : r->mirrors, 0, &rt.mirrors,
-		                       what) < 0;
-		bad |= resolve_targets(c, r->failover, 0, &rt.failover, what) < 0;
-		if (bad || declare(c, K_ROUTE, r->name.s, 0, mp_model_get_view(c->m).nroutes,
-		                   r->name.loc, what) < 0)
-			continue;
-		if (mp_model_add_route(c->m, &rt) == MP_NONE)
-			c->oom = 1;
-	}
-}
-
-/* --- certificates --- */
-
-static void read_pem(compiler *c, rcert *r, mp_certificate *out, const char *what)
-{
-	char path[PATH_MAX + 1024];
-	const char *rel = S(c, r->pem.s);
-	X509 *x = NULL;
-	if (rel[0] == '/' || !c->dir[0])
-		snprintf(path, sizeof(path), "%s", rel);
-	else
-		snprintf(path, sizeof(path), "%s/%s", c->dir, rel);
-	char *text;
-	size_t len;
-	size_t max =
-	    c->opts && c->opts->max_file_bytes ? c->opts->max_file_bytes : MP_COMPILE_MAX_FILE;
-	mp_diags rd = {0}; /* the reason only: the message below names the certificate */
-	if (mp_files_read(path, max, &text, &len, &rd) < 0) {
-		errorf(c, r->pem.loc, "%s: PEM '%s': %s", what, path,
-		       rd.n ? rd.v[0].msg : "out of memory");
-		mp_diags_free(&rd);
-		return;
-	}
-	BIO *in = BIO_new_mem_buf(text, (int)len);
-	x = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
-	BIO_free(in);
-	mp_free(text);
-	if (!x) {
-		errorf(c, r->pem.loc, "%s: '%s' holds no PEM certificate", what, path);
-		return;
-	}
-	out->pem_path = intern(c, path, strlen(path));
-	/* a PEM path read relative to the YAML file begins with that file's source root (rel may
-	 * have moved with the string data: only path and c->path are read here) */
-	if (c->root_len && out->pem_path != MP_NONE && !strncmp(path, c->path, c->root_len) &&
-	    mp_model_add_source(c->m, out->pem_path, c->root_len) < 0)
-		c->oom = 1;
-	struct tm tm;
-	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
-		int64_t t = (int64_t)timegm(&tm);
-		if (r->not_after.set && r->not_after.v != t)
-			errorf(c, r->not_after.loc,
-			       "%s: 'not_after' disagrees with the PEM's notAfter", what);
-		out->not_after = t;
-		out->from_pem = 1;
-	}
-	if (!r->subject.set) {
-		char buf[512];
-		BIO *b = BIO_new(BIO_s_mem());
-		if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
-			int n = BIO_read(b, buf, sizeof(buf) - 1);
-			if (n > 0)
-				out->subject = intern(c, buf, (size_t)n);
-		}
-		BIO_free(b);
-	}
-	if (!r->identity.set) {
-		GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-		for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
-			GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-			if (g->type == GEN_URI) {
-				const unsigned char *u =
-				    ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
-				int len = ASN1_STRING_length(g->d.uniformResourceIdentifier);
-				out->identity = intern(c, (const char *)u, (size_t)len);
-				break;
-			}
-		}
-		GENERAL_NAMES_free(sans);
-	}
-	X509_free(x);
-}
-
-/* --- durations and times --- */
-
-int mp_parse_duration(const char *s, uint32_t *ms)
-{
-	static const struct {
-		const char *unit;
-		double ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-	char *end;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	double v = strtod(s, &end);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit))
-			continue;
-		double t = v * units[i].ms;
-		if (!isfinite(t) || t > (double)UINT32_MAX - 1)
-			return -1;
-		*ms = (uint32_t)llround(t);
-		return 0;
-	}
-	return -1;
-}
-
-int mp_parse_time(const char *s, int64_t *out)
-{
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-		return -1;
-	const char *p = s + 10;
-	int64_t offset = 0;
-	if (*p == 'T' || *p == 't' || *p == ' ') {
-		int k = 0;
-		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &k) != 3 || k != 8)
-			return -1;
-		p += 9;
-		if (*p == '.') /* fractional seconds are dropped */
-			for (p++; isdigit((unsigned char)*p); p++)
-				;
-		if (*p == 'Z' || *p == 'z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int oh, om;
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 ||
-			    om > 59)
-				return -1;
-			offset = (*p == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
-			p += 6;
-		} else {
-			return -1;
-		}
-	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	struct tm tm = {.tm_year = y - 1900,
-	                .tm_mon = mo - 1,
-	                .tm_mday = d,
-	                .tm_hour = h,
-	                .tm_min = mi,
-	                .tm_sec = sec};
-	time_t t = timegm(&tm);
-	if (tm.tm_mday != d) /* 2026-02-30 rolled over */
-		return -1;
-	*out = (int64_t)t - offset;
-	return 0;
-}
-
-/* --- files --- */
-
-static void yaml_error(compiler *c, yaml_parser_t *p, const char *buf, size_t len)
-{
-	const char *problem = p->problem ? p->problem : "malformed YAML";
-	mp_loc loc = {c->file_id, (uint32_t)p->problem_mark.line + 1,
-	              (uint32_t)p->problem_mark.column + 1};
-	if (p->error == YAML_READER_ERROR) { /* reader errors carry only a byte offset */
-		loc.line = loc.col = 1;
-		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-			if (buf[i] == '\n')
-				loc.line++, loc.col = 1;
-			else if (((unsigned char)buf[i] & 0xc0) != 0x80)
-				loc.col++;
-		}
-	}
-	if (p->error == YAML_MEMORY_ERROR) {
-		errorf(c, loc, "out of memory while parsing YAML");
-	} else if (p->context) {
-		errorf(c, loc, "YAML: %s (%s started at line %zu)", problem, p->context,
-		       p->context_mark.line + 1);
-	} else if (p->error == YAML_READER_ERROR) {
-		errorf(c, loc, "YAML: %s (byte %zu; is this a text file?)", problem,
-		       p->problem_offset);
-	} else {
-		errorf(c, loc, "YAML: %s", problem);
-	}
-}
-
-/* Builds one document from parser events, as yaml_parser_load does, but refusing nesting deeper
- * than MAX_YAML_DEPTH: libyaml's scanner does work proportional to the depth for every token,
- * so unbounded nesting would take quadratic time. Anchors are registered when their node ends,
- * so an alias can never form a cycle.
- *
- * An alias shares its anchor's node, but every reader of the document (the decoder, the
- * importers' YAML->JSON) walks it once per use, so ten aliases to ten aliases... grow the work
- * tenfold per level (billion laughs). So each node's expanded size is kept: its source bytes,
- * plus what the aliases inside it add (an alias adds its anchor's expanded size less its own
- * bytes). The aliases of one file may add at most ALIAS_GROWTH_FACTOR times the file's size,
- * or ALIAS_GROWTH_MIN bytes when that is more, counted across its documents; and an alias may
- * not nest its anchor deeper than MAX_YAML_DEPTH. A node is at least a byte, so this bounds
- * the nodes as well as the text of the expanded file. Returns 1 with a document, 0 at the end
- * of the stream, -1 after reporting an error (the parser cannot go on after one). */
-#define MAX_YAML_DEPTH      64
-#define MAX_ANCHORS         1000
-#define ALIAS_GROWTH_FACTOR 10
-#define ALIAS_GROWTH_MIN    (1u << 20)
-
-static int load_document(compiler *c, yaml_parser_t *p, yaml_document_t *doc, const char *buf,
-                         size_t len)
-{
-	struct {
-		int id, key; /* key: a mapping's pending key node, 0 when none */
-		char *anchor;
-		size_t start;    /* source offset of the collection */
-		uint64_t growth; /* what aliases inside it add */
-		int height;      /* collections nested in it, aliases expanded */
-	} stack[MAX_YAML_DEPTH];
-	struct {
-		char *name;
-		int id, height;
-		uint64_t size; /* expanded */
-	} anchors[MAX_ANCHORS];
-	int depth = 0, nanchors = 0, rc = -1, started = 0;
-	uint64_t limit = ALIAS_GROWTH_FACTOR * (uint64_t)len;
-	if (limit < ALIAS_GROWTH_MIN)
-		limit = ALIAS_GROWTH_MIN;
-	yaml_event_t ev;
-	memset(doc, 0, sizeof(*doc));
-	for (;;) {
-		if (!yaml_parser_parse(p, &ev)) {
-			yaml_error(c, p, buf, len);
-			goto out;
-		}
-		mp_loc loc = {c->file_id, (uint32_t)ev.start_mark.line + 1,
-		              (uint32_t)ev.start_mark.column + 1};
-		int id = 0; /* a node completed by this event */
-		char *anchor = NULL;
-		uint64_t size = ev.end_mark.index - ev.start_mark.index, growth = 0;
-		int height = 0; /* of the completed node */
-		switch (ev.type) {
-		case YAML_STREAM_START_EVENT:
-			break;
-		case YAML_STREAM_END_EVENT:
-			rc = 0;
-			yaml_event_delete(&ev);
-			goto out;
-		case YAML_DOCUMENT_START_EVENT:
-			if (!yaml_document_initialize(doc, NULL, NULL, NULL, 1, 1))
-				goto oom;
-			started = 1;
-			break;
-		case YAML_DOCUMENT_END_EVENT:
-			rc = 1;
-			yaml_event_delete(&ev);
-			goto out;
-		case YAML_ALIAS_EVENT: {
-			int i;
-			for (i = 0;
-			     i < nanchors && strcmp(anchors[i].name, (char *)ev.data.alias.anchor);
-			     i++)
-				;
-			if (i == nanchors) {
-				errorf(c, loc,
-				       "YAML: alias '*%s' names no anchor defined before it",
-				       (char *)ev.data.alias.anchor);
-				goto fail_event;
-			}
-			id = anchors[i].id;
-			height = anchors[i].height;
-			growth = anchors[i].size > size ? anchors[i].size - size : 0;
-			if (depth + height > MAX_YAML_DEPTH) {
-				errorf(c, loc,
-				       "YAML: alias '*%s' nests its anchor deeper than %d levels",
-				       (char *)ev.data.alias.anchor, MAX_YAML_DEPTH);
-				goto fail_event;
-			}
-			if (growth > limit - c->alias_growth) {
-				errorf(
-				    c, loc,
-				    "YAML: alias '*%s' passes the alias expansion limit: the "
-				    "aliases "
-				    "of this file may add at most %llu bytes to it (%d times its "
-				    "size, or %u MiB if more)",
-				    (char *)ev.data.alias.anchor, (unsigned long long)limit,
-				    ALIAS_GROWTH_FACTOR, ALIAS_GROWTH_MIN >> 20);
-				goto fail_event;
-			}
-			c->alias_growth += growth;
-			break;
-		}
-		case YAML_SCALAR_EVENT:
-			id = yaml_document_add_scalar(doc, ev.data.scalar.tag, ev.data.scalar.value,
-			                              (int)ev.data.scalar.length,
-			                              ev.data.scalar.style);
-			if (!id)
-				goto oom;
-			anchor = (char *)ev.data.scalar.anchor;
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT: {
-			if (depth == MAX_YAML_DEPTH) {
-				errorf(c, loc, "YAML: nested deeper than %d levels",
-				       MAX_YAML_DEPTH);
-				goto fail_event;
-			}
-			int seq = ev.type == YAML_SEQUENCE_START_EVENT;
-			int nid = seq ? yaml_document_add_sequence(doc, ev.data.sequence_start.tag,
-			                                           YAML_ANY_SEQUENCE_STYLE)
-			              : yaml_document_add_mapping(doc, ev.data.mapping_start.tag,
-			                                          YAML_ANY_MAPPING_STYLE);
-			if (!nid)
-				goto oom;
-			yaml_document_get_node(doc, nid)->start_mark = ev.start_mark;
-			unsigned char *a =
-			    seq ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor;
-			stack[depth].anchor = a ? mp_strdup((char *)a) : NULL;
-			if (a && !stack[depth].anchor)
-				goto oom;
-			stack[depth].id = nid;
-			stack[depth].key = 0;
-			stack[depth].start = ev.start_mark.index;
-			stack[depth].growth = 0;
-			stack[depth].height = 0;
-			depth++;
-			break;
-		}
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			id = stack[depth].id;
-			anchor = stack[depth].anchor; /* owned: freed below after registering */
-			growth = stack[depth].growth;
-			size = ev.end_mark.index - stack[depth].start + growth;
-			height = stack[depth].height + 1;
-			break;
-		default:
-			break;
-		}
-		if (id && ev.type == YAML_SCALAR_EVENT)
-			yaml_document_get_node(doc, id)->start_mark = ev.start_mark;
-		if (anchor) {
-			if (nanchors == MAX_ANCHORS) {
-				errorf(c, loc, "YAML: more than %d anchors in one document",
-				       MAX_ANCHORS);
-				if (ev.type != YAML_SCALAR_EVENT)
-					mp_free(anchor);
-				goto fail_event;
-			}
-			anchors[nanchors].name =
-			    ev.type == YAML_SCALAR_EVENT ? mp_strdup(anchor) : anchor;
-			if (!anchors[nanchors].name)
-				goto oom;
-			anchors[nanchors].height = height;
-			anchors[nanchors].size = size;
-			anchors[nanchors++].id = id;
-		}
-		if (id && depth > 0) {
-			int parent = stack[depth - 1].id;
-			stack[depth - 1].growth += growth;
-			if (stack[depth - 1].height < height)
-				stack[depth - 1].height = height;
-			yaml_node_t *pn = yaml_document_get_node(doc, parent);
-			int ok = 1;
-			if (pn->type == YAML_SEQUENCE_NODE)
-				ok = yaml_document_append_sequence_item(doc, parent, id);
-			else if (!stack[depth - 1].key)
-				stack[depth - 1].key = id;
-			else {
-				ok = yaml_document_append_mapping_pair(doc, parent,
-				                                       stack[depth - 1].key, id);
-				stack[depth - 1].key = 0;
-			}
-			if (!ok)
-				goto oom;
-		}
-		yaml_event_delete(&ev);
-	}
-oom:
-	errorf(c, (mp_loc){c->file_id, 0, 0}, "out of memory while parsing YAML");
-	c->oom = 1;
-fail_event:
-	yaml_event_delete(&ev);
-out:
-	for (int i = 0; i < nanchors; i++)
-		mp_free(anchors[i].name);
-	while (rc != 1 && depth > 0)
-		mp_free(stack[--depth].anchor);
-	if (rc != 1 && started)
-		yaml_document_delete(doc);
-	return rc;
-}
-
+/* Pass 1 over one file: each document goes to the native decoder or, when its apiVersion is
+ * another's, to the importer. */
 static void compile_buffer(compiler *c, const char *name, const char *buf, size_t len)
 {
-	yaml_parser_t parser;
-	c->file = name;
+	mp_yaml_stream ys;
 	c->path = name;
-	c->alias_growth = 0;
-	c->file_id = intern(c, name, strlen(name));
+	c->file_id = cc_intern(c, name, strlen(name));
 	if (c->root_len && c->file_id != MP_NONE &&
 	    mp_model_add_source(c->m, c->file_id, c->root_len) < 0)
 		c->oom = 1;
 	const char *slash = strrchr(name, '/');
 	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);
-	if (!yaml_parser_initialize(&parser)) {
+	if (mp_yaml_open(&ys, name, buf, len, c->d) < 0) {
 		c->oom = 1;
 		return;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	yaml_document_t doc;
-	while (!c->oom && load_document(c, &parser, &doc, buf, len) == 1) {
+	while (!c->oom && mp_yaml_next(&ys, &doc) == 1) {
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
+		int kept = 0;
 		c->doc = &doc;
-		int kept = root && decode_document(c, root);
+		if (root && cc_native_document(c, root)) {
+			mp_import *im = importer(c);
+			kept = im ? mp_import_document(im, &doc, c->file_id, c->path) : 0;
+		}
 		c->doc = NULL;
 		if (!kept)
 			yaml_document_delete(&doc);
 	}
-	yaml_parser_delete(&parser);
+	c->oom |= ys.oom;
+	mp_yaml_close(&ys);
 }
 
 static void compile_file(compiler *c, const char *path, size_t max)
@@ -1811,12 +215,9 @@ static void compile_file(compiler *c, const char *path, size_t max)
 static void compiler_free(compiler *c)
 {
 	mp_free(c->names.v);
-	mp_free(c->strs.v);
-	mp_free(c->targets.v);
-	mp_free(c->services.v);
-	mp_free(c->routes.v);
-	mp_free(c->externals.v);
+	cc_native_free(c);
 	mp_import_free(c->im);
+	mp_free(c->import_dirs);
 }
 
 /* Pass 2 and the finished model; NULL if anything was reported. Imported documents join in
@@ -1830,8 +231,8 @@ static mp_model *finish(compiler *c)
 		mp_import_namespaces(c->im);
 	}
 	if (!c->oom) {
-		resolve_services(c);
-		resolve_externals(c);
+		cc_native_services(c);
+		cc_native_externals(c);
 	}
 	/* Routes resolve through the model's own lookups, so index what exists so far. */
 	if (!c->oom && mp_model_finish(c->m) < 0)
@@ -1841,7 +242,7 @@ static mp_model *finish(compiler *c)
 		c->oom |= mp_import_failed(c->im) || mp_model_finish(c->m) < 0;
 	}
 	if (!c->oom)
-		resolve_routes(c);
+		cc_native_routes(c);
 	if (c->im && !c->oom) {
 		mp_import_routes(c->im);
 		c->oom |= mp_import_failed(c->im);
@@ -1942,31 +343,4 @@ mp_model *mp_model_open(const char *path, mp_diags *d)
 		return m;
 	}
 	return mp_compile(&path, 1, NULL, d);
-}
-
-int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_diags *d)
-{
-	char *buf;
-	size_t len;
-	int rc = -1;
-	yaml_parser_t parser;
-	compiler c = {.d = d};
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	if (mp_files_check_inside(slash == path ? "/" : dir, path, NULL, d) < 0 ||
-	    mp_files_read(path, max, &buf, &len, d) < 0)
-		return -1;
-	if (!(c.m = mp_model_new()) || !yaml_parser_initialize(&parser)) {
-		mp_diags_error(d, path, 0, 0, "out of memory");
-		goto out;
-	}
-	c.file_id = intern(&c, path, strlen(path));
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	rc = load_document(&c, &parser, doc, buf, len);
-	yaml_parser_delete(&parser);
-out:
-	mp_model_free(c.m);
-	mp_free(buf);
-	return rc;
 }

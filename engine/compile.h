@@ -1,5 +1,6 @@
-/* compile.h: YAML sources -> compiled mesh model. Native format: docs/mesh-format.md.
- * Every problem is collected as a diagnostic with file:line:col; see diag.h. */
+/* compile.h: YAML sources -> compiled mesh model. Native format: docs/mesh-format.md; design:
+ * docs/architecture.md ("Compiling"). Every problem is collected as a diagnostic with
+ * file:line:col; see diag.h. YAML loading is yamlload.h's, durations and times scalar.h's. */
 #ifndef MP_COMPILE_H
 #define MP_COMPILE_H
 
@@ -7,7 +8,7 @@
 #include "model.h"
 
 #include <stddef.h>
-#include <yaml.h>
+#include <stdint.h>
 
 #define MP_COMPILE_MAX_FILE (64u << 20) /* default cap on one YAML file's size */
 
@@ -42,18 +43,5 @@ mp_model *mp_model_open(const char *path, mp_diags *d);
 
 /* As mp_compile, for one in-memory document stream named name (used by tests and importers). */
 mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d);
-
-/* Loads the first YAML document of the file at path (at most max bytes) with the compiler's
- * limits (nesting depth, anchors, aliases). The file belongs to its directory (a bundle's
- * manifest): a symbolic link out of that directory is refused, as in a walk. Returns 1 with *doc
- * (delete it with yaml_document_delete), 0 when the file holds no document, -1 after reporting an
- * error into d. */
-int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_diags *d);
-
-/* Parses "250ms", "2s", "1.5m", "1h" into milliseconds. 0, or -1 when malformed or too large. */
-int mp_parse_duration(const char *s, uint32_t *ms);
-/* Parses an RFC 3339 time ("2026-12-01T00:00:00Z", "...+02:00") or a date ("2026-12-01")
- * into Unix seconds. 0 or -1. */
-int mp_parse_time(const char *s, int64_t *out);
 
 #endif

@@ -4,6 +4,7 @@
  * fails closed. Semantics: docs/policy-language.md ("Decisions"). */
 #include "decide.h"
 #include "authz.h"
+#include "decision_json.h"
 #include "diag.h"
 #include "luajson.h"
 #include "sandbox.h"
@@ -1035,51 +1036,19 @@ void mp_decision_reason(const mp_engine *e, const mp_decision *d, int advisory, 
 	out->via = rule->via;
 }
 
-static json_t *reason_json(const mp_engine *e, const mp_decision *d, int advisory, uint32_t i)
-{
-	char buf[600];
-	mp_reason_text t;
-	mp_decision_reason(e, d, advisory, i, &t, buf, sizeof(buf));
-	if (!t.source) /* the engine's own */
-		return json_pack("{s:s, s:s, s:s, s:s}", "policy", t.policy, "rule", t.rule,
-		                 "effect", t.effect, "message", t.message);
-	json_t *o =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "policy", t.policy, "version", t.version,
-	              "rule", t.rule, "effect", t.effect, "message", t.message, "source", t.source);
-	if (o && t.via)
-		json_object_set_new(o, "via", json_string(t.via));
-	return o;
-}
-
 json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *id)
 {
-	char uuid[37];
-	const mp_bundle *b = e->bundle;
+	/* the one encoder's bytes, parsed: whatever it writes, every front-end shows */
+	char storage[4096], uuid[37];
+	mp_jsonbuf b;
 	if (!id) {
 		mp_uuid(uuid);
 		id = uuid;
 	}
-	json_t *reasons = json_array();
-	for (uint32_t i = 0; i < d->nreasons; i++)
-		json_array_append_new(reasons, reason_json(e, d, 0, i));
-	json_t *o = json_pack("{s:s, s:b, s:s, s:o}", "decision_id", id, "allow", d->allow,
-	                      "effect", mp_effect_name(d->effect), "reasons", reasons);
-	if (!o)
-		return NULL;
-	if (d->dropped)
-		json_object_set_new(o, "reasons_dropped", json_integer(d->dropped));
-	if (d->nadvisories) {
-		json_t *adv = json_array();
-		for (uint32_t i = 0; i < d->nadvisories; i++)
-			json_array_append_new(adv, reason_json(e, d, 1, i));
-		json_object_set_new(o, "advisories", adv);
-	}
-	json_object_set_new(o, "bundle",
-	                    b ? json_pack("{s:s, s:s, s:s}", "name", b->name ? b->name : "",
-	                                  "revision", b->revision ? b->revision : "", "sha256",
-	                                  b->sha256)
-	                      : json_null());
-	json_object_set_new(o, "model", json_pack("{s:s}", "sha256", mp_model_sha256(e->model)));
+	mp_jsonbuf_init(&b, storage, sizeof(storage));
+	mp_decision_json_write(&b, e, d, id, MP_DECISION_JSON_OUTPUT);
+	json_t *o = b.oom ? NULL : json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
+	mp_jsonbuf_free(&b);
 	return o;
 }
 

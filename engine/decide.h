@@ -111,8 +111,11 @@ const char *mp_effect_name(uint32_t effect);
 typedef enum { MP_ROUTE_ALLOWED = 0, MP_ROUTE_FORBIDDEN, MP_ROUTE_NOT_PERMITTED } mp_route_verdict;
 mp_route_verdict mp_decide_route(const mp_engine *e, mp_id route, uint32_t target, uint32_t *rule);
 
-/* The decision output object of DESIGN.md: decision_id, allow, effect, reasons, advisories,
- * bundle {name, revision, sha256}, model {sha256}. id may be NULL (a fresh UUID is made). */
+/* The decision output object of DESIGN.md (decision_id, allow, effect, reasons, advisories,
+ * bundle {name, revision, sha256}, model {sha256}) as a jansson tree, for front-ends that add to
+ * it or read it: the bytes of the one encoder (decision_json.h) parsed, so json_dumps with
+ * JSON_COMPACT | JSON_PRESERVE_ORDER gives back those bytes. id may be NULL (a fresh UUID is
+ * made). A new reference, or NULL when out of memory. */
 json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *id);
 
 /* A random UUID (version 4) as 36 characters and a NUL. */

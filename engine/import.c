@@ -4,6 +4,7 @@
  * in import_k8s.c and import_istio.c. Mapping and decisions: docs/import.md. */
 #include "alloc.h"
 #include "import_int.h"
+#include "scalar.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -42,7 +43,7 @@ static int is_istio(uint32_t k)
 	return k >= IK_VIRTUALSERVICE;
 }
 
-mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_compile_opts *opts,
+mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
                          const mp_import_host *host)
 {
 	mp_import *im = mp_calloc(1, sizeof(*im));
@@ -89,25 +90,6 @@ const char *im_scalar(const yaml_node_t *n)
 	if (!n || n->type != YAML_SCALAR_NODE || im_is_null(n))
 		return NULL;
 	return (const char *)n->data.scalar.value;
-}
-
-int im_is_null(const yaml_node_t *n)
-{
-	if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	const char *s = (const char *)n->data.scalar.value;
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-	       !strcmp(s, "NULL");
-}
-
-const char *im_kind_of(const yaml_node_t *n)
-{
-	if (!n || im_is_null(n))
-		return "null";
-	return n->type == YAML_SCALAR_NODE     ? "a scalar"
-	       : n->type == YAML_SEQUENCE_NODE ? "a list"
-	       : n->type == YAML_MAPPING_NODE  ? "a mapping"
-	                                       : "nothing";
 }
 
 yaml_node_t *im_get(idoc *dc, yaml_node_t *map, const char *key)
@@ -537,7 +519,7 @@ static const char *api_group(const char *api, char *group, size_t len, const cha
 }
 
 /* The cluster a file belongs to by --cluster-dir: the longest matching directory. */
-static const char *cluster_of_path(const mp_compile_opts *o, const char *path)
+static const char *cluster_of_path(const mp_import_opts *o, const char *path)
 {
 	const char *best = NULL;
 	size_t bestlen = 0;
@@ -569,7 +551,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	char group[256];
 	const char *version;
 	if (!api || !kind)
-		return 0; /* compile.c checked both */
+		return 0; /* compile_native.c checked both */
 	api_group(api, group, sizeof(group), &version);
 	int known_group = 0;
 	const char *versions = NULL; /* of a known group whose version is not */
@@ -701,7 +683,7 @@ static mp_id cluster_by_directory(mp_import *im, const char *path)
 
 static void place(mp_import *im)
 {
-	const mp_compile_opts *o = im->o;
+	const mp_import_opts *o = im->o;
 	mp_model_view v = mp_model_get_view(im->m);
 	uint32_t native = v.nclusters;
 	mp_id fallback = MP_NONE, last = MP_NONE;

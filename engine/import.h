@@ -14,8 +14,10 @@
 #ifndef MP_IMPORT_H
 #define MP_IMPORT_H
 
-#include "compile.h"
+#include "diag.h"
+#include "model.h"
 
+#include <stdint.h>
 #include <yaml.h>
 
 typedef struct mp_import mp_import;
@@ -40,8 +42,24 @@ typedef struct {
 	               const char *what);
 } mp_import_host;
 
+/* A directory whose documents belong to one cluster (--cluster-dir). */
+typedef struct {
+	const char *name, *dir;
+} mp_import_dir;
+
+/* What the importer takes of the compiler's options (mp_compile_opts, compile.h), which fills it
+ * in. Every field may be NULL / 0; the strings are borrowed. */
+typedef struct {
+	const char *trust_domain;          /* of imported identities; NULL: cluster.local */
+	const char *root_namespace;        /* Istio's root namespace; NULL: istio-system */
+	const char *cluster;               /* the cluster imported documents belong to */
+	const char *cloud, *region, *zone; /* its own, when no Cluster document declares it */
+	const mp_import_dir *cluster_dirs; /* one cluster per directory */
+	uint32_t ncluster_dirs;
+} mp_import_opts;
+
 /* opts may be NULL; it and host must outlive the importer. */
-mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_compile_opts *opts,
+mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
                          const mp_import_host *host);
 void mp_import_free(mp_import *im); /* NULL is fine; frees every YAML document it kept */
 

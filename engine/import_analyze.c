@@ -1,9 +1,12 @@
 /* import_analyze.c: validation on import, reported as findings named after Istio's analyzer
- * messages (istioctl analyze), plus the few meshpol adds where Istio has none. Each finding is
- * stored in the model; `meshpol audit` reports them under the policy "meshpol.import" with the
- * code as the rule. Catalogue: docs/import.md ("Findings"). */
+ * messages (istioctl analyze), plus the few meshpol adds where Istio has none. The analyzers
+ * are rows of the check table (check.h: mp_istio_analyzers, mp_k8s_analyzers) and run while the
+ * model is compiled; each finding is stored in the model, and `meshpol audit` reports them under
+ * the policy "meshpol.import" with the code as the rule. Catalogue: docs/import.md
+ * ("Findings"); why they run at compile time: docs/architecture.md ("Audit checks"). */
 #include "alloc.h"
 #include "authz.h"
+#include "check.h"
 #include "import_int.h"
 
 #include <stdio.h>
@@ -550,7 +553,9 @@ static void selectors(mp_import *im)
 	}
 }
 
-void mp_import_istio_findings(mp_import *im)
+/* --- the analyzers as rows of the check table (check.h) --- */
+
+static void virtualservice_rules(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
@@ -560,11 +565,67 @@ void mp_import_istio_findings(mp_import *im)
 		unreachable(im, dc, "tls");
 		unreachable(im, dc, "tcp");
 	}
-	conflicting_hosts(im);
-	hosts_in_gateways(im);
-	destination_rules(im);
-	sidecars(im);
-	selectors(im);
+}
+
+#define CODES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Istio's analyzers, in the order they run (their findings keep this order in the model). The
+ * rows without a function are checks the importer makes while it maps the documents. */
+const mp_check_row mp_istio_analyzers[] = {
+    {.id = "istio.virtualservice-rules",
+     .codes = CODES("VirtualServiceUnreachableRule", "VirtualServiceIneffectiveMatch"),
+     .phase = MP_CHECK_IMPORT,
+     .import = virtualservice_rules},
+    {.id = "istio.mesh-gateway-hosts",
+     .codes = CODES("ConflictingMeshGatewayVirtualServiceHosts"),
+     .phase = MP_CHECK_IMPORT,
+     .import = conflicting_hosts},
+    {.id = "istio.gateway-hosts",
+     .codes = CODES("VirtualServiceHostNotFoundInGateway"),
+     .phase = MP_CHECK_IMPORT,
+     .import = hosts_in_gateways},
+    {.id = "istio.destination-rules",
+     .codes = CODES("ReferencedResourceNotFound", "MTLSPolicyConflict", "LocalityFailoverLeak"),
+     .phase = MP_CHECK_IMPORT,
+     .import = destination_rules},
+    {.id = "istio.sidecars",
+     .codes = CODES("NoMatchingWorkloadsFound", "MultipleSidecarsWithoutWorkloadSelectors",
+                    "ConflictingSidecarWorkloadSelectors"),
+     .phase = MP_CHECK_IMPORT,
+     .import = sidecars},
+    {.id = "istio.selectors",
+     .codes = CODES("NoMatchingWorkloadsFound"),
+     .phase = MP_CHECK_IMPORT,
+     .import = selectors},
+    /* inline: import_istio.c, while it maps VirtualServices to routes (destinations, mirrors,
+     * subsets, gateways) */
+    {.id = "istio.route-references",
+     .codes = CODES("ReferencedResourceNotFound"),
+     .phase = MP_CHECK_IMPORT},
+    /* inline: mp_import_istio_check_authz, below, while the resource is kept */
+    {.id = "istio.authorization-policies",
+     .codes = CODES("CustomActionNotSupported", "UnsupportedCondition"),
+     .phase = MP_CHECK_IMPORT},
+    {.id = NULL},
+};
+
+/* Kubernetes' checks, both made inline by import_k8s.c while it maps Services. */
+const mp_check_row mp_k8s_analyzers[] = {
+    {.id = "k8s.port-names",
+     .codes = CODES("PortNameIsNotUnderNamingConvention"),
+     .phase = MP_CHECK_IMPORT},
+    {.id = "k8s.service-accounts",
+     .codes = CODES("MultipleServiceAccounts"),
+     .phase = MP_CHECK_IMPORT},
+    {.id = NULL},
+};
+
+/* Runs the import rows of Istio's table that have a function, in order. */
+void mp_import_istio_findings(mp_import *im)
+{
+	for (const mp_check_row *r = mp_istio_analyzers; r->id && !im->oom; r++)
+		if (r->phase == MP_CHECK_IMPORT && r->import)
+			r->import(im);
 }
 
 /* --- AuthorizationPolicy --- */

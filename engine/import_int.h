@@ -5,6 +5,7 @@
 #define MP_IMPORT_INT_H
 
 #include "import.h"
+#include "yamlload.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -75,7 +76,7 @@ typedef struct {
 struct mp_import {
 	mp_model *m;
 	mp_diags *d;
-	const mp_compile_opts *o;
+	const mp_import_opts *o;
 	const mp_import_host *host;
 	int oom;
 	idoc *docs;
@@ -95,8 +96,15 @@ struct mp_import {
 yaml_node_t *im_node(idoc *dc, int id);
 yaml_node_t *im_get(idoc *dc, yaml_node_t *map, const char *key); /* NULL when absent */
 const char *im_scalar(const yaml_node_t *n);                      /* NULL unless a string */
-int im_is_null(const yaml_node_t *n);
-const char *im_kind_of(const yaml_node_t *n); /* "a list", "a mapping", ... for messages */
+/* YAML's null, and what a node is for messages ("a list", "null", ...): yamlload.h. */
+static inline int im_is_null(const yaml_node_t *n)
+{
+	return mp_yaml_is_null(n);
+}
+static inline const char *im_kind_of(const yaml_node_t *n)
+{
+	return mp_yaml_kind_of(n);
+}
 
 #define IM_SEQ_FOREACH(dc, seq, item)                                                              \
 	for (yaml_node_item_t *it_##item = (seq)->data.sequence.items.start;                       \

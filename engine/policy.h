@@ -1,6 +1,7 @@
 /* policy.h: a policy bundle, loaded and compiled against a model: metadata, versions, and the
  * rules as C data with indexes by destination. Language: docs/policy-language.md; design:
- * docs/architecture.md ("Policies").
+ * docs/architecture.md ("Policies"). Implemented by policy.c (loading), policy_compile.c
+ * (compiling declarations) and policy_bind.c (binding another state's functions).
  *
  * Ownership: an mp_bundle owns everything it points at (one arena) and borrows the model it was
  * compiled against, which must outlive it (the engine snapshot owns both). Immutable after

@@ -1,6 +1,9 @@
 /* report.h: audit report writers (text, json, junit, sarif, markdown), shared by `meshpol audit`
  * and the shell's `:audit`. The input is the audit result object of the audit engine; the
- * decisions each format makes are written down below, next to the API.
+ * decisions each format makes are written down below, next to the API. The code: the table of
+ * formats, reading, escaping and json (the audit object itself) in report.c, helpers in
+ * report_int.h, one file per other format (report_text.c, report_junit.c, report_sarif.c,
+ * report_markdown.c).
  *
  * Reading the audit. "policies", "rules", "findings" and "errors" must be arrays of objects,
  * "counts" an object, "fail_on" one of advisory|soft|hard and "result" pass|fail; anything else
@@ -17,6 +20,8 @@
  * the punctuation that would open inline syntax (\ ` * _ [ ] < | ~ & $) and turns newlines in
  * table cells and list items into <br>. Bytes that are not UTF-8 become U+FFFD. json and sarif
  * keep the text as data: JSON escapes every control character, and readers render it.
+ *
+ * An audit without a bundle has "bundle": null: text shows "bundle none", markdown "none".
  *
  * text      for a terminal: header (bundle, revision, 12 hex digits of the model hash, time);
  *           findings most severe first (audit order within a severity); errors; one summary

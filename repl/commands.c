@@ -336,6 +336,8 @@ static int cmd_reload(mp_shell *sh, int argc, char **argv, const char *rest)
 
 /* --- :watch --- */
 
+#define WATCH_QUIET_MS 150 /* a burst of file events settles before a reload */
+
 int mp_command_watch(mp_shell *sh, int on)
 {
 	char err[512];
@@ -347,7 +349,7 @@ int mp_command_watch(mp_shell *sh, int on)
 		mp_shell_error(sh, ":watch: nothing is loaded to watch");
 		return -1;
 	}
-	mp_filewatch *w = mp_filewatch_new(err, sizeof(err));
+	mp_filewatch *w = mp_filewatch_new(WATCH_QUIET_MS, err, sizeof(err));
 	if (!w ||
 	    (sh->model_path &&
 	     mp_filewatch_add(w, sh->model_path, MP_FILEWATCH_MODEL, err, sizeof(err)) < 0) ||

@@ -40,11 +40,10 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#define HISTORY_MAX      1000 /* lines kept in the history file */
-#define WATCH_QUIET_SECS 0.15 /* a burst of file events settles before a reload */
-#define MAX_BUSY         4
-#define PROMPT           "meshpol> "
-#define PROMPT_MORE      "    ...> "
+#define HISTORY_MAX 1000 /* lines kept in the history file */
+#define MAX_BUSY    4
+#define PROMPT      "meshpol> "
+#define PROMPT_MORE "    ...> "
 
 /* --- Ctrl-C --- */
 
@@ -358,6 +357,17 @@ static void on_line(char *line)
 	line_ready = 1;
 }
 
+/* The watch's changes were handled: forget them and follow the paths again. */
+static void watch_done(mp_shell *sh)
+{
+	char err[512];
+	if (sh->watch && mp_filewatch_clear(sh->watch, err, sizeof(err)) < 0) {
+		int failed = sh->failed; /* not a command's failure */
+		mp_shell_error(sh, "watch: %s", err);
+		sh->failed = failed;
+	}
+}
+
 /* Reloads after :watch saw changes (called once they have settled). */
 static void watch_fire(mp_shell *sh)
 {
@@ -376,7 +386,7 @@ static void watch_fire(mp_shell *sh)
 			keep[k++] = paths[i];
 	}
 	if (!k) {
-		mp_filewatch_clear(sh->watch);
+		watch_done(sh);
 		return;
 	}
 	int failed = sh->failed, interactive = sh->interactive && handler_installed;
@@ -385,8 +395,7 @@ static void watch_fire(mp_shell *sh)
 	mp_command_watch_fired(sh, keep, k, tags);
 	fflush(stdout);
 	sh->failed = failed; /* a reload is not a command of the script */
-	if (sh->watch)
-		mp_filewatch_clear(sh->watch);
+	watch_done(sh);
 	if (interactive) {
 		rl_on_new_line();
 		rl_redisplay();
@@ -394,10 +403,10 @@ static void watch_fire(mp_shell *sh)
 	end_command();
 }
 
-/* Waits for input on stdin, handling file changes meanwhile. 1: stdin readable; 0: Ctrl-C. */
+/* Waits for input on stdin, handling file changes meanwhile (a burst is handled once the watch
+ * says it has settled). 1: stdin readable; 0: Ctrl-C. */
 static int wait_input(mp_shell *sh)
 {
-	double deadline = 0;
 	for (;;) {
 		if (got_sigint || got_term) /* also when it came during a completion */
 			return 0;
@@ -410,11 +419,10 @@ static int wait_input(mp_shell *sh)
 			maxfd = wfd > maxfd ? wfd : maxfd;
 		}
 		struct timeval tv, *tvp = NULL;
-		if (deadline > 0) {
-			double left = deadline - mp_shell_now();
-			left = left < 0 ? 0 : left;
-			tv.tv_sec = (time_t)left;
-			tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+		int wait_ms = sh->watch ? mp_filewatch_wait_ms(sh->watch) : -1;
+		if (wait_ms >= 0) {
+			tv.tv_sec = wait_ms / 1000;
+			tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
 			tvp = &tv;
 		}
 		int n = select(maxfd + 1, &rd, NULL, NULL, tvp);
@@ -428,13 +436,12 @@ static int wait_input(mp_shell *sh)
 			continue; /* Ctrl-C is seen at the top of the loop */
 		}
 		if (n == 0) {
-			deadline = 0;
-			if (sh->watch)
+			if (sh->watch && mp_filewatch_wait_ms(sh->watch) == 0)
 				watch_fire(sh);
 			continue;
 		}
-		if (wfd >= 0 && FD_ISSET(wfd, &rd) && mp_filewatch_read(sh->watch))
-			deadline = mp_shell_now() + WATCH_QUIET_SECS;
+		if (wfd >= 0 && FD_ISSET(wfd, &rd))
+			mp_filewatch_read(sh->watch);
 		if (FD_ISSET(STDIN_FILENO, &rd))
 			return 1;
 	}

@@ -8,7 +8,7 @@
 #include "alloc.h"
 #include "conn.h"
 #include "decide.h"
-#include "encode.h"
+#include "decision_json.h"
 #include "proxyreq.h"
 #include "reload.h"
 #include "tls.h"
@@ -69,27 +69,15 @@ static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 {
 	static const char *const names[MP_EP_COUNT] = {"/v1/decide", "/v1/check", "/v1/data",
 	                                               "/v1/nginx/check"};
-	mp_encode_buf b;
+	mp_jsonbuf b;
 	char num[40];
-	mp_encode_init(&b, NULL, 0);
+	mp_jsonbuf_init(&b, NULL, 0);
 	b.ascii = 1;
-	mp_encode_raw(&b, "{\"decision\":", 12);
-	if (mp_encode_knows(d->engine, &d->dec)) {
-		mp_encode_decision_sorted(&b, d->engine, &d->dec, d->id);
-	} else {
-		json_t *o = mp_decision_json(d->engine, &d->dec, d->id);
-		char *t =
-		    o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
-		if (t)
-			mp_encode_raw(&b, t, strlen(t));
-		else
-			b.oom = 1;
-		free(t);
-		json_decref(o);
-	}
-	mp_encode_raw(&b, ",\"endpoint\":", 12);
-	mp_encode_string(&b, names[endpoint]);
-	mp_encode_raw(&b, ",\"input\":", 9);
+	mp_jsonbuf_raw(&b, "{\"decision\":", 12);
+	mp_decision_json_write(&b, d->engine, &d->dec, d->id, MP_DECISION_JSON_SORTED);
+	mp_jsonbuf_raw(&b, ",\"endpoint\":", 12);
+	mp_jsonbuf_string(&b, names[endpoint]);
+	mp_jsonbuf_raw(&b, ",\"input\":", 9);
 	char *text = NULL;
 	if (in) {
 		mp_declog_mask(in, d->engine->bundle);
@@ -97,14 +85,14 @@ static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 		json_decref(in);
 	}
 	if (text)
-		mp_encode_raw(&b, text, strlen(text));
+		mp_jsonbuf_raw(&b, text, strlen(text));
 	else
-		mp_encode_raw(&b, "null", 4);
+		mp_jsonbuf_raw(&b, "null", 4);
 	free(text);
 	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu}", (unsigned long long)ns);
-	mp_encode_raw(&b, num, (size_t)n);
+	mp_jsonbuf_raw(&b, num, (size_t)n);
 	if (b.oom || !b.heap) {
-		mp_encode_free(&b);
+		mp_jsonbuf_free(&b);
 		d->record_failed = 1; /* submitted as NULL: refused, counted as an error */
 		return;
 	}
@@ -169,16 +157,16 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
  * the others 503, which says it was not a decision. */
 int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t outlen, int *code)
 {
-	mp_encode_buf b;
-	mp_encode_init(&b, out, outlen);
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, out, outlen);
 	const char *head = endpoint == MP_EP_DATA ? "{\"result\":false" : "{\"allow\":false";
-	mp_encode_raw(&b, head, strlen(head));
-	mp_encode_raw(&b, ",\"error\":", 9);
-	mp_encode_string(&b, why);
-	mp_encode_raw(&b, "}", 1);
+	mp_jsonbuf_raw(&b, head, strlen(head));
+	mp_jsonbuf_raw(&b, ",\"error\":", 9);
+	mp_jsonbuf_string(&b, why);
+	mp_jsonbuf_raw(&b, "}", 1);
 	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX ? 403 : 503;
 	int n = b.heap || b.oom ? -1 : (int)b.len;
-	mp_encode_free(&b);
+	mp_jsonbuf_free(&b);
 	return n;
 }
 
@@ -330,30 +318,19 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	reply_fail_closed(w, x->req, endpoint, why);
 }
 
-/* Appends the decision output object: encode.c's writer, or jansson's for the reasons it does
- * not know. */
-static void put_decision(mp_encode_buf *b, const decided *d)
+/* Appends the decision output object, written by the engine's one encoder: the bytes `meshpol
+ * decide` prints in compact form. */
+static void put_decision(mp_jsonbuf *b, const decided *d)
 {
-	if (mp_encode_knows(d->engine, &d->dec)) {
-		mp_encode_decision(b, d->engine, &d->dec, d->id);
-		return;
-	}
-	json_t *o = mp_decision_json(d->engine, &d->dec, d->id);
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (t)
-		mp_encode_raw(b, t, strlen(t));
-	else
-		b->oom = 1;
-	free(t);
-	json_decref(o);
+	mp_decision_json_write(b, d->engine, &d->dec, d->id, MP_DECISION_JSON_OUTPUT);
 }
 
 /* Replies with the decision (as /v1/decide and /v1/check answer it) and counts it. */
 static void reply_decision(mp_http_ctx *x, int code, int endpoint, decided *d)
 {
 	char storage[4096];
-	mp_encode_buf b;
-	mp_encode_init(&b, storage, sizeof(storage));
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, storage, sizeof(storage));
 	put_decision(&b, d);
 	if (b.oom) {
 		mp_free(d->record); /* not answered: not logged */
@@ -361,7 +338,7 @@ static void reply_decision(mp_http_ctx *x, int code, int endpoint, decided *d)
 	} else {
 		answer(x, code, endpoint, d, b.p, b.len);
 	}
-	mp_encode_free(&b);
+	mp_jsonbuf_free(&b);
 }
 
 /* decide_one failed: answers (or, abandoned, leaves the request to the watchdog's reply). */
@@ -452,25 +429,25 @@ void mp_api_data(mp_http_ctx *x)
 	int whole =
 	    (n >= 8 && !strcmp(x->rest + n - 8, "decision") && (n == 8 || x->rest[n - 9] == '/'));
 	char storage[4096];
-	mp_encode_buf b;
-	mp_encode_init(&b, storage, sizeof(storage));
-	mp_encode_raw(&b, "{\"decision_id\":", 15);
-	mp_encode_string(&b, d.id);
-	mp_encode_raw(&b, ",\"result\":", 10);
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, storage, sizeof(storage));
+	mp_jsonbuf_raw(&b, "{\"decision_id\":", 15);
+	mp_jsonbuf_string(&b, d.id);
+	mp_jsonbuf_raw(&b, ",\"result\":", 10);
 	if (whole)
 		put_decision(&b, &d);
 	else if (d.dec.allow)
-		mp_encode_raw(&b, "true", 4);
+		mp_jsonbuf_raw(&b, "true", 4);
 	else
-		mp_encode_raw(&b, "false", 5);
-	mp_encode_raw(&b, "}", 1);
+		mp_jsonbuf_raw(&b, "false", 5);
+	mp_jsonbuf_raw(&b, "}", 1);
 	if (b.oom) {
 		mp_free(d.record);
 		mp_http_error(x->w, x->req, 500, "cannot write the reply (out of memory)");
 	} else {
 		answer(x, 200, MP_EP_DATA, &d, b.p, b.len);
 	}
-	mp_encode_free(&b);
+	mp_jsonbuf_free(&b);
 }
 
 static json_t *proxy_input(const void *p)

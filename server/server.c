@@ -483,9 +483,9 @@ int mp_server_run(const mp_server_config *given)
 		goto out;
 	}
 	if (cfg.watch) {
-		const char *paths[2] = {cfg.model, cfg.bundle};
-		if (!(watch = mp_watch_new(srv.control, paths, 2, cfg.watch_debounce_ms, on_watch,
-		                           &srv, err, sizeof(err)))) {
+		watch = mp_watch_new(srv.control, cfg.model, cfg.bundle, cfg.watch_debounce_ms,
+		                     on_watch, &srv, err, sizeof(err));
+		if (!watch) {
 			fprintf(stderr, "meshpol serve: %s\n", err);
 			goto out;
 		}

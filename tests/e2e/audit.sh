@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/audit.sh: `meshpol audit` end to end: each built-in check finds its problem in a
 # model made for it and stays silent on a clean one; the example mesh's planted problems are
-# found at their file:line; every output format is valid; exit codes; the trail verifies and
-# tampering is caught.
+# found at their file:line; every output format is valid; exit codes; an audit without -p (the
+# import analyzers alone); the trail verifies and tampering is caught.
 . "$(dirname "$0")/lib.sh"
 export MESHPOL_STDLIB="$PWD/stdlib"
 D=tests/data/audit
@@ -137,6 +137,36 @@ grep -q '^## Controls' "$TMP/report.markdown" && grep -Eq 'PCI-DSS-7.1.*(PASS|FA
 grep -q "$(jq -r .bundle.revision "$TMP/report.json")" "$TMP/report.markdown" && ok "markdown: bundle revision" || not_ok "markdown revision"
 ! grep -q $'\033' "$TMP/report.text" && ok "text to a file has no colour" || not_ok "text colour"
 grep -Eq '^(CRITICAL|HIGH) ' "$TMP/report.text" && ok "text grouped by severity" || not_ok "text severity"
+
+# without -p: no bundle, so the checks that need none run alone (the import analyzers' findings)
+I=tests/data/import
+"$MESHPOL" audit -m $I/findings --format json -o "$TMP/nob.json" 2>"$TMP/err"
+RC=$?
+[ "$RC" -eq 1 ] && ok "no bundle: hard import findings exit 1" || not_ok "no bundle: hard import findings exit 1" "rc $RC" "$(cat "$TMP/err")"
+jq -e '.bundle == null and .policies == [] and (.findings | length) == 20 and ([.findings[], .rules[] | .policy] | all(. == "meshpol.import"))' "$TMP/nob.json" >/dev/null && ok "no bundle: only meshpol.import findings, bundle null" || not_ok "no bundle: only import findings" "$(jq -c '{bundle, n: (.findings | length), p: [.findings[].policy] | unique}' "$TMP/nob.json")"
+"$MESHPOL" audit -m $I/findings -p $I/corpus-bundle --policy meshpol.import --format json -o "$TMP/withb.json" 2>/dev/null
+[ "$(jq -c '.findings' "$TMP/nob.json")" = "$(jq -c '.findings' "$TMP/withb.json")" ] && ok "no bundle: the same findings, in the same order, as with a bundle" || not_ok "no bundle: same findings as with a bundle"
+expect_rc "no bundle: soft findings pass fail-on hard" 0 "$MESHPOL" audit -m $I/multi
+expect_out "no bundle: the text header says so" '^meshpol audit  bundle none  model [0-9a-f]{12} '
+expect_out "no bundle: the warning is reported" 'MEDIUM +meshpol.import/LocalityFailoverLeak'
+expect_rc "no bundle: soft findings fail fail-on soft" 1 "$MESHPOL" audit -m $I/multi --fail-on soft
+expect_rc "no bundle, a native model: clean, exit 0" 0 "$MESHPOL" audit -m $D/clean --format json
+jq -e '.bundle == null and .rules == [] and .result == "pass"' <<<"$OUT" >/dev/null && ok "no bundle, native model: no rules, pass" || not_ok "no bundle, native model" "${OUT:0:400}"
+expect_rc "no bundle: markdown" 1 "$MESHPOL" audit -m $I/findings --format markdown
+expect_out "no bundle: markdown names no bundle" '^\| Bundle \| none: built-in and import checks only \|$'
+"$MESHPOL" audit -m $I/findings --format junit -o "$TMP/nob.junit" 2>/dev/null
+xmllint --noout "$TMP/nob.junit" 2>"$TMP/xerr" && [ "$(xmllint --xpath 'count(//failure)' "$TMP/nob.junit")" -eq 20 ] && ok "no bundle: junit, one failure per finding" || not_ok "no bundle: junit" "$(cat "$TMP/xerr")"
+"$MESHPOL" audit -m $I/findings --format sarif -o "$TMP/nob.sarif" 2>/dev/null
+jq -e '(.runs[0].results | length) == 20 and .runs[0].properties.bundle == null' "$TMP/nob.sarif" >/dev/null && ok "no bundle: sarif" || not_ok "no bundle: sarif" "$(jq -c '.runs[0].properties' "$TMP/nob.sarif" | head -c 400)"
+expect_rc "no bundle: --policy meshpol.import" 1 "$MESHPOL" audit -m $I/findings --policy meshpol.import
+expect_rc "no bundle: --policy naming a bundle policy is a usage error" 2 "$MESHPOL" audit -m $I/findings --policy rbac.shop
+expect_out "no bundle: --policy names what there is" "--policy 'rbac.shop': no such policy without -p POLICY_DIR \(expected meshpol.import\)"
+expect_rc "no -m is a usage error" 2 "$MESHPOL" audit -p "$TMP/generic"
+expect_out "no -m: named" '-m MODEL is required'
+expect_rc "no bundle: a model that does not load exits 2" 2 "$MESHPOL" audit -m "$TMP/no-such-model"
+"$MESHPOL" audit -m $I/findings --trail "$TMP/nob-trail.jsonl" >/dev/null 2>&1
+head -1 "$TMP/nob-trail.jsonl" | jq -e '.type == "start" and .bundle == null and .policies == [] and (.model.sha256 | length) == 64' >/dev/null && ok "no bundle: the trail's start record says there is none" || not_ok "no bundle: trail start record" "$(head -1 "$TMP/nob-trail.jsonl")"
+expect_rc "no bundle: the trail verifies" 0 "$MESHPOL" verify "$TMP/nob-trail.jsonl"
 
 # the trail: two runs chained, signed, verified; tampering is caught and named
 "$MESHPOL" keygen -o "$TMP/key.pem" >/dev/null

@@ -106,6 +106,9 @@ expect_rc "audit the corpus: import errors fail it" 1 "$MESHPOL" audit -m "$TMP/
 expect_out "ReferencedResourceNotFound, hard" 'HIGH +meshpol.import/ReferencedResourceNotFound'
 expect_rc "--policy meshpol.import" 1 "$MESHPOL" audit -m "$TMP/corpus.mpm" -p tests/data/import/corpus-bundle --policy meshpol.import --format json
 expect_out "only import findings" '"findings": 4,'
+expect_rc "audit the corpus without -p: the analyzers alone" 1 "$MESHPOL" audit -m "$TMP/corpus.mpm" --format json
+expect_out "the same four import findings" '"findings": 4,'
+expect_out "no bundle" '"bundle": null'
 
 # --- aliases: reuse imports; billion laughs fails at once (timeout 10 turns a hang into a failure) ---
 expect_rc "anchors reused in Kubernetes and Istio documents" 0 timeout 10 "$MESHPOL" compile "$D/aliases/reuse.yaml"

@@ -88,4 +88,36 @@ expect_out "a bundle's own shell.lua is kept apart" "deny shell-session 0.0.0 ru
 run_cmd sh -c "echo 'n = 0 for i = 1, 3e6 do n = n + 1 end return n' | \"$MESHPOL\" repl ${LAB[*]}"
 expect_out "no instruction budget in the shell" '^3000000$'
 
+# :watch in a script (the shell polls stdin and the watch together): an edit in place, then the
+# whole bundle directory replaced by a new one renamed over it, which the watch follows.
+cp -r "$D/bundle" "$TMP/wb"
+mkfifo "$TMP/wfifo"
+"$MESHPOL" repl -m "$D/mesh" -p "$TMP/wb" <"$TMP/wfifo" >"$TMP/watch.out" 2>&1 &
+WREPL=$!
+exec 7>"$TMP/wfifo"
+seen() { # COUNT REGEX: until the shell's output has COUNT lines matching REGEX (10 s at most)
+	for _ in $(seq 1 100); do
+		[ "$(grep -Ec -- "$2" "$TMP/watch.out")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+echo ':watch on' >&7
+seen 1 '^watching ' && ok ":watch on in a script" || not_ok ":watch on in a script" "$(cat "$TMP/watch.out")"
+printf 'allow "web-scores" { service = "ml/scorer", from = { services = { "shop/web" } } }\n' >>"$TMP/wb/shop.lua"
+seen 1 '^watch: reloaded in [0-9.]+ ms: lab 3, 2 policies, 9 rules$' && grep -q "^watch: changed: $TMP/wb/shop.lua$" "$TMP/watch.out" &&
+	ok ":watch: an edit in place reloads" || not_ok ":watch: an edit in place reloads" "$(cat "$TMP/watch.out")"
+cp -r "$TMP/wb" "$TMP/wb.new"
+printf 'deny "no-scores" { service = "ml/scorer" }\n' >>"$TMP/wb.new/shop.lua"
+mv -T "$TMP/wb" "$TMP/wb.old" && mv -T "$TMP/wb.new" "$TMP/wb"
+seen 1 '^watch: reloaded in [0-9.]+ ms: lab 3, 2 policies, 10 rules$' && grep -q "^watch: changed: $TMP/wb$" "$TMP/watch.out" &&
+	ok ":watch: a directory renamed over the bundle reloads" || not_ok ":watch: a directory renamed over the bundle reloads" "$(cat "$TMP/watch.out")"
+printf -- '-- the new tree: watched\n' >>"$TMP/wb/shop.lua"
+seen 3 '^watch: reloaded in ' && ok ":watch: the new directory is watched" || not_ok ":watch: the new directory is watched" "$(cat "$TMP/watch.out")"
+echo ':decide web -> scorer POST /score' >&7
+exec 7>&-
+wait "$WREPL"
+grep -q '^DENY forbidden: shop/web -> ml/scorer' "$TMP/watch.out" &&
+	ok ":watch: decisions use the new directory" || not_ok ":watch: decisions use the new directory" "$(cat "$TMP/watch.out")"
+
 e2e_done

@@ -114,4 +114,18 @@ wait "$CLIENT"
 jq -e '.errors == 0 and ((.status | keys) - ["200", "403"] | length) == 0' "$TMP/wsummary" >/dev/null &&
 	ok "watch: no request failed during the reloads" || not_ok "watch: requests" "$(cat "$TMP/wsummary")"
 expect_stop watch
+
+# --watch and a symbolic link: the bundle is a link beside the model (one parent directory for
+# both paths), pointed at another version as deploy tools do it (a new link renamed over the old)
+mkdir "$TMP/s" && cp "$UNIT/mesh.yaml" "$TMP/s/mesh.yaml" && cp -r "$TMP/v1" "$TMP/s/r1" && cp -r "$TMP/v2" "$TMP/s/r2"
+ln -s r1 "$TMP/s/live"
+start_server swatch -m "$TMP/s/mesh.yaml" -p "$TMP/s/live" --workers 2 --watch || not_ok "link watch server starts"
+[ "$(allowed)" = true ] && ok "watch (link): allowed before" || not_ok "watch (link): allowed before"
+ln -s r2 "$TMP/s/live.new" && mv -T "$TMP/s/live.new" "$TMP/s/live"
+for i in $(seq 1 50); do [ "$(allowed)" = false ] && break; sleep 0.1; done
+[ "$(allowed)" = false ] && ok "watch: a symbolic link pointed elsewhere is picked up" || not_ok "watch: link swap" "$(tail -5 "$TMP/swatch.log")"
+cp "$TMP/v1/rbac.lua" "$TMP/s/r2/rbac.lua" # an edit in the link's new target
+for i in $(seq 1 50); do [ "$(allowed)" = true ] && break; sleep 0.1; done
+[ "$(allowed)" = true ] && ok "watch: the link's new target is watched" || not_ok "watch: new target" "$(tail -5 "$TMP/swatch.log")"
+expect_stop swatch
 e2e_done

@@ -10,7 +10,9 @@
 #include <cmocka.h>
 
 #include "compile.h"
+#include "scalar.h"
 #include "testutil.h"
+#include "yamlload.h"
 
 #include <fcntl.h>
 #include <stdio.h>

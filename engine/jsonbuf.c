@@ -1,0 +1,160 @@
+/* jsonbuf.c: JSON text into a growable byte buffer (see jsonbuf.h). The escaping rules are
+ * jansson's (dump.c), so that bytes written here equal json_dumps's for the same values;
+ * tests/unit/test_decide.c compares the two. */
+#include "jsonbuf.h"
+#include "alloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+void mp_jsonbuf_init(mp_jsonbuf *b, char *storage, size_t cap)
+{
+	*b = (mp_jsonbuf){.p = storage, .cap = storage ? cap : 0};
+}
+
+void mp_jsonbuf_free(mp_jsonbuf *b)
+{
+	if (b->heap)
+		mp_free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->heap = 0;
+}
+
+int mp_jsonbuf_grow(mp_jsonbuf *b, size_t n)
+{
+	if (b->oom)
+		return -1;
+	if (b->len + n <= b->cap)
+		return 0;
+	size_t cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
+	char *p = b->heap ? mp_realloc(b->p, cap) : mp_malloc(cap);
+	if (!p) {
+		b->oom = 1;
+		return -1;
+	}
+	if (!b->heap && b->len)
+		memcpy(p, b->p, b->len);
+	b->p = p;
+	b->cap = cap;
+	b->heap = 1;
+	return 0;
+}
+
+/* The length of the UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static void u_escape(mp_jsonbuf *b, uint32_t v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char u[6] = {'\\',       'u', hex[(v >> 12) & 15], hex[(v >> 8) & 15], hex[(v >> 4) & 15],
+	             hex[v & 15]};
+	mp_jsonbuf_raw(b, u, 6);
+}
+
+/* A UTF-8 sequence as \uXXXX, or a surrogate pair beyond the BMP (JSON_ENSURE_ASCII). */
+static void escape_codepoint(mp_jsonbuf *b, const unsigned char *p, size_t n)
+{
+	static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+	uint32_t cp = p[0] & lead_mask[n];
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (p[i] & 0x3f);
+	if (cp < 0x10000) {
+		u_escape(b, cp);
+	} else {
+		cp -= 0x10000;
+		u_escape(b, 0xd800 | (cp >> 10));
+		u_escape(b, 0xdc00 | (cp & 0x3ff));
+	}
+}
+
+void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	MP_JSONBUF_LIT(b, "\"");
+	while (*p) {
+		const unsigned char *run = p;
+		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
+		mp_jsonbuf_raw(b, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
+		unsigned c = *p;
+		if (c >= 0x80) {
+			size_t n = utf8_len(p);
+			if (!n) {
+				MP_JSONBUF_LIT(b, "\\uFFFD");
+				p++;
+			} else if (!b->ascii) {
+				mp_jsonbuf_raw(b, (const char *)p, n);
+				p += n;
+			} else {
+				escape_codepoint(b, p, n);
+				p += n;
+			}
+			continue;
+		}
+		p++;
+		switch (c) {
+		case '"':
+			MP_JSONBUF_LIT(b, "\\\"");
+			break;
+		case '\\':
+			MP_JSONBUF_LIT(b, "\\\\");
+			break;
+		case '\b':
+			MP_JSONBUF_LIT(b, "\\b");
+			break;
+		case '\f':
+			MP_JSONBUF_LIT(b, "\\f");
+			break;
+		case '\n':
+			MP_JSONBUF_LIT(b, "\\n");
+			break;
+		case '\r':
+			MP_JSONBUF_LIT(b, "\\r");
+			break;
+		case '\t':
+			MP_JSONBUF_LIT(b, "\\t");
+			break;
+		default:
+			u_escape(b, c);
+		}
+	}
+	MP_JSONBUF_LIT(b, "\"");
+}
+
+void mp_jsonbuf_uint(mp_jsonbuf *b, uint64_t v)
+{
+	char n[24];
+	int len = snprintf(n, sizeof(n), "%" PRIu64, v);
+	mp_jsonbuf_raw(b, n, (size_t)len);
+}

@@ -1,0 +1,370 @@
+/* report_markdown.c: the markdown compliance report (report.h, "markdown"): summary, policies,
+ * controls with their status, findings by severity, errors. */
+#include "alloc.h"
+#include "report_int.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Natural order: digit runs compare as numbers, so "A.9.4" comes before "A.13.1". */
+static int natural_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			size_t na = 0, nb = 0;
+			while (*a == '0' && isdigit((unsigned char)a[1]))
+				a++;
+			while (*b == '0' && isdigit((unsigned char)b[1]))
+				b++;
+			while (isdigit((unsigned char)a[na]))
+				na++;
+			while (isdigit((unsigned char)b[nb]))
+				nb++;
+			if (na != nb)
+				return na < nb ? -1 : 1;
+			int c = memcmp(a, b, na);
+			if (c)
+				return c;
+			a += na;
+			b += nb;
+		} else {
+			if (*a != *b)
+				return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+			a++;
+			b++;
+		}
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+static int cmp_control(const void *x, const void *y)
+{
+	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+	int c = natural_cmp(a, b);
+	return c ? c : strcmp(a, b);
+}
+
+/* What the report says about one control (see report.h for the rule). */
+typedef struct {
+	size_t rules, findings, blocking;
+	int errored;
+} control_state;
+
+static const char *control_status(const control_state *st)
+{
+	if (st->blocking)
+		return "FAIL";
+	if (st->errored)
+		return "ERROR";
+	return st->rules ? "PASS" : "NOT TESTED";
+}
+
+/* Every control a policy, a rule or a finding names, in natural order, borrowed from the audit;
+ * *n of them. NULL when there are none, and when out of memory (then *bad is set). */
+static const char **collect_controls(audit_index *ix, size_t *n, int *bad)
+{
+	json_t *seen = json_object(), *lists[3] = {ix->policies, ix->rules, ix->findings}, *v, *c;
+	const char **ids = NULL, *key;
+	size_t i, j, k = 0;
+	*n = 0;
+	if (!seen)
+		goto fail;
+	for (int l = 0; l < 3; l++)
+		json_array_foreach(lists[l], i, v)
+		{
+			json_array_foreach(json_object_get(v, "controls"), j, c)
+			{
+				if (json_is_string(c) &&
+				    json_object_set_nocheck(seen, json_string_value(c), c) < 0)
+					goto fail;
+			}
+		}
+	if (!json_object_size(seen)) {
+		json_decref(seen);
+		return NULL;
+	}
+	if (!(ids = mp_calloc(json_object_size(seen), sizeof(*ids))))
+		goto fail;
+	json_object_foreach(seen, key, v)
+	{
+		ids[k++] = json_string_value(v); /* the audit's own string: it outlives seen */
+	}
+	qsort(ids, k, sizeof(*ids), cmp_control);
+	*n = k;
+	json_decref(seen);
+	return ids;
+fail:
+	*bad = 1;
+	mp_free(ids);
+	json_decref(seen);
+	return NULL;
+}
+
+/* The k-th finding of slot s if it is attributed to control c, else SIZE_MAX. */
+static size_t attributed(audit_index *ix, const rule_slot *s, const char *c, size_t k)
+{
+	size_t i = ix->f_by_slot[s->f_off + k];
+	return rp_in_array(rp_finding_controls(ix, i), c) ? i : SIZE_MAX;
+}
+
+static control_state control_of(audit_index *ix, const char *c)
+{
+	control_state st = {0};
+	for (size_t si = 0; si < ix->nslots; si++) {
+		const rule_slot *s = &ix->slots[si];
+		size_t nattr = 0, i;
+		for (size_t k = 0; k < s->f_n; k++) {
+			if ((i = attributed(ix, s, c, k)) == SIZE_MAX)
+				continue;
+			nattr++;
+			st.blocking += (size_t)rp_blocking(ix, i);
+		}
+		if (nattr || rp_in_array(rp_slot_controls(ix, s), c)) {
+			st.rules++;
+			st.findings += nattr;
+			st.errored |= rp_slot_errored(s);
+		}
+	}
+	return st;
+}
+
+static void md_cell(FILE *out, const char *s)
+{
+	fputc(' ', out);
+	rp_put(out, *s ? s : "-", ESC_MD);
+	fputs(" |", out);
+}
+
+static void md_row(FILE *out, const char *label, const char *value)
+{
+	fprintf(out, "| %s |", label);
+	md_cell(out, value);
+	fputc('\n', out);
+}
+
+static void md_where_cell(FILE *out, json_t *loc, json_t *rule_loc)
+{
+	fputc(' ', out);
+	if (!rp_put_where(out, loc, rule_loc, ESC_MD))
+		fputc('-', out);
+	fputs(" |", out);
+}
+
+static void md_summary(audit_index *ix, FILE *out)
+{
+	json_t *bundle = json_object_get(ix->audit, "bundle");
+	json_t *model = json_object_get(ix->audit, "model");
+	json_t *tool = json_object_get(ix->audit, "tool");
+	json_t *sev = json_object_get(ix->counts, "by_severity");
+	fputs("# meshpol compliance report\n\n| Item | Value |\n|---|---|\n", out);
+	if (json_is_null(bundle)) { /* an audit without a bundle: its built-in checks only */
+		md_row(out, "Bundle", "none: built-in and import checks only");
+	} else {
+		md_row(out, "Bundle", rp_str(bundle, "name"));
+		md_row(out, "Bundle revision", rp_str(bundle, "revision"));
+		md_row(out, "Bundle SHA-256", rp_str(bundle, "sha256"));
+	}
+	md_row(out, "Model SHA-256", rp_str(model, "sha256"));
+	fputs("| Model sources | ", out);
+	if (json_array_size(json_object_get(model, "sources")))
+		rp_put_list(out, json_object_get(model, "sources"), ", ", ESC_MD);
+	else
+		fputc('-', out);
+	fputs(" |\n| Tool | ", out);
+	rp_put(out, *rp_str(tool, "name") ? rp_str(tool, "name") : "meshpol", ESC_MD);
+	fputc(' ', out);
+	rp_put(out, rp_str(tool, "version"), ESC_MD);
+	fputs(" |\n", out);
+	md_row(out, "Audit time", rp_str(ix->audit, "time"));
+	md_row(out, "Fail-on level", ix->fail_on);
+	fprintf(out, "| Result | **%s** |\n", strcmp(ix->result, "pass") ? "FAIL" : "PASS");
+	fprintf(out, "| Findings | %lld (", rp_int(ix->counts, "findings"));
+	for (int r = 0; r < RP_NSEV; r++)
+		fprintf(out, "%s%lld %s", r ? ", " : "", rp_int(sev, rp_sev_names[r]),
+		        rp_sev_names[r]);
+	fprintf(out, ") |\n| Rules | %lld evaluated, %lld failed |\n| Errors | %lld |\n\n",
+	        rp_int(ix->counts, "rules"), rp_int(ix->counts, "rules_failed"),
+	        rp_int(ix->counts, "errors"));
+}
+
+static void md_policies(audit_index *ix, FILE *out)
+{
+	fputs("## Policies\n\n", out);
+	if (!ix->npols) {
+		fputs("No policies.\n\n", out);
+		return;
+	}
+	fputs("| Policy | Version | Kind | Enforcement | Severity | Controls | Rules | Findings |\n"
+	      "|---|---|---|---|---|---|---:|---:|\n",
+	      out);
+	for (size_t p = 0; p < ix->npols; p++) {
+		const pol_slot *pol = &ix->pols[p];
+		json_t *controls = json_object_get(pol->def, "controls");
+		size_t nf = 0;
+		for (size_t k = 0; k < pol->s_n; k++)
+			nf += ix->slots[pol->s_off + k].f_n;
+		fputc('|', out);
+		md_cell(out, pol->name);
+		md_cell(out, rp_str(pol->def, "version"));
+		md_cell(out, rp_str(pol->def, "kind"));
+		md_cell(out, rp_str(pol->def, "enforcement"));
+		md_cell(out, rp_str(pol->def, "severity"));
+		fputc(' ', out);
+		if (json_array_size(controls))
+			rp_put_list(out, controls, ", ", ESC_MD);
+		else
+			fputc('-', out);
+		fprintf(out, " | %zu | %zu |\n", pol->s_n, nf);
+	}
+	fputc('\n', out);
+}
+
+static void md_control_detail(audit_index *ix, FILE *out, const char *c)
+{
+	control_state st = control_of(ix, c);
+	fputs("### ", out);
+	rp_put(out, c, ESC_MD);
+	fprintf(out, ": %s\n\n", control_status(&st));
+	if (!st.rules)
+		fputs("No rule of this audit checks this control.\n", out);
+	for (size_t si = 0; si < ix->nslots; si++) {
+		const rule_slot *s = &ix->slots[si];
+		size_t nattr = 0, i;
+		for (size_t k = 0; k < s->f_n; k++)
+			nattr += attributed(ix, s, c, k) != SIZE_MAX;
+		if (!nattr && !rp_in_array(rp_slot_controls(ix, s), c))
+			continue;
+		fputs("- ", out);
+		rp_put_id(out, s->policy, s->rule, ESC_MD);
+		fputs(" (", out);
+		rp_put(out, *rp_slot_str(ix, s, "severity") ? rp_slot_str(ix, s, "severity") : "-",
+		       ESC_MD);
+		fputs(", ", out);
+		rp_put(out,
+		       *rp_slot_str(ix, s, "enforcement") ? rp_slot_str(ix, s, "enforcement") : "-",
+		       ESC_MD);
+		fprintf(out, "): %s, %zu %s\n",
+		        rp_slot_errored(s)  ? "error"
+		        : rp_slot_failed(s) ? "fail"
+		                            : "pass",
+		        nattr, rp_plural((long long)nattr, "finding", "findings"));
+		for (size_t k = 0; k < s->f_n; k++) {
+			json_t *f;
+			if ((i = attributed(ix, s, c, k)) == SIZE_MAX)
+				continue;
+			f = rp_finding(ix, i);
+			fputs("  - ", out);
+			rp_put(out, rp_str(f, "severity"), ESC_MD);
+			fputs(", ", out);
+			rp_put(out, rp_str(f, "enforcement"), ESC_MD);
+			fputs(rp_blocking(ix, i) ? " (at or above fail-on): " : ": ", out);
+			rp_put(out, rp_str(f, "subject"), ESC_MD);
+			fputs(": ", out);
+			rp_put(out, rp_str(f, "message"), ESC_MD);
+			if (*rp_str(json_object_get(f, "location"), "file")) {
+				fputs(" (", out);
+				rp_put_loc(out, json_object_get(f, "location"), ESC_MD);
+				fputc(')', out);
+			}
+			fputc('\n', out);
+		}
+	}
+	fputc('\n', out);
+}
+
+static void md_controls(audit_index *ix, FILE *out, const char **controls, size_t n)
+{
+	fputs("## Controls\n\n", out);
+	if (!n) {
+		fputs("No policy names a control.\n\n", out);
+		return;
+	}
+	fprintf(
+	    out,
+	    "A control FAILs when a finding attributed to it has an enforcement of %s or "
+	    "higher (the audit's fail-on level); otherwise it is in ERROR when a rule carrying it "
+	    "failed to run (it was not fully evaluated), NOT TESTED when no rule of this audit "
+	    "carries it, and PASS.\n\n"
+	    "| Control | Status | Rules | Findings | At or above fail-on |\n"
+	    "|---|---|---:|---:|---:|\n",
+	    ix->fail_on);
+	for (size_t k = 0; k < n; k++) {
+		control_state st = control_of(ix, controls[k]);
+		fputc('|', out);
+		md_cell(out, controls[k]);
+		fprintf(out, " %s | %zu | %zu | %zu |\n", control_status(&st), st.rules,
+		        st.findings, st.blocking);
+	}
+	fputc('\n', out);
+	for (size_t k = 0; k < n; k++)
+		md_control_detail(ix, out, controls[k]);
+}
+
+static void md_findings(audit_index *ix, FILE *out)
+{
+	fputs("## Findings\n\n", out);
+	if (!json_array_size(ix->findings))
+		fputs("No findings.\n\n", out);
+	for (int r = 0; r <= RP_NSEV; r++) {
+		size_t from = ix->sev_off[r], to = ix->sev_off[r + 1];
+		if (from == to)
+			continue;
+		fprintf(out,
+		        "### %s (%zu)\n\n"
+		        "| Rule | Severity | Enforcement | Subject | Message | Location |\n"
+		        "|---|---|---|---|---|---|\n",
+		        r < RP_NSEV ? rp_sev_title[r] : "Other severity", to - from);
+		for (size_t k = from; k < to; k++) {
+			json_t *f = rp_finding(ix, ix->f_by_sev[k]);
+			fputs("| ", out);
+			rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_MD);
+			fputs(" |", out);
+			md_cell(out, rp_str(f, "severity"));
+			md_cell(out, rp_str(f, "enforcement"));
+			md_cell(out, rp_str(f, "subject"));
+			md_cell(out, rp_str(f, "message"));
+			md_where_cell(out, json_object_get(f, "location"),
+			              json_object_get(f, "rule_location"));
+			fputc('\n', out);
+		}
+		fputc('\n', out);
+	}
+}
+
+static void md_errors(audit_index *ix, FILE *out)
+{
+	fputs("## Errors\n\n", out);
+	if (!json_array_size(ix->errors)) {
+		fputs("No errors.\n", out);
+		return;
+	}
+	fputs("| Rule | Message | Location |\n|---|---|---|\n", out);
+	for (size_t i = 0; i < json_array_size(ix->errors); i++) {
+		json_t *e = rp_error_at(ix, i);
+		fputs("| ", out);
+		rp_put_id(out, rp_str(e, "policy"), rp_str(e, "rule"), ESC_MD);
+		fputs(" |", out);
+		md_cell(out, rp_str(e, "message"));
+		md_where_cell(out, json_object_get(e, "location"), NULL);
+		fputc('\n', out);
+	}
+}
+
+int rp_write_markdown(audit_index *ix, FILE *out, int color)
+{
+	size_t ncontrols;
+	int bad = 0;
+	const char **controls = collect_controls(ix, &ncontrols, &bad);
+	(void)color;
+	if (bad)
+		return -1;
+	md_summary(ix, out);
+	md_policies(ix, out);
+	md_controls(ix, out, controls, ncontrols);
+	md_findings(ix, out);
+	md_errors(ix, out);
+	mp_free(controls);
+	return 0;
+}

@@ -1,0 +1,143 @@
+/* report_text.c: the text report, for a terminal (report.h, "text"): findings most severe
+ * first, errors, one summary line; ANSI colours only when asked. */
+#include "alloc.h"
+#include "report_int.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void sgr(FILE *out, int color, const char *code)
+{
+	if (color)
+		fprintf(out, "\033[%sm", code);
+}
+
+static const char *sev_color(int rank)
+{
+	if (rank == 0)
+		return "1;31";
+	if (rank == 1)
+		return "31";
+	return rank == 2 ? "33" : "34";
+}
+
+static void text_summary(audit_index *ix, FILE *out, int color)
+{
+	json_t *sev = json_object_get(ix->counts, "by_severity");
+	json_t *enf = json_object_get(ix->counts, "by_enforcement");
+	long long nf = rp_int(ix->counts, "findings"), ne = rp_int(ix->counts, "errors");
+	long long at_or_above = 0;
+	static const char *const enfs[] = {"advisory", "soft", "hard"};
+	for (int k = 0; k < 3; k++)
+		if (rp_enf_rank(enfs[k]) >= rp_enf_rank(ix->fail_on))
+			at_or_above += rp_int(enf, enfs[k]);
+	int pass = !strcmp(ix->result, "pass");
+	sgr(out, color, pass ? "1;32" : "1;31");
+	fputs(pass ? "PASS" : "FAIL", out);
+	sgr(out, color, "0");
+	fprintf(out, "  %lld %s (", nf, rp_plural(nf, "finding", "findings"));
+	for (int r = 0; r < RP_NSEV; r++)
+		fprintf(out, "%s%lld %s", r ? ", " : "", rp_int(sev, rp_sev_names[r]),
+		        rp_sev_names[r]);
+	fprintf(out, "), %lld at or above fail-on %s; %lld of %lld rules failed; %lld %s\n",
+	        at_or_above, ix->fail_on, rp_int(ix->counts, "rules_failed"),
+	        rp_int(ix->counts, "rules"), ne, rp_plural(ne, "error", "errors"));
+}
+
+int rp_write_text(audit_index *ix, FILE *out, int color)
+{
+	json_t *bundle = json_object_get(ix->audit, "bundle");
+	const char *model = rp_str(json_object_get(ix->audit, "model"), "sha256");
+	size_t nf = json_array_size(ix->findings), ne = json_array_size(ix->errors);
+
+	sgr(out, color, "1");
+	fputs("meshpol audit", out);
+	sgr(out, color, "0");
+	fputs("  bundle ", out);
+	if (json_is_null(bundle)) { /* an audit without a bundle */
+		fputs("none", out);
+	} else {
+		rp_put(out, *rp_str(bundle, "name") ? rp_str(bundle, "name") : "-", ESC_TERM);
+		fputc(' ', out);
+		rp_put(out, *rp_str(bundle, "revision") ? rp_str(bundle, "revision") : "-",
+		       ESC_TERM);
+	}
+	fputs("  model ", out);
+	if (strlen(model) >= 12 && rp_is_hex(model))
+		fprintf(out, "%.12s", model);
+	else
+		rp_put(out, *model ? model : "-", ESC_TERM);
+	fputs("  ", out);
+	rp_put(out, rp_str(ix->audit, "time"), ESC_TERM);
+	fputs("\n\n", out);
+
+	sgr(out, color, "1");
+	if (nf)
+		fprintf(out, "Findings (%zu)", nf);
+	else
+		fputs("No findings", out);
+	sgr(out, color, "0");
+	fputs("\n\n", out);
+	for (size_t k = 0; k < nf; k++) {
+		size_t i = ix->f_by_sev[k];
+		json_t *f = rp_finding(ix, i), *rel;
+		const char *sev = rp_str(f, "severity");
+		int rank = rp_sev_rank(sev);
+		const char *label = rank < RP_NSEV ? rp_sev_upper[rank] : *sev ? sev : "?";
+		size_t j;
+		sgr(out, color, sev_color(rank));
+		rp_put(out, label, ESC_TERM);
+		sgr(out, color, "0");
+		fprintf(out, "%*s", strlen(label) < 8 ? (int)(8 - strlen(label)) : 0, "");
+		fputs("  ", out);
+		rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_TERM);
+		fputs("  ", out);
+		rp_put(out, rp_str(f, "subject"), ESC_TERM);
+		fputs("\n    ", out);
+		rp_put(out, rp_str(f, "message"), ESC_TERM_BLOCK);
+		fputs("\n    ", out);
+		if (!rp_put_where(out, json_object_get(f, "location"),
+		                  json_object_get(f, "rule_location"), ESC_TERM))
+			fputs("(no location)", out);
+		fputc('\n', out);
+		json_array_foreach(json_object_get(f, "related"), j, rel)
+		{
+			fputs("    see ", out);
+			if (!rp_put_loc(out, rel, ESC_TERM))
+				fputs("(no location)", out);
+			if (*rp_str(rel, "message")) {
+				fputs(": ", out);
+				rp_put(out, rp_str(rel, "message"), ESC_TERM);
+			}
+			fputc('\n', out);
+		}
+		fputc('\n', out);
+	}
+
+	if (ne) {
+		sgr(out, color, "1");
+		fprintf(out, "Errors (%zu)", ne);
+		sgr(out, color, "0");
+		fputs("\n\n", out);
+	}
+	for (size_t i = 0; i < ne; i++) {
+		json_t *e = rp_error_at(ix, i);
+		sgr(out, color, "1;31");
+		fputs("ERROR", out);
+		sgr(out, color, "0");
+		fputs("     ", out);
+		rp_put_id(out, rp_str(e, "policy"), rp_str(e, "rule"), ESC_TERM);
+		fputs("\n    ", out);
+		rp_put(out, rp_str(e, "message"), ESC_TERM_BLOCK);
+		fputc('\n', out);
+		if (*rp_str(json_object_get(e, "location"), "file")) {
+			fputs("    at ", out);
+			rp_put_loc(out, json_object_get(e, "location"), ESC_TERM);
+			fputc('\n', out);
+		}
+		fputc('\n', out);
+	}
+	text_summary(ix, out, color);
+	return 0;
+}
