@@ -3,10 +3,10 @@
  * for a rule's `when`, which runs in the evaluator's sandbox under an instruction budget and
  * fails closed. Semantics: docs/policy-language.md ("Decisions"). */
 #include "decide.h"
-#include "authz.h"
 #include "decision_json.h"
 #include "diag.h"
 #include "luajson.h"
+#include "provider.h"
 #include "sandbox.h"
 
 #include <lauxlib.h>
@@ -766,28 +766,38 @@ fail:
 
 /* --- deciding --- */
 
-static void add_reason_authz(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
-                             int advisory, mp_reason_authz az)
+static void push_reason(mp_decision *d, mp_reason r, int advisory)
 {
 	if (advisory) {
-		if (d->nadvisories < sizeof(d->advisories) / sizeof(d->advisories[0])) {
-			d->advisory_authz[d->nadvisories] = az;
-			d->advisories[d->nadvisories++] = (mp_reason){rule, kind, message};
-		}
+		if (d->nadvisories < sizeof(d->advisories) / sizeof(d->advisories[0]))
+			d->advisories[d->nadvisories++] = r;
 		return;
 	}
 	if (d->nreasons == MP_MAX_REASONS) {
 		d->dropped++;
 		return;
 	}
-	d->reason_authz[d->nreasons] = az;
-	d->reasons[d->nreasons++] = (mp_reason){rule, kind, message};
+	d->reasons[d->nreasons++] = r;
+}
+
+void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int advisory,
+                     const mp_reason_origin *origin)
+{
+	mp_reason r = {MP_NONE, kind, message, {0}};
+	if (origin)
+		r.origin = *origin;
+	push_reason(d, r, advisory);
+}
+
+const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b)
+{
+	return add_text(d, fmt, a, b);
 }
 
 static void add_reason(mp_decision *d, uint32_t rule, uint32_t kind, const char *message,
                        int advisory)
 {
-	add_reason_authz(d, rule, kind, message, advisory, (mp_reason_authz){0, -1, 0});
+	push_reason(d, (mp_reason){rule, kind, message, {0}}, advisory);
 }
 
 static const char *type_name(uint32_t t)
@@ -813,43 +823,6 @@ static void explain_rule(json_t *explain, const mp_bundle *b, const mp_rule *rul
 		json_object_set_new(o, "why", json_string(why));
 	if (o)
 		json_array_append_new(explain, o);
-}
-
-/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
-static int imported(const mp_model *m)
-{
-	mp_model_view v = mp_model_get_view(m);
-	return v.nworkloads || v.nresources;
-}
-
-/* The imported AuthorizationPolicies' verdict (authz.h), their reasons added to d. How it
- * combines with the bundle: docs/import.md ("Combining with a bundle"). */
-static uint32_t decide_authz(const mp_engine *e, const resolved *q, mp_decision *d, json_t *explain)
-{
-	mp_authz_result az;
-	if (!mp_authz_count(e->authz) || q->dst_svc == MP_NONE)
-		return MP_AUTHZ_ABSTAIN;
-	mp_model_view v = mp_model_get_view(q->m);
-	mp_authz_request aq = {q->r, q->dst_svc, q->dst_cluster, 0};
-	/* a caller named by service presents its identity, as Istio's automatic mTLS does,
-	 * unless the destination does not accept mTLS */
-	if (!q->r->principal && q->src_svc != MP_NONE &&
-	    v.services[q->dst_svc].mtls != MP_MTLS_DISABLE)
-		aq.src_identity = v.services[q->src_svc].identity;
-	mp_authz_decide(e->authz, &aq, &az, explain);
-	for (uint32_t i = 0; i < az.nhits + az.naudits; i++) {
-		const mp_authz_hit *h = i < az.nhits ? &az.hits[i] : &az.audits[i - az.nhits];
-		uint32_t kind = h->kind == MP_AUTHZ_HIT_ALLOW   ? MP_REASON_ALLOW
-		                : h->kind == MP_AUTHZ_HIT_AUDIT ? MP_REASON_AUDIT
-		                                                : MP_REASON_DENY;
-		const char *msg = mp_authz_hit_message(e->authz, h);
-		if (az.mixed && h->workload != MP_NONE) /* only some workloads decided so */
-			msg = add_text(d, "%s (workload %s)", msg,
-			               mp_model_str(q->m, v.workloads[h->workload].name));
-		add_reason_authz(d, MP_NONE, kind, msg, kind == MP_REASON_AUDIT,
-		                 (mp_reason_authz){h->policy + 1, h->rule, h->kind});
-	}
-	return az.verdict;
 }
 
 /* What the enforcing rules said. */
@@ -938,43 +911,58 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	}
 	if (b)
 		decide_rules(ev, b, &q, d, explain, 0, &v);
-	uint32_t istio = decide_authz(e, &q, d, explain);
+	/* the mesh providers, in mp_providers' order; the most restrictive verdict wins */
+	mp_provider_request pq = {r, e->model, q.src_svc, q.dst_svc, q.dst_ext, q.dst_cluster};
+	uint32_t mesh = MP_PROVIDER_ABSTAIN;
+	const char *disagrees = NULL; /* the first allowing provider's */
+	for (uint32_t i = 0; i < e->nproviders; i++) {
+		const mp_provider_state *s = &e->providers[i];
+		uint32_t pv = s->p->decide(s->state, &pq, d, explain);
+		if (pv == MP_PROVIDER_ALLOW && !disagrees)
+			disagrees = s->p->bundle_disagrees;
+		if (pv > mesh)
+			mesh = pv;
+	}
 	int any_allow = v.any_allow, any_deny = v.any_deny, governs = v.governs;
-	if (any_deny || istio == MP_AUTHZ_DENY || istio == MP_AUTHZ_NOT_PERMITTED) {
+	if (any_deny || mesh == MP_PROVIDER_DENY || mesh == MP_PROVIDER_NOT_PERMITTED) {
 		/* a denied request cites its denials only */
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < d->nreasons; i++)
-			if (d->reasons[i].kind != MP_REASON_ALLOW) {
-				d->reason_authz[k] = d->reason_authz[i];
+			if (d->reasons[i].kind != MP_REASON_ALLOW)
 				d->reasons[k++] = d->reasons[i];
-			}
 		d->nreasons = k;
-		d->effect = any_deny || istio == MP_AUTHZ_DENY ? MP_EFFECT_FORBIDDEN
-		                                               : MP_EFFECT_NOT_PERMITTED;
+		d->effect = any_deny || mesh == MP_PROVIDER_DENY ? MP_EFFECT_FORBIDDEN
+		                                                 : MP_EFFECT_NOT_PERMITTED;
 	} else if (any_allow) {
 		d->effect = MP_EFFECT_ALLOWED;
-	} else if (istio == MP_AUTHZ_ALLOW && governs && b->default_decision != MP_DEFAULT_ALLOW) {
+	} else if (mesh == MP_PROVIDER_ALLOW && governs &&
+	           b->default_decision != MP_DEFAULT_ALLOW) {
 		/* both have a say: the bundle's allow rules for the destination must allow it too
 		 */
 		d->nreasons = 0;
-		add_reason(
-		    d, MP_NONE, MP_REASON_DENY,
-		    "an AuthorizationPolicy allows the request but the bundle, which has allow "
-		    "rules for this destination, allows none of it",
-		    0);
+		add_reason(d, MP_NONE, MP_REASON_DENY,
+		           disagrees
+		               ? disagrees
+		               : "a mesh provider allows the request but the bundle, which has "
+		                 "allow rules for this destination, allows none of it",
+		           0);
 		d->effect = MP_EFFECT_NOT_PERMITTED;
-	} else if (istio == MP_AUTHZ_ALLOW) {
+	} else if (mesh == MP_PROVIDER_ALLOW) {
 		d->effect = MP_EFFECT_ALLOWED;
 	} else if (b && b->default_decision == MP_DEFAULT_ALLOW) {
 		d->effect = MP_EFFECT_ALLOWED;
-	} else if (!b && istio == MP_AUTHZ_ABSTAIN && imported(e->model)) {
-		add_reason(d, MP_NONE, MP_REASON_ALLOW,
-		           "no ALLOW AuthorizationPolicy applies to the destination: Istio allows "
-		           "the request",
-		           0);
-		d->effect = MP_EFFECT_ALLOWED;
 	} else {
-		d->effect = MP_EFFECT_NOT_PERMITTED;
+		/* no bundle and every provider abstained: the providers' defaults */
+		uint32_t fb = MP_PROVIDER_ABSTAIN;
+		for (uint32_t i = 0; !b && i < e->nproviders; i++) {
+			const mp_provider_state *s = &e->providers[i];
+			uint32_t pv = s->p->fallback ? s->p->fallback(s->state, &pq, d) : 0;
+			if (pv > fb)
+				fb = pv;
+		}
+		d->effect = fb == MP_PROVIDER_ALLOW  ? MP_EFFECT_ALLOWED
+		            : fb == MP_PROVIDER_DENY ? MP_EFFECT_FORBIDDEN
+		                                     : MP_EFFECT_NOT_PERMITTED;
 	}
 	/* advisory policies run once the decision is made, so nothing they do (fail included)
 	 * can change it */
@@ -1003,17 +991,15 @@ void mp_decision_reason(const mp_engine *e, const mp_decision *d, int advisory, 
 {
 	static const char *const kinds[] = {"allow", "deny", "error", "audit"};
 	const mp_reason *r = advisory ? &d->advisories[i] : &d->reasons[i];
-	const mp_reason_authz *az = advisory ? &d->advisory_authz[i] : &d->reason_authz[i];
 	const mp_bundle *b = e->bundle;
 	memset(out, 0, sizeof(*out));
 	out->effect = r->kind < 4 ? kinds[r->kind] : "?";
 	out->message = r->message ? r->message : "";
-	if (az->policy && e->authz) { /* an imported AuthorizationPolicy */
-		mp_authz_hit h = {az->policy - 1, az->rule, az->kind, MP_NONE};
-		out->policy = mp_authz_policy_title(e->authz, h.policy);
-		out->version = mp_authz_policy_version(e->authz, h.policy);
-		out->rule = mp_authz_hit_rule(e->authz, &h);
-		out->source = mp_authz_hit_loc(e->authz, &h);
+	if (r->origin.provider) { /* a mesh provider's resource */
+		out->policy = r->origin.resource;
+		out->version = r->origin.version;
+		out->rule = r->origin.rule_name;
+		out->source = r->origin.source;
 		return;
 	}
 	if (r->rule == MP_NONE || !b) {

@@ -22,7 +22,7 @@ typedef struct {
 	const mp_header *headers;
 	uint32_t nheaders;
 	json_t *context; /* borrowed; the input's "context" object, for `when` functions */
-	/* for imported AuthorizationPolicies (docs/import.md): source.remote_ip, destination.ip,
+	/* for the mesh providers' resources (docs/import.md): source.remote_ip, destination.ip,
 	 * destination.workload, request.host, request.sni and request.auth (an object: principal,
 	 * audiences, presenter, claims) */
 	const char *src_remote_ip, *dst_ip, *dst_workload, *host, *sni;
@@ -51,23 +51,25 @@ typedef enum {
 	MP_REASON_ALLOW = 0,
 	MP_REASON_DENY,
 	MP_REASON_ERROR,
-	MP_REASON_AUDIT, /* an AUDIT AuthorizationPolicy matched (advisories only) */
+	MP_REASON_AUDIT, /* a provider's audit rule matched (advisories only) */
 } mp_reason_kind;
+
+/* Where a reason comes from when a mesh provider made it (provider.h): the provider's name, the
+ * resource as "Kind ns/name", its version, the rule (index, or -1 for the resource as a whole,
+ * and name) and the source location ("file:line"). Strings are borrowed from the snapshot.
+ * All zero (provider NULL) for reasons of the bundle or the engine. */
+typedef struct {
+	const char *provider, *resource, *version;
+	int32_t rule;
+	const char *rule_name, *source;
+} mp_reason_origin;
 
 typedef struct {
 	uint32_t rule; /* index into the bundle's rules, or MP_NONE for the engine's own reasons */
 	uint32_t kind; /* mp_reason_kind */
 	const char *message; /* borrowed from the bundle, or from the decision's text buffer */
+	mp_reason_origin origin;
 } mp_reason;
-
-/* The imported AuthorizationPolicy a reason cites (docs/import.md), beside each reason of a
- * decision: policy is 1 + its index in the engine's authz (authz.h), or 0 for reasons of the
- * bundle or the engine; rule is the matching rule or -1; kind an mp_authz_hit_kind. */
-typedef struct {
-	uint32_t policy;
-	int32_t rule;
-	uint32_t kind;
-} mp_reason_authz;
 
 #define MP_MAX_REASONS 32
 
@@ -82,12 +84,10 @@ typedef struct {
 	mp_id src_svc, dst_svc, dst_ext; /* what the request resolved to, MP_NONE when unknown */
 	char text[512];                  /* messages made at decision time (errors) */
 	size_t text_used;
-	mp_reason_authz reason_authz[MP_MAX_REASONS]; /* beside reasons[i] */
-	mp_reason_authz advisory_authz[8];            /* beside advisories[i] */
 } mp_decision;
 
-/* A reason as the decision output shows it, whoever made it (a bundle rule, an imported
- * AuthorizationPolicy, the engine): front-ends that print reasons their own way read them
+/* A reason as the decision output shows it, whoever made it (a bundle rule, a mesh provider's
+ * resource, the engine): front-ends that print reasons their own way read them
  * here. Strings are borrowed from the engine or d, or written into buf; via may be NULL. */
 typedef struct {
 	const char *policy, *version, *rule, *effect, *message, *source, *via;

@@ -1,9 +1,9 @@
 /* engine.c: snapshots and per-thread evaluators (see engine.h). */
 #include "engine.h"
 #include "alloc.h"
-#include "authz.h"
 #include "compile.h"
 #include "luamodel.h"
+#include "provider.h"
 #include "sandbox.h"
 
 #include <lauxlib.h>
@@ -44,8 +44,9 @@ static mp_engine *engine_new(mp_model *m, mp_bundle *b, mp_diags *d)
 {
 	char err[1024] = "out of memory";
 	mp_engine *e = mp_calloc(1, sizeof(*e));
-	mp_authz *az = e ? mp_authz_compile(m, err, sizeof(err)) : NULL;
-	if (!e || !az) {
+	mp_provider_state *ps = NULL;
+	uint32_t nps = 0;
+	if (!e || mp_providers_compile(m, &ps, &nps, err, sizeof(err)) < 0) {
 		if (d)
 			mp_diags_error(d, NULL, 0, 0, "%s", err);
 		mp_free(e);
@@ -56,7 +57,8 @@ static mp_engine *engine_new(mp_model *m, mp_bundle *b, mp_diags *d)
 	atomic_init(&e->refs, 1);
 	e->model = m;
 	e->bundle = b;
-	e->authz = az;
+	e->providers = ps;
+	e->nproviders = nps;
 	if (b && uses_lua(b) && verify_binding(e, err, sizeof(err)) < 0) {
 		if (d)
 			mp_diags_error(d, b->dir, 0, 0, "%s", err);
@@ -81,8 +83,8 @@ void mp_engine_release(mp_engine *e)
 {
 	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	mp_bundle_free(e->bundle); /* borrows the model: free it first */
-	mp_authz_free(e->authz);   /* so does this */
+	mp_bundle_free(e->bundle);                      /* borrows the model: free it first */
+	mp_providers_free(e->providers, e->nproviders); /* so do these */
 	mp_model_free(e->model);
 	mp_free(e);
 }

@@ -20,13 +20,16 @@
 
 typedef struct mp_engine {
 	atomic_int refs;
-	mp_model *model;        /* owned */
-	mp_bundle *bundle;      /* owned; NULL: no bundle (decisions use the default deny) */
-	struct mp_authz *authz; /* owned: the model's imported AuthorizationPolicies (authz.h) */
+	mp_model *model;   /* owned */
+	mp_bundle *bundle; /* owned; NULL: no bundle (decisions use the default deny) */
+	/* owned: one state per mesh provider with something to decide (provider.h) */
+	struct mp_provider_state *providers;
+	uint32_t nproviders;
 } mp_engine;
 
-/* Takes ownership of m and b (b may be NULL) and compiles the model's AuthorizationPolicies.
- * NULL when out of memory or when a stored policy does not compile (m and b are freed). */
+/* Takes ownership of m and b (b may be NULL) and compiles every mesh provider's state.
+ * NULL when out of memory or when a provider's resource does not compile (m and b are
+ * freed). */
 mp_engine *mp_engine_new(mp_model *m, mp_bundle *b);
 mp_engine *mp_engine_retain(mp_engine *e);
 void mp_engine_release(mp_engine *e); /* NULL is fine */

@@ -554,7 +554,7 @@ static void proxy_check(mp_http_ctx *x, int door)
 		memset(&fixed, 0, sizeof(fixed));
 		fixed.effect = MP_EFFECT_FORBIDDEN;
 		fixed.src_svc = fixed.dst_svc = fixed.dst_ext = MP_NONE;
-		fixed.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY, p.refused};
+		fixed.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY, p.refused, {0}};
 		fixed.nreasons = 1;
 	}
 	int rc =

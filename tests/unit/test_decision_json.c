@@ -147,16 +147,19 @@ static void test_made_decisions(void **state)
 	memset(&d, 0, sizeof(d));
 	d.effect = MP_EFFECT_FORBIDDEN;
 	d.src_svc = d.dst_svc = d.dst_ext = MP_NONE;
-	d.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY,
+	d.reasons[0] = (mp_reason){MP_NONE,
+	                           MP_REASON_DENY,
 	                           "ctl \x01\x1f\x7f quote \" backslash \\ slash / tab \t nl \n "
-	                           "cr \r bs \b ff \f \xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80"};
-	d.reasons[1] = (mp_reason){0, MP_REASON_DENY, NULL}; /* the message made from the rule */
-	d.reasons[2] = (mp_reason){b->nrules - 1, MP_REASON_ERROR, "when: boom"};
-	d.reasons[3] = (mp_reason){1, MP_REASON_ALLOW, NULL};
+	                           "cr \r bs \b ff \f \xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80",
+	                           {0}};
+	d.reasons[1] =
+	    (mp_reason){0, MP_REASON_DENY, NULL, {0}}; /* the message made from the rule */
+	d.reasons[2] = (mp_reason){b->nrules - 1, MP_REASON_ERROR, "when: boom", {0}};
+	d.reasons[3] = (mp_reason){1, MP_REASON_ALLOW, NULL, {0}};
 	d.nreasons = 4;
 	d.dropped = 7;
-	d.advisories[0] = (mp_reason){0, MP_REASON_DENY, NULL};
-	d.advisories[1] = (mp_reason){MP_NONE, MP_REASON_ERROR, "advisory failed"};
+	d.advisories[0] = (mp_reason){0, MP_REASON_DENY, NULL, {0}};
+	d.advisories[1] = (mp_reason){MP_NONE, MP_REASON_ERROR, "advisory failed", {0}};
 	d.nadvisories = 2;
 	check_against_jansson(f->e, &d, "made by hand");
 	d.allow = 1;

@@ -1,0 +1,50 @@
+/* provider.c: the one list of mesh providers (provider.h). Adding a provider is its own file
+ * and one row here. */
+#include "provider.h"
+#include "alloc.h"
+
+#include <stdio.h>
+
+const mp_provider *const mp_providers[] = {
+    &mp_provider_kubernetes,
+    &mp_provider_istio,
+    NULL,
+};
+
+int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
+                         size_t errlen)
+{
+	uint32_t count = 0;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		count++;
+	mp_provider_state *s = mp_calloc(count ? count : 1, sizeof(*s));
+	*out = NULL;
+	*n = 0;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint32_t k = 0;
+	for (const mp_provider *const *p = mp_providers; *p; p++) {
+		void *state = NULL;
+		if (!(*p)->compile || !(*p)->decide)
+			continue;
+		if ((*p)->compile(m, &state, err, errlen) < 0) {
+			mp_providers_free(s, k);
+			return -1;
+		}
+		if (state)
+			s[k++] = (mp_provider_state){*p, state};
+	}
+	*out = s;
+	*n = k;
+	return 0;
+}
+
+void mp_providers_free(mp_provider_state *s, uint32_t n)
+{
+	for (uint32_t i = 0; s && i < n; i++)
+		if (s[i].p->free)
+			s[i].p->free(s[i].state);
+	mp_free(s);
+}

@@ -1,0 +1,85 @@
+/* provider.h: mesh providers, one interface every mesh plugs into (DESIGN.md, "Mesh
+ * providers"). A provider is one row of mp_providers[] (provider.c), as Lua's linit.c lists
+ * libraries: its name, the API groups and kinds it reads, and its authorization ops. The
+ * decision core (decide.c) knows no mesh: the snapshot holds one state per provider that has
+ * something to decide, and mp_decide combines their verdicts with the bundle's by one rule,
+ * docs/import.md ("Combining with a bundle"). Adding a provider: docs/architecture.md
+ * ("Adding a mesh provider").
+ */
+#ifndef MP_PROVIDER_H
+#define MP_PROVIDER_H
+
+#include "decide.h"
+#include "model.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A provider's verdict on one request; ordered, so the most restrictive is the largest. */
+typedef enum {
+	MP_PROVIDER_ABSTAIN = 0,   /* nothing of it applies to the request */
+	MP_PROVIDER_ALLOW,         /* it allows the request */
+	MP_PROVIDER_NOT_PERMITTED, /* it governs the request and permits none of it */
+	MP_PROVIDER_DENY,          /* it forbids the request */
+} mp_provider_verdict;
+
+/* An API group, its versions (space-separated, with a space either side) and one kind. */
+typedef struct {
+	const char *group, *versions, *kind;
+} mp_provider_kind;
+
+/* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
+typedef struct {
+	const mp_request *r;
+	const mp_model *m;
+	mp_id src_svc, dst_svc, dst_ext;
+	mp_id dst_cluster; /* MP_NONE: any cluster of the service */
+} mp_provider_request;
+
+typedef struct mp_provider {
+	const char *name;              /* "istio"; a reason's origin names it */
+	const mp_provider_kind *kinds; /* what it reads; ends with a row of NULLs */
+	/* Authorization ops, all NULL for a provider with no say in decisions. compile builds the
+	 * provider's state for a snapshot from the model: 0 with *state set (NULL: nothing to
+	 * decide, the provider sits out), or -1 with a message in err. */
+	int (*compile)(const mp_model *m, void **state, char *err, size_t errlen);
+	/* decide: the verdict on q, its reasons added to d with mp_decision_add (advisories
+	 * included); when explain is a JSON array, one object per resource considered. */
+	uint32_t (*decide)(const void *state, const mp_provider_request *q, mp_decision *d,
+	                   json_t *explain);
+	/* fallback: the verdict when there is no bundle and every provider abstained (its default
+	 * when nothing of it applies), reasons added to d; NULL: abstain. */
+	uint32_t (*fallback)(const void *state, const mp_provider_request *q, mp_decision *d);
+	void (*free)(void *state);
+	/* The deny reason when it allows a request that the bundle, which has allow rules for the
+	 * destination, allows none of. */
+	const char *bundle_disagrees;
+} mp_provider;
+
+/* Every provider, in the order their verdicts and reasons come; ends with NULL. */
+extern const mp_provider *const mp_providers[];
+
+/* One provider's state in a snapshot (engine.h). */
+typedef struct mp_provider_state {
+	const mp_provider *p;
+	void *state;
+} mp_provider_state;
+
+/* Compiles every provider with authorization ops for m: 0 with *out (the states of those that
+ * have something to decide, *n of them; free with mp_providers_free), or -1 with err. */
+int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
+                         size_t errlen);
+void mp_providers_free(mp_provider_state *s, uint32_t n);
+
+/* For providers: adds a reason (advisory: to the advisories) with its origin, which must live
+ * as long as the snapshot; and formats a message into the decision's text buffer (fmt takes
+ * two strings). */
+void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int advisory,
+                     const mp_reason_origin *origin);
+const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
+
+/* The providers' rows (one file each). */
+extern const mp_provider mp_provider_kubernetes, mp_provider_istio;
+
+#endif

@@ -1,0 +1,109 @@
+/* provider_istio.c: Istio (networking.istio.io, security.istio.io). Its authorization ops
+ * compile the model's AuthorizationPolicies (authz.h) and decide a request with Istio's
+ * semantics; with nothing of it applying, Istio allows. docs/import.md ("AuthorizationPolicy",
+ * "Combining with a bundle"). */
+#include "authz.h"
+#include "provider.h"
+
+static const mp_provider_kind kinds[] = {
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "VirtualService"},
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "DestinationRule"},
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "ServiceEntry"},
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "Gateway"},
+    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "Sidecar"},
+    {"security.istio.io", " v1 v1beta1 v1alpha3 ", "PeerAuthentication"},
+    {"security.istio.io", " v1 v1beta1 v1alpha3 ", "AuthorizationPolicy"},
+    {NULL, NULL, NULL},
+};
+
+/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
+static int imported(const mp_model *m)
+{
+	mp_model_view v = mp_model_get_view(m);
+	return v.nworkloads || v.nresources;
+}
+
+static int compile(const mp_model *m, void **state, char *err, size_t errlen)
+{
+	mp_authz *a = mp_authz_compile(m, err, errlen);
+	*state = NULL;
+	if (!a)
+		return -1;
+	if (!mp_authz_count(a) && !imported(m)) { /* nothing to decide, no default to apply */
+		mp_authz_free(a);
+		return 0;
+	}
+	*state = a;
+	return 0;
+}
+
+/* The imported AuthorizationPolicies' verdict, their reasons added to d. */
+static uint32_t decide(const void *state, const mp_provider_request *q, mp_decision *d,
+                       json_t *explain)
+{
+	const mp_authz *a = state;
+	mp_authz_result az;
+	if (!mp_authz_count(a) || q->dst_svc == MP_NONE)
+		return MP_PROVIDER_ABSTAIN;
+	mp_model_view v = mp_model_get_view(q->m);
+	mp_authz_request aq = {q->r, q->dst_svc, q->dst_cluster, 0};
+	/* a caller named by service presents its identity, as Istio's automatic mTLS does,
+	 * unless the destination does not accept mTLS */
+	if (!q->r->principal && q->src_svc != MP_NONE &&
+	    v.services[q->dst_svc].mtls != MP_MTLS_DISABLE)
+		aq.src_identity = v.services[q->src_svc].identity;
+	mp_authz_decide(a, &aq, &az, explain);
+	for (uint32_t i = 0; i < az.nhits + az.naudits; i++) {
+		const mp_authz_hit *h = i < az.nhits ? &az.hits[i] : &az.audits[i - az.nhits];
+		uint32_t kind = h->kind == MP_AUTHZ_HIT_ALLOW   ? MP_REASON_ALLOW
+		                : h->kind == MP_AUTHZ_HIT_AUDIT ? MP_REASON_AUDIT
+		                                                : MP_REASON_DENY;
+		const char *msg = mp_authz_hit_message(a, h);
+		if (az.mixed && h->workload != MP_NONE) /* only some workloads decided so */
+			msg = mp_decision_text(d, "%s (workload %s)", msg,
+			                       mp_model_str(q->m, v.workloads[h->workload].name));
+		mp_reason_origin o = {
+		    .provider = mp_provider_istio.name,
+		    .resource = mp_authz_policy_title(a, h->policy),
+		    .version = mp_authz_policy_version(a, h->policy),
+		    .rule = h->rule,
+		    .rule_name = mp_authz_hit_rule(a, h),
+		    .source = mp_authz_hit_loc(a, h),
+		};
+		mp_decision_add(d, kind, msg, kind == MP_REASON_AUDIT, &o);
+	}
+	/* the verdicts are in the same order (authz.h) */
+	return az.verdict == MP_AUTHZ_DENY            ? MP_PROVIDER_DENY
+	       : az.verdict == MP_AUTHZ_NOT_PERMITTED ? MP_PROVIDER_NOT_PERMITTED
+	       : az.verdict == MP_AUTHZ_ALLOW         ? MP_PROVIDER_ALLOW
+	                                              : MP_PROVIDER_ABSTAIN;
+}
+
+/* No bundle and no ALLOW policy applies: Istio's implicit allow, for an imported model. */
+static uint32_t fallback(const void *state, const mp_provider_request *q, mp_decision *d)
+{
+	(void)state;
+	if (!imported(q->m))
+		return MP_PROVIDER_ABSTAIN;
+	mp_decision_add(d, MP_REASON_ALLOW,
+	                "no ALLOW AuthorizationPolicy applies to the destination: Istio allows "
+	                "the request",
+	                0, NULL);
+	return MP_PROVIDER_ALLOW;
+}
+
+static void free_state(void *state)
+{
+	mp_authz_free(state);
+}
+
+const mp_provider mp_provider_istio = {
+    .name = "istio",
+    .kinds = kinds,
+    .compile = compile,
+    .decide = decide,
+    .fallback = fallback,
+    .free = free_state,
+    .bundle_disagrees = "an AuthorizationPolicy allows the request but the bundle, which has "
+                        "allow rules for this destination, allows none of it",
+};
