@@ -32,6 +32,7 @@ int mp_cmd_compile(int argc, char **argv)
 	static const char shortopts[] = "o:";
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
+	mp_provider_setting rootns; /* --root-namespace: the Istio provider's option */
 	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
 	const char *sources[4096];
 	uint32_t ndirs = 0;
@@ -59,7 +60,9 @@ int mp_cmd_compile(int argc, char **argv)
 			copts.trust_domain = optarg;
 			break;
 		case 'R':
-			copts.root_namespace = optarg;
+			rootns = (mp_provider_setting){"istio", "root-namespace", optarg};
+			copts.provider_opts = &rootns;
+			copts.nprovider_opts = 1;
 			break;
 		case 'C':
 			copts.cluster = optarg;

@@ -144,13 +144,14 @@ static int import_opts(compiler *c)
 		c->import_dirs[i] =
 		    (mp_import_dir){o->cluster_dirs[i].name, o->cluster_dirs[i].dir};
 	c->import_opts = (mp_import_opts){.trust_domain = o->trust_domain,
-	                                  .root_namespace = o->root_namespace,
 	                                  .cluster = o->cluster,
 	                                  .cloud = o->cloud,
 	                                  .region = o->region,
 	                                  .zone = o->zone,
 	                                  .cluster_dirs = c->import_dirs,
-	                                  .ncluster_dirs = o->ncluster_dirs};
+	                                  .ncluster_dirs = o->ncluster_dirs,
+	                                  .provider_opts = o->provider_opts,
+	                                  .nprovider_opts = o->nprovider_opts};
 	return 0;
 }
 

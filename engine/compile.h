@@ -17,18 +17,26 @@ typedef struct {
 	const char *name, *dir;
 } mp_cluster_dir;
 
+/* One mesh provider's option (provider.h: its row lists them), as name = value: {"istio",
+ * "root-namespace", "mesh-root"}. Strings are borrowed. */
+typedef struct mp_provider_setting {
+	const char *provider, *name, *value;
+} mp_provider_setting;
+
 typedef struct {
 	size_t max_file_bytes; /* 0: MP_COMPILE_MAX_FILE */
 	int follow_symlinks;   /* read symbolic links out of a source directory (files.h) */
 	/* Imports (docs/import.md). Every field may be NULL / 0. */
-	const char *trust_domain;   /* of imported identities; NULL: cluster.local */
-	const char *root_namespace; /* Istio's root namespace; NULL: istio-system */
-	const char *cluster;        /* the cluster imported documents belong to (--cluster) */
+	const char *trust_domain; /* of imported identities; NULL: cluster.local */
+	const char *cluster;      /* the cluster imported documents belong to (--cluster) */
 	const char *cloud, *region,
 	    *zone; /* that cluster's, when no Cluster document declares it */
 	const mp_cluster_dir *cluster_dirs; /* one cluster per directory; the directories must
 	                                     * also be among the sources */
 	uint32_t ncluster_dirs;
+	/* the mesh providers' options; one not given takes its row's default */
+	const mp_provider_setting *provider_opts;
+	uint32_t nprovider_opts;
 } mp_compile_opts;
 
 /* Compiles files and directories (recursively: *.yaml and *.yml, in sorted order, skipping

@@ -4,6 +4,7 @@
  * in import_k8s.c and import_istio.c. Mapping and decisions: docs/import.md. */
 #include "alloc.h"
 #include "import_int.h"
+#include "provider.h"
 #include "scalar.h"
 
 #include <ctype.h>
@@ -55,7 +56,9 @@ mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
 	im->host = host;
 	const char *td = opts && opts->trust_domain ? opts->trust_domain : "cluster.local";
 	im->td = im_intern(im, td);
-	im->rootns = opts && opts->root_namespace ? opts->root_namespace : "istio-system";
+	im->rootns =
+	    mp_provider_option_value(opts ? opts->provider_opts : NULL,
+	                             opts ? opts->nprovider_opts : 0, "istio", "root-namespace");
 	im->first_service = MP_NONE;
 	return im;
 }

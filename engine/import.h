@@ -14,6 +14,7 @@
 #ifndef MP_IMPORT_H
 #define MP_IMPORT_H
 
+#include "compile.h"
 #include "diag.h"
 #include "model.h"
 
@@ -51,11 +52,12 @@ typedef struct {
  * in. Every field may be NULL / 0; the strings are borrowed. */
 typedef struct {
 	const char *trust_domain;          /* of imported identities; NULL: cluster.local */
-	const char *root_namespace;        /* Istio's root namespace; NULL: istio-system */
 	const char *cluster;               /* the cluster imported documents belong to */
 	const char *cloud, *region, *zone; /* its own, when no Cluster document declares it */
 	const mp_import_dir *cluster_dirs; /* one cluster per directory */
 	uint32_t ncluster_dirs;
+	const mp_provider_setting *provider_opts; /* the mesh providers' options */
+	uint32_t nprovider_opts;
 } mp_import_opts;
 
 /* opts may be NULL; it and host must outlive the importer. */

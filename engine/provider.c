@@ -4,12 +4,27 @@
 #include "alloc.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes,
     &mp_provider_istio,
     NULL,
 };
+
+const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
+                                     const char *name)
+{
+	for (uint32_t i = n; s && i-- > 0;)
+		if (!strcmp(s[i].provider, provider) && !strcmp(s[i].name, name))
+			return s[i].value;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_provider_option *o = (*p)->options;
+		     o && o->name && !strcmp((*p)->name, provider); o++)
+			if (!strcmp(o->name, name))
+				return o->fallback;
+	return NULL;
+}
 
 int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
                          size_t errlen)

@@ -9,6 +9,7 @@
 #ifndef MP_PROVIDER_H
 #define MP_PROVIDER_H
 
+#include "compile.h"
 #include "decide.h"
 #include "model.h"
 
@@ -37,9 +38,16 @@ typedef struct {
 	mp_id dst_cluster; /* MP_NONE: any cluster of the service */
 } mp_provider_request;
 
+/* An option a provider takes (mp_compile_opts.provider_opts set it): its name, what it is, and
+ * its value when not given. */
+typedef struct {
+	const char *name, *help, *fallback;
+} mp_provider_option;
+
 typedef struct mp_provider {
-	const char *name;              /* "istio"; a reason's origin names it */
-	const mp_provider_kind *kinds; /* what it reads; ends with a row of NULLs */
+	const char *name;                  /* "istio"; a reason's origin names it */
+	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
+	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
 	/* Authorization ops, all NULL for a provider with no say in decisions. compile builds the
 	 * provider's state for a snapshot from the model: 0 with *state set (NULL: nothing to
 	 * decide, the provider sits out), or -1 with a message in err. */
@@ -65,6 +73,11 @@ typedef struct mp_provider_state {
 	const mp_provider *p;
 	void *state;
 } mp_provider_state;
+
+/* The value of provider's option name: the last of the n settings s that sets it, else the
+ * default of the provider's row, else NULL (no such provider or option). */
+const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
+                                     const char *name);
 
 /* Compiles every provider with authorization ops for m: 0 with *out (the states of those that
  * have something to decide, *n of them; free with mp_providers_free), or -1 with err. */

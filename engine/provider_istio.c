@@ -16,6 +16,12 @@ static const mp_provider_kind kinds[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_provider_option options[] = {
+    {"root-namespace", "Istio's root namespace (its policies apply to every namespace)",
+     "istio-system"},
+    {NULL, NULL, NULL},
+};
+
 /* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
 static int imported(const mp_model *m)
 {
@@ -100,6 +106,7 @@ static void free_state(void *state)
 const mp_provider mp_provider_istio = {
     .name = "istio",
     .kinds = kinds,
+    .options = options,
     .compile = compile,
     .decide = decide,
     .fallback = fallback,

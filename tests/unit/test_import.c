@@ -767,8 +767,10 @@ static void test_options(void **state)
 {
 	(void)state;
 	const char *p = DATA "/authz/base.yaml";
+	const mp_provider_setting rootns = {"istio", "root-namespace", "mesh-root"};
 	mp_compile_opts o = {.trust_domain = "acme.io",
-	                     .root_namespace = "mesh-root",
+	                     .provider_opts = &rootns,
+	                     .nprovider_opts = 1,
 	                     .cluster = "prod-eu",
 	                     .cloud = "gcp",
 	                     .region = "europe-west1",
