@@ -121,6 +121,22 @@ expect_rc "manifest linked out of a bundle exits 2" 2 timeout 10 "$MESHPOL" chec
 expect_out "manifest link refused" "^$TMP/bundle/bundle.yaml: symbolic link to a file outside $TMP/bundle, not read$"
 if printf '%s\n%s\n' "$OUT" "$ERR" | grep -q SECRETTOKEN; then not_ok "secret not quoted (manifest)" "$ERR"; else ok "secret not quoted (manifest)"; fi
 
+# billion laughs in a bundle's manifest: the same alias limit as every YAML the engine reads
+rm "$TMP/bundle/bundle.yaml"
+{
+	printf 'name: laughs\nrevision: "1"\ndefault: deny\n'
+	printf 'a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n'
+	prev=a
+	for n in b c d e f g h i; do
+		printf '%s: &%s [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n' "$n" "$n" \
+			"$prev" "$prev" "$prev" "$prev" "$prev" "$prev" "$prev" "$prev" "$prev" "$prev"
+		prev=$n
+	done
+	printf 'mask: *i\n'
+} >"$TMP/bundle/bundle.yaml"
+expect_rc "billion laughs in a bundle manifest exits 2" 2 timeout 10 "$MESHPOL" check -m tests/data/bundles/unit/mesh.yaml "$TMP/bundle"
+expect_out "manifest billion laughs: the alias that passes the limit" "^$TMP/bundle/bundle.yaml:[0-9]+:[0-9]+: YAML: alias '\*[a-i]' passes the alias expansion limit"
+
 # models: an empty or cut .mpm is an error, not an empty model
 REQ=examples/requests/allow-checkout-charge.json
 "$MESHPOL" compile -o "$TMP/acme.mpm" examples/acme >/dev/null
