@@ -9,7 +9,7 @@ BUILD   ?= build
 BIN     ?= bin
 
 ENGINE_SRC := $(sort $(wildcard engine/*.c))
-FRONT_SRC  := $(sort $(wildcard cli/*.c repl/*.c auditor/*.c server/*.c))
+FRONT_SRC  := $(sort $(wildcard cli/*.c repl/*.c server/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -69,7 +69,7 @@ bench: deps
 	@$(MAKE) --no-print-directory -C bench
 
 format:
-	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h cli/*.h repl/*.h auditor/*.h server/*.h tests/unit/*.h bench/*.c)
+	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
 
 clean:
 	rm -rf build build-san bin bench/out
