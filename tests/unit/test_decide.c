@@ -1,6 +1,8 @@
 /* test_decide.c: engine/decide.c against the bundle in tests/data/bundles/unit: one row per
  * matching form and per step of the combination rule (request, expected effect, deciding rule),
  * then input parsing, explanations, fail-closed `when` functions and the JSON output. */
+#include "testutil.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,36 +16,6 @@
 #include <string.h>
 
 #define DIR "tests/data/bundles/unit"
-
-typedef struct {
-	mp_engine *e;
-	mp_evaluator *ev;
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-	mp_diags d = {0};
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	f.e = mp_engine_open(DIR "/mesh.yaml", DIR, &d);
-	mp_diags_print(&d, stderr);
-	mp_diags_free(&d);
-	if (!f.e)
-		return -1;
-	f.ev = mp_evaluator_new(f.e, NULL, &d);
-	*state = &f;
-	return f.ev ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (!f)
-		return 0;
-	mp_evaluator_free(f->ev);
-	mp_engine_release(f->e);
-	return 0;
-}
 
 typedef struct {
 	const char *name;
@@ -149,7 +121,7 @@ static int has_rule(const mp_engine *e, const mp_decision *d, const char *rule)
 
 static void test_table(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	int failures = 0;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const row *t = &rows[i];
@@ -184,7 +156,7 @@ static void test_table(void **state)
 /* A path too long to normalise is refused, not waved through. */
 static void test_long_path(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	char *path = malloc(5000);
 	memset(path, 'a', 4999);
 	path[0] = '/';
@@ -199,7 +171,7 @@ static void test_long_path(void **state)
 
 static void test_advisory(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	/* web -> web has no declared route: the advisory policy reports it but does not decide */
 	mp_request r = {.principal = P("shop/sa/web"), .dst_service = "shop/web", .port = 8080};
 	mp_decision d;
@@ -220,7 +192,7 @@ static void test_advisory(void **state)
 
 static void test_output_json(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	mp_request r = {.principal = P("sandbox/sa/echo"),
 	                .dst_service = "billing/pay",
 	                .method = "POST",
@@ -416,7 +388,7 @@ static void test_input_every_key(void **state)
  * apply and the request was allowed. Now the input is refused. */
 static void test_typo_no_longer_allows(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	static const char *const inputs[] = {
 	    "{\"source\": {\"principal\": \"spiffe://t/ns/shop/sa/web\"}, \"destination\": "
 	    "{\"service\": \"shop/web\", \"port\": 8080}, \"request\": {\"pth\": \"/admin\"}}",
@@ -600,5 +572,5 @@ int main(void)
 	    cmocka_unit_test(test_varying_declaration_refused),
 	    cmocka_unit_test(test_req_isolation_and_advisory_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);
 }

@@ -1,6 +1,8 @@
 /* test_decision_json.c: engine/decision_json.c and engine/jsonbuf.c, the one decision encoder:
  * its bytes against jansson's for the same values (both forms, every reason kind, escaping), the
  * output's fields and key order pinned for one decision, and a buffer that runs out of memory. */
+#include "testutil.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,36 +19,6 @@
 
 #define DIR  "tests/data/bundles/unit"
 #define P(x) "spiffe://t/ns/" x
-
-typedef struct {
-	mp_engine *e;
-	mp_evaluator *ev;
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-	mp_diags d = {0};
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	f.e = mp_engine_open(DIR "/mesh.yaml", DIR, &d);
-	mp_diags_print(&d, stderr);
-	mp_diags_free(&d);
-	if (!f.e)
-		return -1;
-	f.ev = mp_evaluator_new(f.e, NULL, &d);
-	*state = &f;
-	return f.ev ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (!f)
-		return 0;
-	mp_evaluator_free(f->ev);
-	mp_engine_release(f->e);
-	return 0;
-}
 
 /* The encoder's bytes in a form, as a C string the caller frees. */
 static char *encode(const mp_engine *e, const mp_decision *d, const char *id,
@@ -120,7 +92,7 @@ static const request_row requests[] = {
 
 static void test_decisions_as_jansson(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
 		const request_row *t = &requests[i];
 		mp_header h = {t->header, t->value};
@@ -141,7 +113,7 @@ static void test_decisions_as_jansson(void **state)
  * messages with every kind of character. */
 static void test_made_decisions(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	const mp_bundle *b = f->e->bundle;
 	mp_decision d;
 	memset(&d, 0, sizeof(d));
@@ -174,7 +146,7 @@ static void test_made_decisions(void **state)
 /* The fields and their order, pinned (DESIGN.md, "Decision output"). */
 static void test_output_pinned(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	mp_request r = {.principal = P("sandbox/sa/echo"),
 	                .dst_service = "billing/pay",
 	                .method = "POST",
@@ -304,7 +276,7 @@ static void test_buffer(void **state)
 /* A decision into a buffer that cannot grow: oom, never a crash; mp_decision_json gives NULL. */
 static void test_out_of_memory(void **state)
 {
-	fixture *f = *state;
+	unit_fixture *f = *state;
 	mp_request r = {.principal = P("sandbox/sa/echo"), .dst_service = "billing/pay"};
 	mp_decision d;
 	mp_decide(f->ev, &r, &d, NULL);
@@ -334,5 +306,5 @@ int main(void)
 	    cmocka_unit_test(test_buffer),
 	    cmocka_unit_test(test_out_of_memory),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);
 }
