@@ -77,3 +77,16 @@ char *mp_strdup(const char *s)
 {
 	return mp_strndup(s, strlen(s));
 }
+
+int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t ncap = *cap ? *cap * 2 : first;
+	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
+	if (!nv)
+		return -1;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}

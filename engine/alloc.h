@@ -4,6 +4,7 @@
 #define MP_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Same contracts as malloc/calloc/realloc/free/strdup; NULL on failure. */
 void *mp_malloc(size_t n);
@@ -12,6 +13,11 @@ void *mp_realloc(void *p, size_t n);
 void mp_free(void *p);
 char *mp_strdup(const char *s);
 char *mp_strndup(const char *s, size_t n);
+
+/* Makes room in the array *v of *cap elements of elsize bytes for an element at index n: when
+ * n < *cap nothing changes; else the capacity doubles (first when it was 0). 0, or -1 when out of
+ * memory (*v and *cap then unchanged). */
+int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first);
 
 /* Test hooks. mp_alloc_fail_after(n): the n-th allocation from now (0 = the next) and every
  * one after it fail, until mp_alloc_fail_after(-1) restores normal service. */

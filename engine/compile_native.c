@@ -123,22 +123,9 @@ typedef struct {
 
 /* --- pools and nodes --- */
 
-static int grow(void **v, uint32_t *cap, size_t elsize, uint32_t n)
-{
-	if (n < *cap)
-		return 0;
-	uint32_t ncap = *cap ? *cap * 2 : 32;
-	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
-	if (!nv)
-		return -1;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 /* Appends one element to a compiler vector; returns its index, or MP_NONE (and marks oom). */
 #define APPEND(c, vec, val)                                                                        \
-	(grow((void **)&(vec).v, &(vec).cap, sizeof(*(vec).v), (vec).n) < 0                        \
+	(mp_grow((void **)&(vec).v, &(vec).cap, sizeof(*(vec).v), (vec).n, 32) < 0                 \
 	     ? ((c)->oom = 1, MP_NONE)                                                             \
 	     : ((vec).v[(vec).n] = (val), (vec).n++))
 

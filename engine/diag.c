@@ -54,15 +54,9 @@ void mp_diags_add(mp_diags *d, mp_diag_level level, const char *file, uint32_t l
 		d->dropped++;
 		return;
 	}
-	if (d->n == d->cap) {
-		uint32_t ncap = d->cap ? d->cap * 2 : 16;
-		mp_diag *nv = mp_realloc(d->v, ncap * sizeof(*nv));
-		if (!nv) {
-			d->dropped++;
-			return;
-		}
-		d->v = nv;
-		d->cap = ncap;
+	if (mp_grow((void **)&d->v, &d->cap, sizeof(*d->v), d->n, 16) < 0) {
+		d->dropped++;
+		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);

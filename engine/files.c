@@ -28,14 +28,8 @@ int mp_has_suffix(const char *name, const char *suffix)
 
 static int push_owned(mp_pathlist *l, char *p)
 {
-	if (l->n == l->cap) {
-		uint32_t ncap = l->cap ? l->cap * 2 : 32;
-		char **nv = mp_realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		l->v = nv;
-		l->cap = ncap;
-	}
+	if (mp_grow((void **)&l->v, &l->cap, sizeof(*l->v), l->n, 32) < 0)
+		return -1;
 	l->v[l->n++] = p;
 	return 0;
 }

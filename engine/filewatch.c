@@ -186,14 +186,8 @@ static int add_entry(mp_filewatch *w, const char *path, watch_kind kind, uint32_
 		set_err(err, errlen, "cannot watch %s: more than %d watches", path, MAX_WATCHES);
 		return -1;
 	}
-	if (w->n == w->cap) {
-		uint32_t cap = w->cap ? w->cap * 2 : 16;
-		entry *v = mp_realloc(w->e, cap * sizeof(*v));
-		if (!v)
-			goto oom;
-		w->e = v;
-		w->cap = cap;
-	}
+	if (mp_grow((void **)&w->e, &w->cap, sizeof(*w->e), w->n, 16) < 0)
+		goto oom;
 	char *dir = mp_strdup(path);
 	if (!dir)
 		goto oom;
@@ -282,14 +276,8 @@ int mp_filewatch_add(mp_filewatch *w, const char *path, int tag, char *err, size
 	size_t len = strlen(path);
 	while (len > 1 && path[len - 1] == '/')
 		len--;
-	if (w->nroots == w->caproots) {
-		uint32_t cap = w->caproots ? w->caproots * 2 : 4;
-		root *v = mp_realloc(w->roots, cap * sizeof(*v));
-		if (!v)
-			goto oom;
-		w->roots = v;
-		w->caproots = cap;
-	}
+	if (mp_grow((void **)&w->roots, &w->caproots, sizeof(*w->roots), w->nroots, 4) < 0)
+		goto oom;
 	root *rt = &w->roots[w->nroots];
 	*rt = (root){.tag = tag};
 	if (!(rt->path = mp_strndup(path, len)))
@@ -338,14 +326,8 @@ static void record(mp_filewatch *w, const char *path, int tag)
 	for (uint32_t i = 0; i < w->nchanged; i++)
 		if (!strcmp(w->changed[i], path))
 			return;
-	if (w->nchanged == w->capchanged) {
-		uint32_t cap = w->capchanged ? w->capchanged * 2 : 16;
-		char **v = mp_realloc(w->changed, cap * sizeof(*v));
-		if (!v)
-			return;
-		w->changed = v;
-		w->capchanged = cap;
-	}
+	if (mp_grow((void **)&w->changed, &w->capchanged, sizeof(*w->changed), w->nchanged, 16) < 0)
+		return;
 	if ((w->changed[w->nchanged] = mp_strdup(path)))
 		w->nchanged++;
 }

@@ -615,15 +615,9 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
 	const char *cl = cluster_of_path(im->o, path);
 	dc.cluster_name = cl ? im_intern(im, cl) : 0;
-	if (im->ndocs == im->cap) {
-		uint32_t ncap = im->cap ? im->cap * 2 : 32;
-		idoc *nv = mp_realloc(im->docs, ncap * sizeof(*nv));
-		if (!nv) {
-			im->oom = 1;
-			return 0;
-		}
-		im->docs = nv;
-		im->cap = ncap;
+	if (mp_grow((void **)&im->docs, &im->cap, sizeof(*im->docs), im->ndocs, 32) < 0) {
+		im->oom = 1;
+		return 0;
 	}
 	im->docs[im->ndocs++] = dc;
 	return 1;
