@@ -96,7 +96,6 @@ struct mp_sandbox {
 	uint64_t last_used;               /* units of the last top-level call that returned */
 	int hook_step;                    /* the count the hook is armed with */
 	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
-	uint64_t started_ns, ended_ns;    /* monotonic clock at the last top-level call's ends */
 	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
 	int64_t clock_credit;             /* units to spend before the clock is read again */
 	enum stop stop;                   /* why the running call must end, once tripped */
@@ -1128,13 +1127,6 @@ uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb)
 	return (uint32_t)(ns / 1000000u);
 }
 
-uint64_t mp_sandbox_elapsed_us(const mp_sandbox *sb)
-{
-	if (!sb->started_ns)
-		return 0;
-	return ((sb->ended_ns ? sb->ended_ns : now_ns()) - sb->started_ns) / 1000u;
-}
-
 const char *mp_sandbox_status_name(int status)
 {
 	switch (status) {
@@ -1222,9 +1214,8 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		sb->budget_left = sb->instr_budget;
 		sb->hook_step = 0; /* arm_step sets the hook */
 		arm_step(L, sb);
-		sb->started_ns = now_ns();
-		sb->ended_ns = 0;
-		sb->deadline_at = ns ? sb->started_ns + ns : 0;
+		sb->deadline_at =
+		    ns ? now_ns() + ns : 0; /* the clock is read only for a deadline */
 		sb->clock_credit = CLOCK_STEP;
 	}
 	sb->depth++;
@@ -1258,7 +1249,6 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		lua_pop(L, 1);
 	if (top_level) {
 		lua_sethook(L, NULL, 0, 0);
-		sb->ended_ns = now_ns();
 		sb->last_used = sb->instr_budget - sb->budget_left;
 		sb->total_used += sb->last_used;
 		sb->stop = STOP_NONE;

@@ -211,13 +211,11 @@ size_t mp_sandbox_mem_used(const mp_sandbox *sb);
  *   running one included.
  * instr_budget: the budget each top-level call gets (after the default).
  * deadline_ms: the deadline each top-level call gets (after deriving it), or
- *   MP_SANDBOX_NO_DEADLINE.
- * elapsed_us: wall-clock time of the running top-level call so far, or of the last one. */
+ *   MP_SANDBOX_NO_DEADLINE. */
 uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb);
 uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb);
 uint64_t mp_sandbox_instr_budget(const mp_sandbox *sb);
 uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb);
-uint64_t mp_sandbox_elapsed_us(const mp_sandbox *sb);
 
 /* Sets the budget of the top-level calls started from now on (0: the default) and returns the
  * previous one. Called between calls, never from inside one: a bundle's files load under the
