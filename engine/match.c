@@ -125,13 +125,21 @@ static int hexval(char c)
 	                              : -1;
 }
 
+int mp_percent_byte(const char *p)
+{
+	if (p[0] != '%' || hexval(p[1]) < 0 || hexval(p[2]) < 0)
+		return -1;
+	return hexval(p[1]) * 16 + hexval(p[2]);
+}
+
 long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
 {
 	size_t o = 0;
 	for (const char *p = in; *p && *p != '?' && *p != '#'; p++) {
 		char ch = *p;
-		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-			char d = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+		int pct = mp_percent_byte(p);
+		if (pct >= 0) {
+			char d = (char)pct;
 			if ((d >= 'A' && d <= 'Z') || (d >= 'a' && d <= 'z') ||
 			    (d >= '0' && d <= '9') || d == '-' || d == '.' || d == '_' ||
 			    d == '~') {

@@ -39,4 +39,8 @@ int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len);
  * is /admin); Istio's AuthorizationPolicy ("BASE" normalisation) does not. */
 long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes);
 
+/* The byte that the percent-encoding at p ("%2F") stands for, or -1 when p does not start with
+ * '%' and two hex digits (either case). Reads at most 3 bytes, stopping at a NUL. */
+int mp_percent_byte(const char *p);
+
 #endif

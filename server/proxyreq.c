@@ -4,6 +4,7 @@
 #include "proxyreq.h"
 #include "alloc.h"
 #include "diag.h"
+#include "match.h"
 #include "server.h"
 #include "tls.h"
 
@@ -189,17 +190,6 @@ int mp_proxyreq_parse_host(mp_proxyreq *p, const char *value, const mp_model *m)
 
 /* --- the path --- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int mp_proxyreq_path(const char *target, int escaped_slashes, int params, char *out, size_t outlen,
                      char *why, size_t whylen)
 {
@@ -210,8 +200,8 @@ int mp_proxyreq_path(const char *target, int escaped_slashes, int params, char *
 	for (; *p && *p != '?'; p++) {
 		char ch = *p;
 		int slash = 0, nul = 0; /* an escaped slash or backslash: %2F, %5C or '\' */
-		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-			int d = hexval(p[1]) * 16 + hexval(p[2]);
+		int d = mp_percent_byte(p);
+		if (d >= 0) {
 			nul = d == 0;
 			slash = d == '/' || d == '\\';
 		} else {

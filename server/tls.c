@@ -2,6 +2,7 @@
  * identity from its certificate's URI SAN. User guide: docs/server.md ("TLS"). */
 #include "tls.h"
 #include "alloc.h"
+#include "match.h"
 #include "server_int.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -95,14 +96,6 @@ char *mp_tls_peer_uri(struct bufferevent *bev)
 	return cert ? cert_uri(cert) : NULL;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 char *mp_tls_escaped_pem_uri(const char *escaped, int *malformed)
 {
 	size_t n = strlen(escaped), o = 0;
@@ -114,9 +107,9 @@ char *mp_tls_escaped_pem_uri(const char *escaped, int *malformed)
 	if (!pem)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
-		if (escaped[i] == '%' && hexval(escaped[i + 1]) >= 0 &&
-		    hexval(escaped[i + 2]) >= 0) {
-			pem[o++] = (char)(hexval(escaped[i + 1]) * 16 + hexval(escaped[i + 2]));
+		int pct = mp_percent_byte(escaped + i);
+		if (pct >= 0) {
+			pem[o++] = (char)pct;
 			i += 2;
 		} else {
 			pem[o++] = escaped[i];
