@@ -6,6 +6,22 @@
 # decision from what the request itself implies. Envoy's requests to /v1/check are emulated from
 # its documented configuration (which headers it passes, how it sets x-forwarded-client-cert and
 # x-forwarded-for); nginx runs for real, with TLS client certificates from a throwaway CA.
+#
+# Where each proxy rule comes from:
+# - Envoy's HTTP connection manager, envoyproxy/envoy
+#   api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto:
+#   ForwardClientCertDetails (SANITIZE_SET: the client's XFCC is dropped and Envoy writes its own),
+#   set_current_client_cert_details.uri, use_remote_address (Envoy appends the peer to
+#   x-forwarded-for), normalize_path, merge_slashes, PathWithEscapedSlashesAction
+#   (KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT, UNESCAPE_AND_FORWARD: %2F %2f %5C %5c).
+# - Envoy's ext_authz filter, api/envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto:
+#   http_service.path_prefix, authorization_request.allowed_headers (only the listed headers
+#   reach the authorization server; the method and path are the request's own).
+# - nginx: ngx_http_auth_request_module (a subrequest; 2xx allows, 401/403 deny, anything else
+#   is a 500), ngx_http_proxy_module (proxy_set_header replaces a client's header of that name;
+#   proxy_pass_request_headers off passes none of the client's), ngx_http_ssl_module
+#   ($ssl_client_escaped_cert: the verified client certificate, URL-encoded PEM;
+#   $ssl_client_verify: SUCCESS once it verified).
 . "$(dirname "$0")/server_lib.sh"
 
 # --- the Envoy configuration, as documented ------------------------------------------------------
