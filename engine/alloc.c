@@ -78,15 +78,26 @@ char *mp_strdup(const char *s)
 	return mp_strndup(s, strlen(s));
 }
 
-int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first)
+int mp_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need, uint32_t first)
 {
-	if (n < *cap)
+	if (need <= *cap)
 		return 0;
-	uint32_t ncap = *cap ? *cap * 2 : first;
+	if (need > UINT32_MAX - 1)
+		return -1;
+	uint64_t ncap = *cap ? *cap : (first ? first : 1);
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > UINT32_MAX - 1)
+		ncap = UINT32_MAX - 1;
 	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
 	if (!nv)
 		return -1;
 	*v = nv;
-	*cap = ncap;
+	*cap = (uint32_t)ncap;
 	return 0;
+}
+
+int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first)
+{
+	return mp_reserve(v, cap, elsize, (uint64_t)n + 1, first);
 }

@@ -18,6 +18,9 @@ char *mp_strndup(const char *s, size_t n);
  * n < *cap nothing changes; else the capacity doubles (first when it was 0). 0, or -1 when out of
  * memory (*v and *cap then unchanged). */
 int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first);
+/* The same for at least need elements: the capacity doubles from *cap (first when 0) until it
+ * holds them, capped below UINT32_MAX. 0, or -1 (need too large, or out of memory). */
+int mp_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need, uint32_t first);
 
 /* Test hooks. mp_alloc_fail_after(n): the n-th allocation from now (0 = the next) and every
  * one after it fail, until mp_alloc_fail_after(-1) restores normal service. */

@@ -15,31 +15,11 @@
 _Static_assert(sizeof(mp_certificate) == 40, "mp_certificate must have no padding");
 _Static_assert(sizeof(mp_service) % 4 == 0, "u32-only struct");
 
-/* Grows a vector so that it holds at least need elements. 0 or -1. */
-int mp_vec_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need)
-{
-	if (need <= *cap)
-		return 0;
-	if (need > UINT32_MAX - 1)
-		return -1;
-	uint64_t ncap = *cap ? *cap : 16;
-	while (ncap < need)
-		ncap *= 2;
-	if (ncap > UINT32_MAX - 1)
-		ncap = UINT32_MAX - 1;
-	void *nv = mp_realloc(*v, (size_t)ncap * elsize);
-	if (!nv)
-		return -1;
-	*v = nv;
-	*cap = (uint32_t)ncap;
-	return 0;
-}
-
 /* Appends n elements of elsize bytes; returns the offset of the first, or MP_NONE. */
 static uint32_t vec_push(void **v, uint32_t *len, uint32_t *cap, size_t elsize, const void *src,
                          uint32_t n)
 {
-	if (mp_vec_reserve(v, cap, elsize, (uint64_t)*len + n) < 0)
+	if (mp_reserve(v, cap, elsize, (uint64_t)*len + n, 16) < 0)
 		return MP_NONE;
 	uint32_t off = *len;
 	if (n)

@@ -58,7 +58,6 @@ struct mp_model {
 	char sha256[65];
 };
 
-int mp_vec_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need);
 int mp_model_append_str(mp_model *m, const char *s, size_t len, uint32_t h);
 int mp_model_rehash(mp_model *m);
 int mp_model_build_indexes(mp_model *m);

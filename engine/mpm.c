@@ -462,7 +462,7 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 			fail(&e, "corrupted: section %s runs past the end of the file", s[i].what);
 			goto fail;
 		}
-		if (mp_vec_reserve(s[i].v, s[i].cap, s[i].elsize, head[2] ? head[2] : 1) < 0) {
+		if (mp_reserve(s[i].v, s[i].cap, s[i].elsize, head[2] ? head[2] : 1, 16) < 0) {
 			fail(&e, "out of memory");
 			goto fail;
 		}
@@ -490,7 +490,7 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 		goto fail;
 	}
 	m->str_hash.n = 0;
-	if (mp_vec_reserve((void **)&m->str_hash.v, &m->str_hash.cap, 4, m->str_off.n) < 0) {
+	if (mp_reserve((void **)&m->str_hash.v, &m->str_hash.cap, 4, m->str_off.n, 16) < 0) {
 		fail(&e, "out of memory");
 		goto fail;
 	}

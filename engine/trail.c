@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "diag.h"
 #include "files.h"
+#include "jsonbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,36 +123,12 @@ static int hash_bytes(hasher *h, const void *p, size_t n, unsigned char out[HASH
 	           : -1;
 }
 
-/* ---- a growing byte buffer (mp_ allocator) ---- */
-
-typedef struct {
-	char *p;
-	size_t len, cap;
-} buf;
-
-static int buf_reserve(buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 512;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *p = mp_realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
+/* json_dump_callback's writer into an mp_jsonbuf. */
 static int buf_add(const char *s, size_t n, void *data)
 {
-	buf *b = data;
-	if (buf_reserve(b, n) < 0)
-		return -1;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	return 0;
+	mp_jsonbuf *b = data;
+	mp_jsonbuf_raw(b, s, n);
+	return b->oom ? -1 : 0;
 }
 
 /* ---- keys ---- */
@@ -972,7 +949,7 @@ struct mp_trail {
 	uint64_t size;                /* the file's length after the last complete record */
 	int broken;                   /* a failed write could not be undone: no more writes */
 	int dir_unsynced;             /* created by open: fsync the directory once */
-	buf line, content;            /* reused for every record */
+	mp_jsonbuf line, content;     /* reused for every record (heap) */
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
@@ -1077,8 +1054,8 @@ void mp_trail_close(mp_trail *t)
 		close(t->fd); /* releases the flock */
 	EVP_PKEY_free(t->key);
 	hasher_free(&t->h);
-	mp_free(t->line.p);
-	mp_free(t->content.p);
+	mp_jsonbuf_free(&t->line);
+	mp_jsonbuf_free(&t->content);
 	mp_free(t->path);
 	mp_free(t);
 }
@@ -1113,10 +1090,11 @@ static int valid_type(const char *type)
 }
 
 /* Encodes content (an object, or NULL for {}) into b, replacing what b held. */
-static int encode_content(json_t *content, buf *b, char *err, size_t errlen)
+static int encode_content(json_t *content, mp_jsonbuf *b, char *err, size_t errlen)
 {
 	static const char *const reserved[] = {"seq", "time", "type", "prev"};
 	b->len = 0;
+	b->oom = 0;
 	if (!content && buf_add("{}", 2, b) < 0) {
 		errf(err, errlen, "out of memory");
 		return -1;
@@ -1145,7 +1123,8 @@ static int encode_content(json_t *content, buf *b, char *err, size_t errlen)
 
 char *mp_trail_content_encode(json_t *content, size_t *len, char *err, size_t errlen)
 {
-	buf b = {0};
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, NULL, 0);
 	if (encode_content(content, &b, err, errlen) < 0)
 		goto fail;
 	if (buf_add("", 1, &b) < 0) {
@@ -1153,9 +1132,9 @@ char *mp_trail_content_encode(json_t *content, size_t *len, char *err, size_t er
 		goto fail;
 	}
 	*len = b.len - 1;
-	return b.p;
+	return b.p; /* heap: appended to */
 fail:
-	mp_free(b.p);
+	mp_jsonbuf_free(&b);
 	return NULL;
 }
 
@@ -1192,7 +1171,7 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 {
 	char head[256], prev[HEX_LEN + 1];
 	unsigned char hash[HASH_LEN];
-	buf *b = &t->line;
+	mp_jsonbuf *b = &t->line;
 	if (t->broken) {
 		errf(err, errlen, "%s: an earlier write failed and could not be undone", t->path);
 		goto fail;
@@ -1213,7 +1192,8 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	}
 	b->len = 0;
-	if (buf_reserve(b, n + 1) < 0) {
+	b->oom = 0;
+	if (n + 1 > b->cap && mp_jsonbuf_grow(b, n + 1) < 0) {
 		errf(err, errlen, "%s: out of memory", t->path);
 		goto fail;
 	}

@@ -127,14 +127,9 @@ static struct bufferevent *new_bev(mp_worker *w, struct event_base *base, SSL_CT
 	}
 	if (!bev)
 		return NULL;
-	if (w->naccepted == w->accepted_cap) {
-		size_t cap = w->accepted_cap ? w->accepted_cap * 2 : 16;
-		struct bufferevent **a = mp_realloc(w->accepted, cap * sizeof(*a));
-		if (!a)
-			return bev; /* untracked, but served */
-		w->accepted = a;
-		w->accepted_cap = cap;
-	}
+	if (mp_grow((void **)&w->accepted, &w->accepted_cap, sizeof(*w->accepted), w->naccepted,
+	            16) < 0)
+		return bev; /* untracked, but served */
 	bufferevent_incref(bev);
 	w->accepted[w->naccepted++] = bev;
 	event_active(w->gate_ev, EV_READ, 0);

@@ -100,7 +100,7 @@ struct mp_worker {
 	mp_metrics metrics;
 	mp_conn_table conns;
 	struct bufferevent **accepted; /* accepted, not yet tracked (conn.c's gate) */
-	size_t naccepted, accepted_cap;
+	uint32_t naccepted, accepted_cap;
 	struct event *gate_ev, *stop_ev, *refresh_ev, *sweep_ev;
 	const struct timeval *deadline_tv; /* common timeout of --read-timeout */
 	int draining;

@@ -317,6 +317,35 @@ static void test_mpm_files(void **state)
 }
 
 /* Every allocation of a compile, failing in turn: NULL and a message, never a crash or leak. */
+/* mp_reserve / mp_grow (alloc.c), which every growing array of the model uses: doubling from
+ * the first capacity, a refused size or failed allocation leaves the array as it was. */
+static void test_reserve(void **state)
+{
+	(void)state;
+	uint32_t *v = NULL, cap = 0;
+	assert_int_equal(mp_grow((void **)&v, &cap, sizeof(*v), 0, 4), 0);
+	assert_int_equal(cap, 4);
+	assert_int_equal(mp_grow((void **)&v, &cap, sizeof(*v), 3, 4), 0); /* fits: unchanged */
+	assert_int_equal(cap, 4);
+	assert_int_equal(mp_grow((void **)&v, &cap, sizeof(*v), 4, 4), 0);
+	assert_int_equal(cap, 8);
+	assert_int_equal(mp_reserve((void **)&v, &cap, sizeof(*v), 100, 4), 0);
+	assert_int_equal(cap, 128);
+	v[127] = 7;
+	uint32_t *before = v;
+	assert_int_equal(mp_reserve((void **)&v, &cap, sizeof(*v), (uint64_t)UINT32_MAX + 5, 4),
+	                 -1);
+	assert_ptr_equal(v, before);
+	assert_int_equal(cap, 128);
+	mp_alloc_fail_after(0);
+	assert_int_equal(mp_reserve((void **)&v, &cap, sizeof(*v), 129, 4), -1);
+	mp_alloc_fail_after(-1);
+	assert_ptr_equal(v, before);
+	assert_int_equal(cap, 128);
+	assert_int_equal(v[127], 7);
+	mp_free(v);
+}
+
 static void test_out_of_memory(void **state)
 {
 	(void)state;
@@ -546,6 +575,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_lookups),
+	    cmocka_unit_test(test_reserve),
 	    cmocka_unit_test(test_roundtrip_example),
 	    cmocka_unit_test(test_corrupted),
 	    cmocka_unit_test(test_out_of_memory),
