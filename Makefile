@@ -3,7 +3,10 @@ CC      ?= cc
 PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-           -MMD -MP -Iengine $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -MMD -MP -Iengine/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# The engine sees its private headers (engine/) too, and exports only what engine/include/
+# declares: its headers say `visibility push(default)`, everything else is hidden.
+ENGINE_CFLAGS := $(CFLAGS) -Iengine -fvisibility=hidden
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
 BUILD   ?= build
 BIN     ?= bin
@@ -16,20 +19,35 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 FRONT_OBJ  := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB        := $(BUILD)/libmeshpol.a
+LIB_INT    := $(BUILD)/libmeshpol_int.a
 
 .PHONY: all deps test check demo bench clean format unit e2e policy-test
-all: $(BIN)/meshpol $(BIN)/libmeshpol.a
+all: $(BIN)/meshpol $(BIN)/libmeshpol.a $(LIB_INT)
 
 deps:
 	@./scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c
+# Objects depend on this file too: its flags decide what they export.
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(ENGINE_OBJ)
+$(BUILD)/engine/%.o: engine/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ENGINE_CFLAGS) -c $< -o $@
+
+# libmeshpol.a, what front-ends link: the engine as one object whose hidden symbols are made
+# local, so only engine/include/'s declarations are defined for the linker. libmeshpol_int.a:
+# the same objects as they are, for unit tests and fuzz harnesses that test internals.
+$(LIB_INT): $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(LIB): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(BUILD)/meshpol.o $^
+	objcopy --localize-hidden $(BUILD)/meshpol.o
+	rm -f $@ && ar rcs $@ $(BUILD)/meshpol.o
 
 $(BIN)/libmeshpol.a: $(LIB)
 	@mkdir -p $(BIN)
@@ -39,9 +57,9 @@ $(BIN)/meshpol: $(FRONT_OBJ) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $(FRONT_OBJ) $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_INT)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Iengine -Itests/unit -o $@ $< $(LIB_INT) $(LDLIBS) -lcmocka
 
 # The whole suite: unit tests, then end-to-end tests; tests/run.sh prints "N passed, M failed".
 test: deps
@@ -69,7 +87,7 @@ bench: deps
 	@$(MAKE) --no-print-directory -C bench
 
 format:
-	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
+	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h engine/include/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
 
 clean:
 	rm -rf build build-san bin bench/out
@@ -88,7 +106,7 @@ FUZZ_FLAGS   ?=
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L \
-                -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP -Iengine \
+                -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP -Iengine/include -Iengine \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o)
 

@@ -1,5 +1,5 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/files.h). Kubernetes and Istio resources are imported
+ * (written as every output is: engine/include/files.h). Kubernetes and Istio resources are imported
  * from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"

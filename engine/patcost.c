@@ -2,6 +2,7 @@
  * a subject of a given length, so the sandbox can refuse a match before it runs (patcost.h;
  * the reasoning is below). */
 #include "patcost.h"
+#include "sandbox.h" /* MP_SANDBOX_PATTERN_LIMIT */
 
 #include <ctype.h>
 #include <stdint.h>
@@ -536,7 +537,7 @@ double mp_patcost(const char *p, size_t len, size_t n, enum mp_patcost_attempts 
 	size_t count;
 	double crude = crude_cost(p, len, (double)n, how, items, &count), precise;
 
-	if (crude <= MP_PATCOST_LIMIT || count > PATTERN_ITEMS)
+	if (crude <= MP_SANDBOX_PATTERN_LIMIT || count > PATTERN_ITEMS)
 		return crude;
 	precise = precise_cost(items, count, (double)n, how);
 	return precise < crude ? precise : crude;

@@ -9,9 +9,6 @@
  * (gmatch, gsub). */
 enum mp_patcost_attempts { MP_ATTEMPT_ONCE, MP_ATTEMPT_UNTIL_MATCH, MP_ATTEMPT_EVERYWHERE };
 
-/* Bounds above this are refused by the sandbox (MP_SANDBOX_PATTERN_LIMIT is the same number). */
-#define MP_PATCOST_LIMIT 1e8
-
 /* The bound, in matcher steps, for pattern p (len bytes, without an anchoring '^') on n
  * subject bytes. */
 double mp_patcost(const char *p, size_t len, size_t n, enum mp_patcost_attempts how);

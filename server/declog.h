@@ -1,5 +1,5 @@
 /* declog.h: the decision log: every decision as a "decision" record of a hash-chained trail
- * (engine/trail.h), written by one writer thread fed through a bounded queue. Format, modes and
+ * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes and
  * guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
  *
  * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part);

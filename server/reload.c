@@ -1,5 +1,5 @@
 /* reload.c: the current snapshot, reloading it, and what /health says about it. Design:
- * docs/server.md ("Reload"); the snapshot's lifecycle: engine/engine.h.
+ * docs/server.md ("Reload"); the snapshot's lifecycle: engine/include/engine.h.
  *
  * A reload is built off every request path and off the control thread, on a thread of its own
  * (build_main): it reads the model and bundle from disk (mp_engine_open), which may block (a

@@ -1,5 +1,5 @@
 /* watch.c: --watch (see watch.h): the engine's watcher polled by the control loop's libevent,
- * with a timer for its quiet time. What is watched and what counts: engine/filewatch.h. */
+ * with a timer for its quiet time. What is watched and what counts: engine/include/filewatch.h. */
 #include "watch.h"
 #include "alloc.h"
 #include "filewatch.h"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # tests/e2e/fuzz_replay.sh: replays the committed fuzz corpora (tests/fuzz/corpus/<harness>/:
 # seeds and the reproducers of bugs fuzzing found) once through each harness, without libFuzzer:
-# each harness is linked with tests/fuzz/replay_main.c against $BUILD/libmeshpol.a, with the
+# each harness is linked with tests/fuzz/replay_main.c against $BUILD/libmeshpol_int.a, with the
 # sanitizers when that library has them (`make check`). One check per harness: every input runs
 # to its end, each in its own process; a failure names every input that failed and why.
 # Fuzzing itself is `make fuzz` (docs/testing.md, "Fuzzing").
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 CC=${CC:-gcc}
-LIB=$BUILD/libmeshpol.a
+LIB=$BUILD/libmeshpol_int.a
 PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl) # as the Makefile
 
 if [ ! -f "$LIB" ]; then
@@ -16,7 +16,7 @@ if [ ! -f "$LIB" ]; then
 	e2e_done
 fi
 flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -Wall -Wextra -Werror
-	-Iengine -Itests/fuzz "-DFUZZ_ROOT=\"$PWD\"")
+	-Iengine/include -Iengine -Itests/fuzz "-DFUZZ_ROOT=\"$PWD\"")
 read -ra more <<<"$(pkg-config --cflags "${PKGS[@]}")"
 flags+=("${more[@]}")
 read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lreadline -lpthread -lm"

@@ -7,7 +7,7 @@
 #   tests/fuzz/make-seeds.sh --mpm DIR  only the .mpm seeds, into DIR (`make fuzz` does this, so
 #                                       the fuzzer starts from models in the current format)
 # Run from the repository root. The .mpm seeds change whenever the model format does: run this
-# again after a change to engine/model.h or engine/mpm.c and commit the result.
+# again after a change to engine/include/model.h or engine/mpm.c and commit the result.
 set -eu
 BIN=${BIN:-bin}
 C=tests/fuzz/corpus

@@ -17,6 +17,8 @@
 #ifndef MP_TRAIL_H
 #define MP_TRAIL_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "files.h"
 
 #include <jansson.h>
@@ -164,5 +166,7 @@ int mp_trail_keygen_into(mp_out *priv, const char *priv_path, mp_out *pub, char 
 int mp_trail_pubkey_path(const char *key_path, char *out, size_t outlen);
 /* The key_id (hex SHA-256 of the public key's DER) of a PEM public or private key file. */
 int mp_trail_key_id(const char *pem_path, char out[65], char *err, size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

@@ -52,6 +52,8 @@
 #ifndef MP_REPORT_H
 #define MP_REPORT_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,5 +67,7 @@ int mp_report_format_known(const char *format);
  * and checked). After -1, out may hold part of a report. */
 int mp_report_write(json_t *audit, const char *format, FILE *out, int color, char *err,
                     size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

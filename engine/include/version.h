@@ -2,6 +2,10 @@
 #ifndef MP_VERSION_H
 #define MP_VERSION_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #define MP_VERSION "0.1.0"
+
+#pragma GCC visibility pop
 
 #endif

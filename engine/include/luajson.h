@@ -3,6 +3,8 @@
 #ifndef MP_LUAJSON_H
 #define MP_LUAJSON_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <jansson.h>
 #include <lua.h>
 
@@ -15,5 +17,7 @@ void mp_luajson_push(lua_State *L, json_t *j);
  * (non-string keys are skipped); functions and userdata become null. Raw reads only: no
  * metamethod runs. NULL when out of memory or past MP_LUAJSON_MAX_VALUES. */
 json_t *mp_luajson_from(lua_State *L, int idx);
+
+#pragma GCC visibility pop
 
 #endif

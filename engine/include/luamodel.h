@@ -3,6 +3,8 @@
 #ifndef MP_LUAMODEL_H
 #define MP_LUAMODEL_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "model.h"
 
 #include <lua.h>
@@ -26,5 +28,7 @@ void mp_lmodel_push(lua_State *L, const mp_model *m);
 void mp_lmodel_push_element(lua_State *L, const mp_model *m, mp_lkind kind, mp_id id);
 /* If the value at idx is an element of kind, returns its id; otherwise MP_NONE. */
 mp_id mp_lmodel_to_element(lua_State *L, int idx, mp_lkind kind);
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,7 +4,7 @@
 #ifndef MP_SANDBOX_H
 #define MP_SANDBOX_H
 
-#include "patcost.h"
+#pragma GCC visibility push(default) /* the engine's interface: exported */
 
 #include <lua.h>
 #include <stddef.h>
@@ -138,7 +138,7 @@ enum mp_sandbox_status {
 /* Matcher steps a string.find, match, gmatch or gsub may take in the worst case (see above). A
  * step (one match() call, one byte tested against a class, scanned by %b or compared by %1) took
  * 2 to 4 ns in Lua 5.4 on the machines measured, so the limit is at most about 0.4 s. */
-#define MP_SANDBOX_PATTERN_LIMIT MP_PATCOST_LIMIT
+#define MP_SANDBOX_PATTERN_LIMIT 1e8
 /* The deadline (see above): none at all; the least derived one; ns a budget unit may take. */
 #define MP_SANDBOX_NO_DEADLINE          UINT32_MAX
 #define MP_SANDBOX_MIN_DEADLINE_MS      1000u
@@ -244,5 +244,7 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
  * writes stay in it (see above), for upvalue 1 of a function from mp_sandbox_load.
  * [-0,+1,m], like mp_sandbox_push_readonly. */
 void mp_sandbox_push_env(lua_State *L);
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef MP_DECL_H
 #define MP_DECL_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <lua.h>
 #include <stddef.h>
 
@@ -29,5 +31,7 @@ typedef struct {
  * metamethod runs. Raises (lua_error) when the value passes MP_DECL_MAX_VALUES or
  * MP_DECL_MAX_DEPTH, or on a memory error: call it in protected mode. */
 void mp_decl_digest(lua_State *L, int idx, unsigned char out[MP_DECL_DIGEST_LEN]);
+
+#pragma GCC visibility pop
 
 #endif

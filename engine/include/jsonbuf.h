@@ -4,6 +4,8 @@
 #ifndef MP_JSONBUF_H
 #define MP_JSONBUF_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -49,5 +51,7 @@ void mp_jsonbuf_string(mp_jsonbuf *b, const char *s);
 
 /* An unsigned integer in decimal. */
 void mp_jsonbuf_uint(mp_jsonbuf *b, uint64_t v);
+
+#pragma GCC visibility pop
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef MP_DIAG_H
 #define MP_DIAG_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -52,5 +54,7 @@ const char *mp_diag_hint(const char *s, const char *const *names, char *buf, siz
 /* Is s (len bytes) well-formed UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF)? JSON output needs it: text that is not is refused where it enters. */
 int mp_utf8_valid(const char *s, size_t len);
+
+#pragma GCC visibility pop
 
 #endif

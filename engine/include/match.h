@@ -3,6 +3,8 @@
 #ifndef MP_MATCH_H
 #define MP_MATCH_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,5 +44,7 @@ long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
 /* The byte that the percent-encoding at p ("%2F") stands for, or -1 when p does not start with
  * '%' and two hex digits (either case). Reads at most 3 bytes, stopping at a NUL. */
 int mp_percent_byte(const char *p);
+
+#pragma GCC visibility pop
 
 #endif

@@ -24,6 +24,8 @@
 #ifndef MP_FILEWATCH_H
 #define MP_FILEWATCH_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,5 +67,7 @@ uint32_t mp_filewatch_changes(const mp_filewatch *w, const char *const **paths, 
  * those still valid, so no event waiting for them is lost). 0, or -1 with a message in err when
  * some watch could not be made (the others are in place). */
 int mp_filewatch_clear(mp_filewatch *w, char *err, size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef MP_FILES_H
 #define MP_FILES_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "diag.h"
 
 #include <stddef.h>
@@ -114,5 +116,7 @@ int mp_out_commit(mp_out *o, char *err, size_t errlen);
  * replaced atomically is left as it was. What was written to a descriptor, device or FIFO
  * cannot be taken back. NULL is fine. */
 void mp_out_discard(mp_out *o);
+
+#pragma GCC visibility pop
 
 #endif

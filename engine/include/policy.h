@@ -10,6 +10,8 @@
 #ifndef MP_POLICY_H
 #define MP_POLICY_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "decl.h"
 #include "diag.h"
 #include "match.h"
@@ -197,5 +199,7 @@ void mp_bundle_release_declarations(struct mp_sandbox *sb);
 /* Preloads the host module
  (meshpol.host: where(level)) into a sandbox. */
 void mp_bundle_prepare_state(struct mp_sandbox *sb);
+
+#pragma GCC visibility pop
 
 #endif

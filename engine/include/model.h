@@ -16,6 +16,8 @@
 #ifndef MP_MODEL_H
 #define MP_MODEL_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -333,5 +335,7 @@ int mp_model_is_mpm_file(const char *path);
 
 /* Locations as "file:line" into buf; returns buf. */
 const char *mp_model_loc_str(const mp_model *m, mp_loc loc, char *buf, size_t len);
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef MP_COMPILE_H
 #define MP_COMPILE_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "diag.h"
 #include "model.h"
 
@@ -51,5 +53,7 @@ mp_model *mp_model_open(const char *path, mp_diags *d);
 
 /* As mp_compile, for one in-memory document stream named name (used by tests and importers). */
 mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,8 @@
 #ifndef MP_AUDIT_H
 #define MP_AUDIT_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "engine.h"
 
 #include <jansson.h>
@@ -35,5 +37,7 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
 /* The pseudo-policy of the importer's validation findings; their rule is the Istio analyzer
  * code (docs/import.md, "Findings"). */
 #define MP_IMPORT_POLICY "meshpol.import"
+
+#pragma GCC visibility pop
 
 #endif

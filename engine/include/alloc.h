@@ -3,6 +3,8 @@
 #ifndef MP_ALLOC_H
 #define MP_ALLOC_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +28,7 @@ int mp_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need, uint32_t f
  * one after it fail, until mp_alloc_fail_after(-1) restores normal service. */
 void mp_alloc_fail_after(long n);
 unsigned long mp_alloc_count(void); /* successful mp_malloc/calloc/realloc calls so far */
+
+#pragma GCC visibility pop
 
 #endif

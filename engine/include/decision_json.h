@@ -5,6 +5,8 @@
 #ifndef MP_DECISION_JSON_H
 #define MP_DECISION_JSON_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "decide.h"
 #include "jsonbuf.h"
 
@@ -26,5 +28,7 @@ typedef enum {
  * Allocates only when b must grow; check b->oom once afterwards. */
 void mp_decision_json_write(mp_jsonbuf *b, const mp_engine *e, const mp_decision *d, const char *id,
                             mp_decision_json_form form);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,6 +11,8 @@
 #ifndef MP_ENGINE_H
 #define MP_ENGINE_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "diag.h"
 #include "model.h"
 #include "policy.h"
@@ -66,5 +68,7 @@ typedef struct {
 	uint64_t decisions, when_calls, when_errors;
 } mp_evaluator_stats;
 mp_evaluator_stats *mp_evaluator_stats_of(mp_evaluator *ev);
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef MP_PTEST_H
 #define MP_PTEST_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "diag.h"
 
 #include <lua.h>
@@ -32,5 +34,7 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
  * order, or "WHAT: fields must be named" for a key that is not a string. Returns the keys
  * present: bit i for names[i]. */
 uint32_t mp_ptest_check_keys(lua_State *L, int idx, const char *const *names, const char *what);
+
+#pragma GCC visibility pop
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef MP_DECIDE_H
 #define MP_DECIDE_H
 
+#pragma GCC visibility push(default) /* the engine's interface: exported */
+
 #include "engine.h"
 
 #include <jansson.h>
@@ -120,5 +122,7 @@ json_t *mp_decision_json(const mp_engine *e, const mp_decision *d, const char *i
 
 /* A random UUID (version 4) as 36 characters and a NUL. */
 void mp_uuid(char out[37]);
+
+#pragma GCC visibility pop
 
 #endif
