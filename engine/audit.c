@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "check.h"
 #include "decide.h"
+#include "diag.h"
 #include "sandbox.h"
 #include "version.h"
 
@@ -204,6 +205,23 @@ static int l_report(lua_State *L)
 		return luaL_error(L, "report called after its check returned");
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	/* a misspelt field would silently drop what it carries: refuse it, naming the nearest */
+	static const char *const fields[] = {"subject", "message", "loc", "path", "related", NULL};
+	for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) {
+		char hint[128];
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		int known = 0;
+		for (const char *const *f = fields; k && *f && !known; f++)
+			known = !strcmp(*f, k);
+		if (!k)
+			return luaL_error(L,
+			                  "report: fields are named (subject, message, loc, path, "
+			                  "related); got a %s key",
+			                  luaL_typename(L, -2));
+		if (!known)
+			return luaL_error(L, "report: unknown field '%s' (%s)", k,
+			                  mp_diag_hint(k, fields, hint, sizeof(hint)));
+	}
 	lua_getfield(L, 1, "subject"); /* 2 */
 	lua_getfield(L, 1, "message"); /* 3 */
 	lua_getfield(L, 1, "loc");     /* 4 */

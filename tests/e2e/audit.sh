@@ -91,6 +91,22 @@ audit_json $D/rbac $D/broken-bundle
 [ "$RC" -eq 3 ] && ok "a failing check exits 3" || not_ok "a failing check exits 3" "rc $RC"
 jq -e '(.errors | length) == 1 and (.errors[0].message | test("broken_check.lua:2:")) and ([.findings[] | select(.rule == "fine")] | length) == 1' "$TMP/a.json" >/dev/null && ok "the error is reported with file:line and the other check still runs" || not_ok "error reported" "$(jq -c '.errors' "$TMP/a.json")"
 
+# report{} with a misspelt field or a positional value: the check errors, naming the field,
+# rather than dropping what the field carried
+mkdir -p "$TMP/report-fields"
+printf 'name: report-fields\nrevision: "1"\n' >"$TMP/report-fields/bundle.yaml"
+cat >"$TMP/report-fields/fields.lua" <<'EOF'
+policy "t.fields" { version = "1.0.0", kind = "custom", enforcement = "soft" }
+check "misspelt" { run = function(mesh, report) report { subject = "x", mesage = "one" } end }
+check "positional" { run = function(mesh, report) report { "x", message = "one" } end }
+EOF
+audit_json $D/rbac "$TMP/report-fields"
+jq -e '(.errors | length) == 2 and ([.findings[] | select(.policy == "t.fields")] | length) == 0' "$TMP/a.json" >/dev/null &&
+	jq -e '.errors[] | select(.rule == "misspelt") | .message | test("fields.lua:2: report: unknown field .mesage. \\(did you mean .message.\\?\\)")' "$TMP/a.json" >/dev/null &&
+	jq -e '.errors[] | select(.rule == "positional") | .message | test("fields.lua:3: report: fields are named .*got a number key")' "$TMP/a.json" >/dev/null &&
+	[ "$RC" -eq 3 ] && ok "report{}: an unknown or positional field is the check's error, with the nearest name" ||
+	not_ok "report{} unknown field" "rc $RC" "$(jq -c '.errors' "$TMP/a.json")"
+
 # --fail-on
 expect_rc "fail-on advisory: findings fail" 1 "$MESHPOL" audit -m $D/weights -p "$TMP/generic" --fail-on advisory
 mkdir -p "$TMP/soft/traffic" && sed 's/enforcement = "hard"/enforcement = "soft"/' policies/traffic/baseline.lua > "$TMP/soft/traffic/baseline.lua"
