@@ -50,6 +50,9 @@ else
 	not_ok "library: a front-end cannot include a private header (provider.h)" "$(head -3 "$TMP/cc")"
 fi
 read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lreadline -lpthread -lm"
+if nm "$LIB" 2>/dev/null | grep -q __asan_report; then # built by `make check`
+	cflags+=("-fsanitize=address,undefined" -fno-omit-frame-pointer)
+fi
 if cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iengine/include "${cflags[@]}" "$TMP/public.c" "$LIB" \
 	"${libs[@]}" -o "$TMP/public" 2>"$TMP/cc" && "$TMP/public"; then
 	ok "library: a program using a public function links against libmeshpol.a alone"
