@@ -136,7 +136,8 @@ long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
 {
 	size_t o = 0;
 	for (const char *p = in; *p && *p != '?' && *p != '#'; p++) {
-		char ch = *p;
+		char ch =
+		    *p == '\\' ? '/' : *p; /* as Envoy's normalize_path: a backslash is a slash */
 		int pct = mp_percent_byte(p);
 		if (pct >= 0) {
 			char d = (char)pct;
@@ -147,14 +148,12 @@ long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
 				p += 2;
 			}
 		}
-		if (merge_slashes && ch == '/' && o > 0 && out[o - 1] == '/')
-			continue;
 		if (o + 1 >= cap)
 			return -1;
 		out[o++] = ch;
 		char next = p[1];
 		int end = !next || next == '?' || next == '#';
-		if (!end && next != '/')
+		if (!end && next != '/' && next != '\\')
 			continue;
 		/* a segment just ended: drop "." and ".." segments (RFC 3986 section 5.2.4); a path
 		 * that ends in one keeps its trailing slash */
@@ -172,6 +171,12 @@ long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes)
 		if (end)
 			out[o++] = '/';
 	}
-	out[o] = '\0';
-	return (long)o;
+	/* slashes merge after dot segments are gone, as Envoy merges after normalize_path:
+	 * /app//../admin is /app/admin (the ".." took the empty segment), not /admin */
+	size_t w = 0;
+	for (size_t i = 0; i < o; i++)
+		if (!merge_slashes || out[i] != '/' || w == 0 || out[w - 1] != '/')
+			out[w++] = out[i];
+	out[w] = '\0';
+	return (long)w;
 }

@@ -34,9 +34,11 @@ int mp_pattern_match(const mp_pattern *p, const char *value, size_t len);
 int mp_pattern_match_nocase(const mp_pattern *p, const char *value, size_t len);
 
 /* Normalises a request path as proxies do before routing (RFC 3986 section 6.2.2):
- * percent-encoded unreserved characters are decoded (so %2e%2e is ..), dot segments removed
- * (section 5.2.4; a path ending in one keeps its trailing slash), and, with merge_slashes,
- * repeated slashes merged. Stops at '?' or '#'. Writes out (NUL-terminated) and returns the
+ * percent-encoded unreserved characters are decoded (so %2e%2e is ..), a raw backslash is a
+ * slash (%5C stays encoded), dot segments removed
+ * (section 5.2.4; a path ending in one keeps its trailing slash; an empty segment counts), and,
+ * with merge_slashes, repeated slashes merged after that (Envoy's order: normalize_path, then
+ * merge_slashes). Stops at '?' or '#'. Writes out (NUL-terminated) and returns the
  * length, or -1 when it does not fit in cap bytes. The decision engine merges slashes (so //admin
  * is /admin); Istio's AuthorizationPolicy ("BASE" normalisation) does not. */
 long mp_path_normalize(const char *in, char *out, size_t cap, int merge_slashes);

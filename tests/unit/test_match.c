@@ -99,14 +99,34 @@ static void test_normalize(void **state)
 	    {"/../../x", "/x", "/x"},
 	    {"/%41%7e%2F?q=1", "/A~%2F", "/A~%2F"},
 	    {"/x#frag", "/x", "/x"},
+	    /* Istio's own table, tests/integration/security/normalization_test.go (istio/istio,
+	     * TestNormalization): the "MergeSlashes" outputs (MERGE_SLASHES: Envoy's
+	     * normalize_path, then merge_slashes), then the "Base" ones (BASE, Istio's default) */
+	    {"/", "/", "/"},
+	    {"/app#foo", "/app", "/app"},
+	    {"/app/", "/app/", "/app/"},
+	    {"/app/../admin", "/admin", "/admin"},
+	    {"/app", "/app", "/app"},
+	    {"/app//", "/app/", "/app//"},
+	    {"/app/%2f", "/app/%2f", "/app/%2f"},
+	    {"/app%2f/", "/app%2f/", "/app%2f/"},
+	    {"/xyz%30..//abc", "/xyz0../abc", "/xyz0..//abc"},
+	    {"/app/%2E./admin", "/admin", "/admin"},
+	    {"/app\\admin", "/app/admin", "/app/admin"},
+	    {"/app/\\/\\/\\admin", "/app/admin", "/app//////admin"},
+	    {"/%2Fapp%5cadmin%5Cabc", "/%2Fapp%5cadmin%5Cabc", "/%2Fapp%5cadmin%5Cabc"},
+	    {"/%5Capp%2f%5c%2F%2e%2e%2fadmin%5c\\abc", "/%5Capp%2f%5c%2F..%2fadmin%5c/abc",
+	     "/%5Capp%2f%5c%2F..%2fadmin%5c/abc"},
+	    {"/app//../admin", "/app/admin", "/app/admin"},
+	    {"/app//../../admin", "/admin", "/admin"},
 	};
 	char out[64];
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		for (int merge = 1; merge >= 0; merge--) {
 			assert_true(mp_path_normalize(rows[i][0], out, sizeof(out), merge) >= 0);
 			if (strcmp(out, rows[i][merge ? 1 : 2]))
-				fail_msg("'%s' (merge %d): got '%s', want '%s'", rows[i][0], merge, out,
-					 rows[i][merge ? 1 : 2]);
+				fail_msg("'%s' (merge %d): got '%s', want '%s'", rows[i][0], merge,
+				         out, rows[i][merge ? 1 : 2]);
 		}
 	}
 	assert_int_equal(mp_path_normalize("/aaaaaaaaaa", out, 4, 1), -1);
