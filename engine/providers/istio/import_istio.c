@@ -3,7 +3,7 @@
  * ServiceEntry becomes externals (or services, inside the mesh); a VirtualService becomes one
  * route per rule, match and source, with the DestinationRule's subsets and locality settings
  * applied to its targets; AuthorizationPolicies are checked here and kept as resources for
- * authz.c. Mapping: docs/import.md. The analyzers live in import_analyze.c. */
+ * authz.c. Mapping: docs/import.md. The analyzers live in analyze_istio.c. */
 #include "alloc.h"
 #include "authz.h"
 #include "import_int.h"

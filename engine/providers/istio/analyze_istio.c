@@ -1,4 +1,4 @@
-/* import_analyze.c: validation on import, reported as findings named after Istio's analyzer
+/* analyze_istio.c: validation on import, reported as findings named after Istio's analyzer
  * messages (istioctl analyze), plus the few meshpol adds where Istio has none. The analyzers
  * are rows of the check table (check.h: mp_istio_analyzers, mp_k8s_analyzers) and run while the
  * model is compiled; each finding is stored in the model, and `meshpol audit` reports them under
