@@ -79,6 +79,38 @@ static void run_phase(mp_import *im, im_phase ph)
 			(*p)->import->phase[ph](im);
 }
 
+/* --- the providers' answers (import_int.h) --- */
+
+void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->identity &&
+		    (*p)->import->identity(im, ns, sa, out, len))
+			return;
+	snprintf(out, len, "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td), ns, sa);
+}
+
+uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster)
+{
+	uint32_t mode;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->namespace_mtls &&
+		    (mode = (*p)->import->namespace_mtls(im, ns, cluster)) != MP_MTLS_UNSET)
+			return mode;
+	return MP_MTLS_UNSET;
+}
+
+const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                             const char *name, const char *app)
+{
+	const char *proto;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->port_protocol &&
+		    (proto = (*p)->import->port_protocol(im, dc, at, number, name, app)))
+			return proto;
+	return "tcp";
+}
+
 int mp_import_failed(const mp_import *im)
 {
 	return im && im->oom;

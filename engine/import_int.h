@@ -87,10 +87,34 @@ struct mp_provider_import {
 	void *(*begin)(mp_import *im);
 	void (*end)(void *state);
 	void (*phase[IM_PHASES])(mp_import *im);
+	/* Answers for another provider's mapping, as Kubernetes' workloads run under some mesh
+	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
+	 * im_port_protocol ask every provider in list order and take the first answer.
+	 *
+	 * identity: a workload's identity, into out; 1, or 0 when the mesh claims none. */
+	int (*identity)(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+	/* namespace_mtls: the mode its namespace-wide (else mesh-wide) policy gives a namespace
+	 * in a cluster, MP_MTLS_UNSET for none. */
+	uint32_t (*namespace_mtls)(mp_import *im, mp_id ns, mp_id cluster);
+	/* port_protocol: the protocol (meshpol's http, http2, grpc, https, tls or tcp) of
+	 * Service port number (node at, in dc) from its name and appProtocol (either NULL), or
+	 * NULL: no say. It reports its own findings about the port. */
+	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+	                             const char *name, const char *app);
 };
 
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
+
+/* The providers' answers (struct mp_provider_import). A workload's identity, from its
+ * namespace and service account: the first provider's that claims identities, else SPIFFE's
+ * spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
+void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+/* A namespace's mTLS mode in a cluster, by its mesh's policy; MP_MTLS_UNSET when none. */
+uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
+/* A Service port's protocol; tcp when no provider can tell. */
+const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                             const char *name, const char *app);
 
 /* Is the document alive: not replaced, no error, placed in a cluster? */
 static inline int im_live(const idoc *dc)
@@ -173,9 +197,6 @@ int im_selector_matches(mp_import *im, idoc *dc, yaml_node_t *sel, const iworklo
 uint32_t im_mtls_mode(const char *s);
 /* Data classes from meshpol.io/data-classes (comma- or dot-separated) appended to out. */
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
-
-/* Istio's namespace-wide mTLS mode, which Kubernetes' services still ask for directly. */
-uint32_t mp_import_istio_ns_mtls(mp_import *im, mp_id ns, mp_id cluster);
 
 /* Adds the document to the model as a resource (kind, apiVersion, namespace, name, version,
  * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and lines. */

@@ -599,6 +599,10 @@ const mp_check_row mp_istio_analyzers[] = {
     {.id = "istio.route-references",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound"),
      .phase = MP_CHECK_IMPORT},
+    /* inline: import_istio.c, when Kubernetes asks for a Service port's protocol */
+    {.id = "istio.port-names",
+     .codes = MP_CHECK_CODES("PortNameIsNotUnderNamingConvention"),
+     .phase = MP_CHECK_IMPORT},
     /* inline: mp_import_istio_check_authz, below, while the resource is kept */
     {.id = "istio.authorization-policies",
      .codes = MP_CHECK_CODES("CustomActionNotSupported", "UnsupportedCondition"),

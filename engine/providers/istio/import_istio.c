@@ -80,7 +80,8 @@ static int namespace_pa(mp_import *im, mp_str ns, mp_id cluster)
 	return -1;
 }
 
-uint32_t mp_import_istio_ns_mtls(mp_import *im, mp_id ns, mp_id cluster)
+/* Kubernetes asks (namespace_mtls): the namespace's mode, else the mesh's. */
+static uint32_t namespace_mtls(mp_import *im, mp_id ns, mp_id cluster)
 {
 	int chain[2] = {namespace_pa(im, mp_model_get_view(im->m).namespaces[ns].name, cluster),
 	                namespace_pa(im, im_intern(im, istio_of(im)->rootns), cluster)};
@@ -186,6 +187,40 @@ hostref im_resolve_host(mp_import *im, const char *host, mp_str ns, char *fqdn, 
 	r.kind = MP_TARGET_EXTERNAL;
 	r.id = mp_model_find_external(im->m, h);
 	return r;
+}
+
+/* --- Service ports --- */
+
+/* Kubernetes asks (port_protocol): Istio's protocol selection from a Service port's
+ * appProtocol or name prefix, in meshpol's terms; a name that follows no convention is tcp,
+ * reported (PortNameIsNotUnderNamingConvention, as istioctl analyze does). */
+static const char *port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                                 const char *name, const char *app)
+{
+	static const struct {
+		const char *prefix, *proto;
+	} table[] = {
+	    {"http2", "http2"}, {"https", "https"}, {"http", "http"}, {"grpc-web", "grpc"},
+	    {"grpc", "grpc"},   {"tls", "tls"},     {"tcp", "tcp"},   {"mongo", "tcp"},
+	    {"mysql", "tcp"},   {"redis", "tcp"},   {"udp", "tcp"},   {"h2c", "http2"},
+	};
+	const char *s = app ? app : name;
+	for (size_t i = 0; s && i < sizeof(table) / sizeof(table[0]); i++) {
+		size_t n = strlen(table[i].prefix);
+		if (!strncasecmp(s, table[i].prefix, n) && (!s[n] || s[n] == '-'))
+			return table[i].proto;
+	}
+	if (app && !strncasecmp(app, "kubernetes.io/h2c", 17))
+		return "http2";
+	if (!app) {
+		char title[400];
+		im_finding(im, "PortNameIsNotUnderNamingConvention", MP_FINDING_INFO,
+		           im_loc(dc, at), im_title(im, dc, title, sizeof(title)),
+		           "Port name %s (port: %u) doesn't follow the naming convention of Istio "
+		           "port; meshpol treats it as tcp.",
+		           name ? name : "(none)", number);
+	}
+	return "tcp";
 }
 
 /* --- Gateways and ServiceEntries --- */
@@ -588,4 +623,6 @@ const struct mp_provider_import mp_istio_import = {
             [IM_PHASE_ROUTES] = mp_import_istio_routes,
             [IM_PHASE_RESOURCES] = resources,
         },
+    .namespace_mtls = namespace_mtls,
+    .port_protocol = port_protocol,
 };

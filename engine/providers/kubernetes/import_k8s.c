@@ -1,7 +1,10 @@
 /* import_k8s.c: Kubernetes resources -> namespaces, workloads and services. A Service in
  * namespace ns becomes the meshpol service ns/name, in every cluster that has it; its identity
- * is the SPIFFE ID of the service account its selected workloads run as. Data classes, owner
- * and mTLS facts come from meshpol.io/ labels and annotations. Mapping: docs/import.md. */
+ * is that of the service account its selected workloads run as. Data classes, owner and mTLS
+ * facts come from meshpol.io/ labels and annotations. What only the mesh can tell (identity
+ * format, mTLS policy, protocol from a port's name) it asks the providers through the frame
+ * (im_identity, im_namespace_mtls, im_port_protocol) or finds set by their phases
+ * (iworkload.mtls). Mapping: docs/import.md. */
 #include "alloc.h"
 #include "kubernetes_int.h"
 
@@ -151,11 +154,11 @@ static void add_workload(mp_import *im, uint32_t doc)
 	if (ns == MP_NONE)
 		return;
 	char ident[1024];
-	snprintf(ident, sizeof(ident), "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td),
-	         im_str_of(im, dc->ns),
-	         sa    ? sa
-	         : sa2 ? sa2
-	               : "default");
+	im_identity(im, im_str_of(im, dc->ns),
+	            sa    ? sa
+	            : sa2 ? sa2
+	                  : "default",
+	            ident, sizeof(ident));
 	if (im->nwl % 64 == 0) {
 		iworkload *nv = mp_realloc(im->wl, (im->nwl + 64) * sizeof(*nv));
 		if (!nv) {
@@ -208,29 +211,6 @@ static const char *wl_value(mp_import *im, const iworkload *w, const char *key)
 
 /* --- services --- */
 
-/* Istio's protocol selection from a port's name or appProtocol, in meshpol's terms. */
-static const char *port_protocol(const char *name, const char *app, int *conventional)
-{
-	static const struct {
-		const char *prefix, *proto;
-	} table[] = {
-	    {"http2", "http2"}, {"https", "https"}, {"http", "http"}, {"grpc-web", "grpc"},
-	    {"grpc", "grpc"},   {"tls", "tls"},     {"tcp", "tcp"},   {"mongo", "tcp"},
-	    {"mysql", "tcp"},   {"redis", "tcp"},   {"udp", "tcp"},   {"h2c", "http2"},
-	};
-	const char *s = app ? app : name;
-	*conventional = 1;
-	for (size_t i = 0; s && i < sizeof(table) / sizeof(table[0]); i++) {
-		size_t n = strlen(table[i].prefix);
-		if (!strncasecmp(s, table[i].prefix, n) && (!s[n] || s[n] == '-'))
-			return table[i].proto;
-	}
-	if (app && !strncasecmp(app, "kubernetes.io/h2c", 17))
-		return "http2";
-	*conventional = 0;
-	return "tcp";
-}
-
 static int add_ports(mp_import *im, idoc *dc, mp_port *ports, uint32_t *n, uint32_t max)
 {
 	yaml_node_t *seq, *item;
@@ -258,26 +238,17 @@ static int add_ports(mp_import *im, idoc *dc, mp_port *ports, uint32_t *n, uint3
 			;
 		if (k < *n || *n == max)
 			continue;
-		int conventional;
-		const char *p = port_protocol(name, app, &conventional);
+		const char *p = im_port_protocol(im, dc, item, port, name, app);
 		if (proto && !strcasecmp(proto, "UDP"))
 			p = "tcp";
-		if (!conventional && !app) {
-			char title[400];
-			im_finding(
-			    im, "PortNameIsNotUnderNamingConvention", MP_FINDING_INFO,
-			    im_loc(dc, item), im_title(im, dc, title, sizeof(title)),
-			    "Port name %s (port: %u) doesn't follow the naming convention of "
-			    "Istio port; meshpol treats it as tcp.",
-			    name ? name : "(none)", port);
-		}
 		ports[(*n)++] = (mp_port){port, im_intern(im, p), name ? im_intern(im, name) : 0};
 	}
 	return 0;
 }
 
-/* The mTLS mode a service gets from its workloads: the weakest (a caller may reach any of
- * them); a workload without a PeerAuthentication counts as Istio's default, PERMISSIVE. */
+/* The mTLS mode a service gets from its workloads' (their mesh's policies set them): the
+ * weakest, as a caller may reach any of them. A workload whose mode no policy set (UNSET) may
+ * take plaintext, so it ranks as PERMISSIVE. */
 static uint32_t weakest(uint32_t a, uint32_t b)
 {
 	static const int rank[] = {2, 3, 2, 1}; /* UNSET, STRICT, PERMISSIVE, DISABLE */
@@ -309,8 +280,8 @@ static void add_service(mp_import *im, uint32_t first)
 	mp_port ports[64];
 	uint32_t nports = 0, clusters[64], ncl = 0, nwl = 0;
 	mp_str data[MAX_DATA], identity = 0;
-	uint32_t nd = 0, pa = MP_NONE;
-	int several_ids = 0, any_pa = 0;
+	uint32_t nd = 0, policy_mtls = MP_NONE;
+	int several_ids = 0, any_policy = 0;
 	const char *owner = NULL, *mtls_fact = NULL;
 	mp_id sid = mv.nservices, ns = dc0->ns_id;
 	if (ns == MP_NONE)
@@ -363,8 +334,8 @@ static void add_service(mp_import *im, uint32_t first)
 				owner = wl_value(im, wl, "meshpol.io/owner");
 			if (!mtls_fact)
 				mtls_fact = wl_value(im, wl, "meshpol.io/mtls");
-			pa = weakest(pa, wl->mtls);
-			any_pa |= wl->mtls_doc != UINT32_MAX;
+			policy_mtls = weakest(policy_mtls, wl->mtls);
+			any_policy |= wl->mtls_doc != UINT32_MAX;
 		}
 	}
 	if (!ncl)
@@ -389,12 +360,12 @@ static void add_service(mp_import *im, uint32_t first)
 		if (j == nd)
 			data[nd++] = d;
 	}
-	/* PeerAuthentication first; without workloads, the namespace's or the mesh's; then the
-	 * meshpol.io/mtls fact (meshes without Istio) */
+	/* a mesh's policies first: its workloads'; without workloads, the namespace's (or the
+	 * mesh's); then the meshpol.io/mtls fact (meshes with no such policies) */
 	uint32_t mtls = MP_MTLS_UNSET;
-	if (any_pa)
-		mtls = pa;
-	else if (!nwl && (mtls = mp_import_istio_ns_mtls(im, ns, clusters[0])) != MP_MTLS_UNSET)
+	if (any_policy)
+		mtls = policy_mtls;
+	else if (!nwl && (mtls = im_namespace_mtls(im, ns, clusters[0])) != MP_MTLS_UNSET)
 		;
 	else if (mtls_fact)
 		mtls = im_mtls_mode(mtls_fact);
@@ -457,11 +428,8 @@ const struct mp_provider_import mp_k8s_import = {
         },
 };
 
-/* Kubernetes' checks, both made inline while it maps Services (check.h). */
+/* Kubernetes' checks (check.h), made inline while it maps Services. */
 const mp_check_row mp_k8s_analyzers[] = {
-    {.id = "k8s.port-names",
-     .codes = MP_CHECK_CODES("PortNameIsNotUnderNamingConvention"),
-     .phase = MP_CHECK_IMPORT},
     {.id = "k8s.service-accounts",
      .codes = MP_CHECK_CODES("MultipleServiceAccounts"),
      .phase = MP_CHECK_IMPORT},
