@@ -11,7 +11,8 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -
 BUILD   ?= build
 BIN     ?= bin
 
-ENGINE_SRC := $(sort $(wildcard engine/*.c))
+# The engine, and one folder per mesh provider (docs/architecture.md, "Mesh providers").
+ENGINE_SRC := $(sort $(wildcard engine/*.c engine/providers/*/*.c))
 FRONT_SRC  := $(sort $(wildcard cli/*.c repl/*.c server/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -87,7 +88,7 @@ bench: deps
 	@$(MAKE) --no-print-directory -C bench
 
 format:
-	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h engine/include/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
+	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h engine/include/*.h engine/providers/*/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
 
 clean:
 	rm -rf build build-san bin bench/out

@@ -1,26 +1,33 @@
-/* check.c: the one list of check tables (check.h): the auditor's own rows, then each mesh
- * provider's analyzers, in the order they run. Design: docs/architecture.md ("Audit checks"). */
+/* check.c: the one list of checks (check.h): the auditor's own rows, then the analyzers each
+ * mesh provider's row names, in the order of mp_providers[], which is the order they run.
+ * Design: docs/architecture.md ("Audit checks"). */
 #include "check.h"
+#include "provider.h"
 
 #include <stddef.h>
 #include <string.h>
 
-/* Edit this list to add a provider's table, as Lua's linit.c lists libraries. The auditor's
- * table comes first: its rows run first, and its last row reports what the import rows found. */
-static const mp_check_row *const tables[] = {
-    mp_audit_checks,
-    mp_k8s_analyzers,
-    mp_istio_analyzers,
-};
+/* The i-th table: the auditor's first (its rows run first, and its last row reports what the
+ * import rows found), then each provider's analyzers; NULL past the last. */
+static const mp_check_row *table(size_t i)
+{
+	if (i == 0)
+		return mp_audit_checks;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->analyzers && --i == 0)
+			return (*p)->analyzers;
+	return NULL;
+}
 
 const mp_check_row *mp_check_at(uint32_t i)
 {
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+	const mp_check_row *t;
+	for (size_t k = 0; (t = table(k)); k++) {
 		uint32_t n = 0;
-		while (tables[t][n].id)
+		while (t[n].id)
 			n++;
 		if (i < n)
-			return &tables[t][i];
+			return &t[i];
 		i -= n;
 	}
 	return NULL;

@@ -4,11 +4,11 @@
  *
  * A check runs in one of two phases. Audit rows run in mp_audit_run, in table order, over the
  * model and (when they need one) the bundle; the progress total is the sum of the weights of
- * the audit rows that run. Import rows run while a model is compiled, over the documents an
- * importer keeps (engine/import_analyze.c): their findings are stored in the model (and the
- * .mpm) and the audit row "import-findings" reports them under the policy "meshpol.import".
- * A row with no function is a check its importer makes inline while it maps the documents; it
- * is listed for its codes and controls.
+ * the audit rows that run. Import rows run while a model is compiled, over the documents the
+ * importer keeps (after the routes, import.h): their findings are stored in the model (and the
+ * .mpm) and the audit row "import-findings" reports them under the policy "meshpol.import". A
+ * row with no function is a check its provider's importer makes inline while it maps the
+ * documents; it is listed for its codes and controls.
  *
  * The tables are constant data with static storage; nothing here allocates or is freed. */
 #ifndef MP_CHECK_H
@@ -51,13 +51,15 @@ struct mp_check_row {
 	void (*import)(mp_import *im);  /* the import row's function; NULL: made inline */
 };
 
-/* The tables, each ended by a row whose id is NULL. A provider contributes its own table (its
- * analyzers) and one entry in the list of check.c; nothing else changes. */
-extern const mp_check_row mp_audit_checks[];    /* audit.c: the auditor's own */
-extern const mp_check_row mp_istio_analyzers[]; /* import_analyze.c */
-extern const mp_check_row mp_k8s_analyzers[];   /* import_analyze.c */
+/* A row's codes: MP_CHECK_CODES("A", "B"), a NULL-terminated list (static at file scope). */
+#define MP_CHECK_CODES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/* Every row of every registered table, in run order: i from 0 while the result is not NULL. */
+/* The tables, each ended by a row whose id is NULL: the auditor's own, and each mesh
+ * provider's analyzers, which its row names (mp_provider.analyzers, provider.h). */
+extern const mp_check_row mp_audit_checks[]; /* audit.c */
+
+/* Every row of every table, in run order: the auditor's, then each provider's in the order of
+ * mp_providers[]; i from 0 while the result is not NULL. */
 const mp_check_row *mp_check_at(uint32_t i);
 /* The row named id, or NULL. */
 const mp_check_row *mp_check_find(const char *id);

@@ -1,7 +1,9 @@
-/* import.c: the importer's frame: taking foreign documents in pass 1 (by apiVersion group and
- * kind), placing them in clusters, dropping replaced duplicates, the YAML helpers the kinds
- * share, findings, and the resources every Istio document leaves in the model. The kinds live
- * in import_k8s.c and import_istio.c. Mapping and decisions: docs/import.md. */
+/* import.c: the importer's frame, which knows no mesh: taking foreign documents in pass 1 (by
+ * the kind tables of mp_providers[]), placing them in clusters, dropping replaced duplicates,
+ * running the providers' import phases and analyzers in order, and the helpers they share
+ * (YAML, findings, namespaces, resources). The providers' importers live in
+ * engine/providers/<mesh>/. Mapping: docs/import.md; design: docs/architecture.md ("Mesh
+ * providers"). */
 #include "alloc.h"
 #include "import_int.h"
 #include "provider.h"
@@ -15,35 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const mp_import_kind_names[IK_COUNT] = {
-    "Namespace",  "Service",        "ServiceAccount",     "Node",
-    "Deployment", "StatefulSet",    "DaemonSet",          "ReplicaSet",
-    "Pod",        "VirtualService", "DestinationRule",    "ServiceEntry",
-    "Gateway",    "Sidecar",        "PeerAuthentication", "AuthorizationPolicy",
-};
-
-/* Which apiVersions carry which kinds: group, versions (space-separated), kinds. */
-static const struct {
-	const char *group, *versions;
-	ikind first, last;
-} groups[] = {
-    {"", " v1 ", IK_NAMESPACE, IK_NODE},
-    {"", " v1 ", IK_POD, IK_POD},
-    {"apps", " v1 ", IK_DEPLOYMENT, IK_REPLICASET},
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", IK_VIRTUALSERVICE, IK_SIDECAR},
-    {"security.istio.io", " v1 v1beta1 v1alpha3 ", IK_PEERAUTHENTICATION, IK_AUTHORIZATIONPOLICY},
-};
-
-static int is_cluster_scoped(uint32_t k)
-{
-	return k == IK_NAMESPACE || k == IK_NODE;
-}
-
-static int is_istio(uint32_t k)
-{
-	return k >= IK_VIRTUALSERVICE;
-}
-
 mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
                          const mp_import_host *host)
 {
@@ -56,10 +29,20 @@ mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
 	im->host = host;
 	const char *td = opts && opts->trust_domain ? opts->trust_domain : "cluster.local";
 	im->td = im_intern(im, td);
-	im->rootns =
-	    mp_provider_option_value(opts ? opts->provider_opts : NULL,
-	                             opts ? opts->nprovider_opts : 0, "istio", "root-namespace");
-	im->first_service = MP_NONE;
+	size_t n = 0;
+	while (mp_providers[n])
+		n++;
+	if (!(im->pstate = mp_calloc(n ? n : 1, sizeof(*im->pstate)))) {
+		mp_free(im);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct mp_provider_import *pi = mp_providers[i]->import;
+		if (pi && pi->begin && !(im->pstate[i] = pi->begin(im))) {
+			mp_import_free(im);
+			return NULL;
+		}
+	}
 	return im;
 }
 
@@ -67,13 +50,65 @@ void mp_import_free(mp_import *im)
 {
 	if (!im)
 		return;
+	for (size_t i = 0; im->pstate && mp_providers[i]; i++) {
+		const struct mp_provider_import *pi = mp_providers[i]->import;
+		if (im->pstate[i] && pi->end)
+			pi->end(im->pstate[i]);
+	}
 	for (uint32_t i = 0; i < im->ndocs; i++)
 		yaml_document_delete(&im->docs[i].doc);
 	mp_free(im->docs);
 	mp_free(im->wl);
-	mp_free(im->gw_svc);
-	mp_free(im->se_hosts);
+	mp_free(im->pstate);
 	mp_free(im);
+}
+
+void *im_state(const mp_import *im, const mp_provider *p)
+{
+	for (size_t i = 0; mp_providers[i]; i++)
+		if (mp_providers[i] == p)
+			return im->pstate[i];
+	return NULL;
+}
+
+/* Every provider's function for phase ph, in the list's order. */
+static void run_phase(mp_import *im, im_phase ph)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->phase[ph])
+			(*p)->import->phase[ph](im);
+}
+
+/* --- the providers' answers (import_int.h) --- */
+
+void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->identity &&
+		    (*p)->import->identity(im, ns, sa, out, len))
+			return;
+	snprintf(out, len, "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td), ns, sa);
+}
+
+uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster)
+{
+	uint32_t mode;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->namespace_mtls &&
+		    (mode = (*p)->import->namespace_mtls(im, ns, cluster)) != MP_MTLS_UNSET)
+			return mode;
+	return MP_MTLS_UNSET;
+}
+
+const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                             const char *name, const char *app)
+{
+	const char *proto;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->port_protocol &&
+		    (proto = (*p)->import->port_protocol(im, dc, at, number, name, app)))
+			return proto;
+	return "tcp";
 }
 
 int mp_import_failed(const mp_import *im)
@@ -133,12 +168,11 @@ const char *im_str_of(const mp_import *im, mp_str s)
 
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
 {
-	if (is_cluster_scoped(dc->kind))
-		snprintf(buf, len, "%s %s", mp_import_kind_names[dc->kind],
-		         im_str_of(im, dc->name));
+	if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
+		snprintf(buf, len, "%s %s", dc->kind->kind, im_str_of(im, dc->name));
 	else
-		snprintf(buf, len, "%s %s/%s", mp_import_kind_names[dc->kind],
-		         im_str_of(im, dc->ns), im_str_of(im, dc->name));
+		snprintf(buf, len, "%s %s/%s", dc->kind->kind, im_str_of(im, dc->ns),
+		         im_str_of(im, dc->name));
 	return buf;
 }
 
@@ -539,6 +573,43 @@ static const char *cluster_of_path(const mp_import_opts *o, const char *path)
 	return best;
 }
 
+/* What the providers read, for a note on a group none reads: "Kubernetes (v1, apps/v1) and
+ * Istio (networking.istio.io, security.istio.io)". A group with one version is named by its
+ * apiVersion, else by its name. */
+static const char *known_groups(char *buf, size_t len)
+{
+	size_t n = 0, nprov = 0, at = 0;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		nprov += (*p)->kinds && (*p)->kinds->kind;
+	buf[0] = '\0';
+	for (const mp_provider *const *p = mp_providers; *p && at < len; p++) {
+		const mp_provider_kind *ks = (*p)->kinds;
+		if (!ks || !ks->kind)
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s (",
+		                       !n               ? ""
+		                       : n + 1 == nprov ? " and "
+		                                        : ", ",
+		                       (*p)->title);
+		n++;
+		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
+			const mp_provider_kind *e;
+			for (e = ks; e < k && strcmp(e->group, k->group); e++)
+				;
+			if (e < k)
+				continue; /* named already */
+			size_t vl = strlen(k->versions + 1) - 1;
+			int one = !memchr(k->versions + 1, ' ', vl);
+			at += (size_t)snprintf(
+			    buf + at, len - at, "%s%s%s%.*s", k == ks ? "" : ", ", k->group,
+			    one && *k->group ? "/" : "", one ? (int)vl : 0, k->versions + 1);
+		}
+		if (at < len)
+			at += (size_t)snprintf(buf + at, len - at, ")");
+	}
+	return buf;
+}
+
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
@@ -558,41 +629,41 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	api_group(api, group, sizeof(group), &version);
 	int known_group = 0;
 	const char *versions = NULL; /* of a known group whose version is not */
-	uint32_t ik = IK_COUNT;
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]) && ik == IK_COUNT; g++) {
-		char v[64];
-		snprintf(v, sizeof(v), " %s ", version);
-		if (strcmp(groups[g].group, group))
-			continue;
-		if (!strstr(groups[g].versions, v)) {
-			versions = groups[g].versions;
-			continue;
+	char v[64];
+	snprintf(v, sizeof(v), " %s ", version);
+	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
+		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
+			if (strcmp(k->group, group))
+				continue;
+			if (!strstr(k->versions, v)) {
+				versions = k->versions;
+				continue;
+			}
+			known_group = 1;
+			if (!strcmp(k->kind, kind)) {
+				dc.provider = *p;
+				dc.kind = k;
+			}
 		}
-		known_group = 1;
-		for (uint32_t k = groups[g].first; k <= groups[g].last; k++)
-			if (!strcmp(mp_import_kind_names[k], kind))
-				ik = k;
-	}
-	if (ik == IK_COUNT && versions && !known_group) {
+	if (!dc.kind && versions && !known_group) {
 		char q[80];
 		im_note(im, &dc, im_get(&dc, dc.root, "apiVersion"),
 		        "skipped %s (apiVersion %s): meshpol imports versions%sof this group",
 		        mp_diag_quote(kind, strlen(kind), q, sizeof(q)), api, versions);
 		return 0;
 	}
-	if (ik == IK_COUNT) {
-		char q1[80], q2[80];
+	if (!dc.kind) {
+		char q1[80], q2[80], known[600];
 		im_note(im, &dc, im_get(&dc, dc.root, "kind"),
-		        "skipped %s '%s' (apiVersion %s): %s",
+		        "skipped %s '%s' (apiVersion %s): %s%s%s",
 		        known_group ? "kind" : "document of kind",
 		        mp_diag_quote(kind, strlen(kind), q1, sizeof(q1)),
 		        mp_diag_quote(api, strlen(api), q2, sizeof(q2)),
-		        known_group ? "meshpol does not import this kind"
-		                    : "meshpol imports Kubernetes (v1, apps/v1) and Istio "
-		                      "(networking.istio.io, security.istio.io) resources");
+		        known_group ? "meshpol does not import this kind" : "meshpol imports ",
+		        known_group ? "" : known_groups(known, sizeof(known)),
+		        known_group ? "" : " resources");
 		return 0;
 	}
-	dc.kind = ik;
 	dc.api = im_intern(im, api);
 	yaml_node_t *meta = im_get(&dc, dc.root, "metadata");
 	if (!meta || meta->type != YAML_MAPPING_NODE) {
@@ -606,7 +677,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	    im_str(im, &dc, meta, "namespace", 0, &ns) < 0)
 		return 0;
 	dc.name = im_intern(im, name);
-	dc.ns = is_cluster_scoped(ik) ? 0 : im_intern(im, ns ? ns : "default");
+	dc.ns = dc.kind->flags & MP_KIND_CLUSTER_SCOPED ? 0 : im_intern(im, ns ? ns : "default");
 	yaml_node_t *spec = im_get(&dc, dc.root, "spec");
 	if (spec && !im_is_null(spec) && spec->type != YAML_MAPPING_NODE) {
 		im_error(im, &dc, spec, "'spec' must be a mapping, not %s", im_kind_of(spec));
@@ -726,61 +797,6 @@ static void place(mp_import *im)
 	}
 }
 
-/* Node topology labels: the region and zone of clusters that do not declare them. */
-static void node_topology(mp_import *im)
-{
-	mp_model_view v = mp_model_get_view(im->m);
-	for (mp_id c = 0; c < v.nclusters; c++) {
-		const char *region = NULL, *zone = NULL;
-		int mixed_region = 0, mixed_zone = 0;
-		idoc *first = NULL;
-		for (uint32_t i = 0; i < im->ndocs; i++) {
-			idoc *dc = &im->docs[i];
-			if (dc->kind != IK_NODE || dc->cluster != c || dc->dead)
-				continue;
-			const char *r =
-			    im_meta_value(dc, dc->meta, "topology.kubernetes.io/region");
-			const char *z = im_meta_value(dc, dc->meta, "topology.kubernetes.io/zone");
-			if (!r)
-				r = im_meta_value(dc, dc->meta,
-				                  "failure-domain.beta.kubernetes.io/region");
-			if (!z)
-				z = im_meta_value(dc, dc->meta,
-				                  "failure-domain.beta.kubernetes.io/zone");
-			if (!first)
-				first = dc;
-			if (r && region && strcmp(r, region))
-				mixed_region = 1;
-			if (z && zone && strcmp(z, zone))
-				mixed_zone = 1;
-			if (r && !region)
-				region = r;
-			if (z && !zone)
-				zone = z;
-		}
-		if (!first)
-			continue;
-		mp_cluster *cl = mp_model_cluster_mut(im->m, c);
-		const char *have = im_str_of(im, cl->region);
-		if (mixed_region) {
-			im_note(
-			    im, first, first->meta,
-			    "the Nodes of cluster '%s' are in several regions; the cluster keeps "
-			    "region '%s'",
-			    im_str_of(im, cl->name), *have ? have : "(unknown)");
-		} else if (region && !*have) {
-			cl->region = im_intern(im, region);
-		} else if (region && strcmp(have, region)) {
-			im_note(im, first, first->meta,
-			        "Node region '%s' differs from cluster '%s' region '%s' (the "
-			        "Cluster wins)",
-			        region, im_str_of(im, cl->name), have);
-		}
-		if (zone && !mixed_zone && !*im_str_of(im, cl->zone))
-			cl->zone = im_intern(im, zone);
-	}
-}
-
 /* kubectl apply semantics: a later document with the same cluster, kind, namespace and name
  * replaces an earlier one. */
 static void drop_replaced(mp_import *im)
@@ -806,45 +822,61 @@ void mp_import_places(mp_import *im)
 {
 	place(im);
 	drop_replaced(im);
-	node_topology(im);
+	run_phase(im, IM_PHASE_CLUSTERS);
 }
 
 void mp_import_namespaces(mp_import *im)
 {
-	mp_import_k8s_namespaces(im);
+	run_phase(im, IM_PHASE_NAMESPACES);
+}
+
+/* The namespace of every live document, created when no Namespace declared it (after the
+ * workloads', whose order the model keeps). */
+static void document_namespaces(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++)
+		if (im_live(&im->docs[i]) && im->docs[i].ns)
+			im->docs[i].ns_id = im_namespace(im, im->docs[i].ns, im->docs[i].loc);
+}
+
+/* The workloads every provider collected into the model (every service exists by now). */
+static void add_workloads(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->nwl && !im->oom; i++) {
+		iworkload *w = &im->wl[i];
+		mp_workload out = {.name = w->name,
+		                   .kind = w->kind,
+		                   .ns = w->ns,
+		                   .cluster = w->cluster,
+		                   .identity = w->identity,
+		                   .labels = w->labels,
+		                   .services = {0, w->nsvc},
+		                   .mtls = w->mtls,
+		                   .loc = im->docs[w->doc].loc};
+		if (w->nsvc &&
+		    (out.services.off = mp_model_push_u32(im->m, w->svc, w->nsvc)) == MP_NONE) {
+			im->oom = 1;
+			return;
+		}
+		if (mp_model_add_workload(im->m, &out) == MP_NONE)
+			im->oom = 1;
+	}
 }
 
 void mp_import_elements(mp_import *im)
 {
-	im->gw_svc = mp_malloc((im->ndocs + 1) * sizeof(mp_id));
-	if (!im->gw_svc) {
-		im->oom = 1;
-		return;
-	}
-	for (uint32_t i = 0; i < im->ndocs; i++)
-		im->gw_svc[i] = MP_NONE;
-	mp_import_k8s_workloads(im);
-	mp_import_istio_peer_auth(im);
-	mp_import_k8s_services(im);
-	mp_import_istio_elements(im);
-	mp_import_k8s_finish(im);
+	run_phase(im, IM_PHASE_WORKLOADS);
+	document_namespaces(im);
+	run_phase(im, IM_PHASE_WORKLOAD_POLICY);
+	run_phase(im, IM_PHASE_SERVICES);
+	run_phase(im, IM_PHASE_ELEMENTS);
+	add_workloads(im);
 }
 
 /* --- resources --- */
 
-static void add_resource(mp_import *im, idoc *dc)
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines)
 {
-	json_t *spec = dc->spec ? im_json(dc, dc->spec) : json_object();
-	mp_span lines = {0, 0};
-	if (!spec) {
-		im->oom = 1;
-		return;
-	}
-	if (dc->kind == IK_AUTHORIZATIONPOLICY &&
-	    mp_import_istio_check_authz(im, dc, spec, &lines) < 0) {
-		json_decref(spec);
-		return;
-	}
 	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(spec);
 	if (!text) {
@@ -858,16 +890,14 @@ static void add_resource(mp_import *im, idoc *dc)
 		snprintf(ver, sizeof(ver), "%s", im_scalar(gen));
 	else if (rv)
 		snprintf(ver, sizeof(ver), "%s", rv);
-	const char *dry =
-	    im_scalar(im_get(dc, im_get(dc, dc->meta, "annotations"), "istio.io/dry-run"));
-	mp_resource r = {.kind = im_intern(im, mp_import_kind_names[dc->kind]),
+	mp_resource r = {.kind = im_intern(im, dc->kind->kind),
 	                 .api = dc->api,
 	                 .ns = dc->ns,
 	                 .name = dc->name,
 	                 .version = im_intern(im, ver),
 	                 .spec = im_intern(im, text),
 	                 .cluster = im->multi_cluster ? dc->cluster : MP_NONE,
-	                 .flags = dry && !strcasecmp(dry, "true") ? MP_RESOURCE_DRY_RUN : 0,
+	                 .flags = flags,
 	                 .lines = lines,
 	                 .loc = dc->loc};
 	free(text);
@@ -875,35 +905,18 @@ static void add_resource(mp_import *im, idoc *dc)
 		im->oom = 1;
 }
 
-static void add_mesh_config(mp_import *im)
+/* Every provider's analyzers (check.h), in the list's order: their findings keep it. */
+static void run_analyzers(mp_import *im)
 {
-	json_t *j = json_pack("{s:s, s:s}", "rootNamespace", im->rootns, "trustDomain",
-	                      im_str_of(im, im->td));
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(j);
-	if (!text) {
-		im->oom = 1;
-		return;
-	}
-	mp_resource r = {.kind = im_intern(im, "MeshConfig"),
-	                 .api = im_intern(im, "meshpol.io/v1"),
-	                 .ns = im_intern(im, im->rootns),
-	                 .name = im_intern(im, "mesh"),
-	                 .spec = im_intern(im, text),
-	                 .cluster = MP_NONE,
-	                 .loc = im->ndocs ? im->docs[0].loc : (mp_loc){0, 0, 0}};
-	free(text);
-	if (mp_model_add_resource(im->m, &r) == MP_NONE)
-		im->oom = 1;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_check_row *r = (*p)->analyzers; r && r->id && !im->oom; r++)
+			if (r->phase == MP_CHECK_IMPORT && r->import)
+				r->import(im);
 }
 
 void mp_import_routes(mp_import *im)
 {
-	mp_import_istio_routes(im);
-	mp_import_istio_findings(im);
-	add_mesh_config(im);
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++)
-		if (is_istio(im->docs[i].kind) && !im->docs[i].dead &&
-		    im->docs[i].cluster != MP_NONE)
-			add_resource(im, &im->docs[i]);
+	run_phase(im, IM_PHASE_ROUTES);
+	run_analyzers(im);
+	run_phase(im, IM_PHASE_RESOURCES);
 }

@@ -1,15 +1,19 @@
-/* import.h: Kubernetes and Istio documents -> model elements, for the compiler (compile.c).
- * A document whose apiVersion is not meshpol.io/v1 is handed to the importer in pass 1; the
- * importer keeps its YAML until pass 2 and turns everything into clusters, namespaces,
- * services, workloads, externals, routes, resources and findings. Mapping and decisions:
- * docs/import.md. Internal to the engine.
+/* import.h: the documents of the mesh providers (Kubernetes, Istio: provider.h) -> model
+ * elements, for the compiler (compile.c). A document whose apiVersion is not meshpol.io/v1 is
+ * handed to the importer in pass 1; the importer keeps its YAML until pass 2, when the
+ * providers' import phases (import_int.h) turn everything into clusters, namespaces, services,
+ * workloads, externals, routes, resources and findings. Mapping and decisions: docs/import.md;
+ * the phases: docs/architecture.md ("Importing through providers"). Internal to the engine.
  *
  * Pass 2 runs in four steps, interleaved with the native compiler's own:
- *   mp_import_places      clusters of imported documents (before native services resolve)
- *   mp_import_namespaces  Kubernetes Namespaces (before native services resolve)
- *   mp_import_elements    services, workloads, externals (after native services and externals;
- *                         the model is finished, so its lookups work)
- *   mp_import_routes      routes, resources, findings (after native routes)
+ *   mp_import_places      clusters of imported documents; phase CLUSTERS (before native
+ *                         services resolve)
+ *   mp_import_namespaces  phase NAMESPACES (before native services resolve)
+ *   mp_import_elements    phases WORKLOADS, WORKLOAD_POLICY, SERVICES, ELEMENTS: services,
+ *                         workloads, externals (after native services and externals; the
+ *                         model is finished, so its lookups work)
+ *   mp_import_routes      phase ROUTES, the analyzers, phase RESOURCES: routes, findings,
+ *                         resources (after native routes)
  */
 #ifndef MP_IMPORT_H
 #define MP_IMPORT_H

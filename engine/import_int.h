@@ -1,44 +1,24 @@
-/* import_int.h: the inside of the importer, shared by import.c (documents, YAML helpers,
- * places, findings), import_k8s.c (Kubernetes) and import_istio.c (Istio). Mapping:
- * docs/import.md. */
+/* import_int.h: the inside of the importer, shared by its frame (import.c: documents, YAML
+ * helpers, places, phases, findings) and the providers' importers (engine/providers/<mesh>/,
+ * which plug in through struct mp_provider_import below). Mapping: docs/import.md; design:
+ * docs/architecture.md ("Mesh providers"). */
 #ifndef MP_IMPORT_INT_H
 #define MP_IMPORT_INT_H
 
 #include "import.h"
+#include "provider.h"
 #include "yamlload.h"
 
 #include <jansson.h>
 #include <stdarg.h>
-
-/* The kinds the importer reads. */
-typedef enum {
-	IK_NAMESPACE,
-	IK_SERVICE,
-	IK_SERVICEACCOUNT,
-	IK_NODE,
-	IK_DEPLOYMENT,
-	IK_STATEFULSET,
-	IK_DAEMONSET,
-	IK_REPLICASET,
-	IK_POD,
-	IK_VIRTUALSERVICE,
-	IK_DESTINATIONRULE,
-	IK_SERVICEENTRY,
-	IK_GATEWAY,
-	IK_SIDECAR,
-	IK_PEERAUTHENTICATION,
-	IK_AUTHORIZATIONPOLICY,
-	IK_COUNT
-} ikind;
-
-extern const char *const mp_import_kind_names[IK_COUNT];
 
 /* One kept document. Node pointers stay valid while the document lives (libyaml never moves
  * the nodes of a loaded document). */
 typedef struct {
 	yaml_document_t doc;
 	yaml_node_t *root, *meta, *spec; /* spec: NULL when absent */
-	uint32_t kind;                   /* ikind */
+	const mp_provider *provider;     /* whose kind it is */
+	const mp_provider_kind *kind;    /* its row in the provider's kinds */
 	mp_str file, api, ns, name;      /* interned; ns is "default" when not given */
 	mp_str cluster_name;             /* from --cluster-dir, or 0 */
 	mp_id cluster;                   /* set by mp_import_places */
@@ -56,22 +36,13 @@ typedef struct {
 	mp_span labels;            /* in the model's label pool */
 	yaml_node_t *annotations;  /* pod template's and object's, for meshpol.io/ keys */
 	yaml_node_t *annotations2; /* the object's own (workloads); may be NULL */
-	uint32_t mtls;             /* from PeerAuthentication */
-	uint32_t mtls_doc;         /* the PeerAuthentication that set it, or UINT32_MAX */
-	uint32_t svc[16];          /* services selecting it */
+	/* Set by a mesh's WORKLOAD_POLICY phase: the mTLS mode its policies give the workload
+	 * (mp_mtls; UNSET: inherited, or none), and the document of the policy that decided it,
+	 * UINT32_MAX when no policy covers the workload. */
+	uint32_t mtls, mtls_doc;
+	uint32_t svc[16]; /* services selecting it */
 	uint32_t nsvc;
 } iworkload;
-
-/* A host resolved to a model element. */
-typedef struct {
-	uint32_t kind; /* mp_target_kind */
-	mp_id id;      /* MP_NONE: not found */
-} im_hostref;
-
-typedef struct {
-	mp_str host; /* lower case; may be a wildcard "*.example.com" */
-	im_hostref ref;
-} im_sehost;
 
 struct mp_import {
 	mp_model *m;
@@ -81,16 +52,75 @@ struct mp_import {
 	int oom;
 	idoc *docs;
 	uint32_t ndocs, cap;
-	mp_str td;          /* trust domain */
-	const char *rootns; /* root namespace */
-	int multi_cluster;  /* documents span several clusters: route names carry @cluster */
-	iworkload *wl;
+	mp_str td;         /* trust domain, of identities (every mesh has one) */
+	int multi_cluster; /* documents span several clusters: route names carry @cluster */
+	iworkload *wl;     /* every provider's workloads, into the model after ELEMENTS */
 	uint32_t nwl;
-	mp_id first_service; /* the first service id the importer added (its services follow) */
-	mp_id *gw_svc;       /* per document: the service standing for a Gateway, or MP_NONE */
-	im_sehost *se_hosts; /* ServiceEntry hosts */
-	uint32_t nse_hosts;
+	void **pstate; /* per row of mp_providers[]: its import state (begin), or NULL */
 };
+
+/* --- providers --- */
+
+/* The phases of pass 2, in the order they run; import.h says where each runs against the
+ * native compiler. In each phase the frame calls every provider's function for it, in the
+ * order of mp_providers[], so a provider sees what those before it made in that phase and
+ * everything of the phases before. Steps of the frame's own come between phases. */
+typedef enum {
+	IM_PHASE_CLUSTERS,        /* after the frame placed documents in clusters: cluster facts */
+	IM_PHASE_NAMESPACES,      /* namespaces, before native services resolve */
+	IM_PHASE_WORKLOADS,       /* workloads into im->wl (then the frame gives every document
+	                           * its namespace id) */
+	IM_PHASE_WORKLOAD_POLICY, /* a mesh's policies on workloads: iworkload.mtls */
+	IM_PHASE_SERVICES,        /* services; the services selecting each workload */
+	IM_PHASE_ELEMENTS,        /* what needs the services: gateways, externals (then the frame
+	                           * adds the workloads to the model) */
+	IM_PHASE_ROUTES,          /* routes, after native routes (then the frame runs every
+	                           * provider's analyzers, check.h) */
+	IM_PHASE_RESOURCES,       /* resources the model keeps */
+	IM_PHASES
+} im_phase;
+
+/* A provider's importer (mp_provider.import). Every member may be NULL. */
+struct mp_provider_import {
+	/* Its state for one import: begin makes it when the importer is created (NULL: out of
+	 * memory), im_state finds it, end frees it with the importer. */
+	void *(*begin)(mp_import *im);
+	void (*end)(void *state);
+	void (*phase[IM_PHASES])(mp_import *im);
+	/* Answers for another provider's mapping, as Kubernetes' workloads run under some mesh
+	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
+	 * im_port_protocol ask every provider in list order and take the first answer.
+	 *
+	 * identity: a workload's identity, into out; 1, or 0 when the mesh claims none. */
+	int (*identity)(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+	/* namespace_mtls: the mode its namespace-wide (else mesh-wide) policy gives a namespace
+	 * in a cluster, MP_MTLS_UNSET for none. */
+	uint32_t (*namespace_mtls)(mp_import *im, mp_id ns, mp_id cluster);
+	/* port_protocol: the protocol (meshpol's http, http2, grpc, https, tls or tcp) of
+	 * Service port number (node at, in dc) from its name and appProtocol (either NULL), or
+	 * NULL: no say. It reports its own findings about the port. */
+	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+	                             const char *name, const char *app);
+};
+
+/* The state provider p's begin made for this import (NULL when p has none). */
+void *im_state(const mp_import *im, const mp_provider *p);
+
+/* The providers' answers (struct mp_provider_import). A workload's identity, from its
+ * namespace and service account: the first provider's that claims identities, else SPIFFE's
+ * spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
+void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+/* A namespace's mTLS mode in a cluster, by its mesh's policy; MP_MTLS_UNSET when none. */
+uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
+/* A Service port's protocol; tcp when no provider can tell. */
+const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                             const char *name, const char *app);
+
+/* Is the document alive: not replaced, no error, placed in a cluster? */
+static inline int im_live(const idoc *dc)
+{
+	return !dc->dead && !dc->bad && dc->cluster != MP_NONE;
+}
 
 /* --- YAML --- */
 yaml_node_t *im_node(idoc *dc, int id);
@@ -168,25 +198,8 @@ uint32_t im_mtls_mode(const char *s);
 /* Data classes from meshpol.io/data-classes (comma- or dot-separated) appended to out. */
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
 
-/* --- hosts (import_istio.c) --- */
-/* Resolves a destination host as Istio does, relative to the namespace ns of the resource;
- * fqdn receives its canonical form. id MP_NONE when nothing in the model answers to it. */
-im_hostref im_resolve_host(mp_import *im, const char *host, mp_str ns, char *fqdn, size_t len);
-int im_host_covers(const char *pattern, const char *host); /* "*", "*.x.com" or exact */
-void im_lower(const char *in, char *out, size_t len);
-
-/* --- the kinds, in the order mp_import_elements and mp_import_routes call them --- */
-void mp_import_k8s_namespaces(mp_import *im);
-void mp_import_k8s_workloads(mp_import *im);   /* collects workloads (not in the model yet) */
-void mp_import_istio_peer_auth(mp_import *im); /* PeerAuthentication -> workload mtls */
-/* The namespace-wide (else mesh-wide) PeerAuthentication mode in a cluster, or UNSET. */
-uint32_t mp_import_istio_ns_mtls(mp_import *im, mp_id ns, mp_id cluster);
-void mp_import_k8s_services(mp_import *im);   /* Services -> model services */
-void mp_import_istio_elements(mp_import *im); /* Gateways, ServiceEntries */
-void mp_import_k8s_finish(mp_import *im);     /* workloads -> model (every service exists) */
-void mp_import_istio_routes(mp_import *im);   /* VirtualServices -> routes */
-void mp_import_istio_findings(mp_import *im); /* the analyzers */
-/* Validates an AuthorizationPolicy; fills the lines of its rules. -1 after an error. */
-int mp_import_istio_check_authz(mp_import *im, idoc *dc, json_t *spec, mp_span *lines);
+/* Adds the document to the model as a resource (kind, apiVersion, namespace, name, version,
+ * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and lines. */
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines);
 
 #endif

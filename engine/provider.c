@@ -1,4 +1,4 @@
-/* provider.c: the one list of mesh providers (provider.h). Adding a provider is its own file
+/* provider.c: the one list of mesh providers (provider.h). Adding a provider is its own folder
  * and one row here. */
 #include "provider.h"
 #include "alloc.h"

@@ -1,14 +1,18 @@
 /* provider.h: mesh providers, one interface every mesh plugs into (DESIGN.md, "Mesh
- * providers"). A provider is one row of mp_providers[] (provider.c), as Lua's linit.c lists
- * libraries: its name, the API groups and kinds it reads, and its authorization ops. The
- * decision core (decide.c) knows no mesh: the snapshot holds one state per provider that has
- * something to decide, and mp_decide combines their verdicts with the bundle's by one rule,
- * docs/import.md ("Combining with a bundle"). Adding a provider: docs/architecture.md
- * ("Adding a mesh provider").
+ * providers"). A provider is one folder, engine/providers/<mesh>/, and one row of
+ * mp_providers[] (provider.c), as Lua's linit.c lists libraries: its name, the API groups and
+ * kinds it reads, its import phases (import_int.h), its options, its analyzers (check.h) and
+ * its authorization ops. The importer's frame (import.c) and the decision core (decide.c) know
+ * no mesh: the frame recognises documents by the kind tables and runs every provider's
+ * function of each import phase in this list's order; the snapshot holds one state per
+ * provider that has something to decide, and mp_decide combines their verdicts with the
+ * bundle's by one rule, docs/import.md ("Combining with a bundle"). Adding a provider:
+ * docs/architecture.md ("Adding a mesh provider").
  */
 #ifndef MP_PROVIDER_H
 #define MP_PROVIDER_H
 
+#include "check.h"
 #include "compile.h"
 #include "decide.h"
 #include "model.h"
@@ -25,10 +29,20 @@ typedef enum {
 	MP_PROVIDER_DENY,          /* it forbids the request */
 } mp_provider_verdict;
 
-/* An API group, its versions (space-separated, with a space either side) and one kind. */
+/* An API group, its versions (space-separated, with a space either side) and one kind. A
+ * kind belongs to one provider; the importer keeps a pointer to its row for each document. */
 typedef struct {
 	const char *group, *versions, *kind;
+	uint32_t flags; /* MP_KIND_* */
 } mp_provider_kind;
+
+enum {
+	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
+};
+
+/* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
+ * which is internal to the importer). */
+struct mp_provider_import;
 
 /* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
 typedef struct {
@@ -45,9 +59,14 @@ typedef struct {
 } mp_provider_option;
 
 typedef struct mp_provider {
-	const char *name;                  /* "istio"; a reason's origin names it */
-	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
-	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
+	const char *name;                        /* "istio"; a reason's origin names it */
+	const char *title;                       /* "Istio", as messages name it */
+	const mp_provider_kind *kinds;           /* what it reads; ends with a row of NULLs */
+	const mp_provider_option *options;       /* ends with a row of NULLs; NULL: none */
+	const struct mp_provider_import *import; /* NULL: it imports nothing */
+	/* Its analyzers: rows of the check table (check.h), ended by a row whose id is NULL;
+	 * NULL: none. check.c lists them after the auditor's own, in this list's order. */
+	const mp_check_row *analyzers;
 	/* Authorization ops, all NULL for a provider with no say in decisions. compile builds the
 	 * provider's state for a snapshot from the model: 0 with *state set (NULL: nothing to
 	 * decide, the provider sits out), or -1 with a message in err. */
@@ -92,7 +111,7 @@ void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int adv
                      const mp_reason_origin *origin);
 const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
 
-/* The providers' rows (one file each). */
+/* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_istio;
 
 #endif

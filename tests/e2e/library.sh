@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/library.sh: libmeshpol.a promises what engine/include/ declares and nothing more
 # (docs/architecture.md, "Layout"). Every symbol it defines for the linker is declared in a
-# public header; no function of a private header (engine/*.h) is among them; a front-end,
-# compiled as the Makefile compiles cli/, repl/ and server/, cannot include a private header.
+# public header; no function of a private header (engine/*.h, engine/providers/*/*.h) is among
+# them; a front-end, compiled as cli/, repl/ and server/ are, cannot include a private header.
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 LIB=$BUILD/libmeshpol.a
@@ -15,7 +15,7 @@ fi
 
 # The identifiers the public headers declare, and the functions the private ones declare.
 cat engine/include/*.h | grep -oE '\bmp_[A-Za-z0-9_]+' | sort -u >"$TMP/public"
-cat engine/*.h | grep -oE '\bmp_[A-Za-z0-9_]+ *\(' | tr -d ' (' | sort -u |
+cat engine/*.h engine/providers/*/*.h | grep -oE '\bmp_[A-Za-z0-9_]+ *\(' | tr -d ' (' | sort -u |
 	comm -23 - "$TMP/public" >"$TMP/private"
 nm -g --defined-only "$LIB" | awk 'NF == 3 { print $3 }' | sort -u >"$TMP/exported"
 nm -g --defined-only "$BUILD/libmeshpol_int.a" | awk 'NF == 3 { print $3 }' | sort -u >"$TMP/all"

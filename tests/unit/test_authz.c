@@ -1,7 +1,7 @@
-/* test_authz.c: engine/authz.c, Istio AuthorizationPolicy semantics, through mp_decide. The
- * table is data: tests/data/import/authz/cases.json (scenario files + request + expected
- * effect and deciding policy and rule, with why Istio decides so), one cmocka test per case.
- * Then the spec checker's errors and where they point, and path normalisation. */
+/* test_authz.c: engine/providers/istio/authz.c, Istio AuthorizationPolicy semantics, through
+ * mp_decide. The table is data: tests/data/import/authz/cases.json (scenario files + request +
+ * expected effect and deciding policy and rule, with why Istio decides so), one cmocka test per
+ * case. Then the spec checker's errors and where they point, and path normalisation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 
-#include "authz.h"
 #include "compile.h"
 #include "decide.h"
 #include "match.h"
+#include "providers/istio/authz.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,12 @@
 /* import_k8s.c: Kubernetes resources -> namespaces, workloads and services. A Service in
  * namespace ns becomes the meshpol service ns/name, in every cluster that has it; its identity
- * is the SPIFFE ID of the service account its selected workloads run as. Data classes, owner
- * and mTLS facts come from meshpol.io/ labels and annotations. Mapping: docs/import.md. */
+ * is that of the service account its selected workloads run as. Data classes, owner and mTLS
+ * facts come from meshpol.io/ labels and annotations. What only the mesh can tell (identity
+ * format, mTLS policy, protocol from a port's name) it asks the providers through the frame
+ * (im_identity, im_namespace_mtls, im_port_protocol) or finds set by their phases
+ * (iworkload.mtls). Mapping: docs/import.md. */
 #include "alloc.h"
-#include "import_int.h"
+#include "kubernetes_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,24 +14,76 @@
 
 #define MAX_DATA 128
 
-static int live(const idoc *dc)
+/* --- cluster regions from Nodes --- */
+
+/* Node topology labels: the region and zone of clusters that do not declare them. */
+static void node_topology(mp_import *im)
 {
-	return !dc->dead && !dc->bad && dc->cluster != MP_NONE;
+	mp_model_view v = mp_model_get_view(im->m);
+	for (mp_id c = 0; c < v.nclusters; c++) {
+		const char *region = NULL, *zone = NULL;
+		int mixed_region = 0, mixed_zone = 0;
+		idoc *first = NULL;
+		for (uint32_t i = 0; i < im->ndocs; i++) {
+			idoc *dc = &im->docs[i];
+			if (!k8s_is(dc, K8S_NODE) || dc->cluster != c || dc->dead)
+				continue;
+			const char *r =
+			    im_meta_value(dc, dc->meta, "topology.kubernetes.io/region");
+			const char *z = im_meta_value(dc, dc->meta, "topology.kubernetes.io/zone");
+			if (!r)
+				r = im_meta_value(dc, dc->meta,
+				                  "failure-domain.beta.kubernetes.io/region");
+			if (!z)
+				z = im_meta_value(dc, dc->meta,
+				                  "failure-domain.beta.kubernetes.io/zone");
+			if (!first)
+				first = dc;
+			if (r && region && strcmp(r, region))
+				mixed_region = 1;
+			if (z && zone && strcmp(z, zone))
+				mixed_zone = 1;
+			if (r && !region)
+				region = r;
+			if (z && !zone)
+				zone = z;
+		}
+		if (!first)
+			continue;
+		mp_cluster *cl = mp_model_cluster_mut(im->m, c);
+		const char *have = im_str_of(im, cl->region);
+		if (mixed_region) {
+			im_note(
+			    im, first, first->meta,
+			    "the Nodes of cluster '%s' are in several regions; the cluster keeps "
+			    "region '%s'",
+			    im_str_of(im, cl->name), *have ? have : "(unknown)");
+		} else if (region && !*have) {
+			cl->region = im_intern(im, region);
+		} else if (region && strcmp(have, region)) {
+			im_note(im, first, first->meta,
+			        "Node region '%s' differs from cluster '%s' region '%s' (the "
+			        "Cluster wins)",
+			        region, im_str_of(im, cl->name), have);
+		}
+		if (zone && !mixed_zone && !*im_str_of(im, cl->zone))
+			cl->zone = im_intern(im, zone);
+	}
 }
 
 /* --- namespaces --- */
 
-void mp_import_k8s_namespaces(mp_import *im)
+static void namespaces(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->kind != IK_NAMESPACE || !live(dc))
+		if (!k8s_is(dc, K8S_NAMESPACE) || !im_live(dc))
 			continue;
 		mp_id have = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, dc->name, 0);
 		int ours = 0;
 		for (uint32_t k = 0; k < i && have != MP_NONE && !ours; k++)
-			ours = im->docs[k].kind == IK_NAMESPACE && im->docs[k].name == dc->name &&
-			       !im->docs[k].dead;
+			ours = k8s_is(&im->docs[k], K8S_NAMESPACE) &&
+			       im->docs[k].name == dc->name && !im->docs[k].dead;
 		if (ours) /* the same namespace in another cluster: the first one describes it */
 			continue;
 		mp_span labels;
@@ -65,17 +120,17 @@ static int owned(idoc *dc, yaml_node_t *meta)
 	       refs->data.sequence.items.top > refs->data.sequence.items.start;
 }
 
-static int is_workload(uint32_t k)
+static int is_workload(const idoc *dc)
 {
-	return k == IK_DEPLOYMENT || k == IK_STATEFULSET || k == IK_DAEMONSET ||
-	       k == IK_REPLICASET || k == IK_POD;
+	return k8s_is(dc, K8S_DEPLOYMENT) || k8s_is(dc, K8S_STATEFULSET) ||
+	       k8s_is(dc, K8S_DAEMONSET) || k8s_is(dc, K8S_REPLICASET) || k8s_is(dc, K8S_POD);
 }
 
 static void add_workload(mp_import *im, uint32_t doc)
 {
 	idoc *dc = &im->docs[doc];
 	yaml_node_t *tmeta = dc->meta, *podspec = dc->spec, *tmpl = NULL, *ann;
-	if (dc->kind != IK_POD) {
+	if (!k8s_is(dc, K8S_POD)) {
 		if (!dc->spec) {
 			im_error(im, dc, dc->root, "missing required field 'spec'");
 			return;
@@ -99,11 +154,11 @@ static void add_workload(mp_import *im, uint32_t doc)
 	if (ns == MP_NONE)
 		return;
 	char ident[1024];
-	snprintf(ident, sizeof(ident), "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td),
-	         im_str_of(im, dc->ns),
-	         sa    ? sa
-	         : sa2 ? sa2
-	               : "default");
+	im_identity(im, im_str_of(im, dc->ns),
+	            sa    ? sa
+	            : sa2 ? sa2
+	                  : "default",
+	            ident, sizeof(ident));
 	if (im->nwl % 64 == 0) {
 		iworkload *nv = mp_realloc(im->wl, (im->nwl + 64) * sizeof(*nv));
 		if (!nv) {
@@ -118,7 +173,7 @@ static void add_workload(mp_import *im, uint32_t doc)
 	w->ns = ns;
 	w->cluster = dc->cluster;
 	w->name = dc->name;
-	w->kind = im_intern(im, mp_import_kind_names[dc->kind]);
+	w->kind = im_intern(im, dc->kind->kind);
 	w->identity = im_intern(im, ident);
 	w->labels = labels;
 	w->annotations = tmeta ? im_get(dc, tmeta, "annotations") : NULL;
@@ -126,20 +181,17 @@ static void add_workload(mp_import *im, uint32_t doc)
 	w->mtls_doc = UINT32_MAX;
 }
 
-void mp_import_k8s_workloads(mp_import *im)
+static void workloads(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		if (!is_workload(dc->kind) || !live(dc))
+		if (!is_workload(dc) || !im_live(dc))
 			continue;
 		/* a Pod or ReplicaSet a controller owns: its owner is the workload */
-		if ((dc->kind == IK_POD || dc->kind == IK_REPLICASET) && owned(dc, dc->meta))
+		if ((k8s_is(dc, K8S_POD) || k8s_is(dc, K8S_REPLICASET)) && owned(dc, dc->meta))
 			continue;
 		add_workload(im, i);
 	}
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) /* namespaces of the rest */
-		if (live(&im->docs[i]) && im->docs[i].ns)
-			im->docs[i].ns_id = im_namespace(im, im->docs[i].ns, im->docs[i].loc);
 }
 
 /* A meshpol.io/ value from a workload: the pod template's annotations, labels, then the
@@ -158,29 +210,6 @@ static const char *wl_value(mp_import *im, const iworkload *w, const char *key)
 }
 
 /* --- services --- */
-
-/* Istio's protocol selection from a port's name or appProtocol, in meshpol's terms. */
-static const char *port_protocol(const char *name, const char *app, int *conventional)
-{
-	static const struct {
-		const char *prefix, *proto;
-	} table[] = {
-	    {"http2", "http2"}, {"https", "https"}, {"http", "http"}, {"grpc-web", "grpc"},
-	    {"grpc", "grpc"},   {"tls", "tls"},     {"tcp", "tcp"},   {"mongo", "tcp"},
-	    {"mysql", "tcp"},   {"redis", "tcp"},   {"udp", "tcp"},   {"h2c", "http2"},
-	};
-	const char *s = app ? app : name;
-	*conventional = 1;
-	for (size_t i = 0; s && i < sizeof(table) / sizeof(table[0]); i++) {
-		size_t n = strlen(table[i].prefix);
-		if (!strncasecmp(s, table[i].prefix, n) && (!s[n] || s[n] == '-'))
-			return table[i].proto;
-	}
-	if (app && !strncasecmp(app, "kubernetes.io/h2c", 17))
-		return "http2";
-	*conventional = 0;
-	return "tcp";
-}
 
 static int add_ports(mp_import *im, idoc *dc, mp_port *ports, uint32_t *n, uint32_t max)
 {
@@ -209,26 +238,17 @@ static int add_ports(mp_import *im, idoc *dc, mp_port *ports, uint32_t *n, uint3
 			;
 		if (k < *n || *n == max)
 			continue;
-		int conventional;
-		const char *p = port_protocol(name, app, &conventional);
+		const char *p = im_port_protocol(im, dc, item, port, name, app);
 		if (proto && !strcasecmp(proto, "UDP"))
 			p = "tcp";
-		if (!conventional && !app) {
-			char title[400];
-			im_finding(
-			    im, "PortNameIsNotUnderNamingConvention", MP_FINDING_INFO,
-			    im_loc(dc, item), im_title(im, dc, title, sizeof(title)),
-			    "Port name %s (port: %u) doesn't follow the naming convention of "
-			    "Istio port; meshpol treats it as tcp.",
-			    name ? name : "(none)", port);
-		}
 		ports[(*n)++] = (mp_port){port, im_intern(im, p), name ? im_intern(im, name) : 0};
 	}
 	return 0;
 }
 
-/* The mTLS mode a service gets from its workloads: the weakest (a caller may reach any of
- * them); a workload without a PeerAuthentication counts as Istio's default, PERMISSIVE. */
+/* The mTLS mode a service gets from its workloads' (their mesh's policies set them): the
+ * weakest, as a caller may reach any of them. A workload whose mode no policy set (UNSET) may
+ * take plaintext, so it ranks as PERMISSIVE. */
 static uint32_t weakest(uint32_t a, uint32_t b)
 {
 	static const int rank[] = {2, 3, 2, 1}; /* UNSET, STRICT, PERMISSIVE, DISABLE */
@@ -260,15 +280,15 @@ static void add_service(mp_import *im, uint32_t first)
 	mp_port ports[64];
 	uint32_t nports = 0, clusters[64], ncl = 0, nwl = 0;
 	mp_str data[MAX_DATA], identity = 0;
-	uint32_t nd = 0, pa = MP_NONE;
-	int several_ids = 0, any_pa = 0;
+	uint32_t nd = 0, policy_mtls = MP_NONE;
+	int several_ids = 0, any_policy = 0;
 	const char *owner = NULL, *mtls_fact = NULL;
 	mp_id sid = mv.nservices, ns = dc0->ns_id;
 	if (ns == MP_NONE)
 		return;
 	for (uint32_t i = first; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->kind != IK_SERVICE || !live(dc) || dc->ns != dc0->ns ||
+		if (!k8s_is(dc, K8S_SERVICE) || !im_live(dc) || dc->ns != dc0->ns ||
 		    dc->name != dc0->name)
 			continue;
 		if (i > first)
@@ -314,8 +334,8 @@ static void add_service(mp_import *im, uint32_t first)
 				owner = wl_value(im, wl, "meshpol.io/owner");
 			if (!mtls_fact)
 				mtls_fact = wl_value(im, wl, "meshpol.io/mtls");
-			pa = weakest(pa, wl->mtls);
-			any_pa |= wl->mtls_doc != UINT32_MAX;
+			policy_mtls = weakest(policy_mtls, wl->mtls);
+			any_policy |= wl->mtls_doc != UINT32_MAX;
 		}
 	}
 	if (!ncl)
@@ -340,12 +360,12 @@ static void add_service(mp_import *im, uint32_t first)
 		if (j == nd)
 			data[nd++] = d;
 	}
-	/* PeerAuthentication first; without workloads, the namespace's or the mesh's; then the
-	 * meshpol.io/mtls fact (meshes without Istio) */
+	/* a mesh's policies first: its workloads'; without workloads, the namespace's (or the
+	 * mesh's); then the meshpol.io/mtls fact (meshes with no such policies) */
 	uint32_t mtls = MP_MTLS_UNSET;
-	if (any_pa)
-		mtls = pa;
-	else if (!nwl && (mtls = mp_import_istio_ns_mtls(im, ns, clusters[0])) != MP_MTLS_UNSET)
+	if (any_policy)
+		mtls = policy_mtls;
+	else if (!nwl && (mtls = im_namespace_mtls(im, ns, clusters[0])) != MP_MTLS_UNSET)
 		;
 	else if (mtls_fact)
 		mtls = im_mtls_mode(mtls_fact);
@@ -376,19 +396,15 @@ static void add_service(mp_import *im, uint32_t first)
 				im->wl[w].nsvc--;
 		return;
 	}
-	if (mp_model_add_service(im->m, &s) == MP_NONE) {
+	if (mp_model_add_service(im->m, &s) == MP_NONE)
 		im->oom = 1;
-		return;
-	}
-	if (im->first_service == MP_NONE)
-		im->first_service = sid;
 }
 
-void mp_import_k8s_services(mp_import *im)
+static void services(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->kind != IK_SERVICE || !live(dc))
+		if (!k8s_is(dc, K8S_SERVICE) || !im_live(dc))
 			continue;
 		const char *type = NULL;
 		if (dc->spec && im_str(im, dc, dc->spec, "type", 0, &type) < 0)
@@ -400,27 +416,22 @@ void mp_import_k8s_services(mp_import *im)
 	}
 }
 
-/* --- the workloads into the model --- */
+/* --- the provider's importer and checks --- */
 
-void mp_import_k8s_finish(mp_import *im)
-{
-	for (uint32_t i = 0; i < im->nwl && !im->oom; i++) {
-		iworkload *w = &im->wl[i];
-		mp_workload out = {.name = w->name,
-		                   .kind = w->kind,
-		                   .ns = w->ns,
-		                   .cluster = w->cluster,
-		                   .identity = w->identity,
-		                   .labels = w->labels,
-		                   .services = {0, w->nsvc},
-		                   .mtls = w->mtls,
-		                   .loc = im->docs[w->doc].loc};
-		if (w->nsvc &&
-		    (out.services.off = mp_model_push_u32(im->m, w->svc, w->nsvc)) == MP_NONE) {
-			im->oom = 1;
-			return;
-		}
-		if (mp_model_add_workload(im->m, &out) == MP_NONE)
-			im->oom = 1;
-	}
-}
+const struct mp_provider_import mp_k8s_import = {
+    .phase =
+        {
+            [IM_PHASE_CLUSTERS] = node_topology,
+            [IM_PHASE_NAMESPACES] = namespaces,
+            [IM_PHASE_WORKLOADS] = workloads,
+            [IM_PHASE_SERVICES] = services,
+        },
+};
+
+/* Kubernetes' checks (check.h), made inline while it maps Services. */
+const mp_check_row mp_k8s_analyzers[] = {
+    {.id = "k8s.service-accounts",
+     .codes = MP_CHECK_CODES("MultipleServiceAccounts"),
+     .phase = MP_CHECK_IMPORT},
+    {.id = NULL},
+};

@@ -1,23 +1,19 @@
-/* import_analyze.c: validation on import, reported as findings named after Istio's analyzer
+/* analyze_istio.c: validation on import, reported as findings named after Istio's analyzer
  * messages (istioctl analyze), plus the few meshpol adds where Istio has none. The analyzers
- * are rows of the check table (check.h: mp_istio_analyzers, mp_k8s_analyzers) and run while the
- * model is compiled; each finding is stored in the model, and `meshpol audit` reports them under
- * the policy "meshpol.import" with the code as the rule. Catalogue: docs/import.md
- * ("Findings"); why they run at compile time: docs/architecture.md ("Audit checks"). */
+ * are rows of the check table (check.h), mp_istio_analyzers, which Istio's provider row names;
+ * the importer runs them after the routes, while the model is compiled. Each finding is stored
+ * in the model, and `meshpol audit` reports them under the policy "meshpol.import" with the
+ * code as the rule. Catalogue: docs/import.md ("Findings"); why they run at compile time:
+ * docs/architecture.md ("Audit checks"). */
 #include "alloc.h"
 #include "authz.h"
 #include "check.h"
-#include "import_int.h"
+#include "istio_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static int live(const idoc *dc)
-{
-	return !dc->dead && !dc->bad && dc->cluster != MP_NONE;
-}
 
 static char *as_json(idoc *dc, yaml_node_t *n)
 {
@@ -161,8 +157,9 @@ static void conflicting_hosts(mp_import *im)
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *a = &im->docs[i];
 		yaml_node_t *hosts, *h;
-		if (a->kind != IK_VIRTUALSERVICE || !live(a) || !a->spec || !applies_to_mesh(a) ||
-		    !(hosts = im_get(a, a->spec, "hosts")) || hosts->type != YAML_SEQUENCE_NODE)
+		if (!istio_is(a, IK_VIRTUALSERVICE) || !im_live(a) || !a->spec ||
+		    !applies_to_mesh(a) || !(hosts = im_get(a, a->spec, "hosts")) ||
+		    hosts->type != YAML_SEQUENCE_NODE)
 			continue;
 		IM_SEQ_FOREACH(a, hosts, h)
 		{
@@ -175,7 +172,7 @@ static void conflicting_hosts(mp_import *im)
 			for (uint32_t j = 0; j < im->ndocs; j++) {
 				idoc *b = &im->docs[j];
 				yaml_node_t *bh, *x;
-				if (j == i || b->kind != IK_VIRTUALSERVICE || !live(b) ||
+				if (j == i || !istio_is(b, IK_VIRTUALSERVICE) || !im_live(b) ||
 				    !b->spec || b->cluster != a->cluster || !applies_to_mesh(b) ||
 				    !(bh = im_get(b, b->spec, "hosts")) ||
 				    bh->type != YAML_SEQUENCE_NODE)
@@ -221,7 +218,7 @@ static void hosts_in_gateways(mp_import *im)
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *vs = &im->docs[i];
 		yaml_node_t *gws, *g, *hosts, *h;
-		if (vs->kind != IK_VIRTUALSERVICE || !live(vs) || !vs->spec ||
+		if (!istio_is(vs, IK_VIRTUALSERVICE) || !im_live(vs) || !vs->spec ||
 		    !(gws = im_get(vs, vs->spec, "gateways")) || gws->type != YAML_SEQUENCE_NODE ||
 		    !(hosts = im_get(vs, vs->spec, "hosts")) || hosts->type != YAML_SEQUENCE_NODE)
 			continue;
@@ -234,7 +231,8 @@ static void hosts_in_gateways(mp_import *im)
 			idoc *gw = NULL;
 			for (uint32_t k = 0; k < im->ndocs && !gw; k++) {
 				idoc *o = &im->docs[k];
-				if (o->kind == IK_GATEWAY && live(o) && o->cluster == vs->cluster &&
+				if (istio_is(o, IK_GATEWAY) && im_live(o) &&
+				    o->cluster == vs->cluster &&
 				    !strcmp(im_str_of(im, o->name), slash ? slash + 1 : ref) &&
 				    (slash ? !strncmp(im_str_of(im, o->ns), ref,
 				                      (size_t)(slash - ref)) &&
@@ -309,7 +307,7 @@ static void labels_text(idoc *dc, yaml_node_t *sel, char *buf, size_t len)
  * its own workload, in the namespace (any namespace from the root one)? */
 static int selects_something(mp_import *im, idoc *dc, yaml_node_t *sel)
 {
-	int any_ns = !strcmp(im_str_of(im, dc->ns), im->rootns);
+	int any_ns = !strcmp(im_str_of(im, dc->ns), istio_of(im)->rootns);
 	mp_model_view v = mp_model_get_view(im->m);
 	for (uint32_t w = 0; w < im->nwl; w++) {
 		const iworkload *wl = &im->wl[w];
@@ -395,11 +393,11 @@ static void sidecars(mp_import *im)
 {
 	char subject[400], names[2048];
 	for (uint32_t i = 0; i < im->ndocs; i++)
-		if (im->docs[i].kind == IK_SIDECAR && live(&im->docs[i]))
+		if (istio_is(&im->docs[i], IK_SIDECAR) && im_live(&im->docs[i]))
 			sidecar_check(im, &im->docs[i]);
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *a = &im->docs[i];
-		if (a->kind != IK_SIDECAR || !live(a))
+		if (!istio_is(a, IK_SIDECAR) || !im_live(a))
 			continue;
 		yaml_node_t *sel = sidecar_selector(a);
 		no_matching_workloads(im, a, sel);
@@ -408,7 +406,7 @@ static void sidecars(mp_import *im)
 		snprintf(names, sizeof(names), "%s", im_str_of(im, a->name));
 		for (uint32_t j = 0; j < im->ndocs; j++) {
 			idoc *b = &im->docs[j];
-			if (j == i || b->kind != IK_SIDECAR || !live(b) || b->ns != a->ns ||
+			if (j == i || !istio_is(b, IK_SIDECAR) || !im_live(b) || b->ns != a->ns ||
 			    b->cluster != a->cluster || sidecar_selector(b) || sel)
 				continue;
 			first &= j > i;
@@ -432,7 +430,7 @@ static void sidecars(mp_import *im)
 			for (uint32_t j = i + 1; j < im->ndocs; j++) {
 				idoc *b = &im->docs[j];
 				yaml_node_t *bs;
-				if (b->kind != IK_SIDECAR || !live(b) || b->ns != a->ns ||
+				if (!istio_is(b, IK_SIDECAR) || !im_live(b) || b->ns != a->ns ||
 				    b->cluster != a->cluster || !(bs = sidecar_selector(b)) ||
 				    !im_selector_matches(im, b, bs, wl))
 					continue;
@@ -467,7 +465,7 @@ static void destination_rules(mp_import *im)
 	mp_model_view v = mp_model_get_view(im->m);
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->kind != IK_DESTINATIONRULE || !live(dc) || !dc->spec)
+		if (!istio_is(dc, IK_DESTINATIONRULE) || !im_live(dc) || !dc->spec)
 			continue;
 		const char *host = im_scalar(im_get(dc, dc->spec, "host"));
 		if (!host)
@@ -546,8 +544,8 @@ static void selectors(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
-		if ((dc->kind == IK_PEERAUTHENTICATION || dc->kind == IK_AUTHORIZATIONPOLICY) &&
-		    live(dc) && dc->spec)
+		if ((istio_is(dc, IK_PEERAUTHENTICATION) || istio_is(dc, IK_AUTHORIZATIONPOLICY)) &&
+		    im_live(dc) && dc->spec)
 			no_matching_workloads(
 			    im, dc, im_get(dc, im_get(dc, dc->spec, "selector"), "matchLabels"));
 	}
@@ -559,7 +557,7 @@ static void virtualservice_rules(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->kind != IK_VIRTUALSERVICE || !live(dc) || !dc->spec)
+		if (!istio_is(dc, IK_VIRTUALSERVICE) || !im_live(dc) || !dc->spec)
 			continue;
 		unreachable(im, dc, "http");
 		unreachable(im, dc, "tls");
@@ -567,66 +565,50 @@ static void virtualservice_rules(mp_import *im)
 	}
 }
 
-#define CODES(...) ((const char *const[]){__VA_ARGS__, NULL})
-
 /* Istio's analyzers, in the order they run (their findings keep this order in the model). The
  * rows without a function are checks the importer makes while it maps the documents. */
 const mp_check_row mp_istio_analyzers[] = {
     {.id = "istio.virtualservice-rules",
-     .codes = CODES("VirtualServiceUnreachableRule", "VirtualServiceIneffectiveMatch"),
+     .codes = MP_CHECK_CODES("VirtualServiceUnreachableRule", "VirtualServiceIneffectiveMatch"),
      .phase = MP_CHECK_IMPORT,
      .import = virtualservice_rules},
     {.id = "istio.mesh-gateway-hosts",
-     .codes = CODES("ConflictingMeshGatewayVirtualServiceHosts"),
+     .codes = MP_CHECK_CODES("ConflictingMeshGatewayVirtualServiceHosts"),
      .phase = MP_CHECK_IMPORT,
      .import = conflicting_hosts},
     {.id = "istio.gateway-hosts",
-     .codes = CODES("VirtualServiceHostNotFoundInGateway"),
+     .codes = MP_CHECK_CODES("VirtualServiceHostNotFoundInGateway"),
      .phase = MP_CHECK_IMPORT,
      .import = hosts_in_gateways},
     {.id = "istio.destination-rules",
-     .codes = CODES("ReferencedResourceNotFound", "MTLSPolicyConflict", "LocalityFailoverLeak"),
+     .codes =
+         MP_CHECK_CODES("ReferencedResourceNotFound", "MTLSPolicyConflict", "LocalityFailoverLeak"),
      .phase = MP_CHECK_IMPORT,
      .import = destination_rules},
     {.id = "istio.sidecars",
-     .codes = CODES("NoMatchingWorkloadsFound", "MultipleSidecarsWithoutWorkloadSelectors",
-                    "ConflictingSidecarWorkloadSelectors"),
+     .codes = MP_CHECK_CODES("NoMatchingWorkloadsFound", "MultipleSidecarsWithoutWorkloadSelectors",
+                             "ConflictingSidecarWorkloadSelectors"),
      .phase = MP_CHECK_IMPORT,
      .import = sidecars},
     {.id = "istio.selectors",
-     .codes = CODES("NoMatchingWorkloadsFound"),
+     .codes = MP_CHECK_CODES("NoMatchingWorkloadsFound"),
      .phase = MP_CHECK_IMPORT,
      .import = selectors},
-    /* inline: import_istio.c, while it maps VirtualServices to routes (destinations, mirrors,
+    /* inline: routes_istio.c, while it maps VirtualServices to routes (destinations, mirrors,
      * subsets, gateways) */
     {.id = "istio.route-references",
-     .codes = CODES("ReferencedResourceNotFound"),
+     .codes = MP_CHECK_CODES("ReferencedResourceNotFound"),
+     .phase = MP_CHECK_IMPORT},
+    /* inline: import_istio.c, when Kubernetes asks for a Service port's protocol */
+    {.id = "istio.port-names",
+     .codes = MP_CHECK_CODES("PortNameIsNotUnderNamingConvention"),
      .phase = MP_CHECK_IMPORT},
     /* inline: mp_import_istio_check_authz, below, while the resource is kept */
     {.id = "istio.authorization-policies",
-     .codes = CODES("CustomActionNotSupported", "UnsupportedCondition"),
+     .codes = MP_CHECK_CODES("CustomActionNotSupported", "UnsupportedCondition"),
      .phase = MP_CHECK_IMPORT},
     {.id = NULL},
 };
-
-/* Kubernetes' checks, both made inline by import_k8s.c while it maps Services. */
-const mp_check_row mp_k8s_analyzers[] = {
-    {.id = "k8s.port-names",
-     .codes = CODES("PortNameIsNotUnderNamingConvention"),
-     .phase = MP_CHECK_IMPORT},
-    {.id = "k8s.service-accounts",
-     .codes = CODES("MultipleServiceAccounts"),
-     .phase = MP_CHECK_IMPORT},
-    {.id = NULL},
-};
-
-/* Runs the import rows of Istio's table that have a function, in order. */
-void mp_import_istio_findings(mp_import *im)
-{
-	for (const mp_check_row *r = mp_istio_analyzers; r->id && !im->oom; r++)
-		if (r->phase == MP_CHECK_IMPORT && r->import)
-			r->import(im);
-}
 
 /* --- AuthorizationPolicy --- */
 

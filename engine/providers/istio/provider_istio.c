@@ -1,19 +1,23 @@
-/* provider_istio.c: Istio (networking.istio.io, security.istio.io). Its authorization ops
- * compile the model's AuthorizationPolicies (authz.h) and decide a request with Istio's
- * semantics; with nothing of it applying, Istio allows. docs/import.md ("AuthorizationPolicy",
- * "Combining with a bundle"). */
+/* provider_istio.c: Istio (networking.istio.io, security.istio.io). Its importer
+ * (import_istio.c, routes_istio.c) and analyzers (analyze_istio.c) map its resources into the
+ * model; its authorization ops compile the model's AuthorizationPolicies (authz.h) and decide
+ * a request with Istio's semantics; with nothing of it applying, Istio allows. docs/import.md
+ * ("AuthorizationPolicy", "Combining with a bundle"). */
 #include "authz.h"
-#include "provider.h"
+#include "istio_int.h"
 
-static const mp_provider_kind kinds[] = {
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "VirtualService"},
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "DestinationRule"},
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "ServiceEntry"},
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "Gateway"},
-    {"networking.istio.io", " v1 v1beta1 v1alpha3 ", "Sidecar"},
-    {"security.istio.io", " v1 v1beta1 v1alpha3 ", "PeerAuthentication"},
-    {"security.istio.io", " v1 v1beta1 v1alpha3 ", "AuthorizationPolicy"},
-    {NULL, NULL, NULL},
+#define NETWORKING "networking.istio.io", " v1 v1beta1 v1alpha3 "
+#define SECURITY   "security.istio.io", " v1 v1beta1 v1alpha3 "
+
+const mp_provider_kind mp_istio_kinds[IK_KINDS + 1] = {
+    [IK_VIRTUALSERVICE] = {NETWORKING, "VirtualService", 0},
+    [IK_DESTINATIONRULE] = {NETWORKING, "DestinationRule", 0},
+    [IK_SERVICEENTRY] = {NETWORKING, "ServiceEntry", 0},
+    [IK_GATEWAY] = {NETWORKING, "Gateway", 0},
+    [IK_SIDECAR] = {NETWORKING, "Sidecar", 0},
+    [IK_PEERAUTHENTICATION] = {SECURITY, "PeerAuthentication", 0},
+    [IK_AUTHORIZATIONPOLICY] = {SECURITY, "AuthorizationPolicy", 0},
+    [IK_KINDS] = {NULL, NULL, NULL, 0},
 };
 
 static const mp_provider_option options[] = {
@@ -105,8 +109,11 @@ static void free_state(void *state)
 
 const mp_provider mp_provider_istio = {
     .name = "istio",
-    .kinds = kinds,
+    .title = "Istio",
+    .kinds = mp_istio_kinds,
     .options = options,
+    .import = &mp_istio_import,
+    .analyzers = mp_istio_analyzers,
     .compile = compile,
     .decide = decide,
     .fallback = fallback,
