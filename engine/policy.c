@@ -15,7 +15,6 @@
 #include <ctype.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
