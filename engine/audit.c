@@ -1011,10 +1011,11 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	for (uint32_t i = 0; i < o->nsources; i++)
 		json_array_append_new(sources, json_string(o->sources[i]));
 	/* null, not an empty object, when there is no bundle: reports and trails say so */
-	json_t *bundle = a.b ? json_pack("{s:s, s:s, s:s, s:s}", "name", a.b->name ? a.b->name : "",
-	                                 "revision", a.b->revision ? a.b->revision : "", "sha256",
-	                                 a.b->sha256, "dir", a.b->dir)
-	                     : json_null();
+	json_t *bundle =
+	    a.b ? json_pack("{s:s, s:s, s:s, s:s?}", "name", a.b->name ? a.b->name : "", "revision",
+	                    a.b->revision ? a.b->revision : "", "sha256", a.b->sha256, "dir",
+	                    a.b->dir)
+	        : json_null();
 	out = json_pack("{s:{s:s, s:s}, s:s, s:o, s:{s:s, s:o}, s:o, s:O, s:O, s:O}", "tool",
 	                "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", bundle,
 	                "model", "sha256", mp_model_sha256(a.m), "sources", sources, "policies",

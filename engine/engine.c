@@ -85,7 +85,7 @@ void mp_engine_release(mp_engine *e)
 		return;
 	mp_bundle_free(e->bundle);                      /* borrows the model: free it first */
 	mp_providers_free(e->providers, e->nproviders); /* so do these */
-	mp_model_free(e->model);
+	mp_model_free(e->model);                        /* this snapshot's reference */
 	mp_free(e);
 }
 

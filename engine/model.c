@@ -46,6 +46,7 @@ mp_model *mp_model_new(void)
 	mp_model *m = mp_calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
+	atomic_init(&m->refs, 1);
 	if (mp_model_intern(m, "", 0) != 0) {
 		mp_model_free(m);
 		return NULL;
@@ -81,9 +82,15 @@ static void free_indexes(mp_model *m)
 	m->edges_any.n = m->edges_any.cap = 0;
 }
 
+mp_model *mp_model_retain(mp_model *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
 void mp_model_free(mp_model *m)
 {
-	if (!m)
+	if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	free_indexes(m);
 	mp_free(m->blob.v);

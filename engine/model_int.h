@@ -4,6 +4,8 @@
 
 #include "model.h"
 
+#include <stdatomic.h>
+
 #define MP_VEC(T)                                                                                  \
 	struct {                                                                                   \
 		T *v;                                                                              \
@@ -19,6 +21,7 @@ typedef struct {
 } mp_csr;
 
 struct mp_model {
+	atomic_int refs; /* references (mp_model_retain, mp_model_free); 1 when made or loaded */
 	/* Strings: string i is blob[str_off[i] .. str_off[i+1]-1), NUL-terminated in blob. */
 	MP_VEC(char) blob;
 	MP_VEC(uint32_t) str_off; /* nstrings + 1 entries once a string exists */

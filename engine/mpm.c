@@ -442,6 +442,7 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 		fail(&e, "out of memory");
 		goto fail;
 	}
+	atomic_init(&m->refs, 1);
 	section s[SEC_COUNT];
 	sections_of(m, s);
 	size_t pos = MPM_HEADER;

@@ -1,6 +1,7 @@
-/* policy.c: loading a policy bundle: manifest, files and hash, running the policy files in the
- * sandbox, and the arena a bundle lives in. What the files declare is compiled by
- * policy_compile.c; another state's functions are bound by policy_bind.c (policy_int.h).
+/* policy.c: loading a policy bundle: its manifest, running the policy files in the sandbox
+ * (with the declarations in-memory files replace left out), and the arena a bundle lives in.
+ * Its files come from policy_files.c; what they declare is compiled by policy_compile.c;
+ * another state's functions are bound by policy_bind.c (policy_int.h).
  * Language: docs/policy-language.md. Design: docs/architecture.md ("Policies"). */
 #include "policy.h"
 #include "alloc.h"
@@ -10,10 +11,10 @@
 #include "sandbox.h"
 #include "yamlload.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUNDLE_FILE_MAX (16u << 20)
-#define DSL_KEY         "meshpol.dsl.private" /* registry: the host's own instance of the DSL module */
+#define DSL_KEY "meshpol.dsl.private" /* registry: the host's own instance of the DSL module */
 
 /* --- the arena: everything a bundle points at, freed at once --- */
 
@@ -56,7 +56,7 @@ void *pol_arena_alloc(mp_bundle *b, size_t n)
 	return p;
 }
 
-static char *arena_strn(mp_bundle *b, const char *s, size_t len)
+char *pol_arena_strn(mp_bundle *b, const char *s, size_t len)
 {
 	char *p = pol_arena_alloc(b, len + 1);
 	if (p) {
@@ -68,7 +68,7 @@ static char *arena_strn(mp_bundle *b, const char *s, size_t len)
 
 char *pol_arena_str(mp_bundle *b, const char *s)
 {
-	return arena_strn(b, s, strlen(s));
+	return pol_arena_strn(b, s, strlen(s));
 }
 
 void mp_bundle_free(mp_bundle *b)
@@ -157,11 +157,13 @@ static void lua_error_diag(mp_diags *d, const char *msg)
 static const char *const manifest_fields[] = {"name",     "revision", "default", "model",
                                               "policies", "mask",     NULL};
 
-static int load_manifest(mp_bundle *b, const char *path, const char **enabled_out[],
-                         uint32_t *nenabled, mp_diags *d)
+/* Reads the manifest at path, or from the copy of it in text (NULL: read the file). */
+static int load_manifest(mp_bundle *b, const char *path, const mp_bundle_file *text,
+                         const char **enabled_out[], uint32_t *nenabled, mp_diags *d)
 {
 	yaml_document_t doc;
-	int rc = mp_yaml_load_file(path, 1 << 20, &doc, d);
+	int rc = text ? mp_yaml_load_buf(path, text->text, text->len, &doc, d)
+	              : mp_yaml_load_file(path, 1 << 20, &doc, d);
 	uint32_t before = d->errors;
 	if (rc <= 0) {
 		if (rc == 0)
@@ -293,82 +295,6 @@ int mp_bundle_model_hint(const char *dir, char *buf, size_t len)
 	return rc;
 }
 
-/* --- files and hash --- */
-
-static int read_files(mp_bundle *b, const char *dir, mp_diags *d)
-{
-	static const char *const any[] = {"", NULL};
-	mp_pathlist all = {0};
-	int rc = -1;
-	if (mp_files_walk(dir, any, &all, d) < 0)
-		goto out;
-	b->files = pol_arena_alloc(b, (all.n + 1) * sizeof(*b->files));
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	if (!b->files || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(sha);
-		mp_diags_error(d, dir, 0, 0, "out of memory");
-		goto out;
-	}
-	size_t dlen = strlen(dir);
-	/* policy files first, in path order; then the rest (tests, manifest, docs) */
-	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < all.n; i++) {
-			const char *p = all.v[i];
-			int is_lua = mp_has_suffix(p, ".lua"),
-			    is_test = mp_has_suffix(p, "_test.lua");
-			if ((pass == 0) != (is_lua && !is_test))
-				continue;
-			char *text;
-			size_t len;
-			if (mp_files_read(p, BUNDLE_FILE_MAX, &text, &len, d) < 0)
-				continue;
-			mp_bundle_file *f = &b->files[b->nfiles++];
-			f->path = pol_arena_str(b, p);
-			f->rel = f->path + dlen + (p[dlen] == '/');
-			f->text = arena_strn(b, text, len);
-			f->len = len;
-			f->is_test = (uint32_t)is_test;
-			mp_free(text);
-			if (!f->path || !f->text) {
-				mp_diags_error(d, p, 0, 0, "out of memory");
-				continue;
-			}
-		}
-		if (pass == 0)
-			b->npolicy_files = b->nfiles;
-	}
-	/* the hash covers every file in path order: "path\0length\0content" */
-	uint32_t *order = mp_malloc((b->nfiles + 1) * sizeof(*order));
-	for (uint32_t i = 0; order && i < b->nfiles; i++)
-		order[i] = i;
-	for (uint32_t i = 1; order && i < b->nfiles; i++) /* insertion sort: bundles are small */
-		for (uint32_t j = i;
-		     j > 0 && strcmp(b->files[order[j - 1]].rel, b->files[order[j]].rel) > 0; j--) {
-			uint32_t t = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
-	for (uint32_t i = 0; order && i < b->nfiles; i++) {
-		const mp_bundle_file *f = &b->files[order[i]];
-		char lenbuf[32];
-		int n = snprintf(lenbuf, sizeof(lenbuf), "%zu", f->len);
-		EVP_DigestUpdate(sha, f->rel, strlen(f->rel) + 1);
-		EVP_DigestUpdate(sha, lenbuf, (size_t)n + 1);
-		EVP_DigestUpdate(sha, f->text, f->len);
-	}
-	unsigned char digest[32];
-	unsigned int dn;
-	EVP_DigestFinal_ex(sha, digest, &dn);
-	EVP_MD_CTX_free(sha);
-	for (int i = 0; i < 32; i++)
-		snprintf(b->sha256 + 2 * i, 3, "%02x", digest[i]);
-	rc = order ? 0 : -1;
-	mp_free(order);
-out:
-	mp_pathlist_free(&all);
-	return rc;
-}
-
 /* --- the Lua side: running policy files --- */
 
 /* where(level): "file:line" of the function `level` frames up (1 = the caller of where). */
@@ -382,6 +308,31 @@ static int host_where(lua_State *L)
 	}
 	const char *src = ar.source[0] == '@' || ar.source[0] == '=' ? ar.source + 1 : ar.short_src;
 	lua_pushfstring(L, "%s:%d", src, ar.currentline);
+	return 1;
+}
+
+/* skipped(word, name): is the declaration the policy file makes here one that an in-memory
+ * file replaces (mp_bundle_skip), to be left out? Called by the DSL's words (stdlib's dsl.lua)
+ * from the function the file calls, so the file's line is two levels up. Upvalues: the bundle
+ * (a light userdata; it outlives every state that runs its files) and the file's
+ * mp_bundle_file.in_memory. */
+static int host_skipped(lua_State *L)
+{
+	const mp_bundle *b = lua_touserdata(L, lua_upvalueindex(1));
+	lua_Integer mem = lua_tointeger(L, lua_upvalueindex(2)), line = 0;
+	size_t nlen = 0;
+	const char *word = lua_tostring(L, 1), *name = lua_tolstring(L, 2, &nlen);
+	lua_Debug ar;
+	int skip = 0;
+	if (lua_getstack(L, 2, &ar) && lua_getinfo(L, "l", &ar))
+		line = ar.currentline;
+	for (uint32_t i = 0; word && name && i < b->nskips && !skip; i++) {
+		const mp_bundle_skip *k = &b->skips[i];
+		skip = !strcmp(k->type, word) && strlen(k->name) == nlen &&
+		       !memcmp(k->name, name, nlen) &&
+		       (mem < 0 || k->file > mem || (k->file == mem && line < k->line));
+	}
+	lua_pushboolean(L, skip);
 	return 1;
 }
 
@@ -410,7 +361,7 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 		return 0;
 	lua_pop(L, 1);
 	snprintf(path, sizeof(path), "%s/meshpol/dsl.lua", mp_stdlib_dir());
-	if (mp_files_read(path, BUNDLE_FILE_MAX, &text, &len, d) < 0) {
+	if (mp_files_read(path, POL_FILE_MAX, &text, &len, d) < 0) {
 		mp_diags_error(
 		    d, NULL, 0, 0,
 		    "the policy DSL is missing (set MESHPOL_STDLIB to meshpol's stdlib/)");
@@ -456,7 +407,14 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 		lua_getfield(L, dsl, "install");
 		lua_pushvalue(L, fn + 1);
 		lua_pushstring(L, f->path);
-		if (mp_sandbox_pcall(sb, 2, 0, err, sizeof(err)) < 0) {
+		if (b->nskips) {
+			lua_pushlightuserdata(L, (void *)b);
+			lua_pushinteger(L, f->in_memory);
+			lua_pushcclosure(L, host_skipped, 2);
+		} else {
+			lua_pushnil(L);
+		}
+		if (mp_sandbox_pcall(sb, 3, 0, err, sizeof(err)) < 0) {
 			lua_error_diag(d, err);
 			lua_settop(L, fn - 1);
 			failed = 1;
@@ -477,29 +435,64 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 	return failed ? -1 : 0;
 }
 
-mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
+/* The bundle's name, revision, default, mask and model from the manifest (read from dir, or
+ * from src->files_of's copy of it), or from src without a directory; the policies the
+ * manifest enables into *enabled. */
+static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***enabled,
+                     uint32_t *nenabled, mp_diags *d)
 {
+	char path[PATH_MAX];
+	const mp_bundle_file *copy =
+	    src->files_of ? pol_find_file(src->files_of, "bundle.yaml") : NULL;
+	if (!b->dir) {
+		b->name = src->name ? pol_arena_str(b, src->name) : NULL;
+		b->revision = src->revision ? pol_arena_str(b, src->revision) : NULL;
+		if (!src->name || !src->revision)
+			mp_diags_error(d, NULL, 0, 0,
+			               "a bundle without a directory needs a name and a revision");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/bundle.yaml", b->dir);
+	if (src->files_of && !copy)
+		mp_diags_error(d, path, 0, 0, "the bundle read before kept no manifest");
+	else
+		load_manifest(b, copy ? copy->path : path, copy, enabled, nenabled, d);
+	if (b->revision && src->revision_suffix) {
+		size_t n = strlen(b->revision), k = strlen(src->revision_suffix);
+		char *r = pol_arena_alloc(b, n + k + 1);
+		if (r) {
+			memcpy(r, b->revision, n);
+			memcpy(r + n, src->revision_suffix, k + 1);
+		}
+		b->revision = r;
+	}
+}
+
+mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
+                                 const char *stdlib_dir, mp_diags *d)
+{
+	const char *dir = src->files_of ? src->files_of->dir : src->dir;
 	mp_bundle *b = mp_calloc(1, sizeof(*b));
 	mp_sandbox *sb = NULL;
 	uint64_t *units = NULL; /* load cost of each policy file */
 	uint32_t errors = d->errors;
-	char path[PATH_MAX], err[1024];
+	char err[1024];
 	const char **enabled = NULL; /* the manifest's `policies` */
 	uint32_t nenabled = 0;
-	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena)))) {
+	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
+	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
+	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
 	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (dir && !src->files_of && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory");
 		goto fail;
 	}
 	b->model = m;
-	b->dir = pol_arena_str(b, dir);
-	snprintf(path, sizeof(path), "%s/bundle.yaml", dir);
-	load_manifest(b, path, &enabled, &nenabled, d);
-	if (read_files(b, dir, d) < 0)
+	describe(b, src, &enabled, &nenabled, d);
+	if (pol_read_files(b, src, d) < 0)
 		goto fail;
 	if (!b->npolicy_files)
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
@@ -534,6 +527,12 @@ fail:
 	mp_sandbox_free(sb);
 	mp_bundle_free(b);
 	return NULL;
+}
+
+mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
+{
+	mp_bundle_source src = {.dir = dir};
+	return mp_bundle_load_source(&src, m, stdlib_dir, d);
 }
 
 void mp_bundle_release_declarations(mp_sandbox *sb)

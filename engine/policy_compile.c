@@ -723,7 +723,7 @@ static void compile_policies(cctx *c, int state)
 		p->severity = si < 0 ? MP_SEV_MEDIUM : (uint32_t)si;
 		string_list(c, spec, "controls", 0, &p->controls, &p->ncontrols, p->loc, what);
 		p->description = spec_string(c, spec, "description", p->loc, what);
-		p->enabled = c->nenabled == 0;
+		p->enabled = c->nenabled == 0 || pol_in_memory(b, p->file);
 		for (uint32_t k = 0; k < c->nenabled; k++)
 			p->enabled |= !strcmp(c->enabled[k], p->name);
 		for (uint32_t k = 0; k + 1 < b->npolicies; k++)

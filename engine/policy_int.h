@@ -1,7 +1,8 @@
-/* policy_int.h: the inside of bundle loading, shared by policy.c (manifest, files and hash,
- * running the policy files, the bundle's arena), policy_compile.c (declarations -> rules,
- * checks, roles and indexes) and policy_bind.c (another state's functions -> the compiled
- * rules). Internal prefix pol_. Design: docs/architecture.md ("Policies"). */
+/* policy_int.h: the inside of bundle loading, shared by policy.c (manifest, running the policy
+ * files, the bundle's arena), policy_files.c (the files: from the directory, a bundle read
+ * before or memory; their order and hash), policy_compile.c (declarations -> rules, checks,
+ * roles and indexes) and policy_bind.c (another state's functions -> the compiled rules).
+ * Internal prefix pol_. Design: docs/architecture.md ("Policies"). */
 #ifndef MP_POLICY_INT_H
 #define MP_POLICY_INT_H
 
@@ -19,9 +20,26 @@ struct mp_sandbox;
  * when out of memory. */
 void *pol_arena_alloc(mp_bundle *b, size_t n);
 char *pol_arena_str(mp_bundle *b, const char *s);
+char *pol_arena_strn(mp_bundle *b, const char *s, size_t len); /* len bytes and a NUL */
 /* An error at loc, a "file:line" as the DSL records it (or anything else: then it is the file). */
 void pol_loc_error(mp_diags *d, const char *loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* --- policy_files.c --- */
+
+/* The most bytes one file of a bundle may have, read from disk or given in memory. */
+#define POL_FILE_MAX (16u << 20)
+
+/* Fills b->files from src (b->dir set already, NULL without a directory): the directory's
+ * policy files, read or taken from src->files_of, with the in-memory files among them in load
+ * order, then its other files; copies src's skips into b->skips and computes b->sha256. A file
+ * that cannot be read, and every broken rule of mp_bundle_text or mp_bundle_skip, is reported
+ * into d; -1 when the bundle cannot be had (the caller then stops), else 0. */
+int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d);
+/* The file of b at this path relative to its directory, or NULL. */
+const mp_bundle_file *pol_find_file(const mp_bundle *b, const char *rel);
+/* Is path (as the DSL records a policy's file) one of b's in-memory files? */
+int pol_in_memory(const mp_bundle *b, const char *path);
 
 /* --- policy_compile.c --- */
 

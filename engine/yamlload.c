@@ -276,25 +276,30 @@ out:
 	return rc;
 }
 
+int mp_yaml_load_buf(const char *file, const char *buf, size_t len, yaml_document_t *doc,
+                     mp_diags *d)
+{
+	mp_yaml_stream s;
+	if (mp_yaml_open(&s, file, buf, len, d) < 0) {
+		mp_diags_error(d, file, 0, 0, "out of memory");
+		return -1;
+	}
+	int rc = mp_yaml_next(&s, doc);
+	mp_yaml_close(&s);
+	return rc;
+}
+
 int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_diags *d)
 {
 	char *buf;
 	size_t len;
-	int rc = -1;
-	mp_yaml_stream s;
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
 	if (mp_files_check_inside(slash == path ? "/" : dir, path, NULL, d) < 0 ||
 	    mp_files_read(path, max, &buf, &len, d) < 0)
 		return -1;
-	if (mp_yaml_open(&s, path, buf, len, d) < 0) {
-		mp_diags_error(d, path, 0, 0, "out of memory");
-		goto out;
-	}
-	rc = mp_yaml_next(&s, doc);
-	mp_yaml_close(&s);
-out:
+	int rc = mp_yaml_load_buf(path, buf, len, doc, d);
 	mp_free(buf);
 	return rc;
 }

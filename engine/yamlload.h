@@ -34,6 +34,11 @@ int mp_yaml_open(mp_yaml_stream *s, const char *file, const char *buf, size_t le
 int mp_yaml_next(mp_yaml_stream *s, yaml_document_t *doc);
 void mp_yaml_close(mp_yaml_stream *s);
 
+/* Loads the first YAML document of the len bytes at buf (errors name file) with the limits
+ * above. Returns 1 with *doc (delete it with yaml_document_delete), 0 when buf holds no
+ * document, -1 after reporting an error into d. */
+int mp_yaml_load_buf(const char *file, const char *buf, size_t len, yaml_document_t *doc,
+                     mp_diags *d);
 /* Loads the first YAML document of the file at path (at most max bytes) with the same limits.
  * The file belongs to its directory (a bundle's manifest): a symbolic link out of that
  * directory is refused, as in a walk. Returns 1 with *doc (delete it with yaml_document_delete),

@@ -316,19 +316,13 @@ const mp_shell_decision *mp_ask_decide(mp_shell *sh, json_t *input, char *err, s
 	return d;
 }
 
-json_t *mp_ask_json(const mp_shell *sh, const mp_shell_decision *d, int explain)
+json_t *mp_ask_json(const mp_shell_decision *d, int explain)
 {
 	json_t *o = mp_decision_json(d->engine, &d->dec, d->id);
 	if (!o)
 		return NULL;
 	if (explain && d->explain)
 		json_object_set(o, "explain", d->explain);
-	/* locations from a session snapshot name its temporary copy: show the user's paths */
-	char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
-	json_decref(o);
-	s = s ? mp_shell_path_dup(sh, s) : NULL;
-	o = s ? json_loads(s, 0, NULL) : NULL;
-	free(s);
 	return o;
 }
 
@@ -435,7 +429,7 @@ static void print_reason(mp_shell *sh, json_t *r, const char *label)
 
 static void print_decision(mp_shell *sh, const mp_shell_decision *d)
 {
-	json_t *o = mp_ask_json(sh, d, 0);
+	json_t *o = mp_ask_json(d, 0);
 	if (sh->json || !o) {
 		print_json(sh, o);
 		json_decref(o);
@@ -693,7 +687,7 @@ int mp_ask_cmd_why(mp_shell *sh)
 		return -1;
 	}
 	if (sh->json) {
-		json_t *o = mp_ask_json(sh, d, 1);
+		json_t *o = mp_ask_json(d, 1);
 		print_json(sh, o);
 		json_decref(o);
 		return 0;
@@ -719,7 +713,7 @@ int mp_ask_cmd_why(mp_shell *sh)
 		const char *src = json_string_value(json_object_get(e, "source"));
 		int is_allow = type && !strcmp(type, "allow");
 		int error = matched && why; /* a `when` that failed: its message is the why */
-		char loc[1024], viab[1024], rule[2048];
+		char rule[2048];
 		printf("  %s%-5s%s %-5s %s %s '%s'",
 		       mp_shell_color(sh, !matched             ? MP_C_DIM
 		                          : is_allow && !error ? MP_C_ALLOW
@@ -732,11 +726,10 @@ int mp_ask_cmd_why(mp_shell *sh)
 		       json_string_value(json_object_get(e, "version")),
 		       json_string_value(json_object_get(e, "rule")));
 		if (via)
-			printf(" via %s", mp_shell_path(sh, via, viab, sizeof(viab)));
-		printf("  %s\n", mp_shell_path(sh, src ? src : "?", loc, sizeof(loc)));
+			printf(" via %s", via);
+		printf("  %s\n", src ? src : "?");
 		if (why)
-			printf("        %s %s\n", error ? "error:" : "why not:",
-			       mp_shell_path(sh, why, rule, sizeof(rule)));
+			printf("        %s %s\n", error ? "error:" : "why not:", why);
 		if (n == nex) {
 			uint32_t ri = i < nrow ? row[i] : b->global_rules[i - nrow];
 			describe_rule(m, &b->rules[ri], rule, sizeof(rule));
@@ -770,7 +763,7 @@ int mp_ask_cmd_why(mp_shell *sh)
 	else
 		outcome = "not permitted: no allow rule matched, and the bundle's default is deny";
 	if (d->dec.nreasons && d->dec.reasons[0].rule == MP_NONE) {
-		json_t *o = mp_ask_json(sh, d, 0);
+		json_t *o = mp_ask_json(d, 0);
 		print_reason(sh, json_array_get(json_object_get(o, "reasons"), 0), NULL);
 		json_decref(o);
 	}

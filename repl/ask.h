@@ -17,8 +17,8 @@ json_t *mp_ask_parse(const mp_model *m, const char *text, char *err, size_t errl
 /* Decides input (consumed) on the current snapshot, keeps it as the last decision (for :why)
  * and returns it; NULL with a message in err when the input is not a valid request. */
 const mp_shell_decision *mp_ask_decide(mp_shell *sh, json_t *input, char *err, size_t errlen);
-/* The decision output object (paths shown as the user's); with explain, its "explain" too. */
-json_t *mp_ask_json(const mp_shell *sh, const mp_shell_decision *d, int explain);
+/* The decision output object; with explain, its "explain" too. */
+json_t *mp_ask_json(const mp_shell_decision *d, int explain);
 void mp_ask_forget(mp_shell *sh); /* frees the last decision */
 
 /* The commands (rest: the text after the command name). 0, or -1 after printing an error. */

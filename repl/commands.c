@@ -209,7 +209,7 @@ static int rebuild(mp_shell *sh, const char *cmd, const char *model_path, const 
                    int reread)
 {
 	mp_diags d = {0};
-	mp_snap_spec spec = {model_path, sh->engine ? sh->engine->model : NULL, bundle_dir, reread};
+	mp_snap_spec spec = {model_path, sh->engine, bundle_dir, reread};
 	mp_engine *e = mp_snap_build(sh->snap, &spec, &d);
 	if (!e) {
 		mp_shell_diags(sh, &d);
@@ -442,7 +442,6 @@ static int cmd_policies(mp_shell *sh, int argc, char **argv, const char *rest)
 		nrules[b->rules[i].policy]++;
 	for (uint32_t i = 0; i < b->nchecks; i++)
 		nchecks[b->checks[i].policy]++;
-	char path[PATH_MAX];
 	if (sh->json) {
 		json_t *arr = json_array();
 		for (uint32_t i = 0; i < b->npolicies; i++) {
@@ -455,8 +454,7 @@ static int cmd_policies(mp_shell *sh, int argc, char **argv, const char *rest)
 			              mp_enforcement_name(p->enforcement), "severity",
 			              mp_severity_name(p->severity), "rules", (json_int_t)nrules[i],
 			              "checks", (json_int_t)nchecks[i], "file",
-			              mp_shell_path(sh, p->file ? p->file : "", path, sizeof(path)),
-			              "enabled", (int)p->enabled));
+			              p->file ? p->file : "", "enabled", (int)p->enabled));
 		}
 		char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s)
@@ -482,8 +480,7 @@ static int cmd_policies(mp_shell *sh, int argc, char **argv, const char *rest)
 			       p->name, (int)wv, p->version ? p->version : "", (int)wk,
 			       p->kind ? p->kind : "", mp_enforcement_name(p->enforcement),
 			       mp_severity_name(p->severity), nrules[i], nchecks[i],
-			       mp_shell_path(sh, p->file ? p->file : "", path, sizeof(path)),
-			       p->enabled ? "" : " (disabled)");
+			       p->file ? p->file : "", p->enabled ? "" : " (disabled)");
 		}
 		/* what the session replaces */
 		for (uint32_t c = 0; c < mp_snap_nchunks(sh->snap); c++) {
@@ -856,7 +853,6 @@ static int cmd_audit(mp_shell *sh, int argc, char **argv, const char *rest)
 		mp_shell_error(sh, ":audit: %s", f ? err : "out of memory");
 		return -1;
 	}
-	text = mp_shell_path_dup(sh, text);
 	if (text) {
 		fputs(text, stdout);
 		if (len && text[strlen(text) - 1] != '\n')

@@ -424,13 +424,6 @@ static void set_str(lua_State *L, const char *k, const char *v)
 	lua_setfield(L, -2, k);
 }
 
-static void set_path(lua_State *L, const mp_shell *sh, const char *k, const char *v)
-{
-	char buf[4096];
-	if (v)
-		set_str(L, k, mp_shell_path(sh, v, buf, sizeof(buf)));
-}
-
 static int build_bundle(lua_State *L)
 {
 	const mp_shell *sh = lua_touserdata(L, 1);
@@ -457,7 +450,7 @@ static int build_bundle(lua_State *L)
 		set_str(L, "enforcement", mp_enforcement_name(p->enforcement));
 		set_str(L, "severity", mp_severity_name(p->severity));
 		set_str(L, "description", p->description);
-		set_path(L, sh, "loc", p->loc);
+		set_str(L, "loc", p->loc);
 		lua_pushboolean(L, (int)p->enabled);
 		lua_setfield(L, -2, "enabled");
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -471,8 +464,8 @@ static int build_bundle(lua_State *L)
 		set_str(L, "name", r->name);
 		set_str(L, "type", r->type < 5 ? types[r->type] : "?");
 		set_str(L, "message", r->message);
-		set_path(L, sh, "loc", r->loc);
-		set_path(L, sh, "via", r->via);
+		set_str(L, "loc", r->loc);
+		set_str(L, "via", r->via);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "rules");
@@ -625,7 +618,7 @@ static int l_decide(lua_State *L)
 	if (!d)
 		return luaL_error(L, "decide: %s", err);
 	json_t **out = push_jsonbox(L);
-	*out = mp_ask_json(sh, d, explain);
+	*out = mp_ask_json(d, explain);
 	if (!*out)
 		return luaL_error(L, "decide: out of memory");
 	mp_luajson_push(L, *out);

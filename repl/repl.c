@@ -61,8 +61,7 @@ static void on_sigint(int sig)
 	}
 }
 
-/* SIGTERM, SIGHUP: stop what runs and leave as Ctrl-D would (the history is saved and the
- * temporary directory removed). */
+/* SIGTERM, SIGHUP: stop what runs and leave as Ctrl-D would (the history is saved). */
 static void on_sigterm(int sig)
 {
 	got_term = 1;
@@ -137,33 +136,15 @@ const char *mp_shell_color(const mp_shell *sh, enum mp_shell_color c)
 	return sh->color && (int)c >= 0 && c <= MP_C_DIM ? seq[c] : "";
 }
 
-const char *mp_shell_path(const mp_shell *sh, const char *text, char *buf, size_t len)
-{
-	return mp_snap_show(sh->snap, sh->bundle_dir, text, buf, len);
-}
-
-char *mp_shell_path_dup(const mp_shell *sh, char *s)
-{
-	/* each temporary prefix replaced (16 bytes at least) grows by at most the bundle dir */
-	size_t n = strlen(s), dir = sh->bundle_dir ? strlen(sh->bundle_dir) + 1 : 0;
-	size_t len = n + (n / 16 + 1) * dir + 1;
-	char *out = malloc(len);
-	if (out)
-		mp_shell_path(sh, s, out, len);
-	free(s);
-	return out;
-}
-
 void mp_shell_error(mp_shell *sh, const char *fmt, ...)
 {
-	char raw[8192], shown[8192], clean[8192 * 4];
+	char raw[8192], clean[8192 * 4];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	mp_shell_path(sh, raw, shown, sizeof(shown));
 	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)shown; *p && o + 5 < sizeof(clean);
+	for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof(clean);
 	     p++) {
 		if ((*p < 32 && *p != '\n' && *p != '\t') || *p == 127)
 			o += (size_t)snprintf(clean + o, sizeof(clean) - o, "\\x%02x", *p);

@@ -63,16 +63,10 @@ const char *mp_shell_color(const mp_shell *sh, enum mp_shell_color c);
 
 /* The one error emitter: marks the command failed, flushes stdout (so a script's output keeps
  * its order when stdout and stderr go to one file) and prints the message to stderr with
- * control characters escaped and any temporary path shown as the user's. */
+ * control characters escaped. */
 void mp_shell_error(mp_shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Diagnostics (load errors) through the same emitter, one per line. */
 void mp_shell_diags(mp_shell *sh, const mp_diags *d);
-
-/* Text with the paths of a session snapshot's temporary bundle replaced by the user's
- * (POLICY_DIR/..., shell.lua). Returns buf. */
-const char *mp_shell_path(const mp_shell *sh, const char *text, char *buf, size_t len);
-/* In place, on a malloc'd string (returns a new malloc'd string; frees s). */
-char *mp_shell_path_dup(const mp_shell *sh, char *s);
 
 /* Seconds on a monotonic clock. */
 double mp_shell_now(void);

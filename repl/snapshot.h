@@ -1,23 +1,25 @@
-/* snapshot.h: how the shell builds engine snapshots: a model (opened, or cloned from the current
- * one), a bundle read from its directory, and the session: declarations typed in the shell,
- * kept as Lua text and compiled as one more policy file (shell.lua) together with a copy of the
- * bundle's files. Design: docs/repl.md ("Declarations typed in the shell").
+/* snapshot.h: how the shell builds engine snapshots: a model (opened, or shared with the
+ * current snapshot), a bundle read from its directory, and the session: declarations typed in
+ * the shell, kept as Lua text and compiled with the bundle as one more policy file (shell.lua),
+ * given to the engine in memory. Design: docs/repl.md ("Declarations typed in the shell").
  *
- * Ownership: an mp_snap owns a temporary directory (removed by mp_snap_free), a copy of the
- * last bundle read from disk (its policy files, manifest and declarations), and the session's
- * chunks. Snapshots it builds belong to the caller. Nothing here prints.
+ * Ownership: an mp_snap owns the session's chunks and what it keeps of the bundle last read
+ * from disk (its declarations, for "replaces ..."). Snapshots it builds belong to the caller;
+ * one built without a model path takes a reference to the current snapshot's model
+ * (mp_model_retain), so every snapshot of a session shares one model, freed with the last.
+ * Nothing here prints.
  *
- * Why a temporary directory: the engine loads bundles from directories only, and an engine
- * owns its model. So a session snapshot is the bundle's policy files plus shell.lua written to
- * TMP/bundle and loaded from there (locations then read TMP/bundle/...: mp_snap_show maps them
- * back), and a model is cloned by saving it once to TMP/model.mpm and loading that.
+ * How a session snapshot is loaded (engine/policy.h, mp_bundle_source): the bundle directory's
+ * files as last read (the current snapshot's bundle, so a session rebuild never picks up edits
+ * on disk silently; :load and :reload read them again), plus the session file in memory under
+ * its own name ("shell.lua", or "shell-session.lua" when the bundle has a shell.lua), so every
+ * location is a real path or shell.lua:LINE and nothing needs mapping back.
  *
  * Replacing a rule: a session declaration with the type and name of a bundle declaration
- * (allow, deny, residency, require_mtls, declared_routes_only, role, check) replaces it. The
- * copy of each policy file starts, on its first line (line numbers do not move), with a prologue
- * that wraps the DSL's functions so that the replaced names are skipped; the wrappers make a
- * tail call, so the DSL still records the policy file's own file:line. A later chunk of the
- * session replaces an earlier one's declarations the same way.
+ * (allow, deny, residency, require_mtls, declared_routes_only, role, check) replaces it. Each
+ * is an mp_bundle_skip from the first line of its chunk: the engine's loader leaves out every
+ * declaration of that type and name in the bundle's files and in the session's earlier lines.
+ * A later chunk of the session replaces an earlier one's declarations the same way.
  */
 #ifndef MP_SNAPSHOT_H
 #define MP_SNAPSHOT_H
@@ -48,19 +50,19 @@ typedef struct {
 typedef struct mp_snap mp_snap;
 
 mp_snap *mp_snap_new(void);
-void mp_snap_free(mp_snap *s); /* NULL is fine; removes the temporary directory */
+void mp_snap_free(mp_snap *s); /* NULL is fine */
 
 typedef struct {
-	const char *model_path;  /* open this model (.mpm or YAML); NULL: clone `current` */
-	const mp_model *current; /* the model to clone when model_path is NULL */
-	const char *bundle_dir;  /* NULL: no bundle (only the session, if any) */
-	int reread;              /* read bundle_dir again; 0: use the copy of the last read */
+	const char *model_path;   /* open this model (.mpm or YAML); NULL: share current's */
+	const mp_engine *current; /* the snapshot being replaced, or NULL */
+	const char *bundle_dir;   /* NULL: no bundle (only the session, if any) */
+	int reread; /* read bundle_dir again; 0: with a session, take its files from current */
 } mp_snap_spec;
 
 /* Builds a snapshot: the model, then the bundle (with the session, if any) compiled against it.
- * When the session is empty the bundle directory itself is loaded (real paths, real hash); with
- * a session, the copy. NULL with every error in d; the copy of the bundle is replaced only on
- * success. */
+ * When the session is empty the bundle directory itself is loaded; with a session, the
+ * directory (read again, or as current read it) plus the session file. NULL with every error
+ * in d; what the shell keeps of the bundle is replaced only on success. */
 mp_engine *mp_snap_build(mp_snap *s, const mp_snap_spec *spec, mp_diags *d);
 
 /* --- the session --- */
@@ -98,10 +100,5 @@ int mp_snap_write(const mp_snap *s, FILE *f, int numbered);
 /* The declarations of the bundle (as last read) with this type and name. */
 uint32_t mp_snap_base_find(const mp_snap *s, const char *type, const char *name,
                            const mp_snap_base_decl **out, uint32_t max);
-
-/* Copies text into buf with the temporary bundle's paths shown as the user's: TMP/bundle/FILE
- * becomes bundle_dir/FILE, and the session file just shell.lua. Returns buf. */
-const char *mp_snap_show(const mp_snap *s, const char *bundle_dir, const char *text, char *buf,
-                         size_t len);
 
 #endif

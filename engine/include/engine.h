@@ -4,9 +4,11 @@
  *
  * Lifecycle of a snapshot:
  *   mp_engine_new (refs = 1) --mp_engine_retain--> refs + 1
- *   --mp_engine_release--> refs - 1; at 0 the bundle, then the model, are freed.
+ *   --mp_engine_release--> refs - 1; at 0 the bundle is freed and the model released.
  * An evaluator retains its snapshot for its whole life, so work in flight on an old snapshot
- * finishes on it after a reload swapped in a new one.
+ * finishes on it after a reload swapped in a new one. Snapshots may share a model (it is
+ * reference-counted too, model.h): a new bundle over the same mesh takes
+ * mp_model_retain(old->model) instead of a copy, and the model goes with its last snapshot.
  */
 #ifndef MP_ENGINE_H
 #define MP_ENGINE_H
@@ -22,16 +24,16 @@
 
 typedef struct mp_engine {
 	atomic_int refs;
-	mp_model *model;   /* owned */
+	mp_model *model;   /* one reference (other snapshots may hold more) */
 	mp_bundle *bundle; /* owned; NULL: no bundle (decisions use the default deny) */
 	/* owned: one state per mesh provider with something to decide (provider.h) */
 	struct mp_provider_state *providers;
 	uint32_t nproviders;
 } mp_engine;
 
-/* Takes ownership of m and b (b may be NULL) and compiles every mesh provider's state.
- * NULL when out of memory or when a provider's resource does not compile (m and b are
- * freed). */
+/* Takes the caller's reference to m and ownership of b (b may be NULL) and compiles every
+ * mesh provider's state. NULL when out of memory or when a provider's resource does not
+ * compile (b is freed and the reference to m dropped). */
 mp_engine *mp_engine_new(mp_model *m, mp_bundle *b);
 mp_engine *mp_engine_retain(mp_engine *e);
 void mp_engine_release(mp_engine *e); /* NULL is fine */

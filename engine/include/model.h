@@ -3,8 +3,10 @@
  *
  * Ownership: an mp_model owns every array it points at. It is built by mp_compile (compile.h)
  * or read by mp_model_load, and is immutable once mp_model_finish has run; after that any
- * number of threads may read it. mp_model_free releases it and everything in it; pointers
- * returned by the accessors below are valid until then.
+ * number of threads may read it. It is reference-counted (atomically), so that snapshots can
+ * share it: whoever made or loaded it holds one reference, mp_model_retain takes another, and
+ * mp_model_free drops one; the last frees the model and everything in it. Pointers returned by
+ * the accessors below are valid until then.
  *
  * Invariants:
  *  1. String id 0 is the empty string; MP_NONE (UINT32_MAX) marks "no element".
@@ -279,7 +281,10 @@ int mp_model_add_source(mp_model *m, mp_str name, uint32_t root_len);
 int mp_model_finish(mp_model *m);
 
 /* --- reading --- */
-void mp_model_free(mp_model *m); /* NULL is fine */
+/* Another reference to a finished model (for one more snapshot); returns m. */
+mp_model *mp_model_retain(mp_model *m);
+/* Drops one reference; the last frees the model. NULL is fine. */
+void mp_model_free(mp_model *m);
 mp_model_view mp_model_get_view(const mp_model *m);
 const char *mp_model_str(const mp_model *m, mp_str id); /* NUL-terminated; "" for 0 */
 uint32_t mp_model_str_len(const mp_model *m, mp_str id);

@@ -3,9 +3,10 @@
  * docs/architecture.md ("Policies"). Implemented by policy.c (loading), policy_compile.c
  * (compiling declarations) and policy_bind.c (binding another state's functions).
  *
- * Ownership: an mp_bundle owns everything it points at (one arena) and borrows the model it was
- * compiled against, which must outlive it (the engine snapshot owns both). Immutable after
- * mp_bundle_load returns; any number of threads may read it.
+ * Ownership: an mp_bundle owns everything it points at (one arena), copies of its files
+ * included, and borrows the model it was compiled against, which must outlive it (the engine
+ * snapshot holds both). Immutable after mp_bundle_load returns; any number of threads may read
+ * it.
  */
 #ifndef MP_POLICY_H
 #define MP_POLICY_H
@@ -116,18 +117,50 @@ typedef enum { MP_DEFAULT_DENY = 0, MP_DEFAULT_ALLOW = 1 } mp_default;
 
 /* One file of the bundle, kept so that every Lua state runs exactly what was hashed. */
 typedef struct {
-	const char *path; /* as found: DIR/relative */
-	const char *rel;  /* relative to the bundle directory */
+	const char *path; /* as found: DIR/relative; an in-memory file's name */
+	const char *rel;  /* relative to the bundle directory; an in-memory file's name */
 	const char *text;
 	size_t len;
 	uint32_t is_test;
+	int32_t in_memory; /* -1: read from the directory; else its mp_bundle_source.files index */
 	uint64_t load_units; /* budget units its top-level code took at load (policy files) */
 } mp_bundle_file;
+
+/* A policy file given in memory rather than read from the bundle directory (the shell's
+ * session). It loads as if it were a file of that name at the top of the directory: in path
+ * order among the directory's policy files, covered by the bundle's hash, its locations
+ * "NAME:LINE", and the policy it declares enabled whatever the manifest's `policies` list. */
+typedef struct {
+	const char *name; /* a file name: 1 to 255 bytes of UTF-8, no control character, '/' or
+	                   * ':', not starting with '.', ending in ".lua" but not "_test.lua", and
+	                   * neither a file nor a directory at the top of the bundle directory */
+	const char *text; /* len bytes of Lua, at most 16 MiB, no NUL byte among them */
+	size_t len;
+} mp_bundle_text;
+
+/* A declaration that replaces others: the one of this type and name made from `line` on in the
+ * in-memory file `file`. Every other declaration of that type and name, in the directory's
+ * files, in the in-memory files listed before `file` and above `line` in `file`, is left out as
+ * if it were not written: its DSL word returns at once and records nothing (the check is the
+ * engine's, in C, and every state that runs the bundle makes it). Later in-memory files and
+ * later lines of `file` are not affected, so two declarations of a name in one chunk of lines
+ * are still a duplicate. */
+typedef struct {
+	const char *type; /* a word mp_bundle_replaceable accepts */
+	const char *name;
+	uint32_t file; /* index into mp_bundle_source.files */
+	uint32_t line; /* 1-based */
+} mp_bundle_skip;
+
+/* Is word a DSL word whose declarations an mp_bundle_skip can leave out (allow, deny,
+ * residency, require_mtls, declared_routes_only, role, check; not policy or bind)? */
+int mp_bundle_replaceable(const char *word);
 
 typedef struct mp_bundle mp_bundle;
 struct mp_bundle {
 	const mp_model *model; /* borrowed */
-	const char *dir, *name, *revision;
+	const char *dir;       /* NULL: none (the bundle is in-memory files alone) */
+	const char *name, *revision;
 	const char *model_hint; /* the manifest's `model`, resolved against dir; or NULL */
 	char sha256[65];
 	uint32_t default_decision; /* mp_default */
@@ -145,6 +178,8 @@ struct mp_bundle {
 
 	mp_bundle_file *files; /* policy files first (in load order), then tests */
 	uint32_t nfiles, npolicy_files;
+	mp_bundle_skip *skips; /* as given in its mp_bundle_source */
+	uint32_t nskips;
 	uint32_t nwhens, nruns;
 	/* [1..nwhens], [1..nruns]: who declared each function a compiled rule or check calls, as
 	 * the loading state saw it; every other state binds its functions by these (decl.h) */
@@ -161,8 +196,31 @@ struct mp_bundle {
 	struct mp_arena *arena;
 };
 
-/* Loads the bundle in dir and compiles it against m. stdlib_dir is where `require` finds the
- * DSL (mp_stdlib_dir() by default). NULL with every error in d. */
+/* Where a bundle comes from: a directory, in-memory policy files, or both. Zero-initialise,
+ * then set what applies; the loader copies what it keeps, so all of it may go once it returns. */
+typedef struct {
+	/* The bundle directory: its manifest (bundle.yaml) and files. NULL: none; the bundle is the
+	 * in-memory files alone, named by name and revision, with the default deny. */
+	const char *dir;
+	/* NULL, or a bundle loaded from dir before: its manifest and the files it read from dir
+	 * are used again, as they were then, and dir is not read (a rebuild that must not pick up
+	 * edits made on disk since). Its in-memory files are not taken. dir must be its dir. */
+	const mp_bundle *files_of;
+	const mp_bundle_text *files; /* in-memory policy files */
+	uint32_t nfiles;
+	const mp_bundle_skip *skips; /* declarations the in-memory files replace */
+	uint32_t nskips;
+	const char *revision_suffix; /* appended to the manifest's revision ("+shell"); or NULL */
+	const char *name, *revision; /* without a directory: the bundle's name and revision */
+} mp_bundle_source;
+
+/* Loads a bundle from src and compiles it against m. stdlib_dir is where `require` finds the
+ * DSL (mp_stdlib_dir() by default). NULL with every error in d: an in-memory file that breaks
+ * a rule of mp_bundle_text, a skip that names no in-memory file or a word that cannot be
+ * replaced, and every error of the files themselves, located in them (NAME:LINE). */
+mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
+                                 const char *stdlib_dir, mp_diags *d);
+/* mp_bundle_load_source of the directory dir alone. */
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
 

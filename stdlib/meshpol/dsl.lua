@@ -41,8 +41,11 @@ local function remember_when(spec)
   return nil
 end
 
--- Installs the DSL's globals in env, the environment of one policy file.
-function M.install(env, file)
+-- Installs the DSL's globals in env, the environment of one policy file. skipped, when the
+-- bundle has in-memory files that replace declarations (engine/policy.h, mp_bundle_skip), is
+-- the host's check: skipped(word, name) is true when the declaration the file makes here is
+-- replaced, and is then left out. It must be called from the function the file calls.
+function M.install(env, file, skipped)
   local ctx = { policy = nil }
 
   -- `word "name" { spec }`: returns the function that takes the spec.
@@ -51,6 +54,9 @@ function M.install(env, file)
       local loc = host.where(2)
       if type(name) ~= "string" then
         fail(loc, word .. ": expected a name in quotes, as in " .. word .. ' "name" { ... }')
+        return function() end
+      end
+      if skipped and skipped(word, name) then
         return function() end
       end
       return function(spec)

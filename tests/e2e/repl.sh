@@ -84,6 +84,25 @@ expect_out "the saved rule decides" "allow shell 0.0.0 rule 'web-scores' at $TMP
 run_cmd sh -c "printf 'deny \"d\" { service = \"ml/scorer\" }\n:decide web -> scorer GET /\n' | \"$MESHPOL\" repl -m $D/mesh -p $TMP/grown"
 expect_out "a bundle's own shell.lua is kept apart" "deny shell-session 0.0.0 rule 'd' at shell-session.lua:2"
 
+# A session snapshot is built in memory: while the shell runs with declarations, nothing is
+# written under TMPDIR (it used to hold a copy of the bundle and the model).
+mkdir "$TMP/tmpdir"
+mkfifo "$TMP/tfifo"
+TMPDIR="$TMP/tmpdir" "$MESHPOL" repl "${LAB[@]}" <"$TMP/tfifo" >"$TMP/tmpdir.out" 2>&1 &
+TREPL=$!
+exec 8>"$TMP/tfifo"
+printf 'deny "d" { service = "ml/scorer" }\n:decide web -> scorer GET /\n' >&8
+for _ in $(seq 1 100); do
+	grep -q '^DENY' "$TMP/tmpdir.out" && break
+	sleep 0.1
+done
+grep -q "^  deny shell 0.0.0 rule 'd' at shell.lua:2" "$TMP/tmpdir.out" &&
+	ok "a session decides (TMPDIR set)" || not_ok "a session decides (TMPDIR set)" "$(cat "$TMP/tmpdir.out")"
+[ -z "$(ls -A "$TMP/tmpdir")" ] && ok "a session writes nothing under TMPDIR" ||
+	not_ok "a session writes nothing under TMPDIR" "$(ls -AR "$TMP/tmpdir")"
+exec 8>&-
+wait "$TREPL"
+
 # Lua that never ends is stopped by Ctrl-C, not by a budget: a script can run long loops.
 run_cmd sh -c "echo 'n = 0 for i = 1, 3e6 do n = n + 1 end return n' | \"$MESHPOL\" repl ${LAB[*]}"
 expect_out "no instruction budget in the shell" '^3000000$'

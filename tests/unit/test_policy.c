@@ -22,11 +22,7 @@ static mp_model *model;
 static int setup(void **state)
 {
 	(void)state;
-	mp_diags d = {0};
-	const char *p = "tests/data/bundles/unit/mesh.yaml";
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	model = mp_compile(&p, 1, NULL, &d);
-	mp_diags_free(&d);
+	model = unit_mesh();
 	return model ? 0 : -1;
 }
 
@@ -39,36 +35,18 @@ static int teardown(void **state)
 
 static const char default_manifest[] = "name: t\nrevision: r1\n";
 
-/* Writes a bundle (manifest, then NAME, TEXT pairs up to a NULL) into a fresh directory. */
-static char *write_bundle(const char *manifest, ...)
+/* Writes a bundle into a fresh directory (testutil.h); the test fails when it cannot. */
+#define write_bundle(...) must_write(write_bundle_dir(__VA_ARGS__))
+
+static char *must_write(char *dir)
 {
-	static char dir[64];
-	snprintf(dir, sizeof(dir), "/tmp/meshpol-policy-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	char path[256];
-	snprintf(path, sizeof(path), "%s/bundle.yaml", dir);
-	FILE *f = fopen(path, "w");
-	fputs(manifest, f);
-	fclose(f);
-	va_list ap;
-	va_start(ap, manifest);
-	const char *name;
-	while ((name = va_arg(ap, const char *))) {
-		const char *text = va_arg(ap, const char *);
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		f = fopen(path, "w");
-		fputs(text, f);
-		fclose(f);
-	}
-	va_end(ap);
+	assert_non_null(dir);
 	return dir;
 }
 
 static void remove_bundle(const char *dir)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(remove_bundle_dir(dir), 0);
 }
 
 #define HEAD "policy \"p\" { version = \"1.0.0\", kind = \"rbac\" }\n"
