@@ -8,7 +8,9 @@
 # Every meshpol run is paired with an nginx run just before it, and "vs nginx" is the median of
 # those pairs' ratios: on a shared machine the load changes from minute to minute, and a ratio of
 # two runs seconds apart is steadier than a ratio of two medians. Each other figure is the median
-# of REPS rounds.
+# of REPS rounds. "CPU/req" is the meshpol server's user + system time (/proc/PID/stat, all its
+# threads) over the requests wrk completed: contention from other work on the machine moves it
+# far less than req/s, so it is the figure to compare two builds by on a busy machine.
 #   POST /v1/decide             body examples/requests/allow-checkout-charge.json (wrk Lua)
 #   GET  /v1/check/...          Host: payments.billing:8080, x-forwarded-client-cert (checkout)
 #   GET  /v1/check/... (no when) catalog products from the ingress gateway: rules without a
@@ -117,21 +119,34 @@ LUA
 XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
 GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
 
-# run KEY ARGS...: one wrk run; appends "rps p50_us p99_us" to $WORK/KEY.
+# run KEY ARGS...: one wrk run; appends "rps p50_us p99_us cpu_us_per_request" to $WORK/KEY
+# (the last 0 for nginx, whose CPU is not counted).
 to_us() { # wrk's "373.00us", "1.78ms", "2.00s"
 	awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
 	                        else if (v ~ /s$/) print n * 1000000; else print n }'
 }
+# cpu_ticks PID: the user + system clock ticks the process (all its threads) has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK_US=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / t }')
 run() {
-	local key=$1 out conns=$CONNS
+	local key=$1 out conns=$CONNS pid="" t0=0
 	shift
 	case $key in lat-*) conns=$LAT_CONNS ;; esac
 	case $key in *nginx) ;; *) # the paired nginx run
 		out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" "http://127.0.0.1:$NPORT/" 2>&1)
 		echo "$out" | awk '/^Requests\/sec:/ { print $2 }' >>"$WORK/$key.nginx" ;;
 	esac
+	# the meshpol server under test: its CPU time per request moves far less than req/s when
+	# the machine is busy with other work
+	case "$*" in *":$PLAIN/"*) pid=$PLAIN_PID ;; *":$LOGGED/"*) pid=$LOGGED_PID ;; esac
+	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
 	out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" 2>&1)
-	local rps p50 p99 non2xx
+	local rps p50 p99 non2xx cpu=0 n
+	if [ -n "$pid" ]; then
+		n=$(echo "$out" | awk '/ requests in / { print $1 }')
+		cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v n="${n:-0}" -v t="$TICK_US" \
+			'BEGIN { print (n > 0 ? (b - a) * t / n : 0) }')
+	fi
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
 	p50=$(to_us "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
 	p99=$(to_us "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
@@ -140,7 +155,7 @@ run() {
 		echo "server_bench: $key: wrk failed or got errors:" >&2
 		echo "$out" >&2
 	fi
-	echo "${rps:-0} ${p50:-0} ${p99:-0}" >>"$WORK/$key"
+	echo "${rps:-0} ${p50:-0} ${p99:-0} $cpu" >>"$WORK/$key"
 	if [ -f "$WORK/$key.nginx" ]; then # the ratio to the paired nginx run
 		awk -v a="${rps:-0}" 'END { print (a / $1) }' "$WORK/$key.nginx" >>"$WORK/$key.ratio"
 	fi
@@ -197,16 +212,18 @@ fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; els
 {
 	echo "meshpol serve vs nginx \`return 200\`: wrk -t$THREADS -c$CONNS, ${DURATION}s x $REPS rounds (medians), $WORKERS workers each, $(nproc) CPUs"
 	echo
-	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx"
-	printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------"
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req"
+	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------"
 	row() { # KEY LABEL LOG
-		local rps p50 p99 ratio=1
+		local rps p50 p99 cpu ratio=1
 		rps=$(median "$WORK/$1" 1)
 		p50=$(median "$WORK/$1" 2)
 		p99=$(median "$WORK/$1" 3)
+		cpu=$(median "$WORK/$1" 4)
 		[ -f "$WORK/$1.ratio" ] && ratio=$(median "$WORK/$1.ratio" 1)
-		printf '| %-40s | %-3s | %9.0f | %8s | %8s | %7.0f%% |\n' "$2" "$3" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" \
-			"$(awk -v r="$ratio" 'BEGIN { print 100 * r }')"
+		printf '| %-40s | %-3s | %9.0f | %8s | %8s | %7.0f%% | %8s |\n' "$2" "$3" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" \
+			"$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" \
+			"$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.1f us", c; else print "-" }')"
 	}
 	row nginx "nginx return 200" "-"
 	row plain-decide "POST /v1/decide" off
@@ -218,8 +235,8 @@ fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; els
 	echo
 	echo "latency with $LAT_CONNS connections (wrk -c$LAT_CONNS):"
 	echo
-	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx"
-	printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------"
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req"
+	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------"
 	row lat-nginx "nginx return 200" "-"
 	row lat-plain-decide "POST /v1/decide" off
 	row lat-plain-check "GET /v1/check/ (Host + XFCC)" off
