@@ -81,11 +81,11 @@ static void run_phase(mp_import *im, im_phase ph)
 
 /* --- the providers' answers (import_int.h) --- */
 
-void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len)
+void im_identity(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out, size_t len)
 {
 	for (const mp_provider *const *p = mp_providers; *p; p++)
 		if ((*p)->import && (*p)->import->identity &&
-		    (*p)->import->identity(im, ns, sa, out, len))
+		    (*p)->import->identity(im, dc, ns, sa, out, len))
 			return;
 	snprintf(out, len, "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td), ns, sa);
 }
@@ -594,15 +594,19 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			for (e = ks; e < k && strcmp(e->group, k->group); e++)
+			if (k->name || k->skip)
+				continue; /* one document of a core kind, or a kind left out */
+			for (e = ks; e < k && (e->name || e->skip || strcmp(e->group, k->group));
+			     e++)
 				;
 			if (e < k)
 				continue; /* named already */
 			size_t vl = strlen(k->versions + 1) - 1;
 			int one = !memchr(k->versions + 1, ' ', vl);
-			at += (size_t)snprintf(
-			    buf + at, len - at, "%s%s%s%.*s", k == ks ? "" : ", ", k->group,
-			    one && *k->group ? "/" : "", one ? (int)vl : 0, k->versions + 1);
+			at += (size_t)snprintf(buf + at, len - at, "%s%s%s%.*s",
+			                       buf[at - 1] == '(' ? "" : ", ", k->group,
+			                       one && *k->group ? "/" : "", one ? (int)vl : 0,
+			                       k->versions + 1);
 		}
 		if (at < len)
 			at += (size_t)snprintf(buf + at, len - at, ")");
@@ -631,20 +635,30 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	const char *versions = NULL; /* of a known group whose version is not */
 	char v[64];
 	snprintf(v, sizeof(v), " %s ", version);
+	const char *meta_name = im_scalar(im_get(&dc, im_get(&dc, dc.root, "metadata"), "name"));
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
 			if (strcmp(k->group, group))
 				continue;
-			if (!strstr(k->versions, v)) {
+			if (k->versions && !strstr(k->versions, v)) {
 				versions = k->versions;
 				continue;
 			}
 			known_group = 1;
-			if (!strcmp(k->kind, kind)) {
+			if (!strcmp(k->kind, kind) &&
+			    (!k->name || (meta_name && !strcmp(meta_name, k->name)))) {
 				dc.provider = *p;
 				dc.kind = k;
 			}
 		}
+	if (dc.kind && dc.kind->skip) {
+		char q1[80], q2[80];
+		im_note(im, &dc, im_get(&dc, dc.root, "kind"),
+		        "skipped kind '%s' (apiVersion %s): %s",
+		        mp_diag_quote(kind, strlen(kind), q1, sizeof(q1)),
+		        mp_diag_quote(api, strlen(api), q2, sizeof(q2)), dc.kind->skip);
+		return 0;
+	}
 	if (!dc.kind && versions && !known_group) {
 		char q[80];
 		im_note(im, &dc, im_get(&dc, dc.root, "apiVersion"),
@@ -875,7 +889,7 @@ void mp_import_elements(mp_import *im)
 
 /* --- resources --- */
 
-void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines)
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux)
 {
 	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(spec);
@@ -898,7 +912,7 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 	                 .spec = im_intern(im, text),
 	                 .cluster = im->multi_cluster ? dc->cluster : MP_NONE,
 	                 .flags = flags,
-	                 .lines = lines,
+	                 .aux = aux,
 	                 .loc = dc->loc};
 	free(text);
 	if (mp_model_add_resource(im->m, &r) == MP_NONE)

@@ -91,8 +91,11 @@ struct mp_provider_import {
 	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
 	 * im_port_protocol ask every provider in list order and take the first answer.
 	 *
-	 * identity: a workload's identity, into out; 1, or 0 when the mesh claims none. */
-	int (*identity)(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+	 * identity: the identity of the workload of document dc (a Pod or a controller of pods)
+	 * in namespace ns running as service account sa, into out; 1, or 0 when the mesh claims
+	 * none for it. */
+	int (*identity)(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out,
+	                size_t len);
 	/* namespace_mtls: the mode its namespace-wide (else mesh-wide) policy gives a namespace
 	 * in a cluster, MP_MTLS_UNSET for none. */
 	uint32_t (*namespace_mtls)(mp_import *im, mp_id ns, mp_id cluster);
@@ -106,10 +109,10 @@ struct mp_provider_import {
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
 
-/* The providers' answers (struct mp_provider_import). A workload's identity, from its
- * namespace and service account: the first provider's that claims identities, else SPIFFE's
- * spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
-void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+/* The providers' answers (struct mp_provider_import). A workload's identity (its document
+ * dc), from its namespace and service account: the first provider's that claims it, else
+ * SPIFFE's spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
+void im_identity(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out, size_t len);
 /* A namespace's mTLS mode in a cluster, by its mesh's policy; MP_MTLS_UNSET when none. */
 uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
 /* A Service port's protocol; tcp when no provider can tell. */
@@ -171,6 +174,34 @@ int im_strs(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int requ
 /* Keys of map must be among allowed (NULL-terminated); an unknown one is an error. */
 int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowed,
             const char *what);
+/* A mapping's fields against a table, as a CRD's schema checks them (import_schema.c): one
+ * row per field (the table ends with a row whose name is NULL), its type, whether it is
+ * required, and for mappings and lists of mappings the table of their fields. Unknown fields
+ * (with the nearest valid name), wrong types, missing fields and values outside an enum are
+ * errors at their node naming the path from path ("spec") down. 0, or -1 after errors. */
+typedef enum {
+	IM_T_STR,    /* any scalar but null */
+	IM_T_INT,    /* a plain integer */
+	IM_T_BOOL,   /* true or false */
+	IM_T_INTSTR, /* a scalar: an integer or a name (Kubernetes' IntOrString) */
+	IM_T_ENUM,   /* one of values */
+	IM_T_MAP,    /* a mapping with the fields of fields */
+	IM_T_STRMAP, /* a mapping of strings (labels) */
+	IM_T_LIST,   /* a list of mappings with fields, or of scalars of type item */
+	IM_T_ANY,    /* not checked */
+} im_type;
+
+typedef struct im_field {
+	const char *name;
+	uint8_t type;     /* im_type */
+	uint8_t required; /* absent or null is an error */
+	uint8_t item;     /* IM_T_LIST without fields: the items' type */
+	const struct im_field *fields;
+	const char *const *values; /* IM_T_ENUM, NULL-terminated */
+} im_field;
+
+int im_check(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields, const char *path);
+
 /* A duration ("5s", "250ms", "1.5s", "1m"): milliseconds. */
 int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set);
 /* A mapping of strings into the model's label pool. */
@@ -199,7 +230,8 @@ uint32_t im_mtls_mode(const char *s);
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
 
 /* Adds the document to the model as a resource (kind, apiVersion, namespace, name, version,
- * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and lines. */
-void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines);
+ * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and aux (its
+ * provider's data beside the spec, mp_resource). */
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux);
 
 #endif

@@ -26,6 +26,20 @@ const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, c
 	return NULL;
 }
 
+const mp_provider *mp_provider_of(const mp_model *m, const mp_resource *r)
+{
+	const char *api = mp_model_str(m, r->api), *kind = mp_model_str(m, r->kind);
+	const char *slash = strrchr(api, '/');
+	size_t glen = slash ? (size_t)(slash - api) : 0;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind; k++)
+			if (!k->skip && strlen(k->group) == glen && !strncmp(k->group, api, glen) &&
+			    !strcmp(k->kind, kind) &&
+			    (!k->name || !strcmp(k->name, mp_model_str(m, r->name))))
+				return *p;
+	return NULL;
+}
+
 int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
                          size_t errlen)
 {

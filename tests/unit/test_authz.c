@@ -232,6 +232,7 @@ static void test_crafted_policy(void **state)
 	mp_model *m = mp_compile(&src, 1, NULL, &d);
 	assert_non_null(m);
 	mp_resource r = {.kind = mp_model_intern(m, "AuthorizationPolicy", 19),
+	                 .api = mp_model_intern(m, "security.istio.io/v1", 20),
 	                 .ns = mp_model_intern(m, "foo", 3),
 	                 .name = mp_model_intern(m, "x", 1),
 	                 .spec = mp_model_intern(m, "{\"action\": 7}", 13),

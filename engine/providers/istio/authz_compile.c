@@ -4,6 +4,7 @@
  * the model's policies with mp_authz_compile. Semantics: docs/import.md. */
 #include "alloc.h"
 #include "authz_int.h"
+#include "provider.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -718,8 +719,8 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 	for (uint32_t i = 0; i < p->nrules; i++) {
 		az_rule *r = &p->rules[i];
 		mp_loc l = res->loc;
-		if (i < res->lines.n)
-			l.line = v.u32[res->lines.off + i];
+		if (i < res->aux.n)
+			l.line = v.u32[res->aux.off + i];
 		mp_model_loc_str(m, l, where, sizeof(where));
 		r->loc = mp_arena_strn(&a->ar, where, strlen(where));
 		r->name = rule_name(&a->ar, p, i);
@@ -887,6 +888,13 @@ static void root_namespace(const mp_model *m, char *out, size_t len)
 	}
 }
 
+/* Istio's AuthorizationPolicy (Linkerd has a kind of that name too). */
+static int is_policy(const mp_model *m, const mp_resource *r)
+{
+	return !strcmp(mp_model_str(m, r->kind), "AuthorizationPolicy") &&
+	       mp_provider_of(m, r) == &mp_provider_istio;
+}
+
 mp_authz *mp_authz_compile(const mp_model *m, char *err, size_t errlen)
 {
 	mp_model_view v = mp_model_get_view(m);
@@ -900,14 +908,14 @@ mp_authz *mp_authz_compile(const mp_model *m, char *err, size_t errlen)
 	root_namespace(m, rootns, sizeof(rootns));
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < v.nresources; i++)
-		n += !strcmp(mp_model_str(m, v.resources[i].kind), "AuthorizationPolicy");
+		n += is_policy(m, &v.resources[i]);
 	a->p = mp_arena_alloc(&a->ar, (n + 1) * sizeof(az_policy));
 	if (!a->p) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (uint32_t i = 0; i < v.nresources; i++)
-		if (!strcmp(mp_model_str(m, v.resources[i].kind), "AuthorizationPolicy") &&
+		if (is_policy(m, &v.resources[i]) &&
 		    compile_policy(a, &v.resources[i], rootns, err, errlen) < 0)
 			goto fail;
 	if ((a->np && build_index(a, mp_model_find_namespace(m, rootns)) < 0) || a->ar.oom) {
