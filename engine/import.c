@@ -147,8 +147,8 @@ mp_loc im_loc(const idoc *dc, const yaml_node_t *n)
 {
 	if (!n)
 		return dc->loc;
-	return (mp_loc){dc->file, (uint32_t)n->start_mark.line + 1,
-	                (uint32_t)n->start_mark.column + 1};
+	return (mp_loc){dc->file, (uint32_t)n->start_mark.line + 1 + dc->line_base,
+	                (uint32_t)n->start_mark.column + 1 + dc->col_base};
 }
 
 mp_str im_intern(mp_import *im, const char *s)
@@ -711,6 +711,14 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 /* --- pass 2: places --- */
 
 static mp_id implicit_cluster(mp_import *im, const char *name, const char *provider,
+                              const char *region, const char *zone, mp_loc loc);
+
+mp_id im_cluster(mp_import *im, const char *name, mp_loc loc)
+{
+	return implicit_cluster(im, name, NULL, NULL, NULL, loc);
+}
+
+static mp_id implicit_cluster(mp_import *im, const char *name, const char *provider,
                               const char *region, const char *zone, mp_loc loc)
 {
 	mp_str n = im_intern(im, name);
@@ -889,7 +897,7 @@ void mp_import_elements(mp_import *im)
 
 /* --- resources --- */
 
-void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux)
+void im_add_record(mp_import *im, const mp_resource *r, json_t *spec)
 {
 	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(spec);
@@ -897,6 +905,15 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 		im->oom = 1;
 		return;
 	}
+	mp_resource out = *r;
+	out.spec = im_intern(im, text);
+	free(text);
+	if (mp_model_add_resource(im->m, &out) == MP_NONE)
+		im->oom = 1;
+}
+
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux)
+{
 	char ver[64] = "";
 	yaml_node_t *gen = im_get(dc, dc->meta, "generation");
 	const char *rv = im_scalar(im_get(dc, dc->meta, "resourceVersion"));
@@ -909,13 +926,42 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 	                 .ns = dc->ns,
 	                 .name = dc->name,
 	                 .version = im_intern(im, ver),
-	                 .spec = im_intern(im, text),
 	                 .cluster = im->multi_cluster ? dc->cluster : MP_NONE,
 	                 .flags = flags,
 	                 .aux = aux,
 	                 .loc = dc->loc};
-	free(text);
-	if (mp_model_add_resource(im->m, &r) == MP_NONE)
+	im_add_record(im, &r, spec);
+}
+
+/* --- routes --- */
+
+static uint32_t push_targets(mp_import *im, const mp_target *t, uint32_t n)
+{
+	if (!n)
+		return 0;
+	uint32_t off = mp_model_push_targets(im->m, t, n);
+	if (off == MP_NONE) {
+		im->oom = 1;
+		return 0;
+	}
+	return off;
+}
+
+void im_add_route(mp_import *im, const char *name, const mp_route *tmpl, const mp_target *t[3],
+                  const uint32_t n[3])
+{
+	mp_route rt = *tmpl;
+	char what[1300];
+	rt.name = im_intern(im, name);
+	rt.dests = (mp_span){push_targets(im, t[0], n[0]), n[0]};
+	rt.mirrors = (mp_span){push_targets(im, t[1], n[1]), n[1]};
+	rt.failover = (mp_span){push_targets(im, t[2], n[2]), n[2]};
+	snprintf(what, sizeof(what), "Route '%s'", name);
+	mp_id id = mp_model_get_view(im->m).nroutes;
+	if (im->oom ||
+	    im->host->declare(im->host->ctx, MP_IMPORT_ROUTE, rt.name, 0, id, rt.loc, what) < 0)
+		return;
+	if (mp_model_add_route(im->m, &rt) == MP_NONE)
 		im->oom = 1;
 }
 

@@ -26,6 +26,9 @@ typedef struct {
 	uint32_t dead;                   /* replaced by a later document with the same identity */
 	uint32_t bad;                    /* an error was reported for it in pass 2 */
 	mp_id ns_id;                     /* set by mp_import_elements */
+	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
+	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
+	uint32_t line_base, col_base;
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -220,6 +223,9 @@ void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, con
 /* "VirtualService default/reviews" into buf. */
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len);
 const char *im_str_of(const mp_import *im, mp_str s);
+/* The cluster named name, created (provider and region unknown) when no Cluster declares it
+ * and no option names it. MP_NONE when out of memory. */
+mp_id im_cluster(mp_import *im, const char *name, mp_loc loc);
 /* The namespace id of name, created (implicitly) when missing. MP_NONE when out of memory. */
 mp_id im_namespace(mp_import *im, mp_str name, mp_loc loc);
 /* Are all labels of sel (a mapping node of doc dc) among the workload's? Empty: yes. */
@@ -229,9 +235,18 @@ uint32_t im_mtls_mode(const char *s);
 /* Data classes from meshpol.io/data-classes (comma- or dot-separated) appended to out. */
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
 
+/* Adds a route named name (interned here) from tmpl (every field but name and the spans set)
+ * with its destinations, mirrors and failover targets (t[0..2], n[0..2] of each), declared in
+ * the compiler's table of names (a duplicate is reported and the route left out). */
+void im_add_route(mp_import *im, const char *name, const mp_route *tmpl, const mp_target *t[3],
+                  const uint32_t n[3]);
+
 /* Adds the document to the model as a resource (kind, apiVersion, namespace, name, version,
  * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and aux (its
  * provider's data beside the spec, mp_resource). */
 void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux);
+/* Adds r with the spec JSON (which it takes and frees): a record a provider keeps of what it
+ * read elsewhere (Istio's MeshConfig, Linkerd's LinkerdProxy), every field but spec set. */
+void im_add_record(mp_import *im, const mp_resource *r, json_t *spec);
 
 #endif

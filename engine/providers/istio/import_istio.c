@@ -547,9 +547,7 @@ static void mesh_config(mp_import *im)
 	const char *rootns = istio_of(im)->rootns;
 	json_t *j =
 	    json_pack("{s:s, s:s}", "rootNamespace", rootns, "trustDomain", im_str_of(im, im->td));
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(j);
-	if (!text) {
+	if (!j) {
 		im->oom = 1;
 		return;
 	}
@@ -557,12 +555,9 @@ static void mesh_config(mp_import *im)
 	                 .api = im_intern(im, "meshpol.io/v1"),
 	                 .ns = im_intern(im, rootns),
 	                 .name = im_intern(im, "mesh"),
-	                 .spec = im_intern(im, text),
 	                 .cluster = MP_NONE,
 	                 .loc = im->ndocs ? im->docs[0].loc : (mp_loc){0, 0, 0}};
-	free(text);
-	if (mp_model_add_resource(im->m, &r) == MP_NONE)
-		im->oom = 1;
+	im_add_record(im, &r, j);
 }
 
 /* The RESOURCES phase: every Istio document stays in the model (AuthorizationPolicies only
