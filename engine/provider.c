@@ -9,6 +9,7 @@
 const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes,
     &mp_provider_istio,
+    &mp_provider_linkerd,
     NULL,
 };
 

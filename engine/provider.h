@@ -124,6 +124,6 @@ void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int adv
 const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
 
 /* The providers' rows (one folder each). */
-extern const mp_provider mp_provider_kubernetes, mp_provider_istio;
+extern const mp_provider mp_provider_kubernetes, mp_provider_istio, mp_provider_linkerd;
 
 #endif
