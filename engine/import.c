@@ -71,6 +71,23 @@ void *im_state(const mp_import *im, const mp_provider *p)
 	return NULL;
 }
 
+int im_other_mesh(mp_import *im, const mp_provider *p)
+{
+	for (const mp_provider *const *q = mp_providers; *q; q++) {
+		if (*q == p || !(*q)->decide)
+			continue;
+		if ((*q)->import && (*q)->import->present) {
+			if ((*q)->import->present(im))
+				return 1;
+			continue;
+		}
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			if (im->docs[i].provider == *q && im_live(&im->docs[i]))
+				return 1;
+	}
+	return 0;
+}
+
 /* Every provider's function for phase ph, in the list's order. */
 static void run_phase(mp_import *im, im_phase ph)
 {
@@ -934,6 +951,25 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 }
 
 /* --- routes --- */
+
+int im_match_header(mp_import *im, const char *name, const char *value, mp_match *out)
+{
+	char lower[256];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(lower); i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[i] = '\0';
+	mp_label l = {im_intern(im, lower), im_intern(im, value)};
+	uint32_t off = mp_model_push_labels(im->m, &l, 1);
+	if (off == MP_NONE) {
+		im->oom = 1;
+		return -1;
+	}
+	if (!out->headers.n)
+		out->headers.off = off;
+	out->headers.n++;
+	return 0;
+}
 
 static uint32_t push_targets(mp_import *im, const mp_target *t, uint32_t n)
 {

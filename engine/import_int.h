@@ -90,6 +90,9 @@ struct mp_provider_import {
 	void *(*begin)(mp_import *im);
 	void (*end)(void *state);
 	void (*phase[IM_PHASES])(mp_import *im);
+	/* present: does the import hold this mesh's configuration (its documents, or workloads it
+	 * meshes)? NULL: its documents alone tell (im_other_mesh). */
+	int (*present)(mp_import *im);
 	/* Answers for another provider's mapping, as Kubernetes' workloads run under some mesh
 	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
 	 * im_port_protocol ask every provider in list order and take the first answer.
@@ -108,6 +111,10 @@ struct mp_provider_import {
 	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
 	                             const char *name, const char *app);
 };
+
+/* Does the import hold the configuration of a mesh other than p (a provider with authorization
+ * ops: Kubernetes is no mesh)? */
+int im_other_mesh(mp_import *im, const mp_provider *p);
 
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
@@ -235,6 +242,9 @@ uint32_t im_mtls_mode(const char *s);
 /* Data classes from meshpol.io/data-classes (comma- or dot-separated) appended to out. */
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
 
+/* Appends an exact header match (the name in lower case) to a route's match. 0, or -1 when out
+ * of memory. */
+int im_match_header(mp_import *im, const char *name, const char *value, mp_match *out);
 /* Adds a route named name (interned here) from tmpl (every field but name and the spans set)
  * with its destinations, mirrors and failover targets (t[0..2], n[0..2] of each), declared in
  * the compiler's table of names (a duplicate is reported and the route left out). */

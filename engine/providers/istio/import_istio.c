@@ -561,10 +561,15 @@ static void mesh_config(mp_import *im)
 }
 
 /* The RESOURCES phase: every Istio document stays in the model (AuthorizationPolicies only
- * once their spec passed the check; istio.io/dry-run ones flagged so). */
+ * once their spec passed the check; istio.io/dry-run ones flagged so), and the settings the
+ * import used, unless the import is another mesh's and holds nothing of Istio's. */
 static void resources(mp_import *im)
 {
-	mesh_config(im);
+	uint32_t mine = 0;
+	for (uint32_t i = 0; i < im->ndocs && !mine; i++)
+		mine = im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]);
+	if (mine || !im_other_mesh(im, &mp_provider_istio))
+		mesh_config(im);
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
 		if (dc->provider != &mp_provider_istio || dc->dead || dc->cluster == MP_NONE)

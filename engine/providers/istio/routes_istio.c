@@ -612,23 +612,14 @@ static int http_match(mp_import *im, idoc *dc, yaml_node_t *match, mp_match *out
 		IM_MAP_FOREACH(dc, headers, k, v)
 		{
 			const char *exact = NULL;
-			char name[256];
 			if (v->type != YAML_MAPPING_NODE ||
 			    im_str(im, dc, v, "exact", 0, &exact) < 0)
 				return im_error(im, dc, v, "a header match must be a mapping");
 			if (!exact || !im_scalar(k))
 				continue; /* prefix and regex header matches: the route admits more
 				           */
-			im_lower(im_scalar(k), name, sizeof(name));
-			mp_label l = {im_intern(im, name), im_intern(im, exact)};
-			uint32_t off = mp_model_push_labels(im->m, &l, 1);
-			if (off == MP_NONE) {
-				im->oom = 1;
+			if (im_match_header(im, im_scalar(k), exact, out) < 0)
 				return -1;
-			}
-			if (!out->headers.n)
-				out->headers.off = off;
-			out->headers.n++;
 		}
 	return 0;
 }
