@@ -543,9 +543,17 @@ static void decide_port(const dctx *x, const lk_pod *pod, uint32_t port, outcome
 	if (!x->http || proto == LK_P_OPAQUE || proto == LK_P_TLS) {
 		uint32_t n =
 		    gather(a, NULL, NULL, s ? s->authz : NULL, s ? s->nauthz : 0, dflt, list);
-		if (!authorize(x, list, n, "tcp", setting, setting_src, o))
-			deny(o, server_title, s ? s->version : "", refused_rule, server_src,
-			     "no authorization of %s admits the connection%s", server_title, "");
+		if (authorize(x, list, n, "tcp", setting, setting_src, o))
+			return;
+		if (s)
+			deny(o, s->title, s->version, refused_rule, s->source,
+			     "no authorization of %s admits the connection%s", s->title, "");
+		else
+			deny(
+			    o, setting, "", refused_rule, setting_src,
+			    "no Server selects the port: its default inbound policy, %s, admits no "
+			    "such connection%s",
+			    setting, "");
 		return;
 	}
 	long r = best_route(s, pod, port, proto == LK_P_GRPC, x);
@@ -573,10 +581,15 @@ static void decide_port(const dctx *x, const lk_pod *pod, uint32_t port, outcome
 		deny(o, rt->title, rt->version, refused_rule, rt->source,
 		     "no authorization admits the client on %s of %s: Linkerd answers 403",
 		     rt->title, server_title);
+	else if (s)
+		deny(o, s->title, s->version, refused_rule, s->source,
+		     "no authorization of %s admits the client%s", s->title,
+		     ": Linkerd answers 403");
 	else
-		deny(o, server_title, s ? s->version : "", refused_rule, server_src,
-		     "no authorization of %s admits the client%s", server_title,
-		     s ? ": Linkerd answers 403" : "");
+		deny(o, setting, "", refused_rule, setting_src,
+		     "no Server selects the port: its default inbound policy, %s, admits no such "
+		     "client%s",
+		     setting, ": Linkerd answers 403");
 }
 
 /* --- the request --- */

@@ -364,6 +364,61 @@ static int check_route_matches(mp_import *im, idoc *dc)
 	return bad;
 }
 
+/* The durations of a route's rules (timeouts.request, backendRequest). */
+static int check_timeouts(mp_import *im, idoc *dc)
+{
+	yaml_node_t *rules = im_get(dc, dc->spec, "rules"), *rule;
+	uint32_t ms;
+	int set, bad = 0;
+	if (!rules || rules->type != YAML_SEQUENCE_NODE)
+		return 0;
+	IM_SEQ_FOREACH(dc, rules, rule)
+	{
+		yaml_node_t *t = im_get(dc, rule, "timeouts");
+		if (t && (im_duration(im, dc, t, "request", &ms, &set) < 0 ||
+		          im_duration(im, dc, t, "backendRequest", &ms, &set) < 0))
+			bad = -1;
+	}
+	return bad;
+}
+
+/* A ServiceProfile request condition's regular expressions, all the way down. */
+static int check_condition(mp_import *im, idoc *dc, yaml_node_t *c)
+{
+	yaml_node_t *item;
+	int bad = 0;
+	if (!c || c->type != YAML_MAPPING_NODE)
+		return 0;
+	if (im_get(dc, c, "pathRegex") && check_regex(im, dc, im_get(dc, c, "pathRegex")) < 0)
+		bad = -1;
+	static const char *const lists[] = {"all", "any"};
+	for (size_t l = 0; l < 2; l++) {
+		yaml_node_t *seq = im_get(dc, c, lists[l]);
+		if (seq && seq->type == YAML_SEQUENCE_NODE)
+			IM_SEQ_FOREACH(dc, seq, item)
+			{
+				if (check_condition(im, dc, item) < 0)
+					bad = -1;
+			}
+	}
+	return check_condition(im, dc, im_get(dc, c, "not")) < 0 ? -1 : bad;
+}
+
+static int check_profile(mp_import *im, idoc *dc)
+{
+	yaml_node_t *routes = im_get(dc, dc->spec, "routes"), *r;
+	uint32_t ms;
+	int set, bad = 0;
+	if (routes && routes->type == YAML_SEQUENCE_NODE)
+		IM_SEQ_FOREACH(dc, routes, r)
+		{
+			if (im_duration(im, dc, r, "timeout", &ms, &set) < 0 ||
+			    check_condition(im, dc, im_get(dc, r, "condition")) < 0)
+				bad = -1;
+		}
+	return bad;
+}
+
 /* Kubernetes' IntOrString port: 1..65535, or a port name (IANA_SVC_NAME: at most 15 lower case
  * letters, digits and dashes). */
 static int check_port(mp_import *im, idoc *dc, yaml_node_t *n)
@@ -439,7 +494,9 @@ static int check_kind(mp_import *im, idoc *dc)
 		return 0;
 	case LK_HTTPROUTE:
 	case LK_GATEWAY_HTTPROUTE:
-		return check_route_matches(im, dc);
+		return check_route_matches(im, dc) < 0 || check_timeouts(im, dc) < 0 ? -1 : 0;
+	case LK_SERVICEPROFILE:
+		return check_profile(im, dc);
 	default:
 		return 0;
 	}
@@ -494,19 +551,12 @@ static int check_cidr_list(const char *list, char *bad, size_t len)
 {
 	char one[64];
 	mp_ipnet net;
-	while (*list) {
-		size_t l = strcspn(list, ",");
-		snprintf(one, sizeof(one), "%.*s", (int)l, list);
-		char *s = one;
-		while (isspace((unsigned char)*s))
-			s++;
-		for (char *e = s + strlen(s); e > s && isspace((unsigned char)e[-1]);)
-			*--e = '\0';
-		if (*s && mp_ipnet_parse(s, &net, 1) < 0) {
-			snprintf(bad, len, "%s", s);
+	for (const char *p = list; *p;) {
+		p = mp_linkerd_item(p, one, sizeof(one));
+		if (one[0] && mp_ipnet_parse(one, &net, 1) < 0) {
+			snprintf(bad, len, "%s", one);
 			return -1;
 		}
-		list += l + (list[l] == ',');
 	}
 	return 0;
 }
@@ -634,23 +684,9 @@ static int read_settings(mp_import *im, lk_cluster *cl, idoc *dc, uint32_t c)
 		snprintf(cl->td, sizeof(cl->td), "%s", o->trust_domain);
 	if (st->opt_cp_ns)
 		snprintf(cl->cp_ns, sizeof(cl->cp_ns), "%s", st->opt_cp_ns);
-	if (st->opt_networks) {
-		if (check_cidr_list(st->opt_networks, bad_cidr, sizeof(bad_cidr)) < 0) {
-			mp_diags_add(im->d, MP_DIAG_ERROR, NULL, 0, 0,
-			             "--cluster-networks: '%s' is not a CIDR block", bad_cidr);
-			bad = -1;
-		}
+	if (st->opt_networks)
 		snprintf(cl->networks, sizeof(cl->networks), "%s", st->opt_networks);
-	}
 	if (st->opt_policy) {
-		char hint[300];
-		if (mp_linkerd_policy(st->opt_policy) == LK_POLICY_NONE) {
-			mp_diags_add(
-			    im->d, MP_DIAG_ERROR, NULL, 0, 0,
-			    "--default-inbound-policy: unknown value '%s' (%s)", st->opt_policy,
-			    mp_diag_hint(st->opt_policy, mp_linkerd_policies, hint, sizeof(hint)));
-			bad = -1;
-		}
 		snprintf(cl->policy, sizeof(cl->policy), "%s", st->opt_policy);
 		snprintf(
 		    cl->policy_from, sizeof(cl->policy_from),
@@ -784,10 +820,11 @@ static void config_record(mp_import *im, uint32_t c)
 	                      "requireIdentityOnInboundPorts", cl->require_id);
 	json_t *probe =
 	    j ? json_object_get(json_object_get(j, "policyController"), "probeNetworks") : NULL;
+	char item[80];
 	for (const char *p = cl->probe_networks; probe && *p;) {
-		size_t l = strcspn(p, ",");
-		json_array_append_new(probe, json_stringn(p, l));
-		p += l + (p[l] == ',');
+		p = mp_linkerd_item(p, item, sizeof(item));
+		if (item[0])
+			json_array_append_new(probe, json_string(item));
 	}
 	if (!j) {
 		im->oom = 1;
@@ -840,19 +877,26 @@ static void resources(mp_import *im)
 
 /* --- the importer --- */
 
+/* The options, checked once; a bad one is an error of the compile (exit 2), no file named. */
 static void *begin(mp_import *im)
 {
 	linkerd_state *st = mp_calloc(1, sizeof(*st));
 	const mp_import_opts *o = im->o;
 	const mp_provider_setting *s = o ? o->provider_opts : NULL;
 	uint32_t n = o ? o->nprovider_opts : 0;
-	if (st) {
-		st->opt_policy =
-		    mp_provider_option_value(s, n, "linkerd", "default-inbound-policy");
-		st->opt_networks = mp_provider_option_value(s, n, "linkerd", "cluster-networks");
-		st->opt_cp_ns =
-		    mp_provider_option_value(s, n, "linkerd", "control-plane-namespace");
-	}
+	char bad[64], hint[300];
+	if (!st)
+		return NULL;
+	st->opt_policy = mp_provider_option_value(s, n, "linkerd", "default-inbound-policy");
+	st->opt_networks = mp_provider_option_value(s, n, "linkerd", "cluster-networks");
+	st->opt_cp_ns = mp_provider_option_value(s, n, "linkerd", "control-plane-namespace");
+	if (st->opt_networks && check_cidr_list(st->opt_networks, bad, sizeof(bad)) < 0)
+		mp_diags_add(im->d, MP_DIAG_ERROR, NULL, 0, 0,
+		             "--cluster-networks: '%s' is not a CIDR block", bad);
+	if (st->opt_policy && mp_linkerd_policy(st->opt_policy) == LK_POLICY_NONE)
+		mp_diags_add(im->d, MP_DIAG_ERROR, NULL, 0, 0,
+		             "--default-inbound-policy: unknown value '%s' (%s)", st->opt_policy,
+		             mp_diag_hint(st->opt_policy, mp_linkerd_policies, hint, sizeof(hint)));
 	return st;
 }
 
@@ -871,6 +915,11 @@ static void end(void *state)
 	mp_free(st);
 }
 
+static int present(mp_import *im)
+{
+	return linkerd_of(im)->present;
+}
+
 const struct mp_provider_import mp_linkerd_import = {
     .begin = begin,
     .end = end,
@@ -882,5 +931,6 @@ const struct mp_provider_import mp_linkerd_import = {
             [IM_PHASE_ROUTES] = mp_linkerd_routes,
             [IM_PHASE_RESOURCES] = resources,
         },
+    .present = present,
     .identity = identity,
 };

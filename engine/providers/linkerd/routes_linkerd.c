@@ -239,17 +239,8 @@ static int route_match(rctx *x, yaml_node_t *m, int grpc, mp_match *out)
 			const char *value = im_scalar(im_get(dc, h, "value"));
 			if ((type && strcmp(type, "Exact")) || !name || !value)
 				continue;
-			size_t i;
-			for (i = 0; name[i] && i + 1 < sizeof(buf); i++)
-				buf[i] = (char)tolower((unsigned char)name[i]);
-			buf[i] = '\0';
-			mp_label l = {im_intern(x->im, buf), im_intern(x->im, value)};
-			uint32_t off = mp_model_push_labels(x->im->m, &l, 1);
-			if (off == MP_NONE)
+			if (im_match_header(x->im, name, value, out) < 0)
 				return -1;
-			if (!out->headers.n)
-				out->headers.off = off;
-			out->headers.n++;
 		}
 	return 0;
 }
