@@ -492,7 +492,7 @@ static void test_explain(void **state)
 static void test_crafted(void **state)
 {
 	(void)state;
-	const char *files[] = {"booksapp-apps.yaml", "booksapp-policy.yaml"};
+	const char *files[] = {"booksapp/apps.yaml", "booksapp/policy.yaml"};
 	mp_model *m = compile_files(files, 2, NULL);
 	assert_non_null(m);
 	uint32_t ids[2] = {0x7fffffff, 1}; /* a label key that is no string of the model */

@@ -433,29 +433,44 @@ static void server_authorizations(mp_import *im)
 	}
 }
 
-/* --- defaults on workloads that handle personal or regulated data --- */
+/* --- defaults on workloads that handle data classes --- */
 
-/* The data classes the workload's services handle (their own, their namespace's). */
-static int handles_data(mp_import *im, const iworkload *w)
+/* The data classes the workload's services handle (their own, their namespace's), listed in
+ * buf ("pii, pci"); 0 when none. */
+static int handles_data(mp_import *im, const iworkload *w, char *buf, size_t len)
 {
 	mp_model_view v = mp_model_get_view(im->m);
-	for (uint32_t k = 0; k < w->nsvc; k++)
-		if (v.services[w->svc[k]].data.n)
-			return 1;
-	return w->ns != MP_NONE && v.namespaces[w->ns].data.n;
+	size_t at = 0;
+	buf[0] = '\0';
+	for (uint32_t k = 0; k <= w->nsvc; k++) {
+		mp_span d = k < w->nsvc        ? v.services[w->svc[k]].data
+		            : w->ns != MP_NONE ? v.namespaces[w->ns].data
+		                               : (mp_span){0, 0};
+		for (uint32_t i = 0; i < d.n && at < len; i++) {
+			const char *c = mp_model_str(im->m, v.u32[d.off + i]);
+			size_t cl = strlen(c);
+			int seen = 0;
+			for (const char *p = buf; !seen && (p = strstr(p, c)); p += cl)
+				seen = (p == buf || p[-1] == ' ') && (p[cl] == ',' || !p[cl]);
+			if (!seen)
+				at +=
+				    (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "", c);
+		}
+	}
+	return at > 0;
 }
 
 static void defaults(mp_import *im)
 {
 	linkerd_state *st = linkerd_of(im);
-	char subject[400];
+	char subject[400], data[300];
 	uint32_t ports[32];
 	for (uint32_t w = 0; w < st->nproxies; w++) {
 		json_t *spec = st->proxies[w].spec, *p;
 		const iworkload *wl = &im->wl[w];
 		idoc *dc = &im->docs[wl->doc];
 		size_t i;
-		if (!spec || !handles_data(im, wl))
+		if (!spec || !handles_data(im, wl, data, sizeof(data)))
 			continue;
 		const char *policy =
 		    json_string_value(json_object_get(spec, "defaultInboundPolicy"));
@@ -463,9 +478,10 @@ static void defaults(mp_import *im)
 		if (policy && !strcmp(policy, "all-unauthenticated"))
 			im_finding(
 			    im, "DefaultAllUnauthenticated", MP_FINDING_WARNING, dc->loc, subject,
-			    "the workload handles regulated data and its default inbound policy "
-			    "is all-unauthenticated (\"allow all traffic. This is the default.\"), "
+			    "the workload handles %s data and its default inbound policy is "
+			    "all-unauthenticated (\"allow all traffic. This is the default.\"), "
 			    "from %s: any client, meshed or not, reaches a port no Server selects",
+			    data,
 			    json_string_value(json_object_get(spec, "defaultInboundPolicyFrom")));
 		json_array_foreach(json_object_get(spec, "ports"), i, p)
 		{
@@ -483,13 +499,13 @@ static void defaults(mp_import *im)
 					covered = ports[x] == port;
 			}
 			if (!covered)
-				im_finding(
-				    im, "PortWithoutServer", MP_FINDING_WARNING, dc->loc, subject,
-				    "port %u%s%s%s of a meshed workload that handles regulated "
-				    "data "
-				    "has no Server: its default inbound policy (%s) decides it",
-				    port, name ? " (" : "", name ? name : "", name ? ")" : "",
-				    policy);
+				im_finding(im, "PortWithoutServer", MP_FINDING_WARNING, dc->loc,
+				           subject,
+				           "port %u%s%s%s of a meshed workload that handles %s "
+				           "data has no "
+				           "Server: its default inbound policy (%s) decides it",
+				           port, name ? " (" : "", name ? name : "",
+				           name ? ")" : "", data, policy);
 		}
 	}
 }

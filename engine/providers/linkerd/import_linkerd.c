@@ -697,8 +697,15 @@ static int read_settings(mp_import *im, lk_cluster *cl, idoc *dc, uint32_t c)
 	return bad;
 }
 
-/* Does the import hold Linkerd's configuration: a document of its kinds, or a Namespace or pod
- * it injects? Without, Linkerd adds nothing to the model. */
+/* A Gateway API route: Linkerd reads them, but so may other meshes; alone they do not say the
+ * import is Linkerd's. */
+static int gateway_api(const idoc *dc)
+{
+	return linkerd_is(dc, LK_GATEWAY_HTTPROUTE) || linkerd_is(dc, LK_GRPCROUTE);
+}
+
+/* Does the import hold Linkerd's configuration: a document of its own kinds, or a Namespace or
+ * pod it injects? Without, Linkerd adds nothing to the model. */
 static int is_present(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs; i++) {
@@ -706,7 +713,7 @@ static int is_present(mp_import *im)
 		yaml_node_t *meta, *spec;
 		if (!im_live(dc))
 			continue;
-		if (dc->provider == &mp_provider_linkerd)
+		if (dc->provider == &mp_provider_linkerd && !gateway_api(dc))
 			return 1;
 		if (k8s_is(dc, K8S_NAMESPACE)) {
 			meta = dc->meta;
@@ -727,8 +734,22 @@ static int is_present(mp_import *im)
 static void clusters(mp_import *im)
 {
 	linkerd_state *st = linkerd_of(im);
-	if (!(st->present = is_present(im)))
+	if (!(st->present = is_present(im))) {
+		for (uint32_t i = 0; i < im->ndocs; i++) {
+			idoc *dc = &im->docs[i];
+			char q[80];
+			if (gateway_api(dc) && im_live(dc))
+				im_note(
+				    im, dc, im_get(dc, dc->root, "kind"),
+				    "skipped kind '%s' (apiVersion %s): meshpol reads the Gateway "
+				    "API's "
+				    "routes for Linkerd, and the sources hold nothing of Linkerd's",
+				    dc->kind->kind,
+				    mp_diag_quote(im_str_of(im, dc->api),
+				                  strlen(im_str_of(im, dc->api)), q, sizeof(q)));
+		}
 		return;
+	}
 	for (uint32_t i = 0; i < im->ndocs; i++)
 		if (im->docs[i].provider == &mp_provider_linkerd && im_live(&im->docs[i]) &&
 		    !linkerd_is(&im->docs[i], LK_CONFIG))
