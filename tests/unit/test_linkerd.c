@@ -177,13 +177,13 @@ static const bad_row bad_rows[] = {
         "m, namespace: shop}\nspec: {}\n",
      "MeshTLSAuthentication shop/m: spec: needs identities or identityRefs", 1},
     {"a path type",
-     NS "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, "
+     NS "apiVersion: policy.linkerd.io/v1beta3\nkind: HTTPRoute\nmetadata: {name: r, "
         "namespace: shop}\nspec:\n  rules:\n  - matches:\n    - path: {type: Prefix, value: /}\n",
      "bad.yaml:11:20: HTTPRoute shop/r: spec.rules[0].matches[0].path.type: unknown value "
      "'Prefix' (expected Exact, PathPrefix or RegularExpression)",
      1},
     {"a regular expression meshpol cannot evaluate",
-     NS "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, "
+     NS "apiVersion: policy.linkerd.io/v1beta3\nkind: HTTPRoute\nmetadata: {name: r, "
         "namespace: shop}\nspec:\n  rules:\n  - matches:\n    - path: {type: RegularExpression, "
         "value: \"/a.*?b\"}\n",
      "HTTPRoute shop/r: regular expression '/a.*?b': lazy quantifiers ('*?') are not supported", 1},
@@ -208,6 +208,13 @@ static const bad_row bad_rows[] = {
      NS "apiVersion: policy.linkerd.io/v1beta3\nkind: Widget\nmetadata: {name: w}\n",
      "bad.yaml:6:7: note: skipped kind 'Widget' (apiVersion policy.linkerd.io/v1beta3): meshpol "
      "does not import this kind",
+     0},
+    {"a Gateway API route without Linkerd",
+     NS "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, "
+        "namespace: shop}\nspec: {}\n",
+     "bad.yaml:6:7: note: HTTPRoute shop/r: skipped kind 'HTTPRoute' (apiVersion "
+     "gateway.networking.k8s.io/v1): meshpol reads the Gateway API's routes for Linkerd, and the "
+     "sources hold nothing of Linkerd's",
      0},
     {"another ConfigMap", NS "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n",
      "bad.yaml:6:7: note: skipped kind 'ConfigMap' (apiVersion v1): meshpol does not import "
