@@ -678,6 +678,14 @@ static void add_once(mp_decision *d, const outcome *o, int mixed, const mp_model
 
 #define MAX_UNITS 64
 
+/* The origin of the reasons for a destination no Linkerd proxy guards. */
+static const mp_reason_origin no_proxy = {.provider = "linkerd",
+                                          .resource = "linkerd.io/inject",
+                                          .version = "",
+                                          .rule = -1,
+                                          .rule_name = "not-meshed",
+                                          .source = ""};
+
 uint32_t mp_lkauthz_decide(const mp_lkauthz *a, const mp_provider_request *q, mp_decision *d,
                            json_t *explain_arr, int fallback)
 {
@@ -688,8 +696,15 @@ uint32_t mp_lkauthz_decide(const mp_lkauthz *a, const mp_provider_request *q, mp
 	uint32_t nu = 0, verdict = MP_PROVIDER_ABSTAIN, meshed = 0;
 	const mp_id *ids;
 	dctx x;
-	if (q->dst_svc == MP_NONE)
-		return MP_PROVIDER_ABSTAIN;
+	if (q->dst_svc == MP_NONE) { /* an external host: Linkerd's inbound policy has no say */
+		if (fallback && q->dst_ext != MP_NONE)
+			mp_decision_add(
+			    d, MP_REASON_ALLOW,
+			    "the destination is outside the mesh: no Linkerd proxy decides "
+			    "whom it admits",
+			    0, &no_proxy);
+		return fallback && q->dst_ext != MP_NONE ? MP_PROVIDER_ALLOW : MP_PROVIDER_ABSTAIN;
+	}
 	if (unknown_mirror(m, q->dst_svc)) {
 		if (!fallback)
 			mp_decision_add(
@@ -730,18 +745,12 @@ uint32_t mp_lkauthz_decide(const mp_lkauthz *a, const mp_provider_request *q, mp
 	}
 	if (fallback) {
 		/* nothing decided: the defaults' implicit allow, or no proxy at all */
-		static const mp_reason_origin none = {.provider = "linkerd",
-		                                      .resource = "linkerd.io/inject",
-		                                      .version = "",
-		                                      .rule = -1,
-		                                      .rule_name = "not-meshed",
-		                                      .source = ""};
 		if (!meshed)
 			mp_decision_add(
 			    d, MP_REASON_ALLOW,
 			    "the destination's pods run no Linkerd proxy (linkerd.io/inject "
 			    "is not enabled on them or their namespace): Linkerd has no say",
-			    0, &none);
+			    0, &no_proxy);
 		for (uint32_t i = 0; i < nu; i++)
 			if (units[i].verdict == MP_PROVIDER_ABSTAIN)
 				add_once(d, &units[i], 0, m);

@@ -575,9 +575,8 @@ static int parse_values(mp_import *im, idoc *dc, uint32_t c)
 		return -1;
 	values = im_get(dc, data, "values");
 	if (!text)
-		return 0; /* a ConfigMap without values: the chart's defaults */
-	idoc *vd = &st->values_dc[c];
-	*vd = *dc;
+		return 0;             /* a ConfigMap without values: the chart's defaults */
+	idoc vals = *dc, *vd = &vals; /* the state's only once the text parsed as a mapping */
 	/* a block scalar's text starts on the next line, indented (Helm renders `values: |`
 	 * with its text two columns right of the key) */
 	int block = values->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
@@ -615,6 +614,7 @@ static int parse_values(mp_import *im, idoc *dc, uint32_t c)
 	if (vd->root && vd->root->type != YAML_MAPPING_NODE)
 		return im_error(im, vd, vd->root, "data.values must be a mapping, not %s",
 		                im_kind_of(vd->root));
+	st->values_dc[c] = vals;
 	return 0;
 }
 
@@ -750,10 +750,18 @@ static void clusters(mp_import *im)
 		}
 		return;
 	}
-	for (uint32_t i = 0; i < im->ndocs; i++)
-		if (im->docs[i].provider == &mp_provider_linkerd && im_live(&im->docs[i]) &&
-		    !linkerd_is(&im->docs[i], LK_CONFIG))
-			check_kind(im, &im->docs[i]);
+	if (!(st->ns_docs = mp_calloc(im->ndocs + 1, sizeof(*st->ns_docs)))) {
+		im->oom = 1;
+		return;
+	}
+	for (uint32_t i = 0; i < im->ndocs; i++) {
+		idoc *dc = &im->docs[i];
+		if (k8s_is(dc, K8S_NAMESPACE) && im_live(dc))
+			st->ns_docs[st->nns_docs++] = i;
+		if (dc->provider == &mp_provider_linkerd && im_live(dc) &&
+		    !linkerd_is(dc, LK_CONFIG))
+			check_kind(im, dc);
+	}
 	uint32_t n = mp_model_get_view(im->m).nclusters;
 	st->clusters = mp_calloc(n ? n : 1, sizeof(*st->clusters));
 	st->values = mp_calloc(n ? n : 1, sizeof(*st->values));
@@ -925,11 +933,11 @@ static void end(void *state)
 {
 	linkerd_state *st = state;
 	for (uint32_t c = 0; st->values && c < st->nclusters; c++)
-		if (st->values_dc[c].root)
-			yaml_document_delete(&st->values[c]);
+		yaml_document_delete(&st->values[c]); /* a zeroed one too */
 	for (uint32_t i = 0; i < st->nproxies; i++)
 		json_decref(st->proxies[i].spec);
 	mp_free(st->proxies);
+	mp_free(st->ns_docs);
 	mp_free(st->values);
 	mp_free(st->values_dc);
 	mp_free(st->clusters);

@@ -99,6 +99,9 @@ typedef struct {
 	idoc *values_dc;         /* per cluster: a document standing for them, for errors */
 	lk_proxy *proxies;       /* per workload of im->wl, from the ELEMENTS phase */
 	uint32_t nproxies;
+	uint32_t *ns_docs; /* the live Namespace documents (their annotations are pods'
+	                    * settings), from the CLUSTERS phase */
+	uint32_t nns_docs;
 } linkerd_state;
 
 static inline linkerd_state *linkerd_of(const mp_import *im)

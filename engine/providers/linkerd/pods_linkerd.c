@@ -49,11 +49,11 @@ void mp_linkerd_pod(idoc *dc, yaml_node_t **meta, yaml_node_t **spec)
 const char *mp_linkerd_ns_annotation(mp_import *im, mp_str ns, mp_id cluster, const char *key,
                                      idoc **nsdoc, yaml_node_t **node)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) {
-		idoc *dc = &im->docs[i];
+	const linkerd_state *st = linkerd_of(im);
+	for (uint32_t k = 0; k < st->nns_docs; k++) {
+		idoc *dc = &im->docs[st->ns_docs[k]];
 		yaml_node_t *n;
-		if (!k8s_is(dc, K8S_NAMESPACE) || !im_live(dc) || dc->name != ns ||
-		    dc->cluster != cluster)
+		if (dc->name != ns || dc->cluster != cluster)
 			continue;
 		n = im_get(dc, im_get(dc, dc->meta, "annotations"), key);
 		if (!im_scalar(n))
