@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
 #include "casetable.h"
 #include "providers/linkerd/linkerd_authz.h"
 #include "testutil.h"
@@ -520,11 +521,36 @@ static void test_crafted(void **state)
 	assert_null(mp_engine_new(m, NULL)); /* frees m */
 }
 
+/* Every allocation of a Linkerd import and of its compiled state failing in turn: NULL and an
+ * error, never a crash or (under make check) a leak. */
+static void test_allocation_failures(void **state)
+{
+	(void)state;
+	const char *src[] = {DIR "/booksapp",          DIR "/grpc.yaml",
+	                     DIR "/outbound.yaml",     DIR "/audit.yaml",
+	                     DIR "/cluster-base.yaml", DIR "/config-audit.yaml",
+	                     DIR "/annotations.yaml"};
+	for (long n = 0;; n++) {
+		mp_diags d = {0};
+		mp_alloc_fail_after(n);
+		mp_model *m = mp_compile(src, sizeof(src) / sizeof(src[0]), NULL, &d);
+		mp_engine *e = m ? mp_engine_new(m, NULL) : NULL;
+		mp_alloc_fail_after(-1);
+		if (!m)
+			assert_true(d.errors > 0 || d.dropped > 0);
+		mp_engine_release(e);
+		mp_diags_free(&d);
+		if (e)
+			break;
+		assert_true(n < 1000000);
+	}
+}
+
 int main(void)
 {
 	struct CMUnitTest *tests;
 	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	int nc = case_tests(DIR, &tests, 10);
+	int nc = case_tests(DIR, &tests, 11);
 	if (nc < 0)
 		return 1;
 	size_t n = (size_t)nc;
@@ -538,6 +564,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_regex);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_explain);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crafted);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_allocation_failures);
 	int rc = _cmocka_run_group_tests("linkerd", tests, n, NULL, case_teardown);
 	free(tests);
 	return rc;
