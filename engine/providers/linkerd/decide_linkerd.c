@@ -499,8 +499,10 @@ static long best_route(const lk_server *s, const lk_pod *pod, uint32_t port, int
 	if (n)
 		return found;
 	/* the default routes (index.rs default_inbound_http_routes): probe (GET, an exact probe
-	 * path of this port) and default (anything); gRPC servers have only the default */
-	for (uint32_t i = 0; !grpc && x->method == MP_METHOD_GET && i < pod->nprobes; i++)
+	 * path of this port; none without probe networks) and default (anything); gRPC servers
+	 * have only the default */
+	for (uint32_t i = 0;
+	     !grpc && pod->cl->probe.n && x->method == MP_METHOD_GET && i < pod->nprobes; i++)
 		if (pod->probes[i].port == port && !strcmp(pod->probes[i].path, x->path))
 			return n;
 	return n + 1;

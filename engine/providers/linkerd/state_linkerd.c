@@ -873,11 +873,10 @@ static void sort_routes(const mp_lkauthz *a, uint32_t *v, uint32_t n)
 }
 
 /* Does the route name Server s among its parents? */
-static int has_parent(const mp_lkauthz *a, const lk_route *rt, const lk_server *s, json_t *spec)
+static int has_parent(const lk_server *s, json_t *spec)
 {
 	size_t i;
 	json_t *p;
-	(void)a;
 	json_array_foreach(json_object_get(spec, "parentRefs"), i, p)
 	{
 		const char *kind = jstr(p, "kind"), *group = jstr(p, "group"),
@@ -886,7 +885,6 @@ static int has_parent(const mp_lkauthz *a, const lk_route *rt, const lk_server *
 		    !strcasecmp(group, POLICY_GROUP) && name && !strcmp(name, s->name))
 			return 1;
 	}
-	(void)rt;
 	return 0;
 }
 
@@ -904,15 +902,15 @@ static int server_routes(cctx *c, json_t **specs)
 			lk_route *rt = &a->routes[i];
 			grpc_attached |= rt->grpc && rt->inbound && rt->ns == sv->ns &&
 			                 same_cluster(rt->cluster, sv->cluster) &&
-			                 has_parent(a, rt, sv, specs[i]);
+			                 has_parent(sv, specs[i]);
 		}
 		if (sv->proto == LK_P_OPAQUE || sv->proto == LK_P_TLS)
 			continue;
 		for (uint32_t i = 0; i < a->nroutes; i++) {
 			lk_route *rt = &a->routes[i];
 			if (!rt->inbound || rt->ns != sv->ns ||
-			    !same_cluster(rt->cluster, sv->cluster) ||
-			    !has_parent(a, rt, sv, specs[i]) || (!rt->grpc && grpc_attached) ||
+			    !same_cluster(rt->cluster, sv->cluster) || !has_parent(sv, specs[i]) ||
+			    (!rt->grpc && grpc_attached) ||
 			    (sv->proto == LK_P_GRPC) != (rt->grpc != 0))
 				continue;
 			if (push_index(c, &sv->routes, &sv->nroutes, i) < 0)
