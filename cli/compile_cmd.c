@@ -1,6 +1,6 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes and Istio resources are imported
- * from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio and Linkerd resources are
+ * imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 #include "files.h"
@@ -27,12 +27,26 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"zone", required_argument, NULL, 'Z'},
 	    {"cluster-dir", required_argument, NULL, 'D'},
 	    {"follow-symlinks", no_argument, NULL, 'L'},
+	    {"default-inbound-policy", required_argument, NULL, 'I'},
+	    {"cluster-networks", required_argument, NULL, 'N'},
+	    {"control-plane-namespace", required_argument, NULL, 'K'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* The mesh providers' options: long option, provider, the option's name there
+	 * (engine/provider.h: a provider's row lists them). */
+	static const struct {
+		int opt;
+		const char *provider, *name;
+	} provider_opts[] = {
+	    {'R', "istio", "root-namespace"},
+	    {'I', "linkerd", "default-inbound-policy"},
+	    {'N', "linkerd", "cluster-networks"},
+	    {'K', "linkerd", "control-plane-namespace"},
+	};
+	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
-	mp_provider_setting rootns; /* --root-namespace: the Istio provider's option */
 	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
 	const char *sources[4096];
 	uint32_t ndirs = 0;
@@ -60,9 +74,16 @@ int mp_cmd_compile(int argc, char **argv)
 			copts.trust_domain = optarg;
 			break;
 		case 'R':
-			rootns = (mp_provider_setting){"istio", "root-namespace", optarg};
-			copts.provider_opts = &rootns;
-			copts.nprovider_opts = 1;
+		case 'I':
+		case 'N':
+		case 'K':
+			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
+			     i++)
+				if (provider_opts[i].opt == c)
+					settings[copts.nprovider_opts++] =
+					    (mp_provider_setting){provider_opts[i].provider,
+					                          provider_opts[i].name, optarg};
+			copts.provider_opts = settings;
 			break;
 		case 'C':
 			copts.cluster = optarg;

@@ -177,8 +177,8 @@ static void compile_buffer(compiler *c, const char *name, const char *buf, size_
 	mp_yaml_stream ys;
 	c->path = name;
 	c->file_id = cc_intern(c, name, strlen(name));
-	if (c->root_len && c->file_id != MP_NONE &&
-	    mp_model_add_source(c->m, c->file_id, c->root_len) < 0)
+	/* cc_intern answers 0 (not MP_NONE) when out of memory, with c->oom set */
+	if (c->root_len && !c->oom && mp_model_add_source(c->m, c->file_id, c->root_len) < 0)
 		c->oom = 1;
 	const char *slash = strrchr(name, '/');
 	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);

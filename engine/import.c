@@ -71,6 +71,23 @@ void *im_state(const mp_import *im, const mp_provider *p)
 	return NULL;
 }
 
+int im_other_mesh(mp_import *im, const mp_provider *p)
+{
+	for (const mp_provider *const *q = mp_providers; *q; q++) {
+		if (*q == p || !(*q)->decide)
+			continue;
+		if ((*q)->import && (*q)->import->present) {
+			if ((*q)->import->present(im))
+				return 1;
+			continue;
+		}
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			if (im->docs[i].provider == *q && im_live(&im->docs[i]))
+				return 1;
+	}
+	return 0;
+}
+
 /* Every provider's function for phase ph, in the list's order. */
 static void run_phase(mp_import *im, im_phase ph)
 {
@@ -81,11 +98,11 @@ static void run_phase(mp_import *im, im_phase ph)
 
 /* --- the providers' answers (import_int.h) --- */
 
-void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len)
+void im_identity(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out, size_t len)
 {
 	for (const mp_provider *const *p = mp_providers; *p; p++)
 		if ((*p)->import && (*p)->import->identity &&
-		    (*p)->import->identity(im, ns, sa, out, len))
+		    (*p)->import->identity(im, dc, ns, sa, out, len))
 			return;
 	snprintf(out, len, "spiffe://%s/ns/%s/sa/%s", im_str_of(im, im->td), ns, sa);
 }
@@ -147,8 +164,8 @@ mp_loc im_loc(const idoc *dc, const yaml_node_t *n)
 {
 	if (!n)
 		return dc->loc;
-	return (mp_loc){dc->file, (uint32_t)n->start_mark.line + 1,
-	                (uint32_t)n->start_mark.column + 1};
+	return (mp_loc){dc->file, (uint32_t)n->start_mark.line + 1 + dc->line_base,
+	                (uint32_t)n->start_mark.column + 1 + dc->col_base};
 }
 
 mp_str im_intern(mp_import *im, const char *s)
@@ -594,15 +611,19 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			for (e = ks; e < k && strcmp(e->group, k->group); e++)
+			if (k->name || k->skip)
+				continue; /* one document of a core kind, or a kind left out */
+			for (e = ks; e < k && (e->name || e->skip || strcmp(e->group, k->group));
+			     e++)
 				;
 			if (e < k)
 				continue; /* named already */
 			size_t vl = strlen(k->versions + 1) - 1;
 			int one = !memchr(k->versions + 1, ' ', vl);
-			at += (size_t)snprintf(
-			    buf + at, len - at, "%s%s%s%.*s", k == ks ? "" : ", ", k->group,
-			    one && *k->group ? "/" : "", one ? (int)vl : 0, k->versions + 1);
+			at += (size_t)snprintf(buf + at, len - at, "%s%s%s%.*s",
+			                       buf[at - 1] == '(' ? "" : ", ", k->group,
+			                       one && *k->group ? "/" : "", one ? (int)vl : 0,
+			                       k->versions + 1);
 		}
 		if (at < len)
 			at += (size_t)snprintf(buf + at, len - at, ")");
@@ -631,20 +652,30 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	const char *versions = NULL; /* of a known group whose version is not */
 	char v[64];
 	snprintf(v, sizeof(v), " %s ", version);
+	const char *meta_name = im_scalar(im_get(&dc, im_get(&dc, dc.root, "metadata"), "name"));
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
 			if (strcmp(k->group, group))
 				continue;
-			if (!strstr(k->versions, v)) {
+			if (k->versions && !strstr(k->versions, v)) {
 				versions = k->versions;
 				continue;
 			}
 			known_group = 1;
-			if (!strcmp(k->kind, kind)) {
+			if (!strcmp(k->kind, kind) &&
+			    (!k->name || (meta_name && !strcmp(meta_name, k->name)))) {
 				dc.provider = *p;
 				dc.kind = k;
 			}
 		}
+	if (dc.kind && dc.kind->skip) {
+		char q1[80], q2[80];
+		im_note(im, &dc, im_get(&dc, dc.root, "kind"),
+		        "skipped kind '%s' (apiVersion %s): %s",
+		        mp_diag_quote(kind, strlen(kind), q1, sizeof(q1)),
+		        mp_diag_quote(api, strlen(api), q2, sizeof(q2)), dc.kind->skip);
+		return 0;
+	}
 	if (!dc.kind && versions && !known_group) {
 		char q[80];
 		im_note(im, &dc, im_get(&dc, dc.root, "apiVersion"),
@@ -695,6 +726,14 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 }
 
 /* --- pass 2: places --- */
+
+static mp_id implicit_cluster(mp_import *im, const char *name, const char *provider,
+                              const char *region, const char *zone, mp_loc loc);
+
+mp_id im_cluster(mp_import *im, const char *name, mp_loc loc)
+{
+	return implicit_cluster(im, name, NULL, NULL, NULL, loc);
+}
 
 static mp_id implicit_cluster(mp_import *im, const char *name, const char *provider,
                               const char *region, const char *zone, mp_loc loc)
@@ -875,7 +914,7 @@ void mp_import_elements(mp_import *im)
 
 /* --- resources --- */
 
-void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines)
+void im_add_record(mp_import *im, const mp_resource *r, json_t *spec)
 {
 	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(spec);
@@ -883,6 +922,15 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 		im->oom = 1;
 		return;
 	}
+	mp_resource out = *r;
+	out.spec = im_intern(im, text);
+	free(text);
+	if (mp_model_add_resource(im->m, &out) == MP_NONE)
+		im->oom = 1;
+}
+
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux)
+{
 	char ver[64] = "";
 	yaml_node_t *gen = im_get(dc, dc->meta, "generation");
 	const char *rv = im_scalar(im_get(dc, dc->meta, "resourceVersion"));
@@ -895,13 +943,61 @@ void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_s
 	                 .ns = dc->ns,
 	                 .name = dc->name,
 	                 .version = im_intern(im, ver),
-	                 .spec = im_intern(im, text),
 	                 .cluster = im->multi_cluster ? dc->cluster : MP_NONE,
 	                 .flags = flags,
-	                 .lines = lines,
+	                 .aux = aux,
 	                 .loc = dc->loc};
-	free(text);
-	if (mp_model_add_resource(im->m, &r) == MP_NONE)
+	im_add_record(im, &r, spec);
+}
+
+/* --- routes --- */
+
+int im_match_header(mp_import *im, const char *name, const char *value, mp_match *out)
+{
+	char lower[256];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(lower); i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[i] = '\0';
+	mp_label l = {im_intern(im, lower), im_intern(im, value)};
+	uint32_t off = mp_model_push_labels(im->m, &l, 1);
+	if (off == MP_NONE) {
+		im->oom = 1;
+		return -1;
+	}
+	if (!out->headers.n)
+		out->headers.off = off;
+	out->headers.n++;
+	return 0;
+}
+
+static uint32_t push_targets(mp_import *im, const mp_target *t, uint32_t n)
+{
+	if (!n)
+		return 0;
+	uint32_t off = mp_model_push_targets(im->m, t, n);
+	if (off == MP_NONE) {
+		im->oom = 1;
+		return 0;
+	}
+	return off;
+}
+
+void im_add_route(mp_import *im, const char *name, const mp_route *tmpl, const mp_target *t[3],
+                  const uint32_t n[3])
+{
+	mp_route rt = *tmpl;
+	char what[1300];
+	rt.name = im_intern(im, name);
+	rt.dests = (mp_span){push_targets(im, t[0], n[0]), n[0]};
+	rt.mirrors = (mp_span){push_targets(im, t[1], n[1]), n[1]};
+	rt.failover = (mp_span){push_targets(im, t[2], n[2]), n[2]};
+	snprintf(what, sizeof(what), "Route '%s'", name);
+	mp_id id = mp_model_get_view(im->m).nroutes;
+	if (im->oom ||
+	    im->host->declare(im->host->ctx, MP_IMPORT_ROUTE, rt.name, 0, id, rt.loc, what) < 0)
+		return;
+	if (mp_model_add_route(im->m, &rt) == MP_NONE)
 		im->oom = 1;
 }
 

@@ -26,6 +26,9 @@ typedef struct {
 	uint32_t dead;                   /* replaced by a later document with the same identity */
 	uint32_t bad;                    /* an error was reported for it in pass 2 */
 	mp_id ns_id;                     /* set by mp_import_elements */
+	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
+	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
+	uint32_t line_base, col_base;
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -87,12 +90,18 @@ struct mp_provider_import {
 	void *(*begin)(mp_import *im);
 	void (*end)(void *state);
 	void (*phase[IM_PHASES])(mp_import *im);
+	/* present: does the import hold this mesh's configuration (its documents, or workloads it
+	 * meshes)? NULL: its documents alone tell (im_other_mesh). */
+	int (*present)(mp_import *im);
 	/* Answers for another provider's mapping, as Kubernetes' workloads run under some mesh
 	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
 	 * im_port_protocol ask every provider in list order and take the first answer.
 	 *
-	 * identity: a workload's identity, into out; 1, or 0 when the mesh claims none. */
-	int (*identity)(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+	 * identity: the identity of the workload of document dc (a Pod or a controller of pods)
+	 * in namespace ns running as service account sa, into out; 1, or 0 when the mesh claims
+	 * none for it. */
+	int (*identity)(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out,
+	                size_t len);
 	/* namespace_mtls: the mode its namespace-wide (else mesh-wide) policy gives a namespace
 	 * in a cluster, MP_MTLS_UNSET for none. */
 	uint32_t (*namespace_mtls)(mp_import *im, mp_id ns, mp_id cluster);
@@ -103,13 +112,17 @@ struct mp_provider_import {
 	                             const char *name, const char *app);
 };
 
+/* Does the import hold the configuration of a mesh other than p (a provider with authorization
+ * ops: Kubernetes is no mesh)? */
+int im_other_mesh(mp_import *im, const mp_provider *p);
+
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
 
-/* The providers' answers (struct mp_provider_import). A workload's identity, from its
- * namespace and service account: the first provider's that claims identities, else SPIFFE's
- * spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
-void im_identity(mp_import *im, const char *ns, const char *sa, char *out, size_t len);
+/* The providers' answers (struct mp_provider_import). A workload's identity (its document
+ * dc), from its namespace and service account: the first provider's that claims it, else
+ * SPIFFE's spiffe://TRUST-DOMAIN/ns/NS/sa/SA (the form of Istio, Consul and Kuma). */
+void im_identity(mp_import *im, idoc *dc, const char *ns, const char *sa, char *out, size_t len);
 /* A namespace's mTLS mode in a cluster, by its mesh's policy; MP_MTLS_UNSET when none. */
 uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
 /* A Service port's protocol; tcp when no provider can tell. */
@@ -171,6 +184,34 @@ int im_strs(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, int requ
 /* Keys of map must be among allowed (NULL-terminated); an unknown one is an error. */
 int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowed,
             const char *what);
+/* A mapping's fields against a table, as a CRD's schema checks them (import_schema.c): one
+ * row per field (the table ends with a row whose name is NULL), its type, whether it is
+ * required, and for mappings and lists of mappings the table of their fields. Unknown fields
+ * (with the nearest valid name), wrong types, missing fields and values outside an enum are
+ * errors at their node naming the path from path ("spec") down. 0, or -1 after errors. */
+typedef enum {
+	IM_T_STR,    /* any scalar but null */
+	IM_T_INT,    /* a plain integer */
+	IM_T_BOOL,   /* true or false */
+	IM_T_INTSTR, /* a scalar: an integer or a name (Kubernetes' IntOrString) */
+	IM_T_ENUM,   /* one of values */
+	IM_T_MAP,    /* a mapping with the fields of fields */
+	IM_T_STRMAP, /* a mapping of strings (labels) */
+	IM_T_LIST,   /* a list of mappings with fields, or of scalars of type item */
+	IM_T_ANY,    /* not checked */
+} im_type;
+
+typedef struct im_field {
+	const char *name;
+	uint8_t type;     /* im_type */
+	uint8_t required; /* absent or null is an error */
+	uint8_t item;     /* IM_T_LIST without fields: the items' type */
+	const struct im_field *fields;
+	const char *const *values; /* IM_T_ENUM, NULL-terminated */
+} im_field;
+
+int im_check(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields, const char *path);
+
 /* A duration ("5s", "250ms", "1.5s", "1m"): milliseconds. */
 int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set);
 /* A mapping of strings into the model's label pool. */
@@ -189,6 +230,9 @@ void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, con
 /* "VirtualService default/reviews" into buf. */
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len);
 const char *im_str_of(const mp_import *im, mp_str s);
+/* The cluster named name, created (provider and region unknown) when no Cluster declares it
+ * and no option names it. MP_NONE when out of memory. */
+mp_id im_cluster(mp_import *im, const char *name, mp_loc loc);
 /* The namespace id of name, created (implicitly) when missing. MP_NONE when out of memory. */
 mp_id im_namespace(mp_import *im, mp_str name, mp_loc loc);
 /* Are all labels of sel (a mapping node of doc dc) among the workload's? Empty: yes. */
@@ -198,8 +242,21 @@ uint32_t im_mtls_mode(const char *s);
 /* Data classes from meshpol.io/data-classes (comma- or dot-separated) appended to out. */
 uint32_t im_data_classes(mp_import *im, const char *value, mp_str *out, uint32_t n, uint32_t max);
 
+/* Appends an exact header match (the name in lower case) to a route's match. 0, or -1 when out
+ * of memory. */
+int im_match_header(mp_import *im, const char *name, const char *value, mp_match *out);
+/* Adds a route named name (interned here) from tmpl (every field but name and the spans set)
+ * with its destinations, mirrors and failover targets (t[0..2], n[0..2] of each), declared in
+ * the compiler's table of names (a duplicate is reported and the route left out). */
+void im_add_route(mp_import *im, const char *name, const mp_route *tmpl, const mp_target *t[3],
+                  const uint32_t n[3]);
+
 /* Adds the document to the model as a resource (kind, apiVersion, namespace, name, version,
- * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and lines. */
-void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span lines);
+ * its spec as JSON: spec, which it takes and frees) with flags (MP_RESOURCE_*) and aux (its
+ * provider's data beside the spec, mp_resource). */
+void im_add_resource(mp_import *im, idoc *dc, json_t *spec, uint32_t flags, mp_span aux);
+/* Adds r with the spec JSON (which it takes and frees): a record a provider keeps of what it
+ * read elsewhere (Istio's MeshConfig, Linkerd's LinkerdProxy), every field but spec set. */
+void im_add_record(mp_import *im, const mp_resource *r, json_t *spec);
 
 #endif

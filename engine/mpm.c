@@ -366,7 +366,7 @@ static int validate(const mp_model *m, errbuf *e)
 		STR(r->spec)
 		LOC(r->loc)
 		ID(r->cluster, m->clusters.n, 1)
-		SPAN(r->lines, u32)
+		SPAN(r->aux, u32)
 	}
 	what = "import finding";
 	for (uint32_t i = 0; i < m->findings.n; i++) {

@@ -5,6 +5,7 @@
  * Language: docs/policy-language.md. Design: docs/architecture.md ("Policies"). */
 #include "policy.h"
 #include "alloc.h"
+#include "arena.h"
 #include "decide.h"
 #include "files.h"
 #include "policy_int.h"
@@ -24,51 +25,21 @@
 
 #define DSL_KEY "meshpol.dsl.private" /* registry: the host's own instance of the DSL module */
 
-/* --- the arena: everything a bundle points at, freed at once --- */
-
-struct chunk {
-	struct chunk *next;
-	size_t used, cap;
-	_Alignas(16) unsigned char data[];
-};
-
-struct mp_arena {
-	struct chunk *head;
-};
+/* --- the arena: everything a bundle points at, freed at once (arena.h) --- */
 
 void *pol_arena_alloc(mp_bundle *b, size_t n)
 {
-	n = (n + 15) & ~(size_t)15;
-	struct chunk *c = b->arena->head;
-	if (!c || c->cap - c->used < n) {
-		size_t cap = n > 65536 ? n : 65536;
-		c = mp_malloc(sizeof(*c) + cap);
-		if (!c)
-			return NULL;
-		c->next = b->arena->head;
-		c->used = 0;
-		c->cap = cap;
-		b->arena->head = c;
-	}
-	void *p = c->data + c->used;
-	c->used += n;
-	memset(p, 0, n);
-	return p;
+	return mp_arena_alloc(b->arena, n);
 }
 
 char *pol_arena_strn(mp_bundle *b, const char *s, size_t len)
 {
-	char *p = pol_arena_alloc(b, len + 1);
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
+	return mp_arena_strn(b->arena, s, len);
 }
 
 char *pol_arena_str(mp_bundle *b, const char *s)
 {
-	return pol_arena_strn(b, s, strlen(s));
+	return mp_arena_str(b->arena, s);
 }
 
 void mp_bundle_free(mp_bundle *b)
@@ -76,10 +47,7 @@ void mp_bundle_free(mp_bundle *b)
 	if (!b)
 		return;
 	if (b->arena) {
-		for (struct chunk *c = b->arena->head, *next; c; c = next) {
-			next = c->next;
-			mp_free(c);
-		}
+		mp_arena_free(b->arena);
 		mp_free(b->arena);
 	}
 	mp_free(b);
@@ -485,6 +453,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
+	b->arena->chunk = 65536;
 	struct stat st;
 	if (dir && !src->files_of && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory");

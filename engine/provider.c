@@ -9,6 +9,7 @@
 const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes,
     &mp_provider_istio,
+    &mp_provider_linkerd,
     NULL,
 };
 
@@ -23,6 +24,20 @@ const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, c
 		     o && o->name && !strcmp((*p)->name, provider); o++)
 			if (!strcmp(o->name, name))
 				return o->fallback;
+	return NULL;
+}
+
+const mp_provider *mp_provider_of(const mp_model *m, const mp_resource *r)
+{
+	const char *api = mp_model_str(m, r->api), *kind = mp_model_str(m, r->kind);
+	const char *slash = strrchr(api, '/');
+	size_t glen = slash ? (size_t)(slash - api) : 0;
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind; k++)
+			if (!k->skip && strlen(k->group) == glen && !strncmp(k->group, api, glen) &&
+			    !strcmp(k->kind, kind) &&
+			    (!k->name || !strcmp(k->name, mp_model_str(m, r->name))))
+				return *p;
 	return NULL;
 }
 

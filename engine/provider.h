@@ -30,10 +30,16 @@ typedef enum {
 } mp_provider_verdict;
 
 /* An API group, its versions (space-separated, with a space either side) and one kind. A
- * kind belongs to one provider; the importer keeps a pointer to its row for each document. */
+ * kind belongs to one provider; the importer keeps a pointer to its row for each document.
+ * A row with a name reads only the document of that metadata.name (Linkerd's ConfigMap
+ * linkerd-config): others of the kind are skipped as a kind no provider reads. A row with skip
+ * (any version when versions is NULL) is a kind the provider knows and leaves out: its
+ * documents are skipped with that reason in the note. */
 typedef struct {
 	const char *group, *versions, *kind;
-	uint32_t flags; /* MP_KIND_* */
+	uint32_t flags;   /* MP_KIND_* */
+	const char *name; /* NULL: every document of the kind */
+	const char *skip; /* NULL: read; else why it is left out */
 } mp_provider_kind;
 
 enum {
@@ -98,6 +104,12 @@ typedef struct mp_provider_state {
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
                                      const char *name);
 
+/* The provider whose kinds table has the resource's API group and kind (and name, for a row
+ * that reads one document), or NULL (a record of meshpol's, such as Istio's MeshConfig). A
+ * provider compiles only its own resources: Istio's and Linkerd's AuthorizationPolicy share a
+ * kind. */
+const mp_provider *mp_provider_of(const mp_model *m, const mp_resource *r);
+
 /* Compiles every provider with authorization ops for m: 0 with *out (the states of those that
  * have something to decide, *n of them; free with mp_providers_free), or -1 with err. */
 int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
@@ -112,6 +124,6 @@ void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int adv
 const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
 
 /* The providers' rows (one folder each). */
-extern const mp_provider mp_provider_kubernetes, mp_provider_istio;
+extern const mp_provider mp_provider_kubernetes, mp_provider_istio, mp_provider_linkerd;
 
 #endif

@@ -743,9 +743,18 @@ int mp_ask_cmd_why(mp_shell *sh)
 	uint32_t nallow = 0;
 	for (uint32_t i = 0; i < d->dec.nreasons; i++)
 		nallow += d->dec.reasons[i].kind == MP_REASON_ALLOW;
-	if (d->dec.nreasons && d->dec.reasons[0].rule == MP_NONE)
+	/* the first reason is the engine's own (no rule, no mesh), or a mesh provider's */
+	const mp_reason *first = d->dec.nreasons ? &d->dec.reasons[0] : NULL;
+	int engine = first && first->rule == MP_NONE && !first->origin.provider;
+	if (engine)
 		outcome = "the engine denied it before any rule (see the reason above)";
-	else if (d->dec.effect == MP_EFFECT_FORBIDDEN) {
+	else if (first && first->origin.provider) {
+		snprintf(buf, sizeof(buf),
+		         "%s: the mesh's own policy (%s) decided, as its reason above "
+		         "says",
+		         mp_effect_name(d->dec.effect), first->origin.provider);
+		outcome = buf;
+	} else if (d->dec.effect == MP_EFFECT_FORBIDDEN) {
 		snprintf(buf, sizeof(buf),
 		         "forbidden: %u rule%s it, and a deny, residency or traffic rule wins "
 		         "over any allow",
@@ -762,7 +771,7 @@ int mp_ask_cmd_why(mp_shell *sh)
 		outcome = "not permitted: no bundle is loaded, so nothing allows it";
 	else
 		outcome = "not permitted: no allow rule matched, and the bundle's default is deny";
-	if (d->dec.nreasons && d->dec.reasons[0].rule == MP_NONE) {
+	if (engine) {
 		json_t *o = mp_ask_json(d, 0);
 		print_reason(sh, json_array_get(json_object_get(o, "reasons"), 0), NULL);
 		json_decref(o);

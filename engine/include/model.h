@@ -172,8 +172,10 @@ typedef struct {
 	mp_loc loc;
 } mp_workload;
 
-/* An imported Istio (or mesh) resource, kept as written: its spec as compact JSON with sorted
- * keys. AuthorizationPolicies are compiled from it (authz.h); policies see every kind. */
+/* An imported mesh resource, kept as written: its spec as compact JSON with sorted keys; also
+ * the records a provider keeps of what it read elsewhere (Istio's MeshConfig, Linkerd's
+ * LinkerdProxy). Each provider's authorization state is compiled from these (provider.h);
+ * policies see every kind. */
 typedef struct {
 	mp_str kind; /* "AuthorizationPolicy", "VirtualService", ..., "MeshConfig" */
 	mp_str api;  /* apiVersion as written */
@@ -182,7 +184,12 @@ typedef struct {
 	mp_str spec;    /* compact JSON */
 	mp_id cluster;  /* the cluster whose configuration it is, or MP_NONE (mesh-wide) */
 	uint32_t flags; /* MP_RESOURCE_* */
-	mp_span lines;  /* u32 pool: AuthorizationPolicy: the line of each rules[i] */
+	/* u32 pool: what its provider compiles with beside the spec, by kind (docs/mpm-format.md,
+	 * "Imported configuration"): Istio's AuthorizationPolicy, the line of each rules[i];
+	 * Linkerd's Server, its metadata.labels as pairs of string ids (key, value); a
+	 * LinkerdProxy, the (file, line) of each setting its reasons cite. String ids there are not
+	 * checked when a model loads: whoever reads them must. */
+	mp_span aux;
 	mp_loc loc;
 } mp_resource;
 

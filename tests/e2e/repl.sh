@@ -51,6 +51,10 @@ session shell_rules 1 "${LAB[@]}"  # rules defined in the shell, then decided ag
 session acceptance 0               # the README's story: why denied, fix the rule, decided again
 session commands 1 "${LAB[@]}"     # every other command, and arity errors
 session clean 0 "${LAB[@]}"        # a script where nothing fails exits 0
+# Linkerd's booksapp (tests/data/import/linkerd): :why shows Linkerd's steps, the Server or the
+# default server, the route, each authorization tried, and the deciding resource
+"$MESHPOL" compile -o "$TMP/booksapp.mpm" tests/data/import/linkerd/booksapp >/dev/null
+session linkerd 0 -m "$TMP/booksapp.mpm"
 
 # The model comes from the bundle's manifest when -m is not given.
 run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"

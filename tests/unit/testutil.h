@@ -104,6 +104,63 @@ static inline int remove_bundle_dir(const char *dir)
 	return system(cmd);
 }
 
+/* The shared corpus of a mesh (../shared/corpus/NAME beside the clone, or under
+ * $MESHPOL_SHARED) into buf; NULL, after saying so, when it is absent (a test fails then). */
+static inline const char *shared_corpus(const char *name, char *buf, size_t len)
+{
+	struct stat st;
+	const char *shared = getenv("MESHPOL_SHARED");
+	snprintf(buf, len, "%s/corpus/%s", shared && *shared ? shared : "../shared", name);
+	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+		        "the %s corpus is missing: expected the directory %s (the shared folder "
+		        "beside the repository; set MESHPOL_SHARED to point elsewhere)\n",
+		        name, buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* mp_compile, printing the diagnostics when it fails or reports errors. */
+static inline mp_model *compile_paths(const char *const *paths, size_t n, const mp_compile_opts *o,
+                                      mp_diags *d)
+{
+	mp_model *m = mp_compile(paths, n, o, d);
+	if (!m || d->errors) {
+		char *t = diags_text(d);
+		fprintf(stderr, "%s", t);
+		free(t);
+	}
+	return m;
+}
+
+/* How many resources of a kind the model holds, findings of a code, notes saying text. */
+static inline uint32_t count_kind(const mp_model *m, const char *kind)
+{
+	mp_model_view v = mp_model_get_view(m);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < v.nresources; i++)
+		n += !strcmp(mp_model_str(m, v.resources[i].kind), kind);
+	return n;
+}
+
+static inline uint32_t count_findings(const mp_model *m, const char *code)
+{
+	mp_model_view v = mp_model_get_view(m);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < v.nfindings; i++)
+		n += !strcmp(mp_model_str(m, v.findings[i].code), code);
+	return n;
+}
+
+static inline uint32_t count_notes(const mp_diags *d, const char *text)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < d->n; i++)
+		n += d->v[i].level == MP_DIAG_NOTE && strstr(d->v[i].msg, text) != NULL;
+	return n;
+}
+
 /* A snapshot of the unit test bundle (tests/data/bundles/unit) and one evaluator for it: the
  * cmocka group setup and teardown of the decision tests; state points at a unit_fixture. */
 typedef struct {

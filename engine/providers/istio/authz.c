@@ -10,31 +10,22 @@
 /* --- deciding --- */
 
 typedef struct {
-	unsigned char addr[16];
-	int family; /* 0: absent or unparsable */
-} ipaddr;
-
-typedef struct {
 	const mp_authz_request *q;
 	const mp_request *r;
 	const char *principal, *ns, *td, *host;
 	size_t plen, nslen, tdlen;
 	int http;
-	ipaddr src, remote, dst;
+	mp_ipnet src, remote, dst; /* family 0: absent or unparsable */
 	const char *path;
 	size_t pathlen;
 	char pathbuf[2048];
 	char idbuf[512];
 } ctx;
 
-static void parse_req_ip(const char *s, ipaddr *out)
+static void parse_req_ip(const char *s, mp_ipnet *out)
 {
-	az_val v;
-	out->family = 0;
-	if (s && az_parse_ip(s, &v, 0) == 0) {
-		out->family = v.family;
-		memcpy(out->addr, v.addr, sizeof(out->addr));
-	}
+	if (!s || mp_ipnet_parse(s, out, 0) < 0)
+		out->family = 0;
 }
 
 static const char *header(const mp_request *r, const char *name)
@@ -134,19 +125,6 @@ static int str_match(const az_val *p, const char *s, size_t len)
 	return 0;
 }
 
-static int ip_match(const az_val *b, const ipaddr *ip)
-{
-	if (!ip->family || ip->family != b->family)
-		return 0;
-	uint32_t full = b->bits / 8, rest = b->bits % 8;
-	if (memcmp(ip->addr, b->addr, full))
-		return 0;
-	if (!rest)
-		return 1;
-	unsigned char mask = (unsigned char)(0xff << (8 - rest));
-	return (ip->addr[full] & mask) == (b->addr[full] & mask);
-}
-
 /* Does any of the field's values match one string attribute (NULL: absent)? */
 static int any_str(const az_field *f, const char *s, size_t len)
 {
@@ -218,11 +196,11 @@ static int field_values(const ctx *x, const az_field *f)
 	case A_SRC_IP:
 	case A_REMOTE_IP:
 	case A_DST_IP: {
-		const ipaddr *ip = f->attr == A_SRC_IP      ? &x->src
-		                   : f->attr == A_REMOTE_IP ? &x->remote
-		                                            : &x->dst;
+		const mp_ipnet *ip = f->attr == A_SRC_IP      ? &x->src
+		                     : f->attr == A_REMOTE_IP ? &x->remote
+		                                              : &x->dst;
 		for (uint32_t i = 0; i < f->n; i++)
-			if (ip_match(&f->v[i], ip))
+			if (mp_ipnet_contains(&f->v[i].ip, ip))
 				return 1;
 		return 0;
 	}

@@ -4,76 +4,18 @@
  * the model's policies with mp_authz_compile. Semantics: docs/import.md. */
 #include "alloc.h"
 #include "authz_int.h"
+#include "provider.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* --- the arena --- */
-
-static void *aalloc(arena *ar, size_t n)
-{
-	n = (n + 15) & ~(size_t)15;
-	struct az_chunk *c = ar->head;
-	if (!n)
-		n = 16;
-	if (!c || c->cap - c->used < n) {
-		size_t cap = n > 16384 ? n : 16384;
-		c = mp_malloc(sizeof(*c) + cap);
-		if (!c) {
-			ar->oom = 1;
-			return NULL;
-		}
-		c->next = ar->head;
-		c->used = 0;
-		c->cap = cap;
-		ar->head = c;
-	}
-	void *p = c->data + c->used;
-	c->used += n;
-	memset(p, 0, n);
-	return p;
-}
-
-static char *astrn(arena *ar, const char *s, size_t len)
-{
-	char *p = aalloc(ar, len + 1);
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
-}
-
-static char *aprintf(arena *ar, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *aprintf(arena *ar, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	return astrn(ar, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-static void arena_free(arena *ar)
-{
-	for (struct az_chunk *c = ar->head, *next; c; c = next) {
-		next = c->next;
-		mp_free(c);
-	}
-	ar->head = NULL;
-}
-
 /* --- checking and compiling one spec --- */
 
 typedef struct {
-	arena *ar;
+	mp_arena *ar;
 	char *err;
 	size_t errlen;
 	char path[512];
@@ -137,34 +79,6 @@ const char *az_scalar_text(json_t *v, char *buf, size_t len)
 	return NULL;
 }
 
-int az_parse_ip(const char *s, az_val *out, int cidr)
-{
-	char buf[64];
-	const char *slash = cidr ? strchr(s, '/') : NULL;
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	if (n >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	memset(out->addr, 0, sizeof(out->addr));
-	if (inet_pton(AF_INET, buf, out->addr) == 1)
-		out->family = 4;
-	else if (inet_pton(AF_INET6, buf, out->addr) == 1)
-		out->family = 6;
-	else
-		return -1;
-	int max = out->family == 4 ? 32 : 128;
-	out->bits = (uint8_t)max;
-	if (slash) {
-		char *end;
-		long b = strtol(slash + 1, &end, 10);
-		if (!slash[1] || *end || b < 0 || b > max)
-			return -1;
-		out->bits = (uint8_t)b;
-	}
-	return 0;
-}
-
 /* Is s a valid Istio path template? Called when s holds "{*}" or "{**}". */
 static int check_template(const char *s, char *why, size_t len)
 {
@@ -211,7 +125,7 @@ static int compile_value(cctx *c, const char *s, int vk, az_val *out)
 	switch (vk) {
 	case VK_IP:
 		out->kind = V_IP;
-		if (az_parse_ip(s, out, 1) < 0)
+		if (mp_ipnet_parse(s, &out->ip, 1) < 0)
 			return fail(c, "'%s' is not an IP address or CIDR block", s);
 		return 0;
 	case VK_PORT: {
@@ -229,10 +143,10 @@ static int compile_value(cctx *c, const char *s, int vk, az_val *out)
 			return fail(c, "'%s' is not a service account (SA or NAMESPACE/SA)", s);
 		out->kind = V_SA;
 		if (slash)
-			out->text =
-			    aprintf(c->ar, "/ns/%.*s/sa/%s", (int)(slash - s), s, slash + 1);
+			out->text = mp_arena_printf(c->ar, "/ns/%.*s/sa/%s", (int)(slash - s), s,
+			                            slash + 1);
 		else
-			out->text = aprintf(c->ar, "/ns/%s/sa/%s", c->policy_ns, s);
+			out->text = mp_arena_printf(c->ar, "/ns/%s/sa/%s", c->policy_ns, s);
 		out->len = out->text ? (uint32_t)strlen(out->text) : 0;
 		return 0;
 	}
@@ -241,7 +155,7 @@ static int compile_value(cctx *c, const char *s, int vk, az_val *out)
 			if (check_template(s, why, sizeof(why)) < 0)
 				return fail(c, "path template '%s': %s", s, why);
 			out->kind = V_TEMPLATE;
-			out->text = astrn(c->ar, s, n);
+			out->text = mp_arena_strn(c->ar, s, n);
 			out->len = (uint32_t)n;
 			return 0;
 		}
@@ -253,15 +167,15 @@ static int compile_value(cctx *c, const char *s, int vk, az_val *out)
 			out->text = "";
 		} else if (n > 1 && s[n - 1] == '*') {
 			out->kind = V_PREFIX;
-			out->text = astrn(c->ar, s, n - 1);
+			out->text = mp_arena_strn(c->ar, s, n - 1);
 			out->len = (uint32_t)(n - 1);
 		} else if (n > 1 && s[0] == '*') {
 			out->kind = V_SUFFIX;
-			out->text = astrn(c->ar, s + 1, n - 1);
+			out->text = mp_arena_strn(c->ar, s + 1, n - 1);
 			out->len = (uint32_t)(n - 1);
 		} else {
 			out->kind = V_EXACT;
-			out->text = astrn(c->ar, s, n);
+			out->text = mp_arena_strn(c->ar, s, n);
 			out->len = (uint32_t)n;
 		}
 		return 0;
@@ -275,7 +189,7 @@ static int compile_list(cctx *c, json_t *arr, int vk, az_field *f)
 		return fail(c, "must be a list of strings");
 	size_t n = json_array_size(arr), i;
 	json_t *v;
-	f->v = aalloc(c->ar, (n ? n : 1) * sizeof(az_val));
+	f->v = mp_arena_alloc(c->ar, (n ? n : 1) * sizeof(az_val));
 	if (!f->v)
 		return -1;
 	json_array_foreach(arr, i, v)
@@ -330,7 +244,7 @@ static int compile_clause(cctx *c, json_t *obj, const fdef *defs, size_t ndefs, 
 		return fail(c, "'%s' must be a mapping", what);
 	const char *k;
 	json_t *v;
-	out->f = aalloc(c->ar, (json_object_size(obj) + 1) * sizeof(az_field));
+	out->f = mp_arena_alloc(c->ar, (json_object_size(obj) + 1) * sizeof(az_field));
 	if (!out->f)
 		return -1;
 	json_object_foreach(obj, k, v)
@@ -345,7 +259,7 @@ static int compile_clause(cctx *c, json_t *obj, const fdef *defs, size_t ndefs, 
 		f->attr = defs[i].attr;
 		f->neg = defs[i].neg;
 		f->http_only = defs[i].http_only;
-		f->name = aprintf(c->ar, "%s.%s", what, k);
+		f->name = mp_arena_printf(c->ar, "%s.%s", what, k);
 		if (compile_list(c, v, defs[i].vk, f) < 0)
 			return -1;
 		out->n++;
@@ -362,7 +276,7 @@ static int compile_clauses(cctx *c, json_t *arr, const char *wrapper, const fdef
 		return fail(c, "must be a list");
 	size_t cnt = json_array_size(arr), i;
 	json_t *item;
-	*out = aalloc(c->ar, (cnt ? cnt : 1) * sizeof(az_clause));
+	*out = mp_arena_alloc(c->ar, (cnt ? cnt : 1) * sizeof(az_clause));
 	if (!*out)
 		return -1;
 	json_array_foreach(arr, i, item)
@@ -452,7 +366,7 @@ static int compile_key(cctx *c, const char *key, az_field *f, int *vk)
 	}
 	if (*p || !f->nargs || (f->attr == A_HEADER && f->nargs != 1))
 		return fail(c, "condition key '%s': malformed brackets", key);
-	char *arg = aalloc(c->ar, o); /* the names with their NULs */
+	char *arg = mp_arena_alloc(c->ar, o); /* the names with their NULs */
 	if (!arg)
 		return fail(c, "out of memory");
 	f->arg = memcpy(arg, buf, o);
@@ -467,7 +381,7 @@ static int compile_when(cctx *c, json_t *arr, az_clause *out)
 		return fail(c, "must be a list");
 	size_t n = json_array_size(arr), i;
 	json_t *cond;
-	out->f = aalloc(c->ar, (2 * n + 1) * sizeof(az_field));
+	out->f = mp_arena_alloc(c->ar, (2 * n + 1) * sizeof(az_field));
 	if (!out->f)
 		return -1;
 	json_array_foreach(arr, i, cond)
@@ -507,8 +421,8 @@ static int compile_when(cctx *c, json_t *arr, az_clause *out)
 				return -1;
 			pop(c);
 			f->neg = (uint8_t)neg;
-			f->name = aprintf(c->ar, "when %s%s", json_string_value(key),
-			                  neg ? " (notValues)" : "");
+			f->name = mp_arena_printf(c->ar, "when %s%s", json_string_value(key),
+			                          neg ? " (notValues)" : "");
 			push(c, neg ? "notValues" : "values");
 			if (compile_list(c, list, vk, f) < 0)
 				return -1;
@@ -573,7 +487,7 @@ static int compile_labels(cctx *c, json_t *obj, az_kv **out, uint32_t *n)
 	json_t *v;
 	if (!json_is_object(obj))
 		return fail(c, "'matchLabels' must be a mapping of strings");
-	*out = aalloc(c->ar, (json_object_size(obj) + 1) * sizeof(az_kv));
+	*out = mp_arena_alloc(c->ar, (json_object_size(obj) + 1) * sizeof(az_kv));
 	if (!*out)
 		return -1;
 	json_object_foreach(obj, k, v)
@@ -584,8 +498,8 @@ static int compile_labels(cctx *c, json_t *obj, az_kv **out, uint32_t *n)
 		if (!s)
 			return fail(c, "label '%s' must be a string", k);
 		pop(c);
-		(*out)[*n].key = astrn(c->ar, k, strlen(k));
-		(*out)[*n].value = astrn(c->ar, s, strlen(s));
+		(*out)[*n].key = mp_arena_strn(c->ar, k, strlen(k));
+		(*out)[*n].value = mp_arena_strn(c->ar, s, strlen(s));
 		(*n)++;
 	}
 	return 0;
@@ -644,7 +558,7 @@ static int compile_spec(cctx *c, json_t *spec, az_policy *p, tref *trefs, uint32
 				return fail(c, "'rules' must be a list");
 			size_t n = json_array_size(v), i;
 			json_t *r;
-			p->rules = aalloc(c->ar, (n ? n : 1) * sizeof(az_rule));
+			p->rules = mp_arena_alloc(c->ar, (n ? n : 1) * sizeof(az_rule));
 			if (!p->rules)
 				return -1;
 			json_array_foreach(v, i, r)
@@ -704,8 +618,8 @@ static int compile_spec(cctx *c, json_t *spec, az_policy *p, tref *trefs, uint32
 			provider = json_object_get(v, "name");
 			if (!json_is_string(provider))
 				return fail(c, "provider needs a 'name' string");
-			p->provider = astrn(c->ar, json_string_value(provider),
-			                    strlen(json_string_value(provider)));
+			p->provider = mp_arena_strn(c->ar, json_string_value(provider),
+			                            strlen(json_string_value(provider)));
 		} else {
 			return fail(c,
 			            "unknown field '%s' (expected selector, targetRef, targetRefs, "
@@ -733,7 +647,7 @@ static int compile_spec(cctx *c, json_t *spec, az_policy *p, tref *trefs, uint32
 
 int mp_authz_check_spec(json_t *spec, char *err, size_t errlen, char *path, size_t pathlen)
 {
-	arena ar = {0};
+	mp_arena ar = {0};
 	az_policy p;
 	tref trefs[64];
 	uint32_t ntrefs = 0;
@@ -741,17 +655,17 @@ int mp_authz_check_spec(json_t *spec, char *err, size_t errlen, char *path, size
 	cctx c = {.ar = &ar, .err = err, .errlen = errlen, .policy_ns = "default"};
 	int rc = compile_spec(&c, spec, &p, trefs, &ntrefs, 64);
 	snprintf(path, pathlen, "%s", rc < 0 ? c.path : "");
-	arena_free(&ar);
+	mp_arena_free(&ar);
 	return rc;
 }
 
 /* --- compiling the model's policies --- */
 
-static const char *rule_name(arena *ar, const az_policy *p, uint32_t i)
+static const char *rule_name(mp_arena *ar, const az_policy *p, uint32_t i)
 {
 	if (p->rules[i].empty && p->action == ACT_DENY)
 		return "deny-all";
-	return aprintf(ar, "rules[%u]", i);
+	return mp_arena_printf(ar, "rules[%u]", i);
 }
 
 static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootns, char *err,
@@ -785,12 +699,12 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 	p->cluster = res->cluster;
 	p->dry_run = res->flags & MP_RESOURCE_DRY_RUN;
 	p->nsname = !strcmp(ns, rootns) ? "" : ns;
-	p->title = aprintf(&a->ar, "AuthorizationPolicy %s/%s", ns, name);
+	p->title = mp_arena_printf(&a->ar, "AuthorizationPolicy %s/%s", ns, name);
 	p->version =
-	    astrn(&a->ar, mp_model_str(m, res->version), mp_model_str_len(m, res->version));
-	p->loc = astrn(&a->ar, where, strlen(where));
+	    mp_arena_strn(&a->ar, mp_model_str(m, res->version), mp_model_str_len(m, res->version));
+	p->loc = mp_arena_strn(&a->ar, where, strlen(where));
 	if (p->has_targets) {
-		p->targets = aalloc(&a->ar, (ntrefs + 1) * sizeof(mp_id));
+		p->targets = mp_arena_alloc(&a->ar, (ntrefs + 1) * sizeof(mp_id));
 		for (uint32_t i = 0; p->targets && i < ntrefs; i++) {
 			mp_id s = MP_NONE;
 			if (!strcmp(trefs[i].kind, "Service"))
@@ -805,37 +719,41 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 	for (uint32_t i = 0; i < p->nrules; i++) {
 		az_rule *r = &p->rules[i];
 		mp_loc l = res->loc;
-		if (i < res->lines.n)
-			l.line = v.u32[res->lines.off + i];
+		if (i < res->aux.n)
+			l.line = v.u32[res->aux.off + i];
 		mp_model_loc_str(m, l, where, sizeof(where));
-		r->loc = astrn(&a->ar, where, strlen(where));
+		r->loc = mp_arena_strn(&a->ar, where, strlen(where));
 		r->name = rule_name(&a->ar, p, i);
 		switch (p->action) {
 		case ACT_ALLOW:
-			r->msg = aprintf(&a->ar, "allowed by %s of ALLOW %s%s", r->name, p->title,
-			                 p->dry_run ? " (dry run: not enforced)" : "");
+			r->msg =
+			    mp_arena_printf(&a->ar, "allowed by %s of ALLOW %s%s", r->name,
+			                    p->title, p->dry_run ? " (dry run: not enforced)" : "");
 			break;
 		case ACT_DENY:
-			r->msg = aprintf(&a->ar, "denied by %s of DENY %s%s", r->name, p->title,
-			                 p->dry_run ? " (dry run: not enforced)" : "");
+			r->msg =
+			    mp_arena_printf(&a->ar, "denied by %s of DENY %s%s", r->name, p->title,
+			                    p->dry_run ? " (dry run: not enforced)" : "");
 			break;
 		case ACT_AUDIT:
-			r->msg = aprintf(&a->ar, "audited by %s of AUDIT %s", r->name, p->title);
+			r->msg =
+			    mp_arena_printf(&a->ar, "audited by %s of AUDIT %s", r->name, p->title);
 			break;
 		default:
-			r->msg =
-			    aprintf(&a->ar,
-			            "%s of CUSTOM %s matched: the request would go to extension "
-			            "provider '%s', which meshpol cannot consult (CUSTOM is not "
-			            "supported), so it is denied rather than allowed unchecked",
-			            r->name, p->title, p->provider ? p->provider : "");
+			r->msg = mp_arena_printf(
+			    &a->ar,
+			    "%s of CUSTOM %s matched: the request would go to extension "
+			    "provider '%s', which meshpol cannot consult (CUSTOM is not "
+			    "supported), so it is denied rather than allowed unchecked",
+			    r->name, p->title, p->provider ? p->provider : "");
 		}
 	}
 	p->msg_nomatch =
 	    p->nrules
-	        ? aprintf(&a->ar, "%s %s applies to the workload and none of its %u rule%s matched",
-	                  act, p->title, p->nrules, p->nrules == 1 ? "" : "s")
-	        : aprintf(&a->ar, "%s %s has no rules: it allows nothing", act, p->title);
+	        ? mp_arena_printf(&a->ar,
+	                          "%s %s applies to the workload and none of its %u rule%s matched",
+	                          act, p->title, p->nrules, p->nrules == 1 ? "" : "s")
+	        : mp_arena_printf(&a->ar, "%s %s has no rules: it allows nothing", act, p->title);
 	a->np++;
 	if (a->ar.oom) {
 		snprintf(err, errlen, "out of memory");
@@ -920,7 +838,7 @@ static int build_index(mp_authz *a, mp_id rootns)
 	mp_model_view v = mp_model_get_view(a->m);
 	a->nworkloads = v.nworkloads;
 	a->nunits = v.nworkloads + v.nservices;
-	a->unit_off = aalloc(&a->ar, ((size_t)a->nunits + 1) * sizeof(uint32_t));
+	a->unit_off = mp_arena_alloc(&a->ar, ((size_t)a->nunits + 1) * sizeof(uint32_t));
 	if (!a->unit_off)
 		return -1;
 	/* two passes: count, then fill */
@@ -944,7 +862,8 @@ static int build_index(mp_authz *a, mp_id rootns)
 				a->unit_off[u + 1] = total;
 		}
 		if (!pass) {
-			a->unit_pol = aalloc(&a->ar, ((size_t)total + 1) * sizeof(uint32_t));
+			a->unit_pol =
+			    mp_arena_alloc(&a->ar, ((size_t)total + 1) * sizeof(uint32_t));
 			if (!a->unit_pol)
 				return -1;
 		}
@@ -969,6 +888,13 @@ static void root_namespace(const mp_model *m, char *out, size_t len)
 	}
 }
 
+/* Istio's AuthorizationPolicy (Linkerd has a kind of that name too). */
+static int is_policy(const mp_model *m, const mp_resource *r)
+{
+	return !strcmp(mp_model_str(m, r->kind), "AuthorizationPolicy") &&
+	       mp_provider_of(m, r) == &mp_provider_istio;
+}
+
 mp_authz *mp_authz_compile(const mp_model *m, char *err, size_t errlen)
 {
 	mp_model_view v = mp_model_get_view(m);
@@ -982,14 +908,14 @@ mp_authz *mp_authz_compile(const mp_model *m, char *err, size_t errlen)
 	root_namespace(m, rootns, sizeof(rootns));
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < v.nresources; i++)
-		n += !strcmp(mp_model_str(m, v.resources[i].kind), "AuthorizationPolicy");
-	a->p = aalloc(&a->ar, (n + 1) * sizeof(az_policy));
+		n += is_policy(m, &v.resources[i]);
+	a->p = mp_arena_alloc(&a->ar, (n + 1) * sizeof(az_policy));
 	if (!a->p) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (uint32_t i = 0; i < v.nresources; i++)
-		if (!strcmp(mp_model_str(m, v.resources[i].kind), "AuthorizationPolicy") &&
+		if (is_policy(m, &v.resources[i]) &&
 		    compile_policy(a, &v.resources[i], rootns, err, errlen) < 0)
 			goto fail;
 	if ((a->np && build_index(a, mp_model_find_namespace(m, rootns)) < 0) || a->ar.oom) {
@@ -1006,7 +932,7 @@ void mp_authz_free(mp_authz *a)
 {
 	if (!a)
 		return;
-	arena_free(&a->ar);
+	mp_arena_free(&a->ar);
 	mp_free(a);
 }
 

@@ -3,23 +3,12 @@
 #ifndef MP_AUTHZ_INT_H
 #define MP_AUTHZ_INT_H
 
+#include "arena.h"
 #include "authz.h"
+#include "ipnet.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* An arena: everything an mp_authz points at, freed at once. */
-
-struct az_chunk {
-	struct az_chunk *next;
-	size_t used, cap;
-	_Alignas(16) unsigned char data[];
-};
-
-typedef struct {
-	struct az_chunk *head;
-	int oom;
-} arena;
 
 /* --- compiled policies --- */
 
@@ -27,10 +16,10 @@ enum { V_EXACT, V_PREFIX, V_SUFFIX, V_ANY, V_TEMPLATE, V_IP, V_PORT, V_SA };
 
 /* One value of a field: a string pattern, an IP block, a port or a service account. */
 typedef struct {
-	uint8_t kind, family, bits, nocase;
+	uint8_t kind, nocase;
 	uint32_t len, port;
 	const char *text; /* patterns: the literal part; V_SA: "/ns/NS/sa/SA" */
-	unsigned char addr[16];
+	mp_ipnet ip;      /* V_IP */
 } az_val;
 
 /* The request attribute a field examines. */
@@ -102,7 +91,7 @@ typedef struct {
 
 struct mp_authz {
 	const mp_model *m;
-	arena ar;
+	mp_arena ar; /* everything it points at */
 	az_policy *p;
 	uint32_t np;
 	/* units: workloads, then services without workloads (each is its own workload) */
@@ -113,7 +102,5 @@ struct mp_authz {
 
 /* The text of a JSON scalar: strings as they are, numbers in decimal; NULL otherwise. */
 const char *az_scalar_text(json_t *v, char *buf, size_t len);
-/* An address, or (cidr) an address/prefix, into out (family, addr, bits). 0 or -1. */
-int az_parse_ip(const char *s, az_val *out, int cidr);
 
 #endif

@@ -547,9 +547,7 @@ static void mesh_config(mp_import *im)
 	const char *rootns = istio_of(im)->rootns;
 	json_t *j =
 	    json_pack("{s:s, s:s}", "rootNamespace", rootns, "trustDomain", im_str_of(im, im->td));
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(j);
-	if (!text) {
+	if (!j) {
 		im->oom = 1;
 		return;
 	}
@@ -557,19 +555,21 @@ static void mesh_config(mp_import *im)
 	                 .api = im_intern(im, "meshpol.io/v1"),
 	                 .ns = im_intern(im, rootns),
 	                 .name = im_intern(im, "mesh"),
-	                 .spec = im_intern(im, text),
 	                 .cluster = MP_NONE,
 	                 .loc = im->ndocs ? im->docs[0].loc : (mp_loc){0, 0, 0}};
-	free(text);
-	if (mp_model_add_resource(im->m, &r) == MP_NONE)
-		im->oom = 1;
+	im_add_record(im, &r, j);
 }
 
 /* The RESOURCES phase: every Istio document stays in the model (AuthorizationPolicies only
- * once their spec passed the check; istio.io/dry-run ones flagged so). */
+ * once their spec passed the check; istio.io/dry-run ones flagged so), and the settings the
+ * import used, unless the import is another mesh's and holds nothing of Istio's. */
 static void resources(mp_import *im)
 {
-	mesh_config(im);
+	uint32_t mine = 0;
+	for (uint32_t i = 0; i < im->ndocs && !mine; i++)
+		mine = im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]);
+	if (mine || !im_other_mesh(im, &mp_provider_istio))
+		mesh_config(im);
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
 		if (dc->provider != &mp_provider_istio || dc->dead || dc->cluster == MP_NONE)

@@ -26,11 +26,20 @@ static const mp_provider_option options[] = {
     {NULL, NULL, NULL},
 };
 
-/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
+/* Does Istio govern the model, so that its defaults apply: it holds Istio's resources, or
+ * imported Kubernetes workloads that no other mesh's resources claim (Istio is the mesh
+ * meshpol assumes for Kubernetes input, docs/import.md)? */
 static int imported(const mp_model *m)
 {
 	mp_model_view v = mp_model_get_view(m);
-	return v.nworkloads || v.nresources;
+	int other = 0;
+	for (uint32_t i = 0; i < v.nresources; i++) {
+		const mp_provider *p = mp_provider_of(m, &v.resources[i]);
+		if (p == &mp_provider_istio)
+			return 1;
+		other |= p && p->decide;
+	}
+	return (v.nworkloads || v.nresources) && !other;
 }
 
 static int compile(const mp_model *m, void **state, char *err, size_t errlen)

@@ -612,59 +612,28 @@ static int http_match(mp_import *im, idoc *dc, yaml_node_t *match, mp_match *out
 		IM_MAP_FOREACH(dc, headers, k, v)
 		{
 			const char *exact = NULL;
-			char name[256];
 			if (v->type != YAML_MAPPING_NODE ||
 			    im_str(im, dc, v, "exact", 0, &exact) < 0)
 				return im_error(im, dc, v, "a header match must be a mapping");
 			if (!exact || !im_scalar(k))
 				continue; /* prefix and regex header matches: the route admits more
 				           */
-			im_lower(im_scalar(k), name, sizeof(name));
-			mp_label l = {im_intern(im, name), im_intern(im, exact)};
-			uint32_t off = mp_model_push_labels(im->m, &l, 1);
-			if (off == MP_NONE) {
-				im->oom = 1;
+			if (im_match_header(im, im_scalar(k), exact, out) < 0)
 				return -1;
-			}
-			if (!out->headers.n)
-				out->headers.off = off;
-			out->headers.n++;
 		}
 	return 0;
 }
 
-static uint32_t push_targets(mp_import *im, const mp_target *t, uint32_t n)
-{
-	if (!n)
-		return 0;
-	uint32_t off = mp_model_push_targets(im->m, t, n);
-	if (off == MP_NONE) {
-		im->oom = 1;
-		return 0;
-	}
-	return off;
-}
-
 static void emit(tgtctx *x, const char *name, const mp_route *tmpl, yaml_node_t *at)
 {
-	mp_import *im = x->rc->im;
 	mp_route rt = *tmpl;
-	char what[1300];
 	if (!x->nd)
 		return; /* nothing to route to (missing hosts are findings) */
-	rt.name = im_intern(im, name);
 	rt.source = x->source;
 	rt.loc = im_loc(x->dc, at);
-	rt.dests = (mp_span){push_targets(im, x->dests, x->nd), x->nd};
-	rt.mirrors = (mp_span){push_targets(im, x->mirrors, x->nm), x->nm};
-	rt.failover = (mp_span){push_targets(im, x->failover, x->nf), x->nf};
-	snprintf(what, sizeof(what), "Route '%s'", name);
-	mp_id id = mp_model_get_view(im->m).nroutes;
-	if (im->oom ||
-	    im->host->declare(im->host->ctx, MP_IMPORT_ROUTE, rt.name, 0, id, rt.loc, what) < 0)
-		return;
-	if (mp_model_add_route(im->m, &rt) == MP_NONE)
-		im->oom = 1;
+	const mp_target *t[3] = {x->dests, x->mirrors, x->failover};
+	const uint32_t n[3] = {x->nd, x->nm, x->nf};
+	im_add_route(x->rc->im, name, &rt, t, n);
 }
 
 static void vs_rules(rctx *rc, idoc *dc, const char *proto, const char **gw, uint32_t ngw)

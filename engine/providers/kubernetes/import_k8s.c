@@ -154,7 +154,7 @@ static void add_workload(mp_import *im, uint32_t doc)
 	if (ns == MP_NONE)
 		return;
 	char ident[1024];
-	im_identity(im, im_str_of(im, dc->ns),
+	im_identity(im, dc, im_str_of(im, dc->ns),
 	            sa    ? sa
 	            : sa2 ? sa2
 	                  : "default",
