@@ -23,9 +23,13 @@ typedef struct {
 	mp_str cluster_name;             /* from --cluster-dir, or 0 */
 	mp_id cluster;                   /* set by mp_import_places */
 	mp_loc loc;                      /* the document's mapping */
-	uint32_t dead;                   /* replaced by a later document with the same identity */
-	uint32_t bad;                    /* an error was reported for it in pass 2 */
-	mp_id ns_id;                     /* set by mp_import_elements */
+	uint32_t dead; /* replaced by a later document with the same identity, or skipped */
+	uint32_t bad;  /* an error was reported for it in pass 2 */
+	mp_id ns_id;   /* set by mp_import_elements */
+	/* The config-entry form (provider.h, mp_provider_entry): no metadata (meta is NULL), name
+	 * and namespace from `Name` and `Namespace`, spec is the entry itself (root). */
+	uint32_t entry;
+	uint32_t borrowed; /* doc belongs to an earlier idoc (a list of entries in one document) */
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -101,6 +105,9 @@ struct mp_provider_import {
 	 * NULL: no say. It reports its own findings about the port. */
 	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
 	                             const char *name, const char *app);
+	/* reads: does the provider read this document of another provider's kind (a ConfigMap
+	 * that holds the mesh's own configuration)? 1 or 0. */
+	int (*reads)(mp_import *im, idoc *dc);
 };
 
 /* The state provider p's begin made for this import (NULL when p has none). */
@@ -115,6 +122,9 @@ uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
 /* A Service port's protocol; tcp when no provider can tell. */
 const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
                              const char *name, const char *app);
+
+/* Does some provider read dc, a document of another provider's kind (its `reads` answer)? */
+int im_reads(mp_import *im, idoc *dc);
 
 /* Is the document alive: not replaced, no error, placed in a cluster? */
 static inline int im_live(const idoc *dc)

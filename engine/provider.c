@@ -26,6 +26,14 @@ const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, c
 	return NULL;
 }
 
+int mp_providers_other_mesh(const mp_model *m, const mp_provider *self)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if (*p != self && (*p)->present && (*p)->present(m))
+			return 1;
+	return 0;
+}
+
 int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,
                          size_t errlen)
 {

@@ -40,6 +40,16 @@ enum {
 	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
 };
 
+/* A config entry kind: a document without apiVersion whose `Kind` is entry (HashiCorp's
+ * config-entry form, as `consul config read -format json` prints it: `Kind`, `Name`,
+ * `Namespace` and CamelCase fields at the top, one entry or a list of them per document) is
+ * read as the provider's kind row `as`, with the whole entry for its spec (import_int.h,
+ * idoc.entry). */
+typedef struct {
+	const char *entry;
+	const mp_provider_kind *as;
+} mp_provider_entry;
+
 /* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
  * which is internal to the importer). */
 struct mp_provider_import;
@@ -62,6 +72,7 @@ typedef struct mp_provider {
 	const char *name;                        /* "istio"; a reason's origin names it */
 	const char *title;                       /* "Istio", as messages name it */
 	const mp_provider_kind *kinds;           /* what it reads; ends with a row of NULLs */
+	const mp_provider_entry *entries;        /* config entry kinds; ends with NULLs; or NULL */
 	const mp_provider_option *options;       /* ends with a row of NULLs; NULL: none */
 	const struct mp_provider_import *import; /* NULL: it imports nothing */
 	/* Its analyzers: rows of the check table (check.h), ended by a row whose id is NULL;
@@ -82,6 +93,9 @@ typedef struct mp_provider {
 	/* The deny reason when it allows a request that the bundle, which has allow rules for the
 	 * destination, allows none of. */
 	const char *bundle_disagrees;
+	/* present: does m hold this mesh's configuration (so that its defaults, not another
+	 * mesh's, govern the workloads)? NULL: never. */
+	int (*present)(const mp_model *m);
 } mp_provider;
 
 /* Every provider, in the order their verdicts and reasons come; ends with NULL. */
@@ -97,6 +111,10 @@ typedef struct mp_provider_state {
  * default of the provider's row, else NULL (no such provider or option). */
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
                                      const char *name);
+
+/* Does m hold the configuration of a mesh provider other than self (its `present`)? A mesh
+ * whose defaults apply to every imported workload (Istio's implicit allow) stands down then. */
+int mp_providers_other_mesh(const mp_model *m, const mp_provider *self);
 
 /* Compiles every provider with authorization ops for m: 0 with *out (the states of those that
  * have something to decide, *n of them; free with mp_providers_free), or -1 with err. */

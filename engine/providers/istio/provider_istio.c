@@ -26,11 +26,12 @@ static const mp_provider_option options[] = {
     {NULL, NULL, NULL},
 };
 
-/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? */
+/* Does the model hold imported Kubernetes or Istio resources (so Istio's defaults apply)? Not
+ * when another mesh's configuration is there: its defaults govern the workloads then. */
 static int imported(const mp_model *m)
 {
 	mp_model_view v = mp_model_get_view(m);
-	return v.nworkloads || v.nresources;
+	return (v.nworkloads || v.nresources) && !mp_providers_other_mesh(m, &mp_provider_istio);
 }
 
 static int compile(const mp_model *m, void **state, char *err, size_t errlen)
