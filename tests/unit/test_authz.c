@@ -1,7 +1,8 @@
 /* test_authz.c: engine/providers/istio/authz.c, Istio AuthorizationPolicy semantics, through
  * mp_decide. The table is data: tests/data/import/authz/cases.json (scenario files + request +
  * expected effect and deciding policy and rule, with why Istio decides so), one cmocka test per
- * case. Then the spec checker's errors and where they point, and path normalisation. */
+ * case, run by casetable.h. Then the spec checker's errors and where they point, and path
+ * normalisation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "casetable.h"
 #include "compile.h"
 #include "decide.h"
 #include "match.h"
@@ -19,114 +21,6 @@
 #include <string.h>
 
 #define DIR "tests/data/import/authz"
-
-static json_t *table;
-
-/* One engine per (scenario, bundle), built on first use. */
-typedef struct {
-	char key[128];
-	mp_engine *e;
-	mp_evaluator *ev;
-} cached;
-
-static cached engines[32];
-static int nengines;
-
-static mp_evaluator *engine_for(const char *scenario, const char *bundle)
-{
-	char key[128];
-	snprintf(key, sizeof(key), "%s+%s", scenario, bundle ? bundle : "");
-	for (int i = 0; i < nengines; i++)
-		if (!strcmp(engines[i].key, key))
-			return engines[i].ev;
-	json_t *files = json_object_get(json_object_get(table, "scenarios"), scenario);
-	const char *paths[8];
-	char bufs[8][256];
-	size_t n = 0, i;
-	json_t *f;
-	json_array_foreach(files, i, f)
-	{
-		snprintf(bufs[n], sizeof(bufs[n]), "%s/%s", DIR, json_string_value(f));
-		paths[n] = bufs[n];
-		n++;
-	}
-	mp_diags d = {0};
-	mp_model *m = mp_compile(paths, n, NULL, &d);
-	mp_diags_print(&d, stderr);
-	if (!m) {
-		mp_diags_free(&d);
-		return NULL;
-	}
-	mp_bundle *b = NULL;
-	char bdir[256];
-	if (bundle) {
-		snprintf(bdir, sizeof(bdir), "%s/%s", DIR, bundle);
-		b = mp_bundle_load(bdir, m, "stdlib", &d);
-		mp_diags_print(&d, stderr);
-		if (!b) {
-			mp_model_free(m);
-			mp_diags_free(&d);
-			return NULL;
-		}
-	}
-	cached *c = &engines[nengines++];
-	snprintf(c->key, sizeof(c->key), "%s", key);
-	c->e = mp_engine_new(m, b);
-	c->ev = c->e ? mp_evaluator_new(c->e, NULL, &d) : NULL;
-	mp_diags_free(&d);
-	return c->ev;
-}
-
-static int has_reason(json_t *list, const char *policy, const char *rule)
-{
-	size_t i;
-	json_t *r;
-	json_array_foreach(list, i, r)
-	{
-		if (!strcmp(json_string_value(json_object_get(r, "policy")), policy) &&
-		    (!rule || !strcmp(json_string_value(json_object_get(r, "rule")), rule)))
-			return 1;
-	}
-	return 0;
-}
-
-static void run_case(void **state)
-{
-	json_t *c = *state;
-	const char *scenario = json_string_value(json_object_get(c, "scenario"));
-	const char *bundle = json_string_value(json_object_get(c, "bundle"));
-	const char *expect = json_string_value(json_object_get(c, "expect"));
-	const char *policy = json_string_value(json_object_get(c, "policy"));
-	const char *rule = json_string_value(json_object_get(c, "rule"));
-	const char *advisory = json_string_value(json_object_get(c, "advisory"));
-	mp_evaluator *ev = engine_for(scenario, bundle);
-	assert_non_null(ev);
-	mp_request req;
-	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
-	char err[256];
-	assert_int_equal(
-	    mp_request_from_json(json_object_get(c, "input"), &req, hbuf, err, sizeof(err)), 0);
-	mp_decision d;
-	json_t *explain = json_array();
-	mp_decide(ev, &req, &d, explain);
-	json_t *out = mp_decision_json(mp_evaluator_engine(ev), &d, "test");
-	int ok = !strcmp(mp_effect_name(d.effect), expect) &&
-	         (!policy || has_reason(json_object_get(out, "reasons"), policy, rule)) &&
-	         (!advisory || has_reason(json_object_get(out, "advisories"), advisory, NULL));
-	if (!ok) {
-		char *text = json_dumps(out, JSON_INDENT(1));
-		char *why = json_dumps(explain, JSON_INDENT(1));
-		fprintf(stderr, "case '%s': want %s by %s %s%s%s\ngot %s\nexplain %s\n",
-		        json_string_value(json_object_get(c, "name")), expect,
-		        policy ? policy : "-", rule ? rule : "", advisory ? " with advisory " : "",
-		        advisory ? advisory : "", text, why);
-		free(text);
-		free(why);
-	}
-	json_decref(out);
-	json_decref(explain);
-	assert_true(ok);
-}
 
 /* --- the spec checker: each bad spec, its message and where it points --- */
 
@@ -246,41 +140,19 @@ static void test_crafted_policy(void **state)
 	mp_diags_free(&d);
 }
 
-static int teardown_all(void **state)
-{
-	(void)state;
-	for (int i = 0; i < nengines; i++) {
-		mp_evaluator_free(engines[i].ev);
-		mp_engine_release(engines[i].e);
-	}
-	json_decref(table);
-	return 0;
-}
-
 int main(void)
 {
-	json_error_t je;
 	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	table = json_load_file(DIR "/cases.json", 0, &je);
-	if (!table) {
-		fprintf(stderr, "%s/cases.json:%d:%d: %s\n", DIR, je.line, je.column, je.text);
+	if (casetable_load(DIR) < 0)
 		return 1;
-	}
-	json_t *cases = json_object_get(table, "cases");
-	size_t n = json_array_size(cases), i;
+	size_t n = casetable_size();
 	struct CMUnitTest *tests = calloc(n + 4, sizeof(*tests));
-	json_t *c;
-	json_array_foreach(cases, i, c)
-	{
-		tests[i].name = json_string_value(json_object_get(c, "name"));
-		tests[i].test_func = run_case;
-		tests[i].initial_state = c;
-	}
+	n = casetable_tests(tests);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_specs);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_good_specs);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_normalize);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crafted_policy);
-	int rc = _cmocka_run_group_tests("authz", tests, n, NULL, teardown_all);
+	int rc = _cmocka_run_group_tests("authz", tests, n, NULL, casetable_teardown);
 	free(tests);
 	return rc;
 }
