@@ -1,6 +1,6 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes and Istio resources are imported
- * from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio and Consul resources are
+ * imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 #include "files.h"
@@ -21,6 +21,8 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"max-file-size", required_argument, NULL, 'M'},
 	    {"trust-domain", required_argument, NULL, 'T'},
 	    {"root-namespace", required_argument, NULL, 'R'},
+	    {"consul-default-intention-policy", required_argument, NULL, 'I'},
+	    {"consul-namespaces", required_argument, NULL, 'N'},
 	    {"cluster", required_argument, NULL, 'C'},
 	    {"cloud", required_argument, NULL, 'P'},
 	    {"region", required_argument, NULL, 'G'},
@@ -32,7 +34,9 @@ int mp_cmd_compile(int argc, char **argv)
 	static const char shortopts[] = "o:";
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
-	mp_provider_setting rootns; /* --root-namespace: the Istio provider's option */
+	/* the mesh providers' options: --root-namespace (Istio's), --consul-* (Consul's) */
+	mp_provider_setting settings[4];
+	uint32_t nsettings = 0;
 	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
 	const char *sources[4096];
 	uint32_t ndirs = 0;
@@ -60,9 +64,21 @@ int mp_cmd_compile(int argc, char **argv)
 			copts.trust_domain = optarg;
 			break;
 		case 'R':
-			rootns = (mp_provider_setting){"istio", "root-namespace", optarg};
-			copts.provider_opts = &rootns;
-			copts.nprovider_opts = 1;
+			settings[nsettings++] =
+			    (mp_provider_setting){"istio", "root-namespace", optarg};
+			break;
+		case 'I':
+			if (strcmp(optarg, "allow") && strcmp(optarg, "deny"))
+				return mp_cli_usage_error(v,
+				                          "--consul-default-intention-policy wants "
+				                          "allow or deny, not '%s'",
+				                          optarg);
+			settings[nsettings++] =
+			    (mp_provider_setting){"consul", "default-intention-policy", optarg};
+			break;
+		case 'N':
+			settings[nsettings++] =
+			    (mp_provider_setting){"consul", "namespaces", optarg};
 			break;
 		case 'C':
 			copts.cluster = optarg;
@@ -111,6 +127,8 @@ int mp_cmd_compile(int argc, char **argv)
 		sources[nsrc++] = argv[i];
 	copts.cluster_dirs = dirs;
 	copts.ncluster_dirs = ndirs;
+	copts.provider_opts = settings;
+	copts.nprovider_opts = nsettings;
 
 	/* The output first: a path that cannot be written is the user's to fix (exit 2), and is
 	 * better said before a long compile than after. Nothing replaces it until the commit. */
@@ -150,9 +168,11 @@ int mp_cmd_compile(int argc, char **argv)
 	char imported[200] = "";
 	if (mv.nworkloads || mv.nresources) {
 		uint32_t npolicies = 0;
-		for (uint32_t i = 0; i < mv.nresources; i++)
-			npolicies +=
-			    !strcmp(mp_model_str(m, mv.resources[i].kind), "AuthorizationPolicy");
+		for (uint32_t i = 0; i < mv.nresources; i++) {
+			const char *kind = mp_model_str(m, mv.resources[i].kind);
+			npolicies += !strcmp(kind, "AuthorizationPolicy") ||
+			             !strcmp(kind, "ServiceIntentions");
+		}
 		snprintf(imported, sizeof(imported),
 		         ", %u workloads, %u authorization policies, %u import findings",
 		         mv.nworkloads, npolicies, mv.nfindings);

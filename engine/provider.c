@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Kubernetes first: the meshes run on its workloads and services. A mesh whose answers
+ * (import_int.h) apply only when its documents are present comes before Istio, whose answers
+ * apply to every import (its conventions are those of a Kubernetes-only import). */
 const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes,
+    &mp_provider_consul,
     &mp_provider_istio,
     NULL,
 };

@@ -131,5 +131,6 @@ const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, con
 
 /* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_istio;
+extern const mp_provider mp_provider_consul;
 
 #endif
