@@ -683,9 +683,10 @@ static int entry_document(mp_import *im, yaml_document_t *doc, yaml_node_t *item
 	if (!dc.kind) {
 		char q[80];
 		im_note(im, &dc, kn,
-		        "skipped config entry of Kind %s: meshpol does not import "
-		        "this kind",
-		        kind ? mp_diag_quote(kind, strlen(kind), q, sizeof(q)) : im_kind_of(kn));
+		        "skipped config entry of Kind %s%s%s: meshpol does not import this kind",
+		        kind ? "'" : "",
+		        kind ? mp_diag_quote(kind, strlen(kind), q, sizeof(q)) : im_kind_of(kn),
+		        kind ? "'" : "");
 		return 0;
 	}
 	char api[200];

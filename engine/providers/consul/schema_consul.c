@@ -508,6 +508,29 @@ static json_t *value(mp_import *im, idoc *dc, yaml_node_t *v, const consul_field
 	return j;
 }
 
+/* Go's zero values (null, "", false, 0, {}, []): a field that holds one is unset, so a CRD that
+ * leaves it out and an entry that prints it empty read alike. */
+static int go_zero(json_t *j)
+{
+	switch (json_typeof(j)) {
+	case JSON_NULL:
+	case JSON_FALSE:
+		return 1;
+	case JSON_STRING:
+		return !json_string_length(j);
+	case JSON_INTEGER:
+		return !json_integer_value(j);
+	case JSON_REAL:
+		return json_real_value(j) == 0;
+	case JSON_OBJECT:
+		return !json_object_size(j);
+	case JSON_ARRAY:
+		return !json_array_size(j);
+	default:
+		return 0;
+	}
+}
+
 json_t *consul_normalize(mp_import *im, idoc *dc, yaml_node_t *map, const consul_field *fields,
                          const char *path, const char *const *skip)
 {
@@ -550,6 +573,10 @@ json_t *consul_normalize(mp_import *im, idoc *dc, yaml_node_t *map, const consul
 		json_t *j = value(im, dc, v, f, p);
 		if (!j) {
 			bad = -1;
+			continue;
+		}
+		if (go_zero(j)) { /* as Go reads it: what `consul config read` prints as {} is unset */
+			json_decref(j);
 			continue;
 		}
 		if (json_object_set_new(out, f->name, j) < 0)
