@@ -750,7 +750,14 @@ int mp_ask_cmd_why(mp_shell *sh)
 	uint32_t nallow = 0;
 	for (uint32_t i = 0; i < d->dec.nreasons; i++)
 		nallow += d->dec.reasons[i].kind == MP_REASON_ALLOW;
-	if (d->dec.nreasons && d->dec.reasons[0].rule == MP_NONE)
+	/* the first reason a mesh provider's (its origin names it), or the engine's own */
+	const char *mesh = d->dec.nreasons ? d->dec.reasons[0].origin.provider : NULL;
+	if (mesh) {
+		snprintf(buf, sizeof(buf),
+		         "%s by the mesh's own configuration (%s; see the reason above)",
+		         mp_effect_name(d->dec.effect), mesh);
+		outcome = buf;
+	} else if (d->dec.nreasons && d->dec.reasons[0].rule == MP_NONE)
 		outcome = "the engine denied it before any rule (see the reason above)";
 	else if (d->dec.effect == MP_EFFECT_FORBIDDEN) {
 		snprintf(buf, sizeof(buf),
