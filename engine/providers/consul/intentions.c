@@ -107,6 +107,7 @@ static int read_perm(reader *rd, json_t *j, cx_perm *p, const cx_source *s, uint
 {
 	json_t *http = json_object_get(j, "http"), *x;
 	size_t i;
+	p->jwt = json_object_size(json_object_get(j, "jwt")) != 0;
 	p->action = !strcmp(sval(j, "action"), "allow")  ? CX_ALLOW
 	            : !strcmp(sval(j, "action"), "deny") ? CX_DENY
 	                                                 : CX_NONE;
@@ -215,6 +216,7 @@ static int read_intentions(reader *rd, json_t *spec, cx_entry *e)
 	e->ns_id = mp_model_find_str(m, e->ns, strlen(e->ns));
 	e->name_id = mp_model_find_str(m, e->name, strlen(e->name));
 	e->part_id = mp_model_find_str(m, e->partition, strlen(e->partition));
+	e->jwt = json_array_size(json_object_get(json_object_get(spec, "jwt"), "providers")) != 0;
 	e->title = keep(rd->a, "ServiceIntentions %s/%s", e->ns, e->name);
 	e->version = keep(rd->a, "%s", mp_model_str(m, rd->r->version));
 	e->loc = loc_at(rd, 0);
@@ -317,7 +319,8 @@ consul_authz *consul_authz_compile(const mp_model *m, char *err, size_t errlen)
 		int cfg = !strcmp(kind, "ConsulConfig");
 		if (!(consul &&
 		      (!strcmp(kind, "ServiceIntentions") || !strcmp(kind, "ServiceDefaults") ||
-		       !strcmp(kind, "ProxyDefaults") || !strcmp(kind, "Mesh"))) &&
+		       !strcmp(kind, "ProxyDefaults") || !strcmp(kind, "Mesh") ||
+		       !strcmp(kind, "ExportedServices"))) &&
 		    !cfg)
 			continue;
 		reader rd = {a, r, v.u32 + r->lines.off, r->lines.n, 0, err, errlen};
@@ -351,13 +354,16 @@ consul_authz *consul_authz_compile(const mp_model *m, char *err, size_t errlen)
 			a->merge_slashes = json_is_true(json_object_get(norm, "mergeSlashes"));
 			a->no_normalize =
 			    json_is_true(json_object_get(norm, "insecureDisablePathNormalization"));
+		} else if (!strcmp(kind, "ExportedServices")) {
+			a->exports = spec; /* borrowed from specs[] */
 		} else if (cfg) {
 			rc = read_dc(&rd, spec, &a->dc[a->ndc++]);
 		}
 		if (rc < 0)
 			goto fail;
 	}
-	qsort(a->e, a->ne, sizeof(*a->e), by_destination);
+	if (a->ne)
+		qsort(a->e, a->ne, sizeof(*a->e), by_destination);
 	for (uint32_t i = 0; i < a->ne; i++) /* the sources point at their (moved) entry */
 		for (uint32_t k = 0; k < a->e[i].nsrc; k++)
 			a->e[i].src[k].entry = &a->e[i];
@@ -591,6 +597,8 @@ static int perm_matches(const cx_perm *p, const cx_http *r)
 		if (m <= 0)
 			return m < 0 && p->action == CX_DENY; /* fail closed */
 	}
+	if (p->jwt && p->action == CX_ALLOW && !r->has_auth)
+		return 0; /* Consul's jwt_authn wants a token: none asserted (request.auth) */
 	if (p->methods) {
 		uint32_t bit = r->method && !has_lower(r->method) ? mp_method_bit(r->method) : 0;
 		if (!(p->methods & bit))
@@ -681,4 +689,21 @@ void cx_decide(const consul_authz *a, const char *ns, const char *name, const ch
 		return;
 	}
 	out->src = dec[0]; /* an L7 intention none of whose permissions matched */
+}
+
+int cx_exported(const consul_authz *a, const char *ns, const char *name, const char *peer)
+{
+	json_t *svc, *c;
+	size_t i, k;
+	json_array_foreach(json_object_get(a->exports, "services"), i, svc)
+	{
+		const char *sns = sval(svc, "namespace");
+		if (strcmp(sval(svc, "name"), "*") && strcmp(sval(svc, "name"), name))
+			continue;
+		if (strcmp(*sns ? sns : "default", "*") && strcmp(*sns ? sns : "default", ns))
+			continue;
+		json_array_foreach(json_object_get(svc, "consumers"), k,
+		                   c) if (!strcmp(sval(c, "peer"), peer)) return 1;
+	}
+	return 0;
 }

@@ -47,6 +47,7 @@ typedef struct {
 
 typedef struct {
 	uint8_t action; /* CX_ALLOW or CX_DENY */
+	uint8_t jwt;    /* it has a jwt requirement: an allow then needs request.auth */
 	uint8_t path_kind;
 	const char *path;
 	size_t path_len;
@@ -78,6 +79,7 @@ typedef struct cx_entry {
 	const char *ns, *name, *partition;
 	const char *title, *version, *loc; /* "ServiceIntentions ns/name" */
 	mp_loc mloc;
+	uint32_t jwt;   /* JWT.Providers: every HTTP request needs a token */
 	cx_source *src; /* in precedence order */
 	uint32_t nsrc;
 } cx_entry;
@@ -112,7 +114,8 @@ typedef struct consul_authz {
 	uint32_t merge_slashes, no_normalize; /* Mesh http.incoming.requestNormalization */
 	char **strs;                          /* strings it allocated */
 	uint32_t nstrs, capstrs;
-	json_t **specs; /* the stored specs, whose strings the entries borrow */
+	json_t *exports; /* the ExportedServices spec (one of specs), or NULL */
+	json_t **specs;  /* the stored specs, whose strings the entries borrow */
 	uint32_t nspecs, capspecs;
 	uint32_t nintentions; /* sources of every entry */
 } consul_authz;
@@ -143,6 +146,9 @@ const cx_defaults *cx_permissive(const consul_authz *a, const char *ns, const ch
 uint32_t cx_applicable(const consul_authz *a, const char *ns, const char *name,
                        const char *partition, const cx_source **out, uint32_t max);
 
+/* Is service ns/name exported to the peer (ExportedServices consumers)? */
+int cx_exported(const consul_authz *a, const char *ns, const char *name, const char *peer);
+
 /* A caller as Consul identifies it. */
 typedef struct {
 	const char *ns, *name, *partition, *peer; /* peer "" for a local caller */
@@ -162,6 +168,7 @@ typedef struct {
 	const char *method;
 	const mp_header *headers;
 	uint32_t nheaders;
+	int has_auth; /* request.auth: a token the caller asserts Consul's jwt_authn validated */
 } cx_http;
 
 /* What an intention yields for a request: CX_ALLOW, CX_DENY or CX_NONE, and the permission

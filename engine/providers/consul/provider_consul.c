@@ -157,7 +157,18 @@ static int caller_of(const consul_authz *a, const mp_provider_request *q, const 
 
 /* --- one datacenter's verdict --- */
 
-enum { R_NONE = 0, R_SOURCE, R_PERM, R_NOMATCH, R_DEFAULT, R_PLAINTEXT, R_MTLS, R_FOREIGN };
+enum {
+	R_NONE = 0,
+	R_SOURCE,
+	R_PERM,
+	R_NOMATCH,
+	R_DEFAULT,
+	R_PLAINTEXT,
+	R_MTLS,
+	R_FOREIGN,
+	R_NOT_EXPORTED,
+	R_JWT
+};
 
 typedef struct {
 	uint32_t verdict; /* mp_provider_verdict */
@@ -167,6 +178,7 @@ typedef struct {
 	const cx_source *src;
 	const cx_perm *perm;
 	const cx_defaults *permissive;
+	const cx_entry *jwt_entry;
 } result;
 
 static void evaluate(const consul_authz *a, const mp_provider_request *q, const cx_dc *dc,
@@ -191,7 +203,8 @@ static void evaluate(const consul_authz *a, const mp_provider_request *q, const 
 	cx_http h = {.http = r->method || r->path || r->nheaders || r->host,
 	             .method = r->method,
 	             .headers = r->headers,
-	             .nheaders = r->nheaders};
+	             .nheaders = r->nheaders,
+	             .has_auth = r->auth != NULL};
 	if (r->path) {
 		long n = -1;
 		if (a->no_normalize)
@@ -205,6 +218,20 @@ static void evaluate(const consul_authz *a, const mp_provider_request *q, const 
 		}
 	}
 	int http_like = cx_http_like(cx_protocol(a, ns, name));
+	if (who == CALLER_OK && *b.peer && !cx_exported(a, ns, name, b.peer)) {
+		res->verdict = MP_PROVIDER_NOT_PERMITTED; /* a peer reaches only what is exported */
+		res->why = R_NOT_EXPORTED;
+		return;
+	}
+	const cx_entry *own = cx_entry_of(a, ns, name, dc->partition);
+	if (own && own->jwt && http_like && h.http && !h.has_auth) {
+		res->verdict =
+		    MP_PROVIDER_NOT_PERMITTED; /* jwt_authn refuses a request without one */
+		res->why = R_JWT;
+		res->src = NULL;
+		res->jwt_entry = own;
+		return;
+	}
 	cx_outcome o;
 	if (who == CALLER_FOREIGN) /* matches no intention: an unknown caller */
 		b.c = (cx_caller){"", "", "", "\x01"};
@@ -299,6 +326,24 @@ static void add_reason(const mp_provider_request *q, mp_decision *d, const resul
 		                       "the caller sends plaintext, which %s passes to the service "
 		                       "unchecked (%s)",
 		                       res->permissive->title, "mutualTLSMode: permissive");
+		break;
+	case R_NOT_EXPORTED:
+		o.resource = "Consul";
+		o.rule_name = "not-exported";
+		msg = mp_decision_text(
+		    d, "%s is not exported to the caller's peer (ExportedServices)%s",
+		    mp_model_str(q->m, mp_model_get_view(q->m).services[q->dst_svc].name), "");
+		break;
+	case R_JWT:
+		o.resource = res->jwt_entry->title;
+		o.version = res->jwt_entry->version;
+		o.rule_name = "jwt";
+		o.source = res->jwt_entry->loc;
+		msg =
+		    mp_decision_text(d,
+		                     "%s requires a JWT from its providers and the request carries "
+		                     "none (request.auth)%s",
+		                     res->jwt_entry->title, "");
 		break;
 	case R_MTLS:
 		o.resource = "Consul";

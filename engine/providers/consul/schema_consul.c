@@ -575,7 +575,8 @@ json_t *consul_normalize(mp_import *im, idoc *dc, yaml_node_t *map, const consul
 			bad = -1;
 			continue;
 		}
-		if (go_zero(j)) { /* as Go reads it: what `consul config read` prints as {} is unset */
+		if (go_zero(
+		        j)) { /* as Go reads it: what `consul config read` prints as {} is unset */
 			json_decref(j);
 			continue;
 		}
