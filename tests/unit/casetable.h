@@ -3,8 +3,8 @@
  * test_authz.c (Istio) and test_consul.c (Consul). Each case compiles its scenario's files
  * (plus a bundle directory when it names one), decides its input through mp_decide and checks
  * the effect, the reason (policy and rule) and, when given, an advisory. Engines are built once
- * per (scenario, bundle). Call casetable_load first, add casetable_tests to the group, and run
- * it with casetable_teardown as the group teardown. */
+ * per (scenario, bundle). casetable_main runs a table and a program's other tests as one
+ * cmocka group. */
 #ifndef MP_CASETABLE_H
 #define MP_CASETABLE_H
 
@@ -161,6 +161,26 @@ static size_t casetable_tests(struct CMUnitTest *tests)
 static size_t casetable_size(void)
 {
 	return json_array_size(json_object_get(casetable, "cases"));
+}
+
+static int casetable_teardown(void **state);
+
+/* A test program's main: dir's table, then the n other tests, as one cmocka group. */
+static int casetable_main(const char *group, const char *dir, const struct CMUnitTest *more,
+                          size_t nmore)
+{
+	setenv("MESHPOL_STDLIB", "stdlib", 1);
+	if (casetable_load(dir) < 0)
+		return 1;
+	struct CMUnitTest *tests = calloc(casetable_size() + nmore + 1, sizeof(*tests));
+	if (!tests)
+		return 1;
+	size_t n = casetable_tests(tests);
+	for (size_t i = 0; i < nmore; i++)
+		tests[n++] = more[i];
+	int rc = _cmocka_run_group_tests(group, tests, n, NULL, casetable_teardown);
+	free(tests);
+	return rc;
 }
 
 static int casetable_teardown(void **state)

@@ -142,17 +142,11 @@ static void test_crafted_policy(void **state)
 
 int main(void)
 {
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	if (casetable_load(DIR) < 0)
-		return 1;
-	size_t n = casetable_size();
-	struct CMUnitTest *tests = calloc(n + 4, sizeof(*tests));
-	n = casetable_tests(tests);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_specs);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_good_specs);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_normalize);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crafted_policy);
-	int rc = _cmocka_run_group_tests("authz", tests, n, NULL, casetable_teardown);
-	free(tests);
-	return rc;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bad_specs),
+	    cmocka_unit_test(test_good_specs),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_crafted_policy),
+	};
+	return casetable_main("authz", DIR, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -18,36 +18,6 @@
 
 #define DIR "tests/data/import/consul"
 
-static mp_model *compile_list(const char *const *paths, size_t n, const mp_compile_opts *o,
-                              mp_diags *d)
-{
-	mp_model *m = mp_compile(paths, n, o, d);
-	if (!m || d->errors) {
-		char *t = diags_text(d);
-		fprintf(stderr, "%s", t);
-		free(t);
-	}
-	return m;
-}
-
-static uint32_t count_kind(const mp_model *m, const char *kind)
-{
-	mp_model_view v = mp_model_get_view(m);
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < v.nresources; i++)
-		n += !strcmp(mp_model_str(m, v.resources[i].kind), kind);
-	return n;
-}
-
-static uint32_t count_findings(const mp_model *m, const char *code)
-{
-	mp_model_view v = mp_model_get_view(m);
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < v.nfindings; i++)
-		n += !strcmp(mp_model_str(m, v.findings[i].code), code);
-	return n;
-}
-
 /* --- the corpus: consul-k8s' acceptance fixtures --- */
 
 static void test_corpus(void **state)
@@ -67,7 +37,7 @@ static void test_corpus(void **state)
 	}
 	const char *paths[] = {corpus};
 	mp_diags d = {0};
-	mp_model *m = compile_list(paths, 1, NULL, &d);
+	mp_model *m = compile_paths(paths, 1, NULL, &d);
 	assert_non_null(m);
 	assert_int_equal(d.errors, 0);
 	mp_model_view v = mp_model_get_view(m);
@@ -103,7 +73,7 @@ static void test_forms_agree(void **state)
 	const char *json[] = {DIR "/mesh.yaml", DIR "/acl-deny.yaml", DIR "/equiv-entries.json",
 	                      DIR "/equiv-db.json"};
 	mp_diags d1 = {0}, d2 = {0};
-	mp_model *a = compile_list(crd, 3, NULL, &d1), *b = compile_list(json, 4, NULL, &d2);
+	mp_model *a = compile_paths(crd, 3, NULL, &d1), *b = compile_paths(json, 4, NULL, &d2);
 	assert_non_null(a);
 	assert_non_null(b);
 	mp_model_view va = mp_model_get_view(a), vb = mp_model_get_view(b);
@@ -301,7 +271,7 @@ static void test_routes(void **state)
 	(void)state;
 	const char *paths[] = {DIR "/routing"};
 	mp_diags d = {0};
-	mp_model *m = compile_list(paths, 1, NULL, &d);
+	mp_model *m = compile_paths(paths, 1, NULL, &d);
 	assert_non_null(m);
 	mp_model_view v = mp_model_get_view(m);
 	const mp_route *r = route_named(m, "default/payments:routes[0]<-default/checkout@dc1");
@@ -345,7 +315,7 @@ static void test_identities(void **state)
 	const char *paths[] = {DIR "/mesh.yaml", DIR "/acl-deny.yaml", DIR "/permissive.yaml"};
 	mp_compile_opts o = {.trust_domain = "c0ffee00-0000-4000-8000-000000000001.consul"};
 	mp_diags d = {0};
-	mp_model *m = compile_list(paths, 3, &o, &d);
+	mp_model *m = compile_paths(paths, 3, &o, &d);
 	assert_non_null(m);
 	mp_model_view v = mp_model_get_view(m);
 	mp_id api = mp_model_find_service(m, "default/api");
@@ -369,6 +339,26 @@ static void test_identities(void **state)
 	mp_diags_free(&d);
 }
 
+/* Decides r: the effect is effect and the first reason names rule (and policy, unless NULL). */
+static void expect_decision(mp_engine *e, mp_evaluator *ev, const mp_request *r, uint32_t effect,
+                            const char *policy, const char *rule)
+{
+	mp_decision dec;
+	mp_reason_text t;
+	char buf[600];
+	mp_decide(ev, r, &dec, NULL);
+	mp_decision_reason(e, &dec, 0, 0, &t, buf, sizeof(buf));
+	if (dec.effect != effect || (rule && strcmp(t.rule, rule)) ||
+	    (policy && strcmp(t.policy, policy)))
+		fprintf(stderr, "%s -> %s: effect %u, %s %s\n", r->src_service, r->dst_service,
+		        dec.effect, t.policy, t.rule);
+	assert_int_equal(dec.effect, effect);
+	if (rule)
+		assert_string_equal(t.rule, rule);
+	if (policy)
+		assert_string_equal(t.policy, policy);
+}
+
 /* The provider's options: the intention default and the namespace mapping. */
 static void test_options(void **state)
 {
@@ -377,20 +367,65 @@ static void test_options(void **state)
 	const mp_provider_setting set[] = {{"consul", "default-intention-policy", "deny"}};
 	mp_compile_opts o = {.provider_opts = set, .nprovider_opts = 1};
 	mp_diags d = {0};
-	mp_model *m = compile_list(paths, 2, &o, &d);
+	mp_model *m = compile_paths(paths, 2, &o, &d);
 	assert_non_null(m);
 	mp_engine *e = mp_engine_new(m, NULL);
 	assert_non_null(e);
 	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
 	mp_request r = {.src_service = "web", .dst_service = "default/catalog"};
-	mp_decision dec;
-	mp_decide(ev, &r, &dec, NULL);
-	assert_int_equal(dec.effect, MP_EFFECT_NOT_PERMITTED); /* ACLs off, but the option denies */
-	mp_reason_text t;
-	char buf[600];
-	mp_decision_reason(e, &dec, 0, 0, &t, buf, sizeof(buf));
-	assert_string_equal(t.policy, "option consul.default-intention-policy");
-	assert_string_equal(t.rule, "default_intention_policy:deny");
+	/* ACLs off, but the option denies */
+	expect_decision(e, ev, &r, MP_EFFECT_NOT_PERMITTED,
+	                "option consul.default-intention-policy", "default_intention_policy:deny");
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+}
+
+/* A destination whose intentions require a JWT refuses HTTP requests without one; a peer
+ * reaches only what ExportedServices exports to it. */
+static void test_jwt_and_peers(void **state)
+{
+	(void)state;
+	static const char yaml[] =
+	    "apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {ports: [{port: "
+	    "80}]}\n---\n"
+	    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceDefaults\nmetadata: {name: "
+	    "api}\n"
+	    "spec: {protocol: http}\n---\n"
+	    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: "
+	    "a}\n"
+	    "spec:\n  destination: {name: api}\n  jwt: {providers: [{name: okta}]}\n  sources:\n"
+	    "  - {name: web, action: allow}\n  - {name: web, peer: partner, action: allow}\n---\n"
+	    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ExportedServices\n"
+	    "metadata: {name: default}\nspec: {services: [{name: api, consumers: [{peer: "
+	    "partner}]}]}\n";
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("j.yaml", yaml, strlen(yaml), &d);
+	assert_non_null(m);
+	mp_engine *e = mp_engine_new(m, NULL);
+	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	json_t *auth = json_object();
+	static const struct {
+		const char *peer;
+		int auth;
+		uint32_t effect;
+		const char *rule;
+	} rows[] = {
+	    {NULL, 0, MP_EFFECT_NOT_PERMITTED, "jwt"},
+	    {NULL, 1, MP_EFFECT_ALLOWED, NULL}, /* no ConfigMap: ACLs off, the default allows */
+	    {"partner", 1, MP_EFFECT_ALLOWED, "sources[1]"},
+	    {"stranger", 1, MP_EFFECT_NOT_PERMITTED, "not-exported"},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mp_request r = {.src_service = "web",
+		                .src_peer = rows[i].peer,
+		                .dst_service = "api",
+		                .method = "GET",
+		                .path = "/",
+		                .auth = rows[i].auth ? auth : NULL};
+		expect_decision(e, ev, &r, rows[i].effect, NULL, rows[i].rule);
+	}
+	json_decref(auth);
 	mp_evaluator_free(ev);
 	mp_engine_release(e);
 	mp_diags_free(&d);
@@ -402,7 +437,7 @@ static void test_findings(void **state)
 	(void)state;
 	const char *paths[] = {DIR "/audit-mesh.yaml", DIR "/acl-off.yaml", DIR "/audit.yaml"};
 	mp_diags d = {0};
-	mp_model *m = compile_list(paths, 3, NULL, &d);
+	mp_model *m = compile_paths(paths, 3, NULL, &d);
 	assert_non_null(m);
 	static const struct {
 		const char *code;
@@ -439,7 +474,7 @@ static void test_findings(void **state)
 	/* the two conflict scenarios */
 	const char *conflict[] = {DIR "/mesh.yaml", DIR "/acl-deny.yaml",
 	                          DIR "/conflict-deny.yaml"};
-	m = compile_list(conflict, 3, NULL, &d);
+	m = compile_paths(conflict, 3, NULL, &d);
 	assert_non_null(m);
 	assert_int_equal(count_findings(m, "ConsulPrecedenceRBACConflict"), 1);
 	mp_model_free(m);
@@ -448,21 +483,12 @@ static void test_findings(void **state)
 
 int main(void)
 {
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	if (casetable_load(DIR) < 0)
-		return 1;
-	size_t n = casetable_size();
-	struct CMUnitTest *tests = calloc(n + 16, sizeof(*tests));
-	n = casetable_tests(tests);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_corpus);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_forms_agree);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_documents);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_unknown_kinds);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_routes);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_identities);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_options);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_findings);
-	int rc = _cmocka_run_group_tests("consul", tests, n, NULL, casetable_teardown);
-	free(tests);
-	return rc;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_corpus),        cmocka_unit_test(test_forms_agree),
+	    cmocka_unit_test(test_bad_documents), cmocka_unit_test(test_unknown_kinds),
+	    cmocka_unit_test(test_routes),        cmocka_unit_test(test_identities),
+	    cmocka_unit_test(test_options),       cmocka_unit_test(test_findings),
+	    cmocka_unit_test(test_jwt_and_peers),
+	};
+	return casetable_main("consul", DIR, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -45,41 +45,11 @@ static const char *istio_corpus(void)
 	return corpus;
 }
 
-static mp_model *compile_paths(const char *const *paths, size_t n, const mp_compile_opts *o,
-                               mp_diags *d)
-{
-	mp_model *m = mp_compile(paths, n, o, d);
-	if (!m || d->errors) {
-		char *t = diags_text(d);
-		fprintf(stderr, "%s", t);
-		free(t);
-	}
-	return m;
-}
-
-static uint32_t count_kind(const mp_model *m, const char *kind)
-{
-	mp_model_view v = mp_model_get_view(m);
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < v.nresources; i++)
-		n += !strcmp(mp_model_str(m, v.resources[i].kind), kind);
-	return n;
-}
-
 static uint32_t count_notes(const mp_diags *d, const char *text)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < d->n; i++)
 		n += d->v[i].level == MP_DIAG_NOTE && strstr(d->v[i].msg, text) != NULL;
-	return n;
-}
-
-static uint32_t count_findings(const mp_model *m, const char *code)
-{
-	mp_model_view v = mp_model_get_view(m);
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < v.nfindings; i++)
-		n += !strcmp(mp_model_str(m, v.findings[i].code), code);
 	return n;
 }
 
