@@ -138,4 +138,7 @@ check "/v1/check: payments' identity to refunds is 403" 403 -X POST "$BASE/v1/ch
 logged "the decision log names the default" "$(printf '%s' "$BODY" | jq -r .decision_id)" \
 	'.decision.reasons[0].rule == "acl.default_policy:deny"'
 expect_stop consul
+
+# --- the ```console examples of docs/import.md, run as written ---
+doc_examples docs/import.md
 e2e_done

@@ -35,4 +35,32 @@ expect_out() {
 	if printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for: $2" "stdout: ${OUT:0:600}" "stderr: ${ERR:0:600}"; fi
 }
 
+# doc_examples FILE: every ```console example of a doc, run as written from the repository
+# root: each "$ " line is a command, the lines up to the next one its output (stdout and
+# stderr), which must be what the command prints.
+doc_examples() { # FILE
+	local line cmd="" want="" in=0 n=0
+	doc_check() { # (not `check`: server_lib.sh has one)
+		[ -n "$cmd" ] || return 0
+		n=$((n + 1))
+		local got
+		got=$(PATH="$(dirname "$MESHPOL"):$PATH" bash -c "$cmd" 2>&1)
+		[ "$got" = "${want%$'\n'}" ] && ok "$1 example $n" || not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: ${want%$'\n'}"
+	}
+	while IFS= read -r line; do
+		if [ $in = 0 ]; then
+			[ "$line" = '```console' ] && in=1
+			continue
+		fi
+		if [ "$line" = '```' ] || [ "${line:0:2}" = '$ ' ]; then
+			doc_check "$1"
+			cmd="" want=""
+			[ "$line" = '```' ] && in=0 || cmd=${line:2}
+			continue
+		fi
+		want+="$line"$'\n'
+	done <"$1"
+	[ $n -gt 0 ] && ok "$1 has tested examples" || not_ok "$1 has tested examples"
+}
+
 e2e_done() { exit $E2E_FAILED; }

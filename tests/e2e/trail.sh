@@ -195,32 +195,7 @@ expect_rc "by hand: the seal's signature verifies" 0 openssl pkeyutl -verify -pu
 expect_rc "by hand: another key does not verify it" 1 openssl pkeyutl -verify -pubin -inkey "$D/other.pub.pem" -rawin -in "$TMP/msg" -sigfile "$TMP/sig"
 key_id=$(openssl pkey -pubin -in "$D/key.pub.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
 [ "$key_id" = "$(echo "$seal" | jq -r .key_id)" ] && ok "by hand: key_id is the SHA-256 of the key's DER" || not_ok "by hand: key_id" "$key_id"
-# Every ```console example of the trail docs, run as written from the repository root: each
-# "$ " line is a command, the lines up to the next one its output (stdout and stderr).
-doc_examples() { # FILE
-	local line cmd="" want="" in=0 n=0
-	check() {
-		[ -n "$cmd" ] || return 0
-		n=$((n + 1))
-		local got
-		got=$(PATH="$(dirname "$MESHPOL"):$PATH" bash -c "$cmd" 2>&1)
-		[ "$got" = "${want%$'\n'}" ] && ok "$1 example $n" || not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: ${want%$'\n'}"
-	}
-	while IFS= read -r line; do
-		if [ $in = 0 ]; then
-			[ "$line" = '```console' ] && in=1
-			continue
-		fi
-		if [ "$line" = '```' ] || [ "${line:0:2}" = '$ ' ]; then
-			check "$1"
-			cmd="" want=""
-			[ "$line" = '```' ] && in=0 || cmd=${line:2}
-			continue
-		fi
-		want+="$line"$'\n'
-	done <"$1"
-	[ $n -gt 0 ] && ok "$1 has tested examples" || not_ok "$1 has tested examples"
-}
+# Every ```console example of the trail docs and the CLI reference (lib.sh, doc_examples).
 doc_examples docs/trail-format.md
 doc_examples docs/cli.md
 e2e_done
