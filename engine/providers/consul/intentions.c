@@ -432,7 +432,7 @@ const cx_entry *cx_entry_of(const consul_authz *a, const char *ns, const char *n
 	cx_entry key = {.ns_id = mp_model_find_str(a->m, ns, strlen(ns)),
 	                .name_id = mp_model_find_str(a->m, name, strlen(name)),
 	                .part_id = mp_model_find_str(a->m, partition, strlen(partition))};
-	if (key.ns_id == MP_NONE || key.name_id == MP_NONE || key.part_id == MP_NONE)
+	if (!a->ne || key.ns_id == MP_NONE || key.name_id == MP_NONE || key.part_id == MP_NONE)
 		return NULL;
 	return bsearch(&key, a->e, a->ne, sizeof(*a->e), by_destination);
 }
