@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
 #include "casetable.h"
 #include "testutil.h"
 
@@ -481,6 +482,72 @@ static void test_findings(void **state)
 	mp_diags_free(&d);
 }
 
+/* Every allocation of a Consul compile, and of the snapshot that compiles its intentions,
+ * failing in turn: NULL and an error each time, never a crash or (under make check) a leak. */
+static const char oom_mesh[] =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: consul-server-config, namespace: consul}\n"
+    "data:\n  server.json: '{\"datacenter\": \"dc1\"}'\n"
+    "  acl-config.json: '{\"acl\": {\"enabled\": true, \"default_policy\": \"deny\"}}'\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {selector: {app: api}, ports: "
+    "[{port: 80}]}\n---\n"
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {template: {metadata: "
+    "{labels: {app: api}}, spec: {serviceAccountName: api}}}\n---\n"
+    "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: "
+    "[{port: 80}]}\n---\n"
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {metadata: "
+    "{labels: {app: web}}, spec: {serviceAccountName: web}}}\n---\n"
+    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: a}\n"
+    "spec:\n  destination: {name: api}\n  sources:\n  - name: web\n    permissions:\n"
+    "    - {action: allow, http: {pathRegex: \"/v[0-9]+\", header: [{name: x, regex: \"a.*\"}]}}\n"
+    "  - {name: \"*\", action: deny}\n---\n"
+    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceRouter\nmetadata: {name: api}\n"
+    "spec: {routes: [{match: {http: {pathPrefix: /a}}, destination: {service: web}}]}\n---\n"
+    "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceResolver\nmetadata: {name: api}\n"
+    "spec: {defaultSubset: v1, subsets: {v1: {filter: x}}, failover: {'*': {datacenters: "
+    "[dc2]}}}\n---\n"
+    "[{\"Kind\": \"service-defaults\", \"Name\": \"api\", \"Protocol\": \"http\"}, "
+    "{\"Kind\": \"service-splitter\", \"Name\": \"web\", \"Splits\": [{\"Weight\": 100}]}]\n";
+
+static void test_out_of_memory(void **state)
+{
+	(void)state;
+	int failures = 0;
+	for (long n = 0;; n++) {
+		mp_diags d = {0};
+		mp_alloc_fail_after(n);
+		mp_model *m = mp_compile_string("oom.yaml", oom_mesh, sizeof(oom_mesh) - 1, &d);
+		mp_alloc_fail_after(-1);
+		if (!m)
+			assert_true(d.errors > 0);
+		mp_diags_free(&d);
+		if (m) {
+			mp_model_free(m);
+			break;
+		}
+		failures++;
+		assert_true(n < 100000);
+	}
+	assert_true(failures > 50);
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("oom.yaml", oom_mesh, sizeof(oom_mesh) - 1, &d);
+	assert_non_null(m);
+	assert_int_equal(count_kind(m, "ServiceIntentions"), 1);
+	mp_model_free(m);
+	for (long n = 0;; n++) {
+		m = mp_compile_string("oom.yaml", oom_mesh, sizeof(oom_mesh) - 1, &d);
+		assert_non_null(m);
+		mp_alloc_fail_after(n);
+		mp_engine *e = mp_engine_new(m, NULL); /* frees m when it fails */
+		mp_alloc_fail_after(-1);
+		if (e) {
+			mp_engine_release(e);
+			break;
+		}
+		assert_true(n < 100000);
+	}
+	mp_diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,7 +555,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_documents), cmocka_unit_test(test_unknown_kinds),
 	    cmocka_unit_test(test_routes),        cmocka_unit_test(test_identities),
 	    cmocka_unit_test(test_options),       cmocka_unit_test(test_findings),
-	    cmocka_unit_test(test_jwt_and_peers),
+	    cmocka_unit_test(test_jwt_and_peers), cmocka_unit_test(test_out_of_memory),
 	};
 	return casetable_main("consul", DIR, tests, sizeof(tests) / sizeof(tests[0]));
 }
