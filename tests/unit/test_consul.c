@@ -231,7 +231,9 @@ static void test_unknown_kinds(void **state)
 	    "spec: {}\n---\n"
 	    "[{\"Kind\": \"jwt-provider\", \"Name\": \"okta\"}, {\"Kind\": \"service-defaults\", "
 	    "\"Name\": \"api\", \"Protocol\": \"http\"}]\n"
-	    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\n";
+	    /* named as the chart names them, but no server.json: an application's */
+	    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-server-config}\ndata: "
+	    "{app.conf: x}\n";
 	mp_diags d = {0};
 	mp_model *m = mp_compile_string("n.yaml", yaml, strlen(yaml), &d);
 	char *t = diags_text(&d);

@@ -19,16 +19,21 @@
 
 /* --- the datacenters: server configuration and the connect injector --- */
 
-/* Is dc a ConfigMap consul-k8s renders with the servers' configuration files? */
-static int server_configmap(const mp_import *im, const idoc *dc)
+/* Is dc a ConfigMap consul-k8s renders with the servers' configuration files: named
+ * <release>-server-config with its server.json, or <release>-server-tmp-extra-config with
+ * extra-from-values.json (an application's "api-server-config" is not)? */
+static int server_configmap(const mp_import *im, idoc *dc)
 {
-	static const char *const suffixes[] = {"-server-config", "-server-tmp-extra-config"};
+	static const char *const suffixes[][2] = {
+	    {"-server-config", "server.json"},
+	    {"-server-tmp-extra-config", "extra-from-values.json"}};
 	const char *name = im_str_of(im, dc->name);
 	if (strcmp(dc->kind->kind, "ConfigMap") || dc->kind->group[0])
 		return 0;
 	for (size_t i = 0; i < 2; i++) {
-		size_t n = strlen(name), k = strlen(suffixes[i]);
-		if (n > k && !strcmp(name + n - k, suffixes[i]))
+		size_t n = strlen(name), k = strlen(suffixes[i][0]);
+		if (n > k && !strcmp(name + n - k, suffixes[i][0]) &&
+		    im_get(dc, im_get(dc, dc->root, "data"), suffixes[i][1]))
 			return 1;
 	}
 	return 0;
