@@ -611,8 +611,9 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			if (k->name || k->skip)
-				continue; /* one document of a core kind, or a kind left out */
+			if (k->name || k->skip || (k->flags & MP_KIND_FORM))
+				continue; /* a core kind's one document, a kind left out or a form's
+				           */
 			for (e = ks; e < k && (e->name || e->skip || strcmp(e->group, k->group));
 			     e++)
 				;
@@ -655,7 +656,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	const char *meta_name = im_scalar(im_get(&dc, im_get(&dc, dc.root, "metadata"), "name"));
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
-			if (strcmp(k->group, group))
+			if (strcmp(k->group, group) || (k->flags & MP_KIND_FORM))
 				continue;
 			if (k->versions && !strstr(k->versions, v)) {
 				versions = k->versions;

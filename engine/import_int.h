@@ -211,6 +211,14 @@ typedef struct im_field {
 } im_field;
 
 int im_check(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields, const char *path);
+/* The same for a kind whose CRD keeps unknown fields (x-kubernetes-preserve-unknown-fields, as
+ * App Mesh's controller marks some): each unknown field goes to unknown (its key node, the
+ * path of the mapping it is in, and "did you mean 'X'?" or the valid names) instead of being
+ * an error; wrong types and values stay errors. */
+typedef void (*im_unknown_fn)(mp_import *im, idoc *dc, yaml_node_t *key, const char *path,
+                              const char *hint, void *arg);
+int im_check_preserving(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields,
+                        const char *path, im_unknown_fn unknown, void *arg);
 
 /* A duration ("5s", "250ms", "1.5s", "1m"): milliseconds. */
 int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set);

@@ -6,12 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* clang-format off: one row per provider */
 const mp_provider *const mp_providers[] = {
-    &mp_provider_kubernetes,
-    &mp_provider_istio,
-    &mp_provider_linkerd,
-    NULL,
+    &mp_provider_kubernetes, &mp_provider_istio, &mp_provider_linkerd, &mp_provider_appmesh, NULL,
 };
+/* clang-format on */
 
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
                                      const char *name)

@@ -44,6 +44,9 @@ typedef struct {
 
 enum {
 	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
+	/* read from a document form of the provider's own (mp_provider_form), never by a
+	 * document's apiVersion: App Mesh's Terraform resources */
+	MP_KIND_FORM = 1u << 1,
 };
 
 /* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
@@ -125,5 +128,6 @@ const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, con
 
 /* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_istio, mp_provider_linkerd;
+extern const mp_provider mp_provider_appmesh;
 
 #endif
