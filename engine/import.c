@@ -56,7 +56,8 @@ void mp_import_free(mp_import *im)
 			pi->end(im->pstate[i]);
 	}
 	for (uint32_t i = 0; i < im->ndocs; i++)
-		yaml_document_delete(&im->docs[i].doc);
+		if (!im->docs[i].borrowed)
+			yaml_document_delete(&im->docs[i].doc);
 	mp_free(im->docs);
 	mp_free(im->wl);
 	mp_free(im->pstate);
@@ -632,9 +633,39 @@ static const char *known_groups(char *buf, size_t len)
 	return buf;
 }
 
+int im_keep(mp_import *im, idoc *dc, const char *path)
+{
+	const char *cl = cluster_of_path(im->o, path);
+	dc->cluster_name = cl ? im_intern(im, cl) : 0;
+	if (mp_grow((void **)&im->docs, &im->cap, sizeof(*im->docs), im->ndocs, 32) < 0) {
+		im->oom = 1;
+		return 0;
+	}
+	im->docs[im->ndocs++] = *dc;
+	return 1;
+}
+
+/* The provider's form root is in, or NULL. */
+static const mp_provider_form *form_of(yaml_document_t *doc, const yaml_node_t *root)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_provider_form *f = (*p)->forms; f && f->name; f++)
+			if (f->claims(doc, root))
+				return f;
+	return NULL;
+}
+
+int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root)
+{
+	return form_of(doc, root) != NULL;
+}
+
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
+	const mp_provider_form *form = form_of(doc, yaml_document_get_root_node(doc));
+	if (form)
+		return form->read(im, doc, file, path);
 	memset(&dc, 0, sizeof(dc));
 	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
 	dc.file = file;
@@ -716,14 +747,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 		return 0;
 	}
 	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
-	const char *cl = cluster_of_path(im->o, path);
-	dc.cluster_name = cl ? im_intern(im, cl) : 0;
-	if (mp_grow((void **)&im->docs, &im->cap, sizeof(*im->docs), im->ndocs, 32) < 0) {
-		im->oom = 1;
-		return 0;
-	}
-	im->docs[im->ndocs++] = dc;
-	return 1;
+	return im_keep(im, &dc, path);
 }
 
 /* --- pass 2: places --- */

@@ -73,6 +73,9 @@ void mp_import_free(mp_import *im); /* NULL is fine; frees every YAML document i
  * (the caller must not delete it); 0 when it was skipped with a note (unknown kind or group)
  * or refused with an error. file is the interned file name; path the file's path. */
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
+/* Is root, a document without apiVersion and kind, in a form a provider reads
+ * (mp_provider_form, provider.h)? The native compiler hands such documents to the importer. */
+int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root);
 
 void mp_import_places(mp_import *im);
 void mp_import_namespaces(mp_import *im);

@@ -29,6 +29,9 @@ typedef struct {
 	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
 	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
 	uint32_t line_base, col_base;
+	/* doc belongs to an earlier idoc (a provider's form keeps many resources of one
+	 * document: the first owns it) */
+	uint32_t borrowed;
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -111,6 +114,10 @@ struct mp_provider_import {
 	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
 	                             const char *name, const char *app);
 };
+
+/* Keeps dc (pass 1: a document of a provider's form, mp_provider_form.read), in the cluster
+ * --cluster-dir gives path. 1, or 0 when out of memory. */
+int im_keep(mp_import *im, idoc *dc, const char *path);
 
 /* Does the import hold the configuration of a mesh other than p (a provider with authorization
  * ops: Kubernetes is no mesh)? */

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <yaml.h>
 
 /* A provider's verdict on one request; ordered, so the most restrictive is the largest. */
 typedef enum {
@@ -53,6 +54,17 @@ enum {
  * which is internal to the importer). */
 struct mp_provider_import;
 
+/* A form of documents a provider reads besides Kubernetes objects: a whole document without
+ * apiVersion and kind that holds many resources (App Mesh's: the JSON `terraform show -json`
+ * prints). claims: is root in this form? read: pass 1, keeps each resource as a document of
+ * one of the provider's MP_KIND_FORM kinds (im_keep, import_int.h); 1 when it kept any, so the
+ * caller must not delete doc, 0 when it kept none (it says why). */
+typedef struct {
+	const char *name;
+	int (*claims)(yaml_document_t *doc, const yaml_node_t *root);
+	int (*read)(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
+} mp_provider_form;
+
 /* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
 typedef struct {
 	const mp_request *r;
@@ -68,10 +80,11 @@ typedef struct {
 } mp_provider_option;
 
 typedef struct mp_provider {
-	const char *name;                        /* "istio"; a reason's origin names it */
-	const char *title;                       /* "Istio", as messages name it */
-	const mp_provider_kind *kinds;           /* what it reads; ends with a row of NULLs */
-	const mp_provider_option *options;       /* ends with a row of NULLs; NULL: none */
+	const char *name;                  /* "istio"; a reason's origin names it */
+	const char *title;                 /* "Istio", as messages name it */
+	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
+	const mp_provider_form *forms;     /* other forms it reads; ends with NULLs; or NULL */
+	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
 	const struct mp_provider_import *import; /* NULL: it imports nothing */
 	/* Its analyzers: rows of the check table (check.h), ended by a row whose id is NULL;
 	 * NULL: none. check.c lists them after the auditor's own, in this list's order. */

@@ -35,6 +35,7 @@ enum {
 extern const mp_provider_kind mp_appmesh_kinds[AM_K_KINDS + 1];
 extern const struct mp_provider_import mp_appmesh_import; /* import_appmesh.c */
 extern const mp_check_row mp_appmesh_analyzers[];         /* analyze_appmesh.c */
+extern const mp_provider_form mp_appmesh_forms[];         /* terraform_appmesh.c */
 
 static inline uint32_t appmesh_kind(const idoc *dc)
 {
@@ -113,6 +114,10 @@ const char *mp_appmesh_node_identity(mp_import *im, idoc *dc);
 int mp_appmesh_vs_external(mp_import *im, const am_object *o);
 /* The records of every mesh (record_appmesh.c): st->meshes[].record, the model's routes. */
 void mp_appmesh_records(mp_import *im, appmesh_state *st);
+/* The workloads whose pods run for object k: [[workload, injected, service account]]; and
+ * the Services in front of them: [[service, [[port, target], ...]]]. */
+json_t *mp_appmesh_pods(mp_import *im, uint32_t k);
+json_t *mp_appmesh_fronts(mp_import *im, json_t *pods);
 
 /* The object of kind named name (App Mesh name) in mesh, AM_NONE when none. */
 uint32_t mp_appmesh_find(const appmesh_state *st, const char *mesh, uint32_t kind,

@@ -580,9 +580,51 @@ static int aws_host(const char *h)
 
 /* The destination's pods, reached directly (an unmeshed caller, or a node's passthrough):
  * each node whose pods back the Service decides by its listener on the port. */
+/* A node no workload is bound to (the Terraform form binds pods only by the Envoy's
+ * APPMESH_RESOURCE_ARN): the nodes a virtual service standing for the destination sends to
+ * are taken as the pods behind its Service. 1 when some was checked. */
+static int unbound(dctx *x, const caller *c)
+{
+	int any = 0;
+	for (uint32_t mi = 0; mi < x->s->nmeshes; mi++) {
+		const am_mesh *m = &x->s->meshes[mi];
+		for (uint32_t si = 0; si < m->nservices; si++) {
+			const am_vservice *vs = &m->services[si];
+			if (vs->service != x->q->dst_svc || vs->target == AM_NONE)
+				continue;
+			uint32_t nodes[64], nn = 0;
+			if (vs->provider == AM_PROVIDER_NODE)
+				nodes[nn++] = vs->target;
+			else
+				for (uint32_t r = 0; r < m->routers[vs->target].nroutes; r++) {
+					const am_route *rt = &m->routers[vs->target].routes[r];
+					for (uint32_t t = 0; t < rt->ntargets && nn < 64; t++)
+						if (rt->targets[t].node != AM_NONE &&
+						    rt->targets[t].weight)
+							nodes[nn++] = rt->targets[t].node;
+				}
+			for (uint32_t i = 0; i < nn; i++) {
+				const am_node *n = &m->nodes[nodes[i]];
+				uint32_t k;
+				for (k = 0; k < i && nodes[k] != nodes[i]; k++)
+					;
+				if (k < i || n->npods)
+					continue;
+				const am_listener *l =
+				    listener_on(n->listeners, n->nlisteners, x->r->port);
+				if (l)
+					tls_stage(x, c, &n->o, n->hostname, l, NULL, NULL);
+				any = 1;
+			}
+		}
+	}
+	return any;
+}
+
 static void direct(dctx *x, const caller *c)
 {
 	const mp_id *ws;
+	int bound = 0;
 	if (x->q->dst_svc == MP_NONE)
 		return;
 	uint32_t nw = mp_model_workloads_of_service(x->s->m, x->q->dst_svc, &ws);
@@ -590,6 +632,7 @@ static void direct(dctx *x, const caller *c)
 		const am_mesh *m = NULL;
 		int out = 0;
 		const am_node *n = node_of_workload(x->s, ws[i], &m, &out);
+		bound |= n || out;
 		if (!n)
 			continue;
 		uint32_t port = behind(n->fronts, n->nfronts, x->q->dst_svc, x->r->port);
@@ -598,6 +641,8 @@ static void direct(dctx *x, const caller *c)
 			continue; /* not a listener port: the Envoy does not intercept it */
 		tls_stage(x, c, &n->o, n->hostname, l, NULL, NULL);
 	}
+	if (!bound)
+		unbound(x, c);
 }
 
 /* A virtual gateway in front of the destination, with the Service's port. */

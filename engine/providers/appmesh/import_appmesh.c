@@ -475,6 +475,9 @@ static uint32_t env_binding(mp_import *im, appmesh_state *st, idoc *dc, yaml_nod
  * disabled; neither: the webhook does not run), and whether it would refuse them. */
 static void designate_pods(mp_import *im, appmesh_state *st)
 {
+	int controller = 0; /* the controller's CRDs are in use: its webhook admits pods */
+	for (uint32_t k = 0; k < st->nobjs; k++)
+		controller |= !appmesh_tf(&im->docs[st->objs[k].doc]);
 	st->ndocs = im->ndocs;
 	st->pod_owner = mp_calloc(im->ndocs ? im->ndocs : 1, sizeof(*st->pod_owner));
 	st->pod_injected = mp_calloc(im->ndocs ? im->ndocs : 1, 1);
@@ -519,7 +522,7 @@ static void designate_pods(mp_import *im, appmesh_state *st)
 		int enabled = mode && !strcmp(mode, "enabled");
 		st->pod_owner[i] = nowners == 1 ? owner : AM_NONE;
 		st->pod_injected[i] = enabled && nowners == 1;
-		if (enabled && nowners != 1)
+		if (enabled && nowners != 1 && controller)
 			st->pod_refused[i] = nowners ? 2 : 1;
 		/* the Terraform form binds pods by the Envoy's variable alone */
 		if (!enabled && nowners == 1 && env_binding(im, st, dc, spec) == owner)

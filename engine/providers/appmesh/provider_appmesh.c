@@ -70,6 +70,7 @@ const mp_provider mp_provider_appmesh = {
     .name = "appmesh",
     .title = "App Mesh",
     .kinds = mp_appmesh_kinds,
+    .forms = mp_appmesh_forms,
     .options = options,
     .import = &mp_appmesh_import,
     .analyzers = mp_appmesh_analyzers,

@@ -237,7 +237,7 @@ static json_t *base(mp_import *im, am_build *b, am_object *o)
 
 /* The workloads whose pods run for object k, with whether they are injected and their
  * service account. */
-static json_t *pods(mp_import *im, uint32_t k)
+json_t *mp_appmesh_pods(mp_import *im, uint32_t k)
 {
 	appmesh_state *st = appmesh_of(im);
 	json_t *a = json_array();
@@ -290,7 +290,7 @@ static uint32_t target_port(mp_import *im, idoc *sdc, yaml_node_t *p, uint32_t w
 
 /* The Services in front of the pods of pods (a JSON list from pods()): [service, [[port,
  * target], ...]]. */
-static json_t *fronts(mp_import *im, json_t *podlist)
+json_t *mp_appmesh_fronts(mp_import *im, json_t *podlist)
 {
 	json_t *a = json_array(), *p;
 	size_t i;
@@ -393,7 +393,7 @@ static json_t *crd_node(mp_import *im, am_build *b, uint32_t k)
 	am_object *o = &appmesh_of(im)->objs[k];
 	idoc *dc = &im->docs[o->doc];
 	yaml_node_t *s = dc->spec, *seq, *item;
-	json_t *j = base(im, b, o), *bl = json_array(), *pl = pods(im, k);
+	json_t *j = base(im, b, o), *bl = json_array(), *pl = mp_appmesh_pods(im, k);
 	const char *host = im_scalar(GET(dc, s, "serviceDiscovery", "dns", "hostname"));
 	char buf[600], written[600];
 	if (!host && GET(dc, s, "serviceDiscovery", "awsCloudMap")) {
@@ -403,7 +403,7 @@ static json_t *crd_node(mp_import *im, am_build *b, uint32_t k)
 		host = buf;
 	}
 	set(j, "selector", selector(dc, im_get(dc, s, "podSelector")));
-	json_object_set_new(j, "fronts", fronts(im, pl));
+	json_object_set_new(j, "fronts", mp_appmesh_fronts(im, pl));
 	json_object_set_new(j, "pods", pl);
 	set(j, "hostname", jstr(host));
 	json_object_set_new(j, "listeners", listeners(im, b, dc, im_get(dc, s, "listeners")));
@@ -662,9 +662,9 @@ static json_t *crd_gateway(mp_import *im, am_build *b, uint32_t k)
 	appmesh_state *st = appmesh_of(im);
 	am_object *o = &st->objs[k];
 	idoc *dc = &im->docs[o->doc];
-	json_t *j = base(im, b, o), *pl = pods(im, k), *routes = json_array();
+	json_t *j = base(im, b, o), *pl = mp_appmesh_pods(im, k), *routes = json_array();
 	set(j, "selector", selector(dc, im_get(dc, dc->spec, "podSelector")));
-	json_object_set_new(j, "fronts", fronts(im, pl));
+	json_object_set_new(j, "fronts", mp_appmesh_fronts(im, pl));
 	json_object_set_new(j, "pods", pl);
 	json_object_set_new(j, "listeners",
 	                    listeners(im, b, dc, im_get(dc, dc->spec, "listeners")));

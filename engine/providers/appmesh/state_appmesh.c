@@ -129,7 +129,9 @@ static am_client_tls client_tls(rctx *c, json_t *p)
 	r.validation = validation(c, json_object_get(p, "validation"));
 	r.at = at(c, json_object_get(p, "at"));
 	r.rule_val = mp_arena_printf(&c->s->ar, "%s.validation", r.path);
-	r.rule_sans = mp_arena_printf(&c->s->ar, "%s.validation.subjectAlternativeNames", r.path);
+	r.rule_sans = mp_arena_printf(&c->s->ar, "%s.validation.%s", r.path,
+	                              strchr(r.path, '_') ? "subject_alternative_names"
+	                                                  : "subjectAlternativeNames");
 	return r;
 }
 
@@ -161,11 +163,16 @@ static const am_listener *listeners(rctx *c, json_t *a, uint32_t *n)
 			x->validation = validation(c, json_object_get(tls, "validation"));
 			x->tls_at = at(c, json_object_get(tls, "at"));
 		}
-		x->rule_mode = mp_arena_printf(&c->s->ar, "listeners[%zu].tls:%s", i,
+		/* the CRD's words, or the form's own ("listener[0]", Terraform's) */
+		const char *lp = json_string_value(json_object_get(l, "path"));
+		char path[64];
+		snprintf(path, sizeof(path), "listeners[%zu]", i);
+		x->rule_mode = mp_arena_printf(&c->s->ar, "%s.tls:%s", lp ? lp : path,
 		                               x->tls ? mp_am_tls_modes[x->tls] : "none");
-		x->rule_val = mp_arena_printf(&c->s->ar, "listeners[%zu].tls.validation", i);
-		x->rule_sans = mp_arena_printf(
-		    &c->s->ar, "listeners[%zu].tls.validation.subjectAlternativeNames", i);
+		x->rule_val = mp_arena_printf(&c->s->ar, "%s.tls.validation", lp ? lp : path);
+		x->rule_sans =
+		    mp_arena_printf(&c->s->ar, "%s.tls.validation.%s", lp ? lp : path,
+		                    lp ? "subject_alternative_names" : "subjectAlternativeNames");
 	}
 	return out;
 }
@@ -438,7 +445,9 @@ static void node(rctx *c, am_node *n, json_t *j)
 		x->group = str(c, b, "group");
 		x->policy = client_tls(c, json_object_get(b, "policy"));
 		x->at = at(c, json_object_get(b, "at"));
-		x->rule = mp_arena_printf(&c->s->ar, "backends[%zu]", i);
+		x->rule = json_is_string(json_object_get(b, "rule"))
+		              ? str(c, b, "rule")
+		              : mp_arena_printf(&c->s->ar, "backends[%zu]", i);
 	}
 	n->backends = bo;
 	/* its identities: the SANs of its SDS certificates, client ones first */
