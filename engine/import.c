@@ -186,7 +186,9 @@ const char *im_str_of(const mp_import *im, mp_str s)
 
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
 {
-	if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
+	if (dc->kind->flags & MP_KIND_FORM) /* its name says what it is: a Terraform address */
+		snprintf(buf, len, "%s", im_str_of(im, dc->name));
+	else if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
 		snprintf(buf, len, "%s %s", dc->kind->kind, im_str_of(im, dc->name));
 	else
 		snprintf(buf, len, "%s %s/%s", dc->kind->kind, im_str_of(im, dc->ns),

@@ -106,6 +106,9 @@ int mp_appmesh_selects(mp_import *im, idoc *dc, yaml_node_t *sel, idoc *ldc, yam
 /* The node at the keys after n (NULL-terminated), each a mapping's; NULL when one is absent
  * or the last is null. */
 yaml_node_t *mp_appmesh_get(idoc *dc, yaml_node_t *n, ...);
+/* n's mapping at key, or the first item of the list there (Terraform writes every nested
+ * block as a list); NULL when there is neither. */
+yaml_node_t *mp_appmesh_block(idoc *dc, yaml_node_t *n, const char *key);
 /* The CRD object of kind named ns/name (the controller's references), AM_NONE when none. */
 uint32_t mp_appmesh_find_cr(mp_import *im, uint32_t kind, mp_str ns, const char *name);
 /* The first SDS certificate's SAN of a CRD VirtualNode (its identity), or NULL. */
@@ -114,6 +117,14 @@ const char *mp_appmesh_node_identity(mp_import *im, idoc *dc);
 int mp_appmesh_vs_external(mp_import *im, const am_object *o);
 /* The records of every mesh (record_appmesh.c): st->meshes[].record, the model's routes. */
 void mp_appmesh_records(mp_import *im, appmesh_state *st);
+/* JSON helpers of the record: a string or null; a key set unless the value is null (then
+ * freed); the strings of a list; a TLS validation context with its SAN list at sans_key
+ * (subjectAlternativeNames or subject_alternative_names) .match.exact. */
+json_t *mp_am_js(const char *s);
+void mp_am_set(json_t *o, const char *key, json_t *v);
+json_t *mp_am_strings(idoc *dc, yaml_node_t *seq);
+json_t *mp_am_validation(mp_import *im, am_build *b, idoc *dc, yaml_node_t *v,
+                         const char *sans_key);
 /* The workloads whose pods run for object k: [[workload, injected, service account]]; and
  * the Services in front of them: [[service, [[port, target], ...]]]. */
 json_t *mp_appmesh_pods(mp_import *im, uint32_t k);

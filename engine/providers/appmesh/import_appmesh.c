@@ -162,6 +162,16 @@ yaml_node_t *mp_appmesh_get(idoc *dc, yaml_node_t *n, ...)
 	return n && !im_is_null(n) ? n : NULL;
 }
 
+yaml_node_t *mp_appmesh_block(idoc *dc, yaml_node_t *n, const char *key)
+{
+	yaml_node_t *v = im_get(dc, n, key);
+	if (v && v->type == YAML_SEQUENCE_NODE)
+		return v->data.sequence.items.top > v->data.sequence.items.start
+		           ? im_node(dc, *v->data.sequence.items.start)
+		           : NULL;
+	return v && v->type == YAML_MAPPING_NODE ? v : NULL;
+}
+
 /* --- objects: schema, names --- */
 
 /* An unknown field of a kind whose CRD keeps them: a note, and a finding for the audit. */

@@ -14,18 +14,21 @@
 
 #define GET(dc, n, ...) mp_appmesh_get(dc, n, __VA_ARGS__, NULL)
 
-static json_t *jstr(const char *s)
+json_t *mp_am_js(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
-static void set(json_t *o, const char *key, json_t *v)
+void mp_am_set(json_t *o, const char *key, json_t *v)
 {
 	if (v && !json_is_null(v))
 		json_object_set_new(o, key, v);
 	else
 		json_decref(v);
 }
+
+#define jstr mp_am_js
+#define set  mp_am_set
 
 static long long num(const yaml_node_t *n, long long dflt)
 {
@@ -114,7 +117,7 @@ static const char *ref_name(mp_import *im, idoc *dc, yaml_node_t *holder, const 
 	return o == AM_NONE || st->objs[o].dropped ? NULL : st->objs[o].name;
 }
 
-static json_t *strings(idoc *dc, yaml_node_t *seq)
+json_t *mp_am_strings(idoc *dc, yaml_node_t *seq)
 {
 	json_t *a = json_array();
 	yaml_node_t *item;
@@ -127,18 +130,21 @@ static json_t *strings(idoc *dc, yaml_node_t *seq)
 	return a;
 }
 
-static json_t *validation(mp_import *im, am_build *b, idoc *dc, yaml_node_t *v)
+json_t *mp_am_validation(mp_import *im, am_build *b, idoc *dc, yaml_node_t *v, const char *sans_key)
 {
 	if (!v)
 		return NULL;
-	yaml_node_t *sans = im_get(dc, v, "subjectAlternativeNames");
+	yaml_node_t *sans = mp_appmesh_block(dc, v, sans_key);
 	json_t *j = json_pack("{s:o}", "at", mp_appmesh_at(im, b, dc, v));
 	if (sans) {
-		set(j, "sans", strings(dc, GET(dc, sans, "match", "exact")));
+		set(j, "sans",
+		    mp_am_strings(dc, im_get(dc, mp_appmesh_block(dc, sans, "match"), "exact")));
 		set(j, "sansAt", mp_appmesh_at(im, b, dc, sans));
 	}
 	return j;
 }
+
+#define validation(im, b, dc, v) mp_am_validation(im, b, dc, v, "subjectAlternativeNames")
 
 /* A client policy's tls (backendDefaults.clientPolicy or a backend's), path naming it. */
 static json_t *client_policy(mp_import *im, am_build *b, idoc *dc, yaml_node_t *cp,

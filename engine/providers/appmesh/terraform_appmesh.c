@@ -148,16 +148,7 @@ static const char *sval(idoc *dc, yaml_node_t *map, const char *key)
 	return s && *s ? s : NULL;
 }
 
-/* The first item of a nested block (Terraform writes every block as a list). */
-static yaml_node_t *block(idoc *dc, yaml_node_t *n, const char *key)
-{
-	yaml_node_t *v = im_get(dc, n, key);
-	if (v && v->type == YAML_SEQUENCE_NODE)
-		return v->data.sequence.items.top > v->data.sequence.items.start
-		           ? im_node(dc, *v->data.sequence.items.start)
-		           : NULL;
-	return v && v->type == YAML_MAPPING_NODE ? v : NULL;
-}
+#define block mp_appmesh_block
 
 /* Follows blocks: blocks(dc, n, "spec", "backend_defaults", ..., NULL). */
 static yaml_node_t *blocks(idoc *dc, yaml_node_t *n, ...)
@@ -318,18 +309,8 @@ int mp_appmesh_tf_object(mp_import *im, uint32_t doc, am_object *o)
 
 /* --- into the record --- */
 
-static json_t *js(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-static void set(json_t *o, const char *key, json_t *v)
-{
-	if (v && !json_is_null(v))
-		json_object_set_new(o, key, v);
-	else
-		json_decref(v);
-}
+#define js  mp_am_js
+#define set mp_am_set
 
 static long long num(idoc *dc, yaml_node_t *map, const char *key)
 {
@@ -346,31 +327,7 @@ static uint32_t duration_ms(idoc *dc, yaml_node_t *d)
 	return (uint32_t)(unit && !strcmp(unit, "s") ? v * 1000 : v);
 }
 
-static json_t *strings(idoc *dc, yaml_node_t *seq)
-{
-	json_t *a = json_array();
-	yaml_node_t *item;
-	if (seq && seq->type == YAML_SEQUENCE_NODE)
-		IM_SEQ_FOREACH(dc, seq, item)
-		{
-			if (im_scalar(item))
-				json_array_append_new(a, json_string(im_scalar(item)));
-		}
-	return a;
-}
-
-static json_t *validation(mp_import *im, am_build *b, idoc *dc, yaml_node_t *v)
-{
-	if (!v)
-		return NULL;
-	yaml_node_t *sans = block(dc, v, "subject_alternative_names");
-	json_t *j = json_pack("{s:o}", "at", mp_appmesh_at(im, b, dc, v));
-	if (sans) {
-		set(j, "sans", strings(dc, im_get(dc, block(dc, sans, "match"), "exact")));
-		set(j, "sansAt", mp_appmesh_at(im, b, dc, sans));
-	}
-	return j;
-}
+#define validation(im, b, dc, v) mp_am_validation(im, b, dc, v, "subject_alternative_names")
 
 static json_t *client_policy(mp_import *im, am_build *b, idoc *dc, yaml_node_t *tls,
                              const char *path)
