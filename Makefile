@@ -1,22 +1,27 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
-PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl
+PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2
+CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
            -MMD -MP -Iengine/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The engine sees its private headers (engine/) too, and exports only what engine/include/
 # declares: its headers say `visibility push(default)`, everything else is hidden.
 ENGINE_CFLAGS := $(CFLAGS) -Iengine -fvisibility=hidden
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
+# The engine's one C++ file (engine/regex.cc: RE2 behind a C interface), with the same rules.
+ENGINE_CXXFLAGS := $(OPT) -std=c++17 -Wall -Wextra -Werror -MMD -MP -Iengine -Iengine/include \
+           -fvisibility=hidden -fvisibility-inlines-hidden $(shell pkg-config --cflags re2 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lreadline -lpthread -lm
 BUILD   ?= build
 BIN     ?= bin
 
 # The engine, and one folder per mesh provider (docs/architecture.md, "Mesh providers").
 ENGINE_SRC := $(sort $(wildcard engine/*.c engine/providers/*/*.c))
+ENGINE_CXX := $(sort $(wildcard engine/*.cc))
 FRONT_SRC  := $(sort $(wildcard cli/*.c repl/*.c server/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 
-ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(ENGINE_CXX:%.cc=$(BUILD)/%.o)
 FRONT_OBJ  := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB        := $(BUILD)/libmeshpol.a
@@ -36,6 +41,10 @@ $(BUILD)/%.o: %.c Makefile
 $(BUILD)/engine/%.o: engine/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -c $< -o $@
+
+$(BUILD)/engine/%.o: engine/%.cc Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(ENGINE_CXXFLAGS) -c $< -o $@
 
 # libmeshpol.a, what front-ends link: the engine as one object whose hidden symbols are made
 # local, so only engine/include/'s declarations are defined for the linker. libmeshpol_int.a:
@@ -109,7 +118,8 @@ FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address
                 -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L \
                 -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP -Iengine/include -Iengine \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_CXX     ?= clang++
+FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(ENGINE_CXX:%.cc=$(FUZZ_BUILD)/%.o)
 
 .PHONY: fuzz fuzz-build
 fuzz: deps
@@ -125,6 +135,11 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 $(FUZZ_BUILD)/engine/%.o: engine/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/engine/%.o: engine/%.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	  -std=c++17 -Wall -Wextra -Iengine -Iengine/include $(shell pkg-config --cflags re2) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -o $@ $< \

@@ -1,8 +1,9 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes, Istio and Linkerd resources are
- * imported from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio, Consul, Linkerd
+ * and App Mesh resources are imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
+#include "diag.h"
 #include "files.h"
 
 #include <errno.h>
@@ -12,6 +13,31 @@
 #include <string.h>
 
 #define MAX_CLUSTER_DIRS 64
+
+/* Is optarg one of values, all that the provider option of opts' val c takes? MP_EXIT_OK, else
+ * the usage error that names them ("--consul-default-intention-policy wants allow or deny"). */
+static int check_value(const mp_verb *v, const struct option *opts, int c,
+                       const char *const *values)
+{
+	const char *name = "";
+	char want[200] = "", q[64];
+	size_t at = 0;
+	for (const struct option *o = opts; o->name; o++)
+		if (o->val == c)
+			name = o->name;
+	for (size_t i = 0; values[i]; i++) {
+		if (!strcmp(values[i], optarg))
+			return MP_EXIT_OK;
+		if (at < sizeof(want))
+			at += (size_t)snprintf(want + at, sizeof(want) - at, "%s%s",
+			                       !i              ? ""
+			                       : values[i + 1] ? ", "
+			                                       : " or ",
+			                       values[i]);
+	}
+	return mp_cli_usage_error(v, "--%s wants %s, not '%s'", name, want,
+	                          mp_diag_quote(optarg, strlen(optarg), q, sizeof(q)));
+}
 
 int mp_cmd_compile(int argc, char **argv)
 {
@@ -30,18 +56,28 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"default-inbound-policy", required_argument, NULL, 'I'},
 	    {"cluster-networks", required_argument, NULL, 'N'},
 	    {"control-plane-namespace", required_argument, NULL, 'K'},
+	    {"consul-default-intention-policy", required_argument, NULL, 'J'},
+	    {"consul-namespaces", required_argument, NULL, 'S'},
+	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char *const allow_deny[] = {"allow", "deny", NULL};
+	static const char *const refuse_allow[] = {"refuse", "allow", NULL};
 	/* The mesh providers' options: long option, provider, the option's name there
-	 * (engine/provider.h: a provider's row lists them). */
+	 * (engine/provider.h: a provider's row lists them), and the values it takes when the
+	 * command line checks them (NULL: the provider does, as its import begins). */
 	static const struct {
 		int opt;
 		const char *provider, *name;
+		const char *const *values;
 	} provider_opts[] = {
-	    {'R', "istio", "root-namespace"},
-	    {'I', "linkerd", "default-inbound-policy"},
-	    {'N', "linkerd", "cluster-networks"},
-	    {'K', "linkerd", "control-plane-namespace"},
+	    {'R', "istio", "root-namespace", NULL},
+	    {'I', "linkerd", "default-inbound-policy", NULL},
+	    {'N', "linkerd", "cluster-networks", NULL},
+	    {'K', "linkerd", "control-plane-namespace", NULL},
+	    {'J', "consul", "default-intention-policy", allow_deny},
+	    {'S', "consul", "namespaces", NULL},
+	    {'W', "appmesh", "allow-all-with-backends", refuse_allow},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
@@ -77,12 +113,20 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'I':
 		case 'N':
 		case 'K':
+		case 'J':
+		case 'S':
+		case 'W':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
-			     i++)
-				if (provider_opts[i].opt == c)
-					settings[copts.nprovider_opts++] =
-					    (mp_provider_setting){provider_opts[i].provider,
-					                          provider_opts[i].name, optarg};
+			     i++) {
+				if (provider_opts[i].opt != c)
+					continue;
+				if (provider_opts[i].values &&
+				    (rc = check_value(v, opts, c, provider_opts[i].values)) !=
+				        MP_EXIT_OK)
+					return rc;
+				settings[copts.nprovider_opts++] = (mp_provider_setting){
+				    provider_opts[i].provider, provider_opts[i].name, optarg};
+			}
 			copts.provider_opts = settings;
 			break;
 		case 'C':
@@ -171,9 +215,11 @@ int mp_cmd_compile(int argc, char **argv)
 	char imported[200] = "";
 	if (mv.nworkloads || mv.nresources) {
 		uint32_t npolicies = 0;
-		for (uint32_t i = 0; i < mv.nresources; i++)
-			npolicies +=
-			    !strcmp(mp_model_str(m, mv.resources[i].kind), "AuthorizationPolicy");
+		for (uint32_t i = 0; i < mv.nresources; i++) {
+			const char *kind = mp_model_str(m, mv.resources[i].kind);
+			npolicies += !strcmp(kind, "AuthorizationPolicy") ||
+			             !strcmp(kind, "ServiceIntentions");
+		}
 		snprintf(imported, sizeof(imported),
 		         ", %u workloads, %u authorization policies, %u import findings",
 		         mv.nworkloads, npolicies, mv.nfindings);

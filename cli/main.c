@@ -24,7 +24,9 @@ static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
      "compile [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
      "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
-     "[--control-plane-namespace NS] "
+     "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
+     "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
+     "[--appmesh-allow-all-with-backends refuse|allow] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",

@@ -865,6 +865,14 @@ int cc_native_document(compiler *c, const yaml_node_t *root)
 {
 	if (mp_yaml_is_null(root))
 		return 0; /* an empty document */
+	/* config entries (HashiCorp's form: `Kind`, `Name`, ...), one or a list: the importer's */
+	if (mp_import_is_entry(c->doc, root))
+		return 1;
+	if (root->type == YAML_SEQUENCE_NODE &&
+	    root->data.sequence.items.top > root->data.sequence.items.start &&
+	    mp_import_is_entry(c->doc,
+	                       yaml_document_get_node(c->doc, *root->data.sequence.items.start)))
+		return 1;
 	/* a provider's own form (Terraform's JSON for App Mesh): the importer's */
 	if (mp_import_is_form(c->doc, root))
 		return 1;

@@ -80,6 +80,8 @@ static const in_key source_keys[] = {
     {"remote_ip", IN_STRING, REQ(src_remote_ip), NULL},
     {"cluster", IN_STRING, REQ(src_cluster), NULL},
     {"labels", IN_STRMAP, REQ(src_labels), NULL},
+    {"peer", IN_STRING, REQ(src_peer), NULL},
+    {"partition", IN_STRING, REQ(src_partition), NULL},
     {NULL, 0, 0, NULL},
 };
 static const in_key destination_keys[] = {

@@ -72,23 +72,6 @@ void *im_state(const mp_import *im, const mp_provider *p)
 	return NULL;
 }
 
-int im_other_mesh(mp_import *im, const mp_provider *p)
-{
-	for (const mp_provider *const *q = mp_providers; *q; q++) {
-		if (*q == p || !(*q)->decide)
-			continue;
-		if ((*q)->import && (*q)->import->present) {
-			if ((*q)->import->present(im))
-				return 1;
-			continue;
-		}
-		for (uint32_t i = 0; i < im->ndocs; i++)
-			if (im->docs[i].provider == *q && im_live(&im->docs[i]))
-				return 1;
-	}
-	return 0;
-}
-
 /* Every provider's function for phase ph, in the list's order. */
 static void run_phase(mp_import *im, im_phase ph)
 {
@@ -116,6 +99,15 @@ uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster)
 		    (mode = (*p)->import->namespace_mtls(im, ns, cluster)) != MP_MTLS_UNSET)
 			return mode;
 	return MP_MTLS_UNSET;
+}
+
+int im_reads(mp_import *im, idoc *dc)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if (*p != dc->provider && (*p)->import && (*p)->import->reads &&
+		    (*p)->import->reads(im, dc))
+			return 1;
+	return 0;
 }
 
 const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
@@ -614,11 +606,9 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			if (k->name || k->skip || (k->flags & MP_KIND_FORM))
-				continue; /* a core kind's one document, a kind left out or a form's
-				           */
-			for (e = ks; e < k && (e->name || e->skip || strcmp(e->group, k->group));
-			     e++)
+			if (k->skip || (k->flags & MP_KIND_FORM))
+				continue; /* a kind left out, or a form's */
+			for (e = ks; e < k && (e->skip || strcmp(e->group, k->group)); e++)
 				;
 			if (e < k)
 				continue; /* named already */
@@ -662,6 +652,89 @@ int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root)
 	return form_of(doc, root) != NULL;
 }
 
+/* Is n a config entry (provider.h, mp_provider_entry): a mapping with `Kind` and neither
+ * `apiVersion` nor `kind`? */
+int mp_import_is_entry(yaml_document_t *doc, const yaml_node_t *n)
+{
+	int Kind = 0;
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return 0;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		const char *key =
+		    k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+		if (!strcmp(key, "apiVersion") || !strcmp(key, "kind"))
+			return 0;
+		Kind |= !strcmp(key, "Kind");
+	}
+	return Kind;
+}
+
+/* One config entry (item) of doc: kept as its provider's kind, or skipped with a note. 1 when
+ * kept. owner: whether the idoc owns the document (the first entry kept from it). */
+static int entry_document(mp_import *im, yaml_document_t *doc, yaml_node_t *item, mp_str file,
+                          const char *path, int owner)
+{
+	idoc dc;
+	memset(&dc, 0, sizeof(dc));
+	dc.doc = *doc;
+	dc.borrowed = !owner;
+	dc.file = file;
+	dc.root = item;
+	dc.loc = im_loc(&dc, item);
+	dc.ns_id = MP_NONE;
+	dc.cluster = MP_NONE;
+	dc.entry = 1;
+	if (!mp_import_is_entry(doc, item)) {
+		im_error(im, &dc, item, "a config entry must be a mapping with a 'Kind', not %s",
+		         im_kind_of(item));
+		return 0;
+	}
+	yaml_node_t *kn = im_get(&dc, item, "Kind");
+	const char *kind = im_scalar(kn);
+	for (const mp_provider *const *p = mp_providers; *p && kind && !dc.kind; p++)
+		for (const mp_provider_entry *e = (*p)->entries; e && e->entry && !dc.kind; e++)
+			if (!strcmp(e->entry, kind)) {
+				dc.provider = *p;
+				dc.kind = e->as;
+			}
+	if (!dc.kind) {
+		char q[80];
+		im_note(im, &dc, kn,
+		        "skipped config entry of Kind %s%s%s: meshpol does not import this kind",
+		        kind ? "'" : "",
+		        kind ? mp_diag_quote(kind, strlen(kind), q, sizeof(q)) : im_kind_of(kn),
+		        kind ? "'" : "");
+		return 0;
+	}
+	char api[200];
+	size_t vl = strcspn(dc.kind->versions + 1, " ");
+	snprintf(api, sizeof(api), "%s/%.*s", dc.kind->group, (int)vl, dc.kind->versions + 1);
+	dc.api = im_intern(im, api);
+	const char *name, *ns;
+	if (im_str(im, &dc, item, "Name", 1, &name) < 0 ||
+	    im_str(im, &dc, item, "Namespace", 0, &ns) < 0)
+		return 0;
+	dc.name = im_intern(im, name);
+	dc.ns = im_intern(im, ns && *ns ? ns : "default");
+	dc.spec = item;
+	return im_keep(im, &dc, path);
+}
+
+/* A document of config entries: one entry, or a list of them. */
+static int entries(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc), *item;
+	int kept = 0;
+	if (root->type != YAML_SEQUENCE_NODE)
+		return entry_document(im, doc, root, file, path, 1);
+	for (yaml_node_item_t *it = root->data.sequence.items.start;
+	     it < root->data.sequence.items.top && (item = yaml_document_get_node(doc, *it)); it++)
+		kept |= entry_document(im, doc, item, file, path, !kept);
+	return kept;
+}
+
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
@@ -672,6 +745,8 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
 	dc.file = file;
 	dc.root = yaml_document_get_root_node(&dc.doc);
+	if (dc.root && (dc.root->type == YAML_SEQUENCE_NODE || mp_import_is_entry(doc, dc.root)))
+		return entries(im, doc, file, path);
 	dc.loc = im_loc(&dc, dc.root);
 	dc.ns_id = MP_NONE;
 	dc.cluster = MP_NONE;
@@ -686,7 +761,6 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	const char *versions = NULL; /* of a known group whose version is not */
 	char v[64];
 	snprintf(v, sizeof(v), " %s ", version);
-	const char *meta_name = im_scalar(im_get(&dc, im_get(&dc, dc.root, "metadata"), "name"));
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
 			if (strcmp(k->group, group) || (k->flags & MP_KIND_FORM))
@@ -696,8 +770,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 				continue;
 			}
 			known_group = 1;
-			if (!strcmp(k->kind, kind) &&
-			    (!k->name || (meta_name && !strcmp(meta_name, k->name)))) {
+			if (!strcmp(k->kind, kind)) {
 				dc.provider = *p;
 				dc.kind = k;
 			}

@@ -23,14 +23,17 @@ typedef struct {
 	mp_str cluster_name;             /* from --cluster-dir, or 0 */
 	mp_id cluster;                   /* set by mp_import_places */
 	mp_loc loc;                      /* the document's mapping */
-	uint32_t dead;                   /* replaced by a later document with the same identity */
-	uint32_t bad;                    /* an error was reported for it in pass 2 */
-	mp_id ns_id;                     /* set by mp_import_elements */
+	uint32_t dead; /* replaced by a later document with the same identity, or skipped */
+	uint32_t bad;  /* an error was reported for it in pass 2 */
+	mp_id ns_id;   /* set by mp_import_elements */
 	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
 	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
 	uint32_t line_base, col_base;
-	/* doc belongs to an earlier idoc (a provider's form keeps many resources of one
-	 * document: the first owns it) */
+	/* The config-entry form (provider.h, mp_provider_entry): no metadata (meta is NULL), name
+	 * and namespace from `Name` and `Namespace`, spec is the entry itself (root). */
+	uint32_t entry;
+	/* doc belongs to an earlier idoc (a list of entries in one document; the resources of a
+	 * provider's form, mp_provider_form: the first owns it) */
 	uint32_t borrowed;
 } idoc;
 
@@ -93,9 +96,6 @@ struct mp_provider_import {
 	void *(*begin)(mp_import *im);
 	void (*end)(void *state);
 	void (*phase[IM_PHASES])(mp_import *im);
-	/* present: does the import hold this mesh's configuration (its documents, or workloads it
-	 * meshes)? NULL: its documents alone tell (im_other_mesh). */
-	int (*present)(mp_import *im);
 	/* Answers for another provider's mapping, as Kubernetes' workloads run under some mesh
 	 * whose rules it does not know: the frame's im_identity, im_namespace_mtls and
 	 * im_port_protocol ask every provider in list order and take the first answer.
@@ -113,15 +113,16 @@ struct mp_provider_import {
 	 * NULL: no say. It reports its own findings about the port. */
 	const char *(*port_protocol)(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
 	                             const char *name, const char *app);
+	/* reads: does the provider read this document of another provider's kind (a ConfigMap
+	 * that holds the mesh's own configuration: Consul's server ConfigMaps, Linkerd's
+	 * linkerd-config)? 1 or 0. Kubernetes keeps the ConfigMaps some provider reads and skips
+	 * the others, in its NAMESPACES phase; the answer must not need the import's phases. */
+	int (*reads)(mp_import *im, idoc *dc);
 };
 
 /* Keeps dc (pass 1: a document of a provider's form, mp_provider_form.read), in the cluster
  * --cluster-dir gives path. 1, or 0 when out of memory. */
 int im_keep(mp_import *im, idoc *dc, const char *path);
-
-/* Does the import hold the configuration of a mesh other than p (a provider with authorization
- * ops: Kubernetes is no mesh)? */
-int im_other_mesh(mp_import *im, const mp_provider *p);
 
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
@@ -135,6 +136,9 @@ uint32_t im_namespace_mtls(mp_import *im, mp_id ns, mp_id cluster);
 /* A Service port's protocol; tcp when no provider can tell. */
 const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
                              const char *name, const char *app);
+
+/* Does some provider read dc, a document of another provider's kind (its `reads` answer)? */
+int im_reads(mp_import *im, idoc *dc);
 
 /* Is the document alive: not replaced, no error, placed in a cluster? */
 static inline int im_live(const idoc *dc)

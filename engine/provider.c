@@ -6,11 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* clang-format off: one row per provider */
+/* Kubernetes first: the meshes run on its workloads and services. A mesh whose answers
+ * (import_int.h) apply only when its documents are present comes before Istio, whose answers
+ * apply to every import (its conventions are those of a Kubernetes-only import). */
 const mp_provider *const mp_providers[] = {
-    &mp_provider_kubernetes, &mp_provider_istio, &mp_provider_linkerd, &mp_provider_appmesh, NULL,
+    &mp_provider_kubernetes, /* no say in decisions */
+    &mp_provider_consul,     /* its port protocols, where Consul is */
+    &mp_provider_appmesh,    /* its identities and port protocols, where App Mesh is */
+    &mp_provider_istio,      /* the mesh of a Kubernetes-only import */
+    &mp_provider_linkerd,    /* its one answer, identity, is none Istio gives */
+    NULL,
 };
-/* clang-format on */
 
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
                                      const char *name)
@@ -34,10 +40,17 @@ const mp_provider *mp_provider_of(const mp_model *m, const mp_resource *r)
 	for (const mp_provider *const *p = mp_providers; *p; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind; k++)
 			if (!k->skip && strlen(k->group) == glen && !strncmp(k->group, api, glen) &&
-			    !strcmp(k->kind, kind) &&
-			    (!k->name || !strcmp(k->name, mp_model_str(m, r->name))))
+			    !strcmp(k->kind, kind))
 				return *p;
 	return NULL;
+}
+
+int mp_providers_other_mesh(const mp_model *m, const mp_provider *self)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if (*p != self && (*p)->present && (*p)->present(m))
+			return 1;
+	return 0;
 }
 
 int mp_providers_compile(const mp_model *m, mp_provider_state **out, uint32_t *n, char *err,

@@ -32,14 +32,13 @@ typedef enum {
 
 /* An API group, its versions (space-separated, with a space either side) and one kind. A
  * kind belongs to one provider; the importer keeps a pointer to its row for each document.
- * A row with a name reads only the document of that metadata.name (Linkerd's ConfigMap
- * linkerd-config): others of the kind are skipped as a kind no provider reads. A row with skip
- * (any version when versions is NULL) is a kind the provider knows and leaves out: its
- * documents are skipped with that reason in the note. */
+ * A row with skip (any version when versions is NULL) is a kind the provider knows and leaves
+ * out: its documents are skipped with that reason in the note. A mesh whose configuration is
+ * one document of another provider's kind (a ConfigMap: Kubernetes') does not list the kind:
+ * it claims the document by its `reads` answer (import_int.h). */
 typedef struct {
 	const char *group, *versions, *kind;
 	uint32_t flags;   /* MP_KIND_* */
-	const char *name; /* NULL: every document of the kind */
 	const char *skip; /* NULL: read; else why it is left out */
 } mp_provider_kind;
 
@@ -49,6 +48,16 @@ enum {
 	 * document's apiVersion: App Mesh's Terraform resources */
 	MP_KIND_FORM = 1u << 1,
 };
+
+/* A config entry kind: a document without apiVersion whose `Kind` is entry (HashiCorp's
+ * config-entry form, as `consul config read -format json` prints it: `Kind`, `Name`,
+ * `Namespace` and CamelCase fields at the top, one entry or a list of them per document) is
+ * read as the provider's kind row `as`, with the whole entry for its spec (import_int.h,
+ * idoc.entry). */
+typedef struct {
+	const char *entry;
+	const mp_provider_kind *as;
+} mp_provider_entry;
 
 /* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
  * which is internal to the importer). */
@@ -83,6 +92,7 @@ typedef struct mp_provider {
 	const char *name;                  /* "istio"; a reason's origin names it */
 	const char *title;                 /* "Istio", as messages name it */
 	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
+	const mp_provider_entry *entries;  /* config entry kinds; ends with NULLs; or NULL */
 	const mp_provider_form *forms;     /* other forms it reads; ends with NULLs; or NULL */
 	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
 	const struct mp_provider_import *import; /* NULL: it imports nothing */
@@ -104,6 +114,12 @@ typedef struct mp_provider {
 	/* The deny reason when it allows a request that the bundle, which has allow rules for the
 	 * destination, allows none of. */
 	const char *bundle_disagrees;
+	/* present: does m hold this mesh's configuration (so that its defaults, not another
+	 * mesh's, govern the workloads)? NULL: never. It answers from what the provider's importer
+	 * puts in the model (Consul's ConsulConfig, Linkerd's ConfigMap linkerd-config): during an
+	 * import, every importer that has a present puts it there before IM_PHASE_RESOURCES,
+	 * where Istio asks (import_int.h), so the answer holds for the import and its model. */
+	int (*present)(const mp_model *m);
 } mp_provider;
 
 /* Every provider, in the order their verdicts and reasons come; ends with NULL. */
@@ -120,11 +136,15 @@ typedef struct mp_provider_state {
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,
                                      const char *name);
 
-/* The provider whose kinds table has the resource's API group and kind (and name, for a row
- * that reads one document), or NULL (a record of meshpol's, such as Istio's MeshConfig). A
- * provider compiles only its own resources: Istio's and Linkerd's AuthorizationPolicy share a
- * kind. */
+/* The provider whose kinds table has the resource's API group and kind, or NULL (a record of
+ * meshpol's, such as Istio's MeshConfig). A provider compiles only its own resources: Istio's
+ * and Linkerd's AuthorizationPolicy share a kind. (Linkerd's ConfigMap linkerd-config is
+ * Kubernetes' kind: Linkerd tells its own by the name.) */
 const mp_provider *mp_provider_of(const mp_model *m, const mp_resource *r);
+
+/* Does m hold the configuration of a mesh provider other than self (its `present`)? A mesh
+ * whose defaults apply to every imported workload (Istio's implicit allow) stands down then. */
+int mp_providers_other_mesh(const mp_model *m, const mp_provider *self);
 
 /* Compiles every provider with authorization ops for m: 0 with *out (the states of those that
  * have something to decide, *n of them; free with mp_providers_free), or -1 with err. */
@@ -140,7 +160,7 @@ void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int adv
 const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
 
 /* The providers' rows (one folder each). */
-extern const mp_provider mp_provider_kubernetes, mp_provider_istio, mp_provider_linkerd;
-extern const mp_provider mp_provider_appmesh;
+extern const mp_provider mp_provider_kubernetes, mp_provider_consul, mp_provider_istio,
+    mp_provider_linkerd, mp_provider_appmesh;
 
 #endif

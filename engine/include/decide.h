@@ -33,6 +33,9 @@ typedef struct {
 	 * of strings, borrowed) and destination.external (1 when true) */
 	json_t *src_labels;
 	int dst_external;
+	/* Consul (docs/import.md): source.peer, the cluster peer the caller comes from, and
+	 * source.partition, its admin partition */
+	const char *src_peer, *src_partition;
 } mp_request;
 
 #define MP_REQUEST_MAX_HEADERS 64

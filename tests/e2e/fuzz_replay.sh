@@ -9,7 +9,7 @@
 BUILD=${BUILD:-build}
 CC=${CC:-gcc}
 LIB=$BUILD/libmeshpol_int.a
-PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl) # as the Makefile
+PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2) # as the Makefile
 
 if [ ! -f "$LIB" ]; then
 	not_ok "fuzz replay: $LIB exists" "build it first (make all)"
@@ -19,7 +19,7 @@ flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -Wall -Wextra
 	-Iengine/include -Iengine -Itests/fuzz "-DFUZZ_ROOT=\"$PWD\"")
 read -ra more <<<"$(pkg-config --cflags "${PKGS[@]}")"
 flags+=("${more[@]}")
-read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lreadline -lpthread -lm"
+read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lstdc++ -lreadline -lpthread -lm"
 if nm "$LIB" 2>/dev/null | grep -q __asan_report; then # built by `make check`
 	flags+=("-fsanitize=address,undefined" -fno-omit-frame-pointer -fno-sanitize-recover=all)
 fi

@@ -115,4 +115,7 @@ expect_rc "anchors reused in Kubernetes and Istio documents" 0 timeout 10 "$MESH
 expect_out "reuse: counts" '^1 clusters, 0 jurisdictions, 1 namespaces, 1 services, 3 routes, 0 externals, 0 certificates, 1 workloads,'
 expect_rc "billion laughs in a VirtualService exits 2" 2 timeout 10 "$MESHPOL" compile "$D/aliases/billion-laughs.yaml"
 expect_out "billion laughs: the alias that passes the limit" "^$D/aliases/billion-laughs.yaml:16:16: YAML: alias '\\*e' passes the alias expansion limit: the aliases of this file may add at most 1048576 bytes to it \\(10 times its size, or 1 MiB if more\\)$"
+
+# --- the ```console examples of docs/import.md (every mesh's sections), run as written ---
+doc_examples docs/import.md
 e2e_done

@@ -35,11 +35,12 @@ expect_out() {
 	if printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for: $2" "stdout: ${OUT:0:600}" "stderr: ${ERR:0:600}"; fi
 }
 
-# doc_examples FILE: every ```console example of a doc, run as written from the repository root:
-# each "$ " line is a command, the lines up to the next one its output (stdout and stderr).
+# doc_examples FILE: every ```console example of a doc, run as written from the repository
+# root: each "$ " line is a command, the lines up to the next one its output (stdout and
+# stderr), which must be what the command prints.
 doc_examples() { # FILE
 	local line cmd="" want="" in=0 n=0
-	doc_check() {
+	doc_check() { # (not `check`: server_lib.sh has one)
 		[ -n "$cmd" ] || return 0
 		n=$((n + 1))
 		local got

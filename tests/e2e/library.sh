@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 LIB=$BUILD/libmeshpol.a
-PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl) # as the Makefile
+PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2) # as the Makefile
 
 if [ ! -f "$LIB" ] || [ ! -f "$BUILD/libmeshpol_int.a" ]; then
 	not_ok "library: $LIB and libmeshpol_int.a exist" "build them first (make all)"
@@ -49,7 +49,7 @@ if ! cc -std=c11 -Iengine/include "${cflags[@]}" -c "$TMP/private.c" -o "$TMP/pr
 else
 	not_ok "library: a front-end cannot include a private header (provider.h)" "$(head -3 "$TMP/cc")"
 fi
-read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lreadline -lpthread -lm"
+read -ra libs <<<"$(pkg-config --libs "${PKGS[@]}") -lstdc++ -lreadline -lpthread -lm"
 if nm "$LIB" 2>/dev/null | grep -q __asan_report; then # built by `make check`
 	cflags+=("-fsanitize=address,undefined" -fno-omit-frame-pointer)
 fi

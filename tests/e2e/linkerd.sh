@@ -136,6 +136,4 @@ else
 	not_ok "serve starts on a Linkerd model"
 fi
 
-# --- the console examples of docs/import.md, run as written ---
-doc_examples docs/import.md
 e2e_done

@@ -195,6 +195,7 @@ expect_rc "by hand: the seal's signature verifies" 0 openssl pkeyutl -verify -pu
 expect_rc "by hand: another key does not verify it" 1 openssl pkeyutl -verify -pubin -inkey "$D/other.pub.pem" -rawin -in "$TMP/msg" -sigfile "$TMP/sig"
 key_id=$(openssl pkey -pubin -in "$D/key.pub.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
 [ "$key_id" = "$(echo "$seal" | jq -r .key_id)" ] && ok "by hand: key_id is the SHA-256 of the key's DER" || not_ok "by hand: key_id" "$key_id"
+# Every ```console example of the trail docs and the CLI reference (lib.sh, doc_examples).
 doc_examples docs/trail-format.md
 doc_examples docs/cli.md
 e2e_done

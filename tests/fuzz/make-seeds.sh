@@ -113,6 +113,12 @@ copy fuzz_compile bad-syntax-indent.yaml tests/data/bad/syntax-indent.yaml
 cat tests/data/import/mesh/*.yaml >"$C/fuzz_compile/seed-import-mesh.yaml"
 cat tests/data/import/authz/{base,order,dryrun,root}.yaml >"$C/fuzz_compile/seed-import-authz.yaml"
 copy fuzz_compile import-findings.yaml tests/data/import/findings/all.yaml
+# Consul's CRDs and server ConfigMaps, and its config entries in JSON (docs/import.md, "Consul")
+for f in mesh acl-deny service-defaults intentions gateways; do
+	printf -- '---\n'
+	cat "tests/data/import/consul/$f.yaml"
+done >"$C/fuzz_compile/seed-import-consul.yaml"
+copy fuzz_compile import-consul-entries.json tests/data/import/consul/equiv-entries.json
 for d in loop residency; do
 	for f in "tests/data/audit/$d"/*.yaml; do
 		printf -- '---\n'

@@ -1,65 +1,70 @@
-/* casetable.h: the runner of the mesh providers' semantics tables (tests/data/import/authz,
- * tests/data/import/linkerd: cases.json), shared by their tests. A table names scenarios (the
- * files each compiles, in order) and cases: a scenario, an optional bundle, a decision input,
- * and what mp_decide must say: the effect, a reason naming `policy` with `rule`, and an
- * advisory naming `advisory`. One cmocka test per case; a failure prints the decision and its
- * explanation. Include it in one test file; it keeps one table. */
+/* casetable.h: the data-driven runner of the mesh providers' semantics tables (cases.json:
+ * scenario files, request, expected effect and the policy and rule a reason must name),
+ * shared by test_authz.c (Istio: tests/data/import/authz), test_linkerd.c (Linkerd) and
+ * test_consul.c (Consul). Each case compiles its scenario's files (plus a bundle directory when
+ * it names one), decides its input through mp_decide and checks the effect, the reason (policy
+ * and rule) and, when given, an advisory naming `advisory`. Engines are built once per
+ * (scenario, bundle); casetable_engine_for gives a program's own tests one of them. A failure
+ * prints the decision and its explanation. casetable_main runs a table and a program's other
+ * tests as one cmocka group. Include it in one test file; it keeps one table. */
 #ifndef MP_CASETABLE_H
 #define MP_CASETABLE_H
 
 #include "compile.h"
 #include "decide.h"
+#include "policy.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *case_dir; /* the table's directory */
-static json_t *case_table;
+static json_t *casetable;
+static const char *casetable_dir; /* the table's directory: scenario paths are relative to it */
 
 /* One engine per (scenario, bundle), built on first use. */
 typedef struct {
 	char key[128];
 	mp_engine *e;
 	mp_evaluator *ev;
-} case_engine;
+} casetable_engine;
 
-static case_engine case_engines[32];
-static int case_nengines;
+static casetable_engine casetable_engines[32];
+static int casetable_nengines;
 
-static mp_evaluator *case_engine_for(const char *scenario, const char *bundle)
+static mp_evaluator *casetable_engine_for(const char *scenario, const char *bundle)
 {
 	char key[128];
 	snprintf(key, sizeof(key), "%s+%s", scenario, bundle ? bundle : "");
-	for (int i = 0; i < case_nengines; i++)
-		if (!strcmp(case_engines[i].key, key))
-			return case_engines[i].ev;
-	json_t *files = json_object_get(json_object_get(case_table, "scenarios"), scenario);
-	const char *paths[8];
-	char bufs[8][256];
+	for (int i = 0; i < casetable_nengines; i++)
+		if (!strcmp(casetable_engines[i].key, key))
+			return casetable_engines[i].ev;
+	if (casetable_nengines == 32)
+		return NULL;
+	json_t *files = json_object_get(json_object_get(casetable, "scenarios"), scenario);
+	const char *paths[16];
+	char bufs[16][256];
 	size_t n = 0, i;
 	json_t *f;
 	json_array_foreach(files, i, f)
 	{
-		if (n == 8)
+		if (n == 16)
 			break;
-		snprintf(bufs[n], sizeof(bufs[n]), "%s/%s", case_dir, json_string_value(f));
+		snprintf(bufs[n], sizeof(bufs[n]), "%s/%s", casetable_dir, json_string_value(f));
 		paths[n] = bufs[n];
 		n++;
 	}
 	mp_diags d = {0};
 	mp_model *m = mp_compile(paths, n, NULL, &d);
 	mp_diags_print(&d, stderr);
-	if (!m || case_nengines == (int)(sizeof(case_engines) / sizeof(case_engines[0]))) {
-		mp_model_free(m);
+	if (!m) {
 		mp_diags_free(&d);
 		return NULL;
 	}
 	mp_bundle *b = NULL;
 	char bdir[256];
 	if (bundle) {
-		snprintf(bdir, sizeof(bdir), "%s/%s", case_dir, bundle);
+		snprintf(bdir, sizeof(bdir), "%s/%s", casetable_dir, bundle);
 		b = mp_bundle_load(bdir, m, "stdlib", &d);
 		mp_diags_print(&d, stderr);
 		if (!b) {
@@ -68,7 +73,7 @@ static mp_evaluator *case_engine_for(const char *scenario, const char *bundle)
 			return NULL;
 		}
 	}
-	case_engine *c = &case_engines[case_nengines++];
+	casetable_engine *c = &casetable_engines[casetable_nengines++];
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	c->e = mp_engine_new(m, b);
 	c->ev = c->e ? mp_evaluator_new(c->e, NULL, &d) : NULL;
@@ -76,7 +81,7 @@ static mp_evaluator *case_engine_for(const char *scenario, const char *bundle)
 	return c->ev;
 }
 
-static int case_has_reason(json_t *list, const char *policy, const char *rule)
+static int casetable_has_reason(json_t *list, const char *policy, const char *rule)
 {
 	size_t i;
 	json_t *r;
@@ -89,7 +94,7 @@ static int case_has_reason(json_t *list, const char *policy, const char *rule)
 	return 0;
 }
 
-static void case_run(void **state)
+static void casetable_run(void **state)
 {
 	json_t *c = *state;
 	const char *scenario = json_string_value(json_object_get(c, "scenario"));
@@ -98,7 +103,7 @@ static void case_run(void **state)
 	const char *policy = json_string_value(json_object_get(c, "policy"));
 	const char *rule = json_string_value(json_object_get(c, "rule"));
 	const char *advisory = json_string_value(json_object_get(c, "advisory"));
-	mp_evaluator *ev = case_engine_for(scenario, bundle);
+	mp_evaluator *ev = casetable_engine_for(scenario, bundle);
 	assert_non_null(ev);
 	mp_request req;
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
@@ -109,9 +114,10 @@ static void case_run(void **state)
 	json_t *explain = json_array();
 	mp_decide(ev, &req, &d, explain);
 	json_t *out = mp_decision_json(mp_evaluator_engine(ev), &d, "test");
-	int ok = !strcmp(mp_effect_name(d.effect), expect) &&
-	         (!policy || case_has_reason(json_object_get(out, "reasons"), policy, rule)) &&
-	         (!advisory || case_has_reason(json_object_get(out, "advisories"), advisory, NULL));
+	int ok =
+	    !strcmp(mp_effect_name(d.effect), expect) &&
+	    (!policy || casetable_has_reason(json_object_get(out, "reasons"), policy, rule)) &&
+	    (!advisory || casetable_has_reason(json_object_get(out, "advisories"), advisory, NULL));
 	if (!ok) {
 		char *text = json_dumps(out, JSON_INDENT(1));
 		char *why = json_dumps(explain, JSON_INDENT(1));
@@ -127,42 +133,67 @@ static void case_run(void **state)
 	assert_true(ok);
 }
 
-/* Loads DIR/cases.json; *tests gets one test per case and room for extra more (free it).
- * The count of case tests, or -1 after printing why. */
-static int case_tests(const char *dir, struct CMUnitTest **tests, size_t extra)
+/* Loads dir/cases.json: 0, or -1 with the error printed. */
+static int casetable_load(const char *dir)
 {
-	char path[512];
+	char path[256];
 	json_error_t je;
-	case_dir = dir;
+	casetable_dir = dir;
 	snprintf(path, sizeof(path), "%s/cases.json", dir);
-	case_table = json_load_file(path, 0, &je);
-	if (!case_table) {
+	casetable = json_load_file(path, 0, &je);
+	if (!casetable)
 		fprintf(stderr, "%s:%d:%d: %s\n", path, je.line, je.column, je.text);
-		return -1;
-	}
-	json_t *cases = json_object_get(case_table, "cases"), *c;
-	size_t n = json_array_size(cases), i;
-	*tests = calloc(n + extra, sizeof(**tests));
-	if (!*tests)
-		return -1;
-	json_array_foreach(cases, i, c)
-	{
-		(*tests)[i].name = json_string_value(json_object_get(c, "name"));
-		(*tests)[i].test_func = case_run;
-		(*tests)[i].initial_state = c;
-	}
-	return (int)n;
+	return casetable ? 0 : -1;
 }
 
-/* The group teardown: every engine, then the table. */
-static int case_teardown(void **state)
+/* The table's cases as cmocka tests, into tests (room for every case); their number. */
+static size_t casetable_tests(struct CMUnitTest *tests)
+{
+	json_t *cases = json_object_get(casetable, "cases"), *c;
+	size_t i;
+	json_array_foreach(cases, i, c)
+	{
+		tests[i] = (struct CMUnitTest){0};
+		tests[i].name = json_string_value(json_object_get(c, "name"));
+		tests[i].test_func = casetable_run;
+		tests[i].initial_state = c;
+	}
+	return json_array_size(cases);
+}
+
+static size_t casetable_size(void)
+{
+	return json_array_size(json_object_get(casetable, "cases"));
+}
+
+static int casetable_teardown(void **state);
+
+/* A test program's main: dir's table, then the n other tests, as one cmocka group. */
+static int casetable_main(const char *group, const char *dir, const struct CMUnitTest *more,
+                          size_t nmore)
+{
+	setenv("MESHPOL_STDLIB", "stdlib", 1);
+	if (casetable_load(dir) < 0)
+		return 1;
+	struct CMUnitTest *tests = calloc(casetable_size() + nmore + 1, sizeof(*tests));
+	if (!tests)
+		return 1;
+	size_t n = casetable_tests(tests);
+	for (size_t i = 0; i < nmore; i++)
+		tests[n++] = more[i];
+	int rc = _cmocka_run_group_tests(group, tests, n, NULL, casetable_teardown);
+	free(tests);
+	return rc;
+}
+
+static int casetable_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < case_nengines; i++) {
-		mp_evaluator_free(case_engines[i].ev);
-		mp_engine_release(case_engines[i].e);
+	for (int i = 0; i < casetable_nengines; i++) {
+		mp_evaluator_free(casetable_engines[i].ev);
+		mp_engine_release(casetable_engines[i].e);
 	}
-	json_decref(case_table);
+	json_decref(casetable);
 	return 0;
 }
 

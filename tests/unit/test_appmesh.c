@@ -22,13 +22,5 @@
 
 int main(void)
 {
-	struct CMUnitTest *tests;
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	int nc = case_tests(DIR, &tests, 0);
-	if (nc < 0)
-		return 1;
-	size_t n = (size_t)nc;
-	int rc = _cmocka_run_group_tests("appmesh", tests, n, NULL, case_teardown);
-	free(tests);
-	return rc;
+	return casetable_main("appmesh", DIR, NULL, 0);
 }

@@ -141,17 +141,11 @@ static void test_crafted_policy(void **state)
 
 int main(void)
 {
-	struct CMUnitTest *tests;
-	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	int nc = case_tests(DIR, &tests, 4);
-	if (nc < 0)
-		return 1;
-	size_t n = (size_t)nc;
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_specs);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_good_specs);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_normalize);
-	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_crafted_policy);
-	int rc = _cmocka_run_group_tests("authz", tests, n, NULL, case_teardown);
-	free(tests);
-	return rc;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bad_specs),
+	    cmocka_unit_test(test_good_specs),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_crafted_policy),
+	};
+	return casetable_main("authz", DIR, tests, sizeof(tests) / sizeof(tests[0]));
 }

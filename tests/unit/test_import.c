@@ -15,6 +15,7 @@
 #include "compile.h"
 #include "decide.h"
 #include "luamodel.h"
+#include "provider.h"
 #include "sandbox.h"
 #include "testutil.h"
 
@@ -669,6 +670,63 @@ static void test_aliases(void **state)
 	mp_diags_free(&d);
 }
 
+/* One presence mechanism (provider.h): a mesh's `present` answers on the model, from what its
+ * importer put there (Linkerd's ConfigMap record, Consul's ConsulConfig), and Istio, the mesh
+ * of a Kubernetes-only import, stands down where another mesh is: no MeshConfig record, no
+ * defaults. Linkerd and Consul each claim their ConfigMaps (`reads`); others are skipped. */
+static void test_presence(void **state)
+{
+	(void)state;
+	static const char k8s[] =
+	    "apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec: {selector: {app: api}, "
+	    "ports: [{port: 80}]}\n---\n"
+	    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {template: "
+	    "{metadata: {labels: {app: api}}, spec: {containers: [{name: a}]}}}\n---\n"
+	    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-settings}\n";
+	static const char linkerd[] =
+	    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: linkerd-config, namespace: "
+	    "linkerd}\ndata: {values: 'proxy: {defaultInboundPolicy: deny}'}\n";
+	static const char consul[] =
+	    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: consul-server-config, "
+	    "namespace: consul}\ndata:\n  server.json: '{\"datacenter\": \"dc1\"}'\n";
+	static const struct {
+		const char *name;
+		int linkerd, consul;
+	} cases[] = {
+	    {"Kubernetes alone: Istio's", 0, 0},
+	    {"Linkerd's ConfigMap", 1, 0},
+	    {"Consul's server ConfigMap", 0, 1},
+	    {"both", 1, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[2048];
+		snprintf(yaml, sizeof(yaml), "%s%s%s", k8s, cases[i].linkerd ? linkerd : "",
+		         cases[i].consul ? consul : "");
+		mp_diags d = {0};
+		mp_model *m = mp_compile_string("p.yaml", yaml, strlen(yaml), &d);
+		assert_non_null(m);
+		char *t = diags_text(&d);
+		int other = cases[i].linkerd || cases[i].consul;
+		if (!mp_provider_linkerd.present(m) != !cases[i].linkerd ||
+		    !mp_provider_consul.present(m) != !cases[i].consul ||
+		    mp_providers_other_mesh(m, &mp_provider_istio) != other ||
+		    count_kind(m, "MeshConfig") != (uint32_t)!other)
+			fprintf(stderr, "%s:\n%s", cases[i].name, t);
+		assert_int_equal(!!mp_provider_linkerd.present(m), cases[i].linkerd);
+		assert_int_equal(!!mp_provider_consul.present(m), cases[i].consul);
+		assert_int_equal(mp_providers_other_mesh(m, &mp_provider_istio), other);
+		assert_int_equal(count_kind(m, "MeshConfig"), !other);
+		assert_int_equal(count_kind(m, "ConsulConfig"), cases[i].consul);
+		/* the settings record: one per cluster, even from the ConfigMap alone */
+		assert_int_equal(count_kind(m, "ConfigMap"), cases[i].linkerd);
+		assert_int_equal(count_notes(&d, "skipped kind 'ConfigMap'"), 1); /* app-settings */
+		assert_false(mp_provider_istio.present(m)); /* no Istio resources */
+		free(t);
+		mp_model_free(m);
+		mp_diags_free(&d);
+	}
+}
+
 static void test_notes_and_duplicates(void **state)
 {
 	(void)state;
@@ -952,6 +1010,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_notes_and_duplicates),
+	    cmocka_unit_test(test_presence),
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_multi_cluster),
 	    cmocka_unit_test(test_lua_view),

@@ -6,6 +6,7 @@
 #include "decide.h"
 #include "diag.h"
 #include "engine.h"
+#include "model.h"
 
 #include <stdarg.h>
 #include <stdio.h>

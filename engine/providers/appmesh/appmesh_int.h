@@ -117,6 +117,9 @@ const char *mp_appmesh_node_identity(mp_import *im, idoc *dc);
 int mp_appmesh_vs_external(mp_import *im, const am_object *o);
 /* The records of every mesh (record_appmesh.c): st->meshes[].record, the model's routes. */
 void mp_appmesh_records(mp_import *im, appmesh_state *st);
+/* Checks a match's regular expression (node n) as App Mesh's Envoy reads it (RE2): an error
+ * at n when RE2 refuses it. */
+void mp_appmesh_regex(mp_import *im, idoc *dc, yaml_node_t *n);
 /* JSON helpers of the record: a string or null; a key set unless the value is null (then
  * freed); the strings of a list; a TLS validation context with its SAN list at sans_key
  * (subjectAlternativeNames or subject_alternative_names) .match.exact. */

@@ -148,11 +148,13 @@ typedef struct {
 enum { AM_ROUTE_HTTP, AM_ROUTE_HTTP2, AM_ROUTE_GRPC, AM_ROUTE_TCP };
 extern const char *const mp_am_route_kinds[4]; /* "httpRoute", "http2Route", ... */
 enum { AM_HM_PRESENT, AM_HM_EXACT, AM_HM_PREFIX, AM_HM_SUFFIX, AM_HM_REGEX, AM_HM_RANGE };
+struct mp_regex;
 typedef struct {
 	const char *name; /* lower case */
 	uint32_t how;     /* AM_HM_* */
 	const char *value;
-	int64_t lo, hi; /* range: [lo, hi) */
+	const struct mp_regex *re; /* AM_HM_REGEX: value compiled (RE2, Envoy's safe_regex) */
+	int64_t lo, hi;            /* range: [lo, hi) */
 	int invert;
 } am_header;
 typedef struct {
@@ -162,6 +164,7 @@ typedef struct {
 typedef struct {
 	const char *prefix;                  /* NULL: none */
 	const char *path_exact, *path_regex; /* NULL: none */
+	const struct mp_regex *path_re;      /* path_regex compiled */
 	uint32_t method;                     /* MP_METHOD_* bit, 0: any */
 	const char *scheme;
 	const am_header *headers;
@@ -254,6 +257,8 @@ typedef struct {
 typedef struct mp_amstate {
 	const mp_model *m;
 	mp_arena ar;
+	struct mp_regex **res; /* every compiled expression, to free */
+	uint32_t nres;
 	const am_mesh *meshes;
 	uint32_t nmeshes;
 } mp_amstate;

@@ -5,6 +5,7 @@
  * through a virtual gateway and its gateway routes. App Mesh has no deny rule: every refusal
  * is not_permitted. Semantics and sources: docs/import.md ("App Mesh"). */
 #include "appmesh_state.h"
+#include "regex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -135,8 +136,8 @@ static int header_matches(const am_header *h, const char *v)
 		m = v && *v && !*end && n >= h->lo && n < h->hi;
 		break;
 	}
-	default: /* regex: not evaluated, never matches (docs/import.md, "Left out") */
-		m = 0;
+	default: /* regex, the whole value (Envoy's safe_regex); RE2 failing: no match */
+		m = v && h->re && mp_regex_full_match(h->re, v, vl) == 1;
 		break;
 	}
 	/* invert matches anything but the criteria, an absent header included */
@@ -164,8 +165,9 @@ int mp_am_route_matches(const am_match *mt, uint32_t kind, const mp_request *r, 
 			return 0;
 		if (mt->path_exact && strcmp(path, mt->path_exact))
 			return 0;
-		if (mt->path_regex)
-			return 0; /* not evaluated: fail closed */
+		if (mt->path_regex &&
+		    !(mt->path_re && mp_regex_full_match(mt->path_re, path, strlen(path)) == 1))
+			return 0;
 		if (mt->method && !(r->method && mp_method_bit(r->method) == mt->method))
 			return 0;
 		if (mt->scheme) {

@@ -599,6 +599,63 @@ static int identity(mp_import *im, idoc *dc, const char *ns, const char *sa, cha
 	return 1;
 }
 
+/* The protocol of a listener on port of node or gateway object o, or NULL. */
+static const char *listener_protocol(mp_import *im, am_object *o, uint32_t port)
+{
+	idoc *dc = &im->docs[o->doc];
+	int tf = appmesh_tf(dc);
+	yaml_node_t *ls = tf ? im_get(dc, mp_appmesh_block(dc, dc->spec, "spec"), "listener")
+	                     : im_get(dc, dc->spec, "listeners"),
+	            *l;
+	if (!ls || ls->type != YAML_SEQUENCE_NODE)
+		return NULL;
+	IM_SEQ_FOREACH(dc, ls, l)
+	{
+		yaml_node_t *pm = mp_appmesh_block(dc, l, tf ? "port_mapping" : "portMapping");
+		const char *p = im_scalar(im_get(dc, pm, "port"));
+		if (p && strtoul(p, NULL, 10) == port)
+			return im_scalar(im_get(dc, pm, "protocol"));
+	}
+	return NULL;
+}
+
+/* Kubernetes asks (port_protocol): a Service port in front of pods that run App Mesh's Envoy
+ * takes the protocol of the listener behind it (targetPort, else the port), as App Mesh's
+ * Envoy reads the traffic; NULL (another mesh's conventions) otherwise. */
+static const char *port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
+                                 const char *name, const char *app)
+{
+	appmesh_state *st = appmesh_of(im);
+	(void)name;
+	(void)app;
+	yaml_node_t *sel = im_get(dc, dc->spec, "selector");
+	const char *tp = im_scalar(im_get(dc, at, "targetPort"));
+	uint32_t target = tp && *tp >= '0' && *tp <= '9' ? (uint32_t)strtoul(tp, NULL, 10) : number;
+	if (!st->present || !st->pod_owner || !sel || sel->type != YAML_MAPPING_NODE ||
+	    sel->data.mapping.pairs.top == sel->data.mapping.pairs.start)
+		return NULL;
+	for (uint32_t i = 0; i < st->ndocs; i++) {
+		idoc *wd = &im->docs[i];
+		yaml_node_t *meta, *spec, *k, *v;
+		int all = 1;
+		if (st->pod_owner[i] == AM_NONE || !st->pod_injected[i] || wd->ns != dc->ns ||
+		    wd->cluster != dc->cluster)
+			continue;
+		pod_of(wd, &meta, &spec);
+		IM_MAP_FOREACH(dc, sel, k, v)
+		{
+			const char *got =
+			    im_scalar(im_get(wd, im_get(wd, meta, "labels"), im_scalar(k)));
+			all &= got && im_scalar(v) && !strcmp(got, im_scalar(v));
+		}
+		const char *p =
+		    all ? listener_protocol(im, &st->objs[st->pod_owner[i]], target) : NULL;
+		if (p)
+			return p;
+	}
+	return NULL;
+}
+
 /* The mTLS mode of a workload's pods: the weakest of their node's listeners (a listener
  * without TLS or DISABLED takes plaintext). */
 static void workload_policy(mp_import *im)
@@ -697,27 +754,10 @@ static void externals(mp_import *im)
 	}
 }
 
-static void routes_phase(mp_import *im)
+/* The records of the meshes (the AppMesh kind): in the ROUTES phase, so that the model says
+ * App Mesh is present (mp_provider.present) before Istio asks, in its RESOURCES phase. */
+static void records(mp_import *im, appmesh_state *st)
 {
-	appmesh_state *st = appmesh_of(im);
-	if (!st->present)
-		return;
-	mp_appmesh_records(im, st);
-}
-
-/* Every App Mesh document as written, then the records of the meshes. */
-static void resources(mp_import *im)
-{
-	appmesh_state *st = appmesh_of(im);
-	if (!st->present)
-		return;
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
-		idoc *dc = &im->docs[i];
-		if (dc->provider != &mp_provider_appmesh || !im_live(dc))
-			continue;
-		im_add_resource(im, dc, dc->spec ? im_json(dc, dc->spec) : json_object(), 0,
-		                (mp_span){0, 0});
-	}
 	for (uint32_t k = 0; k < st->nmeshes && !im->oom; k++) {
 		am_build *b = &st->meshes[k];
 		if (!b->record)
@@ -740,15 +780,28 @@ static void resources(mp_import *im)
 	}
 }
 
-static int present(mp_import *im)
+static void routes_phase(mp_import *im)
 {
 	appmesh_state *st = appmesh_of(im);
-	if (st->present)
-		return 1;
-	for (uint32_t i = 0; i < im->ndocs; i++)
-		if (im->docs[i].provider == &mp_provider_appmesh && im_live(&im->docs[i]))
-			return 1;
-	return 0;
+	if (!st->present)
+		return;
+	mp_appmesh_records(im, st);
+	records(im, st);
+}
+
+/* Every App Mesh document as written. */
+static void resources(mp_import *im)
+{
+	appmesh_state *st = appmesh_of(im);
+	if (!st->present)
+		return;
+	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
+		idoc *dc = &im->docs[i];
+		if (dc->provider != &mp_provider_appmesh || !im_live(dc))
+			continue;
+		im_add_resource(im, dc, dc->spec ? im_json(dc, dc->spec) : json_object(), 0,
+		                (mp_span){0, 0});
+	}
 }
 
 const struct mp_provider_import mp_appmesh_import = {
@@ -762,6 +815,6 @@ const struct mp_provider_import mp_appmesh_import = {
             [IM_PHASE_ROUTES] = routes_phase,
             [IM_PHASE_RESOURCES] = resources,
         },
-    .present = present,
     .identity = identity,
+    .port_protocol = port_protocol,
 };

@@ -6,6 +6,7 @@
  * (terraform_appmesh.c). docs/import.md ("App Mesh"). */
 #include "alloc.h"
 #include "appmesh_int.h"
+#include "regex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -52,6 +53,19 @@ static int ranged(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, ui
                   uint32_t hi, uint32_t *out, int *isset)
 {
 	return im_u32(im, dc, map, key, lo, hi, out, isset);
+}
+
+/* A regular expression of a match (node n), checked as Envoy's safe_regex reads it (RE2):
+ * an error at its place when RE2 refuses it. */
+void mp_appmesh_regex(mp_import *im, idoc *dc, yaml_node_t *n)
+{
+	char why[200];
+	const char *s = im_scalar(n);
+	mp_regex *re = s && *s ? mp_regex_compile(s, strlen(s), why, sizeof(why)) : NULL;
+	if (s && *s && !re)
+		im_error(im, dc, n, "regular expression '%s': %s (App Mesh's Envoy reads RE2)", s,
+		         why);
+	mp_regex_free(re);
 }
 
 /* --- names: what a virtual service's name stands for --- */
@@ -468,7 +482,7 @@ static const char *lower(const char *s, char *buf, size_t len)
 }
 
 /* Header (or gRPC metadata) matches: [{name, how, value, lo, hi, invert}]. */
-static json_t *headers(idoc *dc, yaml_node_t *seq)
+static json_t *headers(mp_import *im, idoc *dc, yaml_node_t *seq)
 {
 	static const char *const hows[] = {"exact", "prefix", "suffix", "regex", "range", NULL};
 	json_t *a = json_array();
@@ -488,6 +502,8 @@ static json_t *headers(idoc *dc, yaml_node_t *seq)
 			if (!v)
 				continue;
 			json_object_set_new(j, "how", json_string(hows[i]));
+			if (i == 3)
+				mp_appmesh_regex(im, dc, v);
 			if (i == 4) {
 				json_object_set_new(j, "lo",
 				                    json_integer(num(im_get(dc, v, "start"), 0)));
@@ -520,14 +536,15 @@ static json_t *match(mp_import *im, idoc *dc, yaml_node_t *m, uint32_t kind)
 	if (kind == AM_ROUTE_GRPC) {
 		set(j, "grpcService", jstr(im_scalar(im_get(dc, m, "serviceName"))));
 		set(j, "grpcMethod", jstr(im_scalar(im_get(dc, m, "methodName"))));
-		json_object_set_new(j, "headers", headers(dc, im_get(dc, m, "metadata")));
+		json_object_set_new(j, "headers", headers(im, dc, im_get(dc, m, "metadata")));
 	} else {
 		set(j, "prefix", jstr(im_scalar(im_get(dc, m, "prefix"))));
 		set(j, "pathExact", jstr(im_scalar(GET(dc, m, "path", "exact"))));
 		set(j, "pathRegex", jstr(im_scalar(GET(dc, m, "path", "regex"))));
+		mp_appmesh_regex(im, dc, GET(dc, m, "path", "regex"));
 		set(j, "method", jstr(im_scalar(im_get(dc, m, "method"))));
 		set(j, "scheme", jstr(im_scalar(im_get(dc, m, "scheme"))));
-		json_object_set_new(j, "headers", headers(dc, im_get(dc, m, "headers")));
+		json_object_set_new(j, "headers", headers(im, dc, im_get(dc, m, "headers")));
 		json_t *qa = json_array();
 		if ((q = im_get(dc, m, "queryParameters")) && q->type == YAML_SEQUENCE_NODE)
 			IM_SEQ_FOREACH(dc, q, item)

@@ -5,6 +5,7 @@
  * ("App Mesh"). */
 #include "alloc.h"
 #include "appmesh_state.h"
+#include "regex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -280,6 +281,25 @@ static void obj(rctx *c, am_obj *o, json_t *j)
 
 /* --- routes --- */
 
+/* A route's regular expression (RE2 syntax, matched against the whole value as Envoy's
+ * safe_regex does); one RE2 refuses makes the record unreadable (the importer checked it). */
+static const mp_regex *regex(rctx *c, const char *s)
+{
+	char why[200];
+	if (!s)
+		return NULL;
+	mp_regex *re = mp_regex_compile(s, strlen(s), why, sizeof(why));
+	mp_regex **list = re ? mp_realloc(c->s->res, (c->s->nres + 1) * sizeof(*list)) : NULL;
+	if (!re || !list) {
+		mp_regex_free(re);
+		fail(c, "regular expression '%s': %s", s, re ? "out of memory" : why);
+		return NULL;
+	}
+	c->s->res = list;
+	c->s->res[c->s->nres++] = re;
+	return re;
+}
+
 static uint32_t route_kind(const char *s)
 {
 	for (uint32_t i = 0; s && i < 4; i++)
@@ -298,6 +318,7 @@ static am_match match(rctx *c, json_t *m)
 	r.prefix = str(c, m, "prefix");
 	r.path_exact = str(c, m, "pathExact");
 	r.path_regex = str(c, m, "pathRegex");
+	r.path_re = regex(c, r.path_regex);
 	r.method = json_string_value(json_object_get(m, "method"))
 	               ? mp_method_bit(json_string_value(json_object_get(m, "method")))
 	               : 0;
@@ -321,6 +342,8 @@ static am_match match(rctx *c, json_t *m)
 		for (uint32_t k = 0; how && k < 6; k++)
 			if (!strcmp(how, hows[k]))
 				x->how = k;
+		if (x->how == AM_HM_REGEX)
+			x->re = regex(c, x->value);
 	}
 	r.headers = ho;
 	am_query *qo = alloc(c, json_array_size(qs), sizeof(*qo));
@@ -654,6 +677,9 @@ void mp_amstate_free(mp_amstate *s)
 {
 	if (!s)
 		return;
+	for (uint32_t i = 0; i < s->nres; i++)
+		mp_regex_free(s->res[i]);
+	mp_free(s->res);
 	mp_arena_free(&s->ar);
 	mp_free(s);
 }

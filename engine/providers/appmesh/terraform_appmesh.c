@@ -456,7 +456,7 @@ static json_t *tf_service(mp_import *im, am_build *b, uint32_t k)
 	return j;
 }
 
-static json_t *headers(idoc *dc, yaml_node_t *seq)
+static json_t *headers(mp_import *im, idoc *dc, yaml_node_t *seq)
 {
 	static const char *const hows[] = {"exact", "prefix", "suffix", "regex", NULL};
 	json_t *a = json_array();
@@ -476,6 +476,8 @@ static json_t *headers(idoc *dc, yaml_node_t *seq)
 		                      inv && !strcmp(inv, "true"));
 		for (i = 0; m && hows[i]; i++)
 			if (sval(dc, m, hows[i])) {
+				if (i == 3)
+					mp_appmesh_regex(im, dc, im_get(dc, m, hows[i]));
 				json_object_set_new(j, "how", json_string(hows[i]));
 				json_object_set_new(j, "value", json_string(sval(dc, m, hows[i])));
 				break;
@@ -490,7 +492,7 @@ static json_t *headers(idoc *dc, yaml_node_t *seq)
 	return a;
 }
 
-static json_t *match(idoc *dc, yaml_node_t *m, uint32_t kind)
+static json_t *match(mp_import *im, idoc *dc, yaml_node_t *m, uint32_t kind)
 {
 	json_t *j = json_object();
 	yaml_node_t *q = im_get(dc, m, "query_parameter"), *item;
@@ -501,14 +503,16 @@ static json_t *match(idoc *dc, yaml_node_t *m, uint32_t kind)
 	if (kind == AM_ROUTE_GRPC) {
 		set(j, "grpcService", js(sval(dc, m, "service_name")));
 		set(j, "grpcMethod", js(sval(dc, m, "method_name")));
-		json_object_set_new(j, "headers", headers(dc, im_get(dc, m, "metadata")));
+		json_object_set_new(j, "headers", headers(im, dc, im_get(dc, m, "metadata")));
 	} else {
 		set(j, "prefix", js(sval(dc, m, "prefix")));
 		set(j, "pathExact", js(sval(dc, block(dc, m, "path"), "exact")));
 		set(j, "pathRegex", js(sval(dc, block(dc, m, "path"), "regex")));
+		if (sval(dc, block(dc, m, "path"), "regex"))
+			mp_appmesh_regex(im, dc, im_get(dc, block(dc, m, "path"), "regex"));
 		set(j, "method", js(sval(dc, m, "method")));
 		set(j, "scheme", js(sval(dc, m, "scheme")));
-		json_object_set_new(j, "headers", headers(dc, im_get(dc, m, "header")));
+		json_object_set_new(j, "headers", headers(im, dc, im_get(dc, m, "header")));
 		json_t *qa = json_array();
 		if (q && q->type == YAML_SEQUENCE_NODE)
 			IM_SEQ_FOREACH(dc, q, item)
@@ -545,7 +549,7 @@ static json_t *tf_route(mp_import *im, am_build *b, uint32_t k)
 	json_t *j =
 	    json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", o->name, "title", im_str_of(im, dc->name),
 	              "kind", mp_am_route_kinds[kind], "at", mp_appmesh_at(im, b, dc, dc->root),
-	              "match", match(dc, block(dc, r, "match"), kind));
+	              "match", match(im, dc, block(dc, r, "match"), kind));
 	const char *prio = im_scalar(im_get(dc, spec, "priority"));
 	if (prio)
 		json_object_set_new(j, "priority", json_integer(strtoll(prio, NULL, 10)));
@@ -619,7 +623,7 @@ static json_t *tf_groute(mp_import *im, am_build *b, uint32_t k)
 	json_t *j = base(im, b, o);
 	json_object_set_new(j, "priority", json_integer(prio ? strtoll(prio, NULL, 10) : 1000));
 	json_object_set_new(j, "kind", json_string(mp_am_route_kinds[kinds[i]]));
-	json_object_set_new(j, "match", match(dc, block(dc, r, "match"), kinds[i]));
+	json_object_set_new(j, "match", match(im, dc, block(dc, r, "match"), kinds[i]));
 	json_object_set_new(j, "service", js(vs));
 	json_object_set_new(j, "written", json_string(vs ? vs : ""));
 	if (num(dc, target, "port"))

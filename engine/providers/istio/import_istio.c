@@ -568,7 +568,7 @@ static void resources(mp_import *im)
 	uint32_t mine = 0;
 	for (uint32_t i = 0; i < im->ndocs && !mine; i++)
 		mine = im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]);
-	if (mine || !im_other_mesh(im, &mp_provider_istio))
+	if (mine || !mp_providers_other_mesh(im->m, &mp_provider_istio))
 		mesh_config(im);
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];

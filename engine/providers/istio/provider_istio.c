@@ -26,20 +26,24 @@ static const mp_provider_option options[] = {
     {NULL, NULL, NULL},
 };
 
+/* Does m hold Istio's configuration: resources of its kinds? */
+static int present(const mp_model *m)
+{
+	mp_model_view v = mp_model_get_view(m);
+	for (uint32_t i = 0; i < v.nresources; i++)
+		if (mp_provider_of(m, &v.resources[i]) == &mp_provider_istio)
+			return 1;
+	return 0;
+}
+
 /* Does Istio govern the model, so that its defaults apply: it holds Istio's resources, or
- * imported Kubernetes workloads that no other mesh's resources claim (Istio is the mesh
- * meshpol assumes for Kubernetes input, docs/import.md)? */
+ * imported Kubernetes workloads and no other mesh's configuration (Istio is the mesh meshpol
+ * assumes for Kubernetes input, docs/import.md)? */
 static int imported(const mp_model *m)
 {
 	mp_model_view v = mp_model_get_view(m);
-	int other = 0;
-	for (uint32_t i = 0; i < v.nresources; i++) {
-		const mp_provider *p = mp_provider_of(m, &v.resources[i]);
-		if (p == &mp_provider_istio)
-			return 1;
-		other |= p && p->decide;
-	}
-	return (v.nworkloads || v.nresources) && !other;
+	return present(m) ||
+	       ((v.nworkloads || v.nresources) && !mp_providers_other_mesh(m, &mp_provider_istio));
 }
 
 static int compile(const mp_model *m, void **state, char *err, size_t errlen)
@@ -129,4 +133,5 @@ const mp_provider mp_provider_istio = {
     .free = free_state,
     .bundle_disagrees = "an AuthorizationPolicy allows the request but the bundle, which has "
                         "allow rules for this destination, allows none of it",
+    .present = present,
 };

@@ -73,8 +73,27 @@ static void node_topology(mp_import *im)
 
 /* --- namespaces --- */
 
+/* A ConfigMap no mesh reads is skipped, as every kind meshpol does not import (the note of
+ * mp_import_document, in its words). */
+static void configmaps(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs; i++) {
+		idoc *dc = &im->docs[i];
+		if (!k8s_is(dc, K8S_CONFIGMAP) || dc->dead || im_reads(im, dc))
+			continue;
+		mp_loc l = im_loc(dc, im_get(dc, dc->root, "kind"));
+		mp_diags_add(
+		    im->d, MP_DIAG_NOTE, im_str_of(im, l.file), l.line, l.col,
+		    "skipped kind 'ConfigMap' (apiVersion %s): meshpol does not import this "
+		    "kind",
+		    im_str_of(im, dc->api));
+		dc->dead = 1;
+	}
+}
+
 static void namespaces(mp_import *im)
 {
+	configmaps(im);
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
 		if (!k8s_is(dc, K8S_NAMESPACE) || !im_live(dc))

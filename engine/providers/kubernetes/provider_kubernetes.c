@@ -1,5 +1,6 @@
 /* provider_kubernetes.c: Kubernetes (v1, apps/v1), the workloads and services every mesh runs
- * on. Its importer (import_k8s.c) maps them into the model; it has no say in decisions. */
+ * on. Its importer (import_k8s.c) maps them into the model; it has no say in decisions.
+ * ConfigMaps are kept for the mesh whose configuration one holds (its `reads` answer). */
 #include "kubernetes_int.h"
 
 const mp_provider_kind mp_k8s_kinds[K8S_KINDS + 1] = {
@@ -12,6 +13,7 @@ const mp_provider_kind mp_k8s_kinds[K8S_KINDS + 1] = {
     [K8S_STATEFULSET] = {"apps", " v1 ", "StatefulSet", 0},
     [K8S_DAEMONSET] = {"apps", " v1 ", "DaemonSet", 0},
     [K8S_REPLICASET] = {"apps", " v1 ", "ReplicaSet", 0},
+    [K8S_CONFIGMAP] = {"", " v1 ", "ConfigMap", 0}, /* kept for the mesh that reads it */
     [K8S_KINDS] = {NULL, NULL, NULL, 0},
 };
 

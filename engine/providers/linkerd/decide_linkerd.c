@@ -136,14 +136,10 @@ static int score_cmp(const score *p, const score *q)
 	return 0;
 }
 
-static int regex_match(const regex_t *re, const char *s, size_t len)
+/* The whole value matches (RE2 failing, out of memory, is no match). */
+static int regex_match(const mp_regex *re, const char *s, size_t len)
 {
-	char buf[MAX_PATH];
-	if (len >= sizeof(buf))
-		return 0;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	return regexec(re, buf, 0, NULL, 0) == 0;
+	return mp_regex_full_match(re, s, len) == 1;
 }
 
 static int value_match(const lk_value *v, const char *s, size_t len)

@@ -12,7 +12,6 @@
 #include "providers/kubernetes/kubernetes_int.h"
 
 #include <ctype.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,9 +315,9 @@ static int check_networks(mp_import *im, idoc *dc, yaml_node_t *seq)
 /* A regular expression of a route's match (Linkerd compiles it; one it cannot is refused). */
 static int check_regex(mp_import *im, idoc *dc, yaml_node_t *n)
 {
-	char out[1024], why[200];
+	char why[200];
 	const char *s = im_scalar(n);
-	if (!s || mp_linkerd_regex(s, out, sizeof(out), why, sizeof(why)) == 0)
+	if (!s || mp_linkerd_regex(s, why, sizeof(why)) == 0)
 		return 0;
 	return im_error(im, dc, n, "regular expression '%s': %s", s, why);
 }
@@ -697,6 +696,71 @@ static int read_settings(mp_import *im, lk_cluster *cl, idoc *dc, uint32_t c)
 	return bad;
 }
 
+/* The ConfigMap record of cluster c: its values as Linkerd reads them. */
+static void config_record(mp_import *im, uint32_t c)
+{
+	linkerd_state *st = linkerd_of(im);
+	const lk_cluster *cl = &st->clusters[c];
+	idoc *dc = cl->doc != UINT32_MAX ? &im->docs[cl->doc] : NULL;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:{s:[]}, s:{s:s, s:s, s:s}}", "clusterDomain",
+	                      cl->domain, "clusterNetworks", cl->networks, "identityTrustDomain",
+	                      cl->td, "policyController", "probeNetworks", "proxy",
+	                      "defaultInboundPolicy", cl->policy, "opaquePorts", cl->opaque_ports,
+	                      "requireIdentityOnInboundPorts", cl->require_id);
+	json_t *probe =
+	    j ? json_object_get(json_object_get(j, "policyController"), "probeNetworks") : NULL;
+	char item[80];
+	for (const char *p = cl->probe_networks; probe && *p;) {
+		p = mp_linkerd_item(p, item, sizeof(item));
+		if (item[0])
+			json_array_append_new(probe, json_string(item));
+	}
+	if (!j) {
+		im->oom = 1;
+		return;
+	}
+	if (dc) {
+		im_add_resource(im, dc, j, 0, (mp_span){0, 0});
+		return;
+	}
+	mp_resource r = {.kind = im_intern(im, "ConfigMap"),
+	                 .api = im_intern(im, "v1"),
+	                 .ns = im_intern(im, cl->cp_ns),
+	                 .name = im_intern(im, LK_CONFIG_NAME),
+	                 .cluster = im->multi_cluster ? c : MP_NONE,
+	                 .loc = {0, 0, 0}};
+	im_add_record(im, &r, j);
+}
+
+/* The settings of every cluster that holds imported documents (a ConfigMap no provider reads
+ * is none: Kubernetes skips it) as records of the model, from which the provider's present
+ * answers (provider.h). */
+static void config_records(mp_import *im)
+{
+	linkerd_state *st = linkerd_of(im);
+	for (uint32_t c = 0; c < st->nclusters && !im->oom; c++) {
+		uint32_t i;
+		for (i = 0; i < im->ndocs; i++) {
+			idoc *dc = &im->docs[i];
+			if (dc->cluster == c && (!k8s_is(dc, K8S_CONFIGMAP) || im_reads(im, dc)))
+				break;
+		}
+		if (i < im->ndocs)
+			config_record(im, c);
+	}
+}
+
+int mp_linkerd_is_config(const mp_import *im, const idoc *dc)
+{
+	return k8s_is(dc, K8S_CONFIGMAP) && !strcmp(im_str_of(im, dc->name), LK_CONFIG_NAME);
+}
+
+/* Kubernetes asks (reads): the ConfigMap linkerd-config is Linkerd's to read. */
+static int reads(mp_import *im, idoc *dc)
+{
+	return mp_linkerd_is_config(im, dc);
+}
+
 /* A Gateway API route: Linkerd reads them, but so may other meshes; alone they do not say the
  * import is Linkerd's. */
 static int gateway_api(const idoc *dc)
@@ -713,7 +777,8 @@ static int is_present(mp_import *im)
 		yaml_node_t *meta, *spec;
 		if (!im_live(dc))
 			continue;
-		if (dc->provider == &mp_provider_linkerd && !gateway_api(dc))
+		if ((dc->provider == &mp_provider_linkerd && !gateway_api(dc)) ||
+		    mp_linkerd_is_config(im, dc))
 			return 1;
 		if (k8s_is(dc, K8S_NAMESPACE)) {
 			meta = dc->meta;
@@ -730,7 +795,8 @@ static int is_present(mp_import *im)
 }
 
 /* The CLUSTERS phase: whether Linkerd is here, every document checked, each cluster's
- * settings (the identities of the WORKLOADS phase need them). */
+ * settings (the identities of the WORKLOADS phase need them), which go into the model now: so
+ * it tells from here on that Linkerd is here (Istio asks, in its RESOURCES phase). */
 static void clusters(mp_import *im)
 {
 	linkerd_state *st = linkerd_of(im);
@@ -758,8 +824,7 @@ static void clusters(mp_import *im)
 		idoc *dc = &im->docs[i];
 		if (k8s_is(dc, K8S_NAMESPACE) && im_live(dc))
 			st->ns_docs[st->nns_docs++] = i;
-		if (dc->provider == &mp_provider_linkerd && im_live(dc) &&
-		    !linkerd_is(dc, LK_CONFIG))
+		if (dc->provider == &mp_provider_linkerd && im_live(dc))
 			check_kind(im, dc);
 	}
 	uint32_t n = mp_model_get_view(im->m).nclusters;
@@ -776,7 +841,7 @@ static void clusters(mp_import *im)
 		st->clusters[c].doc = UINT32_MAX;
 		for (uint32_t i = 0; i < im->ndocs; i++) {
 			idoc *dc = &im->docs[i];
-			if (!linkerd_is(dc, LK_CONFIG) || !im_live(dc) || dc->cluster != c)
+			if (!mp_linkerd_is_config(im, dc) || !im_live(dc) || dc->cluster != c)
 				continue;
 			if (cm) {
 				char where[600];
@@ -794,6 +859,7 @@ static void clusters(mp_import *im)
 		if (read_settings(im, &st->clusters[c], cm, c) < 0 && cm)
 			cm->bad = 1;
 	}
+	config_records(im);
 }
 
 /* --- identities --- */
@@ -836,61 +902,16 @@ static mp_span server_labels(mp_import *im, idoc *dc)
 	return out;
 }
 
-/* The ConfigMap record of cluster c: its values as Linkerd reads them. */
-static void config_record(mp_import *im, uint32_t c)
-{
-	linkerd_state *st = linkerd_of(im);
-	const lk_cluster *cl = &st->clusters[c];
-	idoc *dc = cl->doc != UINT32_MAX ? &im->docs[cl->doc] : NULL;
-	json_t *j = json_pack("{s:s, s:s, s:s, s:{s:[]}, s:{s:s, s:s, s:s}}", "clusterDomain",
-	                      cl->domain, "clusterNetworks", cl->networks, "identityTrustDomain",
-	                      cl->td, "policyController", "probeNetworks", "proxy",
-	                      "defaultInboundPolicy", cl->policy, "opaquePorts", cl->opaque_ports,
-	                      "requireIdentityOnInboundPorts", cl->require_id);
-	json_t *probe =
-	    j ? json_object_get(json_object_get(j, "policyController"), "probeNetworks") : NULL;
-	char item[80];
-	for (const char *p = cl->probe_networks; probe && *p;) {
-		p = mp_linkerd_item(p, item, sizeof(item));
-		if (item[0])
-			json_array_append_new(probe, json_string(item));
-	}
-	if (!j) {
-		im->oom = 1;
-		return;
-	}
-	if (dc) {
-		im_add_resource(im, dc, j, 0, (mp_span){0, 0});
-		return;
-	}
-	mp_resource r = {.kind = im_intern(im, "ConfigMap"),
-	                 .api = im_intern(im, "v1"),
-	                 .ns = im_intern(im, cl->cp_ns),
-	                 .name = im_intern(im, "linkerd-config"),
-	                 .cluster = im->multi_cluster ? c : MP_NONE,
-	                 .loc = {0, 0, 0}};
-	im_add_record(im, &r, j);
-}
-
-/* The RESOURCES phase: the settings of every cluster that holds imported documents, every
- * Linkerd document as it is written (a Server with its labels), and what each meshed pod's
- * proxy knows. */
+/* The RESOURCES phase: every Linkerd document as it is written (a Server with its labels),
+ * and what each meshed pod's proxy knows (the settings are in the model already). */
 static void resources(mp_import *im)
 {
 	linkerd_state *st = linkerd_of(im);
 	if (!st->present)
 		return;
-	for (uint32_t c = 0; c < st->nclusters && !im->oom; c++) {
-		uint32_t i;
-		for (i = 0; i < im->ndocs && im->docs[i].cluster != c; i++)
-			;
-		if (i < im->ndocs)
-			config_record(im, c);
-	}
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		if (dc->provider != &mp_provider_linkerd || !im_live(dc) ||
-		    linkerd_is(dc, LK_CONFIG))
+		if (dc->provider != &mp_provider_linkerd || !im_live(dc))
 			continue;
 		json_t *spec = im_json(dc, dc->spec);
 		if (!spec) {
@@ -944,11 +965,6 @@ static void end(void *state)
 	mp_free(st);
 }
 
-static int present(mp_import *im)
-{
-	return linkerd_of(im)->present;
-}
-
 const struct mp_provider_import mp_linkerd_import = {
     .begin = begin,
     .end = end,
@@ -960,6 +976,6 @@ const struct mp_provider_import mp_linkerd_import = {
             [IM_PHASE_ROUTES] = mp_linkerd_routes,
             [IM_PHASE_RESOURCES] = resources,
         },
-    .present = present,
     .identity = identity,
+    .reads = reads,
 };

@@ -22,7 +22,6 @@ enum {
 	LK_GRPCROUTE,
 	LK_SERVICEPROFILE,
 	LK_LINK,
-	LK_CONFIG, /* the ConfigMap linkerd-config */
 	LK_RATELIMIT,
 	LK_EGRESSNETWORK,
 	LK_UNMESHEDNETWORK,
@@ -61,10 +60,16 @@ extern const char *const mp_linkerd_policies[LK_POLICIES + 1]; /* NULL-terminate
 uint32_t mp_linkerd_policy(const char *s);                     /* LK_POLICY_NONE if none */
 
 /* The records Linkerd keeps in the model beside its documents (docs/import.md, "Linkerd"):
- * the cluster's settings as the ConfigMap linkerd-config would give them, and for each meshed
- * workload what its proxy knows (LinkerdProxy). */
-#define LK_PROXY_KIND "LinkerdProxy"
-#define LK_PROXY_API  "meshpol.io/v1"
+ * the cluster's settings as the ConfigMap linkerd-config would give them (LK_CONFIG_NAME:
+ * Kubernetes' kind, in the control plane's namespace), and for each meshed workload what its
+ * proxy knows (LinkerdProxy). */
+#define LK_CONFIG_NAME "linkerd-config"
+#define LK_PROXY_KIND  "LinkerdProxy"
+#define LK_PROXY_API   "meshpol.io/v1"
+
+/* Is dc the ConfigMap linkerd-config? Kubernetes' kind: Linkerd claims it (its reads answer),
+ * in whatever namespace, as the one document of the kind it reads. */
+int mp_linkerd_is_config(const mp_import *im, const idoc *dc);
 
 /* One cluster's settings: the linkerd-config values the import read (or the chart's
  * defaults), with the options over them. Strings are owned by the state. */

@@ -12,7 +12,7 @@
 #include "ipnet.h"
 #include "linkerd_authz.h"
 
-#include <regex.h>
+#include "regex.h"
 
 /* --- networks and authorizations --- */
 
@@ -67,7 +67,7 @@ typedef struct {
 	uint32_t kind; /* LK_VAL_*; paths are prefixes unless said, values exact */
 	const char *text;
 	uint32_t len;
-	const regex_t *re; /* LK_VAL_REGEX */
+	const mp_regex *re; /* LK_VAL_REGEX */
 } lk_value;
 
 typedef struct {
@@ -198,7 +198,7 @@ struct mp_lkauthz {
 	uint32_t *pod_of; /* per workload of the model: its pod, or UINT32_MAX (not meshed) */
 	lk_cluster_state *cls;
 	uint32_t ncls;
-	regex_t **res; /* every compiled expression, for regfree */
+	mp_regex **res; /* every compiled expression, for mp_regex_free */
 	uint32_t nres;
 	lk_net all[2]; /* 0.0.0.0/0, ::/0 */
 	lk_nets anywhere;

@@ -1,5 +1,6 @@
 /* provider_linkerd.c: Linkerd (policy.linkerd.io, its HTTPRoute and the Gateway API's,
- * linkerd.io ServiceProfile, multicluster.linkerd.io Link, the linkerd-config ConfigMap). Its
+ * linkerd.io ServiceProfile, multicluster.linkerd.io Link, and the ConfigMap linkerd-config,
+ * which is Kubernetes' kind: the importer claims it by its reads answer). Its
  * importer (import_linkerd.c, pods_linkerd.c, routes_linkerd.c) and analyzers
  * (analyze_linkerd.c) map them into the model; its authorization ops compile the model's
  * Linkerd resources (linkerd_authz.h) and decide a request as linkerd2-proxy would. With
@@ -14,29 +15,28 @@
 #define GATEWAY "gateway.networking.k8s.io"
 
 const mp_provider_kind mp_linkerd_kinds[LK_KINDS + 1] = {
-    [LK_SERVER] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "Server", 0, NULL, NULL},
-    [LK_SERVERAUTHORIZATION] = {POLICY, " v1alpha1 v1beta1 ", "ServerAuthorization", 0, NULL, NULL},
-    [LK_AUTHORIZATIONPOLICY] = {POLICY, " v1alpha1 ", "AuthorizationPolicy", 0, NULL, NULL},
-    [LK_MESHTLSAUTHENTICATION] = {POLICY, " v1alpha1 ", "MeshTLSAuthentication", 0, NULL, NULL},
-    [LK_NETWORKAUTHENTICATION] = {POLICY, " v1alpha1 ", "NetworkAuthentication", 0, NULL, NULL},
-    [LK_HTTPROUTE] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "HTTPRoute", 0, NULL, NULL},
-    [LK_GATEWAY_HTTPROUTE] = {GATEWAY, " v1alpha2 v1beta1 v1 ", "HTTPRoute", 0, NULL, NULL},
-    [LK_GRPCROUTE] = {GATEWAY, " v1alpha2 v1 ", "GRPCRoute", 0, NULL, NULL},
-    [LK_SERVICEPROFILE] = {"linkerd.io", " v1alpha1 v1alpha2 ", "ServiceProfile", 0, NULL, NULL},
-    [LK_LINK] = {"multicluster.linkerd.io", " v1alpha1 v1alpha2 v1alpha3 ", "Link", 0, NULL, NULL},
-    [LK_CONFIG] = {"", " v1 ", "ConfigMap", 0, "linkerd-config", NULL},
-    [LK_RATELIMIT] = {POLICY, NULL, "HTTPLocalRateLimitPolicy", 0, NULL,
+    [LK_SERVER] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "Server", 0, NULL},
+    [LK_SERVERAUTHORIZATION] = {POLICY, " v1alpha1 v1beta1 ", "ServerAuthorization", 0, NULL},
+    [LK_AUTHORIZATIONPOLICY] = {POLICY, " v1alpha1 ", "AuthorizationPolicy", 0, NULL},
+    [LK_MESHTLSAUTHENTICATION] = {POLICY, " v1alpha1 ", "MeshTLSAuthentication", 0, NULL},
+    [LK_NETWORKAUTHENTICATION] = {POLICY, " v1alpha1 ", "NetworkAuthentication", 0, NULL},
+    [LK_HTTPROUTE] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "HTTPRoute", 0, NULL},
+    [LK_GATEWAY_HTTPROUTE] = {GATEWAY, " v1alpha2 v1beta1 v1 ", "HTTPRoute", 0, NULL},
+    [LK_GRPCROUTE] = {GATEWAY, " v1alpha2 v1 ", "GRPCRoute", 0, NULL},
+    [LK_SERVICEPROFILE] = {"linkerd.io", " v1alpha1 v1alpha2 ", "ServiceProfile", 0, NULL},
+    [LK_LINK] = {"multicluster.linkerd.io", " v1alpha1 v1alpha2 v1alpha3 ", "Link", 0, NULL},
+    [LK_RATELIMIT] = {POLICY, NULL, "HTTPLocalRateLimitPolicy", 0,
                       "Linkerd's rate limits allow or deny no client"},
-    [LK_EGRESSNETWORK] = {POLICY, NULL, "EgressNetwork", 0, NULL,
+    [LK_EGRESSNETWORK] = {POLICY, NULL, "EgressNetwork", 0,
                           "egress policy applies to traffic leaving the cluster, not to "
                           "inbound authorization"},
-    [LK_UNMESHEDNETWORK] = {POLICY, NULL, "UnmeshedNetwork", 0, NULL,
+    [LK_UNMESHEDNETWORK] = {POLICY, NULL, "UnmeshedNetwork", 0,
                             "egress policy applies to traffic leaving the cluster, not to "
                             "inbound authorization"},
-    [LK_EXTERNALWORKLOAD] = {"workload.linkerd.io", NULL, "ExternalWorkload", 0, NULL,
+    [LK_EXTERNALWORKLOAD] = {"workload.linkerd.io", NULL, "ExternalWorkload", 0,
                              "workloads outside Kubernetes are not modelled; Servers with an "
                              "externalWorkloadSelector select no pod"},
-    [LK_KINDS] = {NULL, NULL, NULL, 0, NULL, NULL},
+    [LK_KINDS] = {NULL, NULL, NULL, 0, NULL},
 };
 
 const char *const mp_linkerd_policies[LK_POLICIES + 1] = {
@@ -109,4 +109,5 @@ const mp_provider mp_provider_linkerd = {
     .free = free_state,
     .bundle_disagrees = "a Linkerd authorization admits the request but the bundle, which has "
                         "allow rules for this destination, allows none of it",
+    .present = mp_lkauthz_present,
 };

@@ -55,130 +55,74 @@ const char *mp_linkerd_item(const char *p, char *buf, size_t len)
 	return p + l + (p[l] == ',');
 }
 
-/* --- regular expressions: Linkerd's (Rust regex, RE2 syntax) as POSIX extended ones --- */
+/* --- regular expressions: Linkerd's (Rust's regex crate, RE2's syntax) with RE2 --- */
 
-/* A class escape's members ("\d" -> "0-9"); NULL for one meshpol cannot translate. */
-static const char *class_of(char c, int *negated)
+/* What the regex crate reads otherwise than RE2, which takes it as literal characters: a class
+ * inside a class and the class set operations '&&', '--', '~~'; the word boundaries '\<',
+ * '\>', '\b{...}'; and RE2's own '\Q...\E' and '\C', which the crate refuses. NULL when s
+ * has none of them, else what it has. */
+static const char *crate_only(const char *s)
 {
-	*negated = isupper((unsigned char)c);
-	switch (tolower((unsigned char)c)) {
-	case 'd':
-		return "0-9";
-	case 'w':
-		return "0-9A-Za-z_";
-	case 's':
-		return "[:space:]";
-	default:
-		return NULL;
-	}
-}
-
-int mp_linkerd_regex(const char *s, char *out, size_t len, char *err, size_t errlen)
-{
-	size_t o = 0;
 	int in_class = 0;
-#define PUT(str)                                                                                   \
-	do {                                                                                       \
-		int n_ = snprintf(out + o, o < len ? len - o : 0, "%s", (str));                    \
-		o += (size_t)(n_ > 0 ? n_ : 0);                                                    \
-	} while (0)
-	PUT("^(");
 	for (const char *p = s; *p; p++) {
-		char one[2] = {*p, '\0'};
-		int neg;
 		if (*p == '\\') {
-			const char *cls = p[1] ? class_of(p[1], &neg) : NULL;
-			if (cls && in_class && neg) {
-				snprintf(err, errlen, "'\\%c' inside a bracket expression", p[1]);
-				return -1;
-			}
-			if (cls) {
-				PUT(in_class ? "" : neg ? "[^" : "[");
-				PUT(cls);
-				PUT(in_class ? "" : "]");
-			} else if (p[1] && strchr(".*+?()[]{}|^$\\/-", p[1])) {
-				char esc[3] = {'\\', p[1], '\0'};
-				PUT(p[1] == '/' || p[1] == '-' ? esc + 1 : esc);
-			} else {
-				snprintf(err, errlen, "the escape '\\%.1s' is not supported",
-				         p + 1);
-				return -1;
-			}
-			p++;
-			continue;
-		}
-		if (!in_class && *p == '(' && p[1] == '?') {
-			if (p[2] != ':') {
-				snprintf(err, errlen,
-				         "flags and named groups '(?' are not supported");
-				return -1;
-			}
-			PUT("(");
-			p += 2;
-			continue;
-		}
-		if (!in_class && strchr("*+?}", *p) && p[1] == '?') {
-			snprintf(err, errlen, "lazy quantifiers ('%c?') are not supported", *p);
-			return -1;
-		}
-		if (*p == '[' && !in_class) {
+			if (p[1] == '<' || p[1] == '>' ||
+			    ((p[1] == 'b' || p[1] == 'B') && p[2] == '{'))
+				return "the regex crate's word boundaries ('\\<', '\\>', "
+				       "'\\b{...}')";
+			if (p[1] == 'Q' || p[1] == 'C')
+				return "RE2's '\\Q...\\E' and '\\C', which the regex crate refuses";
+			p += p[1] != '\0';
+		} else if (!in_class && *p == '[') {
 			in_class = 1;
-			PUT("[");
-			if (p[1] == '^') {
-				PUT("^");
-				p++;
-			}
-			if (p[1] == ']') {
-				PUT("]");
-				p++;
-			}
-			continue;
-		}
-		if (*p == ']' && in_class)
+			p += p[1] == '^';
+			p += p[1] == ']'; /* a leading ']' is a member */
+		} else if (in_class && *p == ']') {
 			in_class = 0;
-		PUT(one);
+		} else if (in_class && *p == '[' && p[1] == ':' && strstr(p + 2, ":]")) {
+			p = strstr(p + 2, ":]") + 1; /* [:alpha:] */
+		} else if (in_class && *p == '[') {
+			return "a class inside a class (the regex crate's nested classes)";
+		} else if (in_class && strchr("&-~", *p) && p[1] == *p) {
+			return "class set operations ('&&', '--', '~~')";
+		}
 	}
-	PUT(")$");
-#undef PUT
-	if (in_class) {
-		snprintf(err, errlen, "a bracket expression is not closed");
-		return -1;
-	}
-	if (o >= len) {
-		snprintf(err, errlen, "longer than %zu bytes", len - 6);
-		return -1;
-	}
-	regex_t re;
-	int rc = regcomp(&re, out, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		char why[200];
-		regerror(rc, &re, why, sizeof(why));
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	regfree(&re);
-	return 0;
+	return NULL;
 }
 
-static const regex_t *compile_regex(cctx *c, const char *s, const char *what)
+/* s compiled as Linkerd's proxy would read it: NULL with why in err when RE2 refuses it or
+ * would read it otherwise than the regex crate. */
+static mp_regex *compile_crate(const char *s, char *err, size_t errlen)
 {
-	char pat[1100], why[200];
-	mp_lkauthz *a = c->a;
-	if (mp_linkerd_regex(s, pat, sizeof(pat), why, sizeof(why)) < 0) {
-		fail(c, "%s: regular expression '%s': %s", what, s, why);
+	const char *crate = crate_only(s);
+	if (crate) {
+		snprintf(err, errlen, "%s: RE2 would read it otherwise", crate);
 		return NULL;
 	}
-	regex_t *re = mp_arena_alloc(&a->ar, sizeof(*re));
-	regex_t **list = mp_realloc(a->res, (a->nres + 1) * sizeof(*list));
-	if (!re || !list) {
-		if (list)
-			a->res = list;
+	return mp_regex_compile(s, strlen(s), err, errlen);
+}
+
+int mp_linkerd_regex(const char *s, char *err, size_t errlen)
+{
+	mp_regex *re = compile_crate(s, err, errlen);
+	int ok = re != NULL;
+	mp_regex_free(re);
+	return ok ? 0 : -1;
+}
+
+static const mp_regex *compile_regex(cctx *c, const char *s, const char *what)
+{
+	char why[200];
+	mp_lkauthz *a = c->a;
+	mp_regex **list = mp_realloc(a->res, (a->nres + 1) * sizeof(*list));
+	if (!list) {
 		fail(c, "out of memory");
 		return NULL;
 	}
 	a->res = list;
-	if (regcomp(re, pat, REG_EXTENDED | REG_NOSUB)) {
-		fail(c, "%s: regular expression '%s' does not compile", what, s);
+	mp_regex *re = compile_crate(s, why, sizeof(why));
+	if (!re) {
+		fail(c, "%s: regular expression '%s': %s", what, s, why);
 		return NULL;
 	}
 	a->res[a->nres++] = re;
@@ -276,11 +220,30 @@ static void describe(cctx *c, const mp_resource *r, const char **title, const ch
 	*source = astr(c, mp_model_loc_str(m, r->loc, where, sizeof(where)));
 }
 
-/* Does resource r belong to Linkerd and have kind? */
+/* Is resource r a cluster's settings: the ConfigMap linkerd-config (Kubernetes' kind)? */
+static int is_config(const mp_model *m, const mp_resource *r)
+{
+	return !strcmp(mp_model_str(m, r->kind), "ConfigMap") &&
+	       !strcmp(mp_model_str(m, r->api), "v1") &&
+	       !strcmp(mp_model_str(m, r->name), LK_CONFIG_NAME);
+}
+
+/* Does resource r belong to Linkerd and have kind (ConfigMap: its settings)? */
 static int is(const mp_model *m, const mp_resource *r, const char *kind)
 {
+	if (!strcmp(kind, "ConfigMap"))
+		return is_config(m, r);
 	return !strcmp(mp_model_str(m, r->kind), kind) &&
 	       mp_provider_of(m, r) == &mp_provider_linkerd;
+}
+
+int mp_lkauthz_present(const mp_model *m)
+{
+	mp_model_view v = mp_model_get_view(m);
+	for (uint32_t i = 0; i < v.nresources; i++)
+		if (is_config(m, &v.resources[i]))
+			return 1;
+	return 0;
 }
 
 static int same_cluster(mp_id a, mp_id b)
@@ -1116,7 +1079,7 @@ void mp_lkauthz_free(mp_lkauthz *a)
 	if (!a)
 		return;
 	for (uint32_t i = 0; i < a->nres; i++)
-		regfree(a->res[i]);
+		mp_regex_free(a->res[i]);
 	mp_free(a->res);
 	for (uint32_t s = 0; s < a->nservers; s++) {
 		mp_free(a->servers[s].authz);
