@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <yaml.h>
 
 /* A provider's verdict on one request; ordered, so the most restrictive is the largest. */
@@ -120,6 +121,16 @@ typedef struct mp_provider {
 	 * import, every importer that has a present puts it there before IM_PHASE_RESOURCES,
 	 * where Istio asks (import_int.h), so the answer holds for the import and its model. */
 	int (*present)(const mp_model *m);
+	/* migrate: the way off this mesh (export.h): its rules in m written as the resources of
+	 * target to out (YAML), the requests that check them appended to checks (objects:
+	 * {"what", "from": a decision input for m, "to": the same request for the target's model}
+	 * or {"what", "unverified": why}), what does not carry over to left_out ({"what", "why"}).
+	 * opts: those the sources were compiled with. 0, or -1 with err. NULL: none. */
+	int (*migrate)(const mp_model *m, const char *target, const mp_compile_opts *opts, FILE *out,
+	               json_t *checks, json_t *left_out, char *err, size_t errlen);
+	/* The option of its that, set to "off", leaves its documents unread (the target's model is
+	 * the sources compiled without them, with the exported resources). */
+	const char *migrate_off;
 } mp_provider;
 
 /* Every provider, in the order their verdicts and reasons come; ends with NULL. */

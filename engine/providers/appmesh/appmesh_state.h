@@ -287,6 +287,37 @@ int mp_am_selects_workload(const mp_model *m, const am_selector *s, mp_id w);
 int mp_am_route_matches(const am_match *mt, uint32_t kind, const mp_request *r, const char *path,
                         const char *host, uint32_t port);
 
+/* --- the steps of a decision (decide_appmesh.c), for the export too --- */
+
+/* Callers, as TLS sees them. */
+enum {
+	AM_CALLER_PLAIN, /* plaintext: no App Mesh Envoy, or a node's ALLOW_ALL passthrough */
+	AM_CALLER_CERT,  /* no App Mesh Envoy, presenting a certificate (its SAN: principal) */
+	AM_CALLER_MESH,  /* an App Mesh Envoy: its client policy p, if one applies */
+};
+/* One check TLS made: passed or not, the client's (its policy) or the listener's, the rule,
+ * where, why. */
+typedef struct {
+	int ok, client;
+	const char *rule;
+	const am_at *at;
+	const char *msg;
+} am_tls_step;
+/* TLS from a caller to listener l of a node whose service discovery name is hostname: 1 when
+ * it admits the caller, 0 when not; the checks made (at most two) into steps. */
+int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
+              const char *hostname, const am_listener *l, am_tls_step steps[2], uint32_t *n);
+/* The client policy that applies at the server's port: a backend's own, else the defaults,
+ * when enforced and the port is among its ports (or it lists none); NULL: none applies. */
+const am_client_tls *mp_am_client_policy(const am_client_tls *own, const am_client_tls *defaults,
+                                         uint32_t port);
+/* The listener on port, or NULL. */
+const am_listener *mp_am_listener_on(const am_listener *ls, uint32_t n, uint32_t port);
+/* The port behind Service svc's port of a node's or gateway's pods (its targetPort). */
+uint32_t mp_am_behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port);
+/* The node listener port a router route's target reaches from the router's port. */
+uint32_t mp_am_target_port(const am_target *t, const am_node *n, uint32_t router_port);
+
 /* The verdict on q with App Mesh's semantics (provider.h), reasons added to d; explain, when a
  * JSON array, gets one object per stage. fallback: the answer with nothing to decide. */
 uint32_t mp_amstate_decide(const mp_amstate *s, const mp_provider_request *q, mp_decision *d,

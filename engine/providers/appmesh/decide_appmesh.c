@@ -341,15 +341,10 @@ static int in_list(const char *const *l, uint32_t n, const char *s)
 	return 0;
 }
 
-/* The client policy of the caller for backend b (its own, else the defaults) if it applies
- * to the server's port (api ClientPolicyTls: enforce, ports). */
-static const am_client_tls *client_policy(const caller *c, const am_backend *b, uint32_t port)
+const am_client_tls *mp_am_client_policy(const am_client_tls *own, const am_client_tls *defaults,
+                                         uint32_t port)
 {
-	const am_client_tls *p = NULL;
-	if (c->kind == C_NODE)
-		p = b && b->policy.set ? &b->policy : &c->node->defaults;
-	else if (c->kind == C_GATEWAY)
-		p = &c->gw->defaults;
+	const am_client_tls *p = own && own->set ? own : defaults;
 	if (!p || !p->set || !p->enforce)
 		return NULL;
 	if (!p->nports)
@@ -360,92 +355,113 @@ static const am_client_tls *client_policy(const caller *c, const am_backend *b, 
 	return NULL;
 }
 
-/* TLS from caller c to listener l of the node or gateway o (hostname: its service discovery
- * name, the SAN of a certificate that is not SDS), the caller's client policy p (or NULL). */
-static void tls_stage(dctx *x, const caller *c, const am_obj *o, const char *hostname,
-                      const am_listener *l, const am_client_tls *p, const am_obj *client)
+/* The caller's client policy for backend b at the server's port. */
+static const am_client_tls *client_policy(const caller *c, const am_backend *b, uint32_t port)
 {
-	int plain = c->kind == C_PLAIN;
-	const char *client_cert = c->kind == C_CERT ? c->principal : p ? p->cert : NULL;
+	if (c->kind == C_NODE)
+		return mp_am_client_policy(b ? &b->policy : NULL, &c->node->defaults, port);
+	if (c->kind == C_GATEWAY)
+		return mp_am_client_policy(NULL, &c->gw->defaults, port);
+	return NULL;
+}
+
+static void step(am_tls_step *st, uint32_t *n, int ok, int client, const char *rule,
+                 const am_at *at, const char *msg)
+{
+	st[(*n)++] = (am_tls_step){ok, client, rule, at, msg};
+}
+
+int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
+              const char *hostname, const am_listener *l, am_tls_step steps[2], uint32_t *n)
+{
+	const char *client_cert = caller == AM_CALLER_CERT ? principal : p ? p->cert : NULL;
+	*n = 0;
 	if (l->tls == AM_TLS_NONE)
-		return; /* plaintext both ways; nothing checks */
+		return 1; /* plaintext both ways; nothing checks */
 	if (l->tls == AM_TLS_DISABLED) {
-		allow(x, o, l->rule_mode, &l->tls_at,
-		      "the listener's TLS is DISABLED: it admits "
-		      "plaintext");
-		return;
+		step(steps, n, 1, 0, l->rule_mode, &l->tls_at,
+		     "the listener's TLS is DISABLED: it admits plaintext");
+		return 1;
 	}
-	if (plain) {
-		if (l->tls == AM_TLS_STRICT)
-			refuse(x, o, l->rule_mode, &l->tls_at,
-			       "the listener is STRICT: it refuses plaintext");
-		else
-			allow(x, o, l->rule_mode, &l->tls_at,
-			      "the listener is PERMISSIVE: it admits plaintext");
-		return;
+	if (caller == AM_CALLER_PLAIN) {
+		int strict = l->tls == AM_TLS_STRICT;
+		step(steps, n, !strict, 0, l->rule_mode, &l->tls_at,
+		     strict ? "the listener is STRICT: it refuses plaintext"
+		            : "the listener is PERMISSIVE: it admits plaintext");
+		return !strict;
 	}
 	/* TLS is negotiated: with a client policy, the client validates the server's
 	 * certificate (api ClientPolicyTls, TlsValidationContext) */
 	if (p && p->validation.set) {
 		const char *san = l->cert ? l->cert : hostname;
 		if (p->validation.sans) {
-			if (!in_list(p->validation.sans, p->validation.nsans, san)) {
-				refuse(x, client, p->rule_sans, &p->validation.sans_at,
-				       "the client's policy accepts no server certificate with the "
-				       "SAN "
-				       "the listener presents");
-				return;
-			}
-			allow(x, client, p->rule_sans, &p->validation.sans_at,
-			      "the server's certificate carries a SAN the client accepts");
-		} else if (!san || !hostname || strcmp(san, hostname)) {
-			refuse(x, client, p->rule_val, &p->validation.at,
-			       "without a SAN list the client wants the server's service discovery "
-			       "name in its certificate");
-			return;
+			int ok = in_list(p->validation.sans, p->validation.nsans, san);
+			step(steps, n, ok, 1, p->rule_sans, &p->validation.sans_at,
+			     ok ? "the server's certificate carries a SAN the client accepts"
+			        : "the client's policy accepts no server certificate with the SAN the "
+			          "listener presents");
+			if (!ok)
+				return 0;
 		} else {
-			allow(x, client, p->rule_val, &p->validation.at,
-			      "the server's certificate carries its service discovery name");
+			int ok = san && hostname && !strcmp(san, hostname);
+			step(steps, n, ok, 1, p->rule_val, &p->validation.at,
+			     ok ? "the server's certificate carries its service discovery name"
+			        : "without a SAN list the client wants the server's service discovery "
+			          "name in its certificate");
+			if (!ok)
+				return 0;
 		}
 	}
 	/* the listener validates client certificates */
 	if (l->validation.set) {
 		if (!client_cert) {
-			refuse(
-			    x, o, l->rule_val, &l->validation.at,
-			    "the listener requires a client certificate and the caller has none");
-			return;
+			step(steps, n, 0, 0, l->rule_val, &l->validation.at,
+			     "the listener requires a client certificate and the caller has none");
+			return 0;
 		}
 		if (l->validation.sans) {
-			if (!in_list(l->validation.sans, l->validation.nsans, client_cert)) {
-				refuse(
-				    x, o, l->rule_sans, &l->validation.sans_at,
-				    "the client certificate's SAN is not in the listener's list");
-				return;
-			}
-			allow(x, o, l->rule_sans, &l->validation.sans_at,
-			      "the client certificate's SAN is in the listener's list");
-			return;
+			int ok = in_list(l->validation.sans, l->validation.nsans, client_cert);
+			step(steps, n, ok, 0, l->rule_sans, &l->validation.sans_at,
+			     ok ? "the client certificate's SAN is in the listener's list"
+			        : "the client certificate's SAN is not in the listener's list");
+			return ok;
 		}
-		allow(x, o, l->rule_val, &l->validation.at,
-		      "the listener validates the client certificate's chain only");
-		return;
+		step(steps, n, 1, 0, l->rule_val, &l->validation.at,
+		     "the listener validates the client certificate's chain only");
+		return 1;
 	}
-	allow(x, o, l->rule_mode, &l->tls_at,
-	      l->tls == AM_TLS_STRICT ? "the listener is STRICT and the caller speaks TLS"
-	                              : "the listener is PERMISSIVE");
+	step(steps, n, 1, 0, l->rule_mode, &l->tls_at,
+	     l->tls == AM_TLS_STRICT ? "the listener is STRICT and the caller speaks TLS"
+	                             : "the listener is PERMISSIVE");
+	return 1;
 }
 
-static const am_listener *listener_on(const am_listener *ls, uint32_t n, uint32_t port)
+/* TLS from caller c to listener l of the node or gateway o (hostname: its service discovery
+ * name, the SAN of a certificate that is not SDS), the caller's client policy p (or NULL); the
+ * client's refusals are the client's (client). */
+static void tls_stage(dctx *x, const caller *c, const am_obj *o, const char *hostname,
+                      const am_listener *l, const am_client_tls *p, const am_obj *client)
+{
+	am_tls_step st[2];
+	uint32_t n;
+	mp_am_tls(c->kind == C_PLAIN ? AM_CALLER_PLAIN : c->kind == C_CERT ? AM_CALLER_CERT
+	                                                                   : AM_CALLER_MESH,
+	          c->principal, p, hostname, l, st, &n);
+	for (uint32_t i = 0; i < n; i++)
+		(st[i].ok ? allow : refuse)(x, st[i].client ? client : o, st[i].rule, st[i].at,
+		                            st[i].msg);
+}
+
+const am_listener *mp_am_listener_on(const am_listener *ls, uint32_t n, uint32_t port)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (ls[i].port == port)
 			return &ls[i];
 	return NULL;
 }
+#define listener_on mp_am_listener_on
 
-/* The port behind a Service port of a node's or gateway's pods (their Service's targetPort). */
-static uint32_t behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port)
+uint32_t mp_am_behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port)
 {
 	for (uint32_t i = 0; i < nf; i++)
 		if (f[i].service == svc)
@@ -453,6 +469,15 @@ static uint32_t behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port)
 				if (f[i].ports[k] == port)
 					return f[i].targets[k];
 	return port;
+}
+#define behind mp_am_behind
+
+uint32_t mp_am_target_port(const am_target *t, const am_node *n, uint32_t router_port)
+{
+	return t->port                                                    ? t->port
+	       : listener_on(n->listeners, n->nlisteners, router_port)    ? router_port
+	       : n->nlisteners == 1                                       ? n->listeners[0].port
+	                                                                  : router_port;
 }
 
 /* --- the provider: a node, or a router's routes --- */
