@@ -3,8 +3,8 @@
  * compiled again with those resources in place of its documents, and every request decided by
  * both models, their effects compared. The generation is the provider's (its migrate op); the
  * check is the same for every mesh. docs/import.md ("The way off App Mesh"). */
-#include "alloc.h"
 #include "export.h"
+#include "alloc.h"
 #include "decide.h"
 #include "engine.h"
 #include "provider.h"
@@ -45,8 +45,8 @@ static int run_checks(mp_model *a, mp_model *b, json_t *checks, json_t *check, m
 	mp_engine *ea = mp_engine_new(a, NULL), *eb = ea ? mp_engine_new(b, NULL) : NULL;
 	mp_evaluator *va = ea ? mp_evaluator_new(ea, NULL, d) : NULL;
 	mp_evaluator *vb = eb ? mp_evaluator_new(eb, NULL, d) : NULL;
-	json_t *differ = json_object_get(check, "differ"), *unverified =
-	                                                        json_object_get(check, "unverified");
+	json_t *differ = json_object_get(check, "differ"),
+	       *unverified = json_object_get(check, "unverified");
 	json_t *c;
 	size_t i, same = 0, n = 0;
 	int rc = 0;
@@ -80,11 +80,10 @@ static int run_checks(mp_model *a, mp_model *b, json_t *checks, json_t *check, m
 			json_decref(to);
 			continue;
 		}
-		json_array_append_new(differ,
-		                      json_pack("{s:O,s:O,s:O,s:o,s:o}", "what",
-		                                json_object_get(c, "what"), "request",
-		                                json_object_get(c, "from"), "target_request",
-		                                json_object_get(c, "to"), "source", from, "target", to));
+		json_array_append_new(
+		    differ, json_pack("{s:O,s:O,s:O,s:o,s:o}", "what", json_object_get(c, "what"),
+		                      "request", json_object_get(c, "from"), "target_request",
+		                      json_object_get(c, "to"), "source", from, "target", to));
 	}
 	json_object_set_new(check, "requests", json_integer((json_int_t)n));
 	json_object_set_new(check, "same", json_integer((json_int_t)same));
@@ -167,16 +166,17 @@ int mp_export(const char *const *sources, size_t nsources, const mp_compile_opts
 		FILE *f = open_memstream(&text, &tl);
 		mp_diags_print(&d2, f);
 		fclose(f);
-		mp_diags_error(d, NULL, 0, 0,
-		               "export: the exported resources do not compile beside the sources:\n%s",
-		               text ? text : "");
+		mp_diags_error(
+		    d, NULL, 0, 0,
+		    "export: the exported resources do not compile beside the sources:\n%s",
+		    text ? text : "");
 		free(text);
 		mp_diags_free(&d2);
 		goto out;
 	}
 	mp_diags_free(&d2);
-	json_t *check = json_pack("{s:i,s:i,s:[],s:[]}", "requests", 0, "same", 0, "differ",
-	                          "unverified");
+	json_t *check =
+	    json_pack("{s:i,s:i,s:[],s:[]}", "requests", 0, "same", 0, "differ", "unverified");
 	*report = json_pack("{s:s,s:s,s:o,s:o}", "from", p->name, "to", target, "left_out",
 	                    json_incref(left), "check", check);
 	mp_model *ma = a;

@@ -126,8 +126,8 @@ typedef struct mp_provider {
 	 * {"what", "from": a decision input for m, "to": the same request for the target's model}
 	 * or {"what", "unverified": why}), what does not carry over to left_out ({"what", "why"}).
 	 * opts: those the sources were compiled with. 0, or -1 with err. NULL: none. */
-	int (*migrate)(const mp_model *m, const char *target, const mp_compile_opts *opts, FILE *out,
-	               json_t *checks, json_t *left_out, char *err, size_t errlen);
+	int (*migrate)(const mp_model *m, const char *target, const mp_compile_opts *opts,
+	               FILE *out, json_t *checks, json_t *left_out, char *err, size_t errlen);
 	/* The option of its that, set to "off", leaves its documents unread (the target's model is
 	 * the sources compiled without them, with the exported resources). */
 	const char *migrate_off;

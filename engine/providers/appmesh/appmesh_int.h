@@ -75,6 +75,7 @@ typedef struct {
 /* App Mesh's state for one import (im_state), owned by the importer. */
 typedef struct {
 	int present;            /* the sources hold App Mesh objects */
+	int off;                /* option import=off: its documents are left unread */
 	int allow_all_backends; /* option allow-all-with-backends: allow (the user guide's
 	                         * reading) instead of refuse (the API reference's) */
 	am_object *objs;

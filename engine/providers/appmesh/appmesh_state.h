@@ -305,8 +305,8 @@ typedef struct {
 } am_tls_step;
 /* TLS from a caller to listener l of a node whose service discovery name is hostname: 1 when
  * it admits the caller, 0 when not; the checks made (at most two) into steps. */
-int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
-              const char *hostname, const am_listener *l, am_tls_step steps[2], uint32_t *n);
+int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p, const char *hostname,
+              const am_listener *l, am_tls_step steps[2], uint32_t *n);
 /* The client policy that applies at the server's port: a backend's own, else the defaults,
  * when enforced and the port is among its ports (or it lists none); NULL: none applies. */
 const am_client_tls *mp_am_client_policy(const am_client_tls *own, const am_client_tls *defaults,
@@ -317,6 +317,10 @@ const am_listener *mp_am_listener_on(const am_listener *ls, uint32_t n, uint32_t
 uint32_t mp_am_behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port);
 /* The node listener port a router route's target reaches from the router's port. */
 uint32_t mp_am_target_port(const am_target *t, const am_node *n, uint32_t router_port);
+
+/* The way off App Mesh (provider.h, migrate; export_appmesh.c). */
+int mp_appmesh_migrate(const mp_model *m, const char *target, const mp_compile_opts *opts,
+                       FILE *out, json_t *checks, json_t *left, char *err, size_t errlen);
 
 /* The verdict on q with App Mesh's semantics (provider.h), reasons added to d; explain, when a
  * JSON array, gets one object per stage. fallback: the answer with nothing to decide. */

@@ -371,8 +371,8 @@ static void step(am_tls_step *st, uint32_t *n, int ok, int client, const char *r
 	st[(*n)++] = (am_tls_step){ok, client, rule, at, msg};
 }
 
-int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
-              const char *hostname, const am_listener *l, am_tls_step steps[2], uint32_t *n)
+int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p, const char *hostname,
+              const am_listener *l, am_tls_step steps[2], uint32_t *n)
 {
 	const char *client_cert = caller == AM_CALLER_CERT ? principal : p ? p->cert : NULL;
 	*n = 0;
@@ -398,7 +398,8 @@ int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
 			int ok = in_list(p->validation.sans, p->validation.nsans, san);
 			step(steps, n, ok, 1, p->rule_sans, &p->validation.sans_at,
 			     ok ? "the server's certificate carries a SAN the client accepts"
-			        : "the client's policy accepts no server certificate with the SAN the "
+			        : "the client's policy accepts no server certificate with the SAN "
+			          "the "
 			          "listener presents");
 			if (!ok)
 				return 0;
@@ -406,7 +407,8 @@ int mp_am_tls(uint32_t caller, const char *principal, const am_client_tls *p,
 			int ok = san && hostname && !strcmp(san, hostname);
 			step(steps, n, ok, 1, p->rule_val, &p->validation.at,
 			     ok ? "the server's certificate carries its service discovery name"
-			        : "without a SAN list the client wants the server's service discovery "
+			        : "without a SAN list the client wants the server's service "
+			          "discovery "
 			          "name in its certificate");
 			if (!ok)
 				return 0;
@@ -444,8 +446,9 @@ static void tls_stage(dctx *x, const caller *c, const am_obj *o, const char *hos
 {
 	am_tls_step st[2];
 	uint32_t n;
-	mp_am_tls(c->kind == C_PLAIN ? AM_CALLER_PLAIN : c->kind == C_CERT ? AM_CALLER_CERT
-	                                                                   : AM_CALLER_MESH,
+	mp_am_tls(c->kind == C_PLAIN  ? AM_CALLER_PLAIN
+	          : c->kind == C_CERT ? AM_CALLER_CERT
+	                              : AM_CALLER_MESH,
 	          c->principal, p, hostname, l, st, &n);
 	for (uint32_t i = 0; i < n; i++)
 		(st[i].ok ? allow : refuse)(x, st[i].client ? client : o, st[i].rule, st[i].at,
@@ -474,10 +477,10 @@ uint32_t mp_am_behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port)
 
 uint32_t mp_am_target_port(const am_target *t, const am_node *n, uint32_t router_port)
 {
-	return t->port                                                    ? t->port
-	       : listener_on(n->listeners, n->nlisteners, router_port)    ? router_port
-	       : n->nlisteners == 1                                       ? n->listeners[0].port
-	                                                                  : router_port;
+	return t->port                                                 ? t->port
+	       : listener_on(n->listeners, n->nlisteners, router_port) ? router_port
+	       : n->nlisteners == 1                                    ? n->listeners[0].port
+	                                                               : router_port;
 }
 
 /* --- the provider: a node, or a router's routes --- */

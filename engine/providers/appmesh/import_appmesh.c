@@ -27,6 +27,9 @@ static void *begin(mp_import *im)
 	                                             "allow-all-with-backends")
 	                  : NULL;
 	st->allow_all_backends = v && !strcmp(v, "allow");
+	v = o ? mp_provider_option_value(o->provider_opts, o->nprovider_opts, "appmesh", "import")
+	      : NULL;
+	st->off = v && !strcmp(v, "off");
 	return st;
 }
 
@@ -543,6 +546,8 @@ static void designate_pods(mp_import *im, appmesh_state *st)
 static void clusters_phase(mp_import *im)
 {
 	appmesh_state *st = appmesh_of(im);
+	if (st->off)
+		return; /* its documents stay unread (meshpol export's check) */
 	collect(im, st);
 	if (!st->present || im->oom)
 		return;

@@ -42,6 +42,10 @@ static const mp_provider_option options[] = {
      "App Mesh's ALLOW_ALL egress for a node that declares backends: refuse (the API "
      "reference) or allow (the user guide)",
      "refuse"},
+    {"import",
+     "off: App Mesh's documents are left unread (meshpol export compiles the "
+     "sources so, with the exported resources)",
+     "on"},
     {NULL, NULL, NULL},
 };
 
@@ -95,4 +99,6 @@ const mp_provider mp_provider_appmesh = {
     .bundle_disagrees = "App Mesh lets the request through but the bundle, which has allow "
                         "rules for this destination, allows none of it",
     .present = present,
+    .migrate = mp_appmesh_migrate,
+    .migrate_off = "import",
 };
