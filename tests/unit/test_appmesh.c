@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "casetable.h"
+#include "export.h"
 #include "providers/appmesh/appmesh_state.h"
 #include "testutil.h"
 
@@ -334,6 +335,281 @@ static void test_findings(void **state)
 	mp_diags_free(&d);
 }
 
+/* --- malformed known kinds are errors at their field; unknown kinds and fields the
+ * controller keeps are notes --- */
+
+#define NS                                                                                         \
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {mesh: shop}}\n---\n"     \
+	"apiVersion: appmesh.k8s.aws/v1beta2\nkind: Mesh\nmetadata: {name: shop}\nspec:\n  "       \
+	"namespaceSelector: {matchLabels: {mesh: shop}}\n---\n"
+#define AM "apiVersion: appmesh.k8s.aws/v1beta2\n"
+
+typedef struct {
+	const char *name, *text, *file, *message; /* the message: "file:line:col: ..." */
+	int error;                                /* an error (else a note) */
+} bad_row;
+
+static const bad_row bad_rows[] = {
+    {"unknown field, nearest name",
+     NS AM "kind: Mesh\nmetadata: {name: m2}\nspec:\n  "
+           "egresFilter: {type: DROP_ALL}\n",
+     "bad.yaml",
+     "bad.yaml:15:3: Mesh m2: spec: unknown field 'egresFilter' (did you mean 'egressFilter'?)", 1},
+    {"unknown enum value",
+     NS AM "kind: Mesh\nmetadata: {name: m2}\nspec:\n  egressFilter: "
+           "{type: DROP}\n",
+     "bad.yaml",
+     "bad.yaml:15:24: Mesh m2: spec.egressFilter.type: unknown value 'DROP' (expected "
+     "ALLOW_ALL or DROP_ALL)",
+     1},
+    {"a nested field",
+     NS AM "kind: VirtualService\nmetadata: {name: s, namespace: shop}\n"
+           "spec:\n  provider:\n    virtualNode: {virtualNodeRf: {name: n}}\n",
+     "bad.yaml",
+     "bad.yaml:16:19: VirtualService shop/s: spec.provider.virtualNode: unknown field "
+     "'virtualNodeRf' (did you mean 'virtualNodeRef'?)",
+     1},
+    {"a field the controller keeps",
+     NS AM "kind: VirtualNode\nmetadata: {name: n, namespace: "
+           "shop}\nspec:\n  backend:\n  - virtualService: "
+           "{virtualServiceRef: {name: x}}\n",
+     "bad.yaml",
+     "bad.yaml:15:3: note: VirtualNode shop/n: spec: unknown field 'backend' (did you mean "
+     "'backends'?): the controller keeps it and App Mesh never sees it",
+     0},
+    {"a port out of range",
+     NS AM "kind: VirtualNode\nmetadata: {name: n, namespace: shop}\n"
+           "spec:\n  listeners:\n  - portMapping: {port: 70000, "
+           "protocol: http}\n  serviceDiscovery: {dns: {hostname: n}}\n",
+     "bad.yaml", "bad.yaml:16:25: VirtualNode shop/n: 'port' is 70000, outside 1..65535", 1},
+    {"a listener without service discovery",
+     NS AM "kind: VirtualNode\nmetadata: {name: n, namespace: shop}\nspec:\n  listeners:\n  - "
+           "portMapping: {port: 80, protocol: http}\n",
+     "bad.yaml",
+     "bad.yaml:16:3: VirtualNode shop/n: spec.listeners: ServiceDiscovery must be specified "
+     "when a listener is specified",
+     1},
+    {"duplicate route names",
+     NS AM "kind: VirtualRouter\nmetadata: {name: r, namespace: shop}\nspec:\n  routes:\n  - "
+           "{name: a, tcpRoute: {action: {weightedTargets: [{virtualNodeRef: {name: n}, "
+           "weight: 1}]}}}\n  - {name: a, tcpRoute: {action: {weightedTargets: "
+           "[{virtualNodeRef: {name: n}, weight: 1}]}}}\n",
+     "bad.yaml",
+     "bad.yaml:17:5: VirtualRouter shop/r: spec.routes: has duplicate route entries "
+     "for 'a'",
+     1},
+    {"a regular expression RE2 refuses",
+     NS AM "kind: VirtualRouter\nmetadata: {name: r, namespace: shop}\nspec:\n  routes:\n  - "
+           "name: a\n    httpRoute:\n      match: {path: {regex: \"/a(b\"}}\n      action: "
+           "{weightedTargets: [{virtualNodeRef: {name: n}, weight: 1}]}\n",
+     "bad.yaml", "VirtualRouter shop/r: regular expression '/a(b': missing )", 1},
+    {"an older version",
+     NS AM "kind: VirtualNode\nmetadata: {name: n, namespace: shop}\nspec: "
+           "{}\n",
+     "bad.yaml", NULL, 0},
+    {"an unknown kind of the group",
+     NS "apiVersion: appmesh.k8s.aws/v1beta2\nkind: Sidecar\nmetadata: {name: n, namespace: "
+        "shop}\nspec: {}\n",
+     "bad.yaml",
+     "bad.yaml:12:7: note: skipped kind 'Sidecar' (apiVersion appmesh.k8s.aws/v1beta2): "
+     "meshpol does not import this kind",
+     0},
+    {"no mesh selects the namespace",
+     AM "kind: VirtualNode\nmetadata: {name: n, namespace: "
+        "elsewhere}\nspec: {}\n",
+     "bad.yaml", NULL, 0},
+    {"a Terraform format version",
+     "{\"format_version\": \"2.0\", \"values\": {\"root_module\": {}}}\n", "bad.json",
+     "bad.json:1:20: format_version '2.0' of `terraform show -json` is not one meshpol reads "
+     "(major version 1)",
+     1},
+    {"a Terraform plan's unknown mesh",
+     "{\"format_version\": \"1.2\", \"planned_values\": {\"root_module\": {\"resources\": "
+     "[{\"address\": \"aws_appmesh_virtual_node.w\", \"mode\": \"managed\", \"type\": "
+     "\"aws_appmesh_virtual_node\", \"name\": \"w\", \"values\": {\"name\": \"w\", \"spec\": "
+     "[]}}]}}}\n",
+     "bad.json",
+     "bad.json:1:76: aws_appmesh_virtual_node.w: its mesh_name is unknown (a plan's value "
+     "computed on apply) and the configuration does not tell it",
+     1},
+};
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
+		const bad_row *b = &bad_rows[i];
+		mp_diags d = {0};
+		mp_model *m = mp_compile_string(b->file, b->text, strlen(b->text), &d);
+		char *text = diags_text(&d);
+		int ok = (!b->message || strstr(text, b->message)) &&
+		         (b->error ? !m && d.errors : m && !d.errors);
+		if (!ok)
+			fprintf(stderr, "%s: want %s\n  %s\ngot\n%s\n", b->name,
+			        b->error ? "the error" : "the note", b->message ? b->message : "-",
+			        text);
+		assert_true(ok);
+		if (i == 10) /* the controller refuses the object: a finding, not an error */
+			assert_int_equal(count_findings(m, "AppMeshNoMesh"), 1);
+		free(text);
+		mp_model_free(m);
+		mp_diags_free(&d);
+	}
+}
+
+/* --- the option: ALLOW_ALL for a node that declares backends --- */
+
+static uint32_t effect_of(mp_model *m, const char *input)
+{
+	json_t *in = json_loads(input, 0, NULL);
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	char err[256];
+	mp_decision d;
+	mp_engine *e = mp_engine_new(m, NULL);
+	assert_non_null(e);
+	assert_int_equal(mp_request_from_json(in, &r, h, err, sizeof(err)), 0);
+	assert_int_equal(decide_once(e, &r, &d), 0);
+	mp_engine_release(e);
+	json_decref(in);
+	return d.effect;
+}
+
+static void test_option(void **state)
+{
+	(void)state;
+	const char *files[] = {"open.yaml"},
+	           *in = "{\"source\": {\"service\": \"open/declared\"}, "
+	                 "\"destination\": {\"service\": \"api.example.com\", "
+	                 "\"port\": 443, \"external\": true}}";
+	mp_diags d = {0};
+	mp_model *m = compile_files(files, 1, NULL, &d);
+	assert_non_null(m);
+	assert_int_equal(effect_of(m, in), MP_EFFECT_NOT_PERMITTED); /* the API reference */
+	const mp_provider_setting allow[] = {{"appmesh", "allow-all-with-backends", "allow"}};
+	mp_compile_opts o = {.provider_opts = allow, .nprovider_opts = 1};
+	assert_non_null(m = compile_files(files, 1, &o, &d));
+	assert_int_equal(effect_of(m, in), MP_EFFECT_ALLOWED); /* the user guide */
+	mp_diags_free(&d);
+}
+
+/* --- the export to Istio: meshpol decides both alike --- */
+
+static void test_export(void **state)
+{
+	(void)state;
+	static const char *const sets[][2] = {
+	    {"shop.yaml", NULL},
+	    {"open.yaml", NULL},
+	    {"tls.yaml", NULL},
+	    {"routes.yaml", NULL},
+	    {"gateway.yaml", NULL},
+	    {"equiv-k8s.yaml", "equiv-crd.yaml"},
+	    {"equiv-k8s.yaml", "equiv-tfstate.json"},
+	};
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		char a[256], b[256];
+		const char *paths[2] = {a, b};
+		snprintf(a, sizeof(a), "%s/%s", DIR, sets[i][0]);
+		snprintf(b, sizeof(b), "%s/%s", DIR, sets[i][1] ? sets[i][1] : "");
+		mp_diags d = {0};
+		json_t *report = NULL;
+		FILE *out = tmpfile();
+		int rc = mp_export(paths, sets[i][1] ? 2 : 1, NULL, "istio", out, &report, &d);
+		fclose(out);
+		json_t *check = json_object_get(report, "check");
+		if (rc != 0)
+			fprintf(stderr, "%s: rc %d, %zu differ\n", sets[i][0], rc,
+			        json_array_size(json_object_get(check, "differ")));
+		assert_int_equal(rc, 0);
+		assert_true(json_integer_value(json_object_get(check, "requests")) > 0);
+		assert_int_equal(json_integer_value(json_object_get(check, "same")),
+		                 json_integer_value(json_object_get(check, "requests")));
+		json_decref(report);
+		mp_diags_free(&d);
+	}
+	/* the corpus */
+	char root[1024];
+	const char *c = shared_corpus("appmesh", root, sizeof(root));
+	mp_diags d = {0};
+	json_t *report = NULL;
+	FILE *out = tmpfile();
+	assert_int_equal(mp_export(&c, 1, NULL, "istio", out, &report, &d), 0);
+	fclose(out);
+	json_decref(report);
+	mp_diags_free(&d);
+	/* another target; sources of no App Mesh */
+	const char *shop = DIR "/shop.yaml", *other = "tests/data/import/mesh";
+	const struct {
+		const char **src;
+		const char *target, *message;
+	} bad[] = {
+	    {&shop, "consul", "unknown target 'consul'"},
+	    {&other, "istio", "the sources configure no mesh meshpol exports from"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		mp_diags bd = {0};
+		out = tmpfile();
+		assert_int_equal(mp_export(bad[i].src, 1, NULL, bad[i].target, out, &report, &bd),
+		                 -1);
+		assert_null(report);
+		fclose(out);
+		char *text = diags_text(&bd);
+		assert_non_null(strstr(text, bad[i].message));
+		free(text);
+		mp_diags_free(&bd);
+	}
+}
+
+/* --- a model whose record was made by hand is refused when a snapshot loads it --- */
+
+static void test_crafted(void **state)
+{
+	(void)state;
+	const char *files[] = {"shop.yaml"};
+	mp_diags d = {0};
+	mp_model *m = compile_files(files, 1, NULL, &d);
+	assert_non_null(m);
+	mp_diags_free(&d);
+	const char *spec = "{\"name\": \"x\", \"mesh\": {\"name\": \"x\"}, \"nodes\": [{\"name\": "
+	                   "\"n\", \"pods\": [[99999, true, \"default\"]]}]}";
+	mp_resource r = {.kind = mp_model_intern(m, AM_RECORD_KIND, strlen(AM_RECORD_KIND)),
+	                 .api = mp_model_intern(m, AM_RECORD_API, strlen(AM_RECORD_API)),
+	                 .name = mp_model_intern(m, "x", 1),
+	                 .spec = mp_model_intern(m, spec, strlen(spec)),
+	                 .cluster = MP_NONE};
+	assert_int_not_equal(mp_model_add_resource(m, &r), MP_NONE);
+	assert_int_equal(mp_model_finish(m), 0);
+	mp_amstate *s = NULL;
+	char err[512];
+	assert_int_equal(mp_amstate_compile(m, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "AppMesh record x: a workload that is not the model's"));
+	assert_null(mp_engine_new(m, NULL)); /* frees m */
+}
+
+/* Every allocation of an App Mesh import and of its state failing in turn: NULL and an error,
+ * never a crash or (under make check) a leak. */
+static void test_allocation_failures(void **state)
+{
+	(void)state;
+	const char *src[] = {DIR "/tls.yaml", DIR "/gateway.yaml", DIR "/audit.yaml",
+	                     DIR "/equiv-k8s.yaml", DIR "/equiv-tfplan.json"};
+	for (long n = 0;; n++) {
+		mp_diags d = {0};
+		mp_alloc_fail_after(n);
+		mp_model *m = mp_compile(src, sizeof(src) / sizeof(src[0]), NULL, &d);
+		mp_engine *e = m ? mp_engine_new(m, NULL) : NULL;
+		mp_alloc_fail_after(-1);
+		if (!m)
+			assert_true(d.errors > 0 || d.dropped > 0);
+		mp_engine_release(e);
+		mp_diags_free(&d);
+		if (e)
+			break;
+		assert_true(n < 1000000);
+	}
+}
+
 int main(void)
 {
 	static const struct CMUnitTest more[] = {
@@ -341,6 +617,11 @@ int main(void)
 	    cmocka_unit_test(test_forms),
 	    cmocka_unit_test(test_plan),
 	    cmocka_unit_test(test_findings),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_option),
+	    cmocka_unit_test(test_export),
+	    cmocka_unit_test(test_crafted),
+	    cmocka_unit_test(test_allocation_failures),
 	};
 	return casetable_main("appmesh", DIR, more, sizeof(more) / sizeof(more[0]));
 }

@@ -7,6 +7,7 @@
 #include "appmesh_state.h"
 #include "regex.h"
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ const char *const mp_am_route_kinds[4] = {"httpRoute", "http2Route", "grpcRoute"
 
 typedef struct {
 	mp_amstate *s;
+	jmp_buf *oom; /* where reading ends when the arena cannot give more */
 	const mp_str *files;
 	uint32_t nfiles;
 	const char *where; /* the record's title, for errors */
@@ -58,9 +60,13 @@ static uint32_t u32(json_t *o, const char *key, uint32_t dflt)
 	return json_is_integer(v) && n >= 0 && n <= UINT32_MAX ? (uint32_t)n : dflt;
 }
 
+/* n elements from the arena; out of memory ends the reading (read_all). */
 static void *alloc(rctx *c, size_t n, size_t size)
 {
-	return n ? mp_arena_alloc(&c->s->ar, n * size) : NULL;
+	void *p = n ? mp_arena_alloc(&c->s->ar, n * size) : NULL;
+	if (n && !p)
+		longjmp(*c->oom, 1);
+	return p;
 }
 
 static am_at at(rctx *c, json_t *a)
@@ -591,7 +597,12 @@ static int read_all(mp_amstate *s, json_t *const *specs, const mp_str *const *fi
                     const uint32_t *nfiles, uint32_t n, char *err, size_t errlen)
 {
 	am_mesh *meshes = mp_arena_alloc(&s->ar, (n ? n : 1) * sizeof(*meshes));
-	rctx c = {s, NULL, 0, "", err, errlen, 0};
+	jmp_buf oom;
+	rctx c = {s, &oom, NULL, 0, "", err, errlen, 0};
+	if (setjmp(oom)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (uint32_t i = 0; meshes && i < n && !c.bad; i++) {
 		c.files = files[i];
 		c.nfiles = nfiles[i];
