@@ -54,9 +54,16 @@ static void reason(dctx *x, uint32_t kind, const char *title, const char *versio
 	                      .source = source ? source : ""};
 	mp_decision_add(x->d, kind, msg, 0, &o);
 	if (x->explain) {
+		/* the stage: the caller's egress, the provider's routing, or TLS */
+		const char *type = !rule || strstr(rule, ".tls") ? "appmesh.tls"
+		                   : !strncmp(rule, "backends", 8) ||
+		                           !strncmp(rule, "backend[", 8) ||
+		                           !strncmp(rule, "egressFilter", 12)
+		                       ? "appmesh.egress"
+		                       : "appmesh.route";
 		json_t *e =
-		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "type", "appmesh", "policy", title,
-		              "version", version ? version : "", "rule", rule ? rule : "", "source",
+		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "type", type, "policy", title, "version",
+		              version ? version : "", "rule", rule ? rule : "", "source",
 		              source ? source : "", "matched", kind == MP_REASON_ALLOW);
 		if (e && kind != MP_REASON_ALLOW)
 			json_object_set_new(e, "why", json_string(msg));
