@@ -315,6 +315,9 @@ const am_client_tls *mp_am_client_policy(const am_client_tls *own, const am_clie
 const am_listener *mp_am_listener_on(const am_listener *ls, uint32_t n, uint32_t port);
 /* The port behind Service svc's port of a node's or gateway's pods (its targetPort). */
 uint32_t mp_am_behind(const am_front *f, uint32_t nf, mp_id svc, uint32_t port);
+/* The port a gateway route sends to its virtual service: its target's, else the provider's
+ * first listener's. */
+uint32_t mp_am_groute_port(const am_mesh *m, const am_groute *gr, const am_vservice *vs);
 /* The node listener port a router route's target reaches from the router's port. */
 uint32_t mp_am_target_port(const am_target *t, const am_node *n, uint32_t router_port);
 

@@ -682,6 +682,17 @@ static void direct(dctx *x, const caller *c)
 		unbound(x, c);
 }
 
+uint32_t mp_am_groute_port(const am_mesh *m, const am_groute *gr, const am_vservice *vs)
+{
+	if (gr->port || vs->target == AM_NONE || vs->provider == AM_PROVIDER_NONE)
+		return gr->port;
+	const am_listener *l = vs->provider == AM_PROVIDER_ROUTER ? m->routers[vs->target].listeners
+	                                                          : m->nodes[vs->target].listeners;
+	uint32_t n = vs->provider == AM_PROVIDER_ROUTER ? m->routers[vs->target].nlisteners
+	                                                : m->nodes[vs->target].nlisteners;
+	return n ? l[0].port : 0;
+}
+
 /* A virtual gateway in front of the destination, with the Service's port. */
 static int ingress(dctx *x, const caller *c)
 {
@@ -744,18 +755,7 @@ static int ingress(dctx *x, const caller *c)
 			if (gr->rewrite_host)
 				snprintf(x->host, sizeof(x->host), "%s", vs->o.name);
 			caller gc = {C_GATEWAY, m, NULL, g, NULL};
-			uint32_t tport = gr->port;
-			if (!tport && vs->target != AM_NONE) {
-				const am_listener *pl = vs->provider == AM_PROVIDER_ROUTER
-				                            ? m->routers[vs->target].listeners
-				                            : m->nodes[vs->target].listeners;
-				uint32_t np = vs->provider == AM_PROVIDER_ROUTER
-				                  ? m->routers[vs->target].nlisteners
-				                  : m->nodes[vs->target].nlisteners;
-				tport = np ? pl[0].port : 0;
-			}
-			through(x, &gc, NULL, m, vs, tport);
-			(void)c;
+			through(x, &gc, NULL, m, vs, mp_am_groute_port(m, gr, vs));
 			return 1;
 		}
 	}

@@ -842,15 +842,7 @@ static void gateway_rules(ex *x, const am_mesh *m, const am_gateway *g)
 					         "export leaves its requests out (denied)");
 					continue;
 				}
-				uint32_t tport = gr->port;
-				const am_listener *pl = vs->provider == AM_PROVIDER_ROUTER
-				                            ? m->routers[vs->target].listeners
-				                            : m->nodes[vs->target].listeners;
-				uint32_t np = vs->provider == AM_PROVIDER_ROUTER
-				                  ? m->routers[vs->target].nlisteners
-				                  : m->nodes[vs->target].nlisteners;
-				if (!tport && np)
-					tport = pl[0].port;
+				uint32_t tport = mp_am_groute_port(m, gr, vs);
 				for (int k = 0; k < n; k++) {
 					for (uint32_t p = 0; p < g->npods; p++) {
 						mp_id w = g->pods[p].workload;
