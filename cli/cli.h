@@ -52,6 +52,7 @@ int mp_cli_once(const mp_verb *v, mp_cli_seen *seen, int c, const char *shortopt
 const mp_verb *mp_cli_verb(const char *name);
 
 int mp_cmd_compile(int argc, char **argv);
+int mp_cmd_export(int argc, char **argv);
 int mp_cmd_decide(int argc, char **argv);
 int mp_cmd_check(int argc, char **argv);
 int mp_cmd_test(int argc, char **argv);

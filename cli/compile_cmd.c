@@ -1,6 +1,6 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes, Istio, Consul and Linkerd
- * resources are imported from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio, Consul, Linkerd
+ * and App Mesh resources are imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 #include "diag.h"
@@ -58,9 +58,11 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"control-plane-namespace", required_argument, NULL, 'K'},
 	    {"consul-default-intention-policy", required_argument, NULL, 'J'},
 	    {"consul-namespaces", required_argument, NULL, 'S'},
+	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const allow_deny[] = {"allow", "deny", NULL};
+	static const char *const refuse_allow[] = {"refuse", "allow", NULL};
 	/* The mesh providers' options: long option, provider, the option's name there
 	 * (engine/provider.h: a provider's row lists them), and the values it takes when the
 	 * command line checks them (NULL: the provider does, as its import begins). */
@@ -75,6 +77,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {'K', "linkerd", "control-plane-namespace", NULL},
 	    {'J', "consul", "default-intention-policy", allow_deny},
 	    {'S', "consul", "namespaces", NULL},
+	    {'W', "appmesh", "allow-all-with-backends", refuse_allow},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
@@ -112,6 +115,7 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'K':
 		case 'J':
 		case 'S':
+		case 'W':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
 			     i++) {
 				if (provider_opts[i].opt != c)

@@ -26,8 +26,12 @@ static const mp_verb verbs[] = {
      "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
+     "[--appmesh-allow-all-with-backends refuse|allow] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
+    {"export", mp_cmd_export, 1, -1,
+     "export --to istio [-o OUT.yaml] [--report REPORT.json] [--trust-domain TD] SOURCE...",
+     "write another mesh's resources for the App Mesh of the sources, and check them"},
     {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",
      "lint a policy bundle: syntax, metadata, references"},
     {"test", mp_cmd_test, 1, 1, "test [-v] [--run PATTERN] POLICY_DIR",

@@ -873,6 +873,9 @@ int cc_native_document(compiler *c, const yaml_node_t *root)
 	    mp_import_is_entry(c->doc,
 	                       yaml_document_get_node(c->doc, *root->data.sequence.items.start)))
 		return 1;
+	/* a provider's own form (Terraform's JSON for App Mesh): the importer's */
+	if (mp_import_is_form(c->doc, root))
+		return 1;
 	if (root->type != YAML_MAPPING_NODE) {
 		cc_errorf(c, loc_of(c, root), "a document must be a mapping with a 'kind', not %s",
 		          mp_yaml_kind_of(root));

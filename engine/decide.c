@@ -881,6 +881,37 @@ static void decide_rules(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_d
 	}
 }
 
+/* A request to a DNS host the model does not declare: the providers' verdicts alone (no
+ * bundle rule can name the host, and no provider's default applies to what it does not know).
+ * 1 when some provider decided (d->effect set), 0 when every one abstained. */
+static int undeclared_host(const mp_engine *e, const mp_request *r, const resolved *q,
+                           mp_decision *d, json_t *explain)
+{
+	mp_provider_request pq = {r, e->model, q->src_svc, MP_NONE, MP_NONE, MP_NONE};
+	uint32_t mesh = MP_PROVIDER_ABSTAIN;
+	for (uint32_t i = 0; i < e->nproviders; i++) {
+		const mp_provider_state *s = &e->providers[i];
+		uint32_t pv = s->p->decide(s->state, &pq, d, explain);
+		if (pv > mesh)
+			mesh = pv;
+	}
+	if (mesh == MP_PROVIDER_ABSTAIN) {
+		d->nreasons = 0;
+		return 0;
+	}
+	if (mesh != MP_PROVIDER_ALLOW) { /* a denied request cites its denials only */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < d->nreasons; i++)
+			if (d->reasons[i].kind != MP_REASON_ALLOW)
+				d->reasons[k++] = d->reasons[i];
+		d->nreasons = k;
+	}
+	d->effect = mesh == MP_PROVIDER_ALLOW  ? MP_EFFECT_ALLOWED
+	            : mesh == MP_PROVIDER_DENY ? MP_EFFECT_FORBIDDEN
+	                                       : MP_EFFECT_NOT_PERMITTED;
+	return 1;
+}
+
 void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *explain)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
@@ -897,6 +928,10 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	mp_evaluator_stats_of(ev)->decisions++;
 
 	if (q.dst_svc == MP_NONE && q.dst_ext == MP_NONE) {
+		/* a DNS host the model does not declare (destination.external): a mesh that
+		 * filters egress may still say something of it; else nothing is known of it */
+		if (r->dst_external && !q.path_too_long && undeclared_host(e, r, &q, d, explain))
+			goto out;
 		add_reason(d, MP_NONE, MP_REASON_DENY,
 		           add_text(d,
 		                    "destination '%s' is not a service or external of the model%s",

@@ -178,7 +178,9 @@ const char *im_str_of(const mp_import *im, mp_str s)
 
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
 {
-	if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
+	if (dc->kind->flags & MP_KIND_FORM) /* its name says what it is: a Terraform address */
+		snprintf(buf, len, "%s", im_str_of(im, dc->name));
+	else if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
 		snprintf(buf, len, "%s %s", dc->kind->kind, im_str_of(im, dc->name));
 	else
 		snprintf(buf, len, "%s %s/%s", dc->kind->kind, im_str_of(im, dc->ns),
@@ -604,8 +606,8 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			if (k->skip)
-				continue; /* a kind left out */
+			if (k->skip || (k->flags & MP_KIND_FORM))
+				continue; /* a kind left out, or a form's */
 			for (e = ks; e < k && (e->skip || strcmp(e->group, k->group)); e++)
 				;
 			if (e < k)
@@ -623,8 +625,7 @@ static const char *known_groups(char *buf, size_t len)
 	return buf;
 }
 
-/* Keeps dc, a document the importer read: 1, or 0 when out of memory. */
-static int keep(mp_import *im, idoc *dc, const char *path)
+int im_keep(mp_import *im, idoc *dc, const char *path)
 {
 	const char *cl = cluster_of_path(im->o, path);
 	dc->cluster_name = cl ? im_intern(im, cl) : 0;
@@ -634,6 +635,21 @@ static int keep(mp_import *im, idoc *dc, const char *path)
 	}
 	im->docs[im->ndocs++] = *dc;
 	return 1;
+}
+
+/* The provider's form root is in, or NULL. */
+static const mp_provider_form *form_of(yaml_document_t *doc, const yaml_node_t *root)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		for (const mp_provider_form *f = (*p)->forms; f && f->name; f++)
+			if (f->claims(doc, root))
+				return f;
+	return NULL;
+}
+
+int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root)
+{
+	return form_of(doc, root) != NULL;
 }
 
 /* Is n a config entry (provider.h, mp_provider_entry): a mapping with `Kind` and neither
@@ -703,7 +719,7 @@ static int entry_document(mp_import *im, yaml_document_t *doc, yaml_node_t *item
 	dc.name = im_intern(im, name);
 	dc.ns = im_intern(im, ns && *ns ? ns : "default");
 	dc.spec = item;
-	return keep(im, &dc, path);
+	return im_keep(im, &dc, path);
 }
 
 /* A document of config entries: one entry, or a list of them. */
@@ -722,6 +738,9 @@ static int entries(mp_import *im, yaml_document_t *doc, mp_str file, const char 
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
+	const mp_provider_form *form = form_of(doc, yaml_document_get_root_node(doc));
+	if (form)
+		return form->read(im, doc, file, path);
 	memset(&dc, 0, sizeof(dc));
 	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
 	dc.file = file;
@@ -744,7 +763,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	snprintf(v, sizeof(v), " %s ", version);
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
-			if (strcmp(k->group, group))
+			if (strcmp(k->group, group) || (k->flags & MP_KIND_FORM))
 				continue;
 			if (k->versions && !strstr(k->versions, v)) {
 				versions = k->versions;
@@ -803,7 +822,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 		return 0;
 	}
 	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
-	return keep(im, &dc, path);
+	return im_keep(im, &dc, path);
 }
 
 /* --- pass 2: places --- */

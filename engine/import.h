@@ -78,6 +78,9 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
  * mapping with `Kind` and neither `apiVersion` nor `kind`? The native compiler hands such
  * documents, and lists of them, to the importer. */
 int mp_import_is_entry(yaml_document_t *doc, const yaml_node_t *n);
+/* Is root, a document without apiVersion and kind, in a form a provider reads
+ * (mp_provider_form, provider.h)? The native compiler hands such documents to the importer. */
+int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root);
 
 void mp_import_places(mp_import *im);
 void mp_import_namespaces(mp_import *im);

@@ -32,7 +32,9 @@ typedef struct {
 	/* The config-entry form (provider.h, mp_provider_entry): no metadata (meta is NULL), name
 	 * and namespace from `Name` and `Namespace`, spec is the entry itself (root). */
 	uint32_t entry;
-	uint32_t borrowed; /* doc belongs to an earlier idoc (a list of entries in one document) */
+	/* doc belongs to an earlier idoc (a list of entries in one document; the resources of a
+	 * provider's form, mp_provider_form: the first owns it) */
+	uint32_t borrowed;
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -117,6 +119,10 @@ struct mp_provider_import {
 	 * the others, in its NAMESPACES phase; the answer must not need the import's phases. */
 	int (*reads)(mp_import *im, idoc *dc);
 };
+
+/* Keeps dc (pass 1: a document of a provider's form, mp_provider_form.read), in the cluster
+ * --cluster-dir gives path. 1, or 0 when out of memory. */
+int im_keep(mp_import *im, idoc *dc, const char *path);
 
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
@@ -216,6 +222,14 @@ typedef struct im_field {
 } im_field;
 
 int im_check(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields, const char *path);
+/* The same for a kind whose CRD keeps unknown fields (x-kubernetes-preserve-unknown-fields, as
+ * App Mesh's controller marks some): each unknown field goes to unknown (its key node, the
+ * path of the mapping it is in, and "did you mean 'X'?" or the valid names) instead of being
+ * an error; wrong types and values stay errors. */
+typedef void (*im_unknown_fn)(mp_import *im, idoc *dc, yaml_node_t *key, const char *path,
+                              const char *hint, void *arg);
+int im_check_preserving(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields,
+                        const char *path, im_unknown_fn unknown, void *arg);
 
 /* A duration ("5s", "250ms", "1.5s", "1m"): milliseconds. */
 int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set);

@@ -15,6 +15,8 @@ typedef struct {
 	mp_import *im;
 	idoc *dc;
 	int bad;
+	im_unknown_fn unknown; /* NULL: an unknown field is an error */
+	void *arg;
 } sctx;
 
 static int is_int(const yaml_node_t *n)
@@ -54,6 +56,12 @@ static void check_map(sctx *c, yaml_node_t *map, const im_field *fields, const c
 		const im_field *f;
 		for (f = fields; key && f->name && strcmp(f->name, key); f++)
 			;
+		if (key && !f->name && c->unknown) {
+			char hint[300];
+			c->unknown(c->im, c->dc, k, path,
+			           mp_diag_hint(key, names, hint, sizeof(hint)), c->arg);
+			continue;
+		}
 		if (!key || !f->name) {
 			char q[80], hint[300];
 			c->bad = im_error(c->im, c->dc, k, "%s: unknown field '%s' (%s)", path,
@@ -161,7 +169,13 @@ static void check_value(sctx *c, yaml_node_t *v, const im_field *f, uint32_t typ
 
 int im_check(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields, const char *path)
 {
-	sctx c = {im, dc, 0};
+	return im_check_preserving(im, dc, map, fields, path, NULL, NULL);
+}
+
+int im_check_preserving(mp_import *im, idoc *dc, yaml_node_t *map, const im_field *fields,
+                        const char *path, im_unknown_fn unknown, void *arg)
+{
+	sctx c = {im, dc, 0, unknown, arg};
 	if (!map)
 		return 0;
 	if (map->type != YAML_MAPPING_NODE)

@@ -20,6 +20,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <yaml.h>
 
 /* A provider's verdict on one request; ordered, so the most restrictive is the largest. */
 typedef enum {
@@ -43,6 +45,9 @@ typedef struct {
 
 enum {
 	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
+	/* read from a document form of the provider's own (mp_provider_form), never by a
+	 * document's apiVersion: App Mesh's Terraform resources */
+	MP_KIND_FORM = 1u << 1,
 };
 
 /* A config entry kind: a document without apiVersion whose `Kind` is entry (HashiCorp's
@@ -59,6 +64,17 @@ typedef struct {
  * which is internal to the importer). */
 struct mp_provider_import;
 
+/* A form of documents a provider reads besides Kubernetes objects: a whole document without
+ * apiVersion and kind that holds many resources (App Mesh's: the JSON `terraform show -json`
+ * prints). claims: is root in this form? read: pass 1, keeps each resource as a document of
+ * one of the provider's MP_KIND_FORM kinds (im_keep, import_int.h); 1 when it kept any, so the
+ * caller must not delete doc, 0 when it kept none (it says why). */
+typedef struct {
+	const char *name;
+	int (*claims)(yaml_document_t *doc, const yaml_node_t *root);
+	int (*read)(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
+} mp_provider_form;
+
 /* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
 typedef struct {
 	const mp_request *r;
@@ -74,11 +90,12 @@ typedef struct {
 } mp_provider_option;
 
 typedef struct mp_provider {
-	const char *name;                        /* "istio"; a reason's origin names it */
-	const char *title;                       /* "Istio", as messages name it */
-	const mp_provider_kind *kinds;           /* what it reads; ends with a row of NULLs */
-	const mp_provider_entry *entries;        /* config entry kinds; ends with NULLs; or NULL */
-	const mp_provider_option *options;       /* ends with a row of NULLs; NULL: none */
+	const char *name;                  /* "istio"; a reason's origin names it */
+	const char *title;                 /* "Istio", as messages name it */
+	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
+	const mp_provider_entry *entries;  /* config entry kinds; ends with NULLs; or NULL */
+	const mp_provider_form *forms;     /* other forms it reads; ends with NULLs; or NULL */
+	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
 	const struct mp_provider_import *import; /* NULL: it imports nothing */
 	/* Its analyzers: rows of the check table (check.h), ended by a row whose id is NULL;
 	 * NULL: none. check.c lists them after the auditor's own, in this list's order. */
@@ -104,6 +121,16 @@ typedef struct mp_provider {
 	 * import, every importer that has a present puts it there before IM_PHASE_RESOURCES,
 	 * where Istio asks (import_int.h), so the answer holds for the import and its model. */
 	int (*present)(const mp_model *m);
+	/* migrate: the way off this mesh (export.h): its rules in m written as the resources of
+	 * target to out (YAML), the requests that check them appended to checks (objects:
+	 * {"what", "from": a decision input for m, "to": the same request for the target's model}
+	 * or {"what", "unverified": why}), what does not carry over to left_out ({"what", "why"}).
+	 * opts: those the sources were compiled with. 0, or -1 with err. NULL: none. */
+	int (*migrate)(const mp_model *m, const char *target, const mp_compile_opts *opts,
+	               FILE *out, json_t *checks, json_t *left_out, char *err, size_t errlen);
+	/* The option of its that, set to "off", leaves its documents unread (the target's model is
+	 * the sources compiled without them, with the exported resources). */
+	const char *migrate_off;
 } mp_provider;
 
 /* Every provider, in the order their verdicts and reasons come; ends with NULL. */
@@ -145,6 +172,6 @@ const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, con
 
 /* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_consul, mp_provider_istio,
-    mp_provider_linkerd;
+    mp_provider_linkerd, mp_provider_appmesh;
 
 #endif

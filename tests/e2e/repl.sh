@@ -55,6 +55,10 @@ session clean 0 "${LAB[@]}"        # a script where nothing fails exits 0
 # default server, the route, each authorization tried, and the deciding resource
 "$MESHPOL" compile -o "$TMP/booksapp.mpm" tests/data/import/linkerd/booksapp >/dev/null
 session linkerd 0 -m "$TMP/booksapp.mpm"
+# App Mesh's TLS scenario (tests/data/import/appmesh): :why shows its stages, the caller's
+# egress, the route, and TLS on either side
+"$MESHPOL" compile -o "$TMP/appmesh-tls.mpm" tests/data/import/appmesh/tls.yaml >/dev/null
+session appmesh 0 -m "$TMP/appmesh-tls.mpm"
 
 # The model comes from the bundle's manifest when -m is not given.
 run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"

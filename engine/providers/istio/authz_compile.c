@@ -688,9 +688,10 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 		         where, ns, name, je.text);
 		return -1;
 	}
+	/* trefs point into spec: it lives until they are resolved, below */
 	int rc = compile_spec(&c, spec, p, trefs, &ntrefs, 64);
-	json_decref(spec);
 	if (rc < 0) {
+		json_decref(spec);
 		snprintf(path, sizeof(path), "%s", err);
 		snprintf(err, errlen, "%s: AuthorizationPolicy %s/%s: %s", where, ns, name, path);
 		return -1;
@@ -715,6 +716,7 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 				p->targets[p->ntargets++] = s;
 		}
 	}
+	json_decref(spec);
 	const char *act = action_names[p->action];
 	for (uint32_t i = 0; i < p->nrules; i++) {
 		az_rule *r = &p->rules[i];
