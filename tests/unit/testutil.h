@@ -154,6 +154,35 @@ static inline uint32_t count_findings(const mp_model *m, const char *code)
 	return n;
 }
 
+/* An import finding a test expects: its code, its subject and the line it points at. */
+typedef struct {
+	const char *code, *subject;
+	uint32_t line;
+} want_finding;
+
+/* How many of the n findings want m does not hold, each missing one said on stderr. */
+static inline size_t findings_missing(const mp_model *m, const want_finding *want, size_t n)
+{
+	mp_model_view v = mp_model_get_view(m);
+	size_t missing = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k;
+		for (k = 0; k < v.nfindings; k++) {
+			const mp_import_finding *f = &v.findings[k];
+			if (!strcmp(mp_model_str(m, f->code), want[i].code) &&
+			    !strcmp(mp_model_str(m, f->subject), want[i].subject) &&
+			    f->loc.line == want[i].line)
+				break;
+		}
+		if (k == v.nfindings) {
+			fprintf(stderr, "no finding %s of %s at line %u\n", want[i].code,
+			        want[i].subject, want[i].line);
+			missing++;
+		}
+	}
+	return missing;
+}
+
 static inline uint32_t count_notes(const mp_diags *d, const char *text)
 {
 	uint32_t n = 0;
