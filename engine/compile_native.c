@@ -861,6 +861,14 @@ static const schema kinds[] = {
     SCHEMA("Certificate", rcert, cert_fields, finish_cert),
 };
 
+static int native_kind(const char *s)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i].kind, s))
+			return 1;
+	return 0;
+}
+
 int cc_native_document(compiler *c, const yaml_node_t *root)
 {
 	if (mp_yaml_is_null(root))
@@ -870,7 +878,7 @@ int cc_native_document(compiler *c, const yaml_node_t *root)
 		          mp_yaml_kind_of(root));
 		return 0;
 	}
-	const yaml_node_t *kind = NULL, *name = NULL, *api = NULL;
+	const yaml_node_t *kind = NULL, *name = NULL, *api = NULL, *type = NULL;
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
@@ -883,7 +891,12 @@ int cc_native_document(compiler *c, const yaml_node_t *root)
 			name = v;
 		else if (!strcmp(scalar(k), "apiVersion"))
 			api = v;
+		else if (!strcmp(scalar(k), "type"))
+			type = v;
 	}
+	if (!kind && !api && type && name && !native_kind(scalar(type)))
+		return 1; /* the type form of a provider's kinds (Kuma's universal mode): the
+		           * importer's */
 	if (!kind) {
 		cc_errorf(c, loc_of(c, root), "document has no 'kind'");
 		return 0;

@@ -185,7 +185,7 @@ const char *im_str_of(const mp_import *im, mp_str s)
 
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
 {
-	if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
+	if ((dc->kind->flags & MP_KIND_CLUSTER_SCOPED) || dc->typed)
 		snprintf(buf, len, "%s %s", dc->kind->kind, im_str_of(im, dc->name));
 	else
 		snprintf(buf, len, "%s %s/%s", dc->kind->kind, im_str_of(im, dc->ns),
@@ -631,6 +631,56 @@ static const char *known_groups(char *buf, size_t len)
 	return buf;
 }
 
+static int keep(mp_import *im, idoc *dc, const char *path)
+{
+	const char *cl = cluster_of_path(im->o, path);
+	dc->cluster_name = cl ? im_intern(im, cl) : 0;
+	if (mp_grow((void **)&im->docs, &im->cap, sizeof(*im->docs), im->ndocs, 32) < 0) {
+		im->oom = 1;
+		return 0;
+	}
+	im->docs[im->ndocs++] = *dc;
+	return 1;
+}
+
+/* A document in the type form (MP_KIND_TYPE_FORM): `type`, `name`, `mesh`, `labels` at the
+ * top, no apiVersion; the kind row of a provider that reads the form, else a note. */
+static int type_form_document(mp_import *im, idoc *dc, const char *type, const char *path)
+{
+	char q[80], api[256];
+	for (const mp_provider *const *p = mp_providers; *p && !dc->kind; p++)
+		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc->kind; k++)
+			if ((k->flags & MP_KIND_TYPE_FORM) && !strcmp(k->kind, type)) {
+				dc->provider = *p;
+				dc->kind = k;
+			}
+	if (!dc->kind || dc->kind->skip) {
+		im_note(im, dc, im_get(dc, dc->root, "type"), "skipped document of type '%s': %s",
+		        mp_diag_quote(type, strlen(type), q, sizeof(q)),
+		        dc->kind ? dc->kind->skip : "meshpol does not import this type");
+		return 0;
+	}
+	const char *v = dc->kind->versions ? dc->kind->versions + 1 : "";
+	snprintf(api, sizeof(api), "%s/%.*s", dc->kind->group, (int)strcspn(v, " "), v);
+	dc->api = im_intern(im, api);
+	dc->typed = 1;
+	dc->meta = dc->root;
+	const char *name, *mesh;
+	yaml_node_t *labels, *spec = im_get(dc, dc->root, "spec");
+	if (im_str(im, dc, dc->root, "name", 1, &name) < 0 ||
+	    im_str(im, dc, dc->root, "mesh", 0, &mesh) < 0 ||
+	    im_map(im, dc, dc->root, "labels", 0, &labels) < 0)
+		return 0;
+	dc->name = im_intern(im, name);
+	dc->scope = mesh ? im_intern(im, mesh) : 0;
+	if (spec && !im_is_null(spec) && spec->type != YAML_MAPPING_NODE) {
+		im_error(im, dc, spec, "'spec' must be a mapping, not %s", im_kind_of(spec));
+		return 0;
+	}
+	dc->spec = spec && !im_is_null(spec) ? spec : NULL;
+	return keep(im, dc, path);
+}
+
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
@@ -643,8 +693,11 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	dc.cluster = MP_NONE;
 	const char *api = im_scalar(im_get(&dc, dc.root, "apiVersion"));
 	const char *kind = im_scalar(im_get(&dc, dc.root, "kind"));
+	const char *type = im_scalar(im_get(&dc, dc.root, "type"));
 	char group[256];
 	const char *version;
+	if (!api && !kind && type)
+		return type_form_document(im, &dc, type, path);
 	if (!api || !kind)
 		return 0; /* compile_native.c checked both */
 	api_group(api, group, sizeof(group), &version);
@@ -715,14 +768,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 		return 0;
 	}
 	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
-	const char *cl = cluster_of_path(im->o, path);
-	dc.cluster_name = cl ? im_intern(im, cl) : 0;
-	if (mp_grow((void **)&im->docs, &im->cap, sizeof(*im->docs), im->ndocs, 32) < 0) {
-		im->oom = 1;
-		return 0;
-	}
-	im->docs[im->ndocs++] = dc;
-	return 1;
+	return keep(im, &dc, path);
 }
 
 /* --- pass 2: places --- */
@@ -845,7 +891,8 @@ static void drop_replaced(mp_import *im)
 		for (uint32_t j = i + 1; j < im->ndocs && !a->dead; j++) {
 			idoc *b = &im->docs[j];
 			if (a->kind != b->kind || a->ns != b->ns || a->name != b->name ||
-			    a->cluster != b->cluster)
+			    a->cluster != b->cluster || a->typed != b->typed ||
+			    a->scope != b->scope)
 				continue;
 			char where[600];
 			a->dead = 1;

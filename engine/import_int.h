@@ -29,6 +29,10 @@ typedef struct {
 	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
 	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
 	uint32_t line_base, col_base;
+	/* A document in the type form (MP_KIND_TYPE_FORM, provider.h): meta is its root, ns 0,
+	 * scope its `mesh` (interned; 0 when absent), part of its identity for replacement. */
+	uint32_t typed;
+	mp_str scope;
 } idoc;
 
 /* A workload being imported (before it becomes an mp_workload). */
@@ -188,7 +192,8 @@ int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowe
  * row per field (the table ends with a row whose name is NULL), its type, whether it is
  * required, and for mappings and lists of mappings the table of their fields. Unknown fields
  * (with the nearest valid name), wrong types, missing fields and values outside an enum are
- * errors at their node naming the path from path ("spec") down. 0, or -1 after errors. */
+ * errors at their node naming the path from path ("spec"; "" for a document's top) down. 0,
+ * or -1 after errors. */
 typedef enum {
 	IM_T_STR,    /* any scalar but null */
 	IM_T_INT,    /* a plain integer */
