@@ -171,9 +171,13 @@ int mp_cmd_compile(int argc, char **argv)
 	char imported[200] = "";
 	if (mv.nworkloads || mv.nresources) {
 		uint32_t npolicies = 0;
+		/* the meshes' authorization kinds (Istio's and Linkerd's, Kuma's) */
+		static const char *const authz[] = {"AuthorizationPolicy", "MeshTrafficPermission",
+		                                    "TrafficPermission", NULL};
 		for (uint32_t i = 0; i < mv.nresources; i++)
-			npolicies +=
-			    !strcmp(mp_model_str(m, mv.resources[i].kind), "AuthorizationPolicy");
+			for (size_t k = 0; authz[k]; k++)
+				npolicies +=
+				    !strcmp(mp_model_str(m, mv.resources[i].kind), authz[k]);
 		snprintf(imported, sizeof(imported),
 		         ", %u workloads, %u authorization policies, %u import findings",
 		         mv.nworkloads, npolicies, mv.nfindings);

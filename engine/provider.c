@@ -7,10 +7,7 @@
 #include <string.h>
 
 const mp_provider *const mp_providers[] = {
-    &mp_provider_kubernetes,
-    &mp_provider_istio,
-    &mp_provider_linkerd,
-    NULL,
+    &mp_provider_kubernetes, &mp_provider_istio, &mp_provider_linkerd, &mp_provider_kuma, NULL,
 };
 
 const char *mp_provider_option_value(const mp_provider_setting *s, uint32_t n, const char *provider,

@@ -44,6 +44,11 @@ typedef struct {
 
 enum {
 	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
+	/* also read in the type form, as Kuma's universal mode writes its resources (kumactl
+	 * apply): a document without apiVersion, kind and metadata whose `type` is the kind, with
+	 * `name`, `mesh` (its scope: a document of another mesh is another object) and `labels` at
+	 * the top. It has no namespace; its apiVersion is the row's group and first version. */
+	MP_KIND_TYPE_FORM = 1u << 1,
 };
 
 /* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
@@ -125,5 +130,6 @@ const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, con
 
 /* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_istio, mp_provider_linkerd;
+extern const mp_provider mp_provider_kuma;
 
 #endif
