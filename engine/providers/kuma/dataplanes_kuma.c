@@ -450,6 +450,16 @@ static mp_id lookup_service(mp_import *im, mp_str ns, mp_str name)
 	                       : im->host->lookup(im->host->ctx, MP_IMPORT_SERVICE, nsid, name);
 }
 
+/* The workload runs the service (once). */
+static void wl_service(iworkload *w, mp_id sid)
+{
+	uint32_t k;
+	for (k = 0; k < w->nsvc && w->svc[k] != sid; k++)
+		;
+	if (k == w->nsvc && w->nsvc < 16)
+		w->svc[w->nsvc++] = sid;
+}
+
 static const char *protocol_of(const char *p)
 {
 	static const char *const known[] = {"http", "http2", "grpc", "tcp", "tls", NULL};
@@ -507,8 +517,7 @@ static mp_id universal_service(mp_import *im, mp_str mesh, mp_str name, mp_loc l
 		if (d->wl != UINT32_MAX) {
 			iworkload *w = &im->wl[d->wl];
 			static const int rank[] = {2, 3, 2, 1};
-			if (w->nsvc < 16)
-				w->svc[w->nsvc++] = sid;
+			wl_service(w, sid);
 			if (mtls == MP_NONE || rank[w->mtls] < rank[mtls])
 				mtls = w->mtls;
 		}
@@ -592,6 +601,46 @@ static void mesh_service(mp_import *im, uint32_t doc)
 		st->ms_svc[doc] = universal_service(im, ns, dc->name, dc->loc, dc->cluster);
 }
 
+/* A Universal inbound whose kuma.io/service is a Kubernetes Service's
+ * (NAME_NAMESPACE_svc_PORT) joins that service, as a VM joins a Kubernetes service in a
+ * multi-zone mesh: the service then runs in the VM's zone too. */
+static mp_id join_kubernetes(mp_import *im, km_dp *d, km_in *x)
+{
+	char name[254], ns[254];
+	unsigned port;
+	int end = 0;
+	if (sscanf(im_str_of(im, x->service), "%253[^_]_%253[^_]_svc_%u%n", name, ns, &port,
+	           &end) != 3 ||
+	    im_str_of(im, x->service)[end])
+		return MP_NONE;
+	mp_id sid = lookup_service(im, im_intern(im, ns), im_intern(im, name));
+	if (sid == MP_NONE)
+		return MP_NONE;
+	mp_model_view v = mp_model_get_view(im->m);
+	mp_service s = v.services[sid];
+	uint32_t cl[MAX_SVC_CL], n = 0, k;
+	for (k = 0; k < s.ports.n && v.ports[s.ports.off + k].port != port; k++)
+		;
+	if (k == s.ports.n)
+		return MP_NONE; /* no such port: another service */
+	for (k = 0; k < s.clusters.n && n < MAX_SVC_CL; k++)
+		cl[n++] = v.u32[s.clusters.off + k];
+	for (k = 0; k < n && cl[k] != d->cluster; k++)
+		;
+	if (k == n && n < MAX_SVC_CL) {
+		cl[n++] = d->cluster;
+		if ((s.clusters.off = mp_model_push_u32(im->m, cl, n)) == MP_NONE) {
+			im->oom = 1;
+			return MP_NONE;
+		}
+		s.clusters.n = n;
+		*mp_model_service_mut(im->m, sid) = s;
+	}
+	if (d->wl != UINT32_MAX)
+		wl_service(&im->wl[d->wl], sid);
+	return x->svc = sid;
+}
+
 void mp_kuma_services(mp_import *im)
 {
 	kuma_state *st = kuma_of(im);
@@ -600,7 +649,8 @@ void mp_kuma_services(mp_import *im)
 	for (uint32_t i = 0; i < st->ndps && !im->oom; i++)
 		for (uint32_t k = 0; k < st->dps[i].nin && !im->oom; k++) {
 			km_in *x = &st->dps[i].in[k];
-			if (x->svc == MP_NONE && x->service)
+			if (x->svc == MP_NONE && x->service &&
+			    join_kubernetes(im, &st->dps[i], x) == MP_NONE && !im->oom)
 				universal_service(im, st->dps[i].mesh, x->service,
 				                  im->docs[st->dps[i].doc].loc, st->dps[i].cluster);
 		}

@@ -207,7 +207,6 @@ static void clusters(mp_import *im)
 	kuma_state *st = kuma_of(im);
 	if (!(st->present = is_present(im)))
 		return;
-	st->nlabels = im->ndocs;
 	st->labels = mp_calloc(im->ndocs + 1, sizeof(*st->labels));
 	st->refs = mp_calloc(im->ndocs + 1, sizeof(*st->refs));
 	st->meshes = mp_calloc(im->ndocs + 1, sizeof(*st->meshes));
@@ -216,6 +215,7 @@ static void clusters(mp_import *im)
 		im->oom = 1;
 		return;
 	}
+	st->nlabels = im->ndocs;
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
 		st->ms_svc[i] = MP_NONE;
@@ -463,7 +463,7 @@ static void *begin(mp_import *im)
 static void end(void *state)
 {
 	kuma_state *st = state;
-	for (uint32_t i = 0; st->labels && i < st->nlabels; i++) {
+	for (uint32_t i = 0; i < st->nlabels; i++) {
 		json_decref(st->labels[i]);
 		json_decref(st->refs[i]);
 	}

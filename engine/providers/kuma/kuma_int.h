@@ -138,6 +138,9 @@ uint32_t mp_kuma_identity(mp_import *im, mp_str mesh, json_t *labels, mp_id clus
 /* Every field of a Kuma document against its kind's table, and what Kuma's validators refuse
  * beyond the schema. 0, or -1 after errors (the document is bad). */
 int mp_kuma_check(mp_import *im, idoc *dc);
+/* A duration as Kuma reads one (Go's time.ParseDuration: "300ms", "1.5s", "1h30m", "0"):
+ * milliseconds, rounded. 0, or -1 when it is none. */
+int mp_kuma_duration(const char *s, uint32_t *ms);
 /* A MeshIdentity template rendered ({{ .Mesh }}, {{ .Zone }}, {{ .Namespace }},
  * {{ .ServiceAccount }}, {{ .Workload }}, {{ label "k" }}), vars as a JSON object of those
  * names, labels the dataplane's (NULL: any label, to check a template); 0, or -1 with why in

@@ -8,7 +8,6 @@
  * client's zone, or fails it over to others, which residency sees. Mapping: docs/import.md
  * ("Kuma"). */
 #include "kuma_int.h"
-#include "scalar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,7 +245,7 @@ static void timeout_fn(rctx *x, idoc *dc, yaml_node_t *dflt, mp_route *rt, mp_ta
 	(void)x;
 	(void)t;
 	if (v)
-		mp_parse_duration(v, &rt->timeout_ms);
+		mp_kuma_duration(v, &rt->timeout_ms);
 }
 
 static void retry_fn(rctx *x, idoc *dc, yaml_node_t *dflt, mp_route *rt, mp_target *t)
@@ -262,7 +261,7 @@ static void retry_fn(rctx *x, idoc *dc, yaml_node_t *dflt, mp_route *rt, mp_targ
 	else if (tcp && !rt->match.methods && !rt->match.path_kind)
 		rt->retry_attempts = (uint32_t)strtoul(tcp, NULL, 10);
 	if (per)
-		mp_parse_duration(per, &rt->per_try_timeout_ms);
+		mp_kuma_duration(per, &rt->per_try_timeout_ms);
 }
 
 /* The last localityAwareness that applies. */
@@ -313,15 +312,17 @@ static void apply_locality(rctx *x, mp_id source, mp_target *t)
 	int in_local = 0;
 	for (uint32_t i = 0; i < s->clusters.n; i++)
 		in_local |= v.u32[s->clusters.off + i] == local;
-	if (!fo || fo->type != YAML_SEQUENCE_NODE) {
-		if (local != MP_NONE && in_local && t->cluster == MP_NONE) {
-			t->cluster = local;
-			t->flags |= MP_TARGET_F_LOCALITY_DISTRIBUTE;
-		}
+	/* a client whose zone runs the service: its traffic stays there, and fails over (if
+	 * at all) to the zones crossZone allows; otherwise it goes where the service runs */
+	if (!in_local || t->cluster != MP_NONE) {
+		if (fo && fo->type == YAML_SEQUENCE_NODE && s->clusters.n > 1)
+			t->flags |= MP_TARGET_F_LOCALITY_REORDER;
 		return;
 	}
-	if (s->clusters.n > 1)
-		t->flags |= MP_TARGET_F_LOCALITY_REORDER;
+	t->cluster = local;
+	t->flags |= MP_TARGET_F_LOCALITY_DISTRIBUTE;
+	if (!fo || fo->type != YAML_SEQUENCE_NODE)
+		return;
 	IM_SEQ_FOREACH(dc, fo, item)
 	{
 		yaml_node_t *from = im_get(dc, item, "from"), *to = im_get(dc, item, "to");

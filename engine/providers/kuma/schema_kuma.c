@@ -601,17 +601,61 @@ static int check_mesh(mp_import *im, idoc *dc)
 	                enabled);
 }
 
-/* Durations Kuma parses (MeshTimeout, MeshRetry). */
-static int check_durations(mp_import *im, idoc *dc, yaml_node_t *n)
+int mp_kuma_duration(const char *s, uint32_t *ms)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1},
+	             {"s", 1000},  {"m", 60000}, {"h", 3600000}};
+	double total = 0;
+	const char *p = s;
+	if (!strcmp(s, "0")) {
+		*ms = 0;
+		return 0;
+	}
+	if (!*p)
+		return -1;
+	while (*p) {
+		char *end;
+		size_t best = 0, u = 0;
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return -1;
+		double v = strtod(p, &end);
+		if (end == p)
+			return -1;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t l = strlen(units[i].unit);
+			if (!strncmp(end, units[i].unit, l) && l > best &&
+			    !isalpha((unsigned char)end[l]))
+				best = l, u = i;
+		}
+		if (!best)
+			return -1;
+		total += v * units[u].ms;
+		p = end + best;
+	}
+	if (total > (double)UINT32_MAX - 1)
+		return -1;
+	*ms = (uint32_t)(total + 0.5);
+	return 0;
+}
+
+/* Durations Kuma parses (MeshTimeout, MeshRetry: Go's time.ParseDuration), wherever a key
+ * ends in Timeout, Duration, Interval or Time, named by their path. */
+static int check_durations(mp_import *im, idoc *dc, yaml_node_t *n, const char *path)
 {
 	yaml_node_t *k, *v, *item;
-	int bad = 0;
+	char sub[512];
+	int bad = 0, i = 0;
+	static const char *const ends[] = {"Timeout", "Duration", "Interval", NULL};
 	if (!n)
 		return 0;
 	if (n->type == YAML_SEQUENCE_NODE) {
 		IM_SEQ_FOREACH(dc, n, item)
 		{
-			if (check_durations(im, dc, item) < 0)
+			snprintf(sub, sizeof(sub), "%s[%d]", path, i++);
+			if (check_durations(im, dc, item, sub) < 0)
 				bad = -1;
 		}
 		return bad;
@@ -620,15 +664,20 @@ static int check_durations(mp_import *im, idoc *dc, yaml_node_t *n)
 		return 0;
 	IM_MAP_FOREACH(dc, n, k, v)
 	{
-		const char *key = im_scalar(k);
-		uint32_t ms;
-		int set;
+		const char *key = im_scalar(k), *val = im_scalar(v);
 		size_t l = key ? strlen(key) : 0;
-		if (v->type == YAML_SCALAR_NODE && l > 7 &&
-		    (!strcmp(key + l - 7, "Timeout") || !strcmp(key + l - 8, "Duration"))) {
-			if (im_duration(im, dc, n, key, &ms, &set) < 0)
-				bad = -1;
-		} else if (check_durations(im, dc, v) < 0) {
+		uint32_t ms;
+		int dur = 0;
+		for (size_t e = 0; key && ends[e]; e++)
+			dur |= l >= strlen(ends[e]) && !strcmp(key + l - strlen(ends[e]), ends[e]);
+		snprintf(sub, sizeof(sub), "%s.%s", path, key ? key : "?");
+		if (dur && v->type == YAML_SCALAR_NODE) {
+			if (val && mp_kuma_duration(val, &ms) < 0)
+				bad = im_error(
+				    im, dc, v,
+				    "%s: '%s' is not a duration (Go's form: 300ms, 1.5s, 1h30m)",
+				    sub, val);
+		} else if (check_durations(im, dc, v, sub) < 0) {
 			bad = -1;
 		}
 	}
@@ -695,7 +744,9 @@ int mp_kuma_check(mp_import *im, idoc *dc)
 		return check_mesh(im, dc);
 	case KM_MESHTIMEOUT:
 	case KM_MESHRETRY:
-		return check_durations(im, dc, dc->spec);
+	case KM_MESHCIRCUITBREAKER:
+	case KM_MESHLOADBALANCINGSTRATEGY:
+		return check_durations(im, dc, dc->spec, "spec");
 	case KM_DATAPLANE:
 		return check_dataplane(im, dc);
 	case KM_MESHIDENTITY:

@@ -124,6 +124,10 @@ static int add_mesh(cctx *c, const mp_resource *r, json_t *spec, aux_t *x)
 	mesh->title = title_of(c, r);
 	mesh->version = astr(c, mp_model_str(m, r->version));
 	mesh->source = next_source(c, r, x);
+	if (a->ar.oom) { /* later meshes compare its name */
+		a->nmeshes--;
+		return fail(c, "out of memory");
+	}
 	mesh->mtls = enabled && *enabled;
 	json_array_foreach(json_object_get(mtls, "backends"), i, b)
 	{
@@ -348,6 +352,8 @@ static int add_dataplane(cctx *c, const mp_resource *r, json_t *spec)
 	dp->mesh_name = astr(c, json_string_value(json_object_get(spec, "mesh"))
 	                            ? json_string_value(json_object_get(spec, "mesh"))
 	                            : "default");
+	if (!dp->mesh_name)
+		return fail(c, "out of memory");
 	dp->mesh = mesh_named(a, dp->mesh_name);
 	dp->title = mp_arena_printf(&a->ar, "Dataplane %s%s%s", r->ns ? mp_model_str(m, r->ns) : "",
 	                            r->ns ? "/" : "", mp_model_str(m, r->name));
