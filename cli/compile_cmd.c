@@ -1,6 +1,6 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes, Istio and Linkerd resources are
- * imported from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio, Linkerd and Kuma
+ * resources are imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 #include "files.h"
@@ -30,6 +30,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"default-inbound-policy", required_argument, NULL, 'I'},
 	    {"cluster-networks", required_argument, NULL, 'N'},
 	    {"control-plane-namespace", required_argument, NULL, 'K'},
+	    {"system-namespace", required_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
 	/* The mesh providers' options: long option, provider, the option's name there
@@ -38,10 +39,9 @@ int mp_cmd_compile(int argc, char **argv)
 		int opt;
 		const char *provider, *name;
 	} provider_opts[] = {
-	    {'R', "istio", "root-namespace"},
-	    {'I', "linkerd", "default-inbound-policy"},
-	    {'N', "linkerd", "cluster-networks"},
-	    {'K', "linkerd", "control-plane-namespace"},
+	    {'R', "istio", "root-namespace"},     {'I', "linkerd", "default-inbound-policy"},
+	    {'N', "linkerd", "cluster-networks"}, {'K', "linkerd", "control-plane-namespace"},
+	    {'S', "kuma", "system-namespace"},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
@@ -77,6 +77,7 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'I':
 		case 'N':
 		case 'K':
+		case 'S':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
 			     i++)
 				if (provider_opts[i].opt == c)

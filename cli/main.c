@@ -24,7 +24,7 @@ static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
      "compile [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
      "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
-     "[--control-plane-namespace NS] "
+     "[--control-plane-namespace NS] [--system-namespace NS] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",

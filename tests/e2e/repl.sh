@@ -55,6 +55,11 @@ session clean 0 "${LAB[@]}"        # a script where nothing fails exits 0
 # default server, the route, each authorization tried, and the deciding resource
 "$MESHPOL" compile -o "$TMP/booksapp.mpm" tests/data/import/linkerd/booksapp >/dev/null
 session linkerd 0 -m "$TMP/booksapp.mpm"
+# Kuma's from form (tests/data/import/kuma, scenario from-kind): :why shows the dataplane
+# inbound, then every from[] entry in Kuma's order, the last matching one deciding
+K=tests/data/import/kuma
+"$MESHPOL" compile -o "$TMP/kuma.mpm" $K/k8s-apps.yaml $K/mesh-mtls.yaml $K/from-kind.yaml >/dev/null
+session kuma 0 -m "$TMP/kuma.mpm"
 
 # The model comes from the bundle's manifest when -m is not given.
 run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"

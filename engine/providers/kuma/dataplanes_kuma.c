@@ -425,12 +425,13 @@ void mp_kuma_workload_policy(mp_import *im)
 		} else if (dc->provider == &mp_provider_kubernetes &&
 		           mp_kuma_meshed(im, dc, &mesh)) {
 			json_t *labels = mp_kuma_pod_labels(im, dc, mesh, service_account(dc));
+			mp_str m = im_intern(im, mesh);
 			if (!labels) {
 				im->oom = 1;
 				return;
 			}
-			wl->mtls = mode_of(im, im_intern(im, mesh), labels, im_str_of(im, dc->name),
-			                   NULL, 0, dc->cluster, &doc);
+			wl->mtls = mode_of(im, m, labels, im_str_of(im, dc->name), NULL, 0,
+			                   dc->cluster, &doc);
 			json_decref(labels);
 		} else {
 			continue;
@@ -856,6 +857,17 @@ static int service_has(mp_import *im, mp_id sid, json_t *want, mp_str mesh)
 	return 1;
 }
 
+mp_id mp_kuma_service_tag(mp_import *im, mp_str mesh, const char *tag)
+{
+	kuma_state *st = kuma_of(im);
+	for (uint32_t i = 0; i < st->ndps; i++)
+		for (uint32_t k = 0; k < st->dps[i].nin; k++)
+			if (st->dps[i].mesh == mesh && st->dps[i].in[k].svc != MP_NONE &&
+			    !strcmp(im_str_of(im, st->dps[i].in[k].service), tag))
+				return st->dps[i].in[k].svc;
+	return MP_NONE;
+}
+
 mp_id mp_kuma_service_ref(mp_import *im, idoc *dc, yaml_node_t *ref)
 {
 	kuma_state *st = kuma_of(im);
@@ -889,11 +901,7 @@ mp_id mp_kuma_service_ref(mp_import *im, idoc *dc, yaml_node_t *ref)
 	if (!name)
 		return MP_NONE;
 	/* 2.x: the name is a kuma.io/service tag */
-	for (uint32_t i = 0; i < st->ndps && sid == MP_NONE; i++)
-		for (uint32_t k = 0; k < st->dps[i].nin && sid == MP_NONE; k++)
-			if (st->dps[i].mesh == mesh &&
-			    !strcmp(im_str_of(im, st->dps[i].in[k].service), name))
-				sid = st->dps[i].in[k].svc;
+	sid = mp_kuma_service_tag(im, mesh, name);
 	if (sid == MP_NONE)
 		sid = lookup_service(im,
 		                     ns          ? im_intern(im, ns)

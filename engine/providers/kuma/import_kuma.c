@@ -29,10 +29,11 @@ yaml_node_t *mp_kuma_spec(idoc *dc)
 const char *mp_kuma_mesh_of(mp_import *im, idoc *dc)
 {
 	const char *m;
+	(void)im; /* the document's own strings, which stay put while the model grows */
 	if (kuma_is(dc, KM_MESH))
-		return im_str_of(im, dc->name);
+		return im_scalar(im_get(dc, dc->meta, "name"));
 	if (dc->typed)
-		return dc->scope ? im_str_of(im, dc->scope) : "default";
+		return dc->scope ? im_scalar(im_get(dc, dc->root, "mesh")) : "default";
 	m = im_scalar(im_get(dc, im_get(dc, dc->meta, "labels"), KM_LABEL_MESH));
 	if (!m) /* cluster-scoped legacy CRDs put it beside metadata */
 		m = im_scalar(im_get(dc, dc->root, "mesh"));

@@ -116,7 +116,7 @@ static inline kuma_state *kuma_of(const mp_import *im)
 /* A document's labels as Kuma computes them (NULL for documents not Kuma's). */
 json_t *mp_kuma_labels(mp_import *im, uint32_t doc);
 /* The mesh a document belongs to (its kuma.io/mesh label, `mesh` field, its own name for a
- * Mesh; default "default"). */
+ * Mesh; default "default"): a string of the document's, valid while it lives. */
 const char *mp_kuma_mesh_of(mp_import *im, idoc *dc);
 /* A mesh by name, or NULL (one no document declares but "default"). */
 const km_mesh *mp_kuma_mesh(mp_import *im, mp_str name);
@@ -167,6 +167,8 @@ void mp_kuma_workload_policy(mp_import *im);
 void mp_kuma_services(mp_import *im);
 void mp_kuma_elements(mp_import *im);
 void mp_kuma_dataplane_records(mp_import *im);
+/* The model service of the inbounds of a mesh with that kuma.io/service tag, or MP_NONE. */
+mp_id mp_kuma_service_tag(mp_import *im, mp_str mesh, const char *tag);
 /* The model service a MeshService-style reference names ({kind, name, namespace, labels},
  * as a targetRef or backendRef), seen from document dc; MP_NONE when none does. */
 mp_id mp_kuma_service_ref(mp_import *im, idoc *dc, yaml_node_t *ref);

@@ -536,11 +536,7 @@ static void outbounds(mp_import *im, km_dp *d)
 	json_array_foreach(d->outbounds, i, o)
 	{
 		const char *svc = json_string_value(json_object_get(o, "service"));
-		mp_id nsid = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, d->mesh, 0);
-		mp_id dst = svc && nsid != MP_NONE
-		                ? im->host->lookup(im->host->ctx, MP_IMPORT_SERVICE, nsid,
-		                                   im_intern(im, svc))
-		                : MP_NONE;
+		mp_id dst = svc ? mp_kuma_service_tag(im, d->mesh, svc) : MP_NONE;
 		mp_loc loc = {dc->file, (uint32_t)json_integer_value(json_object_get(o, "line")),
 		              1};
 		if (dst == MP_NONE) {
