@@ -961,7 +961,7 @@ void mp_kuma_dataplane_records(mp_import *im)
 		}
 		mp_resource r = {.kind = im_intern(im, KM_DATAPLANE_KIND),
 		                 .api = im_intern(im, KM_RECORD_API),
-		                 .ns = dc->typed ? d->mesh : dc->ns,
+		                 .ns = dc->typed ? 0 : dc->ns,
 		                 .name = dc->name,
 		                 .cluster = im->multi_cluster ? d->cluster : MP_NONE,
 		                 .aux = {mp_model_push_u32(im->m, aux, 3), 3},
