@@ -83,7 +83,6 @@ static void targets(mp_import *im)
 static void shadows(mp_import *im)
 {
 	char subj[400];
-	static const char *const acts[] = {"allowWithShadowDeny"};
 	for (uint32_t i = 0; kuma_of(im)->present && i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
 		km_policy p = mp_kuma_policy(im, i);
@@ -119,7 +118,8 @@ static void shadows(mp_import *im)
 		if (rules && rules->type == YAML_SEQUENCE_NODE)
 			IM_SEQ_FOREACH(dc, rules, e)
 			{
-				yaml_node_t *ms = im_get(dc, im_get(dc, e, "default"), acts[0]);
+				yaml_node_t *ms =
+				    im_get(dc, im_get(dc, e, "default"), "allowWithShadowDeny");
 				if (ms && ms->type == YAML_SEQUENCE_NODE &&
 				    ms->data.sequence.items.top > ms->data.sequence.items.start)
 					im_finding(im, "AllowWithShadowDeny", MP_FINDING_INFO,
@@ -167,7 +167,7 @@ static void rules_overridden(mp_import *im, uint32_t i)
 {
 	idoc *dc = &im->docs[i];
 	yaml_node_t *rules = im_get(dc, dc->spec, "rules"), *rule, *a;
-	char subj[400], where[600];
+	char subj[400], by_title[400], at[600];
 	static const char *const allows[] = {"allow", "allowWithShadowDeny"};
 	if (!rules || rules->type != YAML_SEQUENCE_NODE)
 		return;
@@ -216,9 +216,10 @@ static void rules_overridden(mp_import *im, uint32_t i)
 					    "this %s matcher admits no one: a deny matcher that "
 					    "matches every identity it does (%s, at %s) wins over "
 					    "any allow",
-					    allows[k], mp_kuma_title(im, by, where, 200),
-					    mp_model_loc_str(im->m, im_loc(by, byn), where + 200,
-					                     sizeof(where) - 200));
+					    allows[k],
+					    mp_kuma_title(im, by, by_title, sizeof(by_title)),
+					    mp_model_loc_str(im->m, im_loc(by, byn), at,
+					                     sizeof(at)));
 			}
 		}
 	}

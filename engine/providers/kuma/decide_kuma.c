@@ -109,7 +109,6 @@ static void rules_form(const dctx *x, const ks_dp *dp, const ks_in *in, outcome 
 	size_t plen = strlen(x->principal);
 	for (uint32_t i = 0; i < in->nmtp; i++) {
 		const ks_policy *p = &a->pol[in->mtp[i]];
-		int any = 0;
 		if (!p->rules) {
 			explain(x, "kuma.policy", p->title, p->version, "from", p->source,
 			        "the proxy has a workload identity: Kuma ignores the from form");
@@ -125,7 +124,6 @@ static void rules_form(const dctx *x, const ks_dp *dp, const ks_in *in, outcome 
 			        hitm ? NULL : "the client's SPIFFE ID does not match");
 			if (!hitm)
 				continue;
-			any = 1;
 			hit h = {p->title, p->version, t->rule, t->source};
 			if (t->action == KS_DENY && nd < MAX_HITS)
 				deny[nd++] = h;
@@ -134,7 +132,6 @@ static void rules_form(const dctx *x, const ks_dp *dp, const ks_in *in, outcome 
 			if (t->action == KS_SHADOW && !shadow)
 				shadow = t, shadow_p = p;
 		}
-		(void)any;
 	}
 	if (nd) {
 		set(o, MP_PROVIDER_DENY, NULL, NULL, NULL, NULL,
