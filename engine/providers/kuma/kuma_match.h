@@ -45,6 +45,9 @@ typedef struct {
 	json_t *tags;
 } km_inbound;
 
+/* The targetRef kinds, least specific first (SortByTargetRef's order); NULL-terminated. */
+extern const char *const km_ref_kinds[];
+
 /* A label's value, or NULL. */
 const char *km_label(json_t *labels, const char *key);
 /* Is the policy labelled kuma.io/effect: shadow (never applied)? */

@@ -157,22 +157,23 @@ int km_selects_dataplane(const km_policy *p, const km_dataplane *d, const km_inb
 }
 
 /* api/common/v1alpha1 targetref.go: the kinds' order, least specific first. */
+const char *const km_ref_kinds[] = {
+    "Mesh",
+    "Dataplane",
+    "MeshSubset",
+    "MeshGateway",
+    "MeshService",
+    "MeshExternalService",
+    "MeshMultiZoneService",
+    "MeshServiceSubset",
+    "MeshHTTPRoute",
+    NULL,
+};
+
 static int kind_rank(const char *kind)
 {
-	static const char *const order[] = {
-	    "Mesh",
-	    "Dataplane",
-	    "MeshSubset",
-	    "MeshGateway",
-	    "MeshService",
-	    "MeshExternalService",
-	    "MeshMultiZoneService",
-	    "MeshServiceSubset",
-	    "MeshHTTPRoute",
-	    NULL,
-	};
-	for (int i = 0; order[i]; i++)
-		if (!strcmp(order[i], kind))
+	for (int i = 0; km_ref_kinds[i]; i++)
+		if (!strcmp(km_ref_kinds[i], kind))
 			return i + 1;
 	return 0;
 }

@@ -15,18 +15,6 @@
 		NULL, 0, 0, 0, NULL, NULL                                                          \
 	}
 
-static const char *const ref_kinds[] = {
-    "Mesh",
-    "MeshSubset",
-    "MeshGateway",
-    "MeshService",
-    "MeshExternalService",
-    "MeshMultiZoneService",
-    "MeshServiceSubset",
-    "MeshHTTPRoute",
-    "Dataplane",
-    NULL,
-};
 static const char *const proxy_types[] = {"Sidecar", "Gateway", NULL};
 static const char *const actions[] = {"Allow", "Deny", "AllowWithShadowDeny", NULL};
 static const char *const match_types[] = {"Exact", "Prefix", NULL};
@@ -45,7 +33,7 @@ static const char *const protocols[] = {"tcp", "grpc", "http", "http2", "tls", "
 static const char *const id_providers[] = {"Bundled", "Spire", NULL};
 
 static const im_field target_ref[] = {
-    {"kind", IM_T_ENUM, 1, 0, NULL, ref_kinds},
+    {"kind", IM_T_ENUM, 1, 0, NULL, km_ref_kinds},
     {"name", IM_T_STR, 0, 0, NULL, NULL},
     {"namespace", IM_T_STR, 0, 0, NULL, NULL},
     {"mesh", IM_T_STR, 0, 0, NULL, NULL},
@@ -202,10 +190,10 @@ static const im_field inbound[] = {
     {"state", IM_T_STR, 0, 0, NULL, NULL},          END,
 };
 static const im_field backend_ref[] = {
-    {"kind", IM_T_ENUM, 1, 0, NULL, ref_kinds}, {"name", IM_T_STR, 0, 0, NULL, NULL},
-    {"namespace", IM_T_STR, 0, 0, NULL, NULL},  {"labels", IM_T_STRMAP, 0, 0, NULL, NULL},
-    {"tags", IM_T_STRMAP, 0, 0, NULL, NULL},    {"port", IM_T_INT, 0, 0, NULL, NULL},
-    {"weight", IM_T_INT, 0, 0, NULL, NULL},     END,
+    {"kind", IM_T_ENUM, 1, 0, NULL, km_ref_kinds}, {"name", IM_T_STR, 0, 0, NULL, NULL},
+    {"namespace", IM_T_STR, 0, 0, NULL, NULL},     {"labels", IM_T_STRMAP, 0, 0, NULL, NULL},
+    {"tags", IM_T_STRMAP, 0, 0, NULL, NULL},       {"port", IM_T_INT, 0, 0, NULL, NULL},
+    {"weight", IM_T_INT, 0, 0, NULL, NULL},        END,
 };
 static const im_field outbound[] = {
     {"port", IM_T_INT, 1, 0, NULL, NULL},
