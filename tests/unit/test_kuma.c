@@ -247,6 +247,13 @@ static const bad_row bad_rows[] = {
      "'MeshGateway' is not supported here (expected Mesh, MeshSubset, MeshService, "
      "MeshServiceSubset or Dataplane)",
      1},
+    {"to and from outside the system namespace",
+     "apiVersion: kuma.io/v1alpha1\nkind: MeshTimeout\nmetadata: {name: t, namespace: shop}\n"
+     "spec:\n  to:\n  - targetRef: {kind: Mesh}\n    default: {idleTimeout: 1s}\n  from:\n  - "
+     "targetRef: {kind: Mesh}\n    default: {idleTimeout: 1s}\n",
+     "bad.yaml:9:3: MeshTimeout shop/t: spec: it's not allowed to mix 'to' and 'from' arrays in "
+     "the same policy",
+     1},
     {"neither from nor rules", MTP_K8S "spec:\n  targetRef: {kind: Mesh}\n",
      "MeshTrafficPermission kuma-system/p: spec: needs from or rules", 1},
     {"a duration",

@@ -79,6 +79,22 @@ static const char *role_of(mp_import *im, idoc *dc)
 	return "producer";
 }
 
+/* ComputePolicyRole: outside the system namespace a policy may not have both to and from
+ * (Kuma refuses it: "it's not allowed to mix 'to' and 'from' arrays in the same policy"). */
+static int mixed_lists(mp_import *im, idoc *dc)
+{
+	yaml_node_t *to = im_get(dc, dc->spec, "to"), *from = im_get(dc, dc->spec, "from");
+	if (!targeted(dc) || dc->typed || !strcmp(im_str_of(im, dc->ns), kuma_of(im)->system_ns) ||
+	    !to || !from || to->type != YAML_SEQUENCE_NODE || from->type != YAML_SEQUENCE_NODE ||
+	    to->data.sequence.items.top == to->data.sequence.items.start ||
+	    from->data.sequence.items.top == from->data.sequence.items.start)
+		return 0;
+	return im_error(im, dc, from,
+	                "spec: it's not allowed to mix 'to' and 'from' arrays in the same policy "
+	                "(outside the system namespace %s)",
+	                kuma_of(im)->system_ns);
+}
+
 static int set_str(json_t *o, const char *k, const char *v)
 {
 	return json_object_set_new(o, k, json_string(v));
@@ -222,7 +238,7 @@ static void clusters(mp_import *im)
 		st->ms_svc[i] = MP_NONE;
 		if (!kuma_doc(dc) || !im_live(dc))
 			continue;
-		if (mp_kuma_check(im, dc) < 0)
+		if (mp_kuma_check(im, dc) < 0 || mixed_lists(im, dc) < 0)
 			continue;
 		yaml_node_t *ref = im_get(dc, dc->spec, "targetRef");
 		if (!(st->labels[i] = compute_labels(im, dc)) ||
