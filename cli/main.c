@@ -26,7 +26,7 @@ static const mp_verb verbs[] = {
      "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
-     "[--appmesh-allow-all-with-backends refuse|allow] "
+     "[--appmesh-allow-all-with-backends refuse|allow] [--kuma-system-namespace NS] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"export", mp_cmd_export, 1, -1,
