@@ -721,7 +721,8 @@ static void form_keep(void *ctx, yaml_node_t *n)
 			im_error(im, &dc, n, "a %s must be a mapping with a '%s', not %s", f->title,
 			         f->kind_key, im_kind_of(n));
 		else
-			im_error(im, &dc, n, "a %s must have a '%s' and neither 'apiVersion' nor 'kind'",
+			im_error(im, &dc, n,
+			         "a %s must have a '%s' and neither 'apiVersion' nor 'kind'",
 			         f->title, f->kind_key);
 		return;
 	}
@@ -757,13 +758,13 @@ static void form_keep(void *ctx, yaml_node_t *n)
 	dc.name = im_intern(im, name);
 	dc.ns = f->ns_key ? im_intern(im, ns && *ns ? ns : "default") : 0;
 	dc.scope = scope ? im_intern(im, scope) : 0;
-	if ((spec && !im_is_null(spec) && spec->type != YAML_MAPPING_NODE) ||
-	    (!spec && (f->flags & IM_FORM_SPEC))) {
+	int none = !spec || im_is_null(spec);
+	if ((!none && spec->type != YAML_MAPPING_NODE) || (none && (f->flags & IM_FORM_SPEC))) {
 		im_error(im, &dc, spec ? spec : n, "'%s' must be a mapping, not %s", f->spec_key,
 		         spec ? im_kind_of(spec) : "missing");
 		return;
 	}
-	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
+	dc.spec = none ? NULL : spec;
 	r->kept += (uint32_t)keep(im, &dc, r->path);
 }
 

@@ -790,6 +790,11 @@ static const bad_row form_rows[] = {
      "[{\"address\": \"aws_appmesh_mesh.m\", \"mode\": \"managed\", \"type\": "
      "\"aws_appmesh_mesh\", \"name\": \"m\"}]}}}\n",
      "bad.yaml:1:68: aws_appmesh_mesh.m: 'values' must be a mapping, not missing", 1},
+    {"a Terraform resource whose values are null",
+     "{\"format_version\": \"1.2\", \"values\": {\"root_module\": {\"resources\": "
+     "[{\"address\": \"aws_appmesh_mesh.m\", \"mode\": \"managed\", \"type\": "
+     "\"aws_appmesh_mesh\", \"values\": null}]}}}\n",
+     "aws_appmesh_mesh.m: 'values' must be a mapping, not null", 1},
     {"a data source is never a managed resource",
      "{\"format_version\": \"1.2\", \"values\": {\"root_module\": {\"resources\": "
      "[{\"address\": \"data.aws_appmesh_mesh.m\", \"mode\": \"data\", \"type\": "
