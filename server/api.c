@@ -1,9 +1,9 @@
-/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/nginx/check, /v1/data,
- * /health, /metrics, /v1/reload. The dispatcher (http.c) has already checked the route, the
- * method, the token and parsed the JSON body. Every decision, from any endpoint, goes through
- * decide_one
- * (the decision id, its log record, the watchdog's guard) and answer (the reply: at once, or in
- * no-drop mode once the record is written, or failed closed). Reference: docs/server.md. */
+/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/nginx/check, OPA's
+ * /v1/data and POST /, /health, /metrics, /v1/reload. The dispatcher (http.c) has already checked
+ * the route, the method, the token and parsed the JSON body (OPA's routes read their own: gzip,
+ * ?input=). Every decision, from any endpoint, goes through decide_one (the decision id, its log
+ * record, the watchdog's guard) and answer (the reply: at once, or in no-drop mode once the
+ * record is written, or failed closed). Reference: docs/server.md. */
 #include "api.h"
 #include "alloc.h"
 #include "conn.h"
