@@ -6,16 +6,36 @@ set -eu
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
 # docs/architecture.md.
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
-# python3 (workload generators), jq (end-to-end assertions).
-# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
+# python3 (workload generators), jq (end-to-end assertions), nodejs (npm ships with it: the
+# real clients of tests/npm/package.json, installed below with `npm ci`).
+# Bench: wrk, hyperfine (and nodejs, for the Cedar runner).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+libevent-dev libjansson-dev libre2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
+nodejs"
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES="$PACKAGES wrk hyperfine nodejs"
+	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 fi
+
+# The npm packages the tests use as real clients (tests/npm/package.json, pinned by its
+# package-lock.json): installed into the git-ignored tests/npm/node_modules with `npm ci`
+# whenever the lock file is newer than the last install. No install scripts run: what the
+# packages ship is used as shipped (the SARIF Multitool's native binary among them).
+npm_clients() {
+	dir="$(dirname "$0")/../tests/npm"
+	[ -f "$dir/package-lock.json" ] || return 0
+	stamp="$dir/node_modules/.meshpol-installed"
+	[ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ] && return 0
+	command -v npm >/dev/null 2>&1 || { echo "install-deps: npm is missing (Debian package nodejs)" >&2; exit 1; }
+	echo "install-deps: npm ci in tests/npm" >&2
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null) || exit 1
+	# the one step of an install script the tests need: the SARIF Multitool's postinstall
+	# makes its native binary executable
+	find "$dir/node_modules/@microsoft" -name Sarif.Multitool -type f -exec chmod u+x {} + 2>/dev/null
+	touch "$stamp"
+}
 
 missing=""
 for p in $PACKAGES; do
@@ -23,7 +43,10 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	npm_clients
+	exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	echo "install-deps: installing:$missing" >&2
@@ -31,6 +54,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	npm_clients
 else
 	echo "install-deps: missing Debian packages:$missing" >&2
 	echo "install-deps: run: sudo apt-get install -y$missing" >&2
