@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define WATCH_QUIET_MS 200 /* a burst of saves settles before the tests run again */
 
@@ -121,17 +122,25 @@ static int watch(test_run *r)
 		                     sizeof(err)) < 0)
 			fprintf(stderr, "meshpol test: --watch: %s\n", err);
 	}
-	fprintf(stderr, "meshpol test: watching %s (%u directories); Ctrl-C stops\n", r->dir,
-	        mp_filewatch_ndirs(w));
+	fprintf(stderr, "meshpol test: watching %s (%u director%s); Ctrl-C stops\n", r->dir,
+	        mp_filewatch_ndirs(w), mp_filewatch_ndirs(w) == 1 ? "y" : "ies");
 	while (!stop_watching) {
 		int wait = mp_filewatch_wait_ms(w);
 		struct pollfd p = {.fd = mp_filewatch_fd(w), .events = POLLIN};
 		if (wait == 0) { /* a burst is due: run again */
 			const char *const *paths;
 			int tags;
-			uint32_t n = mp_filewatch_changes(w, &paths, &tags);
+			uint32_t n = mp_filewatch_changes(w, &paths, &tags), k = n;
+			struct stat st;
+			/* name a path that is still there: an editor's scratch file is gone by now
+			 */
+			while (k > 0 && stat(paths[k - 1], &st) < 0)
+				k--;
 			fprintf(stderr, "meshpol test: %s changed%s; running the tests again\n",
-			        n ? paths[0] : r->dir, n > 1 ? " (and more)" : "");
+			        k   ? paths[k - 1]
+			        : n ? paths[0]
+			            : r->dir,
+			        n > 1 ? " (and more)" : "");
 			if (mp_filewatch_clear(w, err, sizeof(err)) < 0)
 				fprintf(stderr, "meshpol test: --watch: %s\n", err);
 			rc = run_once(r, NULL);

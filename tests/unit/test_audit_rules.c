@@ -70,8 +70,9 @@ static void test_every_code_has_a_text(void **state)
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		for (const char *const *c = r->codes; r->phase == MP_CHECK_IMPORT && c && *c; c++)
 			if (strcmp(mp_rule_doc_code(*c)->key, *c))
-				fail_msg("import code %s (row %s) has no text in engine/audit_rules.c",
-				         *c, r->id);
+				fail_msg(
+				    "import code %s (row %s) has no text in engine/audit_rules.c",
+				    *c, r->id);
 	assert_string_equal(mp_rule_doc_code("NoSuchCode")->key, "import");
 	assert_null(mp_rule_doc_type("nope"));
 	assert_string_equal(mp_rule_doc_type("residency")->anchor, "residency");
@@ -84,9 +85,11 @@ static void test_docs_hold_every_row(void **state)
 	const mp_rule_doc *d;
 	for (unsigned i = 0; (d = mp_rule_doc_at(i)); i++) {
 		if (!has_anchor(doc, d->anchor))
-			fail_msg("%s: no heading with anchor #%s in %s", d->key, d->anchor, RULES_DOC);
+			fail_msg("%s: no heading with anchor #%s in %s", d->key, d->anchor,
+			         RULES_DOC);
 		if (!strstr(doc, d->title) || !strstr(doc, d->fix))
-			fail_msg("%s: its title or fix is not in %s word for word", d->key, RULES_DOC);
+			fail_msg("%s: its title or fix is not in %s word for word", d->key,
+			         RULES_DOC);
 		assert_true(!strcmp(d->precision, "very-high") || !strcmp(d->precision, "high") ||
 		            !strcmp(d->precision, "medium") || !strcmp(d->precision, "low"));
 		for (unsigned k = 0; k < i; k++)
@@ -99,7 +102,8 @@ static void test_docs_hold_every_row(void **state)
 static void test_fingerprint(void **state)
 {
 	(void)state;
-	json_t *a = mp_finding_fingerprint("p", "r", "s"), *b = mp_finding_fingerprint("p", "rs", "");
+	json_t *a = mp_finding_fingerprint("p", "r", "s"),
+	       *b = mp_finding_fingerprint("p", "rs", "");
 	assert_int_equal(strlen(json_string_value(a)), 64);
 	/* length prefixes: moving bytes between parts changes the fingerprint */
 	assert_string_not_equal(json_string_value(a), json_string_value(b));
