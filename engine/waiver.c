@@ -53,8 +53,8 @@ static yaml_node_t *take(reader *r, int id)
 		return NULL;
 	if (r->seen[k]) {
 		node_error(r, n,
-		           "an alias repeats a node here; write each waiver out in full "
-		           "(waivers.yaml refuses aliases)");
+		           "this node is used again through an alias; write each waiver out in "
+		           "full (waivers.yaml refuses aliases)");
 		return NULL;
 	}
 	r->seen[k] = 1;
