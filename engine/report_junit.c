@@ -102,17 +102,19 @@ static void junit_failure(audit_index *ix, FILE *out, const rule_slot *s)
 		first = first == SIZE_MAX ? i : first;
 		worst = r < worst ? r : worst;
 	}
+	/* the message CI servers show: the finding, or the count and the first */
 	fputs("      <failure", out);
-	if (open == 1) {
+	if (open) {
 		json_t *f = rp_finding(ix, first);
+		snprintf(msg, sizeof(msg), "%zu findings; the first: ", open);
 		fputs(" message=\"", out);
+		fputs(open > 1 ? msg : "", out);
 		rp_put(out, rp_str(f, "subject"), ESC_XML_ATTR);
 		fputs(": ", out);
 		rp_put(out, rp_str(f, "message"), ESC_XML_ATTR);
 		fputc('"', out);
 	} else {
-		snprintf(msg, sizeof(msg), open ? "%zu findings" : "the rule failed", open);
-		xml_attr(out, "message", msg);
+		xml_attr(out, "message", "the rule failed");
 	}
 	xml_attr(out, "type", worst < RP_NSEV ? rp_sev_names[worst] : "failure");
 	fputc('>', out);
