@@ -1,8 +1,8 @@
 /* policy_cmds.c: `meshpol decide` (one decision as JSON) and `meshpol check` (lint a bundle).
  * Reference: docs/cli.md. */
 #include "cli.h"
-#include "waiver.h"
 #include "decide.h"
+#include "waiver.h"
 
 #include <getopt.h>
 #include <limits.h>

@@ -98,6 +98,30 @@ static int strip_base(const char *base, const char *abs, char *out, size_t outle
 	return 1;
 }
 
+/* abs relative to base through "..", when the two share a directory below "/" (a checkout with
+ * its neighbours: ../shared/corpus); 1 with it in out, 0 when they share only "/", -1 when it
+ * does not fit. */
+static int climb(const char *base, const char *abs, char *out, size_t outlen)
+{
+	size_t common = 0, o = 0;
+	for (size_t i = 0; base[i] && base[i] == abs[i]; i++)
+		if (base[i] == '/' && i > 0)
+			common = i;
+	if (common == 0)
+		return 0;
+	for (const char *p = base + common; *p; p++) /* one ".." per component of base past it */
+		if (*p == '/') {
+			if (o + 4 > outlen)
+				return -1;
+			memcpy(out + o, "../", 3);
+			o += 3;
+		}
+	if (o + strlen(abs + common + 1) + 1 > outlen)
+		return -1;
+	strcpy(out + o, abs + common + 1);
+	return 1;
+}
+
 int mp_path_relative(const char *base, const char *file, char *out, size_t outlen)
 {
 	char abs[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
@@ -118,6 +142,8 @@ int mp_path_relative(const char *base, const char *file, char *out, size_t outle
 				return rc;
 		}
 	}
+	if ((rc = climb(base, abs, out, outlen)) != 0)
+		return rc;
 	if (strlen(abs) + 1 > outlen)
 		return -1;
 	strcpy(out, abs);

@@ -7,11 +7,14 @@
 #include "diag.h"
 #include "files.h"
 #include "linehash.h"
+#include "pathbase.h"
 #include "report_int.h"
 #include "version.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +137,12 @@ static json_t *uri_ref(const char *prefix, const char *path, const char *suffix)
 static json_t *artifact(audit_index *ix, const char *file, int *bad)
 {
 	json_t *a = json_object();
+	char abs[PATH_MAX], joined[2 * PATH_MAX];
+	const char *base = rp_str(ix->audit, "base");
+	/* beside the base ("../x"): outside the checkout GitHub maps %SRCROOT% to, so absolute */
+	snprintf(joined, sizeof(joined), "%s/%s", base, file);
+	if (*base && !strncmp(file, "../", 3) && mp_path_absolute(joined, abs, sizeof(abs)) == 0)
+		file = abs;
 	if (file[0] == '/') {
 		set(a, "uri", uri_ref("file://", file, ""), bad);
 	} else {

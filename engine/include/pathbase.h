@@ -24,8 +24,10 @@ int mp_path_work_tree(const char *path, char *out, size_t outlen);
 
 /* file relative to base (an absolute, normalised directory, as mp_path_work_tree gives): file
  * made absolute (mp_path_absolute) and, when it is not under base so, with the symbolic links
- * of its directory resolved. 1 with the relative path in out ("a/b.yaml"), 0 with the absolute
- * path in out when file lies outside base either way, -1 when it does not fit. */
+ * of its directory resolved. 1 with the relative path in out: "a/b.yaml" under base, or
+ * "../x/b.yaml" beside it when the two share a directory other than "/" (a checkout and its
+ * neighbours); 0 with the absolute path in out when they share only "/"; -1 when it does not
+ * fit. */
 int mp_path_relative(const char *base, const char *file, char *out, size_t outlen);
 
 #pragma GCC visibility pop

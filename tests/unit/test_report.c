@@ -192,17 +192,19 @@ static void test_junit(void **state)
 	assert_contains(out, "<testsuite name=\"pci.cardholder\" tests=\"1\" failures=\"0\" "
 	                     "errors=\"1\"");
 	assert_contains(out, "<testcase classname=\"traffic.baseline\" name=\"weights\"/>");
-	assert_contains(out, "<failure message=\"2 findings; the first: catalog/products -&gt; "
-	                     "catalog/inventory -&gt; catalog/search -&gt; catalog/products: routing "
-	                     "loop through 3 routes\" type=\"high\">");
+	assert_contains(out,
+	                "<failure message=\"2 findings; the first: catalog/products -&gt; "
+	                "catalog/inventory -&gt; catalog/search -&gt; catalog/products: routing "
+	                "loop through 3 routes\" type=\"high\">");
 	assert_contains(out, "see examples/acme/routes.yaml:238: hop 2\n");
 	/* escaping: text, attributes (where a newline must survive), replaced control chars */
 	assert_contains(out, "subject: billing/payments &lt;admin&gt; &amp; &quot;ops&quot; | "
 	                     "&apos;all&apos;\n");
 	assert_contains(out, "&apos;all&apos;: allow rule &apos;any&apos; admits principal "
 	                     "&quot;*&quot;\\x1b[31m (terminal escape)\\x1b[0m\"");
-	assert_contains(out, "shop/api@us1: pii flows to us-east1 (US)&#10;via route web-api | weight "
-	                     "10\"");
+	assert_contains(out,
+	                "shop/api@us1: pii flows to us-east1 (US)&#10;via route web-api | weight "
+	                "10\"");
 	assert_contains(out, "message: pii flows to us-east1 (US)\nvia route web-api");
 	assert_contains(out, "subject: Shop/Checkout\\x07\\u0085\n");
 	assert_contains(out, "<error message=\"policies/pci/cardholder.lua:88: attempt to index a "
