@@ -10,6 +10,8 @@
 ROOT=$PWD
 MT=$ROOT/tests/npm/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 # the tool's .NET runtime then needs no ICU
+# runs from other directories find the stdlib wherever the binary is (build-san/bin has none)
+export MESHPOL_STDLIB=${MESHPOL_STDLIB:-$ROOT/stdlib}
 
 # expect_eq NAME GOT WANT
 expect_eq() {
