@@ -49,6 +49,15 @@ static const mp_verb verbs[] = {
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
+    {"diff", mp_cmd_diff, 0, 0,
+     "diff [-m MODEL] --base BUNDLE|--base-rev REV --head BUNDLE | diff -p BUNDLE --base-model "
+     "MODEL --head-model MODEL [--format text|json|markdown] [-o FILE] [--examples N] "
+     "[--fail-on-change]",
+     "every decision a bundle or mesh change alters (BUNDLE: a directory or REV:PATH)"},
+    {"replay", mp_cmd_replay, 0, 0,
+     "replay --decision-log FILE -p BUNDLE [-m MODEL] [--format text|json|markdown] [-o FILE] "
+     "[--examples N] [--fail-on-change]",
+     "decide a decision log's requests again under a candidate bundle: what would change"},
     {"serve", mp_cmd_serve, 0, 0,
      "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "
      "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
