@@ -60,7 +60,8 @@ static const mp_verb verbs[] = {
      "decide a decision log's requests again under a candidate bundle: what would change"},
     {"serve", mp_cmd_serve, 0, 0,
      "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "
-     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
+     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--shadow-bundle BUNDLE] "
+     "[--tls-cert PEM --tls-key "
      "PEM [--client-ca PEM]] [--admin-listen ADDR:PORT] [--admin-token TOKEN] [--watch] "
      "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
      "[--max-connections N] [--drain-timeout SEC] [--request-timeout SEC] [--when-budget N] "
