@@ -39,6 +39,7 @@ typedef struct {
 	 * namespace and the principal patterns it matches */
 	const char *f_svc, *f_ns;
 	uint64_t *f_pvec;
+	const char *h_svc, *h_ns; /* the same in the head model */
 } caller;
 
 typedef struct {
@@ -150,8 +151,10 @@ static const char *svc_ref(diff_space *s, const mp_model *m, mp_id id)
 static int add_caller(diff_space *s, const char *principal, const char *service, const char *ns,
                       const char *label)
 {
-	const char *key = mp_arena_printf(&s->arena, "%s|%s|%s", principal ? principal : "-",
-	                                  service ? service : "-", ns ? ns : "-");
+	/* "=value" or "-" each: no value can pass for an absent one */
+	const char *key = mp_arena_printf(&s->arena, "%s%s|%s%s|%s%s", principal ? "=" : "-",
+	                                  principal ? principal : "", service ? "=" : "-",
+	                                  service ? service : "", ns ? "=" : "-", ns ? ns : "");
 	if (!key)
 		return -1;
 	for (uint32_t i = 0; i < s->ncallers; i++)
@@ -203,6 +206,21 @@ static const char *trust_domain(diff_space *s, const mp_model *m)
 			return mp_arena_strn(&s->arena, id + 9, strcspn(id + 9, "/"));
 	}
 	return NULL;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Can no rule tell the two callers apart? The same principal patterns matched (identities and
+ * the principals `when` functions hold among them), the same service and namespace in both
+ * models. */
+static int same_caller(const caller *a, const caller *b, uint32_t nppats)
+{
+	return !a->principal == !b->principal && same_vec(a->f_pvec, b->f_pvec, nppats) &&
+	       same_str(a->f_svc, b->f_svc) && same_str(a->f_ns, b->f_ns) &&
+	       same_str(a->h_svc, b->h_svc) && same_str(a->h_ns, b->h_ns);
 }
 
 static int build_callers(diff_space *s)
@@ -290,14 +308,27 @@ static int build_callers(diff_space *s)
 	}
 	if (add_caller(s, NULL, NULL, NULL, "anonymous") < 0)
 		return -1;
-	/* features for classify, and source.cluster variants where residency tells them apart */
+	/* features for classify; a caller no rule tells from an earlier one is left out */
+	uint32_t kept = 0;
 	for (uint32_t i = 0; i < s->ncallers; i++) {
 		caller *c = &s->callers[i];
 		resolve_caller(s, s->e[0]->model, c->principal, c->service, c->ns, &c->f_svc,
 		               &c->f_ns);
+		resolve_caller(s, s->e[1]->model, c->principal, c->service, c->ns, &c->h_svc,
+		               &c->h_ns);
 		c->f_pvec = match_vec(s, s->ppats, s->nppats, c->principal);
 		if (!c->f_pvec)
 			return -1;
+		uint32_t j;
+		for (j = 0; j < kept && !same_caller(&s->callers[j], c, s->nppats); j++)
+			;
+		if (j == kept)
+			s->callers[kept++] = *c;
+	}
+	s->ncallers = kept;
+	/* source.cluster variants, where residency tells them apart */
+	for (uint32_t i = 0; i < s->ncallers; i++) {
+		caller *c = &s->callers[i];
 		for (int k = 0; k < 2 && s->residency; k++) {
 			const mp_model *m = s->e[k]->model;
 			mp_model_view v = mp_model_get_view(m);
@@ -650,8 +681,9 @@ static void class_key(char *buf, size_t len, const caller *c, const dest *t, con
                       const char *path, uint32_t port, const char *headers, const char *sc,
                       const char *dc)
 {
-	snprintf(buf, len, "%s|%s|%s|%s|%u|%s|%s|%s", c->key, t->label, method, path ? path : "-",
-	         port, headers, sc ? sc : "-", dc ? dc : "-");
+	snprintf(buf, len, "%s|%s|%s|%s%s|%u|%s|%s%s|%s%s", c->key, t->label, method,
+	         path ? "=" : "-", path ? path : "", port, headers, sc ? "=" : "-", sc ? sc : "",
+	         dc ? "=" : "-", dc ? dc : "");
 }
 
 static void make_probe(const diff_space *s, const dest *t, const pick *k, probe *p)
@@ -691,8 +723,9 @@ static void make_probe(const diff_space *s, const dest *t, const pick *k, probe 
 			p->h[r->nheaders].name = h->name;
 			p->h[r->nheaders++].value = h->reps.v[which];
 		}
-		snprintf(hk + strlen(hk), sizeof(hk) - strlen(hk), "%s%s=%s", i ? "," : "", h->name,
-		         which < h->reps.n ? h->reps.v[which] : "-");
+		snprintf(hk + strlen(hk), sizeof(hk) - strlen(hk), "%s%s%s%s", i ? "," : "",
+		         h->name, which < h->reps.n ? "=" : "-",
+		         which < h->reps.n ? h->reps.v[which] : "");
 	}
 	r->headers = p->h;
 	class_key(p->key, sizeof(p->key), c, t, p->method_class, r->path, r->port, hk,
@@ -930,8 +963,7 @@ int diff_space_classify(const diff_space *s, const mp_request *r, char *buf, siz
 	for (uint32_t i = 0; i < s->ncallers && !c && pv; i++) {
 		const caller *x = &s->callers[i];
 		if (!x->principal == !r->principal && same_vec(x->f_pvec, pv, s->nppats) &&
-		    !x->f_svc == !svc && (!svc || !strcmp(x->f_svc, svc)) && !x->f_ns == !ns &&
-		    (!ns || !strcmp(x->f_ns, ns)))
+		    same_str(x->f_svc, svc) && same_str(x->f_ns, ns))
 			c = x;
 	}
 	if (!c)
@@ -962,7 +994,7 @@ int diff_space_classify(const diff_space *s, const mp_request *r, char *buf, siz
 	char hk[512] = "";
 	for (uint32_t i = 0; i < t->nheaders; i++) {
 		const header_dim *h = &t->headers[i];
-		const char *val = NULL, *rep = "-";
+		const char *val = NULL, *rep = "";
 		for (uint32_t j = 0; j < r->nheaders; j++)
 			if (!strcasecmp(r->headers[j].name, h->name))
 				val = r->headers[j].value;
@@ -975,8 +1007,8 @@ int diff_space_classify(const diff_space *s, const mp_request *r, char *buf, siz
 			if (!rep)
 				return -1;
 		}
-		snprintf(hk + strlen(hk), sizeof(hk) - strlen(hk), "%s%s=%s", i ? "," : "", h->name,
-		         rep);
+		snprintf(hk + strlen(hk), sizeof(hk) - strlen(hk), "%s%s%s%s", i ? "," : "",
+		         h->name, val ? "=" : "-", val ? rep : "");
 	}
 	class_key(buf, len, c, t, method, path, port, hk, r->src_cluster, r->dst_cluster);
 	return 0;

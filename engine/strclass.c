@@ -260,14 +260,16 @@ int mp_strclass_find(const mp_pattern *pats, uint32_t n, unsigned flags, mp_strc
 	if (path) /* never in a normal path: matching stops at ? and #, a backslash is a slash */
 		used['?'] = used['#'] = used['\\'] = 0;
 	used[0] = 0;
-	/* one byte no pattern holds stands for every such byte */
+	/* one byte no pattern holds stands for every such byte; tried first, then '/', so that
+	 * the representatives read "/x", "/a/x" */
 	for (const char *o = "xyzqkjw0123456789abcdefghilmnoprstuv-_~"; *o; o++)
 		if (!used[(unsigned char)*o]) {
-			used[(unsigned char)*o] = 1;
+			alpha[na++] = (unsigned char)*o;
 			break;
 		}
+	alpha[na++] = '/';
 	for (int c = 1; c < 256; c++)
-		if (used[c])
+		if (used[c] && c != '/')
 			alpha[na++] = (unsigned char)c;
 
 	/* the start: after the leading '/' for paths */
