@@ -10,10 +10,11 @@
 #include "strclass.h"
 #include "testutil.h"
 
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
 
 /* --- strclass: one representative per combination, checked on every short string --- */
 
