@@ -108,7 +108,8 @@ static int replay_decision(replay *rp, json_t *rec, uint64_t line)
 	mp_request r;
 	mp_header h[MP_REQUEST_MAX_HEADERS];
 	char err[512];
-	if (json_is_null(in) && json_is_object(out)) { /* the server could not encode it */
+	if ((json_is_null(in) && json_is_object(out)) ||     /* the server could not encode it */
+	    json_is_true(json_object_get(rec, "refused"))) { /* nor did a bundle decide it */
 		rp->skipped++;
 		return 0;
 	}
@@ -247,8 +248,8 @@ long mp_replay(const char *path, mp_evaluator *ev, const mp_replay_opts *opts, j
 		json_array_append_new(notes, json_string("the log holds no decision record"));
 	if (rp.skipped) {
 		snprintf(note, sizeof(note),
-		         "%llu decision records without an input (the server could not encode it) "
-		         "were left out",
+		         "%llu decision records the server's front door refused, or without an "
+		         "input (the server could not encode it), were left out",
 		         (unsigned long long)rp.skipped);
 		json_array_append_new(notes, json_string(note));
 	}

@@ -33,6 +33,7 @@ typedef struct {
 	size_t record_len;
 	int record_failed;       /* there is a log, but the record could not be encoded */
 	mp_shadow_result shadow; /* --shadow-bundle's decision of the same request */
+	int refused;             /* fixed: the front door refused it, no bundle decided */
 } decided;
 
 /* decide_one's results */
@@ -93,6 +94,8 @@ static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 	free(text);
 	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu", (unsigned long long)ns);
 	mp_jsonbuf_raw(&b, num, (size_t)n);
+	if (d->refused) /* the front door's refusal, not a decision: a replay leaves it out */
+		mp_jsonbuf_raw(&b, ",\"refused\":true", 15);
 	mp_shadow_record(&b, &d->shadow, d->id); /* keys sorted: shadow is last */
 	mp_jsonbuf_raw(&b, "}", 1);
 	if (b.oom || !b.heap) {
@@ -128,6 +131,7 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 	d->record_len = 0;
 	d->record_failed = 0;
 	d->shadow.state = MP_SHADOW_NONE;
+	d->refused = fixed != NULL;
 	if (!ev)
 		return NO_EVALUATOR;
 	uint64_t t0 = mp_server_now_ns();

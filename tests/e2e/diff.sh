@@ -141,6 +141,8 @@ for i in 1 2 3; do
 done
 # the proxies' door too
 curl -s -o /dev/null -H "Host: payments.billing" -H "x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/checkout-v2" -XDELETE "$BASE/v1/check/v1/refunds/ch_9"
+# refused by the front door (an escaped slash): no bundle decides it, the shadow neither
+curl -s -o /dev/null -H "Host: payments.billing" -H "x-forwarded-client-cert: URI=spiffe://acme.io/ns/shop/sa/checkout-v2" "$BASE/v1/check/v1/refunds%2Fch_8"
 metrics=$(curl -s "$BASE/metrics")
 dis=$(printf '%s\n' "$metrics" | awk '/^meshpol_shadow_disagreements_total/ {s += $2} END {print s + 0}')
 shadowed=$(printf '%s\n' "$metrics" | awk '/^meshpol_shadow_decisions_total/ {print $2}')
@@ -149,15 +151,37 @@ expect_stop shadow
 [ "$dis" = 4 ] && ok "shadow: the candidate disagrees on the 4 changed requests" || not_ok "shadow: disagreements" "$dis"
 recs=$(grep -c '"shadow":{"decision"' "$TMP/log.jsonl")
 [ "$recs" = "$dis" ] && ok "shadow: one decision record with the candidate's decision per disagreement" || not_ok "shadow: records" "$recs"
+[ "$(grep -c '"refused":true' "$TMP/log.jsonl")" = 1 ] && ok "shadow: the refused request's record says so" || not_ok "refused record"
 run_cmd "$MESHPOL" verify "$TMP/log.jsonl"
 [ "$RC" = 0 ] && ok "shadow: the log with shadow members verifies" || not_ok "shadow: verify" "$OUT" "$ERR"
 run_cmd "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p "$TMP/one" -m $M --format json
 [ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq .changed)" = "$dis" ] && [ "$(printf '%s' "$OUT" | jq .decided)" = 13 ] &&
 	ok "replay of the log against the shadow bundle: the same $dis disagreements" || not_ok "replay agrees with shadow" "$OUT" "$ERR"
+printf '%s' "$OUT" | jq -r '.notes[]' | grep -q "^1 decision records the server's front door refused" &&
+	ok "replay: the refused record is left out, and said so" || not_ok "replay: refused left out" "$OUT"
 [ "$(printf '%s' "$OUT" | jq -c '[.changes[].line] | sort')" = "$(grep -n '"shadow":{"decision"' "$TMP/log.jsonl" | cut -d: -f1 | jq -sc 'sort')" ] &&
 	ok "replay: the same records as the shadow's" || not_ok "replay: the same records"
 expect_rc "replay --fail-on-change: exit 1" 1 "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p "$TMP/one" -m $M --fail-on-change
 expect_rc "replay against the serving bundle: nothing changes" 0 "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p policies -m $M --fail-on-change
+
+# a reload rebuilds the candidate; one that does not load is dropped, the serving one untouched
+cp -r "$TMP/one" "$TMP/cand"
+start_server reload -m $M -p policies --shadow-bundle "$TMP/cand" --workers 1
+sha() { curl -s "$BASE/metrics" | sed -n 's/^meshpol_shadow_info{.*bundle_sha256="\([0-9a-f]*\)"} 1$/\1/p'; }
+before=$(sha)
+cp policies/rbac/billing.lua "$TMP/cand/rbac/billing.lua"
+kill -HUP "$SRV_PID"
+for _ in $(seq 50); do [ "$(sha)" != "$before" ] && break; sleep 0.1; done
+[ -n "$before" ] && [ "$(sha)" != "$before" ] && ok "reload: the shadow bundle is read again" || not_ok "reload: shadow rebuilt" "$before"
+echo 'policy "broken" {' >"$TMP/cand/broken.lua"
+kill -HUP "$SRV_PID"
+for _ in $(seq 50); do curl -s "$BASE/metrics" | grep -q '^meshpol_shadow_loaded 0' && break; sleep 0.1; done
+m=$(curl -s "$BASE/metrics")
+printf '%s\n' "$m" | grep -q '^meshpol_shadow_loaded 0' && printf '%s\n' "$m" | grep -q '^meshpol_shadow_build_failures_total 1' &&
+	ok "reload: a shadow bundle that does not load is dropped and counted" || not_ok "reload: broken shadow" "$(printf '%s' "$m" | grep shadow_)"
+check "reload: still serving" 200 -XPOST "$BASE/v1/decide" -d '{"destination":{"service":"payments","namespace":"billing"}}'
+expect_stop reload
+grep -q "the shadow bundle did not load" "$TMP/reload.log" && ok "reload: says so on stderr" || not_ok "reload: stderr"
 
 # a shadow bundle that does not load: the server refuses to start, naming it
 run_cmd "$MESHPOL" serve -m $M -p policies --shadow-bundle /nonexistent --listen 127.0.0.1:0
