@@ -367,8 +367,7 @@ static dest *add_dest(diff_space *s, const char *name, const char *ns, const cha
 }
 
 /* What one rule lets the destination's classes depend on. */
-static int take_rule(diff_space *s, dest *t, const mp_rule *r, uint32_t *pcap, uint32_t *hcap,
-                     int side)
+static int take_rule(dest *t, const mp_rule *r, uint32_t *pcap, uint32_t *hcap)
 {
 	uint32_t portcap = t->nports;
 	for (uint32_t i = 0; i < r->npaths; i++)
@@ -403,8 +402,6 @@ static int take_rule(diff_space *s, dest *t, const mp_rule *r, uint32_t *pcap, u
 		if (add_pattern(&h->pats, &h->npats, &cap, &r->headers[i].value) < 0)
 			return -1;
 	}
-	(void)side;
-	(void)s;
 	return 0;
 }
 
@@ -437,7 +434,6 @@ static int take_route(diff_space *s, dest *t, const mp_model *m, const mp_route 
 			return -1;
 	}
 	/* the route, for the report's view by route */
-	mp_model_view v = mp_model_get_view(m);
 	const char *name = mp_model_str(m, rt->name);
 	for (uint32_t i = 0; i < s->nroutes; i++)
 		if (!strcmp(s->routes[i].name, name) && !strcmp(s->routes[i].target, t->label))
@@ -452,7 +448,6 @@ static int take_route(diff_space *s, dest *t, const mp_model *m, const mp_route 
 	r->methods = rt->match.methods;
 	r->path_kind = rt->match.path_kind;
 	r->path = path;
-	(void)v;
 	return 0;
 }
 
@@ -477,7 +472,7 @@ static int take_side(diff_space *s, dest *t, int side, uint32_t *pcap, uint32_t 
 			for (uint32_t i = 0; i < n; i++) {
 				const mp_rule *r = &b->rules[cand[i]];
 				when |= r->when != 0;
-				if (take_rule(s, t, r, pcap, hcap, side) < 0)
+				if (take_rule(t, r, pcap, hcap) < 0)
 					return -1;
 			}
 			cand = b->global_rules;
