@@ -52,9 +52,19 @@ static const mp_verb verbs[] = {
      "[--docs-url URL]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on (advisory, "
      "soft, hard, or a severity: critical, high, medium, low)"},
+    {"diff", mp_cmd_diff, 0, 0,
+     "diff [-m MODEL] --base BUNDLE|--base-rev REV --head BUNDLE | diff -p BUNDLE --base-model "
+     "MODEL --head-model MODEL [--format text|json|markdown] [-o FILE] [--examples N] "
+     "[--fail-on-change]",
+     "every decision a bundle or mesh change alters (BUNDLE: a directory or REV:PATH)"},
+    {"replay", mp_cmd_replay, 0, 0,
+     "replay --decision-log FILE -p BUNDLE [-m MODEL] [--format text|json|markdown] [-o FILE] "
+     "[--examples N] [--fail-on-change]",
+     "decide a decision log's requests again under a candidate bundle: what would change"},
     {"serve", mp_cmd_serve, 0, 0,
      "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "
-     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
+     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--shadow-bundle BUNDLE] "
+     "[--tls-cert PEM --tls-key "
      "PEM [--client-ca PEM]] [--admin-listen ADDR:PORT] [--admin-token TOKEN] [--watch] "
      "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
      "[--max-connections N] [--drain-timeout SEC] [--request-timeout SEC] [--when-budget N] "

@@ -4,15 +4,17 @@
 set -eu
 
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
-# docs/architecture.md.
+# docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
+# database, without a checkout).
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
 # python3 (workload generators), jq (end-to-end assertions), Node.js and npm (the real
 # clients of tests/npm/package.json: OPA's JavaScript SDK, the SARIF Multitool, junit2json).
+# git: the repositories the diff's tests make.
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl git"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then
