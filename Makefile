@@ -27,7 +27,7 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB        := $(BUILD)/libmeshpol.a
 LIB_INT    := $(BUILD)/libmeshpol_int.a
 
-.PHONY: all deps test check demo bench clean format unit e2e policy-test
+.PHONY: all deps test check demo bench clean format unit e2e policy-test pkgs
 all: $(BIN)/meshpol $(BIN)/libmeshpol.a $(LIB_INT)
 
 deps:
@@ -98,6 +98,10 @@ bench: deps
 
 format:
 	clang-format -i $(ENGINE_SRC) $(FRONT_SRC) $(TEST_SRC) $(wildcard engine/*.h engine/include/*.h engine/providers/*/*.h cli/*.h repl/*.h server/*.h tests/unit/*.h bench/*.c)
+
+# The pkg-config packages the engine links, for the scripts and bench/ that link it too.
+pkgs:
+	@echo $(PKGS)
 
 clean:
 	rm -rf build build-san bin bench/out
