@@ -70,6 +70,10 @@ int mp_proxyreq_parse_host(mp_proxyreq *p, const char *value, const mp_model *m)
  * value does not fit. */
 int mp_proxyreq_xfcc(const char *value, char *uri, size_t urilen, char *by, size_t bylen);
 
+/* Sets p's method from m, upper-cased: 0, or -1 when m is not a method (letters, '-', '_';
+ * 1 to 15 bytes). */
+int mp_proxyreq_method(mp_proxyreq *p, const char *m);
+
 /* What a front door does with a request target before the engine normalises its path
  * (docs/server.md, "Paths"): %2F, %5C and '\' as escaped_slashes says (MP_SLASHES_*), ';'
  * parameters as params says (MP_PARAMS_*); %00 and '#' are always refused. The query is copied
