@@ -58,9 +58,9 @@ static void new_id(mp_worker *w, char out[37])
  * in: the input (taken over; masked here). */
 static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 {
-	static const char *const names[MP_EP_COUNT] = {"/v1/decide", "/v1/check", "/v1/data",
-	                                               "/v1/nginx/check",
-	                                               "/envoy.service.auth.v3.Authorization/Check"};
+	static const char *const names[MP_EP_COUNT] = {
+	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
+	    "/envoy.service.auth.v3.Authorization/Check"};
 	mp_jsonbuf b;
 	char num[40];
 	mp_jsonbuf_init(&b, NULL, 0);
@@ -159,7 +159,7 @@ int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t out
 	mp_jsonbuf_string(&b, why);
 	mp_jsonbuf_raw(&b, "}", 1);
 	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX || endpoint == MP_EP_GRPC ? 403
-	                                                                                    : 503;
+	                                                                                     : 503;
 	int n = b.heap || b.oom ? -1 : (int)b.len;
 	mp_jsonbuf_free(&b);
 	return n;

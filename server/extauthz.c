@@ -123,8 +123,8 @@ static int present(const char *s)
 #define CHECK_STR(s, name)                                                                         \
 	do {                                                                                       \
 		if (!str_ok(s)) {                                                                  \
-			snprintf(err, errlen, "%s: not a valid string (not UTF-8, or a NUL in it)", \
-			         name);                                                            \
+			snprintf(err, errlen,                                                      \
+			         "%s: not a valid string (not UTF-8, or a NUL in it)", name);      \
 			return MP_EXTAUTHZ_MALFORMED;                                              \
 		}                                                                                  \
 	} while (0)
@@ -147,7 +147,8 @@ static void push_header(mp_proxyreq *p, const char *name, const char *value)
 	mp_request *r = &p->r;
 	for (uint32_t i = 0; i < r->nheaders; i++)
 		if (!strcasecmp(r->headers[i].name, name))
-			refuse(p, "the request has the header %s more than once: nothing was decided",
+			refuse(p,
+			       "the request has the header %s more than once: nothing was decided",
 			       name);
 	if (r->nheaders == MP_REQUEST_MAX_HEADERS) {
 		refuse(p,
@@ -206,7 +207,8 @@ static int read_headers(mp_extauthz *q, const http_t *h, char *err, size_t errle
 		if (v->raw_value.len) {
 			memcpy(q->raw + used, v->raw_value.data, v->raw_value.len);
 			if (memchr(v->raw_value.data, 0, v->raw_value.len))
-				refuse(p, "the header %s has a NUL byte: nothing was decided", v->key);
+				refuse(p, "the header %s has a NUL byte: nothing was decided",
+				       v->key);
 			used += v->raw_value.len;
 			q->raw[used++] = '\0';
 		}
@@ -260,8 +262,8 @@ static int read_destination(mp_extauthz *q, const actx_t *ac, const mp_extauthz_
 	const peer_t *dst = ac->destination;
 	const char *value = NULL, *what = NULL;
 	uint32_t port = 0;
-	int rc = read_ip(dst, q->dst_ip, sizeof(q->dst_ip), &port,
-	                 "attributes.destination.address", err, errlen);
+	int rc = read_ip(dst, q->dst_ip, sizeof(q->dst_ip), &port, "attributes.destination.address",
+	                 err, errlen);
 	if (rc != MP_EXTAUTHZ_OK)
 		return rc;
 	CHECK_STR(dst ? dst->principal : NULL, "attributes.destination.principal");
@@ -281,8 +283,9 @@ static int read_destination(mp_extauthz *q, const actx_t *ac, const mp_extauthz_
 	if (value) {
 		q->dst_from = what;
 		if (mp_proxyreq_parse_host(p, value, in->model) < 0) {
-			snprintf(err, errlen, "destination.service: the %s%s%s is not a host[:port]",
-			         what, !strcmp(what, "header") ? " " : "",
+			snprintf(err, errlen,
+			         "destination.service: the %s%s%s is not a host[:port]", what,
+			         !strcmp(what, "header") ? " " : "",
 			         !strcmp(what, "header") ? in->destination_header : "");
 			return MP_EXTAUTHZ_UNDECIDABLE;
 		}
@@ -356,7 +359,8 @@ static int read_extensions(mp_extauthz *q, const actx_t *ac, const char **dest, 
 	json_t *ext = NULL;
 	*dest = NULL;
 	for (size_t i = 0; i < ac->n_context_extensions; i++) {
-		const char *k = ac->context_extensions[i]->key, *v = ac->context_extensions[i]->value;
+		const char *k = ac->context_extensions[i]->key,
+		           *v = ac->context_extensions[i]->value;
 		CHECK_STR(k, "attributes.context_extensions");
 		CHECK_STR(v, "attributes.context_extensions");
 		if (!strcmp(k, "destination"))
@@ -419,7 +423,8 @@ int mp_extauthz_read(mp_extauthz *q, const mp_extauthz_arena *a, const mp_extaut
 			return rc;
 	}
 	if ((rc = read_extensions(q, ac, &ext_dest, err, errlen)) != MP_EXTAUTHZ_OK ||
-	    (rc = read_destination(q, ac, in, ext_dest, h != NULL, err, errlen)) != MP_EXTAUTHZ_OK ||
+	    (rc = read_destination(q, ac, in, ext_dest, h != NULL, err, errlen)) !=
+	        MP_EXTAUTHZ_OK ||
 	    (rc = read_source(q, ac, in, err, errlen)) != MP_EXTAUTHZ_OK)
 		return rc;
 	const Envoy__Service__Auth__V3__AttributeContext__TLSSession *tls = ac->tls_session;
@@ -469,8 +474,10 @@ uint8_t *mp_extauthz_pack(const mp_extauthz_reply *r, size_t *len)
 	Envoy__Service__Auth__V3__HeaderValue hv[3] = {INIT_HV, INIT_HV, INIT_HV};
 	Envoy__Service__Auth__V3__HeaderValueOption hvo[3] = {INIT_HVO, INIT_HVO, INIT_HVO};
 	Envoy__Service__Auth__V3__HeaderValueOption *hvp[3];
-	Envoy__Service__Auth__V3__HttpStatus forbidden = ENVOY__SERVICE__AUTH__V3__HTTP_STATUS__INIT;
-	Envoy__Service__Auth__V3__OkHttpResponse ok = ENVOY__SERVICE__AUTH__V3__OK_HTTP_RESPONSE__INIT;
+	Envoy__Service__Auth__V3__HttpStatus forbidden =
+	    ENVOY__SERVICE__AUTH__V3__HTTP_STATUS__INIT;
+	Envoy__Service__Auth__V3__OkHttpResponse ok =
+	    ENVOY__SERVICE__AUTH__V3__OK_HTTP_RESPONSE__INIT;
 	Envoy__Service__Auth__V3__DeniedHttpResponse denied =
 	    ENVOY__SERVICE__AUTH__V3__DENIED_HTTP_RESPONSE__INIT;
 	Envoy__Service__Auth__V3__CheckResponse resp =

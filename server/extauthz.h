@@ -38,10 +38,10 @@ typedef struct {
 typedef struct {
 	mp_proxyreq p;
 	char dst_ip[64];
-	const char *dst_cluster;  /* context_extensions["destination_cluster"], or NULL */
-	const char *dst_from;     /* where the destination came from (for errors and the log) */
-	json_t *context;          /* {"context_extensions": {...}} or NULL; owned */
-	char *raw;                /* header_map's raw values, each with a NUL (mp_malloc) */
+	const char *dst_cluster; /* context_extensions["destination_cluster"], or NULL */
+	const char *dst_from;    /* where the destination came from (for errors and the log) */
+	json_t *context;         /* {"context_extensions": {...}} or NULL; owned */
+	char *raw;               /* header_map's raw values, each with a NUL (mp_malloc) */
 } mp_extauthz;
 
 /* mp_extauthz_read's results. */
@@ -64,11 +64,11 @@ json_t *mp_extauthz_input(const mp_extauthz *q);
 /* The reply to a CheckRequest. */
 typedef struct {
 	int allow;
-	int32_t code;         /* CheckResponse.status.code: 0 OK, 7 PERMISSION_DENIED, 3, 13 */
-	const char *message;  /* its message, or NULL */
-	const char *id;       /* the decision id (x-meshpol-decision-id), or NULL */
-	const char *error;    /* x-meshpol-error on a denial that is no decision, or NULL */
-	const char *body;     /* the denial's body (JSON), or NULL */
+	int32_t code;        /* CheckResponse.status.code: 0 OK, 7 PERMISSION_DENIED, 3, 13 */
+	const char *message; /* its message, or NULL */
+	const char *id;      /* the decision id (x-meshpol-decision-id), or NULL */
+	const char *error;   /* x-meshpol-error on a denial that is no decision, or NULL */
+	const char *body;    /* the denial's body (JSON), or NULL */
 	size_t body_len;
 } mp_extauthz_reply;
 

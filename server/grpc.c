@@ -40,8 +40,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define V3_PATH "/envoy.service.auth.v3.Authorization/Check"
-#define V2_PATH "/envoy.service.auth.v2.Authorization/Check"
+#define V3_PATH   "/envoy.service.auth.v3.Authorization/Check"
+#define V2_PATH   "/envoy.service.auth.v2.Authorization/Check"
 #define OUT_LIMIT (256u << 10) /* replies queued for a client before its reading stops */
 
 /* gRPC status codes (grpc/doc/statuscodes.md) */
@@ -66,8 +66,9 @@ struct gstream {
 	gstream *prev, *next;
 	uint64_t started_ns;
 	size_t header_bytes;
-	int post, path_ok, grpc_type; /* :method POST, a Check path, content-type application/grpc */
-	char path[80], ctype[48];     /* as sent (cut), for the error messages */
+	int post, path_ok,
+	    grpc_type;            /* :method POST, a Check path, content-type application/grpc */
+	char path[80], ctype[48]; /* as sent (cut), for the error messages */
 	int headers_done, remote_ended, replied, timed_out;
 	uint8_t *body; /* the request's bytes (mp_malloc) */
 	size_t body_len;
@@ -88,6 +89,7 @@ struct gconn {
 	size_t buffered; /* request bytes of unfinished streams */
 	uint64_t accepted_ns, idle_since_ns, blocked_since_ns;
 	int fd, trusted, tls;
+	int heard;     /* the client sent its first bytes: our SETTINGS may go */
 	int got_frame; /* the client's preface and first frame arrived */
 	int goaway;    /* idle: GOAWAY sent, closed when written or at the next tick */
 	int blocked;   /* reading stopped: the client does not read its replies */
@@ -173,8 +175,8 @@ static void reply_status(gstream *st, int http, int code, const char *msg)
 	nghttp2_submit_response(st->c->session, st->id, nv, n, NULL);
 }
 
-static ssize_t read_reply(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                          uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t read_reply(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud)
 {
 	gstream *st = src->ptr;
 	(void)ud;
@@ -214,7 +216,9 @@ static void reply_denial(gstream *st, int32_t code, const char *why)
 	for (; why[i] && i + 1 < sizeof(header); i++) /* a header carries printable ASCII */
 		header[i] = why[i] >= 0x20 && why[i] < 0x7f ? why[i] : '?';
 	header[i] = '\0';
-	mp_extauthz_reply r = {.code = code, .message = why, .error = header,
+	mp_extauthz_reply r = {.code = code,
+	                       .message = why,
+	                       .error = header,
 	                       .body = n >= 0 ? body : "{\"allow\":false}"};
 	mp_free(st->out);
 	st->out_off = 0;
@@ -415,7 +419,8 @@ static void call(gstream *st)
 			reply_denial(st, ST_INTERNAL, "no evaluator (out of memory)");
 		} else if (pack_decision(st, &d) < 0) {
 			mp_free(d.record); /* not answered: not logged */
-			reply_status(st, 200, ST_INTERNAL, "cannot write the reply (out of memory)");
+			reply_status(st, 200, ST_INTERNAL,
+			             "cannot write the reply (out of memory)");
 		} else {
 			answer(st, &d, t0);
 		}
@@ -467,8 +472,7 @@ static void copy_cut(char *out, size_t outlen, const uint8_t *v, size_t len)
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
 	gconn *c = ud;
 	gstream *st = stream_of(c, f->hd.stream_id);
@@ -480,8 +484,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	if (namelen == 7 && !memcmp(name, ":method", 7)) {
 		st->post = valuelen == 4 && !memcmp(value, "POST", 4);
 	} else if (namelen == 5 && !memcmp(name, ":path", 5)) {
-		st->path_ok = (valuelen == sizeof(V3_PATH) - 1 && !memcmp(value, V3_PATH, valuelen)) ||
-		              (valuelen == sizeof(V2_PATH) - 1 && !memcmp(value, V2_PATH, valuelen));
+		st->path_ok =
+		    (valuelen == sizeof(V3_PATH) - 1 && !memcmp(value, V3_PATH, valuelen)) ||
+		    (valuelen == sizeof(V2_PATH) - 1 && !memcmp(value, V2_PATH, valuelen));
 		copy_cut(st->path, sizeof(st->path), value, valuelen);
 	} else if (namelen == 12 && !memcmp(name, "content-type", 12)) {
 		/* application/grpc, +proto, and parameters after ';' */
@@ -501,7 +506,8 @@ static void headers_done(gstream *st)
 	const mp_server_config *cfg = cfg_of(st->c);
 	st->headers_done = 1;
 	if (st->header_bytes > cfg->max_header) {
-		snprintf(msg, sizeof(msg), "the request's headers are larger than --max-header (%zu)",
+		snprintf(msg, sizeof(msg),
+		         "the request's headers are larger than --max-header (%zu)",
 		         cfg->max_header);
 		reply_status(st, 200, ST_RESOURCE_EXHAUSTED, msg);
 	} else if (!st->post) {
@@ -510,8 +516,8 @@ static void headers_done(gstream *st)
 		snprintf(msg, sizeof(msg), "content-type '%s' is not application/grpc", st->ctype);
 		reply_status(st, 415, ST_INVALID_ARGUMENT, msg);
 	} else if (!st->path_ok) {
-		snprintf(msg, sizeof(msg),
-		         "unknown method %s (served: " V3_PATH ", " V2_PATH ")", st->path);
+		snprintf(msg, sizeof(msg), "unknown method %s (served: " V3_PATH ", " V2_PATH ")",
+		         st->path);
 		reply_status(st, 200, ST_UNIMPLEMENTED, msg);
 	}
 }
@@ -520,7 +526,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
 	gconn *c = ud;
 	(void)s;
-	c->got_frame = 1;
+	if (!c->got_frame) { /* the preface's deadline is over: idle from now on */
+		c->got_frame = 1;
+		if (c->nstreams == 0)
+			arm(c, c->idle_since_ns +
+			           (uint64_t)cfg_of(c)->grpc_idle_timeout * 1000000000u);
+	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	gstream *st = stream_of(c, f->hd.stream_id);
@@ -570,9 +581,10 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 		size_t mlen = (size_t)st->body[1] << 24 | (size_t)st->body[2] << 16 |
 		              (size_t)st->body[3] << 8 | st->body[4];
 		if (st->body[0] & 1)
-			reply_status(st, 200, ST_UNIMPLEMENTED,
-			             "compressed messages are not supported: send them uncompressed "
-			             "(grpc-encoding identity)");
+			reply_status(
+			    st, 200, ST_UNIMPLEMENTED,
+			    "compressed messages are not supported: send them uncompressed "
+			    "(grpc-encoding identity)");
 		else if (st->body[0])
 			reply_status(st, 200, ST_INTERNAL, "the message's flags are not 0 or 1");
 		else if (mlen > cfg->max_body) {
@@ -708,6 +720,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
 	unsigned char *data = evbuffer_pullup(in, -1);
+	c->heard = 1;
 	ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
 	if (c->g->w->abandoned)
 		return;
@@ -725,6 +738,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	gconn *c = arg;
 	(void)bev;
+	if (!c->heard) /* libevent calls this once the new socket is writable: nothing yet */
+		return;
 	if (c->blocked && evbuffer_get_length(bufferevent_get_output(c->bev)) < OUT_LIMIT / 2) {
 		c->blocked = 0;
 		bufferevent_enable(c->bev, EV_READ);
@@ -760,7 +775,8 @@ static void on_timer(int fd, short what, void *arg)
 	char msg[160];
 	(void)fd;
 	(void)what;
-	if ((c->blocked && now >= c->blocked_since_ns + rt) || (!c->got_frame && now >= c->accepted_ns + rt)) {
+	if ((c->blocked && now >= c->blocked_since_ns + rt) ||
+	    (!c->got_frame && now >= c->accepted_ns + rt)) {
 		mp_metrics_add(&c->g->w->metrics.conns_timed_out, 1);
 		conn_free(c);
 		return;
@@ -784,6 +800,8 @@ static void on_timer(int fd, short what, void *arg)
 			                          NGHTTP2_CANCEL);
 		}
 	}
+	if (next == UINT64_MAX && c->nstreams)
+		next = now + rt; /* calls the log or the client holds up: look again later */
 	if (!c->got_frame)
 		next = c->accepted_ns + rt;
 	else if (c->blocked)
@@ -859,8 +877,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	g->nconns++;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* our SETTINGS go with the first reply to the client's preface: an HTTP/1 client gets
+	 * its 505 in plain text */
 	arm(c, c->accepted_ns + (uint64_t)cfg->read_timeout * 1000000000u);
-	flush(c);
 	return;
 refused:
 	/* over --max-connections (or out of memory): closed before a byte is read */
@@ -916,8 +935,8 @@ int mp_grpc_worker_start(mp_worker *w, char *err, size_t errlen)
 	g->w = w;
 	pthread_mutex_init(&g->done_lock, NULL);
 	g->locked = 1;
-	if (!(g->arena = mp_extauthz_arena_new()) ||
-	    nghttp2_session_callbacks_new(&g->cbs) != 0 || nghttp2_option_new(&g->opt) != 0 ||
+	if (!(g->arena = mp_extauthz_arena_new()) || nghttp2_session_callbacks_new(&g->cbs) != 0 ||
+	    nghttp2_option_new(&g->opt) != 0 ||
 	    !(g->done_ev = event_new(w->base, -1, 0, on_logged, g)))
 		goto oom;
 	nghttp2_session_callbacks_set_on_begin_headers_callback(g->cbs, on_begin_headers);
@@ -927,9 +946,8 @@ int mp_grpc_worker_start(mp_worker *w, char *err, size_t errlen)
 	nghttp2_session_callbacks_set_on_frame_send_callback(g->cbs, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(g->cbs, on_stream_close);
 	if ((fd = dup(w->srv->grpc_fd)) < 0 ||
-	    !(g->listener = evconnlistener_new(w->base, on_accept, g,
-	                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-	                                       fd))) {
+	    !(g->listener = evconnlistener_new(
+	          w->base, on_accept, g, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd))) {
 		if (fd >= 0)
 			close(fd);
 		snprintf(err, errlen, "cannot accept on the gRPC listening socket");

@@ -547,7 +547,8 @@ int mp_server_run(const mp_server_config *given)
 		    mp_model_sha256(e->model), cfg.admin_listen ? "; admin http://" : "",
 		    cfg.admin_listen ? cfg.admin_listen : "",
 		    cfg.grpc_listen ? (srv.grpc_tls ? "; gRPC h2 (TLS) " : "; gRPC h2c ") : "",
-		    cfg.grpc_listen ? cfg.grpc_listen : "", cfg.decision_log ? "; decision log on" : "");
+		    cfg.grpc_listen ? cfg.grpc_listen : "",
+		    cfg.decision_log ? "; decision log on" : "");
 		mp_engine_release(e);
 		event_base_dispatch(srv.control);
 		rc = 0;
