@@ -7,14 +7,15 @@ set -eu
 # docs/architecture.md: libnghttp2-dev (HTTP/2 for the gRPC listener), libprotobuf-c-dev and
 # protobuf-c-compiler (protoc-c makes the C of server/proto/ext_authz.proto at build time).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
-# python3 (workload generators), jq (end-to-end assertions), nghttp2-client (nghttp: raw
+# python3 (workload generators; python3-yaml reads documented configurations), jq (end-to-end
+# assertions), nghttp2-client (nghttp: raw
 # HTTP/2 frames against the gRPC listener), nodejs and npm (the real clients of tests/npm:
 # @grpc/grpc-js, installed below with `npm ci` into tests/npm/node_modules).
 # Bench: wrk, hyperfine, nodejs (the Cedar runner), h2load (nghttp2-client).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
 libevent-dev libjansson-dev libre2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
-libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client nodejs"
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client nodejs python3-yaml"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine nodejs"
 elif [ "${1:-}" = "--fuzz" ]; then

@@ -117,6 +117,43 @@ id8=$(line 8 | jq -r '.response.denied_response.headers[0].header.value')
 logged "an escaped slash: refused as on the HTTP door (--escaped-slashes reject)" "$id8" \
 	'.decision.allow == false and (.decision.reasons[0].message | test("escaped slash"))'
 
+# --- the documented configurations (docs/server.md) -----------------------------------------
+doc_block envoy-grpc >"$TMP/envoy-grpc.yaml"
+doc_block istio-grpc >"$TMP/istio-grpc.yaml"
+python3 - "$TMP/envoy-grpc.yaml" "$TMP/istio-grpc.yaml" "$TMP/doc-check.json" >"$TMP/doc.out" 2>&1 <<'PY'
+import json, sys, yaml
+filters, clusters = yaml.safe_load_all(open(sys.argv[1]))
+cluster = clusters[0]
+authz = filters["http_filters"][0]
+assert authz["name"] == "envoy.filters.http.ext_authz", authz["name"]
+tc = authz["typed_config"]
+assert tc["transport_api_version"] == "V3" and tc["failure_mode_allow"] is False
+assert tc["grpc_service"]["envoy_grpc"]["cluster_name"] == cluster["name"]
+opts = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+assert "http2_protocol_options" in opts["explicit_http_config"], "the cluster must speak HTTP/2"
+route = filters["route_config"]["virtual_hosts"][0]["routes"][0]
+ext = route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]["context_extensions"]
+assert set(ext) <= {"destination", "destination_cluster"}, ext
+# the call Envoy makes for a request on that route: the client chose another authority
+json.dump([{"attributes": {"source": {"principal": "spiffe://acme.io/ns/shop/sa/checkout"},
+  "request": {"http": {"method": "POST", "path": "/v1/charge", "host": "evil.example"}},
+  "context_extensions": ext}}], open(sys.argv[3], "w"))
+cm, svc, pol = yaml.safe_load_all(open(sys.argv[2]))
+prov = yaml.safe_load(cm["data"]["mesh"])["extensionProviders"][0]
+g = prov["envoyExtAuthzGrpc"]
+assert g["service"] == "%s.%s.svc.cluster.local" % (svc["metadata"]["name"], svc["metadata"]["namespace"])
+port = svc["spec"]["ports"][0]
+assert port["port"] == g["port"] and port["appProtocol"] == "grpc" and port["name"].startswith("grpc")
+assert pol["spec"]["action"] == "CUSTOM" and pol["spec"]["provider"]["name"] == prov["name"]
+print("ok")
+PY
+[ "$(cat "$TMP/doc.out")" = ok ] && ok "docs/server.md: the Envoy and Istio gRPC configurations hang together" ||
+	not_ok "the documented gRPC configurations" "$(cat "$TMP/doc.out")"
+checks docs "$TMP/doc-check.json"
+idd=$(echo "$OUT" | jq -r '.response.ok_response.headers[0].header.value' 2>/dev/null)
+logged "the documented route's context_extensions name the destination, not the client's authority" "$idd" \
+	'.decision.allow == true and .input.destination.service == "payments" and .input.destination.namespace == "billing"'
+
 # --- hostile HTTP/2 and gRPC ------------------------------------------------------------
 "${RAW[@]}" 127.0.0.1 "$GPORT" 4096 >"$TMP/raw" 2>&1
 raw_ok() { # NAME JQ-FILTER WHAT
