@@ -137,7 +137,7 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 			evbuffer_add_printf(
 			    o, "meshpol_http_responses_total{code=\"other\"} %" PRIu64 "\n", n);
 	}
-	if (srv->grpc_fd >= 0) {
+	if (srv->cfg->grpc_listen) {
 		header(o, "meshpol_grpc_responses_total", "counter",
 		       "gRPC calls answered (--grpc-listen), by grpc-status (a denial is OK: the "
 		       "CheckResponse says it).");

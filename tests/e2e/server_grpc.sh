@@ -247,4 +247,23 @@ checks mtls "$TMP/one.json" --ca "$TMP/pki/ca.pem" --cert "$TMP/pki/envoy.pem" -
 echo "$OUT" | jq -e '.code == 0 and .response.http_response == "ok_response"' >/dev/null &&
 	ok "mutual TLS: with its certificate, decided (the caller is the request's, not the proxy's)" || not_ok "mTLS Check" "$OUT"
 expect_stop mtls
+
+# --- the watchdog: a call stuck in C is never an allow; the worker is replaced ---------------
+cp -r "$UNIT" "$TMP/stuck"
+cat >>"$TMP/stuck/rbac.lua" <<'LUA'
+allow "spin-c" { service = "shop/web", paths = { "/rep" },
+                 when = function(req) return #string.rep("", 1e15) > 0 end }
+LUA
+start_grpc watchdog -m "$UNIT/mesh.yaml" -p "$TMP/stuck" --workers 1 --request-timeout 1 --drain-timeout 2 \
+	--when-budget 1000000000000000 || not_ok "watchdog server starts"
+echo '[{"attributes": {"request": {"http": {"method": "GET", "path": "/rep", "host": "web.shop"}}}},
+       {"attributes": {"request": {"http": {"method": "GET", "path": "/pub/x", "host": "web.shop"}}}}]' >"$TMP/stuck.json"
+checks watchdog "$TMP/stuck.json"
+first=$(sed -n 1p <<<"$OUT")
+echo "$first" | jq -e '.code != 0 or .response.http_response == "denied_response"' >/dev/null &&
+	ok "watchdog: the stuck call is not allowed (its connection is shut down, or the sandbox denied it)" || not_ok "watchdog: stuck call" "$first"
+sed -n 2p <<<"$OUT" | jq -e '.code == 0 and .response.http_response == "ok_response"' >/dev/null &&
+	ok "watchdog: the next call is served (by the replacement worker)" || not_ok "watchdog: next call" "$OUT" "$(tail -5 "$TMP/watchdog.log")"
+stop_server watchdog
+case "$STOP_RC" in 0 | 1) ok "watchdog: SIGTERM: exit $STOP_RC (1: the stuck thread was left behind)" ;; *) not_ok "watchdog: SIGTERM" "$STOP_RC" ;; esac
 e2e_done

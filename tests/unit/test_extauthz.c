@@ -8,10 +8,11 @@
 #include "server.h"
 #include "testutil.h"
 
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
 
 typedef Envoy__Service__Auth__V3__AttributeContext actx_t;
 typedef Envoy__Service__Auth__V3__AttributeContext__HttpRequest__HeadersEntry hent_t;
