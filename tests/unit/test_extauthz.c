@@ -288,7 +288,7 @@ static void test_refused(void **state)
 {
 	fixture *f = *state;
 	builder b;
-	char names[70][8];
+	char names[70][16];
 	http_check(&b, "pay.billing");
 	header(&b, "x-a", "1");
 	header(&b, "X-A", "2");
