@@ -192,7 +192,13 @@ resets=$(metric meshpol_grpc_streams_reset_total)
 sleep 0.5
 [ "$(metric meshpol_connections_open)" = 1 ] && ok "every gRPC connection closed is off the count (1: the metrics request's)" ||
 	not_ok "connections_open back to 1" "$(metric meshpol_connections_open)"
+"${RAW[@]}" raw 127.0.0.1 "$GPORT" 0 8000 >"$TMP/term-goaway" &
+raw_pid=$!
+sleep 1
 expect_stop main
+wait "$raw_pid"
+jq -e '.goaway == [0] and .closed' "$TMP/term-goaway" >/dev/null && ok "SIGTERM: an open gRPC connection gets GOAWAY (NO_ERROR) and is closed" ||
+	not_ok "SIGTERM GOAWAY" "$(cat "$TMP/term-goaway")"
 "$MESHPOL" verify "$TMP/decisions.jsonl" >"$TMP/verify" 2>&1 && ok "the decision log verifies (gRPC decisions in it)" ||
 	not_ok "verify" "$(cat "$TMP/verify")"
 
