@@ -669,25 +669,41 @@ static void conn_free(gconn *c)
 }
 
 /* Hands nghttp2's output to the socket; closes the connection when neither side has anything
- * more to say, and stops reading while the client leaves its replies unread. */
+ * more to say, and stops reading while the client leaves its replies unread. On a plain
+ * connection with nothing queued, the bytes (a reply is a few hundred) are sent at once: no
+ * write event to arm and disarm, no loop iteration before the reply leaves. */
 static void flush(gconn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	uint8_t direct[16384];
+	size_t used = 0;
 	if (c->g->w->abandoned)
 		return;
 	for (;;) {
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->session, &data);
-		if (n < 0) {
-			conn_free(c);
-			return;
-		}
+		if (n < 0)
+			goto fail;
 		if (n == 0)
 			break;
-		if (evbuffer_add(out, data, (size_t)n) < 0) {
-			conn_free(c);
-			return;
+		if (!c->tls && evbuffer_get_length(out) == 0 &&
+		    used + (size_t)n <= sizeof(direct)) {
+			memcpy(direct + used, data, (size_t)n);
+			used += (size_t)n;
+			continue;
 		}
+		if ((used && evbuffer_add(out, direct, used) < 0) ||
+		    evbuffer_add(out, data, (size_t)n) < 0)
+			goto fail;
+		used = 0;
+	}
+	if (used) {
+		ssize_t sent = send(c->fd, direct, used, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent < 0) /* EAGAIN, or an error the bufferevent's write will report */
+			sent = 0;
+		if ((size_t)sent < used &&
+		    evbuffer_add(out, direct + sent, used - (size_t)sent) < 0)
+			goto fail;
 	}
 	size_t queued = evbuffer_get_length(out);
 	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
@@ -701,6 +717,9 @@ static void flush(gconn *c)
 		bufferevent_disable(c->bev, EV_READ);
 		arm(c, c->blocked_since_ns + (uint64_t)cfg_of(c)->read_timeout * 1000000000u);
 	}
+	return;
+fail:
+	conn_free(c);
 }
 
 /* A client that speaks HTTP/1 to this port learns what it is. */
