@@ -1,6 +1,6 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
-PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 \
+PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib \
            libnghttp2 libprotobuf-c
 CXX     ?= c++
 OPT     ?= -O2 -g

@@ -1,6 +1,6 @@
 /* compile_cmd.c: `meshpol compile`: YAML sources -> model summary, optionally an .mpm file
- * (written as every output is: engine/include/files.h). Kubernetes, Istio, Consul, Linkerd
- * and App Mesh resources are imported from the same sources (docs/import.md). */
+ * (written as every output is: engine/include/files.h). Kubernetes, Istio, Consul, Linkerd,
+ * App Mesh and Kuma resources are imported from the same sources (docs/import.md). */
 #include "cli.h"
 #include "compile.h"
 #include "diag.h"
@@ -59,6 +59,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"consul-default-intention-policy", required_argument, NULL, 'J'},
 	    {"consul-namespaces", required_argument, NULL, 'S'},
 	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
+	    {"kuma-system-namespace", required_argument, NULL, 'U'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const allow_deny[] = {"allow", "deny", NULL};
@@ -78,6 +79,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {'J', "consul", "default-intention-policy", allow_deny},
 	    {'S', "consul", "namespaces", NULL},
 	    {'W', "appmesh", "allow-all-with-backends", refuse_allow},
+	    {'U', "kuma", "system-namespace", NULL},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
@@ -116,6 +118,7 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'J':
 		case 'S':
 		case 'W':
+		case 'U':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
 			     i++) {
 				if (provider_opts[i].opt != c)
@@ -215,11 +218,14 @@ int mp_cmd_compile(int argc, char **argv)
 	char imported[200] = "";
 	if (mv.nworkloads || mv.nresources) {
 		uint32_t npolicies = 0;
-		for (uint32_t i = 0; i < mv.nresources; i++) {
-			const char *kind = mp_model_str(m, mv.resources[i].kind);
-			npolicies += !strcmp(kind, "AuthorizationPolicy") ||
-			             !strcmp(kind, "ServiceIntentions");
-		}
+		/* the meshes' authorization kinds (Istio's and Linkerd's, Consul's, Kuma's) */
+		static const char *const authz[] = {"AuthorizationPolicy", "ServiceIntentions",
+		                                    "MeshTrafficPermission", "TrafficPermission",
+		                                    NULL};
+		for (uint32_t i = 0; i < mv.nresources; i++)
+			for (size_t k = 0; authz[k]; k++)
+				npolicies +=
+				    !strcmp(mp_model_str(m, mv.resources[i].kind), authz[k]);
 		snprintf(imported, sizeof(imported),
 		         ", %u workloads, %u authorization policies, %u import findings",
 		         mv.nworkloads, npolicies, mv.nfindings);

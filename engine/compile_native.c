@@ -861,20 +861,25 @@ static const schema kinds[] = {
     SCHEMA("Certificate", rcert, cert_fields, finish_cert),
 };
 
+/* Is root a mapping whose `type` is a native kind (`type: Service`)? */
+static int native_type(compiler *c, const yaml_node_t *root)
+{
+	const yaml_node_t *t = mp_yaml_get(c->doc, root, "type");
+	for (size_t i = 0; t && t->type == YAML_SCALAR_NODE && i < sizeof(kinds) / sizeof(kinds[0]);
+	     i++)
+		if (!strcmp(kinds[i].kind, scalar(t)))
+			return 1;
+	return 0;
+}
+
 int cc_native_document(compiler *c, const yaml_node_t *root)
 {
 	if (mp_yaml_is_null(root))
 		return 0; /* an empty document */
-	/* config entries (HashiCorp's form: `Kind`, `Name`, ...), one or a list: the importer's */
-	if (mp_import_is_entry(c->doc, root))
-		return 1;
-	if (root->type == YAML_SEQUENCE_NODE &&
-	    root->data.sequence.items.top > root->data.sequence.items.start &&
-	    mp_import_is_entry(c->doc,
-	                       yaml_document_get_node(c->doc, *root->data.sequence.items.start)))
-		return 1;
-	/* a provider's own form (Terraform's JSON for App Mesh): the importer's */
-	if (mp_import_is_form(c->doc, root))
+	/* a provider's form (import_int.h: Consul's config entries, one or a list; Kuma's
+	 * Universal resources; Terraform's JSON): the importer's, but a native kind written as
+	 * Kuma's `type:` is a mistake (below: no 'kind') */
+	if (mp_import_is_form(c->doc, root) && !native_type(c, root))
 		return 1;
 	if (root->type != YAML_MAPPING_NODE) {
 		cc_errorf(c, loc_of(c, root), "a document must be a mapping with a 'kind', not %s",

@@ -178,9 +178,9 @@ const char *im_str_of(const mp_import *im, mp_str s)
 
 const char *im_title(const mp_import *im, const idoc *dc, char *buf, size_t len)
 {
-	if (dc->kind->flags & MP_KIND_FORM) /* its name says what it is: a Terraform address */
+	if (dc->form && (dc->form->flags & IM_FORM_NAMED))
 		snprintf(buf, len, "%s", im_str_of(im, dc->name));
-	else if (dc->kind->flags & MP_KIND_CLUSTER_SCOPED)
+	else if ((dc->kind->flags & MP_KIND_CLUSTER_SCOPED) || !dc->ns)
 		snprintf(buf, len, "%s %s", dc->kind->kind, im_str_of(im, dc->name));
 	else
 		snprintf(buf, len, "%s %s/%s", dc->kind->kind, im_str_of(im, dc->ns),
@@ -357,6 +357,20 @@ int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint
 	return 0;
 }
 
+int im_label(mp_import *im, const char *key, const char *value, mp_span *out)
+{
+	mp_label l = {im_intern(im, key), im_intern(im, value)};
+	uint32_t off = mp_model_push_labels(im->m, &l, 1);
+	if (off == MP_NONE) {
+		im->oom = 1;
+		return -1;
+	}
+	if (!out->n)
+		out->off = off;
+	out->n++;
+	return 0;
+}
+
 int im_labels(mp_import *im, idoc *dc, yaml_node_t *labels, mp_span *out)
 {
 	yaml_node_t *k, *v;
@@ -370,16 +384,9 @@ int im_labels(mp_import *im, idoc *dc, yaml_node_t *labels, mp_span *out)
 	{
 		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
 			return im_error(im, dc, k, "labels must map strings to strings");
-		mp_label l = {im_intern(im, (const char *)k->data.scalar.value),
-		              im_intern(im, (const char *)v->data.scalar.value)};
-		uint32_t off = mp_model_push_labels(im->m, &l, 1);
-		if (off == MP_NONE) {
-			im->oom = 1;
+		if (im_label(im, (const char *)k->data.scalar.value,
+		             (const char *)v->data.scalar.value, out) < 0)
 			return -1;
-		}
-		if (!out->n)
-			out->off = off;
-		out->n++;
 	}
 	return 0;
 }
@@ -585,6 +592,12 @@ static const char *cluster_of_path(const mp_import_opts *o, const char *path)
 	return best;
 }
 
+/* A row read only in its provider's form, never by apiVersion (provider.h)? */
+static int form_only(const mp_provider_kind *k)
+{
+	return (k->flags & MP_KIND_FORM_ONLY) == MP_KIND_FORM_ONLY;
+}
+
 /* What the providers read, for a note on a group none reads: "Kubernetes (v1, apps/v1) and
  * Istio (networking.istio.io, security.istio.io)". A group with one version is named by its
  * apiVersion, else by its name. */
@@ -606,8 +619,8 @@ static const char *known_groups(char *buf, size_t len)
 		n++;
 		for (const mp_provider_kind *k = ks; k->kind && at < len; k++) {
 			const mp_provider_kind *e;
-			if (k->skip || (k->flags & MP_KIND_FORM))
-				continue; /* a kind left out, or a form's */
+			if (k->skip || form_only(k))
+				continue; /* a kind left out, or a form's alone */
 			for (e = ks; e < k && (e->skip || strcmp(e->group, k->group)); e++)
 				;
 			if (e < k)
@@ -625,7 +638,7 @@ static const char *known_groups(char *buf, size_t len)
 	return buf;
 }
 
-int im_keep(mp_import *im, idoc *dc, const char *path)
+static int keep(mp_import *im, idoc *dc, const char *path)
 {
 	const char *cl = cluster_of_path(im->o, path);
 	dc->cluster_name = cl ? im_intern(im, cl) : 0;
@@ -637,13 +650,32 @@ int im_keep(mp_import *im, idoc *dc, const char *path)
 	return 1;
 }
 
-/* The provider's form root is in, or NULL. */
-static const mp_provider_form *form_of(yaml_document_t *doc, const yaml_node_t *root)
+/* --- pass 1: documents in a provider's form (import_int.h, struct mp_provider_form) --- */
+
+/* Is n one resource of form f: a mapping with f's kind_key and neither apiVersion nor kind? */
+static int form_resource(yaml_document_t *doc, const yaml_node_t *n,
+                         const struct mp_provider_form *f)
 {
-	for (const mp_provider *const *p = mp_providers; *p; p++)
-		for (const mp_provider_form *f = (*p)->forms; f && f->name; f++)
-			if (f->claims(doc, root))
-				return f;
+	return mp_yaml_get(doc, n, f->kind_key) && !mp_yaml_get(doc, n, "apiVersion") &&
+	       !mp_yaml_get(doc, n, "kind");
+}
+
+/* The provider whose form root is in (one resource, a list whose first item is one, or what
+ * the form's claims says of a document without apiVersion and kind), or NULL. */
+static const mp_provider *form_of(yaml_document_t *doc, const yaml_node_t *root)
+{
+	const yaml_node_t *first =
+	    root && root->type == YAML_SEQUENCE_NODE &&
+	            root->data.sequence.items.top > root->data.sequence.items.start
+	        ? yaml_document_get_node(doc, *root->data.sequence.items.start)
+	        : root;
+	if (mp_yaml_get(doc, first, "apiVersion") || mp_yaml_get(doc, first, "kind"))
+		return NULL;
+	for (const mp_provider *const *p = mp_providers; *p; p++) {
+		const struct mp_provider_form *f = (*p)->form;
+		if (f && (f->claims ? f->claims(doc, root) : form_resource(doc, first, f)))
+			return *p;
+	}
 	return NULL;
 }
 
@@ -652,101 +684,136 @@ int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root)
 	return form_of(doc, root) != NULL;
 }
 
-/* Is n a config entry (provider.h, mp_provider_entry): a mapping with `Kind` and neither
- * `apiVersion` nor `kind`? */
-int mp_import_is_entry(yaml_document_t *doc, const yaml_node_t *n)
+/* Reading one document of a form: its provider, the document as a base for its resources, the
+ * kinds it skipped (a document of many resources says them in one note). */
+typedef struct {
+	mp_import *im;
+	const mp_provider *p;
+	idoc base;
+	const char *path;
+	uint32_t kept, skipped;
+	char others[300];
+} form_read;
+
+/* The row of p flagged MP_KIND_FORM that the form calls kind, or NULL. */
+static const mp_provider_kind *form_row(const mp_provider *p, const char *kind)
 {
-	int Kind = 0;
-	if (!n || n->type != YAML_MAPPING_NODE)
-		return 0;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		const char *key =
-		    k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
-		if (!strcmp(key, "apiVersion") || !strcmp(key, "kind"))
-			return 0;
-		Kind |= !strcmp(key, "Kind");
-	}
-	return Kind;
+	for (const mp_provider_kind *k = p->kinds; kind && k->kind; k++)
+		if ((k->flags & MP_KIND_FORM) &&
+		    !strcmp(k->form_kind ? k->form_kind : k->kind, kind))
+			return k;
+	return NULL;
 }
 
-/* One config entry (item) of doc: kept as its provider's kind, or skipped with a note. 1 when
- * kept. owner: whether the idoc owns the document (the first entry kept from it). */
-static int entry_document(mp_import *im, yaml_document_t *doc, yaml_node_t *item, mp_str file,
-                          const char *path, int owner)
+/* One resource (node n) of the document: kept as a document of its row, or skipped. */
+static void form_keep(void *ctx, yaml_node_t *n)
 {
-	idoc dc;
-	memset(&dc, 0, sizeof(dc));
-	dc.doc = *doc;
-	dc.borrowed = !owner;
-	dc.file = file;
-	dc.root = item;
-	dc.loc = im_loc(&dc, item);
-	dc.ns_id = MP_NONE;
-	dc.cluster = MP_NONE;
-	dc.entry = 1;
-	if (!mp_import_is_entry(doc, item)) {
-		im_error(im, &dc, item, "a config entry must be a mapping with a 'Kind', not %s",
-		         im_kind_of(item));
-		return 0;
+	form_read *r = ctx;
+	mp_import *im = r->im;
+	const struct mp_provider_form *f = r->p->form;
+	idoc dc = r->base;
+	char q[80], api[300];
+	dc.root = dc.meta = n;
+	dc.loc = im_loc(&dc, n);
+	dc.borrowed = r->kept > 0;
+	if (!form_resource(&dc.doc, n, f)) {
+		if (n->type != YAML_MAPPING_NODE)
+			im_error(im, &dc, n, "a %s must be a mapping with a '%s', not %s", f->title,
+			         f->kind_key, im_kind_of(n));
+		else
+			im_error(im, &dc, n,
+			         "a %s must have a '%s' and neither 'apiVersion' nor 'kind'",
+			         f->title, f->kind_key);
+		return;
 	}
-	yaml_node_t *kn = im_get(&dc, item, "Kind");
+	yaml_node_t *kn = im_get(&dc, n, f->kind_key);
 	const char *kind = im_scalar(kn);
-	for (const mp_provider *const *p = mp_providers; *p && kind && !dc.kind; p++)
-		for (const mp_provider_entry *e = (*p)->entries; e && e->entry && !dc.kind; e++)
-			if (!strcmp(e->entry, kind)) {
-				dc.provider = *p;
-				dc.kind = e->as;
-			}
-	if (!dc.kind) {
-		char q[80];
-		im_note(im, &dc, kn,
-		        "skipped config entry of Kind %s%s%s: meshpol does not import this kind",
+	dc.kind = form_row(r->p, kind);
+	if (f->resources && (!dc.kind || dc.kind->skip)) {
+		size_t at = strlen(r->others);
+		if (kind && !strstr(r->others, kind) && at + strlen(kind) + 3 < sizeof(r->others))
+			snprintf(r->others + at, sizeof(r->others) - at, "%s%s", at ? ", " : "",
+			         kind);
+		r->skipped++;
+		return;
+	}
+	if (!dc.kind || dc.kind->skip) {
+		im_note(im, &dc, kn, "skipped %s of %s %s%s%s: %s", f->title, f->kind_key,
 		        kind ? "'" : "",
 		        kind ? mp_diag_quote(kind, strlen(kind), q, sizeof(q)) : im_kind_of(kn),
-		        kind ? "'" : "");
-		return 0;
+		        kind ? "'" : "",
+		        dc.kind ? dc.kind->skip : "meshpol does not import this kind");
+		return;
 	}
-	char api[200];
-	size_t vl = strcspn(dc.kind->versions + 1, " ");
-	snprintf(api, sizeof(api), "%s/%.*s", dc.kind->group, (int)vl, dc.kind->versions + 1);
+	const char *v = dc.kind->versions ? dc.kind->versions + 1 : "";
+	snprintf(api, sizeof(api), "%s/%.*s", dc.kind->group, (int)strcspn(v, " "), v);
+	dc.provider = r->p;
 	dc.api = im_intern(im, api);
-	const char *name, *ns;
-	if (im_str(im, &dc, item, "Name", 1, &name) < 0 ||
-	    im_str(im, &dc, item, "Namespace", 0, &ns) < 0)
-		return 0;
+	const char *name, *ns = NULL, *scope = NULL;
+	yaml_node_t *spec = f->spec_key ? im_get(&dc, n, f->spec_key) : n;
+	if (im_str(im, &dc, n, f->name_key, 1, &name) < 0 ||
+	    (f->ns_key && im_str(im, &dc, n, f->ns_key, 0, &ns) < 0) ||
+	    (f->scope_key && im_str(im, &dc, n, f->scope_key, 0, &scope) < 0))
+		return;
 	dc.name = im_intern(im, name);
-	dc.ns = im_intern(im, ns && *ns ? ns : "default");
-	dc.spec = item;
-	return im_keep(im, &dc, path);
+	dc.ns = f->ns_key ? im_intern(im, ns && *ns ? ns : "default") : 0;
+	dc.scope = scope ? im_intern(im, scope) : 0;
+	int none = !spec || im_is_null(spec);
+	if ((!none && spec->type != YAML_MAPPING_NODE) || (none && (f->flags & IM_FORM_SPEC))) {
+		im_error(im, &dc, spec ? spec : n, "'%s' must be a mapping, not %s", f->spec_key,
+		         spec ? im_kind_of(spec) : "missing");
+		return;
+	}
+	dc.spec = none ? NULL : spec;
+	r->kept += (uint32_t)keep(im, &dc, r->path);
 }
 
-/* A document of config entries: one entry, or a list of them. */
-static int entries(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
+/* A document of p's form: its resources kept; 1 when any was (the first owns doc). */
+static int form_document(mp_import *im, const mp_provider *p, yaml_document_t *doc, mp_str file,
+                         const char *path)
 {
-	yaml_node_t *root = yaml_document_get_root_node(doc), *item;
-	int kept = 0;
-	if (root->type != YAML_SEQUENCE_NODE)
-		return entry_document(im, doc, root, file, path, 1);
-	for (yaml_node_item_t *it = root->data.sequence.items.start;
-	     it < root->data.sequence.items.top && (item = yaml_document_get_node(doc, *it)); it++)
-		kept |= entry_document(im, doc, item, file, path, !kept);
-	return kept;
+	const struct mp_provider_form *f = p->form;
+	form_read r = {.im = im, .p = p, .path = path};
+	yaml_node_t *item;
+	r.base.doc = *doc;
+	r.base.file = file;
+	r.base.root = yaml_document_get_root_node(doc);
+	r.base.loc = im_loc(&r.base, r.base.root);
+	r.base.ns_id = MP_NONE;
+	r.base.cluster = MP_NONE;
+	r.base.form = f;
+	if (f->resources) {
+		if (f->resources(im, &r.base, form_keep, &r) < 0)
+			return r.kept > 0;
+		if (r.skipped)
+			mp_diags_add(
+			    im->d, MP_DIAG_NOTE, im_str_of(im, file), r.base.loc.line,
+			    r.base.loc.col, "skipped %u %s%s that %s's provider does not read (%s)",
+			    r.skipped, f->title, r.skipped == 1 ? "" : "s", p->title, r.others);
+		if (!r.kept)
+			mp_diags_add(im->d, MP_DIAG_NOTE, im_str_of(im, file), r.base.loc.line,
+			             r.base.loc.col, "no %s resources in this document", p->title);
+	} else if (r.base.root->type == YAML_SEQUENCE_NODE) {
+		IM_SEQ_FOREACH(&r.base, r.base.root, item)
+		{
+			form_keep(&r, item);
+		}
+	} else {
+		form_keep(&r, r.base.root);
+	}
+	return r.kept > 0;
 }
 
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
-	const mp_provider_form *form = form_of(doc, yaml_document_get_root_node(doc));
-	if (form)
-		return form->read(im, doc, file, path);
+	const mp_provider *fp = form_of(doc, yaml_document_get_root_node(doc));
+	if (fp)
+		return form_document(im, fp, doc, file, path);
 	memset(&dc, 0, sizeof(dc));
 	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
 	dc.file = file;
 	dc.root = yaml_document_get_root_node(&dc.doc);
-	if (dc.root && (dc.root->type == YAML_SEQUENCE_NODE || mp_import_is_entry(doc, dc.root)))
-		return entries(im, doc, file, path);
 	dc.loc = im_loc(&dc, dc.root);
 	dc.ns_id = MP_NONE;
 	dc.cluster = MP_NONE;
@@ -763,7 +830,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	snprintf(v, sizeof(v), " %s ", version);
 	for (const mp_provider *const *p = mp_providers; *p && !dc.kind; p++)
 		for (const mp_provider_kind *k = (*p)->kinds; k && k->kind && !dc.kind; k++) {
-			if (strcmp(k->group, group) || (k->flags & MP_KIND_FORM))
+			if (strcmp(k->group, group) || form_only(k))
 				continue;
 			if (k->versions && !strstr(k->versions, v)) {
 				versions = k->versions;
@@ -822,7 +889,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 		return 0;
 	}
 	dc.spec = spec && !im_is_null(spec) ? spec : NULL;
-	return im_keep(im, &dc, path);
+	return keep(im, &dc, path);
 }
 
 /* --- pass 2: places --- */
@@ -945,7 +1012,7 @@ static void drop_replaced(mp_import *im)
 		for (uint32_t j = i + 1; j < im->ndocs && !a->dead; j++) {
 			idoc *b = &im->docs[j];
 			if (a->kind != b->kind || a->ns != b->ns || a->name != b->name ||
-			    a->cluster != b->cluster)
+			    a->cluster != b->cluster || a->scope != b->scope)
 				continue;
 			char where[600];
 			a->dead = 1;

@@ -69,17 +69,14 @@ mp_import *mp_import_new(mp_model *m, mp_diags *d, const mp_import_opts *opts,
                          const mp_import_host *host);
 void mp_import_free(mp_import *im); /* NULL is fine; frees every YAML document it kept */
 
-/* Pass 1: a document with a foreign apiVersion, or config entries (one, or a list). Returns 1
+/* Pass 1: a document with a foreign apiVersion, or in a provider's form. Returns 1
  * when the importer kept the document (the caller must not delete it); 0 when it was skipped
  * with a note (unknown kind or group) or refused with an error. file is the interned file name;
  * path the file's path. */
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
-/* Is n, a node of doc, a document in the config-entry form (provider.h, mp_provider_entry): a
- * mapping with `Kind` and neither `apiVersion` nor `kind`? The native compiler hands such
- * documents, and lists of them, to the importer. */
-int mp_import_is_entry(yaml_document_t *doc, const yaml_node_t *n);
-/* Is root, a document without apiVersion and kind, in a form a provider reads
- * (mp_provider_form, provider.h)? The native compiler hands such documents to the importer. */
+/* Is root, a document without apiVersion and kind, in a form a provider reads (import_int.h,
+ * struct mp_provider_form: one resource, a list of them, or a document of many)? The native
+ * compiler hands such documents to the importer. */
 int mp_import_is_form(yaml_document_t *doc, const yaml_node_t *root);
 
 void mp_import_places(mp_import *im);

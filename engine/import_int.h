@@ -29,11 +29,12 @@ typedef struct {
 	/* A document parsed from a scalar of another (Linkerd's values in its ConfigMap): where
 	 * that text starts in the file, added to its nodes' marks; 0 for a file's documents. */
 	uint32_t line_base, col_base;
-	/* The config-entry form (provider.h, mp_provider_entry): no metadata (meta is NULL), name
-	 * and namespace from `Name` and `Namespace`, spec is the entry itself (root). */
-	uint32_t entry;
-	/* doc belongs to an earlier idoc (a list of entries in one document; the resources of a
-	 * provider's form, mp_provider_form: the first owns it) */
+	/* Read in its provider's document form (struct mp_provider_form below), else NULL: a
+	 * Kubernetes object. Then meta is the resource itself (its name, labels at its top). */
+	const struct mp_provider_form *form;
+	mp_str scope; /* the form's scope (Kuma's mesh), part of its identity; 0: none */
+	/* doc belongs to an earlier idoc (resources of one document of a form: the first owns
+	 * it) */
 	uint32_t borrowed;
 } idoc;
 
@@ -120,9 +121,39 @@ struct mp_provider_import {
 	int (*reads)(mp_import *im, idoc *dc);
 };
 
-/* Keeps dc (pass 1: a document of a provider's form, mp_provider_form.read), in the cluster
- * --cluster-dir gives path. 1, or 0 when out of memory. */
-int im_keep(mp_import *im, idoc *dc, const char *path);
+/* A provider's form of documents besides Kubernetes objects (mp_provider.form): documents
+ * without apiVersion or kind, each one resource or a list of them, or (with `resources`) a
+ * document that holds many. The frame reads every form alike (import.c, pass 1): a resource
+ * is a mapping; its kind is its field kind_key, the provider's row flagged MP_KIND_FORM of
+ * that form_kind (else kind), a note when there is none or the row is skipped; its name,
+ * namespace and scope are its fields name_key, ns_key and scope_key; its spec is its field
+ * spec_key (a mapping), or the resource itself. It is kept as a document of the row
+ * (idoc.form set, meta the resource). The three forms: Consul's config entries, as `consul
+ * config read -format json` prints them (`Kind: service-intentions`, `Name`, `Namespace`,
+ * CamelCase fields at the top); Kuma's Universal resources, as kumactl applies them (`type`,
+ * `name`, `mesh`, `labels`, `spec` or a legacy kind's fields); the App Mesh resources of the
+ * JSON `terraform show -json` prints. */
+struct mp_provider_form {
+	const char *title;               /* what one resource is in messages ("config entry") */
+	const char *kind_key, *name_key; /* required */
+	const char *ns_key;              /* "default" when absent or empty; NULL: no namespace */
+	const char *scope_key; /* part of its identity beside the name (Kuma's mesh); or NULL */
+	const char *spec_key;  /* NULL: the resource itself */
+	uint32_t flags;        /* IM_FORM_* */
+	/* A form whose documents hold many resources: is root one (claims; the frame asks only
+	 * of a document without apiVersion and kind), and its resources, each handed to keep in
+	 * order (0, or -1 after an error about the document, dc: its root). The kinds its provider
+	 * does not read are one note for the document. NULL: one resource, or a list, recognised by
+	 * kind_key. */
+	int (*claims)(yaml_document_t *doc, const yaml_node_t *root);
+	int (*resources)(mp_import *im, idoc *dc, void (*keep)(void *ctx, yaml_node_t *resource),
+	                 void *ctx);
+};
+
+enum {
+	IM_FORM_SPEC = 1u << 0,  /* the spec is required (Terraform writes every resource's) */
+	IM_FORM_NAMED = 1u << 1, /* a resource's name is its title (a Terraform address) */
+};
 
 /* The state provider p's begin made for this import (NULL when p has none). */
 void *im_state(const mp_import *im, const mp_provider *p);
@@ -199,7 +230,8 @@ int im_keys(mp_import *im, idoc *dc, yaml_node_t *map, const char *const *allowe
  * row per field (the table ends with a row whose name is NULL), its type, whether it is
  * required, and for mappings and lists of mappings the table of their fields. Unknown fields
  * (with the nearest valid name), wrong types, missing fields and values outside an enum are
- * errors at their node naming the path from path ("spec") down. 0, or -1 after errors. */
+ * errors at their node naming the path from path ("spec"; "" for a document's top) down. 0,
+ * or -1 after errors. */
 typedef enum {
 	IM_T_STR,    /* any scalar but null */
 	IM_T_INT,    /* a plain integer */
@@ -235,6 +267,9 @@ int im_check_preserving(mp_import *im, idoc *dc, yaml_node_t *map, const im_fiel
 int im_duration(mp_import *im, idoc *dc, yaml_node_t *map, const char *key, uint32_t *ms, int *set);
 /* A mapping of strings into the model's label pool. */
 int im_labels(mp_import *im, idoc *dc, yaml_node_t *labels, mp_span *out);
+/* One label (key, value) appended to the model's label pool, extending out (a span of labels
+ * pushed one after the other). 0, or -1 when out of memory. */
+int im_label(mp_import *im, const char *key, const char *value, mp_span *out);
 /* A label or annotation value of metadata (labels first, then annotations), or NULL. */
 const char *im_meta_value(idoc *dc, yaml_node_t *meta_or_annotations, const char *key);
 

@@ -2,7 +2,8 @@
  * import_int.h), as the API server checks a custom resource against its CRD schema: unknown
  * fields (with the nearest valid name), wrong types, missing required fields and values outside
  * an enumeration, each an error at its node's file:line:col naming the field's path
- * ("spec.rules[0].matches[1].path.type"). A provider declares one table per kind. */
+ * ("spec.rules[0].matches[1].path.type"; from the top of a document checked with path "",
+ * "mtls.backends[0].mode"). A provider declares one table per kind. */
 #include "import_int.h"
 
 #include <ctype.h>
@@ -64,21 +65,22 @@ static void check_map(sctx *c, yaml_node_t *map, const im_field *fields, const c
 		}
 		if (!key || !f->name) {
 			char q[80], hint[300];
-			c->bad = im_error(c->im, c->dc, k, "%s: unknown field '%s' (%s)", path,
+			c->bad = im_error(c->im, c->dc, k, "%s%sunknown field '%s' (%s)", path,
+			                  *path ? ": " : "",
 			                  key ? mp_diag_quote(key, strlen(key), q, sizeof(q)) : "?",
 			                  mp_diag_hint(key ? key : "", names, hint, sizeof(hint)));
 			continue;
 		}
 		char sub[512];
-		snprintf(sub, sizeof(sub), "%s.%s", path, key);
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
 		if (!im_is_null(v))
 			check_value(c, v, f, f->type, sub);
 	}
 	for (const im_field *f = fields; f->name; f++)
 		if (f->required &&
 		    (!im_get(c->dc, map, f->name) || im_is_null(im_get(c->dc, map, f->name))))
-			c->bad = im_error(c->im, c->dc, map, "%s: missing required field '%s'",
-			                  path, f->name);
+			c->bad = im_error(c->im, c->dc, map, "%s%smissing required field '%s'",
+			                  path, *path ? ": " : "", f->name);
 }
 
 static void wrong(sctx *c, yaml_node_t *v, const char *path, const char *want)

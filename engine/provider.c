@@ -13,6 +13,7 @@ const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes, /* no say in decisions */
     &mp_provider_consul,     /* its port protocols, where Consul is */
     &mp_provider_appmesh,    /* its identities and port protocols, where App Mesh is */
+    &mp_provider_kuma,       /* its identities, where Kuma is */
     &mp_provider_istio,      /* the mesh of a Kubernetes-only import */
     &mp_provider_linkerd,    /* its one answer, identity, is none Istio gives */
     NULL,

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <yaml.h>
 
 /* A provider's verdict on one request; ordered, so the most restrictive is the largest. */
 typedef enum {
@@ -41,39 +40,27 @@ typedef struct {
 	const char *group, *versions, *kind;
 	uint32_t flags;   /* MP_KIND_* */
 	const char *skip; /* NULL: read; else why it is left out */
+	/* MP_KIND_FORM: its name in the provider's document form (Consul's `Kind:
+	 * service-intentions`); NULL: kind */
+	const char *form_kind;
 } mp_provider_kind;
 
 enum {
 	MP_KIND_CLUSTER_SCOPED = 1u << 0, /* no namespace (Namespace, Node) */
-	/* read from a document form of the provider's own (mp_provider_form), never by a
-	 * document's apiVersion: App Mesh's Terraform resources */
+	/* also read in its provider's document form (mp_provider.form, import_int.h): documents
+	 * without apiVersion, as Consul's config entries, Kuma's Universal resources and
+	 * Terraform's JSON write them. Its apiVersion there is the row's group and first version.
+	 */
 	MP_KIND_FORM = 1u << 1,
+	/* only there, never by a document's apiVersion (App Mesh's Terraform resources) */
+	MP_KIND_FORM_ONLY = MP_KIND_FORM | 1u << 2,
 };
 
-/* A config entry kind: a document without apiVersion whose `Kind` is entry (HashiCorp's
- * config-entry form, as `consul config read -format json` prints it: `Kind`, `Name`,
- * `Namespace` and CamelCase fields at the top, one entry or a list of them per document) is
- * read as the provider's kind row `as`, with the whole entry for its spec (import_int.h,
- * idoc.entry). */
-typedef struct {
-	const char *entry;
-	const mp_provider_kind *as;
-} mp_provider_entry;
-
-/* How the importer reads a provider's kinds: its state, phases and answers (import_int.h,
- * which is internal to the importer). */
+/* How the importer reads a provider's kinds: its state, phases and answers; and the one form
+ * of documents besides Kubernetes objects it reads, if any (import_int.h, which is internal to
+ * the importer). */
 struct mp_provider_import;
-
-/* A form of documents a provider reads besides Kubernetes objects: a whole document without
- * apiVersion and kind that holds many resources (App Mesh's: the JSON `terraform show -json`
- * prints). claims: is root in this form? read: pass 1, keeps each resource as a document of
- * one of the provider's MP_KIND_FORM kinds (im_keep, import_int.h); 1 when it kept any, so the
- * caller must not delete doc, 0 when it kept none (it says why). */
-typedef struct {
-	const char *name;
-	int (*claims)(yaml_document_t *doc, const yaml_node_t *root);
-	int (*read)(mp_import *im, yaml_document_t *doc, mp_str file, const char *path);
-} mp_provider_form;
+struct mp_provider_form;
 
 /* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
 typedef struct {
@@ -90,12 +77,11 @@ typedef struct {
 } mp_provider_option;
 
 typedef struct mp_provider {
-	const char *name;                  /* "istio"; a reason's origin names it */
-	const char *title;                 /* "Istio", as messages name it */
-	const mp_provider_kind *kinds;     /* what it reads; ends with a row of NULLs */
-	const mp_provider_entry *entries;  /* config entry kinds; ends with NULLs; or NULL */
-	const mp_provider_form *forms;     /* other forms it reads; ends with NULLs; or NULL */
-	const mp_provider_option *options; /* ends with a row of NULLs; NULL: none */
+	const char *name;                        /* "istio"; a reason's origin names it */
+	const char *title;                       /* "Istio", as messages name it */
+	const mp_provider_kind *kinds;           /* what it reads; ends with a row of NULLs */
+	const struct mp_provider_form *form;     /* its documents without apiVersion; NULL: none */
+	const mp_provider_option *options;       /* ends with a row of NULLs; NULL: none */
 	const struct mp_provider_import *import; /* NULL: it imports nothing */
 	/* Its analyzers: rows of the check table (check.h), ended by a row whose id is NULL;
 	 * NULL: none. check.c lists them after the auditor's own, in this list's order. */
@@ -172,6 +158,6 @@ const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, con
 
 /* The providers' rows (one folder each). */
 extern const mp_provider mp_provider_kubernetes, mp_provider_consul, mp_provider_istio,
-    mp_provider_linkerd, mp_provider_appmesh;
+    mp_provider_linkerd, mp_provider_appmesh, mp_provider_kuma;
 
 #endif

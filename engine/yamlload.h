@@ -49,5 +49,7 @@ int mp_yaml_load_file(const char *path, size_t max, yaml_document_t *doc, mp_dia
 int mp_yaml_is_null(const yaml_node_t *n);
 /* What n is, for messages: "null" (NULL too), "a scalar", "a list", "a mapping", "nothing". */
 const char *mp_yaml_kind_of(const yaml_node_t *n);
+/* The value of key in map, a node of doc; NULL when map is not a mapping or has no such key. */
+yaml_node_t *mp_yaml_get(yaml_document_t *doc, const yaml_node_t *map, const char *key);
 
 #endif

@@ -4,34 +4,45 @@
 set -eu
 
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
-# docs/architecture.md: libnghttp2-dev (HTTP/2 for the gRPC listener), libprotobuf-c-dev and
+# docs/architecture.md.
+# zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
+# libnghttp2-dev (HTTP/2 for the gRPC listener, server/grpc.c), libprotobuf-c-dev and
 # protobuf-c-compiler (protoc-c makes the C of server/proto/ext_authz.proto at build time).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
-# python3 (workload generators; python3-yaml reads documented configurations), jq (end-to-end
-# assertions), nghttp2-client (nghttp: raw
-# HTTP/2 frames against the gRPC listener), nodejs and npm (the real clients of tests/npm:
-# @grpc/grpc-js, installed below with `npm ci` into tests/npm/node_modules).
-# Bench: wrk, hyperfine, nodejs (the Cedar runner), h2load (nghttp2-client).
+# python3 (workload generators; python3-yaml reads documented proxy configurations), jq
+# (end-to-end assertions), Node.js and npm (the real clients of tests/npm/package.json: OPA's
+# JavaScript SDK, the SARIF Multitool, junit2json, @grpc/grpc-js), nghttp2-client (h2load).
+# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
-libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client nodejs python3-yaml"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml"
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES="$PACKAGES wrk hyperfine nodejs"
+	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 fi
+# a Node.js installed some other way (with its own npm) is kept as it is
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
-# The test clients from npm (tests/npm/package.json, its package-lock.json pinning every
-# version): installed when missing or older than the lock file. Run after the Debian packages.
+# The npm packages the tests use as real clients (tests/npm/package.json, pinned by its
+# package-lock.json): installed into the git-ignored tests/npm/node_modules with `npm ci`
+# whenever the lock file is newer than the last install. No install scripts run: what the
+# packages ship is used as shipped (the SARIF Multitool's native binary among them).
 npm_clients() {
+	[ -z "${1:-}" ] || return 0
 	dir="$(dirname "$0")/../tests/npm"
 	[ -f "$dir/package-lock.json" ] || return 0
-	if [ -d "$dir/node_modules" ] && [ ! "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
-		return 0
-	fi
+	stamp="$dir/node_modules/.meshpol-installed"
+	[ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ] && return 0
+	command -v npm >/dev/null 2>&1 || { echo "install-deps: npm is missing (Debian package npm)" >&2; exit 1; }
 	echo "install-deps: npm ci in tests/npm" >&2
-	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) && touch "$dir/node_modules"
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null) || exit 1
+	# the one step of an install script the tests need: the SARIF Multitool's postinstall
+	# makes its native binary executable
+	find "$dir/node_modules/@microsoft" -name Sarif.Multitool -type f -exec chmod u+x {} + 2>/dev/null || true
+	touch "$stamp"
 }
 
 missing=""
@@ -40,10 +51,8 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
-# Debian's nodejs leaves npm to a package of its own (NodeSource's ships it inside)
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -z "$missing" ]; then
-	npm_clients
+	npm_clients "${1:-}"
 	exit 0
 fi
 
@@ -53,7 +62,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
-	npm_clients
+	npm_clients "${1:-}"
 else
 	echo "install-deps: missing Debian packages:$missing" >&2
 	echo "install-deps: run: sudo apt-get install -y$missing" >&2

@@ -1,14 +1,16 @@
-/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/nginx/check, /v1/data,
- * /health, /metrics, /v1/reload. The dispatcher (http.c) has already checked the route, the
- * method, the token and parsed the JSON body. Every decision, from any endpoint, goes through
- * decide_one
- * (the decision id, its log record, the watchdog's guard) and answer (the reply: at once, or in
- * no-drop mode once the record is written, or failed closed). Reference: docs/server.md. */
+/* api.c: the handlers of the decision API: /v1/decide, /v1/check, /v1/nginx/check, OPA's
+ * /v1/data and POST /, /health, /metrics, /v1/reload. The dispatcher (http.c) has already checked
+ * the route, the method, the token and parsed the JSON body (OPA's routes read their own: gzip,
+ * ?input=). Every decision, from any endpoint, goes through decide_one (the decision id, its log
+ * record, the watchdog's guard) and answer (the reply: at once, or in no-drop mode once the
+ * record is written, or failed closed). Reference: docs/server.md. */
 #include "api.h"
 #include "alloc.h"
 #include "conn.h"
 #include "decide.h"
 #include "decision_json.h"
+#include "envoyinput.h"
+#include "opa.h"
 #include "proxyreq.h"
 #include "reload.h"
 #include "tls.h"
@@ -18,10 +20,13 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
 typedef mp_api_decided decided;
 
@@ -102,7 +107,7 @@ static int request_fd(struct evhttp_request *req)
 
 int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
                       json_t *input, json_t *(*build_input)(const void *), const void *arg,
-                      int endpoint, mp_api_decided *d)
+                      int endpoint, json_t *explain, mp_api_decided *d)
 {
 	mp_evaluator *ev = mp_worker_evaluator(w);
 	d->record = NULL;
@@ -117,7 +122,7 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
 		if (mp_worker_guard_enter(w, fd, endpoint) < 0)
 			return ABANDONED;
 		mp_worker_publish_sandbox(w, ev);
-		mp_decide(ev, r, &d->dec, NULL);
+		mp_decide(ev, r, &d->dec, explain);
 		if (mp_worker_guard_leave(w) < 0)
 			return ABANDONED;
 	}
@@ -130,6 +135,7 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
 		w->when_errors_seen = st->when_errors;
 	}
 	d->engine = mp_evaluator_engine(ev);
+	d->eval_ns = t1 - t0;
 	new_id(w, d->id);
 	if (w->srv->log)
 		encode_record(d, input ? json_incref(input) : build_input(arg), endpoint, t1 - t0);
@@ -139,24 +145,28 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
 /* mp_api_decide_one for a request of the HTTP API. */
 static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fixed, json_t *input,
                       json_t *(*build_input)(const void *), const void *arg, int endpoint,
-                      decided *d)
+                      json_t *explain, decided *d)
 {
 	return mp_api_decide_one(x->w, request_fd(x->req), r, fixed, input, build_input, arg,
-	                         endpoint, d);
+	                         endpoint, explain, d);
 }
 
 /* The reply to a decision that was not decided or not logged: never an allow, whatever the
- * client reads (the status, `allow`, `result`). The proxies' endpoints say 403, which every
+ * client reads (the status, `allow`, `result`; OPA's clients read `code` and `message`). The
+ * proxies' endpoints say 403, which every
  * proxy takes as a denial (Envoy even with failure_mode_allow; nginx turns a 5xx into a 500);
  * the others 503, which says it was not a decision. */
 int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t outlen, int *code)
 {
 	mp_jsonbuf b;
 	mp_jsonbuf_init(&b, out, outlen);
-	const char *head = endpoint == MP_EP_DATA ? "{\"result\":false" : "{\"allow\":false";
-	mp_jsonbuf_raw(&b, head, strlen(head));
-	mp_jsonbuf_raw(&b, ",\"error\":", 9);
+	if (endpoint == MP_EP_DATA) /* OPA's error, and a result that is no allow */
+		MP_JSONBUF_LIT(&b, "{\"code\":\"" MP_OPA_INTERNAL "\",\"message\":");
+	else
+		MP_JSONBUF_LIT(&b, "{\"allow\":false,\"error\":");
 	mp_jsonbuf_string(&b, why);
+	if (endpoint == MP_EP_DATA)
+		MP_JSONBUF_LIT(&b, ",\"result\":false");
 	mp_jsonbuf_raw(&b, "}", 1);
 	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX || endpoint == MP_EP_GRPC ? 403
 	                                                                                     : 503;
@@ -386,7 +396,7 @@ void mp_api_decide(mp_http_ctx *x)
 		mp_http_bad_field(x->w, x->req, err);
 		return;
 	}
-	int rc = decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, &d);
+	int rc = decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, NULL, &d);
 	if (rc != DECIDED) {
 		not_decided(x, rc);
 		return;
@@ -394,60 +404,20 @@ void mp_api_decide(mp_http_ctx *x)
 	reply_decision(x, 200, MP_EP_DECIDE, &d);
 }
 
-void mp_api_data(mp_http_ctx *x)
-{
-	mp_request r;
-	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
-	char err[512], msg[560];
-	decided d;
-	json_t *input = json_object_get(x->body, "input");
-	if (!json_is_object(x->body) || !input) {
-		mp_http_bad_field(x->w, x->req, "input: missing (the body is {\"input\": {...}})");
-		return;
-	}
-	set_peer_context(x, input);
-	if (mp_request_from_json(input, &r, hbuf, err, sizeof(err)) < 0) {
-		if (!json_is_object(input))
-			snprintf(msg, sizeof(msg), "input: must be a JSON object");
-		else
-			snprintf(msg, sizeof(msg), "input.%s", err);
-		mp_http_bad_field(x->w, x->req, msg);
-		return;
-	}
-	int rc = decide_one(x, &r, NULL, input, NULL, NULL, MP_EP_DATA, &d);
-	if (rc != DECIDED) {
-		not_decided(x, rc);
-		return;
-	}
-	/* the document asked for: .../decision is the whole decision, anything else allow */
-	size_t n = strlen(x->rest);
-	int whole =
-	    (n >= 8 && !strcmp(x->rest + n - 8, "decision") && (n == 8 || x->rest[n - 9] == '/'));
-	char storage[4096];
-	mp_jsonbuf b;
-	mp_jsonbuf_init(&b, storage, sizeof(storage));
-	mp_jsonbuf_raw(&b, "{\"decision_id\":", 15);
-	mp_jsonbuf_string(&b, d.id);
-	mp_jsonbuf_raw(&b, ",\"result\":", 10);
-	if (whole)
-		put_decision(&b, &d);
-	else if (d.dec.allow)
-		mp_jsonbuf_raw(&b, "true", 4);
-	else
-		mp_jsonbuf_raw(&b, "false", 5);
-	mp_jsonbuf_raw(&b, "}", 1);
-	if (b.oom) {
-		mp_free(d.record);
-		mp_http_error(x->w, x->req, 500, "cannot write the reply (out of memory)");
-	} else {
-		answer(x, 200, MP_EP_DATA, &d, b.p, b.len);
-	}
-	mp_jsonbuf_free(&b);
-}
-
 static json_t *proxy_input(const void *p)
 {
 	return mp_proxyreq_input(p);
+}
+
+/* A request a front door refused to decide (proxyreq.h's `refused`): decided as a denial that
+ * says why, and logged. */
+static void refused_decision(mp_decision *fixed, const char *why)
+{
+	memset(fixed, 0, sizeof(*fixed));
+	fixed->effect = MP_EFFECT_FORBIDDEN;
+	fixed->src_svc = fixed->dst_svc = fixed->dst_ext = MP_NONE;
+	fixed->reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY, why, {0}};
+	fixed->nreasons = 1;
 }
 
 /* May this peer forward identities (--trusted-proxy)? Looked up once per connection. */
@@ -545,15 +515,10 @@ static void proxy_check(mp_http_ctx *x, int door)
 		return;
 	}
 	mp_decision fixed;
-	if (p.refused) { /* decided as a denial that says why, and logged */
-		memset(&fixed, 0, sizeof(fixed));
-		fixed.effect = MP_EFFECT_FORBIDDEN;
-		fixed.src_svc = fixed.dst_svc = fixed.dst_ext = MP_NONE;
-		fixed.reasons[0] = (mp_reason){MP_NONE, MP_REASON_DENY, p.refused, {0}};
-		fixed.nreasons = 1;
-	}
-	int rc =
-	    decide_one(x, &p.r, p.refused ? &fixed : NULL, NULL, proxy_input, &p, endpoint, &d);
+	if (p.refused)
+		refused_decision(&fixed, p.refused);
+	int rc = decide_one(x, &p.r, p.refused ? &fixed : NULL, NULL, proxy_input, &p, endpoint,
+	                    NULL, &d);
 	if (rc == NO_EVALUATOR) {
 		cannot_decide(x, door, 500, "no evaluator (out of memory)");
 		return;
@@ -574,6 +539,379 @@ void mp_api_check(mp_http_ctx *x)
 void mp_api_nginx_check(mp_http_ctx *x)
 {
 	proxy_check(x, MP_DOOR_NGINX);
+}
+
+/* --- OPA's REST API: the Data API and the default decision (docs/server.md, "OPA's REST API").
+ * Every error here is OPA's {"code", "message"} (mp_http_opa_error). --- */
+
+/* A question in OPA's shape: a decision input, or OPA-Envoy's input read through Envoy's door. */
+typedef struct {
+	mp_request r;
+	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
+	mp_envoyinput env; /* env.headers: owned, opa_done frees them */
+	int envoy;
+	const mp_request *req; /* &r or &env.p.r */
+} opa_question;
+
+/* The Content-Encoding of a request: 0 none or identity, 1 gzip; -1 anything else (a coding
+ * meshpol does not decode, or gzip twice), with the offending value in *bad. */
+static int content_encoding(struct evkeyvalq *h, const char **bad)
+{
+	struct evkeyval *kv;
+	int gzip = 0;
+	TAILQ_FOREACH(kv, h, next)
+	{
+		if (strcasecmp(kv->key, "Content-Encoding") != 0)
+			continue;
+		for (const char *s = kv->value; *s;) {
+			s += strspn(s, " \t,");
+			size_t n = strcspn(s, " \t,");
+			if (n == 0)
+				break;
+			if ((n == 4 && !strncasecmp(s, "gzip", 4)) ||
+			    (n == 6 && !strncasecmp(s, "x-gzip", 6)))
+				gzip++;
+			else if (!(n == 8 && !strncasecmp(s, "identity", 8)))
+				gzip = 2;
+			s += n;
+		}
+		*bad = kv->value;
+	}
+	return gzip > 1 ? -1 : gzip;
+}
+
+/* Does a Content-Type name YAML (application/yaml, application/x-yaml, text/yaml)? */
+static int yaml_type(const char *ct)
+{
+	for (; ct && *ct; ct++)
+		if (!strncasecmp(ct, "yaml", 4))
+			return 1;
+	return 0;
+}
+
+/* The body of an OPA request, decompressed as its Content-Encoding says (never beyond
+ * --max-body) and parsed: *out NULL for an empty body. 0, or -1 when it answered. */
+static int opa_read_body(mp_http_ctx *x, json_t **out)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(x->req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+	size_t len = evbuffer_get_length(in), max = x->w->srv->cfg->max_body;
+	const char *ct = evhttp_find_header(h, "Content-Type"), *bad = NULL;
+	const char *text = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	char *plain = NULL, err[200], q[100];
+	json_error_t je;
+	int gzip = content_encoding(h, &bad), rc = -1;
+	*out = NULL;
+	if (yaml_type(ct)) {
+		mp_http_opa_error(x->w, x->req, 415,
+		                  "Content-Type: YAML bodies are not accepted; "
+		                  "send JSON");
+		goto done;
+	}
+	if (gzip < 0) {
+		mp_http_opa_error(
+		    x->w, x->req, 415,
+		    "Content-Encoding: only gzip (once) or identity is accepted, not %s",
+		    mp_diag_quote(bad, strlen(bad), q, 64));
+		goto done;
+	}
+	if (gzip && len) {
+		size_t plen;
+		switch (mp_opa_gunzip((const unsigned char *)text, len, max, &plain, &plen, err,
+		                      sizeof(err))) {
+		case MP_OPA_GZ_OK:
+			text = plain;
+			len = plen;
+			break;
+		case MP_OPA_GZ_TOO_LARGE:
+			mp_http_opa_error(
+			    x->w, x->req, 400,
+			    "could not decompress the body: gzip payload too large: more "
+			    "than %zu bytes (--max-body) once decompressed",
+			    max);
+			goto done;
+		case MP_OPA_GZ_BAD:
+			mp_http_opa_error(x->w, x->req, 400, "could not decompress the body: %s",
+			                  mp_diag_quote(err, strlen(err), q, 80));
+			goto done;
+		default:
+			mp_http_opa_error(x->w, x->req, 500, "could not decompress the body: %s",
+			                  err);
+			goto done;
+		}
+	}
+	if (strspn(text, " \t\r\n") < len) { /* only white space: no body, as OPA reads it */
+		*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+		if (!*out) {
+			mp_http_opa_error(
+			    x->w, x->req, 400, "body contains malformed input document: %d:%d: %s",
+			    je.line, je.column, mp_diag_quote(je.text, strlen(je.text), q, 80));
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	mp_free(plain);
+	return rc;
+}
+
+/* Reads input (borrowed) into q: OPA-Envoy's shape through Envoy's door, else a decision input
+ * (with context.peer from mTLS, as /v1/decide). 0, or -1 when it answered (400 naming the field
+ * from input). */
+static int opa_read_question(mp_http_ctx *x, json_t *input, opa_question *q)
+{
+	const mp_server_config *cfg = x->w->srv->cfg;
+	char err[512];
+	q->envoy = mp_envoyinput_is(input);
+	if (q->envoy) {
+		mp_engine *e = mp_worker_evaluator(x->w) ? x->w->engine : NULL;
+		mp_proxyreq_in door = {.destination_header = cfg->destination_header,
+		                       .escaped_slashes = cfg->escaped_slashes,
+		                       .path_params = cfg->path_params,
+		                       .model = e ? e->model : NULL};
+		if (!e) {
+			mp_http_opa_error(x->w, x->req, 500, "no evaluator (out of memory)");
+			return -1;
+		}
+		if (mp_envoyinput_read(&q->env, input, &door, err, sizeof(err)) < 0) {
+			mp_http_opa_error(x->w, x->req, 400, "%s", err);
+			return -1;
+		}
+		q->req = &q->env.p.r;
+		return 0;
+	}
+	if (!json_is_object(input)) {
+		mp_http_opa_error(x->w, x->req, 400, "input: must be a JSON object");
+		return -1;
+	}
+	set_peer_context(x, input);
+	if (mp_request_from_json(input, &q->r, q->hbuf, err, sizeof(err)) < 0) {
+		mp_http_opa_error(x->w, x->req, 400, "input.%s", err);
+		return -1;
+	}
+	q->req = &q->r;
+	return 0;
+}
+
+/* Decides q (input: the decision input, logged as it is; OPA-Envoy's is logged as Envoy's door
+ * read it). DECIDED, or -1 when it answered (or left the request to the watchdog). */
+static int opa_decide(mp_http_ctx *x, opa_question *q, json_t *input, json_t *explain, decided *d)
+{
+	mp_decision fixed;
+	const char *refused = q->envoy ? q->env.p.refused : NULL;
+	if (refused)
+		refused_decision(&fixed, refused);
+	int rc = decide_one(x, q->req, refused ? &fixed : NULL, q->envoy ? NULL : input,
+	                    proxy_input, &q->env.p, MP_EP_DATA, explain, d);
+	if (rc == NO_EVALUATOR)
+		mp_http_opa_error(x->w, x->req, 500, "no evaluator (out of memory)");
+	else if (rc != DECIDED)
+		x->abandoned = 1;
+	return rc == DECIDED ? DECIDED : -1;
+}
+
+/* Sends an OPA reply (len bytes of compact JSON in b), indented with ?pretty: as a decision's
+ * (answer) when d is set, else at once. */
+static void opa_send(mp_http_ctx *x, int pretty, decided *d, mp_jsonbuf *b)
+{
+	size_t plen = b->len;
+	char *pbody = pretty && !b->oom ? mp_opa_pretty(b->p, b->len, &plen) : NULL;
+	if (b->oom || (pretty && !pbody)) {
+		if (d)
+			mp_free(d->record); /* not answered: not logged */
+		mp_http_opa_error(x->w, x->req, 500, "cannot write the reply (out of memory)");
+	} else if (d) {
+		answer(x, 200, MP_EP_DATA, d, pbody ? pbody : b->p, plen);
+	} else {
+		mp_http_reply_bytes(x->w, x->req, 200, pbody ? pbody : b->p, plen);
+	}
+	free(pbody);
+}
+
+/* Starts a member of a reply object: a comma unless it is the first. */
+static void member_sep(mp_jsonbuf *b)
+{
+	if (b->len && b->p[b->len - 1] != '{')
+		MP_JSONBUF_LIT(b, ",");
+}
+
+/* The document asked for, of decision d, as ,"result":...; nothing when it is undefined. */
+static int put_result(mp_jsonbuf *b, int doc, const mp_opa_path *path, const decided *d)
+{
+	if (doc == MP_OPA_DOC_ALLOW) {
+		MP_JSONBUF_LIT(b, ",\"result\":");
+		if (d->dec.allow)
+			MP_JSONBUF_LIT(b, "true");
+		else
+			MP_JSONBUF_LIT(b, "false");
+		return 0;
+	}
+	if (doc == MP_OPA_DOC_DECISION) {
+		MP_JSONBUF_LIT(b, ",\"result\":");
+		put_decision(b, d);
+		return 0;
+	}
+	json_t *tree = mp_opa_tree(d->engine, &d->dec, d->id);
+	json_t *v = tree ? mp_opa_walk(tree, path) : NULL;
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+	if (text) {
+		MP_JSONBUF_LIT(b, ",\"result\":");
+		mp_jsonbuf_raw(b, text, strlen(text));
+	}
+	free(text);
+	json_decref(tree);
+	return tree && (!v || text) ? 0 : -1;
+}
+
+void mp_api_data(mp_http_ctx *x)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(x->req);
+	int post = evhttp_request_get_command(x->req) == EVHTTP_REQ_POST, doc;
+	mp_opa_params prm;
+	mp_opa_path path;
+	opa_question q;
+	decided d;
+	json_t *body = NULL, *input = NULL, *explain = NULL;
+	json_error_t je;
+	char err[512], qbuf[100], storage[4096];
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, storage, sizeof(storage));
+	q.env.headers = NULL;
+	if (mp_opa_params_read(&prm, uri ? evhttp_uri_get_query(uri) : NULL, err, sizeof(err)) <
+	    0) {
+		mp_http_opa_error(x->w, x->req, 400, "%s", err);
+		return;
+	}
+	if (mp_opa_path_read(&path, x->rest, &doc, err, sizeof(err)) < 0) {
+		mp_http_opa_error(x->w, x->req, 400, "%s", err);
+		goto done;
+	}
+	if (post) { /* OPA's DataRequestV1: {"input": ...}; other keys are not read */
+		if (opa_read_body(x, &body) < 0)
+			goto done;
+		if (body && !json_is_object(body)) {
+			mp_http_opa_error(x->w, x->req, 400,
+			                  "body contains malformed input document: the body is "
+			                  "{\"input\": ...}");
+			goto done;
+		}
+		input = json_object_get(body, "input");
+	} else if (prm.input) {
+		body = json_loadb(prm.input, prm.input_len,
+		                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		if (!(input = body)) {
+			mp_http_opa_error(x->w, x->req, 400,
+			                  "parameter contains malformed input document: %d:%d: %s",
+			                  je.line, je.column,
+			                  mp_diag_quote(je.text, strlen(je.text), qbuf, 80));
+			goto done;
+		}
+	}
+	if (json_is_null(input))
+		input = NULL;
+	if (doc == MP_OPA_DOC_UNDEFINED) { /* nothing to decide: no result, and no decision */
+		uint64_t parse_ns = mp_server_now_ns() - x->t0;
+		MP_JSONBUF_LIT(&b, "{");
+		if (prm.provenance && mp_worker_evaluator(x->w)) {
+			member_sep(&b);
+			mp_opa_put_provenance(&b, x->w->engine);
+		}
+		if (prm.metrics) {
+			member_sep(&b);
+			mp_opa_put_metrics(&b, parse_ns, 0, mp_server_now_ns() - x->t0);
+		}
+		if (post && !input) {
+			member_sep(&b);
+			MP_JSONBUF_LIT(&b, "\"warning\":{\"code\":\"api_usage_warning\","
+			                   "\"message\":\"'input' key missing from the request\"}");
+		}
+		MP_JSONBUF_LIT(&b, "}");
+		opa_send(x, prm.pretty, NULL, &b);
+		goto done;
+	}
+	if (!input) {
+		mp_http_opa_error(x->w, x->req, 400,
+		                  "input: missing: data.meshpol is decided for an input (%s)",
+		                  post ? "a body {\"input\": {...}}" : "?input={...}, URL-encoded");
+		goto done;
+	}
+	if (opa_read_question(x, input, &q) < 0)
+		goto done;
+	uint64_t parse_ns = mp_server_now_ns() - x->t0;
+	if (prm.explain && !(explain = json_array())) {
+		mp_http_opa_error(x->w, x->req, 500, "out of memory");
+		goto done;
+	}
+	if (opa_decide(x, &q, input, explain, &d) != DECIDED)
+		goto done;
+	MP_JSONBUF_LIT(&b, "{\"decision_id\":");
+	mp_jsonbuf_string(&b, d.id);
+	if (put_result(&b, doc, &path, &d) < 0)
+		b.oom = 1;
+	if (prm.provenance) {
+		member_sep(&b);
+		mp_opa_put_provenance(&b, d.engine);
+	}
+	if (prm.metrics) {
+		member_sep(&b);
+		mp_opa_put_metrics(&b, parse_ns, d.eval_ns, mp_server_now_ns() - x->t0);
+	}
+	if (explain) {
+		mp_opa_explain_filter(explain, prm.explain);
+		char *text = json_dumps(explain, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		b.oom |= !text;
+		MP_JSONBUF_LIT(&b, ",\"explanation\":");
+		if (text)
+			mp_jsonbuf_raw(&b, text, strlen(text));
+		free(text);
+	}
+	MP_JSONBUF_LIT(&b, "}");
+	opa_send(x, prm.pretty, &d, &b);
+done:
+	mp_jsonbuf_free(&b);
+	mp_envoyinput_free(&q.env);
+	json_decref(explain);
+	json_decref(body);
+	mp_opa_params_free(&prm);
+}
+
+void mp_api_default_decision(mp_http_ctx *x)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(x->req);
+	mp_opa_params prm;
+	opa_question q;
+	decided d;
+	json_t *body = NULL;
+	char err[200], storage[16];
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, storage, sizeof(storage));
+	q.env.headers = NULL;
+	if (mp_opa_params_read(&prm, uri ? evhttp_uri_get_query(uri) : NULL, err, sizeof(err)) <
+	    0) {
+		mp_http_opa_error(x->w, x->req, 400, "%s", err);
+		return;
+	}
+	if (opa_read_body(x, &body) < 0) /* the whole body is the input, as OPA's POST / */
+		goto done;
+	if (!body) {
+		mp_http_opa_error(x->w, x->req, 400,
+		                  "input: missing: POST / decides data.meshpol.allow for the input "
+		                  "in the body");
+		goto done;
+	}
+	if (opa_read_question(x, body, &q) < 0 || opa_decide(x, &q, body, NULL, &d) != DECIDED)
+		goto done;
+	if (d.dec.allow)
+		MP_JSONBUF_LIT(&b, "true");
+	else
+		MP_JSONBUF_LIT(&b, "false");
+	evhttp_add_header(evhttp_request_get_output_headers(x->req), "x-meshpol-decision-id", d.id);
+	opa_send(x, prm.pretty, &d, &b);
+done:
+	mp_jsonbuf_free(&b);
+	mp_envoyinput_free(&q.env);
+	json_decref(body);
+	mp_opa_params_free(&prm);
 }
 
 void mp_api_health(mp_http_ctx *x)

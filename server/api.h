@@ -14,6 +14,7 @@ typedef struct {
 	char *record; /* its log record's content (mp_malloc; the reply takes it), NULL: none */
 	size_t record_len;
 	int record_failed; /* there is a log, but the record could not be encoded */
+	uint64_t eval_ns;  /* time in the engine */
 } mp_api_decided;
 
 /* mp_api_decide_one's results. */
@@ -22,21 +23,23 @@ enum { MP_API_DECIDED = 0, MP_API_NO_EVALUATOR = -1, MP_API_ABANDONED = -2 };
 /* Decides r with the worker's evaluator (or takes the forced decision fixed), under the
  * watchdog's guard (fd: the connection it answers), and encodes its log record. input: the
  * decision input to log (borrowed, masked in place); NULL: build_input(arg) makes it, only when
- * there is a log. Returns MP_API_DECIDED; MP_API_NO_EVALUATOR when none could be made (out of
- * memory); MP_API_ABANDONED when the watchdog gave up on this worker meanwhile (it dealt with
- * the client: the caller returns at once, touching nothing). Every endpoint's decisions, the
- * HTTP API's and gRPC's (grpc.c), go through it. */
+ * there is a log. explain: NULL, or an array that gets mp_decide's explanation. Returns
+ * MP_API_DECIDED; MP_API_NO_EVALUATOR when none could be made (out of memory); MP_API_ABANDONED
+ * when the watchdog gave up on this worker meanwhile (it dealt with the client: the caller returns
+ * at once, touching nothing). Every endpoint's decisions, the HTTP API's and gRPC's (grpc.c), go
+ * through it. */
 int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
                       json_t *input, json_t *(*build_input)(const void *), const void *arg,
-                      int endpoint, mp_api_decided *d);
+                      int endpoint, json_t *explain, mp_api_decided *d);
 
-void mp_api_decide(mp_http_ctx *x);      /* POST /v1/decide */
-void mp_api_check(mp_http_ctx *x);       /* any /v1/check[/...]: Envoy's ext_authz */
-void mp_api_nginx_check(mp_http_ctx *x); /* any /v1/nginx/check: nginx's auth_request */
-void mp_api_data(mp_http_ctx *x);        /* POST /v1/data/{path} */
-void mp_api_health(mp_http_ctx *x);      /* GET /health */
-void mp_api_metrics(mp_http_ctx *x);     /* GET /metrics */
-void mp_api_reload(mp_http_ctx *x);      /* POST /v1/reload */
+void mp_api_decide(mp_http_ctx *x);           /* POST /v1/decide */
+void mp_api_check(mp_http_ctx *x);            /* any /v1/check[/...]: Envoy's ext_authz */
+void mp_api_nginx_check(mp_http_ctx *x);      /* any /v1/nginx/check: nginx's auth_request */
+void mp_api_data(mp_http_ctx *x);             /* GET, POST /v1/data[/{path}]: OPA's Data API */
+void mp_api_default_decision(mp_http_ctx *x); /* POST /: OPA's default decision */
+void mp_api_health(mp_http_ctx *x);           /* GET /health */
+void mp_api_metrics(mp_http_ctx *x);          /* GET /metrics */
+void mp_api_reload(mp_http_ctx *x);           /* POST /v1/reload */
 
 /* A worker's done_ev: sends the replies whose log records the writer has dealt with. */
 void mp_api_send_logged(int fd, short what, void *worker);
@@ -45,8 +48,9 @@ void mp_api_drop_logged(mp_worker *w);
 /* The connection of a pending reply closed: the reply goes nowhere. */
 void mp_api_detach_pending(mp_pending *p);
 /* The body of a fail-closed reply for endpoint (MP_EP_*) into out: {"allow": false, "error":
- * why} ({"result": false, ...} for /v1/data), and its status in *code (403 for the proxies'
- * endpoints, 503 otherwise). Returns its length, or -1 when it does not fit. Any thread. */
+ * why} ({"code": "internal_error", "message": why, "result": false} for OPA's), and its status in
+ * *code (403 for the proxies' endpoints, 503 otherwise). Returns its length, or -1 when it does not
+ * fit. Any thread. */
 int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t outlen, int *code);
 
 #endif

@@ -412,7 +412,7 @@ static void call(gstream *st)
 		}
 		mp_api_decided d;
 		rc = mp_api_decide_one(w, c->fd, &q.p.r, q.p.refused ? &fixed : NULL, NULL,
-		                       input_of, &q, MP_EP_GRPC, &d);
+		                       input_of, &q, MP_EP_GRPC, NULL, &d);
 		if (rc == MP_API_ABANDONED) {
 			st->replied = 1; /* the watchdog shut the connection down: nothing more */
 		} else if (rc != MP_API_DECIDED) {

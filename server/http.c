@@ -1,12 +1,14 @@
 /* http.c: the route table of the decision API and its dispatcher: every check a route's row
  * asks for (listener, method, admin token, header size, JSON body) is made here, once, so the
  * handlers in api.c never repeat them. Replies and errors are written here too: every error
- * is {"error": "..."} JSON with a status that says whose fault it was. Reference:
+ * is {"error": "..."} JSON with a status that says whose fault it was, except on OPA's routes,
+ * where it is OPA's {"code", "message"} (opa.h). Reference:
  * docs/server.md ("Endpoints", "Limits"). */
 #include "http.h"
 #include "api.h"
 #include "conn.h"
 #include "diag.h"
+#include "opa.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -25,6 +27,7 @@
 
 #define STATUS MP_ERRORS_STATUS
 #define DENY   MP_ERRORS_DENY
+#define OPA    MP_ERRORS_OPA
 
 static const mp_http_route routes[] = {
     {"/v1/decide", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, STATUS, mp_api_decide,
@@ -33,8 +36,10 @@ static const mp_http_route routes[] = {
      "Envoy ext_authz (HTTP service): 200 allow, 403 deny"},
     {"/v1/nginx/check", MP_MATCH_EXACT, 0, MP_ROUTE_MAIN, MP_BODY_NONE, 0, DENY, mp_api_nginx_check,
      "nginx auth_request: 200 allow, 403 deny or cannot decide"},
-    {"/v1/data/", MP_MATCH_UNDER, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, STATUS, mp_api_data,
-     "OPA's data API: {\"input\": ...} -> {\"result\": ...}"},
+    {"/v1/data", MP_MATCH_SUBTREE, GET | POST, MP_ROUTE_MAIN, MP_BODY_NONE, 0, OPA, mp_api_data,
+     "OPA's Data API: a document of the tree for the input -> {\"result\": ...}"},
+    {"/", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_NONE, 0, OPA, mp_api_default_decision,
+     "OPA's default decision: meshpol/allow for the input in the body"},
     {"/health", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, STATUS, mp_api_health,
      "ready (200) when a snapshot is loaded; reload status"},
     {"/metrics", MP_MATCH_EXACT, GET, MP_ROUTE_BOTH, MP_BODY_NONE, 0, STATUS, mp_api_metrics,
@@ -99,6 +104,23 @@ void mp_http_reply_json(mp_worker *w, struct evhttp_request *req, int code, json
 	mp_http_reply_buffer(w, req, code, "application/json", NULL);
 }
 
+/* The one error emitter: {"error": msg}, or with opa OPA's {"code", "message"}. */
+static void send_error(mp_worker *w, struct evhttp_request *req, int code, int opa, const char *msg)
+{
+	json_t *o;
+	for (int i = 0; i < 2; i++) { /* msg not UTF-8: a caller forgot to quote; never send it */
+		const char *m = i ? "(unprintable error message)" : msg;
+		o = opa ? json_pack("{s:s, s:s}", "code", mp_opa_code(code), "message", m)
+		        : json_pack("{s:s}", "error", m);
+		if (o)
+			break;
+	}
+	if (code == 400)
+		mp_metrics_add(&w->metrics.bad_requests, 1);
+	mp_http_reply_json(w, req, code, o);
+	json_decref(o);
+}
+
 void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const char *fmt, ...)
 {
 	char msg[1024];
@@ -106,13 +128,17 @@ void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *o = json_pack("{s:s}", "error", msg);
-	if (!o) /* not UTF-8: a caller forgot to quote; never send it */
-		o = json_pack("{s:s}", "error", "(unprintable error message)");
-	if (code == 400)
-		mp_metrics_add(&w->metrics.bad_requests, 1);
-	mp_http_reply_json(w, req, code, o);
-	json_decref(o);
+	send_error(w, req, code, 0, msg);
+}
+
+void mp_http_opa_error(mp_worker *w, struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_error(w, req, code, 1, msg);
 }
 
 void mp_http_set_error_header(struct evhttp_request *req, const char *why)
@@ -192,7 +218,9 @@ static void method_not_allowed(mp_worker *w, struct evhttp_request *req, const m
 		strcat(allow, methods[i].name);
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-	mp_http_error(w, req, 405, "%s takes %s", r->path, allow);
+	char msg[160];
+	snprintf(msg, sizeof(msg), "%s takes %s", r->path, allow);
+	send_error(w, req, 405, r->errors == MP_ERRORS_OPA, msg);
 }
 
 static int token_ok(const char *header, const char *token)
@@ -250,7 +278,7 @@ static void refuse(mp_worker *w, struct evhttp_request *req, const mp_http_route
 	if (r && r->errors == MP_ERRORS_DENY)
 		mp_http_cannot_decide(w, req, why);
 	else
-		mp_http_error(w, req, code, "%s", why);
+		send_error(w, req, code, r && r->errors == MP_ERRORS_OPA, why);
 }
 
 /* The request line and headers, as evhttp counts them. */

@@ -35,6 +35,8 @@ enum {
 	MP_ERRORS_STATUS = 0, /* the status that says whose fault it was, {"error": ...} */
 	MP_ERRORS_DENY = 1,   /* 403 with the reason in x-meshpol-error: nginx's auth_request, which
 	                         turns any other status into a 500 for its client */
+	MP_ERRORS_OPA = 2,    /* the status that says whose fault it was, {"code", "message"} as OPA
+	                         writes errors (opa.h), which OPA's clients parse */
 };
 
 typedef struct mp_http_ctx mp_http_ctx;
@@ -73,6 +75,10 @@ void mp_http_reply_json(mp_worker *w, struct evhttp_request *req, int code, json
 /* Replies with {"error": message}; message is ours (callers quote untrusted text with
  * mp_diag_quote). */
 void mp_http_error(mp_worker *w, struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Replies with {"code": OPA's code for the status (mp_opa_code), "message": message}: the
+ * errors of OPA's routes. message as for mp_http_error. */
+void mp_http_opa_error(mp_worker *w, struct evhttp_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* 400 {"error": message, "field": field} for a missing or mistyped field. */
 void mp_http_bad_field(mp_worker *w, struct evhttp_request *req, const char *message);

@@ -273,7 +273,7 @@ static const char *find(struct evkeyvalq *h, const char *name)
 	return last;
 }
 
-static void copy_ip(char *out, size_t outlen, const char *v)
+void mp_proxyreq_copy_ip(char *out, size_t outlen, const char *v)
 {
 	size_t n = 0;
 	out[0] = '\0';
@@ -421,7 +421,7 @@ static int envoy_caller(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, siz
 	const char *xff = in->peer_trusted ? find(in->headers, "X-Forwarded-For") : NULL;
 	if (xff) { /* the last address: the one Envoy appended (use_remote_address) */
 		const char *last = strrchr(xff, ',');
-		copy_ip(p->ip, sizeof(p->ip), last ? last + 1 : xff);
+		mp_proxyreq_copy_ip(p->ip, sizeof(p->ip), last ? last + 1 : xff);
 	}
 	return 0;
 }
@@ -452,7 +452,7 @@ static int nginx_caller(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, siz
 	}
 	const char *ip = in->peer_trusted ? find(in->headers, "X-Real-IP") : NULL;
 	if (ip)
-		copy_ip(p->ip, sizeof(p->ip), ip);
+		mp_proxyreq_copy_ip(p->ip, sizeof(p->ip), ip);
 	return 0;
 }
 

@@ -74,6 +74,10 @@ int mp_proxyreq_xfcc(const char *value, char *uri, size_t urilen, char *by, size
  * 1 to 15 bytes). */
 int mp_proxyreq_method(mp_proxyreq *p, const char *m);
 
+/* Copies the address at the start of v (up to a space or ',': hex digits, '.' and ':' only, as
+ * IPv4 and IPv6 text are) into out; out is "" when there is none or it does not fit. */
+void mp_proxyreq_copy_ip(char *out, size_t outlen, const char *v);
+
 /* What a front door does with a request target before the engine normalises its path
  * (docs/server.md, "Paths"): %2F, %5C and '\' as escaped_slashes says (MP_SLASHES_*), ';'
  * parameters as params says (MP_PARAMS_*); %00 and '#' are always refused. The query is copied

@@ -29,8 +29,9 @@ typedef struct {
 	 * audiences, presenter, claims) */
 	const char *src_remote_ip, *dst_ip, *dst_workload, *host, *sni;
 	json_t *auth; /* borrowed */
-	/* accepted and checked, for later work (docs/cli.md, "decide"): source.labels (an object
-	 * of strings, borrowed) and destination.external (1 when true) */
+	/* source.labels (an object of strings, borrowed: the caller's tags, which Kuma's from
+	 * form matches) and destination.external (1 when true, accepted for later work);
+	 * docs/cli.md, "decide" */
 	json_t *src_labels;
 	int dst_external;
 	/* Consul (docs/import.md): source.peer, the cluster peer the caller comes from, and

@@ -187,8 +187,10 @@ typedef struct {
 	/* u32 pool: what its provider compiles with beside the spec, by kind (docs/mpm-format.md,
 	 * "Imported configuration"): Istio's AuthorizationPolicy, the line of each rules[i];
 	 * Linkerd's Server, its metadata.labels as pairs of string ids (key, value); a
-	 * LinkerdProxy, the (file, line) of each setting its reasons cite. String ids there are not
-	 * checked when a model loads: whoever reads them must. */
+	 * LinkerdProxy, the (file, line) of each setting its reasons cite; Kuma's documents, their
+	 * computed labels (a count, then string-id pairs) and the lines their reasons cite (a
+	 * count, then lines); a KumaDataplane, its workload and its MeshIdentity's (file, line).
+	 * String ids there are not checked when a model loads: whoever reads them must. */
 	mp_span aux;
 	mp_loc loc;
 } mp_resource;

@@ -37,15 +37,22 @@ expect_out() {
 
 # doc_examples FILE: every ```console example of a doc, run as written from the repository
 # root: each "$ " line is a command, the lines up to the next one its output (stdout and
-# stderr), which must be what the command prints.
+# stderr), which must be what the command prints. With DOC_CMD_SED each command first goes
+# through `sed -E "$DOC_CMD_SED"` (a test server's address for the documented one); with
+# DOC_OUT_SED both outputs do before they are compared (what changes from run to run).
 doc_examples() { # FILE
 	local line cmd="" want="" in=0 n=0
 	doc_check() { # (not `check`: server_lib.sh has one)
 		[ -n "$cmd" ] || return 0
 		n=$((n + 1))
-		local got
-		got=$(PATH="$(dirname "$MESHPOL"):$PATH" bash -c "$cmd" 2>&1)
-		[ "$got" = "${want%$'\n'}" ] && ok "$1 example $n" || not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: ${want%$'\n'}"
+		local got run=$cmd w=${want%$'\n'}
+		[ -z "${DOC_CMD_SED:-}" ] || run=$(printf '%s' "$cmd" | sed -E "$DOC_CMD_SED")
+		got=$(PATH="$(dirname "$MESHPOL"):$PATH" bash -c "$run" 2>&1)
+		if [ -n "${DOC_OUT_SED:-}" ]; then
+			got=$(printf '%s' "$got" | sed -E "$DOC_OUT_SED")
+			w=$(printf '%s' "$w" | sed -E "$DOC_OUT_SED")
+		fi
+		[ "$got" = "$w" ] && ok "$1 example $n" || not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: $w"
 	}
 	while IFS= read -r line; do
 		if [ $in = 0 ]; then

@@ -59,6 +59,11 @@ session linkerd 0 -m "$TMP/booksapp.mpm"
 # egress, the route, and TLS on either side
 "$MESHPOL" compile -o "$TMP/appmesh-tls.mpm" tests/data/import/appmesh/tls.yaml >/dev/null
 session appmesh 0 -m "$TMP/appmesh-tls.mpm"
+# Kuma's from form (tests/data/import/kuma, scenario from-kind): :why shows the dataplane
+# inbound, then every from[] entry in Kuma's order, the last matching one deciding
+K=tests/data/import/kuma
+"$MESHPOL" compile -o "$TMP/kuma.mpm" $K/k8s-apps.yaml $K/mesh-mtls.yaml $K/from-kind.yaml >/dev/null
+session kuma 0 -m "$TMP/kuma.mpm"
 
 # The model comes from the bundle's manifest when -m is not given.
 run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"

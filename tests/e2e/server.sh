@@ -60,21 +60,22 @@ done
 check "decide: a denial is 200 with allow false" 200 -X POST --data-binary @examples/requests/deny-sandbox-payments.json "$BASE/v1/decide"
 jq_ok "decide: denial cites rule and version" '.allow == false and .effect == "forbidden" and .reasons[0].rule == "no-sandbox-to-card-data" and .reasons[0].version == "1.2.0" and (.decision_id | length) == 36'
 
-# /v1/data: OPA's shape
+# /v1/data: OPA's shape (the whole OPA API: server_opa.sh)
 input=$(jq -c '{input: .}' examples/requests/allow-checkout-charge.json)
 check "data: POST /v1/data/meshpol/allow" 200 -X POST --data "$input" "$BASE/v1/data/meshpol/allow"
 jq_ok "data: {result: true, decision_id}" '.result == true and (.decision_id | length) == 36 and (keys == ["decision_id", "result"])'
 check "data: .../decision gives the whole decision" 200 -X POST --data "$input" "$BASE/v1/data/meshpol/decision"
 jq_ok "data: result is the decision object" '.result.allow == true and .result.decision_id == .decision_id and (.result.reasons | length) > 0'
 deny_input=$(jq -c '{input: .}' examples/requests/deny-sandbox-payments.json)
-check "data: a denial" 200 -X POST --data "$deny_input" "$BASE/v1/data/envoy/authz/allow"
+check "data: a denial" 200 -X POST --data "$deny_input" "$BASE/v1/data/meshpol/allow"
 jq_ok "data: result false" '.result == false'
-check "data: no input is 400" 400 -X POST --data '{"in": {}}' "$BASE/v1/data/x/allow"
-jq_ok "data: the missing field is named" '.field == "input"'
-check "data: a bad field inside input is 400" 400 -X POST --data '{"input": {"destination": {"service": "x", "port": "80"}}}' "$BASE/v1/data/x"
-jq_ok "data: names input.destination.port" '.field == "input.destination.port"'
-check "data: GET is 405" 405 "$BASE/v1/data/x"
-check "data: /v1/data/ with no path is 404" 404 -X POST --data "$input" "$BASE/v1/data/"
+check "data: a document outside the tree is undefined" 200 -X POST --data "$deny_input" "$BASE/v1/data/envoy/authz/allow"
+jq_ok "data: no result" '. == {}'
+check "data: no input is 400" 400 -X POST --data '{"in": {}}' "$BASE/v1/data/meshpol/allow"
+jq_ok "data: OPA's error saying input is missing" '.code == "invalid_parameter" and (.message | startswith("input: missing"))'
+check "data: a bad field inside input is 400" 400 -X POST --data '{"input": {"destination": {"service": "x", "port": "80"}}}' "$BASE/v1/data/meshpol/allow"
+jq_ok "data: names input.destination.port" '.message | startswith("input.destination.port")'
+check "data: PUT is 405" 405 -X PUT --data '{}' "$BASE/v1/data/x"
 
 # /v1/check: method and path from the request (Envoy), identity from XFCC, destination from Host
 check "check: checkout POST /v1/charge to payments is 200" 200 -X POST "$BASE/v1/check/v1/charge" \

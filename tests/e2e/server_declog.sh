@@ -64,8 +64,8 @@ printf '%s' "$HDRS" | grep -qi '^x-meshpol-decision-id' && not_ok "fail closed: 
 	ok "fail closed: no decision id (no record has it)"
 check "fail closed: /v1/decide is 503" 503 -X POST "$BASE/v1/decide" --data '{"source": {"principal": "spiffe://t/ns/shop/sa/web"}, "destination": {"service": "billing/pay"}, "request": {"method": "POST", "path": "/v1/charge"}}'
 jq_ok "fail closed: /v1/decide says allow false" '.allow == false and (.error | test("decision log unavailable"))'
-check "fail closed: /v1/data is 503" 503 -X POST "$BASE/v1/data/x/allow" --data '{"input": {"destination": {"service": "billing/pay"}}}'
-jq_ok "fail closed: /v1/data says result false" '.result == false'
+check "fail closed: /v1/data is 503" 503 -X POST "$BASE/v1/data/meshpol/allow" --data '{"input": {"destination": {"service": "billing/pay"}}}'
+jq_ok "fail closed: /v1/data says result false, in OPA's error shape" '.result == false and .code == "internal_error" and (.message | startswith("decision log unavailable"))'
 check "health: 503 on the main listener" 503 "$BASE/health"
 check "health: 503 on the admin listener" 503 "http://127.0.0.1:$APORT/health"
 jq_ok "health: says the decision log is why" '.status == "unavailable" and .decision_log.status == "unavailable" and .decision_log.failed >= 1 and (.problems | map(test("decision log unavailable.*File too large")) | any)'

@@ -119,6 +119,13 @@ for f in mesh acl-deny service-defaults intentions gateways; do
 	cat "tests/data/import/consul/$f.yaml"
 done >"$C/fuzz_compile/seed-import-consul.yaml"
 copy fuzz_compile import-consul-entries.json tests/data/import/consul/equiv-entries.json
+# the other documents without apiVersion (docs/import.md, "Which documents are imported"): Kuma's
+# Universal resources beside its CRDs, and App Mesh's resources in `terraform show -json`
+for f in k8s-apps mesh-mtls rules-k8s uni-mesh uni-dataplanes uni-legacy uni-from; do
+	printf -- '---\n'
+	cat "tests/data/import/kuma/$f.yaml"
+done >"$C/fuzz_compile/seed-import-kuma.yaml"
+copy fuzz_compile import-appmesh-tfplan.json tests/data/import/appmesh/equiv-tfplan.json
 for d in loop residency; do
 	for f in "tests/data/audit/$d"/*.yaml; do
 		printf -- '---\n'

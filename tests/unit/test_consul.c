@@ -22,12 +22,8 @@
 static void test_corpus(void **state)
 {
 	(void)state;
-	char buf[1024];
-	const char *corpus = shared_corpus("consul", buf, sizeof(buf));
-	assert_non_null(corpus);
-	const char *paths[] = {corpus};
 	mp_diags d = {0};
-	mp_model *m = compile_paths(paths, 1, NULL, &d);
+	mp_model *m = compile_corpus("consul", &d);
 	assert_non_null(m);
 	assert_int_equal(d.errors, 0);
 	mp_model_view v = mp_model_get_view(m);
@@ -240,15 +236,6 @@ static void test_unknown_kinds(void **state)
 }
 
 /* --- what the import makes --- */
-
-static const mp_route *route_named(const mp_model *m, const char *name)
-{
-	mp_model_view v = mp_model_get_view(m);
-	for (uint32_t i = 0; i < v.nroutes; i++)
-		if (!strcmp(mp_model_str(m, v.routes[i].name), name))
-			return &v.routes[i];
-	return NULL;
-}
 
 static const char *cluster_of(const mp_model *m, const mp_target *t)
 {

@@ -772,6 +772,67 @@ static void test_notes_and_duplicates(void **state)
 	mp_diags_free(&d2);
 }
 
+/* --- documents without apiVersion: one mechanism for the three forms (import_int.h) --- */
+
+static const bad_row form_rows[] = {
+    {"a list item that is not a config entry",
+     "[{\"Kind\": \"mesh\", \"Name\": \"mesh\"}, {\"apiVersion\": \"v1\", \"Kind\": "
+     "\"x\"}]\n",
+     "bad.yaml:1:36: a config entry must have a 'Kind' and neither 'apiVersion' nor 'kind'", 1},
+    {"a list item that is a scalar", "- {type: Mesh, name: a}\n- 7\n",
+     "bad.yaml:2:3: a document must be a mapping with a 'type', not a scalar", 1},
+    {"a Universal resource without its name", "type: MeshTrafficPermission\nspec: {}\n",
+     "bad.yaml:1:1: missing required field 'name'", 1},
+    {"a spec that is not a mapping", "type: MeshTrafficPermission\nname: p\nspec: [1]\n",
+     "bad.yaml:3:7: MeshTrafficPermission p: 'spec' must be a mapping, not a list", 1},
+    {"a Terraform resource without values",
+     "{\"format_version\": \"1.2\", \"values\": {\"root_module\": {\"resources\": "
+     "[{\"address\": \"aws_appmesh_mesh.m\", \"mode\": \"managed\", \"type\": "
+     "\"aws_appmesh_mesh\", \"name\": \"m\"}]}}}\n",
+     "bad.yaml:1:68: aws_appmesh_mesh.m: 'values' must be a mapping, not missing", 1},
+    {"a Terraform resource whose values are null",
+     "{\"format_version\": \"1.2\", \"values\": {\"root_module\": {\"resources\": "
+     "[{\"address\": \"aws_appmesh_mesh.m\", \"mode\": \"managed\", \"type\": "
+     "\"aws_appmesh_mesh\", \"values\": null}]}}}\n",
+     "aws_appmesh_mesh.m: 'values' must be a mapping, not null", 1},
+    {"a data source is never a managed resource",
+     "{\"format_version\": \"1.2\", \"values\": {\"root_module\": {\"resources\": "
+     "[{\"address\": \"data.aws_appmesh_mesh.m\", \"mode\": \"data\", \"type\": "
+     "\"aws_appmesh_mesh\"}]}}}\n",
+     "bad.yaml:1:1: note: no App Mesh resources in this document", 0},
+    {"a kind of the form only, by apiVersion",
+     "apiVersion: terraform/1\nkind: aws_appmesh_mesh\nmetadata: {name: m}\n",
+     "bad.yaml:2:7: note: skipped document of kind 'aws_appmesh_mesh' (apiVersion terraform/1)", 0},
+    {"a native kind written as a type", "type: Service\nname: x\n",
+     "bad.yaml:1:1: document has no 'kind'", 1},
+};
+
+/* A resource's mesh (Kuma's scope) is part of its identity: the same name in two meshes is two
+ * resources, twice in one mesh the later replaces the earlier. */
+static void test_forms(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(form_rows) / sizeof(form_rows[0]); i++)
+		assert_true(bad_row_ok(&form_rows[i]));
+	static const char yaml[] =
+	    "- {type: Mesh, name: a}\n- {type: Mesh, name: b}\n"
+	    "- {type: MeshTrafficPermission, name: p, mesh: a, spec: {targetRef: {kind: Mesh}, "
+	    "from: [{targetRef: {kind: Mesh}, default: {action: Allow}}]}}\n"
+	    "- {type: MeshTrafficPermission, name: p, mesh: b, spec: {targetRef: {kind: Mesh}, "
+	    "from: [{targetRef: {kind: Mesh}, default: {action: Allow}}]}}\n"
+	    "- {type: MeshTrafficPermission, name: p, mesh: b, spec: {targetRef: {kind: Mesh}, "
+	    "from: [{targetRef: {kind: Mesh}, default: {action: Deny}}]}}\n";
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("f.yaml", yaml, strlen(yaml), &d);
+	assert_non_null(m);
+	assert_int_equal(count_kind(m, "Mesh"), 2);
+	assert_int_equal(count_kind(m, "MeshTrafficPermission"), 2);
+	assert_int_equal(count_notes(&d, "MeshTrafficPermission p: replaces the one at f.yaml:4"),
+	                 1);
+	mp_model_free(m);
+	mp_diags_free(&d);
+}
+
 /* --- options and clusters --- */
 
 static void test_options(void **state)
@@ -1010,6 +1071,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_notes_and_duplicates),
+	    cmocka_unit_test(test_forms),
 	    cmocka_unit_test(test_presence),
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_multi_cluster),

@@ -27,18 +27,12 @@
 static void test_corpus(void **state)
 {
 	(void)state;
-	char root[1024];
-	const char *c = shared_corpus("linkerd", root, sizeof(root));
-	assert_non_null(c);
 	mp_diags d = {0};
-	mp_model *m = compile_paths(&c, 1, NULL, &d);
+	mp_model *m = compile_corpus("linkerd", &d);
 	assert_non_null(m);
 	mp_model_view v = mp_model_get_view(m);
 	/* 28 documents: 6 replaced by later ones of the same name (kubectl apply) */
-	const struct {
-		const char *what;
-		uint32_t got, want;
-	} pins[] = {
+	const pin pins[] = {
 	    {"clusters", v.nclusters, 1},
 	    {"namespaces", v.nnamespaces, 3},
 	    {"services", v.nservices, 0},
@@ -62,12 +56,7 @@ static void test_corpus(void **state)
 	    {"skipped", count_notes(&d, "skipped"), 0},
 	    {"errors", d.errors, 0},
 	};
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		if (pins[i].got != pins[i].want)
-			fprintf(stderr, "corpus: %s is %u, pinned %u\n", pins[i].what, pins[i].got,
-			        pins[i].want);
-		assert_int_equal(pins[i].got, pins[i].want);
-	}
+	assert_int_equal(pins_missed("corpus", pins, sizeof(pins) / sizeof(pins[0])), 0);
 	mp_model_free(m);
 	mp_diags_free(&d);
 }
@@ -112,11 +101,6 @@ static void test_findings(void **state)
 #define SERVER3                                                                                    \
 	"apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: s, namespace: "     \
 	"shop}\n"
-
-typedef struct {
-	const char *name, *yaml, *message; /* the message: "file:line:col: ..." */
-	int error;                         /* an error (else a note) */
-} bad_row;
 
 static const bad_row bad_rows[] = {
     {"unknown field, nearest name", NS SERVER3 "spec:\n  podSelector: {}\n  prot: 80\n",
@@ -210,36 +194,15 @@ static const bad_row bad_rows[] = {
 static void test_bad_input(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
-		const bad_row *b = &bad_rows[i];
-		mp_diags d = {0};
-		mp_model *m = mp_compile_string("bad.yaml", b->yaml, strlen(b->yaml), &d);
-		char *text = diags_text(&d);
-		int ok = strstr(text, b->message) && (b->error ? !m && d.errors : m && !d.errors);
-		if (!ok)
-			fprintf(stderr, "%s: want %s\n  %s\ngot\n%s\n", b->name,
-			        b->error ? "the error" : "the note", b->message, text);
-		assert_true(ok);
-		free(text);
-		mp_model_free(m);
-		mp_diags_free(&d);
-	}
+	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++)
+		assert_true(bad_row_ok(&bad_rows[i]));
 }
 
 /* --- the mapping --- */
 
 static mp_model *compile_files(const char *const *files, size_t n, const mp_compile_opts *o)
 {
-	char bufs[8][256];
-	const char *paths[8];
-	for (size_t i = 0; i < n && i < 8; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "%s/%s", DIR, files[i]);
-		paths[i] = bufs[i];
-	}
-	mp_diags d = {0};
-	mp_model *m = compile_paths(paths, n, o, &d);
-	mp_diags_free(&d);
-	return m;
+	return compile_in(DIR, files, n, o);
 }
 
 static const char *identity_of(const mp_model *m, const char *svc)
@@ -358,16 +321,6 @@ static void test_mirror(void **state)
 	assert_string_equal(identity_of(m, "mc-demo/bb-east"),
 	                    "bb.mc-demo.serviceaccount.identity.linkerd.cluster.local");
 	mp_model_free(m);
-}
-
-static const mp_route *route_named(const mp_model *m, const char *name)
-{
-	mp_model_view v = mp_model_get_view(m);
-	for (uint32_t i = 0; i < v.nroutes; i++)
-		if (!strcmp(mp_model_str(m, v.routes[i].name), name))
-			return &v.routes[i];
-	fprintf(stderr, "no route %s\n", name);
-	return NULL;
 }
 
 /* HTTPRoutes with a Service parent and ServiceProfiles are the model's routes. */
@@ -515,20 +468,7 @@ static void test_allocation_failures(void **state)
 	                     DIR "/outbound.yaml",     DIR "/audit.yaml",
 	                     DIR "/cluster-base.yaml", DIR "/config-audit.yaml",
 	                     DIR "/annotations.yaml"};
-	for (long n = 0;; n++) {
-		mp_diags d = {0};
-		mp_alloc_fail_after(n);
-		mp_model *m = mp_compile(src, sizeof(src) / sizeof(src[0]), NULL, &d);
-		mp_engine *e = m ? mp_engine_new(m, NULL) : NULL;
-		mp_alloc_fail_after(-1);
-		if (!m)
-			assert_true(d.errors > 0 || d.dropped > 0);
-		mp_engine_release(e);
-		mp_diags_free(&d);
-		if (e)
-			break;
-		assert_true(n < 1000000);
-	}
+	assert_true(allocation_failures_ok(src, sizeof(src) / sizeof(src[0])));
 }
 
 int main(void)

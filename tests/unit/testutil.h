@@ -2,6 +2,7 @@
 #ifndef MP_TESTUTIL_H
 #define MP_TESTUTIL_H
 
+#include "alloc.h"
 #include "compile.h"
 #include "decide.h"
 #include "diag.h"
@@ -135,6 +136,34 @@ static inline mp_model *compile_paths(const char *const *paths, size_t n, const 
 	return m;
 }
 
+/* A mesh's shared corpus compiled (compile_paths, diagnostics into d); NULL when it is missing
+ * or does not compile. */
+static inline mp_model *compile_corpus(const char *name, mp_diags *d)
+{
+	char root[1024];
+	const char *c = shared_corpus(name, root, sizeof(root));
+	return c ? compile_paths(&c, 1, NULL, d) : NULL;
+}
+
+/* A count a test pins: what is counted, the count, the pinned value. */
+typedef struct {
+	const char *what;
+	uint32_t got, want;
+} pin;
+
+/* How many of the n pins do not hold, each said on stderr ("corpus: routes is 2, pinned 1"). */
+static inline size_t pins_missed(const char *where, const pin *p, size_t n)
+{
+	size_t missed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].got != p[i].want) {
+			fprintf(stderr, "%s: %s is %u, pinned %u\n", where, p[i].what, p[i].got,
+			        p[i].want);
+			missed++;
+		}
+	return missed;
+}
+
 /* How many resources of a kind the model holds, findings of a code, notes saying text. */
 static inline uint32_t count_kind(const mp_model *m, const char *kind)
 {
@@ -189,6 +218,82 @@ static inline uint32_t count_notes(const mp_diags *d, const char *text)
 	for (uint32_t i = 0; i < d->n; i++)
 		n += d->v[i].level == MP_DIAG_NOTE && strstr(d->v[i].msg, text) != NULL;
 	return n;
+}
+
+/* The mesh providers' tests (test_linkerd.c, test_kuma.c): files named relative to a
+ * directory of scenarios, compiled (at most 8; NULL and the diagnostics printed when they do
+ * not compile). */
+static inline mp_model *compile_in(const char *dir, const char *const *files, size_t n,
+                                   const mp_compile_opts *o)
+{
+	char bufs[8][256];
+	const char *paths[8];
+	for (size_t i = 0; i < n && i < 8; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "%s/%s", dir, files[i]);
+		paths[i] = bufs[i];
+	}
+	mp_diags d = {0};
+	mp_model *m = compile_paths(paths, n < 8 ? n : 8, o, &d);
+	mp_diags_free(&d);
+	return m;
+}
+
+/* The route of that name, or NULL (said on stderr). */
+static inline const mp_route *route_named(const mp_model *m, const char *name)
+{
+	mp_model_view v = mp_model_get_view(m);
+	for (uint32_t i = 0; i < v.nroutes; i++)
+		if (!strcmp(mp_model_str(m, v.routes[i].name), name))
+			return &v.routes[i];
+	fprintf(stderr, "no route %s\n", name);
+	return NULL;
+}
+
+/* A malformed or unknown document: its text (compiled as bad.yaml), the diagnostic it must
+ * give ("file:line:col: ...", NULL: any), and whether that is an error (the compile fails) or
+ * a note. */
+typedef struct {
+	const char *name, *yaml, *message;
+	int error;
+} bad_row;
+
+/* 1 when the row's text gives its diagnostic, else 0 after saying what it gave. */
+static inline int bad_row_ok(const bad_row *b)
+{
+	mp_diags d = {0};
+	mp_model *m = mp_compile_string("bad.yaml", b->yaml, strlen(b->yaml), &d);
+	char *text = diags_text(&d);
+	int ok = (!b->message || strstr(text, b->message)) &&
+	         (b->error ? !m && d.errors : m && !d.errors);
+	if (!ok)
+		fprintf(stderr, "%s: want %s\n  %s\ngot\n%s\n", b->name,
+		        b->error ? "the error" : "the note", b->message ? b->message : "-", text);
+	free(text);
+	mp_model_free(m);
+	mp_diags_free(&d);
+	return ok;
+}
+
+/* Compiles the sources and builds a snapshot with every engine allocation failing in turn,
+ * until one succeeds: 1 when each failure gave NULL with an error (never a crash, and under
+ * make check no leak), 0 otherwise. */
+static inline int allocation_failures_ok(const char *const *src, size_t n)
+{
+	for (long k = 0; k < 1000000; k++) {
+		mp_diags d = {0};
+		mp_alloc_fail_after(k);
+		mp_model *m = mp_compile(src, n, NULL, &d);
+		mp_engine *e = m ? mp_engine_new(m, NULL) : NULL;
+		mp_alloc_fail_after(-1);
+		int said = m || d.errors > 0 || d.dropped > 0;
+		mp_engine_release(e);
+		mp_diags_free(&d);
+		if (!said)
+			return 0;
+		if (e)
+			return 1;
+	}
+	return 0;
 }
 
 /* A snapshot of the unit test bundle (tests/data/bundles/unit) and one evaluator for it: the

@@ -35,7 +35,7 @@ enum {
 extern const mp_provider_kind mp_appmesh_kinds[AM_K_KINDS + 1];
 extern const struct mp_provider_import mp_appmesh_import; /* import_appmesh.c */
 extern const mp_check_row mp_appmesh_analyzers[];         /* analyze_appmesh.c */
-extern const mp_provider_form mp_appmesh_forms[];         /* terraform_appmesh.c */
+extern const struct mp_provider_form mp_appmesh_form;     /* terraform_appmesh.c */
 
 static inline uint32_t appmesh_kind(const idoc *dc)
 {

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #define APPMESH "appmesh.k8s.aws", " v1beta2 "
-#define TF      "terraform", NULL
+#define TF      "terraform", " 1 " /* the JSON format's major version */
+/* Terraform's resources: read in the form alone (terraform_appmesh.c), no namespace */
+#define TF_ONLY (MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM_ONLY)
 
 const mp_provider_kind mp_appmesh_kinds[AM_K_KINDS + 1] = {
     [AM_K_MESH] = {APPMESH, "Mesh", MP_KIND_CLUSTER_SCOPED, NULL},
@@ -19,18 +21,13 @@ const mp_provider_kind mp_appmesh_kinds[AM_K_KINDS + 1] = {
     [AM_K_VIRTUALGATEWAY] = {APPMESH, "VirtualGateway", 0, NULL},
     [AM_K_GATEWAYROUTE] = {APPMESH, "GatewayRoute", 0, NULL},
     [AM_K_BACKENDGROUP] = {APPMESH, "BackendGroup", 0, NULL},
-    [AM_K_TF_MESH] = {TF, "aws_appmesh_mesh", MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
-    [AM_K_TF_VIRTUALNODE] = {TF, "aws_appmesh_virtual_node", MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM,
-                             NULL},
-    [AM_K_TF_VIRTUALSERVICE] = {TF, "aws_appmesh_virtual_service",
-                                MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
-    [AM_K_TF_VIRTUALROUTER] = {TF, "aws_appmesh_virtual_router",
-                               MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
-    [AM_K_TF_ROUTE] = {TF, "aws_appmesh_route", MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
-    [AM_K_TF_VIRTUALGATEWAY] = {TF, "aws_appmesh_virtual_gateway",
-                                MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
-    [AM_K_TF_GATEWAYROUTE] = {TF, "aws_appmesh_gateway_route",
-                              MP_KIND_CLUSTER_SCOPED | MP_KIND_FORM, NULL},
+    [AM_K_TF_MESH] = {TF, "aws_appmesh_mesh", TF_ONLY, NULL},
+    [AM_K_TF_VIRTUALNODE] = {TF, "aws_appmesh_virtual_node", TF_ONLY, NULL},
+    [AM_K_TF_VIRTUALSERVICE] = {TF, "aws_appmesh_virtual_service", TF_ONLY, NULL},
+    [AM_K_TF_VIRTUALROUTER] = {TF, "aws_appmesh_virtual_router", TF_ONLY, NULL},
+    [AM_K_TF_ROUTE] = {TF, "aws_appmesh_route", TF_ONLY, NULL},
+    [AM_K_TF_VIRTUALGATEWAY] = {TF, "aws_appmesh_virtual_gateway", TF_ONLY, NULL},
+    [AM_K_TF_GATEWAYROUTE] = {TF, "aws_appmesh_gateway_route", TF_ONLY, NULL},
     [AM_K_KINDS] = {NULL, NULL, NULL, 0, NULL},
 };
 
@@ -88,7 +85,7 @@ const mp_provider mp_provider_appmesh = {
     .name = "appmesh",
     .title = "App Mesh",
     .kinds = mp_appmesh_kinds,
-    .forms = mp_appmesh_forms,
+    .form = &mp_appmesh_form,
     .options = options,
     .import = &mp_appmesh_import,
     .analyzers = mp_appmesh_analyzers,

@@ -1,9 +1,10 @@
 /* terraform_appmesh.c: App Mesh's resources in the JSON `terraform show -json` prints for a
- * state or a saved plan (developer.hashicorp.com/terraform/internals/json-format): the document
- * form (mp_provider_form) that keeps each aws_appmesh_* resource as a document, each one's
- * mesh and name (a plan leaves unknown values out: they are found through the configuration's
- * references), and the resources written into the normalized mesh (record_appmesh.c) as the
- * CRDs are. docs/import.md ("App Mesh", "The Terraform form"). */
+ * state or a saved plan (developer.hashicorp.com/terraform/internals/json-format): App Mesh's
+ * document form (import_int.h, struct mp_provider_form), whose managed resources the frame
+ * keeps each as a document of its aws_appmesh_* row; each one's mesh and name (a plan leaves
+ * unknown values out: they are found through the configuration's references), and the resources
+ * written into the normalized mesh (record_appmesh.c) as the CRDs are. docs/import.md ("App Mesh",
+ * "The Terraform form"). */
 #include "appmesh_int.h"
 
 #include <stdarg.h>
@@ -13,130 +14,63 @@
 
 /* --- the form --- */
 
-static yaml_node_t *doc_get(yaml_document_t *doc, const yaml_node_t *map, const char *key)
-{
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    !strcmp((const char *)k->data.scalar.value, key))
-			return yaml_document_get_node(doc, p->value);
-	}
-	return NULL;
-}
-
-/* A state or a plan: format_version and values (or planned_values), no apiVersion or kind. */
+/* A state or a plan: format_version and values (or planned_values). */
 static int claims(yaml_document_t *doc, const yaml_node_t *root)
 {
-	return root && root->type == YAML_MAPPING_NODE && doc_get(doc, root, "format_version") &&
-	       (doc_get(doc, root, "values") || doc_get(doc, root, "planned_values")) &&
-	       !doc_get(doc, root, "apiVersion") && !doc_get(doc, root, "kind");
+	return mp_yaml_get(doc, root, "format_version") &&
+	       (mp_yaml_get(doc, root, "values") || mp_yaml_get(doc, root, "planned_values"));
 }
 
-typedef struct {
-	mp_import *im;
-	yaml_document_t *doc;
-	mp_str file, api;
-	const char *path;
-	uint32_t kept, skipped;
-	char others[300]; /* the other types, for the note */
-} rctx;
-
-static void resources_of(rctx *c, idoc *base, yaml_node_t *module)
+/* The managed resources of a module and its child modules, in order (data sources are read,
+ * never managed). */
+static void resources_of(idoc *dc, yaml_node_t *module, void (*keep)(void *, yaml_node_t *),
+                         void *ctx)
 {
-	yaml_node_t *rs = im_get(base, module, "resources"),
-	            *cm = im_get(base, module, "child_modules");
+	yaml_node_t *rs = im_get(dc, module, "resources"),
+	            *cm = im_get(dc, module, "child_modules");
 	yaml_node_t *r, *m;
 	if (rs && rs->type == YAML_SEQUENCE_NODE)
-		IM_SEQ_FOREACH(base, rs, r)
+		IM_SEQ_FOREACH(dc, rs, r)
 		{
-			const char *mode = im_scalar(im_get(base, r, "mode"));
-			const char *type = im_scalar(im_get(base, r, "type"));
-			const char *address = im_scalar(im_get(base, r, "address"));
-			const mp_provider_kind *k = NULL;
-			for (uint32_t i = AM_K_TF_FIRST; type && i < AM_K_KINDS && !k; i++)
-				if (!strcmp(mp_appmesh_kinds[i].kind, type))
-					k = &mp_appmesh_kinds[i];
-			if (!mode || strcmp(mode, "managed") || !address) {
-				continue; /* data sources: read, never managed */
-			}
-			if (!k) {
-				size_t n = strlen(c->others);
-				if (type && !strstr(c->others, type) &&
-				    n + strlen(type) + 3 < sizeof(c->others))
-					snprintf(c->others + n, sizeof(c->others) - n, "%s%s",
-					         n ? ", " : "", type);
-				c->skipped++;
-				continue;
-			}
-			idoc dc = *base;
-			dc.root = r;
-			dc.loc = im_loc(&dc, r);
-			dc.kind = k;
-			dc.provider = &mp_provider_appmesh;
-			dc.api = c->api;
-			dc.name = im_intern(c->im, address);
-			dc.ns = 0;
-			dc.borrowed = c->kept > 0;
-			yaml_node_t *values = im_get(&dc, r, "values");
-			if (!values || values->type != YAML_MAPPING_NODE) {
-				im_error(c->im, &dc, r, "a resource's 'values' must be a mapping");
-				continue;
-			}
-			dc.spec = values;
-			c->kept += im_keep(c->im, &dc, c->path);
+			const char *mode = im_scalar(im_get(dc, r, "mode"));
+			if (mode && !strcmp(mode, "managed") && im_scalar(im_get(dc, r, "address")))
+				keep(ctx, r);
 		}
 	if (cm && cm->type == YAML_SEQUENCE_NODE)
-		IM_SEQ_FOREACH(base, cm, m)
+		IM_SEQ_FOREACH(dc, cm, m)
 		{
-			resources_of(c, base, m);
+			resources_of(dc, m, keep, ctx);
 		}
 }
 
-static int read_form(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
+static int resources(mp_import *im, idoc *dc, void (*keep)(void *, yaml_node_t *), void *ctx)
 {
-	idoc base;
-	memset(&base, 0, sizeof(base));
-	base.doc = *doc;
-	base.file = file;
-	base.root = yaml_document_get_root_node(doc);
-	base.loc = im_loc(&base, base.root);
-	base.ns_id = MP_NONE;
-	base.cluster = MP_NONE;
-	yaml_node_t *fv = im_get(&base, base.root, "format_version");
+	yaml_node_t *fv = im_get(dc, dc->root, "format_version");
 	const char *v = im_scalar(fv);
 	if (!v || strtol(v, NULL, 10) != 1) {
 		mp_diags_error(
-		    im->d, im_str_of(im, file), im_loc(&base, fv).line, im_loc(&base, fv).col,
+		    im->d, im_str_of(im, dc->file), im_loc(dc, fv).line, im_loc(dc, fv).col,
 		    "format_version '%s' of `terraform show -json` is not one meshpol reads "
 		    "(major version 1)",
 		    v ? v : "?");
-		return 0;
+		return -1;
 	}
-	char api[64];
-	snprintf(api, sizeof(api), "terraform/%s", v);
-	rctx c = {im, doc, file, im_intern(im, api), path, 0, 0, ""};
-	yaml_node_t *values = im_get(&base, base.root, "planned_values");
+	yaml_node_t *values = im_get(dc, dc->root, "planned_values");
 	if (!values)
-		values = im_get(&base, base.root, "values");
-	resources_of(&c, &base, im_get(&base, values, "root_module"));
-	if (c.skipped)
-		mp_diags_add(
-		    im->d, MP_DIAG_NOTE, im_str_of(im, file), base.loc.line, base.loc.col,
-		    "skipped %u Terraform resource%s that App Mesh's provider does not read "
-		    "(%s)",
-		    c.skipped, c.skipped == 1 ? "" : "s", c.others);
-	if (!c.kept)
-		mp_diags_add(im->d, MP_DIAG_NOTE, im_str_of(im, file), base.loc.line, base.loc.col,
-		             "no App Mesh resources in this `terraform show -json` output");
-	return c.kept > 0;
+		values = im_get(dc, dc->root, "values");
+	resources_of(dc, im_get(dc, values, "root_module"), keep, ctx);
+	return 0;
 }
 
-const mp_provider_form mp_appmesh_forms[] = {
-    {"terraform show -json", claims, read_form},
-    {NULL, NULL, NULL},
+/* Each resource: its type, its address (the name, and the title), its values (the spec). */
+const struct mp_provider_form mp_appmesh_form = {
+    .title = "Terraform resource",
+    .kind_key = "type",
+    .name_key = "address",
+    .spec_key = "values",
+    .flags = IM_FORM_SPEC | IM_FORM_NAMED,
+    .claims = claims,
+    .resources = resources,
 };
 
 /* --- names and meshes --- */

@@ -326,7 +326,7 @@ static void chains(mp_import *im)
 	for (uint32_t i = 0; st->present && i < st->nents; i++) {
 		const consul_entry *e = &st->ents[i];
 		idoc *dc = &im->docs[e->doc];
-		yaml_node_t *spec = dc->entry ? dc->root : dc->spec;
+		yaml_node_t *spec = dc->spec;
 		const char *ns = im_str_of(im, e->cns), *svc = im_str_of(im, e->cname);
 		char subject[400], what[200];
 		json_t *x, *t;

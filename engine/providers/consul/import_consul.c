@@ -578,9 +578,9 @@ static int identity_of(mp_import *im, idoc *dc, json_t *norm, consul_entry *e)
 	char buf[256];
 	const char *name = im_str_of(im, dc->name);
 	const char *ns = im_str_of(im, dc->ns);
-	if (!dc->entry)
+	if (!dc->form)
 		ns = consul_namespace_of(im, cdc, ns, buf, sizeof(buf));
-	if (consul_is(dc, CK_SERVICEINTENTIONS) && !dc->entry) {
+	if (consul_is(dc, CK_SERVICEINTENTIONS) && !dc->form) {
 		json_t *d = json_object_get(norm, "destination");
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		const char *dns = json_string_value(json_object_get(d, "namespace"));
@@ -613,12 +613,12 @@ static int identity_of(mp_import *im, idoc *dc, json_t *norm, consul_entry *e)
 	    [CK_PROXYDEFAULTS] = "global", [CK_MESH] = "mesh"};
 	if (fixed[consul_kind(dc)] && strcmp(name, fixed[consul_kind(dc)]))
 		return im_error(
-		    im, dc, dc->entry ? im_get(dc, dc->root, "Name") : im_get(dc, dc->meta, "name"),
+		    im, dc, dc->form ? im_get(dc, dc->root, "Name") : im_get(dc, dc->meta, "name"),
 		    "a %s must be named '%s', not '%s'", dc->kind->kind, fixed[consul_kind(dc)],
 		    name);
 	if (fixed[consul_kind(dc)] || consul_is(dc, CK_EXPORTEDSERVICES))
 		e->cns = im_intern(im, "default"); /* global entries */
-	const char *part = dc->entry ? im_scalar(im_get(dc, dc->root, "Partition")) : NULL;
+	const char *part = dc->form ? im_scalar(im_get(dc, dc->root, "Partition")) : NULL;
 	e->partition = part && *part           ? im_intern(im, part)
 	               : cdc && cdc->partition ? cdc->partition
 	                                       : im_intern(im, "default");
@@ -644,18 +644,18 @@ static void read_document(mp_import *im, uint32_t i)
 	consul_state *st = consul_of(im);
 	idoc *dc = &im->docs[i];
 	consul_entry e = {.doc = i};
-	yaml_node_t *spec = dc->entry ? dc->root : dc->spec;
+	yaml_node_t *spec = dc->spec;
 	const consul_field *fields = consul_spec_fields(consul_kind(dc));
 	char path[16];
-	snprintf(path, sizeof(path), "%s", dc->entry ? "" : "spec");
-	e.spec = spec ? consul_normalize(im, dc, spec, fields, path, dc->entry ? entry_meta : NULL)
+	snprintf(path, sizeof(path), "%s", dc->form ? "" : "spec");
+	e.spec = spec ? consul_normalize(im, dc, spec, fields, path, dc->form ? entry_meta : NULL)
 	              : json_object();
 	if (!e.spec) {
 		if (!spec)
 			im->oom = 1;
 		return;
 	}
-	if (dc->entry && consul_is(dc, CK_SERVICEINTENTIONS) &&
+	if (dc->form && consul_is(dc, CK_SERVICEINTENTIONS) &&
 	    json_object_get(e.spec, "destination")) {
 		im_error(
 		    im, dc, consul_get(dc, spec, "destination"),

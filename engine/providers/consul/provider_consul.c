@@ -14,33 +14,28 @@
 
 #define GROUP "consul.hashicorp.com", " v1alpha1 "
 
+/* Each CRD is also a config entry of its ConsulKind() (consul-k8s), in the form below. */
 const mp_provider_kind mp_consul_kinds[CK_KINDS + 1] = {
-    [CK_SERVICEINTENTIONS] = {GROUP, "ServiceIntentions", 0},
-    [CK_SERVICEDEFAULTS] = {GROUP, "ServiceDefaults", 0},
-    [CK_PROXYDEFAULTS] = {GROUP, "ProxyDefaults", 0},
-    [CK_SERVICEROUTER] = {GROUP, "ServiceRouter", 0},
-    [CK_SERVICESPLITTER] = {GROUP, "ServiceSplitter", 0},
-    [CK_SERVICERESOLVER] = {GROUP, "ServiceResolver", 0},
-    [CK_MESH] = {GROUP, "Mesh", 0},
-    [CK_EXPORTEDSERVICES] = {GROUP, "ExportedServices", 0},
-    [CK_TERMINATINGGATEWAY] = {GROUP, "TerminatingGateway", 0},
-    [CK_INGRESSGATEWAY] = {GROUP, "IngressGateway", 0},
-    [CK_KINDS] = {NULL, NULL, NULL, 0},
+    [CK_SERVICEINTENTIONS] = {GROUP, "ServiceIntentions", MP_KIND_FORM, NULL, "service-intentions"},
+    [CK_SERVICEDEFAULTS] = {GROUP, "ServiceDefaults", MP_KIND_FORM, NULL, "service-defaults"},
+    [CK_PROXYDEFAULTS] = {GROUP, "ProxyDefaults", MP_KIND_FORM, NULL, "proxy-defaults"},
+    [CK_SERVICEROUTER] = {GROUP, "ServiceRouter", MP_KIND_FORM, NULL, "service-router"},
+    [CK_SERVICESPLITTER] = {GROUP, "ServiceSplitter", MP_KIND_FORM, NULL, "service-splitter"},
+    [CK_SERVICERESOLVER] = {GROUP, "ServiceResolver", MP_KIND_FORM, NULL, "service-resolver"},
+    [CK_MESH] = {GROUP, "Mesh", MP_KIND_FORM, NULL, "mesh"},
+    [CK_EXPORTEDSERVICES] = {GROUP, "ExportedServices", MP_KIND_FORM, NULL, "exported-services"},
+    [CK_TERMINATINGGATEWAY] = {GROUP, "TerminatingGateway", MP_KIND_FORM, NULL,
+                               "terminating-gateway"},
+    [CK_INGRESSGATEWAY] = {GROUP, "IngressGateway", MP_KIND_FORM, NULL, "ingress-gateway"},
+    [CK_KINDS] = {NULL, NULL, NULL, 0, NULL, NULL},
 };
 
-/* The config entry kinds (consul-k8s: each CRD's ConsulKind()). */
-static const mp_provider_entry entries[] = {
-    {"service-intentions", &mp_consul_kinds[CK_SERVICEINTENTIONS]},
-    {"service-defaults", &mp_consul_kinds[CK_SERVICEDEFAULTS]},
-    {"proxy-defaults", &mp_consul_kinds[CK_PROXYDEFAULTS]},
-    {"service-router", &mp_consul_kinds[CK_SERVICEROUTER]},
-    {"service-splitter", &mp_consul_kinds[CK_SERVICESPLITTER]},
-    {"service-resolver", &mp_consul_kinds[CK_SERVICERESOLVER]},
-    {"mesh", &mp_consul_kinds[CK_MESH]},
-    {"exported-services", &mp_consul_kinds[CK_EXPORTEDSERVICES]},
-    {"terminating-gateway", &mp_consul_kinds[CK_TERMINATINGGATEWAY]},
-    {"ingress-gateway", &mp_consul_kinds[CK_INGRESSGATEWAY]},
-    {NULL, NULL},
+/* Config entries as `consul config read -format json` prints them: one, or a list. */
+static const struct mp_provider_form form = {
+    .title = "config entry",
+    .kind_key = "Kind",
+    .name_key = "Name",
+    .ns_key = "Namespace",
 };
 
 static const mp_provider_option options[] = {
@@ -452,7 +447,7 @@ const mp_provider mp_provider_consul = {
     .name = "consul",
     .title = "Consul",
     .kinds = mp_consul_kinds,
-    .entries = entries,
+    .form = &form,
     .options = options,
     .import = &mp_consul_import,
     .analyzers = mp_consul_analyzers,

@@ -266,8 +266,7 @@ static void chain_routes(mp_import *im, const char *cns, const char *svc, mp_id 
 		idoc *dc = &im->docs[rt->doc];
 		char idx[24];
 		snprintf(idx, sizeof(idx), "%zu", i);
-		yaml_node_t *node =
-		    im_path(dc, consul_get(dc, dc->entry ? dc->root : dc->spec, "routes"), idx);
+		yaml_node_t *node = im_path(dc, consul_get(dc, dc->spec, "routes"), idx);
 		mp_loc rl = im_loc(dc, node);
 		ch.nd = ch.nf = 0;
 		match_of(im, json_object_get(json_object_get(r, "match"), "http"), &m);
@@ -445,7 +444,7 @@ static int check_match(mp_import *im, idoc *dc, yaml_node_t *node, json_t *http,
 
 int consul_check_chain(mp_import *im, idoc *dc, const consul_entry *e)
 {
-	yaml_node_t *spec = dc->entry ? dc->root : dc->spec;
+	yaml_node_t *spec = dc->spec;
 	json_t *x, *y;
 	const char *key;
 	size_t i;

@@ -281,7 +281,7 @@ const consul_field *consul_spec_fields(uint32_t kind)
  * decoder matches (mapstructure ignores case; lib.TranslateKeys takes snake_case). */
 static int key_is(const idoc *dc, const char *written, const char *canon)
 {
-	if (!dc->entry)
+	if (!dc->form)
 		return !strcmp(written, canon);
 	for (;; written++, canon++) {
 		while (*written == '_')
@@ -351,7 +351,7 @@ static const char *nearest(const idoc *dc, const char *key, const consul_field *
 	if (!near)
 		return NULL;
 	snprintf(buf, len, "%s", near);
-	if (dc->entry)
+	if (dc->form)
 		buf[0] = (char)toupper((unsigned char)buf[0]);
 	return buf;
 }

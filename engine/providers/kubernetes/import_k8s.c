@@ -213,6 +213,23 @@ static void workloads(mp_import *im)
 	}
 }
 
+void mp_k8s_pod(idoc *dc, yaml_node_t **meta, yaml_node_t **spec)
+{
+	yaml_node_t *tmpl = NULL;
+	*meta = *spec = NULL;
+	if (k8s_is(dc, K8S_POD)) {
+		*meta = dc->meta;
+		*spec = dc->spec;
+	} else if ((tmpl = im_get(dc, dc->spec, "template")) && tmpl->type == YAML_MAPPING_NODE) {
+		*meta = im_get(dc, tmpl, "metadata");
+		*spec = im_get(dc, tmpl, "spec");
+	}
+	if (*meta && (*meta)->type != YAML_MAPPING_NODE)
+		*meta = NULL;
+	if (*spec && (*spec)->type != YAML_MAPPING_NODE)
+		*spec = NULL;
+}
+
 /* A meshpol.io/ value from a workload: the pod template's annotations, labels, then the
  * object's annotations. */
 static const char *wl_value(mp_import *im, const iworkload *w, const char *key)

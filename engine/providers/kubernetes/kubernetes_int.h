@@ -29,4 +29,8 @@ static inline int k8s_is(const idoc *dc, uint32_t kind)
 	return dc->kind == &mp_k8s_kinds[kind];
 }
 
+/* The pod part of a workload document (a Pod, or a controller's pod template): its metadata and
+ * spec; either is NULL when absent or not a mapping. For the meshes that inject proxies. */
+void mp_k8s_pod(idoc *dc, yaml_node_t **meta, yaml_node_t **spec);
+
 #endif

@@ -221,7 +221,7 @@ static uint32_t selected_ports(mp_import *im, idoc *s, const iworkload *w, uint3
 		out[n++] = name[8] == 'p' ? 4143 : 4191;
 		return n;
 	}
-	mp_linkerd_pod(dc, &meta, &spec);
+	mp_k8s_pod(dc, &meta, &spec);
 	for (size_t l = 0; l < 2; l++) {
 		cs = im_get(dc, spec, lists[l]);
 		if (!cs || cs->type != YAML_SEQUENCE_NODE)
@@ -356,7 +356,7 @@ static int service_account(mp_import *im, mp_str ns, const char *name, mp_id clu
 			continue;
 		if (k8s_is(dc, K8S_SERVICEACCOUNT) && !strcmp(im_str_of(im, dc->name), name))
 			return 1;
-		mp_linkerd_pod(dc, &meta, &spec);
+		mp_k8s_pod(dc, &meta, &spec);
 		sa = im_scalar(im_get(dc, spec, "serviceAccountName"));
 		if (dc->provider == &mp_provider_kubernetes && sa && !strcmp(sa, name))
 			return 1;

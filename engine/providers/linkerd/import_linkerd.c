@@ -784,7 +784,7 @@ static int is_present(mp_import *im)
 			meta = dc->meta;
 		} else if (dc->provider == &mp_provider_kubernetes && !k8s_is(dc, K8S_SERVICE) &&
 		           !k8s_is(dc, K8S_SERVICEACCOUNT) && !k8s_is(dc, K8S_NODE)) {
-			mp_linkerd_pod(dc, &meta, &spec);
+			mp_k8s_pod(dc, &meta, &spec);
 		} else {
 			continue;
 		}

@@ -119,9 +119,6 @@ const lk_cluster *mp_linkerd_cluster(mp_import *im, mp_id cluster);
 
 /* --- pods (pods_linkerd.c) --- */
 
-/* The pod part of a workload document: its metadata (the template's for a controller) and
- * spec; either may be NULL. */
-void mp_linkerd_pod(idoc *dc, yaml_node_t **meta, yaml_node_t **spec);
 /* Does Linkerd inject a proxy into the pods of workload document dc (linkerd.io/inject on the
  * pod, else on its namespace)? */
 int mp_linkerd_meshed(mp_import *im, idoc *dc);

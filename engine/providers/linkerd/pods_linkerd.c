@@ -29,23 +29,6 @@
 #define PROXY_PORT 4143
 #define ADMIN_PORT 4191
 
-void mp_linkerd_pod(idoc *dc, yaml_node_t **meta, yaml_node_t **spec)
-{
-	yaml_node_t *tmpl = NULL;
-	*meta = *spec = NULL;
-	if (k8s_is(dc, K8S_POD)) {
-		*meta = dc->meta;
-		*spec = dc->spec;
-	} else if ((tmpl = im_get(dc, dc->spec, "template")) && tmpl->type == YAML_MAPPING_NODE) {
-		*meta = im_get(dc, tmpl, "metadata");
-		*spec = im_get(dc, tmpl, "spec");
-	}
-	if (*meta && (*meta)->type != YAML_MAPPING_NODE)
-		*meta = NULL;
-	if (*spec && (*spec)->type != YAML_MAPPING_NODE)
-		*spec = NULL;
-}
-
 const char *mp_linkerd_ns_annotation(mp_import *im, mp_str ns, mp_id cluster, const char *key,
                                      idoc **nsdoc, yaml_node_t **node)
 {
@@ -73,7 +56,7 @@ const char *mp_linkerd_ns_annotation(mp_import *im, mp_str ns, mp_id cluster, co
 int mp_linkerd_meshed(mp_import *im, idoc *dc)
 {
 	yaml_node_t *meta, *spec;
-	mp_linkerd_pod(dc, &meta, &spec);
+	mp_k8s_pod(dc, &meta, &spec);
 	const char *host = im_scalar(im_get(dc, spec, "hostNetwork"));
 	if (host && !strcmp(host, "true"))
 		return 0;
@@ -299,7 +282,7 @@ static void proxy_of(mp_import *im, iworkload *w, const lk_cluster *cl, lk_proxy
 	podinfo pi = {.nports = 0};
 	origin pol, opq = {"", {0, 0, 0}}, req = {"", {0, 0, 0}};
 	char bad[64];
-	mp_linkerd_pod(dc, &meta, &spec);
+	mp_k8s_pod(dc, &meta, &spec);
 	json_t *j = json_object(), *ports = json_array(), *opaque = json_array(),
 	       *require = json_array();
 	pi.probes = json_array();
