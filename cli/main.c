@@ -69,8 +69,10 @@ static const mp_verb verbs[] = {
      "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
      "[--max-connections N] [--drain-timeout SEC] [--request-timeout SEC] [--when-budget N] "
      "[--trusted-proxy CIDR]... [--deny-body minimal|full] [--escaped-slashes "
-     "reject|keep|unescape] [--path-params reject|strip|keep]",
-     "the decision API over HTTP for proxies and apps (docs/server.md)"},
+     "reject|keep|unescape] [--path-params reject|strip|keep] [--grpc-listen ADDR:PORT "
+     "[--grpc-max-streams N] [--grpc-idle-timeout SEC]]",
+     "the decision API over HTTP (and Envoy's gRPC ext_authz) for proxies and apps "
+     "(docs/server.md)"},
     {"repl", mp_cmd_repl, 0, 0, "repl [-m MODEL] [-p POLICY_DIR]",
      "the interactive shell: decide, explain, try rules in Lua (docs/repl.md)"},
     {"version", cmd_version, 0, 0, "version", "print the version"},

@@ -58,6 +58,9 @@ enum {
 	O_DENY_BODY,
 	O_ESCAPED_SLASHES,
 	O_PATH_PARAMS,
+	O_GRPC_LISTEN,
+	O_GRPC_MAX_STREAMS,
+	O_GRPC_IDLE_TIMEOUT,
 };
 
 /* Numeric options: where each goes and its bounds, checked in one place. */
@@ -75,6 +78,8 @@ static const struct {
     {O_DRAIN_TIMEOUT, "--drain-timeout", 0, 3600},
     {O_REQUEST_TIMEOUT, "--request-timeout", 1, 3600},
     {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
+    {O_GRPC_MAX_STREAMS, "--grpc-max-streams", 1, 65536},
+    {O_GRPC_IDLE_TIMEOUT, "--grpc-idle-timeout", 1, 86400},
 };
 
 /* Options that take one of a few words: the words, in the order of the values they stand for,
@@ -141,6 +146,9 @@ int mp_cmd_serve(int argc, char **argv)
 	    {"deny-body", required_argument, NULL, O_DENY_BODY},
 	    {"escaped-slashes", required_argument, NULL, O_ESCAPED_SLASHES},
 	    {"path-params", required_argument, NULL, O_PATH_PARAMS},
+	    {"grpc-listen", required_argument, NULL, O_GRPC_LISTEN},
+	    {"grpc-max-streams", required_argument, NULL, O_GRPC_MAX_STREAMS},
+	    {"grpc-idle-timeout", required_argument, NULL, O_GRPC_IDLE_TIMEOUT},
 	    {NULL, 0, NULL, 0},
 	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -155,6 +163,8 @@ int mp_cmd_serve(int argc, char **argv)
 	    .max_connections = 4096,
 	    .drain_timeout = -1,
 	    .request_timeout = 5,
+	    .grpc_max_streams = 100,
+	    .grpc_idle_timeout = 300,
 	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
 	};
 	mp_cli_seen seen = {0};
@@ -263,6 +273,15 @@ int mp_cmd_serve(int argc, char **argv)
 			break;
 		case O_PATH_PARAMS:
 			cfg.path_params = (int)n;
+			break;
+		case O_GRPC_LISTEN:
+			cfg.grpc_listen = optarg;
+			break;
+		case O_GRPC_MAX_STREAMS:
+			cfg.grpc_max_streams = (int)n;
+			break;
+		case O_GRPC_IDLE_TIMEOUT:
+			cfg.grpc_idle_timeout = (int)n;
 			break;
 		default:
 			return mp_cli_usage_error(v, "unknown option");

@@ -7,14 +7,18 @@ set -eu
 # docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
 # database, without a checkout).
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
+# libnghttp2-dev (HTTP/2 for the gRPC listener, server/grpc.c), libprotobuf-c-dev and
+# protobuf-c-compiler (protoc-c makes the C of server/proto/ext_authz.proto at build time).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
-# python3 (workload generators), jq (end-to-end assertions), Node.js and npm (the real
-# clients of tests/npm/package.json: OPA's JavaScript SDK, the SARIF Multitool, junit2json).
-# git: the repositories the diff's tests make.
-# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
+# python3 (workload generators; python3-yaml reads documented proxy configurations), jq
+# (end-to-end assertions), Node.js and npm (the real clients of tests/npm/package.json: OPA's
+# JavaScript SDK, the SARIF Multitool, junit2json, @grpc/grpc-js), nghttp2-client (h2load), git (the
+# repositories the diff's tests make).
+# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl git"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then

@@ -29,21 +29,9 @@
 #include <strings.h>
 #include <sys/queue.h>
 
-/* One decision made. */
-typedef struct {
-	mp_decision dec;
-	mp_engine *engine; /* the snapshot it was made against (the worker's; borrowed) */
-	char id[37];
-	char *record; /* its log record's content (mp_malloc; answer takes it), NULL: none */
-	size_t record_len;
-	int record_failed;       /* there is a log, but the record could not be encoded */
-	uint64_t eval_ns;        /* time in the engine */
-	mp_shadow_result shadow; /* --shadow-bundle's decision of the same request */
-	int refused;             /* fixed: the front door refused it, no bundle decided */
-} decided;
+typedef mp_api_decided decided;
 
-/* decide_one's results */
-enum { DECIDED = 0, NO_EVALUATOR = -1, ABANDONED = -2 };
+enum { DECIDED = MP_API_DECIDED, NO_EVALUATOR = MP_API_NO_EVALUATOR, ABANDONED = MP_API_ABANDONED };
 
 /* A random (version 4) UUID, as mp_uuid makes, from the worker's pool of random bytes. */
 static void new_id(mp_worker *w, char out[37])
@@ -76,8 +64,9 @@ static void new_id(mp_worker *w, char out[37])
  * in: the input (taken over; masked here). */
 static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 {
-	static const char *const names[MP_EP_COUNT] = {"/v1/decide", "/v1/check", "/v1/data",
-	                                               "/v1/nginx/check"};
+	static const char *const names[MP_EP_COUNT] = {
+	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
+	    "/envoy.service.auth.v3.Authorization/Check"};
 	mp_jsonbuf b;
 	char num[40];
 	mp_jsonbuf_init(&b, NULL, 0);
@@ -121,18 +110,10 @@ static int request_fd(struct evhttp_request *req)
 	return bev ? (int)bufferevent_getfd(bev) : -1;
 }
 
-/* Decides r with this worker's evaluator (or takes the forced decision fixed), under the
- * watchdog's guard, and encodes its log record. input: the decision input to log (borrowed,
- * masked in place); NULL: build_input(arg) makes it, only when there is a log. explain: NULL, or
- * an array that gets mp_decide's explanation. Returns DECIDED;
- * NO_EVALUATOR when none could be made (out of memory: the caller answers 500); ABANDONED when
- * the watchdog gave up on this worker meanwhile (it answered the client: the caller returns at
- * once, touching nothing). */
-static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fixed, json_t *input,
-                      json_t *(*build_input)(const void *), const void *arg, int endpoint,
-                      json_t *explain, decided *d)
+int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
+                      json_t *input, json_t *(*build_input)(const void *), const void *arg,
+                      int endpoint, json_t *explain, mp_api_decided *d)
 {
-	mp_worker *w = x->w;
 	mp_evaluator *ev = mp_worker_evaluator(w);
 	d->record = NULL;
 	d->record_len = 0;
@@ -145,7 +126,7 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 	if (fixed) {
 		d->dec = *fixed;
 	} else {
-		if (mp_worker_guard_enter(w, request_fd(x->req), endpoint) < 0)
+		if (mp_worker_guard_enter(w, fd, endpoint) < 0)
 			return ABANDONED;
 		mp_worker_publish_sandbox(w, ev);
 		mp_decide(ev, r, &d->dec, explain);
@@ -169,6 +150,15 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 	return DECIDED;
 }
 
+/* mp_api_decide_one for a request of the HTTP API. */
+static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fixed, json_t *input,
+                      json_t *(*build_input)(const void *), const void *arg, int endpoint,
+                      json_t *explain, decided *d)
+{
+	return mp_api_decide_one(x->w, request_fd(x->req), r, fixed, input, build_input, arg,
+	                         endpoint, explain, d);
+}
+
 /* The reply to a decision that was not decided or not logged: never an allow, whatever the
  * client reads (the status, `allow`, `result`; OPA's clients read `code` and `message`). The
  * proxies' endpoints say 403, which every
@@ -186,7 +176,8 @@ int mp_api_fail_closed_body(int endpoint, const char *why, char *out, size_t out
 	if (endpoint == MP_EP_DATA)
 		MP_JSONBUF_LIT(&b, ",\"result\":false");
 	mp_jsonbuf_raw(&b, "}", 1);
-	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX ? 403 : 503;
+	*code = endpoint == MP_EP_CHECK || endpoint == MP_EP_NGINX || endpoint == MP_EP_GRPC ? 403
+	                                                                                     : 503;
 	int n = b.heap || b.oom ? -1 : (int)b.len;
 	mp_jsonbuf_free(&b);
 	return n;

@@ -3,7 +3,37 @@
 #ifndef MP_API_H
 #define MP_API_H
 
+#include "decide.h"
 #include "http.h"
+#include "shadow.h"
+
+/* One decision made (mp_api_decide_one). */
+typedef struct {
+	mp_decision dec;
+	mp_engine *engine; /* the snapshot it was made against (the worker's; borrowed) */
+	char id[37];
+	char *record; /* its log record's content (mp_malloc; the reply takes it), NULL: none */
+	size_t record_len;
+	int record_failed;       /* there is a log, but the record could not be encoded */
+	uint64_t eval_ns;        /* time in the engine */
+	mp_shadow_result shadow; /* --shadow-bundle's decision of the same request */
+	int refused;             /* fixed: the front door refused it, no bundle decided */
+} mp_api_decided;
+
+/* mp_api_decide_one's results. */
+enum { MP_API_DECIDED = 0, MP_API_NO_EVALUATOR = -1, MP_API_ABANDONED = -2 };
+
+/* Decides r with the worker's evaluator (or takes the forced decision fixed), under the
+ * watchdog's guard (fd: the connection it answers), and encodes its log record. input: the
+ * decision input to log (borrowed, masked in place); NULL: build_input(arg) makes it, only when
+ * there is a log. explain: NULL, or an array that gets mp_decide's explanation. Returns
+ * MP_API_DECIDED; MP_API_NO_EVALUATOR when none could be made (out of memory); MP_API_ABANDONED
+ * when the watchdog gave up on this worker meanwhile (it dealt with the client: the caller returns
+ * at once, touching nothing). Every endpoint's decisions, the HTTP API's and gRPC's (grpc.c), go
+ * through it. */
+int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
+                      json_t *input, json_t *(*build_input)(const void *), const void *arg,
+                      int endpoint, json_t *explain, mp_api_decided *d);
 
 void mp_api_decide(mp_http_ctx *x);           /* POST /v1/decide */
 void mp_api_check(mp_http_ctx *x);            /* any /v1/check[/...]: Envoy's ext_authz */

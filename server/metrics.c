@@ -23,7 +23,12 @@ static const char *const bucket_le[MP_METRICS_NBUCKETS] = {
 };
 static const int status_codes[MP_METRICS_NSTATUS - 1] = {200, 400, 401, 403, 404,
                                                          405, 413, 422, 500, 503};
-static const char *const endpoint_names[MP_EP_COUNT] = {"decide", "check", "data", "nginx"};
+static const char *const endpoint_names[MP_EP_COUNT] = {"decide", "check", "data", "nginx", "grpc"};
+static const char *const grpc_codes[MP_METRICS_NGRPC] = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 void mp_metrics_decision(mp_metrics *m, int endpoint, uint32_t effect, uint64_t ns)
 {
@@ -132,6 +137,20 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 		else
 			evbuffer_add_printf(
 			    o, "meshpol_http_responses_total{code=\"other\"} %" PRIu64 "\n", n);
+	}
+	if (srv->cfg->grpc_listen) {
+		header(o, "meshpol_grpc_responses_total", "counter",
+		       "gRPC calls answered (--grpc-listen), by grpc-status (a denial is OK: the "
+		       "CheckResponse says it).");
+		for (int i = 0; i < MP_METRICS_NGRPC; i++)
+			evbuffer_add_printf(
+			    o, "meshpol_grpc_responses_total{code=\"%s\"} %" PRIu64 "\n",
+			    grpc_codes[i], SUM(srv, grpc_status[i]));
+		header(o, "meshpol_grpc_streams_reset_total", "counter",
+		       "gRPC streams reset before their reply was sent (by the client, or for a "
+		       "protocol error).");
+		evbuffer_add_printf(o, "meshpol_grpc_streams_reset_total %" PRIu64 "\n",
+		                    SUM(srv, grpc_resets));
 	}
 	header(o, "meshpol_bad_requests_total", "counter",
 	       "Requests refused with 400: invalid JSON, a missing or mistyped field.");

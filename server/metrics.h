@@ -14,13 +14,16 @@ struct evbuffer;
 struct mp_server;
 
 /* The endpoints that make decisions. */
-enum { MP_EP_DECIDE = 0, MP_EP_CHECK, MP_EP_DATA, MP_EP_NGINX, MP_EP_COUNT };
+enum { MP_EP_DECIDE = 0, MP_EP_CHECK, MP_EP_DATA, MP_EP_NGINX, MP_EP_GRPC, MP_EP_COUNT };
 
 /* Upper bounds of the latency histogram, in nanoseconds (the last bucket is +Inf). */
 #define MP_METRICS_NBUCKETS 14
 
 /* HTTP statuses the server itself answers with, counted by code. */
 #define MP_METRICS_NSTATUS 11
+
+/* gRPC status codes (0 OK .. 16 UNAUTHENTICATED). */
+#define MP_METRICS_NGRPC 17
 
 typedef struct {
 	_Atomic uint64_t decisions[MP_EP_COUNT][3]; /* [endpoint][mp_effect] */
@@ -32,6 +35,8 @@ typedef struct {
 	_Atomic uint64_t conns_accepted, conns_rejected, conns_timed_out;
 	_Atomic uint64_t evaluator_errors; /* a new snapshot's evaluator could not be made */
 	_Atomic uint64_t failed_closed;    /* decisions answered fail-closed: not logged */
+	_Atomic uint64_t grpc_status[MP_METRICS_NGRPC]; /* gRPC calls answered, by grpc-status */
+	_Atomic uint64_t grpc_resets; /* gRPC streams reset before their reply (either side) */
 } mp_metrics;
 
 /* Adds n to a counter the calling thread owns. */

@@ -302,31 +302,36 @@ static int nginx_plumbing(const char *name)
 	return 0;
 }
 
+int mp_proxyreq_method(mp_proxyreq *p, const char *m)
+{
+	size_t mlen = strlen(m);
+	int ok = mlen > 0 && mlen < sizeof(p->method);
+	for (size_t i = 0; ok && i < mlen; i++) {
+		ok = isalpha((unsigned char)m[i]) || m[i] == '-' || m[i] == '_';
+		p->method[i] = (char)toupper((unsigned char)m[i]);
+	}
+	if (!ok)
+		return -1;
+	p->method[mlen] = '\0';
+	p->r.method = p->method;
+	return 0;
+}
+
 static int read_method(mp_proxyreq *p, const mp_proxyreq_in *in, char *err, size_t errlen)
 {
 	const char *m = in->method;
-	size_t mlen;
-	int ok;
 	if (in->door == MP_DOOR_NGINX && !(m = find(in->headers, "X-Original-Method"))) {
 		snprintf(err, errlen,
 		         "request.method: missing (no X-Original-Method header: see the nginx "
 		         "configuration in docs/server.md)");
 		goto fail;
 	}
-	mlen = strlen(m);
-	ok = mlen > 0 && mlen < sizeof(p->method);
-	for (size_t i = 0; ok && i < mlen; i++) {
-		ok = isalpha((unsigned char)m[i]) || m[i] == '-' || m[i] == '_';
-		p->method[i] = (char)toupper((unsigned char)m[i]);
-	}
-	if (!ok) {
+	if (mp_proxyreq_method(p, m) < 0) {
 		snprintf(err, errlen, "request.method: the %s is not an HTTP method",
 		         in->door == MP_DOOR_NGINX ? "X-Original-Method header"
 		                                   : "request's method");
 		goto fail;
 	}
-	p->method[mlen] = '\0';
-	p->r.method = p->method;
 	return 0;
 fail:
 	return -1;

@@ -70,6 +70,10 @@ int mp_proxyreq_parse_host(mp_proxyreq *p, const char *value, const mp_model *m)
  * value does not fit. */
 int mp_proxyreq_xfcc(const char *value, char *uri, size_t urilen, char *by, size_t bylen);
 
+/* Sets p's method from m, upper-cased: 0, or -1 when m is not a method (letters, '-', '_';
+ * 1 to 15 bytes). */
+int mp_proxyreq_method(mp_proxyreq *p, const char *m);
+
 /* Copies the address at the start of v (up to a space or ',': hex digits, '.' and ':' only, as
  * IPv4 and IPv6 text are) into out; out is "" when there is none or it does not fit. */
 void mp_proxyreq_copy_ip(char *out, size_t outlen, const char *v);

@@ -1,7 +1,8 @@
 /* server.c: `meshpol serve`: start-up, the control thread and shutdown. User guide:
  * docs/server.md. The modules: http.c (routes), api.c (handlers), proxyreq.c (the proxies'
  * questions, through their front doors), worker.c (threads), conn.c (connections, limits),
- * reload.c (snapshots), watch.c (--watch), declog.c (decision log), metrics.c, tls.c.
+ * reload.c (snapshots), watch.c (--watch), declog.c (decision log), metrics.c, tls.c; grpc.c
+ * (Envoy's gRPC ext_authz on --grpc-listen, on the same workers) and extauthz.c (its messages).
  *
  * Threads:
  *   - the main thread runs the control event base: SIGHUP, SIGTERM and SIGINT, --watch, the
@@ -35,6 +36,7 @@
  *      then (a stuck worker, a blocked reload) are left behind: exit (1) without joining them.
  */
 #include "alloc.h"
+#include "grpc.h"
 #include "reload.h"
 #include "sandbox.h"
 #include "server_int.h"
@@ -325,7 +327,9 @@ static void on_signal(int sig, short what, void *arg)
 		close(srv->listen_fd);
 	if (srv->admin_fd >= 0)
 		close(srv->admin_fd);
-	srv->listen_fd = srv->admin_fd = -1;
+	if (srv->grpc_fd >= 0)
+		close(srv->grpc_fd);
+	srv->listen_fd = srv->admin_fd = srv->grpc_fd = -1;
 	struct timeval tv = {srv->cfg->drain_timeout, DRAIN_MARGIN_US};
 	if (!srv->drain_ev || event_add(srv->drain_ev, &tv) < 0)
 		event_base_loopbreak(srv->control);
@@ -417,7 +421,7 @@ static json_t *end_record(mp_server *srv)
 int mp_server_run(const mp_server_config *given)
 {
 	mp_server_config cfg = *given;
-	mp_server srv = {.cfg = &cfg, .listen_fd = -1, .admin_fd = -1};
+	mp_server srv = {.cfg = &cfg, .listen_fd = -1, .admin_fd = -1, .grpc_fd = -1};
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	mp_watch *watch = NULL;
 	char err[512];
@@ -451,9 +455,15 @@ int mp_server_run(const mp_server_config *given)
 		fprintf(stderr, "meshpol serve: %s\n", err);
 		goto out;
 	}
+	if (cfg.tls_cert && cfg.grpc_listen &&
+	    !(srv.grpc_tls = mp_grpc_tls_ctx(&cfg, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
 	if ((srv.listen_fd = listen_on(cfg.listen, err, sizeof(err))) < 0 ||
 	    (cfg.admin_listen &&
-	     (srv.admin_fd = listen_on(cfg.admin_listen, err, sizeof(err))) < 0)) {
+	     (srv.admin_fd = listen_on(cfg.admin_listen, err, sizeof(err))) < 0) ||
+	    (cfg.grpc_listen && (srv.grpc_fd = listen_on(cfg.grpc_listen, err, sizeof(err))) < 0)) {
 		fprintf(stderr, "meshpol serve: cannot listen: %s\n", err);
 		goto out;
 	}
@@ -534,11 +544,13 @@ int mp_server_run(const mp_server_config *given)
 		fprintf(
 		    stderr,
 		    "meshpol serve: %s://%s%s, %d worker%s; bundle %s revision %s; model sha256 "
-		    "%.12s%s%s%s\n",
+		    "%.12s%s%s%s%s%s\n",
 		    srv.tls ? "https" : "http", cfg.listen, cfg.client_ca ? " (mutual TLS)" : "",
 		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle->name, e->bundle->revision,
 		    mp_model_sha256(e->model), cfg.admin_listen ? "; admin http://" : "",
 		    cfg.admin_listen ? cfg.admin_listen : "",
+		    cfg.grpc_listen ? (srv.grpc_tls ? "; gRPC h2 (TLS) " : "; gRPC h2c ") : "",
+		    cfg.grpc_listen ? cfg.grpc_listen : "",
 		    cfg.decision_log ? "; decision log on" : "");
 		mp_engine_release(e);
 		event_base_dispatch(srv.control);
@@ -632,7 +644,10 @@ out:
 		close(srv.listen_fd);
 	if (srv.admin_fd >= 0)
 		close(srv.admin_fd);
+	if (srv.grpc_fd >= 0)
+		close(srv.grpc_fd);
 	SSL_CTX_free(srv.tls);
+	SSL_CTX_free(srv.grpc_tls);
 	mp_engine_release(atomic_load(&srv.current));
 	mp_reload_free_status(&srv);
 	pthread_mutex_destroy(&srv.snap_lock);

@@ -38,6 +38,10 @@ typedef struct {
 
 	const char *tls_cert, *tls_key, *client_ca; /* NULL: plain HTTP / no client certs */
 
+	const char *grpc_listen; /* ADDR:PORT of Envoy's gRPC ext_authz listener, or NULL */
+	int grpc_max_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS of each gRPC connection */
+	int grpc_idle_timeout;   /* seconds a gRPC connection may stay without a call */
+
 	const char *admin_listen; /* ADDR:PORT of the admin listener, or NULL */
 	const char *admin_token;  /* Bearer token for /v1/reload, or NULL */
 	int watch;                /* reload when the model or bundle changes on disk */

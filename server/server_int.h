@@ -139,6 +139,8 @@ struct mp_worker {
 	pthread_mutex_t abandon_lock;
 	int abandoned;
 	mp_worker *next_abandoned; /* mp_server.abandoned list */
+
+	struct mp_grpc_worker *grpc; /* its gRPC listener and connections (grpc.c), or NULL */
 };
 
 /* What /health shows about reloads; under mp_server.status_lock. */
@@ -162,7 +164,9 @@ struct mp_server {
 	mp_worker *admin;        /* the --admin-listen set, on the control thread; NULL without */
 	mp_worker *abandoned;    /* control thread only */
 	int listen_fd, admin_fd; /* kept open until the drain starts, for replacement workers */
+	int grpc_fd;             /* --grpc-listen's socket, likewise; -1 without */
 	SSL_CTX *tls;
+	SSL_CTX *grpc_tls; /* the same files, with ALPN h2 (grpc.c); NULL without TLS */
 	mp_declog *log;
 	struct mp_shadow *shadow; /* --shadow-bundle (shadow.h); NULL without */
 	int reload_on_main;       /* /v1/reload is served on the main listener (token only) */

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "conn.h"
+#include "grpc.h"
 #include "http.h"
 #include "reload.h"
 #include "sandbox.h"
@@ -140,7 +141,7 @@ static void on_sweep(int fd, short what, void *arg)
 	struct timespec now;
 	(void)fd;
 	(void)what;
-	size_t left = mp_conn_close_idle(w);
+	size_t left = mp_conn_close_idle(w) + mp_grpc_close_idle(w);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (left == 0 || now.tv_sec > w->drain_until.tv_sec ||
 	    (now.tv_sec == w->drain_until.tv_sec && now.tv_nsec >= w->drain_until.tv_nsec))
@@ -161,6 +162,7 @@ static void on_stop(int fd, short what, void *arg)
 	if (w->admin_bound)
 		evhttp_del_accept_socket(w->admin_http, w->admin_bound);
 	w->bound = w->admin_bound = NULL;
+	mp_grpc_worker_stop(w);
 	clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
 	w->drain_until.tv_sec += w->srv->cfg->drain_timeout;
 	event_add(w->sweep_ev, &every);
@@ -257,6 +259,8 @@ int mp_worker_start(mp_worker *w, char *err, size_t errlen)
 		return -1;
 	if (!(w->http = new_http(w, srv->listen_fd, 0, &w->bound, err, errlen)))
 		return -1;
+	if (srv->grpc_fd >= 0 && mp_grpc_worker_start(w, err, errlen) < 0)
+		return -1;
 	if (!mp_worker_evaluator(w)) {
 		snprintf(err, errlen, "cannot make an evaluator (out of memory)");
 		return -1;
@@ -296,7 +300,8 @@ static void answer_stuck(mp_worker *w, const char *why)
 	int code;
 	if (w->guard_fd < 0)
 		return;
-	int n = w->guard_endpoint >= 0 && !w->guard_tls
+	/* a gRPC call gets no HTTP/1.1 bytes: its connection is shut down (the proxy denies) */
+	int n = w->guard_endpoint >= 0 && w->guard_endpoint != MP_EP_GRPC && !w->guard_tls
 	            ? mp_api_fail_closed_body(w->guard_endpoint, why, body, sizeof(body), &code)
 	            : -1;
 	if (n >= 0) {
@@ -342,6 +347,7 @@ int mp_worker_abandon(mp_worker *w, uint64_t guard, const char *why)
 	if (w->guard_fd >= 0)
 		shutdown(w->guard_fd, SHUT_RDWR); /* in case it is untracked */
 	atomic_fetch_sub(&w->srv->conns_open, (int)w->conns.n);
+	mp_grpc_worker_abandon(w);
 	w->abandoned = 1;
 	pthread_mutex_unlock(&w->abandon_lock);
 	event_base_loopbreak(w->base); /* if it ever gets back to its loop */
@@ -356,6 +362,7 @@ void mp_worker_free(mp_worker *w)
 	if (w->admin_http)
 		evhttp_free(w->admin_http);
 	mp_conn_table_free(w);
+	mp_grpc_worker_free(w);
 	if (w->gate_ev)
 		event_free(w->gate_ev);
 	if (w->stop_ev)
