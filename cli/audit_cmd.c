@@ -197,7 +197,9 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	FILE *out = mp_out_file(o);
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
-	e = mp_engine_open(model, policies, &d);
+	/* an analysis: a malformed document is a finding, the rest is analysed (docs/import.md) */
+	mp_compile_opts copts = {.analyze = 1};
+	e = mp_engine_open_opts(model, policies, &copts, &d);
 	mp_diags_print(&d, stderr);
 	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))
 		goto out;

@@ -15,6 +15,7 @@
 
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
+#include "compile.h"
 #include "diag.h"
 #include "model.h"
 #include "policy.h"
@@ -41,6 +42,9 @@ void mp_engine_release(mp_engine *e); /* NULL is fine */
 /* Builds a snapshot from a MODEL argument (.mpm or YAML) and an optional bundle directory.
  * NULL with every error in d. */
 mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d);
+/* The same, compiling YAML sources with opts (NULL: defaults): `meshpol audit` analyses. */
+mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
+                               const mp_compile_opts *opts, mp_diags *d);
 
 typedef struct mp_evaluator mp_evaluator;
 
