@@ -50,12 +50,12 @@ static void test_rows(void **state)
 	for (uint32_t i = 0; i < 5; i++)
 		assert_string_equal(mp_check_at(i)->id, order[i]);
 	/* a code reported by two rows is found twice, then no more */
-	const mp_check_row *a = mp_check_for_code("NoMatchingWorkloadsFound", NULL);
+	const mp_check_row *a = mp_check_for_code("Deprecated", NULL);
 	assert_non_null(a);
-	const mp_check_row *b = mp_check_for_code("NoMatchingWorkloadsFound", a);
+	const mp_check_row *b = mp_check_for_code("Deprecated", a);
 	assert_non_null(b);
 	assert_ptr_not_equal(a, b);
-	assert_null(mp_check_for_code("NoMatchingWorkloadsFound", b));
+	assert_null(mp_check_for_code("Deprecated", b));
 	assert_null(mp_check_for_code("NoSuchCode", NULL));
 }
 
