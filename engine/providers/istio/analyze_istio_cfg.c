@@ -40,11 +40,12 @@ void ist_destination_rule_tls(mp_import *im)
 		tp = im_get(dr, dr->spec, "trafficPolicy");
 		tls = im_get(dr, tp, "tls");
 		if (unverified(dr, tls, &mode))
-			ist_report(im, dr, tls, "NoServerCertificateVerificationDestinationLevel",
-			           "DestinationRule %s/%s in namespace %s has TLS mode set to %s but no "
-			           "caCertificates are set to validate server identity for host: %s",
-			           im_str_of(im, dr->ns), im_str_of(im, dr->name), im_str_of(im, dr->ns),
-			           mode, host ? host : "");
+			ist_report(
+			    im, dr, tls, "NoServerCertificateVerificationDestinationLevel",
+			    "DestinationRule %s/%s in namespace %s has TLS mode set to %s but no "
+			    "caCertificates are set to validate server identity for host: %s",
+			    im_str_of(im, dr->ns), im_str_of(im, dr->name), im_str_of(im, dr->ns),
+			    mode, host ? host : "");
 		if (!(pls = im_get(dr, tp, "portLevelSettings")) || pls->type != YAML_SEQUENCE_NODE)
 			continue;
 		IM_SEQ_FOREACH(dr, pls, pl)
@@ -54,12 +55,13 @@ void ist_destination_rule_tls(mp_import *im)
 				continue;
 			/* the PortSelector as proto text: "number:443" */
 			const char *num = im_scalar(im_get(dr, im_get(dr, pl, "port"), "number"));
-			ist_report(im, dr, tls, "NoServerCertificateVerificationPortLevel",
-			           "DestinationRule %s/%s in namespace %s has TLS mode set to %s but no "
-			           "caCertificates are set to validate server identity for host: %s at "
-			           "port number:%s",
-			           im_str_of(im, dr->ns), im_str_of(im, dr->name), im_str_of(im, dr->ns),
-			           mode, host ? host : "", num ? num : "0");
+			ist_report(
+			    im, dr, tls, "NoServerCertificateVerificationPortLevel",
+			    "DestinationRule %s/%s in namespace %s has TLS mode set to %s but no "
+			    "caCertificates are set to validate server identity for host: %s at "
+			    "port number:%s",
+			    im_str_of(im, dr->ns), im_str_of(im, dr->name), im_str_of(im, dr->ns),
+			    mode, host ? host : "", num ? num : "0");
 		}
 	}
 }
@@ -99,21 +101,24 @@ void ist_mtls_conflicts(mp_import *im)
 			uint32_t k;
 			for (k = 0; k < wl->nsvc && wl->svc[k] != r.id; k++)
 				;
-			if (k == wl->nsvc || wl->mtls_doc == UINT32_MAX || wl->cluster != dc->cluster)
+			if (k == wl->nsvc || wl->mtls_doc == UINT32_MAX ||
+			    wl->cluster != dc->cluster)
 				continue;
 			int conflict = (want == 1 && wl->mtls == MP_MTLS_DISABLE) ||
 			               (want == 0 && wl->mtls == MP_MTLS_STRICT);
 			if (!conflict)
 				continue;
 			idoc *pa = &im->docs[wl->mtls_doc];
-			ist_report(
-			    im, dc, NULL, "MTLSPolicyConflict",
-			    "A DestinationRule and Policy are in conflict with regards to mTLS for host "
-			    "%s. The DestinationRule \"%s/%s\" specifies that mTLS must be %s but the "
-			    "Policy object \"%s/%s\" specifies %s.",
-			    fqdn, im_str_of(im, dc->ns), im_str_of(im, dc->name), want ? "true" : "false",
-			    im_str_of(im, pa->ns), im_str_of(im, pa->name),
-			    wl->mtls == MP_MTLS_STRICT ? "STRICT" : "DISABLE");
+			ist_report(im, dc, NULL, "MTLSPolicyConflict",
+			           "A DestinationRule and Policy are in conflict with regards to "
+			           "mTLS for host "
+			           "%s. The DestinationRule \"%s/%s\" specifies that mTLS must be "
+			           "%s but the "
+			           "Policy object \"%s/%s\" specifies %s.",
+			           fqdn, im_str_of(im, dc->ns), im_str_of(im, dc->name),
+			           want ? "true" : "false", im_str_of(im, pa->ns),
+			           im_str_of(im, pa->name),
+			           wl->mtls == MP_MTLS_STRICT ? "STRICT" : "DISABLE");
 			break;
 		}
 		/* failover only reorders endpoints */
@@ -127,7 +132,8 @@ void ist_mtls_conflicts(mp_import *im)
 		char regions[1024] = "";
 		int several = 0;
 		for (uint32_t c = 0; c < s->clusters.n; c++) {
-			const char *reg = im_str_of(im, v.clusters[v.u32[s->clusters.off + c]].region);
+			const char *reg =
+			    im_str_of(im, v.clusters[v.u32[s->clusters.off + c]].region);
 			if (strstr(regions, reg) && *reg)
 				continue;
 			size_t len = strlen(regions);
@@ -137,13 +143,14 @@ void ist_mtls_conflicts(mp_import *im)
 		}
 		if (!several)
 			continue;
-		ist_report(im, dc, ls, "LocalityFailoverLeak",
-		           "locality failover%s for host %s only reorders endpoints: traffic still "
-		           "reaches every region the service runs in (%s), preferring the nearest; it "
-		           "keeps no data in a region. Use localityLbSetting.distribute (or a deny) to "
-		           "exclude the other regions.",
-		           im_get(dc, ls, "failoverPriority") ? " and failoverPriority" : "", fqdn,
-		           regions);
+		ist_report(
+		    im, dc, ls, "LocalityFailoverLeak",
+		    "locality failover%s for host %s only reorders endpoints: traffic still "
+		    "reaches every region the service runs in (%s), preferring the nearest; it "
+		    "keeps no data in a region. Use localityLbSetting.distribute (or a deny) to "
+		    "exclude the other regions.",
+		    im_get(dc, ls, "failoverPriority") ? " and failoverPriority" : "", fqdn,
+		    regions);
 	}
 }
 
@@ -176,8 +183,9 @@ void ist_service_entry_addresses(mp_import *im)
 		{
 			const char *proto = im_scalar(im_get(se, p, "protocol"));
 			if (!proto || !*proto || !strcasecmp(proto, "TCP"))
-				ist_report(im, se, p, "ServiceEntryAddressesRequired",
-				           "ServiceEntry addresses are required for this protocol.");
+				ist_report(
+				    im, se, p, "ServiceEntryAddressesRequired",
+				    "ServiceEntry addresses are required for this protocol.");
 		}
 	}
 }
@@ -222,8 +230,11 @@ void ist_service_entry_protocols(mp_import *im)
 					scope = im_str_of(im, se->ns);
 				int dup = 0; /* a set of scopes */
 				for (int t = 0; t < s; t++) {
-					const char *o = im_scalar(im_node(se, et->data.sequence.items.start[t]));
-					dup |= o && !strcmp(!strcmp(o, ".") ? im_str_of(im, se->ns) : o, scope);
+					const char *o = im_scalar(
+					    im_node(se, et->data.sequence.items.start[t]));
+					dup |= o &&
+					       !strcmp(!strcmp(o, ".") ? im_str_of(im, se->ns) : o,
+					               scope);
 				}
 				if (dup)
 					continue;
@@ -239,8 +250,9 @@ void ist_service_entry_protocols(mp_import *im)
 						im->oom |= im_scalar(h) != NULL;
 						continue;
 					}
-					v[n++] = (seport){scope, im_scalar(h), proto ? proto : "",
-					                  num ? (uint32_t)strtoul(num, NULL, 10) : 0, i};
+					v[n++] =
+					    (seport){scope, im_scalar(h), proto ? proto : "",
+					             num ? (uint32_t)strtoul(num, NULL, 10) : 0, i};
 				}
 			}
 		}
@@ -273,7 +285,8 @@ void ist_service_entry_protocols(mp_import *im)
 				;
 			if (y == np)
 				protos[np++] = upper[k];
-			snprintf(full[k], sizeof(full[k]), "%s/%s", im_str_of(im, im->docs[x->doc].ns),
+			snprintf(full[k], sizeof(full[k]), "%s/%s",
+			         im_str_of(im, im->docs[x->doc].ns),
 			         im_str_of(im, im->docs[x->doc].name));
 			for (y = 0; y < nn && strcmp(names[y], full[k]); y++)
 				;
@@ -322,7 +335,8 @@ static const char *patch_filter(idoc *ef, yaml_node_t *patch)
 		return im_scalar(name) ? im_scalar(name) : "";
 	const char *f = im_scalar(im_get(
 	    ef,
-	    im_get(ef, im_get(ef, im_get(ef, im_get(ef, patch, "match"), "listener"), "filterChain"),
+	    im_get(ef,
+	           im_get(ef, im_get(ef, im_get(ef, patch, "match"), "listener"), "filterChain"),
 	           "filter"),
 	    "name"));
 	return f ? f : "";
@@ -356,25 +370,32 @@ void ist_envoy_filters(mp_import *im)
 			op = op ? op : "";
 			if (!strcmp(op, "ADD")) {
 				if (route)
-					ist_report(im, ef, p, "EnvoyFilterUsesAddOperationIncorrectly",
-					           "The ADD operation will be ignored when applyTo is set to "
+					ist_report(im, ef, p,
+					           "EnvoyFilterUsesAddOperationIncorrectly",
+					           "The ADD operation will be ignored when applyTo "
+					           "is set to "
 					           "ROUTE_CONFIGURATION, or HTTP_ROUTE.");
 			} else if (!strcmp(op, "REMOVE")) {
 				if (route)
-					ist_report(im, ef, p, "EnvoyFilterUsesRemoveOperationIncorrectly",
-					           "The REMOVE operation will be ignored when applyTo is set to "
+					ist_report(im, ef, p,
+					           "EnvoyFilterUsesRemoveOperationIncorrectly",
+					           "The REMOVE operation will be ignored when "
+					           "applyTo is set to "
 					           "ROUTE_CONFIGURATION, or HTTP_ROUTE.");
 				relative = !route;
 			} else if (!strcmp(op, "REPLACE")) {
 				int filter = apply && (!strcmp(apply, "HTTP_FILTER") ||
 				                       !strcmp(apply, "NETWORK_FILTER"));
 				if (!filter)
-					ist_report(im, ef, p, "EnvoyFilterUsesReplaceOperationIncorrectly",
-					           "The REPLACE operation is only valid for HTTP_FILTER and "
+					ist_report(im, ef, p,
+					           "EnvoyFilterUsesReplaceOperationIncorrectly",
+					           "The REPLACE operation is only valid for "
+					           "HTTP_FILTER and "
 					           "NETWORK_FILTER.");
 				relative = filter;
 			} else {
-				relative = !strcmp(op, "INSERT_BEFORE") || !strcmp(op, "INSERT_AFTER");
+				relative =
+				    !strcmp(op, "INSERT_BEFORE") || !strcmp(op, "INSERT_AFTER");
 			}
 			if (relative && !priority) {
 				uint32_t k;
@@ -382,25 +403,36 @@ void ist_envoy_filters(mp_import *im)
 					;
 				if (k < nv)
 					ist_report(
-					    im, ef, p, "EnvoyFilterUsesRelativeOperationWithProxyVersion",
-					    "This EnvoyFilter does not have a priority and has a relative patch "
-					    "operation (NSTERT_BEFORE/AFTER, REPLACE, MERGE, DELETE) and "
-					    "proxyVersion set which can cause the EnvoyFilter not to be applied "
-					    "during an upgrade. Using the INSERT_FIRST or ADD option or setting "
-					    "the priority may help in ensuring the EnvoyFilter is applied "
+					    im, ef, p,
+					    "EnvoyFilterUsesRelativeOperationWithProxyVersion",
+					    "This EnvoyFilter does not have a priority and has a "
+					    "relative patch "
+					    "operation (NSTERT_BEFORE/AFTER, REPLACE, MERGE, "
+					    "DELETE) and "
+					    "proxyVersion set which can cause the EnvoyFilter not "
+					    "to be applied "
+					    "during an upgrade. Using the INSERT_FIRST or ADD "
+					    "option or setting "
+					    "the priority may help in ensuring the EnvoyFilter is "
+					    "applied "
 					    "correctly.");
 				else
 					ist_report(im, ef, p, "EnvoyFilterUsesRelativeOperation",
-					           "This EnvoyFilter does not have a priority and has a relative "
-					           "patch operation set which can cause the EnvoyFilter not to be "
-					           "applied. Using the INSERT_FIRST of ADD option or setting the "
-					           "priority may help in ensuring the EnvoyFilter is applied "
+					           "This EnvoyFilter does not have a priority and "
+					           "has a relative "
+					           "patch operation set which can cause the "
+					           "EnvoyFilter not to be "
+					           "applied. Using the INSERT_FIRST of ADD option "
+					           "or setting the "
+					           "priority may help in ensuring the EnvoyFilter "
+					           "is applied "
 					           "correctly.");
 			}
-			const char *version = im_scalar(
-			    im_get(ef, im_get(ef, im_get(ef, p, "match"), "proxy"), "proxyVersion"));
+			const char *version = im_scalar(im_get(
+			    ef, im_get(ef, im_get(ef, p, "match"), "proxy"), "proxyVersion"));
 			if (version && *version) {
-				if (mp_grow((void **)&versioned, &cap, sizeof(*versioned), nv, 16) < 0) {
+				if (mp_grow((void **)&versioned, &cap, sizeof(*versioned), nv, 16) <
+				    0) {
 					im->oom = 1;
 					break;
 				}
@@ -424,16 +456,17 @@ void ist_deprecations(mp_import *im)
 		    rules->type == YAML_SEQUENCE_NODE)
 			IM_SEQ_FOREACH(dc, rules, rule)
 			{
-				const char *pct = im_scalar(
-				    im_get(dc, im_get(dc, im_get(dc, rule, "fault"), "delay"), "percent"));
+				const char *pct = im_scalar(im_get(
+				    dc, im_get(dc, im_get(dc, rule, "fault"), "delay"), "percent"));
 				if (pct && strtol(pct, NULL, 10) > 0)
 					ist_report(im, dc, NULL, "Deprecated",
-					           "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use "
+					           "Deprecated: HTTPRoute.fault.delay.percent is "
+					           "deprecated; use "
 					           "HTTPRoute.fault.delay.percentage");
 			}
 		if (istio_is(dc, IK_SIDECAR)) {
-			yaml_node_t *ep =
-			    im_get(dc, im_get(dc, dc->spec, "outboundTrafficPolicy"), "egressProxy");
+			yaml_node_t *ep = im_get(dc, im_get(dc, dc->spec, "outboundTrafficPolicy"),
+			                         "egressProxy");
 			if (ep && !im_is_null(ep))
 				ist_report(im, dc, NULL, "Deprecated",
 				           "Deprecated: OutboundTrafficPolicy.EgressProxy ignored");

@@ -71,7 +71,8 @@ void ist_gateway_ports(mp_import *im)
 			matched++;
 			for (uint32_t k = 0; k < st->nsvcs; k++) {
 				const ist_service *svc = &st->svcs[k];
-				if (strcmp(svc->ns, pod->ns) || !ist_same_cluster(svc->cluster, pod->cluster) ||
+				if (strcmp(svc->ns, pod->ns) ||
+				    !ist_same_cluster(svc->cluster, pod->cluster) ||
 				    !ist_selects(&svc->selector, &pod->labels))
 					continue;
 				for (uint32_t x = 0; x < svc->nports && np + 2 <= 256; x++) {
@@ -100,12 +101,14 @@ void ist_gateway_ports(mp_import *im)
 			for (k = 0; k < np && ports[k] != port; k++)
 				;
 			if (k == np)
-				ist_report(im, gw, s.at, "GatewayPortNotDefinedOnService",
-				           "The gateway is listening on a target port (port %u) that is not "
-				           "defined in the Service associated with its workload instances "
-				           "(Pod selector %s). If you need to access the gateway port "
-				           "through the gateway Service, it will not be available.",
-				           port, s.text);
+				ist_report(
+				    im, gw, s.at, "GatewayPortNotDefinedOnService",
+				    "The gateway is listening on a target port (port %u) that is "
+				    "not "
+				    "defined in the Service associated with its workload instances "
+				    "(Pod selector %s). If you need to access the gateway port "
+				    "through the gateway Service, it will not be available.",
+				    port, s.text);
 		}
 	}
 }
@@ -153,17 +156,20 @@ void ist_gateway_secrets(mp_import *im)
 			if (!name || !*name)
 				continue;
 			slash = strchr(name, '/');
-			snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - name) : (int)strlen(gwns),
+			snprintf(ns, sizeof(ns), "%.*s",
+			         slash ? (int)(slash - name) : (int)strlen(gwns),
 			         slash ? name : gwns);
 			idoc *sec = ist_secret(im, ns, slash ? slash + 1 : name, gw->cluster);
 			if (!sec)
 				ist_report(im, gw, cn, "ReferencedResourceNotFound",
 				           "Referenced credentialName not found: \"%s\"", name);
 			else if (!secret_has_keys(sec))
-				ist_report(im, gw, cn, "InvalidGatewayCredential",
-				           "The credential referenced by the Gateway %s in namespace %s is "
-				           "invalid, which can cause the traffic not to work as expected.",
-				           im_str_of(im, gw->name), gwns);
+				ist_report(
+				    im, gw, cn, "InvalidGatewayCredential",
+				    "The credential referenced by the Gateway %s in namespace %s "
+				    "is "
+				    "invalid, which can cause the traffic not to work as expected.",
+				    im_str_of(im, gw->name), gwns);
 		}
 	}
 }
@@ -220,7 +226,8 @@ static void parse_selector(mp_import *im, const char *text, ist_labels *out)
 		const char *eq = memchr(p, '=', len);
 		if (eq && !memchr(eq + 1, '=', len - (size_t)(eq - p) - 1)) {
 			l[out->n].key = mp_arena_strn(&st->arena, p, (size_t)(eq - p));
-			l[out->n].value = mp_arena_strn(&st->arena, eq + 1, len - (size_t)(eq - p) - 1);
+			l[out->n].value =
+			    mp_arena_strn(&st->arena, eq + 1, len - (size_t)(eq - p) - 1);
 			out->n++;
 		}
 		p += len + (p[len] == ',');
@@ -273,7 +280,8 @@ void ist_conflicting_gateways(mp_import *im)
 				IM_SEQ_FOREACH(gw, hosts, h)
 				{
 					if (im_scalar(h))
-						add_host(im, &es[k], im_scalar(h), bind ? bind : "");
+						add_host(im, &es[k], im_scalar(h),
+						         bind ? bind : "");
 				}
 		}
 	}
@@ -299,9 +307,10 @@ void ist_conflicting_gateways(mp_import *im)
 				ist_labels x;
 				parse_selector(im, sel, &x);
 				for (uint32_t p = 0; p < st->npods && !matched; p++)
-					matched = ist_same_cluster(st->pods[p].cluster, gw->cluster) &&
-					          ist_selects(&s.labels, &st->pods[p].labels) &&
-					          ist_selects(&x, &st->pods[p].labels);
+					matched =
+					    ist_same_cluster(st->pods[p].cluster, gw->cluster) &&
+					    ist_selects(&s.labels, &st->pods[p].labels) &&
+					    ist_selects(&x, &st->pods[p].labels);
 			}
 			hit[k] = (uint8_t)matched;
 			exists |= matched;
@@ -326,14 +335,17 @@ void ist_conflicting_gateways(mp_import *im)
 					const char *tilde = strrchr(es[k].key, '~');
 					if (!hit[k] || es[k].gw == i || strcmp(tilde + 1, port))
 						continue;
-					/* model.CheckDuplicates: hosts already known with the same bind */
+					/* model.CheckDuplicates: hosts already known with the same
+					 * bind */
 					int dup = 0;
 					if (hosts && hosts->type == YAML_SEQUENCE_NODE)
 						IM_SEQ_FOREACH(gw, hosts, h)
 						{
 							const char *x = im_scalar(h);
-							for (uint32_t y = 0; x && y < es[k].nhosts; y++)
-								dup |= !strcmp(es[k].hosts[y].key, x) &&
+							for (uint32_t y = 0; x && y < es[k].nhosts;
+							     y++)
+								dup |= !strcmp(es[k].hosts[y].key,
+								               x) &&
 								       !strcmp(es[k].hosts[y].value,
 								               bind ? bind : "");
 						}
@@ -361,17 +373,20 @@ void ist_conflicting_gateways(mp_import *im)
 				char list[2048] = "", hl[2048] = "";
 				for (uint32_t k = 0; k < nn; k++) {
 					size_t at = strlen(list);
-					snprintf(list + at, sizeof(list) - at, "%s%s", k ? "," : "", names[k]);
+					snprintf(list + at, sizeof(list) - at, "%s%s", k ? "," : "",
+					         names[k]);
 				}
 				if (hosts && hosts->type == YAML_SEQUENCE_NODE)
 					IM_SEQ_FOREACH(gw, hosts, h)
 					{
 						size_t at = strlen(hl);
-						snprintf(hl + at, sizeof(hl) - at, "%s%s", at ? "," : "",
+						snprintf(hl + at, sizeof(hl) - at, "%s%s",
+						         at ? "," : "",
 						         im_scalar(h) ? im_scalar(h) : "");
 					}
 				ist_report(im, gw, NULL, "ConflictingGateways",
-				           "Conflict with gateways %s (workload selector %s, port %s, hosts "
+				           "Conflict with gateways %s (workload selector %s, port "
+				           "%s, hosts "
 				           "%s).",
 				           list, s.text, port, hl);
 			}
@@ -407,8 +422,8 @@ void ist_gateway_certificates(mp_import *im)
 			continue;
 		ist_labels_of(im, a, im_get(a, a->spec, "selector"), &sa);
 		yaml_node_t *servers = im_get(a, a->spec, "servers"), *s1, *s2;
-		for (uint32_t j = 0; j < im->ndocs && servers && servers->type == YAML_SEQUENCE_NODE;
-		     j++) {
+		for (uint32_t j = 0;
+		     j < im->ndocs && servers && servers->type == YAML_SEQUENCE_NODE; j++) {
 			idoc *b = &im->docs[j];
 			ist_labels sb;
 			yaml_node_t *other;
@@ -430,11 +445,13 @@ void ist_gateway_certificates(mp_import *im)
 					if (!tb || tb->type != YAML_MAPPING_NODE ||
 					    !same_certificate(a, ta, b, tb))
 						continue;
-					ist_report(im, a, ist_name_node(a), "GatewayDuplicateCertificate",
-					           "Duplicate certificate in multiple gateways [%s/%s %s/%s] "
-					           "may cause 404s if clients re-use HTTP2 connections.",
-					           im_str_of(im, a->ns), im_str_of(im, a->name),
-					           im_str_of(im, b->ns), im_str_of(im, b->name));
+					ist_report(
+					    im, a, ist_name_node(a), "GatewayDuplicateCertificate",
+					    "Duplicate certificate in multiple gateways [%s/%s "
+					    "%s/%s] "
+					    "may cause 404s if clients re-use HTTP2 connections.",
+					    im_str_of(im, a->ns), im_str_of(im, a->name),
+					    im_str_of(im, b->ns), im_str_of(im, b->name));
 				}
 			}
 		}

@@ -73,8 +73,8 @@ int ist_export_all(idoc *dc, yaml_node_t *export_to)
 
 typedef struct {
 	const char *scope, *fqdn;
-	idoc *se;                /* a ServiceEntry, or NULL */
-	const ist_service *svc;  /* a Service, or NULL */
+	idoc *se;               /* a ServiceEntry, or NULL */
+	const ist_service *svc; /* a Service, or NULL */
 } hostent;
 
 typedef struct {
@@ -129,7 +129,8 @@ static void hostmap_build(mp_import *im, hostmap *m)
 				if (!strcmp(et[e], "*"))
 					all = 1;
 				else
-					hostmap_add(im, m, !strcmp(et[e], ".") ? ns : et[e], fqdn, dc, NULL);
+					hostmap_add(im, m, !strcmp(et[e], ".") ? ns : et[e], fqdn,
+					            dc, NULL);
 			}
 			if (all)
 				hostmap_add(im, m, "*", fqdn, dc, NULL);
@@ -162,8 +163,8 @@ static const hostent *hostmap_get(const hostmap *m, const char *scope, const cha
 }
 
 /* util.GetDestinationHost: what host names from a resource in namespace ns with exportTo. */
-static const hostent *destination_host(mp_import *im, const hostmap *m, const char *ns,
-                                       idoc *dc, yaml_node_t *export_to, const char *host)
+static const hostent *destination_host(mp_import *im, const hostmap *m, const char *ns, idoc *dc,
+                                       yaml_node_t *export_to, const char *host)
 {
 	char fqdn[600];
 	const hostent *e;
@@ -307,11 +308,12 @@ void ist_destination_hosts(mp_import *im)
 					         ports[p]);
 				}
 				strncat(list, "]", sizeof(list) - strlen(list) - 1);
-				ist_report(im, vs, hn, "VirtualServiceDestinationPortSelectorRequired",
-				           "This VirtualService routes to a service \"%s\" that exposes "
-				           "multiple ports %s. Specifying a port in the destination is "
-				           "required to disambiguate.",
-				           host, list);
+				ist_report(
+				    im, vs, hn, "VirtualServiceDestinationPortSelectorRequired",
+				    "This VirtualService routes to a service \"%s\" that exposes "
+				    "multiple ports %s. Specifying a port in the destination is "
+				    "required to disambiguate.",
+				    host, list);
 				continue;
 			}
 			const char *num = im_scalar(im_get(vs, port, "number"));
@@ -335,7 +337,8 @@ void ist_destination_hosts(mp_import *im)
 			continue;
 		IM_SEQ_FOREACH(vs, rules, rule)
 		{
-			if (!(route = im_get(vs, rule, "route")) || route->type != YAML_SEQUENCE_NODE)
+			if (!(route = im_get(vs, rule, "route")) ||
+			    route->type != YAML_SEQUENCE_NODE)
 				continue;
 			IM_SEQ_FOREACH(vs, route, item)
 			{
@@ -349,10 +352,12 @@ void ist_destination_hosts(mp_import *im)
 					const char *oh[256];
 					if (!live_vs(o))
 						continue;
-					uint32_t no = strings_of(o, im_get(o, o->spec, "hosts"), oh, 256);
+					uint32_t no =
+					    strings_of(o, im_get(o, o->spec, "hosts"), oh, 256);
 					uint32_t nd = destinations(o, ds, MAX_DESTS);
 					for (uint32_t k = 0; k < nd; k++) {
-						const char *dh = im_scalar(im_get(o, ds[k].dest, "host"));
+						const char *dh =
+						    im_scalar(im_get(o, ds[k].dest, "host"));
 						if (ds[k].mirror || !dh || strcmp(dh, host) ||
 						    !im_scalar(im_get(o, ds[k].dest, "subset")))
 							continue;
@@ -361,8 +366,10 @@ void ist_destination_hosts(mp_import *im)
 								ist_report(
 								    im, vs, hn,
 								    "IngressRouteRulesNotAffected",
-								    "Subset in virtual service %s/%s has "
-								    "no effect on ingress gateway %s/%s "
+								    "Subset in virtual service "
+								    "%s/%s has "
+								    "no effect on ingress gateway "
+								    "%s/%s "
 								    "requests",
 								    im_str_of(im, o->ns),
 								    im_str_of(im, o->name),
@@ -391,8 +398,8 @@ static void resource_name(const char *ns, const char *host, char *buf, size_t le
 				break;
 			}
 		if (dot && dot > host && (size_t)(dot - host) + 1 < body) {
-			snprintf(buf, len, "%.*s/%.*s", (int)(body - (size_t)(dot - host) - 1), dot + 1,
-			         (int)(dot - host), host);
+			snprintf(buf, len, "%.*s/%.*s", (int)(body - (size_t)(dot - host) - 1),
+			         dot + 1, (int)(dot - host), host);
 			return;
 		}
 	}
@@ -432,7 +439,8 @@ void ist_destination_subsets(mp_import *im)
 				const char *dns = im_str_of(im, dr->ns);
 				resource_name(dns, ist_fqdn(im, dns, dh, fqdn, sizeof(fqdn)), have,
 				              sizeof(have));
-				if (strcmp(have, want) || !(subs = im_get(dr, dr->spec, "subsets")) ||
+				if (strcmp(have, want) ||
+				    !(subs = im_get(dr, dr->spec, "subsets")) ||
 				    subs->type != YAML_SEQUENCE_NODE)
 					continue;
 				IM_SEQ_FOREACH(dr, subs, sub)
@@ -442,9 +450,10 @@ void ist_destination_subsets(mp_import *im)
 				}
 			}
 			if (!found)
-				ist_report(im, vs, hn, "ReferencedResourceNotFound",
-				           "Referenced %s+subset in destinationrule not found: \"%s+%s\"",
-				           ds[k].mirror ? "mirror" : "host", host, subset);
+				ist_report(
+				    im, vs, hn, "ReferencedResourceNotFound",
+				    "Referenced %s+subset in destinationrule not found: \"%s+%s\"",
+				    ds[k].mirror ? "mirror" : "host", host, subset);
 		}
 	}
 	mp_free(ds);
@@ -514,8 +523,10 @@ static int hosts_in_gateway(mp_import *im, idoc *gw, const char *vsns, const cha
 				x = "*";
 			else if ((slash = strchr(x, '/')) != NULL) {
 				snprintf(ns, sizeof(ns), "%.*s", (int)(slash - x), x);
-				/* "./h": the gateway's namespace; "*" before the slash: every one */
-				if (!strcmp(ns, ".") ? strcmp(gwns, vsns) : strcmp(ns, "*") && strcmp(ns, vsns))
+				/* "./h": the gateway's namespace; "*" before the slash: every one
+				 */
+				if (!strcmp(ns, ".") ? strcmp(gwns, vsns)
+				                     : strcmp(ns, "*") && strcmp(ns, vsns))
 					continue;
 				x = slash + 1;
 			}
@@ -542,7 +553,8 @@ void ist_vs_gateways(mp_import *im)
 		char hostlist[2048] = "[";
 		for (uint32_t k = 0; k < nh; k++) {
 			size_t at = strlen(hostlist);
-			snprintf(hostlist + at, sizeof(hostlist) - at, "%s%s", k ? " " : "", hosts[k]);
+			snprintf(hostlist + at, sizeof(hostlist) - at, "%s%s", k ? " " : "",
+			         hosts[k]);
 		}
 		strncat(hostlist, "]", sizeof(hostlist) - strlen(hostlist) - 1);
 		IM_SEQ_FOREACH(vs, gws, g)
@@ -559,7 +571,8 @@ void ist_vs_gateways(mp_import *im)
 				continue;
 			}
 			slash = strchr(ref, '/');
-			snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - ref) : (int)strlen(vsns),
+			snprintf(ns, sizeof(ns), "%.*s",
+			         slash ? (int)(slash - ref) : (int)strlen(vsns),
 			         slash ? ref : vsns);
 			snprintf(name, sizeof(name), "%s", slash ? slash + 1 : ref);
 			idoc *gw = find_gateway(im, ns, name, vs->cluster);
@@ -570,10 +583,11 @@ void ist_vs_gateways(mp_import *im)
 				ist_report(im, vs, g, "ReferencedResourceNotFound",
 				           "Referenced gateway not found: \"%s\"", ref);
 			if (!match)
-				ist_report(im, vs, g, "VirtualServiceHostNotFoundInGateway",
-				           "one or more host %s defined in VirtualService %s/%s not found "
-				           "in Gateway %s/%s.",
-				           hostlist, vsns, im_str_of(im, vs->name), ns, name);
+				ist_report(
+				    im, vs, g, "VirtualServiceHostNotFoundInGateway",
+				    "one or more host %s defined in VirtualService %s/%s not found "
+				    "in Gateway %s/%s.",
+				    hostlist, vsns, im_str_of(im, vs->name), ns, name);
 		}
 	}
 }
@@ -626,7 +640,8 @@ void ist_mesh_gateway_hosts(mp_import *im)
 				for (k = 0; k < nkeys && strcmp(keys[k].key, key); k++)
 					;
 				if (k == nkeys) {
-					if (mp_grow((void **)&keys, &cap, sizeof(*keys), nkeys, 16) < 0) {
+					if (mp_grow((void **)&keys, &cap, sizeof(*keys), nkeys,
+					            16) < 0) {
 						im->oom = 1;
 						break;
 					}
@@ -660,7 +675,8 @@ void ist_mesh_gateway_hosts(mp_import *im)
 		if (!keys[k].all)
 			for (uint32_t o = 0; o < nkeys; o++)
 				if (keys[o].all && ist_host_matches(keys[k].host, keys[o].host))
-					for (uint32_t x = 0; x < keys[o].nvs && n < im->ndocs * 4; x++)
+					for (uint32_t x = 0; x < keys[o].nvs && n < im->ndocs * 4;
+					     x++)
 						list[n++] = keys[o].vs[x];
 		if (n < 2)
 			continue;
@@ -676,11 +692,12 @@ void ist_mesh_gateway_hosts(mp_import *im)
 			if (reported[list[x]])
 				continue;
 			reported[list[x]] = 1;
-			ist_report(im, vs, ist_name_node(vs), "ConflictingMeshGatewayVirtualServiceHosts",
-			           "The VirtualServices %s associated with mesh gateway define the same "
-			           "host %s which can lead to undefined behavior. This can be fixed by "
-			           "merging the conflicting VirtualServices into a single resource.",
-			           names, keys[k].key);
+			ist_report(
+			    im, vs, ist_name_node(vs), "ConflictingMeshGatewayVirtualServiceHosts",
+			    "The VirtualServices %s associated with mesh gateway define the same "
+			    "host %s which can lead to undefined behavior. This can be fixed by "
+			    "merging the conflicting VirtualServices into a single resource.",
+			    names, keys[k].key);
 		}
 	}
 	if (!list)
@@ -715,7 +732,8 @@ static const char *claim_key(idoc *dc)
 				IM_MAP_FOREACH(dc, h, k, v)
 				{
 					const char *key = im_scalar(k);
-					if (key && !strncmp(key, CLAIM_PREFIX, sizeof(CLAIM_PREFIX) - 1))
+					if (key &&
+					    !strncmp(key, CLAIM_PREFIX, sizeof(CLAIM_PREFIX) - 1))
 						return key;
 				}
 			}
@@ -735,7 +753,8 @@ static int has_request_authn(mp_import *im, const ist_pod *p)
 		    (strcmp(ns, "istio-system") && strcmp(ns, p->ns)))
 			continue;
 		ist_labels sel;
-		ist_labels_of(im, ra, im_get(ra, im_get(ra, ra->spec, "selector"), "matchLabels"), &sel);
+		ist_labels_of(im, ra, im_get(ra, im_get(ra, ra->spec, "selector"), "matchLabels"),
+		              &sel);
 		if (ist_selects(&sel, &p->labels))
 			return 1;
 	}
@@ -771,13 +790,17 @@ void ist_jwt_claim_routes(mp_import *im)
 				if (!ist_same_cluster(pod->cluster, gw->cluster) ||
 				    !ist_selects(&sel, &pod->labels) || has_request_authn(im, pod))
 					continue;
-				ist_report(im, vs, NULL, "JwtClaimBasedRoutingWithoutRequestAuthN",
-				           "The virtual service uses the JWT claim based routing (key: %s) "
-				           "but found no request authentication for the gateway (%s/%s) pod "
-				           "(%s). The request authentication must first be applied for the "
-				           "gateway pods to validate the JWT token and make the claims "
-				           "available for routing.",
-				           key, ns, name, pod->name);
+				ist_report(
+				    im, vs, NULL, "JwtClaimBasedRoutingWithoutRequestAuthN",
+				    "The virtual service uses the JWT claim based routing (key: "
+				    "%s) "
+				    "but found no request authentication for the gateway (%s/%s) "
+				    "pod "
+				    "(%s). The request authentication must first be applied for "
+				    "the "
+				    "gateway pods to validate the JWT token and make the claims "
+				    "available for routing.",
+				    key, ns, name, pod->name);
 			}
 		}
 	}
@@ -798,10 +821,12 @@ static void rule_name(idoc *dc, yaml_node_t *n, uint32_t i, int http, char *buf,
 /* Go's zero values, which encoding/json leaves out of a proto message (omitempty). */
 static int zero_json(const json_t *j)
 {
-	return json_is_null(j) || json_is_false(j) || (json_is_integer(j) && !json_integer_value(j)) ||
+	return json_is_null(j) || json_is_false(j) ||
+	       (json_is_integer(j) && !json_integer_value(j)) ||
 	       (json_is_real(j) && json_real_value(j) == 0.0) ||
 	       (json_is_string(j) && !json_string_length(j)) ||
-	       (json_is_object(j) && !json_object_size(j)) || (json_is_array(j) && !json_array_size(j));
+	       (json_is_object(j) && !json_object_size(j)) ||
+	       (json_is_array(j) && !json_array_size(j));
 }
 
 /* The match as asJSON sees it: zero values dropped, keys sorted, an HTTP match's name left out. */
@@ -850,7 +875,8 @@ typedef struct {
 /* assignExactOrPrefix of a StringMatch node. */
 static void exact_or_prefix(idoc *dc, yaml_node_t *sm, char *buf, size_t len)
 {
-	const char *e = im_scalar(im_get(dc, sm, "exact")), *p = im_scalar(im_get(dc, sm, "prefix"));
+	const char *e = im_scalar(im_get(dc, sm, "exact")),
+	           *p = im_scalar(im_get(dc, sm, "prefix"));
 	if (e && *e)
 		snprintf(buf, len, "exact:%s", e);
 	else if (p && *p)
@@ -898,7 +924,8 @@ static int covered(const prefixmatch *a, const prefixmatch *b)
 	    strncmp(a->authority, b->authority, strlen(b->authority)))
 		return 0;
 	return maps_covered(a->dc, a->headers, b->headers) &&
-	       maps_covered(a->dc, a->query, b->query) && maps_covered(a->dc, a->without, b->without);
+	       maps_covered(a->dc, a->query, b->query) &&
+	       maps_covered(a->dc, a->without, b->without);
 }
 
 static void unreachable(mp_import *im, idoc *dc, const char *proto)
@@ -936,10 +963,11 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 		rule_name(dc, rule, rulen, http, rn, sizeof(rn));
 		if (!n) {
 			if (empty >= 0)
-				ist_report(im, dc, rule, "VirtualServiceUnreachableRule",
-				           "VirtualService rule %s not used (only the last rule can have "
-				           "no matches).",
-				           rn);
+				ist_report(
+				    im, dc, rule, "VirtualServiceUnreachableRule",
+				    "VirtualService rule %s not used (only the last rule can have "
+				    "no matches).",
+				    rn);
 			empty = (int)rulen++;
 			continue;
 		}
@@ -956,8 +984,8 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 			rule_name(dc, m, matchn, http, mn, sizeof(mn));
 			if (k < nseen) {
 				uint32_t d = seen_rule[k];
-				rule_name(dc, im_node(dc, rules->data.sequence.items.start[d]), d, http,
-				          dn, sizeof(dn));
+				rule_name(dc, im_node(dc, rules->data.sequence.items.start[d]), d,
+				          http, dn, sizeof(dn));
 				ist_report(im, dc, m, "VirtualServiceIneffectiveMatch",
 				           "VirtualService rule %s match %s is not used (duplicate/"
 				           "overlapping match in rule %s).",
@@ -968,7 +996,8 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 				seen[nseen] = key;
 				seen_rule[nseen++] = rulen;
 				const char *prefix =
-				    http ? im_scalar(im_get(dc, im_get(dc, m, "uri"), "prefix")) : NULL;
+				    http ? im_scalar(im_get(dc, im_get(dc, m, "uri"), "prefix"))
+				         : NULL;
 				if (prefix && *prefix) {
 					prefixmatch *p = &pm[npm++];
 					snprintf(p->route, sizeof(p->route), "%s", rn);
@@ -980,8 +1009,8 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 					                sizeof(p->method));
 					if (!p->method[0])
 						snprintf(p->method, sizeof(p->method), "exact:GET");
-					exact_or_prefix(dc, im_get(dc, m, "authority"), p->authority,
-					                sizeof(p->authority));
+					exact_or_prefix(dc, im_get(dc, m, "authority"),
+					                p->authority, sizeof(p->authority));
 					p->headers = im_get(dc, m, "headers");
 					p->query = im_get(dc, m, "queryParams");
 					p->without = im_get(dc, m, "withoutHeaders");
@@ -992,9 +1021,10 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 			matchn++;
 		}
 		if (dups == n)
-			ist_report(im, dc, rule, "VirtualServiceUnreachableRule",
-			           "VirtualService rule %s not used (all matches used by prior rules).",
-			           rn);
+			ist_report(
+			    im, dc, rule, "VirtualServiceUnreachableRule",
+			    "VirtualService rule %s not used (all matches used by prior rules).",
+			    rn);
 		rulen++;
 	}
 	/* overlapping prefixes: an earlier match's prefix (and the rest) covers a later one */
@@ -1002,11 +1032,12 @@ static void unreachable(mp_import *im, idoc *dc, const char *proto)
 		for (uint32_t b = a + 1; b < npm; b++) {
 			if (!strcmp(pm[a].prefix, pm[b].prefix) || !covered(&pm[a], &pm[b]))
 				continue;
-			ist_report(im, dc, pm[b].node, "VirtualServiceIneffectiveMatch",
-			           "VirtualService rule %s match %s of prefix %s is not used (duplicate/"
-			           "overlapping match in rule %s of prefix %s on %s).",
-			           pm[b].route, pm[b].match, pm[b].prefix, pm[a].match, pm[a].prefix,
-			           pm[a].route);
+			ist_report(
+			    im, dc, pm[b].node, "VirtualServiceIneffectiveMatch",
+			    "VirtualService rule %s match %s of prefix %s is not used (duplicate/"
+			    "overlapping match in rule %s of prefix %s on %s).",
+			    pm[b].route, pm[b].match, pm[b].prefix, pm[a].match, pm[a].prefix,
+			    pm[a].route);
 		}
 out:
 	for (uint32_t i = 0; seen && i < nseen; i++)
@@ -1036,7 +1067,8 @@ static void augmented(mp_import *im, const ist_pod *pod, ist_label *out, uint32_
                       ist_labels *l)
 {
 	static const char *const topo[] = {"topology.kubernetes.io/region",
-	                                   "topology.kubernetes.io/zone", "topology.istio.io/subzone"};
+	                                   "topology.kubernetes.io/zone",
+	                                   "topology.istio.io/subzone"};
 	const char *node = pod->dc ? im_scalar(im_get(pod->dc, pod->spec, "nodeName")) : NULL;
 	uint32_t n = 0;
 	const char *add[4][2] = {{NULL, NULL}};
@@ -1087,7 +1119,8 @@ void ist_destination_rule_hosts(mp_import *im)
 		                                    im_get(dr, dr->spec, "exportTo"), host);
 		if (!e) {
 			ist_report(im, dr, NULL, "UnknownDestinationRuleHost",
-			           "The host %s defined in the DestinationRule does not match any services "
+			           "The host %s defined in the DestinationRule does not match any "
+			           "services "
 			           "in the mesh.",
 			           host);
 			continue;
@@ -1096,9 +1129,10 @@ void ist_destination_rule_hosts(mp_import *im)
 			continue;
 		ist_labels ws = {NULL, 0};
 		if (e->se)
-			ist_labels_of(im, e->se,
-			              im_get(e->se, im_get(e->se, e->se->spec, "workloadSelector"), "labels"),
-			              &ws);
+			ist_labels_of(
+			    im, e->se,
+			    im_get(e->se, im_get(e->se, e->se->spec, "workloadSelector"), "labels"),
+			    &ws);
 		IM_SEQ_FOREACH(dr, subs, sub)
 		{
 			const char *name = im_scalar(im_get(dr, sub, "name"));
@@ -1124,7 +1158,8 @@ void ist_destination_rule_hosts(mp_import *im)
 			}
 			if (!found)
 				ist_report(im, dr, NULL, "DestinationRuleSubsetNotSelectPods",
-				           "The Subset %s defined in the DestinationRule does not select any "
+				           "The Subset %s defined in the DestinationRule does not "
+				           "select any "
 				           "pods. Which may lead to 503 UH (NoHealthyUpstream).",
 				           name ? name : "");
 		}

@@ -51,11 +51,11 @@ static void names_list(mp_import *im, const uint32_t *docs, uint32_t n, char *bu
 /* --- selectors of Sidecars and Telemetries (sidecar/selector.go, telemetry/selector.go) --- */
 
 typedef struct {
-	uint32_t kind;           /* IK_SIDECAR or IK_TELEMETRY */
+	uint32_t kind;            /* IK_SIDECAR or IK_TELEMETRY */
 	const char *key, *labels; /* its selector */
-	const char *conflict;    /* the message of a pod several select */
-	const char *what;        /* "Sidecars", "Telemetries" */
-	int ambient;             /* IneffectivePolicy for ambient pods and namespaces */
+	const char *conflict;     /* the message of a pod several select */
+	const char *what;         /* "Sidecars", "Telemetries" */
+	int ambient;              /* IneffectivePolicy for ambient pods and namespaces */
 } selfamily;
 
 static void selector_family(mp_import *im, const selfamily *f)
@@ -111,16 +111,18 @@ static void selector_family(mp_import *im, const selfamily *f)
 			idoc *dc = &im->docs[list[k]];
 			if (ambient) {
 				if (!reported[list[k]])
-					ist_report(im, dc, NULL, "IneffectivePolicy",
-					           "The policy has no impact: selected workload is in "
-					           "ambient mode, the policy has no impact.");
+					ist_report(
+					    im, dc, NULL, "IneffectivePolicy",
+					    "The policy has no impact: selected workload is in "
+					    "ambient mode, the policy has no impact.");
 				reported[list[k]] = 1;
 				continue;
 			}
-			ist_report(im, dc, ist_name_node(dc), f->conflict,
-			           "The %s %s in namespace \"%s\" select the same workload pod \"%s\", "
-			           "which can lead to undefined behavior.",
-			           f->what, names, pod->ns, pod->name);
+			ist_report(
+			    im, dc, ist_name_node(dc), f->conflict,
+			    "The %s %s in namespace \"%s\" select the same workload pod \"%s\", "
+			    "which can lead to undefined behavior.",
+			    f->what, names, pod->ns, pod->name);
 		}
 	}
 	/* namespaces with several without a selector (Sidecars: Telemetry's own analyzer) */
@@ -143,8 +145,10 @@ static void selector_family(mp_import *im, const selfamily *f)
 		if (f->ambient && ist_ns_ambient(nsd)) {
 			for (uint32_t k = 0; k < n; k++) {
 				if (!reported[list[k]])
-					ist_report(im, &im->docs[list[k]], NULL, "IneffectivePolicy",
-					           "The policy has no impact: namespace is in ambient mode, "
+					ist_report(im, &im->docs[list[k]], NULL,
+					           "IneffectivePolicy",
+					           "The policy has no impact: namespace is in "
+					           "ambient mode, "
 					           "the policy has no impact.");
 				reported[list[k]] = 1;
 			}
@@ -154,11 +158,12 @@ static void selector_family(mp_import *im, const selfamily *f)
 			continue;
 		names_list(im, list, n, names, sizeof(names));
 		for (uint32_t k = 0; k < n; k++)
-			ist_report(im, &im->docs[list[k]], NULL,
-			           "MultipleSidecarsWithoutWorkloadSelectors",
-			           "The Sidecars %s in namespace \"%s\" have no workload selector, which "
-			           "can lead to undefined behavior.",
-			           names, im_str_of(im, dc->ns));
+			ist_report(
+			    im, &im->docs[list[k]], NULL,
+			    "MultipleSidecarsWithoutWorkloadSelectors",
+			    "The Sidecars %s in namespace \"%s\" have no workload selector, which "
+			    "can lead to undefined behavior.",
+			    names, im_str_of(im, dc->ns));
 	}
 out:
 	mp_free(list);
@@ -192,21 +197,24 @@ static int sidecar_check(mp_import *im, idoc *dc)
 			for (uint32_t i = 0; i < n; i++)
 				if (!strchr(hosts[i], '/'))
 					return im_error(im, dc, im_get(dc, e, "hosts"),
-					                "egress host '%s' must be NAMESPACE/HOST", hosts[i]);
+					                "egress host '%s' must be NAMESPACE/HOST",
+					                hosts[i]);
 		}
 	if (otp && im_str(im, dc, otp, "mode", 0, &mode) < 0)
 		return -1;
 	if (otp && mode && strcmp(mode, "REGISTRY_ONLY") && strcmp(mode, "ALLOW_ANY"))
-		return im_error(im, dc, im_get(dc, otp, "mode"),
-		                "outboundTrafficPolicy mode must be REGISTRY_ONLY or ALLOW_ANY, not '%s'",
-		                mode);
+		return im_error(
+		    im, dc, im_get(dc, otp, "mode"),
+		    "outboundTrafficPolicy mode must be REGISTRY_ONLY or ALLOW_ANY, not '%s'",
+		    mode);
 	return 0;
 }
 
 void ist_sidecar_selectors(mp_import *im)
 {
-	static const selfamily sidecars = {IK_SIDECAR, "workloadSelector", "labels",
-	                                   "ConflictingSidecarWorkloadSelectors", "Sidecars", 1};
+	static const selfamily sidecars = {IK_SIDECAR, "workloadSelector",
+	                                   "labels",   "ConflictingSidecarWorkloadSelectors",
+	                                   "Sidecars", 1};
 	for (uint32_t i = 0; i < im->ndocs; i++)
 		if (istio_is(&im->docs[i], IK_SIDECAR) && im_live(&im->docs[i]))
 			sidecar_check(im, &im->docs[i]);
@@ -217,7 +225,8 @@ void ist_sidecar_selectors(mp_import *im)
 
 static int has_target_ref(idoc *dc)
 {
-	yaml_node_t *t = im_get(dc, dc->spec, "targetRef"), *ts = im_get(dc, dc->spec, "targetRefs");
+	yaml_node_t *t = im_get(dc, dc->spec, "targetRef"),
+	            *ts = im_get(dc, dc->spec, "targetRefs");
 	return (t && !im_is_null(t)) ||
 	       (ts && ts->type == YAML_SEQUENCE_NODE &&
 	        ts->data.sequence.items.top > ts->data.sequence.items.start);
@@ -225,9 +234,9 @@ static int has_target_ref(idoc *dc)
 
 void ist_telemetry(mp_import *im)
 {
-	static const selfamily telemetries = {IK_TELEMETRY, "selector", "matchLabels",
-	                                      "ConflictingTelemetryWorkloadSelectors", "Telemetries",
-	                                      0};
+	static const selfamily telemetries = {
+	    IK_TELEMETRY,  "selector", "matchLabels", "ConflictingTelemetryWorkloadSelectors",
+	    "Telemetries", 0};
 	istio_state *st = istio_of(im);
 	char names[4096];
 	selector_family(im, &telemetries);
@@ -260,26 +269,31 @@ void ist_telemetry(mp_import *im)
 			if (first && n > 1) {
 				names_list(im, list, n, names, sizeof(names));
 				for (uint32_t k = 0; k < n; k++)
-					ist_report(im, &im->docs[list[k]], NULL,
-					           "MultipleTelemetriesWithoutWorkloadSelectors",
-					           "The Telemetries %s in namespace \"%s\" have no workload "
-					           "selector, which can lead to undefined behavior.",
-					           names, im_str_of(im, dc->ns));
+					ist_report(
+					    im, &im->docs[list[k]], NULL,
+					    "MultipleTelemetriesWithoutWorkloadSelectors",
+					    "The Telemetries %s in namespace \"%s\" have no "
+					    "workload "
+					    "selector, which can lead to undefined behavior.",
+					    names, im_str_of(im, dc->ns));
 			}
 		}
 		/* ProviderAnalyzer: an access log without providers, and no mesh default */
 		entries = im_get(dc, dc->spec, "accessLogging");
-		if (!st->mesh.access_log_providers && entries && entries->type == YAML_SEQUENCE_NODE)
+		if (!st->mesh.access_log_providers && entries &&
+		    entries->type == YAML_SEQUENCE_NODE)
 			IM_SEQ_FOREACH(dc, entries, e)
 			{
 				const char *disabled = im_scalar(im_get(dc, e, "disabled"));
 				yaml_node_t *provs = im_get(dc, e, "providers");
 				if ((disabled && !strcmp(disabled, "true")) ||
 				    (provs && provs->type == YAML_SEQUENCE_NODE &&
-				     provs->data.sequence.items.top > provs->data.sequence.items.start))
+				     provs->data.sequence.items.top >
+				         provs->data.sequence.items.start))
 					continue;
 				ist_report(im, dc, NULL, "InvalidTelemetryProvider",
-				           "The Telemetry %s in namespace \"%s\" with empty providers will "
+				           "The Telemetry %s in namespace \"%s\" with empty "
+				           "providers will "
 				           "be ignored.",
 				           im_str_of(im, dc->name), im_str_of(im, dc->ns));
 			}
@@ -297,7 +311,8 @@ void ist_telemetry(mp_import *im)
 					for (uint32_t k = 0; name && k < st->mesh.nlightstep; k++)
 						if (!strcmp(st->mesh.lightstep[k], name))
 							ist_report(im, dc, NULL, "Deprecated",
-							           "Deprecated: The Lightstep provider %s is "
+							           "Deprecated: The Lightstep "
+							           "provider %s is "
 							           "deprecated, please migrate to "
 							           "OpenTelemetry provider.",
 							           name);
@@ -343,7 +358,8 @@ static void authz_namespaces(mp_import *im, idoc *ap)
 		{
 			yaml_node_t *src = im_get(ap, from, "source");
 			for (int k = 0; k < 2; k++) {
-				if (!(list = im_get(ap, src, keys[k])) || list->type != YAML_SEQUENCE_NODE)
+				if (!(list = im_get(ap, src, keys[k])) ||
+				    list->type != YAML_SEQUENCE_NODE)
 					continue;
 				IM_SEQ_FOREACH(ap, list, n)
 				{
@@ -351,12 +367,14 @@ static void authz_namespaces(mp_import *im, idoc *ap)
 					int found = 0;
 					for (uint32_t i = 0; exp && i < im->ndocs && !found; i++) {
 						idoc *d = &im->docs[i];
-						found = k8s_is(d, K8S_NAMESPACE) && im_live(d) &&
-						        namespace_match(im_str_of(im, d->name), exp);
+						found =
+						    k8s_is(d, K8S_NAMESPACE) && im_live(d) &&
+						    namespace_match(im_str_of(im, d->name), exp);
 					}
 					if (exp && !found)
 						ist_report(im, ap, n, "ReferencedResourceNotFound",
-						           "Referenced namespace not found: \"%s\"", exp);
+						           "Referenced namespace not found: \"%s\"",
+						           exp);
 				}
 			}
 		}
@@ -387,9 +405,10 @@ void ist_authorization_policies(mp_import *im)
 			found = ist_selects(&s.labels, &pod->labels);
 		}
 		if (root ? s.present && !found : s.present ? !found : !any)
-			ist_report(im, ap, NULL, "NoMatchingWorkloadsFound",
-			           "No matching workloads for this resource with the following labels: %s",
-			           s.present ? s.text : "");
+			ist_report(
+			    im, ap, NULL, "NoMatchingWorkloadsFound",
+			    "No matching workloads for this resource with the following labels: %s",
+			    s.present ? s.text : "");
 		authz_namespaces(im, ap);
 	}
 }
@@ -414,9 +433,10 @@ void ist_peer_authentication_selectors(mp_import *im)
 			        ist_same_cluster(st->pods[p].cluster, pa->cluster) &&
 			        ist_selects(&s.labels, &st->pods[p].labels);
 		if (!found)
-			ist_report(im, pa, s.at, "PeerAuthenticationNoMatchingWorkloads",
-			           "No matching workloads for this resource with the following labels: %s",
-			           s.text);
+			ist_report(
+			    im, pa, s.at, "PeerAuthenticationNoMatchingWorkloads",
+			    "No matching workloads for this resource with the following labels: %s",
+			    s.text);
 	}
 }
 
@@ -449,7 +469,8 @@ void ist_k8s_gateway_selectors(mp_import *im)
 				    !ist_selects(&s.labels, &pod->labels))
 					continue;
 				ist_report(im, dc, NULL, "IneffectiveSelector",
-				           "Ineffective selector on Kubernetes Gateway %s. Use the TargetRef "
+				           "Ineffective selector on Kubernetes Gateway %s. Use the "
+				           "TargetRef "
 				           "field instead.",
 				           gw);
 			}
@@ -501,7 +522,8 @@ void ist_injection(mp_import *im)
 			snprintf(list + 1, sizeof(list) - 1, "istio-injection=%s", inj ? inj : "");
 			nl++;
 		}
-		int others = !im_get(ns, labels, "istio-injection") || (inj && !strcmp(inj, "enabled"));
+		int others =
+		    !im_get(ns, labels, "istio-injection") || (inj && !strcmp(inj, "enabled"));
 		const char *keys[2] = {"istio.io/rev", "istio.io/dataplane-mode"};
 		for (int k = 0; k < 2 && others; k++) {
 			if (!im_get(ns, labels, keys[k]))
@@ -514,11 +536,12 @@ void ist_injection(mp_import *im)
 		}
 		strncat(list, "]", sizeof(list) - strlen(list) - 1);
 		if (nl > 1)
-			ist_report(im, ns, NULL, "NamespaceMultipleInjectionLabels",
-			           "The namespace has more than one type of injection labels %s, which "
-			           "may lead to undefined behavior. Make sure only one injection label "
-			           "exists.",
-			           list);
+			ist_report(
+			    im, ns, NULL, "NamespaceMultipleInjectionLabels",
+			    "The namespace has more than one type of injection labels %s, which "
+			    "may lead to undefined behavior. Make sure only one injection label "
+			    "exists.",
+			    list);
 		if (mode && !strcmp(mode, "ambient"))
 			continue;
 		int d = enabled_by_default(im, rev);
@@ -527,16 +550,19 @@ void ist_injection(mp_import *im)
 		if ((!inj || !*inj) && !im_get(ns, labels, "istio.io/rev")) {
 			const char *name = im_str_of(im, ns->name);
 			if (by_default)
-				ist_report(im, ns, NULL, "NamespaceInjectionEnabledByDefault",
-				           "is enabled for Istio injection, as Istio is installed with "
-				           "enableNamespacesByDefault as true.");
+				ist_report(
+				    im, ns, NULL, "NamespaceInjectionEnabledByDefault",
+				    "is enabled for Istio injection, as Istio is installed with "
+				    "enableNamespacesByDefault as true.");
 			else
-				ist_report(im, ns, ist_name_node(ns), "NamespaceNotInjected",
-				           "The namespace is not enabled for Istio injection. Run 'kubectl "
-				           "label namespace %s istio-injection=enabled' to enable it, or "
-				           "'kubectl label namespace %s istio-injection=disabled' to "
-				           "explicitly mark it as not needing injection.",
-				           name, name);
+				ist_report(
+				    im, ns, ist_name_node(ns), "NamespaceNotInjected",
+				    "The namespace is not enabled for Istio injection. Run "
+				    "'kubectl "
+				    "label namespace %s istio-injection=enabled' to enable it, or "
+				    "'kubectl label namespace %s istio-injection=disabled' to "
+				    "explicitly mark it as not needing injection.",
+				    name, name);
 		}
 	}
 	for (uint32_t p = 0; p < st->npods && !im->oom; p++) {
@@ -573,10 +599,11 @@ void ist_injection(mp_import *im)
 				}
 		}
 		if (!proxy)
-			ist_report(im, dc, NULL, "PodMissingProxy",
-			           "The pod %s/%s is missing the Istio proxy. This can often be resolved "
-			           "by restarting or redeploying the workload.",
-			           pod->ns, pod->name);
+			ist_report(
+			    im, dc, NULL, "PodMissingProxy",
+			    "The pod %s/%s is missing the Istio proxy. This can often be resolved "
+			    "by restarting or redeploying the workload.",
+			    pod->ns, pod->name);
 	}
 }
 
@@ -605,7 +632,8 @@ static int label_selector(idoc *dc, yaml_node_t *sel, const ist_labels *labels)
 	if ((ml = im_get(dc, sel, "matchLabels")) && ml->type == YAML_MAPPING_NODE)
 		IM_MAP_FOREACH(dc, ml, k, v)
 		{
-			const char *have = im_scalar(k) ? ist_label_value(labels, im_scalar(k)) : NULL;
+			const char *have =
+			    im_scalar(k) ? ist_label_value(labels, im_scalar(k)) : NULL;
 			if (!have || !im_scalar(v) || strcmp(have, im_scalar(v)))
 				return 0;
 		}
@@ -623,7 +651,7 @@ static int label_selector(idoc *dc, yaml_node_t *sel, const ist_labels *labels)
 				{
 					in |= have && im_scalar(x) && !strcmp(have, im_scalar(x));
 				}
-			if (!strcmp(op, "In") ? !in
+			if (!strcmp(op, "In")             ? !in
 			    : !strcmp(op, "NotIn")        ? in
 			    : !strcmp(op, "Exists")       ? !have
 			    : !strcmp(op, "DoesNotExist") ? have != NULL
@@ -640,15 +668,17 @@ void ist_image_auto(mp_import *im)
 	for (uint32_t p = 0; p < st->npods && !im->oom; p++) {
 		const ist_pod *pod = &st->pods[p];
 		if (pod->dc && k8s_is(pod->dc, K8S_POD) && auto_image(pod->dc, pod->spec))
-			ist_report(im, pod->dc, NULL, "ImageAutoWithoutInjectionError",
-			           "Pod %s contains `image: auto` but does not match any Istio injection "
-			           "webhook selectors.",
-			           pod->name);
+			ist_report(
+			    im, pod->dc, NULL, "ImageAutoWithoutInjectionError",
+			    "Pod %s contains `image: auto` but does not match any Istio injection "
+			    "webhook selectors.",
+			    pod->name);
 	}
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *d = &im->docs[i];
 		yaml_node_t *tmpl = im_get(d, d->spec, "template");
-		if (!k8s_is(d, K8S_DEPLOYMENT) || !im_live(d) || !auto_image(d, im_get(d, tmpl, "spec")))
+		if (!k8s_is(d, K8S_DEPLOYMENT) || !im_live(d) ||
+		    !auto_image(d, im_get(d, tmpl, "spec")))
 			continue;
 		ist_labels tl, nl = {NULL, 0};
 		ist_labels_of(im, d, im_get(d, im_get(d, tmpl, "metadata"), "labels"), &tl);
@@ -669,15 +699,17 @@ void ist_image_auto(mp_import *im)
 				size_t n = name ? strlen(name) : 0;
 				if (n < 8 || strcmp(name + n - 8, "istio.io"))
 					continue;
-				matched |= label_selector(mw, im_get(mw, h, "namespaceSelector"), &nl) &&
-				           label_selector(mw, im_get(mw, h, "objectSelector"), &tl);
+				matched |=
+				    label_selector(mw, im_get(mw, h, "namespaceSelector"), &nl) &&
+				    label_selector(mw, im_get(mw, h, "objectSelector"), &tl);
 			}
 		}
 		if (!matched)
-			ist_report(im, d, NULL, "ImageAutoWithoutInjectionWarning",
-			           "Deployment %s contains `image: auto` but does not match any Istio "
-			           "injection webhook selectors.",
-			           im_str_of(im, d->name));
+			ist_report(
+			    im, d, NULL, "ImageAutoWithoutInjectionWarning",
+			    "Deployment %s contains `image: auto` but does not match any Istio "
+			    "injection webhook selectors.",
+			    im_str_of(im, d->name));
 	}
 }
 
@@ -705,8 +737,8 @@ void ist_service_association(mp_import *im)
 		idoc *d = pod->dc;
 		if (!d || !k8s_is(d, K8S_DEPLOYMENT) || !pod->in_mesh)
 			continue;
-		const char *managed = im_scalar(
-		    im_get(d, im_get(d, d->meta, "labels"), "gateway.istio.io/managed"));
+		const char *managed =
+		    im_scalar(im_get(d, im_get(d, d->meta, "labels"), "gateway.istio.io/managed"));
 		if (managed && !strcmp(managed, "istio.io-mesh-controller"))
 			continue;
 		/* (port, protocol, service) and (targetPort, port, service) of the Services with
@@ -760,13 +792,15 @@ void ist_service_association(mp_import *im)
 			char list[4096] = "[";
 			for (b = 0; b < nn; b++) {
 				size_t at = strlen(list);
-				snprintf(list + at, sizeof(list) - at, "%s%s", b ? " " : "", names[b]);
+				snprintf(list + at, sizeof(list) - at, "%s%s", b ? " " : "",
+				         names[b]);
 			}
 			strncat(list, "]", sizeof(list) - strlen(list) - 1);
-			ist_report(im, d, ist_name_node(d), "DeploymentAssociatedToMultipleServices",
-			           "This deployment %s is associated with multiple services using port %u "
-			           "but different protocols: %s",
-			           pod->name, sp[a].port, list);
+			ist_report(
+			    im, d, ist_name_node(d), "DeploymentAssociatedToMultipleServices",
+			    "This deployment %s is associated with multiple services using port %u "
+			    "but different protocols: %s",
+			    pod->name, sp[a].port, list);
 		}
 		/* a targetPort several ports reach */
 		char tp[MAX_SP][32];
@@ -809,10 +843,11 @@ void ist_service_association(mp_import *im)
 			}
 			strncat(sl, "]", sizeof(sl) - strlen(sl) - 1);
 			strncat(pl, "]", sizeof(pl) - strlen(pl) - 1);
-			ist_report(im, d, ist_name_node(d), "DeploymentConflictingPorts",
-			           "This deployment %s is associated with multiple services %s using "
-			           "targetPort \"%s\" but different ports: %s.",
-			           pod->name, sl, tp[a], pl);
+			ist_report(
+			    im, d, ist_name_node(d), "DeploymentConflictingPorts",
+			    "This deployment %s is associated with multiple services %s using "
+			    "targetPort \"%s\" but different ports: %s.",
+			    pod->name, sl, tp[a], pl);
 		}
 	}
 }
@@ -851,7 +886,8 @@ void ist_application_uid(mp_import *im)
 			IM_SEQ_FOREACH(dc, cs, c)
 			{
 				const char *name = im_scalar(im_get(dc, c, "name"));
-				if (name && (!strcmp(name, "istio-proxy") || !strcmp(name, "istio-operator")))
+				if (name && (!strcmp(name, "istio-proxy") ||
+				             !strcmp(name, "istio-operator")))
 					continue;
 				bad |= run_as_1337(dc, c);
 			}
@@ -867,8 +903,9 @@ void ist_application_uid(mp_import *im)
  * name prefix, a well-known port)? */
 static int protocol_known(const ist_port *p)
 {
-	static const char *const known[] = {"tcp",   "udp",  "grpc",  "grpc-web", "http", "http_proxy",
-	                                    "http2", "https", "tls",  "mongo",    "redis", "mysql"};
+	static const char *const known[] = {"tcp",  "udp",        "grpc",  "grpc-web",
+	                                    "http", "http_proxy", "http2", "https",
+	                                    "tls",  "mongo",      "redis", "mysql"};
 	if (p->protocol && !strcmp(p->protocol, "UDP"))
 		return 1;
 	const char *name = p->app ? p->app : p->name ? p->name : "";
@@ -903,16 +940,19 @@ void ist_port_names(mp_import *im)
 			if (protocol_known(p) && !(external && p->name && !strcmp(p->name, "tcp")))
 				continue;
 			if (external)
-				ist_report(im, dc, p->node, "ExternalNameServiceTypeInvalidPortName",
-				           "Port name for ExternalName service is invalid. Proxy may prevent "
-				           "tcp named ports and unmatched traffic for ports serving TCP "
-				           "protocol from being forwarded correctly");
+				ist_report(
+				    im, dc, p->node, "ExternalNameServiceTypeInvalidPortName",
+				    "Port name for ExternalName service is invalid. Proxy may "
+				    "prevent "
+				    "tcp named ports and unmatched traffic for ports serving TCP "
+				    "protocol from being forwarded correctly");
 			else
-				ist_report(im, dc, p->node, "PortNameIsNotUnderNamingConvention",
-				           "Port name %s (port: %u, targetPort: %s) doesn't follow the "
-				           "naming convention of Istio port.",
-				           p->name ? p->name : "", p->port,
-				           p->target_text ? p->target_text : "0");
+				ist_report(
+				    im, dc, p->node, "PortNameIsNotUnderNamingConvention",
+				    "Port name %s (port: %u, targetPort: %s) doesn't follow the "
+				    "naming convention of Istio port.",
+				    p->name ? p->name : "", p->port,
+				    p->target_text ? p->target_text : "0");
 		}
 	}
 }
@@ -953,10 +993,11 @@ void ist_conditions(mp_import *im)
 			                    (!strcmp(type, "WaypointAccepted") && reason &&
 			                     !strcmp(reason, "PartiallyInvalid"));
 			if (neg)
-				ist_report(im, dc, NULL, "NegativeConditionStatus",
-				           "A condition with a negative status is present: type=%s, "
-				           "reason=%s, message=%s.",
-				           type, reason ? reason : "", message ? message : "");
+				ist_report(
+				    im, dc, NULL, "NegativeConditionStatus",
+				    "A condition with a negative status is present: type=%s, "
+				    "reason=%s, message=%s.",
+				    type, reason ? reason : "", message ? message : "");
 		}
 	}
 	gateway_api_conditions(im);

@@ -593,8 +593,9 @@ static void *begin(mp_import *im)
 	const mp_import_opts *o = im->o;
 	if (!st)
 		return NULL;
-	st->rootns = mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
-	                                      mp_provider_istio.name, "root-namespace");
+	st->rootns =
+	    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+	                             mp_provider_istio.name, "root-namespace");
 	st->mesh.root_ns = st->rootns;
 	st->mesh.cluster_domain = "cluster.local";
 	st->arena.chunk = 64u << 10;

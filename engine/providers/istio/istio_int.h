@@ -76,8 +76,8 @@ typedef struct {
 /* A Service port as the analyzers read it (no Kubernetes defaulting: an absent protocol is
  * NULL, as istioctl reads files). */
 typedef struct {
-	uint32_t port;      /* 0 when absent or not a number */
-	uint32_t target;    /* the numeric targetPort; 0 when absent or a name */
+	uint32_t port;           /* 0 when absent or not a number */
+	uint32_t target;         /* the numeric targetPort; 0 when absent or a name */
 	const char *target_text; /* targetPort as written, NULL when absent */
 	const char *name, *protocol, *app;
 	yaml_node_t *node; /* NULL for the default Service */
@@ -88,7 +88,7 @@ typedef struct {
 	const char *ns, *name; /* the Service's */
 	const char *type;      /* spec.type, NULL when absent */
 	ist_labels selector;
-	int has_selector;      /* spec.selector present (even empty) */
+	int has_selector; /* spec.selector present (even empty) */
 	ist_port *ports;
 	uint32_t nports;
 	const char *export_to; /* the networking.istio.io/exportTo annotation, or NULL */
@@ -98,12 +98,12 @@ typedef struct {
 /* What the analyzers read of the MeshConfig (option mesh-config, else the `istio` ConfigMap's
  * `mesh` key in istio-system), with Istio's defaults for what neither says. */
 typedef struct {
-	const char *root_ns;         /* rootNamespace; else the option root-namespace */
-	int dns_capture, dns_alloc;  /* defaultConfig.proxyMetadata ISTIO_META_DNS_* are "true" */
-	int access_log_providers;    /* defaultProviders.accessLogging is not empty */
-	const char *lightstep[32];   /* names of extensionProviders of type lightstep */
+	const char *root_ns;        /* rootNamespace; else the option root-namespace */
+	int dns_capture, dns_alloc; /* defaultConfig.proxyMetadata ISTIO_META_DNS_* are "true" */
+	int access_log_providers;   /* defaultProviders.accessLogging is not empty */
+	const char *lightstep[32];  /* names of extensionProviders of type lightstep */
 	uint32_t nlightstep;
-	const char *cluster_domain;  /* clusterDomain: "cluster.local" */
+	const char *cluster_domain; /* clusterDomain: "cluster.local" */
 } ist_mesh;
 
 /* Istio's state for one import (im_state), owned by the importer: begin and end in
@@ -194,7 +194,7 @@ void mp_import_istio_routes(mp_import *im);
 int mp_import_istio_check_authz(mp_import *im, idoc *dc, json_t *spec, mp_span *lines);
 
 /* The analyzers, one file per family (their rows: analyze_istio.c). */
-void ist_virtualservice_rules(mp_import *im);  /* analyze_istio_vs.c */
+void ist_virtualservice_rules(mp_import *im); /* analyze_istio_vs.c */
 void ist_mesh_gateway_hosts(mp_import *im);
 void ist_destination_hosts(mp_import *im);
 void ist_destination_subsets(mp_import *im);

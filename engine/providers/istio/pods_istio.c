@@ -35,8 +35,8 @@ void ist_labels_of(mp_import *im, idoc *dc, yaml_node_t *map, ist_labels *out)
 	IM_MAP_FOREACH(dc, map, k, v)
 	{
 		const char *key = im_scalar(k);
-		const char *val = v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value
-		                                              : NULL;
+		const char *val =
+		    v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : NULL;
 		if (key && val)
 			l[out->n++] = (ist_label){key, val};
 	}
@@ -213,7 +213,7 @@ static void pods(mp_import *im, istio_state *st)
 		    im_get(dc, im_get(dc, p->meta, "annotations"), "ambient.istio.io/redirection"));
 		p->ambient = redir && !strcmp(redir, "enabled");
 		have_dummy |= pod && !strcmp(p->ns, ISTIO_NS) &&
-		               !strcmp(p->name, "istio-ingressgateway-dummypod");
+		              !strcmp(p->name, "istio-ingressgateway-dummypod");
 	}
 	if (have_dummy || im->oom)
 		return;
@@ -288,11 +288,12 @@ static void services(mp_import *im, istio_state *st)
 		yaml_node_t *sel = im_get(dc, dc->spec, "selector");
 		s->has_selector = sel && !im_is_null(sel);
 		ist_labels_of(im, dc, sel, &s->selector);
-		s->export_to = im_scalar(
-		    im_get(dc, im_get(dc, dc->meta, "annotations"), "networking.istio.io/exportTo"));
+		s->export_to = im_scalar(im_get(dc, im_get(dc, dc->meta, "annotations"),
+		                                "networking.istio.io/exportTo"));
 		s->cluster = dc->cluster;
 		service_ports(im, dc, s);
-		have_default |= !strcmp(s->ns, ISTIO_NS) && !strcmp(s->name, "istio-ingressgateway");
+		have_default |=
+		    !strcmp(s->ns, ISTIO_NS) && !strcmp(s->name, "istio-ingressgateway");
 	}
 	if (have_default || im->oom)
 		return;
@@ -351,9 +352,9 @@ static int option_given(mp_import *im, const char *name)
 int ist_mesh_load(mp_import *im, istio_state *st)
 {
 	const mp_import_opts *o = im->o;
-	const char *file = mp_provider_option_value(o ? o->provider_opts : NULL,
-	                                            o ? o->nprovider_opts : 0,
-	                                            mp_provider_istio.name, "mesh-config");
+	const char *file =
+	    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+	                             mp_provider_istio.name, "mesh-config");
 	if (!file || !*file)
 		return 0;
 	int r = mp_yaml_load_file(file, 1u << 20, &st->meshdoc, im->d);
@@ -380,7 +381,8 @@ static idoc *mesh_configmap(mp_import *im)
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
 		if (k8s_is(dc, K8S_CONFIGMAP) && !dc->dead && !dc->bad &&
-		    !strcmp(im_str_of(im, dc->ns), ISTIO_NS) && !strcmp(im_str_of(im, dc->name), "istio"))
+		    !strcmp(im_str_of(im, dc->ns), ISTIO_NS) &&
+		    !strcmp(im_str_of(im, dc->name), "istio"))
 			return dc;
 	}
 	return NULL;
@@ -402,8 +404,8 @@ void ist_mesh_read(mp_import *im)
 			mesh_read(im, &fake, root, m);
 	} else {
 		idoc *cm = mesh_configmap(im);
-		const char *text = cm ? im_scalar(im_get(cm, im_get(cm, cm->root, "data"), "mesh"))
-		                      : NULL;
+		const char *text =
+		    cm ? im_scalar(im_get(cm, im_get(cm, cm->root, "data"), "mesh")) : NULL;
 		yaml_document_t doc;
 		if (text && mp_yaml_load_buf(im_str_of(im, cm->file), text, strlen(text), &doc,
 		                             im->d) == 1) {

@@ -512,7 +512,8 @@ static int source_labels_match(mp_import *im, const matchpair *p, const iworkloa
 		uint32_t i;
 		for (i = 0; key && val && i < wl->labels.n; i++) {
 			const mp_label *l = &mv.labels[wl->labels.off + i];
-			if (!strcmp(im_str_of(im, l->key), key) && !strcmp(im_str_of(im, l->value), val))
+			if (!strcmp(im_str_of(im, l->key), key) &&
+			    !strcmp(im_str_of(im, l->value), val))
 				break;
 		}
 		if (!key || !val || i == wl->labels.n)
@@ -608,7 +609,8 @@ static uint32_t match_sources(tgtctx *x, idoc *vs, const matchpair *p, const cha
 			if (ne) {
 				for (uint32_t k = 0; k < ne; k++)
 					if (!sns || !strcmp(sns, ens[k]))
-						n += label_sources(im, vs, p, ens[k], out + n, max - n);
+						n += label_sources(im, vs, p, ens[k], out + n,
+						                   max - n);
 			} else if (labels || sns) {
 				n += label_sources(im, vs, p, sns, out + n, max - n);
 			} else if (n < max) {
@@ -652,7 +654,8 @@ static int http_match(mp_import *im, const matchpair *p, mp_match *out)
 	if ((uri = mget(p, "uri", &dc)) != NULL) {
 		static const char *const kinds[] = {"exact", "prefix", "regex"};
 		if (uri->type != YAML_MAPPING_NODE)
-			return im_error(im, dc, uri, "'uri' must be a mapping, not %s", im_kind_of(uri));
+			return im_error(im, dc, uri, "'uri' must be a mapping, not %s",
+			                im_kind_of(uri));
 		for (uint32_t i = 0; i < 3; i++) {
 			if (im_str(im, dc, uri, kinds[i], 0, &s) < 0)
 				return -1;
@@ -682,10 +685,12 @@ static int http_match(mp_import *im, const matchpair *p, mp_match *out)
 		IM_MAP_FOREACH(hd, headers, k, v)
 		{
 			const char *exact = NULL;
-			if (v->type != YAML_MAPPING_NODE || im_str(im, hd, v, "exact", 0, &exact) < 0)
+			if (v->type != YAML_MAPPING_NODE ||
+			    im_str(im, hd, v, "exact", 0, &exact) < 0)
 				return im_error(im, hd, v, "a header match must be a mapping");
 			if (!exact || !im_scalar(k) || (leaf && im_get(p->ldc, leaf, im_scalar(k))))
-				continue; /* prefix and regex header matches: the route admits more */
+				continue; /* prefix and regex header matches: the route admits more
+				           */
 			if (im_match_header(im, im_scalar(k), exact, out) < 0)
 				return -1;
 		}
@@ -766,7 +771,8 @@ static int has_conflict(idoc *rd, yaml_node_t *r, idoc *ld, yaml_node_t *l)
 	const char *li = im_scalar(im_get(ld, l, "ignoreUriCase"));
 	if ((ri && !strcmp(ri, "true")) != (li && !strcmp(li, "true")))
 		return 1;
-	const char *rport = im_scalar(im_get(rd, r, "port")), *lport = im_scalar(im_get(ld, l, "port"));
+	const char *rport = im_scalar(im_get(rd, r, "port")),
+	           *lport = im_scalar(im_get(ld, l, "port"));
 	if (rport && lport && strtoul(rport, NULL, 10) && strtoul(lport, NULL, 10) &&
 	    strtoul(rport, NULL, 10) != strtoul(lport, NULL, 10))
 		return 1;
@@ -778,7 +784,8 @@ static int has_conflict(idoc *rd, yaml_node_t *r, idoc *ld, yaml_node_t *l)
 	if (ll && ll->type == YAML_MAPPING_NODE)
 		IM_MAP_FOREACH(ld, ll, k, v)
 		{
-			const char *rv = im_scalar(k) ? im_scalar(im_get(rd, rl, im_scalar(k))) : NULL;
+			const char *rv =
+			    im_scalar(k) ? im_scalar(im_get(rd, rl, im_scalar(k))) : NULL;
 			if (rv && im_scalar(v) && strcmp(rv, im_scalar(v)))
 				return 1;
 		}
@@ -790,7 +797,8 @@ static int has_conflict(idoc *rd, yaml_node_t *r, idoc *ld, yaml_node_t *l)
 			int in = 0;
 			IM_SEQ_FOREACH(rd, rg, y)
 			{
-				in |= im_scalar(x) && im_scalar(y) && !strcmp(im_scalar(x), im_scalar(y));
+				in |= im_scalar(x) && im_scalar(y) &&
+				      !strcmp(im_scalar(x), im_scalar(y));
 			}
 			if (!in)
 				return 1;
@@ -811,7 +819,8 @@ static uint32_t seq_len(yaml_node_t *n)
 static int merged_matches(idoc *rd, yaml_node_t *r, idoc *ld, yaml_node_t *l, matchpair *out,
                           uint32_t max)
 {
-	yaml_node_t *rm = r ? im_get(rd, r, "match") : NULL, *lm = l ? im_get(ld, l, "match") : NULL;
+	yaml_node_t *rm = r ? im_get(rd, r, "match") : NULL,
+	            *lm = l ? im_get(ld, l, "match") : NULL;
 	uint32_t nr = seq_len(rm), nl = seq_len(lm), n = 0;
 	if (!nl && !nr) {
 		out[0] = (matchpair){r ? rd : NULL, l ? ld : NULL, NULL, NULL};
@@ -819,8 +828,10 @@ static int merged_matches(idoc *rd, yaml_node_t *r, idoc *ld, yaml_node_t *l, ma
 	}
 	if (!nl || !nr) {
 		for (uint32_t i = 0; i < (nl ? nl : nr) && n < max; i++) {
-			yaml_node_t *m = im_node(nl ? ld : rd, (nl ? lm : rm)->data.sequence.items.start[i]);
-			out[n++] = nl ? (matchpair){NULL, ld, NULL, m} : (matchpair){rd, NULL, m, NULL};
+			yaml_node_t *m =
+			    im_node(nl ? ld : rd, (nl ? lm : rm)->data.sequence.items.start[i]);
+			out[n++] =
+			    nl ? (matchpair){NULL, ld, NULL, m} : (matchpair){rd, NULL, m, NULL};
 		}
 		return (int)n;
 	}
@@ -870,8 +881,8 @@ static idoc *find_delegate(mp_import *im, idoc *root, yaml_node_t *ref)
 		return NULL;
 	}
 	im_note(im, root, ref,
-	        "delegate VirtualService %s/%s not found: the rule routes nothing, as in Istio",
-	        ns, name ? name : "?");
+	        "delegate VirtualService %s/%s not found: the rule routes nothing, as in Istio", ns,
+	        name ? name : "?");
 	return NULL;
 }
 
@@ -909,8 +920,8 @@ static void http_rule(tgtctx *x, idoc *vs, idoc *rd, yaml_node_t *r, idoc *ld, y
 		return;
 	int np = merged_matches(rd, r, ld, l, pairs, 64);
 	if (np < 0)
-		return; /* the delegate's rule conflicts with its root's: pilot drops it */
-	idoc *tdc = l ? ld : rd;     /* whose route the targets are */
+		return;          /* the delegate's rule conflicts with its root's: pilot drops it */
+	idoc *tdc = l ? ld : rd; /* whose route the targets are */
 	yaml_node_t *trule = l ? l : r;
 	for (int j = 0; j < np && !im->oom; j++) {
 		mp_match req;
@@ -933,17 +944,23 @@ static void http_rule(tgtctx *x, idoc *vs, idoc *rd, yaml_node_t *r, idoc *ld, y
 				mp_model_view v = mp_model_get_view(im->m);
 				const mp_service *s = &v.services[sources[k]];
 				snprintf(part, sizeof(part), "<-%s/%s",
-				         im_str_of(im, v.namespaces[s->ns].name), im_str_of(im, s->name));
+				         im_str_of(im, v.namespaces[s->ns].name),
+				         im_str_of(im, s->name));
 				strncat(name, part, sizeof(name) - strlen(name) - 1);
 			}
 			if (im->multi_cluster) {
-				snprintf(part, sizeof(part), "@%s",
-				         im_str_of(im, mp_model_get_view(im->m).clusters[vs->cluster].name));
+				snprintf(
+				    part, sizeof(part), "@%s",
+				    im_str_of(im,
+				              mp_model_get_view(im->m).clusters[vs->cluster].name));
 				strncat(name, part, sizeof(name) - strlen(name) - 1);
 			}
 			yaml_node_t *at = pairs[j].l ? pairs[j].l : pairs[j].r ? pairs[j].r : trule;
-			emit(x, pairs[j].l ? pairs[j].ldc : pairs[j].r ? pairs[j].rdc : tdc, name, &tmpl,
-			     at);
+			emit(x,
+			     pairs[j].l   ? pairs[j].ldc
+			     : pairs[j].r ? pairs[j].rdc
+			                  : tdc,
+			     name, &tmpl, at);
 		}
 	}
 }
@@ -961,7 +978,8 @@ static void http_rules(tgtctx *x, idoc *dc, const char **gw, uint32_t ngw)
 		snprintf(base, sizeof(base), "%s/%s:http[%u]", im_str_of(im, dc->ns),
 		         im_str_of(im, dc->name), i++);
 		if (im_keys(im, dc, rule, http_keys, "route rule") < 0 ||
-		    im_seq(im, dc, rule, "match", 0, &sub) < 0 || im_map(im, dc, rule, "delegate", 0, &d) < 0)
+		    im_seq(im, dc, rule, "match", 0, &sub) < 0 ||
+		    im_map(im, dc, rule, "delegate", 0, &d) < 0)
 			continue;
 		if (!d) {
 			http_rule(x, dc, dc, rule, NULL, NULL, base, gw, ngw);
@@ -979,8 +997,8 @@ static void http_rules(tgtctx *x, idoc *dc, const char **gw, uint32_t ngw)
 		IM_SEQ_FOREACH(del, drules, sub)
 		{
 			char name[1400];
-			snprintf(name, sizeof(name), "%s+%s/%s:http[%u]", base, im_str_of(im, del->ns),
-			         im_str_of(im, del->name), j++);
+			snprintf(name, sizeof(name), "%s+%s/%s:http[%u]", base,
+			         im_str_of(im, del->ns), im_str_of(im, del->name), j++);
 			if (im_keys(im, del, sub, http_keys, "route rule") < 0)
 				continue;
 			if (im_get(del, sub, "delegate")) {

@@ -333,7 +333,8 @@ static void add_service(mp_import *im, uint32_t first)
 		yaml_node_t *sel;
 		if (!dc->spec) {
 			/* an analysis reads it as istioctl does: a Service with no ports and no
-			 * selector (Kubernetes objects are not schema-checked); it serves nothing */
+			 * selector (Kubernetes objects are not schema-checked); it serves nothing
+			 */
 			if (!im->o || !im->o->analyze)
 				im_error(im, dc, dc->root, "missing required field 'spec'");
 			continue;
@@ -474,6 +475,8 @@ const mp_check_row mp_k8s_analyzers[] = {
      .phase = MP_CHECK_IMPORT},
     /* the frame's, in an analysis: a malformed document of a provider that does not keep it
      * (import.c, im_error) */
-    {.id = "k8s.schema", .codes = MP_CHECK_CODES("SchemaValidationError"), .phase = MP_CHECK_IMPORT},
+    {.id = "k8s.schema",
+     .codes = MP_CHECK_CODES("SchemaValidationError"),
+     .phase = MP_CHECK_IMPORT},
     {.id = NULL},
 };
