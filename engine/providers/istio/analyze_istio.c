@@ -89,31 +89,72 @@ static const struct {
 #undef W
 #undef I
 
+/* A finding an analyzer reported, until it returns: its strings in the state's arena. */
+struct ist_pending {
+	const char *name, *subject, *text;
+	uint32_t level;
+	mp_loc loc;
+};
+
+static void flush(mp_import *im)
+{
+	istio_state *st = istio_of(im);
+	for (uint32_t i = 0; i < st->npending && !im->oom; i++) {
+		const struct ist_pending *p = &st->pending[i];
+		im_finding(im, p->name, p->level, p->loc, p->subject, "%s", p->text);
+	}
+	st->npending = 0;
+}
+
 void ist_report(mp_import *im, idoc *dc, const yaml_node_t *at, const char *name, const char *fmt,
                 ...)
 {
-	char text[1100], subject[400];
+	istio_state *st = istio_of(im);
+	char text[1100], full[1200], subject[400];
+	const char *code = "IST0001";
+	uint32_t level = MP_FINDING_ERROR;
 	size_t i;
 	va_list ap;
 	for (i = 0; i < sizeof(messages) / sizeof(messages[0]) && strcmp(messages[i].name, name);
 	     i++)
 		;
-	if (i == sizeof(messages) / sizeof(messages[0])) {
-		/* a programming error: a name missing from the catalogue */
-		im_finding(im, "InternalError", MP_FINDING_ERROR, im_loc(dc, at),
-		           im_title(im, dc, subject, sizeof(subject)),
-		           "unknown message %s (meshpol)", name);
-		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	im_title(im, dc, subject, sizeof(subject));
-	if (messages[i].code)
-		im_finding(im, name, messages[i].level, im_loc(dc, at), subject, "[%s] %s",
-		           messages[i].code, text);
+	if (i < sizeof(messages) / sizeof(messages[0])) {
+		code = messages[i].code;
+		level = messages[i].level;
+	} else { /* a programming error: a name missing from the catalogue */
+		char why[1300];
+		snprintf(why, sizeof(why), "Internal error: unknown message %s: %s", name, text);
+		snprintf(text, sizeof(text), "%.1000s", why);
+		name = "InternalError";
+	}
+	if (code)
+		snprintf(full, sizeof(full), "[%s] %s", code, text);
 	else
-		im_finding(im, name, messages[i].level, im_loc(dc, at), subject, "%s", text);
+		snprintf(full, sizeof(full), "%s", text);
+	im_title(im, dc, subject, sizeof(subject));
+	if (!st->deferring) {
+		im_finding(im, name, level, im_loc(dc, at), subject, "%s", full);
+		return;
+	}
+	if (mp_grow((void **)&st->pending, &st->cap_pending, sizeof(*st->pending), st->npending,
+	            32) < 0) {
+		im->oom = 1;
+		return;
+	}
+	struct ist_pending *p = &st->pending[st->npending];
+	p->name = name; /* a static string: the catalogue's */
+	p->level = level;
+	p->loc = im_loc(dc, at);
+	p->subject = mp_arena_str(&st->arena, subject);
+	p->text = mp_arena_str(&st->arena, full);
+	if (!p->subject || !p->text) {
+		im->oom = 1;
+		return;
+	}
+	st->npending++;
 }
 
 yaml_node_t *ist_name_node(idoc *dc)
@@ -123,6 +164,45 @@ yaml_node_t *ist_name_node(idoc *dc)
 }
 
 /* --- the analyzers as rows of the check table (check.h) --- */
+
+/* Each row runs its analyzer with its findings held until it returns (ist_report). */
+#define ROW(fn)                                                                                    \
+	static void row_##fn(mp_import *im)                                                        \
+	{                                                                                          \
+		istio_state *st = istio_of(im);                                                    \
+		st->deferring = 1;                                                                 \
+		fn(im);                                                                            \
+		st->deferring = 0;                                                                 \
+		flush(im);                                                                         \
+	}
+ROW(ist_virtualservice_rules)
+ROW(ist_deprecations)
+ROW(ist_gateway_ports)
+ROW(ist_gateway_secrets)
+ROW(ist_conflicting_gateways)
+ROW(ist_gateway_certificates)
+ROW(ist_injection)
+ROW(ist_image_auto)
+ROW(ist_port_names)
+ROW(ist_sidecar_selectors)
+ROW(ist_mesh_gateway_hosts)
+ROW(ist_destination_hosts)
+ROW(ist_destination_subsets)
+ROW(ist_vs_gateways)
+ROW(ist_jwt_claim_routes)
+ROW(ist_service_association)
+ROW(ist_application_uid)
+ROW(ist_authorization_policies)
+ROW(ist_peer_authentication_selectors)
+ROW(ist_destination_rule_tls)
+ROW(ist_destination_rule_hosts)
+ROW(ist_mtls_conflicts)
+ROW(ist_service_entry_addresses)
+ROW(ist_service_entry_protocols)
+ROW(ist_envoy_filters)
+ROW(ist_telemetry)
+ROW(ist_k8s_gateway_selectors)
+ROW(ist_conditions)
 
 /* Istio's analyzers, in the order they run (their findings keep this order in the model), each
  * named after Istio's (docs/import.md, "Istio's analyzers"). Rows without a function are
@@ -136,132 +216,132 @@ const mp_check_row mp_istio_analyzers[] = {
     {.id = "istio.virtualservice-rules",
      .codes = MP_CHECK_CODES("VirtualServiceUnreachableRule", "VirtualServiceIneffectiveMatch"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_virtualservice_rules},
+     .import = row_ist_virtualservice_rules},
     {.id = "istio.deprecation",
      .codes = MP_CHECK_CODES("Deprecated"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_deprecations},
+     .import = row_ist_deprecations},
     {.id = "istio.gateway-ports",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "GatewayPortNotDefinedOnService"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_gateway_ports},
+     .import = row_ist_gateway_ports},
     {.id = "istio.gateway-secrets",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "InvalidGatewayCredential"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_gateway_secrets},
+     .import = row_ist_gateway_secrets},
     {.id = "istio.conflicting-gateways",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "ConflictingGateways"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_conflicting_gateways},
+     .import = row_ist_conflicting_gateways},
     {.id = "istio.gateway-certificates",
      .codes = MP_CHECK_CODES("GatewayDuplicateCertificate"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_gateway_certificates},
+     .import = row_ist_gateway_certificates},
     {.id = "istio.injection",
      .codes =
          MP_CHECK_CODES("NamespaceNotInjected", "PodMissingProxy",
                         "NamespaceMultipleInjectionLabels", "NamespaceInjectionEnabledByDefault"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_injection},
+     .import = row_ist_injection},
     {.id = "istio.image-auto",
      .codes = MP_CHECK_CODES("ImageAutoWithoutInjectionWarning", "ImageAutoWithoutInjectionError"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_image_auto},
+     .import = row_ist_image_auto},
     {.id = "istio.port-names",
      .codes = MP_CHECK_CODES("PortNameIsNotUnderNamingConvention",
                              "ExternalNameServiceTypeInvalidPortName"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_port_names},
+     .import = row_ist_port_names},
     {.id = "istio.sidecars",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "ConflictingSidecarWorkloadSelectors",
                              "MultipleSidecarsWithoutWorkloadSelectors", "IneffectivePolicy"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_sidecar_selectors},
+     .import = row_ist_sidecar_selectors},
     {.id = "istio.mesh-gateway-hosts",
      .codes = MP_CHECK_CODES("ConflictingMeshGatewayVirtualServiceHosts"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_mesh_gateway_hosts},
+     .import = row_ist_mesh_gateway_hosts},
     {.id = "istio.destination-hosts",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound",
                              "VirtualServiceDestinationPortSelectorRequired",
                              "IngressRouteRulesNotAffected"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_destination_hosts},
+     .import = row_ist_destination_hosts},
     {.id = "istio.destination-subsets",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_destination_subsets},
+     .import = row_ist_destination_subsets},
     {.id = "istio.gateway-hosts",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "VirtualServiceHostNotFoundInGateway",
                              "ReferencedInternalGateway"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_vs_gateways},
+     .import = row_ist_vs_gateways},
     {.id = "istio.jwt-claim-routes",
      .codes = MP_CHECK_CODES("JwtClaimBasedRoutingWithoutRequestAuthN"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_jwt_claim_routes},
+     .import = row_ist_jwt_claim_routes},
     {.id = "istio.service-association",
      .codes =
          MP_CHECK_CODES("DeploymentAssociatedToMultipleServices", "DeploymentConflictingPorts"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_service_association},
+     .import = row_ist_service_association},
     {.id = "istio.application-uid",
      .codes = MP_CHECK_CODES("InvalidApplicationUID"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_application_uid},
+     .import = row_ist_application_uid},
     /* Istio's analyzer, and inline (mp_import_istio_check_authz, below, while the resource is
      * kept) meshpol's checks of what it cannot evaluate */
     {.id = "istio.authorization-policies",
      .codes = MP_CHECK_CODES("NoMatchingWorkloadsFound", "ReferencedResourceNotFound",
                              "CustomActionNotSupported", "UnsupportedCondition"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_authorization_policies},
+     .import = row_ist_authorization_policies},
     {.id = "istio.peer-authentication-selectors",
      .codes = MP_CHECK_CODES("PeerAuthenticationNoMatchingWorkloads"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_peer_authentication_selectors},
+     .import = row_ist_peer_authentication_selectors},
     {.id = "istio.destination-rule-tls",
      .codes = MP_CHECK_CODES("NoServerCertificateVerificationDestinationLevel",
                              "NoServerCertificateVerificationPortLevel"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_destination_rule_tls},
+     .import = row_ist_destination_rule_tls},
     {.id = "istio.destination-rule-hosts",
      .codes = MP_CHECK_CODES("UnknownDestinationRuleHost", "DestinationRuleSubsetNotSelectPods"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_destination_rule_hosts},
+     .import = row_ist_destination_rule_hosts},
     {.id = "istio.destination-rules",
      .codes = MP_CHECK_CODES("MTLSPolicyConflict", "LocalityFailoverLeak"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_mtls_conflicts},
+     .import = row_ist_mtls_conflicts},
     {.id = "istio.service-entry-addresses",
      .codes = MP_CHECK_CODES("ServiceEntryAddressesRequired"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_service_entry_addresses},
+     .import = row_ist_service_entry_addresses},
     {.id = "istio.service-entry-protocols",
      .codes = MP_CHECK_CODES("ConflictingServiceEntryProtocol"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_service_entry_protocols},
+     .import = row_ist_service_entry_protocols},
     {.id = "istio.envoy-filters",
      .codes = MP_CHECK_CODES(
          "EnvoyFilterUsesRelativeOperation", "EnvoyFilterUsesReplaceOperationIncorrectly",
          "EnvoyFilterUsesAddOperationIncorrectly", "EnvoyFilterUsesRemoveOperationIncorrectly",
          "EnvoyFilterUsesRelativeOperationWithProxyVersion"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_envoy_filters},
+     .import = row_ist_envoy_filters},
     {.id = "istio.telemetry",
      .codes = MP_CHECK_CODES("ReferencedResourceNotFound", "ConflictingTelemetryWorkloadSelectors",
                              "MultipleTelemetriesWithoutWorkloadSelectors",
                              "InvalidTelemetryProvider", "Deprecated"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_telemetry},
+     .import = row_ist_telemetry},
     {.id = "istio.k8s-gateway-selectors",
      .codes = MP_CHECK_CODES("IneffectiveSelector"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_k8s_gateway_selectors},
+     .import = row_ist_k8s_gateway_selectors},
     {.id = "istio.conditions",
      .codes = MP_CHECK_CODES("NegativeConditionStatus"),
      .phase = MP_CHECK_IMPORT,
-     .import = ist_conditions},
+     .import = row_ist_conditions},
     {.id = NULL},
 };
 

@@ -610,6 +610,7 @@ static void end(void *state)
 	mp_free(st->se_hosts);
 	mp_free(st->pods);
 	mp_free(st->svcs);
+	mp_free(st->pending);
 	ist_mesh_free(st);
 	mp_arena_free(&st->arena);
 	mp_free(st);

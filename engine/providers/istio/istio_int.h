@@ -122,6 +122,11 @@ typedef struct {
 	ist_mesh mesh;
 	yaml_document_t meshdoc; /* the MeshConfig file's, when given */
 	int has_meshdoc;
+	/* An analyzer's findings wait here until it returns (ist_report): interning them would
+	 * move the model's strings, which the analyzers hold (im_str_of) while they work. */
+	struct ist_pending *pending;
+	uint32_t npending, cap_pending;
+	int deferring;
 } istio_state;
 
 static inline istio_state *istio_of(const mp_import *im)
@@ -166,7 +171,8 @@ idoc *ist_secret(mp_import *im, const char *ns, const char *name, mp_id c);
 
 /* Reports Istio's message `name` (its code and level from Istio's catalogue, its text prefixed
  * "[ISTxxxx] ") on document dc at node at (NULL: the document). meshpol's own codes report
- * through it too, without an Istio code. */
+ * through it too, without an Istio code. Inside an analyzer's row the finding waits until the
+ * analyzer returns (istio_state.pending); elsewhere it is added at once. */
 void ist_report(mp_import *im, idoc *dc, const yaml_node_t *at, const char *name, const char *fmt,
                 ...) __attribute__((format(printf, 5, 6)));
 /* The node of metadata.name (Istio's line for most messages), else the document. */

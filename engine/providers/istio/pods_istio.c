@@ -201,8 +201,9 @@ static void pods(mp_import *im, istio_state *st)
 		if (!p)
 			return;
 		p->dc = dc;
-		p->ns = im_str_of(im, dc->ns);
-		p->name = im_str_of(im, dc->name);
+		/* copies: the model's strings move as findings are interned */
+		p->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
+		p->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
 		p->meta = pod ? dc->meta : im_get(dc, tmpl, "metadata");
 		p->spec = pod ? dc->spec : im_get(dc, tmpl, "spec");
 		p->cluster = dc->cluster;
@@ -215,8 +216,10 @@ static void pods(mp_import *im, istio_state *st)
 		have_dummy |= pod && !strcmp(p->ns, ISTIO_NS) &&
 		              !strcmp(p->name, "istio-ingressgateway-dummypod");
 	}
-	if (have_dummy || im->oom)
+	if (have_dummy || im->oom || st->arena.oom) {
+		im->oom |= st->arena.oom;
 		return;
+	}
 	ist_pod *p = push_pod(im, st, &cap);
 	if (!p)
 		return;
@@ -282,8 +285,8 @@ static void services(mp_import *im, istio_state *st)
 			continue;
 		ist_service *s = &st->svcs[st->nsvcs++];
 		s->dc = dc;
-		s->ns = im_str_of(im, dc->ns);
-		s->name = im_str_of(im, dc->name);
+		s->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
+		s->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
 		s->type = im_scalar(im_get(dc, dc->spec, "type"));
 		yaml_node_t *sel = im_get(dc, dc->spec, "selector");
 		s->has_selector = sel && !im_is_null(sel);
@@ -295,8 +298,10 @@ static void services(mp_import *im, istio_state *st)
 		have_default |=
 		    !strcmp(s->ns, ISTIO_NS) && !strcmp(s->name, "istio-ingressgateway");
 	}
-	if (have_default || im->oom)
+	if (have_default || im->oom || st->arena.oom) {
+		im->oom |= st->arena.oom;
 		return;
+	}
 	ist_service *s = &st->svcs[st->nsvcs++];
 	s->ns = ISTIO_NS;
 	s->name = "istio-ingressgateway";
