@@ -122,12 +122,17 @@ int mp_cmd_audit(int argc, char **argv)
 	    {"trail", required_argument, NULL, 't'},
 	    {"sign-key", required_argument, NULL, 'k'},
 	    {"policy", required_argument, NULL, 'P'},
+	    {"istio-mesh-config", required_argument, NULL, 'X'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char shortopts[] = "m:p:f:o:";
 	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
 	const char *trail = NULL, *key = NULL;
 	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
+	/* an analysis: a malformed document is a finding, the rest is analysed (docs/import.md);
+	 * --istio-mesh-config is istioctl analyze's --meshConfigFile */
+	mp_provider_setting mesh_config = {"istio", "mesh-config", NULL};
+	mp_compile_opts copts = {.analyze = 1};
 	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
@@ -155,6 +160,11 @@ int mp_cmd_audit(int argc, char **argv)
 			break;
 		case 'P':
 			ao.only_policy = optarg;
+			break;
+		case 'X':
+			mesh_config.value = optarg;
+			copts.provider_opts = &mesh_config;
+			copts.nprovider_opts = 1;
 			break;
 		case 'F':
 			if (!strcmp(optarg, "advisory"))
@@ -197,8 +207,6 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	FILE *out = mp_out_file(o);
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
-	/* an analysis: a malformed document is a finding, the rest is analysed (docs/import.md) */
-	mp_compile_opts copts = {.analyze = 1};
 	e = mp_engine_open_opts(model, policies, &copts, &d);
 	mp_diags_print(&d, stderr);
 	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))

@@ -27,6 +27,7 @@ static const mp_verb verbs[] = {
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
      "[--appmesh-allow-all-with-backends refuse|allow] [--kuma-system-namespace NS] "
+     "[--istio-mesh-config FILE] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"export", mp_cmd_export, 1, -1,
@@ -47,7 +48,8 @@ static const mp_verb verbs[] = {
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
     {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
-     "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
+     "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] "
+     "[--istio-mesh-config FILE]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
     {"serve", mp_cmd_serve, 0, 0,
      "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "

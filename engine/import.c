@@ -885,20 +885,22 @@ static int object_document(mp_import *im, yaml_document_t *doc, yaml_node_t *roo
                            const char *path, int owner);
 
 /* A `kind: List` (any apiVersion, as kubectl and istioctl read one): each of its `items` as a
- * document of its own, at its own line. 1 when any was kept (the first kept owns doc). */
+ * document of its own, at its own line (a List among them, its items). 1 when any was kept,
+ * now or before (kept: the first kept owns doc). Nesting is bounded by the YAML's depth. */
+static int is_list(idoc *dc, yaml_node_t *root);
+
 static int list_items(mp_import *im, yaml_document_t *doc, yaml_node_t *root, mp_str file,
-                      const char *path)
+                      const char *path, int kept)
 {
 	idoc dc;
 	yaml_node_t *items, *item;
-	int kept = 0;
 	memset(&dc, 0, sizeof(dc));
 	dc.doc = *doc;
 	dc.file = file;
 	dc.root = root;
 	dc.loc = im_loc(&dc, root);
 	if (im_seq(im, &dc, root, "items", 0, &items) < 0 || !items)
-		return 0;
+		return kept;
 	IM_SEQ_FOREACH(&dc, items, item)
 	{
 		if (item->type != YAML_MAPPING_NODE ||
@@ -910,7 +912,10 @@ static int list_items(mp_import *im, yaml_document_t *doc, yaml_node_t *root, mp
 			         "and 'kind'");
 			continue;
 		}
-		kept |= object_document(im, doc, item, file, path, !kept);
+		if (is_list(&dc, item)) /* a List of Lists */
+			kept |= list_items(im, doc, item, file, path, kept);
+		else
+			kept |= object_document(im, doc, item, file, path, !kept);
 	}
 	return kept;
 }
@@ -932,7 +937,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	dc.file = file;
 	dc.root = yaml_document_get_root_node(&dc.doc);
 	if (dc.root && is_list(&dc, dc.root))
-		return list_items(im, doc, dc.root, file, path);
+		return list_items(im, doc, dc.root, file, path, 0);
 	return object_document(im, doc, dc.root, file, path, 1);
 }
 

@@ -165,33 +165,50 @@ yaml_node_t *ist_name_node(idoc *dc)
 
 /* --- the analyzers as rows of the check table (check.h) --- */
 
-/* Each row runs its analyzer with its findings held until it returns (ist_report). */
-#define ROW(fn)                                                                                    \
+/* Does Istio govern the import's Kubernetes objects: it holds Istio's documents, or no other
+ * mesh's configuration (Istio is the mesh meshpol assumes for Kubernetes input, as its
+ * defaults do: provider_istio.c)? Istio's analyzers of Pods, Services, Namespaces and
+ * Deployments stand down for another mesh's import. */
+static int governs(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		if (im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]))
+			return 1;
+	return !mp_providers_other_mesh(im->m, &mp_provider_istio);
+}
+
+/* Each row runs its analyzer with its findings held until it returns (ist_report); ROW_K8S's
+ * analyzers read Kubernetes objects alone and run where Istio governs them. */
+#define ROW_RUN(fn, gate)                                                                          \
 	static void row_##fn(mp_import *im)                                                        \
 	{                                                                                          \
 		istio_state *st = istio_of(im);                                                    \
+		if (gate && !governs(im))                                                          \
+			return;                                                                    \
 		st->deferring = 1;                                                                 \
 		fn(im);                                                                            \
 		st->deferring = 0;                                                                 \
 		flush(im);                                                                         \
 	}
+#define ROW(fn)     ROW_RUN(fn, 0)
+#define ROW_K8S(fn) ROW_RUN(fn, 1)
 ROW(ist_virtualservice_rules)
 ROW(ist_deprecations)
 ROW(ist_gateway_ports)
 ROW(ist_gateway_secrets)
 ROW(ist_conflicting_gateways)
 ROW(ist_gateway_certificates)
-ROW(ist_injection)
-ROW(ist_image_auto)
-ROW(ist_port_names)
+ROW_K8S(ist_injection)
+ROW_K8S(ist_image_auto)
+ROW_K8S(ist_port_names)
 ROW(ist_sidecar_selectors)
 ROW(ist_mesh_gateway_hosts)
 ROW(ist_destination_hosts)
 ROW(ist_destination_subsets)
 ROW(ist_vs_gateways)
 ROW(ist_jwt_claim_routes)
-ROW(ist_service_association)
-ROW(ist_application_uid)
+ROW_K8S(ist_service_association)
+ROW_K8S(ist_application_uid)
 ROW(ist_authorization_policies)
 ROW(ist_peer_authentication_selectors)
 ROW(ist_destination_rule_tls)
@@ -202,7 +219,7 @@ ROW(ist_service_entry_protocols)
 ROW(ist_envoy_filters)
 ROW(ist_telemetry)
 ROW(ist_k8s_gateway_selectors)
-ROW(ist_conditions)
+ROW_K8S(ist_conditions)
 
 /* Istio's analyzers, in the order they run (their findings keep this order in the model), each
  * named after Istio's (docs/import.md, "Istio's analyzers"). Rows without a function are

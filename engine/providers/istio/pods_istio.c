@@ -204,6 +204,11 @@ static void pods(mp_import *im, istio_state *st)
 		/* copies: the model's strings move as findings are interned */
 		p->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
 		p->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
+		if (!p->ns || !p->name) {
+			st->npods--;
+			im->oom = 1;
+			return;
+		}
 		p->meta = pod ? dc->meta : im_get(dc, tmpl, "metadata");
 		p->spec = pod ? dc->spec : im_get(dc, tmpl, "spec");
 		p->cluster = dc->cluster;
@@ -287,6 +292,11 @@ static void services(mp_import *im, istio_state *st)
 		s->dc = dc;
 		s->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
 		s->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
+		if (!s->ns || !s->name) {
+			st->nsvcs--;
+			im->oom = 1;
+			return;
+		}
 		s->type = im_scalar(im_get(dc, dc->spec, "type"));
 		yaml_node_t *sel = im_get(dc, dc->spec, "selector");
 		s->has_selector = sel && !im_is_null(sel);

@@ -618,9 +618,13 @@ static uint32_t match_sources(tgtctx *x, idoc *vs, const matchpair *p, const cha
 			}
 			continue;
 		}
-		uint32_t gi;
-		if (find_gateway(im, vs, gws[i], &gi) && istio_of(im)->gw_svc[gi] != MP_NONE &&
-		    n < max)
+		uint32_t gi, k;
+		if (!find_gateway(im, vs, gws[i], &gi) || istio_of(im)->gw_svc[gi] == MP_NONE)
+			continue;
+		/* gateways of one workload share its service: one route from it */
+		for (k = 0; k < n && out[k] != istio_of(im)->gw_svc[gi]; k++)
+			;
+		if (k == n && n < max)
 			out[n++] = istio_of(im)->gw_svc[gi];
 	}
 	return n;
