@@ -49,15 +49,6 @@ static const mp_import_finding *finding(const mp_model *m, const char *code, con
 	return NULL;
 }
 
-static const mp_route *find_route(const mp_model *m, const char *name)
-{
-	mp_model_view v = mp_model_get_view(m);
-	for (uint32_t i = 0; i < v.nroutes; i++)
-		if (!strcmp(mp_model_str(m, v.routes[i].name), name))
-			return &v.routes[i];
-	return NULL;
-}
-
 /* --- kind: List --- */
 
 static void test_list(void **state)
@@ -303,7 +294,7 @@ static void test_delegation(void **state)
 	mp_diags_print(&d, stderr);
 	assert_non_null(m);
 	/* the delegate's first rule under the root's match: the longer prefix, and its header */
-	const mp_route *r = find_route(m, "shop/root:http[0]+shop/api-routes:http[0]");
+	const mp_route *r = route_named(m, "shop/root:http[0]+shop/api-routes:http[0]");
 	assert_non_null(r);
 	assert_int_equal(r->match.path_kind, MP_PATH_PREFIX);
 	assert_string_equal(mp_model_str(m, r->match.path), "/v1/orders");
@@ -312,9 +303,9 @@ static void test_delegation(void **state)
 	mp_model_view v = mp_model_get_view(m);
 	assert_int_equal(v.targets[r->dests.off].id, mp_model_find_service(m, "shop/api-v2"));
 	/* its second conflicts with the root's match: dropped */
-	assert_null(find_route(m, "shop/root:http[0]+shop/api-routes:http[1]"));
+	assert_null(route_named(m, "shop/root:http[0]+shop/api-routes:http[1]"));
 	/* its third has no match: the root's, and its own timeout */
-	r = find_route(m, "shop/root:http[0]+shop/api-routes:http[2]");
+	r = route_named(m, "shop/root:http[0]+shop/api-routes:http[2]");
 	assert_non_null(r);
 	assert_string_equal(mp_model_str(m, r->match.path), "/v1");
 	assert_int_equal(r->timeout_ms, 1000);
@@ -327,7 +318,7 @@ static void test_delegation(void **state)
 	/* the delegates route nothing of their own */
 	for (uint32_t i = 0; i < v.nroutes; i++)
 		assert_null(strstr(mp_model_str(m, v.routes[i].name), "shop/api-routes:http[0]<"));
-	assert_non_null(find_route(m, "shop/root:http[3]"));
+	assert_non_null(route_named(m, "shop/root:http[3]"));
 	mp_model_free(m);
 	mp_diags_free(&d);
 
@@ -381,9 +372,9 @@ static void test_export_to(void **state)
 	mp_model *m = compile_text(yaml, NULL, &d);
 	assert_non_null(m);
 	/* exported to its own namespace: the callers there, not every caller of the mesh */
-	assert_non_null(find_route(m, "shop/api:http[0]<-shop/web"));
-	assert_null(find_route(m, "shop/api:http[0]"));
-	assert_null(find_route(m, "shop/api:http[0]<-batch/job"));
+	assert_non_null(route_named(m, "shop/api:http[0]<-shop/web"));
+	assert_null(route_named(m, "shop/api:http[0]"));
+	assert_null(route_named(m, "shop/api:http[0]<-batch/job"));
 	mp_model_free(m);
 	mp_diags_free(&d);
 }

@@ -163,18 +163,35 @@ yaml_node_t *ist_name_node(idoc *dc)
 	return n ? n : dc->root;
 }
 
+void ist_go_list(char *buf, size_t len, const char *const *vs, const uint32_t *u, uint32_t n)
+{
+	size_t at = (size_t)snprintf(buf, len, "[");
+	for (uint32_t i = 0; i < n && at < len; i++)
+		at += vs ? (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "", vs[i])
+		         : (size_t)snprintf(buf + at, len - at, "%s%u", i ? " " : "", u[i]);
+	if (at < len)
+		snprintf(buf + at, len - at, "]");
+}
+
 /* --- the analyzers as rows of the check table (check.h) --- */
 
 /* Does Istio govern the import's Kubernetes objects: it holds Istio's documents, or no other
- * mesh's configuration (Istio is the mesh meshpol assumes for Kubernetes input, as its
- * defaults do: provider_istio.c)? Istio's analyzers of Pods, Services, Namespaces and
- * Deployments stand down for another mesh's import. */
+ * mesh's, documents or configuration (Istio is the mesh meshpol assumes for Kubernetes input,
+ * as its defaults do: provider_istio.c)? Istio's analyzers of Pods, Services, Namespaces and
+ * Deployments stand down for another mesh's import. Some meshes put what their present()
+ * finds into the model after the analyzers run, hence their documents. */
 static int governs(mp_import *im)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++)
-		if (im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]))
+	int other = 0;
+	for (uint32_t i = 0; i < im->ndocs; i++) {
+		const mp_provider *p = im->docs[i].provider;
+		if (!p || !im_live(&im->docs[i]))
+			continue;
+		if (p == &mp_provider_istio)
 			return 1;
-	return !mp_providers_other_mesh(im->m, &mp_provider_istio);
+		other |= p != &mp_provider_kubernetes;
+	}
+	return !other && !mp_providers_other_mesh(im->m, &mp_provider_istio);
 }
 
 /* Each row runs its analyzer with its findings held until it returns (ist_report); ROW_K8S's

@@ -34,6 +34,24 @@ static void gateway_selector(mp_import *im, idoc *gw, gwsel *s)
 	s->at = first ? im_get(gw, sel, first) : NULL;
 }
 
+/* The next live Gateway from docs[*i] on, its selector in s; NULL after the last. */
+static idoc *next_gateway(mp_import *im, uint32_t *i, gwsel *s)
+{
+	for (; *i < im->ndocs && !im->oom; (*i)++)
+		if (live_gateway(&im->docs[*i])) {
+			gateway_selector(im, &im->docs[*i], s);
+			return &im->docs[*i];
+		}
+	return NULL;
+}
+
+/* A Gateway's servers, a sequence, or NULL. */
+static yaml_node_t *servers_of(idoc *gw)
+{
+	yaml_node_t *s = im_get(gw, gw->spec, "servers");
+	return s && s->type == YAML_SEQUENCE_NODE ? s : NULL;
+}
+
 /* The number of a server's port; 0 when it has none. */
 static uint32_t server_port(idoc *gw, yaml_node_t *server, int *has)
 {
@@ -49,18 +67,25 @@ static void selector_not_found(mp_import *im, idoc *gw, const gwsel *s)
 	           "Referenced selector not found: \"%s\"", s->text);
 }
 
+/* The servers of a Gateway whose selector found its pods; else NULL, and the selector is
+ * reported not found. */
+static yaml_node_t *selected_servers(mp_import *im, idoc *gw, const gwsel *s, int found)
+{
+	if (found)
+		return servers_of(gw);
+	selector_not_found(im, gw, s);
+	return NULL;
+}
+
 /* --- IngressGatewayPortAnalyzer --- */
 
 void ist_gateway_ports(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	ist_view(im);
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
-		idoc *gw = &im->docs[i];
-		gwsel s;
-		if (!live_gateway(gw))
-			continue;
-		gateway_selector(im, gw, &s);
+	gwsel s;
+	idoc *gw;
+	for (uint32_t i = 0; (gw = next_gateway(im, &i, &s)); i++) {
 		/* the TCP ports (and numeric target ports) of the Services selecting its pods */
 		uint32_t ports[256], np = 0, matched = 0;
 		for (uint32_t p = 0; p < st->npods; p++) {
@@ -85,12 +110,8 @@ void ist_gateway_ports(mp_import *im)
 				}
 			}
 		}
-		if (!matched) {
-			selector_not_found(im, gw, &s);
-			continue;
-		}
-		yaml_node_t *servers = im_get(gw, gw->spec, "servers"), *server;
-		if (!servers || servers->type != YAML_SEQUENCE_NODE)
+		yaml_node_t *servers = selected_servers(im, gw, &s, matched != 0), *server;
+		if (!servers)
 			continue;
 		IM_SEQ_FOREACH(gw, servers, server)
 		{
@@ -129,24 +150,17 @@ void ist_gateway_secrets(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	ist_view(im);
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
-		idoc *gw = &im->docs[i];
-		gwsel s;
-		if (!live_gateway(gw))
-			continue;
-		gateway_selector(im, gw, &s);
+	gwsel s;
+	idoc *gw;
+	for (uint32_t i = 0; (gw = next_gateway(im, &i, &s)); i++) {
 		/* the namespace of the first pod it selects: where its Secrets are */
 		const char *gwns = NULL;
 		for (uint32_t p = 0; p < st->npods && !gwns; p++)
 			if (ist_same_cluster(st->pods[p].cluster, gw->cluster) &&
 			    ist_selects(&s.labels, &st->pods[p].labels))
 				gwns = st->pods[p].ns;
-		if (!gwns) {
-			selector_not_found(im, gw, &s);
-			continue;
-		}
-		yaml_node_t *servers = im_get(gw, gw->spec, "servers"), *server;
-		if (!servers || servers->type != YAML_SEQUENCE_NODE)
+		yaml_node_t *servers = selected_servers(im, gw, &s, gwns != NULL), *server;
+		if (!servers)
 			continue;
 		IM_SEQ_FOREACH(gw, servers, server)
 		{
@@ -247,14 +261,12 @@ void ist_conflicting_gateways(mp_import *im)
 	ist_view(im);
 	/* initGatewaysMap: selector~port -> gateway -> hosts (a later server of the same gateway
 	 * on the same port replaces the earlier) */
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
-		idoc *gw = &im->docs[i];
-		gwsel s;
-		yaml_node_t *servers, *server, *h;
-		if (!live_gateway(gw) || !(servers = im_get(gw, gw->spec, "servers")) ||
-		    servers->type != YAML_SEQUENCE_NODE)
+	gwsel s;
+	idoc *gw;
+	for (uint32_t i = 0; (gw = next_gateway(im, &i, &s)); i++) {
+		yaml_node_t *servers = servers_of(gw), *server, *h;
+		if (!servers)
 			continue;
-		gateway_selector(im, gw, &s);
 		IM_SEQ_FOREACH(gw, servers, server)
 		{
 			int has;
@@ -285,12 +297,7 @@ void ist_conflicting_gateways(mp_import *im)
 				}
 		}
 	}
-	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
-		idoc *gw = &im->docs[i];
-		gwsel s;
-		if (!live_gateway(gw))
-			continue;
-		gateway_selector(im, gw, &s);
+	for (uint32_t i = 0; (gw = next_gateway(im, &i, &s)); i++) {
 		/* the keys it hits: the same selector, or one containing the other with a pod both
 		 * select */
 		uint8_t *hit = mp_calloc(ne + 1, 1);
@@ -320,8 +327,8 @@ void ist_conflicting_gateways(mp_import *im)
 			mp_free(hit);
 			continue;
 		}
-		yaml_node_t *servers = im_get(gw, gw->spec, "servers"), *server, *h;
-		if (servers && servers->type == YAML_SEQUENCE_NODE)
+		yaml_node_t *servers = servers_of(gw), *server, *h;
+		if (servers)
 			IM_SEQ_FOREACH(gw, servers, server)
 			{
 				int has;
@@ -421,9 +428,8 @@ void ist_gateway_certificates(mp_import *im)
 		if (!live_gateway(a))
 			continue;
 		ist_labels_of(im, a, im_get(a, a->spec, "selector"), &sa);
-		yaml_node_t *servers = im_get(a, a->spec, "servers"), *s1, *s2;
-		for (uint32_t j = 0;
-		     j < im->ndocs && servers && servers->type == YAML_SEQUENCE_NODE; j++) {
+		yaml_node_t *servers = servers_of(a), *s1, *s2;
+		for (uint32_t j = 0; j < im->ndocs && servers; j++) {
 			idoc *b = &im->docs[j];
 			ist_labels sb;
 			yaml_node_t *other;
@@ -431,8 +437,7 @@ void ist_gateway_certificates(mp_import *im)
 				continue;
 			/* b's selector is a superset of a's (ScopeGatewayToNamespace is off) */
 			ist_labels_of(im, b, im_get(b, b->spec, "selector"), &sb);
-			if (!ist_selects(&sa, &sb) || !(other = im_get(b, b->spec, "servers")) ||
-			    other->type != YAML_SEQUENCE_NODE)
+			if (!ist_selects(&sa, &sb) || !(other = servers_of(b)))
 				continue;
 			IM_SEQ_FOREACH(a, servers, s1)
 			{

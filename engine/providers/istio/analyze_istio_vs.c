@@ -301,13 +301,8 @@ void ist_destination_hosts(mp_import *im)
 			if (!port || im_is_null(port)) {
 				if (np < 2)
 					continue;
-				char list[512] = "[";
-				for (uint32_t p = 0; p < np; p++) {
-					size_t at = strlen(list);
-					snprintf(list + at, sizeof(list) - at, "%s%u", p ? " " : "",
-					         ports[p]);
-				}
-				strncat(list, "]", sizeof(list) - strlen(list) - 1);
+				char list[512];
+				ist_go_list(list, sizeof(list), NULL, ports, np);
 				ist_report(
 				    im, vs, hn, "VirtualServiceDestinationPortSelectorRequired",
 				    "This VirtualService routes to a service \"%s\" that exposes "
@@ -550,13 +545,8 @@ void ist_vs_gateways(mp_import *im)
 			continue;
 		const char *hosts[256], *vsns = im_str_of(im, vs->ns);
 		uint32_t nh = strings_of(vs, im_get(vs, vs->spec, "hosts"), hosts, 256);
-		char hostlist[2048] = "[";
-		for (uint32_t k = 0; k < nh; k++) {
-			size_t at = strlen(hostlist);
-			snprintf(hostlist + at, sizeof(hostlist) - at, "%s%s", k ? " " : "",
-			         hosts[k]);
-		}
-		strncat(hostlist, "]", sizeof(hostlist) - strlen(hostlist) - 1);
+		char hostlist[2048];
+		ist_go_list(hostlist, sizeof(hostlist), hosts, NULL, nh);
 		IM_SEQ_FOREACH(vs, gws, g)
 		{
 			const char *ref = im_scalar(g), *slash;

@@ -789,13 +789,8 @@ void ist_service_association(mp_import *im)
 			if (protos < 2)
 				continue;
 			qsort(names, nn, sizeof(*names), by_str);
-			char list[4096] = "[";
-			for (b = 0; b < nn; b++) {
-				size_t at = strlen(list);
-				snprintf(list + at, sizeof(list) - at, "%s%s", b ? " " : "",
-				         names[b]);
-			}
-			strncat(list, "]", sizeof(list) - strlen(list) - 1);
+			char list[4096];
+			ist_go_list(list, sizeof(list), names, NULL, nn);
 			ist_report(
 			    im, d, ist_name_node(d), "DeploymentAssociatedToMultipleServices",
 			    "This deployment %s is associated with multiple services using port %u "
@@ -834,15 +829,9 @@ void ist_service_association(mp_import *im)
 				continue;
 			qsort(svcs, np, sizeof(*svcs), by_str);
 			qsort(ports, np, sizeof(*ports), by_u32);
-			char sl[4096] = "[", pl[1024] = "[";
-			for (b = 0; b < np; b++) {
-				size_t at = strlen(sl);
-				snprintf(sl + at, sizeof(sl) - at, "%s%s", b ? " " : "", svcs[b]);
-				at = strlen(pl);
-				snprintf(pl + at, sizeof(pl) - at, "%s%u", b ? " " : "", ports[b]);
-			}
-			strncat(sl, "]", sizeof(sl) - strlen(sl) - 1);
-			strncat(pl, "]", sizeof(pl) - strlen(pl) - 1);
+			char sl[4096], pl[1024];
+			ist_go_list(sl, sizeof(sl), svcs, NULL, np);
+			ist_go_list(pl, sizeof(pl), NULL, ports, np);
 			ist_report(
 			    im, d, ist_name_node(d), "DeploymentConflictingPorts",
 			    "This deployment %s is associated with multiple services %s using "

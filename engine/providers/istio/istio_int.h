@@ -177,6 +177,8 @@ void ist_report(mp_import *im, idoc *dc, const yaml_node_t *at, const char *name
                 ...) __attribute__((format(printf, 5, 6)));
 /* The node of metadata.name (Istio's line for most messages), else the document. */
 yaml_node_t *ist_name_node(idoc *dc);
+/* "[a b c]", Go's %v of a slice, into buf: strings v (vs NULL) or numbers u. */
+void ist_go_list(char *buf, size_t len, const char *const *vs, const uint32_t *u, uint32_t n);
 
 /* --- hosts (import_istio.c, analyze_istio_vs.c) --- */
 /* Resolves a destination host as Istio does, relative to the namespace ns of the resource;

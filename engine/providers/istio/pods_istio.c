@@ -123,6 +123,19 @@ idoc *ist_secret(mp_import *im, const char *ns, const char *name, mp_id c)
 
 /* --- pods --- */
 
+/* Copies of dc's namespace and name in the state's arena (the model's strings move as findings
+ * are interned); -1 out of memory. */
+static int copy_names(mp_import *im, idoc *dc, const char **ns, const char **name)
+{
+	istio_state *st = istio_of(im);
+	*ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
+	*name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
+	if (*ns && *name)
+		return 0;
+	im->oom = 1;
+	return -1;
+}
+
 static int owned(idoc *dc)
 {
 	yaml_node_t *refs = im_get(dc, dc->meta, "ownerReferences");
@@ -201,12 +214,8 @@ static void pods(mp_import *im, istio_state *st)
 		if (!p)
 			return;
 		p->dc = dc;
-		/* copies: the model's strings move as findings are interned */
-		p->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
-		p->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
-		if (!p->ns || !p->name) {
+		if (copy_names(im, dc, &p->ns, &p->name) < 0) {
 			st->npods--;
-			im->oom = 1;
 			return;
 		}
 		p->meta = pod ? dc->meta : im_get(dc, tmpl, "metadata");
@@ -290,11 +299,8 @@ static void services(mp_import *im, istio_state *st)
 			continue;
 		ist_service *s = &st->svcs[st->nsvcs++];
 		s->dc = dc;
-		s->ns = mp_arena_str(&st->arena, im_str_of(im, dc->ns));
-		s->name = mp_arena_str(&st->arena, im_str_of(im, dc->name));
-		if (!s->ns || !s->name) {
+		if (copy_names(im, dc, &s->ns, &s->name) < 0) {
 			st->nsvcs--;
-			im->oom = 1;
 			return;
 		}
 		s->type = im_scalar(im_get(dc, dc->spec, "type"));
@@ -410,6 +416,18 @@ void ist_mesh_read(mp_import *im)
 	memset(m, 0, sizeof(*m));
 	m->root_ns = st->rootns;
 	m->cluster_domain = "cluster.local";
+	if (!st->has_meshdoc) {
+		idoc *cm = mesh_configmap(im);
+		const char *text =
+		    cm ? im_scalar(im_get(cm, im_get(cm, cm->root, "data"), "mesh")) : NULL;
+		yaml_document_t doc;
+		/* strings of doc would die with it: keep the document as the file's */
+		if (text && mp_yaml_load_buf(im_str_of(im, cm->file), text, strlen(text), &doc,
+		                             im->d) == 1) {
+			st->meshdoc = doc;
+			st->has_meshdoc = 1;
+		}
+	}
 	if (st->has_meshdoc) {
 		idoc fake;
 		memset(&fake, 0, sizeof(fake));
@@ -417,23 +435,6 @@ void ist_mesh_read(mp_import *im)
 		yaml_node_t *root = yaml_document_get_root_node(&st->meshdoc);
 		if (root && root->type == YAML_MAPPING_NODE)
 			mesh_read(im, &fake, root, m);
-	} else {
-		idoc *cm = mesh_configmap(im);
-		const char *text =
-		    cm ? im_scalar(im_get(cm, im_get(cm, cm->root, "data"), "mesh")) : NULL;
-		yaml_document_t doc;
-		if (text && mp_yaml_load_buf(im_str_of(im, cm->file), text, strlen(text), &doc,
-		                             im->d) == 1) {
-			/* strings of doc would die with it: keep the document as the file's */
-			st->meshdoc = doc;
-			st->has_meshdoc = 1;
-			idoc fake;
-			memset(&fake, 0, sizeof(fake));
-			fake.doc = st->meshdoc;
-			yaml_node_t *root = yaml_document_get_root_node(&st->meshdoc);
-			if (root && root->type == YAML_MAPPING_NODE)
-				mesh_read(im, &fake, root, m);
-		}
 	}
 	if (option_given(im, "root-namespace"))
 		m->root_ns = st->rootns;

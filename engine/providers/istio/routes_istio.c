@@ -702,6 +702,23 @@ static int http_match(mp_import *im, const matchpair *p, mp_match *out)
 	return 0;
 }
 
+/* A route's name after its rule: `.match[J]` (match >= 0), `<-NS/SOURCE` and `@CLUSTER` in a
+ * multi-cluster import. */
+static void route_name_tail(mp_import *im, char *name, size_t cap, int match, mp_id source,
+                            mp_id cluster)
+{
+	mp_model_view v = mp_model_get_view(im->m);
+	size_t n = strlen(name);
+	if (match >= 0 && n < cap)
+		n += (size_t)snprintf(name + n, cap - n, ".match[%d]", match);
+	if (source != MP_NONE && n < cap)
+		n += (size_t)snprintf(name + n, cap - n, "<-%s/%s",
+		                      im_str_of(im, v.namespaces[v.services[source].ns].name),
+		                      im_str_of(im, v.services[source].name));
+	if (im->multi_cluster && n < cap)
+		snprintf(name + n, cap - n, "@%s", im_str_of(im, v.clusters[cluster].name));
+}
+
 static void emit(tgtctx *x, idoc *dc, const char *name, const mp_route *tmpl, yaml_node_t *at)
 {
 	mp_route rt = *tmpl;
@@ -935,30 +952,13 @@ static void http_rule(tgtctx *x, idoc *vs, idoc *rd, yaml_node_t *r, idoc *ld, y
 		tmpl.match = req;
 		uint32_t ns = match_sources(x, vs, &pairs[j], gw, ngw, sources, 64);
 		for (uint32_t k = 0; k < ns && !im->oom; k++) {
-			char name[1400], part[600];
+			char name[1400];
 			x->source = sources[k];
 			x->dc = tdc;
 			rule_targets(x, trule, l ? rd : NULL, l ? r : NULL);
 			snprintf(name, sizeof(name), "%s", base);
-			if (np > 1) {
-				snprintf(part, sizeof(part), ".match[%d]", j);
-				strncat(name, part, sizeof(name) - strlen(name) - 1);
-			}
-			if (sources[k] != MP_NONE) {
-				mp_model_view v = mp_model_get_view(im->m);
-				const mp_service *s = &v.services[sources[k]];
-				snprintf(part, sizeof(part), "<-%s/%s",
-				         im_str_of(im, v.namespaces[s->ns].name),
-				         im_str_of(im, s->name));
-				strncat(name, part, sizeof(name) - strlen(name) - 1);
-			}
-			if (im->multi_cluster) {
-				snprintf(
-				    part, sizeof(part), "@%s",
-				    im_str_of(im,
-				              mp_model_get_view(im->m).clusters[vs->cluster].name));
-				strncat(name, part, sizeof(name) - strlen(name) - 1);
-			}
+			route_name_tail(im, name, sizeof(name), np > 1 ? (int)j : -1, sources[k],
+			                vs->cluster);
 			yaml_node_t *at = pairs[j].l ? pairs[j].l : pairs[j].r ? pairs[j].r : trule;
 			emit(x,
 			     pairs[j].l   ? pairs[j].ldc
@@ -1054,31 +1054,14 @@ static void l4_rules(tgtctx *x, idoc *dc, const char *proto, const char **gw, ui
 			mp_id sources[64];
 			uint32_t ns = match_sources(x, dc, &p, gw, ngw, sources, 64);
 			for (uint32_t k = 0; k < ns && !im->oom; k++) {
-				char name[1200], part[600];
+				char name[1200];
 				x->source = sources[k];
 				x->dc = dc;
 				rule_targets(x, rule, NULL, NULL);
 				snprintf(name, sizeof(name), "%s/%s:%s[%u]", im_str_of(im, dc->ns),
 				         im_str_of(im, dc->name), proto, idx);
-				if (nmatch > 1) {
-					snprintf(part, sizeof(part), ".match[%u]", j);
-					strncat(name, part, sizeof(name) - strlen(name) - 1);
-				}
-				if (sources[k] != MP_NONE) {
-					mp_model_view v = mp_model_get_view(im->m);
-					const mp_service *s = &v.services[sources[k]];
-					snprintf(part, sizeof(part), "<-%s/%s",
-					         im_str_of(im, v.namespaces[s->ns].name),
-					         im_str_of(im, s->name));
-					strncat(name, part, sizeof(name) - strlen(name) - 1);
-				}
-				if (im->multi_cluster) {
-					snprintf(part, sizeof(part), "@%s",
-					         im_str_of(im, mp_model_get_view(im->m)
-					                           .clusters[dc->cluster]
-					                           .name));
-					strncat(name, part, sizeof(name) - strlen(name) - 1);
-				}
+				route_name_tail(im, name, sizeof(name), nmatch > 1 ? (int)j : -1,
+				                sources[k], dc->cluster);
 				emit(x, dc, name, &tmpl, m ? m : rule);
 			}
 		}
