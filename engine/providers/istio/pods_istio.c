@@ -70,7 +70,8 @@ const char *ist_selector_text(const ist_labels *sel, char *buf, size_t len, cons
 {
 	ist_label sorted[64];
 	uint32_t n = sel->n < 64 ? sel->n : 64;
-	memcpy(sorted, sel->v, n * sizeof(*sorted));
+	if (n) /* v is NULL without labels */
+		memcpy(sorted, sel->v, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), by_key);
 	size_t at = 0;
 	buf[0] = '\0';
