@@ -196,6 +196,7 @@ int mp_cmd_audit(int argc, char **argv)
 	    {"policy", required_argument, NULL, 'P'},
 	    {"base", required_argument, NULL, 'B'},
 	    {"docs-url", required_argument, NULL, 'D'},
+	    {"istio-mesh-config", required_argument, NULL, 'X'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char shortopts[] = "m:p:f:o:";
@@ -204,6 +205,10 @@ int mp_cmd_audit(int argc, char **argv)
 	char base_dir[PATH_MAX];
 	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
 	mp_waivers *waivers = NULL;
+	/* an analysis: a malformed document is a finding, the rest is analysed (docs/import.md);
+	 * --istio-mesh-config is istioctl analyze's --meshConfigFile */
+	mp_provider_setting mesh_config = {"istio", "mesh-config", NULL};
+	mp_compile_opts copts = {.analyze = 1};
 	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
@@ -231,6 +236,11 @@ int mp_cmd_audit(int argc, char **argv)
 			break;
 		case 'P':
 			ao.only_policy = optarg;
+			break;
+		case 'X':
+			mesh_config.value = optarg;
+			copts.provider_opts = &mesh_config;
+			copts.nprovider_opts = 1;
 			break;
 		case 'F':
 			if (parse_fail_on(v, optarg, &ao) != MP_EXIT_OK)
@@ -288,7 +298,7 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	FILE *out = mp_out_file(o);
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
-	e = mp_engine_open(model, policies, &d);
+	e = mp_engine_open_opts(model, policies, &copts, &d);
 	mp_diags_print(&d, stderr);
 	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))
 		goto out;

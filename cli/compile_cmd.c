@@ -60,6 +60,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"consul-namespaces", required_argument, NULL, 'S'},
 	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
 	    {"kuma-system-namespace", required_argument, NULL, 'U'},
+	    {"istio-mesh-config", required_argument, NULL, 'X'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const allow_deny[] = {"allow", "deny", NULL};
@@ -80,6 +81,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {'S', "consul", "namespaces", NULL},
 	    {'W', "appmesh", "allow-all-with-backends", refuse_allow},
 	    {'U', "kuma", "system-namespace", NULL},
+	    {'X', "istio", "mesh-config", NULL},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
 	static const char shortopts[] = "o:";
@@ -119,6 +121,7 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'S':
 		case 'W':
 		case 'U':
+		case 'X':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
 			     i++) {
 				if (provider_opts[i].opt != c)

@@ -27,6 +27,7 @@ static const mp_verb verbs[] = {
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
      "[--appmesh-allow-all-with-backends refuse|allow] [--kuma-system-namespace NS] "
+     "[--istio-mesh-config FILE] "
      "[--cluster NAME [--cloud X] [--region R] [--zone Z]] [--cluster-dir NAME=DIR]... SOURCE...",
      "compile YAML files or directories into a model"},
     {"export", mp_cmd_export, 1, -1,
@@ -49,7 +50,7 @@ static const mp_verb verbs[] = {
     {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on LEVEL] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] [--base DIR] "
-     "[--docs-url URL]",
+     "[--docs-url URL] [--istio-mesh-config FILE]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on (advisory, "
      "soft, hard, or a severity: critical, high, medium, low)"},
     {"diff", mp_cmd_diff, 0, 0,

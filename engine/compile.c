@@ -151,7 +151,8 @@ static int import_opts(compiler *c)
 	                                  .cluster_dirs = c->import_dirs,
 	                                  .ncluster_dirs = o->ncluster_dirs,
 	                                  .provider_opts = o->provider_opts,
-	                                  .nprovider_opts = o->nprovider_opts};
+	                                  .nprovider_opts = o->nprovider_opts,
+	                                  .analyze = o->analyze};
 	return 0;
 }
 
@@ -335,6 +336,11 @@ mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_d
 
 mp_model *mp_model_open(const char *path, mp_diags *d)
 {
+	return mp_model_open_opts(path, NULL, d);
+}
+
+mp_model *mp_model_open_opts(const char *path, const mp_compile_opts *opts, mp_diags *d)
+{
 	/* by name as well as by magic, so that an empty or cut .mpm is an error, not YAML */
 	if (mp_has_suffix(path, ".mpm") || mp_model_is_mpm_file(path)) {
 		char err[1024];
@@ -343,5 +349,5 @@ mp_model *mp_model_open(const char *path, mp_diags *d)
 			mp_diags_error(d, NULL, 0, 0, "%s", err);
 		return m;
 	}
-	return mp_compile(&path, 1, NULL, d);
+	return mp_compile(&path, 1, opts, d);
 }

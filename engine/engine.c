@@ -101,7 +101,13 @@ mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_di
 
 mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d)
 {
-	mp_model *m = mp_model_open(model_path, d);
+	return mp_engine_open_opts(model_path, bundle_dir, NULL, d);
+}
+
+mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
+                               const mp_compile_opts *opts, mp_diags *d)
+{
+	mp_model *m = mp_model_open_opts(model_path, opts, d);
 	if (!m)
 		return NULL;
 	mp_bundle *b = NULL;

@@ -61,6 +61,7 @@ void mp_import_free(mp_import *im)
 	mp_free(im->docs);
 	mp_free(im->wl);
 	mp_free(im->pstate);
+	mp_free(im->fset);
 	mp_free(im);
 }
 
@@ -201,10 +202,34 @@ static void vdiag(mp_import *im, mp_diag_level lvl, idoc *dc, const yaml_node_t 
 		mp_diags_add(im->d, lvl, im_str_of(im, l.file), l.line, l.col, "%s", msg);
 }
 
+/* An error in an analysis: the provider's finding (and it keeps the document), else the
+ * frame's SchemaValidationError and the document is left out. */
+static void invalid(mp_import *im, idoc *dc, const yaml_node_t *n, const char *msg)
+{
+	const struct mp_provider_import *pi = dc->provider ? dc->provider->import : NULL;
+	char subject[400];
+	if (pi && pi->invalid && pi->invalid(im, dc, n, msg))
+		return;
+	if (dc->name)
+		im_title(im, dc, subject, sizeof(subject));
+	else
+		snprintf(subject, sizeof(subject), "%s", dc->kind ? dc->kind->kind : "document");
+	im_finding(im, "SchemaValidationError", MP_FINDING_ERROR, im_loc(dc, n), subject,
+	           "Schema validation error: %s", msg);
+	dc->bad = 1;
+}
+
 int im_error(mp_import *im, idoc *dc, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (im->o && im->o->analyze) {
+		char msg[900];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		invalid(im, dc, n, msg);
+		return -1;
+	}
 	vdiag(im, MP_DIAG_ERROR, dc, n, fmt, ap);
 	va_end(ap);
 	dc->bad = 1;
@@ -480,6 +505,53 @@ yaml_node_t *im_path(idoc *dc, yaml_node_t *n, const char *path)
 
 /* --- model helpers --- */
 
+static uint32_t finding_hash(const mp_import_finding *f)
+{
+	uint32_t v[] = {f->code, f->level, f->subject, f->text, f->loc.file, f->loc.line};
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		h = (h ^ v[i]) * 16777619u;
+	return h;
+}
+
+static int same_finding(const mp_import_finding *a, const mp_import_finding *b)
+{
+	return a->code == b->code && a->level == b->level && a->subject == b->subject &&
+	       a->text == b->text && a->loc.file == b->loc.file && a->loc.line == b->loc.line;
+}
+
+/* Is f already among the findings? If not, index (its index in the model) joins the set. */
+static int seen_finding(mp_import *im, const mp_import_finding *f, uint32_t index)
+{
+	const mp_import_finding *all = mp_model_get_view(im->m).findings;
+	if (2 * (im->fn + 1) > im->fcap) {
+		uint32_t cap = im->fcap ? 2 * im->fcap : 64, *set = mp_calloc(cap, sizeof(*set));
+		if (!set) {
+			im->oom = 1;
+			return 0;
+		}
+		for (uint32_t i = 0; i < im->fcap; i++)
+			if (im->fset[i]) {
+				uint32_t k = finding_hash(&all[im->fset[i] - 1]) & (cap - 1);
+				while (set[k])
+					k = (k + 1) & (cap - 1);
+				set[k] = im->fset[i];
+			}
+		mp_free(im->fset);
+		im->fset = set;
+		im->fcap = cap;
+	}
+	uint32_t k = finding_hash(f) & (im->fcap - 1);
+	for (; im->fset[k]; k = (k + 1) & (im->fcap - 1))
+		if (same_finding(&all[im->fset[k] - 1], f))
+			return 1;
+	if (index != MP_NONE) {
+		im->fset[k] = index + 1;
+		im->fn++;
+	}
+	return 0;
+}
+
 void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, const char *subject,
                 const char *fmt, ...)
 {
@@ -490,8 +562,13 @@ void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, con
 	va_end(ap);
 	mp_import_finding f = {im_intern(im, code), level, im_intern(im, subject),
 	                       im_intern(im, text), loc};
-	if (mp_model_add_finding(im->m, &f) == MP_NONE)
+	if (im->oom || seen_finding(im, &f, MP_NONE))
+		return;
+	mp_id id = mp_model_add_finding(im->m, &f);
+	if (id == MP_NONE)
 		im->oom = 1;
+	else
+		seen_finding(im, &f, id);
 }
 
 mp_id im_namespace(mp_import *im, mp_str name, mp_loc loc)
@@ -804,6 +881,51 @@ static int form_document(mp_import *im, const mp_provider *p, yaml_document_t *d
 	return r.kept > 0;
 }
 
+static int object_document(mp_import *im, yaml_document_t *doc, yaml_node_t *root, mp_str file,
+                           const char *path, int owner);
+
+/* A `kind: List` (any apiVersion, as kubectl and istioctl read one): each of its `items` as a
+ * document of its own, at its own line (a List among them, its items). 1 when any was kept,
+ * now or before (kept: the first kept owns doc). Nesting is bounded by the YAML's depth. */
+static int is_list(idoc *dc, yaml_node_t *root);
+
+static int list_items(mp_import *im, yaml_document_t *doc, yaml_node_t *root, mp_str file,
+                      const char *path, int kept)
+{
+	idoc dc;
+	yaml_node_t *items, *item;
+	memset(&dc, 0, sizeof(dc));
+	dc.doc = *doc;
+	dc.file = file;
+	dc.root = root;
+	dc.loc = im_loc(&dc, root);
+	if (im_seq(im, &dc, root, "items", 0, &items) < 0 || !items)
+		return kept;
+	IM_SEQ_FOREACH(&dc, items, item)
+	{
+		if (item->type != YAML_MAPPING_NODE ||
+		    !im_scalar(im_get(&dc, item, "apiVersion")) ||
+		    !im_scalar(im_get(&dc, item, "kind"))) {
+			dc.loc = im_loc(&dc, item);
+			im_error(im, &dc, item,
+			         "an item of a List must be a mapping with 'apiVersion' "
+			         "and 'kind'");
+			continue;
+		}
+		if (is_list(&dc, item)) /* a List of Lists */
+			kept |= list_items(im, doc, item, file, path, kept);
+		else
+			kept |= object_document(im, doc, item, file, path, !kept);
+	}
+	return kept;
+}
+
+static int is_list(idoc *dc, yaml_node_t *root)
+{
+	const char *kind = im_scalar(im_get(dc, root, "kind"));
+	return kind && !strcmp(kind, "List") && im_get(dc, root, "items");
+}
+
 int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const char *path)
 {
 	idoc dc;
@@ -814,6 +936,22 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
 	dc.file = file;
 	dc.root = yaml_document_get_root_node(&dc.doc);
+	if (dc.root && is_list(&dc, dc.root))
+		return list_items(im, doc, dc.root, file, path, 0);
+	return object_document(im, doc, dc.root, file, path, 1);
+}
+
+/* One Kubernetes-style object (root, a node of doc: the document's root or an item of a List):
+ * kept as its provider's kind, or skipped with a note. owner: whether the idoc owns doc. */
+static int object_document(mp_import *im, yaml_document_t *doc, yaml_node_t *root, mp_str file,
+                           const char *path, int owner)
+{
+	idoc dc;
+	memset(&dc, 0, sizeof(dc));
+	dc.doc = *doc; /* borrowed until kept: the caller deletes it when we return 0 */
+	dc.borrowed = !owner;
+	dc.file = file;
+	dc.root = root;
 	dc.loc = im_loc(&dc, dc.root);
 	dc.ns_id = MP_NONE;
 	dc.cluster = MP_NONE;
@@ -822,7 +960,7 @@ int mp_import_document(mp_import *im, yaml_document_t *doc, mp_str file, const c
 	char group[256];
 	const char *version;
 	if (!api || !kind)
-		return 0; /* compile_native.c checked both */
+		return 0; /* compile_native.c checked both (list_items, an item's) */
 	api_group(api, group, sizeof(group), &version);
 	int known_group = 0;
 	const char *versions = NULL; /* of a known group whose version is not */

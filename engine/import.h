@@ -62,6 +62,7 @@ typedef struct {
 	uint32_t ncluster_dirs;
 	const mp_provider_setting *provider_opts; /* the mesh providers' options */
 	uint32_t nprovider_opts;
+	int analyze; /* errors in documents are findings (mp_compile_opts.analyze) */
 } mp_import_opts;
 
 /* opts may be NULL; it and host must outlive the importer. */

@@ -67,6 +67,9 @@ struct mp_import {
 	iworkload *wl;     /* every provider's workloads, into the model after ELEMENTS */
 	uint32_t nwl;
 	void **pstate; /* per row of mp_providers[]: its import state (begin), or NULL */
+	/* the findings so far, by content (im_finding keeps one of identical findings): an
+	 * open-addressing set of finding index + 1, fcap a power of two */
+	uint32_t *fset, fcap, fn;
 };
 
 /* --- providers --- */
@@ -119,6 +122,11 @@ struct mp_provider_import {
 	 * linkerd-config)? 1 or 0. Kubernetes keeps the ConfigMaps some provider reads and skips
 	 * the others, in its NAMESPACES phase; the answer must not need the import's phases. */
 	int (*reads)(mp_import *im, idoc *dc);
+	/* invalid: in an analysis (mp_import_opts.analyze), an error found in one of the
+	 * provider's documents (dc, at node n, saying msg): reports it as a finding and answers
+	 * 1 to keep the document for the analyzers (as istioctl analyses what its schema refuses)
+	 * or 0 to leave it out. NULL: the frame reports SchemaValidationError and leaves it out. */
+	int (*invalid)(mp_import *im, idoc *dc, const yaml_node_t *n, const char *msg);
 };
 
 /* A provider's form of documents besides Kubernetes objects (mp_provider.form): documents
@@ -205,7 +213,9 @@ static inline const char *im_kind_of(const yaml_node_t *n)
 mp_loc im_loc(const idoc *dc, const yaml_node_t *n);
 mp_str im_intern(mp_import *im, const char *s);
 
-/* Errors at a node ("file:line:col: KIND ns/name: message"); each returns -1. */
+/* Errors at a node ("file:line:col: KIND ns/name: message"); each returns -1. In an analysis
+ * (mp_import_opts.analyze) an error is a finding instead (struct mp_provider_import,
+ * invalid). */
 int im_error(mp_import *im, idoc *dc, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void im_note(mp_import *im, idoc *dc, const yaml_node_t *n, const char *fmt, ...)
@@ -279,6 +289,8 @@ json_t *im_json(idoc *dc, yaml_node_t *n);
 yaml_node_t *im_path(idoc *dc, yaml_node_t *n, const char *path);
 
 /* --- the model --- */
+/* Adds a finding to the model; one identical to an earlier one (code, level, subject, text,
+ * file and line) is dropped, as istioctl collapses identical messages. */
 void im_finding(mp_import *im, const char *code, uint32_t level, mp_loc loc, const char *subject,
                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* "VirtualService default/reviews" into buf. */

@@ -39,6 +39,10 @@ typedef struct {
 	/* the mesh providers' options; one not given takes its row's default */
 	const mp_provider_setting *provider_opts;
 	uint32_t nprovider_opts;
+	/* An analysis (`meshpol audit`): a document a provider's importer finds malformed is a
+	 * finding (SchemaValidationError) instead of an error, and the rest is analysed; a
+	 * compile stays strict (docs/import.md, "Which documents are imported"). */
+	int analyze;
 } mp_compile_opts;
 
 /* Compiles files and directories (recursively: *.yaml and *.yml, in sorted order, skipping
@@ -50,6 +54,8 @@ mp_model *mp_compile(const char *const *paths, size_t npaths, const mp_compile_o
 /* MODEL as the CLI takes it: a compiled .mpm file (recognised by its magic) or YAML sources (a
  * file or a directory). NULL with diagnostics in d. */
 mp_model *mp_model_open(const char *path, mp_diags *d);
+/* The same with options for YAML sources (opts may be NULL; an .mpm file ignores them). */
+mp_model *mp_model_open_opts(const char *path, const mp_compile_opts *opts, mp_diags *d);
 
 /* As mp_compile, for one in-memory document stream named name (used by tests and importers). */
 mp_model *mp_compile_string(const char *name, const char *yaml, size_t len, mp_diags *d);

@@ -15,6 +15,7 @@
 
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
+#include "compile.h"
 #include "diag.h"
 #include "model.h"
 #include "policy.h"
@@ -44,6 +45,9 @@ mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_dia
 /* Takes the caller's reference to m and builds a snapshot of it with the bundle src names
  * (bundlesrc.h; NULL: no bundle). NULL with every error in d (the reference dropped). */
 mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_diags *d);
+/* The same, compiling YAML sources with opts (NULL: defaults): `meshpol audit` analyses. */
+mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
+                               const mp_compile_opts *opts, mp_diags *d);
 
 typedef struct mp_evaluator mp_evaluator;
 

@@ -159,7 +159,7 @@ I=tests/data/import
 "$MESHPOL" audit -m $I/findings --format json -o "$TMP/nob.json" 2>"$TMP/err"
 RC=$?
 [ "$RC" -eq 1 ] && ok "no bundle: hard import findings exit 1" || not_ok "no bundle: hard import findings exit 1" "rc $RC" "$(cat "$TMP/err")"
-jq -e '.bundle == null and .policies == [] and (.findings | length) == 20 and ([.findings[], .rules[] | .policy] | all(. == "meshpol.import"))' "$TMP/nob.json" >/dev/null && ok "no bundle: only meshpol.import findings, bundle null" || not_ok "no bundle: only import findings" "$(jq -c '{bundle, n: (.findings | length), p: [.findings[].policy] | unique}' "$TMP/nob.json")"
+jq -e '.bundle == null and .policies == [] and (.findings | length) == 22 and ([.findings[], .rules[] | .policy] | all(. == "meshpol.import"))' "$TMP/nob.json" >/dev/null && ok "no bundle: only meshpol.import findings, bundle null" || not_ok "no bundle: only import findings" "$(jq -c '{bundle, n: (.findings | length), p: [.findings[].policy] | unique}' "$TMP/nob.json")"
 "$MESHPOL" audit -m $I/findings -p $I/corpus-bundle --policy meshpol.import --format json -o "$TMP/withb.json" 2>/dev/null
 [ "$(jq -c '.findings' "$TMP/nob.json")" = "$(jq -c '.findings' "$TMP/withb.json")" ] && ok "no bundle: the same findings, in the same order, as with a bundle" || not_ok "no bundle: same findings as with a bundle"
 expect_rc "no bundle: soft findings pass fail-on hard" 0 "$MESHPOL" audit -m $I/multi
@@ -173,7 +173,7 @@ expect_out "no bundle: markdown names no bundle" '^\| Bundle \| none: built-in a
 "$MESHPOL" audit -m $I/findings --format junit -o "$TMP/nob.junit" 2>/dev/null
 xmllint --noout "$TMP/nob.junit" 2>"$TMP/xerr" && [ "$(xmllint --xpath 'count(//failure)' "$TMP/nob.junit")" -eq "$(xmllint --xpath 'count(//testcase)' "$TMP/nob.junit")" ] && [ "$(grep -o 'subject: ' "$TMP/nob.junit" | wc -l)" -eq 20 ] && ok "no bundle: junit, one failure per rule holding its 20 findings" || not_ok "no bundle: junit" "$(cat "$TMP/xerr")"
 "$MESHPOL" audit -m $I/findings --format sarif -o "$TMP/nob.sarif" 2>/dev/null
-jq -e '(.runs[0].results | length) == 20 and .runs[0].properties.bundle == null' "$TMP/nob.sarif" >/dev/null && ok "no bundle: sarif" || not_ok "no bundle: sarif" "$(jq -c '.runs[0].properties' "$TMP/nob.sarif" | head -c 400)"
+jq -e '(.runs[0].results | length) == 22 and .runs[0].properties.bundle == null' "$TMP/nob.sarif" >/dev/null && ok "no bundle: sarif" || not_ok "no bundle: sarif" "$(jq -c '.runs[0].properties' "$TMP/nob.sarif" | head -c 400)"
 expect_rc "no bundle: --policy meshpol.import" 1 "$MESHPOL" audit -m $I/findings --policy meshpol.import
 expect_rc "no bundle: --policy naming a bundle policy is a usage error" 2 "$MESHPOL" audit -m $I/findings --policy rbac.shop
 expect_out "no bundle: --policy names what there is" "--policy 'rbac.shop': no such policy without -p POLICY_DIR \(expected meshpol.import\)"

@@ -1,12 +1,14 @@
 /* casetable.h: the data-driven runner of the mesh providers' semantics tables (cases.json:
  * scenario files, request, expected effect and the policy and rule a reason must name),
  * shared by test_authz.c (Istio: tests/data/import/authz), test_linkerd.c (Linkerd) and
- * test_consul.c (Consul). Each case compiles its scenario's files (plus a bundle directory when
- * it names one), decides its input through mp_decide and checks the effect, the reason (policy
- * and rule) and, when given, an advisory naming `advisory`. Engines are built once per
- * (scenario, bundle); casetable_engine_for gives a program's own tests one of them. A failure
- * prints the decision and its explanation. casetable_main runs a table and a program's other
- * tests as one cmocka group. Include it in one test file; it keeps one table. */
+ * test_consul.c (Consul); and of analyzer tables (test_analyze_istio.c: a case's files, the
+ * findings Istio's analyzer reports on them, the codes of its domain, nothing else). Each case
+ * compiles its scenario's files (plus a bundle directory when it names one), decides its input
+ * through mp_decide and checks the effect, the reason (policy and rule) and, when given, an
+ * advisory naming `advisory`. Engines are built once per (scenario, bundle); casetable_engine_for
+ * gives a program's own tests one of them. A failure prints the decision and its explanation.
+ * casetable_main runs a table and a program's other tests as one cmocka group. Include it in one
+ * test file; it keeps one table. */
 #ifndef MP_CASETABLE_H
 #define MP_CASETABLE_H
 
@@ -133,6 +135,152 @@ static void casetable_run(void **state)
 	assert_true(ok);
 }
 
+/* --- analyzer tables: a case's files compiled as `meshpol audit` analyses them, and its
+ * findings against those it expects --- */
+
+/* The case's files: its own "files", else its scenario's, relative to the table's directory. */
+static size_t casetable_paths(json_t *c, char bufs[][256], const char **paths, size_t max)
+{
+	json_t *files = json_object_get(c, "files"), *f;
+	size_t n = 0, i;
+	if (!files)
+		files = json_object_get(json_object_get(casetable, "scenarios"),
+		                        json_string_value(json_object_get(c, "scenario")));
+	json_array_foreach(files, i, f)
+	{
+		if (n == max)
+			break;
+		snprintf(bufs[n], 256, "%s/%s", casetable_dir, json_string_value(f));
+		paths[n] = bufs[n];
+		n++;
+	}
+	return n;
+}
+
+/* Does finding f answer the expected one e: its code, its subject, its line and a piece of
+ * its text when e gives them, and Istio's code ("[ISTxxxx] " before its text) when e gives
+ * one? */
+static int casetable_finding_is(const mp_model *m, const mp_import_finding *f, json_t *e)
+{
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *subject = json_string_value(json_object_get(e, "subject"));
+	const char *ist = json_string_value(json_object_get(e, "ist"));
+	const char *has = json_string_value(json_object_get(e, "text"));
+	json_t *line = json_object_get(e, "line");
+	const char *text = mp_model_str(m, f->text);
+	char want[32];
+	snprintf(want, sizeof(want), "[%s] ", ist ? ist : "");
+	return !strcmp(mp_model_str(m, f->code), code) &&
+	       !strcmp(mp_model_str(m, f->subject), subject) &&
+	       (!line || (json_int_t)f->loc.line == json_integer_value(line)) &&
+	       (!ist || !strncmp(text, want, strlen(want))) && (!has || strstr(text, has));
+}
+
+/* An analyzer case: the expected findings ("findings") are there, each once, and nothing else
+ * of the analyzer's domain ("domain": its codes, "CODE|text" narrowing one to the findings whose
+ * text has text); every finding has a file and a line. A case with
+ * "skip" is skipped with its reason (pending on a provider, or not implemented). */
+static void casetable_run_findings(void **state)
+{
+	json_t *c = *state, *e, *opt;
+	const char *skip = json_string_value(json_object_get(c, "skip"));
+	const char *name = json_string_value(json_object_get(c, "name"));
+	if (skip) {
+		fprintf(stderr, "case '%s' skipped: %s\n", name, skip);
+		skip();
+		return;
+	}
+	char bufs[16][256];
+	const char *paths[16];
+	size_t npaths = casetable_paths(c, bufs, paths, 16), i;
+	mp_provider_setting settings[8];
+	char optpaths[8][256];
+	mp_compile_opts o = {.analyze = 1, .provider_opts = settings};
+	const char *key;
+	json_object_foreach(json_object_get(c, "options"), key, opt)
+	{
+		if (o.nprovider_opts == 8)
+			break;
+		/* "istio.mesh-config": a file of the table's directory */
+		const char *dot = strchr(key, '.');
+		if (!dot)
+			continue;
+		/* a file option (mesh-config) names a file of the table's directory */
+		if (strstr(key, "mesh-config"))
+			snprintf(optpaths[o.nprovider_opts], sizeof(optpaths[0]), "%s/%s",
+			         casetable_dir, json_string_value(opt));
+		else
+			snprintf(optpaths[o.nprovider_opts], sizeof(optpaths[0]), "%s",
+			         json_string_value(opt));
+		static char provs[8][64];
+		snprintf(provs[o.nprovider_opts], sizeof(provs[0]), "%.*s", (int)(dot - key), key);
+		settings[o.nprovider_opts] = (mp_provider_setting){provs[o.nprovider_opts], dot + 1,
+		                                                   optpaths[o.nprovider_opts]};
+		o.nprovider_opts++;
+	}
+	mp_diags d = {0};
+	mp_model *m = mp_compile(paths, npaths, &o, &d);
+	if (!m || d.errors)
+		mp_diags_print(&d, stderr);
+	assert_non_null(m);
+	assert_int_equal(d.errors, 0);
+	mp_model_view v = mp_model_get_view(m);
+	json_t *want = json_object_get(c, "findings"), *domain = json_object_get(c, "domain");
+	uint8_t *used = calloc(v.nfindings + 1, 1);
+	int bad = 0;
+	assert_non_null(used);
+	json_array_foreach(want, i, e)
+	{
+		uint32_t k;
+		for (k = 0; k < v.nfindings; k++)
+			if (!used[k] && casetable_finding_is(m, &v.findings[k], e))
+				break;
+		if (k == v.nfindings) {
+			char *t = json_dumps(e, JSON_COMPACT);
+			fprintf(stderr, "case '%s': missing %s\n", name, t);
+			free(t);
+			bad = 1;
+			continue;
+		}
+		used[k] = 1;
+	}
+	for (uint32_t k = 0; k < v.nfindings; k++) {
+		const mp_import_finding *f = &v.findings[k];
+		const char *code = mp_model_str(m, f->code);
+		int in_domain = 0;
+		json_array_foreach(domain, i, e)
+		{
+			/* "CODE", or "CODE|text" for the findings of that code whose text has it
+			 * (an analyzer's reference types: "Referenced gateway", ...) */
+			const char *d = json_string_value(e), *bar = strchr(d, '|');
+			size_t n = bar ? (size_t)(bar - d) : strlen(d);
+			in_domain |= strlen(code) == n && !strncmp(d, code, n) &&
+			             (!bar || strstr(mp_model_str(m, f->text), bar + 1));
+		}
+		if (!f->loc.file || !f->loc.line) {
+			fprintf(stderr, "case '%s': %s of %s has no file:line\n", name, code,
+			        mp_model_str(m, f->subject));
+			bad = 1;
+		}
+		if (in_domain && !used[k]) {
+			fprintf(stderr, "case '%s': extra %s %s line %u: %s\n", name, code,
+			        mp_model_str(m, f->subject), f->loc.line, mp_model_str(m, f->text));
+			bad = 1;
+		}
+	}
+	if (bad)
+		for (uint32_t k = 0; k < v.nfindings; k++)
+			fprintf(stderr, "  have %s %s:%u %s: %s\n",
+			        mp_model_str(m, v.findings[k].code),
+			        mp_model_str(m, v.findings[k].loc.file), v.findings[k].loc.line,
+			        mp_model_str(m, v.findings[k].subject),
+			        mp_model_str(m, v.findings[k].text));
+	free(used);
+	mp_model_free(m);
+	mp_diags_free(&d);
+	assert_false(bad);
+}
+
 /* Loads dir/cases.json: 0, or -1 with the error printed. */
 static int casetable_load(const char *dir)
 {
@@ -155,7 +303,9 @@ static size_t casetable_tests(struct CMUnitTest *tests)
 	{
 		tests[i] = (struct CMUnitTest){0};
 		tests[i].name = json_string_value(json_object_get(c, "name"));
-		tests[i].test_func = casetable_run;
+		tests[i].test_func = json_object_get(c, "findings") || json_object_get(c, "skip")
+		                         ? casetable_run_findings
+		                         : casetable_run;
 		tests[i].initial_state = c;
 	}
 	return json_array_size(cases);
@@ -183,6 +333,7 @@ static int casetable_main(const char *group, const char *dir, const struct CMUni
 		tests[n++] = more[i];
 	int rc = _cmocka_run_group_tests(group, tests, n, NULL, casetable_teardown);
 	free(tests);
+	json_decref(casetable); /* after the run: cmocka's summary prints the cases' names */
 	return rc;
 }
 
@@ -193,7 +344,6 @@ static int casetable_teardown(void **state)
 		mp_evaluator_free(casetable_engines[i].ev);
 		mp_engine_release(casetable_engines[i].e);
 	}
-	json_decref(casetable);
 	return 0;
 }
 

@@ -192,8 +192,8 @@ hostref im_resolve_host(mp_import *im, const char *host, mp_str ns, char *fqdn, 
 /* --- Service ports --- */
 
 /* Kubernetes asks (port_protocol): Istio's protocol selection from a Service port's
- * appProtocol or name prefix, in meshpol's terms; a name that follows no convention is tcp,
- * reported (PortNameIsNotUnderNamingConvention, as istioctl analyze does). */
+ * appProtocol or name prefix, in meshpol's terms; a name that follows no convention is tcp
+ * (the analyzer reports it, analyze_istio_wl.c ist_port_names). */
 static const char *port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
                                  const char *name, const char *app)
 {
@@ -205,6 +205,7 @@ static const char *port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint3
 	    {"mysql", "tcp"},   {"redis", "tcp"},   {"udp", "tcp"},   {"h2c", "http2"},
 	};
 	const char *s = app ? app : name;
+	(void)im, (void)dc, (void)at, (void)number;
 	for (size_t i = 0; s && i < sizeof(table) / sizeof(table[0]); i++) {
 		size_t n = strlen(table[i].prefix);
 		if (!strncasecmp(s, table[i].prefix, n) && (!s[n] || s[n] == '-'))
@@ -212,14 +213,6 @@ static const char *port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint3
 	}
 	if (app && !strncasecmp(app, "kubernetes.io/h2c", 17))
 		return "http2";
-	if (!app) {
-		char title[400];
-		im_finding(im, "PortNameIsNotUnderNamingConvention", MP_FINDING_INFO,
-		           im_loc(dc, at), im_title(im, dc, title, sizeof(title)),
-		           "Port name %s (port: %u) doesn't follow the naming convention of Istio "
-		           "port; meshpol treats it as tcp.",
-		           name ? name : "(none)", number);
-	}
 	return "tcp";
 }
 
@@ -598,10 +591,15 @@ static void *begin(mp_import *im)
 {
 	istio_state *st = mp_calloc(1, sizeof(*st));
 	const mp_import_opts *o = im->o;
-	if (st)
-		st->rootns =
-		    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
-		                             mp_provider_istio.name, "root-namespace");
+	if (!st)
+		return NULL;
+	st->rootns =
+	    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+	                             mp_provider_istio.name, "root-namespace");
+	st->mesh.root_ns = st->rootns;
+	st->mesh.cluster_domain = "cluster.local";
+	st->arena.chunk = 64u << 10;
+	ist_mesh_load(im, st); /* a bad file is an error of its own */
 	return st;
 }
 
@@ -610,7 +608,20 @@ static void end(void *state)
 	istio_state *st = state;
 	mp_free(st->gw_svc);
 	mp_free(st->se_hosts);
+	mp_free(st->pods);
+	mp_free(st->svcs);
+	mp_free(st->pending);
+	ist_mesh_free(st);
+	mp_arena_free(&st->arena);
 	mp_free(st);
+}
+
+/* An analysis's error in an Istio document: Istio's SchemaValidationError, and the document
+ * stays for the analyzers, as istioctl analyses what its schema refuses. */
+static int invalid(mp_import *im, idoc *dc, const yaml_node_t *n, const char *msg)
+{
+	ist_report(im, dc, n, "SchemaValidationError", "Schema validation error: %s", msg);
+	return 1;
 }
 
 const struct mp_provider_import mp_istio_import = {
@@ -618,6 +629,7 @@ const struct mp_provider_import mp_istio_import = {
     .end = end,
     .phase =
         {
+            [IM_PHASE_CLUSTERS] = ist_mesh_read,
             [IM_PHASE_WORKLOAD_POLICY] = peer_auth,
             [IM_PHASE_ELEMENTS] = elements,
             [IM_PHASE_ROUTES] = mp_import_istio_routes,
@@ -625,4 +637,6 @@ const struct mp_provider_import mp_istio_import = {
         },
     .namespace_mtls = namespace_mtls,
     .port_protocol = port_protocol,
+    .reads = ist_reads,
+    .invalid = invalid,
 };

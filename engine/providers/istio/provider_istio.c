@@ -9,20 +9,30 @@
 #define NETWORKING "networking.istio.io", " v1 v1beta1 v1alpha3 "
 #define SECURITY   "security.istio.io", " v1 v1beta1 v1alpha3 "
 
+/* RequestAuthentication, EnvoyFilter, Telemetry and WasmPlugin are read for the analyzers and
+ * kept as resources; decisions do not use them (docs/import.md, "Istio"). */
 const mp_provider_kind mp_istio_kinds[IK_KINDS + 1] = {
     [IK_VIRTUALSERVICE] = {NETWORKING, "VirtualService", 0},
     [IK_DESTINATIONRULE] = {NETWORKING, "DestinationRule", 0},
     [IK_SERVICEENTRY] = {NETWORKING, "ServiceEntry", 0},
     [IK_GATEWAY] = {NETWORKING, "Gateway", 0},
     [IK_SIDECAR] = {NETWORKING, "Sidecar", 0},
+    [IK_ENVOYFILTER] = {NETWORKING, "EnvoyFilter", 0},
     [IK_PEERAUTHENTICATION] = {SECURITY, "PeerAuthentication", 0},
     [IK_AUTHORIZATIONPOLICY] = {SECURITY, "AuthorizationPolicy", 0},
+    [IK_REQUESTAUTHENTICATION] = {SECURITY, "RequestAuthentication", 0},
+    [IK_TELEMETRY] = {"telemetry.istio.io", " v1 v1alpha1 ", "Telemetry", 0},
+    [IK_WASMPLUGIN] = {"extensions.istio.io", " v1alpha1 ", "WasmPlugin", 0},
     [IK_KINDS] = {NULL, NULL, NULL, 0},
 };
 
 static const mp_provider_option options[] = {
     {"root-namespace", "Istio's root namespace (its policies apply to every namespace)",
      "istio-system"},
+    {"mesh-config",
+     "a MeshConfig file for the analyzers, as istioctl analyze --meshConfigFile (default: the "
+     "`istio` ConfigMap's, else Istio's defaults)",
+     ""},
     {NULL, NULL, NULL},
 };
 

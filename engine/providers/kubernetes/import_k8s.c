@@ -332,7 +332,11 @@ static void add_service(mp_import *im, uint32_t first)
 		const char *type;
 		yaml_node_t *sel;
 		if (!dc->spec) {
-			im_error(im, dc, dc->root, "missing required field 'spec'");
+			/* an analysis reads it as istioctl does: a Service with no ports and no
+			 * selector (Kubernetes objects are not schema-checked); it serves nothing
+			 */
+			if (!im->o || !im->o->analyze)
+				im_error(im, dc, dc->root, "missing required field 'spec'");
 			continue;
 		}
 		if (im_str(im, dc, dc->spec, "type", 0, &type) < 0 ||
@@ -468,6 +472,11 @@ const struct mp_provider_import mp_k8s_import = {
 const mp_check_row mp_k8s_analyzers[] = {
     {.id = "k8s.service-accounts",
      .codes = MP_CHECK_CODES("MultipleServiceAccounts"),
+     .phase = MP_CHECK_IMPORT},
+    /* the frame's, in an analysis: a malformed document of a provider that does not keep it
+     * (import.c, im_error) */
+    {.id = "k8s.schema",
+     .codes = MP_CHECK_CODES("SchemaValidationError"),
      .phase = MP_CHECK_IMPORT},
     {.id = NULL},
 };
