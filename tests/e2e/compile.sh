@@ -29,8 +29,10 @@ printf '# a comment\n' >>"$TMP/copy/routes.yaml"
 [ "$(hash_of "$TMP/copy")" = "$hash" ] && ok "a comment is not the model: same hash" || not_ok "a comment is not the model: same hash"
 printf -- '---\nkind: Namespace\nname: one-more\n' >>"$TMP/copy/namespaces.yaml"
 [ "$(hash_of "$TMP/copy")" != "$hash" ] && ok "changed content changes the hash" || not_ok "changed content changes the hash"
-run_cmd "$MESHPOL" audit -m "$TMP/copy" -p policies --format json
-echo "$OUT" | jq -e --arg d "$TMP/copy/" '[.findings[].location.file | select(startswith($d) | not)] == [] and (.findings | length) > 0' >/dev/null && ok "findings name the files as given" || not_ok "findings name the files as given" "$(echo "$OUT" | jq -c '[.findings[].location.file] | unique' | head -c 400)"
+# locations are relative to --base (the default, the Git work tree or the current directory,
+# depends on where the checkout is: name it)
+run_cmd "$MESHPOL" audit -m "$TMP/copy" -p policies --format json --base "$TMP"
+echo "$OUT" | jq -e '[.findings[].location.file | select(startswith("copy/") | not)] == [] and (.findings | length) > 0' >/dev/null && ok "findings name the files relative to --base" || not_ok "findings name the files relative to --base" "$(echo "$OUT" | jq -c '[.findings[].location.file] | unique' | head -c 400)"
 
 expect_rc "several sources" 0 "$MESHPOL" compile examples/acme/clusters.yaml examples/acme/jurisdictions.yaml
 expect_out "several sources counted" '^5 clusters, 3 jurisdictions, 0 namespaces'
