@@ -27,6 +27,33 @@ typedef struct {
 } report_opts;
 
 /* Writes the report and picks the exit code. */
+/* The report's options diff and replay share (-f, -o, --fail-on-change, --examples); anything
+ * else is an unknown option. MP_EXIT_OK, or the usage error's exit code. */
+static int report_option(const mp_verb *v, int c, const char *arg, report_opts *ro)
+{
+	char *end;
+	long n;
+	switch (c) {
+	case 'f':
+		ro->format = arg;
+		return MP_EXIT_OK;
+	case 'o':
+		ro->out = arg;
+		return MP_EXIT_OK;
+	case 'F':
+		ro->fail_on_change = 1;
+		return MP_EXIT_OK;
+	case 'e':
+		n = strtol(arg, &end, 10);
+		if (*end || n < 1 || n > 1000)
+			return mp_cli_usage_error(v, "--examples takes 1..1000, not '%s'", arg);
+		ro->examples = (unsigned)n;
+		return MP_EXIT_OK;
+	default:
+		return mp_cli_usage_error(v, "unknown option");
+	}
+}
+
 static int finish(const mp_verb *v, json_t *report, long changed, const report_opts *o)
 {
 	char err[512];
@@ -125,26 +152,9 @@ int mp_cmd_diff(int argc, char **argv)
 		case 'H':
 			head_model = optarg;
 			break;
-		case 'f':
-			ro.format = optarg;
-			break;
-		case 'o':
-			ro.out = optarg;
-			break;
-		case 'F':
-			ro.fail_on_change = 1;
-			break;
-		case 'e': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > 1000)
-				return mp_cli_usage_error(v, "--examples takes 1..1000, not '%s'",
-				                          optarg);
-			ro.examples = (unsigned)n;
-			break;
-		}
 		default:
-			return mp_cli_usage_error(v, "unknown option");
+			if ((rc = report_option(v, c, optarg, &ro)) != MP_EXIT_OK)
+				return rc;
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
@@ -260,26 +270,9 @@ int mp_cmd_replay(int argc, char **argv)
 		case 'l':
 			log = optarg;
 			break;
-		case 'f':
-			ro.format = optarg;
-			break;
-		case 'o':
-			ro.out = optarg;
-			break;
-		case 'F':
-			ro.fail_on_change = 1;
-			break;
-		case 'e': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > 1000)
-				return mp_cli_usage_error(v, "--examples takes 1..1000, not '%s'",
-				                          optarg);
-			ro.examples = (unsigned)n;
-			break;
-		}
 		default:
-			return mp_cli_usage_error(v, "unknown option");
+			if ((rc = report_option(v, c, optarg, &ro)) != MP_EXIT_OK)
+				return rc;
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
