@@ -32,24 +32,9 @@ RESULTS=$OUT/grpc-results.txt
 METHOD=/envoy.service.auth.v3.Authorization/Check
 export MESHPOL_STDLIB=$ROOT/stdlib
 
-for tool in h2load python3 curl "$NODE" "$NGINX" "$MESHPOL"; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "grpc_bench: $tool not found (scripts/install-deps.sh; \`make\` for bin/meshpol)" >&2
-		exit 1
-	fi
-done
-mkdir -p "$OUT"
-WORK=$(mktemp -d "$OUT/grpc.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$HERE/bench_lib.sh"
+bench_need grpc_bench "scripts/install-deps.sh" h2load python3 curl "$NODE" "$NGINX" "$MESHPOL"
+bench_workdir grpc
 
 # --- the request, the servers -----------------------------------------------------------------
 cat >"$WORK/check.json" <<'JSON'
@@ -116,8 +101,6 @@ allowed() {
 }
 
 # --- the runs ---------------------------------------------------------------------------------
-# cpu_ticks PID...: the user + system clock ticks the processes (all their threads) have used
-cpu_ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
 TICK_US=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / t }')
 # run KEY PORT CONNS PID...: one h2load run; appends "rps p50_us p99_us cpu_us_per_call" to
 # $WORK/KEY (CPU: the server processes', user + system, over the calls completed: on a busy
@@ -169,7 +152,6 @@ median() { # FILE COLUMN
 	awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END {
 		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u }'; }
 {
 	echo "meshpol gRPC Check vs nginx \`return 200\` over h2c: h2load -t1 -m$STREAMS, ${DURATION}s x $REPS rounds (medians), $WORKERS workers each, $(nproc) CPUs"
 	echo

@@ -42,25 +42,9 @@ REPS=${REPS:-3}
 RESULTS=$OUT/server-results.txt
 export MESHPOL_STDLIB=$ROOT/stdlib
 
-for tool in wrk python3 "$NGINX" "$MESHPOL"; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "server_bench: $tool not found (scripts/install-deps.sh --bench; \`make\` for bin/meshpol)" >&2
-		exit 1
-	fi
-done
-mkdir -p "$OUT"
-WORK=$(mktemp -d "$OUT/server.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$HERE/bench_lib.sh"
+bench_need server_bench "scripts/install-deps.sh --bench" wrk python3 "$NGINX" "$MESHPOL"
+bench_workdir server
 wait_http() { # URL: up to 10 s
 	for _ in $(seq 1 100); do
 		curl -s -o /dev/null --max-time 1 "$1" && return 0
@@ -135,8 +119,6 @@ to_us() { # wrk's "373.00us", "1.78ms", "2.00s"
 	awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
 	                        else if (v ~ /s$/) print n * 1000000; else print n }'
 }
-# cpu_ticks PID: the user + system clock ticks the process (all its threads) has used.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 TICK_US=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / t }')
 run() {
 	local key=$1 out conns=$CONNS pid="" t0=0
@@ -222,7 +204,6 @@ median() { # FILE COLUMN
 	awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END {
 		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u }'; }
 {
 	echo "meshpol serve vs nginx \`return 200\`: wrk -t$THREADS -c$CONNS, ${DURATION}s x $REPS rounds (medians), $WORKERS workers each, $(nproc) CPUs"
 	echo
