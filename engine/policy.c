@@ -6,6 +6,7 @@
 #include "policy.h"
 #include "alloc.h"
 #include "arena.h"
+#include "barchive.h"
 #include "decide.h"
 #include "files.h"
 #include "policy_int.h"
@@ -238,6 +239,13 @@ int mp_bundle_model_hint(const char *dir, char *buf, size_t len)
 	yaml_document_t doc;
 	mp_diags d = {0};
 	int rc = -1;
+	struct stat st;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (!mp_barchive_is_file(dir) || !mp_barchive_has_model(dir) || strlen(dir) >= len)
+			return -1;
+		memcpy(buf, dir, strlen(dir) + 1);
+		return 0;
+	}
 	snprintf(path, sizeof(path), "%s/bundle.yaml", dir);
 	if (mp_yaml_load_file(path, 1 << 20, &doc, &d) == 1) {
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -412,6 +420,16 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 	char path[PATH_MAX];
 	const mp_bundle_file *copy =
 	    src->files_of ? pol_find_file(src->files_of, "bundle.yaml") : NULL;
+	mp_bundle_file mem = {0}; /* the manifest among src->dir_files */
+	for (uint32_t i = 0; !copy && i < src->ndir_files; i++)
+		if (src->dir_files[i].name && !strcmp(src->dir_files[i].name, "bundle.yaml")) {
+			mem.text = src->dir_files[i].text ? src->dir_files[i].text : "";
+			mem.len = src->dir_files[i].len;
+			copy = &mem;
+		}
+	const char *override = src->revision_override ? src->revision_override
+	                       : src->files_of        ? src->files_of->revision_override
+	                                              : NULL;
 	if (!b->dir) {
 		b->name = src->name ? pol_arena_str(b, src->name) : NULL;
 		b->revision = src->revision ? pol_arena_str(b, src->revision) : NULL;
@@ -423,8 +441,14 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 	snprintf(path, sizeof(path), "%s/bundle.yaml", b->dir);
 	if (src->files_of && !copy)
 		mp_diags_error(d, path, 0, 0, "the bundle read before kept no manifest");
+	else if (src->dir_files && !copy)
+		mp_diags_error(d, path, 0, 0, "the bundle has no manifest (bundle.yaml)");
 	else
-		load_manifest(b, copy ? copy->path : path, copy, enabled, nenabled, d);
+		load_manifest(b, copy && copy->path ? copy->path : path, copy, enabled, nenabled, d);
+	if (override) {
+		b->revision_override = pol_arena_str(b, override);
+		b->revision = b->revision_override;
+	}
 	if (b->revision && src->revision_suffix) {
 		size_t n = strlen(b->revision), k = strlen(src->revision_suffix);
 		char *r = pol_arena_alloc(b, n + k + 1);
@@ -455,8 +479,8 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	}
 	b->arena->chunk = 65536;
 	struct stat st;
-	if (dir && !src->files_of && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory");
+	if (dir && !src->files_of && !src->dir_files && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory or bundle archive");
 		goto fail;
 	}
 	b->model = m;
@@ -500,6 +524,9 @@ fail:
 
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
 {
+	struct stat st;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) && mp_barchive_is_file(dir))
+		return mp_barchive_load_bundle(dir, m, stdlib_dir, d);
 	mp_bundle_source src = {.dir = dir};
 	return mp_bundle_load_source(&src, m, stdlib_dir, d);
 }

@@ -3,9 +3,11 @@
  * them, and the declarations the in-memory files replace. Design: docs/architecture.md
  * ("Policies", "Snapshots"). */
 #include "alloc.h"
+#include "arena.h"
 #include "files.h"
 #include "policy_int.h"
 
+#include <assert.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,13 +48,33 @@ static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *t
 	return 0;
 }
 
+/* Takes the in-memory directory's files (src->dir_files) of one pass, in the order of
+ * mem_order (the walk's). */
+static int take_mem_dir_files(mp_bundle *b, const mp_bundle_source *src,
+                              const uint32_t *mem_order, int pass)
+{
+	size_t dlen = strlen(b->dir);
+	for (uint32_t k = 0; k < src->ndir_files; k++) {
+		const mp_bundle_text *t = &src->dir_files[mem_order[k]];
+		if (is_policy_file(t->name) != (pass == 0))
+			continue;
+		char *path = mp_arena_printf(b->arena, "%s/%s", b->dir, t->name);
+		if (!path || add_file(b, path, dlen + 1, t->text ? t->text : "", t->len, -1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Takes the directory's policy files (pass 0) or its other files (pass 1: tests, manifest,
- * docs), in the walk's order: read from all, the walk of the directory, or copied from
- * src->files_of. A file that cannot be read is reported and left out; -1 when out of memory. */
+ * docs), in the walk's order: read from all, the walk of the directory, copied from
+ * src->files_of, or taken from src->dir_files (in mem_order). A file that cannot be read is
+ * reported and left out; -1 when out of memory. */
 static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pathlist *all,
-                          int pass, mp_diags *d)
+                          const uint32_t *mem_order, int pass, mp_diags *d)
 {
 	const mp_bundle *o = src->files_of;
+	if (src->dir_files)
+		return take_mem_dir_files(b, src, mem_order, pass);
 	for (uint32_t i = 0; o && i < o->nfiles; i++) {
 		const mp_bundle_file *f = &o->files[i];
 		if (f->in_memory < 0 && is_policy_file(f->rel) == (pass == 0) &&
@@ -94,6 +116,9 @@ static int dir_has(const mp_bundle *b, const mp_bundle_source *src, const mp_pat
 			return 1;
 	for (uint32_t i = 0; i < all->n; i++)
 		if (first_component_is(all->v[i] + dlen + (all->v[i][dlen] == '/'), name))
+			return 1;
+	for (uint32_t i = 0; i < src->ndir_files; i++)
+		if (first_component_is(src->dir_files[i].name, name))
 			return 1;
 	return 0;
 }
@@ -196,27 +221,26 @@ static int merge_in_memory(mp_bundle *b, const mp_bundle_source *src, const mp_p
 	return bad ? -1 : 0;
 }
 
-/* b->sha256: over every file in path order, "path\0length\0content". -1 when out of memory. */
-static int hash_files(mp_bundle *b)
+int pol_hash_files(const mp_bundle_file *files, uint32_t nfiles, char out[65])
 {
-	uint32_t *order = mp_malloc((b->nfiles + 1) * sizeof(*order));
+	uint32_t *order = mp_malloc((nfiles + 1) * sizeof(*order));
 	EVP_MD_CTX *sha = EVP_MD_CTX_new();
 	unsigned char digest[32];
 	unsigned int dn;
 	int rc = -1;
 	if (!order || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
 		goto out;
-	for (uint32_t i = 0; i < b->nfiles; i++)
+	for (uint32_t i = 0; i < nfiles; i++)
 		order[i] = i;
-	for (uint32_t i = 1; i < b->nfiles; i++) /* insertion sort: bundles are small */
-		for (uint32_t j = i;
-		     j > 0 && strcmp(b->files[order[j - 1]].rel, b->files[order[j]].rel) > 0; j--) {
+	for (uint32_t i = 1; i < nfiles; i++) /* insertion sort: bundles are small */
+		for (uint32_t j = i; j > 0 && strcmp(files[order[j - 1]].rel, files[order[j]].rel) > 0;
+		     j--) {
 			uint32_t t = order[j];
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
-	for (uint32_t i = 0; i < b->nfiles; i++) {
-		const mp_bundle_file *f = &b->files[order[i]];
+	for (uint32_t i = 0; i < nfiles; i++) {
+		const mp_bundle_file *f = &files[order[i]];
 		char lenbuf[32];
 		int n = snprintf(lenbuf, sizeof(lenbuf), "%zu", f->len);
 		EVP_DigestUpdate(sha, f->rel, strlen(f->rel) + 1);
@@ -225,7 +249,7 @@ static int hash_files(mp_bundle *b)
 	}
 	EVP_DigestFinal_ex(sha, digest, &dn);
 	for (int i = 0; i < 32; i++)
-		snprintf(b->sha256 + 2 * i, 3, "%02x", digest[i]);
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(sha);
@@ -274,25 +298,91 @@ static int copy_skips(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 	return bad ? -1 : 0;
 }
 
+/* Why the name of in-memory directory file t breaks a rule of mp_bundle_source.dir_files,
+ * or NULL. */
+static const char *bad_dir_file(const mp_bundle_text *t)
+{
+	const char *p = t->name;
+	if (!p || !*p || *p == '/')
+		return "is not a path relative to the bundle directory";
+	for (const char *c = p; *c; c += strcspn(c, "/"), c += *c == '/') {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || c[0] == '.')
+			return "has an empty component or one starting with '.' (a walk never "
+			       "finds such a file)";
+	}
+	if (t->len > POL_FILE_MAX)
+		return "is over the 16 MiB limit for one file";
+	if (t->len && !t->text)
+		return "has no text";
+	return NULL;
+}
+
+/* The in-memory directory's files in the walk's order into *order (mp_malloc'd), after
+ * checking each against the rules of mp_bundle_source.dir_files; -1 after reporting. */
+static int order_dir_files(const mp_bundle_source *src, uint32_t **order, mp_diags *d)
+{
+	int bad = 0;
+	char q[300];
+	for (uint32_t i = 0; i < src->ndir_files; i++) {
+		const mp_bundle_text *t = &src->dir_files[i];
+		const char *why = bad_dir_file(t), *name = t->name ? t->name : "";
+		if (why) {
+			mp_diags_error(d, src->dir, 0, 0, "file '%s' %s",
+			               mp_diag_quote(name, strlen(name), q, sizeof(q)), why);
+			bad = 1;
+		}
+	}
+	if (bad)
+		return -1;
+	if (!(*order = mp_malloc(((size_t)src->ndir_files + 1) * sizeof(**order)))) {
+		mp_diags_error(d, src->dir, 0, 0, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < src->ndir_files; i++)
+		(*order)[i] = i;
+	for (uint32_t i = 1; i < src->ndir_files; i++) /* insertion sort: bundles are small */
+		for (uint32_t j = i; j > 0 && mp_files_path_cmp(src->dir_files[(*order)[j - 1]].name,
+		                                               src->dir_files[(*order)[j]].name) >= 0;
+		     j--) {
+			if (!mp_files_path_cmp(src->dir_files[(*order)[j - 1]].name,
+			                       src->dir_files[(*order)[j]].name)) {
+				mp_diags_error(d, src->dir, 0, 0, "file '%s' is given twice",
+				               mp_diag_quote(src->dir_files[(*order)[j]].name,
+				                             strlen(src->dir_files[(*order)[j]].name), q,
+				                             sizeof(q)));
+				return -1;
+			}
+			uint32_t t = (*order)[j];
+			(*order)[j] = (*order)[j - 1];
+			(*order)[j - 1] = t;
+		}
+	return 0;
+}
+
 int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 {
 	static const char *const any[] = {"", NULL};
 	mp_pathlist all = {0};
+	uint32_t *mem_order = NULL; /* src->dir_files in the walk's order */
 	int rc = -1;
-	if (b->dir && !src->files_of && mp_files_walk(b->dir, any, &all, d) < 0)
+	assert(!src->dir_files || (b->dir && !src->files_of));
+	if (src->dir_files && order_dir_files(src, &mem_order, d) < 0)
+		goto out;
+	if (b->dir && !src->files_of && !src->dir_files && mp_files_walk(b->dir, any, &all, d) < 0)
 		goto oom;
-	uint32_t most = src->files_of ? src->files_of->nfiles : all.n;
+	uint32_t most = src->files_of ? src->files_of->nfiles : all.n + src->ndir_files;
 	b->files = pol_arena_alloc(b, ((size_t)most + src->nfiles + 1) * sizeof(*b->files));
 	/* policy files first, in load order; then the rest (tests, manifest, docs) */
-	if (!b->files || take_dir_files(b, src, &all, 0, d) < 0)
+	if (!b->files || take_dir_files(b, src, &all, mem_order, 0, d) < 0)
 		goto oom;
 	int merged = merge_in_memory(b, src, &all, d);
 	b->npolicy_files = b->nfiles;
-	if (take_dir_files(b, src, &all, 1, d) < 0)
+	if (take_dir_files(b, src, &all, mem_order, 1, d) < 0)
 		goto oom;
 	if (merged < 0 || copy_skips(b, src, d) < 0)
 		goto out;
-	if (hash_files(b) < 0)
+	if (pol_hash_files(b->files, b->nfiles, b->sha256) < 0)
 		goto oom;
 	rc = 0;
 	goto out;
@@ -300,6 +390,7 @@ oom:
 	mp_diags_error(d, b->dir, 0, 0, "out of memory");
 out:
 	mp_pathlist_free(&all);
+	mp_free(mem_order);
 	return rc;
 }
 

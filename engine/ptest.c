@@ -3,6 +3,7 @@
  * of the snapshot (model + bundle) the file names, shared between files naming the same model. */
 #include "ptest.h"
 #include "alloc.h"
+#include "barchive.h"
 #include "decide.h"
 #include "diag.h"
 #include "files.h"
@@ -24,6 +25,7 @@ typedef struct {
 
 typedef struct {
 	const char *dir;
+	const mp_barchive *archive; /* dir is a bundle archive: its files, not the disk's */
 	const mp_ptest_opts *o;
 	cached engines[MAX_ENGINES];
 	int nengines;
@@ -51,7 +53,9 @@ static int l_model(lua_State *L)
 {
 	ptest *t = ctx_of(L);
 	const char *path = luaL_checkstring(L, 1);
-	if (path[0] == '/')
+	if (t->archive && path[0] != '/') /* a relative path would leave the archive: its model */
+		snprintf(t->model, sizeof(t->model), "%s", t->dir);
+	else if (path[0] == '/')
 		snprintf(t->model, sizeof(t->model), "%s", path);
 	else
 		snprintf(t->model, sizeof(t->model), "%s/%s", t->dir, path);
@@ -460,7 +464,9 @@ static mp_evaluator *evaluator_for(ptest *t, const char *file)
 	return ev;
 }
 
-static void run_file(ptest *t, const char *path, mp_ptest_result *res)
+/* Runs the test file at path: its text (len bytes), or NULL to read it. */
+static void run_file(ptest *t, const char *path, const char *given, size_t given_len,
+                     mp_ptest_result *res)
 {
 	char err[2048];
 	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
@@ -490,13 +496,17 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 	lua_pop(L, 1);
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
-	if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
+	if (given) {
+		text = (char *)given;
+		len = given_len;
+	} else if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
 		mp_diags_print(&d, t->o->out);
 		res->failed++;
 		goto out;
 	}
 	int rc = mp_sandbox_run(sb, text, len, path, 0, err, sizeof(err));
-	mp_free(text);
+	if (!given)
+		mp_free(text);
 	if (rc < 0) {
 		fprintf(t->o->out, "FAIL %s: %s\n", path, err);
 		res->failed++;
@@ -551,12 +561,49 @@ out:
 	mp_sandbox_free(sb);
 }
 
+static void free_engines(ptest *t)
+{
+	for (int i = 0; i < t->nengines; i++) {
+		mp_evaluator_free(t->engines[i].ev);
+		mp_engine_release(t->engines[i].engine);
+	}
+}
+
+/* The test files of a bundle archive, in its order (a walk's). -1 with errors in d. */
+static int run_archive(ptest *t, mp_ptest_result *res, mp_diags *d)
+{
+	mp_barchive *a = mp_barchive_open(t->dir, NULL, d);
+	if (!a || mp_barchive_check(a, NULL, d) < 0) {
+		mp_barchive_free(a);
+		return -1;
+	}
+	t->archive = a;
+	for (uint32_t i = 0; i < a->nfiles; i++) {
+		const mp_barchive_file *f = &a->files[i];
+		char path[PATH_MAX];
+		if (!mp_has_suffix(f->path, "_test.lua"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", t->dir, f->path);
+		run_file(t, path, f->data, f->len, res);
+		res->files++;
+	}
+	if (!res->files)
+		mp_diags_error(d, t->dir, 0, 0, "no test files (*_test.lua)");
+	return res->files ? 0 : -1;
+}
+
 int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, mp_diags *d)
 {
 	static const char *const suffix[] = {"_test.lua", NULL};
 	mp_pathlist files = {0};
 	ptest t = {.dir = dir, .o = o};
 	memset(res, 0, sizeof(*res));
+	if (mp_barchive_is_file(dir)) {
+		int rc = run_archive(&t, res, d);
+		free_engines(&t);
+		mp_barchive_free((mp_barchive *)t.archive);
+		return rc;
+	}
 	if (mp_files_walk(dir, suffix, &files, d) < 0 || files.n == 0) {
 		if (!d->errors)
 			mp_diags_error(d, dir, 0, 0, "no test files (*_test.lua)");
@@ -564,13 +611,10 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
 		return -1;
 	}
 	for (uint32_t i = 0; i < files.n; i++) {
-		run_file(&t, files.v[i], res);
+		run_file(&t, files.v[i], NULL, 0, res);
 		res->files++;
 	}
-	for (int i = 0; i < t.nengines; i++) {
-		mp_evaluator_free(t.engines[i].ev);
-		mp_engine_release(t.engines[i].engine);
-	}
+	free_engines(&t);
 	mp_pathlist_free(&files);
 	return 0;
 }

@@ -161,6 +161,7 @@ struct mp_bundle {
 	const mp_model *model; /* borrowed */
 	const char *dir;       /* NULL: none (the bundle is in-memory files alone) */
 	const char *name, *revision;
+	const char *revision_override; /* as given in its mp_bundle_source (or files_of's); or NULL */
 	const char *model_hint; /* the manifest's `model`, resolved against dir; or NULL */
 	char sha256[65];
 	uint32_t default_decision; /* mp_default */
@@ -212,6 +213,16 @@ typedef struct {
 	uint32_t nskips;
 	const char *revision_suffix; /* appended to the manifest's revision ("+shell"); or NULL */
 	const char *name, *revision; /* without a directory: the bundle's name and revision */
+	/* NULL, or every file of the bundle directory given in memory (an archive's, barchive.h):
+	 * name is the path relative to the directory. They are taken as a walk of dir would find
+	 * them (in its order; none may have a component starting with '.', "..", an empty one or
+	 * a leading '/'; each at most 16 MiB), and dir is only their name ("BUNDLE.tar.gz"), never
+	 * read. Not with files_of. */
+	const mp_bundle_text *dir_files;
+	uint32_t ndir_files;
+	/* NULL, or the revision to report instead of the manifest's (an archive's manifest sets
+	 * it: `meshpol bundle build --revision`); kept by a rebuild from files_of. */
+	const char *revision_override;
 } mp_bundle_source;
 
 /* Loads a bundle from src and compiles it against m. stdlib_dir is where `require` finds the
@@ -220,12 +231,14 @@ typedef struct {
  * replaced, and every error of the files themselves, located in them (NAME:LINE). */
 mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
                                  const char *stdlib_dir, mp_diags *d);
-/* mp_bundle_load_source of the directory dir alone. */
+/* mp_bundle_load_source of the directory dir alone; when dir is a file, the bundle archive
+ * there (barchive.h: read and checked in memory, never extracted). */
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
 
 /* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
- * is given), resolved against dir, into buf. 0, or -1 when the manifest names none. */
+ * is given), resolved against dir, into buf; for a bundle archive that holds a model, the
+ * archive's own path (mp_model_open reads the model in it). 0, or -1 when there is none. */
 int mp_bundle_model_hint(const char *dir, char *buf, size_t len);
 
 /* The stdlib directory: $MESHPOL_STDLIB, else ../stdlib beside the executable, else "stdlib". */
