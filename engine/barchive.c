@@ -158,18 +158,18 @@ static char *read_data(reader *r, struct archive *ar, const char *path, size_t s
 	char b1[200];
 	char *buf = mp_arena_alloc(r->a->arena, size + 1);
 	if (!buf) {
-		ERR(r, "%s: out of memory", q(path, b1, sizeof(b1)));
+		ERR(r, "'%s': out of memory", q(path, b1, sizeof(b1)));
 		return NULL;
 	}
 	size_t got = 0;
 	while (got < size) {
 		la_ssize_t n = archive_read_data(ar, buf + got, size - got);
 		if (n < 0) {
-			ERR(r, "%s: %s", q(path, b1, sizeof(b1)), archive_error_string(ar));
+			ERR(r, "'%s': %s", q(path, b1, sizeof(b1)), archive_error_string(ar));
 			return NULL;
 		}
 		if (n == 0) {
-			ERR(r, "%s: truncated: %zu of its %zu bytes are in the archive",
+			ERR(r, "'%s': truncated: %zu of its %zu bytes are in the archive",
 			    q(path, b1, sizeof(b1)), got, size);
 			return NULL;
 		}
@@ -185,7 +185,7 @@ static int take_meta(reader *r, struct archive *ar, const char *path, size_t siz
 {
 	char b1[200];
 	if (*slot) {
-		ERR(r, "%s: given twice", q(path, b1, sizeof(b1)));
+		ERR(r, "'%s': given twice", q(path, b1, sizeof(b1)));
 		return -1;
 	}
 	if (!(*slot = read_data(r, ar, path, size)))
@@ -206,21 +206,21 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 		return -1;
 	}
 	if (strlen(raw) > MP_BARCHIVE_MAX_PATH) {
-		ERR(r, "%s: is longer than the 1024-byte limit for a path", q(raw, b1, sizeof(b1)));
+		ERR(r, "'%s': is longer than the 1024-byte limit for a path", q(raw, b1, sizeof(b1)));
 		return -1;
 	}
 	memcpy(path, raw, strlen(raw) + 1);
 	const char *kind = kind_of(e);
 	int is_dir = archive_entry_filetype(e) == AE_IFDIR && !archive_entry_hardlink(e);
 	if ((why = bad_path(path, is_dir))) {
-		ERR(r, "%s: %s", q(raw, b1, sizeof(b1)), why);
+		ERR(r, "'%s': %s", q(raw, b1, sizeof(b1)), why);
 		return -1;
 	}
 	if (kind) {
 		const char *to = archive_entry_hardlink(e) ? archive_entry_hardlink(e)
 		                                           : archive_entry_symlink(e);
 		char b2[200];
-		ERR(r, "%s: is %s%s%s%s; a bundle archive holds regular files only",
+		ERR(r, "'%s': is %s%s%s%s; a bundle archive holds regular files only",
 		    q(path, b1, sizeof(b1)), kind, to ? " (to '" : "", to ? q(to, b2, sizeof(b2)) : "",
 		    to ? "')" : "");
 		return -1;
@@ -228,24 +228,24 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	if (is_dir)
 		return 0;
 	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
-		ERR(r, "%s: an entry without a size", q(path, b1, sizeof(b1)));
+		ERR(r, "'%s': an entry without a size", q(path, b1, sizeof(b1)));
 		return -1;
 	}
 	if (archive_entry_sparse_count(e) > 0) {
-		ERR(r, "%s: a sparse file; a bundle archive holds regular files only",
+		ERR(r, "'%s': a sparse file; a bundle archive holds regular files only",
 		    q(path, b1, sizeof(b1)));
 		return -1;
 	}
 	uint64_t size = (uint64_t)archive_entry_size(e);
 	int is_model = !strcmp(path, MP_BARCHIVE_MODEL);
 	if (!is_model && size > r->lim->max_file) {
-		ERR(r, "%s: %llu bytes, over the %zu-byte limit for one file",
+		ERR(r, "'%s': %llu bytes, over the %zu-byte limit for one file",
 		    q(path, b1, sizeof(b1)), (unsigned long long)size, r->lim->max_file);
 		return -1;
 	}
 	if (size > r->lim->max_total - r->total) {
 		ERR(r,
-		    "%s: %llu bytes would take the archive past its %zu-byte limit, uncompressed "
+		    "'%s': %llu bytes would take the archive past its %zu-byte limit, uncompressed "
 		    "(a gzip bomb, or a bundle too large)",
 		    q(path, b1, sizeof(b1)), (unsigned long long)size, r->lim->max_total);
 		return -1;
@@ -258,7 +258,7 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	if (is_model)
 		return take_meta(r, ar, path, (size_t)size, &a->model, &a->model_len);
 	if (!strncmp(path, MP_BARCHIVE_DIR "/", sizeof(MP_BARCHIVE_DIR))) {
-		ERR(r, "%s: not an entry meshpol writes (manifest.json, signature.json, model.mpm)",
+		ERR(r, "'%s': not an entry meshpol writes (manifest.json, signature.json, model.mpm)",
 		    q(path, b1, sizeof(b1)));
 		return -1;
 	}
@@ -304,11 +304,11 @@ static int order_files(reader *r)
 		const char *prev = a->files[i - 1].path, *cur = a->files[i].path;
 		size_t n = strlen(prev);
 		if (!strcmp(prev, cur)) {
-			ERR(r, "%s: given twice", q(cur, b1, sizeof(b1)));
+			ERR(r, "'%s': given twice", q(cur, b1, sizeof(b1)));
 			return -1;
 		}
 		if (!strncmp(prev, cur, n) && cur[n] == '/') {
-			ERR(r, "%s: both a file and a directory", q(prev, b1, sizeof(b1)));
+			ERR(r, "'%s': both a file and a directory", q(prev, b1, sizeof(b1)));
 			return -1;
 		}
 	}
@@ -589,7 +589,7 @@ mp_barchive *mp_barchive_read(const char *label, const void *data, size_t len,
 		ERR(&r, "signed, but without a manifest (" MP_BARCHIVE_MANIFEST ") to sign");
 	if (a->manifest)
 		for (uint32_t i = 0; i < a->nskipped; i++)
-			ERR(&r, "%s: not in the manifest (a hidden file)",
+			ERR(&r, "'%s': not in the manifest (a hidden file)",
 			    q(a->hidden[i], b1, sizeof(b1)));
 	if (a->model)
 		sha256_hex(a->model, a->model_len, a->model_sha256);
@@ -656,13 +656,13 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 		const mp_barchive_file *l =
 		    bsearch(&key, a->listed, a->nlisted, sizeof(*a->listed), cmp_listed);
 		if (!l) {
-			PROBLEM(d, a, "%s: in the archive, not in the manifest", q(f->path, b1, sizeof(b1)));
+			PROBLEM(d, a, "'%s': in the archive, not in the manifest", q(f->path, b1, sizeof(b1)));
 			continue;
 		}
 		seen++;
 		if (l->len != f->len || strcmp(l->sha256, f->sha256))
 			PROBLEM(d, a,
-			        "%s: %zu bytes with SHA-256 %.16s..., the manifest says %zu bytes "
+			        "'%s': %zu bytes with SHA-256 %.16s..., the manifest says %zu bytes "
 			        "with %.16s... (changed after the bundle was built)",
 			        q(f->path, b1, sizeof(b1)), f->len, f->sha256, l->len, l->sha256);
 	}
@@ -672,7 +672,7 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 			for (uint32_t k = 0; k < a->nfiles && !found; k++)
 				found = !strcmp(a->files[k].path, a->listed[i].path);
 			if (!found)
-				PROBLEM(d, a, "%s: in the manifest, missing from the archive",
+				PROBLEM(d, a, "'%s': in the manifest, missing from the archive",
 				        q(a->listed[i].path, b1, sizeof(b1)));
 		}
 	if (!a->model != !a->listed_model_sha256)
