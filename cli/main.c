@@ -41,8 +41,10 @@ static const mp_verb verbs[] = {
     {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem] [--head SHA256] [--runs N]",
      "check a trail's hash chain and seals (exit 0 intact, 1 tampered)"},
     {"trail", mp_cmd_trail, 1, -1,
-     "trail head TRAIL [--pubkey PUB.pem] | trail adopt TRAIL [--sign-key KEY.pem]",
-     "print a trail's head for verify --head; seal records found unsealed, on purpose"},
+     "trail head TRAIL [--pubkey PUB.pem] | trail adopt TRAIL [--sign-key KEY.pem] | trail "
+     "join BATCH...",
+     "print a trail's head for verify --head; seal records found unsealed, on purpose; "
+     "uploaded decision log batches back into JSON Lines"},
     {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
     {"bundle", mp_cmd_bundle, 1, -1,

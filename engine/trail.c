@@ -775,6 +775,8 @@ struct mp_trail {
 	int broken;                   /* a failed write could not be undone: no more writes */
 	int dir_unsynced;             /* created by open: fsync the directory once */
 	mp_jsonbuf line, content;     /* reused for every record (heap) */
+	mp_trail_sink sink;           /* told every record written; NULL: none */
+	void *sink_arg;
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
@@ -792,20 +794,23 @@ mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsig
 	char why[256];
 	int rc;
 	if (!t) {
-		errf(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path ? path : "decision log");
 		goto fail;
 	}
 	t->fd = -1;
 	if (sign_key_path && !(t->key = mp_key_load(sign_key_path, 1, err, errlen)))
 		goto fail;
 	if ((t->key && mp_key_id(t->key, t->key_id) < 0) || hasher_init(&t->h) < 0) {
-		errf(err, errlen, "%s: %s", path, mp_key_ssl_reason(why, sizeof(why)));
+		errf(err, errlen, "%s: %s", path ? path : "decision log",
+		     mp_key_ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
-	if (!(t->path = mp_strdup(path))) {
-		errf(err, errlen, "%s: out of memory", path);
+	if (!(t->path = mp_strdup(path ? path : "decision log (memory)"))) {
+		errf(err, errlen, "%s: out of memory", path ? path : "decision log");
 		goto fail;
 	}
+	if (!path) /* a chain kept in memory only: its records go to the sink */
+		return t;
 	t->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (t->fd >= 0)
 		t->dir_unsynced = 1;
@@ -883,6 +888,12 @@ void mp_trail_close(mp_trail *t)
 	mp_jsonbuf_free(&t->content);
 	mp_free(t->path);
 	mp_free(t);
+}
+
+void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg)
+{
+	t->sink = sink;
+	t->sink_arg = arg;
 }
 
 uint64_t mp_trail_seq(const mp_trail *t)
@@ -968,7 +979,7 @@ fail:
 static int write_line(mp_trail *t, const char *p, size_t n, char *err, size_t errlen)
 {
 	size_t off = 0;
-	while (off < n) {
+	while (t->fd >= 0 && off < n) {
 		ssize_t w = write(t->fd, p + off, n - off);
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -1038,6 +1049,8 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	t->seq++;
 	memcpy(t->head, hash, HASH_LEN);
+	if (t->sink)
+		t->sink(t->sink_arg, b->p, b->len);
 	return 0;
 fail:
 	return -1;
@@ -1071,6 +1084,8 @@ int mp_trail_sync(mp_trail *t, char *err, size_t errlen)
 {
 	int dfd = -1;
 	char *dir = NULL;
+	if (t->fd < 0)
+		return 0; /* in memory: nothing to sync */
 	if (fsync(t->fd) < 0) {
 		errf(err, errlen, "%s: fsync: %s", t->path, strerror(errno));
 		goto fail;

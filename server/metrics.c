@@ -2,6 +2,8 @@
  * (version 0.0.4). Every metric is listed in docs/server.md ("Metrics"). */
 #include "metrics.h"
 #include "decide.h"
+#include "fetch.h"
+#include "logship.h"
 #include "reload.h"
 #include "server_int.h"
 #include "version.h"
@@ -249,6 +251,11 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 		    "reload retries it.");
 		evbuffer_add_printf(o, "meshpol_decision_log_available %d\n", !s.unavailable);
 	}
+
+	if (srv->fetch)
+		mp_fetch_metrics(srv->fetch, o);
+	if (srv->logship)
+		mp_logship_metrics(srv->logship, o);
 
 	header(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	evbuffer_add_printf(o, "process_resident_memory_bytes %ld\n", resident_bytes());

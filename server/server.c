@@ -35,6 +35,9 @@
  *      then (a stuck worker, a blocked reload) are left behind: exit (1) without joining them.
  */
 #include "alloc.h"
+#include "fetch.h"
+#include "httpc.h"
+#include "logship.h"
 #include "reload.h"
 #include "sandbox.h"
 #include "server_int.h"
@@ -340,7 +343,8 @@ static void on_watch(void *arg)
 static int first_snapshot(mp_server *srv)
 {
 	mp_diags d = {0};
-	mp_engine *e = mp_engine_open(srv->cfg->model, srv->cfg->bundle, &d);
+	mp_engine *e = srv->fetch ? mp_fetch_first(srv->fetch, &d)
+	                          : mp_engine_open(srv->cfg->model, srv->cfg->bundle, &d);
 	mp_evaluator *ev = e ? mp_evaluator_new(e, NULL, &d) : NULL;
 	char err[512];
 	if (ev && e->bundle && (e->bundle->nwhens || e->bundle->nruns) &&
@@ -441,6 +445,15 @@ int mp_server_run(const mp_server_config *given)
 	srv.started = time(NULL);
 	fit_fd_limit(&cfg);
 
+	int curl = cfg.bundle_url || cfg.log_url; /* libcurl: once, before any thread uses it */
+	if (curl && mp_httpc_global_init(err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
+	if (cfg.bundle_url && !(srv.fetch = mp_fetch_new(&srv, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
 	if (first_snapshot(&srv) < 0)
 		goto out;
 	if (cfg.tls_cert && !(srv.tls = mp_tls_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.client_ca,
@@ -455,10 +468,14 @@ int mp_server_run(const mp_server_config *given)
 		goto out;
 	}
 	srv.reload_on_main = !cfg.admin_listen && cfg.admin_token;
-	if (cfg.decision_log) {
+	if (cfg.log_url && !(srv.logship = mp_logship_new(&cfg, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
+	if (cfg.decision_log || cfg.log_url) {
 		json_t *start = snapshot_record(&srv);
 		srv.log = mp_declog_open(cfg.decision_log, cfg.sign_key, cfg.log_queue,
-		                         cfg.log_drop, start, err, sizeof(err));
+		                         cfg.log_drop, start, srv.logship, err, sizeof(err));
 		json_decref(start);
 		if (!srv.log) {
 			fprintf(stderr, "meshpol serve: --decision-log: %s\n", err);
@@ -480,6 +497,10 @@ int mp_server_run(const mp_server_config *given)
 	    event_add(sig_term, NULL) < 0 || event_add(sig_int, NULL) < 0 ||
 	    event_add(sig_hup, NULL) < 0) {
 		fprintf(stderr, "meshpol serve: cannot set up the control loop\n");
+		goto out;
+	}
+	if (srv.fetch && mp_fetch_start(srv.fetch, srv.control, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
 		goto out;
 	}
 	if (cfg.watch) {
@@ -533,7 +554,8 @@ int mp_server_run(const mp_server_config *given)
 		    "meshpol serve: %s://%s%s, %d worker%s; bundle %s revision %s; model sha256 "
 		    "%.12s%s%s%s\n",
 		    srv.tls ? "https" : "http", cfg.listen, cfg.client_ca ? " (mutual TLS)" : "",
-		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle->name, e->bundle->revision,
+		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle ? e->bundle->name : "-",
+		    e->bundle ? e->bundle->revision : "-",
 		    mp_model_sha256(e->model), cfg.admin_listen ? "; admin http://" : "",
 		    cfg.admin_listen ? cfg.admin_listen : "",
 		    cfg.decision_log ? "; decision log on" : "");
@@ -567,6 +589,14 @@ out:
 				rc = 1;
 		}
 		json_decref(end);
+	}
+	/* the log's last records (end, seal) are in the upload buffer now */
+	if (srv.logship &&
+	    mp_logship_finish(srv.logship, (cfg.drain_timeout > 2 ? cfg.drain_timeout : 2) * 1000,
+	                      err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		if (rc == 0)
+			rc = 1;
 	}
 	if (left) {
 		/* a thread that never returns holds what it was using: nothing can be freed, so
@@ -611,6 +641,10 @@ out:
 		mp_free(srv.admin);
 	}
 	mp_declog_free(srv.log);
+	mp_logship_free(srv.logship);
+	mp_fetch_free(srv.fetch); /* before the control base: it holds an event of it */
+	if (curl)
+		mp_httpc_global_cleanup();
 	if (srv.jobs_ev)
 		event_free(srv.jobs_ev);
 	if (srv.reload_done_ev)
