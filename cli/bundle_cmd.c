@@ -147,11 +147,13 @@ static int bundle_build(int argc, char **argv)
 		fprintf(stderr, "meshpol %s: %s\n", v->name, err);
 		goto out;
 	}
-	printf("%s: %s revision %s: %u polic%s, %u files%s; bundle sha256 %s\n", out, b->name,
-	       bo.revision ? bo.revision : b->revision, b->npolicies,
-	       b->npolicies == 1 ? "y" : "ies", b->nfiles, model ? ", the model" : "", b->sha256);
+	/* the archive may be going to stdout: then the summary goes to stderr */
+	FILE *say = !strcmp(out, "-") || !strcmp(out, "/dev/stdout") ? stderr : stdout;
+	fprintf(say, "%s: %s revision %s: %u polic%s, %u files%s; bundle sha256 %s\n", out,
+	        b->name, bo.revision ? bo.revision : b->revision, b->npolicies,
+	        b->npolicies == 1 ? "y" : "ies", b->nfiles, model ? ", the model" : "", b->sha256);
 	if (bo.sign_key)
-		printf("%s: signed by key_id %s\n", out, key_id);
+		fprintf(say, "%s: signed by key_id %s\n", out, key_id);
 	rc = MP_EXIT_OK;
 out:
 	mp_out_discard(o);

@@ -835,13 +835,3 @@ mp_model *mp_barchive_load_model(const char *path, mp_diags *d)
 	mp_barchive_free(a);
 	return m;
 }
-
-int mp_barchive_has_model(const char *path)
-{
-	mp_diags d = {0};
-	mp_barchive *a = open_checked(path, &d);
-	int has = a && a->model;
-	mp_barchive_free(a);
-	mp_diags_free(&d);
-	return has;
-}

@@ -241,7 +241,8 @@ int mp_bundle_model_hint(const char *dir, char *buf, size_t len)
 	int rc = -1;
 	struct stat st;
 	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (!mp_barchive_is_file(dir) || !mp_barchive_has_model(dir) || strlen(dir) >= len)
+		/* the model in it, or the reason there is none when mp_model_open reads it */
+		if (!mp_barchive_is_file(dir) || strlen(dir) >= len)
 			return -1;
 		memcpy(buf, dir, strlen(dir) + 1);
 		return 0;

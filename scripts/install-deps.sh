@@ -4,13 +4,16 @@
 set -eu
 
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
-# docs/architecture.md.
+# docs/architecture.md: libarchive reads and writes bundle archives (tar.gz) in memory, libcurl
+# polls bundles and uploads decision logs for `meshpol serve` (docs/bundles.md), zlib compresses
+# the uploaded log batches and reads them back (`meshpol trail join`).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
 # python3 (workload generators), jq (end-to-end assertions).
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+libevent-dev libjansson-dev libre2-dev libarchive-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev
+curl nginx tmux libxml2-utils python3 jq openssl"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine nodejs"
 elif [ "${1:-}" = "--fuzz" ]; then

@@ -132,8 +132,6 @@ mp_model *mp_barchive_model(const mp_barchive *a, mp_diags *d);
 mp_bundle *mp_barchive_load_bundle(const char *path, const mp_model *m, const char *stdlib_dir,
                                    mp_diags *d);
 mp_model *mp_barchive_load_model(const char *path, mp_diags *d);
-/* Is the file at path a bundle archive that passes mp_barchive_check and holds a model? */
-int mp_barchive_has_model(const char *path);
 /* Do the first bytes of data look like a gzip stream or a tar archive? */
 int mp_barchive_sniff(const void *data, size_t len);
 /* Is path a regular file whose first bytes do (mp_barchive_sniff)? */

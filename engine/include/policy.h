@@ -237,8 +237,8 @@ mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
 
 /* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
- * is given), resolved against dir, into buf; for a bundle archive that holds a model, the
- * archive's own path (mp_model_open reads the model in it). 0, or -1 when there is none. */
+ * is given), resolved against dir, into buf; for a bundle archive, the archive's own path
+ * (mp_model_open reads the model in it, or says why it cannot). 0, or -1 when there is none. */
 int mp_bundle_model_hint(const char *dir, char *buf, size_t len);
 
 /* The stdlib directory: $MESHPOL_STDLIB, else ../stdlib beside the executable, else "stdlib". */
