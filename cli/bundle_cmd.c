@@ -109,7 +109,7 @@ static int bundle_build(int argc, char **argv)
 		       "%s/bundle.yaml",
 		    dir);
 	rc = MP_EXIT_USAGE;
-	if (bo.sign_key && mp_trail_key_id(bo.sign_key, key_id, err, sizeof(err)) < 0) {
+	if (bo.sign_key && mp_barchive_sign_key_id(bo.sign_key, key_id, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol %s: %s\n", v->name, err);
 		goto out;
 	}

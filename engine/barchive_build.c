@@ -48,6 +48,20 @@ static uint32_t *walk_order(const mp_bundle *b)
 	return o;
 }
 
+/* text (json_dumps's) with a final newline, for people who cat it; NULL when out of memory. */
+static char *with_newline(char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+	char *t = text ? realloc(text, n + 2) : NULL;
+	if (!t) {
+		free(text);
+		return NULL;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	return t;
+}
+
 /* The manifest's text (JSON, two-space indent, a final newline; json_dumps's: free()). */
 static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *order)
 {
@@ -80,16 +94,7 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 		                              (json_int_t)o->model_len, "sha256", sha, "model_sha256",
 		                              o->model_sha256));
 	}
-	text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text) { /* a final newline, for people who cat it */
-		size_t n = strlen(text);
-		char *t = realloc(text, n + 2);
-		if (t) {
-			t[n] = '\n';
-			t[n + 1] = '\0';
-		}
-		text = t;
-	}
+	text = with_newline(json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER));
 out:
 	json_decref(ps);
 	json_decref(fs);
@@ -118,7 +123,7 @@ static char *signature_text(const char *key_path, const char *manifest, char *er
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format", MP_BARCHIVE_SIG_FORMAT,
 	                      "algorithm", "ed25519", "key_id", id, "public_key", pem,
 	                      "manifest_sha256", hash, "signature", sig64);
-	text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	text = j ? with_newline(json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) : NULL;
 	json_decref(j);
 	if (!text)
 		errf(err, errlen, "out of memory");
@@ -126,6 +131,16 @@ out:
 	mp_free(pem);
 	EVP_PKEY_free(k);
 	return text;
+}
+
+int mp_barchive_sign_key_id(const char *key_path, char out[65], char *err, size_t errlen)
+{
+	EVP_PKEY *k = mp_key_load(key_path, 1, err, errlen);
+	int rc = k ? mp_key_id(k, out) : -1;
+	if (k && rc < 0)
+		errf(err, errlen, "%s: cannot encode the public key", key_path);
+	EVP_PKEY_free(k);
+	return rc;
 }
 
 static la_ssize_t to_file(struct archive *a, void *f, const void *buf, size_t n)

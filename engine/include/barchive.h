@@ -148,6 +148,9 @@ typedef struct {
 	long long mtime;          /* of every entry (SOURCE_DATE_EPOCH); 0 by default */
 } mp_barchive_build_opts;
 
+/* The key_id of the private key at key_path, which must be an Ed25519 private key PEM (the
+ * check made before anything is built). 0, or -1 and err. */
+int mp_barchive_sign_key_id(const char *key_path, char out[65], char *err, size_t errlen);
 /* Writes the archive to out: the manifest, the signature (with sign_key), the model, then the
  * bundle's files in the walk's order; tar (pax) compressed with gzip, every entry mode 0644,
  * owner 0, the same mtime, and no time in the gzip header, so the same inputs give the same
