@@ -16,13 +16,13 @@ free_port() {
 }
 
 # start_server NAME ARGS...: runs `meshpol serve --listen 127.0.0.1:PORT ARGS...` with its
-# output in $TMP/NAME.log; sets SRV_PID and PORT (and BASE=http://127.0.0.1:PORT). Waits up to
-# 15 s for /health (plain HTTP only; TLS servers pass HEALTH_CURL_ARGS). Returns 1 if it never
-# answered.
+# output in $TMP/NAME.log; sets SRV_PID and PORT (and BASE=http://127.0.0.1:PORT). PORT is a free
+# one, or $START_PORT (a server restarted where it was). Waits up to 15 s for /health (plain HTTP
+# only; TLS servers pass HEALTH_CURL_ARGS). Returns 1 if it never answered.
 start_server() {
 	local name=$1 i
 	shift
-	PORT=$(free_port)
+	PORT=${START_PORT:-$(free_port)}
 	BASE=http://127.0.0.1:$PORT
 	"$MESHPOL" serve --listen "127.0.0.1:$PORT" "$@" >"$TMP/$name.log" 2>&1 &
 	SRV_PID=$!
