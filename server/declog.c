@@ -83,8 +83,10 @@ static void note_failure(mp_declog *l, const char *err)
 	if (!l->first_error[0]) {
 		snprintf(l->first_error, sizeof(l->first_error), "%s", err);
 		fprintf(stderr, "meshpol serve: decision log: %s%s\n", err,
-		        l->drop ? " (drop mode: decisions go on, unlogged)"
-		                : ": refusing decisions (fail closed) until a reload retries it");
+		        l->drop   ? " (drop mode: decisions go on, unlogged)"
+		        : l->ship ? ": refusing decisions (fail closed) until a reload retries it, or "
+		                    "the upload makes room"
+		                  : ": refusing decisions (fail closed) until a reload retries it");
 	}
 	snprintf(l->error, sizeof(l->error), "%s", bare);
 	if (!l->failing || (!l->drop && !l->unavailable))
