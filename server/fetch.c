@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,7 @@ struct mp_fetch {
 	pthread_t thread;
 	int started;
 	atomic_int stop;
+	int stopped; /* a stop signal came while mp_fetch_first waited */
 	struct event *reload_ev;
 	uint64_t rng;
 };
@@ -564,60 +566,93 @@ fail:
 	return NULL;
 }
 
-/* Is there something to build from: a bundle (downloaded or -p) and a model (-m, downloaded,
- * or the bundle archive's own)? */
-static int can_build(mp_fetch *f)
+/* What is missing to build a snapshot: "" when a bundle (downloaded or -p) and a model (-m,
+ * downloaded, or the bundle archive's own) are there, else "a bundle", "a model" or both. */
+static const char *missing(mp_fetch *f)
 {
 	pthread_mutex_lock(&f->lock);
 	const target *tb = &f->t[T_BUNDLE], *tm = f->nt > 1 ? &f->t[T_MODEL] : NULL;
 	int bundle = tb->pending || tb->good || f->cfg->bundle;
 	int model = f->cfg->model || (tm ? tm->pending || tm->good : tb->pending || tb->good);
 	pthread_mutex_unlock(&f->lock);
-	return bundle && model;
+	return bundle && model ? "" : bundle ? "a model" : model ? "a bundle" : "a bundle and a model";
+}
+
+/* Sleeps s seconds, or until SIGTERM or SIGINT (blocked by the caller); 1 when one came. */
+static int sleep_or_signal(double s)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	int sig = sigtimedwait(&stop, NULL, &ts);
+	if (sig > 0)
+		fprintf(stderr, "meshpol serve: %s while waiting for a bundle: stopping\n",
+		        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	return sig > 0;
 }
 
 mp_engine *mp_fetch_first(mp_fetch *f, mp_diags *d)
 {
-	for (int waited = 0;; waited = 1) {
-		if (can_build(f)) {
+	sigset_t stop, old;
+	mp_engine *e = NULL;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	/* no control loop yet: a stop signal while waiting is taken here */
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	for (int said = 0;;) {
+		const char *lack = missing(f);
+		if (!*lack) {
 			mp_fetch_used used = {0};
 			mp_diags bd = {0};
-			mp_engine *e = mp_fetch_open(f, &bd, &used);
+			e = mp_fetch_open(f, &bd, &used);
 			if (e && mp_reload_validate(e, &bd) < 0) {
 				mp_engine_release(e);
 				e = NULL;
 			}
 			mp_fetch_built(f, &used, e != NULL, &bd);
 			mp_fetch_release(&used);
-			if (e) {
-				mp_diags_free(&bd);
-				return e;
-			}
-			mp_diags_print(&bd, stderr);
+			if (!e)
+				mp_diags_print(&bd, stderr);
 			mp_diags_free(&bd);
-			if (!f->t[T_BUNDLE].pending && !f->cfg->bundle && f->t[T_BUNDLE].good == NULL)
-				fprintf(stderr, "meshpol serve: waiting for a bundle that loads\n");
-		} else if (!waited) {
-			fprintf(stderr,
-			        "meshpol serve: no bundle yet (no cache, no -p): polling %s before "
-			        "listening\n",
-			        f->t[T_BUNDLE].label);
+			if (e)
+				break;
+			lack = missing(f);
 		}
-		/* poll what is missing, then wait as the poll thread would */
+		if (*lack && !said++)
+			fprintf(stderr, "meshpol serve: waiting for %s that verifies and loads: polling "
+			                "%s before listening\n",
+			        lack, f->t[T_BUNDLE].label);
+		/* poll (a refused download's ETag forgotten: it may load with another model) */
 		int failures = 0;
 		for (int i = 0; i < f->nt; i++) {
-			poll_target(f, &f->t[i]);
-			failures = f->t[i].failures > failures ? f->t[i].failures : failures;
+			target *t = &f->t[i];
+			pthread_mutex_lock(&f->lock);
+			if (!t->pending && !t->good)
+				t->etag[0] = '\0';
+			pthread_mutex_unlock(&f->lock);
+			poll_target(f, t);
+			failures = t->failures > failures ? t->failures : failures;
 		}
 		persist(f);
-		if (can_build(f) && !failures)
+		if (!*missing(f) && !failures)
 			continue;
-		double s = next_delay(f, failures);
-		struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-		nanosleep(&ts, NULL);
+		if (sleep_or_signal(next_delay(f, failures))) {
+			f->stopped = 1;
+			break;
+		}
 	}
-	(void)d;
-	return NULL;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!e && !f->stopped)
+		mp_diags_error(d, NULL, 0, 0, "no bundle to serve");
+	return e;
+}
+
+int mp_fetch_stopped(const mp_fetch *f)
+{
+	return f->stopped;
 }
 
 static void on_reload(int fd, short what, void *arg)

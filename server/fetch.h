@@ -38,9 +38,10 @@ typedef struct {
  * aside, and said so). Main thread, before the first snapshot. NULL and err on failure. */
 mp_fetch *mp_fetch_new(mp_server *srv, char *err, size_t errlen);
 /* The first snapshot: from the cache or -p (and -m), else polled for until a bundle arrives
- * that verifies and loads (the server does not listen until then). Main thread. NULL with the
- * reason in d only when it cannot even start polling. */
+ * that verifies and loads (the server does not listen until then). Main thread; SIGTERM and
+ * SIGINT end the wait (NULL, and mp_fetch_stopped says so). */
 mp_engine *mp_fetch_first(mp_fetch *f, mp_diags *d);
+int mp_fetch_stopped(const mp_fetch *f);
 /* Starts the poll thread; reloads are asked of control's thread. 0 or -1 and err. */
 int mp_fetch_start(mp_fetch *f, struct event_base *control, char *err, size_t errlen);
 /* Stops the poll thread (a transfer in flight is aborted) and waits for it. */

@@ -339,7 +339,8 @@ static void on_watch(void *arg)
 	mp_reload_start(arg, "watch");
 }
 
-/* The first snapshot: like a reload, but there is nothing to fall back on. */
+/* The first snapshot: like a reload, but there is nothing to fall back on. 0, -1 (said why),
+ * or 1: stopped by a signal while waiting for a bundle to arrive (--bundle-url). */
 static int first_snapshot(mp_server *srv)
 {
 	mp_diags d = {0};
@@ -352,6 +353,10 @@ static int first_snapshot(mp_server *srv)
 		mp_diags_error(&d, e->bundle->dir, 0, 0,
 		               "the bundle does not load in an evaluator: %s", err);
 	mp_evaluator_free(ev);
+	if (!e && srv->fetch && mp_fetch_stopped(srv->fetch)) {
+		mp_diags_free(&d);
+		return 1; /* stopped while waiting for a bundle: nothing was served */
+	}
 	mp_diags_print(&d, stderr);
 	if (!e || d.errors) {
 		fprintf(stderr, "meshpol serve: cannot load the model and bundle: %u error%s\n",
@@ -454,8 +459,11 @@ int mp_server_run(const mp_server_config *given)
 		fprintf(stderr, "meshpol serve: %s\n", err);
 		goto out;
 	}
-	if (first_snapshot(&srv) < 0)
+	if ((rc = first_snapshot(&srv)) != 0) {
+		rc = rc > 0 ? 0 : 2;
 		goto out;
+	}
+	rc = 2;
 	if (cfg.tls_cert && !(srv.tls = mp_tls_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.client_ca,
 	                                               err, sizeof(err)))) {
 		fprintf(stderr, "meshpol serve: %s\n", err);

@@ -148,7 +148,7 @@ for i in 1 2 3; do
 done
 all_revision r1 && ok "all three serve r1, fetched from nginx" || not_ok "all three serve r1" "$(health "${PORTS[0]}")"
 h=$(health "${PORTS[0]}")
-if printf '%s' "$h" | jq -e '.bundle_source.status == "ok" and .bundle_source.from == "url" and .status == "ok"' >/dev/null; then
+if [ -n "$h" ] && printf '%s' "$h" | jq -e '.bundle_source.status == "ok" and .bundle_source.from == "url" and .status == "ok"' >/dev/null; then
 	ok "health shows the bundle source"
 else
 	not_ok "health shows the bundle source" "${h:0:600}"
@@ -183,7 +183,7 @@ refusal() { # N NAME REGEX
 	local h p bad=0
 	for p in "${PORTS[@]}"; do
 		h=$(health "$p")
-		printf '%s' "$h" | jq -e --arg re "$3" '.status == "degraded" and .bundle_source.status == "refused" and (.problems | any(test($re)))' >/dev/null || bad=1
+		[ -n "$h" ] && printf '%s' "$h" | jq -e --arg re "$3" '.status == "degraded" and .bundle_source.status == "refused" and (.problems | any(test($re)))' >/dev/null || bad=1
 	done
 	[ $bad = 0 ] && ok "$2: health says why (degraded)" || not_ok "$2: health says why" "${h:0:700}"
 	grep -q "$3" "$TMP/replica1.log" && ok "$2: logged" || not_ok "$2: logged" "$(tail -5 "$TMP/replica1.log")"
@@ -213,7 +213,7 @@ touch "$TMP/stop-load"
 for p in "${LOADERS[@]}"; do wait "$p"; done
 for i in 0 1 2; do
 	s=$(cat "$TMP/load$i.json")
-	if printf '%s' "$s" | jq -e '.sent > 0 and .errors == 0 and .unexpected == 0 and (.status | keys) == ["200"]' >/dev/null; then
+	if [ -n "$s" ] && printf '%s' "$s" | jq -e '.sent > 0 and .errors == 0 and .unexpected == 0 and (.status | keys) == ["200"]' >/dev/null; then
 		ok "replica$((i + 1)): no failed request through it all ($(printf '%s' "$s" | jq .sent) requests)"
 	else
 		not_ok "replica$((i + 1)): no failed request through it all" "$s"
@@ -231,7 +231,7 @@ kill -0 "$SRV_PID" 2>/dev/null || { not_ok "replica1 restarts" "$(cat "$TMP/repl
 PORTS[0]=$PORT
 PIDS[0]=$SRV_PID
 h=$(health "$PORT")
-if printf '%s' "$h" | jq -e '.bundle.revision == "r2" and .bundle_source.from == "cache" and .bundle_source.status == "unreachable"' >/dev/null; then
+if [ -n "$h" ] && printf '%s' "$h" | jq -e '.bundle.revision == "r2" and .bundle_source.from == "cache" and .bundle_source.status == "unreachable"' >/dev/null; then
 	ok "replica1 restarted with nginx down: serves r2 from its cache"
 else
 	not_ok "replica1 restarted with nginx down: serves r2 from its cache" "${h:0:600}"
