@@ -105,8 +105,9 @@ static int bundle_build(int argc, char **argv)
 		check_model = hint;
 	if (!check_model)
 		return mp_cli_usage_error(
-		    v, "no model to check the bundle against: give -m MODEL or set 'model' in "
-		       "%s/bundle.yaml",
+		    v,
+		    "no model to check the bundle against: give -m MODEL or set 'model' in "
+		    "%s/bundle.yaml",
 		    dir);
 	rc = MP_EXIT_USAGE;
 	if (bo.sign_key && mp_barchive_sign_key_id(bo.sign_key, key_id, err, sizeof(err)) < 0) {
@@ -123,7 +124,8 @@ static int bundle_build(int argc, char **argv)
 	bo.bundle = b;
 	if (model) { /* -m: the model goes in the archive too */
 		if (!(mpm = model_bytes(m, &bo.model_len))) {
-			fprintf(stderr, "meshpol %s: %s: cannot encode the model\n", v->name, model);
+			fprintf(stderr, "meshpol %s: %s: cannot encode the model\n", v->name,
+			        model);
 			rc = MP_EXIT_FAIL;
 			goto out;
 		}
@@ -149,8 +151,8 @@ static int bundle_build(int argc, char **argv)
 	}
 	/* the archive may be going to stdout: then the summary goes to stderr */
 	FILE *say = !strcmp(out, "-") || !strcmp(out, "/dev/stdout") ? stderr : stdout;
-	fprintf(say, "%s: %s revision %s: %u polic%s, %u files%s; bundle sha256 %s\n", out,
-	        b->name, bo.revision ? bo.revision : b->revision, b->npolicies,
+	fprintf(say, "%s: %s revision %s: %u polic%s, %u files%s; bundle sha256 %s\n", out, b->name,
+	        bo.revision ? bo.revision : b->revision, b->npolicies,
 	        b->npolicies == 1 ? "y" : "ies", b->nfiles, model ? ", the model" : "", b->sha256);
 	if (bo.sign_key)
 		fprintf(say, "%s: signed by key_id %s\n", out, key_id);
@@ -256,17 +258,17 @@ static json_t *inspect_json(const mp_barchive *a, const mp_diags *problems)
 	json_t *manifest = a->manifest ? json_loadb(a->manifest, a->manifest_len, 0, NULL) : NULL;
 	for (uint32_t i = 0; i < a->nfiles; i++)
 		json_array_append_new(files, json_pack("{s:s, s:I, s:s}", "path", a->files[i].path,
-		                                       "size", (json_int_t)a->files[i].len, "sha256",
-		                                       a->files[i].sha256));
+		                                       "size", (json_int_t)a->files[i].len,
+		                                       "sha256", a->files[i].sha256));
 	for (uint32_t i = 0; i < problems->n; i++)
 		json_array_append_new(errs, json_string(problems->v[i].msg));
 	json_object_set_new(o, "archive", json_string(a->label));
 	json_object_set_new(o, "intact", json_boolean(problems->errors == 0));
 	json_object_set_new(o, "manifest", manifest ? manifest : json_null());
-	json_object_set_new(o, "signature",
-	                    a->signature ? json_pack("{s:s, s:s}", "algorithm", "ed25519", "key_id",
-	                                             a->key_id)
-	                                 : json_null());
+	json_object_set_new(
+	    o, "signature",
+	    a->signature ? json_pack("{s:s, s:s}", "algorithm", "ed25519", "key_id", a->key_id)
+	                 : json_null());
 	json_object_set_new(o, "files", files);
 	json_object_set_new(o, "skipped", json_integer(a->nskipped));
 	json_object_set_new(o, "problems", errs);
@@ -300,7 +302,8 @@ static void inspect_text(const mp_barchive *a, const mp_diags *problems)
 	printf("  files:         %u%s\n", a->nfiles,
 	       a->nskipped ? " (and hidden files left out, as a directory's walk would)" : "");
 	for (uint32_t i = 0; i < a->nfiles; i++)
-		printf("    %8zu  %.12s  %s\n", a->files[i].len, a->files[i].sha256, a->files[i].path);
+		printf("    %8zu  %.12s  %s\n", a->files[i].len, a->files[i].sha256,
+		       a->files[i].path);
 	for (uint32_t i = 0; i < problems->n; i++)
 		printf("%s: TAMPERED: %s\n", a->label, problems->v[i].msg);
 }

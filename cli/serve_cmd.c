@@ -323,8 +323,9 @@ int mp_cmd_serve(int argc, char **argv)
 		case O_MODEL_URL:
 		case O_LOG_URL:
 			if (!is_http_url(optarg))
-				return mp_cli_usage_error(v, "--%s takes an http:// or https:// URL",
-				                          c == O_BUNDLE_URL ? "bundle-url"
+				return mp_cli_usage_error(v,
+				                          "--%s takes an http:// or https:// URL",
+				                          c == O_BUNDLE_URL  ? "bundle-url"
 				                          : c == O_MODEL_URL ? "model-url"
 				                                             : "decision-log-url");
 			*(c == O_BUNDLE_URL  ? &cfg.bundle_url
@@ -369,19 +370,22 @@ int mp_cmd_serve(int argc, char **argv)
 		return rc;
 	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
 		if (seen.seen[needs[i].opt] && !seen.seen[needs[i].needs])
-			return mp_cli_usage_error(v, "%s needs %s", needs[i].name, needs[i].needs_name);
+			return mp_cli_usage_error(v, "%s needs %s", needs[i].name,
+			                          needs[i].needs_name);
 	if (!cfg.bundle_url && (!cfg.model || !cfg.bundle))
 		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required (or "
 		                             "--bundle-url URL)");
 	if (cfg.watch && cfg.bundle_url)
-		return mp_cli_usage_error(v, "--watch reloads files on change; with --bundle-url the "
-		                             "bundle is polled (--bundle-poll)");
+		return mp_cli_usage_error(v,
+		                          "--watch reloads files on change; with --bundle-url the "
+		                          "bundle is polled (--bundle-poll)");
 	if (!cfg.tls_cert != !cfg.tls_key)
 		return mp_cli_usage_error(v, "--tls-cert and --tls-key go together");
 	if (cfg.client_ca && !cfg.tls_cert)
 		return mp_cli_usage_error(v, "--client-ca needs --tls-cert and --tls-key");
 	if (cfg.sign_key && !cfg.decision_log && !cfg.log_url)
-		return mp_cli_usage_error(v, "--sign-key needs --decision-log or --decision-log-url");
+		return mp_cli_usage_error(v,
+		                          "--sign-key needs --decision-log or --decision-log-url");
 	if (cfg.admin_token && !*cfg.admin_token)
 		return mp_cli_usage_error(v, "--admin-token is empty");
 	if (cfg.destination_header && !*cfg.destination_header)

@@ -356,7 +356,8 @@ static char *read_batch(const char *path, size_t *len, char *err, size_t errlen)
 			cap = cap ? cap * 2 : 1 << 20;
 			char *b = cap > BATCH_MAX + 65536 + 1 ? NULL : realloc(buf, cap);
 			if (!b) {
-				snprintf(err, errlen, "%s: over %u bytes uncompressed", path, BATCH_MAX);
+				snprintf(err, errlen, "%s: over %u bytes uncompressed", path,
+				         BATCH_MAX);
 				goto fail;
 			}
 			buf = b;
@@ -395,7 +396,8 @@ static int join_batch(const char *path, char *text, size_t len, uint64_t *last_s
 		char *nl = strchr(p, '\n');
 		line++;
 		if (!nl) {
-			snprintf(err, errlen, "%s:%" PRIu64 ": a record without its newline", path, line);
+			snprintf(err, errlen, "%s:%" PRIu64 ": a record without its newline", path,
+			         line);
 			return -1;
 		}
 		size_t n = (size_t)(nl - p);

@@ -50,7 +50,7 @@ int mp_barchive_sniff(const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-		return 1; /* gzip */
+		return 1;                                  /* gzip */
 	return len >= 262 && !memcmp(p + 257, "ustar", 5); /* tar: ustar, pax, GNU */
 }
 
@@ -206,7 +206,8 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 		return -1;
 	}
 	if (strlen(raw) > MP_BARCHIVE_MAX_PATH) {
-		ERR(r, "'%s': is longer than the 1024-byte limit for a path", q(raw, b1, sizeof(b1)));
+		ERR(r, "'%s': is longer than the 1024-byte limit for a path",
+		    q(raw, b1, sizeof(b1)));
 		return -1;
 	}
 	memcpy(path, raw, strlen(raw) + 1);
@@ -221,8 +222,8 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 		                                           : archive_entry_symlink(e);
 		char b2[200];
 		ERR(r, "'%s': is %s%s%s%s; a bundle archive holds regular files only",
-		    q(path, b1, sizeof(b1)), kind, to ? " (to '" : "", to ? q(to, b2, sizeof(b2)) : "",
-		    to ? "')" : "");
+		    q(path, b1, sizeof(b1)), kind, to ? " (to '" : "",
+		    to ? q(to, b2, sizeof(b2)) : "", to ? "')" : "");
 		return -1;
 	}
 	if (is_dir)
@@ -258,7 +259,8 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	if (is_model)
 		return take_meta(r, ar, path, (size_t)size, &a->model, &a->model_len);
 	if (!strncmp(path, MP_BARCHIVE_DIR "/", sizeof(MP_BARCHIVE_DIR))) {
-		ERR(r, "'%s': not an entry meshpol writes (manifest.json, signature.json, model.mpm)",
+		ERR(r,
+		    "'%s': not an entry meshpol writes (manifest.json, signature.json, model.mpm)",
 		    q(path, b1, sizeof(b1)));
 		return -1;
 	}
@@ -320,8 +322,8 @@ static int order_files(reader *r)
 typedef struct {
 	const char *key;
 	json_type type; /* JSON_STRING, JSON_INTEGER, JSON_ARRAY, JSON_OBJECT */
-	int required; /* 1 */
-	int hex;      /* a string of 64 hex digits */
+	int required;   /* 1 */
+	int hex;        /* a string of 64 hex digits */
 } field;
 
 /* Checks obj's members against a table: every required one there with its type, no unknown
@@ -353,11 +355,11 @@ static int check_fields(reader *r, json_t *obj, const field *fs, const char *whe
 		           (f->hex && !is_hex64(json_string_value(v))) ||
 		           (f->type == JSON_STRING && !f->hex && !*json_string_value(v))) {
 			ERR(r, "%s: '%s' must be %s", where, k,
-			    f->hex                     ? "64 lower-case hex digits (a SHA-256)"
-			    : f->type == JSON_STRING   ? "a non-empty string"
-			    : f->type == JSON_INTEGER  ? "a count of bytes"
-			    : f->type == JSON_ARRAY    ? "a list"
-			                               : "an object");
+			    f->hex                    ? "64 lower-case hex digits (a SHA-256)"
+			    : f->type == JSON_STRING  ? "a non-empty string"
+			    : f->type == JSON_INTEGER ? "a count of bytes"
+			    : f->type == JSON_ARRAY   ? "a list"
+			                              : "an object");
 			bad = 1;
 		}
 	}
@@ -383,10 +385,10 @@ static int cmp_listed(const void *x, const void *y)
 static int read_manifest(reader *r)
 {
 	static const field top[] = {
-	    {"format", JSON_STRING, 1, 0},        {"name", JSON_STRING, 1, 0},
-	    {"revision", JSON_STRING, 1, 0},      {"bundle_sha256", JSON_STRING, 1, 1},
-	    {"policies", JSON_ARRAY, 1, 0},       {"files", JSON_ARRAY, 1, 0},
-	    {"model", JSON_OBJECT, 0, 0},         {NULL, 0, 0, 0},
+	    {"format", JSON_STRING, 1, 0},   {"name", JSON_STRING, 1, 0},
+	    {"revision", JSON_STRING, 1, 0}, {"bundle_sha256", JSON_STRING, 1, 1},
+	    {"policies", JSON_ARRAY, 1, 0},  {"files", JSON_ARRAY, 1, 0},
+	    {"model", JSON_OBJECT, 0, 0},    {NULL, 0, 0, 0},
 	};
 	static const field policy[] = {
 	    {"name", JSON_STRING, 1, 0}, {"version", JSON_STRING, 1, 0}, {NULL, 0, 0, 0}};
@@ -479,9 +481,12 @@ out:
 static int read_signature(reader *r)
 {
 	static const field sig[] = {
-	    {"format", JSON_STRING, 1, 0},      {"algorithm", JSON_STRING, 1, 0},
-	    {"key_id", JSON_STRING, 1, 1},      {"public_key", JSON_STRING, 1, 0},
-	    {"manifest_sha256", JSON_STRING, 1, 1}, {"signature", JSON_STRING, 1, 0},
+	    {"format", JSON_STRING, 1, 0},
+	    {"algorithm", JSON_STRING, 1, 0},
+	    {"key_id", JSON_STRING, 1, 1},
+	    {"public_key", JSON_STRING, 1, 0},
+	    {"manifest_sha256", JSON_STRING, 1, 1},
+	    {"signature", JSON_STRING, 1, 0},
 	    {NULL, 0, 0, 0},
 	};
 	mp_barchive *a = r->a;
@@ -498,7 +503,9 @@ static int read_signature(reader *r)
 	const char *format = json_string_value(json_object_get(j, "format")),
 	           *alg = json_string_value(json_object_get(j, "algorithm"));
 	if (strcmp(format, MP_BARCHIVE_SIG_FORMAT)) {
-		ERR(r, MP_BARCHIVE_SIGNATURE ": format '%s': this meshpol reads " MP_BARCHIVE_SIG_FORMAT,
+		ERR(r,
+		    MP_BARCHIVE_SIGNATURE
+		    ": format '%s': this meshpol reads " MP_BARCHIVE_SIG_FORMAT,
 		    q(format, b1, sizeof(b1)));
 		goto out;
 	}
@@ -539,7 +546,8 @@ static int read_all(reader *r, const void *data, size_t len)
 		if (st != ARCHIVE_OK) { /* a warning too: a header libarchive had to guess at */
 			const char *why = archive_error_string(ar);
 			if (entries == 0)
-				ERR(r, "not a tar.gz bundle archive (%s)", why ? why : "unreadable");
+				ERR(r, "not a tar.gz bundle archive (%s)",
+				    why ? why : "unreadable");
 			else
 				ERR(r, "corrupt or truncated after %u entries (%s)", entries,
 				    why ? why : "unreadable");
@@ -656,15 +664,17 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 		const mp_barchive_file *l =
 		    bsearch(&key, a->listed, a->nlisted, sizeof(*a->listed), cmp_listed);
 		if (!l) {
-			PROBLEM(d, a, "'%s': in the archive, not in the manifest", q(f->path, b1, sizeof(b1)));
+			PROBLEM(d, a, "'%s': in the archive, not in the manifest",
+			        q(f->path, b1, sizeof(b1)));
 			continue;
 		}
 		seen++;
 		if (l->len != f->len || strcmp(l->sha256, f->sha256))
-			PROBLEM(d, a,
-			        "'%s': %zu bytes with SHA-256 %.16s..., the manifest says %zu bytes "
-			        "with %.16s... (changed after the bundle was built)",
-			        q(f->path, b1, sizeof(b1)), f->len, f->sha256, l->len, l->sha256);
+			PROBLEM(
+			    d, a,
+			    "'%s': %zu bytes with SHA-256 %.16s..., the manifest says %zu bytes "
+			    "with %.16s... (changed after the bundle was built)",
+			    q(f->path, b1, sizeof(b1)), f->len, f->sha256, l->len, l->sha256);
 	}
 	if (seen < a->nlisted)
 		for (uint32_t i = 0; i < a->nlisted; i++) {
@@ -676,11 +686,12 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 				        q(a->listed[i].path, b1, sizeof(b1)));
 		}
 	if (!a->model != !a->listed_model_sha256)
-		PROBLEM(d, a, "%s", a->model ? MP_BARCHIVE_MODEL ": in the archive, not in the manifest"
-		                             : MP_BARCHIVE_MODEL ": in the manifest, missing from the "
-		                                                 "archive");
-	else if (a->model &&
-	         (a->model_len != a->listed_model_size || strcmp(a->model_sha256, a->listed_model_sha256)))
+		PROBLEM(d, a, "%s",
+		        a->model ? MP_BARCHIVE_MODEL ": in the archive, not in the manifest"
+		                 : MP_BARCHIVE_MODEL ": in the manifest, missing from the "
+		                                     "archive");
+	else if (a->model && (a->model_len != a->listed_model_size ||
+	                      strcmp(a->model_sha256, a->listed_model_sha256)))
 		PROBLEM(d, a,
 		        MP_BARCHIVE_MODEL ": SHA-256 %.16s..., the manifest says %.16s... (changed "
 		                          "after the bundle was built)",
@@ -689,8 +700,8 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 	if (files_hash(a, hash) < 0)
 		PROBLEM(d, a, "out of memory");
 	else if (strcmp(hash, a->bundle_sha256))
-		PROBLEM(d, a, "the files' bundle SHA-256 is %.16s..., the manifest says %.16s...", hash,
-		        a->bundle_sha256);
+		PROBLEM(d, a, "the files' bundle SHA-256 is %.16s..., the manifest says %.16s...",
+		        hash, a->bundle_sha256);
 }
 
 static void check_signature(const mp_barchive *a, const char *pubkey_path, mp_diags *d)
@@ -708,8 +719,9 @@ static void check_signature(const mp_barchive *a, const char *pubkey_path, mp_di
 		goto out;
 	}
 	if (strcmp(a->signed_hash, a->manifest_sha256)) {
-		PROBLEM(d, a, "the signature covers another manifest (SHA-256 %.16s..., this one's "
-		              "is %.16s...)",
+		PROBLEM(d, a,
+		        "the signature covers another manifest (SHA-256 %.16s..., this one's "
+		        "is %.16s...)",
 		        a->signed_hash, a->manifest_sha256);
 		goto out;
 	}

@@ -90,9 +90,9 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 		char sha[65];
 		sha256_hex(o->model, o->model_len, sha);
 		json_object_set_new(m, "model",
-		                    json_pack("{s:s, s:I, s:s, s:s}", "path", MP_BARCHIVE_MODEL, "size",
-		                              (json_int_t)o->model_len, "sha256", sha, "model_sha256",
-		                              o->model_sha256));
+		                    json_pack("{s:s, s:I, s:s, s:s}", "path", MP_BARCHIVE_MODEL,
+		                              "size", (json_int_t)o->model_len, "sha256", sha,
+		                              "model_sha256", o->model_sha256));
 	}
 	text = with_newline(json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER));
 out:
@@ -196,11 +196,12 @@ int mp_barchive_build(const mp_barchive_build_opts *o, FILE *out, char *err, siz
 		     ar && archive_error_string(ar) ? archive_error_string(ar) : "out of memory");
 		goto out;
 	}
-	int ok = add_entry(ar, e, MP_BARCHIVE_MANIFEST, manifest, strlen(manifest), o->mtime) == 0 &&
-	         (!signature || add_entry(ar, e, MP_BARCHIVE_SIGNATURE, signature,
-	                                  strlen(signature), o->mtime) == 0) &&
-	         (!o->model ||
-	          add_entry(ar, e, MP_BARCHIVE_MODEL, o->model, o->model_len, o->mtime) == 0);
+	int ok =
+	    add_entry(ar, e, MP_BARCHIVE_MANIFEST, manifest, strlen(manifest), o->mtime) == 0 &&
+	    (!signature || add_entry(ar, e, MP_BARCHIVE_SIGNATURE, signature, strlen(signature),
+	                             o->mtime) == 0) &&
+	    (!o->model ||
+	     add_entry(ar, e, MP_BARCHIVE_MODEL, o->model, o->model_len, o->mtime) == 0);
 	for (uint32_t i = 0; ok && i < b->nfiles; i++) {
 		const mp_bundle_file *f = &b->files[order[i]];
 		ok = add_entry(ar, e, f->rel, f->text, f->len, o->mtime) == 0;

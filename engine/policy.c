@@ -445,7 +445,8 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 	else if (src->dir_files && !copy)
 		mp_diags_error(d, path, 0, 0, "the bundle has no manifest (bundle.yaml)");
 	else
-		load_manifest(b, copy && copy->path ? copy->path : path, copy, enabled, nenabled, d);
+		load_manifest(b, copy && copy->path ? copy->path : path, copy, enabled, nenabled,
+		              d);
 	if (override) {
 		b->revision_override = pol_arena_str(b, override);
 		b->revision = b->revision_override;
@@ -480,7 +481,8 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	}
 	b->arena->chunk = 65536;
 	struct stat st;
-	if (dir && !src->files_of && !src->dir_files && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+	if (dir && !src->files_of && !src->dir_files &&
+	    (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory or bundle archive");
 		goto fail;
 	}

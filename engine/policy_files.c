@@ -50,8 +50,8 @@ static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *t
 
 /* Takes the in-memory directory's files (src->dir_files) of one pass, in the order of
  * mem_order (the walk's). */
-static int take_mem_dir_files(mp_bundle *b, const mp_bundle_source *src,
-                              const uint32_t *mem_order, int pass)
+static int take_mem_dir_files(mp_bundle *b, const mp_bundle_source *src, const uint32_t *mem_order,
+                              int pass)
 {
 	size_t dlen = strlen(b->dir);
 	for (uint32_t k = 0; k < src->ndir_files; k++) {
@@ -233,8 +233,8 @@ int pol_hash_files(const mp_bundle_file *files, uint32_t nfiles, char out[65])
 	for (uint32_t i = 0; i < nfiles; i++)
 		order[i] = i;
 	for (uint32_t i = 1; i < nfiles; i++) /* insertion sort: bundles are small */
-		for (uint32_t j = i; j > 0 && strcmp(files[order[j - 1]].rel, files[order[j]].rel) > 0;
-		     j--) {
+		for (uint32_t j = i;
+		     j > 0 && strcmp(files[order[j - 1]].rel, files[order[j]].rel) > 0; j--) {
 			uint32_t t = order[j];
 			order[j] = order[j - 1];
 			order[j - 1] = t;
@@ -342,15 +342,17 @@ static int order_dir_files(const mp_bundle_source *src, uint32_t **order, mp_dia
 	for (uint32_t i = 0; i < src->ndir_files; i++)
 		(*order)[i] = i;
 	for (uint32_t i = 1; i < src->ndir_files; i++) /* insertion sort: bundles are small */
-		for (uint32_t j = i; j > 0 && mp_files_path_cmp(src->dir_files[(*order)[j - 1]].name,
-		                                               src->dir_files[(*order)[j]].name) >= 0;
+		for (uint32_t j = i;
+		     j > 0 && mp_files_path_cmp(src->dir_files[(*order)[j - 1]].name,
+		                                src->dir_files[(*order)[j]].name) >= 0;
 		     j--) {
 			if (!mp_files_path_cmp(src->dir_files[(*order)[j - 1]].name,
 			                       src->dir_files[(*order)[j]].name)) {
-				mp_diags_error(d, src->dir, 0, 0, "file '%s' is given twice",
-				               mp_diag_quote(src->dir_files[(*order)[j]].name,
-				                             strlen(src->dir_files[(*order)[j]].name), q,
-				                             sizeof(q)));
+				mp_diags_error(
+				    d, src->dir, 0, 0, "file '%s' is given twice",
+				    mp_diag_quote(src->dir_files[(*order)[j]].name,
+				                  strlen(src->dir_files[(*order)[j]].name), q,
+				                  sizeof(q)));
 				return -1;
 			}
 			uint32_t t = (*order)[j];

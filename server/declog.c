@@ -34,9 +34,9 @@ typedef struct {
 } record;
 
 struct mp_declog {
-	mp_trail *trail; /* the writer thread's, until it exits */
-	char *path;         /* the file, or a name for messages when there is none */
-	mp_logship *ship;   /* --decision-log-url: borrowed; NULL: none */
+	mp_trail *trail;  /* the writer thread's, until it exits */
+	char *path;       /* the file, or a name for messages when there is none */
+	mp_logship *ship; /* --decision-log-url: borrowed; NULL: none */
 	pthread_t writer;
 	pthread_mutex_t lock;
 	pthread_cond_t not_empty, not_full;
@@ -83,10 +83,11 @@ static void note_failure(mp_declog *l, const char *err)
 	if (!l->first_error[0]) {
 		snprintf(l->first_error, sizeof(l->first_error), "%s", err);
 		fprintf(stderr, "meshpol serve: decision log: %s%s\n", err,
-		        l->drop   ? " (drop mode: decisions go on, unlogged)"
-		        : l->ship ? ": refusing decisions (fail closed) until a reload retries it, or "
-		                    "the upload makes room"
-		                  : ": refusing decisions (fail closed) until a reload retries it");
+		        l->drop ? " (drop mode: decisions go on, unlogged)"
+		        : l->ship
+		            ? ": refusing decisions (fail closed) until a reload retries it, or "
+		              "the upload makes room"
+		            : ": refusing decisions (fail closed) until a reload retries it");
 	}
 	snprintf(l->error, sizeof(l->error), "%s", bare);
 	if (!l->failing || (!l->drop && !l->unavailable))
@@ -142,8 +143,8 @@ static void write_batch(mp_declog *l, size_t n)
 		pthread_mutex_unlock(&l->lock);
 		int written = 0;
 		if (!refuse && l->ship && !mp_logship_room(l->ship, r->len + 256)) {
-			/* the upload buffer is full: as a failed write, before the record is chained
-			 * (drop mode: dropped, and the decision goes on) */
+			/* the upload buffer is full: as a failed write, before the record is
+			 * chained (drop mode: dropped, and the decision goes on) */
 			char full[300];
 			mp_logship_why_full(l->ship, full, sizeof(full));
 			if (l->drop) {

@@ -1,6 +1,6 @@
 /* declog.h: the decision log: every decision as a "decision" record of a hash-chained trail
- * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes and
- * guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
+ * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes
+ * and guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
  *
  * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part);
  * the writer thread owns the mp_trail, appends each queued record and fsyncs once per batch. The

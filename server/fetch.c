@@ -222,7 +222,8 @@ static mp_fetch_blob *read_cache(mp_fetch *f, target *t)
 		}
 	}
 	if (!b) {
-		fprintf(stderr, "meshpol serve: %s: the cached %s is not used:\n", t->label, t->what);
+		fprintf(stderr, "meshpol serve: %s: the cached %s is not used:\n", t->label,
+		        t->what);
 		mp_diags_print(&d, stderr);
 	}
 	mp_free(data);
@@ -382,11 +383,11 @@ static void *poll_main(void *arg)
 	pthread_mutex_lock(&f->lock);
 	while (!atomic_load(&f->stop)) {
 		/* the earliest poll due; sleep until then, or until told to persist or stop */
-		int next = f->nt > 1 && (due[1].tv_sec < due[0].tv_sec ||
-		                         (due[1].tv_sec == due[0].tv_sec && due[1].tv_nsec < due[0].tv_nsec));
+		int next = f->nt > 1 &&
+		           (due[1].tv_sec < due[0].tv_sec ||
+		            (due[1].tv_sec == due[0].tv_sec && due[1].tv_nsec < due[0].tv_nsec));
 		int any_persist = f->t[0].persist || (f->nt > 1 && f->t[1].persist);
-		if (!any_persist &&
-		    pthread_cond_timedwait(&f->wake, &f->lock, &due[next]) == 0)
+		if (!any_persist && pthread_cond_timedwait(&f->wake, &f->lock, &due[next]) == 0)
 			continue; /* woken: look again */
 		pthread_mutex_unlock(&f->lock);
 		persist(f);
@@ -431,9 +432,9 @@ mp_engine *mp_fetch_open(mp_fetch *f, mp_diags *d, mp_fetch_used *used)
 	pthread_mutex_unlock(&f->lock);
 	/* verified again: the bytes are in memory, and it costs little next to loading */
 	mp_barchive_limits lim = {.max_archive = c->bundle_max};
-	if (used->bundle && (!(a = mp_barchive_read(tb->label, used->bundle->data,
-	                                           used->bundle->len, &lim, d)) ||
-	                     mp_barchive_check(a, c->bundle_pubkey, d) < 0))
+	if (used->bundle &&
+	    (!(a = mp_barchive_read(tb->label, used->bundle->data, used->bundle->len, &lim, d)) ||
+	     mp_barchive_check(a, c->bundle_pubkey, d) < 0))
 		goto fail;
 	if (c->model)
 		m = mp_model_open(c->model, d);
@@ -446,9 +447,10 @@ mp_engine *mp_fetch_open(mp_fetch *f, mp_diags *d, mp_fetch_used *used)
 	else if (a)
 		m = mp_barchive_model(a, d);
 	else
-		mp_diags_error(d, NULL, 0, 0,
-		               "no model: give -m MODEL or --model-url URL, or serve a bundle built "
-		               "with one (meshpol bundle build -m)");
+		mp_diags_error(
+		    d, NULL, 0, 0,
+		    "no model: give -m MODEL or --model-url URL, or serve a bundle built "
+		    "with one (meshpol bundle build -m)");
 	if (!m)
 		goto fail;
 	if (a)
@@ -501,7 +503,8 @@ void mp_fetch_built(mp_fetch *f, const mp_fetch_used *used, int ok, const mp_dia
 		} else if (!ok && t->good != b) {
 			t->refused++;
 			t->rejected = 1;
-			snprintf(t->last_error, sizeof(t->last_error), "%s%.128s does not load: %.240s",
+			snprintf(t->last_error, sizeof(t->last_error),
+			         "%s%.128s does not load: %.240s",
 			         *b->revision ? "revision " : "the download", b->revision, why);
 			t->last_error_at = time(NULL);
 		}
@@ -512,8 +515,7 @@ void mp_fetch_built(mp_fetch *f, const mp_fetch_used *used, int ok, const mp_dia
 
 /* --- set-up --- */
 
-static int init_target(mp_fetch *f, target *t, const char *what, const char *url,
-                       const char *cache)
+static int init_target(mp_fetch *f, target *t, const char *what, const char *url, const char *cache)
 {
 	t->what = what;
 	t->url = url;
@@ -556,7 +558,8 @@ mp_fetch *mp_fetch_new(mp_server *srv, char *err, size_t errlen)
 	}
 	f->nt = c->model_url ? 2 : 1;
 	if (init_target(f, &f->t[T_BUNDLE], "bundle", c->bundle_url, "bundle.tar.gz") < 0 ||
-	    (c->model_url && init_target(f, &f->t[T_MODEL], "model", c->model_url, "model.mpm") < 0)) {
+	    (c->model_url &&
+	     init_target(f, &f->t[T_MODEL], "model", c->model_url, "model.mpm") < 0)) {
 		snprintf(err, errlen, "--bundle-url: out of memory");
 		goto fail;
 	}
@@ -575,7 +578,10 @@ static const char *missing(mp_fetch *f)
 	int bundle = tb->pending || tb->good || f->cfg->bundle;
 	int model = f->cfg->model || (tm ? tm->pending || tm->good : tb->pending || tb->good);
 	pthread_mutex_unlock(&f->lock);
-	return bundle && model ? "" : bundle ? "a model" : model ? "a bundle" : "a bundle and a model";
+	return bundle && model ? ""
+	       : bundle        ? "a model"
+	       : model         ? "a bundle"
+	                       : "a bundle and a model";
 }
 
 /* Sleeps s seconds, or until SIGTERM or SIGINT (blocked by the caller); 1 when one came. */
@@ -622,8 +628,9 @@ mp_engine *mp_fetch_first(mp_fetch *f, mp_diags *d)
 			lack = missing(f);
 		}
 		if (*lack && !said++)
-			fprintf(stderr, "meshpol serve: waiting for %s that verifies and loads: polling "
-			                "%s before listening\n",
+			fprintf(stderr,
+			        "meshpol serve: waiting for %s that verifies and loads: polling "
+			        "%s before listening\n",
 			        lack, f->t[T_BUNDLE].label);
 		/* poll (a refused download's ETag forgotten: it may load with another model) */
 		int failures = 0;
@@ -709,12 +716,15 @@ static json_t *target_json(const target *t)
 {
 	char at[32];
 	const mp_fetch_blob *g = t->good;
-	json_t *o = json_pack(
-	    "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", t->label, "status",
-	    t->unreachable ? "unreachable" : t->rejected ? "refused" : g ? "ok" : "waiting",
-	    "polls", (json_int_t)t->polls, "not_modified", (json_int_t)t->not_modified,
-	    "downloaded", (json_int_t)t->downloaded, "activated", (json_int_t)t->activated,
-	    "refused", (json_int_t)t->refused, "errors", (json_int_t)t->errors);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", t->label, "status",
+	                      t->unreachable ? "unreachable"
+	                      : t->rejected  ? "refused"
+	                      : g            ? "ok"
+	                                     : "waiting",
+	                      "polls", (json_int_t)t->polls, "not_modified",
+	                      (json_int_t)t->not_modified, "downloaded", (json_int_t)t->downloaded,
+	                      "activated", (json_int_t)t->activated, "refused",
+	                      (json_int_t)t->refused, "errors", (json_int_t)t->errors);
 	if (g) {
 		json_object_set_new(o, "from", json_string(g->from));
 		json_object_set_new(o, "etag", json_string(g->etag));
@@ -760,7 +770,8 @@ json_t *mp_fetch_health(mp_fetch *f, json_t *problems, int *degraded)
 			         t->unreachable ? "server unreachable" : "download refused",
 			         t->last_error);
 			json_t *m = json_string(msg);
-			json_array_append_new(problems, m ? m : json_string("bundle source failing"));
+			json_array_append_new(problems,
+			                      m ? m : json_string("bundle source failing"));
 			*degraded = 1;
 		}
 	}
@@ -779,10 +790,11 @@ void mp_fetch_metrics(mp_fetch *f, struct evbuffer *o)
 		const target *t = &f->t[i];
 		uint64_t n[] = {t->downloaded, t->not_modified, t->refused, t->errors};
 		for (int k = 0; k < 4; k++)
-			evbuffer_add_printf(o,
-			                    "meshpol_bundle_polls_total{target=\"%s\",result=\"%s\"} "
-			                    "%" PRIu64 "\n",
-			                    t->what, results[k], n[k]);
+			evbuffer_add_printf(
+			    o,
+			    "meshpol_bundle_polls_total{target=\"%s\",result=\"%s\"} "
+			    "%" PRIu64 "\n",
+			    t->what, results[k], n[k]);
 	}
 	static const struct {
 		const char *name, *help;
@@ -793,11 +805,12 @@ void mp_fetch_metrics(mp_fetch *f, struct evbuffer *o)
 	     "When the server last answered a poll (Unix time; 0: never)."},
 	    {"meshpol_bundle_last_error_timestamp_seconds",
 	     "When a poll last failed or a download was refused (Unix time; 0: never)."},
-	    {"meshpol_bundle_failing", "1 while the server is unreachable or its download refused."},
+	    {"meshpol_bundle_failing",
+	     "1 while the server is unreachable or its download refused."},
 	};
 	for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
-		evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n", gauges[g].name, gauges[g].help,
-		                    gauges[g].name, g == 0 ? "counter" : "gauge");
+		evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n", gauges[g].name,
+		                    gauges[g].help, gauges[g].name, g == 0 ? "counter" : "gauge");
 		for (int i = 0; i < f->nt; i++) {
 			const target *t = &f->t[i];
 			uint64_t v = g == 0   ? t->activated

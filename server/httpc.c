@@ -175,8 +175,8 @@ static int perform(CURL *h, const char *url, struct curl_slist *headers, const m
 		snprintf(r->error, sizeof(r->error), "%s: %s",
 		         mp_httpc_redact(url, safe, sizeof(safe)),
 		         s.over || c == CURLE_FILESIZE_EXCEEDED ? "the reply is over the size limit"
-		         : c == CURLE_ABORTED_BY_CALLBACK        ? "stopped (shutting down)"
-		                                                 : curl_easy_strerror(c));
+		         : c == CURLE_ABORTED_BY_CALLBACK       ? "stopped (shutting down)"
+		                                                : curl_easy_strerror(c));
 		mp_httpc_reply_free(r);
 		return -1;
 	}

@@ -20,8 +20,8 @@ typedef struct {
 
 /* What came back. Zero-initialise; mp_httpc_reply_free. */
 typedef struct {
-	long status;     /* the HTTP status; 0 when no reply came */
-	char *body;      /* malloc'd, len bytes and a NUL; NULL for none */
+	long status; /* the HTTP status; 0 when no reply came */
+	char *body;  /* malloc'd, len bytes and a NUL; NULL for none */
 	size_t len;
 	char etag[256];  /* the reply's ETag, "" when none (or too long to keep) */
 	char error[300]; /* why no reply came: libcurl's message, "reply over N bytes", ... */
@@ -31,7 +31,7 @@ typedef struct {
 int mp_httpc_global_init(char *err, size_t errlen);
 void mp_httpc_global_cleanup(void);
 
-mp_httpc *mp_httpc_new(void);     /* NULL when out of memory */
+mp_httpc *mp_httpc_new(void);    /* NULL when out of memory */
 void mp_httpc_free(mp_httpc *h); /* NULL is fine */
 
 /* GET url, with If-None-Match: etag when etag is not empty. 0 when a reply came, whatever its

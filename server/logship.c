@@ -16,11 +16,11 @@
 #include <time.h>
 #include <zlib.h>
 
-#define BATCH_BYTES   (1u << 20) /* a batch's uncompressed bytes, at most (one record more) */
-#define BATCH_RECORDS 10000u
-#define BACKOFF_MS    500    /* after the first failure; doubled for each, to the cap */
+#define BATCH_BYTES    (1u << 20) /* a batch's uncompressed bytes, at most (one record more) */
+#define BATCH_RECORDS  10000u
+#define BACKOFF_MS     500 /* after the first failure; doubled for each, to the cap */
 #define BACKOFF_CAP_MS 30000
-#define REPLY_MAX     65536
+#define REPLY_MAX      65536
 
 typedef struct rec {
 	struct rec *next;
@@ -43,8 +43,8 @@ struct mp_logship {
 	rec *head, *tail;
 	uint64_t count;
 	size_t bytes, cap;
-	int finishing;     /* upload everything now, then stop */
-	int full;          /* refused room since the last upload made some */
+	int finishing;      /* upload everything now, then stop */
+	int full;           /* refused room since the last upload made some */
 	uint64_t oldest_ns; /* when the oldest buffered record arrived */
 	uint64_t uploaded, batches, failures_total, full_refusals;
 	int failures; /* in a row */
@@ -100,7 +100,8 @@ void mp_logship_sink(void *arg, const char *line, size_t len)
 		len--;
 	rec *r = mp_malloc(sizeof(*r) + len + 1);
 	if (!r) { /* cannot happen but out of memory; the receiver's chain then shows the hole */
-		fprintf(stderr, "meshpol serve: --decision-log-url: out of memory: a record is lost\n");
+		fprintf(stderr,
+		        "meshpol serve: --decision-log-url: out of memory: a record is lost\n");
 		return;
 	}
 	r->next = NULL;
@@ -173,8 +174,7 @@ static unsigned char *batch(rec *first, uint64_t avail, uint64_t *n, rec **last,
 }
 
 /* Posts one batch of the first records. 0 when the receiver took it (2xx). */
-static int upload(mp_logship *s, rec *first, uint64_t avail, uint64_t *n, char *why,
-                  size_t whylen)
+static int upload(mp_logship *s, rec *first, uint64_t avail, uint64_t *n, char *why, size_t whylen)
 {
 	rec *last = first;
 	size_t zlen = 0;
@@ -256,12 +256,14 @@ static void *upload_main(void *arg)
 			s->batches++;
 			s->last_success = time(NULL);
 			if (s->failures)
-				fprintf(stderr,
-				        "meshpol serve: --decision-log-url: uploading again (%" PRIu64
-				        " records buffered)\n",
-				        s->count);
+				fprintf(
+				    stderr,
+				    "meshpol serve: --decision-log-url: uploading again (%" PRIu64
+				    " records buffered)\n",
+				    s->count);
 			s->failures = 0;
-			if (s->full && s->bytes <= s->cap / 2) { /* room for a while, not one record */
+			if (s->full &&
+			    s->bytes <= s->cap / 2) { /* room for a while, not one record */
 				s->full = 0;
 				cb = s->room_cb;
 				cb_arg = s->room_arg;
@@ -281,14 +283,16 @@ static void *upload_main(void *arg)
 			for (int i = 1; i < s->failures && ms < BACKOFF_CAP_MS; i++)
 				ms *= 2;
 			ms = ms > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : ms;
-			deadline_in(&until, (uint64_t)((double)ms * (0.5 + 0.5 * uniform(s)) * 1e6));
+			deadline_in(&until,
+			            (uint64_t)((double)ms * (0.5 + 0.5 * uniform(s)) * 1e6));
 			while (!atomic_load(&s->stop) &&
 			       pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
 				;
 		}
 		if (cb) {
 			pthread_mutex_unlock(&s->lock);
-			cb(cb_arg); /* the log chains a gap record: it comes back through the sink */
+			cb(cb_arg); /* the log chains a gap record: it comes back through the sink
+			             */
 			pthread_mutex_lock(&s->lock);
 		}
 	}
@@ -396,16 +400,15 @@ json_t *mp_logship_health(mp_logship *s, json_t *problems, int *degraded)
 	char at[32];
 	struct tm tm;
 	pthread_mutex_lock(&s->lock);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", s->label,
-	                      "log_id", s->log_id, "status",
-	                      s->failures ? "failing"
-	                      : s->full   ? "full"
-	                                  : "ok",
-	                      "buffered_records", (json_int_t)s->count, "buffered_bytes",
-	                      (json_int_t)s->bytes, "buffer_capacity", (json_int_t)s->cap,
-	                      "uploaded_records", (json_int_t)s->uploaded, "batches",
-	                      (json_int_t)s->batches, "failed_uploads",
-	                      (json_int_t)s->failures_total);
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", s->label, "log_id", s->log_id,
+	    "status",
+	    s->failures ? "failing"
+	    : s->full   ? "full"
+	                : "ok",
+	    "buffered_records", (json_int_t)s->count, "buffered_bytes", (json_int_t)s->bytes,
+	    "buffer_capacity", (json_int_t)s->cap, "uploaded_records", (json_int_t)s->uploaded,
+	    "batches", (json_int_t)s->batches, "failed_uploads", (json_int_t)s->failures_total);
 	if (s->last_success) {
 		gmtime_r(&s->last_success, &tm);
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -448,7 +451,8 @@ void mp_logship_metrics(mp_logship *s, struct evbuffer *o)
 	    "buffer (refused or dropped by the log's mode).\n"
 	    "# TYPE meshpol_decision_log_upload_full_total counter\n"
 	    "meshpol_decision_log_upload_full_total %" PRIu64 "\n"
-	    "# HELP meshpol_decision_log_upload_buffered_bytes Bytes of records waiting for upload.\n"
+	    "# HELP meshpol_decision_log_upload_buffered_bytes Bytes of records waiting for "
+	    "upload.\n"
 	    "# TYPE meshpol_decision_log_upload_buffered_bytes gauge\n"
 	    "meshpol_decision_log_upload_buffered_bytes %zu\n"
 	    "# HELP meshpol_decision_log_upload_buffered_records Records waiting for upload.\n"

@@ -391,7 +391,8 @@ json_t *mp_reload_health(mp_server *srv, int *ready)
 		}
 	}
 	if (srv->fetch)
-		json_object_set_new(o, "bundle_source", mp_fetch_health(srv->fetch, problems, &degraded));
+		json_object_set_new(o, "bundle_source",
+		                    mp_fetch_health(srv->fetch, problems, &degraded));
 	if (srv->logship)
 		json_object_set_new(o, "decision_log_upload",
 		                    mp_logship_health(srv->logship, problems, &degraded));

@@ -563,8 +563,8 @@ int mp_server_run(const mp_server_config *given)
 		    "%.12s%s%s%s\n",
 		    srv.tls ? "https" : "http", cfg.listen, cfg.client_ca ? " (mutual TLS)" : "",
 		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle ? e->bundle->name : "-",
-		    e->bundle ? e->bundle->revision : "-",
-		    mp_model_sha256(e->model), cfg.admin_listen ? "; admin http://" : "",
+		    e->bundle ? e->bundle->revision : "-", mp_model_sha256(e->model),
+		    cfg.admin_listen ? "; admin http://" : "",
 		    cfg.admin_listen ? cfg.admin_listen : "",
 		    cfg.decision_log ? "; decision log on" : "");
 		mp_engine_release(e);

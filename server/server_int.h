@@ -163,7 +163,7 @@ struct mp_server {
 	mp_declog *log;
 	struct mp_fetch *fetch;     /* --bundle-url; NULL without */
 	struct mp_logship *logship; /* --decision-log-url; NULL without */
-	int reload_on_main; /* /v1/reload is served on the main listener (token only) */
+	int reload_on_main;         /* /v1/reload is served on the main listener (token only) */
 
 	/* The current snapshot: holds one reference. Readers compare it with one atomic load; a
 	 * worker takes its own reference under snap_lock, which the swap also takes, so a

@@ -34,11 +34,11 @@
 #define MP_BARCHIVE_MAX_DEPTH   32u   /* components of one path, as a directory walk */
 
 /* The archive's own entries, beside the bundle's files. */
-#define MP_BARCHIVE_DIR       ".meshpol"
-#define MP_BARCHIVE_MANIFEST  ".meshpol/manifest.json"
-#define MP_BARCHIVE_SIGNATURE ".meshpol/signature.json"
-#define MP_BARCHIVE_MODEL     ".meshpol/model.mpm"
-#define MP_BARCHIVE_FORMAT    "meshpol-bundle/1"
+#define MP_BARCHIVE_DIR        ".meshpol"
+#define MP_BARCHIVE_MANIFEST   ".meshpol/manifest.json"
+#define MP_BARCHIVE_SIGNATURE  ".meshpol/signature.json"
+#define MP_BARCHIVE_MODEL      ".meshpol/model.mpm"
+#define MP_BARCHIVE_FORMAT     "meshpol-bundle/1"
 #define MP_BARCHIVE_SIG_FORMAT "meshpol-bundle-signature/1"
 
 /* Zero-initialise; a zero field takes its default. */
@@ -66,8 +66,8 @@ typedef struct mp_barchive {
 	/* The bundle's files, in the order a walk of its directory finds them. */
 	mp_barchive_file *files;
 	uint32_t nfiles;
-	uint32_t nskipped; /* hidden entries left out as a directory walk leaves them out (an
-	                    * archive without a manifest only: with one they are refused) */
+	uint32_t nskipped;   /* hidden entries left out as a directory walk leaves them out (an
+	                      * archive without a manifest only: with one they are refused) */
 	const char **hidden; /* their paths */
 	/* .meshpol/manifest.json, NULL when the archive has none (a plain tar.gz of a bundle
 	 * directory); what it says, once read */
@@ -79,8 +79,8 @@ typedef struct mp_barchive {
 	uint32_t npolicies;
 	mp_barchive_file *listed; /* the manifest's files (data NULL), sorted by strcmp of path */
 	uint32_t nlisted;
-	const char *listed_model_sha256;   /* the manifest's model: its file's SHA-256 ... */
-	const char *listed_model_hash;     /* ... and the model's own (mp_model_sha256); or NULL */
+	const char *listed_model_sha256; /* the manifest's model: its file's SHA-256 ... */
+	const char *listed_model_hash;   /* ... and the model's own (mp_model_sha256); or NULL */
 	size_t listed_model_size;
 	/* .meshpol/model.mpm, or NULL */
 	const char *model;

@@ -161,7 +161,8 @@ struct mp_bundle {
 	const mp_model *model; /* borrowed */
 	const char *dir;       /* NULL: none (the bundle is in-memory files alone) */
 	const char *name, *revision;
-	const char *revision_override; /* as given in its mp_bundle_source (or files_of's); or NULL */
+	const char
+	    *revision_override; /* as given in its mp_bundle_source (or files_of's); or NULL */
 	const char *model_hint; /* the manifest's `model`, resolved against dir; or NULL */
 	char sha256[65];
 	uint32_t default_decision; /* mp_default */

@@ -62,7 +62,8 @@ static char *make_tar(const ent *es, size_t n, int plain, size_t *len)
 	for (size_t i = 0; i < n; i++) {
 		const char *data = es[i].data ? es[i].data : "";
 		size_t dlen = es[i].len ? es[i].len : strlen(data);
-		static const int types[] = {AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFREG, AE_IFCHR, AE_IFIFO};
+		static const int types[] = {AE_IFREG, AE_IFDIR, AE_IFLNK,
+		                            AE_IFREG, AE_IFCHR, AE_IFIFO};
 		archive_entry_clear(e);
 		archive_entry_set_pathname(e, es[i].path);
 		archive_entry_set_filetype(e, (unsigned)types[es[i].kind]);
@@ -72,7 +73,8 @@ static char *make_tar(const ent *es, size_t n, int plain, size_t *len)
 		if (es[i].kind == HARDLINK)
 			archive_entry_set_hardlink(e, es[i].link);
 		archive_entry_set_size(e, es[i].kind == REG ? (la_int64_t)dlen : 0);
-		assert_true(archive_write_header(a, e) >= ARCHIVE_WARN); /* names pax cannot convert */
+		assert_true(archive_write_header(a, e) >=
+		            ARCHIVE_WARN); /* names pax cannot convert */
 		if (es[i].kind == REG && dlen)
 			assert_int_equal(archive_write_data(a, data, dlen), (la_ssize_t)dlen);
 	}
@@ -115,7 +117,11 @@ static void refused(const ent *es, size_t n, const mp_barchive_limits *lim, cons
 	free(errs);
 }
 
-#define BASE {"bundle.yaml", REG, manifest_yaml, 0, NULL}, {"p.lua", REG, policy_lua, 0, NULL}
+#define BASE                                                                                       \
+	{"bundle.yaml", REG, manifest_yaml, 0, NULL},                                              \
+	{                                                                                          \
+		"p.lua", REG, policy_lua, 0, NULL                                                  \
+	}
 #define REFUSED(want, ...)                                                                         \
 	do {                                                                                       \
 		const ent es_[] = {BASE, __VA_ARGS__};                                             \
@@ -155,17 +161,19 @@ static void test_hostile_entries(void **state)
 	memset(longpath, 'a', 1050);
 	REFUSED("longer than the 1024-byte limit", {longpath, REG, "x", 0, NULL});
 	/* a manifest given twice, and a signature without a manifest */
-	REFUSED("'.meshpol/manifest.json': given twice", {".meshpol/manifest.json", REG, "{}", 0, NULL},
+	REFUSED("'.meshpol/manifest.json': given twice",
+	        {".meshpol/manifest.json", REG, "{}", 0, NULL},
 	        {".meshpol/manifest.json", REG, "{}", 0, NULL});
-	REFUSED("signed, but without a manifest", {".meshpol/signature.json", REG,
-	                                            "{\"format\": \"meshpol-bundle-signature/1\", "
-	                                            "\"algorithm\": \"ed25519\", \"key_id\": \"" 
-	                                            "0000000000000000000000000000000000000000000000"
-	                                            "000000000000000000\", \"public_key\": \"x\", "
-	                                            "\"manifest_sha256\": \"00000000000000000000000000"
-	                                            "00000000000000000000000000000000000000\", "
-	                                            "\"signature\": \"x\"}",
-	                                            0, NULL});
+	REFUSED("signed, but without a manifest",
+	        {".meshpol/signature.json", REG,
+	         "{\"format\": \"meshpol-bundle-signature/1\", "
+	         "\"algorithm\": \"ed25519\", \"key_id\": \""
+	         "0000000000000000000000000000000000000000000000"
+	         "000000000000000000\", \"public_key\": \"x\", "
+	         "\"manifest_sha256\": \"00000000000000000000000000"
+	         "00000000000000000000000000000000000000\", "
+	         "\"signature\": \"x\"}",
+	         0, NULL});
 }
 
 /* Limits: entries, one file's bytes, the uncompressed total (a gzip bomb), the archive's own. */
@@ -181,13 +189,15 @@ static void test_limits(void **state)
 	l = (mp_barchive_limits){.max_file = 1000};
 	refused(one_big, 3, &l, "'big.md': 4095 bytes, over the 1000-byte limit for one file");
 	/* many entries well inside the per-file limit that add up past the total: a bomb's shape */
-	const ent bomb[] = {BASE, {"a.md", REG, big, 0, NULL}, {"b.md", REG, big, 0, NULL},
+	const ent bomb[] = {BASE,
+	                    {"a.md", REG, big, 0, NULL},
+	                    {"b.md", REG, big, 0, NULL},
 	                    {"c.md", REG, big, 0, NULL}};
 	l = (mp_barchive_limits){.max_total = 10000};
 	refused(bomb, 5, &l, "'c.md': 4095 bytes would take the archive past its 10000-byte limit");
 	/* hidden entries count too, though they are skipped */
-	const ent hidden_bomb[] = {BASE, {".a", REG, big, 0, NULL}, {".b", REG, big, 0, NULL},
-	                           {".c", REG, big, 0, NULL}};
+	const ent hidden_bomb[] = {
+	    BASE, {".a", REG, big, 0, NULL}, {".b", REG, big, 0, NULL}, {".c", REG, big, 0, NULL}};
 	refused(hidden_bomb, 5, &l, "'.c': 4095 bytes would take the archive past");
 	l = (mp_barchive_limits){.max_archive = 64};
 	refused(three, 3, &l, "over the 64-byte limit for a bundle archive");
@@ -429,9 +439,10 @@ static void edit_file_and_manifest(ent *es, size_t *n, mp_barchive *a)
 	{
 		if (!strcmp(json_string_value(json_object_get(f, "path")), "rbac.lua")) {
 			json_object_set_new(f, "size", json_integer(18));
-			json_object_set_new(f, "sha256", json_string("0f3c6f4f0c3b6d4c7f0b3d1f5b0b1a"
-			                                             "2e4f7b7b0d7c1d8b4b1f6f6e5d2a3c1"
-			                                             "b0a"));
+			json_object_set_new(f, "sha256",
+			                    json_string("0f3c6f4f0c3b6d4c7f0b3d1f5b0b1a"
+			                                "2e4f7b7b0d7c1d8b4b1f6f6e5d2a3c1"
+			                                "b0a"));
 		}
 	}
 	char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -557,14 +568,16 @@ static void test_plain_archive(void **state)
 {
 	mp_model *m = *state;
 	mp_diags d = {0};
-	char *dir = write_bundle_dir(manifest_yaml, "p.lua", policy_lua, "sub/q.lua",
-	                             "policy \"q\" { version = \"2.0.0\", kind = \"rbac\" }\n", NULL);
+	char *dir =
+	    write_bundle_dir(manifest_yaml, "p.lua", policy_lua, "sub/q.lua",
+	                     "policy \"q\" { version = \"2.0.0\", kind = \"rbac\" }\n", NULL);
 	assert_non_null(dir);
 	mp_bundle *from_dir = mp_bundle_load(dir, m, NULL, &d);
 	assert_non_null(from_dir);
 	const ent es[] = {{"./", DIR_, NULL, 0, NULL},
 	                  {"./sub/", DIR_, NULL, 0, NULL},
-	                  {"./sub/q.lua", REG, "policy \"q\" { version = \"2.0.0\", kind = \"rbac\" }\n", 0, NULL},
+	                  {"./sub/q.lua", REG,
+	                   "policy \"q\" { version = \"2.0.0\", kind = \"rbac\" }\n", 0, NULL},
 	                  {"./p.lua", REG, policy_lua, 0, NULL},
 	                  {"./.git/config", REG, "[core]\n", 0, NULL},
 	                  {"./bundle.yaml", REG, manifest_yaml, 0, NULL}};
