@@ -112,7 +112,7 @@ clean:
 # (tests/e2e/fuzz_replay.sh).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= compile mpm decide trail policy
+FUZZ_TARGETS ?= compile mpm decide trail policy barchive
 FUZZ_FLAGS   ?=
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
