@@ -5,8 +5,10 @@ set -eu
 
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
 # docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
-# database, without a checkout).
-# zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
+# database, without a checkout; libarchive reads and writes bundle archives (tar.gz) in memory;
+# libcurl polls bundles and uploads decision logs for `meshpol serve` (docs/bundles.md)).
+# zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c), the uploaded log
+# batches and `meshpol trail join` reading them back.
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
 # python3 (workload generators), jq (end-to-end assertions), Node.js and npm (the real
 # clients of tests/npm/package.json: OPA's JavaScript SDK, the SARIF Multitool, junit2json).
@@ -14,7 +16,8 @@ set -eu
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl git"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libarchive-dev
+libcurl4-openssl-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl git"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then
