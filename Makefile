@@ -1,7 +1,7 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
 PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib \
-           libnghttp2 libprotobuf-c libgit2
+           libnghttp2 libprotobuf-c libgit2 libarchive libcurl
 CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
@@ -139,7 +139,7 @@ clean:
 # (tests/e2e/fuzz_replay.sh).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= compile mpm decide trail policy
+FUZZ_TARGETS ?= compile mpm decide trail policy barchive
 FUZZ_FLAGS   ?=
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \

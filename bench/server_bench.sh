@@ -85,7 +85,7 @@ LOGGED=$(free_port)
 	--workers "$WORKERS" --decision-log "$WORK/decisions.jsonl" >"$OUT/server-logged.log" 2>&1 &
 LOGGED_PID=$!
 PIDS+=($LOGGED_PID)
-# --shadow-bundle: the reference bundle shadowed by a copy of itself (docs/bundles-diff.md): every
+# --shadow-bundle: the reference bundle shadowed by a copy of itself (docs/bundles.md): every
 # request decided twice, the candidate agreeing, so the cost is the second decision alone
 SHADOW=$(free_port)
 cp -r "$ROOT/policies" "$WORK/candidate"

@@ -65,5 +65,6 @@ int mp_cmd_replay(int argc, char **argv);
 int mp_cmd_verify(int argc, char **argv);
 int mp_cmd_keygen(int argc, char **argv);
 int mp_cmd_trail(int argc, char **argv);
+int mp_cmd_bundle(int argc, char **argv);
 
 #endif

@@ -2,7 +2,7 @@
  * diff.h) and `meshpol replay` (a decision log decided again under a candidate bundle,
  * replay.h), both writing the report of changes.h. Exit 0 when compared (changes or not), 1
  * with --fail-on-change when something changed (or the output could not be written), 2 for a
- * usage or input error. docs/cli.md ("diff", "replay"), docs/bundles-diff.md. */
+ * usage or input error. docs/cli.md ("diff", "replay"), docs/bundles.md. */
 #include "bundlesrc.h"
 #include "changes.h"
 #include "cli.h"
@@ -78,12 +78,12 @@ static int finish(const mp_verb *v, json_t *report, long changed, const report_o
 	return o->fail_on_change && changed > 0 ? MP_EXIT_FAIL : MP_EXIT_OK;
 }
 
-/* The model of a bundle directory's manifest, when no -m was given. */
+/* The model of a bundle directory's manifest, or the one an archive holds, when no -m was given. */
 static const char *model_hint(const char *spec, char *buf, size_t len)
 {
 	struct stat st;
-	if (!spec || stat(spec, &st) < 0 || !S_ISDIR(st.st_mode))
-		return NULL;
+	if (!spec || stat(spec, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+		return NULL; /* a directory, or an archive (its model); not a revision */
 	return mp_bundle_model_hint(spec, buf, len) == 0 ? buf : NULL;
 }
 

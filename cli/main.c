@@ -43,10 +43,17 @@ static const mp_verb verbs[] = {
     {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem] [--head SHA256] [--runs N]",
      "check a trail's hash chain and seals (exit 0 intact, 1 tampered)"},
     {"trail", mp_cmd_trail, 1, -1,
-     "trail head TRAIL [--pubkey PUB.pem] | trail adopt TRAIL [--sign-key KEY.pem]",
-     "print a trail's head for verify --head; seal records found unsealed, on purpose"},
+     "trail head TRAIL [--pubkey PUB.pem] | trail adopt TRAIL [--sign-key KEY.pem] | trail "
+     "join BATCH...",
+     "print a trail's head for verify --head; seal records found unsealed, on purpose; "
+     "uploaded decision log batches back into JSON Lines"},
     {"keygen", mp_cmd_keygen, 0, 0, "keygen -o KEY.pem",
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
+    {"bundle", mp_cmd_bundle, 1, -1,
+     "bundle build -p DIR [-m MODEL] -o BUNDLE.tar.gz [--sign-key KEY.pem] [--revision R] | "
+     "bundle verify BUNDLE.tar.gz [--pubkey PUB.pem] | bundle inspect BUNDLE.tar.gz "
+     "[--format text|json]",
+     "a policy bundle as one signed archive: build it, verify it, show what it holds"},
     {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
      "[--fail-on LEVEL] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] [--base DIR] "

@@ -61,6 +61,19 @@ enum {
 	O_GRPC_LISTEN,
 	O_GRPC_MAX_STREAMS,
 	O_GRPC_IDLE_TIMEOUT,
+	O_BUNDLE_URL,
+	O_MODEL_URL,
+	O_BUNDLE_PUBKEY,
+	O_BUNDLE_POLL,
+	O_BUNDLE_CACHE,
+	O_BUNDLE_TOKEN,
+	O_BUNDLE_CA,
+	O_BUNDLE_MAX,
+	O_LOG_URL,
+	O_LOG_TOKEN,
+	O_LOG_CA,
+	O_LOG_BUFFER,
+	O_LOG_FLUSH,
 };
 
 /* Numeric options: where each goes and its bounds, checked in one place. */
@@ -80,7 +93,37 @@ static const struct {
     {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
     {O_GRPC_MAX_STREAMS, "--grpc-max-streams", 1, 65536},
     {O_GRPC_IDLE_TIMEOUT, "--grpc-idle-timeout", 1, 86400},
+    {O_BUNDLE_POLL, "--bundle-poll", 1, 86400},
+    {O_BUNDLE_MAX, "--bundle-max-size", 1024, 1LL << 30},
+    {O_LOG_BUFFER, "--decision-log-buffer", 65536, 1LL << 32},
+    {O_LOG_FLUSH, "--decision-log-flush-ms", 10, 60000},
 };
+
+/* Options that only mean something beside another: the one, and what it needs. */
+static const struct {
+	int opt;
+	const char *name;
+	int needs;
+	const char *needs_name;
+} needs[] = {
+    {O_MODEL_URL, "--model-url", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_PUBKEY, "--bundle-pubkey", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_POLL, "--bundle-poll", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_CACHE, "--bundle-cache", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_TOKEN, "--bundle-token", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_CA, "--bundle-ca", O_BUNDLE_URL, "--bundle-url"},
+    {O_BUNDLE_MAX, "--bundle-max-size", O_BUNDLE_URL, "--bundle-url"},
+    {O_LOG_TOKEN, "--decision-log-token", O_LOG_URL, "--decision-log-url"},
+    {O_LOG_CA, "--decision-log-ca", O_LOG_URL, "--decision-log-url"},
+    {O_LOG_BUFFER, "--decision-log-buffer", O_LOG_URL, "--decision-log-url"},
+    {O_LOG_FLUSH, "--decision-log-flush-ms", O_LOG_URL, "--decision-log-url"},
+};
+
+/* Is url an http or https URL? */
+static int is_http_url(const char *url)
+{
+	return (!strncmp(url, "http://", 7) && url[7]) || (!strncmp(url, "https://", 8) && url[8]);
+}
 
 /* Options that take one of a few words: the words, in the order of the values they stand for,
  * checked in one place. */
@@ -149,6 +192,19 @@ int mp_cmd_serve(int argc, char **argv)
 	    {"grpc-listen", required_argument, NULL, O_GRPC_LISTEN},
 	    {"grpc-max-streams", required_argument, NULL, O_GRPC_MAX_STREAMS},
 	    {"grpc-idle-timeout", required_argument, NULL, O_GRPC_IDLE_TIMEOUT},
+	    {"bundle-url", required_argument, NULL, O_BUNDLE_URL},
+	    {"model-url", required_argument, NULL, O_MODEL_URL},
+	    {"bundle-pubkey", required_argument, NULL, O_BUNDLE_PUBKEY},
+	    {"bundle-poll", required_argument, NULL, O_BUNDLE_POLL},
+	    {"bundle-cache", required_argument, NULL, O_BUNDLE_CACHE},
+	    {"bundle-token", required_argument, NULL, O_BUNDLE_TOKEN},
+	    {"bundle-ca", required_argument, NULL, O_BUNDLE_CA},
+	    {"bundle-max-size", required_argument, NULL, O_BUNDLE_MAX},
+	    {"decision-log-url", required_argument, NULL, O_LOG_URL},
+	    {"decision-log-token", required_argument, NULL, O_LOG_TOKEN},
+	    {"decision-log-ca", required_argument, NULL, O_LOG_CA},
+	    {"decision-log-buffer", required_argument, NULL, O_LOG_BUFFER},
+	    {"decision-log-flush-ms", required_argument, NULL, O_LOG_FLUSH},
 	    {NULL, 0, NULL, 0},
 	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -166,6 +222,10 @@ int mp_cmd_serve(int argc, char **argv)
 	    .grpc_max_streams = 100,
 	    .grpc_idle_timeout = 300,
 	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
+	    .bundle_poll = 30,
+	    .bundle_max = MP_SERVER_BUNDLE_MAX,
+	    .log_buffer = 64 << 20,
+	    .log_flush_ms = 1000,
 	};
 	mp_cli_seen seen = {0};
 	int c, rc;
@@ -283,20 +343,73 @@ int mp_cmd_serve(int argc, char **argv)
 		case O_GRPC_IDLE_TIMEOUT:
 			cfg.grpc_idle_timeout = (int)n;
 			break;
+		case O_BUNDLE_URL:
+		case O_MODEL_URL:
+		case O_LOG_URL:
+			if (!is_http_url(optarg))
+				return mp_cli_usage_error(v,
+				                          "--%s takes an http:// or https:// URL",
+				                          c == O_BUNDLE_URL  ? "bundle-url"
+				                          : c == O_MODEL_URL ? "model-url"
+				                                             : "decision-log-url");
+			*(c == O_BUNDLE_URL  ? &cfg.bundle_url
+			  : c == O_MODEL_URL ? &cfg.model_url
+			                     : &cfg.log_url) = optarg;
+			break;
+		case O_BUNDLE_PUBKEY:
+			cfg.bundle_pubkey = optarg;
+			break;
+		case O_BUNDLE_POLL:
+			cfg.bundle_poll = (int)n;
+			break;
+		case O_BUNDLE_CACHE:
+			cfg.bundle_cache = optarg;
+			break;
+		case O_BUNDLE_TOKEN:
+			cfg.bundle_token = optarg;
+			break;
+		case O_BUNDLE_CA:
+			cfg.bundle_ca = optarg;
+			break;
+		case O_BUNDLE_MAX:
+			cfg.bundle_max = (size_t)n;
+			break;
+		case O_LOG_TOKEN:
+			cfg.log_token = optarg;
+			break;
+		case O_LOG_CA:
+			cfg.log_ca = optarg;
+			break;
+		case O_LOG_BUFFER:
+			cfg.log_buffer = (size_t)n;
+			break;
+		case O_LOG_FLUSH:
+			cfg.log_flush_ms = (int)n;
+			break;
 		default:
 			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
-	if (!cfg.model || !cfg.bundle)
-		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required");
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+		if (seen.seen[needs[i].opt] && !seen.seen[needs[i].needs])
+			return mp_cli_usage_error(v, "%s needs %s", needs[i].name,
+			                          needs[i].needs_name);
+	if (!cfg.bundle_url && (!cfg.model || !cfg.bundle))
+		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required (or "
+		                             "--bundle-url URL)");
+	if (cfg.watch && cfg.bundle_url)
+		return mp_cli_usage_error(v,
+		                          "--watch reloads files on change; with --bundle-url the "
+		                          "bundle is polled (--bundle-poll)");
 	if (!cfg.tls_cert != !cfg.tls_key)
 		return mp_cli_usage_error(v, "--tls-cert and --tls-key go together");
 	if (cfg.client_ca && !cfg.tls_cert)
 		return mp_cli_usage_error(v, "--client-ca needs --tls-cert and --tls-key");
-	if (cfg.sign_key && !cfg.decision_log)
-		return mp_cli_usage_error(v, "--sign-key needs --decision-log");
+	if (cfg.sign_key && !cfg.decision_log && !cfg.log_url)
+		return mp_cli_usage_error(v,
+		                          "--sign-key needs --decision-log or --decision-log-url");
 	if (cfg.admin_token && !*cfg.admin_token)
 		return mp_cli_usage_error(v, "--admin-token is empty");
 	if (cfg.destination_header && !*cfg.destination_header)

@@ -12,8 +12,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 static const char *plural(uint64_t n)
 {
@@ -157,12 +159,17 @@ int mp_cmd_verify(int argc, char **argv)
 static int trail_head(int argc, char **argv);
 /* Seals the records after the last seal, marking the seal as adopting them. */
 static int trail_adopt(int argc, char **argv);
+/* Decision log batches (--decision-log-url) back into the trail's JSON Lines. */
+static int trail_join(int argc, char **argv);
 
 static const mp_verb subcommands[] = {
     {"trail head", trail_head, 1, 1, "trail head TRAIL [--pubkey PUB.pem]",
      "print the trail's head as \"--head SHA256 --runs N\", for verify to check later"},
     {"trail adopt", trail_adopt, 1, 1, "trail adopt TRAIL [--sign-key KEY.pem]",
      "seal the records after the last seal, the seal saying that it adopted them"},
+    {"trail join", trail_join, 1, -1, "trail join BATCH...",
+     "print the records of decision log batches (--decision-log-url) as the trail's JSON "
+     "Lines, in order, each once, for verify"},
 };
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -170,11 +177,11 @@ int mp_cmd_trail(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("trail");
 	if (argc < 2 || argv[1][0] == '-')
-		return mp_cli_usage_error(v, "missing subcommand (head or adopt)");
+		return mp_cli_usage_error(v, "missing subcommand (head, adopt or join)");
 	for (size_t i = 0; i < NSUBCOMMANDS; i++)
 		if (!strcmp(subcommands[i].name + strlen("trail "), argv[1]))
 			return subcommands[i].run(argc - 1, argv + 1);
-	return mp_cli_usage_error(v, "unknown subcommand '%.40s' (head or adopt)", argv[1]);
+	return mp_cli_usage_error(v, "unknown subcommand '%.40s' (head, adopt or join)", argv[1]);
 }
 
 static int trail_head(int argc, char **argv)
@@ -325,4 +332,122 @@ fail:
 	mp_out_discard(priv_out);
 	mp_out_discard(pub_out);
 	return rc;
+}
+
+/* ---- trail join: a batch is "[\n", then each record's exact bytes on a line of its own, a
+ * comma after every one but the last, then "]\n" (docs/bundles.md, "Shipping decision logs"),
+ * gzip-compressed as uploaded or not ---- */
+
+#define BATCH_MAX (256u << 20)
+
+/* The whole of a gzip (or plain) file, malloc'd; NULL with err. */
+static char *read_batch(const char *path, size_t *len, char *err, size_t errlen)
+{
+	gzFile g = gzopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0;
+	*len = 0;
+	if (!g) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : ENOENT));
+		return NULL;
+	}
+	for (;;) {
+		if (*len + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			char *b = cap > BATCH_MAX + 65536 + 1 ? NULL : realloc(buf, cap);
+			if (!b) {
+				snprintf(err, errlen, "%s: over %u bytes uncompressed", path,
+				         BATCH_MAX);
+				goto fail;
+			}
+			buf = b;
+		}
+		int n = gzread(g, buf + *len, 65536);
+		if (n < 0) {
+			int e;
+			snprintf(err, errlen, "%s: %s", path, gzerror(g, &e));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	gzclose(g);
+	buf[*len] = '\0';
+	return buf;
+fail:
+	gzclose(g);
+	free(buf);
+	return NULL;
+}
+
+/* Writes the batch's records newer than *last_seq to out; -1 with err when the batch is not
+ * what an upload sends. */
+static int join_batch(const char *path, char *text, size_t len, uint64_t *last_seq, FILE *out,
+                      uint64_t *written, char *err, size_t errlen)
+{
+	if (len < 4 || strncmp(text, "[\n", 2) || strcmp(text + len - 2, "]\n")) {
+		snprintf(err, errlen, "%s: not a decision log batch (\"[\", records, \"]\")", path);
+		return -1;
+	}
+	text[len - 2] = '\0';
+	uint64_t line = 1;
+	for (char *p = text + 2; *p;) {
+		char *nl = strchr(p, '\n');
+		line++;
+		if (!nl) {
+			snprintf(err, errlen, "%s:%" PRIu64 ": a record without its newline", path,
+			         line);
+			return -1;
+		}
+		size_t n = (size_t)(nl - p);
+		int last = nl[1] == '\0';
+		if (!last && n && p[n - 1] == ',')
+			n--;
+		char *end;
+		uint64_t seq = strtoull(p + 7, &end, 10);
+		if (n < 10 || strncmp(p, "{\"seq\":", 7) || *end != ',' || p[n - 1] != '}') {
+			snprintf(err, errlen, "%s:%" PRIu64 ": not a trail record", path, line);
+			return -1;
+		}
+		if (seq > *last_seq || *written == 0) { /* a batch sent again: its records once */
+			fwrite(p, 1, n, out);
+			fputc('\n', out);
+			*last_seq = seq;
+			(*written)++;
+		}
+		p = nl + 1;
+	}
+	return 0;
+}
+
+static int trail_join(int argc, char **argv)
+{
+	const mp_verb *v = &subcommands[2];
+	char err[600];
+	int rc;
+	optind = 1;
+	if (getopt_long(argc, argv, "", (const struct option[]){{NULL, 0, NULL, 0}}, NULL) != -1)
+		return mp_cli_usage_error(v, "unknown option");
+	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
+		return rc;
+	uint64_t last_seq = 0, written = 0;
+	for (int i = optind; i < argc; i++) {
+		size_t len;
+		char *text = read_batch(argv[i], &len, err, sizeof(err));
+		rc = text ? join_batch(argv[i], text, len, &last_seq, stdout, &written, err,
+		                       sizeof(err))
+		          : -1;
+		free(text);
+		if (rc < 0) {
+			fprintf(stderr, "meshpol %s: %s\n", v->name, err);
+			return MP_EXIT_USAGE;
+		}
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "meshpol %s: cannot write the records: %s\n", v->name,
+		        strerror(errno));
+		return MP_EXIT_FAIL;
+	}
+	return MP_EXIT_OK;
 }

@@ -1,8 +1,10 @@
-/* bundlesrc.c: what a bundle SPEC names (bundlesrc.h): a directory, or a Git revision's tree
- * read through libgit2 into memory, handed to the loader as mp_bundle_source.tree. Syntax:
- * docs/bundles-diff.md ("Naming a bundle"). */
+/* bundlesrc.c: what a bundle SPEC names (bundlesrc.h): a directory; a bundle archive's files,
+ * read and checked in memory (barchive.h); or a Git revision's tree read through libgit2 into
+ * memory. Both in-memory kinds reach the loader the same way, as mp_bundle_source.tree. Syntax:
+ * docs/bundles.md ("Naming a bundle"). */
 #include "bundlesrc.h"
 #include "alloc.h"
+#include "barchive.h"
 #include "files.h"
 
 #include <git2.h>
@@ -15,24 +17,30 @@
 
 #define MAX_DEPTH 32 /* as a directory walk */
 
+enum kind { DIRECTORY, GIT, ARCHIVE };
+
 /* What an opened source owns (mp_bundle_source.owned). */
 typedef struct {
-	char *label;          /* the source's dir: the directory, or "REV:PATH" */
-	mp_bundle_text *tree; /* names and texts: mp_malloc'd each */
+	char *label; /* the source's dir: the directory, the archive's path, or "REV:PATH" */
+	/* GIT: names and texts mp_malloc'd each; ARCHIVE: the array only (mp_barchive_source),
+	 * its names and texts are the archive's */
+	mp_bundle_text *tree;
 	uint32_t ntree, cap;
 	size_t bytes;
-	int git;
+	mp_barchive *archive; /* ARCHIVE */
+	enum kind kind;
 } owned;
 
 static void free_owned(owned *o)
 {
 	if (!o)
 		return;
-	for (uint32_t i = 0; i < o->ntree; i++) {
+	for (uint32_t i = 0; o->kind == GIT && i < o->ntree; i++) {
 		mp_free((char *)o->tree[i].name);
 		mp_free((char *)o->tree[i].text);
 	}
 	mp_free(o->tree);
+	mp_barchive_free(o->archive);
 	mp_free(o->label);
 	mp_free(o);
 }
@@ -47,11 +55,12 @@ void mp_bundle_source_close(mp_bundle_source *s)
 
 const char *mp_bundle_source_kind(const mp_bundle_source *s)
 {
+	static const char *const names[] = {"directory", "git", "archive"};
 	const owned *o = s->owned;
-	return o && o->git ? "git" : "directory";
+	return names[o ? o->kind : DIRECTORY];
 }
 
-static mp_bundle_source *new_source(const char *label, int git)
+static mp_bundle_source *new_source(const char *label, enum kind kind)
 {
 	mp_bundle_source *s = mp_calloc(1, sizeof(*s));
 	owned *o = mp_calloc(1, sizeof(*o));
@@ -60,7 +69,7 @@ static mp_bundle_source *new_source(const char *label, int git)
 		free_owned(o);
 		return NULL;
 	}
-	o->git = git;
+	o->kind = kind;
 	s->owned = o;
 	s->dir = o->label;
 	return s;
@@ -276,7 +285,7 @@ static mp_bundle_source *open_git(const char *label, const char *rev, const char
 		tree = (git_tree *)treeobj;
 		treeobj = NULL;
 	}
-	if (!(s = new_source(label, 1))) {
+	if (!(s = new_source(label, GIT))) {
 		mp_diags_error(d, label, 0, 0, "out of memory");
 		goto fail;
 	}
@@ -304,6 +313,40 @@ out:
 	return s;
 }
 
+/* --- archives --- */
+
+/* A source of the archive a (read, taken over: freed with the source, or now on failure),
+ * checked as -p BUNDLE.tar.gz is (its manifest's hashes, its signature with the key it carries)
+ * and, with pubkey, signed by that key. */
+static mp_bundle_source *archive_source(mp_barchive *a, const char *pubkey, mp_diags *d)
+{
+	mp_bundle_source *s = new_source(a->label, ARCHIVE);
+	if (!s) {
+		mp_diags_error(d, a->label, 0, 0, "out of memory");
+		mp_barchive_free(a);
+		return NULL;
+	}
+	owned *o = s->owned;
+	o->archive = a;
+	if (mp_barchive_check(a, pubkey, d) < 0)
+		goto fail;
+	if (!(o->tree = mp_barchive_source(a, s))) {
+		mp_diags_error(d, a->label, 0, 0, "out of memory");
+		goto fail;
+	}
+	o->ntree = s->ntree;
+	s->dir = o->label; /* the source's own copy, as for the other kinds */
+	return s;
+fail:
+	mp_bundle_source_close(s);
+	return NULL;
+}
+
+int mp_bundle_spec_is_url(const char *spec)
+{
+	return spec && (!strncmp(spec, "http://", 7) || !strncmp(spec, "https://", 8));
+}
+
 /* The end of REV in spec: its first ':' outside braces; NULL when none. */
 static const char *rev_end(const char *spec)
 {
@@ -319,21 +362,39 @@ static const char *rev_end(const char *spec)
 	return NULL;
 }
 
-mp_bundle_source *mp_bundle_source_open(const char *spec, mp_diags *d)
+mp_bundle_source *mp_bundle_source_open_opts(const char *spec, const mp_bundle_source_opts *o,
+                                             mp_diags *d)
 {
+	static const mp_bundle_source_opts none = {0};
 	struct stat st;
 	const char *colon;
+	o = o ? o : &none;
 	if (!spec || !*spec) {
 		mp_diags_error(d, NULL, 0, 0, "an empty bundle name");
 		return NULL;
 	}
 	if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
-		mp_bundle_source *s = new_source(spec, 0);
+		mp_bundle_source *s = new_source(spec, DIRECTORY);
 		if (!s)
 			mp_diags_error(d, spec, 0, 0, "out of memory");
 		return s;
 	}
-	/* the other kinds (an archive, a URL) are decided here, before REV:PATH */
+	/* the other kinds are decided here, before REV:PATH ("https://h/b.tar.gz" would be one) */
+	if (stat(spec, &st) == 0 && S_ISREG(st.st_mode) && mp_barchive_is_file(spec)) {
+		mp_barchive *a = mp_barchive_open(spec, NULL, d);
+		return a ? archive_source(a, o->pubkey, d) : NULL;
+	}
+	if (mp_bundle_spec_is_url(spec)) {
+		if (!o->fetch) {
+			mp_diags_error(
+			    d, spec, 0, 0,
+			    "a URL names a bundle only for serve --shadow-bundle (download "
+			    "the archive and name the file)");
+			return NULL;
+		}
+		mp_barchive *a = o->fetch(o->ctx, spec, d);
+		return a ? archive_source(a, o->pubkey, d) : NULL;
+	}
 	if ((colon = rev_end(spec)) && colon > spec) {
 		char rev[PATH_MAX];
 		size_t n = (size_t)(colon - spec);
@@ -348,9 +409,17 @@ mp_bundle_source *mp_bundle_source_open(const char *spec, mp_diags *d)
 		          !strcmp(path, ".") || !strcmp(path, "..");
 		return open_git(spec, rev, path, ".", rel, d);
 	}
-	mp_diags_error(d, spec, 0, 0, "%s (a bundle is a directory, or a Git revision REV:PATH)",
-	               stat(spec, &st) == 0 ? "not a directory" : "no such directory");
+	mp_diags_error(d, spec, 0, 0,
+	               "%s (a bundle is a directory, a bundle archive BUNDLE.tar.gz, or a Git "
+	               "revision REV:PATH)",
+	               stat(spec, &st) == 0 ? "neither a directory nor a bundle archive"
+	                                    : "no such directory or file");
 	return NULL;
+}
+
+mp_bundle_source *mp_bundle_source_open(const char *spec, mp_diags *d)
+{
+	return mp_bundle_source_open_opts(spec, NULL, d);
 }
 
 mp_bundle_source *mp_bundle_source_open_rev(const char *rev, const char *dir, mp_diags *d)

@@ -1,7 +1,7 @@
 /* changes.c: comparing decisions, and the report of those that change (changes.h): grouping
  * and the text, json and markdown writers, one row each in writers[]. Shared by the diff
  * (diff.c), the replay of a decision log (replay.c) and the server's shadow bundle. Design:
- * docs/bundles-diff.md ("Reports"). */
+ * docs/bundles.md ("Reports"). */
 #include "changes.h"
 #include "alloc.h"
 

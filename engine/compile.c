@@ -3,6 +3,7 @@
  * the importer of its apiVersion (import.h), and running pass 2 in the order both need. Also
  * the table of names they share. Design: docs/architecture.md ("Compiling"). */
 #include "alloc.h"
+#include "barchive.h"
 #include "compile_int.h"
 #include "files.h"
 #include "yamlload.h"
@@ -341,6 +342,8 @@ mp_model *mp_model_open(const char *path, mp_diags *d)
 
 mp_model *mp_model_open_opts(const char *path, const mp_compile_opts *opts, mp_diags *d)
 {
+	if (mp_barchive_is_file(path)) /* the model a bundle archive holds */
+		return mp_barchive_load_model(path, d);
 	/* by name as well as by magic, so that an empty or cut .mpm is an error, not YAML */
 	if (mp_has_suffix(path, ".mpm") || mp_model_is_mpm_file(path)) {
 		char err[1024];

@@ -2,7 +2,7 @@
  * cut into classes by what the rules of either side and the routes of either model can tell
  * apart; each class is decided by both snapshots through one representative request, and the
  * classes whose decisions differ are the report. The classes and their reasons:
- * docs/bundles-diff.md ("What is enumerated").
+ * docs/bundles.md ("What is enumerated").
  *
  * A class is: a caller (a service of either model by its identity, or without a principal;
  * one principal for each combination of the rules' principal patterns that no identity stands

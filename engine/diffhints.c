@@ -4,7 +4,7 @@
  * to HINT_DEPTH). The diff makes each one a representative of the dimension it looks like (a
  * path, a principal, a method), so that a `when` that tells `NAMED_CALLERS[p]` apart is
  * evaluated on a principal of the table. What it cannot see (a value computed at run time, the
- * request's context) is covered only by the other representatives: docs/bundles-diff.md ("Lua
+ * request's context) is covered only by the other representatives: docs/bundles.md ("Lua
  * conditions"). Internal: diff_int.h. */
 #include "alloc.h"
 #include "diff_int.h"

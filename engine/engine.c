@@ -73,6 +73,11 @@ mp_engine *mp_engine_new(mp_model *m, mp_bundle *b)
 	return engine_new(m, b, NULL);
 }
 
+mp_engine *mp_engine_new_diags(mp_model *m, mp_bundle *b, mp_diags *d)
+{
+	return engine_new(m, b, d);
+}
+
 mp_engine *mp_engine_retain(mp_engine *e)
 {
 	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);

@@ -57,6 +57,20 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int mp_files_path_cmp(const char *a, const char *b)
+{
+	for (;;) {
+		size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+		int c = memcmp(a, b, na < nb ? na : nb);
+		if (c || na != nb)
+			return c ? c : na < nb ? -1 : 1;
+		if (!a[na] || !b[nb]) /* one name is a file, the other a directory: cannot be */
+			return (int)(unsigned char)a[na] - (int)(unsigned char)b[nb];
+		a += na + 1;
+		b += nb + 1;
+	}
+}
+
 const char *mp_files_kind(mode_t mode)
 {
 	if (S_ISREG(mode))

@@ -6,6 +6,7 @@
 #include "policy.h"
 #include "alloc.h"
 #include "arena.h"
+#include "barchive.h"
 #include "decide.h"
 #include "files.h"
 #include "policy_int.h"
@@ -238,6 +239,14 @@ int mp_bundle_model_hint(const char *dir, char *buf, size_t len)
 	yaml_document_t doc;
 	mp_diags d = {0};
 	int rc = -1;
+	struct stat st;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		/* the model in it, or the reason there is none when mp_model_open reads it */
+		if (!mp_barchive_is_file(dir) || strlen(dir) >= len)
+			return -1;
+		memcpy(buf, dir, strlen(dir) + 1);
+		return 0;
+	}
 	snprintf(path, sizeof(path), "%s/bundle.yaml", dir);
 	if (mp_yaml_load_file(path, 1 << 20, &doc, &d) == 1) {
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -412,13 +421,16 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 	char path[PATH_MAX];
 	const mp_bundle_file *copy =
 	    src->files_of ? pol_find_file(src->files_of, "bundle.yaml") : NULL;
-	mp_bundle_file tree_copy = {0};
-	for (uint32_t i = 0; !src->files_of && i < src->ntree && !copy; i++)
-		if (!strcmp(src->tree[i].name, "bundle.yaml")) {
-			tree_copy.text = src->tree[i].text ? src->tree[i].text : "";
-			tree_copy.len = src->tree[i].len;
-			copy = &tree_copy;
+	mp_bundle_file mem = {0}; /* the manifest among src->tree */
+	for (uint32_t i = 0; !copy && i < src->ntree; i++)
+		if (src->tree[i].name && !strcmp(src->tree[i].name, "bundle.yaml")) {
+			mem.text = src->tree[i].text ? src->tree[i].text : "";
+			mem.len = src->tree[i].len;
+			copy = &mem;
 		}
+	const char *override = src->revision_override ? src->revision_override
+	                       : src->files_of        ? src->files_of->revision_override
+	                                              : NULL;
 	if (!b->dir) {
 		b->name = src->name ? pol_arena_str(b, src->name) : NULL;
 		b->revision = src->revision ? pol_arena_str(b, src->revision) : NULL;
@@ -428,13 +440,17 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/bundle.yaml", b->dir);
-	if ((src->files_of || src->ntree) && !copy)
-		mp_diags_error(d, path, 0, 0,
-		               src->files_of ? "the bundle read before kept no manifest"
-		                             : "no manifest (bundle.yaml) in the bundle's files");
+	if (src->files_of && !copy)
+		mp_diags_error(d, path, 0, 0, "the bundle read before kept no manifest");
+	else if (src->ntree && !copy)
+		mp_diags_error(d, path, 0, 0, "the bundle has no manifest (bundle.yaml)");
 	else
 		load_manifest(b, copy && copy->path ? copy->path : path, copy, enabled, nenabled,
 		              d);
+	if (override) {
+		b->revision_override = pol_arena_str(b, override);
+		b->revision = b->revision_override;
+	}
 	if (b->revision && src->revision_suffix) {
 		size_t n = strlen(b->revision), k = strlen(src->revision_suffix);
 		char *r = pol_arena_alloc(b, n + k + 1);
@@ -444,6 +460,28 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 		}
 		b->revision = r;
 	}
+}
+
+/* The bundle against what an archive's manifest says it is (src->expect_*), before any of its
+ * code runs. -1 after reporting. */
+static int check_expected(const mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
+{
+	char b1[200], b2[200];
+	const char *name = b->name ? b->name : "";
+	if (src->expect_sha256 && strcmp(b->sha256, src->expect_sha256)) {
+		mp_diags_error(d, b->dir, 0, 0,
+		               "the bundle's SHA-256 is %.16s..., the manifest says %.16s...",
+		               b->sha256, src->expect_sha256);
+		return -1;
+	}
+	if (src->expect_name && strcmp(name, src->expect_name)) {
+		mp_diags_error(
+		    d, b->dir, 0, 0, "the bundle is '%s', the manifest says '%s'",
+		    mp_diag_quote(name, strlen(name), b1, sizeof(b1)),
+		    mp_diag_quote(src->expect_name, strlen(src->expect_name), b2, sizeof(b2)));
+		return -1;
+	}
+	return 0;
 }
 
 mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
@@ -466,12 +504,12 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	b->arena->chunk = 65536;
 	struct stat st;
 	if (dir && !src->files_of && !src->ntree && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory");
+		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory or bundle archive");
 		goto fail;
 	}
 	b->model = m;
 	describe(b, src, &enabled, &nenabled, d);
-	if (pol_read_files(b, src, d) < 0)
+	if (pol_read_files(b, src, d) < 0 || check_expected(b, src, d) < 0)
 		goto fail;
 	if (!b->npolicy_files)
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
@@ -510,6 +548,9 @@ fail:
 
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
 {
+	struct stat st;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) && mp_barchive_is_file(dir))
+		return mp_barchive_load_bundle(dir, m, stdlib_dir, d);
 	mp_bundle_source src = {.dir = dir};
 	return mp_bundle_load_source(&src, m, stdlib_dir, d);
 }

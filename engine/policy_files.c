@@ -3,9 +3,11 @@
  * them, and the declarations the in-memory files replace. Design: docs/architecture.md
  * ("Policies", "Snapshots"). */
 #include "alloc.h"
+#include "arena.h"
 #include "files.h"
 #include "policy_int.h"
 
+#include <assert.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,14 +48,39 @@ static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *t
 	return 0;
 }
 
+/* Takes the files of the directory given in memory (src->tree) of one pass, in the walk's
+ * order (order: the indexes of src->tree in it). -1 when out of memory. */
+static int take_tree_files(mp_bundle *b, const mp_bundle_source *src, const uint32_t *order,
+                           int pass)
+{
+	size_t dlen = strlen(b->dir);
+	for (uint32_t k = 0; k < src->ntree; k++) {
+		const mp_bundle_text *t = &src->tree[order[k]];
+		if (is_policy_file(t->name) != (pass == 0))
+			continue;
+		size_t n = dlen + 1 + strlen(t->name) + 1;
+		char *path = mp_malloc(n);
+		if (!path)
+			return -1;
+		snprintf(path, n, "%s/%s", b->dir, t->name);
+		int rc = add_file(b, path, dlen + 1, t->text ? t->text : "", t->len, -1);
+		mp_free(path);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Takes the directory's policy files (pass 0) or its other files (pass 1: tests, manifest,
  * docs), in the walk's order: read from all, the walk of the directory, copied from
- * src->files_of, or from the tree given in memory (src->tree). A file that cannot be read is
- * reported and left out; -1 when out of memory. */
+ * src->files_of, or taken from the tree given in memory (src->tree, in tree_order). A file
+ * that cannot be read is reported and left out; -1 when out of memory. */
 static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pathlist *all,
-                          int pass, mp_diags *d)
+                          const uint32_t *tree_order, int pass, mp_diags *d)
 {
 	const mp_bundle *o = src->files_of;
+	if (src->ntree)
+		return take_tree_files(b, src, tree_order, pass);
 	for (uint32_t i = 0; o && i < o->nfiles; i++) {
 		const mp_bundle_file *f = &o->files[i];
 		if (f->in_memory < 0 && is_policy_file(f->rel) == (pass == 0) &&
@@ -61,27 +88,7 @@ static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pa
 			return -1;
 	}
 	size_t dlen = strlen(b->dir ? b->dir : "");
-	for (uint32_t i = 0; !o && i < src->ntree; i++) {
-		const mp_bundle_text *t = &src->tree[i];
-		char *path = NULL;
-		if (is_policy_file(t->name) != (pass == 0))
-			continue;
-		if (t->len > POL_FILE_MAX) {
-			mp_diags_error(d, t->name, 0, 0,
-			               "file is %zu bytes, over the %u-byte limit for one file",
-			               t->len, POL_FILE_MAX);
-			continue;
-		}
-		size_t n = dlen + 1 + strlen(t->name) + 1;
-		if (!(path = mp_malloc(n)))
-			return -1;
-		snprintf(path, n, "%s%s%s", b->dir ? b->dir : "", dlen ? "/" : "", t->name);
-		int rc = add_file(b, path, dlen + (dlen != 0), t->text ? t->text : "", t->len, -1);
-		mp_free(path);
-		if (rc < 0)
-			return -1;
-	}
-	for (uint32_t i = 0; !o && !src->ntree && i < all->n; i++) {
+	for (uint32_t i = 0; !o && i < all->n; i++) {
 		const char *p = all->v[i];
 		char *text;
 		size_t len;
@@ -220,27 +227,26 @@ static int merge_in_memory(mp_bundle *b, const mp_bundle_source *src, const mp_p
 	return bad ? -1 : 0;
 }
 
-/* b->sha256: over every file in path order, "path\0length\0content". -1 when out of memory. */
-static int hash_files(mp_bundle *b)
+int pol_hash_files(const mp_bundle_file *files, uint32_t nfiles, char out[65])
 {
-	uint32_t *order = mp_malloc((b->nfiles + 1) * sizeof(*order));
+	uint32_t *order = mp_malloc((nfiles + 1) * sizeof(*order));
 	EVP_MD_CTX *sha = EVP_MD_CTX_new();
 	unsigned char digest[32];
 	unsigned int dn;
 	int rc = -1;
 	if (!order || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
 		goto out;
-	for (uint32_t i = 0; i < b->nfiles; i++)
+	for (uint32_t i = 0; i < nfiles; i++)
 		order[i] = i;
-	for (uint32_t i = 1; i < b->nfiles; i++) /* insertion sort: bundles are small */
+	for (uint32_t i = 1; i < nfiles; i++) /* insertion sort: bundles are small */
 		for (uint32_t j = i;
-		     j > 0 && strcmp(b->files[order[j - 1]].rel, b->files[order[j]].rel) > 0; j--) {
+		     j > 0 && strcmp(files[order[j - 1]].rel, files[order[j]].rel) > 0; j--) {
 			uint32_t t = order[j];
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
-	for (uint32_t i = 0; i < b->nfiles; i++) {
-		const mp_bundle_file *f = &b->files[order[i]];
+	for (uint32_t i = 0; i < nfiles; i++) {
+		const mp_bundle_file *f = &files[order[i]];
 		char lenbuf[32];
 		int n = snprintf(lenbuf, sizeof(lenbuf), "%zu", f->len);
 		EVP_DigestUpdate(sha, f->rel, strlen(f->rel) + 1);
@@ -249,7 +255,7 @@ static int hash_files(mp_bundle *b)
 	}
 	EVP_DigestFinal_ex(sha, digest, &dn);
 	for (int i = 0; i < 32; i++)
-		snprintf(b->sha256 + 2 * i, 3, "%02x", digest[i]);
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(sha);
@@ -298,25 +304,93 @@ static int copy_skips(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 	return bad ? -1 : 0;
 }
 
+/* Why the name of file t of the tree given in memory breaks a rule of mp_bundle_source.tree,
+ * or NULL. */
+static const char *bad_tree_file(const mp_bundle_text *t)
+{
+	const char *p = t->name;
+	if (!p || !*p || *p == '/')
+		return "is not a path relative to the bundle directory";
+	for (const char *c = p; *c; c += strcspn(c, "/"), c += *c == '/') {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || c[0] == '.')
+			return "has an empty component or one starting with '.' (a walk never "
+			       "finds such a file)";
+	}
+	if (t->len > POL_FILE_MAX)
+		return "is over the 16 MiB limit for one file";
+	if (t->len && !t->text)
+		return "has no text";
+	return NULL;
+}
+
+/* The tree given in memory in the walk's order, as indexes into src->tree in *order
+ * (mp_malloc'd), after checking each file against the rules of mp_bundle_source.tree; -1 after
+ * reporting. */
+static int order_tree(const mp_bundle_source *src, uint32_t **order, mp_diags *d)
+{
+	const mp_bundle_text *t = src->tree;
+	int bad = 0;
+	char q[300];
+	for (uint32_t i = 0; i < src->ntree; i++) {
+		const char *why = bad_tree_file(&t[i]), *name = t[i].name ? t[i].name : "";
+		if (why) {
+			mp_diags_error(d, src->dir, 0, 0, "file '%s' %s",
+			               mp_diag_quote(name, strlen(name), q, sizeof(q)), why);
+			bad = 1;
+		}
+	}
+	if (bad)
+		return -1;
+	uint32_t *o = *order = mp_malloc(((size_t)src->ntree + 1) * sizeof(*o));
+	if (!o) {
+		mp_diags_error(d, src->dir, 0, 0, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < src->ntree; i++)
+		o[i] = i;
+	/* insertion sort: bundles are small, and a Git tree comes in order already */
+	for (uint32_t i = 1; i < src->ntree; i++)
+		for (uint32_t j = i; j > 0; j--) {
+			int c = mp_files_path_cmp(t[o[j - 1]].name, t[o[j]].name);
+			if (c < 0)
+				break;
+			if (c == 0) {
+				mp_diags_error(d, src->dir, 0, 0, "file '%s' is given twice",
+				               mp_diag_quote(t[o[j]].name, strlen(t[o[j]].name), q,
+				                             sizeof(q)));
+				return -1;
+			}
+			uint32_t k = o[j];
+			o[j] = o[j - 1];
+			o[j - 1] = k;
+		}
+	return 0;
+}
+
 int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 {
 	static const char *const any[] = {"", NULL};
 	mp_pathlist all = {0};
+	uint32_t *tree_order = NULL; /* src->tree in the walk's order */
 	int rc = -1;
+	assert(!src->ntree || (b->dir && !src->files_of));
+	if (src->ntree && order_tree(src, &tree_order, d) < 0)
+		goto out;
 	if (b->dir && !src->files_of && !src->ntree && mp_files_walk(b->dir, any, &all, d) < 0)
 		goto oom;
 	uint32_t most = src->files_of ? src->files_of->nfiles : src->ntree ? src->ntree : all.n;
 	b->files = pol_arena_alloc(b, ((size_t)most + src->nfiles + 1) * sizeof(*b->files));
 	/* policy files first, in load order; then the rest (tests, manifest, docs) */
-	if (!b->files || take_dir_files(b, src, &all, 0, d) < 0)
+	if (!b->files || take_dir_files(b, src, &all, tree_order, 0, d) < 0)
 		goto oom;
 	int merged = merge_in_memory(b, src, &all, d);
 	b->npolicy_files = b->nfiles;
-	if (take_dir_files(b, src, &all, 1, d) < 0)
+	if (take_dir_files(b, src, &all, tree_order, 1, d) < 0)
 		goto oom;
 	if (merged < 0 || copy_skips(b, src, d) < 0)
 		goto out;
-	if (hash_files(b) < 0)
+	if (pol_hash_files(b->files, b->nfiles, b->sha256) < 0)
 		goto oom;
 	rc = 0;
 	goto out;
@@ -324,6 +398,7 @@ oom:
 	mp_diags_error(d, b->dir, 0, 0, "out of memory");
 out:
 	mp_pathlist_free(&all);
+	mp_free(tree_order);
 	return rc;
 }
 

@@ -36,6 +36,9 @@ void pol_loc_error(mp_diags *d, const char *loc, const char *fmt, ...)
  * that cannot be read, and every broken rule of mp_bundle_text or mp_bundle_skip, is reported
  * into d; -1 when the bundle cannot be had (the caller then stops), else 0. */
 int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d);
+/* The bundle hash over files (any order): SHA-256 over each file in strcmp order of rel, as
+ * "rel\0length\0content" (length in decimal). out: 64 hex digits. -1 when out of memory. */
+int pol_hash_files(const mp_bundle_file *files, uint32_t nfiles, char out[65]);
 /* The file of b at this path relative to its directory, or NULL. */
 const mp_bundle_file *pol_find_file(const mp_bundle *b, const char *rel);
 /* Is path (as the DSL records a policy's file) one of b's in-memory files? */

@@ -3,6 +3,7 @@
  * of the snapshot (model + bundle) the file names, shared between files naming the same model. */
 #include "ptest.h"
 #include "alloc.h"
+#include "barchive.h"
 #include "decide.h"
 #include "diag.h"
 #include "files.h"
@@ -25,6 +26,7 @@ typedef struct {
 
 typedef struct {
 	const char *dir;
+	const mp_barchive *archive; /* dir is a bundle archive: its files, not the disk's */
 	const mp_ptest_opts *o;
 	mp_ptest_result *res;
 	cached engines[MAX_ENGINES];
@@ -53,7 +55,9 @@ static int l_model(lua_State *L)
 {
 	ptest *t = ctx_of(L);
 	const char *path = luaL_checkstring(L, 1);
-	if (path[0] == '/')
+	if (t->archive && path[0] != '/') /* a relative path would leave the archive: its model */
+		snprintf(t->model, sizeof(t->model), "%s", t->dir);
+	else if (path[0] == '/')
 		snprintf(t->model, sizeof(t->model), "%s", path);
 	else
 		snprintf(t->model, sizeof(t->model), "%s/%s", t->dir, path);
@@ -513,7 +517,9 @@ static mp_evaluator *evaluator_for(ptest *t, const char *file)
 	return ev;
 }
 
-static void run_file(ptest *t, const char *path, mp_ptest_result *res)
+/* Runs the test file at path: its text (len bytes), or NULL to read it. */
+static void run_file(ptest *t, const char *path, const char *given, size_t given_len,
+                     mp_ptest_result *res)
 {
 	char err[2048];
 	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
@@ -544,7 +550,10 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 	lua_pop(L, 1);
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
-	if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
+	if (given) {
+		text = (char *)given;
+		len = given_len;
+	} else if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
 		char *why = diags_text(&d);
 		say(t, "%s\n", why ? why : path);
 		record(t, path, NULL, NULL, "error", why ? why : "cannot read the file");
@@ -553,7 +562,8 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 		goto out;
 	}
 	int rc = mp_sandbox_run(sb, text, len, path, 0, err, sizeof(err));
-	mp_free(text);
+	if (!given)
+		mp_free(text);
 	if (rc < 0) {
 		say(t, "FAIL %s: %s\n", path, err);
 		record(t, path, NULL, NULL, "error", err);
@@ -617,6 +627,37 @@ out:
 	mp_sandbox_free(sb);
 }
 
+static void free_engines(ptest *t)
+{
+	for (int i = 0; i < t->nengines; i++) {
+		mp_evaluator_free(t->engines[i].ev);
+		mp_engine_release(t->engines[i].engine);
+	}
+}
+
+/* The test files of a bundle archive, in its order (a walk's). -1 with errors in d. */
+static int run_archive(ptest *t, mp_ptest_result *res, mp_diags *d)
+{
+	mp_barchive *a = mp_barchive_open(t->dir, NULL, d);
+	if (!a || mp_barchive_check(a, NULL, d) < 0) {
+		mp_barchive_free(a);
+		return -1;
+	}
+	t->archive = a;
+	for (uint32_t i = 0; i < a->nfiles; i++) {
+		const mp_barchive_file *f = &a->files[i];
+		char path[PATH_MAX];
+		if (!mp_has_suffix(f->path, "_test.lua"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", t->dir, f->path);
+		run_file(t, path, f->data, f->len, res);
+		res->files++;
+	}
+	if (!res->files)
+		mp_diags_error(d, t->dir, 0, 0, "no test files (*_test.lua)");
+	return res->files ? 0 : -1;
+}
+
 int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, mp_diags *d)
 {
 	static const char *const suffix[] = {"_test.lua", NULL};
@@ -627,7 +668,16 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
 	res->models = json_array();
 	if (!res->cases || !res->models) {
 		mp_diags_error(d, dir, 0, 0, "out of memory");
+		mp_ptest_result_free(res);
 		return -1;
+	}
+	if (mp_barchive_is_file(dir)) {
+		int rc = run_archive(&t, res, d);
+		free_engines(&t);
+		mp_barchive_free((mp_barchive *)t.archive);
+		if (rc < 0)
+			mp_ptest_result_free(res);
+		return rc;
 	}
 	if (mp_files_walk(dir, suffix, &files, d) < 0 || files.n == 0) {
 		if (!d->errors)
@@ -637,13 +687,10 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
 		return -1;
 	}
 	for (uint32_t i = 0; i < files.n; i++) {
-		run_file(&t, files.v[i], res);
+		run_file(&t, files.v[i], NULL, 0, res);
 		res->files++;
 	}
-	for (int i = 0; i < t.nengines; i++) {
-		mp_evaluator_free(t.engines[i].ev);
-		mp_engine_release(t.engines[i].engine);
-	}
+	free_engines(&t);
 	mp_pathlist_free(&files);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* replay.c: a decision log decided again under a candidate snapshot (replay.h). Lines are read
  * whole (at most MP_TRAIL_MAX_LINE bytes), each one a JSON object; a line that is not is an
  * error at its line, never skipped: a replay that silently left records out would report
- * fewer changes than the candidate makes. docs/bundles-diff.md ("Replaying a decision log"). */
+ * fewer changes than the candidate makes. docs/bundles.md ("Replaying a decision log"). */
 #include "replay.h"
 #include "alloc.h"
 #include "changes.h"

@@ -1,7 +1,7 @@
 /* strclass.h: the classes a set of patterns (match.h) cuts a string dimension into, one
  * representative string each: for every combination of the patterns that some string matches
  * (and no other), the shortest such string. Used by the diff (diff.c) for request paths,
- * principals and header values. Design: docs/bundles-diff.md ("What is enumerated"). */
+ * principals and header values. Design: docs/bundles.md ("What is enumerated"). */
 #ifndef MP_STRCLASS_H
 #define MP_STRCLASS_H
 

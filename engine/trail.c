@@ -6,6 +6,7 @@
 #include "diag.h"
 #include "files.h"
 #include "jsonbuf.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +27,8 @@
 
 #define HASH_LEN    32
 #define HEX_LEN     64
-#define SIG_LEN     64
-#define SIG_B64_LEN 88 /* base64 of 64 bytes, with "==" */
-#define MAX_KEY_PEM (64u << 10)
+#define SIG_LEN     MP_KEY_SIG_LEN
+#define SIG_B64_LEN MP_KEY_SIG_B64_LEN
 #define SEAL_DOMAIN "meshpol-trail-seal-v1"
 
 static const char zero_hex[HEX_LEN + 1] =
@@ -44,28 +44,6 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-/* The reason OpenSSL gave for the last failure, and an empty queue for whoever comes next. */
-static const char *ssl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	if (e)
-		ERR_error_string_n(e, buf, len);
-	else
-		snprintf(buf, len, "unknown OpenSSL error");
-	ERR_clear_error();
-	return buf;
-}
-
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static int is_hex64(const char *s)
@@ -131,130 +109,15 @@ static int buf_add(const char *s, size_t n, void *data)
 	return b->oom ? -1 : 0;
 }
 
-/* ---- keys ---- */
-
-/* Reads a small PEM file whole, NUL-terminated, into an mp_malloc'd buffer. */
-static char *read_pem(const char *path, size_t *len, char *err, size_t errlen)
-{
-	char *text = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!(text = mp_malloc(MAX_KEY_PEM + 1))) {
-		errf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	*len = fread(text, 1, MAX_KEY_PEM + 1, f);
-	if (ferror(f)) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (*len > MAX_KEY_PEM) {
-		errf(err, errlen, "%s: not a PEM key (over %u bytes)", path, MAX_KEY_PEM);
-		goto fail;
-	}
-	text[*len] = '\0';
-	fclose(f);
-	return text;
-fail:
-	if (f)
-		fclose(f);
-	mp_free(text);
-	return NULL;
-}
-
-/* Never prompt for a passphrase: encrypted keys are refused with a message instead. */
-static int no_passphrase(char *pw, int size, int rwflag, void *u)
-{
-	(void)pw;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-static int check_ed25519(EVP_PKEY *k, const char *path, char *err, size_t errlen)
-{
-	if (EVP_PKEY_is_a(k, "ED25519"))
-		return 0;
-	const char *name = EVP_PKEY_get0_type_name(k);
-	errf(err, errlen, "%s: a%s %s key, not Ed25519 (make one with meshpol keygen)", path,
-	     name && strchr("AEIOU", name[0]) ? "n" : "", name ? name : "unknown");
-	return -1;
-}
-
-/* Loads an Ed25519 key from a PEM file: the private key when private, else the public key. */
-static EVP_PKEY *load_key(const char *path, int private, char *err, size_t errlen)
-{
-	EVP_PKEY *k = NULL;
-	BIO *bio = NULL;
-	size_t len = 0;
-	char why[256];
-	char *text = read_pem(path, &len, err, errlen);
-	if (!text)
-		goto fail;
-	if (strstr(text, "ENCRYPTED")) {
-		errf(err, errlen, "%s: an encrypted private key; meshpol needs an unencrypted one",
-		     path);
-		goto fail;
-	}
-	if (!(bio = BIO_new_mem_buf(text, (int)len))) {
-		errf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	k = private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
-	            : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
-	if (!k) {
-		ssl_reason(why, sizeof(why));
-		if (private && strstr(text, "PUBLIC KEY-----"))
-			errf(err, errlen,
-			     "%s: a public key; signing needs the private key "
-			     "(KEY.pem, not KEY.pub.pem)",
-			     path);
-		else if (!private && strstr(text, "PRIVATE KEY-----"))
-			errf(err, errlen, "%s: a private key; give the public key (KEY.pub.pem)",
-			     path);
-		else
-			errf(err, errlen, "%s: not a PEM %s key (%s)", path,
-			     private ? "private" : "public", why);
-		goto fail;
-	}
-	if (check_ed25519(k, path, err, errlen) < 0)
-		goto fail;
-	BIO_free(bio);
-	mp_free(text);
-	return k;
-fail:
-	EVP_PKEY_free(k);
-	BIO_free(bio);
-	mp_free(text);
-	return NULL;
-}
-
-/* key_id: the hex SHA-256 of the public key's DER (SubjectPublicKeyInfo). */
-static int key_id_of(EVP_PKEY *k, char out[HEX_LEN + 1])
-{
-	unsigned char *der = NULL, digest[HASH_LEN];
-	unsigned int dlen = 0;
-	int n = i2d_PUBKEY(k, &der);
-	int ok = n > 0 && EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL) == 1;
-	OPENSSL_free(der);
-	if (ok)
-		to_hex(digest, HASH_LEN, out);
-	else
-		ERR_clear_error();
-	return ok ? 0 : -1;
-}
+/* ---- keys (keys.c) ---- */
 
 int mp_trail_key_id(const char *pem_path, char out[65], char *err, size_t errlen)
 {
 	char ignored[8];
-	EVP_PKEY *k = load_key(pem_path, 0, ignored, sizeof(ignored));
-	if (!k && !(k = load_key(pem_path, 1, err, errlen)))
+	EVP_PKEY *k = mp_key_load(pem_path, 0, ignored, sizeof(ignored));
+	if (!k && !(k = mp_key_load(pem_path, 1, err, errlen)))
 		return -1;
-	int rc = key_id_of(k, out);
+	int rc = mp_key_id(k, out);
 	if (rc < 0)
 		errf(err, errlen, "%s: cannot encode the public key", pem_path);
 	EVP_PKEY_free(k);
@@ -273,44 +136,6 @@ static int seal_message(char *out, size_t len, uint64_t seq, const char *time, u
 	if (n > 0 && (size_t)n < len && adopted)
 		n += snprintf(out + n, len - (size_t)n, " adopted=%" PRIu64, adopted);
 	return n > 0 && (size_t)n < len ? n : -1;
-}
-
-static int sign_message(EVP_PKEY *k, const char *msg, size_t len, unsigned char sig[SIG_LEN])
-{
-	size_t n = SIG_LEN;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
-	         EVP_DigestSign(c, sig, &n, (const unsigned char *)msg, len) == 1 && n == SIG_LEN;
-	EVP_MD_CTX_free(c);
-	if (!ok)
-		ERR_clear_error();
-	return ok ? 0 : -1;
-}
-
-static int verify_message(EVP_PKEY *k, const char *msg, size_t len,
-                          const unsigned char sig[SIG_LEN])
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
-	         EVP_DigestVerify(c, sig, SIG_LEN, (const unsigned char *)msg, len) == 1;
-	EVP_MD_CTX_free(c);
-	ERR_clear_error();
-	return ok;
-}
-
-/* Decodes exactly the canonical base64 of a 64-byte signature. */
-static int decode_signature(const char *b64, unsigned char sig[SIG_LEN])
-{
-	unsigned char raw[SIG_LEN + 3], again[SIG_B64_LEN + 1];
-	if (!b64 || strlen(b64) != SIG_B64_LEN)
-		return -1;
-	if (EVP_DecodeBlock(raw, (const unsigned char *)b64, SIG_B64_LEN) != SIG_LEN + 2)
-		return -1;
-	EVP_EncodeBlock(again, raw, SIG_LEN);
-	if (memcmp(again, b64, SIG_B64_LEN) != 0)
-		return -1;
-	memcpy(sig, raw, SIG_LEN);
-	return 0;
 }
 
 /* ---- time ---- */
@@ -590,7 +415,7 @@ static void check_seal(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char
 		bad(s, ln, seq, 1, "key_id is missing or not a 64-digit hex SHA-256");
 		return;
 	}
-	if (decode_signature(sig64, sig) < 0) {
+	if (mp_key_sig_decode(sig64, sig) < 0) {
 		bad(s, ln, seq, 1, "signature is missing or not the base64 of 64 bytes");
 		return;
 	}
@@ -606,7 +431,7 @@ static void check_seal(scan *s, json_t *j, uint64_t ln, uint64_t seq, const char
 		return;
 	}
 	int n = seal_message(msg, sizeof(msg), seq, time, s->since_seal, head, *adopted);
-	if (n < 0 || !verify_message(s->key, msg, (size_t)n, sig)) {
+	if (n < 0 || !mp_key_verify(s->key, msg, (size_t)n, sig)) {
 		int other = strcmp(key_id, s->key_id) != 0;
 		if (s->for_open)
 			bad(s, ln, seq, 1,
@@ -713,10 +538,10 @@ static int check_line(scan *s, const char *line, size_t len, int nl, char *err, 
 	if (s->last_seq == 0)
 		memcpy(last_hex, zero_hex, sizeof(last_hex));
 	else
-		to_hex(s->last_hash, HASH_LEN, last_hex);
+		mp_key_hex(s->last_hash, HASH_LEN, last_hex);
 	if (strcmp(prev, last_hex) != 0) {
 		char hex[HEX_LEN + 1];
-		to_hex(hash, HASH_LEN, hex);
+		mp_key_hex(hash, HASH_LEN, hex);
 		if (ln == 1)
 			bad(s, ln, seq, is_seal,
 			    "prev is not 64 zeros, as the first record's must be");
@@ -796,7 +621,7 @@ static int scan_run(scan *s, char *err, size_t errlen)
 	if (s->last_seq == 0)
 		memcpy(s->rep->last_hash, zero_hex, HEX_LEN + 1);
 	else
-		to_hex(s->last_hash, HASH_LEN, s->rep->last_hash);
+		mp_key_hex(s->last_hash, HASH_LEN, s->rep->last_hash);
 	if (s->rep->head_found)
 		s->rep->after_head = s->rep->records - s->rep->head_line;
 	return 0;
@@ -868,7 +693,7 @@ static int scan_init(scan *s, int fd, EVP_PKEY *key, int for_open, mp_trail_repo
 	s->key = key;
 	s->for_open = for_open;
 	s->rep = rep;
-	if (key && key_id_of(key, s->key_id) < 0)
+	if (key && mp_key_id(key, s->key_id) < 0)
 		return -1;
 	return hasher_init(&s->h);
 }
@@ -901,7 +726,7 @@ int mp_trail_verify_with(const char *path, const mp_trail_verify_opts *o, mp_tra
 		     mp_diag_quote(o->head, strlen(o->head), q, sizeof(q)));
 		goto out;
 	}
-	if (o->pubkey_path && !(key = load_key(o->pubkey_path, 0, err, errlen)))
+	if (o->pubkey_path && !(key = mp_key_load(o->pubkey_path, 0, err, errlen)))
 		goto out;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
 		errf(err, errlen, "%s: %s", path, strerror(errno));
@@ -912,7 +737,7 @@ int mp_trail_verify_with(const char *path, const mp_trail_verify_opts *o, mp_tra
 		goto out;
 	}
 	if (scan_init(&s, fd, key, 0, rep) < 0) {
-		errf(err, errlen, "%s: %s", path, ssl_reason(why, sizeof(why)));
+		errf(err, errlen, "%s: %s", path, mp_key_ssl_reason(why, sizeof(why)));
 		goto out;
 	}
 	if (o->head) {
@@ -950,6 +775,8 @@ struct mp_trail {
 	int broken;                   /* a failed write could not be undone: no more writes */
 	int dir_unsynced;             /* created by open: fsync the directory once */
 	mp_jsonbuf line, content;     /* reused for every record (heap) */
+	mp_trail_sink sink;           /* told every record written; NULL: none */
+	void *sink_arg;
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
@@ -967,20 +794,23 @@ mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsig
 	char why[256];
 	int rc;
 	if (!t) {
-		errf(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path ? path : "decision log");
 		goto fail;
 	}
 	t->fd = -1;
-	if (sign_key_path && !(t->key = load_key(sign_key_path, 1, err, errlen)))
+	if (sign_key_path && !(t->key = mp_key_load(sign_key_path, 1, err, errlen)))
 		goto fail;
-	if ((t->key && key_id_of(t->key, t->key_id) < 0) || hasher_init(&t->h) < 0) {
-		errf(err, errlen, "%s: %s", path, ssl_reason(why, sizeof(why)));
-		goto fail;
-	}
-	if (!(t->path = mp_strdup(path))) {
-		errf(err, errlen, "%s: out of memory", path);
+	if ((t->key && mp_key_id(t->key, t->key_id) < 0) || hasher_init(&t->h) < 0) {
+		errf(err, errlen, "%s: %s", path ? path : "decision log",
+		     mp_key_ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
+	if (!(t->path = mp_strdup(path ? path : "decision log (memory)"))) {
+		errf(err, errlen, "%s: out of memory", path ? path : "decision log");
+		goto fail;
+	}
+	if (!path) /* a chain kept in memory only: its records go to the sink */
+		return t;
 	t->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (t->fd >= 0)
 		t->dir_unsynced = 1;
@@ -1001,7 +831,7 @@ mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsig
 		goto fail;
 	}
 	if (scan_init(&s, t->fd, t->key, 1, &rep) < 0) {
-		errf(err, errlen, "%s: %s", path, ssl_reason(why, sizeof(why)));
+		errf(err, errlen, "%s: %s", path, mp_key_ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	rc = scan_run(&s, why, sizeof(why));
@@ -1060,6 +890,12 @@ void mp_trail_close(mp_trail *t)
 	mp_free(t);
 }
 
+void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg)
+{
+	t->sink = sink;
+	t->sink_arg = arg;
+}
+
 uint64_t mp_trail_seq(const mp_trail *t)
 {
 	return t->seq;
@@ -1075,7 +911,7 @@ void mp_trail_head(const mp_trail *t, char out[65])
 	if (t->seq == 0)
 		memcpy(out, zero_hex, HEX_LEN + 1);
 	else
-		to_hex(t->head, HASH_LEN, out);
+		mp_key_hex(t->head, HASH_LEN, out);
 }
 
 static int valid_type(const char *type)
@@ -1143,7 +979,7 @@ fail:
 static int write_line(mp_trail *t, const char *p, size_t n, char *err, size_t errlen)
 {
 	size_t off = 0;
-	while (off < n) {
+	while (t->fd >= 0 && off < n) {
 		ssize_t w = write(t->fd, p + off, n - off);
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -1213,6 +1049,8 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	t->seq++;
 	memcpy(t->head, hash, HASH_LEN);
+	if (t->sink)
+		t->sink(t->sink_arg, b->p, b->len);
 	return 0;
 fail:
 	return -1;
@@ -1246,6 +1084,8 @@ int mp_trail_sync(mp_trail *t, char *err, size_t errlen)
 {
 	int dfd = -1;
 	char *dir = NULL;
+	if (t->fd < 0)
+		return 0; /* in memory: nothing to sync */
 	if (fsync(t->fd) < 0) {
 		errf(err, errlen, "%s: fsync: %s", t->path, strerror(errno));
 		goto fail;
@@ -1295,11 +1135,11 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen)
 	if (t->key) {
 		int n = seal_message(msg, sizeof(msg), t->seq + 1, time, t->since_seal, head,
 		                     t->adopted);
-		if (n < 0 || sign_message(t->key, msg, (size_t)n, sig) < 0) {
+		if (n < 0 || mp_key_sign(t->key, msg, (size_t)n, sig) < 0) {
 			errf(err, errlen, "%s: signing the seal failed", t->path);
 			goto fail;
 		}
-		EVP_EncodeBlock((unsigned char *)sig64, sig, SIG_LEN);
+		mp_key_sig_encode(sig, sig64);
 		if (json_object_set_new(c, "signature", json_string(sig64)) < 0 ||
 		    json_object_set_new(c, "key_id", json_string(t->key_id)) < 0)
 			goto oom;
@@ -1349,7 +1189,7 @@ int mp_trail_keygen_into(mp_out *priv, const char *priv_path, mp_out *pub, char 
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (!k) {
 		errf(err, errlen, "Ed25519 key generation failed: %s",
-		     ssl_reason(why, sizeof(why)));
+		     mp_key_ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	errno = 0;

@@ -10,6 +10,7 @@
  * LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
+#include "logship.h"
 #include "trail.h"
 
 #include <pthread.h>
@@ -33,8 +34,9 @@ typedef struct {
 } record;
 
 struct mp_declog {
-	mp_trail *trail; /* the writer thread's, until it exits */
-	char *path;
+	mp_trail *trail;  /* the writer thread's, until it exits */
+	char *path;       /* the file, or a name for messages when there is none */
+	mp_logship *ship; /* --decision-log-url: borrowed; NULL: none */
 	pthread_t writer;
 	pthread_mutex_t lock;
 	pthread_cond_t not_empty, not_full;
@@ -82,7 +84,10 @@ static void note_failure(mp_declog *l, const char *err)
 		snprintf(l->first_error, sizeof(l->first_error), "%s", err);
 		fprintf(stderr, "meshpol serve: decision log: %s%s\n", err,
 		        l->drop ? " (drop mode: decisions go on, unlogged)"
-		                : ": refusing decisions (fail closed) until a reload retries it");
+		        : l->ship
+		            ? ": refusing decisions (fail closed) until a reload retries it, or "
+		              "the upload makes room"
+		            : ": refusing decisions (fail closed) until a reload retries it");
 	}
 	snprintf(l->error, sizeof(l->error), "%s", bare);
 	if (!l->failing || (!l->drop && !l->unavailable))
@@ -137,7 +142,27 @@ static void write_batch(mp_declog *l, size_t n)
 		}
 		pthread_mutex_unlock(&l->lock);
 		int written = 0;
-		if (refuse) {
+		if (!refuse && l->ship && !mp_logship_room(l->ship, r->len + 256)) {
+			/* the upload buffer is full: as a failed write, before the record is
+			 * chained (drop mode: dropped, and the decision goes on) */
+			char full[300];
+			mp_logship_why_full(l->ship, full, sizeof(full));
+			if (l->drop) {
+				atomic_fetch_add(&l->dropped, 1);
+				pthread_mutex_lock(&l->lock);
+				snprintf(l->error, sizeof(l->error), "%.250s", full);
+				l->failing = 1;
+				pthread_mutex_unlock(&l->lock);
+				mp_free(r->text);
+				continue;
+			}
+			atomic_fetch_add(&l->failed, 1);
+			note_failure(l, full);
+			pthread_mutex_lock(&l->lock);
+			l->failed_since++;
+			why_unavailable(l, why, sizeof(why));
+			pthread_mutex_unlock(&l->lock);
+		} else if (refuse) {
 			atomic_fetch_add(&l->refused, 1);
 		} else if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
 		                                   sizeof(err)) == 0) {
@@ -238,8 +263,15 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* The upload made room again: a log that refused records takes them again after a gap record
+ * (upload thread). */
+static void room_again(void *arg)
+{
+	mp_declog_retry(arg);
+}
+
 mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacity, int drop,
-                          json_t *start, char *err, size_t errlen)
+                          json_t *start, mp_logship *ship, char *err, size_t errlen)
 {
 	mp_declog *l = mp_calloc(1, sizeof(*l));
 	if (!l || capacity == 0)
@@ -249,16 +281,21 @@ mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacit
 	l->drop = drop;
 	l->ring = mp_calloc(capacity, sizeof(record));
 	l->batch = mp_calloc(capacity, sizeof(record));
-	l->path = mp_strdup(path);
+	l->path = mp_strdup(path ? path : "decision log");
+	l->ship = ship;
 	if (!l->ring || !l->batch || !l->path)
 		goto oom;
 	if (!(l->trail = mp_trail_open(path, sign_key, err, errlen)))
 		goto fail;
+	if (ship) /* every record goes up as chained, the start record first */
+		mp_trail_set_sink(l->trail, mp_logship_sink, ship);
 	if (mp_trail_append(l->trail, "start", start, err, errlen) < 0)
 		goto fail;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->not_empty, NULL);
 	pthread_cond_init(&l->not_full, NULL);
+	if (ship)
+		mp_logship_on_room(ship, room_again, l);
 	if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
 		snprintf(err, errlen, "%s: cannot start the writer thread", path);
 		pthread_mutex_destroy(&l->lock);

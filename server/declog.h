@@ -1,6 +1,6 @@
 /* declog.h: the decision log: every decision as a "decision" record of a hash-chained trail
- * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes and
- * guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
+ * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes
+ * and guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
  *
  * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part);
  * the writer thread owns the mp_trail, appends each queued record and fsyncs once per batch. The
@@ -40,9 +40,14 @@ enum { MP_DECLOG_QUEUED = 0, MP_DECLOG_DROPPED = 1, MP_DECLOG_REFUSED = -1 };
 
 /* Opens (or continues) the trail at path, appends start (a JSON object, borrowed) and starts the
  * writer thread. drop: 0 no-drop (a full queue blocks submitters), 1 drop (a full queue drops the
- * record and counts it). NULL and err on failure (the trail is refused, see mp_trail_open). */
+ * record and counts it). NULL and err on failure (the trail is refused, see mp_trail_open).
+ * path NULL: the chain is kept in memory only (then ship must be given). ship (borrowed, to
+ * outlive the log): every record chained goes to it as written, the start record first; a full
+ * upload buffer counts as a failed write (no-drop: refused, the log unavailable until the
+ * upload makes room and a gap record is chained; drop: the record dropped). */
+struct mp_logship;
 mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacity, int drop,
-                          json_t *start, char *err, size_t errlen);
+                          json_t *start, struct mp_logship *ship, char *err, size_t errlen);
 
 /* Queues one record of the given type ("decision", "reload"; a string literal) with content
  * (borrowed), nobody waiting for it. Returns MP_DECLOG_QUEUED, MP_DECLOG_DROPPED (drop mode,

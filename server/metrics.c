@@ -2,6 +2,8 @@
  * (version 0.0.4). Every metric is listed in docs/server.md ("Metrics"). */
 #include "metrics.h"
 #include "decide.h"
+#include "fetch.h"
+#include "logship.h"
 #include "reload.h"
 #include "server_int.h"
 #include "shadow.h"
@@ -271,6 +273,11 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 	}
 
 	mp_shadow_metrics(srv, o);
+	if (srv->fetch)
+		mp_fetch_metrics(srv->fetch, o);
+	if (srv->logship)
+		mp_logship_metrics(srv->logship, o);
+
 	header(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	evbuffer_add_printf(o, "process_resident_memory_bytes %ld\n", resident_bytes());
 	header(o, "process_start_time_seconds", "gauge", "Start time of the process (Unix time).");

@@ -20,7 +20,9 @@
 #include "reload.h"
 #include "alloc.h"
 #include "conn.h"
+#include "fetch.h"
 #include "http.h"
+#include "logship.h"
 #include "server_int.h"
 #include "shadow.h"
 #include "trail.h"
@@ -43,6 +45,7 @@ struct mp_reload_run {
 	mp_engine *e; /* NULL: refused, errors in d */
 	mp_diags d;
 	mp_shadow_build shadow; /* --shadow-bundle, rebuilt against the new model */
+	mp_fetch_used used;     /* with --bundle-url: the downloads it was built from */
 	uint64_t took_us;
 	atomic_int done;
 };
@@ -104,13 +107,15 @@ static json_t *snapshot_json(const mp_engine *e)
 
 static int same_snapshot(const mp_engine *a, const mp_engine *b)
 {
+	/* the revision too: an archive built again with --revision has the same files */
 	return !strcmp(mp_model_sha256(a->model), mp_model_sha256(b->model)) &&
 	       (a->bundle == NULL) == (b->bundle == NULL) &&
-	       (!a->bundle || !strcmp(a->bundle->sha256, b->bundle->sha256));
+	       (!a->bundle || (!strcmp(a->bundle->sha256, b->bundle->sha256) &&
+	                       !strcmp(a->bundle->revision ? a->bundle->revision : "",
+	                               b->bundle->revision ? b->bundle->revision : "")));
 }
 
-/* Everything an evaluator will need, built once here so a broken `when` is refused now. */
-static int validate(mp_engine *e, mp_diags *d)
+int mp_reload_validate(mp_engine *e, mp_diags *d)
 {
 	mp_evaluator *ev = mp_evaluator_new(e, NULL, d);
 	if (!ev)
@@ -132,8 +137,9 @@ static void *build_main(void *arg)
 	mp_reload_run *run = arg;
 	const mp_server_config *cfg = run->srv->cfg;
 	uint64_t t0 = mp_server_now_ns();
-	run->e = mp_engine_open(cfg->model, cfg->bundle, &run->d);
-	if (run->e && validate(run->e, &run->d) < 0) {
+	run->e = run->srv->fetch ? mp_fetch_open(run->srv->fetch, &run->d, &run->used)
+	                         : mp_engine_open(cfg->model, cfg->bundle, &run->d);
+	if (run->e && mp_reload_validate(run->e, &run->d) < 0) {
 		mp_engine_release(run->e);
 		run->e = NULL;
 	}
@@ -233,6 +239,7 @@ static void finish(mp_reload_job *jobs, json_t *result, int code);
 
 static void free_run(mp_reload_run *run)
 {
+	mp_fetch_release(&run->used);
 	mp_engine_release(run->e);
 	mp_diags_free(&run->d);
 	mp_shadow_build_free(&run->shadow);
@@ -286,6 +293,9 @@ void mp_reload_built_cb(int fd, short what, void *arg)
 	if (!atomic_load(&srv->stopping)) {
 		json_t *result = commit(srv, run);
 		const char *status = json_string_value(json_object_get(result, "status"));
+		if (srv->fetch)
+			mp_fetch_built(srv->fetch, &run->used, status && strcmp(status, "failed"),
+			               &run->d);
 		finish(run->jobs, result, status && !strcmp(status, "failed") ? 422 : 200);
 		json_decref(result);
 	}
@@ -386,6 +396,12 @@ json_t *mp_reload_health(mp_server *srv, int *ready)
 			degraded |= !ls.unavailable;
 		}
 	}
+	if (srv->fetch)
+		json_object_set_new(o, "bundle_source",
+		                    mp_fetch_health(srv->fetch, problems, &degraded));
+	if (srv->logship)
+		json_object_set_new(o, "decision_log_upload",
+		                    mp_logship_health(srv->logship, problems, &degraded));
 	uint64_t now = mp_server_now_ns(),
 	         limit = (uint64_t)srv->cfg->request_timeout * 1000000000u;
 	json_t *stuck = json_array();

@@ -5,6 +5,9 @@
 
 #include "server_int.h"
 
+/* Builds what every evaluator will need once, so that a bundle whose `when` or `check` cannot
+ * be bound is refused before it serves. 0, or -1 with the reason in d. */
+int mp_reload_validate(mp_engine *e, mp_diags *d);
 /* A retained reference to the current snapshot (never NULL once the server started). */
 mp_engine *mp_reload_acquire(mp_server *srv);
 /* Starts building a snapshot from the configured model and bundle on a thread of its own; the

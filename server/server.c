@@ -37,6 +37,10 @@
  */
 #include "alloc.h"
 #include "grpc.h"
+#include "bundlesrc.h"
+#include "fetch.h"
+#include "httpc.h"
+#include "logship.h"
 #include "reload.h"
 #include "sandbox.h"
 #include "server_int.h"
@@ -341,11 +345,13 @@ static void on_watch(void *arg)
 	mp_reload_start(arg, "watch");
 }
 
-/* The first snapshot: like a reload, but there is nothing to fall back on. */
+/* The first snapshot: like a reload, but there is nothing to fall back on. 0, -1 (said why),
+ * or 1: stopped by a signal while waiting for a bundle to arrive (--bundle-url). */
 static int first_snapshot(mp_server *srv)
 {
 	mp_diags d = {0};
-	mp_engine *e = mp_engine_open(srv->cfg->model, srv->cfg->bundle, &d);
+	mp_engine *e = srv->fetch ? mp_fetch_first(srv->fetch, &d)
+	                          : mp_engine_open(srv->cfg->model, srv->cfg->bundle, &d);
 	mp_evaluator *ev = e ? mp_evaluator_new(e, NULL, &d) : NULL;
 	char err[512];
 	if (ev && e->bundle && (e->bundle->nwhens || e->bundle->nruns) &&
@@ -353,6 +359,10 @@ static int first_snapshot(mp_server *srv)
 		mp_diags_error(&d, e->bundle->dir, 0, 0,
 		               "the bundle does not load in an evaluator: %s", err);
 	mp_evaluator_free(ev);
+	if (!e && srv->fetch && mp_fetch_stopped(srv->fetch)) {
+		mp_diags_free(&d);
+		return 1; /* stopped while waiting for a bundle: nothing was served */
+	}
 	mp_diags_print(&d, stderr);
 	if (!e || d.errors) {
 		fprintf(stderr, "meshpol serve: cannot load the model and bundle: %u error%s\n",
@@ -446,8 +456,21 @@ int mp_server_run(const mp_server_config *given)
 	srv.started = time(NULL);
 	fit_fd_limit(&cfg);
 
-	if (first_snapshot(&srv) < 0)
+	/* libcurl: once, before any thread uses it */
+	int curl = cfg.bundle_url || cfg.log_url || mp_bundle_spec_is_url(cfg.shadow_bundle);
+	if (curl && mp_httpc_global_init(err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
 		goto out;
+	}
+	if (cfg.bundle_url && !(srv.fetch = mp_fetch_new(&srv, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
+	if ((rc = first_snapshot(&srv)) != 0) {
+		rc = rc > 0 ? 0 : 2;
+		goto out;
+	}
+	rc = 2;
 	if (cfg.shadow_bundle && mp_shadow_start(&srv, atomic_load(&srv.current)) < 0)
 		goto out;
 	if (cfg.tls_cert && !(srv.tls = mp_tls_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.client_ca,
@@ -468,10 +491,14 @@ int mp_server_run(const mp_server_config *given)
 		goto out;
 	}
 	srv.reload_on_main = !cfg.admin_listen && cfg.admin_token;
-	if (cfg.decision_log) {
+	if (cfg.log_url && !(srv.logship = mp_logship_new(&cfg, err, sizeof(err)))) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		goto out;
+	}
+	if (cfg.decision_log || cfg.log_url) {
 		json_t *start = snapshot_record(&srv);
 		srv.log = mp_declog_open(cfg.decision_log, cfg.sign_key, cfg.log_queue,
-		                         cfg.log_drop, start, err, sizeof(err));
+		                         cfg.log_drop, start, srv.logship, err, sizeof(err));
 		json_decref(start);
 		if (!srv.log) {
 			fprintf(stderr, "meshpol serve: --decision-log: %s\n", err);
@@ -493,6 +520,10 @@ int mp_server_run(const mp_server_config *given)
 	    event_add(sig_term, NULL) < 0 || event_add(sig_int, NULL) < 0 ||
 	    event_add(sig_hup, NULL) < 0) {
 		fprintf(stderr, "meshpol serve: cannot set up the control loop\n");
+		goto out;
+	}
+	if (srv.fetch && mp_fetch_start(srv.fetch, srv.control, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
 		goto out;
 	}
 	if (cfg.watch) {
@@ -546,8 +577,9 @@ int mp_server_run(const mp_server_config *given)
 		    "meshpol serve: %s://%s%s, %d worker%s; bundle %s revision %s; model sha256 "
 		    "%.12s%s%s%s%s%s\n",
 		    srv.tls ? "https" : "http", cfg.listen, cfg.client_ca ? " (mutual TLS)" : "",
-		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle->name, e->bundle->revision,
-		    mp_model_sha256(e->model), cfg.admin_listen ? "; admin http://" : "",
+		    cfg.workers, cfg.workers == 1 ? "" : "s", e->bundle ? e->bundle->name : "-",
+		    e->bundle ? e->bundle->revision : "-", mp_model_sha256(e->model),
+		    cfg.admin_listen ? "; admin http://" : "",
 		    cfg.admin_listen ? cfg.admin_listen : "",
 		    cfg.grpc_listen ? (srv.grpc_tls ? "; gRPC h2 (TLS) " : "; gRPC h2c ") : "",
 		    cfg.grpc_listen ? cfg.grpc_listen : "",
@@ -582,6 +614,14 @@ out:
 				rc = 1;
 		}
 		json_decref(end);
+	}
+	/* the log's last records (end, seal) are in the upload buffer now */
+	if (srv.logship &&
+	    mp_logship_finish(srv.logship, (cfg.drain_timeout > 2 ? cfg.drain_timeout : 2) * 1000,
+	                      err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol serve: %s\n", err);
+		if (rc == 0)
+			rc = 1;
 	}
 	if (left) {
 		/* a thread that never returns holds what it was using: nothing can be freed, so
@@ -627,6 +667,10 @@ out:
 	}
 	mp_declog_free(srv.log);
 	mp_shadow_free(&srv);
+	mp_logship_free(srv.logship);
+	mp_fetch_free(srv.fetch); /* before the control base: it holds an event of it */
+	if (curl)
+		mp_httpc_global_cleanup();
 	if (srv.jobs_ev)
 		event_free(srv.jobs_ev);
 	if (srv.reload_done_ev)

@@ -22,11 +22,12 @@ enum { MP_SLASHES_REJECT = 0, MP_SLASHES_KEEP, MP_SLASHES_UNESCAPE };
 enum { MP_PARAMS_REJECT = 0, MP_PARAMS_STRIP, MP_PARAMS_KEEP };
 
 #define MP_SERVER_MAX_TRUSTED 32
+#define MP_SERVER_BUNDLE_MAX  (64u << 20) /* --bundle-max-size: the archive limit */
 
 /* What `meshpol serve` was asked to do. Every string is borrowed (argv) for the whole run. */
 typedef struct {
-	const char *model;  /* -m: .mpm or YAML sources */
-	const char *bundle; /* -p: the policy bundle directory */
+	const char *model;  /* -m: .mpm or YAML sources; NULL with --bundle-url */
+	const char *bundle; /* -p: the policy bundle directory or archive; NULL with --bundle-url */
 	const char *listen; /* ADDR:PORT */
 	int workers;        /* worker threads, >= 1 */
 
@@ -63,6 +64,23 @@ typedef struct {
 	int deny_body_full;  /* --deny-body full: a proxy's 403 carries the whole decision */
 	int escaped_slashes; /* MP_SLASHES_*: %2F, %5C and '\' in a proxy's path */
 	int path_params;     /* MP_PARAMS_*: ';' in a proxy's path */
+
+	/* Distribution (docs/bundles.md, "Serving from a URL"): the bundle, and the model, polled
+	 * from an HTTP server (server/fetch.c) */
+	const char *bundle_url;    /* --bundle-url; NULL: -p's bundle */
+	const char *model_url;     /* --model-url; NULL: -m's, else the bundle archive's model */
+	const char *bundle_pubkey; /* downloads must be signed by this key; NULL: not required */
+	const char *bundle_cache;  /* the directory keeping the last good downloads; NULL: none */
+	const char *bundle_token;  /* a file holding the bearer token for both URLs; NULL: none */
+	const char *bundle_ca;     /* a CA bundle for https; NULL: the system's */
+	int bundle_poll;           /* seconds between polls (jittered: half of it to all of it) */
+	size_t bundle_max;         /* bytes of one download */
+
+	/* --decision-log-url (server/logship.c): the decision log's records uploaded in batches */
+	const char *log_url;
+	const char *log_token, *log_ca; /* as bundle_token and bundle_ca, for the log's server */
+	size_t log_buffer;              /* bytes of records held until uploaded */
+	int log_flush_ms;               /* the longest a record waits for its batch */
 } mp_server_config;
 
 /* Runs the server until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean

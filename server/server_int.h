@@ -150,7 +150,7 @@ typedef struct {
 	time_t last_attempt;   /* the last reload, whatever its outcome */
 	time_t last_failure;   /* 0: never */
 	char *last_errors;     /* JSON array text of the last failure's errors (json_dumps: free) */
-	char last_trigger[16]; /* "signal", "api", "watch" */
+	char last_trigger[16]; /* "signal", "api", "watch", "fetch" */
 } mp_reload_status;
 
 struct mp_server {
@@ -168,8 +168,10 @@ struct mp_server {
 	SSL_CTX *tls;
 	SSL_CTX *grpc_tls; /* the same files, with ALPN h2 (grpc.c); NULL without TLS */
 	mp_declog *log;
-	struct mp_shadow *shadow; /* --shadow-bundle (shadow.h); NULL without */
-	int reload_on_main;       /* /v1/reload is served on the main listener (token only) */
+	struct mp_shadow *shadow;   /* --shadow-bundle (shadow.h); NULL without */
+	struct mp_fetch *fetch;     /* --bundle-url; NULL without */
+	struct mp_logship *logship; /* --decision-log-url; NULL without */
+	int reload_on_main;         /* /v1/reload is served on the main listener (token only) */
 
 	/* The current snapshot: holds one reference. Readers compare it with one atomic load; a
 	 * worker takes its own reference under snap_lock, which the swap also takes, so a

@@ -6,9 +6,11 @@
  * model (by hash: during a reload they may briefly not be). docs/server.md ("Shadow bundle"). */
 #include "shadow.h"
 #include "alloc.h"
+#include "barchive.h"
 #include "bundlesrc.h"
 #include "changes.h"
 #include "decision_json.h"
+#include "httpc.h"
 
 #include <event2/buffer.h>
 #include <inttypes.h>
@@ -51,11 +53,39 @@ static mp_engine *build(mp_shadow *sh, mp_model *m, mp_diags *d)
 	return e;
 }
 
+/* A --shadow-bundle URL, downloaded once (mp_bundle_fetch_fn) with --bundle-url's token, CA
+ * and size limit. */
+static mp_barchive *fetch_once(void *ctx, const char *url, mp_diags *d)
+{
+	const mp_server_config *cfg = ctx;
+	mp_httpc_opts o = {.ca = cfg->bundle_ca,
+	                   .token_file = cfg->bundle_token,
+	                   .max_body = cfg->bundle_max ? cfg->bundle_max : MP_SERVER_BUNDLE_MAX};
+	mp_barchive_limits lim = {.max_archive = o.max_body};
+	mp_httpc_reply r = {0};
+	mp_barchive *a = NULL;
+	char label[512];
+	mp_httpc_redact(url, label, sizeof(label));
+	mp_httpc *h = mp_httpc_new();
+	if (!h)
+		mp_diags_error(d, label, 0, 0, "out of memory");
+	else if (mp_httpc_get(h, url, "", &o, &r) < 0)
+		mp_diags_error(d, label, 0, 0, "%s", r.error);
+	else if (r.status != 200)
+		mp_diags_error(d, label, 0, 0, "HTTP %ld", r.status);
+	else
+		a = mp_barchive_read(label, r.body ? r.body : "", r.len, &lim, d);
+	mp_httpc_reply_free(&r);
+	mp_httpc_free(h);
+	return a;
+}
+
 int mp_shadow_start(mp_server *srv, const mp_engine *e)
 {
 	mp_diags d = {0};
+	mp_bundle_source_opts so = {fetch_once, (void *)srv->cfg, srv->cfg->bundle_pubkey};
 	mp_shadow *sh = mp_calloc(1, sizeof(*sh));
-	if (!sh || !(sh->src = mp_bundle_source_open(srv->cfg->shadow_bundle, &d)))
+	if (!sh || !(sh->src = mp_bundle_source_open_opts(srv->cfg->shadow_bundle, &so, &d)))
 		goto fail;
 	pthread_mutex_init(&sh->lock, NULL);
 	mp_engine *c = build(sh, e->model, &d);

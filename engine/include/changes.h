@@ -1,7 +1,7 @@
 /* changes.h: decisions that change between two versions of a bundle or a mesh: how two
  * decisions are compared, and the report `meshpol diff` and `meshpol replay` write (text, json,
  * markdown), grouped by destination and by the rules that change. The report's shape and the
- * comparison: docs/bundles-diff.md ("Reports"). Implemented by engine/changes.c.
+ * comparison: docs/bundles.md ("Reports"). Implemented by engine/changes.c.
  *
  * Ownership: every json_t returned is a new reference the caller releases; arguments are
  * borrowed. */

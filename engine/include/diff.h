@@ -2,7 +2,7 @@
  * two bundles) or a mesh change (two models, one bundle). The requests are enumerated per
  * destination, per caller and per class of method, path, port and header that the rules of
  * either side (and the routes of either model) tell apart, each class decided by both
- * snapshots through one representative request; see docs/bundles-diff.md ("What is
+ * snapshots through one representative request; see docs/bundles.md ("What is
  * enumerated") for the classes and what they cover. Implemented by engine/diff.c.
  *
  * Ownership: the snapshots are borrowed; the report is the caller's (json_decref). */

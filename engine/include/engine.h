@@ -36,6 +36,8 @@ typedef struct mp_engine {
  * mesh provider's state. NULL when out of memory or when a provider's resource does not
  * compile (b is freed and the reference to m dropped). */
 mp_engine *mp_engine_new(mp_model *m, mp_bundle *b);
+/* The same, with why it failed in d. */
+mp_engine *mp_engine_new_diags(mp_model *m, mp_bundle *b, mp_diags *d);
 mp_engine *mp_engine_retain(mp_engine *e);
 void mp_engine_release(mp_engine *e); /* NULL is fine */
 

@@ -40,6 +40,10 @@ int mp_files_walk_opts(const char *dir, const char *const *suffixes, const mp_wa
                        mp_pathlist *out, mp_diags *d);
 /* mp_files_walk_opts with o NULL. */
 int mp_files_walk(const char *dir, const char *const *suffixes, mp_pathlist *out, mp_diags *d);
+/* The order of a walk, for paths relative to the directory walked: component by component,
+ * each compared as strcmp does, so "a/b.lua" comes before "a.lua" (a directory's files before
+ * the names after it). <0, 0, >0 as strcmp. */
+int mp_files_path_cmp(const char *a, const char *b);
 /* Appends a copy of path; -1 when out of memory. */
 int mp_pathlist_add(mp_pathlist *l, const char *path);
 void mp_pathlist_free(mp_pathlist *l);

@@ -161,6 +161,8 @@ struct mp_bundle {
 	const mp_model *model; /* borrowed */
 	const char *dir;       /* NULL: none (the bundle is in-memory files alone) */
 	const char *name, *revision;
+	const char
+	    *revision_override; /* as given in its mp_bundle_source (or files_of's); or NULL */
 	const char *model_hint; /* the manifest's `model`, resolved against dir; or NULL */
 	char sha256[65];
 	uint32_t default_decision; /* mp_default */
@@ -212,14 +214,23 @@ typedef struct {
 	uint32_t nskips;
 	const char *revision_suffix; /* appended to the manifest's revision ("+shell"); or NULL */
 	const char *name, *revision; /* without a directory: the bundle's name and revision */
-	/* The directory's files given in memory instead of read from disk (a Git revision, an
-	 * archive): each name a path relative to dir ("rbac/billing.lua", "bundle.yaml"), in the
-	 * order a walk of the directory would give them (each directory's names sorted, bytewise;
-	 * no name starting with '.'). dir then only names them, in paths and locations
-	 * ("HEAD~1:policies/rbac/billing.lua:12"), and is not read. ntree 0: read dir. Not with
-	 * files_of. */
+	/* The directory's files given in memory instead of read from disk (a Git revision's tree,
+	 * bundlesrc.h; an archive's files, barchive.h): each name a path relative to dir
+	 * ("rbac/billing.lua", "bundle.yaml"). The loader takes them in the order a walk of the
+	 * directory finds them (each directory's names sorted, bytewise), whatever order they are
+	 * given in, and refuses a name a walk could not find (a component starting with '.', "..",
+	 * an empty one, a leading '/'), a name given twice, a file over 16 MiB. dir then only
+	 * names them, in paths and locations ("HEAD~1:policies/rbac/billing.lua:12",
+	 * "b.tar.gz/rbac/billing.lua:12"), and is not read; the bundle hash is the one the
+	 * directory's walk gives. ntree 0: read dir. Not with files_of. */
 	const mp_bundle_text *tree;
 	uint32_t ntree;
+	/* NULL, or the revision to report instead of the manifest's (an archive's manifest sets
+	 * it: `meshpol bundle build --revision`); kept by a rebuild from files_of. */
+	const char *revision_override;
+	/* NULL, or what an archive's manifest says the loaded bundle is: its name and bundle
+	 * SHA-256; a bundle that is not is refused, naming both. */
+	const char *expect_name, *expect_sha256;
 	/* mp_bundle_source_open's storage (bundlesrc.h); NULL for a source set up by hand */
 	void *owned;
 } mp_bundle_source;
@@ -230,12 +241,14 @@ typedef struct {
  * replaced, and every error of the files themselves, located in them (NAME:LINE). */
 mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
                                  const char *stdlib_dir, mp_diags *d);
-/* mp_bundle_load_source of the directory dir alone. */
+/* mp_bundle_load_source of the directory dir alone; when dir is a file, the bundle archive
+ * there (barchive.h: read and checked in memory, never extracted). */
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
 
 /* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
- * is given), resolved against dir, into buf. 0, or -1 when the manifest names none. */
+ * is given), resolved against dir, into buf; for a bundle archive, the archive's own path
+ * (mp_model_open reads the model in it, or says why it cannot). 0, or -1 when there is none. */
 int mp_bundle_model_hint(const char *dir, char *buf, size_t len);
 
 /* The stdlib directory: $MESHPOL_STDLIB, else ../stdlib beside the executable, else "stdlib". */

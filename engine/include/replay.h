@@ -1,7 +1,7 @@
 /* replay.h: a decision log (`meshpol serve --decision-log`, docs/server.md) decided again under
  * another snapshot (a candidate bundle): which logged decisions it would change. The report is
- * that of changes.h, with each change's log line. docs/bundles-diff.md ("Replaying a decision
- * log"). Implemented by engine/replay.c.
+ * that of changes.h, with each change's log line. docs/bundles.md ("meshpol
+ * replay"). Implemented by engine/replay.c.
  *
  * Ownership: ev is borrowed; the report is the caller's (json_decref). */
 #ifndef MP_REPLAY_H

@@ -43,6 +43,8 @@ typedef struct mp_trail mp_trail;
  * sign_key_path: the path of an Ed25519 private key PEM (as written by mp_trail_keygen), or NULL
  * for unsigned seals ("alg": "none"). Encrypted keys are refused. */
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen);
+/* path NULL: a new chain kept in memory only (seq 1 first; nothing is read or written, syncs
+ * do nothing), whose records reach whoever reads them through its sink (mp_trail_set_sink). */
 
 /* Flags for mp_trail_open_flags. */
 enum {
@@ -54,6 +56,13 @@ enum {
 /* mp_trail_open with flags (0: the same as mp_trail_open). */
 mp_trail *mp_trail_open_flags(const char *path, const char *sign_key_path, unsigned flags,
                               char *err, size_t errlen);
+
+/* Told each record right after it was written (appended, or kept in memory), on the thread
+ * that wrote it: line is the record's exact bytes with its newline (len bytes), valid only for
+ * the call. The decision log's upload (server/logship.c) ships them as written. */
+typedef void (*mp_trail_sink)(void *arg, const char *line, size_t len);
+/* Sets (or, with NULL, clears) t's sink. */
+void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg);
 
 /* Appends one record {"seq", "time", "type", "prev", ...content} with one write(2) of the whole
  * line, then fsyncs. type: 1-64 characters of [a-z0-9_.-], and not "seal" (mp_trail_seal writes

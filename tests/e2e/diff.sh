@@ -1,7 +1,8 @@
 # tests/e2e/diff.sh: `meshpol diff`, `meshpol replay` and `serve --shadow-bundle`
-# (docs/bundles-diff.md): the reference bundle against a copy with one rule changed, both ways,
-# and a change that alters nothing; Git revisions in a temporary repository; a mesh change;
-# replay's hostile logs; and shadow and replay agreeing on the same traffic.
+# (docs/bundles.md, "The impact of a change", whose examples it runs): the reference bundle
+# against a copy with one rule changed, both ways, and a change that alters nothing; Git
+# revisions in a temporary repository; bundle archives (a file, and a URL for the shadow); a
+# mesh change; replay's hostile logs; and shadow and replay agreeing on the same traffic.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/server_lib.sh"
 
@@ -82,6 +83,30 @@ expect_out "git: names the link" "HEAD:policies: linked.md: a symbolic link in t
 expect_rc "outside a repository: exit 2" 2 bash -c "cd / && '$MESHPOL' diff -m '$PWD/$M' --base HEAD:policies --head '$PWD/policies'"
 expect_out "outside a repository: says so" "not in a Git repository"
 
+# --- bundle archives: the same bundle as the directory they were built from ---
+"$MESHPOL" bundle build -p "$TMP/one" -m $M -o "$TMP/one.tar.gz" >/dev/null 2>&1 &&
+	"$MESHPOL" bundle build -p policies -m $M -o "$TMP/base.tar.gz" >/dev/null 2>&1 &&
+	ok "archive: built from the changed copy and the reference bundle" || not_ok "archive: build"
+run_cmd "$MESHPOL" diff -m $M --base policies --head "$TMP/one.tar.gz" --format json
+[ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq .changed)" = "$n" ] &&
+	[ "$(printf '%s' "$OUT" | jq -c '[.changes[].class] | sort')" = "$(jq -c '[.changes[].class] | sort' "$TMP/fwd.json")" ] &&
+	ok "archive: directory -> archive finds the directory's changes" || not_ok "archive: directory -> archive" "$RC" "$ERR"
+[ "$(printf '%s' "$OUT" | jq -r .head.bundle.sha256)" = "$(jq -r .head.bundle.sha256 "$TMP/fwd.json")" ] &&
+	ok "archive: its bundle has the directory's hash" || not_ok "archive: the directory's hash"
+run_cmd "$MESHPOL" diff -m $M --base "$TMP/base.tar.gz" --head "$TMP/one" --format json
+[ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq .changed)" = "$n" ] && ok "archive: archive -> directory" || not_ok "archive: archive -> directory" "$ERR"
+expect_rc "archive: against its own directory nothing changes" 0 "$MESHPOL" diff -m $M --base "$TMP/one.tar.gz" --head "$TMP/one" --fail-on-change
+run_cmd "$MESHPOL" diff --base policies --head "$TMP/one.tar.gz" --format json
+[ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq -r .head.model.source)" = "$TMP/one.tar.gz" ] && [ "$(printf '%s' "$OUT" | jq .changed)" = "$n" ] &&
+	ok "archive: -m defaults to the model the head archive holds" || not_ok "archive: its model" "$OUT" "$ERR"
+run_cmd bash -c "cd '$R' && '$MESHPOL' diff -m examples/acme --base HEAD~2:policies --head '$TMP/base.tar.gz' --fail-on-change --format json"
+[ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq -r '.base.bundle.sha256 == .head.bundle.sha256')" = true ] &&
+	ok "archive: a Git revision and an archive of the same files: one hash, no change" || not_ok "archive: git and archive" "$RC" "$OUT" "$ERR"
+expect_rc "archive: a tampered one: exit 2" 2 "$MESHPOL" diff -m $UNIT --base $UNIT --head tests/data/bundles/archives/tampered.tar.gz
+expect_out "archive: names the changed file" "tampered.tar.gz: 'rbac.lua': 1947 bytes with SHA-256"
+expect_rc "archive: a URL is for the shadow bundle only: exit 2" 2 "$MESHPOL" diff -m $M --base policies --head http://127.0.0.1:1/b.tar.gz
+expect_out "archive: says so" "a URL names a bundle only for serve --shadow-bundle"
+
 # --- a mesh change: two models, one bundle ---
 cp -r $M "$TMP/mesh2"
 # the route from checkout-v2 to payments goes: declared-routes-only now forbids the canary
@@ -106,7 +131,7 @@ expect_rc "usage: --base and --base-rev" 2 "$MESHPOL" diff -m $M --base policies
 expect_rc "usage: an unknown format" 2 "$MESHPOL" diff -m $M --base policies --head policies --format yaml
 expect_out "usage: names the formats" "text, json or markdown"
 expect_rc "a bundle that does not exist: exit 2" 2 "$MESHPOL" diff -m $M --base /nonexistent --head policies
-expect_out "and says what a bundle is" "/nonexistent: no such directory \(a bundle is a directory, or a Git revision REV:PATH\)"
+expect_out "and says what a bundle is" "/nonexistent: no such directory or file \(a bundle is a directory, a bundle archive BUNDLE.tar.gz, or a Git revision REV:PATH\)"
 
 # --- replay: hostile logs ---
 printf '%s\n' '{"seq":1,"type":"start","prev":"0"}' '{"seq":2,"type":"decision","input":{"destination":{"service":"payments","namespace":"billing"}},"decision":{"effect":"not_permitted","reasons":[]}}' >"$TMP/ok.jsonl"
@@ -161,8 +186,36 @@ printf '%s' "$OUT" | jq -r '.notes[]' | grep -q "^1 decision records the server'
 	ok "replay: the refused record is left out, and said so" || not_ok "replay: refused left out" "$OUT"
 [ "$(printf '%s' "$OUT" | jq -c '[.changes[].line] | sort')" = "$(grep -n '"shadow":{"decision"' "$TMP/log.jsonl" | cut -d: -f1 | jq -sc 'sort')" ] &&
 	ok "replay: the same records as the shadow's" || not_ok "replay: the same records"
+run_cmd "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p "$TMP/one.tar.gz" --format json
+[ "$RC" = 0 ] && [ "$(printf '%s' "$OUT" | jq .changed)" = "$dis" ] &&
+	ok "replay against the candidate's archive (and the model it holds): the same $dis" || not_ok "replay -p archive" "$OUT" "$ERR"
 expect_rc "replay --fail-on-change: exit 1" 1 "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p "$TMP/one" -m $M --fail-on-change
 expect_rc "replay against the serving bundle: nothing changes" 0 "$MESHPOL" replay --decision-log "$TMP/log.jsonl" -p policies -m $M --fail-on-change
+
+# the candidate as an archive, and as the URL of one (downloaded once, at start)
+mkdir -p "$TMP/www" && cp "$TMP/one.tar.gz" "$TMP/www/cand.tar.gz"
+HP=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" "$HP" >"$TMP/www.log" 2>&1 &
+WWW_PID=$!
+SERVER_PIDS+=("$WWW_PID")
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
+for cand in "$TMP/one.tar.gz" "http://127.0.0.1:$HP/cand.tar.gz"; do
+	what=${cand##*/}
+	start_server "shadow-$what" -m $M -p policies --shadow-bundle "$cand" --workers 1
+	decide shop/sa/checkout-v2 POST /v1/refunds/ch_1
+	decide shop/sa/checkout POST /v1/refunds/ch_1
+	m=$(curl -s "$BASE/metrics")
+	d1=$(printf '%s\n' "$m" | awk '/^meshpol_shadow_disagreements_total/ {s += $2} END {print s + 0}')
+	printf '%s\n' "$m" | grep -q "^meshpol_shadow_info{.*bundle_sha256=\"$(jq -r .head.bundle.sha256 "$TMP/fwd.json")\"} 1" && [ "$d1" = 1 ] &&
+		ok "shadow $what: the candidate loads with its directory's hash and disagrees once" || not_ok "shadow $what" "$d1" "$(printf '%s' "$m" | grep shadow_)"
+	expect_stop "shadow-$what"
+done
+kill "$WWW_PID" 2>/dev/null
+run_cmd "$MESHPOL" serve -m $M -p policies --shadow-bundle "http://127.0.0.1:$HP/cand.tar.gz" --listen 127.0.0.1:0
+[ "$RC" = 2 ] && ok "serve: a shadow URL that does not answer: exit 2" || not_ok "serve: shadow URL down" "$RC"
+expect_out "serve: names the URL" "http://127.0.0.1:$HP/cand.tar.gz: "
+run_cmd "$MESHPOL" serve -m $M -p policies --shadow-bundle tests/data/bundles/archives/tampered.tar.gz --listen 127.0.0.1:0
+[ "$RC" = 2 ] && ok "serve: a tampered shadow archive: exit 2" || not_ok "serve: tampered shadow" "$RC"
 
 # a reload rebuilds the candidate; one that does not load is dropped, the serving one untouched
 cp -r "$TMP/one" "$TMP/cand"
@@ -188,5 +241,5 @@ run_cmd "$MESHPOL" serve -m $M -p policies --shadow-bundle /nonexistent --listen
 [ "$RC" = 2 ] && ok "serve: a shadow bundle that does not load: exit 2" || not_ok "serve: bad shadow" "$RC"
 expect_out "serve: names it" "/nonexistent: no such directory"
 
-doc_examples docs/bundles-diff.md
+doc_examples docs/bundles.md "The impact of a change"
 exit $E2E_FAILED

@@ -35,13 +35,16 @@ expect_out() {
 	if printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for: $2" "stdout: ${OUT:0:600}" "stderr: ${ERR:0:600}"; fi
 }
 
-# doc_examples FILE: every ```console example of a doc, run as written from the repository
-# root: each "$ " line is a command, the lines up to the next one its output (stdout and
-# stderr), which must be what the command prints. With DOC_CMD_SED each command first goes
-# through `sed -E "$DOC_CMD_SED"` (a test server's address for the documented one); with
-# DOC_OUT_SED both outputs do before they are compared (what changes from run to run).
-doc_examples() { # FILE
-	local line cmd="" want="" in=0 n=0
+# doc_examples FILE [SECTION]: every ```console example of a doc, run as written from the
+# repository root: each "$ " line is a command, the lines up to the next one its output (stdout
+# and stderr), which must be what the command prints. With SECTION, only the examples under the
+# "## SECTION" heading (its subsections too); with -SECTION, all but those: two scripts can share
+# a doc. With DOC_CMD_SED each command first goes through `sed -E "$DOC_CMD_SED"` (a test
+# server's address for the documented one); with DOC_OUT_SED both outputs do before they are
+# compared (what changes from run to run).
+doc_examples() { # FILE [SECTION|-SECTION]
+	local line cmd="" want="" in=0 n=0 sect=${2:-} inside=1
+	[ -z "$sect" ] || [ "${sect:0:1}" = - ] || inside=0
 	doc_check() { # (not `check`: server_lib.sh has one)
 		[ -n "$cmd" ] || return 0
 		n=$((n + 1))
@@ -56,7 +59,14 @@ doc_examples() { # FILE
 	}
 	while IFS= read -r line; do
 		if [ $in = 0 ]; then
-			[ "$line" = '```console' ] && in=1
+			if [ -n "$sect" ] && [ "${line:0:3}" = '## ' ]; then
+				if [ "${sect:0:1}" = - ]; then
+					[ "${line:3}" = "${sect:1}" ] && inside=0 || inside=1
+				else
+					[ "${line:3}" = "$sect" ] && inside=1 || inside=0
+				fi
+			fi
+			[ "$line" = '```console' ] && [ $inside = 1 ] && in=1
 			continue
 		fi
 		if [ "$line" = '```' ] || [ "${line:0:2}" = '$ ' ]; then

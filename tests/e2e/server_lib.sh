@@ -16,13 +16,13 @@ free_port() {
 }
 
 # start_server NAME ARGS...: runs `meshpol serve --listen 127.0.0.1:PORT ARGS...` with its
-# output in $TMP/NAME.log; sets SRV_PID and PORT (and BASE=http://127.0.0.1:PORT). Waits up to
-# 15 s for /health (plain HTTP only; TLS servers pass HEALTH_CURL_ARGS). Returns 1 if it never
-# answered.
+# output in $TMP/NAME.log; sets SRV_PID and PORT (and BASE=http://127.0.0.1:PORT). PORT is a free
+# one, or $START_PORT (a server restarted where it was). Waits up to 15 s for /health (plain HTTP
+# only; TLS servers pass HEALTH_CURL_ARGS). Returns 1 if it never answered.
 start_server() {
 	local name=$1 i
 	shift
-	PORT=$(free_port)
+	PORT=${START_PORT:-$(free_port)}
 	BASE=http://127.0.0.1:$PORT
 	"$MESHPOL" serve --listen "127.0.0.1:$PORT" "$@" >"$TMP/$name.log" 2>&1 &
 	SRV_PID=$!
@@ -171,14 +171,14 @@ if trace: trace.close()
 print(json.dumps(total))
 PY
 
-# doc_block NAME: prints the fenced block of docs/server.md that follows the line
-# "<!-- meshpol-config: NAME ...": the proxy configurations the tests run are the documented ones.
+# doc_block NAME [DOC]: prints the fenced block of DOC (docs/server.md) that follows the line
+# "<!-- meshpol-config: NAME ...": the configurations the tests run are the documented ones.
 doc_block() {
 	awk -v name="$1" '
 		index($0, "<!-- meshpol-config: " name " ") == 1 { found = 1; next }
 		found == 1 && /^```/ { found = 2; next }
 		found == 2 && /^```/ { exit }
-		found == 2 { print }' docs/server.md
+		found == 2 { print }' "${2:-docs/server.md}"
 }
 
 # pki_init DIR: a throwaway CA (DIR/ca.pem, DIR/ca.key) and a server certificate for 127.0.0.1

@@ -146,9 +146,9 @@ expect_out "empty head explained" "^meshpol trail head: $D/empty.jsonl: the trai
 expect_rc "trail head with the key, unsealed tail" 1 "$MESHPOL" trail head "$D/forged-tail.jsonl" --pubkey "$D/key.pub.pem"
 expect_rc "trail head of a missing trail" 2 "$MESHPOL" trail head "$TMP/none.jsonl"
 expect_rc "trail without a subcommand" 2 "$MESHPOL" trail
-expect_out "trail usage" '^meshpol trail: missing subcommand \(head or adopt\)$'
+expect_out "trail usage" '^meshpol trail: missing subcommand \(head, adopt or join\)$'
 expect_rc "trail with an unknown subcommand" 2 "$MESHPOL" trail tail "$T"
-expect_out "unknown subcommand named" "^meshpol trail: unknown subcommand 'tail' \(head or adopt\)$"
+expect_out "unknown subcommand named" "^meshpol trail: unknown subcommand 'tail' \(head, adopt or join\)$"
 expect_rc "trail head without a trail" 2 "$MESHPOL" trail head
 expect_out "trail head usage" '^usage: meshpol trail head TRAIL \[--pubkey PUB.pem\]$'
 expect_rc "help trail" 0 "$MESHPOL" help trail

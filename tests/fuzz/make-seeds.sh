@@ -173,6 +173,43 @@ copy fuzz_policy audit-rbac.lua tests/data/audit/rbac-bundle/rbac.lua
 copy fuzz_policy audit-broken-check.lua tests/data/audit/broken-bundle/broken_check.lua
 copy fuzz_policy unit-test.lua tests/data/bundles/unit/unit_test.lua
 
+# fuzz_barchive: the archive fixtures (a signed one, one tampered after signing, one with a
+# path leaving the bundle) and archives with each kind of entry a bundle archive may not hold.
+rm -f "$C"/fuzz_barchive/seed-*
+for f in unit tampered traversal; do
+	copy fuzz_barchive "$f.tar.gz" "tests/data/bundles/archives/$f.tar.gz"
+done
+python3 - "$C/fuzz_barchive" <<'EOF'
+import gzip, io, sys, tarfile
+out = sys.argv[1]
+def w(name, members, gz=True):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for m, data in members:
+            m.mtime = 0
+            if data is not None:
+                m.size = len(data)
+            t.addfile(m, io.BytesIO(data) if data is not None else None)
+    data = raw.getvalue()
+    if gz:
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as g:
+            g.write(data)
+        data = buf.getvalue()
+    open("%s/seed-%s" % (out, name), "wb").write(data)
+def reg(p): return tarfile.TarInfo(p)
+def link(p, kind, to):
+    i = tarfile.TarInfo(p); i.type = kind; i.linkname = to; return i
+base = [(reg("bundle.yaml"), b"name: t\nrevision: r1\n"),
+        (reg("p.lua"), b'policy "p" { version = "1.0.0", kind = "rbac" }\n')]
+w("plain.tar", base, gz=False)
+w("symlink.tar.gz", base + [(link("l.lua", tarfile.SYMTYPE, "/etc/passwd"), None)])
+w("hardlink.tar.gz", base + [(link("h.lua", tarfile.LNKTYPE, "p.lua"), None)])
+w("dotslash.tar.gz", [(reg("./" + m.name), d) for m, d in base] + [(reg("./.git/x"), b"x")])
+w("manifest-bad.tar.gz", base + [(reg(".meshpol/manifest.json"),
+                                  b'{"format": "meshpol-bundle/1", "name": "t"}')])
+EOF
+
 # fuzz_mpm: compiled models and their variants, and the reproducers that depend on the format.
 mpm_seeds "$C/fuzz_mpm"
 rm -f "$C"/fuzz_mpm/repro-mpm-*

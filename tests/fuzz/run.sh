@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh: runs the libFuzzer harnesses that `make fuzz` built in $FUZZ_BUILD, one after
 # the other (never in parallel), each for $FUZZ_SECONDS (fuzz_policy, slow, for a third of that),
 # then prints one line per harness: executions, coverage, and what it found. Usage:
-#   tests/fuzz/run.sh [compile|mpm|decide|trail|policy ...]
+#   tests/fuzz/run.sh [compile|mpm|decide|trail|policy|barchive ...]
 # New interesting inputs go to $FUZZ_BUILD/corpus/<harness>/ (not committed); crashes, leaks and
 # timeouts to $FUZZ_BUILD/artifacts/<harness>/. Extra libFuzzer flags: FUZZ_FLAGS, e.g.
 # "-fork=1 -ignore_crashes=1" to go on past a known crash.
@@ -12,7 +12,7 @@ FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_FLAGS=${FUZZ_FLAGS:-}
 BIN=${BIN:-bin}
-[ $# -gt 0 ] || set -- compile mpm decide trail policy
+[ $# -gt 0 ] || set -- compile mpm decide trail policy barchive
 
 # .mpm seeds in the format of this build (the committed ones may predate a format change)
 if [ -x "$BIN/meshpol" ]; then

@@ -2,8 +2,9 @@
  * the unit mesh, every caller x destination x method x path x header of fixed sets is decided
  * by two bundles, and the requests whose decision changes must be exactly those in the classes
  * the diff reports changed (none missed, none extra), in both directions; strclass's
- * representatives against every short string; the Git and in-memory bundle sources. */
+ * representatives against every short string; the Git, archive and in-memory bundle sources. */
 #include "alloc.h"
+#include "barchive.h"
 #include "bundlesrc.h"
 #include "changes.h"
 #include "diff_int.h"
@@ -338,7 +339,7 @@ static void test_tree_source_hash(void **state)
 	src.tree = tree;
 	assert_null(mp_bundle_load_source(&src, m, NULL, &d));
 	char *msg = diags_text(&d);
-	assert_non_null(strstr(msg, "REV:unit/bundle.yaml: no manifest"));
+	assert_non_null(strstr(msg, "REV:unit/bundle.yaml: the bundle has no manifest"));
 	free(msg);
 	free(tree);
 	mp_bundle_free(from_dir);
@@ -354,7 +355,8 @@ static void test_source_errors(void **state)
 	assert_null(mp_bundle_source_open("", &d));
 	char *msg = diags_text(&d);
 	assert_non_null(
-	    strstr(msg, "no such directory (a bundle is a directory, or a Git revision"));
+	    strstr(msg, "no such directory or file (a bundle is a directory, a bundle archive "
+	                "BUNDLE.tar.gz, or a Git revision REV:PATH)"));
 	free(msg);
 	mp_bundle_source *s = mp_bundle_source_open("tests/data/bundles/unit", &d);
 	assert_non_null(s);
@@ -363,12 +365,112 @@ static void test_source_errors(void **state)
 	mp_diags_free(&d);
 }
 
+/* A fetch for the tests: the archive file named by the URL's path, as a download would give it. */
+static mp_barchive *fetch_file(void *ctx, const char *url, mp_diags *d)
+{
+	(void)ctx;
+	const char *path = strstr(url, "//") ? strchr(strstr(url, "//") + 2, '/') + 1 : url;
+	return mp_barchive_open(path, NULL, d);
+}
+
+/* An archive named as a BUNDLE is the directory it was built from: one kind more of source,
+ * the same bundle (hash, rules), the manifest's revision; a URL needs a fetch, and with a key
+ * the archive must be signed by it. */
+static void test_source_archive(void **state)
+{
+	mp_model *m = *state;
+	mp_diags d = {0};
+	const char *arch = "tests/data/bundles/archives/unit.tar.gz";
+	mp_bundle *from_dir = mp_bundle_load("tests/data/bundles/unit", m, NULL, &d);
+	mp_bundle_source *s = mp_bundle_source_open(arch, &d);
+	assert_non_null(from_dir);
+	assert_non_null(s);
+	assert_string_equal(mp_bundle_source_kind(s), "archive");
+	assert_string_equal(s->dir, arch);
+	mp_bundle *a = mp_bundle_load_source(s, m, NULL, &d);
+	mp_bundle *again = mp_bundle_load_source(s, m, NULL, &d); /* a source loads many times */
+	assert_non_null(a);
+	assert_non_null(again);
+	assert_string_equal(a->sha256, from_dir->sha256);
+	assert_string_equal(again->sha256, from_dir->sha256);
+	assert_int_equal(a->nrules, from_dir->nrules);
+	assert_string_equal(a->revision, "7");
+	assert_true(!strncmp(a->rules[0].loc, arch, strlen(arch)));
+	mp_bundle_free(a);
+	mp_bundle_free(again);
+	mp_bundle_source_close(s);
+
+	/* tampered: refused when opened, naming the file */
+	assert_null(mp_bundle_source_open("tests/data/bundles/archives/tampered.tar.gz", &d));
+	char *msg = diags_text(&d);
+	assert_non_null(strstr(msg, "'rbac.lua': 1947 bytes"));
+	free(msg);
+	mp_diags_free(&d);
+
+	/* a URL: refused without a fetch; with one, read as the file is */
+	const char *url = "https://bundles.example/tests/data/bundles/archives/unit.tar.gz";
+	assert_true(mp_bundle_spec_is_url(url));
+	assert_false(mp_bundle_spec_is_url(arch));
+	assert_null(mp_bundle_source_open(url, &d));
+	msg = diags_text(&d);
+	assert_non_null(strstr(msg, "a URL names a bundle only for serve --shadow-bundle"));
+	free(msg);
+	mp_diags_free(&d);
+	mp_bundle_source_opts o = {fetch_file, NULL, "tests/data/bundles/archives/signing.pub.pem"};
+	s = mp_bundle_source_open_opts(url, &o, &d);
+	assert_non_null(s);
+	assert_string_equal(mp_bundle_source_kind(s), "archive");
+	a = mp_bundle_load_source(s, m, NULL, &d);
+	assert_non_null(a);
+	assert_string_equal(a->sha256, from_dir->sha256);
+	mp_bundle_free(a);
+	mp_bundle_source_close(s);
+	/* signed, but by another key than the one required */
+	o.pubkey = "tests/data/trail/key.pub.pem";
+	assert_null(mp_bundle_source_open_opts(url, &o, &d));
+	msg = diags_text(&d);
+	assert_non_null(strstr(msg, "signed by another key"));
+	free(msg);
+	mp_diags_free(&d);
+	mp_bundle_free(from_dir);
+}
+
+/* An archive's manifest that names another bundle, or another hash, than its files make is
+ * refused before any of the bundle's Lua runs (mp_bundle_source.expect_*). */
+static void test_source_expectations(void **state)
+{
+	mp_model *m = *state;
+	mp_diags d = {0};
+	mp_barchive *a = mp_barchive_open("tests/data/bundles/archives/unit.tar.gz", NULL, &d);
+	assert_non_null(a);
+	mp_bundle_source src = {0};
+	mp_bundle_text *tree = mp_barchive_source(a, &src);
+	assert_non_null(tree);
+	assert_string_equal(src.revision_override, "7");
+	src.expect_sha256 = "00000000000000000000000000000000000000000000000000000000000000ff";
+	assert_null(mp_bundle_load_source(&src, m, NULL, &d));
+	char *msg = diags_text(&d);
+	assert_non_null(strstr(msg, "the manifest says 0000000000000000..."));
+	free(msg);
+	mp_diags_free(&d);
+	src.expect_sha256 = a->bundle_sha256;
+	src.expect_name = "other";
+	assert_null(mp_bundle_load_source(&src, m, NULL, &d));
+	msg = diags_text(&d);
+	assert_non_null(strstr(msg, "the bundle is 'unit', the manifest says 'other'"));
+	free(msg);
+	mp_diags_free(&d);
+	mp_free(tree);
+	mp_barchive_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_strclass_paths),   cmocka_unit_test(test_strclass_strings),
 	    cmocka_unit_test(test_diff_brute_force), cmocka_unit_test(test_diff_no_change),
 	    cmocka_unit_test(test_tree_source_hash), cmocka_unit_test(test_source_errors),
+	    cmocka_unit_test(test_source_archive),   cmocka_unit_test(test_source_expectations),
 	};
 	return cmocka_run_group_tests(tests, unit_mesh_setup, unit_mesh_teardown);
 }

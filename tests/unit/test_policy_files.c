@@ -509,6 +509,78 @@ static void test_out_of_memory(void **state)
 	unbundle(dir);
 }
 
+/* A directory given in memory (an archive's files, mp_bundle_source.tree): loaded as the
+ * walk of that directory would load it (order, hash, locations, an in-memory file among them),
+ * never read from disk; files a walk could not find are refused by name. */
+static void test_dir_in_memory(void **state)
+{
+	mp_model *model = *state;
+	char *errs;
+	char *dir = BUNDLE("z.lua", HEAD("z"), "a/b.lua", HEAD("b"), "a.lua", HEAD("a"),
+	                   "a_test.lua", "-- t\n");
+	mp_bundle_source from_disk = {.dir = dir};
+	mp_bundle *d = load(&from_disk, model, &errs);
+	free(errs);
+	assert_non_null(d);
+	/* given out of order: the loader takes them in the walk's (a/b.lua before a.lua) */
+	const mp_bundle_text files[] = {
+	    {"z.lua", HEAD("z"), strlen(HEAD("z"))},
+	    {"a.lua", HEAD("a"), strlen(HEAD("a"))},
+	    {"a_test.lua", "-- t\n", 5},
+	    {"bundle.yaml", manifest, strlen(manifest)},
+	    {"a/b.lua", HEAD("b"), strlen(HEAD("b"))},
+	};
+	const mp_bundle_text mine = {"m.lua", MEM, strlen(MEM)};
+	mp_bundle_source src = {
+	    .dir = "x.tar.gz", .tree = files, .ntree = 5, .revision_override = "ci-1"};
+	mp_bundle *b = load(&src, model, &errs);
+	free(errs);
+	assert_non_null(b);
+	assert_string_equal(b->sha256, d->sha256);
+	assert_string_equal(b->revision, "ci-1");
+	assert_int_equal(b->npolicy_files, d->npolicy_files);
+	for (uint32_t i = 0; i < b->nfiles; i++)
+		assert_string_equal(b->files[i].rel, d->files[i].rel);
+	assert_string_equal(b->files[0].path, "x.tar.gz/a/b.lua");
+	/* a rebuild from it keeps the revision; an in-memory policy file joins as for a directory
+	 */
+	mp_bundle_source again = {.files_of = b, .files = &mine, .nfiles = 1};
+	mp_bundle *c = load(&again, model, &errs);
+	free(errs);
+	assert_non_null(c);
+	assert_string_equal(c->revision, "ci-1");
+	assert_int_equal(c->npolicy_files, b->npolicy_files + 1);
+	mp_bundle_free(c);
+	mp_bundle_free(b);
+	mp_bundle_free(d);
+	unbundle(dir);
+
+	static const struct {
+		const char *name, *want;
+	} bad[] = {
+	    {"../x.lua", "file '../x.lua' has an empty component or one starting with '.'"},
+	    {"/etc/x.lua", "file '/etc/x.lua' is not a path relative to the bundle directory"},
+	    {"a//x.lua", "file 'a//x.lua' has an empty component"},
+	    {".git/config", "file '.git/config' has an empty component or one starting with '.'"},
+	    {"bundle.yaml", "file 'bundle.yaml' is given twice"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const mp_bundle_text two[] = {{"bundle.yaml", manifest, strlen(manifest)},
+		                              {bad[i].name, "-- x\n", 5}};
+		mp_bundle_source s2 = {.dir = "x.tar.gz", .tree = two, .ntree = 2};
+		assert_null(load(&s2, model, &errs));
+		if (!strstr(errs, bad[i].want))
+			print_error("case %zu: want '%s' in: %s", i, bad[i].want, errs);
+		assert_non_null(strstr(errs, bad[i].want));
+		free(errs);
+	}
+	const mp_bundle_text none[] = {{"p.lua", HEAD("p"), strlen(HEAD("p"))}};
+	mp_bundle_source s3 = {.dir = "x.tar.gz", .tree = none, .ntree = 1};
+	assert_null(load(&s3, model, &errs));
+	assert_non_null(strstr(errs, "x.tar.gz/bundle.yaml: the bundle has no manifest"));
+	free(errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +588,7 @@ int main(void)
 	    cmocka_unit_test(test_skip_each_word), cmocka_unit_test(test_skip_by_line),
 	    cmocka_unit_test(test_files_of),       cmocka_unit_test(test_no_directory_and_enabled),
 	    cmocka_unit_test(test_hostile),        cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_dir_in_memory),
 	};
 	return cmocka_run_group_tests(tests, unit_mesh_setup, unit_mesh_teardown);
 }

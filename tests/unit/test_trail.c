@@ -1004,6 +1004,57 @@ static void test_encoded_append(void **state)
 	unlink(path);
 }
 
+/* The sink gets every record as written; a chain kept in memory only (path NULL, for an upload)
+ * gives the same bytes a file would, which verify as a trail, seals signed. */
+static void append_to(void *arg, const char *line, size_t len)
+{
+	FILE *f = arg;
+	assert_true(len > 0 && line[len - 1] == '\n');
+	assert_int_equal(fwrite(line, 1, len, f), len);
+}
+
+static void test_sink_and_memory(void **state)
+{
+	(void)state;
+	char file[192], copy[192], mem[192], err[512];
+	mp_trail_report rep;
+	tmp_path(file, sizeof(file), "sink.jsonl");
+	tmp_path(copy, sizeof(copy), "sink-copy.jsonl");
+	tmp_path(mem, sizeof(mem), "memory.jsonl");
+	FILE *fc = fopen(copy, "w"), *fm = fopen(mem, "w");
+	mp_trail *t = mp_trail_open(file, key1, err, sizeof(err));
+	mp_trail *m = mp_trail_open(NULL, key1, err, sizeof(err));
+	assert_non_null(t);
+	assert_non_null(m);
+	mp_trail_set_sink(t, append_to, fc);
+	mp_trail_set_sink(m, append_to, fm);
+	json_t *c = json_pack("{s:s}", "what", "x");
+	for (mp_trail **p = (mp_trail *[]){t, m, NULL}; *p; p++) {
+		assert_int_equal(mp_trail_append(*p, "start", c, err, sizeof(err)), 0);
+		assert_int_equal(mp_trail_append_nosync(*p, "decision", c, err, sizeof(err)), 0);
+		assert_int_equal(mp_trail_sync(*p, err, sizeof(err)), 0);
+		assert_int_equal(mp_trail_seal(*p, err, sizeof(err)), 0);
+		assert_int_equal(mp_trail_seq(*p), 3);
+	}
+	json_decref(c);
+	mp_trail_close(t);
+	mp_trail_close(m);
+	fclose(fc);
+	fclose(fm);
+	lines a = read_lines(file), b = read_lines(copy);
+	assert_int_equal(a.n, b.n);
+	for (size_t i = 0; i < a.n; i++)
+		assert_string_equal(a.v[i], b.v[i]);
+	lines_free(&a);
+	lines_free(&b);
+	assert_int_equal(verify(mem, pub1, &rep), 0);
+	assert_int_equal(rep.records, 3);
+	assert_int_equal(rep.verified_signatures, 1);
+	unlink(file);
+	unlink(copy);
+	unlink(mem);
+}
+
 /* A write cut short (here by RLIMIT_FSIZE) is rolled back: the trail stays intact. */
 static void test_failed_write_rolls_back(void **state)
 {
@@ -1229,6 +1280,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_trail),
 	    cmocka_unit_test(test_bad_records),
 	    cmocka_unit_test(test_encoded_append),
+	    cmocka_unit_test(test_sink_and_memory),
 	    cmocka_unit_test(test_failed_write_rolls_back),
 	    cmocka_unit_test(test_out_of_memory),
 	    cmocka_unit_test(test_keygen_refuses_overwrite),
