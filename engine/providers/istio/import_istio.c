@@ -6,6 +6,8 @@
  * analyze_istio.c. Mapping: docs/import.md. */
 #include "alloc.h"
 #include "istio_int.h"
+#include "providers/kubernetes/kubernetes_int.h"
+#include "yamlload.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -541,12 +543,116 @@ static void elements(mp_import *im)
 
 /* --- resources --- */
 
-/* The settings the import used, as a resource: authz.c reads the root namespace from it. */
+/* Is dc Istio's mesh config: the ConfigMap `istio` in the root namespace (istiod's), whose
+ * key `mesh` holds MeshConfig as YAML (https://istio.io/latest/docs/reference/config/
+ * istio.mesh.v1alpha1/)? */
+static int is_mesh_configmap(mp_import *im, idoc *dc)
+{
+	return k8s_is(dc, K8S_CONFIGMAP) && !strcmp(im_str_of(im, dc->name), "istio") &&
+	       !strcmp(im_str_of(im, dc->ns), istio_of(im)->rootns);
+}
+
+/* Kubernetes asks (reads): the mesh config ConfigMap is Istio's to read. */
+static int reads(mp_import *im, idoc *dc)
+{
+	return is_mesh_configmap(im, dc);
+}
+
+/* The value of key in mapping map of a document loaded apart (not dc's), or NULL. */
+static yaml_node_t *doc_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
+			return yaml_document_get_node(doc, p->value);
+	}
+	return NULL;
+}
+
+/* The mesh config's extensionProviders entry that is meshpol: the one named by the option
+ * meshpol-provider, which must be an Envoy ext_authz provider (envoyExtAuthzGrpc or
+ * envoyExtAuthzHttp, the kinds istiod builds, pilot/pkg/security/authz/builder/extauthz.go).
+ * Sets st->meshpol; errors name the ConfigMap's line and the line inside `mesh`. */
+static void mesh_providers(mp_import *im, idoc *dc)
+{
+	istio_state *st = istio_of(im);
+	yaml_node_t *mesh = im_get(dc, im_get(dc, dc->root, "data"), "mesh");
+	const char *text = im_scalar(mesh);
+	yaml_document_t doc;
+	mp_diags d = {0};
+	int loaded = 0;
+	if (!mesh)
+		return; /* no mesh config: Istio's defaults, no extension provider */
+	if (!text) {
+		im_error(im, dc, mesh, "data.mesh must be a string holding MeshConfig as YAML");
+		return;
+	}
+	/* a block scalar's first line is the one after its key */
+	uint32_t base = im_loc(dc, mesh).line;
+	int block = mesh->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+	            mesh->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
+	int rc = mp_yaml_load_buf("data.mesh", text, strlen(text), &doc, &d);
+	if (rc < 0) {
+		im_error(im, dc, mesh, "data.mesh is not valid YAML: line %u%s%u: %s",
+		         d.n ? d.v[0].line : 0, block ? " (file line " : " of the value",
+		         block && d.n ? base + d.v[0].line : 0, d.n ? d.v[0].msg : "unreadable");
+		goto out;
+	}
+	loaded = rc == 1;
+	yaml_node_t *root = loaded ? yaml_document_get_root_node(&doc) : NULL;
+	yaml_node_t *eps = doc_get(&doc, root, "extensionProviders");
+	if (root && root->type != YAML_MAPPING_NODE) {
+		im_error(im, dc, mesh, "data.mesh must be a mapping (MeshConfig)");
+		goto out;
+	}
+	if (!eps)
+		goto out;
+	if (eps->type != YAML_SEQUENCE_NODE) {
+		im_error(im, dc, mesh, "data.mesh: extensionProviders must be a list (line %u%s%u)",
+		         (uint32_t)eps->start_mark.line + 1, block ? ", file line " : "",
+		         block ? base + (uint32_t)eps->start_mark.line + 1 : 0);
+		goto out;
+	}
+	for (yaml_node_item_t *it = eps->data.sequence.items.start;
+	     it < eps->data.sequence.items.top; it++) {
+		yaml_node_t *ep = yaml_document_get_node(&doc, *it);
+		yaml_node_t *name = doc_get(&doc, ep, "name");
+		if (!name || name->type != YAML_SCALAR_NODE ||
+		    strcmp((char *)name->data.scalar.value, st->meshpol_option))
+			continue;
+		if (!doc_get(&doc, ep, "envoyExtAuthzGrpc") &&
+		    !doc_get(&doc, ep, "envoyExtAuthzHttp")) {
+			im_error(im, dc, mesh,
+			         "data.mesh: extension provider '%s' (line %u) is meshpol's name "
+			         "(option meshpol-provider) but not an envoyExtAuthzGrpc or "
+			         "envoyExtAuthzHttp provider",
+			         st->meshpol_option, (uint32_t)ep->start_mark.line + 1);
+			goto out;
+		}
+		snprintf(st->meshpol, sizeof(st->meshpol), "%s", st->meshpol_option);
+	}
+out:
+	if (loaded)
+		yaml_document_delete(&doc);
+	mp_diags_free(&d);
+}
+
+/* The settings the import used, as a resource: authz.c reads the root namespace and which
+ * extension provider is meshpol from it. */
 static void mesh_config(mp_import *im)
 {
-	const char *rootns = istio_of(im)->rootns;
+	istio_state *st = istio_of(im);
+	const char *rootns = st->rootns;
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		if (im_live(&im->docs[i]) && is_mesh_configmap(im, &im->docs[i]))
+			mesh_providers(im, &im->docs[i]);
 	json_t *j =
 	    json_pack("{s:s, s:s}", "rootNamespace", rootns, "trustDomain", im_str_of(im, im->td));
+	if (j && st->meshpol[0])
+		json_object_set_new(j, "meshpolProvider", json_string(st->meshpol));
 	if (!j) {
 		im->oom = 1;
 		return;
@@ -598,10 +704,14 @@ static void *begin(mp_import *im)
 {
 	istio_state *st = mp_calloc(1, sizeof(*st));
 	const mp_import_opts *o = im->o;
-	if (st)
+	if (st) {
 		st->rootns =
 		    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
 		                             mp_provider_istio.name, "root-namespace");
+		st->meshpol_option =
+		    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+		                             mp_provider_istio.name, "meshpol-provider");
+	}
 	return st;
 }
 
@@ -625,4 +735,5 @@ const struct mp_provider_import mp_istio_import = {
         },
     .namespace_mtls = namespace_mtls,
     .port_protocol = port_protocol,
+    .reads = reads,
 };

@@ -43,7 +43,12 @@ typedef struct {
 /* Istio's state for one import (im_state), owned by the importer: begin and end in
  * import_istio.c. */
 typedef struct {
-	const char *rootns;  /* the root namespace (option root-namespace); borrowed */
+	const char *rootns; /* the root namespace (option root-namespace); borrowed */
+	const char
+	    *meshpol_option; /* option meshpol-provider: the name meshpol goes by; borrowed */
+	/* the extensionProviders entry of the mesh config that is meshpol (named meshpol_option,
+	 * an Envoy ext_authz provider), or "" when the mesh config declares none; owned */
+	char meshpol[256];
 	mp_id *gw_svc;       /* per document, from ELEMENTS: the service standing for a Gateway */
 	im_sehost *se_hosts; /* ServiceEntry hosts */
 	uint32_t nse_hosts;
