@@ -572,6 +572,15 @@ static yaml_node_t *doc_get(yaml_document_t *doc, yaml_node_t *map, const char *
 	return NULL;
 }
 
+/* "line L of data.mesh" and, for a block scalar starting after file line base, the file's line. */
+static void mesh_line(char *out, size_t len, uint32_t base, uint32_t line)
+{
+	if (base)
+		snprintf(out, len, "its line %u, line %u of the file", line, base + line);
+	else
+		snprintf(out, len, "its line %u", line);
+}
+
 /* The mesh config's extensionProviders entry that is meshpol: the one named by the option
  * meshpol-provider, which must be an Envoy ext_authz provider (envoyExtAuthzGrpc or
  * envoyExtAuthzHttp, the kinds istiod builds, pilot/pkg/security/authz/builder/extauthz.go).
@@ -590,15 +599,17 @@ static void mesh_providers(mp_import *im, idoc *dc)
 		im_error(im, dc, mesh, "data.mesh must be a string holding MeshConfig as YAML");
 		return;
 	}
-	/* a block scalar's first line is the one after its key */
-	uint32_t base = im_loc(dc, mesh).line;
+	/* a block scalar's first line is the one after its key: lines inside it map to the file's
+	 */
 	int block = mesh->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
 	            mesh->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
+	uint32_t base = block ? im_loc(dc, mesh).line : 0;
+	char at[96];
 	int rc = mp_yaml_load_buf("data.mesh", text, strlen(text), &doc, &d);
 	if (rc < 0) {
-		im_error(im, dc, mesh, "data.mesh is not valid YAML: line %u%s%u: %s",
-		         d.n ? d.v[0].line : 0, block ? " (file line " : " of the value",
-		         block && d.n ? base + d.v[0].line : 0, d.n ? d.v[0].msg : "unreadable");
+		mesh_line(at, sizeof(at), base, d.n ? d.v[0].line : 0);
+		im_error(im, dc, mesh, "data.mesh is not valid YAML (%s): %s", at,
+		         d.n ? d.v[0].msg : "unreadable");
 		goto out;
 	}
 	loaded = rc == 1;
@@ -611,9 +622,8 @@ static void mesh_providers(mp_import *im, idoc *dc)
 	if (!eps)
 		goto out;
 	if (eps->type != YAML_SEQUENCE_NODE) {
-		im_error(im, dc, mesh, "data.mesh: extensionProviders must be a list (line %u%s%u)",
-		         (uint32_t)eps->start_mark.line + 1, block ? ", file line " : "",
-		         block ? base + (uint32_t)eps->start_mark.line + 1 : 0);
+		mesh_line(at, sizeof(at), base, (uint32_t)eps->start_mark.line + 1);
+		im_error(im, dc, mesh, "data.mesh: extensionProviders must be a list (%s)", at);
 		goto out;
 	}
 	for (yaml_node_item_t *it = eps->data.sequence.items.start;
@@ -625,11 +635,13 @@ static void mesh_providers(mp_import *im, idoc *dc)
 			continue;
 		if (!doc_get(&doc, ep, "envoyExtAuthzGrpc") &&
 		    !doc_get(&doc, ep, "envoyExtAuthzHttp")) {
-			im_error(im, dc, mesh,
-			         "data.mesh: extension provider '%s' (line %u) is meshpol's name "
-			         "(option meshpol-provider) but not an envoyExtAuthzGrpc or "
-			         "envoyExtAuthzHttp provider",
-			         st->meshpol_option, (uint32_t)ep->start_mark.line + 1);
+			mesh_line(at, sizeof(at), base, (uint32_t)ep->start_mark.line + 1);
+			im_error(
+			    im, dc, mesh,
+			    "data.mesh: extension provider '%s' (%s) is meshpol's name (option "
+			    "meshpol-provider) but not an envoyExtAuthzGrpc or envoyExtAuthzHttp "
+			    "provider",
+			    st->meshpol_option, at);
 			goto out;
 		}
 		snprintf(st->meshpol, sizeof(st->meshpol), "%s", st->meshpol_option);
