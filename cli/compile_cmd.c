@@ -61,6 +61,7 @@ int mp_cmd_compile(int argc, char **argv)
 	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
 	    {"kuma-system-namespace", required_argument, NULL, 'U'},
 	    {"istio-mesh-config", required_argument, NULL, 'X'},
+	    {"istio-meshpol-provider", required_argument, NULL, 'E'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const allow_deny[] = {"allow", "deny", NULL};
@@ -74,6 +75,7 @@ int mp_cmd_compile(int argc, char **argv)
 		const char *const *values;
 	} provider_opts[] = {
 	    {'R', "istio", "root-namespace", NULL},
+	    {'E', "istio", "meshpol-provider", NULL},
 	    {'I', "linkerd", "default-inbound-policy", NULL},
 	    {'N', "linkerd", "cluster-networks", NULL},
 	    {'K', "linkerd", "control-plane-namespace", NULL},
@@ -122,6 +124,7 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'W':
 		case 'U':
 		case 'X':
+		case 'E':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
 			     i++) {
 				if (provider_opts[i].opt != c)

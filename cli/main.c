@@ -23,7 +23,8 @@ static int cmd_help(int argc, char **argv);
 static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
      "compile [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
-     "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
+     "[--root-namespace NS] [--istio-meshpol-provider NAME] [--default-inbound-policy POLICY] "
+     "[--cluster-networks CIDRS] "
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
      "[--appmesh-allow-all-with-backends refuse|allow] [--kuma-system-namespace NS] "

@@ -887,7 +887,7 @@ static void decide_rules(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_d
 static int undeclared_host(const mp_engine *e, const mp_request *r, const resolved *q,
                            mp_decision *d, json_t *explain)
 {
-	mp_provider_request pq = {r, e->model, q->src_svc, MP_NONE, MP_NONE, MP_NONE};
+	mp_provider_request pq = {r, e->model, q->src_svc, MP_NONE, MP_NONE, MP_NONE, 0};
 	uint32_t mesh = MP_PROVIDER_ABSTAIN;
 	for (uint32_t i = 0; i < e->nproviders; i++) {
 		const mp_provider_state *s = &e->providers[i];
@@ -949,7 +949,13 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	if (b)
 		decide_rules(ev, b, &q, d, explain, 0, &v);
 	/* the mesh providers, in mp_providers' order; the most restrictive verdict wins */
-	mp_provider_request pq = {r, e->model, q.src_svc, q.dst_svc, q.dst_ext, q.dst_cluster};
+	mp_provider_request pq = {r, e->model, q.src_svc, q.dst_svc, q.dst_ext, q.dst_cluster, 0};
+	/* what meshpol's ext_authz service would answer, for a mesh that consults meshpol */
+	pq.bundle = !b           ? MP_PROVIDER_BUNDLE_NONE
+	            : v.any_deny ? MP_PROVIDER_BUNDLE_DENY
+	            : v.any_allow || b->default_decision == MP_DEFAULT_ALLOW
+	                ? MP_PROVIDER_BUNDLE_ALLOW
+	                : MP_PROVIDER_BUNDLE_DENY;
 	uint32_t mesh = MP_PROVIDER_ABSTAIN;
 	const char *disagrees = NULL; /* the first allowing provider's */
 	for (uint32_t i = 0; i < e->nproviders; i++) {

@@ -62,12 +62,21 @@ enum {
 struct mp_provider_import;
 struct mp_provider_form;
 
+/* The bundle's own answer to a request, as meshpol's ext_authz service gives it to a mesh that
+ * consults meshpol (Istio's CUSTOM action with meshpol as its extension provider). */
+typedef enum {
+	MP_PROVIDER_BUNDLE_NONE = 0, /* no bundle */
+	MP_PROVIDER_BUNDLE_ALLOW, /* an allow rule matched, or nothing did and its default allows */
+	MP_PROVIDER_BUNDLE_DENY,  /* a deny rule matched, or nothing did and its default denies */
+} mp_provider_bundle;
+
 /* The request as the decision core resolved it. Borrowed; MP_NONE when unknown. */
 typedef struct {
 	const mp_request *r;
 	const mp_model *m;
 	mp_id src_svc, dst_svc, dst_ext;
 	mp_id dst_cluster; /* MP_NONE: any cluster of the service */
+	uint32_t bundle;   /* mp_provider_bundle */
 } mp_provider_request;
 
 /* An option a provider takes (mp_compile_opts.provider_opts set it): its name, what it is, and

@@ -426,13 +426,17 @@ int mp_import_istio_check_authz(mp_import *im, idoc *dc, json_t *spec, mp_span *
 			lines->n++;
 		}
 	const char *action = json_string_value(json_object_get(spec, "action"));
-	if (action && !strcmp(action, "CUSTOM"))
+	const char *provider =
+	    json_string_value(json_object_get(json_object_get(spec, "provider"), "name"));
+	const char *meshpol = istio_of(im)->mesh.meshpol;
+	if (action && !strcmp(action, "CUSTOM") &&
+	    (!provider || !meshpol || strcmp(provider, meshpol)))
 		ist_report(
 		    im, dc, NULL, "CustomActionNotSupported",
 		    "CUSTOM authorization (provider %s) delegates to an extension meshpol "
 		    "cannot consult: requests its rules match are denied in decisions, never "
 		    "allowed unchecked",
-		    json_string_value(json_object_get(json_object_get(spec, "provider"), "name")));
+		    provider);
 	unsupported_conditions(im, dc, spec);
 	return 0;
 }

@@ -328,10 +328,16 @@ static uint32_t decide_unit(const mp_authz *a, const ctx *x, uint32_t u, mp_auth
 		for (uint32_t i = 0; i < p->nrules; i++) {
 			const az_rule *r = &p->rules[i];
 			const char *why = rule_fails(x, p, r);
+			/* meshpol's CUSTOM: the bundle is the extension; its allow goes on to
+			 * DENY and ALLOW, as Istio does with an OK from the provider */
+			int passes = !why && p->meshpol && !p->dry_run &&
+			             x->q->bundle == MP_PROVIDER_BUNDLE_ALLOW;
 			explain_policy(explain, a, p, r->name, r->loc, !why, why, wl);
 			if (why)
 				continue;
 			matched = 1;
+			if (passes)
+				break;
 			mp_authz_hit h = {pi, (int32_t)i, MP_AUTHZ_HIT_ALLOW, wl};
 			if (p->dry_run || p->action == ACT_AUDIT) {
 				h.kind = MP_AUTHZ_HIT_AUDIT;
@@ -340,7 +346,9 @@ static uint32_t decide_unit(const mp_authz *a, const ctx *x, uint32_t u, mp_auth
 			}
 			h.kind = p->action == ACT_ALLOW  ? MP_AUTHZ_HIT_ALLOW
 			         : p->action == ACT_DENY ? MP_AUTHZ_HIT_DENY
-			                                 : MP_AUTHZ_HIT_CUSTOM;
+			         : p->meshpol && x->q->bundle == MP_PROVIDER_BUNDLE_NONE
+			             ? MP_AUTHZ_HIT_CUSTOM_NO_BUNDLE
+			             : MP_AUTHZ_HIT_CUSTOM;
 			custom |= p->action == ACT_CUSTOM;
 			deny |= p->action == ACT_DENY;
 			allowed |= p->action == ACT_ALLOW;
@@ -364,7 +372,8 @@ static uint32_t decide_unit(const mp_authz *a, const ctx *x, uint32_t u, mp_auth
 	for (uint32_t i = first; i < *ntmp; i++) {
 		uint32_t kind = tmp[i].kind;
 		int keep = verdict == MP_AUTHZ_DENY
-		               ? kind == MP_AUTHZ_HIT_DENY || kind == MP_AUTHZ_HIT_CUSTOM
+		               ? kind == MP_AUTHZ_HIT_DENY || kind == MP_AUTHZ_HIT_CUSTOM ||
+		                     kind == MP_AUTHZ_HIT_CUSTOM_NO_BUNDLE
 		           : verdict == MP_AUTHZ_NOT_PERMITTED ? kind == MP_AUTHZ_HIT_NO_MATCH
 		           : verdict == MP_AUTHZ_ALLOW         ? kind == MP_AUTHZ_HIT_ALLOW
 		                                               : 0;
@@ -461,6 +470,8 @@ const char *mp_authz_hit_loc(const mp_authz *a, const mp_authz_hit *h)
 const char *mp_authz_hit_message(const mp_authz *a, const mp_authz_hit *h)
 {
 	const az_policy *p = &a->p[h->policy];
+	if (h->kind == MP_AUTHZ_HIT_CUSTOM_NO_BUNDLE)
+		return p->msg_nobundle;
 	if (h->rule >= 0 && (uint32_t)h->rule < p->nrules)
 		return p->rules[h->rule].msg;
 	return p->msg_nomatch;

@@ -7,8 +7,11 @@
  * mp_authz_compile returns; any number of threads may read it.
  *
  * Evaluation order for one workload (Istio's):
- *  1. a CUSTOM policy whose rules match: meshpol cannot ask the extension, so the request is
- *     denied with a reason naming CUSTOM as unsupported (never silently allowed);
+ *  1. a CUSTOM policy whose rules match sends the request to its extension provider. When the
+ *     provider is meshpol (the mesh config's entry named by option meshpol-provider), the
+ *     bundle answers: its denial (or no bundle) denies, its allow goes on to step 2. Any other
+ *     provider meshpol cannot ask: denied with a reason naming CUSTOM as unsupported (never
+ *     silently allowed);
  *  2. a DENY policy whose rules match: denied (forbidden);
  *  3. no ALLOW policy applies to the workload: Istio's implicit allow (the verdict ABSTAIN);
  *  4. an ALLOW policy whose rules match: allowed;
@@ -22,6 +25,7 @@
 
 #include "decide.h"
 #include "model.h"
+#include "provider.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -51,6 +55,7 @@ typedef struct {
 	mp_id dst_cluster;   /* MP_NONE: any cluster of the service */
 	mp_str src_identity; /* the caller's identity from the model when the request names its
 	                      * service but no principal (automatic mTLS), or 0 */
+	uint32_t bundle;     /* mp_provider_bundle: the bundle's own answer, for meshpol's CUSTOM */
 } mp_authz_request;
 
 typedef enum {
@@ -63,9 +68,11 @@ typedef enum {
 typedef enum {
 	MP_AUTHZ_HIT_ALLOW = 0, /* an ALLOW policy's rule matched */
 	MP_AUTHZ_HIT_DENY,      /* a DENY policy's rule matched */
-	MP_AUTHZ_HIT_CUSTOM,    /* a CUSTOM policy's rule matched: unsupported, denied */
+	MP_AUTHZ_HIT_CUSTOM,    /* a CUSTOM policy's rule matched: unsupported (or meshpol's
+	                         * bundle denies), denied */
 	MP_AUTHZ_HIT_NO_MATCH, /* an ALLOW policy that matched nothing (reason for not permitted) */
 	MP_AUTHZ_HIT_AUDIT,    /* an AUDIT (or dry-run) policy's rule matched: reported only */
+	MP_AUTHZ_HIT_CUSTOM_NO_BUNDLE, /* meshpol's CUSTOM matched and no bundle answers: denied */
 } mp_authz_hit_kind;
 
 #define MP_AUTHZ_RULE_NONE (-1) /* a hit about the policy as a whole (no rule, none matched) */

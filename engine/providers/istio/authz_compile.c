@@ -699,6 +699,8 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 	p->ns = mp_model_find_namespace(m, ns);
 	p->cluster = res->cluster;
 	p->dry_run = res->flags & MP_RESOURCE_DRY_RUN;
+	p->meshpol = p->action == ACT_CUSTOM && a->meshpol && a->meshpol[0] &&
+	             !strcmp(p->provider, a->meshpol);
 	p->nsname = !strcmp(ns, rootns) ? "" : ns;
 	p->title = mp_arena_printf(&a->ar, "AuthorizationPolicy %s/%s", ns, name);
 	p->version =
@@ -742,6 +744,15 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 			    mp_arena_printf(&a->ar, "audited by %s of AUDIT %s", r->name, p->title);
 			break;
 		default:
+			if (p->meshpol) {
+				r->msg =
+				    mp_arena_printf(&a->ar,
+				                    "%s of CUSTOM %s matched: its extension "
+				                    "provider '%s' is meshpol, "
+				                    "and the bundle does not allow the request",
+				                    r->name, p->title, p->provider);
+				break;
+			}
 			r->msg = mp_arena_printf(
 			    &a->ar,
 			    "%s of CUSTOM %s matched: the request would go to extension "
@@ -750,6 +761,13 @@ static int compile_policy(mp_authz *a, const mp_resource *res, const char *rootn
 			    r->name, p->title, p->provider ? p->provider : "");
 		}
 	}
+	if (p->meshpol)
+		p->msg_nobundle = mp_arena_printf(
+		    &a->ar,
+		    "CUSTOM %s matched: its extension provider '%s' is meshpol, which decides with "
+		    "a "
+		    "bundle, and none was given; denied rather than allowed unchecked",
+		    p->title, p->provider);
 	p->msg_nomatch =
 	    p->nrules
 	        ? mp_arena_printf(&a->ar,
@@ -873,18 +891,23 @@ static int build_index(mp_authz *a, mp_id rootns)
 	return 0;
 }
 
-/* The mesh settings the importer stored (MeshConfig resource): the root namespace. */
-static void root_namespace(const mp_model *m, char *out, size_t len)
+/* The mesh settings the importer stored (MeshConfig resource): the root namespace, and the
+ * extension provider that is meshpol ("" when none). */
+static void mesh_settings(const mp_model *m, char *rootns, size_t len, char *meshpol, size_t mlen)
 {
 	mp_model_view v = mp_model_get_view(m);
-	snprintf(out, len, "istio-system");
+	snprintf(rootns, len, "istio-system");
+	snprintf(meshpol, mlen, "%s", "");
 	for (uint32_t i = 0; i < v.nresources; i++) {
 		if (strcmp(mp_model_str(m, v.resources[i].kind), "MeshConfig"))
 			continue;
 		json_t *j = json_loads(mp_model_str(m, v.resources[i].spec), 0, NULL);
 		const char *r = json_string_value(json_object_get(j, "rootNamespace"));
+		const char *mp = json_string_value(json_object_get(j, "meshpolProvider"));
 		if (r && *r)
-			snprintf(out, len, "%s", r);
+			snprintf(rootns, len, "%s", r);
+		if (mp)
+			snprintf(meshpol, mlen, "%s", mp);
 		json_decref(j);
 		break;
 	}
@@ -901,13 +924,14 @@ mp_authz *mp_authz_compile(const mp_model *m, char *err, size_t errlen)
 {
 	mp_model_view v = mp_model_get_view(m);
 	mp_authz *a = mp_calloc(1, sizeof(*a));
-	char rootns[256];
+	char rootns[256], meshpol[256];
 	if (!a) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	a->m = m;
-	root_namespace(m, rootns, sizeof(rootns));
+	mesh_settings(m, rootns, sizeof(rootns), meshpol, sizeof(meshpol));
+	a->meshpol = mp_arena_strn(&a->ar, meshpol, strlen(meshpol));
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < v.nresources; i++)
 		n += is_policy(m, &v.resources[i]);

@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
 	uint32_t action;
 	uint32_t dry_run;
+	uint32_t meshpol; /* CUSTOM with the mesh config's provider that is meshpol */
 	mp_id ns, cluster;
 	az_kv *sel;
 	uint32_t nsel;
@@ -87,11 +88,13 @@ typedef struct {
 	az_rule *rules;
 	uint32_t nrules;
 	const char *title, *version, *loc, *provider, *msg_nomatch, *nsname;
+	const char *msg_nobundle; /* meshpol's CUSTOM matched without a bundle */
 } az_policy;
 
 struct mp_authz {
 	const mp_model *m;
-	mp_arena ar; /* everything it points at */
+	mp_arena ar;         /* everything it points at */
+	const char *meshpol; /* the extension provider that is meshpol, or "" */
 	az_policy *p;
 	uint32_t np;
 	/* units: workloads, then services without workloads (each is its own workload) */

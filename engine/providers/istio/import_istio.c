@@ -534,12 +534,16 @@ static void elements(mp_import *im)
 
 /* --- resources --- */
 
-/* The settings the import used, as a resource: authz.c reads the root namespace from it. */
+/* The settings the import used, as a resource: authz.c reads the root namespace and which
+ * extension provider is meshpol from it. */
 static void mesh_config(mp_import *im)
 {
-	const char *rootns = istio_of(im)->rootns;
+	istio_state *st = istio_of(im);
+	const char *rootns = st->rootns;
 	json_t *j =
 	    json_pack("{s:s, s:s}", "rootNamespace", rootns, "trustDomain", im_str_of(im, im->td));
+	if (j && st->mesh.meshpol)
+		json_object_set_new(j, "meshpolProvider", json_string(st->mesh.meshpol));
 	if (!j) {
 		im->oom = 1;
 		return;
@@ -599,6 +603,9 @@ static void *begin(mp_import *im)
 	st->mesh.root_ns = st->rootns;
 	st->mesh.cluster_domain = "cluster.local";
 	st->arena.chunk = 64u << 10;
+	st->meshpol_option =
+	    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+	                             mp_provider_istio.name, "meshpol-provider");
 	ist_mesh_load(im, st); /* a bad file is an error of its own */
 	return st;
 }

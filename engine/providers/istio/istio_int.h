@@ -104,12 +104,17 @@ typedef struct {
 	const char *lightstep[32];  /* names of extensionProviders of type lightstep */
 	uint32_t nlightstep;
 	const char *cluster_domain; /* clusterDomain: "cluster.local" */
+	/* the extensionProviders entry that is meshpol: named as option meshpol-provider, an
+	 * Envoy ext_authz provider; NULL when the MeshConfig declares none */
+	const char *meshpol;
 } ist_mesh;
 
 /* Istio's state for one import (im_state), owned by the importer: begin and end in
  * import_istio.c; the view and the MeshConfig are built on first use by the analyzers. */
 typedef struct {
-	const char *rootns;  /* the root namespace (option root-namespace, or the MeshConfig's) */
+	const char *rootns; /* the root namespace (option root-namespace, or the MeshConfig's) */
+	const char
+	    *meshpol_option; /* option meshpol-provider: the name meshpol goes by; borrowed */
 	mp_id *gw_svc;       /* per document, from ELEMENTS: the service standing for a Gateway */
 	im_sehost *se_hosts; /* ServiceEntry hosts */
 	uint32_t nse_hosts;

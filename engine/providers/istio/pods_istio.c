@@ -5,11 +5,14 @@
  * (pkg/config/analysis/local/defaults.go); meshpol does the same, and counts the pod template
  * of a workload controller as a pod too (docs/import.md, "Istio's analyzers"). The MeshConfig
  * is the file of the option mesh-config (istioctl's --meshConfigFile), else the `mesh` key of
- * the `istio` ConfigMap in istio-system, else Istio's defaults. */
+ * the `istio` ConfigMap in istio-system, else Istio's defaults; besides what the analyzers
+ * read, it names the extension provider that is meshpol (Istio's CUSTOM action). */
 #include "alloc.h"
 #include "istio_int.h"
 #include "providers/kubernetes/kubernetes_int.h"
+#include "yamlload.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,9 +334,46 @@ static void services(mp_import *im, istio_state *st)
 
 /* --- the MeshConfig --- */
 
-/* The MeshConfig fields the analyzers read, from the mapping root of document dc. */
-static void mesh_read(mp_import *im, idoc *dc, yaml_node_t *root, ist_mesh *m)
+/* Where the MeshConfig was read from, for its errors: the `istio` ConfigMap, whose key `mesh`
+ * holds it as text (a block scalar's lines counted from the one after base), or the file. */
+typedef struct {
+	mp_import *im;
+	idoc *cm;               /* the ConfigMap, or NULL: the file */
+	const yaml_node_t *key; /* its data.mesh */
+	uint32_t base;
+	const char *file; /* the file of option mesh-config */
+} mesh_src;
+
+/* An error in the MeshConfig at line (its own, 1-based) of what src read; what follows
+ * "data.mesh" (or "the MeshConfig file") in the message. */
+static void mesh_error(const mesh_src *src, uint32_t line, const char *fmt, ...)
 {
+	char msg[512], at[96];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!src->cm) {
+		mp_diags_add(src->im->d, MP_DIAG_ERROR, src->file, line, 0, "the MeshConfig file%s",
+		             msg);
+		return;
+	}
+	if (src->base)
+		snprintf(at, sizeof(at), "its line %u, line %u of the file", line,
+		         src->base + line);
+	else
+		snprintf(at, sizeof(at), "its line %u", line);
+	im_error(src->im, src->cm, src->key, "data.mesh%s (%s)", msg, at);
+}
+
+/* The MeshConfig fields the analyzers and the authorization read, from the mapping root of
+ * document dc. meshpol is the extensionProviders entry named as option meshpol-provider; it
+ * must be one of the Envoy ext_authz kinds istiod builds a CUSTOM filter for
+ * (pilot/pkg/security/authz/builder/extauthz.go: envoyExtAuthzGrpc, envoyExtAuthzHttp). */
+static void mesh_read(const mesh_src *src, idoc *dc, yaml_node_t *root, ist_mesh *m)
+{
+	mp_import *im = src->im;
+	const char *meshpol = istio_of(im)->meshpol_option;
 	yaml_node_t *md = im_get(dc, im_get(dc, root, "defaultConfig"), "proxyMetadata"), *x;
 	const char *v;
 	v = im_scalar(im_get(dc, md, "ISTIO_META_DNS_CAPTURE"));
@@ -346,18 +386,31 @@ static void mesh_read(mp_import *im, idoc *dc, yaml_node_t *root, ist_mesh *m)
 	m->access_log_providers = al && al->type == YAML_SEQUENCE_NODE &&
 	                          al->data.sequence.items.top > al->data.sequence.items.start;
 	yaml_node_t *ep = im_get(dc, root, "extensionProviders");
-	if (ep && ep->type == YAML_SEQUENCE_NODE)
+	if (ep && ep->type != YAML_SEQUENCE_NODE)
+		mesh_error(src, (uint32_t)ep->start_mark.line + 1,
+		           ": extensionProviders must be a list");
+	else if (ep)
 		IM_SEQ_FOREACH(dc, ep, x)
 		{
 			const char *name = im_scalar(im_get(dc, x, "name"));
 			if (name && im_get(dc, x, "lightstep") && m->nlightstep < 32)
 				m->lightstep[m->nlightstep++] = name;
+			if (!name || !meshpol || strcmp(name, meshpol))
+				continue;
+			if (im_get(dc, x, "envoyExtAuthzGrpc") ||
+			    im_get(dc, x, "envoyExtAuthzHttp"))
+				m->meshpol = name;
+			else
+				mesh_error(src, (uint32_t)x->start_mark.line + 1,
+				           ": extension provider '%s' is meshpol's name (option "
+				           "meshpol-provider) but not an envoyExtAuthzGrpc or "
+				           "envoyExtAuthzHttp provider",
+				           name);
 		}
 	if ((v = im_scalar(im_get(dc, root, "rootNamespace"))) != NULL)
 		m->root_ns = v;
 	if ((v = im_scalar(im_get(dc, root, "clusterDomain"))) != NULL)
 		m->cluster_domain = v;
-	(void)im;
 }
 
 /* Was option name given (not its default)? */
@@ -410,32 +463,57 @@ static idoc *mesh_configmap(mp_import *im)
 	return NULL;
 }
 
+/* The ConfigMap's data.mesh into st->meshdoc (kept: the MeshConfig's strings are its). */
+static void mesh_parse(mesh_src *src, istio_state *st)
+{
+	idoc *cm = src->cm;
+	yaml_node_t *key = im_get(cm, im_get(cm, cm->root, "data"), "mesh");
+	const char *text = im_scalar(key);
+	mp_diags d = {0};
+	if (!key)
+		return; /* no MeshConfig: Istio's defaults */
+	src->key = key;
+	if (!text) {
+		im_error(src->im, cm, key, "data.mesh must be a string holding MeshConfig as YAML");
+		return;
+	}
+	/* a block scalar's first line is the one after its key */
+	if (key->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+	    key->data.scalar.style == YAML_FOLDED_SCALAR_STYLE)
+		src->base = im_loc(cm, key).line;
+	int rc = mp_yaml_load_buf("data.mesh", text, strlen(text), &st->meshdoc, &d);
+	if (rc < 0)
+		mesh_error(src, d.n ? d.v[0].line : 0, " is not valid YAML: %s",
+		           d.n ? d.v[0].msg : "unreadable");
+	st->has_meshdoc = rc == 1;
+	mp_diags_free(&d);
+}
+
 void ist_mesh_read(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	ist_mesh *m = &st->mesh;
+	const mp_import_opts *o = im->o;
+	mesh_src src = {.im = im};
 	memset(m, 0, sizeof(*m));
 	m->root_ns = st->rootns;
 	m->cluster_domain = "cluster.local";
-	if (!st->has_meshdoc) {
-		idoc *cm = mesh_configmap(im);
-		const char *text =
-		    cm ? im_scalar(im_get(cm, im_get(cm, cm->root, "data"), "mesh")) : NULL;
-		yaml_document_t doc;
-		/* strings of doc would die with it: keep the document as the file's */
-		if (text && mp_yaml_load_buf(im_str_of(im, cm->file), text, strlen(text), &doc,
-		                             im->d) == 1) {
-			st->meshdoc = doc;
-			st->has_meshdoc = 1;
-		}
-	}
+	if (st->has_meshdoc)
+		src.file =
+		    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
+		                             mp_provider_istio.name, "mesh-config");
+	else if ((src.cm = mesh_configmap(im)) != NULL)
+		mesh_parse(&src, st);
 	if (st->has_meshdoc) {
 		idoc fake;
 		memset(&fake, 0, sizeof(fake));
 		fake.doc = st->meshdoc;
 		yaml_node_t *root = yaml_document_get_root_node(&st->meshdoc);
 		if (root && root->type == YAML_MAPPING_NODE)
-			mesh_read(im, &fake, root, m);
+			mesh_read(&src, &fake, root, m);
+		else if (root)
+			mesh_error(&src, (uint32_t)root->start_mark.line + 1,
+			           " must be a mapping (MeshConfig)");
 	}
 	if (option_given(im, "root-namespace"))
 		m->root_ns = st->rootns;

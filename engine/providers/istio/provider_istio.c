@@ -33,6 +33,10 @@ static const mp_provider_option options[] = {
      "a MeshConfig file for the analyzers, as istioctl analyze --meshConfigFile (default: the "
      "`istio` ConfigMap's, else Istio's defaults)",
      ""},
+    {"meshpol-provider",
+     "the name of the mesh config's extensionProviders entry that is meshpol (its CUSTOM "
+     "AuthorizationPolicies are decided with the bundle)",
+     "meshpol"},
     {NULL, NULL, NULL},
 };
 
@@ -79,7 +83,7 @@ static uint32_t decide(const void *state, const mp_provider_request *q, mp_decis
 	if (!mp_authz_count(a) || q->dst_svc == MP_NONE)
 		return MP_PROVIDER_ABSTAIN;
 	mp_model_view v = mp_model_get_view(q->m);
-	mp_authz_request aq = {q->r, q->dst_svc, q->dst_cluster, 0};
+	mp_authz_request aq = {q->r, q->dst_svc, q->dst_cluster, 0, q->bundle};
 	/* a caller named by service presents its identity, as Istio's automatic mTLS does,
 	 * unless the destination does not accept mTLS */
 	if (!q->r->principal && q->src_svc != MP_NONE &&
