@@ -613,6 +613,16 @@ static void end(void *state)
 	mp_free(st);
 }
 
+/* Does the import hold Istio's documents? (A Kubernetes-only import is Istio's by default:
+ * the Gateway API's rows say so, MP_GWI_DEFAULT_MESH.) */
+static int holds(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		if (im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]))
+			return 1;
+	return 0;
+}
+
 const struct mp_provider_import mp_istio_import = {
     .begin = begin,
     .end = end,
@@ -625,4 +635,5 @@ const struct mp_provider_import mp_istio_import = {
         },
     .namespace_mtls = namespace_mtls,
     .port_protocol = port_protocol,
+    .holds = holds,
 };

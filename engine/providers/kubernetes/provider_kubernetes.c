@@ -1,6 +1,7 @@
 /* provider_kubernetes.c: Kubernetes (v1, apps/v1), the workloads and services every mesh runs
  * on. Its importer (import_k8s.c) maps them into the model; it has no say in decisions.
- * ConfigMaps are kept for the mesh whose configuration one holds (its `reads` answer). */
+ * ConfigMaps are kept for the mesh whose configuration one holds (its `reads` answer); Secrets
+ * for the meshes' analyzers. */
 #include "kubernetes_int.h"
 
 const mp_provider_kind mp_k8s_kinds[K8S_KINDS + 1] = {
@@ -14,6 +15,9 @@ const mp_provider_kind mp_k8s_kinds[K8S_KINDS + 1] = {
     [K8S_DAEMONSET] = {"apps", " v1 ", "DaemonSet", 0},
     [K8S_REPLICASET] = {"apps", " v1 ", "ReplicaSet", 0},
     [K8S_CONFIGMAP] = {"", " v1 ", "ConfigMap", 0}, /* kept for the mesh that reads it */
+    /* kept for the meshes' analyzers, which read its name, type and key names, never its data
+     * (the Gateway API's certificateRefs) */
+    [K8S_SECRET] = {"", " v1 ", "Secret", 0},
     [K8S_KINDS] = {NULL, NULL, NULL, 0},
 };
 
