@@ -6,18 +6,29 @@
  * and rule) and, when given, an advisory naming `advisory`. Engines are built once per
  * (scenario, bundle); casetable_engine_for gives a program's own tests one of them. A failure
  * prints the decision and its explanation. casetable_main runs a table and a program's other
- * tests as one cmocka group. Include it in one test file; it keeps one table. */
+ * tests as one cmocka group. Include it in one test file; it keeps one table.
+ *
+ * A case with "findings", "routes", "requests" or "error" is a model case instead
+ * (test_gatewayapi.c): its files compiled, the import findings it expects (each once) and
+ * nothing else of its domain (the case's "domain", else the table's), every finding with a
+ * file:line; the model's routes, exactly; and for each request the routes of one caller would
+ * serve, the first (in the model's order) whose match admits it; or, with "error", the compile
+ * fails with that diagnostic. casetable_model_case_ok checks one case object outside a table. */
 #ifndef MP_CASETABLE_H
 #define MP_CASETABLE_H
 
 #include "compile.h"
 #include "decide.h"
+#include "diag.h"
+#include "model.h"
 #include "policy.h"
+#include "regex.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static json_t *casetable;
 static const char *casetable_dir; /* the table's directory: scenario paths are relative to it */
@@ -133,6 +144,303 @@ static void casetable_run(void **state)
 	assert_true(ok);
 }
 
+/* --- model cases: findings, routes and the routes requests take --- */
+
+/* The case's files: its own "files", else its scenario's, relative to the table's directory. */
+static size_t casetable_files(json_t *c, char bufs[][256], const char **paths, size_t max)
+{
+	json_t *files = json_object_get(c, "files"), *f;
+	size_t n = 0, i;
+	if (!files)
+		files = json_object_get(json_object_get(casetable, "scenarios"),
+		                        json_string_value(json_object_get(c, "scenario")));
+	json_array_foreach(files, i, f)
+	{
+		if (n == max)
+			break;
+		snprintf(bufs[n], 256, "%s/%s", casetable_dir, json_string_value(f));
+		paths[n] = bufs[n];
+		n++;
+	}
+	return n;
+}
+
+/* "ns/name" of service s into buf. */
+static const char *casetable_svc(const mp_model *m, mp_id s, char *buf, size_t len)
+{
+	mp_model_view v = mp_model_get_view(m);
+	if (s == MP_NONE)
+		return "*";
+	snprintf(buf, len, "%s/%s", mp_model_str(m, v.namespaces[v.services[s].ns].name),
+	         mp_model_str(m, v.services[s].name));
+	return buf;
+}
+
+/* Does finding f answer the expected one e: its code, subject, line and a piece of its text
+ * when e gives them? */
+static int casetable_finding_matches(const mp_model *m, const mp_import_finding *f, json_t *e)
+{
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *subject = json_string_value(json_object_get(e, "subject"));
+	const char *text = json_string_value(json_object_get(e, "text"));
+	json_t *line = json_object_get(e, "line");
+	return code && !strcmp(mp_model_str(m, f->code), code) &&
+	       (!subject || !strcmp(mp_model_str(m, f->subject), subject)) &&
+	       (!line || (json_int_t)f->loc.line == json_integer_value(line)) &&
+	       (!text || strstr(mp_model_str(m, f->text), text));
+}
+
+/* A route's targets against {"ns/svc": weight}: 1 when they are those, in any order. */
+static int casetable_targets_are(const mp_model *m, mp_span span, json_t *want)
+{
+	mp_model_view v = mp_model_get_view(m);
+	char buf[300];
+	if (!want)
+		return 1;
+	if (json_object_size(want) != span.n)
+		return 0;
+	for (uint32_t i = 0; i < span.n; i++) {
+		const mp_target *t = &v.targets[span.off + i];
+		json_t *w = json_object_get(want, casetable_svc(m, t->id, buf, sizeof(buf)));
+		if (t->kind != MP_TARGET_SERVICE || !w || json_integer_value(w) != t->weight)
+			return 0;
+	}
+	return 1;
+}
+
+/* The match as "exact /x", "prefix /x", "regex /x" or "any". */
+static const char *casetable_match_text(const mp_model *m, const mp_match *mt, char *buf,
+                                        size_t len)
+{
+	static const char *const kinds[] = {"any", "exact", "prefix", "regex"};
+	if (mt->path_kind == MP_PATH_ANY)
+		return "any";
+	snprintf(buf, len, "%s %s", kinds[mt->path_kind & 3], mp_model_str(m, mt->path));
+	return buf;
+}
+
+/* Does route r match the expected {"from", "to", "mirrors", "match", "methods", "headers",
+ * "timeout_ms", "retries"}? */
+static int casetable_route_is(const mp_model *m, const mp_route *r, json_t *e)
+{
+	mp_model_view v = mp_model_get_view(m);
+	char buf[300], mbuf[600];
+	const char *from = json_string_value(json_object_get(e, "from"));
+	const char *match = json_string_value(json_object_get(e, "match"));
+	const char *method = json_string_value(json_object_get(e, "methods"));
+	json_t *headers = json_object_get(e, "headers"),
+	       *timeout = json_object_get(e, "timeout_ms");
+	json_t *retries = json_object_get(e, "retries");
+	if ((from && strcmp(from, casetable_svc(m, r->source, buf, sizeof(buf)))) ||
+	    !casetable_targets_are(m, r->dests, json_object_get(e, "to")) ||
+	    !casetable_targets_are(m, r->mirrors, json_object_get(e, "mirrors")) ||
+	    (match && strcmp(match, casetable_match_text(m, &r->match, mbuf, sizeof(mbuf)))) ||
+	    (method && r->match.methods != mp_method_bit(method)) ||
+	    (timeout && json_integer_value(timeout) != r->timeout_ms) ||
+	    (retries && json_integer_value(retries) != r->retry_attempts))
+		return 0;
+	if (headers && json_object_size(headers) != r->match.headers.n)
+		return 0;
+	for (uint32_t i = 0; headers && i < r->match.headers.n; i++) {
+		const mp_label *l = &v.labels[r->match.headers.off + i];
+		json_t *hv = json_object_get(headers, mp_model_str(m, l->key));
+		if (!hv || strcmp(json_string_value(hv), mp_model_str(m, l->value)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Does route r admit the request (method, path, headers: the model's match read with the
+ * Gateway API's semantics, a prefix by whole segments)? */
+static int casetable_admits(const mp_model *m, const mp_route *r, json_t *req)
+{
+	mp_model_view v = mp_model_get_view(m);
+	const char *method = json_string_value(json_object_get(req, "method"));
+	const char *path = json_string_value(json_object_get(req, "path"));
+	json_t *headers = json_object_get(req, "headers");
+	const char *p = mp_model_str(m, r->match.path);
+	size_t n = strlen(p);
+	if (r->match.methods && (!method || !(r->match.methods & mp_method_bit(method))))
+		return 0;
+	if (!path)
+		path = "/";
+	switch (r->match.path_kind) {
+	case MP_PATH_EXACT:
+		if (strcmp(path, p))
+			return 0;
+		break;
+	case MP_PATH_PREFIX:
+		if (strncmp(path, p, n) || (path[n] && path[n] != '/' && (!n || p[n - 1] != '/')))
+			return 0;
+		break;
+	case MP_PATH_REGEX: {
+		char err[200];
+		mp_regex *re = mp_regex_compile(p, n, err, sizeof(err));
+		int ok = re && mp_regex_full_match(re, path, strlen(path)) == 1;
+		mp_regex_free(re);
+		if (!ok)
+			return 0;
+		break;
+	}
+	default:
+		break;
+	}
+	for (uint32_t i = 0; i < r->match.headers.n; i++) {
+		const mp_label *l = &v.labels[r->match.headers.off + i];
+		const char *key, *want = mp_model_str(m, l->value);
+		json_t *hv, *found = NULL;
+		json_object_foreach(headers, key, hv)
+		{
+			if (!strcasecmp(key, mp_model_str(m, l->key)))
+				found = hv;
+		}
+		if (!found || strcmp(json_string_value(found), want))
+			return 0;
+	}
+	return 1;
+}
+
+/* One model case; 1 when it holds, else 0 after saying what did not, on stderr. */
+static int casetable_model_case_ok(json_t *c)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	const char *error = json_string_value(json_object_get(c, "error"));
+	json_t *want = json_object_get(c, "findings"), *domain = json_object_get(c, "domain");
+	json_t *routes = json_object_get(c, "routes"), *reqs = json_object_get(c, "requests"), *e;
+	char bufs[16][256], buf[300], mbuf[600];
+	const char *paths[16];
+	size_t npaths = casetable_files(c, bufs, paths, 16), i;
+	mp_diags d = {0};
+	int bad = 0;
+	if (!domain)
+		domain = json_object_get(casetable, "domain");
+	mp_model *m = mp_compile(paths, npaths, NULL, &d);
+	if (error) {
+		char *text = NULL;
+		size_t tlen = 0;
+		FILE *f = open_memstream(&text, &tlen);
+		mp_diags_print(&d, f);
+		fclose(f);
+		bad = m || !strstr(text, error);
+		if (bad)
+			fprintf(stderr, "case '%s': want the error\n  %s\ngot\n%s\n", name, error,
+			        text);
+		free(text);
+		mp_model_free(m);
+		mp_diags_free(&d);
+		return !bad;
+	}
+	if (!m || d.errors) {
+		mp_diags_print(&d, stderr);
+		mp_model_free(m);
+		mp_diags_free(&d);
+		return 0;
+	}
+	mp_model_view v = mp_model_get_view(m);
+	uint8_t *used = calloc(v.nfindings + v.nroutes + 1, 1);
+	json_array_foreach(want, i, e)
+	{
+		uint32_t k;
+		for (k = 0; k < v.nfindings; k++)
+			if (!used[k] && casetable_finding_matches(m, &v.findings[k], e))
+				break;
+		if (k == v.nfindings) {
+			char *t = json_dumps(e, JSON_COMPACT);
+			fprintf(stderr, "case '%s': missing finding %s\n", name, t);
+			free(t);
+			bad = 1;
+			continue;
+		}
+		used[k] = 1;
+	}
+	for (uint32_t k = 0; k < v.nfindings; k++) {
+		const mp_import_finding *f = &v.findings[k];
+		const char *code = mp_model_str(m, f->code);
+		int in = 0;
+		json_array_foreach(domain, i, e)
+		{
+			in |= !strcmp(json_string_value(e), code);
+		}
+		if (!f->loc.file || !f->loc.line) {
+			fprintf(stderr, "case '%s': %s of %s has no file:line\n", name, code,
+			        mp_model_str(m, f->subject));
+			bad = 1;
+		}
+		if (in && !used[k]) {
+			fprintf(stderr, "case '%s': extra finding %s %s line %u: %s\n", name, code,
+			        mp_model_str(m, f->subject), f->loc.line, mp_model_str(m, f->text));
+			bad = 1;
+		}
+	}
+	if (routes) {
+		const char *rname;
+		json_object_foreach(routes, rname, e)
+		{
+			uint32_t k;
+			for (k = 0;
+			     k < v.nroutes && strcmp(mp_model_str(m, v.routes[k].name), rname); k++)
+				;
+			if (k == v.nroutes || !casetable_route_is(m, &v.routes[k], e)) {
+				char *t = json_dumps(e, JSON_COMPACT);
+				fprintf(stderr, "case '%s': %s route %s %s\n", name,
+				        k == v.nroutes ? "no" : "another", rname, t);
+				free(t);
+				bad = 1;
+			}
+		}
+		if (json_object_size(routes) != v.nroutes) {
+			fprintf(stderr, "case '%s': %u routes, want %zu\n", name, v.nroutes,
+			        json_object_size(routes));
+			bad = 1;
+		}
+	}
+	json_array_foreach(reqs, i, e)
+	{
+		const char *from = json_string_value(json_object_get(e, "from"));
+		json_t *to = json_object_get(e, "to");
+		uint32_t k;
+		for (k = 0; k < v.nroutes; k++)
+			if ((!from || !strcmp(from, casetable_svc(m, v.routes[k].source, buf,
+			                                          sizeof(buf)))) &&
+			    casetable_admits(m, &v.routes[k], e))
+				break;
+		int ok = k == v.nroutes
+		             ? json_is_null(to)
+		             : !json_is_null(to) && casetable_targets_are(m, v.routes[k].dests, to);
+		if (!ok) {
+			char *t = json_dumps(e, JSON_COMPACT);
+			fprintf(stderr, "case '%s': request %s took %s\n", name, t,
+			        k == v.nroutes ? "no route" : mp_model_str(m, v.routes[k].name));
+			free(t);
+			bad = 1;
+		}
+	}
+	if (bad) {
+		for (uint32_t k = 0; k < v.nfindings; k++)
+			fprintf(stderr, "  have %s %s:%u %s: %s\n",
+			        mp_model_str(m, v.findings[k].code),
+			        mp_model_str(m, v.findings[k].loc.file), v.findings[k].loc.line,
+			        mp_model_str(m, v.findings[k].subject),
+			        mp_model_str(m, v.findings[k].text));
+		for (uint32_t k = 0; k < v.nroutes; k++) {
+			const mp_route *r = &v.routes[k];
+			fprintf(stderr, "  have route %s from %s, %s, %u dests\n",
+			        mp_model_str(m, r->name),
+			        casetable_svc(m, r->source, buf, sizeof(buf)),
+			        casetable_match_text(m, &r->match, mbuf, sizeof(mbuf)), r->dests.n);
+		}
+	}
+	free(used);
+	mp_model_free(m);
+	mp_diags_free(&d);
+	return !bad;
+}
+
+static void casetable_run_model(void **state)
+{
+	assert_true(casetable_model_case_ok(*state));
+}
+
 /* Loads dir/cases.json: 0, or -1 with the error printed. */
 static int casetable_load(const char *dir)
 {
@@ -155,7 +463,11 @@ static size_t casetable_tests(struct CMUnitTest *tests)
 	{
 		tests[i] = (struct CMUnitTest){0};
 		tests[i].name = json_string_value(json_object_get(c, "name"));
-		tests[i].test_func = casetable_run;
+		tests[i].test_func =
+		    json_object_get(c, "findings") || json_object_get(c, "routes") ||
+		            json_object_get(c, "requests") || json_object_get(c, "error")
+		        ? casetable_run_model
+		        : casetable_run;
 		tests[i].initial_state = c;
 	}
 	return json_array_size(cases);
@@ -183,6 +495,7 @@ static int casetable_main(const char *group, const char *dir, const struct CMUni
 		tests[n++] = more[i];
 	int rc = _cmocka_run_group_tests(group, tests, n, NULL, casetable_teardown);
 	free(tests);
+	json_decref(casetable); /* after the run: cmocka's summary prints the cases' names */
 	return rc;
 }
 
@@ -193,7 +506,6 @@ static int casetable_teardown(void **state)
 		mp_evaluator_free(casetable_engines[i].ev);
 		mp_engine_release(casetable_engines[i].e);
 	}
-	json_decref(casetable);
 	return 0;
 }
 
