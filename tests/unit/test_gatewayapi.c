@@ -271,6 +271,27 @@ static const bad_row bad_rows[] = {
      "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: c}\nspec: "
      "{}\n",
      "GatewayClass c: spec: missing required field 'controllerName'", 1},
+    /* hostile: oversized, mistyped, nested where the schema has no room */
+    {"thirty-three parentRefs",
+     ROUTE "  parentRefs: [{name: a}, {name: b}, {name: c}, {name: d}, {name: e}, {name: f}, "
+           "{name: g}, {name: h}, {name: i}, {name: j}, {name: k}, {name: l}, {name: m}, "
+           "{name: n}, {name: o}, {name: p}, {name: q}, {name: r}, {name: s}, {name: t}, "
+           "{name: u}, {name: v}, {name: w}, {name: x}, {name: y}, {name: z}, {name: aa}, "
+           "{name: ab}, {name: ac}, {name: ad}, {name: ae}, {name: af}, {name: ag}]\n",
+     "spec.parentRefs has 33 items; the Gateway API allows 0 to 32", 1},
+    {"a hostname of 64-character labels",
+     ROUTE "  hostnames: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com]\n",
+     "is not a lower-case DNS name", 1},
+    {"listeners that are no list", GATEWAY "    nope\n",
+     "bad.yaml:7:5: Gateway shop/g: spec.listeners must be a list", 1},
+    {"a spec that is a list",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: "
+     "shop}\nspec: [1]\n",
+     "bad.yaml:4:7: HTTPRoute shop/r: 'spec' must be a mapping, not a list", 1},
+    {"a field nested inside a mirror's backendRef",
+     ROUTE "  rules:\n  - filters:\n    - type: RequestMirror\n      requestMirror:\n        "
+           "backendRef: {name: a, port: 80, deep: {deeper: {deepest: 1}}}\n",
+     "unknown field 'deep'", 1},
     {"a kind left out",
      "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: UDPRoute\nmetadata: {name: u, "
      "namespace: shop}\nspec: {}\n",

@@ -672,11 +672,8 @@ void mp_gwapi_attach(mp_import *im, idoc *route, yaml_node_t *ref, gw_attachment
 		if (r > best)
 			best = r;
 	}
-	if (out->listeners) {
-		for (uint32_t i = 0; i < g->nls && i < 64; i++)
-			g->ls[i].attached += (uint32_t)((out->listeners >> i) & 1);
+	if (out->listeners)
 		return;
-	}
 	if (!relevant) {
 		best = R_PARENT;
 		snprintf(msg[R_PARENT], sizeof(msg[R_PARENT]),

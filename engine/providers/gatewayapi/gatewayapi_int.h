@@ -62,7 +62,6 @@ typedef struct {
 	uint32_t kinds; /* GW_K_* of routes it takes; 0 when it is refused (its conditions) */
 	uint32_t from;  /* GW_FROM_* */
 	yaml_node_t *selector;
-	uint32_t attached; /* routes accepted on it */
 } gw_listener;
 
 /* A Gateway document and what meshpol makes of it. Owned by the state (listeners too). */

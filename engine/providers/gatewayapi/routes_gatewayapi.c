@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_REFS    64 /* backendRefs of a rule (the CRD allows 16) and mirrors */
+#define MAX_REFS 64 /* backendRefs of a rule (the CRD allows 16) and mirrors */
 
 int mp_gwapi_core(const char *group)
 {
@@ -518,59 +518,65 @@ static void route_doc(emitter *x, idoc *dc, const mp_provider *mesh, int gateway
 		rules = NULL; /* the CRD's default rule has no backends: no route */
 	if (rules)
 		IM_SEQ_FOREACH(dc, rules, rule)
-	{
-		targets tg, tm;
-		rule_targets(x, dc, rule, ps.gw_ours, 1, &tg, &tm);
-		if (!im_get(dc, rule, "backendRefs") && ps.first_svc != MP_NONE && mesh &&
-		    (mesh->gateway_api->flags & MP_GWI_EMPTY_TO_PARENT)) {
-			mp_target t = {
-			    MP_TARGET_SERVICE, ps.first_svc, MP_NONE, 100, im_loc(dc, rule), 0, 0};
-			tm.dests = pool_add(x, &t, 1), tm.ndests = 1;
+		{
+			targets tg, tm;
+			rule_targets(x, dc, rule, ps.gw_ours, 1, &tg, &tm);
+			if (!im_get(dc, rule, "backendRefs") && ps.first_svc != MP_NONE && mesh &&
+			    (mesh->gateway_api->flags & MP_GWI_EMPTY_TO_PARENT)) {
+				mp_target t = {MP_TARGET_SERVICE,
+				               ps.first_svc,
+				               MP_NONE,
+				               100,
+				               im_loc(dc, rule),
+				               0,
+				               0};
+				tm.dests = pool_add(x, &t, 1), tm.ndests = 1;
+			}
+			yaml_node_t *matches = (http || grpc) ? im_get(dc, rule, "matches") : NULL;
+			uint32_t nm = matches && matches->type == YAML_SEQUENCE_NODE
+			                  ? (uint32_t)(matches->data.sequence.items.top -
+			                               matches->data.sequence.items.start)
+			                  : 0;
+			for (uint32_t mi = 0; mi < (nm ? nm : 1) && !im->oom; mi++) {
+				entry e;
+				memset(&e, 0, sizeof(e));
+				m = nm ? im_node(dc, matches->data.sequence.items.start[mi]) : NULL;
+				if (m && convert_match(im, dc, m, grpc, &e) < 0) {
+					im->oom = 1;
+					break;
+				}
+				if (!m) { /* no matches: every request (HTTP: PathPrefix "/") */
+					e.rank = (http || grpc) ? 2 : 0, e.len = 1;
+					e.tmpl.match.methods = grpc ? MP_METHOD_POST : 0;
+				}
+				mp_match match = e.tmpl.match;
+				e.doc = (uint32_t)(dc - im->docs), e.rule = ri, e.match = mi,
+				e.nmatch = nm;
+				/* through Gateways */
+				for (uint32_t s = 0; s < ps.ngw && tg.ndests; s++) {
+					rule_settings(im, dc, rule, ps.gw_mesh, &e.tmpl);
+					e.tmpl.match = match;
+					e.tmpl.loc = im_loc(dc, m ? m : rule);
+					e.source = ps.gw_src[s];
+					e.dests = tg.dests, e.ndests = tg.ndests;
+					e.mirrors = tg.mirrors, e.nmirrors = tg.nmirrors;
+					add_entry(x, &e);
+				}
+				/* in the mesh */
+				if (mesh && (mesh->gateway_api->flags & MP_GWI_PATH_LENGTH))
+					e.rank = e.rank ? 2 : 0;
+				for (uint32_t s = 0; s < ncallers && tm.ndests; s++) {
+					rule_settings(im, dc, rule, mesh, &e.tmpl);
+					e.tmpl.match = match;
+					e.tmpl.loc = im_loc(dc, m ? m : rule);
+					e.source = callers[s];
+					e.dests = tm.dests, e.ndests = tm.ndests;
+					e.mirrors = tm.mirrors, e.nmirrors = tm.nmirrors;
+					add_entry(x, &e);
+				}
+			}
+			ri++;
 		}
-		yaml_node_t *matches = (http || grpc) ? im_get(dc, rule, "matches") : NULL;
-		uint32_t nm = matches && matches->type == YAML_SEQUENCE_NODE
-		                  ? (uint32_t)(matches->data.sequence.items.top -
-		                               matches->data.sequence.items.start)
-		                  : 0;
-		for (uint32_t mi = 0; mi < (nm ? nm : 1) && !im->oom; mi++) {
-			entry e;
-			memset(&e, 0, sizeof(e));
-			m = nm ? im_node(dc, matches->data.sequence.items.start[mi]) : NULL;
-			if (m && convert_match(im, dc, m, grpc, &e) < 0) {
-				im->oom = 1;
-				break;
-			}
-			if (!m) { /* no matches: every request (HTTP: PathPrefix "/") */
-				e.rank = (http || grpc) ? 2 : 0, e.len = 1;
-				e.tmpl.match.methods = grpc ? MP_METHOD_POST : 0;
-			}
-			mp_match match = e.tmpl.match;
-			e.doc = (uint32_t)(dc - im->docs), e.rule = ri, e.match = mi, e.nmatch = nm;
-			/* through Gateways */
-			for (uint32_t s = 0; s < ps.ngw && tg.ndests; s++) {
-				rule_settings(im, dc, rule, ps.gw_mesh, &e.tmpl);
-				e.tmpl.match = match;
-				e.tmpl.loc = im_loc(dc, m ? m : rule);
-				e.source = ps.gw_src[s];
-				e.dests = tg.dests, e.ndests = tg.ndests;
-				e.mirrors = tg.mirrors, e.nmirrors = tg.nmirrors;
-				add_entry(x, &e);
-			}
-			/* in the mesh */
-			if (mesh && (mesh->gateway_api->flags & MP_GWI_PATH_LENGTH))
-				e.rank = e.rank ? 2 : 0;
-			for (uint32_t s = 0; s < ncallers && tm.ndests; s++) {
-				rule_settings(im, dc, rule, mesh, &e.tmpl);
-				e.tmpl.match = match;
-				e.tmpl.loc = im_loc(dc, m ? m : rule);
-				e.source = callers[s];
-				e.dests = tm.dests, e.ndests = tm.ndests;
-				e.mirrors = tm.mirrors, e.nmirrors = tm.nmirrors;
-				add_entry(x, &e);
-			}
-		}
-		ri++;
-	}
 	mp_free(callers);
 }
 
