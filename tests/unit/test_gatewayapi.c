@@ -283,7 +283,7 @@ static const bad_row bad_rows[] = {
      ROUTE "  hostnames: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com]\n",
      "is not a lower-case DNS name", 1},
     {"listeners that are no list", GATEWAY "    nope\n",
-     "bad.yaml:7:5: Gateway shop/g: spec.listeners must be a list", 1},
+     "bad.yaml:7:5: Gateway shop/g: spec.listeners: must be a list, not a scalar", 1},
     {"a spec that is a list",
      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: "
      "shop}\nspec: [1]\n",
