@@ -223,7 +223,9 @@ static mp_id data_plane(mp_import *im, gw_gateway *g)
 {
 	idoc *dc = &im->docs[g->doc];
 	mp_model_view v = mp_model_get_view(im->m);
-	const char *gw = im_str_of(im, dc->name);
+	char gw[300], ns[300]; /* copies: interning below may move the model's strings */
+	snprintf(gw, sizeof(gw), "%s", im_str_of(im, dc->name));
+	snprintf(ns, sizeof(ns), "%s", im_str_of(im, dc->ns));
 	for (uint32_t w = 0; w < im->nwl; w++) {
 		const iworkload *wl = &im->wl[w];
 		if (wl->cluster != dc->cluster || wl->ns != dc->ns_id || !wl->nsvc)
@@ -265,9 +267,9 @@ static mp_id data_plane(mp_import *im, gw_gateway *g)
 		im->oom = 1;
 		return MP_NONE;
 	}
-	char what[900];
-	snprintf(what, sizeof(what), "Service '%s/%s' (the data plane of Gateway %s/%s)",
-	         im_str_of(im, dc->ns), name, im_str_of(im, dc->ns), gw);
+	char what[1600];
+	snprintf(what, sizeof(what), "Service '%s/%s' (the data plane of Gateway %s/%s)", ns, name,
+	         ns, gw);
 	sid = mp_model_get_view(im->m).nservices;
 	if (im->host->declare(im->host->ctx, MP_IMPORT_SERVICE, dc->ns_id, n, sid, dc->loc, what) <
 	    0)
@@ -487,7 +489,9 @@ static const char *ns_label(mp_import *im, const char *ns, const char *key)
 {
 	if (!strcmp(key, "kubernetes.io/metadata.name"))
 		return ns;
-	mp_id id = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, im_intern(im, ns), 0);
+	mp_str n = mp_model_find_str(im->m, ns, strlen(ns)); /* not interned: ns stays valid */
+	mp_id id =
+	    n == MP_NONE ? MP_NONE : im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, n, 0);
 	mp_model_view v = mp_model_get_view(im->m);
 	if (id == MP_NONE)
 		return NULL;

@@ -25,12 +25,15 @@ int mp_gwapi_core(const char *group)
 	return !group || !*group || !strcmp(group, "core");
 }
 
+/* Looked up without interning: interning may move the model's strings, which callers hold. */
 mp_id mp_gwapi_service(mp_import *im, const char *ns, const char *name)
 {
-	mp_id nsid = im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, im_intern(im, ns), 0);
-	if (nsid == MP_NONE)
+	mp_str n = mp_model_find_str(im->m, ns, strlen(ns)), s;
+	mp_id nsid =
+	    n == MP_NONE ? MP_NONE : im->host->lookup(im->host->ctx, MP_IMPORT_NAMESPACE, n, 0);
+	if (nsid == MP_NONE || (s = mp_model_find_str(im->m, name, strlen(name))) == MP_NONE)
 		return MP_NONE;
-	return im->host->lookup(im->host->ctx, MP_IMPORT_SERVICE, nsid, im_intern(im, name));
+	return im->host->lookup(im->host->ctx, MP_IMPORT_SERVICE, nsid, s);
 }
 
 /* --- ReferenceGrant (gw apis/v1beta1 referencegrant_types.go; Istio BackendAllowed) --- */
