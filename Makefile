@@ -1,6 +1,6 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
-PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib
+PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib libgit2
 CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \

@@ -2,7 +2,8 @@
 # server_bench.sh: the decision API under load. wrk with keep-alive on loopback against
 # `meshpol serve` (the reference bundle and examples/acme) and, in the same run, against nginx
 # serving `return 200`: requests/s, p50 and p99, the ratio to nginx, with and without
-# --decision-log, and the server's peak RSS (VmHWM). Targets: the design brief's "Performance
+# --decision-log, with --shadow-bundle (CPU per request with and without), and the server's peak
+# RSS (VmHWM). Targets: the design brief's "Performance
 # targets" (>= 50% of nginx's requests/s; p99 < 1 ms).
 #
 # Every meshpol run is paired with an nginx run just before it, and "vs nginx" is the median of
@@ -100,7 +101,16 @@ LOGGED=$(free_port)
 	--workers "$WORKERS" --decision-log "$WORK/decisions.jsonl" >"$OUT/server-logged.log" 2>&1 &
 LOGGED_PID=$!
 PIDS+=($LOGGED_PID)
-for url in "http://127.0.0.1:$NPORT/" "http://127.0.0.1:$PLAIN/health" "http://127.0.0.1:$LOGGED/health"; do
+# --shadow-bundle: the reference bundle shadowed by a copy of itself (docs/bundles-diff.md): every
+# request decided twice, the candidate agreeing, so the cost is the second decision alone
+SHADOW=$(free_port)
+cp -r "$ROOT/policies" "$WORK/candidate"
+"$MESHPOL" serve -m "$ROOT/examples/acme" -p "$ROOT/policies" --listen "127.0.0.1:$SHADOW" \
+	--workers "$WORKERS" --shadow-bundle "$WORK/candidate" >"$OUT/server-shadow.log" 2>&1 &
+SHADOW_PID=$!
+PIDS+=($SHADOW_PID)
+for url in "http://127.0.0.1:$NPORT/" "http://127.0.0.1:$PLAIN/health" "http://127.0.0.1:$LOGGED/health" \
+	"http://127.0.0.1:$SHADOW/health"; do
 	wait_http "$url" || {
 		echo "server_bench: $url did not come up" >&2
 		cat "$OUT"/server-*.log "$WORK/nginx.out" >&2
@@ -138,7 +148,8 @@ run() {
 	esac
 	# the meshpol server under test: its CPU time per request moves far less than req/s when
 	# the machine is busy with other work
-	case "$*" in *":$PLAIN/"*) pid=$PLAIN_PID ;; *":$LOGGED/"*) pid=$LOGGED_PID ;; esac
+	case "$*" in *":$PLAIN/"*) pid=$PLAIN_PID ;; *":$LOGGED/"*) pid=$LOGGED_PID ;;
+	*":$SHADOW/"*) pid=$SHADOW_PID ;; esac
 	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
 	out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" 2>&1)
 	local rps p50 p99 non2xx cpu=0 n
@@ -173,6 +184,7 @@ for r in $(seq 1 "$REPS"); do
 	run nginx "http://127.0.0.1:$NPORT/"
 	runs "$PLAIN" plain
 	runs "$LOGGED" logged
+	runs "$SHADOW" shadow
 	run lat-nginx "http://127.0.0.1:$NPORT/"
 	run lat-plain-decide -s "$WORK/decide.lua" "http://127.0.0.1:$PLAIN/v1/decide"
 	run lat-plain-check -H 'Host: payments.billing:8080' -H "x-forwarded-client-cert: $XFCC" \
@@ -180,7 +192,7 @@ for r in $(seq 1 "$REPS"); do
 done
 
 # both servers must have lived through every run (their stderr is in out/server-*.log)
-for pid in $PLAIN_PID $LOGGED_PID; do
+for pid in $PLAIN_PID $LOGGED_PID $SHADOW_PID; do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		echo "server_bench: a meshpol server died during the runs; the figures are void:" >&2
 		tail -5 "$OUT"/server-*.log >&2
@@ -198,6 +210,8 @@ rss_plain=$(hwm "$PLAIN_PID")
 rss_logged=$(hwm "$LOGGED_PID")
 decisions=$(curl -s --max-time 5 "http://127.0.0.1:$LOGGED/metrics" | awk '/^meshpol_decisions_total/ { s += $2 } END { print s }')
 dropped=$(curl -s --max-time 5 "http://127.0.0.1:$LOGGED/metrics" | awk '$1 == "meshpol_decision_log_dropped_total" { print $2 }')
+shadowed=$(curl -s --max-time 5 "http://127.0.0.1:$SHADOW/metrics" | awk '$1 == "meshpol_shadow_decisions_total" { print $2 }')
+disagreed=$(curl -s --max-time 5 "http://127.0.0.1:$SHADOW/metrics" | awk '/^meshpol_shadow_disagreements_total/ { s += $2 } END { print s }')
 kill -TERM "$LOGGED_PID"
 wait "$LOGGED_PID"
 verify=$("$MESHPOL" verify "$WORK/decisions.jsonl" 2>&1 | sed 's|^.*/decisions.jsonl: ||')
@@ -232,6 +246,9 @@ fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; els
 	row logged-decide "POST /v1/decide" on
 	row logged-check "GET /v1/check/ (Host + XFCC)" on
 	row logged-nowhen "GET /v1/check/ (rules without when)" on
+	row shadow-decide "POST /v1/decide + shadow bundle" off
+	row shadow-check "GET /v1/check/ + shadow bundle" off
+	row shadow-nowhen "GET /v1/check/ (no when) + shadow bundle" off
 	echo
 	echo "latency with $LAT_CONNS connections (wrk -c$LAT_CONNS):"
 	echo
@@ -243,6 +260,13 @@ fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; els
 	echo
 	echo "peak RSS (VmHWM): $rss_plain without the log, $rss_logged with it"
 	echo "decision log: $logged records for $decisions decisions, ${dropped:-0} dropped; $verify"
+	for key in decide check nowhen; do # the shadow's cost: CPU per request, with it / without
+		awk -v k="$key" -v a="$(median "$WORK/shadow-$key" 4)" -v b="$(median "$WORK/plain-$key" 4)" \
+			-v x="$(median "$WORK/shadow-$key" 1)" -v y="$(median "$WORK/plain-$key" 1)" 'BEGIN {
+			printf "shadow bundle, %s: CPU/req %.1f us vs %.1f us without (x%.2f); req/s x%.2f\n", k, a, b,
+			       (b > 0 ? a / b : 0), (y > 0 ? x / y : 0) }'
+	done
+	echo "shadow: $shadowed requests decided by the candidate too, $disagreed disagreements"
 	for key in decide check; do
 		ratio=$(median "$WORK/plain-$key.ratio" 1)
 		p99=$(median "$WORK/lat-plain-$key" 3)

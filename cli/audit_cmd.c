@@ -5,15 +5,18 @@
 #include "cli.h"
 #include "diag.h"
 #include "files.h"
+#include "pathbase.h"
 #include "report.h"
 #include "trail.h"
 #include "version.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Progress on a terminal only: a line on stderr, redrawn in place. */
@@ -54,6 +57,9 @@ static int write_trail(const char *path, const char *key, json_t *audit, char *e
 	                          0) goto out;
 	json_array_foreach(json_object_get(audit, "errors"), i,
 	                   f) if (mp_trail_append_nosync(t, "error", f, err, errlen) < 0) goto out;
+	/* what each waiver accepted, by whom and until when (docs/trail-format.md) */
+	json_array_foreach(json_object_get(audit, "waivers"), i,
+	                   f) if (mp_trail_append_nosync(t, "waiver", f, err, errlen) < 0) goto out;
 	json_t *end = json_pack("{s:O, s:O, s:O}", "counts", json_object_get(audit, "counts"),
 	                        "result", json_object_get(audit, "result"), "fail_on",
 	                        json_object_get(audit, "fail_on"));
@@ -66,6 +72,72 @@ out:
 	json_decref(start);
 	mp_trail_close(t);
 	return rc;
+}
+
+/* --fail-on's values, in order: enforcement levels, then severities (docs/cli.md). */
+static const struct {
+	const char *name;
+	uint32_t by, level;
+} fail_on_levels[] = {
+    {"advisory", MP_FAIL_ON_ENFORCEMENT, MP_ENF_ADVISORY},
+    {"soft", MP_FAIL_ON_ENFORCEMENT, MP_ENF_SOFT},
+    {"hard", MP_FAIL_ON_ENFORCEMENT, MP_ENF_HARD},
+    {"critical", MP_FAIL_ON_SEVERITY, MP_SEV_CRITICAL},
+    {"high", MP_FAIL_ON_SEVERITY, MP_SEV_HIGH},
+    {"medium", MP_FAIL_ON_SEVERITY, MP_SEV_MEDIUM},
+    {"low", MP_FAIL_ON_SEVERITY, MP_SEV_LOW},
+};
+#define NFAIL_ON (sizeof(fail_on_levels) / sizeof(fail_on_levels[0]))
+
+static int parse_fail_on(const mp_verb *v, const char *s, mp_audit_opts *ao)
+{
+	const char *names[NFAIL_ON + 1] = {0};
+	char q[96], hint[200];
+	for (size_t k = 0; k < NFAIL_ON; k++) {
+		names[k] = fail_on_levels[k].name;
+		if (!strcmp(s, names[k])) {
+			ao->fail_on_by = fail_on_levels[k].by;
+			ao->fail_on = fail_on_levels[k].level;
+			return MP_EXIT_OK;
+		}
+	}
+	return mp_cli_usage_error(
+	    v,
+	    "--fail-on takes an enforcement level (advisory, soft, hard) or a "
+	    "severity (critical, high, medium, low), not '%s' (%s)",
+	    mp_diag_quote(s, strlen(s), q, sizeof(q)), mp_diag_hint(s, names, hint, sizeof(hint)));
+}
+
+/* Says what the waivers did that needs a person: an expired one fails the gate (an error), one
+ * that matches nothing is likely stale (a warning). */
+static void report_waivers(json_t *audit)
+{
+	size_t i;
+	json_t *w;
+	json_array_foreach(json_object_get(audit, "waivers"), i, w)
+	{
+		json_t *loc = json_object_get(w, "location");
+		const char *status = json_string_value(json_object_get(w, "status"));
+		const char *what = json_object_get(w, "fingerprint") ? "fingerprint" : "rule";
+		const char *name = json_string_value(json_object_get(w, what));
+		if (!status || !strcmp(status, "active"))
+			continue;
+		fprintf(stderr, "meshpol audit: %s:%lld:%lld: ",
+		        json_string_value(json_object_get(loc, "file")),
+		        (long long)json_integer_value(json_object_get(loc, "line")),
+		        (long long)json_integer_value(json_object_get(loc, "column")));
+		if (!strcmp(status, "expired"))
+			fprintf(stderr,
+			        "waiver for %s %s expired on %s (owner %s): the audit fails until "
+			        "it is "
+			        "renewed or removed\n",
+			        what, name, json_string_value(json_object_get(w, "expires")),
+			        json_string_value(json_object_get(w, "owner")));
+		else
+			fprintf(stderr,
+			        "warning: waiver for %s %s matches no finding (remove it?)\n", what,
+			        name);
+	}
 }
 
 /* --policy NAME must name a policy the audit would run: an enabled policy of the bundle (b,
@@ -122,12 +194,16 @@ int mp_cmd_audit(int argc, char **argv)
 	    {"trail", required_argument, NULL, 't'},
 	    {"sign-key", required_argument, NULL, 'k'},
 	    {"policy", required_argument, NULL, 'P'},
+	    {"base", required_argument, NULL, 'B'},
+	    {"docs-url", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char shortopts[] = "m:p:f:o:";
 	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
-	const char *trail = NULL, *key = NULL;
+	const char *trail = NULL, *key = NULL, *base = NULL;
+	char base_dir[PATH_MAX];
 	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
+	mp_waivers *waivers = NULL;
 	mp_cli_seen seen = {0};
 	int c, rc;
 	optind = 1;
@@ -157,15 +233,19 @@ int mp_cmd_audit(int argc, char **argv)
 			ao.only_policy = optarg;
 			break;
 		case 'F':
-			if (!strcmp(optarg, "advisory"))
-				ao.fail_on = MP_ENF_ADVISORY;
-			else if (!strcmp(optarg, "soft"))
-				ao.fail_on = MP_ENF_SOFT;
-			else if (!strcmp(optarg, "hard"))
-				ao.fail_on = MP_ENF_HARD;
-			else
+			if (parse_fail_on(v, optarg, &ao) != MP_EXIT_OK)
+				return MP_EXIT_USAGE;
+			break;
+		case 'B':
+			base = optarg;
+			break;
+		case 'D':
+			if (strncmp(optarg, "https://", 8) && strncmp(optarg, "http://", 7))
 				return mp_cli_usage_error(
-				    v, "--fail-on takes advisory, soft or hard, not '%s'", optarg);
+				    v,
+				    "--docs-url takes an absolute http(s) URL of docs/, not '%s'",
+				    optarg);
+			ao.docs_url = optarg;
 			break;
 		default:
 			return mp_cli_usage_error(v, "unknown option");
@@ -180,6 +260,17 @@ int mp_cmd_audit(int argc, char **argv)
 		    v, "unknown format '%s' (text, json, junit, sarif, markdown)", format);
 	if (key && !trail)
 		return mp_cli_usage_error(v, "--sign-key needs --trail");
+	/* locations relative to --base, else to the Git work tree holding the sources, else to the
+	 * current directory (docs/audit-format.md, "Locations and --base") */
+	if (base) {
+		struct stat st;
+		if (stat(base, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(base, base_dir))
+			return mp_cli_usage_error(v, "--base %s: not a directory", base);
+	} else if (mp_path_work_tree(model, base_dir, sizeof(base_dir)) < 0 &&
+	           mp_path_absolute(".", base_dir, sizeof(base_dir)) < 0) {
+		return mp_cli_usage_error(v, "cannot tell the current directory");
+	}
+	ao.base = base_dir;
 
 	/* Every failure below is exit 2: 1 means findings and 3 a failed check, so a report or a
 	 * trail that cannot be written is neither. The output is opened first, so that a bad -o
@@ -201,6 +292,17 @@ int mp_cmd_audit(int argc, char **argv)
 	mp_diags_print(&d, stderr);
 	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))
 		goto out;
+	/* a malformed waivers.yaml is an input error: auditing without it would fail findings
+	 * someone accepted, and auditing past it could accept what nobody did */
+	if (e && e->bundle) {
+		mp_diags wd = {0};
+		int bad = mp_waivers_load(e->bundle, &waivers, &wd) < 0;
+		mp_diags_print(&wd, stderr);
+		mp_diags_free(&wd);
+		if (bad)
+			goto out;
+	}
+	ao.waivers = waivers;
 	/* checks walk the whole model: give them far more room than a per-request `when` */
 	mp_evaluator_opts eo = {.when_budget = 4000000000ull};
 	if (!e || !(ev = mp_evaluator_new(e, &eo, &d)))
@@ -217,6 +319,7 @@ int mp_cmd_audit(int argc, char **argv)
 		fprintf(stderr, "meshpol audit: out of memory\n");
 		goto out;
 	}
+	report_waivers(audit);
 	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
 	            !strcmp(format, "text");
 	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
@@ -241,6 +344,7 @@ int mp_cmd_audit(int argc, char **argv)
 		rc = MP_EXIT_OK;
 out:
 	mp_out_discard(o);
+	mp_waivers_free(waivers);
 	json_decref(audit);
 	mp_evaluator_free(ev);
 	mp_engine_release(e);

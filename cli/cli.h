@@ -59,6 +59,8 @@ int mp_cmd_test(int argc, char **argv);
 int mp_cmd_audit(int argc, char **argv);
 int mp_cmd_repl(int argc, char **argv);
 int mp_cmd_serve(int argc, char **argv);
+int mp_cmd_diff(int argc, char **argv);
+int mp_cmd_replay(int argc, char **argv);
 
 int mp_cmd_verify(int argc, char **argv);
 int mp_cmd_keygen(int argc, char **argv);

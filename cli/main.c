@@ -34,7 +34,8 @@ static const mp_verb verbs[] = {
      "write another mesh's resources for the App Mesh of the sources, and check them"},
     {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",
      "lint a policy bundle: syntax, metadata, references"},
-    {"test", mp_cmd_test, 1, 1, "test [-v] [--run PATTERN] POLICY_DIR",
+    {"test", mp_cmd_test, 1, 1,
+     "test [-v] [--run PATTERN] [--format text|junit|json] [-o FILE] [--watch] POLICY_DIR",
      "run a bundle's policy tests; the last line is \"N passed, M failed\""},
     {"decide", mp_cmd_decide, 0, 1, "decide -m MODEL [-p POLICY_DIR] [--explain] [INPUT.json|-]",
      "decide one request; prints the decision as JSON (exit 0 allow, 1 deny)"},
@@ -47,11 +48,23 @@ static const mp_verb verbs[] = {
      "make an Ed25519 key pair for signing trail seals (KEY.pem, KEY.pub.pem)"},
     {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown] [-o FILE] "
-     "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME]",
-     "audit a mesh against every policy; exit 1 on findings at or above --fail-on"},
+     "[--fail-on LEVEL] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] [--base DIR] "
+     "[--docs-url URL]",
+     "audit a mesh against every policy; exit 1 on findings at or above --fail-on (advisory, "
+     "soft, hard, or a severity: critical, high, medium, low)"},
+    {"diff", mp_cmd_diff, 0, 0,
+     "diff [-m MODEL] --base BUNDLE|--base-rev REV --head BUNDLE | diff -p BUNDLE --base-model "
+     "MODEL --head-model MODEL [--format text|json|markdown] [-o FILE] [--examples N] "
+     "[--fail-on-change]",
+     "every decision a bundle or mesh change alters (BUNDLE: a directory or REV:PATH)"},
+    {"replay", mp_cmd_replay, 0, 0,
+     "replay --decision-log FILE -p BUNDLE [-m MODEL] [--format text|json|markdown] [-o FILE] "
+     "[--examples N] [--fail-on-change]",
+     "decide a decision log's requests again under a candidate bundle: what would change"},
     {"serve", mp_cmd_serve, 0, 0,
      "serve -m MODEL -p POLICY_DIR [--listen ADDR:PORT] [--workers N] [--decision-log FILE "
-     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--tls-cert PEM --tls-key "
+     "[--log-mode no-drop|drop] [--log-queue N] [--sign-key KEY.pem]] [--shadow-bundle BUNDLE] "
+     "[--tls-cert PEM --tls-key "
      "PEM [--client-ca PEM]] [--admin-listen ADDR:PORT] [--admin-token TOKEN] [--watch] "
      "[--destination-header NAME] [--max-body BYTES] [--max-header BYTES] [--read-timeout SEC] "
      "[--max-connections N] [--drain-timeout SEC] [--request-timeout SEC] [--when-budget N] "

@@ -2,6 +2,7 @@
  * Reference: docs/cli.md. */
 #include "cli.h"
 #include "decide.h"
+#include "waiver.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -152,6 +153,21 @@ int mp_cmd_check(int argc, char **argv)
 		return MP_EXIT_USAGE;
 	}
 	const mp_bundle *b = e->bundle;
+	/* the waivers too: an audit refuses a malformed waivers.yaml, so check says so first */
+	mp_waivers *waivers = NULL;
+	mp_diags wd = {0};
+	int bad_waivers = mp_waivers_load(b, &waivers, &wd) < 0;
+	mp_diags_print(&wd, stderr);
+	if (bad_waivers)
+		fprintf(stderr, "meshpol check: %s: %u error%s in %s\n", dir, wd.errors,
+		        wd.errors == 1 ? "" : "s", MP_WAIVERS_FILE);
+	mp_diags_free(&wd);
+	mp_waivers_free(waivers);
+	if (bad_waivers) {
+		mp_engine_release(e);
+		mp_diags_free(&d);
+		return MP_EXIT_USAGE;
+	}
 	printf("%s: ok: %u policies, %u rules, %u checks; revision %s; sha256 %s\n", dir,
 	       b->npolicies, b->nrules, b->nchecks, b->revision, b->sha256);
 	const mp_bundle_file *heaviest = NULL;

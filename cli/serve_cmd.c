@@ -36,6 +36,7 @@ enum {
 	O_LISTEN = 256,
 	O_WORKERS,
 	O_LOG,
+	O_SHADOW,
 	O_LOG_MODE,
 	O_LOG_QUEUE,
 	O_SIGN_KEY,
@@ -118,6 +119,7 @@ int mp_cmd_serve(int argc, char **argv)
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"workers", required_argument, NULL, O_WORKERS},
 	    {"decision-log", required_argument, NULL, O_LOG},
+	    {"shadow-bundle", required_argument, NULL, O_SHADOW},
 	    {"log-mode", required_argument, NULL, O_LOG_MODE},
 	    {"log-queue", required_argument, NULL, O_LOG_QUEUE},
 	    {"sign-key", required_argument, NULL, O_SIGN_KEY},
@@ -186,6 +188,9 @@ int mp_cmd_serve(int argc, char **argv)
 			break;
 		case O_LOG:
 			cfg.decision_log = optarg;
+			break;
+		case O_SHADOW: /* a directory or REV:PATH (bundlesrc.h); a URL plugs in there */
+			cfg.shadow_bundle = optarg;
 			break;
 		case O_LOG_MODE:
 			cfg.log_drop = (int)n;

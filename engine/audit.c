@@ -6,13 +6,17 @@
  * stored in the model. Output shape: docs/audit-format.md; design: docs/architecture.md. */
 #include "audit.h"
 #include "alloc.h"
+#include "audit_rules.h"
 #include "check.h"
 #include "decide.h"
 #include "diag.h"
+#include "pathbase.h"
 #include "sandbox.h"
 #include "version.h"
 
 #include <lauxlib.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,7 @@ struct mp_audit_ctx {
 	const mp_bundle *b; /* NULL: an audit without a bundle (only rows that need none run) */
 	const mp_audit_opts *o;
 	json_t *rules, *rule_index, *findings, *errors;
+	json_t *places;          /* file as given -> file as reported (relative to o->base) */
 	const mp_check_row *row; /* the row running */
 	uint64_t base;           /* progress before the row: the weights of the rows done */
 	uint64_t total;          /* the weights of every row that runs */
@@ -45,23 +50,44 @@ static void progress(audit *a, const char *step, uint64_t i, uint64_t n)
 
 /* --- locations --- */
 
-static json_t *loc_model(const mp_model *m, mp_loc loc)
+/* A file as the report names it: relative to o->base when it lies under it (pathbase.h), else
+ * absolute; as given without a base. Borrowed from a->places, which keeps one per file. */
+static const char *place(audit *a, const char *file)
 {
-	return json_pack("{s:s, s:i}", "file", mp_model_str(m, loc.file), "line",
-	                 (json_int_t)loc.line);
+	char out[PATH_MAX];
+	json_t *v;
+	if (!a->o->base || !a->places)
+		return file;
+	if ((v = json_object_get(a->places, file)))
+		return json_string_value(v);
+	if (mp_path_relative(a->o->base, file, out, sizeof(out)) < 0 ||
+	    json_object_set_new(a->places, file, json_string(out)) < 0)
+		return file;
+	return json_string_value(json_object_get(a->places, file));
+}
+
+static json_t *loc_model(audit *a, mp_loc loc)
+{
+	json_t *l = json_pack("{s:s, s:i}", "file", place(a, mp_model_str(a->m, loc.file)), "line",
+	                      (json_int_t)loc.line);
+	if (l && loc.col > 0)
+		json_object_set_new(l, "column", json_integer((json_int_t)loc.col));
+	return l;
 }
 
 /* "file:line" -> {"file", "line"}; NULL for NULL or a string without a line. */
-static json_t *loc_text(const char *s)
+static json_t *loc_text(audit *a, const char *s)
 {
 	const char *colon = s ? strrchr(s, ':') : NULL;
-	if (!colon || !colon[1])
+	char file[PATH_MAX];
+	if (!colon || !colon[1] || (size_t)(colon - s) >= sizeof(file))
 		return NULL;
 	char *end;
 	long line = strtol(colon + 1, &end, 10);
 	if (*end || line <= 0)
 		return NULL;
-	return json_pack("{s:s%, s:i}", "file", s, (size_t)(colon - s), "line", (json_int_t)line);
+	snprintf(file, sizeof(file), "%.*s", (int)(colon - s), s);
+	return json_pack("{s:s, s:i}", "file", place(a, file), "line", (json_int_t)line);
 }
 
 /* --- rules and findings --- */
@@ -69,6 +95,42 @@ static json_t *loc_text(const char *s)
 static const char *policy_name(const audit *a, uint32_t p)
 {
 	return p == MP_NONE ? MP_AUDIT_POLICY : a->b->policies[p].name;
+}
+
+/* a + b + c as a JSON string (any of them may be empty). */
+static json_t *concat3(const char *x, const char *y, const char *z)
+{
+	size_t n = strlen(x) + strlen(y) + strlen(z) + 1;
+	char *buf = mp_malloc(n);
+	json_t *j;
+	if (!buf)
+		return NULL;
+	snprintf(buf, n, "%s%s%s", x, y, z);
+	j = json_string(buf);
+	mp_free(buf);
+	return j;
+}
+
+/* The texts of a rule (audit_rules.h): its short description (own, the text the rule was
+ * declared with, else the row's title; an allow rule's or role's own text is the grant's
+ * purpose, so it follows the title), its help, the URI of its section in docs/rules.md and
+ * its precision. */
+static void describe(audit *a, json_t *r, const mp_rule_doc *doc, const char *own)
+{
+	const char *type = json_string_value(json_object_get(r, "type"));
+	int grant = type && (!strcmp(type, "allow") || !strcmp(type, "role"));
+	const char *docs = a->o->docs_url ? a->o->docs_url : MP_DOCS_URL;
+	int slash = *docs && docs[strlen(docs) - 1] == '/';
+	if (own && *own)
+		json_object_set_new(r, "description",
+		                    grant ? concat3(doc->title, ": ", own) : json_string(own));
+	else
+		json_object_set_new(r, "description", json_string(doc->title));
+	json_object_set_new(r, "help", concat3(doc->checks, "\n\nTo resolve: ", doc->fix));
+	json_object_set_new(
+	    r, "help_uri",
+	    json_pack("s++", docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#", doc->anchor));
+	json_object_set_new(r, "precision", json_string(doc->precision));
 }
 
 /* The entry of rule (policy, name) in the report's rule list, added on first use. */
@@ -94,9 +156,8 @@ static json_t *rule_entry(audit *a, uint32_t policy, const char *name, const cha
 	              "controls", controls, "status", "pass", "findings", (json_int_t)0);
 	if (!r)
 		return NULL;
-	if (description)
-		json_object_set_new(r, "description", json_string(description));
-	json_t *l = loc_text(loc);
+	describe(a, r, mp_rule_doc_type(type), description);
+	json_t *l = loc_text(a, loc);
 	if (l)
 		json_object_set_new(r, "location", l);
 	json_object_set_new(a->rule_index, key,
@@ -108,6 +169,33 @@ static json_t *rule_entry(audit *a, uint32_t policy, const char *name, const cha
 static const char *str_of(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
+}
+
+json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char *subject)
+{
+	const char *parts[3] = {policy, rule, subject};
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned mdlen = 0;
+	json_t *j = NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (int k = 0; k < 3; k++) {
+		char len[32];
+		int n = snprintf(len, sizeof(len), "%zu:", strlen(parts[k]));
+		if (EVP_DigestUpdate(ctx, len, (size_t)n) != 1 ||
+		    EVP_DigestUpdate(ctx, parts[k], strlen(parts[k])) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		goto out;
+	for (unsigned k = 0; k < mdlen; k++)
+		snprintf(hex + 2 * k, 3, "%02x", md[k]);
+	j = json_string(hex);
+out:
+	EVP_MD_CTX_free(ctx);
+	return j;
 }
 
 /* Adds a finding of rule; steals location, path and related (each may be NULL). */
@@ -134,6 +222,9 @@ static void add_finding(audit *a, json_t *rule, const char *subject, const char 
 		json_decref(related);
 		return;
 	}
+	json_object_set_new(
+	    f, "fingerprint",
+	    mp_finding_fingerprint(str_of(rule, "policy"), str_of(rule, "rule"), subject));
 	if (location)
 		json_object_set_new(f, "location", location);
 	json_t *rl = json_object_get(rule, "location");
@@ -151,7 +242,7 @@ static void add_error(audit *a, json_t *rule, const char *message)
 	json_object_set_new(rule, "status", json_string("error"));
 	json_t *e = json_pack("{s:s, s:s, s:s}", "policy", str_of(rule, "policy"), "rule",
 	                      str_of(rule, "rule"), "message", message);
-	json_t *l = loc_text(message);
+	json_t *l = loc_text(a, message);
 	if (e && l)
 		json_object_set_new(e, "location", l);
 	else
@@ -263,14 +354,14 @@ static int l_report(lua_State *L)
 		json_array_append_new(path, json_string(lua_tostring(L, first_path + (int)i)));
 	json_t *related = nrel ? json_array() : NULL;
 	for (lua_Integer i = 0; i < nrel; i++) {
-		json_t *l = loc_text(lua_tostring(L, first_rel + 2 * (int)i));
+		json_t *l = loc_text(slot->a, lua_tostring(L, first_rel + 2 * (int)i));
 		const char *msg = lua_tostring(L, first_rel + 2 * (int)i + 1);
 		if (l && msg)
 			json_object_set_new(l, "message", json_string(msg));
 		if (l)
 			json_array_append_new(related, l);
 	}
-	add_finding(slot->a, slot->rule, subject, message, loc_text(loc), path, related);
+	add_finding(slot->a, slot->rule, subject, message, loc_text(slot->a, loc), path, related);
 	return 0;
 }
 
@@ -414,7 +505,7 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 		json_array_append_new(path, json_string(buf));
 		snprintf(hoptext, sizeof(hoptext), " %s %s", chain[i].reverse ? "<-" : "->", buf);
 		strncat(subject, hoptext, sizeof(subject) - strlen(subject) - 1);
-		json_t *l = loc_model(m, r->loc);
+		json_t *l = loc_model(a, r->loc);
 		snprintf(hoptext, sizeof(hoptext), "route %s (%s%s)", mp_model_str(m, r->name),
 		         target_kind(r, chain[i].edge.target),
 		         chain[i].reverse ? ", called from outside" : "");
@@ -436,7 +527,7 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 	          "keep no traffic in a region unless localityLbSetting.distribute (or a deny) "
 	          "excludes the other regions"
 	        : "");
-	add_finding(a, rule, subject, msg, loc_model(m, last->loc), path, related);
+	add_finding(a, rule, subject, msg, loc_model(a, last->loc), path, related);
 }
 
 static void residency_class(audit *a, const mp_rule *rr, json_t *rule, mp_str cls,
@@ -465,7 +556,7 @@ static void residency_class(audit *a, const mp_rule *rr, json_t *rule, mp_str cl
 				         "%s handles %s data and runs in %s, outside the "
 				         "jurisdiction (rule %s)",
 				         buf, cname, mp_model_str(m, out_region), rr->name);
-				add_finding(a, rule, buf, where, loc_model(m, v.services[s].loc),
+				add_finding(a, rule, buf, where, loc_model(a, v.services[s].loc),
 				            NULL, NULL);
 				continue;
 			}
@@ -650,7 +741,7 @@ static void run_rbac(audit *a)
 		    (a->o->only_policy && strcmp(b->policies[r->policy].name, a->o->only_policy)))
 			continue;
 		json_t *rule = rule_entry(a, r->policy, r->name, r->via ? "role" : "allow",
-		                          b->policies[r->policy].severity, NULL,
+		                          b->policies[r->policy].severity, r->message,
 		                          r->via ? r->bind_loc : r->loc);
 		/* over-broad: a wildcard caller or path on a service that handles a data class */
 		int wide_src = is_wildcard_source(&r->from),
@@ -678,7 +769,7 @@ static void run_rbac(audit *a)
 				         wide_path ? "any method and path" : "", nsens,
 				         nsens == 1 ? "" : "s", nsens == 1 ? "s" : "");
 				add_finding(a, rule, subject, msg,
-				            loc_model(m, v.services[first].loc), NULL, NULL);
+				            loc_model(a, v.services[first].loc), NULL, NULL);
 			}
 		}
 		/* principals that no service of the model has; a role's entries share their
@@ -694,8 +785,8 @@ static void run_rbac(audit *a)
 			         "principal '%s%.*s%s' matches no identity of the model",
 			         p->kind == MP_PAT_SUFFIX ? "*" : "", (int)p->len, p->text,
 			         p->kind == MP_PAT_PREFIX ? "*" : "");
-			add_finding(a, rule, subject, msg, loc_text(r->via ? r->bind_loc : r->loc),
-			            NULL, NULL);
+			add_finding(a, rule, subject, msg,
+			            loc_text(a, r->via ? r->bind_loc : r->loc), NULL, NULL);
 		}
 	}
 	for (uint32_t i = 0; i < b->nroles; i++) {
@@ -710,7 +801,7 @@ static void run_rbac(audit *a)
 			continue;
 		snprintf(subject, sizeof(subject), "role %s", role->name);
 		add_finding(a, rule, subject, "no binding grants this role to anyone",
-		            loc_text(role->loc), NULL, NULL);
+		            loc_text(a, role->loc), NULL, NULL);
 	}
 out:
 	mp_free(roff);
@@ -774,7 +865,7 @@ static void run_routes(audit *a)
 					         target_kind(r, t));
 				}
 				if (rule)
-					add_finding(a, rule, subject, msg, loc_model(m, r->loc),
+					add_finding(a, rule, subject, msg, loc_model(a, r->loc),
 					            NULL, NULL);
 			}
 		}
@@ -793,36 +884,75 @@ static int rank_of(const char *name, const char *const *names, int n)
 	return -1;
 }
 
-static void summarise(audit *a, json_t *out)
+/* A rule whose every finding a waiver accepts passes as "waived"; the findings stay listed. */
+static void mark_waived_rules(audit *a)
+{
+	size_t i;
+	json_t *f, *r;
+	json_array_foreach(a->findings, i, f)
+	{
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", str_of(f, "policy"), str_of(f, "rule"));
+		if (!json_object_get(f, "waiver") ||
+		    !(r = json_array_get(a->rules, (size_t)json_integer_value(
+		                                       json_object_get(a->rule_index, key)))))
+			continue;
+		json_int_t n = json_integer_value(json_object_get(r, "waived"));
+		json_object_set_new(r, "waived", json_integer(n + 1));
+		if (n + 1 == json_integer_value(json_object_get(r, "findings")))
+			json_object_set_new(r, "status", json_string("waived"));
+	}
+}
+
+static void summarise(audit *a, json_t *out, json_t *waivers)
 {
 	static const char *const sev[] = {"info", "low", "medium", "high", "critical"};
 	static const char *const enf[] = {"advisory", "soft", "hard"};
-	json_int_t by_sev[5] = {0}, by_enf[3] = {0}, failed = 0;
+	json_int_t by_sev[5] = {0}, by_enf[3] = {0}, failed = 0, waived = 0, expired = 0,
+	           unused = 0;
 	size_t i;
 	json_t *f;
-	int fail = 0;
+	int fail = 0, by_severity = a->o->fail_on_by == MP_FAIL_ON_SEVERITY;
 	json_array_foreach(a->findings, i, f)
 	{
 		int s = rank_of(str_of(f, "severity"), sev, 5),
 		    e = rank_of(str_of(f, "enforcement"), enf, 3);
+		if (json_object_get(f, "waiver")) { /* accepted: counted apart, never blocking */
+			waived++;
+			continue;
+		}
 		if (s >= 0)
 			by_sev[s]++;
 		if (e >= 0)
 			by_enf[e]++;
-		if (e >= (int)a->o->fail_on)
+		/* an unknown enforcement or severity (-1) never comes from the engine */
+		if (by_severity ? s >= (int)a->o->fail_on : e >= (int)a->o->fail_on)
 			fail = 1;
 	}
-	json_array_foreach(a->rules, i, f) failed += !strcmp(str_of(f, "status"), "pass") ? 0 : 1;
+	json_array_foreach(waivers, i, f)
+	{
+		expired += !strcmp(str_of(f, "status"), "expired");
+		unused += !strcmp(str_of(f, "status"), "unused");
+	}
+	if (expired) /* a lapsed acceptance is a decision someone owes: fail until it is made */
+		fail = 1;
+	json_array_foreach(a->rules, i, f) failed +=
+	    !strcmp(str_of(f, "status"), "fail") || !strcmp(str_of(f, "status"), "error");
 	json_object_set_new(
 	    out, "counts",
-	    json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I}",
+	    json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I, "
+	              "s:I, s:I, s:I}",
 	              "findings", (json_int_t)json_array_size(a->findings), "by_severity",
 	              "critical", by_sev[4], "high", by_sev[3], "medium", by_sev[2], "low",
 	              by_sev[1], "info", by_sev[0], "by_enforcement", "hard", by_enf[2], "soft",
 	              by_enf[1], "advisory", by_enf[0], "rules",
 	              (json_int_t)json_array_size(a->rules), "rules_failed", failed, "errors",
-	              (json_int_t)json_array_size(a->errors)));
-	json_object_set_new(out, "fail_on", json_string(mp_enforcement_name(a->o->fail_on)));
+	              (json_int_t)json_array_size(a->errors), "waived", waived, "waivers",
+	              (json_int_t)json_array_size(waivers), "waivers_expired", expired,
+	              "waivers_unused", unused));
+	json_object_set_new(out, "fail_on",
+	                    json_string(by_severity ? mp_severity_name(a->o->fail_on)
+	                                            : mp_enforcement_name(a->o->fail_on)));
 	json_object_set_new(out, "result", json_string(fail ? "fail" : "pass"));
 }
 
@@ -870,16 +1000,13 @@ static void run_import(audit *a)
 			                 controls, "status", "pass", "findings", (json_int_t)0);
 			if (!rule)
 				continue;
-			json_object_set_new(
-			    rule, "description",
-			    json_string("validation of the imported Kubernetes and Istio "
-			                "resources (named after Istio's analyzer message)"));
+			describe(a, rule, mp_rule_doc_code(code), NULL);
 			json_object_set_new(a->rule_index, key,
 			                    json_integer((json_int_t)json_array_size(a->rules)));
 			json_array_append_new(a->rules, rule);
 		}
 		add_finding(a, rule, mp_model_str(m, f->subject), mp_model_str(m, f->text),
-		            loc_model(m, f->loc), NULL, NULL);
+		            loc_model(a, f->loc), NULL, NULL);
 	}
 }
 
@@ -972,6 +1099,7 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	a.rule_index = json_object();
 	a.findings = json_array();
 	a.errors = json_array();
+	a.places = o->base ? json_object() : NULL;
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
@@ -1002,7 +1130,7 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "name", p->name, "version",
 		    p->version ? p->version : "", "kind", p->kind ? p->kind : "", "enforcement",
 		    mp_enforcement_name(p->enforcement), "severity", mp_severity_name(p->severity),
-		    "controls", controls, "file", p->file ? p->file : "");
+		    "controls", controls, "file", p->file ? place(&a, p->file) : "");
 		if (po && p->description)
 			json_object_set_new(po, "description", json_string(p->description));
 		json_array_append_new(policies, po);
@@ -1016,12 +1144,21 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	                    a.b->revision ? a.b->revision : "", "sha256", a.b->sha256, "dir",
 	                    a.b->dir)
 	        : json_null();
-	out = json_pack("{s:{s:s, s:s}, s:s, s:o, s:{s:s, s:o}, s:o, s:O, s:O, s:O}", "tool",
+	json_t *waivers = o->waivers ? mp_waivers_apply(o->waivers, place(&a, o->waivers->file),
+	                                                a.findings, (int64_t)now)
+	                             : json_array();
+	if (o->waivers)
+		mark_waived_rules(&a);
+	out = json_pack("{s:{s:s, s:s}, s:s, s:o, s:{s:s, s:o}, s:o, s:O, s:O, s:O, s:o}", "tool",
 	                "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", bundle,
 	                "model", "sha256", mp_model_sha256(a.m), "sources", sources, "policies",
-	                policies, "rules", a.rules, "findings", a.findings, "errors", a.errors);
+	                policies, "rules", a.rules, "findings", a.findings, "errors", a.errors,
+	                "waivers", waivers);
+	if (out && o->base)
+		json_object_set_new(out, "base", json_string(o->base));
 	if (out)
-		summarise(&a, out);
+		summarise(&a, out, json_object_get(out, "waivers"));
+	json_decref(a.places);
 	json_decref(a.rules);
 	json_decref(a.rule_index);
 	json_decref(a.findings);

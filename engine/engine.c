@@ -89,6 +89,16 @@ void mp_engine_release(mp_engine *e)
 	mp_free(e);
 }
 
+mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_diags *d)
+{
+	mp_bundle *b = NULL;
+	if (src && !(b = mp_bundle_load_source(src, m, NULL, d))) {
+		mp_model_free(m);
+		return NULL;
+	}
+	return engine_new(m, b, d);
+}
+
 mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d)
 {
 	mp_model *m = mp_model_open(model_path, d);

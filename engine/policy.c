@@ -412,6 +412,13 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 	char path[PATH_MAX];
 	const mp_bundle_file *copy =
 	    src->files_of ? pol_find_file(src->files_of, "bundle.yaml") : NULL;
+	mp_bundle_file tree_copy = {0};
+	for (uint32_t i = 0; !src->files_of && i < src->ntree && !copy; i++)
+		if (!strcmp(src->tree[i].name, "bundle.yaml")) {
+			tree_copy.text = src->tree[i].text ? src->tree[i].text : "";
+			tree_copy.len = src->tree[i].len;
+			copy = &tree_copy;
+		}
 	if (!b->dir) {
 		b->name = src->name ? pol_arena_str(b, src->name) : NULL;
 		b->revision = src->revision ? pol_arena_str(b, src->revision) : NULL;
@@ -421,10 +428,13 @@ static void describe(mp_bundle *b, const mp_bundle_source *src, const char ***en
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/bundle.yaml", b->dir);
-	if (src->files_of && !copy)
-		mp_diags_error(d, path, 0, 0, "the bundle read before kept no manifest");
+	if ((src->files_of || src->ntree) && !copy)
+		mp_diags_error(d, path, 0, 0,
+		               src->files_of ? "the bundle read before kept no manifest"
+		                             : "no manifest (bundle.yaml) in the bundle's files");
 	else
-		load_manifest(b, copy ? copy->path : path, copy, enabled, nenabled, d);
+		load_manifest(b, copy && copy->path ? copy->path : path, copy, enabled, nenabled,
+		              d);
 	if (b->revision && src->revision_suffix) {
 		size_t n = strlen(b->revision), k = strlen(src->revision_suffix);
 		char *r = pol_arena_alloc(b, n + k + 1);
@@ -455,7 +465,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	}
 	b->arena->chunk = 65536;
 	struct stat st;
-	if (dir && !src->files_of && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+	if (dir && !src->files_of && !src->ntree && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		mp_diags_error(d, dir, 0, 0, "not a policy bundle directory");
 		goto fail;
 	}

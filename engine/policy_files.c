@@ -47,8 +47,9 @@ static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *t
 }
 
 /* Takes the directory's policy files (pass 0) or its other files (pass 1: tests, manifest,
- * docs), in the walk's order: read from all, the walk of the directory, or copied from
- * src->files_of. A file that cannot be read is reported and left out; -1 when out of memory. */
+ * docs), in the walk's order: read from all, the walk of the directory, copied from
+ * src->files_of, or from the tree given in memory (src->tree). A file that cannot be read is
+ * reported and left out; -1 when out of memory. */
 static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pathlist *all,
                           int pass, mp_diags *d)
 {
@@ -60,7 +61,27 @@ static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pa
 			return -1;
 	}
 	size_t dlen = strlen(b->dir ? b->dir : "");
-	for (uint32_t i = 0; !o && i < all->n; i++) {
+	for (uint32_t i = 0; !o && i < src->ntree; i++) {
+		const mp_bundle_text *t = &src->tree[i];
+		char *path = NULL;
+		if (is_policy_file(t->name) != (pass == 0))
+			continue;
+		if (t->len > POL_FILE_MAX) {
+			mp_diags_error(d, t->name, 0, 0,
+			               "file is %zu bytes, over the %u-byte limit for one file",
+			               t->len, POL_FILE_MAX);
+			continue;
+		}
+		size_t n = dlen + 1 + strlen(t->name) + 1;
+		if (!(path = mp_malloc(n)))
+			return -1;
+		snprintf(path, n, "%s%s%s", b->dir ? b->dir : "", dlen ? "/" : "", t->name);
+		int rc = add_file(b, path, dlen + (dlen != 0), t->text ? t->text : "", t->len, -1);
+		mp_free(path);
+		if (rc < 0)
+			return -1;
+	}
+	for (uint32_t i = 0; !o && !src->ntree && i < all->n; i++) {
 		const char *p = all->v[i];
 		char *text;
 		size_t len;
@@ -91,6 +112,9 @@ static int dir_has(const mp_bundle *b, const mp_bundle_source *src, const mp_pat
 	size_t dlen = strlen(b->dir ? b->dir : "");
 	for (uint32_t i = 0; o && i < o->nfiles; i++)
 		if (o->files[i].in_memory < 0 && first_component_is(o->files[i].rel, name))
+			return 1;
+	for (uint32_t i = 0; !o && i < src->ntree; i++)
+		if (first_component_is(src->tree[i].name, name))
 			return 1;
 	for (uint32_t i = 0; i < all->n; i++)
 		if (first_component_is(all->v[i] + dlen + (all->v[i][dlen] == '/'), name))
@@ -279,9 +303,9 @@ int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 	static const char *const any[] = {"", NULL};
 	mp_pathlist all = {0};
 	int rc = -1;
-	if (b->dir && !src->files_of && mp_files_walk(b->dir, any, &all, d) < 0)
+	if (b->dir && !src->files_of && !src->ntree && mp_files_walk(b->dir, any, &all, d) < 0)
 		goto oom;
-	uint32_t most = src->files_of ? src->files_of->nfiles : all.n;
+	uint32_t most = src->files_of ? src->files_of->nfiles : src->ntree ? src->ntree : all.n;
 	b->files = pol_arena_alloc(b, ((size_t)most + src->nfiles + 1) * sizeof(*b->files));
 	/* policy files first, in load order; then the rest (tests, manifest, docs) */
 	if (!b->files || take_dir_files(b, src, &all, 0, d) < 0)

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct {
 typedef struct {
 	const char *dir;
 	const mp_ptest_opts *o;
+	mp_ptest_result *res;
 	cached engines[MAX_ENGINES];
 	int nengines;
 	char model[PATH_MAX]; /* named by the running file's `model`, or "" */
@@ -421,6 +423,51 @@ static int l_decide(lua_State *L)
 	return 1;
 }
 
+/* Prints like fprintf to the run's text output, if it has one. */
+static void say(ptest *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(ptest *t, const char *fmt, ...)
+{
+	va_list ap;
+	if (!t->o->out)
+		return;
+	va_start(ap, fmt);
+	vfprintf(t->o->out, fmt, ap);
+	va_end(ap);
+}
+
+/* Records a case (ptest.h) of file; name NULL: the file as a whole. */
+static json_t *record(ptest *t, const char *file, const char *name, const char *loc,
+                      const char *status, const char *error)
+{
+	json_t *c =
+	    json_pack("{s:s, s:s, s:s, s:s, s:[]}", "file", file, "name", name ? name : "(file)",
+	              "location", loc ? loc : file, "status", status, "failures");
+	if (c && error)
+		json_object_set_new(c, "error", json_string(error));
+	if (json_array_append_new(t->res->cases, c) < 0)
+		return NULL;
+	return c;
+}
+
+/* Diagnostics as the text mp_diags_print writes (free it with free()); NULL when out of
+ * memory. */
+static char *diags_text(const mp_diags *d)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	mp_diags_print(d, f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	while (len && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	return buf;
+}
+
 /* The snapshot for the running file, from the cache or built now. NULL after printing why. */
 static mp_evaluator *evaluator_for(ptest *t, const char *file)
 {
@@ -429,25 +476,31 @@ static mp_evaluator *evaluator_for(ptest *t, const char *file)
 	if (!model && mp_bundle_model_hint(t->dir, hint, sizeof(hint)) == 0)
 		model = hint;
 	if (!model) {
-		fprintf(t->o->out,
-		        "FAIL %s: no model: call model \"PATH\" in the file or set 'model' in "
-		        "bundle.yaml\n",
-		        file);
+		const char *why =
+		    "no model: call model \"PATH\" in the file or set 'model' in bundle.yaml";
+		say(t, "FAIL %s: %s\n", file, why);
+		record(t, file, NULL, NULL, "error", why);
 		return NULL;
 	}
 	for (int i = 0; i < t->nengines; i++)
 		if (!strcmp(t->engines[i].model, model))
 			return t->engines[i].ev;
 	if (t->nengines == MAX_ENGINES) {
-		fprintf(t->o->out, "FAIL %s: more than %d different models\n", file, MAX_ENGINES);
+		say(t, "FAIL %s: more than %d different models\n", file, MAX_ENGINES);
+		record(t, file, NULL, NULL, "error", "more than 16 different models");
 		return NULL;
 	}
+	json_array_append_new(t->res->models, json_string(model));
 	mp_diags d = {0};
 	mp_engine *e = mp_engine_open(model, t->dir, &d);
 	mp_evaluator *ev = e ? mp_evaluator_new(e, NULL, &d) : NULL;
 	if (!ev) {
-		fprintf(t->o->out, "FAIL %s: the bundle or its model does not load:\n", file);
-		mp_diags_print(&d, t->o->out);
+		char *why = diags_text(&d);
+		say(t, "FAIL %s: the bundle or its model does not load:\n%s\n", file,
+		    why ? why : "");
+		record(t, file, NULL, NULL, "error",
+		       why ? why : "the bundle or its model does not load");
+		free(why);
 		mp_engine_release(e);
 		mp_diags_free(&d);
 		return NULL;
@@ -466,7 +519,8 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
 	mp_sandbox *sb = mp_sandbox_new(&so, err, sizeof(err));
 	if (!sb) {
-		fprintf(t->o->out, "FAIL %s: %s\n", path, err);
+		say(t, "FAIL %s: %s\n", path, err);
+		record(t, path, NULL, NULL, "error", err);
 		res->failed++;
 		return;
 	}
@@ -491,14 +545,18 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
 	if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
-		mp_diags_print(&d, t->o->out);
+		char *why = diags_text(&d);
+		say(t, "%s\n", why ? why : path);
+		record(t, path, NULL, NULL, "error", why ? why : "cannot read the file");
+		free(why);
 		res->failed++;
 		goto out;
 	}
 	int rc = mp_sandbox_run(sb, text, len, path, 0, err, sizeof(err));
 	mp_free(text);
 	if (rc < 0) {
-		fprintf(t->o->out, "FAIL %s: %s\n", path, err);
+		say(t, "FAIL %s: %s\n", path, err);
+		record(t, path, NULL, NULL, "error", err);
 		res->failed++;
 		goto out;
 	}
@@ -508,7 +566,7 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 	if (!n)
 		goto out;
 	if (!(t->ev = evaluator_for(t, path))) {
-		res->failed += (unsigned)n;
+		res->failed += (unsigned)n; /* one case says why; each of its tests counts */
 		goto out;
 	}
 	t->m = mp_evaluator_engine(t->ev)->model;
@@ -527,22 +585,30 @@ static void run_file(ptest *t, const char *path, mp_ptest_result *res)
 		rc = mp_sandbox_pcall(sb, 0, 0, err, sizeof(err));
 		lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
 		lua_Unsigned nf = lua_rawlen(L, -1);
+		lua_getfield(L, test, "loc");
+		const char *loc = lua_tostring(L, -1);
+		json_t *c = record(t, path, name, loc,
+		                   rc < 0 ? "error"
+		                   : nf   ? "fail"
+		                          : "pass",
+		                   rc < 0 ? err : NULL);
+		lua_pop(L, 1);
 		if (rc == 0 && nf == 0) {
 			res->passed++;
 			if (t->o->verbose)
-				fprintf(t->o->out, "ok   %s: %s\n", path, name);
+				say(t, "ok   %s: %s\n", path, name);
 		} else {
 			res->failed++;
-			lua_getfield(L, test, "loc");
-			fprintf(t->o->out, "FAIL %s: %s\n", lua_tostring(L, -1), name);
-			lua_pop(L, 1);
+			say(t, "FAIL %s: %s\n", loc, name);
 			for (lua_Unsigned k = 1; k <= nf; k++) {
 				lua_rawgeti(L, -1, (lua_Integer)k);
-				fprintf(t->o->out, "  %s\n", lua_tostring(L, -1));
+				say(t, "  %s\n", lua_tostring(L, -1));
+				json_array_append_new(json_object_get(c, "failures"),
+				                      json_string(lua_tostring(L, -1)));
 				lua_pop(L, 1);
 			}
 			if (rc < 0)
-				fprintf(t->o->out, "  error: %s\n", err);
+				say(t, "  error: %s\n", err);
 		}
 		lua_settop(L, tests);
 	}
@@ -555,12 +621,19 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
 {
 	static const char *const suffix[] = {"_test.lua", NULL};
 	mp_pathlist files = {0};
-	ptest t = {.dir = dir, .o = o};
+	ptest t = {.dir = dir, .o = o, .res = res};
 	memset(res, 0, sizeof(*res));
+	res->cases = json_array();
+	res->models = json_array();
+	if (!res->cases || !res->models) {
+		mp_diags_error(d, dir, 0, 0, "out of memory");
+		return -1;
+	}
 	if (mp_files_walk(dir, suffix, &files, d) < 0 || files.n == 0) {
 		if (!d->errors)
 			mp_diags_error(d, dir, 0, 0, "no test files (*_test.lua)");
 		mp_pathlist_free(&files);
+		mp_ptest_result_free(res);
 		return -1;
 	}
 	for (uint32_t i = 0; i < files.n; i++) {
@@ -573,4 +646,11 @@ int mp_ptest_run(const char *dir, const mp_ptest_opts *o, mp_ptest_result *res, 
 	}
 	mp_pathlist_free(&files);
 	return 0;
+}
+
+void mp_ptest_result_free(mp_ptest_result *res)
+{
+	json_decref(res->cases);
+	json_decref(res->models);
+	res->cases = res->models = NULL;
 }

@@ -100,9 +100,13 @@ static int check_shape(json_t *audit, char *err, size_t errlen)
 		goto fail;
 	}
 	s = json_string_value(json_object_get(audit, "fail_on"));
-	if (!s || (strcmp(s, "advisory") && strcmp(s, "soft") && strcmp(s, "hard"))) {
-		snprintf(err, errlen, "audit: 'fail_on' is '%s', not advisory, soft or hard",
-		         s ? mp_diag_quote(s, strlen(s), q, sizeof(q)) : "(missing)");
+	if (!s || (strcmp(s, "advisory") && strcmp(s, "soft") && strcmp(s, "hard") &&
+	           rp_sev_rank(s) > 3)) {
+		snprintf(
+		    err, errlen,
+		    "audit: 'fail_on' is '%s', not advisory, soft, hard, critical, high, medium "
+		    "or low",
+		    s ? mp_diag_quote(s, strlen(s), q, sizeof(q)) : "(missing)");
 		goto fail;
 	}
 	s = json_string_value(json_object_get(audit, "result"));
@@ -274,6 +278,8 @@ static int index_build(audit_index *ix, json_t *audit)
 		ix->slots[i].f_off = off[i];
 		ix->slots[i].f_n = off[i + 1] - off[i];
 	}
+	for (i = 0; i < nf; i++)
+		ix->slots[ix->f_slot[i]].w_n += rp_waiver(ix, i) != NULL;
 	group_by(ix->e_slot, ne, ix->nslots, off, ix->e_by_slot);
 	for (i = 0; i < ix->nslots; i++) {
 		ix->slots[i].e_off = off[i];
@@ -334,12 +340,33 @@ int rp_slot_errored(const rule_slot *s)
 
 int rp_slot_failed(const rule_slot *s)
 {
-	return !rp_slot_errored(s) && (s->f_n > 0 || !strcmp(rp_str(s->def, "status"), "fail"));
+	return !rp_slot_errored(s) &&
+	       (s->f_n > s->w_n || (!s->f_n && !strcmp(rp_str(s->def, "status"), "fail")));
+}
+
+json_t *rp_waiver(audit_index *ix, size_t i)
+{
+	json_t *w = json_object_get(rp_finding(ix, i), "waiver");
+	return json_is_object(w) ? w : NULL;
+}
+
+int rp_fail_on_severity(const audit_index *ix)
+{
+	return rp_sev_rank(ix->fail_on) < RP_NSEV;
 }
 
 int rp_blocking(audit_index *ix, size_t i)
 {
-	return rp_enf_rank(rp_str(rp_finding(ix, i), "enforcement")) >= rp_enf_rank(ix->fail_on);
+	json_t *f = rp_finding(ix, i);
+	if (rp_waiver(ix, i))
+		return 0;
+	/* by severity: critical is rank 0, so at or above is a rank no greater */
+	if (rp_fail_on_severity(ix)) {
+		int r = rp_sev_rank(rp_str(f, "severity"));
+		return (r == RP_NSEV ? 0 : r) <=
+		       rp_sev_rank(ix->fail_on); /* unknown: fails closed */
+	}
+	return rp_enf_rank(rp_str(f, "enforcement")) >= rp_enf_rank(ix->fail_on);
 }
 
 /* ---- Escaping untrusted text --------------------------------------------------------------- */

@@ -24,6 +24,7 @@ typedef struct {
 	size_t pol;                /* its policy: an index in ix->pols */
 	size_t f_off, f_n;         /* its findings: ix->f_by_slot[f_off .. f_off + f_n) */
 	size_t e_off, e_n;         /* its errors: ix->e_by_slot[e_off .. e_off + e_n) */
+	size_t w_n;                /* how many of its findings a waiver accepts */
 } rule_slot;
 
 typedef struct {
@@ -65,8 +66,12 @@ const char *rp_slot_str(audit_index *ix, const rule_slot *s, const char *key);
 json_t *rp_slot_controls(audit_index *ix, const rule_slot *s);
 json_t *rp_finding_controls(audit_index *ix, size_t i);
 int rp_slot_errored(const rule_slot *s);
-int rp_slot_failed(const rule_slot *s);     /* failed and did not error */
-int rp_blocking(audit_index *ix, size_t i); /* finding i is at or above fail_on */
+int rp_slot_failed(const rule_slot *s); /* failed (findings not all waived), no error */
+/* Finding i is not waived and at or above fail_on (an enforcement level or a severity). */
+int rp_blocking(audit_index *ix, size_t i);
+json_t *rp_waiver(audit_index *ix, size_t i); /* finding i's "waiver", or NULL */
+/* Does fail_on name a severity (critical .. low) rather than an enforcement level? */
+int rp_fail_on_severity(const audit_index *ix);
 
 /* ---- Escaping untrusted text (report.h says what each mode escapes) ---- */
 

@@ -1,5 +1,6 @@
 /* report_junit.c: the JUnit XML report (report.h, "junit"): a testsuite per policy, a
- * testcase per rule, a failure per finding, only what the Jenkins xunit junit-10.xsd allows. */
+ * testcase per rule with one failure holding its findings, only what the Jenkins xunit
+ * junit-10.xsd allows (tests/data/junit-10.xsd). */
 #include "alloc.h"
 #include "report_int.h"
 
@@ -29,14 +30,12 @@ static void xml_property(FILE *out, const char *name, const char *value)
 	fputs("/>\n", out);
 }
 
-static void junit_failure(audit_index *ix, FILE *out, size_t i)
+/* One finding in a failure's (or system-out's) text. */
+static void junit_finding(audit_index *ix, FILE *out, size_t i)
 {
-	json_t *f = rp_finding(ix, i), *rel, *hop;
+	json_t *f = rp_finding(ix, i), *rel, *hop, *w = rp_waiver(ix, i);
 	size_t j;
-	fputs("      <failure", out);
-	xml_attr(out, "message", rp_str(f, "message"));
-	xml_attr(out, "type", rp_str(f, "severity"));
-	fputs(">subject: ", out);
+	fputs("subject: ", out);
 	rp_put(out, rp_str(f, "subject"), ESC_XML_TEXT);
 	fputs("\nmessage: ", out);
 	rp_put(out, rp_str(f, "message"), ESC_XML_TEXT);
@@ -60,10 +59,74 @@ static void junit_failure(audit_index *ix, FILE *out, size_t i)
 	}
 	if (json_array_size(json_object_get(f, "path")))
 		fputc('\n', out);
-	fputs("enforcement: ", out);
+	fputs("severity: ", out);
+	rp_put(out, rp_str(f, "severity"), ESC_XML_TEXT);
+	fputs("; enforcement: ", out);
 	rp_put(out, rp_str(f, "enforcement"), ESC_XML_TEXT);
 	fputs("; controls: ", out);
 	rp_put_list(out, rp_finding_controls(ix, i), ", ", ESC_XML_TEXT);
+	fputs("\nfingerprint: ", out);
+	rp_put(out, rp_str(f, "fingerprint"), ESC_XML_TEXT);
+	if (w) {
+		fputs("\nwaived by ", out);
+		if (!rp_put_loc(out, json_object_get(w, "location"), ESC_XML_TEXT))
+			fputs("a waiver", out);
+		fputs(" (", out);
+		rp_put(out, rp_str(w, "owner"), ESC_XML_TEXT);
+		fputs(", until ", out);
+		rp_put(out, rp_str(w, "expires"), ESC_XML_TEXT);
+		fputs("): ", out);
+		rp_put(out, rp_str(w, "reason"), ESC_XML_TEXT);
+	}
+	fputc('\n', out);
+}
+
+/* Does the testcase of slot s carry a failure? Findings no waiver accepts, or a rule the audit
+ * says failed without listing its findings. Each such testcase has exactly one <failure>, so
+ * the failures attributes count the failure elements. */
+static int has_failure(const rule_slot *s)
+{
+	return s->f_n > s->w_n || (!s->f_n && !strcmp(rp_str(s->def, "status"), "fail"));
+}
+
+static void junit_failure(audit_index *ix, FILE *out, const rule_slot *s)
+{
+	size_t open = s->f_n - s->w_n, first = SIZE_MAX;
+	int worst = RP_NSEV;
+	char msg[64];
+	for (size_t k = 0; k < s->f_n; k++) {
+		size_t i = ix->f_by_slot[s->f_off + k];
+		int r = rp_sev_rank(rp_str(rp_finding(ix, i), "severity"));
+		if (rp_waiver(ix, i))
+			continue;
+		first = first == SIZE_MAX ? i : first;
+		worst = r < worst ? r : worst;
+	}
+	/* the message CI servers show: the finding, or the count and the first */
+	fputs("      <failure", out);
+	if (open) {
+		json_t *f = rp_finding(ix, first);
+		snprintf(msg, sizeof(msg), "%zu findings; the first: ", open);
+		fputs(" message=\"", out);
+		fputs(open > 1 ? msg : "", out);
+		rp_put(out, rp_str(f, "subject"), ESC_XML_ATTR);
+		fputs(": ", out);
+		rp_put(out, rp_str(f, "message"), ESC_XML_ATTR);
+		fputc('"', out);
+	} else {
+		xml_attr(out, "message", "the rule failed");
+	}
+	xml_attr(out, "type", worst < RP_NSEV ? rp_sev_names[worst] : "failure");
+	fputc('>', out);
+	for (size_t k = 0, n = 0; k < s->f_n; k++) {
+		size_t i = ix->f_by_slot[s->f_off + k];
+		if (rp_waiver(ix, i))
+			continue;
+		fputs(n++ ? "\n" : "", out);
+		junit_finding(ix, out, i);
+	}
+	if (!s->f_n)
+		fputs("the audit reports this rule failed; its findings are not listed\n", out);
 	fputs("</failure>\n", out);
 }
 
@@ -72,28 +135,45 @@ static void junit_testcase(audit_index *ix, FILE *out, const rule_slot *s)
 	fputs("    <testcase", out);
 	xml_attr(out, "classname", *s->policy ? s->policy : "(none)");
 	xml_attr(out, "name", *s->rule ? s->rule : "(policy)");
-	if (!rp_slot_errored(s) && s->f_n == 0) {
+	if (!rp_slot_errored(s) && !has_failure(s) && !s->w_n) {
 		fputs("/>\n", out);
 		return;
 	}
 	fputs(">\n", out);
-	for (size_t k = 0; k < s->e_n; k++) {
-		json_t *e = rp_error_at(ix, ix->e_by_slot[s->e_off + k]);
+	/* one <error> a testcase, holding each of its errors, as errors counts testcases */
+	if (s->e_n) {
 		fputs("      <error", out);
-		xml_attr(out, "message", rp_str(e, "message"));
+		xml_attr(out, "message",
+		         rp_str(rp_error_at(ix, ix->e_by_slot[s->e_off]), "message"));
 		xml_attr(out, "type", "error");
 		fputc('>', out);
+	}
+	for (size_t k = 0; k < s->e_n; k++) {
+		json_t *e = rp_error_at(ix, ix->e_by_slot[s->e_off + k]);
+		fputs(k ? "\n" : "", out);
 		rp_put(out, rp_str(e, "message"), ESC_XML_TEXT);
 		if (*rp_str(json_object_get(e, "location"), "file")) {
 			fputs("\nat ", out);
 			rp_put_loc(out, json_object_get(e, "location"), ESC_XML_TEXT);
 		}
-		fputs("</error>\n", out);
 	}
+	if (s->e_n)
+		fputs("</error>\n", out);
 	if (rp_slot_errored(s) && s->e_n == 0)
 		fputs("      <error message=\"the rule failed to run\" type=\"error\"/>\n", out);
-	for (size_t k = 0; k < s->f_n; k++)
-		junit_failure(ix, out, ix->f_by_slot[s->f_off + k]);
+	if (has_failure(s))
+		junit_failure(ix, out, s);
+	if (s->w_n) { /* accepted findings: shown, never failing */
+		fputs("      <system-out>", out);
+		for (size_t k = 0, n = 0; k < s->f_n; k++) {
+			size_t i = ix->f_by_slot[s->f_off + k];
+			if (!rp_waiver(ix, i))
+				continue;
+			fputs(n++ ? "\n" : "", out);
+			junit_finding(ix, out, i);
+		}
+		fputs("</system-out>\n", out);
+	}
 	fputs("    </testcase>\n", out);
 }
 
@@ -104,7 +184,7 @@ int rp_write_junit(audit_index *ix, FILE *out, int color)
 	size_t failures = 0, errors = 0;
 	(void)color;
 	for (size_t i = 0; i < ix->nslots; i++) {
-		failures += (size_t)rp_slot_failed(&ix->slots[i]);
+		failures += (size_t)has_failure(&ix->slots[i]);
 		errors += (size_t)rp_slot_errored(&ix->slots[i]);
 	}
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", out);
@@ -117,7 +197,7 @@ int rp_write_junit(audit_index *ix, FILE *out, int color)
 		const pol_slot *pol = &ix->pols[p];
 		size_t pf = 0, pe = 0;
 		for (size_t k = 0; k < pol->s_n; k++) {
-			pf += (size_t)rp_slot_failed(&ix->slots[pol->s_off + k]);
+			pf += (size_t)has_failure(&ix->slots[pol->s_off + k]);
 			pe += (size_t)rp_slot_errored(&ix->slots[pol->s_off + k]);
 		}
 		fputs("  <testsuite", out);

@@ -184,9 +184,13 @@ static void md_summary(audit_index *ix, FILE *out)
 	for (int r = 0; r < RP_NSEV; r++)
 		fprintf(out, "%s%lld %s", r ? ", " : "", rp_int(sev, rp_sev_names[r]),
 		        rp_sev_names[r]);
-	fprintf(out, ") |\n| Rules | %lld evaluated, %lld failed |\n| Errors | %lld |\n\n",
-	        rp_int(ix->counts, "rules"), rp_int(ix->counts, "rules_failed"),
-	        rp_int(ix->counts, "errors"));
+	fprintf(out,
+	        "; %lld waived) |\n| Rules | %lld evaluated, %lld failed |\n| Errors | %lld |\n"
+	        "| Waivers | %lld (%lld expired, %lld unused) |\n\n",
+	        rp_int(ix->counts, "waived"), rp_int(ix->counts, "rules"),
+	        rp_int(ix->counts, "rules_failed"), rp_int(ix->counts, "errors"),
+	        rp_int(ix->counts, "waivers"), rp_int(ix->counts, "waivers_expired"),
+	        rp_int(ix->counts, "waivers_unused"));
 }
 
 static void md_policies(audit_index *ix, FILE *out)
@@ -259,7 +263,10 @@ static void md_control_detail(audit_index *ix, FILE *out, const char *c)
 			rp_put(out, rp_str(f, "severity"), ESC_MD);
 			fputs(", ", out);
 			rp_put(out, rp_str(f, "enforcement"), ESC_MD);
-			fputs(rp_blocking(ix, i) ? " (at or above fail-on): " : ": ", out);
+			fputs(rp_blocking(ix, i) ? " (at or above fail-on): "
+			      : rp_waiver(ix, i) ? " (waived): "
+			                         : ": ",
+			      out);
 			rp_put(out, rp_str(f, "subject"), ESC_MD);
 			fputs(": ", out);
 			rp_put(out, rp_str(f, "message"), ESC_MD);
@@ -283,8 +290,8 @@ static void md_controls(audit_index *ix, FILE *out, const char **controls, size_
 	}
 	fprintf(
 	    out,
-	    "A control FAILs when a finding attributed to it has an enforcement of %s or "
-	    "higher (the audit's fail-on level); otherwise it is in ERROR when a rule carrying it "
+	    "A control FAILs when a finding attributed to it, and not waived, is at or above the "
+	    "audit's fail-on level (%s); otherwise it is in ERROR when a rule carrying it "
 	    "failed to run (it was not fully evaluated), NOT TESTED when no rule of this audit "
 	    "carries it, and PASS.\n\n"
 	    "| Control | Status | Rules | Findings | At or above fail-on |\n"
@@ -323,6 +330,8 @@ static void md_findings(audit_index *ix, FILE *out)
 			fputs(" |", out);
 			md_cell(out, rp_str(f, "severity"));
 			md_cell(out, rp_str(f, "enforcement"));
+			if (json_object_get(f, "waiver"))
+				fputs(" waived:", out);
 			md_cell(out, rp_str(f, "subject"));
 			md_cell(out, rp_str(f, "message"));
 			md_where_cell(out, json_object_get(f, "location"),
@@ -331,6 +340,41 @@ static void md_findings(audit_index *ix, FILE *out)
 		}
 		fputc('\n', out);
 	}
+}
+
+static void md_waivers(audit_index *ix, FILE *out)
+{
+	json_t *w;
+	size_t i;
+	fputs("## Waivers\n\n", out);
+	if (!json_array_size(json_object_get(ix->audit, "waivers"))) {
+		fputs("No waivers.\n\n", out);
+		return;
+	}
+	fputs("| Waiver | Status | Findings | Owner | Expires | Reason | Location |\n"
+	      "|---|---|---:|---|---|---|---|\n",
+	      out);
+	json_array_foreach(json_object_get(ix->audit, "waivers"), i, w)
+	{
+		fputc('|', out);
+		if (*rp_str(w, "fingerprint")) {
+			md_cell(out, rp_str(w, "fingerprint"));
+		} else {
+			fputc(' ', out);
+			rp_put(out, rp_str(w, "rule"), ESC_MD);
+			fputs(": ", out);
+			rp_put(out, rp_str(w, "subject"), ESC_MD);
+			fputs(" |", out);
+		}
+		md_cell(out, rp_str(w, "status"));
+		fprintf(out, " %lld |", rp_int(w, "findings"));
+		md_cell(out, rp_str(w, "owner"));
+		md_cell(out, rp_str(w, "expires"));
+		md_cell(out, rp_str(w, "reason"));
+		md_where_cell(out, json_object_get(w, "location"), NULL);
+		fputc('\n', out);
+	}
+	fputc('\n', out);
 }
 
 static void md_errors(audit_index *ix, FILE *out)
@@ -364,6 +408,7 @@ int rp_write_markdown(audit_index *ix, FILE *out, int color)
 	md_policies(ix, out);
 	md_controls(ix, out, controls, ncontrols);
 	md_findings(ix, out);
+	md_waivers(ix, out);
 	md_errors(ix, out);
 	mp_free(controls);
 	return 0;

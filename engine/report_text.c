@@ -27,11 +27,11 @@ static void text_summary(audit_index *ix, FILE *out, int color)
 	json_t *sev = json_object_get(ix->counts, "by_severity");
 	json_t *enf = json_object_get(ix->counts, "by_enforcement");
 	long long nf = rp_int(ix->counts, "findings"), ne = rp_int(ix->counts, "errors");
-	long long at_or_above = 0;
-	static const char *const enfs[] = {"advisory", "soft", "hard"};
-	for (int k = 0; k < 3; k++)
-		if (rp_enf_rank(enfs[k]) >= rp_enf_rank(ix->fail_on))
-			at_or_above += rp_int(enf, enfs[k]);
+	long long at_or_above = 0, waived = rp_int(ix->counts, "waived");
+	long long expired = rp_int(ix->counts, "waivers_expired");
+	(void)enf;
+	for (size_t i = 0; i < json_array_size(ix->findings); i++)
+		at_or_above += rp_blocking(ix, i);
 	int pass = !strcmp(ix->result, "pass");
 	sgr(out, color, pass ? "1;32" : "1;31");
 	fputs(pass ? "PASS" : "FAIL", out);
@@ -40,9 +40,55 @@ static void text_summary(audit_index *ix, FILE *out, int color)
 	for (int r = 0; r < RP_NSEV; r++)
 		fprintf(out, "%s%lld %s", r ? ", " : "", rp_int(sev, rp_sev_names[r]),
 		        rp_sev_names[r]);
-	fprintf(out, "), %lld at or above fail-on %s; %lld of %lld rules failed; %lld %s\n",
+	fputc(')', out);
+	if (waived)
+		fprintf(out, ", %lld waived", waived);
+	fprintf(out, ", %lld at or above fail-on %s; %lld of %lld rules failed; %lld %s",
 	        at_or_above, ix->fail_on, rp_int(ix->counts, "rules_failed"),
 	        rp_int(ix->counts, "rules"), ne, rp_plural(ne, "error", "errors"));
+	if (expired)
+		fprintf(out, "; %lld %s expired", expired, rp_plural(expired, "waiver", "waivers"));
+	fputc('\n', out);
+}
+
+/* The waivers that need a person: expired (they fail the audit) and unused. */
+static void text_waivers(audit_index *ix, FILE *out, int color)
+{
+	json_t *w;
+	size_t i, n = 0;
+	json_array_foreach(json_object_get(ix->audit, "waivers"), i, w)
+	{
+		const char *status = rp_str(w, "status");
+		int expired = !strcmp(status, "expired");
+		if (!expired && strcmp(status, "unused"))
+			continue;
+		if (!n++) {
+			sgr(out, color, "1");
+			fputs("Waivers", out);
+			sgr(out, color, "0");
+			fputs("\n\n", out);
+		}
+		sgr(out, color, expired ? "1;31" : "33");
+		fputs(expired ? "EXPIRED" : "UNUSED ", out);
+		sgr(out, color, "0");
+		fputs("   ", out);
+		rp_put(out,
+		       *rp_str(w, "fingerprint") ? rp_str(w, "fingerprint") : rp_str(w, "rule"),
+		       ESC_TERM);
+		if (*rp_str(w, "subject")) {
+			fputs("  ", out);
+			rp_put(out, rp_str(w, "subject"), ESC_TERM);
+		}
+		fputs(expired ? "\n    expired on " : "\n    matches no finding; until ", out);
+		rp_put(out, rp_str(w, "expires"), ESC_TERM);
+		fputs(" (", out);
+		rp_put(out, rp_str(w, "owner"), ESC_TERM);
+		fputs(expired ? "): the audit fails until it is renewed or removed\n    at "
+		              : ")\n    at ",
+		      out);
+		rp_put_loc(out, json_object_get(w, "location"), ESC_TERM);
+		fputs("\n\n", out);
+	}
 }
 
 int rp_write_text(audit_index *ix, FILE *out, int color)
@@ -101,6 +147,19 @@ int rp_write_text(audit_index *ix, FILE *out, int color)
 		                  json_object_get(f, "rule_location"), ESC_TERM))
 			fputs("(no location)", out);
 		fputc('\n', out);
+		if (rp_waiver(ix, i)) {
+			json_t *w = rp_waiver(ix, i);
+			fputs("    waived: ", out);
+			rp_put(out, rp_str(w, "reason"), ESC_TERM);
+			fputs(" (", out);
+			rp_put(out, rp_str(w, "owner"), ESC_TERM);
+			fputs(", until ", out);
+			rp_put(out, rp_str(w, "expires"), ESC_TERM);
+			fputs("; ", out);
+			if (!rp_put_loc(out, json_object_get(w, "location"), ESC_TERM))
+				fputs("waivers.yaml", out);
+			fputs(")\n", out);
+		}
 		json_array_foreach(json_object_get(f, "related"), j, rel)
 		{
 			fputs("    see ", out);
@@ -138,6 +197,7 @@ int rp_write_text(audit_index *ix, FILE *out, int color)
 		}
 		fputc('\n', out);
 	}
+	text_waivers(ix, out, color);
 	text_summary(ix, out, color);
 	return 0;
 }

@@ -4,34 +4,43 @@
 set -eu
 
 # Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
-# docs/architecture.md.
+# docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
+# database, without a checkout).
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
-# python3 (workload generators), jq (end-to-end assertions), Node.js and npm (real npm clients
-# of the server, tests/npm: OPA's JavaScript SDK).
+# python3 (workload generators), jq (end-to-end assertions), Node.js and npm (the real
+# clients of tests/npm/package.json: OPA's JavaScript SDK, the SARIF Multitool, junit2json).
+# git: the repositories the diff's tests make.
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl git"
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES="$PACKAGES wrk hyperfine nodejs"
+	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
-else
-	# a Node.js installed some other way (with its own npm) is kept as it is
-	command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
-	command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 fi
+# a Node.js installed some other way (with its own npm) is kept as it is
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
-# The npm packages the tests use as real clients: tests/npm/package.json, pinned by its
-# package-lock.json, installed with `npm ci` into tests/npm/node_modules (git-ignored), again
-# only when the lock file is newer than the last install.
-npm_deps() {
+# The npm packages the tests use as real clients (tests/npm/package.json, pinned by its
+# package-lock.json): installed into the git-ignored tests/npm/node_modules with `npm ci`
+# whenever the lock file is newer than the last install. No install scripts run: what the
+# packages ship is used as shipped (the SARIF Multitool's native binary among them).
+npm_clients() {
+	[ -z "${1:-}" ] || return 0
 	dir="$(dirname "$0")/../tests/npm"
-	[ -z "${1:-}" ] && [ -f "$dir/package-lock.json" ] || return 0
-	[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+	[ -f "$dir/package-lock.json" ] || return 0
+	stamp="$dir/node_modules/.meshpol-installed"
+	[ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ] && return 0
+	command -v npm >/dev/null 2>&1 || { echo "install-deps: npm is missing (Debian package npm)" >&2; exit 1; }
 	echo "install-deps: npm ci in tests/npm" >&2
-	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null) || exit 1
+	# the one step of an install script the tests need: the SARIF Multitool's postinstall
+	# makes its native binary executable
+	find "$dir/node_modules/@microsoft" -name Sarif.Multitool -type f -exec chmod u+x {} + 2>/dev/null || true
+	touch "$stamp"
 }
 
 missing=""
@@ -41,7 +50,7 @@ for p in $PACKAGES; do
 	fi
 done
 if [ -z "$missing" ]; then
-	npm_deps "${1:-}"
+	npm_clients "${1:-}"
 	exit 0
 fi
 
@@ -51,7 +60,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
-	npm_deps "${1:-}"
+	npm_clients "${1:-}"
 else
 	echo "install-deps: missing Debian packages:$missing" >&2
 	echo "install-deps: run: sudo apt-get install -y$missing" >&2

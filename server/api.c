@@ -13,6 +13,7 @@
 #include "opa.h"
 #include "proxyreq.h"
 #include "reload.h"
+#include "shadow.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -35,8 +36,10 @@ typedef struct {
 	char id[37];
 	char *record; /* its log record's content (mp_malloc; answer takes it), NULL: none */
 	size_t record_len;
-	int record_failed; /* there is a log, but the record could not be encoded */
-	uint64_t eval_ns;  /* time in the engine */
+	int record_failed;       /* there is a log, but the record could not be encoded */
+	uint64_t eval_ns;        /* time in the engine */
+	mp_shadow_result shadow; /* --shadow-bundle's decision of the same request */
+	int refused;             /* fixed: the front door refused it, no bundle decided */
 } decided;
 
 /* decide_one's results */
@@ -95,8 +98,12 @@ static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 	else
 		mp_jsonbuf_raw(&b, "null", 4);
 	free(text);
-	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu}", (unsigned long long)ns);
+	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu", (unsigned long long)ns);
 	mp_jsonbuf_raw(&b, num, (size_t)n);
+	if (d->refused) /* the front door's refusal, not a decision: a replay leaves it out */
+		mp_jsonbuf_raw(&b, ",\"refused\":true", 15);
+	mp_shadow_record(&b, &d->shadow, d->id); /* keys sorted: shadow is last */
+	mp_jsonbuf_raw(&b, "}", 1);
 	if (b.oom || !b.heap) {
 		mp_jsonbuf_free(&b);
 		d->record_failed = 1; /* submitted as NULL: refused, counted as an error */
@@ -130,6 +137,8 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 	d->record = NULL;
 	d->record_len = 0;
 	d->record_failed = 0;
+	d->shadow.state = MP_SHADOW_NONE;
+	d->refused = fixed != NULL;
 	if (!ev)
 		return NO_EVALUATOR;
 	uint64_t t0 = mp_server_now_ns();
@@ -140,6 +149,7 @@ static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fi
 			return ABANDONED;
 		mp_worker_publish_sandbox(w, ev);
 		mp_decide(ev, r, &d->dec, explain);
+		mp_shadow_decide(w, r, mp_evaluator_engine(ev), &d->dec, &d->shadow);
 		if (mp_worker_guard_leave(w) < 0)
 			return ABANDONED;
 	}

@@ -4,6 +4,7 @@
 #include "decide.h"
 #include "reload.h"
 #include "server_int.h"
+#include "shadow.h"
 #include "version.h"
 
 #include <event2/buffer.h>
@@ -250,6 +251,7 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 		evbuffer_add_printf(o, "meshpol_decision_log_available %d\n", !s.unavailable);
 	}
 
+	mp_shadow_metrics(srv, o);
 	header(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	evbuffer_add_printf(o, "process_resident_memory_bytes %ld\n", resident_bytes());
 	header(o, "process_start_time_seconds", "gauge", "Start time of the process (Unix time).");

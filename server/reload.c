@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "http.h"
 #include "server_int.h"
+#include "shadow.h"
 #include "trail.h"
 
 #include <event2/bufferevent.h>
@@ -41,6 +42,7 @@ struct mp_reload_run {
 	/* the build thread's */
 	mp_engine *e; /* NULL: refused, errors in d */
 	mp_diags d;
+	mp_shadow_build shadow; /* --shadow-bundle, rebuilt against the new model */
 	uint64_t took_us;
 	atomic_int done;
 };
@@ -135,6 +137,8 @@ static void *build_main(void *arg)
 		mp_engine_release(run->e);
 		run->e = NULL;
 	}
+	if (run->e)
+		mp_shadow_rebuild(run->srv, run->e->model, &run->shadow);
 	run->took_us = (mp_server_now_ns() - t0) / 1000;
 	atomic_store(&run->done, 1);
 	event_active(run->srv->reload_done_ev, EV_READ, 0);
@@ -173,6 +177,7 @@ static json_t *commit(mp_server *srv, mp_reload_run *run)
 		                 us);
 	}
 
+	mp_shadow_commit(srv, &run->shadow);
 	mp_engine *old = mp_reload_acquire(srv);
 	int same = same_snapshot(old, e);
 	mp_engine_release(old);
@@ -230,6 +235,7 @@ static void free_run(mp_reload_run *run)
 {
 	mp_engine_release(run->e);
 	mp_diags_free(&run->d);
+	mp_shadow_build_free(&run->shadow);
 	mp_free(run);
 }
 

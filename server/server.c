@@ -38,6 +38,7 @@
 #include "reload.h"
 #include "sandbox.h"
 #include "server_int.h"
+#include "shadow.h"
 #include "tls.h"
 #include "trail.h"
 #include "version.h"
@@ -443,6 +444,8 @@ int mp_server_run(const mp_server_config *given)
 
 	if (first_snapshot(&srv) < 0)
 		goto out;
+	if (cfg.shadow_bundle && mp_shadow_start(&srv, atomic_load(&srv.current)) < 0)
+		goto out;
 	if (cfg.tls_cert && !(srv.tls = mp_tls_ctx_new(cfg.tls_cert, cfg.tls_key, cfg.client_ca,
 	                                               err, sizeof(err)))) {
 		fprintf(stderr, "meshpol serve: %s\n", err);
@@ -611,6 +614,7 @@ out:
 		mp_free(srv.admin);
 	}
 	mp_declog_free(srv.log);
+	mp_shadow_free(&srv);
 	if (srv.jobs_ev)
 		event_free(srv.jobs_ev);
 	if (srv.reload_done_ev)

@@ -30,10 +30,11 @@ typedef struct {
 	const char *listen; /* ADDR:PORT */
 	int workers;        /* worker threads, >= 1 */
 
-	const char *decision_log; /* NULL: no decision log */
-	const char *sign_key;     /* Ed25519 key for the log's seals, or NULL */
-	int log_drop;             /* 1: drop records when the queue is full; 0: block */
-	size_t log_queue;         /* queue capacity in records */
+	const char *decision_log;  /* NULL: no decision log */
+	const char *shadow_bundle; /* --shadow-bundle: a candidate deciding beside, or NULL */
+	const char *sign_key;      /* Ed25519 key for the log's seals, or NULL */
+	int log_drop;              /* 1: drop records when the queue is full; 0: block */
+	size_t log_queue;          /* queue capacity in records */
 
 	const char *tls_cert, *tls_key, *client_ca; /* NULL: plain HTTP / no client certs */
 

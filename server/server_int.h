@@ -116,6 +116,9 @@ struct mp_worker {
 	mp_pending *done;
 	struct event *done_ev;
 
+	/* its part of --shadow-bundle (shadow.c): made by the worker at its first request */
+	_Atomic(struct mp_shadow_worker *) shadow;
+
 	/* The watchdog (server.c): the guarded section running now, its start, and the fd of the
 	 * connection it answers (-1: none) with the endpoint it was for. The worker writes
 	 * guard_fd and guard_endpoint before it publishes BUSY; the control thread reads them after
@@ -161,7 +164,8 @@ struct mp_server {
 	int listen_fd, admin_fd; /* kept open until the drain starts, for replacement workers */
 	SSL_CTX *tls;
 	mp_declog *log;
-	int reload_on_main; /* /v1/reload is served on the main listener (token only) */
+	struct mp_shadow *shadow; /* --shadow-bundle (shadow.h); NULL without */
+	int reload_on_main;       /* /v1/reload is served on the main listener (token only) */
 
 	/* The current snapshot: holds one reference. Readers compare it with one atomic load; a
 	 * worker takes its own reference under snap_lock, which the swap also takes, so a

@@ -22,6 +22,7 @@
 #include "reload.h"
 #include "sandbox.h"
 #include "server_int.h"
+#include "shadow.h"
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -366,6 +367,7 @@ void mp_worker_free(mp_worker *w)
 	if (w->done_ev)
 		event_free(w->done_ev);
 	mp_api_drop_logged(w);
+	mp_shadow_worker_free(w);
 	set_sandbox(w, NULL, NULL);
 	mp_evaluator_free(w->ev);
 	if (w->base && !w->on_control)

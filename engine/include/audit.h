@@ -10,16 +10,31 @@
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
 #include "engine.h"
+#include "waiver.h"
 
 #include <jansson.h>
 #include <stdint.h>
 
+/* What --fail-on names: an enforcement level or a severity. */
+enum { MP_FAIL_ON_ENFORCEMENT = 0, MP_FAIL_ON_SEVERITY = 1 };
+
 typedef struct {
-	uint32_t fail_on; /* mp_enforcement: findings at or above it make the result "fail" */
-	int64_t now;      /* Unix seconds for the report's time; 0: the clock */
+	/* Findings at or above it, not waived, make the result "fail": an mp_enforcement, or an
+	 * mp_severity when fail_on_by is MP_FAIL_ON_SEVERITY. An expired waiver fails it too. */
+	uint32_t fail_on;
+	uint32_t fail_on_by;
+	int64_t now;                /* Unix seconds for the report's time; 0: the clock */
 	const char *const *sources; /* the model's sources as given, for the report */
 	uint32_t nsources;
 	const char *only_policy; /* audit one policy only; NULL: all */
+	/* The directory report locations are relative to: absolute and normalised, as
+	 * mp_path_work_tree gives (pathbase.h). Files outside it are named absolutely. NULL: files
+	 * as the model and the bundle name them, and no "base" in the audit. */
+	const char *base;
+	/* Where docs/ is published: the base of each rule's help_uri (docs/rules.md#ANCHOR). NULL:
+	 * MP_DOCS_URL (audit_rules.h), this version's sources. */
+	const char *docs_url;
+	const mp_waivers *waivers; /* the bundle's waivers (waiver.h); NULL: none */
 	/* Called between steps (never from inside Lua). total is fixed for the run: the sum of the
 	 * weights of the rows that run (check.h); done only grows, and reaches total at the end.
 	 * The last call of each row names the row's id as its step. */

@@ -41,6 +41,9 @@ void mp_engine_release(mp_engine *e); /* NULL is fine */
 /* Builds a snapshot from a MODEL argument (.mpm or YAML) and an optional bundle directory.
  * NULL with every error in d. */
 mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d);
+/* Takes the caller's reference to m and builds a snapshot of it with the bundle src names
+ * (bundlesrc.h; NULL: no bundle). NULL with every error in d (the reference dropped). */
+mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_diags *d);
 
 typedef struct mp_evaluator mp_evaluator;
 

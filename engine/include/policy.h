@@ -212,6 +212,16 @@ typedef struct {
 	uint32_t nskips;
 	const char *revision_suffix; /* appended to the manifest's revision ("+shell"); or NULL */
 	const char *name, *revision; /* without a directory: the bundle's name and revision */
+	/* The directory's files given in memory instead of read from disk (a Git revision, an
+	 * archive): each name a path relative to dir ("rbac/billing.lua", "bundle.yaml"), in the
+	 * order a walk of the directory would give them (each directory's names sorted, bytewise;
+	 * no name starting with '.'). dir then only names them, in paths and locations
+	 * ("HEAD~1:policies/rbac/billing.lua:12"), and is not read. ntree 0: read dir. Not with
+	 * files_of. */
+	const mp_bundle_text *tree;
+	uint32_t ntree;
+	/* mp_bundle_source_open's storage (bundlesrc.h); NULL for a source set up by hand */
+	void *owned;
 } mp_bundle_source;
 
 /* Loads a bundle from src and compiles it against m. stdlib_dir is where `require` finds the

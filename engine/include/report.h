@@ -6,13 +6,16 @@
  * report_markdown.c).
  *
  * Reading the audit. "policies", "rules", "findings" and "errors" must be arrays of objects,
- * "counts" an object, "fail_on" one of advisory|soft|hard and "result" pass|fail; anything else
+ * "counts" an object, "fail_on" one of advisory|soft|hard|critical|high|medium|low and "result"
+ * pass|fail; anything else
  * is refused with a message (a report that silently shows no findings would be worse). Every
  * other field is read leniently: a missing string prints as empty or "-", a missing number as 0.
  * Ranks: severity critical > high > medium > low > info > anything else (listed last);
  * enforcement hard > soft > advisory, an unknown enforcement counts as hard (fails closed).
  * A rule carries the controls of its rules[] entry, else those of its policy; a finding is
- * attributed to its own "controls", else to its rule's.
+ * attributed to its own "controls", else to its rule's. A finding with a "waiver" is shown as
+ * waived in every format and never counts against fail_on; a severity fail_on compares
+ * severities, an enforcement one enforcements.
  *
  * Untrusted text (subjects, messages, names, paths) never reaches the output raw: text escapes
  * C0/C1 control characters as \xNN / \u00NN (no terminal escape can pass); XML escapes & < > " '
@@ -28,20 +31,28 @@
  *           line from "counts", PASS/FAIL as the audit's "result". ANSI colours only if asked.
  * json      the audit object itself, indent 2, keys sorted (byte-stable whatever built it).
  * junit     testsuites > testsuite per policy > testcase per rule, with only the attributes
- *           of the Jenkins xunit junit-10.xsd (no time: nothing was timed). A rule that errored
- *           is counted in errors (not also in failures) and carries <error> plus a <failure>
- *           per finding it made before; a rule with findings counts in failures. Policies and
- *           rules named only by findings or errors get a suite / testcase too; an error naming
- *           no rule is the testcase "(policy)".
- * sarif     2.1.0, one run. driver.rules: one reportingDescriptor per rule ("policy/rule"),
- *           defaultConfiguration.level from its severity, properties {severity, enforcement,
- *           controls, policy, tags ["security", kind], security-severity (GitHub's ranking,
+ *           of the Jenkins xunit junit-10.xsd (no time: nothing was timed). A testcase has at
+ *           most one <failure> (every finding no waiver accepts, in its text; the message is
+ *           the finding, or the count and the first) and at most one <error> (every error of
+ *           the rule), so failures and errors count those elements; waived findings go to
+ *           <system-out>. Policies and rules named only by findings or errors get a suite /
+ *           testcase too; an error naming no rule is the testcase "(policy)".
+ * sarif     2.1.0, one run, for GitHub code scanning (docs/audit-format.md, "SARIF").
+ *           driver: name, version = semanticVersion, informationUri. rules: one
+ *           reportingDescriptor per rule ("policy/rule") with a Pascal-case name, its
+ *           description (shortDescription), description and help (fullDescription), help text
+ *           and markdown, helpUri (its help_uri), defaultConfiguration.level from its severity,
+ *           properties {severity, enforcement, controls, policy, tags ["security", kind, type,
+ *           controls...], precision, problem.severity, security-severity (GitHub's ranking,
  *           omitted for info)}. level: error critical/high, warning medium and unknown, note
- *           low/info. partialFingerprints."meshpolFinding/v1": SHA-256 of policy, rule and
- *           subject (length-prefixed), so code hosts follow a finding across line moves. Paths
- *           become relative URI references (percent-encoded, no uriBaseId). Errors are
- *           invocation notifications; executionSuccessful is false when there are any.
- *           No informationUri or helpUri: there is nothing honest to point at yet.
+ *           low/info. partialFingerprints: "meshpolFinding/v1" (the finding's fingerprint),
+ *           and primaryLocationLineHash as GitHub's upload action computes it (linehash.h),
+ *           when the file can be read. Paths relative to the audit's "base" carry uriBaseId
+ *           %SRCROOT% (run.originalUriBaseIds has the base); absolute ones are file: URIs.
+ *           Regions: startLine, startColumn where known (columnKind unicodeCodePoints). A
+ *           waived finding has an external, accepted suppression. Errors are execution
+ *           notifications (executionSuccessful false); expired and unused waivers are
+ *           configuration notifications (error, warning).
  * markdown  a compliance report: summary table, policies, controls, findings by severity,
  *           errors. A control FAILs when a finding attributed to it has an enforcement at or
  *           above fail_on; otherwise ERROR when a rule carrying it errored (not fully

@@ -49,6 +49,8 @@ twice "trail adopt --sign-key" "^meshpol trail adopt: --sign-key given twice" tr
 twice "keygen -o" "^meshpol keygen: -o/--output given twice" keygen -o "$TMP/k1.pem" -o "$TMP/k2.pem"
 [ ! -e "$TMP/k1.pem" ] && [ ! -e "$TMP/k2.pem" ] && ok "keygen -o twice makes no key" || not_ok "keygen -o twice makes no key"
 twice "repl -m" "^meshpol repl: -m/--model given twice" repl -m a -m b </dev/null
+twice "diff --base" "^meshpol diff: --base given twice \('a', then 'b'\)" diff -m "$M" --base a --base b --head "$P"
+twice "replay -p" "^meshpol replay: -p/--policies given twice" replay --decision-log x -p "$P" -p "$P"
 expect_rc "flags may repeat (test -v -v)" 0 "$MESHPOL" test -v -v tests/data/bundles/unit
 mkdir "$TMP/c1" "$TMP/c2"
 cp "$M/jurisdictions.yaml" "$TMP/c1/"

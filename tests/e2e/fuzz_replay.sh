@@ -9,7 +9,7 @@
 BUILD=${BUILD:-build}
 CC=${CC:-gcc}
 LIB=$BUILD/libmeshpol_int.a
-PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2) # as the Makefile
+PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 libgit2) # as the Makefile
 
 if [ ! -f "$LIB" ]; then
 	not_ok "fuzz replay: $LIB exists" "build it first (make all)"

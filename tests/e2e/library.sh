@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 LIB=$BUILD/libmeshpol.a
-PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2) # as the Makefile
+PKGS=(lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 libgit2) # as the Makefile
 
 if [ ! -f "$LIB" ] || [ ! -f "$BUILD/libmeshpol_int.a" ]; then
 	not_ok "library: $LIB and libmeshpol_int.a exist" "build them first (make all)"

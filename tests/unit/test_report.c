@@ -134,9 +134,11 @@ static void test_bad_audits(void **state)
 	     "\"hard\", \"result\": \"pass\"}",
 	     "audit: 'counts' is missing or not an object"},
 	    {"{" BASE ", \"fail_on\": \"sometimes\\u001b\", \"result\": \"pass\"}",
-	     "audit: 'fail_on' is 'sometimes\\x1b', not advisory, soft or hard"},
+	     "audit: 'fail_on' is 'sometimes\\x1b', not advisory, soft, hard, critical, high, "
+	     "medium or low"},
 	    {"{" BASE ", \"result\": \"pass\"}",
-	     "audit: 'fail_on' is '(missing)', not advisory, soft or hard"},
+	     "audit: 'fail_on' is '(missing)', not advisory, soft, hard, critical, high, "
+	     "medium or low"},
 	    {"{" BASE ", \"fail_on\": \"soft\", \"result\": \"ok\"}",
 	     "audit: 'result' is 'ok', not pass or fail"},
 	};
@@ -182,7 +184,7 @@ static void test_junit(void **state)
 	assert_int_equal(count(out, "<testsuite "), 5);
 	assert_int_equal(count(out, "</testsuite>"), 5);
 	assert_int_equal(count(out, "<testcase "), 8);
-	assert_int_equal(count(out, "<failure "), 6);
+	assert_int_equal(count(out, "<failure "), 4); /* one a failed testcase: failures="4" */
 	assert_int_equal(count(out, "<error "), 1);
 	assert_contains(out, "<testsuite name=\"traffic.baseline\" tests=\"3\" failures=\"1\" "
 	                     "errors=\"0\" skipped=\"0\" timestamp=\"2026-11-25T23:59:59Z\" "
@@ -190,15 +192,19 @@ static void test_junit(void **state)
 	assert_contains(out, "<testsuite name=\"pci.cardholder\" tests=\"1\" failures=\"0\" "
 	                     "errors=\"1\"");
 	assert_contains(out, "<testcase classname=\"traffic.baseline\" name=\"weights\"/>");
-	assert_contains(out, "<failure message=\"routing loop through 3 routes\" type=\"high\">");
+	assert_contains(out,
+	                "<failure message=\"2 findings; the first: catalog/products -&gt; "
+	                "catalog/inventory -&gt; catalog/search -&gt; catalog/products: routing "
+	                "loop through 3 routes\" type=\"high\">");
 	assert_contains(out, "see examples/acme/routes.yaml:238: hop 2\n");
 	/* escaping: text, attributes (where a newline must survive), replaced control chars */
 	assert_contains(out, "subject: billing/payments &lt;admin&gt; &amp; &quot;ops&quot; | "
 	                     "&apos;all&apos;\n");
-	assert_contains(out, "message=\"allow rule &apos;any&apos; admits principal "
+	assert_contains(out, "&apos;all&apos;: allow rule &apos;any&apos; admits principal "
 	                     "&quot;*&quot;\\x1b[31m (terminal escape)\\x1b[0m\"");
-	assert_contains(out, "message=\"pii flows to us-east1 (US)&#10;via route web-api | weight "
-	                     "10\"");
+	assert_contains(out,
+	                "shop/api@us1: pii flows to us-east1 (US)&#10;via route web-api | weight "
+	                "10\"");
 	assert_contains(out, "message: pii flows to us-east1 (US)\nvia route web-api");
 	assert_contains(out, "subject: Shop/Checkout\\x07\\u0085\n");
 	assert_contains(out, "<error message=\"policies/pci/cardholder.lua:88: attempt to index a "
@@ -252,7 +258,9 @@ static void test_sarif(void **state)
 	assert_int_equal(json_array_size(json_object_get(s, "runs")), 1);
 	assert_string_equal(str_at(s, "runs.0.tool.driver.name"), "meshpol");
 	assert_string_equal(str_at(s, "runs.0.tool.driver.version"), "0.1.0");
-	assert_null(at(s, "runs.0.tool.driver.informationUri"));
+	assert_string_equal(str_at(s, "runs.0.tool.driver.semanticVersion"), "0.1.0");
+	assert_string_equal(str_at(s, "runs.0.tool.driver.informationUri"),
+	                    "https://github.com/meshpol/meshpol/blob/v0.1.0/docs/audit-format.md");
 	assert_int_equal(json_array_size(rules), 8);
 	assert_int_equal(json_array_size(results), 6);
 	for (size_t i = 0; i < 6; i++) {
