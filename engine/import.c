@@ -111,6 +111,20 @@ int im_reads(mp_import *im, idoc *dc)
 	return 0;
 }
 
+int im_holds(mp_import *im, const mp_provider *p)
+{
+	return p->import && p->import->holds && p->import->holds(im);
+}
+
+int im_gateway_find(mp_import *im, const char *ns, const char *name, mp_id cluster, im_gateway *out)
+{
+	for (const mp_provider *const *p = mp_providers; *p; p++)
+		if ((*p)->import && (*p)->import->gateway &&
+		    (*p)->import->gateway(im, ns, name, cluster, out))
+			return 1;
+	return 0;
+}
+
 const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t number,
                              const char *name, const char *app)
 {

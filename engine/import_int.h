@@ -93,6 +93,8 @@ typedef enum {
 	IM_PHASES
 } im_phase;
 
+struct im_gateway; /* below */
+
 /* A provider's importer (mp_provider.import). Every member may be NULL. */
 struct mp_provider_import {
 	/* Its state for one import: begin makes it when the importer is created (NULL: out of
@@ -127,6 +129,62 @@ struct mp_provider_import {
 	 * 1 to keep the document for the analyzers (as istioctl analyses what its schema refuses)
 	 * or 0 to leave it out. NULL: the frame reports SchemaValidationError and leaves it out. */
 	int (*invalid)(mp_import *im, idoc *dc, const yaml_node_t *n, const char *msg);
+	/* holds: does the import hold this mesh's configuration (its documents, or pods it
+	 * injects)? Asked from the WORKLOADS phase on, once every provider's CLUSTERS phase has
+	 * looked; a mesh's `present` (provider.h) answers the same of the finished model. */
+	int (*holds)(mp_import *im);
+	/* gateway: a Gateway of another API that a mesh's own resources may name (an Istio
+	 * VirtualService's gateways naming a Kubernetes Gateway API Gateway): 1 when the
+	 * provider reads a Gateway ns/name in cluster, with *out filled in; 0 when it has none. */
+	int (*gateway)(mp_import *im, const char *ns, const char *name, mp_id cluster,
+	               struct im_gateway *out);
+};
+
+/* A Gateway of another provider's API, as its provider's `gateway` answer describes it. */
+#define IM_GATEWAY_HOSTS 64 /* the Gateway API's limit of listeners */
+typedef struct im_gateway {
+	uint32_t doc;                        /* its document, im->docs[doc] */
+	const char *hosts[IM_GATEWAY_HOSTS]; /* its listeners' hostnames (borrowed from it) */
+	uint32_t nhosts;
+	int any_host;  /* a listener without a hostname: it serves every host */
+	mp_id service; /* the service of its data plane (the routes' source), or MP_NONE */
+} im_gateway;
+
+/* How a mesh implements the Kubernetes Gateway API, whose kinds its own provider reads
+ * (providers/gatewayapi/): which Gateways it programs and what it does where the spec leaves a
+ * choice. A row of data (mp_provider.gateway_api); the two functions are the answers that need
+ * the mesh's own documents. docs/import.md ("Kubernetes Gateway API"). */
+typedef struct mp_gateway_impl {
+	/* the GatewayClass spec.controllerName it answers to; NULL: it programs no Gateway */
+	const char *controller;
+	/* classes it has without a GatewayClass document (istiod creates "istio"), and the
+	 * listener protocols it serves, each with a space either side; NULL: none */
+	const char *classes, *protocols;
+	uint32_t flags; /* MP_GWI_* */
+	/* Service parents: does the mesh's own configuration stand for Gateway API routes to
+	 * service svc (Linkerd's ServiceProfile)? NULL: never */
+	int (*replaced)(mp_import *im, mp_id svc);
+	/* its settings of a route written as annotations (Linkerd's timeouts and retries) into
+	 * rt; NULL: none */
+	void (*annotations)(mp_import *im, idoc *route, mp_route *rt);
+} mp_gateway_impl;
+
+enum {
+	MP_GWI_MESH = 1u << 0,         /* it programs Service parents (GAMMA) */
+	MP_GWI_DEFAULT_MESH = 1u << 1, /* ... also in an import that holds no mesh (Istio) */
+	/* a Gateway's data plane is the Service GATEWAY-CLASS (Istio), else GATEWAY */
+	MP_GWI_SERVICE_CLASS = 1u << 2,
+	MP_GWI_PROTOCOL_CASE = 1u << 3, /* listener protocols are case-sensitive (Istio) */
+	/* a route kind the listener's protocol does not take: NotAllowedByListeners (Istio),
+	 * else the spec's UnsupportedValue for a TLSRoute */
+	MP_GWI_KIND_NOT_ALLOWED = 1u << 4,
+	MP_GWI_ANY_CERT = 1u << 5, /* one valid certificate of a listener suffices (Istio) */
+	/* a mesh rule without backendRefs goes to its parent Service (Linkerd), else nowhere
+	 * (Istio answers 500) */
+	MP_GWI_EMPTY_TO_PARENT = 1u << 6,
+	MP_GWI_CLUSTER_IP = 1u << 7,   /* a Service parent needs a cluster IP (Linkerd) */
+	MP_GWI_PATH_LENGTH = 1u << 8,  /* rules ranked by path length alone (Linkerd's proxy) */
+	MP_GWI_NO_HOSTNAMES = 1u << 9, /* attachment ignores hostnames (Kuma) */
 };
 
 /* A provider's form of documents besides Kubernetes objects (mp_provider.form): documents
@@ -178,6 +236,12 @@ const char *im_port_protocol(mp_import *im, idoc *dc, yaml_node_t *at, uint32_t 
 
 /* Does some provider read dc, a document of another provider's kind (its `reads` answer)? */
 int im_reads(mp_import *im, idoc *dc);
+/* Does the import hold provider p's configuration (its `holds` answer; 0 without one)? */
+int im_holds(mp_import *im, const mp_provider *p);
+/* A Gateway of another API named ns/name in cluster (the first provider's `gateway` answer):
+ * 1 with *out, or 0. */
+int im_gateway_find(mp_import *im, const char *ns, const char *name, mp_id cluster,
+                    im_gateway *out);
 
 /* Is the document alive: not replaced, no error, placed in a cluster? */
 static inline int im_live(const idoc *dc)

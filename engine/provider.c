@@ -11,6 +11,7 @@
  * apply to every import (its conventions are those of a Kubernetes-only import). */
 const mp_provider *const mp_providers[] = {
     &mp_provider_kubernetes, /* no say in decisions */
+    &mp_provider_gatewayapi, /* the Gateway API's kinds, for every mesh that uses them */
     &mp_provider_consul,     /* its port protocols, where Consul is */
     &mp_provider_appmesh,    /* its identities and port protocols, where App Mesh is */
     &mp_provider_kuma,       /* its identities, where Kuma is */

@@ -61,6 +61,7 @@ enum {
  * the importer). */
 struct mp_provider_import;
 struct mp_provider_form;
+struct mp_gateway_impl;
 
 /* The bundle's own answer to a request, as meshpol's ext_authz service gives it to a mesh that
  * consults meshpol (Istio's CUSTOM action with meshpol as its extension provider). */
@@ -126,6 +127,8 @@ typedef struct mp_provider {
 	/* The option of its that, set to "off", leaves its documents unread (the target's model is
 	 * the sources compiled without them, with the exported resources). */
 	const char *migrate_off;
+	/* How it implements the Kubernetes Gateway API (import_int.h); NULL: it does not. */
+	const struct mp_gateway_impl *gateway_api;
 } mp_provider;
 
 /* Every provider, in the order their verdicts and reasons come; ends with NULL. */
@@ -166,7 +169,7 @@ void mp_decision_add(mp_decision *d, uint32_t kind, const char *message, int adv
 const char *mp_decision_text(mp_decision *d, const char *fmt, const char *a, const char *b);
 
 /* The providers' rows (one folder each). */
-extern const mp_provider mp_provider_kubernetes, mp_provider_consul, mp_provider_istio,
-    mp_provider_linkerd, mp_provider_appmesh, mp_provider_kuma;
+extern const mp_provider mp_provider_kubernetes, mp_provider_gatewayapi, mp_provider_consul,
+    mp_provider_istio, mp_provider_linkerd, mp_provider_appmesh, mp_provider_kuma;
 
 #endif

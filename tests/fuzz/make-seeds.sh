@@ -126,6 +126,12 @@ for f in k8s-apps mesh-mtls rules-k8s uni-mesh uni-dataplanes uni-legacy uni-fro
 	cat "tests/data/import/kuma/$f.yaml"
 done >"$C/fuzz_compile/seed-import-kuma.yaml"
 copy fuzz_compile import-appmesh-tfplan.json tests/data/import/appmesh/equiv-tfplan.json
+# the Gateway API (docs/import.md, "Kubernetes Gateway API"): the table's fixture and the cases
+# that exercise listeners, grants, precedence and Service parents
+for f in fixture cases/c9 cases/c8h cases/d4 cases/f1 cases/g1 cases/h3 cases/i3 cases/k2; do
+	printf -- '---\n'
+	cat "tests/data/import/gatewayapi/$f.yaml"
+done >"$C/fuzz_compile/seed-import-gatewayapi.yaml"
 for d in loop residency; do
 	for f in "tests/data/audit/$d"/*.yaml; do
 		printf -- '---\n'

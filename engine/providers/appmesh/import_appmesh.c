@@ -809,6 +809,11 @@ static void resources(mp_import *im)
 	}
 }
 
+static int holds(mp_import *im)
+{
+	return appmesh_of(im)->present;
+}
+
 const struct mp_provider_import mp_appmesh_import = {
     .begin = begin,
     .end = end,
@@ -822,4 +827,5 @@ const struct mp_provider_import mp_appmesh_import = {
         },
     .identity = identity,
     .port_protocol = port_protocol,
+    .holds = holds,
 };

@@ -1047,6 +1047,11 @@ static void end(void *state)
 	mp_free(st);
 }
 
+static int holds(mp_import *im)
+{
+	return consul_of(im)->present;
+}
+
 const struct mp_provider_import mp_consul_import = {
     .begin = begin,
     .end = end,
@@ -1058,4 +1063,5 @@ const struct mp_provider_import mp_consul_import = {
         },
     .port_protocol = port_protocol,
     .reads = reads,
+    .holds = holds,
 };

@@ -443,6 +443,14 @@ static void free_state(void *state)
 	consul_authz_free(state);
 }
 
+/* Consul's API gateway controller (hashicorp/consul-k8s, the class "consul" its Helm chart
+ * installs): Gateways only; its mesh routes are its own config entries, not this group's. */
+static const mp_gateway_impl gateway_api = {
+    .controller = "consul.hashicorp.com/gateway-controller",
+    .classes = " consul ",
+    .protocols = " HTTP HTTPS TCP ",
+};
+
 const mp_provider mp_provider_consul = {
     .name = "consul",
     .title = "Consul",
@@ -458,4 +466,5 @@ const mp_provider mp_provider_consul = {
     .bundle_disagrees = "a Consul intention allows the request but the bundle, which has allow "
                         "rules for this destination, allows none of it",
     .present = present,
+    .gateway_api = &gateway_api,
 };

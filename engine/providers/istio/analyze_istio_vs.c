@@ -476,17 +476,22 @@ static idoc *find_gateway(mp_import *im, const char *ns, const char *name, mp_id
 	return NULL;
 }
 
-/* The hook for a gateway.networking.k8s.io Gateway named ns/name (gateways.go,
- * vsHostInKubernetesGateway): 1 when one exists, with *match set when a listener without a
- * hostname, or one whose hostname matches one of the n VirtualService hosts, accepts them. No
- * provider reads the Kubernetes Gateway API's Gateway yet (pending: its shared provider), so
- * there is none and the reference is reported as not found. */
-static int kubernetes_gateway(mp_import *im, const char *ns, const char *name,
+/* A gateway.networking.k8s.io Gateway named ns/name in cluster (gateways.go,
+ * vsHostInKubernetesGateway), as the Gateway API's provider reads it: 1 when one exists, with
+ * *match set when a listener without a hostname, or one whose hostname matches one of the n
+ * VirtualService hosts, accepts them. */
+static int kubernetes_gateway(mp_import *im, const char *ns, const char *name, mp_id cluster,
                               const char *const *hosts, uint32_t n, int *match)
 {
-	(void)im, (void)ns, (void)name, (void)hosts, (void)n;
+	im_gateway g;
 	*match = 0;
-	return 0;
+	if (!im_gateway_find(im, ns, name, cluster, &g))
+		return 0;
+	*match = g.any_host;
+	for (uint32_t i = 0; i < g.nhosts && !*match; i++)
+		for (uint32_t k = 0; k < n && !*match; k++)
+			*match = ist_host_matches(g.hosts[i], hosts[k]);
+	return 1;
 }
 
 /* Does some server host of Gateway gw, as a VirtualService of namespace vsns sees it
@@ -569,7 +574,7 @@ void ist_vs_gateways(mp_import *im)
 			int match = 0;
 			if (gw)
 				match = hosts_in_gateway(im, gw, vsns, hosts, nh);
-			else if (!kubernetes_gateway(im, ns, name, hosts, nh, &match))
+			else if (!kubernetes_gateway(im, ns, name, vs->cluster, hosts, nh, &match))
 				ist_report(im, vs, g, "ReferencedResourceNotFound",
 				           "Referenced gateway not found: \"%s\"", ref);
 			if (!match)

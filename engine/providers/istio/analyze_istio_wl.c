@@ -3,11 +3,12 @@
  * sidecar/selector.go, authz/authorizationpolicies.go, telemetry/ (selector.go,
  * default_selector.go, providers.go, lightstep.go), k8sgateway/workloadselector.go,
  * injection/injection.go and image-auto.go, deployment/services.go and pod.go,
- * service/portname.go, conditions/conditions.go; and meshpol's check of PeerAuthentication
- * selectors, which no Istio analyzer makes. Pods are the analyzers' view (pods_istio.c). Rows:
- * analyze_istio.c; docs/import.md ("Istio's analyzers"). */
+ * service/portname.go, conditions/conditions.go (the Gateway API's kinds too); and meshpol's check
+ * of PeerAuthentication selectors, which no Istio analyzer makes. Pods are the analyzers' view
+ * (pods_istio.c). Rows: analyze_istio.c; docs/import.md ("Istio's analyzers"). */
 #include "alloc.h"
 #include "istio_int.h"
+#include "providers/gatewayapi/gatewayapi_int.h"
 #include "providers/kubernetes/kubernetes_int.h"
 
 #include <stdio.h>
@@ -948,46 +949,66 @@ void ist_port_names(mp_import *im)
 
 /* --- conditions.ConditionAnalyzer --- */
 
-/* The hook for the Kubernetes Gateway API's Gateway (its conditions), HTTPRoute and GRPCRoute
- * (status.parents[].conditions): Accepted, Programmed or ResolvedRefs False. No provider
- * reads the Gateway API's status yet (pending: its shared provider). */
-static void gateway_api_conditions(mp_import *im)
+/* The conditions Istio reports negative, per kind (conditions.go, negativeConditionsToReport):
+ * a Service's or ServiceEntry's waypoint not bound; an AuthorizationPolicy ztunnel or a waypoint
+ * did not accept, or accepted in part; the Gateway API's Gateway, HTTPRoute and GRPCRoute not
+ * Accepted, Programmed or ResolvedRefs. */
+enum { COND_SERVICE, COND_AUTHZ, COND_GATEWAY_API };
+
+static int negative(int kind, const char *type, const char *status, const char *reason)
 {
-	(void)im;
+	int no = status && !strcmp(status, "False");
+	switch (kind) {
+	case COND_SERVICE:
+		return no && !strcmp(type, "istio.io/WaypointBound");
+	case COND_AUTHZ:
+		return (no &&
+		        (!strcmp(type, "ZtunnelAccepted") || !strcmp(type, "WaypointAccepted"))) ||
+		       (!strcmp(type, "WaypointAccepted") && reason &&
+		        !strcmp(reason, "PartiallyInvalid"));
+	default:
+		return no && (!strcmp(type, "Accepted") || !strcmp(type, "Programmed") ||
+		              !strcmp(type, "ResolvedRefs"));
+	}
+}
+
+/* NegativeConditionStatus for each negative condition of the list conds of dc. */
+static void report_conditions(mp_import *im, idoc *dc, yaml_node_t *conds, int kind)
+{
+	yaml_node_t *c;
+	if (!conds || conds->type != YAML_SEQUENCE_NODE)
+		return;
+	IM_SEQ_FOREACH(dc, conds, c)
+	{
+		const char *type = im_scalar(im_get(dc, c, "type"));
+		const char *status = im_scalar(im_get(dc, c, "status"));
+		const char *reason = im_scalar(im_get(dc, c, "reason"));
+		const char *message = im_scalar(im_get(dc, c, "message"));
+		if (type && negative(kind, type, status, reason))
+			ist_report(im, dc, NULL, "NegativeConditionStatus",
+			           "A condition with a negative status is present: type=%s, "
+			           "reason=%s, message=%s.",
+			           type, reason ? reason : "", message ? message : "");
+	}
 }
 
 void ist_conditions(mp_import *im)
 {
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
-		int svc = k8s_is(dc, K8S_SERVICE) || istio_is(dc, IK_SERVICEENTRY);
-		int ap = istio_is(dc, IK_AUTHORIZATIONPOLICY);
-		yaml_node_t *conds, *c;
-		if ((!svc && !ap) || dc->dead == 1 || dc->cluster == MP_NONE ||
-		    !(conds = im_get(dc, im_get(dc, dc->root, "status"), "conditions")) ||
-		    conds->type != YAML_SEQUENCE_NODE)
+		yaml_node_t *status = im_get(dc, dc->root, "status"), *p, *parent;
+		if (dc->dead == 1 || dc->cluster == MP_NONE || !status)
 			continue;
-		IM_SEQ_FOREACH(dc, conds, c)
-		{
-			const char *type = im_scalar(im_get(dc, c, "type"));
-			const char *status = im_scalar(im_get(dc, c, "status"));
-			const char *reason = im_scalar(im_get(dc, c, "reason"));
-			const char *message = im_scalar(im_get(dc, c, "message"));
-			int no = status && !strcmp(status, "False");
-			if (!type)
-				continue;
-			int neg = svc ? no && !strcmp(type, "istio.io/WaypointBound")
-			              : (no && (!strcmp(type, "ZtunnelAccepted") ||
-			                        !strcmp(type, "WaypointAccepted"))) ||
-			                    (!strcmp(type, "WaypointAccepted") && reason &&
-			                     !strcmp(reason, "PartiallyInvalid"));
-			if (neg)
-				ist_report(
-				    im, dc, NULL, "NegativeConditionStatus",
-				    "A condition with a negative status is present: type=%s, "
-				    "reason=%s, message=%s.",
-				    type, reason ? reason : "", message ? message : "");
-		}
+		if (k8s_is(dc, K8S_SERVICE) || istio_is(dc, IK_SERVICEENTRY))
+			report_conditions(im, dc, im_get(dc, status, "conditions"), COND_SERVICE);
+		else if (istio_is(dc, IK_AUTHORIZATIONPOLICY))
+			report_conditions(im, dc, im_get(dc, status, "conditions"), COND_AUTHZ);
+		else if (gwapi_is(dc, GW_GATEWAY)) /* not its listeners' (Istio's TODO) */
+			report_conditions(im, dc, im_get(dc, status, "conditions"),
+			                  COND_GATEWAY_API);
+		else if ((gwapi_is(dc, GW_HTTPROUTE) || gwapi_is(dc, GW_GRPCROUTE)) &&
+		         (p = im_get(dc, status, "parents")) && p->type == YAML_SEQUENCE_NODE)
+			IM_SEQ_FOREACH(dc, p, parent)
+		report_conditions(im, dc, im_get(dc, parent, "conditions"), COND_GATEWAY_API);
 	}
-	gateway_api_conditions(im);
 }

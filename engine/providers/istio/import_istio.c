@@ -631,6 +631,16 @@ static int invalid(mp_import *im, idoc *dc, const yaml_node_t *n, const char *ms
 	return 1;
 }
 
+/* Does the import hold Istio's documents? (A Kubernetes-only import is Istio's by default:
+ * the Gateway API's rows say so, MP_GWI_DEFAULT_MESH.) */
+static int holds(mp_import *im)
+{
+	for (uint32_t i = 0; i < im->ndocs; i++)
+		if (im->docs[i].provider == &mp_provider_istio && im_live(&im->docs[i]))
+			return 1;
+	return 0;
+}
+
 const struct mp_provider_import mp_istio_import = {
     .begin = begin,
     .end = end,
@@ -646,4 +656,5 @@ const struct mp_provider_import mp_istio_import = {
     .port_protocol = port_protocol,
     .reads = ist_reads,
     .invalid = invalid,
+    .holds = holds,
 };

@@ -134,6 +134,21 @@ static void free_state(void *state)
 	mp_authz_free(state);
 }
 
+/* Istio's Gateway API controller (pilot/pkg/config/kube/gateway: gatewayclass.go Classes,
+ * conversion.go listenerProtocolToIstio and getDefaultName, conditions.go
+ * generateSupportedKinds): the classes istiod creates, its protocols (TLS and TCP need
+ * PILOT_ENABLE_ALPHA_GATEWAY_API, assumed on where TLSRoutes and TCPRoutes are written), a
+ * Gateway's Service GATEWAY-CLASS, upper-case protocols only, a kind a listener does not take
+ * NotAllowedByListeners, one valid certificate enough; Service parents (GAMMA), also in a
+ * Kubernetes-only import, whose mesh meshpol takes to be Istio. */
+static const mp_gateway_impl gateway_api = {
+    .controller = "istio.io/gateway-controller",
+    .classes = " istio istio-remote istio-waypoint ",
+    .protocols = " HTTP HTTPS TLS TCP HBONE ",
+    .flags = MP_GWI_MESH | MP_GWI_DEFAULT_MESH | MP_GWI_SERVICE_CLASS | MP_GWI_PROTOCOL_CASE |
+             MP_GWI_KIND_NOT_ALLOWED | MP_GWI_ANY_CERT,
+};
+
 const mp_provider mp_provider_istio = {
     .name = "istio",
     .title = "Istio",
@@ -148,4 +163,5 @@ const mp_provider mp_provider_istio = {
     .bundle_disagrees = "an AuthorizationPolicy allows the request but the bundle, which has "
                         "allow rules for this destination, allows none of it",
     .present = present,
+    .gateway_api = &gateway_api,
 };

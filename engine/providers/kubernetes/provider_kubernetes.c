@@ -16,7 +16,7 @@ const mp_provider_kind mp_k8s_kinds[K8S_KINDS + 1] = {
     [K8S_REPLICASET] = {"apps", " v1 ", "ReplicaSet", 0},
     [K8S_CONFIGMAP] = {"", " v1 ", "ConfigMap", 0}, /* kept for the mesh that reads it */
     /* kept for the meshes' analyzers, which read its name, type and key names, never its data
-     * (Istio's Gateway credentials) */
+     * (Istio's Gateway credentials, the Gateway API's certificateRefs) */
     [K8S_SECRET] = {"", " v1 ", "Secret", 0},
     /* kept for the meshes' analyzers (Istio's injection webhooks) */
     [K8S_MUTATINGWEBHOOK] = {"admissionregistration.k8s.io", " v1 ", "MutatingWebhookConfiguration",

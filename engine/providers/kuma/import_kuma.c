@@ -500,6 +500,11 @@ static void end(void *state)
 	mp_free(st);
 }
 
+static int holds(mp_import *im)
+{
+	return kuma_of(im)->present;
+}
+
 const struct mp_provider_import mp_kuma_import = {
     .begin = begin,
     .end = end,
@@ -514,4 +519,5 @@ const struct mp_provider_import mp_kuma_import = {
             [IM_PHASE_RESOURCES] = resources,
         },
     .identity = mp_kuma_k8s_identity,
+    .holds = holds,
 };

@@ -126,6 +126,15 @@ static void free_state(void *state)
 	mp_kmauthz_free(state);
 }
 
+/* Kuma's Gateway API controller (kumahq/kuma pkg/plugins/runtime/k8s/controllers/gatewayapi:
+ * common.ControllerName; attachment.go, which checks namespaces and not hostnames); HTTPRoutes
+ * with Service parents become MeshHTTPRoutes (mesh_http_route_conversion.go). */
+static const mp_gateway_impl gateway_api = {
+    .controller = "gateways.kuma.io/controller",
+    .protocols = " HTTP HTTPS TCP TLS ",
+    .flags = MP_GWI_MESH | MP_GWI_NO_HOSTNAMES,
+};
+
 const mp_provider mp_provider_kuma = {
     .name = "kuma",
     .title = "Kuma",
@@ -141,4 +150,5 @@ const mp_provider mp_provider_kuma = {
     .bundle_disagrees = "a MeshTrafficPermission admits the request but the bundle, which has "
                         "allow rules for this destination, allows none of it",
     .present = mp_kmauthz_present,
+    .gateway_api = &gateway_api,
 };

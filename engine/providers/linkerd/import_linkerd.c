@@ -29,10 +29,6 @@
 static const char *const expr_ops[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
 static const char *const protocols[] = {"unknown", "HTTP/1", "HTTP/2", "gRPC",
                                         "opaque",  "TLS",    NULL};
-static const char *const path_types[] = {"Exact", "PathPrefix", "RegularExpression", NULL};
-static const char *const value_types[] = {"Exact", "RegularExpression", NULL};
-static const char *const methods[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-                                      "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL};
 
 static const im_field expr_fields[] = {
     {"key", IM_T_STR, 1, 0, NULL, NULL},
@@ -110,100 +106,6 @@ static const im_field netauthn_fields[] = {
     {"networks", IM_T_LIST, 1, 0, network_fields, NULL},
     {NULL, 0, 0, 0, NULL, NULL},
 };
-static const im_field path_fields[] = {
-    {"type", IM_T_ENUM, 0, 0, NULL, path_types},
-    {"value", IM_T_STR, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field value_fields[] = {
-    {"type", IM_T_ENUM, 0, 0, NULL, value_types},
-    {"name", IM_T_STR, 1, 0, NULL, NULL},
-    {"value", IM_T_STR, 1, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field http_match_fields[] = {
-    {"path", IM_T_MAP, 0, 0, path_fields, NULL},
-    {"headers", IM_T_LIST, 0, 0, value_fields, NULL},
-    {"queryParams", IM_T_LIST, 0, 0, value_fields, NULL},
-    {"method", IM_T_ENUM, 0, 0, NULL, methods},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field parent_fields[] = {
-    {"group", IM_T_STR, 0, 0, NULL, NULL},
-    {"kind", IM_T_STR, 0, 0, NULL, NULL},
-    {"namespace", IM_T_STR, 0, 0, NULL, NULL},
-    {"name", IM_T_STR, 1, 0, NULL, NULL},
-    {"sectionName", IM_T_STR, 0, 0, NULL, NULL},
-    {"port", IM_T_INT, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field filter_fields[] = {
-    {"type", IM_T_STR, 1, 0, NULL, NULL},
-    {"requestHeaderModifier", IM_T_ANY, 0, 0, NULL, NULL},
-    {"responseHeaderModifier", IM_T_ANY, 0, 0, NULL, NULL},
-    {"requestRedirect", IM_T_ANY, 0, 0, NULL, NULL},
-    {"requestMirror", IM_T_ANY, 0, 0, NULL, NULL},
-    {"urlRewrite", IM_T_ANY, 0, 0, NULL, NULL},
-    {"extensionRef", IM_T_ANY, 0, 0, NULL, NULL},
-    {"cors", IM_T_ANY, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field backend_fields[] = {
-    {"group", IM_T_STR, 0, 0, NULL, NULL},
-    {"kind", IM_T_STR, 0, 0, NULL, NULL},
-    {"name", IM_T_STR, 1, 0, NULL, NULL},
-    {"namespace", IM_T_STR, 0, 0, NULL, NULL},
-    {"port", IM_T_INT, 0, 0, NULL, NULL},
-    {"weight", IM_T_INT, 0, 0, NULL, NULL},
-    {"filters", IM_T_LIST, 0, 0, filter_fields, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field timeouts_fields[] = {
-    {"request", IM_T_STR, 0, 0, NULL, NULL},
-    {"backendRequest", IM_T_STR, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field http_rule_fields[] = {
-    {"name", IM_T_STR, 0, 0, NULL, NULL},
-    {"matches", IM_T_LIST, 0, 0, http_match_fields, NULL},
-    {"filters", IM_T_LIST, 0, 0, filter_fields, NULL},
-    {"backendRefs", IM_T_LIST, 0, 0, backend_fields, NULL},
-    {"timeouts", IM_T_MAP, 0, 0, timeouts_fields, NULL},
-    {"retry", IM_T_ANY, 0, 0, NULL, NULL},
-    {"sessionPersistence", IM_T_ANY, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field httproute_fields[] = {
-    {"parentRefs", IM_T_LIST, 0, 0, parent_fields, NULL},
-    {"hostnames", IM_T_LIST, 0, IM_T_STR, NULL, NULL},
-    {"rules", IM_T_LIST, 0, 0, http_rule_fields, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field grpc_method_fields[] = {
-    {"type", IM_T_ENUM, 0, 0, NULL, value_types},
-    {"service", IM_T_STR, 0, 0, NULL, NULL},
-    {"method", IM_T_STR, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field grpc_match_fields[] = {
-    {"method", IM_T_MAP, 0, 0, grpc_method_fields, NULL},
-    {"headers", IM_T_LIST, 0, 0, value_fields, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field grpc_rule_fields[] = {
-    {"name", IM_T_STR, 0, 0, NULL, NULL},
-    {"matches", IM_T_LIST, 0, 0, grpc_match_fields, NULL},
-    {"filters", IM_T_LIST, 0, 0, filter_fields, NULL},
-    {"backendRefs", IM_T_LIST, 0, 0, backend_fields, NULL},
-    {"sessionPersistence", IM_T_ANY, 0, 0, NULL, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
-static const im_field grpcroute_fields[] = {
-    {"parentRefs", IM_T_LIST, 0, 0, parent_fields, NULL},
-    {"hostnames", IM_T_LIST, 0, IM_T_STR, NULL, NULL},
-    {"rules", IM_T_LIST, 0, 0, grpc_rule_fields, NULL},
-    {NULL, 0, 0, 0, NULL, NULL},
-};
 /* A ServiceProfile request condition nests: all and any hold conditions, not holds one. */
 static const im_field sp_condition[6];
 static const im_field sp_condition[6] = {
@@ -266,9 +168,7 @@ static const im_field *const spec_of[LK_KINDS] = {
     [LK_AUTHORIZATIONPOLICY] = authzpolicy_fields,
     [LK_MESHTLSAUTHENTICATION] = meshtls_fields,
     [LK_NETWORKAUTHENTICATION] = netauthn_fields,
-    [LK_HTTPROUTE] = httproute_fields,
-    [LK_GATEWAY_HTTPROUTE] = httproute_fields,
-    [LK_GRPCROUTE] = grpcroute_fields,
+    [LK_HTTPROUTE] = mp_gwapi_httproute_spec, /* the Gateway API's HTTPRoute's */
     [LK_SERVICEPROFILE] = sp_fields,
     [LK_LINK] = link_fields,
 };
@@ -492,7 +392,6 @@ static int check_kind(mp_import *im, idoc *dc)
 			                "identities configured\")");
 		return 0;
 	case LK_HTTPROUTE:
-	case LK_GATEWAY_HTTPROUTE:
 		return check_route_matches(im, dc) < 0 || check_timeouts(im, dc) < 0 ? -1 : 0;
 	case LK_SERVICEPROFILE:
 		return check_profile(im, dc);
@@ -761,13 +660,6 @@ static int reads(mp_import *im, idoc *dc)
 	return mp_linkerd_is_config(im, dc);
 }
 
-/* A Gateway API route: Linkerd reads them, but so may other meshes; alone they do not say the
- * import is Linkerd's. */
-static int gateway_api(const idoc *dc)
-{
-	return linkerd_is(dc, LK_GATEWAY_HTTPROUTE) || linkerd_is(dc, LK_GRPCROUTE);
-}
-
 /* Does the import hold Linkerd's configuration: a document of its own kinds, or a Namespace or
  * pod it injects? Without, Linkerd adds nothing to the model. */
 static int is_present(mp_import *im)
@@ -777,8 +669,7 @@ static int is_present(mp_import *im)
 		yaml_node_t *meta, *spec;
 		if (!im_live(dc))
 			continue;
-		if ((dc->provider == &mp_provider_linkerd && !gateway_api(dc)) ||
-		    mp_linkerd_is_config(im, dc))
+		if (dc->provider == &mp_provider_linkerd || mp_linkerd_is_config(im, dc))
 			return 1;
 		if (k8s_is(dc, K8S_NAMESPACE)) {
 			meta = dc->meta;
@@ -800,22 +691,8 @@ static int is_present(mp_import *im)
 static void clusters(mp_import *im)
 {
 	linkerd_state *st = linkerd_of(im);
-	if (!(st->present = is_present(im))) {
-		for (uint32_t i = 0; i < im->ndocs; i++) {
-			idoc *dc = &im->docs[i];
-			char q[80];
-			if (gateway_api(dc) && im_live(dc))
-				im_note(
-				    im, dc, im_get(dc, dc->root, "kind"),
-				    "skipped kind '%s' (apiVersion %s): meshpol reads the Gateway "
-				    "API's "
-				    "routes for Linkerd, and the sources hold nothing of Linkerd's",
-				    dc->kind->kind,
-				    mp_diag_quote(im_str_of(im, dc->api),
-				                  strlen(im_str_of(im, dc->api)), q, sizeof(q)));
-		}
+	if (!(st->present = is_present(im)))
 		return;
-	}
 	if (!(st->ns_docs = mp_calloc(im->ndocs + 1, sizeof(*st->ns_docs)))) {
 		im->oom = 1;
 		return;
@@ -965,6 +842,11 @@ static void end(void *state)
 	mp_free(st);
 }
 
+static int holds(mp_import *im)
+{
+	return linkerd_of(im)->present;
+}
+
 const struct mp_provider_import mp_linkerd_import = {
     .begin = begin,
     .end = end,
@@ -978,4 +860,5 @@ const struct mp_provider_import mp_linkerd_import = {
         },
     .identity = identity,
     .reads = reads,
+    .holds = holds,
 };

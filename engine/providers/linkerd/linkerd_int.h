@@ -9,6 +9,7 @@
 #define MP_LINKERD_INT_H
 
 #include "import_int.h"
+#include "providers/gatewayapi/gatewayapi_int.h"
 
 /* The rows of mp_linkerd_kinds (a document's kind points at one). */
 enum {
@@ -17,9 +18,7 @@ enum {
 	LK_AUTHORIZATIONPOLICY,
 	LK_MESHTLSAUTHENTICATION,
 	LK_NETWORKAUTHENTICATION,
-	LK_HTTPROUTE,         /* policy.linkerd.io */
-	LK_GATEWAY_HTTPROUTE, /* gateway.networking.k8s.io */
-	LK_GRPCROUTE,
+	LK_HTTPROUTE, /* policy.linkerd.io; the Gateway API's are its provider's */
 	LK_SERVICEPROFILE,
 	LK_LINK,
 	LK_RATELIMIT,
@@ -38,10 +37,12 @@ static inline int linkerd_is(const idoc *dc, uint32_t kind)
 	return dc->kind == &mp_linkerd_kinds[kind];
 }
 
+/* A route Linkerd reads: its own HTTPRoute, or the Gateway API's HTTPRoute and GRPCRoute (a
+ * Server parent makes one Linkerd's inbound route). */
 static inline int linkerd_is_route(const idoc *dc)
 {
-	return linkerd_is(dc, LK_HTTPROUTE) || linkerd_is(dc, LK_GATEWAY_HTTPROUTE) ||
-	       linkerd_is(dc, LK_GRPCROUTE);
+	return linkerd_is(dc, LK_HTTPROUTE) || gwapi_is(dc, GW_HTTPROUTE) ||
+	       gwapi_is(dc, GW_GRPCROUTE);
 }
 
 /* The default inbound policies (config.linkerd.io/default-inbound-policy, a Server's
@@ -134,6 +135,10 @@ void mp_linkerd_proxy_records(mp_import *im);
 
 void mp_linkerd_mirrors(mp_import *im); /* SERVICES: mirrored services are the remote ones */
 void mp_linkerd_routes(mp_import *im);  /* ROUTES: outbound HTTPRoutes, ServiceProfiles */
+/* How Linkerd reads the Gateway API's routes with a Service parent (mp_gateway_impl): a
+ * ServiceProfile for the service wins over them; a route's timeout and retry annotations. */
+int mp_linkerd_profiled(mp_import *im, mp_id svc);
+void mp_linkerd_route_annotations(mp_import *im, idoc *route, mp_route *rt);
 
 /* --- checks (import_linkerd.c) --- */
 

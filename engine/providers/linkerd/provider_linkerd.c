@@ -1,6 +1,7 @@
-/* provider_linkerd.c: Linkerd (policy.linkerd.io, its HTTPRoute and the Gateway API's,
- * linkerd.io ServiceProfile, multicluster.linkerd.io Link, and the ConfigMap linkerd-config,
- * which is Kubernetes' kind: the importer claims it by its reads answer). Its
+/* provider_linkerd.c: Linkerd (policy.linkerd.io, linkerd.io ServiceProfile,
+ * multicluster.linkerd.io Link, and the ConfigMap linkerd-config, which is Kubernetes' kind: the
+ * importer claims it by its reads answer; the Gateway API's HTTPRoute and GRPCRoute are their
+ * provider's, whose Server-parent routes Linkerd reads as its inbound routes). Its
  * importer (import_linkerd.c, pods_linkerd.c, routes_linkerd.c) and analyzers
  * (analyze_linkerd.c) map them into the model; its authorization ops compile the model's
  * Linkerd resources (linkerd_authz.h) and decide a request as linkerd2-proxy would. With
@@ -11,8 +12,7 @@
 
 #include <string.h>
 
-#define POLICY  "policy.linkerd.io"
-#define GATEWAY "gateway.networking.k8s.io"
+#define POLICY "policy.linkerd.io"
 
 const mp_provider_kind mp_linkerd_kinds[LK_KINDS + 1] = {
     [LK_SERVER] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "Server", 0, NULL},
@@ -21,8 +21,6 @@ const mp_provider_kind mp_linkerd_kinds[LK_KINDS + 1] = {
     [LK_MESHTLSAUTHENTICATION] = {POLICY, " v1alpha1 ", "MeshTLSAuthentication", 0, NULL},
     [LK_NETWORKAUTHENTICATION] = {POLICY, " v1alpha1 ", "NetworkAuthentication", 0, NULL},
     [LK_HTTPROUTE] = {POLICY, " v1alpha1 v1beta1 v1beta2 v1beta3 ", "HTTPRoute", 0, NULL},
-    [LK_GATEWAY_HTTPROUTE] = {GATEWAY, " v1alpha2 v1beta1 v1 ", "HTTPRoute", 0, NULL},
-    [LK_GRPCROUTE] = {GATEWAY, " v1alpha2 v1 ", "GRPCRoute", 0, NULL},
     [LK_SERVICEPROFILE] = {"linkerd.io", " v1alpha1 v1alpha2 ", "ServiceProfile", 0, NULL},
     [LK_LINK] = {"multicluster.linkerd.io", " v1alpha1 v1alpha2 v1alpha3 ", "Link", 0, NULL},
     [LK_RATELIMIT] = {POLICY, NULL, "HTTPLocalRateLimitPolicy", 0,
@@ -96,6 +94,16 @@ static void free_state(void *state)
 	mp_lkauthz_free(state);
 }
 
+/* Linkerd programs Service parents (its outbound routes), never a Gateway (l2
+ * policy-controller/k8s/status/src/index.rs: Server and Service parents only): a rule without
+ * backendRefs goes to the parent, which must have a cluster IP; its proxy ranks rules by path
+ * length alone. */
+static const mp_gateway_impl gateway_api = {
+    .flags = MP_GWI_MESH | MP_GWI_EMPTY_TO_PARENT | MP_GWI_CLUSTER_IP | MP_GWI_PATH_LENGTH,
+    .replaced = mp_linkerd_profiled,
+    .annotations = mp_linkerd_route_annotations,
+};
+
 const mp_provider mp_provider_linkerd = {
     .name = "linkerd",
     .title = "Linkerd",
@@ -110,4 +118,5 @@ const mp_provider mp_provider_linkerd = {
     .bundle_disagrees = "a Linkerd authorization admits the request but the bundle, which has "
                         "allow rules for this destination, allows none of it",
     .present = mp_lkauthz_present,
+    .gateway_api = &gateway_api,
 };

@@ -228,13 +228,19 @@ static int is_config(const mp_model *m, const mp_resource *r)
 	       !strcmp(mp_model_str(m, r->name), LK_CONFIG_NAME);
 }
 
-/* Does resource r belong to Linkerd and have kind (ConfigMap: its settings)? */
+/* Does resource r belong to Linkerd and have kind (ConfigMap: its settings; HTTPRoute and
+ * GRPCRoute: the Gateway API's too, whose Server-parent routes are Linkerd's inbound ones)? */
 static int is(const mp_model *m, const mp_resource *r, const char *kind)
 {
+	const mp_provider *p;
 	if (!strcmp(kind, "ConfigMap"))
 		return is_config(m, r);
-	return !strcmp(mp_model_str(m, r->kind), kind) &&
-	       mp_provider_of(m, r) == &mp_provider_linkerd;
+	if (strcmp(mp_model_str(m, r->kind), kind))
+		return 0;
+	p = mp_provider_of(m, r);
+	return p == &mp_provider_linkerd ||
+	       (p == &mp_provider_gatewayapi &&
+	        (!strcmp(kind, "HTTPRoute") || !strcmp(kind, "GRPCRoute")));
 }
 
 int mp_lkauthz_present(const mp_model *m)
