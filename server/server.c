@@ -36,9 +36,9 @@
  *      then (a stuck worker, a blocked reload) are left behind: exit (1) without joining them.
  */
 #include "alloc.h"
-#include "grpc.h"
 #include "bundlesrc.h"
 #include "fetch.h"
+#include "grpc.h"
 #include "httpc.h"
 #include "logship.h"
 #include "reload.h"
