@@ -10,6 +10,7 @@
 #include "decide.h"
 #include "diag.h"
 #include "sandbox.h"
+#include "scope.h"
 #include "version.h"
 
 #include <lauxlib.h>
@@ -1020,8 +1021,10 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	                "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", bundle,
 	                "model", "sha256", mp_model_sha256(a.m), "sources", sources, "policies",
 	                policies, "rules", a.rules, "findings", a.findings, "errors", a.errors);
-	if (out)
+	if (out) {
 		summarise(&a, out);
+		json_object_set_new(out, "scope", mp_scope_json(a.m));
+	}
 	json_decref(a.rules);
 	json_decref(a.rule_index);
 	json_decref(a.findings);
