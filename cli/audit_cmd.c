@@ -9,7 +9,6 @@
 #include "trail.h"
 #include "version.h"
 
-#include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +24,15 @@ static void show_progress(void *ctx, const char *step, uint64_t done, uint64_t t
 	fflush(stderr);
 }
 
-/* Appends the run to the trail: start, one record per finding, end, seal. */
+/* Appends the run to the trail: start, one record per finding, end, seal. Then sets the audit's
+ * "trail" to where the run is (docs/audit-format.md), for the report written after it. */
 static int write_trail(const char *path, const char *key, json_t *audit, char *err, size_t errlen)
 {
 	int rc = -1;
 	mp_trail *t = mp_trail_open(path, key, err, errlen);
 	if (!t)
 		return -1;
+	uint64_t first = mp_trail_seq(t) + 1;
 	char host[256] = "?";
 	gethostname(host, sizeof(host) - 1);
 	struct passwd *pw = getpwuid(getuid());
@@ -61,6 +62,15 @@ static int write_trail(const char *path, const char *key, json_t *audit, char *e
 	json_decref(end);
 	if (bad || mp_trail_seal(t, err, errlen) < 0)
 		goto out;
+	char head[65], key_id[65] = "";
+	mp_trail_head(t, head);
+	if (key && mp_trail_key_id(key, key_id, err, errlen) < 0)
+		goto out;
+	json_object_set_new(audit, "trail",
+	                    json_pack("{s:s, s:I, s:I, s:s, s:b, s:s?}", "file", path, "first_seq",
+	                              (json_int_t)first, "seal_seq", (json_int_t)mp_trail_seq(t),
+	                              "head", head, "signed", key != NULL, "key_id",
+	                              key ? key_id : NULL));
 	rc = 0;
 out:
 	json_decref(start);
@@ -110,31 +120,43 @@ out:
 	return rc;
 }
 
+static const char *const enforcement_levels[] = {"advisory", "soft", "hard", NULL};
+
+enum { O_FAIL_ON = 256, O_TRAIL, O_SIGN_KEY, O_POLICY };
+const mp_option mp_audit_options[] = {
+    {'m', 'm', "model", "MODEL",
+     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    {'p', 'p', "policies", "POLICY_DIR",
+     "the policy bundle; without it only the import analyzers' findings are reported", NULL,
+     MP_OPT_DIR},
+    {'f', 'f', "format", "FORMAT", "the report's format (default text)", mp_report_formats, 0},
+    {'o', 'o', "output", "FILE", "write the report to FILE, replaced whole (default stdout)", NULL,
+     MP_OPT_FILE},
+    {O_FAIL_ON, 0, "fail-on", "LEVEL",
+     "exit 1 when a finding's enforcement is at or above LEVEL (default hard)", enforcement_levels,
+     0},
+    {O_TRAIL, 0, "trail", "FILE",
+     "append the run to a tamper-evident compliance trail, sealed (docs/trail-format.md)", NULL,
+     MP_OPT_FILE},
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem", "sign the trail's seal with this Ed25519 key", NULL,
+     MP_OPT_FILE},
+    {O_POLICY, 0, "policy", "NAME", "audit this policy of the bundle only", NULL, 0},
+    {'q', 'q', "quiet", NULL, "print no notes (errors and warnings still)", NULL, 0},
+    {0},
+};
+
 int mp_cmd_audit(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("audit");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"fail-on", required_argument, NULL, 'F'},
-	    {"trail", required_argument, NULL, 't'},
-	    {"sign-key", required_argument, NULL, 'k'},
-	    {"policy", required_argument, NULL, 'P'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:f:o:";
 	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
 	const char *trail = NULL, *key = NULL;
 	mp_audit_opts ao = {.fail_on = MP_ENF_HARD};
-	mp_cli_seen seen = {0};
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	mp_cli_parser p = {0};
+	int c, rc, quiet = 0;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 'm':
 			model = optarg;
 			break;
@@ -147,37 +169,29 @@ int mp_cmd_audit(int argc, char **argv)
 		case 'o':
 			out_path = optarg;
 			break;
-		case 't':
+		case O_TRAIL:
 			trail = optarg;
 			break;
-		case 'k':
+		case O_SIGN_KEY:
 			key = optarg;
 			break;
-		case 'P':
+		case O_POLICY:
 			ao.only_policy = optarg;
 			break;
-		case 'F':
-			if (!strcmp(optarg, "advisory"))
-				ao.fail_on = MP_ENF_ADVISORY;
-			else if (!strcmp(optarg, "soft"))
-				ao.fail_on = MP_ENF_SOFT;
-			else if (!strcmp(optarg, "hard"))
-				ao.fail_on = MP_ENF_HARD;
-			else
-				return mp_cli_usage_error(
-				    v, "--fail-on takes advisory, soft or hard, not '%s'", optarg);
+		case 'q':
+			quiet = 1;
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
+		case O_FAIL_ON: /* the table checked the word */
+			ao.fail_on = !strcmp(optarg, "advisory") ? MP_ENF_ADVISORY
+			             : !strcmp(optarg, "soft")   ? MP_ENF_SOFT
+			                                         : MP_ENF_HARD;
+			break;
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
 	if (!model)
 		return mp_cli_usage_error(v, "-m MODEL is required");
-	if (!mp_report_format_known(format))
-		return mp_cli_usage_error(
-		    v, "unknown format '%s' (text, json, junit, sarif, markdown)", format);
 	if (key && !trail)
 		return mp_cli_usage_error(v, "--sign-key needs --trail");
 
@@ -185,7 +199,7 @@ int mp_cmd_audit(int argc, char **argv)
 	 * trail that cannot be written is neither. The output is opened first, so that a bad -o
 	 * is said before the audit runs; it replaces nothing until the commit. */
 	rc = MP_EXIT_USAGE;
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_evaluator *ev = NULL;
 	mp_engine *e = NULL;
 	json_t *audit = NULL;
@@ -217,19 +231,29 @@ int mp_cmd_audit(int argc, char **argv)
 		fprintf(stderr, "meshpol audit: out of memory\n");
 		goto out;
 	}
-	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
-	            !strcmp(format, "text");
-	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+	/* The trail before the report, so that the report can name the run and its seal; a trail
+	 * that cannot be written leaves no report behind that would claim one. */
+	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
+	char note[640];
+	mp_report_opts ro = {
+	    .color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+	             !strcmp(format, "text"),
+	    .engine = e,
+	    .note = note,
+	    .notelen = sizeof(note),
+	};
+	if (mp_report_write_opts(audit, format, out, &ro, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
+		goto out;
+	}
+	if (*note)
+		fprintf(stderr, "meshpol audit: warning: %s\n", note);
 	int committed = mp_out_commit(o, err, sizeof(err));
 	o = NULL; /* freed by the commit, whatever its result */
 	if (committed < 0) {
-		fprintf(stderr, "meshpol audit: %s\n", err);
-		goto out;
-	}
-	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}

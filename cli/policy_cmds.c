@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "decide.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,22 +27,35 @@ static json_t *read_input(const char *path)
 	return j;
 }
 
+/* -m and -p as every verb that reads a model and a bundle describes them */
+#define MODEL_OPTION                                                                               \
+	{                                                                                          \
+		'm', 'm', "model", "MODEL",                                                        \
+		    "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL,  \
+		    MP_OPT_FILE                                                                    \
+	}
+#define QUIET_OPTION                                                                               \
+	{                                                                                          \
+		'q', 'q', "quiet", NULL, "print no notes (errors still)", NULL, 0                  \
+	}
+
+const mp_option mp_decide_options[] = {
+    MODEL_OPTION,
+    {'p', 'p', "policies", "POLICY_DIR",
+     "the policy bundle; without it only the meshes' own rules decide", NULL, MP_OPT_DIR},
+    {'e', 0, "explain", NULL, "add every rule considered, and why it matched or not", NULL, 0},
+    QUIET_OPTION,
+    {0},
+};
+
 int mp_cmd_decide(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("decide");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"explain", no_argument, NULL, 'e'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:";
 	const char *model = NULL, *policies = NULL;
-	mp_cli_seen seen = {0};
-	int explain = 0, c, rc = MP_EXIT_USAGE;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+	mp_cli_parser p = {0};
+	int explain = 0, quiet = 0, c, rc = MP_EXIT_USAGE;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
@@ -51,8 +63,8 @@ int mp_cmd_decide(int argc, char **argv)
 			policies = optarg;
 		else if (c == 'e')
 			explain = 1;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		else if (c == 'q')
+			quiet = 1;
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -60,7 +72,7 @@ int mp_cmd_decide(int argc, char **argv)
 		return mp_cli_usage_error(v, "-m MODEL is required");
 	rc = MP_EXIT_USAGE;
 
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_evaluator *ev = NULL;
 	json_t *out = NULL, *why = explain ? json_array() : NULL;
 	json_t *input = read_input(optind < argc ? argv[optind] : NULL);
@@ -115,25 +127,28 @@ static const char *units_text(uint64_t u, char *buf, size_t len)
 	return buf;
 }
 
+const mp_option mp_check_options[] = {
+    {'m', 'm', "model", "MODEL",
+     "the mesh the bundle's references are checked against (default: the manifest's model)", NULL,
+     MP_OPT_FILE},
+    QUIET_OPTION,
+    {0},
+};
+
 int mp_cmd_check(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("check");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *model = NULL;
 	char hint[PATH_MAX];
-	mp_cli_seen seen = {0};
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "m:", opts) != MP_EXIT_OK)
+	mp_cli_parser p = {0};
+	int c, rc, quiet = 0;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		else if (c == 'q')
+			quiet = 1;
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -142,7 +157,7 @@ int mp_cmd_check(int argc, char **argv)
 	if (!model)
 		return mp_cli_usage_error(
 		    v, "no model: give -m MODEL or set 'model' in %s/bundle.yaml", dir);
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_engine *e = mp_engine_open(model, dir, &d);
 	mp_diags_print(&d, stderr);
 	if (!e) {

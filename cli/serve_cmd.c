@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,71 +75,83 @@ static const struct {
     {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
 };
 
-/* Options that take one of a few words: the words, in the order of the values they stand for,
- * checked in one place. */
-static const struct {
-	int opt;
-	const char *name;
-	const char *words[4]; /* NULL-terminated; words[i] sets the value i */
-} choices[] = {
-    {O_LOG_MODE, "--log-mode", {"no-drop", "drop", NULL}},
-    {O_DENY_BODY, "--deny-body", {"minimal", "full", NULL}},
-    {O_ESCAPED_SLASHES, "--escaped-slashes", {"reject", "keep", "unescape", NULL}},
-    {O_PATH_PARAMS, "--path-params", {"reject", "strip", "keep", NULL}},
-};
+/* Options that take one of a few words: the words, in the order of the values they stand for
+ * (words[i] sets the value i); the option table checks them. */
+static const char *const log_modes[] = {"no-drop", "drop", NULL};
+static const char *const deny_bodies[] = {"minimal", "full", NULL};
+static const char *const escaped_slashes[] = {"reject", "keep", "unescape", NULL};
+static const char *const path_params[] = {"reject", "strip", "keep", NULL};
 
-/* The value of a choice option's word, or -1 (after the usage error) when it is none of them. */
-static int parse_choice(const mp_verb *v, int opt, const char *word)
+/* The index of word in words (the table checked that it is one). */
+static int choice(const char *const *words, const char *word)
 {
-	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
-		if (choices[i].opt != opt)
-			continue;
-		char list[96] = "";
-		for (int k = 0; choices[i].words[k]; k++) {
-			if (!strcmp(word, choices[i].words[k]))
-				return k;
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			         k ? (choices[i].words[k + 1] ? ", " : " or ") : "",
-			         choices[i].words[k]);
-		}
-		mp_cli_usage_error(v, "%s takes %s, not '%s'", choices[i].name, list, word);
-		return -1;
-	}
-	return -1;
+	int k = 0;
+	while (words[k] && strcmp(words[k], word))
+		k++;
+	return k;
 }
+
+const mp_option mp_serve_options[] = {
+    {'m', 'm', "model", "MODEL",
+     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    {'p', 'p', "policies", "POLICY_DIR", "the policy bundle", NULL, MP_OPT_DIR},
+    {O_LISTEN, 0, "listen", "ADDR:PORT",
+     "where the API listens (default 127.0.0.1:8181; [::1]:8181, :8181)", NULL, 0},
+    {O_WORKERS, 0, "workers", "N",
+     "worker threads, each with its own event loop and Lua state (default: one per CPU)", NULL, 0},
+    {O_LOG, 0, "decision-log", "FILE", "append every decision to a hash-chained log (a trail)",
+     NULL, MP_OPT_FILE},
+    {O_LOG_MODE, 0, "log-mode", "MODE",
+     "when the log's queue is full: requests wait (no-drop, the default), or the record is dropped "
+     "and counted",
+     log_modes, 0},
+    {O_LOG_QUEUE, 0, "log-queue", "N", "records the log's queue holds (default 16384)", NULL, 0},
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem",
+     "sign the log's seals with this Ed25519 key (meshpol keygen)", NULL, MP_OPT_FILE},
+    {O_TLS_CERT, 0, "tls-cert", "PEM", "serve HTTPS with this certificate (with --tls-key)", NULL,
+     MP_OPT_FILE},
+    {O_TLS_KEY, 0, "tls-key", "PEM", "the private key of --tls-cert", NULL, MP_OPT_FILE},
+    {O_CLIENT_CA, 0, "client-ca", "PEM",
+     "mutual TLS: require a client certificate signed by this CA", NULL, MP_OPT_FILE},
+    {O_ADMIN_LISTEN, 0, "admin-listen", "ADDR:PORT",
+     "a second, plain-HTTP listener for /v1/reload, /health and /metrics", NULL, 0},
+    {O_ADMIN_TOKEN, 0, "admin-token", "TOKEN",
+     "/v1/reload requires Authorization: Bearer TOKEN (also $MESHPOL_ADMIN_TOKEN)", NULL, 0},
+    {O_WATCH, 0, "watch", NULL, "reload when the model or bundle changes on disk", NULL, 0},
+    {O_DEST_HEADER, 0, "destination-header", "NAME",
+     "where /v1/check reads the destination (default Host; no fall-back when given)", NULL, 0},
+    {O_MAX_BODY, 0, "max-body", "BYTES", "largest request body, k/M suffixes accepted (default 1M)",
+     NULL, 0},
+    {O_MAX_HEADER, 0, "max-header", "BYTES", "largest request line plus headers (default 32k)",
+     NULL, 0},
+    {O_READ_TIMEOUT, 0, "read-timeout", "SEC",
+     "a whole request must arrive within this; idle connections close after it (default 10)", NULL,
+     0},
+    {O_MAX_CONNS, 0, "max-connections", "N",
+     "open client connections, all workers together (default 4096)", NULL, 0},
+    {O_DRAIN_TIMEOUT, 0, "drain-timeout", "SEC",
+     "how long SIGTERM waits for requests in flight (default: --read-timeout)", NULL, 0},
+    {O_REQUEST_TIMEOUT, 0, "request-timeout", "SEC",
+     "the watchdog: a decision's Lua running longer is interrupted (default 5)", NULL, 0},
+    {O_WHEN_BUDGET, 0, "when-budget", "N", "budget units a `when` call may take (default 1M)", NULL,
+     0},
+    {O_TRUSTED_PROXY, 0, "trusted-proxy", "CIDR",
+     "a peer whose identity headers count (XFCC, X-Forwarded-For); default every peer", NULL,
+     MP_OPT_REPEAT},
+    {O_DENY_BODY, 0, "deny-body", "MODE",
+     "what a proxy's 403 carries: minimal (the default) or the whole decision", deny_bodies, 0},
+    {O_ESCAPED_SLASHES, 0, "escaped-slashes", "MODE",
+     "a proxy's path with %2F, %5C or \\: denied (the default), decided as written, or as /",
+     escaped_slashes, 0},
+    {O_PATH_PARAMS, 0, "path-params", "MODE",
+     "a proxy's path with a ; parameter: denied (the default), decided without, or as written",
+     path_params, 0},
+    {0},
+};
 
 int mp_cmd_serve(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("serve");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"listen", required_argument, NULL, O_LISTEN},
-	    {"workers", required_argument, NULL, O_WORKERS},
-	    {"decision-log", required_argument, NULL, O_LOG},
-	    {"log-mode", required_argument, NULL, O_LOG_MODE},
-	    {"log-queue", required_argument, NULL, O_LOG_QUEUE},
-	    {"sign-key", required_argument, NULL, O_SIGN_KEY},
-	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
-	    {"tls-key", required_argument, NULL, O_TLS_KEY},
-	    {"client-ca", required_argument, NULL, O_CLIENT_CA},
-	    {"admin-listen", required_argument, NULL, O_ADMIN_LISTEN},
-	    {"admin-token", required_argument, NULL, O_ADMIN_TOKEN},
-	    {"watch", no_argument, NULL, O_WATCH},
-	    {"destination-header", required_argument, NULL, O_DEST_HEADER},
-	    {"max-body", required_argument, NULL, O_MAX_BODY},
-	    {"max-header", required_argument, NULL, O_MAX_HEADER},
-	    {"read-timeout", required_argument, NULL, O_READ_TIMEOUT},
-	    {"max-connections", required_argument, NULL, O_MAX_CONNS},
-	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
-	    {"request-timeout", required_argument, NULL, O_REQUEST_TIMEOUT},
-	    {"when-budget", required_argument, NULL, O_WHEN_BUDGET},
-	    {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
-	    {"deny-body", required_argument, NULL, O_DENY_BODY},
-	    {"escaped-slashes", required_argument, NULL, O_ESCAPED_SLASHES},
-	    {"path-params", required_argument, NULL, O_PATH_PARAMS},
-	    {NULL, 0, NULL, 0},
-	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	mp_server_config cfg = {
 	    .listen = "127.0.0.1:8181",
@@ -155,22 +166,18 @@ int mp_cmd_serve(int argc, char **argv)
 	    .request_timeout = 5,
 	    .admin_token = getenv("MESHPOL_ADMIN_TOKEN"),
 	};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		long long n = 0;
-		if (c != O_TRUSTED_PROXY && mp_cli_once(v, &seen, c, "m:p:", opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE; /* --trusted-proxy is the one that repeats */
+		if (c == MP_CLI_ERROR)
+			return MP_EXIT_USAGE;
 		for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
 			if (numeric[i].opt == c &&
 			    parse_num(optarg, numeric[i].lo, numeric[i].hi, &n) < 0)
 				return mp_cli_usage_error(
 				    v, "%s takes a number from %lld to %lld, not '%s'",
 				    numeric[i].name, numeric[i].lo, numeric[i].hi, optarg);
-		for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
-			if (choices[i].opt == c && (n = parse_choice(v, c, optarg)) < 0)
-				return MP_EXIT_USAGE;
 		switch (c) {
 		case 'm':
 			cfg.model = optarg;
@@ -188,7 +195,7 @@ int mp_cmd_serve(int argc, char **argv)
 			cfg.decision_log = optarg;
 			break;
 		case O_LOG_MODE:
-			cfg.log_drop = (int)n;
+			cfg.log_drop = choice(log_modes, optarg);
 			break;
 		case O_LOG_QUEUE:
 			cfg.log_queue = (size_t)n;
@@ -251,16 +258,14 @@ int mp_cmd_serve(int argc, char **argv)
 			cfg.ntrusted++;
 			break;
 		case O_DENY_BODY:
-			cfg.deny_body_full = (int)n;
+			cfg.deny_body_full = choice(deny_bodies, optarg);
 			break;
 		case O_ESCAPED_SLASHES:
-			cfg.escaped_slashes = (int)n;
+			cfg.escaped_slashes = choice(escaped_slashes, optarg);
 			break;
 		case O_PATH_PARAMS:
-			cfg.path_params = (int)n;
+			cfg.path_params = choice(path_params, optarg);
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)

@@ -4,31 +4,28 @@
 #include "diag.h"
 #include "ptest.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+
+const mp_option mp_test_options[] = {
+    {'v', 'v', "verbose", NULL, "print every test, not only the failures", NULL, 0},
+    {'r', 0, "run", "PATTERN", "run only the tests whose name contains PATTERN", NULL, 0},
+    {0},
+};
 
 int mp_cmd_test(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("test");
-	static const struct option opts[] = {
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"run", required_argument, NULL, 'r'},
-	    {NULL, 0, NULL, 0},
-	};
 	mp_ptest_opts o = {.out = stdout};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "v", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'v')
 			o.verbose = 1;
 		else if (c == 'r')
 			o.run = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
