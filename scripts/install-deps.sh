@@ -8,11 +8,18 @@ set -eu
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
 # python3 (workload generators), jq (end-to-end assertions), Node.js and npm (real npm clients
-# of the server, tests/npm: OPA's JavaScript SDK).
+# of the server, tests/npm: OPA's JavaScript SDK; playwright-core, which drives Chromium).
+# Graphviz (graphviz): its dot program lays out the picture of the mesh (meshpol graph, the html
+# report), in DejaVu Sans (fonts-dejavu-core), the font the picture names. Chromium (chromium):
+# tests/e2e/html.sh opens the html report in it, headless, through playwright-core (tests/npm).
+# groff-base and man-db: the man page is checked with groff's warnings and rendered by man.
+# zsh: the zsh completion script is loaded and run in tests.
+# yamllint: checks the CI examples (examples/ci/).
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl"
+libevent-dev libjansson-dev libre2-dev zlib1g-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
+graphviz fonts-dejavu-core chromium groff-base man-db zsh yamllint"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine nodejs"
 elif [ "${1:-}" = "--fuzz" ]; then
