@@ -34,7 +34,7 @@ static const mp_option help_options[] = {
 
 static const mp_verb verbs[] = {
     {"compile", mp_cmd_compile, 1, -1,
-     "compile [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
+     "compile [-q] [-o OUT.mpm] [--max-file-size BYTES] [--follow-symlinks] [--trust-domain TD] "
      "[--root-namespace NS] [--default-inbound-policy POLICY] [--cluster-networks CIDRS] "
      "[--control-plane-namespace NS] [--consul-default-intention-policy allow|deny] "
      "[--consul-namespaces off|mirror|mirror=PREFIX|NS] "
@@ -45,12 +45,13 @@ static const mp_verb verbs[] = {
      "export --to istio [-o OUT.yaml] [--report REPORT.json] [--trust-domain TD] SOURCE...",
      "write another mesh's resources for the App Mesh of the sources, and check them",
      mp_export_options, NULL},
-    {"check", mp_cmd_check, 1, 1, "check [-m MODEL] POLICY_DIR",
+    {"check", mp_cmd_check, 1, 1, "check [-q] [-m MODEL] POLICY_DIR",
      "lint a policy bundle: syntax, metadata, references", mp_check_options, "dir"},
     {"test", mp_cmd_test, 1, 1, "test [-v] [--run PATTERN] POLICY_DIR",
      "run a bundle's policy tests; the last line is \"N passed, M failed\"", mp_test_options,
      "dir"},
-    {"decide", mp_cmd_decide, 0, 1, "decide -m MODEL [-p POLICY_DIR] [--explain] [INPUT.json|-]",
+    {"decide", mp_cmd_decide, 0, 1,
+     "decide -m MODEL [-p POLICY_DIR] [--explain] [-q] [INPUT.json|-]",
      "decide one request; prints the decision as JSON (exit 0 allow, 1 deny)", mp_decide_options,
      NULL},
     {"verify", mp_cmd_verify, 1, 1, "verify TRAIL [--pubkey PUB.pem] [--head SHA256] [--runs N]",
@@ -67,7 +68,8 @@ static const mp_verb verbs[] = {
      "[--fail-on advisory|soft|hard] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] [-q]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on",
      mp_audit_options, "none"},
-    {"graph", mp_cmd_graph, 0, 0, "graph -m MODEL [-p POLICY_DIR] [--format svg|dot] [-o FILE]",
+    {"graph", mp_cmd_graph, 0, 0,
+     "graph -m MODEL [-p POLICY_DIR] [--format svg|dot] [-o FILE] [-q]",
      "draw the mesh: services by jurisdiction and cluster, leaks and denied routes in colour",
      mp_graph_options, "none"},
     {"serve", mp_cmd_serve, 0, 0,
@@ -216,7 +218,13 @@ int main(int argc, char **argv)
 		list_verbs(stderr);
 		return MP_EXIT_USAGE;
 	}
-	if (asks_help(argc - 1, argv + 1))
+	if (asks_help(argc - 1, argv + 1)) {
+		size_t n;
+		const mp_verb *subs = mp_trail_subcommands(&n);
+		for (size_t i = 0; v->run == mp_cmd_trail && argc > 2 && i < n; i++)
+			if (!strcmp(subs[i].name + strlen("trail "), argv[2]))
+				return print_usage(&subs[i]); /* trail head --help */
 		return print_usage(v);
+	}
 	return v->run(argc - 1, argv + 1);
 }

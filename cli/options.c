@@ -215,9 +215,9 @@ static void man_verb(FILE *out, const mp_verb *v)
 {
 	fputs(".SS ", out);
 	man_text(out, v->name);
-	fputs("\n.nf\n.B meshpol ", out);
+	fputs("\n.PP\n\\fBmeshpol\\fR ", out);
 	man_text(out, v->usage);
-	fputs("\n.fi\n.PP\n", out);
+	fputs("\n.PP\n", out);
 	man_text(out, v->summary);
 	fputc('\n', out);
 	for (const mp_option *o = v->options; o && o->name; o++) {
@@ -256,11 +256,12 @@ void mp_cli_write_man(FILE *out)
 	    out,
 	    ".\\\" meshpol(1), written by `meshpol help --man` from the verb and option tables\n"
 	    ".TH MESHPOL 1 \"\" \"meshpol %s\" \"User Commands\"\n"
-	    ".SH NAME\nmeshpol \\- policy\\-as\\-code engine for service meshes\n"
+	    ".nh\n.ad l\n.SH NAME\nmeshpol \\- policy\\-as\\-code engine for service meshes\n"
 	    ".SH SYNOPSIS\n.B meshpol\n.I VERB\n.RI [ OPTIONS ]\n.RI [ ARGS ]\n"
 	    ".SH DESCRIPTION\n"
 	    "meshpol compiles a service mesh's configuration (its own YAML, Kubernetes, Istio, "
-	    "Linkerd, Consul, App Mesh) into a model and evaluates versioned policies written "
+	    "Linkerd, Consul, App Mesh, Kuma) into a model and evaluates versioned policies "
+	    "written "
 	    "in Lua against it: for CI gates and auditors (\\fBaudit\\fR, \\fBverify\\fR), for "
 	    "policy authors (\\fBcheck\\fR, \\fBtest\\fR, \\fBrepl\\fR) and for proxies that "
 	    "ask allow or deny per request (\\fBserve\\fR, \\fBdecide\\fR).\n"
