@@ -20,6 +20,10 @@ expect_out "corpus counts" '^1 clusters, 0 jurisdictions, 3 namespaces, 8 servic
 expect_out "unknown kinds are notes" "reqauth-valid.yaml:2:7: note: skipped kind 'RequestAuthentication'"
 expect_out "replaced documents are notes" 'virtual-service-reviews-v3.yaml:1:1: note: VirtualService default/reviews: replaces the one at'
 hash=$(echo "$OUT" | sed 's/.*sha256 //')
+expect_rc "-q: compiles the same" 0 "$MESHPOL" compile -q "$CORPUS"
+[ -z "$ERR" ] && echo "$OUT" | grep -q "sha256 $hash" && ok "-q: no notes, the same model" || not_ok "-q silences notes" "stderr: ${ERR:0:300}"
+expect_rc "-q: audit" 1 "$MESHPOL" audit -q -m "$CORPUS" --format json -o /dev/null
+[ -z "$ERR" ] && ok "-q: audit prints no notes" || not_ok "-q: audit prints no notes" "stderr: ${ERR:0:300}"
 
 expect_rc "compile -o" 0 "$MESHPOL" compile -o "$TMP/corpus.mpm" "$CORPUS"
 expect_out "same hash in the file" "sha256 $hash -> $TMP/corpus.mpm"
