@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "decide.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,8 +20,14 @@ static json_t *read_input(const char *path)
 		fprintf(stderr, "%s: is a directory, not a JSON file\n", path);
 		return NULL;
 	}
-	json_t *j = stdin_input ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &e)
-	                        : json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+	FILE *f = stdin_input ? stdin : fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "meshpol decide: cannot open %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &e);
+	if (f != stdin)
+		fclose(f);
 	if (!j)
 		fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", stdin_input ? "<stdin>" : path,
 		        e.line, e.column, e.text);
