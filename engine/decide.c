@@ -29,6 +29,8 @@ typedef struct {
 	size_t principal_len, path_len;
 	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
+	int explaining;          /* an explanation is asked for: whys may be written into why */
+	char why[384];           /* a why made for this rule (explaining only) */
 	char path_buf[MAX_PATH]; /* last: resolve() clears everything before it */
 } resolved;
 
@@ -477,13 +479,44 @@ static int has_label(const mp_model *m, mp_id svc, const mp_kv *kv)
 	return 0;
 }
 
-static const char *match_source(const mp_source *s, const resolved *q)
+/* The keys of `from` and what failing each means, in the order match_source checks them. */
+enum { FROM_AUTH, FROM_PRINCIPALS, FROM_NAMESPACES, FROM_SERVICES, FROM_LABELS, NFROM };
+
+/* When `from` has several keys (each must match), an explanation says which one failed and
+ * which matched before it: "the caller is not one of the rule's services; its namespace
+ * matched (every key of the rule's `from` must)". fail: the key that failed; why: its words. */
+static const char *source_why(const mp_source *s, resolved *q, int fail, const char *why)
+{
+	static const char *const names[NFROM] = {"it has a principal", "its principal",
+	                                         "its namespace", "it is one of the services",
+	                                         "its labels"};
+	const int present[NFROM] = {s->authenticated, s->nprincipals > 0, s->nnamespaces > 0,
+	                            s->nservices > 0, s->nlabels > 0};
+	int keys = 0, matched = 0;
+	for (int k = 0; k < NFROM; k++)
+		keys += present[k];
+	if (!q->explaining || keys < 2)
+		return why;
+	size_t at = (size_t)snprintf(q->why, sizeof(q->why), "%s", why);
+	for (int k = 0; k < fail && at < sizeof(q->why); k++)
+		if (present[k])
+			at += (size_t)snprintf(q->why + at, sizeof(q->why) - at, "%s%s",
+			                       matched++ ? " and " : "; ", names[k]);
+	if (at < sizeof(q->why))
+		snprintf(q->why + at, sizeof(q->why) - at,
+		         "%s (every key of the rule's `from` must "
+		         "match: %d here)",
+		         matched ? " matched" : "", keys);
+	return q->why;
+}
+
+static const char *match_source(const mp_source *s, resolved *q)
 {
 	const mp_request *r = q->r;
 	if (s->any)
 		return NULL;
 	if (s->authenticated && !r->principal)
-		return "the caller has no principal";
+		return source_why(s, q, FROM_AUTH, "the caller has no principal");
 	if (s->nprincipals) {
 		uint32_t i;
 		for (i = 0; i < s->nprincipals; i++) {
@@ -496,30 +529,36 @@ static const char *match_source(const mp_source *s, const resolved *q)
 			}
 		}
 		if (i == s->nprincipals)
-			return r->principal ? "the caller's principal matches none of the rule's"
-			                    : "the caller has no principal";
+			return source_why(s, q, FROM_PRINCIPALS,
+			                  r->principal
+			                      ? "the caller's principal matches none of the "
+			                        "rule's"
+			                      : "the caller has no principal");
 	}
 	if (s->nnamespaces) {
 		uint32_t i;
 		for (i = 0; i < s->nnamespaces && s->namespaces[i] != q->src_ns; i++)
 			;
 		if (i == s->nnamespaces)
-			return "the caller's namespace is not one of the rule's";
+			return source_why(s, q, FROM_NAMESPACES,
+			                  "the caller's namespace is not one of the rule's");
 	}
 	if (s->nservices) {
 		uint32_t i;
 		for (i = 0; i < s->nservices && s->services[i] != q->src_svc; i++)
 			;
 		if (i == s->nservices)
-			return "the caller is not one of the rule's services";
+			return source_why(s, q, FROM_SERVICES,
+			                  "the caller is not one of the rule's services");
 	}
 	for (uint32_t i = 0; i < s->nlabels; i++)
 		if (q->src_svc == MP_NONE || !has_label(q->m, q->src_svc, &s->labels[i]))
-			return "the caller lacks a label the rule requires";
+			return source_why(s, q, FROM_LABELS,
+			                  "the caller lacks a label the rule requires");
 	return NULL;
 }
 
-static const char *match_request(const mp_rule *rule, const resolved *q)
+static const char *match_request(const mp_rule *rule, resolved *q)
 {
 	const mp_request *r = q->r;
 	const char *why = match_source(&rule->from, q);
@@ -672,7 +711,7 @@ static const char *residency_message(const mp_rule *rule, const resolved *q, mp_
 }
 
 /* Residency and traffic rules: NULL when the rule forbids the request (it "matches"). */
-static const char *match_global(const mp_rule *rule, const resolved *q)
+static const char *match_global(const mp_rule *rule, resolved *q)
 {
 	const mp_model *m = q->m;
 	mp_model_view v = mp_model_get_view(m);
@@ -1028,6 +1067,7 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	d->text_used = 0;
 
 	resolve(&q, e->model, r);
+	q.explaining = explain != NULL;
 	d->src_svc = q.src_svc;
 	d->dst_svc = q.dst_svc;
 	d->dst_ext = q.dst_ext;

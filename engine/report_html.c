@@ -357,11 +357,43 @@ static void html_findings(audit_index *ix, FILE *out, const char **controls, siz
 	fputs("</section>\n", out);
 }
 
+/* The audit's "waivers" (waivers.yaml: each with its status and the findings it accepts). */
+static void html_waiver_list(FILE *out, json_t *waivers)
+{
+	static const char *const cols[] = {"rule",  "subject", "reason",
+	                                   "owner", "expires", "status"};
+	size_t i;
+	json_t *w;
+	fputs("<table><tr><th>Rule</th><th>Subject</th><th>Reason</th><th>Owner</th>"
+	      "<th>Expires</th><th>Status</th><th class=\"num\">Findings</th>"
+	      "<th>Where</th></tr>\n",
+	      out);
+	json_array_foreach(waivers, i, w)
+	{
+		fputs("<tr>", out);
+		for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
+			fputs("<td>", out);
+			put(out, *rp_str(w, cols[k]) ? rp_str(w, cols[k]) : "-");
+			fputs("</td>", out);
+		}
+		fprintf(out, "<td class=\"num\">%lld</td><td class=\"loc\">",
+		        rp_int(w, "findings"));
+		if (!rp_put_loc(out, json_object_get(w, "location"), ESC_XML_TEXT))
+			fputc('-', out);
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
 static void html_waivers(audit_index *ix, FILE *out)
 {
 	size_t n = 0, i;
-	json_t *f;
+	json_t *f, *list = json_object_get(ix->audit, "waivers");
 	fputs("<section id=\"waivers\"><h2>Waivers</h2>\n", out);
+	if (json_array_size(list)) {
+		html_waiver_list(out, list);
+		fputs("<h3>Findings waived</h3>\n", out);
+	}
 	json_array_foreach(ix->findings, i, f)
 	{
 		json_t *w = json_object_get(f, "waiver");

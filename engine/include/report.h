@@ -56,8 +56,9 @@
  *           of the mesh (meshdot.h) as inline SVG with its legend. Nothing is fetched: inline
  *           CSS, no script, no font or image from elsewhere, and a Content-Security-Policy
  *           (default-src 'none') that says so to the browser. Text is escaped as for XML.
- *           Waivers: findings that carry a "waiver" object ({reason, owner, expires}) are
- *           listed there and nowhere else; none today.
+ *           Waivers: the audit's "waivers" (each with its status and findings), then the
+ *           findings that carry a "waiver" object ({reason, owner, expires}), which are also
+ *           marked WAIVED where they are listed; "No waivers" when there are none.
  */
 #ifndef MP_REPORT_H
 #define MP_REPORT_H

@@ -120,6 +120,14 @@ expect_out "reuse: counts" '^1 clusters, 0 jurisdictions, 1 namespaces, 1 servic
 expect_rc "billion laughs in a VirtualService exits 2" 2 timeout 10 "$MESHPOL" compile "$D/aliases/billion-laughs.yaml"
 expect_out "billion laughs: the alias that passes the limit" "^$D/aliases/billion-laughs.yaml:16:16: YAML: alias '\\*e' passes the alias expansion limit: the aliases of this file may add at most 1048576 bytes to it \\(10 times its size, or 1 MiB if more\\)$"
 
+# --- an ingress Gateway gets the identity of its workload's service account ---
+run_cmd "$MESHPOL" repl -m $D/gateway-identity <<'EOF'
+print(mesh.services["istio-system/istio-ingressgateway"].identity)
+:decide spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account -> istio-ingressgateway GET /
+EOF
+expect_out "gateway: the workload's service account" '^spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account$'
+expect_out "gateway: its principal resolves to the gateway" '^ALLOW allowed: istio-system/istio-ingressgateway -> '
+
 # --- the ```console examples of docs/import.md (every mesh's sections), run as written ---
 doc_examples docs/import.md
 e2e_done

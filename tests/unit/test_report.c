@@ -466,7 +466,16 @@ static void test_html(void **state)
 	json_object_set_new(a, "trail",
 	                    json_pack("{s:s, s:i, s:i, s:s, s:b}", "file", "t.jsonl", "first_seq",
 	                              4, "seal_seq", 9, "head", "ab", "signed", 0));
+	json_object_set_new(a, "waivers",
+	                    json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:s, s:i}}]", "rule",
+	                              "p/r", "subject", "s <x>", "reason", "ok", "owner", "me",
+	                              "expires", "2027-01-31", "status", "active", "findings", 1,
+	                              "location", "file", "policies/waivers.yaml", "line", 2));
 	buf = must_render(a, "html", 0);
+	assert_contains(buf, "<tr><td>p/r</td><td>s &lt;x&gt;</td><td>ok</td><td>me</td><td>2027-01-"
+	                     "31</td><td>active</td><td class=\"num\">1</td><td class=\"loc\">policies/"
+	                     "waivers.yaml:2</td></tr>");
+	assert_contains(buf, "<h3>Findings waived</h3>");
 	assert_contains(buf, "<th>Rule</th><th>Subject</th><th>Reason</th><th>Owner</th>"
 	                     "<th>Expires</th>");
 	assert_contains(buf, "<td>accepted &lt;risk&gt;</td><td>sec-team</td><td>2027-01-31</td>");
