@@ -124,8 +124,7 @@ static const char *const enforcement_levels[] = {"advisory", "soft", "hard", NUL
 
 enum { O_FAIL_ON = 256, O_TRAIL, O_SIGN_KEY, O_POLICY };
 const mp_option mp_audit_options[] = {
-    {'m', 'm', "model", "MODEL",
-     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    MP_CLI_MODEL_OPTION,
     {'p', 'p', "policies", "POLICY_DIR",
      "the policy bundle; without it only the import analyzers' findings are reported", NULL,
      MP_OPT_DIR},
@@ -141,7 +140,7 @@ const mp_option mp_audit_options[] = {
     {O_SIGN_KEY, 0, "sign-key", "KEY.pem", "sign the trail's seal with this Ed25519 key", NULL,
      MP_OPT_FILE},
     {O_POLICY, 0, "policy", "NAME", "audit this policy of the bundle only", NULL, 0},
-    {'q', 'q', "quiet", NULL, "print no notes (errors and warnings still)", NULL, 0},
+    MP_CLI_QUIET_OPTION,
     {0},
 };
 

@@ -38,6 +38,18 @@ typedef struct {
 	unsigned flags;            /* MP_OPT_* */
 } mp_option;
 
+/* The rows several verbs share, so that they say the same. */
+#define MP_CLI_MODEL_OPTION                                                                        \
+	{                                                                                          \
+		'm', 'm', "model", "MODEL",                                                        \
+		    "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL,  \
+		    MP_OPT_FILE                                                                    \
+	}
+#define MP_CLI_QUIET_OPTION                                                                        \
+	{                                                                                          \
+		'q', 'q', "quiet", NULL, "print no notes (errors still)", NULL, 0                  \
+	}
+
 typedef struct mp_verb {
 	const char *name;
 	int (*run)(int argc, char **argv); /* argv[0] is the verb */

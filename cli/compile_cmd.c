@@ -53,7 +53,7 @@ const mp_option mp_compile_options[] = {
     {'Z', 0, "zone", "Z", "the zone of --cluster", NULL, 0},
     {'D', 0, "cluster-dir", "NAME=DIR", "read DIR as the resources of cluster NAME", NULL,
      MP_OPT_REPEAT | MP_OPT_DIR},
-    {'q', 'q', "quiet", NULL, "print no notes (errors still)", NULL, 0},
+    MP_CLI_QUIET_OPTION,
     {0},
 };
 

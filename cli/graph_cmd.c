@@ -16,8 +16,7 @@
 static const char *const graph_formats[] = {"svg", "dot", NULL};
 
 const mp_option mp_graph_options[] = {
-    {'m', 'm', "model", "MODEL",
-     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    MP_CLI_MODEL_OPTION,
     {'p', 'p', "policies", "POLICY_DIR",
      "the policy bundle: colours the routes it denies and the residency leaks it finds", NULL,
      MP_OPT_DIR},
@@ -26,7 +25,7 @@ const mp_option mp_graph_options[] = {
      graph_formats, 0},
     {'o', 'o', "output", "FILE", "write the picture to FILE, replaced whole (default stdout)", NULL,
      MP_OPT_FILE},
-    {'q', 'q', "quiet", NULL, "print no notes (errors still)", NULL, 0},
+    MP_CLI_QUIET_OPTION,
     {0},
 };
 

@@ -34,24 +34,12 @@ static json_t *read_input(const char *path)
 	return j;
 }
 
-/* -m and -p as every verb that reads a model and a bundle describes them */
-#define MODEL_OPTION                                                                               \
-	{                                                                                          \
-		'm', 'm', "model", "MODEL",                                                        \
-		    "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL,  \
-		    MP_OPT_FILE                                                                    \
-	}
-#define QUIET_OPTION                                                                               \
-	{                                                                                          \
-		'q', 'q', "quiet", NULL, "print no notes (errors still)", NULL, 0                  \
-	}
-
 const mp_option mp_decide_options[] = {
-    MODEL_OPTION,
+    MP_CLI_MODEL_OPTION,
     {'p', 'p', "policies", "POLICY_DIR",
      "the policy bundle; without it only the meshes' own rules decide", NULL, MP_OPT_DIR},
     {'e', 0, "explain", NULL, "add every rule considered, and why it matched or not", NULL, 0},
-    QUIET_OPTION,
+    MP_CLI_QUIET_OPTION,
     {0},
 };
 
@@ -138,7 +126,7 @@ const mp_option mp_check_options[] = {
     {'m', 'm', "model", "MODEL",
      "the mesh the bundle's references are checked against (default: the manifest's model)", NULL,
      MP_OPT_FILE},
-    QUIET_OPTION,
+    MP_CLI_QUIET_OPTION,
     {0},
 };
 

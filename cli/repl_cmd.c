@@ -7,8 +7,7 @@
 #include <stddef.h>
 
 const mp_option mp_repl_options[] = {
-    {'m', 'm', "model", "MODEL",
-     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    MP_CLI_MODEL_OPTION,
     {'p', 'p', "policies", "POLICY_DIR", "the policy bundle to load (and reload with :reload)",
      NULL, MP_OPT_DIR},
     {0},

@@ -92,8 +92,7 @@ static int choice(const char *const *words, const char *word)
 }
 
 const mp_option mp_serve_options[] = {
-    {'m', 'm', "model", "MODEL",
-     "the mesh: a compiled .mpm file, or YAML files or a directory of them", NULL, MP_OPT_FILE},
+    MP_CLI_MODEL_OPTION,
     {'p', 'p', "policies", "POLICY_DIR", "the policy bundle", NULL, MP_OPT_DIR},
     {O_LISTEN, 0, "listen", "ADDR:PORT",
      "where the API listens (default 127.0.0.1:8181; [::1]:8181, :8181)", NULL, 0},
