@@ -30,8 +30,8 @@ typedef struct {
 	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
 	int explaining;          /* an explanation is asked for: whys may be written into why */
-	char why[384];           /* a why made for this rule (explaining only) */
-	char path_buf[MAX_PATH]; /* last: resolve() clears everything before it */
+	char path_buf[MAX_PATH]; /* resolve() clears everything before it */
+	char why[384];           /* a why made for this rule (explaining only); not cleared */
 } resolved;
 
 const char *mp_effect_name(uint32_t effect)
@@ -421,7 +421,7 @@ static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int
 static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 {
 	mp_model_view v = mp_model_get_view(m);
-	/* every field but path_buf (2 KiB, written only when there is a path) */
+	/* every field but path_buf (2 KiB, written only when there is a path) and why */
 	memset(q, 0, offsetof(resolved, path_buf));
 	q->r = r;
 	q->m = m;
