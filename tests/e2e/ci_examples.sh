@@ -61,6 +61,8 @@ mkdir -p "$W"
 cp -r "$REPO/examples/acme" "$W/mesh"
 cp -r "$REPO/policies" "$W/policies"
 cd "$W" || exit 1
+# the program finds its stdlib beside itself; a build tree elsewhere (make check's) is told
+export MESHPOL_STDLIB=${MESHPOL_STDLIB:-$REPO/stdlib}
 n=0
 while read -r cmd; do
 	[[ $cmd == "meshpol audit "* ]] || continue
