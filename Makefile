@@ -33,8 +33,45 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB        := $(BUILD)/libmeshpol.a
 LIB_INT    := $(BUILD)/libmeshpol_int.a
 
-.PHONY: all deps test check demo bench clean format unit e2e policy-test pkgs
-all: $(BIN)/meshpol $(BIN)/libmeshpol.a $(LIB_INT)
+# What `make install` puts under PREFIX (DESTDIR before it, for packagers): the program, the Lua
+# stdlib where the program looks for it (PREFIX/share/meshpol/stdlib: engine/policy.c), and the
+# man page and completion scripts, which the program writes from its own verb and option tables.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHARE   := $(BUILD)/share
+GENERATED := $(SHARE)/meshpol.1 $(SHARE)/meshpol.bash $(SHARE)/_meshpol
+
+.PHONY: all deps test check demo bench clean format unit e2e policy-test pkgs install uninstall
+all: $(BIN)/meshpol $(BIN)/libmeshpol.a $(LIB_INT) $(GENERATED)
+
+$(SHARE)/meshpol.1: $(BIN)/meshpol
+	@mkdir -p $(dir $@)
+	$(BIN)/meshpol help --man >$@.tmp && mv $@.tmp $@
+
+$(SHARE)/meshpol.bash: $(BIN)/meshpol
+	@mkdir -p $(dir $@)
+	$(BIN)/meshpol help --completion bash >$@.tmp && mv $@.tmp $@
+
+$(SHARE)/_meshpol: $(BIN)/meshpol
+	@mkdir -p $(dir $@)
+	$(BIN)/meshpol help --completion zsh >$@.tmp && mv $@.tmp $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 0755 $(BIN)/meshpol $(DESTDIR)$(PREFIX)/bin/meshpol
+	cd stdlib && find . -type f -name '*.lua' | while read -r f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/share/meshpol/stdlib/$$f" || exit 1; done
+	install -m 0644 $(SHARE)/meshpol.1 $(DESTDIR)$(PREFIX)/share/man/man1/meshpol.1
+	install -m 0644 $(SHARE)/meshpol.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshpol
+	install -m 0644 $(SHARE)/_meshpol $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_meshpol
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/meshpol $(DESTDIR)$(PREFIX)/share/man/man1/meshpol.1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshpol \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_meshpol
+	rm -rf $(DESTDIR)$(PREFIX)/share/meshpol
 
 deps:
 	@./scripts/install-deps.sh

@@ -10,7 +10,6 @@
 #include "trail.h"
 #include "version.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -28,13 +27,15 @@ static void show_progress(void *ctx, const char *step, uint64_t done, uint64_t t
 	fflush(stderr);
 }
 
-/* Appends the run to the trail: start, one record per finding, end, seal. */
+/* Appends the run to the trail: start, one record per finding, end, seal. Then sets the audit's
+ * "trail" to where the run is (docs/audit-format.md), for the report written after it. */
 static int write_trail(const char *path, const char *key, json_t *audit, char *err, size_t errlen)
 {
 	int rc = -1;
 	mp_trail *t = mp_trail_open(path, key, err, errlen);
 	if (!t)
 		return -1;
+	uint64_t first = mp_trail_seq(t) + 1;
 	char host[256] = "?";
 	gethostname(host, sizeof(host) - 1);
 	struct passwd *pw = getpwuid(getuid());
@@ -67,6 +68,15 @@ static int write_trail(const char *path, const char *key, json_t *audit, char *e
 	json_decref(end);
 	if (bad || mp_trail_seal(t, err, errlen) < 0)
 		goto out;
+	char head[65], key_id[65] = "";
+	mp_trail_head(t, head);
+	if (key && mp_trail_key_id(key, key_id, err, errlen) < 0)
+		goto out;
+	json_object_set_new(audit, "trail",
+	                    json_pack("{s:s, s:I, s:I, s:s, s:b, s:s?}", "file", path, "first_seq",
+	                              (json_int_t)first, "seal_seq", (json_int_t)mp_trail_seq(t),
+	                              "head", head, "signed", key != NULL, "key_id",
+	                              key ? key_id : NULL));
 	rc = 0;
 out:
 	json_decref(start);
@@ -74,39 +84,21 @@ out:
 	return rc;
 }
 
-/* --fail-on's values, in order: enforcement levels, then severities (docs/cli.md). */
+/* --fail-on's words, in order: enforcement levels, then severities (docs/cli.md); and what each
+ * means, at the same index. */
+static const char *const fail_on_words[] = {"advisory", "soft",   "hard", "critical",
+                                            "high",     "medium", "low",  NULL};
 static const struct {
-	const char *name;
 	uint32_t by, level;
 } fail_on_levels[] = {
-    {"advisory", MP_FAIL_ON_ENFORCEMENT, MP_ENF_ADVISORY},
-    {"soft", MP_FAIL_ON_ENFORCEMENT, MP_ENF_SOFT},
-    {"hard", MP_FAIL_ON_ENFORCEMENT, MP_ENF_HARD},
-    {"critical", MP_FAIL_ON_SEVERITY, MP_SEV_CRITICAL},
-    {"high", MP_FAIL_ON_SEVERITY, MP_SEV_HIGH},
-    {"medium", MP_FAIL_ON_SEVERITY, MP_SEV_MEDIUM},
-    {"low", MP_FAIL_ON_SEVERITY, MP_SEV_LOW},
+    {MP_FAIL_ON_ENFORCEMENT, MP_ENF_ADVISORY}, {MP_FAIL_ON_ENFORCEMENT, MP_ENF_SOFT},
+    {MP_FAIL_ON_ENFORCEMENT, MP_ENF_HARD},     {MP_FAIL_ON_SEVERITY, MP_SEV_CRITICAL},
+    {MP_FAIL_ON_SEVERITY, MP_SEV_HIGH},        {MP_FAIL_ON_SEVERITY, MP_SEV_MEDIUM},
+    {MP_FAIL_ON_SEVERITY, MP_SEV_LOW},
 };
-#define NFAIL_ON (sizeof(fail_on_levels) / sizeof(fail_on_levels[0]))
-
-static int parse_fail_on(const mp_verb *v, const char *s, mp_audit_opts *ao)
-{
-	const char *names[NFAIL_ON + 1] = {0};
-	char q[96], hint[200];
-	for (size_t k = 0; k < NFAIL_ON; k++) {
-		names[k] = fail_on_levels[k].name;
-		if (!strcmp(s, names[k])) {
-			ao->fail_on_by = fail_on_levels[k].by;
-			ao->fail_on = fail_on_levels[k].level;
-			return MP_EXIT_OK;
-		}
-	}
-	return mp_cli_usage_error(
-	    v,
-	    "--fail-on takes an enforcement level (advisory, soft, hard) or a "
-	    "severity (critical, high, medium, low), not '%s' (%s)",
-	    mp_diag_quote(s, strlen(s), q, sizeof(q)), mp_diag_hint(s, names, hint, sizeof(hint)));
-}
+_Static_assert(sizeof(fail_on_levels) / sizeof(fail_on_levels[0]) ==
+                   sizeof(fail_on_words) / sizeof(fail_on_words[0]) - 1,
+               "a meaning for every --fail-on word");
 
 /* Says what the waivers did that needs a person: an expired one fails the gate (an error), one
  * that matches nothing is likely stale (a warning). */
@@ -182,24 +174,40 @@ out:
 	return rc;
 }
 
+enum { O_FAIL_ON = 256, O_TRAIL, O_SIGN_KEY, O_POLICY, O_BASE, O_DOCS_URL, O_MESH_CONFIG };
+const mp_option mp_audit_options[] = {
+    MP_CLI_MODEL_OPTION,
+    {'p', 'p', "policies", "POLICY_DIR",
+     "the policy bundle; without it only the import analyzers' findings are reported", NULL,
+     MP_OPT_DIR},
+    {'f', 'f', "format", "FORMAT", "the report's format (default text)", mp_report_formats, 0},
+    {'o', 'o', "output", "FILE", "write the report to FILE, replaced whole (default stdout)", NULL,
+     MP_OPT_FILE},
+    {O_FAIL_ON, 0, "fail-on", "LEVEL",
+     "exit 1 when a finding's enforcement (advisory, soft, hard) or severity (critical, high, "
+     "medium, low) is at or above LEVEL (default hard)",
+     fail_on_words, 0},
+    {O_TRAIL, 0, "trail", "FILE",
+     "append the run to a tamper-evident compliance trail, sealed (docs/trail-format.md)", NULL,
+     MP_OPT_FILE},
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem", "sign the trail's seal with this Ed25519 key", NULL,
+     MP_OPT_FILE},
+    {O_POLICY, 0, "policy", "NAME", "audit this policy of the bundle only", NULL, 0},
+    {O_BASE, 0, "base", "DIR",
+     "write locations relative to DIR (default: the Git work tree holding the model, else the "
+     "current directory)",
+     NULL, MP_OPT_DIR},
+    {O_DOCS_URL, 0, "docs-url", "URL",
+     "link rule help to this absolute http(s) URL of meshpol's docs/ (SARIF helpUri)", NULL, 0},
+    {O_MESH_CONFIG, 0, "istio-mesh-config", "FILE",
+     "Istio's MeshConfig for the analysis, as compile takes it", NULL, MP_OPT_FILE},
+    MP_CLI_QUIET_OPTION,
+    {0},
+};
+
 int mp_cmd_audit(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("audit");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"fail-on", required_argument, NULL, 'F'},
-	    {"trail", required_argument, NULL, 't'},
-	    {"sign-key", required_argument, NULL, 'k'},
-	    {"policy", required_argument, NULL, 'P'},
-	    {"base", required_argument, NULL, 'B'},
-	    {"docs-url", required_argument, NULL, 'D'},
-	    {"istio-mesh-config", required_argument, NULL, 'X'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:f:o:";
 	const char *model = NULL, *policies = NULL, *format = "text", *out_path = NULL;
 	const char *trail = NULL, *key = NULL, *base = NULL;
 	char base_dir[PATH_MAX];
@@ -209,13 +217,12 @@ int mp_cmd_audit(int argc, char **argv)
 	 * --istio-mesh-config is istioctl analyze's --meshConfigFile */
 	mp_provider_setting mesh_config = {"istio", "mesh-config", NULL};
 	mp_compile_opts copts = {.analyze = 1};
-	mp_cli_seen seen = {0};
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	mp_cli_parser p = {0};
+	int c, rc, quiet = 0;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 'm':
 			model = optarg;
 			break;
@@ -228,28 +235,34 @@ int mp_cmd_audit(int argc, char **argv)
 		case 'o':
 			out_path = optarg;
 			break;
-		case 't':
+		case O_TRAIL:
 			trail = optarg;
 			break;
-		case 'k':
+		case O_SIGN_KEY:
 			key = optarg;
 			break;
-		case 'P':
+		case O_POLICY:
 			ao.only_policy = optarg;
 			break;
-		case 'X':
+		case 'q':
+			quiet = 1;
+			break;
+		case O_MESH_CONFIG:
 			mesh_config.value = optarg;
 			copts.provider_opts = &mesh_config;
 			copts.nprovider_opts = 1;
 			break;
-		case 'F':
-			if (parse_fail_on(v, optarg, &ao) != MP_EXIT_OK)
-				return MP_EXIT_USAGE;
+		case O_FAIL_ON: /* the table checked the word */
+			for (size_t k = 0; fail_on_words[k]; k++)
+				if (!strcmp(optarg, fail_on_words[k])) {
+					ao.fail_on_by = fail_on_levels[k].by;
+					ao.fail_on = fail_on_levels[k].level;
+				}
 			break;
-		case 'B':
+		case O_BASE:
 			base = optarg;
 			break;
-		case 'D':
+		case O_DOCS_URL:
 			if (strncmp(optarg, "https://", 8) && strncmp(optarg, "http://", 7))
 				return mp_cli_usage_error(
 				    v,
@@ -257,17 +270,12 @@ int mp_cmd_audit(int argc, char **argv)
 				    optarg);
 			ao.docs_url = optarg;
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
 	if (!model)
 		return mp_cli_usage_error(v, "-m MODEL is required");
-	if (!mp_report_format_known(format))
-		return mp_cli_usage_error(
-		    v, "unknown format '%s' (text, json, junit, sarif, markdown)", format);
 	if (key && !trail)
 		return mp_cli_usage_error(v, "--sign-key needs --trail");
 	/* locations relative to --base, else to the Git work tree holding the sources, else to the
@@ -286,7 +294,7 @@ int mp_cmd_audit(int argc, char **argv)
 	 * trail that cannot be written is neither. The output is opened first, so that a bad -o
 	 * is said before the audit runs; it replaces nothing until the commit. */
 	rc = MP_EXIT_USAGE;
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_evaluator *ev = NULL;
 	mp_engine *e = NULL;
 	json_t *audit = NULL;
@@ -330,19 +338,29 @@ int mp_cmd_audit(int argc, char **argv)
 		goto out;
 	}
 	report_waivers(audit);
-	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
-	            !strcmp(format, "text");
-	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+	/* The trail before the report, so that the report can name the run and its seal; a trail
+	 * that cannot be written leaves no report behind that would claim one. */
+	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
+	char note[640];
+	mp_report_opts ro = {
+	    .color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+	             !strcmp(format, "text"),
+	    .engine = e,
+	    .note = note,
+	    .notelen = sizeof(note),
+	};
+	if (mp_report_write_opts(audit, format, out, &ro, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshpol audit: %s\n", err);
+		goto out;
+	}
+	if (*note)
+		fprintf(stderr, "meshpol audit: warning: %s\n", note);
 	int committed = mp_out_commit(o, err, sizeof(err));
 	o = NULL; /* freed by the commit, whatever its result */
 	if (committed < 0) {
-		fprintf(stderr, "meshpol audit: %s\n", err);
-		goto out;
-	}
-	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}

@@ -7,7 +7,6 @@
 #include "files.h"
 #include "trail.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -19,28 +18,48 @@ static int bundle_build(int argc, char **argv);
 static int bundle_verify(int argc, char **argv);
 static int bundle_inspect(int argc, char **argv);
 
+enum { O_SIGN_KEY = 256, O_REVISION, O_PUBKEY, O_FORMAT };
+static const mp_option build_options[] = {
+    {'p', 'p', "policies", "DIR", "the policy bundle's directory", NULL, MP_OPT_DIR},
+    MP_CLI_MODEL_OPTION,
+    {'o', 'o', "output", "BUNDLE.tar.gz", "the archive to write, replaced whole", NULL,
+     MP_OPT_FILE},
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem", "sign the archive with this Ed25519 key", NULL,
+     MP_OPT_FILE},
+    {O_REVISION, 0, "revision", "R", "the revision the manifest names (a Git commit, a tag)", NULL,
+     0},
+    {0},
+};
+static const mp_option verify_options[] = {
+    {O_PUBKEY, 0, "pubkey", "PUB.pem", "the archive must be signed by this Ed25519 key", NULL,
+     MP_OPT_FILE},
+    {0},
+};
+static const char *const inspect_formats[] = {"text", "json", NULL};
+static const mp_option inspect_options[] = {
+    {O_FORMAT, 0, "format", "FORMAT", "how to show it (default text)", inspect_formats, 0},
+    {0},
+};
+
 /* One row per subcommand, checked like the verbs. */
 static const mp_verb subcommands[] = {
     {"bundle build", bundle_build, 0, 0,
      "bundle build -p DIR [-m MODEL] -o BUNDLE.tar.gz [--sign-key KEY.pem] [--revision R]",
-     "write a bundle directory as one archive: its files, a manifest, the model, a signature"},
+     "write a bundle directory as one archive: its files, a manifest, the model, a signature",
+     build_options, "none", NULL},
     {"bundle verify", bundle_verify, 1, 1, "bundle verify BUNDLE.tar.gz [--pubkey PUB.pem]",
-     "check an archive's files against its manifest and its signature (exit 0 intact, 1 not)"},
+     "check an archive's files against its manifest and its signature (exit 0 intact, 1 not)",
+     verify_options, NULL, NULL},
     {"bundle inspect", bundle_inspect, 1, 1, "bundle inspect BUNDLE.tar.gz [--format text|json]",
-     "show what an archive holds: manifest, policies, files, model and who signed it"},
+     "show what an archive holds: manifest, policies, files, model and who signed it",
+     inspect_options, NULL, NULL},
 };
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
 
-int mp_cmd_bundle(int argc, char **argv)
+const mp_verb *mp_bundle_subcommands(size_t *n)
 {
-	const mp_verb *v = mp_cli_verb("bundle");
-	if (argc < 2 || argv[1][0] == '-')
-		return mp_cli_usage_error(v, "missing subcommand (build, verify or inspect)");
-	for (size_t i = 0; i < NSUBCOMMANDS; i++)
-		if (!strcmp(subcommands[i].name + strlen("bundle "), argv[1]))
-			return subcommands[i].run(argc - 1, argv + 1);
-	return mp_cli_usage_error(v, "unknown subcommand '%.40s' (build, verify or inspect)",
-	                          argv[1]);
+	*n = NSUBCOMMANDS;
+	return subcommands;
 }
 
 /* The model's .mpm bytes (malloc'd), as mp_model_save would write them. */
@@ -61,25 +80,18 @@ static char *model_bytes(const mp_model *m, size_t *len)
 static int bundle_build(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[0];
-	static const struct option opts[] = {
-	    {"policies", required_argument, NULL, 'p'}, {"model", required_argument, NULL, 'm'},
-	    {"output", required_argument, NULL, 'o'},   {"sign-key", required_argument, NULL, 'k'},
-	    {"revision", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "p:m:o:";
 	mp_barchive_build_opts bo = {0};
 	const char *dir = NULL, *model = NULL, *out = NULL;
 	char hint[PATH_MAX], err[1024], key_id[65] = "";
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	mp_diags d = {0};
 	mp_model *m = NULL;
 	mp_bundle *b = NULL;
 	mp_out *o = NULL;
 	char *mpm = NULL;
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'p')
 			dir = optarg;
@@ -87,12 +99,10 @@ static int bundle_build(int argc, char **argv)
 			model = optarg;
 		else if (c == 'o')
 			out = optarg;
-		else if (c == 'k')
+		else if (c == O_SIGN_KEY)
 			bo.sign_key = optarg;
-		else if (c == 'r')
+		else if (c == O_REVISION)
 			bo.revision = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -195,24 +205,17 @@ out:
 static int bundle_verify(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[1];
-	static const struct option opts[] = {
-	    {"pubkey", required_argument, NULL, 'k'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *pubkey = NULL;
 	char err[512], key_id[65];
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	mp_diags d = {0};
 	mp_barchive *a = NULL;
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
-		if (c == 'k')
+		if (c == O_PUBKEY)
 			pubkey = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -311,25 +314,15 @@ static void inspect_text(const mp_barchive *a, const mp_diags *problems)
 static int bundle_inspect(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[2];
-	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0},
-	};
 	int json = 0, c, rc;
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	mp_diags d = {0};
 	mp_barchive *a = NULL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
-		if (c == 'f' && (!strcmp(optarg, "text") || !strcmp(optarg, "json")))
+		if (c == O_FORMAT) /* the table checked the word */
 			json = !strcmp(optarg, "json");
-		else if (c == 'f')
-			return mp_cli_usage_error(v, "--format takes text or json, not '%.40s'",
-			                          optarg);
-		else
-			return mp_cli_usage_error(v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;

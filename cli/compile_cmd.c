@@ -7,101 +7,100 @@
 #include "files.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_CLUSTER_DIRS 64
 
-/* Is optarg one of values, all that the provider option of opts' val c takes? MP_EXIT_OK, else
- * the usage error that names them ("--consul-default-intention-policy wants allow or deny"). */
-static int check_value(const mp_verb *v, const struct option *opts, int c,
-                       const char *const *values)
-{
-	const char *name = "";
-	char want[200] = "", q[64];
-	size_t at = 0;
-	for (const struct option *o = opts; o->name; o++)
-		if (o->val == c)
-			name = o->name;
-	for (size_t i = 0; values[i]; i++) {
-		if (!strcmp(values[i], optarg))
-			return MP_EXIT_OK;
-		if (at < sizeof(want))
-			at += (size_t)snprintf(want + at, sizeof(want) - at, "%s%s",
-			                       !i              ? ""
-			                       : values[i + 1] ? ", "
-			                                       : " or ",
-			                       values[i]);
-	}
-	return mp_cli_usage_error(v, "--%s wants %s, not '%s'", name, want,
-	                          mp_diag_quote(optarg, strlen(optarg), q, sizeof(q)));
-}
+static const char *const allow_deny[] = {"allow", "deny", NULL};
+static const char *const refuse_allow[] = {"refuse", "allow", NULL};
+
+const mp_option mp_compile_options[] = {
+    {'o', 'o', "output", "OUT.mpm",
+     "also write the compiled model to OUT.mpm, replaced whole (- for stdout)", NULL, MP_OPT_FILE},
+    {'M', 0, "max-file-size", "BYTES", "refuse source files larger than BYTES (default 64 MiB)",
+     NULL, 0},
+    {'L', 0, "follow-symlinks", NULL,
+     "read symbolic links that lead outside the directory walked, rather than refuse them", NULL,
+     0},
+    {'T', 0, "trust-domain", "TD",
+     "the trust domain of imported identities (spiffe://TD/...; default cluster.local)", NULL, 0},
+    {'R', 0, "root-namespace", "NS", "Istio's root namespace (default istio-system)", NULL, 0},
+    {'E', 0, "istio-meshpol-provider", "NAME",
+     "the name of meshpol's entry in Istio's extensionProviders, which CUSTOM policies name", NULL,
+     0},
+    {'I', 0, "default-inbound-policy", "POLICY",
+     "Linkerd's cluster default inbound policy (proxy.defaultInboundPolicy), over the "
+     "configuration's",
+     NULL, 0},
+    {'N', 0, "cluster-networks", "CIDRS",
+     "Linkerd's cluster networks, comma-separated CIDRs (clusterNetworks)", NULL, 0},
+    {'K', 0, "control-plane-namespace", "NS",
+     "the namespace Linkerd's control plane runs in (part of its identities)", NULL, 0},
+    {'J', 0, "consul-default-intention-policy", "POLICY",
+     "Consul's intention default, over what the server configuration says", allow_deny, 0},
+    {'S', 0, "consul-namespaces", "MODE",
+     "Kubernetes namespaces as Consul namespaces: off (Consul CE), mirror, mirror=PREFIX, or "
+     "one namespace for all",
+     NULL, 0},
+    {'W', 0, "appmesh-allow-all-with-backends", "CHOICE",
+     "App Mesh's ALLOW_ALL egress for a node that declares backends: refuse (the API "
+     "reference; the default) or allow (the user guide)",
+     refuse_allow, 0},
+    {'U', 0, "kuma-system-namespace", "NS",
+     "Kuma's system namespace, whose policies apply mesh-wide (default kuma-system)", NULL, 0},
+    {'X', 0, "istio-mesh-config", "FILE",
+     "Istio's MeshConfig (istioctl's --meshConfigFile), over the istio ConfigMap of the sources",
+     NULL, MP_OPT_FILE},
+    {'C', 0, "cluster", "NAME", "put the sources' resources in cluster NAME", NULL, 0},
+    {'P', 0, "cloud", "X", "the cloud of --cluster", NULL, 0},
+    {'G', 0, "region", "R", "the region of --cluster", NULL, 0},
+    {'Z', 0, "zone", "Z", "the zone of --cluster", NULL, 0},
+    {'D', 0, "cluster-dir", "NAME=DIR", "read DIR as the resources of cluster NAME", NULL,
+     MP_OPT_REPEAT | MP_OPT_DIR},
+    MP_CLI_QUIET_OPTION,
+    {0},
+};
 
 int mp_cmd_compile(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("compile");
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {"max-file-size", required_argument, NULL, 'M'},
-	    {"trust-domain", required_argument, NULL, 'T'},
-	    {"root-namespace", required_argument, NULL, 'R'},
-	    {"cluster", required_argument, NULL, 'C'},
-	    {"cloud", required_argument, NULL, 'P'},
-	    {"region", required_argument, NULL, 'G'},
-	    {"zone", required_argument, NULL, 'Z'},
-	    {"cluster-dir", required_argument, NULL, 'D'},
-	    {"follow-symlinks", no_argument, NULL, 'L'},
-	    {"default-inbound-policy", required_argument, NULL, 'I'},
-	    {"cluster-networks", required_argument, NULL, 'N'},
-	    {"control-plane-namespace", required_argument, NULL, 'K'},
-	    {"consul-default-intention-policy", required_argument, NULL, 'J'},
-	    {"consul-namespaces", required_argument, NULL, 'S'},
-	    {"appmesh-allow-all-with-backends", required_argument, NULL, 'W'},
-	    {"kuma-system-namespace", required_argument, NULL, 'U'},
-	    {"istio-mesh-config", required_argument, NULL, 'X'},
-	    {"istio-meshpol-provider", required_argument, NULL, 'E'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char *const allow_deny[] = {"allow", "deny", NULL};
-	static const char *const refuse_allow[] = {"refuse", "allow", NULL};
-	/* The mesh providers' options: long option, provider, the option's name there
-	 * (engine/provider.h: a provider's row lists them), and the values it takes when the
-	 * command line checks them (NULL: the provider does, as its import begins). */
+	/* The mesh providers' options: option, provider and the option's name there
+	 * (engine/provider.h: a provider's row lists them); the table checked the values. */
 	static const struct {
 		int opt;
 		const char *provider, *name;
-		const char *const *values;
 	} provider_opts[] = {
-	    {'R', "istio", "root-namespace", NULL},
-	    {'E', "istio", "meshpol-provider", NULL},
-	    {'I', "linkerd", "default-inbound-policy", NULL},
-	    {'N', "linkerd", "cluster-networks", NULL},
-	    {'K', "linkerd", "control-plane-namespace", NULL},
-	    {'J', "consul", "default-intention-policy", allow_deny},
-	    {'S', "consul", "namespaces", NULL},
-	    {'W', "appmesh", "allow-all-with-backends", refuse_allow},
-	    {'U', "kuma", "system-namespace", NULL},
-	    {'X', "istio", "mesh-config", NULL},
+	    {'R', "istio", "root-namespace"},
+	    {'E', "istio", "meshpol-provider"},
+	    {'I', "linkerd", "default-inbound-policy"},
+	    {'N', "linkerd", "cluster-networks"},
+	    {'K', "linkerd", "control-plane-namespace"},
+	    {'J', "consul", "default-intention-policy"},
+	    {'S', "consul", "namespaces"},
+	    {'W', "appmesh", "allow-all-with-backends"},
+	    {'U', "kuma", "system-namespace"},
+	    {'X', "istio", "mesh-config"},
 	};
 	mp_provider_setting settings[sizeof(provider_opts) / sizeof(provider_opts[0])];
-	static const char shortopts[] = "o:";
 	const char *out = NULL;
 	mp_compile_opts copts = {0};
 	mp_cluster_dir dirs[MAX_CLUSTER_DIRS];
 	const char *sources[4096];
 	uint32_t ndirs = 0;
 	char *dirbuf[MAX_CLUSTER_DIRS], err[1024];
-	mp_cli_seen seen = {0};
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (c != 'D' && mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	mp_cli_parser p = {0};
+	int c, rc, quiet = 0;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 'o':
 			out = optarg;
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		case 'M': {
 			char *end;
@@ -126,16 +125,11 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'X':
 		case 'E':
 			for (size_t i = 0; i < sizeof(provider_opts) / sizeof(provider_opts[0]);
-			     i++) {
-				if (provider_opts[i].opt != c)
-					continue;
-				if (provider_opts[i].values &&
-				    (rc = check_value(v, opts, c, provider_opts[i].values)) !=
-				        MP_EXIT_OK)
-					return rc;
-				settings[copts.nprovider_opts++] = (mp_provider_setting){
-				    provider_opts[i].provider, provider_opts[i].name, optarg};
-			}
+			     i++)
+				if (provider_opts[i].opt == c)
+					settings[copts.nprovider_opts++] =
+					    (mp_provider_setting){provider_opts[i].provider,
+					                          provider_opts[i].name, optarg};
 			copts.provider_opts = settings;
 			break;
 		case 'C':
@@ -167,8 +161,6 @@ int mp_cmd_compile(int argc, char **argv)
 		case 'L':
 			copts.follow_symlinks = 1;
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((copts.cloud || copts.region || copts.zone) && !copts.cluster)
@@ -188,7 +180,7 @@ int mp_cmd_compile(int argc, char **argv)
 
 	/* The output first: a path that cannot be written is the user's to fix (exit 2), and is
 	 * better said before a long compile than after. Nothing replaces it until the commit. */
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_model *m = NULL;
 	mp_out *o = NULL;
 	FILE *summary = stdout;

@@ -27,8 +27,42 @@ typedef struct {
 } report_opts;
 
 /* Writes the report and picks the exit code. */
-/* The report's options diff and replay share (-f, -o, --fail-on-change, --examples); anything
- * else is an unknown option. MP_EXIT_OK, or the usage error's exit code. */
+/* The report's options diff and replay share, as rows of both tables and parsed by one
+ * report_option. */
+enum {
+	O_FAIL_ON_CHANGE = 256,
+	O_EXAMPLES,
+	O_BASE,
+	O_HEAD,
+	O_BASE_REV,
+	O_BASE_MODEL,
+	O_HEAD_MODEL,
+	O_DECISION_LOG
+};
+static const char *const change_formats[] = {"text", "json", "markdown", NULL};
+#define REPORT_OPTIONS                                                                             \
+	{'f', 'f', "format", "FORMAT", "the report's format (default text)", change_formats, 0},   \
+	    {'o',                                                                                  \
+	     'o',                                                                                  \
+	     "output",                                                                             \
+	     "FILE",                                                                               \
+	     "write the report to FILE, replaced whole (default stdout)",                          \
+	     NULL,                                                                                 \
+	     MP_OPT_FILE},                                                                         \
+	    {O_EXAMPLES,                                                                           \
+	     0,                                                                                    \
+	     "examples",                                                                           \
+	     "N",                                                                                  \
+	     "example requests shown per change, 1..1000 (default 3)",                             \
+	     NULL,                                                                                 \
+	     0},                                                                                   \
+	{                                                                                          \
+		O_FAIL_ON_CHANGE, 0, "fail-on-change", NULL, "exit 1 when any decision changed",   \
+		    NULL, 0                                                                        \
+	}
+
+/* Acts on one of REPORT_OPTIONS (the table checked the format's word): MP_EXIT_OK, or the usage
+ * error's exit code; any other option is left alone. */
 static int report_option(const mp_verb *v, int c, const char *arg, report_opts *ro)
 {
 	char *end;
@@ -40,18 +74,17 @@ static int report_option(const mp_verb *v, int c, const char *arg, report_opts *
 	case 'o':
 		ro->out = arg;
 		return MP_EXIT_OK;
-	case 'F':
+	case O_FAIL_ON_CHANGE:
 		ro->fail_on_change = 1;
 		return MP_EXIT_OK;
-	case 'e':
+	case O_EXAMPLES:
 		n = strtol(arg, &end, 10);
 		if (*end || n < 1 || n > 1000)
 			return mp_cli_usage_error(v, "--examples takes 1..1000, not '%s'", arg);
 		ro->examples = (unsigned)n;
 		return MP_EXIT_OK;
-	default:
-		return mp_cli_usage_error(v, "unknown option");
 	}
+	return MP_EXIT_OK;
 }
 
 static int finish(const mp_verb *v, json_t *report, long changed, const report_opts *o)
@@ -100,56 +133,68 @@ static json_t *side(const char *source, const mp_engine *e, const char *model)
 	return o;
 }
 
+const mp_option mp_diff_options[] = {
+    {'m', 'm', "model", "MODEL",
+     "the mesh both bundles decide on (default: the one the head bundle's manifest names)", NULL,
+     MP_OPT_FILE},
+    {O_BASE, 0, "base", "BUNDLE", "the bundle before the change: a directory or REV:PATH", NULL,
+     MP_OPT_DIR},
+    {O_BASE_REV, 0, "base-rev", "REV",
+     "the bundle before the change: --head as of Git revision REV", NULL, 0},
+    {O_HEAD, 0, "head", "BUNDLE", "the bundle after the change", NULL, MP_OPT_DIR},
+    {'p', 'p', "policies", "BUNDLE", "a mesh change: the bundle deciding on both models", NULL,
+     MP_OPT_DIR},
+    {O_BASE_MODEL, 0, "base-model", "MODEL", "a mesh change: the mesh before it", NULL,
+     MP_OPT_FILE},
+    {O_HEAD_MODEL, 0, "head-model", "MODEL", "a mesh change: the mesh after it", NULL, MP_OPT_FILE},
+    REPORT_OPTIONS,
+    {0},
+};
+
+const mp_option mp_replay_options[] = {
+    {O_DECISION_LOG, 0, "decision-log", "FILE", "the decision log whose requests are decided again",
+     NULL, MP_OPT_FILE},
+    {'p', 'p', "policies", "BUNDLE", "the candidate bundle", NULL, MP_OPT_DIR},
+    {'m', 'm', "model", "MODEL", "the mesh (default: the one the bundle's manifest names)", NULL,
+     MP_OPT_FILE},
+    REPORT_OPTIONS,
+    {0},
+};
+
 /* --- diff --- */
 
 int mp_cmd_diff(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("diff");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"base", required_argument, NULL, 'b'},
-	    {"head", required_argument, NULL, 'h'},
-	    {"base-rev", required_argument, NULL, 'r'},
-	    {"base-model", required_argument, NULL, 'B'},
-	    {"head-model", required_argument, NULL, 'H'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"examples", required_argument, NULL, 'e'},
-	    {"fail-on-change", no_argument, NULL, 'F'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:o:";
 	const char *model = NULL, *bundle = NULL, *base = NULL, *head = NULL, *base_rev = NULL;
 	const char *base_model = NULL, *head_model = NULL;
 	report_opts ro = {"text", NULL, 0, 3};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	char hint[PATH_MAX];
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 'm':
 			model = optarg;
 			break;
 		case 'p':
 			bundle = optarg;
 			break;
-		case 'b':
+		case O_BASE:
 			base = optarg;
 			break;
-		case 'h':
+		case O_HEAD:
 			head = optarg;
 			break;
-		case 'r':
+		case O_BASE_REV:
 			base_rev = optarg;
 			break;
-		case 'B':
+		case O_BASE_MODEL:
 			base_model = optarg;
 			break;
-		case 'H':
+		case O_HEAD_MODEL:
 			head_model = optarg;
 			break;
 		default:
@@ -159,9 +204,6 @@ int mp_cmd_diff(int argc, char **argv)
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
-	if (!mp_changes_format_known(ro.format))
-		return mp_cli_usage_error(v, "--format is text, json or markdown, not '%s'",
-		                          ro.format);
 	int bundles = base || head || base_rev, models = base_model || head_model;
 	if (bundles == models)
 		return mp_cli_usage_error(
@@ -240,34 +282,22 @@ int mp_cmd_diff(int argc, char **argv)
 int mp_cmd_replay(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("replay");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"decision-log", required_argument, NULL, 'l'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"examples", required_argument, NULL, 'e'},
-	    {"fail-on-change", no_argument, NULL, 'F'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:o:";
 	const char *model = NULL, *bundle = NULL, *log = NULL;
 	report_opts ro = {"text", NULL, 0, 3};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	char hint[PATH_MAX];
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 'm':
 			model = optarg;
 			break;
 		case 'p':
 			bundle = optarg;
 			break;
-		case 'l':
+		case O_DECISION_LOG:
 			log = optarg;
 			break;
 		default:
@@ -279,9 +309,6 @@ int mp_cmd_replay(int argc, char **argv)
 		return rc;
 	if (!log || !bundle)
 		return mp_cli_usage_error(v, "--decision-log FILE and -p BUNDLE are required");
-	if (!mp_changes_format_known(ro.format))
-		return mp_cli_usage_error(v, "--format is text, json or markdown, not '%s'",
-		                          ro.format);
 	if (!model && !(model = model_hint(bundle, hint, sizeof(hint))))
 		return mp_cli_usage_error(
 		    v, "-m MODEL is required (the bundle's manifest names none)");

@@ -44,27 +44,29 @@ static void summary(FILE *f, json_t *report)
 	}
 }
 
+const mp_option mp_export_options[] = {
+    {'t', 0, "to", "TARGET", "the mesh to write resources for: istio", NULL, 0},
+    {'o', 'o', "output", "OUT.yaml", "write the resources to OUT.yaml (default stdout)", NULL,
+     MP_OPT_FILE},
+    {'r', 0, "report", "REPORT.json", "write the whole check as JSON to REPORT.json", NULL,
+     MP_OPT_FILE},
+    {'T', 0, "trust-domain", "TD", "the trust domain of the identities (default cluster.local)",
+     NULL, 0},
+    {0},
+};
+
 int mp_cmd_export(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("export");
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"report", required_argument, NULL, 'r'},
-	    {"trust-domain", required_argument, NULL, 'T'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "o:";
 	const char *to = NULL, *out = NULL, *report_path = NULL;
 	mp_compile_opts copts = {0};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	char err[1024];
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		switch (c) {
+		case MP_CLI_ERROR:
+			return MP_EXIT_USAGE;
 		case 't':
 			to = optarg;
 			break;
@@ -77,8 +79,6 @@ int mp_cmd_export(int argc, char **argv)
 		case 'T':
 			copts.trust_domain = optarg;
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if (!to)

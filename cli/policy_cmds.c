@@ -4,7 +4,7 @@
 #include "decide.h"
 #include "waiver.h"
 
-#include <getopt.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,30 +21,37 @@ static json_t *read_input(const char *path)
 		fprintf(stderr, "%s: is a directory, not a JSON file\n", path);
 		return NULL;
 	}
-	json_t *j = stdin_input ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &e)
-	                        : json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+	FILE *f = stdin_input ? stdin : fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "meshpol decide: cannot open %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	json_t *j = json_loadf(f, JSON_REJECT_DUPLICATES, &e);
+	if (f != stdin)
+		fclose(f);
 	if (!j)
 		fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", stdin_input ? "<stdin>" : path,
 		        e.line, e.column, e.text);
 	return j;
 }
 
+const mp_option mp_decide_options[] = {
+    MP_CLI_MODEL_OPTION,
+    {'p', 'p', "policies", "POLICY_DIR",
+     "the policy bundle; without it only the meshes' own rules decide", NULL, MP_OPT_DIR},
+    {'e', 0, "explain", NULL, "add every rule considered, and why it matched or not", NULL, 0},
+    MP_CLI_QUIET_OPTION,
+    {0},
+};
+
 int mp_cmd_decide(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("decide");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"explain", no_argument, NULL, 'e'},
-	    {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "m:p:";
 	const char *model = NULL, *policies = NULL;
-	mp_cli_seen seen = {0};
-	int explain = 0, c, rc = MP_EXIT_USAGE;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+	mp_cli_parser p = {0};
+	int explain = 0, quiet = 0, c, rc = MP_EXIT_USAGE;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
@@ -52,8 +59,8 @@ int mp_cmd_decide(int argc, char **argv)
 			policies = optarg;
 		else if (c == 'e')
 			explain = 1;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		else if (c == 'q')
+			quiet = 1;
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -61,7 +68,7 @@ int mp_cmd_decide(int argc, char **argv)
 		return mp_cli_usage_error(v, "-m MODEL is required");
 	rc = MP_EXIT_USAGE;
 
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_evaluator *ev = NULL;
 	json_t *out = NULL, *why = explain ? json_array() : NULL;
 	json_t *input = read_input(optind < argc ? argv[optind] : NULL);
@@ -116,25 +123,28 @@ static const char *units_text(uint64_t u, char *buf, size_t len)
 	return buf;
 }
 
+const mp_option mp_check_options[] = {
+    {'m', 'm', "model", "MODEL",
+     "the mesh the bundle's references are checked against (default: the manifest's model)", NULL,
+     MP_OPT_FILE},
+    MP_CLI_QUIET_OPTION,
+    {0},
+};
+
 int mp_cmd_check(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("check");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *model = NULL;
 	char hint[PATH_MAX];
-	mp_cli_seen seen = {0};
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "m:", opts) != MP_EXIT_OK)
+	mp_cli_parser p = {0};
+	int c, rc, quiet = 0;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'm')
 			model = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		else if (c == 'q')
+			quiet = 1;
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -143,7 +153,7 @@ int mp_cmd_check(int argc, char **argv)
 	if (!model)
 		return mp_cli_usage_error(
 		    v, "no model: give -m MODEL or set 'model' in %s/bundle.yaml", dir);
-	mp_diags d = {0};
+	mp_diags d = {.quiet = quiet};
 	mp_engine *e = mp_engine_open(model, dir, &d);
 	mp_diags_print(&d, stderr);
 	if (!e) {

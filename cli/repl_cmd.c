@@ -4,30 +4,28 @@
 
 #include "../repl/repl.h"
 
-#include <getopt.h>
 #include <stddef.h>
+
+const mp_option mp_repl_options[] = {
+    MP_CLI_MODEL_OPTION,
+    {'p', 'p', "policies", "POLICY_DIR", "the policy bundle to load (and reload with :reload)",
+     NULL, MP_OPT_DIR},
+    {0},
+};
 
 int mp_cmd_repl(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("repl");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {NULL, 0, NULL, 0},
-	};
 	mp_repl_opts o = {0};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "m:p:", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'm')
 			o.model = optarg;
 		else if (c == 'p')
 			o.bundle_dir = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;

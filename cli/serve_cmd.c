@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,44 +78,31 @@ enum {
 /* Numeric options: where each goes and its bounds, checked in one place. */
 static const struct {
 	int opt;
-	const char *name;
 	long long lo, hi;
 } numeric[] = {
-    {O_WORKERS, "--workers", 1, 256},
-    {O_LOG_QUEUE, "--log-queue", 1, 10000000},
-    {O_MAX_BODY, "--max-body", 64, 1LL << 30},
-    {O_MAX_HEADER, "--max-header", 1024, 16LL << 20},
-    {O_READ_TIMEOUT, "--read-timeout", 1, 3600},
-    {O_MAX_CONNS, "--max-connections", 1, 1000000},
-    {O_DRAIN_TIMEOUT, "--drain-timeout", 0, 3600},
-    {O_REQUEST_TIMEOUT, "--request-timeout", 1, 3600},
-    {O_WHEN_BUDGET, "--when-budget", 1000, 1LL << 50},
-    {O_GRPC_MAX_STREAMS, "--grpc-max-streams", 1, 65536},
-    {O_GRPC_IDLE_TIMEOUT, "--grpc-idle-timeout", 1, 86400},
-    {O_BUNDLE_POLL, "--bundle-poll", 1, 86400},
-    {O_BUNDLE_MAX, "--bundle-max-size", 1024, 1LL << 30},
-    {O_LOG_BUFFER, "--decision-log-buffer", 65536, 1LL << 32},
-    {O_LOG_FLUSH, "--decision-log-flush-ms", 10, 60000},
+    {O_WORKERS, 1, 256},
+    {O_LOG_QUEUE, 1, 10000000},
+    {O_MAX_BODY, 64, 1LL << 30},
+    {O_MAX_HEADER, 1024, 16LL << 20},
+    {O_READ_TIMEOUT, 1, 3600},
+    {O_MAX_CONNS, 1, 1000000},
+    {O_DRAIN_TIMEOUT, 0, 3600},
+    {O_REQUEST_TIMEOUT, 1, 3600},
+    {O_WHEN_BUDGET, 1000, 1LL << 50},
+    {O_GRPC_MAX_STREAMS, 1, 65536},
+    {O_GRPC_IDLE_TIMEOUT, 1, 86400},
+    {O_BUNDLE_POLL, 1, 86400},
+    {O_BUNDLE_MAX, 1024, 1LL << 30},
+    {O_LOG_BUFFER, 65536, 1LL << 32},
+    {O_LOG_FLUSH, 10, 60000},
 };
 
 /* Options that only mean something beside another: the one, and what it needs. */
-static const struct {
-	int opt;
-	const char *name;
-	int needs;
-	const char *needs_name;
-} needs[] = {
-    {O_MODEL_URL, "--model-url", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_PUBKEY, "--bundle-pubkey", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_POLL, "--bundle-poll", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_CACHE, "--bundle-cache", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_TOKEN, "--bundle-token", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_CA, "--bundle-ca", O_BUNDLE_URL, "--bundle-url"},
-    {O_BUNDLE_MAX, "--bundle-max-size", O_BUNDLE_URL, "--bundle-url"},
-    {O_LOG_TOKEN, "--decision-log-token", O_LOG_URL, "--decision-log-url"},
-    {O_LOG_CA, "--decision-log-ca", O_LOG_URL, "--decision-log-url"},
-    {O_LOG_BUFFER, "--decision-log-buffer", O_LOG_URL, "--decision-log-url"},
-    {O_LOG_FLUSH, "--decision-log-flush-ms", O_LOG_URL, "--decision-log-url"},
+static const mp_cli_need needs[] = {
+    {O_MODEL_URL, O_BUNDLE_URL},    {O_BUNDLE_PUBKEY, O_BUNDLE_URL}, {O_BUNDLE_POLL, O_BUNDLE_URL},
+    {O_BUNDLE_CACHE, O_BUNDLE_URL}, {O_BUNDLE_TOKEN, O_BUNDLE_URL},  {O_BUNDLE_CA, O_BUNDLE_URL},
+    {O_BUNDLE_MAX, O_BUNDLE_URL},   {O_LOG_TOKEN, O_LOG_URL},        {O_LOG_CA, O_LOG_URL},
+    {O_LOG_BUFFER, O_LOG_URL},      {O_LOG_FLUSH, O_LOG_URL},
 };
 
 /* Is url an http or https URL? */
@@ -125,88 +111,123 @@ static int is_http_url(const char *url)
 	return (!strncmp(url, "http://", 7) && url[7]) || (!strncmp(url, "https://", 8) && url[8]);
 }
 
-/* Options that take one of a few words: the words, in the order of the values they stand for,
- * checked in one place. */
-static const struct {
-	int opt;
-	const char *name;
-	const char *words[4]; /* NULL-terminated; words[i] sets the value i */
-} choices[] = {
-    {O_LOG_MODE, "--log-mode", {"no-drop", "drop", NULL}},
-    {O_DENY_BODY, "--deny-body", {"minimal", "full", NULL}},
-    {O_ESCAPED_SLASHES, "--escaped-slashes", {"reject", "keep", "unescape", NULL}},
-    {O_PATH_PARAMS, "--path-params", {"reject", "strip", "keep", NULL}},
-};
+/* Options that take one of a few words: the words, in the order of the values they stand for
+ * (words[i] sets the value i); the option table checks them. */
+static const char *const log_modes[] = {"no-drop", "drop", NULL};
+static const char *const deny_bodies[] = {"minimal", "full", NULL};
+static const char *const escaped_slashes[] = {"reject", "keep", "unescape", NULL};
+static const char *const path_params[] = {"reject", "strip", "keep", NULL};
 
-/* The value of a choice option's word, or -1 (after the usage error) when it is none of them. */
-static int parse_choice(const mp_verb *v, int opt, const char *word)
+/* The index of word in words (the table checked that it is one). */
+static int choice(const char *const *words, const char *word)
 {
-	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
-		if (choices[i].opt != opt)
-			continue;
-		char list[96] = "";
-		for (int k = 0; choices[i].words[k]; k++) {
-			if (!strcmp(word, choices[i].words[k]))
-				return k;
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			         k ? (choices[i].words[k + 1] ? ", " : " or ") : "",
-			         choices[i].words[k]);
-		}
-		mp_cli_usage_error(v, "%s takes %s, not '%s'", choices[i].name, list, word);
-		return -1;
-	}
-	return -1;
+	int k = 0;
+	while (words[k] && strcmp(words[k], word))
+		k++;
+	return k;
 }
+
+const mp_option mp_serve_options[] = {
+    MP_CLI_MODEL_OPTION,
+    {'p', 'p', "policies", "POLICY_DIR", "the policy bundle", NULL, MP_OPT_DIR},
+    {O_LISTEN, 0, "listen", "ADDR:PORT",
+     "where the API listens (default 127.0.0.1:8181; [::1]:8181, :8181)", NULL, 0},
+    {O_WORKERS, 0, "workers", "N",
+     "worker threads, each with its own event loop and Lua state (default: one per CPU)", NULL, 0},
+    {O_LOG, 0, "decision-log", "FILE", "append every decision to a hash-chained log (a trail)",
+     NULL, MP_OPT_FILE},
+    {O_SHADOW, 0, "shadow-bundle", "BUNDLE",
+     "decide every request with this candidate bundle too (a directory, an archive, its URL or "
+     "REV:PATH), never changing the answer; disagreements in /metrics and the decision record",
+     NULL, MP_OPT_FILE},
+    {O_LOG_MODE, 0, "log-mode", "MODE",
+     "when the log's queue is full: requests wait (no-drop, the default), or the record is dropped "
+     "and counted",
+     log_modes, 0},
+    {O_LOG_QUEUE, 0, "log-queue", "N", "records the log's queue holds (default 16384)", NULL, 0},
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem",
+     "sign the log's seals with this Ed25519 key (meshpol keygen)", NULL, MP_OPT_FILE},
+    {O_TLS_CERT, 0, "tls-cert", "PEM", "serve HTTPS with this certificate (with --tls-key)", NULL,
+     MP_OPT_FILE},
+    {O_TLS_KEY, 0, "tls-key", "PEM", "the private key of --tls-cert", NULL, MP_OPT_FILE},
+    {O_CLIENT_CA, 0, "client-ca", "PEM",
+     "mutual TLS: require a client certificate signed by this CA", NULL, MP_OPT_FILE},
+    {O_ADMIN_LISTEN, 0, "admin-listen", "ADDR:PORT",
+     "a second, plain-HTTP listener for /v1/reload, /health and /metrics", NULL, 0},
+    {O_ADMIN_TOKEN, 0, "admin-token", "TOKEN",
+     "/v1/reload requires Authorization: Bearer TOKEN (also $MESHPOL_ADMIN_TOKEN)", NULL, 0},
+    {O_WATCH, 0, "watch", NULL, "reload when the model or bundle changes on disk", NULL, 0},
+    {O_DEST_HEADER, 0, "destination-header", "NAME",
+     "where /v1/check reads the destination (default Host; no fall-back when given)", NULL, 0},
+    {O_MAX_BODY, 0, "max-body", "BYTES", "largest request body, k/M suffixes accepted (default 1M)",
+     NULL, 0},
+    {O_MAX_HEADER, 0, "max-header", "BYTES", "largest request line plus headers (default 32k)",
+     NULL, 0},
+    {O_READ_TIMEOUT, 0, "read-timeout", "SEC",
+     "a whole request must arrive within this; idle connections close after it (default 10)", NULL,
+     0},
+    {O_MAX_CONNS, 0, "max-connections", "N",
+     "open client connections, all workers together (default 4096)", NULL, 0},
+    {O_DRAIN_TIMEOUT, 0, "drain-timeout", "SEC",
+     "how long SIGTERM waits for requests in flight (default: --read-timeout)", NULL, 0},
+    {O_REQUEST_TIMEOUT, 0, "request-timeout", "SEC",
+     "the watchdog: a decision's Lua running longer is interrupted (default 5)", NULL, 0},
+    {O_WHEN_BUDGET, 0, "when-budget", "N", "budget units a `when` call may take (default 1M)", NULL,
+     0},
+    {O_TRUSTED_PROXY, 0, "trusted-proxy", "CIDR",
+     "a peer whose identity headers count (XFCC, X-Forwarded-For); default every peer", NULL,
+     MP_OPT_REPEAT},
+    {O_DENY_BODY, 0, "deny-body", "MODE",
+     "what a proxy's 403 carries: minimal (the default) or the whole decision", deny_bodies, 0},
+    {O_ESCAPED_SLASHES, 0, "escaped-slashes", "MODE",
+     "a proxy's path with %2F, %5C or \\: denied (the default), decided as written, or as /",
+     escaped_slashes, 0},
+    {O_PATH_PARAMS, 0, "path-params", "MODE",
+     "a proxy's path with a ; parameter: denied (the default), decided without, or as written",
+     path_params, 0},
+    {O_GRPC_LISTEN, 0, "grpc-listen", "ADDR:PORT",
+     "also serve Envoy's gRPC ext_authz Check there (HTTP/2 cleartext, or TLS with --tls-cert)",
+     NULL, 0},
+    {O_GRPC_MAX_STREAMS, 0, "grpc-max-streams", "N",
+     "calls in flight on one gRPC connection; more are refused (default 100)", NULL, 0},
+    {O_GRPC_IDLE_TIMEOUT, 0, "grpc-idle-timeout", "SEC",
+     "a gRPC connection without a call for this long is closed (default 300)", NULL, 0},
+    {O_BUNDLE_URL, 0, "bundle-url", "URL",
+     "poll the bundle archive there (http or https); -p and -m become optional", NULL, 0},
+    {O_MODEL_URL, 0, "model-url", "URL",
+     "with --bundle-url: poll the model (.mpm) too; else -m, else the model the archive holds",
+     NULL, 0},
+    {O_BUNDLE_PUBKEY, 0, "bundle-pubkey", "PUB.pem",
+     "with --bundle-url: a download must be signed by this Ed25519 key", NULL, MP_OPT_FILE},
+    {O_BUNDLE_POLL, 0, "bundle-poll", "SECONDS",
+     "with --bundle-url: between polls (default 30; doubled after each failure, to 300)", NULL, 0},
+    {O_BUNDLE_CACHE, 0, "bundle-cache", "DIR",
+     "with --bundle-url: keep the last good bundle (and model) there, for a restart", NULL,
+     MP_OPT_DIR},
+    {O_BUNDLE_TOKEN, 0, "bundle-token", "FILE",
+     "with --bundle-url: send the token in FILE as Authorization: Bearer (read at every poll)",
+     NULL, MP_OPT_FILE},
+    {O_BUNDLE_CA, 0, "bundle-ca", "CA.pem",
+     "with --bundle-url: the CA https bundle servers are verified against (default the system's)",
+     NULL, MP_OPT_FILE},
+    {O_BUNDLE_MAX, 0, "bundle-max-size", "BYTES",
+     "with --bundle-url: the largest archive downloaded (default 64M)", NULL, 0},
+    {O_LOG_URL, 0, "decision-log-url", "URL",
+     "upload every decision log record, in gzip JSON batches, to URL", NULL, 0},
+    {O_LOG_TOKEN, 0, "decision-log-token", "FILE",
+     "with --decision-log-url: as --bundle-token, for the log's receiver", NULL, MP_OPT_FILE},
+    {O_LOG_CA, 0, "decision-log-ca", "CA.pem",
+     "with --decision-log-url: as --bundle-ca, for the log's receiver", NULL, MP_OPT_FILE},
+    {O_LOG_BUFFER, 0, "decision-log-buffer", "BYTES",
+     "with --decision-log-url: records held for upload (default 64M)", NULL, 0},
+    {O_LOG_FLUSH, 0, "decision-log-flush-ms", "MS",
+     "with --decision-log-url: the longest a record waits for its batch (default 1000)", NULL, 0},
+    {0},
+};
 
 int mp_cmd_serve(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("serve");
-	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"policies", required_argument, NULL, 'p'},
-	    {"listen", required_argument, NULL, O_LISTEN},
-	    {"workers", required_argument, NULL, O_WORKERS},
-	    {"decision-log", required_argument, NULL, O_LOG},
-	    {"shadow-bundle", required_argument, NULL, O_SHADOW},
-	    {"log-mode", required_argument, NULL, O_LOG_MODE},
-	    {"log-queue", required_argument, NULL, O_LOG_QUEUE},
-	    {"sign-key", required_argument, NULL, O_SIGN_KEY},
-	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
-	    {"tls-key", required_argument, NULL, O_TLS_KEY},
-	    {"client-ca", required_argument, NULL, O_CLIENT_CA},
-	    {"admin-listen", required_argument, NULL, O_ADMIN_LISTEN},
-	    {"admin-token", required_argument, NULL, O_ADMIN_TOKEN},
-	    {"watch", no_argument, NULL, O_WATCH},
-	    {"destination-header", required_argument, NULL, O_DEST_HEADER},
-	    {"max-body", required_argument, NULL, O_MAX_BODY},
-	    {"max-header", required_argument, NULL, O_MAX_HEADER},
-	    {"read-timeout", required_argument, NULL, O_READ_TIMEOUT},
-	    {"max-connections", required_argument, NULL, O_MAX_CONNS},
-	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
-	    {"request-timeout", required_argument, NULL, O_REQUEST_TIMEOUT},
-	    {"when-budget", required_argument, NULL, O_WHEN_BUDGET},
-	    {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
-	    {"deny-body", required_argument, NULL, O_DENY_BODY},
-	    {"escaped-slashes", required_argument, NULL, O_ESCAPED_SLASHES},
-	    {"path-params", required_argument, NULL, O_PATH_PARAMS},
-	    {"grpc-listen", required_argument, NULL, O_GRPC_LISTEN},
-	    {"grpc-max-streams", required_argument, NULL, O_GRPC_MAX_STREAMS},
-	    {"grpc-idle-timeout", required_argument, NULL, O_GRPC_IDLE_TIMEOUT},
-	    {"bundle-url", required_argument, NULL, O_BUNDLE_URL},
-	    {"model-url", required_argument, NULL, O_MODEL_URL},
-	    {"bundle-pubkey", required_argument, NULL, O_BUNDLE_PUBKEY},
-	    {"bundle-poll", required_argument, NULL, O_BUNDLE_POLL},
-	    {"bundle-cache", required_argument, NULL, O_BUNDLE_CACHE},
-	    {"bundle-token", required_argument, NULL, O_BUNDLE_TOKEN},
-	    {"bundle-ca", required_argument, NULL, O_BUNDLE_CA},
-	    {"bundle-max-size", required_argument, NULL, O_BUNDLE_MAX},
-	    {"decision-log-url", required_argument, NULL, O_LOG_URL},
-	    {"decision-log-token", required_argument, NULL, O_LOG_TOKEN},
-	    {"decision-log-ca", required_argument, NULL, O_LOG_CA},
-	    {"decision-log-buffer", required_argument, NULL, O_LOG_BUFFER},
-	    {"decision-log-flush-ms", required_argument, NULL, O_LOG_FLUSH},
-	    {NULL, 0, NULL, 0},
-	};
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	mp_server_config cfg = {
 	    .listen = "127.0.0.1:8181",
@@ -227,22 +248,20 @@ int mp_cmd_serve(int argc, char **argv)
 	    .log_buffer = 64 << 20,
 	    .log_flush_ms = 1000,
 	};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
+	char name[80];
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:", opts, NULL)) != -1) {
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		long long n = 0;
-		if (c != O_TRUSTED_PROXY && mp_cli_once(v, &seen, c, "m:p:", opts) != MP_EXIT_OK)
-			return MP_EXIT_USAGE; /* --trusted-proxy is the one that repeats */
+		if (c == MP_CLI_ERROR)
+			return MP_EXIT_USAGE;
 		for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
 			if (numeric[i].opt == c &&
 			    parse_num(optarg, numeric[i].lo, numeric[i].hi, &n) < 0)
 				return mp_cli_usage_error(
 				    v, "%s takes a number from %lld to %lld, not '%s'",
-				    numeric[i].name, numeric[i].lo, numeric[i].hi, optarg);
-		for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
-			if (choices[i].opt == c && (n = parse_choice(v, c, optarg)) < 0)
-				return MP_EXIT_USAGE;
+				    mp_cli_option_name(v, c, name, sizeof(name)), numeric[i].lo,
+				    numeric[i].hi, optarg);
 		switch (c) {
 		case 'm':
 			cfg.model = optarg;
@@ -263,7 +282,7 @@ int mp_cmd_serve(int argc, char **argv)
 			cfg.shadow_bundle = optarg;
 			break;
 		case O_LOG_MODE:
-			cfg.log_drop = (int)n;
+			cfg.log_drop = choice(log_modes, optarg);
 			break;
 		case O_LOG_QUEUE:
 			cfg.log_queue = (size_t)n;
@@ -326,13 +345,13 @@ int mp_cmd_serve(int argc, char **argv)
 			cfg.ntrusted++;
 			break;
 		case O_DENY_BODY:
-			cfg.deny_body_full = (int)n;
+			cfg.deny_body_full = choice(deny_bodies, optarg);
 			break;
 		case O_ESCAPED_SLASHES:
-			cfg.escaped_slashes = (int)n;
+			cfg.escaped_slashes = choice(escaped_slashes, optarg);
 			break;
 		case O_PATH_PARAMS:
-			cfg.path_params = (int)n;
+			cfg.path_params = choice(path_params, optarg);
 			break;
 		case O_GRPC_LISTEN:
 			cfg.grpc_listen = optarg;
@@ -347,11 +366,9 @@ int mp_cmd_serve(int argc, char **argv)
 		case O_MODEL_URL:
 		case O_LOG_URL:
 			if (!is_http_url(optarg))
-				return mp_cli_usage_error(v,
-				                          "--%s takes an http:// or https:// URL",
-				                          c == O_BUNDLE_URL  ? "bundle-url"
-				                          : c == O_MODEL_URL ? "model-url"
-				                                             : "decision-log-url");
+				return mp_cli_usage_error(
+				    v, "%s takes an http:// or https:// URL",
+				    mp_cli_option_name(v, c, name, sizeof(name)));
 			*(c == O_BUNDLE_URL  ? &cfg.bundle_url
 			  : c == O_MODEL_URL ? &cfg.model_url
 			                     : &cfg.log_url) = optarg;
@@ -386,16 +403,12 @@ int mp_cmd_serve(int argc, char **argv)
 		case O_LOG_FLUSH:
 			cfg.log_flush_ms = (int)n;
 			break;
-		default:
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
-	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
-		if (seen.seen[needs[i].opt] && !seen.seen[needs[i].needs])
-			return mp_cli_usage_error(v, "%s needs %s", needs[i].name,
-			                          needs[i].needs_name);
+	if (mp_cli_check_needs(v, &p, needs, sizeof(needs) / sizeof(needs[0])) != MP_EXIT_OK)
+		return MP_EXIT_USAGE;
 	if (!cfg.bundle_url && (!cfg.model || !cfg.bundle))
 		return mp_cli_usage_error(v, "-m MODEL and -p POLICY_DIR are required (or "
 		                             "--bundle-url URL)");

@@ -9,7 +9,6 @@
 #include "ptest.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -160,38 +159,41 @@ out:
 	return rc;
 }
 
+static const char *const test_formats[] = {"text", "junit", "json", NULL};
+
+enum { O_RUN = 256, O_WATCH };
+const mp_option mp_test_options[] = {
+    {'v', 'v', "verbose", NULL, "print every test, not only the failures", NULL, 0},
+    {O_RUN, 0, "run", "PATTERN", "run only the tests whose name contains PATTERN", NULL, 0},
+    {'f', 'f', "format", "FORMAT", "the results' format (default text)", test_formats, 0},
+    {'o', 'o', "output", "FILE", "write the results to FILE, replaced whole (default stdout)", NULL,
+     MP_OPT_FILE},
+    {O_WATCH, 0, "watch", NULL,
+     "run the tests again whenever the bundle or a model its tests name changes", NULL, 0},
+    {0},
+};
+
 int mp_cmd_test(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"verbose", no_argument, NULL, 'v'},      {"run", required_argument, NULL, 'r'},
-	    {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-	    {"watch", no_argument, NULL, 'w'},        {NULL, 0, NULL, 0},
-	};
-	static const char shortopts[] = "vf:o:";
 	test_run r = {.v = mp_cli_verb("test"), .format = "text"};
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc, watching = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (mp_cli_once(r.v, &seen, c, shortopts, opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(r.v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
 		if (c == 'v')
 			r.o.verbose = 1;
-		else if (c == 'r')
+		else if (c == O_RUN)
 			r.o.run = optarg;
 		else if (c == 'f')
-			r.format = optarg;
+			r.format = optarg; /* the table checked the word */
 		else if (c == 'o')
 			r.out_path = optarg;
-		else if (c == 'w')
+		else if (c == O_WATCH)
 			watching = 1;
-		else
-			return mp_cli_usage_error(r.v, "unknown option");
 	}
 	if ((rc = mp_cli_check_arity(r.v, argc - optind)) != MP_EXIT_OK)
 		return rc;
-	if (!mp_ptest_format_known(r.format))
-		return mp_cli_usage_error(r.v, "unknown format '%s' (text, junit, json)", r.format);
 	r.dir = argv[optind];
 	return watching ? watch(&r) : run_once(&r, NULL);
 }

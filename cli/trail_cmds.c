@@ -8,7 +8,6 @@
 #include "trail.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -57,37 +56,44 @@ static int check_head_arg(const mp_verb *v, const char *head)
 	                          mp_diag_quote(head, n, q, sizeof(q)));
 }
 
+enum { O_PUBKEY = 256, O_HEAD, O_RUNS, O_SIGN_KEY };
+
+#define PUBKEY_OPTION                                                                              \
+	{                                                                                          \
+		O_PUBKEY, 0, "pubkey", "PUB.pem",                                                  \
+		    "check every seal's Ed25519 signature with this public key", NULL, MP_OPT_FILE \
+	}
+
+const mp_option mp_verify_options[] = {
+    PUBKEY_OPTION,
+    {O_HEAD, 0, "head", "SHA256",
+     "a head recorded earlier (meshpol trail head): some record must have this hash", NULL, 0},
+    {O_RUNS, 0, "runs", "N", "the trail must hold at least N audit runs", NULL, 0},
+    {0},
+};
+
 int mp_cmd_verify(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("verify");
-	static const struct option opts[] = {
-	    {"pubkey", required_argument, NULL, 'k'},
-	    {"head", required_argument, NULL, 'H'},
-	    {"runs", required_argument, NULL, 'r'},
-	    {NULL, 0, NULL, 0},
-	};
 	mp_trail_verify_opts o = {0};
 	char err[512], q[64];
 	mp_trail_report rep;
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR) {
 			return MP_EXIT_USAGE;
-		if (c == 'k') {
+		} else if (c == O_PUBKEY) {
 			o.pubkey_path = optarg;
-		} else if (c == 'H') {
+		} else if (c == O_HEAD) {
 			if ((rc = check_head_arg(v, optarg)) != MP_EXIT_OK)
 				return rc;
 			o.head = optarg;
-		} else if (c == 'r') {
+		} else if (c == O_RUNS) {
 			if (parse_runs(optarg, &o.min_runs) < 0)
 				return mp_cli_usage_error(
 				    v, "--runs takes a whole number of runs from 1, not '%s'",
 				    mp_diag_quote(optarg, strlen(optarg), q, sizeof(q)));
-		} else {
-			return mp_cli_usage_error(v, "unknown option");
 		}
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
@@ -162,48 +168,45 @@ static int trail_adopt(int argc, char **argv);
 /* Decision log batches (--decision-log-url) back into the trail's JSON Lines. */
 static int trail_join(int argc, char **argv);
 
+static const mp_option head_options[] = {PUBKEY_OPTION, {0}};
+static const mp_option adopt_options[] = {
+    {O_SIGN_KEY, 0, "sign-key", "KEY.pem", "sign the seal with this Ed25519 private key", NULL,
+     MP_OPT_FILE},
+    {0},
+};
+
 static const mp_verb subcommands[] = {
     {"trail head", trail_head, 1, 1, "trail head TRAIL [--pubkey PUB.pem]",
-     "print the trail's head as \"--head SHA256 --runs N\", for verify to check later"},
+     "print the trail's head as \"--head SHA256 --runs N\", for verify to check later",
+     head_options, NULL, NULL},
     {"trail adopt", trail_adopt, 1, 1, "trail adopt TRAIL [--sign-key KEY.pem]",
-     "seal the records after the last seal, the seal saying that it adopted them"},
+     "seal the records after the last seal, the seal saying that it adopted them", adopt_options,
+     NULL, NULL},
     {"trail join", trail_join, 1, -1, "trail join BATCH...",
      "print the records of decision log batches (--decision-log-url) as the trail's JSON "
-     "Lines, in order, each once, for verify"},
+     "Lines, in order, each once, for verify",
+     NULL, NULL, NULL},
 };
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
 
-int mp_cmd_trail(int argc, char **argv)
+const mp_verb *mp_trail_subcommands(size_t *n)
 {
-	const mp_verb *v = mp_cli_verb("trail");
-	if (argc < 2 || argv[1][0] == '-')
-		return mp_cli_usage_error(v, "missing subcommand (head, adopt or join)");
-	for (size_t i = 0; i < NSUBCOMMANDS; i++)
-		if (!strcmp(subcommands[i].name + strlen("trail "), argv[1]))
-			return subcommands[i].run(argc - 1, argv + 1);
-	return mp_cli_usage_error(v, "unknown subcommand '%.40s' (head, adopt or join)", argv[1]);
+	*n = NSUBCOMMANDS;
+	return subcommands;
 }
 
 static int trail_head(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[0];
-	static const struct option opts[] = {
-	    {"pubkey", required_argument, NULL, 'k'},
-	    {NULL, 0, NULL, 0},
-	};
 	mp_trail_verify_opts o = {0};
 	mp_trail_report rep;
 	char err[512];
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
-		if (c == 'k')
-			o.pubkey_path = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		o.pubkey_path = optarg; /* --pubkey, the one option */
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -233,23 +236,15 @@ static int trail_head(int argc, char **argv)
 static int trail_adopt(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[1];
-	static const struct option opts[] = {
-	    {"sign-key", required_argument, NULL, 'k'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *key = NULL;
 	char err[1024];
 	struct stat st;
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
-		if (c == 'k')
-			key = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		key = optarg; /* --sign-key, the one option */
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -283,26 +278,25 @@ static int trail_adopt(int argc, char **argv)
 	return MP_EXIT_OK;
 }
 
+const mp_option mp_keygen_options[] = {
+    {'o', 'o', "output", "KEY.pem",
+     "the private key's path; the public key goes beside it as KEY.pub.pem (never replaced)", NULL,
+     MP_OPT_FILE},
+    {0},
+};
+
 int mp_cmd_keygen(int argc, char **argv)
 {
 	const mp_verb *v = mp_cli_verb("keygen");
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *out = NULL;
 	char err[512], pub[PATH_MAX], key_id[65];
-	mp_cli_seen seen = {0};
+	mp_cli_parser p = {0};
 	mp_out *priv_out = NULL, *pub_out = NULL;
 	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (mp_cli_once(v, &seen, c, "o:", opts) != MP_EXIT_OK)
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
+		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
-		if (c == 'o')
-			out = optarg;
-		else
-			return mp_cli_usage_error(v, "unknown option");
+		out = optarg; /* -o, the one option */
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -425,10 +419,11 @@ static int trail_join(int argc, char **argv)
 {
 	const mp_verb *v = &subcommands[2];
 	char err[600];
-	int rc;
-	optind = 1;
-	if (getopt_long(argc, argv, "", (const struct option[]){{NULL, 0, NULL, 0}}, NULL) != -1)
-		return mp_cli_usage_error(v, "unknown option");
+	mp_cli_parser p = {0};
+	int c, rc;
+	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE)
+		if (c == MP_CLI_ERROR)
+			return MP_EXIT_USAGE;
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
 	uint64_t last_seq = 0, written = 0;

@@ -12,6 +12,7 @@
 #include "diag.h"
 #include "pathbase.h"
 #include "sandbox.h"
+#include "scope.h"
 #include "version.h"
 
 #include <lauxlib.h>
@@ -812,6 +813,18 @@ out:
 
 /* --- declared routes against the policies --- */
 
+/* Is item one of the ", "-separated items of list? */
+static int in_list(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *p = list; (p = strstr(p, item)); p++)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* One finding per route for the targets no rule permits (route-not-permitted), naming them
+ * all; one per target a deny or traffic rule forbids, under that rule. */
 static void run_routes(audit *a)
 {
 	const mp_model *m = a->m;
@@ -828,6 +841,9 @@ static void run_routes(audit *a)
 		if (r->source == MP_NONE)
 			continue;
 		const mp_span spans[3] = {r->dests, r->mirrors, r->failover};
+		json_t *unpermitted = NULL; /* the targets no rule permits: related locations */
+		char dsts[1200] = "", kinds[400] = "";
+		svc_text(m, r->source, buf, sizeof(buf));
 		for (int sp = 0; sp < 3; sp++) {
 			for (uint32_t t = spans[sp].off; t < spans[sp].off + spans[sp].n; t++) {
 				uint32_t ruleidx;
@@ -840,34 +856,59 @@ static void run_routes(audit *a)
 				    (!deciding ||
 				     strcmp(b->policies[deciding->policy].name, a->o->only_policy)))
 					continue;
-				svc_text(m, r->source, buf, sizeof(buf));
 				end_text(m, &v.targets[t], dst, sizeof(dst));
+				if (!deciding) {
+					if (!not_permitted)
+						continue;
+					if (!unpermitted)
+						unpermitted = json_array();
+					json_t *l = loc_model(a, v.targets[t].loc);
+					snprintf(msg, sizeof(msg), "%s %s", target_kind(r, t), dst);
+					json_object_set_new(l, "message", json_string(msg));
+					json_array_append_new(unpermitted, l);
+					if (!in_list(dsts, dst))
+						snprintf(dsts + strlen(dsts),
+						         sizeof(dsts) - strlen(dsts), "%s%s",
+						         *dsts ? ", " : "", dst);
+					if (!in_list(kinds, target_kind(r, t)))
+						snprintf(kinds + strlen(kinds),
+						         sizeof(kinds) - strlen(kinds), "%s%s",
+						         *kinds ? ", " : "", target_kind(r, t));
+					continue;
+				}
 				snprintf(subject, sizeof(subject), "route %s: %s -> %s",
 				         mp_model_str(m, r->name), buf, dst);
-				json_t *rule = not_permitted;
-				if (deciding) {
-					rule = rule_entry(
-					    a, deciding->policy, deciding->name,
-					    deciding->type == MP_RULE_DENY ? "deny" : "traffic",
-					    b->policies[deciding->policy].severity,
-					    deciding->message, deciding->loc);
-					snprintf(msg, sizeof(msg),
-					         "the configuration sends this traffic (%s) and "
-					         "the policies forbid "
-					         "all of it (%s %s)",
-					         target_kind(r, t),
-					         b->policies[deciding->policy].name,
-					         deciding->name);
-				} else {
-					snprintf(msg, sizeof(msg),
-					         "the configuration sends this traffic (%s) and no "
-					         "rule allows any of it",
-					         target_kind(r, t));
-				}
+				json_t *rule =
+				    rule_entry(a, deciding->policy, deciding->name,
+				               deciding->type == MP_RULE_DENY ? "deny" : "traffic",
+				               b->policies[deciding->policy].severity,
+				               deciding->message, deciding->loc);
+				snprintf(msg, sizeof(msg),
+				         "the configuration sends this traffic (%s) and "
+				         "the policies forbid "
+				         "all of it (%s %s)",
+				         target_kind(r, t), b->policies[deciding->policy].name,
+				         deciding->name);
 				if (rule)
 					add_finding(a, rule, subject, msg, loc_model(a, r->loc),
 					            NULL, NULL);
 			}
+		}
+		if (unpermitted) {
+			size_t n = json_array_size(unpermitted);
+			snprintf(subject, sizeof(subject), "route %s: %s -> %s",
+			         mp_model_str(m, r->name), buf, dsts);
+			snprintf(msg, sizeof(msg),
+			         "the configuration sends this traffic (%s%s) and no rule allows "
+			         "any of it",
+			         kinds, n > 1 ? ", to each of its targets" : "");
+			/* one target: its location is the route's, nothing more to point at */
+			if (n == 1) {
+				json_decref(unpermitted);
+				unpermitted = NULL;
+			}
+			add_finding(a, not_permitted, subject, msg, loc_model(a, r->loc), NULL,
+			            unpermitted);
 		}
 		if (ri % 1000 == 999)
 			progress(a, "routes", ri + 1, v.nroutes);
@@ -1156,8 +1197,10 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	                "waivers", waivers);
 	if (out && o->base)
 		json_object_set_new(out, "base", json_string(o->base));
-	if (out)
+	if (out) {
 		summarise(&a, out, json_object_get(out, "waivers"));
+		json_object_set_new(out, "scope", mp_scope_json(a.m));
+	}
 	json_decref(a.places);
 	json_decref(a.rules);
 	json_decref(a.rule_index);

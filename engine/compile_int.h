@@ -30,7 +30,11 @@ enum {
 	K_EXTERNAL,
 	K_CERT,
 	K_IDENTITY,
-	K_REGION
+	K_REGION,
+	/* names of elements dropped in pass 1 for their own errors (K_DROPPED + kind, a: the name
+	 * or "namespace/name" as a reference spells it): pass 2 reports no reference to them,
+	 * which would only repeat the first error */
+	K_DROPPED = 16
 };
 
 typedef struct {

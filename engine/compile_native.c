@@ -430,6 +430,12 @@ static int decode_u32(compiler *c, const yaml_node_t *n, const field *f, ru32 *o
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
+	if (n->type == YAML_SCALAR_NODE && *s == '-' && isdigit((unsigned char)s[1])) {
+		/* a negative number: say the bound, not the type (these are all counts) */
+		cc_errorf(c, loc_of(c, n), "%s: '%s' must be >= %u, not %s", what, f->name, f->min,
+		          s);
+		return -1;
+	}
 	if (n->type != YAML_SCALAR_NODE || !isdigit((unsigned char)*s) || *end || errno) {
 		cc_errorf(c, loc_of(c, n), "%s: '%s' must be an integer, not %s%s%s", what, f->name,
 		          n->type == YAML_SCALAR_NODE ? "'" : mp_yaml_kind_of(n),
@@ -872,6 +878,64 @@ static int native_type(compiler *c, const yaml_node_t *root)
 	return 0;
 }
 
+/* The kinds whose names other elements refer to, by their schema's kind name. */
+static uint32_t kind_id(const char *kind)
+{
+	static const struct {
+		const char *name;
+		uint32_t kind;
+	} ids[] = {{"Cluster", K_CLUSTER},
+	           {"Service", K_SERVICE},
+	           {"External", K_EXTERNAL},
+	           {"Jurisdiction", K_JURISDICTION}};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		if (!strcmp(ids[i].name, kind))
+			return ids[i].kind;
+	return 0;
+}
+
+/* Remembers an element dropped for its own errors by the names references use: its name, and
+ * a service's "namespace/name", an external's host. */
+static void record_dropped(compiler *c, const schema *sch, const yaml_node_t *root,
+                           const yaml_node_t *name)
+{
+	uint32_t kind = kind_id(sch->kind);
+	const char *ns = NULL, *host = NULL;
+	if (!kind || !name || name->type != YAML_SCALAR_NODE || mp_yaml_is_null(name))
+		return;
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+			continue;
+		if (!strcmp(scalar(k), "namespace"))
+			ns = scalar(v);
+		else if (!strcmp(scalar(k), "host"))
+			host = scalar(v);
+	}
+	char ref[600];
+	const char *names[3] = {scalar(name), NULL, host};
+	if (ns && kind == K_SERVICE) {
+		snprintf(ref, sizeof(ref), "%s/%s", ns, scalar(name));
+		names[1] = ref;
+	}
+	for (int i = 0; i < 3; i++) {
+		mp_str s = names[i] ? cc_intern(c, names[i], strlen(names[i])) : 0;
+		if (s && cc_map_put(&c->names, K_DROPPED + kind, s, 0, 0, loc_of(c, name)) < 0)
+			c->oom = 1;
+	}
+}
+
+/* Does ref name an element of kind (or, for 0, a service or an external) that pass 1 dropped
+ * for its own errors? Then an error about the reference would only repeat that one. */
+static int dropped(compiler *c, uint32_t kind, mp_str ref)
+{
+	if (!kind)
+		return dropped(c, K_SERVICE, ref) || dropped(c, K_EXTERNAL, ref);
+	return cc_map_find(&c->names, K_DROPPED + kind, ref, 0) != NULL;
+}
+
 int cc_native_document(compiler *c, const yaml_node_t *root)
 {
 	if (mp_yaml_is_null(root))
@@ -949,8 +1013,10 @@ int cc_native_document(compiler *c, const yaml_node_t *root)
 		rcert t;
 	} raw;
 	memset(&raw, 0, sizeof(raw));
-	if (decode_mapping(c, root, sch, &raw, what) < 0)
+	if (decode_mapping(c, root, sch, &raw, what) < 0) {
+		record_dropped(c, sch, root, name);
 		return 0;
+	}
 	sch->finish(c, &raw, root, what);
 	return 0;
 }
@@ -987,8 +1053,9 @@ void cc_native_services(compiler *c)
 			rstr *name = &c->strs.v[cl.off + k];
 			mp_id id = lookup(c, K_CLUSTER, name->s);
 			if (id == MP_NONE) {
-				cc_errorf(c, name->loc, "%s: no Cluster '%s'", what,
-				          cc_str(c, name->s));
+				if (!dropped(c, K_CLUSTER, name->s))
+					cc_errorf(c, name->loc, "%s: no Cluster '%s'", what,
+					          cc_str(c, name->s));
 				bad = 1;
 			} else if (n < 64) {
 				ids[n++] = id;
@@ -998,8 +1065,20 @@ void cc_native_services(compiler *c)
 			cc_errorf(c, cl.loc, "%s: more than 64 clusters", what);
 			bad = 1;
 		}
-		if (bad || cc_declare(c, K_SERVICE, ns, r->name.s,
-		                      mp_model_get_view(c->m).nservices, r->name.loc, what) < 0)
+		if (bad) { /* dropped: references to it are not errors of their own */
+			char ref[600];
+			snprintf(ref, sizeof(ref), "%s/%s", cc_str(c, r->ns.s),
+			         cc_str(c, r->name.s));
+			mp_str full = cc_intern(c, ref, strlen(ref));
+			if (cc_map_put(&c->names, K_DROPPED + K_SERVICE, r->name.s, 0, 0, r->loc) <
+			        0 ||
+			    (full &&
+			     cc_map_put(&c->names, K_DROPPED + K_SERVICE, full, 0, 0, r->loc) < 0))
+				c->oom = 1;
+			continue;
+		}
+		if (cc_declare(c, K_SERVICE, ns, r->name.s, mp_model_get_view(c->m).nservices,
+		               r->name.loc, what) < 0)
 			continue;
 		char ident[400];
 		snprintf(ident, sizeof(ident), "identity '%s'", cc_str(c, r->identity.s));
@@ -1100,7 +1179,11 @@ static int resolve_target(compiler *c, const rtarget *t, mp_target *out, const c
 			    "%s: service '%s' is ambiguous (several namespaces have it); write "
 			    "namespace/name",
 			    what, ref);
-		else
+		else if (!dropped(c,
+		                  t->hint == 1   ? K_SERVICE
+		                  : t->hint == 2 ? K_EXTERNAL
+		                                 : 0,
+		                  t->ref))
 			cc_errorf(c, t->loc, "%s: no %s '%s'", what,
 			          t->hint == 1   ? "service"
 			          : t->hint == 2 ? "external"
@@ -1169,10 +1252,12 @@ void cc_native_routes(compiler *c)
 		if (r->source.set) {
 			rt.source = find_service(c, r->source.s, &amb);
 			if (rt.source == MP_NONE) {
-				cc_errorf(c, r->source.loc,
-				          amb ? "%s: source '%s' is ambiguous; write namespace/name"
-				              : "%s: no service '%s'",
-				          what, cc_str(c, r->source.s));
+				if (amb || !dropped(c, K_SERVICE, r->source.s))
+					cc_errorf(c, r->source.loc,
+					          amb ? "%s: source '%s' is ambiguous; write "
+					                "namespace/name"
+					              : "%s: no service '%s'",
+					          what, cc_str(c, r->source.s));
 				bad = 1;
 			}
 		}

@@ -9,6 +9,7 @@
 #include "provider.h"
 #include "sandbox.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@ typedef struct {
 	size_t principal_len, path_len;
 	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
-	char path_buf[MAX_PATH]; /* last: resolve() clears everything before it */
+	int explaining;          /* an explanation is asked for: whys may be written into why */
+	char path_buf[MAX_PATH]; /* resolve() clears everything before it */
+	char why[384];           /* a why made for this rule (explaining only); not cleared */
 } resolved;
 
 const char *mp_effect_name(uint32_t effect)
@@ -347,6 +350,38 @@ fail:
 /* --- resolving --- */
 
 /* The namespace of a SPIFFE ID of the form spiffe://DOMAIN/ns/NS/sa/SA. */
+/* A destination named as a host, the way a proxy's Host header names it (/v1/check): the
+ * service svc of namespace ns for "svc.ns", "svc.ns.svc" and "svc.ns.svc.DOMAIN" (Kubernetes'
+ * DNS names; a trailing dot and upper case allowed); MP_NONE for anything else. */
+static mp_id service_of_host(const mp_model *m, const char *host)
+{
+	char svc[256], ns[256];
+	size_t n = host ? strlen(host) : 0;
+	if (n && host[n - 1] == '.')
+		n--;
+	const char *dot1 = host ? memchr(host, '.', n) : NULL;
+	if (!dot1 || dot1 == host || (size_t)(dot1 - host) >= sizeof(svc))
+		return MP_NONE;
+	const char *rest = dot1 + 1, *end = host + n;
+	const char *dot2 = memchr(rest, '.', (size_t)(end - rest));
+	size_t nslen = (size_t)((dot2 ? dot2 : end) - rest);
+	if (!nslen || nslen >= sizeof(ns))
+		return MP_NONE;
+	if (dot2) { /* the third label must be "svc": "svc.ns.svc[.DOMAIN]" */
+		const char *dot3 = memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1));
+		size_t third = (size_t)((dot3 ? dot3 : end) - dot2 - 1);
+		if (third != 3 || strncasecmp(dot2 + 1, "svc", 3))
+			return MP_NONE;
+	}
+	for (size_t i = 0; i < (size_t)(dot1 - host); i++)
+		svc[i] = (char)tolower((unsigned char)host[i]);
+	svc[dot1 - host] = '\0';
+	for (size_t i = 0; i < nslen; i++)
+		ns[i] = (char)tolower((unsigned char)rest[i]);
+	ns[nslen] = '\0';
+	return mp_model_find_service_ns(m, ns, svc);
+}
+
 static mp_id namespace_of_spiffe(const mp_model *m, const char *p)
 {
 	const char *ns = p ? strstr(p, "/ns/") : NULL;
@@ -386,7 +421,7 @@ static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int
 static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 {
 	mp_model_view v = mp_model_get_view(m);
-	/* every field but path_buf (2 KiB, written only when there is a path) */
+	/* every field but path_buf (2 KiB, written only when there is a path) and why */
 	memset(q, 0, offsetof(resolved, path_buf));
 	q->r = r;
 	q->m = m;
@@ -413,6 +448,8 @@ static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 	                 : mp_model_find_service(m, r->dst_service);
 	if (q->dst_svc == MP_NONE)
 		q->dst_ext = mp_model_find_external(m, r->dst_service);
+	if (q->dst_svc == MP_NONE && q->dst_ext == MP_NONE && !r->dst_namespace)
+		q->dst_svc = service_of_host(m, r->dst_service);
 	q->src_cluster = resolve_cluster(m, q->src_svc, r->src_cluster, &q->src_cluster_bad);
 	q->dst_cluster = resolve_cluster(m, q->dst_svc, r->dst_cluster, &q->dst_cluster_bad);
 	q->method_bit = r->method ? mp_method_bit(r->method) : 0;
@@ -442,13 +479,44 @@ static int has_label(const mp_model *m, mp_id svc, const mp_kv *kv)
 	return 0;
 }
 
-static const char *match_source(const mp_source *s, const resolved *q)
+/* The keys of `from` and what failing each means, in the order match_source checks them. */
+enum { FROM_AUTH, FROM_PRINCIPALS, FROM_NAMESPACES, FROM_SERVICES, FROM_LABELS, NFROM };
+
+/* When `from` has several keys (each must match), an explanation says which one failed and
+ * which matched before it: "the caller is not one of the rule's services; its namespace
+ * matched (every key of the rule's `from` must)". fail: the key that failed; why: its words. */
+static const char *source_why(const mp_source *s, resolved *q, int fail, const char *why)
+{
+	static const char *const names[NFROM] = {"it has a principal", "its principal",
+	                                         "its namespace", "it is one of the services",
+	                                         "its labels"};
+	const int present[NFROM] = {s->authenticated, s->nprincipals > 0, s->nnamespaces > 0,
+	                            s->nservices > 0, s->nlabels > 0};
+	int keys = 0, matched = 0;
+	for (int k = 0; k < NFROM; k++)
+		keys += present[k];
+	if (!q->explaining || keys < 2)
+		return why;
+	size_t at = (size_t)snprintf(q->why, sizeof(q->why), "%s", why);
+	for (int k = 0; k < fail && at < sizeof(q->why); k++)
+		if (present[k])
+			at += (size_t)snprintf(q->why + at, sizeof(q->why) - at, "%s%s",
+			                       matched++ ? " and " : "; ", names[k]);
+	if (at < sizeof(q->why))
+		snprintf(q->why + at, sizeof(q->why) - at,
+		         "%s (every key of the rule's `from` must "
+		         "match: %d here)",
+		         matched ? " matched" : "", keys);
+	return q->why;
+}
+
+static const char *match_source(const mp_source *s, resolved *q)
 {
 	const mp_request *r = q->r;
 	if (s->any)
 		return NULL;
 	if (s->authenticated && !r->principal)
-		return "the caller has no principal";
+		return source_why(s, q, FROM_AUTH, "the caller has no principal");
 	if (s->nprincipals) {
 		uint32_t i;
 		for (i = 0; i < s->nprincipals; i++) {
@@ -461,30 +529,36 @@ static const char *match_source(const mp_source *s, const resolved *q)
 			}
 		}
 		if (i == s->nprincipals)
-			return r->principal ? "the caller's principal matches none of the rule's"
-			                    : "the caller has no principal";
+			return source_why(s, q, FROM_PRINCIPALS,
+			                  r->principal
+			                      ? "the caller's principal matches none of the "
+			                        "rule's"
+			                      : "the caller has no principal");
 	}
 	if (s->nnamespaces) {
 		uint32_t i;
 		for (i = 0; i < s->nnamespaces && s->namespaces[i] != q->src_ns; i++)
 			;
 		if (i == s->nnamespaces)
-			return "the caller's namespace is not one of the rule's";
+			return source_why(s, q, FROM_NAMESPACES,
+			                  "the caller's namespace is not one of the rule's");
 	}
 	if (s->nservices) {
 		uint32_t i;
 		for (i = 0; i < s->nservices && s->services[i] != q->src_svc; i++)
 			;
 		if (i == s->nservices)
-			return "the caller is not one of the rule's services";
+			return source_why(s, q, FROM_SERVICES,
+			                  "the caller is not one of the rule's services");
 	}
 	for (uint32_t i = 0; i < s->nlabels; i++)
 		if (q->src_svc == MP_NONE || !has_label(q->m, q->src_svc, &s->labels[i]))
-			return "the caller lacks a label the rule requires";
+			return source_why(s, q, FROM_LABELS,
+			                  "the caller lacks a label the rule requires");
 	return NULL;
 }
 
-static const char *match_request(const mp_rule *rule, const resolved *q)
+static const char *match_request(const mp_rule *rule, resolved *q)
 {
 	const mp_request *r = q->r;
 	const char *why = match_source(&rule->from, q);
@@ -567,8 +641,77 @@ static int handles(const mp_model *m, mp_id svc, mp_str cls)
 	return 0;
 }
 
+static const char *add_text(mp_decision *d, const char *fmt, const char *a, const char *b);
+
+/* Where a peer of a residency rule is: "cluster C, region R, jurisdiction J" for the cluster
+ * of svc (the one asked for, else the first outside the rule's jurisdictions), or an
+ * external's region and jurisdiction. */
+static void peer_place(const mp_model *m, mp_id svc, mp_id cluster, mp_id ext, const mp_rule *rule,
+                       char *buf, size_t len)
+{
+	mp_model_view v = mp_model_get_view(m);
+	mp_id j = MP_NONE;
+	mp_str region = 0;
+	const char *cname = NULL;
+	if (svc != MP_NONE) {
+		const mp_service *s = &v.services[svc];
+		for (uint32_t i = 0; i < s->clusters.n && !cname; i++) {
+			mp_id cl = v.u32[s->clusters.off + i];
+			mp_id cj = mp_model_jurisdiction_of_region(m, v.clusters[cl].region);
+			uint32_t k;
+			for (k = 0; k < rule->njurisdictions && rule->jurisdictions[k] != cj; k++)
+				;
+			if (cluster != MP_NONE ? cl != cluster
+			                       : k < rule->njurisdictions && cj != MP_NONE)
+				continue;
+			cname = mp_model_str(m, v.clusters[cl].name);
+			region = v.clusters[cl].region;
+			j = cj;
+		}
+	} else if (ext != MP_NONE) {
+		region = v.externals[ext].region;
+		j = v.externals[ext].jurisdiction;
+	}
+	snprintf(buf, len, "%s%s%sregion %s, %s%s", cname ? "cluster " : "", cname ? cname : "",
+	         cname ? ", " : "", region ? mp_model_str(m, region) : "unknown",
+	         j != MP_NONE ? "jurisdiction " : "no jurisdiction",
+	         j != MP_NONE ? mp_model_str(m, v.jurisdictions[j].name) : "");
+}
+
+/* The message of a residency rule that forbids a request, naming the peer outside: "MESSAGE
+ * (the caller identity/auth is in cluster us-prod-1, region us-east-1, jurisdiction US)". */
+static const char *residency_message(const mp_rule *rule, const resolved *q, mp_decision *d)
+{
+	const mp_model *m = q->m;
+	mp_model_view v = mp_model_get_view(m);
+	char place[300], peer[600];
+	int caller = 0;
+	for (uint32_t i = 0; i < rule->ndata && !caller; i++)
+		caller = handles(m, q->dst_svc, rule->data_ids[i]) &&
+		         outside(m, q->src_svc, q->src_cluster, q->src_cluster_bad, MP_NONE, rule);
+	mp_id svc = caller ? q->src_svc : q->dst_svc;
+	mp_id ext = caller ? MP_NONE : q->dst_ext;
+	const char *name = svc != MP_NONE   ? mp_model_str(m, v.services[svc].name)
+	                   : ext != MP_NONE ? mp_model_str(m, v.externals[ext].host)
+	                                    : NULL;
+	if (!name) {
+		snprintf(peer, sizeof(peer),
+		         "the %s is no service of the model, so it counts as outside",
+		         caller ? "caller" : "destination");
+	} else {
+		peer_place(m, svc, caller ? q->src_cluster : q->dst_cluster, ext, rule, place,
+		           sizeof(place));
+		snprintf(
+		    peer, sizeof(peer), "the %s %s%s%s is in %s", caller ? "caller" : "destination",
+		    svc != MP_NONE ? mp_model_str(m, v.namespaces[v.services[svc].ns].name) : "",
+		    svc != MP_NONE ? "/" : "", name, place);
+	}
+	return add_text(d, "%s (%s)",
+	                rule->message ? rule->message : "data leaves its jurisdiction", peer);
+}
+
 /* Residency and traffic rules: NULL when the rule forbids the request (it "matches"). */
-static const char *match_global(const mp_rule *rule, const resolved *q)
+static const char *match_global(const mp_rule *rule, resolved *q)
 {
 	const mp_model *m = q->m;
 	mp_model_view v = mp_model_get_view(m);
@@ -854,6 +997,8 @@ static void decide_rules(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_d
 			const char *why =
 			    pass == 0 ? match_request(rule, q) : match_global(rule, q);
 			const char *msg = rule->message;
+			if (!why && rule->type == MP_RULE_RESIDENCY)
+				msg = residency_message(rule, q, d);
 			uint32_t kind =
 			    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
 			v->governs |= kind == MP_REASON_ALLOW && !advisory;
@@ -922,6 +1067,7 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	d->text_used = 0;
 
 	resolve(&q, e->model, r);
+	q.explaining = explain != NULL;
 	d->src_svc = q.src_svc;
 	d->dst_svc = q.dst_svc;
 	d->dst_ext = q.dst_ext;

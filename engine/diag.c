@@ -81,6 +81,8 @@ void mp_diags_print(const mp_diags *d, FILE *f)
 {
 	for (uint32_t i = 0; i < d->n; i++) {
 		const mp_diag *g = &d->v[i];
+		if (d->quiet && g->level == MP_DIAG_NOTE)
+			continue;
 		const char *lvl = g->level == MP_DIAG_NOTE ? "note: " : "";
 		if (g->file && g->line && g->col)
 			fprintf(f, "%s:%u:%u: %s%s\n", g->file, g->line, g->col, lvl, g->msg);

@@ -70,11 +70,19 @@ const char *mp_stdlib_dir(void)
 			char *slash = strrchr(exe, '/');
 			if (slash) {
 				*slash = '\0';
-				char cand[PATH_MAX + 16];
-				snprintf(cand, sizeof(cand), "%s/../stdlib", exe);
-				if (strlen(cand) < sizeof(dir) && stat(cand, &st) == 0 &&
-				    S_ISDIR(st.st_mode))
-					memcpy(dir, cand, strlen(cand) + 1);
+				/* the source tree's bin/, then an installed PREFIX/bin (make
+				 * install puts the stdlib in PREFIX/share/meshpol/stdlib) */
+				static const char *const beside[] = {"../stdlib",
+				                                     "../share/meshpol/stdlib"};
+				char cand[PATH_MAX + 32];
+				for (size_t k = 0; k < sizeof(beside) / sizeof(beside[0]); k++) {
+					snprintf(cand, sizeof(cand), "%s/%s", exe, beside[k]);
+					if (strlen(cand) < sizeof(dir) && stat(cand, &st) == 0 &&
+					    S_ISDIR(st.st_mode)) {
+						memcpy(dir, cand, strlen(cand) + 1);
+						break;
+					}
+				}
 			}
 		}
 	}

@@ -369,6 +369,197 @@ int rp_blocking(audit_index *ix, size_t i)
 	return rp_enf_rank(rp_str(f, "enforcement")) >= rp_enf_rank(ix->fail_on);
 }
 
+/* ---- Controls (report.h, "markdown": the status of a control) ---------------------------- */
+
+/* Natural order: digit runs compare as numbers, so "A.9.4" comes before "A.13.1". */
+static int natural_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			size_t na = 0, nb = 0;
+			while (*a == '0' && isdigit((unsigned char)a[1]))
+				a++;
+			while (*b == '0' && isdigit((unsigned char)b[1]))
+				b++;
+			while (isdigit((unsigned char)a[na]))
+				na++;
+			while (isdigit((unsigned char)b[nb]))
+				nb++;
+			if (na != nb)
+				return na < nb ? -1 : 1;
+			int c = memcmp(a, b, na);
+			if (c)
+				return c;
+			a += na;
+			b += nb;
+		} else {
+			if (*a != *b)
+				return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+			a++;
+			b++;
+		}
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+static int cmp_control(const void *x, const void *y)
+{
+	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+	int c = natural_cmp(a, b);
+	return c ? c : strcmp(a, b);
+}
+
+const char *rp_control_status(const rp_control_state *st)
+{
+	if (st->blocking)
+		return "FAIL";
+	if (st->errored)
+		return "ERROR";
+	return st->rules ? "PASS" : "NOT TESTED";
+}
+
+/* Every control a policy, a rule or a finding names, in natural order, borrowed from the audit;
+ * *n of them. NULL when there are none, and when out of memory (then *bad is set). */
+const char **rp_collect_controls(audit_index *ix, size_t *n, int *bad)
+{
+	json_t *seen = json_object(), *lists[3] = {ix->policies, ix->rules, ix->findings}, *v, *c;
+	const char **ids = NULL, *key;
+	size_t i, j, k = 0;
+	*n = 0;
+	if (!seen)
+		goto fail;
+	for (int l = 0; l < 3; l++)
+		json_array_foreach(lists[l], i, v)
+		{
+			json_array_foreach(json_object_get(v, "controls"), j, c)
+			{
+				if (json_is_string(c) &&
+				    json_object_set_nocheck(seen, json_string_value(c), c) < 0)
+					goto fail;
+			}
+		}
+	if (!json_object_size(seen)) {
+		json_decref(seen);
+		return NULL;
+	}
+	if (!(ids = mp_calloc(json_object_size(seen), sizeof(*ids))))
+		goto fail;
+	json_object_foreach(seen, key, v)
+	{
+		ids[k++] = json_string_value(v); /* the audit's own string: it outlives seen */
+	}
+	qsort(ids, k, sizeof(*ids), cmp_control);
+	*n = k;
+	json_decref(seen);
+	return ids;
+fail:
+	*bad = 1;
+	mp_free(ids);
+	json_decref(seen);
+	return NULL;
+}
+
+/* The k-th finding of slot s if it is attributed to control c, else SIZE_MAX. */
+size_t rp_attributed(audit_index *ix, const rule_slot *s, const char *c, size_t k)
+{
+	size_t i = ix->f_by_slot[s->f_off + k];
+	return rp_in_array(rp_finding_controls(ix, i), c) ? i : SIZE_MAX;
+}
+
+rp_control_state rp_control_of(audit_index *ix, const char *c)
+{
+	rp_control_state st = {0};
+	for (size_t si = 0; si < ix->nslots; si++) {
+		const rule_slot *s = &ix->slots[si];
+		size_t nattr = 0, i;
+		for (size_t k = 0; k < s->f_n; k++) {
+			if ((i = rp_attributed(ix, s, c, k)) == SIZE_MAX)
+				continue;
+			nattr++;
+			st.blocking += (size_t)rp_blocking(ix, i);
+		}
+		if (nattr || rp_in_array(rp_slot_controls(ix, s), c)) {
+			st.rules++;
+			st.findings += nattr;
+			st.errored |= rp_slot_errored(s);
+		}
+	}
+	return st;
+}
+
+/* ---- Scope (report.h, "markdown") ---------------------------------------------------------- */
+
+/* Joins the strings field of every object of arr (or the strings of arr, field NULL). */
+static void put_joined(FILE *f, json_t *arr, const char *field, const char *sep)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+	{
+		fprintf(f, "%s%s", i ? sep : "", field ? rp_str(v, field) : json_string_value(v));
+	}
+}
+
+int rp_scope_rows(audit_index *ix, void (*row)(void *ctx, const char *label, const char *value),
+                  void *ctx)
+{
+	json_t *scope = json_object_get(ix->audit, "scope"), *trail;
+	json_t *counts = json_object_get(scope, "counts"), *v;
+	static const char *const labels[] = {"Meshes", "Clusters", "Jurisdictions", "Elements",
+	                                     "Trail"};
+	size_t i, j;
+	for (size_t k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		if (!f)
+			return -1;
+		if (k == 0)
+			put_joined(f, json_object_get(scope, "meshes"), NULL, ", ");
+		if (k == 1)
+			json_array_foreach(json_object_get(scope, "clusters"), i, v)
+			{
+				const char *j = rp_str(v, "jurisdiction");
+				fprintf(f, "%s%s (%s%s%s%s%s)", i ? ", " : "", rp_str(v, "name"),
+				        rp_str(v, "cloud"), *rp_str(v, "cloud") ? " " : "",
+				        *rp_str(v, "region") ? rp_str(v, "region") : "no region",
+				        ", ", *j ? j : "no jurisdiction");
+			}
+		if (k == 2)
+			json_array_foreach(json_object_get(scope, "jurisdictions"), i, v)
+			{
+				fprintf(f, "%s%s: ", i ? "; " : "", rp_str(v, "name"));
+				json_t *r;
+				json_array_foreach(json_object_get(v, "regions"), j, r)
+				{
+					fprintf(f, "%s%s", j ? ", " : "", json_string_value(r));
+				}
+			}
+		if (k == 3 && counts)
+			fprintf(f,
+			        "%lld namespaces, %lld services, %lld routes, %lld externals, %lld "
+			        "certificates, %lld workloads, %lld imported resources",
+			        rp_int(counts, "namespaces"), rp_int(counts, "services"),
+			        rp_int(counts, "routes"), rp_int(counts, "externals"),
+			        rp_int(counts, "certificates"), rp_int(counts, "workloads"),
+			        rp_int(counts, "resources"));
+		if (k == 4 && json_is_object(trail = json_object_get(ix->audit, "trail")))
+			fprintf(f, "%s: records %lld-%lld, sealed at %lld (%s%s), head %s",
+			        rp_str(trail, "file"), rp_int(trail, "first_seq"),
+			        rp_int(trail, "seal_seq"), rp_int(trail, "seal_seq"),
+			        json_is_true(json_object_get(trail, "signed")) ? "signed, key_id "
+			                                                       : "unsigned",
+			        rp_str(trail, "key_id"), rp_str(trail, "head"));
+		if (fclose(f) != 0 || !text) {
+			free(text);
+			return -1;
+		}
+		row(ctx, labels[k], *text ? text : k == 4 ? "none written" : "none");
+		free(text);
+	}
+	return 0;
+}
+
 /* ---- Escaping untrusted text --------------------------------------------------------------- */
 
 /* Decodes the UTF-8 sequence at s (n > 0 bytes left): its length, and the code point in *cp,
@@ -543,7 +734,7 @@ static const struct {
 } writers[] = {
     {"text", rp_write_text, 1},         {"json", write_json, 0},
     {"junit", rp_write_junit, 1},       {"sarif", rp_write_sarif, 1},
-    {"markdown", rp_write_markdown, 1},
+    {"markdown", rp_write_markdown, 1}, {"html", rp_write_html, 1},
 };
 #define NWRITERS (sizeof(writers) / sizeof(writers[0]))
 
@@ -558,21 +749,33 @@ int mp_report_format_known(const char *format)
 int mp_report_write(json_t *audit, const char *format, FILE *out, int color, char *err,
                     size_t errlen)
 {
-	audit_index ix = {0};
+	mp_report_opts o = {.color = color};
+	return mp_report_write_opts(audit, format, out, &o, err, errlen);
+}
+
+int mp_report_write_opts(json_t *audit, const char *format, FILE *out, const mp_report_opts *o,
+                         char *err, size_t errlen)
+{
+	static const mp_report_opts none = {0};
+	audit_index ix = {.opts = o ? o : &none};
+	int color = ix.opts->color;
 	size_t k = 0;
 	char q[80];
 	assert(out && err && errlen > 0);
 	while (k < NWRITERS && (!format || strcmp(format, writers[k].name)))
 		k++;
 	if (k == NWRITERS) {
-		snprintf(err, errlen,
-		         "unknown report format '%s' (use text, json, junit, sarif or markdown)",
-		         format ? mp_diag_quote(format, strlen(format), q, sizeof(q)) : "(null)");
+		snprintf(
+		    err, errlen,
+		    "unknown report format '%s' (use text, json, junit, sarif, markdown or html)",
+		    format ? mp_diag_quote(format, strlen(format), q, sizeof(q)) : "(null)");
 		goto fail;
 	}
 	if (check_shape(audit, err, errlen) < 0)
 		goto fail;
 	ix.audit = audit;
+	if (ix.opts->note && ix.opts->notelen)
+		ix.opts->note[0] = '\0';
 	errno = 0;
 	if (writers[k].needs_index && index_build(&ix, audit) < 0) {
 		snprintf(err, errlen, "out of memory writing the %s report", format);

@@ -5,6 +5,8 @@
 #ifndef MP_REPORT_INT_H
 #define MP_REPORT_INT_H
 
+#include "report.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@ typedef struct {
 
 /* Borrows the audit, which must outlive it; owns the arrays. Zero-initialise, index_free. */
 typedef struct {
+	const mp_report_opts *opts; /* never NULL inside a writer */
 	json_t *audit, *policies, *rules, *findings, *errors, *counts;
 	const char *fail_on, *result;
 	pol_slot *pols;
@@ -73,6 +76,22 @@ json_t *rp_waiver(audit_index *ix, size_t i); /* finding i's "waiver", or NULL *
 /* Does fail_on name a severity (critical .. low) rather than an enforcement level? */
 int rp_fail_on_severity(const audit_index *ix);
 
+/* ---- Controls: what markdown and html say of each (report.h, "markdown") ---- */
+
+typedef struct {
+	size_t rules, findings, blocking; /* rules carrying it; findings and blocking attributed */
+	int errored;
+} rp_control_state;
+
+/* Every control a policy, a rule or a finding names, in natural order (A.9 before A.13),
+ * borrowed from the audit; *n of them, in an array the caller frees with mp_free. NULL when
+ * there are none, and when out of memory (then *bad is set). */
+const char **rp_collect_controls(audit_index *ix, size_t *n, int *bad);
+rp_control_state rp_control_of(audit_index *ix, const char *control);
+const char *rp_control_status(const rp_control_state *st); /* FAIL, ERROR, NOT TESTED, PASS */
+/* The k-th finding of slot s if it is attributed to control c, else SIZE_MAX. */
+size_t rp_attributed(audit_index *ix, const rule_slot *s, const char *c, size_t k);
+
 /* ---- Escaping untrusted text (report.h says what each mode escapes) ---- */
 
 typedef enum {
@@ -98,5 +117,12 @@ int rp_write_text(audit_index *ix, FILE *out, int color);     /* report_text.c *
 int rp_write_junit(audit_index *ix, FILE *out, int color);    /* report_junit.c */
 int rp_write_sarif(audit_index *ix, FILE *out, int color);    /* report_sarif.c */
 int rp_write_markdown(audit_index *ix, FILE *out, int color); /* report_markdown.c */
+int rp_write_html(audit_index *ix, FILE *out, int color);     /* report_html.c */
+
+/* The scope rows markdown and html share: one (label, value) pair at a time, the value already
+ * joined from the audit's "scope" and "trail" (unescaped; the callback escapes it, and must not
+ * keep value, which is freed after the call). -1 when out of memory. */
+int rp_scope_rows(audit_index *ix, void (*row)(void *ctx, const char *label, const char *value),
+                  void *ctx);
 
 #endif

@@ -3,132 +3,9 @@
 #include "alloc.h"
 #include "report_int.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Natural order: digit runs compare as numbers, so "A.9.4" comes before "A.13.1". */
-static int natural_cmp(const char *a, const char *b)
-{
-	while (*a && *b) {
-		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-			size_t na = 0, nb = 0;
-			while (*a == '0' && isdigit((unsigned char)a[1]))
-				a++;
-			while (*b == '0' && isdigit((unsigned char)b[1]))
-				b++;
-			while (isdigit((unsigned char)a[na]))
-				na++;
-			while (isdigit((unsigned char)b[nb]))
-				nb++;
-			if (na != nb)
-				return na < nb ? -1 : 1;
-			int c = memcmp(a, b, na);
-			if (c)
-				return c;
-			a += na;
-			b += nb;
-		} else {
-			if (*a != *b)
-				return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-			a++;
-			b++;
-		}
-	}
-	return *a ? 1 : *b ? -1 : 0;
-}
-
-static int cmp_control(const void *x, const void *y)
-{
-	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
-	int c = natural_cmp(a, b);
-	return c ? c : strcmp(a, b);
-}
-
-/* What the report says about one control (see report.h for the rule). */
-typedef struct {
-	size_t rules, findings, blocking;
-	int errored;
-} control_state;
-
-static const char *control_status(const control_state *st)
-{
-	if (st->blocking)
-		return "FAIL";
-	if (st->errored)
-		return "ERROR";
-	return st->rules ? "PASS" : "NOT TESTED";
-}
-
-/* Every control a policy, a rule or a finding names, in natural order, borrowed from the audit;
- * *n of them. NULL when there are none, and when out of memory (then *bad is set). */
-static const char **collect_controls(audit_index *ix, size_t *n, int *bad)
-{
-	json_t *seen = json_object(), *lists[3] = {ix->policies, ix->rules, ix->findings}, *v, *c;
-	const char **ids = NULL, *key;
-	size_t i, j, k = 0;
-	*n = 0;
-	if (!seen)
-		goto fail;
-	for (int l = 0; l < 3; l++)
-		json_array_foreach(lists[l], i, v)
-		{
-			json_array_foreach(json_object_get(v, "controls"), j, c)
-			{
-				if (json_is_string(c) &&
-				    json_object_set_nocheck(seen, json_string_value(c), c) < 0)
-					goto fail;
-			}
-		}
-	if (!json_object_size(seen)) {
-		json_decref(seen);
-		return NULL;
-	}
-	if (!(ids = mp_calloc(json_object_size(seen), sizeof(*ids))))
-		goto fail;
-	json_object_foreach(seen, key, v)
-	{
-		ids[k++] = json_string_value(v); /* the audit's own string: it outlives seen */
-	}
-	qsort(ids, k, sizeof(*ids), cmp_control);
-	*n = k;
-	json_decref(seen);
-	return ids;
-fail:
-	*bad = 1;
-	mp_free(ids);
-	json_decref(seen);
-	return NULL;
-}
-
-/* The k-th finding of slot s if it is attributed to control c, else SIZE_MAX. */
-static size_t attributed(audit_index *ix, const rule_slot *s, const char *c, size_t k)
-{
-	size_t i = ix->f_by_slot[s->f_off + k];
-	return rp_in_array(rp_finding_controls(ix, i), c) ? i : SIZE_MAX;
-}
-
-static control_state control_of(audit_index *ix, const char *c)
-{
-	control_state st = {0};
-	for (size_t si = 0; si < ix->nslots; si++) {
-		const rule_slot *s = &ix->slots[si];
-		size_t nattr = 0, i;
-		for (size_t k = 0; k < s->f_n; k++) {
-			if ((i = attributed(ix, s, c, k)) == SIZE_MAX)
-				continue;
-			nattr++;
-			st.blocking += (size_t)rp_blocking(ix, i);
-		}
-		if (nattr || rp_in_array(rp_slot_controls(ix, s), c)) {
-			st.rules++;
-			st.findings += nattr;
-			st.errored |= rp_slot_errored(s);
-		}
-	}
-	return st;
-}
 
 static void md_cell(FILE *out, const char *s)
 {
@@ -152,7 +29,12 @@ static void md_where_cell(FILE *out, json_t *loc, json_t *rule_loc)
 	fputs(" |", out);
 }
 
-static void md_summary(audit_index *ix, FILE *out)
+static void md_scope_row(void *ctx, const char *label, const char *value)
+{
+	md_row(ctx, label, value);
+}
+
+static int md_summary(audit_index *ix, FILE *out)
 {
 	json_t *bundle = json_object_get(ix->audit, "bundle");
 	json_t *model = json_object_get(ix->audit, "model");
@@ -172,7 +54,10 @@ static void md_summary(audit_index *ix, FILE *out)
 		rp_put_list(out, json_object_get(model, "sources"), ", ", ESC_MD);
 	else
 		fputc('-', out);
-	fputs(" |\n| Tool | ", out);
+	fputs(" |\n", out);
+	if (rp_scope_rows(ix, md_scope_row, out) < 0)
+		return -1;
+	fputs("| Tool | ", out);
 	rp_put(out, *rp_str(tool, "name") ? rp_str(tool, "name") : "meshpol", ESC_MD);
 	fputc(' ', out);
 	rp_put(out, rp_str(tool, "version"), ESC_MD);
@@ -191,6 +76,7 @@ static void md_summary(audit_index *ix, FILE *out)
 	        rp_int(ix->counts, "rules_failed"), rp_int(ix->counts, "errors"),
 	        rp_int(ix->counts, "waivers"), rp_int(ix->counts, "waivers_expired"),
 	        rp_int(ix->counts, "waivers_unused"));
+	return 0;
 }
 
 static void md_policies(audit_index *ix, FILE *out)
@@ -227,17 +113,17 @@ static void md_policies(audit_index *ix, FILE *out)
 
 static void md_control_detail(audit_index *ix, FILE *out, const char *c)
 {
-	control_state st = control_of(ix, c);
+	rp_control_state st = rp_control_of(ix, c);
 	fputs("### ", out);
 	rp_put(out, c, ESC_MD);
-	fprintf(out, ": %s\n\n", control_status(&st));
+	fprintf(out, ": %s\n\n", rp_control_status(&st));
 	if (!st.rules)
 		fputs("No rule of this audit checks this control.\n", out);
 	for (size_t si = 0; si < ix->nslots; si++) {
 		const rule_slot *s = &ix->slots[si];
 		size_t nattr = 0, i;
 		for (size_t k = 0; k < s->f_n; k++)
-			nattr += attributed(ix, s, c, k) != SIZE_MAX;
+			nattr += rp_attributed(ix, s, c, k) != SIZE_MAX;
 		if (!nattr && !rp_in_array(rp_slot_controls(ix, s), c))
 			continue;
 		fputs("- ", out);
@@ -256,7 +142,7 @@ static void md_control_detail(audit_index *ix, FILE *out, const char *c)
 		        nattr, rp_plural((long long)nattr, "finding", "findings"));
 		for (size_t k = 0; k < s->f_n; k++) {
 			json_t *f;
-			if ((i = attributed(ix, s, c, k)) == SIZE_MAX)
+			if ((i = rp_attributed(ix, s, c, k)) == SIZE_MAX)
 				continue;
 			f = rp_finding(ix, i);
 			fputs("  - ", out);
@@ -298,10 +184,10 @@ static void md_controls(audit_index *ix, FILE *out, const char **controls, size_
 	    "|---|---|---:|---:|---:|\n",
 	    ix->fail_on);
 	for (size_t k = 0; k < n; k++) {
-		control_state st = control_of(ix, controls[k]);
+		rp_control_state st = rp_control_of(ix, controls[k]);
 		fputc('|', out);
 		md_cell(out, controls[k]);
-		fprintf(out, " %s | %zu | %zu | %zu |\n", control_status(&st), st.rules,
+		fprintf(out, " %s | %zu | %zu | %zu |\n", rp_control_status(&st), st.rules,
 		        st.findings, st.blocking);
 	}
 	fputc('\n', out);
@@ -400,11 +286,14 @@ int rp_write_markdown(audit_index *ix, FILE *out, int color)
 {
 	size_t ncontrols;
 	int bad = 0;
-	const char **controls = collect_controls(ix, &ncontrols, &bad);
+	const char **controls = rp_collect_controls(ix, &ncontrols, &bad);
 	(void)color;
 	if (bad)
 		return -1;
-	md_summary(ix, out);
+	if (md_summary(ix, out) < 0) {
+		mp_free(controls);
+		return -1;
+	}
 	md_policies(ix, out);
 	md_controls(ix, out, controls, ncontrols);
 	md_findings(ix, out);

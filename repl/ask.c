@@ -866,12 +866,6 @@ static void probe_from_rule(const mp_rule *r, probe *p)
 	}
 }
 
-typedef struct {
-	mp_id svc; /* MP_NONE: the caller without identity */
-	char requests[1024];
-	char rules[2048];
-} caller_row;
-
 static void add_unique(char *buf, size_t len, const char *item)
 {
 	size_t n = strlen(item);
@@ -880,6 +874,48 @@ static void add_unique(char *buf, size_t len, const char *item)
 			return;
 	size_t o = strlen(buf);
 	add_list(buf, len, &o, o ? ", " : "", item);
+}
+
+typedef struct {
+	mp_id svc; /* MP_NONE: the caller without identity */
+	char requests[1024];
+	char rules[2048];
+	/* requests an allow rule admits that a deny, residency or traffic rule forbids */
+	char blocked[1024];
+	char blocked_by[2048];
+} caller_row;
+
+/* Did an allow rule match the request (its explanation says so), though the decision is no? */
+static int allow_matched(mp_shell *sh, const mp_request *r, char *rules, size_t len)
+{
+	mp_decision dec;
+	json_t *why = json_array(), *x;
+	size_t i;
+	int any = 0;
+	if (!why)
+		return 0;
+	mp_decide(sh->ev, r, &dec, why);
+	json_array_foreach(why, i, x)
+	{
+		const char *type = json_string_value(json_object_get(x, "type"));
+		any |=
+		    type && !strcmp(type, "allow") && json_is_true(json_object_get(x, "matched"));
+	}
+	json_decref(why);
+	if (!any)
+		return 0;
+	json_t *o = mp_decision_json(sh->engine, &dec, "who-can"), *re;
+	json_array_foreach(json_object_get(o, "reasons"), i, re)
+	{
+		char text[600];
+		snprintf(text, sizeof(text), "%s %s '%s'",
+		         json_string_value(json_object_get(re, "effect")),
+		         json_string_value(json_object_get(re, "policy")),
+		         json_string_value(json_object_get(re, "rule")));
+		add_unique(rules, len, text);
+	}
+	json_decref(o);
+	return 1;
 }
 
 int mp_ask_cmd_who_can(mp_shell *sh, const char *rest)
@@ -985,8 +1021,16 @@ int mp_ask_cmd_who_can(mp_shell *sh, const char *rest)
 			r.nheaders = p->nheaders;
 			mp_decision dec;
 			mp_decide(sh->ev, &r, &dec, NULL);
-			if (!dec.allow)
+			if (!dec.allow) {
+				char text[1024];
+				if (dec.effect == MP_EFFECT_FORBIDDEN &&
+				    allow_matched(sh, &r, row->blocked_by,
+				                  sizeof(row->blocked_by))) {
+					probe_text(p, text, sizeof(text));
+					add_unique(row->blocked, sizeof(row->blocked), text);
+				}
 				continue;
+			}
 			char text[1024];
 			probe_text(p, text, sizeof(text));
 			add_unique(row->requests, sizeof(row->requests), text);
@@ -1003,41 +1047,56 @@ int mp_ask_cmd_who_can(mp_shell *sh, const char *rest)
 			if (!dec.nreasons)
 				add_unique(row->rules, sizeof(row->rules), "the bundle's default");
 		}
-		nrows += row->requests[0] != '\0';
+		nrows += row->requests[0] != '\0' || row->blocked[0] != '\0';
 	}
 	if (mp_shell_interrupted()) {
 		mp_shell_error(sh, ":who-can: interrupted");
 		goto out;
 	}
 	char what[1200];
+	uint32_t nallowed = 0, nblocked = 0;
+	for (uint32_t i = 0; i < nrows; i++) {
+		nallowed += rows[i].requests[0] != '\0';
+		nblocked += rows[i].blocked[0] != '\0';
+	}
 	if (explicit_req)
 		probe_text(&probes[0], what, sizeof(what));
 	if (sh->json) {
-		out = json_pack("{s:s, s:s?, s:I, s:[]}", "destination", dref, "request",
+		out = json_pack("{s:s, s:s?, s:I, s:[], s:[]}", "destination", dref, "request",
 		                explicit_req ? what : NULL, "callers_checked", (json_int_t)ncallers,
-		                "allowed");
-		json_t *arr = json_object_get(out, "allowed");
-		for (uint32_t i = 0; arr && i < nrows; i++) {
+		                "allowed", "blocked");
+		json_t *arr = json_object_get(out, "allowed"),
+		       *blk = json_object_get(out, "blocked");
+		for (uint32_t i = 0; arr && blk && i < nrows; i++) {
 			const caller_row *row = &rows[i];
 			char ref[512];
 			const mp_service *sv = row->svc != MP_NONE ? &v.services[row->svc] : NULL;
-			json_array_append_new(
-			    arr, json_pack(
-			             "{s:s?, s:s?, s:s, s:s}", "service",
-			             sv ? svc_ref(m, row->svc, ref, sizeof(ref)) : NULL, "identity",
-			             sv && sv->identity ? mp_model_str(m, sv->identity) : NULL,
-			             "requests", row->requests, "rules", row->rules));
+			for (int pass = 0; pass < 2; pass++) { /* allowed, then blocked */
+				const char *reqs = pass ? row->blocked : row->requests;
+				if (!reqs[0])
+					continue;
+				json_array_append_new(
+				    pass ? blk : arr,
+				    json_pack("{s:s?, s:s?, s:s, s:s}", "service",
+				              sv ? svc_ref(m, row->svc, ref, sizeof(ref)) : NULL,
+				              "identity",
+				              sv && sv->identity ? mp_model_str(m, sv->identity)
+				                                 : NULL,
+				              "requests", reqs, pass ? "forbidden_by" : "rules",
+				              pass ? row->blocked_by : row->rules));
+			}
 		}
 		print_json(sh, out);
 		rc = 0;
 		goto out;
 	}
 	if (explicit_req)
-		printf("who can reach %s with %s: %u of %u callers\n", dref, what, nrows, ncallers);
+		printf("who can reach %s with %s: %u of %u callers\n", dref, what, nallowed,
+		       ncallers);
 	else if (nprobes)
 		printf("who can reach %s, with the requests its allow rules describe: %u of %u "
 		       "callers\n",
-		       dref, nrows, ncallers);
+		       dref, nallowed, ncallers);
 	else
 		printf("who can reach %s: no allow rule names it, so nobody (give METHOD /PATH to "
 		       "try a request)\n",
@@ -1053,15 +1112,27 @@ int mp_ask_cmd_who_can(mp_shell *sh, const char *rest)
 		size_t q = strlen(rows[i].requests);
 		wreq = q > wreq ? q : wreq;
 	}
-	for (uint32_t i = 0; i < nrows; i++) {
-		char ref[512];
-		const mp_service *sv = rows[i].svc != MP_NONE ? &v.services[rows[i].svc] : NULL;
-		printf("  %-*s  %-*s  ", (int)wref,
-		       sv ? svc_ref(m, rows[i].svc, ref, sizeof(ref)) : "-", (int)wid,
-		       sv && sv->identity ? mp_model_str(m, sv->identity) : "(no identity)");
-		if (!explicit_req)
-			printf("%-*s  ", (int)wreq, rows[i].requests);
-		printf("%s\n", rows[i].rules);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass && nblocked)
+			printf(
+			    "an allow rule admits %u more, but a deny, residency or traffic rule "
+			    "forbids them:\n",
+			    nblocked);
+		for (uint32_t i = 0; i < nrows; i++) {
+			char ref[512];
+			const caller_row *row = &rows[i];
+			const char *reqs = pass ? row->blocked : row->requests;
+			const mp_service *sv = row->svc != MP_NONE ? &v.services[row->svc] : NULL;
+			if (!reqs[0])
+				continue;
+			printf("  %-*s  %-*s  ", (int)wref,
+			       sv ? svc_ref(m, row->svc, ref, sizeof(ref)) : "-", (int)wid,
+			       sv && sv->identity ? mp_model_str(m, sv->identity)
+			                          : "(no identity)");
+			if (!explicit_req)
+				printf("%-*s  ", (int)wreq, reqs);
+			printf("%s\n", pass ? row->blocked_by : row->rules);
+		}
 	}
 	rc = 0;
 out:

@@ -28,6 +28,52 @@ static int cmd_decide(mp_shell *sh, int argc, char **argv, const char *rest);
 static int cmd_why(mp_shell *sh, int argc, char **argv, const char *rest);
 static int cmd_who_can(mp_shell *sh, int argc, char **argv, const char *rest);
 static int cmd_audit(mp_shell *sh, int argc, char **argv, const char *rest);
+/* Does path (a file to create) lie in the bundle's directory tree? */
+static int in_bundle_dir(mp_shell *sh, const char *path)
+{
+	char dir[PATH_MAX], rdir[PATH_MAX], rbundle[PATH_MAX];
+	if (!sh->bundle_dir || !realpath(sh->bundle_dir, rbundle))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (!realpath(slash ? (*dir ? dir : "/") : ".", rdir))
+		return 0;
+	size_t n = strlen(rbundle);
+	return !strncmp(rdir, rbundle, n) && (rdir[n] == '\0' || rdir[n] == '/');
+}
+
+/* A session saved into the bundle becomes one of its files, and a file cannot replace another
+ * policy's declaration (it would add a second one): say which, and refuse. 1 when it does. */
+static int session_replaces(mp_shell *sh)
+{
+	static const char *const replacing[] = {
+	    "allow", "deny",  "residency", "require_mtls", "declared_routes_only",
+	    "role",  "check", NULL};
+	for (uint32_t c = 0; c < mp_snap_nchunks(sh->snap); c++) {
+		const mp_snap_chunk *ch = mp_snap_chunk_at(sh->snap, c);
+		for (uint32_t k = 0; mp_snap_line(sh->snap, ch) && k < ch->ndecls; k++) {
+			const mp_snap_base_decl *rep[1];
+			int replaces = 0;
+			for (size_t t = 0; replacing[t]; t++)
+				replaces |= !strcmp(replacing[t], ch->decls[k].type);
+			if (!replaces || !mp_snap_base_find(sh->snap, ch->decls[k].type,
+			                                    ch->decls[k].name, rep, 1))
+				continue;
+			mp_shell_error(
+			    sh,
+			    ":session: save into the bundle: the session replaces %s's %s "
+			    "'%s' at %s, which a file of the bundle cannot do (it would "
+			    "declare a second one): change %s there, or save outside the "
+			    "bundle",
+			    rep[0]->policy, rep[0]->type, rep[0]->name, rep[0]->loc, rep[0]->name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int cmd_session(mp_shell *sh, int argc, char **argv, const char *rest);
 static int cmd_time(mp_shell *sh, int argc, char **argv, const char *rest);
 static int cmd_format(mp_shell *sh, int argc, char **argv, const char *rest);
@@ -942,6 +988,9 @@ static int cmd_session(mp_shell *sh, int argc, char **argv, const char *rest)
 		}
 		char buf[PATH_MAX];
 		const char *path = expand(argv[1], buf, sizeof(buf));
+		int into_bundle = in_bundle_dir(sh, path);
+		if (into_bundle && session_replaces(sh))
+			return -1;
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!f) {
@@ -956,9 +1005,28 @@ static int cmd_session(mp_shell *sh, int argc, char **argv, const char *rest)
 		bad |= fclose(f) != 0;
 		if (bad) {
 			mp_shell_error(sh, ":session: cannot write %s", path);
+			unlink(path);
 			return -1;
 		}
-		printf("wrote %s\n", path);
+		if (!into_bundle) {
+			printf("wrote %s\n", path);
+			return 0;
+		}
+		/* In the bundle, the file is the session from now on: loading both would declare
+		 * everything twice (a duplicate policy at the next reload). The bundle is read
+		 * again with it, and the session cleared; if that fails, nothing changed. */
+		mp_snap_chunks saved;
+		mp_snap_take_all(sh->snap, &saved);
+		if (rebuild(sh, ":session save", NULL, sh->bundle_dir, 1) < 0) {
+			mp_snap_give_back(sh->snap, &saved);
+			unlink(path);
+			mp_shell_error(sh, ":session: %s would break the bundle; not saved", path);
+			return -1;
+		}
+		mp_snap_chunks_free(&saved);
+		printf("wrote %s into the bundle %s: its declarations load from there now, and the "
+		       "session is empty\n",
+		       path, sh->bundle_dir);
 		return 0;
 	}
 	if (argc > 1) {

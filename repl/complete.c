@@ -5,6 +5,7 @@
 #include "luaeval.h"
 #include "policy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,38 @@ static void add_words(const char *choices)
 		add(NULL, w);
 }
 
+static size_t strip; /* bytes of a Lua completion before the word readline replaces */
+
+static void add_stripped(void *ctx, const char *s)
+{
+	if (strlen(s) >= strip)
+		add(ctx, s + strip);
+}
+
+/* Where the Lua expression that the word at start continues begins: back over names, dots,
+ * colons and string subscripts (["..."], ['...']), which readline's word breaks split. */
+static int expression_start(const char *line, int start)
+{
+	int i = start;
+	while (i > 0) {
+		char ch = line[i - 1];
+		if (isalnum((unsigned char)ch) || ch == '_' || ch == '.' || ch == ':') {
+			i--;
+		} else if (ch == ']' && i >= 2 && (line[i - 2] == '"' || line[i - 2] == '\'')) {
+			char q = line[i - 2];
+			int j = i - 3;
+			while (j >= 0 && line[j] != q)
+				j--;
+			if (j < 1 || line[j - 1] != '[')
+				break;
+			i = j - 1;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
 /* How many words line[from, to) holds (blank-separated: enough to know what comes next). */
 static int count_words(const char *line, int from, int to)
 {
@@ -139,8 +172,15 @@ static char **attempt(const char *text, int start, int end)
 	prefiltered = !c;
 	if (!c) {
 		rl_completion_append_character = '\0';
+		/* the word starts after a subscript (mesh.services["fraud-check"].na): complete
+		 * the whole expression, and offer what follows the part before the word */
+		int from = expression_start(rl_line_buffer, start);
+		char expr[1024];
+		snprintf(expr, sizeof(expr), "%.*s%s", start - from, rl_line_buffer + from, text);
+		strip = (size_t)(start - from);
 		if (shell->lua)
-			mp_rlua_complete(shell->lua, text, add, NULL);
+			mp_rlua_complete(shell->lua, expr, add_stripped, NULL);
+		strip = 0;
 		return rl_completion_matches(text, generator);
 	}
 	rl_completion_append_character = ' ';

@@ -926,19 +926,29 @@ static int complete_in_lua(lua_State *L)
 		offer_table_keys(L, -1, c, 0);
 		return 0;
 	}
-	/* walk the base expression, a chain of names separated by dots */
+	/* walk the base expression: names separated by dots, and string subscripts
+	 * (mesh.services["fraud-check"]) */
 	const char *p = c->base;
 	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-		lua_pushlstring(L, p, n);
-		if (!is_identifier(lua_tostring(L, -1)))
-			return 0;
+		size_t n;
+		if (*p == '[' && (p[1] == '"' || p[1] == '\'')) {
+			const char *close = strchr(p + 2, p[1]);
+			if (!close || close[1] != ']')
+				return 0;
+			lua_pushlstring(L, p + 2, (size_t)(close - p - 2));
+			n = (size_t)(close + 2 - p);
+		} else {
+			n = strcspn(p, ".[");
+			lua_pushlstring(L, p, n);
+			if (!is_identifier(lua_tostring(L, -1)))
+				return 0;
+		}
 		if (lua_type(L, -2) != LUA_TTABLE && lua_type(L, -2) != LUA_TUSERDATA)
 			return 0;
 		lua_gettable(L, -2);
 		lua_remove(L, -2);
-		p += n + (dot != NULL);
+		p += n;
+		p += *p == '.';
 	}
 	int v = lua_gettop(L);
 	lua_getfield(L, LUA_REGISTRYINDEX, MESH_KEY);
@@ -1003,9 +1013,15 @@ void mp_rlua_complete(mp_rlua *lu, const char *word, void (*add)(void *ctx, cons
 {
 	char base[512], err[512];
 	const char *sep = NULL;
-	for (const char *p = word; *p; p++)
-		if (*p == '.' || *p == ':')
+	char quote = 0;
+	for (const char *p = word; *p; p++) {
+		if (quote)
+			quote = *p == quote ? 0 : quote;
+		else if (*p == '"' || *p == '\'')
+			quote = *p;
+		else if (*p == '.' || *p == ':')
 			sep = p;
+	}
 	completing c = {.add = add, .ctx = ctx, .base = "", .partial = word};
 	if (sep) {
 		if ((size_t)(sep - word) >= sizeof(base))

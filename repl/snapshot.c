@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The session's policy unless one is typed: "shell", or "shell-session" when the bundle has a
- * policy "shell" already (a session saved and then added to the bundle, say). */
+/* The session's policy unless one is typed: "shell", or the first of "shell-session",
+ * "shell-session-2", ... that the bundle has no policy of (sessions saved into the bundle). */
 #define DEFAULT_HEADER                                                                             \
 	"policy \"%s\" { version = \"0.0.0\", kind = \"custom\", "                                 \
 	"description = \"declarations typed in meshpol repl\" }"
@@ -18,7 +18,7 @@
 /* What the shell keeps of the bundle last read from disk (its files stay in the snapshot's
  * bundle, which the next session rebuild takes them from). */
 typedef struct {
-	int has_shell; /* a policy is named "shell" */
+	char policy[32]; /* the session's default policy name: one the bundle does not have */
 	mp_snap_base_decl *decls;
 	uint32_t ndecls;
 } base_copy;
@@ -76,8 +76,17 @@ static base_copy *base_capture(const mp_bundle *b)
 	int bad = !c;
 	if (bad)
 		return NULL;
-	for (uint32_t i = 0; i < b->npolicies; i++)
-		c->has_shell |= !strcmp(b->policies[i].name, "shell");
+	for (int k = 0; k < 100; k++) { /* "shell", "shell-session", "shell-session-2", ... */
+		uint32_t i;
+		if (k < 2)
+			snprintf(c->policy, sizeof(c->policy), "%s", k ? "shell-session" : "shell");
+		else
+			snprintf(c->policy, sizeof(c->policy), "shell-session-%d", k);
+		for (i = 0; i < b->npolicies && strcmp(b->policies[i].name, c->policy); i++)
+			;
+		if (i == b->npolicies)
+			break;
+	}
 	c->decls = mp_calloc(b->nrules + b->nroles + b->nchecks + 1, sizeof(mp_snap_base_decl));
 	for (uint32_t i = 0; c->decls && i < b->nrules; i++) {
 		const mp_rule *r = &b->rules[i];
@@ -235,7 +244,7 @@ static long header_index(const mp_snap *s)
 
 static const char *default_policy(const mp_snap *s)
 {
-	return s->base && s->base->has_shell ? "shell-session" : "shell";
+	return s->base ? s->base->policy : "shell";
 }
 
 /* The session file's first line when no policy was typed. */

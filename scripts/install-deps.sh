@@ -14,14 +14,21 @@ set -eu
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
 # python3 (workload generators; python3-yaml reads documented proxy configurations), jq
 # (end-to-end assertions), Node.js and npm (the real clients of tests/npm/package.json: OPA's
-# JavaScript SDK, the SARIF Multitool, junit2json, @grpc/grpc-js), nghttp2-client (h2load), git (the
-# repositories the diff's tests make).
+# JavaScript SDK, the SARIF Multitool, junit2json, @grpc/grpc-js; playwright-core, which drives
+# Chromium), nghttp2-client (h2load), git (the repositories the diff's tests make).
+# Graphviz (graphviz): its dot program lays out the picture of the mesh (meshpol graph, the html
+# report), in DejaVu Sans (fonts-dejavu-core), the font the picture names. Chromium (chromium):
+# tests/e2e/html.sh opens the html report in it, headless, through playwright-core (tests/npm).
+# groff-base and man-db: the man page is checked with groff's warnings and rendered by man.
+# zsh: the zsh completion script is loaded and run in tests.
+# yamllint: checks the CI examples (examples/ci/).
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client).
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
 libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libarchive-dev
 libcurl4-openssl-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
-libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git"
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git
+graphviz fonts-dejavu-core chromium groff-base man-db zsh yamllint"
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES wrk hyperfine"
 elif [ "${1:-}" = "--fuzz" ]; then

@@ -23,6 +23,7 @@ typedef struct {
 	uint32_t n, cap;
 	uint32_t errors;  /* entries at MP_DIAG_ERROR */
 	uint32_t dropped; /* entries not kept after MP_DIAGS_MAX, or lost to out-of-memory */
+	uint32_t quiet;   /* set by a front-end (-q): mp_diags_print leaves the notes out */
 } mp_diags;
 
 #define MP_DIAGS_MAX 10000
@@ -31,7 +32,8 @@ void mp_diags_add(mp_diags *d, mp_diag_level level, const char *file, uint32_t l
                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 #define mp_diags_error(d, file, line, col, ...)                                                    \
 	mp_diags_add(d, MP_DIAG_ERROR, file, line, col, __VA_ARGS__)
-/* Prints each as "file:line:col: message" ("note: " before notes), then a count if dropped. */
+/* Prints each as "file:line:col: message" ("note: " before notes, none when d->quiet), then a
+ * count if dropped. */
 void mp_diags_print(const mp_diags *d, FILE *f);
 void mp_diags_free(mp_diags *d);
 

@@ -1,9 +1,9 @@
-/* report.h: audit report writers (text, json, junit, sarif, markdown), shared by `meshpol audit`
- * and the shell's `:audit`. The input is the audit result object of the audit engine; the
+/* report.h: audit report writers (text, json, junit, sarif, markdown, html), shared by `meshpol
+ * audit` and the shell's `:audit`. The input is the audit result object of the audit engine; the
  * decisions each format makes are written down below, next to the API. The code: the table of
  * formats, reading, escaping and json (the audit object itself) in report.c, helpers in
  * report_int.h, one file per other format (report_text.c, report_junit.c, report_sarif.c,
- * report_markdown.c).
+ * report_markdown.c, report_html.c).
  *
  * Reading the audit. "policies", "rules", "findings" and "errors" must be arrays of objects,
  * "counts" an object, "fail_on" one of advisory|soft|hard|critical|high|medium|low and "result"
@@ -58,7 +58,18 @@
  *           above fail_on; otherwise ERROR when a rule carrying it errored (not fully
  *           evaluated is not a pass), NOT TESTED when no rule of the audit carries it (a
  *           policy names it but has no rule in the audit), else PASS. Controls sort
- *           naturally (A.9 before A.13).
+ *           naturally (A.9 before A.13). The scope section (meshes, clusters with their
+ *           jurisdictions, counts) comes from the audit's "scope", and the trail's run and seal
+ *           from its "trail" (docs/audit-format.md); each says "none" when absent.
+ * html      the markdown report's content as one self-contained page for an auditor: scope,
+ *           policies with versions, the status of each control, findings by control with
+ *           their locations (then those no control names), waivers, errors, and the picture
+ *           of the mesh (meshdot.h) as inline SVG with its legend. Nothing is fetched: inline
+ *           CSS, no script, no font or image from elsewhere, and a Content-Security-Policy
+ *           (default-src 'none') that says so to the browser. Text is escaped as for XML.
+ *           Waivers: the audit's "waivers" (each with its status and findings), then the
+ *           findings that carry a "waiver" object ({reason, owner, expires}), which are also
+ *           marked WAIVED where they are listed; "No waivers" when there are none.
  */
 #ifndef MP_REPORT_H
 #define MP_REPORT_H
@@ -69,7 +80,21 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* 1 if format names a writer (text, json, junit, sarif, markdown), else 0 (NULL gives 0). */
+struct mp_engine;
+
+/* What a writer may need beside the audit. Zero-initialise. */
+typedef struct {
+	int color; /* text: ANSI colours */
+	/* html: the snapshot the audit ran on, for the picture of the mesh (meshdot.h); NULL: the
+	 * report says there is no picture */
+	const struct mp_engine *engine;
+	/* html: when the picture could not be made (Graphviz missing, failed, too large), why, for
+	 * the front-end to warn; "" otherwise. NULL: not wanted. */
+	char *note;
+	size_t notelen;
+} mp_report_opts;
+
+/* 1 if format names a writer (text, json, junit, sarif, markdown, html), else 0 (NULL: 0). */
 int mp_report_format_known(const char *format);
 
 /* Writes audit (borrowed, not modified) to out in format; color != 0 adds ANSI colours to the
@@ -78,6 +103,9 @@ int mp_report_format_known(const char *format);
  * and checked). After -1, out may hold part of a report. */
 int mp_report_write(json_t *audit, const char *format, FILE *out, int color, char *err,
                     size_t errlen);
+/* mp_report_write with the options o (NULL: all zero). */
+int mp_report_write_opts(json_t *audit, const char *format, FILE *out, const mp_report_opts *o,
+                         char *err, size_t errlen);
 
 #pragma GCC visibility pop
 

@@ -18,9 +18,9 @@ policy "rbac.platform" {
 local NS = "spiffe://acme.io/ns/"
 local GATEWAY = NS .. "edge/sa/ingress-gateway"
 
--- Every namespace of the mesh. `service = "*"` alone would also match external hosts (egress);
--- naming the namespaces keeps the mesh-wide grants inside the mesh. A new namespace is added
--- here (and `meshpol check` fails if one listed here disappears from the model).
+-- Every namespace of the mesh: a grant names the namespaces it opens (a new one is added here;
+-- `meshpol check` fails if one listed here disappears from the model). Externals are never in
+-- reach: `service = "*"` covers services only, egress needs `external` (policy-language.md).
 local PRODUCTION = { "edge", "shop", "shop-us", "billing", "identity", "catalog", "banking-uk",
                      "data", "monitoring" }
 local ALL_NAMESPACES = { "sandbox", table.unpack(PRODUCTION) }

@@ -31,7 +31,7 @@ test "the echo service answers callers without a principal" (function()
 end)
 
 test "mesh-wide grants stop at the mesh's edge" (function()
-  -- the grants name every namespace rather than service = "*", which would include externals
+  -- a grant to services never reaches externals: egress needs an `external` grant
   expect_deny { from = COLLECTOR, to = "api.stripe.com", method = "GET", path = "/metrics",
                 effect = "not_permitted" }
   expect_deny { from = "spiffe://acme.io/ns/catalog/sa/search", to = "api.stripe.com",

@@ -32,7 +32,7 @@ expect_rc "a directory of the scenarios reads no JSON" 0 "$MESHPOL" compile "$A"
 
 expect_rc "the option" 0 "$MESHPOL" compile --appmesh-allow-all-with-backends allow -o "$TMP/open-allow.mpm" "$A/open.yaml"
 expect_rc "a bad option value exits 2" 2 "$MESHPOL" compile --appmesh-allow-all-with-backends alow "$A/open.yaml"
-expect_out "... naming the values" "wants refuse or allow, not 'alow'"
+expect_out "... naming the values" "takes refuse or allow, not 'alow'"
 
 cat >"$TMP/bad.yaml" <<'EOF'
 apiVersion: appmesh.k8s.aws/v1beta2

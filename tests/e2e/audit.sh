@@ -86,6 +86,22 @@ has_finding "declared route the policies forbid" no-web-to-api 'rbac/mesh.yaml:[
 has_finding "declared route nothing allows" route-not-permitted 'rbac/mesh.yaml:[0-9]+$'
 jq -e '[.findings[] | select(.rule == "route-not-permitted") | .subject] == ["route api-web: shop/api -> shop/web"]' "$TMP/a.json" >/dev/null && ok "only the unallowed route is reported" || not_ok "only the unallowed route" "$(jq -c '[.findings[]|.subject]' "$TMP/a.json")"
 
+# a route whose targets no rule permits: one finding for the route, naming each target
+mkdir -p "$TMP/fanout"
+cp $D/rbac/base.yaml $D/rbac/mesh.yaml "$TMP/fanout/"
+cat >>"$TMP/fanout/mesh.yaml" <<'EOF'
+---
+kind: Route
+name: api-fanout
+source: api
+destinations: [{service: web, weight: 50}, {service: pay, weight: 50}] # pay: anyone may call
+mirrors: [web]
+timeout: 1s
+EOF
+audit_json "$TMP/fanout" $D/rbac-bundle
+jq -e '[.findings[] | select(.rule == "route-not-permitted" and (.subject | startswith("route api-fanout")))] | length == 1' "$TMP/a.json" >/dev/null && ok "route-not-permitted: one finding per route" || not_ok "route-not-permitted grouped" "$(jq -c '[.findings[] | select(.rule == "route-not-permitted") | .subject]' "$TMP/a.json")"
+jq -e '.findings[] | select(.subject | startswith("route api-fanout")) | .subject == "route api-fanout: shop/api -> shop/web" and (.message | test("destination, mirror, to each of its targets")) and ([.related[].message] == ["destination shop/web", "mirror shop/web"])' "$TMP/a.json" >/dev/null && ok "... naming each target, with its location" || not_ok "... naming each target" "$(jq -c '.findings[] | select(.subject | startswith("route api-fanout"))' "$TMP/a.json")"
+
 # a check that errors: exit 3, and everything else is still reported
 audit_json $D/rbac $D/broken-bundle
 [ "$RC" -eq 3 ] && ok "a failing check exits 3" || not_ok "a failing check exits 3" "rc $RC"

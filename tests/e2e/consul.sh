@@ -32,7 +32,7 @@ expect_rc "the options" 0 "$MESHPOL" compile --trust-domain c0ffee00-0000-4000-8
 	--consul-default-intention-policy allow --consul-namespaces mirror "$TMP/l7"
 expect_rc "--consul-default-intention-policy wants allow or deny" 2 "$MESHPOL" compile \
 	--consul-default-intention-policy maybe "$TMP/l7"
-expect_out "... and says so" "wants allow or deny, not 'maybe'"
+expect_out "... and says so" "takes allow or deny, not 'maybe'"
 
 cat >"$TMP/bad.yaml" <<'EOF'
 apiVersion: consul.hashicorp.com/v1alpha1

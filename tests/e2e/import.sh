@@ -23,6 +23,10 @@ case "$ERR" in
 esac
 expect_out "replaced documents are notes" 'virtual-service-reviews-v3.yaml:1:1: note: VirtualService default/reviews: replaces the one at'
 hash=$(echo "$OUT" | sed 's/.*sha256 //')
+expect_rc "-q: compiles the same" 0 "$MESHPOL" compile -q "$CORPUS"
+[ -z "$ERR" ] && echo "$OUT" | grep -q "sha256 $hash" && ok "-q: no notes, the same model" || not_ok "-q silences notes" "stderr: ${ERR:0:300}"
+expect_rc "-q: audit" 1 "$MESHPOL" audit -q -m "$CORPUS" --format json -o /dev/null
+[ -z "$ERR" ] && ok "-q: audit prints no notes" || not_ok "-q: audit prints no notes" "stderr: ${ERR:0:300}"
 
 expect_rc "compile -o" 0 "$MESHPOL" compile -o "$TMP/corpus.mpm" "$CORPUS"
 expect_out "same hash in the file" "sha256 $hash -> $TMP/corpus.mpm"
@@ -137,6 +141,14 @@ expect_rc "anchors reused in Kubernetes and Istio documents" 0 timeout 10 "$MESH
 expect_out "reuse: counts" '^1 clusters, 0 jurisdictions, 1 namespaces, 1 services, 3 routes, 0 externals, 0 certificates, 1 workloads,'
 expect_rc "billion laughs in a VirtualService exits 2" 2 timeout 10 "$MESHPOL" compile "$D/aliases/billion-laughs.yaml"
 expect_out "billion laughs: the alias that passes the limit" "^$D/aliases/billion-laughs.yaml:16:16: YAML: alias '\\*e' passes the alias expansion limit: the aliases of this file may add at most 1048576 bytes to it \\(10 times its size, or 1 MiB if more\\)$"
+
+# --- an ingress Gateway gets the identity of its workload's service account ---
+run_cmd "$MESHPOL" repl -m $D/gateway-identity <<'EOF'
+print(mesh.services["istio-system/istio-ingressgateway"].identity)
+:decide spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account -> istio-ingressgateway GET /
+EOF
+expect_out "gateway: the workload's service account" '^spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account$'
+expect_out "gateway: its principal resolves to the gateway" '^ALLOW allowed: istio-system/istio-ingressgateway -> '
 
 # --- the ```console examples of docs/import.md (every mesh's sections), run as written ---
 doc_examples docs/import.md

@@ -78,7 +78,7 @@ printf '%s\n' "$OUT" >"$TMP/t.json"
 jq -e '.passed == 3 and .failed == 3 and ([.tests[].status] | sort) == ["error","fail","fail","pass","pass","pass"] and ([.tests[] | select(.name == "two wrong") | .failures | length] == [2])' "$TMP/t.json" >/dev/null &&
 	ok "test --format json: every test with its status and failures" || not_ok "test json" "$OUT"
 expect_rc "test --format xml: exit 2" 2 "$MESHPOL" test --format xml policies
-expect_out "names the formats" "unknown format 'xml' \(text, junit, json\)"
+expect_out "names the formats" "--format takes text, junit or json, not 'xml'"
 expect_rc "test --run matching nothing: exit 2" 2 "$MESHPOL" test --format junit --run nothing-matches policies
 expect_out "and says so" "--run 'nothing-matches' matches no test in policies"
 

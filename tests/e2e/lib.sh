@@ -35,15 +35,19 @@ expect_out() {
 	if printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for: $2" "stdout: ${OUT:0:600}" "stderr: ${ERR:0:600}"; fi
 }
 
-# doc_examples FILE [SECTION]: every ```console example of a doc, run as written from the
-# repository root: each "$ " line is a command, the lines up to the next one its output (stdout
-# and stderr), which must be what the command prints. With SECTION, only the examples under the
-# "## SECTION" heading (its subsections too); with -SECTION, all but those: two scripts can share
-# a doc. With DOC_CMD_SED each command first goes through `sed -E "$DOC_CMD_SED"` (a test
-# server's address for the documented one); with DOC_OUT_SED both outputs do before they are
-# compared (what changes from run to run).
+# doc_examples FILE [SECTION|-SECTION]: every ```console example of a doc, run as written from
+# the repository root: each "$ " line is a command (continued by the "> " lines after it, as a
+# shell's PS2 shows them: a here-document), the lines up to the next command its output (stdout
+# and stderr), which must be what the command prints; in the output a line "..." stands for any
+# number of lines and a line ending in "..." for any line that starts so (tools/doc_match.py).
+# With SECTION, only the examples under the "## SECTION" heading (its subsections too); with
+# -SECTION, all but those: two scripts can share a doc. With DOC_CMD_SED each command first goes
+# through `sed -E "$DOC_CMD_SED"` (a test server's address for the documented one); with
+# DOC_OUT_SED both outputs do before they are compared (what changes from run to run).
+# tests/e2e/docs.sh checks that every example that shows output is in such a block, and that
+# every doc with examples is run by some test.
 doc_examples() { # FILE [SECTION|-SECTION]
-	local line cmd="" want="" in=0 n=0 sect=${2:-} inside=1
+	local line cmd="" want="" in=0 n=0 cont=0 indent="" sect=${2:-} inside=1
 	[ -z "$sect" ] || [ "${sect:0:1}" = - ] || inside=0
 	doc_check() { # (not `check`: server_lib.sh has one)
 		[ -n "$cmd" ] || return 0
@@ -55,7 +59,13 @@ doc_examples() { # FILE [SECTION|-SECTION]
 			got=$(printf '%s' "$got" | sed -E "$DOC_OUT_SED")
 			w=$(printf '%s' "$w" | sed -E "$DOC_OUT_SED")
 		fi
-		[ "$got" = "$w" ] && ok "$1 example $n" || not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: $w"
+		printf '%s\n' "$w" >"$TMP/doc.want"
+		printf '%s\n' "$got" >"$TMP/doc.got"
+		if [ "$got" = "$w" ] || python3 "$(dirname "${BASH_SOURCE[0]}")/tools/doc_match.py" "$TMP/doc.want" "$TMP/doc.got"; then
+			ok "$1 example $n"
+		else
+			not_ok "$1 example $n" "\$ $cmd" "got: $got" "want: $w"
+		fi
 	}
 	while IFS= read -r line; do
 		if [ $in = 0 ]; then
@@ -66,13 +76,21 @@ doc_examples() { # FILE [SECTION|-SECTION]
 					[ "${line:3}" = "$sect" ] && inside=1 || inside=0
 				fi
 			fi
-			[ "$line" = '```console' ] && [ $inside = 1 ] && in=1
+			# a block may be indented (in a list item): its lines lose the fence's indent
+			[ "${line#"${line%%[! ]*}"}" = '```console' ] && [ $inside = 1 ] && in=1 &&
+				indent=${line%%[! ]*}
 			continue
 		fi
+		line=${line#"$indent"}
+		if [ $cont = 1 ] && [ "${line:0:2}" = '> ' ]; then
+			cmd+=$'\n'"${line:2}"
+			continue
+		fi
+		cont=0
 		if [ "$line" = '```' ] || [ "${line:0:2}" = '$ ' ]; then
 			doc_check "$1"
 			cmd="" want=""
-			[ "$line" = '```' ] && in=0 || cmd=${line:2}
+			[ "$line" = '```' ] && in=0 || { cmd=${line:2} && cont=1; }
 			continue
 		fi
 		want+="$line"$'\n'

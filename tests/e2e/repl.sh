@@ -65,6 +65,52 @@ K=tests/data/import/kuma
 "$MESHPOL" compile -o "$TMP/kuma.mpm" $K/k8s-apps.yaml $K/mesh-mtls.yaml $K/from-kind.yaml >/dev/null
 session kuma 0 -m "$TMP/kuma.mpm"
 
+# :why names the key of a two-key `from` that failed, and the one that matched
+run_cmd "$MESHPOL" repl -m examples/acme -p policies <<'EOF'
+:decide shop-us/storefront -> shop/recommendations GET /product/1/related
+:why
+:decide shop/cart -> shop/recommendations GET /product/1/related
+:why
+EOF
+expect_out ":why: the failing key of two" "why not: the caller's namespace is not one of the rule's \(every key of the rule's \`from\` must match: 2 here\)"
+expect_out ":why: the key that matched before it" "why not: the caller lacks a label the rule requires; its namespace matched \(every key"
+
+# :who-can lists the callers an allow admits but a deny or residency keeps out
+run_cmd "$MESHPOL" repl -m examples/acme -p policies <<'EOF'
+:who-can identity/accounts POST /acme.identity.v1.Accounts/Get
+:format json
+:who-can identity/accounts POST /acme.identity.v1.Accounts/Get
+EOF
+expect_out ":who-can: blocked callers" "^an allow rule admits 2 more, but a deny, residency or traffic rule forbids them:$"
+expect_out ":who-can: with what forbids them" "^  identity/auth +spiffe://acme.io/ns/identity/sa/auth +deny residency.gdpr 'pii-stays-in-eu'$"
+expect_out ":who-can: JSON's blocked" '"forbidden_by": "deny residency.gdpr '"'"'pii-stays-in-eu'"'"'"'
+
+# :session save into the bundle: the file becomes the bundle's and the session empties, so the
+# next reload loads it once; a session that replaces a bundle rule is not saved there
+cp -r policies "$TMP/sp"
+sed -i "s#^model: .*#model: $PWD/examples/acme#" "$TMP/sp/bundle.yaml"
+run_cmd "$MESHPOL" repl -p "$TMP/sp" <<EOF
+allow "cart-reads" { service = "shop/cart", methods = { "GET" }, from = { namespaces = { "shop" } } }
+:session save $TMP/sp/rbac/mine.lua
+:session
+:reload
+allow "cart-writes" { service = "shop/cart", methods = { "PUT" }, from = { namespaces = { "shop" } } }
+:session save $TMP/sp/rbac/mine2.lua
+:reload
+allow "gpu-services-data-team-only" { namespace = "data", methods = { "POST" }, from = { namespaces = { "shop" } } }
+:session save $TMP/sp/rbac/mine3.lua
+:session save $TMP/outside.lua
+:reload
+EOF
+expect_out ":session save into the bundle: said" "^wrote $TMP/sp/rbac/mine.lua into the bundle $TMP/sp: its declarations load from there now, and the session is empty$"
+expect_out "... the session is empty" "^the session declares nothing yet"
+[ "$(grep -c '^reloaded' <<<"$OUT")" = 3 ] && ! grep -q "duplicate policy" <<<"$OUT$ERR" && ok "... every reload after it works" || not_ok "reloads after :session save" "$OUT" "$ERR"
+expect_out "... twice" "^wrote $TMP/sp/rbac/mine2.lua into the bundle"
+expect_out "a replacement is not saved into the bundle" ":session: save into the bundle: the session replaces rbac.data's allow 'gpu-services-data-team-only' at $TMP/sp/rbac/data.lua:48, which a file of the bundle cannot do"
+[ ! -e "$TMP/sp/rbac/mine3.lua" ] && ok "... and no file is left" || not_ok "... no file left"
+expect_out "... but is outside it" "^wrote $TMP/outside.lua$"
+"$MESHPOL" check "$TMP/sp" >/dev/null 2>&1 && ok "the bundle with the saved files checks" || not_ok "the bundle with the saved files checks"
+
 # The model comes from the bundle's manifest when -m is not given.
 run_cmd sh -c "echo ':decide checkout -> payments POST /v1/charge' | \"$MESHPOL\" repl -p $D/bundle"
 [ "$RC" -eq 0 ] && ok "the manifest names the model" || not_ok "the manifest names the model" "$OUT" "$ERR"

@@ -89,6 +89,13 @@ check "Tab completes a Lua field through the model" '^meshpol> mesh\.services\.s
 keys Enter
 check "the completed field evaluates" '^Service ml/scorer$'
 
+# After a subscript ("fraud-check" is not a name), `.` offers the element's fields.
+clear_screen
+keys 'mesh.services["scorer"].iden' Tab
+check "Tab completes a field after a subscript" '^meshpol> mesh\.services\["scorer"\]\.identity$'
+keys Enter
+check "... which evaluates" 'spiffe://'
+
 # Ctrl-C stops a loop that would never end, and the shell still answers.
 clear_screen
 keys 'while true do end' Enter

@@ -108,7 +108,7 @@ expect_eq "--fail-on high: high findings, exit 1" "$RC" 1
 run_cmd audit --fail-on medium --format json
 jq -e '.fail_on == "medium" and .result == "fail"' <<<"$OUT" >/dev/null && ok "the audit records a severity fail-on" || not_ok "fail_on medium" "${OUT:0:200}"
 expect_rc "--fail-on hihg: exit 2" 2 "$MESHPOL" audit -m $D/rbac --fail-on hihg
-expect_out "naming the nearest level" "--fail-on takes an enforcement level \(advisory, soft, hard\) or a severity \(critical, high, medium, low\), not 'hihg' \(did you mean 'high'\?\)"
+expect_out "naming the nearest level" "--fail-on takes advisory, soft, hard, critical, high, medium or low, not 'hihg' \(did you mean 'high'\?\)"
 # the examples of docs/audit-format.md (lib.sh, doc_examples)
 doc_examples docs/audit-format.md
 e2e_done

@@ -1,6 +1,6 @@
 /* test_report.c: engine/report.c: each format of tests/data/audit/sample.json (structure,
  * escaping, the control verdicts), audits of the wrong shape, write errors, out of memory.
- * `test_report --write DIR` writes the five formats to DIR/report.* for tests/e2e/report.sh. */
+ * `test_report --write DIR` writes every format to DIR/report.* for tests/e2e/report.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +18,9 @@
 
 #define SAMPLE "tests/data/audit/sample.json"
 
-static const char *const formats[] = {"text", "json", "junit", "sarif", "markdown"};
-static const char *const extensions[] = {"txt", "json", "xml", "sarif", "md"};
+static const char *const formats[] = {"text", "json", "junit", "sarif", "markdown", "html"};
+static const char *const extensions[] = {"txt", "json", "xml", "sarif", "md", "html"};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
 static json_t *load_json(const char *text)
 {
@@ -89,7 +90,7 @@ static void assert_no_controls(const char *s)
 static void test_format_known(void **state)
 {
 	(void)state;
-	for (size_t k = 0; k < 5; k++)
+	for (size_t k = 0; k < NFORMATS; k++)
 		assert_true(mp_report_format_known(formats[k]));
 	assert_false(mp_report_format_known("xml"));
 	assert_false(mp_report_format_known("TEXT"));
@@ -104,7 +105,7 @@ static void test_unknown_format(void **state)
 	json_t *a = load_json(NULL);
 	assert_null(render(a, "xml", 0, err, sizeof(err)));
 	assert_string_equal(
-	    err, "unknown report format 'xml' (use text, json, junit, sarif or markdown)");
+	    err, "unknown report format 'xml' (use text, json, junit, sarif, markdown or html)");
 	assert_null(render(a, "x\033y", 0, err, sizeof(err)));
 	assert_contains(err, "'x\\x1by'");
 	assert_null(render(a, NULL, 0, err, sizeof(err)));
@@ -425,6 +426,81 @@ static void test_markdown(void **state)
 	json_decref(a);
 }
 
+/* html without the model (no picture, and it says why), escaping, sections, waivers. */
+static void test_html(void **state)
+{
+	(void)state;
+	json_t *a = load_json(NULL);
+	char note[200] = "x";
+	mp_report_opts o = {.note = note, .notelen = sizeof(note)};
+	char *buf = NULL, err[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(mp_report_write_opts(a, "html", f, &o, err, sizeof(err)), 0);
+	fclose(f);
+	assert_string_equal(note, "no picture: the report was written without the model");
+	assert_contains(buf,
+	                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">");
+	assert_contains(buf, "content=\"default-src 'none'; style-src 'unsafe-inline'\"");
+	assert_order(buf, "<section id=\"summary\">", "<section id=\"scope\">");
+	assert_order(buf, "<section id=\"scope\">", "<section id=\"mesh\">");
+	assert_order(buf, "<section id=\"mesh\">", "<section id=\"controls\">");
+	assert_order(buf, "<section id=\"controls\">", "<section id=\"findings\">");
+	assert_order(buf, "<section id=\"findings\">", "<section id=\"waivers\">");
+	assert_order(buf, "<section id=\"waivers\">", "<section id=\"errors\">");
+	assert_contains(buf, "<p class=\"note\">no picture: the report was written without the "
+	                     "model</p>");
+	assert_contains(buf, "<td>billing/payments &lt;admin&gt; &amp; &quot;ops&quot; | &apos;all"
+	                     "&apos;</td>");
+	assert_true(strstr(buf, "<admin>") == NULL);
+	assert_contains(buf, "<tr><td>PCI-DSS-1.2.1</td><td><span class=\"badge ERROR\">ERROR"
+	                     "</span>");
+	assert_contains(buf, "<span class=\"badge NOT-TESTED\">NOT TESTED</span>");
+	assert_contains(buf, "<h3>ISO27001-A.13.1 <span class=\"badge FAIL\">FAIL</span></h3>");
+	assert_contains(buf, "<th>Trail</th><td>none written</td>");
+	assert_contains(buf, "No waivers: every finding above counts.");
+	assert_contains(buf, "</footer>\n</body>\n</html>\n");
+	free(buf);
+
+	/* a waived finding (the waivers' shape) is listed and marked; a scope and a trail */
+	json_t *w = json_pack("{s:s, s:s, s:s}", "reason", "accepted <risk>", "owner", "sec-team",
+	                      "expires", "2027-01-31");
+	json_object_set_new(json_array_get(json_object_get(a, "findings"), 0), "waiver", w);
+	json_object_set_new(a, "scope",
+	                    json_pack("{s:[s], s:[{s:s, s:s, s:s, s:s}], s:[], s:{s:i, s:i}}",
+	                              "meshes", "istio", "clusters", "name", "eu", "cloud", "aws",
+	                              "region", "eu-west-1", "jurisdiction", "EU", "jurisdictions",
+	                              "counts", "namespaces", 2, "services", 3));
+	json_object_set_new(a, "trail",
+	                    json_pack("{s:s, s:i, s:i, s:s, s:b}", "file", "t.jsonl", "first_seq",
+	                              4, "seal_seq", 9, "head", "ab", "signed", 0));
+	json_object_set_new(a, "waivers",
+	                    json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:s, s:i}}]", "rule",
+	                              "p/r", "subject", "s <x>", "reason", "ok", "owner", "me",
+	                              "expires", "2027-01-31", "status", "active", "findings", 1,
+	                              "location", "file", "policies/waivers.yaml", "line", 2));
+	buf = must_render(a, "html", 0);
+	assert_contains(buf, "<tr><td>p/r</td><td>s &lt;x&gt;</td><td>ok</td><td>me</td><td>2027-01-"
+	                     "31</td><td>active</td><td class=\"num\">1</td><td class=\"loc\">policies/"
+	                     "waivers.yaml:2</td></tr>");
+	assert_contains(buf, "<h3>Findings waived</h3>");
+	assert_contains(buf, "<th>Rule</th><th>Subject</th><th>Reason</th><th>Owner</th>"
+	                     "<th>Expires</th>");
+	assert_contains(buf, "<td>accepted &lt;risk&gt;</td><td>sec-team</td><td>2027-01-31</td>");
+	assert_contains(buf, "<span class=\"badge WAIVED\">WAIVED</span>");
+	assert_contains(buf, "<tr><td>eu</td><td>aws</td><td>eu-west-1</td><td>EU</td></tr>");
+	assert_contains(buf, "<th>Meshes</th><td>istio</td>");
+	assert_contains(buf, "<th>Trail</th><td>t.jsonl: records 4-9, sealed at 9 (unsigned), head "
+	                     "ab</td>");
+	free(buf);
+	buf = must_render(a, "markdown", 0);
+	assert_contains(buf, "| Meshes | istio |\n| Clusters | eu (aws eu-west-1, EU) |\n");
+	assert_contains(buf, "| Trail | t.jsonl: records 4-9, sealed at 9 (unsigned), head ab |\n");
+	assert_tables_well_formed(buf);
+	free(buf);
+	json_decref(a);
+}
+
 static void test_text(void **state)
 {
 	(void)state;
@@ -585,7 +661,7 @@ static void test_out_of_memory(void **state)
 {
 	(void)state;
 	json_t *a = load_json(NULL);
-	for (size_t k = 0; k < 5; k++) {
+	for (size_t k = 0; k < NFORMATS; k++) {
 		char *want = must_render(a, formats[k], 0), *got = NULL;
 		int failures = 0;
 		for (long n = 0; !got; n++) {
@@ -617,7 +693,7 @@ static int write_all(const char *dir)
 		fprintf(stderr, "%s:%d: %s\n", SAMPLE, e.line, e.text);
 		return 1;
 	}
-	for (size_t k = 0; k < 5 && rc == 0; k++) {
+	for (size_t k = 0; k < NFORMATS && rc == 0; k++) {
 		char path[4096], err[256];
 		snprintf(path, sizeof(path), "%s/report.%s", dir, extensions[k]);
 		FILE *f = fopen(path, "w");
@@ -638,12 +714,13 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--write"))
 		return write_all(argv[2]);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format_known), cmocka_unit_test(test_unknown_format),
-	    cmocka_unit_test(test_bad_audits),   cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_junit),        cmocka_unit_test(test_sarif),
-	    cmocka_unit_test(test_markdown),     cmocka_unit_test(test_text),
-	    cmocka_unit_test(test_empty_audit),  cmocka_unit_test(test_unlisted_names),
-	    cmocka_unit_test(test_write_error),  cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_format_known),   cmocka_unit_test(test_unknown_format),
+	    cmocka_unit_test(test_bad_audits),     cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_junit),          cmocka_unit_test(test_sarif),
+	    cmocka_unit_test(test_markdown),       cmocka_unit_test(test_html),
+	    cmocka_unit_test(test_text),           cmocka_unit_test(test_empty_audit),
+	    cmocka_unit_test(test_unlisted_names), cmocka_unit_test(test_write_error),
+	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,28 @@ static int gateway_servers(mp_import *im, idoc *dc, mp_port *ports, uint32_t *np
 	return 0;
 }
 
+/* The identity of the gateway workload a Gateway's selector picks in its cluster, when the
+ * import has it without a Service (the Deployment of istio-ingressgateway, say): its service
+ * account's, so that policies naming the gateway's principal match its requests. 0 when no
+ * workload matches, or the matching ones run as different service accounts. */
+static mp_str gateway_identity(mp_import *im, idoc *dc, yaml_node_t *sel)
+{
+	mp_str id = 0;
+	if (!sel || sel->type != YAML_MAPPING_NODE ||
+	    sel->data.mapping.pairs.top == sel->data.mapping.pairs.start)
+		return 0;
+	for (uint32_t w = 0; w < im->nwl; w++) {
+		const iworkload *wl = &im->wl[w];
+		if (wl->cluster != dc->cluster || !wl->identity ||
+		    !im_selector_matches(im, dc, sel, wl))
+			continue;
+		if (id && id != wl->identity)
+			return 0;
+		id = wl->identity;
+	}
+	return id;
+}
+
 /* The services whose workloads a Gateway's selector picks, else a service standing for the
  * gateway workload: one per distinct selector, in the root namespace. */
 static void gateways(mp_import *im)
@@ -346,7 +368,11 @@ static void gateways(mp_import *im)
 		mp_span labels;
 		if (im_labels(im, dc, sel, &labels) < 0)
 			continue;
-		mp_service s = {.name = n, .ns = nsid, .labels = labels, .loc = dc->loc};
+		mp_service s = {.name = n,
+		                .ns = nsid,
+		                .identity = gateway_identity(im, dc, sel),
+		                .labels = labels,
+		                .loc = dc->loc};
 		s.clusters = (mp_span){mp_model_push_u32(im->m, clusters, ncl), ncl};
 		s.ports = (mp_span){np ? mp_model_push_ports(im->m, ports, np) : 0, np};
 		sid = mp_model_get_view(im->m).nservices;

@@ -1,0 +1,1 @@
+policy "rbac.broken" { version = "1.0.0", kind = "rbac" }
