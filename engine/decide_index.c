@@ -7,28 +7,53 @@
 #include <assert.h>
 #include <string.h>
 
+static uint64_t load64(const char *s)
+{
+	uint64_t w;
+	memcpy(&w, s, 8);
+	return w;
+}
+
 uint64_t mp_dindex_hash(const char *s, size_t len)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ ((uint64_t)len * 0xff51afd7ed558ccdu), w;
-	for (; len >= 8; s += 8, len -= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xbf58476d1ce4e5b9u;
+	uint64_t h = 0x9e3779b97f4a7c15u ^ ((uint64_t)len * 0xff51afd7ed558ccdu), w = 0;
+	const char *end = s + len;
+	for (; end - s > 8; s += 8) {
+		h = (h ^ load64(s)) * 0xbf58476d1ce4e5b9u;
 		h ^= h >> 31;
 	}
-	w = 0;
-	for (size_t i = 0; i < len; i++) /* the 0..7 last bytes */
-		w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	if (len >= 8) /* the last 8 bytes, overlapping what went before */
+		w = load64(end - 8);
+	else
+		for (size_t i = 0; i < len; i++)
+			w |= (uint64_t)(unsigned char)s[i] << (8 * i);
 	h = (h ^ w) * 0x94d049bb133111ebu;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9u;
 	return h ^ (h >> 32);
 }
 
+/* memcmp(a, b, n) == 0, a word at a time (the lengths here are short and vary: a call to
+ * memcmp costs more than the compare). */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return 0;
+		return 1;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8)
+		if (load64(a + i) != load64(b + i))
+			return 0;
+	return load64(a + n - 8) == load64(b + n - 8);
+}
+
 static int same_key(const mp_dindex_key *k, const char *s, size_t len)
 {
 	size_t head = len < MP_DINDEX_HEAD ? len : MP_DINDEX_HEAD;
-	return k->len == len && !memcmp(k->head, s, head) &&
-	       (len == head || !memcmp(k->text + head, s + head, len - head));
+	return k->len == len && same_bytes(k->head, s, head) &&
+	       same_bytes(k->text + head, s + head, len - head);
 }
 
 const mp_dindex_key *mp_dindex_find(const mp_dindex *x, const char *s, size_t len, uint64_t h)
@@ -192,12 +217,15 @@ static void path_set_close(path_set *ps)
 
 int mp_dindex_path_normal(const char *path, size_t *len)
 {
-	const char *s = path;
-	for (char prev = 0; *s; prev = *s++)
-		if (*s == '%' || *s == '\\' || *s == '?' || *s == '#' ||
-		    (prev == '/' && (*s == '/' || *s == '.')))
+	/* 1: a byte normalising may change ('%', '\\', '?', '#'); 2: one it may change after a
+	 * slash ('/', '.') */
+	static const unsigned char special[256] = {
+	    ['%'] = 1, ['\\'] = 1, ['?'] = 1, ['#'] = 1, ['/'] = 2, ['.'] = 2};
+	const unsigned char *s = (const unsigned char *)path;
+	for (; *s; s++)
+		if (special[*s] && (special[*s] == 1 || (*s == '/' && special[s[1]] == 2)))
 			return 0;
-	*len = (size_t)(s - path);
+	*len = (size_t)((const char *)s - path);
 	return *len < MP_DINDEX_PATH_MAX;
 }
 
