@@ -17,14 +17,16 @@
 # shared with the other core and, on a VM, with neighbours: a decision that misses the L2 is the
 # one that waits. Override with D1=size,assoc,line and LL=size,assoc,line.
 #
-# Baseline: BASE (a commit; default main; "none" skips it) is extracted with `git archive` into
+# Baseline: BASE (a commit; default `git merge-base HEAD main`, the commit this branch left main
+# at, so that only its own changes are measured; "none" skips it) is extracted with `git archive` into
 # out/base-SHA12/ and its engine built there once per commit (`make build/libmeshpol.a`, about
 # 1.5 min on 2 cores, log in out/base-SHA12/build.log); this checkout's rbac_bench.c is compiled
-# against it (`make out/base-SHA12/bench/rbac_bench`: it uses the public API only), beside the
-# baseline's own stdlib/, so each build runs its own DSL.
+# against it (`make out/base-SHA12/bench/rbac_bench`: it uses the public API only; linked with the
+# packages the baseline's Makefile names), beside the baseline's own stdlib/, so each build runs
+# its own DSL.
 # valgrind: scripts/install-deps.sh --bench installs it (Debian package valgrind).
 #
-# Environment: SIZES ("100 1000 10000"), BASE (main), SEED (42), SHARED (the shared folder),
+# Environment: SIZES ("100 1000 10000"), BASE (see above), SEED (42), SHARED (the shared folder),
 #              D1 (49152,12,64), LL (1048576,16,64), REPS (3: timed rounds; 0 skips timing).
 # Exit: 0 when it ran (benchmarks report, they do not gate); 1 when a command failed or a
 # decision disagreed with the workload's expected one.
@@ -33,7 +35,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE/out
 SIZES=${SIZES:-100 1000 10000}
-BASE=${BASE:-main}
+BASE=${BASE:-$(git -C "$HERE" merge-base HEAD main 2>/dev/null || echo main)}
 SEED=${SEED:-42}
 D1=${D1:-49152,12,64}
 LL=${LL:-1048576,16,64}
@@ -152,7 +154,7 @@ ratio() {
 	echo
 	echo "decide_cache: mp_decide on the rbac workload, per decision (one steady-state pass over every query)"
 	echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "callgrind $(valgrind --version | sed 's/valgrind-//'), D1 $D1, LL $LL (size,assoc,line); base: $BASE${sha:+ (${sha:0:12})}; this: $(git -C "$HERE" rev-parse --short HEAD)$(git -C "$HERE" diff --quiet HEAD -- ../engine 2>/dev/null || echo ' + changes')"
+	echo "callgrind $(valgrind --version | sed 's/valgrind-//'), D1 $D1, LL $LL (size,assoc,line); base: ${sha:+$(git -C "$HERE" log -1 --format='%h %s' "$sha" | cut -c1-60)}${sha:-none}; this: $(git -C "$HERE" rev-parse --short HEAD)$(git -C "$HERE" diff --quiet HEAD -- ../engine 2>/dev/null || echo ' + changes')"
 	echo
 	printf '%8s %6s | %8s %11s %11s | %12s\n' services build Ir D1_misses LL_misses "p50_us(med)"
 	for n in $SIZES; do

@@ -243,8 +243,9 @@ mp_dindex *mp_dindex_build(const mp_bundle *b, void *(*alloc)(void *ctx, size_t 
 	for (uint32_t i = 0; i < b->npolicies; i++)
 		x->any_advisory |= b->policies[i].enforcement == MP_ENF_ADVISORY;
 
-	/* the table: at most two thirds full of the distinct keys (counted with a scratch bitmap
-	 * over string ids; without one, every candidate counts) */
+	/* the table: at most a third full of the distinct keys (counted with a scratch bitmap over
+	 * string ids; without one, every candidate counts), so that most keys sit in the slot
+	 * their hash names: a second slot is a second line to wait for */
 	uint32_t nstr = mp_model_nstrings(m);
 	unsigned char *seen = mp_calloc(nstr / 8 + 1, 1);
 	uint64_t nkeys = 0, cap = 16;
@@ -258,7 +259,7 @@ mp_dindex *mp_dindex_build(const mp_bundle *b, void *(*alloc)(void *ctx, size_t 
 	mp_free(seen);
 	if (plain)
 		nkeys = 0;
-	while (cap < nkeys + nkeys / 2)
+	while (cap < 3 * nkeys)
 		cap *= 2;
 	uintptr_t raw = (uintptr_t)alloc(ctx, (size_t)cap * sizeof(mp_dindex_key) + 63);
 	x->keys = (mp_dindex_key *)((raw + 63) & ~(uintptr_t)63);

@@ -69,7 +69,7 @@ typedef struct {
 
 typedef struct mp_dindex {
 	const mp_model *model;
-	mp_dindex_key *keys; /* cap slots, 64-byte aligned */
+	mp_dindex_key *keys; /* cap slots (at most a third used), 64-byte aligned */
 	uint32_t mask;       /* cap - 1; cap a power of two */
 	uint32_t nkeys;
 	mp_dindex_rec *svc_recs; /* parallel to bundle->svc_rules */
