@@ -291,23 +291,24 @@ static mp_engine *open_engine(const char *model, const char *bundle)
 	return e;
 }
 
-static void test_same_decisions_unit(void **state)
+/* The unit bundle (every matching form, `when` functions, an advisory policy) and the
+ * reference bundle on its mesh. */
+static void test_same_decisions(void **state)
 {
+	static const struct {
+		const char *model, *bundle;
+	} engines[] = {
+	    {"tests/data/bundles/unit/mesh.yaml", "tests/data/bundles/unit"},
+	    {"examples/acme", "policies"},
+	};
 	(void)state;
-	mp_engine *e = open_engine("tests/data/bundles/unit/mesh.yaml", "tests/data/bundles/unit");
-	assert_non_null(e);
-	assert_non_null(e->bundle->dindex);
-	assert_int_equal(compare_engine(e, 3000), 0);
-	mp_engine_release(e);
-}
-
-static void test_same_decisions_reference(void **state)
-{
-	(void)state;
-	mp_engine *e = open_engine("examples/acme", "policies");
-	assert_non_null(e);
-	assert_int_equal(compare_engine(e, 3000), 0);
-	mp_engine_release(e);
+	for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+		mp_engine *e = open_engine(engines[i].model, engines[i].bundle);
+		assert_non_null(e);
+		assert_non_null(e->bundle->dindex);
+		assert_int_equal(compare_engine(e, 3000), 0);
+		mp_engine_release(e);
+	}
 }
 
 /* Every key answers what the model's lookups answer; strings that are no key find nothing. */
@@ -451,8 +452,7 @@ static void test_path_normal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_same_decisions_unit),
-	    cmocka_unit_test(test_same_decisions_reference),
+	    cmocka_unit_test(test_same_decisions),
 	    cmocka_unit_test(test_keys_match_the_model),
 	    cmocka_unit_test(test_keys_at_the_slot_edge),
 	    cmocka_unit_test(test_path_normal),
