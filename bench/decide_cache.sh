@@ -145,6 +145,9 @@ for key in "${!RUNS[@]}"; do
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 done
 
+base_desc=none
+[ -z "$sha" ] || base_desc=$(git -C "$HERE" log -1 --format='%h %s' "$sha" | cut -c1-60)
+
 # ratio A B: A / B with two decimals, or n/a
 ratio() {
 	awk -v a="${1:-n/a}" -v b="${2:-n/a}" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
@@ -154,7 +157,7 @@ ratio() {
 	echo
 	echo "decide_cache: mp_decide on the rbac workload, per decision (one steady-state pass over every query)"
 	echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "callgrind $(valgrind --version | sed 's/valgrind-//'), D1 $D1, LL $LL (size,assoc,line); base: ${sha:+$(git -C "$HERE" log -1 --format='%h %s' "$sha" | cut -c1-60)}${sha:-none}; this: $(git -C "$HERE" rev-parse --short HEAD)$(git -C "$HERE" diff --quiet HEAD -- ../engine 2>/dev/null || echo ' + changes')"
+	echo "callgrind $(valgrind --version | sed 's/valgrind-//'), D1 $D1, LL $LL (size,assoc,line); base: $base_desc; this: $(git -C "$HERE" rev-parse --short HEAD)$(git -C "$HERE" diff --quiet HEAD -- ../engine 2>/dev/null || echo ' + changes')"
 	echo
 	printf '%8s %6s | %8s %11s %11s | %12s\n' services build Ir D1_misses LL_misses "p50_us(med)"
 	for n in $SIZES; do
@@ -177,6 +180,14 @@ ratio() {
 			printf '  %6s services: Ir %sx  D1 misses %sx  LL misses %sx  p50 %sx\n' "$n" \
 				"$(ratio "${IR[$n,this]:-}" "${IR[$n,base]:-}")" "$(ratio "${D1M[$n,this]:-}" "${D1M[$n,base]:-}")" \
 				"$(ratio "${LLM[$n,this]:-}" "${LLM[$n,base]:-}")" "$(ratio "${P50[$n,this]:-}" "${P50[$n,base]:-}")"
+		done
+	fi
+	if [ "$REPS" -gt 0 ]; then
+		echo "p50_us of each round:"
+		for n in $SIZES; do
+			for b in $BUILDS; do
+				printf '  %6s %-4s %s\n' "$n" "$b" "${RUNS[$n,$b]:-}"
+			done
 		done
 	fi
 	echo
