@@ -1,7 +1,7 @@
 /* rbac_bench.c: meshpol's in-process decision latency on the shared mesh-RBAC workload
  * (../shared/bench/gen_rbac_workload.py; its docstring defines the semantics).
  *
- * Usage: rbac_bench WORKLOAD.json [--keep DIR]
+ * Usage: rbac_bench WORKLOAD.json [--keep DIR] [--count]
  *
  * 1. Reads the workload and translates it into a native mesh (docs/mesh-format.md) and a policy
  *    bundle (docs/policy-language.md), written under a fresh bench/out/rbac.XXXXXX (removed at
@@ -39,6 +39,12 @@
  *      meshpol decisions=N agree=N p50_us=X p99_us=Y per_s=Z
  *    decisions and agree count the workload's queries (each checked once); p50/p99 come from
  *    the per-call timings; per_s from the batch loop.
+ * --count (for callgrind, bench/decide_cache.sh): instead of 4, one more untimed pass over
+ *    every query between CALLGRIND_ZERO_STATS and CALLGRIND_DUMP_STATS_AT("decisions"), with
+ *    instrumentation started just before step 3 (run callgrind with --instr-atstart=no: the
+ *    load is not simulated, the warm-up pass warms the simulated caches, the dump counts the
+ *    steady state); then the result line without timings (p50_us=n/a ...). Without valgrind
+ *    the client requests do nothing.
  * Exit: 0 when it ran (whatever the agreement; the caller checks it), 1 on any error.
  */
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -58,6 +64,15 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else /* no valgrind headers: --count runs the pass, and nothing counts it */
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(name)
+#endif
 
 #define MIN_DECISIONS 200000u
 #define MIN_PASSES    3u
@@ -356,16 +371,19 @@ static void exe_dir(char *buf, size_t len)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rbac_bench WORKLOAD.json [--keep DIR]\n");
+	fprintf(stderr, "usage: rbac_bench WORKLOAD.json [--keep DIR] [--count]\n");
 	exit(1);
 }
 
 int main(int argc, char **argv)
 {
 	const char *wpath = NULL, *keep_dir = NULL;
+	int count = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--keep") && i + 1 < argc)
 			keep_dir = argv[++i];
+		else if (!strcmp(argv[i], "--count"))
+			count = 1;
 		else if (argv[i][0] == '-' && argv[i][1])
 			usage();
 		else if (!wpath)
@@ -706,6 +724,8 @@ int main(int argc, char **argv)
 	/* --- 3. warm-up and agreement --- */
 	mp_decision d;
 	size_t agree = 0, allowed = 0;
+	if (count)
+		CALLGRIND_START_INSTRUMENTATION;
 	for (size_t i = 0; i < nq; i++) {
 		mp_decide(ev, &reqs[i], &d, NULL);
 		agree += (d.allow != 0) == expect[i];
@@ -727,6 +747,23 @@ int main(int argc, char **argv)
 				shown++;
 			}
 		}
+	}
+
+	if (count) { /* the steady state of one pass, counted by callgrind */
+		size_t allowed_counted = 0;
+		CALLGRIND_ZERO_STATS;
+		for (size_t i = 0; i < nq; i++) {
+			mp_decide(ev, &reqs[i], &d, NULL);
+			allowed_counted += d.allow != 0;
+		}
+		CALLGRIND_DUMP_STATS_AT("decisions");
+		CALLGRIND_STOP_INSTRUMENTATION;
+		if (allowed_counted != allowed)
+			die("decisions changed between passes (%zu, expected %zu)", allowed_counted,
+			    allowed);
+		printf("meshpol decisions=%zu agree=%zu p50_us=n/a p99_us=n/a per_s=n/a\n", nq,
+		       agree);
+		goto done;
 	}
 
 	/* --- 4. timing --- */
@@ -798,9 +835,9 @@ int main(int argc, char **argv)
 	       ntimed, batch_s * 1e6 / (double)ntimed, (double)ntimed / batch_s);
 	printf("meshpol decisions=%zu agree=%zu p50_us=%.3f p99_us=%.3f per_s=%.0f\n", nq, agree,
 	       pct(lat, ntimed, 0.5) / 1e3, pct(lat, ntimed, 0.99) / 1e3, (double)ntimed / batch_s);
-	fflush(stdout);
-
 	free(lat);
+done:
+	fflush(stdout);
 	free(reqs);
 	free(expect);
 	mp_evaluator_free(ev);

@@ -3,12 +3,14 @@
  * for a rule's `when`, which runs in the evaluator's sandbox under an instruction budget and
  * fails closed. Semantics: docs/policy-language.md ("Decisions"). */
 #include "decide.h"
+#include "decide_index.h"
 #include "decision_json.h"
 #include "diag.h"
 #include "luajson.h"
 #include "provider.h"
 #include "sandbox.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <lauxlib.h>
 #include <openssl/rand.h>
@@ -16,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PATH 2048
+#define MAX_PATH MP_DINDEX_PATH_MAX /* the path buffer; decide_index.h */
 
 typedef struct {
 	const mp_request *r;
@@ -29,6 +31,8 @@ typedef struct {
 	size_t principal_len, path_len;
 	mp_str principal_id; /* the principal as a model string, or MP_NONE */
 	uint32_t method_bit;
+	const mp_dindex_rec *recs; /* the destination's rule records (bundle's index), or NULL */
+	uint32_t nrecs;
 	int explaining;          /* an explanation is asked for: whys may be written into why */
 	char path_buf[MAX_PATH]; /* resolve() clears everything before it */
 	char why[384];           /* a why made for this rule (explaining only); not cleared */
@@ -418,17 +422,41 @@ static mp_id resolve_cluster(const mp_model *m, mp_id svc, const char *name, int
 	return MP_NONE;
 }
 
-static void resolve(resolved *q, const mp_model *m, const mp_request *r)
+/* Resolves the request against the model; x (the bundle's index, or NULL) answers for the
+ * strings it holds what the model's lookups below would. */
+static void resolve(resolved *q, const mp_model *m, const mp_dindex *x, const mp_request *r)
 {
-	mp_model_view v = mp_model_get_view(m);
+	const mp_dindex_key *k = NULL, *dk = NULL;
 	/* every field but path_buf (2 KiB, written only when there is a path) and why */
 	memset(q, 0, offsetof(resolved, path_buf));
 	q->r = r;
 	q->m = m;
 	q->src_svc = q->src_ns = q->dst_svc = q->dst_ext = MP_NONE;
-	q->principal_id = MP_NONE;
-	if (r->principal) {
+	q->src_cluster = q->dst_cluster = q->principal_id = MP_NONE;
+	if (r->principal)
 		q->principal_len = strlen(r->principal);
+	if (x) { /* both keys' slots asked for at once; the destination's records as soon as known
+		  */
+		size_t dlen = r->dst_namespace ? 0 : strlen(r->dst_service);
+		uint64_t ph = r->principal ? mp_dindex_hash(r->principal, q->principal_len) : 0,
+		         dh = r->dst_namespace ? 0 : mp_dindex_hash(r->dst_service, dlen);
+		if (r->principal)
+			mp_dindex_prefetch(x, ph);
+		if (!r->dst_namespace)
+			mp_dindex_prefetch(x, dh);
+		if (!r->dst_namespace && (dk = mp_dindex_find(x, r->dst_service, dlen, dh))) {
+			q->recs = x->svc_recs + dk->rec_off;
+			q->nrecs = dk->rec_n;
+			for (uint32_t i = 0; i < q->nrecs; i += 64 / sizeof(*q->recs))
+				__builtin_prefetch(q->recs + i);
+		}
+		if (r->principal)
+			k = mp_dindex_find(x, r->principal, q->principal_len, ph);
+	}
+	if (k) {
+		q->principal_id = k->str;
+		q->src_svc = k->ident_svc;
+	} else if (r->principal) {
 		q->principal_id = mp_model_find_str(m, r->principal, q->principal_len);
 		if (q->principal_id != MP_NONE)
 			q->src_svc = mp_model_find_service_by_identity_id(m, q->principal_id);
@@ -438,25 +466,40 @@ static void resolve(resolved *q, const mp_model *m, const mp_request *r)
 		                 ? mp_model_find_service_ns(m, r->src_namespace, r->src_service)
 		                 : mp_model_find_service(m, r->src_service);
 	if (q->src_svc != MP_NONE)
-		q->src_ns = v.services[q->src_svc].ns;
+		q->src_ns = k && k->ident_svc == q->src_svc
+		                ? k->ident_ns
+		                : mp_model_get_view(m).services[q->src_svc].ns;
 	else if (r->src_namespace)
 		q->src_ns = mp_model_find_namespace(m, r->src_namespace);
 	else
 		q->src_ns = namespace_of_spiffe(m, r->principal);
-	q->dst_svc = r->dst_namespace
-	                 ? mp_model_find_service_ns(m, r->dst_namespace, r->dst_service)
-	                 : mp_model_find_service(m, r->dst_service);
-	if (q->dst_svc == MP_NONE)
+	if (dk)
+		q->dst_svc = dk->named_svc;
+	else
+		q->dst_svc = r->dst_namespace
+		                 ? mp_model_find_service_ns(m, r->dst_namespace, r->dst_service)
+		                 : mp_model_find_service(m, r->dst_service);
+	if (q->dst_svc == MP_NONE) {
+		q->recs = NULL; /* decide_rules finds the external's row */
 		q->dst_ext = mp_model_find_external(m, r->dst_service);
+	}
 	if (q->dst_svc == MP_NONE && q->dst_ext == MP_NONE && !r->dst_namespace)
 		q->dst_svc = service_of_host(m, r->dst_service);
-	q->src_cluster = resolve_cluster(m, q->src_svc, r->src_cluster, &q->src_cluster_bad);
-	q->dst_cluster = resolve_cluster(m, q->dst_svc, r->dst_cluster, &q->dst_cluster_bad);
+	if (r->src_cluster)
+		q->src_cluster =
+		    resolve_cluster(m, q->src_svc, r->src_cluster, &q->src_cluster_bad);
+	if (r->dst_cluster)
+		q->dst_cluster =
+		    resolve_cluster(m, q->dst_svc, r->dst_cluster, &q->dst_cluster_bad);
 	q->method_bit = r->method ? mp_method_bit(r->method) : 0;
 	if (r->path) {
-		long n = mp_path_normalize(r->path, q->path_buf, sizeof(q->path_buf), 1);
-		if (n < 0) {
+		long n;
+		if (mp_dindex_path_normal(r->path, &q->path_len)) {
+			q->path = r->path;
+		} else if ((n = mp_path_normalize(r->path, q->path_buf, sizeof(q->path_buf), 1)) <
+		           0) {
 			q->path_too_long = 1;
+			q->path_len = 0;
 		} else {
 			q->path = q->path_buf;
 			q->path_len = (size_t)n;
@@ -975,54 +1018,101 @@ typedef struct {
 	int any_allow, any_deny, governs;
 } verdict;
 
+/* match_request for a rule its record describes (no MP_DREC_FULL): the same checks in the
+ * same order, with the same reasons, from the 16 bytes of the record. */
+static const char *match_record(const mp_dindex *x, const mp_dindex_rec *c, const resolved *q)
+{
+	const mp_request *r = q->r;
+	if ((c->flags & MP_DREC_PRINCIPAL) && c->who != q->principal_id)
+		return r->principal ? "the caller's principal matches none of the rule's"
+		                    : "the caller has no principal";
+	if ((c->flags & MP_DREC_NS) && c->who != q->src_ns)
+		return "the caller's namespace is not one of the rule's";
+	if (c->methods && !(c->methods & q->method_bit))
+		return r->method ? "the method is not one of the rule's"
+		                 : "the request has no method";
+	if ((c->flags & MP_DREC_PATH) &&
+	    !mp_pattern_match(&x->paths[c->path], q->path, q->path_len))
+		return q->path ? "the path matches none of the rule's patterns"
+		               : "the request has no path";
+	return NULL;
+}
+
+/* One rule that can apply, matched (why NULL) or not: runs its `when`, explains it and records
+ * what it says. rule is b->rules[index], or NULL when not read yet: a decision reads the
+ * mp_rule only to explain, to run a `when` or to cite a message (flags: MP_DREC_*). */
+static void consider(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_decision *d,
+                     json_t *explain, int advisory, verdict *v, uint32_t index, const mp_rule *rule,
+                     uint32_t flags, const char *why)
+{
+	uint32_t kind = flags & MP_DREC_DENY ? MP_REASON_DENY : MP_REASON_ALLOW;
+	const char *msg = NULL;
+	if (!rule && (explain || (flags & (MP_DREC_WHEN | MP_DREC_MESSAGE))))
+		rule = &b->rules[index];
+	if (rule)
+		msg = rule->message;
+	if (!why && rule && rule->type == MP_RULE_RESIDENCY) /* global rules: rule is given */
+		msg = residency_message(rule, q, d);
+	if (!why && (flags & MP_DREC_WHEN)) {
+		int w = run_when(ev, rule, q, d, &msg);
+		if (w == 0)
+			why = "its when function returned false";
+		else if (w < 0)
+			kind = MP_REASON_ERROR; /* fail closed, when it enforces */
+	}
+	explain_rule(explain, b, rule, !why, why ? why : kind == MP_REASON_ERROR ? msg : NULL);
+	if (why || (advisory && kind == MP_REASON_ALLOW))
+		return;
+	if (!advisory && kind == MP_REASON_ALLOW)
+		v->any_allow = 1;
+	else if (!advisory)
+		v->any_deny = 1;
+	add_reason(d, index, kind, msg, advisory);
+}
+
 /* Evaluates the rules that can apply to the request: the enforcing ones (advisory = 0) into v,
- * or the advisory ones (advisory = 1), which only add advisories, their failures included. */
+ * or the advisory ones (advisory = 1), which only add advisories, their failures included.
+ * The destination's rules come as records (decide_index.h), in the index's order; the global
+ * rules after them. */
 static void decide_rules(mp_evaluator *ev, const mp_bundle *b, resolved *q, mp_decision *d,
                          json_t *explain, int advisory, verdict *v)
 {
-	const uint32_t *cand;
-	uint32_t n;
-	if (q->dst_svc != MP_NONE) {
-		cand = b->svc_rules + b->svc_off[q->dst_svc];
+	const mp_dindex *x = b->dindex;
+	const mp_dindex_rec *recs = q->recs;
+	uint32_t n = q->nrecs;
+	assert(x);
+	if (!recs && q->dst_svc != MP_NONE) {
+		recs = x->svc_recs + b->svc_off[q->dst_svc];
 		n = b->svc_off[q->dst_svc + 1] - b->svc_off[q->dst_svc];
-	} else {
-		cand = b->ext_rules + b->ext_off[q->dst_ext];
+	} else if (!recs) {
+		recs = x->ext_recs + b->ext_off[q->dst_ext];
 		n = b->ext_off[q->dst_ext + 1] - b->ext_off[q->dst_ext];
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < n; i++) {
-			const mp_rule *rule = &b->rules[cand[i]];
-			if ((b->policies[rule->policy].enforcement == MP_ENF_ADVISORY) != advisory)
-				continue;
-			const char *why =
-			    pass == 0 ? match_request(rule, q) : match_global(rule, q);
-			const char *msg = rule->message;
-			if (!why && rule->type == MP_RULE_RESIDENCY)
-				msg = residency_message(rule, q, d);
-			uint32_t kind =
-			    rule->type == MP_RULE_ALLOW ? MP_REASON_ALLOW : MP_REASON_DENY;
-			v->governs |= kind == MP_REASON_ALLOW && !advisory;
-			if (!why && rule->when) {
-				int w = run_when(ev, rule, q, d, &msg);
-				if (w == 0)
-					why = "its when function returned false";
-				else if (w < 0)
-					kind = MP_REASON_ERROR; /* fail closed, when it enforces */
-			}
-			explain_rule(explain, b, rule, !why,
-			             why                       ? why
-			             : kind == MP_REASON_ERROR ? msg
-			                                       : NULL);
-			if (why || (advisory && kind == MP_REASON_ALLOW))
-				continue;
-			if (!advisory && kind == MP_REASON_ALLOW)
-				v->any_allow = 1;
-			else if (!advisory)
-				v->any_deny = 1;
-			add_reason(d, cand[i], kind, msg, advisory);
+	for (uint32_t i = 0; i < n; i++) {
+		const mp_dindex_rec *c = &recs[i];
+		const mp_rule *rule = NULL;
+		const char *why;
+		if (!(c->flags & MP_DREC_ADVISORY) != !advisory)
+			continue;
+		if (c->flags & MP_DREC_FULL) {
+			rule = &b->rules[c->rule];
+			why = match_request(rule, q);
+		} else {
+			why = match_record(x, c, q);
 		}
-		cand = b->global_rules;
-		n = b->nglobal;
+		v->governs |= !(c->flags & MP_DREC_DENY) && !advisory;
+		if (!why || explain)
+			consider(ev, b, q, d, explain, advisory, v, c->rule, rule, c->flags, why);
+	}
+	for (uint32_t i = 0; i < b->nglobal; i++) {
+		const mp_rule *rule = &b->rules[b->global_rules[i]];
+		if ((b->policies[rule->policy].enforcement == MP_ENF_ADVISORY) != advisory)
+			continue;
+		uint32_t flags = (rule->type == MP_RULE_ALLOW ? 0 : MP_DREC_DENY) |
+		                 (rule->when ? MP_DREC_WHEN : 0);
+		v->governs |= rule->type == MP_RULE_ALLOW && !advisory;
+		consider(ev, b, q, d, explain, advisory, v, b->global_rules[i], rule, flags,
+		         match_global(rule, q));
 	}
 }
 
@@ -1066,7 +1156,7 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	d->nreasons = d->dropped = d->nadvisories = 0; /* the arrays are written before read */
 	d->text_used = 0;
 
-	resolve(&q, e->model, r);
+	resolve(&q, e->model, b ? b->dindex : NULL, r);
 	q.explaining = explain != NULL;
 	d->src_svc = q.src_svc;
 	d->dst_svc = q.dst_svc;
@@ -1155,7 +1245,7 @@ void mp_decide(mp_evaluator *ev, const mp_request *r, mp_decision *d, json_t *ex
 	}
 	/* advisory policies run once the decision is made, so nothing they do (fail included)
 	 * can change it */
-	if (b)
+	if (b && b->dindex->any_advisory)
 		decide_rules(ev, b, &q, d, explain, 1, &v);
 out:
 	d->allow = d->effect == MP_EFFECT_ALLOWED;
@@ -1283,7 +1373,7 @@ mp_route_verdict mp_decide_route(const mp_engine *e, mp_id route, uint32_t targe
 	mp_request r = {.principal = src->identity ? mp_model_str(m, src->identity) : NULL,
 	                .dst_service = ""};
 	resolved q;
-	resolve(&q, m, &r);
+	resolve(&q, m, NULL, &r);
 	q.src_svc = rt->source;
 	q.src_ns = src->ns;
 	q.dst_svc = t->kind == MP_TARGET_SERVICE ? t->id : MP_NONE;

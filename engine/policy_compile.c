@@ -3,6 +3,7 @@
  * references resolved against the model, and the indexes by destination. Runs protected, with
  * raw reads only and every allocation in the bundle's arena. Language:
  * docs/policy-language.md. Design: docs/architecture.md ("Policies"). */
+#include "decide_index.h"
 #include "decl.h"
 #include "policy_int.h"
 #include "sandbox.h"
@@ -64,6 +65,11 @@ static void *alloc_or_raise(cctx *c, size_t n)
 	if (!p)
 		luaL_error(c->L, "out of memory compiling the bundle");
 	return p;
+}
+
+static void *raise_alloc(void *c, size_t n)
+{
+	return alloc_or_raise(c, n);
 }
 
 /* Raw field read: pushes t[name] (no metamethods) and returns its type. */
@@ -1234,6 +1240,7 @@ static int compile_state(lua_State *L)
 {
 	cctx *c = lua_touserdata(L, lua_upvalueindex(1));
 	int state = 1;
+	uint32_t errors = c->d->errors;
 	c->L = L;
 	c->state = state;
 	lua_newtable(L);
@@ -1258,6 +1265,8 @@ static int compile_state(lua_State *L)
 	compile_checks(c, state);
 	check_texts(c);
 	build_index(c);
+	if (c->d->errors == errors) /* a bundle with errors is never decided with */
+		c->b->dindex = mp_dindex_build(c->b, raise_alloc, c, 0);
 
 	return 0;
 }

@@ -194,6 +194,9 @@ struct mp_bundle {
 	uint32_t *ext_rules;
 	uint32_t *global_rules; /* residency and traffic rules: checked on every request */
 	uint32_t nglobal;
+	/* The same rows laid out for the cache (the engine's own: engine/decide_index.h); NULL
+	 * only in a bundle that is not compiled yet. */
+	const struct mp_dindex *dindex;
 
 	struct mp_arena *arena;
 };
