@@ -777,6 +777,12 @@ struct mp_trail {
 	mp_jsonbuf line, content;     /* reused for every record (heap) */
 	mp_trail_sink sink;           /* told every record written; NULL: none */
 	void *sink_arg;
+	/* mp_trail_hold: records framed and chained but not yet written (one write(2) for the
+	 * lot in mp_trail_flush), and the chain as it was before them, to roll back to */
+	int held;
+	mp_jsonbuf pending;
+	unsigned char held_head[HASH_LEN];
+	uint64_t held_seq, held_since_seal;
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
@@ -886,6 +892,7 @@ void mp_trail_close(mp_trail *t)
 	hasher_free(&t->h);
 	mp_jsonbuf_free(&t->line);
 	mp_jsonbuf_free(&t->content);
+	mp_jsonbuf_free(&t->pending);
 	mp_free(t->path);
 	mp_free(t);
 }
@@ -1045,11 +1052,28 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	}
 	buf_add("\n", 1, b);
-	if (write_line(t, b->p, b->len, err, errlen) < 0)
+	if (b->oom) {
+		errf(err, errlen, "%s: out of memory", t->path);
 		goto fail;
+	}
+	if (t->held) { /* written by mp_trail_flush, with the records held beside it */
+		if (t->pending.len + b->len > MP_TRAIL_MAX_LINE) {
+			if (mp_trail_flush(t, err, errlen) < 0)
+				goto fail;
+			mp_trail_hold(t);
+		}
+		mp_jsonbuf_raw(&t->pending, b->p, b->len);
+		if (t->pending.oom) {
+			t->pending.oom = 0;
+			errf(err, errlen, "%s: out of memory", t->path);
+			goto fail;
+		}
+	} else if (write_line(t, b->p, b->len, err, errlen) < 0) {
+		goto fail;
+	}
 	t->seq++;
 	memcpy(t->head, hash, HASH_LEN);
-	if (t->sink)
+	if (t->sink && !t->held)
 		t->sink(t->sink_arg, b->p, b->len);
 	return 0;
 fail:
@@ -1080,10 +1104,48 @@ int mp_trail_append_nosync(mp_trail *t, const char *type, json_t *content, char 
 	return mp_trail_append_encoded(t, type, t->content.p, t->content.len, err, errlen);
 }
 
+void mp_trail_hold(mp_trail *t)
+{
+	if (t->held)
+		return;
+	t->held = 1;
+	t->pending.len = 0;
+	memcpy(t->held_head, t->head, HASH_LEN);
+	t->held_seq = t->seq;
+	t->held_since_seal = t->since_seal;
+}
+
+int mp_trail_flush(mp_trail *t, char *err, size_t errlen)
+{
+	if (!t->held)
+		return 0;
+	t->held = 0;
+	if (t->pending.len == 0)
+		return 0;
+	if (write_line(t, t->pending.p, t->pending.len, err, errlen) < 0) {
+		/* none of them is in the file: the chain goes back to before them */
+		memcpy(t->head, t->held_head, HASH_LEN);
+		t->seq = t->held_seq;
+		t->since_seal = t->held_since_seal;
+		t->pending.len = 0;
+		return -1;
+	}
+	for (size_t off = 0; t->sink && off < t->pending.len;) { /* one record a line */
+		const char *nl = memchr(t->pending.p + off, '\n', t->pending.len - off);
+		size_t n = (size_t)(nl - (t->pending.p + off)) + 1;
+		t->sink(t->sink_arg, t->pending.p + off, n);
+		off += n;
+	}
+	t->pending.len = 0;
+	return 0;
+}
+
 int mp_trail_sync(mp_trail *t, char *err, size_t errlen)
 {
 	int dfd = -1;
 	char *dir = NULL;
+	if (mp_trail_flush(t, err, errlen) < 0)
+		return -1;
 	if (t->fd < 0)
 		return 0; /* in memory: nothing to sync */
 	if (fsync(t->fd) < 0) {
@@ -1125,6 +1187,8 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen)
 	unsigned char sig[SIG_LEN];
 	char sig64[SIG_B64_LEN + 1];
 	json_t *c = NULL;
+	if (mp_trail_flush(t, err, errlen) < 0)
+		return -1;
 	now_rfc3339(time);
 	mp_trail_head(t, head);
 	c = json_pack("{s:s, s:I, s:s}", "head", head, "records", (json_int_t)t->since_seal, "alg",

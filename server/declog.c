@@ -4,10 +4,10 @@
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk). The writer does not linger for a batch to gather in this mode, and writes
- * what is queued before it fsyncs: it fsyncs when the queue runs dry, or SYNC_NS after the last
- * fsync under load. Drop mode's replies never wait, so its writer lets a batch gather for up to
- * LINGER_NS and fsyncs each batch. */
+ * wait for the disk). The writer does not linger for a batch to gather in this mode, writes what
+ * is queued (one write(2) per batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under
+ * load every SYNC_NS, and SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies
+ * never wait, so its writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
@@ -25,12 +25,15 @@
 /* no-drop mode under load: the longest written records go without an fsync */
 #define SYNC_NS   5000000
 #define BATCH_MIN 64
+/* the most record bytes the writer holds for one write(2) */
+#define FLUSH_BYTES (256u << 10)
 
 typedef struct {
 	const char *type; /* a string literal */
 	char *text;       /* from mp_trail_content_encode; mp_free */
 	size_t len;
 	mp_declog_waiter *wt; /* NULL: nobody waits */
+	int held;             /* the writer's: chained, waiting for mp_trail_flush */
 } record;
 
 struct mp_declog {
@@ -127,11 +130,60 @@ static void try_gap(mp_declog *l)
 	                "missing)\n");
 }
 
-/* Writes one batch (writer thread, without the lock). */
+/* A failed write of record r (writer thread, without the lock): counted, the log's state set,
+ * the reason in why. */
+static void write_failed(mp_declog *l, const char *err, char *why, size_t whylen)
+{
+	atomic_fetch_add(&l->failed, 1);
+	note_failure(l, err);
+	pthread_mutex_lock(&l->lock);
+	l->failed_since++;
+	why_unavailable(l, why, whylen);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Writes the records held since the last flush, batch[from, to) (those with held set), with one
+ * write(2), and tells their waiters. */
+static uint64_t flush_held(mp_declog *l, size_t from, size_t to)
+{
+	char err[300], why[300];
+	uint64_t ok = 0;
+	int rc = mp_trail_flush(l->trail, err, sizeof(err));
+	if (rc < 0)
+		atomic_fetch_add(&l->errors, 1);
+	for (size_t i = from; i < to; i++) {
+		record *r = &l->batch[i];
+		if (!r->held)
+			continue;
+		r->held = 0;
+		if (rc == 0) {
+			ok++;
+			atomic_fetch_add(&l->written, 1);
+			if (!strcmp(r->type, "decision"))
+				atomic_fetch_add(&l->written_decisions, 1);
+		} else {
+			write_failed(l, err, why, sizeof(why));
+		}
+		if (r->wt)
+			r->wt->done(r->wt, rc == 0, rc == 0 ? NULL : why); /* theirs now */
+	}
+	if (ok && l->drop && l->failing) {
+		pthread_mutex_lock(&l->lock);
+		l->failing = 0;
+		pthread_mutex_unlock(&l->lock);
+	}
+	return ok;
+}
+
+/* Writes one batch (writer thread, without the lock): the records are framed and chained one by
+ * one and written together, FLUSH_BYTES at most per write(2); each waiter is told once its
+ * record's write returned. With an upload (ship), record by record: its room is counted in
+ * records already handed to it. */
 static void write_batch(mp_declog *l, size_t n)
 {
 	char err[300], why[300];
 	uint64_t ok = 0;
+	size_t from = 0, held_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		record *r = &l->batch[i];
 		pthread_mutex_lock(&l->lock);
@@ -141,7 +193,6 @@ static void write_batch(mp_declog *l, size_t n)
 			why_unavailable(l, why, sizeof(why));
 		}
 		pthread_mutex_unlock(&l->lock);
-		int written = 0;
 		if (!refuse && l->ship && !mp_logship_room(l->ship, r->len + 256)) {
 			/* the upload buffer is full: as a failed write, before the record is
 			 * chained (drop mode: dropped, and the decision goes on) */
@@ -156,40 +207,32 @@ static void write_batch(mp_declog *l, size_t n)
 				mp_free(r->text);
 				continue;
 			}
-			atomic_fetch_add(&l->failed, 1);
-			note_failure(l, full);
-			pthread_mutex_lock(&l->lock);
-			l->failed_since++;
-			why_unavailable(l, why, sizeof(why));
-			pthread_mutex_unlock(&l->lock);
+			write_failed(l, full, why, sizeof(why));
 		} else if (refuse) {
 			atomic_fetch_add(&l->refused, 1);
-		} else if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
-		                                   sizeof(err)) == 0) {
-			written = 1;
-			ok++;
-			atomic_fetch_add(&l->written, 1);
-			if (!strcmp(r->type, "decision"))
-				atomic_fetch_add(&l->written_decisions, 1);
-			if (l->drop && l->failing) {
-				pthread_mutex_lock(&l->lock);
-				l->failing = 0;
-				pthread_mutex_unlock(&l->lock);
-			}
 		} else {
-			atomic_fetch_add(&l->failed, 1);
+			if (!l->ship)
+				mp_trail_hold(l->trail);
+			if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
+			                            sizeof(err)) == 0) {
+				r->held = 1;
+				held_bytes += r->len;
+				mp_free(r->text);
+				if (held_bytes >= FLUSH_BYTES || l->ship) {
+					ok += flush_held(l, from, i + 1);
+					from = i + 1;
+					held_bytes = 0;
+				}
+				continue;
+			}
 			atomic_fetch_add(&l->errors, 1);
-			note_failure(l, err);
-			pthread_mutex_lock(&l->lock);
-			l->failed_since++;
-			why_unavailable(l, why, sizeof(why));
-			pthread_mutex_unlock(&l->lock);
+			write_failed(l, err, why, sizeof(why));
 		}
 		mp_free(r->text);
 		if (r->wt)
-			r->wt->done(r->wt, written,
-			            written ? NULL : why); /* the waiter is theirs now */
+			r->wt->done(r->wt, 0, why); /* the waiter is theirs now */
 	}
+	ok += flush_held(l, from, n);
 	l->unsynced += ok;
 }
 
@@ -211,8 +254,23 @@ static void *writer_main(void *arg)
 	mp_declog *l = arg;
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (l->count == 0 && !l->stop && !l->retry)
-			pthread_cond_wait(&l->not_empty, &l->lock);
+		while (l->count == 0 && !l->stop && !l->retry) {
+			uint64_t age = now_ns() - l->synced_ns;
+			if (!l->unsynced) {
+				pthread_cond_wait(&l->not_empty, &l->lock);
+			} else if (age >= SYNC_NS) { /* idle: what was written goes to disk */
+				pthread_mutex_unlock(&l->lock);
+				sync_written(l);
+				pthread_mutex_lock(&l->lock);
+			} else { /* a sync is due SYNC_NS after the last, unless records come */
+				struct timespec until;
+				clock_gettime(CLOCK_REALTIME, &until);
+				uint64_t ns = (uint64_t)until.tv_nsec + (SYNC_NS - age);
+				until.tv_sec += (time_t)(ns / 1000000000u);
+				until.tv_nsec = (long)(ns % 1000000000u);
+				pthread_cond_timedwait(&l->not_empty, &l->lock, &until);
+			}
+		}
 		if (l->retry) {
 			l->retry = 0;
 			if (l->unavailable) {
@@ -248,10 +306,11 @@ static void *writer_main(void *arg)
 		write_batch(l, n);
 		pthread_mutex_lock(&l->lock);
 		/* with requests waiting for their writes, write them first: an fsync waits for
-		 * the disk, and they would wait for it too. Sync when the queue runs dry, and at
-		 * least every SYNC_NS under load. */
-		if (l->unsynced &&
-		    (l->drop || l->count == 0 || l->stop || now_ns() - l->synced_ns >= SYNC_NS)) {
+		 * the disk, and they would wait for it too. No-drop mode syncs every SYNC_NS
+		 * while records come, and SYNC_NS after the last sync when they stop (above):
+		 * never more than one fsync per SYNC_NS, each record on disk within about
+		 * SYNC_NS of its write. */
+		if (l->unsynced && (l->drop || l->stop || now_ns() - l->synced_ns >= SYNC_NS)) {
 			pthread_mutex_unlock(&l->lock);
 			sync_written(l);
 			pthread_mutex_lock(&l->lock);
@@ -338,7 +397,7 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_de
 		atomic_fetch_add(&l->dropped, 1);
 		return MP_DECLOG_DROPPED;
 	}
-	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt};
+	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt, 0};
 	l->count++;
 	/* a waiting request wants the writer now; otherwise wake it for a batch's first record
 	 * and when the batch is big enough to stop lingering */
