@@ -72,6 +72,18 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+int mp_jsonbuf_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
 static void u_escape(mp_jsonbuf *b, uint32_t v)
 {
 	static const char hex[] = "0123456789ABCDEF";

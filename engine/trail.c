@@ -1057,11 +1057,6 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	}
 	if (t->held) { /* written by mp_trail_flush, with the records held beside it */
-		if (t->pending.len + b->len > MP_TRAIL_MAX_LINE) {
-			if (mp_trail_flush(t, err, errlen) < 0)
-				goto fail;
-			mp_trail_hold(t);
-		}
 		mp_jsonbuf_raw(&t->pending, b->p, b->len);
 		if (t->pending.oom) {
 			t->pending.oom = 0;

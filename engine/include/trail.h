@@ -75,8 +75,8 @@ int mp_trail_append(mp_trail *t, const char *type, json_t *content, char *err, s
 int mp_trail_append_nosync(mp_trail *t, const char *type, json_t *content, char *err,
                            size_t errlen);
 /* Batched writes, for a writer with many records at once: after mp_trail_hold, appends frame and
- * chain their records in memory; mp_trail_flush writes all of them with one write(2) (a hold
- * longer than MP_TRAIL_MAX_LINE bytes is flushed on the way). When that write fails none of them
+ * chain their records in memory; mp_trail_flush writes all of them with one write(2) (the caller
+ * bounds how much it holds). When that write fails none of them
  * is in the file and the chain is as it was before them (seq, head); -1 and err. The sink is told
  * each record once it is written. mp_trail_sync, mp_trail_seal and the appends that sync flush
  * first. */
