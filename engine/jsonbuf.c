@@ -4,9 +4,6 @@
 #include "jsonbuf.h"
 #include "alloc.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-
 void mp_jsonbuf_init(mp_jsonbuf *b, char *storage, size_t cap)
 {
 	*b = (mp_jsonbuf){.p = storage, .cap = storage ? cap : 0};
@@ -166,7 +163,9 @@ void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 
 void mp_jsonbuf_uint(mp_jsonbuf *b, uint64_t v)
 {
-	char n[24];
-	int len = snprintf(n, sizeof(n), "%" PRIu64, v);
-	mp_jsonbuf_raw(b, n, (size_t)len);
+	char n[24], *p = n + sizeof(n); /* by hand: the trail writes one a record */
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	mp_jsonbuf_raw(b, p, (size_t)(n + sizeof(n) - p));
 }

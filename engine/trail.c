@@ -143,12 +143,26 @@ static int seal_message(char *out, size_t len, uint64_t seq, const char *time, u
 /* RFC 3339, UTC, milliseconds: "2025-01-31T12:00:00.123Z". */
 static void now_rfc3339(char out[32])
 {
+	/* the part to the second changes once a second: formatted once a second (per thread) */
+	static _Thread_local time_t sec = (time_t)-1;
+	static _Thread_local char text[24];
+	static _Thread_local size_t len;
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+	if (ts.tv_sec != sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		len = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		sec = ts.tv_sec;
+	}
+	int ms = (int)(ts.tv_nsec / 1000000);
+	memcpy(out, text, len);
+	out[len] = '.';
+	out[len + 1] = (char)('0' + ms / 100);
+	out[len + 2] = (char)('0' + ms / 10 % 10);
+	out[len + 3] = (char)('0' + ms % 10);
+	out[len + 4] = 'Z';
+	out[len + 5] = '\0';
 }
 
 static int is_rfc3339_ms(const char *s)
@@ -1014,7 +1028,7 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 {
 	char head[256], prev[HEX_LEN + 1];
 	unsigned char hash[HASH_LEN];
-	mp_jsonbuf *b = &t->line;
+	mp_jsonbuf *b = &t->line, hb;
 	if (t->broken) {
 		errf(err, errlen, "%s: an earlier write failed and could not be undone", t->path);
 		goto fail;
@@ -1024,11 +1038,19 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		errf(err, errlen, "record content is not one compact JSON object");
 		goto fail;
 	}
+	/* the head, by hand: {"seq":N,"time":"...","type":"...","prev":"<hex>" */
 	mp_trail_head(t, prev);
-	int hlen = snprintf(head, sizeof(head),
-	                    "{\"seq\":%" PRIu64 ",\"time\":\"%s\",\"type\":\"%s\",\"prev\":\"%s\"",
-	                    t->seq + 1, time, type, prev);
-	size_t n = (size_t)hlen + (clen == 2 ? 1 : clen);
+	mp_jsonbuf_init(&hb, head, sizeof(head));
+	MP_JSONBUF_LIT(&hb, "{\"seq\":");
+	mp_jsonbuf_uint(&hb, t->seq + 1);
+	MP_JSONBUF_LIT(&hb, ",\"time\":\"");
+	mp_jsonbuf_raw(&hb, time, strlen(time));
+	MP_JSONBUF_LIT(&hb, "\",\"type\":\"");
+	mp_jsonbuf_raw(&hb, type, strlen(type)); /* valid_type: nothing to escape */
+	MP_JSONBUF_LIT(&hb, "\",\"prev\":\"");
+	mp_jsonbuf_raw(&hb, prev, HEX_LEN);
+	MP_JSONBUF_LIT(&hb, "\"");
+	size_t hlen = hb.len, n = hlen + (clen == 2 ? 1 : clen);
 	if (n > MP_TRAIL_MAX_LINE) {
 		errf(err, errlen, "%s: a %zu-byte record is over the %u-byte line limit", t->path,
 		     n, MP_TRAIL_MAX_LINE);
@@ -1040,7 +1062,7 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		errf(err, errlen, "%s: out of memory", t->path);
 		goto fail;
 	}
-	buf_add(head, (size_t)hlen, b);
+	buf_add(head, hlen, b);
 	if (clen == 2) {
 		buf_add("}", 1, b);
 	} else {
