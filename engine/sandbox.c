@@ -398,10 +398,14 @@ static const char *printable(const char *s, size_t len, char *buf, size_t buflen
 
 /* --- read-only tables --- */
 
-/* A read-only proxy's metatable holds the real table as __index and the proxy's name at [1];
+/* A read-only proxy's metatable holds the real table as __index and the proxy's name as RO_NAME;
  * the metamethods are plain C functions shared by every proxy, so a proxy costs two tables and
  * no closures (a `when` call's `req` is six of them). */
 static int ro_newindex(lua_State *L);
+
+/* The metatable's field with the proxy's name, for ro_newindex's message (no metamethod reads
+ * it; policy code never sees the metatable). */
+#define RO_NAME "__meshpol_ro"
 
 /* Pushes the real table behind the read-only proxy at idx and returns 1; 0, pushing nothing,
  * when idx is no proxy (ro_next is policy code's to call with anything). */
@@ -427,7 +431,7 @@ static int ro_newindex(lua_State *L)
 	size_t keylen;
 	const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &keylen) : NULL;
 	lua_getmetatable(L, 1);
-	lua_rawgeti(L, -1, 1);
+	lua_getfield(L, -1, RO_NAME);
 	const char *name = lua_tostring(L, -1);
 
 	push_where(L);
@@ -471,11 +475,11 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
 	idx = lua_absindex(L, idx);
 	assert(lua_type(L, idx) == LUA_TTABLE);
 	lua_createtable(L, 0, 0); /* the proxy */
-	lua_createtable(L, 1, 5); /* its metatable */
+	lua_createtable(L, 0, 6); /* its metatable: one allocation for its six fields */
 	lua_pushvalue(L, idx);
 	lua_setfield(L, -2, "__index");
 	lua_pushstring(L, name ? name : "?");
-	lua_rawseti(L, -2, 1);
+	lua_setfield(L, -2, RO_NAME);
 	lua_pushcfunction(L, ro_newindex);
 	lua_setfield(L, -2, "__newindex");
 	lua_pushcfunction(L, ro_len);
