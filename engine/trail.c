@@ -911,6 +911,11 @@ void mp_trail_close(mp_trail *t)
 	mp_free(t);
 }
 
+int mp_trail_fd(const mp_trail *t)
+{
+	return t->fd;
+}
+
 void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg)
 {
 	t->sink = sink;

@@ -13,12 +13,14 @@
 #include "logship.h"
 #include "trail.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* drop mode: the longest a record waits for others to share its fsync */
 #define LINGER_NS 1000000
@@ -269,15 +271,20 @@ static void write_queued(mp_declog *l)
 	l->unsynced += ok;
 }
 
-/* fsyncs what was written (the trail's holder, with the lock held; released for the fsync).
- * The replies went out already: this is about a crash or power cut, not about them. */
+/* fsyncs what was written (the writer thread, with the lock held; released for the fsync). The
+ * trail need not be held: fsync(2) of its descriptor covers every write that returned before it,
+ * and request threads go on writing meanwhile (mp_trail_open's first sync, at open, did the
+ * directory). The replies went out already: this is about a crash or power cut, not about
+ * them. */
 static void sync_written(mp_declog *l)
 {
 	char err[300];
+	int fd = mp_trail_fd(l->trail);
 	l->unsynced = 0;
 	l->synced_ns = now_ns();
 	pthread_mutex_unlock(&l->lock);
-	if (mp_trail_sync(l->trail, err, sizeof(err)) < 0) {
+	if (fd >= 0 && fsync(fd) < 0) {
+		snprintf(err, sizeof(err), "%s: fsync: %s", l->path, strerror(errno));
 		atomic_fetch_add(&l->errors, 1);
 		note_failure(l, err);
 	}
@@ -341,10 +348,10 @@ static void *writer_main(void *arg)
 		 * while records come, and SYNC_NS after the last sync when they stop: never more
 		 * than one fsync per SYNC_NS, each record on disk within about SYNC_NS of its
 		 * write. */
+		l->writing = 0;
 		if (l->unsynced && (l->drop || l->stop || now_ns() - l->synced_ns >= SYNC_NS))
 			sync_written(l);
-		l->writing = 0;
-		if (l->stop && !l->count && !l->unsynced)
+		if (l->stop && !l->count && !l->unsynced && !l->writing)
 			break; /* stopped and drained */
 	}
 	pthread_mutex_unlock(&l->lock);

@@ -82,6 +82,10 @@ int mp_trail_append_nosync(mp_trail *t, const char *type, json_t *content, char 
  * first. */
 void mp_trail_hold(mp_trail *t);
 int mp_trail_flush(mp_trail *t, char *err, size_t errlen);
+/* The trail's file descriptor (-1 for a chain in memory), for a writer that fsyncs on another
+ * thread while appends go on: fsync(2) of it makes durable every append that returned before.
+ * A new file's directory is synced by the first mp_trail_sync (mp_trail_append makes one). */
+int mp_trail_fd(const mp_trail *t);
 /* fsyncs the trail (and, the first time after creating it, its directory), after flushing. */
 int mp_trail_sync(mp_trail *t, char *err, size_t errlen);
 
