@@ -16,14 +16,16 @@ set -eu
 # (end-to-end assertions), Node.js and npm (the real clients of tests/npm/package.json: OPA's
 # JavaScript SDK, the SARIF Multitool, junit2json, @grpc/grpc-js), nghttp2-client (h2load), git (the
 # repositories the diff's tests make).
-# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client).
+# Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client),
+# linux-perf (perf record/report: where the server's time goes under wrk, docs/server.md
+# "Performance").
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
 libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libarchive-dev
 libcurl4-openssl-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
 libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git"
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES="$PACKAGES wrk hyperfine"
+	PACKAGES="$PACKAGES wrk hyperfine linux-perf"
 elif [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 fi
