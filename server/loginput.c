@@ -29,9 +29,11 @@ static int masked(const walk *w, int n)
 		for (int k = 0; k < n; k++) {
 			const char *dot = strchr(m, '.');
 			size_t len = dot ? (size_t)(dot - m) : strlen(m);
-			if (len == 0 || len >= 256 || w->segs[k][len] != '\0' ||
+			/* the comparison first: a shorter key ends inside it */
+			if (len == 0 || len >= 256 ||
 			    (nocase ? strncasecmp(w->segs[k], m, len)
-			            : strncmp(w->segs[k], m, len)))
+			            : strncmp(w->segs[k], m, len)) ||
+			    w->segs[k][len] != '\0')
 				break;
 			if (k == n - 1) {
 				if (!dot)
