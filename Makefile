@@ -132,6 +132,13 @@ $(BUILD)/tests/test_extauthz: tests/unit/test_extauthz.c $(EXTAUTHZ_OBJ) $(LIB_I
 	$(CC) $(CFLAGS) -Iengine -Iserver -I$(GEN) -Itests/unit -o $@ $< $(EXTAUTHZ_OBJ) $(LIB_INT) \
 	  $(LDLIBS) -lcmocka
 
+# The decision log's input writer, with the proxies' input it writes.
+LOGINPUT_OBJ := $(addprefix $(BUILD)/server/,loginput.o proxyreq.o tls.o)
+$(BUILD)/tests/test_loginput: tests/unit/test_loginput.c $(LOGINPUT_OBJ) $(LIB_INT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine -Iserver -Itests/unit -o $@ $< $(LOGINPUT_OBJ) $(LIB_INT) \
+	  $(LDLIBS) -lcmocka
+
 # The whole suite: unit tests, then end-to-end tests; tests/run.sh prints "N passed, M failed".
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)

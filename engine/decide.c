@@ -33,7 +33,9 @@ typedef struct {
 	uint32_t method_bit;
 	const mp_dindex_rec *recs; /* the destination's rule records (bundle's index), or NULL */
 	uint32_t nrecs;
-	int explaining;          /* an explanation is asked for: whys may be written into why */
+	const lua_State
+	    *req_L;     /* whose registry holds this decision's `req` (req_key); NULL: none */
+	int explaining; /* an explanation is asked for: whys may be written into why */
 	char path_buf[MAX_PATH]; /* resolve() clears everything before it */
 	char why[384];           /* a why made for this rule (explaining only); not cleared */
 } resolved;
@@ -811,7 +813,7 @@ static void push_str_or_nil(lua_State *L, const char *s)
 }
 
 /* Replaces the table at idx, and every table it holds, by read-only proxies (sandbox.h), so
- * that no `when` can change what the next one sees. The tables are fresh, built for this call:
+ * that no `when` can change what the next one sees. The tables are fresh, built for this decision:
  * rawset on them is safe. */
 static void freeze(lua_State *L, int idx, const char *name)
 {
@@ -832,11 +834,14 @@ static void freeze(lua_State *L, int idx, const char *name)
 	lua_replace(L, idx);
 }
 
-/* Builds a fresh, read-only `req` table for one `when` call (runs protected: it allocates in
- * the capped state). */
+/* The registry key of the last decision's `req`. */
+static const char req_key;
+
+/* Builds a fresh, read-only `req` table for one decision's `when` calls and keeps it at
+ * req_key (runs protected: it allocates in the capped state). */
 static int build_req(lua_State *L)
 {
-	const resolved *q = lua_touserdata(L, 1);
+	resolved *q = lua_touserdata(L, 1);
 	const mp_request *r = q->r;
 	mp_model_view v = mp_model_get_view(q->m);
 	lua_createtable(L, 0, 4);
@@ -887,6 +892,9 @@ static int build_req(lua_State *L)
 		lua_createtable(L, 0, 0);
 	lua_setfield(L, -2, "context");
 	freeze(L, -1, "req");
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &req_key);
+	q->req_L = L;
 	return 1;
 }
 
@@ -934,12 +942,17 @@ static int run_when(mp_evaluator *ev, const mp_rule *rule, resolved *q, mp_decis
 	lua_State *L = mp_sandbox_lua(sb);
 	if (mp_evaluator_push_fn(ev, "whens", rule->when, err, sizeof(err)) < 0)
 		goto fail;
-	/* each call gets its own request: what one `when` does cannot reach another's */
-	lua_pushcfunction(L, build_req);
-	lua_pushlightuserdata(L, q);
-	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0) {
-		lua_pop(L, 1);
-		goto fail;
+	/* one `req` per decision, built for its first `when`: read-only all the way down, so
+	 * what one `when` does cannot reach another's */
+	if (q->req_L != L || lua_rawgetp(L, LUA_REGISTRYINDEX, &req_key) != LUA_TTABLE) {
+		if (q->req_L == L)
+			lua_pop(L, 1);
+		lua_pushcfunction(L, build_req);
+		lua_pushlightuserdata(L, q);
+		if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0) {
+			lua_pop(L, 1);
+			goto fail;
+		}
 	}
 	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
 		goto fail;

@@ -4,9 +4,6 @@
 #include "jsonbuf.h"
 #include "alloc.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-
 void mp_jsonbuf_init(mp_jsonbuf *b, char *storage, size_t cap)
 {
 	*b = (mp_jsonbuf){.p = storage, .cap = storage ? cap : 0};
@@ -70,6 +67,18 @@ static size_t utf8_len(const unsigned char *s)
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
+}
+
+int mp_jsonbuf_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
 }
 
 static void u_escape(mp_jsonbuf *b, uint32_t v)
@@ -154,7 +163,9 @@ void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 
 void mp_jsonbuf_uint(mp_jsonbuf *b, uint64_t v)
 {
-	char n[24];
-	int len = snprintf(n, sizeof(n), "%" PRIu64, v);
-	mp_jsonbuf_raw(b, n, (size_t)len);
+	char n[24], *p = n + sizeof(n); /* by hand: the trail writes one a record */
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	mp_jsonbuf_raw(b, p, (size_t)(n + sizeof(n) - p));
 }

@@ -398,11 +398,41 @@ static const char *printable(const char *s, size_t len, char *buf, size_t buflen
 
 /* --- read-only tables --- */
 
+/* A read-only proxy's metatable holds the real table as __index and the proxy's name as RO_NAME;
+ * the metamethods are plain C functions shared by every proxy, so a proxy costs two tables and
+ * no closures (a `when` call's `req` is six of them). */
+static int ro_newindex(lua_State *L);
+
+/* The metatable's field with the proxy's name, for ro_newindex's message (no metamethod reads
+ * it; policy code never sees the metatable). */
+#define RO_NAME "__meshpol_ro"
+
+/* Pushes the real table behind the read-only proxy at idx and returns 1; 0, pushing nothing,
+ * when idx is no proxy (ro_next is policy code's to call with anything). */
+static int push_real(lua_State *L, int idx)
+{
+	if (!lua_getmetatable(L, idx))
+		return 0;
+	lua_pushliteral(L, "__newindex");
+	lua_rawget(L, -2);
+	int ok = lua_tocfunction(L, -1) == ro_newindex;
+	lua_pop(L, 1);
+	lua_pushliteral(L, "__index");
+	if (!ok || lua_rawget(L, -2) != LUA_TTABLE) {
+		lua_pop(L, 2);
+		return 0;
+	}
+	lua_remove(L, -2);
+	return 1;
+}
+
 static int ro_newindex(lua_State *L)
 {
-	const char *name = lua_tostring(L, lua_upvalueindex(1));
 	size_t keylen;
 	const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &keylen) : NULL;
+	lua_getmetatable(L, 1);
+	lua_getfield(L, -1, RO_NAME);
+	const char *name = lua_tostring(L, -1);
 
 	push_where(L);
 	if (key && keylen <= 64)
@@ -415,23 +445,26 @@ static int ro_newindex(lua_State *L)
 
 static int ro_len(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	if (!push_real(L, 1))
+		return luaL_argerror(L, 1, "read-only table expected");
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
 	return 1;
 }
 
-/* The iterator __pairs returns; the real table stays an upvalue, out of policy code's reach. */
+/* The iterator __pairs returns: the proxy is its state, so the real table stays out of policy
+ * code's reach. */
 static int ro_next(lua_State *L)
 {
 	lua_settop(L, 2);
-	lua_pushvalue(L, lua_upvalueindex(1));
+	if (!push_real(L, 1))
+		return luaL_argerror(L, 1, "read-only table expected");
 	lua_pushvalue(L, 2);
 	return lua_next(L, -2) ? 2 : 0;
 }
 
 static int ro_pairs(lua_State *L)
 {
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_pushcclosure(L, ro_next, 1);
+	lua_pushcfunction(L, ro_next);
 	lua_pushvalue(L, 1);
 	lua_pushnil(L);
 	return 3;
@@ -442,17 +475,16 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
 	idx = lua_absindex(L, idx);
 	assert(lua_type(L, idx) == LUA_TTABLE);
 	lua_createtable(L, 0, 0); /* the proxy */
-	lua_createtable(L, 0, 5); /* its metatable */
+	lua_createtable(L, 0, 6); /* its metatable: one allocation for its six fields */
 	lua_pushvalue(L, idx);
 	lua_setfield(L, -2, "__index");
 	lua_pushstring(L, name ? name : "?");
-	lua_pushcclosure(L, ro_newindex, 1);
+	lua_setfield(L, -2, RO_NAME);
+	lua_pushcfunction(L, ro_newindex);
 	lua_setfield(L, -2, "__newindex");
-	lua_pushvalue(L, idx);
-	lua_pushcclosure(L, ro_len, 1);
+	lua_pushcfunction(L, ro_len);
 	lua_setfield(L, -2, "__len");
-	lua_pushvalue(L, idx);
-	lua_pushcclosure(L, ro_pairs, 1);
+	lua_pushcfunction(L, ro_pairs);
 	lua_setfield(L, -2, "__pairs");
 	lua_pushliteral(L, "read-only");
 	lua_setfield(L, -2, "__metatable");

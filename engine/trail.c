@@ -143,12 +143,26 @@ static int seal_message(char *out, size_t len, uint64_t seq, const char *time, u
 /* RFC 3339, UTC, milliseconds: "2025-01-31T12:00:00.123Z". */
 static void now_rfc3339(char out[32])
 {
+	/* the part to the second changes once a second: formatted once a second (per thread) */
+	static _Thread_local time_t sec = (time_t)-1;
+	static _Thread_local char text[24];
+	static _Thread_local size_t len;
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+	if (ts.tv_sec != sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		len = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		sec = ts.tv_sec;
+	}
+	int ms = (int)(ts.tv_nsec / 1000000);
+	memcpy(out, text, len);
+	out[len] = '.';
+	out[len + 1] = (char)('0' + ms / 100);
+	out[len + 2] = (char)('0' + ms / 10 % 10);
+	out[len + 3] = (char)('0' + ms % 10);
+	out[len + 4] = 'Z';
+	out[len + 5] = '\0';
 }
 
 static int is_rfc3339_ms(const char *s)
@@ -777,6 +791,12 @@ struct mp_trail {
 	mp_jsonbuf line, content;     /* reused for every record (heap) */
 	mp_trail_sink sink;           /* told every record written; NULL: none */
 	void *sink_arg;
+	/* mp_trail_hold: records framed and chained but not yet written (one write(2) for the
+	 * lot in mp_trail_flush), and the chain as it was before them, to roll back to */
+	int held;
+	mp_jsonbuf pending;
+	unsigned char held_head[HASH_LEN];
+	uint64_t held_seq, held_since_seal;
 };
 
 mp_trail *mp_trail_open(const char *path, const char *sign_key_path, char *err, size_t errlen)
@@ -886,8 +906,14 @@ void mp_trail_close(mp_trail *t)
 	hasher_free(&t->h);
 	mp_jsonbuf_free(&t->line);
 	mp_jsonbuf_free(&t->content);
+	mp_jsonbuf_free(&t->pending);
 	mp_free(t->path);
 	mp_free(t);
+}
+
+int mp_trail_fd(const mp_trail *t)
+{
+	return t->fd;
 }
 
 void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg)
@@ -1007,7 +1033,7 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 {
 	char head[256], prev[HEX_LEN + 1];
 	unsigned char hash[HASH_LEN];
-	mp_jsonbuf *b = &t->line;
+	mp_jsonbuf *b = &t->line, hb;
 	if (t->broken) {
 		errf(err, errlen, "%s: an earlier write failed and could not be undone", t->path);
 		goto fail;
@@ -1017,11 +1043,19 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		errf(err, errlen, "record content is not one compact JSON object");
 		goto fail;
 	}
+	/* the head, by hand: {"seq":N,"time":"...","type":"...","prev":"<hex>" */
 	mp_trail_head(t, prev);
-	int hlen = snprintf(head, sizeof(head),
-	                    "{\"seq\":%" PRIu64 ",\"time\":\"%s\",\"type\":\"%s\",\"prev\":\"%s\"",
-	                    t->seq + 1, time, type, prev);
-	size_t n = (size_t)hlen + (clen == 2 ? 1 : clen);
+	mp_jsonbuf_init(&hb, head, sizeof(head));
+	MP_JSONBUF_LIT(&hb, "{\"seq\":");
+	mp_jsonbuf_uint(&hb, t->seq + 1);
+	MP_JSONBUF_LIT(&hb, ",\"time\":\"");
+	mp_jsonbuf_raw(&hb, time, strlen(time));
+	MP_JSONBUF_LIT(&hb, "\",\"type\":\"");
+	mp_jsonbuf_raw(&hb, type, strlen(type)); /* valid_type: nothing to escape */
+	MP_JSONBUF_LIT(&hb, "\",\"prev\":\"");
+	mp_jsonbuf_raw(&hb, prev, HEX_LEN);
+	MP_JSONBUF_LIT(&hb, "\"");
+	size_t hlen = hb.len, n = hlen + (clen == 2 ? 1 : clen);
 	if (n > MP_TRAIL_MAX_LINE) {
 		errf(err, errlen, "%s: a %zu-byte record is over the %u-byte line limit", t->path,
 		     n, MP_TRAIL_MAX_LINE);
@@ -1033,7 +1067,7 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		errf(err, errlen, "%s: out of memory", t->path);
 		goto fail;
 	}
-	buf_add(head, (size_t)hlen, b);
+	buf_add(head, hlen, b);
 	if (clen == 2) {
 		buf_add("}", 1, b);
 	} else {
@@ -1045,11 +1079,23 @@ static int write_record(mp_trail *t, const char *type, const char *time, const c
 		goto fail;
 	}
 	buf_add("\n", 1, b);
-	if (write_line(t, b->p, b->len, err, errlen) < 0)
+	if (b->oom) {
+		errf(err, errlen, "%s: out of memory", t->path);
 		goto fail;
+	}
+	if (t->held) { /* written by mp_trail_flush, with the records held beside it */
+		mp_jsonbuf_raw(&t->pending, b->p, b->len);
+		if (t->pending.oom) {
+			t->pending.oom = 0;
+			errf(err, errlen, "%s: out of memory", t->path);
+			goto fail;
+		}
+	} else if (write_line(t, b->p, b->len, err, errlen) < 0) {
+		goto fail;
+	}
 	t->seq++;
 	memcpy(t->head, hash, HASH_LEN);
-	if (t->sink)
+	if (t->sink && !t->held)
 		t->sink(t->sink_arg, b->p, b->len);
 	return 0;
 fail:
@@ -1080,10 +1126,48 @@ int mp_trail_append_nosync(mp_trail *t, const char *type, json_t *content, char 
 	return mp_trail_append_encoded(t, type, t->content.p, t->content.len, err, errlen);
 }
 
+void mp_trail_hold(mp_trail *t)
+{
+	if (t->held)
+		return;
+	t->held = 1;
+	t->pending.len = 0;
+	memcpy(t->held_head, t->head, HASH_LEN);
+	t->held_seq = t->seq;
+	t->held_since_seal = t->since_seal;
+}
+
+int mp_trail_flush(mp_trail *t, char *err, size_t errlen)
+{
+	if (!t->held)
+		return 0;
+	t->held = 0;
+	if (t->pending.len == 0)
+		return 0;
+	if (write_line(t, t->pending.p, t->pending.len, err, errlen) < 0) {
+		/* none of them is in the file: the chain goes back to before them */
+		memcpy(t->head, t->held_head, HASH_LEN);
+		t->seq = t->held_seq;
+		t->since_seal = t->held_since_seal;
+		t->pending.len = 0;
+		return -1;
+	}
+	for (size_t off = 0; t->sink && off < t->pending.len;) { /* one record a line */
+		const char *nl = memchr(t->pending.p + off, '\n', t->pending.len - off);
+		size_t n = (size_t)(nl - (t->pending.p + off)) + 1;
+		t->sink(t->sink_arg, t->pending.p + off, n);
+		off += n;
+	}
+	t->pending.len = 0;
+	return 0;
+}
+
 int mp_trail_sync(mp_trail *t, char *err, size_t errlen)
 {
 	int dfd = -1;
 	char *dir = NULL;
+	if (mp_trail_flush(t, err, errlen) < 0)
+		return -1;
 	if (t->fd < 0)
 		return 0; /* in memory: nothing to sync */
 	if (fsync(t->fd) < 0) {
@@ -1125,6 +1209,8 @@ int mp_trail_seal(mp_trail *t, char *err, size_t errlen)
 	unsigned char sig[SIG_LEN];
 	char sig64[SIG_B64_LEN + 1];
 	json_t *c = NULL;
+	if (mp_trail_flush(t, err, errlen) < 0)
+		return -1;
 	now_rfc3339(time);
 	mp_trail_head(t, head);
 	c = json_pack("{s:s, s:I, s:s}", "head", head, "records", (json_int_t)t->since_seal, "alg",

@@ -23,7 +23,9 @@ set -eu
 # zsh: the zsh completion script is loaded and run in tests.
 # yamllint: checks the CI examples (examples/ci/).
 # Bench: wrk, hyperfine, nodejs (the Cedar runner; npm ships with it), h2load (nghttp2-client),
-# valgrind (bench/decide_cache.sh counts a decision's instructions and cache misses with callgrind).
+# valgrind (bench/decide_cache.sh counts a decision's instructions and cache misses with callgrind),
+# linux-perf (perf record/report: where the server's time goes under wrk, docs/server.md
+# "Performance").
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
 libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libarchive-dev
@@ -31,7 +33,7 @@ libcurl4-openssl-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq open
 libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git
 graphviz fonts-dejavu-core chromium groff-base man-db zsh yamllint"
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES="$PACKAGES wrk hyperfine valgrind"
+	PACKAGES="$PACKAGES wrk hyperfine valgrind linux-perf"
 elif [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 fi

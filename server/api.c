@@ -10,6 +10,7 @@
 #include "decide.h"
 #include "decision_json.h"
 #include "envoyinput.h"
+#include "loginput.h"
 #include "opa.h"
 #include "proxyreq.h"
 #include "reload.h"
@@ -30,6 +31,9 @@
 #include <sys/queue.h>
 
 typedef mp_api_decided decided;
+
+/* A decision record's usual size (the decision and the input, every header included). */
+#define RECORD_BYTES 2048
 
 enum { DECIDED = MP_API_DECIDED, NO_EVALUATOR = MP_API_NO_EVALUATOR, ABANDONED = MP_API_ABANDONED };
 
@@ -60,9 +64,11 @@ static void new_id(mp_worker *w, char out[37])
 }
 
 /* The decision's log record: {"decision", "endpoint", "input", "latency_ns"}, written in the
- * trail's own form (keys sorted, ASCII) without a jansson tree for the decision, into d->record.
- * in: the input (taken over; masked here). */
-static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
+ * trail's own form (keys sorted, ASCII) straight into d->record, the input too (masked on the
+ * way, loginput.h): no jansson tree is built or dumped. in: the input (borrowed), or NULL and
+ * write_input(arg) writes it. */
+static void encode_record(decided *d, json_t *in, mp_api_input_writer write_input, const void *arg,
+                          int endpoint, uint64_t ns)
 {
 	static const char *const names[MP_EP_COUNT] = {
 	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
@@ -70,23 +76,17 @@ static void encode_record(decided *d, json_t *in, int endpoint, uint64_t ns)
 	mp_jsonbuf b;
 	char num[40];
 	mp_jsonbuf_init(&b, NULL, 0);
+	mp_jsonbuf_grow(&b, RECORD_BYTES); /* one allocation for most records */
 	b.ascii = 1;
 	mp_jsonbuf_raw(&b, "{\"decision\":", 12);
 	mp_decision_json_write(&b, d->engine, &d->dec, d->id, MP_DECISION_JSON_SORTED);
 	mp_jsonbuf_raw(&b, ",\"endpoint\":", 12);
 	mp_jsonbuf_string(&b, names[endpoint]);
 	mp_jsonbuf_raw(&b, ",\"input\":", 9);
-	char *text = NULL;
-	if (in) {
-		mp_declog_mask(in, d->engine->bundle);
-		text = json_dumps(in, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-		json_decref(in);
-	}
-	if (text)
-		mp_jsonbuf_raw(&b, text, strlen(text));
+	if (in || !write_input)
+		mp_loginput_json(&b, in, d->engine->bundle);
 	else
-		mp_jsonbuf_raw(&b, "null", 4);
-	free(text);
+		write_input(&b, arg, d->engine->bundle);
 	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu", (unsigned long long)ns);
 	mp_jsonbuf_raw(&b, num, (size_t)n);
 	if (d->refused) /* the front door's refusal, not a decision: a replay leaves it out */
@@ -111,8 +111,8 @@ static int request_fd(struct evhttp_request *req)
 }
 
 int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
-                      json_t *input, json_t *(*build_input)(const void *), const void *arg,
-                      int endpoint, json_t *explain, mp_api_decided *d)
+                      json_t *input, mp_api_input_writer write_input, const void *arg, int endpoint,
+                      json_t *explain, mp_api_decided *d)
 {
 	mp_evaluator *ev = mp_worker_evaluator(w);
 	d->record = NULL;
@@ -146,16 +146,16 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
 	d->eval_ns = t1 - t0;
 	new_id(w, d->id);
 	if (w->srv->log)
-		encode_record(d, input ? json_incref(input) : build_input(arg), endpoint, t1 - t0);
+		encode_record(d, input, write_input, arg, endpoint, t1 - t0);
 	return DECIDED;
 }
 
 /* mp_api_decide_one for a request of the HTTP API. */
 static int decide_one(mp_http_ctx *x, const mp_request *r, const mp_decision *fixed, json_t *input,
-                      json_t *(*build_input)(const void *), const void *arg, int endpoint,
+                      mp_api_input_writer write_input, const void *arg, int endpoint,
                       json_t *explain, decided *d)
 {
-	return mp_api_decide_one(x->w, request_fd(x->req), r, fixed, input, build_input, arg,
+	return mp_api_decide_one(x->w, request_fd(x->req), r, fixed, input, write_input, arg,
 	                         endpoint, explain, d);
 }
 
@@ -412,9 +412,9 @@ void mp_api_decide(mp_http_ctx *x)
 	reply_decision(x, 200, MP_EP_DECIDE, &d);
 }
 
-static json_t *proxy_input(const void *p)
+static void proxy_input(mp_jsonbuf *b, const void *p, const mp_bundle *mask)
 {
-	return mp_proxyreq_input(p);
+	mp_loginput_proxy(b, p, mask);
 }
 
 /* A request a front door refused to decide (proxyreq.h's `refused`): decided as a denial that

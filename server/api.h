@@ -23,17 +23,21 @@ typedef struct {
 /* mp_api_decide_one's results. */
 enum { MP_API_DECIDED = 0, MP_API_NO_EVALUATOR = -1, MP_API_ABANDONED = -2 };
 
+/* Writes the decision input arg stands for into a log record, masked by the bundle's mask
+ * (loginput.h). */
+typedef void (*mp_api_input_writer)(mp_jsonbuf *b, const void *arg, const mp_bundle *mask);
+
 /* Decides r with the worker's evaluator (or takes the forced decision fixed), under the
  * watchdog's guard (fd: the connection it answers), and encodes its log record. input: the
- * decision input to log (borrowed, masked in place); NULL: build_input(arg) makes it, only when
+ * decision input to log (borrowed, unchanged); NULL: write_input(arg) writes it, only when
  * there is a log. explain: NULL, or an array that gets mp_decide's explanation. Returns
  * MP_API_DECIDED; MP_API_NO_EVALUATOR when none could be made (out of memory); MP_API_ABANDONED
  * when the watchdog gave up on this worker meanwhile (it dealt with the client: the caller returns
  * at once, touching nothing). Every endpoint's decisions, the HTTP API's and gRPC's (grpc.c), go
  * through it. */
 int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decision *fixed,
-                      json_t *input, json_t *(*build_input)(const void *), const void *arg,
-                      int endpoint, json_t *explain, mp_api_decided *d);
+                      json_t *input, mp_api_input_writer write_input, const void *arg, int endpoint,
+                      json_t *explain, mp_api_decided *d);
 
 void mp_api_decide(mp_http_ctx *x);           /* POST /v1/decide */
 void mp_api_check(mp_http_ctx *x);            /* any /v1/check[/...]: Envoy's ext_authz */

@@ -4,33 +4,38 @@
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk). The writer does not linger for a batch to gather in this mode, and writes
- * what is queued before it fsyncs: it fsyncs when the queue runs dry, or SYNC_NS after the last
- * fsync under load. Drop mode's replies never wait, so its writer lets a batch gather for up to
- * LINGER_NS and fsyncs each batch. */
+ * wait for the disk). The writer does not linger for a batch to gather in this mode, writes what
+ * is queued (one write(2) per batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under
+ * load every SYNC_NS, and SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies
+ * never wait, so its writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
 #include "trail.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* drop mode: the longest a record waits for others to share its fsync */
 #define LINGER_NS 1000000
 /* no-drop mode under load: the longest written records go without an fsync */
 #define SYNC_NS   5000000
 #define BATCH_MIN 64
+/* the most record bytes the writer holds for one write(2) */
+#define FLUSH_BYTES (256u << 10)
 
 typedef struct {
 	const char *type; /* a string literal */
 	char *text;       /* from mp_trail_content_encode; mp_free */
 	size_t len;
 	mp_declog_waiter *wt; /* NULL: nobody waits */
+	int held;             /* the writer's: chained, waiting for mp_trail_flush */
 } record;
 
 struct mp_declog {
@@ -53,7 +58,10 @@ struct mp_declog {
 	char error[256];       /* the last failure, without the path: "write: File too large" */
 	char first_error[300]; /* the first failure, with the path: reported at close */
 	uint64_t failed_since, refused_since; /* since the log was last available: the gap */
-	uint64_t unsynced, synced_ns;         /* the writer's: written since the last fsync, when */
+	uint64_t unsynced, synced_ns;         /* under lock: written since the last fsync, when */
+	/* under lock: a thread holds the trail (the writer, or in no-drop mode a request thread
+	 * writing its own record); the writer waits without a timeout and wants a signal */
+	int writing, writer_waiting;
 	_Atomic uint64_t queued, written, written_decisions, failed, refused, dropped, errors, gaps;
 };
 
@@ -127,21 +135,84 @@ static void try_gap(mp_declog *l)
 	                "missing)\n");
 }
 
-/* Writes one batch (writer thread, without the lock). */
-static void write_batch(mp_declog *l, size_t n)
+/* A failed write of record r (writer thread, without the lock): counted, the log's state set,
+ * the reason in why. */
+static void write_failed(mp_declog *l, const char *err, char *why, size_t whylen)
+{
+	atomic_fetch_add(&l->failed, 1);
+	note_failure(l, err);
+	pthread_mutex_lock(&l->lock);
+	l->failed_since++;
+	why_unavailable(l, why, whylen);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Is the log refusing records (no-drop, unavailable)? Then why says so, and the gap grows. */
+static int refusing(mp_declog *l, char *why, size_t whylen)
+{
+	pthread_mutex_lock(&l->lock);
+	int refuse = l->unavailable;
+	if (refuse) {
+		l->refused_since++;
+		why_unavailable(l, why, whylen);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return refuse;
+}
+
+/* Writes the records held since the last flush, batch[from, to) (those with held set), with one
+ * write(2), and tells their waiters. When that write fails (nothing of it is in the file), they
+ * are written one by one, as many as fit, as without batches: the log fails at the same record. */
+static uint64_t flush_held(mp_declog *l, size_t from, size_t to)
 {
 	char err[300], why[300];
 	uint64_t ok = 0;
+	int batch_ok = mp_trail_flush(l->trail, err, sizeof(err)) == 0;
+	for (size_t i = from; i < to; i++) {
+		record *r = &l->batch[i];
+		if (!r->held)
+			continue;
+		r->held = 0;
+		int rc = 0;
+		if (!batch_ok && refusing(l, why, sizeof(why))) {
+			atomic_fetch_add(&l->refused, 1);
+			rc = -1;
+		} else if (!batch_ok &&
+		           (rc = mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
+		                                         sizeof(err))) < 0) {
+			atomic_fetch_add(&l->errors, 1);
+			write_failed(l, err, why, sizeof(why));
+		}
+		mp_free(r->text);
+		if (rc == 0) {
+			ok++;
+			atomic_fetch_add(&l->written, 1);
+			if (!strcmp(r->type, "decision"))
+				atomic_fetch_add(&l->written_decisions, 1);
+			if (l->drop && l->failing) {
+				pthread_mutex_lock(&l->lock);
+				l->failing = 0;
+				pthread_mutex_unlock(&l->lock);
+			}
+		}
+		if (r->wt)
+			r->wt->done(r->wt, rc == 0, rc == 0 ? NULL : why); /* theirs now */
+	}
+	return ok;
+}
+
+/* Writes one batch (the trail's holder, without the lock): the records are framed and chained
+ * one by one and written together, FLUSH_BYTES at most per write(2); each waiter is told once
+ * its record's write returned. With an upload (ship), record by record: its room is counted in
+ * records already handed to it. */
+static uint64_t write_batch(mp_declog *l, size_t n)
+{
+	char err[300], why[300];
+	uint64_t ok = 0;
+	size_t from = 0, held_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		record *r = &l->batch[i];
-		pthread_mutex_lock(&l->lock);
-		int refuse = l->unavailable;
-		if (refuse) {
-			l->refused_since++;
-			why_unavailable(l, why, sizeof(why));
-		}
-		pthread_mutex_unlock(&l->lock);
-		int written = 0;
+		int refuse = refusing(l, why, sizeof(why));
 		if (!refuse && l->ship && !mp_logship_room(l->ship, r->len + 256)) {
 			/* the upload buffer is full: as a failed write, before the record is
 			 * chained (drop mode: dropped, and the decision goes on) */
@@ -156,63 +227,104 @@ static void write_batch(mp_declog *l, size_t n)
 				mp_free(r->text);
 				continue;
 			}
-			atomic_fetch_add(&l->failed, 1);
-			note_failure(l, full);
-			pthread_mutex_lock(&l->lock);
-			l->failed_since++;
-			why_unavailable(l, why, sizeof(why));
-			pthread_mutex_unlock(&l->lock);
+			write_failed(l, full, why, sizeof(why));
 		} else if (refuse) {
 			atomic_fetch_add(&l->refused, 1);
-		} else if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
-		                                   sizeof(err)) == 0) {
-			written = 1;
-			ok++;
-			atomic_fetch_add(&l->written, 1);
-			if (!strcmp(r->type, "decision"))
-				atomic_fetch_add(&l->written_decisions, 1);
-			if (l->drop && l->failing) {
-				pthread_mutex_lock(&l->lock);
-				l->failing = 0;
-				pthread_mutex_unlock(&l->lock);
-			}
 		} else {
-			atomic_fetch_add(&l->failed, 1);
+			if (!l->ship)
+				mp_trail_hold(l->trail);
+			if (mp_trail_append_encoded(l->trail, r->type, r->text, r->len, err,
+			                            sizeof(err)) == 0) {
+				r->held = 1; /* its text is freed once written */
+				held_bytes += r->len;
+				if (held_bytes >= FLUSH_BYTES || l->ship) {
+					ok += flush_held(l, from, i + 1);
+					from = i + 1;
+					held_bytes = 0;
+				}
+				continue;
+			}
 			atomic_fetch_add(&l->errors, 1);
-			note_failure(l, err);
-			pthread_mutex_lock(&l->lock);
-			l->failed_since++;
-			why_unavailable(l, why, sizeof(why));
-			pthread_mutex_unlock(&l->lock);
+			write_failed(l, err, why, sizeof(why));
 		}
 		mp_free(r->text);
 		if (r->wt)
-			r->wt->done(r->wt, written,
-			            written ? NULL : why); /* the waiter is theirs now */
+			r->wt->done(r->wt, 0, why); /* the waiter is theirs now */
 	}
+	ok += flush_held(l, from, n);
+	return ok;
+}
+
+/* Writes what is queued (the trail's holder, l->writing, with the lock held; released while
+ * writing). */
+static void write_queued(mp_declog *l)
+{
+	size_t n = l->count;
+	for (size_t i = 0; i < n; i++)
+		l->batch[i] = l->ring[(l->head + i) % l->cap];
+	l->head = (l->head + n) % l->cap;
+	l->count = 0;
+	pthread_cond_broadcast(&l->not_full);
+	pthread_mutex_unlock(&l->lock);
+	uint64_t ok = write_batch(l, n);
+	pthread_mutex_lock(&l->lock);
 	l->unsynced += ok;
 }
 
-/* fsyncs what was written (writer thread, without the lock). The replies went out already:
- * this is about a crash or power cut, not about them. */
+/* fsyncs what was written (the writer thread, with the lock held; released for the fsync). The
+ * trail need not be held: fsync(2) of its descriptor covers every write that returned before it,
+ * and request threads go on writing meanwhile (mp_trail_open's first sync, at open, did the
+ * directory). The replies went out already: this is about a crash or power cut, not about
+ * them. */
 static void sync_written(mp_declog *l)
 {
 	char err[300];
+	int fd = mp_trail_fd(l->trail);
 	l->unsynced = 0;
 	l->synced_ns = now_ns();
-	if (mp_trail_sync(l->trail, err, sizeof(err)) < 0) {
+	pthread_mutex_unlock(&l->lock);
+	if (fd >= 0 && fsync(fd) < 0) {
+		snprintf(err, sizeof(err), "%s: fsync: %s", l->path, strerror(errno));
 		atomic_fetch_add(&l->errors, 1);
 		note_failure(l, err);
 	}
+	pthread_mutex_lock(&l->lock);
 }
 
+/* The absolute CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
+static struct timespec deadline(uint64_t ns)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	ns += (uint64_t)until.tv_nsec;
+	until.tv_sec += (time_t)(ns / 1000000000u);
+	until.tv_nsec = (long)(ns % 1000000000u);
+	return until;
+}
+
+/* The writer thread: in drop mode it writes every batch; in no-drop mode the request threads
+ * write their own records when the trail is free (mp_declog_submit_text), and the writer takes
+ * what they leave, fsyncs, retries and closes. It waits without a timeout (idle, or for the
+ * holder: writer_waiting, which the holder signals) or until the next fsync is due. */
 static void *writer_main(void *arg)
 {
 	mp_declog *l = arg;
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (l->count == 0 && !l->stop && !l->retry)
-			pthread_cond_wait(&l->not_empty, &l->lock);
+		uint64_t age = now_ns() - l->synced_ns;
+		int due = l->unsynced && (l->drop || l->stop || age >= SYNC_NS);
+		if (l->writing || !(l->retry || l->stop || l->count || due)) {
+			if (!l->writing && l->unsynced) { /* a sync is due SYNC_NS after the last */
+				struct timespec until = deadline(SYNC_NS - age);
+				pthread_cond_timedwait(&l->not_empty, &l->lock, &until);
+			} else {
+				l->writer_waiting = 1;
+				pthread_cond_wait(&l->not_empty, &l->lock);
+				l->writer_waiting = 0;
+			}
+			continue;
+		}
+		l->writing = 1;
 		if (l->retry) {
 			l->retry = 0;
 			if (l->unavailable) {
@@ -220,47 +332,46 @@ static void *writer_main(void *arg)
 				try_gap(l);
 				pthread_mutex_lock(&l->lock);
 			}
-			continue;
-		}
-		if (l->count == 0)
-			break; /* stopped and drained */
-		if (l->drop && l->count < l->batch_min && !l->stop) {
-			/* let a batch gather for a moment: one wake-up and one fsync serve many
-			 * records instead of one each */
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += LINGER_NS;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
+		} else if (l->count) {
+			if (l->drop && l->count < l->batch_min && !l->stop) {
+				/* let a batch gather for a moment: one wake-up and one fsync
+				 * serve many records instead of one each */
+				struct timespec until = deadline(LINGER_NS);
+				while (l->count < l->batch_min && !l->stop &&
+				       pthread_cond_timedwait(&l->not_empty, &l->lock, &until) == 0)
+					;
 			}
-			while (l->count < l->batch_min && !l->stop &&
-			       pthread_cond_timedwait(&l->not_empty, &l->lock, &until) == 0)
-				;
+			write_queued(l);
 		}
-		size_t n = l->count;
-		for (size_t i = 0; i < n; i++)
-			l->batch[i] = l->ring[(l->head + i) % l->cap];
-		l->head = (l->head + n) % l->cap;
-		l->count = 0;
-		pthread_cond_broadcast(&l->not_full);
-		pthread_mutex_unlock(&l->lock);
-		write_batch(l, n);
-		pthread_mutex_lock(&l->lock);
 		/* with requests waiting for their writes, write them first: an fsync waits for
-		 * the disk, and they would wait for it too. Sync when the queue runs dry, and at
-		 * least every SYNC_NS under load. */
-		if (l->unsynced &&
-		    (l->drop || l->count == 0 || l->stop || now_ns() - l->synced_ns >= SYNC_NS)) {
-			pthread_mutex_unlock(&l->lock);
+		 * the disk, and they would wait for it too. No-drop mode syncs every SYNC_NS
+		 * while records come, and SYNC_NS after the last sync when they stop: never more
+		 * than one fsync per SYNC_NS, each record on disk within about SYNC_NS of its
+		 * write. */
+		l->writing = 0;
+		if (l->unsynced && (l->drop || l->stop || now_ns() - l->synced_ns >= SYNC_NS))
 			sync_written(l);
-			pthread_mutex_lock(&l->lock);
-		}
+		if (l->stop && !l->count && !l->unsynced && !l->writing)
+			break; /* stopped and drained */
 	}
 	pthread_mutex_unlock(&l->lock);
-	if (l->unsynced)
-		sync_written(l);
 	return NULL;
+}
+
+/* No-drop mode: a request thread that finds the trail free writes what is queued itself, its
+ * own record among it, instead of waking the writer and waiting for it to be scheduled (two
+ * context switches a record on a busy machine). Two rounds at most, so that a thread does not
+ * write for others for long; what is left, the writer takes. With the lock held. */
+static void write_own(mp_declog *l)
+{
+	if (l->drop || l->writing || l->stop || l->finished)
+		return;
+	l->writing = 1;
+	for (int round = 0; round < 2 && l->count; round++)
+		write_queued(l);
+	l->writing = 0;
+	if (l->writer_waiting || l->count)
+		pthread_cond_signal(&l->not_empty);
 }
 
 /* The upload made room again: a log that refused records takes them again after a gap record
@@ -322,8 +433,11 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_de
                    char *why, size_t whylen)
 {
 	pthread_mutex_lock(&l->lock);
-	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished)
-		pthread_cond_wait(&l->not_full, &l->lock); /* backpressure */
+	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished) {
+		write_own(l);
+		if (l->count == l->cap)
+			pthread_cond_wait(&l->not_full, &l->lock); /* backpressure */
+	}
 	if (l->finished || (!l->drop && l->unavailable)) {
 		why_unavailable(l, why, whylen);
 		l->refused_since += !l->finished;
@@ -338,11 +452,14 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_de
 		atomic_fetch_add(&l->dropped, 1);
 		return MP_DECLOG_DROPPED;
 	}
-	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt};
+	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt, 0};
 	l->count++;
-	/* a waiting request wants the writer now; otherwise wake it for a batch's first record
-	 * and when the batch is big enough to stop lingering */
-	if (!l->drop || l->count == 1 || l->count == l->batch_min)
+	/* no-drop: written now, here or by the trail's holder (which looks again before it lets
+	 * go); drop: wake the writer for a batch's first record and when the batch is big enough
+	 * to stop lingering */
+	if (!l->drop)
+		write_own(l);
+	else if (l->count == 1 || l->count == l->batch_min)
 		pthread_cond_signal(&l->not_empty);
 	pthread_mutex_unlock(&l->lock);
 	atomic_fetch_add(&l->queued, 1);
@@ -452,61 +569,4 @@ void mp_declog_free(mp_declog *l)
 	mp_free(l->batch);
 	mp_free(l->path);
 	mp_free(l);
-}
-
-/* --- masking --- */
-
-/* The member of obj named name; under "headers", a case-insensitive match if no exact one. */
-static const char *find_key(json_t *obj, const char *name, int nocase)
-{
-	const char *k;
-	json_t *v;
-	if (json_object_get(obj, name))
-		return name;
-	if (!nocase)
-		return NULL;
-	json_object_foreach(obj, k, v)
-	{
-		if (!strcasecmp(k, name))
-			return k;
-	}
-	return NULL;
-}
-
-static void mask_path(json_t *node, const char *path)
-{
-	char seg[256];
-	int nocase = 0;
-	while (json_is_object(node)) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-		if (n == 0 || n >= sizeof(seg))
-			return;
-		memcpy(seg, path, n);
-		seg[n] = '\0';
-		const char *key = find_key(node, seg, nocase);
-		if (!key)
-			return;
-		if (!dot) {
-			/* every spelling of a header name, not just the first found */
-			const char *k;
-			json_t *v;
-			void *tmp;
-			json_object_foreach_safe(node, tmp, k, v)
-			{
-				if (nocase ? !strcasecmp(k, seg) : !strcmp(k, seg))
-					json_object_set_new(node, k, json_string("[masked]"));
-			}
-			return;
-		}
-		nocase = !strcmp(seg, "headers");
-		node = json_object_get(node, key);
-		path = dot + 1;
-	}
-}
-
-void mp_declog_mask(json_t *input, const mp_bundle *b)
-{
-	for (uint32_t i = 0; b && i < b->nmask; i++)
-		mask_path(input, b->mask[i]);
 }

@@ -2,9 +2,11 @@
  * (engine/include/trail.h), written by one writer thread fed through a bounded queue. Format, modes
  * and guarantees: docs/server.md ("Decision log"); the trail format: docs/trail-format.md.
  *
- * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part);
- * the writer thread owns the mp_trail, appends each queued record and fsyncs once per batch. The
- * control thread opens, retries and closes the log.
+ * Threads: request threads call mp_declog_submit_text (they encode the record, the costly part).
+ * One thread at a time holds the mp_trail and appends what is queued: in no-drop mode the request
+ * thread that queued a record, when the trail is free (no hand-off to another thread on the way to
+ * the reply), else the writer thread; the writer thread fsyncs, retries and takes what request
+ * threads leave. The control thread opens, retries and closes the log.
  *
  * Lifecycle: mp_declog_open (writes "start", starts the writer) -> mp_declog_submit* ->
  * mp_declog_finish (drains the queue, writes "end", seals, closes the file) -> mp_declog_free.
@@ -27,9 +29,10 @@
 typedef struct mp_declog mp_declog;
 
 /* A request waiting for its record to be written (no-drop mode). done is called exactly once,
- * on the writer thread, after the record's write(2) returned (ok = 1), or when it failed or was
- * refused (ok = 0, why: "decision log unavailable: ..."); the waiter is the caller's again from
- * that call on. done must not block. */
+ * on the thread that wrote the record (the writer, or a request thread, possibly the waiter's own
+ * within mp_declog_submit_text), after the record's write(2) returned (ok = 1), or when it failed
+ * or was refused (ok = 0, why: "decision log unavailable: ..."); the waiter is the caller's again
+ * from that call on. done must not block. */
 typedef struct mp_declog_waiter mp_declog_waiter;
 struct mp_declog_waiter {
 	void (*done)(mp_declog_waiter *wt, int ok, const char *why);
@@ -94,10 +97,5 @@ void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s);
 int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen);
 /* Frees a finished log; no submitter may still be running. NULL is fine. */
 void mp_declog_free(mp_declog *l);
-
-/* Replaces, in a decision input, every field the bundle's mask names with "[masked]". A mask
- * entry is a dotted path ("request.headers.authorization"); names under "headers" match
- * case-insensitively, as HTTP header names do. Fields that are absent stay absent. */
-void mp_declog_mask(json_t *input, const mp_bundle *b);
 
 #endif

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "decision_json.h"
 #include "extauthz.h"
+#include "loginput.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -231,9 +232,14 @@ static void reply_denial(gstream *st, int32_t code, const char *why)
 
 /* --- the call --- */
 
-static json_t *input_of(const void *q)
+/* The call's decision input for its log record: Envoy's CheckRequest as extauthz.c reads it. */
+static void input_of(mp_jsonbuf *b, const void *q, const mp_bundle *mask)
 {
-	return mp_extauthz_input(q);
+	json_t *in = mp_extauthz_input(q);
+	if (!in)
+		b->oom = 1;
+	mp_loginput_json(b, in, mask);
+	json_decref(in);
 }
 
 static void pending_done(mp_declog_waiter *wt, int ok, const char *why)

@@ -105,8 +105,12 @@ struct mp_worker {
 	const struct timeval *deadline_tv; /* common timeout of --read-timeout */
 	int draining;
 	struct timespec drain_until;
-	/* random bytes for decision ids, drawn from OpenSSL 1 KiB at a time (each RAND_bytes call
-	 * costs a getpid system call for its fork check) */
+	/* random bytes for decision ids, drawn from OpenSSL 1 KiB at a time: one RAND_bytes call
+	 * (which costs a getpid system call for its fork check, and the DRBG's lock) per 64 ids.
+	 * The ids stay unpredictable: the pool is the CSPRNG's output, private to this worker, each
+	 * 16 bytes used once and wiped (api.c's new_id); knowing ids that were handed out tells
+	 * nothing of the rest, as with one RAND_bytes call per id. A forked child never inherits a
+	 * pool (the server does not fork). */
 	unsigned char rand_pool[1024];
 	size_t rand_left;
 

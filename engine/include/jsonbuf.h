@@ -49,6 +49,9 @@ static inline void mp_jsonbuf_raw(mp_jsonbuf *b, const char *s, size_t n)
  * string; the engine keeps its strings valid UTF-8, so this is a last line). NULL is "". */
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s);
 
+/* Is s valid UTF-8 (what jansson's json_string accepts)? 1 or 0. */
+int mp_jsonbuf_utf8_valid(const char *s);
+
 /* An unsigned integer in decimal. */
 void mp_jsonbuf_uint(mp_jsonbuf *b, uint64_t v);
 

@@ -74,7 +74,19 @@ int mp_trail_append(mp_trail *t, const char *type, json_t *content, char *err, s
  * of this process) but not yet on stable storage. Call mp_trail_sync to make a batch durable. */
 int mp_trail_append_nosync(mp_trail *t, const char *type, json_t *content, char *err,
                            size_t errlen);
-/* fsyncs the trail (and, the first time after creating it, its directory). */
+/* Batched writes, for a writer with many records at once: after mp_trail_hold, appends frame and
+ * chain their records in memory; mp_trail_flush writes all of them with one write(2) (the caller
+ * bounds how much it holds). When that write fails none of them
+ * is in the file and the chain is as it was before them (seq, head); -1 and err. The sink is told
+ * each record once it is written. mp_trail_sync, mp_trail_seal and the appends that sync flush
+ * first. */
+void mp_trail_hold(mp_trail *t);
+int mp_trail_flush(mp_trail *t, char *err, size_t errlen);
+/* The trail's file descriptor (-1 for a chain in memory), for a writer that fsyncs on another
+ * thread while appends go on: fsync(2) of it makes durable every append that returned before.
+ * A new file's directory is synced by the first mp_trail_sync (mp_trail_append makes one). */
+int mp_trail_fd(const mp_trail *t);
+/* fsyncs the trail (and, the first time after creating it, its directory), after flushing. */
 int mp_trail_sync(mp_trail *t, char *err, size_t errlen);
 
 /* For a writer thread fed by other threads: those threads encode the content (the costly part),

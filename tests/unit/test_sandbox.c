@@ -392,6 +392,17 @@ static void test_readonly_libraries(void **state)
 	expect_failure(sb, "config[1] = 0", MP_SANDBOX_ERROR, cfg_needles);
 	expect_failure(sb, "table.remove(config)", MP_SANDBOX_ERROR, cfg_needles + 1);
 	expect_true(sb, "return config.env == 'prod' and config[1] == 10");
+	/* the proxies share their metamethods: pairs' iterator works from the proxy it is
+	 * given, and given anything else refuses (it never reaches another table's contents) */
+	static const char *const iter_needles[] = {"read-only table expected", NULL};
+	expect_true(sb, "local f, s = pairs(config)\nreturn s == config and f(config, 3) ~= nil");
+	expect_failure(sb, "local f = pairs(config)\nreturn f({1, 2}, nil)", MP_SANDBOX_ERROR,
+	               iter_needles);
+	expect_failure(sb,
+	               "local f = pairs(config)\n"
+	               "return f(setmetatable({}, {__index = {secret = 1}}), nil)",
+	               MP_SANDBOX_ERROR, iter_needles);
+	expect_true(sb, "local f = pairs(string)\nreturn f(string, nil) ~= nil");
 	mp_sandbox_free(sb);
 }
 

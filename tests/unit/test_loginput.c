@@ -1,0 +1,147 @@
+/* test_loginput.c: server/loginput.c: the decision input a log record carries, written without a
+ * jansson tree, is byte for byte json_dumps (compact, keys sorted, ASCII) of the input masked in
+ * place by mp_loginput_mask, the writer it replaced. Reference: docs/server.md ("Decision log",
+ * "Masking"). */
+#include "alloc.h"
+#include "loginput.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+/* json_dumps of in masked by the reference, and the writer's bytes, must be equal. */
+static void expect_same(json_t *in, const mp_bundle *mask, const char *label)
+{
+	json_t *copy = json_deep_copy(in);
+	mp_loginput_mask(copy, mask);
+	char *want = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, NULL, 0);
+	b.ascii = 1;
+	mp_loginput_json(&b, in, mask);
+	mp_jsonbuf_raw(&b, "", 1);
+	assert_false(b.oom);
+	if (strcmp(want, b.p))
+		fail_msg("%s:\n want %s\n  got %s", label, want, b.p);
+	free(want);
+	mp_jsonbuf_free(&b);
+	json_decref(copy);
+}
+
+static const char *const masks_sets[][5] = {
+    {NULL},
+    {"request.headers.authorization", "request.headers.cookie", NULL},
+    {"source", "context.secret.deep", NULL},
+    {"request.headers", "destination.port", NULL},
+    {"request.Headers.x-a", "context.headers.X-B", "a..b", "", NULL},
+};
+
+static void test_json_inputs(void **state)
+{
+	(void)state;
+	static const char *const inputs[] = {
+	    "{\"source\":{\"principal\":\"spiffe://acme.io/ns/shop/sa/"
+	    "checkout\",\"ip\":\"10.0.0.1\"},"
+	    "\"destination\":{\"service\":\"payments\",\"namespace\":\"billing\",\"port\":8080},"
+	    "\"request\":{\"method\":\"POST\",\"path\":\"/v1/"
+	    "charge\",\"headers\":{\"Authorization\":"
+	    "\"Bearer x\",\"authorization\":\"second\",\"x-tenant\":\"uk\",\"Cookie\":\"c=1\"}},"
+	    "\"context\":{}}",
+	    /* unicode, escapes, numbers, arrays whose objects masks never reach */
+	    "{\"context\":{\"secret\":{\"deep\":[1,2],\"keep\":\"\\u00e9\\ud83d\\ude00\\n\\t\\\"/"
+	    "\\u0001\\u007f\"},"
+	    "\"headers\":{\"x-b\":1,\"X-B\":2},\"list\":[{\"source\":1},[],{}],\"r\":1.5,\"e\":-"
+	    "1e300,"
+	    "\"n\":null,\"t\":true,\"f\":false,\"i\":-9007199254740993,\"zz\":\"\",\"a\":{\"b\":{}}"
+	    "}}",
+	    "{\"request\":{\"headers\":\"not an object\"},\"source\":\"x\"}",
+	    "{}",
+	    "[1,{\"source\":2}]",
+	};
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		json_error_t je;
+		json_t *in = json_loads(inputs[i], 0, &je);
+		if (!in)
+			fail_msg("input %zu: %s", i, je.text);
+		for (size_t m = 0; m < sizeof(masks_sets) / sizeof(masks_sets[0]); m++) {
+			mp_bundle bn = {0};
+			bn.mask = (const char **)masks_sets[m];
+			while (masks_sets[m][bn.nmask])
+				bn.nmask++;
+			char label[64];
+			snprintf(label, sizeof(label), "input %zu, masks %zu", i, m);
+			expect_same(in, m ? &bn : NULL, label);
+		}
+		json_decref(in);
+	}
+	mp_jsonbuf b; /* NULL input: null */
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_loginput_json(&b, NULL, NULL);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.p, "null", 4);
+	mp_jsonbuf_free(&b);
+}
+
+static void test_proxy_inputs(void **state)
+{
+	(void)state;
+	mp_proxyreq p;
+	memset(&p, 0, sizeof(p));
+	static const char *const names[] = {"Host",          "X-Forwarded-Client-Cert",
+	                                    "Authorization", "authorization",
+	                                    "X-Bad",         "x-bad",
+	                                    "Cookie",        "x-latin",
+	                                    "\xff-name"};
+	static const char *const values[] = {
+	    "payments.billing:8080", "By=a;URI=b", "Bearer 1", "Bearer 2", "ok", "\xc3(", "c=1",
+	    "caf\xc3\xa9",           "v"};
+	for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		p.headers[i] = (mp_header){names[i], values[i]};
+	p.r.headers = p.headers;
+	p.r.nheaders = sizeof(names) / sizeof(names[0]);
+	for (int variant = 0; variant < 4; variant++) {
+		p.r.dst_service = "payments";
+		p.r.dst_namespace = variant & 1 ? NULL : "billing";
+		p.r.port = variant & 1 ? 0 : 8080;
+		p.r.method = variant == 2 ? NULL : "GET";
+		p.r.path = variant == 3 ? "/bad\xff" : variant == 2 ? NULL : "/v1/charges/ch_42";
+		p.r.principal = variant & 2 ? NULL : "spiffe://acme.io/ns/shop/sa/checkout";
+		p.r.src_ip = variant & 1 ? "10.1.2.3" : NULL;
+		json_t *in = mp_proxyreq_input(&p);
+		assert_non_null(in);
+		for (size_t m = 0; m < sizeof(masks_sets) / sizeof(masks_sets[0]); m++) {
+			mp_bundle bn = {0};
+			bn.mask = (const char **)masks_sets[m];
+			while (masks_sets[m][bn.nmask])
+				bn.nmask++;
+			json_t *copy = json_deep_copy(in);
+			mp_loginput_mask(copy, m ? &bn : NULL);
+			char *want =
+			    json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+			mp_jsonbuf b;
+			mp_jsonbuf_init(&b, NULL, 0);
+			b.ascii = 1;
+			mp_loginput_proxy(&b, &p, m ? &bn : NULL);
+			mp_jsonbuf_raw(&b, "", 1);
+			if (strcmp(want, b.p))
+				fail_msg("variant %d, masks %zu:\n want %s\n  got %s", variant, m,
+				         want, b.p);
+			free(want);
+			mp_jsonbuf_free(&b);
+			json_decref(copy);
+		}
+		json_decref(in);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_json_inputs),
+	    cmocka_unit_test(test_proxy_inputs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
