@@ -10,6 +10,7 @@
 #include "trail.h"
 #include "version.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -322,19 +323,36 @@ int mp_cmd_audit(int argc, char **argv)
 	if (isatty(STDERR_FILENO)) {
 		ao.progress = show_progress;
 	}
-	audit = mp_audit_run(ev, &ao);
-	if (ao.progress)
-		fprintf(stderr, "\r\033[K");
-	if (!audit) {
-		fprintf(stderr, "meshpol audit: out of memory\n");
-		goto out;
-	}
-	report_waivers(audit);
-	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
-	            !strcmp(format, "text");
-	if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
-		fprintf(stderr, "meshpol audit: %s\n", err);
-		goto out;
+	/* json without a trail streams: the findings go to the report as they are found, never
+	 * held (mp_audit_write); the other formats and the trail read the whole audit */
+	int streamed = !strcmp(format, "json") && !trail;
+	if (streamed) {
+		errno = 0;
+		int wrote = mp_audit_write(ev, &ao, out, &audit);
+		if (ao.progress)
+			fprintf(stderr, "\r\033[K");
+		if (wrote < 0 || fflush(out) != 0 || ferror(out)) {
+			fprintf(stderr, "meshpol audit: %s\n",
+			        wrote < 0 ? "out of memory, or the findings spool failed"
+			                  : "cannot write the json report");
+			goto out;
+		}
+		report_waivers(audit);
+	} else {
+		audit = mp_audit_run(ev, &ao);
+		if (ao.progress)
+			fprintf(stderr, "\r\033[K");
+		if (!audit) {
+			fprintf(stderr, "meshpol audit: out of memory\n");
+			goto out;
+		}
+		report_waivers(audit);
+		int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+		            !strcmp(format, "text");
+		if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
+			fprintf(stderr, "meshpol audit: %s\n", err);
+			goto out;
+		}
 	}
 	int committed = mp_out_commit(o, err, sizeof(err));
 	o = NULL; /* freed by the commit, whatever its result */

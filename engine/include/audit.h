@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* What --fail-on names: an enforcement level or a severity. */
 enum { MP_FAIL_ON_ENFORCEMENT = 0, MP_FAIL_ON_SEVERITY = 1 };
@@ -46,6 +47,14 @@ typedef struct {
  * (the import analyzers' findings) and the audit's "bundle" is null. Never stops at a failing
  * check: its error goes to "errors" and the rest still runs. NULL only when out of memory. */
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
+
+/* Runs the audit and writes it to out as the json report (report.h: what mp_report_write writes
+ * for mp_audit_run's object, byte for byte), findings streamed: each is written to a spool file
+ * (in $TMPDIR, else /tmp; unlinked at once) as it is found, so memory holds the rules and the
+ * counts, never the findings. With summary, *summary is the audit object without "findings"
+ * and "rules" (new reference). -1 when out of memory or the spool fails; a write error shows in
+ * ferror(out). */
+int mp_audit_write(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, json_t **summary);
 
 /* The name of a built-in analysis's pseudo-policy in findings ("meshpol.audit"). */
 #define MP_AUDIT_POLICY "meshpol.audit"
