@@ -113,6 +113,11 @@ typedef struct {
 	mp_id *gw_svc;       /* per document, from ELEMENTS: the service standing for a Gateway */
 	im_sehost *se_hosts; /* ServiceEntry hosts */
 	uint32_t nse_hosts;
+	/* the PeerAuthentication documents, listed on first use (in the arena): the per-namespace
+	 * and per-workload lookups scan these, not every document */
+	uint32_t *pa_docs;
+	uint32_t npa;
+	int pa_listed;
 	mp_arena arena; /* the view's and the MeshConfig's memory */
 	int viewed;     /* the view below is built */
 	ist_pod *pods;
