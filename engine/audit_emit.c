@@ -52,7 +52,8 @@ int au_loc_text(audit *a, const char *s, au_loc *l)
 	long line = strtol(colon + 1, &end, 10);
 	if (*end || line <= 0)
 		return 0;
-	snprintf(file, sizeof(file), "%.*s", (int)(colon - s), s);
+	memcpy(file, s, (size_t)(colon - s));
+	file[colon - s] = '\0';
 	*l = (au_loc){au_place(a, file), line, 0, NULL};
 	return l->file != NULL;
 }
@@ -357,37 +358,57 @@ static void emit_rule(audit *a, mp_jsonbuf *b, const au_rule *r)
 
 /* --- findings --- */
 
-/* The fingerprint of a finding (audit_rules.h) as 64 hex digits into hex; -1 on failure. */
-static int fingerprint_hex(const char *policy, const char *rule, const char *subject, char hex[65])
+/* Appends n in decimal and ':' at p; returns the end. */
+static char *put_len(char *p, size_t n)
 {
+	char d[24];
+	int k = 0;
+	do
+		d[k++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	while (k > 0)
+		*p++ = d[--k];
+	*p++ = ':';
+	return p;
+}
+
+/* The fingerprint of a finding (audit_rules.h) as 64 hex digits into hex; -1 on failure. One
+ * digest of the three length-prefixed parts, hex by table: this runs for every finding. */
+static int fingerprint_hex(EVP_MD_CTX *ctx, const char *policy, const char *rule,
+                           const char *subject, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
 	const char *parts[3] = {policy, rule, subject};
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	int rc = -1;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char lens[3][24];
+	size_t nlen[3];
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		goto out;
+		return -1;
 	for (int k = 0; k < 3; k++) {
-		char len[32];
-		int n = snprintf(len, sizeof(len), "%zu:", strlen(parts[k]));
-		if (EVP_DigestUpdate(ctx, len, (size_t)n) != 1 ||
-		    EVP_DigestUpdate(ctx, parts[k], strlen(parts[k])) != 1)
-			goto out;
+		size_t n = strlen(parts[k]);
+		nlen[k] = (size_t)(put_len(lens[k], n) - lens[k]);
+		if (EVP_DigestUpdate(ctx, lens[k], nlen[k]) != 1 ||
+		    EVP_DigestUpdate(ctx, parts[k], n) != 1)
+			return -1;
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		goto out;
-	for (unsigned k = 0; k < mdlen; k++)
-		snprintf(hex + 2 * k, 3, "%02x", md[k]);
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
+		return -1;
+	for (unsigned k = 0; k < mdlen; k++) {
+		hex[2 * k] = digits[md[k] >> 4];
+		hex[2 * k + 1] = digits[md[k] & 15];
+	}
+	hex[64] = '\0';
+	return 0;
 }
 
 json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char *subject)
 {
 	char hex[65];
-	return fingerprint_hex(policy, rule, subject, hex) < 0 ? NULL : json_string(hex);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = fingerprint_hex(ctx, policy, rule, subject, hex);
+	EVP_MD_CTX_free(ctx);
+	return rc < 0 ? NULL : json_string(hex);
 }
 
 /* Waivers: sorted lookups by the first 12 digits of a fingerprint and by rule and subject. */
@@ -500,7 +521,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	/* jansson refuses a string that is not UTF-8: such a finding was never listed */
 	if (!valid(subject) || !valid(message) || !valid(r->policy) || !valid(r->name))
 		return;
-	if (fingerprint_hex(r->policy, r->name, subject, fp) < 0) {
+	if (fingerprint_hex(a->md, r->policy, r->name, subject, fp) < 0) {
 		a->spool_bad = 1;
 		return;
 	}
@@ -634,7 +655,8 @@ int au_open(audit *a)
 	a->places = json_object();
 	a->now = a->o->now ? a->o->now : (int64_t)time(NULL);
 	mp_jsonbuf_init(&a->buf, NULL, 0);
-	if (!a->errors || !a->places || index_waivers(a) < 0)
+	a->md = EVP_MD_CTX_new();
+	if (!a->errors || !a->places || !a->md || index_waivers(a) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/meshpol-audit.XXXXXX", dir && *dir ? dir : "/tmp");
 	int fd = mkstemp(path);
@@ -659,6 +681,7 @@ void au_close(audit *a)
 	mp_free(a->w_fp);
 	mp_free(a->w_pair);
 	mp_jsonbuf_free(&a->buf);
+	EVP_MD_CTX_free(a->md);
 	json_decref(a->errors);
 	json_decref(a->places);
 	if (a->spool)

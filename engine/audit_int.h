@@ -69,6 +69,7 @@ struct mp_audit_ctx {
 	uint32_t nw_fp, nw_pair;
 	const char *w_file; /* the waivers file as reported */
 	int64_t now;
+	struct evp_md_ctx_st *md; /* the findings' fingerprints (OpenSSL's EVP_MD_CTX) */
 };
 
 /* audit_emit.c */
