@@ -855,15 +855,20 @@ static json_t *summary(audit *a)
 	return out;
 }
 
-int mp_audit_write(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, json_t **summary_out)
+struct mp_audit_result {
+	json_t *summary;
+	FILE *spool;
+	uint64_t listed;
+};
+
+int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
 	audit a = {.ev = ev, .e = e, .m = e->model, .b = e->bundle, .o = o};
 	const mp_check_row *r;
 	json_t *top = NULL;
 	int rc = -1;
-	if (summary_out)
-		*summary_out = NULL;
+	*res = NULL;
 	if (au_open(&a) < 0)
 		goto out;
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
@@ -879,10 +884,12 @@ int mp_audit_write(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, json_t *
 	}
 	a.row = NULL;
 	au_settle(&a);
-	if (!(top = summary(&a)) || au_write_json(&a, top, out) < 0)
+	if (!(top = summary(&a)) || (out && au_write_json(&a, top, out) < 0) || a.spool_bad ||
+	    !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;
-	if (summary_out)
-		*summary_out = json_incref(top);
+	**res = (mp_audit_result){top, a.spool, a.listed};
+	top = NULL;
+	a.spool = NULL; /* the result's now */
 	rc = 0;
 out:
 	json_decref(top);
@@ -890,15 +897,37 @@ out:
 	return rc;
 }
 
+json_t *mp_audit_result_summary(const mp_audit_result *r)
+{
+	return r->summary;
+}
+
+int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)
+{
+	return au_spool_each(r->spool, r->listed, fn, ctx);
+}
+
+void mp_audit_result_free(mp_audit_result *r)
+{
+	if (!r)
+		return;
+	json_decref(r->summary);
+	if (r->spool)
+		fclose(r->spool);
+	mp_free(r);
+}
+
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 {
 	char *text = NULL;
 	size_t len = 0;
 	json_t *out = NULL;
+	mp_audit_result *res = NULL;
 	FILE *f = open_memstream(&text, &len);
 	if (!f)
 		return NULL;
-	int rc = mp_audit_write(ev, o, f, NULL);
+	int rc = mp_audit_stream(ev, o, f, &res);
+	mp_audit_result_free(res);
 	if (fclose(f) == 0 && rc == 0)
 		out = json_loadb(text, len, 0, NULL);
 	free(text);

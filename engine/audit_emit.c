@@ -817,3 +817,55 @@ out:
 	mp_free(keys);
 	return rc;
 }
+
+/* Each finding of the spool is "    {" ... "\n    }" (the json report's element at indent 4),
+ * the next one after ",\n": read line by line up to the closing line, then parsed. */
+int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx)
+{
+	char *line = NULL, *text = NULL;
+	size_t cap = 0, len = 0, tcap = 0;
+	ssize_t got;
+	int rc = 0;
+	if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0)
+		return -1;
+	for (uint64_t i = 0; i < n && rc == 0; i++) {
+		len = 0;
+		for (;;) {
+			if ((got = getline(&line, &cap, spool)) <= 0) {
+				rc = -1;
+				break;
+			}
+			if (len + (size_t)got + 1 > tcap) {
+				size_t ncap = 2 * (len + (size_t)got + 1);
+				char *t = mp_realloc(text, ncap);
+				if (!t) {
+					rc = -1;
+					break;
+				}
+				text = t;
+				tcap = ncap;
+			}
+			memcpy(text + len, line, (size_t)got);
+			len += (size_t)got;
+			/* the closing line: "    }", then ",\n" or nothing */
+			if (!strncmp(line, "    }", 5))
+				break;
+		}
+		if (rc)
+			break;
+		if (len && text[len - 1] == '\n')
+			len--;
+		if (len && text[len - 1] == ',')
+			len--;
+		json_t *f = json_loadb(text, len, 0, NULL);
+		if (!f) {
+			rc = -1;
+			break;
+		}
+		rc = fn(ctx, f);
+		json_decref(f);
+	}
+	free(line);
+	mp_free(text);
+	return rc;
+}

@@ -98,5 +98,8 @@ json_t *au_waivers(audit *a);
  * with "findings" from the spool and "rules" from the table. -1 when out of memory or the
  * spool cannot be read back; a write error shows in ferror(out). */
 int au_write_json(audit *a, json_t *top, FILE *out);
+/* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
+ */
+int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);
 
 #endif

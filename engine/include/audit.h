@@ -48,13 +48,23 @@ typedef struct {
  * check: its error goes to "errors" and the rest still runs. NULL only when out of memory. */
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
 
+/* A streamed audit's outcome (mp_audit_stream): the audit object without "findings" and
+ * "rules", and the listed findings in a spool file (in $TMPDIR, else /tmp; unlinked at once),
+ * to be read again one at a time. Owned by the caller: mp_audit_result_free. */
+typedef struct mp_audit_result mp_audit_result;
+
 /* Runs the audit and writes it to out as the json report (report.h: what mp_report_write writes
- * for mp_audit_run's object, byte for byte), findings streamed: each is written to a spool file
- * (in $TMPDIR, else /tmp; unlinked at once) as it is found, so memory holds the rules and the
- * counts, never the findings. With summary, *summary is the audit object without "findings"
- * and "rules" (new reference). -1 when out of memory or the spool fails; a write error shows in
- * ferror(out). */
-int mp_audit_write(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, json_t **summary);
+ * for mp_audit_run's object, byte for byte), findings streamed: each is written to the spool as
+ * it is found, so memory holds the rules and the counts, never the findings. out NULL: no
+ * report (the findings only go to the spool). 0 with *res set, or -1 when out of memory or the
+ * spool fails; a write error shows in ferror(out). */
+int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res);
+/* The audit object without "findings" and "rules" (borrowed from r). */
+json_t *mp_audit_result_summary(const mp_audit_result *r);
+/* Calls fn with each listed finding, in order (a new object, freed after the call); stops at
+ * fn's first non-zero return and returns it; -1 when the spool cannot be read back. */
+int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx);
+void mp_audit_result_free(mp_audit_result *r); /* NULL is fine */
 
 /* The name of a built-in analysis's pseudo-policy in findings ("meshpol.audit"). */
 #define MP_AUDIT_POLICY "meshpol.audit"
