@@ -453,12 +453,58 @@ static void resource_name(const char *ns, const char *host, char *buf, size_t le
 
 /* DestinationRuleAnalyzer: a subset no DestinationRule of the host defines (any namespace,
  * any exportTo). */
+/* A live DestinationRule by its host's resource name (ns/name), for the subset lookups. */
+typedef struct {
+	const char *name;
+	uint32_t doc;
+} drname;
+
+static int cmp_drname(const void *x, const void *y)
+{
+	const drname *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	return c ? c : (a->doc > b->doc) - (a->doc < b->doc);
+}
+
+/* The live DestinationRules with a host, sorted by its resource name (in the arena); NULL and
+ * im->oom when out of memory. */
+static drname *dr_names(mp_import *im, uint32_t *n)
+{
+	istio_state *st = istio_of(im);
+	char have[600], fqdn[600];
+	drname *v = mp_arena_alloc(&st->arena, (im->ndocs + 1) * sizeof(*v));
+	*n = 0;
+	if (!v) {
+		im->oom = 1;
+		return NULL;
+	}
+	for (uint32_t j = 0; j < im->ndocs; j++) {
+		idoc *dr = &im->docs[j];
+		const char *dh;
+		if (!istio_is(dr, IK_DESTINATIONRULE) || !im_live(dr) ||
+		    !(dh = im_scalar(im_get(dr, dr->spec, "host"))))
+			continue;
+		const char *dns = im_str_of(im, dr->ns);
+		resource_name(dns, ist_fqdn(im, dns, dh, fqdn, sizeof(fqdn)), have, sizeof(have));
+		if (!(v[*n].name = mp_arena_str(&st->arena, have))) {
+			im->oom = 1;
+			return NULL;
+		}
+		v[(*n)++].doc = j;
+	}
+	qsort(v, *n, sizeof(*v), cmp_drname);
+	return v;
+}
+
 void ist_destination_subsets(mp_import *im)
 {
-	char have[600], fqdn[600], want[600];
+	char want[600];
+	uint32_t ndr;
+	drname *drs = dr_names(im, &ndr);
 	vsdest *ds = mp_malloc(MAX_DESTS * sizeof(*ds));
-	if (!ds) {
+	if (!ds || !drs) {
 		im->oom = 1;
+		mp_free(ds);
 		return;
 	}
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
@@ -474,18 +520,19 @@ void ist_destination_subsets(mp_import *im)
 				continue;
 			resource_name(im_str_of(im, vs->ns), host, want, sizeof(want));
 			int found = 0;
-			for (uint32_t j = 0; j < im->ndocs && !found; j++) {
-				idoc *dr = &im->docs[j];
+			uint32_t lo = 0, hi = ndr;
+			while (lo < hi) { /* the first DestinationRule of that name */
+				uint32_t mid = (lo + hi) / 2;
+				if (strcmp(drs[mid].name, want) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (uint32_t j = lo; j < ndr && !found && !strcmp(drs[j].name, want);
+			     j++) {
+				idoc *dr = &im->docs[drs[j].doc];
 				yaml_node_t *subs, *sub;
-				const char *dh;
-				if (!istio_is(dr, IK_DESTINATIONRULE) || !im_live(dr) ||
-				    !(dh = im_scalar(im_get(dr, dr->spec, "host"))))
-					continue;
-				const char *dns = im_str_of(im, dr->ns);
-				resource_name(dns, ist_fqdn(im, dns, dh, fqdn, sizeof(fqdn)), have,
-				              sizeof(have));
-				if (strcmp(have, want) ||
-				    !(subs = im_get(dr, dr->spec, "subsets")) ||
+				if (!(subs = im_get(dr, dr->spec, "subsets")) ||
 				    subs->type != YAML_SEQUENCE_NODE)
 					continue;
 				IM_SEQ_FOREACH(dr, subs, sub)
@@ -1198,11 +1245,93 @@ static void augmented(mp_import *im, const ist_pod *pod, ist_label *out, uint32_
 	*l = (ist_labels){out, n};
 }
 
+/* Every pod's augmented labels, and the pods by label (key, value), built once: a subset's
+ * selector is tried on the pods that carry its first label, not on every pod. */
+typedef struct {
+	const char *key, *value;
+	uint32_t pod;
+} podlabel;
+
+typedef struct {
+	ist_labels *aug; /* per pod */
+	podlabel *by;    /* sorted by key, value, pod */
+	uint32_t nby;
+} podindex;
+
+static int cmp_podlabel(const void *x, const void *y)
+{
+	const podlabel *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+	if (!c)
+		c = strcmp(a->value, b->value);
+	return c ? c : (a->pod > b->pod) - (a->pod < b->pod);
+}
+
+static int podindex_build(mp_import *im, podindex *x)
+{
+	istio_state *st = istio_of(im);
+	uint32_t total = 0;
+	x->aug = mp_arena_alloc(&st->arena, (st->npods + 1) * sizeof(ist_labels));
+	if (!x->aug)
+		return -1;
+	for (uint32_t p = 0; p < st->npods; p++) {
+		ist_label buf[128];
+		ist_labels pl;
+		augmented(im, &st->pods[p], buf, 128, &pl);
+		ist_label *copy = mp_arena_alloc(&st->arena, (pl.n + 1) * sizeof(ist_label));
+		if (!copy)
+			return -1;
+		if (pl.n)
+			memcpy(copy, pl.v, pl.n * sizeof(ist_label));
+		x->aug[p] = (ist_labels){copy, pl.n};
+		total += pl.n;
+	}
+	if (!(x->by = mp_arena_alloc(&st->arena, (total + 1) * sizeof(podlabel))))
+		return -1;
+	for (uint32_t p = 0; p < st->npods; p++)
+		for (uint32_t k = 0; k < x->aug[p].n; k++)
+			x->by[x->nby++] = (podlabel){x->aug[p].v[k].key, x->aug[p].v[k].value, p};
+	qsort(x->by, x->nby, sizeof(podlabel), cmp_podlabel);
+	return 0;
+}
+
+/* Does the selector select a pod of the cluster (ist_selects on its augmented labels)? */
+static int podindex_selects(const istio_state *st, const podindex *x, const ist_labels *sel,
+                            mp_id cluster)
+{
+	if (!sel->n) { /* selects everything: any pod of the cluster */
+		for (uint32_t p = 0; p < st->npods; p++)
+			if (ist_same_cluster(st->pods[p].cluster, cluster))
+				return 1;
+		return 0;
+	}
+	podlabel want = {sel->v[0].key, sel->v[0].value, 0};
+	uint32_t lo = 0, hi = x->nby;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (cmp_podlabel(&x->by[mid], &want) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < x->nby && !strcmp(x->by[lo].key, want.key) &&
+	       !strcmp(x->by[lo].value, want.value);
+	     lo++) {
+		uint32_t p = x->by[lo].pod;
+		if (ist_same_cluster(st->pods[p].cluster, cluster) && ist_selects(sel, &x->aug[p]))
+			return 1;
+	}
+	return 0;
+}
+
 void ist_destination_rule_hosts(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	hostmap m;
+	podindex px = {0};
 	hostmap_build(im, &m);
+	if (!im->oom && podindex_build(im, &px) < 0)
+		im->oom = 1;
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dr = &im->docs[i];
 		yaml_node_t *hn, *subs, *sub;
@@ -1242,15 +1371,7 @@ void ist_destination_rule_hosts(mp_import *im)
 			for (uint32_t k = 0; k < sl.n && n < 128; k++)
 				merged[n++] = sl.v[k];
 			ist_labels sel = {merged, n};
-			int found = 0;
-			for (uint32_t p = 0; p < st->npods && !found; p++) {
-				ist_label buf[128];
-				ist_labels pl;
-				if (!ist_same_cluster(st->pods[p].cluster, dr->cluster))
-					continue;
-				augmented(im, &st->pods[p], buf, 128, &pl);
-				found = ist_selects(&sel, &pl);
-			}
+			int found = podindex_selects(st, &px, &sel, dr->cluster);
 			if (!found)
 				ist_report(im, dr, NULL, "DestinationRuleSubsetNotSelectPods",
 				           "The Subset %s defined in the DestinationRule does not "

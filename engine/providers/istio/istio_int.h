@@ -118,8 +118,12 @@ typedef struct {
 	uint32_t *pa_docs;
 	uint32_t npa;
 	int pa_listed;
-	mp_arena arena; /* the view's and the MeshConfig's memory */
-	int viewed;     /* the view below is built */
+	uint32_t *ns_docs; /* the Namespace documents, the same way (ist_namespace) */
+	uint32_t nns_docs;
+	int ns_listed;
+	uint32_t *svc_by_ns; /* the view's Services by namespace, then order (ist_view) */
+	mp_arena arena;      /* the view's and the MeshConfig's memory */
+	int viewed;          /* the view below is built */
 	ist_pod *pods;
 	uint32_t npods;
 	ist_service *svcs;

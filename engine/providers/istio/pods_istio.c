@@ -87,8 +87,22 @@ const char *ist_selector_text(const ist_labels *sel, char *buf, size_t len, cons
 
 idoc *ist_namespace(mp_import *im, const char *ns, mp_id c)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) {
-		idoc *dc = &im->docs[i];
+	istio_state *st = istio_of(im);
+	if (!st->ns_listed) { /* every pod asks: list the Namespaces once */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			k += k8s_is(&im->docs[i], K8S_NAMESPACE);
+		if (!(st->ns_docs = mp_arena_alloc(&st->arena, (k + 1) * sizeof(uint32_t)))) {
+			im->oom = 1;
+			return NULL;
+		}
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			if (k8s_is(&im->docs[i], K8S_NAMESPACE))
+				st->ns_docs[st->nns_docs++] = i;
+		st->ns_listed = 1;
+	}
+	for (uint32_t k = 0; k < st->nns_docs; k++) {
+		idoc *dc = &im->docs[st->ns_docs[k]];
 		if (k8s_is(dc, K8S_NAMESPACE) && im_live(dc) && ist_same_cluster(dc->cluster, c) &&
 		    !strcmp(im_str_of(im, dc->name), ns))
 			return dc;
