@@ -358,15 +358,18 @@ int mp_cmd_audit(int argc, char **argv)
 	if (isatty(STDERR_FILENO)) {
 		ao.progress = show_progress;
 	}
-	/* json streams: the findings go to the report as they are found, never held, and the
-	 * trail reads them back from the audit's spool (mp_audit_stream); the other formats read
-	 * the whole audit */
-	if (!strcmp(format, "json")) {
+	/* json and text stream: the findings go to a spool as they are found, never held (json
+	 * straight into the report, by mp_audit_stream; text read back once, by severity), and
+	 * the trail reads them back from the spool; the other formats read the whole audit */
+	int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+	            !strcmp(format, "text");
+	if (mp_report_streams(format)) {
+		int json = !strcmp(format, "json");
 		errno = 0;
-		int wrote = mp_audit_stream(ev, &ao, out, &res);
+		int wrote = mp_audit_stream(ev, &ao, json ? out : NULL, &res);
 		if (ao.progress)
 			fprintf(stderr, "\r\033[K");
-		if (wrote < 0 || fflush(out) != 0 || ferror(out)) {
+		if (wrote < 0 || (json && (fflush(out) != 0 || ferror(out)))) {
 			fprintf(stderr, "meshpol audit: %s\n",
 			        wrote < 0 ? "out of memory, or the findings spool failed"
 			                  : "cannot write the json report");
@@ -374,6 +377,11 @@ int mp_cmd_audit(int argc, char **argv)
 		}
 		audit = json_incref(mp_audit_result_summary(res));
 		report_waivers(audit);
+		if (!json &&
+		    mp_report_write_result(res, format, out, color, err, sizeof(err)) < 0) {
+			fprintf(stderr, "meshpol audit: %s\n", err);
+			goto out;
+		}
 	} else {
 		audit = mp_audit_run(ev, &ao);
 		if (ao.progress)
@@ -383,8 +391,6 @@ int mp_cmd_audit(int argc, char **argv)
 			goto out;
 		}
 		report_waivers(audit);
-		int color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
-		            !strcmp(format, "text");
 		if (mp_report_write(audit, format, out, color, err, sizeof(err)) < 0) {
 			fprintf(stderr, "meshpol audit: %s\n", err);
 			goto out;

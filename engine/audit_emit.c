@@ -2,7 +2,7 @@
  * to a spool file the moment it is found (as the bytes the json report prints: indent 2, keys
  * sorted, as jansson's json_dumpf writes them), waivers matched finding by finding, and the
  * json report assembled from the spool and the rules. Memory holds the rules and the counts,
- * never the findings. Design: docs/architecture.md ("Audit: streamed findings"). */
+ * never the findings. Design: docs/architecture.md ("Reports", streamed findings). */
 #include "alloc.h"
 #include "audit_int.h"
 #include "diag.h"
@@ -647,10 +647,23 @@ void au_error(audit *a, uint32_t ri, const char *message)
 
 /* --- the spool and the report --- */
 
-int au_open(audit *a)
+FILE *au_tempfile(void)
 {
 	char path[PATH_MAX];
 	const char *dir = getenv("TMPDIR");
+	snprintf(path, sizeof(path), "%s/meshpol-audit.XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path); /* gone when closed, whatever happens */
+	FILE *f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+int au_open(audit *a)
+{
 	a->errors = json_array();
 	a->places = json_object();
 	a->now = a->o->now ? a->o->now : (int64_t)time(NULL);
@@ -658,16 +671,7 @@ int au_open(audit *a)
 	a->md = EVP_MD_CTX_new();
 	if (!a->errors || !a->places || !a->md || index_waivers(a) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/meshpol-audit.XXXXXX", dir && *dir ? dir : "/tmp");
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return -1;
-	unlink(path); /* gone when closed, whatever happens */
-	if (!(a->spool = fdopen(fd, "w+"))) {
-		close(fd);
-		return -1;
-	}
-	return 0;
+	return (a->spool = au_tempfile()) ? 0 : -1;
 }
 
 void au_close(audit *a)

@@ -2,7 +2,7 @@
  * rules table, the findings spool and the JSON report written from them). Findings are not kept:
  * each is written to a spool file as the bytes the json report prints, the moment it is found,
  * and only its counts stay in memory; the rules are C records until the report is written.
- * Internal prefix au_. Design: docs/architecture.md ("Audit: streamed findings"). */
+ * Internal prefix au_. Design: docs/architecture.md ("Reports", streamed findings). */
 #ifndef MP_AUDIT_INT_H
 #define MP_AUDIT_INT_H
 
@@ -73,6 +73,8 @@ struct mp_audit_ctx {
 };
 
 /* audit_emit.c */
+/* A temporary file in $TMPDIR (else /tmp), unlinked at once; NULL when none can be made. */
+FILE *au_tempfile(void);
 int au_open(audit *a); /* -1 when out of memory or no spool can be made */
 void au_close(audit *a);
 /* A file as the report names it (borrowed from a->places). */
