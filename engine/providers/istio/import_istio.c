@@ -66,31 +66,19 @@ static yaml_node_t *match_labels(idoc *dc, const char *key)
 	return ml;
 }
 
-/* The namespace-wide PeerAuthentication of exactly that namespace (the first one: Istio takes
- * the oldest), or -1. In the root namespace it is the mesh-wide one. */
-/* The PeerAuthentication documents, in document order (istio_state.pa_docs); NULL (and
- * im->oom) when out of memory. */
-static const uint32_t *pa_docs(mp_import *im, uint32_t *n)
+static int is_peer_auth(const idoc *dc)
 {
-	istio_state *st = istio_of(im);
-	if (!st->pa_listed) {
-		uint32_t k = 0;
-		for (uint32_t i = 0; i < im->ndocs; i++)
-			k += istio_is(&im->docs[i], IK_PEERAUTHENTICATION);
-		if (!(st->pa_docs = mp_arena_alloc(&st->arena, (k + 1) * sizeof(uint32_t)))) {
-			im->oom = 1;
-			*n = 0;
-			return NULL;
-		}
-		for (uint32_t i = 0; i < im->ndocs; i++)
-			if (istio_is(&im->docs[i], IK_PEERAUTHENTICATION))
-				st->pa_docs[st->npa++] = i;
-		st->pa_listed = 1;
-	}
-	*n = st->npa;
-	return st->pa_docs;
+	return istio_is(dc, IK_PEERAUTHENTICATION);
 }
 
+/* The PeerAuthentication documents, listed once (istio_state.pa_docs). */
+static const uint32_t *pa_docs(mp_import *im, uint32_t *n)
+{
+	return ist_doclist_of(im, &istio_of(im)->pa_docs, is_peer_auth, n);
+}
+
+/* The namespace-wide PeerAuthentication of exactly that namespace (the first one: Istio takes
+ * the oldest), or -1. In the root namespace it is the mesh-wide one. */
 static int namespace_pa(mp_import *im, mp_str ns, mp_id cluster)
 {
 	uint32_t npa;
