@@ -371,7 +371,8 @@ int mp_cmd_audit(int argc, char **argv)
 			fprintf(stderr, "\r\033[K");
 		if (wrote < 0 || (json && (fflush(out) != 0 || ferror(out)))) {
 			fprintf(stderr, "meshpol audit: %s\n",
-			        wrote < 0 ? "out of memory, or the findings spool failed"
+			        wrote < 0 ? "out of memory, or no temporary file for the findings "
+			                    "(in $TMPDIR, else /tmp)"
 			                  : "cannot write the json report");
 			goto out;
 		}
@@ -387,7 +388,9 @@ int mp_cmd_audit(int argc, char **argv)
 		if (ao.progress)
 			fprintf(stderr, "\r\033[K");
 		if (!audit) {
-			fprintf(stderr, "meshpol audit: out of memory\n");
+			fprintf(stderr,
+			        "meshpol audit: out of memory, or no temporary file for the "
+			        "findings (in $TMPDIR, else /tmp)\n");
 			goto out;
 		}
 		report_waivers(audit);
