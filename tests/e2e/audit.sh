@@ -223,4 +223,14 @@ expect_rc "another key does not verify the seals" 1 "$MESHPOL" verify "$TMP/trai
 expect_out "the seal is named" 'seal'
 cp "$TMP/trail.jsonl" "$TMP/t4"; printf '{"seq":' >> "$TMP/t4"
 expect_rc "appending to a torn trail is refused" 2 "$MESHPOL" audit -m $D/clean -p "$TMP/generic" --trail "$TMP/t4" --sign-key "$TMP/key.pem"
+
+# Findings stream through a temporary file (docs/architecture.md, "Reports"): with none to be
+# had, the audit fails as an input error, for every format, rather than report fewer findings.
+for fmt in json text sarif; do
+	expect_rc "no temporary file ($fmt): exit 2" 2 env TMPDIR="$TMP/none/such" "$MESHPOL" audit \
+		-m $D/rbac -p $D/rbac-bundle --format $fmt -o "$TMP/nospool.$fmt"
+	expect_out "no temporary file ($fmt): said so" 'no temporary file for the findings'
+	[ ! -e "$TMP/nospool.$fmt" ] && ok "no temporary file ($fmt): no report written" ||
+		not_ok "no temporary file ($fmt): a report was left"
+done
 e2e_done
