@@ -1000,19 +1000,38 @@ void mp_audit_result_free(mp_audit_result *r)
 	mp_free(r);
 }
 
+static int append_finding(void *ctx, json_t *f)
+{
+	return json_array_append(ctx, f) < 0 ? -1 : 0;
+}
+
+/* The tree: the streamed audit's summary as it was built (its members' keys in the order the
+ * writers that copy them, SARIF's properties, print), with "findings" read back from the spool
+ * and "rules" parsed from their bytes. */
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 {
-	char *text = NULL;
-	size_t len = 0;
-	json_t *out = NULL;
 	mp_audit_result *res = NULL;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
+	json_t *out = NULL, *findings = NULL, *rules = NULL;
+	char *text = NULL;
+	if (mp_audit_stream(ev, o, NULL, &res) < 0)
 		return NULL;
-	int rc = mp_audit_stream(ev, o, f, &res);
+	if (!(findings = json_array()) ||
+	    mp_audit_result_findings(res, append_finding, findings) != 0 ||
+	    !(text = mp_malloc(res->rules_len + 2)))
+		goto out;
+	text[0] = '[';
+	if (res->rules_len)
+		memcpy(text + 1, res->rules, res->rules_len);
+	text[res->rules_len + 1] = ']';
+	if (!(rules = json_loadb(text, res->rules_len + 2, 0, NULL)) ||
+	    json_object_set(res->summary, "rules", rules) < 0 ||
+	    json_object_set(res->summary, "findings", findings) < 0)
+		goto out;
+	out = json_incref(res->summary);
+out:
+	json_decref(findings);
+	json_decref(rules);
+	mp_free(text);
 	mp_audit_result_free(res);
-	if (fclose(f) == 0 && rc == 0)
-		out = json_loadb(text, len, 0, NULL);
-	free(text);
 	return out;
 }
