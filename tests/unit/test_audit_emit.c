@@ -133,6 +133,56 @@ static void test_same_bytes_with_waivers(void **state)
 	same_bytes(waivers_yaml);
 }
 
+static int count_finding(void *ctx, json_t *f)
+{
+	(void)f;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/* meshpol audit --trail --format json: streamed to the spool only, the trail reads the findings
+ * back, adds "trail" to the summary, and the report is written after it (the spool read again):
+ * the tree's json with the same member added, byte for byte, however often it is written. */
+static void test_json_after_the_trail(void **state)
+{
+	(void)state;
+	fixture f;
+	mp_audit_result *r = NULL;
+	char *a = NULL, *b = NULL, err[256];
+	size_t na = 0, nb = 0, seen = 0;
+	open_fixture(&f, waivers_yaml);
+	mp_audit_opts o = opts_of(&f);
+	json_t *tree = mp_audit_run(f.ev, &o),
+	       *trail = json_pack("{s:s, s:i}", "file", "t.jsonl", "first_seq", 1);
+	assert_non_null(tree);
+	assert_int_equal(json_object_set(tree, "trail", trail), 0);
+	FILE *out = open_memstream(&a, &na);
+	assert_int_equal(mp_report_write(tree, "json", out, 0, err, sizeof(err)), 0);
+	fclose(out);
+	assert_int_equal(mp_audit_stream(f.ev, &o, NULL, &r), 0);
+	assert_int_equal(mp_audit_result_findings(r, count_finding, &seen), 0);
+	assert_int_equal(seen, json_array_size(json_object_get(tree, "findings")));
+	assert_true(seen > 0);
+	assert_int_equal(json_object_set(mp_audit_result_summary(r), "trail", trail), 0);
+	for (int round = 0; round < 2; round++) {
+		out = open_memstream(&b, &nb);
+		assert_int_equal(mp_audit_result_write_json(r, out), 0);
+		fclose(out);
+		if (na != nb || memcmp(a, b, na))
+			fail_msg(
+			    "round %d: the json after the trail differs from the tree's (%zu and "
+			    "%zu bytes)",
+			    round, nb, na);
+		free(b);
+		b = NULL;
+	}
+	mp_audit_result_free(r);
+	json_decref(trail);
+	json_decref(tree);
+	free(a);
+	close_fixture(&f);
+}
+
 /* Waivers apply finding by finding as mp_waivers_apply applies them to the whole list: the first
  * in force wins, every match counts, an expired one waives nothing and fails the audit. */
 static void test_waivers(void **state)
@@ -245,8 +295,11 @@ static void test_no_spool(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_same_bytes), cmocka_unit_test(test_same_bytes_with_waivers),
-	    cmocka_unit_test(test_waivers),    cmocka_unit_test(test_findings_read_back),
+	    cmocka_unit_test(test_same_bytes),
+	    cmocka_unit_test(test_same_bytes_with_waivers),
+	    cmocka_unit_test(test_json_after_the_trail),
+	    cmocka_unit_test(test_waivers),
+	    cmocka_unit_test(test_findings_read_back),
 	    cmocka_unit_test(test_no_spool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
