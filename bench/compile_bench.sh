@@ -3,15 +3,19 @@
 # same files, and the compile's peak RSS. Targets: the design brief's "Performance targets".
 #
 # For each size (services; routes = services x ROUTES_PER_SERVICE) it generates a mesh with
-# gen_mesh.py into out/mesh-N, runs each command once untimed (warm cache, check it succeeds),
+# gen_mesh.py into out/mesh-N (native format), and for each of K8S_SIZES one with
+# gen_k8s_mesh.py into out/k8s-N (Kubernetes Services and Deployments, Istio VirtualServices,
+# DestinationRules and PeerAuthentications: the importers' and analyzers' lookups that once
+# grew with the square of the documents, issue 20), runs each command once untimed (warm
+# cache, check it succeeds),
 # then REPS alternating timed runs of
 #     out/yaml_baseline DIR               (the floor: parse every file, delete every event)
 #     bin/meshpol compile -o out/mesh-N.mpm DIR
 # through out/timecmd (wall time in us, peak RSS from wait4), and prints medians and a PASS/FAIL
 # per target. Both are timed the same way, from fork to exit, so process start-up is in both.
 #
-# Environment: SIZES ("1000 10000"), REPS (5), ROUTES_PER_SERVICE (2), SEED (42),
-#              MESHPOL (bin/meshpol of this checkout).
+# Environment: SIZES ("1000 10000"), K8S_SIZES ("1000 10000"; empty: none), REPS (5),
+#              ROUTES_PER_SERVICE (2), SEED (42), MESHPOL (bin/meshpol of this checkout).
 # Exit: 0 whether or not the targets are met (benchmarks report, they do not gate); 1 if a
 # command failed or bin/meshpol is missing (the baseline is still measured and printed).
 set -u
@@ -21,6 +25,7 @@ ROOT=$(dirname "$HERE")
 OUT=$HERE/out
 MESHPOL=${MESHPOL:-$ROOT/bin/meshpol}
 SIZES=${SIZES:-1000 10000}
+K8S_SIZES=${K8S_SIZES-1000 10000}
 REPS=${REPS:-5}
 ROUTES_PER_SERVICE=${ROUTES_PER_SERVICE:-2}
 SEED=${SEED:-42}
@@ -37,11 +42,10 @@ fail() {
 	failed=1
 }
 
-if [ ! -x "$BASELINE" ] || [ ! -x "$TIMECMD" ]; then
-	make --no-print-directory -C "$HERE" tools >&2 || {
-		echo "compile_bench: cannot build the helpers (make -C bench tools)" >&2
-		exit 1
-	}
+# always asked: make rebuilds a helper whose source changed
+if ! make --no-print-directory -s -C "$HERE" tools >&2; then
+	echo "compile_bench: cannot build the helpers (make -C bench tools)" >&2
+	exit 1
 fi
 have_meshpol=1
 if [ ! -x "$MESHPOL" ]; then
@@ -72,7 +76,7 @@ timed() {
 		tail -n 20 "$log" | sed 's/^/  | /' >&2
 		return 1
 	fi
-	read -r secs kb <"$RUN/last"
+	read -r secs kb _ <"$RUN/last"
 	echo "$secs" >>"$RUN/$name.s"
 	echo "$kb" >>"$RUN/$name.kb"
 }
@@ -82,12 +86,18 @@ RUN=$(mktemp -d "$OUT/run.XXXXXX")
 trap 'rm -rf "$RUN"' EXIT
 
 rows=()
-for n in $SIZES; do
-	dir=$OUT/mesh-$n
-	mpm=$OUT/mesh-$n.mpm
-	if ! python3 "$HERE/gen_mesh.py" --services "$n" --routes-per-service "$ROUTES_PER_SERVICE" \
-		--seed "$SEED" "$dir"; then
-		fail "gen_mesh.py failed for $n services"
+for spec in $(for n in $SIZES; do echo "mesh:$n"; done) $(for n in $K8S_SIZES; do echo "k8s:$n"; done); do
+	kind=${spec%%:*} n=${spec#*:}
+	dir=$OUT/$kind-$n
+	mpm=$OUT/$kind-$n.mpm
+	if [ "$kind" = mesh ]; then
+		if ! python3 "$HERE/gen_mesh.py" --services "$n" --routes-per-service \
+			"$ROUTES_PER_SERVICE" --seed "$SEED" "$dir"; then
+			fail "gen_mesh.py failed for $n services"
+			continue
+		fi
+	elif ! python3 "$HERE/gen_k8s_mesh.py" --services "$n" "$dir"; then
+		fail "gen_k8s_mesh.py failed for $n services"
 		continue
 	fi
 	rm -f "$RUN"/*.s "$RUN"/*.kb "$mpm"
@@ -101,11 +111,11 @@ for n in $SIZES; do
 
 	compile_ok=$have_meshpol
 	if [ "$compile_ok" -eq 1 ]; then
-		"$MESHPOL" compile -o "$mpm" "$dir" >"$OUT/compile-$n.log" 2>&1
+		"$MESHPOL" compile -o "$mpm" "$dir" >"$OUT/compile-$kind-$n.log" 2>&1
 		rc=$?
 		if [ "$rc" -ne 0 ]; then
-			fail "meshpol compile failed on $dir (exit $rc); its output ($OUT/compile-$n.log):"
-			tail -n 20 "$OUT/compile-$n.log" | sed 's/^/  | /' >&2
+			fail "meshpol compile failed on $dir (exit $rc); its output ($OUT/compile-$kind-$n.log):"
+			tail -n 20 "$OUT/compile-$kind-$n.log" | sed 's/^/  | /' >&2
 			compile_ok=0
 		fi
 	fi
@@ -115,11 +125,11 @@ for n in $SIZES; do
 	if [ "$compile_ok" -eq 1 ] && "$MESHPOL" version >/dev/null 2>&1; then
 		start_ok=1
 	fi
-	echo "compile_bench: $n services: $REPS alternating runs..." >&2
+	echo "compile_bench: $kind, $n services: $REPS alternating runs..." >&2
 	for ((r = 1; r <= REPS; r++)); do
 		timed yaml "$RUN/yaml.log" "$BASELINE" -q "$dir" || { failed=1; break; }
 		if [ "$compile_ok" -eq 1 ]; then
-			timed compile "$OUT/compile-$n.log" "$MESHPOL" compile -o "$mpm" "$dir" ||
+			timed compile "$OUT/compile-$kind-$n.log" "$MESHPOL" compile -o "$mpm" "$dir" ||
 				{ failed=1; compile_ok=0; }
 		fi
 		if [ "$start_ok" -eq 1 ]; then
@@ -137,7 +147,7 @@ for n in $SIZES; do
 		comp_mb=$(kb_to_mb "$comp_kb")
 		ratio=$(awk -v c="$comp_s" -v y="$yaml_s" 'BEGIN { printf "%.2f", c / y }')
 		ratio_ok=$(awk -v r="$ratio" -v t="$RATIO_TARGET" 'BEGIN { print (r <= t) ? "PASS" : "FAIL" }')
-		if [ "$n" -eq "$RSS_TARGET_SIZE" ]; then
+		if [ "$kind" = mesh ] && [ "$n" -eq "$RSS_TARGET_SIZE" ]; then
 			rss_ok=$(awk -v m="$comp_mb" -v t="$RSS_TARGET_MB" 'BEGIN { print (m < t) ? "PASS" : "FAIL" }')
 		else
 			rss_ok="-"
@@ -146,8 +156,10 @@ for n in $SIZES; do
 	else
 		comp_s="n/a" comp_mb="n/a" ratio="n/a" ratio_ok="n/a" rss_ok="n/a" mpm_mb="n/a"
 	fi
-	rows+=("$(printf '%8s %7s %6s %6s %6.1f | %9s %10s %8s %6s %5s | %8s %8s %5s %7s' \
-		"$n" "$((n * ROUTES_PER_SERVICE))" "$docs" "$files" "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" \
+	routes=$((n * ROUTES_PER_SERVICE))
+	[ "$kind" = k8s ] && routes=$n
+	rows+=("$(printf '%4s %8s %7s %6s %6s %6.1f | %9s %10s %8s %6s %5s | %8s %8s %5s %7s' \
+		"$kind" "$n" "$routes" "$docs" "$files" "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" \
 		"$yaml_s" "$comp_s" "$start_s" "$ratio" "$ratio_ok" "$yaml_mb" "$comp_mb" "$rss_ok" "$mpm_mb")")
 done
 
@@ -157,10 +169,14 @@ done
 	echo "host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "meshpol: $MESHPOL"
 	echo
-	printf '%8s %7s %6s %6s %6s | %9s %10s %8s %6s %5s | %8s %8s %5s %7s\n' \
-		services routes docs files MB yaml_s compile_s start_s ratio "<=3" yaml_MB comp_MB "<50" mpm_MB
+	printf '%4s %8s %7s %6s %6s %6s | %9s %10s %8s %6s %5s | %8s %8s %5s %7s\n' \
+		kind services routes docs files MB yaml_s compile_s start_s ratio "<=3" yaml_MB comp_MB \
+		"<50" mpm_MB
 	for row in "${rows[@]}"; do echo "$row"; done
 	echo
+	echo "kind: mesh, gen_mesh.py's native format; k8s, gen_k8s_mesh.py's Kubernetes and Istio"
+	echo "  documents (Service, Deployment, VirtualService, DestinationRule per service), whose"
+	echo "  compile also runs Istio's analyzers (their findings go into the model)."
 	echo "yaml_s, compile_s: median wall time from fork to exit (start-up included in both;"
 	echo "  compile_s also includes writing the .mpm). ratio = compile_s / yaml_s, target <= $RATIO_TARGET."
 	echo "start_s: median wall time of \`meshpol version\`, the fixed start-up cost inside compile_s."

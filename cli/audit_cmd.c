@@ -27,9 +27,40 @@ static void show_progress(void *ctx, const char *step, uint64_t done, uint64_t t
 	fflush(stderr);
 }
 
+/* The findings of an audit, one at a time: from the tree (mp_audit_run) or from a streamed
+ * audit's spool (mp_audit_result_findings). */
+typedef struct {
+	json_t *tree;
+	mp_audit_result *res;
+} findings_src;
+
+typedef struct {
+	mp_trail *t;
+	char *err;
+	size_t errlen;
+} trail_ctx;
+
+static int trail_finding(void *vctx, json_t *f)
+{
+	trail_ctx *c = vctx;
+	return mp_trail_append_nosync(c->t, "finding", f, c->err, c->errlen) < 0 ? -1 : 0;
+}
+
+static int each_finding(const findings_src *src, int (*fn)(void *ctx, json_t *f), void *ctx)
+{
+	size_t i;
+	json_t *f;
+	if (src->res)
+		return mp_audit_result_findings(src->res, fn, ctx);
+	json_array_foreach(json_object_get(src->tree, "findings"), i, f) if (fn(ctx, f)) return -1;
+	return 0;
+}
+
 /* Appends the run to the trail: start, one record per finding, end, seal. Then sets the audit's
- * "trail" to where the run is (docs/audit-format.md), for the report written after it. */
-static int write_trail(const char *path, const char *key, json_t *audit, char *err, size_t errlen)
+ * "trail" to where the run is (docs/audit-format.md), for the report written after it. audit:
+ * the audit object, or a streamed one's summary (the findings come from src). */
+static int write_trail(const char *path, const char *key, json_t *audit, const findings_src *src,
+                       char *err, size_t errlen)
 {
 	int rc = -1;
 	mp_trail *t = mp_trail_open(path, key, err, errlen);
@@ -52,10 +83,13 @@ static int write_trail(const char *path, const char *key, json_t *audit, char *e
 	    json_object_get(audit, "time"));
 	if (!start || mp_trail_append(t, "start", start, err, errlen) < 0)
 		goto out;
+	trail_ctx tc = {t, err, errlen};
 	json_t *f;
-	json_array_foreach(json_object_get(audit, "findings"), i,
-	                   f) if (mp_trail_append_nosync(t, "finding", f, err, errlen) <
-	                          0) goto out;
+	if (each_finding(src, trail_finding, &tc) != 0) {
+		if (!*err)
+			snprintf(err, errlen, "cannot read the audit's findings back");
+		goto out;
+	}
 	json_array_foreach(json_object_get(audit, "errors"), i,
 	                   f) if (mp_trail_append_nosync(t, "error", f, err, errlen) < 0) goto out;
 	/* what each waiver accepted, by whom and until when (docs/trail-format.md) */
@@ -298,6 +332,7 @@ int mp_cmd_audit(int argc, char **argv)
 	mp_evaluator *ev = NULL;
 	mp_engine *e = NULL;
 	json_t *audit = NULL;
+	mp_audit_result *res = NULL; /* json: the streamed audit, whose spool the trail reads */
 	mp_out *o = NULL;
 	char err[1024];
 	if (!(o = mp_out_open(out_path ? out_path : "-", 0666, 0, err, sizeof(err)))) {
@@ -330,21 +365,44 @@ int mp_cmd_audit(int argc, char **argv)
 	if (isatty(STDERR_FILENO)) {
 		ao.progress = show_progress;
 	}
-	audit = mp_audit_run(ev, &ao);
-	if (ao.progress)
-		fprintf(stderr, "\r\033[K");
-	if (!audit) {
-		fprintf(stderr, "meshpol audit: out of memory\n");
-		goto out;
+	/* json and text stream: the findings go to a spool as they are found, never held (json
+	 * straight into the report by mp_audit_stream when there is no trail to name; text read
+	 * back once, by severity), and the trail reads them back from the spool; the other formats
+	 * read the whole audit. */
+	int streams = mp_report_streams(format), json = !strcmp(format, "json");
+	if (streams) {
+		int wrote = mp_audit_stream(ev, &ao, json && !trail ? out : NULL, &res);
+		if (ao.progress)
+			fprintf(stderr, "\r\033[K");
+		if (wrote < 0 || (json && !trail && (fflush(out) != 0 || ferror(out)))) {
+			fprintf(stderr, "meshpol audit: %s\n",
+			        wrote < 0 ? "out of memory, or no temporary file for the findings "
+			                    "(in $TMPDIR, else /tmp)"
+			                  : "cannot write the json report");
+			goto out;
+		}
+		audit = json_incref(mp_audit_result_summary(res));
+	} else {
+		audit = mp_audit_run(ev, &ao);
+		if (ao.progress)
+			fprintf(stderr, "\r\033[K");
+		if (!audit) {
+			fprintf(stderr,
+			        "meshpol audit: out of memory, or no temporary file for the "
+			        "findings (in $TMPDIR, else /tmp)\n");
+			goto out;
+		}
 	}
 	report_waivers(audit);
 	/* The trail before the report, so that the report can name the run and its seal; a trail
 	 * that cannot be written leaves no report behind that would claim one. */
-	if (trail && write_trail(trail, key, audit, err, sizeof(err)) < 0) {
+	findings_src src = {audit, res};
+	err[0] = '\0';
+	if (trail && write_trail(trail, key, audit, &src, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
-	char note[640];
+	char note[640] = "";
 	mp_report_opts ro = {
 	    .color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
 	             !strcmp(format, "text"),
@@ -352,7 +410,18 @@ int mp_cmd_audit(int argc, char **argv)
 	    .note = note,
 	    .notelen = sizeof(note),
 	};
-	if (mp_report_write_opts(audit, format, out, &ro, err, sizeof(err)) < 0) {
+	if (streams && json && trail) { /* the summary now names the trail */
+		if (mp_audit_result_write_json(res, out) < 0 || fflush(out) != 0 || ferror(out)) {
+			fprintf(stderr, "meshpol audit: cannot write the json report\n");
+			goto out;
+		}
+	} else if (streams && !json) {
+		if (mp_report_write_result(res, format, out, ro.color, err, sizeof(err)) < 0) {
+			fprintf(stderr, "meshpol audit: %s\n", err);
+			goto out;
+		}
+	} else if (!streams &&
+	           mp_report_write_opts(audit, format, out, &ro, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
@@ -374,6 +443,7 @@ out:
 	mp_out_discard(o);
 	mp_waivers_free(waivers);
 	json_decref(audit);
+	mp_audit_result_free(res);
 	mp_evaluator_free(ev);
 	mp_engine_release(e);
 	mp_diags_free(&d);

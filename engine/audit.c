@@ -4,10 +4,8 @@
  * handle a class, through services that do not, to anything outside the jurisdiction), RBAC
  * hygiene, every declared route decided against the policies, and the findings the import rows
  * stored in the model. Output shape: docs/audit-format.md; design: docs/architecture.md. */
-#include "audit.h"
 #include "alloc.h"
-#include "audit_rules.h"
-#include "check.h"
+#include "audit_int.h"
 #include "decide.h"
 #include "diag.h"
 #include "pathbase.h"
@@ -23,22 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_FINDINGS_PER_RULE 10000
-#define MAX_PATH_HOPS         64
-
-typedef struct mp_audit_ctx audit;
-struct mp_audit_ctx {
-	mp_evaluator *ev;
-	const mp_engine *e;
-	const mp_model *m;
-	const mp_bundle *b; /* NULL: an audit without a bundle (only rows that need none run) */
-	const mp_audit_opts *o;
-	json_t *rules, *rule_index, *findings, *errors;
-	json_t *places;          /* file as given -> file as reported (relative to o->base) */
-	const mp_check_row *row; /* the row running */
-	uint64_t base;           /* progress before the row: the weights of the rows done */
-	uint64_t total;          /* the weights of every row that runs */
-};
+#define MAX_PATH_HOPS 64
 
 /* Progress inside the running row: part i of n is done (n = 0: the whole row). */
 static void progress(audit *a, const char *step, uint64_t i, uint64_t n)
@@ -49,207 +32,36 @@ static void progress(audit *a, const char *step, uint64_t i, uint64_t n)
 		               a->total);
 }
 
-/* --- locations --- */
+/* --- locations and rules --- */
 
-/* A file as the report names it: relative to o->base when it lies under it (pathbase.h), else
- * absolute; as given without a base. Borrowed from a->places, which keeps one per file. */
-static const char *place(audit *a, const char *file)
+static au_loc loc_model(audit *a, mp_loc loc)
 {
-	char out[PATH_MAX];
-	json_t *v;
-	if (!a->o->base || !a->places)
-		return file;
-	if ((v = json_object_get(a->places, file)))
-		return json_string_value(v);
-	if (mp_path_relative(a->o->base, file, out, sizeof(out)) < 0 ||
-	    json_object_set_new(a->places, file, json_string(out)) < 0)
-		return file;
-	return json_string_value(json_object_get(a->places, file));
+	return (au_loc){au_place(a, mp_model_str(a->m, loc.file)), (long)loc.line,
+	                loc.col > 0 ? (long)loc.col : 0, NULL};
 }
 
-static json_t *loc_model(audit *a, mp_loc loc)
+/* "file:line" as a location (file NULL when s names no line). */
+static au_loc loc_text(audit *a, const char *s)
 {
-	json_t *l = json_pack("{s:s, s:i}", "file", place(a, mp_model_str(a->m, loc.file)), "line",
-	                      (json_int_t)loc.line);
-	if (l && loc.col > 0)
-		json_object_set_new(l, "column", json_integer((json_int_t)loc.col));
+	au_loc l = {0};
+	if (!au_loc_text(a, s, &l))
+		l.file = NULL;
 	return l;
 }
 
-/* "file:line" -> {"file", "line"}; NULL for NULL or a string without a line. */
-static json_t *loc_text(audit *a, const char *s)
+/* The entry of rule (policy, name) in the report's rules, added on first use. */
+static uint32_t rule_entry(audit *a, uint32_t policy, const char *name, const char *type,
+                           uint32_t severity, const char *description, const char *loc)
 {
-	const char *colon = s ? strrchr(s, ':') : NULL;
-	char file[PATH_MAX];
-	if (!colon || !colon[1] || (size_t)(colon - s) >= sizeof(file))
-		return NULL;
-	char *end;
-	long line = strtol(colon + 1, &end, 10);
-	if (*end || line <= 0)
-		return NULL;
-	snprintf(file, sizeof(file), "%.*s", (int)(colon - s), s);
-	return json_pack("{s:s, s:i}", "file", place(a, file), "line", (json_int_t)line);
-}
-
-/* --- rules and findings --- */
-
-static const char *policy_name(const audit *a, uint32_t p)
-{
-	return p == MP_NONE ? MP_AUDIT_POLICY : a->b->policies[p].name;
-}
-
-/* a + b + c as a JSON string (any of them may be empty). */
-static json_t *concat3(const char *x, const char *y, const char *z)
-{
-	size_t n = strlen(x) + strlen(y) + strlen(z) + 1;
-	char *buf = mp_malloc(n);
-	json_t *j;
-	if (!buf)
-		return NULL;
-	snprintf(buf, n, "%s%s%s", x, y, z);
-	j = json_string(buf);
-	mp_free(buf);
-	return j;
-}
-
-/* The texts of a rule (audit_rules.h): its short description (own, the text the rule was
- * declared with, else the row's title; an allow rule's or role's own text is the grant's
- * purpose, so it follows the title), its help, the URI of its section in docs/rules.md and
- * its precision. */
-static void describe(audit *a, json_t *r, const mp_rule_doc *doc, const char *own)
-{
-	const char *type = json_string_value(json_object_get(r, "type"));
-	int grant = type && (!strcmp(type, "allow") || !strcmp(type, "role"));
-	const char *docs = a->o->docs_url ? a->o->docs_url : MP_DOCS_URL;
-	int slash = *docs && docs[strlen(docs) - 1] == '/';
-	if (own && *own)
-		json_object_set_new(r, "description",
-		                    grant ? concat3(doc->title, ": ", own) : json_string(own));
-	else
-		json_object_set_new(r, "description", json_string(doc->title));
-	json_object_set_new(r, "help", concat3(doc->checks, "\n\nTo resolve: ", doc->fix));
-	json_object_set_new(
-	    r, "help_uri",
-	    json_pack("s++", docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#", doc->anchor));
-	json_object_set_new(r, "precision", json_string(doc->precision));
-}
-
-/* The entry of rule (policy, name) in the report's rule list, added on first use. */
-static json_t *rule_entry(audit *a, uint32_t policy, const char *name, const char *type,
-                          uint32_t severity, const char *description, const char *loc)
-{
-	char key[512];
-	snprintf(key, sizeof(key), "%s/%s", policy_name(a, policy), name);
-	json_t *idx = json_object_get(a->rule_index, key);
-	if (idx)
-		return json_array_get(a->rules, (size_t)json_integer_value(idx));
 	const mp_policy *p = policy == MP_NONE ? NULL : &a->b->policies[policy];
-	json_t *controls = json_array();
-	for (uint32_t i = 0; p && i < p->ncontrols; i++)
-		json_array_append_new(controls, json_string(p->controls[i]));
-	for (const char *const *c = !p && a->row ? a->row->controls : NULL; c && *c; c++)
-		json_array_append_new(controls, json_string(*c)); /* the row's own pseudo-policy */
-	json_t *r =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i}", "policy",
-	              policy_name(a, policy), "version", p && p->version ? p->version : MP_VERSION,
-	              "rule", name, "type", type, "severity", mp_severity_name(severity),
-	              "enforcement", mp_enforcement_name(p ? p->enforcement : MP_ENF_SOFT),
-	              "controls", controls, "status", "pass", "findings", (json_int_t)0);
-	if (!r)
-		return NULL;
-	describe(a, r, mp_rule_doc_type(type), description);
-	json_t *l = loc_text(a, loc);
-	if (l)
-		json_object_set_new(r, "location", l);
-	json_object_set_new(a->rule_index, key,
-	                    json_integer((json_int_t)json_array_size(a->rules)));
-	json_array_append_new(a->rules, r);
-	return r;
+	return au_rule_entry(a, p, p ? p->name : MP_AUDIT_POLICY, name, type, severity, description,
+	                     loc);
 }
 
-static const char *str_of(json_t *o, const char *k)
+static void add_finding(audit *a, uint32_t rule, const char *subject, const char *message,
+                        au_loc loc)
 {
-	return json_string_value(json_object_get(o, k));
-}
-
-json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char *subject)
-{
-	const char *parts[3] = {policy, rule, subject};
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned mdlen = 0;
-	json_t *j = NULL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		goto out;
-	for (int k = 0; k < 3; k++) {
-		char len[32];
-		int n = snprintf(len, sizeof(len), "%zu:", strlen(parts[k]));
-		if (EVP_DigestUpdate(ctx, len, (size_t)n) != 1 ||
-		    EVP_DigestUpdate(ctx, parts[k], strlen(parts[k])) != 1)
-			goto out;
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
-		goto out;
-	for (unsigned k = 0; k < mdlen; k++)
-		snprintf(hex + 2 * k, 3, "%02x", md[k]);
-	j = json_string(hex);
-out:
-	EVP_MD_CTX_free(ctx);
-	return j;
-}
-
-/* Adds a finding of rule; steals location, path and related (each may be NULL). */
-static void add_finding(audit *a, json_t *rule, const char *subject, const char *message,
-                        json_t *location, json_t *path, json_t *related)
-{
-	json_int_t n = json_integer_value(json_object_get(rule, "findings"));
-	json_object_set_new(rule, "findings", json_integer(n + 1));
-	json_object_set_new(rule, "status", json_string("fail"));
-	if (n >= MAX_FINDINGS_PER_RULE) {
-		json_decref(location);
-		json_decref(path);
-		json_decref(related);
-		return;
-	}
-	json_t *f = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "policy", str_of(rule, "policy"), "version",
-	    str_of(rule, "version"), "rule", str_of(rule, "rule"), "severity",
-	    str_of(rule, "severity"), "enforcement", str_of(rule, "enforcement"), "controls",
-	    json_object_get(rule, "controls"), "subject", subject, "message", message);
-	if (!f) {
-		json_decref(location);
-		json_decref(path);
-		json_decref(related);
-		return;
-	}
-	json_object_set_new(
-	    f, "fingerprint",
-	    mp_finding_fingerprint(str_of(rule, "policy"), str_of(rule, "rule"), subject));
-	if (location)
-		json_object_set_new(f, "location", location);
-	json_t *rl = json_object_get(rule, "location");
-	if (rl)
-		json_object_set(f, "rule_location", rl);
-	if (path)
-		json_object_set_new(f, "path", path);
-	if (related)
-		json_object_set_new(f, "related", related);
-	json_array_append_new(a->findings, f);
-}
-
-static void add_error(audit *a, json_t *rule, const char *message)
-{
-	json_object_set_new(rule, "status", json_string("error"));
-	json_t *e = json_pack("{s:s, s:s, s:s}", "policy", str_of(rule, "policy"), "rule",
-	                      str_of(rule, "rule"), "message", message);
-	json_t *l = loc_text(a, message);
-	if (e && l)
-		json_object_set_new(e, "location", l);
-	else
-		json_decref(l);
-	if (e)
-		json_array_append_new(a->errors, e);
+	au_finding(a, rule, subject, message, &loc, NULL, 0, NULL, 0);
 }
 
 /* --- policy checks in Lua --- */
@@ -258,7 +70,7 @@ static void add_error(audit *a, json_t *rule, const char *message)
  * and called later raises instead of touching a finished audit. */
 typedef struct {
 	audit *a;
-	json_t *rule;
+	uint32_t rule;
 } report_slot;
 
 /* The text of the value at idx for a finding: strings as they are, elements by tostring, nil as
@@ -350,19 +162,17 @@ static int l_report(lua_State *L)
 			lua_pushnil(L);
 		lua_remove(L, at);
 	}
-	json_t *path = npath ? json_array() : NULL;
+	const char *path[MAX_PATH_HOPS];
+	au_loc related[MAX_PATH_HOPS];
 	for (lua_Integer i = 0; i < npath; i++)
-		json_array_append_new(path, json_string(lua_tostring(L, first_path + (int)i)));
-	json_t *related = nrel ? json_array() : NULL;
+		path[i] = lua_tostring(L, first_path + (int)i);
 	for (lua_Integer i = 0; i < nrel; i++) {
-		json_t *l = loc_text(slot->a, lua_tostring(L, first_rel + 2 * (int)i));
-		const char *msg = lua_tostring(L, first_rel + 2 * (int)i + 1);
-		if (l && msg)
-			json_object_set_new(l, "message", json_string(msg));
-		if (l)
-			json_array_append_new(related, l);
+		related[i] = loc_text(slot->a, lua_tostring(L, first_rel + 2 * (int)i));
+		related[i].message = lua_tostring(L, first_rel + 2 * (int)i + 1);
 	}
-	add_finding(slot->a, slot->rule, subject, message, loc_text(slot->a, loc), path, related);
+	au_loc l = loc_text(slot->a, loc);
+	au_finding(slot->a, slot->rule, subject, message, &l, path, (uint32_t)npath, related,
+	           (uint32_t)nrel);
 	return 0;
 }
 
@@ -374,16 +184,16 @@ static void run_checks(audit *a)
 		const mp_check *k = &a->b->checks[i];
 		if (a->o->only_policy && strcmp(a->b->policies[k->policy].name, a->o->only_policy))
 			continue;
-		json_t *rule =
+		uint32_t rule =
 		    rule_entry(a, k->policy, k->name, "check", k->severity, k->description, k->loc);
 		if (!sb) {
-			add_error(a, rule, err);
+			au_error(a, rule, err);
 			continue;
 		}
 		lua_State *L = mp_sandbox_lua(sb);
 		int top = lua_gettop(L);
 		if (mp_evaluator_push_fn(a->ev, "runs", k->run, err, sizeof(err)) < 0) {
-			add_error(a, rule, err);
+			au_error(a, rule, err);
 			continue;
 		}
 		lua_getglobal(L, "mesh");
@@ -393,7 +203,7 @@ static void run_checks(audit *a)
 		lua_insert(L, top + 1); /* keep the slot below the call so it outlives it */
 		lua_pushcclosure(L, l_report, 1);
 		if (mp_sandbox_pcall(sb, 2, 0, err, sizeof(err)) < 0)
-			add_error(a, rule, err);
+			au_error(a, rule, err);
 		slot->a = NULL;
 		lua_settop(L, top);
 		progress(a, k->name, i + 1, a->b->nchecks);
@@ -472,15 +282,15 @@ static void svc_text(const mp_model *m, mp_id s, char *buf, size_t len)
 }
 
 /* Reports the leak that crosses at edge e, reached from the origin through parent hops. */
-static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *cls, mp_id from,
+static void report_leak(audit *a, uint32_t rule, const mp_rule *rr, const char *cls, mp_id from,
                         const hop *h, const hop *parent, const mp_id *origin, const char *where)
 {
 	const mp_model *m = a->m;
 	mp_model_view v = mp_model_get_view(m);
 	hop chain[MAX_PATH_HOPS];
 	int n = 0;
-	if (json_integer_value(json_object_get(rule, "findings")) >= MAX_FINDINGS_PER_RULE) {
-		add_finding(a, rule, "", "", NULL, NULL, NULL); /* counted, not listed */
+	if (rule == UINT32_MAX || a->rules[rule].findings >= MAX_FINDINGS_PER_RULE) {
+		au_finding(a, rule, "", "", NULL, NULL, 0, NULL, 0); /* counted, not listed */
 		return;
 	}
 
@@ -491,27 +301,33 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 		const mp_target *t = &v.targets[parent[cur].edge.target];
 		cur = parent[cur].reverse ? t->id : r->source;
 	}
-	json_t *path = json_array(), *related = json_array();
-	char buf[600], subject[2048] = "", hoptext[700];
-	svc_text(m, origin[from], buf, sizeof(buf));
-	json_array_append_new(path, json_string(buf));
-	snprintf(subject, sizeof(subject), "%s", buf);
+	/* the texts of the path's ends and hops, kept until the finding is written */
+	char paths[MAX_PATH_HOPS + 1][600], hops[MAX_PATH_HOPS][700];
+	const char *path[MAX_PATH_HOPS + 1];
+	au_loc related[MAX_PATH_HOPS];
+	uint32_t npath = 0, nrel = 0;
+	char subject[2048] = "", hoptext[700];
+	char *buf = paths[npath];
+	svc_text(m, origin[from], buf, sizeof(paths[0]));
+	path[npath++] = buf;
+	snprintf(subject, sizeof(subject), "%.600s", buf);
 	for (int i = n - 1; i >= 0; i--) {
 		const mp_route *r = &v.routes[chain[i].edge.route];
 		const mp_target *t = &v.targets[chain[i].edge.target];
+		buf = paths[npath];
 		if (chain[i].reverse)
-			svc_text(m, r->source, buf, sizeof(buf));
+			svc_text(m, r->source, buf, sizeof(paths[0]));
 		else
-			end_text(m, t, buf, sizeof(buf));
-		json_array_append_new(path, json_string(buf));
+			end_text(m, t, buf, sizeof(paths[0]));
+		path[npath++] = buf;
 		snprintf(hoptext, sizeof(hoptext), " %s %s", chain[i].reverse ? "<-" : "->", buf);
 		strncat(subject, hoptext, sizeof(subject) - strlen(subject) - 1);
-		json_t *l = loc_model(a, r->loc);
-		snprintf(hoptext, sizeof(hoptext), "route %s (%s%s)", mp_model_str(m, r->name),
+		related[nrel] = loc_model(a, r->loc);
+		snprintf(hops[nrel], sizeof(hops[0]), "route %s (%s%s)", mp_model_str(m, r->name),
 		         target_kind(r, chain[i].edge.target),
 		         chain[i].reverse ? ", called from outside" : "");
-		json_object_set_new(l, "message", json_string(hoptext));
-		json_array_append_new(related, l);
+		related[nrel].message = hops[nrel];
+		nrel++;
 	}
 	const mp_route *last = &v.routes[h->edge.route];
 	const mp_target *lt = &v.targets[h->edge.target];
@@ -528,10 +344,11 @@ static void report_leak(audit *a, json_t *rule, const mp_rule *rr, const char *c
 	          "keep no traffic in a region unless localityLbSetting.distribute (or a deny) "
 	          "excludes the other regions"
 	        : "");
-	add_finding(a, rule, subject, msg, loc_model(a, last->loc), path, related);
+	au_loc l = loc_model(a, last->loc);
+	au_finding(a, rule, subject, msg, &l, path, npath, related, nrel);
 }
 
-static void residency_class(audit *a, const mp_rule *rr, json_t *rule, mp_str cls,
+static void residency_class(audit *a, const mp_rule *rr, uint32_t rule, mp_str cls,
                             const char *cname)
 {
 	const mp_model *m = a->m;
@@ -557,8 +374,7 @@ static void residency_class(audit *a, const mp_rule *rr, json_t *rule, mp_str cl
 				         "%s handles %s data and runs in %s, outside the "
 				         "jurisdiction (rule %s)",
 				         buf, cname, mp_model_str(m, out_region), rr->name);
-				add_finding(a, rule, buf, where, loc_model(a, v.services[s].loc),
-				            NULL, NULL);
+				add_finding(a, rule, buf, where, loc_model(a, v.services[s].loc));
 				continue;
 			}
 			seen[s] = 1;
@@ -644,8 +460,8 @@ static void run_residency(audit *a)
 		    (a->o->only_policy &&
 		     strcmp(a->b->policies[r->policy].name, a->o->only_policy)))
 			continue;
-		json_t *rule = rule_entry(a, r->policy, r->name, "residency",
-		                          a->b->policies[r->policy].severity, r->message, r->loc);
+		uint32_t rule = rule_entry(a, r->policy, r->name, "residency",
+		                           a->b->policies[r->policy].severity, r->message, r->loc);
 		for (uint32_t k = 0; k < r->ndata; k++)
 			if (r->data_ids[k] != MP_NONE)
 				residency_class(a, r, rule, r->data_ids[k], r->data[k]);
@@ -741,9 +557,9 @@ static void run_rbac(audit *a)
 		if (r->type != MP_RULE_ALLOW ||
 		    (a->o->only_policy && strcmp(b->policies[r->policy].name, a->o->only_policy)))
 			continue;
-		json_t *rule = rule_entry(a, r->policy, r->name, r->via ? "role" : "allow",
-		                          b->policies[r->policy].severity, r->message,
-		                          r->via ? r->bind_loc : r->loc);
+		uint32_t rule = rule_entry(a, r->policy, r->name, r->via ? "role" : "allow",
+		                           b->policies[r->policy].severity, r->message,
+		                           r->via ? r->bind_loc : r->loc);
 		/* over-broad: a wildcard caller or path on a service that handles a data class */
 		int wide_src = is_wildcard_source(&r->from),
 		    wide_path = is_wildcard_path(r) && !r->methods && !r->nports;
@@ -770,7 +586,7 @@ static void run_rbac(audit *a)
 				         wide_path ? "any method and path" : "", nsens,
 				         nsens == 1 ? "" : "s", nsens == 1 ? "s" : "");
 				add_finding(a, rule, subject, msg,
-				            loc_model(a, v.services[first].loc), NULL, NULL);
+				            loc_model(a, v.services[first].loc));
 			}
 		}
 		/* principals that no service of the model has; a role's entries share their
@@ -787,7 +603,7 @@ static void run_rbac(audit *a)
 			         p->kind == MP_PAT_SUFFIX ? "*" : "", (int)p->len, p->text,
 			         p->kind == MP_PAT_PREFIX ? "*" : "");
 			add_finding(a, rule, subject, msg,
-			            loc_text(a, r->via ? r->bind_loc : r->loc), NULL, NULL);
+			            loc_text(a, r->via ? r->bind_loc : r->loc));
 		}
 	}
 	for (uint32_t i = 0; i < b->nroles; i++) {
@@ -796,13 +612,13 @@ static void run_rbac(audit *a)
 		    (a->o->only_policy &&
 		     strcmp(b->policies[role->policy].name, a->o->only_policy)))
 			continue;
-		json_t *rule = rule_entry(a, role->policy, role->name, "role",
-		                          b->policies[role->policy].severity, NULL, role->loc);
+		uint32_t rule = rule_entry(a, role->policy, role->name, "role",
+		                           b->policies[role->policy].severity, NULL, role->loc);
 		if (role->nbinds)
 			continue;
 		snprintf(subject, sizeof(subject), "role %s", role->name);
 		add_finding(a, rule, subject, "no binding grants this role to anyone",
-		            loc_text(a, role->loc), NULL, NULL);
+		            loc_text(a, role->loc));
 	}
 out:
 	mp_free(roff);
@@ -823,6 +639,30 @@ static int in_list(const char *list, const char *item)
 	return 0;
 }
 
+/* The locations of a finding's related targets; each message mp_strdup'd. */
+typedef struct {
+	au_loc *v;
+	uint32_t cap;
+} loc_list;
+
+/* Appends loc with a copy of msg as l's n-th; dropped (as jansson would) when out of memory. */
+static void add_related(loc_list *l, uint32_t *n, au_loc loc, const char *msg)
+{
+	if (!loc.file)
+		return;
+	if (*n == l->cap) {
+		uint32_t cap = l->cap ? 2 * l->cap : 8;
+		au_loc *v = mp_realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	loc.message = mp_strdup(msg);
+	if (loc.message)
+		l->v[(*n)++] = loc;
+}
+
 /* One finding per route for the targets no rule permits (route-not-permitted), naming them
  * all; one per target a deny or traffic rule forbids, under that rule. */
 static void run_routes(audit *a)
@@ -830,18 +670,20 @@ static void run_routes(audit *a)
 	const mp_model *m = a->m;
 	const mp_bundle *b = a->b;
 	mp_model_view v = mp_model_get_view(m);
-	json_t *not_permitted =
+	uint32_t not_permitted =
 	    a->o->only_policy
-	        ? NULL
+	        ? UINT32_MAX
 	        : rule_entry(a, MP_NONE, "route-not-permitted", "builtin", MP_SEV_MEDIUM,
 	                     "every declared route is allowed by some rule", NULL);
 	char subject[2048], msg[1200], buf[600], dst[600];
+	loc_list rel = {0};
 	for (mp_id ri = 0; ri < v.nroutes; ri++) {
 		const mp_route *r = &v.routes[ri];
 		if (r->source == MP_NONE)
 			continue;
 		const mp_span spans[3] = {r->dests, r->mirrors, r->failover};
-		json_t *unpermitted = NULL; /* the targets no rule permits: related locations */
+		int unpermitted = 0; /* some target no rule permits: nrel of them have a location */
+		uint32_t nrel = 0;
 		char dsts[1200] = "", kinds[400] = "";
 		svc_text(m, r->source, buf, sizeof(buf));
 		for (int sp = 0; sp < 3; sp++) {
@@ -858,14 +700,12 @@ static void run_routes(audit *a)
 					continue;
 				end_text(m, &v.targets[t], dst, sizeof(dst));
 				if (!deciding) {
-					if (!not_permitted)
+					if (not_permitted == UINT32_MAX)
 						continue;
-					if (!unpermitted)
-						unpermitted = json_array();
-					json_t *l = loc_model(a, v.targets[t].loc);
+					unpermitted = 1;
 					snprintf(msg, sizeof(msg), "%s %s", target_kind(r, t), dst);
-					json_object_set_new(l, "message", json_string(msg));
-					json_array_append_new(unpermitted, l);
+					add_related(&rel, &nrel, loc_model(a, v.targets[t].loc),
+					            msg);
 					if (!in_list(dsts, dst))
 						snprintf(dsts + strlen(dsts),
 						         sizeof(dsts) - strlen(dsts), "%s%s",
@@ -878,7 +718,7 @@ static void run_routes(audit *a)
 				}
 				snprintf(subject, sizeof(subject), "route %s: %s -> %s",
 				         mp_model_str(m, r->name), buf, dst);
-				json_t *rule =
+				uint32_t rule =
 				    rule_entry(a, deciding->policy, deciding->name,
 				               deciding->type == MP_RULE_DENY ? "deny" : "traffic",
 				               b->policies[deciding->policy].severity,
@@ -889,165 +729,41 @@ static void run_routes(audit *a)
 				         "all of it (%s %s)",
 				         target_kind(r, t), b->policies[deciding->policy].name,
 				         deciding->name);
-				if (rule)
-					add_finding(a, rule, subject, msg, loc_model(a, r->loc),
-					            NULL, NULL);
+				add_finding(a, rule, subject, msg, loc_model(a, r->loc));
 			}
 		}
 		if (unpermitted) {
-			size_t n = json_array_size(unpermitted);
+			uint32_t n = nrel;
 			snprintf(subject, sizeof(subject), "route %s: %s -> %s",
 			         mp_model_str(m, r->name), buf, dsts);
 			snprintf(msg, sizeof(msg),
 			         "the configuration sends this traffic (%s%s) and no rule allows "
 			         "any of it",
 			         kinds, n > 1 ? ", to each of its targets" : "");
+			au_loc l = loc_model(a, r->loc);
 			/* one target: its location is the route's, nothing more to point at */
-			if (n == 1) {
-				json_decref(unpermitted);
-				unpermitted = NULL;
-			}
-			add_finding(a, not_permitted, subject, msg, loc_model(a, r->loc), NULL,
-			            unpermitted);
+			au_finding(a, not_permitted, subject, msg, &l, NULL, 0,
+			           n == 1 ? NULL : rel.v, n == 1 ? 0 : n);
 		}
+		for (uint32_t i = 0; i < nrel; i++)
+			mp_free((char *)rel.v[i].message);
 		if (ri % 1000 == 999)
 			progress(a, "routes", ri + 1, v.nroutes);
 	}
-}
-
-/* --- the result --- */
-
-static int rank_of(const char *name, const char *const *names, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (!strcmp(names[i], name))
-			return i;
-	return -1;
-}
-
-/* A rule whose every finding a waiver accepts passes as "waived"; the findings stay listed. */
-static void mark_waived_rules(audit *a)
-{
-	size_t i;
-	json_t *f, *r;
-	json_array_foreach(a->findings, i, f)
-	{
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", str_of(f, "policy"), str_of(f, "rule"));
-		if (!json_object_get(f, "waiver") ||
-		    !(r = json_array_get(a->rules, (size_t)json_integer_value(
-		                                       json_object_get(a->rule_index, key)))))
-			continue;
-		json_int_t n = json_integer_value(json_object_get(r, "waived"));
-		json_object_set_new(r, "waived", json_integer(n + 1));
-		if (n + 1 == json_integer_value(json_object_get(r, "findings")))
-			json_object_set_new(r, "status", json_string("waived"));
-	}
-}
-
-static void summarise(audit *a, json_t *out, json_t *waivers)
-{
-	static const char *const sev[] = {"info", "low", "medium", "high", "critical"};
-	static const char *const enf[] = {"advisory", "soft", "hard"};
-	json_int_t by_sev[5] = {0}, by_enf[3] = {0}, failed = 0, waived = 0, expired = 0,
-	           unused = 0;
-	size_t i;
-	json_t *f;
-	int fail = 0, by_severity = a->o->fail_on_by == MP_FAIL_ON_SEVERITY;
-	json_array_foreach(a->findings, i, f)
-	{
-		int s = rank_of(str_of(f, "severity"), sev, 5),
-		    e = rank_of(str_of(f, "enforcement"), enf, 3);
-		if (json_object_get(f, "waiver")) { /* accepted: counted apart, never blocking */
-			waived++;
-			continue;
-		}
-		if (s >= 0)
-			by_sev[s]++;
-		if (e >= 0)
-			by_enf[e]++;
-		/* an unknown enforcement or severity (-1) never comes from the engine */
-		if (by_severity ? s >= (int)a->o->fail_on : e >= (int)a->o->fail_on)
-			fail = 1;
-	}
-	json_array_foreach(waivers, i, f)
-	{
-		expired += !strcmp(str_of(f, "status"), "expired");
-		unused += !strcmp(str_of(f, "status"), "unused");
-	}
-	if (expired) /* a lapsed acceptance is a decision someone owes: fail until it is made */
-		fail = 1;
-	json_array_foreach(a->rules, i, f) failed +=
-	    !strcmp(str_of(f, "status"), "fail") || !strcmp(str_of(f, "status"), "error");
-	json_object_set_new(
-	    out, "counts",
-	    json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I, "
-	              "s:I, s:I, s:I}",
-	              "findings", (json_int_t)json_array_size(a->findings), "by_severity",
-	              "critical", by_sev[4], "high", by_sev[3], "medium", by_sev[2], "low",
-	              by_sev[1], "info", by_sev[0], "by_enforcement", "hard", by_enf[2], "soft",
-	              by_enf[1], "advisory", by_enf[0], "rules",
-	              (json_int_t)json_array_size(a->rules), "rules_failed", failed, "errors",
-	              (json_int_t)json_array_size(a->errors), "waived", waived, "waivers",
-	              (json_int_t)json_array_size(waivers), "waivers_expired", expired,
-	              "waivers_unused", unused));
-	json_object_set_new(out, "fail_on",
-	                    json_string(by_severity ? mp_severity_name(a->o->fail_on)
-	                                            : mp_enforcement_name(a->o->fail_on)));
-	json_object_set_new(out, "result", json_string(fail ? "fail" : "pass"));
+	mp_free(rel.v);
 }
 
 /* --- the findings import rows stored in the model (docs/import.md, "Findings") --- */
 
-static void append_unique(json_t *arr, const char *s)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(arr, i, v)
-	{
-		if (!strcmp(json_string_value(v), s))
-			return;
-	}
-	json_array_append_new(arr, json_string(s));
-}
-
 static void run_import(audit *a)
 {
-	static const struct {
-		const char *severity, *enforcement;
-	} levels[] = {{"high", "hard"}, {"medium", "soft"}, {"info", "advisory"}};
 	const mp_model *m = a->m;
 	mp_model_view v = mp_model_get_view(m);
 	for (uint32_t i = 0; i < v.nfindings; i++) {
 		const mp_import_finding *f = &v.findings[i];
-		const char *code = mp_model_str(m, f->code);
-		uint32_t lvl = f->level < 3 ? f->level : 2;
-		char key[300];
-		snprintf(key, sizeof(key), "%s/%s", MP_IMPORT_POLICY, code);
-		json_t *idx = json_object_get(a->rule_index, key), *rule;
-		if (idx) {
-			rule = json_array_get(a->rules, (size_t)json_integer_value(idx));
-		} else {
-			/* the controls of every row that reports the code */
-			json_t *controls = json_array();
-			for (const mp_check_row *r = mp_check_for_code(code, NULL); r;
-			     r = mp_check_for_code(code, r))
-				for (const char *const *c = r->controls; c && *c; c++)
-					append_unique(controls, *c);
-			rule = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i}", "policy",
-			                 MP_IMPORT_POLICY, "version", MP_VERSION, "rule", code,
-			                 "type", "import", "severity", levels[lvl].severity,
-			                 "enforcement", levels[lvl].enforcement, "controls",
-			                 controls, "status", "pass", "findings", (json_int_t)0);
-			if (!rule)
-				continue;
-			describe(a, rule, mp_rule_doc_code(code), NULL);
-			json_object_set_new(a->rule_index, key,
-			                    json_integer((json_int_t)json_array_size(a->rules)));
-			json_array_append_new(a->rules, rule);
-		}
+		uint32_t rule = au_import_rule(a, mp_model_str(m, f->code), f->level);
 		add_finding(a, rule, mp_model_str(m, f->subject), mp_model_str(m, f->text),
-		            loc_model(a, f->loc), NULL, NULL);
+		            loc_model(a, f->loc));
 	}
 }
 
@@ -1130,17 +846,101 @@ static int row_runs(const audit *a, const mp_check_row *r)
 	       (a->b || !(r->flags & MP_CHECK_NEEDS_BUNDLE)) && (!r->applies || r->applies(a));
 }
 
-json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
+/* The audit's members but "findings" and "rules" (au_write_json writes those): tool, time,
+ * bundle, model, sources, policies, errors, waivers, base, counts, fail_on, result and scope. */
+static json_t *summary(audit *a)
+{
+	const mp_audit_opts *o = a->o;
+	char when[32];
+	time_t now = (time_t)a->now;
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *policies = json_array();
+	for (uint32_t i = 0; a->b && i < a->b->npolicies; i++) {
+		const mp_policy *p = &a->b->policies[i];
+		if (!p->enabled || (o->only_policy && strcmp(p->name, o->only_policy)))
+			continue;
+		json_t *controls = json_array();
+		for (uint32_t k = 0; k < p->ncontrols; k++)
+			json_array_append_new(controls, json_string(p->controls[k]));
+		json_t *po = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "name", p->name, "version",
+		    p->version ? p->version : "", "kind", p->kind ? p->kind : "", "enforcement",
+		    mp_enforcement_name(p->enforcement), "severity", mp_severity_name(p->severity),
+		    "controls", controls, "file", p->file ? au_place(a, p->file) : "");
+		if (po && p->description)
+			json_object_set_new(po, "description", json_string(p->description));
+		json_array_append_new(policies, po);
+	}
+	json_t *sources = json_array();
+	for (uint32_t i = 0; i < o->nsources; i++)
+		json_array_append_new(sources, json_string(o->sources[i]));
+	/* null, not an empty object, when there is no bundle: reports and trails say so; the
+	 * sources go into "model" (the shape docs/audit-format.md gives) */
+	json_t *bundle =
+	    a->b ? json_pack("{s:s, s:s, s:s, s:s?}", "name", a->b->name ? a->b->name : "",
+	                     "revision", a->b->revision ? a->b->revision : "", "sha256",
+	                     a->b->sha256, "dir", a->b->dir)
+	         : json_null();
+	json_t *waivers = au_waivers(a);
+	json_int_t failed = 0, expired = 0, unused = 0;
+	size_t i;
+	json_t *w;
+	int fail = a->fail, by_severity = o->fail_on_by == MP_FAIL_ON_SEVERITY;
+	json_array_foreach(waivers, i, w)
+	{
+		const char *st = json_string_value(json_object_get(w, "status"));
+		expired += !strcmp(st, "expired");
+		unused += !strcmp(st, "unused");
+	}
+	if (expired) /* a lapsed acceptance is a decision someone owes: fail until it is made */
+		fail = 1;
+	for (uint32_t k = 0; k < a->nrules; k++)
+		failed += a->rules[k].status == AU_FAIL || a->rules[k].status == AU_ERROR;
+	json_t *out = json_pack(
+	    "{s:{s:s, s:s}, s:s, s:o, s:{s:s, s:o}, s:o, s:O, s:o, s:{s:I, s:{s:I, s:I, s:I, s:I, "
+	    "s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:s, s:s}",
+	    "tool", "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", bundle,
+	    "model", "sha256", mp_model_sha256(a->m), "sources", sources, "policies", policies,
+	    "errors", a->errors, "waivers", waivers, "counts", "findings", (json_int_t)a->listed,
+	    "by_severity", "critical", (json_int_t)a->by_sev[4], "high", (json_int_t)a->by_sev[3],
+	    "medium", (json_int_t)a->by_sev[2], "low", (json_int_t)a->by_sev[1], "info",
+	    (json_int_t)a->by_sev[0], "by_enforcement", "hard", (json_int_t)a->by_enf[2], "soft",
+	    (json_int_t)a->by_enf[1], "advisory", (json_int_t)a->by_enf[0], "rules",
+	    (json_int_t)a->nrules, "rules_failed", failed, "errors",
+	    (json_int_t)json_array_size(a->errors), "waived", (json_int_t)a->waived, "waivers",
+	    (json_int_t)json_array_size(waivers), "waivers_expired", expired, "waivers_unused",
+	    unused, "fail_on",
+	    by_severity ? mp_severity_name(o->fail_on) : mp_enforcement_name(o->fail_on), "result",
+	    fail ? "fail" : "pass");
+	if (out && o->base)
+		json_object_set_new(out, "base", json_string(o->base));
+	if (out)
+		json_object_set_new(out, "scope", mp_scope_json(a->m));
+	return out;
+}
+
+struct mp_audit_result {
+	json_t *summary;
+	FILE *spool;
+	uint64_t listed;
+	char *rules; /* the json report's "rules" elements (au_rules_json), rules_len bytes */
+	size_t rules_len;
+};
+
+int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
 	audit a = {.ev = ev, .e = e, .m = e->model, .b = e->bundle, .o = o};
 	const mp_check_row *r;
-	json_t *out = NULL;
-	a.rules = json_array();
-	a.rule_index = json_object();
-	a.findings = json_array();
-	a.errors = json_array();
-	a.places = o->base ? json_object() : NULL;
+	json_t *top = NULL;
+	char *rules = NULL;
+	size_t rules_len = 0;
+	int rc = -1;
+	*res = NULL;
+	if (au_open(&a) < 0)
+		goto out;
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
@@ -1153,58 +953,85 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 		a.base += r->weight;
 	}
 	a.row = NULL;
+	au_settle(&a);
+	if (a.spool_bad || !(top = summary(&a)) || !(rules = au_rules_json(&a, &rules_len)) ||
+	    !(*res = mp_calloc(1, sizeof(**res))))
+		goto out;
+	**res = (mp_audit_result){top, a.spool, a.listed, rules, rules_len};
+	top = NULL;
+	rules = NULL;
+	a.spool = NULL; /* the result's now */
+	if (out && mp_audit_result_write_json(*res, out) < 0) {
+		mp_audit_result_free(*res);
+		*res = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(top);
+	mp_free(rules);
+	au_close(&a);
+	return rc;
+}
 
-	char when[32];
-	time_t now = o->now ? (time_t)o->now : time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *policies = json_array();
-	for (uint32_t i = 0; a.b && i < a.b->npolicies; i++) {
-		const mp_policy *p = &a.b->policies[i];
-		if (!p->enabled || (o->only_policy && strcmp(p->name, o->only_policy)))
-			continue;
-		json_t *controls = json_array();
-		for (uint32_t k = 0; k < p->ncontrols; k++)
-			json_array_append_new(controls, json_string(p->controls[k]));
-		json_t *po = json_pack(
-		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "name", p->name, "version",
-		    p->version ? p->version : "", "kind", p->kind ? p->kind : "", "enforcement",
-		    mp_enforcement_name(p->enforcement), "severity", mp_severity_name(p->severity),
-		    "controls", controls, "file", p->file ? place(&a, p->file) : "");
-		if (po && p->description)
-			json_object_set_new(po, "description", json_string(p->description));
-		json_array_append_new(policies, po);
-	}
-	json_t *sources = json_array();
-	for (uint32_t i = 0; i < o->nsources; i++)
-		json_array_append_new(sources, json_string(o->sources[i]));
-	/* null, not an empty object, when there is no bundle: reports and trails say so */
-	json_t *bundle =
-	    a.b ? json_pack("{s:s, s:s, s:s, s:s?}", "name", a.b->name ? a.b->name : "", "revision",
-	                    a.b->revision ? a.b->revision : "", "sha256", a.b->sha256, "dir",
-	                    a.b->dir)
-	        : json_null();
-	json_t *waivers = o->waivers ? mp_waivers_apply(o->waivers, place(&a, o->waivers->file),
-	                                                a.findings, (int64_t)now)
-	                             : json_array();
-	if (o->waivers)
-		mark_waived_rules(&a);
-	out = json_pack("{s:{s:s, s:s}, s:s, s:o, s:{s:s, s:o}, s:o, s:O, s:O, s:O, s:o}", "tool",
-	                "name", "meshpol", "version", MP_VERSION, "time", when, "bundle", bundle,
-	                "model", "sha256", mp_model_sha256(a.m), "sources", sources, "policies",
-	                policies, "rules", a.rules, "findings", a.findings, "errors", a.errors,
-	                "waivers", waivers);
-	if (out && o->base)
-		json_object_set_new(out, "base", json_string(o->base));
-	if (out) {
-		summarise(&a, out, json_object_get(out, "waivers"));
-		json_object_set_new(out, "scope", mp_scope_json(a.m));
-	}
-	json_decref(a.places);
-	json_decref(a.rules);
-	json_decref(a.rule_index);
-	json_decref(a.findings);
-	json_decref(a.errors);
+int mp_audit_result_write_json(mp_audit_result *r, FILE *out)
+{
+	return au_write_json(r->summary, r->spool, r->listed, r->rules, r->rules_len, out);
+}
+
+json_t *mp_audit_result_summary(const mp_audit_result *r)
+{
+	return r->summary;
+}
+
+int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)
+{
+	return au_spool_each(r->spool, r->listed, fn, ctx);
+}
+
+void mp_audit_result_free(mp_audit_result *r)
+{
+	if (!r)
+		return;
+	json_decref(r->summary);
+	mp_free(r->rules);
+	if (r->spool)
+		fclose(r->spool);
+	mp_free(r);
+}
+
+static int append_finding(void *ctx, json_t *f)
+{
+	return json_array_append(ctx, f) < 0 ? -1 : 0;
+}
+
+/* The tree: the streamed audit's summary as it was built (its members' keys in the order the
+ * writers that copy them, SARIF's properties, print), with "findings" read back from the spool
+ * and "rules" parsed from their bytes. */
+json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
+{
+	mp_audit_result *res = NULL;
+	json_t *out = NULL, *findings = NULL, *rules = NULL;
+	char *text = NULL;
+	if (mp_audit_stream(ev, o, NULL, &res) < 0)
+		return NULL;
+	if (!(findings = json_array()) ||
+	    mp_audit_result_findings(res, append_finding, findings) != 0 ||
+	    !(text = mp_malloc(res->rules_len + 2)))
+		goto out;
+	text[0] = '[';
+	if (res->rules_len)
+		memcpy(text + 1, res->rules, res->rules_len);
+	text[res->rules_len + 1] = ']';
+	if (!(rules = json_loadb(text, res->rules_len + 2, 0, NULL)) ||
+	    json_object_set(res->summary, "rules", rules) < 0 ||
+	    json_object_set(res->summary, "findings", findings) < 0)
+		goto out;
+	out = json_incref(res->summary);
+out:
+	json_decref(findings);
+	json_decref(rules);
+	mp_free(text);
+	mp_audit_result_free(res);
 	return out;
 }

@@ -1155,25 +1155,78 @@ static void place(mp_import *im)
 	}
 }
 
+/* A document's identity (kind, namespace, name, cluster, scope) and its position. */
+typedef struct {
+	uintptr_t kind;
+	mp_str ns, name;
+	mp_id cluster;
+	mp_str scope;
+	uint32_t doc;
+} doc_key;
+
+static int cmp_identity(const void *x, const void *y)
+{
+	const doc_key *a = x, *b = y;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->ns != b->ns)
+		return a->ns < b->ns ? -1 : 1;
+	if (a->name != b->name)
+		return a->name < b->name ? -1 : 1;
+	if (a->cluster != b->cluster)
+		return a->cluster < b->cluster ? -1 : 1;
+	if (a->scope != b->scope)
+		return a->scope < b->scope ? -1 : 1;
+	return a->doc < b->doc ? -1 : a->doc > b->doc;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+	return i < j ? -1 : i > j;
+}
+
 /* kubectl apply semantics: a later document with the same cluster, kind, namespace and name
- * replaces an earlier one. */
+ * replaces an earlier one. Each live document is replaced by the next of its identity (which
+ * notes it), in document order; sorted by identity so that a mesh of 20,000 documents is not
+ * 200 million comparisons. */
 static void drop_replaced(mp_import *im)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) {
-		idoc *a = &im->docs[i];
-		for (uint32_t j = i + 1; j < im->ndocs && !a->dead; j++) {
-			idoc *b = &im->docs[j];
-			if (a->kind != b->kind || a->ns != b->ns || a->name != b->name ||
-			    a->cluster != b->cluster || a->scope != b->scope)
-				continue;
-			char where[600];
-			a->dead = 1;
-			im_note(im, b, b->root,
-			        "replaces the one at %s (a later document wins, as with "
-			        "kubectl apply)",
-			        mp_model_loc_str(im->m, a->loc, where, sizeof(where)));
-		}
+	uint32_t n = im->ndocs, nrep = 0;
+	doc_key *order = mp_malloc((n + 1) * sizeof(doc_key));
+	uint32_t *next = mp_malloc((n + 1) * sizeof(uint32_t)); /* replaced doc -> replacing */
+	uint32_t *replaced = mp_malloc((n + 1) * sizeof(uint32_t));
+	if (!order || !next || !replaced) {
+		im->oom = 1;
+		goto out;
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		const idoc *d = &im->docs[i];
+		order[i] = (doc_key){(uintptr_t)d->kind, d->ns, d->name, d->cluster, d->scope, i};
+	}
+	qsort(order, n, sizeof(doc_key), cmp_identity);
+	for (uint32_t k = 0; k + 1 < n; k++) {
+		doc_key a = order[k], b = order[k + 1];
+		if (im->docs[a.doc].dead || a.kind != b.kind || a.ns != b.ns || a.name != b.name ||
+		    a.cluster != b.cluster || a.scope != b.scope)
+			continue;
+		next[a.doc] = b.doc;
+		replaced[nrep++] = a.doc;
+	}
+	qsort(replaced, nrep, sizeof(uint32_t), cmp_u32); /* notes in document order */
+	for (uint32_t k = 0; k < nrep; k++) {
+		idoc *a = &im->docs[replaced[k]], *b = &im->docs[next[replaced[k]]];
+		char where[600];
+		a->dead = 1;
+		im_note(im, b, b->root,
+		        "replaces the one at %s (a later document wins, as with "
+		        "kubectl apply)",
+		        mp_model_loc_str(im->m, a->loc, where, sizeof(where)));
+	}
+out:
+	mp_free(order);
+	mp_free(next);
+	mp_free(replaced);
 }
 
 void mp_import_places(mp_import *im)

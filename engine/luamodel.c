@@ -68,9 +68,35 @@ static void push_opt_str(lua_State *L, const mp_model *m, mp_str s)
 		lua_pushnil(L);
 }
 
+/* a, sep and b as one string: lua_pushfstring's formatting is most of a field's cost when a
+ * check reads loc or ref of 100,000 elements. */
+static void push_join(lua_State *L, const char *a, size_t na, char sep, const char *b, size_t nb)
+{
+	char buf[512];
+	if (na + nb + 1 > sizeof(buf)) {
+		lua_pushfstring(L, "%s%c%s", a, (int)sep, b);
+		return;
+	}
+	memcpy(buf, a, na);
+	buf[na] = sep;
+	memcpy(buf + na + 1, b, nb);
+	lua_pushlstring(L, buf, na + 1 + nb);
+}
+
 static void push_loc(lua_State *L, const mp_model *m, mp_loc loc)
 {
-	lua_pushfstring(L, "%s:%d", mp_model_str(m, loc.file), (int)loc.line);
+	char line[16];
+	int n = 0;
+	char d[16];
+	int k = 0;
+	uint32_t v = loc.line;
+	do
+		d[k++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (k > 0)
+		line[n++] = d[--k];
+	push_join(L, mp_model_str(m, loc.file), mp_model_str_len(m, loc.file), ':', line,
+	          (size_t)n);
 }
 
 static void push_str_array(lua_State *L, const mp_model *m, mp_span sp)
@@ -193,8 +219,9 @@ static int service_field(lua_State *L, const element *e, const char *k)
 	else if (!strcmp(k, "namespace"))
 		push_str(L, m, v.namespaces[s->ns].name);
 	else if (!strcmp(k, "ref"))
-		lua_pushfstring(L, "%s/%s", mp_model_str(m, v.namespaces[s->ns].name),
-		                mp_model_str(m, s->name));
+		push_join(L, mp_model_str(m, v.namespaces[s->ns].name),
+		          mp_model_str_len(m, v.namespaces[s->ns].name), '/',
+		          mp_model_str(m, s->name), mp_model_str_len(m, s->name));
 	else if (!strcmp(k, "identity"))
 		push_opt_str(L, m, s->identity);
 	else if (!strcmp(k, "owner"))

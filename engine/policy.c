@@ -366,7 +366,28 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 	return 0;
 }
 
-int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d)
+/* #whens + #runs of the DSL's state (the table at index dsl): the functions declared so far. */
+static lua_Unsigned count_fns(lua_State *L, int dsl)
+{
+	lua_Unsigned n = 0;
+	lua_getfield(L, dsl, "state");
+	if (lua_istable(L, -1)) {
+		lua_pushliteral(L, "whens");
+		lua_rawget(L, -2);
+		n += lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+		lua_pop(L, 1);
+		lua_pushliteral(L, "runs");
+		lua_rawget(L, -2);
+		n += lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return n;
+}
+
+/* mp_bundle_run_files; with fns (the loader), fns[i] = 1 when the i-th file declared a function. */
+static int run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, uint32_t *fns,
+                     mp_diags *d)
 {
 	lua_State *L = mp_sandbox_lua(sb);
 	char err[2048];
@@ -382,6 +403,9 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 	}
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		const mp_bundle_file *f = &b->files[i];
+		if (!units && f->no_fns)
+			continue;
+		lua_Unsigned before = fns ? count_fns(L, dsl) : 0;
 		if (mp_sandbox_load(sb, f->text, f->len, f->path, err, sizeof(err)) < 0) {
 			lua_error_diag(d, err);
 			failed = 1;
@@ -414,10 +438,17 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 		if (units)
 			units[i] = installed + mp_sandbox_instructions_used(sb);
 		lua_settop(L, dsl);
+		if (fns)
+			fns[i] = count_fns(L, dsl) != before;
 	}
 	lua_getfield(L, dsl, "state");
 	lua_remove(L, dsl);
 	return failed ? -1 : 0;
+}
+
+int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d)
+{
+	return run_files(sb, b, units, NULL, d);
 }
 
 /* The bundle's name, revision, default, mask and model from the manifest (read from dir, or
@@ -499,6 +530,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	mp_bundle *b = mp_calloc(1, sizeof(*b));
 	mp_sandbox *sb = NULL;
 	uint64_t *units = NULL; /* load cost of each policy file */
+	uint32_t *fns = NULL;   /* did it declare a `when` or `run`? */
 	uint32_t errors = d->errors;
 	char err[1024];
 	const char **enabled = NULL; /* the manifest's `policies` */
@@ -529,13 +561,16 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		goto fail;
 	}
 	mp_bundle_prepare_state(sb);
-	if (b->npolicy_files && !(units = mp_calloc(b->npolicy_files, sizeof(*units)))) {
+	if (b->npolicy_files && (!(units = mp_calloc(b->npolicy_files, sizeof(*units))) ||
+	                         !(fns = mp_calloc(b->npolicy_files, sizeof(*fns))))) {
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
-	int ran = mp_bundle_run_files(sb, b, units, d);
-	for (uint32_t i = 0; i < b->npolicy_files; i++)
+	int ran = run_files(sb, b, units, fns, d);
+	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		b->files[i].load_units = units[i];
+		b->files[i].no_fns = !fns[i];
+	}
 	if (ran < 0 && lua_gettop(mp_sandbox_lua(sb)) == 0)
 		goto fail;
 	if (!lua_istable(mp_sandbox_lua(sb), -1))
@@ -545,10 +580,12 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	if (d->errors > errors)
 		goto fail;
 	mp_free(units);
+	mp_free(fns);
 	mp_sandbox_free(sb);
 	return b;
 fail:
 	mp_free(units);
+	mp_free(fns);
 	mp_sandbox_free(sb);
 	mp_bundle_free(b);
 	return NULL;

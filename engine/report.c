@@ -5,6 +5,7 @@
  * in report.h, the shared helpers in report_int.h. */
 #include "report.h"
 #include "alloc.h"
+#include "audit.h"
 #include "diag.h"
 #include "report_int.h"
 
@@ -357,8 +358,12 @@ int rp_fail_on_severity(const audit_index *ix)
 
 int rp_blocking(audit_index *ix, size_t i)
 {
-	json_t *f = rp_finding(ix, i);
-	if (rp_waiver(ix, i))
+	return rp_blocking_finding(ix, rp_finding(ix, i));
+}
+
+int rp_blocking_finding(audit_index *ix, json_t *f)
+{
+	if (json_is_object(json_object_get(f, "waiver")))
 		return 0;
 	/* by severity: critical is rank 0, so at or above is a rank no greater */
 	if (rp_fail_on_severity(ix)) {
@@ -744,6 +749,51 @@ int mp_report_format_known(const char *format)
 		if (!strcmp(format, writers[k].name))
 			return 1;
 	return 0;
+}
+
+int mp_report_streams(const char *format)
+{
+	return format && (!strcmp(format, "json") || !strcmp(format, "text"));
+}
+
+int mp_report_write_result(mp_audit_result *r, const char *format, FILE *out, int color, char *err,
+                           size_t errlen)
+{
+	const mp_report_opts ro = {.color = color};
+	audit_index ix = {.opts = &ro};
+	json_t *audit = NULL;
+	assert(out && err && errlen > 0);
+	if (!format || strcmp(format, "text")) {
+		snprintf(err, errlen, "the %s report is not written from a streamed audit",
+		         format ? format : "(null)");
+		return -1;
+	}
+	/* the summary as an audit with no findings and no rules: what the index reads */
+	if (!(audit = json_copy(mp_audit_result_summary(r))) ||
+	    json_object_set_new(audit, "findings", json_array()) < 0 ||
+	    json_object_set_new(audit, "rules", json_array()) < 0)
+		goto oom;
+	if (check_shape(audit, err, errlen) < 0)
+		goto fail;
+	errno = 0;
+	if (index_build(&ix, audit) < 0 ||
+	    (rp_write_text_stream(&ix, r, out, color) < 0 && !ferror(out)))
+		goto oom;
+	if (fflush(out) != 0 || ferror(out)) {
+		snprintf(err, errlen, "cannot write the %s report: %s", format,
+		         strerror(errno ? errno : EIO));
+		goto fail;
+	}
+	index_free(&ix);
+	json_decref(audit);
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory, or the findings spool failed, writing the %s report",
+	         format);
+fail:
+	index_free(&ix);
+	json_decref(audit);
+	return -1;
 }
 
 int mp_report_write(json_t *audit, const char *format, FILE *out, int color, char *err,

@@ -72,7 +72,8 @@ int rp_slot_errored(const rule_slot *s);
 int rp_slot_failed(const rule_slot *s); /* failed (findings not all waived), no error */
 /* Finding i is not waived and at or above fail_on (an enforcement level or a severity). */
 int rp_blocking(audit_index *ix, size_t i);
-json_t *rp_waiver(audit_index *ix, size_t i); /* finding i's "waiver", or NULL */
+int rp_blocking_finding(audit_index *ix, json_t *f); /* the same for a finding given */
+json_t *rp_waiver(audit_index *ix, size_t i);        /* finding i's "waiver", or NULL */
 /* Does fail_on name a severity (critical .. low) rather than an enforcement level? */
 int rp_fail_on_severity(const audit_index *ix);
 
@@ -113,7 +114,13 @@ void rp_put_list(FILE *out, json_t *arr, const char *sep, esc_mode mode); /* str
 
 /* ---- The writers: one per format, each in its own file; -1 when out of memory ---- */
 
-int rp_write_text(audit_index *ix, FILE *out, int color);     /* report_text.c */
+int rp_write_text(audit_index *ix, FILE *out, int color); /* report_text.c */
+/* The text report of a streamed audit (mp_report_write_result): ix indexes its summary (no
+ * findings, no rules); the findings are read once from r's spool, each printed into the file
+ * of its severity, and the files copied out in order. -1 when out of memory or the spool or a
+ * temporary file fails. */
+struct mp_audit_result;
+int rp_write_text_stream(audit_index *ix, struct mp_audit_result *r, FILE *out, int color);
 int rp_write_junit(audit_index *ix, FILE *out, int color);    /* report_junit.c */
 int rp_write_sarif(audit_index *ix, FILE *out, int color);    /* report_sarif.c */
 int rp_write_markdown(audit_index *ix, FILE *out, int color); /* report_markdown.c */

@@ -1,6 +1,7 @@
 /* report_text.c: the text report, for a terminal (report.h, "text"): findings most severe
  * first, errors, one summary line; ANSI colours only when asked. */
 #include "alloc.h"
+#include "audit_int.h"
 #include "report_int.h"
 
 #include <stdint.h>
@@ -22,16 +23,13 @@ static const char *sev_color(int rank)
 	return rank == 2 ? "33" : "34";
 }
 
-static void text_summary(audit_index *ix, FILE *out, int color)
+/* The summary line; at_or_above: the findings that block (rp_blocking). */
+static void text_summary(audit_index *ix, FILE *out, int color, long long at_or_above)
 {
 	json_t *sev = json_object_get(ix->counts, "by_severity");
-	json_t *enf = json_object_get(ix->counts, "by_enforcement");
 	long long nf = rp_int(ix->counts, "findings"), ne = rp_int(ix->counts, "errors");
-	long long at_or_above = 0, waived = rp_int(ix->counts, "waived");
+	long long waived = rp_int(ix->counts, "waived");
 	long long expired = rp_int(ix->counts, "waivers_expired");
-	(void)enf;
-	for (size_t i = 0; i < json_array_size(ix->findings); i++)
-		at_or_above += rp_blocking(ix, i);
 	int pass = !strcmp(ix->result, "pass");
 	sgr(out, color, pass ? "1;32" : "1;31");
 	fputs(pass ? "PASS" : "FAIL", out);
@@ -91,12 +89,11 @@ static void text_waivers(audit_index *ix, FILE *out, int color)
 	}
 }
 
-int rp_write_text(audit_index *ix, FILE *out, int color)
+/* The header and the findings' heading; nf: how many findings the report lists. */
+static void text_head(audit_index *ix, FILE *out, int color, size_t nf)
 {
 	json_t *bundle = json_object_get(ix->audit, "bundle");
 	const char *model = rp_str(json_object_get(ix->audit, "model"), "sha256");
-	size_t nf = json_array_size(ix->findings), ne = json_array_size(ix->errors);
-
 	sgr(out, color, "1");
 	fputs("meshpol audit", out);
 	sgr(out, color, "0");
@@ -125,55 +122,60 @@ int rp_write_text(audit_index *ix, FILE *out, int color)
 		fputs("No findings", out);
 	sgr(out, color, "0");
 	fputs("\n\n", out);
-	for (size_t k = 0; k < nf; k++) {
-		size_t i = ix->f_by_sev[k];
-		json_t *f = rp_finding(ix, i), *rel;
-		const char *sev = rp_str(f, "severity");
-		int rank = rp_sev_rank(sev);
-		const char *label = rank < RP_NSEV ? rp_sev_upper[rank] : *sev ? sev : "?";
-		size_t j;
-		sgr(out, color, sev_color(rank));
-		rp_put(out, label, ESC_TERM);
-		sgr(out, color, "0");
-		fprintf(out, "%*s", strlen(label) < 8 ? (int)(8 - strlen(label)) : 0, "");
-		fputs("  ", out);
-		rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_TERM);
-		fputs("  ", out);
-		rp_put(out, rp_str(f, "subject"), ESC_TERM);
-		fputs("\n    ", out);
-		rp_put(out, rp_str(f, "message"), ESC_TERM_BLOCK);
-		fputs("\n    ", out);
-		if (!rp_put_where(out, json_object_get(f, "location"),
-		                  json_object_get(f, "rule_location"), ESC_TERM))
+}
+
+static void text_finding(FILE *out, int color, json_t *f)
+{
+	json_t *rel, *w = json_object_get(f, "waiver");
+	const char *sev = rp_str(f, "severity");
+	int rank = rp_sev_rank(sev);
+	const char *label = rank < RP_NSEV ? rp_sev_upper[rank] : *sev ? sev : "?";
+	size_t j;
+	sgr(out, color, sev_color(rank));
+	rp_put(out, label, ESC_TERM);
+	sgr(out, color, "0");
+	fprintf(out, "%*s", strlen(label) < 8 ? (int)(8 - strlen(label)) : 0, "");
+	fputs("  ", out);
+	rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_TERM);
+	fputs("  ", out);
+	rp_put(out, rp_str(f, "subject"), ESC_TERM);
+	fputs("\n    ", out);
+	rp_put(out, rp_str(f, "message"), ESC_TERM_BLOCK);
+	fputs("\n    ", out);
+	if (!rp_put_where(out, json_object_get(f, "location"), json_object_get(f, "rule_location"),
+	                  ESC_TERM))
+		fputs("(no location)", out);
+	fputc('\n', out);
+	if (json_is_object(w)) {
+		fputs("    waived: ", out);
+		rp_put(out, rp_str(w, "reason"), ESC_TERM);
+		fputs(" (", out);
+		rp_put(out, rp_str(w, "owner"), ESC_TERM);
+		fputs(", until ", out);
+		rp_put(out, rp_str(w, "expires"), ESC_TERM);
+		fputs("; ", out);
+		if (!rp_put_loc(out, json_object_get(w, "location"), ESC_TERM))
+			fputs("waivers.yaml", out);
+		fputs(")\n", out);
+	}
+	json_array_foreach(json_object_get(f, "related"), j, rel)
+	{
+		fputs("    see ", out);
+		if (!rp_put_loc(out, rel, ESC_TERM))
 			fputs("(no location)", out);
-		fputc('\n', out);
-		if (rp_waiver(ix, i)) {
-			json_t *w = rp_waiver(ix, i);
-			fputs("    waived: ", out);
-			rp_put(out, rp_str(w, "reason"), ESC_TERM);
-			fputs(" (", out);
-			rp_put(out, rp_str(w, "owner"), ESC_TERM);
-			fputs(", until ", out);
-			rp_put(out, rp_str(w, "expires"), ESC_TERM);
-			fputs("; ", out);
-			if (!rp_put_loc(out, json_object_get(w, "location"), ESC_TERM))
-				fputs("waivers.yaml", out);
-			fputs(")\n", out);
-		}
-		json_array_foreach(json_object_get(f, "related"), j, rel)
-		{
-			fputs("    see ", out);
-			if (!rp_put_loc(out, rel, ESC_TERM))
-				fputs("(no location)", out);
-			if (*rp_str(rel, "message")) {
-				fputs(": ", out);
-				rp_put(out, rp_str(rel, "message"), ESC_TERM);
-			}
-			fputc('\n', out);
+		if (*rp_str(rel, "message")) {
+			fputs(": ", out);
+			rp_put(out, rp_str(rel, "message"), ESC_TERM);
 		}
 		fputc('\n', out);
 	}
+	fputc('\n', out);
+}
 
+/* Errors, waivers that need a person, the summary line. */
+static void text_tail(audit_index *ix, FILE *out, int color, long long at_or_above)
+{
+	size_t ne = json_array_size(ix->errors);
 	if (ne) {
 		sgr(out, color, "1");
 		fprintf(out, "Errors (%zu)", ne);
@@ -198,6 +200,64 @@ int rp_write_text(audit_index *ix, FILE *out, int color)
 		fputc('\n', out);
 	}
 	text_waivers(ix, out, color);
-	text_summary(ix, out, color);
+	text_summary(ix, out, color, at_or_above);
+}
+
+int rp_write_text(audit_index *ix, FILE *out, int color)
+{
+	size_t nf = json_array_size(ix->findings);
+	long long at_or_above = 0;
+	text_head(ix, out, color, nf);
+	for (size_t k = 0; k < nf; k++)
+		text_finding(out, color, rp_finding(ix, ix->f_by_sev[k]));
+	for (size_t i = 0; i < nf; i++)
+		at_or_above += rp_blocking(ix, i);
+	text_tail(ix, out, color, at_or_above);
 	return 0;
+}
+
+/* --- streamed: the findings read once from the audit's spool --- */
+
+typedef struct {
+	audit_index *ix;
+	FILE *rank[RP_NSEV + 1]; /* each severity's findings, printed, in audit order */
+	int color;
+	long long at_or_above;
+} text_stream;
+
+static int stream_finding(void *vctx, json_t *f)
+{
+	text_stream *t = vctx;
+	text_finding(t->rank[rp_sev_rank(rp_str(f, "severity"))], t->color, f);
+	t->at_or_above += rp_blocking_finding(t->ix, f);
+	return 0;
+}
+
+int rp_write_text_stream(audit_index *ix, struct mp_audit_result *r, FILE *out, int color)
+{
+	text_stream t = {.ix = ix, .color = color};
+	char buf[65536];
+	int rc = -1;
+	for (int k = 0; k <= RP_NSEV; k++)
+		if (!(t.rank[k] = au_tempfile()))
+			goto out;
+	text_head(ix, out, color, (size_t)rp_int(ix->counts, "findings"));
+	if (mp_audit_result_findings(r, stream_finding, &t) != 0)
+		goto out;
+	for (int k = 0; k <= RP_NSEV; k++) {
+		size_t n;
+		if (fflush(t.rank[k]) != 0 || fseek(t.rank[k], 0, SEEK_SET) != 0)
+			goto out;
+		while ((n = fread(buf, 1, sizeof(buf), t.rank[k])) > 0)
+			fwrite(buf, 1, n, out);
+		if (ferror(t.rank[k]))
+			goto out;
+	}
+	text_tail(ix, out, color, t.at_or_above);
+	rc = 0;
+out:
+	for (int k = 0; k <= RP_NSEV; k++)
+		if (t.rank[k])
+			fclose(t.rank[k]);
+	return rc;
 }

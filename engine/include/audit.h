@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* What --fail-on names: an enforcement level or a severity. */
 enum { MP_FAIL_ON_ENFORCEMENT = 0, MP_FAIL_ON_SEVERITY = 1 };
@@ -46,6 +47,30 @@ typedef struct {
  * (the import analyzers' findings) and the audit's "bundle" is null. Never stops at a failing
  * check: its error goes to "errors" and the rest still runs. NULL only when out of memory. */
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
+
+/* A streamed audit's outcome (mp_audit_stream): the audit object without "findings" and
+ * "rules", and the listed findings in a spool file (in $TMPDIR, else /tmp; unlinked at once),
+ * to be read again one at a time. Owned by the caller: mp_audit_result_free. */
+typedef struct mp_audit_result mp_audit_result;
+
+/* Runs the audit and writes it to out as the json report (report.h: what mp_report_write writes
+ * for mp_audit_run's object, byte for byte), findings streamed: each is written to the spool as
+ * it is found, so memory holds the rules and the counts, never the findings. out NULL: no
+ * report (the findings only go to the spool). 0 with *res set, or -1 when out of memory or the
+ * spool fails; a write error shows in ferror(out). */
+int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res);
+/* The audit object without "findings" and "rules" (borrowed from r). A caller may add members
+ * to it (the trail's "trail", written before the report: docs/audit-format.md), which
+ * mp_audit_result_write_json then writes. */
+json_t *mp_audit_result_summary(const mp_audit_result *r);
+/* Writes r as the json report, as mp_audit_stream writes it to out, the findings read back from
+ * the spool (which can be read any number of times). -1 when out of memory or the spool cannot
+ * be read back; a write error shows in ferror(out). */
+int mp_audit_result_write_json(mp_audit_result *r, FILE *out);
+/* Calls fn with each listed finding, in order (a new object, freed after the call); stops at
+ * fn's first non-zero return and returns it; -1 when the spool cannot be read back. */
+int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx);
+void mp_audit_result_free(mp_audit_result *r); /* NULL is fine */
 
 /* The name of a built-in analysis's pseudo-policy in findings ("meshpol.audit"). */
 #define MP_AUDIT_POLICY "meshpol.audit"

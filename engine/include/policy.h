@@ -124,6 +124,9 @@ typedef struct {
 	uint32_t is_test;
 	int32_t in_memory; /* -1: read from the directory; else its mp_bundle_source.files index */
 	uint64_t load_units; /* budget units its top-level code took at load (policy files) */
+	/* 1: at load it declared no `when` or `run` function, so a state that is only there for
+	 * the bundle's functions (an evaluator's) need not run it; 0: run it (the default). */
+	uint32_t no_fns;
 } mp_bundle_file;
 
 /* A policy file given in memory rather than read from the bundle directory (the shell's
@@ -266,7 +269,10 @@ const char *mp_severity_name(uint32_t s);
  * mp_bundle_load and by every evaluator (which then binds its functions with mp_bundle_bind).
  * Each file is one top-level call under the sandbox's budget (the load budget,
  * MP_BUNDLE_LOAD_BUDGET, wherever a bundle is loaded); when units is not NULL, units[i] gets
- * what the i-th policy file took. Returns 0, or -1 when a file failed. */
+ * what the i-th policy file took. units NULL means the state is there for the bundle's functions
+ * (an evaluator's): files marked no_fns are not run, as their declarations were compiled into C
+ * at load and nothing of them is bound (a mesh's generated grants are most of a big bundle).
+ * Returns 0, or -1 when a file failed. */
 struct mp_sandbox;
 int mp_bundle_run_files(struct mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d);
 /* Binds the functions of a state that ran the files (the DSL's state table on top of its stack,

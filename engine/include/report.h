@@ -107,6 +107,17 @@ int mp_report_write(json_t *audit, const char *format, FILE *out, int color, cha
 int mp_report_write_opts(json_t *audit, const char *format, FILE *out, const mp_report_opts *o,
                          char *err, size_t errlen);
 
+/* Does format stream: written from a streamed audit (mp_audit_stream, audit.h) without the
+ * findings in memory? json (mp_audit_stream writes it) and text; the others read the tree. */
+int mp_report_streams(const char *format);
+
+/* Writes the text report of a streamed audit r (audit.h) to out, byte for byte what
+ * mp_report_write writes for the same audit's tree: the findings read once from r's spool.
+ * Any other format: -1 with a message. The rest as mp_report_write. */
+struct mp_audit_result;
+int mp_report_write_result(struct mp_audit_result *r, const char *format, FILE *out, int color,
+                           char *err, size_t errlen);
+
 #pragma GCC visibility pop
 
 #endif

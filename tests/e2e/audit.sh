@@ -223,4 +223,28 @@ expect_rc "another key does not verify the seals" 1 "$MESHPOL" verify "$TMP/trai
 expect_out "the seal is named" 'seal'
 cp "$TMP/trail.jsonl" "$TMP/t4"; printf '{"seq":' >> "$TMP/t4"
 expect_rc "appending to a torn trail is refused" 2 "$MESHPOL" audit -m $D/clean -p "$TMP/generic" --trail "$TMP/t4" --sign-key "$TMP/key.pem"
+
+# json and text stream; with --trail the trail comes first and the json report names it
+# (docs/audit-format.md, "trail"): the findings read back from the spool for both, the report
+# otherwise what it is without a trail
+"$MESHPOL" audit -m examples/acme -p policies --format json -o "$TMP/tr.json" --trail "$TMP/tr.jsonl" 2>/dev/null
+"$MESHPOL" audit -m examples/acme -p policies --format json -o "$TMP/notr.json" 2>/dev/null
+head=$("$MESHPOL" trail head "$TMP/tr.jsonl" 2>/dev/null | grep -Eo '[0-9a-f]{64}' | head -1)
+jq -e --arg h "$head" '.trail.head == $h and .trail.first_seq == 1 and .trail.signed == false' "$TMP/tr.json" >/dev/null && ok "json with --trail: the run and its seal" || not_ok "json with --trail: the trail object" "$(jq -c '.trail' "$TMP/tr.json")" "head $head"
+jq -e --slurpfile b "$TMP/notr.json" 'del(.trail, .time) == ($b[0] | del(.time))' "$TMP/tr.json" >/dev/null && ok "json with --trail: the rest as without" || not_ok "json with --trail: the rest as without"
+[ "$(grep -c '"type":"finding"' "$TMP/tr.jsonl")" -eq "$(jq '.findings | length' "$TMP/tr.json")" ] && ok "json with --trail: every finding in the trail" || not_ok "json with --trail: the trail's findings"
+"$MESHPOL" audit -m examples/acme -p policies -o "$TMP/tr.txt" --trail "$TMP/tr2.jsonl" 2>/dev/null
+"$MESHPOL" audit -m examples/acme -p policies -o "$TMP/notr.txt" 2>/dev/null
+cmp -s <(sed 1d "$TMP/tr.txt") <(sed 1d "$TMP/notr.txt") && ok "text with --trail: the report as without" || not_ok "text with --trail: the report as without" "$(diff "$TMP/notr.txt" "$TMP/tr.txt" | head -5)"
+[ "$(grep -c '"type":"finding"' "$TMP/tr2.jsonl")" -eq "$(jq '.findings | length' "$TMP/tr.json")" ] && ok "text with --trail: every finding in the trail" || not_ok "text with --trail: the trail's findings"
+
+# Findings stream through a temporary file (docs/architecture.md, "Reports"): with none to be
+# had, the audit fails as an input error, for every format, rather than report fewer findings.
+for fmt in json text sarif; do
+	expect_rc "no temporary file ($fmt): exit 2" 2 env TMPDIR="$TMP/none/such" "$MESHPOL" audit \
+		-m $D/rbac -p $D/rbac-bundle --format $fmt -o "$TMP/nospool.$fmt"
+	expect_out "no temporary file ($fmt): said so" 'no temporary file for the findings'
+	[ ! -e "$TMP/nospool.$fmt" ] && ok "no temporary file ($fmt): no report written" ||
+		not_ok "no temporary file ($fmt): a report was left"
+done
 e2e_done

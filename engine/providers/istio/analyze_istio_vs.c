@@ -80,7 +80,50 @@ typedef struct {
 typedef struct {
 	hostent *v;
 	uint32_t n, cap;
+	uint32_t *slot; /* open addressing on (scope, fqdn): the last entry's index + 1, or 0 */
+	uint32_t nslot; /* a power of two */
+	uint32_t *wild; /* the entries whose fqdn starts with '*', in order */
+	uint32_t nwild;
 } hostmap;
+
+static uint32_t host_hash(const char *scope, const char *fqdn)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)scope; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (const unsigned char *p = (const unsigned char *)fqdn; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* The index of hostmap_get and of the wildcard walk of destination_host, built once: a mesh of
+ * 10,000 Services asks it for every VirtualService host. */
+static void hostmap_index(mp_import *im, hostmap *m)
+{
+	istio_state *st = istio_of(im);
+	uint32_t nslot = 64;
+	while (nslot < 2 * m->n + 2)
+		nslot *= 2;
+	m->slot = mp_arena_alloc(&st->arena, nslot * sizeof(uint32_t));
+	m->wild = mp_arena_alloc(&st->arena, (m->n + 1) * sizeof(uint32_t));
+	if (!m->slot || !m->wild) {
+		im->oom = 1;
+		m->slot = NULL;
+		return;
+	}
+	m->nslot = nslot;
+	for (uint32_t i = 0; i < m->n; i++) {
+		const hostent *e = &m->v[i];
+		uint32_t k = host_hash(e->scope, e->fqdn) & (nslot - 1);
+		while (m->slot[k] && (strcmp(m->v[m->slot[k] - 1].scope, e->scope) ||
+		                      strcmp(m->v[m->slot[k] - 1].fqdn, e->fqdn)))
+			k = (k + 1) & (nslot - 1);
+		m->slot[k] = i + 1; /* the last write wins */
+		if (e->fqdn[0] == '*')
+			m->wild[m->nwild++] = i;
+	}
+}
 
 static void hostmap_add(mp_import *im, hostmap *m, const char *scope, const char *fqdn, idoc *se,
                         const ist_service *svc)
@@ -151,14 +194,21 @@ static void hostmap_build(mp_import *im, hostmap *m)
 			p += n + (p[n] == ',');
 		}
 	}
+	if (!im->oom)
+		hostmap_index(im, m);
 }
 
 /* The entry at scope/fqdn: the last one added, as a map keeps the last write. */
 static const hostent *hostmap_get(const hostmap *m, const char *scope, const char *fqdn)
 {
-	for (uint32_t i = m->n; i-- > 0;)
-		if (!strcmp(m->v[i].scope, scope) && !strcmp(m->v[i].fqdn, fqdn))
-			return &m->v[i];
+	if (!m->slot) /* out of memory building the index */
+		return NULL;
+	for (uint32_t k = host_hash(scope, fqdn) & (m->nslot - 1); m->slot[k];
+	     k = (k + 1) & (m->nslot - 1)) {
+		const hostent *e = &m->v[m->slot[k] - 1];
+		if (!strcmp(e->scope, scope) && !strcmp(e->fqdn, fqdn))
+			return e;
+	}
 	return NULL;
 }
 
@@ -179,9 +229,9 @@ static const hostent *destination_host(mp_import *im, const hostmap *m, const ch
 		if ((e = hostmap_get(m, !strcmp(et[i], ".") ? ns : et[i], fqdn)) != NULL)
 			return e;
 	const char *h = host[0] == '*' ? host + 1 : host;
-	for (uint32_t i = 0; i < m->n; i++) {
-		const hostent *x = &m->v[i];
-		if (x->fqdn[0] != '*' || (strcmp(x->scope, "*") && strcmp(x->scope, ns)))
+	for (uint32_t i = 0; m->slot && i < m->nwild; i++) {
+		const hostent *x = &m->v[m->wild[i]];
+		if (strcmp(x->scope, "*") && strcmp(x->scope, ns))
 			continue;
 		size_t lh = strlen(h), ls = strlen(x->fqdn + 1);
 		if (lh >= ls && !strcmp(h + lh - ls, x->fqdn + 1))
@@ -403,12 +453,58 @@ static void resource_name(const char *ns, const char *host, char *buf, size_t le
 
 /* DestinationRuleAnalyzer: a subset no DestinationRule of the host defines (any namespace,
  * any exportTo). */
+/* A live DestinationRule by its host's resource name (ns/name), for the subset lookups. */
+typedef struct {
+	const char *name;
+	uint32_t doc;
+} drname;
+
+static int cmp_drname(const void *x, const void *y)
+{
+	const drname *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	return c ? c : (a->doc > b->doc) - (a->doc < b->doc);
+}
+
+/* The live DestinationRules with a host, sorted by its resource name (in the arena); NULL and
+ * im->oom when out of memory. */
+static drname *dr_names(mp_import *im, uint32_t *n)
+{
+	istio_state *st = istio_of(im);
+	char have[600], fqdn[600];
+	drname *v = mp_arena_alloc(&st->arena, (im->ndocs + 1) * sizeof(*v));
+	*n = 0;
+	if (!v) {
+		im->oom = 1;
+		return NULL;
+	}
+	for (uint32_t j = 0; j < im->ndocs; j++) {
+		idoc *dr = &im->docs[j];
+		const char *dh;
+		if (!istio_is(dr, IK_DESTINATIONRULE) || !im_live(dr) ||
+		    !(dh = im_scalar(im_get(dr, dr->spec, "host"))))
+			continue;
+		const char *dns = im_str_of(im, dr->ns);
+		resource_name(dns, ist_fqdn(im, dns, dh, fqdn, sizeof(fqdn)), have, sizeof(have));
+		if (!(v[*n].name = mp_arena_str(&st->arena, have))) {
+			im->oom = 1;
+			return NULL;
+		}
+		v[(*n)++].doc = j;
+	}
+	qsort(v, *n, sizeof(*v), cmp_drname);
+	return v;
+}
+
 void ist_destination_subsets(mp_import *im)
 {
-	char have[600], fqdn[600], want[600];
+	char want[600];
+	uint32_t ndr;
+	drname *drs = dr_names(im, &ndr);
 	vsdest *ds = mp_malloc(MAX_DESTS * sizeof(*ds));
-	if (!ds) {
+	if (!ds || !drs) {
 		im->oom = 1;
+		mp_free(ds);
 		return;
 	}
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
@@ -424,18 +520,19 @@ void ist_destination_subsets(mp_import *im)
 				continue;
 			resource_name(im_str_of(im, vs->ns), host, want, sizeof(want));
 			int found = 0;
-			for (uint32_t j = 0; j < im->ndocs && !found; j++) {
-				idoc *dr = &im->docs[j];
+			uint32_t lo = 0, hi = ndr;
+			while (lo < hi) { /* the first DestinationRule of that name */
+				uint32_t mid = (lo + hi) / 2;
+				if (strcmp(drs[mid].name, want) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (uint32_t j = lo; j < ndr && !found && !strcmp(drs[j].name, want);
+			     j++) {
+				idoc *dr = &im->docs[drs[j].doc];
 				yaml_node_t *subs, *sub;
-				const char *dh;
-				if (!istio_is(dr, IK_DESTINATIONRULE) || !im_live(dr) ||
-				    !(dh = im_scalar(im_get(dr, dr->spec, "host"))))
-					continue;
-				const char *dns = im_str_of(im, dr->ns);
-				resource_name(dns, ist_fqdn(im, dns, dh, fqdn, sizeof(fqdn)), have,
-				              sizeof(have));
-				if (strcmp(have, want) ||
-				    !(subs = im_get(dr, dr->spec, "subsets")) ||
+				if (!(subs = im_get(dr, dr->spec, "subsets")) ||
 				    subs->type != YAML_SEQUENCE_NODE)
 					continue;
 				IM_SEQ_FOREACH(dr, subs, sub)
@@ -597,6 +694,48 @@ typedef struct {
 	uint32_t nvs;
 } meshkey;
 
+/* The key's index in keys (by the open-addressing slots: index + 1, 0 empty), or the number of
+ * keys when it is not there; *at gets the slot it is in or would go to. */
+static uint32_t key_find(const meshkey *keys, const uint32_t *slots, uint32_t nslots,
+                         const char *key, uint32_t *at)
+{
+	uint32_t h = 2166136261u;
+	if (!nslots) {
+		if (at)
+			*at = 0;
+		return UINT32_MAX;
+	}
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (uint32_t k = h & (nslots - 1);; k = (k + 1) & (nslots - 1)) {
+		if (!slots[k] || !strcmp(keys[slots[k] - 1].key, key)) {
+			if (at)
+				*at = k;
+			return slots[k] ? slots[k] - 1 : UINT32_MAX;
+		}
+	}
+}
+
+/* Room for twice the keys, every key placed again. -1 when out of memory. */
+static int key_rehash(const meshkey *keys, uint32_t nkeys, uint32_t **slots, uint32_t *nslots)
+{
+	uint32_t n = *nslots ? *nslots : 64;
+	while (n < 4 * nkeys)
+		n *= 2;
+	uint32_t *s = mp_calloc(n, sizeof(uint32_t));
+	if (!s)
+		return -1;
+	for (uint32_t i = 0; i + 1 < nkeys; i++) { /* the newest is placed by the caller */
+		uint32_t at;
+		key_find(keys, s, n, keys[i].key, &at);
+		s[at] = i + 1;
+	}
+	mp_free(*slots);
+	*slots = s;
+	*nslots = n;
+	return 0;
+}
+
 static int applies_to_mesh(idoc *dc)
 {
 	const char *gws[64];
@@ -611,7 +750,7 @@ void ist_mesh_gateway_hosts(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	meshkey *keys = NULL;
-	uint32_t nkeys = 0, cap = 0;
+	uint32_t nkeys = 0, cap = 0, *slots = NULL, nslots = 0, *alls = NULL, nall = 0;
 	char fqdn[600], key[900];
 	uint8_t *reported = mp_calloc(im->ndocs + 1, 1);
 	if (!reported) {
@@ -631,10 +770,9 @@ void ist_mesh_gateway_hosts(mp_import *im)
 			for (uint32_t h = 0; h < nh && !im->oom; h++) {
 				snprintf(key, sizeof(key), "%s/%s", scope,
 				         ist_fqdn(im, ns, hosts[h], fqdn, sizeof(fqdn)));
-				uint32_t k;
-				for (k = 0; k < nkeys && strcmp(keys[k].key, key); k++)
-					;
-				if (k == nkeys) {
+				uint32_t k = key_find(keys, slots, nslots, key, NULL);
+				if (k == UINT32_MAX) {
+					k = nkeys;
 					if (mp_grow((void **)&keys, &cap, sizeof(*keys), nkeys,
 					            16) < 0) {
 						im->oom = 1;
@@ -647,6 +785,14 @@ void ist_mesh_gateway_hosts(mp_import *im)
 					}
 					keys[nkeys++] = (meshkey){copy, copy + strlen(scope) + 1,
 					                          !strcmp(scope, "*"), NULL, 0};
+					if (2 * nkeys > nslots &&
+					    key_rehash(keys, nkeys, &slots, &nslots) < 0) {
+						im->oom = 1;
+						break;
+					}
+					uint32_t at;
+					key_find(keys, slots, nslots, key, &at);
+					slots[at] = nkeys;
 				}
 				uint32_t *nv = mp_arena_alloc(&st->arena,
 				                              (keys[k].nvs + 1) * sizeof(uint32_t));
@@ -663,13 +809,17 @@ void ist_mesh_gateway_hosts(mp_import *im)
 	}
 	/* each key in the order first seen (Istio walks a map: its order is random) */
 	uint32_t *list = mp_malloc((im->ndocs * 4 + 1) * sizeof(uint32_t));
-	for (uint32_t k = 0; k < nkeys && list && !im->oom; k++) {
+	if ((alls = mp_malloc((nkeys + 1) * sizeof(uint32_t))))
+		for (uint32_t k = 0; k < nkeys; k++)
+			if (keys[k].all)
+				alls[nall++] = k;
+	for (uint32_t k = 0; k < nkeys && list && alls && !im->oom; k++) {
 		uint32_t n = 0;
 		for (uint32_t x = 0; x < keys[k].nvs && n < im->ndocs * 4; x++)
 			list[n++] = keys[k].vs[x];
 		if (!keys[k].all)
-			for (uint32_t o = 0; o < nkeys; o++)
-				if (keys[o].all && ist_host_matches(keys[k].host, keys[o].host))
+			for (uint32_t ai = 0, o; ai < nall && (o = alls[ai], 1); ai++)
+				if (ist_host_matches(keys[k].host, keys[o].host))
 					for (uint32_t x = 0; x < keys[o].nvs && n < im->ndocs * 4;
 					     x++)
 						list[n++] = keys[o].vs[x];
@@ -695,10 +845,12 @@ void ist_mesh_gateway_hosts(mp_import *im)
 			    names, keys[k].key);
 		}
 	}
-	if (!list)
+	if (!list || !alls)
 		im->oom = 1;
 	mp_free(list);
+	mp_free(alls);
 	mp_free(keys);
+	mp_free(slots);
 	mp_free(reported);
 }
 
@@ -1098,11 +1250,93 @@ static void augmented(mp_import *im, const ist_pod *pod, ist_label *out, uint32_
 	*l = (ist_labels){out, n};
 }
 
+/* Every pod's augmented labels, and the pods by label (key, value), built once: a subset's
+ * selector is tried on the pods that carry its first label, not on every pod. */
+typedef struct {
+	const char *key, *value;
+	uint32_t pod;
+} podlabel;
+
+typedef struct {
+	ist_labels *aug; /* per pod */
+	podlabel *by;    /* sorted by key, value, pod */
+	uint32_t nby;
+} podindex;
+
+static int cmp_podlabel(const void *x, const void *y)
+{
+	const podlabel *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+	if (!c)
+		c = strcmp(a->value, b->value);
+	return c ? c : (a->pod > b->pod) - (a->pod < b->pod);
+}
+
+static int podindex_build(mp_import *im, podindex *x)
+{
+	istio_state *st = istio_of(im);
+	uint32_t total = 0;
+	x->aug = mp_arena_alloc(&st->arena, (st->npods + 1) * sizeof(ist_labels));
+	if (!x->aug)
+		return -1;
+	for (uint32_t p = 0; p < st->npods; p++) {
+		ist_label buf[128];
+		ist_labels pl;
+		augmented(im, &st->pods[p], buf, 128, &pl);
+		ist_label *copy = mp_arena_alloc(&st->arena, (pl.n + 1) * sizeof(ist_label));
+		if (!copy)
+			return -1;
+		if (pl.n)
+			memcpy(copy, pl.v, pl.n * sizeof(ist_label));
+		x->aug[p] = (ist_labels){copy, pl.n};
+		total += pl.n;
+	}
+	if (!(x->by = mp_arena_alloc(&st->arena, (total + 1) * sizeof(podlabel))))
+		return -1;
+	for (uint32_t p = 0; p < st->npods; p++)
+		for (uint32_t k = 0; k < x->aug[p].n; k++)
+			x->by[x->nby++] = (podlabel){x->aug[p].v[k].key, x->aug[p].v[k].value, p};
+	qsort(x->by, x->nby, sizeof(podlabel), cmp_podlabel);
+	return 0;
+}
+
+/* Does the selector select a pod of the cluster (ist_selects on its augmented labels)? */
+static int podindex_selects(const istio_state *st, const podindex *x, const ist_labels *sel,
+                            mp_id cluster)
+{
+	if (!sel->n) { /* selects everything: any pod of the cluster */
+		for (uint32_t p = 0; p < st->npods; p++)
+			if (ist_same_cluster(st->pods[p].cluster, cluster))
+				return 1;
+		return 0;
+	}
+	podlabel want = {sel->v[0].key, sel->v[0].value, 0};
+	uint32_t lo = 0, hi = x->nby;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (cmp_podlabel(&x->by[mid], &want) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < x->nby && !strcmp(x->by[lo].key, want.key) &&
+	       !strcmp(x->by[lo].value, want.value);
+	     lo++) {
+		uint32_t p = x->by[lo].pod;
+		if (ist_same_cluster(st->pods[p].cluster, cluster) && ist_selects(sel, &x->aug[p]))
+			return 1;
+	}
+	return 0;
+}
+
 void ist_destination_rule_hosts(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	hostmap m;
+	podindex px = {0};
 	hostmap_build(im, &m);
+	if (!im->oom && podindex_build(im, &px) < 0)
+		im->oom = 1;
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dr = &im->docs[i];
 		yaml_node_t *hn, *subs, *sub;
@@ -1142,15 +1376,7 @@ void ist_destination_rule_hosts(mp_import *im)
 			for (uint32_t k = 0; k < sl.n && n < 128; k++)
 				merged[n++] = sl.v[k];
 			ist_labels sel = {merged, n};
-			int found = 0;
-			for (uint32_t p = 0; p < st->npods && !found; p++) {
-				ist_label buf[128];
-				ist_labels pl;
-				if (!ist_same_cluster(st->pods[p].cluster, dr->cluster))
-					continue;
-				augmented(im, &st->pods[p], buf, 128, &pl);
-				found = ist_selects(&sel, &pl);
-			}
+			int found = podindex_selects(st, &px, &sel, dr->cluster);
 			if (!found)
 				ist_report(im, dr, NULL, "DestinationRuleSubsetNotSelectPods",
 				           "The Subset %s defined in the DestinationRule does not "

@@ -729,10 +729,39 @@ static int by_u32(const void *a, const void *b)
 
 #define MAX_SP 256
 
+static const istio_state *sort_st;
+
+static int cmp_svc_ns(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int c = strcmp(sort_st->svcs[a].ns, sort_st->svcs[b].ns);
+	return c ? c : (a > b) - (a < b);
+}
+
+/* The view's Services sorted by namespace, then order (istio_state.svc_by_ns); -1 when out of
+ * memory. Each pod looks at its namespace's Services only. */
+static int services_by_ns(istio_state *st)
+{
+	if (st->svc_by_ns)
+		return 0;
+	if (!(st->svc_by_ns = mp_arena_alloc(&st->arena, (st->nsvcs + 1) * sizeof(uint32_t))))
+		return -1;
+	for (uint32_t k = 0; k < st->nsvcs; k++)
+		st->svc_by_ns[k] = k;
+	sort_st = st;
+	qsort(st->svc_by_ns, st->nsvcs, sizeof(uint32_t), cmp_svc_ns);
+	sort_st = NULL;
+	return 0;
+}
+
 void ist_service_association(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	ist_view(im);
+	if (services_by_ns(st) < 0) {
+		im->oom = 1;
+		return;
+	}
 	for (uint32_t p = 0; p < st->npods && !im->oom; p++) {
 		const ist_pod *pod = &st->pods[p];
 		idoc *d = pod->dc;
@@ -750,8 +779,18 @@ void ist_service_association(mp_import *im)
 		} sp[MAX_SP];
 		uint32_t n = 0;
 		char full[MAX_SP][300];
-		for (uint32_t k = 0; k < st->nsvcs; k++) {
-			const ist_service *s = &st->svcs[k];
+		uint32_t lo = 0, hi = st->nsvcs;
+		while (lo < hi) { /* the first Service of the pod's namespace */
+			uint32_t mid = (lo + hi) / 2;
+			if (strcmp(st->svcs[st->svc_by_ns[mid]].ns, pod->ns) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (uint32_t at = lo; at < st->nsvcs; at++) {
+			const ist_service *s = &st->svcs[st->svc_by_ns[at]];
+			if (strcmp(s->ns, pod->ns))
+				break;
 			if (!s->selector.n || strcmp(s->ns, pod->ns) ||
 			    !ist_same_cluster(s->cluster, pod->cluster) ||
 			    !ist_selects(&s->selector, &pod->labels))

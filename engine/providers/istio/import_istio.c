@@ -66,11 +66,25 @@ static yaml_node_t *match_labels(idoc *dc, const char *key)
 	return ml;
 }
 
+static int is_peer_auth(const idoc *dc)
+{
+	return istio_is(dc, IK_PEERAUTHENTICATION);
+}
+
+/* The PeerAuthentication documents, listed once (istio_state.pa_docs). */
+static const uint32_t *pa_docs(mp_import *im, uint32_t *n)
+{
+	return ist_doclist_of(im, &istio_of(im)->pa_docs, is_peer_auth, n);
+}
+
 /* The namespace-wide PeerAuthentication of exactly that namespace (the first one: Istio takes
  * the oldest), or -1. In the root namespace it is the mesh-wide one. */
 static int namespace_pa(mp_import *im, mp_str ns, mp_id cluster)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) {
+	uint32_t npa;
+	const uint32_t *pa = pa_docs(im, &npa);
+	for (uint32_t k = 0; k < npa; k++) {
+		uint32_t i = pa[k];
 		idoc *dc = &im->docs[i];
 		if (istio_is(dc, IK_PEERAUTHENTICATION) && im_live(dc) && dc->cluster == cluster &&
 		    dc->ns == ns && !match_labels(dc, "selector") &&
@@ -95,14 +109,17 @@ static uint32_t namespace_mtls(mp_import *im, mp_id ns, mp_id cluster)
 
 static void peer_auth(mp_import *im)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) /* validate every one once */
-		if (istio_is(&im->docs[i], IK_PEERAUTHENTICATION) && im_live(&im->docs[i]))
-			pa_mode(im, &im->docs[i]);
+	uint32_t npa;
+	const uint32_t *pa = pa_docs(im, &npa);
+	for (uint32_t k = 0; k < npa; k++) /* validate every one once */
+		if (im_live(&im->docs[pa[k]]))
+			pa_mode(im, &im->docs[pa[k]]);
 	for (uint32_t w = 0; w < im->nwl; w++) {
 		iworkload *wl = &im->wl[w];
 		idoc *wd = &im->docs[wl->doc];
 		int chain[3] = {-1, -1, -1}; /* workload, namespace, mesh */
-		for (uint32_t i = 0; i < im->ndocs && chain[0] < 0; i++) {
+		for (uint32_t k = 0; k < npa && chain[0] < 0; k++) {
+			uint32_t i = pa[k];
 			idoc *dc = &im->docs[i];
 			yaml_node_t *ml;
 			if (istio_is(dc, IK_PEERAUTHENTICATION) && im_live(dc) &&

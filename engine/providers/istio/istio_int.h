@@ -109,6 +109,13 @@ typedef struct {
 	const char *meshpol;
 } ist_mesh;
 
+/* Indices of the documents of one kind, in document order (in the state's arena). */
+typedef struct {
+	uint32_t *v;
+	uint32_t n;
+	int listed;
+} ist_doclist;
+
 /* Istio's state for one import (im_state), owned by the importer: begin and end in
  * import_istio.c; the view and the MeshConfig are built on first use by the analyzers. */
 typedef struct {
@@ -118,8 +125,12 @@ typedef struct {
 	mp_id *gw_svc;       /* per document, from ELEMENTS: the service standing for a Gateway */
 	im_sehost *se_hosts; /* ServiceEntry hosts */
 	uint32_t nse_hosts;
-	mp_arena arena; /* the view's and the MeshConfig's memory */
-	int viewed;     /* the view below is built */
+	/* the PeerAuthentication and Namespace documents, listed on first use (ist_doclist): the
+	 * per-namespace, per-workload and per-pod lookups scan these, not every document */
+	ist_doclist pa_docs, ns_docs;
+	uint32_t *svc_by_ns; /* the view's Services by namespace, then order (ist_view) */
+	mp_arena arena;      /* the view's and the MeshConfig's memory */
+	int viewed;          /* the view below is built */
 	ist_pod *pods;
 	uint32_t npods;
 	ist_service *svcs;
@@ -138,6 +149,10 @@ static inline istio_state *istio_of(const mp_import *im)
 {
 	return im_state(im, &mp_provider_istio);
 }
+
+/* The documents is() picks, listed into l on first use; NULL (and im->oom) when out of memory. */
+const uint32_t *ist_doclist_of(mp_import *im, ist_doclist *l, int (*is)(const idoc *dc),
+                               uint32_t *n);
 
 /* Builds the view once (pods, Services, MeshConfig); the arrays live with the state. */
 void ist_view(mp_import *im);

@@ -88,11 +88,39 @@ const char *ist_selector_text(const ist_labels *sel, char *buf, size_t len, cons
 
 /* --- namespaces, secrets --- */
 
+const uint32_t *ist_doclist_of(mp_import *im, ist_doclist *l, int (*is)(const idoc *dc),
+                               uint32_t *n)
+{
+	if (!l->listed) {
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			k += is(&im->docs[i]) != 0;
+		if (!(l->v = mp_arena_alloc(&istio_of(im)->arena, (k + 1) * sizeof(uint32_t)))) {
+			im->oom = 1;
+			*n = 0;
+			return NULL;
+		}
+		for (uint32_t i = 0; i < im->ndocs; i++)
+			if (is(&im->docs[i]))
+				l->v[l->n++] = i;
+		l->listed = 1;
+	}
+	*n = l->n;
+	return l->v;
+}
+
+static int is_namespace(const idoc *dc)
+{
+	return k8s_is(dc, K8S_NAMESPACE);
+}
+
 idoc *ist_namespace(mp_import *im, const char *ns, mp_id c)
 {
-	for (uint32_t i = 0; i < im->ndocs; i++) {
-		idoc *dc = &im->docs[i];
-		if (k8s_is(dc, K8S_NAMESPACE) && im_live(dc) && ist_same_cluster(dc->cluster, c) &&
+	uint32_t n; /* every pod asks: the Namespaces are listed once */
+	const uint32_t *v = ist_doclist_of(im, &istio_of(im)->ns_docs, is_namespace, &n);
+	for (uint32_t k = 0; k < n; k++) {
+		idoc *dc = &im->docs[v[k]];
+		if (im_live(dc) && ist_same_cluster(dc->cluster, c) &&
 		    !strcmp(im_str_of(im, dc->name), ns))
 			return dc;
 	}

@@ -121,9 +121,18 @@ static int dr_check(mp_import *im, idoc *dc)
 	return 0;
 }
 
+/* A DestinationRule by what its host resolves to, for the lookup by target. */
+typedef struct {
+	uint32_t kind;
+	mp_id id;
+	uint32_t doc;
+} dr_key;
+
 typedef struct {
 	mp_import *im;
 	hostref *drt; /* per document: what a DestinationRule's host resolves to */
+	dr_key *drs;  /* the DestinationRules that resolve, by (kind, id), then document order */
+	uint32_t ndrs;
 } rctx;
 
 /* The DestinationRule for a target, as Istio picks it: the client's namespace first, then the
@@ -134,20 +143,36 @@ static idoc *find_dr(rctx *rc, hostref t, mp_str client_ns, mp_id cluster)
 	mp_model_view v = mp_model_get_view(im->m);
 	mp_str svc_ns = t.kind == MP_TARGET_SERVICE ? v.namespaces[v.services[t.id].ns].name : 0;
 	mp_str order[3] = {client_ns, svc_ns, im_intern(im, istio_of(im)->rootns)};
-	for (int k = 0; k < 3; k++)
-		for (uint32_t i = 0; i < im->ndocs; i++) {
-			idoc *dc = &im->docs[i];
-			if (istio_is(dc, IK_DESTINATIONRULE) && im_live(dc) &&
-			    dc->cluster == cluster && rc->drt[i].id == t.id &&
-			    rc->drt[i].kind == t.kind && dc->ns == order[k])
+	uint32_t lo = 0, hi = rc->ndrs, end;
+	while (lo < hi) { /* the first of the target's rules */
+		uint32_t mid = (lo + hi) / 2;
+		const dr_key *d = &rc->drs[mid];
+		if (d->kind < (uint32_t)t.kind || (d->kind == (uint32_t)t.kind && d->id < t.id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo;
+	     end < rc->ndrs && rc->drs[end].kind == (uint32_t)t.kind && rc->drs[end].id == t.id;
+	     end++)
+		;
+	for (int k = 0; k < 4; k++) /* k == 3: exported from elsewhere */
+		for (uint32_t j = lo; j < end; j++) {
+			idoc *dc = &im->docs[rc->drs[j].doc];
+			if (im_live(dc) && dc->cluster == cluster && (k == 3 || dc->ns == order[k]))
 				return dc;
 		}
-	for (uint32_t i = 0; i < im->ndocs; i++) /* exported from elsewhere */
-		if (istio_is(&im->docs[i], IK_DESTINATIONRULE) && im_live(&im->docs[i]) &&
-		    im->docs[i].cluster == cluster && rc->drt[i].id == t.id &&
-		    rc->drt[i].kind == t.kind)
-			return &im->docs[i];
 	return NULL;
+}
+
+static int cmp_dr(const void *x, const void *y)
+{
+	const dr_key *a = x, *b = y;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->doc < b->doc ? -1 : a->doc > b->doc;
 }
 
 static yaml_node_t *dr_subset(idoc *dr, const char *name)
@@ -1111,11 +1136,12 @@ static void virtual_service(rctx *rc, idoc *dc)
 
 void mp_import_istio_routes(mp_import *im)
 {
-	rctx rc = {im, mp_calloc(im->ndocs + 1, sizeof(hostref))};
+	rctx rc = {im, mp_calloc(im->ndocs + 1, sizeof(hostref)),
+	           mp_malloc((im->ndocs + 1) * sizeof(dr_key)), 0};
 	char fqdn[600];
-	if (!rc.drt) {
+	if (!rc.drt || !rc.drs) {
 		im->oom = 1;
-		return;
+		goto out;
 	}
 	for (uint32_t i = 0; i < im->ndocs; i++) {
 		idoc *dc = &im->docs[i];
@@ -1124,9 +1150,14 @@ void mp_import_istio_routes(mp_import *im)
 			continue;
 		rc.drt[i] = im_resolve_host(im, im_scalar(im_get(dc, dc->spec, "host")), dc->ns,
 		                            fqdn, sizeof(fqdn));
+		if (rc.drt[i].id != MP_NONE)
+			rc.drs[rc.ndrs++] = (dr_key){(uint32_t)rc.drt[i].kind, rc.drt[i].id, i};
 	}
+	qsort(rc.drs, rc.ndrs, sizeof(dr_key), cmp_dr);
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++)
 		if (istio_is(&im->docs[i], IK_VIRTUALSERVICE) && im_live(&im->docs[i]))
 			virtual_service(&rc, &im->docs[i]);
+out:
 	mp_free(rc.drt);
+	mp_free(rc.drs);
 }

@@ -309,7 +309,77 @@ static void external_name(mp_import *im, idoc *dc)
 		im->oom = 1;
 }
 
-static void add_service(mp_import *im, uint32_t first)
+/* What the services phase looks up per Service, built once: the next Service document of the
+ * same namespace and name, and the workloads of each namespace (a mesh of 10,000 Services would
+ * otherwise scan every document and every workload for each). */
+typedef struct {
+	uint32_t *next_same; /* per document: the next Service of its ns/name, or UINT32_MAX */
+	uint32_t *wl_off;    /* workloads of namespace n: wl_by_ns[wl_off[n] .. wl_off[n + 1]) */
+	uint32_t *wl_by_ns;  /* workload indices, grouped by namespace, in order */
+	uint32_t nns;
+} svc_index;
+
+typedef struct {
+	mp_str ns, name;
+	uint32_t doc;
+} svc_key;
+
+static int cmp_svc_key(const void *x, const void *y)
+{
+	const svc_key *a = x, *b = y;
+	if (a->ns != b->ns)
+		return a->ns < b->ns ? -1 : 1;
+	if (a->name != b->name)
+		return a->name < b->name ? -1 : 1;
+	return a->doc < b->doc ? -1 : a->doc > b->doc;
+}
+
+static int svc_index_build(mp_import *im, svc_index *x)
+{
+	uint32_t n = 0, nns = mp_model_get_view(im->m).nnamespaces;
+	svc_key *keys = mp_malloc((im->ndocs + 1) * sizeof(svc_key));
+	x->next_same = mp_malloc((im->ndocs + 1) * sizeof(uint32_t));
+	x->wl_off = mp_calloc(nns + 2, sizeof(uint32_t));
+	x->wl_by_ns = mp_malloc((im->nwl + 1) * sizeof(uint32_t));
+	x->nns = nns;
+	if (!keys || !x->next_same || !x->wl_off || !x->wl_by_ns) {
+		mp_free(keys);
+		return -1;
+	}
+	for (uint32_t i = 0; i < im->ndocs; i++) {
+		x->next_same[i] = UINT32_MAX;
+		if (k8s_is(&im->docs[i], K8S_SERVICE))
+			keys[n++] = (svc_key){im->docs[i].ns, im->docs[i].name, i};
+	}
+	qsort(keys, n, sizeof(svc_key), cmp_svc_key);
+	for (uint32_t k = 0; k + 1 < n; k++)
+		if (keys[k].ns == keys[k + 1].ns && keys[k].name == keys[k + 1].name)
+			x->next_same[keys[k].doc] = keys[k + 1].doc;
+	mp_free(keys);
+	for (uint32_t w = 0; w < im->nwl; w++)
+		if (im->wl[w].ns < nns)
+			x->wl_off[im->wl[w].ns + 1]++;
+	for (uint32_t k = 0; k < nns; k++)
+		x->wl_off[k + 1] += x->wl_off[k];
+	uint32_t *fill = mp_malloc((nns + 1) * sizeof(uint32_t));
+	if (!fill)
+		return -1;
+	memcpy(fill, x->wl_off, (nns + 1) * sizeof(uint32_t));
+	for (uint32_t w = 0; w < im->nwl; w++)
+		if (im->wl[w].ns < nns)
+			x->wl_by_ns[fill[im->wl[w].ns]++] = w;
+	mp_free(fill);
+	return 0;
+}
+
+static void svc_index_free(svc_index *x)
+{
+	mp_free(x->next_same);
+	mp_free(x->wl_off);
+	mp_free(x->wl_by_ns);
+}
+
+static void add_service(mp_import *im, const svc_index *x, uint32_t first)
 {
 	idoc *dc0 = &im->docs[first];
 	mp_model_view mv = mp_model_get_view(im->m);
@@ -322,10 +392,9 @@ static void add_service(mp_import *im, uint32_t first)
 	mp_id sid = mv.nservices, ns = dc0->ns_id;
 	if (ns == MP_NONE)
 		return;
-	for (uint32_t i = first; i < im->ndocs; i++) {
+	for (uint32_t i = first; i != UINT32_MAX; i = x->next_same[i]) {
 		idoc *dc = &im->docs[i];
-		if (!k8s_is(dc, K8S_SERVICE) || !im_live(dc) || dc->ns != dc0->ns ||
-		    dc->name != dc0->name)
+		if (!im_live(dc))
 			continue;
 		if (i > first)
 			dc->dead = 2; /* folded into this service */
@@ -357,8 +426,9 @@ static void add_service(mp_import *im, uint32_t first)
 		if (!sel || sel->type != YAML_MAPPING_NODE ||
 		    sel->data.mapping.pairs.top == sel->data.mapping.pairs.start)
 			continue; /* no selector: endpoints are managed by hand; no workloads */
-		for (uint32_t w = 0; w < im->nwl; w++) {
-			iworkload *wl = &im->wl[w];
+		for (uint32_t k = ns < x->nns ? x->wl_off[ns] : 0;
+		     ns < x->nns && k < x->wl_off[ns + 1]; k++) {
+			iworkload *wl = &im->wl[x->wl_by_ns[k]];
 			if (wl->ns != ns || wl->cluster != dc->cluster ||
 			    !im_selector_matches(im, dc, sel, wl))
 				continue;
@@ -442,6 +512,12 @@ static void add_service(mp_import *im, uint32_t first)
 
 static void services(mp_import *im)
 {
+	svc_index x = {0};
+	if (svc_index_build(im, &x) < 0) {
+		im->oom = 1;
+		svc_index_free(&x);
+		return;
+	}
 	for (uint32_t i = 0; i < im->ndocs && !im->oom; i++) {
 		idoc *dc = &im->docs[i];
 		if (!k8s_is(dc, K8S_SERVICE) || !im_live(dc))
@@ -452,8 +528,9 @@ static void services(mp_import *im)
 		if (type && !strcmp(type, "ExternalName"))
 			external_name(im, dc);
 		else
-			add_service(im, i);
+			add_service(im, &x, i);
 	}
+	svc_index_free(&x);
 }
 
 /* --- the provider's importer and checks --- */

@@ -1,0 +1,111 @@
+/* audit_int.h: the inside of the auditor, shared by audit.c (the analyses) and audit_emit.c (the
+ * rules table, the findings spool and the JSON report written from them). Findings are not kept:
+ * each is written to a spool file as the bytes the json report prints, the moment it is found,
+ * and only its counts stay in memory; the rules are C records until the report is written.
+ * Internal prefix au_. Design: docs/architecture.md ("Reports", streamed findings). */
+#ifndef MP_AUDIT_INT_H
+#define MP_AUDIT_INT_H
+
+#include "audit.h"
+#include "audit_rules.h"
+#include "check.h"
+#include "jsonbuf.h"
+
+#include <stdio.h>
+
+#define MAX_FINDINGS_PER_RULE 10000 /* listed; the rest only counted */
+
+/* One rule of the report. Strings are borrowed from the bundle, the model, the check table or
+ * static text, except controls when owns_controls (mp_malloc'd array of borrowed strings). */
+typedef struct {
+	const char *policy, *version, *name, *type, *severity, *enforcement;
+	const char *own;        /* the description the rule was declared with, or NULL */
+	const mp_rule_doc *doc; /* its texts (audit_rules.h) */
+	const char *const *controls;
+	uint32_t ncontrols, owns_controls;
+	const char *loc_file; /* its location (placed), or NULL */
+	long loc_line;
+	int sev_rank, enf_rank; /* index in info..critical / advisory..hard, -1 if unknown */
+	uint32_t status;        /* au_status */
+	uint64_t findings;      /* every finding, listed or not */
+	uint64_t waived;        /* listed findings a waiver accepts */
+} au_rule;
+
+enum { AU_PASS = 0, AU_FAIL, AU_ERROR, AU_WAIVED };
+
+/* A location of a finding: file NULL means none; col 0 none; message NULL none. */
+typedef struct {
+	const char *file;
+	long line, col;
+	const char *message;
+} au_loc;
+
+typedef struct mp_audit_ctx audit;
+struct mp_audit_ctx {
+	mp_evaluator *ev;
+	const mp_engine *e;
+	const mp_model *m;
+	const mp_bundle *b; /* NULL: an audit without a bundle (only rows that need none run) */
+	const mp_audit_opts *o;
+	/* the rules: an array and an open-addressing index on "policy/rule" */
+	au_rule *rules;
+	uint32_t nrules, caprules;
+	uint32_t *rindex; /* slot -> rule + 1 (0: empty) */
+	uint32_t rindex_cap;
+	json_t *errors;
+	json_t *places;          /* file as given -> file as reported (relative to o->base) */
+	const mp_check_row *row; /* the row running */
+	uint64_t base;           /* progress before the row: the weights of the rows done */
+	uint64_t total;          /* the weights of every row that runs */
+	/* the findings spool: the json report's bytes of each listed finding */
+	FILE *spool;
+	mp_jsonbuf buf; /* one finding's bytes */
+	uint64_t listed;
+	uint64_t by_sev[5], by_enf[3], waived;
+	int fail, spool_bad;
+	/* waivers (o->waivers): per waiver, how many findings it matches; sorted lookups */
+	uint64_t *w_matched;
+	uint32_t *w_fp, *w_pair; /* waiver indices sorted by fingerprint / by rule and subject */
+	uint32_t nw_fp, nw_pair;
+	const char *w_file; /* the waivers file as reported */
+	int64_t now;
+	struct evp_md_ctx_st *md; /* the findings' fingerprints (OpenSSL's EVP_MD_CTX) */
+};
+
+/* audit_emit.c */
+/* A temporary file in $TMPDIR (else /tmp), unlinked at once; NULL when none can be made. */
+FILE *au_tempfile(void);
+int au_open(audit *a); /* -1 when out of memory or no spool can be made */
+void au_close(audit *a);
+/* A file as the report names it (borrowed from a->places). */
+const char *au_place(audit *a, const char *file);
+/* The rule (policy, name), added on first use with the other arguments; UINT32_MAX when out of
+ * memory. policy NULL is MP_AUDIT_POLICY (the running row's controls). */
+uint32_t au_rule_entry(audit *a, const mp_policy *p, const char *policy, const char *name,
+                       const char *type, uint32_t severity, const char *description,
+                       const char *loc);
+/* The rule of an import finding's code (meshpol.import/CODE). */
+uint32_t au_import_rule(audit *a, const char *code, uint32_t level);
+/* Counts a finding of rule r and, under the cap per rule, writes it to the spool. */
+void au_finding(audit *a, uint32_t r, const char *subject, const char *message, const au_loc *loc,
+                const char *const *path, uint32_t npath, const au_loc *related, uint32_t nrel);
+void au_error(audit *a, uint32_t r, const char *message);
+/* "file:line" -> an au_loc (file placed); 0 when s names no line. */
+int au_loc_text(audit *a, const char *s, au_loc *l);
+/* After the last finding: a rule whose every finding a waiver accepts passes as "waived". */
+void au_settle(audit *a);
+/* The audit's "waivers" (mp_waivers_apply's shape, waiver.h), from the matches counted. */
+json_t *au_waivers(audit *a);
+/* The rules table as the elements of the json report's "rules" (",\n" between them), in a new
+ * mp_malloc'd string of *len bytes; NULL when out of memory. */
+char *au_rules_json(audit *a, size_t *len);
+/* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
+ * with "findings" the listed ones of the spool and "rules" the bytes au_rules_json made. -1
+ * when out of memory or the spool cannot be read back; a write error shows in ferror(out). */
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, size_t rules_len,
+                  FILE *out);
+/* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
+ */
+int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);
+
+#endif
