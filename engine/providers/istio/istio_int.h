@@ -137,6 +137,7 @@ typedef struct {
 	uint32_t nsvcs;
 	ist_mesh mesh;
 	yaml_document_t meshdoc; /* the MeshConfig file's, when given */
+	const char *meshfile;    /* that file (option mesh-config) once loaded; borrowed */
 	int has_meshdoc;
 	/* An analyzer's findings wait here until it returns (ist_report): interning them would
 	 * move the model's strings, which the analyzers hold (im_str_of) while they work. */

@@ -468,6 +468,7 @@ int ist_mesh_load(mp_import *im, istio_state *st)
 		return -1;
 	}
 	st->has_meshdoc = 1;
+	st->meshfile = file;
 	return 0;
 }
 
@@ -521,16 +522,11 @@ void ist_mesh_read(mp_import *im)
 {
 	istio_state *st = istio_of(im);
 	ist_mesh *m = &st->mesh;
-	const mp_import_opts *o = im->o;
-	mesh_src src = {.im = im};
+	mesh_src src = {.im = im, .file = st->meshfile};
 	memset(m, 0, sizeof(*m));
 	m->root_ns = st->rootns;
 	m->cluster_domain = "cluster.local";
-	if (st->has_meshdoc)
-		src.file =
-		    mp_provider_option_value(o ? o->provider_opts : NULL, o ? o->nprovider_opts : 0,
-		                             mp_provider_istio.name, "mesh-config");
-	else if ((src.cm = mesh_configmap(im)) != NULL)
+	if (!st->meshfile && (src.cm = mesh_configmap(im)) != NULL)
 		mesh_parse(&src, st);
 	if (st->has_meshdoc) {
 		idoc fake;
