@@ -52,9 +52,13 @@ doc_examples() { # FILE [SECTION|-SECTION]
 	doc_check() { # (not `check`: server_lib.sh has one)
 		[ -n "$cmd" ] || return 0
 		n=$((n + 1))
-		local got run=$cmd w=${want%$'\n'}
-		[ -z "${DOC_CMD_SED:-}" ] || run=$(printf '%s' "$cmd" | sed -E "$DOC_CMD_SED")
+		# the docs' /tmp/ paths are the test's own (two runs at once must not share a file);
+		# the output names them as the doc does
+		local got run=${cmd//\/tmp\//$TMP/doctmp/} w=${want%$'\n'}
+		mkdir -p "$TMP/doctmp"
+		[ -z "${DOC_CMD_SED:-}" ] || run=$(printf '%s' "$run" | sed -E "$DOC_CMD_SED")
 		got=$(PATH="$(dirname "$MESHPOL"):$PATH" bash -c "$run" 2>&1)
+		got=${got//$TMP\/doctmp\//\/tmp\/}
 		if [ -n "${DOC_OUT_SED:-}" ]; then
 			got=$(printf '%s' "$got" | sed -E "$DOC_OUT_SED")
 			w=$(printf '%s' "$w" | sed -E "$DOC_OUT_SED")

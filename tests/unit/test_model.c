@@ -109,10 +109,10 @@ static void test_lookups(void **state)
 	mp_model_free(m);
 }
 
-static char *tmpfile_path(const char *tag)
+/* Into the caller's buffer: two paths may be in use at once. */
+static char *tmpfile_path(char path[static 256], const char *tag)
 {
-	static char path[256];
-	snprintf(path, sizeof(path), "/tmp/meshpol-test-%d-%s.mpm", (int)getpid(), tag);
+	snprintf(path, 256, "/tmp/meshpol-test-%d-%s.mpm", (int)getpid(), tag);
 	return path;
 }
 
@@ -139,7 +139,7 @@ static void test_roundtrip_example(void **state)
 	mp_diags_free(&d);
 	assert_non_null(m);
 	char err[512];
-	char *path = tmpfile_path("rt");
+	char pathbuf[256], *path = tmpfile_path(pathbuf, "rt");
 	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
 	assert_true(mp_model_is_mpm_file(path));
 	mp_model *l = mp_model_load(path, err, sizeof(err));
@@ -162,7 +162,7 @@ static void test_roundtrip_example(void **state)
 		assert_int_equal(n1, n2);
 	}
 	/* saving the loaded model gives the same bytes */
-	char *path2 = strdup(tmpfile_path("rt2"));
+	char path2buf[256], *path2 = tmpfile_path(path2buf, "rt2");
 	assert_int_equal(mp_model_save(l, path2, err, sizeof(err)), 0);
 	size_t l1, l2;
 	unsigned char *b1 = read_all(path, &l1), *b2 = read_all(path2, &l2);
@@ -172,7 +172,6 @@ static void test_roundtrip_example(void **state)
 	free(b2);
 	unlink(path);
 	unlink(path2);
-	free(path2);
 	mp_model_free(m);
 	mp_model_free(l);
 }
@@ -198,7 +197,7 @@ static void test_corrupted(void **state)
 	(void)state;
 	mp_model *m = compile_small();
 	char err[512];
-	char *path = tmpfile_path("bad");
+	char pathbuf[256], *path = tmpfile_path(pathbuf, "bad");
 	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
 	mp_model_free(m);
 	size_t len;
@@ -475,7 +474,7 @@ static void test_mpm_source_names(void **state)
 	assert_non_null(plain);
 	assert_string_equal(mp_model_sha256(m), mp_model_sha256(plain));
 	char err[512], loc[300];
-	char *path = tmpfile_path("src");
+	char pathbuf[256], *path = tmpfile_path(pathbuf, "src");
 	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
 	size_t len;
 	unsigned char *good = read_all(path, &len);
