@@ -213,8 +213,9 @@ $(FUZZ_BUILD)/engine/%.o: engine/%.cc
 	$(FUZZ_CXX) -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
 	  -std=c++17 -Wall -Wextra -Iengine -Iengine/include $(shell pkg-config --cflags re2) -c $< -o $@
 
+# linked by the C++ driver: regex.o (re2) needs UBSan's C++ runtime (its function-type checks)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -o $@ $< \
+	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -o $@ -x c $< -x none \
 	  $(FUZZ_OBJ) $(LDLIBS)
 
 -include $(FUZZ_OBJ:.o=.d)
