@@ -6,6 +6,18 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 E2E_FAILED=0
 
+# jq -e that fails on empty input: Debian's jq 1.6 exits 0 when it reads nothing (1.7 exits 4),
+# so a check of a report a crash left empty would pass.
+jq() {
+	[ "${1:-}" = -e ] || { command jq "$@"; return; }
+	local out rc
+	out=$(command jq "$@")
+	rc=$?
+	[ -z "$out" ] || printf '%s\n' "$out"
+	[ $rc -ne 0 ] && return $rc
+	[ -n "$out" ] || { echo "jq -e: no input, or no output" >&2; return 4; }
+}
+
 ok() { echo "ok - $1"; }
 not_ok() {
 	echo "not ok - $1"
