@@ -39,6 +39,18 @@ static int lookup_name(const char *const *names, int n, const char *s)
 	return -1;
 }
 
+/* Appends sep and s to text (tlen bytes so far, NUL-terminated), cut at size - 1 bytes as
+ * snprintf would; returns the new length. */
+static size_t text_append(char *text, size_t size, size_t tlen, const char *sep, const char *s)
+{
+	for (const char *p = sep; *p && tlen + 1 < size; p++)
+		text[tlen++] = *p;
+	for (const char *p = s; *p && tlen + 1 < size; p++)
+		text[tlen++] = *p;
+	text[tlen] = '\0';
+	return tlen;
+}
+
 /* --- compiling declarations (runs protected: raw reads only, arena allocations only) --- */
 
 typedef struct {
@@ -421,7 +433,7 @@ static int read_from(cctx *c, int spec, mp_source *src, const char *loc, const c
 	} else {
 		int t = lua_gettop(L);
 		char w[300];
-		snprintf(w, sizeof(w), "%s: from", what);
+		text_append(w, sizeof(w), text_append(w, sizeof(w), 0, "", what), "", ": from");
 		rc = check_fields(c, t, from_fields, loc, w) < 0
 		         ? -1
 		         : read_source(c, t, src, loc, what);
@@ -500,6 +512,14 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	return bad ? -1 : 0;
 }
 
+static int any_ext_named(const char **names, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(names[i], "*"))
+			return 1;
+	return 0;
+}
+
 /* The destination fields: service, namespace and labels select services; external selects
  * external hosts (egress). Records the ids the rule applies to, for the index. */
 static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const char *loc,
@@ -535,7 +555,13 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 		return -1;
 	if (nns && resolve_namespaces(c, ns_names, nns, &nsids, loc, what, "namespace") < 0)
 		return -1;
-	mp_id *exts = alloc_or_raise(c, (v.nexternals + next_names + 1) * sizeof(mp_id));
+	/* every external only for external = "*"; most rules name none */
+	mp_id *exts =
+	    next_names
+	        ? alloc_or_raise(c, ((any_ext_named(ext_names, next_names) ? v.nexternals : 0) +
+	                             next_names + 1) *
+	                                sizeof(mp_id))
+	        : NULL;
 	uint32_t nexts = 0;
 	for (uint32_t i = 0; i < next_names; i++) {
 		if (!strcmp(ext_names[i], "*")) {
@@ -558,17 +584,20 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	if (any_external)
 		for (nexts = 0; nexts < v.nexternals; nexts++)
 			exts[nexts] = nexts;
-	char text[512] = "";
+	char text[512];
+	size_t tlen = 0;
+	text[0] = '\0';
 	for (uint32_t i = 0; i < nsvc; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", i ? "," : "",
-		         svc_refs[i]);
+		tlen = text_append(text, sizeof(text), tlen, i ? "," : "", svc_refs[i]);
 	for (uint32_t i = 0; i < nns; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%snamespace %s",
-		         text[0] ? "," : "", ns_names[i]);
+		tlen = text_append(text, sizeof(text), tlen, tlen ? ",namespace " : "namespace ",
+		                   ns_names[i]);
 	for (uint32_t i = 0; i < next_names; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%sexternal %s",
-		         text[0] ? "," : "", ext_names[i]);
-	r->dest_text = pol_arena_str(c->b, text[0] ? text : "labels");
+		tlen = text_append(text, sizeof(text), tlen, tlen ? ",external " : "external ",
+		                   ext_names[i]);
+	r->dest_text = nsvc == 1 && !nns && !next_names && tlen + 1 < sizeof(text)
+	                   ? svc_refs[0] /* already an arena string, and not cut */
+	                   : pol_arena_str(c->b, tlen ? text : "labels");
 	r->dest_any = any_service && !nns && !nlabels;
 
 	/* services: the named ones, else every service of the named namespaces (or all), filtered
@@ -823,7 +852,9 @@ static void compile_rules(cctx *c, int state)
 		int spec = lua_gettop(L);
 		int t = lookup_name(types, 5, type ? type : "");
 		char what[300];
-		snprintf(what, sizeof(what), "%s '%s'", type, name);
+		size_t wlen = text_append(what, sizeof(what), 0, type ? type : "", " '");
+		text_append(what, sizeof(what),
+		            text_append(what, sizeof(what), wlen, "", name ? name : ""), "", "'");
 		if (policy >= b->npolicies || t < 0) {
 			lua_settop(L, list);
 			continue;

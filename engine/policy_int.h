@@ -53,6 +53,51 @@ int pol_in_memory(const mp_bundle *b, const char *path);
 int pol_compile(struct mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled,
                 mp_diags *d, char *err, size_t errlen);
 
+/* --- policy_decls.c: declarations kept in an archive (docs/bundles.md, "Compiled
+ * declarations") --- */
+
+#define POL_DECLS_NLISTS 8
+/* The lengths of the DSL state's lists (policies, rules, roles, binds, checks, errors, whens,
+ * runs) at one point of a run, and whether the file that ended there may be stored (it ran
+ * without calling anything nondeterministic). */
+typedef struct {
+	lua_Unsigned n[POL_DECLS_NLISTS];
+	int storable;
+} pol_decls_marks;
+void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m);
+void pol_decls_sha256(const void *p, size_t n, unsigned char out[32]);
+/* .meshpol/declarations.bin for b, whose policy files a run left in the DSL state on top of
+ * sb's stack (popped): marks[i] before file i, marks[i + 1] after it. Each file that may be
+ * stored (no function, no DSL error, no check, nothing nondeterministic, every location its
+ * own) is, keyed by its SHA-256 with its load units. 0 and *out (mp_free), or -1 and err. */
+int pol_decls_build(struct mp_sandbox *sb, const mp_bundle *b, const pol_decls_marks *marks,
+                    const unsigned char dsl_sha256[32], void **out, size_t *len, char *err,
+                    size_t errlen);
+
+/* One file's stored declarations; payload points into the data given to pol_decls_open. */
+typedef struct {
+	unsigned char sha256[32];
+	uint64_t units;
+	const unsigned char *payload;
+	size_t len;
+} pol_decls_entry;
+typedef struct {
+	pol_decls_entry *entries; /* owned; pol_decls_close */
+	uint32_t n;
+} pol_decls;
+/* Reads the container's index (every length checked; payloads are checked when injected).
+ * 1: usable; 0: made by another version of meshpol or for another DSL (every file runs);
+ * -1 and err: corrupt. */
+int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[32], pol_decls *out,
+                   char *err, size_t errlen);
+void pol_decls_close(pol_decls *d);
+/* The entry of the file with this text (by its SHA-256), or NULL. */
+const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len);
+/* Appends e's records, located in path, to the DSL state on top of sb's stack (popped), as a run
+ * of the file would. 0, or -1 and err (a corrupt payload, out of memory). */
+int pol_decls_inject(struct mp_sandbox *sb, const pol_decls_entry *e, const char *path, char *err,
+                     size_t errlen);
+
 /* --- policy_bind.c --- */
 
 /* Pushes the key of a declaration: what it is and its names, never its position in the

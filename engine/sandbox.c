@@ -102,6 +102,7 @@ struct mp_sandbox {
 	int located;                      /* stop_where is filled in */
 	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
 	char *stdlib_dir;                 /* NULL: require finds nothing */
+	uint64_t nondeterministic;        /* calls whose result differs from run to run */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
 	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
@@ -963,6 +964,43 @@ static void guard_costs(lua_State *L, int idx, const char *lib)
 	}
 }
 
+/* The functions whose result differs from one run to the next (the clock, the random
+ * generator, the collector's count): each call is counted (mp_sandbox_nondeterministic), so
+ * that a policy file whose loading used one is never replaced by what it declared once. */
+static const struct {
+	const char *lib, *name;
+} nondeterministic[] = {{"os", "clock"},    {"os", "date"},         {"os", "time"},
+                        {"math", "random"}, {"math", "randomseed"}, {"_G", "collectgarbage"}};
+
+static int nondeterministic_call(lua_State *L)
+{
+	sandbox_of(L)->nondeterministic++;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+static void mark_nondeterministic(lua_State *L, int idx, const char *lib)
+{
+	idx = lua_absindex(L, idx);
+	for (size_t i = 0; i < sizeof(nondeterministic) / sizeof(nondeterministic[0]); i++) {
+		if (strcmp(nondeterministic[i].lib, lib) != 0)
+			continue;
+		if (lua_getfield(L, idx, nondeterministic[i].name) != LUA_TFUNCTION) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_pushcclosure(L, nondeterministic_call, 1);
+		lua_setfield(L, idx, nondeterministic[i].name);
+	}
+}
+
+uint64_t mp_sandbox_nondeterministic(const mp_sandbox *sb)
+{
+	return sb->nondeterministic;
+}
+
 /* --- building the state --- */
 
 /* Replaces the global `name` with a C closure over its original value. */
@@ -993,6 +1031,7 @@ static void open_library(lua_State *L, int g, const char *name, lua_CFunction op
 		lua_setfield(L, -2, *drop);
 	}
 	guard_costs(L, -1, name);
+	mark_nondeterministic(L, -1, name);
 	mp_sandbox_push_readonly(L, -1, name);
 	lua_setfield(L, g, name);
 	lua_pop(L, 1);
@@ -1019,6 +1058,7 @@ static int open_sandbox(lua_State *L)
 	lua_setfield(L, g, "xpcall");
 	lua_pushcfunction(L, sandbox_collectgarbage);
 	lua_setfield(L, g, "collectgarbage");
+	mark_nondeterministic(L, g, "_G");
 	lua_pushcfunction(L, sandbox_require);
 	lua_setfield(L, g, "require");
 
