@@ -409,8 +409,9 @@ typedef struct {
 	/* The loader of an archive: the stored declarations, put in the state instead of
 	 * running the files they are of (NULL: run every file) ... */
 	const pol_decls *decls;
-	const char *decls_label; /* ... named in errors */
-	pol_decls_marks *marks;  /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
+	const char *decls_label;             /* ... named in errors; the files they stand for */
+	struct pol_decls_block_list *blocks; /* (npolicy_files), for pol_compile */
+	pol_decls_marks *marks; /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
 } run_opts;
 
 /* Puts file f's stored declarations e in the state instead of running it. -1 after reporting. */
@@ -418,9 +419,13 @@ static int inject_file(mp_sandbox *sb, int dsl, const mp_bundle_file *f, const p
                        const run_opts *o, mp_diags *d)
 {
 	char err[512];
+	pol_decls_block *blk = &o->blocks->v[o->blocks->n];
+	*blk = (pol_decls_block){.e = e, .path = f->path, .label = o->decls_label};
 	lua_getfield(mp_sandbox_lua(sb), dsl, "state");
-	if (pol_decls_inject(sb, e, f->path, err, sizeof(err)) == 0)
+	if (pol_decls_inject(sb, blk, o->blocks->n + 1, err, sizeof(err)) == 0) {
+		o->blocks->n++;
 		return 0;
+	}
 	mp_diags_error(d, o->decls_label, 0, 0, "the declarations stored for '%s': %s", f->rel,
 	               err);
 	return -1;
@@ -641,6 +646,8 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	char err[1024];
 	const char **enabled = NULL; /* the manifest's `policies` */
 	uint32_t nenabled = 0;
+	pol_decls decls = {0};                    /* an archive's stored declarations ... */
+	struct pol_decls_block_list blocks = {0}; /* ... and the files they stand for */
 	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
 	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
 	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
@@ -672,8 +679,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
-	pol_decls decls = {0};
-	run_opts o = {.units = units, .fns = fns};
+	run_opts o = {.units = units, .fns = fns, .blocks = &blocks};
 	if (src->decls && !b->nskips) {
 		unsigned char sha[32];
 		int usable;
@@ -688,9 +694,12 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		}
 		o.decls = usable ? &decls : NULL;
 		o.decls_label = src->decls_label;
+		if (usable && !(blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*blocks.v)))) {
+			mp_diags_error(d, dir, 0, 0, "out of memory");
+			goto fail;
+		}
 	}
 	int ran = run_files(sb, b, &o, d);
-	pol_decls_close(&decls);
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		b->files[i].load_units = units[i];
 		b->files[i].no_fns = !fns[i];
@@ -699,15 +708,19 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		goto fail;
 	if (!lua_istable(mp_sandbox_lua(sb), -1))
 		goto fail;
-	if (pol_compile(sb, b, enabled, nenabled, d, err, sizeof(err)) < 0)
+	if (pol_compile(sb, b, enabled, nenabled, &blocks, d, err, sizeof(err)) < 0)
 		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
 	if (d->errors > errors)
 		goto fail;
+	pol_decls_close(&decls);
+	mp_free(blocks.v);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);
 	return b;
 fail:
+	pol_decls_close(&decls);
+	mp_free(blocks.v);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);

@@ -60,9 +60,10 @@ typedef struct {
 	const char **enabled;
 	uint32_t nenabled;
 	uint32_t rules_cap;
-	uint32_t *names, names_cap; /* seen_rule's hash set of rule indexes */
-	int state;                  /* stack index of the DSL's state table */
-	int keys;                   /* stack index: declaration key -> true, to refuse duplicates */
+	uint32_t *names, names_cap;                /* seen_rule's hash set of rule indexes */
+	const struct pol_decls_block_list *blocks; /* stored rules, or NULL */
+	int state;                                 /* stack index of the DSL's state table */
+	int keys; /* stack index: declaration key -> true, to refuse duplicates */
 
 	/* per rule under construction: its destinations */
 	mp_id **dst_svcs;
@@ -307,15 +308,13 @@ static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, 
 	return bad ? -1 : 0;
 }
 
-static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **out, uint32_t *n,
-                    const char *loc, const char *what)
+/* Compiles the n patterns items (paths: path patterns, else principals) into *out. */
+static int compile_patterns(cctx *c, const char **items, uint32_t n, int paths, mp_pattern **out,
+                            const char *loc, const char *what)
 {
-	const char **items;
 	char err[256];
-	if (string_list(c, t, name, 0, &items, n, loc, what) < 0)
-		return -1;
-	*out = *n ? alloc_or_raise(c, *n * sizeof(mp_pattern)) : NULL;
-	for (uint32_t i = 0; i < *n; i++) {
+	*out = n ? alloc_or_raise(c, n * sizeof(mp_pattern)) : NULL;
+	for (uint32_t i = 0; i < n; i++) {
 		mp_pattern *p = &(*out)[i];
 		if (mp_pattern_compile(p, items[i], paths, err, sizeof(err)) < 0) {
 			pol_loc_error(c->d, loc, "%s: %s", what, err);
@@ -326,6 +325,15 @@ static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **ou
 			p->id = mp_model_find_str(c->b->model, p->text, p->len);
 	}
 	return 0;
+}
+
+static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **out, uint32_t *n,
+                    const char *loc, const char *what)
+{
+	const char **items;
+	if (string_list(c, t, name, 0, &items, n, loc, what) < 0)
+		return -1;
+	return compile_patterns(c, items, *n, paths, out, loc, what);
 }
 
 /* Resolves service references; a name that is no service may be an external (externals). */
@@ -379,6 +387,29 @@ static int resolve_namespaces(cctx *c, const char **names, uint32_t n, mp_id **o
 			bad = 1;
 		}
 	}
+	return bad ? -1 : 0;
+}
+
+/* A source selector from what a stored declaration holds (pol_raw_from), resolved as
+ * read_source resolves what it reads, in the same order. */
+static int source_from_raw(cctx *c, const pol_raw_from *f, mp_source *src, const char *loc,
+                           const char *what)
+{
+	int bad = 0;
+	src->nprincipals = f->principals.n;
+	bad |= compile_patterns(c, f->principals.v, f->principals.n, 0, &src->principals, loc,
+	                        what) < 0;
+	if (f->namespaces.n && resolve_namespaces(c, f->namespaces.v, f->namespaces.n,
+	                                          &src->namespaces, loc, what, "namespaces") == 0)
+		src->nnamespaces = f->namespaces.n;
+	else if (f->namespaces.n)
+		bad = 1;
+	if (f->services.n)
+		bad |= resolve_services(c, f->services.v, f->services.n, &src->services,
+		                        &src->nservices, NULL, NULL, loc, what, "services") < 0;
+	src->labels = f->labels.v;
+	src->nlabels = f->labels.n;
+	src->authenticated = f->authenticated;
 	return bad ? -1 : 0;
 }
 
@@ -442,6 +473,37 @@ static int read_from(cctx *c, int spec, mp_source *src, const char *loc, const c
 	return rc;
 }
 
+static int method_bits(cctx *c, const char **items, uint32_t n, mp_rule *r, const char *loc,
+                       const char *what)
+{
+	int bad = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t bit = mp_method_bit(items[i]);
+		if (!bit) {
+			pol_loc_error(c->d, loc, "%s: unknown HTTP method '%s'", what, items[i]);
+			bad = 1;
+		}
+		r->methods |= bit;
+	}
+	return bad ? -1 : 0;
+}
+
+static void compile_headers(cctx *c, const mp_kv *hdrs, uint32_t n, mp_rule *r)
+{
+	char err[256];
+	if (!n)
+		return;
+	r->headers = alloc_or_raise(c, n * sizeof(mp_header_match));
+	for (uint32_t i = 0; i < n; i++) {
+		char *name = pol_arena_str(c->b, hdrs[i].key);
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		r->headers[i].name = name;
+		mp_pattern_compile(&r->headers[i].value, hdrs[i].value, 0, err, sizeof(err));
+	}
+	r->nheaders = n;
+}
+
 /* The request-matching fields shared by allow and deny rules and role entries. */
 static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char *what)
 {
@@ -451,14 +513,7 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	int bad = 0;
 	if (string_list(c, spec, "methods", 0, &items, &n, loc, what) < 0)
 		bad = 1;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t bit = mp_method_bit(items[i]);
-		if (!bit) {
-			pol_loc_error(c->d, loc, "%s: unknown HTTP method '%s'", what, items[i]);
-			bad = 1;
-		}
-		r->methods |= bit;
-	}
+	bad |= method_bits(c, items, n, r, loc, what) < 0;
 	bad |= patterns(c, spec, "paths", 1, &r->paths, &r->npaths, loc, what) < 0;
 	int type = rawfield(L, spec, "ports");
 	if (type == LUA_TTABLE && !is_list(L, lua_rawlen(L, -1))) {
@@ -490,18 +545,8 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	mp_kv *hdrs;
 	if (kv_table(c, spec, "headers", &hdrs, &n, loc, what) < 0) {
 		bad = 1;
-	} else if (n) {
-		char err[256];
-		r->headers = alloc_or_raise(c, n * sizeof(mp_header_match));
-		for (uint32_t i = 0; i < n; i++) {
-			char *name = pol_arena_str(c->b, hdrs[i].key);
-			for (char *p = name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			r->headers[i].name = name;
-			mp_pattern_compile(&r->headers[i].value, hdrs[i].value, 0, err,
-			                   sizeof(err));
-		}
-		r->nheaders = n;
+	} else {
+		compile_headers(c, hdrs, n, r);
 	}
 	type = rawfield(L, spec, "when");
 	if (type != LUA_TNIL && type != LUA_TFUNCTION) {
@@ -522,11 +567,14 @@ static int any_ext_named(const char **names, uint32_t n)
 
 /* The destination fields: service, namespace and labels select services; external selects
  * external hosts (egress). Records the ids the rule applies to, for the index. */
+static int resolve_destination(cctx *c, mp_rule *r, uint32_t idx, const char **svc_refs,
+                               uint32_t nsvc, const char **ns_names, uint32_t nns,
+                               const mp_kv *labels, uint32_t nlabels, const char **ext_names,
+                               uint32_t next_names, const char *loc, const char *what);
+
 static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const char *loc,
                             const char *what)
 {
-	const mp_model *m = c->b->model;
-	mp_model_view v = mp_model_get_view(m);
 	const char **svc_refs, **ns_names, **ext_names;
 	uint32_t nsvc, nns, next_names;
 	mp_kv *labels;
@@ -538,6 +586,20 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	bad |= string_list(c, spec, "external", 1, &ext_names, &next_names, loc, what) < 0;
 	if (bad)
 		return -1;
+	return resolve_destination(c, r, idx, svc_refs, nsvc, ns_names, nns, labels, nlabels,
+	                           ext_names, next_names, loc, what);
+}
+
+/* The destination read (by read_destination, or from a stored declaration) resolved against
+ * the model: the rule's text and the ids it applies to, for the index. */
+static int resolve_destination(cctx *c, mp_rule *r, uint32_t idx, const char **svc_refs,
+                               uint32_t nsvc, const char **ns_names, uint32_t nns,
+                               const mp_kv *labels, uint32_t nlabels, const char **ext_names,
+                               uint32_t next_names, const char *loc, const char *what)
+{
+	const mp_model *m = c->b->model;
+	mp_model_view v = mp_model_get_view(m);
+	int bad = 0;
 	if (!nsvc && !nns && !nlabels && !next_names) {
 		pol_loc_error(
 		    c->d, loc,
@@ -823,6 +885,115 @@ static uint32_t seen_rule(cctx *c, uint32_t policy, const char *name)
 	}
 }
 
+/* A residency rule's data and jurisdictions (r->data read) against the model; bad: an error
+ * was reported already. Returns bad, or 1 after a new error. */
+static int residency_ids(cctx *c, mp_rule *r, const char **jur, uint32_t nj, int bad,
+                         const char *loc, const char *what)
+{
+	const mp_model *m = c->b->model;
+	if (!bad && (!r->ndata || !nj)) {
+		pol_loc_error(c->d, loc, "%s: needs 'data' and 'stay_in'", what);
+		bad = 1;
+	}
+	r->data_ids = alloc_or_raise(c, (r->ndata + 1) * sizeof(mp_str));
+	for (uint32_t k = 0; k < r->ndata; k++)
+		r->data_ids[k] = mp_model_find_str(m, r->data[k], strlen(r->data[k]));
+	r->jurisdictions = alloc_or_raise(c, (nj + 1) * sizeof(mp_id));
+	for (uint32_t k = 0; !bad && k < nj; k++) {
+		r->jurisdictions[k] = mp_model_find_jurisdiction(m, jur[k]);
+		if (r->jurisdictions[k] == MP_NONE) {
+			pol_loc_error(c->d, loc, "%s: the model has no jurisdiction '%s'", what,
+			              jur[k]);
+			bad = 1;
+		}
+	}
+	r->njurisdictions = nj;
+	return bad;
+}
+
+static const char *const rule_types[] = {"allow", "deny", "residency", "require_mtls",
+                                         "declared_routes_only"};
+
+/* "TYPE 'NAME'", as errors name a rule. */
+static void rule_what(char *what, size_t size, const char *type, const char *name)
+{
+	size_t wlen = text_append(what, size, 0, type ? type : "", " '");
+	text_append(what, size, text_append(what, size, wlen, "", name ? name : ""), "", "'");
+}
+
+static int from_raw(cctx *c, const pol_raw_from *f, mp_source *src, const char *loc,
+                    const char *what)
+{
+	if (f->any) {
+		src->any = 1;
+		return 0;
+	}
+	return source_from_raw(c, f, src, loc, what);
+}
+
+/* A stored rule (pol_decls_rule) compiled as compile_rules compiles one read from the DSL:
+ * the same checks against the model, in the same order, with the same errors. */
+static void compile_raw_rule(cctx *c, const pol_raw_rule *raw, uint32_t policy)
+{
+	mp_bundle *b = c->b;
+	const char *loc = raw->loc;
+	char what[300];
+	rule_what(what, sizeof(what), rule_types[raw->type], raw->name);
+	uint32_t first = seen_rule(c, policy, raw->name);
+	if (first != MP_NONE)
+		pol_loc_error(c->d, loc, "%s: policy '%s' already has a rule named '%s' (at %s)",
+		              what, b->policies[policy].name, raw->name, b->rules[first].loc);
+	uint32_t idx = b->nrules;
+	mp_rule *r = new_rule(c, raw->type, policy, raw->name, loc);
+	int bad = 0;
+	r->message = raw->message;
+	switch (raw->type) {
+	case MP_RULE_ALLOW:
+	case MP_RULE_DENY:
+		bad |=
+		    resolve_destination(c, r, idx, raw->service.v, raw->service.n, raw->namespace.v,
+		                        raw->namespace.n, raw->labels.v, raw->labels.n,
+		                        raw->external.v, raw->external.n, loc, what) < 0;
+		bad |= from_raw(c, &raw->from, &r->from, loc, what) < 0;
+		bad |= method_bits(c, raw->methods.v, raw->methods.n, r, loc, what) < 0;
+		r->npaths = raw->paths.n;
+		bad |= compile_patterns(c, raw->paths.v, raw->paths.n, 1, &r->paths, loc, what) < 0;
+		r->ports = raw->ports;
+		r->nports = raw->nports;
+		compile_headers(c, raw->headers.v, raw->headers.n, r);
+		break;
+	case MP_RULE_RESIDENCY:
+		r->data = raw->data.v;
+		r->ndata = raw->data.n;
+		bad = residency_ids(c, r, raw->stay_in.v, raw->stay_in.n, bad, loc, what);
+		break;
+	case MP_RULE_DECLARED_ROUTES:
+		bad |= from_raw(c, &raw->from, &r->from, loc, what) < 0;
+		break;
+	}
+	if (bad || !b->policies[policy].enabled)
+		drop_rule(c);
+}
+
+/* The rules of the k-th stored block, where the DSL's rules hold its marker. */
+static void compile_block(cctx *c, lua_Integer k)
+{
+	char err[256];
+	if (!c->blocks || k < 1 || (uint64_t)k > c->blocks->n)
+		luaL_error(c->L, "internal error: no stored declarations %d", (int)k);
+	const pol_decls_block *blk = &c->blocks->v[k - 1];
+	pol_decls_reader rd = {.blk = blk, .at = blk->rules_at, .left = blk->nrules};
+	pol_raw_rule raw;
+	int rc;
+	if (blk->policy >= c->b->npolicies)
+		luaL_error(c->L, "internal error: stored declarations without their policy");
+	while ((rc = pol_decls_rule(&rd, c->b, &raw, err, sizeof(err))) > 0)
+		compile_raw_rule(c, &raw, blk->policy);
+	if (rc < 0)
+		mp_diags_error(c->d, blk->label, 0, 0, "the declarations stored for '%s': %s",
+		               blk->path, err);
+}
+
 static void compile_rules(cctx *c, int state)
 {
 	static const char *const request_fields[] = {"service", "namespace", "labels",  "external",
@@ -831,8 +1002,7 @@ static void compile_rules(cctx *c, int state)
 	static const char *const residency_fields[] = {"data", "stay_in", "message", NULL};
 	static const char *const mtls_fields[] = {"message", NULL};
 	static const char *const routes_fields[] = {"from", "message", NULL};
-	static const char *const types[] = {"allow", "deny", "residency", "require_mtls",
-	                                    "declared_routes_only"};
+	const char *const *types = rule_types;
 	lua_State *L = c->L;
 	mp_bundle *b = c->b;
 	rawfield(L, state, "rules");
@@ -841,6 +1011,12 @@ static void compile_rules(cctx *c, int state)
 	for (lua_Unsigned i = 1; i <= n; i++) {
 		lua_rawgeti(L, list, (lua_Integer)i);
 		int decl = lua_gettop(L);
+		if (rawfield(L, decl, "block") == LUA_TNUMBER) {
+			compile_block(c, lua_tointeger(L, -1));
+			lua_settop(L, list);
+			continue;
+		}
+		lua_pop(L, 1);
 		const char *type = rawstring(c, decl, "type");
 		const char *name = rawstring(c, decl, "name");
 		const char *loc = rawstring(c, decl, "loc");
@@ -852,9 +1028,7 @@ static void compile_rules(cctx *c, int state)
 		int spec = lua_gettop(L);
 		int t = lookup_name(types, 5, type ? type : "");
 		char what[300];
-		size_t wlen = text_append(what, sizeof(what), 0, type ? type : "", " '");
-		text_append(what, sizeof(what),
-		            text_append(what, sizeof(what), wlen, "", name ? name : ""), "", "'");
+		rule_what(what, sizeof(what), type, name);
 		if (policy >= b->npolicies || t < 0) {
 			lua_settop(L, list);
 			continue;
@@ -884,25 +1058,7 @@ static void compile_rules(cctx *c, int state)
 			bad |= check_fields(c, spec, residency_fields, loc, what) < 0;
 			bad |= string_list(c, spec, "data", 1, &r->data, &r->ndata, loc, what) < 0;
 			bad |= string_list(c, spec, "stay_in", 1, &jur, &nj, loc, what) < 0;
-			if (!bad && (!r->ndata || !nj)) {
-				pol_loc_error(c->d, loc, "%s: needs 'data' and 'stay_in'", what);
-				bad = 1;
-			}
-			r->data_ids = alloc_or_raise(c, (r->ndata + 1) * sizeof(mp_str));
-			for (uint32_t k = 0; k < r->ndata; k++)
-				r->data_ids[k] =
-				    mp_model_find_str(b->model, r->data[k], strlen(r->data[k]));
-			r->jurisdictions = alloc_or_raise(c, (nj + 1) * sizeof(mp_id));
-			for (uint32_t k = 0; !bad && k < nj; k++) {
-				r->jurisdictions[k] = mp_model_find_jurisdiction(b->model, jur[k]);
-				if (r->jurisdictions[k] == MP_NONE) {
-					pol_loc_error(c->d, loc,
-					              "%s: the model has no jurisdiction '%s'",
-					              what, jur[k]);
-					bad = 1;
-				}
-			}
-			r->njurisdictions = nj;
+			bad = residency_ids(c, r, jur, nj, bad, loc, what);
 			break;
 		}
 		case MP_RULE_REQUIRE_MTLS:
@@ -1127,9 +1283,11 @@ static void dsl_errors(cctx *c, int state)
 	lua_pop(L, 1);
 }
 
-static uint32_t count_rules(lua_State *L, int state)
+static uint32_t count_rules(cctx *c, lua_State *L, int state)
 {
 	uint32_t n = 0;
+	for (uint32_t k = 0; c->blocks && k < c->blocks->n; k++)
+		n += c->blocks->v[k].nrules;
 	rawfield(L, state, "rules");
 	n += (uint32_t)lua_rawlen(L, -1);
 	lua_pop(L, 1);
@@ -1283,7 +1441,7 @@ static int compile_state(lua_State *L)
 	lua_pop(L, 2);
 	c->b->when_ids = alloc_or_raise(c, (c->b->nwhens + 1) * sizeof(mp_decl_id));
 	c->b->run_ids = alloc_or_raise(c, (c->b->nruns + 1) * sizeof(mp_decl_id));
-	c->rules_cap = count_rules(L, state);
+	c->rules_cap = count_rules(c, L, state);
 	c->b->rules = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_rule));
 	c->dst_svcs = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_id *));
 	c->ndst_svcs = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(uint32_t));
@@ -1302,11 +1460,11 @@ static int compile_state(lua_State *L)
 	return 0;
 }
 
-int pol_compile(mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled, mp_diags *d,
-                char *err, size_t errlen)
+int pol_compile(mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled,
+                const struct pol_decls_block_list *blocks, mp_diags *d, char *err, size_t errlen)
 {
 	lua_State *L = mp_sandbox_lua(sb);
-	cctx c = {.b = b, .d = d, .enabled = enabled, .nenabled = nenabled};
+	cctx c = {.b = b, .d = d, .enabled = enabled, .nenabled = nenabled, .blocks = blocks};
 	assert(lua_istable(L, -1));
 	lua_pushlightuserdata(L, &c);
 	lua_pushcclosure(L, compile_state, 1);

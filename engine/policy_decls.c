@@ -93,6 +93,14 @@ static void put_str(wbuf *w, const char *s, size_t n)
 	put(w, s, n);
 }
 
+/* A string policy_compile.c copies as a C string: one with a NUL byte is cut there, which the
+ * stored form does not do, so the file is one to run. */
+static void put_cstr(wbuf *w, const char *s, size_t n)
+{
+	w->ok &= !memchr(s, 0, n);
+	put_str(w, s, n);
+}
+
 /* The value at idx (a spec or a part of one): booleans, numbers, strings and tables of them;
  * anything else (a function, a cycle) makes the file one to run. */
 static void put_value(wbuf *w, int idx, int depth)
@@ -182,103 +190,233 @@ static void put_field_str(wbuf *w, int rec, const char *field)
 	lua_getfield(w->L, rec, field);
 	if (lua_type(w->L, -1) == LUA_TSTRING) {
 		const char *s = lua_tolstring(w->L, -1, &n);
-		put_str(w, s, n);
+		put_cstr(w, s, n);
 	} else {
 		w->ok = 0;
 	}
 	lua_pop(w->L, 1);
 }
 
-/* rec.policy must be the file's own policy (policy, 1-based) and rec.when_index absent. */
-static void check_owner(wbuf *w, int rec, lua_Integer policy)
+/* --- a rule's spec as its fields (pol_raw_rule), read as policy_compile.c reads them; the
+ * load succeeded, so anything else than what it accepts makes the file one to run --- */
+
+/* Is the table on top exactly the list 1..#t? */
+static int dense(lua_State *L)
 {
-	lua_getfield(w->L, rec, "policy");
-	if (!lua_isinteger(w->L, -1) || lua_tointeger(w->L, -1) != policy)
-		w->ok = 0;
-	lua_getfield(w->L, rec, "when_index");
-	if (!lua_isnil(w->L, -1))
-		w->ok = 0;
-	lua_pop(w->L, 2);
+	lua_Unsigned len = lua_rawlen(L, -1), count = 0;
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		count++;
+		lua_pop(L, 1);
+	}
+	return count == len;
 }
 
-static void put_spec(wbuf *w, int rec)
-{
-	lua_getfield(w->L, rec, "spec");
-	if (lua_type(w->L, -1) != LUA_TTABLE)
-		w->ok = 0;
-	else
-		put_value(w, -1, 0);
-	lua_pop(w->L, 1);
-}
-
-/* The records of list [from, to) of the state: each as its type says. */
-static void put_records(wbuf *w, int state, int list, lua_Unsigned from, lua_Unsigned to,
-                        lua_Integer policy)
+/* spec[name]: a list of strings (or one string, where scalar_ok), absent as an empty list. */
+static void put_strs(wbuf *w, int spec, const char *name, int scalar_ok)
 {
 	lua_State *L = w->L;
-	lua_getfield(L, state, lists[list]);
-	int t = lua_gettop(L);
-	put_u32(w, (uint32_t)(to - from));
-	for (lua_Unsigned i = from + 1; w->ok && i <= to; i++) {
-		lua_rawgeti(L, t, (lua_Integer)i);
-		int rec = lua_gettop(L);
-		switch (list) {
-		case L_RULES:
-			put_field_str(w, rec, "type");
-			put_field_str(w, rec, "name");
-			put_u32(w, loc_line(w, rec));
-			check_owner(w, rec, policy);
-			put_spec(w, rec);
-			break;
-		case L_ROLES: {
-			put_field_str(w, rec, "name");
-			put_u32(w, loc_line(w, rec));
-			check_owner(w, rec, policy);
-			lua_getfield(L, rec, "entries");
-			int es = lua_gettop(L);
-			lua_Unsigned ne = lua_istable(L, es) ? lua_rawlen(L, es) : 0;
-			put_u32(w, (uint32_t)ne);
-			for (lua_Unsigned e = 1; w->ok && e <= ne; e++) {
-				lua_rawgeti(L, es, (lua_Integer)e);
-				int ent = lua_gettop(L);
-				put_u32(w, loc_line(w, ent));
-				lua_getfield(L, ent, "when_index");
-				w->ok &= lua_isnil(L, -1);
-				lua_pop(L, 1);
-				put_spec(w, ent);
-				lua_settop(L, es);
+	int type = lua_getfield(L, spec, name);
+	size_t n;
+	if (type == LUA_TNIL) {
+		put_u32(w, 0);
+	} else if (type == LUA_TSTRING && scalar_ok) {
+		const char *s = lua_tolstring(L, -1, &n);
+		put_u32(w, 1);
+		put_cstr(w, s, n);
+	} else if (type == LUA_TTABLE && dense(L)) {
+		lua_Unsigned len = lua_rawlen(L, -1);
+		put_u32(w, (uint32_t)len);
+		for (lua_Unsigned i = 1; w->ok && i <= len; i++) {
+			if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TSTRING) {
+				const char *s = lua_tolstring(L, -1, &n);
+				put_cstr(w, s, n);
+			} else {
+				w->ok = 0;
 			}
-			break;
-		}
-		case L_BINDS:
-			put_field_str(w, rec, "role");
-			put_u32(w, loc_line(w, rec));
-			lua_getfield(L, rec, "policy");
-			w->ok &= lua_isinteger(L, -1) && lua_tointeger(L, -1) == policy;
 			lua_pop(L, 1);
-			put_spec(w, rec);
-			break;
 		}
-		lua_settop(L, t);
+	} else {
+		w->ok = 0;
+	}
+	lua_pop(L, 1);
+}
+
+/* spec[name]: a table of strings to strings (in lua_next's order, as kv_table reads it). */
+static void put_kvs(wbuf *w, int spec, const char *name)
+{
+	lua_State *L = w->L;
+	int type = lua_getfield(L, spec, name);
+	size_t n;
+	if (type == LUA_TNIL) {
+		put_u32(w, 0);
+	} else if (type == LUA_TTABLE) {
+		uint32_t count = 0;
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			count++;
+			w->ok &= lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;
+			lua_pop(L, 1);
+		}
+		put_u32(w, count);
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (w->ok) {
+				const char *k = lua_tolstring(L, -2, &n);
+				put_cstr(w, k, n);
+				const char *v = lua_tolstring(L, -1, &n);
+				put_cstr(w, v, n);
+			}
+			lua_pop(L, 1);
+		}
+	} else {
+		w->ok = 0;
+	}
+	lua_pop(L, 1);
+}
+
+/* Does the table at t hold only these string keys? */
+static int only_fields(lua_State *L, int t, const char *const *fields)
+{
+	int ok = 1;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		int known = 0;
+		for (const char *const *f = fields; k && *f && !known; f++)
+			known = !strcmp(*f, k);
+		ok &= known;
+	}
+	return ok;
+}
+
+static void put_from(wbuf *w, int spec)
+{
+	static const char *const fields[] = {"principals", "namespaces",    "services",
+	                                     "labels",     "authenticated", NULL};
+	lua_State *L = w->L;
+	int type = lua_getfield(L, spec, "from");
+	int t = lua_gettop(L);
+	if (type == LUA_TNIL || (type == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "*"))) {
+		put(w, "\0", 1);
+	} else if (type == LUA_TTABLE && only_fields(L, t, fields)) {
+		put(w, "\1", 1);
+		put_strs(w, t, "principals", 0);
+		put_strs(w, t, "namespaces", 0);
+		put_strs(w, t, "services", 0);
+		put_kvs(w, t, "labels");
+		type = lua_getfield(L, t, "authenticated");
+		w->ok &= type == LUA_TNIL || type == LUA_TBOOLEAN;
+		put(w, lua_toboolean(L, -1) ? "\1" : "\0", 1);
+		lua_pop(L, 1);
+	} else {
+		w->ok = 0;
 	}
 	lua_settop(L, t - 1);
 }
 
-/* The payload of one file from the records it added between before and after. */
+static void put_ports(wbuf *w, int spec)
+{
+	lua_State *L = w->L;
+	int type = lua_getfield(L, spec, "ports");
+	if (type == LUA_TNIL) {
+		put_u32(w, 0);
+	} else if (type == LUA_TTABLE && dense(L)) {
+		lua_Unsigned len = lua_rawlen(L, -1);
+		put_u32(w, (uint32_t)len);
+		for (lua_Unsigned i = 1; i <= len; i++) {
+			lua_rawgeti(L, -1, (lua_Integer)i);
+			lua_Integer p = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+			w->ok &= p >= 1 && p <= 65535;
+			put_u32(w, (uint32_t)p);
+			lua_pop(L, 1);
+		}
+	} else {
+		w->ok = 0;
+	}
+	lua_pop(L, 1);
+}
+
+/* One rule record: its type, name, line, message and fields. */
+static void put_rule(wbuf *w, int rec, lua_Integer policy)
+{
+	static const char *const request_fields[] = {
+	    "service", "namespace", "labels",  "external", "from", "methods",
+	    "paths",   "ports",     "headers", "message",  NULL}; /* no `when`: none was declared */
+	static const char *const residency_fields[] = {"data", "stay_in", "message", NULL};
+	static const char *const mtls_fields[] = {"message", NULL};
+	static const char *const routes_fields[] = {"from", "message", NULL};
+	static const char *const *const fields[] = {request_fields, request_fields,
+	                                            residency_fields, mtls_fields, routes_fields};
+	lua_State *L = w->L;
+	lua_getfield(L, rec, "type");
+	const char *type = lua_tostring(L, -1);
+	unsigned char t = 0;
+	while (type && t < 5 && strcmp(type, rule_types[t]))
+		t++;
+	lua_pop(L, 1);
+	lua_getfield(L, rec, "policy");
+	w->ok &= t < 5 && lua_isinteger(L, -1) && lua_tointeger(L, -1) == policy;
+	lua_getfield(L, rec, "when_index");
+	w->ok &= lua_isnil(L, -1);
+	lua_getfield(L, rec, "spec");
+	int spec = lua_gettop(L);
+	if (!w->ok || !lua_istable(L, spec) || !only_fields(L, spec, fields[t])) {
+		w->ok = 0;
+		lua_settop(L, spec - 3);
+		return;
+	}
+	put(w, &t, 1);
+	put_field_str(w, rec, "name");
+	put_u32(w, loc_line(w, rec));
+	int mtype = lua_getfield(L, spec, "message");
+	w->ok &= mtype == LUA_TNIL || mtype == LUA_TSTRING;
+	put(w, mtype == LUA_TSTRING ? "\1" : "\0", 1);
+	lua_pop(L, 1);
+	if (mtype == LUA_TSTRING)
+		put_field_str(w, spec, "message");
+	switch (t) {
+	case MP_RULE_ALLOW:
+	case MP_RULE_DENY:
+		put_strs(w, spec, "service", 1);
+		put_strs(w, spec, "namespace", 1);
+		put_kvs(w, spec, "labels");
+		put_strs(w, spec, "external", 1);
+		put_from(w, spec);
+		put_strs(w, spec, "methods", 0);
+		put_strs(w, spec, "paths", 0);
+		put_ports(w, spec);
+		put_kvs(w, spec, "headers");
+		break;
+	case MP_RULE_RESIDENCY:
+		put_strs(w, spec, "data", 1);
+		put_strs(w, spec, "stay_in", 1);
+		break;
+	case MP_RULE_DECLARED_ROUTES:
+		put_from(w, spec);
+		break;
+	}
+	lua_settop(L, spec - 3);
+}
+
+/* The payload of one file from the records it added between before and after: its policy (as
+ * the DSL recorded it) and its rules; a file with anything else (a role, a bind, a check, a
+ * function, an error) is one to run. */
 static void put_file(wbuf *w, int state, const pol_decls_marks *before,
                      const pol_decls_marks *after)
 {
 	lua_State *L = w->L;
 	const lua_Unsigned *b = before->n, *a = after->n;
-	if (a[L_CHECKS] != b[L_CHECKS] || a[L_ERRORS] != b[L_ERRORS] || a[L_WHENS] != b[L_WHENS] ||
-	    a[L_RUNS] != b[L_RUNS] || a[L_POLICIES] > b[L_POLICIES] + 1) {
+	if (a[L_ROLES] != b[L_ROLES] || a[L_BINDS] != b[L_BINDS] || a[L_CHECKS] != b[L_CHECKS] ||
+	    a[L_ERRORS] != b[L_ERRORS] || a[L_WHENS] != b[L_WHENS] || a[L_RUNS] != b[L_RUNS] ||
+	    a[L_POLICIES] > b[L_POLICIES] + 1) {
 		w->ok = 0;
 		return;
 	}
 	lua_Integer policy = (lua_Integer)a[L_POLICIES];
-	if (a[L_POLICIES] == b[L_POLICIES]) { /* no policy: then nothing else either */
-		w->ok = a[L_RULES] == b[L_RULES] && a[L_ROLES] == b[L_ROLES] &&
-		        a[L_BINDS] == b[L_BINDS];
+	if (a[L_POLICIES] == b[L_POLICIES]) { /* no policy: then no rule either */
+		w->ok = a[L_RULES] == b[L_RULES];
 		put(w, "\0", 1);
 		return;
 	}
@@ -293,11 +431,21 @@ static void put_file(wbuf *w, int state, const pol_decls_marks *before,
 	const char *file = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
 	w->ok &= file && n == w->pathlen && !memcmp(file, w->path, n);
 	lua_pop(L, 1);
-	put_spec(w, rec);
-	lua_pop(L, 2);
-	put_records(w, state, L_RULES, b[L_RULES], a[L_RULES], policy);
-	put_records(w, state, L_ROLES, b[L_ROLES], a[L_ROLES], policy);
-	put_records(w, state, L_BINDS, b[L_BINDS], a[L_BINDS], policy);
+	lua_getfield(L, rec, "spec");
+	if (lua_type(L, -1) != LUA_TTABLE)
+		w->ok = 0;
+	else
+		put_value(w, -1, 0);
+	lua_pop(L, 3);
+	put_u32(w, (uint32_t)(a[L_RULES] - b[L_RULES]));
+	lua_getfield(L, state, "rules");
+	int t = lua_gettop(L);
+	for (lua_Unsigned i = b[L_RULES] + 1; w->ok && i <= a[L_RULES]; i++) {
+		lua_rawgeti(L, t, (lua_Integer)i);
+		put_rule(w, lua_gettop(L), policy);
+		lua_settop(L, t);
+	}
+	lua_pop(L, 1);
 }
 
 typedef struct {
@@ -455,13 +603,14 @@ const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size
 typedef struct {
 	const unsigned char *p;
 	size_t at, len;
-	lua_State *L;
+	lua_State *L; /* NULL outside a protected call: corrupt() then returns through jb */
 	const char *path;
+	const char *why; /* what is wrong, once found */
 } rbuf;
 
 static _Noreturn void corrupt(rbuf *r, const char *why)
 {
-	luaL_error(r->L, "corrupt declarations: %s at byte %d of %d", why, (int)r->at, (int)r->len);
+	luaL_error(r->L, "corrupt at byte %d of %d: %s", (int)r->at, (int)r->len, why);
 	abort(); /* not reached */
 }
 
@@ -486,12 +635,12 @@ static void push_str(rbuf *r)
 	lua_pushlstring(r->L, s, n);
 }
 
-static void push_loc(rbuf *r)
+static uint32_t take_line(rbuf *r)
 {
 	uint32_t line = take_u32(r);
-	if (!line)
-		corrupt(r, "a line 0");
-	lua_pushfstring(r->L, "%s:%d", r->path, (int)line);
+	if (!line || line > 999999999)
+		corrupt(r, "a line out of range");
+	return line;
 }
 
 static void push_value(rbuf *r, int depth)
@@ -538,118 +687,238 @@ static void push_value(rbuf *r, int depth)
 	}
 }
 
-/* t[k] = the value on top (popped); t at idx. */
-static void set(lua_State *L, int idx, const char *k)
-{
-	lua_setfield(L, idx, k);
-}
-
-/* Appends the table on top to the state's list (popped). */
-static void append(lua_State *L, int state, int list)
-{
-	lua_getfield(L, state, lists[list]);
-	lua_insert(L, -2);
-	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-	lua_pop(L, 1);
-}
-
 typedef struct {
-	const pol_decls_entry *e;
-	const char *path;
+	pol_decls_block *blk;
+	uint32_t k;
 } inject_ctx;
 
-/* Runs protected, the DSL's state at index 1: appends the entry's records as a run of the file
- * would have. */
+/* Runs protected, the DSL's state at index 1: the file's policy as its run would have recorded
+ * it, and the marker of its rules. */
 static int inject(lua_State *L)
 {
 	inject_ctx *c = lua_touserdata(L, lua_upvalueindex(1));
-	rbuf r = {.p = c->e->payload, .len = c->e->len, .L = L, .path = c->path};
+	pol_decls_block *blk = c->blk;
+	rbuf r = {.p = blk->e->payload, .len = blk->e->len, .L = L, .path = blk->path};
 	const int state = 1;
 	unsigned char has_policy = *take(&r, 1);
 	if (has_policy > 1)
 		corrupt(&r, "a bad policy flag");
+	blk->nrules = 0;
+	blk->rules_at = r.len;
 	if (!has_policy) {
 		if (r.at != r.len)
-			corrupt(&r, "records without a policy");
+			corrupt(&r, "bytes after a file without a policy");
 		return 0;
 	}
 	lua_getfield(L, state, "policies");
-	lua_Integer policy = (lua_Integer)lua_rawlen(L, -1) + 1;
-	lua_pop(L, 1);
+	int list = lua_gettop(L);
+	blk->policy = (uint32_t)lua_rawlen(L, list);
 	lua_createtable(L, 0, 4);
 	int rec = lua_gettop(L);
 	push_str(&r);
-	set(L, rec, "name");
-	push_loc(&r);
-	set(L, rec, "loc");
-	lua_pushstring(L, c->path);
-	set(L, rec, "file");
+	lua_setfield(L, rec, "name");
+	lua_pushfstring(L, "%s:%d", blk->path, (int)take_line(&r));
+	lua_setfield(L, rec, "loc");
+	lua_pushstring(L, blk->path);
+	lua_setfield(L, rec, "file");
 	if (r.at < r.len && r.p[r.at] != 'T')
-		corrupt(&r, "a spec that is not a table");
+		corrupt(&r, "a policy whose fields are not a table");
 	push_value(&r, 0);
-	set(L, rec, "spec");
-	append(L, state, L_POLICIES);
-	static const int order[] = {L_RULES, L_ROLES, L_BINDS};
-	for (int k = 0; k < 3; k++) {
-		uint32_t n = take_u32(&r);
-		if (n > r.len - r.at)
-			corrupt(&r, "more records than bytes");
-		for (uint32_t i = 0; i < n; i++) {
-			lua_createtable(L, 0, 6);
-			rec = lua_gettop(L);
-			if (order[k] == L_RULES) {
-				push_str(&r);
-				const char *type = lua_tostring(L, -1);
-				size_t t = 0;
-				while (t < 5 && strcmp(type, rule_types[t]))
-					t++;
-				if (t == 5)
-					corrupt(&r, "an unknown rule type");
-				set(L, rec, "type");
-			}
-			push_str(&r);
-			set(L, rec, order[k] == L_BINDS ? "role" : "name");
-			push_loc(&r);
-			set(L, rec, "loc");
-			lua_pushinteger(L, policy);
-			set(L, rec, "policy");
-			if (order[k] == L_ROLES) {
-				uint32_t ne = take_u32(&r);
-				if (ne > r.len - r.at)
-					corrupt(&r, "more entries than bytes");
-				lua_createtable(L, (int)ne, 0);
-				for (uint32_t e = 1; e <= ne; e++) {
-					lua_createtable(L, 0, 2);
-					push_loc(&r);
-					set(L, -2, "loc");
-					if (r.at < r.len && r.p[r.at] != 'T')
-						corrupt(&r, "a spec that is not a table");
-					push_value(&r, 0);
-					set(L, -2, "spec");
-					lua_rawseti(L, -2, (lua_Integer)e);
-				}
-				set(L, rec, "entries");
-			} else {
-				if (r.at < r.len && r.p[r.at] != 'T')
-					corrupt(&r, "a spec that is not a table");
-				push_value(&r, 0);
-				set(L, rec, "spec");
-			}
-			append(L, state, order[k]);
-		}
+	lua_setfield(L, rec, "spec");
+	lua_rawseti(L, list, (lua_Integer)blk->policy + 1);
+	blk->nrules = take_u32(&r);
+	blk->rules_at = r.at;
+	if (blk->nrules > r.len - r.at)
+		corrupt(&r, "more rules than bytes");
+	if (blk->nrules) {
+		lua_getfield(L, state, "rules");
+		lua_createtable(L, 0, 1);
+		lua_pushinteger(L, (lua_Integer)c->k);
+		lua_setfield(L, -2, "block");
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 	}
-	if (r.at != r.len)
-		corrupt(&r, "bytes after the last record");
 	return 0;
 }
 
-int pol_decls_inject(mp_sandbox *sb, const pol_decls_entry *e, const char *path, char *err,
-                     size_t errlen)
+int pol_decls_inject(mp_sandbox *sb, pol_decls_block *blk, uint32_t k, char *err, size_t errlen)
 {
 	lua_State *L = mp_sandbox_lua(sb);
-	inject_ctx c = {e, path};
+	inject_ctx c = {blk, k};
 	lua_pushlightuserdata(L, &c);
 	lua_pushcclosure(L, inject, 1);
 	lua_insert(L, -2);
 	return mp_sandbox_pcall(sb, 1, 0, err, errlen);
+}
+
+/* --- a block's rules, read without Lua: errors return through the reader --- */
+
+typedef struct {
+	const unsigned char *p;
+	size_t at, len;
+	mp_bundle *b;
+	const char *why; /* NULL until something is wrong */
+} rd_t;
+
+static const unsigned char *rd_take(rd_t *r, size_t n)
+{
+	if (r->why || n > r->len - r->at) {
+		r->why = r->why ? r->why : "truncated";
+		return NULL;
+	}
+	const unsigned char *p = r->p + r->at;
+	r->at += n;
+	return p;
+}
+
+static uint32_t rd_u32(rd_t *r)
+{
+	const unsigned char *p = rd_take(r, 4);
+	return p ? get_u32(p) : 0;
+}
+
+static const char *rd_str(rd_t *r)
+{
+	uint32_t n = rd_u32(r);
+	const unsigned char *p = rd_take(r, n);
+	if (!p)
+		return NULL;
+	if (memchr(p, 0, n)) { /* policy_compile.c's strings end at their first NUL */
+		r->why = "a string with a NUL byte";
+		return NULL;
+	}
+	char *s = pol_arena_strn(r->b, (const char *)p, n);
+	if (!s)
+		r->why = "out of memory";
+	return s;
+}
+
+/* n items of size bytes, with at least min bytes each still to read. */
+static void *rd_array(rd_t *r, uint32_t n, size_t size, size_t min)
+{
+	if (r->why)
+		return NULL;
+	if (n > (r->len - r->at) / min) {
+		r->why = "more items than bytes";
+		return NULL;
+	}
+	void *v = pol_arena_alloc(r->b, ((size_t)n + 1) * size);
+	if (!v)
+		r->why = "out of memory";
+	return v;
+}
+
+static pol_strs rd_strs(rd_t *r)
+{
+	pol_strs s = {0};
+	uint32_t n = rd_u32(r);
+	const char **v = rd_array(r, n, sizeof(*v), 4);
+	for (uint32_t i = 0; v && i < n && !r->why; i++)
+		v[i] = rd_str(r);
+	if (v && !r->why)
+		s = (pol_strs){v, n};
+	return s;
+}
+
+static pol_kvs rd_kvs(rd_t *r)
+{
+	pol_kvs s = {0};
+	uint32_t n = rd_u32(r);
+	mp_kv *v = rd_array(r, n, sizeof(*v), 8);
+	for (uint32_t i = 0; v && i < n && !r->why; i++) {
+		v[i].key = rd_str(r);
+		v[i].value = rd_str(r);
+	}
+	if (v && !r->why)
+		s = (pol_kvs){v, n};
+	return s;
+}
+
+static uint32_t rd_flag(rd_t *r)
+{
+	const unsigned char *p = rd_take(r, 1);
+	if (p && *p > 1)
+		r->why = "a flag that is neither 0 nor 1";
+	return p && *p == 1;
+}
+
+static void rd_from(rd_t *r, pol_raw_from *f)
+{
+	f->any = !rd_flag(r);
+	if (f->any)
+		return;
+	f->principals = rd_strs(r);
+	f->namespaces = rd_strs(r);
+	f->services = rd_strs(r);
+	f->labels = rd_kvs(r);
+	f->authenticated = rd_flag(r);
+}
+
+int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen)
+{
+	const pol_decls_entry *e = rd->blk->e;
+	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b};
+	memset(out, 0, sizeof(*out));
+	if (!rd->left) {
+		if (rd->at == e->len)
+			return 0;
+		snprintf(err, errlen, "corrupt at byte %zu of %zu: bytes after the last rule",
+		         rd->at, e->len);
+		return -1;
+	}
+	const unsigned char *t = rd_take(&r, 1);
+	if (t && *t > MP_RULE_DECLARED_ROUTES)
+		r.why = "an unknown rule type";
+	out->type = t ? *t : 0;
+	out->name = rd_str(&r);
+	uint32_t line = rd_u32(&r);
+	if (!r.why && (!line || line > 999999999))
+		r.why = "a line out of range";
+	if (!r.why) {
+		char loc[32];
+		size_t plen = strlen(rd->blk->path);
+		int n = snprintf(loc, sizeof(loc), ":%u", line);
+		char *s = pol_arena_alloc(b, plen + (size_t)n + 1);
+		if (s) {
+			memcpy(s, rd->blk->path, plen);
+			memcpy(s + plen, loc, (size_t)n + 1);
+		}
+		out->loc = s;
+		r.why = s ? NULL : "out of memory";
+	}
+	if (rd_flag(&r))
+		out->message = rd_str(&r);
+	switch (out->type) {
+	case MP_RULE_ALLOW:
+	case MP_RULE_DENY:
+		out->service = rd_strs(&r);
+		out->namespace = rd_strs(&r);
+		out->labels = rd_kvs(&r);
+		out->external = rd_strs(&r);
+		rd_from(&r, &out->from);
+		out->methods = rd_strs(&r);
+		out->paths = rd_strs(&r);
+		out->nports = rd_u32(&r);
+		out->ports = rd_array(&r, out->nports, sizeof(uint32_t), 4);
+		for (uint32_t i = 0; out->ports && i < out->nports && !r.why; i++) {
+			out->ports[i] = rd_u32(&r);
+			if (!r.why && (out->ports[i] < 1 || out->ports[i] > 65535))
+				r.why = "a port out of range";
+		}
+		out->headers = rd_kvs(&r);
+		break;
+	case MP_RULE_RESIDENCY:
+		out->data = rd_strs(&r);
+		out->stay_in = rd_strs(&r);
+		break;
+	case MP_RULE_DECLARED_ROUTES:
+		rd_from(&r, &out->from);
+		break;
+	}
+	if (r.why) {
+		snprintf(err, errlen, "corrupt at byte %zu of %zu: %s", r.at, r.len, r.why);
+		return -1;
+	}
+	rd->at = r.at;
+	rd->left--;
+	return 1;
 }

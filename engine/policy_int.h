@@ -50,8 +50,9 @@ int pol_in_memory(const mp_bundle *b, const char *path);
  * roles, checks and indexes, in a protected call that allocates only in b's arena. enabled:
  * the policies the manifest lists (nenabled 0: every policy). Problems with the declarations go
  * to d; returns -1 with err when the call itself failed (out of memory), else 0. */
+struct pol_decls_block_list; /* policy_decls.c's stored rules (below), or NULL */
 int pol_compile(struct mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled,
-                mp_diags *d, char *err, size_t errlen);
+                const struct pol_decls_block_list *blocks, mp_diags *d, char *err, size_t errlen);
 
 /* --- policy_decls.c: declarations kept in an archive (docs/bundles.md, "Compiled
  * declarations") --- */
@@ -74,6 +75,35 @@ int pol_decls_build(struct mp_sandbox *sb, const mp_bundle *b, const pol_decls_m
                     const unsigned char dsl_sha256[32], void **out, size_t *len, char *err,
                     size_t errlen);
 
+/* What a stored rule holds: its fields as read from its spec, before anything is resolved
+ * against the model (pol_compile resolves them as it resolves what it reads from the DSL).
+ * Strings are in the bundle's arena. */
+typedef struct {
+	const char **v;
+	uint32_t n;
+} pol_strs;
+typedef struct {
+	mp_kv *v;
+	uint32_t n;
+} pol_kvs;
+typedef struct {
+	uint32_t any; /* `from` absent or "*" */
+	pol_strs principals, namespaces, services;
+	pol_kvs labels;
+	uint32_t authenticated;
+} pol_raw_from;
+typedef struct {
+	uint32_t type; /* MP_RULE_* */
+	const char *name, *loc, *message;
+	pol_strs service, namespace, external; /* allow, deny */
+	pol_kvs labels;
+	pol_raw_from from; /* allow, deny, declared_routes_only */
+	pol_strs methods, paths;
+	uint32_t *ports, nports;
+	pol_kvs headers;
+	pol_strs data, stay_in; /* residency */
+} pol_raw_rule;
+
 /* One file's stored declarations; payload points into the data given to pol_decls_open. */
 typedef struct {
 	unsigned char sha256[32];
@@ -93,10 +123,34 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
 void pol_decls_close(pol_decls *d);
 /* The entry of the file with this text (by its SHA-256), or NULL. */
 const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len);
-/* Appends e's records, located in path, to the DSL state on top of sb's stack (popped), as a run
- * of the file would. 0, or -1 and err (a corrupt payload, out of memory). */
-int pol_decls_inject(struct mp_sandbox *sb, const pol_decls_entry *e, const char *path, char *err,
+/* A file whose stored declarations stand in for its run: its policy is in the DSL's state as
+ * the run would have put it, and its rules are one record {block = k} in the state's rules,
+ * read by pol_compile from the k-th block (1-based). */
+typedef struct {
+	const pol_decls_entry *e;
+	const char *path;  /* the file's, as its locations start */
+	const char *label; /* where the declarations are, for errors */
+	size_t rules_at;   /* offset of its rules in e->payload */
+	uint32_t nrules;
+	uint32_t policy; /* its policy's index in the state's policies (0-based) */
+} pol_decls_block;
+struct pol_decls_block_list {
+	pol_decls_block *v;
+	uint32_t n;
+};
+/* Puts blk's policy, located in blk->path, in the DSL state on top of sb's stack (popped), with
+ * the marker of block k for its rules (sets rules_at and nrules). 0, or -1 and err (a corrupt
+ * payload, out of memory). */
+int pol_decls_inject(struct mp_sandbox *sb, pol_decls_block *blk, uint32_t k, char *err,
                      size_t errlen);
+/* Reading a block's rules, one after the other, into the bundle's arena. */
+typedef struct {
+	const pol_decls_block *blk;
+	size_t at;
+	uint32_t left;
+} pol_decls_reader;
+/* The next rule: 1 and *out; 0 after the last (all bytes read); -1 and err when corrupt. */
+int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen);
 
 /* --- policy_bind.c --- */
 
