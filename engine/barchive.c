@@ -156,7 +156,7 @@ typedef struct {
 static char *read_data(reader *r, struct archive *ar, const char *path, size_t size)
 {
 	char b1[200];
-	char *buf = mp_arena_alloc(r->a->arena, size + 1);
+	char *buf = mp_arena_alloc_raw(r->a->arena, size + 1); /* written whole below */
 	if (!buf) {
 		ERR(r, "'%s': out of memory", q(path, b1, sizeof(b1)));
 		return NULL;

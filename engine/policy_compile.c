@@ -3,6 +3,7 @@
  * references resolved against the model, and the indexes by destination. Runs protected, with
  * raw reads only and every allocation in the bundle's arena. Language:
  * docs/policy-language.md. Design: docs/architecture.md ("Policies"). */
+#include "arena.h"
 #include "decide_index.h"
 #include "decl.h"
 #include "policy_int.h"
@@ -1316,7 +1317,9 @@ static void cluster_rules(cctx *c)
 	mp_bundle *b = c->b;
 	mp_model_view v = mp_model_get_view(b->model);
 	uint32_t *to = alloc_or_raise(c, (b->nrules + 1) * sizeof(uint32_t));
-	mp_rule *sorted = alloc_or_raise(c, (b->nrules + 1) * sizeof(mp_rule));
+	mp_rule *sorted = mp_arena_alloc_raw(b->arena, (b->nrules + 1) * sizeof(mp_rule));
+	if (!sorted) /* every rule is written below: no need to zero 180 bytes a rule first */
+		luaL_error(c->L, "out of memory compiling the bundle");
 	uint32_t n = 0;
 	memset(to, 0xff, (b->nrules + 1) * sizeof(uint32_t));
 	uint32_t nsvc = b->svc_off[v.nservices], next = b->ext_off[v.nexternals];
