@@ -811,6 +811,8 @@ static pol_strs rd_strs(rd_t *r)
 {
 	pol_strs s = {0};
 	uint32_t n = rd_u32(r);
+	if (!n) /* absent, as string_list leaves it */
+		return s;
 	const char **v = rd_array(r, n, sizeof(*v), 4);
 	for (uint32_t i = 0; v && i < n && !r->why; i++)
 		v[i] = rd_str(r);
@@ -823,6 +825,8 @@ static pol_kvs rd_kvs(rd_t *r)
 {
 	pol_kvs s = {0};
 	uint32_t n = rd_u32(r);
+	if (!n)
+		return s;
 	mp_kv *v = rd_array(r, n, sizeof(*v), 8);
 	for (uint32_t i = 0; v && i < n && !r->why; i++) {
 		v[i].key = rd_str(r);
@@ -873,14 +877,17 @@ int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *
 	uint32_t line = rd_u32(&r);
 	if (!r.why && (!line || line > 999999999))
 		r.why = "a line out of range";
-	if (!r.why) {
-		char loc[32];
-		size_t plen = strlen(rd->blk->path);
-		int n = snprintf(loc, sizeof(loc), ":%u", line);
-		char *s = pol_arena_alloc(b, plen + (size_t)n + 1);
+	if (!r.why) { /* "PATH:LINE", as the DSL's where() writes it */
+		char digits[12];
+		size_t nd = 0, plen = strlen(rd->blk->path);
+		for (uint32_t v = line; v; v /= 10)
+			digits[nd++] = (char)('0' + v % 10);
+		char *s = pol_arena_alloc(b, plen + nd + 2);
 		if (s) {
 			memcpy(s, rd->blk->path, plen);
-			memcpy(s + plen, loc, (size_t)n + 1);
+			s[plen] = ':';
+			for (size_t i = 0; i < nd; i++)
+				s[plen + 1 + i] = digits[nd - 1 - i];
 		}
 		out->loc = s;
 		r.why = s ? NULL : "out of memory";
@@ -898,7 +905,7 @@ int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *
 		out->methods = rd_strs(&r);
 		out->paths = rd_strs(&r);
 		out->nports = rd_u32(&r);
-		out->ports = rd_array(&r, out->nports, sizeof(uint32_t), 4);
+		out->ports = out->nports ? rd_array(&r, out->nports, sizeof(uint32_t), 4) : NULL;
 		for (uint32_t i = 0; out->ports && i < out->nports && !r.why; i++) {
 			out->ports[i] = rd_u32(&r);
 			if (!r.why && (out->ports[i] < 1 || out->ports[i] > 65535))
