@@ -70,7 +70,8 @@ static void put(wbuf *w, const void *p, size_t n)
 		w->p = np;
 		w->cap = cap;
 	}
-	memcpy(w->p + w->n, p, n);
+	if (p)
+		memcpy(w->p + w->n, p, n);
 	w->n += n;
 }
 
@@ -99,6 +100,44 @@ static void put_cstr(wbuf *w, const char *s, size_t n)
 {
 	w->ok &= !memchr(s, 0, n);
 	put_str(w, s, n);
+}
+
+/* At most this many pairs in one table of a stored declaration: their order is made canonical
+ * with offsets on the stack (a bigger table makes its file one to run). */
+#define MAX_PAIRS 64
+
+typedef struct {
+	size_t key, val, end; /* offsets in the buffer: key bytes [key, val), the pair [key, end) */
+} pair_at;
+
+/* The n pairs just written at [pairs[0].key, w->n) rewritten in the order of their keys' bytes,
+ * so that the same table gives the same bytes whatever order lua_next took (its order follows
+ * the state's random string-hash seed). */
+static void sort_pairs(wbuf *w, pair_at *pairs, uint32_t n)
+{
+	if (n < 2)
+		return;
+	for (uint32_t i = 1; i < n; i++) /* insertion sort: n <= MAX_PAIRS */
+		for (uint32_t j = i; j > 0; j--) {
+			pair_at *a = &pairs[j - 1], *b = &pairs[j];
+			size_t la = a->val - a->key, lb = b->val - b->key;
+			int c = memcmp(w->p + a->key, w->p + b->key, la < lb ? la : lb);
+			if (c < 0 || (c == 0 && la <= lb))
+				break;
+			pair_at t = *a;
+			*a = *b;
+			*b = t;
+		}
+	size_t start = w->n, from = start;
+	for (uint32_t i = 0; i < n; i++)
+		from = pairs[i].key < from ? pairs[i].key : from;
+	for (uint32_t i = 0; i < n; i++) { /* copied after the end, then back in place */
+		size_t len = pairs[i].end - pairs[i].key;
+		put(w, NULL, len);
+		memcpy(w->p + w->n - len, w->p + pairs[i].key, len);
+	}
+	memmove(w->p + from, w->p + start, w->n - start);
+	w->n = from + (w->n - start);
 }
 
 /* The value at idx (a spec or a part of one): booleans, numbers, strings and tables of them;
@@ -150,14 +189,25 @@ static void put_value(wbuf *w, int idx, int depth)
 	}
 	put(w, "T", 1);
 	put_u32(w, pairs);
+	if (pairs > MAX_PAIRS) {
+		w->ok = 0;
+		return;
+	}
+	pair_at at[MAX_PAIRS];
+	uint32_t k = 0;
 	lua_pushnil(L);
 	while (w->ok && lua_next(L, idx)) {
+		at[k].key = w->n;
 		put_value(w, -2, depth + 1);
+		at[k].val = w->n;
 		put_value(w, -1, depth + 1);
+		at[k++].end = w->n;
 		lua_pop(L, 1);
 	}
 	if (!w->ok)
 		lua_pop(L, 1); /* the key lua_next left */
+	else
+		sort_pairs(w, at, k);
 }
 
 /* The line of a location "PATH:LINE" of this file; 0 when it is not one (a declaration made
@@ -259,16 +309,24 @@ static void put_kvs(wbuf *w, int spec, const char *name)
 			lua_pop(L, 1);
 		}
 		put_u32(w, count);
+		pair_at at[MAX_PAIRS];
+		uint32_t k = 0;
+		w->ok &= count <= MAX_PAIRS;
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (w->ok) {
-				const char *k = lua_tolstring(L, -2, &n);
-				put_cstr(w, k, n);
+				at[k].key = w->n;
+				const char *key = lua_tolstring(L, -2, &n);
+				put_cstr(w, key, n);
+				at[k].val = w->n;
 				const char *v = lua_tolstring(L, -1, &n);
 				put_cstr(w, v, n);
+				at[k++].end = w->n;
 			}
 			lua_pop(L, 1);
 		}
+		if (w->ok) /* in the order of the keys: kv_table's follows the hash seed */
+			sort_pairs(w, at, k);
 	} else {
 		w->ok = 0;
 	}
