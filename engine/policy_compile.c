@@ -268,6 +268,11 @@ fail:
 	return -1;
 }
 
+static int cmp_kv(const void *a, const void *b)
+{
+	return strcmp(((const mp_kv *)a)->key, ((const mp_kv *)b)->key);
+}
+
 static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, const char *loc,
                     const char *what)
 {
@@ -306,6 +311,9 @@ static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, 
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+	/* in the order of the keys: lua_next's follows the state's random string-hash seed, and
+	 * what reads the pairs (explanations, stored declarations) must not */
+	qsort(*out, *n, sizeof(**out), cmp_kv);
 	return bad ? -1 : 0;
 }
 

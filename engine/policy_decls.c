@@ -110,18 +110,19 @@ typedef struct {
 	size_t key, val, end; /* offsets in the buffer: key bytes [key, val), the pair [key, end) */
 } pair_at;
 
-/* The n pairs just written at [pairs[0].key, w->n) rewritten in the order of their keys' bytes,
- * so that the same table gives the same bytes whatever order lua_next took (its order follows
- * the state's random string-hash seed). */
-static void sort_pairs(wbuf *w, pair_at *pairs, uint32_t n)
+/* The n pairs just written at [pairs[0].key, w->n) rewritten in the order of their keys' bytes
+ * (after skip bytes of each: a string's length), so that the same table gives the same bytes
+ * whatever order lua_next took (its order follows the state's random string-hash seed). */
+static void sort_pairs(wbuf *w, pair_at *pairs, uint32_t n, size_t skip)
 {
 	if (n < 2)
 		return;
 	for (uint32_t i = 1; i < n; i++) /* insertion sort: n <= MAX_PAIRS */
 		for (uint32_t j = i; j > 0; j--) {
 			pair_at *a = &pairs[j - 1], *b = &pairs[j];
-			size_t la = a->val - a->key, lb = b->val - b->key;
-			int c = memcmp(w->p + a->key, w->p + b->key, la < lb ? la : lb);
+			size_t la = a->val - a->key - skip, lb = b->val - b->key - skip;
+			int c =
+			    memcmp(w->p + a->key + skip, w->p + b->key + skip, la < lb ? la : lb);
 			if (c < 0 || (c == 0 && la <= lb))
 				break;
 			pair_at t = *a;
@@ -207,7 +208,7 @@ static void put_value(wbuf *w, int idx, int depth)
 	if (!w->ok)
 		lua_pop(L, 1); /* the key lua_next left */
 	else
-		sort_pairs(w, at, k);
+		sort_pairs(w, at, k, 0);
 }
 
 /* The line of a location "PATH:LINE" of this file; 0 when it is not one (a declaration made
@@ -325,8 +326,8 @@ static void put_kvs(wbuf *w, int spec, const char *name)
 			}
 			lua_pop(L, 1);
 		}
-		if (w->ok) /* in the order of the keys: kv_table's follows the hash seed */
-			sort_pairs(w, at, k);
+		if (w->ok) /* in strcmp order of the keys, as kv_table sorts them */
+			sort_pairs(w, at, k, 4);
 	} else {
 		w->ok = 0;
 	}
