@@ -310,6 +310,15 @@ static void inspect_text(const mp_barchive *a, const mp_diags *problems)
 		       a->listed_model_hash ? a->listed_model_hash : "");
 	else
 		printf("  model:         none\n");
+	if (a->decls) {
+		int64_t n = mp_bundle_declarations_count(a->decls, a->decls_len);
+		if (n < 0)
+			printf("  declarations:  %s, %zu bytes, in another format\n",
+			       MP_BARCHIVE_DECLS, a->decls_len);
+		else
+			printf("  declarations:  %s, %zu bytes, of %lld policy file%s\n",
+			       MP_BARCHIVE_DECLS, a->decls_len, (long long)n, n == 1 ? "" : "s");
+	}
 	if (a->manifest) {
 		printf("  policies:      %u\n", a->npolicies);
 		for (uint32_t i = 0; i < a->npolicies; i++)

@@ -641,6 +641,14 @@ fail:
 	return -1;
 }
 
+int64_t mp_bundle_declarations_count(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	if (len < HEADER_LEN || memcmp(p, MAGIC, MAGIC_LEN))
+		return -1;
+	return get_u32(p + MAGIC_LEN + 32);
+}
+
 void pol_decls_close(pol_decls *d)
 {
 	mp_free(d->entries);

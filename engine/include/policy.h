@@ -265,6 +265,9 @@ void mp_bundle_free(mp_bundle *b); /* NULL is fine */
  * 0 and *out (mp_free), or -1 with errors in d. */
 int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **out, size_t *len,
                            mp_diags *d);
+/* How many policy files declarations (mp_bundle_declarations's bytes) hold; -1 when they are
+ * not in a format this meshpol writes. */
+int64_t mp_bundle_declarations_count(const void *data, size_t len);
 
 /* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
  * is given), resolved against dir, into buf; for a bundle archive, the archive's own path
