@@ -408,7 +408,7 @@ typedef struct {
 	uint32_t *fns;   /* ... fns[i] = 1 when it declared a function */
 	/* The loader of an archive: the stored declarations, put in the state instead of
 	 * running the files they are of (NULL: run every file) ... */
-	const pol_decls *decls;
+	pol_decls *decls;
 	const char *decls_label;             /* ... named in errors; the files they stand for */
 	struct pol_decls_block_list *blocks; /* (npolicy_files), for pol_compile */
 	pol_decls_marks *marks; /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
@@ -420,7 +420,7 @@ static int inject_file(mp_sandbox *sb, int dsl, const mp_bundle_file *f, const p
 {
 	char err[512];
 	pol_decls_block *blk = &o->blocks->v[o->blocks->n];
-	*blk = (pol_decls_block){.e = e, .path = f->path, .label = o->decls_label};
+	*blk = (pol_decls_block){.e = e, .d = o->decls, .path = f->path, .label = o->decls_label};
 	lua_getfield(mp_sandbox_lua(sb), dsl, "state");
 	if (pol_decls_inject(sb, blk, o->blocks->n + 1, err, sizeof(err)) == 0) {
 		o->blocks->n++;

@@ -5,6 +5,7 @@
  * called nothing nondeterministic are kept; every other file still runs. Format and trust:
  * docs/bundles.md ("Compiled declarations"). Internal prefix pol_decls_. */
 #include "alloc.h"
+#include "arena.h"
 #include "keys.h"
 #include "policy_int.h"
 #include "sandbox.h"
@@ -16,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC       "MPDECLS1" /* the last byte is the format's version */
+#define MAGIC       "MPDECLS2" /* the last byte is the format's version */
 #define MAGIC_LEN   8
-#define HEADER_LEN  (MAGIC_LEN + 32 + 4)
+#define HEADER_LEN  (MAGIC_LEN + 32 + 12) /* magic, DSL, files, strings, the strings' bytes */
 #define ENTRY_HEAD  (32 + 8 + 4)
 #define MAX_DEPTH   32           /* tables within tables in one declaration */
 #define MAX_PAYLOAD (256u << 20) /* bytes of one file's declarations, as the archive's total */
@@ -49,14 +50,24 @@ void pol_decls_sha256(const void *p, size_t n, unsigned char out[32])
 
 /* --- writing (runs protected: the buffer is the caller's, freed by it after the call) --- */
 
+typedef struct strtab strtab;
+
 typedef struct {
 	char *p;
 	size_t n, cap;
 	lua_State *L;
 	const char *path; /* the file's path, as its locations start */
 	size_t pathlen;
-	int ok; /* 0 once the file is found not to be storable */
+	int ok;     /* 0 once the file is found not to be storable */
+	strtab *st; /* where put_cstr's strings go */
 } wbuf;
+
+/* The container's strings, each once: rules name them by index. */
+struct strtab {
+	wbuf buf; /* each string and its NUL */
+	uint32_t n;
+	int map; /* stack index of a table: string -> its index */
+};
 
 static void put(wbuf *w, const void *p, size_t n)
 {
@@ -94,12 +105,30 @@ static void put_str(wbuf *w, const char *s, size_t n)
 	put(w, s, n);
 }
 
-/* A string policy_compile.c copies as a C string: one with a NUL byte is cut there, which the
- * stored form does not do, so the file is one to run. */
+/* A string policy_compile.c reads as a C string, as its index in the container's strings (one
+ * with a NUL byte would be cut there by policy_compile.c and not here: its file is one to
+ * run). */
 static void put_cstr(wbuf *w, const char *s, size_t n)
 {
+	lua_State *L = w->L;
+	strtab *st = w->st;
+	uint32_t idx = 0;
 	w->ok &= !memchr(s, 0, n);
-	put_str(w, s, n);
+	if (w->ok) {
+		lua_pushlstring(L, s, n);
+		if (lua_rawget(L, st->map) == LUA_TNUMBER) {
+			idx = (uint32_t)lua_tointeger(L, -1);
+		} else {
+			idx = st->n++;
+			put(&st->buf, s, n);
+			put(&st->buf, "", 1);
+			lua_pushlstring(L, s, n);
+			lua_pushinteger(L, idx);
+			lua_rawset(L, st->map);
+		}
+		lua_pop(L, 1);
+	}
+	put_u32(w, idx);
 }
 
 /* At most this many pairs in one table of a stored declaration: their order is made canonical
@@ -110,19 +139,18 @@ typedef struct {
 	size_t key, val, end; /* offsets in the buffer: key bytes [key, val), the pair [key, end) */
 } pair_at;
 
-/* The n pairs just written at [pairs[0].key, w->n) rewritten in the order of their keys' bytes
- * (after skip bytes of each: a string's length), so that the same table gives the same bytes
- * whatever order lua_next took (its order follows the state's random string-hash seed). */
-static void sort_pairs(wbuf *w, pair_at *pairs, uint32_t n, size_t skip)
+/* The n pairs just written at [pairs[0].key, w->n) rewritten in the order of their keys' bytes,
+ * so that the same table gives the same bytes whatever order lua_next took (its order follows
+ * the state's random string-hash seed). */
+static void sort_pairs(wbuf *w, pair_at *pairs, uint32_t n)
 {
 	if (n < 2)
 		return;
 	for (uint32_t i = 1; i < n; i++) /* insertion sort: n <= MAX_PAIRS */
 		for (uint32_t j = i; j > 0; j--) {
 			pair_at *a = &pairs[j - 1], *b = &pairs[j];
-			size_t la = a->val - a->key - skip, lb = b->val - b->key - skip;
-			int c =
-			    memcmp(w->p + a->key + skip, w->p + b->key + skip, la < lb ? la : lb);
+			size_t la = a->val - a->key, lb = b->val - b->key;
+			int c = memcmp(w->p + a->key, w->p + b->key, la < lb ? la : lb);
 			if (c < 0 || (c == 0 && la <= lb))
 				break;
 			pair_at t = *a;
@@ -208,7 +236,7 @@ static void put_value(wbuf *w, int idx, int depth)
 	if (!w->ok)
 		lua_pop(L, 1); /* the key lua_next left */
 	else
-		sort_pairs(w, at, k, 0);
+		sort_pairs(w, at, k);
 }
 
 /* The line of a location "PATH:LINE" of this file; 0 when it is not one (a declaration made
@@ -298,7 +326,6 @@ static void put_kvs(wbuf *w, int spec, const char *name)
 {
 	lua_State *L = w->L;
 	int type = lua_getfield(L, spec, name);
-	size_t n;
 	if (type == LUA_TNIL) {
 		put_u32(w, 0);
 	} else if (type == LUA_TTABLE) {
@@ -310,24 +337,35 @@ static void put_kvs(wbuf *w, int spec, const char *name)
 			lua_pop(L, 1);
 		}
 		put_u32(w, count);
-		pair_at at[MAX_PAIRS];
+		struct kvp {
+			const char *s[2];
+			size_t n[2];
+		} kv[MAX_PAIRS]; /* the table on the stack keeps its strings alive */
 		uint32_t k = 0;
 		w->ok &= count <= MAX_PAIRS;
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (w->ok) {
-				at[k].key = w->n;
-				const char *key = lua_tolstring(L, -2, &n);
-				put_cstr(w, key, n);
-				at[k].val = w->n;
-				const char *v = lua_tolstring(L, -1, &n);
-				put_cstr(w, v, n);
-				at[k++].end = w->n;
+				kv[k].s[0] = lua_tolstring(L, -2, &kv[k].n[0]);
+				kv[k].s[1] = lua_tolstring(L, -1, &kv[k].n[1]);
+				/* in strcmp order, as kv_table sorts them */
+				for (uint32_t j = k++; j > 0; j--) {
+					size_t la = kv[j - 1].n[0], lb = kv[j].n[0];
+					int c =
+					    memcmp(kv[j - 1].s[0], kv[j].s[0], la < lb ? la : lb);
+					if (c < 0 || (c == 0 && la <= lb))
+						break;
+					struct kvp t = kv[j - 1];
+					kv[j - 1] = kv[j];
+					kv[j] = t;
+				}
 			}
 			lua_pop(L, 1);
 		}
-		if (w->ok) /* in strcmp order of the keys, as kv_table sorts them */
-			sort_pairs(w, at, k, 4);
+		for (uint32_t i = 0; w->ok && i < k; i++) {
+			put_cstr(w, kv[i].s[0], kv[i].n[0]);
+			put_cstr(w, kv[i].s[1], kv[i].n[1]);
+		}
 	} else {
 		w->ok = 0;
 	}
@@ -511,7 +549,8 @@ typedef struct {
 	const mp_bundle *b;
 	const pol_decls_marks *marks; /* npolicy_files + 1: before each file, after the last */
 	const unsigned char *dsl_sha256;
-	wbuf out, file; /* both freed by pol_decls_build, whatever ends the call */
+	wbuf out, file, all; /* freed by pol_decls_build, whatever ends the call */
+	strtab st;
 } build_ctx;
 
 /* Runs protected, the DSL's state at index 1. */
@@ -519,12 +558,11 @@ static int build_all(lua_State *L)
 {
 	build_ctx *c = lua_touserdata(L, lua_upvalueindex(1));
 	const mp_bundle *b = c->b;
-	c->out.L = c->file.L = L;
-	put(&c->out, MAGIC, MAGIC_LEN);
-	put(&c->out, c->dsl_sha256, 32);
-	size_t count_at = c->out.n;
+	c->out.L = c->file.L = c->all.L = c->st.buf.L = L;
+	c->file.st = &c->st;
+	lua_newtable(L);
+	c->st.map = lua_gettop(L);
 	uint32_t count = 0;
-	put_u32(&c->out, 0);
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		const mp_bundle_file *f = &b->files[i];
 		if (!c->marks[i + 1].storable)
@@ -544,9 +582,13 @@ static int build_all(lua_State *L)
 		put(&c->out, c->file.p, c->file.n);
 		count++;
 	}
-	unsigned char cb[4] = {(unsigned char)count, (unsigned char)(count >> 8),
-	                       (unsigned char)(count >> 16), (unsigned char)(count >> 24)};
-	memcpy(c->out.p + count_at, cb, 4);
+	put(&c->all, MAGIC, MAGIC_LEN);
+	put(&c->all, c->dsl_sha256, 32);
+	put_u32(&c->all, count);
+	put_u32(&c->all, c->st.n);
+	put_u32(&c->all, (uint32_t)c->st.buf.n);
+	put(&c->all, c->st.buf.p, c->st.buf.n);
+	put(&c->all, c->out.p, c->out.n);
 	return 0;
 }
 
@@ -561,12 +603,14 @@ int pol_decls_build(mp_sandbox *sb, const mp_bundle *b, const pol_decls_marks *m
 	lua_insert(L, -2);
 	int rc = mp_sandbox_pcall(sb, 1, 0, err, errlen);
 	mp_free(c.file.p);
+	mp_free(c.out.p);
+	mp_free(c.st.buf.p);
 	if (rc < 0) {
-		mp_free(c.out.p);
+		mp_free(c.all.p);
 		return -1;
 	}
-	*out = c.out.p;
-	*len = c.out.n;
+	*out = c.all.p;
+	*len = c.all.n;
 	return 0;
 }
 
@@ -586,6 +630,7 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
                    char *err, size_t errlen)
 {
 	const unsigned char *p = data;
+	pol_decls_entry *es = NULL;
 	memset(out, 0, sizeof(*out));
 	if (len < HEADER_LEN || memcmp(p, MAGIC, MAGIC_LEN - 1)) {
 		snprintf(err, errlen, "not meshpol's compiled declarations (%zu bytes)", len);
@@ -594,16 +639,41 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
 	if (p[MAGIC_LEN - 1] != (unsigned char)MAGIC[MAGIC_LEN - 1] ||
 	    memcmp(p + MAGIC_LEN, dsl_sha256, 32))
 		return 0; /* another version of meshpol made them: every file runs */
-	uint32_t n = get_u32(p + MAGIC_LEN + 32);
-	size_t at = HEADER_LEN;
-	if (n > (len - at) / ENTRY_HEAD) {
-		snprintf(err, errlen, "corrupt: %u files in %zu bytes", n, len);
+	uint32_t n = get_u32(p + MAGIC_LEN + 32), nstrs = get_u32(p + MAGIC_LEN + 36);
+	size_t slen = get_u32(p + MAGIC_LEN + 40), at = HEADER_LEN;
+	if (slen > len - at || (slen && p[at + slen - 1]) || nstrs > slen) {
+		snprintf(err, errlen, "corrupt: %u strings in %zu bytes", nstrs, slen);
 		return -1;
 	}
-	pol_decls_entry *es = mp_calloc((size_t)n + 1, sizeof(*es));
-	if (!es) {
+	uint32_t *offs = mp_calloc((size_t)nstrs + 1, sizeof(*offs)), k = 0;
+	if (!offs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	for (size_t i = 0; i < slen && k <= nstrs; i++) /* each string starts after a NUL */
+		if (i == 0 || !p[at + i - 1]) {
+			if (k < nstrs)
+				offs[k] = (uint32_t)i;
+			k++;
+		}
+	if (k != nstrs) {
+		snprintf(err, errlen, "corrupt: %u strings where %u are said", k, nstrs);
+		mp_free(offs);
+		return -1;
+	}
+	out->strs = (const char *)p + at;
+	out->strs_len = slen;
+	out->offs = offs;
+	out->nstrs = nstrs;
+	at += slen;
+	if (n > (len - at) / ENTRY_HEAD) {
+		snprintf(err, errlen, "corrupt: %u files in %zu bytes", n, len);
+		goto fail;
+	}
+	es = mp_calloc((size_t)n + 1, sizeof(*es));
+	if (!es) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (len - at < ENTRY_HEAD) {
@@ -638,6 +708,7 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
 	return 1;
 fail:
 	mp_free(es);
+	pol_decls_close(out);
 	return -1;
 }
 
@@ -652,6 +723,7 @@ int64_t mp_bundle_declarations_count(const void *data, size_t len)
 void pol_decls_close(pol_decls *d)
 {
 	mp_free(d->entries);
+	mp_free(d->offs);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -782,7 +854,10 @@ static int inject(lua_State *L)
 	blk->policy = (uint32_t)lua_rawlen(L, list);
 	lua_createtable(L, 0, 4);
 	int rec = lua_gettop(L);
-	push_str(&r);
+	uint32_t name = take_u32(&r);
+	if (name >= blk->d->nstrs)
+		corrupt(&r, "a string index out of range");
+	lua_pushstring(L, blk->d->strs + blk->d->offs[name]);
 	lua_setfield(L, rec, "name");
 	lua_pushfstring(L, "%s:%d", blk->path, (int)take_line(&r));
 	lua_setfield(L, rec, "loc");
@@ -823,7 +898,8 @@ typedef struct {
 	const unsigned char *p;
 	size_t at, len;
 	mp_bundle *b;
-	const char *why; /* NULL until something is wrong */
+	const pol_decls *d; /* its strings, copied into b's arena */
+	const char *why;    /* NULL until something is wrong */
 } rd_t;
 
 static const unsigned char *rd_take(rd_t *r, size_t n)
@@ -845,18 +921,14 @@ static uint32_t rd_u32(rd_t *r)
 
 static const char *rd_str(rd_t *r)
 {
-	uint32_t n = rd_u32(r);
-	const unsigned char *p = rd_take(r, n);
-	if (!p)
+	uint32_t i = rd_u32(r);
+	if (r->why)
 		return NULL;
-	if (memchr(p, 0, n)) { /* policy_compile.c's strings end at their first NUL */
-		r->why = "a string with a NUL byte";
+	if (i >= r->d->nstrs) {
+		r->why = "a string index out of range";
 		return NULL;
 	}
-	char *s = pol_arena_strn(r->b, (const char *)p, n);
-	if (!s)
-		r->why = "out of memory";
-	return s;
+	return r->d->copy + r->d->offs[i];
 }
 
 /* n items of size bytes, with at least min bytes each still to read. */
@@ -927,8 +999,18 @@ static void rd_from(rd_t *r, pol_raw_from *f)
 int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen)
 {
 	const pol_decls_entry *e = rd->blk->e;
-	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b};
+	pol_decls *d = rd->blk->d;
+	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b, .d = d};
 	memset(out, 0, sizeof(*out));
+	if (!d->copy) { /* the strings once, whole: each rule's then point into the copy */
+		char *copy = mp_arena_alloc_raw(b->arena, d->strs_len + 1);
+		if (!copy) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(copy, d->strs, d->strs_len);
+		d->copy = copy;
+	}
 	if (!rd->left) {
 		if (rd->at == e->len)
 			return 0;

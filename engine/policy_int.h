@@ -114,6 +114,12 @@ typedef struct {
 typedef struct {
 	pol_decls_entry *entries; /* owned; pol_decls_close */
 	uint32_t n;
+	/* the strings the rules name by index: strs_len bytes of NUL-terminated strings in the
+	 * data given to pol_decls_open, offs[i] where the i-th starts (owned) */
+	const char *strs;
+	size_t strs_len;
+	uint32_t *offs, nstrs;
+	const char *copy; /* strs copied into the bundle's arena once a rule needs one */
 } pol_decls;
 /* Reads the container's index (every length checked; payloads are checked when injected).
  * 1: usable; 0: made by another version of meshpol or for another DSL (every file runs);
@@ -128,6 +134,7 @@ const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size
  * read by pol_compile from the k-th block (1-based). */
 typedef struct {
 	const pol_decls_entry *e;
+	pol_decls *d;      /* what e is of */
 	const char *path;  /* the file's, as its locations start */
 	const char *label; /* where the declarations are, for errors */
 	size_t rules_at;   /* offset of its rules in e->payload */

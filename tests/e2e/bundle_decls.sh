@@ -112,8 +112,8 @@ for name, data in members:
             b[7] = ord("9")
         elif how == "dsl":
             b[8] ^= 0xFF
-        elif how == "key":
-            b[44] ^= 0xFF
+        elif how == "key":  # the first file's, after the strings
+            b[52 + int.from_bytes(b[48:52], "little")] ^= 0xFF
         elif how == "cut":
             b = b[:-100]
         data = decls = bytes(b)
