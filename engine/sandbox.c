@@ -629,6 +629,7 @@ static int sandbox_collectgarbage(lua_State *L)
 {
 	const char *opt = luaL_optstring(L, 1, "collect");
 
+	sandbox_of(L)->nondeterministic++; /* the count differs from run to run */
 	if (strcmp(opt, "count") != 0)
 		return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox",
 		                  opt);
@@ -935,7 +936,9 @@ static void guard_patterns(lua_State *L, int idx)
 static int costed_call(lua_State *L)
 {
 	const mp_luacost_row *row = lua_touserdata(L, lua_upvalueindex(2));
-	const mp_sandbox *sb = sandbox_of(L);
+	mp_sandbox *sb = sandbox_of(L);
+
+	sb->nondeterministic += !strcmp(row->lib, "os"); /* os.date, os.time: the clock */
 
 	if (row->result && sb->capped &&
 	    row->result(L) >
@@ -969,16 +972,20 @@ static void guard_costs(lua_State *L, int idx, const char *lib)
  * that a policy file whose loading used one is never replaced by what it declared once. */
 static const struct {
 	const char *lib, *name;
-} nondeterministic[] = {{"os", "clock"},    {"os", "date"},         {"os", "time"},
-                        {"math", "random"}, {"math", "randomseed"}, {"_G", "collectgarbage"}};
+} nondeterministic[] = {{"os", "clock"}, {"math", "random"}, {"math", "randomseed"}};
+/* (os.date and os.time are counted by costed_call, collectgarbage by sandbox_collectgarbage.) */
 
+/* Counts the call, then runs the original in this very frame, as call_original does: its
+ * upvalues (random's generator) are this closure's first ones, the original C function the one
+ * after them, so its errors name the function and the caller's line as before. */
 static int nondeterministic_call(lua_State *L)
 {
+	lua_CFunction original = NULL;
 	sandbox_of(L)->nondeterministic++;
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	for (int i = 1; i <= 3 && !original; i++)
+		original = lua_tocfunction(L, lua_upvalueindex(i));
+	assert(original);
+	return original(L);
 }
 
 static void mark_nondeterministic(lua_State *L, int idx, const char *lib)
@@ -987,12 +994,17 @@ static void mark_nondeterministic(lua_State *L, int idx, const char *lib)
 	for (size_t i = 0; i < sizeof(nondeterministic) / sizeof(nondeterministic[0]); i++) {
 		if (strcmp(nondeterministic[i].lib, lib) != 0)
 			continue;
-		if (lua_getfield(L, idx, nondeterministic[i].name) != LUA_TFUNCTION) {
-			lua_pop(L, 1);
-			continue;
+		lua_getfield(L, idx, nondeterministic[i].name);
+		int f = lua_gettop(L), n = 0;
+		assert(lua_tocfunction(L, f));
+		while (lua_getupvalue(L, f, n + 1)) { /* userdata, never a C function */
+			assert(!lua_iscfunction(L, -1));
+			n++;
 		}
-		lua_pushcclosure(L, nondeterministic_call, 1);
+		lua_pushcfunction(L, lua_tocfunction(L, f));
+		lua_pushcclosure(L, nondeterministic_call, n + 1);
 		lua_setfield(L, idx, nondeterministic[i].name);
+		lua_pop(L, 1);
 	}
 }
 
@@ -1058,7 +1070,6 @@ static int open_sandbox(lua_State *L)
 	lua_setfield(L, g, "xpcall");
 	lua_pushcfunction(L, sandbox_collectgarbage);
 	lua_setfield(L, g, "collectgarbage");
-	mark_nondeterministic(L, g, "_G");
 	lua_pushcfunction(L, sandbox_require);
 	lua_setfield(L, g, "require");
 
