@@ -1,8 +1,9 @@
 /* policy_decls.c: a policy file's declarations recorded once (`meshpol bundle build`) and kept in
- * the bundle archive (.meshpol/declarations.bin), so that loading the archive puts them in the
- * DSL's state instead of parsing and running the file; pol_compile then compiles them as it
- * compiles what a run records. Only files that declared no function, made no DSL error and
- * called nothing nondeterministic are kept; every other file still runs. Format and trust:
+ * the bundle archive (.meshpol/declarations.bin), so that loading the archive need not parse and
+ * run the file: its policy goes into the DSL's state as a run would put it, its rules are read
+ * here, in C, by pol_compile, which resolves them with the code that resolves the DSL's records.
+ * Only files that declare a policy and rules (no function, role, bind, check or DSL error) and
+ * call nothing nondeterministic are kept; every other file still runs. Format and trust:
  * docs/bundles.md ("Compiled declarations"). Internal prefix pol_decls_. */
 #include "alloc.h"
 #include "arena.h"
@@ -739,12 +740,12 @@ const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size
 	return NULL;
 }
 
+/* A file's payload read into the DSL's state (its policy): runs protected, errors raise. */
 typedef struct {
 	const unsigned char *p;
 	size_t at, len;
-	lua_State *L; /* NULL outside a protected call: corrupt() then returns through jb */
+	lua_State *L;
 	const char *path;
-	const char *why; /* what is wrong, once found */
 } rbuf;
 
 static _Noreturn void corrupt(rbuf *r, const char *why)
