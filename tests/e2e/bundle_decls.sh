@@ -21,15 +21,16 @@ build() {
 }
 
 # same NAME WHAT CMD...: CMD run in $TMP/with and in $TMP/without (its arguments name the
-# archives by their file names, so locations read the same) prints the same bytes, time lines,
+# archives by their file names, so locations read the same) prints the same bytes, times,
 # decision ids, the working directory and check's load figure aside (a stored file's is the
 # one measured when the archive was built, from the path it was built from).
 same() {
 	local name=$1 what=$2
 	shift 2
 	local drop='"time":\|"decision_id":\|^time:\|"base":\|: load: .* instructions'
-	(cd "$TMP/with" && "$@" 2>&1 | grep -v "$drop") >"$TMP/w.out"
-	(cd "$TMP/without" && "$@" 2>&1 | grep -v "$drop") >"$TMP/wo.out"
+	local stamp='s/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/TIME/g'
+	(cd "$TMP/with" && "$@" 2>&1 | grep -v "$drop" | sed -E "$stamp") >"$TMP/w.out"
+	(cd "$TMP/without" && "$@" 2>&1 | grep -v "$drop" | sed -E "$stamp") >"$TMP/wo.out"
 	if [ -s "$TMP/w.out" ] && cmp -s "$TMP/w.out" "$TMP/wo.out"; then
 		ok "$name: $what the same from the declarations as from the source"
 	else
