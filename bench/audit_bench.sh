@@ -21,6 +21,15 @@
 # and prints medians and a PASS/FAIL per target. The audit exits 1 (findings): that is success
 # here; 0 is accepted too, 2 or 3 (usage/input or policy runtime error) are failures.
 #
+# The bundle load alone (issue 20: 84,000 generated rules < 0.2 s), from the source directory and
+# from the archive `meshpol bundle build` makes of it (out/audit-bundle-N.tar.gz, the bundle and
+# its compiled declarations, docs/bundles.md; the model stays out): in the same alternating runs,
+#         bin/meshpol check -m out/audit-mesh-N.mpm out/audit-min      (the model and a 1-rule bundle)
+#         bin/meshpol check -m out/audit-mesh-N.mpm out/audit-bundle-N.tar.gz
+#         bin/meshpol audit -m out/audit-mesh-N.mpm -p out/audit-bundle-N.tar.gz --format json -o /dev/null
+# load = check - the model-only check (CPU seconds, medians), for the directory and the archive;
+# the archive's audit report must equal the directory's but for the bundle's path and the time.
+#
 # Environment: SIZES ("1000 10000"), REPS (5), ROUTES_PER_SERVICE (10), SEED (42),
 #              UNGRANTED_EVERY (100), MESHPOL (bin/meshpol of this checkout).
 # Exit: 0 whether or not the targets are met (benchmarks report, they do not gate); 1 if a
@@ -100,7 +109,16 @@ RUN=$(mktemp -d "$OUT/run.XXXXXX")
 trap 'rm -rf "$RUN"' EXIT
 
 rows=()
+load_rows=()
 declare -A audit_med=() audit_mb=() check_med=()
+# A bundle of one policy and no rule: `check` of it is the model's load and the fixed costs.
+MIN=$OUT/audit-min
+mkdir -p "$MIN"
+printf 'name: audit-min\nrevision: "1"\ndefault: deny\n' >"$MIN/bundle.yaml"
+printf 'policy "min" { version = "1.0.0", kind = "custom" }\n' >"$MIN/min.lua"
+# sub A B: A - B with 3 decimals; ratio A B: A / B with 2.
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "nan"; else printf "%.2f", a / b }'; }
 for n in $SIZES; do
 	dir=$OUT/audit-mesh-$n
 	mpm=$OUT/audit-mesh-$n.mpm
@@ -150,6 +168,26 @@ EOF
 		continue
 	}
 	[ "$errors" -eq 0 ] || fail "the audit of $n services reported $errors errors (see $report)"
+	# The archive: the same bundle with its compiled declarations; its audit must say what the
+	# directory's says (the bundle's path and the time aside). Built without -m, against the
+	# model its bundle.yaml names (a copy of the bundle saying so), so that the archive holds the
+	# bundle alone and its load is the bundle's, as the directory's is.
+	archive=$OUT/audit-bundle-$n.tar.gz
+	rm -rf "$bundle.m" && cp -r "$bundle" "$bundle.m" &&
+		printf 'model: ../audit-mesh-%s.mpm\n' "$n" >>"$bundle.m/bundle.yaml"
+	if ! "$MESHPOL" bundle build -p "$bundle.m" -o "$archive" >>"$log" 2>&1; then
+		fail "meshpol bundle build failed on $bundle; its output ($log):"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		continue
+	fi
+	"$MESHPOL" audit -m "$mpm" -p "$archive" --format json -o "$report.arc" >>"$log" 2>&1
+	"$MESHPOL" audit -m "$mpm" -p "$bundle.m" --format json -o "$report.m" >>"$log" 2>&1
+	if ! cmp -s <(sed -e "s|audit-bundle-$n\.tar\.gz|audit-bundle-$n.m|g" -e '/"time": /d' \
+		"$report.arc") <(sed -e '/"time": /d' "$report.m"); then
+		fail "the audit of $archive differs from that of $bundle.m ($report.arc, $report.m)"
+		continue
+	fi
+	rm -f "$report.arc" "$report.m"
 
 	echo "audit_bench: $n services: $REPS alternating runs..." >&2
 	ok=1
@@ -157,6 +195,11 @@ EOF
 		timed audit "$RUN/audit.log" 1 "$MESHPOL" audit -m "$mpm" -p "$bundle" --format json \
 			-o /dev/null || { ok=0; break; }
 		timed check "$RUN/check.log" 0 "$MESHPOL" check -m "$mpm" "$bundle" || { ok=0; break; }
+		timed min "$RUN/min.log" 0 "$MESHPOL" check -m "$mpm" "$MIN" || { ok=0; break; }
+		timed check_arc "$RUN/check_arc.log" 0 "$MESHPOL" check -m "$mpm" "$archive" ||
+			{ ok=0; break; }
+		timed audit_arc "$RUN/audit_arc.log" 1 "$MESHPOL" audit -m "$mpm" -p "$archive" \
+			--format json -o /dev/null || { ok=0; break; }
 	done
 	if [ "$ok" -eq 0 ]; then
 		failed=1
@@ -175,6 +218,15 @@ EOF
 		"$(awk -v a="$a_s" -v c="$c_s" 'BEGIN { printf "%.2f", a / c }')" \
 		"$(printf '%.3f' "$a_cpu")" "$(printf '%.3f' "$c_cpu")" \
 		"${audit_mb[$n]}" "$(kb_to_mb "$(max "$RUN/check.kb")")")")
+	m_cpu=$(median "$RUN/min.cpu")
+	ca_cpu=$(median "$RUN/check_arc.cpu")
+	aa_cpu=$(median "$RUN/audit_arc.cpu")
+	ls_cpu=$(sub "$c_cpu" "$m_cpu")
+	la_cpu=$(sub "$ca_cpu" "$m_cpu")
+	load_rows+=("$(printf '%8s %6s | %7s %8s %8s %6s | %9s %9s %6s | %8s %8s' "$n" "$rules" \
+		"$(printf '%.3f' "$m_cpu")" "$ls_cpu" "$la_cpu" "$(ratio "$ls_cpu" "$la_cpu")" \
+		"$(printf '%.3f' "$a_cpu")" "$(printf '%.3f' "$aa_cpu")" "$(ratio "$a_cpu" "$aa_cpu")" \
+		"$(kb_to_mb "$(max "$RUN/check_arc.kb")")" "$(kb_to_mb "$(max "$RUN/audit_arc.kb")")")")
 done
 
 # pass_fail VALUE LIMIT: PASS when VALUE < LIMIT.
@@ -219,6 +271,11 @@ fi
 	echo "$small_line"
 	echo "$growth_line"
 	echo
+	echo "bundle load: from the directory (source) and from its archive (compiled declarations), CPU s"
+	printf '%8s %6s | %7s %8s %8s %6s | %9s %9s %6s | %8s %8s\n' services rules model \
+		load_src load_arc ratio audit_src audit_arc ratio chkarc_MB audarc_MB
+	for row in "${load_rows[@]}"; do echo "$row"; done
+	echo
 	echo "audit_s, check_s: median wall time from fork to exit of \`meshpol audit ... --format json"
 	echo "  -o /dev/null\` and of \`meshpol check -m MODEL BUNDLE\` (loads the .mpm and the bundle, no"
 	echo "  audit). audit-chk = audit_s - check_s: the audit's own steps (Lua checks, residency,"
@@ -230,6 +287,12 @@ fi
 	echo "  in the report; findings, the sum of the rules' counts; listed, those in the findings list"
 	echo "  (at most 10,000 per rule); not_perm, route-not-permitted's (the routes left ungranted)."
 	echo "audit_MB, check_MB: peak resident set (ru_maxrss, max over the runs), in 10^6 bytes."
+	echo "model: median CPU s of \`meshpol check -m MODEL out/audit-min\` (the model and a bundle of"
+	echo "  one policy); load_src, load_arc: the median CPU s of \`meshpol check -m MODEL\` of the"
+	echo "  directory and of out/audit-bundle-N.tar.gz (\`meshpol bundle build -p DIR\`, no model in it)"
+	echo "  less model: the bundle's load; ratio = load_src / load_arc. audit_src, audit_arc: the"
+	echo "  audit's median CPU s with -p DIR and -p the archive (its report checked equal to the"
+	echo "  directory's, the bundle's path and the time aside); chkarc_MB, audarc_MB: their peaks."
 } | tee "$RESULTS"
 [ "$failed" -eq 0 ] || echo "audit_bench: some commands failed (see above)" >&2
 exit "$failed"

@@ -18,7 +18,7 @@ static int bundle_build(int argc, char **argv);
 static int bundle_verify(int argc, char **argv);
 static int bundle_inspect(int argc, char **argv);
 
-enum { O_SIGN_KEY = 256, O_REVISION, O_PUBKEY, O_FORMAT };
+enum { O_SIGN_KEY = 256, O_REVISION, O_PUBKEY, O_FORMAT, O_NO_DECLS };
 static const mp_option build_options[] = {
     {'p', 'p', "policies", "DIR", "the policy bundle's directory", NULL, MP_OPT_DIR},
     MP_CLI_MODEL_OPTION,
@@ -28,6 +28,8 @@ static const mp_option build_options[] = {
      MP_OPT_FILE},
     {O_REVISION, 0, "revision", "R", "the revision the manifest names (a Git commit, a tag)", NULL,
      0},
+    {O_NO_DECLS, 0, "no-declarations", NULL,
+     "leave out the compiled declarations: every policy file runs at load", NULL, 0},
     {0},
 };
 static const mp_option verify_options[] = {
@@ -44,7 +46,8 @@ static const mp_option inspect_options[] = {
 /* One row per subcommand, checked like the verbs. */
 static const mp_verb subcommands[] = {
     {"bundle build", bundle_build, 0, 0,
-     "bundle build -p DIR [-m MODEL] -o BUNDLE.tar.gz [--sign-key KEY.pem] [--revision R]",
+     "bundle build -p DIR [-m MODEL] -o BUNDLE.tar.gz [--sign-key KEY.pem] [--revision R] "
+     "[--no-declarations]",
      "write a bundle directory as one archive: its files, a manifest, the model, a signature",
      build_options, "none", NULL},
     {"bundle verify", bundle_verify, 1, 1, "bundle verify BUNDLE.tar.gz [--pubkey PUB.pem]",
@@ -89,7 +92,8 @@ static int bundle_build(int argc, char **argv)
 	mp_bundle *b = NULL;
 	mp_out *o = NULL;
 	char *mpm = NULL;
-	int c, rc;
+	void *decls = NULL;
+	int c, rc, with_decls = 1;
 	while ((c = mp_cli_next(v, &p, argc, argv)) != MP_CLI_DONE) {
 		if (c == MP_CLI_ERROR)
 			return MP_EXIT_USAGE;
@@ -103,6 +107,8 @@ static int bundle_build(int argc, char **argv)
 			bo.sign_key = optarg;
 		else if (c == O_REVISION)
 			bo.revision = optarg;
+		else if (c == O_NO_DECLS)
+			with_decls = 0;
 	}
 	if ((rc = mp_cli_check_arity(v, argc - optind)) != MP_EXIT_OK)
 		return rc;
@@ -132,6 +138,12 @@ static int bundle_build(int argc, char **argv)
 		goto out;
 	}
 	bo.bundle = b;
+	if (with_decls && mp_bundle_declarations(b, NULL, &decls, &bo.decls_len, &d) < 0) {
+		mp_diags_print(&d, stderr);
+		rc = MP_EXIT_FAIL;
+		goto out;
+	}
+	bo.decls = decls;
 	if (model) { /* -m: the model goes in the archive too */
 		if (!(mpm = model_bytes(m, &bo.model_len))) {
 			fprintf(stderr, "meshpol %s: %s: cannot encode the model\n", v->name,
@@ -170,6 +182,7 @@ static int bundle_build(int argc, char **argv)
 out:
 	mp_out_discard(o);
 	free(mpm);
+	mp_free(decls);
 	mp_bundle_free(b);
 	mp_model_free(m);
 	mp_diags_free(&d);
@@ -297,6 +310,15 @@ static void inspect_text(const mp_barchive *a, const mp_diags *problems)
 		       a->listed_model_hash ? a->listed_model_hash : "");
 	else
 		printf("  model:         none\n");
+	if (a->decls) {
+		int64_t n = mp_bundle_declarations_count(a->decls, a->decls_len);
+		if (n < 0)
+			printf("  declarations:  %s, %zu bytes, in another format\n",
+			       MP_BARCHIVE_DECLS, a->decls_len);
+		else
+			printf("  declarations:  %s, %zu bytes, of %lld policy file%s\n",
+			       MP_BARCHIVE_DECLS, a->decls_len, (long long)n, n == 1 ? "" : "s");
+	}
 	if (a->manifest) {
 		printf("  policies:      %u\n", a->npolicies);
 		for (uint32_t i = 0; i < a->npolicies; i++)

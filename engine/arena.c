@@ -14,6 +14,14 @@ struct mp_arena_chunk {
 
 void *mp_arena_alloc(mp_arena *a, size_t n)
 {
+	void *p = mp_arena_alloc_raw(a, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+void *mp_arena_alloc_raw(mp_arena *a, size_t n)
+{
 	n = n ? (n + 15) & ~(size_t)15 : 16;
 	struct mp_arena_chunk *c = a->head;
 	if (!c || c->cap - c->used < n) {
@@ -31,15 +39,16 @@ void *mp_arena_alloc(mp_arena *a, size_t n)
 	}
 	void *p = c->data + c->used;
 	c->used += n;
-	memset(p, 0, n);
 	return p;
 }
 
 char *mp_arena_strn(mp_arena *a, const char *s, size_t len)
 {
-	char *p = mp_arena_alloc(a, len + 1);
-	if (p)
+	char *p = mp_arena_alloc_raw(a, len + 1); /* written whole: not zeroed first */
+	if (p) {
 		memcpy(p, s, len);
+		p[len] = '\0';
+	}
 	return p;
 }
 

@@ -20,6 +20,9 @@ typedef struct mp_arena {
 
 /* n zeroed bytes, 16-aligned (at least 16 for n = 0); NULL (and oom set) when out of memory. */
 void *mp_arena_alloc(mp_arena *a, size_t n);
+/* The same, not zeroed: for a block the caller writes whole (a copy, a file's bytes), so that
+ * large ones are touched once. */
+void *mp_arena_alloc_raw(mp_arena *a, size_t n);
 /* A NUL-terminated copy of len bytes of s, of s, or of the formatted text (cut at 1 KiB). */
 char *mp_arena_strn(mp_arena *a, const char *s, size_t len);
 char *mp_arena_str(mp_arena *a, const char *s);

@@ -156,7 +156,7 @@ typedef struct {
 static char *read_data(reader *r, struct archive *ar, const char *path, size_t size)
 {
 	char b1[200];
-	char *buf = mp_arena_alloc(r->a->arena, size + 1);
+	char *buf = mp_arena_alloc_raw(r->a->arena, size + 1); /* written whole below */
 	if (!buf) {
 		ERR(r, "'%s': out of memory", q(path, b1, sizeof(b1)));
 		return NULL;
@@ -238,8 +238,9 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 		return -1;
 	}
 	uint64_t size = (uint64_t)archive_entry_size(e);
-	int is_model = !strcmp(path, MP_BARCHIVE_MODEL);
-	if (!is_model && size > r->lim->max_file) {
+	int is_model = !strcmp(path, MP_BARCHIVE_MODEL),
+	    is_decls = !strcmp(path, MP_BARCHIVE_DECLS);
+	if (!is_model && !is_decls && size > r->lim->max_file) {
 		ERR(r, "'%s': %llu bytes, over the %zu-byte limit for one file",
 		    q(path, b1, sizeof(b1)), (unsigned long long)size, r->lim->max_file);
 		return -1;
@@ -258,9 +259,12 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 		return take_meta(r, ar, path, (size_t)size, &a->signature, &a->signature_len);
 	if (is_model)
 		return take_meta(r, ar, path, (size_t)size, &a->model, &a->model_len);
+	if (is_decls)
+		return take_meta(r, ar, path, (size_t)size, &a->decls, &a->decls_len);
 	if (!strncmp(path, MP_BARCHIVE_DIR "/", sizeof(MP_BARCHIVE_DIR))) {
 		ERR(r,
-		    "'%s': not an entry meshpol writes (manifest.json, signature.json, model.mpm)",
+		    "'%s': not an entry meshpol writes (manifest.json, signature.json, model.mpm, "
+		    "declarations.bin)",
 		    q(path, b1, sizeof(b1)));
 		return -1;
 	}
@@ -385,10 +389,15 @@ static int cmp_listed(const void *x, const void *y)
 static int read_manifest(reader *r)
 {
 	static const field top[] = {
-	    {"format", JSON_STRING, 1, 0},   {"name", JSON_STRING, 1, 0},
-	    {"revision", JSON_STRING, 1, 0}, {"bundle_sha256", JSON_STRING, 1, 1},
-	    {"policies", JSON_ARRAY, 1, 0},  {"files", JSON_ARRAY, 1, 0},
-	    {"model", JSON_OBJECT, 0, 0},    {NULL, 0, 0, 0},
+	    {"format", JSON_STRING, 1, 0},
+	    {"name", JSON_STRING, 1, 0},
+	    {"revision", JSON_STRING, 1, 0},
+	    {"bundle_sha256", JSON_STRING, 1, 1},
+	    {"policies", JSON_ARRAY, 1, 0},
+	    {"files", JSON_ARRAY, 1, 0},
+	    {"model", JSON_OBJECT, 0, 0},
+	    {"declarations", JSON_OBJECT, 0, 0},
+	    {NULL, 0, 0, 0},
 	};
 	static const field policy[] = {
 	    {"name", JSON_STRING, 1, 0}, {"version", JSON_STRING, 1, 0}, {NULL, 0, 0, 0}};
@@ -400,6 +409,10 @@ static int read_manifest(reader *r)
 	                              {"size", JSON_INTEGER, 1, 0},
 	                              {"sha256", JSON_STRING, 1, 1},
 	                              {"model_sha256", JSON_STRING, 1, 1},
+	                              {NULL, 0, 0, 0}};
+	static const field decls[] = {{"path", JSON_STRING, 1, 0},
+	                              {"size", JSON_INTEGER, 1, 0},
+	                              {"sha256", JSON_STRING, 1, 1},
 	                              {NULL, 0, 0, 0}};
 	mp_barchive *a = r->a;
 	json_error_t e;
@@ -463,6 +476,18 @@ static int read_manifest(reader *r)
 		a->listed_model_hash = str(m, "model_sha256", a->arena);
 		a->listed_model_size = (size_t)json_integer_value(json_object_get(m, "size"));
 	} else if (m) {
+		bad = 1;
+	}
+	json_t *dj = json_object_get(j, "declarations");
+	if (dj && check_fields(r, dj, decls, MP_BARCHIVE_MANIFEST ": declarations") == 0) {
+		if (strcmp(json_string_value(json_object_get(dj, "path")), MP_BARCHIVE_DECLS)) {
+			ERR(r, MP_BARCHIVE_MANIFEST
+			    ": declarations: 'path' must be " MP_BARCHIVE_DECLS);
+			bad = 1;
+		}
+		a->listed_decls_sha256 = str(dj, "sha256", a->arena);
+		a->listed_decls_size = (size_t)json_integer_value(json_object_get(dj, "size"));
+	} else if (dj) {
 		bad = 1;
 	}
 	qsort(a->listed, a->nlisted, sizeof(*a->listed), cmp_listed);
@@ -601,6 +626,16 @@ mp_barchive *mp_barchive_read(const char *label, const void *data, size_t len,
 			    q(a->hidden[i], b1, sizeof(b1)));
 	if (a->model)
 		sha256_hex(a->model, a->model_len, a->model_sha256);
+	if (a->decls && !a->manifest)
+		ERR(&r, MP_BARCHIVE_DECLS " without a manifest (" MP_BARCHIVE_MANIFEST
+		                          ") to check it against");
+	if (a->decls) {
+		char label_decls[PATH_MAX];
+		snprintf(label_decls, sizeof(label_decls), "%s/" MP_BARCHIVE_DECLS, a->label);
+		sha256_hex(a->decls, a->decls_len, a->decls_sha256);
+		if (!(a->decls_label = mp_arena_str(a->arena, label_decls)))
+			ERR(&r, "out of memory");
+	}
 	if (d->errors > errors)
 		goto fail;
 	return a;
@@ -696,6 +731,18 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 		        MP_BARCHIVE_MODEL ": SHA-256 %.16s..., the manifest says %.16s... (changed "
 		                          "after the bundle was built)",
 		        a->model_sha256, a->listed_model_sha256);
+	if (!a->decls != !a->listed_decls_sha256)
+		PROBLEM(d, a, "%s",
+		        a->decls ? MP_BARCHIVE_DECLS ": in the archive, not in the manifest"
+		                 : MP_BARCHIVE_DECLS ": in the manifest, missing from the "
+		                                     "archive");
+	else if (a->decls && (a->decls_len != a->listed_decls_size ||
+	                      strcmp(a->decls_sha256, a->listed_decls_sha256)))
+		PROBLEM(
+		    d, a,
+		    MP_BARCHIVE_DECLS ": %zu bytes with SHA-256 %.16s..., the manifest says %zu "
+		                      "bytes with %.16s... (changed after the bundle was built)",
+		    a->decls_len, a->decls_sha256, a->listed_decls_size, a->listed_decls_sha256);
 	char hash[65];
 	if (files_hash(a, hash) < 0)
 		PROBLEM(d, a, "out of memory");
@@ -777,6 +824,11 @@ mp_bundle_text *mp_barchive_source(const mp_barchive *a, mp_bundle_source *src)
 		src->revision_override = a->revision;
 		src->expect_name = a->name;
 		src->expect_sha256 = a->bundle_sha256;
+	}
+	if (a->manifest && a->decls) { /* listed, so checked with the rest */
+		src->decls = a->decls;
+		src->decls_len = a->decls_len;
+		src->decls_label = a->decls_label;
 	}
 	return tree;
 }

@@ -94,6 +94,13 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 		                              "size", (json_int_t)o->model_len, "sha256", sha,
 		                              "model_sha256", o->model_sha256));
 	}
+	if (o->decls) {
+		char sha[65];
+		sha256_hex(o->decls, o->decls_len, sha);
+		json_object_set_new(m, "declarations",
+		                    json_pack("{s:s, s:I, s:s}", "path", MP_BARCHIVE_DECLS, "size",
+		                              (json_int_t)o->decls_len, "sha256", sha));
+	}
 	text = with_newline(json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER));
 out:
 	json_decref(ps);
@@ -201,7 +208,9 @@ int mp_barchive_build(const mp_barchive_build_opts *o, FILE *out, char *err, siz
 	    (!signature || add_entry(ar, e, MP_BARCHIVE_SIGNATURE, signature, strlen(signature),
 	                             o->mtime) == 0) &&
 	    (!o->model ||
-	     add_entry(ar, e, MP_BARCHIVE_MODEL, o->model, o->model_len, o->mtime) == 0);
+	     add_entry(ar, e, MP_BARCHIVE_MODEL, o->model, o->model_len, o->mtime) == 0) &&
+	    (!o->decls ||
+	     add_entry(ar, e, MP_BARCHIVE_DECLS, o->decls, o->decls_len, o->mtime) == 0);
 	for (uint32_t i = 0; ok && i < b->nfiles; i++) {
 		const mp_bundle_file *f = &b->files[order[i]];
 		ok = add_entry(ar, e, f->rel, f->text, f->len, o->mtime) == 0;

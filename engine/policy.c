@@ -24,7 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DSL_KEY "meshpol.dsl.private" /* registry: the host's own instance of the DSL module */
+#define DSL_KEY     "meshpol.dsl.private" /* registry: the host's own instance of the DSL module */
+#define DSL_SHA_KEY "meshpol.dsl.sha256"  /* registry: SHA-256 of its text (32 bytes) */
 
 /* --- the arena: everything a bundle points at, freed at once (arena.h) --- */
 
@@ -352,6 +353,10 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 		    "the policy DSL is missing (set MESHPOL_STDLIB to meshpol's stdlib/)");
 		return -1;
 	}
+	unsigned char sha[32];
+	pol_decls_sha256(text, len, sha);
+	lua_pushlstring(L, (const char *)sha, sizeof(sha));
+	lua_setfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
 	int rc = mp_sandbox_run(sb, text, len, path, 1, err, sizeof(err));
 	mp_free(text);
 	if (rc < 0 || !lua_istable(L, -1)) {
@@ -385,13 +390,55 @@ static lua_Unsigned count_fns(lua_State *L, int dsl)
 	return n;
 }
 
-/* mp_bundle_run_files; with fns (the loader), fns[i] = 1 when the i-th file declared a function. */
-static int run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, uint32_t *fns,
-                     mp_diags *d)
+/* The SHA-256 of the DSL run_files ran (32 bytes; zeros before it was loaded). */
+static void dsl_sha256(lua_State *L, unsigned char out[32])
+{
+	size_t n = 0;
+	lua_getfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
+	const char *s = lua_tolstring(L, -1, &n);
+	memset(out, 0, 32);
+	if (s && n == 32)
+		memcpy(out, s, 32);
+	lua_pop(L, 1);
+}
+
+/* What run_files does besides running files. */
+typedef struct {
+	uint64_t *units; /* the loader: units[i], the load cost of file i ... */
+	uint32_t *fns;   /* ... fns[i] = 1 when it declared a function */
+	/* The loader of an archive: the stored declarations, put in the state instead of
+	 * running the files they are of (NULL: run every file) ... */
+	pol_decls *decls;
+	const char *decls_label;             /* ... named in errors; the files they stand for */
+	struct pol_decls_block_list *blocks; /* (npolicy_files), for pol_compile */
+	pol_decls_marks *marks; /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
+} run_opts;
+
+/* Puts file f's stored declarations e in the state instead of running it. -1 after reporting. */
+static int inject_file(mp_sandbox *sb, int dsl, const mp_bundle_file *f, const pol_decls_entry *e,
+                       const run_opts *o, mp_diags *d)
+{
+	char err[512];
+	pol_decls_block *blk = &o->blocks->v[o->blocks->n];
+	*blk = (pol_decls_block){.e = e, .d = o->decls, .path = f->path, .label = o->decls_label};
+	lua_getfield(mp_sandbox_lua(sb), dsl, "state");
+	if (pol_decls_inject(sb, blk, o->blocks->n + 1, err, sizeof(err)) == 0) {
+		o->blocks->n++;
+		return 0;
+	}
+	mp_diags_error(d, o->decls_label, 0, 0, "the declarations stored for '%s': %s", f->rel,
+	               err);
+	return -1;
+}
+
+/* mp_bundle_run_files, with what o asks for (every field may be 0). */
+static int run_files(mp_sandbox *sb, const mp_bundle *b, const run_opts *o, mp_diags *d)
 {
 	lua_State *L = mp_sandbox_lua(sb);
 	char err[2048];
 	int failed = 0;
+	uint64_t *units = o->units;
+	uint32_t *fns = o->fns;
 	if (push_dsl(sb, d) < 0)
 		return -1;
 	int dsl = lua_gettop(L);
@@ -401,10 +448,24 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, uint32
 		lua_pop(L, 1);
 		return -1;
 	}
+	if (o->marks) {
+		lua_getfield(L, dsl, "state");
+		pol_decls_mark(L, -1, &o->marks[0]);
+		lua_pop(L, 1);
+	}
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		const mp_bundle_file *f = &b->files[i];
 		if (!units && f->no_fns)
 			continue;
+		const pol_decls_entry *e =
+		    o->decls && !b->nskips ? pol_decls_find(o->decls, f->text, f->len) : NULL;
+		if (e) {
+			failed |= inject_file(sb, dsl, f, e, o, d) < 0;
+			units[i] = e->units;
+			fns[i] = 0;
+			continue;
+		}
+		uint64_t nondet = mp_sandbox_nondeterministic(sb);
 		lua_Unsigned before = fns ? count_fns(L, dsl) : 0;
 		if (mp_sandbox_load(sb, f->text, f->len, f->path, err, sizeof(err)) < 0) {
 			lua_error_diag(d, err);
@@ -440,6 +501,12 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, uint32
 		lua_settop(L, dsl);
 		if (fns)
 			fns[i] = count_fns(L, dsl) != before;
+		if (o->marks) {
+			lua_getfield(L, dsl, "state");
+			pol_decls_mark(L, -1, &o->marks[i + 1]);
+			lua_pop(L, 1);
+			o->marks[i + 1].storable = mp_sandbox_nondeterministic(sb) == nondet;
+		}
 	}
 	lua_getfield(L, dsl, "state");
 	lua_remove(L, dsl);
@@ -448,7 +515,51 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, uint32
 
 int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_diags *d)
 {
-	return run_files(sb, b, units, NULL, d);
+	run_opts o = {.units = units};
+	return run_files(sb, b, &o, d);
+}
+
+int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **out, size_t *len,
+                           mp_diags *d)
+{
+	mp_sandbox_opts opts = {.instr_budget = MP_BUNDLE_LOAD_BUDGET,
+	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
+	char err[1024];
+	unsigned char sha[32];
+	int rc = -1;
+	pol_decls_marks *marks = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*marks));
+	uint64_t *units = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*units));
+	uint32_t *fns = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*fns));
+	mp_sandbox *sb = NULL;
+	if (!marks || !units || !fns) {
+		mp_diags_error(d, b->dir, 0, 0, "out of memory");
+		goto out;
+	}
+	if (b->nskips) {
+		mp_diags_error(d, b->dir, 0, 0,
+		               "a bundle with in-memory files cannot keep its declarations");
+		goto out;
+	}
+	if (!(sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
+		mp_diags_error(d, b->dir, 0, 0, "%s", err);
+		goto out;
+	}
+	mp_bundle_prepare_state(sb);
+	run_opts o = {.units = units, .fns = fns, .marks = marks};
+	if (run_files(sb, b, &o, d) < 0)
+		goto out;
+	dsl_sha256(mp_sandbox_lua(sb), sha);
+	if (pol_decls_build(sb, b, marks, sha, out, len, err, sizeof(err)) < 0) {
+		mp_diags_error(d, b->dir, 0, 0, "cannot record the declarations: %s", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	mp_sandbox_free(sb);
+	mp_free(marks);
+	mp_free(units);
+	mp_free(fns);
+	return rc;
 }
 
 /* The bundle's name, revision, default, mask and model from the manifest (read from dir, or
@@ -535,6 +646,8 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	char err[1024];
 	const char **enabled = NULL; /* the manifest's `policies` */
 	uint32_t nenabled = 0;
+	pol_decls decls = {0};                    /* an archive's stored declarations ... */
+	struct pol_decls_block_list blocks = {0}; /* ... and the files they stand for */
 	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
 	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
 	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
@@ -566,7 +679,27 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
-	int ran = run_files(sb, b, units, fns, d);
+	run_opts o = {.units = units, .fns = fns, .blocks = &blocks};
+	if (src->decls && !b->nskips) {
+		unsigned char sha[32];
+		int usable;
+		if (push_dsl(sb, d) < 0)
+			goto fail;
+		lua_pop(mp_sandbox_lua(sb), 1);
+		dsl_sha256(mp_sandbox_lua(sb), sha);
+		usable = pol_decls_open(src->decls, src->decls_len, sha, &decls, err, sizeof(err));
+		if (usable < 0) {
+			mp_diags_error(d, src->decls_label, 0, 0, "%s", err);
+			goto fail;
+		}
+		o.decls = usable ? &decls : NULL;
+		o.decls_label = src->decls_label;
+		if (usable && !(blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*blocks.v)))) {
+			mp_diags_error(d, dir, 0, 0, "out of memory");
+			goto fail;
+		}
+	}
+	int ran = run_files(sb, b, &o, d);
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		b->files[i].load_units = units[i];
 		b->files[i].no_fns = !fns[i];
@@ -575,15 +708,19 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		goto fail;
 	if (!lua_istable(mp_sandbox_lua(sb), -1))
 		goto fail;
-	if (pol_compile(sb, b, enabled, nenabled, d, err, sizeof(err)) < 0)
+	if (pol_compile(sb, b, enabled, nenabled, &blocks, d, err, sizeof(err)) < 0)
 		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
 	if (d->errors > errors)
 		goto fail;
+	pol_decls_close(&decls);
+	mp_free(blocks.v);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);
 	return b;
 fail:
+	pol_decls_close(&decls);
+	mp_free(blocks.v);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);

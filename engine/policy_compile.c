@@ -39,6 +39,18 @@ static int lookup_name(const char *const *names, int n, const char *s)
 	return -1;
 }
 
+/* Appends sep and s to text (tlen bytes so far, NUL-terminated), cut at size - 1 bytes as
+ * snprintf would; returns the new length. */
+static size_t text_append(char *text, size_t size, size_t tlen, const char *sep, const char *s)
+{
+	for (const char *p = sep; *p && tlen + 1 < size; p++)
+		text[tlen++] = *p;
+	for (const char *p = s; *p && tlen + 1 < size; p++)
+		text[tlen++] = *p;
+	text[tlen] = '\0';
+	return tlen;
+}
+
 /* --- compiling declarations (runs protected: raw reads only, arena allocations only) --- */
 
 typedef struct {
@@ -48,9 +60,10 @@ typedef struct {
 	const char **enabled;
 	uint32_t nenabled;
 	uint32_t rules_cap;
-	uint32_t *names, names_cap; /* seen_rule's hash set of rule indexes */
-	int state;                  /* stack index of the DSL's state table */
-	int keys;                   /* stack index: declaration key -> true, to refuse duplicates */
+	uint32_t *names, names_cap;                /* seen_rule's hash set of rule indexes */
+	const struct pol_decls_block_list *blocks; /* stored rules, or NULL */
+	int state;                                 /* stack index of the DSL's state table */
+	int keys; /* stack index: declaration key -> true, to refuse duplicates */
 
 	/* per rule under construction: its destinations */
 	mp_id **dst_svcs;
@@ -254,6 +267,11 @@ fail:
 	return -1;
 }
 
+static int cmp_kv(const void *a, const void *b)
+{
+	return strcmp(((const mp_kv *)a)->key, ((const mp_kv *)b)->key);
+}
+
 static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, const char *loc,
                     const char *what)
 {
@@ -292,18 +310,19 @@ static int kv_table(cctx *c, int t, const char *name, mp_kv **out, uint32_t *n, 
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+	/* in the order of the keys: lua_next's follows the state's random string-hash seed, and
+	 * what reads the pairs (explanations, stored declarations) must not */
+	qsort(*out, *n, sizeof(**out), cmp_kv);
 	return bad ? -1 : 0;
 }
 
-static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **out, uint32_t *n,
-                    const char *loc, const char *what)
+/* Compiles the n patterns items (paths: path patterns, else principals) into *out. */
+static int compile_patterns(cctx *c, const char **items, uint32_t n, int paths, mp_pattern **out,
+                            const char *loc, const char *what)
 {
-	const char **items;
 	char err[256];
-	if (string_list(c, t, name, 0, &items, n, loc, what) < 0)
-		return -1;
-	*out = *n ? alloc_or_raise(c, *n * sizeof(mp_pattern)) : NULL;
-	for (uint32_t i = 0; i < *n; i++) {
+	*out = n ? alloc_or_raise(c, n * sizeof(mp_pattern)) : NULL;
+	for (uint32_t i = 0; i < n; i++) {
 		mp_pattern *p = &(*out)[i];
 		if (mp_pattern_compile(p, items[i], paths, err, sizeof(err)) < 0) {
 			pol_loc_error(c->d, loc, "%s: %s", what, err);
@@ -314,6 +333,15 @@ static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **ou
 			p->id = mp_model_find_str(c->b->model, p->text, p->len);
 	}
 	return 0;
+}
+
+static int patterns(cctx *c, int t, const char *name, int paths, mp_pattern **out, uint32_t *n,
+                    const char *loc, const char *what)
+{
+	const char **items;
+	if (string_list(c, t, name, 0, &items, n, loc, what) < 0)
+		return -1;
+	return compile_patterns(c, items, *n, paths, out, loc, what);
 }
 
 /* Resolves service references; a name that is no service may be an external (externals). */
@@ -370,6 +398,29 @@ static int resolve_namespaces(cctx *c, const char **names, uint32_t n, mp_id **o
 	return bad ? -1 : 0;
 }
 
+/* A source selector from what a stored declaration holds (pol_raw_from), resolved as
+ * read_source resolves what it reads, in the same order. */
+static int source_from_raw(cctx *c, const pol_raw_from *f, mp_source *src, const char *loc,
+                           const char *what)
+{
+	int bad = 0;
+	src->nprincipals = f->principals.n;
+	bad |= compile_patterns(c, f->principals.v, f->principals.n, 0, &src->principals, loc,
+	                        what) < 0;
+	if (f->namespaces.n && resolve_namespaces(c, f->namespaces.v, f->namespaces.n,
+	                                          &src->namespaces, loc, what, "namespaces") == 0)
+		src->nnamespaces = f->namespaces.n;
+	else if (f->namespaces.n)
+		bad = 1;
+	if (f->services.n)
+		bad |= resolve_services(c, f->services.v, f->services.n, &src->services,
+		                        &src->nservices, NULL, NULL, loc, what, "services") < 0;
+	src->labels = f->labels.v;
+	src->nlabels = f->labels.n;
+	src->authenticated = f->authenticated;
+	return bad ? -1 : 0;
+}
+
 /* Reads a source selector from the table at t (the `from` table, or a binding). */
 static int read_source(cctx *c, int t, mp_source *src, const char *loc, const char *what)
 {
@@ -421,13 +472,44 @@ static int read_from(cctx *c, int spec, mp_source *src, const char *loc, const c
 	} else {
 		int t = lua_gettop(L);
 		char w[300];
-		snprintf(w, sizeof(w), "%s: from", what);
+		text_append(w, sizeof(w), text_append(w, sizeof(w), 0, "", what), "", ": from");
 		rc = check_fields(c, t, from_fields, loc, w) < 0
 		         ? -1
 		         : read_source(c, t, src, loc, what);
 	}
 	lua_pop(L, 1);
 	return rc;
+}
+
+static int method_bits(cctx *c, const char **items, uint32_t n, mp_rule *r, const char *loc,
+                       const char *what)
+{
+	int bad = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t bit = mp_method_bit(items[i]);
+		if (!bit) {
+			pol_loc_error(c->d, loc, "%s: unknown HTTP method '%s'", what, items[i]);
+			bad = 1;
+		}
+		r->methods |= bit;
+	}
+	return bad ? -1 : 0;
+}
+
+static void compile_headers(cctx *c, const mp_kv *hdrs, uint32_t n, mp_rule *r)
+{
+	char err[256];
+	if (!n)
+		return;
+	r->headers = alloc_or_raise(c, n * sizeof(mp_header_match));
+	for (uint32_t i = 0; i < n; i++) {
+		char *name = pol_arena_str(c->b, hdrs[i].key);
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		r->headers[i].name = name;
+		mp_pattern_compile(&r->headers[i].value, hdrs[i].value, 0, err, sizeof(err));
+	}
+	r->nheaders = n;
 }
 
 /* The request-matching fields shared by allow and deny rules and role entries. */
@@ -439,14 +521,7 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	int bad = 0;
 	if (string_list(c, spec, "methods", 0, &items, &n, loc, what) < 0)
 		bad = 1;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t bit = mp_method_bit(items[i]);
-		if (!bit) {
-			pol_loc_error(c->d, loc, "%s: unknown HTTP method '%s'", what, items[i]);
-			bad = 1;
-		}
-		r->methods |= bit;
-	}
+	bad |= method_bits(c, items, n, r, loc, what) < 0;
 	bad |= patterns(c, spec, "paths", 1, &r->paths, &r->npaths, loc, what) < 0;
 	int type = rawfield(L, spec, "ports");
 	if (type == LUA_TTABLE && !is_list(L, lua_rawlen(L, -1))) {
@@ -478,18 +553,8 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	mp_kv *hdrs;
 	if (kv_table(c, spec, "headers", &hdrs, &n, loc, what) < 0) {
 		bad = 1;
-	} else if (n) {
-		char err[256];
-		r->headers = alloc_or_raise(c, n * sizeof(mp_header_match));
-		for (uint32_t i = 0; i < n; i++) {
-			char *name = pol_arena_str(c->b, hdrs[i].key);
-			for (char *p = name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			r->headers[i].name = name;
-			mp_pattern_compile(&r->headers[i].value, hdrs[i].value, 0, err,
-			                   sizeof(err));
-		}
-		r->nheaders = n;
+	} else {
+		compile_headers(c, hdrs, n, r);
 	}
 	type = rawfield(L, spec, "when");
 	if (type != LUA_TNIL && type != LUA_TFUNCTION) {
@@ -500,13 +565,24 @@ static int read_match(cctx *c, int spec, mp_rule *r, const char *loc, const char
 	return bad ? -1 : 0;
 }
 
+static int any_ext_named(const char **names, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(names[i], "*"))
+			return 1;
+	return 0;
+}
+
 /* The destination fields: service, namespace and labels select services; external selects
  * external hosts (egress). Records the ids the rule applies to, for the index. */
+static int resolve_destination(cctx *c, mp_rule *r, uint32_t idx, const char **svc_refs,
+                               uint32_t nsvc, const char **ns_names, uint32_t nns,
+                               const mp_kv *labels, uint32_t nlabels, const char **ext_names,
+                               uint32_t next_names, const char *loc, const char *what);
+
 static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const char *loc,
                             const char *what)
 {
-	const mp_model *m = c->b->model;
-	mp_model_view v = mp_model_get_view(m);
 	const char **svc_refs, **ns_names, **ext_names;
 	uint32_t nsvc, nns, next_names;
 	mp_kv *labels;
@@ -518,6 +594,20 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	bad |= string_list(c, spec, "external", 1, &ext_names, &next_names, loc, what) < 0;
 	if (bad)
 		return -1;
+	return resolve_destination(c, r, idx, svc_refs, nsvc, ns_names, nns, labels, nlabels,
+	                           ext_names, next_names, loc, what);
+}
+
+/* The destination read (by read_destination, or from a stored declaration) resolved against
+ * the model: the rule's text and the ids it applies to, for the index. */
+static int resolve_destination(cctx *c, mp_rule *r, uint32_t idx, const char **svc_refs,
+                               uint32_t nsvc, const char **ns_names, uint32_t nns,
+                               const mp_kv *labels, uint32_t nlabels, const char **ext_names,
+                               uint32_t next_names, const char *loc, const char *what)
+{
+	const mp_model *m = c->b->model;
+	mp_model_view v = mp_model_get_view(m);
+	int bad = 0;
 	if (!nsvc && !nns && !nlabels && !next_names) {
 		pol_loc_error(
 		    c->d, loc,
@@ -535,7 +625,13 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 		return -1;
 	if (nns && resolve_namespaces(c, ns_names, nns, &nsids, loc, what, "namespace") < 0)
 		return -1;
-	mp_id *exts = alloc_or_raise(c, (v.nexternals + next_names + 1) * sizeof(mp_id));
+	/* every external only for external = "*"; most rules name none */
+	mp_id *exts =
+	    next_names
+	        ? alloc_or_raise(c, ((any_ext_named(ext_names, next_names) ? v.nexternals : 0) +
+	                             next_names + 1) *
+	                                sizeof(mp_id))
+	        : NULL;
 	uint32_t nexts = 0;
 	for (uint32_t i = 0; i < next_names; i++) {
 		if (!strcmp(ext_names[i], "*")) {
@@ -558,17 +654,20 @@ static int read_destination(cctx *c, int spec, mp_rule *r, uint32_t idx, const c
 	if (any_external)
 		for (nexts = 0; nexts < v.nexternals; nexts++)
 			exts[nexts] = nexts;
-	char text[512] = "";
+	char text[512];
+	size_t tlen = 0;
+	text[0] = '\0';
 	for (uint32_t i = 0; i < nsvc; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", i ? "," : "",
-		         svc_refs[i]);
+		tlen = text_append(text, sizeof(text), tlen, i ? "," : "", svc_refs[i]);
 	for (uint32_t i = 0; i < nns; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%snamespace %s",
-		         text[0] ? "," : "", ns_names[i]);
+		tlen = text_append(text, sizeof(text), tlen, tlen ? ",namespace " : "namespace ",
+		                   ns_names[i]);
 	for (uint32_t i = 0; i < next_names; i++)
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%sexternal %s",
-		         text[0] ? "," : "", ext_names[i]);
-	r->dest_text = pol_arena_str(c->b, text[0] ? text : "labels");
+		tlen = text_append(text, sizeof(text), tlen, tlen ? ",external " : "external ",
+		                   ext_names[i]);
+	r->dest_text = nsvc == 1 && !nns && !next_names && tlen + 1 < sizeof(text)
+	                   ? svc_refs[0] /* already an arena string, and not cut */
+	                   : pol_arena_str(c->b, tlen ? text : "labels");
 	r->dest_any = any_service && !nns && !nlabels;
 
 	/* services: the named ones, else every service of the named namespaces (or all), filtered
@@ -794,6 +893,115 @@ static uint32_t seen_rule(cctx *c, uint32_t policy, const char *name)
 	}
 }
 
+/* A residency rule's data and jurisdictions (r->data read) against the model; bad: an error
+ * was reported already. Returns bad, or 1 after a new error. */
+static int residency_ids(cctx *c, mp_rule *r, const char **jur, uint32_t nj, int bad,
+                         const char *loc, const char *what)
+{
+	const mp_model *m = c->b->model;
+	if (!bad && (!r->ndata || !nj)) {
+		pol_loc_error(c->d, loc, "%s: needs 'data' and 'stay_in'", what);
+		bad = 1;
+	}
+	r->data_ids = alloc_or_raise(c, (r->ndata + 1) * sizeof(mp_str));
+	for (uint32_t k = 0; k < r->ndata; k++)
+		r->data_ids[k] = mp_model_find_str(m, r->data[k], strlen(r->data[k]));
+	r->jurisdictions = alloc_or_raise(c, (nj + 1) * sizeof(mp_id));
+	for (uint32_t k = 0; !bad && k < nj; k++) {
+		r->jurisdictions[k] = mp_model_find_jurisdiction(m, jur[k]);
+		if (r->jurisdictions[k] == MP_NONE) {
+			pol_loc_error(c->d, loc, "%s: the model has no jurisdiction '%s'", what,
+			              jur[k]);
+			bad = 1;
+		}
+	}
+	r->njurisdictions = nj;
+	return bad;
+}
+
+static const char *const rule_types[] = {"allow", "deny", "residency", "require_mtls",
+                                         "declared_routes_only"};
+
+/* "TYPE 'NAME'", as errors name a rule. */
+static void rule_what(char *what, size_t size, const char *type, const char *name)
+{
+	size_t wlen = text_append(what, size, 0, type ? type : "", " '");
+	text_append(what, size, text_append(what, size, wlen, "", name ? name : ""), "", "'");
+}
+
+static int from_raw(cctx *c, const pol_raw_from *f, mp_source *src, const char *loc,
+                    const char *what)
+{
+	if (f->any) {
+		src->any = 1;
+		return 0;
+	}
+	return source_from_raw(c, f, src, loc, what);
+}
+
+/* A stored rule (pol_decls_rule) compiled as compile_rules compiles one read from the DSL:
+ * the same checks against the model, in the same order, with the same errors. */
+static void compile_raw_rule(cctx *c, const pol_raw_rule *raw, uint32_t policy)
+{
+	mp_bundle *b = c->b;
+	const char *loc = raw->loc;
+	char what[300];
+	rule_what(what, sizeof(what), rule_types[raw->type], raw->name);
+	uint32_t first = seen_rule(c, policy, raw->name);
+	if (first != MP_NONE)
+		pol_loc_error(c->d, loc, "%s: policy '%s' already has a rule named '%s' (at %s)",
+		              what, b->policies[policy].name, raw->name, b->rules[first].loc);
+	uint32_t idx = b->nrules;
+	mp_rule *r = new_rule(c, raw->type, policy, raw->name, loc);
+	int bad = 0;
+	r->message = raw->message;
+	switch (raw->type) {
+	case MP_RULE_ALLOW:
+	case MP_RULE_DENY:
+		bad |=
+		    resolve_destination(c, r, idx, raw->service.v, raw->service.n, raw->namespace.v,
+		                        raw->namespace.n, raw->labels.v, raw->labels.n,
+		                        raw->external.v, raw->external.n, loc, what) < 0;
+		bad |= from_raw(c, &raw->from, &r->from, loc, what) < 0;
+		bad |= method_bits(c, raw->methods.v, raw->methods.n, r, loc, what) < 0;
+		r->npaths = raw->paths.n;
+		bad |= compile_patterns(c, raw->paths.v, raw->paths.n, 1, &r->paths, loc, what) < 0;
+		r->ports = raw->ports;
+		r->nports = raw->nports;
+		compile_headers(c, raw->headers.v, raw->headers.n, r);
+		break;
+	case MP_RULE_RESIDENCY:
+		r->data = raw->data.v;
+		r->ndata = raw->data.n;
+		bad = residency_ids(c, r, raw->stay_in.v, raw->stay_in.n, bad, loc, what);
+		break;
+	case MP_RULE_DECLARED_ROUTES:
+		bad |= from_raw(c, &raw->from, &r->from, loc, what) < 0;
+		break;
+	}
+	if (bad || !b->policies[policy].enabled)
+		drop_rule(c);
+}
+
+/* The rules of the k-th stored block, where the DSL's rules hold its marker. */
+static void compile_block(cctx *c, lua_Integer k)
+{
+	char err[256];
+	if (!c->blocks || k < 1 || (uint64_t)k > c->blocks->n)
+		luaL_error(c->L, "internal error: no stored declarations %d", (int)k);
+	const pol_decls_block *blk = &c->blocks->v[k - 1];
+	pol_decls_reader rd = {.blk = blk, .at = blk->rules_at, .left = blk->nrules};
+	pol_raw_rule raw;
+	int rc;
+	if (blk->policy >= c->b->npolicies)
+		luaL_error(c->L, "internal error: stored declarations without their policy");
+	while ((rc = pol_decls_rule(&rd, c->b, &raw, err, sizeof(err))) > 0)
+		compile_raw_rule(c, &raw, blk->policy);
+	if (rc < 0)
+		mp_diags_error(c->d, blk->label, 0, 0, "the declarations stored for '%s': %s",
+		               blk->path, err);
+}
+
 static void compile_rules(cctx *c, int state)
 {
 	static const char *const request_fields[] = {"service", "namespace", "labels",  "external",
@@ -802,8 +1010,7 @@ static void compile_rules(cctx *c, int state)
 	static const char *const residency_fields[] = {"data", "stay_in", "message", NULL};
 	static const char *const mtls_fields[] = {"message", NULL};
 	static const char *const routes_fields[] = {"from", "message", NULL};
-	static const char *const types[] = {"allow", "deny", "residency", "require_mtls",
-	                                    "declared_routes_only"};
+	const char *const *types = rule_types;
 	lua_State *L = c->L;
 	mp_bundle *b = c->b;
 	rawfield(L, state, "rules");
@@ -812,6 +1019,12 @@ static void compile_rules(cctx *c, int state)
 	for (lua_Unsigned i = 1; i <= n; i++) {
 		lua_rawgeti(L, list, (lua_Integer)i);
 		int decl = lua_gettop(L);
+		if (rawfield(L, decl, "block") == LUA_TNUMBER) {
+			compile_block(c, lua_tointeger(L, -1));
+			lua_settop(L, list);
+			continue;
+		}
+		lua_pop(L, 1);
 		const char *type = rawstring(c, decl, "type");
 		const char *name = rawstring(c, decl, "name");
 		const char *loc = rawstring(c, decl, "loc");
@@ -823,7 +1036,7 @@ static void compile_rules(cctx *c, int state)
 		int spec = lua_gettop(L);
 		int t = lookup_name(types, 5, type ? type : "");
 		char what[300];
-		snprintf(what, sizeof(what), "%s '%s'", type, name);
+		rule_what(what, sizeof(what), type, name);
 		if (policy >= b->npolicies || t < 0) {
 			lua_settop(L, list);
 			continue;
@@ -853,25 +1066,7 @@ static void compile_rules(cctx *c, int state)
 			bad |= check_fields(c, spec, residency_fields, loc, what) < 0;
 			bad |= string_list(c, spec, "data", 1, &r->data, &r->ndata, loc, what) < 0;
 			bad |= string_list(c, spec, "stay_in", 1, &jur, &nj, loc, what) < 0;
-			if (!bad && (!r->ndata || !nj)) {
-				pol_loc_error(c->d, loc, "%s: needs 'data' and 'stay_in'", what);
-				bad = 1;
-			}
-			r->data_ids = alloc_or_raise(c, (r->ndata + 1) * sizeof(mp_str));
-			for (uint32_t k = 0; k < r->ndata; k++)
-				r->data_ids[k] =
-				    mp_model_find_str(b->model, r->data[k], strlen(r->data[k]));
-			r->jurisdictions = alloc_or_raise(c, (nj + 1) * sizeof(mp_id));
-			for (uint32_t k = 0; !bad && k < nj; k++) {
-				r->jurisdictions[k] = mp_model_find_jurisdiction(b->model, jur[k]);
-				if (r->jurisdictions[k] == MP_NONE) {
-					pol_loc_error(c->d, loc,
-					              "%s: the model has no jurisdiction '%s'",
-					              what, jur[k]);
-					bad = 1;
-				}
-			}
-			r->njurisdictions = nj;
+			bad = residency_ids(c, r, jur, nj, bad, loc, what);
 			break;
 		}
 		case MP_RULE_REQUIRE_MTLS:
@@ -1096,9 +1291,11 @@ static void dsl_errors(cctx *c, int state)
 	lua_pop(L, 1);
 }
 
-static uint32_t count_rules(lua_State *L, int state)
+static uint32_t count_rules(cctx *c, lua_State *L, int state)
 {
 	uint32_t n = 0;
+	for (uint32_t k = 0; c->blocks && k < c->blocks->n; k++)
+		n += c->blocks->v[k].nrules;
 	rawfield(L, state, "rules");
 	n += (uint32_t)lua_rawlen(L, -1);
 	lua_pop(L, 1);
@@ -1127,7 +1324,6 @@ static void cluster_rules(cctx *c)
 	mp_bundle *b = c->b;
 	mp_model_view v = mp_model_get_view(b->model);
 	uint32_t *to = alloc_or_raise(c, (b->nrules + 1) * sizeof(uint32_t));
-	mp_rule *sorted = alloc_or_raise(c, (b->nrules + 1) * sizeof(mp_rule));
 	uint32_t n = 0;
 	memset(to, 0xff, (b->nrules + 1) * sizeof(uint32_t));
 	uint32_t nsvc = b->svc_off[v.nservices], next = b->ext_off[v.nexternals];
@@ -1137,23 +1333,28 @@ static void cluster_rules(cctx *c)
 		                                   : b->global_rules;
 		uint32_t len = pass == 0 ? nsvc : pass == 1 ? next : b->nglobal;
 		for (uint32_t i = 0; i < len; i++)
-			if (to[list[i]] == MP_NONE) {
-				to[list[i]] = n;
-				sorted[n++] = b->rules[list[i]];
-			}
+			if (to[list[i]] == MP_NONE)
+				to[list[i]] = n++;
 	}
 	for (uint32_t r = 0; r < b->nrules; r++) /* rules no destination reaches, kept for audits */
-		if (to[r] == MP_NONE) {
-			to[r] = n;
-			sorted[n++] = b->rules[r];
-		}
+		if (to[r] == MP_NONE)
+			to[r] = n++;
 	for (uint32_t i = 0; i < nsvc; i++)
 		b->svc_rules[i] = to[b->svc_rules[i]];
 	for (uint32_t i = 0; i < next; i++)
 		b->ext_rules[i] = to[b->ext_rules[i]];
 	for (uint32_t i = 0; i < b->nglobal; i++)
 		b->global_rules[i] = to[b->global_rules[i]];
-	b->rules = sorted;
+	/* the rules moved in place, cycle by cycle (a copy would touch 180 bytes a rule more) */
+	for (uint32_t i = 0; i < b->nrules; i++)
+		while (to[i] != i) {
+			uint32_t j = to[i];
+			mp_rule t = b->rules[j];
+			b->rules[j] = b->rules[i];
+			b->rules[i] = t;
+			to[i] = to[j];
+			to[j] = j;
+		}
 }
 
 static void build_index(cctx *c)
@@ -1252,7 +1453,7 @@ static int compile_state(lua_State *L)
 	lua_pop(L, 2);
 	c->b->when_ids = alloc_or_raise(c, (c->b->nwhens + 1) * sizeof(mp_decl_id));
 	c->b->run_ids = alloc_or_raise(c, (c->b->nruns + 1) * sizeof(mp_decl_id));
-	c->rules_cap = count_rules(L, state);
+	c->rules_cap = count_rules(c, L, state);
 	c->b->rules = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_rule));
 	c->dst_svcs = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(mp_id *));
 	c->ndst_svcs = alloc_or_raise(c, (c->rules_cap + 1) * sizeof(uint32_t));
@@ -1271,11 +1472,11 @@ static int compile_state(lua_State *L)
 	return 0;
 }
 
-int pol_compile(mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled, mp_diags *d,
-                char *err, size_t errlen)
+int pol_compile(mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled,
+                const struct pol_decls_block_list *blocks, mp_diags *d, char *err, size_t errlen)
 {
 	lua_State *L = mp_sandbox_lua(sb);
-	cctx c = {.b = b, .d = d, .enabled = enabled, .nenabled = nenabled};
+	cctx c = {.b = b, .d = d, .enabled = enabled, .nenabled = nenabled, .blocks = blocks};
 	assert(lua_istable(L, -1));
 	lua_pushlightuserdata(L, &c);
 	lua_pushcclosure(L, compile_state, 1);

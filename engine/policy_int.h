@@ -50,8 +50,114 @@ int pol_in_memory(const mp_bundle *b, const char *path);
  * roles, checks and indexes, in a protected call that allocates only in b's arena. enabled:
  * the policies the manifest lists (nenabled 0: every policy). Problems with the declarations go
  * to d; returns -1 with err when the call itself failed (out of memory), else 0. */
+struct pol_decls_block_list; /* policy_decls.c's stored rules (below), or NULL */
 int pol_compile(struct mp_sandbox *sb, mp_bundle *b, const char **enabled, uint32_t nenabled,
-                mp_diags *d, char *err, size_t errlen);
+                const struct pol_decls_block_list *blocks, mp_diags *d, char *err, size_t errlen);
+
+/* --- policy_decls.c: declarations kept in an archive (docs/bundles.md, "Compiled
+ * declarations") --- */
+
+#define POL_DECLS_NLISTS 8
+/* The lengths of the DSL state's lists (policies, rules, roles, binds, checks, errors, whens,
+ * runs) at one point of a run, and whether the file that ended there may be stored (it ran
+ * without calling anything nondeterministic). */
+typedef struct {
+	lua_Unsigned n[POL_DECLS_NLISTS];
+	int storable;
+} pol_decls_marks;
+void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m);
+void pol_decls_sha256(const void *p, size_t n, unsigned char out[32]);
+/* .meshpol/declarations.bin for b, whose policy files a run left in the DSL state on top of
+ * sb's stack (popped): marks[i] before file i, marks[i + 1] after it. Each file that may be
+ * stored (no function, no DSL error, no check, nothing nondeterministic, every location its
+ * own) is, keyed by its SHA-256 with its load units. 0 and *out (mp_free), or -1 and err. */
+int pol_decls_build(struct mp_sandbox *sb, const mp_bundle *b, const pol_decls_marks *marks,
+                    const unsigned char dsl_sha256[32], void **out, size_t *len, char *err,
+                    size_t errlen);
+
+/* What a stored rule holds: its fields as read from its spec, before anything is resolved
+ * against the model (pol_compile resolves them as it resolves what it reads from the DSL).
+ * Strings are in the bundle's arena. */
+typedef struct {
+	const char **v;
+	uint32_t n;
+} pol_strs;
+typedef struct {
+	mp_kv *v;
+	uint32_t n;
+} pol_kvs;
+typedef struct {
+	uint32_t any; /* `from` absent or "*" */
+	pol_strs principals, namespaces, services;
+	pol_kvs labels;
+	uint32_t authenticated;
+} pol_raw_from;
+typedef struct {
+	uint32_t type; /* MP_RULE_* */
+	const char *name, *loc, *message;
+	pol_strs service, namespace, external; /* allow, deny */
+	pol_kvs labels;
+	pol_raw_from from; /* allow, deny, declared_routes_only */
+	pol_strs methods, paths;
+	uint32_t *ports, nports;
+	pol_kvs headers;
+	pol_strs data, stay_in; /* residency */
+} pol_raw_rule;
+
+/* One file's stored declarations; payload points into the data given to pol_decls_open. */
+typedef struct {
+	unsigned char sha256[32];
+	uint64_t units;
+	const unsigned char *payload;
+	size_t len;
+} pol_decls_entry;
+typedef struct {
+	pol_decls_entry *entries; /* owned; pol_decls_close */
+	uint32_t n;
+	/* the strings the rules name by index: strs_len bytes of NUL-terminated strings in the
+	 * data given to pol_decls_open, offs[i] where the i-th starts (owned) */
+	const char *strs;
+	size_t strs_len;
+	uint32_t *offs, nstrs;
+	const char *copy; /* strs copied into the bundle's arena once a rule needs one */
+} pol_decls;
+/* Reads the container's index (every length checked; payloads are checked when injected).
+ * 1: usable; 0: made by another version of meshpol or for another DSL (every file runs);
+ * -1 and err: corrupt. */
+int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[32], pol_decls *out,
+                   char *err, size_t errlen);
+void pol_decls_close(pol_decls *d);
+/* The entry of the file with this text (by its SHA-256), or NULL. */
+const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len);
+/* A file whose stored declarations stand in for its run: its policy is in the DSL's state as
+ * the run would have put it, and its rules are one record {block = k} in the state's rules,
+ * read by pol_compile from the k-th block (1-based). */
+typedef struct {
+	const pol_decls_entry *e;
+	pol_decls *d;      /* what e is of */
+	const char *path;  /* the file's, as its locations start */
+	const char *label; /* where the declarations are, for errors */
+	size_t rules_at;   /* offset of its rules in e->payload */
+	uint32_t nrules;
+	uint32_t policy; /* its policy's index in the state's policies (0-based) */
+} pol_decls_block;
+struct pol_decls_block_list {
+	pol_decls_block *v;
+	uint32_t n;
+};
+/* Puts blk's policy, located in blk->path, in the DSL state on top of sb's stack (popped), with
+ * the marker of block k for its rules (sets rules_at and nrules). 0, or -1 and err (a corrupt
+ * payload, out of memory). */
+int pol_decls_inject(struct mp_sandbox *sb, pol_decls_block *blk, uint32_t k, char *err,
+                     size_t errlen);
+/* Reading a block's rules, one after the other, into the bundle's arena. */
+typedef struct {
+	const pol_decls_block *blk;
+	size_t at;
+	uint32_t left;
+} pol_decls_reader;
+/* The next rule: 1 and *out; 0 after the last (all bytes read); -1 and err when corrupt. */
+int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen);
 
 /* --- policy_bind.c --- */
 

@@ -102,6 +102,7 @@ struct mp_sandbox {
 	int located;                      /* stop_where is filled in */
 	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
 	char *stdlib_dir;                 /* NULL: require finds nothing */
+	uint64_t nondeterministic;        /* calls whose result differs from run to run */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
 	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
@@ -628,6 +629,7 @@ static int sandbox_collectgarbage(lua_State *L)
 {
 	const char *opt = luaL_optstring(L, 1, "collect");
 
+	sandbox_of(L)->nondeterministic++; /* the count differs from run to run */
 	if (strcmp(opt, "count") != 0)
 		return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox",
 		                  opt);
@@ -934,7 +936,9 @@ static void guard_patterns(lua_State *L, int idx)
 static int costed_call(lua_State *L)
 {
 	const mp_luacost_row *row = lua_touserdata(L, lua_upvalueindex(2));
-	const mp_sandbox *sb = sandbox_of(L);
+	mp_sandbox *sb = sandbox_of(L);
+
+	sb->nondeterministic += !strcmp(row->lib, "os"); /* os.date, os.time: the clock */
 
 	if (row->result && sb->capped &&
 	    row->result(L) >
@@ -961,6 +965,52 @@ static void guard_costs(lua_State *L, int idx, const char *lib)
 		lua_pushcclosure(L, costed_call, 2);
 		lua_setfield(L, idx, row->name);
 	}
+}
+
+/* The functions whose result differs from one run to the next (the clock, the random
+ * generator, the collector's count): each call is counted (mp_sandbox_nondeterministic), so
+ * that a policy file whose loading used one is never replaced by what it declared once. */
+static const struct {
+	const char *lib, *name;
+} nondeterministic[] = {{"os", "clock"}, {"math", "random"}, {"math", "randomseed"}};
+/* (os.date and os.time are counted by costed_call, collectgarbage by sandbox_collectgarbage.) */
+
+/* Counts the call, then runs the original in this very frame, as call_original does: its
+ * upvalues (random's generator) are this closure's first ones, the original C function the one
+ * after them, so its errors name the function and the caller's line as before. */
+static int nondeterministic_call(lua_State *L)
+{
+	lua_CFunction original = NULL;
+	sandbox_of(L)->nondeterministic++;
+	for (int i = 1; i <= 3 && !original; i++)
+		original = lua_tocfunction(L, lua_upvalueindex(i));
+	assert(original);
+	return original(L);
+}
+
+static void mark_nondeterministic(lua_State *L, int idx, const char *lib)
+{
+	idx = lua_absindex(L, idx);
+	for (size_t i = 0; i < sizeof(nondeterministic) / sizeof(nondeterministic[0]); i++) {
+		if (strcmp(nondeterministic[i].lib, lib) != 0)
+			continue;
+		lua_getfield(L, idx, nondeterministic[i].name);
+		int f = lua_gettop(L), n = 0;
+		assert(lua_tocfunction(L, f));
+		while (lua_getupvalue(L, f, n + 1)) { /* userdata, never a C function */
+			assert(!lua_iscfunction(L, -1));
+			n++;
+		}
+		lua_pushcfunction(L, lua_tocfunction(L, f));
+		lua_pushcclosure(L, nondeterministic_call, n + 1);
+		lua_setfield(L, idx, nondeterministic[i].name);
+		lua_pop(L, 1);
+	}
+}
+
+uint64_t mp_sandbox_nondeterministic(const mp_sandbox *sb)
+{
+	return sb->nondeterministic;
 }
 
 /* --- building the state --- */
@@ -993,6 +1043,7 @@ static void open_library(lua_State *L, int g, const char *name, lua_CFunction op
 		lua_setfield(L, -2, *drop);
 	}
 	guard_costs(L, -1, name);
+	mark_nondeterministic(L, -1, name);
 	mp_sandbox_push_readonly(L, -1, name);
 	lua_setfield(L, g, name);
 	lua_pop(L, 1);

@@ -38,6 +38,7 @@
 #define MP_BARCHIVE_MANIFEST   ".meshpol/manifest.json"
 #define MP_BARCHIVE_SIGNATURE  ".meshpol/signature.json"
 #define MP_BARCHIVE_MODEL      ".meshpol/model.mpm"
+#define MP_BARCHIVE_DECLS      ".meshpol/declarations.bin"
 #define MP_BARCHIVE_FORMAT     "meshpol-bundle/1"
 #define MP_BARCHIVE_SIG_FORMAT "meshpol-bundle-signature/1"
 
@@ -86,6 +87,14 @@ typedef struct mp_barchive {
 	const char *model;
 	size_t model_len;
 	char model_sha256[65]; /* the file's */
+	/* .meshpol/declarations.bin (mp_bundle_declarations), or NULL; the manifest's size and
+	 * SHA-256 of it (listed_decls_sha256 NULL: not listed) */
+	const char *decls;
+	size_t decls_len;
+	char decls_sha256[65];
+	const char *decls_label; /* "LABEL/.meshpol/declarations.bin", for messages */
+	const char *listed_decls_sha256;
+	size_t listed_decls_size;
 	/* .meshpol/signature.json, or NULL: unsigned */
 	const char *signature;
 	size_t signature_len;
@@ -152,8 +161,10 @@ typedef struct {
 	const void *model;       /* an .mpm file's bytes (mp_model_write), or NULL */
 	size_t model_len;
 	const char *model_sha256; /* that model's mp_model_sha256 */
-	const char *sign_key;     /* an Ed25519 private key PEM path (meshpol keygen), or NULL */
-	long long mtime;          /* of every entry (SOURCE_DATE_EPOCH); 0 by default */
+	const void *decls;        /* mp_bundle_declarations of bundle, or NULL */
+	size_t decls_len;
+	const char *sign_key; /* an Ed25519 private key PEM path (meshpol keygen), or NULL */
+	long long mtime;      /* of every entry (SOURCE_DATE_EPOCH); 0 by default */
 } mp_barchive_build_opts;
 
 /* The key_id of the private key at key_path, which must be an Ed25519 private key PEM (the

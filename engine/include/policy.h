@@ -237,6 +237,14 @@ typedef struct {
 	/* NULL, or what an archive's manifest says the loaded bundle is: its name and bundle
 	 * SHA-256; a bundle that is not is refused, naming both. */
 	const char *expect_name, *expect_sha256;
+	/* NULL, or the declarations an archive keeps of its policy files (.meshpol/
+	 * declarations.bin, mp_bundle_declarations; checked against the manifest already): a file
+	 * with stored declarations is not run, they go into the DSL's state as its run would have
+	 * put them. Borrowed for the load only; a rebuild from files_of runs every file.
+	 * decls_label names them in errors. */
+	const void *decls;
+	size_t decls_len;
+	const char *decls_label;
 	/* mp_bundle_source_open's storage (bundlesrc.h); NULL for a source set up by hand */
 	void *owned;
 } mp_bundle_source;
@@ -251,6 +259,15 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
  * there (barchive.h: read and checked in memory, never extracted). */
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
+/* The declarations b's policy files make, recorded for an archive (.meshpol/declarations.bin,
+ * docs/bundles.md "Compiled declarations"): b's files are run again, and each that declared no
+ * function, made no error and called nothing nondeterministic is kept, keyed by its SHA-256.
+ * 0 and *out (mp_free), or -1 with errors in d. */
+int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **out, size_t *len,
+                           mp_diags *d);
+/* How many policy files declarations (mp_bundle_declarations's bytes) hold; -1 when they are
+ * not in a format this meshpol writes. */
+int64_t mp_bundle_declarations_count(const void *data, size_t len);
 
 /* The manifest's `model` of the bundle in dir (the mesh its tests and `check` use when no model
  * is given), resolved against dir, into buf; for a bundle archive, the archive's own path

@@ -213,6 +213,9 @@ size_t mp_sandbox_mem_used(const mp_sandbox *sb);
  * deadline_ms: the deadline each top-level call gets (after deriving it), or
  *   MP_SANDBOX_NO_DEADLINE. */
 uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb);
+/* Calls so far to a function whose result differs from run to run (os.clock, os.date, os.time,
+ * math.random, math.randomseed, collectgarbage): what the code did may not happen again. */
+uint64_t mp_sandbox_nondeterministic(const mp_sandbox *sb);
 uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb);
 uint64_t mp_sandbox_instr_budget(const mp_sandbox *sb);
 uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb);
