@@ -925,8 +925,7 @@ struct mp_audit_result {
 	json_t *summary;
 	FILE *spool;
 	uint64_t listed;
-	char *rules; /* the json report's "rules" elements (au_rules_json), rules_len bytes */
-	size_t rules_len;
+	au_rules rules; /* written as the json report's "rules" when a report is written */
 };
 
 int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res)
@@ -935,8 +934,6 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	audit a = {.ev = ev, .e = e, .m = e->model, .b = e->bundle, .o = o};
 	const mp_check_row *r;
 	json_t *top = NULL;
-	char *rules = NULL;
-	size_t rules_len = 0;
 	int rc = -1;
 	*res = NULL;
 	if (au_open(&a) < 0)
@@ -954,12 +951,17 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	}
 	a.row = NULL;
 	au_settle(&a);
-	if (a.spool_bad || !(top = summary(&a)) || !(rules = au_rules_json(&a, &rules_len)) ||
-	    !(*res = mp_calloc(1, sizeof(**res))))
+	if (a.spool_bad || !(top = summary(&a)) || !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;
-	**res = (mp_audit_result){top, a.spool, a.listed, rules, rules_len};
+	if (au_take_rules(&a, &(*res)->rules) < 0) {
+		mp_free(*res);
+		*res = NULL;
+		goto out;
+	}
+	(*res)->summary = top;
+	(*res)->spool = a.spool;
+	(*res)->listed = a.listed;
 	top = NULL;
-	rules = NULL;
 	a.spool = NULL; /* the result's now */
 	if (out && mp_audit_result_write_json(*res, out) < 0) {
 		mp_audit_result_free(*res);
@@ -969,14 +971,13 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	rc = 0;
 out:
 	json_decref(top);
-	mp_free(rules);
 	au_close(&a);
 	return rc;
 }
 
 int mp_audit_result_write_json(mp_audit_result *r, FILE *out)
 {
-	return au_write_json(r->summary, r->spool, r->listed, r->rules, r->rules_len, out);
+	return au_write_json(r->summary, r->spool, r->listed, &r->rules, out);
 }
 
 json_t *mp_audit_result_summary(const mp_audit_result *r)
@@ -994,7 +995,7 @@ void mp_audit_result_free(mp_audit_result *r)
 	if (!r)
 		return;
 	json_decref(r->summary);
-	mp_free(r->rules);
+	au_rules_free(&r->rules);
 	if (r->spool)
 		fclose(r->spool);
 	mp_free(r);
@@ -1013,17 +1014,19 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	mp_audit_result *res = NULL;
 	json_t *out = NULL, *findings = NULL, *rules = NULL;
 	char *text = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
 	if (mp_audit_stream(ev, o, NULL, &res) < 0)
 		return NULL;
 	if (!(findings = json_array()) ||
 	    mp_audit_result_findings(res, append_finding, findings) != 0 ||
-	    !(text = mp_malloc(res->rules_len + 2)))
+	    !(f = open_memstream(&text, &len)))
 		goto out;
-	text[0] = '[';
-	if (res->rules_len)
-		memcpy(text + 1, res->rules, res->rules_len);
-	text[res->rules_len + 1] = ']';
-	if (!(rules = json_loadb(text, res->rules_len + 2, 0, NULL)) ||
+	fputc('[', f);
+	int bad = au_write_rules(&res->rules, f) < 0;
+	fputc(']', f);
+	bad |= fclose(f) != 0;
+	if (bad || !(rules = json_loadb(text, len, 0, NULL)) ||
 	    json_object_set(res->summary, "rules", rules) < 0 ||
 	    json_object_set(res->summary, "findings", findings) < 0)
 		goto out;
@@ -1031,7 +1034,7 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 out:
 	json_decref(findings);
 	json_decref(rules);
-	mp_free(text);
+	free(text);
 	mp_audit_result_free(res);
 	return out;
 }

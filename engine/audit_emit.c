@@ -303,10 +303,10 @@ static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 static const char *const status_names[] = {"pass", "fail", "error", "waived"};
 
 /* One entry of the report's rules, as an element of the top object's array (indent 4). */
-static void emit_rule(audit *a, mp_jsonbuf *b, const au_rule *r)
+static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r)
 {
 	const mp_rule_doc *doc = r->doc;
-	const char *docs = a->o->docs_url ? a->o->docs_url : MP_DOCS_URL;
+	const char *docs = docs_url ? docs_url : MP_DOCS_URL;
 	int slash = *docs && docs[strlen(docs) - 1] == '/';
 	int grant = !strcmp(r->type, "allow") || !strcmp(r->type, "role");
 	int first = 1;
@@ -728,23 +728,46 @@ static int copy_spool(FILE *spool, FILE *out)
 	return ferror(spool) ? -1 : 0;
 }
 
-char *au_rules_json(audit *a, size_t *len)
+int au_take_rules(audit *a, au_rules *r)
 {
-	mp_jsonbuf *b = &a->buf;
-	b->len = 0;
-	for (uint32_t i = 0; i < a->nrules; i++) {
+	char *docs = a->o->docs_url ? mp_strdup(a->o->docs_url) : NULL;
+	if (a->o->docs_url && !docs)
+		return -1;
+	*r = (au_rules){a->rules, a->nrules, a->places, docs};
+	a->rules = NULL;
+	a->nrules = a->caprules = 0;
+	a->places = NULL;
+	return 0;
+}
+
+void au_rules_free(au_rules *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->v[i].owns_controls)
+			mp_free((void *)r->v[i].controls);
+	mp_free(r->v);
+	json_decref(r->places);
+	mp_free(r->docs_url);
+	memset(r, 0, sizeof(*r));
+}
+
+int au_write_rules(const au_rules *r, FILE *out)
+{
+	mp_jsonbuf b;
+	int rc = 0;
+	mp_jsonbuf_init(&b, NULL, 0);
+	for (uint32_t i = 0; i < r->n && !rc; i++) {
+		b.len = 0;
 		if (i)
-			mp_jsonbuf_raw(b, ",\n", 2);
-		emit_rule(a, b, &a->rules[i]);
+			mp_jsonbuf_raw(&b, ",\n", 2);
+		emit_rule(r->docs_url, &b, &r->v[i]);
+		if (b.oom)
+			rc = -1;
+		else
+			fwrite(b.p, 1, b.len, out);
 	}
-	char *s = b->oom ? NULL : mp_malloc(b->len + 1);
-	if (s) {
-		if (b->len)
-			memcpy(s, b->p, b->len);
-		s[b->len] = '\0';
-		*len = b->len;
-	}
-	return s;
+	mp_jsonbuf_free(&b);
+	return rc;
 }
 
 void au_settle(audit *a)
@@ -785,8 +808,7 @@ json_t *au_waivers(audit *a)
 	return out;
 }
 
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, size_t rules_len,
-                  FILE *out)
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out)
 {
 	size_t n = json_object_size(top) + 2, k = 0;
 	const char **keys = mp_malloc(n * sizeof(*keys));
@@ -810,11 +832,12 @@ int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, 
 			else
 				fputs("\n  ]", out);
 		} else if (!strcmp(keys[i], "rules")) {
-			if (!rules_len) {
+			if (!r->n) {
 				fputs("[]", out);
 			} else {
 				fputs("[\n", out);
-				fwrite(rules, 1, rules_len, out);
+				if (au_write_rules(r, out) < 0)
+					goto out;
 				fputs("\n  ]", out);
 			}
 		} else if (dump_nested(out, json_object_get(top, keys[i])) < 0) {

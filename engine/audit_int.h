@@ -96,14 +96,27 @@ int au_loc_text(audit *a, const char *s, au_loc *l);
 void au_settle(audit *a);
 /* The audit's "waivers" (mp_waivers_apply's shape, waiver.h), from the matches counted. */
 json_t *au_waivers(audit *a);
-/* The rules table as the elements of the json report's "rules" (",\n" between them), in a new
- * mp_malloc'd string of *len bytes; NULL when out of memory. */
-char *au_rules_json(audit *a, size_t *len);
+/* The rules of a finished audit, moved out of it for the report (au_take_rules): C records,
+ * written as JSON one at a time when a report is written, never held as text (84,000 rules are
+ * 80 MB of it). Owns v (and each rule's controls when owns_controls), places (the rules' files
+ * point into it) and docs_url; the rest is borrowed from the engine snapshot, which must
+ * outlive it. */
+typedef struct {
+	au_rule *v;
+	uint32_t n;
+	json_t *places;
+	char *docs_url; /* NULL: MP_DOCS_URL */
+} au_rules;
+/* Moves a's rules into r (a keeps none); -1 when out of memory (a keeps them). */
+int au_take_rules(audit *a, au_rules *r);
+void au_rules_free(au_rules *r);
+/* Writes the rules as the elements of the json report's "rules" (",\n" between them); -1 when
+ * out of memory. */
+int au_write_rules(const au_rules *r, FILE *out);
 /* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
- * with "findings" the listed ones of the spool and "rules" the bytes au_rules_json made. -1
- * when out of memory or the spool cannot be read back; a write error shows in ferror(out). */
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, size_t rules_len,
-                  FILE *out);
+ * with "findings" the listed ones of the spool and "rules" from r. -1 when out of memory or
+ * the spool cannot be read back; a write error shows in ferror(out). */
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out);
 /* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
  */
 int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);
