@@ -16,20 +16,48 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_PATH_HOPS 64
+
+/* A parallel audit (mp_audit_stream): the Lua checks' row runs on a worker thread in an audit
+ * context of its own while the calling thread runs the other rows. The progress callback is
+ * only ever called from the calling thread: the worker posts its progress here. */
+struct au_par {
+	pthread_mutex_t lock;
+	pthread_cond_t posted;
+	uint64_t done[2];        /* [0] the calling thread's rows, [1] the worker's */
+	const char *worker_step; /* its last step not yet reported, or NULL */
+	int finished;            /* the worker's row returned */
+	audit *worker;           /* its context */
+	const mp_check_row *row; /* its row */
+};
 
 /* Progress inside the running row: part i of n is done (n = 0: the whole row). */
 static void progress(audit *a, const char *step, uint64_t i, uint64_t n)
 {
-	uint64_t w = a->row ? a->row->weight : 0;
+	uint64_t w = a->row ? a->row->weight : 0, done = a->base + (n && i < n ? w * i / n : w);
+	struct au_par *p = a->par;
+	if (p) {
+		int worker = a == p->worker;
+		pthread_mutex_lock(&p->lock);
+		p->done[worker] = done;
+		if (worker) {
+			p->worker_step = step;
+			pthread_cond_signal(&p->posted);
+		}
+		done = p->done[0] + p->done[1];
+		pthread_mutex_unlock(&p->lock);
+		if (worker)
+			return; /* the calling thread reports it */
+	}
 	if (a->o->progress)
-		a->o->progress(a->o->progress_ctx, step, a->base + (n && i < n ? w * i / n : w),
-		               a->total);
+		a->o->progress(a->o->progress_ctx, step, done, a->total);
 }
 
 /* --- locations and rules --- */
@@ -928,6 +956,124 @@ struct mp_audit_result {
 	au_rules rules; /* written as the json report's "rules" when a report is written */
 };
 
+/* Would a rule of the Lua checks have the name of one the other rows report? A check shares
+ * its policy's names with the policy's rules and roles, and a bundle policy may be named as a
+ * pseudo-policy. Then the two threads would count one rule apart: the audit runs serially. */
+static int names_shared(const audit *a)
+{
+	const mp_bundle *b = a->b;
+	for (uint32_t i = 0; i < b->nchecks; i++) {
+		const mp_check *k = &b->checks[i];
+		const char *pol = b->policies[k->policy].name;
+		if (!strcmp(pol, MP_AUDIT_POLICY) || !strcmp(pol, MP_IMPORT_POLICY))
+			return 1;
+		for (uint32_t r = 0; r < b->nrules; r++)
+			if (b->rules[r].policy == k->policy && !strcmp(b->rules[r].name, k->name))
+				return 1;
+		for (uint32_t r = 0; r < b->nroles; r++)
+			if (b->roles[r].policy == k->policy && !strcmp(b->roles[r].name, k->name))
+				return 1;
+	}
+	return 0;
+}
+
+/* The row to run on a worker thread: the Lua checks, when they are the first row that runs,
+ * another row runs beside them, and the audit may use two threads (o->jobs; 0: when the machine
+ * has two cores). NULL: serial. */
+static const mp_check_row *parallel_row(const audit *a)
+{
+	const mp_check_row *r, *first = NULL;
+	uint32_t nrun = 0;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (a->o->jobs == 1 || (a->o->jobs == 0 && cores < 2))
+		return NULL;
+	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
+		if (row_runs(a, r) && !nrun++)
+			first = r;
+	if (nrun < 2 || first->audit != run_checks || names_shared(a))
+		return NULL;
+	return first;
+}
+
+static void *worker_main(void *arg)
+{
+	struct au_par *p = arg;
+	audit *w = p->worker;
+	w->row = p->row;
+	p->row->audit(w);
+	progress(w, p->row->id, 0, 0);
+	pthread_mutex_lock(&p->lock);
+	p->finished = 1;
+	pthread_cond_signal(&p->posted);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Reports the worker's progress until its row returns, then joins it. */
+static void wait_worker(audit *a, struct au_par *p, pthread_t t)
+{
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->finished && !p->worker_step)
+			pthread_cond_wait(&p->posted, &p->lock);
+		const char *step = p->worker_step;
+		uint64_t done = p->done[0] + p->done[1];
+		int finished = p->finished;
+		p->worker_step = NULL;
+		pthread_mutex_unlock(&p->lock);
+		if (step && a->o->progress)
+			a->o->progress(a->o->progress_ctx, step, done, a->total);
+		if (finished)
+			break;
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_join(t, NULL);
+}
+
+/* Runs the rows: serially, or the Lua checks on a worker thread beside the others, merged as if
+ * they had run first (their findings, rules and errors before the others'), so that every
+ * report is byte for byte the serial one. -1 when the merge runs out of memory. */
+static int run_rows(audit *a)
+{
+	const mp_check_row *r, *pr = parallel_row(a);
+	struct au_par par = {.row = pr};
+	audit w = {.ev = a->ev, .e = a->e, .m = a->m, .b = a->b, .o = a->o, .total = a->total};
+	pthread_t t;
+	int threaded = 0;
+	if (pr && au_open(&w) == 0 && pthread_mutex_init(&par.lock, NULL) == 0) {
+		if (pthread_cond_init(&par.posted, NULL) == 0) {
+			par.worker = &w;
+			w.par = a->par = &par;
+			threaded = pthread_create(&t, NULL, worker_main, &par) == 0;
+			if (!threaded)
+				pthread_cond_destroy(&par.posted);
+		}
+		if (!threaded)
+			pthread_mutex_destroy(&par.lock);
+	}
+	if (!threaded) { /* serial, the worker's context unused */
+		a->par = NULL;
+		au_close(&w);
+	}
+	for (uint32_t i = 0; (r = mp_check_at(i)); i++) {
+		if (!row_runs(a, r) || (threaded && r == pr))
+			continue;
+		a->row = r;
+		r->audit(a);
+		progress(a, r->id, 0, 0);
+		a->base += r->weight;
+	}
+	a->row = NULL;
+	if (!threaded)
+		return 0;
+	wait_worker(a, &par, t);
+	pthread_cond_destroy(&par.posted);
+	pthread_mutex_destroy(&par.lock);
+	w.par = a->par = NULL;
+	/* the worker's audit first, as in a serial run */
+	return au_merge(a, &w);
+}
+
 int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res)
 {
 	const mp_engine *e = mp_evaluator_engine(ev);
@@ -941,15 +1087,8 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
-	for (uint32_t i = 0; (r = mp_check_at(i)); i++) {
-		if (!row_runs(&a, r))
-			continue;
-		a.row = r;
-		r->audit(&a);
-		progress(&a, r->id, 0, 0);
-		a.base += r->weight;
-	}
-	a.row = NULL;
+	if (run_rows(&a) < 0)
+		goto out;
 	au_settle(&a);
 	if (a.spool_bad || !(top = summary(&a)) || !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;

@@ -9,6 +9,7 @@
 #include "pathbase.h"
 #include "version.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -688,6 +689,7 @@ void au_close(audit *a)
 	EVP_MD_CTX_free(a->md);
 	json_decref(a->errors);
 	json_decref(a->places);
+	json_decref(a->places_more);
 	if (a->spool)
 		fclose(a->spool);
 }
@@ -731,13 +733,102 @@ static int copy_spool(FILE *spool, FILE *out)
 int au_take_rules(audit *a, au_rules *r)
 {
 	char *docs = a->o->docs_url ? mp_strdup(a->o->docs_url) : NULL;
+	json_t *places = a->places;
 	if (a->o->docs_url && !docs)
 		return -1;
-	*r = (au_rules){a->rules, a->nrules, a->places, docs};
+	if (a->places_more) { /* both stay alive: the rules point into each */
+		if (!(places = json_pack("[OO]", a->places, a->places_more))) {
+			mp_free(docs);
+			return -1;
+		}
+		json_decref(a->places);
+	}
+	*r = (au_rules){a->rules, a->nrules, places, docs};
 	a->rules = NULL;
 	a->nrules = a->caprules = 0;
 	a->places = NULL;
 	return 0;
+}
+
+/* Appends from's findings to into's spool, with the separator into's last one needs. */
+static int append_spool(audit *into, audit *from)
+{
+	char buf[65536];
+	size_t n;
+	if (!from->listed)
+		return 0;
+	if (fflush(from->spool) != 0 || fseek(from->spool, 0, SEEK_SET) != 0)
+		return -1;
+	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), from->spool)) > 0)
+		if (fwrite(buf, 1, n, into->spool) != n)
+			return -1;
+	return ferror(from->spool) ? -1 : 0;
+}
+
+int au_merge(audit *a, audit *first)
+{
+	int rc = -1;
+	uint32_t n = first->nrules;
+	assert(!a->places_more && !first->places_more);
+	/* first's rules before a's, in place: a's table is the large one (every grant's rule) */
+	if (n) {
+		if (a->nrules + n > a->caprules) {
+			au_rule *v = mp_realloc(a->rules, (a->nrules + n) * sizeof(*v));
+			if (!v)
+				goto out;
+			a->rules = v;
+			a->caprules = a->nrules + n;
+		}
+		memmove(a->rules + n, a->rules, a->nrules * sizeof(*a->rules));
+		memcpy(a->rules, first->rules, n * sizeof(*a->rules));
+		first->nrules = 0; /* a's now, controls included */
+		a->nrules += n;
+		uint32_t cap = 512;
+		while (cap < 2 * a->nrules)
+			cap *= 2;
+		uint32_t *index = mp_calloc(cap, sizeof(uint32_t));
+		if (!index)
+			goto out;
+		mp_free(a->rindex);
+		a->rindex = index;
+		a->rindex_cap = cap;
+		for (uint32_t i = 0; i < a->nrules; i++) {
+			uint32_t *slot = find_slot(a, a->rules[i].policy, a->rules[i].name);
+			assert(!*slot); /* no rule in both: parallel_row (audit.c) made sure */
+			*slot = i + 1;
+		}
+	}
+	/* first's findings, then a's: a's appended to first's spool, which becomes a's */
+	if (append_spool(first, a) < 0)
+		goto out;
+	FILE *spool = a->spool;
+	a->spool = first->spool;
+	first->spool = spool;
+	json_t *errors = a->errors;
+	if (json_array_extend(first->errors, errors) < 0)
+		goto out;
+	a->errors = json_incref(first->errors);
+	json_decref(errors);
+	a->listed += first->listed;
+	for (int k = 0; k < 5; k++)
+		a->by_sev[k] += first->by_sev[k];
+	for (int k = 0; k < 3; k++)
+		a->by_enf[k] += first->by_enf[k];
+	a->waived += first->waived;
+	a->fail |= first->fail;
+	a->spool_bad |= first->spool_bad;
+	for (uint32_t k = 0; a->o->waivers && k < a->o->waivers->n; k++)
+		a->w_matched[k] += first->w_matched[k];
+	a->places_more = first->places; /* the moved rules point into it */
+	first->places = NULL;
+	rc = 0;
+out:
+	if (rc < 0)
+		a->spool_bad = 1;
+	au_close(first);
+	return rc;
 }
 
 void au_rules_free(au_rules *r)

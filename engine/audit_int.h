@@ -53,7 +53,8 @@ struct mp_audit_ctx {
 	uint32_t *rindex; /* slot -> rule + 1 (0: empty) */
 	uint32_t rindex_cap;
 	json_t *errors;
-	json_t *places;          /* file as given -> file as reported (relative to o->base) */
+	json_t *places;      /* file as given -> file as reported (relative to o->base) */
+	json_t *places_more; /* a merged audit's other places (au_merge), which rules point into */
 	const mp_check_row *row; /* the row running */
 	uint64_t base;           /* progress before the row: the weights of the rows done */
 	uint64_t total;          /* the weights of every row that runs */
@@ -70,6 +71,7 @@ struct mp_audit_ctx {
 	const char *w_file; /* the waivers file as reported */
 	int64_t now;
 	struct evp_md_ctx_st *md; /* the findings' fingerprints (OpenSSL's EVP_MD_CTX) */
+	struct au_par *par;       /* a parallel audit's shared progress (audit.c), or NULL */
 };
 
 /* audit_emit.c */
@@ -92,6 +94,11 @@ void au_finding(audit *a, uint32_t r, const char *subject, const char *message, 
 void au_error(audit *a, uint32_t r, const char *message);
 /* "file:line" -> an au_loc (file placed); 0 when s names no line. */
 int au_loc_text(audit *a, const char *s, au_loc *l);
+/* Moves what first found into a, as if first's rows had run before a's in one audit: its rules
+ * before a's (none may be in both), its findings before a's in the spool, its errors first,
+ * counts and waiver matches added; then closes first. -1 when out of memory or the spool fails
+ * (a->spool_bad is set too). */
+int au_merge(audit *a, audit *first);
 /* After the last finding: a rule whose every finding a waiver accepts passes as "waived". */
 void au_settle(audit *a);
 /* The audit's "waivers" (mp_waivers_apply's shape, waiver.h), from the matches counted. */
