@@ -163,6 +163,13 @@ static int l_report(lua_State *L)
 
 	if (lua_type(L, 3) != LUA_TSTRING)
 		return luaL_error(L, "report: 'message' must be a string");
+	/* past the cap a finding is only counted: its location, path and related are not read
+	 * (a check over 100,000 routes may report tens of thousands more) */
+	if (slot->rule != UINT32_MAX &&
+	    slot->a->rules[slot->rule].findings >= MAX_FINDINGS_PER_RULE) {
+		au_finding(slot->a, slot->rule, "", "", NULL, NULL, 0, NULL, 0);
+		return 0;
+	}
 	const char *message = lua_tostring(L, 3);
 	const char *loc = loc_at(L, lua_isnil(L, 4) ? 2 : 4);
 	/* path and related: read every string first, then build JSON with no Lua call between */
@@ -572,6 +579,7 @@ static void run_rbac(audit *a)
 
 	if (!roff || !rsvc || !fill || !reported.v)
 		goto out;
+	au_reserve_rules(a, b->nrules + b->nroles); /* a rule per grant and role, at most */
 	for (uint32_t k = 0; k < nent; k++)
 		roff[b->svc_rules[k] + 1]++;
 	for (uint32_t r = 0; r < b->nrules; r++)

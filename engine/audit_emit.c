@@ -83,19 +83,24 @@ static uint32_t *find_slot(audit *a, const char *policy, const char *name)
 	}
 }
 
-static int grow_rules(audit *a)
+/* Room for n rules in all, the index at most half full. */
+static int grow_rules(audit *a, uint32_t n)
 {
-	if (a->nrules + 1 > a->caprules) {
+	if (n > a->caprules) {
 		uint32_t cap = a->caprules ? 2 * a->caprules : 256;
+		while (cap < n)
+			cap *= 2;
 		au_rule *r = mp_realloc(a->rules, cap * sizeof(*r));
 		if (!r)
 			return -1;
 		a->rules = r;
 		a->caprules = cap;
 	}
-	if (2 * (a->nrules + 1) > a->rindex_cap) {
+	if (2 * n > a->rindex_cap) {
 		uint32_t cap = a->rindex_cap ? 2 * a->rindex_cap : 512;
 		uint32_t *old = a->rindex, oldcap = a->rindex_cap;
+		while (cap < 2 * n)
+			cap *= 2;
 		if (!(a->rindex = mp_calloc(cap, sizeof(uint32_t)))) {
 			a->rindex = old;
 			return -1;
@@ -110,10 +115,15 @@ static int grow_rules(audit *a)
 	return 0;
 }
 
+int au_reserve_rules(audit *a, uint32_t n)
+{
+	return grow_rules(a, a->nrules + n);
+}
+
 /* Adds r (its policy and name not yet in the table); UINT32_MAX when out of memory. */
 static uint32_t add_rule(audit *a, const au_rule *r)
 {
-	if (grow_rules(a) < 0)
+	if (grow_rules(a, a->nrules + 1) < 0)
 		return UINT32_MAX;
 	a->rules[a->nrules] = *r;
 	*find_slot(a, r->policy, r->name) = a->nrules + 1;
@@ -232,11 +242,17 @@ static void key(mp_jsonbuf *b, int *first, int n, const char *k)
 	mp_jsonbuf_raw(b, ": ", 2);
 }
 
+/* v in decimal (no snprintf: every finding's locations have two or three numbers). */
 static void integer(mp_jsonbuf *b, long long v)
 {
-	char n[24];
-	int len = snprintf(n, sizeof(n), "%lld", v);
-	mp_jsonbuf_raw(b, n, (size_t)len);
+	char n[24], *p = n + sizeof(n);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		*--p = '-';
+	mp_jsonbuf_raw(b, p, (size_t)(n + sizeof(n) - p));
 }
 
 static int valid(const char *s)
@@ -304,11 +320,26 @@ static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 static const char *const status_names[] = {"pass", "fail", "error", "waived"};
 
 /* One entry of the report's rules, as an element of the top object's array (indent 4). */
-static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r)
+/* The JSON text of the help and help_uri of the last doc written: the same for every rule of a
+ * kind (84,000 grants), escaped once. */
+typedef struct {
+	const mp_rule_doc *doc;
+	mp_jsonbuf help, uri;
+} doc_cache;
+
+static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r, doc_cache *c)
 {
 	const mp_rule_doc *doc = r->doc;
 	const char *docs = docs_url ? docs_url : MP_DOCS_URL;
 	int slash = *docs && docs[strlen(docs) - 1] == '/';
+	if (c->doc != doc) {
+		c->help.len = c->uri.len = 0;
+		string3(&c->help, doc->checks, "\n\nTo resolve: ", doc->fix);
+		string3(&c->uri, docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#",
+		        doc->anchor);
+		b->oom |= c->help.oom | c->uri.oom;
+		c->doc = c->help.oom || c->uri.oom ? NULL : doc;
+	}
 	int grant = !strcmp(r->type, "allow") || !strcmp(r->type, "role");
 	int first = 1;
 	mp_jsonbuf_raw(b, "    {", 5);
@@ -327,9 +358,9 @@ static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r)
 	key(b, &first, 6, "findings");
 	integer(b, (long long)r->findings);
 	key(b, &first, 6, "help");
-	string3(b, doc->checks, "\n\nTo resolve: ", doc->fix);
+	mp_jsonbuf_raw(b, c->help.p, c->help.len);
 	key(b, &first, 6, "help_uri");
-	string3(b, docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#", doc->anchor);
+	mp_jsonbuf_raw(b, c->uri.p, c->uri.len);
 	if (r->loc_file) {
 		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
 		key(b, &first, 6, "location");
@@ -375,8 +406,8 @@ static char *put_len(char *p, size_t n)
 
 /* The fingerprint of a finding (audit_rules.h) as 64 hex digits into hex; -1 on failure. One
  * digest of the three length-prefixed parts, hex by table: this runs for every finding. */
-static int fingerprint_hex(EVP_MD_CTX *ctx, const char *policy, const char *rule,
-                           const char *subject, char hex[65])
+static int fingerprint_hex(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *policy,
+                           const char *rule, const char *subject, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
 	const char *parts[3] = {policy, rule, subject};
@@ -384,7 +415,7 @@ static int fingerprint_hex(EVP_MD_CTX *ctx, const char *policy, const char *rule
 	unsigned mdlen = 0;
 	char lens[3][24];
 	size_t nlen[3];
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (!ctx || !sha256 || EVP_DigestInit_ex(ctx, sha256, NULL) != 1)
 		return -1;
 	for (int k = 0; k < 3; k++) {
 		size_t n = strlen(parts[k]);
@@ -407,7 +438,7 @@ json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char 
 {
 	char hex[65];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int rc = fingerprint_hex(ctx, policy, rule, subject, hex);
+	int rc = fingerprint_hex(ctx, EVP_sha256(), policy, rule, subject, hex);
 	EVP_MD_CTX_free(ctx);
 	return rc < 0 ? NULL : json_string(hex);
 }
@@ -522,7 +553,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	/* jansson refuses a string that is not UTF-8: such a finding was never listed */
 	if (!valid(subject) || !valid(message) || !valid(r->policy) || !valid(r->name))
 		return;
-	if (fingerprint_hex(a->md, r->policy, r->name, subject, fp) < 0) {
+	if (fingerprint_hex(a->md, a->sha256, r->policy, r->name, subject, fp) < 0) {
 		a->spool_bad = 1;
 		return;
 	}
@@ -670,7 +701,9 @@ int au_open(audit *a)
 	a->now = a->o->now ? a->o->now : (int64_t)time(NULL);
 	mp_jsonbuf_init(&a->buf, NULL, 0);
 	a->md = EVP_MD_CTX_new();
-	if (!a->errors || !a->places || !a->md || index_waivers(a) < 0)
+	/* fetched once: EVP_sha256() in EVP_DigestInit_ex looks the algorithm up on every call */
+	a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!a->errors || !a->places || !a->md || !a->sha256 || index_waivers(a) < 0)
 		return -1;
 	return (a->spool = au_tempfile()) ? 0 : -1;
 }
@@ -687,6 +720,7 @@ void au_close(audit *a)
 	mp_free(a->w_pair);
 	mp_jsonbuf_free(&a->buf);
 	EVP_MD_CTX_free(a->md);
+	EVP_MD_free(a->sha256);
 	json_decref(a->errors);
 	json_decref(a->places);
 	json_decref(a->places_more);
@@ -845,19 +879,24 @@ void au_rules_free(au_rules *r)
 int au_write_rules(const au_rules *r, FILE *out)
 {
 	mp_jsonbuf b;
+	doc_cache c = {NULL};
 	int rc = 0;
 	mp_jsonbuf_init(&b, NULL, 0);
+	mp_jsonbuf_init(&c.help, NULL, 0);
+	mp_jsonbuf_init(&c.uri, NULL, 0);
 	for (uint32_t i = 0; i < r->n && !rc; i++) {
 		b.len = 0;
 		if (i)
 			mp_jsonbuf_raw(&b, ",\n", 2);
-		emit_rule(r->docs_url, &b, &r->v[i]);
+		emit_rule(r->docs_url, &b, &r->v[i], &c);
 		if (b.oom)
 			rc = -1;
 		else
 			fwrite(b.p, 1, b.len, out);
 	}
 	mp_jsonbuf_free(&b);
+	mp_jsonbuf_free(&c.help);
+	mp_jsonbuf_free(&c.uri);
 	return rc;
 }
 

@@ -71,6 +71,7 @@ struct mp_audit_ctx {
 	const char *w_file; /* the waivers file as reported */
 	int64_t now;
 	struct evp_md_ctx_st *md; /* the findings' fingerprints (OpenSSL's EVP_MD_CTX) */
+	struct evp_md_st *sha256; /* their digest, fetched once (EVP_MD) */
 	struct au_par *par;       /* a parallel audit's shared progress (audit.c), or NULL */
 };
 
@@ -86,6 +87,9 @@ const char *au_place(audit *a, const char *file);
 uint32_t au_rule_entry(audit *a, const mp_policy *p, const char *policy, const char *name,
                        const char *type, uint32_t severity, const char *description,
                        const char *loc);
+/* Room for n more rules, so that a row adding many (one per grant) grows the table once; -1
+ * when out of memory (the rules are then added one at a time, as without it). */
+int au_reserve_rules(audit *a, uint32_t n);
 /* The rule of an import finding's code (meshpol.import/CODE). */
 uint32_t au_import_rule(audit *a, const char *code, uint32_t level);
 /* Counts a finding of rule r and, under the cap per rule, writes it to the spool. */
