@@ -753,6 +753,7 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* The spool's findings, as the elements of the top object's "findings" array. */
+/* A write error shows in ferror(out), as the report's other writes do. */
 static int copy_spool(FILE *spool, FILE *out)
 {
 	char buf[65536];
@@ -787,18 +788,11 @@ int au_take_rules(audit *a, au_rules *r)
 /* Appends from's findings to into's spool, with the separator into's last one needs. */
 static int append_spool(audit *into, audit *from)
 {
-	char buf[65536];
-	size_t n;
 	if (!from->listed)
 		return 0;
-	if (fflush(from->spool) != 0 || fseek(from->spool, 0, SEEK_SET) != 0)
-		return -1;
 	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
 		return -1;
-	while ((n = fread(buf, 1, sizeof(buf), from->spool)) > 0)
-		if (fwrite(buf, 1, n, into->spool) != n)
-			return -1;
-	return ferror(from->spool) ? -1 : 0;
+	return copy_spool(from->spool, into->spool) < 0 || ferror(into->spool) ? -1 : 0;
 }
 
 int au_merge(audit *a, audit *first)

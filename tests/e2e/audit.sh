@@ -192,6 +192,16 @@ for f in text json junit sarif markdown html; do
 	jobs_same "--jobs 2 with a trail: $f" -m examples/acme -p policies --format $f --trail "$TMP/jobs.trail"
 done
 jobs_same "--jobs 2, waivers and a failing check" -m $D/rbac -p $D/parallel-bundle --format json
+# a check named as a rule of its policy: one rule of the report, counted by one thread (serial)
+mkdir -p "$TMP/shared-name"
+printf 'name: shared\nrevision: "1"\n' > "$TMP/shared-name/bundle.yaml"
+cat > "$TMP/shared-name/p.lua" <<'LUA'
+policy "t.shared" { version = "1.0.0", kind = "rbac" }
+allow "same" { service = "shop/pay", from = "*" }
+check "same" { run = function(mesh, report) report { subject = "x", message = "from the check" } end }
+LUA
+jobs_same "--jobs 2, a check and a rule of one name" -m $D/rbac -p "$TMP/shared-name" --format json
+jq -e '[.rules[] | select(.rule == "same")] | length == 1 and .[0].findings == 2' "$TMP/jobs2.out" >/dev/null && ok "one rule for the check and the grant of one name" || not_ok "shared name" "$(jq -c '.rules' "$TMP/jobs2.out" | head -c 400)"
 expect_rc "--jobs 3 is a usage error" 2 "$MESHPOL" audit -m examples/acme --jobs 3
 
 # without -p: no bundle, so the checks that need none run alone (the import analyzers' findings)

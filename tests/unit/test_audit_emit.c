@@ -310,8 +310,8 @@ static const char parallel_waivers[] = "waivers:\n"
                                        "    reason: seen\n"
                                        "    owner: security\n"
                                        "    expires: 2999-12-31\n"
-                                       "  - rule: t.rbac/ghost-role\n"
-                                       "    subject: role ghost-role\n"
+                                       "  - rule: t.grants/unbound\n"
+                                       "    subject: role unbound\n"
                                        "    reason: old\n"
                                        "    owner: security\n"
                                        "    expires: 2999-12-31\n";
@@ -358,7 +358,7 @@ static void test_parallel_same_bytes(void **state)
 		{
 			const char *p = json_string_value(json_object_get(fi, "policy"));
 			checks += !strcmp(p, "t.checks");
-			rbac += !strcmp(p, "t.rbac");
+			rbac += !strcmp(p, "t.grants");
 		}
 		assert_true(checks >= 6 && rbac >= 2);
 		assert_int_equal(json_array_size(json_object_get(a, "errors")), 1);

@@ -1,6 +1,7 @@
-policy "t.rbac" { version = "1.0.0", kind = "rbac", severity = "high", controls = { "C-RBAC" } }
-allow "too-broad" { service = "shop/pay", from = "*" }
-role "ghost-role" { allow { service = "shop/web", methods = { "GET" } } }
-role "reader" { allow { service = "shop/web", methods = { "GET" } } }
-bind "reader" { principals = { "spiffe://t/ns/shop/sa/nobody" } }
-deny "no-web-to-api" { service = "shop/api", from = { services = { "shop/web" } } }
+-- Grants the C rows judge while the checks run (tests/unit/test_audit_emit.c): an over-broad
+-- grant on the data service, a principal no service has, a role nobody is bound to.
+policy "t.grants" { version = "2.0.0", kind = "rbac", severity = "critical",
+                    controls = { "C-GRANTS" } }
+allow "anyone-to-pay" { service = "shop/pay", from = "*" }
+allow "ghost-caller" { service = "shop/web", from = { principals = { "spiffe://t/ns/x/sa/ghost" } } }
+role "unbound" { allow { service = "shop/api", methods = { "POST" } } }
