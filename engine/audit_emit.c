@@ -405,33 +405,42 @@ static char *put_len(char *p, size_t n)
 }
 
 /* The fingerprint of a finding (audit_rules.h) as 64 hex digits into hex; -1 on failure. One
- * digest of the three length-prefixed parts, hex by table: this runs for every finding. */
+ * digest of the three length-prefixed parts, in one update, hex by table: this runs for every
+ * finding. A context that digested before is reset, not set up again (no provider lookup). */
 static int fingerprint_hex(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *policy,
                            const char *rule, const char *subject, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
 	const char *parts[3] = {policy, rule, subject};
+	size_t lens[3], total = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	char lens[3][24];
-	size_t nlen[3];
-	if (!ctx || !sha256 || EVP_DigestInit_ex(ctx, sha256, NULL) != 1)
+	char stack[1024], *buf = stack, *p;
+	int rc = -1;
+	for (int k = 0; k < 3; k++)
+		total += (lens[k] = strlen(parts[k])) + 24;
+	if (!ctx || !sha256 || (total > sizeof(stack) && !(buf = mp_malloc(total))))
 		return -1;
+	p = buf;
 	for (int k = 0; k < 3; k++) {
-		size_t n = strlen(parts[k]);
-		nlen[k] = (size_t)(put_len(lens[k], n) - lens[k]);
-		if (EVP_DigestUpdate(ctx, lens[k], nlen[k]) != 1 ||
-		    EVP_DigestUpdate(ctx, parts[k], n) != 1)
-			return -1;
+		p = put_len(p, lens[k]);
+		memcpy(p, parts[k], lens[k]);
+		p += lens[k];
 	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		return -1;
+	if (EVP_DigestInit_ex2(ctx, EVP_MD_CTX_get0_md(ctx) ? NULL : sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, buf, (size_t)(p - buf)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
 	for (unsigned k = 0; k < mdlen; k++) {
 		hex[2 * k] = digits[md[k] >> 4];
 		hex[2 * k + 1] = digits[md[k] & 15];
 	}
 	hex[64] = '\0';
-	return 0;
+	rc = 0;
+out:
+	if (buf != stack)
+		mp_free(buf);
+	return rc;
 }
 
 json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char *subject)
