@@ -295,25 +295,45 @@ static const char *target_kind(const mp_route *r, uint32_t t)
 	return "destination";
 }
 
+/* Joins up to four strings into buf (len > 0), cut to fit as snprintf cuts: no snprintf, since
+ * the residency and route checks name the ends of every finding's hops. */
+static void join4(char *buf, size_t len, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *parts[4] = {a, b, c, d};
+	size_t at = 0;
+	for (int k = 0; k < 4 && parts[k]; k++) {
+		size_t n = strlen(parts[k]);
+		if (n > len - 1 - at)
+			n = len - 1 - at;
+		memcpy(buf + at, parts[k], n);
+		at += n;
+	}
+	buf[at] = '\0';
+}
+
 /* "svc" or "svc@cluster" or an external's host, for subjects and paths. */
 static void end_text(const mp_model *m, const mp_target *t, char *buf, size_t len)
 {
 	mp_model_view v = mp_model_get_view(m);
 	if (t->kind == MP_TARGET_EXTERNAL) {
-		snprintf(buf, len, "%s", mp_model_str(m, v.externals[t->id].host));
+		join4(buf, len, mp_model_str(m, v.externals[t->id].host), NULL, NULL, NULL);
 		return;
 	}
 	const mp_service *s = &v.services[t->id];
-	snprintf(buf, len, "%s/%s%s%s", mp_model_str(m, v.namespaces[s->ns].name),
-	         mp_model_str(m, s->name), t->cluster != MP_NONE ? "@" : "",
-	         t->cluster != MP_NONE ? mp_model_str(m, v.clusters[t->cluster].name) : "");
+	join4(buf, len, mp_model_str(m, v.namespaces[s->ns].name), "/", mp_model_str(m, s->name),
+	      NULL);
+	if (t->cluster != MP_NONE) {
+		size_t at = strlen(buf);
+		join4(buf + at, len - at, "@", mp_model_str(m, v.clusters[t->cluster].name), NULL,
+		      NULL);
+	}
 }
 
 static void svc_text(const mp_model *m, mp_id s, char *buf, size_t len)
 {
 	mp_model_view v = mp_model_get_view(m);
-	snprintf(buf, len, "%s/%s", mp_model_str(m, v.namespaces[v.services[s].ns].name),
-	         mp_model_str(m, v.services[s].name));
+	join4(buf, len, mp_model_str(m, v.namespaces[v.services[s].ns].name), "/",
+	      mp_model_str(m, v.services[s].name), NULL);
 }
 
 /* Reports the leak that crosses at edge e, reached from the origin through parent hops. */
@@ -355,7 +375,8 @@ static void report_leak(audit *a, uint32_t rule, const mp_rule *rr, const char *
 		else
 			end_text(m, t, buf, sizeof(paths[0]));
 		path[npath++] = buf;
-		snprintf(hoptext, sizeof(hoptext), " %s %s", chain[i].reverse ? "<-" : "->", buf);
+		join4(hoptext, sizeof(hoptext), chain[i].reverse ? " <- " : " -> ", buf, NULL,
+		      NULL);
 		strncat(subject, hoptext, sizeof(subject) - strlen(subject) - 1);
 		related[nrel] = loc_model(a, r->loc);
 		snprintf(hops[nrel], sizeof(hops[0]), "route %s (%s%s)", mp_model_str(m, r->name),
