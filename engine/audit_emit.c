@@ -723,12 +723,18 @@ int au_open(audit *a)
 	return (a->spool = au_tempfile()) ? 0 : -1;
 }
 
+/* Frees n rules (the controls they own) and their array. */
+static void free_rules(au_rule *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].owns_controls)
+			mp_free((void *)v[i].controls);
+	mp_free(v);
+}
+
 void au_close(audit *a)
 {
-	for (uint32_t i = 0; i < a->nrules; i++)
-		if (a->rules[i].owns_controls)
-			mp_free((void *)a->rules[i].controls);
-	mp_free(a->rules);
+	free_rules(a->rules, a->nrules);
 	mp_free(a->rindex);
 	mp_free(a->w_matched);
 	mp_free(a->w_fp);
@@ -876,10 +882,7 @@ out:
 
 void au_rules_free(au_rules *r)
 {
-	for (uint32_t i = 0; i < r->n; i++)
-		if (r->v[i].owns_controls)
-			mp_free((void *)r->v[i].controls);
-	mp_free(r->v);
+	free_rules(r->v, r->n);
 	json_decref(r->places);
 	mp_free(r->docs_url);
 	memset(r, 0, sizeof(*r));
