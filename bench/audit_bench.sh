@@ -56,11 +56,8 @@ GROWTH_TO=10000
 GROWTH_MAX=12
 RESULTS=$OUT/audit-results.txt
 
-failed=0
-fail() {
-	echo "audit_bench: $*" >&2
-	failed=1
-}
+BENCH_NAME=audit_bench
+. "$HERE/bench_lib.sh"
 
 # always asked: make rebuilds a helper whose source changed
 if ! make --no-print-directory -s -C "$HERE" out/timecmd >&2; then
@@ -72,37 +69,6 @@ if [ ! -x "$MESHPOL" ]; then
 		"top, or \`make bench\`, which builds it)" >&2
 	exit 1
 fi
-
-# median FILE: the median of the numbers in FILE, one a line.
-median() {
-	sort -g "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
-		if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]
-		else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# max FILE: the largest number in FILE.
-max() { sort -g "$1" | tail -n 1; }
-# kb_to_mb KB: decimal megabytes (10^6 bytes), one decimal.
-kb_to_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
-
-# timed NAME LOG MAXRC CMD...: one run of CMD through timecmd; an exit code above MAXRC is a
-# failure. Appends its time and peak RSS to $RUN/NAME.s and $RUN/NAME.kb; on failure prints
-# LOG's tail and returns non-zero.
-timed() {
-	local name=$1 log=$2 maxrc=$3 rc
-	shift 3
-	"$TIMECMD" -o "$RUN/last" "$@" >"$log" 2>&1
-	rc=$?
-	if [ "$rc" -gt "$maxrc" ]; then
-		echo "audit_bench: failed (exit $rc): $*" >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		return 1
-	fi
-	read -r secs kb cpu <"$RUN/last"
-	echo "$secs" >>"$RUN/$name.s"
-	echo "$kb" >>"$RUN/$name.kb"
-	echo "${cpu:-nan}" >>"$RUN/$name.cpu"
-}
 
 mkdir -p "$OUT"
 RUN=$(mktemp -d "$OUT/run.XXXXXX")
@@ -192,13 +158,13 @@ EOF
 	echo "audit_bench: $n services: $REPS alternating runs..." >&2
 	ok=1
 	for ((r = 1; r <= REPS; r++)); do
-		timed audit "$RUN/audit.log" 1 "$MESHPOL" audit -m "$mpm" -p "$bundle" --format json \
+		bench_timed audit "$RUN/audit.log" 1 "$MESHPOL" audit -m "$mpm" -p "$bundle" --format json \
 			-o /dev/null || { ok=0; break; }
-		timed check "$RUN/check.log" 0 "$MESHPOL" check -m "$mpm" "$bundle" || { ok=0; break; }
-		timed min "$RUN/min.log" 0 "$MESHPOL" check -m "$mpm" "$MIN" || { ok=0; break; }
-		timed check_arc "$RUN/check_arc.log" 0 "$MESHPOL" check -m "$mpm" "$archive" ||
+		bench_timed check "$RUN/check.log" 0 "$MESHPOL" check -m "$mpm" "$bundle" || { ok=0; break; }
+		bench_timed min "$RUN/min.log" 0 "$MESHPOL" check -m "$mpm" "$MIN" || { ok=0; break; }
+		bench_timed check_arc "$RUN/check_arc.log" 0 "$MESHPOL" check -m "$mpm" "$archive" ||
 			{ ok=0; break; }
-		timed audit_arc "$RUN/audit_arc.log" 1 "$MESHPOL" audit -m "$mpm" -p "$archive" \
+		bench_timed audit_arc "$RUN/audit_arc.log" 1 "$MESHPOL" audit -m "$mpm" -p "$archive" \
 			--format json -o /dev/null || { ok=0; break; }
 	done
 	if [ "$ok" -eq 0 ]; then

@@ -1,5 +1,6 @@
-# bench/bench_lib.sh: what the server benchmarks (server_bench.sh, grpc_bench.sh) share. Sourced
-# after OUT is set.
+# bench/bench_lib.sh: what the benchmarks share: the server ones' tools and work directory
+# (server_bench.sh, grpc_bench.sh, soak.sh) and the timed runs and their statistics of the
+# command-line ones (audit_bench.sh, compile_bench.sh). Sourced after OUT is set.
 
 # bench_need NAME HINT TOOL...: every tool is there, else says which and exits.
 bench_need() {
@@ -35,3 +36,43 @@ free_port() {
 cpu_ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
 
 fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u }'; }
+
+# fail MESSAGE...: says it on stderr, prefixed by $BENCH_NAME, and marks the run failed (the
+# script exits with $failed).
+failed=0
+fail() {
+	echo "$BENCH_NAME: $*" >&2
+	failed=1
+}
+
+# median FILE: the median of the numbers in FILE, one a line.
+median() {
+	sort -g "$1" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]
+		else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# max FILE: the largest number in FILE.
+max() { sort -g "$1" | tail -n 1; }
+# kb_to_mb KB: decimal megabytes (10^6 bytes), one decimal.
+kb_to_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
+
+# bench_timed NAME LOG MAXRC CMD...: one run of CMD through $TIMECMD (timecmd.c); an exit code
+# above MAXRC is a failure. Appends its wall seconds, peak RSS (kB) and CPU seconds to
+# $RUN/NAME.s, .kb and .cpu; on failure prints LOG's tail, prefixed by $BENCH_NAME, and returns
+# non-zero.
+bench_timed() {
+	local name=$1 log=$2 maxrc=$3 rc secs kb cpu
+	shift 3
+	"$TIMECMD" -o "$RUN/last" "$@" >"$log" 2>&1
+	rc=$?
+	if [ "$rc" -gt "$maxrc" ]; then
+		echo "$BENCH_NAME: failed (exit $rc): $*" >&2
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return 1
+	fi
+	read -r secs kb cpu <"$RUN/last"
+	echo "$secs" >>"$RUN/$name.s"
+	echo "$kb" >>"$RUN/$name.kb"
+	echo "${cpu:-nan}" >>"$RUN/$name.cpu"
+}

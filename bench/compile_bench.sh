@@ -36,11 +36,8 @@ RSS_TARGET_MB=50
 RSS_TARGET_SIZE=10000
 RESULTS=$OUT/compile-results.txt
 
-failed=0
-fail() {
-	echo "compile_bench: $*" >&2
-	failed=1
-}
+BENCH_NAME=compile_bench
+. "$HERE/bench_lib.sh"
 
 # always asked: make rebuilds a helper whose source changed
 if ! make --no-print-directory -s -C "$HERE" tools >&2; then
@@ -53,33 +50,6 @@ if [ ! -x "$MESHPOL" ]; then
 	fail "$MESHPOL not found or not executable: build it first (\`make\` at the top, or" \
 		"\`make bench\`, which builds it); measuring the YAML baseline only"
 fi
-
-# median FILE: the median of the numbers in FILE, one a line.
-median() {
-	sort -g "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
-		if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]
-		else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# max FILE: the largest number in FILE.
-max() { sort -g "$1" | tail -n 1; }
-# kb_to_mb KB: decimal megabytes (10^6 bytes), one decimal.
-kb_to_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
-
-# timed NAME LOG CMD...: one run of CMD through timecmd; appends its time and peak RSS to
-# $RUN/NAME.s and $RUN/NAME.kb; on failure prints LOG's tail and returns non-zero.
-timed() {
-	local name=$1 log=$2
-	shift 2
-	if ! "$TIMECMD" -o "$RUN/last" "$@" >"$log" 2>&1; then
-		echo "compile_bench: failed: $*" >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		return 1
-	fi
-	read -r secs kb _ <"$RUN/last"
-	echo "$secs" >>"$RUN/$name.s"
-	echo "$kb" >>"$RUN/$name.kb"
-}
 
 mkdir -p "$OUT"
 RUN=$(mktemp -d "$OUT/run.XXXXXX")
@@ -127,13 +97,13 @@ for spec in $(for n in $SIZES; do echo "mesh:$n"; done) $(for n in $K8S_SIZES; d
 	fi
 	echo "compile_bench: $kind, $n services: $REPS alternating runs..." >&2
 	for ((r = 1; r <= REPS; r++)); do
-		timed yaml "$RUN/yaml.log" "$BASELINE" -q "$dir" || { failed=1; break; }
+		bench_timed yaml "$RUN/yaml.log" 0 "$BASELINE" -q "$dir" || { failed=1; break; }
 		if [ "$compile_ok" -eq 1 ]; then
-			timed compile "$OUT/compile-$kind-$n.log" "$MESHPOL" compile -o "$mpm" "$dir" ||
+			bench_timed compile "$OUT/compile-$kind-$n.log" 0 "$MESHPOL" compile -o "$mpm" "$dir" ||
 				{ failed=1; compile_ok=0; }
 		fi
 		if [ "$start_ok" -eq 1 ]; then
-			timed start "$RUN/start.log" "$MESHPOL" version 2>/dev/null || start_ok=0
+			bench_timed start "$RUN/start.log" 0 "$MESHPOL" version 2>/dev/null || start_ok=0
 		fi
 	done
 	start_s=n/a

@@ -78,7 +78,7 @@ static const mp_verb verbs[] = {
     {"audit", mp_cmd_audit, 0, 0,
      "audit -m MODEL [-p POLICY_DIR] [--format text|json|junit|sarif|markdown|html] [-o FILE] "
      "[--fail-on LEVEL] [--trail FILE [--sign-key KEY.pem]] [--policy NAME] [--base DIR] "
-     "[--docs-url URL] [--istio-mesh-config FILE] [-q]",
+     "[--docs-url URL] [--istio-mesh-config FILE] [--jobs N] [-q]",
      "audit a mesh against every policy; exit 1 on findings at or above --fail-on (advisory, "
      "soft, hard, or a severity: critical, high, medium, low)",
      mp_audit_options, "none", NULL},

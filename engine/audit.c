@@ -16,20 +16,48 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_PATH_HOPS 64
+
+/* A parallel audit (mp_audit_stream): the Lua checks' row runs on a worker thread in an audit
+ * context of its own while the calling thread runs the other rows. The progress callback is
+ * only ever called from the calling thread: the worker posts its progress here. */
+struct au_par {
+	pthread_mutex_t lock;
+	pthread_cond_t posted;
+	uint64_t done[2];        /* [0] the calling thread's rows, [1] the worker's */
+	const char *worker_step; /* its last step not yet reported, or NULL */
+	int finished;            /* the worker's row returned */
+	audit *worker;           /* its context */
+	const mp_check_row *row; /* its row */
+};
 
 /* Progress inside the running row: part i of n is done (n = 0: the whole row). */
 static void progress(audit *a, const char *step, uint64_t i, uint64_t n)
 {
-	uint64_t w = a->row ? a->row->weight : 0;
+	uint64_t w = a->row ? a->row->weight : 0, done = a->base + (n && i < n ? w * i / n : w);
+	struct au_par *p = a->par;
+	if (p) {
+		int worker = a == p->worker;
+		pthread_mutex_lock(&p->lock);
+		p->done[worker] = done;
+		if (worker) {
+			p->worker_step = step;
+			pthread_cond_signal(&p->posted);
+		}
+		done = p->done[0] + p->done[1];
+		pthread_mutex_unlock(&p->lock);
+		if (worker)
+			return; /* the calling thread reports it */
+	}
 	if (a->o->progress)
-		a->o->progress(a->o->progress_ctx, step, a->base + (n && i < n ? w * i / n : w),
-		               a->total);
+		a->o->progress(a->o->progress_ctx, step, done, a->total);
 }
 
 /* --- locations and rules --- */
@@ -135,6 +163,13 @@ static int l_report(lua_State *L)
 
 	if (lua_type(L, 3) != LUA_TSTRING)
 		return luaL_error(L, "report: 'message' must be a string");
+	/* past the cap a finding is only counted: its location, path and related are not read
+	 * (a check over 100,000 routes may report tens of thousands more) */
+	if (slot->rule != UINT32_MAX &&
+	    slot->a->rules[slot->rule].findings >= MAX_FINDINGS_PER_RULE) {
+		au_finding(slot->a, slot->rule, "", "", NULL, NULL, 0, NULL, 0);
+		return 0;
+	}
 	const char *message = lua_tostring(L, 3);
 	const char *loc = loc_at(L, lua_isnil(L, 4) ? 2 : 4);
 	/* path and related: read every string first, then build JSON with no Lua call between */
@@ -260,25 +295,45 @@ static const char *target_kind(const mp_route *r, uint32_t t)
 	return "destination";
 }
 
+/* Joins up to four strings into buf (len > 0), cut to fit as snprintf cuts: no snprintf, since
+ * the residency and route checks name the ends of every finding's hops. */
+static void join4(char *buf, size_t len, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *parts[4] = {a, b, c, d};
+	size_t at = 0;
+	for (int k = 0; k < 4 && parts[k]; k++) {
+		size_t n = strlen(parts[k]);
+		if (n > len - 1 - at)
+			n = len - 1 - at;
+		memcpy(buf + at, parts[k], n);
+		at += n;
+	}
+	buf[at] = '\0';
+}
+
 /* "svc" or "svc@cluster" or an external's host, for subjects and paths. */
 static void end_text(const mp_model *m, const mp_target *t, char *buf, size_t len)
 {
 	mp_model_view v = mp_model_get_view(m);
 	if (t->kind == MP_TARGET_EXTERNAL) {
-		snprintf(buf, len, "%s", mp_model_str(m, v.externals[t->id].host));
+		join4(buf, len, mp_model_str(m, v.externals[t->id].host), NULL, NULL, NULL);
 		return;
 	}
 	const mp_service *s = &v.services[t->id];
-	snprintf(buf, len, "%s/%s%s%s", mp_model_str(m, v.namespaces[s->ns].name),
-	         mp_model_str(m, s->name), t->cluster != MP_NONE ? "@" : "",
-	         t->cluster != MP_NONE ? mp_model_str(m, v.clusters[t->cluster].name) : "");
+	join4(buf, len, mp_model_str(m, v.namespaces[s->ns].name), "/", mp_model_str(m, s->name),
+	      NULL);
+	if (t->cluster != MP_NONE) {
+		size_t at = strlen(buf);
+		join4(buf + at, len - at, "@", mp_model_str(m, v.clusters[t->cluster].name), NULL,
+		      NULL);
+	}
 }
 
 static void svc_text(const mp_model *m, mp_id s, char *buf, size_t len)
 {
 	mp_model_view v = mp_model_get_view(m);
-	snprintf(buf, len, "%s/%s", mp_model_str(m, v.namespaces[v.services[s].ns].name),
-	         mp_model_str(m, v.services[s].name));
+	join4(buf, len, mp_model_str(m, v.namespaces[v.services[s].ns].name), "/",
+	      mp_model_str(m, v.services[s].name), NULL);
 }
 
 /* Reports the leak that crosses at edge e, reached from the origin through parent hops. */
@@ -320,7 +375,8 @@ static void report_leak(audit *a, uint32_t rule, const mp_rule *rr, const char *
 		else
 			end_text(m, t, buf, sizeof(paths[0]));
 		path[npath++] = buf;
-		snprintf(hoptext, sizeof(hoptext), " %s %s", chain[i].reverse ? "<-" : "->", buf);
+		join4(hoptext, sizeof(hoptext), chain[i].reverse ? " <- " : " -> ", buf, NULL,
+		      NULL);
 		strncat(subject, hoptext, sizeof(subject) - strlen(subject) - 1);
 		related[nrel] = loc_model(a, r->loc);
 		snprintf(hops[nrel], sizeof(hops[0]), "route %s (%s%s)", mp_model_str(m, r->name),
@@ -544,6 +600,7 @@ static void run_rbac(audit *a)
 
 	if (!roff || !rsvc || !fill || !reported.v)
 		goto out;
+	au_reserve_rules(a, b->nrules + b->nroles); /* a rule per grant and role, at most */
 	for (uint32_t k = 0; k < nent; k++)
 		roff[b->svc_rules[k] + 1]++;
 	for (uint32_t r = 0; r < b->nrules; r++)
@@ -925,9 +982,126 @@ struct mp_audit_result {
 	json_t *summary;
 	FILE *spool;
 	uint64_t listed;
-	char *rules; /* the json report's "rules" elements (au_rules_json), rules_len bytes */
-	size_t rules_len;
+	au_rules rules; /* written as the json report's "rules" when a report is written */
 };
+
+/* Would a rule of the Lua checks have the name of one the other rows report? A check shares
+ * its policy's names with the policy's rules and roles, and a bundle policy may be named as a
+ * pseudo-policy. Then the two threads would count one rule apart: the audit runs serially. */
+static int names_shared(const audit *a)
+{
+	const mp_bundle *b = a->b;
+	for (uint32_t i = 0; i < b->nchecks; i++) {
+		const mp_check *k = &b->checks[i];
+		const char *pol = b->policies[k->policy].name;
+		if (!strcmp(pol, MP_AUDIT_POLICY) || !strcmp(pol, MP_IMPORT_POLICY))
+			return 1;
+		for (uint32_t r = 0; r < b->nrules; r++)
+			if (b->rules[r].policy == k->policy && !strcmp(b->rules[r].name, k->name))
+				return 1;
+		for (uint32_t r = 0; r < b->nroles; r++)
+			if (b->roles[r].policy == k->policy && !strcmp(b->roles[r].name, k->name))
+				return 1;
+	}
+	return 0;
+}
+
+/* The row to run on a worker thread: the Lua checks, when they are the first row that runs,
+ * another row runs beside them, and the audit may use two threads (o->jobs; 0: when the machine
+ * has two cores). NULL: serial. */
+static const mp_check_row *parallel_row(const audit *a)
+{
+	const mp_check_row *r, *first = NULL;
+	uint32_t nrun = 0;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (a->o->jobs == 1 || (a->o->jobs == 0 && cores < 2))
+		return NULL;
+	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
+		if (row_runs(a, r) && !nrun++)
+			first = r;
+	if (nrun < 2 || first->audit != run_checks || names_shared(a))
+		return NULL;
+	return first;
+}
+
+static void *worker_main(void *arg)
+{
+	struct au_par *p = arg;
+	audit *w = p->worker;
+	w->row = p->row;
+	p->row->audit(w);
+	progress(w, p->row->id, 0, 0);
+	pthread_mutex_lock(&p->lock);
+	p->finished = 1;
+	pthread_cond_signal(&p->posted);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Reports the worker's progress until its row returns, then joins it. */
+static void wait_worker(audit *a, struct au_par *p, pthread_t t)
+{
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->finished && !p->worker_step)
+			pthread_cond_wait(&p->posted, &p->lock);
+		const char *step = p->worker_step;
+		uint64_t done = p->done[0] + p->done[1];
+		int finished = p->finished;
+		p->worker_step = NULL;
+		pthread_mutex_unlock(&p->lock);
+		if (step && a->o->progress)
+			a->o->progress(a->o->progress_ctx, step, done, a->total);
+		if (finished)
+			break;
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_join(t, NULL);
+}
+
+/* Runs the rows: serially, or the Lua checks on a worker thread beside the others, merged as if
+ * they had run first (their findings, rules and errors before the others'), so that every
+ * report is byte for byte the serial one. -1 when the merge runs out of memory. */
+static int run_rows(audit *a)
+{
+	const mp_check_row *r, *pr = parallel_row(a);
+	struct au_par par = {.row = pr};
+	audit w = {.ev = a->ev, .e = a->e, .m = a->m, .b = a->b, .o = a->o, .total = a->total};
+	pthread_t t;
+	int threaded = 0;
+	if (pr && au_open(&w) == 0 && pthread_mutex_init(&par.lock, NULL) == 0) {
+		if (pthread_cond_init(&par.posted, NULL) == 0) {
+			par.worker = &w;
+			w.par = a->par = &par;
+			threaded = pthread_create(&t, NULL, worker_main, &par) == 0;
+			if (!threaded)
+				pthread_cond_destroy(&par.posted);
+		}
+		if (!threaded)
+			pthread_mutex_destroy(&par.lock);
+	}
+	if (!threaded) { /* serial, the worker's context unused */
+		a->par = NULL;
+		au_close(&w);
+	}
+	for (uint32_t i = 0; (r = mp_check_at(i)); i++) {
+		if (!row_runs(a, r) || (threaded && r == pr))
+			continue;
+		a->row = r;
+		r->audit(a);
+		progress(a, r->id, 0, 0);
+		a->base += r->weight;
+	}
+	a->row = NULL;
+	if (!threaded)
+		return 0;
+	wait_worker(a, &par, t);
+	pthread_cond_destroy(&par.posted);
+	pthread_mutex_destroy(&par.lock);
+	w.par = a->par = NULL;
+	/* the worker's audit first, as in a serial run */
+	return au_merge(a, &w);
+}
 
 int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res)
 {
@@ -935,8 +1109,6 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	audit a = {.ev = ev, .e = e, .m = e->model, .b = e->bundle, .o = o};
 	const mp_check_row *r;
 	json_t *top = NULL;
-	char *rules = NULL;
-	size_t rules_len = 0;
 	int rc = -1;
 	*res = NULL;
 	if (au_open(&a) < 0)
@@ -944,22 +1116,20 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
-	for (uint32_t i = 0; (r = mp_check_at(i)); i++) {
-		if (!row_runs(&a, r))
-			continue;
-		a.row = r;
-		r->audit(&a);
-		progress(&a, r->id, 0, 0);
-		a.base += r->weight;
-	}
-	a.row = NULL;
-	au_settle(&a);
-	if (a.spool_bad || !(top = summary(&a)) || !(rules = au_rules_json(&a, &rules_len)) ||
-	    !(*res = mp_calloc(1, sizeof(**res))))
+	if (run_rows(&a) < 0)
 		goto out;
-	**res = (mp_audit_result){top, a.spool, a.listed, rules, rules_len};
+	au_settle(&a);
+	if (a.spool_bad || !(top = summary(&a)) || !(*res = mp_calloc(1, sizeof(**res))))
+		goto out;
+	if (au_take_rules(&a, &(*res)->rules) < 0) {
+		mp_free(*res);
+		*res = NULL;
+		goto out;
+	}
+	(*res)->summary = top;
+	(*res)->spool = a.spool;
+	(*res)->listed = a.listed;
 	top = NULL;
-	rules = NULL;
 	a.spool = NULL; /* the result's now */
 	if (out && mp_audit_result_write_json(*res, out) < 0) {
 		mp_audit_result_free(*res);
@@ -969,14 +1139,13 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	rc = 0;
 out:
 	json_decref(top);
-	mp_free(rules);
 	au_close(&a);
 	return rc;
 }
 
 int mp_audit_result_write_json(mp_audit_result *r, FILE *out)
 {
-	return au_write_json(r->summary, r->spool, r->listed, r->rules, r->rules_len, out);
+	return au_write_json(r->summary, r->spool, r->listed, &r->rules, out);
 }
 
 json_t *mp_audit_result_summary(const mp_audit_result *r)
@@ -994,7 +1163,7 @@ void mp_audit_result_free(mp_audit_result *r)
 	if (!r)
 		return;
 	json_decref(r->summary);
-	mp_free(r->rules);
+	au_rules_free(&r->rules);
 	if (r->spool)
 		fclose(r->spool);
 	mp_free(r);
@@ -1013,17 +1182,19 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 	mp_audit_result *res = NULL;
 	json_t *out = NULL, *findings = NULL, *rules = NULL;
 	char *text = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
 	if (mp_audit_stream(ev, o, NULL, &res) < 0)
 		return NULL;
 	if (!(findings = json_array()) ||
 	    mp_audit_result_findings(res, append_finding, findings) != 0 ||
-	    !(text = mp_malloc(res->rules_len + 2)))
+	    !(f = open_memstream(&text, &len)))
 		goto out;
-	text[0] = '[';
-	if (res->rules_len)
-		memcpy(text + 1, res->rules, res->rules_len);
-	text[res->rules_len + 1] = ']';
-	if (!(rules = json_loadb(text, res->rules_len + 2, 0, NULL)) ||
+	fputc('[', f);
+	int bad = au_write_rules(&res->rules, f) < 0;
+	fputc(']', f);
+	bad |= fclose(f) != 0;
+	if (bad || !(rules = json_loadb(text, len, 0, NULL)) ||
 	    json_object_set(res->summary, "rules", rules) < 0 ||
 	    json_object_set(res->summary, "findings", findings) < 0)
 		goto out;
@@ -1031,7 +1202,7 @@ json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o)
 out:
 	json_decref(findings);
 	json_decref(rules);
-	mp_free(text);
+	free(text);
 	mp_audit_result_free(res);
 	return out;
 }

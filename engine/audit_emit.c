@@ -9,6 +9,7 @@
 #include "pathbase.h"
 #include "version.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -82,19 +83,24 @@ static uint32_t *find_slot(audit *a, const char *policy, const char *name)
 	}
 }
 
-static int grow_rules(audit *a)
+/* Room for n rules in all, the index at most half full. */
+static int grow_rules(audit *a, uint32_t n)
 {
-	if (a->nrules + 1 > a->caprules) {
+	if (n > a->caprules) {
 		uint32_t cap = a->caprules ? 2 * a->caprules : 256;
+		while (cap < n)
+			cap *= 2;
 		au_rule *r = mp_realloc(a->rules, cap * sizeof(*r));
 		if (!r)
 			return -1;
 		a->rules = r;
 		a->caprules = cap;
 	}
-	if (2 * (a->nrules + 1) > a->rindex_cap) {
+	if (2 * n > a->rindex_cap) {
 		uint32_t cap = a->rindex_cap ? 2 * a->rindex_cap : 512;
 		uint32_t *old = a->rindex, oldcap = a->rindex_cap;
+		while (cap < 2 * n)
+			cap *= 2;
 		if (!(a->rindex = mp_calloc(cap, sizeof(uint32_t)))) {
 			a->rindex = old;
 			return -1;
@@ -109,10 +115,15 @@ static int grow_rules(audit *a)
 	return 0;
 }
 
+int au_reserve_rules(audit *a, uint32_t n)
+{
+	return grow_rules(a, a->nrules + n);
+}
+
 /* Adds r (its policy and name not yet in the table); UINT32_MAX when out of memory. */
 static uint32_t add_rule(audit *a, const au_rule *r)
 {
-	if (grow_rules(a) < 0)
+	if (grow_rules(a, a->nrules + 1) < 0)
 		return UINT32_MAX;
 	a->rules[a->nrules] = *r;
 	*find_slot(a, r->policy, r->name) = a->nrules + 1;
@@ -220,22 +231,34 @@ static void indent(mp_jsonbuf *b, int n)
 	mp_jsonbuf_raw(b, sp, (size_t)n);
 }
 
-/* The next key of an object whose keys are indented by n. */
+/* The next key of an object whose keys are indented by n. Keys are this file's own names
+ * (letters and '_'), which JSON needs no escape for: copied as they are. */
 static void key(mp_jsonbuf *b, int *first, int n, const char *k)
 {
+	char text[48];
+	size_t len = strlen(k);
+	assert(len + 4 <= sizeof(text));
 	if (!*first)
 		mp_jsonbuf_raw(b, ",", 1);
 	*first = 0;
 	indent(b, n);
-	mp_jsonbuf_string(b, k);
-	mp_jsonbuf_raw(b, ": ", 2);
+	text[0] = '"';
+	memcpy(text + 1, k, len);
+	memcpy(text + 1 + len, "\": ", 3);
+	mp_jsonbuf_raw(b, text, len + 4);
 }
 
+/* v in decimal (no snprintf: every finding's locations have two or three numbers). */
 static void integer(mp_jsonbuf *b, long long v)
 {
-	char n[24];
-	int len = snprintf(n, sizeof(n), "%lld", v);
-	mp_jsonbuf_raw(b, n, (size_t)len);
+	char n[24], *p = n + sizeof(n);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		*--p = '-';
+	mp_jsonbuf_raw(b, p, (size_t)(n + sizeof(n) - p));
 }
 
 static int valid(const char *s)
@@ -303,11 +326,26 @@ static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 static const char *const status_names[] = {"pass", "fail", "error", "waived"};
 
 /* One entry of the report's rules, as an element of the top object's array (indent 4). */
-static void emit_rule(audit *a, mp_jsonbuf *b, const au_rule *r)
+/* The JSON text of the help and help_uri of the last doc written: the same for every rule of a
+ * kind (84,000 grants), escaped once. */
+typedef struct {
+	const mp_rule_doc *doc;
+	mp_jsonbuf help, uri;
+} doc_cache;
+
+static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r, doc_cache *c)
 {
 	const mp_rule_doc *doc = r->doc;
-	const char *docs = a->o->docs_url ? a->o->docs_url : MP_DOCS_URL;
+	const char *docs = docs_url ? docs_url : MP_DOCS_URL;
 	int slash = *docs && docs[strlen(docs) - 1] == '/';
+	if (c->doc != doc) {
+		c->help.len = c->uri.len = 0;
+		string3(&c->help, doc->checks, "\n\nTo resolve: ", doc->fix);
+		string3(&c->uri, docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#",
+		        doc->anchor);
+		b->oom |= c->help.oom | c->uri.oom;
+		c->doc = c->help.oom || c->uri.oom ? NULL : doc;
+	}
 	int grant = !strcmp(r->type, "allow") || !strcmp(r->type, "role");
 	int first = 1;
 	mp_jsonbuf_raw(b, "    {", 5);
@@ -326,9 +364,9 @@ static void emit_rule(audit *a, mp_jsonbuf *b, const au_rule *r)
 	key(b, &first, 6, "findings");
 	integer(b, (long long)r->findings);
 	key(b, &first, 6, "help");
-	string3(b, doc->checks, "\n\nTo resolve: ", doc->fix);
+	mp_jsonbuf_raw(b, c->help.p, c->help.len);
 	key(b, &first, 6, "help_uri");
-	string3(b, docs, slash ? MP_RULES_PAGE "#" : "/" MP_RULES_PAGE "#", doc->anchor);
+	mp_jsonbuf_raw(b, c->uri.p, c->uri.len);
 	if (r->loc_file) {
 		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
 		key(b, &first, 6, "location");
@@ -373,40 +411,49 @@ static char *put_len(char *p, size_t n)
 }
 
 /* The fingerprint of a finding (audit_rules.h) as 64 hex digits into hex; -1 on failure. One
- * digest of the three length-prefixed parts, hex by table: this runs for every finding. */
-static int fingerprint_hex(EVP_MD_CTX *ctx, const char *policy, const char *rule,
-                           const char *subject, char hex[65])
+ * digest of the three length-prefixed parts, in one update, hex by table: this runs for every
+ * finding. A context that digested before is reset, not set up again (no provider lookup). */
+static int fingerprint_hex(EVP_MD_CTX *ctx, const EVP_MD *sha256, const char *policy,
+                           const char *rule, const char *subject, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
 	const char *parts[3] = {policy, rule, subject};
+	size_t lens[3], total = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
-	char lens[3][24];
-	size_t nlen[3];
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	char stack[1024], *buf = stack, *p;
+	int rc = -1;
+	for (int k = 0; k < 3; k++)
+		total += (lens[k] = strlen(parts[k])) + 24;
+	if (!ctx || !sha256 || (total > sizeof(stack) && !(buf = mp_malloc(total))))
 		return -1;
+	p = buf;
 	for (int k = 0; k < 3; k++) {
-		size_t n = strlen(parts[k]);
-		nlen[k] = (size_t)(put_len(lens[k], n) - lens[k]);
-		if (EVP_DigestUpdate(ctx, lens[k], nlen[k]) != 1 ||
-		    EVP_DigestUpdate(ctx, parts[k], n) != 1)
-			return -1;
+		p = put_len(p, lens[k]);
+		memcpy(p, parts[k], lens[k]);
+		p += lens[k];
 	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		return -1;
+	if (EVP_DigestInit_ex2(ctx, EVP_MD_CTX_get0_md(ctx) ? NULL : sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, buf, (size_t)(p - buf)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
 	for (unsigned k = 0; k < mdlen; k++) {
 		hex[2 * k] = digits[md[k] >> 4];
 		hex[2 * k + 1] = digits[md[k] & 15];
 	}
 	hex[64] = '\0';
-	return 0;
+	rc = 0;
+out:
+	if (buf != stack)
+		mp_free(buf);
+	return rc;
 }
 
 json_t *mp_finding_fingerprint(const char *policy, const char *rule, const char *subject)
 {
 	char hex[65];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int rc = fingerprint_hex(ctx, policy, rule, subject, hex);
+	int rc = fingerprint_hex(ctx, EVP_sha256(), policy, rule, subject, hex);
 	EVP_MD_CTX_free(ctx);
 	return rc < 0 ? NULL : json_string(hex);
 }
@@ -521,7 +568,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	/* jansson refuses a string that is not UTF-8: such a finding was never listed */
 	if (!valid(subject) || !valid(message) || !valid(r->policy) || !valid(r->name))
 		return;
-	if (fingerprint_hex(a->md, r->policy, r->name, subject, fp) < 0) {
+	if (fingerprint_hex(a->md, a->sha256, r->policy, r->name, subject, fp) < 0) {
 		a->spool_bad = 1;
 		return;
 	}
@@ -669,25 +716,35 @@ int au_open(audit *a)
 	a->now = a->o->now ? a->o->now : (int64_t)time(NULL);
 	mp_jsonbuf_init(&a->buf, NULL, 0);
 	a->md = EVP_MD_CTX_new();
-	if (!a->errors || !a->places || !a->md || index_waivers(a) < 0)
+	/* fetched once: EVP_sha256() in EVP_DigestInit_ex looks the algorithm up on every call */
+	a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!a->errors || !a->places || !a->md || !a->sha256 || index_waivers(a) < 0)
 		return -1;
 	return (a->spool = au_tempfile()) ? 0 : -1;
 }
 
+/* Frees n rules (the controls they own) and their array. */
+static void free_rules(au_rule *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].owns_controls)
+			mp_free((void *)v[i].controls);
+	mp_free(v);
+}
+
 void au_close(audit *a)
 {
-	for (uint32_t i = 0; i < a->nrules; i++)
-		if (a->rules[i].owns_controls)
-			mp_free((void *)a->rules[i].controls);
-	mp_free(a->rules);
+	free_rules(a->rules, a->nrules);
 	mp_free(a->rindex);
 	mp_free(a->w_matched);
 	mp_free(a->w_fp);
 	mp_free(a->w_pair);
 	mp_jsonbuf_free(&a->buf);
 	EVP_MD_CTX_free(a->md);
+	EVP_MD_free(a->sha256);
 	json_decref(a->errors);
 	json_decref(a->places);
+	json_decref(a->places_more);
 	if (a->spool)
 		fclose(a->spool);
 }
@@ -717,6 +774,7 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* The spool's findings, as the elements of the top object's "findings" array. */
+/* A write error shows in ferror(out), as the report's other writes do. */
 static int copy_spool(FILE *spool, FILE *out)
 {
 	char buf[65536];
@@ -728,23 +786,130 @@ static int copy_spool(FILE *spool, FILE *out)
 	return ferror(spool) ? -1 : 0;
 }
 
-char *au_rules_json(audit *a, size_t *len)
+int au_take_rules(audit *a, au_rules *r)
 {
-	mp_jsonbuf *b = &a->buf;
-	b->len = 0;
-	for (uint32_t i = 0; i < a->nrules; i++) {
+	char *docs = a->o->docs_url ? mp_strdup(a->o->docs_url) : NULL;
+	json_t *places = a->places;
+	if (a->o->docs_url && !docs)
+		return -1;
+	if (a->places_more) { /* both stay alive: the rules point into each */
+		if (!(places = json_pack("[OO]", a->places, a->places_more))) {
+			mp_free(docs);
+			return -1;
+		}
+		json_decref(a->places);
+	}
+	*r = (au_rules){a->rules, a->nrules, places, docs};
+	a->rules = NULL;
+	a->nrules = a->caprules = 0;
+	a->places = NULL;
+	return 0;
+}
+
+/* Appends from's findings to into's spool, with the separator into's last one needs. */
+static int append_spool(audit *into, audit *from)
+{
+	if (!from->listed)
+		return 0;
+	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
+		return -1;
+	return copy_spool(from->spool, into->spool) < 0 || ferror(into->spool) ? -1 : 0;
+}
+
+int au_merge(audit *a, audit *first)
+{
+	int rc = -1;
+	uint32_t n = first->nrules;
+	assert(!a->places_more && !first->places_more);
+	/* first's rules before a's, in place: a's table is the large one (every grant's rule) */
+	if (n) {
+		if (a->nrules + n > a->caprules) {
+			au_rule *v = mp_realloc(a->rules, (a->nrules + n) * sizeof(*v));
+			if (!v)
+				goto out;
+			a->rules = v;
+			a->caprules = a->nrules + n;
+		}
+		memmove(a->rules + n, a->rules, a->nrules * sizeof(*a->rules));
+		memcpy(a->rules, first->rules, n * sizeof(*a->rules));
+		first->nrules = 0; /* a's now, controls included */
+		a->nrules += n;
+		uint32_t cap = 512;
+		while (cap < 2 * a->nrules)
+			cap *= 2;
+		uint32_t *index = mp_calloc(cap, sizeof(uint32_t));
+		if (!index)
+			goto out;
+		mp_free(a->rindex);
+		a->rindex = index;
+		a->rindex_cap = cap;
+		for (uint32_t i = 0; i < a->nrules; i++) {
+			uint32_t *slot = find_slot(a, a->rules[i].policy, a->rules[i].name);
+			assert(!*slot); /* no rule in both: parallel_row (audit.c) made sure */
+			*slot = i + 1;
+		}
+	}
+	/* first's findings, then a's: a's appended to first's spool, which becomes a's */
+	if (append_spool(first, a) < 0)
+		goto out;
+	FILE *spool = a->spool;
+	a->spool = first->spool;
+	first->spool = spool;
+	json_t *errors = a->errors;
+	if (json_array_extend(first->errors, errors) < 0)
+		goto out;
+	a->errors = json_incref(first->errors);
+	json_decref(errors);
+	a->listed += first->listed;
+	for (int k = 0; k < 5; k++)
+		a->by_sev[k] += first->by_sev[k];
+	for (int k = 0; k < 3; k++)
+		a->by_enf[k] += first->by_enf[k];
+	a->waived += first->waived;
+	a->fail |= first->fail;
+	a->spool_bad |= first->spool_bad;
+	for (uint32_t k = 0; a->o->waivers && k < a->o->waivers->n; k++)
+		a->w_matched[k] += first->w_matched[k];
+	a->places_more = first->places; /* the moved rules point into it */
+	first->places = NULL;
+	rc = 0;
+out:
+	if (rc < 0)
+		a->spool_bad = 1;
+	au_close(first);
+	return rc;
+}
+
+void au_rules_free(au_rules *r)
+{
+	free_rules(r->v, r->n);
+	json_decref(r->places);
+	mp_free(r->docs_url);
+	memset(r, 0, sizeof(*r));
+}
+
+int au_write_rules(const au_rules *r, FILE *out)
+{
+	mp_jsonbuf b;
+	doc_cache c = {NULL};
+	int rc = 0;
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_jsonbuf_init(&c.help, NULL, 0);
+	mp_jsonbuf_init(&c.uri, NULL, 0);
+	for (uint32_t i = 0; i < r->n && !rc; i++) {
+		b.len = 0;
 		if (i)
-			mp_jsonbuf_raw(b, ",\n", 2);
-		emit_rule(a, b, &a->rules[i]);
+			mp_jsonbuf_raw(&b, ",\n", 2);
+		emit_rule(r->docs_url, &b, &r->v[i], &c);
+		if (b.oom)
+			rc = -1;
+		else
+			fwrite(b.p, 1, b.len, out);
 	}
-	char *s = b->oom ? NULL : mp_malloc(b->len + 1);
-	if (s) {
-		if (b->len)
-			memcpy(s, b->p, b->len);
-		s[b->len] = '\0';
-		*len = b->len;
-	}
-	return s;
+	mp_jsonbuf_free(&b);
+	mp_jsonbuf_free(&c.help);
+	mp_jsonbuf_free(&c.uri);
+	return rc;
 }
 
 void au_settle(audit *a)
@@ -785,8 +950,7 @@ json_t *au_waivers(audit *a)
 	return out;
 }
 
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, size_t rules_len,
-                  FILE *out)
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out)
 {
 	size_t n = json_object_size(top) + 2, k = 0;
 	const char **keys = mp_malloc(n * sizeof(*keys));
@@ -810,11 +974,12 @@ int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, 
 			else
 				fputs("\n  ]", out);
 		} else if (!strcmp(keys[i], "rules")) {
-			if (!rules_len) {
+			if (!r->n) {
 				fputs("[]", out);
 			} else {
 				fputs("[\n", out);
-				fwrite(rules, 1, rules_len, out);
+				if (au_write_rules(r, out) < 0)
+					goto out;
 				fputs("\n  ]", out);
 			}
 		} else if (dump_nested(out, json_object_get(top, keys[i])) < 0) {

@@ -53,7 +53,8 @@ struct mp_audit_ctx {
 	uint32_t *rindex; /* slot -> rule + 1 (0: empty) */
 	uint32_t rindex_cap;
 	json_t *errors;
-	json_t *places;          /* file as given -> file as reported (relative to o->base) */
+	json_t *places;      /* file as given -> file as reported (relative to o->base) */
+	json_t *places_more; /* a merged audit's other places (au_merge), which rules point into */
 	const mp_check_row *row; /* the row running */
 	uint64_t base;           /* progress before the row: the weights of the rows done */
 	uint64_t total;          /* the weights of every row that runs */
@@ -70,6 +71,8 @@ struct mp_audit_ctx {
 	const char *w_file; /* the waivers file as reported */
 	int64_t now;
 	struct evp_md_ctx_st *md; /* the findings' fingerprints (OpenSSL's EVP_MD_CTX) */
+	struct evp_md_st *sha256; /* their digest, fetched once (EVP_MD) */
+	struct au_par *par;       /* a parallel audit's shared progress (audit.c), or NULL */
 };
 
 /* audit_emit.c */
@@ -84,6 +87,9 @@ const char *au_place(audit *a, const char *file);
 uint32_t au_rule_entry(audit *a, const mp_policy *p, const char *policy, const char *name,
                        const char *type, uint32_t severity, const char *description,
                        const char *loc);
+/* Room for n more rules, so that a row adding many (one per grant) grows the table once; -1
+ * when out of memory (the rules are then added one at a time, as without it). */
+int au_reserve_rules(audit *a, uint32_t n);
 /* The rule of an import finding's code (meshpol.import/CODE). */
 uint32_t au_import_rule(audit *a, const char *code, uint32_t level);
 /* Counts a finding of rule r and, under the cap per rule, writes it to the spool. */
@@ -92,18 +98,36 @@ void au_finding(audit *a, uint32_t r, const char *subject, const char *message, 
 void au_error(audit *a, uint32_t r, const char *message);
 /* "file:line" -> an au_loc (file placed); 0 when s names no line. */
 int au_loc_text(audit *a, const char *s, au_loc *l);
+/* Moves what first found into a, as if first's rows had run before a's in one audit: its rules
+ * before a's (none may be in both), its findings before a's in the spool, its errors first,
+ * counts and waiver matches added; then closes first. -1 when out of memory or the spool fails
+ * (a->spool_bad is set too). */
+int au_merge(audit *a, audit *first);
 /* After the last finding: a rule whose every finding a waiver accepts passes as "waived". */
 void au_settle(audit *a);
 /* The audit's "waivers" (mp_waivers_apply's shape, waiver.h), from the matches counted. */
 json_t *au_waivers(audit *a);
-/* The rules table as the elements of the json report's "rules" (",\n" between them), in a new
- * mp_malloc'd string of *len bytes; NULL when out of memory. */
-char *au_rules_json(audit *a, size_t *len);
+/* The rules of a finished audit, moved out of it for the report (au_take_rules): C records,
+ * written as JSON one at a time when a report is written, never held as text (84,000 rules are
+ * 80 MB of it). Owns v (and each rule's controls when owns_controls), places (the rules' files
+ * point into it) and docs_url; the rest is borrowed from the engine snapshot, which must
+ * outlive it. */
+typedef struct {
+	au_rule *v;
+	uint32_t n;
+	json_t *places;
+	char *docs_url; /* NULL: MP_DOCS_URL */
+} au_rules;
+/* Moves a's rules into r (a keeps none); -1 when out of memory (a keeps them). */
+int au_take_rules(audit *a, au_rules *r);
+void au_rules_free(au_rules *r);
+/* Writes the rules as the elements of the json report's "rules" (",\n" between them); -1 when
+ * out of memory. */
+int au_write_rules(const au_rules *r, FILE *out);
 /* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
- * with "findings" the listed ones of the spool and "rules" the bytes au_rules_json made. -1
- * when out of memory or the spool cannot be read back; a write error shows in ferror(out). */
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const char *rules, size_t rules_len,
-                  FILE *out);
+ * with "findings" the listed ones of the spool and "rules" from r. -1 when out of memory or
+ * the spool cannot be read back; a write error shows in ferror(out). */
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out);
 /* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
  */
 int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);

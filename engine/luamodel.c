@@ -5,6 +5,7 @@
 #include "graph.h"
 #include "luajson.h"
 
+#include <assert.h>
 #include <lauxlib.h>
 #include <string.h>
 
@@ -209,10 +210,12 @@ static void push_edges(lua_State *L, const mp_model *m, const mp_edge *e, uint32
 	}
 }
 
-static int service_field(lua_State *L, const element *e, const char *k)
+/* The fields take the model's view from their caller: a view is a copy of some thirty words,
+ * and a check reads fields of 100,000 routes. */
+static int service_field(lua_State *L, const element *e, const mp_model_view *vp, const char *k)
 {
 	const mp_model *m = e->m;
-	mp_model_view v = mp_model_get_view(m);
+	const mp_model_view v = *vp;
 	const mp_service *s = &v.services[e->id];
 	if (!strcmp(k, "name"))
 		push_str(L, m, s->name);
@@ -249,10 +252,10 @@ static int service_field(lua_State *L, const element *e, const char *k)
 	return 1;
 }
 
-static int route_field(lua_State *L, const element *e, const char *k)
+static int route_field(lua_State *L, const element *e, const mp_model_view *v, const char *k)
 {
 	const mp_model *m = e->m;
-	const mp_route *r = &mp_model_get_view(m).routes[e->id];
+	const mp_route *r = &v->routes[e->id];
 	static const char *const path_kinds[] = {"any", "exact", "prefix", "regex"};
 	if (!strcmp(k, "name"))
 		push_str(L, m, r->name);
@@ -314,10 +317,10 @@ static int route_field(lua_State *L, const element *e, const char *k)
 	return 1;
 }
 
-static int element_field(lua_State *L, const element *e, const char *k)
+static int element_field(lua_State *L, const element *e, const mp_model_view *vp, const char *k)
 {
 	const mp_model *m = e->m;
-	mp_model_view v = mp_model_get_view(m);
+	const mp_model_view v = *vp;
 	if (!strcmp(k, "kind")) {
 		lua_pushstring(L, kind_names[e->kind]);
 		return 1;
@@ -373,11 +376,11 @@ static int element_field(lua_State *L, const element *e, const char *k)
 	case MP_LK_SERVICE:
 		if (!strcmp(k, "loc"))
 			return push_loc(L, m, v.services[e->id].loc), 1;
-		return service_field(L, e, k);
+		return service_field(L, e, vp, k);
 	case MP_LK_ROUTE:
 		if (!strcmp(k, "loc"))
 			return push_loc(L, m, v.routes[e->id].loc), 1;
-		return route_field(L, e, k);
+		return route_field(L, e, vp, k);
 	case MP_LK_EXTERNAL: {
 		const mp_external *x = &v.externals[e->id];
 		if (!strcmp(k, "loc"))
@@ -422,9 +425,13 @@ static int element_field(lua_State *L, const element *e, const char *k)
 
 static int element_index(lua_State *L)
 {
-	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
+	/* only ever called as the __index of ELEMENT_MT, which __metatable hides from policy code,
+	 * so argument 1 is an element: no registry lookup to check it on every field read */
+	element *e = lua_touserdata(L, 1);
 	const char *k = luaL_checkstring(L, 2);
-	if (element_field(L, e, k))
+	assert(e);
+	mp_model_view v = mp_model_get_view(e->m);
+	if (element_field(L, e, &v, k))
 		return 1;
 	if (k[0] == '_' && k[1] == '_')
 		return 0;
@@ -450,11 +457,12 @@ static int element_eq(lua_State *L)
 static int element_tostring(lua_State *L)
 {
 	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
+	mp_model_view v = mp_model_get_view(e->m);
 	if (e->kind == MP_LK_SERVICE) {
-		service_field(L, e, "ref");
+		service_field(L, e, &v, "ref");
 		lua_pushfstring(L, "Service %s", lua_tostring(L, -1));
 	} else {
-		element_field(L, e, "name");
+		element_field(L, e, &v, "name");
 		lua_pushfstring(L, "%s %s", kind_names[e->kind], lua_tostring(L, -1));
 	}
 	return 1;

@@ -36,9 +36,15 @@ typedef struct {
 	 * MP_DOCS_URL (audit_rules.h), this version's sources. */
 	const char *docs_url;
 	const mp_waivers *waivers; /* the bundle's waivers (waiver.h); NULL: none */
-	/* Called between steps (never from inside Lua). total is fixed for the run: the sum of the
+	/* Threads: 1 runs every row on the calling thread; otherwise the bundle's Lua checks run
+	 * on a second thread beside the other rows when both have work (0: when the machine has
+	 * two cores or more). The audit is the same either way, byte for byte. */
+	uint32_t jobs;
+	/* Called between steps (never from inside Lua), always on the calling thread, also when
+	 * the Lua checks run on a second one (jobs). total is fixed for the run: the sum of the
 	 * weights of the rows that run (check.h); done only grows, and reaches total at the end.
-	 * The last call of each row names the row's id as its step. */
+	 * The last call of each row names the row's id as its step (rows on two threads end in
+	 * any order). */
 	void (*progress)(void *ctx, const char *step, uint64_t done, uint64_t total);
 	void *progress_ctx;
 } mp_audit_opts;

@@ -170,6 +170,40 @@ grep -q "$(jq -r .bundle.revision "$TMP/report.json")" "$TMP/report.markdown" &&
 ! grep -q $'\033' "$TMP/report.text" && ok "text to a file has no colour" || not_ok "text colour"
 grep -Eq '^(CRITICAL|HIGH) ' "$TMP/report.text" && ok "text grouped by severity" || not_ok "text severity"
 
+# --jobs 2 (the Lua checks on a second thread) writes the --jobs 1 report byte for byte, in
+# every format, with a trail too (the audit's time and the trail's file and head masked)
+jobs_same() { # NAME ARGS...: both runs' reports and exit codes equal
+	local name=$1 j rc1 rc2
+	shift
+	for j in 1 2; do
+		rm -f "$TMP/jobs.trail"
+		"$MESHPOL" audit "$@" --jobs $j -o "$TMP/jobs$j.out" 2>"$TMP/jobs$j.err"
+		eval "rc$j=$?"
+		sed -E -i 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/TIME/g; s/[0-9a-f]{64}/HASH/g' "$TMP/jobs$j.out"
+	done
+	if [ "$rc1" = "$rc2" ] && cmp -s "$TMP/jobs1.out" "$TMP/jobs2.out" && cmp -s "$TMP/jobs1.err" "$TMP/jobs2.err"; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $rc1 and $rc2" "$(diff "$TMP/jobs1.out" "$TMP/jobs2.out" | head -5)"
+	fi
+}
+for f in text json junit sarif markdown html; do
+	jobs_same "--jobs 2 writes the --jobs 1 report: $f" -m examples/acme -p policies --format $f
+	jobs_same "--jobs 2 with a trail: $f" -m examples/acme -p policies --format $f --trail "$TMP/jobs.trail"
+done
+jobs_same "--jobs 2, waivers and a failing check" -m $D/rbac -p $D/parallel-bundle --format json
+# a check named as a rule of its policy: one rule of the report, counted by one thread (serial)
+mkdir -p "$TMP/shared-name"
+printf 'name: shared\nrevision: "1"\n' > "$TMP/shared-name/bundle.yaml"
+cat > "$TMP/shared-name/p.lua" <<'LUA'
+policy "t.shared" { version = "1.0.0", kind = "rbac" }
+allow "same" { service = "shop/pay", from = "*" }
+check "same" { run = function(mesh, report) report { subject = "x", message = "from the check" } end }
+LUA
+jobs_same "--jobs 2, a check and a rule of one name" -m $D/rbac -p "$TMP/shared-name" --format json
+jq -e '[.rules[] | select(.rule == "same")] | length == 1 and .[0].findings == 2' "$TMP/jobs2.out" >/dev/null && ok "one rule for the check and the grant of one name" || not_ok "shared name" "$(jq -c '.rules' "$TMP/jobs2.out" | head -c 400)"
+expect_rc "--jobs 3 is a usage error" 2 "$MESHPOL" audit -m examples/acme --jobs 3
+
 # without -p: no bundle, so the checks that need none run alone (the import analyzers' findings)
 I=tests/data/import
 "$MESHPOL" audit -m $I/findings --format json -o "$TMP/nob.json" 2>"$TMP/err"

@@ -1,7 +1,8 @@
 /* test_audit_emit.c: the streamed audit (engine/audit_emit.c, mp_audit_stream): its json and
  * text reports are byte for byte what the writers make of the audit's tree, its spool gives the
  * same findings back one at a time, waivers apply finding by finding, and a spool that cannot
- * be made fails the audit instead of losing findings. */
+ * be made fails the audit instead of losing findings. The parallel audit (Lua checks on a
+ * worker thread, engine/audit.c) writes every format byte for byte as the serial one. */
 #include "audit.h"
 #include "engine.h"
 #include "report.h"
@@ -20,15 +21,17 @@ typedef struct {
 	mp_engine *e;
 	mp_evaluator *ev;
 	mp_waivers *w;
+	uint32_t jobs; /* mp_audit_opts.jobs */
 } fixture;
 
 /* The audit fixture of tests/data/audit: a model with routes and an rbac bundle (findings of
  * several rules and severities, a role without binding). waivers: YAML text, or NULL. */
-static void open_fixture(fixture *f, const char *waivers)
+static void open_bundle(fixture *f, const char *bundle, const char *waivers)
 {
 	mp_diags d = {0};
 	setenv("MESHPOL_STDLIB", "stdlib", 1);
-	f->e = mp_engine_open("tests/data/audit/rbac", "tests/data/audit/rbac-bundle", &d);
+	f->jobs = 0;
+	f->e = mp_engine_open("tests/data/audit/rbac", bundle, &d);
 	mp_diags_print(&d, stderr);
 	assert_non_null(f->e);
 	f->ev = mp_evaluator_new(f->e, NULL, &d);
@@ -40,6 +43,11 @@ static void open_fixture(fixture *f, const char *waivers)
 	mp_diags_free(&d);
 }
 
+static void open_fixture(fixture *f, const char *waivers)
+{
+	open_bundle(f, "tests/data/audit/rbac-bundle", waivers);
+}
+
 static void close_fixture(fixture *f)
 {
 	mp_waivers_free(f->w);
@@ -49,7 +57,8 @@ static void close_fixture(fixture *f)
 
 static mp_audit_opts opts_of(const fixture *f)
 {
-	return (mp_audit_opts){.fail_on = MP_ENF_HARD, .now = 1700000000, .waivers = f->w};
+	return (mp_audit_opts){
+	    .fail_on = MP_ENF_HARD, .now = 1700000000, .waivers = f->w, .jobs = f->jobs};
 }
 
 /* The report of format written from the tree, into *text (malloc'd). */
@@ -61,7 +70,8 @@ static size_t tree_report(fixture *f, const char *format, char **text)
 	json_t *a = mp_audit_run(f->ev, &o);
 	assert_non_null(a);
 	FILE *out = open_memstream(text, &len);
-	assert_int_equal(mp_report_write(a, format, out, 0, err, sizeof(err)), 0);
+	if (mp_report_write(a, format, out, 0, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", format, err);
 	fclose(out);
 	json_decref(a);
 	return len;
@@ -292,6 +302,113 @@ static void test_no_spool(void **state)
 	close_fixture(&f);
 }
 
+/* A bundle with Lua checks (on the worker) beside rbac rules (on the caller's thread): findings
+ * on both sides, an error on the worker's, waivers matching on both. */
+static const char parallel_waivers[] = "waivers:\n"
+                                       "  - rule: t.checks/every-service\n"
+                                       "    subject: shop/web\n"
+                                       "    reason: seen\n"
+                                       "    owner: security\n"
+                                       "    expires: 2999-12-31\n"
+                                       "  - rule: t.grants/unbound\n"
+                                       "    subject: role unbound\n"
+                                       "    reason: old\n"
+                                       "    owner: security\n"
+                                       "    expires: 2999-12-31\n";
+
+/* Every format, from the tree and streamed, with and without waivers: the audit on two threads
+ * is the serial one, byte for byte. */
+static void test_parallel_same_bytes(void **state)
+{
+	(void)state;
+	static const char *const formats[] = {"text", "json", "junit", "sarif", "markdown", "html"};
+	const char *const waivers[] = {NULL, parallel_waivers};
+	for (size_t wi = 0; wi < 2; wi++) {
+		fixture f;
+		open_bundle(&f, "tests/data/audit/parallel-bundle", waivers[wi]);
+		for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+			for (int streamed = 0; streamed < 2; streamed++) {
+				char *a = NULL, *b = NULL;
+				size_t na, nb;
+				if (streamed && k > 1)
+					continue; /* json and text stream */
+				f.jobs = 1;
+				na = streamed ? streamed_report(&f, formats[k], &a)
+				              : tree_report(&f, formats[k], &a);
+				f.jobs = 2;
+				nb = streamed ? streamed_report(&f, formats[k], &b)
+				              : tree_report(&f, formats[k], &b);
+				if (na != nb || memcmp(a, b, na))
+					fail_msg(
+					    "%s%s%s: the parallel audit differs from the serial "
+					    "(%zu and %zu bytes)",
+					    formats[k], streamed ? " streamed" : "",
+					    waivers[wi] ? " with waivers" : "", nb, na);
+				free(a);
+				free(b);
+			}
+		}
+		/* both sides found something: the worker's checks, an error, the rbac rules */
+		f.jobs = 2;
+		mp_audit_opts o = opts_of(&f);
+		json_t *a = mp_audit_run(f.ev, &o), *fi;
+		assert_non_null(a);
+		size_t i, checks = 0, rbac = 0;
+		json_array_foreach(json_object_get(a, "findings"), i, fi)
+		{
+			const char *p = json_string_value(json_object_get(fi, "policy"));
+			checks += !strcmp(p, "t.checks");
+			rbac += !strcmp(p, "t.grants");
+		}
+		assert_true(checks >= 6 && rbac >= 2);
+		assert_int_equal(json_array_size(json_object_get(a, "errors")), 1);
+		if (waivers[wi])
+			assert_int_equal(json_integer_value(json_object_get(
+			                     json_object_get(a, "counts"), "waived")),
+			                 2);
+		json_decref(a);
+		close_fixture(&f);
+	}
+}
+
+typedef struct {
+	uint64_t done, total, calls, named;
+	int backwards;
+} progress_log;
+
+static void on_progress(void *ctx, const char *step, uint64_t done, uint64_t total)
+{
+	progress_log *p = ctx;
+	if ((p->calls && (done < p->done || total != p->total)) || done > total)
+		p->backwards = 1;
+	p->named +=
+	    !strcmp(step, "policy-checks") || !strcmp(step, "rbac") || !strcmp(step, "routes");
+	p->done = done;
+	p->total = total;
+	p->calls++;
+}
+
+/* Progress on two threads: reported on the caller's only, never backwards, every row named,
+ * ending at the total. */
+static void test_parallel_progress(void **state)
+{
+	(void)state;
+	fixture f;
+	progress_log p = {0};
+	open_bundle(&f, "tests/data/audit/parallel-bundle", NULL);
+	f.jobs = 2;
+	mp_audit_opts o = opts_of(&f);
+	o.progress = on_progress;
+	o.progress_ctx = &p;
+	json_t *a = mp_audit_run(f.ev, &o);
+	assert_non_null(a);
+	assert_false(p.backwards);
+	assert_int_equal(p.done, p.total);
+	assert_true(p.named >= 3);
+	json_decref(a);
+	close_fixture(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +418,8 @@ int main(void)
 	    cmocka_unit_test(test_waivers),
 	    cmocka_unit_test(test_findings_read_back),
 	    cmocka_unit_test(test_no_spool),
+	    cmocka_unit_test(test_parallel_same_bytes),
+	    cmocka_unit_test(test_parallel_progress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
