@@ -380,6 +380,8 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 	}
 done:
 	json_decref(x.body);
-	if (x.conn && !x.conn->job && !x.deferred)
+	if (x.conn && !x.conn->job && !x.deferred) {
 		mp_conn_replied(x.conn);
+		mp_conn_flush(req); /* last: it may free req */
+	}
 }
