@@ -487,14 +487,12 @@ static int ro_pairs(lua_State *L)
 	return 3;
 }
 
-void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
+/* Pushes a proxy and, above it, its metatable with room for nfields fields (one allocation) and
+ * every field but __index set; the caller sets __index (and its own) and the metatable. */
+static void push_proxy(lua_State *L, int nfields, const char *name)
 {
-	idx = lua_absindex(L, idx);
-	assert(lua_type(L, idx) == LUA_TTABLE);
 	lua_createtable(L, 0, 0); /* the proxy */
-	lua_createtable(L, 0, 6); /* its metatable: one allocation for its six fields */
-	lua_pushvalue(L, idx);
-	lua_setfield(L, -2, "__index");
+	lua_createtable(L, 0, nfields);
 	lua_pushstring(L, name ? name : "?");
 	lua_setfield(L, -2, RO_NAME);
 	lua_pushcfunction(L, ro_newindex);
@@ -505,6 +503,15 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
 	lua_setfield(L, -2, "__pairs");
 	lua_pushliteral(L, "read-only");
 	lua_setfield(L, -2, "__metatable");
+}
+
+void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
+{
+	idx = lua_absindex(L, idx);
+	assert(lua_type(L, idx) == LUA_TTABLE);
+	push_proxy(L, 6, name);
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, -2);
 }
 
@@ -594,20 +601,9 @@ static void lazy_complete(lua_State *L, int mt)
 void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
 {
 	int data = lua_gettop(L);
-	lua_createtable(L, 0, 0); /* the proxy */
-	lua_createtable(L, 0, 9); /* its metatable */
+	push_proxy(L, 9, name);
 	lua_pushcfunction(L, ro_lazy_index);
 	lua_setfield(L, -2, "__index");
-	lua_pushstring(L, name ? name : "?");
-	lua_setfield(L, -2, RO_NAME);
-	lua_pushcfunction(L, ro_newindex);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushcfunction(L, ro_len);
-	lua_setfield(L, -2, "__len");
-	lua_pushcfunction(L, ro_pairs);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushliteral(L, "read-only");
-	lua_setfield(L, -2, "__metatable");
 	lua_createtable(L, 0, kind->nfields);
 	lua_setfield(L, -2, RO_MADE);
 	lua_pushvalue(L, data);

@@ -565,6 +565,15 @@ static const char *probe(const mp_engine *e, const mp_decision *dec, const char 
 	return "";
 }
 
+/* Decides r and requires the message of rule's reason to be want. */
+static void expect_probe(mp_evaluator *ev, const mp_engine *e, const mp_request *r,
+                         const char *rule, const char *want)
+{
+	mp_decision dec;
+	mp_decide(ev, r, &dec, NULL);
+	assert_string_equal(probe(e, &dec, rule), want);
+}
+
 /* The `req` a `when` gets has its fields made when first read (engine/decide.c, the sandbox's
  * lazy proxies): every field reads as the input says in any order, pairs and # see the whole
  * table, rawget and next an empty one, every level refuses writes, and a req kept past its
@@ -603,11 +612,10 @@ static void test_lazy_req(void **state)
 	 * service from the input, not the model */
 	mp_request bare = {
 	    .src_namespace = "ns1", .src_service = "svc1", .dst_service = "shop/web"};
-	mp_decide(ev, &bare, &dec, NULL);
-	assert_string_equal(probe(e, &dec, "pairs"),
-	                    "when failed: nil|true|{context={}#0,destination={namespace=shop,"
-	                    "service=shop/web}#0,request={headers={}#0}#0,source={namespace=ns1,"
-	                    "service=svc1}#0}#0|0|0|nil|nil");
+	expect_probe(ev, e, &bare, "pairs",
+	             "when failed: nil|true|{context={}#0,destination={namespace=shop,"
+	             "service=shop/web}#0,request={headers={}#0}#0,source={namespace=ns1,"
+	             "service=svc1}#0}#0|0|0|nil|nil");
 	mp_request one = {.principal = P("shop/sa/web"),
 	                  .dst_service = "shop/web",
 	                  .port = 80,
@@ -616,38 +624,31 @@ static void test_lazy_req(void **state)
 	                  .headers = hdrs,
 	                  .nheaders = 1,
 	                  .context = ctx};
-	mp_decide(ev, &one, &dec, NULL);
-	assert_string_equal(
-	    probe(e, &dec, "pairs"),
-	    "when failed: GET|true|{context={k=v,list={1=1,2=two,3=3}#3,obj={n=1}#0}#"
-	    "0,destination={namespace=shop,port=80,service=shop/web}#0,request={"
-	    "headers={x-a=1}#0,method=GET,path=/a}#0,source={namespace=shop,"
-	    "principal=spiffe://t/ns/shop/sa/web,service=web}#0}#0|0|0|nil|nil");
+	expect_probe(ev, e, &one, "pairs",
+	             "when failed: GET|true|{context={k=v,list={1=1,2=two,3=3}#3,obj={n=1}#0}#"
+	             "0,destination={namespace=shop,port=80,service=shop/web}#0,request={"
+	             "headers={x-a=1}#0,method=GET,path=/a}#0,source={namespace=shop,"
+	             "principal=spiffe://t/ns/shop/sa/web,service=web}#0}#0|0|0|nil|nil");
 
 	one.dst_service = "shop/us-api";
-	mp_decide(ev, &one, &dec, NULL);
-	assert_string_equal(
-	    probe(e, &dec, "writes"),
-	    "when failed: req:ro source|req.x:ro x|rawset:ro source|request:ro "
-	    "method|request.rawset:ro path|source:ro principal|destination:ro port|"
-	    "headers:ro x-a|context:ro k|context.obj:ro n|setmetatable:cannot change "
-	    "a protected metatable|req after pairs:ro request|request after pairs:ro "
-	    "method|spiffe://t/ns/shop/sa/web|GET");
+	expect_probe(ev, e, &one, "writes",
+	             "when failed: req:ro source|req.x:ro x|rawset:ro source|request:ro "
+	             "method|request.rawset:ro path|source:ro principal|destination:ro port|"
+	             "headers:ro x-a|context:ro k|context.obj:ro n|setmetatable:cannot change "
+	             "a protected metatable|req after pairs:ro request|request after pairs:ro "
+	             "method|spiffe://t/ns/shop/sa/web|GET");
 
 	/* a req kept by the policy: the next decision's `when` reads the first one's request */
 	one.dst_service = "shop/multi";
-	mp_decide(ev, &one, &dec, NULL);
-	assert_string_equal(probe(e, &dec, "kept"), "");
+	expect_probe(ev, e, &one, "kept", "");
 	mp_request other = one;
 	other.principal = P("billing/sa/pay");
 	other.path = "/b";
 	other.headers = NULL;
 	other.nheaders = 0;
 	other.context = NULL;
-	mp_decide(ev, &other, &dec, NULL);
-	assert_string_equal(
-	    probe(e, &dec, "kept"),
-	    "when failed: spiffe://t/ns/shop/sa/web|/a|1|v|spiffe://t/ns/billing/sa/pay");
+	expect_probe(ev, e, &other, "kept",
+	             "when failed: spiffe://t/ns/shop/sa/web|/a|1|v|spiffe://t/ns/billing/sa/pay");
 	json_decref(ctx);
 	mp_evaluator_free(ev);
 	mp_engine_release(e);
