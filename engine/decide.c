@@ -804,14 +804,6 @@ static const char *match_global(const mp_rule *rule, resolved *q)
 
 /* --- `when` functions --- */
 
-static void push_str_or_nil(lua_State *L, const char *s)
-{
-	if (s)
-		lua_pushstring(L, s);
-	else
-		lua_pushnil(L);
-}
-
 /* Replaces the table at idx, and every table it holds, by read-only proxies (sandbox.h), so
  * that no `when` can change what the next one sees. The tables are fresh, built for this decision:
  * rawset on them is safe. */
@@ -837,61 +829,166 @@ static void freeze(lua_State *L, int idx, const char *name)
 /* The registry key of the last decision's `req`. */
 static const char req_key;
 
-/* Builds a fresh, read-only `req` table for one decision's `when` calls and keeps it at
- * req_key (runs protected: it allocates in the capped state). */
+/* What a decision's `req` reads, copied into one userdata (its user value: the frozen context,
+ * or nil for an empty one), so that a `req` a policy kept past its decision still reads its own
+ * request. Strings: pointers into the block after the header, NULL when absent. */
+enum {
+	RQ_PRINCIPAL,
+	RQ_SRC_NS,
+	RQ_SRC_SVC,
+	RQ_IP,
+	RQ_DST_SVC,
+	RQ_DST_NS,
+	RQ_METHOD,
+	RQ_PATH,
+	RQ_N
+};
+typedef struct {
+	const char *s;
+	size_t len;
+} rq_str;
+typedef struct {
+	rq_str str[RQ_N];
+	uint32_t port, nheaders;
+	rq_str headers[]; /* nheaders pairs: the name in lower case, the value */
+} rq_data;
+
+static void push_rq(lua_State *L, const rq_str *s)
+{
+	if (s->s)
+		lua_pushlstring(L, s->s, s->len);
+	else
+		lua_pushnil(L);
+}
+
+/* A plain read-only table of the strings first..last of d, named by names. */
+static void push_rq_table(lua_State *L, const rq_data *d, const char *const *names, int first,
+                          int last)
+{
+	lua_createtable(L, 0, last - first + 1 + (first == RQ_DST_SVC));
+	for (int i = first; i <= last; i++) {
+		push_rq(L, &d->str[i]);
+		lua_setfield(L, -2, names[i - first]);
+	}
+	if (first == RQ_DST_SVC && d->port) {
+		lua_pushinteger(L, d->port);
+		lua_setfield(L, -2, "port");
+	}
+	mp_sandbox_push_readonly(L, -1, "req");
+	lua_remove(L, -2);
+}
+
+static const char *const rq_source[] = {"principal", "namespace", "service", "ip"};
+static const char *const rq_destination[] = {"service", "namespace"};
+
+static int make_request(lua_State *L, int data, int i);
+static const char *const request_fields[] = {"method", "path", "headers", NULL};
+static const mp_sandbox_lazy request_kind = {make_request, request_fields, 3};
+
+/* req.request's fields: method, path, headers (a plain read-only table, made whole). */
+static int make_request(lua_State *L, int data, int i)
+{
+	const rq_data *d = lua_touserdata(L, data);
+	if (i < 2) {
+		if (!d->str[RQ_METHOD + i].s)
+			return 0;
+		push_rq(L, &d->str[RQ_METHOD + i]);
+		return 1;
+	}
+	lua_createtable(L, 0, (int)d->nheaders);
+	for (uint32_t h = 0; h < d->nheaders; h++) {
+		push_rq(L, &d->headers[2 * h]);
+		push_rq(L, &d->headers[2 * h + 1]);
+		lua_rawset(L, -3);
+	}
+	mp_sandbox_push_readonly(L, -1, "req");
+	lua_remove(L, -2);
+	return 1;
+}
+
+/* req's fields: source, destination, request (lazy, like req), context. */
+static int make_req(lua_State *L, int data, int i)
+{
+	const rq_data *d = lua_touserdata(L, data);
+	switch (i) {
+	case 0:
+		push_rq_table(L, d, rq_source, RQ_PRINCIPAL, RQ_IP);
+		break;
+	case 1:
+		push_rq_table(L, d, rq_destination, RQ_DST_SVC, RQ_DST_NS);
+		break;
+	case 2:
+		lua_pushvalue(L, data);
+		mp_sandbox_push_lazy(L, &request_kind, "req");
+		break;
+	default:
+		if (lua_getiuservalue(L, data, 1) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 0);
+			mp_sandbox_push_readonly(L, -1, "req");
+			lua_remove(L, -2);
+		}
+	}
+	return 1;
+}
+static const char *const req_fields[] = {"source", "destination", "request", "context", NULL};
+static const mp_sandbox_lazy req_kind = {make_req, req_fields, 4};
+
+/* Builds a fresh, read-only `req` for one decision's `when` calls, whose fields are made when
+ * first read, and keeps it at req_key (runs protected: it allocates in the capped state). */
 static int build_req(lua_State *L)
 {
 	resolved *q = lua_touserdata(L, 1);
 	const mp_request *r = q->r;
 	mp_model_view v = mp_model_get_view(q->m);
-	lua_createtable(L, 0, 4);
-	lua_createtable(L, 0, 4);
-	push_str_or_nil(L, r->principal);
-	lua_setfield(L, -2, "principal");
-	push_str_or_nil(L, q->src_ns != MP_NONE ? mp_model_str(q->m, v.namespaces[q->src_ns].name)
-	                                        : r->src_namespace);
-	lua_setfield(L, -2, "namespace");
-	push_str_or_nil(L, q->src_svc != MP_NONE ? mp_model_str(q->m, v.services[q->src_svc].name)
-	                                         : r->src_service);
-	lua_setfield(L, -2, "service");
-	push_str_or_nil(L, r->src_ip);
-	lua_setfield(L, -2, "ip");
-	lua_setfield(L, -2, "source");
-	lua_createtable(L, 0, 3);
-	lua_pushstring(L, r->dst_service);
-	lua_setfield(L, -2, "service");
-	push_str_or_nil(L, q->dst_svc != MP_NONE
-	                       ? mp_model_str(q->m, v.namespaces[v.services[q->dst_svc].ns].name)
-	                       : r->dst_namespace);
-	lua_setfield(L, -2, "namespace");
-	if (r->port) {
-		lua_pushinteger(L, r->port);
-		lua_setfield(L, -2, "port");
+	const char *str[RQ_N] = {
+	    [RQ_PRINCIPAL] = r->principal,
+	    [RQ_SRC_NS] = q->src_ns != MP_NONE ? mp_model_str(q->m, v.namespaces[q->src_ns].name)
+	                                       : r->src_namespace,
+	    [RQ_SRC_SVC] = q->src_svc != MP_NONE ? mp_model_str(q->m, v.services[q->src_svc].name)
+	                                         : r->src_service,
+	    [RQ_IP] = r->src_ip,
+	    [RQ_DST_SVC] = r->dst_service,
+	    [RQ_DST_NS] = q->dst_svc != MP_NONE
+	                      ? mp_model_str(q->m, v.namespaces[v.services[q->dst_svc].ns].name)
+	                      : r->dst_namespace,
+	    [RQ_METHOD] = r->method,
+	    [RQ_PATH] = q->path};
+	size_t lens[RQ_N], bytes = 0;
+	for (int i = 0; i < RQ_N; i++)
+		bytes += (lens[i] = str[i] ? strlen(str[i]) : 0);
+	for (uint32_t h = 0; h < r->nheaders; h++)
+		bytes += strlen(r->headers[h].name) +
+		         (r->headers[h].value ? strlen(r->headers[h].value) : 0);
+	size_t head = sizeof(rq_data) + 2 * (size_t)r->nheaders * sizeof(rq_str);
+	rq_data *d = lua_newuserdatauv(L, head + bytes, 1);
+	char *p = (char *)d + head;
+	for (int i = 0; i < RQ_N; i++) {
+		d->str[i] = (rq_str){str[i] ? p : NULL, lens[i]};
+		if (str[i])
+			p = (char *)memcpy(p, str[i], lens[i]) + lens[i];
 	}
-	lua_setfield(L, -2, "destination");
-	lua_createtable(L, 0, 3);
-	push_str_or_nil(L, r->method);
-	lua_setfield(L, -2, "method");
-	push_str_or_nil(L, q->path);
-	lua_setfield(L, -2, "path");
-	lua_createtable(L, 0, (int)r->nheaders);
-	for (uint32_t i = 0; i < r->nheaders; i++) {
-		luaL_Buffer b;
-		luaL_buffinit(L, &b);
-		for (const char *p = r->headers[i].name; *p; p++)
-			luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
-		luaL_pushresult(&b);
-		lua_pushstring(L, r->headers[i].value);
-		lua_rawset(L, -3);
+	d->port = r->port;
+	d->nheaders = r->nheaders;
+	for (uint32_t h = 0; h < r->nheaders; h++) {
+		rq_str *n = &d->headers[2 * h];
+		n->s = p;
+		for (const char *c = r->headers[h].name; *c; c++)
+			*p++ = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		n->len = (size_t)(p - n->s);
+		const char *val = r->headers[h].value;
+		n[1] = (rq_str){val ? p : NULL, val ? strlen(val) : 0};
+		if (val)
+			p = (char *)memcpy(p, val, n[1].len) + n[1].len;
 	}
-	lua_setfield(L, -2, "headers");
-	lua_setfield(L, -2, "request");
-	if (r->context)
+	/* the context is the client's to shape: converted now, while the input lives */
+	if (r->context && !(json_is_object(r->context) && json_object_size(r->context) == 0)) {
 		mp_luajson_push(L, r->context);
-	else
-		lua_createtable(L, 0, 0);
-	lua_setfield(L, -2, "context");
-	freeze(L, -1, "req");
+		if (lua_istable(L, -1))
+			freeze(L, -1, "req");
+		lua_setiuservalue(L, -2, 1);
+	}
+	mp_sandbox_push_lazy(L, &req_kind, "req");
 	lua_pushvalue(L, -1);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &req_key);
 	q->req_L = L;

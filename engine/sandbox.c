@@ -408,8 +408,19 @@ static int ro_newindex(lua_State *L);
  * it; policy code never sees the metatable). */
 #define RO_NAME "__meshpol_ro"
 
+/* A lazy proxy's metatable (mp_sandbox_push_lazy) has __index = ro_lazy_index and, besides
+ * the fields above, the fields made so far (RO_MADE, a table), the host's data (RO_DATA) and
+ * its kind (RO_KIND, a light userdata: the mp_sandbox_lazy). Once every field is made (pairs,
+ * #), __index becomes the table of them and the proxy is a plain read-only one. */
+#define RO_MADE "__meshpol_made"
+#define RO_DATA "__meshpol_data"
+#define RO_KIND "__meshpol_kind"
+static int ro_lazy_index(lua_State *L);
+static void lazy_complete(lua_State *L, int mt);
+
 /* Pushes the real table behind the read-only proxy at idx and returns 1; 0, pushing nothing,
- * when idx is no proxy (ro_next is policy code's to call with anything). */
+ * when idx is no proxy (ro_next is policy code's to call with anything). A lazy proxy makes
+ * every field first. */
 static int push_real(lua_State *L, int idx)
 {
 	if (!lua_getmetatable(L, idx))
@@ -419,7 +430,13 @@ static int push_real(lua_State *L, int idx)
 	int ok = lua_tocfunction(L, -1) == ro_newindex;
 	lua_pop(L, 1);
 	lua_pushliteral(L, "__index");
-	if (!ok || lua_rawget(L, -2) != LUA_TTABLE) {
+	int t = lua_rawget(L, -2);
+	if (ok && t == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_lazy_index) {
+		lua_pop(L, 1);
+		lazy_complete(L, lua_absindex(L, -1));
+		t = LUA_TTABLE;
+	}
+	if (!ok || t != LUA_TTABLE) {
 		lua_pop(L, 2);
 		return 0;
 	}
@@ -471,14 +488,12 @@ static int ro_pairs(lua_State *L)
 	return 3;
 }
 
-void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
+/* Pushes a proxy and, above it, its metatable with room for nfields fields (one allocation) and
+ * every field but __index set; the caller sets __index (and its own) and the metatable. */
+static void push_proxy(lua_State *L, int nfields, const char *name)
 {
-	idx = lua_absindex(L, idx);
-	assert(lua_type(L, idx) == LUA_TTABLE);
 	lua_createtable(L, 0, 0); /* the proxy */
-	lua_createtable(L, 0, 6); /* its metatable: one allocation for its six fields */
-	lua_pushvalue(L, idx);
-	lua_setfield(L, -2, "__index");
+	lua_createtable(L, 0, nfields);
 	lua_pushstring(L, name ? name : "?");
 	lua_setfield(L, -2, RO_NAME);
 	lua_pushcfunction(L, ro_newindex);
@@ -489,7 +504,115 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
 	lua_setfield(L, -2, "__pairs");
 	lua_pushliteral(L, "read-only");
 	lua_setfield(L, -2, "__metatable");
+}
+
+void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
+{
+	idx = lua_absindex(L, idx);
+	assert(lua_type(L, idx) == LUA_TTABLE);
+	push_proxy(L, 6, name);
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, -2);
+}
+
+/* The index of field key in kind k, or -1. */
+static int lazy_field(const mp_sandbox_lazy *k, const char *key, size_t len)
+{
+	for (int i = 0; k->fields[i]; i++)
+		if (strlen(k->fields[i]) == len && memcmp(k->fields[i], key, len) == 0)
+			return i;
+	return -1;
+}
+
+/* Pushes field i of the lazy proxy whose metatable is at mt (made now if it was not), or nil;
+ * made is the index of its RO_MADE table. */
+static void lazy_push_field(lua_State *L, int mt, int made, int i)
+{
+	const mp_sandbox_lazy *k;
+	lua_pushstring(L, RO_KIND);
+	lua_rawget(L, mt);
+	k = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	lua_pushstring(L, k->fields[i]);
+	if (lua_rawget(L, made) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
+	lua_pushstring(L, RO_DATA);
+	lua_rawget(L, mt);
+	if (!k->make(L, lua_absindex(L, -1), i)) {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+		return;
+	}
+	lua_remove(L, -2);
+	lua_pushstring(L, k->fields[i]);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, made);
+}
+
+/* __index of a lazy proxy: (proxy, key). */
+static int ro_lazy_index(lua_State *L)
+{
+	size_t len;
+	const mp_sandbox_lazy *k;
+	lua_settop(L, 2);
+	lua_getmetatable(L, 1); /* 3 */
+	if (lua_type(L, 2) != LUA_TSTRING)
+		return 0;
+	const char *key = lua_tolstring(L, 2, &len);
+	lua_pushliteral(L, RO_KIND);
+	lua_rawget(L, 3);
+	k = lua_touserdata(L, -1);
+	int i = lazy_field(k, key, len);
+	if (i < 0)
+		return 0;
+	lua_pushliteral(L, RO_MADE);
+	lua_rawget(L, 3); /* 5 */
+	lazy_push_field(L, 3, 5, i);
+	return 1;
+}
+
+/* Makes every field of the lazy proxy whose metatable is at mt, in the kind's order, into a
+ * fresh table (the one a plain proxy's would be: pairs visits it in the same order), which
+ * becomes __index; pushes it. A field made before keeps its value. */
+static void lazy_complete(lua_State *L, int mt)
+{
+	const mp_sandbox_lazy *k;
+	luaL_checkstack(L, 8, "lazy proxy");
+	lua_pushliteral(L, RO_KIND);
+	lua_rawget(L, mt);
+	k = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	lua_createtable(L, 0, k->nfields);
+	int all = lua_gettop(L);
+	lua_pushliteral(L, RO_MADE);
+	lua_rawget(L, mt);
+	int made = lua_gettop(L);
+	for (int i = 0; k->fields[i]; i++) {
+		lazy_push_field(L, mt, made, i);
+		lua_setfield(L, all, k->fields[i]); /* a raw set: the table is plain */
+	}
+	lua_pop(L, 1);
+	lua_pushliteral(L, "__index");
+	lua_pushvalue(L, all);
+	lua_rawset(L, mt);
+}
+
+void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
+{
+	int data = lua_gettop(L);
+	push_proxy(L, 9, name);
+	lua_pushcfunction(L, ro_lazy_index);
+	lua_setfield(L, -2, "__index");
+	lua_createtable(L, 0, kind->nfields);
+	lua_setfield(L, -2, RO_MADE);
+	lua_pushvalue(L, data);
+	lua_setfield(L, -2, RO_DATA);
+	lua_pushlightuserdata(L, (void *)kind);
+	lua_setfield(L, -2, RO_KIND);
+	lua_setmetatable(L, -2);
+	lua_replace(L, data);
 }
 
 /* If the table at idx is a read-only proxy, pushes its __newindex and returns 1. */

@@ -321,6 +321,33 @@ void mp_conn_replied(mp_conn *c)
 	event_add(c->deadline, c->w->deadline_tv);
 }
 
+/* The reply goes out from the request's own loop iteration, before the changes to the
+ * connection's events are applied (the base batches them: worker.c): evhttp's switch from
+ * reading to writing and back then cancels out, two epoll_ctl calls and a wakeup per request
+ * fewer. What cannot be written at once (a full socket buffer, an error) stays queued for
+ * evhttp's own write event, as before. The output buffer's start is frozen while the
+ * bufferevent owns it, so it is thawed for the write. A reply that closes the connection (and
+ * TLS, whose bytes only the bufferevent can write) is left to evhttp. */
+void mp_conn_flush(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	if (!bev || bufferevent_openssl_get_ssl(bev))
+		return;
+	const char *conn = evhttp_find_header(evhttp_request_get_output_headers(req), "Connection");
+	struct evbuffer *out = bufferevent_get_output(bev);
+	int fd = bufferevent_getfd(bev);
+	if ((conn && !evutil_ascii_strcasecmp(conn, "close")) || fd < 0 ||
+	    evbuffer_get_length(out) == 0)
+		return;
+	evbuffer_unfreeze(out, 1);
+	int n = evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	if (n > 0 && evbuffer_get_length(out) == 0)
+		bufferevent_trigger(bev, EV_WRITE,
+		                    0); /* evhttp's write callback: the reply is done */
+}
+
 /* Idle: no request in progress, nothing left to send, and nothing waiting in the socket. */
 static int idle(mp_conn *c)
 {

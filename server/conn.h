@@ -17,6 +17,11 @@ void mp_conn_hold_reads(mp_conn *c, struct bufferevent *bev);
 /* After a reply: the connection is idle unless bytes of the next request already arrived;
  * the deadline starts again. */
 void mp_conn_replied(mp_conn *c);
+
+/* Writes the reply evhttp has queued for req on a plain connection that stays open at once and
+ * tells evhttp it is written, as its write event would a loop iteration later. The call may free
+ * req, and the connection with it: call it last. */
+void mp_conn_flush(struct evhttp_request *req);
 /* Is the peer of bev inside one of the n ranges (an IPv4-mapped IPv6 peer compared as IPv4)?
  * 0 when its address cannot be read. */
 int mp_conn_peer_in(struct bufferevent *bev, const mp_server_cidr *ranges, int n);

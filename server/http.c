@@ -72,6 +72,45 @@ static const char *reason_of(int code)
 	}
 }
 
+/* --- the request body's jansson tree, from a per-thread arena ---
+ * A body's tree is built and freed within one dispatch on the worker's thread, and its values,
+ * keys, hash tables and string tokens are about fifty small allocations (a /v1/decide body).
+ * While the dispatcher parses, they come from the worker's arena (mp_worker.json_arena) and
+ * freeing them costs nothing; the arena is emptied, and let go of, once the body is freed. What
+ * does not fit, and every other jansson allocation (other threads, other times), is malloc's:
+ * json_free tells them apart by address. Nothing keeps a part of the body past its dispatch
+ * (the decision log's record is written from it before the reply); a part freed after would
+ * reach free() and fail loudly rather than corrupt the next body. */
+typedef struct {
+	char *base; /* the worker's arena while its dispatch holds a body, else NULL */
+	size_t used;
+	int on; /* allocations come from it (the parse) */
+} body_arena;
+static _Thread_local body_arena arena;
+
+static void *json_alloc(size_t n)
+{
+	size_t need = (n + 15) & ~(size_t)15;
+	if (arena.on && need >= n && need <= MP_HTTP_ARENA_BYTES - arena.used) {
+		void *p = arena.base + arena.used;
+		arena.used += need;
+		return p;
+	}
+	return malloc(n);
+}
+
+static void json_free(void *p)
+{
+	if (arena.base && (char *)p >= arena.base && (char *)p < arena.base + MP_HTTP_ARENA_BYTES)
+		return;
+	free(p);
+}
+
+void mp_http_json_arena_install(void)
+{
+	json_set_alloc_funcs(json_alloc, json_free);
+}
+
 void mp_http_reply_buffer(mp_worker *w, struct evhttp_request *req, int code,
                           const char *content_type, struct evbuffer *body)
 {
@@ -357,7 +396,9 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 		size_t len = evbuffer_get_length(in);
 		const char *text = (const char *)evbuffer_pullup(in, -1);
 		json_error_t e;
+		arena = (body_arena){.base = w->json_arena, .on = w->json_arena != NULL};
 		x.body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &e);
+		arena.on = 0;
 		if (!x.body) {
 			char q[200], msg[260];
 			snprintf(msg, sizeof(msg), "invalid JSON: %s",
@@ -375,11 +416,15 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 		/* the control thread answered this request and has a replacement serving: leave
 		 * everything as it is and stop (worker.c) */
 		json_decref(x.body);
+		arena = (body_arena){0};
 		event_base_loopbreak(w->base);
 		return;
 	}
 done:
 	json_decref(x.body);
-	if (x.conn && !x.conn->job && !x.deferred)
+	arena = (body_arena){0};
+	if (x.conn && !x.conn->job && !x.deferred) {
 		mp_conn_replied(x.conn);
+		mp_conn_flush(req); /* last: it may free req */
+	}
 }

@@ -70,6 +70,12 @@ struct mp_http_ctx {
 /* The generic callback of the main and admin evhttp objects; arg is the worker. */
 void mp_http_dispatch(struct evhttp_request *req, void *worker);
 
+/* The bytes of a worker's arena for the request bodies' jansson trees (mp_worker.json_arena; a
+ * larger body's tree takes the rest from malloc). */
+#define MP_HTTP_ARENA_BYTES (64 * 1024)
+/* Makes jansson allocate through the dispatcher's arena (http.c): once, before any thread. */
+void mp_http_json_arena_install(void);
+
 /* Replies with o as compact JSON (o is borrowed). */
 void mp_http_reply_json(mp_worker *w, struct evhttp_request *req, int code, json_t *o);
 /* Replies with {"error": message}; message is ours (callers quote untrusted text with

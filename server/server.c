@@ -39,6 +39,7 @@
 #include "bundlesrc.h"
 #include "fetch.h"
 #include "grpc.h"
+#include "http.h"
 #include "httpc.h"
 #include "logship.h"
 #include "reload.h"
@@ -448,6 +449,7 @@ int mp_server_run(const mp_server_config *given)
 	signal(SIGHUP,
 	       SIG_IGN); /* a reload asked for before the control loop runs: nothing to do */
 	evthread_use_pthreads();
+	mp_http_json_arena_install();
 	json_object_seed(0);
 	mp_stdlib_dir(); /* fills its cache before threads read it */
 	pthread_mutex_init(&srv.snap_lock, NULL);

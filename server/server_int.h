@@ -98,6 +98,7 @@ struct mp_worker {
 	mp_evaluator *ev;
 	uint64_t when_calls_seen, when_errors_seen;
 	mp_metrics metrics;
+	char *json_arena; /* MP_HTTP_ARENA_BYTES for the request bodies' trees (http.c), or NULL */
 	mp_conn_table conns;
 	struct bufferevent **accepted; /* accepted, not yet tracked (conn.c's gate) */
 	uint32_t naccepted, accepted_cap;

@@ -257,6 +257,7 @@ int mp_worker_start(mp_worker *w, char *err, size_t errlen)
 	}
 	if (worker_events(w, err, errlen) < 0)
 		return -1;
+	w->json_arena = mp_malloc(MP_HTTP_ARENA_BYTES); /* none: the bodies' trees from malloc */
 	if (!(w->http = new_http(w, srv->listen_fd, 0, &w->bound, err, errlen)))
 		return -1;
 	if (srv->grpc_fd >= 0 && mp_grpc_worker_start(w, err, errlen) < 0)
@@ -363,6 +364,7 @@ void mp_worker_free(mp_worker *w)
 		evhttp_free(w->admin_http);
 	mp_conn_table_free(w);
 	mp_grpc_worker_free(w);
+	mp_free(w->json_arena);
 	if (w->gate_ev)
 		event_free(w->gate_ev);
 	if (w->stop_ev)

@@ -243,6 +243,24 @@ const char *mp_sandbox_status_name(int status);
  * call it where an error is caught or while no call runs (no memory cap applies then). */
 void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
 
+/* A kind of lazy read-only proxy (mp_sandbox_push_lazy): fields, its field names (ended by NULL;
+ * nfields of them), in the order a plain table of them would have been filled; make(L, data, i)
+ * pushes the value of field i from the data at stack index data and returns 1, or pushes
+ * nothing and returns 0 when the field is absent. make may raise a memory error. */
+typedef struct mp_sandbox_lazy {
+	int (*make)(lua_State *L, int data, int i);
+	const char *const *fields;
+	int nfields;
+} mp_sandbox_lazy;
+
+/* Pops a value (the data) and pushes a read-only proxy, as mp_sandbox_push_readonly's, of a table
+ * of kind's fields, each made by kind->make when first read and kept (a `when`'s `req`: most
+ * reads touch a field or two of it). Reads, #, pairs, assignment and rawset behave as on the
+ * plain proxy of the table of every field; pairs and # make every field first, in kind's order.
+ * The data stays reachable from the proxy (it must own what make reads). kind must outlive the
+ * proxy (static). [-1,+1,m], like mp_sandbox_push_readonly. */
+void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name);
+
 /* Pushes a fresh environment table whose reads fall through to the sandbox globals and whose
  * writes stay in it (see above), for upvalue 1 of a function from mp_sandbox_load.
  * [-0,+1,m], like mp_sandbox_push_readonly. */

@@ -86,6 +86,45 @@ r = one(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 33\r\n\r\n" + tail 
 print("get_body", r.split(b"\r\n")[0].decode(), r.count(b"HTTP/1.1 "), b"Connection: close" in r)
 r = one(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + tail + tail + b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 print("pipelined_health", r.count(b"HTTP/1.1 200"))
+
+# 4. replies written at once from the request's own loop iteration (conn.c, mp_conn_flush), or,
+# when the socket takes only part, the rest by evhttp's write event: every reply whole, in order
+def replies(data):
+    out, ok = [], True
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            return out, False
+        n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+        out.append((head.split(b"\r\n")[0].decode(), rest[:n]))
+        ok = ok and len(rest) >= n
+        data = rest[n:]
+    return out, ok
+# 5. bodies whose jansson tree outgrows the worker's arena (http.c: 64 KiB, the rest from malloc):
+# decided as the small one, and refused when malformed or spoofed past that point
+big = json.loads(body)
+big["context"] = {"k%05d" % i: "v" * 20 for i in range(3000)}
+bigb = json.dumps(big).encode()
+def decide(b, extra=b""):
+    return b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s" % (len(b), extra, b)
+got, whole = replies(one(decide(bigb) + decide(body) + decide(bigb[:-40] + b"}}", b"Connection: close\r\n")))
+print("big_body", [st for st, _ in got], [json.loads(b).get("allow") for st, b in got[:2]], b"invalid JSON" in got[2][1])
+dup = bigb[:-1] + b', "context": {}}'
+got, whole = replies(one(decide(dup, b"Connection: close\r\n")))
+print("big_dup", got[0][0], b"duplicate" in got[0][1])
+r = one(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+print("http10", r.split(b"\r\n")[0].decode(), r.count(b"HTTP/1.0 "), not r.endswith(b"<timeout>"))
+r = one((b"GET /health HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n") * 2 + b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+print("http10_keepalive", r.count(b"HTTP/1.0 200"), not r.endswith(b"<timeout>"))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader: the replies do not fit
+s.settimeout(10)
+s.connect(("127.0.0.1", port))
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 39 + b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+time.sleep(1)
+got, whole = replies(read_all(s))
+s.close()
+print("slow_reader", len(got), whole, all(st == "HTTP/1.1 200 OK" and b.startswith(b"# HELP") for st, b in got), sum(len(b) for _, b in got) > 40 * 4096)
 PY
 )
 echo "$out" | awk '/^flood sent_mb/ { split($2, a, "="); split($3, b, "="); exit !(a[2] >= 1 && b[2] < 16) }' &&
@@ -106,6 +145,14 @@ echo "$out" | grep -q '^get_body HTTP/1.1 200 OK 1 True' && ok "a GET with a bod
 	not_ok "get with body" "$out"
 echo "$out" | grep -q '^pipelined_health 4' && ok "pipelined GETs: every one answered" || not_ok "pipelined gets" "$out"
 metric_400=$(metric 'meshpol_bad_requests_total')
+echo "$out" | grep -q "^big_body \['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request'\] \[True, True\] True" &&
+	ok "a body past the parse arena: decided as a small one, and a malformed one refused" || not_ok "big body" "$out"
+echo "$out" | grep -q '^big_dup HTTP/1.1 400 Bad Request True' && ok "a duplicate key past the parse arena: 400" || not_ok "big dup" "$out"
+echo "$out" | grep -q '^http10 HTTP/1.0 200 OK 1 True' && ok "HTTP/1.0 without keep-alive: answered, then closed" || not_ok "http/1.0" "$out"
+echo "$out" | grep -q '^http10_keepalive 3 True' && ok "HTTP/1.0 keep-alive: every request answered on one connection" ||
+	not_ok "http/1.0 keep-alive" "$out"
+echo "$out" | grep -q '^slow_reader 40 True True True' &&
+	ok "a slow reader of 40 pipelined replies larger than its buffer: each whole, in order" || not_ok "slow reader" "$out"
 [ "${metric_400:-0}" -ge 2 ] && ok "framing errors the server answers are counted as bad requests" || not_ok "bad requests metric" "$metric_400"
 expect_stop conn
 logged=$(python3 -c '

@@ -555,6 +555,106 @@ static void test_req_isolation_and_advisory_errors(void **state)
 	mp_diags_free(&d);
 }
 
+/* The message of the reason rule gives (its `when` reports by raising: "when failed: ..."). */
+static const char *probe(const mp_engine *e, const mp_decision *dec, const char *rule)
+{
+	for (uint32_t i = 0; i < dec->nreasons; i++)
+		if (dec->reasons[i].rule != MP_NONE &&
+		    !strcmp(e->bundle->rules[dec->reasons[i].rule].name, rule))
+			return dec->reasons[i].message;
+	return "";
+}
+
+/* Decides r and requires the message of rule's reason to be want. */
+static void expect_probe(mp_evaluator *ev, const mp_engine *e, const mp_request *r,
+                         const char *rule, const char *want)
+{
+	mp_decision dec;
+	mp_decide(ev, r, &dec, NULL);
+	assert_string_equal(probe(e, &dec, rule), want);
+}
+
+/* The `req` a `when` gets has its fields made when first read (engine/decide.c, the sandbox's
+ * lazy proxies): every field reads as the input says in any order, pairs and # see the whole
+ * table, rawget and next an empty one, every level refuses writes, and a req kept past its
+ * decision still reads its own request. Probes: tests/data/integrity/lazyreq/probe.lua. */
+static void test_lazy_req(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_engine *e = open_integrity(INTEGRITY "lazyreq", &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(e);
+	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	assert_non_null(ev);
+	json_t *ctx = json_loads("{\"k\":\"v\",\"list\":[1,\"two\",3],\"obj\":{\"n\":1}}", 0, NULL);
+	const mp_header hdrs[] = {
+	    {"X-A", "1"}, {"x-dup", "first"}, {"X-Dup", "second"}, {"Content-Type", "json"}};
+	mp_request r = {.principal = P("shop/sa/web"),
+	                .src_ip = "10.0.0.1",
+	                .dst_service = "billing/pay",
+	                .port = 8080,
+	                .method = "POST",
+	                .path = "/v1/./charge//x",
+	                .headers = hdrs,
+	                .nheaders = 4,
+	                .context = ctx};
+	mp_decision dec;
+	mp_decide(ev, &r, &dec, NULL);
+	assert_string_equal(mp_effect_name(dec.effect), "forbidden");
+	assert_string_equal(probe(e, &dec, "reads"),
+	                    "when failed: 1|nil|second|json|v|3|two|1|billing/pay|billing|8080|"
+	                    "integer|spiffe://t/ns/shop/sa/web|shop|web|10.0.0.1|POST|/v1/charge/"
+	                    "x|nil|nil|nil|nil|nil|nil|true|true|true|table|table|nil|nil|nil|"
+	                    "read-only|read-only");
+
+	/* absent fields: no principal, port, method, path, headers or context; a namespace and
+	 * service from the input, not the model */
+	mp_request bare = {
+	    .src_namespace = "ns1", .src_service = "svc1", .dst_service = "shop/web"};
+	expect_probe(ev, e, &bare, "pairs",
+	             "when failed: nil|true|{context={}#0,destination={namespace=shop,"
+	             "service=shop/web}#0,request={headers={}#0}#0,source={namespace=ns1,"
+	             "service=svc1}#0}#0|0|0|nil|nil");
+	mp_request one = {.principal = P("shop/sa/web"),
+	                  .dst_service = "shop/web",
+	                  .port = 80,
+	                  .method = "GET",
+	                  .path = "/a",
+	                  .headers = hdrs,
+	                  .nheaders = 1,
+	                  .context = ctx};
+	expect_probe(ev, e, &one, "pairs",
+	             "when failed: GET|true|{context={k=v,list={1=1,2=two,3=3}#3,obj={n=1}#0}#"
+	             "0,destination={namespace=shop,port=80,service=shop/web}#0,request={"
+	             "headers={x-a=1}#0,method=GET,path=/a}#0,source={namespace=shop,"
+	             "principal=spiffe://t/ns/shop/sa/web,service=web}#0}#0|0|0|nil|nil");
+
+	one.dst_service = "shop/us-api";
+	expect_probe(ev, e, &one, "writes",
+	             "when failed: req:ro source|req.x:ro x|rawset:ro source|request:ro "
+	             "method|request.rawset:ro path|source:ro principal|destination:ro port|"
+	             "headers:ro x-a|context:ro k|context.obj:ro n|setmetatable:cannot change "
+	             "a protected metatable|req after pairs:ro request|request after pairs:ro "
+	             "method|spiffe://t/ns/shop/sa/web|GET");
+
+	/* a req kept by the policy: the next decision's `when` reads the first one's request */
+	one.dst_service = "shop/multi";
+	expect_probe(ev, e, &one, "kept", "");
+	mp_request other = one;
+	other.principal = P("billing/sa/pay");
+	other.path = "/b";
+	other.headers = NULL;
+	other.nheaders = 0;
+	other.context = NULL;
+	expect_probe(ev, e, &other, "kept",
+	             "when failed: spiffe://t/ns/shop/sa/web|/a|1|v|spiffe://t/ns/billing/sa/pay");
+	json_decref(ctx);
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +671,7 @@ int main(void)
 	    cmocka_unit_test(test_pairs_binding),
 	    cmocka_unit_test(test_varying_declaration_refused),
 	    cmocka_unit_test(test_req_isolation_and_advisory_errors),
+	    cmocka_unit_test(test_lazy_req),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);
 }

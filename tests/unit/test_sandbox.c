@@ -406,6 +406,78 @@ static void test_readonly_libraries(void **state)
 	mp_sandbox_free(sb);
 }
 
+/* A lazy proxy's fields (test_lazy_proxy): "a" the data's integer, "b" a string, "c" absent,
+ * "t" a nested lazy proxy of the same data; every make counted in lazy_makes. */
+static int lazy_makes;
+static int lazy_make(lua_State *L, int data, int i);
+static const char *const lazy_fields[] = {"a", "b", "c", "t", NULL};
+static const mp_sandbox_lazy lazy_kind = {lazy_make, lazy_fields, 4};
+static int lazy_make(lua_State *L, int data, int i)
+{
+	lazy_makes++;
+	switch (i) {
+	case 0:
+		lua_pushinteger(L, *(const int *)lua_touserdata(L, data));
+		return 1;
+	case 1:
+		lua_pushliteral(L, "bee");
+		return 1;
+	case 3:
+		lua_pushvalue(L, data);
+		mp_sandbox_push_lazy(L, &lazy_kind, "lazy");
+		return 1;
+	}
+	return 0;
+}
+
+/* mp_sandbox_push_lazy: a field is made once, when first read; pairs and # make the rest and
+ * see what a plain read-only proxy of the same table sees, in the same order; writes are
+ * refused before and after. */
+static void test_lazy_proxy(void **state)
+{
+	(void)state;
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	static const char *const ro[] = {CHUNK ":1:", "read-only table 'lazy' (key 'a')", NULL};
+	*(int *)lua_newuserdatauv(L, sizeof(int), 0) = 42;
+	mp_sandbox_push_lazy(L, &lazy_kind, "lazy");
+	lua_setglobal(L, "lazy");
+	lua_createtable(L, 0, 4); /* the plain table the lazy proxy stands for */
+	lua_pushinteger(L, 42);
+	lua_setfield(L, -2, "a");
+	lua_pushliteral(L, "bee");
+	lua_setfield(L, -2, "b");
+	lua_createtable(L, 0, 0);
+	lua_setfield(L, -2, "t");
+	mp_sandbox_push_readonly(L, -1, "plain");
+	lua_setglobal(L, "plain");
+	lua_pop(L, 1);
+	assert_int_equal(lazy_makes, 0);
+	expect_true(sb, "return lazy.b == 'bee' and lazy.b == 'bee'");
+	assert_int_equal(lazy_makes, 1); /* made once, kept */
+	expect_true(sb, "return lazy.c == nil and lazy.bee == nil and lazy[1] == nil and "
+	                "lazy['b\\0'] == nil and lazy[lazy] == nil");
+	assert_int_equal(lazy_makes, 2); /* an absent field is asked for each time; others never */
+	expect_true(sb, "return lazy.t == lazy.t and lazy.t.a == 42 and next(lazy) == nil and "
+	                "rawget(lazy, 'b') == nil and getmetatable(lazy) == 'read-only'");
+	expect_failure(sb, "lazy.a = 1", MP_SANDBOX_ERROR, ro);
+	expect_failure(sb, "rawset(lazy, 'a', 1)", MP_SANDBOX_ERROR, ro);
+	expect_failure(sb, "setmetatable(lazy, nil)", MP_SANDBOX_ERROR, ro + 2);
+	expect_true(sb,
+	            "local t = lazy.t\n"
+	            "local a, b = {}, {}\n"
+	            "for k, v in pairs(lazy) do a[#a + 1] = k .. '=' .. tostring(v == t or v) end\n"
+	            "for k, v in pairs(plain) do b[#b + 1] = k .. '=' .. tostring(type(v) == "
+	            "'table' or v) end\n"
+	            "return table.concat(a, ',') == table.concat(b, ',') and #a == 3 and "
+	            "#lazy == 0 and lazy.t == t");
+	expect_failure(sb, "lazy.a = 1", MP_SANDBOX_ERROR, ro);
+	expect_failure(sb, "rawset(lazy, 'a', 1)", MP_SANDBOX_ERROR, ro);
+	/* pairs' iterator never hands out the table of made fields */
+	expect_true(sb, "local f, s = pairs(lazy.t)\nreturn s == lazy.t and f(s, nil) ~= nil");
+	mp_sandbox_free(sb);
+}
+
 /* load: text only whatever the mode argument says; the env is explicit. */
 static void test_load(void **state)
 {
@@ -1324,6 +1396,7 @@ int main(void)
 	    cmocka_unit_test(test_set_budget),
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_readonly_libraries),
+	    cmocka_unit_test(test_lazy_proxy),
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_binary_chunk),
 	    cmocka_unit_test(test_require),
