@@ -90,7 +90,7 @@ done
 check "the man page has the exit codes" grep -q "0 clean, 1 findings at or above --fail-on, 2 usage or input error, 3 policy runtime" "$TMP/man.txt"
 
 # ---- completions, typed into real shells in tmux ----
-SOCK=$TMP/tmux.sock
+NSOCK=0
 # screen_has REGEX SECONDS: polls the session's screen until it matches, into $TMP/screen.
 screen_has() {
 	local i
@@ -105,6 +105,9 @@ screen_has() {
 # "mp> "), types TYPED and Tab (twice, for a list); the screen must then match WANT-REGEX.
 complete_in() {
 	local name=$1 shell=$2 typed=$3 want=$4
+	# a tmux server of its own: the last one may still be exiting after its session was killed,
+	# and a new session on its socket then fails (the screen stays empty)
+	SOCK=$TMP/tmux.$((++NSOCK)).sock
 	tmux -S "$SOCK" new-session -d -s sh -x 160 -y 40 "env -i HOME=$TMP TERM=xterm PATH=$(dirname "$MESHPOL"):/usr/bin:/bin $shell"
 	tmux -S "$SOCK" send-keys -t sh "$5; PS1='mp> '; clear" Enter
 	if ! screen_has '^mp> ?$' 15; then
