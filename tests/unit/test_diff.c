@@ -94,6 +94,31 @@ static void test_strclass_strings(void **state)
 	check_classes(pats, 5, 0, "abx", 5);
 }
 
+/* Many patterns make every search state large (one position per pattern): the search stops at
+ * MP_STRCLASS_MAX_BYTES of states and says so, instead of growing to gigabytes (84,000
+ * principal patterns would be 20 GB at MP_STRCLASS_MAX_STATES). */
+static void test_strclass_byte_bound(void **state)
+{
+	(void)state;
+	enum { N = 8000 };
+	mp_pattern *p = mp_calloc(N, sizeof(*p));
+	char *texts = mp_malloc((size_t)N * 48);
+	assert_non_null(p);
+	assert_non_null(texts);
+	for (uint32_t i = 0; i < N; i++) {
+		char *t = texts + (size_t)i * 48;
+		int len = snprintf(t, 48, "spiffe://t/ns/n%u/sa/s%u", i % 97, i);
+		p[i] = (mp_pattern){MP_PAT_EXACT, (uint32_t)len, t, UINT32_MAX};
+	}
+	mp_strclass c;
+	assert_int_equal(mp_strclass_find(p, N, 0, &c), 0);
+	assert_true(c.truncated);
+	assert_true(c.n > 0);
+	mp_strclass_free(&c);
+	mp_free(p);
+	mp_free(texts);
+}
+
 /* --- the diff against brute force --- */
 
 static mp_engine *engine_of(mp_model *m, const char *name, const char *text)
@@ -560,6 +585,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_strclass_paths),
 	    cmocka_unit_test(test_strclass_strings),
+	    cmocka_unit_test(test_strclass_byte_bound),
 	    cmocka_unit_test(test_diff_brute_force),
 	    cmocka_unit_test(test_diff_no_change),
 	    cmocka_unit_test(test_diff_skips_same_destinations),
