@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "diff_int.h"
 #include "policy.h"
+#include "provider.h"
 #include "strclass.h"
 
 #include <stdio.h>
@@ -65,6 +66,7 @@ typedef struct {
 	uint32_t nheaders;
 	const char **clusters; /* destination.cluster variants beyond none (residency) */
 	uint32_t nclusters;
+	uint32_t route0, nroutes; /* its routes: s->routes[route0 .. route0 + nroutes) */
 } dest;
 
 typedef struct {
@@ -88,8 +90,19 @@ struct diff_space {
 	uint32_t nppats, ppcap;
 	int residency;
 	diff_hints hints[2]; /* of every `when`, per side */
+	/* per side, the model's routes by what they send to: services 0 .. nservices - 1, then
+	 * externals; each list in route order (by_target[k].v[off[t] .. off[t + 1])) */
+	struct {
+		uint32_t *off, *v;
+	} by_target[2];
 	int truncated;
 	uint64_t hinted;
+	/* 1: both sides decide alike wherever their rules for a destination are the same (one
+	 * model, the same providers and default decision, the same global rules, no `when` among
+	 * them): run_dest skips those destinations, counting their classes (same_dest) */
+	int prunable;
+	int exhaustive;   /* diff_space_exhaustive: decide every class all the same */
+	uint32_t skipped; /* destinations skipped */
 };
 
 /* --- small helpers --- */
@@ -435,8 +448,8 @@ static int take_route(diff_space *s, dest *t, const mp_model *m, const mp_route 
 	}
 	/* the route, for the report's view by route */
 	const char *name = mp_model_str(m, rt->name);
-	for (uint32_t i = 0; i < s->nroutes; i++)
-		if (!strcmp(s->routes[i].name, name) && !strcmp(s->routes[i].target, t->label))
+	for (uint32_t i = t->route0; i < s->nroutes; i++) /* t's own, taken last */
+		if (!strcmp(s->routes[i].name, name))
 			return 0;
 	if (mp_grow((void **)&s->routes, &s->rcap, sizeof(*s->routes), s->nroutes, 32) < 0)
 		return -1;
@@ -481,20 +494,11 @@ static int take_side(diff_space *s, dest *t, int side, uint32_t *pcap, uint32_t 
 		if (when && take_hints(s, t, side, pcap) < 0)
 			return -1;
 	}
-	for (uint32_t i = 0; i < v.nroutes; i++) {
-		const mp_route *rt = &v.routes[i];
-		const mp_span spans[3] = {rt->dests, rt->mirrors, rt->failover};
-		int to_t = 0;
-		for (int k = 0; k < 3; k++)
-			for (uint32_t j = 0; j < spans[k].n; j++) {
-				const mp_target *tg = &v.targets[spans[k].off + j];
-				to_t |= svc != MP_NONE
-				            ? tg->kind == MP_TARGET_SERVICE && tg->id == svc
-				            : tg->kind == MP_TARGET_EXTERNAL && tg->id == ext;
-			}
-		if (to_t && take_route(s, t, m, rt, pcap) < 0)
+	uint32_t slot = svc != MP_NONE ? svc : v.nservices + ext;
+	const uint32_t *off = s->by_target[side].off, *rts = s->by_target[side].v;
+	for (uint32_t i = off[slot]; i < off[slot + 1]; i++)
+		if (take_route(s, t, m, &v.routes[rts[i]], pcap) < 0)
 			return -1;
-	}
 	if (s->residency && svc != MP_NONE && v.services[svc].clusters.n > 1 && !t->nclusters) {
 		t->clusters =
 		    mp_arena_alloc(&s->arena, v.services[svc].clusters.n * sizeof(char *));
@@ -510,9 +514,11 @@ static int take_side(diff_space *s, dest *t, int side, uint32_t *pcap, uint32_t 
 static int build_dest(diff_space *s, dest *t)
 {
 	uint32_t pcap = 0, hcap = 0;
+	t->route0 = s->nroutes;
 	for (int k = 0; k < 2; k++)
 		if (take_side(s, t, k, &pcap, &hcap) < 0)
 			return -1;
+	t->nroutes = s->nroutes - t->route0;
 	if (mp_strclass_find(t->paths, t->npaths, MP_STRCLASS_PATH, &t->path_reps) < 0)
 		return -1;
 	s->truncated |= t->path_reps.truncated;
@@ -539,6 +545,78 @@ static int build_dest(diff_space *s, dest *t)
 	return t->path_vecs ? 0 : -1;
 }
 
+/* The slot of what tg sends to in by_target, or UINT32_MAX for anything else. */
+static uint32_t target_slot(const mp_model_view *v, const mp_target *tg)
+{
+	if (tg->kind == MP_TARGET_SERVICE && tg->id < v->nservices)
+		return tg->id;
+	if (tg->kind == MP_TARGET_EXTERNAL && tg->id < v->nexternals)
+		return v->nservices + tg->id;
+	return UINT32_MAX;
+}
+
+/* Calls fn with each slot route rt sends to (its destinations, mirrors and failover), once
+ * each. */
+static void route_slots(const mp_model_view *v, const mp_route *rt,
+                        void (*fn)(void *ctx, uint32_t slot), void *ctx)
+{
+	const mp_span spans[3] = {rt->dests, rt->mirrors, rt->failover};
+	for (int k = 0; k < 3; k++)
+		for (uint32_t j = 0; j < spans[k].n; j++) {
+			uint32_t slot = target_slot(v, &v->targets[spans[k].off + j]), seen = 0;
+			for (int k2 = 0; k2 <= k && !seen && slot != UINT32_MAX; k2++)
+				for (uint32_t j2 = 0; j2 < (k2 < k ? spans[k2].n : j); j2++)
+					seen |=
+					    target_slot(v, &v->targets[spans[k2].off + j2]) == slot;
+			if (slot != UINT32_MAX && !seen)
+				fn(ctx, slot);
+		}
+}
+
+static void count_slot(void *ctx, uint32_t slot)
+{
+	((uint32_t *)ctx)[slot + 1]++;
+}
+
+typedef struct {
+	uint32_t *at, *v, route;
+} slot_fill;
+
+static void fill_slot(void *ctx, uint32_t slot)
+{
+	slot_fill *f = ctx;
+	f->v[f->at[slot]++] = f->route;
+}
+
+/* by_target of each side: a counting pass, then a filling one, in route order. */
+static int build_route_index(diff_space *s)
+{
+	for (int k = 0; k < 2; k++) {
+		mp_model_view v = mp_model_get_view(s->e[k]->model);
+		uint32_t nslots = v.nservices + v.nexternals;
+		uint32_t *off = mp_calloc(nslots + 1, sizeof(*off));
+		if (!off)
+			return -1;
+		s->by_target[k].off = off;
+		for (uint32_t i = 0; i < v.nroutes; i++)
+			route_slots(&v, &v.routes[i], count_slot, off);
+		for (uint32_t i = 0; i < nslots; i++)
+			off[i + 1] += off[i];
+		uint32_t *at = mp_malloc((nslots + 1) * sizeof(*at));
+		s->by_target[k].v = mp_malloc((off[nslots] + 1) * sizeof(uint32_t));
+		if (!at || !s->by_target[k].v) {
+			mp_free(at);
+			return -1;
+		}
+		memcpy(at, off, (nslots + 1) * sizeof(*at));
+		slot_fill f = {at, s->by_target[k].v, 0};
+		for (f.route = 0; f.route < v.nroutes; f.route++)
+			route_slots(&v, &v.routes[f.route], fill_slot, &f);
+		mp_free(at);
+	}
+	return 0;
+}
+
 static int build_dests(diff_space *s)
 {
 	for (int k = 0; k < 2; k++) {
@@ -559,6 +637,121 @@ static int build_dests(diff_space *s)
 		if (build_dest(s, &s->dests[i]) < 0)
 			return -1;
 	return 0;
+}
+
+/* --- destinations both sides decide alike --- */
+
+static int same_strs(const char *const *a, const char *const *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!same_str(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+static int same_patterns(const mp_pattern *a, const mp_pattern *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!same_pattern(&a[i], &b[i]))
+			return 0;
+	return 1;
+}
+
+/* Do rule x of bundle a and rule y of bundle b (over one model) decide alike and cite the same
+ * names? Every field mp_decide reads, compared; a rule with a `when` never is (what its
+ * function computes cannot be compared). A field added to mp_rule must be added here: the
+ * assertion below counts the struct's size. */
+static int same_rule(const mp_bundle *a, const mp_rule *x, const mp_bundle *b, const mp_rule *y)
+{
+	_Static_assert(sizeof(mp_rule) == 184, "a new field of mp_rule: compare it in same_rule");
+	const mp_policy *px = &a->policies[x->policy], *py = &b->policies[y->policy];
+	const mp_source *fx = &x->from, *fy = &y->from;
+	if (x->when || y->when || x->type != y->type || x->dest_any != y->dest_any ||
+	    x->nheaders != y->nheaders || x->methods != y->methods || x->npaths != y->npaths ||
+	    x->nports != y->nports || x->ndata != y->ndata ||
+	    x->njurisdictions != y->njurisdictions || !same_str(x->name, y->name) ||
+	    !same_str(x->message, y->message) || !same_str(x->via, y->via) ||
+	    !same_str(px->name, py->name) || px->enforcement != py->enforcement ||
+	    px->enabled != py->enabled)
+		return 0;
+	if (fx->any != fy->any || fx->authenticated != fy->authenticated ||
+	    fx->nprincipals != fy->nprincipals || fx->nnamespaces != fy->nnamespaces ||
+	    fx->nservices != fy->nservices || fx->nlabels != fy->nlabels ||
+	    !same_patterns(fx->principals, fy->principals, fx->nprincipals) ||
+	    (fx->nnamespaces &&
+	     memcmp(fx->namespaces, fy->namespaces, fx->nnamespaces * sizeof(mp_id))) ||
+	    (fx->nservices && memcmp(fx->services, fy->services, fx->nservices * sizeof(mp_id))))
+		return 0;
+	for (uint32_t i = 0; i < fx->nlabels; i++)
+		if (!same_str(fx->labels[i].key, fy->labels[i].key) ||
+		    !same_str(fx->labels[i].value, fy->labels[i].value))
+			return 0;
+	for (uint32_t i = 0; i < x->nheaders; i++)
+		if (!same_str(x->headers[i].name, y->headers[i].name) ||
+		    !same_pattern(&x->headers[i].value, &y->headers[i].value))
+			return 0;
+	return same_patterns(x->paths, y->paths, x->npaths) &&
+	       (!x->nports || !memcmp(x->ports, y->ports, x->nports * sizeof(*x->ports))) &&
+	       same_strs(x->data, y->data, x->ndata) &&
+	       (!x->ndata || !memcmp(x->data_ids, y->data_ids, x->ndata * sizeof(mp_str))) &&
+	       (!x->njurisdictions ||
+	        !memcmp(x->jurisdictions, y->jurisdictions, x->njurisdictions * sizeof(mp_id)));
+}
+
+static int same_rules(const mp_bundle *a, const uint32_t *ra, uint32_t na, const mp_bundle *b,
+                      const uint32_t *rb, uint32_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (uint32_t i = 0; i < na; i++)
+		if (!same_rule(a, &a->rules[ra[i]], b, &b->rules[rb[i]]))
+			return 0;
+	return 1;
+}
+
+/* Can the two sides decide some request differently only through the rules of its
+ * destination? Both have a bundle, one model (so the same providers over it) and the same
+ * default decision and global rules. */
+static int prunable(const diff_space *s)
+{
+	const mp_engine *e0 = s->e[0], *e1 = s->e[1];
+	const mp_bundle *a = e0->bundle, *b = e1->bundle;
+	if (!a || !b || strcmp(mp_model_sha256(e0->model), mp_model_sha256(e1->model)) ||
+	    e0->nproviders != e1->nproviders || a->default_decision != b->default_decision)
+		return 0;
+	for (uint32_t i = 0; i < e0->nproviders; i++)
+		if (e0->providers[i].p != e1->providers[i].p)
+			return 0;
+	return same_rules(a, a->global_rules, a->nglobal, b, b->global_rules, b->nglobal);
+}
+
+/* Does t have the same rules on both sides (in a prunable space)? Then no class of it can
+ * change: mp_decide reads nothing else that differs. */
+static int same_dest(const diff_space *s, const dest *t)
+{
+	const mp_model *m = s->e[0]->model;
+	const mp_bundle *a = s->e[0]->bundle, *b = s->e[1]->bundle;
+	mp_id svc = t->ns ? mp_model_find_service_ns(m, t->ns, t->name) : MP_NONE;
+	mp_id ext = t->ns ? MP_NONE : mp_model_find_external(m, t->name);
+	if (svc != MP_NONE)
+		return same_rules(
+		    a, a->svc_rules + a->svc_off[svc], a->svc_off[svc + 1] - a->svc_off[svc], b,
+		    b->svc_rules + b->svc_off[svc], b->svc_off[svc + 1] - b->svc_off[svc]);
+	if (ext != MP_NONE)
+		return same_rules(
+		    a, a->ext_rules + a->ext_off[ext], a->ext_off[ext + 1] - a->ext_off[ext], b,
+		    b->ext_rules + b->ext_off[ext], b->ext_off[ext + 1] - b->ext_off[ext]);
+	return 0;
+}
+
+void diff_space_exhaustive(diff_space *s, int on)
+{
+	s->exhaustive = on;
+}
+
+uint32_t diff_space_skipped(const diff_space *s)
+{
+	return s->skipped;
 }
 
 /* --- the space --- */
@@ -603,9 +796,11 @@ diff_space *diff_space_new(mp_engine *base, mp_engine *head, mp_diags *d)
 		if (!(s->ev[k] = mp_evaluator_new(s->e[k], NULL, d)))
 			goto fail;
 	s->residency = has_residency(base) || has_residency(head);
+	s->prunable = prunable(s);
 	if (collect_hints(s, d) < 0)
 		goto fail;
-	if (build_callers(s) < 0 || build_dests(s) < 0 || s->arena.oom) {
+	if (build_callers(s) < 0 || build_route_index(s) < 0 || build_dests(s) < 0 ||
+	    s->arena.oom) {
 		mp_diags_error(d, NULL, 0, 0, "out of memory");
 		goto fail;
 	}
@@ -633,6 +828,8 @@ void diff_space_free(diff_space *s)
 	for (int k = 0; k < 2; k++) {
 		mp_evaluator_free(s->ev[k]);
 		diff_hints_free(&s->hints[k]);
+		mp_free(s->by_target[k].off);
+		mp_free(s->by_target[k].v);
 	}
 	mp_free(s->dests);
 	mp_free(s->callers);
@@ -829,9 +1026,9 @@ static int run_class(diff_space *s, const dest *t, const pick *k, probe *p, mp_d
 	mp_decide(s->ev[1], &p->r, db, NULL);
 	int same = mp_decision_same(s->e[0], da, s->e[1], db);
 	json_t *rs = same ? NULL : json_array();
-	for (uint32_t i = 0; i < s->nroutes; i++) {
+	for (uint32_t i = t->route0; i < t->route0 + t->nroutes; i++) {
 		route_view *rt = &s->routes[i];
-		if (strcmp(rt->target, t->label) || !on_route(rt, c, p))
+		if (!on_route(rt, c, p))
 			continue;
 		rt->classes++;
 		rt->changed += !same;
@@ -852,11 +1049,20 @@ static int run_class(diff_space *s, const dest *t, const pick *k, probe *p, mp_d
 static int run_dest(diff_space *s, const dest *t, probe *p, mp_decision *da, mp_decision *db,
                     json_t *changes, uint64_t *decided, uint64_t *changed)
 {
+	int skip = s->prunable && !s->exhaustive && same_dest(s, t);
+	s->skipped += skip;
 	for (uint32_t ci = 0; ci < s->ncallers; ci++) {
 		const caller *c = &s->callers[ci];
 		uint32_t size[6] = {c->nclusters + 1,   t->nclusters + 1, nmethod_picks(t),
 		                    t->path_reps.n + 1, t->nports + 1,    nheader_combos(t)};
 		uint32_t at[6] = {0};
+		if (skip) { /* its classes, counted as deciding them would */
+			uint64_t n = 1;
+			for (int i = 0; i < 6; i++)
+				n *= size[i];
+			*decided += n;
+			continue;
+		}
 		for (;;) {
 			pick k = {ci, at[2], at[3], at[4], at[5], at[0], at[1]};
 			if (run_class(s, t, &k, p, da, db, changes, changed) < 0)

@@ -34,6 +34,11 @@ void diff_space_free(diff_space *s);
  * service or a namespace; a destination of either model), as the report's "class" spells it,
  * into buf; -1 when r's destination or caller is in no class. */
 int diff_space_classify(const diff_space *s, const mp_request *r, char *buf, size_t len);
+/* on: run_dest decides every class, also of destinations whose rules are the same on both
+ * sides (the unit test compares the reports). */
+void diff_space_exhaustive(diff_space *s, int on);
+/* The destinations the last run skipped as having the same rules on both sides. */
+uint32_t diff_space_skipped(const diff_space *s);
 /* Decides every class by both; the report as mp_diff makes it. */
 long diff_space_run(diff_space *s, const mp_diff_opts *opts, json_t **report, mp_diags *d);
 

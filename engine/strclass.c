@@ -331,7 +331,8 @@ int mp_strclass_find(const mp_pattern *pats, uint32_t n, unsigned flags, mp_strc
 					break;
 			}
 		}
-		if (sp.n >= MP_STRCLASS_MAX_STATES) {
+		if (sp.n >= MP_STRCLASS_MAX_STATES ||
+		    (uint64_t)sp.n * sp.width * sizeof(int32_t) >= MP_STRCLASS_MAX_BYTES) {
 			out->truncated = 1;
 			continue; /* no new states: finish the queue */
 		}

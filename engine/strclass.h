@@ -12,6 +12,9 @@
 /* States the search visits at most; past it, some classes may have no representative
  * (mp_strclass.truncated). */
 #define MP_STRCLASS_MAX_STATES 60000u
+/* Nor more bytes of states than this: a state holds a position in every pattern (84,000
+ * principal patterns are 336 KB a state). */
+#define MP_STRCLASS_MAX_BYTES ((uint64_t)64 << 20)
 
 enum {
 	/* request paths: every representative starts with '/' and is its own normal form
@@ -24,7 +27,7 @@ enum {
 typedef struct {
 	char **v;
 	uint32_t n, cap;
-	int truncated; /* the search stopped at MP_STRCLASS_MAX_STATES */
+	int truncated; /* the search stopped at MP_STRCLASS_MAX_STATES or _MAX_BYTES */
 } mp_strclass;
 
 /* One representative for each combination of the n patterns that some string matches,

@@ -94,6 +94,31 @@ static void test_strclass_strings(void **state)
 	check_classes(pats, 5, 0, "abx", 5);
 }
 
+/* Many patterns make every search state large (one position per pattern): the search stops at
+ * MP_STRCLASS_MAX_BYTES of states and says so, instead of growing to gigabytes (84,000
+ * principal patterns would be 20 GB at MP_STRCLASS_MAX_STATES). */
+static void test_strclass_byte_bound(void **state)
+{
+	(void)state;
+	enum { N = 8000 };
+	mp_pattern *p = mp_calloc(N, sizeof(*p));
+	char *texts = mp_malloc((size_t)N * 48);
+	assert_non_null(p);
+	assert_non_null(texts);
+	for (uint32_t i = 0; i < N; i++) {
+		char *t = texts + (size_t)i * 48;
+		int len = snprintf(t, 48, "spiffe://t/ns/n%u/sa/s%u", i % 97, i);
+		p[i] = (mp_pattern){MP_PAT_EXACT, (uint32_t)len, t, UINT32_MAX};
+	}
+	mp_strclass c;
+	assert_int_equal(mp_strclass_find(p, N, 0, &c), 0);
+	assert_true(c.truncated);
+	assert_true(c.n > 0);
+	mp_strclass_free(&c);
+	mp_free(p);
+	mp_free(texts);
+}
+
 /* --- the diff against brute force --- */
 
 static mp_engine *engine_of(mp_model *m, const char *name, const char *text)
@@ -276,6 +301,97 @@ static void test_diff_brute_force(void **state)
 	assert_non_null(b);
 	brute_force(a, b);
 	brute_force(b, a); /* and back */
+	mp_engine_release(a);
+	mp_engine_release(b);
+}
+
+/* --- destinations whose rules are the same on both sides --- */
+
+/* The report of a diff of a -> b with the destinations both decide alike skipped equals the one
+ * deciding every class; the skipped destinations are counted in *skipped. */
+static void pruned_as_exhaustive(mp_engine *a, mp_engine *b, uint32_t *skipped)
+{
+	mp_diags d = {0};
+	json_t *r[2] = {NULL, NULL};
+	for (int k = 0; k < 2; k++) {
+		diff_space *s = diff_space_new(a, b, &d);
+		assert_non_null(s);
+		diff_space_exhaustive(s, k);
+		assert_true(diff_space_run(s, NULL, &r[k], &d) >= 0);
+		if (k)
+			assert_int_equal(diff_space_skipped(s), 0);
+		else
+			*skipped = diff_space_skipped(s);
+		diff_space_free(s);
+	}
+	if (!json_equal(r[0], r[1])) {
+		char *x = json_dumps(r[0], JSON_INDENT(1) | JSON_SORT_KEYS),
+		     *y = json_dumps(r[1], JSON_INDENT(1) | JSON_SORT_KEYS);
+		fail_msg("skipping destinations changed the report:\n%s\nexhaustive:\n%s", x, y);
+	}
+	json_decref(r[0]);
+	json_decref(r[1]);
+	mp_diags_free(&d);
+}
+
+/* base_rules with its first occurrence of from replaced by to. */
+static char *edit(const char *from, const char *to)
+{
+	const char *at = strstr(base_rules, from);
+	assert_non_null(at);
+	size_t pre = (size_t)(at - base_rules), n = strlen(base_rules) - strlen(from) + strlen(to);
+	char *out = mp_malloc(n + 1);
+	assert_non_null(out);
+	snprintf(out, n + 1, "%.*s%s%s", (int)pre, base_rules, to, at + strlen(from));
+	return out;
+}
+
+/* A destination is skipped only when every field a decision reads of its rules (and of their
+ * policies) is the same on both sides, there are no `when` functions among them, and the global
+ * rules, the default decision and the model are the same: each edit below changes one of those,
+ * and the report must be the exhaustive one all the same. How many destinations each skips
+ * says the skipping is not vacuous. */
+static void test_diff_skips_same_destinations(void **state)
+{
+	mp_model *m = *state;
+	static const struct {
+		const char *from, *to;
+		int skips; /* 1: some destination is skipped; 0: none may be */
+	} edits[] = {
+	    {"'1.0.0'", "'9.9.9'", 1},                                    /* nothing decided */
+	    {"methods = { 'POST' }", "methods = { 'POST', 'PUT' }", 1},   /* one destination */
+	    {"allow 'json'", "allow 'json2'", 1},                         /* a cited name */
+	    {"['x-t'] = 'uk*'", "['x-t'] = 'u*'", 1},                     /* a header */
+	    {"namespaces = { 'sandbox' }", "namespaces = { 'shop' }", 1}, /* every service's */
+	    {"kind = 'rbac' }", "kind = 'rbac', enforcement = 'advisory' }", 1},
+	    {"policy 'p'", "policy 'q'", 1}, /* the policy's name */
+	    {"'/metrics' }, from", "'/metrics' }, when = function() return false end, from", 1},
+	    {"allow 'web-pay' {",
+	     "residency 'r' { data = 'pii', stay_in = 'EU' }\nallow 'web-pay' {",
+	     0}, /* a global rule */
+	};
+	uint32_t all = 0;
+	for (size_t i = 0; i < sizeof(edits) / sizeof(*edits); i++) {
+		char *text = edit(edits[i].from, edits[i].to);
+		mp_engine *a = engine_of(m, "p.lua", base_rules), *b = engine_of(m, "p.lua", text);
+		assert_non_null(a);
+		assert_non_null(b);
+		uint32_t ab = 0, ba = 0;
+		pruned_as_exhaustive(a, b, &ab);
+		pruned_as_exhaustive(b, a, &ba);
+		if (!edits[i].skips && (ab || ba))
+			fail_msg("edit %zu: %u and %u destinations skipped, none may be", i, ab,
+			         ba);
+		all += ab;
+		mp_engine_release(a);
+		mp_engine_release(b);
+		mp_free(text);
+	}
+	assert_true(all > 0);
+	/* the brute force's pair, with a `when` on one side */
+	mp_engine *a = engine_of(m, "p.lua", base_rules), *b = engine_of(m, "p.lua", head_rules);
+	uint32_t n = 0;
+	pruned_as_exhaustive(a, b, &n);
 	mp_engine_release(a);
 	mp_engine_release(b);
 }
@@ -467,10 +583,16 @@ static void test_source_expectations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_strclass_paths),   cmocka_unit_test(test_strclass_strings),
-	    cmocka_unit_test(test_diff_brute_force), cmocka_unit_test(test_diff_no_change),
-	    cmocka_unit_test(test_tree_source_hash), cmocka_unit_test(test_source_errors),
-	    cmocka_unit_test(test_source_archive),   cmocka_unit_test(test_source_expectations),
+	    cmocka_unit_test(test_strclass_paths),
+	    cmocka_unit_test(test_strclass_strings),
+	    cmocka_unit_test(test_strclass_byte_bound),
+	    cmocka_unit_test(test_diff_brute_force),
+	    cmocka_unit_test(test_diff_no_change),
+	    cmocka_unit_test(test_diff_skips_same_destinations),
+	    cmocka_unit_test(test_tree_source_hash),
+	    cmocka_unit_test(test_source_errors),
+	    cmocka_unit_test(test_source_archive),
+	    cmocka_unit_test(test_source_expectations),
 	};
 	return cmocka_run_group_tests(tests, unit_mesh_setup, unit_mesh_teardown);
 }
