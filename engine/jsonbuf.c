@@ -69,10 +69,46 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* --- eight bytes at a time: the bytes of a record are mostly plain ASCII --- */
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static uint64_t load8(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
+
+/* Are all eight bytes of w copied into a JSON string as they are (0x20-0x7f but '"' and '\\')?
+ * The zero-byte tests (w - ONES) & ~w & HIGHS, on w and on w xor each byte that needs escaping,
+ * and a byte under 0x20 the same way, are exact for "is there any". */
+static int word_plain(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+	uint64_t special = ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs) | w;
+	return (special & HIGHS) == 0;
+}
+
+/* The end of the run of bytes from p that are copied as they are. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+	while (end - p >= 8 && word_plain(load8(p)))
+		p += 8;
+	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 int mp_jsonbuf_utf8_valid(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	while (p < end) {
+		while (end - p >= 8 && !(load8(p) & HIGHS))
+			p += 8;
+		if (p == end)
+			break;
 		size_t n = *p < 0x80 ? 1 : utf8_len(p);
 		if (!n)
 			return 0;
@@ -108,13 +144,16 @@ static void escape_codepoint(mp_jsonbuf *b, const unsigned char *p, size_t n)
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	MP_JSONBUF_LIT(b, "\"");
-	while (*p) {
+	const unsigned char *end = p + strlen((const char *)p);
+	/* most strings need no escaping: room for them and their quotes at once */
+	if (mp_jsonbuf_grow(b, (size_t)(end - p) + 2) < 0)
+		return;
+	b->p[b->len++] = '"';
+	while (p < end) {
 		const unsigned char *run = p;
-		while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-			p++;
+		p = plain_run(p, end);
 		mp_jsonbuf_raw(b, (const char *)run, (size_t)(p - run));
-		if (!*p)
+		if (p == end)
 			break;
 		unsigned c = *p;
 		if (c >= 0x80) {

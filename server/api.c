@@ -74,7 +74,6 @@ static void encode_record(decided *d, json_t *in, mp_api_input_writer write_inpu
 	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
 	    "/envoy.service.auth.v3.Authorization/Check"};
 	mp_jsonbuf b;
-	char num[40];
 	mp_jsonbuf_init(&b, NULL, 0);
 	mp_jsonbuf_grow(&b, RECORD_BYTES); /* one allocation for most records */
 	b.ascii = 1;
@@ -87,8 +86,8 @@ static void encode_record(decided *d, json_t *in, mp_api_input_writer write_inpu
 		mp_loginput_json(&b, in, d->engine->bundle);
 	else
 		write_input(&b, arg, d->engine->bundle);
-	int n = snprintf(num, sizeof(num), ",\"latency_ns\":%llu", (unsigned long long)ns);
-	mp_jsonbuf_raw(&b, num, (size_t)n);
+	MP_JSONBUF_LIT(&b, ",\"latency_ns\":");
+	mp_jsonbuf_uint(&b, ns);
 	if (d->refused) /* the front door's refusal, not a decision: a replay leaves it out */
 		mp_jsonbuf_raw(&b, ",\"refused\":true", 15);
 	mp_shadow_record(&b, &d->shadow, d->id); /* keys sorted: shadow is last */

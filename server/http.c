@@ -8,6 +8,7 @@
 #include "api.h"
 #include "conn.h"
 #include "diag.h"
+#include "head.h"
 #include "opa.h"
 
 #include <event2/buffer.h>
@@ -58,20 +59,6 @@ static const struct {
     {EVHTTP_REQ_TRACE, "TRACE"}, {EVHTTP_REQ_CONNECT, "CONNECT"}, {EVHTTP_REQ_PATCH, "PATCH"},
 };
 
-/* --- replies --- */
-
-static const char *reason_of(int code)
-{
-	switch (code) {
-	case 422:
-		return "Unprocessable Entity";
-	case 431:
-		return "Request Header Fields Too Large";
-	default:
-		return NULL; /* libevent knows the rest */
-	}
-}
-
 /* --- the request body's jansson tree, from a per-thread arena ---
  * A body's tree is built and freed within one dispatch on the worker's thread, and its values,
  * keys, hash tables and string tokens are about fifty small allocations (a /v1/decide body).
@@ -111,36 +98,49 @@ void mp_http_json_arena_install(void)
 	json_set_alloc_funcs(json_alloc, json_free);
 }
 
-void mp_http_reply_buffer(mp_worker *w, struct evhttp_request *req, int code,
-                          const char *content_type, struct evbuffer *body)
+/* The one way a reply leaves: the head written by hand on a plain keep-alive connection
+ * (head.c), else by evhttp; the body is len bytes at bytes, or (bytes NULL) req's output buffer. */
+static void send_reply(mp_worker *w, struct evhttp_request *req, int code, const char *content_type,
+                       const char *bytes, size_t len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	mp_metrics_status(&w->metrics, code);
+	if (!(w->draining && !evhttp_find_header(out, "Connection")) &&
+	    mp_head_send(req, code, content_type, bytes, len) == 0)
+		return;
+	if (bytes)
+		evbuffer_add(evhttp_request_get_output_buffer(req), bytes, len);
 	evhttp_add_header(out, "Content-Type", content_type);
 	if (w->draining && !evhttp_find_header(out, "Connection"))
 		evhttp_add_header(out, "Connection", "close");
-	mp_metrics_status(&w->metrics, code);
-	evhttp_send_reply(req, code, reason_of(code), body);
+	mp_head_clean(out);
+	evhttp_send_reply(req, code, mp_head_reason(code), NULL);
+}
+
+void mp_http_reply_buffer(mp_worker *w, struct evhttp_request *req, int code,
+                          const char *content_type, struct evbuffer *body)
+{
+	if (body)
+		evbuffer_add_buffer(evhttp_request_get_output_buffer(req), body);
+	send_reply(w, req, code, content_type, NULL, 0);
 }
 
 void mp_http_reply_bytes(mp_worker *w, struct evhttp_request *req, int code, const char *json,
                          size_t len)
 {
-	evbuffer_add(evhttp_request_get_output_buffer(req), json, len);
-	mp_http_reply_buffer(w, req, code, "application/json", NULL);
+	send_reply(w, req, code, "application/json", json, len);
 }
 
 void mp_http_reply_json(mp_worker *w, struct evhttp_request *req, int code, json_t *o)
 {
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
 	if (text) {
-		evbuffer_add(buf, text, strlen(text));
+		send_reply(w, req, code, "application/json", text, strlen(text));
 		free(text);
 	} else {
-		code = 500;
-		evbuffer_add_printf(buf, "{\"error\": \"out of memory\"}");
+		static const char oom[] = "{\"error\": \"out of memory\"}";
+		send_reply(w, req, 500, "application/json", oom, sizeof(oom) - 1);
 	}
-	mp_http_reply_buffer(w, req, code, "application/json", NULL);
 }
 
 /* The one error emitter: {"error": msg}, or with opa OPA's {"code", "message"}. */

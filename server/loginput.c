@@ -212,8 +212,11 @@ void mp_loginput_proxy(mp_jsonbuf *b, const mp_proxyreq *p, const mp_bundle *mas
 	if (open_member(b, &w, 0, "request", 0)) {
 		if (open_member(b, &w, 1, "headers", 1)) {
 			first = 1;
-			for (uint32_t i = 0; i < nh; i++)
-				put_str(b, &w, 2, h[i].name, h[i].value, &first);
+			for (uint32_t i = 0; i < nh; i++) { /* names and values are UTF-8 (above) */
+				if (!put_key(b, &w, 2, h[i].name, first))
+					mp_jsonbuf_string(b, h[i].value);
+				first = 0;
+			}
 			MP_JSONBUF_LIT(b, "}");
 		}
 		first = 0;

@@ -242,6 +242,62 @@ static void test_strings(void **state)
 	free(null);
 }
 
+/* Strings of random pieces at every offset from the eight-byte words the writer scans: plain
+ * ASCII, the bytes that need escaping, multi-byte characters, and (for the validator) bytes that
+ * are not UTF-8. Escaped as jansson does; valid exactly when json_string accepts them. */
+static void test_strings_random(void **state)
+{
+	(void)state;
+	static const char *const pieces[] = {
+	    "a",
+	    "plain text",
+	    "\"",
+	    "\\",
+	    "/",
+	    "\x7f",
+	    "\x01",
+	    "\x1f",
+	    "\n",
+	    "\t",
+	    " ",
+	    "\xc3\xa9",
+	    "\xe4\xb8\xad",
+	    "\xf0\x9f\x98\x80",
+	    "0123456789abcdef",
+	};
+	static const char *const broken[] = {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\x80"};
+	unsigned seed = 20;
+	char s[256];
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 0;
+		int npieces = (int)(rand_r(&seed) % 12), bad = round % 4 == 3;
+		for (int i = 0; i < npieces; i++) {
+			const char *piece =
+			    pieces[rand_r(&seed) % (sizeof(pieces) / sizeof(pieces[0]))];
+			if (bad && i == npieces / 2)
+				piece =
+				    broken[rand_r(&seed) % (sizeof(broken) / sizeof(broken[0]))];
+			size_t n = strlen(piece);
+			if (len + n >= sizeof(s))
+				break;
+			memcpy(s + len, piece, n);
+			len += n;
+		}
+		s[len] = '\0';
+		json_t *j = json_string(s);
+		assert_int_equal(mp_jsonbuf_utf8_valid(s), j != NULL);
+		for (int ascii = 0; j && ascii < 2; ascii++) {
+			char *want =
+			    json_dumps(j, JSON_ENCODE_ANY | (ascii ? JSON_ENSURE_ASCII : 0));
+			char *got = string_bytes(s, ascii);
+			assert_string_equal(got, want);
+			free(got);
+			free(want);
+		}
+		json_decref(j);
+	}
+}
+
 /* The caller's storage first, the heap when it is full; out of memory sticks. */
 static void test_buffer(void **state)
 {
@@ -299,11 +355,9 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions_as_jansson),
-	    cmocka_unit_test(test_made_decisions),
-	    cmocka_unit_test(test_output_pinned),
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_buffer),
+	    cmocka_unit_test(test_decisions_as_jansson), cmocka_unit_test(test_made_decisions),
+	    cmocka_unit_test(test_output_pinned),        cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_strings_random),       cmocka_unit_test(test_buffer),
 	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);
