@@ -752,7 +752,7 @@ static void run_routes(audit *a)
 		int unpermitted = 0; /* some target no rule permits: nrel of them have a location */
 		uint32_t nrel = 0;
 		char dsts[1200] = "", kinds[400] = "";
-		svc_text(m, r->source, buf, sizeof(buf));
+		buf[0] = '\0'; /* the source's text, made when a finding needs it */
 		for (int sp = 0; sp < 3; sp++) {
 			for (uint32_t t = spans[sp].off; t < spans[sp].off + spans[sp].n; t++) {
 				uint32_t ruleidx;
@@ -783,6 +783,8 @@ static void run_routes(audit *a)
 						         *kinds ? ", " : "", target_kind(r, t));
 					continue;
 				}
+				if (!buf[0])
+					svc_text(m, r->source, buf, sizeof(buf));
 				snprintf(subject, sizeof(subject), "route %s: %s -> %s",
 				         mp_model_str(m, r->name), buf, dst);
 				uint32_t rule =
@@ -801,6 +803,8 @@ static void run_routes(audit *a)
 		}
 		if (unpermitted) {
 			uint32_t n = nrel;
+			if (!buf[0])
+				svc_text(m, r->source, buf, sizeof(buf));
 			snprintf(subject, sizeof(subject), "route %s: %s -> %s",
 			         mp_model_str(m, r->name), buf, dsts);
 			snprintf(msg, sizeof(msg),
