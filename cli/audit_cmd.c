@@ -12,6 +12,8 @@
 
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,49 @@ static void show_progress(void *ctx, const char *step, uint64_t done, uint64_t t
 	fprintf(stderr, "\r\033[Kaudit: %llu/%llu %.40s", (unsigned long long)done,
 	        (unsigned long long)(total > done ? total : done), step);
 	fflush(stderr);
+}
+
+/* SIGINT and SIGTERM: the handler only records the signal. The audit reads it as its stop
+ * request (mp_audit_opts.interrupt: the rows between steps, the Lua checks at their hook, on
+ * both threads); the command then writes no report, removes its temporary output and dies of the
+ * same signal (docs/cli.md, "audit": "Interrupted"). A trail being written is finished and
+ * sealed first: its run is appended whole or not at all. */
+static atomic_int stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	atomic_store_explicit(&stop_signal, sig, memory_order_relaxed);
+}
+
+static const int stop_signals[] = {SIGINT, SIGTERM};
+#define NSTOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
+/* Catches the stop signals, keeping any the caller ignores (a background job's SIGINT). */
+static void catch_stops(struct sigaction old[NSTOP])
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSTOP; i++) {
+		sigaction(stop_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(stop_signals[i], &sa, NULL);
+	}
+}
+
+/* Puts the caller's handlers back; when a stop signal came, says what was left and dies of it. */
+static void release_stops(const struct sigaction old[NSTOP], int sealed)
+{
+	for (size_t i = 0; i < NSTOP; i++)
+		sigaction(stop_signals[i], &old[i], NULL);
+	int sig = atomic_load(&stop_signal);
+	if (!sig)
+		return;
+	fprintf(stderr, "meshpol audit: interrupted (%s): no report written%s\n",
+	        sig == SIGINT ? "SIGINT" : "SIGTERM",
+	        sealed ? "; the trail's run was finished and sealed" : "");
+	fflush(stderr);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /* The findings of an audit, one at a time: from the tree (mp_audit_run) or from a streamed
@@ -345,6 +390,10 @@ int mp_cmd_audit(int argc, char **argv)
 	mp_audit_result *res = NULL; /* json: the streamed audit, whose spool the trail reads */
 	mp_out *o = NULL;
 	char err[1024];
+	struct sigaction old_actions[NSTOP];
+	int sealed = 0;
+	catch_stops(old_actions); /* before the output's temporary file exists */
+	ao.interrupt = &stop_signal;
 	if (!(o = mp_out_open(out_path ? out_path : "-", 0666, 0, err, sizeof(err)))) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
@@ -353,6 +402,8 @@ int mp_cmd_audit(int argc, char **argv)
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
 	e = mp_engine_open_opts(model, policies, &copts, &d);
 	mp_diags_print(&d, stderr);
+	if (atomic_load(&stop_signal))
+		goto out;
 	if (e && ao.only_policy && check_only_policy(v, e->bundle, policies, ao.only_policy))
 		goto out;
 	/* a malformed waivers.yaml is an input error: auditing without it would fail findings
@@ -384,6 +435,8 @@ int mp_cmd_audit(int argc, char **argv)
 		int wrote = mp_audit_stream(ev, &ao, json && !trail ? out : NULL, &res);
 		if (ao.progress)
 			fprintf(stderr, "\r\033[K");
+		if (wrote == MP_AUDIT_INTERRUPTED)
+			goto out;
 		if (wrote < 0 || (json && !trail && (fflush(out) != 0 || ferror(out)))) {
 			fprintf(stderr, "meshpol audit: %s\n",
 			        wrote < 0 ? "out of memory, or no temporary file for the findings "
@@ -396,6 +449,8 @@ int mp_cmd_audit(int argc, char **argv)
 		audit = mp_audit_run(ev, &ao);
 		if (ao.progress)
 			fprintf(stderr, "\r\033[K");
+		if (!audit && atomic_load(&stop_signal))
+			goto out;
 		if (!audit) {
 			fprintf(stderr,
 			        "meshpol audit: out of memory, or no temporary file for the "
@@ -408,10 +463,15 @@ int mp_cmd_audit(int argc, char **argv)
 	 * that cannot be written leaves no report behind that would claim one. */
 	findings_src src = {audit, res};
 	err[0] = '\0';
+	if (atomic_load(&stop_signal)) /* before the trail: it gets nothing */
+		goto out;
 	if (trail && write_trail(trail, key, audit, &src, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
+	sealed = trail != NULL;
+	if (atomic_load(&stop_signal)) /* the run is sealed; the report is not written */
+		goto out;
 	char note[640] = "";
 	mp_report_opts ro = {
 	    .color = out == stdout && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
@@ -437,6 +497,8 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	if (*note)
 		fprintf(stderr, "meshpol audit: warning: %s\n", note);
+	if (atomic_load(&stop_signal)) /* written but not committed: the temporary goes */
+		goto out;
 	int committed = mp_out_commit(o, err, sizeof(err));
 	o = NULL; /* freed by the commit, whatever its result */
 	if (committed < 0) {
@@ -457,5 +519,10 @@ out:
 	mp_evaluator_free(ev);
 	mp_engine_release(e);
 	mp_diags_free(&d);
+	if (rc == MP_EXIT_USAGE) /* not after a commit: a finished audit keeps its exit code */
+		release_stops(old_actions, sealed);
+	else
+		for (size_t i = 0; i < NSTOP; i++)
+			sigaction(stop_signals[i], &old_actions[i], NULL);
 	return rc;
 }

@@ -24,6 +24,11 @@ typedef struct {
 	uint32_t kind;
 } collection;
 
+/* The registry keys of the element and collection metatables, besides their names: a lookup by
+ * address skips hashing the name, and an element is made for every field read that returns one
+ * (100,000 routes, each with its source and targets). */
+static const char element_mt_key, collection_mt_key;
+
 static const char *const kind_names[MP_LK_COUNT] = {
     "Cluster", "Jurisdiction", "Namespace", "Service", "Route", "External", "Certificate",
 };
@@ -46,7 +51,8 @@ void mp_lmodel_push_element(lua_State *L, const mp_model *m, mp_lkind kind, mp_i
 	}
 	element *e = lua_newuserdatauv(L, sizeof(*e), 0);
 	*e = (element){m, (uint32_t)kind, id};
-	luaL_setmetatable(L, ELEMENT_MT);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &element_mt_key);
+	lua_setmetatable(L, -2);
 }
 
 mp_id mp_lmodel_to_element(lua_State *L, int idx, mp_lkind kind)
@@ -144,7 +150,10 @@ static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
 	lua_createtable(L, (int)sp.n, 0);
 	for (uint32_t i = 0; i < sp.n; i++) {
 		const mp_target *t = &v.targets[sp.off + i];
-		lua_createtable(L, 0, 4);
+		/* sized for its fields: service or external, weight and loc, then the optional ones
+		 */
+		lua_createtable(L, 0,
+		                3 + (t->cluster != MP_NONE) + (t->subset != 0) + (t->flags != 0));
 		if (t->kind == MP_TARGET_SERVICE) {
 			mp_lmodel_push_element(L, m, MP_LK_SERVICE, t->id);
 			lua_setfield(L, -2, "service");
@@ -152,14 +161,18 @@ static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
 			mp_lmodel_push_element(L, m, MP_LK_EXTERNAL, t->id);
 			lua_setfield(L, -2, "external");
 		}
-		mp_lmodel_push_element(L, m, MP_LK_CLUSTER, t->cluster);
-		lua_setfield(L, -2, "cluster");
+		if (t->cluster != MP_NONE) {
+			mp_lmodel_push_element(L, m, MP_LK_CLUSTER, t->cluster);
+			lua_setfield(L, -2, "cluster");
+		}
 		lua_pushinteger(L, t->weight);
 		lua_setfield(L, -2, "weight");
 		push_loc(L, m, t->loc);
 		lua_setfield(L, -2, "loc");
-		push_opt_str(L, m, t->subset); /* imported routes: docs/import.md */
-		lua_setfield(L, -2, "subset");
+		if (t->subset) { /* imported routes: docs/import.md */
+			push_str(L, m, t->subset);
+			lua_setfield(L, -2, "subset");
+		}
 		if (t->flags) {
 			lua_pushstring(L, t->flags & MP_TARGET_F_LOCALITY_DISTRIBUTE ? "distribute"
 			                  : t->flags & MP_TARGET_F_LOCALITY_FAILOVER ? "failover"
@@ -525,7 +538,10 @@ static mp_id collection_find(lua_State *L, const collection *c, int key)
 
 static int collection_index(lua_State *L)
 {
-	collection *c = luaL_checkudata(L, 1, COLLECTION_MT);
+	/* only ever called as the __index of COLLECTION_MT, hidden from policy code (as
+	 * element_index): argument 1 is a collection */
+	collection *c = lua_touserdata(L, 1);
+	assert(c);
 	mp_lmodel_push_element(L, c->m, c->kind, collection_find(L, c, 2));
 	return 1;
 }
@@ -562,7 +578,8 @@ static void push_collection(lua_State *L, const mp_model *m, uint32_t kind)
 {
 	collection *c = lua_newuserdatauv(L, sizeof(*c), 0);
 	*c = (collection){m, kind};
-	luaL_setmetatable(L, COLLECTION_MT);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &collection_mt_key);
+	lua_setmetatable(L, -2);
 }
 
 /* --- mesh --- */
@@ -924,11 +941,15 @@ static void make_metatables(lua_State *L)
 		luaL_setfuncs(L, element_mt, 0);
 		lua_pushliteral(L, "locked");
 		lua_setfield(L, -2, "__metatable");
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &element_mt_key);
 	}
 	if (luaL_newmetatable(L, COLLECTION_MT)) {
 		luaL_setfuncs(L, collection_mt, 0);
 		lua_pushliteral(L, "locked");
 		lua_setfield(L, -2, "__metatable");
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &collection_mt_key);
 	}
 	if (luaL_newmetatable(L, MESH_MT)) {
 		luaL_setfuncs(L, mesh_mt, 0);

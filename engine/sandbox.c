@@ -101,6 +101,7 @@ struct mp_sandbox {
 	enum stop stop;                   /* why the running call must end, once tripped */
 	int located;                      /* stop_where is filled in */
 	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
+	const atomic_int *watch;          /* mp_sandbox_watch's flag, or NULL; never written here */
 	char *stdlib_dir;                 /* NULL: require finds nothing */
 	uint64_t nondeterministic;        /* calls whose result differs from run to run */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
@@ -295,13 +296,19 @@ static int deadline_passed(mp_sandbox *sb, uint64_t units)
 	return sb->deadline_at && now_ns() >= sb->deadline_at;
 }
 
+/* Is the flag mp_sandbox_watch gave set? */
+static int watched(const mp_sandbox *sb)
+{
+	return sb->watch && atomic_load_explicit(sb->watch, memory_order_relaxed);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	mp_sandbox *sb = sandbox_of(L);
 
 	(void)ar;
 	if (sb->stop == STOP_NONE) {
-		if (atomic_load_explicit(&sb->interrupt, memory_order_relaxed)) {
+		if (atomic_load_explicit(&sb->interrupt, memory_order_relaxed) || watched(sb)) {
 			trip(sb, STOP_INTERRUPTED);
 		} else if (sb->budget_left == 0) {
 			sb->stop_detail[0] = '\0';
@@ -1292,6 +1299,11 @@ void mp_sandbox_interrupt(mp_sandbox *sb)
 		atomic_store_explicit(&sb->interrupt, 1, memory_order_relaxed);
 }
 
+void mp_sandbox_watch(mp_sandbox *sb, const atomic_int *flag)
+{
+	sb->watch = flag;
+}
+
 uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb)
 {
 	return sb->depth ? sb->instr_budget - sb->budget_left : sb->last_used;
@@ -1408,7 +1420,7 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 
 	assert(nargs >= 0 && lua_gettop(L) > nargs);
 	if (top_level) {
-		if (atomic_exchange(&sb->interrupt, 0)) {
+		if (atomic_exchange(&sb->interrupt, 0) || watched(sb)) {
 			lua_pop(L, nargs + 1);
 			set_err(err, errlen, "interrupted");
 			return MP_SANDBOX_INTERRUPTED;

@@ -13,6 +13,7 @@
 #include "waiver.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,11 +48,20 @@ typedef struct {
 	 * any order). */
 	void (*progress)(void *ctx, const char *step, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* The caller's stop request (NULL: none): once non-zero (a signal handler sets it) every
+	 * row stops at its next step and the Lua checks at their next hook, on both threads, and
+	 * the audit ends with no result (MP_AUDIT_INTERRUPTED). Read only; it must outlive the
+	 * call. */
+	const atomic_int *interrupt;
 } mp_audit_opts;
+
+/* mp_audit_stream's result when o->interrupt stopped the audit. */
+#define MP_AUDIT_INTERRUPTED (-2)
 
 /* Runs the audit on the evaluator's snapshot. Without a bundle, only the rows that need none run
  * (the import analyzers' findings) and the audit's "bundle" is null. Never stops at a failing
- * check: its error goes to "errors" and the rest still runs. NULL only when out of memory. */
+ * check: its error goes to "errors" and the rest still runs. NULL when out of memory or
+ * interrupted (o->interrupt). */
 json_t *mp_audit_run(mp_evaluator *ev, const mp_audit_opts *o);
 
 /* A streamed audit's outcome (mp_audit_stream): the audit object without "findings" and
@@ -62,8 +72,9 @@ typedef struct mp_audit_result mp_audit_result;
 /* Runs the audit and writes it to out as the json report (report.h: what mp_report_write writes
  * for mp_audit_run's object, byte for byte), findings streamed: each is written to the spool as
  * it is found, so memory holds the rules and the counts, never the findings. out NULL: no
- * report (the findings only go to the spool). 0 with *res set, or -1 when out of memory or the
- * spool fails; a write error shows in ferror(out). */
+ * report (the findings only go to the spool). 0 with *res set; -1 when out of memory or the
+ * spool fails; MP_AUDIT_INTERRUPTED when o->interrupt stopped it (nothing written to out). A
+ * write error shows in ferror(out). */
 int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audit_result **res);
 /* The audit object without "findings" and "rules" (borrowed from r). A caller may add members
  * to it (the trail's "trail", written before the report: docs/audit-format.md), which

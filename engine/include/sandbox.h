@@ -7,6 +7,7 @@
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
 #include <lua.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -196,6 +197,11 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
  * top-level call fails at once with MP_SANDBOX_INTERRUPTED. A top-level call consumes the request
  * when it returns. Async-signal-safe and thread-safe (it only sets a lock-free atomic flag). */
 void mp_sandbox_interrupt(mp_sandbox *sb);
+/* Stops calls as mp_sandbox_interrupt does for as long as *flag is non-zero: the running one at
+ * its next hook, every later one at once. The flag is the caller's (NULL: none), read here and
+ * never reset, so one flag set from a signal handler stops every sandbox that watches it (the
+ * audit's, on both of its threads). It must outlive the watch (mp_sandbox_watch(sb, NULL)). */
+void mp_sandbox_watch(mp_sandbox *sb, const atomic_int *flag);
 
 /* Bytes the state holds right now (Lua's own accounting). */
 size_t mp_sandbox_mem_used(const mp_sandbox *sb);

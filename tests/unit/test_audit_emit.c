@@ -409,6 +409,55 @@ static void test_parallel_progress(void **state)
 	close_fixture(&f);
 }
 
+/* A stop request (mp_audit_opts.interrupt) made at the first progress step, as meshpol audit's
+ * SIGINT handler makes it: on one thread and on two, the audit ends with no result and writes
+ * nothing; the evaluator's state is left usable, and the next audit is whole. */
+static atomic_int stop_flag;
+
+static void stop_at_first_step(void *ctx, const char *step, uint64_t done, uint64_t total)
+{
+	(void)step, (void)done, (void)total;
+	(*(int *)ctx)++;
+	atomic_store(&stop_flag, 1);
+}
+
+static void test_interrupted(void **state)
+{
+	(void)state;
+	for (uint32_t jobs = 1; jobs <= 2; jobs++) {
+		fixture f;
+		int steps = 0;
+		char *text = NULL;
+		size_t len = 0;
+		open_bundle(&f, "tests/data/audit/parallel-bundle", NULL);
+		f.jobs = jobs;
+		mp_audit_opts o = opts_of(&f);
+		o.interrupt = &stop_flag;
+		o.progress = stop_at_first_step;
+		o.progress_ctx = &steps;
+		atomic_store(&stop_flag, 0);
+		FILE *out = open_memstream(&text, &len);
+		mp_audit_result *res = (mp_audit_result *)&steps;
+		assert_int_equal(mp_audit_stream(f.ev, &o, out, &res), MP_AUDIT_INTERRUPTED);
+		assert_null(res);
+		fclose(out);
+		assert_int_equal(len, 0); /* no report, not even its first bytes */
+		free(text);
+		assert_true(steps >= 1);
+		assert_null(mp_audit_run(f.ev, &o)); /* the flag stays set: stopped again */
+		/* cleared: the same evaluator audits in full */
+		atomic_store(&stop_flag, 0);
+		o.progress = NULL;
+		json_t *a = mp_audit_run(f.ev, &o);
+		assert_non_null(a);
+		assert_true(json_array_size(json_object_get(a, "findings")) > 0);
+		assert_int_equal(json_array_size(json_object_get(a, "errors")),
+		                 1); /* the failing check's own */
+		json_decref(a);
+		close_fixture(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +469,7 @@ int main(void)
 	    cmocka_unit_test(test_no_spool),
 	    cmocka_unit_test(test_parallel_same_bytes),
 	    cmocka_unit_test(test_parallel_progress),
+	    cmocka_unit_test(test_interrupted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -813,6 +814,51 @@ static void test_interrupt_from_signal(void **state)
 	mp_sandbox_free(sb);
 }
 
+/* A watched flag (mp_sandbox_watch), set from a signal handler as meshpol audit's SIGINT
+ * handler sets its own: it stops the running call, and every later one while it stays set
+ * (one flag stops every sandbox of an audit, so it is never consumed); cleared or unwatched, calls
+ * run again. */
+static atomic_int watch_flag;
+
+static void on_alarm_flag(int sig)
+{
+	(void)sig;
+	atomic_store(&watch_flag, 1);
+}
+
+static void test_interrupt_watched_flag(void **state)
+{
+	mp_sandbox *sb = new_sandbox(0, BIG_BUDGET * 5, NULL);
+	struct sigaction sa;
+	struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 50000}};
+	char err[512] = "";
+
+	(void)state;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm_flag;
+	sigemptyset(&sa.sa_mask);
+	atomic_store(&watch_flag, 0);
+	mp_sandbox_watch(sb, &watch_flag);
+	expect_true(sb, "return true"); /* not set: runs */
+	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	assert_int_equal(run(sb, "while true do pcall(function() while true do end end) end", 0,
+	                     err, sizeof err),
+	                 MP_SANDBOX_INTERRUPTED);
+	assert_non_null(strstr(err, "interrupted"));
+	signal(SIGALRM, SIG_DFL);
+	assert_int_equal(atomic_load(&watch_flag), 1); /* read, never reset */
+	for (int k = 0; k < 2; k++)                    /* every later call, at once */
+		assert_int_equal(run(sb, "return 1", 0, err, sizeof err), MP_SANDBOX_INTERRUPTED);
+	mp_sandbox_watch(sb, NULL);
+	expect_true(sb, "return true");
+	mp_sandbox_watch(sb, &watch_flag);
+	atomic_store(&watch_flag, 0);
+	expect_true(sb, "return true");
+	mp_sandbox_watch(sb, NULL);
+	mp_sandbox_free(sb);
+}
+
 static void test_interrupt_pending(void **state)
 {
 	static const char *const any[] = {"interrupted", NULL};
@@ -1404,6 +1450,7 @@ int main(void)
 	    cmocka_unit_test(test_nested_calls),
 	    cmocka_unit_test(test_pcall_function),
 	    cmocka_unit_test(test_interrupt_from_signal),
+	    cmocka_unit_test(test_interrupt_watched_flag),
 	    cmocka_unit_test(test_interrupt_pending),
 	    cmocka_unit_test(test_memory_accounting),
 	    cmocka_unit_test(test_new_limits),
