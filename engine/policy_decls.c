@@ -13,7 +13,6 @@
 
 #include <lauxlib.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +40,6 @@ void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m)
 		m->n[i] = lua_rawget(L, state) == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
 		lua_pop(L, 1);
 	}
-}
-
-void pol_decls_sha256(const void *p, size_t n, unsigned char out[32])
-{
-	unsigned int dn = 0;
-	EVP_Digest(p, n, out, &dn, EVP_sha256(), NULL);
 }
 
 /* --- writing (runs protected: the buffer is the caller's, freed by it after the call) --- */
@@ -576,7 +569,7 @@ static int build_all(lua_State *L)
 		if (!c->file.ok || c->file.n > MAX_PAYLOAD)
 			continue;
 		unsigned char sha[32];
-		pol_decls_sha256(f->text, f->len, sha);
+		mp_key_sha256(f->text, f->len, sha);
 		put(&c->out, sha, 32);
 		put_u64(&c->out, f->load_units);
 		put_u32(&c->out, (uint32_t)c->file.n);
@@ -728,14 +721,16 @@ void pol_decls_close(pol_decls *d)
 	memset(d, 0, sizeof(*d));
 }
 
-const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len)
+const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len,
+                                      const unsigned char *sha256)
 {
 	unsigned char sha[32];
 	if (!d || !d->n)
 		return NULL;
-	pol_decls_sha256(text, len, sha);
-	for (uint32_t i = 0; i < d->n; i++)
-		if (!memcmp(d->entries[i].sha256, sha, 32))
+	if (!sha256 && mp_key_sha256(text, len, sha) == 0)
+		sha256 = sha;
+	for (uint32_t i = 0; sha256 && i < d->n; i++)
+		if (!memcmp(d->entries[i].sha256, sha256, 32))
 			return &d->entries[i];
 	return NULL;
 }
