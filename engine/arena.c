@@ -11,7 +11,9 @@
 struct mp_arena_chunk {
 	struct mp_arena_chunk *next;
 	size_t used, cap;
-	_Alignas(16) unsigned char data[];
+	unsigned char *data; /* cap bytes: right after the header, or (a large chunk) at the
+	                      * first huge-page boundary after it */
+	_Alignas(16) unsigned char after[];
 };
 
 void *mp_arena_alloc(mp_arena *a, size_t n)
@@ -22,21 +24,19 @@ void *mp_arena_alloc(mp_arena *a, size_t n)
 	return p;
 }
 
-/* A chunk is at least a quarter of what the arena holds (up to MAX_GROW), so that a large arena
- * is a few large chunks; those of HUGE_MIN bytes or more ask for transparent huge pages: a
- * bundle of 84,000 rules writes ~100 MB of fresh memory at load, and on a virtual machine each
+/* A new chunk is at least as large as the arena so far (up to MAX_GROW), so that a large arena
+ * is a few large chunks; those of HUGE_MIN bytes or more start on a huge-page boundary (the
+ * bytes before it are address space, never touched) and ask for transparent huge pages: a
+ * bundle of 84,000 rules writes ~60 MB of fresh memory at load, and on a virtual machine each
  * 4 KiB page's first-touch fault costs microseconds (bench/README.md, "Bundle load"). */
 #define MAX_GROW  ((size_t)8 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
-#define HUGE_MIN  (2 * HUGE_PAGE)
+#define HUGE_MIN  HUGE_PAGE
 
 static void advise_huge(void *p, size_t n)
 {
 #ifdef MADV_HUGEPAGE
-	uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-	uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-	if (n >= HUGE_MIN && to > from)
-		(void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* a hint: may fail */
+	(void)madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* a hint: may fail */
 #else
 	(void)p, (void)n;
 #endif
@@ -47,15 +47,21 @@ void *mp_arena_alloc_raw(mp_arena *a, size_t n)
 	n = n ? (n + 15) & ~(size_t)15 : 16;
 	struct mp_arena_chunk *c = a->head;
 	if (!c || c->cap - c->used < n) {
-		size_t want = a->chunk ? a->chunk : 16384, grow = a->total / 4;
+		size_t want = a->chunk ? a->chunk : 16384, grow = a->total;
 		want = grow > want ? (grow < MAX_GROW ? grow : MAX_GROW) : want;
-		size_t cap = n > want ? n : want;
-		c = mp_malloc(sizeof(*c) + cap);
+		size_t cap = n > want ? n : want, pad = cap >= HUGE_MIN ? HUGE_PAGE : 0;
+		c = mp_malloc(sizeof(*c) + pad + cap);
 		if (!c) {
 			a->oom = 1;
 			return NULL;
 		}
-		advise_huge(c->data, cap);
+		c->data = c->after;
+		if (pad) {
+			uintptr_t at =
+			    ((uintptr_t)c->after + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+			c->data = (unsigned char *)at;
+			advise_huge(c->data, cap);
+		}
 		c->next = a->head;
 		c->used = 0;
 		c->cap = cap;
