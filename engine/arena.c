@@ -110,6 +110,20 @@ void mp_arena_free(mp_arena *a)
 	a->total = 0;
 }
 
+void mp_arena_reset(mp_arena *a)
+{
+	struct mp_arena_chunk *keep = a->head;
+	if (!keep)
+		return;
+	for (struct mp_arena_chunk *c = keep->next, *next; c; c = next) {
+		next = c->next;
+		mp_free(c);
+	}
+	keep->next = NULL;
+	keep->used = 0;
+	a->total = keep->cap;
+}
+
 void mp_arena_adopt(mp_arena *to, mp_arena *from)
 {
 	struct mp_arena_chunk *last = from->head;

@@ -30,6 +30,9 @@ char *mp_arena_str(mp_arena *a, const char *s);
 char *mp_arena_printf(mp_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees every block; the pointers it handed out are invalid afterwards. */
 void mp_arena_free(mp_arena *a);
+/* Frees every block but keeps the arena's latest chunk for the next ones: scratch memory
+ * reused, say, once per item, touches the same bytes each time. */
+void mp_arena_reset(mp_arena *a);
 /* Moves every block of from into to: they stay where they are, and are freed with to; from is
  * left empty (reusable). */
 void mp_arena_adopt(mp_arena *to, mp_arena *from);

@@ -894,6 +894,7 @@ typedef struct {
 	const unsigned char *p;
 	size_t at, len;
 	mp_bundle *b;
+	mp_arena *tmp;      /* the arrays' arena, or NULL: b's */
 	const pol_decls *d; /* its strings, copied into b's arena */
 	const char *why;    /* NULL until something is wrong */
 } rd_t;
@@ -936,9 +937,12 @@ static void *rd_array(rd_t *r, uint32_t n, size_t size, size_t min)
 		r->why = "more items than bytes";
 		return NULL;
 	}
-	void *v = pol_arena_alloc(r->b, ((size_t)n + 1) * size);
+	size_t bytes = ((size_t)n + 1) * size;
+	void *v = r->tmp ? mp_arena_alloc_raw(r->tmp, bytes) : pol_arena_alloc(r->b, bytes);
 	if (!v)
 		r->why = "out of memory";
+	else /* the items are written by the caller; the slot after them is zero, as ever */
+		memset((char *)v + (size_t)n * size, 0, size);
 	return v;
 }
 
@@ -996,7 +1000,7 @@ int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *
 {
 	const pol_decls_entry *e = rd->blk->e;
 	pol_decls *d = rd->blk->d;
-	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b, .d = d};
+	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b, .tmp = rd->tmp, .d = d};
 	memset(out, 0, sizeof(*out));
 	if (!d->copy) { /* the strings once, whole: each rule's then point into the copy */
 		char *copy = mp_arena_alloc_raw(b->arena, d->strs_len + 1);

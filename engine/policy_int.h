@@ -168,11 +168,14 @@ struct pol_decls_block_list {
  * payload, out of memory). */
 int pol_decls_inject(struct mp_sandbox *sb, pol_decls_block *blk, uint32_t k, char *err,
                      size_t errlen);
-/* Reading a block's rules, one after the other, into the bundle's arena. */
+/* Reading a block's rules, one after the other, into the bundle's arena: the strings and loc;
+ * the arrays (pol_strs, pol_kvs, ports) into tmp when it is set (the caller copies what it
+ * keeps), else into the bundle's arena too. */
 typedef struct {
 	const pol_decls_block *blk;
 	size_t at;
 	uint32_t left;
+	struct mp_arena *tmp;
 } pol_decls_reader;
 /* The next rule: 1 and *out; 0 after the last (all bytes read); -1 and err when corrupt. */
 int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen);
