@@ -45,10 +45,13 @@ static int lookup_name(const char *const *names, int n, const char *s)
  * snprintf would; returns the new length. */
 static size_t text_append(char *text, size_t size, size_t tlen, const char *sep, const char *s)
 {
-	for (const char *p = sep; *p && tlen + 1 < size; p++)
-		text[tlen++] = *p;
-	for (const char *p = s; *p && tlen + 1 < size; p++)
-		text[tlen++] = *p;
+	const char *parts[2] = {sep, s};
+	for (int k = 0; k < 2; k++) {
+		size_t n = strlen(parts[k]), room = size - 1 - tlen; /* tlen < size always */
+		n = n < room ? n : room;
+		memcpy(text + tlen, parts[k], n);
+		tlen += n;
+	}
 	text[tlen] = '\0';
 	return tlen;
 }

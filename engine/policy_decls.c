@@ -644,12 +644,12 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < slen && k <= nstrs; i++) /* each string starts after a NUL */
-		if (i == 0 || !p[at + i - 1]) {
-			if (k < nstrs)
-				offs[k] = (uint32_t)i;
-			k++;
-		}
+	for (size_t i = 0; i < slen && k <= nstrs; k++) { /* each string starts after a NUL */
+		if (k < nstrs)
+			offs[k] = (uint32_t)i;
+		const char *nul = memchr(p + at + i, 0, slen - i); /* found: slen's last is NUL */
+		i = (size_t)(nul - (const char *)(p + at)) + 1;
+	}
 	if (k != nstrs) {
 		snprintf(err, errlen, "corrupt: %u strings where %u are said", k, nstrs);
 		mp_free(offs);
