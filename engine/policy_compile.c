@@ -77,7 +77,10 @@ typedef struct {
 	const char **enabled;
 	uint32_t nenabled;
 	uint32_t rules_cap;
-	uint32_t *names, *name_hashes, names_cap;  /* seen_rule's hash set of rule indexes */
+	struct name_slot {
+		uint32_t rule, hash; /* rule MP_NONE: empty */
+	} * names; /* seen_rule's hash set of rule indexes, with their names' hashes */
+	uint32_t names_cap;
 	const struct pol_decls_block_list *blocks; /* stored rules, or NULL */
 	int state;                                 /* stack index of the DSL's state table */
 	int keys; /* stack index: declaration key -> true, to refuse duplicates */
@@ -994,23 +997,22 @@ static uint32_t seen_rule(cctx *c, uint32_t policy, const char *name)
 	if (!c->names) {
 		for (c->names_cap = 64; c->names_cap < 2 * c->rules_cap; c->names_cap *= 2)
 			;
-		c->names = tmp_or_raise(c, &c->tmp, c->names_cap * sizeof(uint32_t));
-		c->name_hashes = tmp_or_raise(c, &c->tmp, c->names_cap * sizeof(uint32_t));
-		memset(c->names, 0xff, c->names_cap * sizeof(uint32_t));
+		c->names = tmp_or_raise(c, &c->tmp, c->names_cap * sizeof(*c->names));
+		for (uint32_t i = 0; i < c->names_cap; i++)
+			c->names[i].rule = MP_NONE;
 	}
 	uint32_t h = 2166136261u ^ policy;
 	for (const char *p = name; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	/* the hash beside each index: a rule (184 bytes, anywhere in the array) is read only when
-	 * its hash is this one */
+	/* the hash beside each index (one cache line for both): a rule (184 bytes, anywhere in
+	 * the array) is read only when its hash is this one */
 	for (uint32_t i = h & (c->names_cap - 1);; i = (i + 1) & (c->names_cap - 1)) {
-		uint32_t k = c->names[i];
+		uint32_t k = c->names[i].rule;
 		if (k == MP_NONE) {
-			c->names[i] = c->b->nrules;
-			c->name_hashes[i] = h;
+			c->names[i] = (struct name_slot){c->b->nrules, h};
 			return MP_NONE;
 		}
-		if (c->name_hashes[i] == h && c->b->rules[k].policy == policy &&
+		if (c->names[i].hash == h && c->b->rules[k].policy == policy &&
 		    !strcmp(c->b->rules[k].name, name))
 			return k;
 	}
