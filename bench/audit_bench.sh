@@ -29,9 +29,13 @@
 #         bin/meshpol audit -m out/audit-mesh-N.mpm -p out/audit-bundle-N.tar.gz --format json -o /dev/null
 # load = check - the model-only check (CPU seconds, medians), for the directory and the archive;
 # the archive's audit report must equal the directory's but for the bundle's path and the time.
+# With BASE=/path/to/another/meshpol (a build of the commit to compare with), the same three
+# checks of BASE run in the same alternating loop (the archive is built by each binary, out/
+# audit-bundle-N.base.tar.gz for BASE), and a second row gives BASE's loads: before and after
+# measured under the same load of the machine.
 #
 # Environment: SIZES ("1000 10000"), REPS (5), ROUTES_PER_SERVICE (10), SEED (42),
-#              UNGRANTED_EVERY (100), MESHPOL (bin/meshpol of this checkout).
+#              UNGRANTED_EVERY (100), MESHPOL (bin/meshpol of this checkout), BASE (none).
 # Exit: 0 whether or not the targets are met (benchmarks report, they do not gate); 1 if a
 # command failed or bin/meshpol is missing.
 set -u
@@ -45,6 +49,7 @@ REPS=${REPS:-5}
 ROUTES_PER_SERVICE=${ROUTES_PER_SERVICE:-10}
 SEED=${SEED:-42}
 UNGRANTED_EVERY=${UNGRANTED_EVERY:-100}
+BASE=${BASE:-}
 TIMECMD=$OUT/timecmd
 TARGET_S=1
 TARGET_MB=250
@@ -76,6 +81,7 @@ trap 'rm -rf "$RUN"' EXIT
 
 rows=()
 load_rows=()
+base_rows=()
 declare -A audit_med=() audit_mb=() check_med=()
 # A bundle of one policy and no rule: `check` of it is the model's load and the fixed costs.
 MIN=$OUT/audit-min
@@ -154,6 +160,13 @@ EOF
 		continue
 	fi
 	rm -f "$report.arc" "$report.m"
+	base_archive=$OUT/audit-bundle-$n.base.tar.gz
+	if [ -n "$BASE" ] &&
+		! "$BASE" bundle build -p "$bundle.m" -o "$base_archive" >>"$log" 2>&1; then
+		fail "BASE ($BASE) bundle build failed on $bundle; its output ($log):"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		continue
+	fi
 
 	echo "audit_bench: $n services: $REPS alternating runs..." >&2
 	ok=1
@@ -166,6 +179,13 @@ EOF
 			{ ok=0; break; }
 		bench_timed audit_arc "$RUN/audit_arc.log" 1 "$MESHPOL" audit -m "$mpm" -p "$archive" \
 			--format json -o /dev/null || { ok=0; break; }
+		[ -z "$BASE" ] && continue
+		bench_timed base_check "$RUN/base_check.log" 0 "$BASE" check -m "$mpm" "$bundle" ||
+			{ ok=0; break; }
+		bench_timed base_min "$RUN/base_min.log" 0 "$BASE" check -m "$mpm" "$MIN" ||
+			{ ok=0; break; }
+		bench_timed base_arc "$RUN/base_arc.log" 0 "$BASE" check -m "$mpm" "$base_archive" ||
+			{ ok=0; break; }
 	done
 	if [ "$ok" -eq 0 ]; then
 		failed=1
@@ -193,6 +213,14 @@ EOF
 		"$(printf '%.3f' "$m_cpu")" "$ls_cpu" "$la_cpu" "$(ratio "$ls_cpu" "$la_cpu")" \
 		"$(printf '%.3f' "$a_cpu")" "$(printf '%.3f' "$aa_cpu")" "$(ratio "$a_cpu" "$aa_cpu")" \
 		"$(kb_to_mb "$(max "$RUN/check_arc.kb")")" "$(kb_to_mb "$(max "$RUN/audit_arc.kb")")")")
+	if [ -n "$BASE" ]; then
+		bm=$(median "$RUN/base_min.cpu")
+		bs=$(sub "$(median "$RUN/base_check.cpu")" "$bm")
+		ba=$(sub "$(median "$RUN/base_arc.cpu")" "$bm")
+		base_rows+=("$(printf '%8s %6s | %7s %8s %8s | %9s %9s' "$n" "$rules" \
+			"$(printf '%.3f' "$bm")" "$bs" "$ba" "$(ratio "$bs" "$ls_cpu")" \
+			"$(ratio "$ba" "$la_cpu")")")
+	fi
 done
 
 # pass_fail VALUE LIMIT: PASS when VALUE < LIMIT.
@@ -241,6 +269,13 @@ fi
 	printf '%8s %6s | %7s %8s %8s %6s | %9s %9s %6s | %8s %8s\n' services rules model \
 		load_src load_arc ratio audit_src audit_arc ratio chkarc_MB audarc_MB
 	for row in "${load_rows[@]}"; do echo "$row"; done
+	if [ -n "$BASE" ]; then
+		echo
+		echo "the same loads by BASE ($BASE), in the same alternating runs; speedup = BASE / this"
+		printf '%8s %6s | %7s %8s %8s | %9s %9s\n' services rules model load_src load_arc \
+			speed_src speed_arc
+		for row in "${base_rows[@]}"; do echo "$row"; done
+	fi
 	echo
 	echo "audit_s, check_s: median wall time from fork to exit of \`meshpol audit ... --format json"
 	echo "  -o /dev/null\` and of \`meshpol check -m MODEL BUNDLE\` (loads the .mpm and the bundle, no"

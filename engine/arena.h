@@ -14,7 +14,8 @@ struct mp_arena_chunk;
 
 typedef struct mp_arena {
 	struct mp_arena_chunk *head;
-	size_t chunk; /* bytes of a new chunk; 0: 16 KiB */
+	size_t chunk; /* bytes of the first chunk; 0: 16 KiB (each next one grows, arena.c) */
+	size_t total; /* bytes of every chunk so far */
 	int oom;      /* an allocation failed */
 } mp_arena;
 
@@ -29,5 +30,11 @@ char *mp_arena_str(mp_arena *a, const char *s);
 char *mp_arena_printf(mp_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees every block; the pointers it handed out are invalid afterwards. */
 void mp_arena_free(mp_arena *a);
+/* Frees every block but keeps the arena's latest chunk for the next ones: scratch memory
+ * reused, say, once per item, touches the same bytes each time. */
+void mp_arena_reset(mp_arena *a);
+/* Moves every block of from into to: they stay where they are, and are freed with to; from is
+ * left empty (reusable). */
+void mp_arena_adopt(mp_arena *to, mp_arena *from);
 
 #endif

@@ -20,16 +20,6 @@
 
 /* --- small helpers --- */
 
-static void sha256_hex(const void *p, size_t n, char out[65])
-{
-	unsigned char digest[32];
-	unsigned int dn = 0;
-	if (EVP_Digest(p, n, digest, &dn, EVP_sha256(), NULL) == 1)
-		mp_key_hex(digest, 32, out);
-	else
-		memset(out, '0', 64), out[64] = '\0';
-}
-
 static int is_hex64(const char *s)
 {
 	if (!s || strlen(s) != 64)
@@ -152,11 +142,12 @@ typedef struct {
 
 #define ERR(r, ...) mp_diags_error((r)->d, (r)->a->label, 0, 0, __VA_ARGS__)
 
-/* Reads the current entry's data (size bytes) into the arena. NULL after reporting. */
-static char *read_data(reader *r, struct archive *ar, const char *path, size_t size)
+/* Reads the current entry's data (size bytes) into the arena ar_to. NULL after reporting. */
+static char *read_data(reader *r, struct archive *ar, const char *path, size_t size,
+                       mp_arena *ar_to)
 {
 	char b1[200];
-	char *buf = mp_arena_alloc_raw(r->a->arena, size + 1); /* written whole below */
+	char *buf = mp_arena_alloc_raw(ar_to, size + 1); /* written whole below */
 	if (!buf) {
 		ERR(r, "'%s': out of memory", q(path, b1, sizeof(b1)));
 		return NULL;
@@ -188,7 +179,7 @@ static int take_meta(reader *r, struct archive *ar, const char *path, size_t siz
 		ERR(r, "'%s': given twice", q(path, b1, sizeof(b1)));
 		return -1;
 	}
-	if (!(*slot = read_data(r, ar, path, size)))
+	if (!(*slot = read_data(r, ar, path, size, r->a->arena)))
 		return -1;
 	*len = size;
 	return 0;
@@ -285,10 +276,12 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	mp_barchive_file *f = &a->files[a->nfiles];
 	memset(f, 0, sizeof(*f));
 	if (!(f->path = mp_arena_str(a->arena, path)) ||
-	    !(f->data = read_data(r, ar, path, (size_t)size)))
+	    !(f->data = read_data(r, ar, path, (size_t)size, a->texts)))
 		return -1;
 	f->len = (size_t)size;
-	sha256_hex(f->data, f->len, f->sha256);
+	/* each file's one hash: the manifest's check and the stored declarations' keys */
+	mp_key_sha256(f->data, f->len, f->digest);
+	mp_key_hex(f->digest, 32, f->sha256);
 	a->nfiles++;
 	return 0;
 }
@@ -418,7 +411,7 @@ static int read_manifest(reader *r)
 	json_error_t e;
 	char where[160], b1[200];
 	int rc = -1;
-	sha256_hex(a->manifest, a->manifest_len, a->manifest_sha256);
+	mp_key_sha256_hex(a->manifest, a->manifest_len, a->manifest_sha256);
 	json_t *j = json_loadb(a->manifest, a->manifest_len, JSON_REJECT_DUPLICATES, &e);
 	if (!j) {
 		ERR(r, MP_BARCHIVE_MANIFEST ":%d:%d: invalid JSON: %s", e.line, e.column, e.text);
@@ -551,6 +544,23 @@ out:
 	return rc;
 }
 
+/* The bundle hash of the archive's files (pol_hash_files): made once, on reading, from the
+ * bytes the loader is given (pol_given), and checked against the manifest's. */
+static int files_hash(const mp_barchive *a, char out[65])
+{
+	mp_bundle_file *fs = mp_calloc((size_t)a->nfiles + 1, sizeof(*fs));
+	if (!fs)
+		return -1;
+	for (uint32_t i = 0; i < a->nfiles; i++) {
+		fs[i].path = fs[i].rel = a->files[i].path;
+		fs[i].text = a->files[i].data;
+		fs[i].len = a->files[i].len;
+	}
+	int rc = pol_hash_files(fs, a->nfiles, out);
+	mp_free(fs);
+	return rc;
+}
+
 /* libarchive's allocations are its own; its errors name the archive. */
 static int read_all(reader *r, const void *data, size_t len)
 {
@@ -604,11 +614,12 @@ mp_barchive *mp_barchive_read(const char *label, const void *data, size_t len,
 	uint32_t errors = d->errors;
 	char b1[200];
 	if (!a || !(a->arena = mp_calloc(1, sizeof(*a->arena))) ||
+	    !(a->texts = mp_calloc(1, sizeof(*a->texts))) ||
 	    !(a->label = mp_arena_str(a->arena, label))) {
 		mp_diags_error(d, label, 0, 0, "out of memory");
 		goto fail;
 	}
-	a->arena->chunk = 65536;
+	a->arena->chunk = a->texts->chunk = 65536;
 	if (len > l.max_archive) {
 		ERR(&r, "%zu bytes, over the %zu-byte limit for a bundle archive", len,
 		    l.max_archive);
@@ -616,6 +627,10 @@ mp_barchive *mp_barchive_read(const char *label, const void *data, size_t len,
 	}
 	if (read_all(&r, data, len) < 0 || order_files(&r) < 0)
 		goto fail;
+	if (files_hash(a, a->files_sha256) < 0) {
+		ERR(&r, "out of memory");
+		goto fail;
+	}
 	if (a->manifest)
 		read_manifest(&r);
 	if (a->signature && read_signature(&r) == 0 && !a->manifest)
@@ -625,14 +640,14 @@ mp_barchive *mp_barchive_read(const char *label, const void *data, size_t len,
 			ERR(&r, "'%s': not in the manifest (a hidden file)",
 			    q(a->hidden[i], b1, sizeof(b1)));
 	if (a->model)
-		sha256_hex(a->model, a->model_len, a->model_sha256);
+		mp_key_sha256_hex(a->model, a->model_len, a->model_sha256);
 	if (a->decls && !a->manifest)
 		ERR(&r, MP_BARCHIVE_DECLS " without a manifest (" MP_BARCHIVE_MANIFEST
 		                          ") to check it against");
 	if (a->decls) {
 		char label_decls[PATH_MAX];
 		snprintf(label_decls, sizeof(label_decls), "%s/" MP_BARCHIVE_DECLS, a->label);
-		sha256_hex(a->decls, a->decls_len, a->decls_sha256);
+		mp_key_sha256_hex(a->decls, a->decls_len, a->decls_sha256);
 		if (!(a->decls_label = mp_arena_str(a->arena, label_decls)))
 			ERR(&r, "out of memory");
 	}
@@ -666,28 +681,16 @@ void mp_barchive_free(mp_barchive *a)
 		mp_arena_free(a->arena);
 		mp_free(a->arena);
 	}
+	if (a->texts) {
+		mp_arena_free(a->texts);
+		mp_free(a->texts);
+	}
 	mp_free(a);
 }
 
 /* --- integrity --- */
 
 #define PROBLEM(d, a, ...) mp_diags_error(d, (a)->label, 0, 0, __VA_ARGS__)
-
-/* The bundle hash of the archive's files (pol_hash_files). */
-static int files_hash(const mp_barchive *a, char out[65])
-{
-	mp_bundle_file *fs = mp_calloc((size_t)a->nfiles + 1, sizeof(*fs));
-	if (!fs)
-		return -1;
-	for (uint32_t i = 0; i < a->nfiles; i++) {
-		fs[i].path = fs[i].rel = a->files[i].path;
-		fs[i].text = a->files[i].data;
-		fs[i].len = a->files[i].len;
-	}
-	int rc = pol_hash_files(fs, a->nfiles, out);
-	mp_free(fs);
-	return rc;
-}
 
 static void check_files(const mp_barchive *a, mp_diags *d)
 {
@@ -743,12 +746,9 @@ static void check_files(const mp_barchive *a, mp_diags *d)
 		    MP_BARCHIVE_DECLS ": %zu bytes with SHA-256 %.16s..., the manifest says %zu "
 		                      "bytes with %.16s... (changed after the bundle was built)",
 		    a->decls_len, a->decls_sha256, a->listed_decls_size, a->listed_decls_sha256);
-	char hash[65];
-	if (files_hash(a, hash) < 0)
-		PROBLEM(d, a, "out of memory");
-	else if (strcmp(hash, a->bundle_sha256))
+	if (strcmp(a->files_sha256, a->bundle_sha256))
 		PROBLEM(d, a, "the files' bundle SHA-256 is %.16s..., the manifest says %.16s...",
-		        hash, a->bundle_sha256);
+		        a->files_sha256, a->bundle_sha256);
 }
 
 static void check_signature(const mp_barchive *a, const char *pubkey_path, mp_diags *d)
@@ -833,18 +833,33 @@ mp_bundle_text *mp_barchive_source(const mp_barchive *a, mp_bundle_source *src)
 	return tree;
 }
 
-mp_bundle *mp_barchive_bundle(const mp_barchive *a, const mp_model *m, const char *stdlib_dir,
-                              mp_diags *d)
+/* The bundle of a checked archive, loaded with the digests made on reading; with texts (a's
+ * own, which then loses them to the bundle), the files' texts kept rather than copied. */
+static mp_bundle *load_bundle(const mp_barchive *a, mp_arena *texts, const mp_model *m,
+                              const char *stdlib_dir, mp_diags *d)
 {
 	mp_bundle_source src = {0};
 	mp_bundle_text *tree = mp_barchive_source(a, &src);
-	if (!tree) {
+	const unsigned char **sha = mp_calloc((size_t)a->nfiles + 1, sizeof(*sha));
+	mp_bundle *b = NULL;
+	if (!tree || !sha) {
 		mp_diags_error(d, a->label, 0, 0, "out of memory");
-		return NULL;
+		goto out;
 	}
-	mp_bundle *b = mp_bundle_load_source(&src, m, stdlib_dir, d);
+	for (uint32_t i = 0; i < a->nfiles; i++) /* tree[i] is files[i] */
+		sha[i] = a->files[i].digest;
+	pol_given g = {.sha256 = sha, .bundle_sha256 = a->files_sha256, .texts = texts};
+	b = pol_load_source(&src, &g, m, stdlib_dir, d);
+out:
+	mp_free(sha);
 	mp_free(tree);
 	return b;
+}
+
+mp_bundle *mp_barchive_bundle(const mp_barchive *a, const mp_model *m, const char *stdlib_dir,
+                              mp_diags *d)
+{
+	return load_bundle(a, NULL, m, stdlib_dir, d);
 }
 
 mp_model *mp_barchive_model(const mp_barchive *a, mp_diags *d)
@@ -885,8 +900,8 @@ mp_bundle *mp_barchive_load_bundle(const char *path, const mp_model *m, const ch
                                    mp_diags *d)
 {
 	mp_barchive *a = open_checked(path, d);
-	mp_bundle *b = a ? mp_barchive_bundle(a, m, stdlib_dir, d) : NULL;
-	mp_barchive_free(a);
+	mp_bundle *b = a ? load_bundle(a, a->texts, m, stdlib_dir, d) : NULL;
+	mp_barchive_free(a); /* its files' texts are the bundle's now */
 	return b;
 }
 

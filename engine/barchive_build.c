@@ -25,14 +25,6 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void sha256_hex(const void *p, size_t n, char out[65])
-{
-	unsigned char digest[32];
-	unsigned int dn = 0;
-	EVP_Digest(p, n, digest, &dn, EVP_sha256(), NULL);
-	mp_key_hex(digest, 32, out);
-}
-
 /* The bundle's files in the walk's order (indexes into b->files). */
 static uint32_t *walk_order(const mp_bundle *b)
 {
@@ -76,7 +68,7 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 	for (uint32_t i = 0; i < b->nfiles; i++) {
 		const mp_bundle_file *f = &b->files[order[i]];
 		char sha[65];
-		sha256_hex(f->text, f->len, sha);
+		mp_key_sha256_hex(f->text, f->len, sha);
 		json_array_append_new(fs, json_pack("{s:s, s:I, s:s}", "path", f->rel, "size",
 		                                    (json_int_t)f->len, "sha256", sha));
 	}
@@ -88,7 +80,7 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 	json_object_set(m, "files", fs);
 	if (o->model) {
 		char sha[65];
-		sha256_hex(o->model, o->model_len, sha);
+		mp_key_sha256_hex(o->model, o->model_len, sha);
 		json_object_set_new(m, "model",
 		                    json_pack("{s:s, s:I, s:s, s:s}", "path", MP_BARCHIVE_MODEL,
 		                              "size", (json_int_t)o->model_len, "sha256", sha,
@@ -96,7 +88,7 @@ static char *manifest_text(const mp_barchive_build_opts *o, const uint32_t *orde
 	}
 	if (o->decls) {
 		char sha[65];
-		sha256_hex(o->decls, o->decls_len, sha);
+		mp_key_sha256_hex(o->decls, o->decls_len, sha);
 		json_object_set_new(m, "declarations",
 		                    json_pack("{s:s, s:I, s:s}", "path", MP_BARCHIVE_DECLS, "size",
 		                              (json_int_t)o->decls_len, "sha256", sha));
@@ -119,7 +111,7 @@ static char *signature_text(const char *key_path, const char *manifest, char *er
 	EVP_PKEY *k = mp_key_load(key_path, 1, err, errlen);
 	if (!k)
 		return NULL;
-	sha256_hex(manifest, strlen(manifest), hash);
+	mp_key_sha256_hex(manifest, strlen(manifest), hash);
 	int n = snprintf(msg, sizeof(msg), SIG_DOMAIN " manifest_sha256=%s", hash);
 	if (mp_key_id(k, id) < 0 || !(pem = mp_key_public_pem(k, &pemlen)) ||
 	    mp_key_sign(k, msg, (size_t)n, sig) < 0) {

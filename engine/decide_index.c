@@ -274,8 +274,8 @@ mp_dindex *mp_dindex_build(const mp_bundle *b, void *(*alloc)(void *ctx, size_t 
 	uint32_t npaths = ps.slots ? ps.n : 0;
 	path_set_close(&ps);
 	x->paths = alloc(ctx, ((size_t)npaths + 1) * sizeof(mp_pattern));
-	if (npaths)
-		path_set_open(&ps, nrows);
+	if (npaths) /* the same rows again: the same npaths patterns, a table sized for them */
+		path_set_open(&ps, npaths);
 	else /* none, or no scratch memory in the first pass: records with a path are FULL */
 		memset(&ps, 0, sizeof(ps));
 	fill_row(x->svc_recs, b, b->svc_rules, nsvc_rows, &ps, x->paths, plain);

@@ -44,6 +44,27 @@ void mp_key_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int mp_key_sha256(const void *p, size_t n, unsigned char out[32])
+{
+	unsigned int dn = 0;
+	if (EVP_Digest(p, n, out, &dn, EVP_sha256(), NULL) == 1 && dn == 32)
+		return 0;
+	ERR_clear_error();
+	memset(out, 0, 32);
+	return -1;
+}
+
+int mp_key_sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char digest[32];
+	int rc = mp_key_sha256(p, n, digest);
+	if (rc == 0)
+		mp_key_hex(digest, 32, out);
+	else
+		memset(out, '0', 64), out[64] = '\0';
+	return rc;
+}
+
 /* Reads a small PEM file whole, NUL-terminated, into an mp_malloc'd buffer. */
 static char *read_pem(const char *path, size_t *len, char *err, size_t errlen)
 {
@@ -183,9 +204,8 @@ char *mp_key_public_pem(EVP_PKEY *k, size_t *len)
 int mp_key_id(EVP_PKEY *k, char out[65])
 {
 	unsigned char *der = NULL, digest[32];
-	unsigned int dlen = 0;
 	int n = i2d_PUBKEY(k, &der);
-	int ok = n > 0 && EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL) == 1;
+	int ok = n > 0 && mp_key_sha256(der, (size_t)n, digest) == 0;
 	OPENSSL_free(der);
 	if (ok)
 		mp_key_hex(digest, 32, out);

@@ -1,6 +1,7 @@
 /* keys.h: Ed25519 keys for everything meshpol signs (trail seals, bundle archives): reading PEM
- * files, key ids, signing and verifying, and a signature's base64 form. Internal prefix mp_key_;
- * the formats: docs/trail-format.md ("Keys") and docs/bundles.md ("Signature").
+ * files, key ids, signing and verifying, and a signature's base64 form; the SHA-256 helpers.
+ * Internal prefix mp_key_; the formats: docs/trail-format.md ("Keys") and docs/bundles.md
+ * ("Signature").
  *
  * Ownership: every EVP_PKEY returned is the caller's (EVP_PKEY_free). Any thread. */
 #ifndef MP_KEYS_H
@@ -37,5 +38,10 @@ int mp_key_sig_decode(const char *b64, unsigned char sig[MP_KEY_SIG_LEN]);
 const char *mp_key_ssl_reason(char *buf, size_t len);
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void mp_key_hex(const unsigned char *in, size_t n, char *out);
+/* The SHA-256 of n bytes at p: the engine's one-shot digest (archives, their manifests, stored
+ * declarations, key ids). 0, or -1 (OpenSSL failed: out is zeros, which matches nothing). */
+int mp_key_sha256(const void *p, size_t n, unsigned char out[32]);
+/* The same as 64 lower-case hex digits and a NUL (all '0' when it failed). */
+int mp_key_sha256_hex(const void *p, size_t n, char out[65]);
 
 #endif

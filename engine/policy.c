@@ -9,6 +9,7 @@
 #include "barchive.h"
 #include "decide.h"
 #include "files.h"
+#include "keys.h"
 #include "policy_int.h"
 #include "sandbox.h"
 #include "yamlload.h"
@@ -293,7 +294,22 @@ static int host_where(lua_State *L)
 		return 1;
 	}
 	const char *src = ar.source[0] == '@' || ar.source[0] == '=' ? ar.source + 1 : ar.short_src;
-	lua_pushfstring(L, "%s:%d", src, ar.currentline);
+	/* "%s:%d" without lua_pushfstring's formatting: once per declaration, 84,000 at a time */
+	char digits[16];
+	int n = 0;
+	long cl = ar.currentline;
+	unsigned long line = cl < 0 ? (unsigned long)-cl : (unsigned long)cl;
+	do
+		digits[sizeof(digits) - 1 - n++] = (char)('0' + line % 10);
+	while ((line /= 10) && n < (int)sizeof(digits) - 1);
+	if (cl < 0)
+		digits[sizeof(digits) - 1 - n++] = '-';
+	luaL_Buffer buf;
+	luaL_buffinit(L, &buf);
+	luaL_addstring(&buf, src);
+	luaL_addchar(&buf, ':');
+	luaL_addlstring(&buf, digits + sizeof(digits) - n, (size_t)n);
+	luaL_pushresult(&buf);
 	return 1;
 }
 
@@ -354,7 +370,7 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 		return -1;
 	}
 	unsigned char sha[32];
-	pol_decls_sha256(text, len, sha);
+	mp_key_sha256(text, len, sha);
 	lua_pushlstring(L, (const char *)sha, sizeof(sha));
 	lua_setfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
 	int rc = mp_sandbox_run(sb, text, len, path, 1, err, sizeof(err));
@@ -411,7 +427,8 @@ typedef struct {
 	pol_decls *decls;
 	const char *decls_label;             /* ... named in errors; the files they stand for */
 	struct pol_decls_block_list *blocks; /* (npolicy_files), for pol_compile */
-	pol_decls_marks *marks; /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
+	pol_decls_marks *marks;          /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
+	const unsigned char *const *sha; /* NULL, or the SHA-256 of b->files[i] where known */
 } run_opts;
 
 /* Puts file f's stored declarations e in the state instead of running it. -1 after reporting. */
@@ -458,7 +475,9 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, const run_opts *o, mp_d
 		if (!units && f->no_fns)
 			continue;
 		const pol_decls_entry *e =
-		    o->decls && !b->nskips ? pol_decls_find(o->decls, f->text, f->len) : NULL;
+		    o->decls && !b->nskips
+		        ? pol_decls_find(o->decls, f->text, f->len, o->sha ? o->sha[i] : NULL)
+		        : NULL;
 		if (e) {
 			failed |= inject_file(sb, dsl, f, e, o, d) < 0;
 			units[i] = e->units;
@@ -637,6 +656,12 @@ static int check_expected(const mp_bundle *b, const mp_bundle_source *src, mp_di
 mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
                                  const char *stdlib_dir, mp_diags *d)
 {
+	return pol_load_source(src, NULL, m, stdlib_dir, d);
+}
+
+mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_model *m,
+                           const char *stdlib_dir, mp_diags *d)
+{
 	const char *dir = src->files_of ? src->files_of->dir : src->dir;
 	mp_bundle *b = mp_calloc(1, sizeof(*b));
 	mp_sandbox *sb = NULL;
@@ -648,6 +673,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	uint32_t nenabled = 0;
 	pol_decls decls = {0};                    /* an archive's stored declarations ... */
 	struct pol_decls_block_list blocks = {0}; /* ... and the files they stand for */
+	const unsigned char **sha = NULL;         /* the files' SHA-256, where g gave them */
 	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
 	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
 	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
@@ -662,7 +688,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	}
 	b->model = m;
 	describe(b, src, &enabled, &nenabled, d);
-	if (pol_read_files(b, src, d) < 0 || check_expected(b, src, d) < 0)
+	if (pol_read_files(b, src, g, &sha, d) < 0 || check_expected(b, src, d) < 0)
 		goto fail;
 	if (!b->npolicy_files)
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
@@ -679,7 +705,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
-	run_opts o = {.units = units, .fns = fns, .blocks = &blocks};
+	run_opts o = {.units = units, .fns = fns, .blocks = &blocks, .sha = sha};
 	if (src->decls && !b->nskips) {
 		unsigned char sha[32];
 		int usable;
@@ -714,6 +740,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 		goto fail;
 	pol_decls_close(&decls);
 	mp_free(blocks.v);
+	mp_free(sha);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);
@@ -721,6 +748,7 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 fail:
 	pol_decls_close(&decls);
 	mp_free(blocks.v);
+	mp_free(sha);
 	mp_free(units);
 	mp_free(fns);
 	mp_sandbox_free(sb);

@@ -13,7 +13,6 @@
 
 #include <lauxlib.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +40,6 @@ void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m)
 		m->n[i] = lua_rawget(L, state) == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
 		lua_pop(L, 1);
 	}
-}
-
-void pol_decls_sha256(const void *p, size_t n, unsigned char out[32])
-{
-	unsigned int dn = 0;
-	EVP_Digest(p, n, out, &dn, EVP_sha256(), NULL);
 }
 
 /* --- writing (runs protected: the buffer is the caller's, freed by it after the call) --- */
@@ -576,7 +569,7 @@ static int build_all(lua_State *L)
 		if (!c->file.ok || c->file.n > MAX_PAYLOAD)
 			continue;
 		unsigned char sha[32];
-		pol_decls_sha256(f->text, f->len, sha);
+		mp_key_sha256(f->text, f->len, sha);
 		put(&c->out, sha, 32);
 		put_u64(&c->out, f->load_units);
 		put_u32(&c->out, (uint32_t)c->file.n);
@@ -651,12 +644,12 @@ int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < slen && k <= nstrs; i++) /* each string starts after a NUL */
-		if (i == 0 || !p[at + i - 1]) {
-			if (k < nstrs)
-				offs[k] = (uint32_t)i;
-			k++;
-		}
+	for (size_t i = 0; i < slen && k <= nstrs; k++) { /* each string starts after a NUL */
+		if (k < nstrs)
+			offs[k] = (uint32_t)i;
+		const char *nul = memchr(p + at + i, 0, slen - i); /* found: slen's last is NUL */
+		i = (size_t)(nul - (const char *)(p + at)) + 1;
+	}
 	if (k != nstrs) {
 		snprintf(err, errlen, "corrupt: %u strings where %u are said", k, nstrs);
 		mp_free(offs);
@@ -728,14 +721,16 @@ void pol_decls_close(pol_decls *d)
 	memset(d, 0, sizeof(*d));
 }
 
-const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len)
+const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len,
+                                      const unsigned char *sha256)
 {
 	unsigned char sha[32];
 	if (!d || !d->n)
 		return NULL;
-	pol_decls_sha256(text, len, sha);
-	for (uint32_t i = 0; i < d->n; i++)
-		if (!memcmp(d->entries[i].sha256, sha, 32))
+	if (!sha256 && mp_key_sha256(text, len, sha) == 0)
+		sha256 = sha;
+	for (uint32_t i = 0; sha256 && i < d->n; i++)
+		if (!memcmp(d->entries[i].sha256, sha256, 32))
 			return &d->entries[i];
 	return NULL;
 }
@@ -899,6 +894,7 @@ typedef struct {
 	const unsigned char *p;
 	size_t at, len;
 	mp_bundle *b;
+	mp_arena *tmp;      /* the arrays' arena, or NULL: b's */
 	const pol_decls *d; /* its strings, copied into b's arena */
 	const char *why;    /* NULL until something is wrong */
 } rd_t;
@@ -941,9 +937,12 @@ static void *rd_array(rd_t *r, uint32_t n, size_t size, size_t min)
 		r->why = "more items than bytes";
 		return NULL;
 	}
-	void *v = pol_arena_alloc(r->b, ((size_t)n + 1) * size);
+	size_t bytes = ((size_t)n + 1) * size;
+	void *v = r->tmp ? mp_arena_alloc_raw(r->tmp, bytes) : pol_arena_alloc(r->b, bytes);
 	if (!v)
 		r->why = "out of memory";
+	else /* the items are written by the caller; the slot after them is zero, as ever */
+		memset((char *)v + (size_t)n * size, 0, size);
 	return v;
 }
 
@@ -1001,7 +1000,7 @@ int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *
 {
 	const pol_decls_entry *e = rd->blk->e;
 	pol_decls *d = rd->blk->d;
-	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b, .d = d};
+	rd_t r = {.p = e->payload, .at = rd->at, .len = e->len, .b = b, .tmp = rd->tmp, .d = d};
 	memset(out, 0, sizeof(*out));
 	if (!d->copy) { /* the strings once, whole: each rule's then point into the copy */
 		char *copy = mp_arena_alloc_raw(b->arena, d->strs_len + 1);

@@ -31,13 +31,14 @@ static int is_policy_file(const char *rel)
 	return mp_has_suffix(rel, ".lua") && !mp_has_suffix(rel, "_test.lua");
 }
 
-/* Appends a copy of one file to b->files; rel is the path without its first reloff bytes. */
-static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *text, size_t len,
-                    int32_t in_memory)
+/* Appends one file to b->files, its text copied (or, with keep, already NUL-terminated in
+ * memory the bundle owns, kept); rel is the path without its first reloff bytes. */
+static int add_file_text(mp_bundle *b, const char *path, size_t reloff, const char *text,
+                         size_t len, int32_t in_memory, int keep)
 {
 	mp_bundle_file *f = &b->files[b->nfiles];
 	f->path = pol_arena_str(b, path);
-	f->text = pol_arena_strn(b, text, len);
+	f->text = keep ? text : pol_arena_strn(b, text, len);
 	if (!f->path || !f->text)
 		return -1;
 	f->rel = f->path + reloff;
@@ -48,10 +49,17 @@ static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *t
 	return 0;
 }
 
+static int add_file(mp_bundle *b, const char *path, size_t reloff, const char *text, size_t len,
+                    int32_t in_memory)
+{
+	return add_file_text(b, path, reloff, text, len, in_memory, 0);
+}
+
 /* Takes the files of the directory given in memory (src->tree) of one pass, in the walk's
- * order (order: the indexes of src->tree in it). -1 when out of memory. */
+ * order (order: the indexes of src->tree in it), with what g knows of them (sha: their
+ * digests, by b->files index). -1 when out of memory. */
 static int take_tree_files(mp_bundle *b, const mp_bundle_source *src, const uint32_t *order,
-                           int pass)
+                           int pass, const pol_given *g, const unsigned char **sha)
 {
 	size_t dlen = strlen(b->dir);
 	for (uint32_t k = 0; k < src->ntree; k++) {
@@ -63,7 +71,10 @@ static int take_tree_files(mp_bundle *b, const mp_bundle_source *src, const uint
 		if (!path)
 			return -1;
 		snprintf(path, n, "%s/%s", b->dir, t->name);
-		int rc = add_file(b, path, dlen + 1, t->text ? t->text : "", t->len, -1);
+		if (sha && g->sha256)
+			sha[b->nfiles] = g->sha256[order[k]];
+		int rc = add_file_text(b, path, dlen + 1, t->text ? t->text : "", t->len, -1,
+		                       g && g->texts && t->text);
 		mp_free(path);
 		if (rc < 0)
 			return -1;
@@ -76,11 +87,12 @@ static int take_tree_files(mp_bundle *b, const mp_bundle_source *src, const uint
  * src->files_of, or taken from the tree given in memory (src->tree, in tree_order). A file
  * that cannot be read is reported and left out; -1 when out of memory. */
 static int take_dir_files(mp_bundle *b, const mp_bundle_source *src, const mp_pathlist *all,
-                          const uint32_t *tree_order, int pass, mp_diags *d)
+                          const uint32_t *tree_order, int pass, const pol_given *g,
+                          const unsigned char **sha, mp_diags *d)
 {
 	const mp_bundle *o = src->files_of;
 	if (src->ntree)
-		return take_tree_files(b, src, tree_order, pass);
+		return take_tree_files(b, src, tree_order, pass, g, sha);
 	for (uint32_t i = 0; o && i < o->nfiles; i++) {
 		const mp_bundle_file *f = &o->files[i];
 		if (f->in_memory < 0 && is_policy_file(f->rel) == (pass == 0) &&
@@ -368,7 +380,8 @@ static int order_tree(const mp_bundle_source *src, uint32_t **order, mp_diags *d
 	return 0;
 }
 
-int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
+int pol_read_files(mp_bundle *b, const mp_bundle_source *src, pol_given *g,
+                   const unsigned char ***sha, mp_diags *d)
 {
 	static const char *const any[] = {"", NULL};
 	mp_pathlist all = {0};
@@ -381,16 +394,24 @@ int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d)
 		goto oom;
 	uint32_t most = src->files_of ? src->files_of->nfiles : src->ntree ? src->ntree : all.n;
 	b->files = pol_arena_alloc(b, ((size_t)most + src->nfiles + 1) * sizeof(*b->files));
+	/* the tree alone: g's digests and bundle hash are of exactly these files */
+	int tree_only = src->ntree && !src->nfiles && g;
+	*sha = tree_only && g->sha256 ? mp_calloc((size_t)most + 1, sizeof(**sha)) : NULL;
+	if (tree_only && g->texts) /* the texts become the bundle's: kept, not copied */
+		mp_arena_adopt(b->arena, g->texts);
 	/* policy files first, in load order; then the rest (tests, manifest, docs) */
-	if (!b->files || take_dir_files(b, src, &all, tree_order, 0, d) < 0)
+	if (!b->files || (tree_only && g->sha256 && !*sha) ||
+	    take_dir_files(b, src, &all, tree_order, 0, tree_only ? g : NULL, *sha, d) < 0)
 		goto oom;
 	int merged = merge_in_memory(b, src, &all, d);
 	b->npolicy_files = b->nfiles;
-	if (take_dir_files(b, src, &all, tree_order, 1, d) < 0)
+	if (take_dir_files(b, src, &all, tree_order, 1, tree_only ? g : NULL, *sha, d) < 0)
 		goto oom;
 	if (merged < 0 || copy_skips(b, src, d) < 0)
 		goto out;
-	if (pol_hash_files(b->files, b->nfiles, b->sha256) < 0)
+	if (tree_only && g->bundle_sha256)
+		memcpy(b->sha256, g->bundle_sha256, sizeof(b->sha256));
+	else if (pol_hash_files(b->files, b->nfiles, b->sha256) < 0)
 		goto oom;
 	rc = 0;
 	goto out;

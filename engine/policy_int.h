@@ -30,12 +30,29 @@ void pol_loc_error(mp_diags *d, const char *loc, const char *fmt, ...)
 /* The most bytes one file of a bundle may have, read from disk or given in memory. */
 #define POL_FILE_MAX (16u << 20)
 
+/* What the reader of an archive (barchive.c) hands the loader beside a source with a tree: what
+ * it made of the tree's files from the very bytes it gives, so that the loader neither hashes
+ * them again nor copies them. Every field may be NULL. */
+typedef struct {
+	const unsigned char *const *sha256; /* [src->ntree]: SHA-256 of src->tree[i]'s text */
+	const char *bundle_sha256;          /* pol_hash_files of the tree */
+	/* the arena holding the tree's texts, each NUL-terminated: the bundle takes its chunks
+	 * over (mp_arena_adopt) and keeps the texts as they are */
+	struct mp_arena *texts;
+} pol_given;
+/* mp_bundle_load_source with what g gives (NULL: nothing). */
+mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_model *m,
+                           const char *stdlib_dir, mp_diags *d);
+
 /* Fills b->files from src (b->dir set already, NULL without a directory): the directory's
  * policy files, read or taken from src->files_of, with the in-memory files among them in load
- * order, then its other files; copies src's skips into b->skips and computes b->sha256. A file
- * that cannot be read, and every broken rule of mp_bundle_text or mp_bundle_skip, is reported
- * into d; -1 when the bundle cannot be had (the caller then stops), else 0. */
-int pol_read_files(mp_bundle *b, const mp_bundle_source *src, mp_diags *d);
+ * order, then its other files; copies src's skips into b->skips and computes b->sha256 (taken
+ * from g when the files are g's tree alone). *sha: NULL, or (with g's digests) mp_malloc'd,
+ * the SHA-256 of b->files[i] where known (else NULL). A file that cannot be read, and every
+ * broken rule of mp_bundle_text or mp_bundle_skip, is reported into d; -1 when the bundle
+ * cannot be had (the caller then stops), else 0. */
+int pol_read_files(mp_bundle *b, const mp_bundle_source *src, pol_given *g,
+                   const unsigned char ***sha, mp_diags *d);
 /* The bundle hash over files (any order): SHA-256 over each file in strcmp order of rel, as
  * "rel\0length\0content" (length in decimal). out: 64 hex digits. -1 when out of memory. */
 int pol_hash_files(const mp_bundle_file *files, uint32_t nfiles, char out[65]);
@@ -66,7 +83,6 @@ typedef struct {
 	int storable;
 } pol_decls_marks;
 void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m);
-void pol_decls_sha256(const void *p, size_t n, unsigned char out[32]);
 /* .meshpol/declarations.bin for b, whose policy files a run left in the DSL state on top of
  * sb's stack (popped): marks[i] before file i, marks[i + 1] after it. Each file that may be
  * stored (no function, no DSL error, no check, nothing nondeterministic, every location its
@@ -127,8 +143,10 @@ typedef struct {
 int pol_decls_open(const void *data, size_t len, const unsigned char dsl_sha256[32], pol_decls *out,
                    char *err, size_t errlen);
 void pol_decls_close(pol_decls *d);
-/* The entry of the file with this text (by its SHA-256), or NULL. */
-const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len);
+/* The entry of the file with this text (by its SHA-256: sha256 when known, else hashed), or
+ * NULL. */
+const pol_decls_entry *pol_decls_find(const pol_decls *d, const char *text, size_t len,
+                                      const unsigned char *sha256);
 /* A file whose stored declarations stand in for its run: its policy is in the DSL's state as
  * the run would have put it, and its rules are one record {block = k} in the state's rules,
  * read by pol_compile from the k-th block (1-based). */
@@ -150,11 +168,14 @@ struct pol_decls_block_list {
  * payload, out of memory). */
 int pol_decls_inject(struct mp_sandbox *sb, pol_decls_block *blk, uint32_t k, char *err,
                      size_t errlen);
-/* Reading a block's rules, one after the other, into the bundle's arena. */
+/* Reading a block's rules, one after the other, into the bundle's arena: the strings and loc;
+ * the arrays (pol_strs, pol_kvs, ports) into tmp when it is set (the caller copies what it
+ * keeps), else into the bundle's arena too. */
 typedef struct {
 	const pol_decls_block *blk;
 	size_t at;
 	uint32_t left;
+	struct mp_arena *tmp;
 } pol_decls_reader;
 /* The next rule: 1 and *out; 0 after the last (all bytes read); -1 and err when corrupt. */
 int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen);

@@ -4,7 +4,7 @@
  * limits and the reasons for them: docs/bundles.md. Read by barchive.c, written by
  * barchive_build.c.
  *
- * Ownership: an mp_barchive owns everything it points at (one arena) and is immutable once
+ * Ownership: an mp_barchive owns everything it points at (two arenas) and is immutable once
  * read; any number of threads may read it. Bundles and models loaded from it copy what they
  * keep, so it may be freed as soon as they are loaded.
  *
@@ -55,7 +55,8 @@ typedef struct {
 	const char *path; /* relative to the bundle directory: "pci/cardholder.lua" */
 	const char *data; /* len bytes and a NUL */
 	size_t len;
-	char sha256[65];
+	char sha256[65];          /* of data, in hex ... */
+	unsigned char digest[32]; /* ... and as bytes (made once, on reading; none in listed) */
 } mp_barchive_file;
 
 typedef struct {
@@ -67,9 +68,10 @@ typedef struct mp_barchive {
 	/* The bundle's files, in the order a walk of its directory finds them. */
 	mp_barchive_file *files;
 	uint32_t nfiles;
-	uint32_t nskipped;   /* hidden entries left out as a directory walk leaves them out (an
-	                      * archive without a manifest only: with one they are refused) */
-	const char **hidden; /* their paths */
+	char files_sha256[65]; /* their bundle hash (the directory's), made on reading */
+	uint32_t nskipped;     /* hidden entries left out as a directory walk leaves them out (an
+	                        * archive without a manifest only: with one they are refused) */
+	const char **hidden;   /* their paths */
 	/* .meshpol/manifest.json, NULL when the archive has none (a plain tar.gz of a bundle
 	 * directory); what it says, once read */
 	const char *manifest;
@@ -102,7 +104,8 @@ typedef struct mp_barchive {
 	const char *public_key;  /* that key's PEM, carried in the signature */
 	const char *signed_hash; /* the manifest SHA-256 the signature covers */
 	const char *sig64;
-	struct mp_arena *arena;
+	struct mp_arena *arena; /* everything but the files' data ... */
+	struct mp_arena *texts; /* ... which is here (mp_barchive_load_bundle hands it on) */
 } mp_barchive;
 
 /* Reads the archive in the len bytes at data (a gzip-compressed or plain tar) under lim (NULL:

@@ -21,6 +21,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,35 @@ static void edit_file_and_manifest(ent *es, size_t *n, mp_barchive *a)
 	es[0].data = edited_manifest;
 	es[0].len = 0;
 }
+/* a manifest whose bundle hash is another's, its files' entries right */
+static void edit_bundle_hash(ent *es, size_t *n, mp_barchive *a)
+{
+	(void)n;
+	json_t *j = json_loadb(a->manifest, a->manifest_len, 0, NULL);
+	json_object_set_new(j, "bundle_sha256",
+	                    json_string("00000000000000000000000000000000"
+	                                "00000000000000000000000000000000"));
+	char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	snprintf(edited_manifest, sizeof(edited_manifest), "%s", t);
+	free(t);
+	json_decref(j);
+	es[0].data = edited_manifest;
+	es[0].len = 0;
+}
+/* a manifest listing one file twice (its entry copied whole) */
+static void list_twice(ent *es, size_t *n, mp_barchive *a)
+{
+	(void)n;
+	json_t *j = json_loadb(a->manifest, a->manifest_len, 0, NULL);
+	json_t *files = json_object_get(j, "files");
+	json_array_append(files, json_array_get(files, 0));
+	char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	snprintf(edited_manifest, sizeof(edited_manifest), "%s", t);
+	free(t);
+	json_decref(j);
+	es[0].data = edited_manifest;
+	es[0].len = 0;
+}
 /* The archive from edit is refused, naming what changed (checked with with_key, or none). */
 static void tampered(const mp_model *m, editor edit, const char *want, const char *with_key)
 {
@@ -489,6 +519,10 @@ static void test_tampered(void **state)
 	         NULL);
 	tampered(m, edit_file_and_manifest, "the signature covers another manifest", NULL);
 	tampered(m, drop_signature, "unsigned; a signature by the given key is required", pub);
+	/* each file is hashed once, on reading; the bundle hash over them is still checked */
+	tampered(m, edit_bundle_hash, "t.tar.gz: the files' bundle SHA-256 is ", NULL);
+	tampered(m, edit_bundle_hash, "the manifest says 0000000000000000...", NULL);
+	tampered(m, list_twice, "manifest.json: 'advisory.lua' is listed twice", NULL);
 
 	/* signed by another key: refused with the key, accepted without (it verifies with the
 	 * key it carries) */
@@ -518,6 +552,62 @@ static void test_tampered(void **state)
 	mp_barchive_free(a);
 	mp_diags_free(&d2);
 	free(tar);
+}
+
+/* Each file hashed once, on reading: its digest is the SHA-256 of the bytes kept, the bundle
+ * hash over them is the directory's, and the bundle loaded with them (mp_barchive_bundle, the
+ * archive kept; mp_bundle_load of the file, the archive freed and its texts the bundle's) has
+ * the directory's hash and texts and outlives the archive. */
+static void test_hashed_once(void **state)
+{
+	mp_model *m = *state;
+	mp_diags d = {0};
+	size_t len;
+	char *tar = build(m, NULL, 0, NULL, &len);
+	mp_bundle *dir = mp_bundle_load(UNIT, m, NULL, &d);
+	assert_non_null(dir);
+	mp_barchive *a = mp_barchive_read("h.tar.gz", tar, len, NULL, &d);
+	assert_non_null(a);
+	assert_string_equal(a->files_sha256, dir->sha256);
+	for (uint32_t i = 0; i < a->nfiles; i++) {
+		unsigned char want[32];
+		char hex[65];
+		SHA256((const unsigned char *)a->files[i].data, a->files[i].len, want);
+		assert_memory_equal(a->files[i].digest, want, 32);
+		for (int k = 0; k < 32; k++)
+			snprintf(hex + 2 * k, 3, "%02x", want[k]);
+		assert_string_equal(a->files[i].sha256, hex);
+	}
+	assert_int_equal(mp_barchive_check(a, NULL, &d), 0);
+	mp_bundle *b = mp_barchive_bundle(a, m, NULL, &d);
+	assert_non_null(b);
+	assert_string_equal(b->sha256, dir->sha256);
+	mp_bundle_free(b); /* the archive's files are still its own */
+	for (uint32_t i = 0; i < a->nfiles; i++)
+		if (!strcmp(a->files[i].path, dir->files[0].rel))
+			assert_memory_equal(a->files[i].data, dir->files[0].text,
+			                    dir->files[0].len);
+	mp_barchive_free(a);
+
+	char path[128];
+	snprintf(path, sizeof(path), "%s/h.tar.gz", keydir);
+	FILE *f = fopen(path, "wb");
+	assert_int_equal(fwrite(tar, 1, len, f), len);
+	fclose(f);
+	b = mp_bundle_load(path, m, NULL, &d); /* reads, checks, loads, frees the archive */
+	assert_non_null(b);
+	assert_string_equal(b->sha256, dir->sha256);
+	assert_int_equal(b->nfiles, dir->nfiles);
+	for (uint32_t i = 0; i < b->nfiles; i++) {
+		assert_int_equal(b->files[i].len, dir->files[i].len);
+		assert_memory_equal(b->files[i].text, dir->files[i].text, dir->files[i].len + 1);
+	}
+	assert_int_equal(d.errors, 0);
+	unlink(path);
+	mp_bundle_free(b);
+	mp_bundle_free(dir);
+	free(tar);
+	mp_diags_free(&d);
 }
 
 /* Manifests that are not what docs/bundles.md describes. */
@@ -637,6 +727,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated_and_garbage),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_hashed_once),
 	    cmocka_unit_test(test_bad_manifest),
 	    cmocka_unit_test(test_plain_archive),
 	    cmocka_unit_test(test_out_of_memory),
