@@ -1153,6 +1153,11 @@ json_t *mp_audit_result_summary(const mp_audit_result *r)
 	return r->summary;
 }
 
+const au_rules *au_result_rules(const mp_audit_result *r)
+{
+	return &r->rules;
+}
+
 int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)
 {
 	return au_spool_each(r->spool, r->listed, fn, ctx);

@@ -306,6 +306,17 @@ static void location(mp_jsonbuf *b, const au_loc *l, int n)
 	mp_jsonbuf_raw(b, "}", 1);
 }
 
+/* The rule's location (placed), when it has one, as the member name of an object whose keys are
+ * indented by 6: a rule's "location", a finding's "rule_location". */
+static void rule_location(mp_jsonbuf *b, int *first, const char *name, const au_rule *r)
+{
+	if (!r->loc_file)
+		return;
+	au_loc l = {r->loc_file, r->loc_line, 0, NULL};
+	key(b, first, 6, name);
+	location(b, &l, 8);
+}
+
 /* x + y + z as one JSON string. */
 static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 {
@@ -324,6 +335,11 @@ static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 }
 
 static const char *const status_names[] = {"pass", "fail", "error", "waived"};
+
+const char *au_status_name(uint32_t status)
+{
+	return status < 4 ? status_names[status] : "";
+}
 
 /* One entry of the report's rules, as an element of the top object's array (indent 4). */
 /* The JSON text of the help and help_uri of the last doc written: the same for every rule of a
@@ -367,11 +383,7 @@ static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r, doc
 	mp_jsonbuf_raw(b, c->help.p, c->help.len);
 	key(b, &first, 6, "help_uri");
 	mp_jsonbuf_raw(b, c->uri.p, c->uri.len);
-	if (r->loc_file) {
-		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
-		key(b, &first, 6, "location");
-		location(b, &l, 8);
-	}
+	rule_location(b, &first, "location", r);
 	key(b, &first, 6, "policy");
 	mp_jsonbuf_string(b, r->policy);
 	key(b, &first, 6, "precision");
@@ -615,11 +627,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	}
 	key(b, &first, 6, "rule");
 	mp_jsonbuf_string(b, r->name);
-	if (r->loc_file) {
-		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
-		key(b, &first, 6, "rule_location");
-		location(b, &l, 8);
-	}
+	rule_location(b, &first, "rule_location", r);
 	key(b, &first, 6, "severity");
 	mp_jsonbuf_string(b, r->severity);
 	key(b, &first, 6, "subject");
@@ -910,6 +918,23 @@ int au_write_rules(const au_rules *r, FILE *out)
 	mp_jsonbuf_free(&c.help);
 	mp_jsonbuf_free(&c.uri);
 	return rc;
+}
+
+json_t *au_rule_json(const au_rules *r, uint32_t i)
+{
+	mp_jsonbuf b;
+	doc_cache c = {NULL};
+	json_t *j = NULL;
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_jsonbuf_init(&c.help, NULL, 0);
+	mp_jsonbuf_init(&c.uri, NULL, 0);
+	emit_rule(r->docs_url, &b, &r->v[i], &c);
+	if (!b.oom)
+		j = json_loadb(b.p, b.len, 0, NULL);
+	mp_jsonbuf_free(&b);
+	mp_jsonbuf_free(&c.help);
+	mp_jsonbuf_free(&c.uri);
+	return j;
 }
 
 void au_settle(audit *a)
