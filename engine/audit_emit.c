@@ -783,15 +783,20 @@ static int cmp_str(const void *x, const void *y)
 
 /* The spool's findings, as the elements of the top object's "findings" array. */
 /* A write error shows in ferror(out), as the report's other writes do. */
-static int copy_spool(FILE *spool, FILE *out)
+/* want: the spool's size as written (UINT64_MAX: whatever it holds); a spool that gives fewer
+ * or more bytes was truncated or changed underneath: -1, never a report missing findings. */
+static int copy_spool(FILE *spool, FILE *out, uint64_t want)
 {
 	char buf[65536];
 	size_t n;
+	uint64_t got = 0;
 	if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0)
 		return -1;
-	while ((n = fread(buf, 1, sizeof(buf), spool)) > 0)
+	while ((n = fread(buf, 1, sizeof(buf), spool)) > 0) {
 		fwrite(buf, 1, n, out);
-	return ferror(spool) ? -1 : 0;
+		got += n;
+	}
+	return ferror(spool) || (want != UINT64_MAX && got != want) ? -1 : 0;
 }
 
 int au_take_rules(audit *a, au_rules *r)
@@ -821,7 +826,7 @@ static int append_spool(audit *into, audit *from)
 		return 0;
 	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
 		return -1;
-	return copy_spool(from->spool, into->spool) < 0 || ferror(into->spool) ? -1 : 0;
+	return copy_spool(from->spool, into->spool, UINT64_MAX) < 0 || ferror(into->spool) ? -1 : 0;
 }
 
 int au_merge(audit *a, audit *first)
@@ -975,7 +980,8 @@ json_t *au_waivers(audit *a)
 	return out;
 }
 
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out)
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
+                  FILE *out)
 {
 	size_t n = json_object_size(top) + 2, k = 0;
 	const char **keys = mp_malloc(n * sizeof(*keys));
@@ -994,7 +1000,7 @@ int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, 
 		if (!strcmp(keys[i], "findings")) {
 			if (!listed)
 				fputs("[]", out);
-			else if (fputs("[\n", out), copy_spool(spool, out) < 0)
+			else if (fputs("[\n", out), copy_spool(spool, out, bytes) < 0)
 				goto out;
 			else
 				fputs("\n  ]", out);

@@ -131,10 +131,14 @@ json_t *au_rule_json(const au_rules *r, uint32_t i);
 const char *au_status_name(uint32_t status);
 /* A streamed audit's rule records (audit.c), borrowed from r. */
 const au_rules *au_result_rules(const mp_audit_result *r);
+/* Its spool (borrowed), for tests that damage it. */
+FILE *au_result_spool(const mp_audit_result *r);
 /* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
- * with "findings" the listed ones of the spool and "rules" from r. -1 when out of memory or
- * the spool cannot be read back; a write error shows in ferror(out). */
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out);
+ * with "findings" the listed ones of the spool (bytes long as written) and "rules" from r. -1
+ * when out of memory or the spool cannot be read back whole; a write error shows in
+ * ferror(out). */
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
+                  FILE *out);
 /* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
  */
 int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);

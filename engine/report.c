@@ -1283,10 +1283,10 @@ int mp_report_write_result_opts(mp_audit_result *r, const char *format, FILE *ou
 	if (!writers[k].needs_index) { /* json: the summary, the records and the spool */
 		errno = 0;
 		if (mp_audit_result_write_json(r, out) < 0 && !ferror(out)) {
-			snprintf(
-			    err, errlen,
-			    "out of memory, or the audit's findings cannot be read back from its "
-			    "temporary file, writing the json report");
+			snprintf(err, errlen,
+			         "cannot read the audit's findings back from its temporary file "
+			         "(unreadable or truncated), or out of memory: the json report is "
+			         "incomplete");
 			return -1;
 		}
 		if (fflush(out) != 0 || ferror(out)) {
