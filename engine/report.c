@@ -466,7 +466,8 @@ static int index_build(audit_index *ix, json_t *audit)
 		ix->pols[p].s_off = off[p];
 		ix->pols[p].s_n = off[p + 1] - off[p];
 	}
-	memcpy(ix->slots, sorted, ns * sizeof(*sorted));
+	if (ns) /* slots is NULL when there are none */
+		memcpy(ix->slots, sorted, ns * sizeof(*sorted));
 	if (rehash(ix, ns) < 0)
 		goto fail;
 	for (i = 0; i < ne; i++)
