@@ -72,13 +72,6 @@ static void release_stops(const struct sigaction old[NSTOP], int sealed)
 	raise(sig);
 }
 
-/* The findings of an audit, one at a time: from the tree (mp_audit_run) or from a streamed
- * audit's spool (mp_audit_result_findings). */
-typedef struct {
-	json_t *tree;
-	mp_audit_result *res;
-} findings_src;
-
 typedef struct {
 	mp_trail *t;
 	char *err;
@@ -91,20 +84,10 @@ static int trail_finding(void *vctx, json_t *f)
 	return mp_trail_append_nosync(c->t, "finding", f, c->err, c->errlen) < 0 ? -1 : 0;
 }
 
-static int each_finding(const findings_src *src, int (*fn)(void *ctx, json_t *f), void *ctx)
-{
-	size_t i;
-	json_t *f;
-	if (src->res)
-		return mp_audit_result_findings(src->res, fn, ctx);
-	json_array_foreach(json_object_get(src->tree, "findings"), i, f) if (fn(ctx, f)) return -1;
-	return 0;
-}
-
 /* Appends the run to the trail: start, one record per finding, end, seal. Then sets the audit's
  * "trail" to where the run is (docs/audit-format.md), for the report written after it. audit:
- * the audit object, or a streamed one's summary (the findings come from src). */
-static int write_trail(const char *path, const char *key, json_t *audit, const findings_src *src,
+ * the streamed audit's summary; the findings are read back from res's spool. */
+static int write_trail(const char *path, const char *key, json_t *audit, mp_audit_result *res,
                        char *err, size_t errlen)
 {
 	int rc = -1;
@@ -130,7 +113,7 @@ static int write_trail(const char *path, const char *key, json_t *audit, const f
 		goto out;
 	trail_ctx tc = {t, err, errlen};
 	json_t *f;
-	if (each_finding(src, trail_finding, &tc) != 0) {
+	if (mp_audit_result_findings(res, trail_finding, &tc) != 0) {
 		if (!*err)
 			snprintf(err, errlen, "cannot read the audit's findings back");
 		goto out;
@@ -387,7 +370,7 @@ int mp_cmd_audit(int argc, char **argv)
 	mp_evaluator *ev = NULL;
 	mp_engine *e = NULL;
 	json_t *audit = NULL;
-	mp_audit_result *res = NULL; /* json: the streamed audit, whose spool the trail reads */
+	mp_audit_result *res = NULL; /* the streamed audit, whose spool the trail and report read */
 	mp_out *o = NULL;
 	char err[1024];
 	struct sigaction old_actions[NSTOP];
@@ -426,46 +409,30 @@ int mp_cmd_audit(int argc, char **argv)
 	if (isatty(STDERR_FILENO)) {
 		ao.progress = show_progress;
 	}
-	/* json and text stream: the findings go to a spool as they are found, never held (json
-	 * straight into the report by mp_audit_stream when there is no trail to name; text read
-	 * back once, by severity), and the trail reads them back from the spool; the other formats
-	 * read the whole audit. */
-	int streams = mp_report_streams(format), json = !strcmp(format, "json");
-	if (streams) {
-		int wrote = mp_audit_stream(ev, &ao, json && !trail ? out : NULL, &res);
-		if (ao.progress)
-			fprintf(stderr, "\r\033[K");
-		if (wrote == MP_AUDIT_INTERRUPTED)
-			goto out;
-		if (wrote < 0 || (json && !trail && (fflush(out) != 0 || ferror(out)))) {
-			fprintf(stderr, "meshpol audit: %s\n",
-			        wrote < 0 ? "out of memory, or no temporary file for the findings "
-			                    "(in $TMPDIR, else /tmp)"
-			                  : "cannot write the json report");
-			goto out;
-		}
-		audit = json_incref(mp_audit_result_summary(res));
-	} else {
-		audit = mp_audit_run(ev, &ao);
-		if (ao.progress)
-			fprintf(stderr, "\r\033[K");
-		if (!audit && atomic_load(&stop_signal))
-			goto out;
-		if (!audit) {
-			fprintf(stderr,
-			        "meshpol audit: out of memory, or no temporary file for the "
-			        "findings (in $TMPDIR, else /tmp)\n");
-			goto out;
-		}
+	/* Every format streams: the findings go to a spool as they are found, never held (json
+	 * straight into the report by mp_audit_stream when there is no trail to name), and the
+	 * trail and the report read them back from it (report.h, mp_report_write_result). */
+	int json = !strcmp(format, "json"), direct = json && !trail;
+	int wrote = mp_audit_stream(ev, &ao, direct ? out : NULL, &res);
+	if (ao.progress)
+		fprintf(stderr, "\r\033[K");
+	if (wrote == MP_AUDIT_INTERRUPTED)
+		goto out;
+	if (wrote < 0 || (direct && (fflush(out) != 0 || ferror(out)))) {
+		fprintf(stderr, "meshpol audit: %s\n",
+		        wrote < 0 ? "out of memory, or no temporary file for the findings (in "
+		                    "$TMPDIR, else /tmp)"
+		                  : "cannot write the json report");
+		goto out;
 	}
+	audit = json_incref(mp_audit_result_summary(res));
 	report_waivers(audit);
 	/* The trail before the report, so that the report can name the run and its seal; a trail
 	 * that cannot be written leaves no report behind that would claim one. */
-	findings_src src = {audit, res};
 	err[0] = '\0';
 	if (atomic_load(&stop_signal)) /* before the trail: it gets nothing */
 		goto out;
-	if (trail && write_trail(trail, key, audit, &src, err, sizeof(err)) < 0) {
+	if (trail && write_trail(trail, key, audit, res, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}
@@ -480,18 +447,7 @@ int mp_cmd_audit(int argc, char **argv)
 	    .note = note,
 	    .notelen = sizeof(note),
 	};
-	if (streams && json && trail) { /* the summary now names the trail */
-		if (mp_audit_result_write_json(res, out) < 0 || fflush(out) != 0 || ferror(out)) {
-			fprintf(stderr, "meshpol audit: cannot write the json report\n");
-			goto out;
-		}
-	} else if (streams && !json) {
-		if (mp_report_write_result(res, format, out, ro.color, err, sizeof(err)) < 0) {
-			fprintf(stderr, "meshpol audit: %s\n", err);
-			goto out;
-		}
-	} else if (!streams &&
-	           mp_report_write_opts(audit, format, out, &ro, err, sizeof(err)) < 0) {
+	if (!direct && mp_report_write_result_opts(res, format, out, &ro, err, sizeof(err)) < 0) {
 		fprintf(stderr, "meshpol audit: %s\n", err);
 		goto out;
 	}

@@ -997,8 +997,8 @@ static json_t *summary(audit *a)
 struct mp_audit_result {
 	json_t *summary;
 	FILE *spool;
-	uint64_t listed;
-	au_rules rules; /* written as the json report's "rules" when a report is written */
+	uint64_t listed, bytes; /* findings listed; the spool's size as written */
+	au_rules rules;         /* written as the json report's "rules" when a report is written */
 };
 
 /* Would a rule of the Lua checks have the name of one the other rows report? A check shares
@@ -1139,7 +1139,11 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 		goto out;
 	}
 	au_settle(&a);
-	if (a.spool_bad || !(top = summary(&a)) || !(*res = mp_calloc(1, sizeof(**res))))
+	/* the spool's size as written: reading it back checks it is whole */
+	off_t spool_end =
+	    fflush(a.spool) == 0 && fseeko(a.spool, 0, SEEK_END) == 0 ? ftello(a.spool) : -1;
+	if (a.spool_bad || spool_end < 0 || !(top = summary(&a)) ||
+	    !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;
 	if (au_take_rules(&a, &(*res)->rules) < 0) {
 		mp_free(*res);
@@ -1149,6 +1153,7 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	(*res)->summary = top;
 	(*res)->spool = a.spool;
 	(*res)->listed = a.listed;
+	(*res)->bytes = (uint64_t)spool_end;
 	top = NULL;
 	a.spool = NULL; /* the result's now */
 	if (out && mp_audit_result_write_json(*res, out) < 0) {
@@ -1165,12 +1170,22 @@ out:
 
 int mp_audit_result_write_json(mp_audit_result *r, FILE *out)
 {
-	return au_write_json(r->summary, r->spool, r->listed, &r->rules, out);
+	return au_write_json(r->summary, r->spool, r->listed, r->bytes, &r->rules, out);
 }
 
 json_t *mp_audit_result_summary(const mp_audit_result *r)
 {
 	return r->summary;
+}
+
+const au_rules *au_result_rules(const mp_audit_result *r)
+{
+	return &r->rules;
+}
+
+FILE *au_result_spool(const mp_audit_result *r)
+{
+	return r->spool;
 }
 
 int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)

@@ -306,6 +306,17 @@ static void location(mp_jsonbuf *b, const au_loc *l, int n)
 	mp_jsonbuf_raw(b, "}", 1);
 }
 
+/* The rule's location (placed), when it has one, as the member name of an object whose keys are
+ * indented by 6: a rule's "location", a finding's "rule_location". */
+static void rule_location(mp_jsonbuf *b, int *first, const char *name, const au_rule *r)
+{
+	if (!r->loc_file)
+		return;
+	au_loc l = {r->loc_file, r->loc_line, 0, NULL};
+	key(b, first, 6, name);
+	location(b, &l, 8);
+}
+
 /* x + y + z as one JSON string. */
 static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 {
@@ -324,6 +335,11 @@ static void string3(mp_jsonbuf *b, const char *x, const char *y, const char *z)
 }
 
 static const char *const status_names[] = {"pass", "fail", "error", "waived"};
+
+const char *au_status_name(uint32_t status)
+{
+	return status < 4 ? status_names[status] : "";
+}
 
 /* One entry of the report's rules, as an element of the top object's array (indent 4). */
 /* The JSON text of the help and help_uri of the last doc written: the same for every rule of a
@@ -367,11 +383,7 @@ static void emit_rule(const char *docs_url, mp_jsonbuf *b, const au_rule *r, doc
 	mp_jsonbuf_raw(b, c->help.p, c->help.len);
 	key(b, &first, 6, "help_uri");
 	mp_jsonbuf_raw(b, c->uri.p, c->uri.len);
-	if (r->loc_file) {
-		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
-		key(b, &first, 6, "location");
-		location(b, &l, 8);
-	}
+	rule_location(b, &first, "location", r);
 	key(b, &first, 6, "policy");
 	mp_jsonbuf_string(b, r->policy);
 	key(b, &first, 6, "precision");
@@ -615,11 +627,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	}
 	key(b, &first, 6, "rule");
 	mp_jsonbuf_string(b, r->name);
-	if (r->loc_file) {
-		au_loc l = {r->loc_file, r->loc_line, 0, NULL};
-		key(b, &first, 6, "rule_location");
-		location(b, &l, 8);
-	}
+	rule_location(b, &first, "rule_location", r);
 	key(b, &first, 6, "severity");
 	mp_jsonbuf_string(b, r->severity);
 	key(b, &first, 6, "subject");
@@ -775,15 +783,20 @@ static int cmp_str(const void *x, const void *y)
 
 /* The spool's findings, as the elements of the top object's "findings" array. */
 /* A write error shows in ferror(out), as the report's other writes do. */
-static int copy_spool(FILE *spool, FILE *out)
+/* want: the spool's size as written (UINT64_MAX: whatever it holds); a spool that gives fewer
+ * or more bytes was truncated or changed underneath: -1, never a report missing findings. */
+static int copy_spool(FILE *spool, FILE *out, uint64_t want)
 {
 	char buf[65536];
 	size_t n;
+	uint64_t got = 0;
 	if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0)
 		return -1;
-	while ((n = fread(buf, 1, sizeof(buf), spool)) > 0)
+	while ((n = fread(buf, 1, sizeof(buf), spool)) > 0) {
 		fwrite(buf, 1, n, out);
-	return ferror(spool) ? -1 : 0;
+		got += n;
+	}
+	return ferror(spool) || (want != UINT64_MAX && got != want) ? -1 : 0;
 }
 
 int au_take_rules(audit *a, au_rules *r)
@@ -813,7 +826,7 @@ static int append_spool(audit *into, audit *from)
 		return 0;
 	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
 		return -1;
-	return copy_spool(from->spool, into->spool) < 0 || ferror(into->spool) ? -1 : 0;
+	return copy_spool(from->spool, into->spool, UINT64_MAX) < 0 || ferror(into->spool) ? -1 : 0;
 }
 
 int au_merge(audit *a, audit *first)
@@ -912,6 +925,23 @@ int au_write_rules(const au_rules *r, FILE *out)
 	return rc;
 }
 
+json_t *au_rule_json(const au_rules *r, uint32_t i)
+{
+	mp_jsonbuf b;
+	doc_cache c = {NULL};
+	json_t *j = NULL;
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_jsonbuf_init(&c.help, NULL, 0);
+	mp_jsonbuf_init(&c.uri, NULL, 0);
+	emit_rule(r->docs_url, &b, &r->v[i], &c);
+	if (!b.oom)
+		j = json_loadb(b.p, b.len, 0, NULL);
+	mp_jsonbuf_free(&b);
+	mp_jsonbuf_free(&c.help);
+	mp_jsonbuf_free(&c.uri);
+	return j;
+}
+
 void au_settle(audit *a)
 {
 	for (uint32_t i = 0; i < a->nrules; i++) {
@@ -950,7 +980,8 @@ json_t *au_waivers(audit *a)
 	return out;
 }
 
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out)
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
+                  FILE *out)
 {
 	size_t n = json_object_size(top) + 2, k = 0;
 	const char **keys = mp_malloc(n * sizeof(*keys));
@@ -969,7 +1000,7 @@ int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, 
 		if (!strcmp(keys[i], "findings")) {
 			if (!listed)
 				fputs("[]", out);
-			else if (fputs("[\n", out), copy_spool(spool, out) < 0)
+			else if (fputs("[\n", out), copy_spool(spool, out, bytes) < 0)
 				goto out;
 			else
 				fputs("\n  ]", out);

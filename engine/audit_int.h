@@ -112,7 +112,7 @@ json_t *au_waivers(audit *a);
  * 80 MB of it). Owns v (and each rule's controls when owns_controls), places (the rules' files
  * point into it) and docs_url; the rest is borrowed from the engine snapshot, which must
  * outlive it. */
-typedef struct {
+typedef struct au_rules {
 	au_rule *v;
 	uint32_t n;
 	json_t *places;
@@ -124,10 +124,21 @@ void au_rules_free(au_rules *r);
 /* Writes the rules as the elements of the json report's "rules" (",\n" between them); -1 when
  * out of memory. */
 int au_write_rules(const au_rules *r, FILE *out);
+/* Rule i as the json report's rules[] entry holds it (a new object; NULL when out of memory):
+ * what the report writers read of a streamed audit's rule, one at a time. */
+json_t *au_rule_json(const au_rules *r, uint32_t i);
+/* "pass", "fail", "error" or "waived" (au_status). */
+const char *au_status_name(uint32_t status);
+/* A streamed audit's rule records (audit.c), borrowed from r. */
+const au_rules *au_result_rules(const mp_audit_result *r);
+/* Its spool (borrowed), for tests that damage it. */
+FILE *au_result_spool(const mp_audit_result *r);
 /* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
- * with "findings" the listed ones of the spool and "rules" from r. -1 when out of memory or
- * the spool cannot be read back; a write error shows in ferror(out). */
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, const au_rules *r, FILE *out);
+ * with "findings" the listed ones of the spool (bytes long as written) and "rules" from r. -1
+ * when out of memory or the spool cannot be read back whole; a write error shows in
+ * ferror(out). */
+int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
+                  FILE *out);
 /* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
  */
 int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);

@@ -212,51 +212,74 @@ static void rule_key(json_t *o, char *key, size_t len)
 
 /* Colours the hops of every residency finding's path: each edge between two consecutive
  * elements, either way (a path goes against a route where a caller outside calls in). */
-static void mark_leaks(picture *p, json_t *audit)
+typedef struct {
+	picture *p;
+	json_t *types; /* "policy\nrule" of every residency rule */
+} leak_marker;
+
+static int mark_leak(void *ctx, json_t *f)
 {
-	json_t *types = json_object(), *r, *f;
+	leak_marker *lm = ctx;
+	picture *p = lm->p;
+	json_t *path = json_object_get(f, "path");
+	char key[600];
+	rule_key(f, key, sizeof(key));
+	size_t n = json_array_size(path);
+	uint32_t lo, hi;
+	if (!json_object_get(lm->types, key) || n < 2 ||
+	    !element_nodes(p, json_string_value(json_array_get(path, 0)), &lo, &hi))
+		return 0;
+	/* inside: the jurisdictions where the data is handled, the origin's */
+	memset(p->inside, 0, (size_t)p->v.njurisdictions + 1);
+	for (uint32_t x = lo; x < hi; x++)
+		p->inside[p->jur[x]] = 1;
+	for (size_t k = 0; k + 1 < n; k++) {
+		const char *a = json_string_value(json_array_get(path, k));
+		const char *b = json_string_value(json_array_get(path, k + 1));
+		uint32_t alo, ahi, blo, bhi;
+		if (!a || !b || !element_nodes(p, a, &alo, &ahi) ||
+		    !element_nodes(p, b, &blo, &bhi))
+			continue;
+		int aside = side_of(p, alo, ahi, ON_INSIDE);
+		int bside = side_of(p, blo, bhi, k + 2 == n ? ON_OUTSIDE : ON_INSIDE);
+		mark_between(p, alo, ahi, aside, blo, bhi, bside);
+		mark_between(p, blo, bhi, bside, alo, ahi, aside);
+		for (uint32_t x = blo; k + 2 == n && x < bhi; x++)
+			p->leak_end[x] = on_side(p, x, bside);
+	}
+	return 0;
+}
+
+/* -1 when the findings cannot all be given. */
+static int mark_leaks(picture *p, const mp_meshdot_audit *a)
+{
+	leak_marker lm = {p, json_object()};
+	json_t *r;
 	size_t i;
-	if (!types)
-		return;
-	json_array_foreach(json_object_get(audit, "rules"), i, r)
+	int rc = 0;
+	if (!lm.types)
+		return 0;
+	json_array_foreach(a->rules, i, r)
 	{
 		const char *type = json_string_value(json_object_get(r, "type"));
 		char key[600];
 		if (!type || strcmp(type, "residency"))
 			continue;
 		rule_key(r, key, sizeof(key));
-		json_object_set_new(types, key, json_true());
+		json_object_set_new(lm.types, key, json_true());
 	}
-	json_array_foreach(json_object_get(audit, "findings"), i, f)
-	{
-		json_t *path = json_object_get(f, "path");
-		char key[600];
-		rule_key(f, key, sizeof(key));
-		size_t n = json_array_size(path);
-		uint32_t lo, hi;
-		if (!json_object_get(types, key) || n < 2 ||
-		    !element_nodes(p, json_string_value(json_array_get(path, 0)), &lo, &hi))
-			continue;
-		/* inside: the jurisdictions where the data is handled, the origin's */
-		memset(p->inside, 0, (size_t)p->v.njurisdictions + 1);
-		for (uint32_t x = lo; x < hi; x++)
-			p->inside[p->jur[x]] = 1;
-		for (size_t k = 0; k + 1 < n; k++) {
-			const char *a = json_string_value(json_array_get(path, k));
-			const char *b = json_string_value(json_array_get(path, k + 1));
-			uint32_t alo, ahi, blo, bhi;
-			if (!a || !b || !element_nodes(p, a, &alo, &ahi) ||
-			    !element_nodes(p, b, &blo, &bhi))
-				continue;
-			int aside = side_of(p, alo, ahi, ON_INSIDE);
-			int bside = side_of(p, blo, bhi, k + 2 == n ? ON_OUTSIDE : ON_INSIDE);
-			mark_between(p, alo, ahi, aside, blo, bhi, bside);
-			mark_between(p, blo, bhi, bside, alo, ahi, aside);
-			for (uint32_t x = blo; k + 2 == n && x < bhi; x++)
-				p->leak_end[x] = on_side(p, x, bside);
-		}
-	}
-	json_decref(types);
+	if (json_object_size(lm.types))
+		rc = a->each(a->ctx, mark_leak, &lm) ? -1 : 0;
+	json_decref(lm.types);
+	return rc;
+}
+
+static int tree_each(void *ctx, int (*fn)(void *fctx, json_t *finding), void *fctx)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(ctx, "findings"), i, f) fn(fctx, f);
+	return 0;
 }
 
 /* A node: label, and under it sub (NULL: none), then extra attributes. */
@@ -408,6 +431,13 @@ static void node_jurisdictions(picture *p)
 
 int mp_meshdot_write(const mp_engine *e, json_t *audit, FILE *out, mp_meshdot_stats *stats)
 {
+	mp_meshdot_audit a = {json_object_get(audit, "rules"), tree_each, audit};
+	return mp_meshdot_write_parts(e, audit ? &a : NULL, out, stats);
+}
+
+int mp_meshdot_write_parts(const mp_engine *e, const mp_meshdot_audit *audit, FILE *out,
+                           mp_meshdot_stats *stats)
+{
 	picture p = {.m = e->model, .v = mp_model_get_view(e->model)};
 	int rc = -1;
 	int any_source = 0;
@@ -429,8 +459,8 @@ int mp_meshdot_write(const mp_engine *e, json_t *audit, FILE *out, mp_meshdot_st
 	    index_edges(&p) < 0)
 		goto out;
 	node_jurisdictions(&p);
-	if (audit)
-		mark_leaks(&p, audit);
+	if (audit && mark_leaks(&p, audit) < 0)
+		goto out;
 	put_graph(&p, out);
 	if (stats) {
 		*stats = (mp_meshdot_stats){.nodes = p.n, .edges = p.nedges};

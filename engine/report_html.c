@@ -117,12 +117,27 @@ static int html_summary(audit_index *ix, FILE *out)
 	return 0;
 }
 
+/* The scope's rows but the clusters', which have a table of their own below when there are any
+ * (cloud, region and jurisdiction in columns); "none" stays a row. */
+typedef struct {
+	FILE *out;
+	int cluster_table;
+} html_scope_ctx;
+
+static void scope_row(void *ctx, const char *label, const char *value)
+{
+	html_scope_ctx *sc = ctx;
+	if (!(sc->cluster_table && !strcmp(label, "Clusters")))
+		kv_row(sc->out, label, value);
+}
+
 static int html_scope(audit_index *ix, FILE *out)
 {
 	json_t *scope = json_object_get(ix->audit, "scope"), *c;
 	size_t i;
+	html_scope_ctx sc = {out, json_array_size(json_object_get(scope, "clusters")) > 0};
 	fputs("<section id=\"scope\"><h2>Scope</h2>\n<table class=\"kv\">\n", out);
-	if (rp_scope_rows(ix, kv_row, out) < 0)
+	if (rp_scope_rows(ix, scope_row, &sc) < 0)
 		return -1;
 	fputs("</table>\n", out);
 	if (json_array_size(json_object_get(scope, "clusters"))) {
@@ -181,6 +196,49 @@ static void legend_item(FILE *out, const char *cls, const char *text)
 	fprintf(out, "<span><i class=\"%s\"></i>%s</span>", cls, text);
 }
 
+/* The findings for the picture, read again (rp_scan). */
+typedef struct {
+	int (*fn)(void *fctx, json_t *finding);
+	void *fctx;
+} picture_pass;
+
+static int picture_one(void *ctx, json_t *f, size_t slot)
+{
+	picture_pass *p = ctx;
+	(void)slot;
+	return p->fn(p->fctx, f);
+}
+
+static int picture_each(void *ctx, int (*fn)(void *fctx, json_t *finding), void *fctx)
+{
+	picture_pass p = {fn, fctx};
+	return rp_scan(ctx, picture_one, &p);
+}
+
+/* The picture's DOT; the rules it reads: the tree's, or the records' residency rules. */
+static int html_meshdot(audit_index *ix, FILE *mem, mp_meshdot_stats *st)
+{
+	mp_meshdot_audit a = {ix->rules, picture_each, ix};
+	json_t *own = NULL;
+	int rc;
+	if (!ix->rules) {
+		if (!(a.rules = own = json_array()))
+			return -1;
+		for (size_t i = 0; i < ix->nslots; i++)
+			if (!strcmp(ix->slots[i].type, "residency") &&
+			    json_array_append_new(
+			        own, json_pack("{s:s, s:s, s:s}", "policy", ix->slots[i].policy,
+			                       "rule", ix->slots[i].rule, "type", "residency")) <
+			        0) {
+				json_decref(own);
+				return -1;
+			}
+	}
+	rc = mp_meshdot_write_parts(ix->opts->engine, &a, mem, st);
+	json_decref(own);
+	return rc;
+}
+
 /* The picture: DOT from meshdot, laid out by Graphviz, inlined from its <svg> on (no XML
  * declaration or DOCTYPE inside HTML). Anything that keeps it from being drawn is said on the
  * page and in opts->note; the report is written either way. -1 only when out of memory. */
@@ -198,7 +256,7 @@ static int html_picture(audit_index *ix, FILE *out)
 		FILE *mem = open_memstream(&dot, &dotlen);
 		if (!mem)
 			goto out;
-		int bad = mp_meshdot_write(o->engine, ix->audit, mem, &st);
+		int bad = html_meshdot(ix, mem, &st);
 		if (fclose(mem) != 0 || bad < 0)
 			goto out;
 		if (st.nodes > MP_MESHDOT_MAX_NODES)
@@ -246,10 +304,10 @@ out:
 	return rc;
 }
 
-static void html_controls(audit_index *ix, FILE *out, const char **controls, size_t n)
+static void html_controls(audit_index *ix, FILE *out, const rp_controls *c)
 {
 	fputs("<section id=\"controls\"><h2>Controls</h2>\n", out);
-	if (!n) {
+	if (!c->n) {
 		fputs("<p>No policy names a control.</p></section>\n", out);
 		return;
 	}
@@ -260,30 +318,29 @@ static void html_controls(audit_index *ix, FILE *out, const char **controls, siz
 	        "PASS.</p>\n<table><tr><th>Control</th><th>Status</th><th class=\"num\">Rules</th>"
 	        "<th class=\"num\">Findings</th><th class=\"num\">At or above fail-on</th></tr>\n",
 	        ix->fail_on);
-	for (size_t k = 0; k < n; k++) {
-		rp_control_state st = rp_control_of(ix, controls[k]);
+	for (size_t k = 0; k < c->n; k++) {
+		const rp_control_state *st = &c->st[k];
 		fputs("<tr><td>", out);
-		put(out, controls[k]);
+		put(out, c->ids[k]);
 		fputs("</td><td>", out);
-		badge(out, rp_control_status(&st));
+		badge(out, rp_control_status(st));
 		fprintf(out,
 		        "</td><td class=\"num\">%zu</td><td class=\"num\">%zu</td>"
 		        "<td class=\"num\">%zu</td></tr>\n",
-		        st.rules, st.findings, st.blocking);
+		        st->rules, st->findings, st->blocking);
 	}
 	fputs("</table></section>\n", out);
 }
 
-static void finding_row(audit_index *ix, FILE *out, size_t i)
+static void finding_row(audit_index *ix, FILE *out, json_t *f)
 {
-	json_t *f = rp_finding(ix, i);
 	fputs("<tr><td>", out);
 	rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_XML_TEXT);
 	fputs("</td><td>", out);
 	put(out, rp_str(f, "severity"));
 	fputs("</td><td>", out);
 	put(out, rp_str(f, "enforcement"));
-	if (rp_blocking(ix, i))
+	if (rp_blocking(ix, f))
 		fputs(" (at or above fail-on)", out);
 	if (json_is_object(json_object_get(f, "waiver"))) {
 		fputc(' ', out);
@@ -314,47 +371,96 @@ static void finding_row(audit_index *ix, FILE *out, size_t i)
 	fputs("</td></tr>\n", out);
 }
 
+/* The findings, read once (rp_scan) into the spill: the waived ones' rows (key K_WAIVED), the
+ * rows of those no control names by rule (K_UNNAMED + slot), and the rows by control and rule
+ * (K_UNNAMED + nslots + the pair's key). */
+enum { K_WAIVED, K_UNNAMED };
+
+typedef struct {
+	audit_index *ix;
+	rp_controls *c;
+	rp_spill *sp;
+	size_t *keys;
+	size_t unnamed, waived;
+} html_pass;
+
+static int html_one(void *vctx, json_t *f, size_t slot)
+{
+	html_pass *h = vctx;
+	json_t *w = json_object_get(f, "waiver");
+	size_t n;
+	FILE *out;
+	if (rp_controls_attribute(h->ix, h->c, f, slot, h->keys, &n) < 0)
+		return -1;
+	out = rp_spill_begin(h->sp);
+	finding_row(h->ix, out, f);
+	for (size_t k = 0; k < n; k++)
+		if (rp_spill_put(h->sp, K_UNNAMED + h->ix->nslots + h->keys[k]) < 0)
+			return -1;
+	if (!json_array_size(rp_finding_controls(h->ix, f, slot))) {
+		h->unnamed++;
+		if (rp_spill_put(h->sp, K_UNNAMED + slot) < 0)
+			return -1;
+	}
+	if (!json_is_object(w))
+		return 0;
+	static const char *const cols[] = {"reason", "owner", "expires"};
+	out = rp_spill_begin(h->sp);
+	if (!h->waived++)
+		fputs("<table><tr><th>Rule</th><th>Subject</th><th>Reason</th><th>Owner</th>"
+		      "<th>Expires</th></tr>\n",
+		      out);
+	fputs("<tr><td>", out);
+	rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_XML_TEXT);
+	fputs("</td><td>", out);
+	put(out, rp_str(f, "subject"));
+	fputs("</td>", out);
+	for (size_t k = 0; k < 3; k++) {
+		fputs("<td>", out);
+		put(out, *rp_str(w, cols[k]) ? rp_str(w, cols[k]) : "-");
+		fputs("</td>", out);
+	}
+	fputs("</tr>\n", out);
+	return rp_spill_put(h->sp, K_WAIVED);
+}
+
 static const char findings_head[] =
     "<table><tr><th>Rule</th><th>Severity</th><th>Enforcement</th><th>Subject</th>"
     "<th>Message</th><th>Location</th></tr>\n";
 
-static void html_findings(audit_index *ix, FILE *out, const char **controls, size_t n)
+static int html_findings(html_pass *h, FILE *out)
 {
-	size_t nf = json_array_size(ix->findings), unattributed = 0;
+	audit_index *ix = h->ix;
+	const rp_controls *c = h->c;
 	fputs("<section id=\"findings\"><h2>Findings by control</h2>\n", out);
-	if (!nf)
+	if (!ix->nfindings)
 		fputs("<p>No findings.</p>\n", out);
-	for (size_t c = 0; c < n; c++) {
-		rp_control_state st = rp_control_of(ix, controls[c]);
-		if (!st.findings)
+	for (size_t k = 0; k < c->n; k++) {
+		if (!c->st[k].findings)
 			continue;
 		fputs("<h3>", out);
-		put(out, controls[c]);
+		put(out, c->ids[k]);
 		fputc(' ', out);
-		badge(out, rp_control_status(&st));
+		badge(out, rp_control_status(&c->st[k]));
 		fprintf(out, "</h3>\n%s", findings_head);
-		for (size_t si = 0; si < ix->nslots; si++)
-			for (size_t k = 0; k < ix->slots[si].f_n; k++) {
-				size_t i = rp_attributed(ix, &ix->slots[si], controls[c], k);
-				if (i != SIZE_MAX)
-					finding_row(ix, out, i);
-			}
+		for (size_t si = 0; si < ix->nslots; si++) {
+			size_t key;
+			if (rp_controls_count(c, k, si, &key) &&
+			    rp_spill_copy(h->sp, K_UNNAMED + ix->nslots + key, out) < 0)
+				return -1;
+		}
 		fputs("</table>\n", out);
 	}
-	for (size_t i = 0; i < nf; i++)
-		unattributed += !json_array_size(rp_finding_controls(ix, i));
-	if (unattributed) {
-		fprintf(out, "<h3>Findings no control names (%zu)</h3>\n%s", unattributed,
+	if (h->unnamed) {
+		fprintf(out, "<h3>Findings no control names (%zu)</h3>\n%s", h->unnamed,
 		        findings_head);
 		for (size_t si = 0; si < ix->nslots; si++)
-			for (size_t k = 0; k < ix->slots[si].f_n; k++) {
-				size_t i = ix->f_by_slot[ix->slots[si].f_off + k];
-				if (!json_array_size(rp_finding_controls(ix, i)))
-					finding_row(ix, out, i);
-			}
+			if (rp_spill_copy(h->sp, K_UNNAMED + si, out) < 0)
+				return -1;
 		fputs("</table>\n", out);
 	}
 	fputs("</section>\n", out);
+	return 0;
 }
 
 /* The audit's "waivers" (waivers.yaml: each with its status and the findings it accepts). */
@@ -385,40 +491,19 @@ static void html_waiver_list(FILE *out, json_t *waivers)
 	fputs("</table>\n", out);
 }
 
-static void html_waivers(audit_index *ix, FILE *out)
+static int html_waivers(html_pass *h, FILE *out)
 {
-	size_t n = 0, i;
-	json_t *f, *list = json_object_get(ix->audit, "waivers");
+	json_t *list = json_object_get(h->ix->audit, "waivers");
 	fputs("<section id=\"waivers\"><h2>Waivers</h2>\n", out);
 	if (json_array_size(list)) {
 		html_waiver_list(out, list);
 		fputs("<h3>Findings waived</h3>\n", out);
 	}
-	json_array_foreach(ix->findings, i, f)
-	{
-		json_t *w = json_object_get(f, "waiver");
-		if (!json_is_object(w))
-			continue;
-		if (!n++)
-			fputs(
-			    "<table><tr><th>Rule</th><th>Subject</th><th>Reason</th><th>Owner</th>"
-			    "<th>Expires</th></tr>\n",
-			    out);
-		static const char *const cols[] = {"reason", "owner", "expires"};
-		fputs("<tr><td>", out);
-		rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_XML_TEXT);
-		fputs("</td><td>", out);
-		put(out, rp_str(f, "subject"));
-		fputs("</td>", out);
-		for (size_t k = 0; k < 3; k++) {
-			fputs("<td>", out);
-			put(out, *rp_str(w, cols[k]) ? rp_str(w, cols[k]) : "-");
-			fputs("</td>", out);
-		}
-		fputs("</tr>\n", out);
-	}
-	fputs(n ? "</table>\n" : "<p>No waivers: every finding above counts.</p>\n", out);
+	if (rp_spill_copy(h->sp, K_WAIVED, out) < 0)
+		return -1;
+	fputs(h->waived ? "</table>\n" : "<p>No waivers: every finding above counts.</p>\n", out);
 	fputs("</section>\n", out);
+	return 0;
 }
 
 static void html_errors(audit_index *ix, FILE *out)
@@ -445,17 +530,23 @@ static void html_errors(audit_index *ix, FILE *out)
 
 int rp_write_html(audit_index *ix, FILE *out, int color)
 {
-	size_t ncontrols;
-	int bad = 0, rc = -1;
-	const char **controls = rp_collect_controls(ix, &ncontrols, &bad);
+	rp_controls c;
+	html_pass h = {.ix = ix, .c = &c};
+	int rc = -1;
 	json_t *tool = json_object_get(ix->audit, "tool");
 	(void)color;
-	if (bad || html_summary(ix, out) < 0 || html_scope(ix, out) < 0 ||
-	    html_picture(ix, out) < 0)
+	if (rp_controls_init(ix, &c) < 0)
+		return -1;
+	if (!(h.sp = rp_spill_new()) || !(h.keys = mp_calloc(c.n + 1, sizeof(size_t))) ||
+	    rp_scan(ix, html_one, &h) < 0 ||
+	    rp_spill_sort(h.sp, K_UNNAMED + ix->nslots + c.npairs) < 0)
 		goto out;
-	html_controls(ix, out, controls, ncontrols);
-	html_findings(ix, out, controls, ncontrols);
-	html_waivers(ix, out);
+	rp_controls_finish(ix, &c);
+	if (html_summary(ix, out) < 0 || html_scope(ix, out) < 0 || html_picture(ix, out) < 0)
+		goto out;
+	html_controls(ix, out, &c);
+	if (html_findings(&h, out) < 0 || html_waivers(&h, out) < 0)
+		goto out;
 	html_errors(ix, out);
 	fputs("<footer>Written by ", out);
 	put(out, *rp_str(tool, "name") ? rp_str(tool, "name") : "meshpol");
@@ -466,6 +557,8 @@ int rp_write_html(audit_index *ix, FILE *out, int color)
 	fputs(".</footer>\n</body>\n</html>\n", out);
 	rc = 0;
 out:
-	mp_free(controls);
+	rp_spill_free(h.sp);
+	mp_free(h.keys);
+	rp_controls_free(&c);
 	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* ---- Reading the audit ---- */
@@ -18,15 +19,19 @@ extern const char *const rp_sev_names[RP_NSEV]; /* "critical" .. "info" */
 extern const char *const rp_sev_upper[RP_NSEV]; /* "CRITICAL" .. "INFO" */
 extern const char *const rp_sev_title[RP_NSEV]; /* "Critical" .. "Info" */
 
-/* Every rule the report shows: the rules[] entries, then the (policy, rule) pairs that only
- * findings or errors name. Slots are grouped by policy, in the order policies first appear. */
+/* Every rule the report shows: the rules[] entries (a streamed audit's rule records), then the
+ * (policy, rule) pairs that only findings or errors name. Slots are grouped by policy, in the
+ * order policies first appear. */
 typedef struct {
-	const char *policy, *rule; /* borrowed from the audit; "" when absent */
-	json_t *def;               /* its rules[] entry; NULL if only findings or errors name it */
-	size_t pol;                /* its policy: an index in ix->pols */
-	size_t f_off, f_n;         /* its findings: ix->f_by_slot[f_off .. f_off + f_n) */
-	size_t e_off, e_n;         /* its errors: ix->e_by_slot[e_off .. e_off + e_n) */
-	size_t w_n;                /* how many of its findings a waiver accepts */
+	const char *policy, *rule; /* borrowed from the audit or the records; "" when absent */
+	json_t *def;               /* the tree's rules[] entry; NULL when streamed or not listed */
+	uint32_t rec;              /* streamed: 1 + the index of its rule record; 0 when none */
+	/* its entry's fields ("" when absent, or when only findings or errors name it) */
+	const char *type, *status, *severity, *enforcement;
+	json_t *controls;  /* its entry's "controls" (borrowed), or NULL */
+	size_t pol;        /* its policy: an index in ix->pols */
+	size_t f_n, w_n;   /* its listed findings; how many of them a waiver accepts */
+	size_t e_off, e_n; /* its errors: ix->e_by_slot[e_off .. e_off + e_n) */
 } rule_slot;
 
 typedef struct {
@@ -35,20 +40,33 @@ typedef struct {
 	size_t s_off, s_n; /* its rules: ix->slots[s_off .. s_off + s_n) */
 } pol_slot;
 
-/* Borrows the audit, which must outlive it; owns the arrays. Zero-initialise, index_free. */
+/* Borrows the audit (the tree, or a streamed audit's result), which must outlive it; owns the
+ * arrays. Holds nothing per finding: the findings are read again, one at a time, by each pass
+ * a writer makes (rp_scan). Zero-initialise, index_free. */
 typedef struct {
 	const mp_report_opts *opts; /* never NULL inside a writer */
-	json_t *audit, *policies, *rules, *findings, *errors, *counts;
+	/* the audit object (a streamed one's summary: no "findings", no "rules") and its parts */
+	json_t *audit, *policies, *errors, *counts;
+	json_t *rules, *findings;    /* the tree's arrays; NULL when streamed */
+	struct mp_audit_result *res; /* streamed: the findings' spool and the rule records */
 	const char *fail_on, *result;
 	pol_slot *pols;
 	rule_slot *slots;
-	size_t npols, nslots;
-	size_t *f_slot, *e_slot; /* per finding / error: its slot */
-	size_t *f_by_slot,
-	    *e_by_slot;              /* finding / error indices grouped by slot, audit order kept */
-	size_t *f_by_sev;            /* finding indices by severity rank, audit order kept */
-	size_t sev_off[RP_NSEV + 2]; /* rank r holds f_by_sev[sev_off[r] .. sev_off[r + 1]) */
+	size_t npols, cappols, nslots, capslots;
+	uint32_t *slot_hash; /* (policy, rule) -> slot + 1, open addressing */
+	size_t hash_cap;
+	size_t *e_slot, *e_by_slot; /* per error: its slot; error indices grouped by slot */
+	size_t nfindings;           /* listed findings */
+	size_t sev_n[RP_NSEV + 1];  /* listed findings by severity rank */
+	json_t *finding_controls;   /* the controls findings name: a set (keys) */
+	json_t *record_controls;    /* streamed: the records' controls as arrays, by address */
+	int spool_failed;           /* a pass could not read the findings back */
 } audit_index;
+
+/* Calls fn with each listed finding in audit order (borrowed for the call) and its slot;
+ * stops at fn's first non-zero return. 0; -1 when fn failed or the findings cannot be read
+ * back (then ix->spool_failed is set). */
+int rp_scan(audit_index *ix, int (*fn)(void *ctx, json_t *f, size_t slot), void *ctx);
 
 /* A string field of o, "" when missing or not a string; an integer field, 0 when missing. */
 const char *rp_str(json_t *o, const char *key);
@@ -57,23 +75,28 @@ long long rp_int(json_t *o, const char *key);
  * soft 1, anything else 2: unknown enforcement counts as hard, so it fails closed). */
 int rp_sev_rank(const char *s);
 int rp_enf_rank(const char *s);
-int rp_in_array(json_t *arr, const char *s); /* does the array hold the string s? */
+int rp_in_array(json_t *arr, const char *s);   /* does the array hold the string s? */
+int rp_in_array_before(json_t *arr, size_t j); /* is arr[j] a string arr holds before j? */
 int rp_is_hex(const char *s);
 const char *rp_plural(long long n, const char *one, const char *many);
 
-json_t *rp_finding(audit_index *ix, size_t i);  /* findings[i], borrowed */
 json_t *rp_error_at(audit_index *ix, size_t i); /* errors[i], borrowed */
-/* A field of a rule: its rules[] entry's, else its policy's ("" when neither has it). */
-const char *rp_slot_str(audit_index *ix, const rule_slot *s, const char *key);
+/* A rule's severity or enforcement: its entry's, else its policy's ("" when neither has it). */
+const char *rp_slot_severity(audit_index *ix, const rule_slot *s);
+const char *rp_slot_enforcement(audit_index *ix, const rule_slot *s);
 /* A rule's controls (its entry's, else its policy's); a finding's (its own, else its rule's). */
 json_t *rp_slot_controls(audit_index *ix, const rule_slot *s);
-json_t *rp_finding_controls(audit_index *ix, size_t i);
+json_t *rp_finding_controls(audit_index *ix, json_t *f, size_t slot);
+/* The rule's rules[] entry: the tree's (borrowed), or made from its record (a new reference);
+ * either way the caller json_decref's it. NULL when it has none, or out of memory (*bad). */
+json_t *rp_slot_def(audit_index *ix, const rule_slot *s, int *bad);
+/* The first rules[] entry's help_uri ("" when there is none), into buf. */
+void rp_first_help_uri(audit_index *ix, char *buf, size_t len);
 int rp_slot_errored(const rule_slot *s);
 int rp_slot_failed(const rule_slot *s); /* failed (findings not all waived), no error */
-/* Finding i is not waived and at or above fail_on (an enforcement level or a severity). */
-int rp_blocking(audit_index *ix, size_t i);
-int rp_blocking_finding(audit_index *ix, json_t *f); /* the same for a finding given */
-json_t *rp_waiver(audit_index *ix, size_t i);        /* finding i's "waiver", or NULL */
+/* Finding f is not waived and at or above fail_on (an enforcement level or a severity). */
+int rp_blocking(audit_index *ix, json_t *f);
+json_t *rp_waiver(json_t *f); /* f's "waiver", or NULL */
 /* Does fail_on name a severity (critical .. low) rather than an enforcement level? */
 int rp_fail_on_severity(const audit_index *ix);
 
@@ -84,14 +107,52 @@ typedef struct {
 	int errored;
 } rp_control_state;
 
-/* Every control a policy, a rule or a finding names, in natural order (A.9 before A.13),
- * borrowed from the audit; *n of them, in an array the caller frees with mp_free. NULL when
- * there are none, and when out of memory (then *bad is set). */
-const char **rp_collect_controls(audit_index *ix, size_t *n, int *bad);
-rp_control_state rp_control_of(audit_index *ix, const char *control);
+/* The controls of an audit and which findings each is attributed: per (control, rule) pair
+ * with findings, their count and a key for the writer's spill. Built over one pass. */
+typedef struct {
+	const char **ids; /* every control a policy, a rule or a finding names, in natural
+	                     order (A.9 before A.13); borrowed from the audit or the index */
+	size_t n;
+	rp_control_state *st;  /* per control, final after rp_controls_finish */
+	json_t *map;           /* control -> its index */
+	struct rp_pair *pairs; /* (control, slot) with attributed findings */
+	size_t npairs, cappairs;
+	uint32_t *pair_hash;
+	size_t pair_cap;
+} rp_controls;
+
+/* -1 when out of memory. */
+int rp_controls_init(audit_index *ix, rp_controls *c);
+/* During a pass: finding f of slot is attributed to each control of its own (deduplicated);
+ * counts it, and returns the pairs' keys (0 .. npairs) in keys[0 .. *n) (a buffer of the
+ * controls' count). -1 when out of memory. */
+int rp_controls_attribute(audit_index *ix, rp_controls *c, json_t *f, size_t slot, size_t *keys,
+                          size_t *n);
+/* After the pass: each control's rules and errored. */
+void rp_controls_finish(audit_index *ix, rp_controls *c);
+/* The attributed findings of control k in slot s, and their key (SIZE_MAX when none). */
+size_t rp_controls_count(const rp_controls *c, size_t k, size_t slot, size_t *key);
+void rp_controls_free(rp_controls *c);
 const char *rp_control_status(const rp_control_state *st); /* FAIL, ERROR, NOT TESTED, PASS */
-/* The k-th finding of slot s if it is attributed to control c, else SIZE_MAX. */
-size_t rp_attributed(audit_index *ix, const rule_slot *s, const char *c, size_t k);
+
+/* ---- Spills: fragments written in any order, read back grouped by key ---- */
+
+/* A temporary file (au_tempfile) of fragments, each under a key, copied out key by key in the
+ * order they were written; memory holds a size per key, never the fragments. */
+typedef struct rp_spill rp_spill;
+rp_spill *rp_spill_new(void); /* NULL when out of memory or no temporary file */
+/* The fragment's stream: what is written to it until rp_spill_put. */
+FILE *rp_spill_begin(rp_spill *sp);
+/* Files the fragment under key; again: the same fragment under another key too. -1 on
+ * failure. */
+int rp_spill_put(rp_spill *sp, size_t key);
+/* After the last put: keys are 0 .. nkeys - 1. -1 on failure. */
+int rp_spill_sort(rp_spill *sp, size_t nkeys);
+/* Copies key's fragments to out (a write error shows in ferror(out)); -1 when the spill
+ * cannot be read. */
+int rp_spill_copy(rp_spill *sp, size_t key, FILE *out);
+int rp_spill_empty(const rp_spill *sp, size_t key);
+void rp_spill_free(rp_spill *sp);
 
 /* ---- Escaping untrusted text (report.h says what each mode escapes) ---- */
 
@@ -114,13 +175,9 @@ void rp_put_list(FILE *out, json_t *arr, const char *sep, esc_mode mode); /* str
 
 /* ---- The writers: one per format, each in its own file; -1 when out of memory ---- */
 
-int rp_write_text(audit_index *ix, FILE *out, int color); /* report_text.c */
-/* The text report of a streamed audit (mp_report_write_result): ix indexes its summary (no
- * findings, no rules); the findings are read once from r's spool, each printed into the file
- * of its severity, and the files copied out in order. -1 when out of memory or the spool or a
- * temporary file fails. */
-struct mp_audit_result;
-int rp_write_text_stream(audit_index *ix, struct mp_audit_result *r, FILE *out, int color);
+/* Each writes from ix, the findings read again by rp_scan as often as the format needs (never
+ * held); -1 when out of memory, a temporary file fails or the findings cannot be read back. */
+int rp_write_text(audit_index *ix, FILE *out, int color);     /* report_text.c */
 int rp_write_junit(audit_index *ix, FILE *out, int color);    /* report_junit.c */
 int rp_write_sarif(audit_index *ix, FILE *out, int color);    /* report_sarif.c */
 int rp_write_markdown(audit_index *ix, FILE *out, int color); /* report_markdown.c */

@@ -31,9 +31,9 @@ static void xml_property(FILE *out, const char *name, const char *value)
 }
 
 /* One finding in a failure's (or system-out's) text. */
-static void junit_finding(audit_index *ix, FILE *out, size_t i)
+static void junit_finding(audit_index *ix, FILE *out, json_t *f, size_t slot)
 {
-	json_t *f = rp_finding(ix, i), *rel, *hop, *w = rp_waiver(ix, i);
+	json_t *rel, *hop, *w = rp_waiver(f);
 	size_t j;
 	fputs("subject: ", out);
 	rp_put(out, rp_str(f, "subject"), ESC_XML_TEXT);
@@ -64,7 +64,7 @@ static void junit_finding(audit_index *ix, FILE *out, size_t i)
 	fputs("; enforcement: ", out);
 	rp_put(out, rp_str(f, "enforcement"), ESC_XML_TEXT);
 	fputs("; controls: ", out);
-	rp_put_list(out, rp_finding_controls(ix, i), ", ", ESC_XML_TEXT);
+	rp_put_list(out, rp_finding_controls(ix, f, slot), ", ", ESC_XML_TEXT);
 	fputs("\nfingerprint: ", out);
 	rp_put(out, rp_str(f, "fingerprint"), ESC_XML_TEXT);
 	if (w) {
@@ -86,58 +86,89 @@ static void junit_finding(audit_index *ix, FILE *out, size_t i)
  * the failures attributes count the failure elements. */
 static int has_failure(const rule_slot *s)
 {
-	return s->f_n > s->w_n || (!s->f_n && !strcmp(rp_str(s->def, "status"), "fail"));
+	return s->f_n > s->w_n || (!s->f_n && !strcmp(s->status, "fail"));
 }
 
-static void junit_failure(audit_index *ix, FILE *out, const rule_slot *s)
+/* The findings, read once (rp_scan) into the spill: per slot, the first open finding's message
+ * (key 3s), the failure's text (3s + 1) and system-out's (3s + 2). */
+enum { K_FIRST, K_FAILURE, K_OUT, K_PER_SLOT };
+
+typedef struct {
+	int worst;        /* the most severe rank of its open findings */
+	size_t open, out; /* open and waived findings written so far */
+} slot_pass;
+
+typedef struct {
+	audit_index *ix;
+	rp_spill *sp;
+	slot_pass *slots;
+} junit_pass;
+
+static int junit_one(void *vctx, json_t *f, size_t slot)
 {
-	size_t open = s->f_n - s->w_n, first = SIZE_MAX;
-	int worst = RP_NSEV;
-	char msg[64];
-	for (size_t k = 0; k < s->f_n; k++) {
-		size_t i = ix->f_by_slot[s->f_off + k];
-		int r = rp_sev_rank(rp_str(rp_finding(ix, i), "severity"));
-		if (rp_waiver(ix, i))
-			continue;
-		first = first == SIZE_MAX ? i : first;
-		worst = r < worst ? r : worst;
+	junit_pass *j = vctx;
+	slot_pass *s = &j->slots[slot];
+	FILE *out;
+	if (rp_waiver(f)) {
+		out = rp_spill_begin(j->sp);
+		fputs(s->out++ ? "\n" : "", out);
+		junit_finding(j->ix, out, f, slot);
+		return rp_spill_put(j->sp, K_PER_SLOT * slot + K_OUT);
 	}
-	/* the message CI servers show: the finding, or the count and the first */
-	fputs("      <failure", out);
-	if (open) {
-		json_t *f = rp_finding(ix, first);
-		snprintf(msg, sizeof(msg), "%zu findings; the first: ", open);
-		fputs(" message=\"", out);
-		fputs(open > 1 ? msg : "", out);
+	int r = rp_sev_rank(rp_str(f, "severity"));
+	s->worst = r < s->worst ? r : s->worst;
+	if (!s->open) {
+		out = rp_spill_begin(j->sp);
 		rp_put(out, rp_str(f, "subject"), ESC_XML_ATTR);
 		fputs(": ", out);
 		rp_put(out, rp_str(f, "message"), ESC_XML_ATTR);
+		if (rp_spill_put(j->sp, K_PER_SLOT * slot + K_FIRST) < 0)
+			return -1;
+	}
+	out = rp_spill_begin(j->sp);
+	fputs(s->open++ ? "\n" : "", out);
+	junit_finding(j->ix, out, f, slot);
+	return rp_spill_put(j->sp, K_PER_SLOT * slot + K_FAILURE);
+}
+
+static int junit_failure(junit_pass *j, FILE *out, size_t si)
+{
+	const rule_slot *s = &j->ix->slots[si];
+	size_t open = s->f_n - s->w_n;
+	int worst = j->slots[si].worst;
+	char msg[64];
+	/* the message CI servers show: the finding, or the count and the first */
+	fputs("      <failure", out);
+	if (open) {
+		snprintf(msg, sizeof(msg), "%zu findings; the first: ", open);
+		fputs(" message=\"", out);
+		fputs(open > 1 ? msg : "", out);
+		if (rp_spill_copy(j->sp, K_PER_SLOT * si + K_FIRST, out) < 0)
+			return -1;
 		fputc('"', out);
 	} else {
 		xml_attr(out, "message", "the rule failed");
 	}
 	xml_attr(out, "type", worst < RP_NSEV ? rp_sev_names[worst] : "failure");
 	fputc('>', out);
-	for (size_t k = 0, n = 0; k < s->f_n; k++) {
-		size_t i = ix->f_by_slot[s->f_off + k];
-		if (rp_waiver(ix, i))
-			continue;
-		fputs(n++ ? "\n" : "", out);
-		junit_finding(ix, out, i);
-	}
+	if (rp_spill_copy(j->sp, K_PER_SLOT * si + K_FAILURE, out) < 0)
+		return -1;
 	if (!s->f_n)
 		fputs("the audit reports this rule failed; its findings are not listed\n", out);
 	fputs("</failure>\n", out);
+	return 0;
 }
 
-static void junit_testcase(audit_index *ix, FILE *out, const rule_slot *s)
+static int junit_testcase(junit_pass *j, FILE *out, size_t si)
 {
+	audit_index *ix = j->ix;
+	const rule_slot *s = &ix->slots[si];
 	fputs("    <testcase", out);
 	xml_attr(out, "classname", *s->policy ? s->policy : "(none)");
 	xml_attr(out, "name", *s->rule ? s->rule : "(policy)");
 	if (!rp_slot_errored(s) && !has_failure(s) && !s->w_n) {
 		fputs("/>\n", out);
-		return;
+		return 0;
 	}
 	fputs(">\n", out);
 	/* one <error> a testcase, holding each of its errors, as errors counts testcases */
@@ -161,20 +192,16 @@ static void junit_testcase(audit_index *ix, FILE *out, const rule_slot *s)
 		fputs("</error>\n", out);
 	if (rp_slot_errored(s) && s->e_n == 0)
 		fputs("      <error message=\"the rule failed to run\" type=\"error\"/>\n", out);
-	if (has_failure(s))
-		junit_failure(ix, out, s);
+	if (has_failure(s) && junit_failure(j, out, si) < 0)
+		return -1;
 	if (s->w_n) { /* accepted findings: shown, never failing */
 		fputs("      <system-out>", out);
-		for (size_t k = 0, n = 0; k < s->f_n; k++) {
-			size_t i = ix->f_by_slot[s->f_off + k];
-			if (!rp_waiver(ix, i))
-				continue;
-			fputs(n++ ? "\n" : "", out);
-			junit_finding(ix, out, i);
-		}
+		if (rp_spill_copy(j->sp, K_PER_SLOT * si + K_OUT, out) < 0)
+			return -1;
 		fputs("</system-out>\n", out);
 	}
 	fputs("    </testcase>\n", out);
+	return 0;
 }
 
 int rp_write_junit(audit_index *ix, FILE *out, int color)
@@ -182,7 +209,16 @@ int rp_write_junit(audit_index *ix, FILE *out, int color)
 	json_t *bundle = json_object_get(ix->audit, "bundle");
 	json_t *model = json_object_get(ix->audit, "model");
 	size_t failures = 0, errors = 0;
+	junit_pass j = {
+	    .ix = ix, .sp = rp_spill_new(), .slots = mp_calloc(ix->nslots + 1, sizeof(slot_pass))};
+	int rc = -1;
 	(void)color;
+	if (!j.sp || !j.slots)
+		goto out;
+	for (size_t i = 0; i < ix->nslots; i++)
+		j.slots[i].worst = RP_NSEV;
+	if (rp_scan(ix, junit_one, &j) < 0 || rp_spill_sort(j.sp, K_PER_SLOT * ix->nslots) < 0)
+		goto out;
 	for (size_t i = 0; i < ix->nslots; i++) {
 		failures += (size_t)has_failure(&ix->slots[i]);
 		errors += (size_t)rp_slot_errored(&ix->slots[i]);
@@ -227,9 +263,14 @@ int rp_write_junit(audit_index *ix, FILE *out, int color)
 		xml_property(out, "model.sha256", rp_str(model, "sha256"));
 		fputs("    </properties>\n", out);
 		for (size_t k = 0; k < pol->s_n; k++)
-			junit_testcase(ix, out, &ix->slots[pol->s_off + k]);
+			if (junit_testcase(&j, out, pol->s_off + k) < 0)
+				goto out;
 		fputs("  </testsuite>\n", out);
 	}
 	fputs("</testsuites>\n", out);
-	return 0;
+	rc = 0;
+out:
+	rp_spill_free(j.sp);
+	mp_free(j.slots);
+	return rc;
 }

@@ -111,68 +111,103 @@ static void md_policies(audit_index *ix, FILE *out)
 	fputc('\n', out);
 }
 
-static void md_control_detail(audit_index *ix, FILE *out, const char *c)
+/* The findings, read once (rp_scan) into the spill: each one's row of its severity's table
+ * (key: its rank) and its line under each control it is attributed to (key: K_PAIR + the
+ * (control, rule) pair's). */
+enum { K_PAIR = RP_NSEV + 1 };
+
+typedef struct {
+	audit_index *ix;
+	rp_controls *c;
+	rp_spill *sp;
+	size_t *keys;
+} md_pass;
+
+static int md_one(void *vctx, json_t *f, size_t slot)
 {
-	rp_control_state st = rp_control_of(ix, c);
+	md_pass *m = vctx;
+	size_t n;
+	FILE *out = rp_spill_begin(m->sp);
+	fputs("| ", out);
+	rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_MD);
+	fputs(" |", out);
+	md_cell(out, rp_str(f, "severity"));
+	md_cell(out, rp_str(f, "enforcement"));
+	if (json_object_get(f, "waiver"))
+		fputs(" waived:", out);
+	md_cell(out, rp_str(f, "subject"));
+	md_cell(out, rp_str(f, "message"));
+	md_where_cell(out, json_object_get(f, "location"), json_object_get(f, "rule_location"));
+	fputc('\n', out);
+	if (rp_spill_put(m->sp, (size_t)rp_sev_rank(rp_str(f, "severity"))) < 0 ||
+	    rp_controls_attribute(m->ix, m->c, f, slot, m->keys, &n) < 0)
+		return -1;
+	if (!n)
+		return 0;
+	out = rp_spill_begin(m->sp);
+	fputs("  - ", out);
+	rp_put(out, rp_str(f, "severity"), ESC_MD);
+	fputs(", ", out);
+	rp_put(out, rp_str(f, "enforcement"), ESC_MD);
+	fputs(rp_blocking(m->ix, f) ? " (at or above fail-on): "
+	      : rp_waiver(f)        ? " (waived): "
+	                            : ": ",
+	      out);
+	rp_put(out, rp_str(f, "subject"), ESC_MD);
+	fputs(": ", out);
+	rp_put(out, rp_str(f, "message"), ESC_MD);
+	if (*rp_str(json_object_get(f, "location"), "file")) {
+		fputs(" (", out);
+		rp_put_loc(out, json_object_get(f, "location"), ESC_MD);
+		fputc(')', out);
+	}
+	fputc('\n', out);
+	for (size_t k = 0; k < n; k++)
+		if (rp_spill_put(m->sp, K_PAIR + m->keys[k]) < 0)
+			return -1;
+	return 0;
+}
+
+static int md_control_detail(md_pass *m, FILE *out, size_t k)
+{
+	audit_index *ix = m->ix;
+	const char *c = m->c->ids[k];
+	const rp_control_state *st = &m->c->st[k];
 	fputs("### ", out);
 	rp_put(out, c, ESC_MD);
-	fprintf(out, ": %s\n\n", rp_control_status(&st));
-	if (!st.rules)
+	fprintf(out, ": %s\n\n", rp_control_status(st));
+	if (!st->rules)
 		fputs("No rule of this audit checks this control.\n", out);
 	for (size_t si = 0; si < ix->nslots; si++) {
 		const rule_slot *s = &ix->slots[si];
-		size_t nattr = 0, i;
-		for (size_t k = 0; k < s->f_n; k++)
-			nattr += rp_attributed(ix, s, c, k) != SIZE_MAX;
+		size_t key, nattr = rp_controls_count(m->c, k, si, &key);
 		if (!nattr && !rp_in_array(rp_slot_controls(ix, s), c))
 			continue;
 		fputs("- ", out);
 		rp_put_id(out, s->policy, s->rule, ESC_MD);
 		fputs(" (", out);
-		rp_put(out, *rp_slot_str(ix, s, "severity") ? rp_slot_str(ix, s, "severity") : "-",
-		       ESC_MD);
+		rp_put(out, *rp_slot_severity(ix, s) ? rp_slot_severity(ix, s) : "-", ESC_MD);
 		fputs(", ", out);
-		rp_put(out,
-		       *rp_slot_str(ix, s, "enforcement") ? rp_slot_str(ix, s, "enforcement") : "-",
-		       ESC_MD);
+		rp_put(out, *rp_slot_enforcement(ix, s) ? rp_slot_enforcement(ix, s) : "-", ESC_MD);
 		fprintf(out, "): %s, %zu %s\n",
 		        rp_slot_errored(s)  ? "error"
 		        : rp_slot_failed(s) ? "fail"
 		                            : "pass",
 		        nattr, rp_plural((long long)nattr, "finding", "findings"));
-		for (size_t k = 0; k < s->f_n; k++) {
-			json_t *f;
-			if ((i = rp_attributed(ix, s, c, k)) == SIZE_MAX)
-				continue;
-			f = rp_finding(ix, i);
-			fputs("  - ", out);
-			rp_put(out, rp_str(f, "severity"), ESC_MD);
-			fputs(", ", out);
-			rp_put(out, rp_str(f, "enforcement"), ESC_MD);
-			fputs(rp_blocking(ix, i) ? " (at or above fail-on): "
-			      : rp_waiver(ix, i) ? " (waived): "
-			                         : ": ",
-			      out);
-			rp_put(out, rp_str(f, "subject"), ESC_MD);
-			fputs(": ", out);
-			rp_put(out, rp_str(f, "message"), ESC_MD);
-			if (*rp_str(json_object_get(f, "location"), "file")) {
-				fputs(" (", out);
-				rp_put_loc(out, json_object_get(f, "location"), ESC_MD);
-				fputc(')', out);
-			}
-			fputc('\n', out);
-		}
+		if (nattr && rp_spill_copy(m->sp, K_PAIR + key, out) < 0)
+			return -1;
 	}
 	fputc('\n', out);
+	return 0;
 }
 
-static void md_controls(audit_index *ix, FILE *out, const char **controls, size_t n)
+static int md_controls(md_pass *m, FILE *out)
 {
+	const rp_controls *c = m->c;
 	fputs("## Controls\n\n", out);
-	if (!n) {
+	if (!c->n) {
 		fputs("No policy names a control.\n\n", out);
-		return;
+		return 0;
 	}
 	fprintf(
 	    out,
@@ -182,50 +217,40 @@ static void md_controls(audit_index *ix, FILE *out, const char **controls, size_
 	    "carries it, and PASS.\n\n"
 	    "| Control | Status | Rules | Findings | At or above fail-on |\n"
 	    "|---|---|---:|---:|---:|\n",
-	    ix->fail_on);
-	for (size_t k = 0; k < n; k++) {
-		rp_control_state st = rp_control_of(ix, controls[k]);
+	    m->ix->fail_on);
+	for (size_t k = 0; k < c->n; k++) {
+		const rp_control_state *st = &c->st[k];
 		fputc('|', out);
-		md_cell(out, controls[k]);
-		fprintf(out, " %s | %zu | %zu | %zu |\n", rp_control_status(&st), st.rules,
-		        st.findings, st.blocking);
+		md_cell(out, c->ids[k]);
+		fprintf(out, " %s | %zu | %zu | %zu |\n", rp_control_status(st), st->rules,
+		        st->findings, st->blocking);
 	}
 	fputc('\n', out);
-	for (size_t k = 0; k < n; k++)
-		md_control_detail(ix, out, controls[k]);
+	for (size_t k = 0; k < c->n; k++)
+		if (md_control_detail(m, out, k) < 0)
+			return -1;
+	return 0;
 }
 
-static void md_findings(audit_index *ix, FILE *out)
+static int md_findings(md_pass *m, FILE *out)
 {
+	audit_index *ix = m->ix;
 	fputs("## Findings\n\n", out);
-	if (!json_array_size(ix->findings))
+	if (!ix->nfindings)
 		fputs("No findings.\n\n", out);
 	for (int r = 0; r <= RP_NSEV; r++) {
-		size_t from = ix->sev_off[r], to = ix->sev_off[r + 1];
-		if (from == to)
+		if (!ix->sev_n[r])
 			continue;
 		fprintf(out,
 		        "### %s (%zu)\n\n"
 		        "| Rule | Severity | Enforcement | Subject | Message | Location |\n"
 		        "|---|---|---|---|---|---|\n",
-		        r < RP_NSEV ? rp_sev_title[r] : "Other severity", to - from);
-		for (size_t k = from; k < to; k++) {
-			json_t *f = rp_finding(ix, ix->f_by_sev[k]);
-			fputs("| ", out);
-			rp_put_id(out, rp_str(f, "policy"), rp_str(f, "rule"), ESC_MD);
-			fputs(" |", out);
-			md_cell(out, rp_str(f, "severity"));
-			md_cell(out, rp_str(f, "enforcement"));
-			if (json_object_get(f, "waiver"))
-				fputs(" waived:", out);
-			md_cell(out, rp_str(f, "subject"));
-			md_cell(out, rp_str(f, "message"));
-			md_where_cell(out, json_object_get(f, "location"),
-			              json_object_get(f, "rule_location"));
-			fputc('\n', out);
-		}
+		        r < RP_NSEV ? rp_sev_title[r] : "Other severity", ix->sev_n[r]);
+		if (rp_spill_copy(m->sp, (size_t)r, out) < 0)
+			return -1;
 		fputc('\n', out);
 	}
+	return 0;
 }
 
 static void md_waivers(audit_index *ix, FILE *out)
@@ -284,21 +309,27 @@ static void md_errors(audit_index *ix, FILE *out)
 
 int rp_write_markdown(audit_index *ix, FILE *out, int color)
 {
-	size_t ncontrols;
-	int bad = 0;
-	const char **controls = rp_collect_controls(ix, &ncontrols, &bad);
+	rp_controls c;
+	md_pass m = {.ix = ix, .c = &c};
+	int rc = -1;
 	(void)color;
-	if (bad)
+	if (rp_controls_init(ix, &c) < 0)
 		return -1;
-	if (md_summary(ix, out) < 0) {
-		mp_free(controls);
-		return -1;
-	}
+	if (!(m.sp = rp_spill_new()) || !(m.keys = mp_calloc(c.n + 1, sizeof(size_t))) ||
+	    rp_scan(ix, md_one, &m) < 0 || rp_spill_sort(m.sp, K_PAIR + c.npairs) < 0)
+		goto out;
+	rp_controls_finish(ix, &c);
+	if (md_summary(ix, out) < 0)
+		goto out;
 	md_policies(ix, out);
-	md_controls(ix, out, controls, ncontrols);
-	md_findings(ix, out);
+	if (md_controls(&m, out) < 0 || md_findings(&m, out) < 0)
+		goto out;
 	md_waivers(ix, out);
 	md_errors(ix, out);
-	mp_free(controls);
-	return 0;
+	rc = 0;
+out:
+	rp_spill_free(m.sp);
+	mp_free(m.keys);
+	rp_controls_free(&c);
+	return rc;
 }

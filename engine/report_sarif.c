@@ -11,6 +11,7 @@
 #include "report_int.h"
 #include "version.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
@@ -197,12 +198,12 @@ typedef struct {
 	char fallback[400];
 } rule_texts;
 
-static void texts_of(audit_index *ix, const rule_slot *s, rule_texts *t)
+static void texts_of(audit_index *ix, const rule_slot *s, json_t *def, rule_texts *t)
 {
-	t->description = rp_str(s->def, "description");
-	t->help = rp_str(s->def, "help");
-	t->uri = rp_str(s->def, "help_uri");
-	t->precision = rp_str(s->def, "precision");
+	t->description = rp_str(def, "description");
+	t->help = rp_str(def, "help");
+	t->uri = rp_str(def, "help_uri");
+	t->precision = rp_str(def, "precision");
 	if (!*t->description) {
 		snprintf(t->fallback, sizeof(t->fallback), "Findings of rule %s of policy %s",
 		         *s->rule ? s->rule : "(none)", *s->policy ? s->policy : "(none)");
@@ -222,13 +223,13 @@ static void texts_of(audit_index *ix, const rule_slot *s, rule_texts *t)
 /* The help of a rule as text or markdown: its description, its help paragraphs, then what the
  * rule is (policy, version, file:line, severity, enforcement, controls) and the docs link. A
  * string to free with free() (a memstream's), NULL when out of memory. */
-static char *help_of(audit_index *ix, const rule_slot *s, const rule_texts *t, int md)
+static char *help_of(audit_index *ix, const rule_slot *s, json_t *def, const rule_texts *t, int md)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	esc_mode esc = md ? ESC_MD : ESC_TERM_BLOCK;
-	json_t *pol = ix->pols[s->pol].def, *loc = json_object_get(s->def, "location");
+	json_t *pol = ix->pols[s->pol].def, *loc = json_object_get(def, "location");
 	if (!f)
 		return NULL;
 	fputs(md ? "**" : "", f);
@@ -269,10 +270,9 @@ static char *help_of(audit_index *ix, const rule_slot *s, const rule_texts *t, i
 		rp_put_loc(f, loc, md ? ESC_MD : ESC_TERM);
 	}
 	fputs(md ? "\n- Severity: " : "\nSeverity: ", f);
-	rp_put(f, *rp_slot_str(ix, s, "severity") ? rp_slot_str(ix, s, "severity") : "-",
-	       md ? ESC_MD : ESC_TERM);
+	rp_put(f, *rp_slot_severity(ix, s) ? rp_slot_severity(ix, s) : "-", md ? ESC_MD : ESC_TERM);
 	fputs(", enforcement: ", f);
-	rp_put(f, *rp_slot_str(ix, s, "enforcement") ? rp_slot_str(ix, s, "enforcement") : "-",
+	rp_put(f, *rp_slot_enforcement(ix, s) ? rp_slot_enforcement(ix, s) : "-",
 	       md ? ESC_MD : ESC_TERM);
 	if (json_array_size(rp_slot_controls(ix, s))) {
 		fputs(md ? "\n- Controls: " : "\nControls: ", f);
@@ -300,27 +300,26 @@ static void add_tag(json_t *tags, const char *tag, int *bad)
 	add(tags, json_string(tag), bad);
 }
 
-static json_t *sarif_descriptor(audit_index *ix, const rule_slot *s, int *bad)
+static json_t *sarif_descriptor(audit_index *ix, const rule_slot *s, json_t *def, int *bad)
 {
 	/* GitHub's ranges: critical over 9.0, high 7.0-8.9, medium 4.0-6.9, low 0.1-3.9 */
 	static const char *const security_severity[RP_NSEV] = {"9.5", "8.0", "5.5", "2.0", NULL};
 	static const char *const problem_severity[RP_NSEV] = {"error", "error", "warning",
 	                                                      "recommendation", "recommendation"};
-	const char *sev = rp_slot_str(ix, s, "severity"),
-	           *kind = rp_str(ix->pols[s->pol].def, "kind");
+	const char *sev = rp_slot_severity(ix, s), *kind = rp_str(ix->pols[s->pol].def, "kind");
 	json_t *d = json_object(), *props = json_object(), *tags = json_array(), *controls, *v;
 	int rank = rp_sev_rank(sev);
 	rule_texts t;
 	size_t i;
-	texts_of(ix, s, &t);
+	texts_of(ix, s, def, &t);
 	set(d, "id", rule_id(s->policy, s->rule), bad);
 	set(d, "name", friendly_name(*s->rule ? s->rule : s->policy), bad);
 	set(d, "shortDescription", json_pack("{s:s}", "text", t.description), bad);
 	set(d, "fullDescription",
 	    json_pack("{s:o}", "text", joined(t.description, "\n\n", t.help, "")), bad);
-	json_t *help = text_of(help_of(ix, s, &t, 0));
+	json_t *help = text_of(help_of(ix, s, def, &t, 0));
 	if (help) {
-		char *md = help_of(ix, s, &t, 1);
+		char *md = help_of(ix, s, def, &t, 1);
 		set(help, "markdown", md ? json_string(md) : NULL, bad);
 		free(md);
 	}
@@ -331,19 +330,19 @@ static json_t *sarif_descriptor(audit_index *ix, const rule_slot *s, int *bad)
 	if (*rp_str(ix->pols[s->pol].def, "version"))
 		set(props, "policyVersion", json_string(rp_str(ix->pols[s->pol].def, "version")),
 		    bad);
-	if (*rp_str(s->def, "type"))
-		set(props, "type", json_string(rp_str(s->def, "type")), bad);
+	if (*rp_str(def, "type"))
+		set(props, "type", json_string(rp_str(def, "type")), bad);
 	if (*sev)
 		set(props, "severity", json_string(sev), bad);
-	if (*rp_slot_str(ix, s, "enforcement"))
-		set(props, "enforcement", json_string(rp_slot_str(ix, s, "enforcement")), bad);
+	if (*rp_slot_enforcement(ix, s))
+		set(props, "enforcement", json_string(rp_slot_enforcement(ix, s)), bad);
 	if ((controls = rp_slot_controls(ix, s)))
 		set(props, "controls", json_incref(controls), bad);
-	if (json_is_object(json_object_get(s->def, "location")))
-		set(props, "location", json_incref(json_object_get(s->def, "location")), bad);
+	if (json_is_object(json_object_get(def, "location")))
+		set(props, "location", json_incref(json_object_get(def, "location")), bad);
 	add_tag(tags, "security", bad);
 	add_tag(tags, kind, bad);
-	add_tag(tags, rp_str(s->def, "type"), bad);
+	add_tag(tags, rp_str(def, "type"), bad);
 	json_array_foreach(controls, i, v)
 	{
 		if (json_is_string(v))
@@ -382,14 +381,15 @@ static json_t *sarif_suppression(audit_index *ix, json_t *w, int *bad)
 	return s;
 }
 
-static json_t *sarif_result(audit_index *ix, size_t i, const size_t *sarif_index, int *bad)
+static json_t *sarif_result(audit_index *ix, json_t *f, size_t slot, const size_t *sarif_index,
+                            int *bad)
 {
-	json_t *f = rp_finding(ix, i), *r = json_object(), *props = json_object(), *loc, *rel, *v;
-	const rule_slot *s = &ix->slots[ix->f_slot[i]];
+	json_t *r = json_object(), *props = json_object(), *loc, *rel, *v;
+	const rule_slot *s = &ix->slots[slot];
 	const char *sev = rp_str(f, "severity");
 	size_t j;
 	set(r, "ruleId", rule_id(s->policy, s->rule), bad);
-	set(r, "ruleIndex", json_integer((json_int_t)sarif_index[ix->f_slot[i]]), bad);
+	set(r, "ruleIndex", json_integer((json_int_t)sarif_index[slot]), bad);
 	set(r, "level", json_string(sarif_level(sev)), bad);
 	set(r, "message",
 	    json_pack("{s:o}", "text",
@@ -418,14 +418,14 @@ static json_t *sarif_result(audit_index *ix, size_t i, const size_t *sarif_index
 	                  ? json_string(rp_str(f, "fingerprint"))
 	                  : mp_finding_fingerprint(s->policy, s->rule, rp_str(f, "subject"))),
 	    bad);
-	if ((v = rp_waiver(ix, i)))
+	if ((v = rp_waiver(f)))
 		set(r, "suppressions", json_pack("[o]", sarif_suppression(ix, v, bad)), bad);
 	set(props, "subject", json_string(rp_str(f, "subject")), bad);
 	if (*sev)
 		set(props, "severity", json_string(sev), bad);
 	if (*rp_str(f, "enforcement"))
 		set(props, "enforcement", json_string(rp_str(f, "enforcement")), bad);
-	if ((v = rp_finding_controls(ix, i)))
+	if ((v = rp_finding_controls(ix, f, slot)))
 		set(props, "controls", json_incref(v), bad);
 	if (*rp_str(f, "version"))
 		set(props, "policyVersion", json_string(rp_str(f, "version")), bad);
@@ -441,14 +441,88 @@ static json_t *sarif_result(audit_index *ix, size_t i, const size_t *sarif_index
 
 /* ---- line hashes (linehash.h) ---- */
 
-typedef struct {
-	char *path;  /* the file on disk (mp_malloc'd) */
-	json_t *fps; /* {"fps": the result's partialFingerprints, "line": its line} (owned) */
-} hash_want;
+/* The line hashes of each file a result names, made once per file (one read, one pass) and kept
+ * while the results are written: what the report holds grows with the files, not the findings.
+ * Past MAX_CACHED bytes the cache is emptied and files are hashed again as results name them. */
+#define MAX_CACHED (128u << 20)
 
-static int by_path(const void *a, const void *b)
+typedef struct {
+	char *hashes;  /* line L's hash at hashes + off[L - 1]; NULL: the file cannot be read */
+	uint32_t *off; /* nlines + 1 offsets */
+	uint32_t nlines;
+} file_hashes;
+
+typedef struct {
+	json_t *index; /* the file on disk -> its entry's index */
+	file_hashes *v;
+	size_t n, cap, bytes;
+} hash_cache;
+
+static void cache_clear(hash_cache *c)
 {
-	return strcmp(((const hash_want *)a)->path, ((const hash_want *)b)->path);
+	for (size_t i = 0; i < c->n; i++) {
+		mp_free(c->v[i].hashes);
+		mp_free(c->v[i].off);
+	}
+	c->n = c->bytes = 0;
+	json_object_clear(c->index);
+}
+
+static void cache_free(hash_cache *c)
+{
+	cache_clear(c);
+	mp_free(c->v);
+	json_decref(c->index);
+}
+
+/* Hashes every line of the file at path into h; h->hashes NULL when it cannot be read (an .mpm
+ * compiled elsewhere, a file since removed: no hash, as GitHub's upload action would leave
+ * none). -1 when out of memory. */
+static int hash_file(const char *path, file_hashes *h)
+{
+	char *text = NULL;
+	size_t len, total = 0;
+	mp_diags d = {0};
+	mp_linehash_req *req = NULL;
+	int rc = -1;
+	*h = (file_hashes){0};
+	if (mp_files_read(path, MAX_HASHED, &text, &len, &d) != 0) {
+		mp_diags_free(&d);
+		return 0;
+	}
+	mp_diags_free(&d);
+	uint32_t n = 1;
+	for (size_t i = 0; i < len; i++)
+		n += text[i] == '\n';
+	if (!(req = mp_calloc(n, sizeof(*req))) || !(h->off = mp_calloc((size_t)n + 1, 4)))
+		goto out;
+	for (uint32_t l = 0; l < n; l++)
+		req[l].line = l + 1;
+	if (mp_linehash(text, len, req, n) < 0)
+		goto out;
+	for (uint32_t l = 0; l < n; l++)
+		total += strlen(req[l].hash) + 1;
+	if (!(h->hashes = mp_malloc(total ? total : 1)))
+		goto out;
+	total = 0;
+	for (uint32_t l = 0; l < n; l++) {
+		size_t k = strlen(req[l].hash) + 1;
+		h->off[l] = (uint32_t)total;
+		memcpy(h->hashes + total, req[l].hash, k);
+		total += k;
+	}
+	h->off[n] = (uint32_t)total;
+	h->nlines = n;
+	rc = 0;
+out:
+	mp_free(text);
+	mp_free(req);
+	if (rc < 0) {
+		mp_free(h->hashes);
+		mp_free(h->off);
+		*h = (file_hashes){0};
+	}
+	return rc;
 }
 
 /* The file on disk that a location names: under the audit's base when it is relative. */
@@ -463,65 +537,57 @@ static char *disk_path(audit_index *ix, const char *file)
 	return p;
 }
 
-/* Adds primaryLocationLineHash to each result whose first location's file can be read. A file
- * that cannot (an .mpm compiled elsewhere, a file since removed) leaves its results without
- * one, as GitHub's upload action would. -1 when out of memory. */
-static int add_line_hashes(audit_index *ix, json_t *results)
+/* Adds primaryLocationLineHash to the result r of finding f when its location's file can be
+ * read. -1 when out of memory. */
+static int add_line_hash(audit_index *ix, hash_cache *c, json_t *f, json_t *r)
 {
-	size_t n = json_array_size(results), k = 0;
-	hash_want *w = mp_calloc(n + 1, sizeof(*w));
-	mp_linehash_req *req = mp_calloc(n + 1, sizeof(*req));
-	int rc = -1;
-	if (!w || !req)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		json_t *f = rp_finding(ix, i), *loc = json_object_get(f, "location");
-		json_t *fps = json_object_get(json_array_get(results, i), "partialFingerprints");
-		if (!*rp_str(loc, "file") || rp_int(loc, "line") <= 0 || !fps)
-			continue;
-		/* the line travels with its fingerprints through the sort by path */
-		w[k].fps = json_pack("{s:O, s:I}", "fps", fps, "line", rp_int(loc, "line"));
-		w[k].path = disk_path(ix, rp_str(loc, "file"));
-		k++;
-		if (!w[k - 1].fps || !w[k - 1].path)
-			goto out;
-	}
-	/* one read and one pass per file */
-	qsort(w, k, sizeof(*w), by_path);
-	for (size_t a = 0, b; a < k; a = b) {
-		char *text;
-		size_t len;
-		mp_diags d = {0};
-		for (b = a; b < k && !strcmp(w[b].path, w[a].path); b++)
-			req[b - a].line =
-			    (uint32_t)json_integer_value(json_object_get(w[b].fps, "line"));
-		if (mp_files_read(w[a].path, MAX_HASHED, &text, &len, &d) == 0) {
-			int hashed = mp_linehash(text, len, req, b - a);
-			mp_free(text);
-			if (hashed < 0) {
-				mp_diags_free(&d);
-				goto out;
+	json_t *loc = json_object_get(f, "location"),
+	       *fps = json_object_get(r, "partialFingerprints");
+	json_t *at;
+	file_hashes *h;
+	char *path;
+	if (!*rp_str(loc, "file") || rp_int(loc, "line") <= 0 || !fps)
+		return 0;
+	uint32_t line = (uint32_t)rp_int(loc, "line");
+	if (!(path = disk_path(ix, rp_str(loc, "file"))))
+		return -1;
+	if ((at = json_object_get(c->index, path))) {
+		h = &c->v[json_integer_value(at)];
+	} else {
+		file_hashes fresh;
+		if (hash_file(path, &fresh) < 0)
+			goto fail;
+		size_t size = fresh.hashes ? fresh.off[fresh.nlines] + 4 * (fresh.nlines + 1) : 0;
+		if (c->bytes + size > MAX_CACHED)
+			cache_clear(c);
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? 2 * c->cap : 16;
+			file_hashes *v = mp_realloc(c->v, cap * sizeof(*v));
+			if (!v) {
+				mp_free(fresh.hashes);
+				mp_free(fresh.off);
+				goto fail;
 			}
-			for (size_t j = a; j < b; j++)
-				if (req[j - a].hash[0] &&
-				    json_object_set_new(json_object_get(w[j].fps, "fps"),
-				                        "primaryLocationLineHash",
-				                        json_string(req[j - a].hash)) < 0) {
-					mp_diags_free(&d);
-					goto out;
-				}
+			c->v = v;
+			c->cap = cap;
 		}
-		mp_diags_free(&d);
+		c->v[c->n] = fresh;
+		if (json_object_set_new(c->index, path, json_integer((json_int_t)c->n)) < 0) {
+			mp_free(fresh.hashes);
+			mp_free(fresh.off);
+			goto fail;
+		}
+		h = &c->v[c->n++];
+		c->bytes += size;
 	}
-	rc = 0;
-out:
-	for (size_t i = 0; w && i < k; i++) {
-		mp_free(w[i].path);
-		json_decref(w[i].fps);
-	}
-	mp_free(w);
-	mp_free(req);
-	return rc;
+	mp_free(path);
+	if (!h->hashes || line < 1 || line > h->nlines || !h->hashes[h->off[line - 1]])
+		return 0;
+	return json_object_set_new(fps, "primaryLocationLineHash",
+	                           json_string(h->hashes + h->off[line - 1]));
+fail:
+	mp_free(path);
+	return -1;
 }
 
 /* ---- notifications ---- */
@@ -581,60 +647,149 @@ static json_t *waiver_notes(audit_index *ix, int *bad)
 	return notes;
 }
 
+/* ---- writing: jansson's JSON_INDENT(2) text, a member or an element at a time ---- */
+
+/* One open object or array of the document being written. */
+typedef struct {
+	FILE *out;
+	int depth;    /* of the innermost open value */
+	int first[8]; /* per depth: nothing written in it yet */
+} jw;
+
+static void jw_indent(jw *w, int depth)
+{
+	fputc('\n', w->out);
+	for (int i = 0; i < depth; i++)
+		fputs("  ", w->out);
+}
+
+/* The next member (key, a constant needing no escape) or element (key NULL) of the innermost
+ * value. */
+static void jw_next(jw *w, const char *key)
+{
+	if (!w->first[w->depth])
+		fputc(',', w->out);
+	w->first[w->depth] = 0;
+	jw_indent(w, w->depth);
+	if (key)
+		fprintf(w->out, "\"%s\": ", key);
+}
+
+static void jw_open(jw *w, char bracket)
+{
+	fputc(bracket, w->out);
+	w->first[++w->depth] = 1;
+	assert(w->depth < 8);
+}
+
+static void jw_close(jw *w, char bracket)
+{
+	if (!w->first[w->depth])
+		jw_indent(w, w->depth - 1);
+	fputc(bracket, w->out);
+	w->depth--;
+}
+
+/* v (consumed) as the value just opened by jw_next: jansson's text, each line after the first
+ * indented to the depth. -1 when v is NULL or out of memory. */
+static int jw_value(jw *w, json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+	json_decref(v);
+	if (!s)
+		return -1;
+	for (const char *p = s; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		fwrite(p, 1, n, w->out);
+		if (nl)
+			jw_indent(w, w->depth);
+		p += n + (nl != NULL);
+	}
+	free(s);
+	return 0;
+}
+
+static int jw_member(jw *w, const char *key, json_t *v)
+{
+	jw_next(w, key);
+	return jw_value(w, v);
+}
+
+typedef struct {
+	audit_index *ix;
+	jw *w;
+	const size_t *sarif_index;
+	hash_cache hashes;
+} result_pass;
+
+static int result_one(void *vctx, json_t *f, size_t slot)
+{
+	result_pass *p = vctx;
+	int bad = 0;
+	json_t *r = sarif_result(p->ix, f, slot, p->sarif_index, &bad);
+	if (bad || add_line_hash(p->ix, &p->hashes, f, r) < 0) {
+		json_decref(r);
+		return -1;
+	}
+	jw_next(p->w, NULL);
+	return jw_value(p->w, r);
+}
+
+/* The driver's members: the tool and every rule's reportingDescriptor, one at a time. */
+static int write_driver(audit_index *ix, jw *w, const size_t *sarif_index)
+{
+	json_t *tool = json_object_get(ix->audit, "tool");
+	const char *version = *rp_str(tool, "version") ? rp_str(tool, "version") : MP_VERSION;
+	char uri[2048];
+	int bad = 0;
+	bad |= jw_member(w, "name",
+	                 json_string(*rp_str(tool, "name") ? rp_str(tool, "name") : "meshpol"));
+	bad |= jw_member(w, "version", json_string(version));
+	bad |= jw_member(w, "semanticVersion", json_string(version));
+	/* the tool's page: the audit format, under the docs the rules' help points into */
+	rp_first_help_uri(ix, uri, sizeof(uri));
+	const char *page = strstr(uri, MP_RULES_PAGE "#");
+	if (page)
+		bad |= jw_member(w, "informationUri",
+		                 json_pack("s#+", uri, (int)(page - uri), "audit-format.md"));
+	else
+		bad |= jw_member(w, "informationUri", json_string(MP_DOCS_URL "audit-format.md"));
+	jw_next(w, "rules");
+	jw_open(w, '[');
+	for (size_t s = 0; s < ix->nslots && !bad; s++) {
+		if (sarif_index[s] == SIZE_MAX)
+			continue;
+		json_t *def = rp_slot_def(ix, &ix->slots[s], &bad);
+		json_t *d = bad ? NULL : sarif_descriptor(ix, &ix->slots[s], def, &bad);
+		json_decref(def);
+		if (bad) {
+			json_decref(d);
+			break;
+		}
+		jw_next(w, NULL);
+		bad |= jw_value(w, d);
+	}
+	jw_close(w, ']');
+	return bad ? -1 : 0;
+}
+
 int rp_write_sarif(audit_index *ix, FILE *out, int color)
 {
-	json_t *log = json_object(), *run = json_object(), *driver = json_object();
-	json_t *rules = json_array(), *results = json_array(), *inv = json_object();
-	json_t *tool = json_object_get(ix->audit, "tool"), *props = json_object(), *v;
+	jw w = {.out = out};
+	json_t *inv = json_object(), *props = json_object(), *v;
 	size_t *sarif_index = mp_calloc(ix->nslots + 1, sizeof(size_t)), n = 0;
-	const char *version = *rp_str(tool, "version") ? rp_str(tool, "version") : MP_VERSION;
-	int bad = !sarif_index, rc = -1;
+	result_pass rp = {.ix = ix, .w = &w, .sarif_index = sarif_index};
+	int bad = !sarif_index || !inv || !props || !(rp.hashes.index = json_object()), rc = -1;
 	(void)color;
 	if (bad)
 		goto fail;
 	/* Rules: every rules[] entry and every rule a finding names; not the pseudo-rules of
 	 * errors that name none. */
 	for (size_t s = 0; s < ix->nslots; s++) {
-		sarif_index[s] = SIZE_MAX;
-		if (!ix->slots[s].def && !ix->slots[s].f_n)
-			continue;
-		sarif_index[s] = n++;
-		add(rules, sarif_descriptor(ix, &ix->slots[s], &bad), &bad);
+		const rule_slot *sl = &ix->slots[s];
+		sarif_index[s] = !sl->def && !sl->rec && !sl->f_n ? SIZE_MAX : n++;
 	}
-	for (size_t i = 0; i < json_array_size(ix->findings); i++)
-		add(results, sarif_result(ix, i, sarif_index, &bad), &bad);
-	if (!bad && add_line_hashes(ix, results) < 0)
-		bad = 1;
-
-	set(log, "$schema", json_string("https://json.schemastore.org/sarif-2.1.0.json"), &bad);
-	set(log, "version", json_string("2.1.0"), &bad);
-	set(driver, "name", json_string(*rp_str(tool, "name") ? rp_str(tool, "name") : "meshpol"),
-	    &bad);
-	set(driver, "version", json_string(version), &bad);
-	set(driver, "semanticVersion", json_string(version), &bad);
-	{
-		/* the tool's page: the audit format, under the docs the rules' help points into */
-		const char *uri = json_array_size(ix->rules)
-		                      ? rp_str(json_array_get(ix->rules, 0), "help_uri")
-		                      : "";
-		const char *page = strstr(uri, MP_RULES_PAGE "#");
-		if (page)
-			set(driver, "informationUri",
-			    json_pack("s#+", uri, (int)(page - uri), "audit-format.md"), &bad);
-		else
-			set(driver, "informationUri", json_string(MP_DOCS_URL "audit-format.md"),
-			    &bad);
-	}
-	set(driver, "rules", rules, &bad);
-	rules = NULL;
-	set(run, "tool", json_pack("{s:o}", "driver", driver), &bad);
-	driver = NULL;
-	if (*rp_str(ix->audit, "base"))
-		set(run, "originalUriBaseIds",
-		    json_pack("{s:{s:o}}", SRCROOT, "uri",
-		              uri_ref("file://", rp_str(ix->audit, "base"),
-		                      strcmp(rp_str(ix->audit, "base"), "/") ? "/" : "")),
-		    &bad);
 	set(inv, "executionSuccessful", json_boolean(json_array_size(ix->errors) == 0), &bad);
 	if (json_array_size(ix->errors)) {
 		json_t *notes = json_array();
@@ -644,12 +799,6 @@ int rp_write_sarif(audit_index *ix, FILE *out, int color)
 	}
 	if ((v = waiver_notes(ix, &bad)))
 		set(inv, "toolConfigurationNotifications", v, &bad);
-	set(run, "invocations", json_pack("[o]", inv), &bad);
-	inv = NULL;
-	set(run, "results", results, &bad);
-	results = NULL;
-	/* libyaml counts a column in characters: code points */
-	set(run, "columnKind", json_string("unicodeCodePoints"), &bad);
 	if ((v = json_object_get(ix->audit, "bundle")))
 		set(props, "bundle", json_incref(v), &bad);
 	if ((v = json_object_get(ix->audit, "model")))
@@ -659,22 +808,52 @@ int rp_write_sarif(audit_index *ix, FILE *out, int color)
 	set(props, "failOn", json_string(ix->fail_on), &bad);
 	set(props, "result", json_string(ix->result), &bad);
 	set(props, "counts", json_incref(ix->counts), &bad);
-	set(run, "properties", props, &bad);
-	props = NULL;
-	set(log, "runs", json_pack("[o]", run), &bad);
-	run = NULL;
-	if (bad || json_dumpf(log, out, JSON_INDENT(2)) < 0)
+	if (bad)
+		goto fail;
+
+	jw_open(&w, '{');
+	bad |=
+	    jw_member(&w, "$schema", json_string("https://json.schemastore.org/sarif-2.1.0.json"));
+	bad |= jw_member(&w, "version", json_string("2.1.0"));
+	jw_next(&w, "runs");
+	jw_open(&w, '[');
+	jw_next(&w, NULL);
+	jw_open(&w, '{'); /* the run */
+	jw_next(&w, "tool");
+	jw_open(&w, '{');
+	jw_next(&w, "driver");
+	jw_open(&w, '{');
+	if (bad || write_driver(ix, &w, sarif_index) < 0)
+		goto fail;
+	jw_close(&w, '}');
+	jw_close(&w, '}');
+	if (*rp_str(ix->audit, "base"))
+		bad |= jw_member(
+		    &w, "originalUriBaseIds",
+		    json_pack("{s:{s:o}}", SRCROOT, "uri",
+		              uri_ref("file://", rp_str(ix->audit, "base"),
+		                      strcmp(rp_str(ix->audit, "base"), "/") ? "/" : "")));
+	bad |= jw_member(&w, "invocations", json_pack("[O]", inv));
+	jw_next(&w, "results");
+	jw_open(&w, '[');
+	if (bad || rp_scan(ix, result_one, &rp) < 0)
+		goto fail;
+	jw_close(&w, ']');
+	/* libyaml counts a column in characters: code points */
+	bad |= jw_member(&w, "columnKind", json_string("unicodeCodePoints"));
+	bad |= jw_member(&w, "properties", json_incref(props));
+	jw_close(&w, '}');
+	jw_close(&w, ']');
+	jw_close(&w, '}');
+	if (bad)
 		goto fail;
 	fputc('\n', out);
 	rc = 0;
 fail:
-	json_decref(log);
-	json_decref(run);
-	json_decref(driver);
-	json_decref(rules);
-	json_decref(results);
 	json_decref(inv);
 	json_decref(props);
+	if (rp.hashes.index)
+		cache_free(&rp.hashes);
 	mp_free(sarif_index);
 	return rc;
 }

@@ -1,7 +1,6 @@
 /* report_text.c: the text report, for a terminal (report.h, "text"): findings most severe
  * first, errors, one summary line; ANSI colours only when asked. */
 #include "alloc.h"
-#include "audit_int.h"
 #include "report_int.h"
 
 #include <stdint.h>
@@ -203,61 +202,37 @@ static void text_tail(audit_index *ix, FILE *out, int color, long long at_or_abo
 	text_summary(ix, out, color, at_or_above);
 }
 
-int rp_write_text(audit_index *ix, FILE *out, int color)
-{
-	size_t nf = json_array_size(ix->findings);
-	long long at_or_above = 0;
-	text_head(ix, out, color, nf);
-	for (size_t k = 0; k < nf; k++)
-		text_finding(out, color, rp_finding(ix, ix->f_by_sev[k]));
-	for (size_t i = 0; i < nf; i++)
-		at_or_above += rp_blocking(ix, i);
-	text_tail(ix, out, color, at_or_above);
-	return 0;
-}
-
-/* --- streamed: the findings read once from the audit's spool --- */
-
+/* The findings, read once: each printed into the spill under its severity rank, then copied
+ * out most severe first. */
 typedef struct {
 	audit_index *ix;
-	FILE *rank[RP_NSEV + 1]; /* each severity's findings, printed, in audit order */
+	rp_spill *sp;
 	int color;
 	long long at_or_above;
-} text_stream;
+} text_pass;
 
-static int stream_finding(void *vctx, json_t *f)
+static int text_one(void *vctx, json_t *f, size_t slot)
 {
-	text_stream *t = vctx;
-	text_finding(t->rank[rp_sev_rank(rp_str(f, "severity"))], t->color, f);
-	t->at_or_above += rp_blocking_finding(t->ix, f);
-	return 0;
+	text_pass *t = vctx;
+	(void)slot;
+	text_finding(rp_spill_begin(t->sp), t->color, f);
+	t->at_or_above += rp_blocking(t->ix, f);
+	return rp_spill_put(t->sp, (size_t)rp_sev_rank(rp_str(f, "severity")));
 }
 
-int rp_write_text_stream(audit_index *ix, struct mp_audit_result *r, FILE *out, int color)
+int rp_write_text(audit_index *ix, FILE *out, int color)
 {
-	text_stream t = {.ix = ix, .color = color};
-	char buf[65536];
+	text_pass t = {.ix = ix, .color = color, .sp = rp_spill_new()};
 	int rc = -1;
-	for (int k = 0; k <= RP_NSEV; k++)
-		if (!(t.rank[k] = au_tempfile()))
-			goto out;
-	text_head(ix, out, color, (size_t)rp_int(ix->counts, "findings"));
-	if (mp_audit_result_findings(r, stream_finding, &t) != 0)
+	if (!t.sp || rp_scan(ix, text_one, &t) < 0 || rp_spill_sort(t.sp, RP_NSEV + 1) < 0)
 		goto out;
-	for (int k = 0; k <= RP_NSEV; k++) {
-		size_t n;
-		if (fflush(t.rank[k]) != 0 || fseek(t.rank[k], 0, SEEK_SET) != 0)
+	text_head(ix, out, color, ix->nfindings);
+	for (int k = 0; k <= RP_NSEV; k++)
+		if (rp_spill_copy(t.sp, (size_t)k, out) < 0)
 			goto out;
-		while ((n = fread(buf, 1, sizeof(buf), t.rank[k])) > 0)
-			fwrite(buf, 1, n, out);
-		if (ferror(t.rank[k]))
-			goto out;
-	}
 	text_tail(ix, out, color, t.at_or_above);
 	rc = 0;
 out:
-	for (int k = 0; k <= RP_NSEV; k++)
-		if (t.rank[k])
-			fclose(t.rank[k]);
+	rp_spill_free(t.sp);
 	return rc;
 }

@@ -48,6 +48,20 @@ typedef struct {
  * input can change the graph's structure. */
 int mp_meshdot_write(const mp_engine *e, json_t *audit, FILE *out, mp_meshdot_stats *stats);
 
+/* The audit as the picture reads it, in parts, for an audit whose findings are not held (the
+ * html report of a streamed audit): rules, an array of rules[] entries (their policy, rule and
+ * type are read); each calls fn with every finding, in order, and returns non-zero when they
+ * cannot all be given (fn itself always returns 0). */
+typedef struct {
+	json_t *rules;
+	int (*each)(void *ctx, int (*fn)(void *fctx, json_t *finding), void *fctx);
+	void *ctx;
+} mp_meshdot_audit;
+
+/* mp_meshdot_write with the audit in parts (a NULL: none); -1 too when each fails. */
+int mp_meshdot_write_parts(const mp_engine *e, const mp_meshdot_audit *a, FILE *out,
+                           mp_meshdot_stats *stats);
+
 /* The graphviz program run: $MESHPOL_DOT when set and not empty, else "dot" (found on PATH). */
 const char *mp_graphviz_program(void);
 

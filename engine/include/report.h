@@ -108,15 +108,22 @@ int mp_report_write_opts(json_t *audit, const char *format, FILE *out, const mp_
                          char *err, size_t errlen);
 
 /* Does format stream: written from a streamed audit (mp_audit_stream, audit.h) without the
- * findings in memory? json (mp_audit_stream writes it) and text; the others read the tree. */
+ * findings in memory? Every format does (json by mp_audit_stream itself); `meshpol report`
+ * re-renders a json audit file from its tree (mp_report_write). */
 int mp_report_streams(const char *format);
 
-/* Writes the text report of a streamed audit r (audit.h) to out, byte for byte what
- * mp_report_write writes for the same audit's tree: the findings read once from r's spool.
- * Any other format: -1 with a message. The rest as mp_report_write. */
+/* Writes the report of a streamed audit r (audit.h) to out, byte for byte what mp_report_write
+ * writes for the same audit's tree: the findings read back from r's spool one at a time, as
+ * many passes as the format needs, the rules from r's records. What each format holds in
+ * memory: docs/audit-format.md ("Streamed reports"). -1 with a message in err also when the
+ * spool cannot be read back whole (the report written so far is incomplete and must not be
+ * used). The rest as mp_report_write. */
 struct mp_audit_result;
 int mp_report_write_result(struct mp_audit_result *r, const char *format, FILE *out, int color,
                            char *err, size_t errlen);
+/* mp_report_write_result with the options o (NULL: all zero). */
+int mp_report_write_result_opts(struct mp_audit_result *r, const char *format, FILE *out,
+                                const mp_report_opts *o, char *err, size_t errlen);
 
 #pragma GCC visibility pop
 

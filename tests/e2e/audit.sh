@@ -274,11 +274,24 @@ cmp -s <(sed 1d "$TMP/tr.txt") <(sed 1d "$TMP/notr.txt") && ok "text with --trai
 
 # Findings stream through a temporary file (docs/architecture.md, "Reports"): with none to be
 # had, the audit fails as an input error, for every format, rather than report fewer findings.
-for fmt in json text sarif; do
+for fmt in json text junit sarif markdown html; do
 	expect_rc "no temporary file ($fmt): exit 2" 2 env TMPDIR="$TMP/none/such" "$MESHPOL" audit \
 		-m $D/rbac -p $D/rbac-bundle --format $fmt -o "$TMP/nospool.$fmt"
 	expect_out "no temporary file ($fmt): said so" 'no temporary file for the findings'
 	[ ! -e "$TMP/nospool.$fmt" ] && ok "no temporary file ($fmt): no report written" ||
 		not_ok "no temporary file ($fmt): a report was left"
 done
+
+# Every format streams (report.h, mp_report_write_result): the report read back from the spool;
+# a full disk under the report is an error, exit 2, never a report passed as written (a copy of
+# /dev/full made here, as root; nothing outside $TMP is touched).
+if mknod "$TMP/full" c 1 7 2>/dev/null; then
+	for fmt in json text junit sarif markdown html; do
+		expect_rc "a full disk ($fmt): exit 2" 2 "$MESHPOL" audit -m $D/rbac -p $D/rbac-bundle \
+			--format $fmt -o "$TMP/full"
+		expect_out "a full disk ($fmt): said so" "cannot write|No space left"
+	done
+else
+	ok "# SKIP mknod needs root"
+fi
 e2e_done

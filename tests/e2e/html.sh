@@ -46,6 +46,7 @@ run_cmd "$MESHPOL" trail head "$TMP/trail.jsonl"
 head=$(echo "$OUT" | awk '{print $2}')
 check "scope: the trail's run, its seal and head" grep -Eq "<th>Trail</th><td>[^<]*trail.jsonl: records 1-[0-9]+, sealed at [0-9]+ \(unsigned\), head $head</td>" "$H"
 check "scope: clusters with their jurisdictions" grep -q "<tr><td>uk-prod-1</td><td>gcp</td><td>europe-west2</td><td>UK</td></tr>" "$H"
+check "scope: the clusters once, in their own table, not again as a row" bash -c "[ \$(grep -c 'uk-prod-1' '$H') -ge 1 ] && ! grep -q '<tr><th>Clusters</th>' '$H'"
 check "scope: policies with versions" grep -q "<tr><td>residency.gdpr</td><td>2.1.0</td>" "$H"
 check "scope: bundle revision and model hash" bash -c "grep -q '<th>Bundle revision</th><td>2026.11.25-1</td>' '$H' && grep -q '<th>Model SHA-256</th><td>c6441e' '$H'"
 check "controls with their status" grep -Eq '<tr><td>GDPR-Art44</td><td><span class="badge FAIL">FAIL</span>' "$H"

@@ -1,13 +1,20 @@
-/* test_audit_emit.c: the streamed audit (engine/audit_emit.c, mp_audit_stream): its json and
- * text reports are byte for byte what the writers make of the audit's tree, its spool gives the
- * same findings back one at a time, waivers apply finding by finding, and a spool that cannot
- * be made fails the audit instead of losing findings. The parallel audit (Lua checks on a
- * worker thread, engine/audit.c) writes every format byte for byte as the serial one. */
+/* test_audit_emit.c: the streamed audit (engine/audit_emit.c, mp_audit_stream): every report
+ * format written from it is byte for byte what the writers make of the audit's tree, its spool
+ * gives the same findings back one at a time, waivers apply finding by finding, and a spool that
+ * cannot be made, or is truncated or unreadable when a report reads it back, fails the report
+ * instead of losing findings. The parallel audit (Lua checks on a worker thread,
+ * engine/audit.c) writes every format byte for byte as the serial one. */
+#define _GNU_SOURCE /* fopencookie */
 #include "audit.h"
+#include "audit_int.h"
 #include "engine.h"
 #include "report.h"
 #include "waiver.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,17 +28,20 @@ typedef struct {
 	mp_engine *e;
 	mp_evaluator *ev;
 	mp_waivers *w;
-	uint32_t jobs; /* mp_audit_opts.jobs */
+	uint32_t jobs;        /* mp_audit_opts.jobs */
+	uint32_t by_severity; /* fail on medium severity, not on hard enforcement */
+	json_t *trail;        /* added to the audit as "trail" before the report, or NULL */
 } fixture;
 
-/* The audit fixture of tests/data/audit: a model with routes and an rbac bundle (findings of
- * several rules and severities, a role without binding). waivers: YAML text, or NULL. */
-static void open_bundle(fixture *f, const char *bundle, const char *waivers)
+/* A model and a bundle (NULL: none); waivers: YAML text, or NULL. */
+static void open_audit(fixture *f, const char *model, const char *bundle, const char *waivers)
 {
 	mp_diags d = {0};
 	setenv("MESHPOL_STDLIB", "stdlib", 1);
 	f->jobs = 0;
-	f->e = mp_engine_open("tests/data/audit/rbac", bundle, &d);
+	f->by_severity = 0;
+	f->trail = NULL;
+	f->e = mp_engine_open(model, bundle, &d);
 	mp_diags_print(&d, stderr);
 	assert_non_null(f->e);
 	f->ev = mp_evaluator_new(f->e, NULL, &d);
@@ -41,6 +51,13 @@ static void open_bundle(fixture *f, const char *bundle, const char *waivers)
 		assert_int_equal(
 		    mp_waivers_parse("waivers.yaml", waivers, strlen(waivers), &f->w, &d), 0);
 	mp_diags_free(&d);
+}
+
+/* The audit fixture of tests/data/audit: a model with routes and an rbac bundle (findings of
+ * several rules and severities, a role without binding). */
+static void open_bundle(fixture *f, const char *bundle, const char *waivers)
+{
+	open_audit(f, "tests/data/audit/rbac", bundle, waivers);
 }
 
 static void open_fixture(fixture *f, const char *waivers)
@@ -57,61 +74,84 @@ static void close_fixture(fixture *f)
 
 static mp_audit_opts opts_of(const fixture *f)
 {
-	return (mp_audit_opts){
-	    .fail_on = MP_ENF_HARD, .now = 1700000000, .waivers = f->w, .jobs = f->jobs};
+	return (mp_audit_opts){.fail_on = f->by_severity ? MP_SEV_MEDIUM : MP_ENF_HARD,
+	                       .fail_on_by =
+	                           f->by_severity ? MP_FAIL_ON_SEVERITY : MP_FAIL_ON_ENFORCEMENT,
+	                       .now = 1700000000,
+	                       .waivers = f->w,
+	                       .jobs = f->jobs};
 }
 
-/* The report of format written from the tree, into *text (malloc'd). */
+static const char *const formats[] = {"text", "json", "junit", "sarif", "markdown", "html"};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+/* The report of format written from the tree, into *text (malloc'd); html with the picture. */
 static size_t tree_report(fixture *f, const char *format, char **text)
 {
 	mp_audit_opts o = opts_of(f);
+	mp_report_opts ro = {.engine = f->e};
 	size_t len = 0;
 	char err[256];
 	json_t *a = mp_audit_run(f->ev, &o);
 	assert_non_null(a);
+	if (f->trail)
+		assert_int_equal(json_object_set(a, "trail", f->trail), 0);
 	FILE *out = open_memstream(text, &len);
-	if (mp_report_write(a, format, out, 0, err, sizeof(err)) < 0)
+	if (mp_report_write_opts(a, format, out, &ro, err, sizeof(err)) < 0)
 		fail_msg("%s: %s", format, err);
 	fclose(out);
 	json_decref(a);
 	return len;
 }
 
-/* The same streamed: json straight from the audit, text from its result. */
+/* The same streamed: json straight from the audit (without a trail), the others from its
+ * result. */
 static size_t streamed_report(fixture *f, const char *format, char **text)
 {
 	mp_audit_opts o = opts_of(f);
+	mp_report_opts ro = {.engine = f->e};
 	mp_audit_result *r = NULL;
 	size_t len = 0;
 	char err[256];
 	FILE *out = open_memstream(text, &len);
-	int json = !strcmp(format, "json");
-	assert_int_equal(mp_audit_stream(f->ev, &o, json ? out : NULL, &r), 0);
-	if (!json)
-		assert_int_equal(mp_report_write_result(r, format, out, 0, err, sizeof(err)), 0);
+	int direct = !strcmp(format, "json") && !f->trail;
+	assert_int_equal(mp_audit_stream(f->ev, &o, direct ? out : NULL, &r), 0);
+	if (f->trail)
+		assert_int_equal(json_object_set(mp_audit_result_summary(r), "trail", f->trail), 0);
+	if (!direct && mp_report_write_result_opts(r, format, out, &ro, err, sizeof(err)) < 0)
+		fail_msg("%s streamed: %s", format, err);
 	fclose(out);
 	mp_audit_result_free(r);
 	return len;
 }
 
-static void same_bytes(const char *waivers)
+/* Every format of the fixture's audit, tree and streamed, byte for byte. */
+static void same_reports(fixture *f, const char *what)
 {
-	static const char *const formats[] = {"json", "text"};
-	for (size_t k = 0; k < 2; k++) {
-		fixture f;
+	for (size_t k = 0; k < NFORMATS; k++) {
 		char *a = NULL, *b = NULL;
-		open_fixture(&f, waivers);
-		size_t na = tree_report(&f, formats[k], &a),
-		       nb = streamed_report(&f, formats[k], &b);
-		if (na != nb || memcmp(a, b, na))
-			fail_msg(
-			    "%s: the streamed report differs from the tree's (%zu and %zu bytes)",
-			    formats[k], nb, na);
-		assert_true(na > 200);
+		size_t na = tree_report(f, formats[k], &a), nb = streamed_report(f, formats[k], &b);
+		if (na != nb || memcmp(a, b, na)) {
+			size_t i = 0;
+			while (i < na && i < nb && a[i] == b[i])
+				i++;
+			fail_msg("%s, %s: the streamed report differs from the tree's at byte %zu "
+			         "(%zu and %zu bytes): ...%.60s",
+			         what, formats[k], i, nb, na, b + (i > 20 ? i - 20 : 0));
+		}
+		if (na < 100)
+			fail_msg("%s, %s: %zu bytes", what, formats[k], na);
 		free(a);
 		free(b);
-		close_fixture(&f);
 	}
+}
+
+static void same_bytes(const char *waivers)
+{
+	fixture f;
+	open_fixture(&f, waivers);
+	same_reports(&f, waivers ? "rbac, waivers" : "rbac");
+	close_fixture(&f);
 }
 
 static void test_same_bytes(void **state)
@@ -321,17 +361,14 @@ static const char parallel_waivers[] = "waivers:\n"
 static void test_parallel_same_bytes(void **state)
 {
 	(void)state;
-	static const char *const formats[] = {"text", "json", "junit", "sarif", "markdown", "html"};
 	const char *const waivers[] = {NULL, parallel_waivers};
 	for (size_t wi = 0; wi < 2; wi++) {
 		fixture f;
 		open_bundle(&f, "tests/data/audit/parallel-bundle", waivers[wi]);
-		for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+		for (size_t k = 0; k < NFORMATS; k++) {
 			for (int streamed = 0; streamed < 2; streamed++) {
 				char *a = NULL, *b = NULL;
 				size_t na, nb;
-				if (streamed && k > 1)
-					continue; /* json and text stream */
 				f.jobs = 1;
 				na = streamed ? streamed_report(&f, formats[k], &a)
 				              : tree_report(&f, formats[k], &a);
@@ -458,6 +495,185 @@ static void test_interrupted(void **state)
 	}
 }
 
+/* Every format, tree and streamed, over audits that exercise each writer's paths: Lua checks
+ * that fail and error (parallel-bundle) with and without waivers, serial and parallel, failing
+ * on a severity, the trail's member added after the audit (--trail), residency leak paths and
+ * controls (examples/acme: the html picture's leak edges, markdown's controls), and an audit
+ * without a bundle. */
+static void test_streamed_reports(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *model, *bundle, *waivers, *what;
+		uint32_t jobs, by_severity, trail;
+	} cases[] = {
+	    {"tests/data/audit/rbac", "tests/data/audit/parallel-bundle", NULL, "checks", 2, 0, 0},
+	    {"tests/data/audit/rbac", "tests/data/audit/parallel-bundle", parallel_waivers,
+	     "checks, waivers, serial", 1, 0, 0},
+	    {"tests/data/audit/rbac", "tests/data/audit/parallel-bundle", parallel_waivers,
+	     "checks, waivers, fail on medium, trail", 2, 1, 1},
+	    {"tests/data/audit/rbac", "tests/data/audit/rbac-bundle", waivers_yaml,
+	     "rbac, waivers, trail", 0, 0, 1},
+	    {"examples/acme", "policies", NULL, "acme", 0, 0, 0},
+	    {"examples/acme", "policies", NULL, "acme, fail on medium, trail", 0, 1, 1},
+	    {"examples/acme", NULL, NULL, "acme without a bundle", 0, 0, 0},
+	};
+	json_t *trail = json_pack("{s:s, s:i, s:i, s:s, s:b}", "file", "t.jsonl", "first_seq", 1,
+	                          "seal_seq", 9, "head", "ab", "signed", 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		fixture f;
+		open_audit(&f, cases[c].model, cases[c].bundle, cases[c].waivers);
+		f.jobs = cases[c].jobs;
+		f.by_severity = cases[c].by_severity;
+		f.trail = cases[c].trail ? trail : NULL;
+		same_reports(&f, cases[c].what);
+		close_fixture(&f);
+	}
+	json_decref(trail);
+}
+
+/* ---- a spool damaged under the report: the report fails, it is never passed as whole ---- */
+
+typedef enum { CUT_HALF, CUT_BOUNDARY, UNREADABLE } damage;
+
+/* Truncates the spool (to half, or to the end of its first finding: a file that still parses)
+ * or makes its descriptor write-only. */
+static void damage_spool(mp_audit_result *r, damage how)
+{
+	FILE *spool = au_result_spool(r);
+	int fd = fileno(spool);
+	off_t size = lseek(fd, 0, SEEK_END);
+	assert_true(size > 100);
+	if (how == UNREADABLE) {
+		char path[] = "/tmp/meshpol-test-spool.XXXXXX";
+		int w = mkstemp(path);
+		assert_true(w >= 0);
+		close(w);
+		int wonly = open(path, O_WRONLY);
+		unlink(path);
+		assert_true(wonly >= 0);
+		assert_int_equal(dup2(wonly, fd), fd); /* reads now fail: EBADF */
+		close(wonly);
+		return;
+	}
+	off_t cut = size / 2;
+	if (how == CUT_BOUNDARY) { /* after the first finding's closing line, before ",\n" */
+		char buf[65536];
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		assert_true(n > 0);
+		buf[n] = '\0';
+		char *end = strstr(buf, "\n    }");
+		assert_non_null(end);
+		cut = (off_t)(end - buf) + 6;
+	}
+	assert_int_equal(ftruncate(fd, cut), 0);
+}
+
+/* Every format of a damaged spool: -1, a message that says the findings could not be read back,
+ * and, for the formats that read the findings before writing (all but json, which copies them
+ * in place), nothing written. */
+static void test_damaged_spool(void **state)
+{
+	(void)state;
+	for (damage how = CUT_HALF; how <= UNREADABLE; how++)
+		for (size_t k = 0; k < NFORMATS; k++) {
+			fixture f;
+			mp_audit_result *r = NULL;
+			char *text = NULL, err[512] = "";
+			size_t len = 0;
+			open_fixture(&f, waivers_yaml);
+			mp_audit_opts o = opts_of(&f);
+			assert_int_equal(mp_audit_stream(f.ev, &o, NULL, &r), 0);
+			damage_spool(r, how);
+			FILE *out = open_memstream(&text, &len);
+			int rc = mp_report_write_result(r, formats[k], out, 0, err, sizeof(err));
+			fclose(out);
+			if (rc != -1)
+				fail_msg("%s, damage %d: the report passed (%zu bytes)", formats[k],
+				         (int)how, len);
+			if (!strstr(err, "findings back"))
+				fail_msg("%s, damage %d: %s", formats[k], (int)how, err);
+			if (strcmp(formats[k], "json"))
+				assert_int_equal(len, 0);
+			free(text);
+			mp_audit_result_free(r);
+			close_fixture(&f);
+		}
+}
+
+/* A stream that cuts the spool at its first write: the spool fails in a pass made after the
+ * report has begun (sarif's results follow its rules), and the report fails. */
+typedef struct {
+	mp_audit_result *r;
+	FILE *text;
+	int cut;
+} cutter;
+
+static ssize_t cut_write(void *c, const char *buf, size_t n)
+{
+	cutter *k = c;
+	if (!k->cut++)
+		assert_int_equal(ftruncate(fileno(au_result_spool(k->r)), 10), 0);
+	return (ssize_t)fwrite(buf, 1, n, k->text);
+}
+
+static void test_spool_cut_mid_report(void **state)
+{
+	(void)state;
+	fixture f;
+	mp_audit_result *r = NULL;
+	char *text = NULL, err[512] = "";
+	size_t len = 0;
+	open_fixture(&f, NULL);
+	mp_audit_opts o = opts_of(&f);
+	assert_int_equal(mp_audit_stream(f.ev, &o, NULL, &r), 0);
+	cutter k = {r, open_memstream(&text, &len), 0};
+	FILE *out = fopencookie(&k, "w", (cookie_io_functions_t){.write = cut_write});
+	assert_non_null(out);
+	setvbuf(out, NULL, _IONBF, 0);
+	assert_int_equal(mp_report_write_result(r, "sarif", out, 0, err, sizeof(err)), -1);
+	fclose(out);
+	fclose(k.text);
+	assert_true(k.cut > 0 && len > 0); /* it had begun */
+	if (!strstr(err, "findings back") || !strstr(err, "incomplete"))
+		fail_msg("%s", err);
+	free(text);
+	mp_audit_result_free(r);
+	close_fixture(&f);
+}
+
+static ssize_t full_write(void *c, const char *buf, size_t n)
+{
+	(void)c;
+	(void)buf;
+	(void)n;
+	errno = ENOSPC;
+	return -1;
+}
+
+/* A write error on the output is reported, for every format. */
+static void test_streamed_write_error(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < NFORMATS; k++) {
+		fixture f;
+		mp_audit_result *r = NULL;
+		char err[512] = "";
+		open_fixture(&f, NULL);
+		mp_audit_opts o = opts_of(&f);
+		assert_int_equal(mp_audit_stream(f.ev, &o, NULL, &r), 0);
+		FILE *out = fopencookie(NULL, "w", (cookie_io_functions_t){.write = full_write});
+		assert_non_null(out);
+		assert_int_equal(mp_report_write_result(r, formats[k], out, 0, err, sizeof(err)),
+		                 -1);
+		if (!strstr(err, "cannot write") && !strstr(err, "json report"))
+			fail_msg("%s: %s", formats[k], err);
+		fclose(out);
+		mp_audit_result_free(r);
+		close_fixture(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +686,10 @@ int main(void)
 	    cmocka_unit_test(test_parallel_same_bytes),
 	    cmocka_unit_test(test_parallel_progress),
 	    cmocka_unit_test(test_interrupted),
+	    cmocka_unit_test(test_streamed_reports),
+	    cmocka_unit_test(test_damaged_spool),
+	    cmocka_unit_test(test_spool_cut_mid_report),
+	    cmocka_unit_test(test_streamed_write_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
