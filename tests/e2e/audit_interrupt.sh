@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tests/e2e/audit_interrupt.sh: `meshpol audit --jobs 2` stopped by SIGINT and by SIGTERM while
-# both of its threads run (docs/cli.md, "audit": "Interrupted"): it dies of the signal (130 and
+# tests/e2e/audit_interrupt.sh: `meshpol audit --jobs 2` stopped by SIGINT and by SIGTERM once it
+# is running (docs/cli.md, "audit": "Interrupted"): it dies of the signal (130 and
 # 143 in a shell), the -o file it would have replaced is as it was and no temporary file is left,
 # and the trail is as it was, intact for `meshpol verify`. The audit runs on a terminal (script(1))
-# so that it prints progress: the signal goes once the first progress line is out, mid-run.
+# so that it prints progress: the signal goes once the first progress line is out, mid-run unless
+# the machine is busy enough that it lands during the trail or the report (said in a comment).
 . "$(dirname "$0")/lib.sh"
 export MESHPOL_STDLIB="$PWD/stdlib"
 
@@ -50,16 +51,20 @@ interrupt() {
 	local rc=$?
 	local log
 	log=$(tr '\r' '\n' <"$TMP/tty.log" | sed 's/\x1b\[K//g' | grep -v '^$' | tail -n 3)
-	# the last progress line before the stop: done < total, so the audit was mid-run
+	# the last progress line before the stop: done < total when the audit was mid-run. On a busy
+	# machine the signal can land after the rows, while the trail or the report is written: the
+	# same outcome is required then (no report, no record); the stop on both threads at a known
+	# step is test_audit_emit's test_interrupted.
 	local last
 	last=$(tr '\r' '\n' <"$TMP/tty.log" | grep -o 'audit: [0-9]*/[0-9]*' | tail -n 1)
 	local done=${last#audit: } total
 	total=${done#*/}
 	done=${done%/*}
-	if [ "$progressed" -lt 600 ] && [ "$rc" -eq "$want" ] && [ "${done:-0}" -lt "${total:-0}" ]; then
-		ok "$sig mid-run, both threads running: exit $want (killed by $sig)"
+	if [ "$progressed" -lt 600 ] && [ "$rc" -eq "$want" ]; then
+		ok "$sig after the first progress line: exit $want (killed by $sig)"
+		[ "${done:-0}" -lt "${total:-0}" ] || echo "# $sig came after the rows ($last)"
 	else
-		not_ok "$sig mid-run: exit $want" "exit $rc (progress seen: $([ "$progressed" -lt 600 ] && echo yes || echo no); last: $last)" "$log"
+		not_ok "$sig after the first progress line: exit $want" "exit $rc (progress seen: $([ "$progressed" -lt 600 ] && echo yes || echo no); last: $last)" "$log"
 	fi
 	echo "$log" | grep -q "meshpol audit: interrupted (SIG$sig): no report written" &&
 		ok "$sig: says it was interrupted and wrote no report" ||
