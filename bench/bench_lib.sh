@@ -32,6 +32,22 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# bench_requests: the server benchmarks' requests: $WORK/decide.lua, wrk's script posting the
+# example decision input allow-checkout-charge.json (from $ROOT); XFCC, the certificate header of
+# a checkout -> payments check (rules with `when`); GATEWAY, the ingress gateway's -> products
+# (rules without).
+bench_requests() {
+	cat >"$WORK/decide.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("$ROOT/examples/requests/allow-checkout-charge.json", "r"))
+wrk.body = f:read("*a")
+f:close()
+LUA
+	XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
+	GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
+}
+
 # cpu_ticks PID...: the user + system clock ticks the processes (all their threads) have used.
 cpu_ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
 

@@ -103,15 +103,7 @@ for url in "http://127.0.0.1:$NPORT/" "http://127.0.0.1:$PLAIN/health" "http://1
 done
 
 # --- the runs ------------------------------------------------------------------------------
-cat >"$WORK/decide.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$ROOT/examples/requests/allow-checkout-charge.json", "r"))
-wrk.body = f:read("*a")
-f:close()
-LUA
-XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
-GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
+bench_requests
 
 # run KEY ARGS...: one wrk run; appends "rps p50_us p99_us cpu_us_per_request" to $WORK/KEY
 # (the last 0 for nginx, whose CPU is not counted).

@@ -25,17 +25,10 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+BENCH_NAME=server_callgrind
+. "$HERE/bench_lib.sh"
 
-cat >"$WORK/decide.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$ROOT/examples/requests/allow-checkout-charge.json", "r"))
-wrk.body = f:read("*a")
-f:close()
-LUA
-XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
-GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
+bench_requests
 
 # load PORT ROW SECONDS: one wrk run of ROW; prints the requests it completed
 load() {
@@ -53,7 +46,7 @@ load() {
 # count BIN LABEL LOG ROW: Ir per request of one row
 count() {
 	local bin=$1 label=$2 log=$3 row=$4 p extra=() f
-	p=$(port)
+	p=$(free_port)
 	[ "$log" = on ] && extra=(--decision-log "$WORK/decisions.jsonl")
 	rm -f "$WORK/decisions.jsonl" "$OUT/$label-$log-$row".*
 	valgrind --tool=callgrind --callgrind-out-file="$OUT/$label-$log-$row.%p" \

@@ -46,14 +46,7 @@ curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/health" || {
 	exit 1
 }
 
-cat >"$WORK/decide.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$ROOT/examples/requests/allow-checkout-charge.json", "r"))
-wrk.body = f:read("*a")
-f:close()
-LUA
-XFCC='By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://acme.io/ns/shop/sa/checkout'
+bench_requests
 half=$((CONNS / 2 > 0 ? CONNS / 2 : 1))
 wrk -t"$THREADS" -c"$half" -d"${DURATION}s" -s "$WORK/decide.lua" \
 	"http://127.0.0.1:$PORT/v1/decide" >"$WORK/wrk-decide.txt" 2>&1 &
