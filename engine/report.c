@@ -1216,11 +1216,6 @@ int mp_report_format_known(const char *format)
 	return 0;
 }
 
-int mp_report_streams(const char *format)
-{
-	return mp_report_format_known(format);
-}
-
 /* Writes ix (built) in writers[k], checking out: the one ending of both entry points. */
 static int write_indexed(audit_index *ix, size_t k, FILE *out, char *err, size_t errlen)
 {

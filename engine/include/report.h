@@ -107,11 +107,6 @@ int mp_report_write(json_t *audit, const char *format, FILE *out, int color, cha
 int mp_report_write_opts(json_t *audit, const char *format, FILE *out, const mp_report_opts *o,
                          char *err, size_t errlen);
 
-/* Does format stream: written from a streamed audit (mp_audit_stream, audit.h) without the
- * findings in memory? Every format does (json by mp_audit_stream itself); `meshpol report`
- * re-renders a json audit file from its tree (mp_report_write). */
-int mp_report_streams(const char *format);
-
 /* Writes the report of a streamed audit r (audit.h) to out, byte for byte what mp_report_write
  * writes for the same audit's tree: the findings read back from r's spool one at a time, as
  * many passes as the format needs, the rules from r's records. What each format holds in
