@@ -262,24 +262,31 @@ ssize_t mp_files_read_fd(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+int mp_files_open_max(const char *path, size_t max, struct stat *st, char *why, size_t whylen)
+{
+	int fd = mp_files_open(path, st, why, whylen);
+	if (fd >= 0 && (uint64_t)st->st_size > max) {
+		snprintf(why, whylen,
+		         "file is %lld bytes, over the %zu-byte limit for one file "
+		         "(split it, or raise --max-file-size)",
+		         (long long)st->st_size, max);
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 int mp_files_read(const char *path, size_t max, char **buf, size_t *len, mp_diags *d)
 {
 	struct stat st;
 	char why[256];
 	char *b = NULL;
 	size_t got = 0;
-	int fd = mp_files_open(path, &st, why, sizeof(why));
+	int fd = mp_files_open_max(path, max, &st, why, sizeof(why));
 	*buf = NULL;
 	*len = 0;
 	if (fd < 0) {
 		mp_diags_error(d, path, 0, 0, "%s", why);
-		goto fail;
-	}
-	if ((uint64_t)st.st_size > max) {
-		mp_diags_error(d, path, 0, 0,
-		               "file is %lld bytes, over the %zu-byte limit for one file "
-		               "(split it, or raise --max-file-size)",
-		               (long long)st.st_size, max);
 		goto fail;
 	}
 	if (!(b = mp_malloc((size_t)st.st_size + 1))) {

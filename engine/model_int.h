@@ -75,4 +75,8 @@ int mp_model_serialize(const mp_model *m, mp_sink_fn sink, void *ctx);
  * offsets, and without the source names section. mpm.c; 0, or -1 (OOM or the sink's -1). */
 int mp_model_serialize_hashed(const mp_model *m, mp_sink_fn sink, void *ctx);
 
+/* Test hook: when set, mpm.c calls it before reading the elements of each section (0 = the
+ * string data), so a test can change the file between two reads. */
+extern void (*mp_model_load_hook)(uint32_t section);
+
 #endif

@@ -4,6 +4,7 @@
 #include "files.h"
 #include "model_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -392,99 +393,143 @@ static int validate(const mp_model *m, errbuf *e)
 	return 0;
 }
 
-mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errlen)
+/* Where a model is read from: memory or an open file. Both go through load() below, so the
+ * checks are one code path; a file is read section by section straight into the model's
+ * arrays, with no copy of the whole file. */
+typedef struct {
+	const unsigned char *mem; /* the bytes; NULL: read from fd */
+	int fd;
+	uint64_t size;   /* the length: of the memory, or of the file when it was opened */
+	uint64_t pos;    /* bytes read so far */
+	EVP_MD_CTX *sum; /* the content's checksum, fed as the bytes arrive */
+} source;
+
+void (*mp_model_load_hook)(uint32_t section);
+
+/* The next n bytes into dst. A file that ends before its size at open has changed under us:
+ * refused, like one that has grown (source_end). */
+static int source_read(source *s, void *dst, size_t n, errbuf *e)
 {
-	errbuf e = {err, errlen};
-	const unsigned char *p = data;
-	mp_model *m = NULL;
-	if (len == 0) {
-		fail(&e, "is empty (a compiled model is at least its %d-byte header)", MPM_HEADER);
-		goto fail;
+	assert(n <= s->size - s->pos);
+	if (s->mem) {
+		memcpy(dst, s->mem + s->pos, n);
+	} else {
+		ssize_t got = mp_files_read_fd(s->fd, dst, n);
+		if (got < 0)
+			return fail(e, "cannot read: %s", strerror(errno));
+		if ((size_t)got < n)
+			return fail(e,
+			            "changed while being read: it had %llu bytes when opened, "
+			            "but ended at byte %llu",
+			            (unsigned long long)s->size,
+			            (unsigned long long)(s->pos + (uint64_t)got));
 	}
-	if (len < MPM_HEADER) {
-		fail(&e, "truncated at byte %zu, inside the %d-byte header", len, MPM_HEADER);
-		goto fail;
-	}
-	if (memcmp(p, mpm_magic, 8) != 0) {
-		fail(&e, "not a compiled meshpol model (bad magic)");
-		goto fail;
-	}
+	/* the checksum covers the content: everything after the header, read whole first */
+	if (s->pos >= MPM_HEADER && n && EVP_DigestUpdate(s->sum, dst, n) != 1)
+		return fail(e, "cannot compute SHA-256");
+	s->pos += n;
+	return 0;
+}
+
+/* After the last byte: a file must not have grown since it was opened. */
+static int source_end(source *s, errbuf *e)
+{
+	unsigned char more;
+	if (s->mem)
+		return 0;
+	ssize_t got = mp_files_read_fd(s->fd, &more, 1);
+	if (got < 0)
+		return fail(e, "cannot read: %s", strerror(errno));
+	if (got > 0)
+		return fail(e,
+		            "changed while being read: it had %llu bytes when opened, "
+		            "and has more now",
+		            (unsigned long long)s->size);
+	return 0;
+}
+
+/* The header and sections of s into m, checked in the order of docs/mpm-format.md ("What
+ * loading checks"); the content's SHA-256 into got. */
+static int read_content(source *s, mp_model *m, unsigned char got[32], errbuf *e)
+{
+	unsigned char p[MPM_HEADER];
+	uint64_t len = s->size;
+	if (len == 0)
+		return fail(e, "is empty (a compiled model is at least its %d-byte header)",
+		            MPM_HEADER);
+	if (len < MPM_HEADER)
+		return fail(e, "truncated at byte %llu, inside the %d-byte header",
+		            (unsigned long long)len, MPM_HEADER);
+	if (source_read(s, p, MPM_HEADER, e) < 0)
+		return -1;
+	if (memcmp(p, mpm_magic, 8) != 0)
+		return fail(e, "not a compiled meshpol model (bad magic)");
 	uint32_t version, endian;
 	uint64_t plen;
 	memcpy(&version, p + 8, 4);
 	memcpy(&endian, p + 12, 4);
 	memcpy(&plen, p + 16, 8);
-	if (version != MPM_VERSION) {
-		fail(&e,
-		     "unsupported model format version %u (this meshpol reads version %d; "
-		     "recompile the model)",
-		     version, MPM_VERSION);
-		goto fail;
-	}
-	if (endian != MPM_ENDIAN) {
-		fail(&e, "model was written on a machine of the other byte order; recompile it");
-		goto fail;
-	}
-	if (plen > len - MPM_HEADER) {
-		fail(&e, "truncated at byte %zu: the header says the file has %llu bytes", len,
-		     (unsigned long long)plen + MPM_HEADER);
-		goto fail;
-	}
-	if (plen < len - MPM_HEADER) {
-		fail(&e, "padded: %zu bytes, but the header says the file has %llu", len,
-		     (unsigned long long)plen + MPM_HEADER);
-		goto fail;
-	}
-	unsigned char want[32];
-	memcpy(want, p + 24, 32);
+	if (version != MPM_VERSION)
+		return fail(e,
+		            "unsupported model format version %u (this meshpol reads version %d; "
+		            "recompile the model)",
+		            version, MPM_VERSION);
+	if (endian != MPM_ENDIAN)
+		return fail(e,
+		            "model was written on a machine of the other byte order; recompile it");
+	if (plen > len - MPM_HEADER)
+		return fail(e, "truncated at byte %llu: the header says the file has %llu bytes",
+		            (unsigned long long)len, (unsigned long long)plen + MPM_HEADER);
+	if (plen < len - MPM_HEADER)
+		return fail(e, "padded: %llu bytes, but the header says the file has %llu",
+		            (unsigned long long)len, (unsigned long long)plen + MPM_HEADER);
 
-	if (!(m = mp_calloc(1, sizeof(*m)))) {
+	section sec[SEC_COUNT];
+	sections_of(m, sec);
+	for (uint32_t i = 0; i < SEC_COUNT; i++) {
+		uint32_t head[4];
+		if (len - s->pos < sizeof(head))
+			return fail(e, "corrupted: section %s is cut short", sec[i].what);
+		if (source_read(s, head, sizeof(head), e) < 0)
+			return -1;
+		if (head[0] != i + 1 || head[1] != sec[i].elsize || head[3] != 0)
+			return fail(e, "corrupted: bad header for section %s", sec[i].what);
+		uint64_t bytes = (uint64_t)head[2] * sec[i].elsize;
+		if (head[2] == UINT32_MAX || bytes > len - s->pos)
+			return fail(e, "corrupted: section %s runs past the end of the file",
+			            sec[i].what);
+		if (mp_reserve(sec[i].v, sec[i].cap, sec[i].elsize, head[2] ? head[2] : 1, 16) < 0)
+			return fail(e, "out of memory");
+		if (mp_model_load_hook)
+			mp_model_load_hook(i);
+		if (source_read(s, *sec[i].v, (size_t)bytes, e) < 0)
+			return -1;
+		*sec[i].n = head[2];
+	}
+	if (s->pos != len)
+		return fail(e, "corrupted: %llu bytes after the last section",
+		            (unsigned long long)(len - s->pos));
+	if (source_end(s, e) < 0)
+		return -1;
+	if (EVP_DigestFinal_ex(s->sum, got, NULL) != 1)
+		return fail(e, "cannot compute SHA-256");
+	if (memcmp(got, p + 24, 32) != 0)
+		return fail(e, "corrupted: content SHA-256 does not match the header");
+	return 0;
+}
+
+static mp_model *load(source *s, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	unsigned char got[32];
+	mp_model *m = mp_calloc(1, sizeof(*m));
+	if (!m || !(s->sum = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(s->sum, EVP_sha256(), NULL) != 1) {
 		fail(&e, "out of memory");
 		goto fail;
 	}
 	atomic_init(&m->refs, 1);
-	section s[SEC_COUNT];
-	sections_of(m, s);
-	size_t pos = MPM_HEADER;
-	for (uint32_t i = 0; i < SEC_COUNT; i++) {
-		uint32_t head[4];
-		if (len - pos < sizeof(head)) {
-			fail(&e, "corrupted: section %s is cut short", s[i].what);
-			goto fail;
-		}
-		memcpy(head, p + pos, sizeof(head));
-		pos += sizeof(head);
-		if (head[0] != i + 1 || head[1] != s[i].elsize || head[3] != 0) {
-			fail(&e, "corrupted: bad header for section %s", s[i].what);
-			goto fail;
-		}
-		uint64_t bytes = (uint64_t)head[2] * s[i].elsize;
-		if (head[2] == UINT32_MAX || bytes > len - pos) {
-			fail(&e, "corrupted: section %s runs past the end of the file", s[i].what);
-			goto fail;
-		}
-		if (mp_reserve(s[i].v, s[i].cap, s[i].elsize, head[2] ? head[2] : 1, 16) < 0) {
-			fail(&e, "out of memory");
-			goto fail;
-		}
-		memcpy(*s[i].v, p + pos, (size_t)bytes);
-		*s[i].n = head[2];
-		pos += (size_t)bytes;
-	}
-	if (pos != len) {
-		fail(&e, "corrupted: %zu bytes after the last section", len - pos);
-		goto fail;
-	}
-	unsigned char got[32];
-	if (EVP_Digest(p + MPM_HEADER, (size_t)plen, got, NULL, EVP_sha256(), NULL) != 1) {
-		fail(&e, "cannot compute SHA-256");
-		goto fail;
-	}
-	if (memcmp(got, want, 32) != 0) {
-		fail(&e, "corrupted: content SHA-256 does not match the header");
-		goto fail;
-	}
-	if (validate(m, &e) < 0)
+	if (read_content(s, m, got, &e) < 0 || validate(m, &e) < 0)
 		goto fail;
 	if (mp_model_hash(m, got) < 0) { /* the model's hash: what decisions cite */
 		fail(&e, "out of memory");
@@ -502,27 +547,32 @@ mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errl
 	}
 	memcpy(m->digest, got, 32);
 	mp_hex(got, 32, m->sha256);
+	EVP_MD_CTX_free(s->sum);
 	return m;
 fail:
+	EVP_MD_CTX_free(s->sum);
 	mp_model_free(m);
 	return NULL;
+}
+
+mp_model *mp_model_load_mem(const void *data, size_t len, char *err, size_t errlen)
+{
+	source s = {.mem = data ? data : (const void *)"", .fd = -1, .size = len};
+	return load(&s, err, errlen);
 }
 
 mp_model *mp_model_load(const char *path, char *err, size_t errlen)
 {
 	char inner[512];
+	struct stat st;
 	mp_model *m = NULL;
-	char *buf;
-	size_t len;
-	mp_diags d = {0};
-	if (mp_files_read(path, SIZE_MAX - 1, &buf, &len, &d) < 0) {
-		snprintf(err, errlen, "%s: %s", path, d.n ? d.v[0].msg : "out of memory");
-		mp_diags_free(&d);
-		return NULL;
+	int fd = mp_files_open_max(path, SIZE_MAX - 1, &st, inner, sizeof(inner));
+	if (fd >= 0) {
+		source s = {.fd = fd, .size = (uint64_t)st.st_size};
+		m = load(&s, inner, sizeof(inner));
+		close(fd);
 	}
-	m = mp_model_load_mem(buf, len, inner, sizeof(inner));
 	if (!m)
 		snprintf(err, errlen, "%s: %s", path, inner);
-	mp_free(buf);
 	return m;
 }

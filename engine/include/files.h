@@ -62,6 +62,10 @@ int mp_files_open(const char *path, struct stat *st, char *why, size_t whylen);
  * bytes read (fewer than len at the end of the file), or -1 with errno set. */
 ssize_t mp_files_read_fd(int fd, void *buf, size_t len);
 
+/* As mp_files_open, refusing a file over max bytes ("file is N bytes, over the M-byte limit for
+ * one file ..."): the checks of mp_files_read, for callers that read the file themselves. */
+int mp_files_open_max(const char *path, size_t max, struct stat *st, char *why, size_t whylen);
+
 /* Reads the whole regular file at path (as mp_files_open), refusing one over max bytes. On
  * success *buf holds *len bytes plus a NUL (the caller frees it with mp_free) and 0 is
  * returned; otherwise -1 and the reason in d. */
