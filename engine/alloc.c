@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static atomic_long fail_countdown = -1;
 
@@ -131,6 +132,20 @@ void *mp_realloc(void *p, size_t n)
 void mp_free(void *p)
 {
 	free(p);
+}
+
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+void mp_advise_huge(void *p, size_t n)
+{
+	uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	uintptr_t to = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
+#ifdef MADV_HUGEPAGE
+	if (to > from)
+		(void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* a hint: may fail */
+#else
+	(void)from, (void)to;
+#endif
 }
 
 char *mp_strndup(const char *s, size_t n)

@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct mp_arena_chunk {
 	struct mp_arena_chunk *next;
@@ -33,15 +32,6 @@ void *mp_arena_alloc(mp_arena *a, size_t n)
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN  HUGE_PAGE
 
-static void advise_huge(void *p, size_t n)
-{
-#ifdef MADV_HUGEPAGE
-	(void)madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* a hint: may fail */
-#else
-	(void)p, (void)n;
-#endif
-}
-
 void *mp_arena_alloc_raw(mp_arena *a, size_t n)
 {
 	n = n ? (n + 15) & ~(size_t)15 : 16;
@@ -60,7 +50,7 @@ void *mp_arena_alloc_raw(mp_arena *a, size_t n)
 			uintptr_t at =
 			    ((uintptr_t)c->after + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
 			c->data = (unsigned char *)at;
-			advise_huge(c->data, cap);
+			mp_advise_huge(c->data, cap);
 		}
 		c->next = a->head;
 		c->used = 0;

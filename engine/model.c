@@ -335,19 +335,31 @@ typedef struct {
 	size_t elsize;
 } pairs;
 
+/* Room for n pairs at once, when their number is known (or bounded) before they are added: a
+ * loaded model's indexes then grow no array (the first pairs_add allocates when n is 0). */
+static int pairs_reserve(pairs *p, uint64_t n)
+{
+	if (n <= p->cap)
+		return 0;
+	if (n > UINT32_MAX)
+		return -1;
+	uint32_t *nk = mp_realloc(p->keys, (size_t)n * sizeof(*nk));
+	if (!nk)
+		return -1;
+	p->keys = nk;
+	char *nv = mp_realloc(p->vals, (size_t)n * p->elsize);
+	if (!nv)
+		return -1;
+	p->vals = nv;
+	p->cap = (uint32_t)n;
+	return 0;
+}
+
 static int pairs_add(pairs *p, uint32_t key, const void *val)
 {
 	if (p->n == p->cap) {
-		uint32_t ncap = p->cap ? p->cap * 2 : 64;
-		uint32_t *nk = mp_realloc(p->keys, (size_t)ncap * sizeof(*nk));
-		if (!nk)
+		if (pairs_reserve(p, p->cap ? (uint64_t)p->cap * 2 : 64) < 0)
 			return -1;
-		p->keys = nk;
-		char *nv = mp_realloc(p->vals, (size_t)ncap * p->elsize);
-		if (!nv)
-			return -1;
-		p->vals = nv;
-		p->cap = ncap;
 	}
 	p->keys[p->n] = key;
 	memcpy(p->vals + (size_t)p->n * p->elsize, val, p->elsize);
@@ -410,16 +422,19 @@ static int index_by_field(mp_csr *c, uint32_t nkeys, const void *arr, uint32_t n
                           size_t key_off)
 {
 	pairs p = {.elsize = sizeof(uint32_t)};
+	if (pairs_reserve(&p, n) < 0)
+		goto fail;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t key;
 		memcpy(&key, (const char *)arr + (size_t)i * stride + key_off, sizeof(key));
-		if (pairs_add(&p, key, &i) < 0) {
-			mp_free(p.keys);
-			mp_free(p.vals);
-			return -1;
-		}
+		if (pairs_add(&p, key, &i) < 0)
+			goto fail;
 	}
 	return csr_build(c, nkeys, &p);
+fail:
+	mp_free(p.keys);
+	mp_free(p.vals);
+	return -1;
 }
 
 #define INDEX(csr_, arr, field, nkeys)                                                             \
@@ -429,6 +444,12 @@ static int index_by_field(mp_csr *c, uint32_t nkeys, const void *arr, uint32_t n
 static int build_edges(mp_model *m)
 {
 	pairs from = {.elsize = sizeof(mp_edge)}, to = {.elsize = sizeof(mp_edge)};
+	uint64_t nedges = 0; /* at most one pair per edge in each index */
+	for (uint32_t r = 0; r < m->routes.n; r++)
+		nedges += (uint64_t)m->routes.v[r].dests.n + m->routes.v[r].mirrors.n +
+		          m->routes.v[r].failover.n;
+	if (pairs_reserve(&from, nedges) < 0 || pairs_reserve(&to, nedges) < 0)
+		goto fail;
 	for (uint32_t r = 0; r < m->routes.n; r++) {
 		const mp_route *rt = &m->routes.v[r];
 		const mp_span spans[3] = {rt->dests, rt->mirrors, rt->failover};
@@ -464,6 +485,11 @@ fail:
 static int build_workload_indexes(mp_model *m)
 {
 	pairs of = {.elsize = 4}, ident = {.elsize = 4};
+	uint64_t nof = 0;
+	for (uint32_t w = 0; w < m->workloads.n; w++)
+		nof += m->workloads.v[w].services.n;
+	if (pairs_reserve(&of, nof) < 0 || pairs_reserve(&ident, m->workloads.n) < 0)
+		goto fail;
 	for (uint32_t w = 0; w < m->workloads.n; w++) {
 		const mp_workload *wl = &m->workloads.v[w];
 		for (uint32_t k = 0; k < wl->services.n; k++)
@@ -496,7 +522,13 @@ int mp_model_build_indexes(mp_model *m)
 		goto fail;
 	{
 		pairs cl = {.elsize = 4}, reg = {.elsize = 4}, ext = {.elsize = 4};
-		int bad = 0;
+		uint64_t ncl = 0, nreg = 0;
+		for (uint32_t i = 0; i < m->services.n; i++)
+			ncl += m->services.v[i].clusters.n;
+		for (uint32_t j = 0; j < m->jurisdictions.n; j++)
+			nreg += m->jurisdictions.v[j].regions.n;
+		int bad = pairs_reserve(&cl, ncl) | pairs_reserve(&reg, nreg) |
+		          pairs_reserve(&ext, (uint64_t)m->externals.n * 2);
 		for (uint32_t i = 0; i < m->services.n && !bad; i++) {
 			const mp_service *s = &m->services.v[i];
 			for (uint32_t k = 0; k < s->clusters.n && !bad; k++)

@@ -16,6 +16,7 @@
 #define MPM_VERSION 3
 #define MPM_ENDIAN  0x01020304u
 #define MPM_HEADER  56
+#define HUGE_MIN    ((uint64_t)4 << 20) /* a section worth huge pages (alloc.h) */
 
 static const unsigned char mpm_magic[8] = {0x89, 'M', 'P', 'M', '\r', '\n', 0x1a, '\n'};
 
@@ -500,6 +501,8 @@ static int read_content(source *s, mp_model *m, unsigned char got[32], errbuf *e
 			            sec[i].what);
 		if (mp_reserve(sec[i].v, sec[i].cap, sec[i].elsize, head[2] ? head[2] : 1, 16) < 0)
 			return fail(e, "out of memory");
+		if (bytes >= HUGE_MIN)
+			mp_advise_huge(*sec[i].v, (size_t)bytes);
 		if (mp_model_load_hook)
 			mp_model_load_hook(i);
 		if (source_read(s, *sec[i].v, (size_t)bytes, e) < 0)

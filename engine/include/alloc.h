@@ -24,6 +24,11 @@ int mp_grow(void **v, uint32_t *cap, size_t elsize, uint32_t n, uint32_t first);
  * holds them, capped below UINT32_MAX. 0, or -1 (need too large, or out of memory). */
 int mp_reserve(void **v, uint32_t *cap, size_t elsize, uint64_t need, uint32_t first);
 
+/* Asks for transparent huge pages over the whole 2 MiB pages inside [p, p + n): a block of
+ * several MiB written at once then costs a few page faults instead of one per 4 KiB (on a
+ * virtual machine each costs microseconds). A hint: nothing happens where it is refused. */
+void mp_advise_huge(void *p, size_t n);
+
 /* Test hooks. mp_alloc_fail_after(n): the n-th allocation from now (0 = the next) and every
  * one after it fail, until mp_alloc_fail_after(-1) restores normal service. */
 void mp_alloc_fail_after(long n);

@@ -9,13 +9,16 @@
 
 #include "alloc.h"
 #include "compile.h"
+#include "files.h"
 #include "model.h"
+#include "model_int.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static const char small_mesh[] =
@@ -570,6 +573,359 @@ static void test_mpm_save_outputs(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* --- the file path of the loader (mpm.c): the same checks as from memory, read section by
+ * section from the file --- */
+
+/* The sections' names in file order, as the messages give them (docs/mpm-format.md). */
+static const char *const section_names[] = {
+    "string data", "string offsets", "clusters",     "jurisdictions",   "namespaces",   "services",
+    "routes",      "externals",      "certificates", "id pool",         "label pool",   "port pool",
+    "target pool", "workloads",      "resources",    "import findings", "source names",
+};
+#define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
+
+/* Writes bytes to dir/name, loads it with mp_model_load and from memory: both must fail, the
+ * file's message being "PATH: " and msg exactly, the memory's msg. */
+static void expect_file_error(const char *dir, const char *name, const unsigned char *bytes,
+                              size_t len, const char *msg)
+{
+	char path[512], want[1200], err[1200] = "", inner[1000] = "";
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	write_bytes(path, bytes, len);
+	mp_model *m = mp_model_load(path, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s: %s", path, msg);
+	if (m || strcmp(err, want) != 0)
+		fail_msg("%s: want '%s', got %s '%s'", name, want, m ? "a model" : "error", err);
+	m = mp_model_load_mem(bytes, len, inner, sizeof(inner));
+	if (m || strcmp(inner, msg) != 0)
+		fail_msg("%s from memory: want '%s', got %s '%s'", name, msg,
+		         m ? "a model" : "error", inner);
+	unlink(path);
+}
+
+/* The offset of each section's header in a good file, and of the end. */
+static void section_offsets(const unsigned char *good, size_t off[NSECTIONS + 1])
+{
+	size_t pos = 56;
+	for (size_t i = 0; i < NSECTIONS; i++) {
+		uint32_t head[4];
+		off[i] = pos;
+		memcpy(head, good + pos, 16);
+		assert_int_equal(head[0], i + 1);
+		pos += 16 + (size_t)head[1] * head[2];
+	}
+	off[NSECTIONS] = pos;
+}
+
+/* The first len bytes of good, with the header's content length and checksum made to fit:
+ * such a file passes the header's checks and fails on the section it cuts. */
+static unsigned char *cut_consistent(const unsigned char *good, size_t len)
+{
+	unsigned char *b = malloc(len);
+	memcpy(b, good, len);
+	uint64_t plen = len - 56;
+	memcpy(b + 16, &plen, 8);
+	rehash(b, len);
+	return b;
+}
+
+static int serialize_sink(void *ctx, const void *p, size_t n)
+{
+	FILE *f = ctx;
+	return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+/* The content a model would be saved with, for comparing two models section by section. */
+static char *content_of(const mp_model *m, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	assert_non_null(f);
+	assert_int_equal(mp_model_serialize(m, serialize_sink, f), 0);
+	fclose(f);
+	return buf;
+}
+
+/* A model read from a file is the one read from memory and the one compiled: same hash, same
+ * sections, same indexes. */
+static void test_mpm_file_equals_memory(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	const char *src = "examples/acme";
+	mp_model *m = mp_compile(&src, 1, NULL, &d);
+	mp_diags_free(&d);
+	assert_non_null(m);
+	char err[512], pathbuf[256], *path = tmpfile_path(pathbuf, "fm");
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	size_t len;
+	unsigned char *bytes = read_all(path, &len);
+	mp_model *f = mp_model_load(path, err, sizeof(err));
+	mp_model *mem = mp_model_load_mem(bytes, len, err, sizeof(err));
+	assert_non_null(f);
+	assert_non_null(mem);
+	assert_string_equal(mp_model_sha256(f), mp_model_sha256(m));
+	assert_string_equal(mp_model_sha256(mem), mp_model_sha256(m));
+	size_t la, lb, lc;
+	char *a = content_of(m, &la), *b = content_of(f, &lb), *c = content_of(mem, &lc);
+	assert_int_equal(la, len - 56);
+	assert_int_equal(lb, la);
+	assert_int_equal(lc, la);
+	assert_memory_equal(a, bytes + 56, la);
+	assert_memory_equal(b, a, la);
+	assert_memory_equal(c, a, la);
+	mp_model_view v = mp_model_get_view(f);
+	for (uint32_t i = 0; i < v.nservices; i++) {
+		const mp_edge *e1, *e2;
+		uint32_t n1 = mp_model_edges_from(m, i, &e1), n2 = mp_model_edges_from(f, i, &e2);
+		assert_int_equal(n1, n2);
+		if (n1)
+			assert_memory_equal(e1, e2, n1 * sizeof(*e1));
+		const mp_id *ids;
+		assert_int_equal(
+		    mp_model_services_named(f, mp_model_str(f, v.services[i].name), &ids),
+		    mp_model_services_named(m, mp_model_str(m, v.services[i].name), &ids));
+	}
+	free(a);
+	free(b);
+	free(c);
+	free(bytes);
+	unlink(path);
+	mp_model_free(m);
+	mp_model_free(f);
+	mp_model_free(mem);
+}
+
+/* Cut, padded and damaged files, read from a file: the messages of mp_model_load_mem, with the
+ * path in front. Every section boundary and the middle of every section's header and data. */
+static void test_mpm_file_hostile(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/meshpol-mpmf-XXXXXX", msg[600], path[512], err[1200];
+	assert_non_null(mkdtemp(dir));
+	mp_model *m = compile_small();
+	snprintf(path, sizeof(path), "%s/good.mpm", dir);
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	mp_model_free(m);
+	size_t len, off[NSECTIONS + 1];
+	unsigned char *good = read_all(path, &len);
+	section_offsets(good, off);
+	assert_int_equal(off[NSECTIONS], len);
+
+	for (size_t i = 0; i < NSECTIONS; i++) {
+		uint32_t head[4];
+		memcpy(head, good + off[i], 16);
+		size_t data = (size_t)head[1] * head[2];
+		const struct {
+			size_t at;       /* bytes kept */
+			const char *why; /* the message after "corrupted: section NAME " */
+		} cuts[] = {
+		    {off[i], "is cut short"},
+		    {off[i] + 8, "is cut short"},
+		    {off[i] + 16, data ? "runs past the end of the file" : NULL},
+		    {off[i] + 16 + data / 2, data > 1 ? "runs past the end of the file" : NULL},
+		};
+		for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+			if (!cuts[k].why)
+				continue;
+			size_t at = cuts[k].at;
+			/* as cut: the header's length no longer fits */
+			snprintf(msg, sizeof(msg),
+			         "truncated at byte %zu: the header says the file has %zu bytes",
+			         at, len);
+			expect_file_error(dir, "cut.mpm", good, at, msg);
+			/* cut with a header made to fit it: the section's own check */
+			unsigned char *b = cut_consistent(good, at);
+			snprintf(msg, sizeof(msg), "corrupted: section %s %s", section_names[i],
+			         cuts[k].why);
+			expect_file_error(dir, "cutfit.mpm", b, at, msg);
+			free(b);
+		}
+	}
+	/* the header itself, cut */
+	expect_file_error(dir, "empty.mpm", good, 0,
+	                  "is empty (a compiled model is at least its 56-byte header)");
+	expect_file_error(dir, "head.mpm", good, 55,
+	                  "truncated at byte 55, inside the 56-byte header");
+	snprintf(msg, sizeof(msg), "truncated at byte 56: the header says the file has %zu bytes",
+	         len);
+	expect_file_error(dir, "head56.mpm", good, 56, msg);
+	/* padded, as it is and with a header that counts the padding */
+	unsigned char *b = malloc(len + 1);
+	memcpy(b, good, len);
+	b[len] = 0;
+	snprintf(msg, sizeof(msg), "padded: %zu bytes, but the header says the file has %zu",
+	         len + 1, len);
+	expect_file_error(dir, "padded.mpm", b, len + 1, msg);
+	uint64_t plen = len + 1 - 56;
+	memcpy(b + 16, &plen, 8);
+	rehash(b, len + 1);
+	expect_file_error(dir, "padfit.mpm", b, len + 1,
+	                  "corrupted: 1 bytes after the last section");
+	/* section headers: tag, element size, the zero word */
+	for (size_t w = 0; w < 4; w++) {
+		if (w == 2)
+			continue; /* the count: "runs past the end" above */
+		memcpy(b, good, len);
+		uint32_t bad = 77;
+		memcpy(b + off[5] + 4 * w, &bad, 4);
+		rehash(b, len);
+		expect_file_error(dir, "badhead.mpm", b, len,
+		                  "corrupted: bad header for section services");
+	}
+	/* the content's checksum, the version, the byte order, the magic */
+	memcpy(b, good, len);
+	b[off[6] + 20] ^= 1;
+	expect_file_error(dir, "sum.mpm", b, len,
+	                  "corrupted: content SHA-256 does not match the header");
+	memcpy(b, good, len);
+	b[8] = 4;
+	expect_file_error(dir, "version.mpm", b, len,
+	                  "unsupported model format version 4 (this meshpol reads version 3; "
+	                  "recompile the model)");
+	memcpy(b, good, len);
+	uint32_t other = 0x04030201u;
+	memcpy(b + 12, &other, 4);
+	expect_file_error(dir, "endian.mpm", b, len,
+	                  "model was written on a machine of the other byte order; recompile it");
+	memcpy(b, good, len);
+	b[1] = 'm';
+	expect_file_error(dir, "magic.mpm", b, len, "not a compiled meshpol model (bad magic)");
+	free(b);
+
+	/* what is not a regular file is refused before it is read, never opened if a device */
+	snprintf(path, sizeof(path), "%s/fifo.mpm", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_null(mp_model_load(path, err, sizeof(err)));
+	snprintf(msg, sizeof(msg), "%s: is a FIFO, not a regular file", path);
+	assert_string_equal(err, msg);
+	snprintf(path, sizeof(path), "%s/dev.mpm", dir);
+	if (mknod(path, S_IFCHR | 0600, makedev(1, 3)) == 0) { /* needs root: skipped without */
+		assert_null(mp_model_load(path, err, sizeof(err)));
+		snprintf(msg, sizeof(msg), "%s: is a device, not a regular file", path);
+		assert_string_equal(err, msg);
+	}
+	snprintf(path, sizeof(path), "%s/dir.mpm", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_null(mp_model_load(path, err, sizeof(err)));
+	snprintf(msg, sizeof(msg), "%s: is a directory, not a regular file", path);
+	assert_string_equal(err, msg);
+	/* mp_files_read's size limit, shared with the loader's opening */
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/good.mpm", dir);
+	assert_int_equal(mp_files_open_max(path, 100, &st, msg, sizeof(msg)), -1);
+	snprintf(err, sizeof(err),
+	         "file is %zu bytes, over the 100-byte limit for one file (split it, or raise "
+	         "--max-file-size)",
+	         len);
+	assert_string_equal(msg, err);
+	free(good);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A file that changes size while it is read (the hook runs between two reads): refused with
+ * what happened, never a model from a mix of two files, never a crash. */
+static const char *changing_path;
+static uint32_t changing_at;
+static off_t changing_to; /* -1: append a byte */
+
+static void change_file(uint32_t section)
+{
+	if (section != changing_at)
+		return;
+	if (changing_to >= 0) {
+		assert_int_equal(truncate(changing_path, changing_to), 0);
+	} else {
+		FILE *f = fopen(changing_path, "ab");
+		assert_non_null(f);
+		fputc('x', f);
+		fclose(f);
+	}
+}
+
+static void test_mpm_file_changes(void **state)
+{
+	(void)state;
+	char pathbuf[256], *path = tmpfile_path(pathbuf, "chg"), err[1200], want[1200];
+	mp_model *m = compile_small();
+	size_t len, off[NSECTIONS + 1];
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	mp_model_free(m);
+	unsigned char *good = read_all(path, &len);
+	section_offsets(good, off);
+	changing_path = path;
+	mp_model_load_hook = change_file;
+	/* shrinks: in the middle of the routes, and to where the string data begins */
+	const struct {
+		uint32_t at;
+		off_t to;
+	} shrink[] = {{6, (off_t)off[6] + 16 + 10}, {0, (off_t)off[0] + 16}};
+	for (size_t i = 0; i < sizeof(shrink) / sizeof(shrink[0]); i++) {
+		write_bytes(path, good, len);
+		changing_at = shrink[i].at;
+		changing_to = shrink[i].to;
+		assert_null(mp_model_load(path, err, sizeof(err)));
+		snprintf(want, sizeof(want),
+		         "%s: changed while being read: it had %zu bytes when opened, but ended at "
+		         "byte %lld",
+		         path, len, (long long)shrink[i].to);
+		assert_string_equal(err, want);
+	}
+	/* grows before the last section is read */
+	write_bytes(path, good, len);
+	changing_at = NSECTIONS - 1;
+	changing_to = -1;
+	assert_null(mp_model_load(path, err, sizeof(err)));
+	snprintf(want, sizeof(want),
+	         "%s: changed while being read: it had %zu bytes when opened, and has more now",
+	         path, len);
+	assert_string_equal(err, want);
+	/* the memory path is not a file: the hook changes nothing it reads */
+	write_bytes(path, good, len);
+	changing_at = 3;
+	changing_to = 0;
+	m = mp_model_load_mem(good, len, err, sizeof(err));
+	assert_non_null(m);
+	mp_model_free(m);
+	mp_model_load_hook = NULL;
+	/* and a file left alone loads */
+	write_bytes(path, good, len);
+	m = mp_model_load(path, err, sizeof(err));
+	assert_non_null(m);
+	mp_model_free(m);
+	free(good);
+	unlink(path);
+}
+
+/* Every allocation of a load from a file, failing in turn: NULL and "out of memory", never a
+ * crash or a leak (make check). */
+static void test_mpm_file_out_of_memory(void **state)
+{
+	(void)state;
+	char pathbuf[256], *path = tmpfile_path(pathbuf, "oom"), err[1200], want[1200];
+	mp_model *m = compile_small();
+	assert_int_equal(mp_model_save(m, path, err, sizeof(err)), 0);
+	mp_model_free(m);
+	snprintf(want, sizeof(want), "%s: out of memory", path);
+	int failures = 0;
+	for (long n = 0;; n++) {
+		mp_alloc_fail_after(n);
+		m = mp_model_load(path, err, sizeof(err));
+		mp_alloc_fail_after(-1);
+		if (m) {
+			mp_model_free(m);
+			break;
+		}
+		assert_string_equal(err, want);
+		failures++;
+		assert_true(n < 10000);
+	}
+	assert_true(failures > 20);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +939,10 @@ int main(void)
 	    cmocka_unit_test(test_hash_ignores_path_spelling),
 	    cmocka_unit_test(test_mpm_source_names),
 	    cmocka_unit_test(test_mpm_save_outputs),
+	    cmocka_unit_test(test_mpm_file_equals_memory),
+	    cmocka_unit_test(test_mpm_file_hostile),
+	    cmocka_unit_test(test_mpm_file_changes),
+	    cmocka_unit_test(test_mpm_file_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
