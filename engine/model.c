@@ -335,6 +335,17 @@ typedef struct {
 	size_t elsize;
 } pairs;
 
+/* One value of elsize bytes, copied inline rather than by a call to memcpy per value (a loaded
+ * model indexes ~10^6 of them). */
+static inline void copy_value(void *dst, const void *src, size_t elsize)
+{
+	assert(elsize == 4 || elsize == 8); /* ids, and mp_edge */
+	if (elsize == 8)
+		memcpy(dst, src, 8);
+	else
+		memcpy(dst, src, 4);
+}
+
 /* Room for n pairs at once, when their number is known (or bounded) before they are added: a
  * loaded model's indexes then grow no array (the first pairs_add allocates when n is 0). */
 static int pairs_reserve(pairs *p, uint64_t n)
@@ -367,30 +378,45 @@ static int pairs_add(pairs *p, uint32_t key, const void *val)
 	return 0;
 }
 
+/* c made for n values under nkeys keys, its offsets zeroed: the caller counts key k's values
+ * in c->off[k + 1], then csr_offsets. 0, or -1 (out of memory; c freed by free_indexes). */
+static int csr_alloc(mp_csr *c, uint32_t nkeys, uint32_t n, size_t elsize)
+{
+	c->elsize = elsize;
+	c->nkeys = nkeys;
+	c->off = mp_calloc((size_t)nkeys + 1, sizeof(uint32_t));
+	c->val = mp_malloc((size_t)n * elsize);
+	return c->off && c->val ? 0 : -1;
+}
+
+/* The counts made offsets; returns each key's fill cursor (the caller frees it), or NULL. */
+static uint32_t *csr_offsets(mp_csr *c)
+{
+	for (uint32_t k = 0; k < c->nkeys; k++)
+		c->off[k + 1] += c->off[k];
+	uint32_t *fill = mp_malloc(((size_t)c->nkeys + 1) * sizeof(uint32_t));
+	if (fill)
+		memcpy(fill, c->off, ((size_t)c->nkeys + 1) * sizeof(uint32_t));
+	return fill;
+}
+
 /* Counting sort of the pairs into c; stable, so values keep their insertion order. */
 static int csr_build(mp_csr *c, uint32_t nkeys, pairs *p)
 {
 	int rc = -1;
-	c->elsize = p->elsize;
-	c->nkeys = nkeys;
-	c->off = mp_calloc((size_t)nkeys + 1, sizeof(uint32_t));
-	c->val = mp_malloc((size_t)p->n * p->elsize);
-	if (!c->off || !c->val)
+	uint32_t *fill = NULL;
+	if (csr_alloc(c, nkeys, p->n, p->elsize) < 0)
 		goto out;
 	for (uint32_t i = 0; i < p->n; i++)
 		c->off[p->keys[i] + 1]++;
-	for (uint32_t k = 0; k < nkeys; k++)
-		c->off[k + 1] += c->off[k];
-	uint32_t *fill = mp_malloc(((size_t)nkeys + 1) * sizeof(uint32_t));
-	if (!fill)
+	if (!(fill = csr_offsets(c)))
 		goto out;
-	memcpy(fill, c->off, ((size_t)nkeys + 1) * sizeof(uint32_t));
 	for (uint32_t i = 0; i < p->n; i++)
-		memcpy(c->val + (size_t)fill[p->keys[i]]++ * p->elsize,
-		       p->vals + (size_t)i * p->elsize, p->elsize);
-	mp_free(fill);
+		copy_value(c->val + (size_t)fill[p->keys[i]]++ * p->elsize,
+		           p->vals + (size_t)i * p->elsize, p->elsize);
 	rc = 0;
 out:
+	mp_free(fill);
 	mp_free(p->keys);
 	mp_free(p->vals);
 	memset(p, 0, sizeof(*p));
@@ -417,24 +443,29 @@ static uint32_t csr_first(const mp_csr *c, uint32_t key)
 	return id;
 }
 
-/* Indexes n elements of stride bytes by the u32 key at key_off in each: key -> element ids. */
+/* Indexes n elements of stride bytes by the u32 key at key_off in each: key -> element ids.
+ * The values are the element ids themselves, so the counting sort reads the keys twice from the
+ * array instead of collecting pairs. */
 static int index_by_field(mp_csr *c, uint32_t nkeys, const void *arr, uint32_t n, size_t stride,
                           size_t key_off)
 {
-	pairs p = {.elsize = sizeof(uint32_t)};
-	if (pairs_reserve(&p, n) < 0)
-		goto fail;
+	const char *key_at = (const char *)arr + key_off;
+	uint32_t key, *fill;
+	if (csr_alloc(c, nkeys, n, sizeof(uint32_t)) < 0)
+		return -1;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t key;
-		memcpy(&key, (const char *)arr + (size_t)i * stride + key_off, sizeof(key));
-		if (pairs_add(&p, key, &i) < 0)
-			goto fail;
+		memcpy(&key, key_at + (size_t)i * stride, sizeof(key));
+		c->off[key + 1]++;
 	}
-	return csr_build(c, nkeys, &p);
-fail:
-	mp_free(p.keys);
-	mp_free(p.vals);
-	return -1;
+	if (!(fill = csr_offsets(c)))
+		return -1;
+	uint32_t *val = (uint32_t *)(void *)c->val;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(&key, key_at + (size_t)i * stride, sizeof(key));
+		val[fill[key]++] = i;
+	}
+	mp_free(fill);
+	return 0;
 }
 
 #define INDEX(csr_, arr, field, nkeys)                                                             \
