@@ -258,6 +258,22 @@ fail:
 	return -1;
 }
 
+/* out = "parent.name" (or name at the top), for messages; our own names, so it fits (a longer
+ * one is cut). Without snprintf: it runs for every key of every decision's input. */
+static void join_path(char *out, size_t cap, const char *parent, const char *name)
+{
+	size_t np = strlen(parent), nn = strlen(name), n = 0;
+	if (np && np + 1 < cap) {
+		memcpy(out, parent, np);
+		out[np] = '.';
+		n = np + 1;
+	}
+	if (nn > cap - 1 - n)
+		nn = cap - 1 - n;
+	memcpy(out + n, name, nn);
+	out[n + nn] = '\0';
+}
+
 /* Reads every member of obj through keys; parent is obj's path ("" at the top). */
 static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_request *r,
                        mp_header *hbuf, char *err, size_t errlen)
@@ -272,7 +288,7 @@ static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_r
 			unknown_key(keys, parent, k, err, errlen);
 			goto fail;
 		}
-		snprintf(path, sizeof(path), "%s%s%s", parent, *parent ? "." : "", key->name);
+		join_path(path, sizeof(path), parent, key->name);
 		if (read_value(v, key, path, r, hbuf, err, errlen) < 0)
 			goto fail;
 	}
