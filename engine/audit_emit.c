@@ -586,7 +586,6 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	}
 	long wv = match_waivers(a, r, subject, fp);
 	int first = 1;
-	b->len = 0;
 	if (a->listed)
 		mp_jsonbuf_raw(b, ",\n", 2);
 	mp_jsonbuf_raw(b, "    {", 5);
@@ -663,7 +662,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	}
 	indent(b, 4);
 	mp_jsonbuf_raw(b, "}", 1);
-	if (b->oom || fwrite(b->p, 1, b->len, a->spool) != b->len) {
+	if (b->oom || (b->len >= SPOOL_BATCH && au_spool_flush(a) < 0)) {
 		a->spool_bad = 1;
 		return;
 	}
@@ -701,6 +700,14 @@ void au_error(audit *a, uint32_t ri, const char *message)
 }
 
 /* --- the spool and the report --- */
+
+int au_spool_flush(audit *a)
+{
+	mp_jsonbuf *b = &a->buf;
+	int rc = b->len && fwrite(b->p, 1, b->len, a->spool) != b->len ? -1 : 0;
+	b->len = 0;
+	return rc;
+}
 
 FILE *au_tempfile(void)
 {
@@ -863,7 +870,7 @@ int au_merge(audit *a, audit *first)
 		}
 	}
 	/* first's findings, then a's: a's appended to first's spool, which becomes a's */
-	if (append_spool(first, a) < 0)
+	if (au_spool_flush(first) < 0 || au_spool_flush(a) < 0 || append_spool(first, a) < 0)
 		goto out;
 	FILE *spool = a->spool;
 	a->spool = first->spool;
@@ -910,14 +917,15 @@ int au_write_rules(const au_rules *r, FILE *out)
 	mp_jsonbuf_init(&c.help, NULL, 0);
 	mp_jsonbuf_init(&c.uri, NULL, 0);
 	for (uint32_t i = 0; i < r->n && !rc; i++) {
-		b.len = 0;
 		if (i)
 			mp_jsonbuf_raw(&b, ",\n", 2);
 		emit_rule(r->docs_url, &b, &r->v[i], &c);
 		if (b.oom)
 			rc = -1;
-		else
+		else if (b.len >= SPOOL_BATCH || i + 1 == r->n) {
 			fwrite(b.p, 1, b.len, out);
+			b.len = 0;
+		}
 	}
 	mp_jsonbuf_free(&b);
 	mp_jsonbuf_free(&c.help);
