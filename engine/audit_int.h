@@ -32,6 +32,11 @@ typedef struct {
 	uint32_t status;        /* au_status */
 	uint64_t findings;      /* every finding, listed or not */
 	uint64_t waived;        /* listed findings a waiver accepts */
+	/* owned: the bytes of its findings that are the rule's own, the same in each (au_finding),
+	 * made at its first finding; frag_end[k] ends part k (controls to enforcement, policy, rule
+	 * to severity, version) */
+	char *frag;
+	uint32_t frag_end[4];
 } au_rule;
 
 enum { AU_PASS = 0, AU_FAIL, AU_ERROR, AU_WAIVED };
