@@ -1141,7 +1141,9 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	au_settle(&a);
 	/* the spool's size as written: reading it back checks it is whole */
 	off_t spool_end =
-	    fflush(a.spool) == 0 && fseeko(a.spool, 0, SEEK_END) == 0 ? ftello(a.spool) : -1;
+	    au_spool_flush(&a) == 0 && fflush(a.spool) == 0 && fseeko(a.spool, 0, SEEK_END) == 0
+	        ? ftello(a.spool)
+	        : -1;
 	if (a.spool_bad || spool_end < 0 || !(top = summary(&a)) ||
 	    !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;

@@ -566,6 +566,39 @@ static long match_waivers(audit *a, const au_rule *r, const char *subject, const
 	return best;
 }
 
+/* Renders r's parts of a finding (au_rule.frag): they are the same bytes in each of its
+ * findings, and a rule may have thousands. -1 when out of memory. */
+static int rule_frags(au_rule *r, int ascii)
+{
+	mp_jsonbuf f;
+	int first = 1;
+	mp_jsonbuf_init(&f, NULL, 0);
+	f.ascii = ascii;
+	key(&f, &first, 6, "controls");
+	str_array(&f, r->controls, r->ncontrols, 8);
+	key(&f, &first, 6, "enforcement");
+	mp_jsonbuf_string(&f, r->enforcement);
+	r->frag_end[0] = (uint32_t)f.len;
+	key(&f, &first, 6, "policy");
+	mp_jsonbuf_string(&f, r->policy);
+	r->frag_end[1] = (uint32_t)f.len;
+	key(&f, &first, 6, "rule");
+	mp_jsonbuf_string(&f, r->name);
+	rule_location(&f, &first, "rule_location", r);
+	key(&f, &first, 6, "severity");
+	mp_jsonbuf_string(&f, r->severity);
+	r->frag_end[2] = (uint32_t)f.len;
+	key(&f, &first, 6, "version");
+	mp_jsonbuf_string(&f, r->version);
+	r->frag_end[3] = (uint32_t)f.len;
+	if (f.oom || !f.heap || f.len > UINT32_MAX) {
+		mp_jsonbuf_free(&f);
+		return -1;
+	}
+	r->frag = f.p;
+	return 0;
+}
+
 void au_finding(audit *a, uint32_t ri, const char *subject, const char *message, const au_loc *loc,
                 const char *const *path, uint32_t npath, const au_loc *related, uint32_t nrel)
 {
@@ -584,16 +617,16 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 		a->spool_bad = 1;
 		return;
 	}
+	if (!r->frag && rule_frags(r, b->ascii) < 0) {
+		a->spool_bad = 1;
+		return;
+	}
 	long wv = match_waivers(a, r, subject, fp);
-	int first = 1;
-	b->len = 0;
+	int first = 0; /* the rule's first part has the first key */
 	if (a->listed)
 		mp_jsonbuf_raw(b, ",\n", 2);
 	mp_jsonbuf_raw(b, "    {", 5);
-	key(b, &first, 6, "controls");
-	str_array(b, r->controls, r->ncontrols, 8);
-	key(b, &first, 6, "enforcement");
-	mp_jsonbuf_string(b, r->enforcement);
+	mp_jsonbuf_raw(b, r->frag, r->frag_end[0]);
 	key(b, &first, 6, "fingerprint");
 	mp_jsonbuf_string(b, fp);
 	if (loc && loc->file) {
@@ -606,8 +639,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 		key(b, &first, 6, "path");
 		str_array(b, path, npath, 8);
 	}
-	key(b, &first, 6, "policy");
-	mp_jsonbuf_string(b, r->policy);
+	mp_jsonbuf_raw(b, r->frag + r->frag_end[0], r->frag_end[1] - r->frag_end[0]);
 	if (nrel) {
 		int any = 0;
 		key(b, &first, 6, "related");
@@ -625,15 +657,10 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 			indent(b, 6);
 		mp_jsonbuf_raw(b, "]", 1);
 	}
-	key(b, &first, 6, "rule");
-	mp_jsonbuf_string(b, r->name);
-	rule_location(b, &first, "rule_location", r);
-	key(b, &first, 6, "severity");
-	mp_jsonbuf_string(b, r->severity);
+	mp_jsonbuf_raw(b, r->frag + r->frag_end[1], r->frag_end[2] - r->frag_end[1]);
 	key(b, &first, 6, "subject");
 	mp_jsonbuf_string(b, subject);
-	key(b, &first, 6, "version");
-	mp_jsonbuf_string(b, r->version);
+	mp_jsonbuf_raw(b, r->frag + r->frag_end[2], r->frag_end[3] - r->frag_end[2]);
 	if (wv >= 0) {
 		const mp_waiver *v = &a->o->waivers->v[wv];
 		au_loc l = {a->w_file, v->line, v->col, NULL};
@@ -663,7 +690,7 @@ void au_finding(audit *a, uint32_t ri, const char *subject, const char *message,
 	}
 	indent(b, 4);
 	mp_jsonbuf_raw(b, "}", 1);
-	if (b->oom || fwrite(b->p, 1, b->len, a->spool) != b->len) {
+	if (b->oom || (b->len >= SPOOL_BATCH && au_spool_flush(a) < 0)) {
 		a->spool_bad = 1;
 		return;
 	}
@@ -702,6 +729,14 @@ void au_error(audit *a, uint32_t ri, const char *message)
 
 /* --- the spool and the report --- */
 
+int au_spool_flush(audit *a)
+{
+	mp_jsonbuf *b = &a->buf;
+	int rc = b->len && fwrite(b->p, 1, b->len, a->spool) != b->len ? -1 : 0;
+	b->len = 0;
+	return rc;
+}
+
 FILE *au_tempfile(void)
 {
 	char path[PATH_MAX];
@@ -734,9 +769,11 @@ int au_open(audit *a)
 /* Frees n rules (the controls they own) and their array. */
 static void free_rules(au_rule *v, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		if (v[i].owns_controls)
 			mp_free((void *)v[i].controls);
+		mp_free(v[i].frag);
+	}
 	mp_free(v);
 }
 
@@ -863,7 +900,7 @@ int au_merge(audit *a, audit *first)
 		}
 	}
 	/* first's findings, then a's: a's appended to first's spool, which becomes a's */
-	if (append_spool(first, a) < 0)
+	if (au_spool_flush(first) < 0 || au_spool_flush(a) < 0 || append_spool(first, a) < 0)
 		goto out;
 	FILE *spool = a->spool;
 	a->spool = first->spool;
@@ -910,14 +947,15 @@ int au_write_rules(const au_rules *r, FILE *out)
 	mp_jsonbuf_init(&c.help, NULL, 0);
 	mp_jsonbuf_init(&c.uri, NULL, 0);
 	for (uint32_t i = 0; i < r->n && !rc; i++) {
-		b.len = 0;
 		if (i)
 			mp_jsonbuf_raw(&b, ",\n", 2);
 		emit_rule(r->docs_url, &b, &r->v[i], &c);
 		if (b.oom)
 			rc = -1;
-		else
+		else if (b.len >= SPOOL_BATCH || i + 1 == r->n) {
 			fwrite(b.p, 1, b.len, out);
+			b.len = 0;
+		}
 	}
 	mp_jsonbuf_free(&b);
 	mp_jsonbuf_free(&c.help);

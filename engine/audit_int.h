@@ -14,6 +14,9 @@
 #include <stdio.h>
 
 #define MAX_FINDINGS_PER_RULE 10000 /* listed; the rest only counted */
+/* Bytes of findings (or rules) gathered before one write: a write per finding was 32,000
+ * system calls for the 10,000-service audit. */
+#define SPOOL_BATCH (256 * 1024)
 
 /* One rule of the report. Strings are borrowed from the bundle, the model, the check table or
  * static text, except controls when owns_controls (mp_malloc'd array of borrowed strings). */
@@ -29,6 +32,11 @@ typedef struct {
 	uint32_t status;        /* au_status */
 	uint64_t findings;      /* every finding, listed or not */
 	uint64_t waived;        /* listed findings a waiver accepts */
+	/* owned: the bytes of its findings that are the rule's own, the same in each (au_finding),
+	 * made at its first finding; frag_end[k] ends part k (controls to enforcement, policy, rule
+	 * to severity, version) */
+	char *frag;
+	uint32_t frag_end[4];
 } au_rule;
 
 enum { AU_PASS = 0, AU_FAIL, AU_ERROR, AU_WAIVED };
@@ -60,7 +68,7 @@ struct mp_audit_ctx {
 	uint64_t total;          /* the weights of every row that runs */
 	/* the findings spool: the json report's bytes of each listed finding */
 	FILE *spool;
-	mp_jsonbuf buf; /* one finding's bytes */
+	mp_jsonbuf buf; /* findings not yet in the spool (au_spool_flush) */
 	uint64_t listed;
 	uint64_t by_sev[5], by_enf[3], waived;
 	int fail, spool_bad;
@@ -79,6 +87,8 @@ struct mp_audit_ctx {
 /* A temporary file in $TMPDIR (else /tmp), unlinked at once; NULL when none can be made. */
 FILE *au_tempfile(void);
 int au_open(audit *a); /* -1 when out of memory or no spool can be made */
+/* Writes the findings gathered in a->buf to the spool: before anything reads or moves it. */
+int au_spool_flush(audit *a);
 void au_close(audit *a);
 /* A file as the report names it (borrowed from a->places). */
 const char *au_place(audit *a, const char *file);

@@ -183,12 +183,15 @@ static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
 	}
 }
 
-/* The regions a service runs in (one per cluster, without repeats). */
+/* The regions a service runs in (one per cluster, without repeats). Repeats are found among
+ * the model's strings, not by reading the Lua table back: the same id, or the same text (a
+ * loaded model's strings need not be unique). */
 static void push_service_regions(lua_State *L, const mp_model *m, const mp_service *s, int jur)
 {
 	mp_model_view v = mp_model_get_view(m);
-	lua_createtable(L, (int)s->clusters.n, 0);
+	mp_str kept[16]; /* the first values pushed; past them, the table is asked */
 	int n = 0;
+	lua_createtable(L, (int)s->clusters.n, 0);
 	for (uint32_t i = 0; i < s->clusters.n; i++) {
 		mp_str region = v.clusters[v.u32[s->clusters.off + i]].region;
 		mp_str value = region;
@@ -198,14 +201,22 @@ static void push_service_regions(lua_State *L, const mp_model *m, const mp_servi
 				continue;
 			value = v.jurisdictions[j].name;
 		}
+		const char *text = mp_model_str(m, value);
+		size_t len = mp_model_str_len(m, value);
 		int seen = 0;
-		for (int k = 1; k <= n && !seen; k++) {
-			lua_rawgeti(L, -1, k);
-			seen = !strcmp(lua_tostring(L, -1), mp_model_str(m, value));
-			lua_pop(L, 1);
+		for (int k = 0; k < n && !seen; k++) {
+			if (k < 16) {
+				seen = kept[k] == value || !strcmp(mp_model_str(m, kept[k]), text);
+			} else {
+				lua_rawgeti(L, -1, k + 1);
+				seen = !strcmp(lua_tostring(L, -1), text);
+				lua_pop(L, 1);
+			}
 		}
 		if (!seen) {
-			push_str(L, m, value);
+			if (n < 16)
+				kept[n] = value;
+			lua_pushlstring(L, text, len);
 			lua_rawseti(L, -2, ++n);
 		}
 	}

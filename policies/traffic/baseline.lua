@@ -26,22 +26,6 @@ require_mtls "no-plaintext-to-strict" {
 
 local DAY = 86400
 
--- The regions a route target may be served from: its pinned cluster's, else every region of
--- its service, else its external's (an external without a region gives {}).
-local function target_regions(t)
-  if t.cluster then return { t.cluster.region } end
-  if t.service then return t.service.regions end
-  if t.external and t.external.region then return { t.external.region } end
-  return {}
-end
-
--- Every target of a route: weighted destinations, failover, then mirrors.
-local function each_target(r, fn)
-  for _, list in ipairs({ r.destinations, r.failover, r.mirrors }) do
-    for _, t in ipairs(list) do fn(t) end
-  end
-end
-
 local function target_name(t)
   local name = t.service and t.service.ref or (t.external and t.external.host) or "?"
   if t.cluster then name = name .. "@" .. t.cluster.name end
@@ -83,12 +67,14 @@ check "weights-sum-to-100" {
   run = function(mesh, report)
     for _, r in ipairs(mesh.routes) do
       local dests = r.destinations
-      local sum, parts = 0, {}
-      for _, t in ipairs(dests) do
-        sum = sum + (t.weight or 0)
-        parts[#parts + 1] = string.format("%s %d", target_name(t), t.weight or 0)
-      end
-      if #dests > 0 and sum ~= 100 then
+      local n, sum = #dests, 0
+      for i = 1, n do sum = sum + (dests[i].weight or 0) end
+      if n > 0 and sum ~= 100 then
+        -- the message's parts only for a route that is reported (most are not)
+        local parts = {}
+        for i, t in ipairs(dests) do
+          parts[i] = string.format("%s %d", target_name(t), t.weight or 0)
+        end
         report {
           subject = r.name,
           message = string.format("destination weights add up to %d, not 100 (%s)", sum,
@@ -100,6 +86,37 @@ check "weights-sum-to-100" {
   end,
 }
 
+-- Adds region to the route's regions (seen: region -> true, list: in order of first sight).
+local function add_region(seen, list, region)
+  if not seen[region] then
+    seen[region] = true
+    list[#list + 1] = region
+  end
+end
+
+-- Adds the regions each target of a list may be served from: its pinned cluster's, else every
+-- region of its service, else its external's; true when a target's region is unknown (an
+-- external without a region, a service in no cluster).
+local function add_target_regions(targets, seen, list)
+  local unknown = false
+  for i = 1, #targets do
+    local t = targets[i]
+    local c, svc, x = t.cluster, t.service, t.external
+    if c then
+      add_region(seen, list, c.region)
+    elseif svc then
+      local rs = svc.regions
+      if #rs == 0 then unknown = true end
+      for k = 1, #rs do add_region(seen, list, rs[k]) end
+    elseif x and x.region then
+      add_region(seen, list, x.region)
+    else
+      unknown = true
+    end
+  end
+  return unknown
+end
+
 check "cross-region-timeout" {
   severity = "medium",
   description = "a route that may cross regions sets a timeout",
@@ -107,20 +124,14 @@ check "cross-region-timeout" {
     for _, r in ipairs(mesh.routes) do
       -- A route without a source has callers everywhere; it is judged by the callers' own
       -- routes, not here.
-      if r.timeout_ms == nil and r.source then
-        local regions, list, unknown = {}, {}, false
-        local function add(region)
-          if not regions[region] then
-            regions[region] = true
-            list[#list + 1] = region
-          end
-        end
-        for _, region in ipairs(r.source.regions) do add(region) end
-        each_target(r, function(t)
-          local rs = target_regions(t)
-          if #rs == 0 then unknown = true end
-          for _, region in ipairs(rs) do add(region) end
-        end)
+      local source = r.timeout_ms == nil and r.source
+      if source then
+        local seen, list = {}, {}
+        for _, region in ipairs(source.regions) do add_region(seen, list, region) end
+        -- every target: weighted destinations, failover, then mirrors
+        local unknown = add_target_regions(r.destinations, seen, list)
+        unknown = add_target_regions(r.failover, seen, list) or unknown
+        unknown = add_target_regions(r.mirrors, seen, list) or unknown
         if #list > 1 or unknown then
           report {
             subject = r.name,

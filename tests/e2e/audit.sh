@@ -41,6 +41,14 @@ audit_json $D/weights "$TMP/generic"
 has_finding "weights not summing to 100" weights-sum-to-100 'weights/mesh.yaml:[0-9]+$'
 audit_json $D/timeout "$TMP/generic"
 has_finding "cross-region route without timeout" cross-region-timeout 'timeout/mesh.yaml:[0-9]+$'
+# every branch of the two per-route checks, message for message (tests/data/audit/regions)
+audit_json $D/regions "$TMP/generic"
+jq -c '.findings[] | select(.rule == "cross-region-timeout" or .rule == "weights-sum-to-100") | [.rule, .subject, .message]' "$TMP/a.json" > "$TMP/regions.jsonl"
+if diff -u $D/regions/expected.jsonl "$TMP/regions.jsonl" > "$TMP/regions.diff"; then
+	ok "regions and weights: every finding and message"
+else
+	not_ok "regions and weights: every finding and message" "$(head -c 1500 "$TMP/regions.diff")" "$(cat "$TMP/err")"
+fi
 audit_json $D/retries "$TMP/generic"
 has_finding "retries without per-try timeout" retries-bounded 'retries/mesh.yaml:[0-9]+$'
 jq -e '[.findings[] | select(.rule == "retries-bounded")] | length == 2' "$TMP/a.json" >/dev/null && ok "retries above the bound" || not_ok "retries above the bound"

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "decide.h"
+#include "decide_index.h"
+#include "engine.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -655,6 +657,66 @@ static void test_lazy_req(void **state)
 	mp_diags_free(&d);
 }
 
+/* mp_decide_route reads a destination's rule records (decide_index.h) to skip the rules whose
+ * source cannot match: every declared route's every target must get the verdict and deciding
+ * rule it gets from the mp_rules alone (the bundle's index set aside), on bundles with exact
+ * principals, namespaces, patterns, services, labels, deny rules and advisory policies. */
+static void test_route_verdicts_from_records(void **state)
+{
+	(void)state;
+	static const char *const pairs[][2] = {
+	    {"tests/data/bundles/routes/mesh.yaml", "tests/data/bundles/routes"},
+	    {"tests/data/bundles/unit/mesh.yaml", "tests/data/bundles/unit"},
+	    {"examples/acme", "policies"},
+	    {"tests/data/audit/rbac", "tests/data/audit/rbac-bundle"},
+	};
+	uint32_t seen[3] = {0}, skipped = 0;
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		mp_diags d = {0};
+		mp_engine *e = mp_engine_open(pairs[k][0], pairs[k][1], &d);
+		assert_non_null(e);
+		mp_bundle *b = e->bundle;
+		const struct mp_dindex *x = b->dindex;
+		mp_model_view v = mp_model_get_view(e->model);
+		for (mp_id ri = 0; ri < v.nroutes; ri++) {
+			const mp_route *r = &v.routes[ri];
+			const mp_span spans[3] = {r->dests, r->mirrors, r->failover};
+			if (r->source == MP_NONE)
+				continue;
+			for (int sp = 0; sp < 3; sp++)
+				for (uint32_t t = spans[sp].off; t < spans[sp].off + spans[sp].n;
+				     t++) {
+					uint32_t with, without;
+					mp_route_verdict a = mp_decide_route(e, ri, t, &with);
+					b->dindex = NULL;
+					mp_route_verdict c = mp_decide_route(e, ri, t, &without);
+					b->dindex = x;
+					if (a != c || with != without)
+						print_error(
+						    "%s: route %s target %u: %d (rule %u) with the "
+						    "records, %d (rule %u) without\n",
+						    pairs[k][1], mp_model_str(e->model, r->name), t,
+						    (int)a, with, (int)c, without);
+					assert_int_equal(a, c);
+					assert_int_equal(with, without);
+					seen[a]++;
+				}
+		}
+		/* the records skip something here: the test is not vacuous */
+		const mp_dindex_rec *recs = x->svc_recs;
+		for (uint32_t i = 0; i < b->svc_off[v.nservices]; i++)
+			skipped +=
+			    !(recs[i].flags & MP_DREC_FULL) &&
+			    (recs[i].flags & (MP_DREC_PRINCIPAL | MP_DREC_NS | MP_DREC_ADVISORY));
+		mp_engine_release(e);
+		mp_diags_free(&d);
+	}
+	assert_true(seen[MP_ROUTE_ALLOWED] > 0);
+	assert_true(seen[MP_ROUTE_FORBIDDEN] > 0);
+	assert_true(seen[MP_ROUTE_NOT_PERMITTED] > 0);
+	assert_true(skipped > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +734,7 @@ int main(void)
 	    cmocka_unit_test(test_varying_declaration_refused),
 	    cmocka_unit_test(test_req_isolation_and_advisory_errors),
 	    cmocka_unit_test(test_lazy_req),
+	    cmocka_unit_test(test_route_verdicts_from_records),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);
 }

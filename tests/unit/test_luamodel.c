@@ -150,14 +150,41 @@ static void test_read_only(void **state)
 	check(f, "return 1 + 1 == 2");
 }
 
+/* A service's regions and jurisdictions, each once, in the order of its clusters: past the
+ * 16 values kept aside for the comparison too (tests/data/luamodel/regions.yaml). */
+static void test_service_regions(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	const char *src = "tests/data/luamodel/regions.yaml";
+	char err[256];
+	mp_model *m = mp_compile(&src, 1, NULL, &d);
+	mp_sandbox *sb = mp_sandbox_new(NULL, err, sizeof(err));
+	assert_non_null(m);
+	assert_non_null(sb);
+	lua_State *L = mp_sandbox_lua(sb);
+	mp_lmodel_push(L, m);
+	lua_setglobal(L, "mesh");
+	fixture f = {m, sb};
+	check(&f,
+	      "local r = mesh.services['n/wide'].regions "
+	      "if #r ~= 18 then return false end "
+	      "for i = 1, 18 do if r[i] ~= string.format('r%02d', i - 1) then return false end end "
+	      "return true");
+	check(&f, "local j = mesh.services['n/wide'].jurisdictions "
+	          "return #j == 2 and j[1] == 'EU' and j[2] == 'US'");
+	mp_sandbox_free(sb);
+	mp_model_free(m);
+	mp_diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_services),
-	    cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_services),  cmocka_unit_test(test_routes),
 	    cmocka_unit_test(test_graph),
 
-	    cmocka_unit_test(test_read_only),
+	    cmocka_unit_test(test_read_only), cmocka_unit_test(test_service_regions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
