@@ -37,13 +37,17 @@ struct builder {
 		for (dom::key_value_pair f : o) {
 			const char *k = f.key.data();
 			size_t n = f.key.size();
-			// without JSON_REJECT_DUPLICATES, setting again keeps the first key's place
-			// and the last value, as json_loadb does (it sets through the same call)
-			if (has_nul(f.key) ||
-			    ((flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, k, n)))
+			size_t had = json_object_size(obj);
+			if (has_nul(f.key))
 				goto fail;
 			json_t *v = value(f.value);
 			if (!v || json_object_setn_new_nocheck(obj, k, n, v) < 0)
+				goto fail;
+			// a key set again leaves the size as it was: a duplicate, which json_loadb
+			// refuses under JSON_REJECT_DUPLICATES; without it, the first key's place
+			// and the last value, as json_loadb's own call to the same function leaves
+			// them
+			if ((flags & JSON_REJECT_DUPLICATES) && json_object_size(obj) == had)
 				goto fail;
 		}
 		return obj;
