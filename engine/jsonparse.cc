@@ -2,6 +2,7 @@
 // caught at the boundary, and every doubt goes to json_loadb. Design: jsonparse.h.
 #include <simdjson.h>
 
+#include <cstdio>
 #include <cstring>
 
 extern "C" {
