@@ -1,7 +1,7 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
 PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib \
-           libnghttp2 libprotobuf-c libgit2 libarchive libcurl
+           libnghttp2 libprotobuf-c libgit2 libarchive libcurl simdjson
 CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
@@ -9,9 +9,11 @@ CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -We
 # The engine sees its private headers (engine/) too, and exports only what engine/include/
 # declares: its headers say `visibility push(default)`, everything else is hidden.
 ENGINE_CFLAGS := $(CFLAGS) -Iengine -fvisibility=hidden
-# The engine's one C++ file (engine/regex.cc: RE2 behind a C interface), with the same rules.
+# The engine's C++ files (engine/regex.cc: RE2 behind a C interface; engine/jsonparse.cc:
+# simdjson's parser behind json_loadb's), with the same rules.
 ENGINE_CXXFLAGS := $(OPT) -std=c++17 -Wall -Wextra -Werror -MMD -MP -Iengine -Iengine/include \
-           -fvisibility=hidden -fvisibility-inlines-hidden $(shell pkg-config --cflags re2 2>/dev/null)
+           -fvisibility=hidden -fvisibility-inlines-hidden \
+           $(shell pkg-config --cflags re2 simdjson jansson 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lreadline -lpthread -lm
 BUILD   ?= build
 BIN     ?= bin
@@ -211,7 +213,8 @@ $(FUZZ_BUILD)/engine/%.o: engine/%.c
 $(FUZZ_BUILD)/engine/%.o: engine/%.cc
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
-	  -std=c++17 -Wall -Wextra -Iengine -Iengine/include $(shell pkg-config --cflags re2) -c $< -o $@
+	  -std=c++17 -Wall -Wextra -Iengine -Iengine/include $(shell pkg-config --cflags re2 simdjson jansson) \
+	  -c $< -o $@
 
 # linked by the C++ driver: regex.o (re2) needs UBSan's C++ runtime (its function-type checks)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FUZZ_OBJ)

@@ -3,12 +3,14 @@
 # Run by `make demo` and `make test`; safe to run again (it only installs what is missing).
 set -eu
 
-# Build: compilers (C, and C++ for the RE2 shim), pkg-config and the libraries in
+# Build: compilers (C, and C++ for the RE2 and simdjson shims), pkg-config and the libraries in
 # docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
 # database, without a checkout; libarchive reads and writes bundle archives (tar.gz) in memory;
 # libcurl polls bundles and uploads decision logs for `meshpol serve` (docs/bundles.md)).
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c), the uploaded log
 # batches and `meshpol trail join` reading them back.
+# libsimdjson-dev: the server parses request bodies with simdjson's DOM into the same jansson tree
+# json_loadb makes, several times faster (engine/jsonparse.cc, docs/server.md "A fourth pass").
 # libnghttp2-dev (HTTP/2 for the gRPC listener, server/grpc.c), libprotobuf-c-dev and
 # protobuf-c-compiler (protoc-c makes the C of server/proto/ext_authz.proto at build time).
 # Tests: cmocka, curl, nginx, tmux (the shell's terminal test), xmllint (JUnit validation),
@@ -28,7 +30,7 @@ set -eu
 # "Performance").
 # Fuzz (`make fuzz`): clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes).
 PACKAGES="build-essential pkg-config liblua5.4-dev libyaml-dev libreadline-dev libssl-dev
-libevent-dev libjansson-dev libre2-dev zlib1g-dev libgit2-dev libarchive-dev
+libevent-dev libjansson-dev libre2-dev libsimdjson-dev zlib1g-dev libgit2-dev libarchive-dev
 libcurl4-openssl-dev libcmocka-dev curl nginx tmux libxml2-utils python3 jq openssl
 libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler nghttp2-client python3-yaml git
 graphviz fonts-dejavu-core chromium groff-base man-db zsh yamllint"

@@ -10,6 +10,7 @@
 #include "decide.h"
 #include "decision_json.h"
 #include "envoyinput.h"
+#include "jsonparse.h"
 #include "loginput.h"
 #include "opa.h"
 #include "proxyreq.h"
@@ -648,7 +649,7 @@ static int opa_read_body(mp_http_ctx *x, json_t **out)
 		}
 	}
 	if (strspn(text, " \t\r\n") < len) { /* only white space: no body, as OPA reads it */
-		*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+		*out = mp_json_parse(text, len, JSON_REJECT_DUPLICATES, &je);
 		if (!*out) {
 			mp_http_opa_error(
 			    x->w, x->req, 400, "body contains malformed input document: %d:%d: %s",
@@ -804,8 +805,8 @@ void mp_api_data(mp_http_ctx *x)
 		}
 		input = json_object_get(body, "input");
 	} else if (prm.input) {
-		body = json_loadb(prm.input, prm.input_len,
-		                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		body = mp_json_parse(prm.input, prm.input_len,
+		                     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 		if (!(input = body)) {
 			mp_http_opa_error(x->w, x->req, 400,
 			                  "parameter contains malformed input document: %d:%d: %s",

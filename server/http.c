@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "diag.h"
 #include "head.h"
+#include "jsonparse.h"
 #include "opa.h"
 
 #include <event2/buffer.h>
@@ -397,7 +398,7 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 		const char *text = (const char *)evbuffer_pullup(in, -1);
 		json_error_t e;
 		arena = (body_arena){.base = w->json_arena, .on = w->json_arena != NULL};
-		x.body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &e);
+		x.body = mp_json_parse(text ? text : "", len, JSON_REJECT_DUPLICATES, &e);
 		arena.on = 0;
 		if (!x.body) {
 			char q[200], msg[260];

@@ -1,0 +1,671 @@
+/* test_jsonparse.c: engine/jsonparse.cc, mp_json_parse against json_loadb itself: hand-written
+ * hostile texts (numbers at the edges, escapes, surrogates, NUL, invalid UTF-8 of each kind,
+ * nesting at the two parsers' limits, large strings, duplicate keys, every type at the top with
+ * and without JSON_DECODE_ANY) and seeded mutations of real bodies. For each: both fail with the
+ * same error, or both succeed with the same tree, value, type (integer vs real) and key order.
+ * The fast path must be taken for the normal bodies, and the tree must come from jansson's
+ * allocator. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "jsonparse.h"
+
+#include <glob.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The flags the server passes, and the two others of the combinations. */
+static const size_t flag_sets[] = {JSON_REJECT_DUPLICATES, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                                   0, JSON_DECODE_ANY};
+#define NFLAGS (sizeof(flag_sets) / sizeof(flag_sets[0]))
+
+static char *dump(const json_t *j)
+{
+	return j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+}
+
+static void print_text(const char *text, size_t len)
+{
+	print_error("input (%zu bytes): ", len);
+	for (size_t i = 0; i < len && i < 200; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			print_error("%c", c);
+		else
+			print_error("\\x%02x", c);
+	}
+	print_error("%s\n", len > 200 ? "..." : "");
+}
+
+/* 1 when mp_json_parse answered as json_loadb does (printing the difference when not). */
+static int same_as_jansson(const char *text, size_t len, size_t flags)
+{
+	json_error_t want_err, got_err;
+	memset(&want_err, 0x5a, sizeof(want_err));
+	memset(&got_err, 0x5a, sizeof(got_err));
+	json_t *want = json_loadb(text, len, flags, &want_err);
+	json_t *got = mp_json_parse(text, len, flags, &got_err);
+	char *w = dump(want), *g = dump(got);
+	int same = (!want) == (!got) && (!w || (g && strcmp(w, g) == 0)) &&
+	           (!want || json_equal(want, got)) && strcmp(want_err.text, got_err.text) == 0 &&
+	           strcmp(want_err.source, got_err.source) == 0 && want_err.line == got_err.line &&
+	           want_err.column == got_err.column && want_err.position == got_err.position;
+	if (!same) {
+		print_text(text, len);
+		print_error(
+		    "flags %zx\n json_loadb    %.200s [%s %d:%d @%d]\n mp_json_parse %.200s "
+		    "[%s %d:%d @%d]\n",
+		    flags, w ? w : "NULL", want_err.text, want_err.line, want_err.column,
+		    want_err.position, g ? g : "NULL", got_err.text, got_err.line, got_err.column,
+		    got_err.position);
+	}
+	free(w);
+	free(g);
+	json_decref(want);
+	json_decref(got);
+	return same;
+}
+
+static void check_all_flags(const char *text, size_t len)
+{
+	for (size_t f = 0; f < NFLAGS; f++)
+		assert_true(same_as_jansson(text, len, flag_sets[f]));
+}
+
+/* 1 when this one call took the fast path. */
+static int took_fast_path(const char *text, size_t len, size_t flags)
+{
+	mp_json_parse_counts before = mp_json_parse_counted();
+	json_t *j = mp_json_parse(text, len, flags, NULL);
+	mp_json_parse_counts after = mp_json_parse_counted();
+	json_decref(j);
+	assert_int_equal(after.fast + after.fallback, before.fast + before.fallback + 1);
+	return after.fast == before.fast + 1;
+}
+
+/* Texts small enough to write out; each is checked under every flag combination. */
+static const char *const cases[] = {
+    /* every type at the top, bare and with white space */
+    "{}",
+    "[]",
+    "\"s\"",
+    "1",
+    "-1",
+    "1.5",
+    "true",
+    "false",
+    "null",
+    " {} ",
+    "\t[]\r\n",
+    " \"s\" ",
+    " 1 ",
+    "\n1.5\n",
+    " true",
+    "null ",
+    "{\"a\":[1,2.5,\"x\",true,false,null,{},[]]}",
+    /* numbers at the edges: jansson makes 1 an integer and 1.0, 1e2 reals */
+    "[0]",
+    "[-0]",
+    "[-0.0]",
+    "[-0e0]",
+    "[0e400]",
+    "[0.0e-99999]",
+    "[1e308]",
+    "[1e309]",
+    "[-1e309]",
+    "[1e-400]",
+    "[-1e-400]",
+    "[4.9e-324]",
+    "[2.4e-324]",
+    "[2.5e-324]",
+    "[1.7976931348623157e308]",
+    "[1.7976931348623159e308]",
+    "[2.2250738585072011e-308]",
+    "[9223372036854775807]",
+    "[9223372036854775808]",
+    "[-9223372036854775808]",
+    "[-9223372036854775809]",
+    "[18446744073709551615]",
+    "[18446744073709551616]",
+    "[123456789012345678901234567890]",
+    "[-123456789012345678901234567890]",
+    "[9223372036854775807.0]",
+    "[9223372036854775808e0]",
+    "[1.0]",
+    "[1e2]",
+    "[1E2]",
+    "[1e+2]",
+    "[1e-2]",
+    "[1.5E-2]",
+    "[0.1]",
+    "[1e23]",
+    "[8.98846567431158e307]",
+    "[0.10000000000000000555111512312578270211815834045410156250001]",
+    "[1234567890123456789012345678901234567890.5]",
+    "[00]",
+    "[01]",
+    "[-01]",
+    "[1.]",
+    "[.1]",
+    "[+1]",
+    "[-]",
+    "[--1]",
+    "[1e]",
+    "[1e+]",
+    "[0x1]",
+    "[Infinity]",
+    "[NaN]",
+    "[-Infinity]",
+    "[1.e5]",
+    "[1 2]",
+    "1 2",
+    "-",
+    "01",
+    /* escapes, surrogates valid and lone, \u0000 */
+    "[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]",
+    "[\"\\u00e9\\u20AC\\uFFFF\\uFFFE\"]",
+    "[\"\\u0041\"]",
+    "[\"\\uD83D\\uDE00\"]",
+    "[\"\\ud83d\\ude00\"]",
+    "[\"\\uDBFF\\uDFFF\"]",
+    "[\"\\uD800\"]",
+    "[\"\\uDC00\"]",
+    "[\"\\uDFFF\"]",
+    "[\"\\uD800\\uE000\"]",
+    "[\"\\uD800\\uD800\"]",
+    "[\"\\uD800x\"]",
+    "[\"\\uD800\\u0041\"]",
+    "[\"\\uDBFF\\uFFFF\"]",
+    "[\"\\uDC00\\uD800\"]",
+    "[\"\\u\"]",
+    "[\"\\u12\"]",
+    "[\"\\u12G4\"]",
+    "[\"\\x\"]",
+    "[\"\\'\"]",
+    "[\"\\U0041\"]",
+    "[\"\\a\"]",
+    "[\"\\",
+    "[\"\\u0000\"]",
+    "[\"a\\u0000\"]",
+    "{\"\\u0000\":1}",
+    "{\"a\\u0000b\":1}",
+    "\"\\u0000\"",
+    "[\"\\\\u0000\"]",
+    "{\"\\\\u0000\":\"\\\\\"}",
+    /* invalid UTF-8 of each kind, in a string and outside one */
+    "[\"\x80\"]",
+    "[\"\xbf\"]",
+    "[\"\xc2\"]",
+    "[\"\xc2\x41\"]",
+    "[\"\xc0\x80\"]",
+    "[\"\xc1\xbf\"]",
+    "[\"\xe0\x80\x80\"]",
+    "[\"\xe0\x9f\xbf\"]",
+    "[\"\xf0\x80\x80\x80\"]",
+    "[\"\xf0\x8f\xbf\xbf\"]",
+    "[\"\xed\xa0\x80\"]",
+    "[\"\xed\xbf\xbf\"]",
+    "[\"\xed\xa0\xbd\xed\xb8\x80\"]",
+    "[\"\xf4\x90\x80\x80\"]",
+    "[\"\xf5\x80\x80\x80\"]",
+    "[\"\xf8\x88\x80\x80\x80\"]",
+    "[\"\xfe\"]",
+    "[\"\xff\"]",
+    "[\"\xe2\x82\"]",
+    "[\"\xf0\x9f\x98\"]",
+    "[\"\xe2\x82\xac\xac\"]",
+    "[\"\xc2\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf\"]",
+    "\x80",
+    "[\xc2\xa9]",
+    "{\"\xc0\xae\":1}",
+    "{\"\xc2\xa9\":1}",
+    "[\"\x7f\"]",
+    /* control characters, byte order mark, white space of other kinds */
+    "[\"a\tb\"]",
+    "[\"a\nb\"]",
+    "[\"\x01\"]",
+    "[\"\x1f\"]",
+    "\xef\xbb\xbf{}",
+    "\xef\xbb\xbf[1]",
+    "\xef\xbb\xbf",
+    "\v[1]",
+    "\f[1]",
+    "[1]\v",
+    "\xc2\xa0[1]",
+    "[1,\r\n2]",
+    "[1\t,\t2]",
+    "{\n\"a\"\n:\n1\n}",
+    "\r\n",
+    /* trailing garbage, structure errors, empty input */
+    "",
+    " ",
+    "\n",
+    "{}x",
+    "{} {}",
+    "[1]]",
+    "{}\n\n,",
+    "[1] //",
+    "[1,]",
+    "{\"a\":1,}",
+    "{\"a\"}",
+    "{1:2}",
+    "{\"a\" 1}",
+    "{\"a\":}",
+    "['a']",
+    "tru",
+    "nulll",
+    "[true false]",
+    "[",
+    "]",
+    "{",
+    "}",
+    "[[]",
+    "{\"a\":{}",
+    "\"abc",
+    "[\"abc]",
+    "{,}",
+    "[,1]",
+    ",",
+    ":",
+    "{\"a\"::1}",
+    /* duplicate keys, at the top and at depth; keys equal once unescaped */
+    "{\"a\":1,\"a\":2}",
+    "{\"a\":1,\"b\":2,\"a\":3}",
+    "{\"a\":{\"b\":1,\"b\":2}}",
+    "[{\"a\":1},{\"a\":1}]",
+    "{\"a\":1,\"b\":{\"c\":[{\"d\":1,\"d\":{\"e\":2}}]}}",
+    "{\"a\":1,\"\\u0061\":2}",
+    "{\"\\u00e9\":1,\"\xc3\xa9\":2}",
+    "{\"\":1,\"\":2}",
+    "{\"a\":[1],\"b\":{},\"a\":null}",
+    "{\"x\":{\"y\":{\"z\":{\"y\":1,\"y\":1}}}}",
+    "{\"a\":1,\"A\":2}",
+};
+
+static void test_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_all_flags(cases[i], strlen(cases[i]));
+}
+
+/* NUL bytes in the text itself (json_loadb takes a length, so they reach the parser). */
+static void test_raw_nul(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		size_t len;
+	} nuls[] = {
+	    {"[1]\0", 4},        {"\0[1]", 4},   {"[\"a\0b\"]", 7}, {"{\"a\0\":1}", 8},
+	    {"[1,\0 2]", 7},     {"\0", 1},      {"{}\0\0", 4},     {"[\"\\u0000\0\"]", 11},
+	    {"[\"\xc2\0\"]", 6}, {"[1\0.5]", 6},
+	};
+	for (size_t i = 0; i < sizeof(nuls) / sizeof(nuls[0]); i++)
+		check_all_flags(nuls[i].text, nuls[i].len);
+	/* no text at all: json_loadb's "wrong arguments" */
+	json_error_t e;
+	assert_null(mp_json_parse(NULL, 0, 0, &e));
+	assert_string_equal(e.text, "wrong arguments");
+}
+
+/* "[[[...]]]" and {"a":{"a":...}} n deep: simdjson stops at 1,024, jansson at 2,048. */
+static char *nested(size_t n, int objects)
+{
+	const char *open = objects ? "{\"a\":" : "[", *close = objects ? "}" : "]";
+	size_t ol = strlen(open);
+	char *s = malloc(n * (ol + 1) + 2), *p = s;
+	for (size_t i = 0; i < n; i++, p += ol)
+		memcpy(p, open, ol);
+	if (objects)
+		*p++ = '1';
+	for (size_t i = 0; i < n; i++)
+		*p++ = *close;
+	*p = '\0';
+	return s;
+}
+
+static void test_depth(void **state)
+{
+	(void)state;
+	static const size_t depths[] = {1, 2, 1000, 1023, 1024, 1025, 1100, 2047, 2048, 2049, 5000};
+	for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++)
+		for (int objects = 0; objects <= 1; objects++) {
+			char *s = nested(depths[i], objects);
+			check_all_flags(s, strlen(s));
+			free(s);
+		}
+	char *s = nested(1000, 0);
+	assert_true(took_fast_path(s, strlen(s), JSON_REJECT_DUPLICATES));
+	free(s);
+}
+
+/* Strings of 1 MB (past the fast path's capacity) and just under it, escaped and not. */
+static void test_large(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {60 * 1024, MP_JSON_FAST_MAX - 4, MP_JSON_FAST_MAX - 3,
+	                               MP_JSON_FAST_MAX, 1024 * 1024};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		char *s = malloc(n + 1);
+		memset(s, 'a', n);
+		memcpy(s, "[\"", 2);
+		memcpy(s + n - 2, "\"]", 2);
+		for (size_t k = 100; k + 12 < n; k += 997) /* escapes and multibyte characters */
+			memcpy(s + k, k % 2 ? "\\u00e9\\n" : "\xe2\x82\xac\\\"   ", 8);
+		s[n] = '\0';
+		check_all_flags(s, n);
+		check_all_flags(s + 1, n - 2); /* the bare string */
+		assert_int_equal(took_fast_path(s, n, JSON_REJECT_DUPLICATES),
+		                 n <= MP_JSON_FAST_MAX);
+		s[n / 2] = '\0'; /* and a NUL in the middle */
+		check_all_flags(s, n);
+		free(s);
+	}
+}
+
+/* Without JSON_REJECT_DUPLICATES, jansson keeps the first key's place and the last value. */
+static void test_duplicates_kept_last(void **state)
+{
+	(void)state;
+	const char *t = "{\"a\":1,\"b\":2,\"a\":{\"c\":3}}";
+	json_t *j = mp_json_parse(t, strlen(t), 0, NULL);
+	char *s = dump(j);
+	assert_string_equal(s, "{\"a\":{\"c\":3},\"b\":2}");
+	free(s);
+	json_decref(j);
+	assert_true(took_fast_path(t, strlen(t), 0));
+	assert_false(took_fast_path(t, strlen(t), JSON_REJECT_DUPLICATES));
+}
+
+/* The request bodies of the examples take the fast path, under the server's flags. */
+static void test_bodies_fast(void **state)
+{
+	(void)state;
+	glob_t g;
+	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= 5);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		assert_non_null(f);
+		char buf[8192];
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		assert_true(same_as_jansson(buf, n, JSON_REJECT_DUPLICATES));
+		if (!took_fast_path(buf, n, JSON_REJECT_DUPLICATES))
+			print_error("%s: not on the fast path\n", g.gl_pathv[i]);
+		assert_true(took_fast_path(buf, n, JSON_REJECT_DUPLICATES));
+	}
+	globfree(&g);
+	/* and the shapes of the hand-written cases that should */
+	static const char *const fast[] = {"{\"a\":[1,2.5,\"x\",true,false,null,{},[]]}",
+	                                   "[-0]",
+	                                   "[-0.0]",
+	                                   "[\"\\u00e9\\uD83D\\uDE00\\n\"]",
+	                                   "[9223372036854775807]",
+	                                   "[-9223372036854775808]"};
+	for (size_t i = 0; i < sizeof(fast) / sizeof(fast[0]); i++)
+		assert_true(took_fast_path(fast[i], strlen(fast[i]), JSON_REJECT_DUPLICATES));
+	assert_true(took_fast_path("1", 1, JSON_DECODE_ANY));
+	assert_false(took_fast_path("1", 1, JSON_REJECT_DUPLICATES));
+	assert_false(took_fast_path("{}", 2, JSON_ALLOW_NUL)); /* other flags: json_loadb */
+}
+
+/* --- jansson's allocator serves the tree (the server's body arena relies on it) --- */
+static size_t allocs, frees;
+static void *counting_malloc(size_t n)
+{
+	allocs++;
+	return malloc(n);
+}
+static void counting_free(void *p)
+{
+	frees += p != NULL;
+	free(p);
+}
+
+static void test_allocator(void **state)
+{
+	(void)state;
+	json_malloc_t m;
+	json_free_t f;
+	json_get_alloc_funcs(&m, &f);
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	const char *t = "{\"a\":[1,\"x\",{\"b\":2.5}],\"c\":\"long enough to be a string\"}";
+	json_t *j = mp_json_parse(t, strlen(t), JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(j);
+	assert_true(allocs >= 8);
+	json_decref(j);
+	assert_int_equal(allocs, frees);
+	json_set_alloc_funcs(m, f);
+}
+
+/* --- seeded mutations of real bodies --- */
+static uint64_t rng_state;
+static uint64_t rnd(void) /* splitmix64 */
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* What a mutation inserts: tokens where the two parsers could part. */
+static const char *const tokens[] = {
+    "\\u0000",
+    "\\uD800",
+    "\\uDC00",
+    "\\uD83D\\uDE00",
+    "\\u00e9",
+    "\\\"",
+    "\\\\",
+    "\\",
+    "1e309",
+    "1e-400",
+    "-0",
+    "-0.0",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1.0",
+    "1e2",
+    "\xef\xbb\xbf",
+    "\xc0\x80",
+    "\xed\xa0\x80",
+    "\xf4\x90\x80\x80",
+    "\xe2\x82\xac",
+    "\x80",
+    "\xff",
+    "null",
+    "true",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "\"",
+    "\"a\":1,",
+    "\"a\":",
+    "{\"a\":1,\"a\":2}",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\v",
+    "\x01",
+    "0",
+    "-",
+    ".",
+    "e",
+    "E",
+    "+",
+};
+static const char bytes[] = "\"\\{}[],:0-1e.E+ \n\tu\x00\x80\xc0\xed\xf4\xff";
+
+/* One to three mutations of src into dst (capacity cap); the new length. */
+static size_t mutate(const char *src, size_t len, char *dst, size_t cap)
+{
+	memcpy(dst, src, len);
+	int rounds = 1 + (int)(rnd() % 3);
+	for (int r = 0; r < rounds; r++) {
+		size_t at = len ? rnd() % (len + 1) : 0;
+		switch (rnd() % 7) {
+		case 0: /* flip a bit */
+			if (at < len)
+				dst[at] ^= (char)(1u << (rnd() % 8));
+			break;
+		case 1: /* set a byte to one that matters */
+			if (at < len)
+				dst[at] = bytes[rnd() % (sizeof(bytes) - 1)];
+			break;
+		case 2: { /* insert a token */
+			const char *t = tokens[rnd() % (sizeof(tokens) / sizeof(tokens[0]))];
+			size_t n = strlen(t);
+			if (len + n <= cap) {
+				memmove(dst + at + n, dst + at, len - at);
+				memcpy(dst + at, t, n);
+				len += n;
+			}
+			break;
+		}
+		case 3: { /* delete a range */
+			size_t n = at < len ? 1 + rnd() % (len - at < 8 ? len - at : 8) : 0;
+			memmove(dst + at, dst + at + n, len - at - n);
+			len -= n;
+			break;
+		}
+		case 4: /* truncate */
+			len = at;
+			break;
+		case 5: { /* repeat a span (makes duplicate keys) */
+			size_t n = at < len ? 1 + rnd() % (len - at < 40 ? len - at : 40) : 0;
+			if (len + n <= cap) {
+				memmove(dst + at + n, dst + at, len - at);
+				len += n;
+			}
+			break;
+		}
+		default: /* swap two bytes */
+			if (at < len) {
+				size_t b = rnd() % len;
+				char c = dst[at];
+				dst[at] = dst[b];
+				dst[b] = c;
+			}
+		}
+	}
+	return len;
+}
+
+/* Seeds that are not files: the shapes the hand-written cases probe, in one document. */
+static const char seed_doc[] =
+    "{\"n\":[0,-0,1,-1,1.5,-0.0,1e2,1E-2,9223372036854775807,-9223372036854775808,0.1],"
+    "\"s\":[\"\",\"\\u00e9\\uD83D\\uDE00\\n\\t\\\"\\\\\\/\",\"\xc2\xa9\xe2\x82\xac\"],"
+    "\"o\":{\"a\":{\"b\":[{},[],null,true,false]},\"c\":\"d\"}}";
+
+static void test_mutations(void **state)
+{
+	(void)state;
+	static const char *const patterns[] = {
+	    "examples/requests/*.json", "examples/opa-envoy/*.json", "examples/kuma/request.json",
+	    "tests/data/audit/sample.json"};
+	char *seeds[64];
+	size_t seed_len[64], nseeds = 0;
+	seeds[nseeds] = strdup(seed_doc);
+	seed_len[nseeds++] = strlen(seed_doc);
+	for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+		glob_t g;
+		if (glob(patterns[p], 0, NULL, &g) != 0)
+			continue;
+		for (size_t i = 0; i < g.gl_pathc && nseeds < 64; i++) {
+			FILE *f = fopen(g.gl_pathv[i], "rb");
+			assert_non_null(f);
+			char *buf = malloc(MP_JSON_FAST_MAX);
+			size_t n = fread(buf, 1, MP_JSON_FAST_MAX, f);
+			fclose(f);
+			seeds[nseeds] = buf;
+			seed_len[nseeds++] = n;
+		}
+		globfree(&g);
+	}
+	assert_true(nseeds >= 10);
+
+	const char *env = getenv("MP_JSONPARSE_MUTATIONS"); /* longer runs by hand */
+	long total = env ? atol(env) : 200000;
+	rng_state = 20261207;
+	size_t cap = MP_JSON_FAST_MAX + 1024;
+	char *buf = malloc(cap);
+	mp_json_parse_counts before = mp_json_parse_counted();
+	long failures = 0;
+	for (long i = 0; i < total && failures < 5; i++) {
+		size_t s = rnd() % nseeds;
+		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
+		if (!same_as_jansson(buf, len, flag_sets[i % NFLAGS])) {
+			print_error("mutation %ld of seed %zu\n", i, s);
+			failures++;
+		}
+	}
+	mp_json_parse_counts after = mp_json_parse_counted();
+	/* both paths were exercised, the fast one for a good share of the texts */
+	print_message("%ld mutations: %llu fast, %llu to json_loadb\n", total,
+	              (unsigned long long)(after.fast - before.fast),
+	              (unsigned long long)(after.fallback - before.fallback));
+	assert_int_equal(failures, 0);
+	assert_true(after.fast - before.fast > (uint64_t)total / 10);
+	assert_true(after.fallback - before.fallback > (uint64_t)total / 10);
+	free(buf);
+	for (size_t i = 0; i < nseeds; i++)
+		free(seeds[i]);
+}
+
+/* Threads parse at once, each with its own simdjson parser. */
+static void *parse_many(void *arg)
+{
+	const char *t = arg;
+	long bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		json_t *j = mp_json_parse(t, strlen(t), JSON_REJECT_DUPLICATES, NULL);
+		bad += !j || json_integer_value(json_object_get(j, "i")) != 7;
+		json_decref(j);
+	}
+	bad += mp_json_parse_counted().fast != 2000;
+	return (void *)bad;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	static const char *const texts[] = {"{\"i\":7,\"s\":\"one\"}", "{\"s\":[1,2,3],\"i\":7}",
+	                                    "{\"a\":{\"b\":{}},\"i\":7}", "{\"i\":7}"};
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, parse_many, (void *)texts[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		void *bad;
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_raw_nul),
+	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_large),
+	    cmocka_unit_test(test_duplicates_kept_last),
+	    cmocka_unit_test(test_bodies_fast),
+	    cmocka_unit_test(test_allocator),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
