@@ -19,7 +19,7 @@
 #define SPLIT_MIN_BYTES (256u << 10)
 /* The share of the text the loader runs itself: it also injects the rest, and the thread also
  * records what it ran. */
-#define SPLIT_FIRST_SHARE 0.57
+#define SPLIT_FIRST_SHARE 0.62
 /* The recording is used only when every file took at most this much of its budget on the
  * second thread: what a file costs differs between two states only by the charge for memory
  * (sandbox.h, mp_sandbox_memory_units_used), so a file far under the budget there is under it
