@@ -10,6 +10,7 @@
 #include "sandbox.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,7 +98,14 @@ pol_split *pol_split_start(const mp_bundle *b, const mp_bundle_source *src, cons
 	s->rec.mem_limit = test_mem_limit;
 	s->rec.sha = s->sha + from;
 	(void)mp_stdlib_dir(); /* its first call fills a static: not on two threads at once */
-	if (pthread_create(&s->thread, NULL, record_main, s) != 0)
+	/* signals are the caller's threads' to take (the server's loop, the audit's Ctrl-C): the
+	 * thread starts with them all blocked */
+	sigset_t all, before;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &before);
+	int started = pthread_create(&s->thread, NULL, record_main, s) == 0;
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
+	if (!started)
 		goto fail;
 	s->running = 1;
 	return s;
