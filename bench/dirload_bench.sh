@@ -5,8 +5,8 @@
 # bench/audit_bench.sh), run by BASE (another build, e.g. main's), by this build on one thread
 # (MESHPOL_LOAD_JOBS=1) and by this build as it chooses (two threads on two cores), in REPS
 # alternating rounds; prints the medians of wall and CPU seconds, and checks that the three give
-# the same `check` and audit output, byte for byte (BASE's `check` is compared without its load
-# figure, which counts memory's charge there).
+# the same `check` and audit output, byte for byte (the audit's "time" aside; BASE's `check`
+# without its load line, whose figure counts memory's charge there).
 #
 # usage: SIZES="1000 10000" REPS=5 BASE=/path/to/main/bin/meshpol bash bench/dirload_bench.sh
 # env:   DATA (where audit-mesh-N.mpm and audit-bundle-N are: bench/out), MESHPOL (bin/meshpol).
@@ -52,8 +52,9 @@ for n in $SIZES; do
 	for v in "${variants[@]}"; do # the outputs, once
 		cmd "$v"
 		"${CMD[@]}" check -m "$mpm" "$bundle" >"$RUN/$v.check" 2>&1
-		"${CMD[@]}" audit -m "$mpm" -p "$bundle" --format json -o "$RUN/$v.audit" >/dev/null 2>&1
-		sed 's/: load: .*//' "$RUN/$v.check" >"$RUN/$v.check.noload"
+		"${CMD[@]}" audit -m "$mpm" -p "$bundle" --format json -o "$RUN/$v.json" >/dev/null 2>&1
+		grep -v '^ *"time": ' "$RUN/$v.json" >"$RUN/$v.audit"
+		grep -v ': load: ' "$RUN/$v.check" >"$RUN/$v.check.noload"
 	done
 	cmp -s "$RUN/one.check" "$RUN/two.check" || fail "$n: check differs on one and two threads"
 	cmp -s "$RUN/one.audit" "$RUN/two.audit" || fail "$n: the audit differs on one and two threads"
