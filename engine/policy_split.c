@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Policy text below which the second thread costs more than it saves (its sandbox, the DSL
- * and the thread take about 1 ms; bench/README.md, "parallel directory load"). */
+/* Policy text below which one thread loads (the second's sandbox, DSL and start take about
+ * 2 ms: bench/README.md, "parallel directory load", says how this was judged). */
 #define SPLIT_MIN_BYTES (256u << 10)
 /* The share of the text the loader runs itself: it also injects the rest, and the thread also
  * records what it ran. */
@@ -30,9 +30,8 @@
 static size_t test_mem_limit; /* pol_split_test_mem_limit's; set before any thread starts */
 
 struct pol_split {
-	const mp_bundle *b; /* borrowed: only read, by both threads, until pol_split_free */
-	const char *stdlib_dir;
-	uint32_t from;  /* the first file of the second part */
+	const char *stdlib_dir; /* borrowed, as the bundle's files part.files point into */
+	uint32_t from;          /* the first file of the second part */
 	mp_bundle part; /* the thread's view: b's files from `from` on (files: owned copies) */
 	pthread_t thread;
 	int running;                  /* joined yet? */
@@ -82,7 +81,6 @@ pol_split *pol_split_start(const mp_bundle *b, const mp_bundle_source *src, cons
 	pol_split *s = mp_calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->b = b;
 	s->stdlib_dir = stdlib_dir;
 	s->from = from;
 	s->part.dir = b->dir;
