@@ -332,6 +332,9 @@ void mp_cli_write_man(FILE *out)
 	      ".TP\n.B MESHPOL_DOT\nThe Graphviz program that lays out pictures "
 	      "(\\fBgraph\\fR, \\fBaudit \\-\\-format html\\fR); by default \\fBdot\\fR.\n"
 	      ".TP\n.B MESHPOL_ADMIN_TOKEN\nThe token of \\fBserve\\fR's admin listener.\n"
+	      ".TP\n.B MESHPOL_LOAD_JOBS\n1: load a bundle directory's policy files on one "
+	      "thread; 2: on two, whatever their size; unset: on two when the machine has two "
+	      "cores and the files are big enough to pay. The bundle is the same either way.\n"
 	      ".TP\n.B NO_COLOR\nNo colours in the text report.\n"
 	      ".SH SEE ALSO\n.BR dot (1)\n.PP\nThe guides in the docs/ folder of meshpol's "
 	      "sources: cli.md, policy\\-guide.md, server.md, repl.md.\n",

@@ -406,8 +406,7 @@ static lua_Unsigned count_fns(lua_State *L, int dsl)
 	return n;
 }
 
-/* The SHA-256 of the DSL run_files ran (32 bytes; zeros before it was loaded). */
-static void dsl_sha256(lua_State *L, unsigned char out[32])
+void pol_dsl_sha256(lua_State *L, unsigned char out[32])
 {
 	size_t n = 0;
 	lua_getfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
@@ -429,23 +428,110 @@ typedef struct {
 	struct pol_decls_block_list *blocks; /* (npolicy_files), for pol_compile */
 	pol_decls_marks *marks;          /* pol_decls_build's: npolicy_files + 1 marks, or NULL */
 	const unsigned char *const *sha; /* NULL, or the SHA-256 of b->files[i] where known */
+	/* Recording: the most units (memory's charge included) a file took, or NULL. */
+	uint64_t *max_charged;
+	/* The directory's loader on two threads (policy_split.c): the files from split->from on
+	 * were recorded on the second thread; at that file run_files asks for them
+	 * (pol_split_join), and a file whose recording cannot be injected runs. NULL: none. */
+	pol_split *split;
 } run_opts;
 
-/* Puts file f's stored declarations e in the state instead of running it. -1 after reporting. */
+/* The lengths of the state's policies and rules (the table at state). */
+static void list_lengths(lua_State *L, int state, lua_Unsigned n[2])
+{
+	lua_getfield(L, state, "policies");
+	n[0] = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+	lua_getfield(L, state, "rules");
+	n[1] = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+	lua_pop(L, 2);
+}
+
+/* The state's policies and rules cut back to the lengths n (list_lengths): what a failed
+ * injection had added. Only removes, so it cannot fail. */
+static void cut_lists(lua_State *L, int state, const lua_Unsigned n[2])
+{
+	static const char *const names[2] = {"policies", "rules"};
+	for (int k = 0; k < 2; k++) {
+		lua_getfield(L, state, names[k]);
+		for (lua_Unsigned i = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0; i > n[k]; i--) {
+			lua_pushnil(L);
+			lua_rawseti(L, -2, (lua_Integer)i);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/* Puts file f's stored declarations e in the state instead of running it. -1 after reporting;
+ * for a recording of the second thread (quiet), -1 with the state as it was, to run the file. */
 static int inject_file(mp_sandbox *sb, int dsl, const mp_bundle_file *f, const pol_decls_entry *e,
-                       const run_opts *o, mp_diags *d)
+                       const pol_decls *decls, const run_opts *o, int quiet, mp_diags *d)
 {
 	char err[512];
+	lua_State *L = mp_sandbox_lua(sb);
 	pol_decls_block *blk = &o->blocks->v[o->blocks->n];
-	*blk = (pol_decls_block){.e = e, .d = o->decls, .path = f->path, .label = o->decls_label};
-	lua_getfield(mp_sandbox_lua(sb), dsl, "state");
+	lua_Unsigned lens[2];
+	*blk = (pol_decls_block){
+	    .e = e, .d = (pol_decls *)decls, .path = f->path, .label = o->decls_label};
+	lua_getfield(L, dsl, "state");
+	int state = lua_gettop(L);
+	list_lengths(L, state, lens);
 	if (pol_decls_inject(sb, blk, o->blocks->n + 1, err, sizeof(err)) == 0) {
 		o->blocks->n++;
 		return 0;
 	}
+	if (quiet) {
+		lua_getfield(L, dsl, "state");
+		cut_lists(L, lua_gettop(L), lens);
+		lua_pop(L, 1);
+		return -1;
+	}
 	mp_diags_error(d, o->decls_label, 0, 0, "the declarations stored for '%s': %s", f->rel,
 	               err);
 	return -1;
+}
+
+/* Runs policy file f (index i) in the state, the DSL at index dsl; its units (memory's charge
+ * left out: pol_split's recordings must count what the loader would) into *units. -1 when it
+ * failed, after reporting. */
+static int run_file(mp_sandbox *sb, int dsl, const mp_bundle *b, const mp_bundle_file *f,
+                    uint64_t *units, uint64_t *charged, mp_diags *d)
+{
+	lua_State *L = mp_sandbox_lua(sb);
+	char err[2048];
+	int failed = 0;
+	*units = *charged = 0;
+	if (mp_sandbox_load(sb, f->text, f->len, f->path, err, sizeof(err)) < 0) {
+		lua_error_diag(d, err);
+		return -1;
+	}
+	int fn = lua_gettop(L);
+	mp_sandbox_push_env(L);
+	lua_getfield(L, dsl, "install");
+	lua_pushvalue(L, fn + 1);
+	lua_pushstring(L, f->path);
+	if (b->nskips) {
+		lua_pushlightuserdata(L, (void *)b);
+		lua_pushinteger(L, f->in_memory);
+		lua_pushcclosure(L, host_skipped, 2);
+	} else {
+		lua_pushnil(L);
+	}
+	if (mp_sandbox_pcall(sb, 3, 0, err, sizeof(err)) < 0) {
+		lua_error_diag(d, err);
+		lua_settop(L, fn - 1);
+		return -1;
+	}
+	lua_setupvalue(L, fn, 1); /* the file's _ENV is its own environment */
+	uint64_t installed = mp_sandbox_instructions_used(sb),
+	         installed_mem = mp_sandbox_memory_units_used(sb);
+	if (mp_sandbox_pcall(sb, 0, 0, err, sizeof(err)) < 0) {
+		lua_error_diag(d, err);
+		failed = 1;
+	}
+	*charged = installed + mp_sandbox_instructions_used(sb);
+	*units = *charged - installed_mem - mp_sandbox_memory_units_used(sb);
+	lua_settop(L, dsl);
+	return failed ? -1 : 0;
 }
 
 /* mp_bundle_run_files, with what o asks for (every field may be 0). */
@@ -456,6 +542,7 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, const run_opts *o, mp_d
 	int failed = 0;
 	uint64_t *units = o->units;
 	uint32_t *fns = o->fns;
+	const pol_decls *decls = o->decls;
 	if (push_dsl(sb, d) < 0)
 		return -1;
 	int dsl = lua_gettop(L);
@@ -472,59 +559,45 @@ static int run_files(mp_sandbox *sb, const mp_bundle *b, const run_opts *o, mp_d
 	}
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		const mp_bundle_file *f = &b->files[i];
+		if (o->split && i == pol_split_from(o->split))
+			decls = pol_split_join(o->split, sb);
 		if (!units && f->no_fns)
 			continue;
 		const pol_decls_entry *e =
-		    o->decls && !b->nskips
-		        ? pol_decls_find(o->decls, f->text, f->len, o->sha ? o->sha[i] : NULL)
+		    decls && !b->nskips
+		        ? pol_decls_find(decls, f->text, f->len, o->sha ? o->sha[i] : NULL)
 		        : NULL;
-		if (e) {
-			failed |= inject_file(sb, dsl, f, e, o, d) < 0;
+		if (e && inject_file(sb, dsl, f, e, decls, o, o->split != NULL, d) == 0) {
 			units[i] = e->units;
 			fns[i] = 0;
 			continue;
 		}
-		uint64_t nondet = mp_sandbox_nondeterministic(sb);
+		if (e && !o->split) { /* reported */
+			failed = 1;
+			units[i] = e->units;
+			fns[i] = 0;
+			continue;
+		}
+		uint64_t nondet = mp_sandbox_nondeterministic(sb), req = mp_sandbox_requires(sb);
+		uint64_t used = 0, charged = 0;
 		lua_Unsigned before = fns ? count_fns(L, dsl) : 0;
-		if (mp_sandbox_load(sb, f->text, f->len, f->path, err, sizeof(err)) < 0) {
-			lua_error_diag(d, err);
-			failed = 1;
-			continue;
-		}
-		int fn = lua_gettop(L);
-		mp_sandbox_push_env(L);
-		lua_getfield(L, dsl, "install");
-		lua_pushvalue(L, fn + 1);
-		lua_pushstring(L, f->path);
-		if (b->nskips) {
-			lua_pushlightuserdata(L, (void *)b);
-			lua_pushinteger(L, f->in_memory);
-			lua_pushcclosure(L, host_skipped, 2);
-		} else {
-			lua_pushnil(L);
-		}
-		if (mp_sandbox_pcall(sb, 3, 0, err, sizeof(err)) < 0) {
-			lua_error_diag(d, err);
-			lua_settop(L, fn - 1);
-			failed = 1;
-			continue;
-		}
-		lua_setupvalue(L, fn, 1); /* the file's _ENV is its own environment */
-		uint64_t installed = mp_sandbox_instructions_used(sb);
-		if (mp_sandbox_pcall(sb, 0, 0, err, sizeof(err)) < 0) {
-			lua_error_diag(d, err);
-			failed = 1;
-		}
+		int bad = run_file(sb, dsl, b, f, &used, &charged, d) < 0;
+		failed |= bad;
 		if (units)
-			units[i] = installed + mp_sandbox_instructions_used(sb);
-		lua_settop(L, dsl);
+			units[i] = used;
+		if (o->max_charged && charged > *o->max_charged)
+			*o->max_charged = charged;
 		if (fns)
 			fns[i] = count_fns(L, dsl) != before;
 		if (o->marks) {
 			lua_getfield(L, dsl, "state");
 			pol_decls_mark(L, -1, &o->marks[i + 1]);
 			lua_pop(L, 1);
-			o->marks[i + 1].storable = mp_sandbox_nondeterministic(sb) == nondet;
+			/* what it declared is its own: it ran to the end, without the clock or a
+			 * module that another file may have changed */
+			o->marks[i + 1].storable = !bad &&
+			                           mp_sandbox_nondeterministic(sb) == nondet &&
+			                           mp_sandbox_requires(sb) == req;
 		}
 	}
 	lua_getfield(L, dsl, "state");
@@ -538,13 +611,18 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 	return run_files(sb, b, &o, d);
 }
 
-int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **out, size_t *len,
-                           mp_diags *d)
+/* Runs b's policy files in a fresh sandbox and records their declarations (pol_decls_build):
+ * *rec's fields as pol_record describes them. strict (mp_bundle_declarations): a file that
+ * fails fails the recording, and each file's units are the ones b->files holds from its load;
+ * else a file that fails is not stored, and the units are this run's. -1 after reporting. */
+static int record_files(const mp_bundle *b, const char *stdlib_dir, int strict, pol_record *rec,
+                        mp_diags *d)
 {
 	mp_sandbox_opts opts = {.instr_budget = MP_BUNDLE_LOAD_BUDGET,
+	                        .mem_limit =
+	                            rec->mem_limit ? rec->mem_limit : MP_BUNDLE_LOAD_MEM_LIMIT,
 	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
 	char err[1024];
-	unsigned char sha[32];
 	int rc = -1;
 	pol_decls_marks *marks = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*marks));
 	uint64_t *units = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*units));
@@ -564,14 +642,21 @@ int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **ou
 		goto out;
 	}
 	mp_bundle_prepare_state(sb);
-	run_opts o = {.units = units, .fns = fns, .marks = marks};
-	if (run_files(sb, b, &o, d) < 0)
+	run_opts o = {.units = units,
+	              .fns = fns,
+	              .marks = marks,
+	              .max_charged = &rec->max_units,
+	              .sha = rec->sha};
+	if (run_files(sb, b, &o, d) < 0 && (strict || lua_gettop(mp_sandbox_lua(sb)) == 0))
 		goto out;
-	dsl_sha256(mp_sandbox_lua(sb), sha);
-	if (pol_decls_build(sb, b, marks, sha, out, len, err, sizeof(err)) < 0) {
+	pol_dsl_sha256(mp_sandbox_lua(sb), rec->dsl_sha256);
+	if (pol_decls_build(sb, b, marks, strict ? NULL : units, rec->sha, rec->dsl_sha256,
+	                    &rec->out, &rec->len, err, sizeof(err)) < 0) {
 		mp_diags_error(d, b->dir, 0, 0, "cannot record the declarations: %s", err);
 		goto out;
 	}
+	rec->mem_peak = mp_sandbox_mem_peak(sb);
+	rec->mem_refused = mp_sandbox_mem_refused(sb);
 	rc = 0;
 out:
 	mp_sandbox_free(sb);
@@ -579,6 +664,22 @@ out:
 	mp_free(units);
 	mp_free(fns);
 	return rc;
+}
+
+int pol_record_files(const mp_bundle *b, const char *stdlib_dir, pol_record *rec, mp_diags *d)
+{
+	return record_files(b, stdlib_dir, 0, rec, d);
+}
+
+int mp_bundle_declarations(const mp_bundle *b, const char *stdlib_dir, void **out, size_t *len,
+                           mp_diags *d)
+{
+	pol_record rec = {0};
+	if (record_files(b, stdlib_dir, 1, &rec, d) < 0)
+		return -1;
+	*out = rec.out;
+	*len = rec.len;
+	return 0;
 }
 
 /* The bundle's name, revision, default, mask and model from the manifest (read from dir, or
@@ -674,6 +775,7 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 	pol_decls decls = {0};                    /* an archive's stored declarations ... */
 	struct pol_decls_block_list blocks = {0}; /* ... and the files they stand for */
 	const unsigned char **sha = NULL;         /* the files' SHA-256, where g gave them */
+	pol_split *split = NULL; /* the second thread's recordings of a directory's files */
 	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
 	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
 	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
@@ -694,6 +796,7 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
 
 	mp_sandbox_opts opts = {.instr_budget = MP_BUNDLE_LOAD_BUDGET,
+	                        .mem_limit = MP_BUNDLE_LOAD_MEM_LIMIT,
 	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
 	if (!(sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
 		mp_diags_error(d, dir, 0, 0, "%s", err);
@@ -712,7 +815,7 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 		if (push_dsl(sb, d) < 0)
 			goto fail;
 		lua_pop(mp_sandbox_lua(sb), 1);
-		dsl_sha256(mp_sandbox_lua(sb), sha);
+		pol_dsl_sha256(mp_sandbox_lua(sb), sha);
 		usable = pol_decls_open(src->decls, src->decls_len, sha, &decls, err, sizeof(err));
 		if (usable < 0) {
 			mp_diags_error(d, src->decls_label, 0, 0, "%s", err);
@@ -724,8 +827,19 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 			mp_diags_error(d, dir, 0, 0, "out of memory");
 			goto fail;
 		}
+	} else if (!b->nskips && (split = pol_split_start(b, src, opts.stdlib_dir))) {
+		/* the second part's declarations, recorded on a second thread meanwhile */
+		if (!(blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*blocks.v)))) {
+			mp_diags_error(d, dir, 0, 0, "out of memory");
+			goto fail;
+		}
+		o.split = split;
+		o.sha = pol_split_sha(split);
+		o.decls_label = b->dir;
 	}
 	int ran = run_files(sb, b, &o, d);
+	if (g)
+		g->injected = blocks.n;
 	for (uint32_t i = 0; i < b->npolicy_files; i++) {
 		b->files[i].load_units = units[i];
 		b->files[i].no_fns = !fns[i];
@@ -738,6 +852,7 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
 	if (d->errors > errors)
 		goto fail;
+	pol_split_free(split);
 	pol_decls_close(&decls);
 	mp_free(blocks.v);
 	mp_free(sha);
@@ -746,6 +861,7 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 	mp_sandbox_free(sb);
 	return b;
 fail:
+	pol_split_free(split);
 	pol_decls_close(&decls);
 	mp_free(blocks.v);
 	mp_free(sha);

@@ -541,7 +541,9 @@ static void put_file(wbuf *w, int state, const pol_decls_marks *before,
 
 typedef struct {
 	const mp_bundle *b;
-	const pol_decls_marks *marks; /* npolicy_files + 1: before each file, after the last */
+	const pol_decls_marks *marks;    /* npolicy_files + 1: before each file, after the last */
+	const uint64_t *units;           /* or NULL: b->files[i].load_units */
+	const unsigned char *const *sha; /* or NULL: hashed */
 	const unsigned char *dsl_sha256;
 	wbuf out, file, all; /* freed by pol_decls_build, whatever ends the call */
 	strtab st;
@@ -569,9 +571,12 @@ static int build_all(lua_State *L)
 		if (!c->file.ok || c->file.n > MAX_PAYLOAD)
 			continue;
 		unsigned char sha[32];
-		mp_key_sha256(f->text, f->len, sha);
+		if (c->sha && c->sha[i])
+			memcpy(sha, c->sha[i], 32);
+		else
+			mp_key_sha256(f->text, f->len, sha);
 		put(&c->out, sha, 32);
-		put_u64(&c->out, f->load_units);
+		put_u64(&c->out, c->units ? c->units[i] : f->load_units);
 		put_u32(&c->out, (uint32_t)c->file.n);
 		put(&c->out, c->file.p, c->file.n);
 		count++;
@@ -587,11 +592,13 @@ static int build_all(lua_State *L)
 }
 
 int pol_decls_build(mp_sandbox *sb, const mp_bundle *b, const pol_decls_marks *marks,
+                    const uint64_t *units, const unsigned char *const *sha,
                     const unsigned char dsl_sha256[32], void **out, size_t *len, char *err,
                     size_t errlen)
 {
 	lua_State *L = mp_sandbox_lua(sb);
-	build_ctx c = {.b = b, .marks = marks, .dsl_sha256 = dsl_sha256};
+	build_ctx c = {
+	    .b = b, .marks = marks, .units = units, .sha = sha, .dsl_sha256 = dsl_sha256};
 	lua_pushlightuserdata(L, &c);
 	lua_pushcclosure(L, build_all, 1);
 	lua_insert(L, -2);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct mp_sandbox;
+typedef struct pol_decls pol_decls;
 
 /* --- policy.c --- */
 
@@ -21,6 +22,9 @@ struct mp_sandbox;
 void *pol_arena_alloc(mp_bundle *b, size_t n);
 char *pol_arena_str(mp_bundle *b, const char *s);
 char *pol_arena_strn(mp_bundle *b, const char *s, size_t len); /* len bytes and a NUL */
+/* The SHA-256 of the DSL the state L ran its files with (32 bytes; zeros before it was
+ * loaded). */
+void pol_dsl_sha256(lua_State *L, unsigned char out[32]);
 /* An error at loc, a "file:line" as the DSL records it (or anything else: then it is the file). */
 void pol_loc_error(mp_diags *d, const char *loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -39,6 +43,9 @@ typedef struct {
 	/* the arena holding the tree's texts, each NUL-terminated: the bundle takes its chunks
 	 * over (mp_arena_adopt) and keeps the texts as they are */
 	struct mp_arena *texts;
+	/* out: how many policy files were not run but had declarations recorded before (an
+	 * archive's, or the second thread's: policy_split.c) injected */
+	uint32_t injected;
 } pol_given;
 /* mp_bundle_load_source with what g gives (NULL: nothing). */
 mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_model *m,
@@ -86,10 +93,29 @@ void pol_decls_mark(lua_State *L, int state, pol_decls_marks *m);
 /* .meshpol/declarations.bin for b, whose policy files a run left in the DSL state on top of
  * sb's stack (popped): marks[i] before file i, marks[i + 1] after it. Each file that may be
  * stored (no function, no DSL error, no check, nothing nondeterministic, every location its
- * own) is, keyed by its SHA-256 with its load units. 0 and *out (mp_free), or -1 and err. */
+ * own) is, keyed by its SHA-256 (sha[i] when given, else hashed) with its load units
+ * (units[i] when given, else b->files[i].load_units). 0 and *out (mp_free), or -1 and err. */
 int pol_decls_build(struct mp_sandbox *sb, const mp_bundle *b, const pol_decls_marks *marks,
+                    const uint64_t *units, const unsigned char *const *sha,
                     const unsigned char dsl_sha256[32], void **out, size_t *len, char *err,
                     size_t errlen);
+
+/* What a recording of policy files gives (pol_record_files). */
+typedef struct {
+	const unsigned char *const *sha; /* in: the files' SHA-256, or NULL (then hashed) */
+	size_t mem_limit; /* in: the recording state's cap (0: MP_BUNDLE_LOAD_MEM_LIMIT) */
+	void *out;        /* out: pol_decls_build's bytes (mp_free) ... */
+	size_t len;
+	unsigned char dsl_sha256[32]; /* ... for this DSL */
+	size_t mem_peak;              /* the most bytes the recording's state held ... */
+	uint64_t mem_refused;         /* ... and the growths it refused */
+	uint64_t max_units;           /* the most units (memory's charge included) a file took */
+} pol_record;
+/* b's policy files run in a fresh sandbox, as the loader runs them, and recorded as
+ * mp_bundle_declarations records them, except that a file that fails is just not stored (the
+ * loader will run it) and each file's units are this run's. -1 after reporting when no
+ * recording could be made (the sandbox, the DSL, out of memory). Thread-safe for distinct b. */
+int pol_record_files(const mp_bundle *b, const char *stdlib_dir, pol_record *rec, mp_diags *d);
 
 /* What a stored rule holds: its fields as read from its spec, before anything is resolved
  * against the model (pol_compile resolves them as it resolves what it reads from the DSL).
@@ -127,7 +153,7 @@ typedef struct {
 	const unsigned char *payload;
 	size_t len;
 } pol_decls_entry;
-typedef struct {
+struct pol_decls {
 	pol_decls_entry *entries; /* owned; pol_decls_close */
 	uint32_t n;
 	/* the strings the rules name by index: strs_len bytes of NUL-terminated strings in the
@@ -136,7 +162,7 @@ typedef struct {
 	size_t strs_len;
 	uint32_t *offs, nstrs;
 	const char *copy; /* strs copied into the bundle's arena once a rule needs one */
-} pol_decls;
+};
 /* Reads the container's index (every length checked; payloads are checked when injected).
  * 1: usable; 0: made by another version of meshpol or for another DSL (every file runs);
  * -1 and err: corrupt. */
@@ -179,6 +205,28 @@ typedef struct {
 } pol_decls_reader;
 /* The next rule: 1 and *out; 0 after the last (all bytes read); -1 and err when corrupt. */
 int pol_decls_rule(pol_decls_reader *rd, mp_bundle *b, pol_raw_rule *out, char *err, size_t errlen);
+
+/* --- policy_split.c: a directory's policy files loaded on two threads (docs/architecture.md,
+ * "Loading a directory on two threads") --- */
+
+typedef struct pol_split pol_split;
+/* Starts recording the second part of b's policy files on a second thread (pol_record_files),
+ * when src asks for it or the bundle is big enough and the machine has two cores; NULL: one
+ * thread (also when the thread cannot start). b must not change until pol_split_free. */
+pol_split *pol_split_start(const mp_bundle *b, const mp_bundle_source *src, const char *stdlib_dir);
+/* The first file the second thread recorded. */
+uint32_t pol_split_from(const pol_split *s);
+/* The SHA-256 of b->files[i] for the files it recorded (NULL before them), for pol_decls_find. */
+const unsigned char *const *pol_split_sha(const pol_split *s);
+/* Waits for the recording. Its declarations, to inject in the loader's state sb (which has run
+ * the files before pol_split_from, and nothing else), or NULL: run every file, as one thread
+ * would (the thread failed, the DSL differs, or memory is too near the cap to tell that
+ * running them in one state would not have run out). Owned by s. */
+const pol_decls *pol_split_join(pol_split *s, struct mp_sandbox *sb);
+/* Tests: the cap of the second thread's state from now on (0: the loader's). */
+void pol_split_test_mem_limit(size_t bytes);
+/* Joins the thread if it still runs, and frees s (NULL is fine). */
+void pol_split_free(pol_split *s);
 
 /* --- policy_bind.c --- */
 

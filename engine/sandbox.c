@@ -94,6 +94,11 @@ struct mp_sandbox {
 	uint64_t budget_left;             /* not yet committed in this call (invariant 9) */
 	uint64_t total_used;              /* units of the top-level calls that have returned */
 	uint64_t last_used;               /* units of the last top-level call that returned */
+	uint64_t mem_units;               /* of those of the running call: memory's charge ... */
+	uint64_t last_mem_units;          /* ... and of the last top-level call that returned */
+	size_t mem_peak;                  /* the most mem_used has been */
+	uint64_t requires;                /* calls to require */
+	uint64_t mem_refused;             /* growths refused */
 	int hook_step;                    /* the count the hook is armed with */
 	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
 	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
@@ -148,6 +153,7 @@ static void charge_alloc(mp_sandbox *sb, size_t grow, int new_block)
 	units = mp_luacost_units(mp_luacost_alloc(grow, new_block));
 	if (units <= sb->budget_left) {
 		sb->budget_left -= units;
+		sb->mem_units += units;
 		return;
 	}
 	snprintf(sb->stop_detail, sizeof sb->stop_detail,
@@ -155,6 +161,13 @@ static void charge_alloc(mp_sandbox *sb, size_t grow, int new_block)
 	         (unsigned long long)units, (unsigned long long)sb->budget_left);
 	sb->budget_left = 0;
 	stop_call(sb, STOP_TIMEOUT);
+}
+
+/* A growth refused (mp_sandbox_mem_refused). */
+static void *refuse(mp_sandbox *sb)
+{
+	sb->mem_refused++;
+	return NULL;
 }
 
 /* lua_Alloc: the engine allocator plus accounting, the cap and the budget's charge. Shrinking
@@ -172,16 +185,19 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	}
 	if (nsize > old && sb->capped &&
 	    (sb->mem_used > sb->mem_limit || nsize - old > sb->mem_limit - sb->mem_used))
-		return NULL;
+		return refuse(sb);
 	p = mp_realloc(ptr, nsize);
 	if (!p) {
 		if (nsize > old)
-			return NULL;
+			return refuse(sb);
 		p = ptr; /* a shrink that failed: the old block is big enough */
 	}
 	sb->mem_used = sb->mem_used - old + nsize;
-	if (nsize > old)
+	if (nsize > old) {
+		if (sb->mem_used > sb->mem_peak)
+			sb->mem_peak = sb->mem_used;
 		charge_alloc(sb, nsize - old, ptr == NULL);
+	}
 	return p;
 }
 
@@ -832,6 +848,7 @@ static int sandbox_require(lua_State *L)
 	const char *path;
 
 	printable(name, len, shown, sizeof shown);
+	sb->requires ++;
 	lua_settop(L, 1);
 	lua_getfield(L, LUA_REGISTRYINDEX, MP_SANDBOX_LOADED_KEY); /* 2: the cache */
 	lua_pushvalue(L, 1);
@@ -1143,6 +1160,16 @@ uint64_t mp_sandbox_nondeterministic(const mp_sandbox *sb)
 	return sb->nondeterministic;
 }
 
+uint64_t mp_sandbox_mem_refused(const mp_sandbox *sb)
+{
+	return sb->mem_refused;
+}
+
+uint64_t mp_sandbox_requires(const mp_sandbox *sb)
+{
+	return sb->requires;
+}
+
 /* --- building the state --- */
 
 /* Replaces the global `name` with a C closure over its original value. */
@@ -1293,6 +1320,16 @@ size_t mp_sandbox_mem_used(const mp_sandbox *sb)
 	return sb->mem_used;
 }
 
+size_t mp_sandbox_mem_peak(const mp_sandbox *sb)
+{
+	return sb->mem_peak;
+}
+
+size_t mp_sandbox_mem_limit(const mp_sandbox *sb)
+{
+	return sb->mem_limit;
+}
+
 void mp_sandbox_interrupt(mp_sandbox *sb)
 {
 	if (sb)
@@ -1307,6 +1344,11 @@ void mp_sandbox_watch(mp_sandbox *sb, const atomic_int *flag)
 uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb)
 {
 	return sb->depth ? sb->instr_budget - sb->budget_left : sb->last_used;
+}
+
+uint64_t mp_sandbox_memory_units_used(const mp_sandbox *sb)
+{
+	return sb->depth ? sb->mem_units : sb->last_mem_units;
 }
 
 uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb)
@@ -1430,6 +1472,7 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		sb->stop = STOP_NONE;
 		sb->stop_detail[0] = '\0';
 		sb->budget_left = sb->instr_budget;
+		sb->mem_units = 0;
 		sb->hook_step = 0; /* arm_step sets the hook */
 		arm_step(L, sb);
 		sb->deadline_at =
@@ -1468,6 +1511,7 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 	if (top_level) {
 		lua_sethook(L, NULL, 0, 0);
 		sb->last_used = sb->instr_budget - sb->budget_left;
+		sb->last_mem_units = sb->mem_units;
 		sb->total_used += sb->last_used;
 		sb->stop = STOP_NONE;
 		atomic_store(&sb->interrupt, 0);

@@ -24,6 +24,10 @@
 /* Budget units each policy file's top-level code may take when a bundle loads, in every
  * front-end (`check` reports each file's share); a `when` call has its own, smaller budget. */
 #define MP_BUNDLE_LOAD_BUDGET ((uint64_t)100000000u)
+/* Bytes the state that loads a bundle may hold: every file's declarations at once (84,000
+ * generated rules hold about 60 MB) and the file running; a `when` call's state has its own
+ * cap (the evaluator's). */
+#define MP_BUNDLE_LOAD_MEM_LIMIT ((size_t)128 << 20)
 
 typedef enum { MP_ENF_ADVISORY = 0, MP_ENF_SOFT, MP_ENF_HARD } mp_enforcement;
 typedef enum {
@@ -245,6 +249,12 @@ typedef struct {
 	const void *decls;
 	size_t decls_len;
 	const char *decls_label;
+	/* Threads for a directory's policy files (docs/architecture.md, "Loading a directory on
+	 * two threads"): 1 runs them all on the calling thread; 2 records the second part of them
+	 * on a second thread whatever their size; 0: $MESHPOL_LOAD_JOBS (1 or 2) when set, else
+	 * two threads when the machine has two cores and the files are big enough to pay. The
+	 * bundle is the same either way. */
+	uint32_t jobs;
 	/* mp_bundle_source_open's storage (bundlesrc.h); NULL for a source set up by hand */
 	void *owned;
 } mp_bundle_source;

@@ -205,6 +205,13 @@ void mp_sandbox_watch(mp_sandbox *sb, const atomic_int *flag);
 
 /* Bytes the state holds right now (Lua's own accounting). */
 size_t mp_sandbox_mem_used(const mp_sandbox *sb);
+/* The most bytes it has held since mp_sandbox_new, and the most it may hold (its cap). */
+size_t mp_sandbox_mem_peak(const mp_sandbox *sb);
+size_t mp_sandbox_mem_limit(const mp_sandbox *sb);
+/* Allocations refused so far (the cap, or the allocator had none): each is a memory error,
+ * unless Lua's emergency collection then made room (counted also when policy code catches the
+ * error). */
+uint64_t mp_sandbox_mem_refused(const mp_sandbox *sb);
 
 /* Accounting, for reports such as `meshpol check`'s load-time cost. All are cheap reads.
  * instructions_used: budget units (VM instructions plus the charges of C functions and memory)
@@ -222,6 +229,14 @@ uint64_t mp_sandbox_instructions_used(const mp_sandbox *sb);
 /* Calls so far to a function whose result differs from run to run (os.clock, os.date, os.time,
  * math.random, math.randomseed, collectgarbage): what the code did may not happen again. */
 uint64_t mp_sandbox_nondeterministic(const mp_sandbox *sb);
+/* Of mp_sandbox_instructions_used, the units paid for memory taken: what a call allocates
+ * depends on what the state held before it (a short string already interned is not allocated
+ * again, a shared table grows when it is full), so this share of the count differs between
+ * states that ran the same code after different code. */
+uint64_t mp_sandbox_memory_units_used(const mp_sandbox *sb);
+/* Calls so far to require: a module's instance is shared by every chunk of the state that
+ * requires it, so what code does after a require may depend on what other code did before. */
+uint64_t mp_sandbox_requires(const mp_sandbox *sb);
 uint64_t mp_sandbox_instructions_total(const mp_sandbox *sb);
 uint64_t mp_sandbox_instr_budget(const mp_sandbox *sb);
 uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb);
