@@ -648,7 +648,11 @@ static int opa_read_body(mp_http_ctx *x, json_t **out)
 			goto done;
 		}
 	}
-	if (strspn(text, " \t\r\n") < len) { /* only white space: no body, as OPA reads it */
+	size_t ws = 0; /* the body's leading white space, within len: the buffer has no NUL */
+	while (ws < len &&
+	       (text[ws] == ' ' || text[ws] == '\t' || text[ws] == '\r' || text[ws] == '\n'))
+		ws++;
+	if (ws < len) { /* only white space: no body, as OPA reads it */
 		*out = mp_json_parse(text, len, JSON_REJECT_DUPLICATES, &je);
 		if (!*out) {
 			mp_http_opa_error(

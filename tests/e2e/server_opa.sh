@@ -104,6 +104,12 @@ check "default: ?pretty" 200 --data-binary @examples/requests/deny-sandbox-payme
 [ "$BODY" = "false" ] && ok "default: pretty false" || not_ok "default: pretty false" "body: $BODY"
 check "default: an empty body is 400" 400 -X POST "$BASE/"
 jq_ok "default: input missing" '.code == "invalid_parameter" and (.message | startswith("input: missing"))'
+printf '%*s\n\t\r' 8000 '' >"$TMP/ws.txt" # white space to the end: the scan stays within the body
+check "default: a body of white space only is no body (400)" 400 --data-binary @"$TMP/ws.txt" "$BASE/"
+jq_ok "default: input missing, as for an empty body" '.code == "invalid_parameter" and (.message | startswith("input: missing"))'
+gzip -c "$TMP/ws.txt" >"$TMP/ws.gz"
+check "default: the same white space gzipped" 400 -H 'Content-Encoding: gzip' --data-binary @"$TMP/ws.gz" "$BASE/"
+jq_ok "default: input missing once decompressed" '.code == "invalid_parameter" and (.message | startswith("input: missing"))'
 check "default: a body {\"input\": ...} is not OPA's POST / (the body is the input)" 400 --data "$in_allow" "$BASE/"
 jq_ok "default: names the unknown key" '.message | startswith("input.input: unknown key")'
 check "default: GET / is 405" 405 "$BASE/"
