@@ -183,40 +183,39 @@ static void push_targets(lua_State *L, const mp_model *m, mp_span sp)
 	}
 }
 
-/* The regions a service runs in (one per cluster, without repeats). Repeats are found among
- * the model's strings, not by reading the Lua table back: the same id, or the same text (a
- * loaded model's strings need not be unique). */
+/* What cluster i of s gives its service's regions (jur 0) or jurisdictions (jur 1): its region,
+ * or its region's jurisdiction's name; MP_NONE for a region of no jurisdiction. */
+static mp_str cluster_value(const mp_model *m, const mp_model_view *v, const mp_service *s,
+                            uint32_t i, int jur)
+{
+	mp_str region = v->clusters[v->u32[s->clusters.off + i]].region;
+	if (!jur)
+		return region;
+	mp_id j = mp_model_jurisdiction_of_region(m, region);
+	return j == MP_NONE ? MP_NONE : v->jurisdictions[j].name;
+}
+
+/* The regions a service runs in (one per cluster, without repeats). A repeat is found among
+ * the earlier clusters' values in the model, not by reading the Lua table back: the same id, or
+ * the same text (a loaded model's strings need not be unique). */
 static void push_service_regions(lua_State *L, const mp_model *m, const mp_service *s, int jur)
 {
 	mp_model_view v = mp_model_get_view(m);
-	mp_str kept[16]; /* the first values pushed; past them, the table is asked */
 	int n = 0;
 	lua_createtable(L, (int)s->clusters.n, 0);
 	for (uint32_t i = 0; i < s->clusters.n; i++) {
-		mp_str region = v.clusters[v.u32[s->clusters.off + i]].region;
-		mp_str value = region;
-		if (jur) {
-			mp_id j = mp_model_jurisdiction_of_region(m, region);
-			if (j == MP_NONE)
-				continue;
-			value = v.jurisdictions[j].name;
-		}
+		mp_str value = cluster_value(m, &v, s, i, jur);
+		if (value == MP_NONE)
+			continue;
 		const char *text = mp_model_str(m, value);
-		size_t len = mp_model_str_len(m, value);
 		int seen = 0;
-		for (int k = 0; k < n && !seen; k++) {
-			if (k < 16) {
-				seen = kept[k] == value || !strcmp(mp_model_str(m, kept[k]), text);
-			} else {
-				lua_rawgeti(L, -1, k + 1);
-				seen = !strcmp(lua_tostring(L, -1), text);
-				lua_pop(L, 1);
-			}
+		for (uint32_t k = 0; k < i && !seen; k++) {
+			mp_str prev = cluster_value(m, &v, s, k, jur);
+			seen = prev != MP_NONE &&
+			       (prev == value || !strcmp(mp_model_str(m, prev), text));
 		}
 		if (!seen) {
-			if (n < 16)
-				kept[n] = value;
-			lua_pushlstring(L, text, len);
+			lua_pushlstring(L, text, mp_model_str_len(m, value));
 			lua_rawseti(L, -2, ++n);
 		}
 	}
