@@ -18,30 +18,39 @@ typedef struct {
 	mp_sandbox *sb;
 } fixture;
 
+/* Compiles src into f->m and gives it to a fresh sandbox as `mesh`; -1 when either fails. */
+static int open_fixture(fixture *f, const char *src)
+{
+	mp_diags d = {0};
+	char err[256];
+	f->m = mp_compile(&src, 1, NULL, &d);
+	mp_diags_print(&d, stderr);
+	mp_diags_free(&d);
+	f->sb = mp_sandbox_new(NULL, err, sizeof(err));
+	if (!f->m || !f->sb)
+		return -1;
+	lua_State *L = mp_sandbox_lua(f->sb);
+	mp_lmodel_push(L, f->m);
+	lua_setglobal(L, "mesh");
+	return 0;
+}
+
+static void close_fixture(fixture *f)
+{
+	mp_sandbox_free(f->sb);
+	mp_model_free(f->m);
+}
+
 static int setup(void **state)
 {
 	static fixture f;
-	mp_diags d = {0};
-	const char *src = "examples/acme";
-	char err[256];
-	f.m = mp_compile(&src, 1, NULL, &d);
-	mp_diags_print(&d, stderr);
-	mp_diags_free(&d);
-	f.sb = mp_sandbox_new(NULL, err, sizeof(err));
-	if (!f.m || !f.sb)
-		return -1;
-	lua_State *L = mp_sandbox_lua(f.sb);
-	mp_lmodel_push(L, f.m);
-	lua_setglobal(L, "mesh");
 	*state = &f;
-	return 0;
+	return open_fixture(&f, "examples/acme");
 }
 
 static int teardown(void **state)
 {
-	fixture *f = *state;
-	mp_sandbox_free(f->sb);
-	mp_model_free(f->m);
+	close_fixture(*state);
 	return 0;
 }
 
@@ -155,17 +164,8 @@ static void test_read_only(void **state)
 static void test_service_regions(void **state)
 {
 	(void)state;
-	mp_diags d = {0};
-	const char *src = "tests/data/luamodel/regions.yaml";
-	char err[256];
-	mp_model *m = mp_compile(&src, 1, NULL, &d);
-	mp_sandbox *sb = mp_sandbox_new(NULL, err, sizeof(err));
-	assert_non_null(m);
-	assert_non_null(sb);
-	lua_State *L = mp_sandbox_lua(sb);
-	mp_lmodel_push(L, m);
-	lua_setglobal(L, "mesh");
-	fixture f = {m, sb};
+	fixture f;
+	assert_int_equal(open_fixture(&f, "tests/data/luamodel/regions.yaml"), 0);
 	check(&f,
 	      "local r = mesh.services['n/wide'].regions "
 	      "if #r ~= 18 then return false end "
@@ -173,9 +173,7 @@ static void test_service_regions(void **state)
 	      "return true");
 	check(&f, "local j = mesh.services['n/wide'].jurisdictions "
 	          "return #j == 2 and j[1] == 'EU' and j[2] == 'US'");
-	mp_sandbox_free(sb);
-	mp_model_free(m);
-	mp_diags_free(&d);
+	close_fixture(&f);
 }
 
 int main(void)
