@@ -1,11 +1,18 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
 PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib \
-           libnghttp2 libprotobuf-c libgit2 libarchive libcurl simdjson
+           libnghttp2 libprotobuf-c libarchive simdjson
+# Compiled against but not linked: loaded on first use by their soname, which is read here from
+# the library the linker would have taken (engine/include/dynlib.h says why).
+DLPKGS  := libgit2 libcurl
+soname   = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
+             sed -n 's/^ *SONAME *//p')
+SONAMES := -DMP_SONAME_GIT2='"$(call soname,git2)"' -DMP_SONAME_CURL='"$(call soname,curl)"'
 CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-           -MMD -MP -Iengine/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -MMD -MP -Iengine/include $(shell pkg-config --cflags $(PKGS) $(DLPKGS) 2>/dev/null) \
+           $(SONAMES)
 # The engine sees its private headers (engine/) too, and exports only what engine/include/
 # declares: its headers say `visibility push(default)`, everything else is hidden.
 ENGINE_CFLAGS := $(CFLAGS) -Iengine -fvisibility=hidden
@@ -191,7 +198,7 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L \
                 -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP -Iengine/include -Iengine \
-                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+                $(shell pkg-config --cflags $(PKGS) $(DLPKGS) 2>/dev/null) $(SONAMES)
 FUZZ_CXX     ?= clang++
 FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(ENGINE_CXX:%.cc=$(FUZZ_BUILD)/%.o)
 

@@ -5,6 +5,7 @@
 #include "bundlesrc.h"
 #include "alloc.h"
 #include "barchive.h"
+#include "dynlib.h"
 #include "files.h"
 
 #include <git2.h>
@@ -77,6 +78,50 @@ static mp_bundle_source *new_source(const char *label, enum kind kind)
 
 /* --- Git --- */
 
+/* libgit2, loaded when a source names a revision (dynlib.h: not at every start of every verb);
+ * these are the functions this file calls, as sym_NAME. */
+#define GIT_FUNCS(X)                                                                               \
+	X(git_error_last)                                                                          \
+	X(git_tree_entry_name)                                                                     \
+	X(git_blob_lookup)                                                                         \
+	X(git_tree_entry_id)                                                                       \
+	X(git_blob_rawsize)                                                                        \
+	X(git_blob_rawcontent)                                                                     \
+	X(git_blob_free)                                                                           \
+	X(git_tree_entrycount)                                                                     \
+	X(git_tree_entry_byindex)                                                                  \
+	X(git_tree_entry_filemode)                                                                 \
+	X(git_tree_lookup)                                                                         \
+	X(git_tree_free)                                                                           \
+	X(git_repository_workdir)                                                                  \
+	X(git_libgit2_init)                                                                        \
+	X(git_repository_open_ext)                                                                 \
+	X(git_repository_free)                                                                     \
+	X(git_revparse_single)                                                                     \
+	X(git_object_peel)                                                                         \
+	X(git_tree_entry_bypath)                                                                   \
+	X(git_tree_entry_type)                                                                     \
+	X(git_tree_entry_free)                                                                     \
+	X(git_object_free)                                                                         \
+	X(git_libgit2_shutdown)
+GIT_FUNCS(MP_DYNLIB_DECLARE)
+static const mp_dynlib_sym git_syms[] = {GIT_FUNCS(MP_DYNLIB_SYM){NULL, NULL}};
+static mp_dynlib libgit2 = MP_DYNLIB_INIT(MP_SONAME_GIT2, git_syms);
+_Static_assert(sizeof(MP_SONAME_GIT2) > 1, "the Makefile found no libgit2.so (libgit2-dev)");
+
+/* Loads libgit2 and initialises it (undone by sym_git_libgit2_shutdown); -1 with the reason
+ * under label. */
+static int git_start(const char *label, mp_diags *d)
+{
+	char err[600];
+	if (mp_dynlib_load(&libgit2, err, sizeof(err)) < 0) {
+		mp_diags_error(d, label, 0, 0, "cannot read a Git revision: %s", err);
+		return -1;
+	}
+	sym_git_libgit2_init();
+	return 0;
+}
+
 typedef struct {
 	git_repository *repo;
 	owned *o;
@@ -87,25 +132,25 @@ typedef struct {
 
 static const char *git_why(void)
 {
-	const git_error *e = git_error_last();
+	const git_error *e = sym_git_error_last();
 	return e && e->message ? e->message : "unknown error";
 }
 
 static int cmp_entry_names(const void *a, const void *b)
 {
-	return strcmp(git_tree_entry_name(*(const git_tree_entry *const *)a),
-	              git_tree_entry_name(*(const git_tree_entry *const *)b));
+	return strcmp(sym_git_tree_entry_name(*(const git_tree_entry *const *)a),
+	              sym_git_tree_entry_name(*(const git_tree_entry *const *)b));
 }
 
 static int add_blob(reader *r, const char *rel, const git_tree_entry *e)
 {
 	git_blob *blob = NULL;
 	owned *o = r->o;
-	if (git_blob_lookup(&blob, r->repo, git_tree_entry_id(e)) < 0) {
+	if (sym_git_blob_lookup(&blob, r->repo, sym_git_tree_entry_id(e)) < 0) {
 		mp_diags_error(r->d, r->label, 0, 0, "%s: cannot read: %s", rel, git_why());
 		return -1;
 	}
-	git_object_size_t size = git_blob_rawsize(blob);
+	git_object_size_t size = sym_git_blob_rawsize(blob);
 	int rc = -1;
 	if (o->ntree >= MP_BUNDLESRC_MAX_FILES || size > MP_BUNDLESRC_MAX_BYTES - o->bytes) {
 		mp_diags_error(r->d, r->label, 0, 0,
@@ -121,7 +166,7 @@ static int add_blob(reader *r, const char *rel, const git_tree_entry *e)
 		mp_free(text);
 		goto oom;
 	}
-	memcpy(text, git_blob_rawcontent(blob), (size_t)size);
+	memcpy(text, sym_git_blob_rawcontent(blob), (size_t)size);
 	text[size] = '\0';
 	o->tree[o->ntree++] = (mp_bundle_text){name, text, (size_t)size};
 	o->bytes += (size_t)size;
@@ -130,7 +175,7 @@ static int add_blob(reader *r, const char *rel, const git_tree_entry *e)
 oom:
 	mp_diags_error(r->d, r->label, 0, 0, "out of memory");
 out:
-	git_blob_free(blob);
+	sym_git_blob_free(blob);
 	return rc;
 }
 
@@ -139,7 +184,7 @@ out:
  * starting with '.' left out. -1 stops the walk (out of memory, over the limits). */
 static int read_tree(reader *r, git_tree *tree, const char *rel, int depth)
 {
-	size_t n = git_tree_entrycount(tree);
+	size_t n = sym_git_tree_entrycount(tree);
 	const git_tree_entry **v = mp_malloc((n + 1) * sizeof(*v));
 	int rc = 0;
 	if (!v) {
@@ -147,10 +192,10 @@ static int read_tree(reader *r, git_tree *tree, const char *rel, int depth)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		v[i] = git_tree_entry_byindex(tree, i);
+		v[i] = sym_git_tree_entry_byindex(tree, i);
 	qsort(v, n, sizeof(*v), cmp_entry_names);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const char *name = git_tree_entry_name(v[i]);
+		const char *name = sym_git_tree_entry_name(v[i]);
 		char path[PATH_MAX];
 		if (name[0] == '.')
 			continue;
@@ -160,21 +205,22 @@ static int read_tree(reader *r, git_tree *tree, const char *rel, int depth)
 			r->failed = 1;
 			continue;
 		}
-		git_filemode_t mode = git_tree_entry_filemode(v[i]);
+		git_filemode_t mode = sym_git_tree_entry_filemode(v[i]);
 		if (mode == GIT_FILEMODE_TREE) {
 			git_tree *sub = NULL;
 			if (depth >= MAX_DEPTH) {
 				mp_diags_error(r->d, r->label, 0, 0,
 				               "%s: directories nested too deep", path);
 				r->failed = 1;
-			} else if (git_tree_lookup(&sub, r->repo, git_tree_entry_id(v[i])) < 0) {
+			} else if (sym_git_tree_lookup(&sub, r->repo, sym_git_tree_entry_id(v[i])) <
+			           0) {
 				mp_diags_error(r->d, r->label, 0, 0, "%s: cannot read: %s", path,
 				               git_why());
 				r->failed = 1;
 			} else {
 				rc = read_tree(r, sub, path, depth + 1);
 			}
-			git_tree_free(sub);
+			sym_git_tree_free(sub);
 		} else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) {
 			rc = add_blob(r, path, v[i]);
 		} else {
@@ -193,7 +239,7 @@ static int read_tree(reader *r, git_tree *tree, const char *rel, int depth)
 /* Where in the repository's work tree dir is ("" for its top); -1 when it is not inside. */
 static int place_in_repo(git_repository *repo, const char *dir, char *out, size_t len)
 {
-	const char *wd = git_repository_workdir(repo);
+	const char *wd = sym_git_repository_workdir(repo);
 	char real[PATH_MAX], top[PATH_MAX];
 	if (!wd || !realpath(dir, real) || !realpath(wd, top))
 		return -1;
@@ -215,8 +261,9 @@ static mp_bundle_source *open_git(const char *label, const char *rev, const char
 	git_tree_entry *entry = NULL;
 	mp_bundle_source *s = NULL;
 	char where[PATH_MAX];
-	git_libgit2_init();
-	if (git_repository_open_ext(&repo, start, 0, NULL) < 0) {
+	if (git_start(label, d) < 0)
+		return NULL;
+	if (sym_git_repository_open_ext(&repo, start, 0, NULL) < 0) {
 		mp_diags_error(d, label, 0, 0, "not in a Git repository (from %s): %s", start,
 		               git_why());
 		goto fail;
@@ -257,27 +304,27 @@ static mp_bundle_source *open_git(const char *label, const char *rev, const char
 		while (n > 0 && where[n - 1] == '/')
 			where[--n] = '\0';
 	}
-	if (git_revparse_single(&obj, repo, rev) < 0) {
+	if (sym_git_revparse_single(&obj, repo, rev) < 0) {
 		mp_diags_error(d, label, 0, 0, "no revision '%s' in the repository: %s", rev,
 		               git_why());
 		goto fail;
 	}
-	if (git_object_peel(&treeobj, obj, GIT_OBJECT_TREE) < 0) {
+	if (sym_git_object_peel(&treeobj, obj, GIT_OBJECT_TREE) < 0) {
 		mp_diags_error(d, label, 0, 0, "revision '%s' has no tree: %s", rev, git_why());
 		goto fail;
 	}
 	if (*where) {
-		if (git_tree_entry_bypath(&entry, (git_tree *)treeobj, where) < 0) {
+		if (sym_git_tree_entry_bypath(&entry, (git_tree *)treeobj, where) < 0) {
 			mp_diags_error(d, label, 0, 0, "revision '%s' has no '%s'", rev, where);
 			goto fail;
 		}
-		if (git_tree_entry_type(entry) != GIT_OBJECT_TREE) {
+		if (sym_git_tree_entry_type(entry) != GIT_OBJECT_TREE) {
 			mp_diags_error(d, label, 0, 0,
 			               "'%s' is a file in revision '%s', not a bundle directory",
 			               where, rev);
 			goto fail;
 		}
-		if (git_tree_lookup(&tree, repo, git_tree_entry_id(entry)) < 0) {
+		if (sym_git_tree_lookup(&tree, repo, sym_git_tree_entry_id(entry)) < 0) {
 			mp_diags_error(d, label, 0, 0, "cannot read '%s': %s", where, git_why());
 			goto fail;
 		}
@@ -304,12 +351,12 @@ fail:
 	mp_bundle_source_close(s);
 	s = NULL;
 out:
-	git_tree_entry_free(entry);
-	git_tree_free(tree);
-	git_object_free(treeobj);
-	git_object_free(obj);
-	git_repository_free(repo);
-	git_libgit2_shutdown();
+	sym_git_tree_entry_free(entry);
+	sym_git_tree_free(tree);
+	sym_git_object_free(treeobj);
+	sym_git_object_free(obj);
+	sym_git_repository_free(repo);
+	sym_git_libgit2_shutdown();
 	return s;
 }
 
@@ -426,12 +473,13 @@ mp_bundle_source *mp_bundle_source_open_rev(const char *rev, const char *dir, mp
 {
 	git_repository *repo = NULL;
 	char where[PATH_MAX], label[PATH_MAX * 2];
-	git_libgit2_init();
-	int rc = git_repository_open_ext(&repo, dir, 0, NULL);
+	if (git_start(dir, d) < 0)
+		return NULL;
+	int rc = sym_git_repository_open_ext(&repo, dir, 0, NULL);
 	if (rc == 0 && place_in_repo(repo, dir, where, sizeof(where)) < 0)
 		rc = -2;
-	git_repository_free(repo);
-	git_libgit2_shutdown();
+	sym_git_repository_free(repo);
+	sym_git_libgit2_shutdown();
 	if (rc < 0) {
 		mp_diags_error(d, dir, 0, 0, "%s",
 		               rc == -2 ? "not in the repository's work tree"

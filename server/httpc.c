@@ -1,6 +1,7 @@
 /* httpc.c: the server's HTTP client over libcurl (see httpc.h). No HTTP of its own: libcurl
  * speaks it; this file only sets the options meshpol wants and collects the reply. */
 #include "httpc.h"
+#include "dynlib.h"
 #include "version.h"
 
 #include <curl/curl.h>
@@ -14,11 +15,35 @@
 #define TOTAL_TIMEOUT_S   300
 #define MAX_TOKEN         8192
 
+/* libcurl, loaded by mp_httpc_global_init (dynlib.h: not at every start of every verb); these
+ * are the functions this file calls, as sym_NAME. */
+#define CURL_FUNCS(X)                                                                              \
+	X(curl_global_init)                                                                        \
+	X(curl_global_cleanup)                                                                     \
+	X(curl_easy_init)                                                                          \
+	X(curl_easy_cleanup)                                                                       \
+	X(curl_easy_setopt)                                                                        \
+	X(curl_easy_perform)                                                                       \
+	X(curl_easy_getinfo)                                                                       \
+	X(curl_easy_strerror)                                                                      \
+	X(curl_slist_append)                                                                       \
+	X(curl_slist_free_all)
+CURL_FUNCS(MP_DYNLIB_DECLARE)
+static const mp_dynlib_sym curl_syms[] = {CURL_FUNCS(MP_DYNLIB_SYM){NULL, NULL}};
+static mp_dynlib libcurl = MP_DYNLIB_INIT(MP_SONAME_CURL, curl_syms);
+_Static_assert(sizeof(MP_SONAME_CURL) > 1,
+               "the Makefile found no libcurl.so (libcurl4-openssl-dev)");
+
 int mp_httpc_global_init(char *err, size_t errlen)
 {
-	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+	char why[600];
+	if (mp_dynlib_load(&libcurl, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "libcurl: %s", why);
+		return -1;
+	}
+	CURLcode c = sym_curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (c != CURLE_OK) {
-		snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(c));
+		snprintf(err, errlen, "libcurl: %s", sym_curl_easy_strerror(c));
 		return -1;
 	}
 	return 0;
@@ -26,18 +51,19 @@ int mp_httpc_global_init(char *err, size_t errlen)
 
 void mp_httpc_global_cleanup(void)
 {
-	curl_global_cleanup();
+	if (sym_curl_global_cleanup) /* NULL: libcurl never loaded */
+		sym_curl_global_cleanup();
 }
 
 mp_httpc *mp_httpc_new(void)
 {
-	return curl_easy_init();
+	return sym_curl_easy_init();
 }
 
 void mp_httpc_free(mp_httpc *h)
 {
 	if (h)
-		curl_easy_cleanup(h);
+		sym_curl_easy_cleanup(h);
 }
 
 void mp_httpc_reply_free(mp_httpc_reply *r)
@@ -138,49 +164,49 @@ static int perform(CURL *h, const char *url, struct curl_slist *headers, const m
 	if (o->token_file && read_token(o->token_file, token, sizeof(token), r) < 0)
 		return -1;
 	snprintf(ua, sizeof(ua), "meshpol/%s", MP_VERSION);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME_S);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, o->stop);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_CAINFO, o->ca);
+	sym_curl_easy_setopt(h, CURLOPT_URL, url);
+	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
+	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	sym_curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME_S);
+	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
+	sym_curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	sym_curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	sym_curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
+	sym_curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	sym_curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	sym_curl_easy_setopt(h, CURLOPT_XFERINFODATA, o->stop);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	sym_curl_easy_setopt(h, CURLOPT_CAINFO, o->ca);
 	if (*token) { /* libcurl never sends it on to another host on a redirect */
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
+		sym_curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		sym_curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
 	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NONE);
-		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, NULL);
+		sym_curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_NONE);
+		sym_curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, NULL);
 	}
-	CURLcode c = curl_easy_perform(h);
+	CURLcode c = sym_curl_easy_perform(h);
 	memset(token, 0, sizeof(token));
-	curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, NULL);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	if (c != CURLE_OK) {
 		char safe[512];
 		snprintf(r->error, sizeof(r->error), "%s: %s",
 		         mp_httpc_redact(url, safe, sizeof(safe)),
 		         s.over || c == CURLE_FILESIZE_EXCEEDED ? "the reply is over the size limit"
 		         : c == CURLE_ABORTED_BY_CALLBACK       ? "stopped (shutting down)"
-		                                                : curl_easy_strerror(c));
+		                                                : sym_curl_easy_strerror(c));
 		mp_httpc_reply_free(r);
 		return -1;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	return 0;
 }
 
@@ -191,11 +217,11 @@ int mp_httpc_get(mp_httpc *h, const char *url, const char *etag, const mp_httpc_
 	struct curl_slist *headers = NULL;
 	if (etag && *etag) {
 		snprintf(line, sizeof(line), "If-None-Match: %s", etag);
-		headers = curl_slist_append(headers, line);
+		headers = sym_curl_slist_append(headers, line);
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	int rc = perform(h, url, headers, o, r);
-	curl_slist_free_all(headers);
+	sym_curl_slist_free_all(headers);
 	return rc;
 }
 
@@ -204,13 +230,13 @@ int mp_httpc_post(mp_httpc *h, const char *url, const void *body, size_t len,
 {
 	struct curl_slist *list = NULL;
 	for (const char *const *p = headers; p && *p; p++)
-		list = curl_slist_append(list, *p);
-	list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		list = sym_curl_slist_append(list, *p);
+	list = sym_curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
+	sym_curl_easy_setopt(h, CURLOPT_POST, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	int rc = perform(h, url, list, o, r);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_slist_free_all(list);
+	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	sym_curl_slist_free_all(list);
 	return rc;
 }
