@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "files.h"
 #include "luacost.h"
+#include "luapool.h"
 #include "patcost.h"
 
 #include <assert.h>
@@ -86,6 +87,7 @@ enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED, STOP_DEADLINE };
 
 struct mp_sandbox {
 	lua_State *L;
+	mp_luapool pool; /* the state's blocks; released after lua_close */
 	size_t mem_limit;
 	size_t mem_used;
 	int capped;                       /* enforce mem_limit now (invariant 2) */
@@ -170,8 +172,8 @@ static void *refuse(mp_sandbox *sb)
 	return NULL;
 }
 
-/* lua_Alloc: the engine allocator plus accounting, the cap and the budget's charge. Shrinking
- * never fails. */
+/* lua_Alloc: the state's pool (luapool.h) plus accounting, the cap and the budget's charge.
+ * Shrinking never fails. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	mp_sandbox *sb = ud;
@@ -179,19 +181,17 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	void *p;
 
 	if (nsize == 0) {
-		mp_free(ptr);
+		mp_luapool_realloc(&sb->pool, ptr, osize, 0, 0);
 		sb->mem_used -= old;
 		return NULL;
 	}
 	if (nsize > old && sb->capped &&
 	    (sb->mem_used > sb->mem_limit || nsize - old > sb->mem_limit - sb->mem_used))
 		return refuse(sb);
-	p = mp_realloc(ptr, nsize);
-	if (!p) {
-		if (nsize > old)
-			return refuse(sb);
-		p = ptr; /* a shrink that failed: the old block is big enough */
-	}
+	/* the pool's own bound (luapool.h): twice the cap, while the cap holds */
+	p = mp_luapool_realloc(&sb->pool, ptr, osize, nsize, sb->capped ? 2 * sb->mem_limit : 0);
+	if (!p) /* a growth: a shrink never fails */
+		return refuse(sb);
 	sb->mem_used = sb->mem_used - old + nsize;
 	if (nsize > old) {
 		if (sb->mem_used > sb->mem_peak)
@@ -1306,6 +1306,7 @@ void mp_sandbox_free(mp_sandbox *sb)
 		sb->capped = 0;
 		lua_close(sb->L);
 	}
+	mp_luapool_release(&sb->pool);
 	mp_free(sb->stdlib_dir);
 	mp_free(sb);
 }
