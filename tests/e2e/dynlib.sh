@@ -5,6 +5,7 @@
 # function the program calls is an error naming it (exit 2), never a crash. The broken
 # libraries live in a temporary directory named by LD_LIBRARY_PATH: no system file is touched.
 . "$(dirname "$0")/lib.sh"
+export MESHPOL_STDLIB="$PWD/stdlib" # the runs in the test repository (make check's binary is not beside it)
 
 soname() { objdump -p "$(cc -print-file-name="lib$1.so")" 2>/dev/null | sed -n 's/^ *SONAME *//p'; }
 CURL_SO=$(soname curl)
