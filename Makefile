@@ -1,13 +1,14 @@
 # meshpol build. `make` builds bin/meshpol and libmeshpol.a; see README.md for the other targets.
 CC      ?= cc
 PKGS    := lua5.4 yaml-0.1 jansson libevent libevent_openssl libevent_pthreads openssl re2 zlib \
-           libnghttp2 libprotobuf-c libarchive simdjson
+           libnghttp2 libprotobuf-c simdjson
 # Compiled against but not linked: loaded on first use by their soname, which is read here from
 # the library the linker would have taken (engine/include/dynlib.h says why).
-DLPKGS  := libgit2 libcurl
+DLPKGS  := libgit2 libcurl libarchive
 soname   = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
              sed -n 's/^ *SONAME *//p')
-SONAMES := -DMP_SONAME_GIT2='"$(call soname,git2)"' -DMP_SONAME_CURL='"$(call soname,curl)"'
+SONAMES := -DMP_SONAME_GIT2='"$(call soname,git2)"' -DMP_SONAME_CURL='"$(call soname,curl)"' \
+           -DMP_SONAME_ARCHIVE='"$(call soname,archive)"'
 CXX     ?= c++
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
@@ -133,6 +134,9 @@ $(BIN)/meshpol: $(FRONT_OBJ) $(PROTO_OBJ) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iengine -Itests/unit -o $@ $< $(LIB_INT) $(LDLIBS) -lcmocka
+
+# The archive tests write hostile archives with libarchive itself (the engine loads it on use).
+$(BUILD)/tests/test_barchive: LDLIBS += $(shell pkg-config --libs libarchive 2>/dev/null)
 
 # The gRPC door's mapping is tested with the server objects it is made of.
 EXTAUTHZ_OBJ := $(addprefix $(BUILD)/server/,extauthz.o proxyreq.o tls.o) $(PROTO_OBJ)

@@ -3,13 +3,12 @@
  * reads the manifest; this file decides what an archive may hold. Format: docs/bundles.md. */
 #include "barchive.h"
 #include "alloc.h"
+#include "archivelib.h"
 #include "arena.h"
 #include "files.h"
 #include "keys.h"
 #include "policy_int.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,9 +108,9 @@ static int is_hidden(const char *p)
 
 static const char *kind_of(struct archive_entry *e)
 {
-	if (archive_entry_hardlink(e))
+	if (sym_archive_entry_hardlink(e))
 		return "a hard link";
-	switch (archive_entry_filetype(e)) {
+	switch (sym_archive_entry_filetype(e)) {
 	case AE_IFREG:
 		return NULL;
 	case AE_IFDIR:
@@ -154,9 +153,9 @@ static char *read_data(reader *r, struct archive *ar, const char *path, size_t s
 	}
 	size_t got = 0;
 	while (got < size) {
-		la_ssize_t n = archive_read_data(ar, buf + got, size - got);
+		la_ssize_t n = sym_archive_read_data(ar, buf + got, size - got);
 		if (n < 0) {
-			ERR(r, "'%s': %s", q(path, b1, sizeof(b1)), archive_error_string(ar));
+			ERR(r, "'%s': %s", q(path, b1, sizeof(b1)), sym_archive_error_string(ar));
 			return NULL;
 		}
 		if (n == 0) {
@@ -191,7 +190,7 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 {
 	mp_barchive *a = r->a;
 	char b1[200], path[MP_BARCHIVE_MAX_PATH + 2];
-	const char *raw = archive_entry_pathname(e), *why;
+	const char *raw = sym_archive_entry_pathname(e), *why;
 	if (!raw) {
 		ERR(r, "an entry without a path");
 		return -1;
@@ -203,14 +202,14 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	}
 	memcpy(path, raw, strlen(raw) + 1);
 	const char *kind = kind_of(e);
-	int is_dir = archive_entry_filetype(e) == AE_IFDIR && !archive_entry_hardlink(e);
+	int is_dir = sym_archive_entry_filetype(e) == AE_IFDIR && !sym_archive_entry_hardlink(e);
 	if ((why = bad_path(path, is_dir))) {
 		ERR(r, "'%s': %s", q(raw, b1, sizeof(b1)), why);
 		return -1;
 	}
 	if (kind) {
-		const char *to = archive_entry_hardlink(e) ? archive_entry_hardlink(e)
-		                                           : archive_entry_symlink(e);
+		const char *to = sym_archive_entry_hardlink(e) ? sym_archive_entry_hardlink(e)
+		                                               : sym_archive_entry_symlink(e);
 		char b2[200];
 		ERR(r, "'%s': is %s%s%s%s; a bundle archive holds regular files only",
 		    q(path, b1, sizeof(b1)), kind, to ? " (to '" : "",
@@ -219,16 +218,16 @@ static int read_entry(reader *r, struct archive *ar, struct archive_entry *e)
 	}
 	if (is_dir)
 		return 0;
-	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
+	if (!sym_archive_entry_size_is_set(e) || sym_archive_entry_size(e) < 0) {
 		ERR(r, "'%s': an entry without a size", q(path, b1, sizeof(b1)));
 		return -1;
 	}
-	if (archive_entry_sparse_count(e) > 0) {
+	if (sym_archive_entry_sparse_count(e) > 0) {
 		ERR(r, "'%s': a sparse file; a bundle archive holds regular files only",
 		    q(path, b1, sizeof(b1)));
 		return -1;
 	}
-	uint64_t size = (uint64_t)archive_entry_size(e);
+	uint64_t size = (uint64_t)sym_archive_entry_size(e);
 	int is_model = !strcmp(path, MP_BARCHIVE_MODEL),
 	    is_decls = !strcmp(path, MP_BARCHIVE_DECLS);
 	if (!is_model && !is_decls && size > r->lim->max_file) {
@@ -564,22 +563,27 @@ static int files_hash(const mp_barchive *a, char out[65])
 /* libarchive's allocations are its own; its errors name the archive. */
 static int read_all(reader *r, const void *data, size_t len)
 {
-	struct archive *ar = archive_read_new();
+	char why[700];
+	if (mp_archivelib_load(why, sizeof(why)) < 0) {
+		ERR(r, "cannot read a bundle archive: %s", why);
+		return -1;
+	}
+	struct archive *ar = sym_archive_read_new();
 	struct archive_entry *e;
 	uint32_t entries = 0;
 	int rc = -1, st;
-	if (!ar || archive_read_support_filter_gzip(ar) != ARCHIVE_OK ||
-	    archive_read_support_format_tar(ar) != ARCHIVE_OK) {
+	if (!ar || sym_archive_read_support_filter_gzip(ar) != ARCHIVE_OK ||
+	    sym_archive_read_support_format_tar(ar) != ARCHIVE_OK) {
 		ERR(r, "cannot set up libarchive");
 		goto out;
 	}
-	if (archive_read_open_memory(ar, data, len) != ARCHIVE_OK) {
-		ERR(r, "not a tar.gz bundle archive (%s)", archive_error_string(ar));
+	if (sym_archive_read_open_memory(ar, data, len) != ARCHIVE_OK) {
+		ERR(r, "not a tar.gz bundle archive (%s)", sym_archive_error_string(ar));
 		goto out;
 	}
-	while ((st = archive_read_next_header(ar, &e)) != ARCHIVE_EOF) {
+	while ((st = sym_archive_read_next_header(ar, &e)) != ARCHIVE_EOF) {
 		if (st != ARCHIVE_OK) { /* a warning too: a header libarchive had to guess at */
-			const char *why = archive_error_string(ar);
+			const char *why = sym_archive_error_string(ar);
 			if (entries == 0)
 				ERR(r, "not a tar.gz bundle archive (%s)",
 				    why ? why : "unreadable");
@@ -597,7 +601,7 @@ static int read_all(reader *r, const void *data, size_t len)
 	}
 	rc = 0;
 out:
-	archive_read_free(ar);
+	sym_archive_read_free(ar);
 	return rc;
 }
 

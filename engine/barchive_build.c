@@ -2,12 +2,11 @@
  * signature, the model and the bundle's files as a reproducible tar.gz. Format:
  * docs/bundles.md. */
 #include "alloc.h"
+#include "archivelib.h"
 #include "barchive.h"
 #include "files.h"
 #include "keys.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -152,17 +151,17 @@ static la_ssize_t to_file(struct archive *a, void *f, const void *buf, size_t n)
 static int add_entry(struct archive *ar, struct archive_entry *e, const char *path,
                      const void *data, size_t len, long long mtime)
 {
-	archive_entry_clear(e);
-	archive_entry_set_pathname(e, path);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)len);
-	archive_entry_set_mtime(e, (time_t)mtime, 0);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	if (archive_write_header(ar, e) != ARCHIVE_OK)
+	sym_archive_entry_clear(e);
+	sym_archive_entry_set_pathname(e, path);
+	sym_archive_entry_set_filetype(e, AE_IFREG);
+	sym_archive_entry_set_perm(e, 0644);
+	sym_archive_entry_set_size(e, (la_int64_t)len);
+	sym_archive_entry_set_mtime(e, (time_t)mtime, 0);
+	sym_archive_entry_set_uid(e, 0);
+	sym_archive_entry_set_gid(e, 0);
+	if (sym_archive_write_header(ar, e) != ARCHIVE_OK)
 		return -1;
-	return len == 0 || archive_write_data(ar, data, len) == (la_ssize_t)len ? 0 : -1;
+	return len == 0 || sym_archive_write_data(ar, data, len) == (la_ssize_t)len ? 0 : -1;
 }
 
 int mp_barchive_build(const mp_barchive_build_opts *o, FILE *out, char *err, size_t errlen)
@@ -185,14 +184,17 @@ int mp_barchive_build(const mp_barchive_build_opts *o, FILE *out, char *err, siz
 	}
 	if (o->sign_key && !(signature = signature_text(o->sign_key, manifest, err, errlen)))
 		goto out;
-	if (!(ar = archive_write_new()) || !(e = archive_entry_new()) ||
-	    archive_write_set_format_pax_restricted(ar) != ARCHIVE_OK ||
-	    archive_write_add_filter_gzip(ar) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(ar, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(ar, 1) != ARCHIVE_OK ||
-	    archive_write_open(ar, out, NULL, to_file, NULL) != ARCHIVE_OK) {
+	if (mp_archivelib_load(err, errlen) < 0)
+		goto out;
+	if (!(ar = sym_archive_write_new()) || !(e = sym_archive_entry_new()) ||
+	    sym_archive_write_set_format_pax_restricted(ar) != ARCHIVE_OK ||
+	    sym_archive_write_add_filter_gzip(ar) != ARCHIVE_OK ||
+	    sym_archive_write_set_filter_option(ar, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
+	    sym_archive_write_set_bytes_in_last_block(ar, 1) != ARCHIVE_OK ||
+	    sym_archive_write_open(ar, out, NULL, to_file, NULL) != ARCHIVE_OK) {
 		errf(err, errlen, "cannot start the archive: %s",
-		     ar && archive_error_string(ar) ? archive_error_string(ar) : "out of memory");
+		     ar && sym_archive_error_string(ar) ? sym_archive_error_string(ar)
+		                                        : "out of memory");
 		goto out;
 	}
 	int ok =
@@ -207,16 +209,17 @@ int mp_barchive_build(const mp_barchive_build_opts *o, FILE *out, char *err, siz
 		const mp_bundle_file *f = &b->files[order[i]];
 		ok = add_entry(ar, e, f->rel, f->text, f->len, o->mtime) == 0;
 	}
-	if (!ok || archive_write_close(ar) != ARCHIVE_OK) {
+	if (!ok || sym_archive_write_close(ar) != ARCHIVE_OK) {
 		errf(err, errlen, "cannot write the archive: %s",
-		     archive_error_string(ar) ? archive_error_string(ar) : strerror(errno));
+		     sym_archive_error_string(ar) ? sym_archive_error_string(ar) : strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
-	archive_entry_free(e);
+	if (e) /* NULL too when libarchive could not be loaded */
+		sym_archive_entry_free(e);
 	if (ar)
-		archive_write_free(ar);
+		sym_archive_write_free(ar);
 	free(manifest);
 	free(signature);
 	mp_free(order);

@@ -106,7 +106,7 @@ static mp_bundle_source *new_source(const char *label, enum kind kind)
 	X(git_libgit2_shutdown)
 GIT_FUNCS(MP_DYNLIB_DECLARE)
 static const mp_dynlib_sym git_syms[] = {GIT_FUNCS(MP_DYNLIB_SYM){NULL, NULL}};
-static mp_dynlib libgit2 = MP_DYNLIB_INIT(MP_SONAME_GIT2, git_syms);
+static mp_dynlib libgit2 = MP_DYNLIB_INIT("libgit2", MP_SONAME_GIT2, git_syms);
 _Static_assert(sizeof(MP_SONAME_GIT2) > 1, "the Makefile found no libgit2.so (libgit2-dev)");
 
 /* Loads libgit2 and initialises it (undone by sym_git_libgit2_shutdown); -1 with the reason

@@ -52,7 +52,7 @@ int mp_dynlib_load(mp_dynlib *lib, char *err, size_t errlen)
 		}
 	}
 	if (!lib->handle) {
-		snprintf(err, errlen, "%s", lib->error);
+		snprintf(err, errlen, "%s: %s", lib->name, lib->error);
 		rc = -1;
 	}
 	pthread_mutex_unlock(&lib->lock);

@@ -6,9 +6,9 @@ set -eu
 # Build: compilers (C, and C++ for the RE2 and simdjson shims), pkg-config and the libraries in
 # docs/architecture.md (libgit2: `meshpol diff` reads a bundle at a Git revision from the object
 # database, without a checkout; libarchive reads and writes bundle archives (tar.gz) in memory;
-# libcurl polls bundles and uploads decision logs for `meshpol serve` (docs/bundles.md)). libgit2
-# and libcurl are loaded on first use, not linked: their -dev packages give the headers and the
-# .so whose soname the Makefile reads with objdump (binutils, in build-essential).
+# libcurl polls bundles and uploads decision logs for `meshpol serve` (docs/bundles.md)). libgit2,
+# libcurl and libarchive are loaded on first use, not linked: their -dev packages give the
+# headers and the .so whose soname the Makefile reads with objdump (binutils, in build-essential).
 # zlib (zlib1g-dev): gzip request bodies on the OPA routes (server/opa.c), the uploaded log
 # batches and `meshpol trail join` reading them back.
 # libsimdjson-dev: the server parses request bodies with simdjson's DOM into the same jansson tree

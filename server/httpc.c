@@ -30,17 +30,14 @@
 	X(curl_slist_free_all)
 CURL_FUNCS(MP_DYNLIB_DECLARE)
 static const mp_dynlib_sym curl_syms[] = {CURL_FUNCS(MP_DYNLIB_SYM){NULL, NULL}};
-static mp_dynlib libcurl = MP_DYNLIB_INIT(MP_SONAME_CURL, curl_syms);
+static mp_dynlib libcurl = MP_DYNLIB_INIT("libcurl", MP_SONAME_CURL, curl_syms);
 _Static_assert(sizeof(MP_SONAME_CURL) > 1,
                "the Makefile found no libcurl.so (libcurl4-openssl-dev)");
 
 int mp_httpc_global_init(char *err, size_t errlen)
 {
-	char why[600];
-	if (mp_dynlib_load(&libcurl, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "libcurl: %s", why);
+	if (mp_dynlib_load(&libcurl, err, errlen) < 0)
 		return -1;
-	}
 	CURLcode c = sym_curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (c != CURLE_OK) {
 		snprintf(err, errlen, "libcurl: %s", sym_curl_easy_strerror(c));

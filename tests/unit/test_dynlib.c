@@ -1,6 +1,6 @@
 /* test_dynlib.c: engine/dynlib.c: a library is loaded by its soname and every function of the
- * table resolved (the sonames the build found for libcurl and libgit2 among them); a missing
- * library, a file that is no library, and a library without one of the functions each fail
+ * table resolved (the sonames the build found for libcurl, libgit2 and libarchive among them); a
+ * missing library, a file that is no library, and a library without one of the functions each fail
  * with the soname and the reason, leave every slot NULL, and fail again the same way; threads
  * racing to the first load load it once. */
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 
 #include "dynlib.h"
 
+#include <archive.h>
 #include <curl/curl.h>
 #include <git2.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ MP_DYNLIB_DECLARE(crc32)
 MP_DYNLIB_DECLARE(zlibVersion)
 MP_DYNLIB_DECLARE(curl_version)
 MP_DYNLIB_DECLARE(git_libgit2_version)
+MP_DYNLIB_DECLARE(archive_version_number)
 
 /* a name no library has */
 static void (*sym_mp_no_such_function)(void);
@@ -33,7 +35,7 @@ static void test_loads_and_resolves(void **state)
 	(void)state;
 	static const mp_dynlib_sym syms[] = {MP_DYNLIB_SYM(crc32)
 	                                         MP_DYNLIB_SYM(zlibVersion){NULL, NULL}};
-	mp_dynlib lib = MP_DYNLIB_INIT("libz.so.1", syms);
+	mp_dynlib lib = MP_DYNLIB_INIT("test", "libz.so.1", syms);
 	char err[600] = "untouched";
 	assert_int_equal(mp_dynlib_load(&lib, err, sizeof(err)), 0);
 	assert_string_equal(err, "untouched");
@@ -54,7 +56,8 @@ static void test_build_sonames(void **state)
 	(void)state;
 	static const mp_dynlib_sym curl[] = {MP_DYNLIB_SYM(curl_version){NULL, NULL}};
 	static const mp_dynlib_sym git[] = {MP_DYNLIB_SYM(git_libgit2_version){NULL, NULL}};
-	mp_dynlib c = MP_DYNLIB_INIT(MP_SONAME_CURL, curl), g = MP_DYNLIB_INIT(MP_SONAME_GIT2, git);
+	mp_dynlib c = MP_DYNLIB_INIT("libcurl", MP_SONAME_CURL, curl),
+	          g = MP_DYNLIB_INIT("libgit2", MP_SONAME_GIT2, git);
 	char err[600];
 	assert_int_equal(mp_dynlib_load(&c, err, sizeof(err)), 0);
 	assert_int_equal(strncmp(sym_curl_version(), "libcurl/", 8), 0);
@@ -64,6 +67,11 @@ static void test_build_sonames(void **state)
 	/* the library the headers were compiled against */
 	assert_int_equal(major, LIBGIT2_VER_MAJOR);
 	assert_int_equal(minor, LIBGIT2_VER_MINOR);
+	static const mp_dynlib_sym arc[] = {MP_DYNLIB_SYM(archive_version_number){NULL, NULL}};
+	mp_dynlib a = MP_DYNLIB_INIT("libarchive", MP_SONAME_ARCHIVE, arc);
+	assert_int_equal(mp_dynlib_load(&a, err, sizeof(err)), 0);
+	/* the same major version as the headers (libarchive's number is major * 1,000,000 + ...) */
+	assert_int_equal(sym_archive_version_number() / 1000000, ARCHIVE_VERSION_NUMBER / 1000000);
 }
 
 static void assert_fails(mp_dynlib *lib, const char *want1, const char *want2)
@@ -84,7 +92,7 @@ static void test_missing_library(void **state)
 	(void)state;
 	static const mp_dynlib_sym syms[] = {MP_DYNLIB_SYM(crc32){NULL, NULL}};
 	sym_crc32 = NULL;
-	mp_dynlib lib = MP_DYNLIB_INIT("libmeshpol-absent.so.7", syms);
+	mp_dynlib lib = MP_DYNLIB_INIT("test", "libmeshpol-absent.so.7", syms);
 	assert_fails(&lib, "libmeshpol-absent.so.7", "No such file");
 }
 
@@ -105,7 +113,7 @@ static void test_not_a_library(void **state)
 			      f);
 		fclose(f);
 		sym_crc32 = NULL;
-		mp_dynlib lib = MP_DYNLIB_INIT(path, syms);
+		mp_dynlib lib = MP_DYNLIB_INIT("test", path, syms);
 		assert_fails(&lib, path, empty ? "file too short" : "invalid ELF header");
 	}
 	unlink(path);
@@ -118,8 +126,8 @@ static void test_missing_function(void **state)
 	(void)state;
 	static const mp_dynlib_sym syms[] = {MP_DYNLIB_SYM(crc32)
 	                                         MP_DYNLIB_SYM(mp_no_such_function){NULL, NULL}};
-	mp_dynlib lib = MP_DYNLIB_INIT("libz.so.1", syms);
-	assert_fails(&lib, "libz.so.1: cannot use mp_no_such_function", "undefined symbol");
+	mp_dynlib lib = MP_DYNLIB_INIT("test", "libz.so.1", syms);
+	assert_fails(&lib, "test: libz.so.1: cannot use mp_no_such_function", "undefined symbol");
 }
 
 static mp_dynlib racing;
@@ -134,7 +142,7 @@ static void test_concurrent_first_load(void **state)
 {
 	(void)state;
 	static const mp_dynlib_sym syms[] = {MP_DYNLIB_SYM(crc32){NULL, NULL}};
-	racing = (mp_dynlib)MP_DYNLIB_INIT("libz.so.1", syms);
+	racing = (mp_dynlib)MP_DYNLIB_INIT("test", "libz.so.1", syms);
 	pthread_t t[8];
 	int rc[8];
 	for (int i = 0; i < 8; i++)
