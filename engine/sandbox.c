@@ -432,21 +432,22 @@ static int ro_newindex(lua_State *L);
 #define RO_NAME "__meshpol_ro"
 
 /* Lazy proxies (mp_sandbox_push_lazy) are made per decision, so they share their metatable: one
- * per kind and name in a Lua state, made on first use and kept in the registry (lazy_mts_key:
- * kind -> name -> metatable). It holds the fields above, RO_KIND (a light userdata: the
- * mp_sandbox_lazy) and __index = ro_lazy_index, a closure whose upvalues are the kind and the
- * two weak-keyed tables that hold each proxy's own state (registry: lazy_data_key,
- * lazy_made_key):
- *   data[proxy]  the host's data, until every field is made (pairs, #); then nil;
- *   made[proxy]  the fields made so far that have an identity (tables, userdata, functions: a
- *                string or a number is made again on each read, which no code can tell apart),
- *                absent until the first; once every field is made, the table of all of them.
- * Policy code reaches neither table (the metatable is protected), and a proxy's entries go
- * with it when it is collected, the data with them. */
-#define RO_KIND "__meshpol_kind"
-static const char lazy_mts_key, lazy_data_key, lazy_made_key;
+ * per kind and name in a Lua state, made on first use and kept in the registry (at the kind's
+ * address: name -> metatable). It holds the fields above and __index = ro_lazy_index, a closure
+ * whose upvalues are the kind and weak-keyed tables that hold each proxy's own state:
+ *   LAZY_UV_DATA       data[proxy], the host's data, until every field is made (pairs, #); then
+ *                      nil (shared by every kind: registry, lazy_data_key);
+ *   LAZY_UV_ALL        all[proxy], once every field is made, the table of them (lazy_all_key);
+ *   LAZY_UV_FIELDS+i   field i of each proxy once made, if it has an identity (a table,
+ *                      userdata, function: a string or a number is made again on each read,
+ *                      which no code can tell apart); one table per field and metatable.
+ * A proxy is then one empty table and an entry in data. Policy code reaches none of these (the
+ * metatable is protected), and a proxy's entries go with it when it is collected, the data
+ * with them. */
+enum { LAZY_UV_KIND = 1, LAZY_UV_DATA, LAZY_UV_ALL, LAZY_UV_FIELDS };
+static const char lazy_data_key, lazy_all_key;
 static int ro_lazy_index(lua_State *L);
-static void lazy_complete(lua_State *L, int proxy, const mp_sandbox_lazy *k);
+static void lazy_complete(lua_State *L, int proxy, int mt);
 
 /* Pushes the real table behind the read-only proxy at idx and returns 1; 0, pushing nothing,
  * when idx is no proxy (ro_next is policy code's to call with anything). A lazy proxy makes
@@ -464,11 +465,7 @@ static int push_real(lua_State *L, int idx)
 	int t = lua_rawget(L, -2);
 	if (ok && t == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_lazy_index) {
 		lua_pop(L, 1);
-		lua_pushliteral(L, RO_KIND);
-		lua_rawget(L, -2);
-		const mp_sandbox_lazy *k = lua_touserdata(L, -1);
-		lua_pop(L, 1);
-		lazy_complete(L, idx, k);
+		lazy_complete(L, idx, -1);
 		t = LUA_TTABLE;
 	}
 	if (!ok || t != LUA_TTABLE) {
@@ -560,12 +557,14 @@ static int lazy_field(const mp_sandbox_lazy *k, const char *key, size_t len)
 	return -1;
 }
 
-/* Pushes the registry's table at key, made (empty; weak-keyed when weak) if there is none. */
+/* Pushes the registry's table at key, made (empty; weak-keyed when weak) if there is none; with
+ * key NULL, a fresh one kept nowhere. */
 static void push_registry_table(lua_State *L, const void *key, int weak)
 {
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
+	if (key && lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
 		return;
-	lua_pop(L, 1);
+	if (key)
+		lua_pop(L, 1);
 	lua_createtable(L, 0, 0);
 	if (weak) {
 		lua_createtable(L, 0, 1);
@@ -573,8 +572,10 @@ static void push_registry_table(lua_State *L, const void *key, int weak)
 		lua_setfield(L, -2, "__mode");
 		lua_setmetatable(L, -2);
 	}
-	lua_pushvalue(L, -1);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+	if (key) {
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+	}
 }
 
 /* Is v a value with an identity, which a lazy proxy must make once and keep? */
@@ -584,11 +585,11 @@ static int has_identity(int type)
 	       type == LUA_TTHREAD;
 }
 
-/* __index of a lazy proxy: (proxy, key); upvalues: the kind, the data and made tables. */
+/* __index of a lazy proxy: (proxy, key); upvalues: LAZY_UV_*. */
 static int ro_lazy_index(lua_State *L)
 {
 	size_t len;
-	const mp_sandbox_lazy *k = lua_touserdata(L, lua_upvalueindex(1));
+	const mp_sandbox_lazy *k = lua_touserdata(L, lua_upvalueindex(LAZY_UV_KIND));
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return 0;
 	const char *key = lua_tolstring(L, 2, &len);
@@ -597,100 +598,100 @@ static int ro_lazy_index(lua_State *L)
 		return 0;
 	lua_settop(L, 2);
 	lua_pushvalue(L, 1);
-	if (lua_rawget(L, lua_upvalueindex(3)) == LUA_TTABLE) { /* 3: made, or nil */
-		lua_pushvalue(L, 2);
-		if (lua_rawget(L, 3) != LUA_TNIL)
-			return 1;
-		lua_pop(L, 1);
-	}
+	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
+		return 1;
 	lua_pushvalue(L, 1);
-	if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL) /* 4: the data; nil: all made */
-		return 0;
+	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_DATA)) == LUA_TNIL) { /* 4: nil: all made */
+		lua_pushvalue(L, 1);
+		lua_rawget(L, lua_upvalueindex(LAZY_UV_ALL));
+		lua_pushvalue(L, 2);
+		lua_rawget(L, -2);
+		return 1;
+	}
 	if (!k->make(L, 4, i))
 		return 0;
-	if (has_identity(lua_type(L, -1))) { /* 5 */
-		if (!lua_istable(L, 3)) {
-			lua_createtable(L, 0, k->nfields);
-			lua_replace(L, 3);
-			lua_pushvalue(L, 1);
-			lua_pushvalue(L, 3);
-			lua_rawset(L, lua_upvalueindex(3));
-		}
-		lua_pushvalue(L, 2);
-		lua_pushvalue(L, 5);
-		lua_rawset(L, 3);
+	if (has_identity(lua_type(L, -1))) {
+		lua_pushvalue(L, 1);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
 	}
 	return 1;
 }
 
-/* Makes every field of the lazy proxy at index proxy (kind k), in the kind's order, into a
- * fresh table (the one a plain proxy's would be: pairs visits it in the same order), which
- * becomes its made table, its data dropped; pushes it. A field made before keeps its value. */
-static void lazy_complete(lua_State *L, int proxy, const mp_sandbox_lazy *k)
+/* Makes every field of the lazy proxy at index proxy (its metatable at mt), in the kind's
+ * order, into a fresh table (the one a plain proxy's would be: pairs visits it in the same
+ * order), which becomes its all table, its data dropped; pushes it. A field kept before keeps
+ * its value. */
+static void lazy_complete(lua_State *L, int proxy, int mt)
 {
-	luaL_checkstack(L, 10, "lazy proxy");
+	luaL_checkstack(L, 8, "lazy proxy");
 	proxy = lua_absindex(L, proxy);
-	push_registry_table(L, &lazy_made_key, 1);
-	int made_map = lua_gettop(L);
-	push_registry_table(L, &lazy_data_key, 1);
+	mt = lua_absindex(L, mt);
+	lua_pushliteral(L, "__index");
+	lua_rawget(L, mt);
+	int f = lua_gettop(L);
+	lua_getupvalue(L, f, LAZY_UV_KIND);
+	const mp_sandbox_lazy *k = lua_touserdata(L, -1);
+	lua_getupvalue(L, f, LAZY_UV_DATA); /* f + 2 */
 	lua_pushvalue(L, proxy);
-	lua_rawget(L, made_map);
-	int made = lua_gettop(L);
-	lua_pushvalue(L, proxy);
-	lua_rawget(L, made_map + 1);
+	lua_rawget(L, f + 2);
 	int data = lua_gettop(L);
-	if (lua_isnil(L, data)) { /* made before: made is the table of them all */
-		lua_pop(L, 1);
-		lua_replace(L, made_map);
-		lua_settop(L, made_map);
+	lua_getupvalue(L, f, LAZY_UV_ALL); /* data + 1 */
+	if (lua_isnil(L, data)) {          /* made before */
+		lua_pushvalue(L, proxy);
+		lua_rawget(L, data + 1);
+		lua_replace(L, f);
+		lua_settop(L, f);
 		return;
 	}
 	lua_createtable(L, 0, k->nfields);
 	int all = lua_gettop(L);
 	for (int i = 0; k->fields[i]; i++) {
-		int kept = lua_istable(L, made) && lua_getfield(L, made, k->fields[i]) != LUA_TNIL;
-		if (!kept) {
+		lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
+		lua_pushvalue(L, proxy);
+		if (lua_rawget(L, -2) == LUA_TNIL) {
 			lua_settop(L, all);
 			if (!k->make(L, data, i))
 				continue;
+		} else {
+			lua_remove(L, -2);
 		}
 		lua_setfield(L, all, k->fields[i]); /* a raw set: the table is plain */
 	}
 	lua_pushvalue(L, proxy);
 	lua_pushvalue(L, all);
-	lua_rawset(L, made_map);
+	lua_rawset(L, data + 1);
 	lua_pushvalue(L, proxy);
 	lua_pushnil(L);
-	lua_rawset(L, made_map + 1);
-	lua_replace(L, made_map);
-	lua_settop(L, made_map);
+	lua_rawset(L, f + 2);
+	lua_replace(L, f);
+	lua_settop(L, f);
 }
 
 /* Pushes the metatable the lazy proxies of kind named name share (made on first use). */
 static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
 {
-	luaL_checkstack(L, 8, "lazy proxy");
-	push_registry_table(L, &lazy_mts_key, 0);
-	if (lua_rawgetp(L, -1, kind) != LUA_TTABLE) {
+	assert(kind->nfields >= 0 && kind->nfields <= 200 && !kind->fields[kind->nfields]);
+	luaL_checkstack(L, kind->nfields + 8, "lazy proxy");
+	name = name ? name : "?";
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, kind) != LUA_TTABLE) {
 		lua_pop(L, 1);
 		lua_createtable(L, 0, 1);
 		lua_pushvalue(L, -1);
-		lua_rawsetp(L, -3, kind);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, kind);
 	}
-	lua_remove(L, -2);
-	name = name ? name : "?";
 	if (lua_getfield(L, -1, name) == LUA_TTABLE) {
 		lua_remove(L, -2);
 		return;
 	}
 	lua_pop(L, 1);
-	push_proxy_mt(L, 7, name);
-	lua_pushlightuserdata(L, (void *)kind);
-	lua_setfield(L, -2, RO_KIND);
+	push_proxy_mt(L, 6, name);
 	lua_pushlightuserdata(L, (void *)kind);
 	push_registry_table(L, &lazy_data_key, 1);
-	push_registry_table(L, &lazy_made_key, 1);
-	lua_pushcclosure(L, ro_lazy_index, 3);
+	push_registry_table(L, &lazy_all_key, 1);
+	for (int i = 0; i < kind->nfields; i++)
+		push_registry_table(L, NULL, 1);
+	lua_pushcclosure(L, ro_lazy_index, LAZY_UV_FIELDS - 1 + kind->nfields);
 	lua_setfield(L, -2, "__index");
 	lua_pushvalue(L, -1);
 	lua_setfield(L, -3, name);
