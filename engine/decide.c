@@ -879,25 +879,35 @@ static void push_rq(lua_State *L, const rq_str *s)
 		lua_pushnil(L);
 }
 
-/* A plain read-only table of the strings first..last of d, named by names. */
-static void push_rq_table(lua_State *L, const rq_data *d, const char *const *names, int first,
-                          int last)
+/* req.source's fields (principal, namespace, service, ip), made from d's strings on each read. */
+static int make_source(lua_State *L, int data, int i)
 {
-	lua_createtable(L, 0, last - first + 1 + (first == RQ_DST_SVC));
-	for (int i = first; i <= last; i++) {
-		push_rq(L, &d->str[i]);
-		lua_setfield(L, -2, names[i - first]);
-	}
-	if (first == RQ_DST_SVC && d->port) {
-		lua_pushinteger(L, d->port);
-		lua_setfield(L, -2, "port");
-	}
-	mp_sandbox_push_readonly(L, -1, "req");
-	lua_remove(L, -2);
+	const rq_data *d = lua_touserdata(L, data);
+	if (!d->str[RQ_PRINCIPAL + i].s)
+		return 0;
+	push_rq(L, &d->str[RQ_PRINCIPAL + i]);
+	return 1;
 }
+static const char *const rq_source[] = {"principal", "namespace", "service", "ip", NULL};
+static const mp_sandbox_lazy source_kind = {make_source, rq_source, 4};
 
-static const char *const rq_source[] = {"principal", "namespace", "service", "ip"};
-static const char *const rq_destination[] = {"service", "namespace"};
+/* req.destination's fields: service, namespace, port (absent when 0). */
+static int make_destination(lua_State *L, int data, int i)
+{
+	const rq_data *d = lua_touserdata(L, data);
+	if (i == 2) {
+		if (!d->port)
+			return 0;
+		lua_pushinteger(L, d->port);
+		return 1;
+	}
+	if (!d->str[RQ_DST_SVC + i].s)
+		return 0;
+	push_rq(L, &d->str[RQ_DST_SVC + i]);
+	return 1;
+}
+static const char *const rq_destination[] = {"service", "namespace", "port", NULL};
+static const mp_sandbox_lazy destination_kind = {make_destination, rq_destination, 3};
 
 static int make_request(lua_State *L, int data, int i);
 static const char *const request_fields[] = {"method", "path", "headers", NULL};
@@ -924,20 +934,17 @@ static int make_request(lua_State *L, int data, int i)
 	return 1;
 }
 
-/* req's fields: source, destination, request (lazy, like req), context. */
+/* req's fields: source, destination, request (lazy, like req: views of the same data), context. */
 static int make_req(lua_State *L, int data, int i)
 {
-	const rq_data *d = lua_touserdata(L, data);
+	static const mp_sandbox_lazy *const views[] = {&source_kind, &destination_kind,
+	                                               &request_kind};
 	switch (i) {
 	case 0:
-		push_rq_table(L, d, rq_source, RQ_PRINCIPAL, RQ_IP);
-		break;
 	case 1:
-		push_rq_table(L, d, rq_destination, RQ_DST_SVC, RQ_DST_NS);
-		break;
 	case 2:
 		lua_pushvalue(L, data);
-		mp_sandbox_push_lazy(L, &request_kind, "req");
+		mp_sandbox_push_lazy(L, views[i], "req");
 		break;
 	default:
 		if (lua_getiuservalue(L, data, 1) != LUA_TTABLE) {

@@ -91,11 +91,16 @@ static int word_plain(uint64_t w)
 	return (special & HIGHS) == 0;
 }
 
-/* The end of the run of bytes from p that are copied as they are. */
-static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+/* The end of the run of bytes from p that are copied as they are; begin..end is the string. The
+ * last bytes of a string of eight or more are read as the word that ends it (overlapping the
+ * words before), not one by one. */
+static const unsigned char *plain_run(const unsigned char *begin, const unsigned char *p,
+                                      const unsigned char *end)
 {
 	while (end - p >= 8 && word_plain(load8(p)))
 		p += 8;
+	if (p < end && end - p < 8 && end - begin >= 8 && word_plain(load8(end - 8)))
+		return end;
 	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
 		p++;
 	return p;
@@ -143,15 +148,25 @@ static void escape_codepoint(mp_jsonbuf *b, const unsigned char *p, size_t n)
 
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	const unsigned char *end = p + strlen((const char *)p);
-	/* most strings need no escaping: room for them and their quotes at once */
-	if (mp_jsonbuf_grow(b, (size_t)(end - p) + 2) < 0)
+	const unsigned char *begin = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)begin);
+	const unsigned char *p = begin, *end = begin + n;
+	/* most strings need no escaping: room for them and their quotes at once, and written in
+	 * one copy when the whole string is plain */
+	if (mp_jsonbuf_grow(b, n + 2) < 0)
 		return;
-	b->p[b->len++] = '"';
+	char *o = b->p + b->len;
+	*o = '"';
+	if (plain_run(begin, p, end) == end) {
+		memcpy(o + 1, begin, n);
+		o[n + 1] = '"';
+		b->len += n + 2;
+		return;
+	}
+	b->len++;
 	while (p < end) {
 		const unsigned char *run = p;
-		p = plain_run(p, end);
+		p = plain_run(begin, p, end);
 		mp_jsonbuf_raw(b, (const char *)run, (size_t)(p - run));
 		if (p == end)
 			break;

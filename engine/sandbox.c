@@ -424,28 +424,37 @@ static const char *printable(const char *s, size_t len, char *buf, size_t buflen
 
 /* A read-only proxy's metatable holds the real table as __index and the proxy's name as RO_NAME;
  * the metamethods are plain C functions shared by every proxy, so a proxy costs two tables and
- * no closures (a `when` call's `req` is six of them). */
+ * no closures, and a read is a plain table read (the library tables). */
 static int ro_newindex(lua_State *L);
 
 /* The metatable's field with the proxy's name, for ro_newindex's message (no metamethod reads
  * it; policy code never sees the metatable). */
 #define RO_NAME "__meshpol_ro"
 
-/* A lazy proxy's metatable (mp_sandbox_push_lazy) has __index = ro_lazy_index and, besides
- * the fields above, the fields made so far (RO_MADE, a table), the host's data (RO_DATA) and
- * its kind (RO_KIND, a light userdata: the mp_sandbox_lazy). Once every field is made (pairs,
- * #), __index becomes the table of them and the proxy is a plain read-only one. */
-#define RO_MADE "__meshpol_made"
-#define RO_DATA "__meshpol_data"
-#define RO_KIND "__meshpol_kind"
+/* Lazy proxies (mp_sandbox_push_lazy) are made per decision, so they share their metatable: one
+ * per kind and name in a Lua state, made on first use and kept in the registry (at the kind's
+ * address: name -> metatable). It holds the fields above and __index = ro_lazy_index, a closure
+ * whose upvalues are the kind and weak-keyed tables that hold each proxy's own state:
+ *   LAZY_UV_DATA       data[proxy], the host's data, until every field is made (pairs, #); then
+ *                      nil (shared by every kind: registry, lazy_data_key);
+ *   LAZY_UV_ALL        all[proxy], once every field is made, the table of them (lazy_all_key);
+ *   LAZY_UV_FIELDS+i   field i of each proxy once made, if it has an identity (a table,
+ *                      userdata, function: a string or a number is made again on each read,
+ *                      which no code can tell apart); one table per field and metatable.
+ * A proxy is then one empty table and an entry in data. Policy code reaches none of these (the
+ * metatable is protected), and a proxy's entries go with it when it is collected, the data
+ * with them. */
+enum { LAZY_UV_KIND = 1, LAZY_UV_DATA, LAZY_UV_ALL, LAZY_UV_FIELDS };
+static const char lazy_data_key, lazy_all_key;
 static int ro_lazy_index(lua_State *L);
-static void lazy_complete(lua_State *L, int mt);
+static void lazy_complete(lua_State *L, int proxy, int mt);
 
 /* Pushes the real table behind the read-only proxy at idx and returns 1; 0, pushing nothing,
  * when idx is no proxy (ro_next is policy code's to call with anything). A lazy proxy makes
  * every field first. */
 static int push_real(lua_State *L, int idx)
 {
+	idx = lua_absindex(L, idx);
 	if (!lua_getmetatable(L, idx))
 		return 0;
 	lua_pushliteral(L, "__newindex");
@@ -456,7 +465,7 @@ static int push_real(lua_State *L, int idx)
 	int t = lua_rawget(L, -2);
 	if (ok && t == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_lazy_index) {
 		lua_pop(L, 1);
-		lazy_complete(L, lua_absindex(L, -1));
+		lazy_complete(L, idx, -1);
 		t = LUA_TTABLE;
 	}
 	if (!ok || t != LUA_TTABLE) {
@@ -511,11 +520,10 @@ static int ro_pairs(lua_State *L)
 	return 3;
 }
 
-/* Pushes a proxy and, above it, its metatable with room for nfields fields (one allocation) and
- * every field but __index set; the caller sets __index (and its own) and the metatable. */
-static void push_proxy(lua_State *L, int nfields, const char *name)
+/* Pushes a metatable with room for nfields fields (one allocation) and every field of a
+ * read-only proxy's but __index set; the caller sets __index (and its own). */
+static void push_proxy_mt(lua_State *L, int nfields, const char *name)
 {
-	lua_createtable(L, 0, 0); /* the proxy */
 	lua_createtable(L, 0, nfields);
 	lua_pushstring(L, name ? name : "?");
 	lua_setfield(L, -2, RO_NAME);
@@ -533,7 +541,8 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name)
 {
 	idx = lua_absindex(L, idx);
 	assert(lua_type(L, idx) == LUA_TTABLE);
-	push_proxy(L, 6, name);
+	lua_createtable(L, 0, 0); /* the proxy */
+	push_proxy_mt(L, 6, name);
 	lua_pushvalue(L, idx);
 	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, -2);
@@ -548,93 +557,159 @@ static int lazy_field(const mp_sandbox_lazy *k, const char *key, size_t len)
 	return -1;
 }
 
-/* Pushes field i of the lazy proxy whose metatable is at mt (made now if it was not), or nil;
- * made is the index of its RO_MADE table. */
-static void lazy_push_field(lua_State *L, int mt, int made, int i)
+/* Pushes the registry's table at key, made (empty; weak-keyed when weak) if there is none; with
+ * key NULL, a fresh one kept nowhere. */
+static void push_registry_table(lua_State *L, const void *key, int weak)
 {
-	const mp_sandbox_lazy *k;
-	lua_pushstring(L, RO_KIND);
-	lua_rawget(L, mt);
-	k = lua_touserdata(L, -1);
-	lua_pop(L, 1);
-	lua_pushstring(L, k->fields[i]);
-	if (lua_rawget(L, made) != LUA_TNIL)
+	if (key && lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
 		return;
-	lua_pop(L, 1);
-	lua_pushstring(L, RO_DATA);
-	lua_rawget(L, mt);
-	if (!k->make(L, lua_absindex(L, -1), i)) {
+	if (key)
 		lua_pop(L, 1);
-		lua_pushnil(L);
-		return;
+	lua_createtable(L, 0, 0);
+	if (weak) {
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
 	}
-	lua_remove(L, -2);
-	lua_pushstring(L, k->fields[i]);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, made);
+	if (key) {
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+	}
 }
 
-/* __index of a lazy proxy: (proxy, key). */
+/* Is v a value with an identity, which a lazy proxy must make once and keep? */
+static int has_identity(int type)
+{
+	return type == LUA_TTABLE || type == LUA_TUSERDATA || type == LUA_TFUNCTION ||
+	       type == LUA_TTHREAD;
+}
+
+/* __index of a lazy proxy: (proxy, key); upvalues: LAZY_UV_*. */
 static int ro_lazy_index(lua_State *L)
 {
 	size_t len;
-	const mp_sandbox_lazy *k;
-	lua_settop(L, 2);
-	lua_getmetatable(L, 1); /* 3 */
+	const mp_sandbox_lazy *k = lua_touserdata(L, lua_upvalueindex(LAZY_UV_KIND));
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return 0;
 	const char *key = lua_tolstring(L, 2, &len);
-	lua_pushliteral(L, RO_KIND);
-	lua_rawget(L, 3);
-	k = lua_touserdata(L, -1);
 	int i = lazy_field(k, key, len);
 	if (i < 0)
 		return 0;
-	lua_pushliteral(L, RO_MADE);
-	lua_rawget(L, 3); /* 5 */
-	lazy_push_field(L, 3, 5, i);
+	lua_settop(L, 2);
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
+		return 1;
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_DATA)) == LUA_TNIL) { /* 4: nil: all made */
+		lua_pushvalue(L, 1);
+		lua_rawget(L, lua_upvalueindex(LAZY_UV_ALL));
+		lua_pushvalue(L, 2);
+		lua_rawget(L, -2);
+		return 1;
+	}
+	if (!k->make(L, 4, i))
+		return 0;
+	if (has_identity(lua_type(L, -1))) {
+		lua_pushvalue(L, 1);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
+	}
 	return 1;
 }
 
-/* Makes every field of the lazy proxy whose metatable is at mt, in the kind's order, into a
- * fresh table (the one a plain proxy's would be: pairs visits it in the same order), which
- * becomes __index; pushes it. A field made before keeps its value. */
-static void lazy_complete(lua_State *L, int mt)
+/* Makes every field of the lazy proxy at index proxy (its metatable at mt), in the kind's
+ * order, into a fresh table (the one a plain proxy's would be: pairs visits it in the same
+ * order), which becomes its all table, its data dropped; pushes it. A field kept before keeps
+ * its value. */
+static void lazy_complete(lua_State *L, int proxy, int mt)
 {
-	const mp_sandbox_lazy *k;
 	luaL_checkstack(L, 8, "lazy proxy");
-	lua_pushliteral(L, RO_KIND);
+	proxy = lua_absindex(L, proxy);
+	mt = lua_absindex(L, mt);
+	lua_pushliteral(L, "__index");
 	lua_rawget(L, mt);
-	k = lua_touserdata(L, -1);
-	lua_pop(L, 1);
+	int f = lua_gettop(L);
+	lua_getupvalue(L, f, LAZY_UV_KIND);
+	const mp_sandbox_lazy *k = lua_touserdata(L, -1);
+	lua_getupvalue(L, f, LAZY_UV_DATA); /* f + 2 */
+	lua_pushvalue(L, proxy);
+	lua_rawget(L, f + 2);
+	int data = lua_gettop(L);
+	lua_getupvalue(L, f, LAZY_UV_ALL); /* data + 1 */
+	if (lua_isnil(L, data)) {          /* made before */
+		lua_pushvalue(L, proxy);
+		lua_rawget(L, data + 1);
+		lua_replace(L, f);
+		lua_settop(L, f);
+		return;
+	}
 	lua_createtable(L, 0, k->nfields);
 	int all = lua_gettop(L);
-	lua_pushliteral(L, RO_MADE);
-	lua_rawget(L, mt);
-	int made = lua_gettop(L);
 	for (int i = 0; k->fields[i]; i++) {
-		lazy_push_field(L, mt, made, i);
+		lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
+		lua_pushvalue(L, proxy);
+		if (lua_rawget(L, -2) == LUA_TNIL) {
+			lua_settop(L, all);
+			if (!k->make(L, data, i))
+				continue;
+		} else {
+			lua_remove(L, -2);
+		}
 		lua_setfield(L, all, k->fields[i]); /* a raw set: the table is plain */
 	}
-	lua_pop(L, 1);
-	lua_pushliteral(L, "__index");
+	lua_pushvalue(L, proxy);
 	lua_pushvalue(L, all);
-	lua_rawset(L, mt);
+	lua_rawset(L, data + 1);
+	lua_pushvalue(L, proxy);
+	lua_pushnil(L);
+	lua_rawset(L, f + 2);
+	lua_replace(L, f);
+	lua_settop(L, f);
+}
+
+/* Pushes the metatable the lazy proxies of kind named name share (made on first use). */
+static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
+{
+	assert(kind->nfields >= 0 && kind->nfields <= 200 && !kind->fields[kind->nfields]);
+	luaL_checkstack(L, kind->nfields + 8, "lazy proxy");
+	name = name ? name : "?";
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, kind) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 1);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, kind);
+	}
+	if (lua_getfield(L, -1, name) == LUA_TTABLE) {
+		lua_remove(L, -2);
+		return;
+	}
+	lua_pop(L, 1);
+	push_proxy_mt(L, 6, name);
+	lua_pushlightuserdata(L, (void *)kind);
+	push_registry_table(L, &lazy_data_key, 1);
+	push_registry_table(L, &lazy_all_key, 1);
+	for (int i = 0; i < kind->nfields; i++)
+		push_registry_table(L, NULL, 1);
+	lua_pushcclosure(L, ro_lazy_index, LAZY_UV_FIELDS - 1 + kind->nfields);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, name);
+	lua_remove(L, -2);
 }
 
 void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
 {
 	int data = lua_gettop(L);
-	push_proxy(L, 9, name);
-	lua_pushcfunction(L, ro_lazy_index);
-	lua_setfield(L, -2, "__index");
-	lua_createtable(L, 0, kind->nfields);
-	lua_setfield(L, -2, RO_MADE);
-	lua_pushvalue(L, data);
-	lua_setfield(L, -2, RO_DATA);
-	lua_pushlightuserdata(L, (void *)kind);
-	lua_setfield(L, -2, RO_KIND);
+	assert(lua_toboolean(L, data)); /* nil marks a proxy whose fields are all made */
+	lua_createtable(L, 0, 0);       /* the proxy */
+	push_lazy_mt(L, kind, name);
 	lua_setmetatable(L, -2);
+	push_registry_table(L, &lazy_data_key, 1);
+	lua_pushvalue(L, -2);
+	lua_pushvalue(L, data);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
 	lua_replace(L, data);
 }
 

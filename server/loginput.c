@@ -19,6 +19,25 @@ typedef struct {
 	const char *segs[MAX_DEPTH];
 } walk;
 
+/* The end of mask m's first segment ('.' or the end of m) if it is exactly seg (without regard to
+ * case when nocase: ASCII, as strncasecmp in the C locale), else NULL. An empty segment or one of
+ * 256 bytes or more names nothing. One pass, leaving at the first byte that differs: most keys
+ * differ from most masks there. */
+static const char *segment_is(const char *m, const char *seg, int nocase)
+{
+	size_t i = 0;
+	for (; m[i] && m[i] != '.'; i++) {
+		unsigned char a = (unsigned char)seg[i], c = (unsigned char)m[i];
+		if (nocase) {
+			a = (unsigned char)(a >= 'A' && a <= 'Z' ? a + 32 : a);
+			c = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		if (a != c) /* a key shorter than the segment ends here too */
+			return NULL;
+	}
+	return i == 0 || i >= 256 || seg[i] ? NULL : m + i;
+}
+
 /* Does a mask entry name exactly the path segs[0..n-1]? Segments match exactly, except right
  * under a "headers" segment, where they match without regard to case (as mp_loginput_mask). */
 static int masked(const walk *w, int n)
@@ -27,31 +46,32 @@ static int masked(const walk *w, int n)
 		const char *m = w->mask->mask[i];
 		int nocase = 0;
 		for (int k = 0; k < n; k++) {
-			const char *dot = strchr(m, '.');
-			size_t len = dot ? (size_t)(dot - m) : strlen(m);
-			/* the comparison first: a shorter key ends inside it */
-			if (len == 0 || len >= 256 ||
-			    (nocase ? strncasecmp(w->segs[k], m, len)
-			            : strncmp(w->segs[k], m, len)) ||
-			    w->segs[k][len] != '\0')
+			const char *end = segment_is(m, w->segs[k], nocase);
+			if (!end)
 				break;
 			if (k == n - 1) {
-				if (!dot)
+				if (!*end)
 					return 1;
 				break;
 			}
-			if (!dot)
+			if (!*end)
 				break;
-			nocase = len == 7 && !strncmp(m, "headers", 7);
-			m = dot + 1;
+			nocase = end - m == 7 && !memcmp(m, "headers", 7);
+			m = end + 1;
 		}
 	}
 	return 0;
 }
 
+/* An object's member, for writing the members in key order. */
+typedef struct {
+	const char *key;
+	json_t *value;
+} member;
+
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const member *)a)->key, ((const member *)b)->key);
 }
 
 /* A key (depth: its parent's depth) and, if the path is masked, "[masked]": 1 when masked. */
@@ -73,30 +93,30 @@ static int put_key(mp_jsonbuf *b, walk *w, int depth, const char *key, int first
 /* v at depth (-1: inside an array, where masks do not reach). */
 static void put_value(mp_jsonbuf *b, json_t *v, walk *w, int depth)
 {
-	char num[64];
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
 		size_t n = json_object_size(v), i = 0;
-		const char *stack[32], **keys = n <= 32 ? stack : mp_malloc(n * sizeof(*keys));
+		member stack[32], *m = n <= 32 ? stack : mp_malloc(n * sizeof(*m));
 		const char *k;
 		json_t *x;
-		if (!keys) {
+		if (!m) {
 			b->oom = 1;
 			return;
 		}
 		json_object_foreach(v, k, x)
 		{
-			keys[i++] = k;
+			m[i++] = (member){k, x};
 		}
-		qsort(keys, n, sizeof(*keys), by_name);
+		if (n > 1)
+			qsort(m, n, sizeof(*m), by_name);
 		MP_JSONBUF_LIT(b, "{");
 		for (i = 0; i < n; i++)
-			if (!put_key(b, w, depth, keys[i], i == 0))
-				put_value(b, json_object_get(v, keys[i]), w,
+			if (!put_key(b, w, depth, m[i].key, i == 0))
+				put_value(b, m[i].value, w,
 				          depth < 0 || depth + 1 >= MAX_DEPTH ? -1 : depth + 1);
 		MP_JSONBUF_LIT(b, "}");
-		if (keys != stack)
-			mp_free((void *)keys);
+		if (m != stack)
+			mp_free(m);
 		return;
 	}
 	case JSON_ARRAY:
@@ -111,10 +131,11 @@ static void put_value(mp_jsonbuf *b, json_t *v, walk *w, int depth)
 	case JSON_STRING:
 		mp_jsonbuf_string(b, json_string_value(v));
 		return;
-	case JSON_INTEGER: {
-		int len =
-		    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		mp_jsonbuf_raw(b, num, (size_t)len);
+	case JSON_INTEGER: { /* the digits of "%" JSON_INTEGER_FORMAT, without a printf */
+		json_int_t i = json_integer_value(v);
+		if (i < 0)
+			MP_JSONBUF_LIT(b, "-");
+		mp_jsonbuf_uint(b, i < 0 ? (uint64_t) - (i + 1) + 1 : (uint64_t)i);
 		return;
 	}
 	case JSON_REAL: { /* rare in an input: jansson's own formatting of doubles */

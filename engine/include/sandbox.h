@@ -274,12 +274,16 @@ typedef struct mp_sandbox_lazy {
 	int nfields;
 } mp_sandbox_lazy;
 
-/* Pops a value (the data) and pushes a read-only proxy, as mp_sandbox_push_readonly's, of a table
- * of kind's fields, each made by kind->make when first read and kept (a `when`'s `req`: most
- * reads touch a field or two of it). Reads, #, pairs, assignment and rawset behave as on the
- * plain proxy of the table of every field; pairs and # make every field first, in kind's order.
- * The data stays reachable from the proxy (it must own what make reads). kind must outlive the
- * proxy (static). [-1,+1,m], like mp_sandbox_push_readonly. */
+/* Pops a value (the data: neither nil nor false) and pushes a read-only proxy, as
+ * mp_sandbox_push_readonly's, of a table of kind's fields, each made by kind->make when read (a
+ * `when`'s `req`: most reads touch a field or two of it). A field with an identity (a table,
+ * userdata, function) is made once and kept; a string, number or boolean is made again on each
+ * read, which no code can tell apart, so make must give the same value each time. Reads, #,
+ * pairs, assignment and rawset behave as on the plain proxy of the table of every field; pairs
+ * and # make every field first, in kind's order. The proxies of one kind and name share one
+ * metatable per Lua state (a proxy costs one empty table); the data stays reachable while the
+ * proxy is (it must own what make reads). kind must outlive the Lua state (static).
+ * [-1,+1,m], like mp_sandbox_push_readonly. */
 void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name);
 
 /* Pushes a fresh environment table whose reads fall through to the sandbox globals and whose

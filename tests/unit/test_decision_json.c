@@ -298,6 +298,36 @@ static void test_strings_random(void **state)
 	}
 }
 
+/* Every length up to 40 with one byte that needs escaping (or a multi-byte character) at every
+ * position, and none: the writer reads a string's last bytes as the eight-byte word that ends it,
+ * so a special byte in that word, or in an earlier one, must still be found. */
+static void test_strings_positions(void **state)
+{
+	(void)state;
+	static const char *const specials[] = {"\"", "\\", "\n", "\x01", "\x1f", "\xc3\xa9"};
+	char s[64];
+	for (size_t len = 0; len <= 40; len++)
+		for (size_t at = 0; at <= len; at++)
+			for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+				size_t n = strlen(specials[k]);
+				memset(s, 'x', len);
+				if (at < len && at + n <= len)
+					memcpy(s + at, specials[k], n);
+				s[len] = '\0';
+				json_t *j = json_string(s);
+				assert_non_null(j);
+				for (int ascii = 0; ascii < 2; ascii++) {
+					char *want = json_dumps(
+					    j, JSON_ENCODE_ANY | (ascii ? JSON_ENSURE_ASCII : 0));
+					char *got = string_bytes(s, ascii);
+					assert_string_equal(got, want);
+					free(got);
+					free(want);
+				}
+				json_decref(j);
+			}
+}
+
 /* The caller's storage first, the heap when it is full; out of memory sticks. */
 static void test_buffer(void **state)
 {
@@ -355,9 +385,13 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions_as_jansson), cmocka_unit_test(test_made_decisions),
-	    cmocka_unit_test(test_output_pinned),        cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_strings_random),       cmocka_unit_test(test_buffer),
+	    cmocka_unit_test(test_decisions_as_jansson),
+	    cmocka_unit_test(test_made_decisions),
+	    cmocka_unit_test(test_output_pinned),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_strings_random),
+	    cmocka_unit_test(test_strings_positions),
+	    cmocka_unit_test(test_buffer),
 	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);

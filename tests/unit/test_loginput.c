@@ -85,6 +85,60 @@ static void test_json_inputs(void **state)
 	mp_jsonbuf_free(&b);
 }
 
+/* Keys a client can send against masks a bundle can hold, the writer against the reference:
+ * keys one byte short of or past a mask's segment, a '.' inside a key (never a path step),
+ * header names in any case (case matters above "headers" only), empty keys, segments of 255,
+ * 256 and 300 bytes, more members than the writer keeps on its stack, integers at their
+ * limits. */
+static void test_hostile_keys(void **state)
+{
+	(void)state;
+	char k255[256], k256[257], k300[301], m255[300], m256[300], m300[340];
+	memset(k255, 'k', 255), k255[255] = '\0';
+	memset(k256, 'k', 256), k256[256] = '\0';
+	memset(k300, 'k', 300), k300[300] = '\0';
+	snprintf(m255, sizeof(m255), "context.%s", k255);
+	snprintf(m256, sizeof(m256), "context.%s", k256);
+	snprintf(m300, sizeof(m300), "context.%s.x", k300);
+	const char *masks[][8] = {
+	    {"request.headers.authorization", "request.headers.cookie", NULL},
+	    {m255, m256, m300, "request.headers.", ".request", "request..headers", NULL},
+	    {"request.HEADERS.cookie", "Request.headers.cookie", "context.headers.X-B", NULL},
+	    {"request", "context.many.k07", "context.many.k39", NULL},
+	};
+	json_t *in = json_pack(
+	    "{s:{s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s},s:s},s:{s:s},s:{s:I,s:I,s:I,s:I}}", "request",
+	    "headers", "AUTHORIZATION", "a", "authorization.x", "b", "authorizatio", "c",
+	    "authorizationx", "d", "Cookie", "e", "", "f", "cOoKiE", "g", "headers.cookie", "h",
+	    "request.headers", "cookie", "i", "destination", "port", (json_int_t)INT64_MIN, "p2",
+	    (json_int_t)INT64_MAX, "p3", (json_int_t)0, "p4", (json_int_t)-1);
+	assert_non_null(in);
+	json_t *ctx = json_object(), *many = json_object(), *hd = json_object();
+	json_object_set_new(ctx, k255, json_string("255"));
+	json_object_set_new(ctx, k256, json_string("256"));
+	json_object_set_new(ctx, k300, json_pack("{s:i,s:i}", "x", 1, "y", 2));
+	for (int i = 40; i-- > 0;) { /* past the 32 kept on the stack, added out of order */
+		char key[8];
+		snprintf(key, sizeof(key), "k%02d", i);
+		json_object_set_new(many, key, json_integer(i));
+	}
+	json_object_set_new(ctx, "many", many);
+	json_object_set_new(hd, "x-b", json_integer(1));
+	json_object_set_new(hd, "X-B", json_integer(2));
+	json_object_set_new(ctx, "headers", hd);
+	json_object_set_new(in, "context", ctx);
+	for (size_t m = 0; m < sizeof(masks) / sizeof(masks[0]); m++) {
+		mp_bundle bn = {0};
+		bn.mask = masks[m];
+		while (masks[m][bn.nmask])
+			bn.nmask++;
+		char label[32];
+		snprintf(label, sizeof(label), "hostile keys, masks %zu", m);
+		expect_same(in, &bn, label);
+	}
+	json_decref(in);
+}
+
 static void test_proxy_inputs(void **state)
 {
 	(void)state;
@@ -141,6 +195,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_json_inputs),
+	    cmocka_unit_test(test_hostile_keys),
 	    cmocka_unit_test(test_proxy_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -455,10 +455,12 @@ static void test_lazy_proxy(void **state)
 	lua_pop(L, 1);
 	assert_int_equal(lazy_makes, 0);
 	expect_true(sb, "return lazy.b == 'bee' and lazy.b == 'bee'");
-	assert_int_equal(lazy_makes, 1); /* made once, kept */
+	assert_int_equal(lazy_makes, 2); /* a string is made on each read: no code can tell */
 	expect_true(sb, "return lazy.c == nil and lazy.bee == nil and lazy[1] == nil and "
 	                "lazy['b\\0'] == nil and lazy[lazy] == nil");
-	assert_int_equal(lazy_makes, 2); /* an absent field is asked for each time; others never */
+	assert_int_equal(lazy_makes, 3); /* an absent field is asked for each time; others never */
+	expect_true(sb, "return lazy.t == lazy.t and lazy.t == lazy.t");
+	assert_int_equal(lazy_makes, 4); /* a table is made once and kept: one identity */
 	expect_true(sb, "return lazy.t == lazy.t and lazy.t.a == 42 and next(lazy) == nil and "
 	                "rawget(lazy, 'b') == nil and getmetatable(lazy) == 'read-only'");
 	expect_failure(sb, "lazy.a = 1", MP_SANDBOX_ERROR, ro);
@@ -476,6 +478,64 @@ static void test_lazy_proxy(void **state)
 	expect_failure(sb, "rawset(lazy, 'a', 1)", MP_SANDBOX_ERROR, ro);
 	/* pairs' iterator never hands out the table of made fields */
 	expect_true(sb, "local f, s = pairs(lazy.t)\nreturn s == lazy.t and f(s, nil) ~= nil");
+	mp_sandbox_free(sb);
+}
+
+/* Lazy proxies share one metatable per kind and name, and their state lives beside them in
+ * weak tables: a proxy kept alone through full collections still reads its own data, two
+ * names keep their own messages, and proxies dropped by the thousand leave no memory behind. */
+static void test_lazy_proxy_shared(void **state)
+{
+	(void)state;
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	static const char *const ro_lazy[] = {"read-only table 'lazy' (key 'a')", NULL};
+	static const char *const ro_other[] = {"read-only table 'other' (key 'a')", NULL};
+	for (int i = 0; i < 3; i++) {
+		*(int *)lua_newuserdatauv(L, sizeof(int), 0) = 40 + i;
+		mp_sandbox_push_lazy(L, &lazy_kind, i == 2 ? "other" : "lazy");
+	}
+	assert_true(lua_getmetatable(L, -3) && lua_getmetatable(L, -3));
+	assert_true(lua_rawequal(L, -1, -2)); /* one metatable for kind and name */
+	assert_true(lua_getmetatable(L, -3));
+	assert_false(lua_rawequal(L, -1, -2)); /* another for another name */
+	lua_pop(L, 3);
+	lua_setglobal(L, "other");
+	lua_setglobal(L, "lazy2");
+	lua_setglobal(L, "lazy");
+	lua_gc(L, LUA_GCCOLLECT);
+	lua_gc(L, LUA_GCCOLLECT);
+	expect_true(sb, "return lazy.a == 40 and lazy2.a == 41 and other.a == 42 and "
+	                "lazy.t.a == 40 and other.t.t.a == 42 and lazy.t ~= lazy2.t");
+	expect_failure(sb, "lazy.a = 1", MP_SANDBOX_ERROR, ro_lazy);
+	expect_failure(sb, "other.a = 1", MP_SANDBOX_ERROR, ro_other);
+	expect_failure(sb, "rawset(other.t, 'a', 1)", MP_SANDBOX_ERROR, ro_lazy); /* lazy_make's */
+	/* pairs made every field of lazy2: it reads the same after collections */
+	expect_true(sb, "local n = 0\nfor k, v in pairs(lazy2) do n = n + 1 end\n"
+	                "return n == 3 and #lazy2 == 0");
+	lua_gc(L, LUA_GCCOLLECT);
+	expect_true(sb, "return lazy2.a == 41 and lazy2.b == 'bee' and lazy2.t.a == 41");
+	lua_gc(L, LUA_GCCOLLECT);
+	/* the weak tables keep their size (Lua shrinks a table when it grows), not their entries:
+	 * a second round of as many proxies takes no more memory than the first left */
+	size_t after[2];
+	for (int round = 0; round < 2; round++) {
+		size_t before = mp_sandbox_mem_used(sb);
+		lua_gc(L, LUA_GCSTOP); /* all of them alive at once, then collected */
+		for (int i = 0; i < 10000; i++) {
+			*(int *)lua_newuserdatauv(L, sizeof(int), 0) = i;
+			mp_sandbox_push_lazy(L, &lazy_kind, "lazy");
+			lua_getfield(L, -1, "t"); /* a kept field: the made table too */
+			lua_pop(L, 2);
+		}
+		assert_true(mp_sandbox_mem_used(sb) > before + 100000);
+		lua_gc(L, LUA_GCRESTART);
+		lua_gc(L, LUA_GCCOLLECT);
+		lua_gc(L, LUA_GCCOLLECT);
+		after[round] = mp_sandbox_mem_used(sb);
+	}
+	assert_true(after[1] <= after[0] + 1024);
+	expect_true(sb, "return lazy.a == 40 and lazy2.t.a == 41");
 	mp_sandbox_free(sb);
 }
 
@@ -1443,6 +1503,7 @@ int main(void)
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_readonly_libraries),
 	    cmocka_unit_test(test_lazy_proxy),
+	    cmocka_unit_test(test_lazy_proxy_shared),
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_binary_chunk),
 	    cmocka_unit_test(test_require),
