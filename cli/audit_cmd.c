@@ -383,7 +383,7 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	FILE *out = mp_out_file(o);
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
-	e = mp_engine_open_opts(model, policies, &copts, &d);
+	e = mp_engine_open_opts(model, policies, &copts, ao.jobs, &d);
 	mp_diags_print(&d, stderr);
 	if (atomic_load(&stop_signal))
 		goto out;
