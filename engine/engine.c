@@ -166,8 +166,10 @@ mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
 	mp_bundle *b = NULL;
 	if (!bundle_dir || model_start(&ml, jobs) < 0)
 		model_main(&ml); /* first, on this thread */
+	/* the directory's split keeps its own rule for two threads (a bundle big enough to pay);
+	 * one thread is one thread for both */
 	if (bundle_dir && (ml.running || ml.m))
-		b = mp_bundle_load_late(bundle_dir, model_wait, &ml, jobs, NULL, &bd);
+		b = mp_bundle_load_late(bundle_dir, model_wait, &ml, jobs == 1 ? 1 : 0, NULL, &bd);
 	model_wait(&ml);
 	/* as one thread reports them: the model's; the bundle's only when there is a model (one
 	 * thread would not have loaded the bundle) */
