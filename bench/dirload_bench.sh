@@ -8,8 +8,14 @@
 # the same `check` and audit output, byte for byte (the audit's "time" aside; BASE's `check`
 # without its load line, whose figure counts memory's charge there).
 #
+# One thread (MESHPOL_LOAD_JOBS=1) also loads the model before the bundle, where two threads
+# load it beside the bundle (engine.c); ARCHIVE=1 times the bundle's archive
+# (audit-bundle-N.tar.gz, also made by audit_bench.sh) instead of its directory: the model's
+# overlap alone, as an archive is never split.
+#
 # usage: SIZES="1000 10000" REPS=5 BASE=/path/to/main/bin/meshpol bash bench/dirload_bench.sh
-# env:   DATA (where audit-mesh-N.mpm and audit-bundle-N are: bench/out), MESHPOL (bin/meshpol).
+# env:   DATA (where audit-mesh-N.mpm and audit-bundle-N are: bench/out), MESHPOL (bin/meshpol),
+#        ARCHIVE (0).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -18,6 +24,7 @@ DATA=${DATA:-$OUT}
 SIZES=${SIZES:-"1000 10000"}
 REPS=${REPS:-5}
 BASE=${BASE:-}
+ARCHIVE=${ARCHIVE:-0}
 MESHPOL=${MESHPOL:-$ROOT/bin/meshpol}
 TIMECMD=$OUT/timecmd
 BENCH_NAME=dirload_bench
@@ -43,7 +50,8 @@ cmd() {
 
 for n in $SIZES; do
 	mpm=$DATA/audit-mesh-$n.mpm bundle=$DATA/audit-bundle-$n
-	if [ ! -f "$mpm" ] || [ ! -d "$bundle" ]; then
+	[ "$ARCHIVE" = 1 ] && bundle=$bundle.tar.gz
+	if [ ! -f "$mpm" ] || [ ! -e "$bundle" ]; then
 		fail "no $mpm or $bundle (SIZES=$n REPS=1 bash bench/audit_bench.sh makes them)"
 		continue
 	fi
@@ -70,7 +78,7 @@ for n in $SIZES; do
 				--format json -o /dev/null
 		done
 	done
-	echo "$n services, median of $REPS alternating rounds (wall s / CPU s):"
+	echo "$n services, $(basename "$bundle"), median of $REPS alternating rounds (wall s / CPU s):"
 	printf '  %-6s %-24s %-24s\n' "" "check" "audit --format json"
 	for v in "${variants[@]}"; do
 		printf '  %-6s %-24s %-24s\n' "$v" \

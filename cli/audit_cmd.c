@@ -264,8 +264,9 @@ const mp_option mp_audit_options[] = {
     {O_MESH_CONFIG, 0, "istio-mesh-config", "FILE",
      "Istio's MeshConfig for the analysis, as compile takes it", NULL, MP_OPT_FILE},
     {O_JOBS, 0, "jobs", "N",
-     "threads: 1 runs every check on one; 2 runs the bundle's Lua checks beside the others, the "
-     "report unchanged (default: 2 on a machine with two cores or more)",
+     "threads: 1 loads and runs every check on one; 2 loads the model beside the bundle and runs "
+     "the bundle's Lua checks beside the others, the report unchanged (default: 2 on a machine "
+     "with two cores or more)",
      NULL, 0},
     MP_CLI_QUIET_OPTION,
     {0},
@@ -383,7 +384,7 @@ int mp_cmd_audit(int argc, char **argv)
 	}
 	FILE *out = mp_out_file(o);
 	/* without -p: no bundle, so only the checks that need none (the import analyzers') run */
-	e = mp_engine_open_opts(model, policies, &copts, &d);
+	e = mp_engine_open_opts(model, policies, &copts, ao.jobs, &d);
 	mp_diags_print(&d, stderr);
 	if (atomic_load(&stop_signal))
 		goto out;

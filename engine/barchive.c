@@ -840,7 +840,7 @@ mp_bundle_text *mp_barchive_source(const mp_barchive *a, mp_bundle_source *src)
 /* The bundle of a checked archive, loaded with the digests made on reading; with texts (a's
  * own, which then loses them to the bundle), the files' texts kept rather than copied. */
 static mp_bundle *load_bundle(const mp_barchive *a, mp_arena *texts, const mp_model *m,
-                              const char *stdlib_dir, mp_diags *d)
+                              const pol_given *late, const char *stdlib_dir, mp_diags *d)
 {
 	mp_bundle_source src = {0};
 	mp_bundle_text *tree = mp_barchive_source(a, &src);
@@ -852,7 +852,11 @@ static mp_bundle *load_bundle(const mp_barchive *a, mp_arena *texts, const mp_mo
 	}
 	for (uint32_t i = 0; i < a->nfiles; i++) /* tree[i] is files[i] */
 		sha[i] = a->files[i].digest;
-	pol_given g = {.sha256 = sha, .bundle_sha256 = a->files_sha256, .texts = texts};
+	pol_given g = {.sha256 = sha,
+	               .bundle_sha256 = a->files_sha256,
+	               .texts = texts,
+	               .model = late ? late->model : NULL,
+	               .model_arg = late ? late->model_arg : NULL};
 	b = pol_load_source(&src, &g, m, stdlib_dir, d);
 out:
 	mp_free(sha);
@@ -863,7 +867,7 @@ out:
 mp_bundle *mp_barchive_bundle(const mp_barchive *a, const mp_model *m, const char *stdlib_dir,
                               mp_diags *d)
 {
-	return load_bundle(a, NULL, m, stdlib_dir, d);
+	return load_bundle(a, NULL, m, NULL, stdlib_dir, d);
 }
 
 mp_model *mp_barchive_model(const mp_barchive *a, mp_diags *d)
@@ -900,13 +904,25 @@ static mp_barchive *open_checked(const char *path, mp_diags *d)
 	return a;
 }
 
+static mp_bundle *open_load(const char *path, const mp_model *m, const pol_given *late,
+                            const char *stdlib_dir, mp_diags *d)
+{
+	mp_barchive *a = open_checked(path, d);
+	mp_bundle *b = a ? load_bundle(a, a->texts, m, late, stdlib_dir, d) : NULL;
+	mp_barchive_free(a); /* its files' texts are the bundle's now */
+	return b;
+}
+
 mp_bundle *mp_barchive_load_bundle(const char *path, const mp_model *m, const char *stdlib_dir,
                                    mp_diags *d)
 {
-	mp_barchive *a = open_checked(path, d);
-	mp_bundle *b = a ? load_bundle(a, a->texts, m, stdlib_dir, d) : NULL;
-	mp_barchive_free(a); /* its files' texts are the bundle's now */
-	return b;
+	return open_load(path, m, NULL, stdlib_dir, d);
+}
+
+mp_bundle *pol_barchive_load(const char *path, const pol_given *late, const char *stdlib_dir,
+                             mp_diags *d)
+{
+	return open_load(path, NULL, late, stdlib_dir, d);
 }
 
 mp_model *mp_barchive_load_model(const char *path, mp_diags *d)

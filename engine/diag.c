@@ -107,6 +107,23 @@ void mp_diags_free(mp_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
+void mp_diags_append(mp_diags *d, mp_diags *from)
+{
+	d->errors += from->errors;
+	d->dropped += from->dropped;
+	for (uint32_t i = 0; i < from->n; i++) {
+		mp_diag *g = &from->v[i];
+		if (d->n >= MP_DIAGS_MAX ||
+		    mp_grow((void **)&d->v, &d->cap, sizeof(*d->v), d->n, 16) < 0) {
+			d->dropped++;
+			continue; /* freed with from */
+		}
+		d->v[d->n++] = *g;
+		g->file = g->msg = NULL;
+	}
+	mp_diags_free(from);
+}
+
 int mp_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;

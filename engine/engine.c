@@ -7,8 +7,11 @@
 #include "sandbox.h"
 
 #include <lauxlib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STATE_KEY "meshpol.bundle.state" /* registry: the DSL state table of the bundle */
 
@@ -106,21 +109,80 @@ mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_di
 
 mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_diags *d)
 {
-	return mp_engine_open_opts(model_path, bundle_dir, NULL, d);
+	return mp_engine_open_opts(model_path, bundle_dir, NULL, 0, d);
+}
+
+/* The model loading on a thread of its own while the caller loads the bundle: the two are
+ * independent until the policies are compiled against the model (docs/architecture.md,
+ * "Loading the model beside the bundle"). */
+typedef struct {
+	const char *path;            /* borrowed */
+	const mp_compile_opts *opts; /* borrowed; may be NULL */
+	mp_model *m;                 /* the load's: the thread's until joined, then the caller's */
+	mp_diags d;                  /* the model's diagnostics, the same way */
+	pthread_t thread;
+	int running; /* started and not joined yet */
+} model_load;
+
+static void *model_main(void *arg)
+{
+	model_load *ml = arg;
+	ml->m = mp_model_open_opts(ml->path, ml->opts, &ml->d);
+	return NULL;
+}
+
+/* mp_bundle_model_fn: the model once its thread is done; NULL when it failed. */
+static const mp_model *model_wait(void *arg)
+{
+	model_load *ml = arg;
+	if (ml->running)
+		pthread_join(ml->thread, NULL);
+	ml->running = 0;
+	return ml->m;
+}
+
+/* Starts the model's thread when two threads are allowed (jobs as mp_load_jobs takes them, and
+ * as the audit decides: two on a machine with two cores). 0 when it runs. */
+static int model_start(model_load *ml, uint32_t jobs)
+{
+	jobs = mp_load_jobs(jobs);
+	if (jobs == 1 || (jobs == 0 && sysconf(_SC_NPROCESSORS_ONLN) < 2))
+		return -1;
+	(void)mp_stdlib_dir(); /* its first call fills a static: not on two threads at once */
+	/* signals are the caller's threads' to take (the audit's Ctrl-C, the server's loop) */
+	sigset_t all, before;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &before);
+	ml->running = pthread_create(&ml->thread, NULL, model_main, ml) == 0;
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
+	return ml->running ? 0 : -1;
 }
 
 mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
-                               const mp_compile_opts *opts, mp_diags *d)
+                               const mp_compile_opts *opts, uint32_t jobs, mp_diags *d)
 {
-	mp_model *m = mp_model_open_opts(model_path, opts, d);
-	if (!m)
-		return NULL;
+	model_load ml = {.path = model_path, .opts = opts};
+	mp_diags bd = {0}; /* the bundle's diagnostics, after the model's */
 	mp_bundle *b = NULL;
-	if (bundle_dir && !(b = mp_bundle_load(bundle_dir, m, NULL, d))) {
-		mp_model_free(m);
+	if (!bundle_dir || model_start(&ml, jobs) < 0)
+		model_main(&ml); /* first, on this thread */
+	/* the directory's split keeps its own rule for two threads (a bundle big enough to pay);
+	 * one thread is one thread for both */
+	if (bundle_dir && (ml.running || ml.m))
+		b = mp_bundle_load_late(bundle_dir, model_wait, &ml, jobs == 1 ? 1 : 0, NULL, &bd);
+	model_wait(&ml);
+	/* as one thread reports them: the model's; the bundle's only when there is a model (one
+	 * thread would not have loaded the bundle) */
+	mp_diags_append(d, &ml.d);
+	if (ml.m)
+		mp_diags_append(d, &bd);
+	mp_diags_free(&bd);
+	if (!ml.m || (bundle_dir && !b)) {
+		mp_bundle_free(b); /* borrows the model: first */
+		mp_model_free(ml.m);
 		return NULL;
 	}
-	return engine_new(m, b, d);
+	return engine_new(ml.m, b, d);
 }
 
 struct mp_evaluator {

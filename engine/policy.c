@@ -848,6 +848,8 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 		goto fail;
 	if (!lua_istable(mp_sandbox_lua(sb), -1))
 		goto fail;
+	if (g && g->model && !(b->model = g->model(g->model_arg)))
+		goto fail; /* the caller says why */
 	if (pol_compile(sb, b, enabled, nenabled, &blocks, d, err, sizeof(err)) < 0)
 		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
 	if (d->errors > errors)
@@ -872,13 +874,39 @@ fail:
 	return NULL;
 }
 
-mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
+/* mp_bundle_load's and mp_bundle_load_late's: the model m, or late's. */
+static mp_bundle *load_path(const char *dir, const mp_model *m, const pol_given *late,
+                            uint32_t jobs, const char *stdlib_dir, mp_diags *d)
 {
 	struct stat st;
 	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) && mp_barchive_is_file(dir))
-		return mp_barchive_load_bundle(dir, m, stdlib_dir, d);
-	mp_bundle_source src = {.dir = dir};
-	return mp_bundle_load_source(&src, m, stdlib_dir, d);
+		return late ? pol_barchive_load(dir, late, stdlib_dir, d)
+		            : mp_barchive_load_bundle(dir, m, stdlib_dir, d);
+	mp_bundle_source src = {.dir = dir, .jobs = jobs};
+	pol_given g = late ? *late : (pol_given){0};
+	return pol_load_source(&src, late ? &g : NULL, m, stdlib_dir, d);
+}
+
+mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d)
+{
+	return load_path(dir, m, NULL, 0, stdlib_dir, d);
+}
+
+mp_bundle *mp_bundle_load_late(const char *dir, mp_bundle_model_fn model, void *arg, uint32_t jobs,
+                               const char *stdlib_dir, mp_diags *d)
+{
+	pol_given late = {.model = model, .model_arg = arg};
+	return load_path(dir, NULL, &late, jobs, stdlib_dir, d);
+}
+
+uint32_t mp_load_jobs(uint32_t jobs)
+{
+	const char *env = getenv("MESHPOL_LOAD_JOBS");
+	if (jobs == 1 || jobs == 2)
+		return jobs;
+	if (env && (!strcmp(env, "1") || !strcmp(env, "2")))
+		return (uint32_t)(env[0] - '0');
+	return 0;
 }
 
 void mp_bundle_release_declarations(mp_sandbox *sb)

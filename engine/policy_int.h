@@ -46,7 +46,14 @@ typedef struct {
 	/* out: how many policy files were not run but had declarations recorded before (an
 	 * archive's, or the second thread's: policy_split.c) injected */
 	uint32_t injected;
+	/* NULL, or the model delivered late (mp_bundle_load_late): called once, before the compile,
+	 * in place of the m given */
+	mp_bundle_model_fn model;
+	void *model_arg;
 } pol_given;
+/* mp_barchive_load_bundle (barchive.c) with the model late's (pol_given.model), not given. */
+mp_bundle *pol_barchive_load(const char *path, const pol_given *late, const char *stdlib_dir,
+                             mp_diags *d);
 /* mp_bundle_load_source with what g gives (NULL: nothing). */
 mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_model *m,
                            const char *stdlib_dir, mp_diags *d);

@@ -42,17 +42,6 @@ struct pol_split {
 	pol_decls decls;              /* rec.out opened by pol_split_join */
 };
 
-/* 0: as the machine allows; 1: one thread; 2: two threads whatever the size and the cores. */
-static uint32_t jobs_asked(const mp_bundle_source *src)
-{
-	const char *env = getenv("MESHPOL_LOAD_JOBS");
-	if (src->jobs)
-		return src->jobs;
-	if (env && (!strcmp(env, "1") || !strcmp(env, "2")))
-		return (uint32_t)(env[0] - '0');
-	return 0;
-}
-
 static void *record_main(void *arg)
 {
 	pol_split *s = arg;
@@ -67,7 +56,7 @@ static void *record_main(void *arg)
 
 pol_split *pol_split_start(const mp_bundle *b, const mp_bundle_source *src, const char *stdlib_dir)
 {
-	uint32_t n = b->npolicy_files, jobs = jobs_asked(src);
+	uint32_t n = b->npolicy_files, jobs = mp_load_jobs(src->jobs);
 	uint64_t total = 0, first = 0;
 	if (n < 2 || jobs == 1 || b->nskips)
 		return NULL;

@@ -36,6 +36,9 @@ void mp_diags_add(mp_diags *d, mp_diag_level level, const char *file, uint32_t l
  * count if dropped. */
 void mp_diags_print(const mp_diags *d, FILE *f);
 void mp_diags_free(mp_diags *d);
+/* Moves from's diagnostics after d's, as if each had been added to d in turn (past MP_DIAGS_MAX,
+ * or out of memory, they count as dropped), and frees from. */
+void mp_diags_append(mp_diags *d, mp_diags *from);
 
 /* Copies at most max bytes of s into buf, quoting it for a message: control and non-ASCII bytes
  * become \xNN and a cut value ends in "...". Returns buf. */

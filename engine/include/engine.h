@@ -47,9 +47,12 @@ mp_engine *mp_engine_open(const char *model_path, const char *bundle_dir, mp_dia
 /* Takes the caller's reference to m and builds a snapshot of it with the bundle src names
  * (bundlesrc.h; NULL: no bundle). NULL with every error in d (the reference dropped). */
 mp_engine *mp_engine_with_source(mp_model *m, const mp_bundle_source *src, mp_diags *d);
-/* The same, compiling YAML sources with opts (NULL: defaults): `meshpol audit` analyses. */
+/* The same, compiling YAML sources with opts (NULL: defaults): `meshpol audit` analyses. jobs:
+ * the threads of the load (mp_load_jobs): with two, the model loads on a thread of its own
+ * while this one loads the bundle, and the diagnostics are the ones one thread gives, in its
+ * order (the model's, then the bundle's only when the model loaded); mp_engine_open's is 0. */
 mp_engine *mp_engine_open_opts(const char *model_path, const char *bundle_dir,
-                               const mp_compile_opts *opts, mp_diags *d);
+                               const mp_compile_opts *opts, uint32_t jobs, mp_diags *d);
 
 typedef struct mp_evaluator mp_evaluator;
 

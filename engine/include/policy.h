@@ -268,6 +268,18 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 /* mp_bundle_load_source of the directory dir alone; when dir is a file, the bundle archive
  * there (barchive.h: read and checked in memory, never extracted). */
 mp_bundle *mp_bundle_load(const char *dir, const mp_model *m, const char *stdlib_dir, mp_diags *d);
+/* The model of mp_bundle_load_late, delivered late: may block (it is loading on another thread);
+ * NULL when there is none. */
+typedef const mp_model *(*mp_bundle_model_fn)(void *arg);
+/* mp_bundle_load with the model given late, so that it may load meanwhile (mp_engine_open):
+ * model(arg) is called once, just before the policies are compiled against it (nothing before
+ * needs a model), and not at all when the load fails earlier; NULL from it stops the load with
+ * nothing more reported (the caller reports why). jobs as mp_bundle_source's. */
+mp_bundle *mp_bundle_load_late(const char *dir, mp_bundle_model_fn model, void *arg, uint32_t jobs,
+                               const char *stdlib_dir, mp_diags *d);
+/* The threads a load may use: jobs when 1 or 2, else $MESHPOL_LOAD_JOBS when "1" or "2", else 0
+ * (as the machine allows). */
+uint32_t mp_load_jobs(uint32_t jobs);
 void mp_bundle_free(mp_bundle *b); /* NULL is fine */
 /* The declarations b's policy files make, recorded for an archive (.meshpol/declarations.bin,
  * docs/bundles.md "Compiled declarations"): b's files are run again, and each that declared no
