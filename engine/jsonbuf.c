@@ -149,21 +149,23 @@ static void escape_codepoint(mp_jsonbuf *b, const unsigned char *p, size_t n)
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 {
 	const unsigned char *begin = (const unsigned char *)(s ? s : "");
-	size_t n = strlen((const char *)begin);
-	const unsigned char *p = begin, *end = begin + n;
+	size_t len = strlen((const char *)begin);
+	const unsigned char *end = begin + len, *p = plain_run(begin, begin, end);
 	/* most strings need no escaping: room for them and their quotes at once, and written in
 	 * one copy when the whole string is plain */
-	if (mp_jsonbuf_grow(b, n + 2) < 0)
+	if (mp_jsonbuf_grow(b, len + 2) < 0)
 		return;
 	char *o = b->p + b->len;
 	*o = '"';
-	if (plain_run(begin, p, end) == end) {
-		memcpy(o + 1, begin, n);
-		o[n + 1] = '"';
-		b->len += n + 2;
+	if (p == end) {
+		memcpy(o + 1, begin, len);
+		o[len + 1] = '"';
+		b->len += len + 2;
 		return;
 	}
-	b->len++;
+	/* the plain bytes before the first to escape, scanned once */
+	memcpy(o + 1, begin, (size_t)(p - begin));
+	b->len += 1 + (size_t)(p - begin);
 	while (p < end) {
 		const unsigned char *run = p;
 		p = plain_run(begin, p, end);
