@@ -996,9 +996,8 @@ static json_t *summary(audit *a)
 
 struct mp_audit_result {
 	json_t *summary;
-	FILE *spool;
-	uint64_t listed, bytes; /* findings listed; the spool's size as written */
-	au_rules rules;         /* written as the json report's "rules" when a report is written */
+	au_spools spools; /* the findings listed */
+	au_rules rules;   /* written as the json report's "rules" when a report is written */
 };
 
 /* Would a rule of the Lua checks have the name of one the other rows report? A check shares
@@ -1139,25 +1138,17 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 		goto out;
 	}
 	au_settle(&a);
-	/* the spool's size as written: reading it back checks it is whole */
-	off_t spool_end =
-	    au_spool_flush(&a) == 0 && fflush(a.spool) == 0 && fseeko(a.spool, 0, SEEK_END) == 0
-	        ? ftello(a.spool)
-	        : -1;
-	if (a.spool_bad || spool_end < 0 || !(top = summary(&a)) ||
-	    !(*res = mp_calloc(1, sizeof(**res))))
+	if (!(top = summary(&a)) || !(*res = mp_calloc(1, sizeof(**res))))
 		goto out;
-	if (au_take_rules(&a, &(*res)->rules) < 0) {
+	/* the spools' sizes as written: reading them back checks they are whole */
+	if (au_take_spools(&a, &(*res)->spools) < 0 || au_take_rules(&a, &(*res)->rules) < 0) {
+		au_spools_close(&(*res)->spools);
 		mp_free(*res);
 		*res = NULL;
 		goto out;
 	}
 	(*res)->summary = top;
-	(*res)->spool = a.spool;
-	(*res)->listed = a.listed;
-	(*res)->bytes = (uint64_t)spool_end;
 	top = NULL;
-	a.spool = NULL; /* the result's now */
 	if (out && mp_audit_result_write_json(*res, out) < 0) {
 		mp_audit_result_free(*res);
 		*res = NULL;
@@ -1172,7 +1163,7 @@ out:
 
 int mp_audit_result_write_json(mp_audit_result *r, FILE *out)
 {
-	return au_write_json(r->summary, r->spool, r->listed, r->bytes, &r->rules, out);
+	return au_write_json(r->summary, &r->spools, &r->rules, out);
 }
 
 json_t *mp_audit_result_summary(const mp_audit_result *r)
@@ -1185,14 +1176,14 @@ const au_rules *au_result_rules(const mp_audit_result *r)
 	return &r->rules;
 }
 
-FILE *au_result_spool(const mp_audit_result *r)
+FILE *au_result_spool(const mp_audit_result *r, int i)
 {
-	return r->spool;
+	return r->spools.f[i];
 }
 
 int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)
 {
-	return au_spool_each(r->spool, r->listed, fn, ctx);
+	return au_spool_each(&r->spools, fn, ctx);
 }
 
 void mp_audit_result_free(mp_audit_result *r)
@@ -1201,8 +1192,7 @@ void mp_audit_result_free(mp_audit_result *r)
 		return;
 	json_decref(r->summary);
 	au_rules_free(&r->rules);
-	if (r->spool)
-		fclose(r->spool);
+	au_spools_close(&r->spools);
 	mp_free(r);
 }
 

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 static const char *const sev_names[] = {"info", "low", "medium", "high", "critical"};
@@ -792,6 +793,8 @@ void au_close(audit *a)
 	json_decref(a->places_more);
 	if (a->spool)
 		fclose(a->spool);
+	if (a->spool_first)
+		fclose(a->spool_first);
 }
 
 /* Writes v as a value of the top object: jansson's text, each line after the first indented by
@@ -818,22 +821,32 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* The spool's findings, as the elements of the top object's "findings" array. */
-/* A write error shows in ferror(out), as the report's other writes do. */
-/* want: the spool's size as written (UINT64_MAX: whatever it holds); a spool that gives fewer
- * or more bytes was truncated or changed underneath: -1, never a report missing findings. */
+/* The spool's findings, as the elements of the top object's "findings" array. The kernel
+ * copies what it can (sendfile, when out has a descriptor); the rest, if any, goes through a
+ * buffer, whose reads and writes report their errors as stdio does: a write error shows in
+ * ferror(out), as the report's other writes do. want: the spool's size as written; a spool
+ * that gives fewer or more bytes was truncated or changed underneath: -1, never a report
+ * missing findings. */
 static int copy_spool(FILE *spool, FILE *out, uint64_t want)
 {
 	char buf[65536];
 	size_t n;
 	uint64_t got = 0;
+	off_t at = 0;
+	ssize_t k;
 	if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0)
+		return -1;
+	if (fileno(out) >= 0 && fflush(out) == 0)
+		while (got < want &&
+		       (k = sendfile(fileno(out), fileno(spool), &at, want - got)) > 0)
+			got += (uint64_t)k;
+	if (got && fseeko(spool, at, SEEK_SET) != 0)
 		return -1;
 	while ((n = fread(buf, 1, sizeof(buf), spool)) > 0) {
 		fwrite(buf, 1, n, out);
 		got += n;
 	}
-	return ferror(spool) || (want != UINT64_MAX && got != want) ? -1 : 0;
+	return ferror(spool) || got != want ? -1 : 0;
 }
 
 int au_take_rules(audit *a, au_rules *r)
@@ -856,21 +869,11 @@ int au_take_rules(audit *a, au_rules *r)
 	return 0;
 }
 
-/* Appends from's findings to into's spool, with the separator into's last one needs. */
-static int append_spool(audit *into, audit *from)
-{
-	if (!from->listed)
-		return 0;
-	if (into->listed && fwrite(",\n", 1, 2, into->spool) != 2)
-		return -1;
-	return copy_spool(from->spool, into->spool, UINT64_MAX) < 0 || ferror(into->spool) ? -1 : 0;
-}
-
 int au_merge(audit *a, audit *first)
 {
 	int rc = -1;
 	uint32_t n = first->nrules;
-	assert(!a->places_more && !first->places_more);
+	assert(!a->places_more && !first->places_more && !a->spool_first);
 	/* first's rules before a's, in place: a's table is the large one (every grant's rule) */
 	if (n) {
 		if (a->nrules + n > a->caprules) {
@@ -899,12 +902,12 @@ int au_merge(audit *a, audit *first)
 			*slot = i + 1;
 		}
 	}
-	/* first's findings, then a's: a's appended to first's spool, which becomes a's */
-	if (au_spool_flush(first) < 0 || au_spool_flush(a) < 0 || append_spool(first, a) < 0)
+	/* first's findings, then a's: first's spool is read before a's (au_spools), not copied */
+	if (au_spool_flush(first) < 0)
 		goto out;
-	FILE *spool = a->spool;
-	a->spool = first->spool;
-	first->spool = spool;
+	a->spool_first = first->spool;
+	first->spool = NULL;
+	a->listed_first = first->listed;
 	json_t *errors = a->errors;
 	if (json_array_extend(first->errors, errors) < 0)
 		goto out;
@@ -1018,8 +1021,48 @@ json_t *au_waivers(audit *a)
 	return out;
 }
 
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
-                  FILE *out)
+/* The spools' findings, ",\n" between the parts' as between a part's own. */
+static int copy_spools(const au_spools *s, FILE *out)
+{
+	for (int i = 0, sep = 0; i < 2; i++) {
+		if (!s->listed[i])
+			continue;
+		if (sep++)
+			fputs(",\n", out);
+		if (!s->f[i] || copy_spool(s->f[i], out, s->bytes[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int au_take_spools(audit *a, au_spools *s)
+{
+	FILE *f[2] = {a->spool_first, a->spool};
+	int rc = a->spool_bad || au_spool_flush(a) < 0 ? -1 : 0;
+	*s = (au_spools){.listed = {a->listed_first, a->listed - a->listed_first}};
+	for (int i = 0; i < 2; i++) {
+		off_t end =
+		    f[i] && fflush(f[i]) == 0 && fseeko(f[i], 0, SEEK_END) == 0 ? ftello(f[i]) : -1;
+		if (f[i] && end < 0)
+			rc = -1;
+		s->f[i] = f[i];
+		s->bytes[i] = end < 0 ? 0 : (uint64_t)end;
+	}
+	a->spool = a->spool_first = NULL;
+	if (rc < 0)
+		au_spools_close(s);
+	return rc;
+}
+
+void au_spools_close(au_spools *s)
+{
+	for (int i = 0; i < 2; i++)
+		if (s->f[i])
+			fclose(s->f[i]);
+	*s = (au_spools){0};
+}
+
+int au_write_json(json_t *top, const au_spools *s, const au_rules *r, FILE *out)
 {
 	size_t n = json_object_size(top) + 2, k = 0;
 	const char **keys = mp_malloc(n * sizeof(*keys));
@@ -1036,9 +1079,9 @@ int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, con
 	for (size_t i = 0; i < k; i++) {
 		fprintf(out, "%s\n  \"%s\": ", i ? "," : "", keys[i]);
 		if (!strcmp(keys[i], "findings")) {
-			if (!listed)
+			if (!s->listed[0] && !s->listed[1])
 				fputs("[]", out);
-			else if (fputs("[\n", out), copy_spool(spool, out, bytes) < 0)
+			else if (fputs("[\n", out), copy_spools(s, out) < 0)
 				goto out;
 			else
 				fputs("\n  ]", out);
@@ -1062,9 +1105,9 @@ out:
 	return rc;
 }
 
-/* Each finding of the spool is "    {" ... "\n    }" (the json report's element at indent 4),
+/* Each finding of a spool is "    {" ... "\n    }" (the json report's element at indent 4),
  * the next one after ",\n": read line by line up to the closing line, then parsed. */
-int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx)
+static int spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx)
 {
 	char *line = NULL, *text = NULL;
 	size_t cap = 0, len = 0, tcap = 0;
@@ -1111,5 +1154,14 @@ int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding)
 	}
 	free(line);
 	mp_free(text);
+	return rc;
+}
+
+int au_spool_each(const au_spools *s, int (*fn)(void *ctx, json_t *finding), void *ctx)
+{
+	int rc = 0;
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if (s->listed[i])
+			rc = s->f[i] ? spool_each(s->f[i], s->listed[i], fn, ctx) : -1;
 	return rc;
 }

@@ -68,8 +68,12 @@ struct mp_audit_ctx {
 	uint64_t total;          /* the weights of every row that runs */
 	/* the findings spool: the json report's bytes of each listed finding */
 	FILE *spool;
-	mp_jsonbuf buf; /* findings not yet in the spool (au_spool_flush) */
-	uint64_t listed;
+	mp_jsonbuf buf;  /* findings not yet in the spool (au_spool_flush) */
+	uint64_t listed; /* in both spools */
+	/* after au_merge: the first audit's spool, whose listed_first findings come before the
+	 * ones of spool (moved, not copied); NULL before */
+	FILE *spool_first;
+	uint64_t listed_first;
 	uint64_t by_sev[5], by_enf[3], waived;
 	int fail, spool_bad;
 	/* waivers (o->waivers): per waiver, how many findings it matches; sorted lookups */
@@ -109,10 +113,19 @@ void au_error(audit *a, uint32_t r, const char *message);
 /* "file:line" -> an au_loc (file placed); 0 when s names no line. */
 int au_loc_text(audit *a, const char *s, au_loc *l);
 /* Moves what first found into a, as if first's rows had run before a's in one audit: its rules
- * before a's (none may be in both), its findings before a's in the spool, its errors first,
- * counts and waiver matches added; then closes first. -1 when out of memory or the spool fails
+ * before a's (none may be in both), its spool as a's spool_first, its errors first, counts and
+ * waiver matches added; then closes first. -1 when out of memory or the spool fails
  * (a->spool_bad is set too). */
 int au_merge(audit *a, audit *first);
+/* A finished audit's findings as spooled, in the report's order: a merged audit's first part
+ * (spool_first), then its own; a part may be NULL (none made) or list none. Owns f. */
+typedef struct {
+	FILE *f[2];
+	uint64_t listed[2], bytes[2]; /* bytes: each part's size as written */
+} au_spools;
+/* Moves a's spools into s (a keeps none), their sizes read; -1 when a spool failed. */
+int au_take_spools(audit *a, au_spools *s);
+void au_spools_close(au_spools *s);
 /* After the last finding: a rule whose every finding a waiver accepts passes as "waived". */
 void au_settle(audit *a);
 /* The audit's "waivers" (mp_waivers_apply's shape, waiver.h), from the matches counted. */
@@ -141,16 +154,14 @@ json_t *au_rule_json(const au_rules *r, uint32_t i);
 const char *au_status_name(uint32_t status);
 /* A streamed audit's rule records (audit.c), borrowed from r. */
 const au_rules *au_result_rules(const mp_audit_result *r);
-/* Its spool (borrowed), for tests that damage it. */
-FILE *au_result_spool(const mp_audit_result *r);
+/* Its spool part i (au_spools; borrowed, may be NULL), for tests that damage it. */
+FILE *au_result_spool(const mp_audit_result *r, int i);
 /* Writes the json report (report.h: indent 2, keys sorted) to out: top's members (borrowed),
- * with "findings" the listed ones of the spool (bytes long as written) and "rules" from r. -1
- * when out of memory or the spool cannot be read back whole; a write error shows in
- * ferror(out). */
-int au_write_json(json_t *top, FILE *spool, uint64_t listed, uint64_t bytes, const au_rules *r,
-                  FILE *out);
-/* Reads the n findings of a spool back, in order, calling fn with each (mp_audit_result_findings).
- */
-int au_spool_each(FILE *spool, uint64_t n, int (*fn)(void *ctx, json_t *finding), void *ctx);
+ * with "findings" the listed ones of the spools and "rules" from r. -1 when out of memory or a
+ * spool cannot be read back whole; a write error shows in ferror(out). */
+int au_write_json(json_t *top, const au_spools *s, const au_rules *r, FILE *out);
+/* Reads the findings of the spools back, in order, calling fn with each
+ * (mp_audit_result_findings). */
+int au_spool_each(const au_spools *s, int (*fn)(void *ctx, json_t *finding), void *ctx);
 
 #endif
