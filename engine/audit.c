@@ -1110,6 +1110,8 @@ static int run_rows(audit *a)
 	a->row = NULL;
 	if (!threaded)
 		return 0;
+	if (a->ahead && !stopped(a)) /* while the checks run: this side's rules are final */
+		au_rules_ahead(a);
 	wait_worker(a, &par, t);
 	pthread_cond_destroy(&par.posted);
 	pthread_mutex_destroy(&par.lock);
@@ -1131,6 +1133,7 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
+	a.ahead = out != NULL; /* the json report follows at once */
 	if (run_rows(&a) < 0)
 		goto out;
 	if (stopped(&a)) { /* what ran is a part of the audit: no result claims to be all of it */

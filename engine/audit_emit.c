@@ -795,6 +795,8 @@ void au_close(audit *a)
 		fclose(a->spool);
 	if (a->spool_first)
 		fclose(a->spool_first);
+	if (a->ahead_text)
+		fclose(a->ahead_text);
 }
 
 /* Writes v as a value of the top object: jansson's text, each line after the first indented by
@@ -862,10 +864,12 @@ int au_take_rules(audit *a, au_rules *r)
 		}
 		json_decref(a->places);
 	}
-	*r = (au_rules){a->rules, a->nrules, places, docs};
+	*r = (au_rules){a->rules,      a->nrules,  places,        docs,
+	                a->ahead_text, a->ahead_n, a->ahead_bytes};
 	a->rules = NULL;
 	a->nrules = a->caprules = 0;
 	a->places = NULL;
+	a->ahead_text = NULL;
 	return 0;
 }
 
@@ -935,13 +939,16 @@ out:
 
 void au_rules_free(au_rules *r)
 {
+	if (r->tail)
+		fclose(r->tail);
 	free_rules(r->v, r->n);
 	json_decref(r->places);
 	mp_free(r->docs_url);
 	memset(r, 0, sizeof(*r));
 }
 
-int au_write_rules(const au_rules *r, FILE *out)
+/* Writes rules v[0..n) as au_write_rules does. */
+static int write_rules(const char *docs_url, const au_rule *v, uint32_t n, FILE *out)
 {
 	mp_jsonbuf b;
 	doc_cache c = {NULL};
@@ -949,13 +956,13 @@ int au_write_rules(const au_rules *r, FILE *out)
 	mp_jsonbuf_init(&b, NULL, 0);
 	mp_jsonbuf_init(&c.help, NULL, 0);
 	mp_jsonbuf_init(&c.uri, NULL, 0);
-	for (uint32_t i = 0; i < r->n && !rc; i++) {
+	for (uint32_t i = 0; i < n && !rc; i++) {
 		if (i)
 			mp_jsonbuf_raw(&b, ",\n", 2);
-		emit_rule(r->docs_url, &b, &r->v[i], &c);
+		emit_rule(docs_url, &b, &v[i], &c);
 		if (b.oom)
 			rc = -1;
-		else if (b.len >= SPOOL_BATCH || i + 1 == r->n) {
+		else if (b.len >= SPOOL_BATCH || i + 1 == n) {
 			fwrite(b.p, 1, b.len, out);
 			b.len = 0;
 		}
@@ -964,6 +971,35 @@ int au_write_rules(const au_rules *r, FILE *out)
 	mp_jsonbuf_free(&c.help);
 	mp_jsonbuf_free(&c.uri);
 	return rc;
+}
+
+int au_write_rules(const au_rules *r, FILE *out)
+{
+	uint32_t head = r->tail ? r->n - r->ntail : r->n;
+	if (write_rules(r->docs_url, r->v, head, out) < 0)
+		return -1;
+	if (!r->tail || !r->ntail)
+		return 0;
+	if (head)
+		fputs(",\n", out);
+	return copy_spool(r->tail, out, r->tail_bytes);
+}
+
+void au_rules_ahead(audit *a)
+{
+	FILE *f = a->nrules ? au_tempfile() : NULL;
+	off_t end;
+	if (!f)
+		return;
+	au_settle(a);
+	if (write_rules(a->o->docs_url, a->rules, a->nrules, f) < 0 || fflush(f) != 0 ||
+	    ferror(f) || (end = ftello(f)) < 0) {
+		fclose(f);
+		return;
+	}
+	a->ahead_text = f;
+	a->ahead_n = a->nrules;
+	a->ahead_bytes = (uint64_t)end;
 }
 
 json_t *au_rule_json(const au_rules *r, uint32_t i)

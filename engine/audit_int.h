@@ -74,6 +74,12 @@ struct mp_audit_ctx {
 	 * ones of spool (moved, not copied); NULL before */
 	FILE *spool_first;
 	uint64_t listed_first;
+	/* a parallel audit that streams the json report: its rules written out by au_rules_ahead
+	 * while the other thread's run (the tail of au_rules) */
+	int ahead;
+	FILE *ahead_text;
+	uint32_t ahead_n;
+	uint64_t ahead_bytes;
 	uint64_t by_sev[5], by_enf[3], waived;
 	int fail, spool_bad;
 	/* waivers (o->waivers): per waiver, how many findings it matches; sorted lookups */
@@ -140,7 +146,17 @@ typedef struct au_rules {
 	uint32_t n;
 	json_t *places;
 	char *docs_url; /* NULL: MP_DOCS_URL */
+	/* the last ntail rules already written as au_write_rules writes them (au_rules_ahead),
+	 * tail_bytes of tail; NULL: none */
+	FILE *tail;
+	uint32_t ntail;
+	uint64_t tail_bytes;
 } au_rules;
+/* Settles a's rules and writes them to a temporary file as au_write_rules would, to be copied
+ * as the tail of the report's rules: what the calling thread of a parallel audit does while the
+ * other thread's checks run, when their rules (which come first) are all that remains to write.
+ * Nothing is kept when it fails (the rules are written the usual way). */
+void au_rules_ahead(audit *a);
 /* Moves a's rules into r (a keeps none); -1 when out of memory (a keeps them). */
 int au_take_rules(audit *a, au_rules *r);
 void au_rules_free(au_rules *r);
