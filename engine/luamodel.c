@@ -233,96 +233,137 @@ static void push_edges(lua_State *L, const mp_model *m, const mp_edge *e, uint32
 	}
 }
 
-/* The fields take the model's view from their caller: a view is a copy of some thirty words,
- * and a check reads fields of 100,000 routes. */
-static int service_field(lua_State *L, const element *e, const mp_model_view *vp, const char *k)
+/* The fields elements answer, each a code: element_index finds the code of a key with one
+ * lookup in a table of the state (its upvalue; the key is a Lua string, hashed already), where a
+ * chain of strcmp cost more than the field itself when a check reads 100,000 routes. */
+#define ELEMENT_FIELDS(X)                                                                          \
+	X(kind)                                                                                    \
+	X(id) X(loc) X(name) X(namespace) X(ref) X(identity) X(owner) X(mtls) X(labels) X(ports)   \
+	    X(data) X(regions) X(jurisdictions) X(clusters) X(provider) X(region) X(zone)          \
+	        X(network) X(jurisdiction) X(source) X(destinations) X(mirrors) X(failover)        \
+	            X(timeout_ms) X(fault) X(retries) X(match) X(host) X(subject) X(pem)           \
+	                X(not_after)
+#define FIELD_CODE(f) F_##f,
+#define FIELD_NAME(f) #f,
+enum { F_NONE, ELEMENT_FIELDS(FIELD_CODE) F_COUNT };
+static const char *const field_names[F_COUNT] = {NULL, ELEMENT_FIELDS(FIELD_NAME)};
+
+static int service_field(lua_State *L, const element *e, const mp_model_view *v, int f)
 {
 	const mp_model *m = e->m;
-	const mp_model_view v = *vp;
-	const mp_service *s = &v.services[e->id];
-	if (!strcmp(k, "name"))
+	const mp_service *s = &v->services[e->id];
+	switch (f) {
+	case F_loc:
+		push_loc(L, m, s->loc);
+		break;
+	case F_name:
 		push_str(L, m, s->name);
-	else if (!strcmp(k, "namespace"))
-		push_str(L, m, v.namespaces[s->ns].name);
-	else if (!strcmp(k, "ref"))
-		push_join(L, mp_model_str(m, v.namespaces[s->ns].name),
-		          mp_model_str_len(m, v.namespaces[s->ns].name), '/',
+		break;
+	case F_namespace:
+		push_str(L, m, v->namespaces[s->ns].name);
+		break;
+	case F_ref:
+		push_join(L, mp_model_str(m, v->namespaces[s->ns].name),
+		          mp_model_str_len(m, v->namespaces[s->ns].name), '/',
 		          mp_model_str(m, s->name), mp_model_str_len(m, s->name));
-	else if (!strcmp(k, "identity"))
+		break;
+	case F_identity:
 		push_opt_str(L, m, s->identity);
-	else if (!strcmp(k, "owner"))
+		break;
+	case F_owner:
 		push_opt_str(L, m, s->owner);
-	else if (!strcmp(k, "mtls"))
+		break;
+	case F_mtls:
 		s->mtls ? (void)lua_pushstring(L, mtls_names[s->mtls]) : lua_pushnil(L);
-	else if (!strcmp(k, "labels"))
+		break;
+	case F_labels:
 		push_labels(L, m, s->labels);
-	else if (!strcmp(k, "ports"))
+		break;
+	case F_ports:
 		push_ports(L, m, s->ports);
-	else if (!strcmp(k, "data"))
+		break;
+	case F_data:
 		push_str_array(L, m, s->data);
-	else if (!strcmp(k, "regions"))
+		break;
+	case F_regions:
 		push_service_regions(L, m, s, 0);
-	else if (!strcmp(k, "jurisdictions"))
+		break;
+	case F_jurisdictions:
 		push_service_regions(L, m, s, 1);
-	else if (!strcmp(k, "clusters")) {
+		break;
+	case F_clusters:
 		lua_createtable(L, (int)s->clusters.n, 0);
 		for (uint32_t i = 0; i < s->clusters.n; i++) {
-			mp_lmodel_push_element(L, m, MP_LK_CLUSTER, v.u32[s->clusters.off + i]);
+			mp_lmodel_push_element(L, m, MP_LK_CLUSTER, v->u32[s->clusters.off + i]);
 			lua_rawseti(L, -2, i + 1);
 		}
-	} else
+		break;
+	default:
 		return 0;
+	}
 	return 1;
 }
 
-static int route_field(lua_State *L, const element *e, const mp_model_view *v, const char *k)
+static int route_field(lua_State *L, const element *e, const mp_model_view *v, int f)
 {
 	const mp_model *m = e->m;
 	const mp_route *r = &v->routes[e->id];
 	static const char *const path_kinds[] = {"any", "exact", "prefix", "regex"};
-	if (!strcmp(k, "name"))
+	static const char *const methods[] = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
+	                                      "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+	switch (f) {
+	case F_loc:
+		push_loc(L, m, r->loc);
+		break;
+	case F_name:
 		push_str(L, m, r->name);
-	else if (!strcmp(k, "source"))
+		break;
+	case F_source:
 		mp_lmodel_push_element(L, m, MP_LK_SERVICE, r->source);
-	else if (!strcmp(k, "destinations"))
+		break;
+	case F_destinations:
 		push_targets(L, m, r->dests);
-	else if (!strcmp(k, "mirrors"))
+		break;
+	case F_mirrors:
 		push_targets(L, m, r->mirrors);
-	else if (!strcmp(k, "failover"))
+		break;
+	case F_failover:
 		push_targets(L, m, r->failover);
-	else if (!strcmp(k, "timeout_ms"))
+		break;
+	case F_timeout_ms:
 		r->timeout_ms ? lua_pushinteger(L, r->timeout_ms) : lua_pushnil(L);
-	else if (!strcmp(k, "fault")) { /* imported routes: docs/import.md */
+		break;
+	case F_fault: /* imported routes: docs/import.md */
 		if (!r->fault_delay_permille && !r->fault_abort_permille) {
 			lua_pushnil(L);
-		} else {
-			lua_createtable(L, 0, 4);
-			lua_pushinteger(L, r->fault_delay_ms);
-			lua_setfield(L, -2, "delay_ms");
-			lua_pushnumber(L, r->fault_delay_permille / 10.0);
-			lua_setfield(L, -2, "delay_percent");
-			lua_pushinteger(L, r->fault_abort_status);
-			lua_setfield(L, -2, "abort_status");
-			lua_pushnumber(L, r->fault_abort_permille / 10.0);
-			lua_setfield(L, -2, "abort_percent");
+			break;
 		}
-	} else if (!strcmp(k, "retries")) {
+		lua_createtable(L, 0, 4);
+		lua_pushinteger(L, r->fault_delay_ms);
+		lua_setfield(L, -2, "delay_ms");
+		lua_pushnumber(L, r->fault_delay_permille / 10.0);
+		lua_setfield(L, -2, "delay_percent");
+		lua_pushinteger(L, r->fault_abort_status);
+		lua_setfield(L, -2, "abort_status");
+		lua_pushnumber(L, r->fault_abort_permille / 10.0);
+		lua_setfield(L, -2, "abort_percent");
+		break;
+	case F_retries:
 		if (!r->retry_attempts) {
 			lua_pushnil(L);
-		} else {
-			lua_createtable(L, 0, 2);
-			lua_pushinteger(L, r->retry_attempts);
-			lua_setfield(L, -2, "attempts");
-			if (r->per_try_timeout_ms) {
-				lua_pushinteger(L, r->per_try_timeout_ms);
-				lua_setfield(L, -2, "per_try_timeout_ms");
-			}
+			break;
 		}
-	} else if (!strcmp(k, "match")) {
+		lua_createtable(L, 0, 2);
+		lua_pushinteger(L, r->retry_attempts);
+		lua_setfield(L, -2, "attempts");
+		if (r->per_try_timeout_ms) {
+			lua_pushinteger(L, r->per_try_timeout_ms);
+			lua_setfield(L, -2, "per_try_timeout_ms");
+		}
+		break;
+	case F_match:
 		lua_createtable(L, 0, 4);
 		lua_createtable(L, 0, 0);
-		static const char *const methods[] = {
-		    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 		for (int i = 0, n = 0; i < 9; i++)
 			if (r->match.methods & (1u << i)) {
 				lua_pushstring(L, methods[i]);
@@ -335,127 +376,139 @@ static int route_field(lua_State *L, const element *e, const mp_model_view *v, c
 		lua_setfield(L, -2, "path");
 		push_labels(L, m, r->match.headers);
 		lua_setfield(L, -2, "headers");
-	} else
+		break;
+	default:
 		return 0;
+	}
 	return 1;
 }
 
-static int element_field(lua_State *L, const element *e, const mp_model_view *vp, const char *k)
+/* Pushes field f of e and returns 1, or 0 when e's kind has no such field. */
+static int element_field(lua_State *L, const element *e, const mp_model_view *v, int f)
 {
 	const mp_model *m = e->m;
-	const mp_model_view v = *vp;
-	if (!strcmp(k, "kind")) {
-		lua_pushstring(L, kind_names[e->kind]);
-		return 1;
-	}
-	if (!strcmp(k, "id")) {
-		lua_pushinteger(L, e->id);
-		return 1;
-	}
+	if (f == F_kind)
+		return lua_pushstring(L, kind_names[e->kind]), 1;
+	if (f == F_id)
+		return lua_pushinteger(L, e->id), 1;
 	switch (e->kind) {
 	case MP_LK_CLUSTER: {
-		const mp_cluster *c = &v.clusters[e->id];
-		mp_id j = mp_model_jurisdiction_of_region(m, c->region);
-		if (!strcmp(k, "loc"))
+		const mp_cluster *c = &v->clusters[e->id];
+		mp_id j;
+		switch (f) {
+		case F_loc:
 			return push_loc(L, m, c->loc), 1;
-		if (!strcmp(k, "name"))
+		case F_name:
 			return push_str(L, m, c->name), 1;
-		if (!strcmp(k, "provider"))
+		case F_provider:
 			return push_str(L, m, c->provider), 1;
-		if (!strcmp(k, "region"))
+		case F_region:
 			return push_str(L, m, c->region), 1;
-		if (!strcmp(k, "zone"))
+		case F_zone:
 			return push_opt_str(L, m, c->zone), 1;
-		if (!strcmp(k, "network"))
+		case F_network:
 			return push_opt_str(L, m, c->network), 1;
-		if (!strcmp(k, "jurisdiction"))
+		case F_jurisdiction:
+			j = mp_model_jurisdiction_of_region(m, c->region);
 			return j == MP_NONE ? lua_pushnil(L)
-			                    : push_str(L, m, v.jurisdictions[j].name),
+			                    : push_str(L, m, v->jurisdictions[j].name),
 			       1;
+		}
 		return 0;
 	}
 	case MP_LK_JURISDICTION: {
-		const mp_jurisdiction *j = &v.jurisdictions[e->id];
-		if (!strcmp(k, "loc"))
+		const mp_jurisdiction *j = &v->jurisdictions[e->id];
+		switch (f) {
+		case F_loc:
 			return push_loc(L, m, j->loc), 1;
-		if (!strcmp(k, "name"))
+		case F_name:
 			return push_str(L, m, j->name), 1;
-		if (!strcmp(k, "regions"))
+		case F_regions:
 			return push_str_array(L, m, j->regions), 1;
+		}
 		return 0;
 	}
 	case MP_LK_NAMESPACE: {
-		const mp_namespace *n = &v.namespaces[e->id];
-		if (!strcmp(k, "loc"))
+		const mp_namespace *n = &v->namespaces[e->id];
+		switch (f) {
+		case F_loc:
 			return push_loc(L, m, n->loc), 1;
-		if (!strcmp(k, "name"))
+		case F_name:
 			return push_str(L, m, n->name), 1;
-		if (!strcmp(k, "labels"))
+		case F_labels:
 			return push_labels(L, m, n->labels), 1;
-		if (!strcmp(k, "data"))
+		case F_data:
 			return push_str_array(L, m, n->data), 1;
+		}
 		return 0;
 	}
 	case MP_LK_SERVICE:
-		if (!strcmp(k, "loc"))
-			return push_loc(L, m, v.services[e->id].loc), 1;
-		return service_field(L, e, vp, k);
+		return service_field(L, e, v, f);
 	case MP_LK_ROUTE:
-		if (!strcmp(k, "loc"))
-			return push_loc(L, m, v.routes[e->id].loc), 1;
-		return route_field(L, e, vp, k);
+		return route_field(L, e, v, f);
 	case MP_LK_EXTERNAL: {
-		const mp_external *x = &v.externals[e->id];
-		if (!strcmp(k, "loc"))
+		const mp_external *x = &v->externals[e->id];
+		switch (f) {
+		case F_loc:
 			return push_loc(L, m, x->loc), 1;
-		if (!strcmp(k, "name"))
+		case F_name:
 			return push_str(L, m, x->name), 1;
-		if (!strcmp(k, "host"))
+		case F_host:
 			return push_str(L, m, x->host), 1;
-		if (!strcmp(k, "region"))
+		case F_region:
 			return push_opt_str(L, m, x->region), 1;
-		if (!strcmp(k, "jurisdiction"))
+		case F_jurisdiction:
 			return x->jurisdiction == MP_NONE
 			           ? lua_pushnil(L)
-			           : push_str(L, m, v.jurisdictions[x->jurisdiction].name),
+			           : push_str(L, m, v->jurisdictions[x->jurisdiction].name),
 			       1;
-		if (!strcmp(k, "ports"))
+		case F_ports:
 			return push_ports(L, m, x->ports), 1;
+		}
 		return 0;
 	}
 	case MP_LK_CERT: {
-		const mp_certificate *c = &v.certs[e->id];
-		if (!strcmp(k, "loc"))
+		const mp_certificate *c = &v->certs[e->id];
+		switch (f) {
+		case F_loc:
 			return push_loc(L, m, c->loc), 1;
-		if (!strcmp(k, "name"))
+		case F_name:
 			return push_str(L, m, c->name), 1;
-		if (!strcmp(k, "subject"))
+		case F_subject:
 			return push_opt_str(L, m, c->subject), 1;
-		if (!strcmp(k, "identity"))
+		case F_identity:
 			return push_opt_str(L, m, c->identity), 1;
-		if (!strcmp(k, "pem"))
+		case F_pem:
 			return push_opt_str(L, m, c->pem_path), 1;
-		if (!strcmp(k, "not_after"))
+		case F_not_after:
 			return c->not_after == INT64_MIN
 			           ? lua_pushnil(L)
 			           : lua_pushinteger(L, (lua_Integer)c->not_after),
 			       1;
+		}
 		return 0;
 	}
 	}
 	return 0;
 }
 
+/* Upvalue: the field codes (name -> code). */
 static int element_index(lua_State *L)
 {
 	/* only ever called as the __index of ELEMENT_MT, which __metatable hides from policy code,
 	 * so argument 1 is an element: no registry lookup to check it on every field read */
 	element *e = lua_touserdata(L, 1);
-	const char *k = luaL_checkstring(L, 2);
+	int f;
 	assert(e);
-	mp_model_view v = mp_model_get_view(e->m);
-	if (element_field(L, e, &v, k))
-		return 1;
+	lua_pushvalue(L, 2);
+	f = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : F_NONE;
+	lua_pop(L, 1);
+	if (f != F_NONE) {
+		mp_model_view v = mp_model_get_view(e->m);
+		if (element_field(L, e, &v, f))
+			return 1;
+	}
+	const char *k = luaL_checkstring(L, 2);
 	if (k[0] == '_' && k[1] == '_')
 		return 0;
 	/* methods live in the metatable */
@@ -482,10 +535,10 @@ static int element_tostring(lua_State *L)
 	element *e = luaL_checkudata(L, 1, ELEMENT_MT);
 	mp_model_view v = mp_model_get_view(e->m);
 	if (e->kind == MP_LK_SERVICE) {
-		service_field(L, e, &v, "ref");
+		service_field(L, e, &v, F_ref);
 		lua_pushfstring(L, "Service %s", lua_tostring(L, -1));
 	} else {
-		element_field(L, e, &v, "name");
+		element_field(L, e, &v, F_name);
 		lua_pushfstring(L, "%s %s", kind_names[e->kind], lua_tostring(L, -1));
 	}
 	return 1;
@@ -921,8 +974,8 @@ static int mesh_import_findings(lua_State *L)
 static void make_metatables(lua_State *L)
 {
 	static const luaL_Reg element_mt[] = {
-	    {"__index", element_index},       {"__newindex", read_only},      {"__eq", element_eq},
-	    {"__tostring", element_tostring}, {"has_data", element_has_data}, {NULL, NULL},
+	    {"__newindex", read_only},      {"__eq", element_eq}, {"__tostring", element_tostring},
+	    {"has_data", element_has_data}, {NULL, NULL},
 	};
 	static const luaL_Reg collection_mt[] = {
 	    {"__index", collection_index},
@@ -949,6 +1002,13 @@ static void make_metatables(lua_State *L)
 	};
 	if (luaL_newmetatable(L, ELEMENT_MT)) {
 		luaL_setfuncs(L, element_mt, 0);
+		lua_createtable(L, 0, F_COUNT);
+		for (int f = F_NONE + 1; f < F_COUNT; f++) {
+			lua_pushinteger(L, f);
+			lua_setfield(L, -2, field_names[f]);
+		}
+		lua_pushcclosure(L, element_index, 1);
+		lua_setfield(L, -2, "__index");
 		lua_pushliteral(L, "locked");
 		lua_setfield(L, -2, "__metatable");
 		lua_pushvalue(L, -1);

@@ -95,9 +95,10 @@ local function add_region(seen, list, region)
 end
 
 -- Adds the regions each target of a list may be served from: its pinned cluster's, else every
--- region of its service, else its external's; true when a target's region is unknown (an
--- external without a region, a service in no cluster).
-local function add_target_regions(targets, seen, list)
+-- region of its service (regions_of: a service's, read once per check run), else its external's;
+-- true when a target's region is unknown (an external without a region, a service in no
+-- cluster).
+local function add_target_regions(targets, seen, list, regions_of)
   local unknown = false
   for i = 1, #targets do
     local t = targets[i]
@@ -105,7 +106,7 @@ local function add_target_regions(targets, seen, list)
     if c then
       add_region(seen, list, c.region)
     elseif svc then
-      local rs = svc.regions
+      local rs = regions_of(svc)
       if #rs == 0 then unknown = true end
       for k = 1, #rs do add_region(seen, list, rs[k]) end
     elseif x and x.region then
@@ -121,17 +122,30 @@ check "cross-region-timeout" {
   severity = "medium",
   description = "a route that may cross regions sets a timeout",
   run = function(mesh, report)
+    -- Each read of svc.regions builds a new list; a service is the target of many routes, so
+    -- its list is read once and kept for the run (by svc.id, a number: no view built for it).
+    local by_id = {}
+    local function regions_of(svc)
+      local id = svc.id
+      local rs = by_id[id]
+      if not rs then
+        rs = svc.regions
+        by_id[id] = rs
+      end
+      return rs
+    end
     for _, r in ipairs(mesh.routes) do
       -- A route without a source has callers everywhere; it is judged by the callers' own
       -- routes, not here.
       local source = r.timeout_ms == nil and r.source
       if source then
         local seen, list = {}, {}
-        for _, region in ipairs(source.regions) do add_region(seen, list, region) end
+        local rs = regions_of(source)
+        for k = 1, #rs do add_region(seen, list, rs[k]) end
         -- every target: weighted destinations, failover, then mirrors
-        local unknown = add_target_regions(r.destinations, seen, list)
-        unknown = add_target_regions(r.failover, seen, list) or unknown
-        unknown = add_target_regions(r.mirrors, seen, list) or unknown
+        local unknown = add_target_regions(r.destinations, seen, list, regions_of)
+        unknown = add_target_regions(r.failover, seen, list, regions_of) or unknown
+        unknown = add_target_regions(r.mirrors, seen, list, regions_of) or unknown
         if #list > 1 or unknown then
           report {
             subject = r.name,
