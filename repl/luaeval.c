@@ -432,7 +432,8 @@ static int build_bundle(lua_State *L)
 	                                    "declared_routes_only"};
 	if (!b) {
 		lua_pushnil(L);
-		return 1;
+		lua_setglobal(L, "bundle");
+		return 0;
 	}
 	lua_createtable(L, 0, 8);
 	set_str(L, "name", b->name);
@@ -469,7 +470,8 @@ static int build_bundle(lua_State *L)
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "rules");
-	return 1;
+	lua_setglobal(L, "bundle");
+	return 0;
 }
 
 void mp_rlua_refresh(mp_rlua *lu)
@@ -478,8 +480,7 @@ void mp_rlua_refresh(mp_rlua *lu)
 	char err[512];
 	lua_pushcfunction(L, build_bundle);
 	lua_pushlightuserdata(L, lu->sh);
-	if (mp_sandbox_pcall(lu->sb, 1, 1, err, sizeof(err)) == MP_SANDBOX_OK)
-		lua_setglobal(L, "bundle");
+	mp_sandbox_pcall(lu->sb, 1, 0, err, sizeof(err)); /* sets the global `bundle` */
 }
 
 /* --- decide { from = ..., to = ..., method = ..., path = ... } or decide "SRC -> DST ..." --- */
@@ -630,6 +631,7 @@ static int l_decide(lua_State *L)
 static int setup(lua_State *L)
 {
 	mp_rlua *lu = lua_touserdata(L, 1);
+	mp_bundle_prepare_state(lu->sb); /* so that require "meshpol.dsl" works as in policies */
 	luaL_newmetatable(L, JSONBOX_MT);
 	lua_pushcfunction(L, jsonbox_gc);
 	lua_setfield(L, -2, "__gc");
@@ -666,7 +668,6 @@ mp_rlua *mp_rlua_new(mp_shell *sh, mp_engine *e, char *err, size_t errlen)
 	mp_sandbox_opts o = {.instr_budget = UINT64_MAX, .stdlib_dir = mp_stdlib_dir()};
 	if (!(lu->sb = mp_sandbox_new(&o, err, errlen)))
 		goto fail;
-	mp_bundle_prepare_state(lu->sb); /* so that require "meshpol.dsl" works as in policies */
 	lua_State *L = mp_sandbox_lua(lu->sb);
 	lua_pushcfunction(L, setup);
 	lua_pushlightuserdata(L, lu);
@@ -718,11 +719,20 @@ static int ends_at_eof(const char *msg)
 	return n >= k && !strcmp(msg + n - k, "<eof>");
 }
 
-/* Reads what the chunk declared (raw reads of the recorder's own tables) and empties the
- * list. 0; -1 with the message in err when a declaration has no table of fields. */
-static int take_decls(mp_rlua *lu, char *err, size_t errlen)
+/* take_decls' part in the state (run protected: a name that is a number becomes a string). */
+typedef struct {
+	mp_rlua *lu;
+	char *err;
+	size_t errlen;
+	int rc;
+} taking;
+
+static int take_decls_in(lua_State *L, void *ud)
 {
-	lua_State *L = mp_sandbox_lua(lu->sb);
+	taking *t = ud;
+	mp_rlua *lu = t->lu;
+	char *err = t->err;
+	size_t errlen = t->errlen;
 	int rc = 0;
 	free_decls(lu);
 	lua_getfield(L, LUA_REGISTRYINDEX, DECLARED_KEY);
@@ -762,7 +772,18 @@ static int take_decls(mp_rlua *lu, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	}
-	return rc;
+	t->rc = rc;
+	return 0;
+}
+
+/* Reads what the chunk declared (raw reads of the recorder's own tables) and empties the
+ * list. 0; -1 with the message in err when a declaration has no table of fields. */
+static int take_decls(mp_rlua *lu, char *err, size_t errlen)
+{
+	taking t = {.lu = lu, .err = err, .errlen = errlen};
+	if (mp_sandbox_protect(lu->sb, take_decls_in, &t, 0, 0, err, errlen) < 0)
+		return -1;
+	return t.rc;
 }
 
 static void print_values(mp_rlua *lu, int base, int n)
