@@ -420,10 +420,9 @@ static int l_decide(lua_State *L)
 	mp_decision dec;
 	mp_decide(t->ev, &req, &dec, NULL);
 	json_decref(holder);
-	json_t *j = mp_decision_json(mp_evaluator_engine(t->ev), &dec, "test");
-	lua_pushnil(L); /* a slot: if pushing raises, j leaks only on out-of-memory */
-	mp_luajson_push(L, j);
-	json_decref(j);
+	json_t **j = mp_luajson_box(L); /* a Lua error while pushing cannot leak it */
+	*j = mp_decision_json(mp_evaluator_engine(t->ev), &dec, "test");
+	mp_luajson_push(L, *j);
 	return 1;
 }
 

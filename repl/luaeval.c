@@ -16,7 +16,6 @@
 
 #define DECLARED_KEY "meshpol.repl.declared" /* registry: what the running chunk declared */
 #define MESH_KEY     "meshpol.repl.mesh"     /* registry: the `mesh` object, for completion */
-#define JSONBOX_MT   "meshpol.repl.jsonbox"  /* a userdata owning a json_t, freed by __gc */
 #define CHUNKNAME    "stdin"
 
 #define INLINE_WIDTH 76  /* a table prints on one line when it fits */
@@ -61,24 +60,6 @@ static const char recorder[] =
     "  if type(x) == 'table' then return { role_entry = true, spec = x } end\n"
     "  return allow_rule(x)\n"
     "end\n";
-
-/* --- a json_t owned by a userdata, so that a Lua error cannot leak it --- */
-
-static int jsonbox_gc(lua_State *L)
-{
-	json_t **box = luaL_checkudata(L, 1, JSONBOX_MT);
-	json_decref(*box);
-	*box = NULL;
-	return 0;
-}
-
-static json_t **push_jsonbox(lua_State *L)
-{
-	json_t **box = lua_newuserdatauv(L, sizeof(*box), 0);
-	*box = NULL;
-	luaL_setmetatable(L, JSONBOX_MT);
-	return box;
-}
 
 /* --- printing values --- */
 
@@ -601,7 +582,7 @@ static int l_decide(lua_State *L)
 	char err[512];
 	if (!sh->engine)
 		return luaL_error(L, "decide: no model is loaded (load one with :mesh MODEL)");
-	json_t **in = push_jsonbox(L);
+	json_t **in = mp_luajson_box(L);
 	if (lua_type(L, 1) == LUA_TSTRING) {
 		*in = mp_ask_parse(sh->engine->model, lua_tostring(L, 1), err, sizeof(err));
 		if (!*in)
@@ -618,7 +599,7 @@ static int l_decide(lua_State *L)
 	const mp_shell_decision *d = mp_ask_decide(sh, input, err, sizeof(err));
 	if (!d)
 		return luaL_error(L, "decide: %s", err);
-	json_t **out = push_jsonbox(L);
+	json_t **out = mp_luajson_box(L);
 	*out = mp_ask_json(d, explain);
 	if (!*out)
 		return luaL_error(L, "decide: out of memory");
@@ -632,10 +613,6 @@ static int setup(lua_State *L)
 {
 	mp_rlua *lu = lua_touserdata(L, 1);
 	mp_bundle_prepare_state(lu->sb); /* so that require "meshpol.dsl" works as in policies */
-	luaL_newmetatable(L, JSONBOX_MT);
-	lua_pushcfunction(L, jsonbox_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pop(L, 1);
 	if (lu->engine) {
 		mp_lmodel_push(L, lu->engine->model);
 		lua_pushvalue(L, -1);
