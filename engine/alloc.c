@@ -74,15 +74,20 @@ static void counted(void)
 		                      memory_order_relaxed);
 }
 
+int mp_alloc_countdown(atomic_long *left)
+{
+	long n = atomic_load_explicit(left, memory_order_relaxed);
+	if (n < 0)
+		return 0;
+	if (n == 0)
+		return 1;
+	atomic_fetch_sub_explicit(left, 1, memory_order_relaxed);
+	return 0;
+}
+
 static int should_fail(void)
 {
-	long left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
-	if (left < 0)
-		return 0;
-	if (left == 0)
-		return 1;
-	atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed);
-	return 0;
+	return mp_alloc_countdown(&fail_countdown);
 }
 
 void mp_alloc_fail_after(long n)

@@ -217,6 +217,18 @@ static int l_report(lua_State *L)
 	return 0;
 }
 
+/* mp_sandbox_host_fn, run protected (each push can raise a memory error): pushes a check's
+ * report slot (a copy of ud), then its arguments, mesh and report. */
+static int push_check_args(lua_State *L, void *ud)
+{
+	report_slot *slot = lua_newuserdatauv(L, sizeof(*slot), 0);
+	*slot = *(const report_slot *)ud;
+	lua_getglobal(L, "mesh");
+	lua_pushvalue(L, -2);
+	lua_pushcclosure(L, l_report, 1);
+	return 3;
+}
+
 static void run_checks(audit *a)
 {
 	char err[1024];
@@ -235,16 +247,16 @@ static void run_checks(audit *a)
 		}
 		lua_State *L = mp_sandbox_lua(sb);
 		int top = lua_gettop(L);
-		if (mp_evaluator_push_fn(a->ev, "runs", k->run, err, sizeof(err)) < 0) {
+		/* the slot stays below the call so that it outlives it */
+		if (mp_sandbox_protect(sb, push_check_args, &(report_slot){a, rule}, 0, 3, err,
+		                       sizeof(err)) < 0 ||
+		    mp_evaluator_push_fn(a->ev, "runs", k->run, err, sizeof(err)) < 0) {
 			au_error(a, rule, err);
+			lua_settop(L, top);
 			continue;
 		}
-		lua_getglobal(L, "mesh");
-		report_slot *slot = lua_newuserdatauv(L, sizeof(*slot), 0);
-		*slot = (report_slot){a, rule};
-		lua_pushvalue(L, -1);
-		lua_insert(L, top + 1); /* keep the slot below the call so it outlives it */
-		lua_pushcclosure(L, l_report, 1);
+		report_slot *slot = lua_touserdata(L, top + 1);
+		lua_insert(L, top + 2); /* slot, run, mesh, report */
 		if (mp_sandbox_pcall(sb, 2, 0, err, sizeof(err)) < 0)
 			au_error(a, rule, err);
 		slot->a = NULL;

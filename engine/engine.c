@@ -226,6 +226,43 @@ mp_evaluator_stats *mp_evaluator_stats_of(mp_evaluator *ev)
 	return &ev->stats;
 }
 
+/* mp_evaluator_sandbox's part in the state (run protected: mp_sandbox_protect): the model as
+ * `mesh`, then the bundle's files run and the functions decisions and audits call bound. */
+typedef struct {
+	mp_evaluator *ev;
+	mp_sandbox *sb;
+	mp_diags d; /* the files' errors: the caller frees them */
+	int failed; /* ev->failed says why */
+} state_build;
+
+static int build_state(lua_State *L, void *ud)
+{
+	state_build *s = ud;
+	mp_evaluator *ev = s->ev;
+	mp_lmodel_push(L, ev->engine->model);
+	lua_setglobal(L, "mesh");
+	if (!ev->engine->bundle)
+		return 0;
+	mp_bundle_prepare_state(s->sb);
+	if (mp_bundle_run_files(s->sb, ev->engine->bundle, NULL, &s->d) < 0 ||
+	    !lua_istable(L, -1)) {
+		snprintf(ev->failed, sizeof(ev->failed), "%s",
+		         s->d.n ? s->d.v[0].msg : "the bundle did not load in the evaluator");
+		s->failed = 1;
+		return 0;
+	}
+	/* Keep only the functions decisions and audits call, bound to the compiled rules by their
+	 * declarations' identity: the declarations themselves were compiled into C once, and a
+	 * smaller heap makes every collection cheaper. */
+	if (mp_bundle_bind(s->sb, ev->engine->bundle, ev->failed, sizeof(ev->failed)) < 0) {
+		s->failed = 1;
+		return 0;
+	}
+	lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+	mp_bundle_release_declarations(s->sb);
+	return 0;
+}
+
 mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 {
 	if (ev->sb)
@@ -234,41 +271,29 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", ev->failed);
 		return NULL;
 	}
-	mp_diags d = {0};
 	/* The files load under the load budget, as in mp_bundle_load, so that every front-end
 	 * accepts the same bundles; the `when` and `run` calls get theirs after. */
 	mp_sandbox_opts o = {.mem_limit = ev->opts.mem_limit,
 	                     .instr_budget = MP_BUNDLE_LOAD_BUDGET,
 	                     .stdlib_dir = mp_stdlib_dir()};
-	mp_sandbox *sb = mp_sandbox_new(&o, ev->failed, sizeof(ev->failed));
-	if (!sb)
+	state_build s = {.ev = ev};
+	char why[256];
+	if (!(s.sb = mp_sandbox_new(&o, ev->failed, sizeof(ev->failed))))
 		goto fail;
-	lua_State *L = mp_sandbox_lua(sb);
-	mp_lmodel_push(L, ev->engine->model);
-	lua_setglobal(L, "mesh");
-	if (ev->engine->bundle) {
-		mp_bundle_prepare_state(sb);
-		if (mp_bundle_run_files(sb, ev->engine->bundle, NULL, &d) < 0 ||
-		    !lua_istable(L, -1)) {
-			snprintf(ev->failed, sizeof(ev->failed), "%s",
-			         d.n ? d.v[0].msg : "the bundle did not load in the evaluator");
-			goto fail;
-		}
-		/* Keep only the functions decisions and audits call, bound to the compiled rules by
-		 * their declarations' identity: the declarations themselves were compiled into C
-		 * once, and a smaller heap makes every collection cheaper. */
-		if (mp_bundle_bind(sb, ev->engine->bundle, ev->failed, sizeof(ev->failed)) < 0)
-			goto fail;
-		lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
-		mp_bundle_release_declarations(sb);
+	if (mp_sandbox_protect(s.sb, build_state, &s, 0, 0, why, sizeof(why)) < 0) {
+		snprintf(ev->failed, sizeof(ev->failed), "cannot build the evaluator's state: %s",
+		         why);
+		goto fail;
 	}
-	mp_sandbox_set_budget(sb, ev->opts.when_budget);
-	mp_diags_free(&d);
-	ev->sb = sb;
-	return sb;
+	if (s.failed)
+		goto fail;
+	mp_sandbox_set_budget(s.sb, ev->opts.when_budget);
+	mp_diags_free(&s.d);
+	ev->sb = s.sb;
+	return s.sb;
 fail:
-	mp_diags_free(&d);
-	mp_sandbox_free(sb);
+	mp_diags_free(&s.d);
+	mp_sandbox_free(s.sb);
 	snprintf(err, errlen, "%s", ev->failed);
 	return NULL;
 }

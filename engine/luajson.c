@@ -53,6 +53,28 @@ static void push(lua_State *L, json_t *j, int depth)
 	}
 }
 
+#define BOX_MT "meshpol.jsonbox" /* registry: the metatable of mp_luajson_box's userdata */
+
+static int box_gc(lua_State *L)
+{
+	json_t **box = luaL_checkudata(L, 1, BOX_MT);
+	json_decref(*box);
+	*box = NULL;
+	return 0;
+}
+
+json_t **mp_luajson_box(lua_State *L)
+{
+	json_t **box = lua_newuserdatauv(L, sizeof(*box), 0);
+	*box = NULL;
+	if (luaL_newmetatable(L, BOX_MT)) {
+		lua_pushcfunction(L, box_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	return box;
+}
+
 void mp_luajson_push(lua_State *L, json_t *j)
 {
 	push(L, j, 0);

@@ -351,7 +351,8 @@ void mp_bundle_prepare_state(mp_sandbox *sb)
 }
 
 /* Loads the host's private instance of the DSL (policies that require it get their own) and
- * leaves it on the stack. */
+ * leaves it on the stack. Like every function here that takes the sandbox, it can raise a
+ * memory error: it runs inside mp_sandbox_protect (load_in_state, record_in_state). */
 static int push_dsl(mp_sandbox *sb, mp_diags *d)
 {
 	lua_State *L = mp_sandbox_lua(sb);
@@ -369,12 +370,13 @@ static int push_dsl(mp_sandbox *sb, mp_diags *d)
 		    "the policy DSL is missing (set MESHPOL_STDLIB to meshpol's stdlib/)");
 		return -1;
 	}
+	/* text is freed before any call that can raise (mp_sandbox_run cannot) */
 	unsigned char sha[32];
 	mp_key_sha256(text, len, sha);
-	lua_pushlstring(L, (const char *)sha, sizeof(sha));
-	lua_setfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
 	int rc = mp_sandbox_run(sb, text, len, path, 1, err, sizeof(err));
 	mp_free(text);
+	lua_pushlstring(L, (const char *)sha, sizeof(sha));
+	lua_setfield(L, LUA_REGISTRYINDEX, DSL_SHA_KEY);
 	if (rc < 0 || !lua_istable(L, -1)) {
 		mp_diags_error(d, path, 0, 0, "cannot load the policy DSL: %s",
 		               rc < 0 ? err : "no table");
@@ -611,6 +613,34 @@ int mp_bundle_run_files(mp_sandbox *sb, const mp_bundle *b, uint64_t *units, mp_
 	return run_files(sb, b, &o, d);
 }
 
+/* record_files' part in the sandbox's state (run protected: mp_sandbox_protect). */
+typedef struct {
+	const mp_bundle *b;
+	mp_sandbox *sb;
+	int strict;
+	pol_record *rec;
+	run_opts o;
+	mp_diags *d;
+	int failed; /* reported into d */
+} recording;
+
+static int record_in_state(lua_State *L, void *ud)
+{
+	recording *r = ud;
+	char err[1024];
+	mp_bundle_prepare_state(r->sb);
+	if (run_files(r->sb, r->b, &r->o, r->d) < 0 && (r->strict || lua_gettop(L) == 0))
+		return 0;
+	pol_dsl_sha256(L, r->rec->dsl_sha256);
+	if (pol_decls_build(r->sb, r->b, r->o.marks, r->strict ? NULL : r->o.units, r->rec->sha,
+	                    r->rec->dsl_sha256, &r->rec->out, &r->rec->len, err, sizeof(err)) < 0) {
+		mp_diags_error(r->d, r->b->dir, 0, 0, "cannot record the declarations: %s", err);
+		return 0;
+	}
+	r->failed = 0;
+	return 0;
+}
+
 /* Runs b's policy files in a fresh sandbox and records their declarations (pol_decls_build):
  * *rec's fields as pol_record describes them. strict (mp_bundle_declarations): a file that
  * fails fails the recording, and each file's units are the ones b->files holds from its load;
@@ -624,11 +654,18 @@ static int record_files(const mp_bundle *b, const char *stdlib_dir, int strict, 
 	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
 	char err[1024];
 	int rc = -1;
-	pol_decls_marks *marks = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*marks));
-	uint64_t *units = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*units));
-	uint32_t *fns = mp_calloc((size_t)b->npolicy_files + 1, sizeof(*fns));
-	mp_sandbox *sb = NULL;
-	if (!marks || !units || !fns) {
+	recording r = {
+	    .b = b,
+	    .strict = strict,
+	    .rec = rec,
+	    .d = d,
+	    .failed = 1,
+	    .o = {.units = mp_calloc((size_t)b->npolicy_files + 1, sizeof(uint64_t)),
+	          .fns = mp_calloc((size_t)b->npolicy_files + 1, sizeof(uint32_t)),
+	          .marks = mp_calloc((size_t)b->npolicy_files + 1, sizeof(pol_decls_marks)),
+	          .max_charged = &rec->max_units,
+	          .sha = rec->sha}};
+	if (!r.o.marks || !r.o.units || !r.o.fns) {
 		mp_diags_error(d, b->dir, 0, 0, "out of memory");
 		goto out;
 	}
@@ -637,32 +674,24 @@ static int record_files(const mp_bundle *b, const char *stdlib_dir, int strict, 
 		               "a bundle with in-memory files cannot keep its declarations");
 		goto out;
 	}
-	if (!(sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
+	if (!(r.sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
 		mp_diags_error(d, b->dir, 0, 0, "%s", err);
 		goto out;
 	}
-	mp_bundle_prepare_state(sb);
-	run_opts o = {.units = units,
-	              .fns = fns,
-	              .marks = marks,
-	              .max_charged = &rec->max_units,
-	              .sha = rec->sha};
-	if (run_files(sb, b, &o, d) < 0 && (strict || lua_gettop(mp_sandbox_lua(sb)) == 0))
-		goto out;
-	pol_dsl_sha256(mp_sandbox_lua(sb), rec->dsl_sha256);
-	if (pol_decls_build(sb, b, marks, strict ? NULL : units, rec->sha, rec->dsl_sha256,
-	                    &rec->out, &rec->len, err, sizeof(err)) < 0) {
+	if (mp_sandbox_protect(r.sb, record_in_state, &r, 0, 0, err, sizeof(err)) < 0) {
 		mp_diags_error(d, b->dir, 0, 0, "cannot record the declarations: %s", err);
 		goto out;
 	}
-	rec->mem_peak = mp_sandbox_mem_peak(sb);
-	rec->mem_refused = mp_sandbox_mem_refused(sb);
+	if (r.failed)
+		goto out;
+	rec->mem_peak = mp_sandbox_mem_peak(r.sb);
+	rec->mem_refused = mp_sandbox_mem_refused(r.sb);
 	rc = 0;
 out:
-	mp_sandbox_free(sb);
-	mp_free(marks);
-	mp_free(units);
-	mp_free(fns);
+	mp_sandbox_free(r.sb);
+	mp_free(r.o.marks);
+	mp_free(r.o.units);
+	mp_free(r.o.fns);
 	return rc;
 }
 
@@ -760,22 +789,91 @@ mp_bundle *mp_bundle_load_source(const mp_bundle_source *src, const mp_model *m,
 	return pol_load_source(src, NULL, m, stdlib_dir, d);
 }
 
+/* pol_load_source's part in the sandbox's state (run protected: mp_sandbox_protect): what it
+ * reads, and the C memory it allocates, which the caller frees whether the part returned or
+ * raised. */
+typedef struct {
+	mp_bundle *b;
+	const mp_bundle_source *src;
+	pol_given *g;
+	mp_sandbox *sb;
+	const char *stdlib_dir;
+	const char **enabled; /* the manifest's `policies` */
+	uint32_t nenabled;
+	const unsigned char **sha;          /* the files' SHA-256, where g gave them */
+	uint64_t *units;                    /* load cost of each policy file */
+	uint32_t *fns;                      /* did it declare a `when` or `run`? */
+	pol_decls decls;                    /* an archive's stored declarations ... */
+	struct pol_decls_block_list blocks; /* ... and the files they stand for */
+	pol_split *split; /* the second thread's recordings of a directory's files */
+	mp_diags *d;
+	int failed; /* reported into d, or the caller says why (g->model) */
+} loading;
+
+static int load_in_state(lua_State *L, void *ud)
+{
+	loading *l = ud;
+	mp_bundle *b = l->b;
+	const mp_bundle_source *src = l->src;
+	mp_diags *d = l->d;
+	char err[1024];
+	mp_bundle_prepare_state(l->sb);
+	run_opts o = {.units = l->units, .fns = l->fns, .blocks = &l->blocks, .sha = l->sha};
+	if (src->decls && !b->nskips) {
+		unsigned char sha[32];
+		int usable;
+		if (push_dsl(l->sb, d) < 0)
+			return 0;
+		lua_pop(L, 1);
+		pol_dsl_sha256(L, sha);
+		usable =
+		    pol_decls_open(src->decls, src->decls_len, sha, &l->decls, err, sizeof(err));
+		if (usable < 0) {
+			mp_diags_error(d, src->decls_label, 0, 0, "%s", err);
+			return 0;
+		}
+		o.decls = usable ? &l->decls : NULL;
+		o.decls_label = src->decls_label;
+		if (usable &&
+		    !(l->blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*l->blocks.v)))) {
+			mp_diags_error(d, b->dir, 0, 0, "out of memory");
+			return 0;
+		}
+	} else if (!b->nskips && (l->split = pol_split_start(b, src, l->stdlib_dir))) {
+		/* the second part's declarations, recorded on a second thread meanwhile */
+		if (!(l->blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*l->blocks.v)))) {
+			mp_diags_error(d, b->dir, 0, 0, "out of memory");
+			return 0;
+		}
+		o.split = l->split;
+		o.sha = pol_split_sha(l->split);
+		o.decls_label = b->dir;
+	}
+	int ran = run_files(l->sb, b, &o, d);
+	if (l->g)
+		l->g->injected = l->blocks.n;
+	for (uint32_t i = 0; i < b->npolicy_files; i++) {
+		b->files[i].load_units = l->units[i];
+		b->files[i].no_fns = !l->fns[i];
+	}
+	if ((ran < 0 && lua_gettop(L) == 0) || !lua_istable(L, -1))
+		return 0;
+	if (l->g && l->g->model && !(b->model = l->g->model(l->g->model_arg)))
+		return 0; /* the caller says why */
+	if (pol_compile(l->sb, b, l->enabled, l->nenabled, &l->blocks, d, err, sizeof(err)) < 0)
+		mp_diags_error(d, b->dir, 0, 0, "cannot compile the bundle: %s", err);
+	l->failed = 0;
+	return 0;
+}
+
 mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_model *m,
                            const char *stdlib_dir, mp_diags *d)
 {
 	const char *dir = src->files_of ? src->files_of->dir : src->dir;
-	mp_bundle *b = mp_calloc(1, sizeof(*b));
-	mp_sandbox *sb = NULL;
-	uint64_t *units = NULL; /* load cost of each policy file */
-	uint32_t *fns = NULL;   /* did it declare a `when` or `run`? */
+	mp_bundle *b = mp_calloc(1, sizeof(*b)), *loaded = NULL;
 	uint32_t errors = d->errors;
 	char err[1024];
-	const char **enabled = NULL; /* the manifest's `policies` */
-	uint32_t nenabled = 0;
-	pol_decls decls = {0};                    /* an archive's stored declarations ... */
-	struct pol_decls_block_list blocks = {0}; /* ... and the files they stand for */
-	const unsigned char **sha = NULL;         /* the files' SHA-256, where g gave them */
-	pol_split *split = NULL; /* the second thread's recordings of a directory's files */
+	loading l = {.b = b, .src = src, .g = g, .d = d, .failed = 1};
 	assert(!src->files_of || !src->dir || !strcmp(src->dir, src->files_of->dir));
 	if (!b || !(b->arena = mp_calloc(1, sizeof(*b->arena))) ||
 	    (dir && !(b->dir = pol_arena_str(b, dir)))) {
@@ -789,8 +887,8 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 		goto fail;
 	}
 	b->model = m;
-	describe(b, src, &enabled, &nenabled, d);
-	if (pol_read_files(b, src, g, &sha, d) < 0 || check_expected(b, src, d) < 0)
+	describe(b, src, &l.enabled, &l.nenabled, d);
+	if (pol_read_files(b, src, g, &l.sha, d) < 0 || check_expected(b, src, d) < 0)
 		goto fail;
 	if (!b->npolicy_files)
 		mp_diags_error(d, dir, 0, 0, "the bundle has no policy files (*.lua)");
@@ -798,80 +896,33 @@ mp_bundle *pol_load_source(const mp_bundle_source *src, pol_given *g, const mp_m
 	mp_sandbox_opts opts = {.instr_budget = MP_BUNDLE_LOAD_BUDGET,
 	                        .mem_limit = MP_BUNDLE_LOAD_MEM_LIMIT,
 	                        .stdlib_dir = stdlib_dir ? stdlib_dir : mp_stdlib_dir()};
-	if (!(sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
+	l.stdlib_dir = opts.stdlib_dir;
+	if (!(l.sb = mp_sandbox_new(&opts, err, sizeof(err)))) {
 		mp_diags_error(d, dir, 0, 0, "%s", err);
 		goto fail;
 	}
-	mp_bundle_prepare_state(sb);
-	if (b->npolicy_files && (!(units = mp_calloc(b->npolicy_files, sizeof(*units))) ||
-	                         !(fns = mp_calloc(b->npolicy_files, sizeof(*fns))))) {
+	if (b->npolicy_files && (!(l.units = mp_calloc(b->npolicy_files, sizeof(*l.units))) ||
+	                         !(l.fns = mp_calloc(b->npolicy_files, sizeof(*l.fns))))) {
 		mp_diags_error(d, dir, 0, 0, "out of memory");
 		goto fail;
 	}
-	run_opts o = {.units = units, .fns = fns, .blocks = &blocks, .sha = sha};
-	if (src->decls && !b->nskips) {
-		unsigned char sha[32];
-		int usable;
-		if (push_dsl(sb, d) < 0)
-			goto fail;
-		lua_pop(mp_sandbox_lua(sb), 1);
-		pol_dsl_sha256(mp_sandbox_lua(sb), sha);
-		usable = pol_decls_open(src->decls, src->decls_len, sha, &decls, err, sizeof(err));
-		if (usable < 0) {
-			mp_diags_error(d, src->decls_label, 0, 0, "%s", err);
-			goto fail;
-		}
-		o.decls = usable ? &decls : NULL;
-		o.decls_label = src->decls_label;
-		if (usable && !(blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*blocks.v)))) {
-			mp_diags_error(d, dir, 0, 0, "out of memory");
-			goto fail;
-		}
-	} else if (!b->nskips && (split = pol_split_start(b, src, opts.stdlib_dir))) {
-		/* the second part's declarations, recorded on a second thread meanwhile */
-		if (!(blocks.v = mp_calloc(b->npolicy_files + 1, sizeof(*blocks.v)))) {
-			mp_diags_error(d, dir, 0, 0, "out of memory");
-			goto fail;
-		}
-		o.split = split;
-		o.sha = pol_split_sha(split);
-		o.decls_label = b->dir;
+	if (mp_sandbox_protect(l.sb, load_in_state, &l, 0, 0, err, sizeof(err)) < 0) {
+		mp_diags_error(d, dir, 0, 0, "cannot load the bundle: %s", err);
+		goto fail;
 	}
-	int ran = run_files(sb, b, &o, d);
-	if (g)
-		g->injected = blocks.n;
-	for (uint32_t i = 0; i < b->npolicy_files; i++) {
-		b->files[i].load_units = units[i];
-		b->files[i].no_fns = !fns[i];
-	}
-	if (ran < 0 && lua_gettop(mp_sandbox_lua(sb)) == 0)
-		goto fail;
-	if (!lua_istable(mp_sandbox_lua(sb), -1))
-		goto fail;
-	if (g && g->model && !(b->model = g->model(g->model_arg)))
-		goto fail; /* the caller says why */
-	if (pol_compile(sb, b, enabled, nenabled, &blocks, d, err, sizeof(err)) < 0)
-		mp_diags_error(d, dir, 0, 0, "cannot compile the bundle: %s", err);
-	if (d->errors > errors)
-		goto fail;
-	pol_split_free(split);
-	pol_decls_close(&decls);
-	mp_free(blocks.v);
-	mp_free(sha);
-	mp_free(units);
-	mp_free(fns);
-	mp_sandbox_free(sb);
-	return b;
+	if (!l.failed && d->errors == errors)
+		loaded = b;
 fail:
-	pol_split_free(split);
-	pol_decls_close(&decls);
-	mp_free(blocks.v);
-	mp_free(sha);
-	mp_free(units);
-	mp_free(fns);
-	mp_sandbox_free(sb);
-	mp_bundle_free(b);
-	return NULL;
+	pol_split_free(l.split);
+	pol_decls_close(&l.decls);
+	mp_free(l.blocks.v);
+	mp_free(l.sha);
+	mp_free(l.units);
+	mp_free(l.fns);
+	mp_sandbox_free(l.sb);
+	if (!loaded)
+		mp_bundle_free(b);
+	return loaded;
 }
 
 /* mp_bundle_load's and mp_bundle_load_late's: the model m, or late's. */

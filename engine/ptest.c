@@ -420,10 +420,9 @@ static int l_decide(lua_State *L)
 	mp_decision dec;
 	mp_decide(t->ev, &req, &dec, NULL);
 	json_decref(holder);
-	json_t *j = mp_decision_json(mp_evaluator_engine(t->ev), &dec, "test");
-	lua_pushnil(L); /* a slot: if pushing raises, j leaks only on out-of-memory */
-	mp_luajson_push(L, j);
-	json_decref(j);
+	json_t **j = mp_luajson_box(L); /* a Lua error while pushing cannot leak it */
+	*j = mp_decision_json(mp_evaluator_engine(t->ev), &dec, "test");
+	mp_luajson_push(L, *j);
 	return 1;
 }
 
@@ -517,25 +516,26 @@ static mp_evaluator *evaluator_for(ptest *t, const char *file)
 	return ev;
 }
 
-/* Runs the test file at path: its text (len bytes), or NULL to read it. */
-static void run_file(ptest *t, const char *path, const char *given, size_t given_len,
-                     mp_ptest_result *res)
+/* run_file's part in the sandbox's state (run protected: mp_sandbox_protect). */
+typedef struct {
+	ptest *t;
+	const char *path;
+	const char *given; /* the file's text, or NULL to read it */
+	size_t given_len;
+	mp_ptest_result *res;
+	mp_sandbox *sb;
+	mp_diags d; /* the caller frees it */
+} file_run;
+
+static int run_tests(lua_State *L, void *ud)
 {
+	file_run *f = ud;
+	ptest *t = f->t;
+	const char *path = f->path;
+	mp_ptest_result *res = f->res;
 	char err[2048];
-	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
-	mp_sandbox *sb = mp_sandbox_new(&so, err, sizeof(err));
-	if (!sb) {
-		say(t, "FAIL %s: %s\n", path, err);
-		record(t, path, NULL, NULL, "error", err);
-		res->failed++;
-		return;
-	}
-	lua_State *L = mp_sandbox_lua(sb);
 	char *text;
 	size_t len;
-	mp_diags d = {0};
-	t->model[0] = '\0';
-	t->ev = NULL;
 	static const luaL_Reg fns[] = {
 	    {"model", l_model},
 	    {"test", l_test},
@@ -550,34 +550,34 @@ static void run_file(ptest *t, const char *path, const char *given, size_t given
 	lua_pop(L, 1);
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
-	if (given) {
-		text = (char *)given;
-		len = given_len;
-	} else if (mp_files_read(path, 16u << 20, &text, &len, &d) < 0) {
-		char *why = diags_text(&d);
+	if (f->given) {
+		text = (char *)f->given;
+		len = f->given_len;
+	} else if (mp_files_read(path, 16u << 20, &text, &len, &f->d) < 0) {
+		char *why = diags_text(&f->d);
 		say(t, "%s\n", why ? why : path);
 		record(t, path, NULL, NULL, "error", why ? why : "cannot read the file");
 		free(why);
 		res->failed++;
-		goto out;
+		return 0;
 	}
-	int rc = mp_sandbox_run(sb, text, len, path, 0, err, sizeof(err));
-	if (!given)
+	int rc = mp_sandbox_run(f->sb, text, len, path, 0, err, sizeof(err));
+	if (!f->given)
 		mp_free(text);
 	if (rc < 0) {
 		say(t, "FAIL %s: %s\n", path, err);
 		record(t, path, NULL, NULL, "error", err);
 		res->failed++;
-		goto out;
+		return 0;
 	}
 	lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.tests");
 	int tests = lua_gettop(L);
 	lua_Unsigned n = lua_rawlen(L, tests);
 	if (!n)
-		goto out;
+		return 0;
 	if (!(t->ev = evaluator_for(t, path))) {
 		res->failed += (unsigned)n; /* one case says why; each of its tests counts */
-		goto out;
+		return 0;
 	}
 	t->m = mp_evaluator_engine(t->ev)->model;
 	for (lua_Unsigned i = 1; i <= n; i++) {
@@ -592,7 +592,7 @@ static void run_file(ptest *t, const char *path, const char *given, size_t given
 		lua_newtable(L);
 		lua_setfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
 		lua_getfield(L, test, "fn");
-		rc = mp_sandbox_pcall(sb, 0, 0, err, sizeof(err));
+		rc = mp_sandbox_pcall(f->sb, 0, 0, err, sizeof(err));
 		lua_getfield(L, LUA_REGISTRYINDEX, "meshpol.failures");
 		lua_Unsigned nf = lua_rawlen(L, -1);
 		lua_getfield(L, test, "loc");
@@ -622,9 +622,26 @@ static void run_file(ptest *t, const char *path, const char *given, size_t given
 		}
 		lua_settop(L, tests);
 	}
-out:
-	mp_diags_free(&d);
-	mp_sandbox_free(sb);
+	return 0;
+}
+
+/* Runs the test file at path: its text (len bytes), or NULL to read it. */
+static void run_file(ptest *t, const char *path, const char *given, size_t given_len,
+                     mp_ptest_result *res)
+{
+	char err[2048];
+	mp_sandbox_opts so = {.stdlib_dir = mp_stdlib_dir()};
+	file_run f = {.t = t, .path = path, .given = given, .given_len = given_len, .res = res};
+	t->model[0] = '\0';
+	t->ev = NULL;
+	if (!(f.sb = mp_sandbox_new(&so, err, sizeof(err))) ||
+	    mp_sandbox_protect(f.sb, run_tests, &f, 0, 0, err, sizeof(err)) < 0) {
+		say(t, "FAIL %s: %s\n", path, err);
+		record(t, path, NULL, NULL, "error", err);
+		res->failed++;
+	}
+	mp_diags_free(&f.d);
+	mp_sandbox_free(f.sb);
 }
 
 static void free_engines(ptest *t)

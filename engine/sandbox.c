@@ -35,8 +35,8 @@
  *     installed exactly while a call runs (depth > 0) and removed when the top-level one returns.
  *  2. The memory cap is enforced exactly while protected code runs in the sandbox (`capped`):
  *     state creation, mp_sandbox_load, mp_sandbox_pcall. Host code outside those is never
- *     refused an allocation, so its unprotected lua_* calls cannot reach the panic function
- *     because of the cap. mem_used may therefore exceed mem_limit; growth is then refused.
+ *     refused an allocation because of the cap, so the cap alone never makes a host call raise.
+ *     mem_used may therefore exceed mem_limit; growth is then refused.
  *  3. The real library tables are reachable only from C: policy code sees read-only proxies
  *     whose metatables are protected, and the string metatable is protected too.
  *  4. No finalizer written in Lua can exist: setmetatable refuses a metatable with a __gc field
@@ -56,6 +56,16 @@
  *  9. budget_left is the budget not yet committed: the hook's armed step is paid when armed, so
  *     budget_left never underflows and a charge that passes it is refused whole. The units a
  *     call has used are instr_budget - budget_left, at most HOOK_STEP above the truth.
+ * 10. No error is raised outside a protected call, so the panic function (whose return makes
+ *     Lua abort the process) is never reached. The process can really run out of memory (the
+ *     pool's mp_malloc fails, whatever the cap), and then any lua_* call marked `m` or `e`
+ *     raises. So the host makes such calls only inside mp_sandbox_pcall/run (policy code),
+ *     mp_sandbox_load, or mp_sandbox_protect (its own setup: the evaluator's state, a bundle's
+ *     load and compile, an audit check's arguments), and reports the error like any other.
+ *     Calls that cannot raise (reading a value, lua_getfield of a key the table holds, pushing
+ *     a light C function, lua_pop) may stay outside. tests/unit/test_sandbox_oom.c fails every
+ *     allocation in turn, of the Lua states (mp_sandbox_fail_after) and of the process
+ *     (mp_alloc_fail_after), and holds that the panic function is never reached.
  *
  * The life of a top-level call (one made while no call runs):
  *
@@ -165,6 +175,21 @@ static void charge_alloc(mp_sandbox *sb, size_t grow, int new_block)
 	stop_call(sb, STOP_TIMEOUT);
 }
 
+/* mp_sandbox_fail_after's countdown: < 0 off, else the growths left before they fail. */
+static atomic_long fail_countdown = -1;
+
+void mp_sandbox_fail_after(long n)
+{
+	atomic_store(&fail_countdown, n);
+}
+
+/* Is an injected failure due for this growth? One relaxed load when the hook is off. */
+static int injected_failure(void)
+{
+	return atomic_load_explicit(&fail_countdown, memory_order_relaxed) >= 0 &&
+	       mp_alloc_countdown(&fail_countdown);
+}
+
 /* A growth refused (mp_sandbox_mem_refused). */
 static void *refuse(mp_sandbox *sb)
 {
@@ -185,8 +210,9 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->mem_used -= old;
 		return NULL;
 	}
-	if (nsize > old && sb->capped &&
-	    (sb->mem_used > sb->mem_limit || nsize - old > sb->mem_limit - sb->mem_used))
+	if (nsize > old && ((sb->capped && (sb->mem_used > sb->mem_limit ||
+	                                    nsize - old > sb->mem_limit - sb->mem_used)) ||
+	                    injected_failure()))
 		return refuse(sb);
 	/* the pool's own bound (luapool.h): twice the cap, while the cap holds */
 	p = mp_luapool_realloc(&sb->pool, ptr, osize, nsize, sb->capped ? 2 * sb->mem_limit : 0);
@@ -201,11 +227,23 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+typedef void (*panic_fn)(const char *msg);
+static _Atomic(panic_fn) panic_hook; /* mp_sandbox_on_panic's */
+
+void mp_sandbox_on_panic(void (*fn)(const char *msg))
+{
+	atomic_store(&panic_hook, fn);
+}
+
+/* The last line only: invariant 10 says no path reaches it. */
 static int sandbox_panic(lua_State *L)
 {
 	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+	panic_fn hook = atomic_load(&panic_hook);
 
 	fprintf(stderr, "meshpol: unprotected error in a Lua sandbox: %s\n", msg);
+	if (hook)
+		hook(msg);
 	return 0; /* Lua aborts */
 }
 
@@ -1281,12 +1319,13 @@ static void open_library(lua_State *L, int g, const char *name, lua_CFunction op
 	lua_pop(L, 1);
 }
 
-static int open_sandbox(lua_State *L)
+static int open_sandbox(lua_State *L, void *ud)
 {
 	static const char *const string_drop[] = {"dump", NULL};
 	static const char *const os_keep[] = {"clock", "date", "time", NULL};
 	int g;
 
+	(void)ud;
 	lua_pushcfunction(L, luaopen_base); /* fills the global table and returns it */
 	lua_call(L, 0, 1);
 	g = lua_gettop(L);
@@ -1353,16 +1392,14 @@ mp_sandbox *mp_sandbox_new(const mp_sandbox_opts *opts, char *err, size_t errlen
 		goto fail;
 	}
 	lua_atpanic(sb->L, sandbox_panic);
-	lua_pushcfunction(sb->L, open_sandbox);
-	switch (lua_pcall(sb->L, 0, 0, 0)) {
-	case LUA_OK:
+	switch (mp_sandbox_protect(sb, open_sandbox, NULL, 0, 0, err, errlen)) {
+	case MP_SANDBOX_OK:
 		break;
-	case LUA_ERRMEM:
+	case MP_SANDBOX_NOMEM:
 		set_err(err, errlen, "cannot set up the sandbox: out of memory (limit %zu bytes)",
 		        sb->mem_limit);
 		goto fail;
 	default:
-		copy_error(sb->L, err, errlen);
 		goto fail;
 	}
 	sb->capped = 0;
@@ -1529,6 +1566,48 @@ int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chu
 		set_err(err, errlen, "%s: not enough memory (limit %zu bytes)", chunkname,
 		        sb->mem_limit);
 	return rc;
+}
+
+/* mp_sandbox_protect's call: the host's function and its argument. */
+typedef struct {
+	mp_sandbox_host_fn fn;
+	void *ud;
+} host_call;
+
+static int run_host(lua_State *L)
+{
+	const host_call *c = lua_touserdata(L, 1);
+
+	lua_remove(L, 1);
+	return c->fn(L, c->ud);
+}
+
+int mp_sandbox_protect(mp_sandbox *sb, mp_sandbox_host_fn fn, void *ud, int nargs, int nresults,
+                       char *err, size_t errlen)
+{
+	lua_State *L = sb->L;
+	host_call c = {fn, ud};
+	int status;
+
+	assert(nargs >= 0 && lua_gettop(L) >= nargs);
+	if (!lua_checkstack(L, 2)) { /* refuses rather than raises */
+		lua_pop(L, nargs);
+		set_err(err, errlen, "not enough memory");
+		return MP_SANDBOX_NOMEM;
+	}
+	/* pushing a light C function and a light userdata allocates nothing */
+	lua_pushcfunction(L, run_host);
+	lua_pushlightuserdata(L, &c);
+	lua_rotate(L, -(nargs + 2), 2);
+	status = lua_pcall(L, nargs + 1, nresults, 0);
+	if (status == LUA_OK)
+		return MP_SANDBOX_OK;
+	if (status == LUA_ERRMEM)
+		set_err(err, errlen, "not enough memory");
+	else
+		copy_error(L, err, errlen);
+	lua_pop(L, 1);
+	return status == LUA_ERRMEM ? MP_SANDBOX_NOMEM : MP_SANDBOX_ERROR;
 }
 
 int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t errlen)

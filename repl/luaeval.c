@@ -16,7 +16,6 @@
 
 #define DECLARED_KEY "meshpol.repl.declared" /* registry: what the running chunk declared */
 #define MESH_KEY     "meshpol.repl.mesh"     /* registry: the `mesh` object, for completion */
-#define JSONBOX_MT   "meshpol.repl.jsonbox"  /* a userdata owning a json_t, freed by __gc */
 #define CHUNKNAME    "stdin"
 
 #define INLINE_WIDTH 76  /* a table prints on one line when it fits */
@@ -61,24 +60,6 @@ static const char recorder[] =
     "  if type(x) == 'table' then return { role_entry = true, spec = x } end\n"
     "  return allow_rule(x)\n"
     "end\n";
-
-/* --- a json_t owned by a userdata, so that a Lua error cannot leak it --- */
-
-static int jsonbox_gc(lua_State *L)
-{
-	json_t **box = luaL_checkudata(L, 1, JSONBOX_MT);
-	json_decref(*box);
-	*box = NULL;
-	return 0;
-}
-
-static json_t **push_jsonbox(lua_State *L)
-{
-	json_t **box = lua_newuserdatauv(L, sizeof(*box), 0);
-	*box = NULL;
-	luaL_setmetatable(L, JSONBOX_MT);
-	return box;
-}
 
 /* --- printing values --- */
 
@@ -432,7 +413,8 @@ static int build_bundle(lua_State *L)
 	                                    "declared_routes_only"};
 	if (!b) {
 		lua_pushnil(L);
-		return 1;
+		lua_setglobal(L, "bundle");
+		return 0;
 	}
 	lua_createtable(L, 0, 8);
 	set_str(L, "name", b->name);
@@ -469,7 +451,8 @@ static int build_bundle(lua_State *L)
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "rules");
-	return 1;
+	lua_setglobal(L, "bundle");
+	return 0;
 }
 
 void mp_rlua_refresh(mp_rlua *lu)
@@ -478,8 +461,7 @@ void mp_rlua_refresh(mp_rlua *lu)
 	char err[512];
 	lua_pushcfunction(L, build_bundle);
 	lua_pushlightuserdata(L, lu->sh);
-	if (mp_sandbox_pcall(lu->sb, 1, 1, err, sizeof(err)) == MP_SANDBOX_OK)
-		lua_setglobal(L, "bundle");
+	mp_sandbox_pcall(lu->sb, 1, 0, err, sizeof(err)); /* sets the global `bundle` */
 }
 
 /* --- decide { from = ..., to = ..., method = ..., path = ... } or decide "SRC -> DST ..." --- */
@@ -600,7 +582,7 @@ static int l_decide(lua_State *L)
 	char err[512];
 	if (!sh->engine)
 		return luaL_error(L, "decide: no model is loaded (load one with :mesh MODEL)");
-	json_t **in = push_jsonbox(L);
+	json_t **in = mp_luajson_box(L);
 	if (lua_type(L, 1) == LUA_TSTRING) {
 		*in = mp_ask_parse(sh->engine->model, lua_tostring(L, 1), err, sizeof(err));
 		if (!*in)
@@ -617,7 +599,7 @@ static int l_decide(lua_State *L)
 	const mp_shell_decision *d = mp_ask_decide(sh, input, err, sizeof(err));
 	if (!d)
 		return luaL_error(L, "decide: %s", err);
-	json_t **out = push_jsonbox(L);
+	json_t **out = mp_luajson_box(L);
 	*out = mp_ask_json(d, explain);
 	if (!*out)
 		return luaL_error(L, "decide: out of memory");
@@ -630,10 +612,7 @@ static int l_decide(lua_State *L)
 static int setup(lua_State *L)
 {
 	mp_rlua *lu = lua_touserdata(L, 1);
-	luaL_newmetatable(L, JSONBOX_MT);
-	lua_pushcfunction(L, jsonbox_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pop(L, 1);
+	mp_bundle_prepare_state(lu->sb); /* so that require "meshpol.dsl" works as in policies */
 	if (lu->engine) {
 		mp_lmodel_push(L, lu->engine->model);
 		lua_pushvalue(L, -1);
@@ -666,7 +645,6 @@ mp_rlua *mp_rlua_new(mp_shell *sh, mp_engine *e, char *err, size_t errlen)
 	mp_sandbox_opts o = {.instr_budget = UINT64_MAX, .stdlib_dir = mp_stdlib_dir()};
 	if (!(lu->sb = mp_sandbox_new(&o, err, errlen)))
 		goto fail;
-	mp_bundle_prepare_state(lu->sb); /* so that require "meshpol.dsl" works as in policies */
 	lua_State *L = mp_sandbox_lua(lu->sb);
 	lua_pushcfunction(L, setup);
 	lua_pushlightuserdata(L, lu);
@@ -718,11 +696,20 @@ static int ends_at_eof(const char *msg)
 	return n >= k && !strcmp(msg + n - k, "<eof>");
 }
 
-/* Reads what the chunk declared (raw reads of the recorder's own tables) and empties the
- * list. 0; -1 with the message in err when a declaration has no table of fields. */
-static int take_decls(mp_rlua *lu, char *err, size_t errlen)
+/* take_decls' part in the state (run protected: a name that is a number becomes a string). */
+typedef struct {
+	mp_rlua *lu;
+	char *err;
+	size_t errlen;
+	int rc;
+} taking;
+
+static int take_decls_in(lua_State *L, void *ud)
 {
-	lua_State *L = mp_sandbox_lua(lu->sb);
+	taking *t = ud;
+	mp_rlua *lu = t->lu;
+	char *err = t->err;
+	size_t errlen = t->errlen;
 	int rc = 0;
 	free_decls(lu);
 	lua_getfield(L, LUA_REGISTRYINDEX, DECLARED_KEY);
@@ -762,7 +749,18 @@ static int take_decls(mp_rlua *lu, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	}
-	return rc;
+	t->rc = rc;
+	return 0;
+}
+
+/* Reads what the chunk declared (raw reads of the recorder's own tables) and empties the
+ * list. 0; -1 with the message in err when a declaration has no table of fields. */
+static int take_decls(mp_rlua *lu, char *err, size_t errlen)
+{
+	taking t = {.lu = lu, .err = err, .errlen = errlen};
+	if (mp_sandbox_protect(lu->sb, take_decls_in, &t, 0, 0, err, errlen) < 0)
+		return -1;
+	return t.rc;
 }
 
 static void print_values(mp_rlua *lu, int base, int n)

@@ -5,6 +5,7 @@
 
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,9 @@ void mp_advise_huge(void *p, size_t n);
  * one after it fail, until mp_alloc_fail_after(-1) restores normal service. */
 void mp_alloc_fail_after(long n);
 unsigned long mp_alloc_count(void); /* successful mp_malloc/calloc/realloc calls so far */
+/* One step of such a countdown (*left < 0: off; else the steps before failing), for the other
+ * hooks that inject failures (mp_sandbox_fail_after): 1 when this step fails. */
+int mp_alloc_countdown(atomic_long *left);
 
 #pragma GCC visibility pop
 

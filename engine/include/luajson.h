@@ -10,6 +10,10 @@
 
 /* Pushes j as a Lua value (objects and arrays become tables; null becomes nil). [-0,+1,m] */
 void mp_luajson_push(lua_State *L, json_t *j);
+/* Pushes a userdata that owns a json_t: *box (NULL at first) is json_decref'd when the userdata
+ * is collected, so that a Lua error raised while C code holds JSON cannot leak it. Keep the
+ * userdata on the stack for as long as the JSON is used. [-0,+1,m] */
+json_t **mp_luajson_box(lua_State *L);
 /* Values one conversion from Lua visits at most, each path to a shared table counted. */
 #define MP_LUAJSON_MAX_VALUES 100000
 

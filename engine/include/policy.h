@@ -328,6 +328,8 @@ void mp_bundle_release_declarations(struct mp_sandbox *sb);
 /* Preloads the host module
  (meshpol.host: where(level)) into a sandbox. */
 void mp_bundle_prepare_state(struct mp_sandbox *sb);
+/* The four functions above can raise a memory error: call them where an error is caught, inside
+ * mp_sandbox_protect (sandbox.h) or a C function that mp_sandbox_pcall runs. */
 
 #pragma GCC visibility pop
 

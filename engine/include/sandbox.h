@@ -193,6 +193,34 @@ int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chu
  * instruction, and every costed C function at once, until the top-level call returns. */
 int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
 
+/* Host code that calls the Lua API: fn(L, ud) runs in protected mode, as a C function called with
+ * the nargs values on top of the stack as its arguments (indices 1 to nargs), in a stack frame of
+ * its own; it returns how many values it leaves on top, as a lua_CFunction does, and nresults
+ * of them are kept (LUA_MULTRET: all). No budget, hook, deadline or memory cap applies: it is
+ * the host's code, which may still run policy code through mp_sandbox_pcall/run. Pops the
+ * arguments; on success pushes the results and returns MP_SANDBOX_OK; when fn raised an error,
+ * pushes nothing and returns MP_SANDBOX_NOMEM with "not enough memory" in err (the process ran
+ * out of memory) or MP_SANDBOX_ERROR with the error's message.
+ *
+ * Every lua_* call marked `m` or `e` in the manual that the host makes outside a protected call
+ * must go through here (or run inside mp_sandbox_pcall): an error raised outside every protected
+ * call reaches the panic function, and Lua aborts the process (sandbox.c, invariant 10). An
+ * error ends fn where it is, so its C locals are lost: what fn allocates in C must be owned by
+ * ud (or something else its caller frees), never by fn's locals alone. */
+typedef int (*mp_sandbox_host_fn)(lua_State *L, void *ud);
+int mp_sandbox_protect(mp_sandbox *sb, mp_sandbox_host_fn fn, void *ud, int nargs, int nresults,
+                       char *err, size_t errlen);
+
+/* Test hooks. mp_sandbox_fail_after(n), as mp_alloc_fail_after (alloc.h) for the Lua states'
+ * own blocks, which the pool (luapool.h) serves mostly without calling the engine allocator:
+ * the n-th growth of a block in any sandbox from now (0 = the next), and every one after it, is
+ * refused as when the process has no memory left, until mp_sandbox_fail_after(-1).
+ * mp_sandbox_on_panic(fn): fn(msg) is called when an error escapes every protected call of a
+ * sandbox's state, before the panic function returns and Lua aborts the process; fn may longjmp
+ * out instead (cmocka's fail_msg does: a test then fails rather than crashes). NULL: none. */
+void mp_sandbox_fail_after(long n);
+void mp_sandbox_on_panic(void (*fn)(const char *msg));
+
 /* Asks the running call to stop with MP_SANDBOX_INTERRUPTED; if no call is running, the next
  * top-level call fails at once with MP_SANDBOX_INTERRUPTED. A top-level call consumes the request
  * when it returns. Async-signal-safe and thread-safe (it only sets a lock-free atomic flag). */
@@ -261,7 +289,7 @@ const char *mp_sandbox_status_name(int status);
  * assignment (and rawset from policy code) raises "attempt to modify read-only table 'name'";
  * the proxy's metatable is protected. Shallow: nested tables stay as they are. next() and
  * rawget() on the proxy see an empty table. name is copied. Can raise a memory error ([-0,+1,m]):
- * call it where an error is caught or while no call runs (no memory cap applies then). */
+ * call it where an error is caught (mp_sandbox_pcall, mp_sandbox_protect). */
 void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
 
 /* A kind of lazy read-only proxy (mp_sandbox_push_lazy): fields, its field names (ended by NULL;
