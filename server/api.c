@@ -245,8 +245,10 @@ void mp_api_send_logged(int fd, short what, void *arg)
 			} else {
 				reply_fail_closed(w, p->req, p->endpoint, p->why);
 			}
-			if (p->conn)
+			if (p->conn) {
 				mp_conn_replied(p->conn);
+				mp_conn_flush(p->req); /* last: it may free req */
+			}
 		}
 		mp_free(p);
 	}
@@ -312,22 +314,28 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	                  .endpoint = endpoint,
 	                  .effect = d->dec.effect,
 	                  .t0 = x->t0};
-	evbuffer_add(evhttp_request_get_output_buffer(x->req), body, len);
-	/* stop reading until the reply is sent: nothing the client sends can reach evhttp's
-	 * parser or free the connection under the pending reply (as reload.c does) */
-	bufferevent_disable(bev, EV_READ);
-	if (x->conn)
-		x->conn->pending = p;
-	x->deferred = 1;
 	int rc = mp_declog_submit_text(log, "decision", d->record, d->record_len, &p->waiter, why,
 	                               sizeof(why));
 	d->record = NULL;
-	if (rc == MP_DECLOG_QUEUED)
-		return; /* p is the writer's now: touch nothing of it */
-	if (x->conn)
-		x->conn->pending = NULL;
-	x->deferred = 0;
+	if (rc == MP_DECLOG_QUEUED) {
+		/* p is the writer's now: touch nothing of it. It comes back through done_ev, on
+		 * this thread, after this handler returns: the reply waits in the output buffer,
+		 * and reading stops until it is sent, so nothing the client sends can reach
+		 * evhttp's parser or free the connection under it (as reload.c does) */
+		evbuffer_add(evhttp_request_get_output_buffer(x->req), body, len);
+		bufferevent_disable(bev, EV_READ);
+		if (x->conn)
+			x->conn->pending = p;
+		x->deferred = 1;
+		return;
+	}
 	mp_free(p);
+	if (rc == MP_DECLOG_WRITTEN) { /* this thread wrote it: answer now */
+		mp_http_reply_bytes(w, x->req, code, body, len);
+		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
+		                    mp_server_now_ns() - x->t0);
+		return;
+	}
 	reply_fail_closed(w, x->req, endpoint, why);
 }
 
