@@ -4,10 +4,12 @@
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk). The writer does not linger for a batch to gather in this mode, writes what
- * is queued (one write(2) per batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under
- * load every SYNC_NS, and SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies
- * never wait, so its writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
+ * wait for the disk); when the submitting thread wrote it itself, the submit's result tells it
+ * instead (own, tell), and it answers at once. The writer does not linger for a batch to gather
+ * in this mode, writes what is queued (one write(2) per batch) before it fsyncs, and fsyncs at
+ * most once per SYNC_NS: under load every SYNC_NS, and SYNC_NS after the last fsync when the
+ * queue runs dry. Drop mode's replies never wait, so its writer lets a batch gather for up to
+ * LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
