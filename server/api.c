@@ -273,6 +273,14 @@ void mp_api_detach_pending(mp_pending *p)
 	p->req = NULL; /* evhttp frees it with the connection */
 }
 
+/* Sends the decision's reply now and counts it. */
+static void reply_now(mp_http_ctx *x, int code, int endpoint, const decided *d, const char *body,
+                      size_t len)
+{
+	mp_http_reply_bytes(x->w, x->req, code, body, len);
+	mp_metrics_decision(&x->w->metrics, endpoint, d->dec.effect, mp_server_now_ns() - x->t0);
+}
+
 /* Sends the decision's reply, whose body is in body (len bytes) and whose headers are set:
  * without a log or in drop mode at once (the record queued or dropped); in no-drop mode once its
  * record is written (x->deferred), or failed closed when it cannot be. */
@@ -282,17 +290,13 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	mp_declog *log = w->srv->log;
 	char why[300];
 	if (!log) {
-		mp_http_reply_bytes(w, x->req, code, body, len);
-		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
-		                    mp_server_now_ns() - x->t0);
+		reply_now(x, code, endpoint, d, body, len);
 		return;
 	}
 	if (w->srv->cfg->log_drop) {
 		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
 		d->record = NULL;
-		mp_http_reply_bytes(w, x->req, code, body, len);
-		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
-		                    mp_server_now_ns() - x->t0);
+		reply_now(x, code, endpoint, d, body, len);
 		return;
 	}
 	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
@@ -331,9 +335,7 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	}
 	mp_free(p);
 	if (rc == MP_DECLOG_WRITTEN) { /* this thread wrote it: answer now */
-		mp_http_reply_bytes(w, x->req, code, body, len);
-		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
-		                    mp_server_now_ns() - x->t0);
+		reply_now(x, code, endpoint, d, body, len);
 		return;
 	}
 	reply_fail_closed(w, x->req, endpoint, why);
