@@ -916,11 +916,6 @@ int mp_trail_fd(const mp_trail *t)
 	return t->fd;
 }
 
-uint64_t mp_trail_size(const mp_trail *t)
-{
-	return t->fd >= 0 ? t->size : 0;
-}
-
 void mp_trail_set_sink(mp_trail *t, mp_trail_sink sink, void *arg)
 {
 	t->sink = sink;

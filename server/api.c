@@ -273,14 +273,6 @@ void mp_api_detach_pending(mp_pending *p)
 	p->req = NULL; /* evhttp frees it with the connection */
 }
 
-/* Sends the decision's reply now and counts it. */
-static void reply_now(mp_http_ctx *x, int code, int endpoint, const decided *d, const char *body,
-                      size_t len)
-{
-	mp_http_reply_bytes(x->w, x->req, code, body, len);
-	mp_metrics_decision(&x->w->metrics, endpoint, d->dec.effect, mp_server_now_ns() - x->t0);
-}
-
 /* Sends the decision's reply, whose body is in body (len bytes) and whose headers are set:
  * without a log or in drop mode at once (the record queued or dropped); in no-drop mode once its
  * record is written (x->deferred), or failed closed when it cannot be. */
@@ -290,13 +282,17 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	mp_declog *log = w->srv->log;
 	char why[300];
 	if (!log) {
-		reply_now(x, code, endpoint, d, body, len);
+		mp_http_reply_bytes(w, x->req, code, body, len);
+		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
+		                    mp_server_now_ns() - x->t0);
 		return;
 	}
 	if (w->srv->cfg->log_drop) {
 		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
 		d->record = NULL;
-		reply_now(x, code, endpoint, d, body, len);
+		mp_http_reply_bytes(w, x->req, code, body, len);
+		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
+		                    mp_server_now_ns() - x->t0);
 		return;
 	}
 	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
@@ -318,26 +314,22 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	                  .endpoint = endpoint,
 	                  .effect = d->dec.effect,
 	                  .t0 = x->t0};
+	evbuffer_add(evhttp_request_get_output_buffer(x->req), body, len);
+	/* stop reading until the reply is sent: nothing the client sends can reach evhttp's
+	 * parser or free the connection under the pending reply (as reload.c does) */
+	bufferevent_disable(bev, EV_READ);
+	if (x->conn)
+		x->conn->pending = p;
+	x->deferred = 1;
 	int rc = mp_declog_submit_text(log, "decision", d->record, d->record_len, &p->waiter, why,
 	                               sizeof(why));
 	d->record = NULL;
-	if (rc == MP_DECLOG_QUEUED) {
-		/* p is the writer's now: touch nothing of it. It comes back through done_ev, on
-		 * this thread, after this handler returns: the reply waits in the output buffer,
-		 * and reading stops until it is sent, so nothing the client sends can reach
-		 * evhttp's parser or free the connection under it (as reload.c does) */
-		evbuffer_add(evhttp_request_get_output_buffer(x->req), body, len);
-		bufferevent_disable(bev, EV_READ);
-		if (x->conn)
-			x->conn->pending = p;
-		x->deferred = 1;
-		return;
-	}
+	if (rc == MP_DECLOG_QUEUED)
+		return; /* p is the writer's now: touch nothing of it */
+	if (x->conn)
+		x->conn->pending = NULL;
+	x->deferred = 0;
 	mp_free(p);
-	if (rc == MP_DECLOG_WRITTEN) { /* this thread wrote it: answer now */
-		reply_now(x, code, endpoint, d, body, len);
-		return;
-	}
 	reply_fail_closed(w, x->req, endpoint, why);
 }
 

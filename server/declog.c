@@ -4,19 +4,16 @@
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk); when the submitting thread wrote it itself, the submit's result tells it
- * instead (own, tell), and it answers at once. The writer does not linger for a batch to gather
- * in this mode, writes what is queued (one write(2) per batch) before it fsyncs, and fsyncs at
- * most once per SYNC_NS: under load every SYNC_NS, and SYNC_NS after the last fsync when the
- * queue runs dry. Drop mode's replies never wait, so its writer lets a batch gather for up to
- * LINGER_NS and fsyncs each batch. */
+ * wait for the disk). The writer does not linger for a batch to gather in this mode, writes what
+ * is queued (one write(2) per batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under
+ * load every SYNC_NS, and SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies
+ * never wait, so its writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
 #include "trail.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,8 +29,6 @@
 #define BATCH_MIN 64
 /* the most record bytes the writer holds for one write(2) */
 #define FLUSH_BYTES (256u << 10)
-/* what stays in the page cache behind the end of the file once fsynced (sync_written) */
-#define CACHE_KEEP (16u << 20)
 
 typedef struct {
 	const char *type; /* a string literal */
@@ -66,7 +61,6 @@ struct mp_declog {
 	char first_error[300]; /* the first failure, with the path: reported at close */
 	uint64_t failed_since, refused_since; /* since the log was last available: the gap */
 	uint64_t unsynced, synced_ns;         /* under lock: written since the last fsync, when */
-	uint64_t uncached; /* the writer's: the file before this offset left the page cache */
 	/* under lock: a thread holds the trail (the writer, or in no-drop mode a request thread
 	 * writing its own record); the writer waits without a timeout and wants a signal */
 	int writing, writer_waiting;
@@ -173,35 +167,6 @@ static int refusing(mp_declog *l, char *why, size_t whylen)
 	return refuse;
 }
 
-/* The record a request thread is submitting while it writes what is queued itself (enqueue, no-drop
- * mode): when that thread writes the record, or fails to, within the same call, the call's result
- * says so (MP_DECLOG_WRITTEN, or MP_DECLOG_REFUSED and why) instead of the waiter, so the caller
- * answers at once. Another thread that writes the record never sees this (it is the submitting
- * thread's own), and calls the waiter as always. */
-typedef struct {
-	const mp_declog_waiter *wt;
-	int state; /* 0: not written yet; 1: written; -1: failed or refused, why says why */
-	char *why;
-	size_t whylen;
-} own_record;
-static _Thread_local own_record *own;
-
-/* Tells record r's waiter (if any) that it was written (ok) or why not: the submitting thread
- * itself through own, any other thread through the waiter's done (the waiter is theirs then). */
-static void tell(record *r, int ok, const char *why)
-{
-	if (!r->wt)
-		return;
-	if (own && own->wt == r->wt) {
-		own->state = ok ? 1 : -1;
-		if (!ok && own->why && own->whylen)
-			snprintf(own->why, own->whylen, "%s",
-			         why ? why : "decision log unavailable");
-		return;
-	}
-	r->wt->done(r->wt, ok, ok ? NULL : why);
-}
-
 /* Writes the records held since the last flush, batch[from, to) (those with held set), with one
  * write(2), and tells their waiters. When that write fails (nothing of it is in the file), they
  * are written one by one, as many as fit, as without batches: the log fails at the same record. */
@@ -237,7 +202,8 @@ static uint64_t flush_held(mp_declog *l, size_t from, size_t to)
 				pthread_mutex_unlock(&l->lock);
 			}
 		}
-		tell(r, rc == 0, why);
+		if (r->wt)
+			r->wt->done(r->wt, rc == 0, rc == 0 ? NULL : why); /* theirs now */
 	}
 	return ok;
 }
@@ -289,7 +255,8 @@ static uint64_t write_batch(mp_declog *l, size_t n)
 			write_failed(l, err, why, sizeof(why));
 		}
 		mp_free(r->text);
-		tell(r, 0, why);
+		if (r->wt)
+			r->wt->done(r->wt, 0, why); /* the waiter is theirs now */
 	}
 	ok += flush_held(l, from, n);
 	return ok;
@@ -315,19 +282,11 @@ static void write_queued(mp_declog *l)
  * trail need not be held: fsync(2) of its descriptor covers every write that returned before it,
  * and request threads go on writing meanwhile (mp_trail_open's first sync, at open, did the
  * directory). The replies went out already: this is about a crash or power cut, not about
- * them.
- *
- * Then what is on disk more than CACHE_KEEP bytes behind the end of the file leaves the page
- * cache (POSIX_FADV_DONTNEED): the server never reads its log again, and a shipper tailing the
- * file reads well within that. The pages freed are the ones the next writes take, so the log
- * keeps reusing a few megabytes of memory the CPU (and, in a VM, the host) has at hand instead
- * of a page never touched for every 4 KiB written: on a VM whose host takes free memory back
- * (a balloon, free page reporting), a new page costs a fault in the host at its first write. */
+ * them. */
 static void sync_written(mp_declog *l)
 {
 	char err[300];
 	int fd = mp_trail_fd(l->trail);
-	uint64_t size = mp_trail_size(l->trail); /* nobody holds the trail: l->writing is 0 */
 	l->unsynced = 0;
 	l->synced_ns = now_ns();
 	pthread_mutex_unlock(&l->lock);
@@ -335,12 +294,6 @@ static void sync_written(mp_declog *l)
 		snprintf(err, sizeof(err), "%s: fsync: %s", l->path, strerror(errno));
 		atomic_fetch_add(&l->errors, 1);
 		note_failure(l, err);
-	} else if (fd >= 0 && size >= l->uncached + CACHE_KEEP + (1u << 20)) {
-		/* a megabyte at a time: one call per 256 pages, not per fsync */
-		uint64_t to = (size - CACHE_KEEP) & ~(uint64_t)0xfffff;
-		(void)posix_fadvise(fd, (off_t)l->uncached, (off_t)(to - l->uncached),
-		                    POSIX_FADV_DONTNEED); /* advice: nothing to do if it fails */
-		l->uncached = to;
 	}
 	pthread_mutex_lock(&l->lock);
 }
@@ -508,22 +461,16 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_de
 	}
 	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt, 0};
 	l->count++;
-	atomic_fetch_add(&l->queued, 1);
-	/* no-drop: written now, here (and then the result says so: own) or by the trail's holder
-	 * (which looks again before it lets go); drop: wake the writer for a batch's first record
-	 * and when the batch is big enough to stop lingering */
-	own_record mine = {wt, 0, why, whylen}, *outer = own; /* outer: a submit from a done */
-	if (!l->drop) {
-		own = wt ? &mine : NULL;
+	/* no-drop: written now, here or by the trail's holder (which looks again before it lets
+	 * go); drop: wake the writer for a batch's first record and when the batch is big enough
+	 * to stop lingering */
+	if (!l->drop)
 		write_own(l);
-		own = outer;
-	} else if (l->count == 1 || l->count == l->batch_min) {
+	else if (l->count == 1 || l->count == l->batch_min)
 		pthread_cond_signal(&l->not_empty);
-	}
 	pthread_mutex_unlock(&l->lock);
-	return mine.state > 0   ? MP_DECLOG_WRITTEN
-	       : mine.state < 0 ? MP_DECLOG_REFUSED
-	                        : MP_DECLOG_QUEUED;
+	atomic_fetch_add(&l->queued, 1);
+	return MP_DECLOG_QUEUED;
 }
 
 int mp_declog_submit(mp_declog *l, const char *type, json_t *content)

@@ -38,8 +38,8 @@ struct mp_declog_waiter {
 	void (*done)(mp_declog_waiter *wt, int ok, const char *why);
 };
 
-/* mp_declog_submit's results. MP_DECLOG_WRITTEN: mp_declog_submit_text with a waiter only. */
-enum { MP_DECLOG_QUEUED = 0, MP_DECLOG_DROPPED = 1, MP_DECLOG_WRITTEN = 2, MP_DECLOG_REFUSED = -1 };
+/* mp_declog_submit's results. */
+enum { MP_DECLOG_QUEUED = 0, MP_DECLOG_DROPPED = 1, MP_DECLOG_REFUSED = -1 };
 
 /* Opens (or continues) the trail at path, appends start (a JSON object, borrowed) and starts the
  * writer thread. drop: 0 no-drop (a full queue blocks submitters), 1 drop (a full queue drops the
@@ -62,12 +62,8 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content);
 /* The same with the content already encoded as mp_trail_content_encode would (a compact JSON
  * object, keys sorted, ASCII only): text is mp_malloc'd and taken over, whatever happens. wt:
  * NULL, or (no-drop mode only) called when the record is written or refused, as
- * mp_declog_waiter says, if this returns MP_DECLOG_QUEUED. In no-drop mode the calling thread
- * writes what is queued itself when no other thread holds the trail; when that wrote this record,
- * this returns MP_DECLOG_WRITTEN (its write(2) returned: the decision may be answered now), and
- * when that write failed, MP_DECLOG_REFUSED. wt is never called when this returns anything but
- * MP_DECLOG_QUEUED (the waiter stays the caller's); MP_DECLOG_REFUSED puts the reason in why
- * (why may be NULL). */
+ * mp_declog_waiter says; never called when this returns MP_DECLOG_REFUSED, which puts the reason
+ * in why (why may be NULL). */
 int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
                           mp_declog_waiter *wt, char *why, size_t whylen);
 

@@ -296,8 +296,7 @@ static void on_logged(int fd, short what, void *arg)
 }
 
 /* Sends the decision's reply (in st->out): at once without a log or in drop mode, once its
- * record is written in no-drop mode (at once when this thread wrote it), or failed closed when
- * it cannot be. */
+ * record is written in no-drop mode, or failed closed when it cannot be. */
 static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 {
 	mp_grpc_worker *g = st->c->g;
@@ -327,14 +326,12 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 			return; /* p is the writer's now */
 		st->pending = NULL;
 		mp_free(p);
-		if (rc != MP_DECLOG_WRITTEN) { /* written: this thread wrote it, answer now */
-			mp_metrics_add(&w->metrics.failed_closed, 1);
-			reply_denial(st, ST_UNAVAILABLE, why);
-			return;
-		}
-	} else if (log) { /* drop mode: queued, or dropped and counted */
-		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
+		mp_metrics_add(&w->metrics.failed_closed, 1);
+		reply_denial(st, ST_UNAVAILABLE, why);
+		return;
 	}
+	if (log)
+		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
 	d->record = NULL;
 	send_reply(st);
 	mp_metrics_decision(&w->metrics, MP_EP_GRPC, d->dec.effect, mp_server_now_ns() - t0);

@@ -62,9 +62,7 @@ typedef struct {
 /* A decision reply that waits for its record to be written (no-drop decision log): made by
  * the worker that decided, owned by the decision log from mp_declog_submit_text until the
  * writer calls waiter.done, then by the worker again (its done list), which sends the reply
- * prepared in req (or a fail-closed one) and frees it. When the submit returns anything but
- * MP_DECLOG_QUEUED (the worker wrote the record itself, or it was refused) it never left the
- * worker, which answers at once and frees it. */
+ * prepared in req (or a fail-closed one) and frees it. */
 struct mp_pending {
 	mp_declog_waiter waiter; /* first: the writer sees only this */
 	mp_worker *w;

@@ -86,9 +86,6 @@ int mp_trail_flush(mp_trail *t, char *err, size_t errlen);
  * thread while appends go on: fsync(2) of it makes durable every append that returned before.
  * A new file's directory is synced by the first mp_trail_sync (mp_trail_append makes one). */
 int mp_trail_fd(const mp_trail *t);
-/* The file's length after the last record written (0 for a chain in memory): every byte before
- * it is in the file, so an fsync(2) of mp_trail_fd after this was read covers them. */
-uint64_t mp_trail_size(const mp_trail *t);
 /* fsyncs the trail (and, the first time after creating it, its directory), after flushing. */
 int mp_trail_sync(mp_trail *t, char *err, size_t errlen);
 
