@@ -152,6 +152,12 @@ $(BUILD)/tests/test_loginput: tests/unit/test_loginput.c $(LOGINPUT_OBJ) $(LIB_I
 	$(CC) $(CFLAGS) -Iengine -Iserver -Itests/unit -o $@ $< $(LOGINPUT_OBJ) $(LIB_INT) \
 	  $(LDLIBS) -lcmocka
 
+# The decision log's queue, with the upload it calls stubbed by the test.
+$(BUILD)/tests/test_declog: tests/unit/test_declog.c $(BUILD)/server/declog.o $(LIB_INT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine -Iserver -Itests/unit -o $@ $< $(BUILD)/server/declog.o $(LIB_INT) \
+	  $(LDLIBS) -lcmocka
+
 # The whole suite: unit tests, then end-to-end tests; tests/run.sh prints "N passed, M failed".
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)

@@ -245,8 +245,10 @@ void mp_api_send_logged(int fd, short what, void *arg)
 			} else {
 				reply_fail_closed(w, p->req, p->endpoint, p->why);
 			}
-			if (p->conn)
+			if (p->conn) {
 				mp_conn_replied(p->conn);
+				mp_conn_flush(p->req); /* last: it may free req */
+			}
 		}
 		mp_free(p);
 	}

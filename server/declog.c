@@ -52,8 +52,10 @@ struct mp_declog {
 	int stop;
 	int finished; /* the writer is gone: submits are refused */
 	int drop;
-	/* under lock: the state (declog.h) and why */
-	int unavailable, failing, retry;
+	/* under lock: the state (declog.h) and why; unavailable is also read without it
+	 * (refusing) */
+	atomic_int unavailable;
+	int failing, retry;
 	time_t failed_at;
 	char error[256];       /* the last failure, without the path: "write: File too large" */
 	char first_error[300]; /* the first failure, with the path: reported at close */
@@ -147,9 +149,14 @@ static void write_failed(mp_declog *l, const char *err, char *why, size_t whylen
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Is the log refusing records (no-drop, unavailable)? Then why says so, and the gap grows. */
+/* Is the log refusing records (no-drop, unavailable)? Then why says so, and the gap grows. The
+ * trail's holder asks before each record it writes: the usual answer, no, is read without the
+ * lock. The flag is set under the lock by the thread that failed (the holder itself, whose next
+ * record sees it, or the writer's fsync, which races with the writes going on anyway). */
 static int refusing(mp_declog *l, char *why, size_t whylen)
 {
+	if (!atomic_load_explicit(&l->unavailable, memory_order_relaxed))
+		return 0;
 	pthread_mutex_lock(&l->lock);
 	int refuse = l->unavailable;
 	if (refuse) {

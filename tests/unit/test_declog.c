@@ -1,0 +1,338 @@
+/* test_declog.c: server/declog.c, the decision log's queue in no-drop mode: a request thread that
+ * finds the file free writes its own record before the submit returns, and its waiter is told
+ * once; a record another thread writes reaches its waiter once too; a write that fails tells the
+ * waiter why, and the log refuses what follows without a write; drop mode only queues.
+ * Reference: docs/server.md ("Decision log"). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "declog.h"
+#include "logship.h"
+#include "trail.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[128];
+
+static void tmp_path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", dir, name);
+	unlink(out);
+}
+
+/* --- the upload, stubbed: mp_declog calls it only when given one (test_other_thread). Its room
+ * check runs on the thread that holds the trail, in the middle of a batch: room_hook runs there
+ * once. --- */
+static void (*room_hook)(void);
+
+int mp_logship_room(mp_logship *s, size_t len)
+{
+	(void)s;
+	(void)len;
+	void (*hook)(void) = room_hook;
+	room_hook = NULL;
+	if (hook)
+		hook();
+	return 1;
+}
+
+void mp_logship_sink(void *s, const char *line, size_t len)
+{
+	(void)s;
+	(void)line;
+	(void)len;
+}
+
+void mp_logship_on_room(mp_logship *s, void (*room_cb)(void *arg), void *arg)
+{
+	(void)s;
+	(void)room_cb;
+	(void)arg;
+}
+
+void mp_logship_why_full(mp_logship *s, char *out, size_t len)
+{
+	(void)s;
+	snprintf(out, len, "the upload buffer is full");
+}
+
+/* --- waiters and records --- */
+
+typedef struct {
+	mp_declog_waiter wt;
+	atomic_int calls, ok;
+	char why[300];
+} waiter;
+
+static void on_done(mp_declog_waiter *wt, int ok, const char *why)
+{
+	waiter *w = (waiter *)wt;
+	assert_true(ok || (why && !strncmp(why, "decision log unavailable: ", 26)));
+	snprintf(w->why, sizeof(w->why), "%s", ok ? "" : why);
+	atomic_store(&w->ok, ok);
+	atomic_fetch_add(&w->calls, 1);
+}
+
+/* A record's content, mp_malloc'd as mp_declog_submit_text takes it: {"n":N} padded with pad
+ * bytes of "x". */
+static char *content(int n, size_t pad, size_t *len)
+{
+	char *p = mp_malloc(pad + 64);
+	assert_non_null(p);
+	int k = snprintf(p, 64, "{\"n\":%d,\"pad\":\"", n);
+	memset(p + k, 'x', pad);
+	memcpy(p + k + pad, "\"}", 3);
+	*len = (size_t)k + pad + 2;
+	return p;
+}
+
+static int submit(mp_declog *l, int n, waiter *w, char *why, size_t whylen)
+{
+	size_t len;
+	char *text = content(n, 8, &len);
+	if (w)
+		*w = (waiter){.wt.done = on_done};
+	return mp_declog_submit_text(l, "decision", text, len, w ? &w->wt : NULL, why, whylen);
+}
+
+static mp_declog *open_log(const char *path, int drop, mp_logship *ship)
+{
+	char err[300];
+	json_t *start = json_object();
+	mp_declog *l = mp_declog_open(path, NULL, 16, drop, start, ship, err, sizeof(err));
+	json_decref(start);
+	if (!l)
+		fail_msg("%s", err);
+	return l;
+}
+
+static long count_in(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	long n = 0;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void expect_intact(const char *path, uint64_t records)
+{
+	mp_trail_report rep;
+	char err[300];
+	int rc = mp_trail_verify(path, NULL, &rep, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s: %s", path, rc < 0 ? err : rep.message);
+	assert_int_equal(rep.records, records);
+}
+
+/* The thread that finds the trail free writes its own record: it is in the file when the call
+ * returns, and the waiter was told, once, on this thread. */
+static void test_own_write_answers_at_once(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	waiter w;
+	mp_declog_stats st;
+	tmp_path(path, sizeof(path), "own.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	assert_int_equal(submit(l, 1, &w, NULL, 0), MP_DECLOG_QUEUED);
+	assert_int_equal(count_in(path, "\"n\":1,"), 1);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	assert_int_equal(atomic_load(&w.ok), 1);
+	assert_int_equal(submit(l, 2, &w, NULL, 0), MP_DECLOG_QUEUED);
+	assert_int_equal(count_in(path, "\"n\":2,"), 1);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	/* without a waiter: queued, and written here too */
+	assert_int_equal(submit(l, 3, NULL, NULL, 0), MP_DECLOG_QUEUED);
+	assert_int_equal(count_in(path, "\"n\":3,"), 1);
+	mp_declog_get_stats(l, &st);
+	assert_int_equal(st.queued, 3);
+	assert_int_equal(st.written, 3);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	expect_intact(path, 6); /* start, three, end, seal */
+	unlink(path);
+}
+
+/* Its own write fails: the waiter is told why; the log is unavailable and refuses the next record
+ * without a write (the call says why, the waiter is not called). */
+static void test_own_write_fails_closed(void **state)
+{
+	(void)state;
+	char path[192], err[300], why[300];
+	waiter w;
+	struct stat sb;
+	struct rlimit old, lim;
+	mp_declog_stats st;
+	tmp_path(path, sizeof(path), "fails.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	assert_int_equal(stat(path, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 20; /* room for a part of the record only */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = submit(l, 1, &w, why, sizeof(why));
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, MP_DECLOG_QUEUED);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	assert_int_equal(atomic_load(&w.ok), 0);
+	assert_non_null(strstr(w.why, "decision log unavailable: write: File too large"));
+	assert_null(strstr(w.why, path)); /* replies do not learn server paths */
+	mp_declog_get_stats(l, &st);
+	assert_true(st.unavailable);
+	assert_int_equal(st.failed, 1);
+	why[0] = '\0';
+	assert_int_equal(submit(l, 2, &w, why, sizeof(why)), MP_DECLOG_REFUSED);
+	assert_non_null(strstr(why, "decision log unavailable: write: File too large"));
+	assert_int_equal(atomic_load(&w.calls), 0); /* refused: never queued */
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "File too large"));
+	mp_declog_free(l);
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), 0);
+	expect_intact(path, 3); /* start, end, seal: the torn record was cut off */
+	unlink(path);
+}
+
+/* A record queued while another thread holds the trail is written by that thread, and its waiter
+ * is called, once, there; the holder's own waiter too. */
+static mp_declog *other_log;
+static waiter other_waiter;
+static int other_rc;
+
+static void *submit_other(void *arg)
+{
+	(void)arg;
+	other_rc = submit(other_log, 2, &other_waiter, NULL, 0);
+	return NULL;
+}
+
+static void while_holding(void)
+{
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, submit_other, NULL), 0);
+	pthread_join(t, NULL);
+	/* it queued its record and left: this thread holds the trail */
+	assert_int_equal(other_rc, MP_DECLOG_QUEUED);
+	assert_int_equal(atomic_load(&other_waiter.calls), 0);
+}
+
+static void test_other_thread_calls_waiter(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	int ship = 0;
+	waiter w;
+	tmp_path(path, sizeof(path), "other.jsonl");
+	other_log = open_log(path, 0, (mp_logship *)&ship);
+	room_hook = while_holding;
+	assert_int_equal(submit(other_log, 1, &w, NULL, 0), MP_DECLOG_QUEUED);
+	assert_null(room_hook);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	assert_int_equal(atomic_load(&other_waiter.calls), 1);
+	assert_int_equal(atomic_load(&other_waiter.ok), 1);
+	assert_int_equal(count_in(path, "\"n\":2,"), 1);
+	assert_int_equal(mp_declog_finish(other_log, NULL, err, sizeof(err)), 0);
+	mp_declog_free(other_log);
+	expect_intact(path, 5);
+	unlink(path);
+}
+
+/* Threads submitting at once: each record's waiter is told exactly once, and every record is in
+ * the file, the chain intact. */
+#define THREADS 4
+#define EACH    300
+static mp_declog *busy_log;
+static waiter busy_waiters[THREADS][EACH];
+static int busy_rc[THREADS][EACH];
+
+static void *submit_many(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	for (int i = 0; i < EACH; i++)
+		busy_rc[t][i] = submit(busy_log, t * EACH + i, &busy_waiters[t][i], NULL, 0);
+	return NULL;
+}
+
+static void test_threads_each_answered_once(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	pthread_t th[THREADS];
+	tmp_path(path, sizeof(path), "threads.jsonl");
+	busy_log = open_log(path, 0, NULL);
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, submit_many, (void *)(intptr_t)t), 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), 0);
+	mp_declog_free(busy_log);
+	for (int t = 0; t < THREADS; t++) {
+		for (int i = 0; i < EACH; i++) {
+			int rc = busy_rc[t][i];
+			assert_int_equal(rc, MP_DECLOG_QUEUED);
+			assert_int_equal(atomic_load(&busy_waiters[t][i].calls), 1);
+			assert_int_equal(atomic_load(&busy_waiters[t][i].ok), 1);
+		}
+	}
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), THREADS * EACH);
+	expect_intact(path, THREADS * EACH + 3);
+	unlink(path);
+}
+
+/* Drop mode: a record is queued, never written by the submitter, and written by the writer. */
+static void test_drop_mode_queues(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	tmp_path(path, sizeof(path), "drop.jsonl");
+	mp_declog *l = open_log(path, 1, NULL);
+	assert_int_equal(submit(l, 1, NULL, NULL, 0), MP_DECLOG_QUEUED);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	assert_int_equal(count_in(path, "\"n\":1,"), 1);
+	expect_intact(path, 4);
+	unlink(path);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/meshpol-declog-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_own_write_answers_at_once),
+	    cmocka_unit_test(test_own_write_fails_closed),
+	    cmocka_unit_test(test_other_thread_calls_waiter),
+	    cmocka_unit_test(test_threads_each_answered_once),
+	    cmocka_unit_test(test_drop_mode_queues),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
