@@ -531,11 +531,10 @@ void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s)
 	s->drop_mode = l->drop;
 }
 
-int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen)
+void mp_declog_stop(mp_declog *l)
 {
 	if (!l || l->finished)
-		return 0;
-	int rc = 0;
+		return;
 	pthread_mutex_lock(&l->lock);
 	l->stop = 1;
 	pthread_cond_signal(&l->not_empty);
@@ -546,6 +545,14 @@ int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen)
 	l->finished = 1;
 	pthread_cond_broadcast(&l->not_full); /* a submitter waiting for room is refused */
 	pthread_mutex_unlock(&l->lock);
+}
+
+int mp_declog_finish(mp_declog *l, json_t *end, char *err, size_t errlen)
+{
+	if (!l || !l->trail)
+		return 0;
+	int rc = 0;
+	mp_declog_stop(l);
 	if (l->first_error[0]) {
 		snprintf(err, errlen, "%s", l->first_error);
 		rc = -1;

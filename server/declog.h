@@ -90,7 +90,13 @@ typedef struct {
 void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s);
 
 /* Stops the writer after it has dealt with everything queued (written, or refused when
- * unavailable), appends end (borrowed; may be NULL), seals and closes the trail. Later submits
+ * unavailable); later submits are refused. The counts (mp_declog_get_stats) are final after
+ * it: the server's end record reads them then, so that a record still queued in drop mode is
+ * counted as written or failed. Once only; mp_declog_finish calls it when not yet. NULL is
+ * fine. */
+void mp_declog_stop(mp_declog *l);
+/* Stops the writer (mp_declog_stop), appends end (borrowed; may be NULL), seals and closes the
+ * trail. Later submits
  * are refused; l stays allocated (so a thread the server gave up on cannot touch freed memory)
  * until mp_declog_free. 0, or -1 and err when a write or the seal failed or an earlier write
  * had failed. NULL is fine. */

@@ -608,6 +608,9 @@ int mp_server_run(const mp_server_config *given)
 	mp_reload_drop_jobs(&srv);
 out:
 	if (srv.log) {
+		/* the queue drained first: a record queued in drop mode is then written or failed,
+		 * and the end record counts it so (else a log holding it would not verify) */
+		mp_declog_stop(srv.log);
 		json_t *end = srv.workers ? end_record(&srv) : NULL;
 		/* the writer answers every reply still waiting for its record before it stops */
 		if (mp_declog_finish(srv.log, end, err, sizeof(err)) < 0) {
