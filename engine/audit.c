@@ -1122,7 +1122,7 @@ static int run_rows(audit *a)
 	a->row = NULL;
 	if (!threaded)
 		return 0;
-	if (a->ahead && !stopped(a)) /* while the checks run: this side's rules are final */
+	if (a->write_ahead && !stopped(a)) /* while the checks run: this side's rules are final */
 		au_rules_ahead(a);
 	wait_worker(a, &par, t);
 	pthread_cond_destroy(&par.posted);
@@ -1145,7 +1145,7 @@ int mp_audit_stream(mp_evaluator *ev, const mp_audit_opts *o, FILE *out, mp_audi
 	for (uint32_t i = 0; (r = mp_check_at(i)); i++)
 		if (row_runs(&a, r))
 			a.total += r->weight;
-	a.ahead = out != NULL; /* the json report follows at once */
+	a.write_ahead = out != NULL; /* the json report follows at once */
 	if (run_rows(&a) < 0)
 		goto out;
 	if (stopped(&a)) { /* what ran is a part of the audit: no result claims to be all of it */
@@ -1193,7 +1193,7 @@ const au_rules *au_result_rules(const mp_audit_result *r)
 
 FILE *au_result_spool(const mp_audit_result *r, int i)
 {
-	return r->spools.f[i];
+	return r->spools.part[i].f;
 }
 
 int mp_audit_result_findings(mp_audit_result *r, int (*fn)(void *ctx, json_t *finding), void *ctx)

@@ -767,6 +767,23 @@ int au_open(audit *a)
 	return (a->spool = au_tempfile()) ? 0 : -1;
 }
 
+/* Ends the writing of t: flushed, its size read (bytes); -1 when it failed. */
+static int text_end(au_text *t)
+{
+	off_t end = fflush(t->f) == 0 && !ferror(t->f) && fseeko(t->f, 0, SEEK_END) == 0
+	                ? ftello(t->f)
+	                : -1;
+	t->bytes = end < 0 ? 0 : (uint64_t)end;
+	return end < 0 ? -1 : 0;
+}
+
+static void text_close(au_text *t)
+{
+	if (t->f)
+		fclose(t->f);
+	*t = (au_text){0};
+}
+
 /* Frees n rules (the controls they own) and their array. */
 static void free_rules(au_rule *v, uint32_t n)
 {
@@ -793,10 +810,8 @@ void au_close(audit *a)
 	json_decref(a->places_more);
 	if (a->spool)
 		fclose(a->spool);
-	if (a->spool_first)
-		fclose(a->spool_first);
-	if (a->ahead_text)
-		fclose(a->ahead_text);
+	text_close(&a->first);
+	text_close(&a->ahead);
 }
 
 /* Writes v as a value of the top object: jansson's text, each line after the first indented by
@@ -864,12 +879,11 @@ int au_take_rules(audit *a, au_rules *r)
 		}
 		json_decref(a->places);
 	}
-	*r = (au_rules){a->rules,      a->nrules,  places,        docs,
-	                a->ahead_text, a->ahead_n, a->ahead_bytes};
+	*r = (au_rules){a->rules, a->nrules, places, docs, a->ahead};
 	a->rules = NULL;
 	a->nrules = a->caprules = 0;
 	a->places = NULL;
-	a->ahead_text = NULL;
+	a->ahead = (au_text){0};
 	return 0;
 }
 
@@ -877,7 +891,7 @@ int au_merge(audit *a, audit *first)
 {
 	int rc = -1;
 	uint32_t n = first->nrules;
-	assert(!a->places_more && !first->places_more && !a->spool_first);
+	assert(!a->places_more && !first->places_more && !a->first.f);
 	/* first's rules before a's, in place: a's table is the large one (every grant's rule) */
 	if (n) {
 		if (a->nrules + n > a->caprules) {
@@ -917,9 +931,8 @@ int au_merge(audit *a, audit *first)
 	/* first's findings, then a's: first's spool is read before a's (au_spools), not copied */
 	if (au_spool_flush(first) < 0)
 		goto out;
-	a->spool_first = first->spool;
+	a->first = (au_text){.f = first->spool, .n = first->listed};
 	first->spool = NULL;
-	a->listed_first = first->listed;
 	json_t *errors = a->errors;
 	if (json_array_extend(first->errors, errors) < 0)
 		goto out;
@@ -947,8 +960,7 @@ out:
 
 void au_rules_free(au_rules *r)
 {
-	if (r->tail)
-		fclose(r->tail);
+	text_close(&r->tail);
 	free_rules(r->v, r->n);
 	json_decref(r->places);
 	mp_free(r->docs_url);
@@ -983,31 +995,26 @@ static int write_rules(const char *docs_url, const au_rule *v, uint32_t n, FILE 
 
 int au_write_rules(const au_rules *r, FILE *out)
 {
-	uint32_t head = r->tail ? r->n - r->ntail : r->n;
+	uint32_t head = r->n - (r->tail.f ? (uint32_t)r->tail.n : 0);
 	if (write_rules(r->docs_url, r->v, head, out) < 0)
 		return -1;
-	if (!r->tail || !r->ntail)
+	if (!r->tail.f || !r->tail.n)
 		return 0;
 	if (head)
 		fputs(",\n", out);
-	return copy_spool(r->tail, out, r->tail_bytes);
+	return copy_spool(r->tail.f, out, r->tail.bytes);
 }
 
 void au_rules_ahead(audit *a)
 {
-	FILE *f = a->nrules ? au_tempfile() : NULL;
-	off_t end;
-	if (!f)
+	au_text t = {.f = a->nrules ? au_tempfile() : NULL, .n = a->nrules};
+	if (!t.f)
 		return;
 	au_settle(a);
-	if (write_rules(a->o->docs_url, a->rules, a->nrules, f) < 0 || fflush(f) != 0 ||
-	    ferror(f) || (end = ftello(f)) < 0) {
-		fclose(f);
-		return;
-	}
-	a->ahead_text = f;
-	a->ahead_n = a->nrules;
-	a->ahead_bytes = (uint64_t)end;
+	if (write_rules(a->o->docs_url, a->rules, a->nrules, t.f) < 0 || text_end(&t) < 0)
+		text_close(&t);
+	else
+		a->ahead = t;
 }
 
 json_t *au_rule_json(const au_rules *r, uint32_t i)
@@ -1069,11 +1076,12 @@ json_t *au_waivers(audit *a)
 static int copy_spools(const au_spools *s, FILE *out)
 {
 	for (int i = 0, sep = 0; i < 2; i++) {
-		if (!s->listed[i])
+		const au_text *t = &s->part[i];
+		if (!t->n)
 			continue;
 		if (sep++)
 			fputs(",\n", out);
-		if (!s->f[i] || copy_spool(s->f[i], out, s->bytes[i]) < 0)
+		if (!t->f || copy_spool(t->f, out, t->bytes) < 0)
 			return -1;
 	}
 	return 0;
@@ -1081,18 +1089,13 @@ static int copy_spools(const au_spools *s, FILE *out)
 
 int au_take_spools(audit *a, au_spools *s)
 {
-	FILE *f[2] = {a->spool_first, a->spool};
 	int rc = a->spool_bad || au_spool_flush(a) < 0 ? -1 : 0;
-	*s = (au_spools){.listed = {a->listed_first, a->listed - a->listed_first}};
-	for (int i = 0; i < 2; i++) {
-		off_t end =
-		    f[i] && fflush(f[i]) == 0 && fseeko(f[i], 0, SEEK_END) == 0 ? ftello(f[i]) : -1;
-		if (f[i] && end < 0)
+	*s = (au_spools){{a->first, {.f = a->spool, .n = a->listed - a->first.n}}};
+	for (int i = 0; i < 2; i++)
+		if (s->part[i].f && text_end(&s->part[i]) < 0)
 			rc = -1;
-		s->f[i] = f[i];
-		s->bytes[i] = end < 0 ? 0 : (uint64_t)end;
-	}
-	a->spool = a->spool_first = NULL;
+	a->spool = NULL;
+	a->first = (au_text){0};
 	if (rc < 0)
 		au_spools_close(s);
 	return rc;
@@ -1101,9 +1104,7 @@ int au_take_spools(audit *a, au_spools *s)
 void au_spools_close(au_spools *s)
 {
 	for (int i = 0; i < 2; i++)
-		if (s->f[i])
-			fclose(s->f[i]);
-	*s = (au_spools){0};
+		text_close(&s->part[i]);
 }
 
 int au_write_json(json_t *top, const au_spools *s, const au_rules *r, FILE *out)
@@ -1123,7 +1124,7 @@ int au_write_json(json_t *top, const au_spools *s, const au_rules *r, FILE *out)
 	for (size_t i = 0; i < k; i++) {
 		fprintf(out, "%s\n  \"%s\": ", i ? "," : "", keys[i]);
 		if (!strcmp(keys[i], "findings")) {
-			if (!s->listed[0] && !s->listed[1])
+			if (!s->part[0].n && !s->part[1].n)
 				fputs("[]", out);
 			else if (fputs("[\n", out), copy_spools(s, out) < 0)
 				goto out;
@@ -1205,7 +1206,7 @@ int au_spool_each(const au_spools *s, int (*fn)(void *ctx, json_t *finding), voi
 {
 	int rc = 0;
 	for (int i = 0; i < 2 && rc == 0; i++)
-		if (s->listed[i])
-			rc = s->f[i] ? spool_each(s->f[i], s->listed[i], fn, ctx) : -1;
+		if (s->part[i].n)
+			rc = s->part[i].f ? spool_each(s->part[i].f, s->part[i].n, fn, ctx) : -1;
 	return rc;
 }

@@ -48,6 +48,14 @@ typedef struct {
 	const char *message;
 } au_loc;
 
+/* Text kept in a temporary file until a report copies it: f (owned; NULL: none), the findings
+ * or rules it holds, and its size as written, which the copy checks (a file that gives fewer or
+ * more bytes was changed underneath). */
+typedef struct {
+	FILE *f;
+	uint64_t n, bytes;
+} au_text;
+
 typedef struct mp_audit_ctx audit;
 struct mp_audit_ctx {
 	mp_evaluator *ev;
@@ -70,16 +78,13 @@ struct mp_audit_ctx {
 	FILE *spool;
 	mp_jsonbuf buf;  /* findings not yet in the spool (au_spool_flush) */
 	uint64_t listed; /* in both spools */
-	/* after au_merge: the first audit's spool, whose listed_first findings come before the
-	 * ones of spool (moved, not copied); NULL before */
-	FILE *spool_first;
-	uint64_t listed_first;
-	/* a parallel audit that streams the json report: its rules written out by au_rules_ahead
-	 * while the other thread's run (the tail of au_rules) */
-	int ahead;
-	FILE *ahead_text;
-	uint32_t ahead_n;
-	uint64_t ahead_bytes;
+	/* after au_merge: the first audit's spool (moved, not copied), whose findings come before
+	 * the ones of spool; none before */
+	au_text first;
+	/* a parallel audit that streams the json report (write_ahead): its rules, written out by
+	 * au_rules_ahead while the other thread's run (the tail of au_rules) */
+	int write_ahead;
+	au_text ahead;
 	uint64_t by_sev[5], by_enf[3], waived;
 	int fail, spool_bad;
 	/* waivers (o->waivers): per waiver, how many findings it matches; sorted lookups */
@@ -119,15 +124,14 @@ void au_error(audit *a, uint32_t r, const char *message);
 /* "file:line" -> an au_loc (file placed); 0 when s names no line. */
 int au_loc_text(audit *a, const char *s, au_loc *l);
 /* Moves what first found into a, as if first's rows had run before a's in one audit: its rules
- * before a's (none may be in both), its spool as a's spool_first, its errors first, counts and
+ * before a's (none may be in both), its spool as a's first, its errors first, counts and
  * waiver matches added; then closes first. -1 when out of memory or the spool fails
  * (a->spool_bad is set too). */
 int au_merge(audit *a, audit *first);
-/* A finished audit's findings as spooled, in the report's order: a merged audit's first part
- * (spool_first), then its own; a part may be NULL (none made) or list none. Owns f. */
+/* A finished audit's findings as spooled, in the report's order: a merged audit's first part,
+ * then its own; a part may have no file (none made) or list none. */
 typedef struct {
-	FILE *f[2];
-	uint64_t listed[2], bytes[2]; /* bytes: each part's size as written */
+	au_text part[2];
 } au_spools;
 /* Moves a's spools into s (a keeps none), their sizes read; -1 when a spool failed. */
 int au_take_spools(audit *a, au_spools *s);
@@ -146,11 +150,9 @@ typedef struct au_rules {
 	uint32_t n;
 	json_t *places;
 	char *docs_url; /* NULL: MP_DOCS_URL */
-	/* the last ntail rules already written as au_write_rules writes them (au_rules_ahead),
-	 * tail_bytes of tail; NULL: none */
-	FILE *tail;
-	uint32_t ntail;
-	uint64_t tail_bytes;
+	/* the last tail.n rules already written as au_write_rules writes them (au_rules_ahead);
+	 * no file: none */
+	au_text tail;
 } au_rules;
 /* Settles a's rules and writes them to a temporary file as au_write_rules would, to be copied
  * as the tail of the report's rules: what the calling thread of a parallel audit does while the
