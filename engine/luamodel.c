@@ -236,13 +236,13 @@ static void push_edges(lua_State *L, const mp_model *m, const mp_edge *e, uint32
 /* The fields elements answer, each a code: element_index finds the code of a key with one
  * lookup in a table of the state (its upvalue; the key is a Lua string, hashed already), where a
  * chain of strcmp cost more than the field itself when a check reads 100,000 routes. */
-#define ELEMENT_FIELDS(X)                                                                          \
-	X(kind)                                                                                    \
-	X(id) X(loc) X(name) X(namespace) X(ref) X(identity) X(owner) X(mtls) X(labels) X(ports)   \
-	    X(data) X(regions) X(jurisdictions) X(clusters) X(provider) X(region) X(zone)          \
-	        X(network) X(jurisdiction) X(source) X(destinations) X(mirrors) X(failover)        \
-	            X(timeout_ms) X(fault) X(retries) X(match) X(host) X(subject) X(pem)           \
-	                X(not_after)
+/* clang-format off */
+#define ELEMENT_FIELDS(X)                                                                        \
+	X(kind) X(id) X(loc) X(name) X(namespace) X(ref) X(identity) X(owner) X(mtls) X(labels)   \
+	X(ports) X(data) X(regions) X(jurisdictions) X(clusters) X(provider) X(region) X(zone)    \
+	X(network) X(jurisdiction) X(source) X(destinations) X(mirrors) X(failover)               \
+	X(timeout_ms) X(fault) X(retries) X(match) X(host) X(subject) X(pem) X(not_after)
+/* clang-format on */
 #define FIELD_CODE(f) F_##f,
 #define FIELD_NAME(f) #f,
 enum { F_NONE, ELEMENT_FIELDS(FIELD_CODE) F_COUNT };

@@ -92,7 +92,7 @@ void mp_declog_get_stats(mp_declog *l, mp_declog_stats *s);
 /* Stops the writer after it has dealt with everything queued (written, or refused when
  * unavailable); later submits are refused. The counts (mp_declog_get_stats) are final after
  * it: the server's end record reads them then, so that a record still queued in drop mode is
- * counted as written or failed. Once only; mp_declog_finish calls it when not yet. NULL is
+ * counted as written or failed. A second call does nothing; mp_declog_finish calls it. NULL is
  * fine. */
 void mp_declog_stop(mp_declog *l);
 /* Stops the writer (mp_declog_stop), appends end (borrowed; may be NULL), seals and closes the
