@@ -8,6 +8,7 @@
 #include "diag.h"
 #include "luajson.h"
 #include "provider.h"
+#include "reqin.h"
 #include "sandbox.h"
 
 #include <assert.h>
@@ -51,37 +52,16 @@ const char *mp_effect_name(uint32_t effect)
  * free-form objects (context, request.headers, request.auth.claims, source.labels) is an error
  * that names its path and the nearest valid key. --- */
 
-typedef enum {
-	IN_STRING,  /* const char * in the request */
-	IN_PORT,    /* uint32_t: an integer 1..65535 */
-	IN_BOOL,    /* int: true or false */
-	IN_STRINGS, /* a string or a list of strings (request.auth.audiences) */
-	IN_STRMAP,  /* json_t *: an object of strings (source.labels) */
-	IN_HEADERS, /* an object of strings, into the request's headers */
-	IN_ANY,     /* json_t *: an object holding anything (context, request.auth.claims) */
-	IN_OBJECT,  /* an object read with its own table; json_t * kept when it has a field */
-} in_type;
-
-#define IN_NONE ((size_t)-1) /* a key that is checked but has no field of its own */
-
-typedef struct in_key in_key;
-struct in_key {
-	const char *name;
-	in_type type;
-	size_t off;         /* into mp_request, or IN_NONE */
-	const in_key *keys; /* IN_OBJECT: its table, ended by a NULL name */
-};
-
 #define REQ(member) offsetof(mp_request, member)
 
-static const in_key auth_keys[] = {
+static const mp_in_key auth_keys[] = {
     {"principal", IN_STRING, IN_NONE, NULL},
     {"audiences", IN_STRINGS, IN_NONE, NULL},
     {"presenter", IN_STRING, IN_NONE, NULL},
     {"claims", IN_ANY, IN_NONE, NULL},
     {NULL, 0, 0, NULL},
 };
-static const in_key source_keys[] = {
+static const mp_in_key source_keys[] = {
     {"principal", IN_STRING, REQ(principal), NULL},
     {"namespace", IN_STRING, REQ(src_namespace), NULL},
     {"service", IN_STRING, REQ(src_service), NULL},
@@ -93,7 +73,7 @@ static const in_key source_keys[] = {
     {"partition", IN_STRING, REQ(src_partition), NULL},
     {NULL, 0, 0, NULL},
 };
-static const in_key destination_keys[] = {
+static const mp_in_key destination_keys[] = {
     {"service", IN_STRING, REQ(dst_service), NULL},
     {"namespace", IN_STRING, REQ(dst_namespace), NULL},
     {"port", IN_PORT, REQ(port), NULL},
@@ -103,7 +83,7 @@ static const in_key destination_keys[] = {
     {"external", IN_BOOL, REQ(dst_external), NULL},
     {NULL, 0, 0, NULL},
 };
-static const in_key request_keys[] = {
+static const mp_in_key request_keys[] = {
     {"method", IN_STRING, REQ(method), NULL},
     {"path", IN_STRING, REQ(path), NULL},
     {"headers", IN_HEADERS, IN_NONE, NULL},
@@ -112,7 +92,7 @@ static const in_key request_keys[] = {
     {"auth", IN_OBJECT, REQ(auth), auth_keys},
     {NULL, 0, 0, NULL},
 };
-static const in_key input_keys[] = {
+const mp_in_key mp_in_keys[] = {
     {"source", IN_OBJECT, IN_NONE, source_keys},
     {"destination", IN_OBJECT, IN_NONE, destination_keys},
     {"request", IN_OBJECT, IN_NONE, request_keys},
@@ -120,16 +100,16 @@ static const in_key input_keys[] = {
     {NULL, 0, 0, NULL},
 };
 
-static const in_key *find_key(const in_key *keys, const char *name)
+const mp_in_key *mp_in_find(const mp_in_key *keys, const char *name, size_t len)
 {
 	for (; keys->name; keys++)
-		if (!strcmp(keys->name, name))
+		if (!strncmp(keys->name, name, len) && !keys->name[len])
 			return keys;
 	return NULL;
 }
 
 /* "path: unknown key (did you mean 'x'?)" for a key of the client's (quoted: it is its text). */
-static void unknown_key(const in_key *keys, const char *parent, const char *key, char *err,
+static void unknown_key(const mp_in_key *keys, const char *parent, const char *key, char *err,
                         size_t errlen)
 {
 	const char *names[16];
@@ -181,11 +161,11 @@ static int read_headers(json_t *v, mp_request *r, mp_header *hbuf, char *err, si
 	return 0;
 }
 
-static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_request *r,
+static int read_object(json_t *obj, const mp_in_key *keys, const char *parent, mp_request *r,
                        mp_header *hbuf, char *err, size_t errlen);
 
 /* One value of the input at path, whose key is key; null counts as absent. */
-static int read_value(json_t *v, const in_key *key, const char *path, mp_request *r,
+static int read_value(json_t *v, const mp_in_key *key, const char *path, mp_request *r,
                       mp_header *hbuf, char *err, size_t errlen)
 {
 	char *field = key->off == IN_NONE ? NULL : (char *)r + key->off;
@@ -275,14 +255,14 @@ static void join_path(char *out, size_t cap, const char *parent, const char *nam
 }
 
 /* Reads every member of obj through keys; parent is obj's path ("" at the top). */
-static int read_object(json_t *obj, const in_key *keys, const char *parent, mp_request *r,
+static int read_object(json_t *obj, const mp_in_key *keys, const char *parent, mp_request *r,
                        mp_header *hbuf, char *err, size_t errlen)
 {
 	const char *k;
 	json_t *v;
 	json_object_foreach(obj, k, v)
 	{
-		const in_key *key = find_key(keys, k);
+		const mp_in_key *key = mp_in_find(keys, k, strlen(k));
 		char path[64];
 		if (!key) {
 			unknown_key(keys, parent, k, err, errlen);
@@ -304,7 +284,7 @@ int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *er
 		snprintf(err, errlen, "the decision input must be a JSON object");
 		goto fail;
 	}
-	if (read_object(input, input_keys, "", r, hbuf, err, errlen) < 0)
+	if (read_object(input, mp_in_keys, "", r, hbuf, err, errlen) < 0)
 		goto fail;
 	if (!json_is_object(json_object_get(input, "destination"))) {
 		snprintf(err, errlen, "destination: missing (destination.service is required)");
@@ -322,7 +302,7 @@ fail:
 
 int mp_request_field_check(const char *path, char *err, size_t errlen)
 {
-	const in_key *keys = input_keys;
+	const mp_in_key *keys = mp_in_keys;
 	char parent[64] = "", seg[64];
 	const char *p = path;
 	size_t len = strlen(path);
@@ -339,7 +319,7 @@ int mp_request_field_check(const char *path, char *err, size_t errlen)
 		}
 		memcpy(seg, p, n);
 		seg[n] = '\0';
-		const in_key *key = find_key(keys, seg);
+		const mp_in_key *key = mp_in_find(keys, seg, strlen(seg));
 		if (!key) {
 			unknown_key(keys, parent, seg, err, errlen);
 			goto fail;

@@ -401,10 +401,19 @@ void mp_api_decide(mp_http_ctx *x)
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
 	char err[512];
 	decided d;
-	set_peer_context(x, x->body);
-	if (mp_request_from_json(x->body, &r, hbuf, err, sizeof(err)) < 0) {
-		mp_http_bad_field(x->w, x->req, err);
-		return;
+	/* without the tree where nothing needs it: the log records the input as sent, and a TLS
+	 * peer goes into its context */
+	if (!x->w->srv->log && !peer_uri(x) && mp_http_body_input(x, &r, hbuf)) {
+		if (json_is_object(r.context)) /* a client never sets context.peer itself */
+			json_object_del(r.context, "peer");
+	} else {
+		if (mp_http_body_json(x) < 0)
+			return;
+		set_peer_context(x, x->body);
+		if (mp_request_from_json(x->body, &r, hbuf, err, sizeof(err)) < 0) {
+			mp_http_bad_field(x->w, x->req, err);
+			return;
+		}
 	}
 	int rc = decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, NULL, &d);
 	if (rc != DECIDED) {

@@ -32,7 +32,7 @@
 #define OPA    MP_ERRORS_OPA
 
 static const mp_http_route routes[] = {
-    {"/v1/decide", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_JSON, 0, STATUS, mp_api_decide,
+    {"/v1/decide", MP_MATCH_EXACT, POST, MP_ROUTE_MAIN, MP_BODY_INPUT, 0, STATUS, mp_api_decide,
      "a decision for the input in the body"},
     {"/v1/check", MP_MATCH_SUBTREE, 0, MP_ROUTE_MAIN, MP_BODY_NONE, 0, STATUS, mp_api_check,
      "Envoy ext_authz (HTTP service): 200 allow, 403 deny"},
@@ -333,6 +333,53 @@ static size_t header_bytes(struct evhttp_request *req)
 	return n;
 }
 
+static const char *body_text(mp_http_ctx *x, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+	const char *text = (const char *)evbuffer_pullup(in, -1);
+	*len = evbuffer_get_length(in);
+	return text ? text : "";
+}
+
+int mp_http_body_input(mp_http_ctx *x, mp_request *r, mp_header *hbuf)
+{
+	size_t len;
+	const char *text = body_text(x, &len);
+	arena = (body_arena){.base = x->w->json_arena, .on = x->w->json_arena != NULL};
+	int ok = mp_request_parse(text, len, r, hbuf, x->held);
+	arena.on = 0;
+	return ok;
+}
+
+int mp_http_body_json(mp_http_ctx *x)
+{
+	size_t len;
+	const char *text = body_text(x, &len);
+	json_error_t e;
+	arena = (body_arena){.base = x->w->json_arena, .on = x->w->json_arena != NULL};
+	x->body = mp_json_parse(text, len, JSON_REJECT_DUPLICATES, &e);
+	arena.on = 0;
+	if (x->body)
+		return 0;
+	char q[200], msg[260];
+	snprintf(msg, sizeof(msg), "invalid JSON: %s",
+	         mp_diag_quote(e.text, strlen(e.text), q, 160));
+	json_t *o = json_pack("{s:s, s:i, s:i}", "error", msg, "line", e.line, "column", e.column);
+	mp_metrics_add(&x->w->metrics.bad_requests, 1);
+	mp_http_reply_json(x->w, x->req, 400, o);
+	json_decref(o);
+	return -1;
+}
+
+/* Frees what the body's readers built and empties the arena. */
+static void free_body(mp_http_ctx *x)
+{
+	json_decref(x->body);
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(x->held[i]);
+	arena = (body_arena){0};
+}
+
 void mp_http_dispatch(struct evhttp_request *req, void *arg)
 {
 	mp_worker *w = arg;
@@ -392,38 +439,18 @@ void mp_http_dispatch(struct evhttp_request *req, void *arg)
 		              x.route->path);
 		goto done;
 	}
-	if (x.route->body == MP_BODY_JSON) {
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-		size_t len = evbuffer_get_length(in);
-		const char *text = (const char *)evbuffer_pullup(in, -1);
-		json_error_t e;
-		arena = (body_arena){.base = w->json_arena, .on = w->json_arena != NULL};
-		x.body = mp_json_parse(text ? text : "", len, JSON_REJECT_DUPLICATES, &e);
-		arena.on = 0;
-		if (!x.body) {
-			char q[200], msg[260];
-			snprintf(msg, sizeof(msg), "invalid JSON: %s",
-			         mp_diag_quote(e.text, strlen(e.text), q, 160));
-			json_t *o = json_pack("{s:s, s:i, s:i}", "error", msg, "line", e.line,
-			                      "column", e.column);
-			mp_metrics_add(&w->metrics.bad_requests, 1);
-			mp_http_reply_json(w, req, 400, o);
-			json_decref(o);
-			goto done;
-		}
-	}
+	if (x.route->body == MP_BODY_JSON && mp_http_body_json(&x) < 0)
+		goto done;
 	x.route->handler(&x);
 	if (x.abandoned) {
 		/* the control thread answered this request and has a replacement serving: leave
 		 * everything as it is and stop (worker.c) */
-		json_decref(x.body);
-		arena = (body_arena){0};
+		free_body(&x);
 		event_base_loopbreak(w->base);
 		return;
 	}
 done:
-	json_decref(x.body);
-	arena = (body_arena){0};
+	free_body(&x);
 	if (x.conn && !x.conn->job && !x.deferred) {
 		mp_conn_replied(x.conn);
 		mp_conn_flush(req); /* last: it may free req */

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "jsonparse.h"
 #include "server_int.h"
 
 struct evhttp_request;
@@ -19,8 +20,10 @@ enum {
 	                        set; else nowhere */
 };
 
-/* What the dispatcher does with the body before the handler sees it. */
-enum { MP_BODY_NONE = 0, MP_BODY_JSON = 1 };
+/* What the dispatcher does with the body before the handler sees it: nothing; its jansson tree
+ * in x->body; or nothing, the handler reading it as a decision input (mp_http_body_input) or,
+ * where that cannot serve, as the tree (mp_http_body_json). */
+enum { MP_BODY_NONE = 0, MP_BODY_JSON = 1, MP_BODY_INPUT = 2 };
 
 /* How the route's path matches the request's. */
 enum {
@@ -62,10 +65,18 @@ struct mp_http_ctx {
 	const char *path; /* the request's path, as sent (no query) */
 	const char *rest; /* what follows the route's path (SUBTREE and UNDER routes) */
 	json_t *body;     /* MP_BODY_JSON: the parsed body (the dispatcher frees it) */
-	uint64_t t0;      /* when the handler was entered (mp_server_now_ns) */
-	int deferred;     /* the handler left the reply to another thread's hand-back */
-	int abandoned;    /* the watchdog gave up on this worker during the handler */
+	json_t *held[MP_REQUEST_HELD]; /* what mp_http_body_input built (the dispatcher frees it) */
+	uint64_t t0;                   /* when the handler was entered (mp_server_now_ns) */
+	int deferred;  /* the handler left the reply to another thread's hand-back */
+	int abandoned; /* the watchdog gave up on this worker during the handler */
 };
+
+/* The body read as a decision input without its tree (jsonparse.h's mp_request_parse): 1 with r
+ * filled, valid for the handler's call; 0 where only the tree can serve (an error among them):
+ * the handler then calls mp_http_body_json and reads the tree. */
+int mp_http_body_input(mp_http_ctx *x, mp_request *r, mp_header *hbuf);
+/* The body's tree into x->body: 0, or -1 after replying 400 to a body that is not JSON. */
+int mp_http_body_json(mp_http_ctx *x);
 
 /* The generic callback of the main and admin evhttp objects; arg is the worker. */
 void mp_http_dispatch(struct evhttp_request *req, void *worker);

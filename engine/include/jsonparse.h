@@ -19,6 +19,8 @@
 
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
+#include "request.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,10 +32,28 @@
  * JSON_REJECT_DUPLICATES and JSON_DECODE_ANY; any other goes to json_loadb. */
 json_t *mp_json_parse(const char *text, size_t len, size_t flags, json_error_t *err);
 
-/* What this thread's calls did, so tests can tell that the fast path is taken. */
+/* The decision input in text as mp_request_from_json reads it from mp_json_parse(text, len,
+ * JSON_REJECT_DUPLICATES, ...), read from simdjson's DOM without building that tree, where it
+ * can: 1 with r filled, or 0 (r zeroed) where the caller must take the tree's path, which then
+ * gives the request or the error. Every error is a 0, and so is every input where the two could
+ * differ (a key not in the input's tables, a value of another type, a duplicate key, a \u0000,
+ * request.auth, a text mp_json_parse would hand to json_loadb), so error texts and the accept or
+ * reject decision stay the tree's; tests/unit/test_jsonparse.c holds the two paths to that.
+ *
+ * Ownership: r's strings (headers in hbuf, MP_REQUEST_MAX_HEADERS entries) are borrowed from this
+ * thread's parser and valid until its next mp_json_parse or mp_request_parse call; the objects it
+ * points to (context, source.labels) are jansson trees in held, the caller's (json_decref each;
+ * NULL where none), built with jansson's allocator like mp_json_parse's. */
+#define MP_REQUEST_HELD 2
+int mp_request_parse(const char *text, size_t len, mp_request *r, mp_header *hbuf,
+                     json_t *held[MP_REQUEST_HELD]);
+
+/* What this thread's calls did, so tests can tell that the fast paths are taken. */
 typedef struct {
-	uint64_t fast;     /* built from simdjson's DOM */
-	uint64_t fallback; /* handed to json_loadb */
+	uint64_t fast;          /* mp_json_parse: built from simdjson's DOM */
+	uint64_t fallback;      /* mp_json_parse: handed to json_loadb */
+	uint64_t input;         /* mp_request_parse: read without a tree */
+	uint64_t input_refused; /* mp_request_parse: left to the tree's path */
 } mp_json_parse_counts;
 mp_json_parse_counts mp_json_parse_counted(void);
 

@@ -256,6 +256,71 @@ for line in open(sys.argv[1]):
         sys.exit(1)
 PY
 
+# --- /v1/decide without a log: the input read without its tree --------------------------------
+# Without a decision log (and a TLS peer) the body is read straight from simdjson's document
+# (jsonparse.h, mp_request_parse); anything it cannot read as the tree would goes to the tree.
+# Every answer must be the logged server's, which always reads the tree (docs/server.md, "A
+# seventh pass"); the probes of tests/data/integrity/lazyreq show what a `when` sees.
+start_server notree -m examples/acme -p policies --workers 1 || not_ok "no-log server starts"
+same=0
+for f in examples/requests/*.json; do
+	a=$("${CURL[@]}" -X POST --data-binary @"$f" "$BASE/v1/decide")
+	b=$("$MESHPOL" decide -m examples/acme -p policies "$f")
+	if [ "$(echo "$a" | jq -c 'del(.decision_id)')" = "$(echo "$b" | jq -c 'del(.decision_id)')" ]; then
+		same=$((same + 1))
+	else
+		not_ok "no log: decide $(basename "$f") as meshpol decide" "server: ${a:0:300}" "cli: ${b:0:300}"
+	fi
+done
+[ "$same" -eq "$(ls examples/requests/*.json | wc -l)" ] && ok "no log: /v1/decide = meshpol decide for every example ($same)"
+stop_server notree
+LAZY=tests/data/integrity/lazyreq
+start_server notree -m "$UNIT/mesh.yaml" -p "$LAZY" --workers 1 || not_ok "no-log probe server starts"
+NOTREE=$BASE NOTREE_PID=$SRV_PID
+start_server tree -m "$UNIT/mesh.yaml" -p "$LAZY" --workers 1 --decision-log "$TMP/tree.jsonl" ||
+	not_ok "logged probe server starts"
+TREE=$BASE
+bodies=(
+	'{"destination": {"service": "billing/pay"}, "source": {"principal": "spiffe://t/ns/shop/sa/web", "namespace": "shop", "service": "web", "ip": "10.0.0.1"}, "request": {"method": "GET", "path": "/x", "headers": {"x-a": "1", "x-dup": "2", "content-type": "t"}}, "context": {"k": "v", "list": [1, "two"], "obj": {"n": 3}}}'
+	'{"destination": {"service": "shop/web", "port": 8080}, "source": {"principal": "spiffe://t/ns/billing/sa/pay", "labels": {"tier": "back"}}, "request": {"method": "POST", "path": "/", "headers": {}}, "context": {"peer": {"principal": "forged"}, "k": "v"}}'
+	'{"destination": {"service": "shop/web"}, "context": {"peer": "forged"}}'
+	'{"destination": {"service": "shop/web"}, "context": null, "source": null, "request": {"headers": null}}'
+	'{"destination": {"service": "shop/web"}, "request": {"auth": {"principal": "a/b", "audiences": ["x"], "claims": {"c": 1}}}}'
+	'{"destination": {"service": "shop/web", "service": "shop/web"}}'
+	'{"destination": {"service": "shop/web"}, "request": {"headers": {"a": "1", "a": "2"}}}'
+	'{"destination": {"service": "shop/web"}, "context": {"a": {"b": 1, "b": 2}}}'
+	'{"destination": {"service": "shop/web", "port": 8080.0}}'
+	'{"destination": {"service": "shop/web", "port": 65536}}'
+	'{"destination": {"service": "shop/web", "external": "yes"}}'
+	'{"destination": {"servic": "shop/web"}}'
+	'{"destination": {"service": ""}}'
+	'{"destination": null}'
+	'{"destination": {"service": "shop/web"}, "request": {"headers": {"a": 1}}}'
+	'{"destination": {"service": "shop/web"}, "source": {"labels": {"k": 1}}}'
+	'{"destination": {"service": "sh\u0000op/web"}}'
+	'{"destination": {"service": "shop/web"}, "context": {"n": 18446744073709551616}}'
+	'[{"destination": {"service": "shop/web"}}]'
+	'{"destination": {"service": "shop/web"}'
+)
+norm() { sed '$!s/"decision_id":"[^"]*",\?//'; } # the id; the status is the last line
+same=0
+for b in "${bodies[@]}"; do
+	x=$("${CURL[@]}" -w '\n%{http_code}' -X POST --data-binary "$b" "$NOTREE/v1/decide")
+	y=$("${CURL[@]}" -w '\n%{http_code}' -X POST --data-binary "$b" "$TREE/v1/decide")
+	if [ "$(printf '%s' "$x" | norm)" = "$(printf '%s' "$y" | norm)" ]; then
+		same=$((same + 1))
+	else
+		not_ok "no log: answered as the tree's path: ${b:0:120}" "no log: ${x:0:400}" "logged: ${y:0:400}"
+	fi
+done
+[ "$same" -eq "${#bodies[@]}" ] && ok "no log: every probe and hostile body answered as the logged server ($same)"
+"${CURL[@]}" -X POST --data-binary "${bodies[1]}" "$NOTREE/v1/decide" | jq -e '.reasons[0].message |
+	(test("k=v") and (test("forged") | not) and (test("peer") | not))' >/dev/null &&
+	ok "no log: a client's context.peer never reaches a when (req.context holds only k)" ||
+	not_ok "no log: context.peer" "$("${CURL[@]}" -X POST --data-binary "${bodies[1]}" "$NOTREE/v1/decide" | head -c 400)"
+stop_server tree
+stop_server notree "$NOTREE_PID"
+
 # --- limits on connections and time --------------------------------------------------------
 start_server limits -m "$UNIT/mesh.yaml" -p "$UNIT" --workers 2 --read-timeout 1 --max-connections 4 --drain-timeout 5 ||
 	not_ok "limits server starts"

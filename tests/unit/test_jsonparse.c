@@ -4,7 +4,13 @@
  * and without JSON_DECODE_ANY) and seeded mutations of real bodies. For each: both fail with the
  * same error, or both succeed with the same tree, value, type (integer vs real) and key order.
  * The fast path must be taken for the normal bodies, and the tree must come from jansson's
- * allocator. */
+ * allocator.
+ *
+ * mp_request_parse against mp_request_from_json of mp_json_parse's tree, the same way: every
+ * key of the input's tables with every kind of value, duplicates at every level, the header
+ * count's edge, NULs, request.auth, and seeded mutations of the request examples. It may leave a
+ * text to the tree (0), never read one the tree refuses, and a request it reads equals the
+ * tree's, field by field. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "decide.h"
 #include "jsonparse.h"
 
 #include <glob.h>
@@ -625,6 +632,297 @@ static void test_mutations(void **state)
 		free(seeds[i]);
 }
 
+/* --- mp_request_parse: the decision input without the tree --- */
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_json(json_t *a, json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+static int same_request(const mp_request *a, const mp_request *b)
+{
+	if (!same_str(a->principal, b->principal) ||
+	    !same_str(a->src_namespace, b->src_namespace) ||
+	    !same_str(a->src_service, b->src_service) || !same_str(a->src_ip, b->src_ip) ||
+	    !same_str(a->src_cluster, b->src_cluster) ||
+	    !same_str(a->dst_service, b->dst_service) ||
+	    !same_str(a->dst_namespace, b->dst_namespace) ||
+	    !same_str(a->dst_cluster, b->dst_cluster) || a->port != b->port ||
+	    !same_str(a->method, b->method) || !same_str(a->path, b->path) ||
+	    (!a->headers) != (!b->headers) || a->nheaders != b->nheaders ||
+	    !same_json(a->context, b->context) || !same_str(a->src_remote_ip, b->src_remote_ip) ||
+	    !same_str(a->dst_ip, b->dst_ip) || !same_str(a->dst_workload, b->dst_workload) ||
+	    !same_str(a->host, b->host) || !same_str(a->sni, b->sni) ||
+	    !same_json(a->auth, b->auth) || !same_json(a->src_labels, b->src_labels) ||
+	    a->dst_external != b->dst_external || !same_str(a->src_peer, b->src_peer) ||
+	    !same_str(a->src_partition, b->src_partition))
+		return 0;
+	for (uint32_t i = 0; i < a->nheaders; i++)
+		if (!same_str(a->headers[i].name, b->headers[i].name) ||
+		    !same_str(a->headers[i].value, b->headers[i].value))
+			return 0;
+	return 1;
+}
+
+/* 1 when mp_request_parse answered as the tree's path does; *read: it read the text itself. */
+static int same_as_tree(const char *text, size_t len, int *read)
+{
+	mp_request want, got;
+	mp_header wh[MP_REQUEST_MAX_HEADERS], gh[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	char err[512];
+	json_t *tree = mp_json_parse(text, len, JSON_REJECT_DUPLICATES, NULL);
+	int tree_ok = tree && mp_request_from_json(tree, &want, wh, err, sizeof(err)) == 0;
+	/* parsed last: its strings live until this thread's next parse */
+	int fast = mp_request_parse(text, len, &got, gh, held);
+	int same = !fast || (tree_ok && same_request(&want, &got));
+	if (!fast) {
+		mp_request zero;
+		memset(&zero, 0, sizeof(zero));
+		same = same && !memcmp(&got, &zero, sizeof(zero)) && !held[0] && !held[1];
+	}
+	if (!same) {
+		print_text(text, len);
+		print_error("mp_request_parse read it (%s)\n",
+		            tree_ok ? "the tree reads it otherwise" : "the tree refuses it");
+	}
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(held[i]);
+	json_decref(tree);
+	if (read)
+		*read = fast;
+	return same;
+}
+
+/* Each is held to the tree; read says whether mp_request_parse must read it itself (1), must
+ * leave it to the tree (0). */
+static const struct {
+	const char *text;
+	int read;
+} inputs[] = {
+    {"{\"destination\":{\"service\":\"pay\"}}", 1},
+    {"{\"destination\":{\"service\":\"pay\",\"namespace\":\"billing\",\"port\":1,\"cluster\":\"c\","
+     "\"ip\":\"10.0.0.1\",\"workload\":\"w\",\"external\":true}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":65535,\"external\":false}}", 1},
+    {"{\"source\":{\"principal\":\"spiffe://t/ns/a/sa/b\",\"namespace\":\"a\",\"service\":\"b\","
+     "\"ip\":\"1.2.3.4\",\"remote_ip\":\"5.6.7.8\",\"cluster\":\"c\",\"labels\":{\"k\":\"v\"},"
+     "\"peer\":\"p\",\"partition\":\"q\"},\"destination\":{\"service\":\"pay\"}}",
+     1},
+    {"{\"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"h\",\"sni\":\"s\","
+     "\"headers\":{\"a\":\"1\",\"B\":\"2\",\"\":\"\"}},\"destination\":{\"service\":\"pay\"}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":{\"a\":[1,2.5,\"x\",null,{\"b\":{}}]}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":{},\"source\":null,\"request\":null}", 1},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":null,\"namespace\":null},"
+     "\"source\":{\"labels\":null,\"principal\":null},\"request\":{\"headers\":null}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{}}}", 1},
+    {" \n{ \"destination\" : { \"service\" : \"p\\u00e9\\n\" } }\t", 1},
+    /* the tree's: request.auth (kept as a tree of its own) */
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"auth\":{\"principal\":\"x\"}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"auth\":{}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"auth\":null}}", 1},
+    /* errors: every one the tree's, which says what is wrong */
+    {"", 0},
+    {"[]", 0},
+    {"\"s\"", 0},
+    {"{}", 0},
+    {"null", 0},
+    {"{\"destination\":null}", 0},
+    {"{\"destination\":{}}", 0},
+    {"{\"destination\":{\"service\":\"\"}}", 0},
+    {"{\"destination\":{\"service\":null}}", 0},
+    {"{\"destination\":\"pay\"}", 0},
+    {"{\"destination\":{\"service\":1}}", 0},
+    {"{\"destination\":{\"servic\":\"pay\"}}", 0},
+    {"{\"destinatio\":{\"service\":\"pay\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"x\":1}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":0}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":65536}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":-1}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":8080.0}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":\"8080\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":1e3}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":18446744073709551615}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"external\":\"true\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"external\":1}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"source\":[]}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"source\":{\"labels\":{\"k\":1}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"source\":{\"labels\":[]}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"source\":{\"labels\":{\"k\":null}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":[]}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":\"x\"}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\":1}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\":null}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":[\"a\"]}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"method\":[\"GET\"]}}", 0},
+    /* duplicates, at every level: json_loadb refuses them */
+    {"{\"destination\":{\"service\":\"pay\"},\"destination\":{\"service\":\"pay\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"service\":\"pay\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\",\"port\":null,\"port\":null}}", 0},
+    {"{\"context\":null,\"destination\":{\"service\":\"pay\"},\"context\":null}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\":\"1\",\"a\":\"2\"}}}",
+     0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\":\"1\",\"A\":\"2\"}}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"ab\":\"1\",\"a\":\"2\"}}}",
+     1},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":{\"a\":{\"b\":1,\"b\":2}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"source\":{\"labels\":{\"k\":\"1\",\"k\":\"2\"}}}",
+     0},
+    /* NUL, escaped: jansson refuses it in a key or a string */
+    {"{\"destination\":{\"service\":\"p\\u0000y\"}}", 0},
+    {"{\"destination\":{\"service\\u0000\":\"pay\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\\u0000\":\"1\"}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"request\":{\"headers\":{\"a\":\"\\u0000\"}}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"},\"context\":{\"\\u0000\":1}}", 0},
+    /* a byte order mark; the text cut short; trailing bytes */
+    {"\xEF\xBB\xBF{\"destination\":{\"service\":\"pay\"}}", 0},
+    {"{\"destination\":{\"service\":\"pay\"}", 0},
+    {"{\"destination\":{\"service\":\"pay\"}}x", 0},
+    {"{\"destination\":{\"service\":\"pay\"}}{}", 0},
+};
+
+static void test_input_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		int read;
+		assert_true(same_as_tree(inputs[i].text, strlen(inputs[i].text), &read));
+		if (read != inputs[i].read)
+			print_error("case %zu: read %d, want %d: %s\n", i, read, inputs[i].read,
+			            inputs[i].text);
+		assert_int_equal(read, inputs[i].read);
+	}
+}
+
+/* 64 headers are read; 65 are the tree's ("more than 64 headers"). */
+static void test_input_header_count(void **state)
+{
+	(void)state;
+	for (int n = MP_REQUEST_MAX_HEADERS - 1; n <= MP_REQUEST_MAX_HEADERS + 1; n++) {
+		char text[4096];
+		size_t len = (size_t)snprintf(text, sizeof(text),
+		                              "{\"destination\":{\"service\":\"pay\"},"
+		                              "\"request\":{\"headers\":{");
+		for (int i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\"h%d\":\"%d\"",
+			                        i ? "," : "", i, i);
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "}}}");
+		int read;
+		assert_true(same_as_tree(text, len, &read));
+		assert_int_equal(read, n <= MP_REQUEST_MAX_HEADERS);
+	}
+}
+
+/* The examples' bodies are read without the tree, each as the tree reads it, and what is kept
+ * (context, labels) comes from jansson's allocator, freed by the caller. */
+static void test_input_examples(void **state)
+{
+	(void)state;
+	glob_t g;
+	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= 5);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		assert_non_null(f);
+		char buf[8192];
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		int read;
+		assert_true(same_as_tree(buf, n, &read));
+		if (!read)
+			print_error("%s: left to the tree\n", g.gl_pathv[i]);
+		assert_true(read);
+	}
+	globfree(&g);
+	const char *t = "{\"destination\":{\"service\":\"pay\"},\"context\":{\"a\":[1]},"
+	                "\"source\":{\"labels\":{\"k\":\"v\"}}}";
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	allocs = frees = 0;
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	mp_json_parse_counts before = mp_json_parse_counted();
+	assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 1);
+	mp_json_parse_counts after = mp_json_parse_counted();
+	assert_int_equal(after.input, before.input + 1);
+	assert_int_equal(after.fast, before.fast); /* no tree of the whole text */
+	assert_true(allocs > 0);
+	assert_true(r.context == held[0] || r.context == held[1]);
+	assert_true(r.src_labels == held[0] || r.src_labels == held[1]);
+	json_decref(held[0]);
+	json_decref(held[1]);
+	assert_int_equal(allocs, frees);
+	json_set_alloc_funcs(malloc, free);
+	/* one left to the tree builds nothing it keeps */
+	t = "{\"destination\":{\"service\":\"pay\"},\"context\":{\"a\":[1]},\"x\":1}";
+	before = mp_json_parse_counted();
+	assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 0);
+	assert_int_equal(mp_json_parse_counted().input_refused, before.input_refused + 1);
+	assert_null(held[0]);
+	assert_null(held[1]);
+	assert_int_equal(mp_request_parse(NULL, 0, &r, h, held), 0);
+}
+
+static void test_input_mutations(void **state)
+{
+	(void)state;
+	static const char extra[] =
+	    "{\"source\":{\"principal\":\"spiffe://t/ns/a/sa/b\",\"labels\":{\"k\":\"v\"},"
+	    "\"ip\":\"1.2.3.4\"},\"destination\":{\"service\":\"pay\",\"port\":8080,\"external\":"
+	    "true},"
+	    "\"request\":{\"method\":\"GET\",\"path\":\"/"
+	    "\\u00e9\",\"headers\":{\"a\":\"1\",\"b\":\"\"}},"
+	    "\"context\":{\"n\":[1,-0,1.5,null,true],\"o\":{\"p\":\"q\"}}}";
+	char *seeds[32];
+	size_t seed_len[32], nseeds = 0;
+	seeds[nseeds] = strdup(extra);
+	seed_len[nseeds++] = strlen(extra);
+	glob_t g;
+	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc && nseeds < 32; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		assert_non_null(f);
+		char *buf = malloc(8192);
+		seed_len[nseeds] = fread(buf, 1, 8192, f);
+		seeds[nseeds++] = buf;
+		fclose(f);
+	}
+	globfree(&g);
+	const char *env = getenv("MP_JSONPARSE_MUTATIONS");
+	long total = env ? atol(env) : 100000;
+	rng_state = 20261208;
+	size_t cap = 16384;
+	char *buf = malloc(cap);
+	long failures = 0, read = 0, left = 0;
+	for (long i = 0; i < total && failures < 5; i++) {
+		size_t s = rnd() % nseeds;
+		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
+		int r;
+		if (!same_as_tree(buf, len, &r)) {
+			print_error("mutation %ld of seed %zu\n", i, s);
+			failures++;
+		}
+		read += r;
+		left += !r;
+	}
+	print_message("%ld mutations: %ld read, %ld left to the tree\n", total, read, left);
+	assert_int_equal(failures, 0);
+	assert_true(read > total / 20);
+	assert_true(left > total / 10);
+	free(buf);
+	for (size_t i = 0; i < nseeds; i++)
+		free(seeds[i]);
+}
+
 /* Threads parse at once, each with its own simdjson parser. */
 static void *parse_many(void *arg)
 {
@@ -666,6 +964,10 @@ int main(void)
 	    cmocka_unit_test(test_allocator),
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_input_cases),
+	    cmocka_unit_test(test_input_header_count),
+	    cmocka_unit_test(test_input_examples),
+	    cmocka_unit_test(test_input_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
