@@ -198,7 +198,7 @@ void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 	const unsigned char *end = begin + len, *p = plain_run(begin, begin, end);
 	/* most strings need no escaping: room for them and their quotes at once, and written in
 	 * one copy when the whole string is plain */
-	if (mp_jsonbuf_grow(b, len + 2) < 0)
+	if (b->len + len + 2 > b->cap ? mp_jsonbuf_grow(b, len + 2) < 0 : b->oom)
 		return;
 	char *o = b->p + b->len;
 	*o = '"';

@@ -129,7 +129,7 @@ static int put_key_n(mp_jsonbuf *b, walk *w, int depth, const char *key, size_t 
                      int first)
 {
 	if (plain) {
-		if (mp_jsonbuf_grow(b, len + 4) == 0) {
+		if (b->len + len + 4 > b->cap ? mp_jsonbuf_grow(b, len + 4) == 0 : !b->oom) {
 			char *o = b->p + b->len;
 			size_t n = 0;
 			if (!first)
