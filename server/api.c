@@ -72,7 +72,8 @@ static void encode_record(decided *d, json_t *in, mp_api_input_writer write_inpu
 	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
 	    "/envoy.service.auth.v3.Authorization/Check"};
 	mp_jsonbuf b;
-	/* a buffer big enough for most records, kept by this thread from the last record it wrote */
+	/* a buffer big enough for most records, kept by this thread from the last record it wrote
+	 */
 	mp_jsonbuf_init_heap(&b, mp_declog_buffer(), MP_DECLOG_BUFFER);
 	b.ascii = 1;
 	mp_jsonbuf_raw(&b, "{\"decision\":", 12);

@@ -31,9 +31,9 @@
 #define FLUSH_BYTES (256u << 10)
 
 typedef struct {
-	const char *type; /* a string literal */
-	char *text;       /* from mp_trail_content_encode or mp_declog_buffer; release() */
-	size_t len, cap;  /* cap: text's allocation, 0 if not known */
+	const char *type;     /* a string literal */
+	char *text;           /* from mp_trail_content_encode or mp_declog_buffer; release() */
+	size_t len, cap;      /* cap: text's allocation, 0 if not known */
 	mp_declog_waiter *wt; /* NULL: nobody waits */
 	int held;             /* the writer's: chained, waiting for mp_trail_flush */
 } record;
@@ -362,8 +362,12 @@ static void *writer_main(void *arg)
 		uint64_t age = now_ns() - l->synced_ns;
 		int due = l->unsynced && (l->drop || l->stop || age >= SYNC_NS);
 		if (l->writing || !(l->retry || l->stop || l->count || due)) {
-			if (!l->writing && l->unsynced) { /* a sync is due SYNC_NS after the last */
-				struct timespec until = deadline(SYNC_NS - age);
+			/* a sync is due SYNC_NS after the last. While records come (the last sync
+			 * is recent), wait for that time even with nothing to sync yet: the request
+			 * threads that write in the meantime need not wake this one (a futex call
+			 * on their way to the reply); idle, wait to be woken */
+			if (!l->writing && (l->unsynced || (!l->drop && age < SYNC_NS))) {
+				struct timespec until = deadline(SYNC_NS - age); /* age < SYNC_NS */
 				pthread_cond_timedwait(&l->not_empty, &l->lock, &until);
 			} else {
 				l->writer_waiting = 1;

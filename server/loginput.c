@@ -31,7 +31,7 @@ static void walk_init(walk *w, const mp_bundle *mask)
 {
 	w->mask = mask && mask->nmask ? mask : NULL;
 	w->by_bits = w->mask && mask->nmask <= MAX_LIVE;
-	w->live[0] = !w->by_bits              ? 0
+	w->live[0] = !w->by_bits               ? 0
 	             : mask->nmask == MAX_LIVE ? ~(uint64_t)0
 	                                       : ((uint64_t)1 << mask->nmask) - 1;
 	w->off[0] = 0;
@@ -98,7 +98,8 @@ static int masked_key(walk *w, int d, const char *key, size_t len)
 		live &= live - 1;
 		const char *m = w->mask->mask[i];
 		/* right under a segment that is "headers", names match without regard to case */
-		int nocase = d > 0 && off - w->off[d - 1] == 8 && !memcmp(m + w->off[d - 1], "headers", 7);
+		int nocase =
+		    d > 0 && off - w->off[d - 1] == 8 && !memcmp(m + w->off[d - 1], "headers", 7);
 		const char *end = segment_is(m + off, key, nocase);
 		if (!end)
 			continue;
@@ -254,8 +255,7 @@ static void put_str(mp_jsonbuf *b, walk *w, int depth, const char *key, size_t k
 #define STR(b, w, depth, lit, s, first) put_str(b, w, depth, lit, sizeof(lit) - 1, s, first)
 
 /* Opens an object member (key: a literal): 1 when it is to be written, 0 when it was masked. */
-static int open_member(mp_jsonbuf *b, walk *w, int depth, const char *key, size_t keylen,
-                       int first)
+static int open_member(mp_jsonbuf *b, walk *w, int depth, const char *key, size_t keylen, int first)
 {
 	if (put_key_n(b, w, depth, key, keylen, 1, first))
 		return 0;

@@ -357,7 +357,8 @@ static void test_strings_pairs(void **state)
 					assert_non_null(j);
 					for (int ascii = 0; ascii < 2; ascii++) {
 						char *want = json_dumps(
-						    j, JSON_ENCODE_ANY | (ascii ? JSON_ENSURE_ASCII : 0));
+						    j, JSON_ENCODE_ANY |
+						           (ascii ? JSON_ENSURE_ASCII : 0));
 						char *got = string_bytes(s, ascii);
 						assert_string_equal(got, want);
 						free(got);
@@ -426,14 +427,10 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions_as_jansson),
-	    cmocka_unit_test(test_made_decisions),
-	    cmocka_unit_test(test_output_pinned),
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_strings_random),
-	    cmocka_unit_test(test_strings_positions),
-	    cmocka_unit_test(test_strings_pairs),
-	    cmocka_unit_test(test_buffer),
+	    cmocka_unit_test(test_decisions_as_jansson), cmocka_unit_test(test_made_decisions),
+	    cmocka_unit_test(test_output_pinned),        cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_strings_random),       cmocka_unit_test(test_strings_positions),
+	    cmocka_unit_test(test_strings_pairs),        cmocka_unit_test(test_buffer),
 	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);

@@ -443,9 +443,9 @@ static void test_buffer_kept(void **state)
 	/* after the log stops: refused, and the buffer kept all the same */
 	mp_declog_stop(l);
 	char *late = buffered(4, 10, &len, &cap);
-	assert_int_equal(mp_declog_submit_buffer(l, "decision", late, len, cap, &w.wt, why,
-	                                         sizeof(why)),
-	                 MP_DECLOG_REFUSED);
+	assert_int_equal(
+	    mp_declog_submit_buffer(l, "decision", late, len, cap, &w.wt, why, sizeof(why)),
+	    MP_DECLOG_REFUSED);
 	assert_ptr_equal(mp_declog_buffer(), late);
 	mp_free(late);
 	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
@@ -483,8 +483,8 @@ static void test_buffers_threads(void **state)
 	tmp_path(path, sizeof(path), "buffers.jsonl");
 	busy_log = open_log(path, 0, NULL);
 	for (int t = 0; t < THREADS; t++)
-		assert_int_equal(
-		    pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t), 0);
+		assert_int_equal(pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t),
+		                 0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);
 	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), 0);
@@ -519,8 +519,8 @@ static void test_buffers_write_fails_mid_run(void **state)
 	lim.rlim_cur = (rlim_t)sb.st_size + 200000; /* some hundred records, then a torn one */
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	for (int t = 0; t < THREADS; t++)
-		assert_int_equal(
-		    pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t), 0);
+		assert_int_equal(pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t),
+		                 0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);
 	setrlimit(RLIMIT_FSIZE, &old);
@@ -569,9 +569,9 @@ static void test_oversized_record(void **state)
 	assert_int_equal(atomic_load(&w.ok), 0);
 	assert_non_null(strstr(w.why, "line limit"));
 	char *next = buffered(2, 10, &len, &cap);
-	assert_int_equal(mp_declog_submit_buffer(l, "decision", next, len, cap, &w.wt, why,
-	                                         sizeof(why)),
-	                 MP_DECLOG_REFUSED);
+	assert_int_equal(
+	    mp_declog_submit_buffer(l, "decision", next, len, cap, &w.wt, why, sizeof(why)),
+	    MP_DECLOG_REFUSED);
 	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), -1);
 	mp_declog_free(l);
 	assert_int_equal(check_records(path), 0);

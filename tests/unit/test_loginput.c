@@ -224,8 +224,9 @@ static void test_random_masks(void **state)
 			int depth = 1 + (int)(rand_r(&seed) % 4);
 			size_t len = 0;
 			for (int d = 0; d < depth; d++)
-				len += (size_t)snprintf(text[i] + len, sizeof(text[i]) - len, "%s%s",
-				                        d ? "." : "", segs[rand_r(&seed) % NSEGS]);
+				len +=
+				    (size_t)snprintf(text[i] + len, sizeof(text[i]) - len, "%s%s",
+				                     d ? "." : "", segs[rand_r(&seed) % NSEGS]);
 			masks[i] = text[i];
 		}
 		mp_bundle bn = {0};
@@ -280,9 +281,9 @@ static void test_proxy_hostile(void **state)
 	mp_proxyreq p;
 	memset(&p, 0, sizeof(p));
 	uint32_t nh = 0;
-	static const char *const fixed[] = {"authorizatio", "authorizationx", "Authorization.x",
-	                                    "AUTHORIZATION", "authorization", "x\"q", "x\\b",
-	                                    "x\x01y", "Cookie", "cookie"};
+	static const char *const fixed[] = {
+	    "authorizatio", "authorizationx", "Authorization.x", "AUTHORIZATION", "authorization",
+	    "x\"q",         "x\\b",           "x\x01y",          "Cookie",        "cookie"};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		p.headers[nh] = (mp_header){fixed[i], "v"};
 		nh++;
@@ -358,12 +359,9 @@ static void test_proxy_hostile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_inputs),
-	    cmocka_unit_test(test_hostile_keys),
-	    cmocka_unit_test(test_proxy_inputs),
-	    cmocka_unit_test(test_random_masks),
-	    cmocka_unit_test(test_many_masks),
-	    cmocka_unit_test(test_proxy_hostile),
+	    cmocka_unit_test(test_json_inputs),  cmocka_unit_test(test_hostile_keys),
+	    cmocka_unit_test(test_proxy_inputs), cmocka_unit_test(test_random_masks),
+	    cmocka_unit_test(test_many_masks),   cmocka_unit_test(test_proxy_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
