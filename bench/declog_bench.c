@@ -3,6 +3,8 @@
  * the write). Each figure is set beside the way it was done before, measured in the same run:
  *   encode  the input written straight into the record, masked on the way (server/loginput.c),
  *           against masking the parsed tree in place and json_dumps of it (sorted, ASCII);
+ *   proxy   the same record around a proxy's request (mp_loginput_proxy: GET /v1/check/ with Host
+ *           and XFCC, as bench/server_bench.sh's check row), no comparison;
  *   chain   mp_trail_append_encoded on a chain kept in memory (frame, hash, hex of the head);
  *   write   to a file in /tmp (or $TMPDIR): one write(2) per record, against mp_trail_hold /
  *           mp_trail_flush every BATCH records (the log's writer batches what is queued).
@@ -15,6 +17,7 @@
 #include "engine.h"
 #include "jsonbuf.h"
 #include "loginput.h"
+#include "proxyreq.h"
 #include "trail.h"
 
 #include <inttypes.h>
@@ -33,9 +36,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The record around an input written by how (0: json_dumps of the masked tree, 1: direct). */
+/* The record around an input written by how (0: json_dumps of the masked tree, 1: direct, 2: the
+ * proxy request px). */
 static void encode(mp_jsonbuf *b, const mp_engine *e, const mp_decision *d, json_t *in,
-                   const mp_bundle *mask, int how)
+                   const mp_proxyreq *px, const mp_bundle *mask, int how)
 {
 	mp_jsonbuf_init(b, NULL, 0);
 	mp_jsonbuf_grow(b, 2048);
@@ -44,7 +48,9 @@ static void encode(mp_jsonbuf *b, const mp_engine *e, const mp_decision *d, json
 	mp_decision_json_write(b, e, d, "0193f0c2-0000-4000-8000-000000000000",
 	                       MP_DECISION_JSON_SORTED);
 	MP_JSONBUF_LIT(b, ",\"endpoint\":\"/v1/decide\",\"input\":");
-	if (how) {
+	if (how == 2) {
+		mp_loginput_proxy(b, px, mask);
+	} else if (how) {
 		mp_loginput_json(b, in, mask);
 	} else {
 		mp_loginput_mask(in, mask);
@@ -86,20 +92,36 @@ int main(int argc, char **argv)
 	mask.mask = masks;
 	mask.nmask = nm;
 
-	uint64_t t[2];
-	size_t bytes[2] = {0, 0};
-	for (int how = 0; how < 2; how++) {
+	/* the check row's request: GET /v1/check/v1/charges/ch_42, Host and XFCC (and wrk's none
+	 * else) */
+	static mp_proxyreq px;
+	px.headers[0] = (mp_header){"Host", "payments.billing:8080"};
+	px.headers[1] = (mp_header){"x-forwarded-client-cert",
+	                            "By=spiffe://acme.io/ns/billing/sa/payments;URI=spiffe://"
+	                            "acme.io/ns/shop/sa/checkout"};
+	px.r.headers = px.headers;
+	px.r.nheaders = 2;
+	px.r.dst_service = "payments";
+	px.r.dst_namespace = "billing";
+	px.r.port = 8080;
+	px.r.method = "GET";
+	px.r.path = "/v1/charges/ch_42";
+	px.r.principal = "spiffe://acme.io/ns/shop/sa/checkout";
+
+	uint64_t t[3];
+	size_t bytes[3] = {0, 0, 0};
+	for (int how = 0; how < 3; how++) {
 		uint64_t t0 = now_ns();
 		for (long i = 0; i < n; i++) {
 			mp_jsonbuf b;
-			encode(&b, e, &d, in, &mask, how);
+			encode(&b, e, &d, in, &px, &mask, how);
 			bytes[how] = b.len;
 			mp_jsonbuf_free(&b);
 		}
 		t[how] = now_ns() - t0;
 	}
 	mp_jsonbuf rec;
-	encode(&rec, e, &d, in, &mask, 1);
+	encode(&rec, e, &d, in, &px, &mask, 1);
 	if (bytes[0] != bytes[1]) {
 		fprintf(stderr, "declog_bench: the two encoders disagree (%zu and %zu bytes)\n",
 		        bytes[0], bytes[1]);
@@ -140,10 +162,11 @@ int main(int argc, char **argv)
 		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
 	}
 	printf("records=%ld record_bytes=%zu encode_tree_ns=%.0f encode_direct_ns=%.0f "
-	       "encode_ratio=%.2f chain_ns=%.0f write_each_ns=%.0f write_batched_ns=%.0f "
-	       "write_ratio=%.2f\n",
+	       "encode_ratio=%.2f proxy_bytes=%zu encode_proxy_ns=%.0f chain_ns=%.0f "
+	       "write_each_ns=%.0f write_batched_ns=%.0f write_ratio=%.2f\n",
 	       n, rec.len, (double)t[0] / n, (double)t[1] / n, (double)t[1] / (double)t[0],
-	       (double)chain / n, (double)w[0] / n, (double)w[1] / n, (double)w[1] / (double)w[0]);
+	       bytes[2], (double)t[2] / n, (double)chain / n, (double)w[0] / n, (double)w[1] / n,
+	       (double)w[1] / (double)w[0]);
 	mp_jsonbuf_free(&rec);
 	json_decref(in);
 	mp_evaluator_free(ev);

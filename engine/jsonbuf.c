@@ -69,7 +69,7 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-/* --- eight bytes at a time: the bytes of a record are mostly plain ASCII --- */
+/* --- sixteen (SSE2) or eight bytes at a time: the bytes of a record are mostly plain ASCII --- */
 
 #define ONES  0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
@@ -81,6 +81,45 @@ static uint64_t load8(const unsigned char *p)
 	return w;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* One bit for each of the sixteen bytes at p that is not copied into a JSON string as it is
+ * (under 0x20, 0x80 and over, '"', '\\'): a signed compare with 0x20 takes both ends at once. */
+static unsigned special16(const unsigned char *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i s = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+	                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+	return (unsigned)_mm_movemask_epi8(s);
+}
+
+/* The end of the run of bytes from p that are copied as they are; begin..end is the string. Never
+ * reads outside it: the last bytes of a string of sixteen or more are read as the sixteen that end
+ * it (overlapping those before), a shorter tail from a copy. */
+static const unsigned char *plain_run(const unsigned char *begin, const unsigned char *p,
+                                      const unsigned char *end)
+{
+	unsigned m;
+	while (end - p >= 16) {
+		if ((m = special16(p)) != 0)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+	if (p == end)
+		return p;
+	if (end - begin >= 16) {
+		size_t back = 16 - (size_t)(end - p); /* the bytes before p: shifted out */
+		m = special16(end - 16) >> back;
+	} else {
+		unsigned char t[16] = {0};
+		memcpy(t, p, (size_t)(end - p));
+		m = special16(t) & ((1u << (end - p)) - 1);
+	}
+	return m ? p + __builtin_ctz(m) : end;
+}
+#else
 /* Are all eight bytes of w copied into a JSON string as they are (0x20-0x7f but '"' and '\\')?
  * The zero-byte tests (w - ONES) & ~w & HIGHS, on w and on w xor each byte that needs escaping,
  * and a byte under 0x20 the same way, are exact for "is there any". */
@@ -105,11 +144,17 @@ static const unsigned char *plain_run(const unsigned char *begin, const unsigned
 		p++;
 	return p;
 }
+#endif
 
 int mp_jsonbuf_utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	while (p < end) {
+#if defined(__SSE2__)
+		while (end - p >= 16 &&
+		       !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p)))
+			p += 16;
+#endif
 		while (end - p >= 8 && !(load8(p) & HIGHS))
 			p += 8;
 		if (p == end)
@@ -153,7 +198,7 @@ void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 	const unsigned char *end = begin + len, *p = plain_run(begin, begin, end);
 	/* most strings need no escaping: room for them and their quotes at once, and written in
 	 * one copy when the whole string is plain */
-	if (mp_jsonbuf_grow(b, len + 2) < 0)
+	if (b->len + len + 2 > b->cap ? mp_jsonbuf_grow(b, len + 2) < 0 : b->oom)
 		return;
 	char *o = b->p + b->len;
 	*o = '"';

@@ -33,9 +33,6 @@
 
 typedef mp_api_decided decided;
 
-/* A decision record's usual size (the decision and the input, every header included). */
-#define RECORD_BYTES 2048
-
 enum { DECIDED = MP_API_DECIDED, NO_EVALUATOR = MP_API_NO_EVALUATOR, ABANDONED = MP_API_ABANDONED };
 
 /* A random (version 4) UUID, as mp_uuid makes, from the worker's pool of random bytes. */
@@ -75,8 +72,9 @@ static void encode_record(decided *d, json_t *in, mp_api_input_writer write_inpu
 	    "/v1/decide", "/v1/check", "/v1/data", "/v1/nginx/check",
 	    "/envoy.service.auth.v3.Authorization/Check"};
 	mp_jsonbuf b;
-	mp_jsonbuf_init(&b, NULL, 0);
-	mp_jsonbuf_grow(&b, RECORD_BYTES); /* one allocation for most records */
+	/* a buffer big enough for most records, kept by this thread from the last record it wrote
+	 */
+	mp_jsonbuf_init_heap(&b, mp_declog_buffer(), MP_DECLOG_BUFFER);
 	b.ascii = 1;
 	mp_jsonbuf_raw(&b, "{\"decision\":", 12);
 	mp_decision_json_write(&b, d->engine, &d->dec, d->id, MP_DECISION_JSON_SORTED);
@@ -100,6 +98,7 @@ static void encode_record(decided *d, json_t *in, mp_api_input_writer write_inpu
 	}
 	d->record = b.p;
 	d->record_len = b.len;
+	d->record_cap = b.cap;
 }
 
 /* The fd of the request's connection, for the watchdog's fail-closed reply. */
@@ -116,7 +115,7 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
 {
 	mp_evaluator *ev = mp_worker_evaluator(w);
 	d->record = NULL;
-	d->record_len = 0;
+	d->record_len = d->record_cap = 0;
 	d->record_failed = 0;
 	d->shadow.state = MP_SHADOW_NONE;
 	d->refused = fixed != NULL;
@@ -288,7 +287,8 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 		return;
 	}
 	if (w->srv->cfg->log_drop) {
-		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
+		mp_declog_submit_buffer(log, "decision", d->record, d->record_len, d->record_cap,
+		                        NULL, NULL, 0);
 		d->record = NULL;
 		mp_http_reply_bytes(w, x->req, code, body, len);
 		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
@@ -321,8 +321,8 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	if (x->conn)
 		x->conn->pending = p;
 	x->deferred = 1;
-	int rc = mp_declog_submit_text(log, "decision", d->record, d->record_len, &p->waiter, why,
-	                               sizeof(why));
+	int rc = mp_declog_submit_buffer(log, "decision", d->record, d->record_len, d->record_cap,
+	                                 &p->waiter, why, sizeof(why));
 	d->record = NULL;
 	if (rc == MP_DECLOG_QUEUED)
 		return; /* p is the writer's now: touch nothing of it */

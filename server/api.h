@@ -13,11 +13,11 @@ typedef struct {
 	mp_engine *engine; /* the snapshot it was made against (the worker's; borrowed) */
 	char id[37];
 	char *record; /* its log record's content (mp_malloc; the reply takes it), NULL: none */
-	size_t record_len;
-	int record_failed;       /* there is a log, but the record could not be encoded */
-	uint64_t eval_ns;        /* time in the engine */
-	mp_shadow_result shadow; /* --shadow-bundle's decision of the same request */
-	int refused;             /* fixed: the front door refused it, no bundle decided */
+	size_t record_len, record_cap; /* record_cap: its allocation (mp_declog_submit_buffer) */
+	int record_failed;             /* there is a log, but the record could not be encoded */
+	uint64_t eval_ns;              /* time in the engine */
+	mp_shadow_result shadow;       /* --shadow-bundle's decision of the same request */
+	int refused;                   /* fixed: the front door refused it, no bundle decided */
 } mp_api_decided;
 
 /* mp_api_decide_one's results. */

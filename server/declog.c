@@ -31,9 +31,9 @@
 #define FLUSH_BYTES (256u << 10)
 
 typedef struct {
-	const char *type; /* a string literal */
-	char *text;       /* from mp_trail_content_encode; mp_free */
-	size_t len;
+	const char *type;     /* a string literal */
+	char *text;           /* from mp_trail_content_encode or mp_declog_buffer; release() */
+	size_t len, cap;      /* cap: text's allocation, 0 if not known */
 	mp_declog_waiter *wt; /* NULL: nobody waits */
 	int held;             /* the writer's: chained, waiting for mp_trail_flush */
 } record;
@@ -72,6 +72,47 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- the buffer a thread keeps for its next record (mp_declog_buffer) --- */
+
+/* A buffer kept is at most this big: a record that grew past it is freed. */
+#define KEEP_MAX (64u << 10)
+
+static pthread_key_t spare_key; /* the thread's kept buffer (mp_malloc'd), or NULL */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_ok;
+
+static void spare_free(void *p)
+{
+	mp_free(p);
+}
+
+static void spare_init(void)
+{
+	spare_ok = pthread_key_create(&spare_key, spare_free) == 0;
+}
+
+char *mp_declog_buffer(void)
+{
+	pthread_once(&spare_once, spare_init);
+	char *p = spare_ok ? pthread_getspecific(spare_key) : NULL;
+	if (p && pthread_setspecific(spare_key, NULL) == 0)
+		return p;
+	return mp_malloc(MP_DECLOG_BUFFER);
+}
+
+/* Done with a record's text (cap: its allocation, 0 if not known): kept by the calling thread
+ * for its next record if it keeps none and the size fits, else freed. */
+static void release(char *text, size_t cap)
+{
+	if (text && cap >= MP_DECLOG_BUFFER && cap <= KEEP_MAX) {
+		pthread_once(&spare_once, spare_init);
+		if (spare_ok && !pthread_getspecific(spare_key) &&
+		    pthread_setspecific(spare_key, text) == 0)
+			return;
+	}
+	mp_free(text);
 }
 
 /* "decision log unavailable: <the error>" for a waiter or a caller. */
@@ -190,7 +231,7 @@ static uint64_t flush_held(mp_declog *l, size_t from, size_t to)
 			atomic_fetch_add(&l->errors, 1);
 			write_failed(l, err, why, sizeof(why));
 		}
-		mp_free(r->text);
+		release(r->text, r->cap);
 		if (rc == 0) {
 			ok++;
 			atomic_fetch_add(&l->written, 1);
@@ -231,7 +272,7 @@ static uint64_t write_batch(mp_declog *l, size_t n)
 				snprintf(l->error, sizeof(l->error), "%.250s", full);
 				l->failing = 1;
 				pthread_mutex_unlock(&l->lock);
-				mp_free(r->text);
+				release(r->text, r->cap);
 				continue;
 			}
 			write_failed(l, full, why, sizeof(why));
@@ -254,7 +295,7 @@ static uint64_t write_batch(mp_declog *l, size_t n)
 			atomic_fetch_add(&l->errors, 1);
 			write_failed(l, err, why, sizeof(why));
 		}
-		mp_free(r->text);
+		release(r->text, r->cap);
 		if (r->wt)
 			r->wt->done(r->wt, 0, why); /* the waiter is theirs now */
 	}
@@ -321,8 +362,12 @@ static void *writer_main(void *arg)
 		uint64_t age = now_ns() - l->synced_ns;
 		int due = l->unsynced && (l->drop || l->stop || age >= SYNC_NS);
 		if (l->writing || !(l->retry || l->stop || l->count || due)) {
-			if (!l->writing && l->unsynced) { /* a sync is due SYNC_NS after the last */
-				struct timespec until = deadline(SYNC_NS - age);
+			/* a sync is due SYNC_NS after the last. While records come (the last sync
+			 * is recent), wait for that time even with nothing to sync yet: the request
+			 * threads that write in the meantime need not wake this one (a futex call
+			 * on their way to the reply); idle, wait to be woken */
+			if (!l->writing && (l->unsynced || (!l->drop && age < SYNC_NS))) {
+				struct timespec until = deadline(SYNC_NS - age); /* age < SYNC_NS */
 				pthread_cond_timedwait(&l->not_empty, &l->lock, &until);
 			} else {
 				l->writer_waiting = 1;
@@ -436,8 +481,8 @@ fail:
 }
 
 /* Queues text (mp_malloc'd; owned from here on). */
-static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_declog_waiter *wt,
-                   char *why, size_t whylen)
+static int enqueue(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                   mp_declog_waiter *wt, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&l->lock);
 	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished) {
@@ -449,17 +494,18 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, mp_de
 		why_unavailable(l, why, whylen);
 		l->refused_since += !l->finished;
 		pthread_mutex_unlock(&l->lock);
-		mp_free(text);
+		release(text, cap);
 		atomic_fetch_add(&l->refused, 1);
 		return MP_DECLOG_REFUSED;
 	}
 	if (l->count == l->cap) {
 		pthread_mutex_unlock(&l->lock);
-		mp_free(text);
+		release(text, cap);
 		atomic_fetch_add(&l->dropped, 1);
 		return MP_DECLOG_DROPPED;
 	}
-	l->ring[(l->head + l->count) % l->cap] = (record){type, text, len, l->drop ? NULL : wt, 0};
+	l->ring[(l->head + l->count) % l->cap] =
+	    (record){type, text, len, cap, l->drop ? NULL : wt, 0};
 	l->count++;
 	/* no-drop: written now, here or by the trail's holder (which looks again before it lets
 	 * go); drop: wake the writer for a batch's first record and when the batch is big enough
@@ -482,11 +528,11 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content)
 		atomic_fetch_add(&l->errors, 1);
 		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len, NULL, NULL, 0);
+	return enqueue(l, type, text, len, 0, NULL, NULL, 0);
 }
 
-int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
-                          mp_declog_waiter *wt, char *why, size_t whylen)
+int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                            mp_declog_waiter *wt, char *why, size_t whylen)
 {
 	if (!text || len < 2 || text[0] != '{' || text[len - 1] != '}') {
 		mp_free(text);
@@ -497,7 +543,13 @@ int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len
 			         "encoded (out of memory)");
 		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len, wt, why, whylen);
+	return enqueue(l, type, text, len, cap, wt, why, whylen);
+}
+
+int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
+                          mp_declog_waiter *wt, char *why, size_t whylen)
+{
+	return mp_declog_submit_buffer(l, type, text, len, 0, wt, why, whylen);
 }
 
 void mp_declog_retry(mp_declog *l)

@@ -67,6 +67,24 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content);
 int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
                           mp_declog_waiter *wt, char *why, size_t whylen);
 
+/* The size of a buffer mp_declog_buffer hands out: a decision record's usual size (the decision
+ * and its input, every header included). */
+#define MP_DECLOG_BUFFER 2048
+
+/* A buffer of at least MP_DECLOG_BUFFER bytes for the next record's text (mp_malloc'd; the
+ * caller's, to submit with mp_declog_submit_buffer or to mp_free), or NULL when out of memory:
+ * the one the calling thread kept from a record it wrote, else a new one. A thread keeps the
+ * buffer of one record it wrote (freed when the thread exits), so that a request thread that
+ * writes its own record (no-drop mode, the trail free) takes no malloc and no free for it. Any
+ * thread. */
+char *mp_declog_buffer(void);
+
+/* mp_declog_submit_text, where text's allocation is cap bytes (mp_declog_buffer's, or more if it
+ * grew): the thread that writes or refuses the record may keep the buffer (mp_declog_buffer).
+ * cap 0: not known, the text is freed. */
+int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                            mp_declog_waiter *wt, char *why, size_t whylen);
+
 /* The writer retries an unavailable log: it writes a "gap" record {"error", "failed",
  * "refused"} and, if that succeeds, takes records again. Any thread; no-op when available. */
 void mp_declog_retry(mp_declog *l);

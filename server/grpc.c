@@ -319,8 +319,8 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 		                .effect = d->dec.effect,
 		                .t0 = t0};
 		st->pending = p;
-		int rc = mp_declog_submit_text(log, "decision", d->record, d->record_len,
-		                               &p->waiter, why, sizeof(why));
+		int rc = mp_declog_submit_buffer(log, "decision", d->record, d->record_len,
+		                                 d->record_cap, &p->waiter, why, sizeof(why));
 		d->record = NULL;
 		if (rc == MP_DECLOG_QUEUED)
 			return; /* p is the writer's now */
@@ -331,7 +331,8 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 		return;
 	}
 	if (log)
-		mp_declog_submit_text(log, "decision", d->record, d->record_len, NULL, NULL, 0);
+		mp_declog_submit_buffer(log, "decision", d->record, d->record_len, d->record_cap,
+		                        NULL, NULL, 0);
 	d->record = NULL;
 	send_reply(st);
 	mp_metrics_decision(&w->metrics, MP_EP_GRPC, d->dec.effect, mp_server_now_ns() - t0);

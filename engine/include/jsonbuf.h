@@ -27,6 +27,13 @@ typedef struct {
 void mp_jsonbuf_init(mp_jsonbuf *b, char *storage, size_t cap);
 void mp_jsonbuf_free(mp_jsonbuf *b); /* the heap copy, if any; b is empty afterwards */
 
+/* Starts b in p, an mp_malloc'd block of cap bytes that b owns from here on (heap set: grown with
+ * mp_realloc, freed by mp_jsonbuf_free, or taken as the exception above says). p NULL: empty. */
+static inline void mp_jsonbuf_init_heap(mp_jsonbuf *b, char *p, size_t cap)
+{
+	*b = (mp_jsonbuf){.p = p, .cap = p ? cap : 0, .heap = p != NULL};
+}
+
 /* Makes room for n more bytes: 0, or -1 (and oom set). */
 int mp_jsonbuf_grow(mp_jsonbuf *b, size_t n);
 

@@ -328,6 +328,48 @@ static void test_strings_positions(void **state)
 			}
 }
 
+/* Two bytes to escape (or a character, or DEL, which is not escaped) at every pair of places in
+ * strings of 0 to 48 bytes: the sixteen-byte scans, the tail read as the sixteen bytes that end
+ * the string (what was escaped before it shifted out), the short tail read from a copy. Each
+ * string is a heap block of its exact size, so that AddressSanitizer (make check) sees any read
+ * past its end. */
+static void test_strings_pairs(void **state)
+{
+	(void)state;
+	static const char *const specials[] = {"\"", "\x01", "\x7f", "\xc3\xa9", "\xe4\xb8\xad"};
+	const size_t nspecial = sizeof(specials) / sizeof(specials[0]);
+	for (size_t len = 0; len <= 48; len++)
+		for (size_t a = 0; a <= len; a++)
+			for (size_t b = a; b <= len; b++)
+				for (size_t k = 0; k < nspecial * nspecial; k++) {
+					const char *x = specials[k / nspecial],
+					           *y = specials[k % nspecial];
+					size_t nx = strlen(x), ny = strlen(y);
+					char *s = malloc(len + 1);
+					assert_non_null(s);
+					memset(s, 'a' + (char)(len % 26), len);
+					s[len] = '\0';
+					if (a + nx <= len)
+						memcpy(s + a, x, nx);
+					if (b >= a + nx && b + ny <= len)
+						memcpy(s + b, y, ny);
+					json_t *j = json_string(s);
+					assert_non_null(j);
+					for (int ascii = 0; ascii < 2; ascii++) {
+						char *want = json_dumps(
+						    j, JSON_ENCODE_ANY |
+						           (ascii ? JSON_ENSURE_ASCII : 0));
+						char *got = string_bytes(s, ascii);
+						assert_string_equal(got, want);
+						free(got);
+						free(want);
+					}
+					assert_true(mp_jsonbuf_utf8_valid(s));
+					json_decref(j);
+					free(s);
+				}
+}
+
 /* The caller's storage first, the heap when it is full; out of memory sticks. */
 static void test_buffer(void **state)
 {
@@ -385,13 +427,10 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions_as_jansson),
-	    cmocka_unit_test(test_made_decisions),
-	    cmocka_unit_test(test_output_pinned),
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_strings_random),
-	    cmocka_unit_test(test_strings_positions),
-	    cmocka_unit_test(test_buffer),
+	    cmocka_unit_test(test_decisions_as_jansson), cmocka_unit_test(test_made_decisions),
+	    cmocka_unit_test(test_output_pinned),        cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_strings_random),       cmocka_unit_test(test_strings_positions),
+	    cmocka_unit_test(test_strings_pairs),        cmocka_unit_test(test_buffer),
 	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);

@@ -345,6 +345,240 @@ static void test_drop_mode_stop_counts_everything(void **state)
 	}
 }
 
+/* --- the buffer a thread keeps for its next record (mp_declog_buffer) --- */
+
+/* A record written into a buffer from mp_declog_buffer, grown with mp_realloc past it when pad
+ * asks for more, as the server's encoder does: {"n":N,"pad":"ccc..."}, c a letter of N, so that
+ * a buffer handed out again while its record waits would show in the file. *cap: its size. */
+static char *buffered(int n, size_t pad, size_t *len, size_t *cap)
+{
+	char *p = mp_declog_buffer();
+	assert_non_null(p);
+	*cap = MP_DECLOG_BUFFER;
+	if (pad + 64 > *cap) {
+		*cap = pad + 64;
+		p = mp_realloc(p, *cap);
+		assert_non_null(p);
+	}
+	int k = snprintf(p, 64, "{\"n\":%d,\"pad\":\"", n);
+	memset(p + k, 'a' + n % 26, pad);
+	memcpy(p + k + pad, "\"}", 2);
+	*len = (size_t)k + pad + 2;
+	return p;
+}
+
+/* The pad of record n: mostly under MP_DECLOG_BUFFER, some past it, a few past what a thread
+ * keeps (64 KiB). */
+static size_t pad_of(int n)
+{
+	return n % 50 == 7 ? 70000 : n % 10 == 3 ? 5000 : (size_t)(n * 37 % 1500);
+}
+
+/* Every decision record in path, each as pad_of and buffered wrote it: returns how many. */
+static long check_records(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t cap = 1 << 20;
+	char *line = malloc(cap);
+	long records = 0;
+	assert_non_null(f);
+	assert_non_null(line);
+	while (fgets(line, (int)cap, f)) {
+		const char *at = strstr(line, "\"n\":");
+		int n;
+		if (!strstr(line, "\"type\":\"decision\""))
+			continue;
+		assert_non_null(at);
+		assert_int_equal(sscanf(at, "\"n\":%d", &n), 1);
+		const char *pad = strstr(at, "\"pad\":\"");
+		assert_non_null(pad);
+		pad += 7;
+		size_t want = pad_of(n), i = 0;
+		while (pad[i] == 'a' + n % 26)
+			i++;
+		if (i != want || pad[i] != '"')
+			fail_msg("record %d: %zu bytes of its pad, %zu wanted", n, i, want);
+		records++;
+	}
+	free(line);
+	fclose(f);
+	return records;
+}
+
+/* The thread that writes its own record keeps its buffer and hands it out for the next record,
+ * without an allocation; a text of unknown size (mp_declog_submit_text) or one that grew past
+ * 64 KiB is freed, not kept; a refused record's buffer is kept too. */
+static void test_buffer_kept(void **state)
+{
+	(void)state;
+	char path[192], err[300], why[300];
+	size_t len, cap;
+	waiter w = {.wt.done = on_done};
+	tmp_path(path, sizeof(path), "kept.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	char *first = buffered(1, pad_of(1), &len, &cap);
+	assert_int_equal(mp_declog_submit_buffer(l, "decision", first, len, cap, &w.wt, NULL, 0),
+	                 MP_DECLOG_QUEUED);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	unsigned long before = mp_alloc_count();
+	char *again = mp_declog_buffer();
+	assert_ptr_equal(again, first);
+	assert_int_equal(mp_alloc_count(), before);
+	mp_free(again);
+	/* grown past what a thread keeps: freed */
+	char *big = buffered(7, pad_of(7), &len, &cap); /* 70000 bytes */
+	assert_int_equal(mp_declog_submit_buffer(l, "decision", big, len, cap, NULL, NULL, 0),
+	                 MP_DECLOG_QUEUED);
+	before = mp_alloc_count();
+	mp_free(mp_declog_buffer());
+	assert_int_equal(mp_alloc_count(), before + 1);
+	/* its size not known: freed */
+	char *unknown = buffered(3, pad_of(3), &len, &cap);
+	assert_int_equal(mp_declog_submit_text(l, "decision", unknown, len, NULL, NULL, 0),
+	                 MP_DECLOG_QUEUED);
+	before = mp_alloc_count();
+	mp_free(mp_declog_buffer());
+	assert_int_equal(mp_alloc_count(), before + 1);
+	assert_int_equal(check_records(path), 3);
+	/* after the log stops: refused, and the buffer kept all the same */
+	mp_declog_stop(l);
+	char *late = buffered(4, 10, &len, &cap);
+	assert_int_equal(
+	    mp_declog_submit_buffer(l, "decision", late, len, cap, &w.wt, why, sizeof(why)),
+	    MP_DECLOG_REFUSED);
+	assert_ptr_equal(mp_declog_buffer(), late);
+	mp_free(late);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	expect_intact(path, 6); /* start, three, end, seal */
+	unlink(path);
+}
+
+/* Threads submitting records in buffers at once, some grown past MP_DECLOG_BUFFER and some past
+ * 64 KiB: a buffer one thread wrote (its own or another's record) and kept is never handed out
+ * while a record is still in it: every record is in the file byte for byte, each waiter told
+ * once, the chain intact. */
+static waiter buf_waiters[THREADS][EACH];
+static int buf_rc[THREADS][EACH];
+
+static void *submit_buffered(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	for (int i = 0; i < EACH; i++) {
+		int n = t * EACH + i;
+		size_t len, cap;
+		char *text = buffered(n, pad_of(n), &len, &cap);
+		buf_waiters[t][i] = (waiter){.wt.done = on_done};
+		buf_rc[t][i] = mp_declog_submit_buffer(busy_log, "decision", text, len, cap,
+		                                       &buf_waiters[t][i].wt, NULL, 0);
+	}
+	return NULL;
+}
+
+static void test_buffers_threads(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	pthread_t th[THREADS];
+	tmp_path(path, sizeof(path), "buffers.jsonl");
+	busy_log = open_log(path, 0, NULL);
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t),
+		                 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), 0);
+	mp_declog_free(busy_log);
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < EACH; i++) {
+			assert_int_equal(buf_rc[t][i], MP_DECLOG_QUEUED);
+			assert_int_equal(atomic_load(&buf_waiters[t][i].calls), 1);
+			assert_int_equal(atomic_load(&buf_waiters[t][i].ok), 1);
+		}
+	assert_int_equal(check_records(path), THREADS * EACH);
+	expect_intact(path, THREADS * EACH + 3);
+	unlink(path);
+}
+
+/* A write failing in the middle of a run of threads submitting buffers (the file size limit
+ * reached): each record is either written and its waiter told so, or refused (told so, or the
+ * submit says so); the file holds exactly the records answered as written, intact. */
+static void test_buffers_write_fails_mid_run(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	pthread_t th[THREADS];
+	struct stat sb;
+	struct rlimit old, lim;
+	tmp_path(path, sizeof(path), "buffers-fail.jsonl");
+	busy_log = open_log(path, 0, NULL);
+	assert_int_equal(stat(path, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 200000; /* some hundred records, then a torn one */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, submit_buffered, (void *)(intptr_t)t),
+		                 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	mp_declog_stats st;
+	mp_declog_get_stats(busy_log, &st);
+	assert_true(st.unavailable);
+	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), -1);
+	mp_declog_free(busy_log);
+	long written = 0, refused = 0;
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < EACH; i++) {
+			waiter *w = &buf_waiters[t][i];
+			if (buf_rc[t][i] == MP_DECLOG_REFUSED) {
+				assert_int_equal(atomic_load(&w->calls), 0);
+				refused++;
+				continue;
+			}
+			assert_int_equal(buf_rc[t][i], MP_DECLOG_QUEUED);
+			assert_int_equal(atomic_load(&w->calls), 1);
+			if (atomic_load(&w->ok))
+				written++;
+			else
+				refused++;
+		}
+	assert_true(written > 0 && refused > 0);
+	assert_int_equal(check_records(path), written);
+	expect_intact(path, (uint64_t)written + 3);
+	unlink(path);
+}
+
+/* A record over the trail's line limit is not written: its waiter is told, and the log refuses
+ * what follows (fail closed), as after any failed write. */
+static void test_oversized_record(void **state)
+{
+	(void)state;
+	char path[192], err[300], why[300];
+	size_t len, cap;
+	waiter w = {.wt.done = on_done};
+	tmp_path(path, sizeof(path), "oversized.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	char *huge = buffered(1, MP_TRAIL_MAX_LINE, &len, &cap);
+	assert_int_equal(mp_declog_submit_buffer(l, "decision", huge, len, cap, &w.wt, NULL, 0),
+	                 MP_DECLOG_QUEUED);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	assert_int_equal(atomic_load(&w.ok), 0);
+	assert_non_null(strstr(w.why, "line limit"));
+	char *next = buffered(2, 10, &len, &cap);
+	assert_int_equal(
+	    mp_declog_submit_buffer(l, "decision", next, len, cap, &w.wt, why, sizeof(why)),
+	    MP_DECLOG_REFUSED);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), -1);
+	mp_declog_free(l);
+	assert_int_equal(check_records(path), 0);
+	expect_intact(path, 3);
+	unlink(path);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -367,6 +601,10 @@ int main(void)
 	    cmocka_unit_test(test_threads_each_answered_once),
 	    cmocka_unit_test(test_drop_mode_queues),
 	    cmocka_unit_test(test_drop_mode_stop_counts_everything),
+	    cmocka_unit_test(test_buffer_kept),
+	    cmocka_unit_test(test_buffers_threads),
+	    cmocka_unit_test(test_buffers_write_fails_mid_run),
+	    cmocka_unit_test(test_oversized_record),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

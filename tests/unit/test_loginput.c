@@ -191,12 +191,177 @@ static void test_proxy_inputs(void **state)
 	}
 }
 
+/* A random tree of keys from a few segments (case variants, a '.' inside a key, an empty key,
+ * "headers" at any depth) against random masks of the same segments, 1 to 70 entries: the
+ * writer's key-by-key matching (64 entries or fewer) and its walk over every entry (more)
+ * against the reference. */
+static const char *const segs[] = {"a", "b", "A", "ab", "headers", "Headers", "x.y", ""};
+#define NSEGS (sizeof(segs) / sizeof(segs[0]))
+
+static json_t *random_tree(unsigned *seed, int depth)
+{
+	json_t *o = json_object();
+	int n = (int)(rand_r(seed) % 4);
+	for (int i = 0; i < n; i++) {
+		const char *k = segs[rand_r(seed) % NSEGS];
+		json_object_set_new(o, k,
+		                    depth < 5 && rand_r(seed) % 3 ? random_tree(seed, depth + 1)
+		                                                  : json_integer(i));
+	}
+	return o;
+}
+
+static void test_random_masks(void **state)
+{
+	(void)state;
+	unsigned seed = 7;
+	char text[70][64];
+	const char *masks[70];
+	for (int round = 0; round < 3000; round++) {
+		json_t *in = random_tree(&seed, 0);
+		uint32_t nm = 1 + (uint32_t)(rand_r(&seed) % (round % 2 ? 70 : 6));
+		for (uint32_t i = 0; i < nm; i++) {
+			int depth = 1 + (int)(rand_r(&seed) % 4);
+			size_t len = 0;
+			for (int d = 0; d < depth; d++)
+				len +=
+				    (size_t)snprintf(text[i] + len, sizeof(text[i]) - len, "%s%s",
+				                     d ? "." : "", segs[rand_r(&seed) % NSEGS]);
+			masks[i] = text[i];
+		}
+		mp_bundle bn = {0};
+		bn.mask = masks;
+		bn.nmask = nm;
+		char label[48];
+		snprintf(label, sizeof(label), "random masks, round %d", round);
+		expect_same(in, &bn, label);
+		json_decref(in);
+	}
+}
+
+/* The mask entry that names a key as the 1st, 64th (the last followed key by key) and 65th
+ * (past them: the walk over every entry) of a mask, the others naming nothing present. */
+static void test_many_masks(void **state)
+{
+	(void)state;
+	static char text[70][32];
+	const char *masks[70];
+	json_t *in = json_pack("{s:{s:{s:s,s:s}},s:{s:s}}", "request", "headers", "Authorization",
+	                       "x", "keep", "y", "source", "principal", "p");
+	for (uint32_t n = 1; n <= 70; n++)
+		for (uint32_t at = 0; at < n; at++) {
+			for (uint32_t i = 0; i < n; i++) {
+				snprintf(text[i], sizeof(text[i]), "request.headers.h%u", i);
+				masks[i] = text[i];
+			}
+			masks[at] = at % 2 ? "request.headers.authorization" : "source.principal";
+			mp_bundle bn = {0};
+			bn.mask = masks;
+			bn.nmask = n;
+			char label[48];
+			snprintf(label, sizeof(label), "%u masks, the one at %u", n, at);
+			expect_same(in, &bn, label);
+		}
+	json_decref(in);
+}
+
+/* A proxy's request with header names a client chooses: one byte short of or past a mask's
+ * segment, a '.' inside, characters to escape at every place, 255 bytes (kept) and 256
+ * (left out), repeated in other cases; values with escapes at every place. Against masks of
+ * those names, the whole headers, a whole top-level object, and masks of 64 and 65 entries. */
+static void test_proxy_hostile(void **state)
+{
+	(void)state;
+	static char n255[256], n256[257], mask255[300], mask256[300], many[70][32];
+	memset(n255, 'h', 255);
+	memset(n256, 'h', 256);
+	snprintf(mask255, sizeof(mask255), "request.headers.%s", n255);
+	snprintf(mask256, sizeof(mask256), "request.headers.%s", n256);
+	static char names[40][48], values[40][48];
+	mp_proxyreq p;
+	memset(&p, 0, sizeof(p));
+	uint32_t nh = 0;
+	static const char *const fixed[] = {
+	    "authorizatio", "authorizationx", "Authorization.x", "AUTHORIZATION", "authorization",
+	    "x\"q",         "x\\b",           "x\x01y",          "Cookie",        "cookie"};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		p.headers[nh] = (mp_header){fixed[i], "v"};
+		nh++;
+	}
+	p.headers[nh++] = (mp_header){n255, "255"};
+	p.headers[nh++] = (mp_header){n256, "256"};
+	for (int at = 0; at < 20 && nh < MP_REQUEST_MAX_HEADERS; at++) {
+		/* a '"' at each place of a name, a control character at each place of a value */
+		memset(names[at], 'n', 20);
+		names[at][20] = '\0';
+		names[at][at] = '"';
+		memset(values[at], 'v', 20);
+		values[at][20] = '\0';
+		values[at][at] = at % 2 ? '\n' : '\\';
+		p.headers[nh++] = (mp_header){names[at], values[at]};
+	}
+	p.r.headers = p.headers;
+	p.r.nheaders = nh;
+	p.r.dst_service = "payments";
+	p.r.dst_namespace = "billing";
+	p.r.port = 8080;
+	p.r.method = "GET";
+	p.r.path = "/a\"b\\c\x01";
+	p.r.principal = "spiffe://acme.io/ns/shop/sa/checkout";
+	p.r.src_ip = "10.1.2.3";
+	for (int i = 0; i < 70; i++)
+		snprintf(many[i], sizeof(many[i]), "request.headers.m%d", i);
+	const char *sets[][8] = {
+	    {"request.headers.authorization", "request.headers.cookie", NULL},
+	    {"request.headers.AUTHORIZATION.x", "request.headers.authorization.x",
+	     "request.headers.x\"q", "request.headers.x\\b", NULL},
+	    {mask255, mask256, "request.headers.", "request.headers", NULL},
+	    {"destination", "source.ip", "request.path", "request.method", NULL},
+	    {"destination.port", "destination.namespace", "source", "Request.headers.cookie",
+	     "request.HEADERS.cookie", NULL},
+	};
+	json_t *in = mp_proxyreq_input(&p);
+	assert_non_null(in);
+	for (size_t m = 0; m < sizeof(sets) / sizeof(sets[0]) + 2; m++) {
+		const char *masks[70];
+		mp_bundle bn = {0};
+		bn.mask = masks;
+		if (m < sizeof(sets) / sizeof(sets[0])) {
+			while (sets[m][bn.nmask]) {
+				masks[bn.nmask] = sets[m][bn.nmask];
+				bn.nmask++;
+			}
+		} else { /* 64 or 65 entries, the last naming a header present */
+			bn.nmask = m == sizeof(sets) / sizeof(sets[0]) ? 64 : 65;
+			for (uint32_t i = 0; i < bn.nmask; i++)
+				masks[i] = many[i];
+			masks[bn.nmask - 1] = "request.headers.Cookie";
+		}
+		json_t *copy = json_deep_copy(in);
+		mp_loginput_mask(copy, &bn);
+		char *want = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		mp_jsonbuf b;
+		mp_jsonbuf_init(&b, NULL, 0);
+		b.ascii = 1;
+		mp_loginput_proxy(&b, &p, &bn);
+		mp_jsonbuf_raw(&b, "", 1);
+		assert_false(b.oom);
+		if (strcmp(want, b.p))
+			fail_msg("hostile proxy input, masks %zu:\n want %s\n  got %s", m, want,
+			         b.p);
+		free(want);
+		mp_jsonbuf_free(&b);
+		json_decref(copy);
+	}
+	json_decref(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_inputs),
-	    cmocka_unit_test(test_hostile_keys),
-	    cmocka_unit_test(test_proxy_inputs),
+	    cmocka_unit_test(test_json_inputs),  cmocka_unit_test(test_hostile_keys),
+	    cmocka_unit_test(test_proxy_inputs), cmocka_unit_test(test_random_masks),
+	    cmocka_unit_test(test_many_masks),   cmocka_unit_test(test_proxy_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

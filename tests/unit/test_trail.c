@@ -277,6 +277,56 @@ static void test_runs_continue(void **state)
 	unlink(path);
 }
 
+/* Records appended in held batches and one by one, with contents that fill, end exactly at and
+ * pass the usual sizes: each prev is the hex of the SHA-256 of the line before (the head's
+ * digits from their table: 800 records put every byte value in a hash), and mp_trail_head is
+ * the hash of the last line. */
+static void test_prev_is_hash_of_line_before(void **state)
+{
+	(void)state;
+	char path[192], err[512], head[65];
+	static char content[6000];
+	mp_trail_report rep;
+	tmp_path(path, sizeof(path), "prev.jsonl");
+	mp_trail *t = mp_trail_open(path, NULL, err, sizeof(err));
+	assert_non_null(t);
+	for (int i = 0; i < 800; i++) {
+		size_t pad = (size_t)(i * 131 % 5000);
+		int k = snprintf(content, 64, "{\"i\":%d,\"p\":\"", i);
+		memset(content + k, 'a' + i % 26, pad);
+		memcpy(content + k + pad, "\"}", 2);
+		if (i % 3 == 0)
+			mp_trail_hold(t);
+		assert_int_equal(mp_trail_append_encoded(t, "decision", content,
+		                                         (size_t)k + pad + 2, err, sizeof(err)),
+		                 0);
+		if (i % 3 == 2)
+			assert_int_equal(mp_trail_flush(t, err, sizeof(err)), 0);
+	}
+	assert_int_equal(mp_trail_flush(t, err, sizeof(err)), 0);
+	mp_trail_head(t, head);
+	mp_trail_close(t);
+	lines l = read_lines(path);
+	assert_int_equal(l.n, 800);
+	assert_non_null(strstr(l.v[0], "\"prev\":\""
+	                               "0000000000000000000000000000000000000000"
+	                               "000000000000000000000000\""));
+	for (size_t i = 1; i < l.n; i++) {
+		char h[65], want[80];
+		sha256_hex(l.v[i - 1], strlen(l.v[i - 1]), h);
+		snprintf(want, sizeof(want), "\"prev\":\"%s\"", h);
+		if (!strstr(l.v[i], want))
+			fail_msg("line %zu: want %s", i + 1, want);
+	}
+	char last[65];
+	sha256_hex(l.v[l.n - 1], strlen(l.v[l.n - 1]), last);
+	assert_string_equal(head, last);
+	lines_free(&l);
+	assert_int_equal(verify(path, NULL, &rep), 0);
+	assert_int_equal(rep.records, 800);
+	unlink(path);
+}
+
 static void test_signed_trail_verifies(void **state)
 {
 	(void)state;
@@ -1268,6 +1318,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runs_continue),
+	    cmocka_unit_test(test_prev_is_hash_of_line_before),
 	    cmocka_unit_test(test_signed_trail_verifies),
 	    cmocka_unit_test(test_tampering),
 	    cmocka_unit_test(test_cut_names_the_torn_line),
