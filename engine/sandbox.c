@@ -100,27 +100,33 @@ struct mp_sandbox {
 	mp_luapool pool; /* the state's blocks; released after lua_close */
 	size_t mem_limit;
 	size_t mem_used;
-	int capped;                       /* enforce mem_limit now (invariant 2) */
-	int depth;                        /* mp_sandbox_pcall calls running, nested ones included */
-	uint64_t instr_budget;            /* per top-level call */
-	uint64_t budget_left;             /* not yet committed in this call (invariant 9) */
-	uint64_t total_used;              /* units of the top-level calls that have returned */
-	uint64_t last_used;               /* units of the last top-level call that returned */
-	uint64_t mem_units;               /* of those of the running call: memory's charge ... */
-	uint64_t last_mem_units;          /* ... and of the last top-level call that returned */
-	size_t mem_peak;                  /* the most mem_used has been */
-	uint64_t requires;                /* calls to require */
-	uint64_t mem_refused;             /* growths refused */
-	int hook_step;                    /* the count the hook is armed with */
-	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
-	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
-	int64_t clock_credit;             /* units to spend before the clock is read again */
-	enum stop stop;                   /* why the running call must end, once tripped */
-	int located;                      /* stop_where is filled in */
-	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
-	const atomic_int *watch;          /* mp_sandbox_watch's flag, or NULL; never written here */
-	char *stdlib_dir;                 /* NULL: require finds nothing */
-	uint64_t nondeterministic;        /* calls whose result differs from run to run */
+	int capped;                /* enforce mem_limit now (invariant 2) */
+	int depth;                 /* mp_sandbox_pcall calls running, nested ones included */
+	uint64_t instr_budget;     /* per top-level call */
+	uint64_t budget_left;      /* not yet committed in this call (invariant 9) */
+	uint64_t total_used;       /* units of the top-level calls that have returned */
+	uint64_t last_used;        /* units of the last top-level call that returned */
+	uint64_t mem_units;        /* of those of the running call: memory's charge ... */
+	uint64_t last_mem_units;   /* ... and of the last top-level call that returned */
+	size_t mem_peak;           /* the most mem_used has been */
+	uint64_t requires;         /* calls to require */
+	uint64_t mem_refused;      /* growths refused */
+	int hook_step;             /* the count the hook is armed with */
+	uint32_t deadline_ms;      /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
+	uint64_t deadline_at;      /* monotonic ns the running call must end by; 0: none */
+	int64_t clock_credit;      /* units to spend before the clock is read again */
+	enum stop stop;            /* why the running call must end, once tripped */
+	int located;               /* stop_where is filled in */
+	atomic_int interrupt;      /* set by mp_sandbox_interrupt, from anywhere */
+	const atomic_int *watch;   /* mp_sandbox_watch's flag, or NULL; never written here */
+	char *stdlib_dir;          /* NULL: require finds nothing */
+	uint64_t nondeterministic; /* calls whose result differs from run to run */
+	struct {                   /* registry refs (0: none) of lazy proxies' metatables, */
+		const mp_sandbox_lazy *kind; /* by kind and name, so that a proxy is made without */
+		char name[24];               /* a lookup by pointer and one by name */
+		int mt_ref;
+	} lazy_mts[4];
+	int lazy_data_ref;                /* and of their data table (lazy_data_key's) */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
 	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
@@ -634,10 +640,15 @@ static int ro_lazy_index(lua_State *L)
 	int i = lazy_field(k, key, len);
 	if (i < 0)
 		return 0;
+	int plain = (k->plain >> i) & 1;
 	lua_settop(L, 2);
-	lua_pushvalue(L, 1);
-	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
-		return 1;
+	if (plain) {
+		lua_pushnil(L); /* 3: nothing kept */
+	} else {
+		lua_pushvalue(L, 1);
+		if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
+			return 1;
+	}
 	lua_pushvalue(L, 1);
 	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_DATA)) == LUA_TNIL) { /* 4: nil: all made */
 		lua_pushvalue(L, 1);
@@ -648,7 +659,8 @@ static int ro_lazy_index(lua_State *L)
 	}
 	if (!k->make(L, 4, i))
 		return 0;
-	if (has_identity(lua_type(L, -1))) {
+	assert(!plain || !has_identity(lua_type(L, -1)));
+	if (!plain && has_identity(lua_type(L, -1))) {
 		lua_pushvalue(L, 1);
 		lua_pushvalue(L, -2);
 		lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
@@ -736,14 +748,47 @@ static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *
 	lua_remove(L, -2);
 }
 
+/* Pushes the metatable of kind and name through the registry ref sb keeps of it, made and
+ * kept on first use (while a slot is free; a name too long to keep is looked up each time). */
+static void push_lazy_mt_cached(lua_State *L, mp_sandbox *sb, const mp_sandbox_lazy *kind,
+                                const char *name)
+{
+	size_t n = sizeof sb->lazy_mts / sizeof sb->lazy_mts[0], len;
+	name = name ? name : "?";
+	len = strlen(name);
+	for (size_t i = 0; i < n && sb->lazy_mts[i].kind; i++) {
+		if (sb->lazy_mts[i].kind == kind && strcmp(sb->lazy_mts[i].name, name) == 0) {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, sb->lazy_mts[i].mt_ref);
+			return;
+		}
+	}
+	push_lazy_mt(L, kind, name);
+	for (size_t i = 0; i < n && len < sizeof sb->lazy_mts[0].name; i++) {
+		if (!sb->lazy_mts[i].kind) {
+			lua_pushvalue(L, -1);
+			sb->lazy_mts[i].mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+			memcpy(sb->lazy_mts[i].name, name, len + 1);
+			sb->lazy_mts[i].kind = kind;
+			break;
+		}
+	}
+}
+
 void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
 {
+	mp_sandbox *sb = sandbox_of(L);
 	int data = lua_gettop(L);
 	assert(lua_toboolean(L, data)); /* nil marks a proxy whose fields are all made */
 	lua_createtable(L, 0, 0);       /* the proxy */
-	push_lazy_mt(L, kind, name);
+	push_lazy_mt_cached(L, sb, kind, name);
 	lua_setmetatable(L, -2);
-	push_registry_table(L, &lazy_data_key, 1);
+	if (sb->lazy_data_ref) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->lazy_data_ref);
+	} else {
+		push_registry_table(L, &lazy_data_key, 1);
+		lua_pushvalue(L, -1);
+		sb->lazy_data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
 	lua_pushvalue(L, -2);
 	lua_pushvalue(L, data);
 	lua_rawset(L, -3);
@@ -1481,6 +1526,15 @@ uint64_t mp_sandbox_set_budget(mp_sandbox *sb, uint64_t units)
 	assert(sb->depth == 0);
 	sb->instr_budget = units ? units : MP_SANDBOX_DEFAULT_INSTR_BUDGET;
 	return before;
+}
+
+void mp_sandbox_gc_headroom(mp_sandbox *sb, size_t bytes)
+{
+	double live = sb->mem_used ? (double)sb->mem_used : 1.0;
+	double pause = 100.0 + 100.0 * (double)bytes / live; /* percent of the live heap */
+
+	/* setting a parameter allocates nothing and cannot raise */
+	lua_gc(sb->L, LUA_GCINC, pause < 200.0 ? 200 : pause > 1000.0 ? 1000 : (int)pause, 0, 0);
 }
 
 uint32_t mp_sandbox_set_deadline(mp_sandbox *sb, uint32_t ms)
