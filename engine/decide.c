@@ -850,9 +850,9 @@ static void freeze(lua_State *L, int idx, const char *name)
 static const char req_key;
 enum { RQ_SLOT_REQ = 1, RQ_SLOT_STR };
 
-/* What a decision's `req` reads, copied into one userdata (its user value: the frozen context,
- * or nil for an empty one), so that a `req` a policy kept past its decision still reads its own
- * request. Strings: pointers into the block after the header, NULL when absent. */
+/* What a decision's `req` reads, copied into one userdata (its user values: RQ_UV_*), so that
+ * a `req` a policy kept past its decision still reads its own request. Strings: pointers into
+ * the block after the header, NULL when absent. */
 enum {
 	RQ_PRINCIPAL,
 	RQ_SRC_NS,
@@ -863,6 +863,16 @@ enum {
 	RQ_METHOD,
 	RQ_PATH,
 	RQ_N
+};
+/* The user values of a decision's userdata: the frozen context (or nil), the state's string
+ * cache (push_field), then the fields req keeps (source, destination, request, context: the
+ * lazy kind's keep_uv) and req.request.headers. */
+enum {
+	RQ_UV_CONTEXT = 1,
+	RQ_UV_CACHE,
+	RQ_UV_REQ,
+	RQ_UV_HEADERS = RQ_UV_REQ + 4,
+	RQ_NUV = RQ_UV_HEADERS
 };
 typedef struct {
 	const char *s;
@@ -885,7 +895,7 @@ static void push_rq(lua_State *L, const rq_str *s)
 enum { RQ_CACHE_MIN = 16 }; /* bytes from which a string is worth looking up in the cache */
 
 /* Pushes field f of the data d at stack index data (present). A string of RQ_CACHE_MIN bytes or
- * more is taken from the state's cache (the data's user value 2, req_key's table) when the last
+ * more is taken from the state's cache (the data's RQ_UV_CACHE, req_key's table) when the last
  * one pushed for f has the same bytes, else made and cached: Lua hashes every byte of a string
  * it makes, and the same principal is read by every `when` of a decision and by the next
  * decisions. A string is a value (two of the same bytes cannot be told apart), so nothing of one
@@ -894,7 +904,7 @@ static void push_field(lua_State *L, int data, const rq_data *d, int f)
 {
 	const rq_str *s = &d->str[f];
 	size_t len;
-	if (s->len < RQ_CACHE_MIN || lua_getiuservalue(L, data, 2) != LUA_TTABLE) {
+	if (s->len < RQ_CACHE_MIN || lua_getiuservalue(L, data, RQ_UV_CACHE) != LUA_TTABLE) {
 		if (s->len >= RQ_CACHE_MIN)
 			lua_pop(L, 1);
 		lua_pushlstring(L, s->s, s->len);
@@ -924,7 +934,7 @@ static int make_source(lua_State *L, int data, int i)
 	return 1;
 }
 static const char *const rq_source[] = {"principal", "namespace", "service", "ip", NULL};
-static const mp_sandbox_lazy source_kind = {make_source, rq_source, 4, 0xf};
+static const mp_sandbox_lazy source_kind = {make_source, rq_source, 4, 0xf, 0};
 
 /* req.destination's fields: service, namespace, port (absent when 0). */
 static int make_destination(lua_State *L, int data, int i)
@@ -942,11 +952,12 @@ static int make_destination(lua_State *L, int data, int i)
 	return 1;
 }
 static const char *const rq_destination[] = {"service", "namespace", "port", NULL};
-static const mp_sandbox_lazy destination_kind = {make_destination, rq_destination, 3, 0x7};
+static const mp_sandbox_lazy destination_kind = {make_destination, rq_destination, 3, 0x7, 0};
 
 static int make_request(lua_State *L, int data, int i);
 static const char *const request_fields[] = {"method", "path", "headers", NULL};
-static const mp_sandbox_lazy request_kind = {make_request, request_fields, 3, 0x3};
+static const mp_sandbox_lazy request_kind = {make_request, request_fields, 3, 0x3,
+                                             RQ_UV_HEADERS - 2};
 
 /* req.request's fields: method, path, headers (a plain read-only table, made whole). */
 static int make_request(lua_State *L, int data, int i)
@@ -982,7 +993,7 @@ static int make_req(lua_State *L, int data, int i)
 		mp_sandbox_push_lazy(L, views[i], "req");
 		break;
 	default:
-		if (lua_getiuservalue(L, data, 1) != LUA_TTABLE) {
+		if (lua_getiuservalue(L, data, RQ_UV_CONTEXT) != LUA_TTABLE) {
 			lua_pop(L, 1);
 			lua_createtable(L, 0, 0);
 			mp_sandbox_push_readonly(L, -1, "req");
@@ -992,7 +1003,7 @@ static int make_req(lua_State *L, int data, int i)
 	return 1;
 }
 static const char *const req_fields[] = {"source", "destination", "request", "context", NULL};
-static const mp_sandbox_lazy req_kind = {make_req, req_fields, 4, 0};
+static const mp_sandbox_lazy req_kind = {make_req, req_fields, 4, 0, RQ_UV_REQ};
 
 /* Pushes a fresh, read-only `req` for one decision's `when` calls, whose fields are made when
  * first read, and keeps it at req_key (runs protected, in the first `when`'s call: it allocates
@@ -1021,7 +1032,7 @@ static void push_new_req(lua_State *L, resolved *q)
 		bytes += strlen(r->headers[h].name) +
 		         (r->headers[h].value ? strlen(r->headers[h].value) : 0);
 	size_t head = sizeof(rq_data) + 2 * (size_t)r->nheaders * sizeof(rq_str);
-	rq_data *d = lua_newuserdatauv(L, head + bytes, 2);
+	rq_data *d = lua_newuserdatauv(L, head + bytes, RQ_NUV);
 	char *p = (char *)d + head;
 	for (int i = 0; i < RQ_N; i++) {
 		d->str[i] = (rq_str){str[i] ? p : NULL, lens[i]};
@@ -1046,7 +1057,7 @@ static void push_new_req(lua_State *L, resolved *q)
 		mp_luajson_push(L, r->context);
 		if (lua_istable(L, -1))
 			freeze(L, -1, "req");
-		lua_setiuservalue(L, -2, 1);
+		lua_setiuservalue(L, -2, RQ_UV_CONTEXT);
 	}
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &req_key) != LUA_TTABLE) {
 		lua_pop(L, 1);
@@ -1055,7 +1066,7 @@ static void push_new_req(lua_State *L, resolved *q)
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &req_key);
 	}
 	lua_pushvalue(L, -1);
-	lua_setiuservalue(L, -3, 2); /* the string cache */
+	lua_setiuservalue(L, -3, RQ_UV_CACHE);
 	lua_insert(L, -2);
 	mp_sandbox_push_lazy(L, &req_kind, "req");
 	lua_pushvalue(L, -1);

@@ -484,7 +484,9 @@ static int ro_newindex(lua_State *L);
  *   LAZY_UV_ALL        all[proxy], once every field is made, the table of them (lazy_all_key);
  *   LAZY_UV_FIELDS+i   field i of each proxy once made, if it has an identity (a table,
  *                      userdata, function: a string or a number is made again on each read,
- *                      which no code can tell apart); one table per field and metatable.
+ *                      which no code can tell apart); one table per field and metatable
+ *                      (false for a plain field, and for every field of a kind that keeps
+ *                      them in its data's user values: keep_uv).
  * A proxy is then one empty table and an entry in data. Policy code reaches none of these (the
  * metatable is protected), and a proxy's entries go with it when it is collected, the data
  * with them. */
@@ -642,8 +644,8 @@ static int ro_lazy_index(lua_State *L)
 		return 0;
 	int plain = (k->plain >> i) & 1;
 	lua_settop(L, 2);
-	if (plain) {
-		lua_pushnil(L); /* 3: nothing kept */
+	if (plain || k->keep_uv) {
+		lua_pushnil(L); /* 3: nothing kept (here) */
 	} else {
 		lua_pushvalue(L, 1);
 		if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
@@ -657,15 +659,49 @@ static int ro_lazy_index(lua_State *L)
 		lua_rawget(L, -2);
 		return 1;
 	}
+	if (k->keep_uv && !plain) {
+		if (lua_getiuservalue(L, 4, k->keep_uv + i) > LUA_TNIL) /* 5: kept in the data */
+			return 1;
+		lua_pop(L, 1);
+	}
 	if (!k->make(L, 4, i))
 		return 0;
 	assert(!plain || !has_identity(lua_type(L, -1)));
 	if (!plain && has_identity(lua_type(L, -1))) {
-		lua_pushvalue(L, 1);
-		lua_pushvalue(L, -2);
-		lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
+		if (k->keep_uv) {
+			lua_pushvalue(L, -1);
+			int set = lua_setiuservalue(L, 4, k->keep_uv + i);
+			assert(set);
+			(void)set;
+		} else {
+			lua_pushvalue(L, 1);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
+		}
 	}
 	return 1;
+}
+
+/* Pushes field i of the lazy proxy at index proxy as kept (f: its __index, data: its data)
+ * and returns 1, or pushes nothing and returns 0 when it is not kept. */
+static int push_kept(lua_State *L, const mp_sandbox_lazy *k, int f, int proxy, int data, int i)
+{
+	if ((k->plain >> i) & 1)
+		return 0;
+	if (k->keep_uv) {
+		if (lua_getiuservalue(L, data, k->keep_uv + i) > LUA_TNIL)
+			return 1;
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
+	lua_pushvalue(L, proxy);
+	if (lua_rawget(L, -2) != LUA_TNIL) {
+		lua_remove(L, -2);
+		return 1;
+	}
+	lua_pop(L, 2);
+	return 0;
 }
 
 /* Makes every field of the lazy proxy at index proxy (its metatable at mt), in the kind's
@@ -697,15 +733,8 @@ static void lazy_complete(lua_State *L, int proxy, int mt)
 	lua_createtable(L, 0, k->nfields);
 	int all = lua_gettop(L);
 	for (int i = 0; k->fields[i]; i++) {
-		lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
-		lua_pushvalue(L, proxy);
-		if (lua_rawget(L, -2) == LUA_TNIL) {
-			lua_settop(L, all);
-			if (!k->make(L, data, i))
-				continue;
-		} else {
-			lua_remove(L, -2);
-		}
+		if (!push_kept(L, k, f, proxy, data, i) && !k->make(L, data, i))
+			continue;
 		lua_setfield(L, all, k->fields[i]); /* a raw set: the table is plain */
 	}
 	lua_pushvalue(L, proxy);
@@ -739,8 +768,12 @@ static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *
 	lua_pushlightuserdata(L, (void *)kind);
 	push_registry_table(L, &lazy_data_key, 1);
 	push_registry_table(L, &lazy_all_key, 1);
-	for (int i = 0; i < kind->nfields; i++)
-		push_registry_table(L, NULL, 1);
+	for (int i = 0; i < kind->nfields; i++) { /* none: kept in the data or never */
+		if (kind->keep_uv || ((kind->plain >> i) & 1))
+			lua_pushboolean(L, 0);
+		else
+			push_registry_table(L, NULL, 1);
+	}
 	lua_pushcclosure(L, ro_lazy_index, LAZY_UV_FIELDS - 1 + kind->nfields);
 	lua_setfield(L, -2, "__index");
 	lua_pushvalue(L, -1);
@@ -779,7 +812,8 @@ void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char 
 	mp_sandbox *sb = sandbox_of(L);
 	int data = lua_gettop(L);
 	assert(lua_toboolean(L, data)); /* nil marks a proxy whose fields are all made */
-	lua_createtable(L, 0, 0);       /* the proxy */
+	assert(!kind->keep_uv || lua_type(L, data) == LUA_TUSERDATA);
+	lua_createtable(L, 0, 0); /* the proxy */
 	push_lazy_mt_cached(L, sb, kind, name);
 	lua_setmetatable(L, -2);
 	if (sb->lazy_data_ref) {

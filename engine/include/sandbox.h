@@ -305,12 +305,16 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
  * pushes the value of field i from the data at stack index data and returns 1, or pushes
  * nothing and returns 0 when the field is absent. make may raise a memory error. Bit i of
  * plain says that field i is never a value with an identity (a string, number or boolean, or
- * absent): a read of it does not look for a kept value first. */
+ * absent): a read of it does not look for a kept value first. With keep_uv > 0, a field i with
+ * an identity is kept in user value keep_uv + i of the data, which must then be a full userdata
+ * with those user values and the data of no other proxy of the kind (each proxy has its own
+ * kept fields); with 0, in weak tables beside the proxy. */
 typedef struct mp_sandbox_lazy {
 	int (*make)(lua_State *L, int data, int i);
 	const char *const *fields;
 	int nfields;
 	uint32_t plain;
+	int keep_uv;
 } mp_sandbox_lazy;
 
 /* Pops a value (the data: neither nil nor false) and pushes a read-only proxy, as

@@ -15,6 +15,8 @@
 #include "engine.h"
 #include "sandbox.h"
 
+#include <lua.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -767,6 +769,23 @@ static void test_when_state(void **state)
 		    "when failed: read|spiffe://t/ns/billing/sa/pay|/g|9|true|true|" KEPT_A
 		    ",false,false|spiffe://t/ns/billing/sa/pay|sandbox/echo");
 	}
+	/* what decisions leave is collected: a second round of as many takes no more memory than
+	 * the first left (the weak tables keep their size, not their entries) */
+	char err[256];
+	mp_sandbox *sb = mp_evaluator_sandbox(ev, err, sizeof(err));
+	assert_non_null(sb);
+	size_t after[2];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 3000; i++)
+			whenstate(ev, e, &dec, i % 2 ? a : c, "/r", "read", "10", "reader");
+		lua_gc(mp_sandbox_lua(sb), LUA_GCCOLLECT);
+		lua_gc(mp_sandbox_lua(sb), LUA_GCCOLLECT);
+		after[round] = mp_sandbox_mem_used(sb);
+	}
+	assert_true(after[1] <= after[0] + 1024);
+	assert_string_equal(whenstate(ev, e, &dec, b, "/g", "read", "9", "reader"),
+	                    "when failed: read|spiffe://t/ns/billing/sa/pay|/g|9|true|true|" KEPT_A
+	                    ",false,false|spiffe://t/ns/billing/sa/pay|sandbox/echo");
 #undef KEPT_A
 	mp_evaluator_free(ev);
 	mp_engine_release(e);

@@ -412,7 +412,7 @@ static void test_readonly_libraries(void **state)
 static int lazy_makes;
 static int lazy_make(lua_State *L, int data, int i);
 static const char *const lazy_fields[] = {"a", "b", "c", "t", NULL};
-static const mp_sandbox_lazy lazy_kind = {lazy_make, lazy_fields, 4, 0};
+static const mp_sandbox_lazy lazy_kind = {lazy_make, lazy_fields, 4, 0, 0};
 static int lazy_make(lua_State *L, int data, int i)
 {
 	lazy_makes++;
@@ -540,7 +540,7 @@ static void test_lazy_proxy_shared(void **state)
 }
 
 /* lazy_kind with "a" and "b" declared plain (never a value with an identity). */
-static const mp_sandbox_lazy plain_kind = {lazy_make, lazy_fields, 4, 0x3};
+static const mp_sandbox_lazy plain_kind = {lazy_make, lazy_fields, 4, 0x3, 0};
 
 /* The sandbox keeps the metatables of a few kinds and names by registry ref: more kinds and
  * names than it keeps, and a name too long to keep, still get one metatable each, shared by
