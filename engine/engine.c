@@ -328,7 +328,7 @@ int mp_evaluator_push_fn(mp_evaluator *ev, const char *which, int32_t i, char *e
 			/* reading the registry's array and a table's cannot raise */
 			lua_rawgeti(L, LUA_REGISTRYINDEX, ev->fn_refs[w]);
 			if (lua_rawgeti(L, -1, i) == LUA_TFUNCTION) {
-				lua_remove(L, -2);
+				lua_replace(L, -2);
 				return 0;
 			}
 			lua_pop(L, 2);
