@@ -95,38 +95,42 @@ enum {
 
 enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED, STOP_DEADLINE };
 
+/* A registry ref of the metatable lazy proxies of kind and name share (mp_sandbox_push_lazy),
+ * so that a proxy is made without a lookup by the kind's address and one by name. */
+typedef struct {
+	const mp_sandbox_lazy *kind; /* NULL: a free slot */
+	char name[24];
+	int mt_ref;
+} lazy_mt_ref;
+
 struct mp_sandbox {
 	lua_State *L;
 	mp_luapool pool; /* the state's blocks; released after lua_close */
 	size_t mem_limit;
 	size_t mem_used;
-	int capped;                /* enforce mem_limit now (invariant 2) */
-	int depth;                 /* mp_sandbox_pcall calls running, nested ones included */
-	uint64_t instr_budget;     /* per top-level call */
-	uint64_t budget_left;      /* not yet committed in this call (invariant 9) */
-	uint64_t total_used;       /* units of the top-level calls that have returned */
-	uint64_t last_used;        /* units of the last top-level call that returned */
-	uint64_t mem_units;        /* of those of the running call: memory's charge ... */
-	uint64_t last_mem_units;   /* ... and of the last top-level call that returned */
-	size_t mem_peak;           /* the most mem_used has been */
-	uint64_t requires;         /* calls to require */
-	uint64_t mem_refused;      /* growths refused */
-	int hook_step;             /* the count the hook is armed with */
-	uint32_t deadline_ms;      /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
-	uint64_t deadline_at;      /* monotonic ns the running call must end by; 0: none */
-	int64_t clock_credit;      /* units to spend before the clock is read again */
-	enum stop stop;            /* why the running call must end, once tripped */
-	int located;               /* stop_where is filled in */
-	atomic_int interrupt;      /* set by mp_sandbox_interrupt, from anywhere */
-	const atomic_int *watch;   /* mp_sandbox_watch's flag, or NULL; never written here */
-	char *stdlib_dir;          /* NULL: require finds nothing */
-	uint64_t nondeterministic; /* calls whose result differs from run to run */
-	struct {                   /* registry refs (0: none) of lazy proxies' metatables, */
-		const mp_sandbox_lazy *kind; /* by kind and name, so that a proxy is made without */
-		char name[24];               /* a lookup by pointer and one by name */
-		int mt_ref;
-	} lazy_mts[4];
-	int lazy_data_ref;                /* and of their data table (lazy_data_key's) */
+	int capped;                       /* enforce mem_limit now (invariant 2) */
+	int depth;                        /* mp_sandbox_pcall calls running, nested ones included */
+	uint64_t instr_budget;            /* per top-level call */
+	uint64_t budget_left;             /* not yet committed in this call (invariant 9) */
+	uint64_t total_used;              /* units of the top-level calls that have returned */
+	uint64_t last_used;               /* units of the last top-level call that returned */
+	uint64_t mem_units;               /* of those of the running call: memory's charge ... */
+	uint64_t last_mem_units;          /* ... and of the last top-level call that returned */
+	size_t mem_peak;                  /* the most mem_used has been */
+	uint64_t requires;                /* calls to require */
+	uint64_t mem_refused;             /* growths refused */
+	int hook_step;                    /* the count the hook is armed with */
+	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
+	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
+	int64_t clock_credit;             /* units to spend before the clock is read again */
+	enum stop stop;                   /* why the running call must end, once tripped */
+	int located;                      /* stop_where is filled in */
+	atomic_int interrupt;             /* set by mp_sandbox_interrupt, from anywhere */
+	const atomic_int *watch;          /* mp_sandbox_watch's flag, or NULL; never written here */
+	char *stdlib_dir;                 /* NULL: require finds nothing */
+	uint64_t nondeterministic;        /* calls whose result differs from run to run */
+	lazy_mt_ref lazy_mts[4];          /* the first kinds and names made */
+	int lazy_data_ref;                /* a registry ref of lazy_data_key's table, or 0 */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
 	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
