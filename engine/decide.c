@@ -824,12 +824,15 @@ static void freeze(lua_State *L, int idx, const char *name)
 	lua_replace(L, idx);
 }
 
-/* The registry key of the last decision's `req`. */
+/* The registry key of the decision state of a Lua state: a table whose [1] is the last
+ * decision's `req` and whose [2 + RQ_*] is the last string pushed for each field of the request
+ * (see push_field). */
 static const char req_key;
+enum { RQ_SLOT_REQ = 1, RQ_SLOT_STR };
 
-/* What a decision's `req` reads, copied into one userdata (its user value: the frozen context,
- * or nil for an empty one), so that a `req` a policy kept past its decision still reads its own
- * request. Strings: pointers into the block after the header, NULL when absent. */
+/* What a decision's `req` reads, copied into one userdata (its user values: RQ_UV_*), so that
+ * a `req` a policy kept past its decision still reads its own request. Strings: pointers into
+ * the block after the header, NULL when absent. */
 enum {
 	RQ_PRINCIPAL,
 	RQ_SRC_NS,
@@ -840,6 +843,16 @@ enum {
 	RQ_METHOD,
 	RQ_PATH,
 	RQ_N
+};
+/* The user values of a decision's userdata: the frozen context (or nil), the state's string
+ * cache (push_field), then the fields req keeps (source, destination, request, context: the
+ * lazy kind's keep_uv) and req.request.headers. */
+enum {
+	RQ_UV_CONTEXT = 1,
+	RQ_UV_CACHE,
+	RQ_UV_REQ,
+	RQ_UV_HEADERS = RQ_UV_REQ + 4,
+	RQ_NUV = RQ_UV_HEADERS
 };
 typedef struct {
 	const char *s;
@@ -859,17 +872,49 @@ static void push_rq(lua_State *L, const rq_str *s)
 		lua_pushnil(L);
 }
 
+enum { RQ_CACHE_MIN = 16 }; /* bytes from which a string is worth looking up in the cache */
+
+/* Pushes field f of the data d at stack index data (present). A string of RQ_CACHE_MIN bytes or
+ * more is taken from the state's cache (the data's RQ_UV_CACHE, req_key's table) when the last
+ * one pushed for f has the same bytes, else made and cached: Lua hashes every byte of a string
+ * it makes, and the same principal is read by every `when` of a decision and by the next
+ * decisions. A string is a value (two of the same bytes cannot be told apart), so nothing of one
+ * request reaches another through the cache. */
+static void push_field(lua_State *L, int data, const rq_data *d, int f)
+{
+	const rq_str *s = &d->str[f];
+	size_t len;
+	if (s->len < RQ_CACHE_MIN || lua_getiuservalue(L, data, RQ_UV_CACHE) != LUA_TTABLE) {
+		if (s->len >= RQ_CACHE_MIN)
+			lua_pop(L, 1);
+		lua_pushlstring(L, s->s, s->len);
+		return;
+	}
+	if (lua_rawgeti(L, -1, RQ_SLOT_STR + f) == LUA_TSTRING) {
+		const char *c = lua_tolstring(L, -1, &len);
+		if (len == s->len && memcmp(c, s->s, len) == 0) {
+			lua_remove(L, -2);
+			return;
+		}
+	}
+	lua_pop(L, 1);
+	lua_pushlstring(L, s->s, s->len);
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, -3, RQ_SLOT_STR + f); /* the array part is made whole: no growth */
+	lua_remove(L, -2);
+}
+
 /* req.source's fields (principal, namespace, service, ip), made from d's strings on each read. */
 static int make_source(lua_State *L, int data, int i)
 {
 	const rq_data *d = lua_touserdata(L, data);
 	if (!d->str[RQ_PRINCIPAL + i].s)
 		return 0;
-	push_rq(L, &d->str[RQ_PRINCIPAL + i]);
+	push_field(L, data, d, RQ_PRINCIPAL + i);
 	return 1;
 }
 static const char *const rq_source[] = {"principal", "namespace", "service", "ip", NULL};
-static const mp_sandbox_lazy source_kind = {make_source, rq_source, 4};
+static const mp_sandbox_lazy source_kind = {make_source, rq_source, 4, 0xf, 0};
 
 /* req.destination's fields: service, namespace, port (absent when 0). */
 static int make_destination(lua_State *L, int data, int i)
@@ -883,15 +928,16 @@ static int make_destination(lua_State *L, int data, int i)
 	}
 	if (!d->str[RQ_DST_SVC + i].s)
 		return 0;
-	push_rq(L, &d->str[RQ_DST_SVC + i]);
+	push_field(L, data, d, RQ_DST_SVC + i);
 	return 1;
 }
 static const char *const rq_destination[] = {"service", "namespace", "port", NULL};
-static const mp_sandbox_lazy destination_kind = {make_destination, rq_destination, 3};
+static const mp_sandbox_lazy destination_kind = {make_destination, rq_destination, 3, 0x7, 0};
 
 static int make_request(lua_State *L, int data, int i);
 static const char *const request_fields[] = {"method", "path", "headers", NULL};
-static const mp_sandbox_lazy request_kind = {make_request, request_fields, 3};
+static const mp_sandbox_lazy request_kind = {make_request, request_fields, 3, 0x3,
+                                             RQ_UV_HEADERS - 2};
 
 /* req.request's fields: method, path, headers (a plain read-only table, made whole). */
 static int make_request(lua_State *L, int data, int i)
@@ -900,7 +946,7 @@ static int make_request(lua_State *L, int data, int i)
 	if (i < 2) {
 		if (!d->str[RQ_METHOD + i].s)
 			return 0;
-		push_rq(L, &d->str[RQ_METHOD + i]);
+		push_field(L, data, d, RQ_METHOD + i);
 		return 1;
 	}
 	lua_createtable(L, 0, (int)d->nheaders);
@@ -927,7 +973,7 @@ static int make_req(lua_State *L, int data, int i)
 		mp_sandbox_push_lazy(L, views[i], "req");
 		break;
 	default:
-		if (lua_getiuservalue(L, data, 1) != LUA_TTABLE) {
+		if (lua_getiuservalue(L, data, RQ_UV_CONTEXT) != LUA_TTABLE) {
 			lua_pop(L, 1);
 			lua_createtable(L, 0, 0);
 			mp_sandbox_push_readonly(L, -1, "req");
@@ -937,13 +983,13 @@ static int make_req(lua_State *L, int data, int i)
 	return 1;
 }
 static const char *const req_fields[] = {"source", "destination", "request", "context", NULL};
-static const mp_sandbox_lazy req_kind = {make_req, req_fields, 4};
+static const mp_sandbox_lazy req_kind = {make_req, req_fields, 4, 0, RQ_UV_REQ};
 
-/* Builds a fresh, read-only `req` for one decision's `when` calls, whose fields are made when
- * first read, and keeps it at req_key (runs protected: it allocates in the capped state). */
-static int build_req(lua_State *L)
+/* Pushes a fresh, read-only `req` for one decision's `when` calls, whose fields are made when
+ * first read, and keeps it at req_key (runs protected, in the first `when`'s call: it allocates
+ * in the capped state). */
+static void push_new_req(lua_State *L, resolved *q)
 {
-	resolved *q = lua_touserdata(L, 1);
 	const mp_request *r = q->r;
 	mp_model_view v = mp_model_get_view(q->m);
 	const char *str[RQ_N] = {
@@ -966,7 +1012,7 @@ static int build_req(lua_State *L)
 		bytes += strlen(r->headers[h].name) +
 		         (r->headers[h].value ? strlen(r->headers[h].value) : 0);
 	size_t head = sizeof(rq_data) + 2 * (size_t)r->nheaders * sizeof(rq_str);
-	rq_data *d = lua_newuserdatauv(L, head + bytes, 1);
+	rq_data *d = lua_newuserdatauv(L, head + bytes, RQ_NUV);
 	char *p = (char *)d + head;
 	for (int i = 0; i < RQ_N; i++) {
 		d->str[i] = (rq_str){str[i] ? p : NULL, lens[i]};
@@ -991,12 +1037,33 @@ static int build_req(lua_State *L)
 		mp_luajson_push(L, r->context);
 		if (lua_istable(L, -1))
 			freeze(L, -1, "req");
-		lua_setiuservalue(L, -2, 1);
+		lua_setiuservalue(L, -2, RQ_UV_CONTEXT);
 	}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &req_key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, RQ_SLOT_STR - 1 + RQ_N, 0);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &req_key);
+	}
+	lua_pushvalue(L, -1);
+	lua_setiuservalue(L, -3, RQ_UV_CACHE);
+	lua_insert(L, -2);
 	mp_sandbox_push_lazy(L, &req_kind, "req");
 	lua_pushvalue(L, -1);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &req_key);
+	lua_rawseti(L, -3, RQ_SLOT_REQ);
+	lua_remove(L, -2);
 	q->req_L = L;
+}
+
+/* The call of a decision's first `when`: (fn, q) -> fn(req), req built first. Building it in
+ * the same protected call as the `when` saves a call; what it allocates (a few hundred bytes,
+ * some 30 units) is paid from that `when`'s budget. */
+static int call_first_when(lua_State *L)
+{
+	resolved *q = lua_touserdata(L, 2);
+	lua_settop(L, 1);
+	push_new_req(L, q);
+	lua_call(L, 1, 1);
 	return 1;
 }
 
@@ -1032,6 +1099,22 @@ static const char *add_text(mp_decision *d, const char *fmt, const char *a, cons
 	return p;
 }
 
+/* Pushes the `req` built for this decision in L and returns 1; 0, pushing nothing, when none
+ * was (reads only: cannot raise). */
+static int push_built_req(lua_State *L, const resolved *q)
+{
+	int top = lua_gettop(L);
+	if (q->req_L != L)
+		return 0;
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &req_key) == LUA_TTABLE &&
+	    lua_rawgeti(L, -1, RQ_SLOT_REQ) == LUA_TTABLE) {
+		lua_remove(L, -2);
+		return 1;
+	}
+	lua_settop(L, top);
+	return 0;
+}
+
 /* 1: the `when` holds, 0: it does not, -1: it failed (message in *msg). */
 static int run_when(mp_evaluator *ev, const mp_rule *rule, resolved *q, mp_decision *d,
                     const char **msg)
@@ -1046,17 +1129,14 @@ static int run_when(mp_evaluator *ev, const mp_rule *rule, resolved *q, mp_decis
 		goto fail;
 	/* one `req` per decision, built for its first `when`: read-only all the way down, so
 	 * what one `when` does cannot reach another's */
-	if (q->req_L != L || lua_rawgetp(L, LUA_REGISTRYINDEX, &req_key) != LUA_TTABLE) {
-		if (q->req_L == L)
-			lua_pop(L, 1);
-		lua_pushcfunction(L, build_req);
+	int nargs = 1;
+	if (!push_built_req(L, q)) { /* the decision's first `when` builds it */
+		lua_pushcfunction(L, call_first_when);
+		lua_insert(L, -2);
 		lua_pushlightuserdata(L, q);
-		if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0) {
-			lua_pop(L, 1);
-			goto fail;
-		}
+		nargs = 2;
 	}
-	if (mp_sandbox_pcall(sb, 1, 1, err, sizeof(err)) < 0)
+	if (mp_sandbox_pcall(sb, nargs, 1, err, sizeof(err)) < 0)
 		goto fail;
 	int ok = lua_toboolean(L, -1);
 	lua_pop(L, 1);

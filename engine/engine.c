@@ -15,6 +15,11 @@
 
 #define STATE_KEY "meshpol.bundle.state" /* registry: the DSL state table of the bundle */
 
+/* Garbage a decision state may gather between collections (mp_sandbox_gc_headroom): a
+ * decision leaves its `req` behind, and the state's live heap is small (77 KB for the
+ * reference bundle), so collecting every 77 KB cost a decide more than 1,600 instructions. */
+#define MP_EVALUATOR_GC_HEADROOM ((size_t)1 << 20)
+
 /* Does any compiled rule or check call a Lua function? */
 static int uses_lua(const mp_bundle *b)
 {
@@ -190,8 +195,12 @@ struct mp_evaluator {
 	mp_sandbox *sb;    /* NULL until first needed */
 	mp_evaluator_opts opts;
 	mp_evaluator_stats stats;
+	int fn_refs[2]; /* registry refs of the state's "whens" and "runs" (0: none), set with sb */
 	char failed[512]; /* why the sandbox could not be built, once it failed */
 };
+
+/* The names mp_evaluator_push_fn finds through fn_refs, in its order. */
+static const char *const fn_lists[] = {"whens", "runs"};
 
 mp_evaluator *mp_evaluator_new(mp_engine *e, const mp_evaluator_opts *opts, mp_diags *d)
 {
@@ -258,6 +267,14 @@ static int build_state(lua_State *L, void *ud)
 		s->failed = 1;
 		return 0;
 	}
+	/* the function lists by registry ref too: a decision finds its `when` with two array
+	 * reads, not two string-keyed lookups */
+	for (int w = 0; w < 2; w++) {
+		if (lua_getfield(L, -1, fn_lists[w]) == LUA_TTABLE)
+			ev->fn_refs[w] = luaL_ref(L, LUA_REGISTRYINDEX);
+		else
+			lua_pop(L, 1);
+	}
 	lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
 	mp_bundle_release_declarations(s->sb);
 	return 0;
@@ -288,12 +305,14 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 	if (s.failed)
 		goto fail;
 	mp_sandbox_set_budget(s.sb, ev->opts.when_budget);
+	mp_sandbox_gc_headroom(s.sb, MP_EVALUATOR_GC_HEADROOM);
 	mp_diags_free(&s.d);
 	ev->sb = s.sb;
 	return s.sb;
 fail:
 	mp_diags_free(&s.d);
 	mp_sandbox_free(s.sb);
+	ev->fn_refs[0] = ev->fn_refs[1] = 0; /* refs of the state just freed */
 	snprintf(err, errlen, "%s", ev->failed);
 	return NULL;
 }
@@ -304,6 +323,20 @@ int mp_evaluator_push_fn(mp_evaluator *ev, const char *which, int32_t i, char *e
 	if (!sb)
 		return -1;
 	lua_State *L = mp_sandbox_lua(sb);
+	for (int w = 0; w < 2; w++) {
+		if (ev->fn_refs[w] > 0 && strcmp(which, fn_lists[w]) == 0) {
+			/* reading the registry's array and a table's cannot raise */
+			lua_rawgeti(L, LUA_REGISTRYINDEX, ev->fn_refs[w]);
+			if (lua_rawgeti(L, -1, i) == LUA_TFUNCTION) {
+				lua_replace(L, -2);
+				return 0;
+			}
+			lua_pop(L, 2);
+			snprintf(err, errlen, "internal error: no %s[%d] in the evaluator", which,
+			         (int)i);
+			return -1;
+		}
+	}
 	lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
 	if (!lua_istable(L, -1) || lua_getfield(L, -1, which) != LUA_TTABLE ||
 	    lua_rawgeti(L, -1, i) != LUA_TFUNCTION) {

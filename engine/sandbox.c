@@ -95,6 +95,14 @@ enum {
 
 enum stop { STOP_NONE, STOP_TIMEOUT, STOP_INTERRUPTED, STOP_DEADLINE };
 
+/* A registry ref of the metatable lazy proxies of kind and name share (mp_sandbox_push_lazy),
+ * so that a proxy is made without a lookup by the kind's address and one by name. */
+typedef struct {
+	const mp_sandbox_lazy *kind; /* NULL: a free slot */
+	char name[24];
+	int mt_ref;
+} lazy_mt_ref;
+
 struct mp_sandbox {
 	lua_State *L;
 	mp_luapool pool; /* the state's blocks; released after lua_close */
@@ -121,6 +129,8 @@ struct mp_sandbox {
 	const atomic_int *watch;          /* mp_sandbox_watch's flag, or NULL; never written here */
 	char *stdlib_dir;                 /* NULL: require finds nothing */
 	uint64_t nondeterministic;        /* calls whose result differs from run to run */
+	lazy_mt_ref lazy_mts[4];          /* the first kinds and names made */
+	int lazy_data_ref;                /* a registry ref of lazy_data_key's table, or 0 */
 	char stop_where[LUA_IDSIZE + 24]; /* "chunk:line: " of the trip, or "" */
 	char stop_detail[128];            /* ": string.rep needs ..." or "" */
 };
@@ -478,7 +488,9 @@ static int ro_newindex(lua_State *L);
  *   LAZY_UV_ALL        all[proxy], once every field is made, the table of them (lazy_all_key);
  *   LAZY_UV_FIELDS+i   field i of each proxy once made, if it has an identity (a table,
  *                      userdata, function: a string or a number is made again on each read,
- *                      which no code can tell apart); one table per field and metatable.
+ *                      which no code can tell apart); one table per field and metatable
+ *                      (false for a plain field, and for every field of a kind that keeps
+ *                      them in its data's user values: keep_uv).
  * A proxy is then one empty table and an entry in data. Policy code reaches none of these (the
  * metatable is protected), and a proxy's entries go with it when it is collected, the data
  * with them. */
@@ -634,10 +646,15 @@ static int ro_lazy_index(lua_State *L)
 	int i = lazy_field(k, key, len);
 	if (i < 0)
 		return 0;
+	int plain = (k->plain >> i) & 1;
 	lua_settop(L, 2);
-	lua_pushvalue(L, 1);
-	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
-		return 1;
+	if (plain || k->keep_uv) {
+		lua_pushnil(L); /* 3: nothing kept (here) */
+	} else {
+		lua_pushvalue(L, 1);
+		if (lua_rawget(L, lua_upvalueindex(LAZY_UV_FIELDS + i)) != LUA_TNIL) /* 3: kept */
+			return 1;
+	}
 	lua_pushvalue(L, 1);
 	if (lua_rawget(L, lua_upvalueindex(LAZY_UV_DATA)) == LUA_TNIL) { /* 4: nil: all made */
 		lua_pushvalue(L, 1);
@@ -646,14 +663,49 @@ static int ro_lazy_index(lua_State *L)
 		lua_rawget(L, -2);
 		return 1;
 	}
+	if (k->keep_uv && !plain) {
+		if (lua_getiuservalue(L, 4, k->keep_uv + i) > LUA_TNIL) /* 5: kept in the data */
+			return 1;
+		lua_pop(L, 1);
+	}
 	if (!k->make(L, 4, i))
 		return 0;
-	if (has_identity(lua_type(L, -1))) {
-		lua_pushvalue(L, 1);
-		lua_pushvalue(L, -2);
-		lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
+	assert(!plain || !has_identity(lua_type(L, -1)));
+	if (!plain && has_identity(lua_type(L, -1))) {
+		if (k->keep_uv) {
+			lua_pushvalue(L, -1);
+			int set = lua_setiuservalue(L, 4, k->keep_uv + i);
+			assert(set);
+			(void)set;
+		} else {
+			lua_pushvalue(L, 1);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, lua_upvalueindex(LAZY_UV_FIELDS + i));
+		}
 	}
 	return 1;
+}
+
+/* Pushes field i of the lazy proxy at index proxy as kept (f: its __index, data: its data)
+ * and returns 1, or pushes nothing and returns 0 when it is not kept. */
+static int push_kept(lua_State *L, const mp_sandbox_lazy *k, int f, int proxy, int data, int i)
+{
+	if ((k->plain >> i) & 1)
+		return 0;
+	if (k->keep_uv) {
+		if (lua_getiuservalue(L, data, k->keep_uv + i) > LUA_TNIL)
+			return 1;
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
+	lua_pushvalue(L, proxy);
+	if (lua_rawget(L, -2) != LUA_TNIL) {
+		lua_remove(L, -2);
+		return 1;
+	}
+	lua_pop(L, 2);
+	return 0;
 }
 
 /* Makes every field of the lazy proxy at index proxy (its metatable at mt), in the kind's
@@ -685,15 +737,8 @@ static void lazy_complete(lua_State *L, int proxy, int mt)
 	lua_createtable(L, 0, k->nfields);
 	int all = lua_gettop(L);
 	for (int i = 0; k->fields[i]; i++) {
-		lua_getupvalue(L, f, LAZY_UV_FIELDS + i);
-		lua_pushvalue(L, proxy);
-		if (lua_rawget(L, -2) == LUA_TNIL) {
-			lua_settop(L, all);
-			if (!k->make(L, data, i))
-				continue;
-		} else {
-			lua_remove(L, -2);
-		}
+		if (!push_kept(L, k, f, proxy, data, i) && !k->make(L, data, i))
+			continue;
 		lua_setfield(L, all, k->fields[i]); /* a raw set: the table is plain */
 	}
 	lua_pushvalue(L, proxy);
@@ -727,8 +772,12 @@ static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *
 	lua_pushlightuserdata(L, (void *)kind);
 	push_registry_table(L, &lazy_data_key, 1);
 	push_registry_table(L, &lazy_all_key, 1);
-	for (int i = 0; i < kind->nfields; i++)
-		push_registry_table(L, NULL, 1);
+	for (int i = 0; i < kind->nfields; i++) { /* none: kept in the data or never */
+		if (kind->keep_uv || ((kind->plain >> i) & 1))
+			lua_pushboolean(L, 0);
+		else
+			push_registry_table(L, NULL, 1);
+	}
 	lua_pushcclosure(L, ro_lazy_index, LAZY_UV_FIELDS - 1 + kind->nfields);
 	lua_setfield(L, -2, "__index");
 	lua_pushvalue(L, -1);
@@ -736,14 +785,48 @@ static void push_lazy_mt(lua_State *L, const mp_sandbox_lazy *kind, const char *
 	lua_remove(L, -2);
 }
 
+/* Pushes the metatable of kind and name through the registry ref sb keeps of it, made and
+ * kept on first use (while a slot is free; a name too long to keep is looked up each time). */
+static void push_lazy_mt_cached(lua_State *L, mp_sandbox *sb, const mp_sandbox_lazy *kind,
+                                const char *name)
+{
+	size_t n = sizeof sb->lazy_mts / sizeof sb->lazy_mts[0], len;
+	name = name ? name : "?";
+	len = strlen(name);
+	for (size_t i = 0; i < n && sb->lazy_mts[i].kind; i++) {
+		if (sb->lazy_mts[i].kind == kind && strcmp(sb->lazy_mts[i].name, name) == 0) {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, sb->lazy_mts[i].mt_ref);
+			return;
+		}
+	}
+	push_lazy_mt(L, kind, name);
+	for (size_t i = 0; i < n && len < sizeof sb->lazy_mts[0].name; i++) {
+		if (!sb->lazy_mts[i].kind) {
+			lua_pushvalue(L, -1);
+			sb->lazy_mts[i].mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+			memcpy(sb->lazy_mts[i].name, name, len + 1);
+			sb->lazy_mts[i].kind = kind;
+			break;
+		}
+	}
+}
+
 void mp_sandbox_push_lazy(lua_State *L, const mp_sandbox_lazy *kind, const char *name)
 {
+	mp_sandbox *sb = sandbox_of(L);
 	int data = lua_gettop(L);
 	assert(lua_toboolean(L, data)); /* nil marks a proxy whose fields are all made */
-	lua_createtable(L, 0, 0);       /* the proxy */
-	push_lazy_mt(L, kind, name);
+	assert(!kind->keep_uv || lua_type(L, data) == LUA_TUSERDATA);
+	lua_createtable(L, 0, 0); /* the proxy */
+	push_lazy_mt_cached(L, sb, kind, name);
 	lua_setmetatable(L, -2);
-	push_registry_table(L, &lazy_data_key, 1);
+	if (sb->lazy_data_ref) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->lazy_data_ref);
+	} else {
+		push_registry_table(L, &lazy_data_key, 1);
+		lua_pushvalue(L, -1);
+		sb->lazy_data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
 	lua_pushvalue(L, -2);
 	lua_pushvalue(L, data);
 	lua_rawset(L, -3);
@@ -1481,6 +1564,15 @@ uint64_t mp_sandbox_set_budget(mp_sandbox *sb, uint64_t units)
 	assert(sb->depth == 0);
 	sb->instr_budget = units ? units : MP_SANDBOX_DEFAULT_INSTR_BUDGET;
 	return before;
+}
+
+void mp_sandbox_gc_headroom(mp_sandbox *sb, size_t bytes)
+{
+	double live = sb->mem_used ? (double)sb->mem_used : 1.0;
+	double pause = 100.0 + 100.0 * (double)bytes / live; /* percent of the live heap */
+
+	/* setting a parameter allocates nothing and cannot raise */
+	lua_gc(sb->L, LUA_GCINC, pause < 200.0 ? 200 : pause > 1000.0 ? 1000 : (int)pause, 0, 0);
 }
 
 uint32_t mp_sandbox_set_deadline(mp_sandbox *sb, uint32_t ms)

@@ -275,6 +275,14 @@ uint32_t mp_sandbox_deadline_ms(const mp_sandbox *sb);
  * follows the budget. */
 uint64_t mp_sandbox_set_budget(mp_sandbox *sb, uint64_t units);
 
+/* Lets the state gather about bytes of garbage between two collections, counted from the live
+ * heap now (call it once the state holds what it keeps: a bundle loaded): the collector's pause
+ * is set so that a cycle starts when the heap reaches live + bytes, at least twice and at most
+ * ten times the live heap (Lua's bounds; 2x is its default). A small state whose calls leave a
+ * little garbage each then collects less often; the memory cap holds as before (a growth it
+ * refuses makes Lua collect in full and retry). Host code, between calls. */
+void mp_sandbox_gc_headroom(mp_sandbox *sb, size_t bytes);
+
 /* Sets the deadline of the top-level calls started from now on, as deadline_ms in the options
  * (0: derived, MP_SANDBOX_NO_DEADLINE: none), and returns the previous setting so that a caller
  * can restore it. A call already running keeps its deadline. E.g. a server gives the `when`
@@ -295,11 +303,18 @@ void mp_sandbox_push_readonly(lua_State *L, int idx, const char *name);
 /* A kind of lazy read-only proxy (mp_sandbox_push_lazy): fields, its field names (ended by NULL;
  * nfields of them), in the order a plain table of them would have been filled; make(L, data, i)
  * pushes the value of field i from the data at stack index data and returns 1, or pushes
- * nothing and returns 0 when the field is absent. make may raise a memory error. */
+ * nothing and returns 0 when the field is absent. make may raise a memory error. Bit i of
+ * plain says that field i is never a value with an identity (a string, number or boolean, or
+ * absent): a read of it does not look for a kept value first. With keep_uv > 0, a field i with
+ * an identity is kept in user value keep_uv + i of the data, which must then be a full userdata
+ * with those user values and the data of no other proxy of the kind (each proxy has its own
+ * kept fields); with 0, in weak tables beside the proxy. */
 typedef struct mp_sandbox_lazy {
 	int (*make)(lua_State *L, int data, int i);
 	const char *const *fields;
 	int nfields;
+	uint32_t plain;
+	int keep_uv;
 } mp_sandbox_lazy;
 
 /* Pops a value (the data: neither nil nor false) and pushes a read-only proxy, as

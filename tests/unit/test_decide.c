@@ -13,6 +13,9 @@
 #include "decide.h"
 #include "decide_index.h"
 #include "engine.h"
+#include "sandbox.h"
+
+#include <lua.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -657,6 +660,145 @@ static void test_lazy_req(void **state)
 	mp_diags_free(&d);
 }
 
+/* Decides a request to sandbox/echo of tests/data/integrity/whenstate (principal p, path, the
+ * x-mode and x-id headers) and returns the message of rule's reason. */
+static const char *whenstate(mp_evaluator *ev, const mp_engine *e, mp_decision *dec, const char *p,
+                             const char *path, const char *mode, const char *id, const char *rule)
+{
+	const mp_header hdrs[] = {{"X-Mode", mode}, {"X-Id", id}};
+	mp_request r = {.principal = p,
+	                .dst_service = "sandbox/echo",
+	                .method = "GET",
+	                .path = path,
+	                .headers = hdrs,
+	                .nheaders = 2};
+	mp_decide(ev, &r, dec, NULL);
+	assert_string_equal(mp_effect_name(dec->effect), "forbidden"); /* reader always raises */
+	return probe(e, dec, rule);
+}
+
+/* What a `when` may leave behind for the next decision (engine/decide.c: one `req` a decision,
+ * built in the call of its first `when`, and a cache of the request's strings; the evaluator's
+ * state collects seldom, sandbox.h mp_sandbox_gc_headroom): a `when` that keeps req, req.source,
+ * req.request, the headers and the principal reads its own request in every later decision,
+ * while each later decision reads its own, before and after reading the kept one; a `when` that
+ * raises (before or after reading req), runs out of budget (pcall cannot swallow it) or out of
+ * memory (with or without pcall) leaves the next `when` of its decision this decision's req and
+ * the next decision its own. Probes: tests/data/integrity/whenstate/probe.lua. */
+static void test_when_state(void **state)
+{
+	(void)state;
+	mp_diags d = {0};
+	mp_engine *e = open_integrity(INTEGRITY "whenstate", &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(e);
+	mp_evaluator_opts o = {.mem_limit = 1u << 20}; /* memory runs out before the budget */
+	mp_evaluator *ev = mp_evaluator_new(e, &o, &d);
+	assert_non_null(ev);
+	mp_decision dec;
+	const char *a = P("shop/sa/web"), *b = P("billing/sa/pay"), *c = P("monitoring/sa/prom");
+#define KEPT_A                                                                                     \
+	"spiffe://t/ns/shop/sa/web,spiffe://t/ns/shop/sa/web,spiffe://t/ns/shop/sa/web,/a,/"       \
+	"a,1,true,true"
+
+	/* nothing kept yet, then req and its parts kept: the same decision's reader sees them */
+	assert_string_equal(whenstate(ev, e, &dec, b, "/z", "read", "0", "reader"),
+	                    "when failed: read|spiffe://t/ns/billing/sa/pay|/z|0|true|true|"
+	                    "spiffe://t/ns/billing/sa/pay|sandbox/echo");
+	assert_string_equal(whenstate(ev, e, &dec, a, "/a", "stash", "1", "reader"),
+	                    "when failed: stash|spiffe://t/ns/shop/sa/web|/a|1|true|true|" KEPT_A
+	                    ",true,true|"
+	                    "spiffe://t/ns/shop/sa/web|sandbox/echo");
+	/* later decisions: their own request, the kept one still the first's */
+	assert_string_equal(whenstate(ev, e, &dec, b, "/b", "read", "2", "reader"),
+	                    "when failed: read|spiffe://t/ns/billing/sa/pay|/b|2|true|true|" KEPT_A
+	                    ",false,false|spiffe://t/ns/billing/sa/pay|sandbox/echo");
+	assert_string_equal(whenstate(ev, e, &dec, NULL, "/n", "read", "3", "reader"),
+	                    "when failed: read|nil|/n|3|true|true|" KEPT_A
+	                    ",false,false|nil|sandbox/echo");
+	/* a `when` that fails: raising, after reading req or before, out of budget, out of memory
+	 */
+	assert_string_equal(whenstate(ev, e, &dec, c, "/c", "error", "4", "hostile"),
+	                    "when failed: hostile after reading spiffe://t/ns/monitoring/sa/prom");
+	assert_string_equal(
+	    probe(e, &dec, "reader"),
+	    "when failed: error|spiffe://t/ns/monitoring/sa/prom|/c|4|true|true|" KEPT_A
+	    ",false,false|spiffe://t/ns/monitoring/sa/prom|sandbox/echo");
+	assert_string_equal(whenstate(ev, e, &dec, b, "/e", "early", "5", "hostile"),
+	                    "when failed: early, before reading req");
+	assert_string_equal(probe(e, &dec, "reader"),
+	                    "when failed: early|spiffe://t/ns/billing/sa/pay|/e|5|true|true|" KEPT_A
+	                    ",false,false|spiffe://t/ns/billing/sa/pay|sandbox/echo");
+	static const char *const modes[][2] = {{"loop", "instruction budget exceeded"},
+	                                       {"pcall-loop", "instruction budget exceeded"},
+	                                       {"hog", "not enough memory"}};
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		const char *who = m % 2 ? a : c;
+		char want[512];
+		const char *got = whenstate(ev, e, &dec, who, "/l", modes[m][0], "6", "hostile");
+		if (!strstr(got, modes[m][1]))
+			print_error("%s: %s\n", modes[m][0], got);
+		assert_non_null(strstr(got, modes[m][1]));
+		snprintf(want, sizeof(want),
+		         "when failed: %s|%s|/l|6|true|true|" KEPT_A ",false,false|%s|sandbox/echo",
+		         modes[m][0], who, who);
+		assert_string_equal(probe(e, &dec, "reader"), want);
+	}
+	/* memory refused inside the `when`'s own pcall: it returns, the reader runs after */
+	whenstate(ev, e, &dec, b, "/h", "pcall-hog", "7", "hostile");
+	assert_non_null(strstr(probe(e, &dec, "reader"), "pcall-hog: "));
+	assert_non_null(strstr(probe(e, &dec, "reader"),
+	                       "|spiffe://t/ns/billing/sa/pay|/h|7|true|true|" KEPT_A
+	                       ",false,false|"
+	                       "spiffe://t/ns/billing/sa/pay|sandbox/echo"));
+	/* every allocation of the state failing in turn, from the first: each decision fails closed
+	 * or reads its own request, and the next one reads its own */
+	for (long n = 0; n < 60; n++) {
+		mp_sandbox_fail_after(n);
+		whenstate(ev, e, &dec, n % 2 ? a : c, "/f", "read", "8", "reader");
+		mp_sandbox_fail_after(-1);
+		const char *msg = probe(e, &dec, "reader");
+		/* "when failed: read|..." as the reader raised it, or what the state raised */
+		assert_int_equal(strncmp(msg, "when failed: ", 13), 0);
+		if (strncmp(msg, "when failed: read|", 18) == 0)
+			assert_non_null(
+			    strstr(msg, n % 2 ? "|spiffe://t/ns/shop/sa/web|/f|8|"
+			                      : "|spiffe://t/ns/monitoring/sa/prom|/f|8|"));
+		assert_string_equal(
+		    whenstate(ev, e, &dec, b, "/g", "read", "9", "reader"),
+		    "when failed: read|spiffe://t/ns/billing/sa/pay|/g|9|true|true|" KEPT_A
+		    ",false,false|spiffe://t/ns/billing/sa/pay|sandbox/echo");
+	}
+	/* what decisions leave is collected: a second round of as many takes no more memory than
+	 * the first left (the weak tables keep their size, not their entries: each round runs with
+	 * the collector stopped, so that they reach the same size; under the default memory cap) */
+	mp_evaluator_free(ev);
+	ev = mp_evaluator_new(e, NULL, &d);
+	assert_non_null(ev);
+	char err[256];
+	mp_sandbox *sb = mp_evaluator_sandbox(ev, err, sizeof(err));
+	assert_non_null(sb);
+	lua_State *L = mp_sandbox_lua(sb);
+	size_t after[2];
+	for (int round = 0; round < 2; round++) {
+		lua_gc(L, LUA_GCSTOP);
+		for (int i = 0; i < 3000; i++)
+			whenstate(ev, e, &dec, i % 2 ? a : c, "/r", "read", "10", "reader");
+		lua_gc(L, LUA_GCRESTART);
+		lua_gc(L, LUA_GCCOLLECT);
+		lua_gc(L, LUA_GCCOLLECT);
+		after[round] = mp_sandbox_mem_used(sb);
+	}
+	assert_true(after[1] <= after[0] + 1024);
+	assert_string_equal(whenstate(ev, e, &dec, b, "/g", "read", "9", "reader"),
+	                    "when failed: read|spiffe://t/ns/billing/sa/pay|/g|9|true|true|"
+	                    "spiffe://t/ns/billing/sa/pay|sandbox/echo");
+#undef KEPT_A
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+}
+
 /* mp_decide_route reads a destination's rule records (decide_index.h) to skip the rules whose
  * source cannot match: every declared route's every target must get the verdict and deciding
  * rule it gets from the mp_rules alone (the bundle's index set aside), on bundles with exact
@@ -734,6 +876,7 @@ int main(void)
 	    cmocka_unit_test(test_varying_declaration_refused),
 	    cmocka_unit_test(test_req_isolation_and_advisory_errors),
 	    cmocka_unit_test(test_lazy_req),
+	    cmocka_unit_test(test_when_state),
 	    cmocka_unit_test(test_route_verdicts_from_records),
 	};
 	return cmocka_run_group_tests(tests, unit_bundle_setup, unit_bundle_teardown);

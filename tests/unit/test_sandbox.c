@@ -412,7 +412,7 @@ static void test_readonly_libraries(void **state)
 static int lazy_makes;
 static int lazy_make(lua_State *L, int data, int i);
 static const char *const lazy_fields[] = {"a", "b", "c", "t", NULL};
-static const mp_sandbox_lazy lazy_kind = {lazy_make, lazy_fields, 4};
+static const mp_sandbox_lazy lazy_kind = {lazy_make, lazy_fields, 4, 0, 0};
 static int lazy_make(lua_State *L, int data, int i)
 {
 	lazy_makes++;
@@ -536,6 +536,98 @@ static void test_lazy_proxy_shared(void **state)
 	}
 	assert_true(after[1] <= after[0] + 1024);
 	expect_true(sb, "return lazy.a == 40 and lazy2.t.a == 41");
+	mp_sandbox_free(sb);
+}
+
+/* lazy_kind with "a" and "b" declared plain (never a value with an identity). */
+static const mp_sandbox_lazy plain_kind = {lazy_make, lazy_fields, 4, 0x3, 0};
+
+/* The sandbox keeps the metatables of a few kinds and names by registry ref: more kinds and
+ * names than it keeps, and a name too long to keep, still get one metatable each, shared by
+ * their proxies, and their own name in errors; plain fields are made on each read and never
+ * kept, the others as before. */
+static void test_lazy_proxy_many_names(void **state)
+{
+	(void)state;
+	mp_sandbox *sb = new_sandbox(0, SMALL_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	static const char *const names[] = {
+	    "n0", "n1", "n2", "n3", "n4", "n5", "a-name-longer-than-the-sandbox-keeps-0123456789"};
+	char code[256], needle[128];
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			for (int k = 0; k < 2; k++) {
+				*(int *)lua_newuserdatauv(L, sizeof(int), 0) = (int)i;
+				mp_sandbox_push_lazy(L, k ? &plain_kind : &lazy_kind, names[i]);
+				*(int *)lua_newuserdatauv(L, sizeof(int), 0) = (int)i + 100;
+				mp_sandbox_push_lazy(L, k ? &plain_kind : &lazy_kind, names[i]);
+				assert_true(lua_getmetatable(L, -1) && lua_getmetatable(L, -3));
+				assert_true(
+				    lua_rawequal(L, -1, -2)); /* one for the kind and name */
+				lua_pop(L, 2);
+				snprintf(code, sizeof code, "q%zu_%d_%d", i, k, round);
+				lua_setglobal(L, code); /* the second, data i + 100 */
+				snprintf(code, sizeof code, "p%zu_%d_%d", i, k, round);
+				lua_setglobal(L, code);
+				static const char *ro[] = {NULL, NULL};
+				snprintf(needle, sizeof needle, "read-only table '%s' (key 'a')",
+				         names[i]);
+				ro[0] = needle;
+				snprintf(code, sizeof code, "p%zu_%d_%d.a = 1", i, k, round);
+				expect_failure(sb, code, MP_SANDBOX_ERROR, ro);
+				snprintf(code, sizeof code,
+				         "local p, q = p%zu_%d_%d, q%zu_%d_%d\n"
+				         "return p.a == %zu and q.a == %zu and p.t == p.t and "
+				         "p.t ~= q.t and p.t.a == p.a and p.b == 'bee'",
+				         i, k, round, i, k, round, i, i + 100);
+				expect_true(sb, code);
+			}
+			lua_gc(L, LUA_GCCOLLECT);
+		}
+	}
+	/* another kind's metatable for the same name */
+	lua_getglobal(L, "p0_0_0");
+	lua_getglobal(L, "p0_1_0");
+	assert_true(lua_getmetatable(L, -1) && lua_getmetatable(L, -3));
+	assert_false(lua_rawequal(L, -1, -2));
+	lua_settop(L, 0);
+	/* plain fields: made on each read; a kept field once */
+	lazy_makes = 0;
+	expect_true(sb, "local p = p1_1_0\nreturn p.a == 1 and p.a == 1 and p.b == 'bee' and "
+	                "p.t == p.t");
+	assert_int_equal(lazy_makes, 3); /* a twice, b once; t was made before */
+	expect_true(sb, "local n = 0\nfor k, v in pairs(p2_1_1) do n = n + 1 end\n"
+	                "return n == 3 and p2_1_1.a == 2 and #p2_1_1 == 0");
+	mp_sandbox_free(sb);
+}
+
+/* mp_sandbox_gc_headroom: garbage gathers longer between collections, and the memory cap holds
+ * as before: a bomb is refused (a refused growth makes Lua collect and retry first), the
+ * state works after, and what it dropped is collected. */
+static void test_gc_headroom(void **state)
+{
+	(void)state;
+	static const char *const nomem[] = {"not enough memory", NULL};
+	mp_sandbox *sb = new_sandbox((size_t)4 << 20, BIG_BUDGET, NULL);
+	lua_State *L = mp_sandbox_lua(sb);
+	mp_sandbox_gc_headroom(sb, 0);          /* Lua's default: twice the live heap */
+	mp_sandbox_gc_headroom(sb, (size_t)-1); /* at most ten times: no overflow */
+	mp_sandbox_gc_headroom(sb, (size_t)1 << 20);
+	lua_gc(L, LUA_GCCOLLECT);
+	size_t base = mp_sandbox_mem_used(sb);
+	for (int i = 0; i < 3; i++)
+		expect_true(sb, "for i = 1, 100000 do local t = {i, tostring(i)} end\nreturn true");
+	assert_true(mp_sandbox_mem_peak(sb) < base + ((size_t)3 << 20));
+	for (int i = 0; i < 3; i++) {
+		expect_failure(
+		    sb, "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end",
+		    MP_SANDBOX_NOMEM, nomem);
+		expect_true(sb,
+		            "local t = {}\nfor i = 1, 1000 do t[i] = string.rep('y', 1000) .. i "
+		            "end\nreturn #t == 1000");
+	}
+	lua_gc(L, LUA_GCCOLLECT);
+	assert_true(mp_sandbox_mem_used(sb) < base + 65536);
 	mp_sandbox_free(sb);
 }
 
@@ -1504,6 +1596,8 @@ int main(void)
 	    cmocka_unit_test(test_readonly_libraries),
 	    cmocka_unit_test(test_lazy_proxy),
 	    cmocka_unit_test(test_lazy_proxy_shared),
+	    cmocka_unit_test(test_lazy_proxy_many_names),
+	    cmocka_unit_test(test_gc_headroom),
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_binary_chunk),
 	    cmocka_unit_test(test_require),
