@@ -9,8 +9,10 @@
 #include <lauxlib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATE_KEY "meshpol.bundle.state" /* registry: the DSL state table of the bundle */
@@ -196,8 +198,25 @@ struct mp_evaluator {
 	mp_evaluator_opts opts;
 	mp_evaluator_stats stats;
 	int fn_refs[2]; /* registry refs of the state's "whens" and "runs" (0: none), set with sb */
-	char failed[512]; /* why the sandbox could not be built, once it failed */
+	char failed[512];  /* why the sandbox could not be built, once it failed */
+	uint64_t failed_at; /* failed for want of memory: monotonic ns it did (else 0) */
 };
+
+/* How long an evaluator whose state could not be built for want of memory (the process's, not
+ * the cap's) waits before building it again; mp_evaluator_retry_after sets it (tests). */
+static atomic_uint_least64_t retry_ns = 1000000000u;
+
+void mp_evaluator_retry_after(uint64_t ns)
+{
+	atomic_store(&retry_ns, ns);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 /* The names mp_evaluator_push_fn finds through fn_refs, in its order. */
 static const char *const fn_lists[] = {"whens", "runs"};
@@ -285,8 +304,14 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 	if (ev->sb)
 		return ev->sb;
 	if (ev->failed[0]) {
-		snprintf(err, errlen, "%s", ev->failed);
-		return NULL;
+		/* what the bundle does fails every time; the process's memory may come back, so
+		 * that failure is tried again, once a while (each try loads the bundle) */
+		if (!ev->failed_at || now_ns() - ev->failed_at < atomic_load(&retry_ns)) {
+			snprintf(err, errlen, "%s", ev->failed);
+			return NULL;
+		}
+		ev->failed[0] = '\0';
+		ev->failed_at = 0;
 	}
 	/* The files load under the load budget, as in mp_bundle_load, so that every front-end
 	 * accepts the same bundles; the `when` and `run` calls get theirs after. */
@@ -310,6 +335,9 @@ mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen)
 	ev->sb = s.sb;
 	return s.sb;
 fail:
+	/* no state at all, or the allocator (not the cap) had no memory: it may pass */
+	if (!s.sb || mp_sandbox_mem_exhausted(s.sb))
+		ev->failed_at = now_ns();
 	mp_diags_free(&s.d);
 	mp_sandbox_free(s.sb);
 	ev->fn_refs[0] = ev->fn_refs[1] = 0; /* refs of the state just freed */

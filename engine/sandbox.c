@@ -119,6 +119,8 @@ struct mp_sandbox {
 	size_t mem_peak;                  /* the most mem_used has been */
 	uint64_t requires;                /* calls to require */
 	uint64_t mem_refused;             /* growths refused */
+	uint64_t mem_exhausted;           /* of those, the allocator's (the process had none) */
+	int exhausted_last;               /* the last growth refused was the allocator's */
 	int hook_step;                    /* the count the hook is armed with */
 	uint32_t deadline_ms;             /* as set: 0 = derived, MP_SANDBOX_NO_DEADLINE */
 	uint64_t deadline_at;             /* monotonic ns the running call must end by; 0: none */
@@ -200,11 +202,29 @@ static int injected_failure(void)
 	       mp_alloc_countdown(&fail_countdown);
 }
 
-/* A growth refused (mp_sandbox_mem_refused). */
-static void *refuse(mp_sandbox *sb)
+/* A growth refused (mp_sandbox_mem_refused): by the cap, or (process) because the allocator had
+ * none, which an injected failure stands for. */
+static void *refuse(mp_sandbox *sb, int process)
 {
 	sb->mem_refused++;
+	sb->mem_exhausted += (uint64_t)process;
+	sb->exhausted_last = process;
 	return NULL;
+}
+
+/* A memory error's text, what (a chunk's name) first when not empty: the cap's, or the process's
+ * when the allocator itself had none (the cap was not what stopped it). */
+static void nomem_err(const mp_sandbox *sb, const char *what, char *err, size_t errlen)
+{
+	const char *sep = *what ? ": " : "";
+	if (sb->exhausted_last)
+		set_err(err, errlen,
+		        "%s%snot enough memory: the process could not allocate (the state held %zu "
+		        "of its %zu bytes)",
+		        what, sep, sb->mem_used, sb->mem_limit);
+	else
+		set_err(err, errlen, "%s%snot enough memory (limit %zu bytes)", what, sep,
+		        sb->mem_limit);
 }
 
 /* lua_Alloc: the state's pool (luapool.h) plus accounting, the cap and the budget's charge.
@@ -220,14 +240,15 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->mem_used -= old;
 		return NULL;
 	}
-	if (nsize > old && ((sb->capped && (sb->mem_used > sb->mem_limit ||
-	                                    nsize - old > sb->mem_limit - sb->mem_used)) ||
-	                    injected_failure()))
-		return refuse(sb);
+	if (nsize > old && sb->capped &&
+	    (sb->mem_used > sb->mem_limit || nsize - old > sb->mem_limit - sb->mem_used))
+		return refuse(sb, 0);
+	if (nsize > old && injected_failure())
+		return refuse(sb, 1);
 	/* the pool's own bound (luapool.h): twice the cap, while the cap holds */
 	p = mp_luapool_realloc(&sb->pool, ptr, osize, nsize, sb->capped ? 2 * sb->mem_limit : 0);
 	if (!p) /* a growth: a shrink never fails */
-		return refuse(sb);
+		return refuse(sb, 1);
 	sb->mem_used = sb->mem_used - old + nsize;
 	if (nsize > old) {
 		if (sb->mem_used > sb->mem_peak)
@@ -1361,6 +1382,11 @@ uint64_t mp_sandbox_mem_refused(const mp_sandbox *sb)
 	return sb->mem_refused;
 }
 
+uint64_t mp_sandbox_mem_exhausted(const mp_sandbox *sb)
+{
+	return sb->mem_exhausted;
+}
+
 uint64_t mp_sandbox_requires(const mp_sandbox *sb)
 {
 	return sb->requires;
@@ -1631,8 +1657,7 @@ int mp_sandbox_load(mp_sandbox *sb, const char *code, size_t len, const char *ch
 	if (status == LUA_OK)
 		return MP_SANDBOX_OK;
 	if (status == LUA_ERRMEM) {
-		set_err(err, errlen, "%s: not enough memory (limit %zu bytes)", chunkname,
-		        sb->mem_limit);
+		nomem_err(sb, chunkname, err, errlen);
 		lua_pop(L, 1);
 		return MP_SANDBOX_NOMEM;
 	}
@@ -1655,8 +1680,7 @@ int mp_sandbox_run(mp_sandbox *sb, const char *code, size_t len, const char *chu
 		return rc;
 	rc = mp_sandbox_pcall(sb, 0, nresults, err, errlen);
 	if (rc == MP_SANDBOX_NOMEM) /* a memory error carries no position: name the chunk */
-		set_err(err, errlen, "%s: not enough memory (limit %zu bytes)", chunkname,
-		        sb->mem_limit);
+		nomem_err(sb, chunkname, err, errlen);
 	return rc;
 }
 
@@ -1748,7 +1772,7 @@ int mp_sandbox_pcall(mp_sandbox *sb, int nargs, int nresults, char *err, size_t 
 		set_err(err, errlen, "%s%s", sb->stop_where, stop_message(sb->stop));
 	} else if (status == LUA_ERRMEM) {
 		rc = MP_SANDBOX_NOMEM;
-		set_err(err, errlen, "not enough memory (limit %zu bytes)", sb->mem_limit);
+		nomem_err(sb, "", err, errlen);
 	} else {
 		rc = MP_SANDBOX_ERROR;
 		copy_error(L, err, errlen);

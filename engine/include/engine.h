@@ -72,8 +72,14 @@ void mp_evaluator_free(mp_evaluator *ev); /* releases its snapshot */
 mp_engine *mp_evaluator_engine(const mp_evaluator *ev);
 
 /* The evaluator's sandbox with the bundle loaded, `mesh` set, and the DSL's state table in the
- * registry; NULL with a message in err if it cannot be built. */
+ * registry; NULL with a message in err if it cannot be built. A failure of the bundle's own (its
+ * files fail, the cap is too small for them) stays: every later call says it, until the
+ * evaluator is made again (a reload). One for want of the process's memory is tried again
+ * once a second has passed (mp_evaluator_retry_after), so a moment of memory pressure does not
+ * deny every `when` until a reload. */
 struct mp_sandbox *mp_evaluator_sandbox(mp_evaluator *ev, char *err, size_t errlen);
+/* The wait before such a failure is tried again, in ns, for every evaluator (1 s; tests). */
+void mp_evaluator_retry_after(uint64_t ns);
 /* Pushes the function at index i (1-based) of the state's `whens` (which = "whens") or `runs`. */
 int mp_evaluator_push_fn(mp_evaluator *ev, const char *which, int32_t i, char *err, size_t errlen);
 

@@ -240,6 +240,11 @@ size_t mp_sandbox_mem_limit(const mp_sandbox *sb);
  * unless Lua's emergency collection then made room (counted also when policy code catches the
  * error). */
 uint64_t mp_sandbox_mem_refused(const mp_sandbox *sb);
+/* Of those, the ones the allocator refused (the process had no memory; mp_sandbox_fail_after's
+ * too), not the cap: a failure that may pass, where the cap's comes back on every run. Its
+ * memory error says so: "not enough memory: the process could not allocate (...)" instead of
+ * "not enough memory (limit N bytes)". */
+uint64_t mp_sandbox_mem_exhausted(const mp_sandbox *sb);
 
 /* Accounting, for reports such as `meshpol check`'s load-time cost. All are cheap reads.
  * instructions_used: budget units (VM instructions plus the charges of C functions and memory)

@@ -7,7 +7,12 @@
  * recording declarations, building an evaluator's state and deciding with a `when`, deciding on
  * a state built already, an audit's `check`, `meshpol test`'s runner. Each failure is an error
  * (NULL, -1, a deny with its reason, a failed test), never the panic function, whose hook fails
- * the test instead of letting Lua abort the process; under make check, never a leak. */
+ * the test instead of letting Lua abort the process; under make check, never a leak.
+ *
+ * And what comes after such a failure: an evaluator whose state could not be built because the
+ * process had no memory builds it again once mp_evaluator_retry_after's wait has passed (not
+ * before), at whichever allocation the build failed; one the cap refuses stays failed; and a
+ * memory error says which of the two it was. */
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -263,6 +268,118 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The message of the decision r gets from ev (a deny's first reason), into out. */
+static int decide_message(mp_evaluator *ev, char *out, size_t n)
+{
+	mp_request r = {.principal = "spiffe://t/ns/shop/sa/web",
+	                .dst_service = "shop/web",
+	                .method = "DELETE",
+	                .path = "/",
+	                .headers = &ok_header,
+	                .nheaders = 1};
+	mp_decision dec;
+	mp_decide(ev, &r, &dec, NULL);
+	snprintf(out, n, "%s", dec.nreasons ? dec.reasons[0].message : "");
+	return dec.allow;
+}
+
+/* A state that could not be built for want of the process's memory (every Lua block failing
+ * from the k-th on, for every k until it builds) is not built again before the wait has passed,
+ * and is once it has; the decision then runs its `when`. */
+static void test_state_built_again(void **state)
+{
+	fixture *f = *state;
+	char msg[512];
+	long k, failures = 0;
+	for (k = 0; k < MAX_K; k++) {
+		mp_diags d = {0};
+		mp_evaluator *ev = mp_evaluator_new(f->unit, NULL, &d);
+		assert_non_null(ev);
+		mp_evaluator_retry_after(UINT64_C(3600) * 1000000000u); /* not within this test */
+		mp_sandbox_fail_after(k);
+		int allowed = decide_message(ev, msg, sizeof(msg));
+		mp_sandbox_fail_after(-1);
+		if (allowed) { /* built with every block it needed: done */
+			mp_evaluator_free(ev);
+			mp_diags_free(&d);
+			break;
+		}
+		assert_non_null(strstr(msg, "when failed"));
+		char again[512], err[512];
+		if (mp_evaluator_sandbox(ev, err, sizeof(err))) {
+			/* built: the `when` itself met the failure; the next one runs */
+			assert_true(decide_message(ev, again, sizeof(again)));
+			mp_evaluator_free(ev);
+			mp_diags_free(&d);
+			continue;
+		}
+		failures++;
+		/* the memory is back, but the wait has not passed: the same failure */
+		assert_non_null(strstr(msg, err));
+		assert_false(decide_message(ev, again, sizeof(again)));
+		assert_string_equal(again, msg);
+		/* once it has, the state is built and the `when` runs */
+		mp_evaluator_retry_after(0);
+		assert_true(decide_message(ev, again, sizeof(again)));
+		mp_evaluator_free(ev);
+		mp_diags_free(&d);
+	}
+	mp_evaluator_retry_after(1000000000u);
+	assert_true(k < MAX_K);
+	assert_true(failures > 10);
+	print_message("%ld failed builds, each built again once the wait passed\n", failures);
+}
+
+/* A cap the bundle cannot load under fails every time: never built again. */
+static void test_cap_failure_stays(void **state)
+{
+	fixture *f = *state;
+	mp_diags d = {0};
+	mp_evaluator_opts o = {.mem_limit = 16 * 1024};
+	mp_evaluator *ev = mp_evaluator_new(f->unit, &o, &d);
+	assert_non_null(ev);
+	mp_evaluator_retry_after(0);
+	char msg[512], err[512];
+	assert_false(decide_message(ev, msg, sizeof(msg)));
+	assert_null(mp_evaluator_sandbox(ev, err, sizeof(err)));
+	assert_null(strstr(err, "the process could not allocate"));
+	for (int i = 0; i < 3; i++) {
+		char again[512];
+		assert_false(decide_message(ev, again, sizeof(again)));
+		assert_string_equal(again, msg);
+	}
+	mp_evaluator_retry_after(1000000000u);
+	mp_evaluator_free(ev);
+	mp_diags_free(&d);
+}
+
+/* A memory error names what ran out: the cap ("limit N bytes") or the process. */
+static void test_nomem_says_which(void **state)
+{
+	(void)state;
+	mp_sandbox_opts o = {.mem_limit = 1 << 20};
+	char err[512];
+	mp_sandbox *sb = mp_sandbox_new(&o, err, sizeof(err));
+	assert_non_null(sb);
+	static const char hog[] = "local t = {} for i = 1, 1e7 do t[i] = i end";
+	assert_int_equal(mp_sandbox_run(sb, hog, strlen(hog), "hog", 0, err, sizeof(err)),
+	                 MP_SANDBOX_NOMEM);
+	assert_string_equal(err, "hog: not enough memory (limit 1048576 bytes)");
+	assert_int_equal(mp_sandbox_mem_exhausted(sb), 0);
+	static const char small[] = "local t = {} for i = 1, 1000 do t[i] = {i} end";
+	mp_sandbox_fail_after(0);
+	assert_int_equal(mp_sandbox_run(sb, small, strlen(small), "small", 0, err, sizeof(err)),
+	                 MP_SANDBOX_NOMEM);
+	mp_sandbox_fail_after(-1);
+	assert_non_null(strstr(err, "small: not enough memory: the process could not allocate"));
+	assert_null(strstr(err, "limit"));
+	assert_true(mp_sandbox_mem_exhausted(sb) > 0);
+	/* and the state works on */
+	assert_int_equal(mp_sandbox_run(sb, small, strlen(small), "small", 0, err, sizeof(err)),
+	                 MP_SANDBOX_OK);
+	mp_sandbox_free(sb);
+}
+
 static void test_open_engine(void **state)
 {
 	sweep(*state, open_engine);
@@ -310,7 +427,8 @@ int main(void)
 	    cmocka_unit_test(test_open_engine),         cmocka_unit_test(test_open_archive),
 	    cmocka_unit_test(test_record_declarations), cmocka_unit_test(test_decide_when),
 	    cmocka_unit_test(test_decide_ready),        cmocka_unit_test(test_audit_check),
-	    cmocka_unit_test(test_policy_tests),
+	    cmocka_unit_test(test_policy_tests),        cmocka_unit_test(test_state_built_again),
+	    cmocka_unit_test(test_cap_failure_stays),   cmocka_unit_test(test_nomem_says_which),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
