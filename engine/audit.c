@@ -183,6 +183,12 @@ static int l_report(lua_State *L)
 	lua_Integer npath = lua_istable(L, 5) ? (lua_Integer)lua_rawlen(L, 5) : 0;
 	if (npath > MAX_PATH_HOPS)
 		npath = MAX_PATH_HOPS;
+	lua_Integer nrel = lua_istable(L, 6) ? (lua_Integer)lua_rawlen(L, 6) : 0;
+	if (nrel > MAX_PATH_HOPS)
+		nrel = MAX_PATH_HOPS;
+	/* a string a hop, two a related, and what luaL_tolstring uses meanwhile: far more than the
+	 * LUA_MINSTACK slots a C function is given (a long path wrote past the stack) */
+	luaL_checkstack(L, (int)(npath + 2 * nrel) + 8, "report: path and related");
 	for (lua_Integer i = 1; i <= npath; i++) {
 		lua_rawgeti(L, 5, i);
 		lua_Integer at = lua_gettop(L);
@@ -190,9 +196,6 @@ static int l_report(lua_State *L)
 		lua_remove(L, (int)at);
 	}
 	int first_rel = lua_gettop(L) + 1;
-	lua_Integer nrel = lua_istable(L, 6) ? (lua_Integer)lua_rawlen(L, 6) : 0;
-	if (nrel > MAX_PATH_HOPS)
-		nrel = MAX_PATH_HOPS;
 	for (lua_Integer i = 1; i <= nrel; i++) {
 		lua_rawgeti(L, 6, i);
 		int at = lua_gettop(L);

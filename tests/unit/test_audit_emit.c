@@ -5,6 +5,8 @@
  * instead of losing findings. The parallel audit (Lua checks on a worker thread,
  * engine/audit.c) writes every format byte for byte as the serial one. */
 #define _GNU_SOURCE /* fopencookie */
+#include "testutil.h"
+
 #include "audit.h"
 #include "audit_int.h"
 #include "engine.h"
@@ -703,6 +705,65 @@ static void test_streamed_write_error(void **state)
 	}
 }
 
+/* A check that reports long paths and many related locations: 1 to 200 hops (64 kept) and as
+ * many related, each read onto the Lua stack before the finding is built; reading them once
+ * wrote past the C function's stack and corrupted the heap (a 10,000-service audit crashed). */
+static void test_report_long_path(void **state)
+{
+	(void)state;
+	static const char lua[] =
+	    "policy \"t.paths\" { version = \"1.0.0\", kind = \"traffic\", severity = \"low\" }\n"
+	    "check \"long-paths\" {\n"
+	    "  severity = \"low\", description = \"long paths\",\n"
+	    "  run = function(mesh, report)\n"
+	    "    for _, n in ipairs({1, 14, 15, 20, 63, 64, 65, 200}) do\n"
+	    "      local path, related = {}, {}\n"
+	    "      for i = 1, n do\n"
+	    "        path[i] = 'hop-' .. i\n"
+	    "        related[i] = { loc = 'f.lua:' .. i, message = 'm' .. i }\n"
+	    "      end\n"
+	    "      report { subject = 'n' .. n, message = 'path of ' .. n, path = path,\n"
+	    "               related = related }\n"
+	    "    end\n"
+	    "  end,\n"
+	    "}\n";
+	char *dir = write_bundle_dir("name: paths\nrevision: \"1\"\ndefault: deny\n", "p.lua", lua,
+	                             NULL);
+	assert_non_null(dir);
+	mp_diags d = {0};
+	mp_engine *e = mp_engine_open("tests/data/bundles/unit/mesh.yaml", dir, &d);
+	mp_diags_print(&d, stderr);
+	assert_non_null(e);
+	mp_evaluator *ev = mp_evaluator_new(e, NULL, &d);
+	assert_non_null(ev);
+	mp_audit_opts o = {.now = 1700000000, .jobs = 1};
+	json_t *a = mp_audit_run(ev, &o);
+	assert_non_null(a);
+	json_t *fs = json_object_get(a, "findings"), *fi;
+	size_t i, seen = 0;
+	json_array_foreach(fs, i, fi)
+	{
+		const char *subject = json_string_value(json_object_get(fi, "subject"));
+		if (!subject || subject[0] != 'n')
+			continue;
+		long n = atol(subject + 1);
+		size_t want = n > 64 ? 64 : (size_t)n;
+		json_t *path = json_object_get(fi, "path");
+		assert_int_equal(json_array_size(path), want);
+		char last[16];
+		snprintf(last, sizeof(last), "hop-%zu", want);
+		assert_string_equal(json_string_value(json_array_get(path, want - 1)), last);
+		assert_int_equal(json_array_size(json_object_get(fi, "related")), want);
+		seen++;
+	}
+	assert_int_equal(seen, 8);
+	json_decref(a);
+	mp_evaluator_free(ev);
+	mp_engine_release(e);
+	mp_diags_free(&d);
+	remove_bundle_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +780,7 @@ int main(void)
 	    cmocka_unit_test(test_damaged_spool),
 	    cmocka_unit_test(test_spool_cut_mid_report),
 	    cmocka_unit_test(test_streamed_write_error),
+	    cmocka_unit_test(test_report_long_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
