@@ -727,8 +727,8 @@ static void test_report_long_path(void **state)
 	    "    end\n"
 	    "  end,\n"
 	    "}\n";
-	char *dir = write_bundle_dir("name: paths\nrevision: \"1\"\ndefault: deny\n", "p.lua", lua,
-	                             NULL);
+	char *dir =
+	    write_bundle_dir("name: paths\nrevision: \"1\"\ndefault: deny\n", "p.lua", lua, NULL);
 	assert_non_null(dir);
 	mp_diags d = {0};
 	mp_engine *e = mp_engine_open("tests/data/bundles/unit/mesh.yaml", dir, &d);
