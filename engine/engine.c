@@ -198,7 +198,7 @@ struct mp_evaluator {
 	mp_evaluator_opts opts;
 	mp_evaluator_stats stats;
 	int fn_refs[2]; /* registry refs of the state's "whens" and "runs" (0: none), set with sb */
-	char failed[512];  /* why the sandbox could not be built, once it failed */
+	char failed[512];   /* why the sandbox could not be built, once it failed */
 	uint64_t failed_at; /* failed for want of memory: monotonic ns it did (else 0) */
 };
 

@@ -163,8 +163,8 @@ static void test_every_kind_of_file(void **state)
 	    /* a clock: the file runs (its message the same in every load: a second may pass
 	     * between the loads compared) */
 	    "policy \"gen.clock\" { version = \"1.0.0\", kind = \"custom\" }\n"
-	    "allow \"r00\" { service = \"billing/pay\", message = \"at \" .. tostring(os.time() > 0) "
-	    "}\n",
+	    "allow \"r00\" { service = \"billing/pay\",\n"
+	    "  message = \"at \" .. tostring(os.time() > 0) }\n",
 	    /* a function */
 	    "policy \"gen.when\" { version = \"1.0.0\", kind = \"custom\" }\n"
 	    "allow \"r00\" { service = \"billing/pay\", when = function(req) return true end }\n",
