@@ -392,10 +392,9 @@ static void test_duplicates_kept_last(void **state)
 	assert_false(took_fast_path(t, strlen(t), JSON_REJECT_DUPLICATES));
 }
 
-/* The request bodies of the examples take the fast path, under the server's flags. */
-static void test_bodies_fast(void **state)
+/* Calls check(path, text, len) for each request body of the examples (at least five). */
+static void each_example(void (*check)(const char *path, const char *text, size_t len))
 {
-	(void)state;
 	glob_t g;
 	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
 	assert_true(g.gl_pathc >= 5);
@@ -405,12 +404,24 @@ static void test_bodies_fast(void **state)
 		char buf[8192];
 		size_t n = fread(buf, 1, sizeof(buf), f);
 		fclose(f);
-		assert_true(same_as_jansson(buf, n, JSON_REJECT_DUPLICATES));
-		if (!took_fast_path(buf, n, JSON_REJECT_DUPLICATES))
-			print_error("%s: not on the fast path\n", g.gl_pathv[i]);
-		assert_true(took_fast_path(buf, n, JSON_REJECT_DUPLICATES));
+		check(g.gl_pathv[i], buf, n);
 	}
 	globfree(&g);
+}
+
+static void body_fast(const char *path, const char *text, size_t len)
+{
+	assert_true(same_as_jansson(text, len, JSON_REJECT_DUPLICATES));
+	if (!took_fast_path(text, len, JSON_REJECT_DUPLICATES))
+		print_error("%s: not on the fast path\n", path);
+	assert_true(took_fast_path(text, len, JSON_REJECT_DUPLICATES));
+}
+
+/* The request bodies of the examples take the fast path, under the server's flags. */
+static void test_bodies_fast(void **state)
+{
+	(void)state;
+	each_example(body_fast);
 	/* and the shapes of the hand-written cases that should */
 	static const char *const fast[] = {"{\"a\":[1,2.5,\"x\",true,false,null,{},[]]}",
 	                                   "[-0]",
@@ -822,27 +833,21 @@ static void test_input_header_count(void **state)
 	}
 }
 
+static void input_read(const char *path, const char *text, size_t len)
+{
+	int read;
+	assert_true(same_as_tree(text, len, &read));
+	if (!read)
+		print_error("%s: left to the tree\n", path);
+	assert_true(read);
+}
+
 /* The examples' bodies are read without the tree, each as the tree reads it, and what is kept
  * (context, labels) comes from jansson's allocator, freed by the caller. */
 static void test_input_examples(void **state)
 {
 	(void)state;
-	glob_t g;
-	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
-	assert_true(g.gl_pathc >= 5);
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "rb");
-		assert_non_null(f);
-		char buf[8192];
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		int read;
-		assert_true(same_as_tree(buf, n, &read));
-		if (!read)
-			print_error("%s: left to the tree\n", g.gl_pathv[i]);
-		assert_true(read);
-	}
-	globfree(&g);
+	each_example(input_read);
 	const char *t = "{\"destination\":{\"service\":\"pay\"},\"context\":{\"a\":[1]},"
 	                "\"source\":{\"labels\":{\"k\":\"v\"}}}";
 	mp_request r;
