@@ -351,28 +351,19 @@ int mp_evaluator_push_fn(mp_evaluator *ev, const char *which, int32_t i, char *e
 	if (!sb)
 		return -1;
 	lua_State *L = mp_sandbox_lua(sb);
+	/* the lists by the registry refs build_state took (none: the bundle has no such function);
+	 * reading the registry's array and a table's cannot raise */
 	for (int w = 0; w < 2; w++) {
-		if (ev->fn_refs[w] > 0 && strcmp(which, fn_lists[w]) == 0) {
-			/* reading the registry's array and a table's cannot raise */
-			lua_rawgeti(L, LUA_REGISTRYINDEX, ev->fn_refs[w]);
-			if (lua_rawgeti(L, -1, i) == LUA_TFUNCTION) {
-				lua_replace(L, -2);
-				return 0;
-			}
-			lua_pop(L, 2);
-			snprintf(err, errlen, "internal error: no %s[%d] in the evaluator", which,
-			         (int)i);
-			return -1;
+		if (ev->fn_refs[w] <= 0 || strcmp(which, fn_lists[w]) != 0)
+			continue;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->fn_refs[w]);
+		if (lua_rawgeti(L, -1, i) == LUA_TFUNCTION) {
+			lua_replace(L, -2);
+			return 0;
 		}
+		lua_pop(L, 2);
+		break;
 	}
-	lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
-	if (!lua_istable(L, -1) || lua_getfield(L, -1, which) != LUA_TTABLE ||
-	    lua_rawgeti(L, -1, i) != LUA_TFUNCTION) {
-		lua_settop(L, lua_gettop(L) - 3);
-		snprintf(err, errlen, "internal error: no %s[%d] in the evaluator", which, (int)i);
-		return -1;
-	}
-	lua_replace(L, -3);
-	lua_pop(L, 1);
-	return 0;
+	snprintf(err, errlen, "internal error: no %s[%d] in the evaluator", which, (int)i);
+	return -1;
 }
