@@ -932,37 +932,12 @@ uint64_t mp_trail_unsealed(const mp_trail *t)
 	return t->since_seal;
 }
 
-/* The hash as 64 lower-case hex digits and a NUL, two digits a byte from a table: the head goes
- * into every record written. */
-static void head_hex(const unsigned char hash[HASH_LEN], char out[HEX_LEN + 1])
-{
-	static const char pairs[513] = "000102030405060708090a0b0c0d0e0f"
-	                               "101112131415161718191a1b1c1d1e1f"
-	                               "202122232425262728292a2b2c2d2e2f"
-	                               "303132333435363738393a3b3c3d3e3f"
-	                               "404142434445464748494a4b4c4d4e4f"
-	                               "505152535455565758595a5b5c5d5e5f"
-	                               "606162636465666768696a6b6c6d6e6f"
-	                               "707172737475767778797a7b7c7d7e7f"
-	                               "808182838485868788898a8b8c8d8e8f"
-	                               "909192939495969798999a9b9c9d9e9f"
-	                               "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
-	                               "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-	                               "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
-	                               "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-	                               "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
-	                               "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-	for (int i = 0; i < HASH_LEN; i++)
-		memcpy(out + 2 * i, pairs + 2 * hash[i], 2);
-	out[HEX_LEN] = '\0';
-}
-
 void mp_trail_head(const mp_trail *t, char out[65])
 {
 	if (t->seq == 0)
 		memcpy(out, zero_hex, HEX_LEN + 1);
 	else
-		head_hex(t->head, out);
+		mp_key_hex(t->head, HASH_LEN, out);
 }
 
 static int valid_type(const char *type)
