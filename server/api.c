@@ -35,6 +35,10 @@ typedef mp_api_decided decided;
 
 enum { DECIDED = MP_API_DECIDED, NO_EVALUATOR = MP_API_NO_EVALUATOR, ABANDONED = MP_API_ABANDONED };
 
+/* No-drop mode: the most records a worker queues unwritten before it writes them (a loop pass
+ * with more ready requests writes every this many). */
+#define MP_API_COMMIT_MAX 32
+
 /* A random (version 4) UUID, as mp_uuid makes, from the worker's pool of random bytes. */
 static void new_id(mp_worker *w, char out[37])
 {
@@ -200,7 +204,12 @@ static void reply_fail_closed(mp_worker *w, struct evhttp_request *req, int endp
 	mp_http_reply_bytes(w, req, code, body, (size_t)n);
 }
 
-/* The writer dealt with a pending reply's record (writer thread): hand it to its worker. */
+/* The worker whose commit_ev runs on this thread: the replies its own write told are sent
+ * right after it, without done_ev. */
+static _Thread_local mp_worker *committing;
+
+/* A pending reply's record was written or refused (by the thread that wrote it): hand it to its
+ * worker. */
 static void pending_done(mp_declog_waiter *wt, int ok, const char *why)
 {
 	mp_pending *p = (mp_pending *)wt;
@@ -213,15 +222,35 @@ static void pending_done(mp_declog_waiter *wt, int ok, const char *why)
 	p->next = w->done;
 	w->done = p;
 	pthread_mutex_unlock(&w->done_lock);
-	if (first)
+	if (first && committing != w)
 		event_active(w->done_ev, EV_READ, 0);
 }
 
-void mp_api_send_logged(int fd, short what, void *arg)
+static void send_done(mp_worker *w);
+
+void mp_api_commit_logged(int fd, short what, void *arg)
 {
 	mp_worker *w = arg;
 	(void)fd;
 	(void)what;
+	w->commit_due = 0;
+	w->uncommitted = 0;
+	committing = w;
+	mp_declog_write_queued(w->srv->log);
+	committing = NULL;
+	send_done(w);
+}
+
+void mp_api_send_logged(int fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	send_done(arg);
+}
+
+/* Sends the replies on the done list, oldest first. */
+static void send_done(mp_worker *w)
+{
 	pthread_mutex_lock(&w->done_lock);
 	mp_pending *p = w->done, *fifo = NULL;
 	w->done = NULL;
@@ -270,6 +299,28 @@ void mp_api_detach_pending(mp_pending *p)
 {
 	p->conn = NULL;
 	p->req = NULL; /* evhttp frees it with the connection */
+}
+
+int mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt, char *why,
+                         size_t whylen)
+{
+	mp_declog *log = w->srv->log;
+	/* written with the loop pass's other records (commit_ev), or now when the pass has
+	 * queued many: a pass on a busy worker handles one request per ready connection */
+	int rc = mp_declog_submit_later(log, "decision", d->record, d->record_len, d->record_cap,
+	                                wt, why, whylen);
+	d->record = NULL;
+	if (rc != MP_DECLOG_QUEUED)
+		return rc;
+	if (++w->uncommitted >= MP_API_COMMIT_MAX) {
+		w->uncommitted = 0;
+		mp_declog_write_queued(log); /* the replies follow through their done events */
+	}
+	if (!w->commit_due) {
+		w->commit_due = 1;
+		event_active(w->commit_ev, EV_READ, 0);
+	}
+	return rc;
 }
 
 /* Sends the decision's reply, whose body is in body (len bytes) and whose headers are set:
@@ -321,11 +372,8 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	if (x->conn)
 		x->conn->pending = p;
 	x->deferred = 1;
-	int rc = mp_declog_submit_buffer(log, "decision", d->record, d->record_len, d->record_cap,
-	                                 &p->waiter, why, sizeof(why));
-	d->record = NULL;
-	if (rc == MP_DECLOG_QUEUED)
-		return; /* p is the writer's now: touch nothing of it */
+	if (mp_api_submit_logged(w, d, &p->waiter, why, sizeof(why)) == MP_DECLOG_QUEUED)
+		return; /* p is the log's now: touch nothing of it */
 	if (x->conn)
 		x->conn->pending = NULL;
 	x->deferred = 0;

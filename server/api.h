@@ -4,6 +4,7 @@
 #define MP_API_H
 
 #include "decide.h"
+#include "declog.h"
 #include "http.h"
 #include "shadow.h"
 
@@ -39,6 +40,13 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
                       json_t *input, mp_api_input_writer write_input, const void *arg, int endpoint,
                       json_t *explain, mp_api_decided *d);
 
+/* No-drop mode: hands d's record (taken: d->record is NULL after) to the log, to be written
+ * with the worker's other records of this loop pass (its commit_ev), wt told once it is written
+ * or refused, on the thread that writes it. Returns MP_DECLOG_QUEUED, or MP_DECLOG_REFUSED with
+ * the reason in why (wt is not called then). */
+int mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt, char *why,
+                         size_t whylen);
+
 void mp_api_decide(mp_http_ctx *x);           /* POST /v1/decide */
 void mp_api_check(mp_http_ctx *x);            /* any /v1/check[/...]: Envoy's ext_authz */
 void mp_api_nginx_check(mp_http_ctx *x);      /* any /v1/nginx/check: nginx's auth_request */
@@ -50,6 +58,9 @@ void mp_api_reload(mp_http_ctx *x);           /* POST /v1/reload */
 
 /* A worker's done_ev: sends the replies whose log records the writer has dealt with. */
 void mp_api_send_logged(int fd, short what, void *worker);
+/* A worker's commit_ev: writes the loop pass's log records together and sends the replies
+ * whose records are written. */
+void mp_api_commit_logged(int fd, short what, void *worker);
 /* Frees the replies handed back after the worker stopped (their requests are gone). */
 void mp_api_drop_logged(mp_worker *w);
 /* The connection of a pending reply closed: the reply goes nowhere. */

@@ -4,10 +4,13 @@
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk). The writer does not linger for a batch to gather in this mode, writes what
- * is queued (one write(2) per batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under
- * load every SYNC_NS, and SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies
- * never wait, so its writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
+ * wait for the disk). A worker queues the records of one turn of its loop unwritten
+ * (mp_declog_submit_later) and writes them together at the turn's end (mp_declog_write_queued):
+ * one write(2) serves several requests. The writer does not linger for a batch to gather in
+ * this mode, writes what is queued (one write(2) per batch) before it fsyncs, and fsyncs at most
+ * once per SYNC_NS: under load every SYNC_NS, and SYNC_NS after the last fsync when the queue
+ * runs dry. Drop mode's replies never wait, so its writer lets a batch gather for up to
+ * LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
@@ -74,18 +77,33 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* --- the buffer a thread keeps for its next record (mp_declog_buffer) --- */
+/* --- the buffers a thread keeps for its next records (mp_declog_buffer) --- */
 
 /* A buffer kept is at most this big: a record that grew past it is freed. */
 #define KEEP_MAX (64u << 10)
+/* The most buffers a thread keeps, and their most bytes: a worker that writes a loop pass's
+ * records together (mp_declog_submit_later) frees that many and takes them again in its next
+ * pass. */
+#define KEEP_N     32
+#define KEEP_BYTES (256u << 10)
 
-static pthread_key_t spare_key; /* the thread's kept buffer (mp_malloc'd), or NULL */
+typedef struct {
+	char *buf[KEEP_N]; /* mp_malloc'd, each at least MP_DECLOG_BUFFER bytes */
+	size_t cap[KEEP_N];
+	int n;
+	size_t bytes; /* the sum of cap[0, n) */
+} spares;
+
+static pthread_key_t spare_key; /* the thread's spares (mp_malloc'd), or NULL */
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static int spare_ok;
 
 static void spare_free(void *p)
 {
-	mp_free(p);
+	spares *s = p;
+	for (int i = 0; i < s->n; i++)
+		mp_free(s->buf[i]);
+	mp_free(s);
 }
 
 static void spare_init(void)
@@ -93,24 +111,43 @@ static void spare_init(void)
 	spare_ok = pthread_key_create(&spare_key, spare_free) == 0;
 }
 
-char *mp_declog_buffer(void)
+/* The calling thread's spares, made at its first call (NULL: out of memory). */
+static spares *my_spares(void)
 {
 	pthread_once(&spare_once, spare_init);
-	char *p = spare_ok ? pthread_getspecific(spare_key) : NULL;
-	if (p && pthread_setspecific(spare_key, NULL) == 0)
-		return p;
+	if (!spare_ok)
+		return NULL;
+	spares *s = pthread_getspecific(spare_key);
+	if (!s && (s = mp_calloc(1, sizeof(*s))) && pthread_setspecific(spare_key, s) != 0) {
+		mp_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+char *mp_declog_buffer(void)
+{
+	spares *s = my_spares();
+	if (s && s->n > 0) {
+		s->n--;
+		s->bytes -= s->cap[s->n];
+		return s->buf[s->n];
+	}
 	return mp_malloc(MP_DECLOG_BUFFER);
 }
 
 /* Done with a record's text (cap: its allocation, 0 if not known): kept by the calling thread
- * for its next record if it keeps none and the size fits, else freed. */
+ * for its next records if the size fits and there is room for it, else freed. */
 static void release(char *text, size_t cap)
 {
 	if (text && cap >= MP_DECLOG_BUFFER && cap <= KEEP_MAX) {
-		pthread_once(&spare_once, spare_init);
-		if (spare_ok && !pthread_getspecific(spare_key) &&
-		    pthread_setspecific(spare_key, text) == 0)
+		spares *s = my_spares();
+		if (s && s->n < KEEP_N && s->bytes + cap <= KEEP_BYTES) {
+			s->buf[s->n] = text;
+			s->cap[s->n++] = cap;
+			s->bytes += cap;
 			return;
+		}
 	}
 	mp_free(text);
 }
@@ -480,9 +517,10 @@ fail:
 	return NULL;
 }
 
-/* Queues text (mp_malloc'd; owned from here on). */
+/* Queues text (mp_malloc'd; owned from here on). later: no-drop mode leaves the write to
+ * mp_declog_write_queued (or the writer, or another thread's own write) */
 static int enqueue(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                   mp_declog_waiter *wt, char *why, size_t whylen)
+                   mp_declog_waiter *wt, int later, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&l->lock);
 	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished) {
@@ -508,11 +546,12 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, size_
 	    (record){type, text, len, cap, l->drop ? NULL : wt, 0};
 	l->count++;
 	/* no-drop: written now, here or by the trail's holder (which looks again before it lets
-	 * go); drop: wake the writer for a batch's first record and when the batch is big enough
-	 * to stop lingering */
-	if (!l->drop)
+	 * go); later, by the caller's mp_declog_write_queued, or by whoever writes first (an idle
+	 * writer is woken: the record is written even if that call never comes). Drop: wake the
+	 * writer for a batch's first record and when the batch is big enough to stop lingering */
+	if (!l->drop && !later)
 		write_own(l);
-	else if (l->count == 1 || l->count == l->batch_min)
+	else if (l->drop ? l->count == 1 || l->count == l->batch_min : l->writer_waiting)
 		pthread_cond_signal(&l->not_empty);
 	pthread_mutex_unlock(&l->lock);
 	atomic_fetch_add(&l->queued, 1);
@@ -528,11 +567,12 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content)
 		atomic_fetch_add(&l->errors, 1);
 		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len, 0, NULL, NULL, 0);
+	return enqueue(l, type, text, len, 0, NULL, 0, NULL, 0);
 }
 
-int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                            mp_declog_waiter *wt, char *why, size_t whylen)
+/* mp_declog_submit_buffer and mp_declog_submit_later: later, see enqueue. */
+static int submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                         mp_declog_waiter *wt, int later, char *why, size_t whylen)
 {
 	if (!text || len < 2 || text[0] != '{' || text[len - 1] != '}') {
 		mp_free(text);
@@ -543,7 +583,27 @@ int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t l
 			         "encoded (out of memory)");
 		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len, cap, wt, why, whylen);
+	return enqueue(l, type, text, len, cap, wt, later, why, whylen);
+}
+
+int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                            mp_declog_waiter *wt, char *why, size_t whylen)
+{
+	return submit_buffer(l, type, text, len, cap, wt, 0, why, whylen);
+}
+
+int mp_declog_submit_later(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                           mp_declog_waiter *wt, char *why, size_t whylen)
+{
+	return submit_buffer(l, type, text, len, cap, wt, 1, why, whylen);
+}
+
+void mp_declog_write_queued(mp_declog *l)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->count)
+		write_own(l);
+	pthread_mutex_unlock(&l->lock);
 }
 
 int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,

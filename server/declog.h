@@ -73,10 +73,10 @@ int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len
 
 /* A buffer of at least MP_DECLOG_BUFFER bytes for the next record's text (mp_malloc'd; the
  * caller's, to submit with mp_declog_submit_buffer or to mp_free), or NULL when out of memory:
- * the one the calling thread kept from a record it wrote, else a new one. A thread keeps the
- * buffer of one record it wrote (freed when the thread exits), so that a request thread that
- * writes its own record (no-drop mode, the trail free) takes no malloc and no free for it. Any
- * thread. */
+ * one the calling thread kept from a record it wrote, else a new one. A thread keeps the
+ * buffers of the last records it wrote (up to 32, 256 KiB; freed when the thread exits), so
+ * that a request thread that writes its own records (no-drop mode, the trail free) takes no
+ * malloc and no free for them. Any thread. */
 char *mp_declog_buffer(void);
 
 /* mp_declog_submit_text, where text's allocation is cap bytes (mp_declog_buffer's, or more if it
@@ -84,6 +84,19 @@ char *mp_declog_buffer(void);
  * cap 0: not known, the text is freed. */
 int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
                             mp_declog_waiter *wt, char *why, size_t whylen);
+
+/* mp_declog_submit_buffer without the write: in no-drop mode the record is queued and written
+ * by the next mp_declog_write_queued (any thread's), by a thread writing its own record, or by
+ * the writer (within the fsync interval, at once when it is idle), so that one write(2) serves
+ * the records of several requests. wt is told as with mp_declog_submit_buffer, on the thread
+ * that writes. Drop mode: as mp_declog_submit_buffer. */
+int mp_declog_submit_later(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
+                           mp_declog_waiter *wt, char *why, size_t whylen);
+
+/* No-drop mode: writes what is queued, on the calling thread, if the trail is free (else its
+ * holder writes it before letting go); the waiters of what it writes are told before it
+ * returns. */
+void mp_declog_write_queued(mp_declog *l);
 
 /* The writer retries an unavailable log: it writes a "gap" record {"error", "failed",
  * "refused"} and, if that succeeds, takes records again. Any thread; no-op when available. */

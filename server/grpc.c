@@ -319,11 +319,8 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 		                .effect = d->dec.effect,
 		                .t0 = t0};
 		st->pending = p;
-		int rc = mp_declog_submit_buffer(log, "decision", d->record, d->record_len,
-		                                 d->record_cap, &p->waiter, why, sizeof(why));
-		d->record = NULL;
-		if (rc == MP_DECLOG_QUEUED)
-			return; /* p is the writer's now */
+		if (mp_api_submit_logged(w, d, &p->waiter, why, sizeof(why)) == MP_DECLOG_QUEUED)
+			return; /* p is the log's now */
 		st->pending = NULL;
 		mp_free(p);
 		mp_metrics_add(&w->metrics.failed_closed, 1);

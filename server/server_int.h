@@ -120,6 +120,13 @@ struct mp_worker {
 	pthread_mutex_t done_lock;
 	mp_pending *done;
 	struct event *done_ev;
+	/* No-drop mode: the records of one loop pass are queued unwritten (mp_declog_submit_later)
+	 * and written together when the pass's other callbacks have run: commit_ev, made active
+	 * by the pass's first record, is behind them in libevent's queue. commit_due: it is
+	 * active; uncommitted: records queued since (a pass writes at most MP_API_COMMIT_MAX). */
+	struct event *commit_ev;
+	int commit_due;
+	unsigned uncommitted;
 
 	/* its part of --shadow-bundle (shadow.c): made by the worker at its first request */
 	_Atomic(struct mp_shadow_worker *) shadow;

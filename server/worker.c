@@ -231,9 +231,10 @@ static int worker_events(mp_worker *w, char *err, size_t errlen)
 	w->refresh_ev = event_new(w->base, -1, 0, on_refresh, w);
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
 	w->done_ev = event_new(w->base, -1, 0, mp_api_send_logged, w);
+	w->commit_ev = event_new(w->base, -1, 0, mp_api_commit_logged, w);
 	w->deadline_tv = event_base_init_common_timeout(w->base, &read_tv);
 	if (!w->gate_ev || !w->stop_ev || !w->refresh_ev || !w->sweep_ev || !w->done_ev ||
-	    !w->deadline_tv) {
+	    !w->commit_ev || !w->deadline_tv) {
 		snprintf(err, errlen, "cannot make the worker's events (out of memory)");
 		return -1;
 	}
@@ -375,6 +376,8 @@ void mp_worker_free(mp_worker *w)
 		event_free(w->sweep_ev);
 	if (w->done_ev)
 		event_free(w->done_ev);
+	if (w->commit_ev)
+		event_free(w->commit_ev);
 	mp_api_drop_logged(w);
 	mp_shadow_worker_free(w);
 	set_sandbox(w, NULL, NULL);

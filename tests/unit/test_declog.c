@@ -297,6 +297,192 @@ static void test_threads_each_answered_once(void **state)
 	unlink(path);
 }
 
+/* --- records queued for a later write (mp_declog_submit_later, mp_declog_write_queued) --- */
+
+static int submit_later(mp_declog *l, int n, waiter *w, char *why, size_t whylen)
+{
+	size_t len;
+	char *text = content(n, 8, &len);
+	if (w)
+		*w = (waiter){.wt.done = on_done};
+	return mp_declog_submit_later(l, "decision", text, len, 0, w ? &w->wt : NULL, why, whylen);
+}
+
+/* Waits (up to 10 s) until the waiter was told; fails the test if it never is. */
+static void wait_told(waiter *w)
+{
+	for (int i = 0; i < 10000 && atomic_load(&w->calls) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&w->calls), 1);
+}
+
+/* Records queued for later are all in the file once mp_declog_write_queued returns, each waiter
+ * told once (by this thread, or by the writer if it took them first). */
+static void test_later_written_together(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	waiter w[5];
+	mp_declog_stats st;
+	tmp_path(path, sizeof(path), "later.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(submit_later(l, 10 + i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
+	mp_declog_write_queued(l);
+	for (int i = 0; i < 5; i++) {
+		char needle[16];
+		snprintf(needle, sizeof(needle), "\"n\":%d,", 10 + i);
+		assert_int_equal(count_in(path, needle), 1);
+		assert_int_equal(atomic_load(&w[i].calls), 1);
+		assert_int_equal(atomic_load(&w[i].ok), 1);
+	}
+	mp_declog_write_queued(l); /* nothing queued: nothing happens */
+	mp_declog_get_stats(l, &st);
+	assert_int_equal(st.queued, 5);
+	assert_int_equal(st.written, 5);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	expect_intact(path, 8); /* start, five, end, seal */
+	unlink(path);
+}
+
+/* Nobody calls mp_declog_write_queued (a worker stuck in a decision): the writer writes what was
+ * queued for later all the same, and tells the waiters. */
+static void test_later_written_by_the_writer(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	waiter w[3];
+	tmp_path(path, sizeof(path), "later-writer.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
+	for (int i = 0; i < 3; i++) {
+		wait_told(&w[i]);
+		assert_int_equal(atomic_load(&w[i].ok), 1);
+	}
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), 3);
+	/* and again after the log was idle for a while: the writer waits without a timeout */
+	usleep(20000);
+	assert_int_equal(submit_later(l, 3, &w[0], NULL, 0), MP_DECLOG_QUEUED);
+	wait_told(&w[0]);
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	expect_intact(path, 7);
+	unlink(path);
+}
+
+/* More records queued for later than the queue holds: the submitter writes the queue itself when
+ * it is full (no deadlock, nothing dropped in no-drop mode). */
+static void test_later_more_than_the_queue(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	static waiter w[50];
+	tmp_path(path, sizeof(path), "later-full.jsonl");
+	mp_declog *l = open_log(path, 0, NULL); /* 16 records */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
+	mp_declog_write_queued(l);
+	for (int i = 0; i < 50; i++) {
+		wait_told(&w[i]);
+		assert_int_equal(atomic_load(&w[i].ok), 1);
+	}
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), 50);
+	expect_intact(path, 53);
+	unlink(path);
+}
+
+/* A batch whose write fails part way (the file size limit): the records that fit are written and
+ * their waiters told ok, the rest failed closed with the reason; the log is then unavailable and
+ * refuses the next record queued for later at once. The trail holds whole records only. */
+static void test_later_batch_fails_part_way(void **state)
+{
+	(void)state;
+	char path[192], err[300], why[300];
+	waiter w[6];
+	struct stat sb;
+	struct rlimit old, lim;
+	tmp_path(path, sizeof(path), "later-fails.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	/* a record's framed size: the file's growth by one (n 1 to 5: the same length) */
+	assert_int_equal(stat(path, &sb), 0);
+	off_t start = sb.st_size;
+	assert_int_equal(submit_later(l, 1, &w[1], NULL, 0), MP_DECLOG_QUEUED);
+	mp_declog_write_queued(l);
+	wait_told(&w[1]);
+	assert_int_equal(stat(path, &sb), 0);
+	off_t rec = sb.st_size - start;
+	/* room for two more records and half of a third */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)(sb.st_size + 2 * rec + rec / 2);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 2; i < 6; i++)
+		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
+	mp_declog_write_queued(l);
+	for (int i = 2; i < 6; i++)
+		wait_told(&w[i]);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(atomic_load(&w[2].ok), 1);
+	assert_int_equal(atomic_load(&w[3].ok), 1);
+	assert_int_equal(atomic_load(&w[4].ok), 0);
+	assert_non_null(strstr(w[4].why, "decision log unavailable: write: File too large"));
+	assert_int_equal(atomic_load(&w[5].ok), 0);
+	assert_non_null(strstr(w[5].why, "decision log unavailable"));
+	why[0] = '\0';
+	assert_int_equal(submit_later(l, 6, &w[0], why, sizeof(why)), MP_DECLOG_REFUSED);
+	assert_non_null(strstr(why, "decision log unavailable: write: File too large"));
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), -1);
+	mp_declog_free(l);
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), 3);
+	expect_intact(path, 6); /* start, three, end, seal */
+	unlink(path);
+}
+
+/* Threads queueing for later and writing every few records, as workers do: each waiter told
+ * once, every record in the file, the chain intact. */
+static void *submit_many_later(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	for (int i = 0; i < EACH; i++) {
+		busy_rc[t][i] = submit_later(busy_log, t * EACH + i, &busy_waiters[t][i], NULL, 0);
+		if (i % 5 == 4 || i == EACH - 1)
+			mp_declog_write_queued(busy_log);
+	}
+	return NULL;
+}
+
+static void test_later_threads(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	pthread_t th[THREADS];
+	tmp_path(path, sizeof(path), "later-threads.jsonl");
+	busy_log = open_log(path, 0, NULL);
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, submit_many_later, (void *)(intptr_t)t), 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), 0);
+	mp_declog_free(busy_log);
+	for (int t = 0; t < THREADS; t++) {
+		for (int i = 0; i < EACH; i++) {
+			assert_int_equal(busy_rc[t][i], MP_DECLOG_QUEUED);
+			assert_int_equal(atomic_load(&busy_waiters[t][i].calls), 1);
+			assert_int_equal(atomic_load(&busy_waiters[t][i].ok), 1);
+		}
+	}
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), THREADS * EACH);
+	expect_intact(path, THREADS * EACH + 3);
+	unlink(path);
+}
+
 /* Drop mode: a record is queued, never written by the submitter, and written by the writer. */
 static void test_drop_mode_queues(void **state)
 {
@@ -599,6 +785,11 @@ int main(void)
 	    cmocka_unit_test(test_own_write_fails_closed),
 	    cmocka_unit_test(test_other_thread_calls_waiter),
 	    cmocka_unit_test(test_threads_each_answered_once),
+	    cmocka_unit_test(test_later_written_together),
+	    cmocka_unit_test(test_later_written_by_the_writer),
+	    cmocka_unit_test(test_later_more_than_the_queue),
+	    cmocka_unit_test(test_later_batch_fails_part_way),
+	    cmocka_unit_test(test_later_threads),
 	    cmocka_unit_test(test_drop_mode_queues),
 	    cmocka_unit_test(test_drop_mode_stop_counts_everything),
 	    cmocka_unit_test(test_buffer_kept),
