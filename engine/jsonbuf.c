@@ -193,8 +193,13 @@ static void escape_codepoint(mp_jsonbuf *b, const unsigned char *p, size_t n)
 
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s)
 {
-	const unsigned char *begin = (const unsigned char *)(s ? s : "");
-	size_t len = strlen((const char *)begin);
+	s = s ? s : "";
+	mp_jsonbuf_string_n(b, s, strlen(s));
+}
+
+void mp_jsonbuf_string_n(mp_jsonbuf *b, const char *s, size_t len)
+{
+	const unsigned char *begin = (const unsigned char *)s;
 	const unsigned char *end = begin + len, *p = plain_run(begin, begin, end);
 	/* most strings need no escaping: room for them and their quotes at once, and written in
 	 * one copy when the whole string is plain */

@@ -2,12 +2,24 @@
 // caught at the boundary, and every doubt goes to json_loadb. Design: jsonparse.h.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 extern "C" {
+// jsonbuf.h's inline initializer is C: a compound literal that names some of the fields
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "jsonparse.h"
+#pragma GCC diagnostic pop
 #include "reqin.h"
+
+// alloc.h's allocator, declared here: that header needs C11's <stdatomic.h>, which C++17 lacks
+void *mp_malloc(size_t n);
+void *mp_realloc(void *p, size_t n);
+void mp_free(void *p);
 }
 
 namespace
@@ -18,6 +30,11 @@ namespace dom = simdjson::dom;
 // Allocates nothing until the first parse; freed when the thread ends.
 thread_local dom::parser parser(MP_JSON_FAST_MAX);
 thread_local mp_json_parse_counts counts;
+// The document of the text the thread's last call of mp_request_parse read, while the parser
+// still holds it: every call of mp_json_parse and mp_request_parse clears input_current first
+// (mp_request_parsed_write).
+thread_local dom::element input_root;
+thread_local bool input_current;
 
 // The tree of a parsed document, or NULL where json_loadb's answer could differ (the caller then
 // asks json_loadb) or jansson ran out of memory (json_loadb will too, and say so).
@@ -266,18 +283,168 @@ bool read_input(const char *text, size_t len, mp_request *r, mp_header *hbuf, js
 	// what mp_request_from_json requires besides the keys: a destination and its service
 	if (in.object(root.get_object().value_unsafe(), mp_in_keys) &&
 	    root.at_key("destination").get(dst) == simdjson::SUCCESS && dst.is_object() &&
-	    r->dst_service && *r->dst_service)
+	    r->dst_service && *r->dst_service) {
+		input_root = root;
+		input_current = true;
 		return true;
+	}
 	for (size_t i = 0; i < in.nheld; i++)
 		json_decref(held[i]);
 	return false;
 }
+
+// An object's member, for writing the members in key order.
+struct member {
+	const char *key; // NUL-terminated in the document, no NUL inside (mp_request_parse)
+	size_t len;
+	dom::element value;
+};
+
+static_assert(std::is_trivially_copyable<member>::value, "members are moved as bytes");
+
+// strcmp's order (json_dumps's JSON_SORT_KEYS) of keys without a NUL inside. Most keys differ
+// in their first byte (the NUL ending an empty key sorts it first, as strcmp does).
+bool key_before(const member &a, const member &b)
+{
+	unsigned char x = static_cast<unsigned char>(a.key[0]);
+	unsigned char y = static_cast<unsigned char>(b.key[0]);
+	if (x != y)
+		return x < y;
+	int c = std::memcmp(a.key, b.key, a.len < b.len ? a.len : b.len);
+	return c != 0 ? c < 0 : a.len < b.len;
+}
+
+// The document read back as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes mp_json_parse's tree
+// of the same text, the keys written by the caller's key writer. The members of the objects
+// being written are kept in one array, a run per open object, sorted in place: indices, not
+// pointers, across a nested object (which may move the array).
+struct input_writer {
+	mp_jsonbuf *b;
+	mp_json_key_writer key;
+	void *arg;
+	member *m;
+	size_t top, cap;
+	bool heap;   // m is mp_malloc'd, else the caller's storage
+	bool failed; // out of memory, or a value json_loadb would not have read
+
+	bool push(const member &x)
+	{
+		if (top == cap) {
+			size_t n = cap * 2;
+			void *p = heap ? mp_realloc(m, n * sizeof(member))
+			               : mp_malloc(n * sizeof(member));
+			if (!p)
+				return false;
+			if (!heap)
+				std::copy(m, m + top, static_cast<member *>(p));
+			m = static_cast<member *>(p);
+			cap = n;
+			heap = true;
+		}
+		new (&m[top++]) member(x); // trivially copyable: the array's bytes are its own
+		return true;
+	}
+
+	// depth: of the object's keys (0 the input's own; -1 below an array), the key writer's
+	void object(dom::object o, int depth)
+	{
+		size_t base = top;
+		for (dom::key_value_pair f : o)
+			if (!push(member{f.key.data(), f.key.size(), f.value})) {
+				failed = true;
+				top = base;
+				return;
+			}
+		if (top - base > 1)
+			std::sort(m + base, m + top, key_before);
+		MP_JSONBUF_LIT(b, "{");
+		int first = 1;
+		for (size_t i = base; i < top && !failed; i++) {
+			member x = m[i];
+			int r = key(b, arg, depth, x.key, x.len, first);
+			if (r == MP_JSON_MEMBER_LEFT_OUT)
+				continue;
+			first = 0;
+			if (r == MP_JSON_MEMBER_VALUE)
+				value(x.value, depth < 0 ? -1 : depth + 1);
+		}
+		top = base;
+		MP_JSONBUF_LIT(b, "}");
+	}
+
+	// A real as jansson prints it ("%.17g", a ".0" where it would read as an integer, the
+	// exponent without '+' and leading zeros): by jansson itself, so the bytes are its own.
+	void real(double v)
+	{
+		char text[64];
+		json_t *r = json_real(v);
+		size_t n =
+		    r ? json_dumpb(r, text, sizeof(text), JSON_ENCODE_ANY | JSON_COMPACT) : 0;
+		json_decref(r);
+		if (n == 0 || n > sizeof(text)) {
+			failed = true;
+			return;
+		}
+		mp_jsonbuf_raw(b, text, n);
+	}
+
+	void value(dom::element e, int depth)
+	{
+		switch (e.type()) {
+		case dom::element_type::OBJECT:
+			object(e.get_object().value_unsafe(), depth);
+			return;
+		case dom::element_type::ARRAY: {
+			dom::array a = e.get_array().value_unsafe();
+			bool first = true;
+			MP_JSONBUF_LIT(b, "[");
+			for (dom::element x : a) {
+				if (!first)
+					MP_JSONBUF_LIT(b, ",");
+				first = false;
+				value(x, -1);
+			}
+			MP_JSONBUF_LIT(b, "]");
+			return;
+		}
+		case dom::element_type::STRING: { // no NUL inside (mp_request_parse)
+			std::string_view s = e.get_string().value_unsafe();
+			mp_jsonbuf_string_n(b, s.data(), s.size());
+			return;
+		}
+		case dom::element_type::INT64: { // the digits of "%" JSON_INTEGER_FORMAT
+			int64_t i = e.get_int64().value_unsafe();
+			if (i < 0)
+				MP_JSONBUF_LIT(b, "-");
+			mp_jsonbuf_uint(b, i < 0 ? (uint64_t) - (i + 1) + 1 : (uint64_t)i);
+			return;
+		}
+		case dom::element_type::UINT64: // json_loadb refuses it: mp_request_parse too
+			failed = true;
+			return;
+		case dom::element_type::DOUBLE:
+			real(e.get_double().value_unsafe());
+			return;
+		case dom::element_type::BOOL:
+			if (e.get_bool().value_unsafe())
+				MP_JSONBUF_LIT(b, "true");
+			else
+				MP_JSONBUF_LIT(b, "false");
+			return;
+		case dom::element_type::NULL_VALUE:
+			MP_JSONBUF_LIT(b, "null");
+			return;
+		}
+		failed = true;
+	}
+};
 
 } // namespace
 
 extern "C" json_t *mp_json_parse(const char *text, size_t len, size_t flags, json_error_t *err)
 {
 	json_t *root = nullptr;
+	input_current = false; // the parser's document is about to change
 	if (text && len <= MP_JSON_FAST_MAX &&
 	    !(flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY))) {
 		try {
@@ -310,6 +477,7 @@ extern "C" int mp_request_parse(const char *text, size_t len, mp_request *r, mp_
                                 json_t *held[MP_REQUEST_HELD])
 {
 	bool ok = false;
+	input_current = false; // the parser's document is about to change
 	std::memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
 		held[i] = nullptr;
@@ -329,4 +497,24 @@ extern "C" int mp_request_parse(const char *text, size_t len, mp_request *r, mp_
 	}
 	counts.input++;
 	return 1;
+}
+
+extern "C" int mp_request_parsed_write(mp_jsonbuf *b, mp_json_key_writer key, void *arg)
+{
+	alignas(member) unsigned char storage[64 * sizeof(member)]; // raw: nothing to construct
+	input_writer w{b, key, arg, reinterpret_cast<member *>(storage), 0, 64, false, false};
+	if (!input_current) {
+		b->oom = 1;
+		return -1;
+	}
+	try {
+		w.value(input_root, 0);
+	} catch (...) { // none expected (error codes throughout); never into C
+		w.failed = true;
+	}
+	if (w.heap)
+		mp_free(w.m);
+	if (w.failed)
+		b->oom = 1;
+	return b->oom ? -1 : 0;
 }

@@ -443,15 +443,27 @@ static void set_peer_context(mp_http_ctx *x, json_t *input)
 		json_object_set_new(ctx, "peer", json_pack("{s:s}", "principal", uri));
 }
 
+/* The log record's input of a body read without its tree: written from the parser's document,
+ * which holds r's strings too. Nothing between mp_http_body_input and the record parses with
+ * this thread's parser (mp_decide, the shadow bundle and Lua never do; only the body readers of
+ * http.c and the OPA routes here do), and if something ever did, the record is refused, never
+ * written from another text (loginput.h). */
+static void parsed_input(mp_jsonbuf *b, const void *arg, const mp_bundle *mask)
+{
+	(void)arg;
+	mp_loginput_parsed(b, mask);
+}
+
 void mp_api_decide(mp_http_ctx *x)
 {
 	mp_request r;
 	mp_header hbuf[MP_REQUEST_MAX_HEADERS];
 	char err[512];
 	decided d;
-	/* without the tree where nothing needs it: the log records the input as sent, and a TLS
-	 * peer goes into its context */
-	if (!x->w->srv->log && !peer_uri(x) && mp_http_body_input(x, &r, hbuf)) {
+	/* without the tree unless a TLS peer goes into its context: the log record's input is
+	 * written from simdjson's document, as the tree's path writes it (parsed_input) */
+	int parsed = !peer_uri(x) && mp_http_body_input(x, &r, hbuf);
+	if (parsed) {
 		if (json_is_object(r.context)) /* a client never sets context.peer itself */
 			json_object_del(r.context, "peer");
 	} else {
@@ -463,7 +475,8 @@ void mp_api_decide(mp_http_ctx *x)
 			return;
 		}
 	}
-	int rc = decide_one(x, &r, NULL, x->body, NULL, NULL, MP_EP_DECIDE, NULL, &d);
+	int rc = decide_one(x, &r, NULL, x->body, parsed ? parsed_input : NULL, NULL, MP_EP_DECIDE,
+	                    NULL, &d);
 	if (rc != DECIDED) {
 		not_decided(x, rc);
 		return;

@@ -72,8 +72,9 @@ struct mp_http_ctx {
 };
 
 /* The body read as a decision input without its tree (jsonparse.h's mp_request_parse): 1 with r
- * filled, valid for the handler's call; 0 where only the tree can serve (an error among them):
- * the handler then calls mp_http_body_json and reads the tree. */
+ * filled, valid for the handler's call, the document kept for the log record's input
+ * (loginput.h's mp_loginput_parsed) until the thread parses again; 0 where only the tree can
+ * serve (an error among them): the handler then calls mp_http_body_json and reads the tree. */
 int mp_http_body_input(mp_http_ctx *x, mp_request *r, mp_header *hbuf);
 /* The body's tree into x->body: 0, or -1 after replying 400 to a body that is not JSON. */
 int mp_http_body_json(mp_http_ctx *x);

@@ -2,6 +2,7 @@
  * loginput.h). */
 #include "loginput.h"
 #include "alloc.h"
+#include "jsonparse.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -145,7 +146,7 @@ static int put_key_n(mp_jsonbuf *b, walk *w, int depth, const char *key, size_t 
 	} else {
 		if (!first)
 			MP_JSONBUF_LIT(b, ",");
-		mp_jsonbuf_string(b, key);
+		mp_jsonbuf_string_n(b, key, len);
 		MP_JSONBUF_LIT(b, ":");
 	}
 	if (depth < 0 || depth >= MAX_DEPTH || !w->mask || !masked_key(w, depth, key, len))
@@ -236,6 +237,33 @@ void mp_loginput_json(mp_jsonbuf *b, json_t *input, const mp_bundle *mask)
 		put_value(b, input, &w, 0);
 	else
 		MP_JSONBUF_LIT(b, "null");
+}
+
+/* The walk of a decision input read from simdjson's document: the mask's, and the top-level key
+ * being written, for context.peer. */
+typedef struct {
+	walk w;
+	int in_context; /* the members at depth 1 are context's */
+} parsed_walk;
+
+/* mp_request_parsed_write's key writer: put_key_n, and context.peer left out, as the tree's path
+ * deletes it (a client never sets context.peer itself; api.c's set_peer_context). */
+static int parsed_key(mp_jsonbuf *b, void *arg, int depth, const char *key, size_t len, int first)
+{
+	parsed_walk *p = arg;
+	if (depth == 0)
+		p->in_context = len == 7 && !memcmp(key, "context", 7);
+	else if (depth == 1 && p->in_context && len == 4 && !memcmp(key, "peer", 4))
+		return MP_JSON_MEMBER_LEFT_OUT;
+	return put_key_n(b, &p->w, depth, key, len, 0, first) ? MP_JSON_MEMBER_WRITTEN
+	                                                      : MP_JSON_MEMBER_VALUE;
+}
+
+void mp_loginput_parsed(mp_jsonbuf *b, const mp_bundle *mask)
+{
+	parsed_walk p = {.in_context = 0};
+	walk_init(&p.w, mask);
+	mp_request_parsed_write(b, parsed_key, &p);
 }
 
 /* The proxy input's own keys: string literals, nothing in them to escape. */

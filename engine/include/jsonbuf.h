@@ -56,6 +56,9 @@ static inline void mp_jsonbuf_raw(mp_jsonbuf *b, const char *s, size_t n)
  * string; the engine keeps its strings valid UTF-8, so this is a last line). NULL is "". */
 void mp_jsonbuf_string(mp_jsonbuf *b, const char *s);
 
+/* The same for the len bytes at s, which hold no NUL (a string whose length is known). */
+void mp_jsonbuf_string_n(mp_jsonbuf *b, const char *s, size_t len);
+
 /* Is s valid UTF-8 (what jansson's json_string accepts)? 1 or 0. */
 int mp_jsonbuf_utf8_valid(const char *s);
 

@@ -19,6 +19,7 @@
 
 #pragma GCC visibility push(default) /* the engine's interface: exported */
 
+#include "jsonbuf.h"
 #include "request.h"
 
 #include <jansson.h>
@@ -47,6 +48,31 @@ json_t *mp_json_parse(const char *text, size_t len, size_t flags, json_error_t *
 #define MP_REQUEST_HELD 2
 int mp_request_parse(const char *text, size_t len, mp_request *r, mp_header *hbuf,
                      json_t *held[MP_REQUEST_HELD]);
+
+/* What a key writer did with an object's member (mp_request_parsed_write). */
+enum {
+	MP_JSON_MEMBER_VALUE,   /* wrote the key: the writer writes the member's value next */
+	MP_JSON_MEMBER_WRITTEN, /* wrote the key and a value of its own (a mask's "[masked]") */
+	MP_JSON_MEMBER_LEFT_OUT /* wrote nothing: the member is left out */
+};
+
+/* Writes the key of an object's member into b, a comma before it unless first: key is len bytes
+ * of UTF-8 without a NUL, NUL-terminated. depth: 0 for the input's own keys, one more for each
+ * object below them, -1 anywhere below an array. An MP_JSON_MEMBER_ value. */
+typedef int (*mp_json_key_writer)(mp_jsonbuf *b, void *arg, int depth, const char *key, size_t len,
+                                  int first);
+
+/* Writes the decision input the thread's last call of mp_json_parse or mp_request_parse read,
+ * when that call was mp_request_parse and returned 1, from simdjson's document, as
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS, and JSON_ENSURE_ASCII when b->ascii) writes
+ * mp_json_parse's tree of the same text: every object's members in strcmp's order, strings as
+ * mp_jsonbuf_string escapes them, integers in decimal, reals as jansson prints them (jansson
+ * prints them here), each key written by key(arg), which may mask or leave out the member. It
+ * may be called again, until the next of those calls. 0; or -1 with b->oom set when memory ran
+ * out or there is no such document (another text parsed since, or a 0 from mp_request_parse):
+ * b then holds nothing usable. server/loginput.c writes a log record's input with it;
+ * tests/unit/test_loginput.c and test_jsonparse.c hold it to json_dumps. */
+int mp_request_parsed_write(mp_jsonbuf *b, mp_json_key_writer key, void *arg);
 
 /* What this thread's calls did, so tests can tell that the fast paths are taken. */
 typedef struct {

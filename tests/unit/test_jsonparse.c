@@ -18,8 +18,10 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
 #include "decide.h"
 #include "jsonparse.h"
+#include "mutate.h"
 
 #include <glob.h>
 #include <pthread.h>
@@ -465,122 +467,7 @@ static void test_allocator(void **state)
 	json_set_alloc_funcs(m, f);
 }
 
-/* --- seeded mutations of real bodies --- */
-static uint64_t rng_state;
-static uint64_t rnd(void) /* splitmix64 */
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-/* What a mutation inserts: tokens where the two parsers could part. */
-static const char *const tokens[] = {
-    "\\u0000",
-    "\\uD800",
-    "\\uDC00",
-    "\\uD83D\\uDE00",
-    "\\u00e9",
-    "\\\"",
-    "\\\\",
-    "\\",
-    "1e309",
-    "1e-400",
-    "-0",
-    "-0.0",
-    "9223372036854775808",
-    "-9223372036854775809",
-    "1.0",
-    "1e2",
-    "\xef\xbb\xbf",
-    "\xc0\x80",
-    "\xed\xa0\x80",
-    "\xf4\x90\x80\x80",
-    "\xe2\x82\xac",
-    "\x80",
-    "\xff",
-    "null",
-    "true",
-    "[",
-    "]",
-    "{",
-    "}",
-    ",",
-    ":",
-    "\"",
-    "\"a\":1,",
-    "\"a\":",
-    "{\"a\":1,\"a\":2}",
-    " ",
-    "\t",
-    "\n",
-    "\r",
-    "\v",
-    "\x01",
-    "0",
-    "-",
-    ".",
-    "e",
-    "E",
-    "+",
-};
-static const char bytes[] = "\"\\{}[],:0-1e.E+ \n\tu\x00\x80\xc0\xed\xf4\xff";
-
-/* One to three mutations of src into dst (capacity cap); the new length. */
-static size_t mutate(const char *src, size_t len, char *dst, size_t cap)
-{
-	memcpy(dst, src, len);
-	int rounds = 1 + (int)(rnd() % 3);
-	for (int r = 0; r < rounds; r++) {
-		size_t at = len ? rnd() % (len + 1) : 0;
-		switch (rnd() % 7) {
-		case 0: /* flip a bit */
-			if (at < len)
-				dst[at] ^= (char)(1u << (rnd() % 8));
-			break;
-		case 1: /* set a byte to one that matters */
-			if (at < len)
-				dst[at] = bytes[rnd() % (sizeof(bytes) - 1)];
-			break;
-		case 2: { /* insert a token */
-			const char *t = tokens[rnd() % (sizeof(tokens) / sizeof(tokens[0]))];
-			size_t n = strlen(t);
-			if (len + n <= cap) {
-				memmove(dst + at + n, dst + at, len - at);
-				memcpy(dst + at, t, n);
-				len += n;
-			}
-			break;
-		}
-		case 3: { /* delete a range */
-			size_t n = at < len ? 1 + rnd() % (len - at < 8 ? len - at : 8) : 0;
-			memmove(dst + at, dst + at + n, len - at - n);
-			len -= n;
-			break;
-		}
-		case 4: /* truncate */
-			len = at;
-			break;
-		case 5: { /* repeat a span (makes duplicate keys) */
-			size_t n = at < len ? 1 + rnd() % (len - at < 40 ? len - at : 40) : 0;
-			if (len + n <= cap) {
-				memmove(dst + at + n, dst + at, len - at);
-				len += n;
-			}
-			break;
-		}
-		default: /* swap two bytes */
-			if (at < len) {
-				size_t b = rnd() % len;
-				char c = dst[at];
-				dst[at] = dst[b];
-				dst[b] = c;
-			}
-		}
-	}
-	return len;
-}
+/* --- seeded mutations of real bodies (mutate.h) --- */
 
 /* Seeds that are not files: the shapes the hand-written cases probe, in one document. */
 static const char seed_doc[] =
@@ -680,7 +567,49 @@ static int same_request(const mp_request *a, const mp_request *b)
 	return 1;
 }
 
-/* 1 when mp_request_parse answered as the tree's path does; *read: it read the text itself. */
+/* --- mp_request_parsed_write: the input read back from the document --- */
+
+/* A key writer that writes every key as json_dumps does and keeps every member. */
+static int plain_key(mp_jsonbuf *b, void *arg, int depth, const char *key, size_t len, int first)
+{
+	(void)arg;
+	(void)depth;
+	if (strlen(key) != len)
+		return -1; /* neither of the three: the comparison fails */
+	if (!first)
+		MP_JSONBUF_LIT(b, ",");
+	mp_jsonbuf_string(b, key);
+	MP_JSONBUF_LIT(b, ":");
+	return MP_JSON_MEMBER_VALUE;
+}
+
+/* 1 when mp_request_parsed_write, right after a successful mp_request_parse, writes what
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes of tree: in ASCII and in UTF-8. */
+static int writes_as_tree(const char *text, size_t len, json_t *tree)
+{
+	int same = 1;
+	for (int ascii = 0; ascii <= 1; ascii++) {
+		char *want = json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS |
+		                                  (ascii ? JSON_ENSURE_ASCII : 0));
+		mp_jsonbuf b;
+		mp_jsonbuf_init(&b, NULL, 0);
+		b.ascii = ascii;
+		int rc = mp_request_parsed_write(&b, plain_key, NULL);
+		mp_jsonbuf_raw(&b, "", 1);
+		if (rc != 0 || b.oom || !want || strcmp(want, b.p)) {
+			print_text(text, len);
+			print_error("ascii %d, rc %d:\n want %.300s\n  got %.300s\n", ascii, rc,
+			            want ? want : "NULL", b.oom ? "(oom)" : b.p);
+			same = 0;
+		}
+		free(want);
+		mp_jsonbuf_free(&b);
+	}
+	return same;
+}
+
+/* 1 when mp_request_parse answered as the tree's path does, and what it read is written back as
+ * the tree is dumped; *read: it read the text itself. */
 static int same_as_tree(const char *text, size_t len, int *read)
 {
 	mp_request want, got;
@@ -691,7 +620,8 @@ static int same_as_tree(const char *text, size_t len, int *read)
 	int tree_ok = tree && mp_request_from_json(tree, &want, wh, err, sizeof(err)) == 0;
 	/* parsed last: its strings live until this thread's next parse */
 	int fast = mp_request_parse(text, len, &got, gh, held);
-	int same = !fast || (tree_ok && same_request(&want, &got));
+	int same =
+	    !fast || (tree_ok && same_request(&want, &got) && writes_as_tree(text, len, tree));
 	if (!fast) {
 		mp_request zero;
 		memset(&zero, 0, sizeof(zero));
@@ -928,6 +858,245 @@ static void test_input_mutations(void **state)
 		free(seeds[i]);
 }
 
+/* Numbers read back as jansson prints them: reals by "%.17g" with its trimming, integers to
+ * int64's ends; the ones json_loadb refuses are left to the tree. Strings with every kind of
+ * escape, UTF-8 of one to four bytes, 60 KB strings, nesting to simdjson's limit. */
+static void test_input_write_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *context;
+		int read;
+	} values[] = {
+	    {"{\"r\":[1.5,-0.0,0.1,1e300,-1e-300,5e-324,2.2250738585072014e-308]}", 1},
+	    {"{\"r\":[1.7976931348623157e308,1e22,1e21,1e16,1e17,123456789.123456789]}", 1},
+	    {"{\"r\":[2.5e-5,100.0,1E2,1e+2,0.5e1,-0,0,0.0,3.0e0,1e-7,123e-2]}", 1},
+	    {"{\"i\":[9223372036854775807,-9223372036854775808,-1,1,4294967296]}", 1},
+	    {"{\"r\":1e400}", 0},
+	    {"{\"r\":-1e400}", 0},
+	    {"{\"i\":18446744073709551616}", 0},
+	    {"{\"i\":9223372036854775808}", 0},
+	    {"{\"i\":-9223372036854775809}", 0},
+	    {"{\"s\":\"\\u00e9\\u20ac\\ud83d\\ude00\\uffff\\n\\t\\b\\f\\r\\\"\\\\\\/"
+	     "\\u0001\\u001f\\u007f\"}",
+	     1},
+	    {"{\"s\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbf\x7f\"}", 1},
+	    {"{\"\xc3\xa9\":1,\"e\":2,\"\\u00e8\":3,\"\":4,\"E\":5,\"ee\":6}", 1},
+	    {"{\"s\":\"a\\u0000b\"}", 0},
+	    {"{\"\\u0000\":1}", 0},
+	    {"{\"s\":\"\\ud800\"}", 0},
+	    {"{\"a\":1,\"a\":2}", 0},
+	    {"{\"o\":[{\"a\":1,\"a\":2}]}", 0},
+	    {"{\"o\":[{\"b\":1,\"a\":[{\"d\":{},\"c\":[]}]},[],{}],\"n\":null,\"t\":true,\"f\":"
+	     "false}",
+	     1},
+	};
+	char text[512];
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		int n = snprintf(text, sizeof(text),
+		                 "{\"destination\":{\"service\":\"pay\"},\"context\":%s}",
+		                 values[i].context);
+		int read;
+		assert_true(same_as_tree(text, (size_t)n, &read));
+		if (read != values[i].read)
+			print_error("case %zu: read %d, want %d: %s\n", i, read, values[i].read,
+			            text);
+		assert_int_equal(read, values[i].read);
+	}
+	/* a 60 KB string with escapes and multi-byte characters; one over the fast path's size */
+	static const size_t sizes[] = {60 * 1024, MP_JSON_FAST_MAX + 10};
+	for (size_t k = 0; k < 2; k++) {
+		size_t n = sizes[k];
+		char *big = malloc(n + 1);
+		int head = snprintf(big, n,
+		                    "{\"destination\":{\"service\":\"pay\"},\"context\":{\"s\":\"");
+		memset(big + head, 'a', n - (size_t)head);
+		for (size_t at = (size_t)head + 10; at + 20 < n; at += 499)
+			memcpy(big + at,
+			       at % 2 ? "\\u00e9\\n\xe2\x82\xac" : "\\\"\xf0\x9f\x98\x80\\/xyz",
+			       11);
+		memcpy(big + n - 3, "\"}}", 3);
+		big[n] = '\0';
+		int read;
+		assert_true(same_as_tree(big, n, &read));
+		assert_int_equal(read, n <= MP_JSON_FAST_MAX);
+		free(big);
+	}
+	/* nesting: context's objects and arrays to simdjson's 1,024 levels (the root and context
+	 * are two), and past them */
+	static const size_t depths[] = {10, 500, 1019, 1020, 1021, 1022, 1030};
+	for (size_t k = 0; k < sizeof(depths) / sizeof(depths[0]); k++)
+		for (int objects = 0; objects <= 1; objects++) {
+			char *inner = nested(depths[k], objects);
+			size_t n = strlen(inner) + 64;
+			char *t = malloc(n);
+			int len = snprintf(
+			    t, n, "{\"destination\":{\"service\":\"pay\"},\"context\":{\"d\":%s}}",
+			    inner);
+			int read;
+			assert_true(same_as_tree(t, (size_t)len, &read));
+			if (depths[k] <= 1021 || depths[k] >= 1030) /* 1022: objects are not */
+				assert_int_equal(read, depths[k] <= 1021);
+			free(t);
+			free(inner);
+		}
+}
+
+/* The key writer's view: depths (-1 below an array), first, and members left out or written by
+ * it. */
+typedef struct {
+	char log[512];
+	size_t len;
+} key_log;
+
+static int logging_key(mp_jsonbuf *b, void *arg, int depth, const char *key, size_t len, int first)
+{
+	key_log *l = arg;
+	l->len += (size_t)snprintf(l->log + l->len, sizeof(l->log) - l->len, "%s%s@%d%s",
+	                           l->len ? " " : "", key, depth, first ? "^" : "");
+	if (depth == 2 && !strcmp(key, "x")) /* context.k.x */
+		return MP_JSON_MEMBER_LEFT_OUT;
+	if (depth == 1 && !strcmp(key, "a")) /* the first member of context.e */
+		return MP_JSON_MEMBER_LEFT_OUT;
+	if (!first)
+		MP_JSONBUF_LIT(b, ",");
+	mp_jsonbuf_string(b, key);
+	MP_JSONBUF_LIT(b, ":");
+	if (!strcmp(key, "w")) {
+		MP_JSONBUF_LIT(b, "\"W\"");
+		return MP_JSON_MEMBER_WRITTEN;
+	}
+	(void)len;
+	return MP_JSON_MEMBER_VALUE;
+}
+
+static void test_input_write_keys(void **state)
+{
+	(void)state;
+	const char *t = "{\"destination\":{\"service\":\"pay\"},\"context\":{\"z\":1,"
+	                "\"x\":[{\"x\":1,\"k\":{\"x\":2}}],\"k\":{\"x\":3,\"y\":{\"w\":{\"q\":1}}},"
+	                "\"a\":2}}";
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 1);
+	key_log l = {.len = 0};
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, NULL, 0);
+	assert_int_equal(mp_request_parsed_write(&b, logging_key, &l), 0);
+	mp_jsonbuf_raw(&b, "", 1);
+	assert_string_equal(b.p,
+	                    "{\"context\":{\"k\":{\"y\":{\"w\":\"W\"}},\"x\":[{\"k\":{\"x\":2},"
+	                    "\"x\":1}],\"z\":1},\"destination\":{\"service\":\"pay\"}}");
+	assert_string_equal(l.log, "context@0^ a@1^ k@1^ x@2^ y@2^ w@3^ x@1 k@-1^ x@-1^ x@-1 z@1 "
+	                           "destination@0 service@1^");
+	mp_jsonbuf_free(&b);
+	/* written twice: the document is still there */
+	mp_jsonbuf_init(&b, NULL, 0);
+	assert_int_equal(mp_request_parsed_write(&b, plain_key, NULL), 0);
+	mp_jsonbuf_free(&b);
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(held[i]);
+}
+
+/* Once the thread has parsed another text (by simdjson or json_loadb), or failed to read one as
+ * an input, the document is gone: -1 and oom, nothing usable. A thread that never read an input
+ * has none. */
+static void *write_unparsed(void *arg)
+{
+	(void)arg;
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, NULL, 0);
+	intptr_t rc = mp_request_parsed_write(&b, plain_key, NULL);
+	rc = rc == -1 && b.oom && b.len == 0 ? 0 : 1;
+	mp_jsonbuf_free(&b);
+	return (void *)rc;
+}
+
+static void test_input_write_gone(void **state)
+{
+	(void)state;
+	const char *t = "{\"destination\":{\"service\":\"pay\"}}";
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	mp_jsonbuf b;
+	for (int how = 0; how < 5; how++) {
+		assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 1);
+		json_t *j = NULL;
+		if (how == 0) /* another text's tree, by simdjson */
+			j = mp_json_parse("[1]", 3, JSON_REJECT_DUPLICATES, NULL);
+		else if (how == 1) /* one json_loadb reads */
+			j = mp_json_parse("[1]", 3, JSON_ALLOW_NUL, NULL);
+		else if (how == 2) /* an input left to the tree */
+			assert_int_equal(mp_request_parse("{\"x\":1}", 7, &r, h, held), 0);
+		else if (how == 3) /* a text simdjson refuses */
+			assert_int_equal(mp_request_parse("{", 1, &r, h, held), 0);
+		else /* no text */
+			assert_int_equal(mp_request_parse(NULL, 0, &r, h, held), 0);
+		json_decref(j);
+		mp_jsonbuf_init(&b, NULL, 0);
+		assert_int_equal(mp_request_parsed_write(&b, plain_key, NULL), -1);
+		assert_true(b.oom);
+		mp_jsonbuf_free(&b);
+	}
+	pthread_t th;
+	void *rc;
+	assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 1);
+	assert_int_equal(pthread_create(&th, NULL, write_unparsed, NULL), 0);
+	assert_int_equal(pthread_join(th, &rc), 0);
+	assert_null(rc);
+}
+
+/* Objects past the 64 members kept on the stack, at several levels at once (the members' array
+ * grows while an object above is being written), against json_dumps; out of memory there: -1. */
+static void test_input_write_wide(void **state)
+{
+	(void)state;
+	size_t cap = 60000, len = 0;
+	char *t = malloc(cap);
+	len += (size_t)snprintf(t + len, cap - len,
+	                        "{\"destination\":{\"service\":\"pay\"},\"context\":{");
+	for (int i = 70; i-- > 0;) { /* out of order, each an object of 70 but the last few */
+		len += (size_t)snprintf(t + len, cap - len, "%s\"k%02d\":", i == 69 ? "" : ",", i);
+		if (i < 3) {
+			len += (size_t)snprintf(t + len, cap - len, "%d", i);
+			continue;
+		}
+		len += (size_t)snprintf(t + len, cap - len, "{");
+		for (int j = 0; j < 70; j++)
+			len += (size_t)snprintf(t + len, cap - len, "%s\"%c%d\":%d", j ? "," : "",
+			                        'a' + (j * 7) % 26, j, j);
+		len += (size_t)snprintf(t + len, cap - len, "}");
+	}
+	len += (size_t)snprintf(t + len, cap - len, "}}");
+	assert_true(len < cap - 1);
+	int read;
+	assert_true(same_as_tree(t, len, &read));
+	assert_true(read);
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	assert_int_equal(mp_request_parse(t, len, &r, h, held), 1);
+	for (long fail = 0; fail < 3; fail++) {
+		mp_jsonbuf b;
+		mp_jsonbuf_init(&b, NULL, 0);
+		mp_alloc_fail_after(fail); /* the members' array, or the buffer's growth */
+		int rc = mp_request_parsed_write(&b, plain_key, NULL);
+		mp_alloc_fail_after(-1);
+		assert_int_equal(rc, -1);
+		assert_true(b.oom);
+		mp_jsonbuf_free(&b);
+	}
+	mp_jsonbuf b; /* and the document is still there */
+	mp_jsonbuf_init(&b, NULL, 0);
+	assert_int_equal(mp_request_parsed_write(&b, plain_key, NULL), 0);
+	mp_jsonbuf_free(&b);
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(held[i]);
+	free(t);
+}
+
 /* Threads parse at once, each with its own simdjson parser. */
 static void *parse_many(void *arg)
 {
@@ -973,6 +1142,10 @@ int main(void)
 	    cmocka_unit_test(test_input_header_count),
 	    cmocka_unit_test(test_input_examples),
 	    cmocka_unit_test(test_input_mutations),
+	    cmocka_unit_test(test_input_write_values),
+	    cmocka_unit_test(test_input_write_keys),
+	    cmocka_unit_test(test_input_write_gone),
+	    cmocka_unit_test(test_input_write_wide),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

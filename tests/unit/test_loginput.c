@@ -1,11 +1,17 @@
 /* test_loginput.c: server/loginput.c: the decision input a log record carries, written without a
  * jansson tree, is byte for byte json_dumps (compact, keys sorted, ASCII) of the input masked in
- * place by mp_loginput_mask, the writer it replaced. Reference: docs/server.md ("Decision log",
- * "Masking"). */
+ * place by mp_loginput_mask, the writer it replaced. The input /v1/decide read from simdjson's
+ * document (mp_loginput_parsed) is byte for byte what mp_loginput_json writes of the tree of the
+ * same body once context.peer is deleted, or was left to the tree: the examples, hostile inputs
+ * and seeded mutations, under several masks. Reference: docs/server.md ("Decision log",
+ * "Masking", "Performance": the eighth pass). */
 #include "alloc.h"
+#include "jsonparse.h"
 #include "loginput.h"
+#include "mutate.h"
 #include "testutil.h"
 
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,31 +45,33 @@ static const char *const masks_sets[][5] = {
     {"request.Headers.x-a", "context.headers.X-B", "a..b", "", NULL},
 };
 
+/* Inputs of every shape, the first a decision input. */
+static const char *const json_inputs[] = {
+    "{\"source\":{\"principal\":\"spiffe://acme.io/ns/shop/sa/"
+    "checkout\",\"ip\":\"10.0.0.1\"},"
+    "\"destination\":{\"service\":\"payments\",\"namespace\":\"billing\",\"port\":8080},"
+    "\"request\":{\"method\":\"POST\",\"path\":\"/v1/"
+    "charge\",\"headers\":{\"Authorization\":"
+    "\"Bearer x\",\"authorization\":\"second\",\"x-tenant\":\"uk\",\"Cookie\":\"c=1\"}},"
+    "\"context\":{}}",
+    /* unicode, escapes, numbers, arrays whose objects masks never reach */
+    "{\"context\":{\"secret\":{\"deep\":[1,2],\"keep\":\"\\u00e9\\ud83d\\ude00\\n\\t\\\"/"
+    "\\u0001\\u007f\"},"
+    "\"headers\":{\"x-b\":1,\"X-B\":2},\"list\":[{\"source\":1},[],{}],\"r\":1.5,\"e\":-"
+    "1e300,"
+    "\"n\":null,\"t\":true,\"f\":false,\"i\":-9007199254740993,\"zz\":\"\",\"a\":{\"b\":{}}"
+    "}}",
+    "{\"request\":{\"headers\":\"not an object\"},\"source\":\"x\"}",
+    "{}",
+    "[1,{\"source\":2}]",
+};
+
 static void test_json_inputs(void **state)
 {
 	(void)state;
-	static const char *const inputs[] = {
-	    "{\"source\":{\"principal\":\"spiffe://acme.io/ns/shop/sa/"
-	    "checkout\",\"ip\":\"10.0.0.1\"},"
-	    "\"destination\":{\"service\":\"payments\",\"namespace\":\"billing\",\"port\":8080},"
-	    "\"request\":{\"method\":\"POST\",\"path\":\"/v1/"
-	    "charge\",\"headers\":{\"Authorization\":"
-	    "\"Bearer x\",\"authorization\":\"second\",\"x-tenant\":\"uk\",\"Cookie\":\"c=1\"}},"
-	    "\"context\":{}}",
-	    /* unicode, escapes, numbers, arrays whose objects masks never reach */
-	    "{\"context\":{\"secret\":{\"deep\":[1,2],\"keep\":\"\\u00e9\\ud83d\\ude00\\n\\t\\\"/"
-	    "\\u0001\\u007f\"},"
-	    "\"headers\":{\"x-b\":1,\"X-B\":2},\"list\":[{\"source\":1},[],{}],\"r\":1.5,\"e\":-"
-	    "1e300,"
-	    "\"n\":null,\"t\":true,\"f\":false,\"i\":-9007199254740993,\"zz\":\"\",\"a\":{\"b\":{}}"
-	    "}}",
-	    "{\"request\":{\"headers\":\"not an object\"},\"source\":\"x\"}",
-	    "{}",
-	    "[1,{\"source\":2}]",
-	};
-	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+	for (size_t i = 0; i < sizeof(json_inputs) / sizeof(json_inputs[0]); i++) {
 		json_error_t je;
-		json_t *in = json_loads(inputs[i], 0, &je);
+		json_t *in = json_loads(json_inputs[i], 0, &je);
 		if (!in)
 			fail_msg("input %zu: %s", i, je.text);
 		for (size_t m = 0; m < sizeof(masks_sets) / sizeof(masks_sets[0]); m++) {
@@ -356,12 +364,362 @@ static void test_proxy_hostile(void **state)
 	json_decref(in);
 }
 
+/* --- the input read from simdjson's document (mp_loginput_parsed) --- */
+
+/* Masks a parsed input is written under: none; a header; a whole object; nested paths (one an
+ * array, one under source.labels); header names in another case, and a segment in another case
+ * above "headers" (which names nothing); 65 entries (the walk over every entry); the deepest
+ * key a mask reaches (16 segments) and one past it (17: the writers' limit, MAX_DEPTH, where the
+ * in-place reference would mask it; held to the tree's writer only); context.peer (left out
+ * before masks) and source.peer (kept). */
+#define NPARSED_MASKS 9
+#define PAST_DEPTH    8 /* the set the reference is not held to */
+static const char *parsed_masks[NPARSED_MASKS][70];
+static mp_bundle parsed_bundles[NPARSED_MASKS];
+
+static void parsed_masks_init(void)
+{
+	static char many[65][40], deep[2][80];
+	static const char *const sets[][8] = {
+	    {NULL},
+	    {"request.headers.authorization", NULL},
+	    {"context", NULL},
+	    {"context.a.b", "source.labels.team", "context.list", NULL},
+	    {"request.headers.X-Request-ID", "request.HEADERS.content-type",
+	     "Request.headers.cookie", "request.headers.AUTHORIZATION", NULL},
+	    {NULL}, /* 65 entries */
+	    {deep[0], NULL},
+	    {"source", "destination.port", "context.peer", "source.peer", NULL},
+	    {deep[1], NULL},
+	};
+	for (int i = 0; i < 65; i++)
+		snprintf(many[i], sizeof(many[i]), "request.headers.m%d", i);
+	snprintf(many[64], sizeof(many[64]), "request.headers.X-Tenant");
+	for (int d = 0; d < 2; d++) { /* context.d.d...: 16 and 17 segments */
+		size_t n = (size_t)snprintf(deep[d], sizeof(deep[d]), "context");
+		for (int k = 1; k < 16 + d; k++)
+			n += (size_t)snprintf(deep[d] + n, sizeof(deep[d]) - n, ".d");
+	}
+	for (int m = 0; m < NPARSED_MASKS; m++) {
+		uint32_t n = 0;
+		if (m == 5)
+			for (; n < 65; n++)
+				parsed_masks[m][n] = many[n];
+		else
+			for (; sets[m][n]; n++)
+				parsed_masks[m][n] = sets[m][n];
+		parsed_bundles[m] = (mp_bundle){0};
+		parsed_bundles[m].mask = parsed_masks[m];
+		parsed_bundles[m].nmask = n;
+	}
+}
+
+static void print_body(const char *text, size_t len)
+{
+	print_error("body (%zu bytes): ", len);
+	for (size_t i = 0; i < len && i < 300; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			print_error("%c", c);
+		else
+			print_error("\\x%02x", c);
+	}
+	print_error("%s\n", len > 300 ? "..." : "");
+}
+
+/* 1 when mp_request_parse leaves text to the tree, or mp_loginput_parsed writes under every mask
+ * what mp_loginput_json writes of mp_json_parse's tree with context.peer deleted (as api.c's
+ * tree path does without a TLS peer), which is json_dumps of that tree masked in place (but past
+ * the writers' depth). *read: the document's path was taken. */
+static int parsed_as_tree(const char *text, size_t len, int *read)
+{
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	json_t *tree = mp_json_parse(text, len, JSON_REJECT_DUPLICATES, NULL);
+	*read = mp_request_parse(text, len, &r, h, held); /* last: the document written below */
+	int same = 1;
+	if (*read && !tree) {
+		print_body(text, len);
+		print_error("read from the document, refused by the tree\n");
+		same = 0;
+	}
+	json_t *ctx = json_object_get(tree, "context");
+	if (json_is_object(ctx))
+		json_object_del(ctx, "peer");
+	for (int m = 0; *read && tree && m < NPARSED_MASKS; m++) {
+		const mp_bundle *mask = m ? &parsed_bundles[m] : NULL;
+		mp_jsonbuf want, got;
+		mp_jsonbuf_init(&want, NULL, 0);
+		mp_jsonbuf_init(&got, NULL, 0);
+		want.ascii = got.ascii = 1;
+		mp_loginput_json(&want, tree, mask);
+		mp_loginput_parsed(&got, mask);
+		mp_jsonbuf_raw(&want, "", 1);
+		mp_jsonbuf_raw(&got, "", 1);
+		json_t *copy = json_deep_copy(tree);
+		mp_loginput_mask(copy, mask);
+		char *ref = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		if (want.oom || got.oom || strcmp(want.p, got.p) ||
+		    (m != PAST_DEPTH && strcmp(ref, want.p))) {
+			print_body(text, len);
+			print_error(
+			    "masks %d:\n tree     %.400s\n document %.400s\n dumps    %.400s\n", m,
+			    want.oom ? "(oom)" : want.p, got.oom ? "(oom)" : got.p, ref);
+			same = 0;
+		}
+		free(ref);
+		json_decref(copy);
+		mp_jsonbuf_free(&want);
+		mp_jsonbuf_free(&got);
+	}
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(held[i]);
+	json_decref(tree);
+	return same;
+}
+
+static void check_parsed(const char *text, int want_read)
+{
+	int read;
+	assert_true(parsed_as_tree(text, strlen(text), &read));
+	if (read != want_read)
+		print_error("read %d, want %d: %s\n", read, want_read, text);
+	assert_int_equal(read, want_read);
+}
+
+/* The example requests are read from the document and written as the tree's path writes them. */
+static void test_parsed_examples(void **state)
+{
+	(void)state;
+	parsed_masks_init();
+	glob_t g;
+	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= 5);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		assert_non_null(f);
+		char buf[8192];
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		int read;
+		assert_true(parsed_as_tree(buf, n, &read));
+		if (!read)
+			print_error("%s: left to the tree\n", g.gl_pathv[i]);
+		assert_true(read);
+	}
+	globfree(&g);
+}
+
+/* A body rich in what the writer must get right, and the seed of the mutations below. */
+static const char rich[] =
+    "{\"source\":{\"principal\":\"spiffe://acme.io/ns/shop/sa/checkout\",\"namespace\":\"shop\","
+    "\"labels\":{\"team\":\"pay\",\"Tier\":\"\\u00e9\"},\"peer\":\"p1\",\"ip\":\"10.0.0.1\"},"
+    "\"destination\":{\"service\":\"payments\",\"namespace\":\"billing\",\"port\":8080,"
+    "\"external\":false},"
+    "\"request\":{\"method\":\"POST\",\"path\":\"/v1/charge?x=\\u00e9\xc3\xa9\","
+    "\"headers\":{\"Authorization\":\"Bearer x\",\"authorization\":\"y\",\"X-Request-ID\":\"r1\","
+    "\"cookie\":\"c=1\",\"x-a\\\"b\":\"\\ud83d\\ude00\",\"X-Tenant\":\"uk\"}},"
+    "\"context\":{\"peer\":{\"principal\":\"forged\"},\"a\":{\"b\":[1,{\"peer\":2}],\"c\":-0.0},"
+    "\"list\":[1.5,-9223372036854775808,null,true,\"s\"],\"r\":1e-7,"
+    "\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{\"d\":{"
+    "\"d\":"
+    "{\"d\":{\"d\":{\"d\":1}}}}}}}}}}}}}}}},\"\":\"empty key\"}}";
+
+/* Hostile bodies, each either written as the tree's path writes it or left to the tree. */
+static void test_parsed_hostile(void **state)
+{
+	(void)state;
+	parsed_masks_init();
+	static const struct {
+		const char *text;
+		int read;
+	} cases[] = {
+	    {rich, 1},
+	    /* context.peer: left out at context's top only; source.peer is an input field */
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"peer\":{\"principal\":\"forged\"}"
+	     ","
+	     "\"k\":\"v\"}}",
+	     1},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"peer\":\"x\"}}", 1},
+	    {"{\"context\":{\"peer\":null,\"a\":{\"peer\":1},\"peerx\":2,\"pee\":3},"
+	     "\"destination\":{\"service\":\"p\"},\"source\":{\"peer\":\"kept\"}}",
+	     1},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":null}", 1},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{}}", 1},
+	    {"{\"destination\":{\"service\":\"p\",\"port\":null},\"source\":null,\"request\":"
+	     "{\"headers\":null}}",
+	     1},
+	    {"{\"destination\":{\"service\":\"p\"},\"peer\":{}}", 0},
+	    /* numbers: reals as jansson prints them; what jansson refuses is left to it */
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"r\":[1.5,-0.0,0.1,1e300,5e-324,"
+	     "1e22,1e21,100.0,1E2,-0,9223372036854775807,-9223372036854775808]}}",
+	     1},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"r\":1e400}}", 0},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"i\":18446744073709551616}}", 0},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"i\":-9223372036854775809}}", 0},
+	    /* strings: every escape, UTF-8 raw and escaped, in keys and values, headers too */
+	    {"{\"destination\":{\"service\":\"p\\u00e9\\n\"},\"request\":{\"headers\":{\"x-"
+	     "\xc3\xa9\":"
+	     "\"\xf0\x9f\x98\x80\\t\\\"\\\\\\/"
+	     "\\u0001\\u001f\\u007f\\b\\f\\r\",\"X-Q\\\"\":\"\\uffff\"}},"
+	     "\"context\":{\"\\u00e8\":1,\"e\":2,\"\xc3\xa9\":3,\"\":4,\"E\":5,\"\\u0001\":6}}",
+	     1},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"s\":\"a\\u0000b\"}}", 0},
+	    {"{\"destination\":{\"service\":\"p\"},\"request\":{\"headers\":{\"a\\u0000\":\"1\"}}}",
+	     0},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"s\":\"\\ud800\"}}", 0},
+	    /* duplicate keys at every level: json_loadb refuses them, so the document's path does
+	     */
+	    {"{\"destination\":{\"service\":\"p\"},\"destination\":{\"service\":\"p\"}}", 0},
+	    {"{\"destination\":{\"service\":\"p\"},\"context\":{\"a\":[{\"b\":1,\"b\":2}]}}", 0},
+	    {"{\"destination\":{\"service\":\"p\"},\"request\":{\"headers\":{\"a\":\"1\",\"a\":"
+	     "\"2\"}}}",
+	     0},
+	    {"{\"destination\":{\"service\":\"p\"},\"request\":{\"headers\":{\"a\":\"1\",\"A\":"
+	     "\"2\"}}}",
+	     1},
+	    /* not the document's: request.auth, an unknown key, another type */
+	    {"{\"destination\":{\"service\":\"p\"},\"request\":{\"auth\":{\"principal\":\"x\"}}}",
+	     0},
+	    {"{\"destination\":{\"service\":\"p\"},\"x\":1}", 0},
+	    {"{\"destination\":{\"service\":\"p\",\"port\":\"80\"}}", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_parsed(cases[i].text, cases[i].read);
+	for (size_t i = 0; i < sizeof(json_inputs) / sizeof(json_inputs[0]); i++)
+		check_parsed(json_inputs[i], i == 0); /* the others are no decision input */
+	/* 100 members in context, added out of order: past the writers' stacks */
+	char wide[4096];
+	size_t n = (size_t)snprintf(wide, sizeof(wide),
+	                            "{\"destination\":{\"service\":\"p\"},\"context\":{");
+	for (int i = 100; i-- > 0;)
+		n += (size_t)snprintf(wide + n, sizeof(wide) - n, "%s\"k%02d\":{\"d\":%d}",
+		                      i == 99 ? "" : ",", i, i);
+	snprintf(wide + n, sizeof(wide) - n, "}}");
+	check_parsed(wide, 1);
+	/* nesting in context, to simdjson's limit and past it, under the deep masks */
+	static const size_t depths[] = {13, 14, 15, 16, 17, 18, 1000, 1030};
+	for (size_t k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
+		size_t d = depths[k], cap = d * 6 + 80;
+		char *t = malloc(cap);
+		size_t len =
+		    (size_t)snprintf(t, cap, "{\"destination\":{\"service\":\"p\"},\"context\":");
+		for (size_t i = 0; i < d; i++)
+			len += (size_t)snprintf(t + len, cap - len, "{\"d\":");
+		len += (size_t)snprintf(t + len, cap - len, "[1]");
+		for (size_t i = 0; i < d; i++)
+			t[len++] = '}';
+		t[len++] = '}';
+		t[len] = '\0';
+		check_parsed(t, d <= 1000);
+		free(t);
+	}
+	/* a header value of 60 KB with escapes, and a body past the document's 64 KiB */
+	static const size_t sizes[] = {60 * 1024, MP_JSON_FAST_MAX + 100};
+	for (size_t k = 0; k < 2; k++) {
+		size_t size = sizes[k];
+		char *t = malloc(size + 1);
+		int head = snprintf(t, size,
+		                    "{\"destination\":{\"service\":\"p\"},\"request\":{\"headers\":"
+		                    "{\"authorization\":\"x\",\"x-big\":\"");
+		memset(t + head, 'v', size - (size_t)head);
+		for (size_t at = (size_t)head + 5; at + 20 < size; at += 777)
+			memcpy(t + at,
+			       at % 2 ? "\\u00e9\\n\xe2\x82\xac" : "\\\"\xf0\x9f\x98\x80\\/xyz",
+			       11);
+		memcpy(t + size - 4, "\"}}}", 4);
+		t[size] = '\0';
+		check_parsed(t, size <= MP_JSON_FAST_MAX);
+		free(t);
+	}
+}
+
+/* The document is written only while the thread's parser still holds it: after another parse
+ * the record's input is refused (oom), never written from the other text. */
+static void test_parsed_gone(void **state)
+{
+	(void)state;
+	const char *t = "{\"destination\":{\"service\":\"p\"},\"context\":{\"k\":1}}";
+	mp_request r;
+	mp_header h[MP_REQUEST_MAX_HEADERS];
+	json_t *held[MP_REQUEST_HELD];
+	assert_int_equal(mp_request_parse(t, strlen(t), &r, h, held), 1);
+	mp_jsonbuf b;
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_loginput_parsed(&b, NULL);
+	mp_jsonbuf_raw(&b, "", 1);
+	assert_false(b.oom);
+	assert_string_equal(b.p, "{\"context\":{\"k\":1},\"destination\":{\"service\":\"p\"}}");
+	mp_jsonbuf_free(&b);
+	json_t *other = mp_json_parse("{\"x\":1}", 7, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(other);
+	mp_jsonbuf_init(&b, NULL, 0);
+	mp_loginput_parsed(&b, NULL);
+	assert_true(b.oom);
+	mp_jsonbuf_free(&b);
+	json_decref(other);
+	for (size_t i = 0; i < MP_REQUEST_HELD; i++)
+		json_decref(held[i]);
+}
+
+/* Seeded mutations of the examples and the rich body (mutate.h), each written as the tree's path
+ * writes it under every mask, or left to the tree. */
+static void test_parsed_mutations(void **state)
+{
+	(void)state;
+	parsed_masks_init();
+	char *seeds[32];
+	size_t seed_len[32], nseeds = 0;
+	seeds[nseeds] = strdup(rich);
+	seed_len[nseeds++] = strlen(rich);
+	glob_t g;
+	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc && nseeds < 32; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		assert_non_null(f);
+		char *buf = malloc(8192);
+		seed_len[nseeds] = fread(buf, 1, 8192, f);
+		seeds[nseeds++] = buf;
+		fclose(f);
+	}
+	globfree(&g);
+	const char *env = getenv("MP_LOGINPUT_MUTATIONS"); /* longer runs by hand */
+	long total = env ? atol(env) : 100000;
+	rng_state = 20261209;
+	size_t cap = 16384;
+	char *buf = malloc(cap);
+	long failures = 0, read = 0, rich_read = 0;
+	for (long i = 0; i < total && failures < 5; i++) {
+		size_t s = rnd() % nseeds;
+		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
+		int r;
+		if (!parsed_as_tree(buf, len, &r)) {
+			print_error("mutation %ld of seed %zu\n", i, s);
+			failures++;
+		}
+		read += r;
+		rich_read += r && s == 0;
+	}
+	print_message("%ld mutations: %ld read from the document (%ld of the rich body), the rest "
+	              "left to the tree\n",
+	              total, read, rich_read);
+	assert_int_equal(failures, 0);
+	assert_true(read > total / 20);
+	assert_true(rich_read > total / 200);
+	free(buf);
+	for (size_t i = 0; i < nseeds; i++)
+		free(seeds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_inputs),  cmocka_unit_test(test_hostile_keys),
-	    cmocka_unit_test(test_proxy_inputs), cmocka_unit_test(test_random_masks),
-	    cmocka_unit_test(test_many_masks),   cmocka_unit_test(test_proxy_hostile),
+	    cmocka_unit_test(test_json_inputs),     cmocka_unit_test(test_hostile_keys),
+	    cmocka_unit_test(test_proxy_inputs),    cmocka_unit_test(test_random_masks),
+	    cmocka_unit_test(test_many_masks),      cmocka_unit_test(test_proxy_hostile),
+	    cmocka_unit_test(test_parsed_examples), cmocka_unit_test(test_parsed_hostile),
+	    cmocka_unit_test(test_parsed_gone),     cmocka_unit_test(test_parsed_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
