@@ -310,6 +310,25 @@ int mp_request_field_check(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "'%s' is not a dotted path into the decision input", path);
 		goto fail;
 	}
+	int depth = 1;
+	size_t seglen = 0;
+	for (const char *q = path; *q; q++) {
+		if (*q == '.') {
+			depth++;
+			seglen = 0;
+		} else if (++seglen > MP_MASK_MAX_SEGMENT) {
+			snprintf(err, errlen,
+			         "'%.32s...' is longer than a masked key can be (%d bytes)",
+			         q + 1 - seglen, MP_MASK_MAX_SEGMENT);
+			goto fail;
+		}
+	}
+	if (depth > MP_MASK_MAX_DEPTH) {
+		snprintf(err, errlen,
+		         "'%.64s%s' is %d fields deep: a mask names fields %d deep at most", path,
+		         len > 64 ? "..." : "", depth, MP_MASK_MAX_DEPTH);
+		goto fail;
+	}
 	for (;;) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);

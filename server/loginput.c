@@ -2,6 +2,7 @@
  * loginput.h). */
 #include "loginput.h"
 #include "alloc.h"
+#include "decide.h"
 #include "jsonparse.h"
 
 #include <inttypes.h>
@@ -10,8 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* The deepest key a mask can name; keys below it are never masked. */
-#define MAX_DEPTH 16
+/* The deepest key a mask can name (bundle.yaml's masks are checked against it at load); keys
+ * below it are never masked. */
+#define MAX_DEPTH MP_MASK_MAX_DEPTH
 /* The most mask entries followed key by key (a bit each); a bundle with more takes the slower
  * walk over every entry at every key, with the same result. */
 #define MAX_LIVE 64
@@ -40,8 +42,8 @@ static void walk_init(walk *w, const mp_bundle *mask)
 
 /* The end of mask m's first segment ('.' or the end of m) if it is exactly seg (without regard to
  * case when nocase: ASCII, as strncasecmp in the C locale), else NULL. An empty segment or one of
- * 256 bytes or more names nothing. One pass, leaving at the first byte that differs: most keys
- * differ from most masks there. */
+ * more than MP_MASK_MAX_SEGMENT bytes names nothing (none is loaded). One pass, leaving at the
+ * first byte that differs: most keys differ from most masks there. */
 static const char *segment_is(const char *m, const char *seg, int nocase)
 {
 	size_t i = 0;
@@ -54,7 +56,7 @@ static const char *segment_is(const char *m, const char *seg, int nocase)
 		if (a != c) /* a key shorter than the segment ends here too */
 			return NULL;
 	}
-	return i == 0 || i >= 256 || seg[i] ? NULL : m + i;
+	return i == 0 || i > MP_MASK_MAX_SEGMENT || seg[i] ? NULL : m + i;
 }
 
 /* Does a mask entry name exactly the path segs[0..n-1]? Segments match exactly, except right

@@ -18,8 +18,15 @@
  * except inside context, request.headers, request.auth.claims and source.labels. */
 int mp_request_from_json(json_t *input, mp_request *r, mp_header *hbuf, char *err, size_t errlen);
 
+/* The deepest field a mask names, and its longest segment: the decision log's writers
+ * (server/loginput.c) follow masks this far and no further, so a longer mask is refused at
+ * load rather than left to mask nothing. */
+#define MP_MASK_MAX_DEPTH   16
+#define MP_MASK_MAX_SEGMENT 255
+
 /* Is path (dotted, as bundle.yaml's `mask` gives it: "request.headers.authorization") a field
- * the decision input can hold? 0, or -1 with why in err, in mp_request_from_json's words. */
+ * the decision input can hold, and one a mask can name (MP_MASK_MAX_DEPTH, MP_MASK_MAX_SEGMENT)?
+ * 0, or -1 with why in err, in mp_request_from_json's words. */
 int mp_request_field_check(const char *path, char *err, size_t errlen);
 
 typedef enum { MP_EFFECT_ALLOWED = 0, MP_EFFECT_FORBIDDEN, MP_EFFECT_NOT_PERMITTED } mp_effect;

@@ -209,6 +209,10 @@ static void test_load_errors(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* 256 bytes of a key under context: one more than a mask's segment can be */
+#define X16      "xxxxxxxxxxxxxxxx"
+#define LONG_SEG X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 "x"
+
 static void test_manifest_errors(void **state)
 {
 	(void)state;
@@ -228,6 +232,15 @@ static void test_manifest_errors(void **state)
 	     "bundle.yaml:3:32: 'mask': request.header: unknown key (did you mean 'headers'?)"},
 	    {"name: n\nrevision: r\nmask: [request.method.x]\n",
 	     "bundle.yaml:3:8: 'mask': request.method: is a value, not an object"},
+	    /* deeper or longer than the log's writers follow: refused, never left unmasked */
+	    {"name: n\nrevision: r\nmask: [context.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p]\n",
+	     "bundle.yaml:3:8: 'mask': 'context.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p' is 17 fields "
+	     "deep: a "
+	     "mask names fields 16 deep at most"},
+	    {"name: n\nrevision: r\nmask: [context.a.b.c.d.e.f.g.h.i.j.k.l.m.n, context.x" LONG_SEG
+	     "]\n",
+	     "bundle.yaml:3:45: 'mask': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is longer than a "
+	     "masked key can be (255 bytes)"},
 	    {"name: n\nrevision: r\npolicies: [ghost]\n",
 	     "'policies' lists 'ghost', which no file declares"},
 	    {"name: [n\n", "bundle.yaml:2:1: YAML:"},
