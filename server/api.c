@@ -35,10 +35,6 @@ typedef mp_api_decided decided;
 
 enum { DECIDED = MP_API_DECIDED, NO_EVALUATOR = MP_API_NO_EVALUATOR, ABANDONED = MP_API_ABANDONED };
 
-/* No-drop mode: the most records a worker queues unwritten before it writes them (a loop pass
- * with more ready requests writes every this many). */
-#define MP_API_COMMIT_MAX 32
-
 /* A random (version 4) UUID, as mp_uuid makes, from the worker's pool of random bytes. */
 static void new_id(mp_worker *w, char out[37])
 {
@@ -228,15 +224,22 @@ static void pending_done(mp_declog_waiter *wt, int ok, const char *why)
 
 static void send_done(mp_worker *w);
 
+/* Writes the records the worker kept (their waiters told before it returns). */
+static void write_turn(mp_worker *w)
+{
+	size_t n = w->nlog_records;
+	w->nlog_records = 0;
+	mp_declog_write_records(w->srv->log, w->log_records, n);
+}
+
 void mp_api_commit_logged(int fd, short what, void *arg)
 {
 	mp_worker *w = arg;
 	(void)fd;
 	(void)what;
 	w->commit_due = 0;
-	w->uncommitted = 0;
 	committing = w;
-	mp_declog_write_queued(w->srv->log);
+	write_turn(w);
 	committing = NULL;
 	send_done(w);
 }
@@ -301,26 +304,31 @@ void mp_api_detach_pending(mp_pending *p)
 	p->req = NULL; /* evhttp frees it with the connection */
 }
 
-int mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt, char *why,
-                         size_t whylen)
+void mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt)
 {
-	mp_declog *log = w->srv->log;
-	/* written with the loop pass's other records (commit_ev), or now when the pass has
-	 * queued many: a pass on a busy worker handles one request per ready connection */
-	int rc = mp_declog_submit_later(log, "decision", d->record, d->record_len, d->record_cap,
-	                                wt, why, whylen);
+	/* written with the turn's other records (commit_ev), or now when the turn has kept
+	 * many: a turn on a busy worker handles one request per ready connection */
+	w->log_records[w->nlog_records++] =
+	    (mp_declog_record){"decision", d->record, d->record_len, d->record_cap, wt};
 	d->record = NULL;
-	if (rc != MP_DECLOG_QUEUED)
-		return rc;
-	if (++w->uncommitted >= MP_API_COMMIT_MAX) {
-		w->uncommitted = 0;
-		mp_declog_write_queued(log); /* the replies follow through their done events */
-	}
+	if (w->nlog_records == MP_WORKER_LOG_RECORDS)
+		write_turn(w); /* the replies follow through their done events */
 	if (!w->commit_due) {
 		w->commit_due = 1;
 		event_active(w->commit_ev, EV_READ, 0);
 	}
-	return rc;
+}
+
+void mp_api_fail_kept(mp_worker *w)
+{
+	for (size_t i = 0; i < w->nlog_records; i++) {
+		mp_declog_record *r = &w->log_records[i];
+		mp_free(r->text);
+		if (r->wt)
+			r->wt->done(r->wt, 0,
+			            "decision log unavailable: the server is shutting down");
+	}
+	w->nlog_records = 0;
 }
 
 /* Sends the decision's reply, whose body is in body (len bytes) and whose headers are set:
@@ -330,7 +338,6 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 {
 	mp_worker *w = x->w;
 	mp_declog *log = w->srv->log;
-	char why[300];
 	if (!log) {
 		mp_http_reply_bytes(w, x->req, code, body, len);
 		mp_metrics_decision(&w->metrics, endpoint, d->dec.effect,
@@ -372,13 +379,7 @@ static void answer(mp_http_ctx *x, int code, int endpoint, decided *d, const cha
 	if (x->conn)
 		x->conn->pending = p;
 	x->deferred = 1;
-	if (mp_api_submit_logged(w, d, &p->waiter, why, sizeof(why)) == MP_DECLOG_QUEUED)
-		return; /* p is the log's now: touch nothing of it */
-	if (x->conn)
-		x->conn->pending = NULL;
-	x->deferred = 0;
-	mp_free(p);
-	reply_fail_closed(w, x->req, endpoint, why);
+	mp_api_submit_logged(w, d, &p->waiter); /* p is the log's now: touch nothing of it */
 }
 
 /* Appends the decision output object, written by the engine's one encoder: the bytes `meshpol

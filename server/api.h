@@ -40,12 +40,13 @@ int mp_api_decide_one(mp_worker *w, int fd, const mp_request *r, const mp_decisi
                       json_t *input, mp_api_input_writer write_input, const void *arg, int endpoint,
                       json_t *explain, mp_api_decided *d);
 
-/* No-drop mode: hands d's record (taken: d->record is NULL after) to the log, to be written
- * with the worker's other records of this loop pass (its commit_ev), wt told once it is written
- * or refused, on the thread that writes it. Returns MP_DECLOG_QUEUED, or MP_DECLOG_REFUSED with
- * the reason in why (wt is not called then). */
-int mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt, char *why,
-                         size_t whylen);
+/* No-drop mode: keeps d's record (taken: d->record is NULL after) to be written with the
+ * worker's other records of this turn of its loop (commit_ev, mp_declog_write_records); wt is
+ * told once it is written or not, on the thread that writes it (the worker's own, but for a
+ * turn that kept MP_WORKER_LOG_RECORDS). */
+void mp_api_submit_logged(mp_worker *w, mp_api_decided *d, mp_declog_waiter *wt);
+/* The records kept and not written (the worker is being freed): each waiter told no. */
+void mp_api_fail_kept(mp_worker *w);
 
 void mp_api_decide(mp_http_ctx *x);           /* POST /v1/decide */
 void mp_api_check(mp_http_ctx *x);            /* any /v1/check[/...]: Envoy's ext_authz */

@@ -1,16 +1,16 @@
 /* declog.c: the decision log's bounded queue and writer thread (see declog.h). The queue is a
- * ring of encoded records under one mutex and two condition variables; the writer takes
+ * ring of encoded records under one mutex and its condition variables; the writer takes
  * everything queued at once, so a burst costs one lock round-trip and one fsync.
  *
  * No-drop mode answers a decision only once its record is written: each record carries a
  * waiter, told right after the record's write(2) returned, before any fsync (so replies do not
- * wait for the disk). A worker queues the records of one turn of its loop unwritten
- * (mp_declog_submit_later) and writes them together at the turn's end (mp_declog_write_queued):
- * one write(2) serves several requests. The writer does not linger for a batch to gather in
- * this mode, writes what is queued (one write(2) per batch) before it fsyncs, and fsyncs at most
- * once per SYNC_NS: under load every SYNC_NS, and SYNC_NS after the last fsync when the queue
- * runs dry. Drop mode's replies never wait, so its writer lets a batch gather for up to
- * LINGER_NS and fsyncs each batch. */
+ * wait for the disk). A worker keeps the records of one turn of its loop and writes them
+ * together at the turn's end (mp_declog_write_records): one lock round-trip and one write(2)
+ * serve several requests, and their waiters are told on the worker's own thread. The writer
+ * does not linger for a batch to gather in this mode, writes what is queued (one write(2) per
+ * batch) before it fsyncs, and fsyncs at most once per SYNC_NS: under load every SYNC_NS, and
+ * SYNC_NS after the last fsync when the queue runs dry. Drop mode's replies never wait, so its
+ * writer lets a batch gather for up to LINGER_NS and fsyncs each batch. */
 #include "declog.h"
 #include "alloc.h"
 #include "logship.h"
@@ -67,6 +67,9 @@ struct mp_declog {
 	/* under lock: a thread holds the trail (the writer, or in no-drop mode a request thread
 	 * writing its own record); the writer waits without a timeout and wants a signal */
 	int writing, writer_waiting;
+	/* under lock: threads waiting in mp_declog_write_records for the holder to let go (idle) */
+	int idle_waiters;
+	pthread_cond_t idle;
 	_Atomic uint64_t queued, written, written_decisions, failed, refused, dropped, errors, gaps;
 };
 
@@ -81,9 +84,9 @@ static uint64_t now_ns(void)
 
 /* A buffer kept is at most this big: a record that grew past it is freed. */
 #define KEEP_MAX (64u << 10)
-/* The most buffers a thread keeps, and their most bytes: a worker that writes a loop pass's
- * records together (mp_declog_submit_later) frees that many and takes them again in its next
- * pass. */
+/* The most buffers a thread keeps, and their most bytes: a worker that writes a loop turn's
+ * records together (mp_declog_write_records) frees that many and takes them again in its next
+ * turn. */
 #define KEEP_N     32
 #define KEEP_BYTES (256u << 10)
 
@@ -376,6 +379,17 @@ static void sync_written(mp_declog *l)
 	pthread_mutex_lock(&l->lock);
 }
 
+/* The trail's holder lets go (with the lock held): a thread waiting to write its records
+ * (idle) or the writer (not_empty: waiting for the holder, or records left) is told. */
+static void let_go(mp_declog *l)
+{
+	l->writing = 0;
+	if (l->idle_waiters)
+		pthread_cond_broadcast(&l->idle);
+	if (l->writer_waiting || l->count)
+		pthread_cond_signal(&l->not_empty);
+}
+
 /* The absolute CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
 static struct timespec deadline(uint64_t ns)
 {
@@ -438,6 +452,8 @@ static void *writer_main(void *arg)
 		 * than one fsync per SYNC_NS, each record on disk within about SYNC_NS of its
 		 * write. */
 		l->writing = 0;
+		if (l->idle_waiters)
+			pthread_cond_broadcast(&l->idle);
 		if (l->unsynced && (l->drop || l->stop || now_ns() - l->synced_ns >= SYNC_NS))
 			sync_written(l);
 		if (l->stop && !l->count && !l->unsynced && !l->writing)
@@ -458,9 +474,7 @@ static void write_own(mp_declog *l)
 	l->writing = 1;
 	for (int round = 0; round < 2 && l->count; round++)
 		write_queued(l);
-	l->writing = 0;
-	if (l->writer_waiting || l->count)
-		pthread_cond_signal(&l->not_empty);
+	let_go(l);
 }
 
 /* The upload made room again: a log that refused records takes them again after a gap record
@@ -494,6 +508,7 @@ mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacit
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->not_empty, NULL);
 	pthread_cond_init(&l->not_full, NULL);
+	pthread_cond_init(&l->idle, NULL);
 	if (ship)
 		mp_logship_on_room(ship, room_again, l);
 	if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
@@ -501,6 +516,7 @@ mp_declog *mp_declog_open(const char *path, const char *sign_key, size_t capacit
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->not_empty);
 		pthread_cond_destroy(&l->not_full);
+		pthread_cond_destroy(&l->idle);
 		goto fail;
 	}
 	return l;
@@ -517,10 +533,9 @@ fail:
 	return NULL;
 }
 
-/* Queues text (mp_malloc'd; owned from here on). later: no-drop mode leaves the write to
- * mp_declog_write_queued (or the writer, or another thread's own write) */
+/* Queues text (mp_malloc'd; owned from here on). */
 static int enqueue(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                   mp_declog_waiter *wt, int later, char *why, size_t whylen)
+                   mp_declog_waiter *wt, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&l->lock);
 	while (l->count == l->cap && !l->drop && !l->unavailable && !l->finished) {
@@ -546,12 +561,11 @@ static int enqueue(mp_declog *l, const char *type, char *text, size_t len, size_
 	    (record){type, text, len, cap, l->drop ? NULL : wt, 0};
 	l->count++;
 	/* no-drop: written now, here or by the trail's holder (which looks again before it lets
-	 * go); later, by the caller's mp_declog_write_queued, or by whoever writes first (an idle
-	 * writer is woken: the record is written even if that call never comes). Drop: wake the
-	 * writer for a batch's first record and when the batch is big enough to stop lingering */
-	if (!l->drop && !later)
+	 * go); drop: wake the writer for a batch's first record and when the batch is big enough
+	 * to stop lingering */
+	if (!l->drop)
 		write_own(l);
-	else if (l->drop ? l->count == 1 || l->count == l->batch_min : l->writer_waiting)
+	else if (l->count == 1 || l->count == l->batch_min)
 		pthread_cond_signal(&l->not_empty);
 	pthread_mutex_unlock(&l->lock);
 	atomic_fetch_add(&l->queued, 1);
@@ -567,49 +581,95 @@ int mp_declog_submit(mp_declog *l, const char *type, json_t *content)
 		atomic_fetch_add(&l->errors, 1);
 		return MP_DECLOG_REFUSED;
 	}
-	return enqueue(l, type, text, len, 0, NULL, 0, NULL, 0);
+	return enqueue(l, type, text, len, 0, NULL, NULL, 0);
 }
 
-/* mp_declog_submit_buffer and mp_declog_submit_later: later, see enqueue. */
-static int submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                         mp_declog_waiter *wt, int later, char *why, size_t whylen)
+/* Is text a record's content as the submitters take it (a compact JSON object)? Else it is
+ * freed, counted as an error, and why says so. */
+static int encoded(mp_declog *l, char *text, size_t len, char *why, size_t whylen)
 {
-	if (!text || len < 2 || text[0] != '{' || text[len - 1] != '}') {
-		mp_free(text);
-		atomic_fetch_add(&l->errors, 1);
-		if (why && whylen)
-			snprintf(why, whylen,
-			         "decision log unavailable: the record could not be "
-			         "encoded (out of memory)");
-		return MP_DECLOG_REFUSED;
-	}
-	return enqueue(l, type, text, len, cap, wt, later, why, whylen);
+	if (text && len >= 2 && text[0] == '{' && text[len - 1] == '}')
+		return 1;
+	mp_free(text);
+	atomic_fetch_add(&l->errors, 1);
+	if (why && whylen)
+		snprintf(
+		    why, whylen,
+		    "decision log unavailable: the record could not be encoded (out of memory)");
+	return 0;
 }
 
 int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
                             mp_declog_waiter *wt, char *why, size_t whylen)
 {
-	return submit_buffer(l, type, text, len, cap, wt, 0, why, whylen);
-}
-
-int mp_declog_submit_later(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                           mp_declog_waiter *wt, char *why, size_t whylen)
-{
-	return submit_buffer(l, type, text, len, cap, wt, 1, why, whylen);
-}
-
-void mp_declog_write_queued(mp_declog *l)
-{
-	pthread_mutex_lock(&l->lock);
-	if (l->count)
-		write_own(l);
-	pthread_mutex_unlock(&l->lock);
+	if (!encoded(l, text, len, why, whylen))
+		return MP_DECLOG_REFUSED;
+	return enqueue(l, type, text, len, cap, wt, why, whylen);
 }
 
 int mp_declog_submit_text(mp_declog *l, const char *type, char *text, size_t len,
                           mp_declog_waiter *wt, char *why, size_t whylen)
 {
 	return mp_declog_submit_buffer(l, type, text, len, 0, wt, why, whylen);
+}
+
+void mp_declog_write_records(mp_declog *l, mp_declog_record *recs, size_t n)
+{
+	char why[300];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) { /* the ones not encoded: refused now */
+		if (encoded(l, recs[i].text, recs[i].len, why, sizeof(why)))
+			recs[k++] = recs[i];
+		else if (recs[i].wt)
+			recs[i].wt->done(recs[i].wt, 0, why);
+	}
+	n = k;
+	if (l->drop) { /* as mp_declog_submit_buffer: nobody waits */
+		for (size_t i = 0; i < n; i++) {
+			enqueue(l, recs[i].type, recs[i].text, recs[i].len, recs[i].cap, NULL, NULL,
+			        0);
+			if (recs[i].wt)
+				recs[i].wt->done(recs[i].wt, 1, NULL);
+		}
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (l->writing && !l->finished) {
+		l->idle_waiters++;
+		pthread_cond_wait(&l->idle, &l->lock);
+		l->idle_waiters--;
+	}
+	if (l->finished || l->unavailable) {
+		why_unavailable(l, why, sizeof(why));
+		l->refused_since += l->finished ? 0 : n;
+		pthread_mutex_unlock(&l->lock);
+		for (size_t i = 0; i < n; i++) {
+			release(recs[i].text, recs[i].cap);
+			atomic_fetch_add(&l->refused, 1);
+			if (recs[i].wt)
+				recs[i].wt->done(recs[i].wt, 0, why);
+		}
+		return;
+	}
+	l->writing = 1;
+	pthread_mutex_unlock(&l->lock);
+	atomic_fetch_add(&l->queued, n);
+	uint64_t ok = 0;
+	for (size_t from = 0; from < n;) { /* the writer's batch holds a queue's worth */
+		size_t m = n - from < l->cap ? n - from : l->cap;
+		for (size_t i = 0; i < m; i++) {
+			mp_declog_record *r = &recs[from + i];
+			l->batch[i] = (record){r->type, r->text, r->len, r->cap, r->wt, 0};
+		}
+		ok += write_batch(l, m);
+		from += m;
+	}
+	pthread_mutex_lock(&l->lock);
+	l->unsynced += ok;
+	for (int round = 0; round < 2 && l->count; round++) /* queued by others meanwhile */
+		write_queued(l);
+	let_go(l);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void mp_declog_retry(mp_declog *l)
@@ -656,6 +716,7 @@ void mp_declog_stop(mp_declog *l)
 	pthread_mutex_lock(&l->lock);
 	l->finished = 1;
 	pthread_cond_broadcast(&l->not_full); /* a submitter waiting for room is refused */
+	pthread_cond_broadcast(&l->idle);     /* and one waiting to write its records */
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -691,6 +752,7 @@ void mp_declog_free(mp_declog *l)
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->not_empty);
 	pthread_cond_destroy(&l->not_full);
+	pthread_cond_destroy(&l->idle);
 	mp_free(l->ring);
 	mp_free(l->batch);
 	mp_free(l->path);

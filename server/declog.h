@@ -85,18 +85,22 @@ char *mp_declog_buffer(void);
 int mp_declog_submit_buffer(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
                             mp_declog_waiter *wt, char *why, size_t whylen);
 
-/* mp_declog_submit_buffer without the write: in no-drop mode the record is queued and written
- * by the next mp_declog_write_queued (any thread's), by a thread writing its own record, or by
- * the writer (within the fsync interval, at once when it is idle), so that one write(2) serves
- * the records of several requests. wt is told as with mp_declog_submit_buffer, on the thread
- * that writes. Drop mode: as mp_declog_submit_buffer. */
-int mp_declog_submit_later(mp_declog *l, const char *type, char *text, size_t len, size_t cap,
-                           mp_declog_waiter *wt, char *why, size_t whylen);
+/* A record handed to mp_declog_write_records: as mp_declog_submit_buffer takes one. */
+typedef struct {
+	const char *type;     /* a string literal */
+	char *text;           /* the content (mp_malloc'd): the log's from the call on */
+	size_t len, cap;      /* cap: text's allocation, 0 if not known */
+	mp_declog_waiter *wt; /* told once; NULL: nobody waits */
+} mp_declog_record;
 
-/* No-drop mode: writes what is queued, on the calling thread, if the trail is free (else its
- * holder writes it before letting go); the waiters of what it writes are told before it
- * returns. */
-void mp_declog_write_queued(mp_declog *l);
+/* No-drop mode: writes recs[0, n) on the calling thread, with one write(2) (and what others
+ * queued meanwhile), after the thread writing now, if any, lets go; every waiter is told
+ * before it returns: written, or not (the record could not be encoded, the log is unavailable
+ * or finished, the write failed: ok 0 and the reason). A worker writes the records of one turn
+ * of its loop so: one lock round-trip and one write(2) for them, and their replies sent by the
+ * worker itself. Drop mode: queued as mp_declog_submit_buffer queues them, each waiter told at
+ * once. */
+void mp_declog_write_records(mp_declog *l, mp_declog_record *recs, size_t n);
 
 /* The writer retries an unavailable log: it writes a "gap" record {"error", "failed",
  * "refused"} and, if that succeeds, takes records again. Any thread; no-op when available. */

@@ -302,7 +302,6 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 	mp_grpc_worker *g = st->c->g;
 	mp_worker *w = g->w;
 	mp_declog *log = w->srv->log;
-	char why[300];
 	if (log && !w->srv->cfg->log_drop) {
 		gpending *p = mp_calloc(1, sizeof(*p));
 		if (!p) {
@@ -319,12 +318,7 @@ static void answer(gstream *st, mp_api_decided *d, uint64_t t0)
 		                .effect = d->dec.effect,
 		                .t0 = t0};
 		st->pending = p;
-		if (mp_api_submit_logged(w, d, &p->waiter, why, sizeof(why)) == MP_DECLOG_QUEUED)
-			return; /* p is the log's now */
-		st->pending = NULL;
-		mp_free(p);
-		mp_metrics_add(&w->metrics.failed_closed, 1);
-		reply_denial(st, ST_UNAVAILABLE, why);
+		mp_api_submit_logged(w, d, &p->waiter); /* p is the log's now */
 		return;
 	}
 	if (log)

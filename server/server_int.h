@@ -82,6 +82,9 @@ struct mp_pending {
  * past --request-timeout plus the grace period, or at the end of a drain. */
 enum { MP_GUARD_IDLE = 0, MP_GUARD_BUSY = 1, MP_GUARD_ABANDONED = 2 };
 
+/* The most log records a worker keeps for one write (mp_worker.log_records). */
+#define MP_WORKER_LOG_RECORDS 32
+
 struct mp_worker {
 	mp_server *srv;
 	int id; /* -1: the control thread's listener set (--admin-listen) */
@@ -120,13 +123,14 @@ struct mp_worker {
 	pthread_mutex_t done_lock;
 	mp_pending *done;
 	struct event *done_ev;
-	/* No-drop mode: the records of one loop pass are queued unwritten (mp_declog_submit_later)
-	 * and written together when the pass's other callbacks have run: commit_ev, made active
-	 * by the pass's first record, is behind them in libevent's queue. commit_due: it is
-	 * active; uncommitted: records queued since (a pass writes at most MP_API_COMMIT_MAX). */
+	/* No-drop mode: the records of one turn of the loop, kept (api.c's mp_api_submit_logged)
+	 * and written together when the turn's other callbacks have run: commit_ev, made active
+	 * by the turn's first record, is behind them in libevent's queue. commit_due: it is
+	 * active. A turn with more writes every MP_WORKER_LOG_RECORDS. */
 	struct event *commit_ev;
 	int commit_due;
-	unsigned uncommitted;
+	mp_declog_record log_records[MP_WORKER_LOG_RECORDS];
+	size_t nlog_records;
 
 	/* its part of --shadow-bundle (shadow.c): made by the worker at its first request */
 	_Atomic(struct mp_shadow_worker *) shadow;

@@ -358,6 +358,8 @@ int mp_worker_abandon(mp_worker *w, uint64_t guard, const char *why)
 
 void mp_worker_free(mp_worker *w)
 {
+	if (w->locks) /* their replies go nowhere: on the done lists, freed below */
+		mp_api_fail_kept(w);
 	/* closing the connections left calls their close callbacks, which need the base */
 	if (w->http)
 		evhttp_free(w->http);

@@ -297,95 +297,125 @@ static void test_threads_each_answered_once(void **state)
 	unlink(path);
 }
 
-/* --- records queued for a later write (mp_declog_submit_later, mp_declog_write_queued) --- */
+/* --- a worker's records written together (mp_declog_write_records) --- */
 
-static int submit_later(mp_declog *l, int n, waiter *w, char *why, size_t whylen)
+/* recs[i] for record n0 + i, each with its waiter */
+static void make_records(mp_declog_record *recs, waiter *w, int n0, size_t n)
 {
-	size_t len;
-	char *text = content(n, 8, &len);
-	if (w)
-		*w = (waiter){.wt.done = on_done};
-	return mp_declog_submit_later(l, "decision", text, len, 0, w ? &w->wt : NULL, why, whylen);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *text = content(n0 + (int)i, 8, &len);
+		w[i] = (waiter){.wt.done = on_done};
+		recs[i] = (mp_declog_record){"decision", text, len, 0, &w[i].wt};
+	}
 }
 
-/* Waits (up to 10 s) until the waiter was told; fails the test if it never is. */
-static void wait_told(waiter *w)
-{
-	for (int i = 0; i < 10000 && atomic_load(&w->calls) == 0; i++)
-		usleep(1000);
-	assert_int_equal(atomic_load(&w->calls), 1);
-}
-
-/* Records queued for later are all in the file once mp_declog_write_queued returns, each waiter
- * told once (by this thread, or by the writer if it took them first). */
-static void test_later_written_together(void **state)
+/* The records are all in the file when the call returns, each waiter told once on this thread;
+ * one that could not be encoded (NULL) is told why and counted as an error. */
+static void test_records_written_together(void **state)
 {
 	(void)state;
 	char path[192], err[300];
-	waiter w[5];
+	mp_declog_record recs[6];
+	waiter w[6];
 	mp_declog_stats st;
-	tmp_path(path, sizeof(path), "later.jsonl");
+	tmp_path(path, sizeof(path), "records.jsonl");
 	mp_declog *l = open_log(path, 0, NULL);
-	for (int i = 0; i < 5; i++)
-		assert_int_equal(submit_later(l, 10 + i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
-	mp_declog_write_queued(l);
-	for (int i = 0; i < 5; i++) {
+	make_records(recs, w, 10, 6);
+	mp_free(recs[3].text);
+	recs[3].text = NULL; /* encoding ran out of memory */
+	mp_declog_write_records(l, recs, 6);
+	for (int i = 0; i < 6; i++) {
 		char needle[16];
 		snprintf(needle, sizeof(needle), "\"n\":%d,", 10 + i);
-		assert_int_equal(count_in(path, needle), 1);
+		assert_int_equal(count_in(path, needle), i == 3 ? 0 : 1);
 		assert_int_equal(atomic_load(&w[i].calls), 1);
-		assert_int_equal(atomic_load(&w[i].ok), 1);
+		assert_int_equal(atomic_load(&w[i].ok), i != 3);
 	}
-	mp_declog_write_queued(l); /* nothing queued: nothing happens */
+	assert_non_null(strstr(w[3].why, "could not be encoded"));
+	mp_declog_write_records(l, recs, 0); /* none: nothing happens */
 	mp_declog_get_stats(l, &st);
 	assert_int_equal(st.queued, 5);
 	assert_int_equal(st.written, 5);
+	assert_int_equal(st.errors, 1);
 	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
 	mp_declog_free(l);
 	expect_intact(path, 8); /* start, five, end, seal */
 	unlink(path);
 }
 
-/* Nobody calls mp_declog_write_queued (a worker stuck in a decision): the writer writes what was
- * queued for later all the same, and tells the waiters. */
-static void test_later_written_by_the_writer(void **state)
+/* Another thread writes its records while this one holds the trail: it waits until this one
+ * lets go, then writes them itself, its waiters told once, on its own thread. */
+static mp_declog *holder_log;
+static mp_declog_record holder_recs[3];
+static waiter holder_waiters[3];
+static pthread_t holder_other;
+static pthread_t holder_told_on[3];
+
+static void on_done_here(mp_declog_waiter *wt, int ok, const char *why)
+{
+	for (int i = 0; i < 3; i++)
+		if (wt == &holder_waiters[i].wt)
+			holder_told_on[i] = pthread_self();
+	on_done(wt, ok, why);
+}
+
+static void *write_others(void *arg)
+{
+	(void)arg;
+	mp_declog_write_records(holder_log, holder_recs, 3);
+	return NULL;
+}
+
+static void start_other_writer(void)
+{
+	make_records(holder_recs, holder_waiters, 20, 3);
+	for (int i = 0; i < 3; i++)
+		holder_waiters[i].wt.done = on_done_here;
+	assert_int_equal(pthread_create(&holder_other, NULL, write_others, NULL), 0);
+	usleep(20000); /* it is waiting for this thread by now, or soon: either way it waits */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(atomic_load(&holder_waiters[i].calls), 0);
+}
+
+static void test_records_wait_for_the_holder(void **state)
 {
 	(void)state;
 	char path[192], err[300];
-	waiter w[3];
-	tmp_path(path, sizeof(path), "later-writer.jsonl");
-	mp_declog *l = open_log(path, 0, NULL);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
+	int ship = 0;
+	waiter w;
+	tmp_path(path, sizeof(path), "records-holder.jsonl");
+	holder_log = open_log(path, 0, (mp_logship *)&ship);
+	room_hook = start_other_writer;
+	assert_int_equal(submit(holder_log, 1, &w, NULL, 0), MP_DECLOG_QUEUED);
+	assert_null(room_hook);
+	pthread_join(holder_other, NULL);
+	assert_int_equal(atomic_load(&w.calls), 1);
 	for (int i = 0; i < 3; i++) {
-		wait_told(&w[i]);
-		assert_int_equal(atomic_load(&w[i].ok), 1);
+		assert_int_equal(atomic_load(&holder_waiters[i].calls), 1);
+		assert_int_equal(atomic_load(&holder_waiters[i].ok), 1);
+		assert_true(pthread_equal(holder_told_on[i], holder_other));
 	}
-	assert_int_equal(count_in(path, "\"type\":\"decision\""), 3);
-	/* and again after the log was idle for a while: the writer waits without a timeout */
-	usleep(20000);
-	assert_int_equal(submit_later(l, 3, &w[0], NULL, 0), MP_DECLOG_QUEUED);
-	wait_told(&w[0]);
-	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
-	mp_declog_free(l);
+	assert_int_equal(count_in(path, "\"type\":\"decision\""), 4);
+	assert_int_equal(mp_declog_finish(holder_log, NULL, err, sizeof(err)), 0);
+	mp_declog_free(holder_log);
 	expect_intact(path, 7);
 	unlink(path);
 }
 
-/* More records queued for later than the queue holds: the submitter writes the queue itself when
- * it is full (no deadlock, nothing dropped in no-drop mode). */
-static void test_later_more_than_the_queue(void **state)
+/* More records than the queue holds (the writer's batch holds a queue's worth): all written. */
+static void test_records_more_than_the_queue(void **state)
 {
 	(void)state;
 	char path[192], err[300];
+	static mp_declog_record recs[50];
 	static waiter w[50];
-	tmp_path(path, sizeof(path), "later-full.jsonl");
+	tmp_path(path, sizeof(path), "records-full.jsonl");
 	mp_declog *l = open_log(path, 0, NULL); /* 16 records */
-	for (int i = 0; i < 50; i++)
-		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
-	mp_declog_write_queued(l);
+	make_records(recs, w, 0, 50);
+	mp_declog_write_records(l, recs, 50);
 	for (int i = 0; i < 50; i++) {
-		wait_told(&w[i]);
+		assert_int_equal(atomic_load(&w[i].calls), 1);
 		assert_int_equal(atomic_load(&w[i].ok), 1);
 	}
 	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
@@ -397,22 +427,24 @@ static void test_later_more_than_the_queue(void **state)
 
 /* A batch whose write fails part way (the file size limit): the records that fit are written and
  * their waiters told ok, the rest failed closed with the reason; the log is then unavailable and
- * refuses the next record queued for later at once. The trail holds whole records only. */
-static void test_later_batch_fails_part_way(void **state)
+ * the next records are refused at once, each waiter told why. The trail holds whole records. */
+static void test_records_fail_part_way(void **state)
 {
 	(void)state;
-	char path[192], err[300], why[300];
-	waiter w[6];
+	char path[192], err[300];
+	mp_declog_record recs[4];
+	waiter w[4];
 	struct stat sb;
 	struct rlimit old, lim;
-	tmp_path(path, sizeof(path), "later-fails.jsonl");
+	mp_declog_stats st;
+	tmp_path(path, sizeof(path), "records-fail.jsonl");
 	mp_declog *l = open_log(path, 0, NULL);
 	/* a record's framed size: the file's growth by one (n 1 to 5: the same length) */
 	assert_int_equal(stat(path, &sb), 0);
 	off_t start = sb.st_size;
-	assert_int_equal(submit_later(l, 1, &w[1], NULL, 0), MP_DECLOG_QUEUED);
-	mp_declog_write_queued(l);
-	wait_told(&w[1]);
+	make_records(recs, w, 1, 1);
+	mp_declog_write_records(l, recs, 1);
+	assert_int_equal(atomic_load(&w[0].ok), 1);
 	assert_int_equal(stat(path, &sb), 0);
 	off_t rec = sb.st_size - start;
 	/* room for two more records and half of a third */
@@ -421,22 +453,27 @@ static void test_later_batch_fails_part_way(void **state)
 	lim = old;
 	lim.rlim_cur = (rlim_t)(sb.st_size + 2 * rec + rec / 2);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	for (int i = 2; i < 6; i++)
-		assert_int_equal(submit_later(l, i, &w[i], NULL, 0), MP_DECLOG_QUEUED);
-	mp_declog_write_queued(l);
-	for (int i = 2; i < 6; i++)
-		wait_told(&w[i]);
+	make_records(recs, w, 2, 4);
+	mp_declog_write_records(l, recs, 4);
 	setrlimit(RLIMIT_FSIZE, &old);
 	signal(SIGXFSZ, SIG_DFL);
-	assert_int_equal(atomic_load(&w[2].ok), 1);
-	assert_int_equal(atomic_load(&w[3].ok), 1);
-	assert_int_equal(atomic_load(&w[4].ok), 0);
-	assert_non_null(strstr(w[4].why, "decision log unavailable: write: File too large"));
-	assert_int_equal(atomic_load(&w[5].ok), 0);
-	assert_non_null(strstr(w[5].why, "decision log unavailable"));
-	why[0] = '\0';
-	assert_int_equal(submit_later(l, 6, &w[0], why, sizeof(why)), MP_DECLOG_REFUSED);
-	assert_non_null(strstr(why, "decision log unavailable: write: File too large"));
+	assert_int_equal(atomic_load(&w[0].ok), 1);
+	assert_int_equal(atomic_load(&w[1].ok), 1);
+	assert_int_equal(atomic_load(&w[2].ok), 0);
+	assert_non_null(strstr(w[2].why, "decision log unavailable: write: File too large"));
+	assert_int_equal(atomic_load(&w[3].ok), 0);
+	assert_non_null(strstr(w[3].why, "decision log unavailable"));
+	make_records(recs, w, 6, 2);
+	mp_declog_write_records(l, recs, 2); /* unavailable: refused without a write */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(atomic_load(&w[i].calls), 1);
+		assert_int_equal(atomic_load(&w[i].ok), 0);
+		assert_non_null(
+		    strstr(w[i].why, "decision log unavailable: write: File too large"));
+	}
+	mp_declog_get_stats(l, &st);
+	assert_true(st.unavailable);
+	assert_int_equal(st.refused, 3); /* the failed batch's last, and the two after */
 	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), -1);
 	mp_declog_free(l);
 	assert_int_equal(count_in(path, "\"type\":\"decision\""), 3);
@@ -444,42 +481,63 @@ static void test_later_batch_fails_part_way(void **state)
 	unlink(path);
 }
 
-/* Threads queueing for later and writing every few records, as workers do: each waiter told
- * once, every record in the file, the chain intact. */
-static void *submit_many_later(void *arg)
+/* Threads writing five records at a time, as workers do, with the writer syncing meanwhile: each
+ * waiter told once, every record in the file, the chain intact. */
+static void *write_many(void *arg)
 {
 	int t = (int)(intptr_t)arg;
-	for (int i = 0; i < EACH; i++) {
-		busy_rc[t][i] = submit_later(busy_log, t * EACH + i, &busy_waiters[t][i], NULL, 0);
-		if (i % 5 == 4 || i == EACH - 1)
-			mp_declog_write_queued(busy_log);
+	mp_declog_record recs[5];
+	for (int i = 0; i < EACH; i += 5) {
+		make_records(recs, &busy_waiters[t][i], t * EACH + i, 5);
+		mp_declog_write_records(busy_log, recs, 5);
 	}
 	return NULL;
 }
 
-static void test_later_threads(void **state)
+static void test_records_threads(void **state)
 {
 	(void)state;
 	char path[192], err[300];
 	pthread_t th[THREADS];
-	tmp_path(path, sizeof(path), "later-threads.jsonl");
+	tmp_path(path, sizeof(path), "records-threads.jsonl");
 	busy_log = open_log(path, 0, NULL);
 	for (int t = 0; t < THREADS; t++)
-		assert_int_equal(
-		    pthread_create(&th[t], NULL, submit_many_later, (void *)(intptr_t)t), 0);
+		assert_int_equal(pthread_create(&th[t], NULL, write_many, (void *)(intptr_t)t), 0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);
 	assert_int_equal(mp_declog_finish(busy_log, NULL, err, sizeof(err)), 0);
 	mp_declog_free(busy_log);
 	for (int t = 0; t < THREADS; t++) {
 		for (int i = 0; i < EACH; i++) {
-			assert_int_equal(busy_rc[t][i], MP_DECLOG_QUEUED);
 			assert_int_equal(atomic_load(&busy_waiters[t][i].calls), 1);
 			assert_int_equal(atomic_load(&busy_waiters[t][i].ok), 1);
 		}
 	}
 	assert_int_equal(count_in(path, "\"type\":\"decision\""), THREADS * EACH);
 	expect_intact(path, THREADS * EACH + 3);
+	unlink(path);
+}
+
+/* After the log stopped: refused, each waiter told the server is shutting down. */
+static void test_records_after_stop(void **state)
+{
+	(void)state;
+	char path[192], err[300];
+	mp_declog_record recs[2];
+	waiter w[2];
+	tmp_path(path, sizeof(path), "records-stop.jsonl");
+	mp_declog *l = open_log(path, 0, NULL);
+	mp_declog_stop(l);
+	make_records(recs, w, 0, 2);
+	mp_declog_write_records(l, recs, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(atomic_load(&w[i].calls), 1);
+		assert_int_equal(atomic_load(&w[i].ok), 0);
+		assert_non_null(strstr(w[i].why, "shutting down"));
+	}
+	assert_int_equal(mp_declog_finish(l, NULL, err, sizeof(err)), 0);
+	mp_declog_free(l);
+	expect_intact(path, 3);
 	unlink(path);
 }
 
@@ -785,11 +843,12 @@ int main(void)
 	    cmocka_unit_test(test_own_write_fails_closed),
 	    cmocka_unit_test(test_other_thread_calls_waiter),
 	    cmocka_unit_test(test_threads_each_answered_once),
-	    cmocka_unit_test(test_later_written_together),
-	    cmocka_unit_test(test_later_written_by_the_writer),
-	    cmocka_unit_test(test_later_more_than_the_queue),
-	    cmocka_unit_test(test_later_batch_fails_part_way),
-	    cmocka_unit_test(test_later_threads),
+	    cmocka_unit_test(test_records_written_together),
+	    cmocka_unit_test(test_records_wait_for_the_holder),
+	    cmocka_unit_test(test_records_more_than_the_queue),
+	    cmocka_unit_test(test_records_fail_part_way),
+	    cmocka_unit_test(test_records_threads),
+	    cmocka_unit_test(test_records_after_stop),
 	    cmocka_unit_test(test_drop_mode_queues),
 	    cmocka_unit_test(test_drop_mode_stop_counts_everything),
 	    cmocka_unit_test(test_buffer_kept),
