@@ -326,7 +326,7 @@ static void test_records_written_together(void **state)
 	recs[3].text = NULL; /* encoding ran out of memory */
 	mp_declog_write_records(l, recs, 6);
 	for (int i = 0; i < 6; i++) {
-		char needle[16];
+		char needle[32];
 		snprintf(needle, sizeof(needle), "\"n\":%d,", 10 + i);
 		assert_int_equal(count_in(path, needle), i == 3 ? 0 : 1);
 		assert_int_equal(atomic_load(&w[i].calls), 1);
