@@ -48,6 +48,18 @@ LUA
 	GATEWAY='By=spiffe://acme.io/ns/catalog/sa/products;URI=spiffe://acme.io/ns/edge/sa/ingress-gateway'
 }
 
+# bench_row_args PORT ROW: wrk's arguments (into the array ROW_ARGS) for one server row: decide,
+# check (rules with `when`) or nowhen (rules without), as bench_requests describes them.
+bench_row_args() {
+	case $2 in
+	decide) ROW_ARGS=(-s "$WORK/decide.lua" "http://127.0.0.1:$1/v1/decide") ;;
+	check) ROW_ARGS=(-H 'Host: payments.billing:8080' -H "x-forwarded-client-cert: $XFCC"
+		"http://127.0.0.1:$1/v1/check/v1/charges/ch_42") ;;
+	nowhen) ROW_ARGS=(-H 'Host: products.catalog:8080' -H "x-forwarded-client-cert: $GATEWAY"
+		"http://127.0.0.1:$1/v1/check/api/catalog/products/sku-4711") ;;
+	esac
+}
+
 # cpu_ticks PID...: the user + system clock ticks the processes (all their threads) have used.
 cpu_ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
 

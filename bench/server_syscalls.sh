@@ -36,15 +36,8 @@ perf stat -e "$events" -- true >/dev/null 2>&1 ||
 
 # load PORT ROW SECONDS: one wrk run of ROW; prints the requests it completed
 load() {
-	local args
-	case $2 in
-	decide) args=(-s "$WORK/decide.lua" "http://127.0.0.1:$1/v1/decide") ;;
-	check) args=(-H 'Host: payments.billing:8080' -H "x-forwarded-client-cert: $XFCC"
-		"http://127.0.0.1:$1/v1/check/v1/charges/ch_42") ;;
-	nowhen) args=(-H 'Host: products.catalog:8080' -H "x-forwarded-client-cert: $GATEWAY"
-		"http://127.0.0.1:$1/v1/check/api/catalog/products/sku-4711") ;;
-	esac
-	wrk -t1 -c"$CONNS" -d"$3s" "${args[@]}" | awk '/requests in/ { print $1 }'
+	bench_row_args "$1" "$2"
+	wrk -t1 -c"$CONNS" -d"$3s" "${ROW_ARGS[@]}" | awk '/requests in/ { print $1 }'
 }
 
 # count BIN LOG ROW: "name=calls/request ..." for one row
