@@ -5,8 +5,11 @@
 #ifndef MP_TEST_MUTATE_H
 #define MP_TEST_MUTATE_H
 
+#include <glob.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint64_t rng_state;
@@ -123,6 +126,30 @@ static size_t mutate(const char *src, size_t len, char *dst, size_t cap)
 		}
 	}
 	return len;
+}
+
+/* Adds the files pattern matches to the mutations' seeds (seeds[n..], their lengths in len,
+ * max seeds in all, the first cap bytes of each, malloc'd). Returns the new count; SIZE_MAX when a
+ * file it matched could not be opened. */
+static size_t mutate_add_seeds(const char *pattern, char **seeds, size_t *len, size_t n, size_t max,
+                               size_t cap)
+{
+	glob_t g;
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return n;
+	for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		if (!f) {
+			n = SIZE_MAX;
+			break;
+		}
+		seeds[n] = malloc(cap);
+		len[n] = fread(seeds[n], 1, cap, f);
+		n++;
+		fclose(f);
+	}
+	globfree(&g);
+	return n;
 }
 
 #endif

@@ -486,19 +486,9 @@ static void test_mutations(void **state)
 	seeds[nseeds] = strdup(seed_doc);
 	seed_len[nseeds++] = strlen(seed_doc);
 	for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
-		glob_t g;
-		if (glob(patterns[p], 0, NULL, &g) != 0)
-			continue;
-		for (size_t i = 0; i < g.gl_pathc && nseeds < 64; i++) {
-			FILE *f = fopen(g.gl_pathv[i], "rb");
-			assert_non_null(f);
-			char *buf = malloc(MP_JSON_FAST_MAX);
-			size_t n = fread(buf, 1, MP_JSON_FAST_MAX, f);
-			fclose(f);
-			seeds[nseeds] = buf;
-			seed_len[nseeds++] = n;
-		}
-		globfree(&g);
+		nseeds =
+		    mutate_add_seeds(patterns[p], seeds, seed_len, nseeds, 64, MP_JSON_FAST_MAX);
+		assert_true(nseeds != SIZE_MAX);
 	}
 	assert_true(nseeds >= 10);
 
@@ -821,17 +811,9 @@ static void test_input_mutations(void **state)
 	size_t seed_len[32], nseeds = 0;
 	seeds[nseeds] = strdup(extra);
 	seed_len[nseeds++] = strlen(extra);
-	glob_t g;
-	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
-	for (size_t i = 0; i < g.gl_pathc && nseeds < 32; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "rb");
-		assert_non_null(f);
-		char *buf = malloc(8192);
-		seed_len[nseeds] = fread(buf, 1, 8192, f);
-		seeds[nseeds++] = buf;
-		fclose(f);
-	}
-	globfree(&g);
+	size_t before = nseeds;
+	nseeds = mutate_add_seeds("examples/requests/*.json", seeds, seed_len, nseeds, 32, 8192);
+	assert_true(nseeds != SIZE_MAX && nseeds > before);
 	const char *env = getenv("MP_JSONPARSE_MUTATIONS");
 	long total = env ? atol(env) : 100000;
 	rng_state = 20261208;

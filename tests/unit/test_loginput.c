@@ -673,17 +673,9 @@ static void test_parsed_mutations(void **state)
 	size_t seed_len[32], nseeds = 0;
 	seeds[nseeds] = strdup(rich);
 	seed_len[nseeds++] = strlen(rich);
-	glob_t g;
-	assert_int_equal(glob("examples/requests/*.json", 0, NULL, &g), 0);
-	for (size_t i = 0; i < g.gl_pathc && nseeds < 32; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "rb");
-		assert_non_null(f);
-		char *buf = malloc(8192);
-		seed_len[nseeds] = fread(buf, 1, 8192, f);
-		seeds[nseeds++] = buf;
-		fclose(f);
-	}
-	globfree(&g);
+	size_t before = nseeds;
+	nseeds = mutate_add_seeds("examples/requests/*.json", seeds, seed_len, nseeds, 32, 8192);
+	assert_true(nseeds != SIZE_MAX && nseeds > before);
 	const char *env = getenv("MP_LOGINPUT_MUTATIONS"); /* longer runs by hand */
 	long total = env ? atol(env) : 100000;
 	rng_state = 20261209;
