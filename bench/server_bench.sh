@@ -12,6 +12,11 @@
 # of REPS rounds. "CPU/req" is the meshpol server's user + system time (/proc/PID/stat, all its
 # threads) over the requests wrk completed: contention from other work on the machine moves it
 # far less than req/s, so it is the figure to compare two builds by on a busy machine.
+# "busiest" is the share of a server's CPU its busiest worker used in a run (median; meshpol's
+# then its paired nginx runs'): ~100% means every connection was on one worker. Which worker
+# accepts a run's connections is a race, and on this kind of VM one busy worker beside wrk is
+# the fastest case for both servers, so read a ratio together with it. WORKERS=1 takes the race
+# out (one worker each).
 #   POST /v1/decide             body examples/requests/allow-checkout-charge.json (wrk Lua)
 #   GET  /v1/check/...          Host: payments.billing:8080, x-forwarded-client-cert (checkout)
 #   GET  /v1/check/... (no when) catalog products from the ingress gateway: rules without a
@@ -23,7 +28,8 @@
 # Environment: DURATION (4 s per run), CONNS (16), LAT_CONNS (2), THREADS (1 wrk thread),
 #              WORKERS (nproc, for both servers), REPS (3), MESHPOL (bin/meshpol),
 #              NGINX (/usr/sbin/nginx).
-# Output: the table on stdout and in out/server-results.txt; the servers' stderr in
+# Output: the table on stdout and in out/server-results.txt, every run in out/server-runs.txt
+# (row, round, req/s, busiest; the paired nginx run's req/s and busiest); the servers' stderr in
 # out/server-plain.log and out/server-logged.log. Exit 0 whether or not the targets
 # are met (benchmarks report, they do not gate); 1 if a tool is missing or a server failed.
 set -u
@@ -73,7 +79,8 @@ http {
 }
 CONF
 "$NGINX" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
 
 PLAIN=$(free_port)
 "$MESHPOL" serve -m "$ROOT/examples/acme" -p "$ROOT/policies" --listen "127.0.0.1:$PLAIN" \
@@ -112,22 +119,50 @@ to_us() { # wrk's "373.00us", "1.78ms", "2.00s"
 	                        else if (v ~ /s$/) print n * 1000000; else print n }'
 }
 TICK_US=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000000 / t }')
+# worker_ticks PID: "id ticks" for each worker of a server (nginx: its worker processes; meshpol:
+# its threads), to $WORK/ticks.N
+worker_ticks() {
+	if [ "$1" = "$NGINX_PID" ]; then
+		awk -v pp="$1" '$4 == pp { print $1, $14 + $15 }' /proc/[0-9]*/stat
+	else
+		for t in /proc/"$1"/task/*; do echo "${t##*/} $(awk '{ print $14 + $15 }' "$t/stat")"; done
+	fi 2>/dev/null | sort >"$WORK/ticks.$2"
+}
+# busiest: the busiest worker's share of its server's CPU between worker_ticks 0 and 1. Both
+# servers' figures move with it: the 16 connections of a run are spread over the workers by
+# whichever wakes first to accept them, and all on one worker (share ~1) is this machine's
+# fastest case for both (docs/server.md, "A ninth pass").
+busiest() {
+	join "$WORK/ticks.0" "$WORK/ticks.1" | awk '{ d = $3 - $2; s += d; if (d > m) m = d }
+		END { print (s > 0 ? m / s : 0) }'
+}
+# wrk_run PID KEY ARGS...: one wrk run against server PID; appends the busiest worker's share
+# to $WORK/KEY.share and leaves wrk's output in OUT_WRK
+wrk_run() {
+	local pid=$1 key=$2
+	shift 2
+	worker_ticks "$pid" 0
+	OUT_WRK=$(wrk "$@" 2>&1)
+	worker_ticks "$pid" 1
+	busiest >>"$WORK/$key.share"
+}
 run() {
-	local key=$1 out conns=$CONNS pid="" t0=0
+	local key=$1 out conns=$CONNS pid=$NGINX_PID t0=0
 	shift
 	case $key in lat-*) conns=$LAT_CONNS ;; esac
 	case $key in *nginx) ;; *) # the paired nginx run
-		out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" "http://127.0.0.1:$NPORT/" 2>&1)
-		echo "$out" | awk '/^Requests\/sec:/ { print $2 }' >>"$WORK/$key.nginx" ;;
+		wrk_run "$NGINX_PID" "$key.nginx" -t"$THREADS" -c"$conns" -d"${DURATION}s" "http://127.0.0.1:$NPORT/"
+		echo "$OUT_WRK" | awk '/^Requests\/sec:/ { print $2 }' >>"$WORK/$key.nginx" ;;
 	esac
 	# the meshpol server under test: its CPU time per request moves far less than req/s when
 	# the machine is busy with other work
 	case "$*" in *":$PLAIN/"*) pid=$PLAIN_PID ;; *":$LOGGED/"*) pid=$LOGGED_PID ;;
 	*":$SHADOW/"*) pid=$SHADOW_PID ;; esac
-	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
-	out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@" 2>&1)
+	[ "$pid" != "$NGINX_PID" ] && t0=$(cpu_ticks "$pid")
+	wrk_run "$pid" "$key" -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$@"
+	out=$OUT_WRK
 	local rps p50 p99 non2xx cpu=0 n
-	if [ -n "$pid" ]; then
+	if [ "$pid" != "$NGINX_PID" ]; then
 		n=$(echo "$out" | awk '/ requests in / { print $1 }')
 		cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v n="${n:-0}" -v t="$TICK_US" \
 			'BEGIN { print (n > 0 ? (b - a) * t / n : 0) }')
@@ -199,18 +234,24 @@ median() { # FILE COLUMN
 {
 	echo "meshpol serve vs nginx \`return 200\`: wrk -t$THREADS -c$CONNS, ${DURATION}s x $REPS rounds (medians), $WORKERS workers each, $(nproc) CPUs"
 	echo
-	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req"
-	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------"
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s | %9s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req" "busiest"
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------" "-----------"
+	share() { # KEY: the median busiest worker's share, in %
+		awk '{ print $1 }' "$WORK/$1.share" | sort -g | awk '{ v[NR] = $1 } END {
+			printf "%.0f", 100 * (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+	}
 	row() { # KEY LABEL LOG
-		local rps p50 p99 cpu ratio=1
+		local rps p50 p99 cpu ratio=1 busy
 		rps=$(median "$WORK/$1" 1)
 		p50=$(median "$WORK/$1" 2)
 		p99=$(median "$WORK/$1" 3)
 		cpu=$(median "$WORK/$1" 4)
 		[ -f "$WORK/$1.ratio" ] && ratio=$(median "$WORK/$1.ratio" 1)
-		printf '| %-40s | %-3s | %9.0f | %8s | %8s | %7.0f%% | %8s |\n' "$2" "$3" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" \
+		busy="$(share "$1")%"
+		[ -f "$WORK/$1.nginx.share" ] && busy="$(share "$1")/$(share "$1.nginx")%"
+		printf '| %-40s | %-3s | %9.0f | %8s | %8s | %7.0f%% | %8s | %9s |\n' "$2" "$3" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" \
 			"$(awk -v r="$ratio" 'BEGIN { print 100 * r }')" \
-			"$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.1f us", c; else print "-" }')"
+			"$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.1f us", c; else print "-" }')" "$busy"
 	}
 	row nginx "nginx return 200" "-"
 	row plain-decide "POST /v1/decide" off
@@ -225,8 +266,8 @@ median() { # FILE COLUMN
 	echo
 	echo "latency with $LAT_CONNS connections (wrk -c$LAT_CONNS):"
 	echo
-	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req"
-	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------"
+	printf '| %-40s | %-3s | %9s | %8s | %8s | %8s | %8s | %9s |\n' "target" "log" "req/s" "p50" "p99" "vs nginx" "CPU/req" "busiest"
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----" "-----------" "----------" "----------" "----------" "----------" "-----------"
 	row lat-nginx "nginx return 200" "-"
 	row lat-plain-decide "POST /v1/decide" off
 	row lat-plain-check "GET /v1/check/ (Host + XFCC)" off
@@ -254,3 +295,15 @@ median() { # FILE COLUMN
 			       (a >= 0.7 ? "PASS" : "FAIL"), 100 * a, (b >= 0.6 ? "PASS" : "FAIL"), 100 * b }'
 	done
 } | tee "$RESULTS"
+# every run, for reading a ratio with the split it had: KEY ROUND req/s busiest, then the
+# paired nginx run's req/s and busiest
+for f in "$WORK"/*.share; do
+	key=${f##*/}
+	key=${key%.share}
+	case $key in *.nginx | nginx | lat-nginx) continue ;; esac
+	if [ -f "$WORK/$key.nginx" ]; then
+		paste -d' ' <(awk '{ print $1 }' "$WORK/$key") "$f" "$WORK/$key.nginx" "$WORK/$key.nginx.share"
+	else
+		paste -d' ' <(awk '{ print $1 }' "$WORK/$key") "$f"
+	fi | awk -v k="$key" '{ printf "%s %d %s\n", k, NR, $0 }'
+done >"$OUT/server-runs.txt"
