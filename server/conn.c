@@ -160,6 +160,7 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 	event_free(c->deadline);
 	mp_free(c->peer_uri);
 	mp_free(c);
+	atomic_fetch_sub(&w->conns_mine, 1);
 	if (!w->abandoned) /* the watchdog took an abandoned worker's connections off the count */
 		atomic_fetch_sub(&w->srv->conns_open, 1);
 }
@@ -259,6 +260,7 @@ static void track(mp_worker *w, struct bufferevent *bev)
 	bufferevent_setwatermark(bev, EV_READ, 0, read_limit(w->srv->cfg));
 	evhttp_connection_set_closecb(evcon, on_close, c);
 	event_add(c->deadline, w->deadline_tv);
+	atomic_fetch_add(&w->conns_mine, 1);
 	return;
 refused:
 	if (c) {

@@ -663,6 +663,7 @@ static void conn_free(gconn *c)
 		event_free(c->timer);
 	if (c->counted && !g->w->abandoned)
 		atomic_fetch_sub(&g->w->srv->conns_open, 1);
+	atomic_fetch_sub(&g->w->conns_mine, 1);
 	mp_free(c);
 }
 
@@ -892,6 +893,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		g->conns->prev = c;
 	g->conns = c;
 	g->nconns++;
+	atomic_fetch_add(&w->conns_mine, 1);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* our SETTINGS go with the first reply to the client's preface: an HTTP/1 client gets

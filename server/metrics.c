@@ -189,6 +189,13 @@ void mp_metrics_render(mp_server *srv, struct evbuffer *o)
 
 	header(o, "meshpol_connections_open", "gauge", "Client connections open now.");
 	evbuffer_add_printf(o, "meshpol_connections_open %d\n", atomic_load(&srv->conns_open));
+	header(
+	    o, "meshpol_worker_connections_open", "gauge",
+	    "Client connections open now, by the worker that accepted them (whichever wakes first "
+	    "takes a connection: all of a burst often land on one).");
+	for (int i = 0; i < srv->nworkers; i++)
+		evbuffer_add_printf(o, "meshpol_worker_connections_open{worker=\"%d\"} %d\n", i,
+		                    atomic_load(&mp_server_worker(srv, i)->conns_mine));
 	header(o, "meshpol_connections_total", "counter", "Client connections accepted.");
 	evbuffer_add_printf(o, "meshpol_connections_total %" PRIu64 "\n", SUM(srv, conns_accepted));
 	header(o, "meshpol_connections_refused_total", "counter",

@@ -157,6 +157,9 @@ struct mp_worker {
 	mp_worker *next_abandoned; /* mp_server.abandoned list */
 
 	struct mp_grpc_worker *grpc; /* its gRPC listener and connections (grpc.c), or NULL */
+	/* its open client connections, HTTP and gRPC (written by its thread, read by /metrics):
+	 * which worker accepts a connection is a race, and this shows how it went */
+	atomic_int conns_mine;
 };
 
 /* What /health shows about reloads; under mp_server.status_lock. */

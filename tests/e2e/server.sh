@@ -228,6 +228,19 @@ for m in 'meshpol_decision_duration_seconds_bucket{le="+Inf"}' 'meshpol_decision
 done
 [ "$(awk '$1 == "meshpol_decision_duration_seconds_count" { print $2 }' "$TMP/metrics")" = "$total" ] &&
 	ok "metrics: the histogram counts every decision" || not_ok "histogram count" "total $total"
+# each worker's connections (--workers 2): six held open, then closed; the workers' gauges add
+# up to the server's count both times, whichever worker took them
+worker_conns() { "${CURL[@]}" "$BASE/metrics" | awk '/^meshpol_worker_connections_open\{worker="[01]"\} / { n++; s += $2 }
+	$1 == "meshpol_connections_open" { open = $2 } END { print n + 0, s + 0, open + 0 }'; }
+held=()
+for i in 1 2 3 4 5 6; do exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" && held+=("$fd"); done
+for i in $(seq 1 30); do [ "$(worker_conns)" = "2 7 7" ] && break; sleep 0.1; done
+[ "$(worker_conns)" = "2 7 7" ] && ok "metrics: two workers' gauges add up to the 6 held connections and this one" ||
+	not_ok "worker connections, held" "$(worker_conns)"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+for i in $(seq 1 30); do [ "$(worker_conns)" = "2 1 1" ] && break; sleep 0.1; done
+[ "$(worker_conns)" = "2 1 1" ] && ok "metrics: closed connections leave their worker's gauge" ||
+	not_ok "worker connections, closed" "$(worker_conns)"
 
 # SIGTERM: drains, seals the log; the log verifies and holds every decision, masked
 expect_stop main

@@ -192,9 +192,16 @@ resets=$(metric meshpol_grpc_streams_reset_total)
 sleep 0.5
 [ "$(metric meshpol_connections_open)" = 1 ] && ok "every gRPC connection closed is off the count (1: the metrics request's)" ||
 	not_ok "connections_open back to 1" "$(metric meshpol_connections_open)"
+wsum=$("${CURL[@]}" "$BASE/metrics" | awk '/^meshpol_worker_connections_open\{worker="[01]"\} / { s += $2 } END { print s + 0 }')
+[ "$wsum" = 1 ] && ok "every gRPC connection closed is off its worker's gauge" || not_ok "gRPC worker gauges back to 1" "$wsum"
 "${RAW[@]}" raw 127.0.0.1 "$GPORT" 0 8000 >"$TMP/term-goaway" &
 raw_pid=$!
 sleep 1
+# the held gRPC connection on its worker's gauge: the two workers' add up to the server's count
+wsum=$("${CURL[@]}" "$BASE/metrics" | awk '/^meshpol_worker_connections_open\{worker="[01]"\} / { s += $2 }
+	$1 == "meshpol_connections_open" { open = $2 } END { print s + 0, open + 0 }')
+[ "$wsum" = "2 2" ] && ok "metrics: a held gRPC connection on its worker's gauge (2 with the metrics request)" ||
+	not_ok "gRPC worker connections" "$wsum"
 expect_stop main
 wait "$raw_pid"
 jq -e '.goaway == [0] and .closed' "$TMP/term-goaway" >/dev/null && ok "SIGTERM: an open gRPC connection gets GOAWAY (NO_ERROR) and is closed" ||
