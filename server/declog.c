@@ -379,15 +379,13 @@ static void sync_written(mp_declog *l)
 	pthread_mutex_lock(&l->lock);
 }
 
-/* The trail's holder lets go (with the lock held): a thread waiting to write its records
- * (idle) or the writer (not_empty: waiting for the holder, or records left) is told. */
+/* The trail's holder lets go (with the lock held): threads waiting to write their records
+ * (idle) are told. */
 static void let_go(mp_declog *l)
 {
 	l->writing = 0;
 	if (l->idle_waiters)
 		pthread_cond_broadcast(&l->idle);
-	if (l->writer_waiting || l->count)
-		pthread_cond_signal(&l->not_empty);
 }
 
 /* The absolute CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
@@ -451,9 +449,7 @@ static void *writer_main(void *arg)
 		 * while records come, and SYNC_NS after the last sync when they stop: never more
 		 * than one fsync per SYNC_NS, each record on disk within about SYNC_NS of its
 		 * write. */
-		l->writing = 0;
-		if (l->idle_waiters)
-			pthread_cond_broadcast(&l->idle);
+		let_go(l);
 		if (l->unsynced && (l->drop || l->stop || now_ns() - l->synced_ns >= SYNC_NS))
 			sync_written(l);
 		if (l->stop && !l->count && !l->unsynced && !l->writing)
@@ -463,18 +459,27 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* A request thread holding the trail writes what is queued (two rounds at most, so that it
+ * does not write for others for long), lets go, and tells the writer when it waits for the
+ * holder or records are left for it. With the lock held. */
+static void write_rest(mp_declog *l)
+{
+	for (int round = 0; round < 2 && l->count; round++)
+		write_queued(l);
+	let_go(l);
+	if (l->writer_waiting || l->count)
+		pthread_cond_signal(&l->not_empty);
+}
+
 /* No-drop mode: a request thread that finds the trail free writes what is queued itself, its
  * own record among it, instead of waking the writer and waiting for it to be scheduled (two
- * context switches a record on a busy machine). Two rounds at most, so that a thread does not
- * write for others for long; what is left, the writer takes. With the lock held. */
+ * context switches a record on a busy machine). With the lock held. */
 static void write_own(mp_declog *l)
 {
 	if (l->drop || l->writing || l->stop || l->finished)
 		return;
 	l->writing = 1;
-	for (int round = 0; round < 2 && l->count; round++)
-		write_queued(l);
-	let_go(l);
+	write_rest(l);
 }
 
 /* The upload made room again: a log that refused records takes them again after a gap record
@@ -666,9 +671,7 @@ void mp_declog_write_records(mp_declog *l, mp_declog_record *recs, size_t n)
 	}
 	pthread_mutex_lock(&l->lock);
 	l->unsynced += ok;
-	for (int round = 0; round < 2 && l->count; round++) /* queued by others meanwhile */
-		write_queued(l);
-	let_go(l);
+	write_rest(l); /* what others queued meanwhile */
 	pthread_mutex_unlock(&l->lock);
 }
 
