@@ -152,4 +152,45 @@ static size_t mutate_add_seeds(const char *pattern, char **seeds, size_t *len, s
 	return n;
 }
 
+/* One mutated text (the i-th) through the check under test: 1 when its two ways agree, with
+ * *read set when the way under test read the text itself (else it was left to the other); 0
+ * when they part. */
+typedef int (*mutate_check)(const char *text, size_t len, long i, int *read);
+
+typedef struct {
+	long runs;       /* mutations checked */
+	long failures;   /* of them, the ones the check failed (the run stops at 5) */
+	long read;       /* the ones the check read itself */
+	long read_first; /* of those, mutations of seeds[0] */
+} mutate_counts;
+
+/* total mutations (rng_state seeded with seed) of seeds picked at random among the n, each made
+ * in a buffer of cap bytes and handed to check; each failure is said on stderr. */
+static mutate_counts mutate_run(char *const *seeds, const size_t *len, size_t n, long total,
+                                uint64_t seed, size_t cap, mutate_check check)
+{
+	mutate_counts c = {0, 0, 0, 0};
+	char *buf = malloc(cap);
+	rng_state = seed;
+	for (; c.runs < total && c.failures < 5; c.runs++) {
+		size_t s = rnd() % n;
+		size_t l = mutate(seeds[s], len[s], buf, cap);
+		int r = 0;
+		if (!check(buf, l, c.runs, &r)) {
+			fprintf(stderr, "mutation %ld of seed %zu\n", c.runs, s);
+			c.failures++;
+		}
+		c.read += r;
+		c.read_first += r && s == 0;
+	}
+	free(buf);
+	return c;
+}
+
+static void mutate_free_seeds(char **seeds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(seeds[i]);
+}
+
 #endif

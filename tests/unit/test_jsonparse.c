@@ -475,6 +475,12 @@ static const char seed_doc[] =
     "\"s\":[\"\",\"\\u00e9\\uD83D\\uDE00\\n\\t\\\"\\\\\\/\",\"\xc2\xa9\xe2\x82\xac\"],"
     "\"o\":{\"a\":{\"b\":[{},[],null,true,false]},\"c\":\"d\"}}";
 
+static int jansson_check(const char *text, size_t len, long i, int *read)
+{
+	(void)read; /* both ways read every text */
+	return same_as_jansson(text, len, flag_sets[i % NFLAGS]);
+}
+
 static void test_mutations(void **state)
 {
 	(void)state;
@@ -494,30 +500,18 @@ static void test_mutations(void **state)
 
 	const char *env = getenv("MP_JSONPARSE_MUTATIONS"); /* longer runs by hand */
 	long total = env ? atol(env) : 200000;
-	rng_state = 20261207;
-	size_t cap = MP_JSON_FAST_MAX + 1024;
-	char *buf = malloc(cap);
 	mp_json_parse_counts before = mp_json_parse_counted();
-	long failures = 0;
-	for (long i = 0; i < total && failures < 5; i++) {
-		size_t s = rnd() % nseeds;
-		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
-		if (!same_as_jansson(buf, len, flag_sets[i % NFLAGS])) {
-			print_error("mutation %ld of seed %zu\n", i, s);
-			failures++;
-		}
-	}
+	mutate_counts c = mutate_run(seeds, seed_len, nseeds, total, 20261207,
+	                             MP_JSON_FAST_MAX + 1024, jansson_check);
 	mp_json_parse_counts after = mp_json_parse_counted();
 	/* both paths were exercised, the fast one for a good share of the texts */
 	print_message("%ld mutations: %llu fast, %llu to json_loadb\n", total,
 	              (unsigned long long)(after.fast - before.fast),
 	              (unsigned long long)(after.fallback - before.fallback));
-	assert_int_equal(failures, 0);
+	assert_int_equal(c.failures, 0);
 	assert_true(after.fast - before.fast > (uint64_t)total / 10);
 	assert_true(after.fallback - before.fallback > (uint64_t)total / 10);
-	free(buf);
-	for (size_t i = 0; i < nseeds; i++)
-		free(seeds[i]);
+	mutate_free_seeds(seeds, nseeds);
 }
 
 /* --- mp_request_parse: the decision input without the tree --- */
@@ -797,6 +791,12 @@ static void test_input_examples(void **state)
 	assert_int_equal(mp_request_parse(NULL, 0, &r, h, held), 0);
 }
 
+static int tree_check(const char *text, size_t len, long i, int *read)
+{
+	(void)i;
+	return same_as_tree(text, len, read);
+}
+
 static void test_input_mutations(void **state)
 {
 	(void)state;
@@ -816,28 +816,13 @@ static void test_input_mutations(void **state)
 	assert_true(nseeds != SIZE_MAX && nseeds > before);
 	const char *env = getenv("MP_JSONPARSE_MUTATIONS");
 	long total = env ? atol(env) : 100000;
-	rng_state = 20261208;
-	size_t cap = 16384;
-	char *buf = malloc(cap);
-	long failures = 0, read = 0, left = 0;
-	for (long i = 0; i < total && failures < 5; i++) {
-		size_t s = rnd() % nseeds;
-		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
-		int r;
-		if (!same_as_tree(buf, len, &r)) {
-			print_error("mutation %ld of seed %zu\n", i, s);
-			failures++;
-		}
-		read += r;
-		left += !r;
-	}
-	print_message("%ld mutations: %ld read, %ld left to the tree\n", total, read, left);
-	assert_int_equal(failures, 0);
-	assert_true(read > total / 20);
+	mutate_counts c = mutate_run(seeds, seed_len, nseeds, total, 20261208, 16384, tree_check);
+	long left = c.runs - c.read;
+	print_message("%ld mutations: %ld read, %ld left to the tree\n", total, c.read, left);
+	assert_int_equal(c.failures, 0);
+	assert_true(c.read > total / 20);
 	assert_true(left > total / 10);
-	free(buf);
-	for (size_t i = 0; i < nseeds; i++)
-		free(seeds[i]);
+	mutate_free_seeds(seeds, nseeds);
 }
 
 /* Numbers read back as jansson prints them: reals by "%.17g" with its trimming, integers to

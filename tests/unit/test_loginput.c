@@ -663,6 +663,12 @@ static void test_parsed_gone(void **state)
 		json_decref(held[i]);
 }
 
+static int parsed_check(const char *text, size_t len, long i, int *read)
+{
+	(void)i;
+	return parsed_as_tree(text, len, read);
+}
+
 /* Seeded mutations of the examples and the rich body (mutate.h), each written as the tree's path
  * writes it under every mask, or left to the tree. */
 static void test_parsed_mutations(void **state)
@@ -678,30 +684,14 @@ static void test_parsed_mutations(void **state)
 	assert_true(nseeds != SIZE_MAX && nseeds > before);
 	const char *env = getenv("MP_LOGINPUT_MUTATIONS"); /* longer runs by hand */
 	long total = env ? atol(env) : 100000;
-	rng_state = 20261209;
-	size_t cap = 16384;
-	char *buf = malloc(cap);
-	long failures = 0, read = 0, rich_read = 0;
-	for (long i = 0; i < total && failures < 5; i++) {
-		size_t s = rnd() % nseeds;
-		size_t len = mutate(seeds[s], seed_len[s], buf, cap);
-		int r;
-		if (!parsed_as_tree(buf, len, &r)) {
-			print_error("mutation %ld of seed %zu\n", i, s);
-			failures++;
-		}
-		read += r;
-		rich_read += r && s == 0;
-	}
+	mutate_counts c = mutate_run(seeds, seed_len, nseeds, total, 20261209, 16384, parsed_check);
 	print_message("%ld mutations: %ld read from the document (%ld of the rich body), the rest "
 	              "left to the tree\n",
-	              total, read, rich_read);
-	assert_int_equal(failures, 0);
-	assert_true(read > total / 20);
-	assert_true(rich_read > total / 200);
-	free(buf);
-	for (size_t i = 0; i < nseeds; i++)
-		free(seeds[i]);
+	              total, c.read, c.read_first);
+	assert_int_equal(c.failures, 0);
+	assert_true(c.read > total / 20);
+	assert_true(c.read_first > total / 200);
+	mutate_free_seeds(seeds, nseeds);
 }
 
 int main(void)
